@@ -1,0 +1,22 @@
+/**
+ * The web-platform globals the portable modules use, declared for the
+ * portability check (`tsconfig.portable.json`, no `@types/node`). Node, Deno,
+ * Bun and browsers all provide them.
+ */
+interface ErrorConstructor {
+  /** V8's stack depth; other engines ignore it. */
+  stackTraceLimit: number;
+}
+interface AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+  throwIfAborted(): void;
+}
+declare var AbortSignal: { prototype: AbortSignal };
+interface AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
+declare var AbortController: { prototype: AbortController; new (): AbortController };

@@ -1,0 +1,57 @@
+/**
+ * Boundaries: child tasks whose failure is thrown to the code that started
+ * them instead of failing their parent. `scope`, `shield`, `timeout`, `all`,
+ * `allSettled` and `race` are built on them.
+ *
+ * A boundary child starts eagerly (its first step runs at once, inside the
+ * caller's step), so an operation that finishes without suspending costs no
+ * trip through the ready queue.
+ * @module
+ */
+
+import { CancelledError } from "./errors.ts";
+import type { Instruction, OperationLike } from "./operation.ts";
+import { assertOperationLike } from "./operation.ts";
+import { requireCurrentTask } from "./spawn.ts";
+import { BOUNDARY, JoinPark, SHIELDED, TaskImpl } from "./task.ts";
+
+/** Starts `op` as a boundary child of the current task and runs its first step now. */
+export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false): TaskImpl<T> {
+  assertOperationLike(op, api);
+  const parent = requireCurrentTask(api);
+  const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, BOUNDARY | (shielded ? SHIELDED : 0));
+  child.runStep();
+  return child;
+}
+
+/**
+ * Waits for a boundary child and gives its outcome. If the caller is
+ * cancelled meanwhile, the child (cancelled with it, being its child) is
+ * waited for until its cleanup is over, and then the cancellation goes on.
+ */
+export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generator<Instruction, T, unknown> {
+  if (!child.done) {
+    const caller = requireCurrentTask("wait for a child");
+    const park = new JoinPark(caller, child as TaskImpl<unknown>);
+    park.shielded = shielded;
+    child.addWatcher(park);
+    try {
+      yield park;
+    } catch (error) {
+      yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
+      throw error;
+    }
+  }
+  return child.outcome();
+}
+
+/** After the caller was cancelled: make sure `child` is cancelled too, and wait for its cleanup. */
+export function* waitUntilDone(caller: TaskImpl<unknown>, child: TaskImpl<unknown>, reason: unknown): Generator<Instruction, void, unknown> {
+  if (child.done) return;
+  if (reason instanceof CancelledError) child.requestCancel(reason);
+  else child.cancel(reason);
+  const park = new JoinPark(caller, child);
+  // The caller's cancellation has been delivered, so nothing interrupts this wait.
+  child.addWatcher(park);
+  yield park;
+}

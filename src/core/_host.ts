@@ -1,0 +1,52 @@
+/**
+ * The few host facilities the portable modules need, typed here once so that
+ * `core`, `time`, `sync`, `streams` and `util` compile with `lib: ["ES2023"]`
+ * and no `@types/node`: they run on Node, Deno, Bun and browsers alike.
+ * @module
+ */
+
+/** An opaque handle returned by the host's `setTimeout`. */
+export interface HostTimer {
+  ref?(): unknown;
+  unref?(): unknown;
+}
+
+interface HostGlobals {
+  setTimeout(fn: () => void, ms: number): HostTimer;
+  clearTimeout(timer: HostTimer): void;
+  setImmediate?: (fn: () => void) => unknown;
+  queueMicrotask(fn: () => void): void;
+  performance?: { now(): number };
+  console: { error(...args: unknown[]): void };
+  process?: HostProcess;
+}
+
+/** The part of Node's `process` that `main` uses, when it exists. */
+export interface HostProcess {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  exitCode?: number | string | undefined;
+  pid?: number;
+  kill?(pid: number, signal: string): unknown;
+}
+
+const host = globalThis as unknown as HostGlobals;
+
+export const setHostTimeout = (fn: () => void, ms: number): HostTimer => host.setTimeout(fn, ms);
+export const clearHostTimeout = (timer: HostTimer): void => host.clearTimeout(timer);
+export const queueMicrotask = (fn: () => void): void => host.queueMicrotask(fn);
+
+/** Runs `fn` after pending I/O callbacks (a macrotask), so a busy loop never starves I/O. */
+export const setMacrotask: (fn: () => void) => void = host.setImmediate
+  ? (fn) => {
+      host.setImmediate?.(fn);
+    }
+  : (fn) => {
+      host.setTimeout(fn, 0);
+    };
+
+/** Monotonic milliseconds. */
+export const monotonicNow: () => number = host.performance ? () => (host.performance as { now(): number }).now() : () => Date.now();
+
+export const hostConsole = host.console;
+export const hostProcess: HostProcess | undefined = host.process;

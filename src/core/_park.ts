@@ -1,0 +1,70 @@
+/**
+ * Parking: how a task waits. An operation that cannot finish at once
+ * registers a `Park` with whatever will wake it (a timer, a lock's wait
+ * queue, another task) and yields it; the runtime then leaves the task
+ * suspended until `resume`/`resumeThrow` is called with that same park.
+ *
+ * One park is woken at most once. Waking a park whose task has moved on (it
+ * was cancelled meanwhile) does nothing and returns `false`, so a primitive
+ * knows to hand its item to the next waiter instead.
+ * @module
+ */
+import type { TaskImpl } from "./task.ts";
+
+/** What a parked task waits on, as the inspector shows it. */
+export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | "suspend" | "thread" | "process" | "idle" | "signal";
+
+/** The record of one suspension. Subclasses override `cancelled` to unregister. */
+export class Park {
+  /** The parked task, or `null` for a shared park that is never woken. */
+  readonly task: TaskImpl | null;
+  /** What it waits on (for the inspector and deadlock reports). */
+  readonly kind: WaitKind;
+  /**
+   * A shielded park is not interrupted by cancellation: the cancel stays
+   * pending and is thrown at the task's next suspension (Trio's shield).
+   */
+  shielded = false;
+
+  constructor(task: TaskImpl | null, kind: WaitKind) {
+    this.task = task;
+    this.kind = kind;
+  }
+
+  /**
+   * Called when the parked task is cancelled. If the park was already woken
+   * (`woken`), `value` is what it was handed: give it back so nothing is lost.
+   * Otherwise just unregister.
+   */
+  cancelled(_woken: boolean, _value: unknown): void {}
+
+  /** A short description for the inspector: what exactly is awaited. */
+  describe(): string {
+    return this.kind;
+  }
+}
+
+/** The park of `suspend()`: never woken, only cancelled. */
+export const FOREVER = new Park(null, "suspend");
+
+/** Not a wait: puts the task at the back of the ready queue (`sleep(0)`). */
+export const RESCHEDULE = new Park(null, "sleep");
+
+/**
+ * Resumes the task parked on `park` with `value` at its next step. Returns
+ * `false` (and does nothing) if the task no longer waits on this park.
+ */
+export function resume(park: Park, value: unknown): boolean {
+  const task = park.task;
+  if (task === null || task.park !== park || task.woken) return false;
+  task.wake(false, value);
+  return true;
+}
+
+/** Resumes the task parked on `park` by throwing `error` at its suspension point. */
+export function resumeThrow(park: Park, error: unknown): boolean {
+  const task = park.task;
+  if (task === null || task.park !== park || task.woken) return false;
+  task.wake(true, error);
+  return true;
+}

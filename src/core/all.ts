@@ -1,0 +1,188 @@
+/**
+ * Running several operations at once and combining their outcomes.
+ * @module
+ */
+import { startBoundary } from "./_boundary.ts";
+import { Park } from "./_park.ts";
+import { CancelledError, createCancelledError } from "./errors.ts";
+import type { Instruction, Operation, OperationLike } from "./operation.ts";
+import { requireCurrentTask } from "./spawn.ts";
+import { type Task, TaskImpl, type Watcher } from "./task.ts";
+
+/** An operation, a function returning one, or a task that is already running. */
+export type Awaitable<T> = OperationLike<T> | Task<T>;
+
+/** The value type of each awaitable in a tuple. */
+export type Results<T extends readonly unknown[]> = { -readonly [K in keyof T]: T[K] extends Awaitable<infer R> ? R : never };
+
+/** `Promise.allSettled`'s shapes. */
+export type Settled<T> = { status: "fulfilled"; value: T } | { status: "rejected"; reason: unknown };
+
+/**
+ * Runs the operations concurrently and returns their values in input order.
+ * It is structured: the first failure cancels the other operations, waits
+ * for their cleanup, then throws that error. Tasks may be passed too; they
+ * are joined (and cancelled on failure like the rest).
+ *
+ * **Cancellation:** cancelling the caller cancels every operation and
+ * throws once all have finished their cleanup.
+ *
+ * @param ops Operations, functions returning them, or tasks.
+ * @returns The values, in input order.
+ * @throws the first failure.
+ * @example
+ * ```ts
+ * import { all, run, sleep } from "corio";
+ * const values = await run(all([
+ *   function* () { yield* sleep(20); return "a"; },
+ *   function* () { yield* sleep(10); return "b"; },
+ * ]));
+ * console.assert(values.join() === "a,b");
+ * ```
+ */
+export function* all<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>> {
+  const group = yield* gather(ops, "all", FIRST_FAILURE);
+  if (group.failure !== undefined) throw group.failure.error;
+  return group.tasks.map((task) => task.result()) as Results<T>;
+}
+
+/**
+ * Runs the operations concurrently and waits for every one of them, never
+ * cancelling any; returns `Promise.allSettled`'s shapes in input order. A
+ * cancelled operation is `rejected` with its `CancelledError`.
+ *
+ * **Cancellation:** cancelling the caller cancels every operation and
+ * throws once all have finished their cleanup.
+ *
+ * @example
+ * ```ts
+ * import { allSettled, run } from "corio";
+ * const [ok, bad] = await run(allSettled([
+ *   function* () { return 1; },
+ *   function* () { throw new Error("no"); },
+ * ]));
+ * console.assert(ok.status === "fulfilled" && bad.status === "rejected");
+ * ```
+ */
+export function* allSettled<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<{ -readonly [K in keyof T]: Settled<Results<T>[K]> }> {
+  const group = yield* gather(ops, "allSettled", NEVER);
+  return group.tasks.map(
+    (task): Settled<unknown> => (task.state === "done" ? { status: "fulfilled", value: task.result() } : { status: "rejected", reason: task.error }),
+  ) as {
+    -readonly [K in keyof T]: Settled<Results<T>[K]>;
+  };
+}
+
+/**
+ * Runs the operations concurrently; the first to finish with a value or an
+ * error wins. The others are cancelled and their cleanup awaited, then the
+ * winner's value is returned or its error thrown. An operation that ends
+ * cancelled does not win; if all do, a `CancelledError` is thrown.
+ *
+ * **Cancellation:** cancelling the caller cancels every operation and
+ * throws once all have finished their cleanup.
+ *
+ * @example
+ * ```ts
+ * import { race, run, sleep } from "corio";
+ * const winner = await run(race([
+ *   function* () { yield* sleep(50); return "slow"; },
+ *   function* () { yield* sleep(5); return "fast"; },
+ * ]));
+ * console.assert(winner === "fast");
+ * ```
+ */
+export function* race<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
+  if (ops.length === 0) throw new RangeError("Cannot race: at least one operation is needed, received an empty list");
+  const group = yield* gather(ops, "race", FIRST_SETTLED);
+  const winner = group.failure?.task ?? group.tasks.find((task) => task.state === "cancelled");
+  return (winner as TaskImpl<Results<T>[number]>).result();
+}
+
+const NEVER = 0;
+const FIRST_FAILURE = 1;
+const FIRST_SETTLED = 2;
+
+interface Outcome {
+  readonly tasks: TaskImpl<unknown>[];
+  /** The task that decided the group early (failure for `all`, winner for `race`). */
+  failure: { task: TaskImpl<unknown>; error: unknown } | undefined;
+}
+
+/** Starts (or adopts) every awaitable, waits until all have finished, cancelling the rest when `mode` says so. */
+function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number): Generator<Instruction, Outcome, unknown> {
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot ${api}: expected an array of operations, received ${typeof ops}`);
+  const caller = requireCurrentTask(api);
+  const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api)));
+  const group = new GroupPark(caller, tasks, mode);
+  for (const task of tasks) {
+    if (task.done) group.taskFinished(task);
+    else {
+      task.markObserved();
+      task.addWatcher(group);
+    }
+  }
+  if (group.remaining > 0) {
+    try {
+      yield group;
+    } catch (error) {
+      // The caller was cancelled: cancel everything and wait for its cleanup.
+      group.cancelAll(error instanceof CancelledError ? error : createCancelledError(error));
+      if (group.remaining > 0) {
+        const wait = new GroupPark(caller, [], NEVER);
+        wait.remaining = group.remaining;
+        group.forward = wait;
+        yield wait;
+      }
+      throw error;
+    }
+  }
+  return { tasks, failure: group.decider };
+}
+
+class GroupPark extends Park implements Watcher {
+  remaining: number;
+  decider: { task: TaskImpl<unknown>; error: unknown } | undefined;
+  /** After a cancel, completions are counted on a second park. */
+  forward: GroupPark | undefined;
+  readonly #tasks: TaskImpl<unknown>[];
+  readonly #mode: number;
+
+  constructor(task: TaskImpl<unknown>, tasks: TaskImpl<unknown>[], mode: number) {
+    super(task, "child");
+    this.#tasks = tasks;
+    this.#mode = mode;
+    this.remaining = tasks.length;
+  }
+
+  taskFinished(task: TaskImpl<unknown>): void {
+    const forward = this.forward;
+    if (forward !== undefined) {
+      forward.taskFinished(task);
+      return;
+    }
+    this.remaining--;
+    if (this.decider === undefined && this.#mode !== NEVER) {
+      const state = task.state;
+      const decides = this.#mode === FIRST_FAILURE ? state !== "done" : state !== "cancelled";
+      if (decides) {
+        this.decider = { task, error: task.error };
+        this.cancelAll(createCancelledError(`${task.name} decided the group`));
+      }
+    }
+    if (this.remaining === 0) this.#wakeCaller();
+  }
+
+  cancelAll(reason: CancelledError): void {
+    for (const task of this.#tasks) if (!task.done) task.requestCancel(reason);
+  }
+
+  #wakeCaller(): void {
+    const caller = this.task as TaskImpl<unknown>;
+    if (caller.park === this && !caller.woken) caller.wake(false, undefined);
+  }
+
+  override describe(): string {
+    return `${this.remaining} of ${this.#tasks.length} tasks`;
+  }
+}

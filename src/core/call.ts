@@ -1,0 +1,106 @@
+/**
+ * Interop with promises and plain functions.
+ * @module
+ */
+import { Park } from "./_park.ts";
+import { isCancellation } from "./errors.ts";
+import type { Instruction, Operation } from "./operation.ts";
+import { requireCurrentTask } from "./spawn.ts";
+import type { TaskImpl } from "./task.ts";
+
+/** Parks a task on a foreign promise; counts as "busy" so a virtual clock holds still. */
+class PromisePark extends Park {
+  #pending = true;
+  constructor(task: TaskImpl<unknown>) {
+    super(task, "future");
+    task.loop.busy++;
+  }
+  settle(isThrow: boolean, value: unknown): void {
+    if (!this.#pending) return;
+    this.#pending = false;
+    const task = this.task as TaskImpl<unknown>;
+    task.loop.busy--;
+    if (task.park === this && !task.woken) task.wake(isThrow, value);
+  }
+  override cancelled(): void {
+    // The promise is abandoned: stop counting it as outstanding work.
+    if (this.#pending) {
+      this.#pending = false;
+      (this.task as TaskImpl<unknown>).loop.busy--;
+    }
+  }
+  override describe(): string {
+    return "promise";
+  }
+}
+
+/**
+ * Waits for a promise (or any thenable) and gives its value, or throws its
+ * rejection. While it waits, the task counts as busy: a virtual clock does
+ * not jump ahead of the outside world.
+ *
+ * **Cancellation:** the promise cannot be stopped; it is abandoned (its
+ * later outcome is ignored, a rejection included) and `CancelledError` is
+ * thrown at once. Use `call` to pass an `AbortSignal` to promise-based APIs.
+ *
+ * @param promise What to wait for.
+ * @returns Its value.
+ * @example
+ * ```ts
+ * import { run, until } from "corio";
+ * const v = await run(function* () { return yield* until(Promise.resolve(7)); });
+ * console.assert(v === 7);
+ * ```
+ */
+export function* until<T>(promise: PromiseLike<T>): Operation<T> {
+  if (promise === null || typeof promise !== "object" || typeof (promise as PromiseLike<T>).then !== "function") {
+    if (promise !== null && typeof promise === "function") {
+      throw new TypeError("Cannot wait until: expected a promise, received a function (call it first, or use call())");
+    }
+    return promise as T;
+  }
+  const park = new PromisePark(requireCurrentTask("wait until a promise settles"));
+  promise.then(
+    (value) => park.settle(false, value),
+    (error: unknown) => park.settle(true, error),
+  );
+  return (yield park) as T;
+}
+
+/**
+ * Calls `fn` with an `AbortSignal` and waits for what it returns: a promise
+ * (as `until` does), an operation (run in this task), or a plain value.
+ * This is how corio calls promise-based APIs that accept a signal.
+ *
+ * **Cancellation:** the signal is aborted with the `CancelledError` as its
+ * reason, the promise is abandoned, and the cancellation propagates.
+ *
+ * @param fn Called once, at once, with the signal.
+ * @returns What `fn` produced, awaited.
+ * @example
+ * ```ts
+ * import { call, run } from "corio";
+ * const n = await run(function* () {
+ *   return yield* call(async (signal) => (signal.aborted ? 0 : 42));
+ * });
+ * console.assert(n === 42);
+ * ```
+ */
+export function* call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T> | Operation<T>): Operation<T> {
+  if (typeof fn !== "function") throw new TypeError(`Cannot call: expected a function, received ${typeof fn}`);
+  const controller = new AbortController();
+  try {
+    const result = fn(controller.signal);
+    if (result !== null && typeof result === "object") {
+      if (typeof (result as PromiseLike<T>).then === "function") return yield* until(result as PromiseLike<T>);
+      if (typeof (result as Operation<T>)[Symbol.iterator] === "function") return yield* result as Operation<T>;
+    }
+    return result as T;
+  } catch (error) {
+    if (isCancellation(error)) controller.abort(error);
+    throw error;
+  }
+}
+
+/** Re-exported for operations that build their own parks. */
+export type { Instruction };

@@ -1,0 +1,155 @@
+/**
+ * corio's error hierarchy. Every class sets `name`, so `instanceof` and
+ * `err.name` both work, and every message says what happened and what to do.
+ * @module
+ */
+
+/**
+ * Thrown into a task at its suspension point when the task is cancelled, and
+ * by `yield* task` when the awaited task ended cancelled.
+ *
+ * A `catch` block that may see it must rethrow it (`if (isCancellation(e)) throw e`);
+ * a task that swallows its own cancellation is reported.
+ *
+ * @example Telling cancellation apart
+ * ```ts
+ * import { CancelledError, isCancellation, run, suspend } from "corio";
+ * const task = run(suspend());
+ * task.cancel("shutting down");
+ * try { await task; } catch (e) {
+ *   console.assert(isCancellation(e) && (e as CancelledError).reason === "shutting down");
+ * }
+ * ```
+ */
+export class CancelledError extends Error {
+  override name = "CancelledError";
+  /** What the canceller gave as the reason, if anything. */
+  readonly reason: unknown;
+  constructor(reason?: unknown) {
+    super(reason === undefined ? "Task was cancelled" : `Task was cancelled: ${describe(reason)}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * Makes a `CancelledError` without capturing a stack trace: the stack would
+ * only point into the scheduler, and cancelling a tree of 10k tasks must not
+ * pay 10k stack captures.
+ */
+export function createCancelledError(reason?: unknown): CancelledError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new CancelledError(reason);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
+ * Thrown by `timeout` and `deadline` when the time ran out. The operation was
+ * cancelled and its cleanup has finished by the time this is thrown.
+ *
+ * @example
+ * ```ts
+ * import { runVirtual } from "corio/testing";
+ * import { sleep, timeout, TimeoutError } from "corio";
+ * await runVirtual(function* () {
+ *   try { yield* timeout(10, sleep(1000)); } catch (e) { console.assert(e instanceof TimeoutError); }
+ * });
+ * ```
+ */
+export class TimeoutError extends Error {
+  override name = "TimeoutError";
+  /** The limit that was exceeded, in milliseconds. */
+  readonly ms: number;
+  constructor(ms: number, message = `Operation timed out after ${ms} ms`) {
+    super(message);
+    this.ms = ms;
+  }
+}
+
+/**
+ * The failure of a task (or `scope`) in which several children failed: it
+ * holds every error, in the order they happened.
+ *
+ * @example
+ * ```ts
+ * import { scope, spawn, TaskGroupError } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   try {
+ *     yield* scope(function* () {
+ *       yield* spawn(function* () { throw new Error("a"); });
+ *       yield* spawn(function* () { throw new Error("b"); });
+ *     });
+ *   } catch (e) { console.assert(e instanceof TaskGroupError && e.errors.length === 2); }
+ * });
+ * ```
+ */
+export class TaskGroupError extends Error {
+  override name = "TaskGroupError";
+  /** Every failure, first one first. */
+  readonly errors: readonly unknown[];
+  constructor(errors: readonly unknown[], message?: string) {
+    super(message ?? `${errors.length} tasks failed; first: ${describe(errors[0])}`);
+    this.errors = errors;
+  }
+}
+
+/**
+ * Thrown when a resource that *you* closed is used again (writing to a closed
+ * stream writer, using a closed server).
+ *
+ * @example
+ * ```ts
+ * import { ClosedResourceError } from "corio";
+ * const e = new ClosedResourceError("Cannot write: the stream writer is closed");
+ * console.assert(e.name === "ClosedResourceError");
+ * ```
+ */
+export class ClosedResourceError extends Error {
+  override name = "ClosedResourceError";
+}
+
+/**
+ * Thrown when the other side broke a resource (a peer reset the connection);
+ * the OS error, when there is one, is the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { BrokenResourceError } from "corio";
+ * const e = new BrokenResourceError("Cannot read: the peer reset the connection", { cause: new Error("ECONNRESET") });
+ * console.assert(e.cause instanceof Error);
+ * ```
+ */
+export class BrokenResourceError extends Error {
+  override name = "BrokenResourceError";
+}
+
+/**
+ * Tells whether `error` is a cancellation: code that catches everything must
+ * rethrow these.
+ *
+ * @example
+ * ```ts
+ * import { CancelledError, isCancellation } from "corio";
+ * console.assert(isCancellation(new CancelledError()) && !isCancellation(new Error("x")));
+ * ```
+ */
+export function isCancellation(error: unknown): error is CancelledError {
+  return error instanceof CancelledError;
+}
+
+/** Renders a value for an error message, short and safe. */
+export function describe(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  try {
+    const text = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * One-shot values that tasks can wait for.
+ * @module
+ */
+import { Park } from "./_park.ts";
+import type { Instruction, Operation } from "./operation.ts";
+import { requireCurrentTask } from "./spawn.ts";
+import type { TaskImpl } from "./task.ts";
+
+const PENDING = 0;
+const RESOLVED = 1;
+const REJECTED = 2;
+
+class FuturePark extends Park {
+  readonly future: Future<unknown>;
+  constructor(task: TaskImpl<unknown>, future: Future<unknown>) {
+    super(task, "future");
+    this.future = future;
+  }
+  override cancelled(woken: boolean): void {
+    if (!woken) this.future.removeWaiter(this);
+  }
+}
+
+/**
+ * A value that will be set once, by anyone, and that any number of tasks can
+ * wait for with `yield* future` (asyncio's `Future`, or a promise with its
+ * resolvers, but cancellable and scheduled by corio). Setting it from plain
+ * code (a callback, an event handler) is the way to wake a task from outside.
+ *
+ * **Cancellation:** a waiting task that is cancelled just stops waiting; the
+ * future is unaffected.
+ *
+ * @typeParam T The value.
+ * @example
+ * ```ts
+ * import { Future, run, spawn } from "corio";
+ * const answer = new Future<number>();
+ * const result = await run(function* () {
+ *   yield* spawn(function* () { answer.resolve(42); });
+ *   return yield* answer;
+ * });
+ * console.assert(result === 42);
+ * ```
+ */
+export class Future<T> implements Operation<T> {
+  #state = PENDING;
+  #value: unknown;
+  #waiters: FuturePark | FuturePark[] | null = null;
+
+  /** True once resolved or rejected. */
+  get done(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  /** Sets the value and wakes every waiter; returns `false` if it was already set. */
+  resolve(value: T): boolean {
+    return this.#settle(RESOLVED, value);
+  }
+
+  /** Sets an error that every waiter will throw; returns `false` if already set. */
+  reject(error: unknown): boolean {
+    return this.#settle(REJECTED, error);
+  }
+
+  /** The value of a resolved future; throws the error of a rejected one, or an `Error` if still pending. */
+  result(): T {
+    if (this.#state === RESOLVED) return this.#value as T;
+    if (this.#state === REJECTED) throw this.#value;
+    throw new Error("Cannot read the result of a Future: it is still pending");
+  }
+
+  *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    if (this.#state === PENDING) {
+      const park = new FuturePark(requireCurrentTask("wait for a Future"), this as Future<unknown>);
+      const waiters = this.#waiters;
+      if (waiters === null) this.#waiters = park;
+      else if (Array.isArray(waiters)) waiters.push(park);
+      else this.#waiters = [waiters, park];
+      yield park;
+    }
+    return this.result();
+  }
+
+  /** @internal */
+  removeWaiter(park: FuturePark): void {
+    const waiters = this.#waiters;
+    if (waiters === park) this.#waiters = null;
+    else if (Array.isArray(waiters)) {
+      const index = waiters.indexOf(park);
+      if (index >= 0) waiters.splice(index, 1);
+    }
+  }
+
+  #settle(state: number, value: unknown): boolean {
+    if (this.#state !== PENDING) return false;
+    this.#state = state;
+    this.#value = value;
+    const waiters = this.#waiters;
+    this.#waiters = null;
+    if (waiters === null) return true;
+    if (Array.isArray(waiters)) for (const park of waiters) wakeWaiter(park);
+    else wakeWaiter(waiters);
+    return true;
+  }
+}
+
+function wakeWaiter(park: FuturePark): void {
+  const task = park.task as TaskImpl<unknown>;
+  if (task.park === park && !task.woken) task.wake(false, undefined);
+}

@@ -1,0 +1,294 @@
+/**
+ * The scheduler. A loop owns a ready queue (priority order, FIFO within a
+ * priority), a timer heap (one host timer armed for the earliest entry) and
+ * the root tasks started on it. It is driven by the host's event loop: any
+ * wake-up from outside (a timer, I/O, a promise) only queues work and asks
+ * for a flush in a microtask, so user code never runs inside a host
+ * callback's stack.
+ * @module
+ */
+
+import { type TimerEntry, TimerHeap } from "../time/_timer-heap.ts";
+import { type Clock, RealClock } from "../time/clock.ts";
+import type { VirtualClock } from "../time/virtual-clock.ts";
+import { clearHostTimeout, type HostTimer, hostConsole, monotonicNow, queueMicrotask, setHostTimeout, setMacrotask } from "./_host.ts";
+import type { Park } from "./_park.ts";
+import { ReadyQueue, type Runnable } from "./_ready-queue.ts";
+import { describe } from "./errors.ts";
+import type { Task, TaskImpl } from "./task.ts";
+
+/** Where a reported error came from. */
+export interface ErrorContext {
+  /** `task`: a root task failed with nobody awaiting it; `callback`: a plain callback threw; `swallowed-cancel`: a task caught its own cancellation and returned. */
+  kind: "task" | "callback" | "swallowed-cancel";
+  /** The task involved, if any. */
+  task?: Task<unknown>;
+  /** The task path (`main/server/conn-3`) or the callback's name. */
+  path: string;
+}
+
+/** Receives the errors the loop reports instead of crashing. */
+export type ErrorHandler = (error: unknown, context: ErrorContext) => void;
+
+/** Options that make a loop of its own. */
+export interface LoopOptions {
+  /** The clock to run on. @default a new `RealClock` */
+  clock?: Clock;
+  /** Where reported errors go. @default print to stderr with the task path */
+  onError?: ErrorHandler;
+  /** Stop the loop (cancel every root task) on the first reported error. @default false */
+  stopOnError?: boolean;
+}
+
+/** How long one flush may run before it lets the host handle I/O. */
+const SLICE_MS = 8;
+
+/** A plain callback queued with `callSoon`. */
+class CallbackEntry implements Runnable {
+  readonly priority: number;
+  readonly #loop: Loop;
+  readonly #fn: (...args: never[]) => unknown;
+  readonly #args: unknown[];
+  constructor(loop: Loop, fn: (...args: never[]) => unknown, args: unknown[], priority: number) {
+    this.#loop = loop;
+    this.#fn = fn;
+    this.#args = args;
+    this.priority = priority;
+  }
+  runStep(): void {
+    this.#loop.invoke(this.#fn, this.#args);
+  }
+}
+
+export class Loop {
+  readonly clock: Clock;
+  readonly ready = new ReadyQueue();
+  readonly timers = new TimerHeap();
+  readonly roots = new Set<TaskImpl>();
+  /** Waits on the outside world (I/O, promises, workers): they hold a virtual clock still. */
+  busy = 0;
+  /** Tasks parked in `waitAllTasksBlocked`. */
+  readonly idleWaiters: Park[] = [];
+  onError: ErrorHandler | undefined;
+  stopOnError: boolean;
+  /** Set by `runVirtual` to notice a loop that can never make progress again. */
+  onIdle: (() => void) | undefined;
+  /** The first error reported while `stopOnError` was set. */
+  stopError: unknown;
+  started = false;
+  #whenRunning: (() => void)[] = [];
+  #onRootsDone: (() => void)[] = [];
+  #flushScheduled = false;
+  #flushing = false;
+  #hostTimer: HostTimer | null = null;
+  #hostTimerAt = Number.POSITIVE_INFINITY;
+  readonly #flush = (): void => this.flush();
+  readonly #onHostTimer = (): void => {
+    this.#hostTimer = null;
+    this.#hostTimerAt = Number.POSITIVE_INFINITY;
+    this.flush();
+  };
+
+  constructor(options: LoopOptions = {}) {
+    this.clock = options.clock ?? new RealClock();
+    this.onError = options.onError;
+    this.stopOnError = options.stopOnError ?? false;
+    if (this.clock.virtual) (this.clock as VirtualClock).onAdvance(() => this.requestFlush());
+  }
+
+  /** The loop's time in ms. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Queues a runnable and makes sure a flush will happen. */
+  schedule(entry: Runnable): void {
+    this.ready.push(entry);
+    if (!this.#flushing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Asks for a flush without queueing anything (after a timer was added from outside, or the clock moved). */
+  requestFlush(): void {
+    if (!this.#flushing && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  callSoon(fn: (...args: never[]) => unknown, args: unknown[], priority = 10): void {
+    this.schedule(new CallbackEntry(this, fn, args, priority));
+  }
+
+  /** Runs `fn` when the loop starts, or now if it is running (Twisted's `callWhenRunning`). */
+  whenRunning(fn: () => void): void {
+    if (this.started) this.invoke(fn, []);
+    else {
+      this.#whenRunning.push(fn);
+      this.requestFlush();
+    }
+  }
+
+  /** Calls a plain callback, reporting what it throws instead of letting it escape. */
+  invoke(fn: (...args: never[]) => unknown, args: unknown[]): void {
+    try {
+      (fn as (...a: unknown[]) => unknown)(...args);
+    } catch (error) {
+      this.report(error, { kind: "callback", path: fn.name ? `callback ${fn.name}` : "callback" });
+    }
+  }
+
+  addTimer(entry: TimerEntry, deadline: number): void {
+    this.timers.insert(entry, deadline);
+    if (!this.#flushing) {
+      if (this.clock.virtual) this.requestFlush();
+      else this.#armHostTimer();
+    }
+  }
+
+  removeTimer(entry: TimerEntry): void {
+    this.timers.remove(entry);
+  }
+
+  /** Reports an error to `onError` (or stderr); with `stopOnError`, stops the loop. */
+  report(error: unknown, context: ErrorContext): void {
+    if (this.onError) {
+      try {
+        this.onError(error, context);
+      } catch (handlerError) {
+        hostConsole.error("corio: the onError handler threw:", handlerError);
+      }
+    } else {
+      printReport(error, context);
+    }
+    if (this.stopOnError && this.stopError === undefined) {
+      this.stopError = error ?? new Error("stopOnError");
+      this.stop(`stopOnError: ${describe(error)}`);
+    }
+  }
+
+  /** Called by a root task when it has finished. */
+  rootFinished(task: TaskImpl): void {
+    this.roots.delete(task);
+    if (this.roots.size === 0) for (const fn of this.#onRootsDone.splice(0)) fn();
+  }
+
+  /** Runs `fn` once no root task is left on this loop (at once if none is). */
+  whenRootsDone(fn: () => void): void {
+    if (this.roots.size === 0) fn();
+    else this.#onRootsDone.push(fn);
+  }
+
+  /** Cancels every root task; `main` and `run` promises settle once they have cleaned up. */
+  stop(reason: unknown = "loop stopped"): void {
+    for (const root of this.roots) root.cancel(reason);
+  }
+
+  /** Runs ready tasks and due timers until nothing is left to do right now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#flushing) return;
+    this.#flushing = true;
+    if (!this.started) this.#start();
+    const ready = this.ready;
+    const sliceStart = monotonicNow();
+    let steps = 0;
+    try {
+      for (;;) {
+        const entry = ready.shift();
+        if (entry !== undefined) {
+          entry.runStep();
+          if ((++steps & 1023) === 0) {
+            // A loop that never runs dry must still fire its timers and let I/O in.
+            this.#fireDueTimers();
+            if (monotonicNow() - sliceStart > SLICE_MS) {
+              this.#flushScheduled = true;
+              setMacrotask(this.#flush);
+              return;
+            }
+          }
+          continue;
+        }
+        if (this.#fireDueTimers()) continue;
+        if (this.idleWaiters.length > 0) {
+          for (const park of this.idleWaiters.splice(0)) {
+            const task = park.task;
+            if (task !== null && task.park === park && !task.woken) task.wake(false, undefined);
+          }
+          continue;
+        }
+        if (this.clock.virtual && this.busy === 0 && (this.clock as VirtualClock).autoAdvance) {
+          const next = this.timers.peek();
+          if (next !== undefined) {
+            (this.clock as VirtualClock).jumpTo(next.deadline);
+            continue;
+          }
+        }
+        break;
+      }
+    } finally {
+      this.#flushing = false;
+    }
+    if (!this.clock.virtual) this.#armHostTimer();
+    this.onIdle?.();
+  }
+
+  /** True while this loop is running tasks. */
+  get flushing(): boolean {
+    return this.#flushing;
+  }
+
+  #start(): void {
+    this.started = true;
+    for (const fn of this.#whenRunning.splice(0)) this.invoke(fn, []);
+  }
+
+  #fireDueTimers(): boolean {
+    const timers = this.timers;
+    if (timers.size === 0) return false;
+    const now = this.clock.now();
+    let fired = false;
+    for (let entry = timers.popDue(now); entry !== undefined; entry = timers.popDue(now)) {
+      entry.fire();
+      fired = true;
+    }
+    return fired;
+  }
+
+  /** Keeps exactly one host timer, armed no later than the earliest deadline. */
+  #armHostTimer(): void {
+    const next = this.timers.peek();
+    if (next === undefined) {
+      if (this.#hostTimer !== null) {
+        clearHostTimeout(this.#hostTimer);
+        this.#hostTimer = null;
+        this.#hostTimerAt = Number.POSITIVE_INFINITY;
+      }
+      return;
+    }
+    if (this.#hostTimer !== null && this.#hostTimerAt <= next.deadline) return;
+    if (this.#hostTimer !== null) clearHostTimeout(this.#hostTimer);
+    this.#hostTimerAt = next.deadline;
+    this.#hostTimer = setHostTimeout(this.#onHostTimer, Math.max(0, Math.ceil(next.deadline - this.clock.now())));
+  }
+}
+
+function printReport(error: unknown, context: ErrorContext): void {
+  const what =
+    context.kind === "task"
+      ? `Uncaught error in task ${context.path}`
+      : context.kind === "callback"
+        ? `Error in ${context.path}`
+        : `Task ${context.path} swallowed its cancellation`;
+  hostConsole.error(`corio: ${what}:`, error);
+}
+
+let defaultLoop: Loop | undefined;
+
+/** The shared loop on the real clock used by `run` without loop options. */
+export function getDefaultLoop(): Loop {
+  defaultLoop ??= new Loop();
+  return defaultLoop;
+}

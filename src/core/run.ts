@@ -1,0 +1,76 @@
+/**
+ * Starting root tasks from ordinary code, and stopping the loop.
+ * @module
+ */
+import { getDefaultLoop, Loop, type LoopOptions } from "./loop.ts";
+import type { OperationLike } from "./operation.ts";
+import { createTask } from "./spawn.ts";
+import { getCurrentTask, type Task } from "./task.ts";
+
+/** Options of `run`: the task's name and priority, and (making a loop of its own) a clock and error handling. */
+export interface RunOptions extends LoopOptions {
+  /** The root task's name. @default `task-<id>` */
+  name?: string;
+  /** The root task's priority, 1..100. @default 10 */
+  priority?: number;
+}
+
+/**
+ * Starts `op` as a root task and returns its `Task`, which is also a promise:
+ * `await run(op)` gives the result or throws the error. Without `clock`,
+ * `onError` or `stopOnError` it runs on the shared default loop (or, called
+ * inside a task, on that task's loop); with any of them it gets a loop of
+ * its own. The task starts in a microtask, never inside this call.
+ *
+ * A root task that fails while nobody awaits it is reported to the loop's
+ * `onError` (by default printed with its task path).
+ *
+ * @param op The operation, or a function returning one.
+ * @param options Name, priority, and loop options.
+ * @returns The root task.
+ * @example
+ * ```ts
+ * import { run, sleep } from "corio";
+ * const value = await run(function* () { yield* sleep(5); return "ok"; });
+ * console.assert(value === "ok");
+ * ```
+ */
+export function run<T>(op: OperationLike<T>, options: RunOptions = {}): Task<T> {
+  const ownLoop = options.clock !== undefined || options.onError !== undefined || options.stopOnError !== undefined;
+  const loop = ownLoop ? new Loop(options) : (getCurrentTask()?.loop ?? getDefaultLoop());
+  return startRoot(loop, op, options);
+}
+
+/** Starts a root task on `loop`. */
+export function startRoot<T>(loop: Loop, op: OperationLike<T>, options: { name?: string; priority?: number }): Task<T> {
+  const task = createTask(loop, null, op, { ...(options.name !== undefined && { name: options.name }), priority: options.priority ?? 10 }, 0, "run");
+  loop.roots.add(task as never);
+  return task;
+}
+
+/**
+ * Stops the current loop (or the default loop, called outside a task):
+ * every root task is cancelled, so their cleanup runs and `main` returns.
+ * The seed scheduler's "kill the OS", asyncio's `loop.stop()`, Twisted's
+ * `reactor.stop()`.
+ *
+ * @param reason Carried by the `CancelledError`s.
+ * @example
+ * ```ts
+ * import { run, stop, suspend, isCancellation } from "corio";
+ * const server = run(suspend);
+ * stop("shutting down");
+ * await server.then(() => {}, (e) => console.assert(isCancellation(e)));
+ * ```
+ */
+export function stop(reason: unknown = "stop() was called"): void {
+  (getCurrentTask()?.loop ?? getDefaultLoop()).stop(reason);
+}
+
+/**
+ * The loop a task runs on: the current task's, or the default one.
+ * @internal
+ */
+export function currentLoop(): Loop {
+  return getCurrentTask()?.loop ?? getDefaultLoop();
+}

@@ -1,0 +1,8 @@
+/**
+ * Helpers for testing code written with corio: virtual time, deadlock
+ * detection and interleaving control.
+ * @module
+ */
+export { VirtualClock } from "../time/virtual-clock.ts";
+export { type RunVirtualOptions, runVirtual, VirtualTestError } from "./run-virtual.ts";
+export { waitAllTasksBlocked } from "./wait-all-tasks-blocked.ts";

@@ -1,0 +1,112 @@
+/**
+ * Running a test on virtual time.
+ * @module
+ */
+import { setMacrotask } from "../core/_host.ts";
+import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
+import type { OperationLike } from "../core/operation.ts";
+import { startRoot } from "../core/run.ts";
+import type { Task } from "../core/task.ts";
+import { VirtualClock } from "../time/virtual-clock.ts";
+
+/** Options of `runVirtual`. */
+export interface RunVirtualOptions {
+  /** Receives reported errors; without it, any report fails the run. @default undefined */
+  onError?: ErrorHandler;
+  /** The clock to use. @default a new auto-advancing `VirtualClock` at 0 */
+  clock?: VirtualClock;
+  /** The root task's name. @default "test" */
+  name?: string;
+}
+
+/**
+ * Thrown by `runVirtual` when the loop can never make progress again, or
+ * when the test left something behind or had errors reported.
+ *
+ * @example
+ * ```ts
+ * import { suspend } from "corio";
+ * import { runVirtual, VirtualTestError } from "corio/testing";
+ * try { await runVirtual(suspend); } catch (e) { console.assert(e instanceof VirtualTestError); }
+ * ```
+ */
+export class VirtualTestError extends Error {
+  override name = "VirtualTestError";
+}
+
+/**
+ * Runs `op` on a fresh loop with an auto-advancing `VirtualClock` and returns
+ * its result: timeouts, sleeps and periodic tasks take no real time and
+ * always interleave the same way. The run fails (rejects with
+ * `VirtualTestError`) if every task is blocked with nothing that could ever
+ * wake it (a deadlock, reported with what each task waits on), if a timer or
+ * task is left behind when `op` finishes, or if an error was reported (a
+ * failing callback, a swallowed cancellation) and no `onError` was given.
+ *
+ * @param op The test body, or a function returning it.
+ * @param options `onError`, `clock`, `name`.
+ * @returns What `op` returns.
+ * @example
+ * ```ts
+ * import { sleep, currentTime } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * const t = await runVirtual(function* () { yield* sleep(3_600_000); return currentTime(); });
+ * console.assert(t === 3_600_000);
+ * ```
+ */
+export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOptions = {}): Promise<T> {
+  const reports: { error: unknown; context: ErrorContext }[] = [];
+  const loop = new Loop({
+    clock: options.clock ?? new VirtualClock(),
+    onError: options.onError ?? ((error, context) => reports.push({ error, context })),
+  });
+  const task = startRoot(loop, op, { name: options.name ?? "test" });
+  (task as Task<T> & { markObserved(): void }).markObserved();
+  let deadlock: VirtualTestError | undefined;
+  const isStuck = (): boolean => loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && loop.timers.size === 0 && !loop.flushing;
+  loop.onIdle = () => {
+    if (!isStuck()) return;
+    // Give the host one turn (a promise callback may be on its way) before calling it a deadlock.
+    setMacrotask(() => {
+      if (!isStuck() || deadlock !== undefined) return;
+      deadlock = new VirtualTestError(`Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`);
+      loop.stop(deadlock);
+    });
+  };
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+  try {
+    outcome = { ok: true, value: await task };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+  await new Promise<void>((resolve) => loop.whenRootsDone(resolve));
+  loop.onIdle = undefined;
+  if (deadlock !== undefined) throw deadlock;
+  const leftovers = loop.timers.size;
+  if (leftovers > 0) {
+    for (const timer of [...loop.timers]) loop.removeTimer(timer);
+    throw new VirtualTestError(`The test left ${leftovers} timer(s) pending (a callLater that was never cancelled?)`);
+  }
+  if (reports.length > 0) {
+    const first = reports[0] as { error: unknown; context: ErrorContext };
+    throw new VirtualTestError(
+      `${reports.length} error(s) were reported during the test; first, from ${first.context.path} (${first.context.kind}): ${String(first.error)}`,
+      {
+        cause: first.error,
+      },
+    );
+  }
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}
+
+function describeTree(loop: Loop): string {
+  const lines: string[] = [];
+  const visit = (task: Task<unknown>, depth: number): void => {
+    const impl = task as Task<unknown> & { waitDescription(): string };
+    lines.push(`${"  ".repeat(depth)}${task.name} [${task.state}] waits on ${impl.waitDescription()}`);
+    for (const child of task.children) visit(child, depth + 1);
+  };
+  for (const root of loop.roots) visit(root, 1);
+  return lines.join("\n");
+}

@@ -1,0 +1,46 @@
+/**
+ * Waiting until everything else is stuck.
+ * @module
+ */
+import { Park } from "../core/_park.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
+
+class IdlePark extends Park {
+  override cancelled(woken: boolean): void {
+    if (woken) return;
+    const waiters = (this.task as TaskImpl<unknown>).loop.idleWaiters;
+    const index = waiters.indexOf(this);
+    if (index >= 0) waiters.splice(index, 1);
+  }
+}
+
+/**
+ * Returns once every other task on the loop is suspended (Trio's
+ * `wait_all_tasks_blocked`): nothing is ready to run and no timer is due.
+ * Tests use it to reach a known interleaving without sleeping: start some
+ * tasks, wait until they are all blocked, then check their state.
+ *
+ * **Cancellation:** the wait is interrupted and `CancelledError` thrown here.
+ *
+ * @example
+ * ```ts
+ * import { Future, spawn } from "corio";
+ * import { runVirtual, waitAllTasksBlocked } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const gate = new Future<void>();
+ *   const waiter = yield* spawn(function* () { yield* gate; });
+ *   yield* waitAllTasksBlocked();
+ *   console.assert(waiter.state === "running");
+ *   gate.resolve();
+ *   yield* waiter;
+ * });
+ * ```
+ */
+export function* waitAllTasksBlocked(): Operation<void> {
+  const task = requireCurrentTask("wait until all tasks are blocked");
+  const park = new IdlePark(task, "idle");
+  task.loop.idleWaiters.push(park);
+  yield park;
+}

@@ -1,0 +1,17 @@
+/**
+ * Time: the loop's clock, sleeping, time limits, delayed callbacks and
+ * periodic work.
+ *
+ * Which tool do I need?
+ * - Wait: `sleep(ms)`, `sleepUntil(time)`. Read the clock: `currentTime()`.
+ * - Give up after a while: `timeout(ms, op)`, `deadline(time, op)`.
+ * - Run a plain callback: `callSoon`, `callLater` (→ `DelayedCall`), `callWhenRunning`.
+ * - Repeat: `every(ms, fn)`, or `spawn(op, { period })` with `yield* nextPeriod()`.
+ * @module
+ */
+export { type Clock, RealClock } from "./clock.ts";
+export { callLater, callSoon, callWhenRunning, DelayedCall } from "./delayed-call.ts";
+export { every, nextPeriod } from "./periodic.ts";
+export { currentTime, sleep, sleepUntil } from "./sleep.ts";
+export { deadline, timeout } from "./timeout.ts";
+export { VirtualClock } from "./virtual-clock.ts";

@@ -1,0 +1,107 @@
+/**
+ * Time limits that really interrupt.
+ * @module
+ */
+import { joinBoundary, startBoundary } from "../core/_boundary.ts";
+import { createCancelledError, TimeoutError } from "../core/errors.ts";
+import type { Operation, OperationLike } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
+import type { TimerEntry } from "./_timer-heap.ts";
+
+/** The timer of one `timeout`: when it fires, it cancels the operation's task. */
+class LimitTimer implements TimerEntry {
+  deadline = 0;
+  seq = 0;
+  heapIndex = -1;
+  /** True if this timer's cancel was the one taken (no other cancel came first). */
+  fired = false;
+  child: TaskImpl<unknown> | null = null;
+  readonly ms: number;
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+  fire(): void {
+    const child = this.child;
+    if (!this.fired && child !== null && !child.done) this.fired = child.requestCancel(createCancelledError(new TimeoutError(this.ms)));
+  }
+}
+
+/**
+ * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
+ * waits for its cleanup, and throws `TimeoutError` (asyncio's `wait_for`,
+ * Trio's `fail_after`). Nested timeouts work: when several expire together,
+ * the outermost one owns the cancellation and the inner ones let it pass.
+ *
+ * `op` runs as a child task (a boundary): what it spawns is cancelled with
+ * it, and its failure is thrown here.
+ *
+ * **Cancellation:** cancelling the caller cancels `op` and throws once its
+ * cleanup has finished.
+ *
+ * @param ms The limit in ms (`Infinity` for none).
+ * @param op The operation, or a function returning one.
+ * @returns What `op` returns.
+ * @throws {TimeoutError} when the time ran out.
+ * @throws {RangeError} if `ms` is NaN, negative or not a number.
+ * @example
+ * ```ts
+ * import { sleep, timeout, TimeoutError } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   console.assert((yield* timeout(100, function* () { yield* sleep(10); return "in time"; })) === "in time");
+ *   try { yield* timeout(100, sleep(500)); } catch (e) { console.assert(e instanceof TimeoutError); }
+ * });
+ * ```
+ */
+export function* timeout<T>(ms: number, op: OperationLike<T>): Operation<T> {
+  if (!(typeof ms === "number" && ms >= 0))
+    throw new RangeError(`Cannot set a timeout: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
+  const task = requireCurrentTask("set a timeout");
+  return yield* limit(task.loop.now() + ms, ms, op);
+}
+
+/**
+ * Like `timeout`, with an absolute limit: cancels `op` when the loop's clock
+ * reaches `time` and throws `TimeoutError`.
+ *
+ * **Cancellation:** as for `timeout`.
+ *
+ * @param time The clock time (as `currentTime()` reads it) at which to give up.
+ * @param op The operation, or a function returning one.
+ * @throws {TimeoutError} when the deadline passed.
+ * @example
+ * ```ts
+ * import { currentTime, deadline, sleep, TimeoutError } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   try { yield* deadline(currentTime() + 50, sleep(100)); } catch (e) { console.assert(e instanceof TimeoutError); }
+ * });
+ * ```
+ */
+export function* deadline<T>(time: number, op: OperationLike<T>): Operation<T> {
+  if (typeof time !== "number" || Number.isNaN(time))
+    throw new RangeError(`Cannot set a deadline: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
+  const task = requireCurrentTask("set a deadline");
+  return yield* limit(time, Math.max(0, time - task.loop.now()), op);
+}
+
+function* limit<T>(time: number, ms: number, op: OperationLike<T>): Operation<T> {
+  const caller = requireCurrentTask("set a timeout");
+  const loop = caller.loop;
+  const timer = new LimitTimer(ms);
+  // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
+  const armed = time !== Number.POSITIVE_INFINITY;
+  if (armed) loop.addTimer(timer, time);
+  try {
+    const child = startBoundary(op, "timeout");
+    timer.child = child as TaskImpl<unknown>;
+    if (armed && time <= loop.now() && !child.done) timer.fire();
+    return yield* joinBoundary(child);
+  } catch (error) {
+    if (timer.fired && timer.child?.cancelled === true && error !== caller.cancelError) throw new TimeoutError(ms);
+    throw error;
+  } finally {
+    if (armed) loop.removeTimer(timer);
+  }
+}

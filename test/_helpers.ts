@@ -1,0 +1,45 @@
+// Shared test fixtures. Every test file calls `checkLeaks()` once at top
+// level: after each test, no timer, socket, worker or child process may be
+// left open, and the default loop must have no task left.
+import assert from "node:assert/strict";
+import { afterEach, beforeEach } from "node:test";
+import { allTasks } from "../src/index.ts";
+
+const IGNORED = new Set(["TTYWRAP", "PipeWrap", "ProcessWrap", "FSReqCallback", "TTYWrap", "SignalWrap"]);
+
+function openResources(): string[] {
+  return process.getActiveResourcesInfo().filter((name) => !IGNORED.has(name));
+}
+
+/** Fails any test that leaves a handle open or a task running on the default loop. */
+export function checkLeaks(): void {
+  let before: string[] = [];
+  beforeEach(() => {
+    before = openResources();
+  });
+  afterEach(async () => {
+    // Closed handles disappear on the next turns of the event loop.
+    for (let i = 0; i < 20 && openResources().length > before.length; i++) await new Promise((resolve) => setImmediate(resolve));
+    const after = openResources();
+    const leaked = [...after];
+    for (const name of before) {
+      const index = leaked.indexOf(name);
+      if (index >= 0) leaked.splice(index, 1);
+    }
+    assert.deepEqual(leaked, [], `the test left resources open: ${leaked.join(", ")}`);
+    assert.deepEqual(
+      allTasks().map((task) => task.path),
+      [],
+      "the test left tasks running on the default loop",
+    );
+  });
+}
+
+/** Collects reported errors for `runVirtual(op, { onError })`. */
+export function collectReports(): {
+  reports: { error: unknown; kind: string; path: string }[];
+  onError: (error: unknown, context: { kind: string; path: string }) => void;
+} {
+  const reports: { error: unknown; kind: string; path: string }[] = [];
+  return { reports, onError: (error, context) => reports.push({ error, kind: context.kind, path: context.path }) };
+}
