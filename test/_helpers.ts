@@ -3,7 +3,7 @@
 // left open, and the default loop must have no task left.
 import assert from "node:assert/strict";
 import { afterEach, beforeEach } from "node:test";
-import { allTasks } from "../src/index.ts";
+import { allTasks, type Operation } from "../src/index.ts";
 
 const IGNORED = new Set(["TTYWRAP", "PipeWrap", "ProcessWrap", "FSReqCallback", "TTYWrap", "SignalWrap"]);
 
@@ -42,4 +42,20 @@ export function collectReports(): {
 } {
   const reports: { error: unknown; kind: string; path: string }[] = [];
   return { reports, onError: (error, context) => reports.push({ error, kind: context.kind, path: context.path }) };
+}
+
+/** Runs an operation's first step outside any task (to check argument errors thrown at once). */
+export function start(op: { [Symbol.iterator](): Iterator<unknown, unknown, unknown> }): void {
+  op[Symbol.iterator]().next();
+}
+
+/** Runs `op` and checks that it throws an instance of `expected` (the operation twin of `assert.rejects`). */
+export function* rejectsOp(op: Operation<unknown>, expected: new (...args: never[]) => Error): Operation<Error> {
+  try {
+    yield* op;
+  } catch (error) {
+    assert.ok(error instanceof expected, `expected ${expected.name}, got ${String(error)}`);
+    return error;
+  }
+  assert.fail(`expected ${expected.name}, but the operation succeeded`);
 }

@@ -36,9 +36,9 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
     park.shielded = shielded;
     child.addWatcher(park);
     try {
-      yield park;
+      return (yield park) as T;
     } catch (error) {
-      yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
+      if (error === caller.cancelError) yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
       throw error;
     }
   }
@@ -51,7 +51,9 @@ export function* waitUntilDone(caller: TaskImpl<unknown>, child: TaskImpl<unknow
   if (reason instanceof CancelledError) child.requestCancel(reason);
   else child.cancel(reason);
   const park = new JoinPark(caller, child);
-  // The caller's cancellation has been delivered, so nothing interrupts this wait.
+  // The caller's cancellation has been delivered, so nothing interrupts this wait; the child's outcome is not ours.
   child.addWatcher(park);
-  yield park;
+  try {
+    yield park;
+  } catch {}
 }

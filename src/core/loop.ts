@@ -191,6 +191,8 @@ export class Loop {
     this.#flushScheduled = false;
     if (this.#flushing) return;
     this.#flushing = true;
+    const outer = runningLoop;
+    runningLoop = this;
     if (!this.started) this.#start();
     const ready = this.ready;
     const sliceStart = monotonicNow();
@@ -230,6 +232,7 @@ export class Loop {
       }
     } finally {
       this.#flushing = false;
+      runningLoop = outer;
     }
     if (!this.clock.virtual) this.#armHostTimer();
     this.onIdle?.();
@@ -286,6 +289,13 @@ function printReport(error: unknown, context: ErrorContext): void {
 }
 
 let defaultLoop: Loop | undefined;
+/** The loop whose flush is running (callbacks run outside any task, but on a loop). */
+let runningLoop: Loop | undefined;
+
+/** The loop running right now, if any. */
+export function getRunningLoop(): Loop | undefined {
+  return runningLoop;
+}
 
 /** The shared loop on the real clock used by `run` without loop options. */
 export function getDefaultLoop(): Loop {

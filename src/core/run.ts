@@ -2,7 +2,7 @@
  * Starting root tasks from ordinary code, and stopping the loop.
  * @module
  */
-import { getDefaultLoop, Loop, type LoopOptions } from "./loop.ts";
+import { getDefaultLoop, getRunningLoop, Loop, type LoopOptions } from "./loop.ts";
 import type { OperationLike } from "./operation.ts";
 import { createTask } from "./spawn.ts";
 import { getCurrentTask, type Task } from "./task.ts";
@@ -37,7 +37,7 @@ export interface RunOptions extends LoopOptions {
  */
 export function run<T>(op: OperationLike<T>, options: RunOptions = {}): Task<T> {
   const ownLoop = options.clock !== undefined || options.onError !== undefined || options.stopOnError !== undefined;
-  const loop = ownLoop ? new Loop(options) : (getCurrentTask()?.loop ?? getDefaultLoop());
+  const loop = ownLoop ? new Loop(options) : currentLoop();
   return startRoot(loop, op, options);
 }
 
@@ -64,7 +64,7 @@ export function startRoot<T>(loop: Loop, op: OperationLike<T>, options: { name?:
  * ```
  */
 export function stop(reason: unknown = "stop() was called"): void {
-  (getCurrentTask()?.loop ?? getDefaultLoop()).stop(reason);
+  currentLoop().stop(reason);
 }
 
 /**
@@ -72,5 +72,5 @@ export function stop(reason: unknown = "stop() was called"): void {
  * @internal
  */
 export function currentLoop(): Loop {
-  return getCurrentTask()?.loop ?? getDefaultLoop();
+  return getCurrentTask()?.loop ?? getRunningLoop() ?? getDefaultLoop();
 }

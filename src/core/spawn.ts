@@ -2,7 +2,7 @@
  * Spawning tasks, and finding them.
  * @module
  */
-import { getDefaultLoop, type Loop } from "./loop.ts";
+import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
 import { assertOperationLike, type Operation, type OperationLike } from "./operation.ts";
 import { DAEMON, getCurrentTask, parkUntil, type Task, TaskImpl } from "./task.ts";
 
@@ -127,7 +127,7 @@ export function currentTask(): Task<unknown> {
  * ```
  */
 export function allTasks(): Task<unknown>[] {
-  const loop = getCurrentTask()?.loop ?? getDefaultLoop();
+  const loop = getCurrentTask()?.loop ?? getRunningLoop() ?? getDefaultLoop();
   const list: Task<unknown>[] = [];
   const visit = (task: Task<unknown>): void => {
     list.push(task);

@@ -301,7 +301,9 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
       // Otherwise it is running (or not started): handled at its next suspension (or first step).
       return;
     }
-    if (park.shielded) return;
+    // A shielded wait holds the cancel back; so does an error already on its way to this
+    // suspension point (cancel must not hide a failure): both see it at the next suspension.
+    if (park.shielded || (this.flags & (WOKEN | RESUME_THROW)) === (WOKEN | RESUME_THROW)) return;
     park.cancelled((this.flags & WOKEN) !== 0, this.#resumeValue);
     this.flags |= CANCEL_DELIVERED;
     this.wake(true, this.cancelError);
@@ -521,7 +523,11 @@ export class JoinPark extends Park implements Watcher {
     this.target = target;
   }
   taskFinished(): void {
-    if (this.task !== null && this.task.park === this && !this.task.woken) this.task.wake(false, undefined);
+    const task = this.task;
+    if (task === null || task.park !== this || task.woken) return;
+    const target = this.target;
+    if (target.state === "done") task.wake(false, target.result());
+    else task.wake(true, target.error);
   }
   override cancelled(woken: boolean): void {
     if (!woken) this.target.removeWatcher(this);
@@ -539,7 +545,7 @@ export function* join<T>(target: TaskImpl<T>): Generator<Instruction, T, unknown
     if (waiter === target) throw new Error(`Cannot wait for task ${target.path} from inside itself: it would never finish`);
     const park = new JoinPark(waiter, target as TaskImpl<unknown>);
     target.addWatcher(park);
-    yield park;
+    return (yield park) as T;
   }
   return target.outcome();
 }

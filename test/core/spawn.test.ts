@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { allTasks, currentTask, run, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, start } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -108,8 +108,7 @@ describe("spawn", () => {
       yield* spawn(function* () {
         try {
           yield* suspend();
-        } finally {
-          // eslint-disable-next-line no-unsafe-finally
+        } catch {
           throw new Error("b");
         }
       });
@@ -147,9 +146,9 @@ describe("spawn", () => {
         [{ delay: -1 }, "Cannot spawn: delay must be a non-negative number of ms, received -1"],
         [{ period: Number.NaN }, "Cannot spawn: period must be a non-negative number of ms, received NaN"],
       ] as const) {
-        assert.throws(() => spawn(suspend, options).next(), { name: "RangeError", message });
+        assert.throws(() => start(spawn(suspend, options)), { name: "RangeError", message });
       }
-      assert.throws(() => spawn(42 as never).next(), {
+      assert.throws(() => start(spawn(42 as never)), {
         name: "TypeError",
         message: "Cannot spawn: expected an operation (a generator) or a function returning one, received number",
       });
@@ -157,7 +156,7 @@ describe("spawn", () => {
   });
 
   it("spawn outside a task says where to call it", () => {
-    assert.throws(() => spawn(suspend).next(), /^Error: Cannot spawn: no corio task is running/);
+    assert.throws(() => start(spawn(suspend)), /^Error: Cannot spawn: no corio task is running/);
   });
 
   it("a delayed task starts after its delay", async () => {

@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { all, allSettled, CancelledError, currentTime, race, sleep, spawn, suspend } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+function* after<T>(ms: number, value: T) {
+  yield* sleep(ms);
+  return value;
+}
+
+describe("all", () => {
+  it("runs concurrently and returns values in input order", async () => {
+    await runVirtual(function* () {
+      const values = yield* all([after(30, "a"), after(10, "b"), after(20, "c")]);
+      assert.deepEqual(values, ["a", "b", "c"]);
+      assert.equal(currentTime(), 30);
+    });
+  });
+
+  it("the first failure cancels the others, waits for their cleanup, then throws", async () => {
+    const log: string[] = [];
+    const boom = new Error("boom");
+    await runVirtual(function* () {
+      try {
+        yield* all([
+          function* () {
+            try {
+              yield* suspend();
+            } finally {
+              yield* sleep(10);
+              log.push(`cleanup at ${currentTime()}`);
+            }
+          },
+          function* () {
+            yield* sleep(5);
+            throw boom;
+          },
+        ]);
+      } catch (error) {
+        assert.equal(error, boom);
+        log.push(`threw at ${currentTime()}`);
+      }
+    });
+    assert.deepEqual(log, ["cleanup at 15", "threw at 15"]);
+  });
+
+  it("accepts running tasks as well as operations", async () => {
+    await runVirtual(function* () {
+      const task = yield* spawn(() => after(5, 1));
+      assert.deepEqual(yield* all([task, after(1, 2)]), [1, 2]);
+    });
+  });
+
+  it("an empty list gives an empty array at once", async () => {
+    await runVirtual(function* () {
+      assert.deepEqual(yield* all([]), []);
+    });
+  });
+
+  it("cancelling the caller cancels every operation and throws after their cleanup", async () => {
+    let cleaned = 0;
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        yield* all(
+          [1, 2, 3].map(() =>
+            (function* () {
+              try {
+                yield* suspend();
+              } finally {
+                yield* sleep(1);
+                cleaned++;
+              }
+            })(),
+          ),
+        );
+      });
+      yield* waitAllTasksBlocked();
+      task.cancel();
+      try {
+        yield* task;
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+      assert.equal(cleaned, 3);
+    });
+  });
+});
+
+describe("allSettled", () => {
+  it("never cancels and returns Promise.allSettled's shapes", async () => {
+    const boom = new Error("boom");
+    await runVirtual(function* () {
+      const results = yield* allSettled([
+        after(10, "late"),
+        function* () {
+          yield* sleep(1);
+          throw boom;
+        },
+      ]);
+      assert.deepEqual(results, [
+        { status: "fulfilled", value: "late" },
+        { status: "rejected", reason: boom },
+      ]);
+    });
+  });
+});
+
+describe("race", () => {
+  it("the first to finish wins and the others are cancelled and cleaned up", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const winner = yield* race([
+        function* () {
+          try {
+            yield* sleep(50);
+            return "slow";
+          } finally {
+            log.push("slow cleaned up");
+          }
+        },
+        after(5, "fast"),
+      ]);
+      log.push(`winner ${winner}`);
+    });
+    assert.deepEqual(log, ["slow cleaned up", "winner fast"]);
+  });
+
+  it("a failure can win too", async () => {
+    const boom = new Error("boom");
+    await runVirtual(function* () {
+      try {
+        yield* race([
+          after(50, "slow"),
+          function* () {
+            yield* sleep(1);
+            throw boom;
+          },
+        ]);
+      } catch (error) {
+        assert.equal(error, boom);
+        return;
+      }
+      assert.fail("expected the failure to win");
+    });
+  });
+
+  it("an empty race is a RangeError", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* race([]);
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+        assert.equal(error.message, "Cannot race: at least one operation is needed, received an empty list");
+      }
+    });
+  });
+});

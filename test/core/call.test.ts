@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { CancelledError, call, currentTime, sleep, spawn, until } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("until", () => {
+  it("gives the value of a promise and throws its rejection", async () => {
+    await runVirtual(function* () {
+      assert.equal(yield* until(Promise.resolve(3)), 3);
+      const boom = new Error("boom");
+      try {
+        yield* until(Promise.reject(boom));
+      } catch (error) {
+        assert.equal(error, boom);
+      }
+    });
+  });
+
+  it("holds the virtual clock still while the promise is pending", async () => {
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        yield* sleep(1000);
+      });
+      // The promise settles after a real macrotask; the 1000 ms sleeper must not have run first.
+      yield* until(new Promise((resolve) => setImmediate(resolve)));
+      assert.equal(currentTime(), 0);
+    });
+  });
+
+  it("is abandoned on cancel, and a later rejection is not unhandled", async () => {
+    let reject: (error: Error) => void = () => {};
+    const pending = new Promise<void>((_, r) => {
+      reject = r;
+    });
+    await runVirtual(function* () {
+      const task = yield* spawn(() => until(pending));
+      yield* waitAllTasksBlocked();
+      task.cancel();
+      try {
+        yield* task;
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+    });
+    reject(new Error("late"));
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+});
+
+describe("call", () => {
+  it("passes an AbortSignal that is aborted when the task is cancelled", async () => {
+    let seen: AbortSignal | undefined;
+    await runVirtual(function* () {
+      const task = yield* spawn(() =>
+        call((signal) => {
+          seen = signal;
+          return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+        }),
+      );
+      yield* waitAllTasksBlocked();
+      task.cancel("give up");
+      try {
+        yield* task;
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+    });
+    assert.ok(seen?.aborted);
+    assert.ok(seen?.reason instanceof CancelledError);
+    assert.equal((seen as AbortSignal).reason.reason, "give up");
+  });
+
+  it("accepts functions returning operations and plain values", async () => {
+    await runVirtual(function* () {
+      assert.equal(yield* call(() => 5), 5);
+      assert.equal(
+        yield* call(function* () {
+          yield* sleep(1);
+          return 6;
+        }),
+        6,
+      );
+      assert.equal(yield* call(async () => 7), 7);
+    });
+  });
+
+  it("rejects a non-function", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* call(5 as never);
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        assert.equal(error.message, "Cannot call: expected a function, received number");
+      }
+    });
+  });
+});
