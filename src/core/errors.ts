@@ -75,13 +75,15 @@ export class TimeoutError extends Error {
  *
  * @example
  * ```ts
- * import { scope, spawn, TaskGroupError } from "corio";
+ * import { scope, sleep, spawn, suspend, TaskGroupError } from "corio";
  * import { runVirtual } from "corio/testing";
  * await runVirtual(function* () {
  *   try {
  *     yield* scope(function* () {
- *       yield* spawn(function* () { throw new Error("a"); });
- *       yield* spawn(function* () { throw new Error("b"); });
+ *       // Its cleanup fails too when the body's failure cancels it: two failures.
+ *       yield* spawn(function* () { try { yield* suspend(); } catch { throw new Error("cleanup failed"); } });
+ *       yield* sleep(1);
+ *       throw new Error("body failed");
  *     });
  *   } catch (e) { console.assert(e instanceof TaskGroupError && e.errors.length === 2); }
  * });

@@ -221,7 +221,8 @@ export class Loop {
           }
           continue;
         }
-        if (this.clock.virtual && this.busy === 0 && (this.clock as VirtualClock).autoAdvance) {
+        // Time jumps only for a loop that still has work: leftovers after the last root stay visible.
+        if (this.clock.virtual && this.busy === 0 && this.roots.size > 0 && (this.clock as VirtualClock).autoAdvance) {
           const next = this.timers.peek();
           if (next !== undefined) {
             (this.clock as VirtualClock).jumpTo(next.deadline);

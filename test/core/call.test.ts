@@ -70,7 +70,7 @@ describe("call", () => {
     });
     assert.ok(seen?.aborted);
     assert.ok(seen?.reason instanceof CancelledError);
-    assert.equal((seen as AbortSignal).reason.reason, "give up");
+    assert.equal(((seen as AbortSignal).reason as CancelledError).reason, "give up");
   });
 
   it("accepts functions returning operations and plain values", async () => {

@@ -1,0 +1,57 @@
+// The public names are the contract: a change here is a change of API.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import * as corio from "../src/index.ts";
+import * as testing from "../src/testing/index.ts";
+
+const CORE = [
+  "BrokenResourceError",
+  "CancelledError",
+  "ClosedResourceError",
+  "DelayedCall",
+  "Future",
+  "RealClock",
+  "TaskGroupError",
+  "TimeoutError",
+  "VirtualClock",
+  "all",
+  "allSettled",
+  "allTasks",
+  "call",
+  "callLater",
+  "callSoon",
+  "callWhenRunning",
+  "currentTask",
+  "currentTime",
+  "deadline",
+  "every",
+  "isCancellation",
+  "main",
+  "nextPeriod",
+  "race",
+  "run",
+  "scope",
+  "shield",
+  "sleep",
+  "sleepUntil",
+  "spawn",
+  "stop",
+  "suspend",
+  "timeout",
+  "until",
+];
+
+describe("exports", () => {
+  it("corio exports the core and time API", () => {
+    const names = Object.keys(corio);
+    for (const name of CORE) assert.ok(names.includes(name), `corio should export ${name}`);
+  });
+
+  it("corio/testing exports exactly its helpers", () => {
+    assert.deepEqual(
+      Object.keys(testing).sort(),
+      ["VirtualClock", "VirtualTestError", "checkStream", "runVirtual", "waitAllTasksBlocked"].filter((name) => name in testing).sort(),
+    );
+    for (const name of ["VirtualClock", "VirtualTestError", "runVirtual", "waitAllTasksBlocked"]) assert.ok(name in testing);
+  });
+});
