@@ -103,7 +103,8 @@ describe("Task", () => {
     const errors: unknown[] = [];
     const { VirtualClock } = await import("../../src/testing/index.ts");
     const boom = new Error("unobserved");
-    run(
+    // Deliberately not awaited: that is the case being tested.
+    void run(
       function* () {
         throw boom;
       },
