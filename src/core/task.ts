@@ -494,6 +494,14 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     this.#tryFinish();
   }
 
+  /** What kind of thing the task waits on, for the inspector. */
+  waitKind(): string {
+    if (this.#state >= DONE) return "finished";
+    if ((this.flags & BODY_DONE) !== 0) return "children";
+    if (this.park !== null) return this.park.kind;
+    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "ready" : "running";
+  }
+
   /** What the task waits on, for the inspector. */
   waitDescription(): string {
     if (this.#state >= DONE) return "";

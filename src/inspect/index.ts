@@ -1,0 +1,7 @@
+/**
+ * Looking inside a running program: snapshots of the task tree as JSON, and
+ * text renderings of them (a tree, or a `ps`-style table).
+ * @module
+ */
+export { formatTaskTable, formatTaskTree } from "./format.ts";
+export { snapshotTasks, type TaskSnapshot, type TreeSnapshot } from "./snapshot.ts";
