@@ -96,9 +96,16 @@ export class Loop {
     if (this.clock.virtual) (this.clock as VirtualClock).onAdvance(() => this.requestFlush());
   }
 
+  /**
+   * The clock as last read by the loop (at each flush and timer check): cheap,
+   * for bookkeeping such as task ages. Use `now()` for timing decisions.
+   */
+  time = 0;
+
   /** The loop's time in ms. */
   now(): number {
-    return this.clock.now();
+    this.time = this.clock.now();
+    return this.time;
   }
 
   /** Queues a runnable and makes sure a flush will happen. */
@@ -196,6 +203,7 @@ export class Loop {
     if (!this.started) this.#start();
     const ready = this.ready;
     const sliceStart = monotonicNow();
+    this.time = this.clock.now();
     let steps = 0;
     try {
       for (;;) {
@@ -252,7 +260,7 @@ export class Loop {
   #fireDueTimers(): boolean {
     const timers = this.timers;
     if (timers.size === 0) return false;
-    const now = this.clock.now();
+    const now = this.now();
     let fired = false;
     for (let entry = timers.popDue(now); entry !== undefined; entry = timers.popDue(now)) {
       entry.fire();

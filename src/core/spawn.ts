@@ -62,6 +62,12 @@ export function createTask<T>(
   api: string,
 ): TaskImpl<T> {
   assertOperationLike(op, api);
+  if (options === undefined) {
+    // The common case, kept short: no options to check.
+    const task = new TaskImpl<T>(loop, parent, op, undefined, parent?.priority ?? 10, flags);
+    task.enqueue();
+    return task;
+  }
   const name = options?.name;
   if (name !== undefined && typeof name !== "string") throw new TypeError(`Cannot ${api}: name must be a string, received ${typeof name}`);
   const priority = options?.priority ?? parent?.priority ?? 10;

@@ -135,7 +135,8 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   #result: unknown;
   #failures: unknown[] | null = null;
   cancelError: CancelledError | null = null;
-  #watchers: Watcher[] | null = null;
+  /** One watcher, or an array of them once there are several (most tasks have one joiner). */
+  #watchers: Watcher | Watcher[] | null = null;
   periodic: Periodic | null = null;
   /** Loop time at creation, for the inspector. */
   readonly createdAt: number;
@@ -147,7 +148,7 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     this.#name = name;
     this.priority = priority;
     this.flags = flags;
-    this.createdAt = loop.now();
+    this.createdAt = loop.time;
     if (parent !== null) parent.#link(this);
   }
 
@@ -209,10 +210,10 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
 
   removeDoneCallback(callback: (task: Task<T>) => void): boolean {
     const watchers = this.#watchers;
-    if (watchers === null) return false;
-    const index = watchers.findIndex((w) => w instanceof DoneCallback && w.callback === callback);
-    if (index < 0) return false;
-    watchers.splice(index, 1);
+    const list = watchers === null ? [] : Array.isArray(watchers) ? watchers : [watchers];
+    const found = list.findLast((w) => w instanceof DoneCallback && w.callback === callback);
+    if (found === undefined) return false;
+    this.removeWatcher(found);
     return true;
   }
 
@@ -241,14 +242,19 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   }
 
   addWatcher(watcher: Watcher): void {
-    (this.#watchers ??= []).push(watcher);
+    const watchers = this.#watchers;
+    if (watchers === null) this.#watchers = watcher;
+    else if (Array.isArray(watchers)) watchers.push(watcher);
+    else this.#watchers = [watchers, watcher];
   }
 
   removeWatcher(watcher: Watcher): void {
     const watchers = this.#watchers;
-    if (watchers === null) return;
-    const index = watchers.lastIndexOf(watcher);
-    if (index >= 0) watchers.splice(index, 1);
+    if (watchers === watcher) this.#watchers = null;
+    else if (Array.isArray(watchers)) {
+      const index = watchers.lastIndexOf(watcher);
+      if (index >= 0) watchers.splice(index, 1);
+    }
   }
 
   /** Marks the outcome as awaited, so a root failure is not reported as unhandled. */
@@ -455,7 +461,10 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     }
     const watchers = this.#watchers;
     this.#watchers = null;
-    if (watchers !== null) for (const watcher of watchers) watcher.taskFinished(this as TaskImpl<unknown>);
+    if (watchers !== null) {
+      if (Array.isArray(watchers)) for (const watcher of watchers) watcher.taskFinished(this as TaskImpl<unknown>);
+      else watchers.taskFinished(this as TaskImpl<unknown>);
+    }
     const parent = this.#parent;
     if (parent !== null) {
       parent.#childFinished(this as TaskImpl<unknown>);
