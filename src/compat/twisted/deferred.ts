@@ -1,0 +1,323 @@
+/**
+ * Twisted's `Deferred`, for code being ported: a chain of callbacks and
+ * errbacks fired once with a result, convertible to and from corio
+ * operations and promises.
+ * @module
+ */
+import { CancelledError } from "../../core/errors.ts";
+import { Future } from "../../core/future.ts";
+import type { Operation, OperationLike } from "../../core/operation.ts";
+import { run } from "../../core/run.ts";
+import { Failure } from "./failure.ts";
+
+/**
+ * Thrown by `callback`/`errback` on a Deferred that has already fired (Twisted's `AlreadyCalledError`).
+ *
+ * @example
+ * ```ts
+ * import { AlreadyCalledError, Deferred } from "corio/compat/twisted";
+ * const d = new Deferred<number>();
+ * d.callback(1);
+ * try { d.callback(2); } catch (e) { console.assert(e instanceof AlreadyCalledError); }
+ * ```
+ */
+export class AlreadyCalledError extends Error {
+  override name = "AlreadyCalledError";
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a Deferred chain passes results of any type from step to step, as in Twisted
+type Step = (result: any, ...args: any[]) => unknown;
+
+interface ChainLink {
+  callback: Step;
+  callbackArgs: unknown[];
+  errback: Step;
+  errbackArgs: unknown[];
+}
+
+const passthru: Step = (result) => result;
+
+/** Logs failures left at the end of a chain when their Deferred is garbage collected (as Twisted does). */
+const unhandled = new FinalizationRegistry<string>((description) => {
+  console.error(`Unhandled error in Deferred:\n${description}`);
+});
+
+/**
+ * Twisted's `Deferred`: a result that will arrive later, and a chain of
+ * `(callback, errback)` pairs it is passed through, in order. A callback's
+ * return value replaces the result; a thrown error (or a returned
+ * `Failure`) switches to the errback track, and an errback that returns a
+ * value switches back. A callback that returns a Deferred pauses the chain
+ * until that one fires. Callbacks added after firing run at once.
+ *
+ * It is also a corio operation: `yield* deferred` waits for its result
+ * (cancelling the waiting task cancels the Deferred).
+ *
+ * @typeParam T The result it is fired with.
+ * @example
+ * ```ts
+ * import { Deferred } from "corio/compat/twisted";
+ * const seen: unknown[] = [];
+ * const d = new Deferred<number>();
+ * d.addCallback((n: number) => n * 2)
+ *   .addCallback(() => { throw new Error("bad"); })
+ *   .addErrback((failure) => `recovered from ${failure.getErrorMessage()}`)
+ *   .addBoth((result) => seen.push(result));
+ * d.callback(21);
+ * console.assert(seen[0] === "recovered from bad");
+ * ```
+ */
+export class Deferred<T = unknown> implements Operation<T> {
+  /** True once `callback` or `errback` has been called. */
+  called = false;
+  /** How many times `pause()` was called without `unpause()` (a chained Deferred counts too). */
+  paused = 0;
+  /** The current result: the value, or a `Failure` on the errback track. */
+  result: unknown;
+  readonly #links: ChainLink[] = [];
+  readonly #canceller: ((deferred: Deferred<T>) => void) | undefined;
+  #suppressAlreadyCalled = false;
+  #running = false;
+  #chainedTo: Deferred<unknown> | null = null;
+  #registered = false;
+
+  /** @param canceller Called by `cancel()` on an unfired Deferred, to stop the work behind it. */
+  constructor(canceller?: (deferred: Deferred<T>) => void) {
+    this.#canceller = canceller;
+  }
+
+  /** Adds a callback/errback pair. Both get the result first, then their extra arguments. */
+  addCallbacks(callback: Step, errback?: Step | null, options: { callbackArgs?: unknown[]; errbackArgs?: unknown[] } = {}): this {
+    if (typeof callback !== "function") throw new TypeError(`Cannot add callbacks: the callback must be a function, received ${typeof callback}`);
+    this.#links.push({ callback, callbackArgs: options.callbackArgs ?? [], errback: errback ?? passthru, errbackArgs: options.errbackArgs ?? [] });
+    if (this.called) this.#runCallbacks();
+    return this;
+  }
+
+  /** Adds a callback (errors pass by it). */
+  addCallback(callback: Step, ...args: unknown[]): this {
+    return this.addCallbacks(callback, passthru, { callbackArgs: args });
+  }
+
+  /** Adds an errback (results pass by it); it receives a `Failure`. */
+  addErrback(errback: Step, ...args: unknown[]): this {
+    if (typeof errback !== "function") throw new TypeError(`Cannot add an errback: expected a function, received ${typeof errback}`);
+    return this.addCallbacks(passthru, errback, { errbackArgs: args });
+  }
+
+  /** Adds the same function as callback and errback. */
+  addBoth(fn: Step, ...args: unknown[]): this {
+    return this.addCallbacks(fn, fn, { callbackArgs: args, errbackArgs: args });
+  }
+
+  /**
+   * Fires the Deferred with a result.
+   * @throws {AlreadyCalledError} if it has already fired.
+   */
+  callback(result: T): void {
+    if (result instanceof Deferred) throw new TypeError("Cannot fire a Deferred with another Deferred: return it from a callback to chain them");
+    this.#fire(result);
+  }
+
+  /**
+   * Fires the Deferred with a failure (an error, or a `Failure`).
+   * @throws {AlreadyCalledError} if it has already fired.
+   */
+  errback(failure: unknown = new Error("Deferred.errback() called without a failure")): void {
+    this.#fire(failure instanceof Failure ? failure : new Failure(failure));
+  }
+
+  /** Stops the chain from running until `unpause()`. */
+  pause(): void {
+    this.paused++;
+  }
+
+  /** Resumes a paused chain. */
+  unpause(): void {
+    this.paused--;
+    if (this.paused === 0 && this.called) this.#runCallbacks();
+  }
+
+  /**
+   * Cancels an unfired Deferred: its canceller runs, and if it did not fire
+   * the Deferred, it errbacks with `CancelledError` (a later `callback` from
+   * the producer is then ignored once). A Deferred waiting on a chained one
+   * cancels that one instead.
+   */
+  cancel(): void {
+    if (!this.called) {
+      if (this.#canceller !== undefined) this.#canceller(this);
+      else this.#suppressAlreadyCalled = true;
+      if (!this.called) this.errback(new Failure(new CancelledError("Deferred was cancelled")));
+    } else if (this.#chainedTo !== null) {
+      this.#chainedTo.cancel();
+    }
+  }
+
+  /**
+   * A promise of the result (Twisted's `asFuture`): it takes the result out
+   * of the chain, so a failure it carries is not reported as unhandled.
+   */
+  toPromise(): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.addCallbacks(
+        (value) => {
+          resolve(value as T);
+        },
+        (failure: Failure) => {
+          reject(failure.value);
+        },
+      );
+    });
+  }
+
+  /** `yield* deferred`: waits for the result; a failure is thrown as its original error. */
+  *[Symbol.iterator](): Iterator<import("../../core/operation.ts").Instruction, T, unknown> {
+    const future = new Future<T>();
+    this.addCallbacks(
+      (value) => {
+        future.resolve(value as T);
+      },
+      (failure: Failure) => {
+        future.reject(failure.value);
+      },
+    );
+    try {
+      return yield* future;
+    } finally {
+      if (!future.done) this.cancel();
+    }
+  }
+
+  /** A Deferred that fires with the promise's outcome. */
+  static fromPromise<T>(promise: PromiseLike<T>): Deferred<T> {
+    const deferred = new Deferred<T>();
+    promise.then(
+      (value) => {
+        if (!deferred.called) deferred.callback(value);
+      },
+      (error: unknown) => {
+        if (!deferred.called) deferred.errback(error);
+      },
+    );
+    return deferred;
+  }
+
+  /**
+   * Runs `op` as a root task on the current loop and gives its outcome as a
+   * Deferred (Twisted's `ensureDeferred`); cancelling the Deferred cancels
+   * the task.
+   */
+  static fromOperation<T>(op: OperationLike<T>): Deferred<T> {
+    const task = run(op);
+    const deferred = new Deferred<T>(() => task.cancel("the Deferred was cancelled"));
+    task.then(
+      (value) => {
+        if (!deferred.called) deferred.callback(value);
+      },
+      (error: unknown) => {
+        if (!deferred.called) deferred.errback(error);
+      },
+    );
+    return deferred;
+  }
+
+  #fire(result: unknown): void {
+    if (this.called) {
+      if (this.#suppressAlreadyCalled) {
+        this.#suppressAlreadyCalled = false;
+        return;
+      }
+      throw new AlreadyCalledError("Cannot fire the Deferred: it has already been fired; a Deferred fires exactly once");
+    }
+    this.called = true;
+    this.result = result;
+    this.#runCallbacks();
+  }
+
+  #runCallbacks(): void {
+    if (this.#running) return; // a callback added a callback: the running loop picks it up
+    if (this.#registered) {
+      unhandled.unregister(this);
+      this.#registered = false;
+    }
+    this.#running = true;
+    try {
+      while (this.#links.length > 0 && this.paused === 0) {
+        const link = this.#links.shift() as ChainLink;
+        const failed = this.result instanceof Failure;
+        const step = failed ? link.errback : link.callback;
+        const args = failed ? link.errbackArgs : link.callbackArgs;
+        try {
+          this.result = step(this.result, ...args);
+        } catch (error) {
+          this.result = error instanceof Failure ? error : new Failure(error);
+          continue;
+        }
+        const inner = this.result;
+        if (inner instanceof Deferred) this.#chain(inner as Deferred<unknown>);
+      }
+    } finally {
+      this.#running = false;
+    }
+    if (this.result instanceof Failure && this.#links.length === 0 && this.paused === 0) {
+      unhandled.register(this, this.result.getTraceback(), this);
+      this.#registered = true;
+    }
+  }
+
+  /** A callback returned `inner`: continue with its result, waiting for it if need be. */
+  #chain(inner: Deferred<unknown>): void {
+    if (inner === (this as Deferred<unknown>)) {
+      this.result = new Failure(new TypeError("Cannot chain a Deferred to itself: a callback returned its own Deferred"));
+      return;
+    }
+    if (inner.called && inner.paused === 0 && !inner.#running && inner.#links.length === 0) {
+      this.result = inner.result;
+      inner.result = undefined;
+      if (inner.#registered) {
+        unhandled.unregister(inner);
+        inner.#registered = false;
+      }
+      return;
+    }
+    this.paused++;
+    this.#chainedTo = inner;
+    inner.addBoth((result) => {
+      this.#chainedTo = null;
+      this.result = result;
+      this.unpause();
+      return undefined;
+    });
+  }
+}
+
+/**
+ * A Deferred that has already fired with `value` (Twisted's `succeed`).
+ *
+ * @example
+ * ```ts
+ * import { succeed } from "corio/compat/twisted";
+ * succeed(1).addCallback((v: number) => console.assert(v === 1));
+ * ```
+ */
+export function succeed<T>(value: T): Deferred<T> {
+  const deferred = new Deferred<T>();
+  deferred.callback(value);
+  return deferred;
+}
+
+/**
+ * A Deferred that has already failed with `error` (Twisted's `fail`).
+ *
+ * @example
+ * ```ts
+ * import { fail } from "corio/compat/twisted";
+ * fail(new Error("no")).addErrback((f) => console.assert(f.getErrorMessage() === "no"));
+ * ```
+ */
+export function fail<T = never>(error: unknown): Deferred<T> {
+  const deferred = new Deferred<T>();
+  deferred.errback(error);
+  return deferred;
+}

@@ -1,0 +1,285 @@
+/**
+ * Twisted's reactor, on a corio loop: `run`, `stop`, `callLater`,
+ * `callWhenRunning` (network methods are added by `./network.ts`).
+ * @module
+ */
+import { type ErrorHandler, Loop } from "../../core/loop.ts";
+import { startRoot } from "../../core/run.ts";
+import { suspend } from "../../core/suspend.ts";
+import type { Task } from "../../core/task.ts";
+import type { Clock } from "../../time/clock.ts";
+import { DelayedCall } from "../../time/delayed-call.ts";
+
+/**
+ * Raised by `reactor.stop()` when the reactor is not running.
+ *
+ * @example
+ * ```ts
+ * import { createReactor, ReactorNotRunning } from "corio/compat/twisted";
+ * try { createReactor().stop(); } catch (e) { console.assert(e instanceof ReactorNotRunning); }
+ * ```
+ */
+export class ReactorNotRunning extends Error {
+  override name = "ReactorNotRunning";
+}
+/**
+ * Raised by `reactor.run()` on a reactor that has already run and stopped.
+ *
+ * @example
+ * ```ts
+ * import { createReactor, ReactorNotRestartable } from "corio/compat/twisted";
+ * import { VirtualClock } from "corio/testing";
+ * const reactor = createReactor({ clock: new VirtualClock() });
+ * reactor.callWhenRunning(() => reactor.stop());
+ * await reactor.run();
+ * await reactor.run().catch((e) => console.assert(e instanceof ReactorNotRestartable));
+ * ```
+ */
+export class ReactorNotRestartable extends Error {
+  override name = "ReactorNotRestartable";
+}
+/**
+ * Raised by `IDelayedCall` methods on a call that was cancelled.
+ *
+ * @example
+ * ```ts
+ * import { AlreadyCancelled, createReactor } from "corio/compat/twisted";
+ * const call = createReactor().callLater(1, () => {});
+ * call.cancel();
+ * try { call.cancel(); } catch (e) { console.assert(e instanceof AlreadyCancelled); }
+ * ```
+ */
+export class AlreadyCancelled extends Error {
+  override name = "AlreadyCancelled";
+}
+/**
+ * Raised by `IDelayedCall` methods on a call that has already run.
+ *
+ * @example
+ * ```ts
+ * import { AlreadyCalled, createReactor } from "corio/compat/twisted";
+ * import { VirtualClock } from "corio/testing";
+ * const reactor = createReactor({ clock: new VirtualClock() });
+ * const call = reactor.callLater(1, () => reactor.stop());
+ * await reactor.run();
+ * try { call.reset(1); } catch (e) { console.assert(e instanceof AlreadyCalled); }
+ * ```
+ */
+export class AlreadyCalled extends Error {
+  override name = "AlreadyCalled";
+}
+
+/**
+ * Twisted's `IDelayedCall`: what `reactor.callLater` returns. Times are in
+ * seconds, as in Twisted. Unlike corio's own `DelayedCall`, it follows
+ * Twisted exactly: `cancel`, `reset` and `delay` raise `AlreadyCalled` or
+ * `AlreadyCancelled` once the call is over.
+ *
+ * @example
+ * ```ts
+ * import { createReactor } from "corio/compat/twisted";
+ * import { VirtualClock } from "corio/testing";
+ * const reactor = createReactor({ clock: new VirtualClock() });
+ * const call = reactor.callLater(5, () => reactor.stop());
+ * console.assert(call.active() && call.getTime() === 5);
+ * await reactor.run();
+ * console.assert(!call.active());
+ * ```
+ */
+export class IDelayedCall {
+  #call: DelayedCall | null = null;
+  #pending: { seconds: number } | null;
+  #cancelled = false;
+  #called = false;
+  readonly #reactor: Reactor;
+  readonly #fn: () => void;
+
+  /** @internal Use `reactor.callLater`. */
+  constructor(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]) {
+    this.#reactor = reactor;
+    this.#fn = () => {
+      this.#called = true;
+      fn(...args);
+    };
+    this.#pending = { seconds: reactor.seconds() + seconds };
+    reactor.schedule(this);
+  }
+
+  /** @internal Arms the call on the reactor's loop (at once if running, else when it starts). */
+  arm(loop: Loop): void {
+    if (this.#pending === null || this.#cancelled) return;
+    const due = this.#pending.seconds;
+    this.#pending = null;
+    this.#call = new DelayedCall(loop, Math.max(0, due * 1000 - loop.now()), this.#fn, []);
+  }
+
+  /** When it will run, in reactor seconds. */
+  getTime(): number {
+    return this.#pending !== null ? this.#pending.seconds : (this.#call as DelayedCall).time / 1000;
+  }
+
+  /** True until it has run or been cancelled. */
+  active(): boolean {
+    return !this.#cancelled && !this.#called;
+  }
+
+  /** Stops it from running. @throws {AlreadyCalled} @throws {AlreadyCancelled} */
+  cancel(): void {
+    this.#checkActive("cancel");
+    this.#cancelled = true;
+    this.#call?.cancel();
+  }
+
+  /** Makes it run `seconds` from now. @throws {AlreadyCalled} @throws {AlreadyCancelled} */
+  reset(seconds: number): void {
+    this.#checkActive("reset");
+    if (this.#pending !== null) this.#pending.seconds = this.#reactor.seconds() + seconds;
+    else this.#call?.reset(seconds * 1000);
+  }
+
+  /** Pushes it `seconds` later. @throws {AlreadyCalled} @throws {AlreadyCancelled} */
+  delay(seconds: number): void {
+    this.#checkActive("delay");
+    if (this.#pending !== null) this.#pending.seconds += seconds;
+    else this.#call?.delay(seconds * 1000);
+  }
+
+  #checkActive(action: string): void {
+    if (this.#cancelled) throw new AlreadyCancelled(`Cannot ${action} the delayed call: it was cancelled`);
+    if (this.#called) throw new AlreadyCalled(`Cannot ${action} the delayed call: it has already run`);
+  }
+}
+
+/** Options of `createReactor`. */
+export interface ReactorOptions {
+  /** The clock (a `VirtualClock` in tests). @default the real clock */
+  clock?: Clock;
+  /** Where errors raised in callbacks go; they never stop the reactor. @default print to stderr */
+  onError?: ErrorHandler;
+}
+
+/**
+ * Twisted's reactor on a corio loop of its own. `run()` returns a promise
+ * that resolves once `stop()` was called and shutdown is over (Twisted's
+ * `run()` blocks instead). Nothing scheduled with `callLater` or
+ * `callWhenRunning` runs before `run()`. An error raised in a callback is
+ * reported and the reactor keeps running (Twisted's rule). Times are seconds.
+ * Inside the reactor, corio operations run on the same loop: `run(op)` from a
+ * callback, or `Deferred.fromOperation(op)`.
+ *
+ * @example The countdown of Twisted's tutorial
+ * ```ts
+ * import { createReactor } from "corio/compat/twisted";
+ * import { VirtualClock } from "corio/testing";
+ * const reactor = createReactor({ clock: new VirtualClock() });
+ * const out: string[] = [];
+ * let counter = 5;
+ * function count() {
+ *   if (counter === 0) reactor.stop();
+ *   else { out.push(`${counter}...`); counter--; reactor.callLater(1, count); }
+ * }
+ * reactor.callWhenRunning(count);
+ * await reactor.run();
+ * console.assert(out.join(" ") === "5... 4... 3... 2... 1...");
+ * ```
+ */
+export class Reactor {
+  /** The corio loop the reactor runs on. */
+  readonly loop: Loop;
+  #state: "new" | "running" | "stopped" = "new";
+  #main: Task<void> | null = null;
+  #beforeRun: IDelayedCall[] = [];
+  #whenRunning: (() => void)[] = [];
+
+  constructor(options: ReactorOptions = {}) {
+    this.loop = new Loop({ ...(options.clock !== undefined && { clock: options.clock }), ...(options.onError !== undefined && { onError: options.onError }) });
+  }
+
+  /** True between `run()` and `stop()`. */
+  get running(): boolean {
+    return this.#state === "running";
+  }
+
+  /** The reactor's clock, in seconds. */
+  seconds(): number {
+    return this.loop.now() / 1000;
+  }
+
+  /**
+   * Starts the reactor; resolves once it has been stopped.
+   * @throws {ReactorNotRestartable} if it already ran.
+   */
+  async run(): Promise<void> {
+    if (this.#state !== "new") throw new ReactorNotRestartable("Cannot run the reactor: it has already run; create a new one with createReactor()");
+    this.#state = "running";
+    this.#main = startRoot(this.loop, suspend, { name: "reactor" });
+    for (const call of this.#beforeRun.splice(0)) call.arm(this.loop);
+    for (const fn of this.#whenRunning.splice(0)) this.loop.callSoon(fn, []);
+    try {
+      await this.#main;
+    } catch {
+      // stop() cancels the reactor's main task: that is how it ends.
+    }
+  }
+
+  /** Stops the reactor. @throws {ReactorNotRunning} if it is not running. */
+  stop(): void {
+    if (this.#state !== "running") throw new ReactorNotRunning("Cannot stop the reactor: it is not running");
+    this.#state = "stopped";
+    this.loop.stop("reactor.stop()");
+  }
+
+  /** Calls `fn(...args)` after `seconds`; returns the `IDelayedCall`. */
+  callLater<A extends unknown[]>(seconds: number, fn: (...args: A) => unknown, ...args: A): IDelayedCall {
+    if (!(typeof seconds === "number" && seconds >= 0))
+      throw new RangeError(`Cannot call later: seconds must be a non-negative number, received ${String(seconds)}`);
+    return new IDelayedCall(this, seconds, fn as (...args: unknown[]) => unknown, args);
+  }
+
+  /** Calls `fn(...args)` when the reactor starts, or soon if it is running. */
+  callWhenRunning<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
+    const call = () => fn(...args);
+    if (this.#state === "running") this.loop.callSoon(call, []);
+    else this.#whenRunning.push(call);
+  }
+
+  /** Schedules `fn(...args)` on the reactor's loop at its next turn (Twisted's `callFromThread`, from the main thread). */
+  callFromThread<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
+    this.loop.callSoon(() => fn(...args), []);
+  }
+
+  /** @internal */
+  schedule(call: IDelayedCall): void {
+    if (this.#state === "running") call.arm(this.loop);
+    else this.#beforeRun.push(call);
+  }
+}
+
+/**
+ * Makes a new reactor (for tests, or to run several). The module also
+ * exports a default `reactor`.
+ *
+ * @example
+ * ```ts
+ * import { createReactor } from "corio/compat/twisted";
+ * import { VirtualClock } from "corio/testing";
+ * const reactor = createReactor({ clock: new VirtualClock() });
+ * reactor.callWhenRunning(() => reactor.stop());
+ * await reactor.run();
+ * ```
+ */
+export function createReactor(options: ReactorOptions = {}): Reactor {
+  return new Reactor(options);
+}
+
+/**
+ * The default reactor, on the real clock (Twisted's global `reactor`).
+ *
+ * @example
+ * ```ts ignore
+ * import { reactor } from "corio/compat/twisted";
+ * reactor.callLater(1, () => reactor.stop());
+ * await reactor.run();
+ * ```
+ */
+export const reactor: Reactor = new Reactor();

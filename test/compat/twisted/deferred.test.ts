@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { AlreadyCalledError, Deferred, Failure, fail, succeed } from "../../../src/compat/twisted/index.ts";
+import { CancelledError, sleep, spawn } from "../../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../../src/testing/index.ts";
+import { checkLeaks } from "../../_helpers.ts";
+
+checkLeaks();
+
+describe("Deferred", () => {
+  it("passes each step's result to the next, switching tracks on errors and recoveries", () => {
+    const log: string[] = [];
+    const d = new Deferred<number>();
+    d.addCallback((n: number) => n + 1)
+      .addCallback((n: number) => {
+        log.push(`cb ${n}`);
+        throw new Error("broken");
+      })
+      .addCallback(() => log.push("skipped"))
+      .addErrback((failure: Failure) => {
+        log.push(`eb ${failure.getErrorMessage()}`);
+        return "recovered";
+      })
+      .addCallbacks(
+        (value: string) => log.push(`back on callbacks: ${value}`),
+        () => log.push("not called"),
+      );
+    d.callback(1);
+    assert.deepEqual(log, ["cb 2", "eb broken", "back on callbacks: recovered"]);
+  });
+
+  it("an errback that returns the failure (or traps another type) keeps the errback track", () => {
+    const log: string[] = [];
+    fail(new TypeError("t"))
+      .addErrback((failure: Failure) => failure.trap(RangeError))
+      .addErrback((failure: Failure) => {
+        log.push(`still failing: ${(failure.value as Error).name}`);
+        return null;
+      });
+    assert.deepEqual(log, ["still failing: TypeError"]);
+  });
+
+  it("passes extra arguments, and addBoth sees results and failures alike", () => {
+    const seen: unknown[] = [];
+    succeed(1).addCallback((value: number, extra: string) => seen.push([value, extra]), "x");
+    fail(new Error("e")).addBoth((result: unknown) => seen.push(result instanceof Failure));
+    assert.deepEqual(seen, [[1, "x"], true]);
+  });
+
+  it("a callback that returns an unfired Deferred pauses the chain until it fires", () => {
+    const log: string[] = [];
+    const inner = new Deferred<string>();
+    const outer = new Deferred<number>();
+    outer.addCallback(() => inner).addCallback((value: string) => log.push(`continued with ${value}`));
+    outer.callback(0);
+    assert.deepEqual(log, []);
+    assert.equal(outer.paused, 1);
+    inner.callback("inner result");
+    assert.deepEqual(log, ["continued with inner result"]);
+  });
+
+  it("a callback that returns a fired Deferred continues at once with its result", () => {
+    const log: unknown[] = [];
+    succeed(1)
+      .addCallback(() => succeed(2))
+      .addCallback((value: number) => log.push(value));
+    assert.deepEqual(log, [2]);
+  });
+
+  it("callbacks added after firing run at once", () => {
+    const d = succeed("early");
+    let seen: unknown;
+    d.addCallback((value: string) => {
+      seen = value;
+    });
+    assert.equal(seen, "early");
+  });
+
+  it("firing twice raises AlreadyCalledError", () => {
+    const d = new Deferred<number>();
+    d.callback(1);
+    assert.throws(() => d.callback(2), AlreadyCalledError);
+    assert.throws(() => d.errback(new Error("x")), {
+      name: "AlreadyCalledError",
+      message: "Cannot fire the Deferred: it has already been fired; a Deferred fires exactly once",
+    });
+  });
+
+  it("cancel() without a canceller errbacks CancelledError and swallows the producer's later callback once", () => {
+    const d = new Deferred<number>();
+    let failure: Failure | undefined;
+    d.addErrback((f: Failure) => {
+      failure = f;
+      return null;
+    });
+    d.cancel();
+    assert.ok(failure?.check(CancelledError));
+    d.callback(5); // ignored, not AlreadyCalledError
+    assert.throws(() => d.callback(6), AlreadyCalledError);
+  });
+
+  it("cancel() calls the canceller, which may fire the Deferred itself", () => {
+    const d = new Deferred<string>((self) => self.callback("cancelled politely"));
+    let seen: unknown;
+    d.addCallback((value: string) => {
+      seen = value;
+    });
+    d.cancel();
+    assert.equal(seen, "cancelled politely");
+  });
+
+  it("cancelling a Deferred paused on a chained one cancels that one", () => {
+    let innerCancelled = false;
+    const inner = new Deferred<number>(() => {
+      innerCancelled = true;
+    });
+    const outer = succeed(0).addCallback(() => inner);
+    outer.addErrback(() => null);
+    outer.cancel();
+    assert.equal(innerCancelled, true);
+  });
+
+  it("converts to and from promises", async () => {
+    assert.equal(await succeed(3).toPromise(), 3);
+    await assert.rejects(fail(new Error("no")).toPromise(), { message: "no" });
+    const d = Deferred.fromPromise(Promise.resolve("p"));
+    assert.equal(await d.toPromise(), "p");
+  });
+});
+
+describe("Deferred and operations", () => {
+  it("yield* deferred waits for its result, or throws its error", async () => {
+    await runVirtual(function* () {
+      const d = new Deferred<number>();
+      yield* spawn(function* () {
+        yield* sleep(10);
+        d.callback(42);
+      });
+      assert.equal(yield* d, 42);
+      try {
+        yield* fail(new RangeError("bad"));
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+      }
+    });
+  });
+
+  it("cancelling the task that waits on a Deferred cancels the Deferred", async () => {
+    await runVirtual(function* () {
+      let cancelled = false;
+      const d = new Deferred<number>(() => {
+        cancelled = true;
+      });
+      d.addErrback(() => null);
+      const waiter = yield* spawn(() => d);
+      yield* waitAllTasksBlocked();
+      waiter.cancel();
+      try {
+        yield* waiter;
+      } catch {}
+      assert.equal(cancelled, true);
+    });
+  });
+
+  it("fromOperation runs the operation as a task; cancelling the Deferred cancels the task", async () => {
+    await runVirtual(function* () {
+      const done = Deferred.fromOperation(function* () {
+        yield* sleep(5);
+        return "result";
+      });
+      assert.equal(yield* done, "result");
+      const log: string[] = [];
+      const slow = Deferred.fromOperation(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          log.push("task cleaned up");
+        }
+      });
+      let failure: Failure | undefined;
+      slow.addErrback((f: Failure) => {
+        failure = f;
+        return null;
+      });
+      yield* sleep(1);
+      slow.cancel();
+      yield* sleep(1);
+      assert.deepEqual(log, ["task cleaned up"]);
+      assert.ok(failure?.check(CancelledError));
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  AlreadyCalled,
+  AlreadyCancelled,
+  createReactor,
+  Deferred,
+  LoopingCall,
+  ReactorNotRestartable,
+  ReactorNotRunning,
+} from "../../../src/compat/twisted/index.ts";
+import { VirtualClock } from "../../../src/testing/index.ts";
+import { checkLeaks } from "../../_helpers.ts";
+
+checkLeaks();
+
+const virtualReactor = (onError?: (error: unknown) => void) => createReactor({ clock: new VirtualClock(), ...(onError !== undefined && { onError }) });
+
+describe("reactor (Twisted tutorial programs)", () => {
+  it("the countdown: callWhenRunning, callLater, stop", async () => {
+    // Peticolas, part 3: prints 5... 4... 3... 2... 1... then stops.
+    const reactor = virtualReactor();
+    const out: string[] = ["Start"];
+    let counter = 5;
+    const count = (): void => {
+      if (counter === 0) reactor.stop();
+      else {
+        out.push(`${counter} ...`);
+        counter--;
+        reactor.callLater(0.1, count);
+      }
+    };
+    reactor.callWhenRunning(count);
+    await reactor.run();
+    out.push("Stop!");
+    assert.deepEqual(out, ["Start", "5 ...", "4 ...", "3 ...", "2 ...", "1 ...", "Stop!"]);
+    assert.ok(Math.abs(reactor.seconds() - 0.5) < 1e-9);
+  });
+
+  it("three independent counters share one reactor", async () => {
+    const reactor = virtualReactor();
+    const out: string[] = [];
+    let running = 3;
+    for (const [name, interval] of [
+      ["a", 1],
+      ["b", 2],
+      ["c", 3],
+    ] as const) {
+      let n = 2;
+      const tick = (): void => {
+        out.push(`${name}${n}@${reactor.seconds()}`);
+        if (--n === 0) {
+          if (--running === 0) reactor.stop();
+        } else reactor.callLater(interval, tick);
+      };
+      reactor.callLater(interval, tick);
+    }
+    await reactor.run();
+    // b2 and a1 are both due at 2 s: b was set first (at 0 s), so it runs first.
+    assert.deepEqual(out, ["a2@1", "b2@2", "a1@2", "c2@3", "b1@4", "c1@6"]);
+  });
+
+  it("an exception in a callback is reported and the reactor keeps running", async () => {
+    const errors: unknown[] = [];
+    const reactor = virtualReactor((error) => errors.push(error));
+    const out: string[] = [];
+    reactor.callLater(1, () => {
+      throw new Error("callback failed");
+    });
+    reactor.callLater(2, () => {
+      out.push("still running");
+      reactor.stop();
+    });
+    await reactor.run();
+    assert.deepEqual(out, ["still running"]);
+    assert.equal((errors[0] as Error).message, "callback failed");
+  });
+
+  it("stop() when not running and run() twice raise Twisted's errors", async () => {
+    const reactor = virtualReactor();
+    assert.throws(() => reactor.stop(), ReactorNotRunning);
+    reactor.callWhenRunning(() => reactor.stop());
+    await reactor.run();
+    await assert.rejects(reactor.run(), ReactorNotRestartable);
+  });
+});
+
+describe("IDelayedCall", () => {
+  it("getTime, active, cancel, reset and delay follow Twisted, errors included", async () => {
+    const reactor = virtualReactor();
+    const fired: number[] = [];
+    const a = reactor.callLater(1, () => fired.push(reactor.seconds()));
+    const b = reactor.callLater(1, () => fired.push(-1));
+    assert.equal(a.getTime(), 1);
+    a.delay(2); // due at 3
+    assert.equal(a.getTime(), 3);
+    b.cancel();
+    assert.throws(() => b.cancel(), AlreadyCancelled);
+    assert.equal(b.active(), false);
+    reactor.callLater(2, () => a.reset(4)); // at 2: now due at 6
+    reactor.callLater(10, () => reactor.stop());
+    await reactor.run();
+    assert.deepEqual(fired, [6]);
+    assert.equal(a.active(), false);
+    assert.throws(() => a.cancel(), AlreadyCalled);
+  });
+});
+
+describe("LoopingCall", () => {
+  it("calls at start and every interval, skipping missed ticks, and fires its Deferred on stop", async () => {
+    const reactor = virtualReactor();
+    const times: number[] = [];
+    const loop = new LoopingCall(() => {
+      times.push(reactor.seconds());
+      if (times.length === 2) {
+        // A slow call: wait 2.5 s before the next one (the ticks at 2 and 3 are missed).
+        const d = new Deferred<void>();
+        reactor.callLater(2.5, () => d.callback());
+        return d;
+      }
+      if (times.length === 4) loop.stop();
+      return undefined;
+    });
+    loop.clock = reactor;
+    reactor.callWhenRunning(() => {
+      loop.start(1).addCallback((stopped: LoopingCall) => {
+        assert.equal(stopped, loop);
+        reactor.stop();
+      });
+    });
+    await reactor.run();
+    assert.deepEqual(times, [0, 1, 4, 5]);
+  });
+
+  it("a failing call stops the loop and errbacks", async () => {
+    const reactor = virtualReactor();
+    const loop = new LoopingCall(() => {
+      if (reactor.seconds() >= 2) throw new Error("tick failed");
+    });
+    loop.clock = reactor;
+    let message = "";
+    reactor.callWhenRunning(() => {
+      loop.start(1, false).addErrback((failure) => {
+        message = failure.getErrorMessage();
+        reactor.stop();
+      });
+    });
+    await reactor.run();
+    assert.equal(message, "tick failed");
+    assert.equal(loop.running, false);
+  });
+});
