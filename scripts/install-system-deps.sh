@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests and benchmarks use, when missing.
+# Installs the system tools the tests and benchmarks use, when missing:
+# real peer clients (nc, socat, curl, Python asyncio with uvloop), the HTTP
+# load generator (wrk) and a browser for the SSE page tests (chromium).
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 need=()
-command -v python3 >/dev/null || need+=(python3)
+command -v nc >/dev/null || need+=(netcat-openbsd)
+command -v socat >/dev/null || need+=(socat)
+command -v curl >/dev/null || need+=(curl)
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/bin/python3 ] || need+=(python3)
+/usr/bin/python3 -c "import uvloop" 2>/dev/null || need+=(python3-uvloop)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "install-system-deps: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "install-system-deps: please install: ${need[*]}" >&2
+    exit 1
   fi
 fi
