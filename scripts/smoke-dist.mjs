@@ -1,0 +1,40 @@
+// Checks the built package through its `exports` map, as a user would
+// import it: `npm run build` first (npm test does). Only plain JavaScript here.
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { all, currentTime, sleep, spawn, TimeoutError, timeout } from "corio";
+import { runVirtual } from "corio/testing";
+
+const result = await runVirtual(function* () {
+  const child = yield* spawn(function* () {
+    yield* sleep(10);
+    return "child";
+  });
+  let timedOut = false;
+  try {
+    yield* timeout(5, sleep(100));
+  } catch (error) {
+    timedOut = error instanceof TimeoutError;
+  }
+  const values = yield* all([
+    child,
+    function* () {
+      return "op";
+    },
+  ]);
+  return { values, timedOut, time: currentTime() };
+});
+assert.deepEqual(result, { values: ["child", "op"], timedOut: true, time: 10 });
+
+// Every subpath export whose module is built must load.
+const pkg = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync("package.json", "utf8")));
+const built = new Set(readdirSync("dist"));
+let loaded = 0;
+for (const [subpath, target] of Object.entries(pkg.exports)) {
+  if (typeof target !== "object") continue;
+  const folder = target.default.split("/")[2];
+  if (subpath !== "." && !built.has(folder)) continue;
+  await import(subpath === "." ? "corio" : `corio/${subpath.slice(2)}`);
+  loaded++;
+}
+console.log(`smoke-dist: the built package works through its exports map (${loaded} entry points)`);
