@@ -1,7 +1,7 @@
 // Checks the built package through its `exports` map, as a user would
 // import it: `npm run build` first (npm test does). Only plain JavaScript here.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { all, currentTime, sleep, spawn, TimeoutError, timeout } from "corio";
 import { runVirtual } from "corio/testing";
 
@@ -27,13 +27,10 @@ const result = await runVirtual(function* () {
 assert.deepEqual(result, { values: ["child", "op"], timedOut: true, time: 10 });
 
 // Every subpath export whose module is built must load.
-const pkg = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync("package.json", "utf8")));
-const built = new Set(readdirSync("dist"));
+const pkg = JSON.parse(readFileSync("package.json", "utf8"));
 let loaded = 0;
 for (const [subpath, target] of Object.entries(pkg.exports)) {
-  if (typeof target !== "object") continue;
-  const folder = target.default.split("/")[2];
-  if (subpath !== "." && !built.has(folder)) continue;
+  if (typeof target !== "object" || !existsSync(target.default)) continue;
   await import(subpath === "." ? "corio" : `corio/${subpath.slice(2)}`);
   loaded++;
 }
