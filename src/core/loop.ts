@@ -156,7 +156,8 @@ export class Loop {
   }
 
   removeTimer(entry: TimerEntry): void {
-    this.timers.remove(entry);
+    // Outside a flush, drop the host timer with the last corio timer, so an idle process can exit.
+    if (this.timers.remove(entry) && !this.#flushing && this.timers.size === 0 && !this.clock.virtual) this.#armHostTimer();
   }
 
   /** Reports an error to `onError` (or stderr); with `stopOnError`, stops the loop. */
