@@ -1,0 +1,44 @@
+/**
+ * Tying a resource (a socket, a server, a subprocess) to the task that
+ * opened it: when that task finishes, for any reason, the resource is
+ * closed. Implemented as a daemon child that waits for cancellation, which
+ * comes once the task's body and other children are done.
+ * @module
+ */
+import { createTask, requireCurrentTask } from "./spawn.ts";
+import { suspend } from "./suspend.ts";
+import { DAEMON, type TaskImpl } from "./task.ts";
+
+/** The keeper of one resource; `release()` when the resource was closed by hand. */
+export interface ResourceKeeper {
+  release(): void;
+}
+
+/**
+ * Registers `close` to run when the current task finishes. Returns a keeper
+ * whose `release()` forgets the resource (call it after closing it by hand).
+ */
+export function adoptResource(name: string, close: () => void, api: string): ResourceKeeper {
+  const owner = requireCurrentTask(api);
+  let released = false;
+  const keeper = createTask(
+    owner.loop,
+    owner,
+    function* keep() {
+      try {
+        yield* suspend();
+      } finally {
+        if (!released) close();
+      }
+    },
+    { name, daemon: true },
+    DAEMON,
+    api,
+  ) as TaskImpl<unknown>;
+  return {
+    release() {
+      released = true;
+      keeper.cancel("released");
+    },
+  };
+}

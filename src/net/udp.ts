@@ -1,0 +1,271 @@
+/**
+ * UDP sockets (`node:dgram`) as corio resources.
+ * @module
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { isIP } from "node:net";
+import { Fifo } from "../core/_fifo.ts";
+import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
+import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { ExternalPark } from "./_external-park.ts";
+
+/** A host and port. */
+export interface DatagramAddress {
+  host: string;
+  port: number;
+}
+
+/** One received datagram. */
+export interface Datagram {
+  data: Uint8Array;
+  /** The sender's address. */
+  address: string;
+  /** The sender's port. */
+  port: number;
+}
+
+/** Options of `openDatagram`: `bind` for a server (or a client with a fixed port), `connect` for a client. */
+export interface OpenDatagramOptions {
+  /** Local address to bind. @default `{ host: "127.0.0.1", port: 0 }` (`::1` for an IPv6 `connect`) */
+  bind?: { host?: string; port?: number };
+  /** Remote address: `send` needs no target and only datagrams from it are received. */
+  connect?: DatagramAddress;
+  /** Largest datagram accepted, in bytes, both ways. @default 65507 */
+  maxSize?: number;
+  /** Received datagrams buffered while nobody receives; past it the oldest are dropped (and counted in `dropped`). @default 1024 */
+  maxQueue?: number;
+}
+
+const DEFAULT_MAX_SIZE = 65507;
+
+/**
+ * A UDP socket (asyncio's datagram endpoint, the Calvin seed's `UDPServer` /
+ * `UDPClient`). It belongs to the task that opened it and is closed when
+ * that task finishes.
+ *
+ * @example An echo server and a client
+ * ```ts
+ * import { run, spawn } from "corio";
+ * import { openDatagram } from "corio/net";
+ * const reply = await run(function* () {
+ *   const server = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+ *   yield* spawn(function* () {
+ *     const { data, address, port } = yield* server.receive();
+ *     yield* server.send(data, { host: address, port });
+ *   });
+ *   const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+ *   yield* client.send("ping");
+ *   const answer = yield* client.receive();
+ *   return new TextDecoder().decode(answer.data);
+ * });
+ * console.assert(reply === "ping");
+ * ```
+ */
+export class DatagramSocket {
+  readonly #socket: Socket;
+  readonly #maxSize: number;
+  readonly #maxQueue: number;
+  readonly #queue = new Fifo<Datagram | Error>();
+  readonly #receivers = new Fifo<ExternalPark<Datagram>>();
+  #keeper: ResourceKeeper | null = null;
+  #connected: boolean;
+  #closed = false;
+  #failure: Error | null = null;
+  #dropped = 0;
+
+  /** @internal Use `openDatagram`. */
+  constructor(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }) {
+    this.#socket = socket;
+    this.#maxSize = options.maxSize;
+    this.#maxQueue = options.maxQueue;
+    this.#connected = options.connected;
+    socket.on("message", (data, info) => {
+      if (data.length > this.#maxSize) {
+        this.#deliver(
+          new RangeError(`Cannot receive a datagram of ${data.length} bytes from ${info.address}:${info.port}: the limit is maxSize = ${this.#maxSize} bytes`),
+        );
+      } else {
+        this.#deliver({ data, address: info.address, port: info.port });
+      }
+    });
+    socket.on("error", (error) => {
+      this.#failure = new BrokenResourceError(`Cannot use the UDP socket: ${error.message}`, { cause: error });
+      this.#failReceivers(this.#failure);
+    });
+  }
+
+  /** The local address. */
+  get address(): { address: string; port: number; family: string } {
+    return this.#socket.address();
+  }
+
+  /** The connected peer, for a socket opened with `connect`. */
+  get remoteAddress(): { address: string; port: number; family: string } | undefined {
+    return this.#connected && !this.#closed ? this.#socket.remoteAddress() : undefined;
+  }
+
+  /** Datagrams dropped because `maxQueue` were already waiting. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends one datagram (to `target`, or to the connected peer) and returns
+   * once the OS has taken it.
+   *
+   * **Cancellation:** the datagram may still be sent; nothing else happens.
+   *
+   * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
+   * @throws {ClosedResourceError} after `close()`.
+   */
+  *send(data: Uint8Array | string, target?: DatagramAddress): Operation<void> {
+    if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
+    if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
+    const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io");
+    const done = (error: Error | null): void => {
+      if (error === null) park.resolve();
+      else park.reject(Object.assign(new Error(`Cannot send a datagram: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
+    };
+    if (target === undefined) this.#socket.send(bytes, done);
+    else this.#socket.send(bytes, target.port, target.host, done);
+    yield park;
+  }
+
+  /**
+   * Waits for the next datagram.
+   *
+   * **Cancellation:** no datagram is lost: one that was already handed to
+   * the cancelled call goes back to the front of the queue.
+   *
+   * @throws {RangeError} for a datagram that was over `maxSize` (it is dropped; the next call goes on).
+   * @throws {ClosedResourceError} once closed and drained.
+   * @throws {BrokenResourceError} if the socket failed.
+   */
+  *receive(): Operation<Datagram> {
+    const ready = this.tryReceive();
+    if (ready !== undefined) return ready;
+    if (this.#failure !== null) throw this.#failure;
+    if (this.#closed) throw new ClosedResourceError("Cannot receive: the UDP socket is closed");
+    const park = new ExternalPark<Datagram>(requireCurrentTask("receive a datagram"), "io", (woken, value) => {
+      if (woken) this.#queue.unshift(value as Datagram);
+      else this.#receivers.remove(park);
+    });
+    this.#receivers.push(park);
+    return (yield park) as Datagram;
+  }
+
+  /**
+   * The next buffered datagram, or `undefined` if none is waiting (never suspends).
+   * @throws {RangeError} for a datagram that was over `maxSize`.
+   */
+  tryReceive(): Datagram | undefined {
+    const entry = this.#queue.shift();
+    if (entry instanceof Error) throw entry;
+    return entry;
+  }
+
+  /** Closes the socket; waiting receivers get `ClosedResourceError`. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#keeper?.release();
+    this.#socket.close();
+    this.#failReceivers(new ClosedResourceError("Cannot receive: the UDP socket was closed"));
+  }
+
+  /** @internal Ties the socket to the task that opened it, once it is open. */
+  adopt(keeper: ResourceKeeper, connected: boolean): void {
+    this.#keeper = keeper;
+    this.#connected = connected;
+  }
+
+  #deliver(entry: Datagram | Error): void {
+    for (let park = this.#receivers.shift(); park !== undefined; park = this.#receivers.shift()) {
+      if (entry instanceof Error ? park.reject(entry) : park.resolve(entry)) return;
+    }
+    if (this.#queue.size >= this.#maxQueue) {
+      this.#queue.shift();
+      this.#dropped++;
+    }
+    this.#queue.push(entry);
+  }
+
+  #failReceivers(error: Error): void {
+    for (let park = this.#receivers.shift(); park !== undefined; park = this.#receivers.shift()) park.reject(error);
+  }
+}
+
+/**
+ * Opens a UDP socket: bound (`{ bind }`, a server) or connected to a peer
+ * (`{ connect }`, a client). The socket belongs to the current task and is
+ * closed when it finishes.
+ *
+ * **Cancellation:** a socket being opened is closed.
+ *
+ * @param options `bind`, `connect`, `maxSize`, `maxQueue`.
+ * @returns The open socket.
+ * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened.
+ * @example
+ * ```ts
+ * import { run } from "corio";
+ * import { openDatagram } from "corio/net";
+ * await run(function* () {
+ *   const socket = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+ *   console.assert(socket.address.port > 0);
+ *   socket.close();
+ * });
+ * ```
+ */
+export function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
+  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+  if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > DEFAULT_MAX_SIZE) {
+    throw new RangeError(`Cannot open a datagram socket: maxSize must be an integer from 1 to ${DEFAULT_MAX_SIZE}, received ${String(maxSize)}`);
+  }
+  const maxQueue = options.maxQueue ?? 1024;
+  if (!Number.isInteger(maxQueue) || maxQueue < 1)
+    throw new RangeError(`Cannot open a datagram socket: maxQueue must be a positive integer, received ${String(maxQueue)}`);
+  const connect = options.connect;
+  const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
+  const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
+  const socket = createSocket({ type: ipv6 ? "udp6" : "udp4" });
+  const task = requireCurrentTask("open a datagram socket");
+  let wrapper: DatagramSocket | undefined;
+  try {
+    const bound = new ExternalPark<void>(task, "io");
+    socket.once("error", (error) => bound.reject(withCode(`Cannot bind a UDP socket to ${host}:${options.bind?.port ?? 0}`, error)));
+    socket.bind(options.bind?.port ?? 0, host, () => bound.resolve());
+    yield bound;
+    socket.removeAllListeners("error");
+    wrapper = new DatagramSocket(socket, { maxSize, maxQueue, connected: false });
+    if (connect !== undefined) {
+      const connected = new ExternalPark<void>(task, "io");
+      socket.connect(connect.port, connect.host, (error?: Error) =>
+        error ? connected.reject(withCode(`Cannot connect a UDP socket to ${connect.host}:${connect.port}`, error)) : connected.resolve(),
+      );
+      yield connected;
+    }
+  } catch (error) {
+    if (wrapper !== undefined) wrapper.close();
+    else socket.close();
+    throw error;
+  }
+  const open = wrapper;
+  open.adopt(
+    adoptResource("udp socket", () => open.close(), "open a datagram socket"),
+    connect !== undefined,
+  );
+  return open;
+}
+
+function withCode(message: string, error: Error): Error {
+  return Object.assign(new Error(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });
+}

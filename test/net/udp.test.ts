@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { spawn as spawnProcess } from "node:child_process";
+import { once } from "node:events";
+import { describe, it } from "node:test";
+import { ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
+import { type DatagramSocket, openDatagram } from "../../src/net/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+/** An echo server that answers every datagram, in upper case, until cancelled. */
+function* echoServer(socket: DatagramSocket): Operation<void> {
+  for (;;) {
+    const { data, address, port } = yield* socket.receive();
+    yield* socket.send(text(data).toUpperCase(), { host: address, port });
+  }
+}
+
+describe("openDatagram", () => {
+  it("a bound server and a connected client exchange datagrams", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const echo = yield* spawn(() => echoServer(server));
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      assert.equal(client.remoteAddress?.port, server.address.port);
+      for (const word of ["one", "two", "three"]) {
+        yield* client.send(word);
+        const reply = yield* client.receive();
+        assert.equal(text(reply.data), word.toUpperCase());
+        assert.equal(reply.port, server.address.port);
+      }
+      echo.cancel();
+    });
+  });
+
+  it("works over IPv6 loopback", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { host: "::1", port: 0 } });
+      assert.equal(server.address.family, "IPv6");
+      const client = yield* openDatagram({ connect: { host: "::1", port: server.address.port } });
+      yield* client.send("v6");
+      const got = yield* server.receive();
+      assert.equal(text(got.data), "v6");
+      assert.equal(got.address, "::1");
+    });
+  });
+
+  it("answers a Python asyncio client", async () => {
+    const script = `
+import asyncio, sys
+class Client(asyncio.DatagramProtocol):
+    def __init__(self): self.replies = asyncio.Queue()
+    def datagram_received(self, data, addr): self.replies.put_nowait(data)
+async def main():
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", int(sys.argv[1])))
+    for word in [b"alpha", b"beta", b"gamma"]:
+        transport.sendto(word)
+        print((await asyncio.wait_for(proto.replies.get(), 5)).decode(), flush=True)
+    transport.close()
+asyncio.run(main())
+`;
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const echo = yield* spawn(() => echoServer(server));
+      const python = spawnProcess("python3", ["-c", script, String(server.address.port)], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      python.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      const [code] = (yield* until(once(python, "exit"))) as [number];
+      assert.equal(code, 0);
+      assert.deepEqual(out.trim().split("\n"), ["ALPHA", "BETA", "GAMMA"]);
+      echo.cancel();
+    });
+  });
+
+  it("refuses to send a datagram over maxSize, and reports one received over it without losing the next", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 }, maxSize: 16 });
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      try {
+        yield* server.send(new Uint8Array(17), { host: "127.0.0.1", port: client.address.port });
+        assert.fail("expected a RangeError");
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+        assert.equal(error.message, "Cannot send a datagram of 17 bytes: the limit is maxSize = 16 bytes");
+      }
+      yield* client.send(new Uint8Array(40));
+      yield* client.send("small");
+      try {
+        yield* server.receive();
+        assert.fail("expected a RangeError");
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+        assert.match(error.message, /^Cannot receive a datagram of 40 bytes from 127\.0\.0\.1:\d+: the limit is maxSize = 16 bytes$/);
+      }
+      assert.equal(text((yield* server.receive()).data), "small");
+    });
+  });
+
+  it("a cancelled receive loses no datagram", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      const first = yield* spawn(() => server.receive());
+      yield* waitAllTasksBlocked();
+      first.cancel();
+      try {
+        yield* first;
+      } catch {}
+      yield* client.send("kept");
+      assert.equal(text((yield* timeout(5000, server.receive())).data), "kept");
+    });
+  });
+
+  it("close() wakes waiting receivers with ClosedResourceError, and sending after close throws it", async () => {
+    await runVirtual(function* () {
+      const socket = yield* openDatagram({ bind: { port: 0 } });
+      const waiter = yield* spawn(function* () {
+        try {
+          yield* socket.receive();
+        } catch (error) {
+          return error;
+        }
+        return undefined;
+      });
+      yield* waitAllTasksBlocked();
+      socket.close();
+      const error = yield* waiter;
+      assert.ok(error instanceof ClosedResourceError);
+      assert.equal(error.message, "Cannot receive: the UDP socket was closed");
+      try {
+        yield* socket.send("x", { host: "127.0.0.1", port: 9 });
+      } catch (error) {
+        assert.ok(error instanceof ClosedResourceError);
+        assert.equal(error.message, "Cannot send: the UDP socket is closed");
+      }
+    });
+  });
+
+  it("belongs to the task that opened it: closed when that task ends", async () => {
+    let socket: DatagramSocket | undefined;
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        socket = yield* openDatagram({ bind: { port: 0 } });
+        yield* sleep(10);
+      });
+    });
+    assert.equal(socket?.closed, true);
+  });
+
+  it("a port in use gives an error with its code", async () => {
+    await runVirtual(function* () {
+      const first = yield* openDatagram({ bind: { port: 0 } });
+      try {
+        yield* openDatagram({ bind: { port: first.address.port } });
+        assert.fail("expected EADDRINUSE");
+      } catch (error) {
+        assert.equal((error as { code?: string }).code, "EADDRINUSE");
+        assert.match((error as Error).message, /^Cannot bind a UDP socket to 127\.0\.0\.1:\d+: /);
+      }
+    });
+  });
+});
