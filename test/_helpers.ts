@@ -59,3 +59,14 @@ export function* rejectsOp(op: Operation<unknown>, expected: new (...args: never
   }
   assert.fail(`expected ${expected.name}, but the operation succeeded`);
 }
+
+/** `Promise.withResolvers()`, which Node 20 lacks. */
+export function promiseWithResolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

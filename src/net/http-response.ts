@@ -1,0 +1,141 @@
+/**
+ * The response side of an HTTP exchange.
+ * @module
+ */
+import type { ServerResponse } from "node:http";
+import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { ExternalPark } from "./_external-park.ts";
+
+/**
+ * What a handler writes its answer to: status and headers, then a body that
+ * may be streamed. `write` waits while the client is slow to read
+ * (backpressure), so a handler never buffers without bound.
+ *
+ * @example
+ * ```ts ignore
+ * function* handler(request, response) {
+ *   response.setHeader("content-type", "text/plain");
+ *   for (let i = 0; i < 3; i++) yield* response.write(`line ${i}\n`);
+ *   yield* response.end();
+ * }
+ * ```
+ */
+export class HttpResponse {
+  /** The status code to send. @default 200 */
+  status = 200;
+  /** The underlying Node response, for what this class does not cover. */
+  readonly raw: ServerResponse;
+
+  /** @internal */
+  constructor(raw: ServerResponse) {
+    this.raw = raw;
+  }
+
+  /** True once the status line and headers have gone out. */
+  get headersSent(): boolean {
+    return this.raw.headersSent;
+  }
+
+  /** True once the whole response has been handed to the OS. */
+  get finished(): boolean {
+    return this.raw.writableEnded;
+  }
+
+  /** Sets a header (before the first `write`). */
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    if (this.raw.headersSent) throw new ClosedResourceError(`Cannot set the header ${name}: the headers were already sent`);
+    this.raw.setHeader(name, value);
+    return this;
+  }
+
+  /** Sends the status line and headers now (`write` does it too). */
+  flushHeaders(): void {
+    if (!this.raw.headersSent) {
+      this.raw.statusCode = this.status;
+      this.raw.flushHeaders();
+    }
+  }
+
+  /**
+   * Writes a chunk of the body; waits while the client is not reading fast
+   * enough (the socket's buffer is over its high-water mark).
+   *
+   * **Cancellation:** the chunk may have been queued; the wait stops.
+   *
+   * @throws {ClosedResourceError} after `end()`.
+   * @throws {BrokenResourceError} if the client went away.
+   */
+  *write(chunk: string | Uint8Array): Operation<void> {
+    const raw = this.raw;
+    if (raw.writableEnded) throw new ClosedResourceError("Cannot write: the response has already ended");
+    if (raw.destroyed) throw new BrokenResourceError("Cannot write: the client closed the connection");
+    if (!raw.headersSent) raw.statusCode = this.status;
+    if (raw.write(chunk)) return;
+    yield* waitForDrain(raw);
+  }
+
+  /**
+   * Ends the response, optionally with a last chunk, and waits until it has
+   * been handed to the OS.
+   *
+   * **Cancellation:** the response is ended anyway; only the wait stops.
+   */
+  *end(chunk?: string | Uint8Array): Operation<void> {
+    const raw = this.raw;
+    if (raw.writableEnded) return;
+    if (!raw.headersSent) raw.statusCode = this.status;
+    if (raw.destroyed) throw new BrokenResourceError("Cannot end the response: the client closed the connection");
+    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io");
+    const onClose = (): void => {
+      park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
+    };
+    raw.once("close", onClose);
+    try {
+      raw.end(chunk ?? "", () => park.resolve());
+      yield park;
+    } finally {
+      raw.off("close", onClose);
+    }
+  }
+
+  /**
+   * Sends a whole response: status, headers and body, then ends it.
+   *
+   * **Cancellation:** as for `end`.
+   */
+  *send(status: number, body: string | Uint8Array = "", headers: Record<string, string> = {}): Operation<void> {
+    this.status = status;
+    for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
+    if (!this.raw.hasHeader("content-type") && typeof body === "string") this.setHeader("content-type", "text/plain; charset=utf-8");
+    this.setHeader("content-length", typeof body === "string" ? Buffer.byteLength(body) : body.length);
+    yield* this.end(body);
+  }
+
+  /** Sends `value` as JSON with `status`. **Cancellation:** as for `end`. */
+  *json(value: unknown, status = 200): Operation<void> {
+    yield* this.send(status, JSON.stringify(value), { "content-type": "application/json; charset=utf-8" });
+  }
+}
+
+/** Waits for 'drain' on a writable, or fails if it closes first. */
+export function* waitForDrain(
+  stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
+): Operation<void> {
+  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io");
+  const onDrain = (): void => {
+    park.resolve();
+  };
+  const onClose = (): void => {
+    park.reject(new BrokenResourceError("Cannot write: the client closed the connection"));
+  };
+  stream.once("drain", onDrain);
+  stream.once("close", onClose);
+  try {
+    yield park;
+  } finally {
+    stream.off("drain", onDrain);
+    stream.off("close", onClose);
+  }
+}

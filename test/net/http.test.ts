@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { connect } from "node:net";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+import { Future, type Operation, run, sleep, suspend, until } from "../../src/index.ts";
+import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
+import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
+
+checkLeaks();
+
+/**
+ * Starts a server on the real clock, runs `client` (plain async code, as a
+ * real client would be) against it, then closes the server and waits until
+ * everything has ended. Errors the loop reports are collected.
+ */
+async function withServer(handler: HttpHandler, client: (server: HttpServer) => Promise<void>, options: ServeHttpOptions = {}): Promise<unknown[]> {
+  const reports: unknown[] = [];
+  const ready = promiseWithResolvers<HttpServer>();
+  const finished = new Future<void>();
+  const root = run(
+    function* () {
+      const server = yield* serveHttp(handler, options);
+      ready.resolve(server);
+      yield* finished;
+      server.close(1000);
+      yield* server.waitClosed();
+    },
+    { onError: (error) => reports.push(error) },
+  );
+  root.then(undefined, (error: unknown) => ready.reject(error));
+  try {
+    await client(await ready.promise);
+  } finally {
+    finished.resolve();
+    await root;
+  }
+  return reports;
+}
+
+/** Sends raw bytes and returns everything the server answers until it closes the connection. */
+function rawRequest(port: number, data: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.end(data));
+    let answer = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on("close", () => resolve(answer));
+    socket.on("error", reject);
+  });
+}
+
+describe("serveHttp", () => {
+  it("answers requests, with the method, path, query, headers and a JSON body", async () => {
+    await withServer(
+      function* (request, response) {
+        const body = request.method === "POST" ? yield* request.json() : null;
+        yield* response.json({ method: request.method, path: request.path, q: request.query.get("q"), agent: request.headers["x-test"], body });
+      },
+      async (server) => {
+        const get = await fetch(`${server.url}/items/a%20b?q=1`, { headers: { "x-test": "yes" } }).then((r) => r.json());
+        assert.deepEqual(get, { method: "GET", path: "/items/a b", q: "1", agent: "yes", body: null });
+        const post = await fetch(`${server.url}/post`, { method: "POST", body: JSON.stringify({ n: 1 }) }).then((r) => r.json());
+        assert.deepEqual((post as { body: unknown }).body, { n: 1 });
+      },
+    );
+  });
+
+  it("streams a response in chunks", async () => {
+    await withServer(
+      function* (_request, response) {
+        response.setHeader("content-type", "text/plain");
+        for (let i = 0; i < 5; i++) yield* response.write(`chunk ${i}\n`);
+      },
+      async (server) => {
+        const text = await fetch(server.url).then((r) => r.text());
+        assert.equal(text, "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+      },
+    );
+  });
+
+  it("streams a large body with backpressure to a slow reader, and reads a large upload", async () => {
+    const size = 8 * 1024 * 1024;
+    await withServer(
+      function* (request, response) {
+        if (request.method === "POST") {
+          const body = yield* request.bytes();
+          yield* response.send(200, String(body.length));
+          return;
+        }
+        const chunk = new Uint8Array(64 * 1024).fill(120);
+        for (let sent = 0; sent < size; sent += chunk.length) yield* response.write(chunk);
+      },
+      async (server) => {
+        const response = await fetch(server.url);
+        let received = 0;
+        for await (const part of response.body as AsyncIterable<Uint8Array>) received += part.length;
+        assert.equal(received, size);
+        const upload = await fetch(server.url, { method: "POST", body: new Uint8Array(600_000) }).then((r) => r.text());
+        assert.equal(upload, "600000");
+      },
+    );
+  });
+
+  it("answers 413 to a body over maxBodySize", async () => {
+    await withServer(
+      function* (request, response) {
+        yield* request.bytes();
+        yield* response.send(200, "read it all");
+      },
+      async (server) => {
+        const declared = await fetch(server.url, { method: "POST", body: new Uint8Array(2000) });
+        assert.equal(declared.status, 413);
+        assert.equal(await declared.text(), "Cannot read the request body: its 2000 bytes are over the limit of 1000 bytes");
+        // Chunked, so the size is only known while reading.
+        const answer = await rawRequest(
+          server.address.port,
+          `POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n7d0\r\n${"a".repeat(2000)}\r\n0\r\n\r\n`,
+        );
+        assert.match(answer, /^HTTP\/1\.1 413 /);
+      },
+      { limits: { maxBodySize: 1000 } },
+    );
+  });
+
+  it("answers 431 to a request head over maxHeaderSize", async () => {
+    await withServer(
+      function* (_request, response) {
+        yield* response.send(200, "ok");
+      },
+      async (server) => {
+        const answer = await rawRequest(server.address.port, `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${"b".repeat(4000)}\r\n\r\n`);
+        assert.match(answer, /^HTTP\/1\.1 431 /);
+      },
+      { limits: { maxHeaderSize: 1024 } },
+    );
+  });
+
+  it("answers 408 to a client that never finishes its request head", async () => {
+    await withServer(
+      function* (_request, response) {
+        yield* response.send(200, "ok");
+      },
+      async (server) => {
+        const answer = await new Promise<string>((resolve, reject) => {
+          const socket = connect(server.address.port, "127.0.0.1", () => socket.write("GET / HTTP/1.1\r\nhost: x\r\n"));
+          let text = "";
+          socket.setEncoding("utf8").on("data", (chunk: string) => {
+            text += chunk;
+          });
+          socket.on("close", () => resolve(text));
+          socket.on("error", reject);
+        });
+        assert.match(answer, /^HTTP\/1\.1 408 /);
+      },
+      { limits: { headersTimeout: 300, requestTimeout: 300 } },
+    );
+  });
+
+  it("cancels the handler when the client disconnects, and its finally runs", async () => {
+    const log: string[] = [];
+    const started = promiseWithResolvers<void>();
+    const cleaned = promiseWithResolvers<void>();
+    await withServer(
+      function* (_request, response) {
+        try {
+          yield* response.write("partial");
+          started.resolve();
+          yield* suspend();
+        } finally {
+          log.push("handler cleaned up");
+          cleaned.resolve();
+        }
+      },
+      async (server) => {
+        const controller = new AbortController();
+        const response = await fetch(server.url, { signal: controller.signal });
+        await started.promise;
+        controller.abort();
+        await response.text().catch(() => {});
+        await cleaned.promise;
+      },
+    );
+    assert.deepEqual(log, ["handler cleaned up"]);
+  });
+
+  it("answers 500 to a handler that throws, reports the error, and keeps serving", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/bad") throw new Error("handler broke");
+        if (request.path === "/missing") throw new HttpError(404, "No such thing");
+        yield* response.send(200, "fine");
+      },
+      async (server) => {
+        const bad = await fetch(`${server.url}/bad`);
+        assert.equal(bad.status, 500);
+        assert.equal(await bad.text(), "Internal Server Error");
+        const missing = await fetch(`${server.url}/missing`);
+        assert.equal(missing.status, 404);
+        assert.equal(await missing.text(), "No such thing");
+        assert.equal(await fetch(`${server.url}/ok`).then((r) => r.text()), "fine");
+      },
+    );
+    assert.equal(reports.length, 1);
+    assert.equal((reports[0] as Error).message, "handler broke");
+  });
+
+  it("close() lets in-flight requests finish within the grace period", async () => {
+    await run(function* () {
+      const gate = new Future<void>();
+      const entered = new Future<void>();
+      const server = yield* serveHttp(function* (_request, response) {
+        entered.resolve();
+        yield* gate;
+        yield* response.send(200, "finished after close");
+      });
+      const reply = fetch(server.url).then((r) => r.text());
+      yield* entered;
+      server.close(10_000);
+      gate.resolve();
+      assert.equal(yield* until(reply), "finished after close");
+      yield* server.waitClosed();
+    });
+  });
+
+  it("close() cancels requests still running after the grace period", async () => {
+    const log: string[] = [];
+    await run(function* () {
+      const entered = new Future<void>();
+      const server = yield* serveHttp(function* () {
+        entered.resolve();
+        try {
+          yield* suspend();
+        } finally {
+          log.push("cancelled by close");
+        }
+      });
+      const reply = fetch(server.url).then(
+        () => "answered",
+        () => "connection closed",
+      );
+      yield* entered;
+      server.close(0);
+      yield* server.waitClosed();
+      assert.equal(yield* until(reply), "connection closed");
+    });
+    assert.deepEqual(log, ["cancelled by close"]);
+  });
+
+  it("serves curl, a real client", async () => {
+    await withServer(
+      function* (request, response) {
+        const body = yield* request.text();
+        yield* response.send(201, `got ${body.length} bytes via ${request.method}`, { "x-server": "corio" });
+      },
+      async (server) => {
+        const { stdout } = await promisify(execFile)("curl", ["-s", "-i", "-X", "PUT", "--data-binary", "hello curl", `${server.url}/upload`]);
+        assert.match(stdout, /^HTTP\/1\.1 201 Created\r\n/);
+        assert.match(stdout, /x-server: corio\r\n/i);
+        assert.match(stdout, /\r\n\r\ngot 10 bytes via PUT$/);
+      },
+    );
+  });
+
+  it("belongs to the task that started it: closed when that task ends", async () => {
+    let url = "";
+    await run(function* () {
+      yield* run(function* (): Operation<void> {
+        const server = yield* serveHttp(function* (_request, response) {
+          yield* response.send(200, "ok");
+        });
+        url = server.url;
+        yield* sleep(1);
+      });
+    });
+    await assert.rejects(fetch(url));
+  });
+});
