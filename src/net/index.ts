@@ -3,6 +3,8 @@
  * servers, TLS and server-sent events as they land.
  * @module
  */
+
+export { EventSource, type EventSourceOptions, type EventSourceStats, type SentEvent } from "./event-source.ts";
 export { HttpError, HttpRequest } from "./http-request.ts";
 export { HttpResponse } from "./http-response.ts";
 export { type HttpHandler, type HttpLimits, HttpServer, type ServeHttpOptions, serveHttp } from "./http-server.ts";

@@ -1,0 +1,210 @@
+/**
+ * Server-sent events: pushing messages to browsers over `serveHttp`.
+ * @module
+ */
+import type { ServerResponse } from "node:http";
+import { Future } from "../core/future.ts";
+import type { Operation } from "../core/operation.ts";
+import { callLater, type DelayedCall } from "../time/delayed-call.ts";
+import type { HttpRequest } from "./http-request.ts";
+import type { HttpResponse } from "./http-response.ts";
+
+/** Options of an `EventSource`. */
+export interface EventSourceOptions {
+  /** Send a comment line this often, in ms, so proxies and browsers keep the stream open; 0 for none. @default 15000 */
+  heartbeat?: number;
+  /** Events kept for `Last-Event-ID` resumption. @default 100 */
+  historySize?: number;
+  /** Bytes a client may have waiting in its socket before it is dropped as too slow. @default 1048576 */
+  maxBuffered?: number;
+  /** The reconnection delay sent to browsers (`retry:`), in ms. @default 1000 */
+  retry?: number;
+}
+
+/** One event as sent: its id, its type and its data. */
+export interface SentEvent {
+  id: number;
+  event: string | undefined;
+  data: string;
+}
+
+/** What happened to a client, for logs and metrics. */
+export interface EventSourceStats {
+  clients: number;
+  sent: number;
+  /** Clients dropped because they read too slowly. */
+  droppedSlow: number;
+}
+
+interface Client {
+  id: string;
+  response: ServerResponse;
+  closed: Future<void>;
+}
+
+/**
+ * A source of server-sent events (the Calvin seed's `EventSource`): attach
+ * it to requests of an `serveHttp` handler with `yield* source.attach(request,
+ * response, clientId)`; the handler then stays open until the client goes
+ * away. `send(clientId, data)` pushes to one client, `broadcast(data)` to
+ * all. Every event gets an id and is kept in a bounded history, so a browser
+ * that reconnects with `Last-Event-ID` gets what it missed. A client that
+ * reads too slowly is dropped (counted in `stats.droppedSlow`) instead of
+ * making the server buffer without bound.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "corio";
+ * import { EventSource, serveHttp } from "corio/net";
+ * await main(function* () {
+ *   const events = new EventSource();
+ *   const server = yield* serveHttp(function* (request, response) {
+ *     if (request.path === "/events") yield* events.attach(request, response, request.query.get("id") ?? undefined);
+ *     else if (request.method === "POST") { events.broadcast(yield* request.json()); yield* response.send(204); }
+ *   });
+ *   yield* server.serveForever();
+ * });
+ * ```
+ */
+export class EventSource {
+  readonly #clients = new Map<string, Client>();
+  readonly #history: SentEvent[] = [];
+  readonly #historySize: number;
+  readonly #maxBuffered: number;
+  readonly #retry: number;
+  readonly #heartbeatMs: number;
+  #heartbeat: DelayedCall | null = null;
+  #nextId = 1;
+  #sent = 0;
+  #droppedSlow = 0;
+  /** Called when a client is dropped for reading too slowly (a hook for logs). */
+  onSlowClient: ((clientId: string) => void) | undefined;
+
+  constructor(options: EventSourceOptions = {}) {
+    this.#heartbeatMs = options.heartbeat ?? 15_000;
+    this.#historySize = options.historySize ?? 100;
+    this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
+    this.#retry = options.retry ?? 1000;
+  }
+
+  /** The ids of the connected clients. */
+  get clients(): string[] {
+    return [...this.#clients.keys()];
+  }
+
+  /** Counters for logs and metrics. */
+  get stats(): EventSourceStats {
+    return { clients: this.#clients.size, sent: this.#sent, droppedSlow: this.#droppedSlow };
+  }
+
+  /**
+   * Turns the request into an event stream for `clientId` and keeps it open
+   * until the client disconnects (or is dropped, or `close()` is called). A
+   * client that reconnects with the same id replaces the old stream; one that
+   * sends `Last-Event-ID` first gets the events it missed.
+   *
+   * **Cancellation:** the stream is closed and the client removed.
+   */
+  *attach(request: HttpRequest, response: HttpResponse, clientId: string = String(this.#nextId)): Operation<void> {
+    const raw = response.raw;
+    raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "access-control-allow-origin": "*",
+      "x-accel-buffering": "no",
+    });
+    raw.write(`retry: ${this.#retry}\n\n`);
+    this.#clients.get(clientId)?.response.end();
+    const client: Client = { id: clientId, response: raw, closed: new Future<void>() };
+    this.#clients.set(clientId, client);
+    this.#armHeartbeat();
+    const lastId = Number(request.headers["last-event-id"] ?? Number.NaN);
+    if (Number.isFinite(lastId)) {
+      for (const event of this.#history) if (event.id > lastId) this.#write(client, event);
+    }
+    const onClose = (): void => {
+      this.#remove(client);
+    };
+    raw.once("close", onClose);
+    try {
+      yield* client.closed;
+    } finally {
+      raw.off("close", onClose);
+      this.#remove(client);
+      if (!raw.writableEnded) raw.end();
+    }
+  }
+
+  /** Sends `data` (JSON-encoded unless a string) to one client; returns `false` if it is not connected. */
+  send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
+    const event = this.#record(data, options.event);
+    const client = this.#clients.get(clientId);
+    if (client === undefined) return false;
+    this.#write(client, event);
+    return true;
+  }
+
+  /** Sends `data` to every connected client; returns how many got it. */
+  broadcast(data: unknown, options: { event?: string } = {}): number {
+    const event = this.#record(data, options.event);
+    let count = 0;
+    for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
+    return count;
+  }
+
+  /** Ends every stream. */
+  close(): void {
+    for (const client of [...this.#clients.values()]) this.#remove(client);
+    this.#heartbeat?.cancel();
+    this.#heartbeat = null;
+  }
+
+  #record(data: unknown, event: string | undefined): SentEvent {
+    const sent: SentEvent = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data) };
+    this.#history.push(sent);
+    if (this.#history.length > this.#historySize) this.#history.shift();
+    return sent;
+  }
+
+  #write(client: Client, event: SentEvent): boolean {
+    const raw = client.response;
+    if (raw.destroyed || raw.writableEnded) {
+      this.#remove(client);
+      return false;
+    }
+    if (raw.writableLength > this.#maxBuffered) {
+      this.#droppedSlow++;
+      this.onSlowClient?.(client.id);
+      raw.destroy();
+      this.#remove(client);
+      return false;
+    }
+    let frame = `id: ${event.id}\n`;
+    if (event.event !== undefined) frame += `event: ${event.event}\n`;
+    for (const line of event.data.split("\n")) frame += `data: ${line}\n`;
+    raw.write(`${frame}\n`);
+    this.#sent++;
+    return true;
+  }
+
+  #remove(client: Client): void {
+    if (this.#clients.get(client.id) === client) this.#clients.delete(client.id);
+    client.closed.resolve();
+    if (this.#clients.size === 0) {
+      this.#heartbeat?.cancel();
+      this.#heartbeat = null;
+    }
+  }
+
+  #armHeartbeat(): void {
+    if (this.#heartbeatMs <= 0 || this.#heartbeat !== null) return;
+    const beat = (): void => {
+      for (const client of [...this.#clients.values()]) {
+        if (!client.response.destroyed) client.response.write(": heartbeat\n\n");
+      }
+      this.#heartbeat = this.#clients.size > 0 ? callLater(this.#heartbeatMs, beat) : null;
+    };
+    this.#heartbeat = callLater(this.#heartbeatMs, beat);
+  }
+}
