@@ -10,7 +10,18 @@
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
 export { call, until } from "./call.ts";
-export { BrokenResourceError, CancelledError, ClosedResourceError, isCancellation, TaskGroupError, TimeoutError } from "./errors.ts";
+export {
+  BrokenResourceError,
+  CancelledError,
+  ChannelClosedError,
+  ClosedResourceError,
+  isCancellation,
+  QueueEmpty,
+  QueueFull,
+  QueueShutDown,
+  TaskGroupError,
+  TimeoutError,
+} from "./errors.ts";
 export { Future } from "./future.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";

@@ -1,0 +1,268 @@
+/**
+ * Channels: many producers, many consumers, closable; and a broadcast form.
+ * @module
+ */
+import { ChannelClosedError, QueueShutDown } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { Queue } from "./queue.ts";
+
+/** The outcome of a non-blocking receive. */
+export type TryReceive<T> = { state: "ok"; value: T } | { state: "empty" } | { state: "closed"; reason: unknown };
+
+/**
+ * A channel between tasks: many producers `send`, many consumers `receive`,
+ * each message to exactly one consumer, in order. `close(reason)` stops it:
+ * sends fail at once, receivers get what is buffered, then
+ * `ChannelClosedError` carrying the reason. `yield* channel.next()` gives
+ * iterator-style results for loops.
+ *
+ * @typeParam T The messages.
+ * @example
+ * ```ts
+ * import { Channel, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const channel = new Channel<string>({ capacity: 4 });
+ *   const consumer = yield* spawn(function* () {
+ *     const got: string[] = [];
+ *     for (let m = yield* channel.next(); !m.done; m = yield* channel.next()) got.push(m.value);
+ *     return got;
+ *   });
+ *   yield* channel.send("a");
+ *   yield* channel.send("b");
+ *   channel.close("finished");
+ *   console.assert((yield* consumer).join() === "a,b");
+ * });
+ * ```
+ */
+export class Channel<T> {
+  readonly #queue: Queue<T>;
+  #closed = false;
+  #reason: unknown;
+
+  /** @param options `capacity`: messages buffered before `send` waits (0: unbounded). @default 16 */
+  constructor(options: { capacity?: number } = {}) {
+    this.#queue = new Queue<T>({ maxsize: options.capacity ?? 16 });
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Messages buffered now. */
+  get size(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Sends a message, waiting while the buffer is full.
+   *
+   * **Cancellation:** the message is not sent.
+   *
+   * @throws {ChannelClosedError} once the channel is closed.
+   */
+  *send(message: T): Operation<void> {
+    try {
+      yield* this.#queue.put(message);
+    } catch (error) {
+      throw this.#translate(error, "send");
+    }
+  }
+
+  /** Sends without waiting; returns `false` if the buffer is full. @throws {ChannelClosedError} once closed. */
+  trySend(message: T): boolean {
+    if (this.#closed) throw new ChannelClosedError("Cannot send on the channel: it is closed", this.#reason);
+    if (this.#queue.full) return false;
+    this.#queue.putNowait(message);
+    return true;
+  }
+
+  /**
+   * Receives the next message, waiting for one.
+   *
+   * **Cancellation:** no message is lost: one already handed to this call
+   * goes back to the front for the next receiver.
+   *
+   * @throws {ChannelClosedError} once closed and drained.
+   */
+  *receive(): Operation<T> {
+    try {
+      const message = yield* this.#queue.get();
+      this.#queue.taskDone();
+      return message;
+    } catch (error) {
+      throw this.#translate(error, "receive");
+    }
+  }
+
+  /** Receives without waiting. */
+  tryReceive(): TryReceive<T> {
+    if (this.#queue.size > 0) {
+      const value = this.#queue.getNowait();
+      this.#queue.taskDone();
+      return { state: "ok", value };
+    }
+    return this.#closed ? { state: "closed", reason: this.#reason } : { state: "empty" };
+  }
+
+  /**
+   * The next message as an iterator result: `{ done: true }` once the
+   * channel is closed and drained. **Cancellation:** as for `receive`.
+   */
+  *next(): Operation<IteratorResult<T, unknown>> {
+    try {
+      return { done: false, value: yield* this.receive() };
+    } catch (error) {
+      if (error instanceof ChannelClosedError) return { done: true, value: this.#reason };
+      throw error;
+    }
+  }
+
+  /** Closes the channel; buffered messages can still be received. Idempotent. */
+  close(reason?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reason = reason;
+    this.#queue.shutdown(false);
+  }
+
+  #translate(error: unknown, action: string): unknown {
+    if (!(error instanceof QueueShutDown)) return error;
+    return new ChannelClosedError(
+      action === "send" ? "Cannot send on the channel: it is closed" : "Cannot receive from the channel: it is closed and drained",
+      this.#reason,
+    );
+  }
+}
+
+/** How a broadcast subscriber that falls behind is handled. */
+export type Overflow = "drop-oldest" | "error";
+
+/**
+ * A subscription to a `Broadcast`: its own bounded buffer of messages.
+ *
+ * @example
+ * ```ts
+ * import { Broadcast } from "corio";
+ * const news = new Broadcast<string>();
+ * const subscription = news.subscribe();
+ * news.publish("hello");
+ * console.assert(subscription.tryReceive().state === "ok");
+ * ```
+ */
+export class Subscription<T> {
+  readonly #channel: Channel<T>;
+  readonly #overflow: Overflow;
+  readonly #onClose: (subscription: Subscription<T>) => void;
+  #dropped = 0;
+
+  /** @internal Use `broadcast.subscribe()`. */
+  constructor(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void) {
+    this.#channel = new Channel<T>({ capacity });
+    this.#overflow = overflow;
+    this.#onClose = onClose;
+  }
+
+  /** Messages dropped because this subscriber fell behind (with `overflow: "drop-oldest"`). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Receives the next message. **Cancellation:** nothing is lost. @throws {ChannelClosedError} once closed and drained. */
+  *receive(): Operation<T> {
+    return yield* this.#channel.receive();
+  }
+
+  /** Receives without waiting. */
+  tryReceive(): TryReceive<T> {
+    return this.#channel.tryReceive();
+  }
+
+  /** The next message as an iterator result (`done` once closed and drained). **Cancellation:** nothing is lost. */
+  *next(): Operation<IteratorResult<T, unknown>> {
+    return yield* this.#channel.next();
+  }
+
+  /** Stops receiving (unsubscribes). */
+  close(reason?: unknown): void {
+    this.#channel.close(reason);
+    this.#onClose(this);
+  }
+
+  /** @internal */
+  deliver(message: T): void {
+    if (this.#channel.closed) return;
+    if (this.#channel.trySend(message)) return;
+    if (this.#overflow === "error") {
+      this.#channel.close(new Error("Subscriber fell behind: its buffer was full (overflow: error)"));
+      this.#onClose(this);
+      return;
+    }
+    this.#channel.tryReceive();
+    this.#dropped++;
+    this.#channel.trySend(message);
+  }
+}
+
+/**
+ * A broadcast channel: every subscriber sees every message published after
+ * it subscribed (fan-out, such as pushing state to many clients).
+ * `publish` never waits: each subscriber has its own bounded buffer, and one
+ * that falls behind loses its oldest messages (counted in `dropped`) or, with
+ * `overflow: "error"`, is closed with an error; either way a slow subscriber
+ * cannot make the publisher buffer without bound.
+ *
+ * @example
+ * ```ts
+ * import { Broadcast, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const updates = new Broadcast<number>();
+ *   const a = updates.subscribe();
+ *   const b = updates.subscribe();
+ *   updates.publish(1);
+ *   console.assert((yield* a.receive()) === 1 && (yield* b.receive()) === 1);
+ *   updates.close();
+ * });
+ * ```
+ */
+export class Broadcast<T> {
+  readonly #subscribers = new Set<Subscription<T>>();
+  #closed = false;
+  #reason: unknown;
+
+  /** The number of subscribers. */
+  get subscribers(): number {
+    return this.#subscribers.size;
+  }
+
+  /**
+   * Subscribes: the subscription gets every message published from now on.
+   * @param options `capacity` of its buffer (default 64) and `overflow` policy (default `"drop-oldest"`).
+   */
+  subscribe(options: { capacity?: number; overflow?: Overflow } = {}): Subscription<T> {
+    const subscription = new Subscription<T>(options.capacity ?? 64, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
+    if (this.#closed) subscription.close(this.#reason);
+    else this.#subscribers.add(subscription);
+    return subscription;
+  }
+
+  /**
+   * Delivers `message` to every subscriber, without waiting; returns how
+   * many got it. @throws {ChannelClosedError} once closed.
+   */
+  publish(message: T): number {
+    if (this.#closed) throw new ChannelClosedError("Cannot publish on the broadcast: it is closed", this.#reason);
+    for (const subscription of this.#subscribers) subscription.deliver(message);
+    return this.#subscribers.size;
+  }
+
+  /** Closes every subscription (they drain what they have, then end). */
+  close(reason?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reason = reason;
+    for (const subscription of [...this.#subscribers]) subscription.close(reason);
+  }
+}

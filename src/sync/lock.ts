@@ -1,0 +1,119 @@
+/**
+ * Mutual exclusion.
+ * @module
+ */
+
+import { resume } from "../core/_park.ts";
+import type { Operation, OperationLike } from "../core/operation.ts";
+import { iterate } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { Waiter, WaitQueue } from "./_wait-queue.ts";
+
+/**
+ * A mutual-exclusion lock (asyncio's `Lock`): one holder at a time, waiters
+ * served in priority order, FIFO within a priority, with a direct hand-off
+ * (a newcomer cannot barge past a waiter). Like asyncio's, it has no owner:
+ * any task may release a held lock.
+ *
+ * `acquire()` returns the lock itself, which is `Disposable`, so
+ * `using _ = yield* lock.acquire()` releases it at the end of the block,
+ * whatever happens; `withLock(op)` does the same for an operation.
+ *
+ * @example
+ * ```ts
+ * import { all, Lock, sleep } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const lock = new Lock();
+ *   let inside = 0;
+ *   yield* all([1, 2, 3].map(() => lock.withLock(function* () {
+ *     inside++;
+ *     console.assert(inside === 1);
+ *     yield* sleep(10);
+ *     inside--;
+ *   })));
+ * });
+ * ```
+ */
+export class Lock implements Disposable {
+  #locked = false;
+  readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+    if (woken)
+      this.release(); // it was handed the lock: pass it on
+    else this.#waiters.remove(waiter);
+  };
+
+  /** True while held. */
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /** Tasks waiting to acquire. */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * Acquires the lock, waiting if it is held; returns the lock (for `using`).
+   * Completes without suspending when the lock is free.
+   *
+   * **Cancellation:** the task leaves the queue; if the lock had already been
+   * handed to it, it passes on to the next waiter. Nothing is held afterwards.
+   */
+  *acquire(): Operation<this> {
+    if (!this.#locked && this.#waiters.size === 0) {
+      this.#locked = true;
+      return this;
+    }
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel);
+    this.#waiters.push(waiter);
+    yield waiter;
+    return this;
+  }
+
+  /** Acquires the lock if it is free; returns whether it did. Never suspends. */
+  tryAcquire(): boolean {
+    if (this.#locked || this.#waiters.size > 0) return false;
+    this.#locked = true;
+    return true;
+  }
+
+  /**
+   * Releases the lock, handing it to the next waiter if there is one.
+   * @throws {Error} if the lock is not held.
+   */
+  release(): void {
+    if (!this.#locked) throw new Error("Cannot release the lock: it is not held");
+    for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
+      if (resume(waiter, undefined)) return; // still locked: ownership passed on
+    }
+    this.#locked = false;
+  }
+
+  /**
+   * Runs `op` holding the lock, and releases it however `op` ends (value,
+   * error or cancellation).
+   *
+   * **Cancellation:** while waiting, as for `acquire`; while running, `op`
+   * is cancelled and the lock released after its cleanup.
+   */
+  *withLock<T>(op: OperationLike<T>): Operation<T> {
+    yield* this.acquire();
+    try {
+      const it = iterate(op, "run withLock");
+      return yield* { [Symbol.iterator]: () => it };
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Releases the lock (for `using`). */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  toString(): string {
+    return `Lock(${this.#locked ? "locked" : "unlocked"}, ${this.#waiters.size} waiting)`;
+  }
+}

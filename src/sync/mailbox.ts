@@ -1,0 +1,192 @@
+/**
+ * Task mailboxes: the cooperative-scheduler seed's signals between tasks.
+ * @module
+ */
+
+import { resume } from "../core/_park.ts";
+import { Future } from "../core/future.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { BOUNDARY, type Task, type TaskImpl } from "../core/task.ts";
+import { Waiter } from "./_wait-queue.ts";
+
+/**
+ * A message sent with `request`, which expects an answer: the receiver
+ * answers with `reply(request, value)` (or `request.reply(value)`).
+ *
+ * @example
+ * ```ts
+ * import { receive, reply, request, Request, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const doubler = yield* spawn(function* () {
+ *     const ask = (yield* receive((m) => m instanceof Request)) as Request<number, number>;
+ *     reply(ask, ask.message * 2);
+ *   });
+ *   console.assert((yield* request<number>(doubler, 21)) === 42);
+ * });
+ * ```
+ */
+export class Request<M = unknown, R = unknown> {
+  /** What was asked. */
+  readonly message: M;
+  /** The task that asked. */
+  readonly from: Task<unknown>;
+  /** @internal */
+  readonly answer = new Future<R>();
+
+  /** @internal Use `request()`. */
+  constructor(message: M, from: Task<unknown>) {
+    this.message = message;
+    this.from = from;
+  }
+
+  /** Answers the request (once; later answers are ignored). Returns whether this answer was taken. */
+  reply(value: R): boolean {
+    return this.answer.resolve(value);
+  }
+
+  /** Answers the request with an error, thrown in the requester. */
+  fail(error: unknown): boolean {
+    return this.answer.reject(error);
+  }
+}
+
+class Mailbox {
+  readonly messages: unknown[] = [];
+  waiter: Waiter<((message: unknown) => boolean) | undefined> | null = null;
+}
+
+const mailboxes = new WeakMap<Task<unknown>, Mailbox>();
+
+function mailboxOf(task: Task<unknown>): Mailbox {
+  let mailbox = mailboxes.get(task);
+  if (mailbox === undefined) {
+    mailbox = new Mailbox();
+    mailboxes.set(task, mailbox);
+  }
+  return mailbox;
+}
+
+/**
+ * Sends a message to a task's mailbox; never waits. Unlike the seed
+ * scheduler's signals, a message sent while nobody waits is kept until the
+ * task receives it. Returns `false` (and drops it) if the task has finished.
+ *
+ * @example
+ * ```ts
+ * import { currentTask, receive, send, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const me = currentTask();
+ *   yield* spawn(function* () { send(me, { hello: "parent" }); });
+ *   console.assert(((yield* receive()) as { hello: string }).hello === "parent");
+ * });
+ * ```
+ */
+export function send(task: Task<unknown>, message: unknown): boolean {
+  if (task.done) return false;
+  const mailbox = mailboxOf(task);
+  const waiter = mailbox.waiter;
+  if (waiter !== null && (waiter.value === undefined || waiter.value(message))) {
+    mailbox.waiter = null;
+    if (resume(waiter, message)) return true;
+  }
+  mailbox.messages.push(message);
+  return true;
+}
+
+/**
+ * Takes the oldest message of the current task's mailbox that matches
+ * `filter` (any message without one), waiting until one arrives; others stay
+ * queued. Compose with `timeout` for a receive that gives up.
+ *
+ * **Cancellation:** no message is lost: one already handed to this call goes
+ * back to the front of the mailbox.
+ *
+ * @example
+ * ```ts
+ * import { currentTask, receive, send, timeout, TimeoutError } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   send(currentTask(), "low");
+ *   send(currentTask(), "URGENT");
+ *   console.assert((yield* receive((m) => m === "URGENT")) === "URGENT");
+ *   console.assert((yield* receive()) === "low");
+ *   try { yield* timeout(100, receive()); } catch (e) { console.assert(e instanceof TimeoutError); }
+ * });
+ * ```
+ */
+export function* receive<T = unknown>(filter?: (message: unknown) => boolean): Operation<T> {
+  const task = requireCurrentTask("receive a message");
+  // A `receive` inside timeout() runs in a child task: read the mailbox of the task that owns the code.
+  const owner = ownerOf(task);
+  const mailbox = mailboxOf(owner);
+  const index = filter === undefined ? (mailbox.messages.length > 0 ? 0 : -1) : mailbox.messages.findIndex(filter);
+  if (index >= 0) return mailbox.messages.splice(index, 1)[0] as T;
+  if (mailbox.waiter !== null) throw new Error(`Cannot receive in task ${owner.path}: another receive is already waiting on its mailbox`);
+  const waiter = new Waiter<((message: unknown) => boolean) | undefined>(task, "signal", filter, (w, woken, handed) => {
+    if (!woken) {
+      if (mailbox.waiter === w) mailbox.waiter = null;
+    } else mailbox.messages.unshift(handed);
+  });
+  mailbox.waiter = waiter;
+  return (yield waiter) as T;
+}
+
+/**
+ * Sends `message` to `task` as a `Request` and waits for its reply (the
+ * seed's "send a signal and wait for the response").
+ *
+ * **Cancellation:** the request stays in the task's mailbox; a later reply
+ * is ignored.
+ *
+ * @throws whatever the receiver passes to `request.fail(error)`.
+ * @throws {Error} if the task has already finished.
+ * @example
+ * ```ts
+ * import { receive, reply, request, Request, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const echo = yield* spawn(function* () {
+ *     const ask = (yield* receive()) as Request<string, string>;
+ *     reply(ask, ask.message.toUpperCase());
+ *   });
+ *   console.assert((yield* request<string>(echo, "hi")) === "HI");
+ * });
+ * ```
+ */
+export function* request<R = unknown, M = unknown>(task: Task<unknown>, message: M): Operation<R> {
+  const from = ownerOf(requireCurrentTask("send a request"));
+  const envelope = new Request<M, R>(message, from);
+  if (!send(task, envelope)) throw new Error(`Cannot send a request to task ${task.path}: it has finished`);
+  return yield* envelope.answer;
+}
+
+/**
+ * Answers a `Request` received from the mailbox; returns whether this
+ * answer was taken (the first one is).
+ *
+ * @example
+ * ```ts
+ * import { receive, reply, request, type Request, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const server = yield* spawn(function* () {
+ *     const ask = (yield* receive()) as Request<string, number>;
+ *     console.assert(reply(ask, ask.message.length) && !reply(ask, 0));
+ *   });
+ *   console.assert((yield* request<number>(server, "four")) === 4);
+ * });
+ * ```
+ */
+export function reply<R>(to: Request<unknown, R>, value: R): boolean {
+  return to.reply(value);
+}
+
+/** The task whose mailbox code in `task` uses: boundaries (timeout, scope, ...) are helper tasks, so look past them. */
+function ownerOf(task: TaskImpl<unknown>): TaskImpl<unknown> {
+  let owner = task;
+  while ((owner.flags & BOUNDARY) !== 0 && owner.parent !== undefined) owner = owner.parent as TaskImpl<unknown>;
+  return owner;
+}

@@ -1,0 +1,366 @@
+/**
+ * Queues between tasks: FIFO, LIFO and priority, bounded or not, with
+ * `join`/`taskDone` and `shutdown`.
+ * @module
+ */
+import { Fifo } from "../core/_fifo.ts";
+import { resume, resumeThrow } from "../core/_park.ts";
+import { QueueEmpty, QueueFull, QueueShutDown } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { Waiter, WaitQueue } from "./_wait-queue.ts";
+
+/** Where a queue keeps its items: the ordering policy. */
+interface Store<T> {
+  readonly size: number;
+  add(item: T): void;
+  take(): T;
+  /** Puts back an item a cancelled getter had been handed, so it is next. */
+  restore(item: T): void;
+}
+
+/** Options of a queue. */
+export interface QueueOptions {
+  /** The most items it holds; `put` waits while it is full. 0 means unbounded. @default 0 */
+  maxsize?: number;
+}
+
+/**
+ * A queue between tasks (asyncio's `Queue`): `put` waits while it is full,
+ * `get` waits while it is empty, and both complete without suspending when
+ * they can. Every item put is counted until `taskDone()` is called for it,
+ * and `join()` waits until that count is zero. `shutdown()` stops it.
+ * Waiters are served in priority order, FIFO within a priority, and an item
+ * goes straight to a waiting getter.
+ *
+ * @typeParam T The items.
+ * @example Producer and consumer
+ * ```ts
+ * import { Queue, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const queue = new Queue<number>({ maxsize: 2 });
+ *   const seen: number[] = [];
+ *   yield* spawn(function* () {
+ *     for (;;) { seen.push(yield* queue.get()); queue.taskDone(); }
+ *   }, { daemon: true });
+ *   for (let i = 0; i < 5; i++) yield* queue.put(i);
+ *   yield* queue.join();
+ *   console.assert(seen.join() === "0,1,2,3,4");
+ * });
+ * ```
+ */
+export class Queue<T> {
+  readonly #maxsize: number;
+  readonly #store: Store<T>;
+  readonly #getters = new WaitQueue<Waiter<undefined>>();
+  readonly #putters = new WaitQueue<Waiter<undefined>>();
+  readonly #joiners = new WaitQueue<Waiter<undefined>>();
+  /** Slots promised to woken putters that have not run yet. */
+  #reserved = 0;
+  #unfinished = 0;
+  #shutdown = false;
+  readonly #onGetterCancel = (waiter: Waiter<undefined>, woken: boolean, handed: unknown): void => {
+    if (!woken) this.#getters.remove(waiter);
+    else this.#giveBack(handed as T); // it was handed an item: pass it on (a wake with an error is never undone)
+  };
+  readonly #onPutterCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+    if (!woken) this.#putters.remove(waiter);
+    else {
+      // It was promised a slot but never used it: the item is not added; offer the slot to the next putter.
+      this.#reserved--;
+      this.#wakePutter();
+    }
+  };
+  readonly #onJoinerCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+    if (!woken) this.#joiners.remove(waiter);
+  };
+
+  constructor(options: QueueOptions = {}, store?: Store<T>) {
+    const maxsize = options.maxsize ?? 0;
+    if (!Number.isInteger(maxsize) || maxsize < 0)
+      throw new RangeError(`Cannot create a queue: maxsize must be a non-negative integer, received ${String(maxsize)}`);
+    this.#maxsize = maxsize;
+    this.#store = store ?? new FifoStore<T>();
+  }
+
+  /** Items in the queue. */
+  get size(): number {
+    return this.#store.size;
+  }
+  /** True when there is no item. */
+  get empty(): boolean {
+    return this.#store.size === 0;
+  }
+  /** True when `put` would wait. */
+  get full(): boolean {
+    return this.#maxsize > 0 && this.#store.size + this.#reserved >= this.#maxsize;
+  }
+  /** The bound (0: unbounded). */
+  get maxsize(): number {
+    return this.#maxsize;
+  }
+  /** True once `shutdown()` was called. */
+  get isShutdown(): boolean {
+    return this.#shutdown;
+  }
+
+  /**
+   * Puts an item, waiting while the queue is full.
+   *
+   * **Cancellation:** the item is not added (even if a slot had just been
+   * promised to this call: it goes to the next putter).
+   *
+   * @throws {QueueShutDown} if the queue is shut down (also while waiting).
+   */
+  *put(item: T): Operation<void> {
+    if (!this.full || this.#shutdown) {
+      this.putNowait(item);
+      return;
+    }
+    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel);
+    this.#putters.push(waiter);
+    yield waiter;
+    // Woken with a reserved slot.
+    this.#reserved--;
+    if (this.#shutdown) throw new QueueShutDown("Cannot put on the queue: it was shut down while waiting");
+    this.#add(item);
+    // If the item went straight to a getter, the slot is still free: offer it on.
+    this.#wakePutter();
+  }
+
+  /**
+   * Puts an item without waiting.
+   * @throws {QueueFull} if the queue is full.
+   * @throws {QueueShutDown} if it is shut down.
+   */
+  putNowait(item: T): void {
+    if (this.#shutdown) throw new QueueShutDown("Cannot put on the queue: it has been shut down");
+    if (this.full) throw new QueueFull(`Cannot put on the queue: it is full (maxsize ${this.#maxsize})`);
+    this.#add(item);
+  }
+
+  /**
+   * Takes the next item, waiting while the queue is empty.
+   *
+   * **Cancellation:** no item is lost: one already handed to this call goes
+   * back to the front of the queue (or to the next getter).
+   *
+   * @throws {QueueShutDown} once the queue is shut down and empty.
+   */
+  *get(): Operation<T> {
+    if (this.#store.size > 0) return this.#take();
+    if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel);
+    this.#getters.push(waiter);
+    return (yield waiter) as T;
+  }
+
+  /**
+   * Takes the next item without waiting.
+   * @throws {QueueEmpty} if there is none.
+   * @throws {QueueShutDown} if it is shut down and empty.
+   */
+  getNowait(): T {
+    if (this.#store.size > 0) return this.#take();
+    if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+    throw new QueueEmpty("Cannot get from the queue: it is empty");
+  }
+
+  /**
+   * Marks one item taken from the queue as processed.
+   * @throws {Error} if called more times than there were items.
+   */
+  taskDone(): void {
+    if (this.#unfinished <= 0) throw new Error("Cannot mark a task done: taskDone() was called more times than there were items put");
+    this.#unfinished--;
+    if (this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
+  }
+
+  /**
+   * Waits until every item put has been marked done with `taskDone()`.
+   *
+   * **Cancellation:** the task stops waiting; the queue is unaffected.
+   */
+  *join(): Operation<void> {
+    if (this.#unfinished === 0) return;
+    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel);
+    this.#joiners.push(waiter);
+    yield waiter;
+  }
+
+  /**
+   * Shuts the queue down (Python 3.13's `Queue.shutdown`): puts fail with
+   * `QueueShutDown` from now on, waiting putters too. Gets go on while items
+   * remain, then fail. With `immediate`, the remaining items are dropped
+   * (and counted as done, releasing `join`) and waiting getters fail at once.
+   */
+  shutdown(immediate = false): void {
+    this.#shutdown = true;
+    if (immediate) {
+      while (this.#store.size > 0) {
+        this.#store.take();
+        if (this.#unfinished > 0) this.#unfinished--;
+      }
+      if (this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
+    }
+    for (const waiter of this.#putters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot put on the queue: it was shut down while waiting"));
+    if (this.#store.size === 0) {
+      for (const waiter of this.#getters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot get from the queue: it was shut down while waiting"));
+    }
+  }
+
+  #add(item: T): void {
+    this.#unfinished++;
+    for (let getter = this.#getters.shift(); getter !== undefined; getter = this.#getters.shift()) {
+      if (resume(getter, item)) return;
+    }
+    this.#store.add(item);
+  }
+
+  #take(): T {
+    const item = this.#store.take();
+    this.#wakePutter();
+    return item;
+  }
+
+  #giveBack(item: T): void {
+    for (let getter = this.#getters.shift(); getter !== undefined; getter = this.#getters.shift()) {
+      if (resume(getter, item)) return;
+    }
+    this.#store.restore(item);
+  }
+
+  /** A slot freed up: promise it to the next waiting putter. */
+  #wakePutter(): void {
+    if (this.#shutdown || this.full) return;
+    for (let putter = this.#putters.shift(); putter !== undefined; putter = this.#putters.shift()) {
+      if (resume(putter, undefined)) {
+        this.#reserved++;
+        return;
+      }
+    }
+  }
+}
+
+class FifoStore<T> implements Store<T> {
+  readonly #items = new Fifo<T>();
+  get size(): number {
+    return this.#items.size;
+  }
+  add(item: T): void {
+    this.#items.push(item);
+  }
+  take(): T {
+    return this.#items.shift() as T;
+  }
+  restore(item: T): void {
+    this.#items.unshift(item);
+  }
+}
+
+class LifoStore<T> implements Store<T> {
+  readonly #items: T[] = [];
+  get size(): number {
+    return this.#items.length;
+  }
+  add(item: T): void {
+    this.#items.push(item);
+  }
+  take(): T {
+    return this.#items.pop() as T;
+  }
+  restore(item: T): void {
+    this.#items.push(item);
+  }
+}
+
+/** A binary heap ordered by `compare`, stable for equal items (insertion order). */
+class HeapStore<T> implements Store<T> {
+  readonly #heap: { item: T; seq: number }[] = [];
+  readonly #compare: (a: T, b: T) => number;
+  #seq = 0;
+  constructor(compare: (a: T, b: T) => number) {
+    this.#compare = compare;
+  }
+  get size(): number {
+    return this.#heap.length;
+  }
+  add(item: T): void {
+    const heap = this.#heap;
+    heap.push({ item, seq: this.#seq++ });
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(i, parent)) break;
+      [heap[i], heap[parent]] = [heap[parent] as { item: T; seq: number }, heap[i] as { item: T; seq: number }];
+      i = parent;
+    }
+  }
+  take(): T {
+    const heap = this.#heap;
+    const top = heap[0] as { item: T; seq: number };
+    const last = heap.pop() as { item: T; seq: number };
+    if (heap.length > 0) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < heap.length && this.#less(left, smallest)) smallest = left;
+        if (right < heap.length && this.#less(right, smallest)) smallest = right;
+        if (smallest === i) break;
+        [heap[i], heap[smallest]] = [heap[smallest] as { item: T; seq: number }, heap[i] as { item: T; seq: number }];
+        i = smallest;
+      }
+    }
+    return top.item;
+  }
+  restore(item: T): void {
+    this.add(item);
+  }
+  #less(i: number, j: number): boolean {
+    const a = this.#heap[i] as { item: T; seq: number };
+    const b = this.#heap[j] as { item: T; seq: number };
+    const order = this.#compare(a.item, b.item);
+    return order < 0 || (order === 0 && a.seq < b.seq);
+  }
+}
+
+/**
+ * A queue that gives the most recently put item first (asyncio's `LifoQueue`).
+ *
+ * @example
+ * ```ts
+ * import { LifoQueue } from "corio";
+ * const stack = new LifoQueue<number>();
+ * stack.putNowait(1); stack.putNowait(2);
+ * console.assert(stack.getNowait() === 2);
+ * ```
+ */
+export class LifoQueue<T> extends Queue<T> {
+  constructor(options: QueueOptions = {}) {
+    super(options, new LifoStore<T>());
+  }
+}
+
+/**
+ * A queue that gives the smallest item first by `compare` (asyncio's
+ * `PriorityQueue`), and equal items in the order they were put.
+ *
+ * @example
+ * ```ts
+ * import { PriorityQueue } from "corio";
+ * const jobs = new PriorityQueue<{ priority: number; name: string }>({ compare: (a, b) => a.priority - b.priority });
+ * jobs.putNowait({ priority: 5, name: "later" });
+ * jobs.putNowait({ priority: 1, name: "first" });
+ * console.assert(jobs.getNowait().name === "first");
+ * ```
+ */
+export class PriorityQueue<T> extends Queue<T> {
+  /** @param options `maxsize`, and `compare` (default: `<` on the items themselves). */
+  constructor(options: QueueOptions & { compare?: (a: T, b: T) => number } = {}) {
+    super(options, new HeapStore<T>(options.compare ?? ((a, b) => (a < b ? -1 : a > b ? 1 : 0))));
+  }
+}

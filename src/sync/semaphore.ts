@@ -1,0 +1,135 @@
+/**
+ * Counting semaphores.
+ * @module
+ */
+import { resume } from "../core/_park.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { Waiter, WaitQueue } from "./_wait-queue.ts";
+
+/**
+ * A counting semaphore (asyncio's `Semaphore`): `acquire()` takes a token,
+ * waiting while there is none; `release()` gives one back (directly to the
+ * next waiter, in priority then FIFO order). `acquire()` returns the
+ * semaphore, which is `Disposable`: `using _ = yield* sem.acquire()`.
+ *
+ * @example Eight at a time
+ * ```ts
+ * import { all, Semaphore, sleep } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const slots = new Semaphore(2);
+ *   let running = 0;
+ *   yield* all([1, 2, 3, 4].map(() => function* () {
+ *     using _ = yield* slots.acquire();
+ *     running++;
+ *     console.assert(running <= 2);
+ *     yield* sleep(10);
+ *     running--;
+ *   }));
+ * });
+ * ```
+ */
+export class Semaphore implements Disposable {
+  #value: number;
+  readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+    if (woken)
+      this.release(); // it was handed a token: pass it on
+    else this.#waiters.remove(waiter);
+  };
+
+  /**
+   * @param value The number of tokens. @default 1
+   * @throws {RangeError} for a negative or non-integer value.
+   */
+  constructor(value = 1) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`Cannot create a semaphore: value must be a non-negative integer, received ${String(value)}`);
+    this.#value = value;
+  }
+
+  /** Tokens available now. */
+  get value(): number {
+    return this.#value;
+  }
+
+  /** True when `acquire()` would wait. */
+  get locked(): boolean {
+    return this.#value === 0 || this.#waiters.size > 0;
+  }
+
+  /** Tasks waiting to acquire. */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * Takes a token, waiting while there is none; returns the semaphore (for
+   * `using`). Completes without suspending when a token is free.
+   *
+   * **Cancellation:** the task leaves the queue; a token already handed to
+   * it passes on to the next waiter.
+   */
+  *acquire(): Operation<this> {
+    if (this.#value > 0 && this.#waiters.size === 0) {
+      this.#value--;
+      return this;
+    }
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel);
+    this.#waiters.push(waiter);
+    yield waiter;
+    return this;
+  }
+
+  /** Takes a token if one is free; returns whether it did. Never suspends. */
+  tryAcquire(): boolean {
+    if (this.#value === 0 || this.#waiters.size > 0) return false;
+    this.#value--;
+    return true;
+  }
+
+  /** Gives a token back, to the next waiter if there is one. */
+  release(): void {
+    for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
+      if (resume(waiter, undefined)) return;
+    }
+    this.#value++;
+  }
+
+  /** Releases a token (for `using`). */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/**
+ * A semaphore that refuses to be released more often than acquired
+ * (asyncio's `BoundedSemaphore`): its value never exceeds the initial one.
+ *
+ * @example
+ * ```ts
+ * import { BoundedSemaphore } from "corio";
+ * const sem = new BoundedSemaphore(1);
+ * try { sem.release(); } catch (e) { console.assert((e as Error).message.startsWith("Cannot release the semaphore")); }
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  readonly #initial: number;
+
+  constructor(value = 1) {
+    super(value);
+    this.#initial = value;
+  }
+
+  /**
+   * Gives a token back.
+   * @throws {Error} if that would exceed the initial value (released more often than acquired).
+   */
+  override release(): void {
+    if (this.value >= this.#initial && this.waiting === 0) {
+      throw new Error(`Cannot release the semaphore: it would exceed its initial value of ${this.#initial} (released more often than acquired)`);
+    }
+    super.release();
+  }
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Broadcast, Channel, ChannelClosedError, sleep, spawn } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("Channel", () => {
+  it("many producers and consumers: each message delivered exactly once, in order per producer", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<string>({ capacity: 2 });
+      const got: string[] = [];
+      const consumers = [];
+      for (let c = 0; c < 3; c++) {
+        consumers.push(
+          yield* spawn(function* () {
+            for (let m = yield* channel.next(); !m.done; m = yield* channel.next()) {
+              got.push(m.value);
+              yield* sleep(1);
+            }
+          }),
+        );
+      }
+      const producers = [];
+      for (const p of ["a", "b"]) {
+        producers.push(
+          yield* spawn(function* () {
+            for (let i = 0; i < 5; i++) yield* channel.send(`${p}${i}`);
+          }),
+        );
+      }
+      for (const producer of producers) yield* producer;
+      channel.close("producers done");
+      for (const consumer of consumers) yield* consumer;
+      assert.deepEqual([...got].sort(), ["a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"]);
+      assert.deepEqual(
+        got.filter((m) => m.startsWith("a")),
+        ["a0", "a1", "a2", "a3", "a4"],
+      );
+    });
+  });
+
+  it("close(reason): sends fail at once, receivers drain, then get ChannelClosedError with the reason", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<number>();
+      yield* channel.send(1);
+      channel.close("bye");
+      assert.throws(
+        () => channel.trySend(2),
+        (error: unknown) => error instanceof ChannelClosedError && error.reason === "bye",
+      );
+      try {
+        yield* channel.send(2);
+      } catch (error) {
+        assert.ok(error instanceof ChannelClosedError);
+        assert.equal(error.message, 'Cannot send on the channel: it is closed (reason: "bye")');
+      }
+      assert.equal(yield* channel.receive(), 1);
+      assert.deepEqual(channel.tryReceive(), { state: "closed", reason: "bye" });
+      try {
+        yield* channel.receive();
+      } catch (error) {
+        assert.ok(error instanceof ChannelClosedError);
+      }
+    });
+  });
+
+  it("a waiting receiver is woken by close()", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<number>();
+      const receiver = yield* spawn(() => channel.next());
+      yield* waitAllTasksBlocked();
+      channel.close("done");
+      assert.deepEqual(yield* receiver, { done: true, value: "done" });
+    });
+  });
+});
+
+describe("Broadcast", () => {
+  it("every subscriber sees every message published after it subscribed", async () => {
+    await runVirtual(function* () {
+      const updates = new Broadcast<number>();
+      const early = updates.subscribe();
+      updates.publish(1);
+      const late = updates.subscribe();
+      updates.publish(2);
+      assert.equal(updates.subscribers, 2);
+      assert.deepEqual([yield* early.receive(), yield* early.receive()], [1, 2]);
+      assert.equal(yield* late.receive(), 2);
+      updates.close();
+      assert.deepEqual(yield* early.next(), { done: true, value: undefined });
+    });
+  });
+
+  it("a slow subscriber drops its oldest messages instead of holding up the publisher", async () => {
+    await runVirtual(function* () {
+      const updates = new Broadcast<number>();
+      const slow = updates.subscribe({ capacity: 3 });
+      const strict = updates.subscribe({ capacity: 3, overflow: "error" });
+      for (let i = 1; i <= 5; i++) updates.publish(i);
+      assert.equal(slow.dropped, 2);
+      assert.deepEqual([yield* slow.receive(), yield* slow.receive(), yield* slow.receive()], [3, 4, 5]);
+      assert.equal(updates.subscribers, 1, "the strict subscriber was closed");
+      assert.deepEqual([yield* strict.receive(), yield* strict.receive(), yield* strict.receive()], [1, 2, 3]);
+      try {
+        yield* strict.receive();
+      } catch (error) {
+        assert.ok(error instanceof ChannelClosedError);
+      }
+    });
+  });
+
+  it("fans out to 1,000 subscribers", async () => {
+    await runVirtual(function* () {
+      const updates = new Broadcast<number>();
+      let total = 0;
+      const tasks = [];
+      for (let i = 0; i < 1000; i++) {
+        const subscription = updates.subscribe();
+        tasks.push(
+          yield* spawn(function* () {
+            for (let m = yield* subscription.next(); !m.done; m = yield* subscription.next()) total += m.value;
+          }),
+        );
+      }
+      for (let i = 1; i <= 10; i++) updates.publish(i);
+      updates.close();
+      for (const task of tasks) yield* task;
+      assert.equal(total, 55_000);
+    });
+  });
+});

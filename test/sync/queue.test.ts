@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown, sleep, spawn, type Task } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("Queue", () => {
+  it("put/get without suspending when they can; getters wait while empty, putters while full", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<number>({ maxsize: 2 });
+      assert.equal(queue.put(1)[Symbol.iterator]().next().done, true, "put on a queue with room does not suspend");
+      queue.putNowait(2);
+      assert.equal(queue.full, true);
+      assert.throws(() => queue.putNowait(3), QueueFull);
+      const putter = yield* spawn(() => queue.put(3));
+      yield* waitAllTasksBlocked();
+      assert.equal(putter.done, false);
+      assert.equal(yield* queue.get(), 1);
+      yield* putter;
+      assert.deepEqual([queue.getNowait(), queue.getNowait()], [2, 3]);
+      assert.throws(() => queue.getNowait(), { name: "QueueEmpty", message: "Cannot get from the queue: it is empty" });
+      const getter = yield* spawn(() => queue.get());
+      yield* waitAllTasksBlocked();
+      queue.putNowait(4);
+      assert.equal(yield* getter, 4);
+      assert.equal(queue.size, 0);
+    });
+  });
+
+  it("join() waits until every item is marked done; taskDone() too often throws", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const log: string[] = [];
+      yield* spawn(
+        function* () {
+          for (;;) {
+            const item = yield* queue.get();
+            yield* sleep(10);
+            log.push(item);
+            queue.taskDone();
+          }
+        },
+        { daemon: true },
+      );
+      for (const item of ["a", "b", "c"]) queue.putNowait(item);
+      yield* queue.join();
+      assert.deepEqual(log, ["a", "b", "c"]);
+      assert.throws(() => queue.taskDone(), { message: "Cannot mark a task done: taskDone() was called more times than there were items put" });
+    });
+  });
+
+  it("a getter cancelled after it was handed an item passes it on", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const first = yield* spawn(() => queue.get());
+      const second = yield* spawn(() => queue.get());
+      yield* waitAllTasksBlocked();
+      queue.putNowait("item"); // handed to `first`...
+      first.cancel(); // ...cancelled before it ran
+      assert.equal(yield* second, "item");
+    });
+  });
+
+  it("a cancelled putter never adds its item, even when a slot was just promised to it", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>({ maxsize: 1 });
+      queue.putNowait("old");
+      const waiting = yield* spawn(() => queue.put("never"));
+      const next = yield* spawn(() => queue.put("next"));
+      yield* waitAllTasksBlocked();
+      assert.equal(queue.getNowait(), "old"); // the slot is promised to `waiting`...
+      waiting.cancel(); // ...which is cancelled before it runs: the slot goes to `next`
+      yield* next;
+      assert.equal(queue.getNowait(), "next");
+      assert.equal(queue.size, 0);
+    });
+  });
+
+  it("shutdown(): puts fail, gets drain then fail, waiters are woken with QueueShutDown", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<number>({ maxsize: 1 });
+      queue.putNowait(1);
+      const putter = yield* spawn(function* () {
+        try {
+          yield* queue.put(2);
+        } catch (error) {
+          return error;
+        }
+        return undefined;
+      });
+      yield* waitAllTasksBlocked();
+      queue.shutdown();
+      assert.ok((yield* putter) instanceof QueueShutDown);
+      assert.throws(() => queue.putNowait(3), { name: "QueueShutDown", message: "Cannot put on the queue: it has been shut down" });
+      assert.equal(yield* queue.get(), 1);
+      assert.throws(() => queue.getNowait(), { name: "QueueShutDown", message: "Cannot get from the queue: it has been shut down and is empty" });
+    });
+  });
+
+  it("shutdown(true) drops the items, releases join() and wakes getters", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<number>();
+      queue.putNowait(1);
+      queue.putNowait(2);
+      const joiner = yield* spawn(() => queue.join());
+      yield* waitAllTasksBlocked();
+      queue.shutdown(true);
+      yield* joiner;
+      assert.equal(queue.size, 0);
+      const empty = new Queue<number>();
+      const getter = yield* spawn(function* () {
+        try {
+          return yield* empty.get();
+        } catch (error) {
+          return error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      empty.shutdown(true);
+      assert.ok((yield* getter) instanceof QueueShutDown);
+    });
+  });
+
+  it("rejects a bad maxsize", () => {
+    assert.throws(() => new Queue({ maxsize: -1 }), {
+      name: "RangeError",
+      message: "Cannot create a queue: maxsize must be a non-negative integer, received -1",
+    });
+  });
+
+  it("LifoQueue gives the newest item; PriorityQueue the smallest, FIFO among equals", () => {
+    const lifo = new LifoQueue<number>();
+    for (const n of [1, 2, 3]) lifo.putNowait(n);
+    assert.deepEqual([lifo.getNowait(), lifo.getNowait(), lifo.getNowait()], [3, 2, 1]);
+    const prio = new PriorityQueue<[number, string]>({ compare: (a, b) => a[0] - b[0] });
+    for (const item of [
+      [3, "c"],
+      [1, "a1"],
+      [2, "b"],
+      [1, "a2"],
+    ] as [number, string][])
+      prio.putNowait(item);
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => prio.getNowait()[1]),
+      ["a1", "a2", "b", "c"],
+    );
+    assert.throws(() => prio.getNowait(), QueueEmpty);
+  });
+
+  it("property: random producers, consumers and cancels never lose or duplicate an item", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 4 }),
+        fc.array(fc.record({ producer: fc.integer({ min: 0, max: 3 }), delay: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.record({ at: fc.integer({ min: 0, max: 40 }), consumer: fc.integer({ min: 0, max: 3 }) }), { maxLength: 6 }),
+        async (maxsize, puts, cancels) => {
+          await runVirtual(function* () {
+            const queue = new Queue<number>({ maxsize });
+            const received: number[] = [];
+            const putOk: number[] = [];
+            const producers: Task<void>[] = [];
+            for (let p = 0; p < 4; p++) {
+              const mine = puts.map((put, id) => ({ ...put, id })).filter((put) => put.producer === p);
+              producers.push(
+                yield* spawn(function* () {
+                  for (const put of mine) {
+                    yield* sleep(put.delay);
+                    yield* queue.put(put.id);
+                    putOk.push(put.id);
+                  }
+                }),
+              );
+            }
+            const consumers: Task<void>[] = [];
+            for (let c = 0; c < 4; c++) {
+              consumers.push(
+                yield* spawn(function* () {
+                  for (;;) {
+                    const item = yield* queue.get();
+                    received.push(item);
+                    yield* sleep(1);
+                  }
+                }),
+              );
+            }
+            for (const { at, consumer } of [...cancels].sort((a, b) => a.at - b.at)) {
+              yield* sleep(at);
+              consumers[consumer]?.cancel();
+            }
+            for (const producer of producers) yield* producer;
+            for (const consumer of consumers) consumer.cancel();
+            for (const consumer of consumers) {
+              try {
+                yield* consumer;
+              } catch {}
+            }
+            // Whatever was put and not received must still be in the queue.
+            const left: number[] = [];
+            while (!queue.empty) left.push(queue.getNowait());
+            const all = [...received, ...left].sort((a, b) => a - b);
+            assert.deepEqual(
+              all,
+              [...putOk].sort((a, b) => a - b),
+              "every item put is received exactly once or still queued",
+            );
+            assert.equal(putOk.length, puts.length);
+          });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
