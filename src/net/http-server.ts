@@ -59,16 +59,16 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
  *
  * @example
  * ```ts
- * import { run } from "corio";
+ * import { run, until } from "corio";
  * import { serveHttp } from "corio/net";
  * await run(function* () {
  *   const server = yield* serveHttp(function* (request, response) {
  *     yield* response.send(200, `hello ${request.path}`);
  *   });
- *   const reply = await fetch(`${server.url}/world`).then((r) => r.text());
+ *   const reply = yield* until(fetch(`${server.url}/world`).then((r) => r.text()));
  *   console.assert(reply === "hello /world");
  *   server.close();
- * }).then(() => {}, () => {});
+ * });
  * ```
  */
 export class HttpServer {
@@ -160,16 +160,16 @@ export class HttpServer {
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
  * @example
  * ```ts
- * import { run } from "corio";
+ * import { run, until } from "corio";
  * import { serveHttp } from "corio/net";
  * await run(function* () {
  *   const server = yield* serveHttp(function* (request, response) {
  *     yield* response.json({ method: request.method });
  *   });
- *   const body = await fetch(server.url).then((r) => r.json());
+ *   const body = yield* until(fetch(server.url).then((r) => r.json()));
  *   console.assert(body.method === "GET");
  *   server.close();
- * }).then(() => {}, () => {});
+ * });
  * ```
  */
 export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {

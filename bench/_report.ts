@@ -1,0 +1,45 @@
+// Shared by the bench files: time a batch several times and keep the median,
+// and print each case as rows side by side, with ratios, from one run.
+
+/** One measured row: a name and a median time per operation in nanoseconds (or another unit). */
+export interface Row {
+  name: string;
+  value: number;
+  unit?: string;
+}
+
+/** Runs `fn` (which does `count` operations) `runs` times after a warm-up; returns the median ns per operation. */
+export async function medianPerOp(count: number, fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
+  await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / count);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)] as number;
+}
+
+/** Formats nanoseconds for humans. */
+export function formatNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${ns.toFixed(1)} ns`;
+}
+
+/** Prints a case: every row with its value and its ratio to the `reference` row (by name). */
+export function printCase(title: string, rows: Row[], reference: string, goal?: string): string {
+  const ref = rows.find((row) => row.name === reference)?.value ?? Number.NaN;
+  const lines = [`\n## ${title}`, goal ? `goal: ${goal}` : "", "| implementation | median | ratio to " + reference + " |", "| --- | --- | --- |"].filter(
+    (line) => line !== "",
+  );
+  for (const row of rows) {
+    const shown = row.unit === undefined ? formatNs(row.value) : `${row.value.toFixed(0)} ${row.unit}`;
+    lines.push(`| ${row.name} | ${shown} | ${(row.value / ref).toFixed(2)}x |`);
+  }
+  const text = lines.join("\n");
+  console.log(text);
+  return text;
+}

@@ -1,0 +1,450 @@
+// Issue 2 benchmarks: the core runtime against its floors and its peers
+// (Effection 4, Effect 4), measured side by side in one run.
+// Run alone: node --import tsx --expose-gc bench/core.bench.ts
+
+import { setMaxListeners } from "node:events";
+import { Deferred, Effect, Fiber } from "effect";
+import * as effection from "effection";
+import { measure } from "mitata";
+import { Future, type Operation, run, spawn, suspend, type Task, timeout } from "../src/index.ts";
+import { medianPerOp, printCase } from "./_report.ts";
+
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+const results: string[] = [];
+const record = (text: string): void => {
+  results.push(text);
+};
+
+function* noop(): Operation<number> {
+  return 1;
+}
+
+// 1. spawn + join, in sequence.
+{
+  const N = 100_000;
+  const corio = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* yield* spawn(noop);
+    }),
+  );
+  const asyncFloor = await medianPerOp(N, async () => {
+    const fn = async (): Promise<number> => 1;
+    for (let i = 0; i < N; i++) await fn();
+  });
+  const E = 10_000;
+  const effectionTime = await medianPerOp(
+    E,
+    () =>
+      effection.run(function* () {
+        for (let i = 0; i < E; i++) {
+          const task = yield* effection.spawn(function* () {
+            return 1;
+          });
+          yield* task;
+        }
+      }),
+    3,
+  );
+  const effectTime = await medianPerOp(N, () =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        for (let i = 0; i < N; i++) {
+          const fiber = yield* Effect.forkChild(Effect.succeed(1));
+          yield* Fiber.join(fiber);
+        }
+      }),
+    ),
+  );
+  record(
+    printCase(
+      "spawn + join, 100k in sequence",
+      [
+        { name: "corio", value: corio },
+        { name: "await asyncFn() (floor)", value: asyncFloor },
+        { name: "Effection 4 (10k)", value: effectionTime },
+        { name: "Effect 4 fork+join", value: effectTime },
+      ],
+      "corio",
+      "≤ 400 ns per task; ≥ 80x faster than Effection, ≥ 5x faster than Effect",
+    ),
+  );
+}
+
+// 2. spawn 100k, then join them all.
+{
+  const N = 100_000;
+  const corio = await medianPerOp(N, () =>
+    run(function* () {
+      const tasks: Task<number>[] = [];
+      for (let i = 0; i < N; i++) tasks.push(yield* spawn(noop));
+      for (const task of tasks) yield* task;
+    }),
+  );
+  const promiseAll = await medianPerOp(N, async () => {
+    const fn = async (): Promise<number> => 1;
+    const promises: Promise<number>[] = [];
+    for (let i = 0; i < N; i++) promises.push(fn());
+    await Promise.all(promises);
+  });
+  record(
+    printCase(
+      "spawn 100k, then join them all",
+      [
+        { name: "corio", value: corio },
+        { name: "Promise.all over async functions (floor)", value: promiseAll },
+      ],
+      "Promise.all over async functions (floor)",
+      "within 1.5x of Promise.all",
+    ),
+  );
+}
+
+// 3. yield* of an operation that completes without suspending (mitata, per operation).
+{
+  const settled = new Future<number>();
+  settled.resolve(1);
+  function* plain(): Generator<never, number, unknown> {
+    return 1;
+  }
+  const INNER = 1000;
+  function* corioLoop(): Generator<unknown, number, unknown> {
+    let sum = 0;
+    for (let i = 0; i < INNER; i++) sum += yield* settled;
+    return sum;
+  }
+  function* plainLoop(): Generator<never, number, unknown> {
+    let sum = 0;
+    for (let i = 0; i < INNER; i++) sum += yield* plain();
+    return sum;
+  }
+  const awaitLoop = async (): Promise<number> => {
+    let sum = 0;
+    for (let i = 0; i < INNER; i++) sum += await 1;
+    return sum;
+  };
+  const perOp = async (fn: () => unknown): Promise<number> => (await measure(fn, { min_cpu_time: 1e9 })).p50 / INNER;
+  const corioOp = await perOp(() => corioLoop().next());
+  const plainGen = await perOp(() => plainLoop().next());
+  const awaitValue = await perOp(awaitLoop);
+  record(
+    printCase(
+      "yield* of an operation that completes without suspending (a settled Future), mitata p50",
+      [
+        { name: "corio yield* settledFuture", value: corioOp },
+        { name: "plain generator yield* (floor)", value: plainGen },
+        { name: "await of a value", value: awaitValue },
+      ],
+      "plain generator yield* (floor)",
+      "within 1.3x of a plain generator yield*, ≥ 1.4x faster than await",
+    ),
+  );
+}
+
+// 4. suspend/resume ping-pong between two tasks.
+{
+  const N = 1_000_000;
+  const corio = await medianPerOp(N, () =>
+    run(function* () {
+      let ping = new Future<void>();
+      let pong = new Future<void>();
+      const a = yield* spawn(function* () {
+        for (let i = 0; i < N / 2; i++) {
+          yield* ping;
+          ping = new Future();
+          pong.resolve();
+        }
+      });
+      const b = yield* spawn(function* () {
+        for (let i = 0; i < N / 2; i++) {
+          ping.resolve();
+          yield* pong;
+          pong = new Future();
+        }
+      });
+      yield* a;
+      yield* b;
+    }),
+  );
+  const M = 100_000;
+  const effectionTime = await medianPerOp(
+    M,
+    () =>
+      effection.run(function* () {
+        let ping = effection.withResolvers<void>();
+        let pong = effection.withResolvers<void>();
+        const a = yield* effection.spawn(function* () {
+          for (let i = 0; i < M / 2; i++) {
+            yield* ping.operation;
+            ping = effection.withResolvers<void>();
+            pong.resolve();
+          }
+        });
+        const b = yield* effection.spawn(function* () {
+          for (let i = 0; i < M / 2; i++) {
+            ping.resolve();
+            yield* pong.operation;
+            pong = effection.withResolvers<void>();
+          }
+        });
+        yield* a;
+        yield* b;
+      }),
+    3,
+  );
+  const effectTime = await medianPerOp(M, () =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        let ping = yield* Deferred.make<void>();
+        let pong = yield* Deferred.make<void>();
+        const a = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            for (let i = 0; i < M / 2; i++) {
+              yield* Deferred.await(ping);
+              ping = yield* Deferred.make<void>();
+              yield* Deferred.succeed(pong, undefined);
+            }
+          }),
+        );
+        const b = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            for (let i = 0; i < M / 2; i++) {
+              yield* Deferred.succeed(ping, undefined);
+              yield* Deferred.await(pong);
+              pong = yield* Deferred.make<void>();
+            }
+          }),
+        );
+        yield* Fiber.join(a);
+        yield* Fiber.join(b);
+      }),
+    ),
+  );
+  const microtask = await medianPerOp(N, async () => {
+    for (let i = 0; i < N; i++) await null;
+  });
+  record(
+    printCase(
+      "ping-pong between two tasks, per switch",
+      [
+        { name: "corio (Future hand-off)", value: corio },
+        { name: "a generator resumed through a microtask (floor)", value: microtask },
+        { name: "Effection 4 (100k)", value: effectionTime },
+        { name: "Effect 4 Deferred (100k)", value: effectTime },
+      ],
+      "corio (Future hand-off)",
+      "≤ 100 ns per switch; ≥ 7x Effection, ≥ 2.3x Effect",
+    ),
+  );
+}
+
+// 5. cancel a tree of 10k suspended tasks and wait for their cleanup (the cancel phase only).
+{
+  const N = 10_000;
+  let cleaned = 0;
+  const cancelPhase = async (): Promise<number> => {
+    let elapsed = 0;
+    await run(function* () {
+      const parent = yield* spawn(function* () {
+        for (let i = 0; i < N; i++) {
+          yield* spawn(function* () {
+            try {
+              yield* suspend();
+            } finally {
+              cleaned++;
+            }
+          });
+        }
+        yield* suspend();
+      });
+      yield* yield* spawn(function* () {}); // by now every child has parked
+      const start = process.hrtime.bigint();
+      parent.cancel();
+      try {
+        yield* parent;
+      } catch {}
+      elapsed = Number(process.hrtime.bigint() - start);
+    });
+    return elapsed / N;
+  };
+  const median = async (fn: () => Promise<number>): Promise<number> => {
+    await fn();
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      gc();
+      samples.push(await fn());
+    }
+    return samples.sort((a, b) => a - b)[2] as number;
+  };
+  const corio = await median(cancelPhase);
+  const rejectFloor = await median(async () => {
+    const rejecters: ((e: Error) => void)[] = [];
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      waits.push(
+        new Promise<void>((_, reject) => rejecters.push(reject)).catch(() => {
+          cleaned++;
+        }),
+      );
+    }
+    const start = process.hrtime.bigint();
+    const error = new Error("cancel");
+    for (const reject of rejecters) reject(error);
+    await Promise.all(waits);
+    return Number(process.hrtime.bigint() - start) / N;
+  });
+  const abortFanOut = await median(async () => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      waits.push(
+        new Promise<void>((resolve) =>
+          controller.signal.addEventListener("abort", () => {
+            cleaned++;
+            resolve();
+          }),
+        ),
+      );
+    }
+    const start = process.hrtime.bigint();
+    controller.abort();
+    await Promise.all(waits);
+    return Number(process.hrtime.bigint() - start) / N;
+  });
+  const throwFloor = await median(async () => {
+    function* parked(): Generator<undefined, void, unknown> {
+      try {
+        yield;
+      } finally {
+        cleaned++;
+      }
+    }
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    const error = new Error("cancel");
+    Error.stackTraceLimit = limit;
+    const generators = [];
+    for (let i = 0; i < N; i++) {
+      const g = parked();
+      g.next();
+      generators.push(g);
+    }
+    const start = process.hrtime.bigint();
+    for (const g of generators) {
+      try {
+        g.throw(error);
+      } catch {}
+    }
+    return Number(process.hrtime.bigint() - start) / N;
+  });
+  record(
+    printCase(
+      "cancel a tree of 10k suspended tasks and wait for their cleanup, per task (cancel phase only)",
+      [
+        { name: "corio", value: corio },
+        { name: "reject 10k promises (floor)", value: rejectFloor },
+        { name: "throw into 10k parked generators (V8's cost of throw-based cancel)", value: throwFloor },
+        { name: "AbortSignal fan-out", value: abortFanOut },
+      ],
+      "corio",
+      "within 1.5x of rejecting 10k promises, ≥ 10x faster than an AbortSignal fan-out",
+    ),
+  );
+  console.log(`(cleanup blocks run: ${cleaned})`);
+}
+
+// 6. 100k timeouts that do not fire.
+{
+  const N = 100_000;
+  const corio = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* timeout(10_000, noop);
+    }),
+  );
+  const floor = await medianPerOp(N, () => {
+    for (let i = 0; i < N; i++) clearTimeout(setTimeout(noop, 10_000));
+  });
+  record(
+    printCase(
+      "100k timeouts that do not fire, per timeout",
+      [
+        { name: "corio timeout(10 s, op)", value: corio },
+        { name: "setTimeout + clearTimeout (floor)", value: floor },
+      ],
+      "setTimeout + clearTimeout (floor)",
+      "no slower than setTimeout + clearTimeout",
+    ),
+  );
+}
+
+// 7. Memory per parked task.
+{
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const N = 1_000_000;
+  let before = heap();
+  const root = run(function* () {
+    for (let i = 0; i < N; i++) yield* spawn(suspend);
+    yield* suspend();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const corio = (heap() - before) / N;
+  root.cancel();
+  await root.then(
+    () => {},
+    () => {},
+  );
+
+  before = heap();
+  const parked: Generator[] = new Array(N);
+  function* parkedGenerator(): Generator<undefined, void, unknown> {
+    yield;
+  }
+  for (let i = 0; i < N; i++) {
+    const g = parkedGenerator();
+    g.next();
+    parked[i] = g;
+  }
+  const generators = (heap() - before) / N;
+  parked.length = 0;
+
+  const M = 100_000;
+  before = heap();
+  const effectionTask = effection.run(function* () {
+    for (let i = 0; i < M; i++) yield* effection.spawn(effection.suspend);
+    yield* effection.suspend();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const effectionBytes = (heap() - before) / M;
+  await effectionTask.halt();
+
+  before = heap();
+  const fiber = Effect.runFork(
+    Effect.gen(function* () {
+      for (let i = 0; i < M; i++) yield* Effect.forkChild(Effect.never);
+      yield* Effect.never;
+    }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const effectBytes = (heap() - before) / M;
+  await Effect.runPromise(Fiber.interrupt(fiber));
+
+  record(
+    printCase(
+      "memory per parked task (bytes)",
+      [
+        { name: "corio (1M tasks)", value: corio, unit: "B" },
+        { name: "a parked generator (floor)", value: generators, unit: "B" },
+        { name: "Effection 4 (100k)", value: effectionBytes, unit: "B" },
+        { name: "Effect 4 fibers (100k)", value: effectBytes, unit: "B" },
+      ],
+      "corio (1M tasks)",
+      "≤ 500 B per task (stretch 300)",
+    ),
+  );
+}
+
+console.log(`\n(node ${process.version}; medians of 5 runs; ${results.length} cases)`);

@@ -1,0 +1,252 @@
+// Issue 3 benchmarks: locks, semaphores, queues and broadcast against
+// async-mutex, async-sema, a minimal promise lock, Effection and Python's
+// asyncio.Queue, measured side by side in one run.
+// Run alone: node --import tsx --expose-gc bench/sync.bench.ts
+import { execFileSync } from "node:child_process";
+import { Mutex, Semaphore as MutexSemaphore } from "async-mutex";
+import { Sema } from "async-sema";
+import * as effection from "effection";
+import { measure } from "mitata";
+import { Broadcast, Lock, type Operation, Queue, run, Semaphore, spawn } from "../src/index.ts";
+import { medianPerOp, printCase } from "./_report.ts";
+
+const INNER = 1000;
+const perOp = async (fn: () => unknown): Promise<number> => (await measure(fn, { min_cpu_time: 500e6 })).p50 / INNER;
+
+/** The smallest correct promise lock: a FIFO of resolvers. */
+class PromiseLock {
+  #locked = false;
+  readonly #waiters: (() => void)[] = [];
+  acquire(): Promise<void> | undefined {
+    if (!this.#locked) {
+      this.#locked = true;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#locked = false;
+  }
+}
+
+// 1. Uncontended acquire/release.
+{
+  const lock = new Lock();
+  function* corioLoop(): Generator<unknown, void, unknown> {
+    for (let i = 0; i < INNER; i++) {
+      yield* lock.acquire();
+      lock.release();
+    }
+  }
+  const mutex = new Mutex();
+  const sema = new Sema(1);
+  const promiseLock = new PromiseLock();
+  const corio = await perOp(() => corioLoop().next());
+  const asyncMutex = await perOp(async () => {
+    for (let i = 0; i < INNER; i++) {
+      const release = await mutex.acquire();
+      release();
+    }
+  });
+  const asyncSema = await perOp(async () => {
+    for (let i = 0; i < INNER; i++) {
+      await sema.acquire();
+      sema.release();
+    }
+  });
+  const minimal = await perOp(async () => {
+    for (let i = 0; i < INNER; i++) {
+      await promiseLock.acquire();
+      promiseLock.release();
+    }
+  });
+  printCase(
+    "uncontended Lock acquire/release (mitata p50)",
+    [
+      { name: "corio Lock", value: corio },
+      { name: "async-mutex", value: asyncMutex },
+      { name: "async-sema", value: asyncSema },
+      { name: "minimal promise lock", value: minimal },
+    ],
+    "corio Lock",
+    "≥ 40x faster than async-mutex, ≥ 1.3x faster than async-sema",
+  );
+}
+
+// 2. Contended: W workers each hold the lock across one suspension, K times.
+async function contended(title: string, workers: number, tokens: number, goal: string): Promise<void> {
+  const K = 200_000 / workers;
+  const total = workers * K;
+  const corio = await medianPerOp(total, () =>
+    run(function* () {
+      const lock = tokens === 1 ? new Lock() : new Semaphore(tokens);
+      const tasks = [];
+      for (let w = 0; w < workers; w++) {
+        tasks.push(
+          yield* spawn(function* (): Operation<void> {
+            for (let i = 0; i < K; i++) {
+              yield* lock.acquire();
+              yield; // hold it across a suspension, so the others contend
+              lock.release();
+            }
+          }),
+        );
+      }
+      for (const task of tasks) yield* task;
+    }),
+  );
+  const asyncMutex = await medianPerOp(total, async () => {
+    const lock = tokens === 1 ? new Mutex() : new MutexSemaphore(tokens);
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = 0; i < K; i++) {
+          const [, release] = lock instanceof Mutex ? [0, await lock.acquire()] : await lock.acquire();
+          await null;
+          release();
+        }
+      }),
+    );
+  });
+  const asyncSema = await medianPerOp(total, async () => {
+    const sema = new Sema(tokens);
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = 0; i < K; i++) {
+          await sema.acquire();
+          await null;
+          sema.release();
+        }
+      }),
+    );
+  });
+  const minimal = await medianPerOp(total, async () => {
+    const lock = new PromiseLock();
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        for (let i = 0; i < K; i++) {
+          await lock.acquire();
+          await null;
+          lock.release();
+        }
+      }),
+    );
+  });
+  printCase(
+    title,
+    [
+      { name: "corio", value: corio },
+      { name: "async-mutex", value: asyncMutex },
+      { name: "async-sema", value: asyncSema },
+      ...(tokens === 1 ? [{ name: "minimal promise lock", value: minimal }] : []),
+    ],
+    "corio",
+    goal,
+  );
+}
+await contended("Lock with 8 contenders, per acquire/release", 8, 1, "≥ 10x faster than async-mutex, faster than async-sema");
+await contended("Semaphore(8) with 64 contending workers, per acquire/release", 64, 8, "≥ 10x faster than async-mutex, faster than async-sema");
+
+// 3. Producer/consumer through a bounded queue (maxsize 64).
+{
+  const N = 1_000_000;
+  const corio = await medianPerOp(
+    N,
+    () =>
+      run(function* () {
+        const queue = new Queue<number>({ maxsize: 64 });
+        const consumer = yield* spawn(function* () {
+          let sum = 0;
+          for (let i = 0; i < N; i++) sum += yield* queue.get();
+          return sum;
+        });
+        for (let i = 0; i < N; i++) yield* queue.put(i);
+        yield* consumer;
+      }),
+    3,
+  );
+  const M = 100_000;
+  const effectionTime = await medianPerOp(
+    M,
+    () =>
+      effection.run(function* () {
+        const queue = effection.createQueue<number, void>();
+        const consumer = yield* effection.spawn(function* () {
+          let sum = 0;
+          for (let i = 0; i < M; i++) {
+            const next = yield* queue.next();
+            if (!next.done) sum += next.value;
+          }
+          return sum;
+        });
+        for (let i = 0; i < M; i++) {
+          queue.add(i);
+          if (i % 64 === 63) yield* effection.sleep(0);
+        }
+        yield* consumer;
+      }),
+    3,
+  );
+  const python = `
+import asyncio, time
+async def main():
+    q = asyncio.Queue(maxsize=64)
+    N = ${N}
+    async def consumer():
+        s = 0
+        for _ in range(N):
+            s += await q.get()
+        return s
+    t = time.perf_counter()
+    c = asyncio.create_task(consumer())
+    for i in range(N):
+        await q.put(i)
+    await c
+    print((time.perf_counter() - t) / N * 1e9)
+asyncio.run(main())
+`;
+  const pythonNs = Number(execFileSync("python3", ["-c", python], { encoding: "utf8" }).trim());
+  printCase(
+    "producer/consumer through a bounded queue (maxsize 64), per item",
+    [
+      { name: "corio Queue (1M items)", value: corio },
+      { name: "Effection createQueue (100k items)", value: effectionTime },
+      { name: "Python asyncio.Queue (1M items)", value: pythonNs },
+    ],
+    "corio Queue (1M items)",
+    "≤ 75 ns per item, ≥ 2x Effection and Python",
+  );
+  console.log(`items per second: corio ${(1e9 / corio).toFixed(0)}, Effection ${(1e9 / effectionTime).toFixed(0)}, Python ${(1e9 / pythonNs).toFixed(0)}`);
+}
+
+// 4. Broadcast to 1,000 subscribers.
+{
+  const SUBSCRIBERS = 1000;
+  const MESSAGES = 200;
+  const deliveries = SUBSCRIBERS * MESSAGES;
+  const corio = await medianPerOp(
+    deliveries,
+    () =>
+      run(function* () {
+        const updates = new Broadcast<number>();
+        const tasks = [];
+        for (let s = 0; s < SUBSCRIBERS; s++) {
+          const subscription = updates.subscribe({ capacity: MESSAGES });
+          tasks.push(
+            yield* spawn(function* () {
+              let sum = 0;
+              for (let m = yield* subscription.next(); !m.done; m = yield* subscription.next()) sum += m.value;
+              return sum;
+            }),
+          );
+        }
+        for (let i = 0; i < MESSAGES; i++) updates.publish(i);
+        updates.close();
+        for (const task of tasks) yield* task;
+      }),
+    3,
+  );
+  printCase("Broadcast to 1,000 subscribers, per delivered message", [{ name: "corio Broadcast", value: corio }], "corio Broadcast");
+  console.log(`messages delivered per second: ${(1e9 / corio).toFixed(0)}`);
+}
