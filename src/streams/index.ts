@@ -1,2 +1,10 @@
-// The public face of src/streams: named exports are added here as the module grows.
-export {};
+/**
+ * Byte streams: `StreamReader` and `StreamWriter` (asyncio's), the
+ * `Transport` contract that connects them to sockets, pipes and files, and
+ * an in-memory pair. Pure: no Node import, so they sit on any transport.
+ * @module
+ */
+export { createMemoryStreamPair, type StreamEnd } from "./memory-pair.ts";
+export { StreamReader } from "./stream-reader.ts";
+export { StreamWriter } from "./stream-writer.ts";
+export type { ReadTransport, WriteTransport } from "./transport.ts";

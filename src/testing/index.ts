@@ -4,5 +4,6 @@
  * @module
  */
 export { VirtualClock } from "../time/virtual-clock.ts";
+export { checkStream, type StreamCheck } from "./check-stream.ts";
 export { type RunVirtualOptions, runVirtual, VirtualTestError } from "./run-virtual.ts";
 export { waitAllTasksBlocked } from "./wait-all-tasks-blocked.ts";

@@ -1,0 +1,351 @@
+/**
+ * Reading bytes from a stream, asyncio-style.
+ * @module
+ */
+import { Park } from "../core/_park.ts";
+import { IncompleteReadError, LimitOverrunError } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
+import type { ReadTransport } from "./transport.ts";
+
+const EMPTY = new Uint8Array(0);
+const NEWLINE = new Uint8Array([10]);
+const encoder = new TextEncoder();
+
+/** Waits for data; counts as busy (virtual clock) when the transport is external. */
+class DataPark extends Park {
+  readonly #reader: StreamReader;
+  readonly #external: boolean;
+  constructor(task: TaskImpl<unknown>, reader: StreamReader, external: boolean) {
+    super(task, "io");
+    this.#reader = reader;
+    this.#external = external;
+    if (external) task.loop.busy++;
+  }
+  /** Wakes the reader (data, EOF or an error arrived); returns false if it no longer waits. */
+  settle(): void {
+    this.#reader.forgetWaiter(this);
+    const task = this.task as TaskImpl<unknown>;
+    if (this.#external) task.loop.busy--;
+    if (task.park === this && !task.woken) task.wake(false, undefined);
+  }
+  override cancelled(woken: boolean): void {
+    if (woken) return;
+    this.#reader.forgetWaiter(this);
+    if (this.#external) (this.task as TaskImpl<unknown>).loop.busy--;
+  }
+}
+
+/**
+ * A buffered byte reader (asyncio's `StreamReader`): a transport (or your
+ * code) `feed`s it chunks, and tasks `read`, `readExactly`, `readLine` or
+ * `readUntil` from it. A read whose data is already buffered completes
+ * without suspending. `readLine` and `readUntil` never buffer more than
+ * `limit` bytes looking for a separator, and the transport is paused while
+ * the buffer holds more than `2 * limit`, so a peer cannot make it grow
+ * without bound. Bytes are `Uint8Array`s (returned as views into the
+ * received chunks where possible).
+ *
+ * **Cancellation** of any read loses nothing: the data stays buffered for the
+ * next read.
+ *
+ * @example Fed by hand
+ * ```ts
+ * import { run, StreamReader } from "corio";
+ * const lines = await run(function* () {
+ *   const reader = new StreamReader();
+ *   reader.feed(new TextEncoder().encode("hello\nwor"));
+ *   reader.feed(new TextEncoder().encode("ld\n"));
+ *   reader.feedEof();
+ *   const text = (b: Uint8Array) => new TextDecoder().decode(b);
+ *   return [text(yield* reader.readLine()), text(yield* reader.readLine()), reader.atEof];
+ * });
+ * console.assert(lines.join() === "hello\n,world\n,true");
+ * ```
+ */
+export class StreamReader {
+  /** The most bytes `readLine`/`readUntil` will buffer looking for a separator. */
+  readonly limit: number;
+  /**
+   * The buffered bytes are `#buf[#start..#end)`, always contiguous, so a
+   * separator split across chunks needs no special case. While the buffer
+   * is a chunk we were fed (`#owned` false), reads return views of it (no
+   * copy); once chunks are joined into a buffer we own (and may later
+   * overwrite), reads return copies.
+   */
+  #buf: Uint8Array = EMPTY;
+  #start = 0;
+  #end = 0;
+  #owned = false;
+  #eof = false;
+  #exception: unknown;
+  #waiter: DataPark | null = null;
+  #transport: ReadTransport | null = null;
+  #paused = false;
+  /** Dropping the tail of a line that was over the limit. */
+  #discarding = false;
+
+  /**
+   * @param options.limit Separator search limit, and half the pause threshold. @default 65536
+   * @throws {RangeError} for a limit that is not a positive integer.
+   */
+  constructor(options: { limit?: number } = {}) {
+    const limit = options.limit ?? 65536;
+    if (!Number.isInteger(limit) || limit <= 0)
+      throw new RangeError(`Cannot create a StreamReader: limit must be a positive integer, received ${String(limit)}`);
+    this.limit = limit;
+  }
+
+  /** True once EOF was fed and every byte has been read. */
+  get atEof(): boolean {
+    return this.#eof && this.#end === this.#start;
+  }
+
+  /** The error set with `setException`, if any. */
+  get exception(): unknown {
+    return this.#exception;
+  }
+
+  /** Bytes buffered and not yet read. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Connects the transport that feeds this reader (for backpressure). */
+  setTransport(transport: ReadTransport): void {
+    this.#transport = transport;
+  }
+
+  /** Adds bytes to the buffer (what a transport calls on incoming data). */
+  feed(data: Uint8Array): void {
+    if (this.#eof) throw new Error("Cannot feed the StreamReader: EOF was already fed");
+    if (data.length === 0) return;
+    this.#append(data);
+    if (!this.#paused && this.#transport !== null && this.buffered > 2 * this.limit) {
+      this.#paused = true;
+      this.#transport.pauseReading();
+    }
+    this.#wake();
+  }
+
+  /** Marks the end of the stream. */
+  feedEof(): void {
+    this.#eof = true;
+    this.#wake();
+  }
+
+  /** Makes the next reads throw `error` (after the buffered data, for plain reads). */
+  setException(error: unknown): void {
+    this.#exception = error;
+    this.#wake();
+  }
+
+  /**
+   * Reads up to `n` bytes (`n = -1`: everything until EOF). Returns what is
+   * buffered at once if anything is; an empty array means EOF.
+   *
+   * **Cancellation:** nothing is lost.
+   */
+  *read(n = -1): Operation<Uint8Array> {
+    if (n === 0) return EMPTY;
+    if (n < 0) {
+      while (!this.#eof) {
+        this.#throwIfFailed();
+        yield* this.#waitForData("read");
+      }
+      return this.#take(this.buffered);
+    }
+    while (this.buffered === 0 && !this.#eof) {
+      this.#throwIfFailed();
+      yield* this.#waitForData("read");
+    }
+    return this.#take(Math.min(n, this.buffered));
+  }
+
+  /**
+   * Reads exactly `n` bytes.
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @throws {IncompleteReadError} if the stream ends first (with the partial bytes, consumed).
+   * @throws {RangeError} for a negative `n`.
+   */
+  *readExactly(n: number): Operation<Uint8Array> {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Cannot read exactly n bytes: n must be a non-negative integer, received ${String(n)}`);
+    while (this.buffered < n) {
+      if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), n);
+      this.#throwIfFailed();
+      yield* this.#waitForData("readExactly");
+    }
+    return this.#take(n);
+  }
+
+  /**
+   * Reads up to and including `separator` (bytes or a string, any length).
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @throws {LimitOverrunError} if the separator is not within `limit` bytes (nothing consumed).
+   * @throws {IncompleteReadError} if the stream ends first (with all buffered bytes, consumed).
+   */
+  *readUntil(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
+    const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
+    if (sep.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
+    let offset = 0;
+    for (;;) {
+      const found = this.#indexOf(sep, offset);
+      if (found >= 0) {
+        if (found > this.limit)
+          throw new LimitOverrunError(`Cannot read until the separator: it was found after ${found} bytes, over the limit of ${this.limit}`, found);
+        return this.#take(found + sep.length);
+      }
+      offset = Math.max(0, this.buffered + 1 - sep.length);
+      if (offset > this.limit) throw new LimitOverrunError(`Cannot read until the separator: not found within the limit of ${this.limit} bytes`, offset);
+      if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), undefined);
+      this.#throwIfFailed();
+      yield* this.#waitForData("readUntil");
+    }
+  }
+
+  /**
+   * Reads a line, up to and including `\n` (or another separator). At EOF it
+   * returns what is left, possibly without a separator, then empty arrays
+   * (asyncio's rule).
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @throws {LimitOverrunError} for a line longer than `limit`; the whole
+   * line is discarded through its separator (also the part still to come),
+   * so the next `readLine` returns the next line.
+   */
+  *readLine(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
+    const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
+    if (this.#discarding) yield* this.#discardLine(sep);
+    try {
+      return yield* this.readUntil(sep);
+    } catch (error) {
+      if (error instanceof IncompleteReadError) return error.partial;
+      if (error instanceof LimitOverrunError) {
+        const found = this.#indexOf(sep, error.consumed);
+        if (found >= 0) this.#take(found + sep.length);
+        else {
+          // The rest of the over-long line has not arrived yet: drop it as it comes (see #discardLine).
+          this.#take(this.buffered);
+          this.#discarding = true;
+        }
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Drops the rest of an over-long line, through its separator. asyncio
+   * clears the buffer and lets the line's tail come back as a short bogus
+   * line; corio drops the whole line, so the lines read and the errors
+   * raised are the same however the input was chunked.
+   */
+  *#discardLine(sep: Uint8Array): Operation<void> {
+    for (;;) {
+      const found = this.#indexOf(sep, 0);
+      if (found >= 0) {
+        this.#take(found + sep.length);
+        this.#discarding = false;
+        return;
+      }
+      // Keep a possible partial separator at the end; drop the rest.
+      this.#take(Math.max(0, this.buffered - (sep.length - 1)));
+      if (this.#eof) {
+        this.#take(this.buffered);
+        this.#discarding = false;
+        return;
+      }
+      this.#throwIfFailed();
+      yield* this.#waitForData("readLine");
+    }
+  }
+
+  /** @internal The waiting read was woken or cancelled. */
+  forgetWaiter(park: DataPark): void {
+    if (this.#waiter === park) this.#waiter = null;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#exception !== undefined) throw this.#exception;
+  }
+
+  *#waitForData(action: string): Operation<void> {
+    if (this.#waiter !== null) throw new Error(`Cannot ${action}: another task is already waiting on this StreamReader`);
+    this.#resumeTransport();
+    const park = new DataPark(requireCurrentTask(action), this, this.#transport?.external ?? false);
+    this.#waiter = park;
+    yield park;
+  }
+
+  #wake(): void {
+    this.#waiter?.settle();
+  }
+
+  /** Removes and returns the first `n` buffered bytes. */
+  #take(n: number): Uint8Array {
+    if (n === 0) return EMPTY;
+    const start = this.#start;
+    const result = this.#owned ? this.#buf.slice(start, start + n) : this.#buf.subarray(start, start + n);
+    this.#start = start + n;
+    if (this.#start === this.#end) {
+      this.#buf = EMPTY;
+      this.#start = this.#end = 0;
+      this.#owned = false;
+    }
+    if (this.#paused && this.buffered <= this.limit) this.#resumeTransport();
+    return result;
+  }
+
+  #append(data: Uint8Array): void {
+    if (this.#end === this.#start) {
+      this.#buf = data;
+      this.#start = 0;
+      this.#end = data.length;
+      this.#owned = false;
+      return;
+    }
+    const size = this.#end - this.#start;
+    if (!this.#owned || this.#buf.length - this.#end < data.length) {
+      // Grow (doubling) into a buffer of our own: appends stay amortized O(1) per byte.
+      const grown = new Uint8Array(Math.max(2 * (size + data.length), 1024));
+      grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = grown;
+      this.#start = 0;
+      this.#end = size;
+      this.#owned = true;
+    }
+    this.#buf.set(data, this.#end);
+    this.#end += data.length;
+  }
+
+  #resumeTransport(): void {
+    if (this.#paused && this.#transport !== null) {
+      this.#paused = false;
+      this.#transport.resumeReading();
+    }
+  }
+
+  /** Position of `sep` in the buffered bytes at or after `from`, or -1. */
+  #indexOf(sep: Uint8Array, from: number): number {
+    const buf = this.#buf;
+    const start = this.#start;
+    const last = this.#end - sep.length;
+    const first = sep[0] as number;
+    for (let i = buf.indexOf(first, start + from); i !== -1 && i <= last; i = buf.indexOf(first, i + 1)) {
+      let match = true;
+      for (let j = 1; j < sep.length; j++) {
+        if (buf[i + j] !== sep[j]) {
+          match = false;
+          break;
+        }
+      }
+      if (match) return i - start;
+    }
+    return -1;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Writing bytes to a stream, asyncio-style.
+ * @module
+ */
+import { Park } from "../core/_park.ts";
+import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
+import type { WriteTransport } from "./transport.ts";
+
+const encoder = new TextEncoder();
+
+/** Waits for the transport to drain or close; busy for the virtual clock when external. */
+class WriterPark extends Park {
+  readonly #waiters: Set<WriterPark>;
+  readonly #external: boolean;
+  constructor(task: TaskImpl<unknown>, waiters: Set<WriterPark>, external: boolean) {
+    super(task, "io");
+    this.#waiters = waiters;
+    this.#external = external;
+    waiters.add(this);
+    if (external) task.loop.busy++;
+  }
+  settle(error: unknown): void {
+    if (!this.#waiters.delete(this)) return;
+    const task = this.task as TaskImpl<unknown>;
+    if (this.#external) task.loop.busy--;
+    if (task.park === this && !task.woken) task.wake(error !== undefined, error);
+  }
+  override cancelled(): void {
+    if (this.#waiters.delete(this) && this.#external) (this.task as TaskImpl<unknown>).loop.busy--;
+  }
+}
+
+/**
+ * A byte writer over a transport (asyncio's `StreamWriter`). `write` queues
+ * bytes at once; `yield* drain()` waits while the transport holds more than
+ * its high-water mark, which is how a writer keeps memory bounded when the
+ * peer reads slowly. Writing after `close()` throws `ClosedResourceError`;
+ * a peer that broke the connection makes `drain` (and later writes) throw
+ * `BrokenResourceError` with the OS error as `cause`. Data is never dropped
+ * silently.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryStreamPair, run } from "corio";
+ * const got = await run(function* () {
+ *   const [left, right] = createMemoryStreamPair();
+ *   left.writer.write("ping\n");
+ *   yield* left.writer.drain();
+ *   return new TextDecoder().decode(yield* right.reader.readLine());
+ * });
+ * console.assert(got === "ping\n");
+ * ```
+ */
+export class StreamWriter {
+  readonly #transport: WriteTransport;
+  readonly #drainWaiters = new Set<WriterPark>();
+  readonly #closeWaiters = new Set<WriterPark>();
+  #closing = false;
+  #closeCalled = false;
+  #closed = false;
+  #error: Error | undefined;
+
+  /** @param transport What carries the bytes (see `WriteTransport`). */
+  constructor(transport: WriteTransport) {
+    this.#transport = transport;
+  }
+
+  /** True once `close()` was called or the transport closed. */
+  get isClosing(): boolean {
+    return this.#closing || this.#closed;
+  }
+
+  /** True if `writeEof()` is supported. */
+  get canWriteEof(): boolean {
+    return this.#transport.canWriteEof;
+  }
+
+  /** The peer's address, when the transport has one. */
+  get remoteAddress(): WriteTransport["remoteAddress"] {
+    return this.#transport.remoteAddress;
+  }
+
+  /** The local address, when the transport has one. */
+  get localAddress(): WriteTransport["localAddress"] {
+    return this.#transport.localAddress;
+  }
+
+  /** Bytes queued in the transport. */
+  get bufferSize(): number {
+    return this.#transport.writeBufferSize;
+  }
+
+  /**
+   * Queues `data` (strings are UTF-8 encoded). Never waits: follow with
+   * `yield* drain()` to respect backpressure.
+   * @throws {ClosedResourceError} after `close()` or `writeEof()`.
+   * @throws {BrokenResourceError} if the connection broke.
+   */
+  write(data: Uint8Array | string): void {
+    this.#checkWritable("write");
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (bytes.length > 0) this.#transport.write(bytes);
+  }
+
+  /** Queues several chunks. @throws as `write`. */
+  writeLines(chunks: Iterable<Uint8Array | string>): void {
+    for (const chunk of chunks) this.write(chunk);
+  }
+
+  /**
+   * Waits until the transport's buffer is at or below its high-water mark
+   * (returns at once if it already is).
+   *
+   * **Cancellation:** only the wait stops; queued bytes stay queued.
+   *
+   * @throws {BrokenResourceError} if the connection broke.
+   */
+  *drain(): Operation<void> {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#closed) return;
+    if (this.#transport.writeBufferSize <= this.#transport.highWaterMark) return;
+    yield new WriterPark(requireCurrentTask("drain a stream writer"), this.#drainWaiters, this.#transport.external);
+  }
+
+  /** Sends end-of-file after the queued bytes (TCP half-close); reading goes on. @throws {Error} if unsupported. */
+  writeEof(): void {
+    if (!this.#transport.canWriteEof) throw new Error("Cannot write EOF: this transport does not support half-closing");
+    this.#checkWritable("write EOF");
+    this.#closing = true;
+    this.#transport.writeEof();
+  }
+
+  /** Closes the stream after the queued bytes are sent. Idempotent. */
+  close(): void {
+    if (this.#closeCalled) return;
+    this.#closeCalled = true;
+    this.#closing = true;
+    if (!this.#closed) this.#transport.close();
+  }
+
+  /** Closes at once, dropping queued bytes. */
+  abort(): void {
+    this.#closing = true;
+    this.#transport.abort();
+  }
+
+  /**
+   * Waits until the transport has closed.
+   *
+   * **Cancellation:** only the wait stops.
+   */
+  *waitClosed(): Operation<void> {
+    if (this.#closed) return;
+    yield new WriterPark(requireCurrentTask("wait for a stream to close"), this.#closeWaiters, this.#transport.external);
+  }
+
+  /** For transports: the buffer fell back to the high-water mark or below. */
+  transportDrained(): void {
+    for (const waiter of [...this.#drainWaiters]) waiter.settle(undefined);
+  }
+
+  /** For transports: the transport closed; `error` if the peer or the OS broke it. */
+  transportClosed(error?: unknown): void {
+    if (error !== undefined && this.#error === undefined && !this.#closing) {
+      this.#error =
+        error instanceof BrokenResourceError
+          ? error
+          : new BrokenResourceError(`Cannot write: the connection broke (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+    this.#closed = true;
+    for (const waiter of [...this.#drainWaiters]) waiter.settle(this.#error);
+    for (const waiter of [...this.#closeWaiters]) waiter.settle(undefined);
+  }
+
+  #checkWritable(action: string): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#closing || this.#closed) throw new ClosedResourceError(`Cannot ${action}: the stream writer is closed`);
+  }
+}

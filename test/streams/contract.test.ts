@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ClosedResourceError, createMemoryStreamPair, spawn } from "../../src/index.ts";
+import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("stream contract over an in-memory pair", () => {
+  for (const check of checkStream()) {
+    it(check.name, async () => {
+      await runVirtual(() =>
+        check.run(function* () {
+          return createMemoryStreamPair({ highWaterMark: 256 * 1024 });
+        }),
+      );
+    });
+  }
+});
+
+describe("StreamWriter over an in-memory pair", () => {
+  it("drain() waits while the peer is not reading, and memory stays bounded", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 1024, highWaterMark: 4096 });
+      const writer = yield* spawn(function* () {
+        for (let i = 0; i < 100; i++) {
+          a.writer.write(new Uint8Array(1024));
+          yield* a.writer.drain();
+        }
+      });
+      yield* waitAllTasksBlocked();
+      assert.equal(writer.done, false, "the writer waits: nobody reads");
+      // At most: the high-water mark plus one write in the pipe, and twice the limit plus one chunk in the reader.
+      assert.ok(a.writer.bufferSize + b.reader.buffered <= 4096 + 1024 + 3 * 1024, `queued ${a.writer.bufferSize} + ${b.reader.buffered}`);
+      let total = 0;
+      while (total < 100 * 1024) total += (yield* b.reader.read(4096)).length;
+      yield* writer;
+    });
+  });
+
+  it("write after close throws ClosedResourceError at once, naming the rule", async () => {
+    await runVirtual(function* () {
+      const [a] = createMemoryStreamPair();
+      a.writer.close();
+      assert.throws(
+        () => a.writer.write("x"),
+        (error: unknown) => error instanceof ClosedResourceError && error.message === "Cannot write: the stream writer is closed",
+      );
+    });
+  });
+});
