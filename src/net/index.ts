@@ -1,11 +1,13 @@
 /**
- * Networking: UDP sockets, an HTTP server on Node's parser; TCP streams and
- * servers, TLS and server-sent events as they land.
+ * Networking: TCP, TLS and Unix-socket streams and servers (with the Calvin
+ * seed's line and raw framings), UDP sockets, an HTTP server on Node's
+ * parser, and server-sent events.
  * @module
  */
-
 export { EventSource, type EventSourceOptions, type EventSourceStats, type SentEvent } from "./event-source.ts";
+export { type Framing, type MessageReader, readMessages } from "./framing.ts";
 export { HttpError, HttpRequest } from "./http-request.ts";
 export { HttpResponse } from "./http-response.ts";
 export { type HttpHandler, type HttpLimits, HttpServer, type ServeHttpOptions, serveHttp } from "./http-server.ts";
+export { type ConnectionHandler, type Endpoint, type OpenConnectionOptions, openConnection, Server, type StartServerOptions, startServer } from "./tcp.ts";
 export { type Datagram, type DatagramAddress, DatagramSocket, type OpenDatagramOptions, openDatagram } from "./udp.ts";

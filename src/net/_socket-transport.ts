@@ -1,0 +1,88 @@
+/**
+ * The transport between a Node socket (`net.Socket`, `tls.TLSSocket`, a pipe)
+ * and a corio StreamReader/StreamWriter pair.
+ * @module
+ */
+import type { Socket } from "node:net";
+import { BrokenResourceError } from "../core/errors.ts";
+import type { StreamEnd } from "../streams/memory-pair.ts";
+import { StreamReader } from "../streams/stream-reader.ts";
+import { StreamWriter } from "../streams/stream-writer.ts";
+import type { ReadTransport, WriteTransport } from "../streams/transport.ts";
+
+class SocketTransport implements ReadTransport, WriteTransport {
+  readonly external = true;
+  readonly canWriteEof: boolean;
+  readonly #socket: Socket;
+
+  constructor(socket: Socket, canWriteEof: boolean) {
+    this.#socket = socket;
+    this.canWriteEof = canWriteEof;
+  }
+  get writeBufferSize(): number {
+    return this.#socket.writableLength;
+  }
+  get highWaterMark(): number {
+    return this.#socket.writableHighWaterMark;
+  }
+  get remoteAddress(): { address: string; port: number; family: string } | undefined {
+    const socket = this.#socket;
+    return socket.remoteAddress === undefined ? undefined : { address: socket.remoteAddress, port: socket.remotePort ?? 0, family: socket.remoteFamily ?? "" };
+  }
+  get localAddress(): { address: string; port: number; family: string } | undefined {
+    const socket = this.#socket;
+    return socket.localAddress === undefined ? undefined : { address: socket.localAddress, port: socket.localPort ?? 0, family: socket.localFamily ?? "" };
+  }
+  write(data: Uint8Array): void {
+    this.#socket.write(data);
+  }
+  writeEof(): void {
+    this.#socket.end();
+  }
+  close(): void {
+    // Flush what is queued, then close (without waiting for the peer's FIN).
+    this.#socket.end(() => this.#socket.destroy());
+  }
+  abort(): void {
+    if (typeof this.#socket.resetAndDestroy === "function" && !this.#socket.destroyed && this.#socket.remoteAddress !== undefined)
+      this.#socket.resetAndDestroy();
+    else this.#socket.destroy();
+  }
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+  resumeReading(): void {
+    this.#socket.resume();
+  }
+}
+
+/** Connects a socket to a new reader/writer pair. */
+export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEof?: boolean } = {}): StreamEnd {
+  const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });
+  const transport = new SocketTransport(socket, options.canWriteEof ?? true);
+  const writer = new StreamWriter(transport);
+  reader.setTransport(transport);
+  let ended = false;
+  socket.on("data", (chunk: Uint8Array) => reader.feed(chunk));
+  socket.on("end", () => {
+    ended = true;
+    reader.feedEof();
+  });
+  socket.on("error", (error: NodeJS.ErrnoException) => {
+    const broken = new BrokenResourceError(`Cannot use the connection: ${error.code ?? error.message}${error.code ? ` (${error.message})` : ""}`, {
+      cause: error,
+    });
+    if (!ended) reader.setException(broken);
+    writer.transportClosed(broken);
+  });
+  socket.on("drain", () => writer.transportDrained());
+  socket.on("close", () => {
+    if (!ended) {
+      ended = true;
+      // Closed without an error or a FIN (destroyed locally): the reader sees the end.
+      if (reader.exception === undefined) reader.feedEof();
+    }
+    writer.transportClosed();
+  });
+  return { reader, writer };
+}

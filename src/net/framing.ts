@@ -1,0 +1,77 @@
+/**
+ * Message framing over a byte stream: the Calvin seed's `line` and `raw`
+ * server modes.
+ * @module
+ */
+import type { Operation } from "../core/operation.ts";
+import type { StreamReader } from "../streams/stream-reader.ts";
+
+/**
+ * How a connection's bytes are cut into messages. `line`: messages end with
+ * `delimiter` (any bytes; default `"\r\n"`, as in the seed), are given as
+ * strings without it (UTF-8), and a line longer than the reader's limit is
+ * dropped and reported; `raw`: chunks as they arrive, at most `maxLength`
+ * bytes each (default 8192, as in the seed).
+ */
+export type Framing = { mode: "line"; delimiter?: string | Uint8Array } | { mode: "raw"; maxLength?: number };
+
+/** Messages read from a connection in its framing; `done` at the end of the stream. */
+export interface MessageReader {
+  /**
+   * The next message (a string in `line` mode, bytes in `raw` mode), or
+   * `{ done: true }` at the end of the stream.
+   *
+   * **Cancellation:** nothing is lost; the bytes stay buffered.
+   *
+   * @throws {LimitOverrunError} in `line` mode for a line over the reader's limit (it is dropped; the next call goes on).
+   */
+  next(): Operation<IteratorResult<string | Uint8Array, undefined>>;
+}
+
+/**
+ * Reads a stream as messages in the given framing.
+ *
+ * @example
+ * ```ts
+ * import { run, StreamReader } from "corio";
+ * import { readMessages } from "corio/net";
+ * const lines = await run(function* () {
+ *   const reader = new StreamReader();
+ *   reader.feed(new TextEncoder().encode("a|b|"));
+ *   reader.feedEof();
+ *   const messages = readMessages(reader, { mode: "line", delimiter: "|" });
+ *   const out: unknown[] = [];
+ *   for (let m = yield* messages.next(); !m.done; m = yield* messages.next()) out.push(m.value);
+ *   return out;
+ * });
+ * console.assert(lines.join() === "a,b");
+ * ```
+ */
+export function readMessages(reader: StreamReader, framing: Framing): MessageReader {
+  if (framing.mode === "line") {
+    const delimiter =
+      typeof framing.delimiter === "string" ? new TextEncoder().encode(framing.delimiter) : (framing.delimiter ?? new TextEncoder().encode("\r\n"));
+    if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
+    const decoder = new TextDecoder();
+    return {
+      *next() {
+        const line = yield* reader.readLine(delimiter);
+        if (line.length === 0) return { done: true, value: undefined };
+        const ends = line.length >= delimiter.length && delimiter.every((byte, i) => line[line.length - delimiter.length + i] === byte);
+        return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - delimiter.length) : line) };
+      },
+    };
+  }
+  if (framing.mode === "raw") {
+    const maxLength = framing.maxLength ?? 8192;
+    if (!Number.isInteger(maxLength) || maxLength <= 0)
+      throw new RangeError(`Cannot frame raw chunks: maxLength must be a positive integer, received ${String(maxLength)}`);
+    return {
+      *next() {
+        const chunk = yield* reader.read(maxLength);
+        return chunk.length === 0 ? { done: true, value: undefined } : { done: false, value: chunk };
+      },
+    };
+  }
+  throw new TypeError(`Cannot frame messages: mode must be "line" or "raw", received ${String((framing as { mode: unknown }).mode)}`);
+}
