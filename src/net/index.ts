@@ -9,5 +9,6 @@ export { type Framing, type MessageReader, readMessages } from "./framing.ts";
 export { HttpError, HttpRequest } from "./http-request.ts";
 export { HttpResponse } from "./http-response.ts";
 export { type HttpHandler, type HttpLimits, HttpServer, type ServeHttpOptions, serveHttp } from "./http-server.ts";
+export { loadNodeCredentials, type NodeCredentials, nodeCertificateResolver } from "./node-certificates.ts";
 export { type ConnectionHandler, type Endpoint, type OpenConnectionOptions, openConnection, Server, type StartServerOptions, startServer } from "./tcp.ts";
 export { type Datagram, type DatagramAddress, DatagramSocket, type OpenDatagramOptions, openDatagram } from "./udp.ts";

@@ -2,7 +2,11 @@
  * Running a test on virtual time.
  * @module
  */
-import { setMacrotask } from "../core/_host.ts";
+import { clearHostTimeout, type HostTimer, setHostTimeout } from "../core/_host.ts";
+
+/** Real time a stuck loop is given (for I/O still on its way) before it is called a deadlock. */
+const DEADLOCK_GRACE_MS = 100;
+
 import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
 import type { OperationLike } from "../core/operation.ts";
 import { startRoot } from "../core/run.ts";
@@ -64,14 +68,24 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   (task as Task<T> & { markObserved(): void }).markObserved();
   let deadlock: VirtualTestError | undefined;
   const isStuck = (): boolean => loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && loop.timers.size === 0 && !loop.flushing;
+  let idleSince = 0;
+  let checking: HostTimer | undefined;
   loop.onIdle = () => {
-    if (!isStuck()) return;
-    // Give the host one turn (a promise callback may be on its way) before calling it a deadlock.
-    setMacrotask(() => {
+    idleSince++;
+    if (!isStuck() || checking !== undefined) return;
+    // A Future resolved by an I/O callback (a server accepting a connection) does not count as busy,
+    // so give the host a moment of real time: a deadlock is a loop that stays stuck with no progress.
+    const seen = idleSince;
+    checking = setHostTimeout(() => {
+      checking = undefined;
       if (!isStuck() || deadlock !== undefined) return;
+      if (idleSince !== seen) {
+        loop.onIdle?.();
+        return;
+      }
       deadlock = new VirtualTestError(`Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`);
       loop.stop(deadlock);
-    });
+    }, DEADLOCK_GRACE_MS);
   };
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
@@ -81,6 +95,7 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   }
   await new Promise<void>((resolve) => loop.whenRootsDone(resolve));
   loop.onIdle = undefined;
+  if (checking !== undefined) clearHostTimeout(checking);
   if (deadlock !== undefined) throw deadlock;
   const leftovers = loop.timers.size;
   if (leftovers > 0) {

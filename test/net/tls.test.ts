@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Future } from "../../src/index.ts";
+import { loadNodeCredentials, nodeCertificateResolver, openConnection, startServer } from "../../src/net/index.ts";
+import type { StreamEnd } from "../../src/streams/index.ts";
+import { checkStream, runVirtual } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+/** A CA made for this test, and node certificates signed by it, in the Calvin security layout. */
+let securityDir = "";
+let caPem = "";
+
+function openssl(...args: string[]): void {
+  execFileSync("openssl", args, { stdio: "ignore" });
+}
+
+function makeNode(name: string): void {
+  const nodeDir = join(securityDir, "runtimes", name);
+  mkdirSync(join(nodeDir, "mine"), { recursive: true });
+  mkdirSync(join(nodeDir, "private"), { recursive: true });
+  const key = join(nodeDir, "private", "private.key");
+  const csr = join(securityDir, `${name}.csr`);
+  const ext = join(securityDir, `${name}.ext`);
+  writeFileSync(ext, `subjectAltName=DNS:${name},DNS:localhost,IP:127.0.0.1\n`);
+  openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${name}`);
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    join(securityDir, "ca.pem"),
+    "-CAkey",
+    join(securityDir, "ca.key"),
+    "-CAcreateserial",
+    "-out",
+    join(nodeDir, "mine", `${name}-id.pem`),
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+  );
+}
+
+before(() => {
+  securityDir = mkdtempSync(join(tmpdir(), "corio-tls-"));
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    join(securityDir, "ca.key"),
+    "-out",
+    join(securityDir, "ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=corio test CA",
+  );
+  caPem = readFileSync(join(securityDir, "ca.pem"), "utf8");
+  mkdirSync(join(securityDir, "runtimes", "truststore_for_transport"), { recursive: true });
+  writeFileSync(join(securityDir, "runtimes", "truststore_for_transport", "ca.pem"), caPem);
+  makeNode("node-a");
+  makeNode("node-b");
+});
+
+after(() => {
+  rmSync(securityDir, { recursive: true, force: true });
+});
+
+/** A TLS pair: a server with node-a's certificate, and a client verifying it against the test CA. */
+function* tlsPair() {
+  const credentials = loadNodeCredentials(securityDir, "node-a");
+  const serverEnd = new Future<StreamEnd>();
+  const done = new Future<void>();
+  const server = yield* startServer(
+    function* (reader, writer) {
+      serverEnd.resolve({ reader, writer });
+      yield* done;
+    },
+    { tls: credentials },
+  );
+  const client = yield* openConnection({ port: server.address.port, tls: { ca: caPem, servername: "node-a" } });
+  return { client, server: yield* serverEnd, done, listener: server };
+}
+
+describe("stream contract over TLS", () => {
+  for (const check of checkStream()) {
+    it(check.name, async () => {
+      await runVirtual(function* () {
+        const pair = yield* tlsPair();
+        yield* check.run(function* () {
+          return [pair.client, pair.server];
+        });
+        pair.done.resolve();
+        pair.listener.close();
+        yield* pair.listener.waitClosed();
+      });
+    });
+  }
+});
+
+describe("TLS by node name", () => {
+  it("loads a node's certificate, key and trust store from the Calvin layout", () => {
+    const credentials = loadNodeCredentials(securityDir, "node-b");
+    assert.match(credentials.cert, /BEGIN CERTIFICATE/);
+    assert.match(credentials.key, /PRIVATE KEY/);
+    assert.equal(credentials.ca?.[0], caPem);
+    assert.throws(() => loadNodeCredentials(securityDir, "missing"), /^Error: Cannot find the certificate of node missing: no \.pem file in /);
+  });
+
+  it("a server serving several nodes picks the certificate by the name the client asks for", async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(
+        function* (_reader, writer) {
+          writer.write("hello over TLS\n");
+        },
+        { tls: { SNICallback: nodeCertificateResolver(securityDir) } },
+      );
+      for (const node of ["node-a", "node-b"]) {
+        const { reader } = yield* openConnection({ port: server.address.port, tls: { ca: caPem, servername: node } });
+        assert.equal(new TextDecoder().decode(yield* reader.readLine()), "hello over TLS\n");
+      }
+      try {
+        yield* openConnection({ port: server.address.port, tls: { servername: "node-a" } });
+        assert.fail("a client that does not trust the test CA must refuse the certificate");
+      } catch (error) {
+        assert.match(String((error as { code?: string }).code), /SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY/);
+      }
+      server.close();
+      yield* server.waitClosed();
+    });
+  });
+});
