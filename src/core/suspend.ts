@@ -3,7 +3,30 @@
  * @module
  */
 import { FOREVER } from "./_park.ts";
-import type { Operation } from "./operation.ts";
+import type { Instruction, Operation } from "./operation.ts";
+
+/**
+ * The iterator of `suspend()`: yields the never-woken park once. A plain
+ * object rather than a generator: throwing a cancellation through it is
+ * then one frame cheaper (V8 unwinds generator frames slowly), which matters
+ * when a tree of thousands of parked tasks is cancelled.
+ */
+class SuspendIterator implements Iterator<Instruction, never, unknown> {
+  #started = false;
+  next(): IteratorResult<Instruction, never> {
+    if (this.#started) throw new Error("unreachable: suspend() was resumed without being cancelled");
+    this.#started = true;
+    return { done: false, value: FOREVER };
+  }
+  throw(error: unknown): IteratorResult<Instruction, never> {
+    throw error;
+  }
+  return(): IteratorResult<Instruction, never> {
+    return { done: true, value: undefined as never };
+  }
+}
+
+const SUSPEND: Operation<never> = { [Symbol.iterator]: () => new SuspendIterator() };
 
 /**
  * Suspends the current task until it is cancelled: the body of a server that
@@ -19,7 +42,6 @@ import type { Operation } from "./operation.ts";
  * await task.then(() => {}, (e) => console.assert(isCancellation(e)));
  * ```
  */
-export function* suspend(): Operation<never> {
-  yield FOREVER;
-  throw new Error("unreachable: suspend() was resumed without being cancelled");
+export function suspend(): Operation<never> {
+  return SUSPEND;
 }
