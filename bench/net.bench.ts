@@ -22,7 +22,9 @@ interface LoadResult {
 
 /** Runs the load generator in its own process (asynchronously: the server under test lives in this one). */
 async function load(port: number): Promise<LoadResult> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["bench/_echo-client.mjs", String(port), String(CLIENTS), String(LINES)], { encoding: "utf8" });
+  const { stdout } = await promisify(execFile)(process.execPath, ["bench/_echo-client.mjs", String(port), String(CLIENTS), String(LINES)], {
+    encoding: "utf8",
+  });
   return JSON.parse(stdout) as LoadResult;
 }
 
