@@ -20,3 +20,11 @@ interface AbortController {
   abort(reason?: unknown): void;
 }
 declare var AbortController: { prototype: AbortController; new (): AbortController };
+interface TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare var TextEncoder: { prototype: TextEncoder; new (): TextEncoder };
+interface TextDecoder {
+  decode(input?: Uint8Array, options?: { stream?: boolean }): string;
+}
+declare var TextDecoder: { prototype: TextDecoder; new (label?: string): TextDecoder };
