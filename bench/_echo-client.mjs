@@ -1,9 +1,10 @@
 // Load generator for bench/net.bench.ts: CLIENTS connections, each sends a
-// line and waits for its echo, LINES times. Prints lines/s and latency
-// percentiles (ms) as JSON.
+// message and waits for its echo, LINES times. Messages are text lines, or
+// SIZE-byte binary messages when a size is given. Prints messages/s and
+// latency percentiles (ms) as JSON.
 import { connect } from "node:net";
 
-const [port, clients, lines] = process.argv.slice(2).map(Number);
+const [port, clients, lines, size] = process.argv.slice(2).map(Number);
 const latencies = [];
 const start = performance.now();
 await Promise.all(
@@ -13,23 +14,35 @@ await Promise.all(
       new Promise((resolve, reject) => {
         const socket = connect(port, "127.0.0.1");
         socket.setNoDelay(true);
-        socket.setEncoding("utf8");
         let sent = 0;
         let sentAt = 0;
         let buffer = "";
+        let pending = 0;
+        const message = size ? Buffer.alloc(size, 97) : undefined;
         const send = () => {
           sentAt = performance.now();
-          socket.write(`line number ${sent} with some payload to echo back\n`);
+          if (message) {
+            pending = size;
+            socket.write(message);
+          } else socket.write(`line number ${sent} with some payload to echo back\n`);
           sent++;
+        };
+        const echoed = () => {
+          latencies.push(performance.now() - sentAt);
+          if (sent < lines) send();
+          else socket.end();
         };
         socket.on("connect", send);
         socket.on("data", (chunk) => {
-          buffer += chunk;
+          if (message) {
+            pending -= chunk.length;
+            if (pending <= 0) echoed();
+            return;
+          }
+          buffer += chunk.toString("utf8");
           while (buffer.includes("\n")) {
             buffer = buffer.slice(buffer.indexOf("\n") + 1);
-            latencies.push(performance.now() - sentAt);
-            if (sent < lines) send();
-            else socket.end();
+            echoed();
           }
         });
         socket.on("close", resolve);

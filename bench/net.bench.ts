@@ -7,7 +7,7 @@ import { execFile, spawn as spawnProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { promisify } from "node:util";
-import { Future, run } from "../src/index.ts";
+import { Future, run, spawn } from "../src/index.ts";
 import { startServer } from "../src/net/index.ts";
 import { printCase } from "./_report.ts";
 
@@ -26,6 +26,26 @@ async function load(port: number): Promise<LoadResult> {
     encoding: "utf8",
   });
   return JSON.parse(stdout) as LoadResult;
+}
+
+function rawEchoServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("data", (chunk) => socket.write(chunk));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: (server.address() as { port: number }).port,
+        close: () => {
+          for (const socket of sockets) socket.destroy();
+          return new Promise((done) => server.close(() => done()));
+        },
+      }),
+    ),
+  );
 }
 
 function rawServer(): Promise<{ port: number; close: () => Promise<void> }> {
@@ -138,9 +158,87 @@ for (const { name, result } of results) {
   );
 }
 
+// Echo of 1 KiB and 100 KiB messages, 16 clients, corio vs raw node:net.
+for (const size of [1024, 100 * 1024]) {
+  const messages = size === 1024 ? 2000 : 200;
+  const measure = async (port: number): Promise<number> => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["bench/_echo-client.mjs", String(port), "16", String(messages), String(size)], {
+      encoding: "utf8",
+    });
+    return (JSON.parse(stdout) as LoadResult).linesPerSecond;
+  };
+  const ready = new Future<number>();
+  const stop = new Future<void>();
+  const server = run(function* () {
+    const s = yield* startServer(function* (reader, writer) {
+      for (;;) {
+        const data = yield* reader.read(256 * 1024);
+        if (data.length === 0) return;
+        writer.write(data);
+        yield* writer.drain();
+      }
+    });
+    ready.resolve(s.address.port);
+    yield* stop;
+    s.close();
+    yield* s.waitClosed();
+  });
+  const corioPort = await run(() => ready);
+  await measure(corioPort);
+  const corioRate = await measure(corioPort);
+  stop.resolve();
+  await server;
+  const raw = await rawEchoServer();
+  await measure(raw.port);
+  const rawRate = await measure(raw.port);
+  await raw.close();
+  const mb = (rate: number): string => `${((rate * size) / 1e6).toFixed(1)} MB/s`;
+  console.log(
+    `\necho of ${size / 1024} KiB messages, 16 clients: corio ${mb(corioRate)}, raw node:net ${mb(rawRate)} (${(corioRate / rawRate).toFixed(2)}x of raw; goal ${size === 1024 ? "0.9x" : "0.95x"})`,
+  );
+}
+
+// UDP echo, corio vs raw dgram.
+{
+  const { openDatagram } = await import("../src/net/index.ts");
+  const { createSocket } = await import("node:dgram");
+  const udpLoad = async (port: number): Promise<number> => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["bench/_udp-client.mjs", String(port), "20000"], { encoding: "utf8" });
+    return Number(stdout.trim());
+  };
+  const ready = new Future<number>();
+  const stop = new Future<void>();
+  const server = run(function* () {
+    const socket = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+    ready.resolve(socket.address.port);
+    const echo = yield* spawn(function* () {
+      for (;;) {
+        const { data, address, port } = yield* socket.receive();
+        yield* socket.send(data, { host: address, port });
+      }
+    });
+    yield* stop;
+    echo.cancel();
+  });
+  const corioPort = await run(() => ready);
+  await udpLoad(corioPort);
+  const corioRate = await udpLoad(corioPort);
+  stop.resolve();
+  await server;
+  const raw = createSocket("udp4");
+  raw.on("message", (message, info) => raw.send(message, info.port, info.address));
+  await new Promise<void>((resolve) => raw.bind(0, "127.0.0.1", resolve));
+  await udpLoad(raw.address().port);
+  const rawRate = await udpLoad(raw.address().port);
+  raw.close();
+  console.log(
+    `\nUDP echo: corio ${corioRate.toFixed(0)} datagrams/s, raw dgram ${rawRate.toFixed(0)} datagrams/s (${(corioRate / rawRate).toFixed(2)}x of raw; goal 0.9x)`,
+  );
+}
+
 // Memory per idle connection: N connections held open by a client process.
 {
-  const N = 5000;
+  const N = 10_000;
   const ready = new Future<number>();
   const stop = new Future<void>();
   const server = run(function* () {
