@@ -1,0 +1,53 @@
+/**
+ * The first success among several operations.
+ * @module
+ */
+import type { Awaitable, Results } from "../core/all.ts";
+import { race } from "../core/all.ts";
+import { isCancellation } from "../core/errors.ts";
+import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { suspend } from "../core/suspend.ts";
+import type { Task } from "../core/task.ts";
+
+/**
+ * Runs the operations concurrently and returns the first value to arrive
+ * (`Promise.any` for operations); the others are cancelled and their cleanup
+ * awaited. Failures do not win: if every operation fails, an `AggregateError`
+ * holding all the errors (in input order) is thrown.
+ *
+ * **Cancellation:** cancels every operation and throws once their cleanup is over.
+ *
+ * @example
+ * ```ts
+ * import { any, sleep } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const fastest = yield* any([
+ *     function* () { throw new Error("mirror 1 is down"); },
+ *     function* () { yield* sleep(30); return "mirror 2"; },
+ *     function* () { yield* sleep(10); return "mirror 3"; },
+ *   ]);
+ *   console.assert(fastest === "mirror 3");
+ * });
+ * ```
+ */
+export function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
+  if (ops.length === 0) throw new RangeError("Cannot run any: at least one operation is needed, received an empty list");
+  const errors: unknown[] = new Array(ops.length);
+  let failed = 0;
+  const wrapped = ops.map(
+    (op, index) =>
+      function* () {
+        try {
+          const it = iterate(typeof op === "function" || !("cancel" in op) ? (op as OperationLike<unknown>) : () => op as Task<unknown>, "run any");
+          return yield* { [Symbol.iterator]: () => it };
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          errors[index] = error;
+          if (++failed === ops.length) throw new AggregateError(errors, `All ${ops.length} operations failed`);
+          return yield* suspend();
+        }
+      },
+  );
+  return (yield* race(wrapped)) as Results<T>[number];
+}

@@ -1,0 +1,149 @@
+/**
+ * Caching the results of an operation-returning function (the file-sync
+ * seed's `async_cache`).
+ * @module
+ */
+import { LRUCache } from "lru-cache";
+import { Future } from "../core/future.ts";
+import type { Operation } from "../core/operation.ts";
+import { currentLoop, run } from "../core/run.ts";
+import type { Task } from "../core/task.ts";
+
+/** Options of `asyncCache`. */
+export interface AsyncCacheOptions<A extends unknown[]> {
+  /** The most results kept; the least recently used go first. @default 128 */
+  maxSize?: number;
+  /** Keep each result this long (ms, on the loop's clock); none by default. */
+  ttl?: number;
+  /** Also cache results that are `undefined` (the seed's `cache_none`). @default false */
+  cacheUndefined?: boolean;
+  /** Makes the cache key from the arguments. @default one primitive argument as it is; otherwise JSON of the argument list */
+  key?: (...args: A) => unknown;
+}
+
+/** What `cacheInfo()` reports. */
+export interface CacheInfo {
+  hits: number;
+  misses: number;
+  maxSize: number;
+  size: number;
+}
+
+/** A cached function: call it like the original, plus `cacheInfo()` and `cacheClear()`. */
+export interface CachedFunction<A extends unknown[], R> {
+  (...args: A): Operation<R>;
+  /** Hits, misses, the maximum and the current size. */
+  cacheInfo(): CacheInfo;
+  /** Empties the cache and resets the counters. */
+  cacheClear(): void;
+}
+
+interface InFlight<R> {
+  task: Task<R>;
+  result: Future<R>;
+  waiters: number;
+}
+
+/**
+ * Caches the results of `fn` by its arguments (the seed's `async_cache`
+ * decorator): an LRU of `maxSize` entries, with a time-to-live when `ttl` is
+ * given (measured on the loop's clock, so virtual time works). Results of
+ * `undefined` are not cached unless `cacheUndefined`; failures are never
+ * cached. Unlike the original, concurrent calls with the same key share one
+ * run of `fn`: it runs as a task of its own, cancelling one caller does not
+ * cancel it, and it is cancelled only when the last caller leaves. A hit
+ * returns without suspending.
+ *
+ * Built on the `lru-cache` package (rather than an LRU of our own).
+ *
+ * **Cancellation:** the caller stops waiting; the shared run goes on for
+ * the others, or is cancelled if no caller is left.
+ *
+ * @example
+ * ```ts
+ * import { asyncCache, sleep } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   let loads = 0;
+ *   const load = asyncCache(function* (id: number) { loads++; yield* sleep(10); return `item ${id}`; });
+ *   console.assert((yield* load(1)) === "item 1" && (yield* load(1)) === "item 1" && loads === 1);
+ *   console.assert(load.cacheInfo().hits === 1 && load.cacheInfo().misses === 1);
+ * });
+ * ```
+ */
+export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation<R>, options: AsyncCacheOptions<A> = {}): CachedFunction<A, R> {
+  if (typeof fn !== "function") throw new TypeError(`Cannot create an async cache: expected a function returning an operation, received ${typeof fn}`);
+  const maxSize = options.maxSize ?? 128;
+  if (!Number.isInteger(maxSize) || maxSize < 1)
+    throw new RangeError(`Cannot create an async cache: maxSize must be a positive integer, received ${String(maxSize)}`);
+  if (options.ttl !== undefined && !(options.ttl > 0))
+    throw new RangeError(`Cannot create an async cache: ttl must be a positive number of ms, received ${String(options.ttl)}`);
+  const cache = new LRUCache<NonNullable<unknown>, { value: R }>({
+    max: maxSize,
+    ...(options.ttl !== undefined && { ttl: options.ttl, ttlResolution: 0, perf: { now: () => currentLoop().now() } }),
+  });
+  const makeKey = options.key ?? defaultKey;
+  const inFlight = new Map<unknown, InFlight<R>>();
+  let hits = 0;
+  let misses = 0;
+
+  function* cached(...args: A): Operation<R> {
+    const key = (makeKey as (...a: A) => unknown)(...args) ?? NULL_KEY;
+    const entry = cache.get(key);
+    if (entry !== undefined) {
+      hits++;
+      return entry.value;
+    }
+    misses++;
+    let flight = inFlight.get(key);
+    if (flight === undefined) {
+      const result = new Future<R>();
+      const task = run(() => fn(...args), { name: `asyncCache ${fn.name || "fn"}` });
+      const created: InFlight<R> = { task, result, waiters: 0 };
+      flight = created;
+      inFlight.set(key, created);
+      task.then(
+        (value) => {
+          if (inFlight.get(key) === created) inFlight.delete(key);
+          if (value !== undefined || options.cacheUndefined) cache.set(key, { value });
+          result.resolve(value);
+        },
+        (error: unknown) => {
+          if (inFlight.get(key) === created) inFlight.delete(key);
+          result.reject(error);
+        },
+      );
+    }
+    flight.waiters++;
+    try {
+      return yield* flight.result;
+    } finally {
+      flight.waiters--;
+      if (flight.waiters === 0 && !flight.result.done) {
+        // The last caller left: nobody wants this run any more.
+        if (inFlight.get(key) === flight) inFlight.delete(key);
+        flight.task.cancel("asyncCache: every caller was cancelled");
+      }
+    }
+  }
+
+  const wrapper = cached as CachedFunction<A, R>;
+  wrapper.cacheInfo = () => ({ hits, misses, maxSize, size: cache.size });
+  wrapper.cacheClear = () => {
+    cache.clear();
+    hits = 0;
+    misses = 0;
+  };
+  return wrapper;
+}
+
+const NULL_KEY = Symbol("null key");
+
+/** One primitive argument is its own key (so `f(1)` and `f("1")` differ); anything else: JSON of the argument list. */
+function defaultKey(...args: unknown[]): unknown {
+  if (args.length === 1) {
+    const [only] = args;
+    if (only === null || (typeof only !== "object" && typeof only !== "function")) return only === undefined ? NULL_KEY : only;
+  }
+  return `json:${JSON.stringify(args)}`;
+}

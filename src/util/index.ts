@@ -1,0 +1,10 @@
+/**
+ * Concurrency utilities: bounded gather, a queue worker pool, a cache for
+ * operations, `any` and `retry`.
+ * @module
+ */
+export { any } from "./any.ts";
+export { type AsyncCacheOptions, asyncCache, type CachedFunction, type CacheInfo } from "./async-cache.ts";
+export { type LimitGatherOptions, limitGather } from "./limit-gather.ts";
+export { ProcessingFailure, processQueueWithLimit } from "./process-queue-with-limit.ts";
+export { type RetryOptions, retry } from "./retry.ts";

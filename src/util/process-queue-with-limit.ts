@@ -1,0 +1,115 @@
+/**
+ * A bounded worker pool between two queues (the file-sync seed's
+ * `process_queue_with_limit`).
+ * @module
+ */
+import { isCancellation, TimeoutError } from "../core/errors.ts";
+import { Future } from "../core/future.ts";
+import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { scope } from "../core/scope.ts";
+import { spawn } from "../core/spawn.ts";
+import type { Queue } from "../sync/queue.ts";
+import { timeout } from "../time/timeout.ts";
+
+/**
+ * What `processQueueWithLimit` puts on the done queue for an item that
+ * failed: the item, and its error.
+ *
+ * @example
+ * ```ts
+ * import { ProcessingFailure } from "corio";
+ * const failure = new ProcessingFailure("job", new Error("boom"));
+ * console.assert(failure.item === "job" && failure.error instanceof Error);
+ * ```
+ */
+export class ProcessingFailure<I = unknown> {
+  readonly item: I;
+  readonly error: unknown;
+  constructor(item: I, error: unknown) {
+    this.item = item;
+    this.error = error;
+  }
+}
+
+/**
+ * Takes items from `queue` forever and processes up to `n` at once, with
+ * the `limitGather` start rule (`taskTimeout`). Each result is put on
+ * `doneQueue` (in completion order) and each item is marked with
+ * `queue.taskDone()`, so `queue.join()` tells when the input is processed.
+ * Without `worker`, the items are themselves operations (as in the seed);
+ * with it, `worker(item)` is run. A failing item neither stops the pool nor
+ * vanishes: a `ProcessingFailure { item, error }` goes on `doneQueue`, and
+ * the item is still marked done.
+ *
+ * It never returns by itself. **Cancellation:** stops taking items and
+ * cancels the ones in flight (each is still marked done; a cancelled item
+ * puts nothing on `doneQueue`).
+ *
+ * @example The seed's docstring example
+ * ```ts
+ * import { processQueueWithLimit, Queue, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const queue = new Queue<number>();
+ *   const done = new Queue<number>();
+ *   const pool = yield* spawn(() => processQueueWithLimit(queue, done, 2, function* (n: number) { return n * n; }));
+ *   for (const n of [1, 2, 3, 4]) queue.putNowait(n);
+ *   yield* queue.join();
+ *   pool.cancel();
+ *   const results: number[] = [];
+ *   while (!done.empty) results.push(done.getNowait());
+ *   console.assert(results.sort((a, b) => a - b).join() === "1,4,9,16");
+ * });
+ * ```
+ */
+export function* processQueueWithLimit<I, R>(
+  queue: Queue<I>,
+  doneQueue: Queue<R | ProcessingFailure<I>>,
+  n: number,
+  worker?: (item: I) => Operation<R>,
+  options: { taskTimeout?: number } = {},
+): Operation<never> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot processQueueWithLimit: n must be a positive integer, received ${String(n)}`);
+  const taskTimeout = options.taskTimeout ?? 0;
+  return yield* scope(function* (): Operation<never> {
+    let running = 0;
+    let changed: Future<void> | null = null;
+    const finished = (): void => {
+      running--;
+      const waiter = changed;
+      changed = null;
+      waiter?.resolve();
+    };
+    function* untilRunningAtMost(limit: number): Operation<void> {
+      while (running > limit) {
+        changed ??= new Future<void>();
+        yield* changed;
+      }
+    }
+    for (;;) {
+      yield* untilRunningAtMost(n - 1);
+      const item = yield* queue.get();
+      const task = yield* spawn(function* () {
+        try {
+          const it = worker !== undefined ? worker(item)[Symbol.iterator]() : iterate(item as unknown as OperationLike<R>, "process a queue item");
+          const result: R = yield* { [Symbol.iterator]: () => it };
+          yield* doneQueue.put(result);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          yield* doneQueue.put(new ProcessingFailure(item, error));
+        } finally {
+          queue.taskDone();
+        }
+      });
+      running++;
+      task.addDoneCallback(finished);
+      if (taskTimeout > 0) {
+        try {
+          yield* timeout(taskTimeout, untilRunningAtMost(0));
+        } catch (error) {
+          if (!(error instanceof TimeoutError)) throw error;
+        }
+      }
+    }
+  });
+}

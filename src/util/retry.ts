@@ -1,0 +1,64 @@
+/**
+ * Retrying an operation with backoff.
+ * @module
+ */
+import { isCancellation } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { sleep } from "../time/sleep.ts";
+
+/** Options of `retry`. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. @default 3 */
+  attempts?: number;
+  /** Delay before the second attempt, then multiplied by `factor`, up to `max` (ms). */
+  backoff?: { initial?: number; factor?: number; max?: number; jitter?: boolean };
+  /** Retry only errors for which this returns true. @default every error except cancellation */
+  shouldRetry?: (error: unknown, attempt: number) => boolean;
+  /** Random numbers in [0, 1) for the jitter (for tests). @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * Runs `fn()` until it succeeds, at most `attempts` times, sleeping between
+ * attempts on the loop's clock: `initial` ms, then `factor` times longer each
+ * time, up to `max`; with `jitter` (the default), each delay is a random
+ * time between 0 and that ("full jitter", so retries of many clients spread
+ * out). Cancellation is never retried.
+ *
+ * **Cancellation:** stops at once (in the operation or in the sleep).
+ *
+ * @param fn Returns a fresh operation for each attempt.
+ * @returns The first success.
+ * @throws the last error once the attempts are used up.
+ * @example
+ * ```ts
+ * import { retry } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   let calls = 0;
+ *   const value = yield* retry(function* () {
+ *     if (++calls < 3) throw new Error("flaky");
+ *     return "ok";
+ *   }, { attempts: 5, backoff: { initial: 100 } });
+ *   console.assert(value === "ok" && calls === 3);
+ * });
+ * ```
+ */
+export function* retry<T>(fn: (attempt: number) => Operation<T>, options: RetryOptions = {}): Operation<T> {
+  if (typeof fn !== "function") throw new TypeError(`Cannot retry: expected a function returning an operation (one per attempt), received ${typeof fn}`);
+  const attempts = options.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`Cannot retry: attempts must be a positive integer, received ${String(attempts)}`);
+  const { initial = 100, factor = 2, max = 10_000, jitter = true } = options.backoff ?? {};
+  if (!(initial >= 0 && factor >= 1 && max >= 0))
+    throw new RangeError(`Cannot retry: backoff needs initial >= 0, factor >= 1 and max >= 0, received ${JSON.stringify({ initial, factor, max })}`);
+  const random = options.random ?? Math.random;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return yield* fn(attempt);
+    } catch (error) {
+      if (isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))) throw error;
+      const delay = Math.min(max, initial * factor ** (attempt - 1));
+      yield* sleep(jitter ? random() * delay : delay);
+    }
+  }
+}

@@ -1,0 +1,393 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  any,
+  asyncCache,
+  currentTime,
+  limitGather,
+  ProcessingFailure,
+  processQueueWithLimit,
+  Queue,
+  retry,
+  sleep,
+  spawn,
+  suspend,
+  type Task,
+} from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("limitGather", () => {
+  it("the seed's example: sleeps of 5, 3, 1, 2, 4 s with n=3 finish 1, 3, 2, 5, 4 and return in input order", async () => {
+    await runVirtual(function* () {
+      const finished: number[] = [];
+      const results = yield* limitGather(
+        [5, 3, 1, 2, 4].map(
+          (s) =>
+            function* () {
+              yield* sleep(s * 1000);
+              finished.push(s);
+              return s;
+            },
+        ),
+        3,
+      );
+      assert.deepEqual(finished, [1, 3, 2, 5, 4]);
+      assert.deepEqual(results, [5, 3, 1, 2, 4]);
+    });
+  });
+
+  it("never runs more than n at once", async () => {
+    await runVirtual(function* () {
+      let running = 0;
+      let peak = 0;
+      yield* limitGather(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            function* () {
+              running++;
+              peak = Math.max(peak, running);
+              yield* sleep(10 + (i % 3));
+              running--;
+            },
+        ),
+        4,
+      );
+      assert.equal(peak, 4);
+    });
+  });
+
+  it("with taskTimeout, starts are staggered: a slow task gets that long, a fast one lets the next start at once", async () => {
+    await runVirtual(function* () {
+      const starts: [string, number][] = [];
+      const op = (name: string, ms: number) =>
+        function* () {
+          starts.push([name, currentTime()]);
+          yield* sleep(ms);
+        };
+      yield* limitGather([op("slow", 5000), op("fast", 10), op("next", 10), op("last", 10)], 3, { taskTimeout: 1000 });
+      assert.deepEqual(starts, [
+        ["slow", 0],
+        ["fast", 1000],
+        ["next", 2000],
+        ["last", 3000],
+      ]);
+    });
+  });
+
+  it("the first error cancels the operations still running and is rethrown; settle gives allSettled shapes", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      try {
+        yield* limitGather(
+          [
+            function* () {
+              try {
+                yield* sleep(100);
+              } finally {
+                log.push("slow cancelled");
+              }
+            },
+            function* () {
+              yield* sleep(1);
+              throw new Error("boom");
+            },
+          ],
+          2,
+        );
+        assert.fail("expected the error");
+      } catch (error) {
+        assert.equal((error as Error).message, "boom");
+      }
+      assert.deepEqual(log, ["slow cancelled"]);
+      const settled = yield* limitGather(
+        [
+          function* () {
+            return 1;
+          },
+          function* () {
+            throw new Error("no");
+          },
+        ],
+        1,
+        { settle: true },
+      );
+      assert.equal(settled[0]?.status, "fulfilled");
+      assert.equal(settled[1]?.status, "rejected");
+      assert.deepEqual(yield* limitGather([], 2), []);
+    });
+  });
+
+  it("rejects a bad n", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* limitGather([], 0);
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+        assert.equal(error.message, "Cannot limitGather: n must be a positive integer, received 0");
+      }
+    });
+  });
+});
+
+describe("processQueueWithLimit", () => {
+  it("the seed's example, with operations as items, and failures recorded without stopping the pool", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<() => Generator<unknown, number, unknown>>();
+      const done = new Queue<number | ProcessingFailure>();
+      let running = 0;
+      let peak = 0;
+      const pool = yield* spawn(() => processQueueWithLimit(queue, done, 2));
+      for (const n of [1, 2, 3, 4, 0]) {
+        queue.putNowait(function* () {
+          running++;
+          peak = Math.max(peak, running);
+          yield* sleep(10);
+          running--;
+          if (n === 0) throw new Error("bad item");
+          return n * n;
+        });
+      }
+      yield* queue.join();
+      pool.cancel();
+      const results: (number | ProcessingFailure)[] = [];
+      while (!done.empty) results.push(done.getNowait());
+      const numbers = results.filter((r): r is number => typeof r === "number").sort((a, b) => a - b);
+      assert.deepEqual(numbers, [1, 4, 9, 16]);
+      const failures = results.filter((r) => r instanceof ProcessingFailure);
+      assert.equal(failures.length, 1);
+      assert.equal((failures[0]?.error as Error).message, "bad item");
+      assert.equal(peak, 2);
+    });
+  });
+
+  it("with a worker; cancelling it cancels what is in flight, and marks those items done", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const done = new Queue<string>();
+      const log: string[] = [];
+      const pool: Task<never> = yield* spawn(() =>
+        processQueueWithLimit(queue, done, 3, function* (item: string) {
+          try {
+            yield* suspend();
+          } finally {
+            log.push(`${item} cancelled`);
+          }
+          return item;
+        }),
+      );
+      queue.putNowait("a");
+      queue.putNowait("b");
+      yield* waitAllTasksBlocked();
+      pool.cancel();
+      try {
+        yield* pool;
+      } catch {}
+      assert.deepEqual(log.sort(), ["a cancelled", "b cancelled"]);
+      yield* queue.join(); // both were marked done
+      assert.equal(done.size, 0);
+    });
+  });
+});
+
+describe("asyncCache", () => {
+  it("caches by arguments, counts hits and misses, and hits do not suspend", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const load = asyncCache(function* (id: number, suffix = "") {
+        loads++;
+        yield* sleep(10);
+        return `item ${id}${suffix}`;
+      });
+      assert.equal(yield* load(1), "item 1");
+      assert.equal(load(1)[Symbol.iterator]().next().done, true, "a hit returns without suspending");
+      assert.equal(yield* load(2, "!"), "item 2!");
+      assert.equal(loads, 2);
+      assert.deepEqual(load.cacheInfo(), { hits: 1, misses: 2, maxSize: 128, size: 2 });
+      load.cacheClear();
+      assert.deepEqual(load.cacheInfo(), { hits: 0, misses: 0, maxSize: 128, size: 0 });
+    });
+  });
+
+  it("evicts the least recently used entry beyond maxSize", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const load = asyncCache(
+        function* (id: number) {
+          loads++;
+          return id;
+        },
+        { maxSize: 2 },
+      );
+      yield* load(1);
+      yield* load(2);
+      yield* load(1); // 1 is now the most recent
+      yield* load(3); // evicts 2
+      yield* load(1);
+      yield* load(2);
+      assert.equal(loads, 4);
+    });
+  });
+
+  it("expires entries after ttl on the loop's clock", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const load = asyncCache(
+        function* () {
+          loads++;
+          return loads;
+        },
+        { ttl: 5000 },
+      );
+      assert.equal(yield* load(), 1);
+      yield* sleep(4000);
+      assert.equal(yield* load(), 1);
+      yield* sleep(2000);
+      assert.equal(yield* load(), 2);
+    });
+  });
+
+  it("does not cache undefined unless asked, nor failures", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const nothing = asyncCache(function* () {
+        loads++;
+        return undefined;
+      });
+      yield* nothing();
+      yield* nothing();
+      assert.equal(loads, 2);
+      const kept = asyncCache(
+        function* () {
+          loads++;
+          return undefined;
+        },
+        { cacheUndefined: true },
+      );
+      yield* kept();
+      yield* kept();
+      assert.equal(loads, 3);
+      let attempts = 0;
+      const flaky = asyncCache(function* () {
+        if (++attempts === 1) throw new Error("first fails");
+        return "second works";
+      });
+      try {
+        yield* flaky();
+      } catch {}
+      assert.equal(yield* flaky(), "second works");
+    });
+  });
+
+  it("100 concurrent misses of one key run the loader exactly once", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const load = asyncCache(function* (key: string) {
+        loads++;
+        yield* sleep(50);
+        return key.toUpperCase();
+      });
+      const callers = [];
+      for (let i = 0; i < 100; i++) callers.push(yield* spawn(() => load("k")));
+      for (const caller of callers) assert.equal(yield* caller, "K");
+      assert.equal(loads, 1);
+    });
+  });
+
+  it("cancelling one caller does not cancel the shared run; the last caller leaving does", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const load = asyncCache(function* (key: string) {
+        try {
+          yield* sleep(100);
+          log.push(`${key} loaded`);
+          return key;
+        } finally {
+          if (log.at(-1) !== `${key} loaded`) log.push(`${key} cancelled`);
+        }
+      });
+      const a = yield* spawn(() => load("shared"));
+      const b = yield* spawn(() => load("shared"));
+      yield* waitAllTasksBlocked();
+      a.cancel();
+      assert.equal(yield* b, "shared");
+      const lonely = yield* spawn(() => load("alone"));
+      yield* waitAllTasksBlocked();
+      lonely.cancel();
+      yield* sleep(200);
+      assert.deepEqual(log, ["shared loaded", "alone cancelled"]);
+    });
+  });
+});
+
+describe("any and retry", () => {
+  it("any() gives the first success; if all fail, an AggregateError with every error", async () => {
+    await runVirtual(function* () {
+      const value = yield* any([
+        function* () {
+          throw new Error("first");
+        },
+        function* () {
+          yield* sleep(20);
+          return "slow";
+        },
+        function* () {
+          yield* sleep(10);
+          return "fast";
+        },
+      ]);
+      assert.equal(value, "fast");
+      try {
+        yield* any([
+          function* () {
+            throw new Error("a");
+          },
+          function* () {
+            yield* sleep(5);
+            throw new Error("b");
+          },
+        ]);
+        assert.fail("expected an AggregateError");
+      } catch (error) {
+        assert.ok(error instanceof AggregateError);
+        assert.deepEqual(
+          error.errors.map((e) => (e as Error).message),
+          ["a", "b"],
+        );
+      }
+    });
+  });
+
+  it("retry() backs off on the clock, with jitter, and gives up after the attempts", async () => {
+    await runVirtual(function* () {
+      const times: number[] = [];
+      try {
+        yield* retry(
+          function* () {
+            times.push(currentTime());
+            throw new Error("always");
+          },
+          { attempts: 4, backoff: { initial: 100, factor: 2 }, random: () => 0.5 },
+        );
+      } catch (error) {
+        assert.equal((error as Error).message, "always");
+      }
+      // Full jitter with random() = 0.5: half of 100, 200, 400.
+      assert.deepEqual(times, [0, 50, 150, 350]);
+      let calls = 0;
+      try {
+        yield* retry(
+          function* () {
+            calls++;
+            throw new TypeError("not retried");
+          },
+          { shouldRetry: (error) => !(error instanceof TypeError) },
+        );
+      } catch {}
+      assert.equal(calls, 1);
+    });
+  });
+});
