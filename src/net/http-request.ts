@@ -3,11 +3,10 @@
  * @module
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { Fifo } from "../core/_fifo.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
-import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "./_external-park.ts";
+import { StreamReader } from "../streams/stream-reader.ts";
+import type { ReadTransport } from "../streams/transport.ts";
 
 /**
  * An HTTP error a handler can throw to answer with that status (the server
@@ -30,11 +29,27 @@ export class HttpError extends Error {
   }
 }
 
+/** Feeds a request body into a StreamReader, with a size limit and backpressure. */
+class BodyTransport implements ReadTransport {
+  readonly external = true;
+  readonly #raw: IncomingMessage;
+  constructor(raw: IncomingMessage) {
+    this.#raw = raw;
+  }
+  pauseReading(): void {
+    this.#raw.pause();
+  }
+  resumeReading(): void {
+    this.#raw.resume();
+  }
+}
+
 /**
- * An incoming request: method, URL, headers, and a body read with a size
- * limit (`bytes`, `text`, `json`, or chunk by chunk with `read`). Reading
- * pauses the socket when nothing is consumed, so a large upload never piles
- * up in memory.
+ * An incoming request: method, URL, headers, and its body as a
+ * `StreamReader` (`request.body`) with a size limit, plus `bytes`, `text`
+ * and `json` helpers. The socket is paused while the body reader's buffer
+ * is full, so a large upload never piles up in memory; a body over
+ * `maxBodySize` makes reads throw `HttpError` 413 (and the server answers 413).
  *
  * @example
  * ```ts ignore
@@ -57,11 +72,8 @@ export class HttpRequest {
   readonly query: URLSearchParams;
   /** The body size limit in bytes. */
   readonly maxBodySize: number;
-  readonly #chunks = new Fifo<Uint8Array>();
-  #received = 0;
-  #ended = false;
-  #failure: Error | null = null;
-  #reader: ExternalPark<void> | null = null;
+  /** The body, as a stream. */
+  readonly body: StreamReader;
 
   /** @internal */
   constructor(raw: IncomingMessage, maxBodySize: number) {
@@ -72,24 +84,33 @@ export class HttpRequest {
     this.path = decodeURIComponent(parsed.pathname);
     this.query = parsed.searchParams;
     this.maxBodySize = maxBodySize;
-    raw.pause();
+    const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(maxBodySize, 256 * 1024)) });
+    this.body = body;
+    body.setTransport(new BodyTransport(raw));
+    let received = 0;
+    let failed = false;
     raw.on("data", (chunk: Uint8Array) => {
-      this.#received += chunk.length;
-      if (this.#received > maxBodySize) {
-        this.#fail(new HttpError(413, `Cannot read the request body: it is over the limit of ${maxBodySize} bytes`));
+      if (failed) return;
+      received += chunk.length;
+      if (received > maxBodySize) {
+        failed = true;
+        body.setException(new HttpError(413, `Cannot read the request body: it is over the limit of ${maxBodySize} bytes`));
         raw.pause();
         return;
       }
-      this.#chunks.push(chunk);
-      raw.pause();
-      this.#wake();
+      body.feed(chunk);
     });
     raw.on("end", () => {
-      this.#ended = true;
-      this.#wake();
+      if (!failed) body.feedEof();
     });
-    raw.on("aborted", () => this.#fail(new BrokenResourceError("Cannot read the request body: the client closed the connection")));
-    raw.on("error", (error) => this.#fail(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error })));
+    raw.on("aborted", () => {
+      failed = true;
+      body.setException(new BrokenResourceError("Cannot read the request body: the client closed the connection"));
+    });
+    raw.on("error", (error) => {
+      failed = true;
+      body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
+    });
   }
 
   /** The request headers, names in lower case. */
@@ -103,26 +124,16 @@ export class HttpRequest {
   }
 
   /**
-   * The next chunk of the body, or `undefined` at its end.
+   * The next chunk of the body (at most 64 KiB), or `undefined` at its end.
    *
-   * **Cancellation:** nothing is lost; the chunk stays for the next read.
+   * **Cancellation:** nothing is lost; the bytes stay buffered.
    *
    * @throws {HttpError} 413 when the body is over `maxBodySize`.
    * @throws {BrokenResourceError} if the client went away mid-body.
    */
   *read(): Operation<Uint8Array | undefined> {
-    for (;;) {
-      const chunk = this.#chunks.shift();
-      if (chunk !== undefined) return chunk;
-      if (this.#failure !== null) throw this.#failure;
-      if (this.#ended) return undefined;
-      const park = new ExternalPark<void>(requireCurrentTask("read a request body"), "io", () => {
-        this.#reader = null;
-      });
-      this.#reader = park;
-      this.raw.resume();
-      yield park;
-    }
+    const chunk = yield* this.body.read(64 * 1024);
+    return chunk.length === 0 ? undefined : chunk;
   }
 
   /** The whole body as bytes. **Cancellation:** as for `read`. @throws {HttpError} 413 over the limit. */
@@ -130,19 +141,7 @@ export class HttpRequest {
     const declared = Number(this.raw.headers["content-length"] ?? Number.NaN);
     if (declared > this.maxBodySize)
       throw new HttpError(413, `Cannot read the request body: its ${declared} bytes are over the limit of ${this.maxBodySize} bytes`);
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for (let chunk = yield* this.read(); chunk !== undefined; chunk = yield* this.read()) {
-      parts.push(chunk);
-      size += chunk.length;
-    }
-    const body = new Uint8Array(size);
-    let offset = 0;
-    for (const part of parts) {
-      body.set(part, offset);
-      offset += part.length;
-    }
-    return body;
+    return yield* this.body.read();
   }
 
   /** The whole body decoded as UTF-8. **Cancellation:** as for `read`. */
@@ -158,16 +157,5 @@ export class HttpRequest {
     } catch (error) {
       throw new HttpError(400, `Cannot parse the request body as JSON: ${(error as Error).message}`);
     }
-  }
-
-  #wake(): void {
-    const reader = this.#reader;
-    this.#reader = null;
-    reader?.resolve();
-  }
-
-  #fail(error: Error): void {
-    if (this.#failure === null && !this.#ended) this.#failure = error;
-    this.#wake();
   }
 }
