@@ -159,7 +159,7 @@ describe("processQueueWithLimit", () => {
       assert.deepEqual(numbers, [1, 4, 9, 16]);
       const failures = results.filter((r) => r instanceof ProcessingFailure);
       assert.equal(failures.length, 1);
-      assert.equal((failures[0]?.error as Error).message, "bad item");
+      assert.equal(((failures[0] as ProcessingFailure).error as Error).message, "bad item");
       assert.equal(peak, 2);
     });
   });
