@@ -4,4 +4,5 @@
  * @module
  */
 export { formatTaskTable, formatTaskTree } from "./format.ts";
+export { createInspector } from "./page.ts";
 export { snapshotTasks, type TaskSnapshot, type TreeSnapshot } from "./snapshot.ts";

@@ -121,7 +121,8 @@ export class HttpServer {
     try {
       yield* this.#task as Task<void>;
     } catch (error) {
-      if (!isCancellation(error)) throw error;
+      // The server task ends cancelled when it is closed: that is not an error. A cancellation of the caller is.
+      if (!isCancellation(error) || error !== this.#task.error) throw error;
     }
   }
 

@@ -1,0 +1,121 @@
+// `npm start`: a chat hub showing corio at work, with no outside service.
+// People join with `nc` over TCP (one line = one message) or with a web page
+// (messages arrive over server-sent events, and are sent with POST); the
+// live task inspector shows every task of the program. Ctrl-C stops it.
+//
+// Ports: CORIO_HTTP_PORT (default 7000) and CORIO_TCP_PORT (default 7001); 0 picks free ones.
+import { Broadcast, main, spawn } from "../src/index.ts";
+import { createInspector } from "../src/inspect/index.ts";
+import { EventSource, serveHttp, startServer } from "../src/net/index.ts";
+
+interface ChatMessage {
+  from: string;
+  text: string;
+}
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>corio chat</title>
+<style>body{font:15px system-ui;max-width:40em;margin:2em auto}#log{border:1px solid #ccc;border-radius:6px;padding:.5em;height:20em;overflow:auto}
+.from{color:#06c;font-weight:600}form{display:flex;gap:.5em;margin-top:.5em}input[name=text]{flex:1}</style></head>
+<body><h1>corio chat</h1><p>Also on TCP: <code>nc HOST TCP_PORT</code>. <a href="/inspect">Live task inspector</a></p>
+<div id="log"></div>
+<form id="send"><input name="from" value="web" size="8"><input name="text" autocomplete="off" placeholder="say something"><button>Send</button></form>
+<script>
+const log = document.getElementById("log");
+const source = new EventSource("/events");
+source.addEventListener("message", (event) => {
+  const message = JSON.parse(event.data);
+  const line = document.createElement("div");
+  line.className = "message";
+  line.innerHTML = '<span class="from"></span>: <span class="text"></span>';
+  line.querySelector(".from").textContent = message.from;
+  line.querySelector(".text").textContent = message.text;
+  log.append(line);
+  log.scrollTop = log.scrollHeight;
+});
+document.getElementById("send").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  await fetch("/send", { method: "POST", body: JSON.stringify({ from: form.get("from"), text: form.get("text") }) });
+  event.target.elements.text.value = "";
+});
+</script></body></html>`;
+
+await main(function* chatDemo() {
+  const room = new Broadcast<ChatMessage>();
+  const web = new EventSource({ heartbeat: 15_000, historySize: 100 });
+  const inspector = yield* createInspector();
+
+  // Every message goes to the web clients too.
+  const webFeed = room.subscribe({ capacity: 1024 });
+  yield* spawn(
+    function* webRelay() {
+      for (let m = yield* webFeed.next(); !m.done; m = yield* webFeed.next()) web.broadcast(m.value);
+    },
+    { name: "web relay", daemon: true },
+  );
+
+  let nextGuest = 1;
+  const tcp = yield* startServer(
+    function* chatConnection(_reader, writer, messages) {
+      const name = `nc-${nextGuest++}`;
+      const inbox = room.subscribe({ capacity: 256 });
+      writer.write(`welcome, ${name}: type a line to talk\n`);
+      room.publish({ from: "hub", text: `${name} joined` });
+      yield* spawn(
+        function* deliver() {
+          for (let m = yield* inbox.next(); !m.done; m = yield* inbox.next()) {
+            if (m.value.from !== name) {
+              writer.write(`${m.value.from}: ${m.value.text}\n`);
+              yield* writer.drain();
+            }
+          }
+        },
+        { name: `${name} inbox`, daemon: true },
+      );
+      try {
+        for (let m = yield* messages.next(); !m.done; m = yield* messages.next()) {
+          const text = String(m.value).trim();
+          if (text !== "") room.publish({ from: name, text });
+        }
+      } finally {
+        inbox.close();
+        room.publish({ from: "hub", text: `${name} left` });
+      }
+    },
+    { port: Number(process.env["CORIO_TCP_PORT"] ?? 7001), host: "127.0.0.1", framing: { mode: "line", delimiter: "\n" } },
+  );
+
+  const http = yield* serveHttp(
+    function* (request, response) {
+      if (request.path === "/") yield* response.send(200, PAGE, { "content-type": "text/html; charset=utf-8" });
+      else if (request.path === "/events") yield* web.attach(request, response);
+      else if (request.path === "/send" && request.method === "POST") {
+        const { from, text } = (yield* request.json()) as Partial<ChatMessage>;
+        if (typeof text === "string" && text.trim() !== "") room.publish({ from: String(from ?? "web").slice(0, 32), text: text.slice(0, 1000) });
+        yield* response.send(204);
+      } else if (request.path.startsWith("/inspect")) yield* inspector.handle(request, response);
+      else yield* response.send(404, "not found");
+    },
+    { port: Number(process.env["CORIO_HTTP_PORT"] ?? 7000), host: "127.0.0.1" },
+  );
+
+  console.log(`corio chat hub
+  web page:   ${http.url}/
+  inspector:  ${http.url}/inspect
+  TCP chat:   nc 127.0.0.1 ${tcp.address.port}
+Ctrl-C stops it.`);
+  try {
+    yield* http.serveForever();
+  } finally {
+    web.close();
+    room.close();
+    tcp.close(0);
+    http.close(0);
+    yield* tcp.waitClosed();
+    yield* http.waitClosed();
+    console.log("chat hub stopped");
+  }
+});
+// Ctrl-C is how the demo is meant to end: not an error.
+if (process.exitCode === 130 || process.exitCode === 143) process.exitCode = 0;

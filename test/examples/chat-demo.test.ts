@@ -1,0 +1,92 @@
+// The `npm start` demo end to end: start it, connect two `nc` clients and a
+// web (SSE) client, exchange messages both ways, Ctrl-C, and check that it
+// exits 0 with its cleanup done.
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { once } from "node:events";
+import { describe, it } from "node:test";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+/** Collects a child's stdout and lets a test wait for a pattern in it. */
+class Output {
+  text = "";
+  readonly #waiters: (() => void)[] = [];
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      this.text += chunk;
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+  async waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+    for (;;) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+}
+
+function nc(port: string): { child: ChildProcessWithoutNullStreams; out: Output } {
+  // -N: shut the connection down when stdin ends, so the server sees the client leave.
+  const child = spawn("nc", ["-N", "127.0.0.1", port]);
+  return { child, out: new Output(child.stdout) };
+}
+
+describe("npm start: the chat demo", () => {
+  it("relays messages between nc clients and the web, and stops cleanly on Ctrl-C", async () => {
+    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts"], { env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" } });
+    const out = new Output(demo.stdout);
+    let stderr = "";
+    demo.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
+      const [, tcpPort] = (await out.waitFor(/nc 127\.0\.0\.1 (\d+)/)) as RegExpMatchArray;
+
+      // A web client listening to the event stream.
+      const controller = new AbortController();
+      const events = await fetch(`${url}/events`, { signal: controller.signal });
+      const reader = (events.body as ReadableStream<Uint8Array>).getReader();
+      let webText = "";
+      const webSaw = async (needle: string): Promise<void> => {
+        while (!webText.includes(needle)) webText += new TextDecoder().decode((await reader.read()).value);
+      };
+
+      const alice = nc(tcpPort as string);
+      await alice.out.waitFor(/welcome, (nc-\d+)/);
+      const bob = nc(tcpPort as string);
+      const [, bobName] = (await bob.out.waitFor(/welcome, (nc-\d+)/)) as RegExpMatchArray;
+      await alice.out.waitFor(new RegExp(`hub: ${bobName} joined`));
+
+      alice.child.stdin.write("hello from alice\n");
+      await bob.out.waitFor(/: hello from alice/);
+      await webSaw('"text":"hello from alice"');
+
+      const posted = await fetch(`${url}/send`, { method: "POST", body: JSON.stringify({ from: "browser", text: "hi from the web" }) });
+      assert.equal(posted.status, 204);
+      await alice.out.waitFor(/browser: hi from the web/);
+      await bob.out.waitFor(/browser: hi from the web/);
+
+      const inspector = await fetch(`${url}/inspect`).then((r) => r.text());
+      assert.match(inspector, /<title>corio inspector<\/title>/);
+
+      controller.abort();
+      await reader.cancel().catch(() => {});
+      alice.child.stdin.end();
+      bob.child.stdin.end();
+      await Promise.all([once(alice.child, "exit"), once(bob.child, "exit")]);
+
+      demo.kill("SIGINT");
+      const [code] = (await once(demo, "exit")) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.match(out.text, /chat hub stopped/);
+      assert.equal(stderr, "");
+    } finally {
+      if (demo.exitCode === null) demo.kill("SIGKILL");
+    }
+  });
+});
