@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as corio from "../src/index.ts";
+import * as process from "../src/process/index.ts";
 import * as testing from "../src/testing/index.ts";
 
 const CORE = [
@@ -76,6 +77,10 @@ describe("exports", () => {
   it("corio exports the core and time API", () => {
     const names = Object.keys(corio);
     for (const name of CORE) assert.ok(names.includes(name), `corio should export ${name}`);
+  });
+
+  it("corio/process exports spawnProcess and Process", () => {
+    assert.deepEqual(Object.keys(process).sort(), ["Process", "spawnProcess"]);
   });
 
   it("corio/testing exports exactly its helpers", () => {

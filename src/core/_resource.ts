@@ -5,6 +5,7 @@
  * comes once the task's body and other children are done.
  * @module
  */
+import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask } from "./spawn.ts";
 import { suspend } from "./suspend.ts";
 import { DAEMON, type TaskImpl } from "./task.ts";
@@ -18,7 +19,25 @@ export interface ResourceKeeper {
  * Registers `close` to run when the current task finishes. Returns a keeper
  * whose `release()` forgets the resource (call it after closing it by hand).
  */
-export function adoptResource(name: string, close: () => void, api: string): ResourceKeeper {
+export function adoptResource(name: string, close: () => unknown, api: string): ResourceKeeper {
+  return keep(
+    name,
+    function* closeNow() {
+      close();
+    },
+    api,
+  );
+}
+
+/**
+ * Like `adoptResource`, but the cleanup is an operation (stop a process and
+ * wait for its exit): it runs to the end, and the owner finishes only after it.
+ */
+export function adoptResourceWithCleanup(name: string, cleanup: () => Operation<void>, api: string): ResourceKeeper {
+  return keep(name, cleanup, api);
+}
+
+function keep(name: string, cleanup: () => Operation<void>, api: string): ResourceKeeper {
   const owner = requireCurrentTask(api);
   let released = false;
   const keeper = createTask(
@@ -28,7 +47,8 @@ export function adoptResource(name: string, close: () => void, api: string): Res
       try {
         yield* suspend();
       } finally {
-        if (!released) close();
+        // The cancellation was delivered at `suspend()`: this cleanup is not interrupted again.
+        if (!released) yield* cleanup();
       }
     },
     { name, daemon: true },

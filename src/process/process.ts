@@ -1,0 +1,288 @@
+/**
+ * A child process started by `spawnProcess`: its pipes, its exit status,
+ * signals, and `communicate`.
+ * @module
+ */
+import type { ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
+import { constants } from "node:os";
+import { adoptResourceWithCleanup } from "../core/_resource.ts";
+import { all } from "../core/all.ts";
+import { BrokenResourceError, isCancellation } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { ExternalPark } from "../net/_external-park.ts";
+import { wrapSocket } from "../net/_socket-transport.ts";
+import type { StreamReader } from "../streams/stream-reader.ts";
+import type { StreamWriter } from "../streams/stream-writer.ts";
+
+const EMPTY = new Uint8Array(0);
+/** setTimeout's largest delay; a longer grace is as good as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How a process ended: its exit `code`, or the `signal` that killed it (the
+ * other one is `null`), as Node's `'exit'` event gives them.
+ *
+ * @example
+ * ```ts
+ * import { run } from "corio";
+ * import { type ProcessExit, spawnProcess } from "corio/process";
+ * const exit: ProcessExit = await run(function* () {
+ *   const child = yield* spawnProcess(process.execPath, ["-e", "process.exit(3)"]);
+ *   return yield* child.wait();
+ * });
+ * console.assert(exit.code === 3 && exit.signal === null);
+ * ```
+ */
+export interface ProcessExit {
+  /** The exit code, or `null` if a signal killed the process. */
+  readonly code: number | null;
+  /** The signal that killed the process, or `null` if it exited by itself. */
+  readonly signal: NodeJS.Signals | null;
+}
+
+/**
+ * What `Process.communicate` returns: everything the process wrote to its
+ * stdout and stderr (empty when that stream is not piped), and how it ended.
+ *
+ * @example
+ * ```ts
+ * import { run } from "corio";
+ * import { type CommunicateResult, spawnProcess } from "corio/process";
+ * const result: CommunicateResult = await run(function* () {
+ *   const child = yield* spawnProcess(process.execPath, ["-e", "console.error('oops'); process.exit(1)"]);
+ *   return yield* child.communicate();
+ * });
+ * console.assert(new TextDecoder().decode(result.stderr) === "oops\n" && result.code === 1);
+ * ```
+ */
+export interface CommunicateResult extends ProcessExit {
+  /** All of stdout. */
+  readonly stdout: Uint8Array;
+  /** All of stderr. */
+  readonly stderr: Uint8Array;
+}
+
+/** @internal What `spawnProcess` hands the constructor. */
+export interface ProcessSettings {
+  limit: number | undefined;
+  signal: NodeJS.Signals;
+  killGrace: number;
+}
+
+/**
+ * A running (or finished) child process, made by `spawnProcess` (asyncio's
+ * `Process`). Its piped stdio are corio streams: `stdin` is a `StreamWriter`
+ * (`close()` sends EOF), `stdout` and `stderr` are `StreamReader`s; each is
+ * `undefined` when that stream was not piped. Once the process has exited, a
+ * write to its stdin throws `BrokenResourceError` (so does `drain()` when
+ * the process stopped reading), never a crash.
+ *
+ * The process belongs to the task that spawned it: when that task finishes
+ * or is cancelled while the process still runs, the process is sent the
+ * `signal` option (`SIGTERM` by default), then `SIGKILL` after `killGrace`
+ * ms, and the task finishes only once the process has exited; its pipes are
+ * closed then.
+ *
+ * @example Talking to a child over its pipes
+ * ```ts
+ * import { run } from "corio";
+ * import { spawnProcess } from "corio/process";
+ * const script = "process.stdin.on('data', (d) => process.stdout.write(String(d).toUpperCase()))";
+ * await run(function* () {
+ *   const child = yield* spawnProcess(process.execPath, ["-e", script]);
+ *   child.stdin!.write("hello\n");
+ *   console.assert(new TextDecoder().decode(yield* child.stdout!.readLine()) === "HELLO\n");
+ *   child.stdin!.close(); // EOF: the child's stdin ends, so it exits
+ *   const exit = yield* child.wait();
+ *   console.assert(exit.code === 0 && child.returncode === 0);
+ * });
+ * ```
+ */
+export class Process {
+  /** Writes to the process's stdin; `undefined` unless stdin is `"pipe"`. */
+  readonly stdin: StreamWriter | undefined;
+  /** Reads the process's stdout; `undefined` unless stdout is `"pipe"`. */
+  readonly stdout: StreamReader | undefined;
+  /** Reads the process's stderr; `undefined` unless stderr is `"pipe"`. */
+  readonly stderr: StreamReader | undefined;
+  readonly #child: ChildProcess;
+  readonly #pid: number;
+  readonly #settings: ProcessSettings;
+  #exit: ProcessExit | null = null;
+  readonly #waiters = new Set<ExternalPark<ProcessExit>>();
+  #stopping = false;
+  #killTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** @internal Built by `spawnProcess`, inside the owning task, once Node has given the child a pid. */
+  constructor(child: ChildProcess, settings: ProcessSettings) {
+    this.#child = child;
+    this.#pid = child.pid as number;
+    this.#settings = settings;
+    const limit = settings.limit === undefined ? {} : { limit: settings.limit };
+    this.stdin = child.stdin === null ? undefined : wrapSocket(child.stdin as Socket, limit).writer;
+    this.stdout = child.stdout === null ? undefined : wrapSocket(child.stdout as Socket, limit).reader;
+    this.stderr = child.stderr === null ? undefined : wrapSocket(child.stderr as Socket, limit).reader;
+    // Node reports a failed kill (EPERM) as an 'error' event: it must never crash the program.
+    child.on("error", () => {});
+    child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => this.#exited({ code, signal }));
+    const keeper = adoptResourceWithCleanup(`process ${this.#pid}`, () => this.#shutdown(), "spawn a process");
+    // Exited, and every pipe closed: nothing is left to clean up when the owner finishes.
+    child.once("close", () => keeper.release());
+  }
+
+  /** The operating system's process id. */
+  get pid(): number {
+    return this.#pid;
+  }
+
+  /**
+   * `null` while the process runs; then its exit code, or minus the number of
+   * the signal that killed it (`-9` for `SIGKILL`), as in asyncio.
+   */
+  get returncode(): number | null {
+    const exit = this.#exit;
+    if (exit === null) return null;
+    return exit.code ?? -(constants.signals[exit.signal as NodeJS.Signals] ?? 0);
+  }
+
+  /**
+   * Sends `signal` to the process. Returns `false` if it has already exited
+   * (or could not be signalled), `true` if the signal was sent.
+   *
+   * @throws {RangeError} for a signal name the OS does not know.
+   */
+  kill(signal: NodeJS.Signals | number = "SIGTERM"): boolean {
+    checkSignal(signal, `send a signal to process ${this.#pid}`);
+    if (this.#exit !== null) return false;
+    return this.#child.kill(signal);
+  }
+
+  /** Sends `SIGTERM` (`kill()`); `false` if the process has already exited. */
+  terminate(): boolean {
+    return this.kill("SIGTERM");
+  }
+
+  /**
+   * Waits for the process to exit and gives its code and signal. Returns at
+   * once if it has already exited; any number of calls, from any tasks, get
+   * the same answer.
+   *
+   * **Cancellation:** the process is stopped: sent the `signal` option, then
+   * `SIGKILL` after `killGrace` ms; the cancellation is thrown once it has
+   * exited. So `timeout(ms, child.wait())` leaves nothing running.
+   */
+  *wait(): Operation<ProcessExit> {
+    if (this.#exit !== null) return this.#exit;
+    try {
+      return yield* this.#waitForExit();
+    } catch (error) {
+      if (isCancellation(error)) yield* this.#stop();
+      throw error;
+    }
+  }
+
+  /**
+   * Sends `input` (if given) to stdin and closes it, while reading stdout and
+   * stderr to their end, all at once (so a process filling both pipes never
+   * deadlocks), then waits for the process to exit (asyncio's
+   * `communicate`). A process that exits without reading all its input is
+   * not an error.
+   *
+   * **Cancellation:** like `wait()`, the process is stopped (signal, then
+   * `SIGKILL` after the grace) and has exited when the cancellation is thrown.
+   *
+   * @throws {Error} if `input` is given but stdin is not piped.
+   * @throws {ClosedResourceError} if `input` is given but stdin was already closed.
+   */
+  *communicate(input?: string | Uint8Array): Operation<CommunicateResult> {
+    if (input !== undefined && this.stdin === undefined) {
+      throw new Error(`Cannot communicate with process ${this.#pid}: input was given but its stdin is not piped; spawn it with stdin: "pipe"`);
+    }
+    try {
+      const [, stdout, stderr] = yield* all([feed(this.stdin, input), readAll(this.stdout), readAll(this.stderr)]);
+      const exit = yield* this.#waitForExit();
+      return { stdout, stderr, code: exit.code, signal: exit.signal };
+    } catch (error) {
+      if (isCancellation(error)) yield* this.#stop();
+      throw error;
+    }
+  }
+
+  /** For the inspector and error messages. */
+  toString(): string {
+    return `Process(${this.#pid}, ${this.#exit === null ? "running" : `exited ${this.returncode}`})`;
+  }
+
+  *#waitForExit(): Operation<ProcessExit> {
+    if (this.#exit !== null) return this.#exit;
+    const park: ExternalPark<ProcessExit> = new ExternalPark(requireCurrentTask("wait for a process"), "process", () => this.#waiters.delete(park));
+    this.#waiters.add(park);
+    return (yield park) as ProcessExit;
+  }
+
+  /** Signals the process (once, whoever asks), escalating to SIGKILL after the grace, and waits until it has exited. */
+  *#stop(): Operation<void> {
+    if (this.#exit !== null) return;
+    if (!this.#stopping) {
+      this.#stopping = true;
+      const { signal, killGrace } = this.#settings;
+      this.#send(signal);
+      if (signal !== "SIGKILL" && killGrace !== Number.POSITIVE_INFINITY) {
+        this.#killTimer = setTimeout(() => this.#send("SIGKILL"), Math.min(killGrace, MAX_TIMER_MS));
+      }
+    }
+    yield* this.#waitForExit();
+  }
+
+  /** The owner finished: stop the process, then close the pipes it left. */
+  *#shutdown(): Operation<void> {
+    yield* this.#stop();
+    for (const stream of this.#child.stdio) stream?.destroy();
+  }
+
+  #send(signal: NodeJS.Signals): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone, or not ours to signal: the exit (or the grace timer) decides.
+    }
+  }
+
+  #exited(exit: ProcessExit): void {
+    this.#exit = exit;
+    if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
+    // Nobody reads the pipe any more (Node destroys it): queued and later writes fail, loudly.
+    this.stdin?.transportClosed(new BrokenResourceError(`Cannot write to the stdin of process ${this.#pid}: the process has exited`));
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const park of waiters) park.resolve(exit);
+  }
+}
+
+/** Throws a RangeError for a signal the OS does not know. */
+export function checkSignal(signal: unknown, action: string): void {
+  const known = typeof signal === "string" ? Object.hasOwn(constants.signals, signal) : typeof signal === "number" && Number.isInteger(signal) && signal >= 0;
+  if (!known) throw new RangeError(`Cannot ${action}: unknown signal, received ${typeof signal === "string" ? JSON.stringify(signal) : String(signal)}`);
+}
+
+/** Writes the input (if any) and closes stdin; a process that stopped reading is not an error here. */
+function* feed(stdin: StreamWriter | undefined, input: string | Uint8Array | undefined): Operation<void> {
+  if (stdin === undefined) return;
+  if (input !== undefined && input.length > 0) {
+    try {
+      stdin.write(input);
+      yield* stdin.drain();
+    } catch (error) {
+      if (!(error instanceof BrokenResourceError)) throw error;
+    }
+  }
+  stdin.close();
+}
+
+/** Reads a pipe to its end. */
+function* readAll(reader: StreamReader | undefined): Operation<Uint8Array> {
+  if (reader === undefined) return EMPTY;
+  return yield* reader.read(-1);
+}
