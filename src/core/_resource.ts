@@ -6,9 +6,9 @@
  * @module
  */
 import type { Operation } from "./operation.ts";
-import { createTask, requireCurrentTask } from "./spawn.ts";
+import { requireCurrentTask } from "./spawn.ts";
 import { suspend } from "./suspend.ts";
-import { DAEMON, type TaskImpl } from "./task.ts";
+import { DAEMON, TaskImpl } from "./task.ts";
 
 /** The keeper of one resource; `release()` when the resource was closed by hand. */
 export interface ResourceKeeper {
@@ -37,24 +37,30 @@ export function adoptResourceWithCleanup(name: string, cleanup: () => Operation<
   return keep(name, cleanup, api);
 }
 
+/**
+ * Starts `body` as a daemon child of `owner` and runs it up to its first
+ * suspension now, inside the caller's step (as boundaries start). Starting
+ * at once matters: a task cancelled before its first step never runs its
+ * body, so a keeper left in the ready queue would never reach its `finally`
+ * if its owner returned (or was cancelled) before suspending.
+ */
+export function startDaemon(owner: TaskImpl<unknown>, name: string, body: () => Operation<void>): TaskImpl<void> {
+  const task = new TaskImpl<void>(owner.loop, owner, body, name, owner.priority, DAEMON);
+  task.runStep();
+  return task;
+}
+
 function keep(name: string, cleanup: () => Operation<void>, api: string): ResourceKeeper {
   const owner = requireCurrentTask(api);
   let released = false;
-  const keeper = createTask(
-    owner.loop,
-    owner,
-    function* keep() {
-      try {
-        yield* suspend();
-      } finally {
-        // The cancellation was delivered at `suspend()`: this cleanup is not interrupted again.
-        if (!released) yield* cleanup();
-      }
-    },
-    { name, daemon: true },
-    DAEMON,
-    api,
-  ) as TaskImpl<unknown>;
+  const keeper = startDaemon(owner, name, function* keep() {
+    try {
+      yield* suspend();
+    } finally {
+      // The cancellation was delivered at `suspend()`: this cleanup is not interrupted again.
+      if (!released) yield* cleanup();
+    }
+  });
   return {
     release() {
       released = true;
