@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as corio from "../src/index.ts";
+import * as fs from "../src/fs/index.ts";
 import * as process from "../src/process/index.ts";
 import * as testing from "../src/testing/index.ts";
 
@@ -77,6 +78,10 @@ describe("exports", () => {
   it("corio exports the core and time API", () => {
     const names = Object.keys(corio);
     for (const name of CORE) assert.ok(names.includes(name), `corio should export ${name}`);
+  });
+
+  it("corio/fs exports openFile, FileStream and stdin", () => {
+    assert.deepEqual(Object.keys(fs).sort(), ["FileStream", "openFile", "stdin"]);
   });
 
   it("corio/process exports spawnProcess and Process", () => {

@@ -1,0 +1,335 @@
+/**
+ * Files as streams: `openFile` and `FileStream` (the Calvin seed's
+ * `GenericFileDescriptor`, asyncio-style).
+ * @module
+ */
+import type { FileHandle } from "node:fs/promises";
+import { startDaemon } from "../core/_resource.ts";
+import { ClosedResourceError } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { StreamReader } from "../streams/stream-reader.ts";
+import type { StreamWriter } from "../streams/stream-writer.ts";
+import { type FileMode, isDirectoryError, notReadableError, notWritableError, openError } from "./_file-errors.ts";
+import { io, openHandle } from "./_file-io.ts";
+import { FileTransport } from "./_file-transport.ts";
+
+export type { FileMode } from "./_file-errors.ts";
+
+/** Options of `openFile`. */
+export interface OpenFileOptions {
+  /**
+   * Mode "r" only: at the end of the file, wait for more instead of ending
+   * (like `tail -f`). The file is polled every `pollInterval` ms; reads
+   * then never see EOF until the file is closed.
+   * @default false
+   */
+  follow?: boolean;
+  /** How often a followed file is checked for growth, in ms of the loop's clock. @default 250 */
+  pollInterval?: number;
+  /** The reader's limit: the longest line `readLine` accepts (see `StreamReader`). @default 65536 */
+  limit?: number;
+  /** Bytes asked of the OS per read. @default 65536 */
+  chunkSize?: number;
+  /** Queued bytes above which `drain()` waits. @default 65536 */
+  highWaterMark?: number;
+}
+
+const FLAGS: Record<FileMode, string> = { r: "r", w: "w", a: "a" };
+
+function positive(value: number | undefined, fallback: number, name: string, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (!(typeof value === "number" && value > 0 && Number.isFinite(value) && (!integer || Number.isInteger(value)))) {
+    throw new RangeError(`Cannot open a file: ${name} must be a positive ${integer ? "integer" : "number"}, received ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An open file (from `openFile`): a `reader` fed from the file for mode
+ * "r", a `writer` that writes to it in order for modes "w" and "a", and the
+ * seed's text methods on top (`read`, `readLine`, `write`, `writeLine`,
+ * `hasData`, `close`). Text is UTF-8; a character split across two reads is
+ * decoded whole.
+ *
+ * The file belongs to the task that opened it: when that task ends, what is
+ * still queued is written and the file is closed before the task finishes.
+ * Reading after `close()` gives what was buffered, then EOF; writing after
+ * it throws `ClosedResourceError`.
+ *
+ * @example Write, append, read back
+ * ```ts
+ * import { run } from "corio";
+ * import { openFile } from "corio/fs";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "corio-doc-"));
+ * const path = join(dir, "notes.txt");
+ * try {
+ *   const lines = await run(function* () {
+ *     const out = yield* openFile(path, "w");
+ *     out.writeLine("one");
+ *     yield* out.close();
+ *     const more = yield* openFile(path, "a");
+ *     more.write("two\n");
+ *     yield* more.close();
+ *     const input = yield* openFile(path, "r");
+ *     const got = [yield* input.readLine(), yield* input.readLine(), yield* input.readLine()];
+ *     console.assert(input.atEof && !input.hasData());
+ *     return got;
+ *   });
+ *   console.assert(lines.join("|") === "one\n|two\n|");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
+ * ```
+ */
+export class FileStream {
+  readonly #path: string;
+  readonly #mode: FileMode;
+  readonly #transport: FileTransport;
+  readonly #decoder = new TextDecoder();
+
+  /** @internal Use `openFile`. */
+  constructor(path: string, mode: FileMode, transport: FileTransport) {
+    this.#path = path;
+    this.#mode = mode;
+    this.#transport = transport;
+  }
+
+  /** The path it was opened with. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The mode it was opened with. */
+  get mode(): FileMode {
+    return this.#mode;
+  }
+
+  /** The bytes of the file (mode "r"); for "w" and "a", reading it throws. */
+  get reader(): StreamReader {
+    return this.#transport.reader;
+  }
+
+  /** Writes to the file in order (modes "w", "a"); for "r", writing to it throws. */
+  get writer(): StreamWriter {
+    return this.#transport.writer;
+  }
+
+  /** True once `close()` was called or the owner task ended. */
+  get closed(): boolean {
+    return this.#transport.closing;
+  }
+
+  /** True once the end of the file was reached and every byte was read (never, in follow mode, until closed). */
+  get atEof(): boolean {
+    return this.#mode === "r" && this.#transport.reader.atEof;
+  }
+
+  /** True if bytes are buffered, so a read returns without waiting; false at EOF with nothing buffered, and for modes "w", "a". */
+  hasData(): boolean {
+    return this.#mode === "r" && this.#transport.reader.buffered > 0;
+  }
+
+  /**
+   * Reads up to `n` bytes (`n = -1`: to the end of the file) and decodes
+   * them as UTF-8 (bytes of a character cut by `n` come with the next read).
+   * Returns what is buffered at once if anything is; `""` means EOF.
+   *
+   * **Cancellation:** nothing is lost; the bytes stay buffered for the next read.
+   *
+   * @throws {Error} with `code` `"EBADF"` for a file opened with "w" or "a".
+   * @throws {BrokenResourceError} if the OS failed the read (`code`, and `cause`).
+   */
+  *read(n = -1): Operation<string> {
+    this.#checkReadable();
+    for (;;) {
+      const bytes = yield* this.#transport.reader.read(n);
+      const text = this.#decode(bytes);
+      // Only part of a character came: read on, so that "" keeps meaning EOF.
+      if (text !== "" || bytes.length === 0) return text;
+    }
+  }
+
+  /**
+   * Reads a line, with its `"\n"` (asyncio's and Python's rule), so an empty
+   * line (`"\n"`) and the end of the file (`""`) differ. The last line of a
+   * file without a final newline comes without one. In follow mode it waits
+   * for a whole line.
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @throws {LimitOverrunError} for a line longer than the `limit` option (the line is skipped).
+   * @throws {Error} with `code` `"EBADF"` for a file opened with "w" or "a".
+   */
+  *readLine(): Operation<string> {
+    this.#checkReadable();
+    return this.#decode(yield* this.#transport.reader.readLine());
+  }
+
+  /**
+   * Queues `data` (a string is UTF-8 encoded) to be written after what is
+   * already queued. Never waits: `yield* drain()` keeps memory bounded,
+   * `yield* flush()` waits until it is written.
+   *
+   * @throws {Error} with `code` `"EBADF"` for a file opened with "r".
+   * @throws {ClosedResourceError} after `close()`.
+   * @throws {BrokenResourceError} if an earlier write failed.
+   */
+  write(data: string | Uint8Array): void {
+    if (this.#mode === "r") throw notWritableError(this.#path);
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      throw new TypeError(`Cannot write to ${JSON.stringify(this.#path)}: data must be a string or a Uint8Array, received ${typeof data}`);
+    }
+    if (this.#transport.closing) throw new ClosedResourceError(`Cannot write to ${JSON.stringify(this.#path)}: the file is closed`);
+    this.#transport.writer.write(data);
+  }
+
+  /** Queues `line` and a `"\n"`. @throws as `write`. */
+  writeLine(line: string | Uint8Array = ""): void {
+    if (typeof line === "string") this.write(`${line}\n`);
+    else {
+      this.write(line);
+      this.write("\n");
+    }
+  }
+
+  /**
+   * Waits while more than `highWaterMark` bytes are queued.
+   *
+   * **Cancellation:** only the wait stops; the bytes stay queued.
+   *
+   * @throws {BrokenResourceError} if a write failed.
+   */
+  *drain(): Operation<void> {
+    yield* this.#transport.writer.drain();
+  }
+
+  /**
+   * Waits until every byte written so far has been handed to the OS (not
+   * `fsync`: the OS may still hold it in its cache).
+   *
+   * **Cancellation:** only the wait stops; the bytes are still written.
+   *
+   * @throws {BrokenResourceError} if a write failed (with `code` and `cause`).
+   */
+  *flush(): Operation<void> {
+    yield* this.#transport.flush();
+  }
+
+  /**
+   * Writes what is queued, closes the file and waits for it. Idempotent:
+   * later calls wait for the same close and return.
+   *
+   * **Cancellation:** only the wait stops; the file is still flushed and closed.
+   *
+   * @throws {BrokenResourceError} if a write or the close failed (once; with `code` and `cause`).
+   */
+  *close(): Operation<void> {
+    this.#transport.requestClose(true);
+    if (!this.#transport.done.done) yield* this.#transport.done;
+    const error = this.#transport.takeError();
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Starts closing without waiting (for `using`): queued writes are still
+   * written and the file closed, before the owner task finishes. A write
+   * error is then reported to the loop's `onError`.
+   */
+  [Symbol.dispose](): void {
+    this.#transport.requestClose(false);
+  }
+
+  #checkReadable(): void {
+    if (this.#mode !== "r") throw notReadableError(this.#path, this.#mode);
+  }
+
+  #decode(bytes: Uint8Array): string {
+    // At the end, flush the decoder (a dangling partial character becomes U+FFFD).
+    return this.#transport.reader.atEof ? this.#decoder.decode(bytes) : this.#decoder.decode(bytes, { stream: true });
+  }
+}
+
+/**
+ * Opens a file for reading (`"r"`), writing (`"w"`: created or truncated)
+ * or appending (`"a"`: created if missing) and gives a `FileStream`. The
+ * file belongs to the current task: when the task ends, queued writes are
+ * written and the file is closed before the task finishes.
+ *
+ * With `{ follow: true }` (mode "r"), reads do not stop at the end of the
+ * file: it is polled every `pollInterval` ms of the loop's clock for new
+ * data, like `tail -f`, until the file is closed.
+ *
+ * **Cancellation:** the open is abandoned, and a handle that the OS gives
+ * after it is closed.
+ *
+ * @param path The file's path.
+ * @param mode `"r"`, `"w"` or `"a"`.
+ * @param options `follow`, `pollInterval`, `limit`, `chunkSize`, `highWaterMark`.
+ * @throws {Error} naming the path and the mode, with the OS `code` (`ENOENT`, `EISDIR`, `EACCES`...) and Node's error as `cause`.
+ * @throws {TypeError} for a bad path or mode, or `follow` with a mode other than "r".
+ * @throws {RangeError} for a bad numeric option.
+ * @example Follow a file as it grows
+ * ```ts
+ * import { run } from "corio";
+ * import { openFile } from "corio/fs";
+ * import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "corio-doc-"));
+ * const path = join(dir, "app.log");
+ * writeFileSync(path, "started\n");
+ * try {
+ *   await run(function* () {
+ *     const log = yield* openFile(path, "r", { follow: true, pollInterval: 10 });
+ *     console.assert((yield* log.readLine()) === "started\n");
+ *     appendFileSync(path, "ready\n");
+ *     console.assert((yield* log.readLine()) === "ready\n");
+ *     yield* log.close();
+ *   });
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
+ * ```
+ */
+export function* openFile(path: string, mode: FileMode, options: OpenFileOptions = {}): Operation<FileStream> {
+  if (typeof path !== "string" || path === "") throw new TypeError(`Cannot open a file: path must be a non-empty string, received ${JSON.stringify(path)}`);
+  if (!Object.hasOwn(FLAGS, mode)) throw new TypeError(`Cannot open ${JSON.stringify(path)}: mode must be "r", "w" or "a", received ${JSON.stringify(mode)}`);
+  const follow = options.follow ?? false;
+  if (follow && mode !== "r") throw new TypeError(`Cannot open ${JSON.stringify(path)} with mode "${mode}": follow is only for mode "r"`);
+  const settings = {
+    path,
+    mode,
+    follow,
+    pollInterval: positive(options.pollInterval, 250, "pollInterval", false),
+    chunkSize: positive(options.chunkSize, 65536, "chunkSize", true),
+    limit: positive(options.limit, 65536, "limit", true),
+    highWaterMark: positive(options.highWaterMark, 65536, "highWaterMark", true),
+  };
+  const owner = requireCurrentTask("open a file");
+  let handle: FileHandle;
+  try {
+    handle = yield* openHandle(path, FLAGS[mode]);
+  } catch (error) {
+    throw error instanceof Error && (error as { code?: unknown }).code !== undefined ? openError(error, path, mode) : error;
+  }
+  const transport = new FileTransport(handle, settings);
+  if (mode === "r") {
+    try {
+      const stats = yield* io(handle.stat(), true);
+      if (stats.isDirectory()) throw isDirectoryError(path);
+      if (stats.isFile()) yield* transport.prefetch();
+    } catch (error) {
+      yield* io(
+        handle.close().catch(() => {}),
+        true,
+      );
+      throw error;
+    }
+  }
+  startDaemon(owner, `file ${path}`, () => transport.run());
+  return new FileStream(path, mode, transport);
+}

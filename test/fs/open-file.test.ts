@@ -1,0 +1,666 @@
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, afterEach, before, beforeEach, describe, it } from "node:test";
+import fc from "fast-check";
+import { type FileStream, openFile } from "../../src/fs/index.ts";
+import { BrokenResourceError, CancelledError, ClosedResourceError, currentTime, LimitOverrunError, run, sleep, spawn, suspend } from "../../src/index.ts";
+import { runVirtual } from "../../src/testing/index.ts";
+import { checkLeaks, collectReports, rejectsOp, start } from "../_helpers.ts";
+
+checkLeaks();
+
+const procFds = existsSync("/proc/self/fd");
+let root = "";
+let dir = "";
+let counter = 0;
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), "corio-fs-test-"));
+});
+after(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Descriptors of this process open on files under `root` (Linux: /proc/self/fd). */
+function openUnderRoot(): string[] {
+  if (!procFds) return [];
+  const found: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(root)) found.push(target);
+    } catch {}
+  }
+  return found;
+}
+
+beforeEach(() => {
+  dir = join(root, `t${++counter}`);
+  mkdirSync(dir);
+});
+afterEach(async () => {
+  for (let i = 0; i < 20 && openUnderRoot().length > 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(openUnderRoot(), [], "the test left files open");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const file = (name: string): string => join(dir, name);
+
+const PURPOSES: Record<string, string> = { r: "reading", w: "writing", a: "appending" };
+const DENIED_FIXTURE = resolve(import.meta.dirname, "../fixtures/fs-open-denied.ts");
+
+/** Runs a TypeScript fixture as another user (the tests run as root). */
+function runAs(uid: number, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    execFile(process.execPath, ["--import", "tsx", ...args], { uid, gid: uid, encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error !== null && typeof error.code !== "number") reject(error);
+      else resolveRun({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+    });
+  });
+}
+
+/** Reads every line of a FileStream, with their newlines. */
+function* readLines(stream: FileStream) {
+  const lines: string[] = [];
+  for (let line = yield* stream.readLine(); line !== ""; line = yield* stream.readLine()) lines.push(line);
+  return lines;
+}
+
+describe("openFile: round trips", () => {
+  it("writes with 'w', then reads the same text back with 'r'", async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile(file("a.txt"), "w");
+      assert.equal(out.path, file("a.txt"));
+      assert.equal(out.mode, "w");
+      out.write("héllo ");
+      out.write(new TextEncoder().encode("wörld"));
+      out.writeLine("!");
+      out.writeLine("second");
+      yield* out.close();
+      const input = yield* openFile(file("a.txt"), "r");
+      assert.equal(input.mode, "r");
+      assert.equal(yield* input.read(), "héllo wörld!\nsecond\n");
+      assert.equal(yield* input.read(), "");
+      assert.ok(input.atEof);
+      yield* input.close();
+    });
+    assert.equal(readFileSync(file("a.txt"), "utf8"), "héllo wörld!\nsecond\n");
+  });
+
+  it("'w' truncates an existing file, 'a' appends to it and creates a missing one", async () => {
+    writeFileSync(file("t.txt"), "old content\n");
+    await runVirtual(function* () {
+      const out = yield* openFile(file("t.txt"), "w");
+      out.writeLine("new");
+      yield* out.close();
+      const more = yield* openFile(file("t.txt"), "a");
+      more.writeLine("appended");
+      yield* more.close();
+      const fresh = yield* openFile(file("fresh.txt"), "a");
+      fresh.write("x");
+      yield* fresh.close();
+    });
+    assert.equal(readFileSync(file("t.txt"), "utf8"), "new\nappended\n");
+    assert.equal(readFileSync(file("fresh.txt"), "utf8"), "x");
+  });
+
+  it("round-trips a 5 MiB file through the writer and the reader", async () => {
+    const data = new Uint8Array(5 * 1024 * 1024);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919 + (i >> 13)) & 0xff;
+    await runVirtual(function* () {
+      const out = yield* openFile(file("big.bin"), "w");
+      for (let offset = 0; offset < data.length; offset += 100_000) {
+        out.writer.write(data.subarray(offset, offset + 100_000));
+        yield* out.drain();
+        assert.ok(out.writer.bufferSize <= 65536);
+      }
+      yield* out.close();
+      const input = yield* openFile(file("big.bin"), "r");
+      const got = yield* input.reader.read();
+      assert.equal(got.length, data.length);
+      assert.ok(Buffer.from(got).equals(Buffer.from(data)));
+      assert.ok(input.atEof);
+      yield* input.close();
+    });
+    assert.equal(readFileSync(file("big.bin")).length, data.length);
+  });
+
+  it("reads a 5 MiB file in small reads, in order", async () => {
+    const text = "0123456789abcdef\n".repeat((5 * 1024 * 1024) / 17);
+    writeFileSync(file("big.txt"), text);
+    await runVirtual(function* () {
+      const input = yield* openFile(file("big.txt"), "r");
+      const parts: string[] = [];
+      for (let part = yield* input.read(4096); part !== ""; part = yield* input.read(4096)) parts.push(part);
+      assert.equal(parts.join(""), text);
+      yield* input.close();
+    });
+  });
+
+  it("gives back the lines written, however the writes and the reads are chunked (property)", async () => {
+    const line = fc.string({ unit: fc.constantFrom("a", "é", "✓", " ", "z", "\r"), maxLength: 30 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 25 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }),
+        fc.integer({ min: 1, max: 64 }),
+        async (lines, trailing, cuts, chunkSize) => {
+          const path = file(`p${++counter}.txt`);
+          const text = lines.join("\n") + (trailing && lines.length > 0 ? "\n" : "");
+          const bytes = new TextEncoder().encode(text);
+          const got = await runVirtual(function* () {
+            const out = yield* openFile(path, "w", { highWaterMark: 16 });
+            // Write in random cuts, which split lines and UTF-8 characters alike.
+            for (let offset = 0, i = 0; offset < bytes.length; i++) {
+              const size = cuts[i % cuts.length] as number;
+              out.write(bytes.subarray(offset, offset + size));
+              offset += size;
+              if (i % 3 === 0) yield* out.drain();
+            }
+            yield* out.close();
+            const input = yield* openFile(path, "r", { chunkSize });
+            const read = yield* readLines(input);
+            yield* input.close();
+            return read;
+          });
+          const expected = text === "" ? [] : text.split(/(?<=\n)/);
+          assert.deepEqual(got, expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("decodes a UTF-8 character split across reads whole", async () => {
+    writeFileSync(file("u.txt"), "é✓😀");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("u.txt"), "r", { chunkSize: 1 });
+      let text = "";
+      for (let part = yield* input.read(1); part !== ""; part = yield* input.read(1)) text += part;
+      assert.equal(text, "é✓😀");
+      yield* input.close();
+    });
+  });
+});
+
+describe("FileStream.readLine", () => {
+  it("returns each line with its newline, then '' at EOF (with a trailing newline)", async () => {
+    writeFileSync(file("l.txt"), "one\n\nthree\n");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("l.txt"), "r");
+      assert.deepEqual(yield* readLines(input), ["one\n", "\n", "three\n"]);
+      assert.equal(yield* input.readLine(), "");
+      yield* input.close();
+    });
+  });
+
+  it("returns the last line without a newline when the file has none", async () => {
+    writeFileSync(file("l.txt"), "one\ntwo");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("l.txt"), "r");
+      assert.deepEqual(yield* readLines(input), ["one\n", "two"]);
+      yield* input.close();
+    });
+  });
+
+  it("gives '' at once for an empty file", async () => {
+    writeFileSync(file("empty.txt"), "");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("empty.txt"), "r");
+      assert.equal(yield* input.readLine(), "");
+      assert.ok(input.atEof);
+      yield* input.close();
+    });
+  });
+
+  it("throws LimitOverrunError for a line over the limit, and goes on with the next line", async () => {
+    writeFileSync(file("long.txt"), `${"x".repeat(100)}\nshort\n`);
+    await runVirtual(function* () {
+      const input = yield* openFile(file("long.txt"), "r", { limit: 32, chunkSize: 16 });
+      yield* rejectsOp(input.readLine(), LimitOverrunError);
+      assert.equal(yield* input.readLine(), "short\n");
+      yield* input.close();
+    });
+  });
+});
+
+describe("FileStream.hasData", () => {
+  it("is true with bytes buffered, false at EOF with nothing buffered", async () => {
+    writeFileSync(file("h.txt"), "a\nb\n");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("h.txt"), "r");
+      assert.equal(input.hasData(), true, "the first chunk is read when the file is opened");
+      assert.equal(yield* input.readLine(), "a\n");
+      assert.equal(input.hasData(), true);
+      assert.equal(yield* input.readLine(), "b\n");
+      assert.equal(input.hasData(), false);
+      assert.equal(yield* input.readLine(), "");
+      assert.equal(input.hasData(), false);
+      assert.ok(input.atEof);
+      yield* input.close();
+    });
+  });
+
+  it("is false for an empty file and for a file opened for writing", async () => {
+    writeFileSync(file("e.txt"), "");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("e.txt"), "r");
+      assert.equal(input.hasData(), false);
+      const out = yield* openFile(file("o.txt"), "w");
+      out.write("data");
+      assert.equal(out.hasData(), false);
+      assert.equal(out.atEof, false);
+    });
+  });
+});
+
+describe("openFile: errors", () => {
+  it("a missing path: ENOENT, naming the path and the mode, with Node's error as cause", async () => {
+    const path = file("missing.txt");
+    await runVirtual(function* () {
+      const error = (yield* rejectsOp(openFile(path, "r"), Error)) as Error & { code?: string; path?: string };
+      assert.equal(error.message, `Cannot open ${JSON.stringify(path)} for reading (mode "r"): it does not exist (ENOENT)`);
+      assert.equal(error.code, "ENOENT");
+      assert.equal(error.path, path);
+      assert.ok(error.cause instanceof Error);
+      assert.equal((error.cause as NodeJS.ErrnoException).code, "ENOENT");
+      const missingDir = file("no/such/dir.txt");
+      const nested = (yield* rejectsOp(openFile(missingDir, "w"), Error)) as Error & { code?: string };
+      assert.equal(nested.message, `Cannot open ${JSON.stringify(missingDir)} for writing (mode "w"): a directory on its path does not exist (ENOENT)`);
+    });
+  });
+
+  it("a directory: EISDIR at open time, also for reading (which Node allows on Linux)", async () => {
+    await runVirtual(function* () {
+      for (const mode of ["r", "w", "a"] as const) {
+        const error = (yield* rejectsOp(openFile(dir, mode), Error)) as Error & { code?: string };
+        assert.equal(error.code, "EISDIR", mode);
+        assert.match(error.message, /: it is a directory \(EISDIR\)$/);
+        assert.ok(error.message.includes(`(mode "${mode}")`));
+      }
+    });
+  });
+
+  it("no permission: EACCES (as root, checked in a child process run as nobody, since root bypasses permissions)", async () => {
+    const path = file("secret.txt");
+    writeFileSync(path, "secret");
+    chmodSync(path, 0o000);
+    try {
+      if (process.getuid?.() === 0) {
+        // The unprivileged child must be able to reach the file (not read it).
+        chmodSync(root, 0o755);
+        chmodSync(dir, 0o755);
+        const result = await runAs(65534, [DENIED_FIXTURE, path]);
+        const lines = result.stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line) as { mode: string; code: string; message: string; cause: boolean });
+        assert.equal(lines.length, 3, result.stderr);
+        for (const line of lines) {
+          assert.equal(line.code, "EACCES");
+          assert.equal(line.message, `Cannot open ${JSON.stringify(path)} for ${PURPOSES[line.mode]} (mode "${line.mode}"): permission denied (EACCES)`);
+          assert.equal(line.cause, true);
+        }
+        return;
+      }
+      await runVirtual(function* () {
+        for (const mode of ["r", "w", "a"] as const) {
+          const error = (yield* rejectsOp(openFile(path, mode), Error)) as Error & { code?: string };
+          assert.equal(error.code, "EACCES");
+          assert.equal(error.message, `Cannot open ${JSON.stringify(path)} for ${PURPOSES[mode]} (mode "${mode}"): permission denied (EACCES)`);
+        }
+      });
+    } finally {
+      chmodSync(path, 0o600);
+      chmodSync(root, 0o700);
+    }
+  });
+
+  it("writing to a file opened with 'r' throws a clear error (also through its writer)", async () => {
+    writeFileSync(file("r.txt"), "data");
+    const path = file("r.txt");
+    await runVirtual(function* () {
+      const input = yield* openFile(path, "r");
+      const expected = `Cannot write to ${JSON.stringify(path)}: it was opened for reading (mode "r"); open it with mode "w" or "a" to write`;
+      assert.throws(() => input.write("x"), { message: expected, code: "EBADF" });
+      assert.throws(() => input.writeLine("x"), { message: expected });
+      assert.throws(() => input.writer.write("x"), { message: expected });
+      assert.equal(yield* input.read(), "data");
+      yield* input.close();
+    });
+    assert.equal(readFileSync(path, "utf8"), "data");
+  });
+
+  it("reading from a file opened with 'w' or 'a' throws a clear error (also through its reader)", async () => {
+    const path = file("w.txt");
+    await runVirtual(function* () {
+      const out = yield* openFile(path, "a");
+      const expected = `Cannot read ${JSON.stringify(path)}: it was opened for appending (mode "a"); open it with mode "r" to read`;
+      assert.equal((yield* rejectsOp(out.readLine(), Error)).message, expected);
+      const error = yield* rejectsOp(out.read(), Error);
+      assert.equal(error.message, expected);
+      const viaReader = yield* rejectsOp(out.reader.read(), Error);
+      assert.equal(viaReader.message, expected);
+      yield* out.close();
+    });
+  });
+
+  it("rejects bad arguments at once", async () => {
+    await runVirtual(function* () {
+      const bad = (mode: string) => openFile(file("x"), mode as "r");
+      const modeError = yield* rejectsOp(bad("rw"), TypeError);
+      assert.equal(modeError.message, `Cannot open ${JSON.stringify(file("x"))}: mode must be "r", "w" or "a", received "rw"`);
+      const followError = yield* rejectsOp(openFile(file("x"), "w", { follow: true }), TypeError);
+      assert.equal(followError.message, `Cannot open ${JSON.stringify(file("x"))} with mode "w": follow is only for mode "r"`);
+      const pollError = yield* rejectsOp(openFile(file("x"), "r", { follow: true, pollInterval: 0 }), RangeError);
+      assert.equal(pollError.message, "Cannot open a file: pollInterval must be a positive number, received 0");
+      yield* rejectsOp(openFile("", "r"), TypeError);
+      yield* rejectsOp(openFile(file("x"), "r", { chunkSize: 1.5 }), RangeError);
+    });
+    assert.equal(existsSync(file("x")), false);
+    assert.throws(() => start(openFile(file("x"), "r")), { message: /^Cannot open a file: no corio task is running/ });
+  });
+
+  it("a failing write is thrown by flush() and by close() once; later writes throw it", { skip: !existsSync("/dev/full") && "needs /dev/full" }, async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile("/dev/full", "w");
+      out.write("x");
+      const error = (yield* rejectsOp(out.flush(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(error.code, "ENOSPC");
+      assert.match(error.message, /^Cannot write to "\/dev\/full": ENOSPC/);
+      assert.ok(error.cause instanceof Error);
+      yield* out.close();
+      yield* out.close();
+      const again = yield* openFile("/dev/full", "w");
+      again.write("y");
+      const closeError = (yield* rejectsOp(again.close(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(closeError.code, "ENOSPC");
+      yield* again.close();
+    });
+  });
+
+  it("a failing write with no close() to throw it is reported to the loop", { skip: !existsSync("/dev/full") && "needs /dev/full" }, async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        yield* spawn(
+          function* () {
+            const out = yield* openFile("/dev/full", "w");
+            out.write("lost");
+          },
+          { name: "writer" },
+        );
+      },
+      { onError },
+    );
+    assert.equal(reports.length, 1);
+    assert.ok(reports[0]?.error instanceof BrokenResourceError);
+    assert.equal(reports[0]?.path, "test/writer/file /dev/full");
+  });
+});
+
+describe("FileStream.close", () => {
+  it("flushes queued writes, is idempotent, and later writes throw ClosedResourceError", async () => {
+    const path = file("c.txt");
+    await runVirtual(function* () {
+      const out = yield* openFile(path, "w", { highWaterMark: 8 });
+      for (let i = 0; i < 1000; i++) out.writeLine(`line ${i}`);
+      assert.ok(out.writer.bufferSize > 8);
+      yield* out.close();
+      assert.equal(out.closed, true);
+      assert.equal(out.writer.bufferSize, 0);
+      yield* out.close();
+      out[Symbol.dispose]();
+      assert.throws(
+        () => out.write("late"),
+        (error: unknown) => {
+          assert.ok(error instanceof ClosedResourceError);
+          assert.equal(error.message, `Cannot write to ${JSON.stringify(path)}: the file is closed`);
+          return true;
+        },
+      );
+      assert.throws(() => out.writer.write("late"), ClosedResourceError);
+    });
+    const text = readFileSync(path, "utf8");
+    assert.equal(text.split("\n").length, 1001);
+    assert.ok(text.endsWith("line 999\n"));
+  });
+
+  it("closes a file being read: a waiting reader sees the end, later reads give '' after the buffered bytes", async () => {
+    writeFileSync(file("r.txt"), "first\nsecond\n");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("r.txt"), "r", { follow: true });
+      assert.equal(yield* input.readLine(), "first\n");
+      yield* input.close();
+      yield* input.close();
+      assert.equal(input.closed, true);
+      assert.equal(yield* input.readLine(), "second\n");
+      assert.equal(yield* input.readLine(), "");
+    });
+  });
+
+  it("can be called from another task while a read waits", async () => {
+    writeFileSync(file("f.txt"), "");
+    await runVirtual(function* () {
+      const input = yield* openFile(file("f.txt"), "r", { follow: true, pollInterval: 50 });
+      const reader = yield* spawn(() => input.readLine());
+      yield* sleep(1000);
+      assert.equal(reader.done, false);
+      yield* input.close();
+      assert.equal(yield* reader, "");
+    });
+  });
+
+  it("writer.abort() drops what is queued and closes the file", async () => {
+    const path = file("aborted.txt");
+    await runVirtual(function* () {
+      const out = yield* openFile(path, "w");
+      out.write("kept");
+      yield* out.flush();
+      out.write("dropped");
+      out.writer.abort();
+      yield* out.writer.waitClosed();
+      assert.equal(out.writer.bufferSize, 0);
+      yield* out.close();
+    });
+    assert.equal(readFileSync(path, "utf8"), "kept");
+  });
+
+  it("[Symbol.dispose] starts closing without waiting; the owner still finishes after the flush", async () => {
+    const path = file("d.txt");
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const out = yield* openFile(path, "w");
+        out.write("disposed");
+        out[Symbol.dispose]();
+        assert.equal(out.closed, true);
+      });
+    });
+    assert.equal(readFileSync(path, "utf8"), "disposed");
+  });
+});
+
+describe("the owner task", () => {
+  it("ending writes what is queued and closes the file before it finishes", async () => {
+    const path = file("o.txt");
+    await runVirtual(function* () {
+      let kept: FileStream | undefined;
+      const writer = yield* spawn(function* () {
+        const out = yield* openFile(path, "w");
+        kept = out;
+        for (let i = 0; i < 100; i++) out.writeLine(`${i}`);
+        // No close, and no suspension: the file task must still run its cleanup.
+      });
+      yield* writer;
+      assert.equal(kept?.closed, true);
+      assert.equal(openUnderRoot().length, 0);
+      assert.equal(readFileSync(path, "utf8").split("\n").length, 101);
+    });
+  });
+
+  it("ending closes a file being read, and a file being followed", async () => {
+    writeFileSync(file("r.txt"), "data\n");
+    await runVirtual(function* () {
+      let followed: FileStream | undefined;
+      const owner = yield* spawn(function* () {
+        yield* openFile(file("r.txt"), "r");
+        followed = yield* openFile(file("r.txt"), "r", { follow: true });
+        yield* followed.readLine();
+        if (procFds) assert.equal(openUnderRoot().length, 2);
+      });
+      yield* owner;
+      assert.equal(openUnderRoot().length, 0);
+      assert.equal(followed?.closed, true);
+      assert.equal(yield* followed!.readLine(), "");
+    });
+  });
+
+  it("cancelled while a followed read waits: the file is closed", async () => {
+    writeFileSync(file("c.txt"), "");
+    await runVirtual(function* () {
+      const owner = yield* spawn(function* () {
+        const input = yield* openFile(file("c.txt"), "r", { follow: true });
+        yield* input.readLine();
+      });
+      yield* sleep(2000);
+      owner.cancel("stop");
+      yield* rejectsOp(owner, CancelledError);
+      assert.equal(openUnderRoot().length, 0);
+    });
+  });
+
+  it("returning at once (in plain run) still closes the file", async () => {
+    const path = file("quick.txt");
+    await run(function* () {
+      const out = yield* openFile(path, "w");
+      out.write("quick");
+    });
+    assert.equal(readFileSync(path, "utf8"), "quick");
+  });
+
+  it("cancelled while the open waits (a FIFO with no writer): the late handle is closed", {
+    skip: process.platform === "win32" && "needs mkfifo",
+  }, async () => {
+    const fifo = file("fifo");
+    try {
+      execFileSync("mkfifo", [fifo]);
+    } catch {
+      return;
+    }
+    await runVirtual(function* () {
+      const opener = yield* spawn(function* () {
+        yield* openFile(fifo, "r");
+        yield* suspend();
+      });
+      // The open blocks in Node's thread pool until a writer comes.
+      yield* spawn(function* () {
+        yield* sleep(0);
+        opener.cancel("give up");
+      });
+      yield* rejectsOp(opener, CancelledError);
+    });
+    // Now let the abandoned open finish: it must be closed, not leaked.
+    const writer = openSync(fifo, "w");
+    closeSync(writer);
+    for (
+      let i = 0;
+      i < 1000 && (openUnderRoot().length > 0 || process.getActiveResourcesInfo().some((name) => name === "FSReqPromise" || name === "CloseReq"));
+      i++
+    ) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(openUnderRoot(), []);
+  });
+});
+
+describe("follow mode", () => {
+  it("sees data appended after the end, line by line, polling on the loop's clock", async () => {
+    const path = file("log.txt");
+    writeFileSync(path, "start\n");
+    await runVirtual(function* () {
+      const log = yield* openFile(path, "r", { follow: true, pollInterval: 100 });
+      assert.equal(yield* log.readLine(), "start\n");
+      yield* spawn(function* () {
+        const out = yield* openFile(path, "a");
+        for (const word of ["alpha", "beta"]) {
+          yield* sleep(1000);
+          out.write(`${word.slice(0, 2)}`);
+          yield* out.flush();
+          yield* sleep(300);
+          out.writeLine(word.slice(2));
+          yield* out.flush();
+        }
+        yield* out.close();
+      });
+      const t0 = currentTime();
+      assert.equal(yield* log.readLine(), "alpha\n");
+      assert.ok(currentTime() - t0 >= 1300);
+      assert.equal(yield* log.readLine(), "beta\n");
+      assert.equal(log.atEof, false);
+      yield* log.close();
+    });
+  });
+
+  it("waits at the end of an empty file until data comes (real clock)", async () => {
+    const path = file("tail.txt");
+    writeFileSync(path, "");
+    const lines = await run(function* () {
+      const log = yield* openFile(path, "r", { follow: true, pollInterval: 5 });
+      yield* spawn(function* () {
+        yield* sleep(20);
+        appendFileSync(path, "late line\n");
+      });
+      const line = yield* log.readLine();
+      yield* log.close();
+      return line;
+    });
+    assert.equal(lines, "late line\n");
+  });
+});
+
+describe("backpressure", () => {
+  it("the reader's buffer stays bounded while nobody reads", async () => {
+    writeFileSync(file("b.bin"), new Uint8Array(100_000));
+    await runVirtual(function* () {
+      const input = yield* openFile(file("b.bin"), "r", { limit: 100, chunkSize: 64 });
+      yield* sleep(10);
+      assert.ok(input.reader.buffered > 0);
+      assert.ok(input.reader.buffered <= 2 * 100 + 64, `buffered ${input.reader.buffered}`);
+      const all = yield* input.reader.read();
+      assert.equal(all.length, 100_000);
+      yield* input.close();
+    });
+  });
+
+  it("drain() waits until the queued bytes fall to highWaterMark", async () => {
+    const path = file("d.bin");
+    await runVirtual(function* () {
+      const out = yield* openFile(path, "w", { highWaterMark: 1000 });
+      out.write(new Uint8Array(50_000));
+      assert.equal(out.writer.bufferSize, 50_000);
+      yield* out.drain();
+      assert.ok(out.writer.bufferSize <= 1000);
+      yield* out.flush();
+      assert.equal(out.writer.bufferSize, 0);
+      assert.equal(readFileSync(path).length, 50_000);
+      yield* out.close();
+    });
+  });
+});
