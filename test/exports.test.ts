@@ -1,10 +1,11 @@
 // The public names are the contract: a change here is a change of API.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import * as corio from "../src/index.ts";
 import * as fs from "../src/fs/index.ts";
+import * as corio from "../src/index.ts";
 import * as process from "../src/process/index.ts";
 import * as testing from "../src/testing/index.ts";
+import * as threads from "../src/threads/index.ts";
 
 const CORE = [
   "BoundedSemaphore",
@@ -86,6 +87,19 @@ describe("exports", () => {
 
   it("corio/process exports spawnProcess and Process", () => {
     assert.deepEqual(Object.keys(process).sort(), ["Process", "spawnProcess"]);
+  });
+
+  it("corio/threads exports the pool, its helpers and its error", () => {
+    assert.deepEqual(Object.keys(threads).sort(), [
+      "ThreadPool",
+      "WorkerCrashedError",
+      "callFromThread",
+      "callInThread",
+      "configureDefaultThreadPool",
+      "exposeToThreads",
+      "toThread",
+      "transfer",
+    ]);
   });
 
   it("corio/testing exports exactly its helpers", () => {

@@ -1,0 +1,296 @@
+/**
+ * The program each pool worker runs, as source text (`new Worker(source,
+ * { eval: true })`): it needs no file next to the built package, so it works
+ * the same from `src/` under tsx and from `dist/`.
+ *
+ * The worker reads batches of records (see `_protocol.ts`), runs each job
+ * with a `ThreadContext` as `this`, and sends results back in batches: after
+ * every batch, after any job that took over a millisecond, and when async
+ * jobs settle. After a long job it yields to its event loop before the next
+ * one, so that replies to `callFromThread` can arrive.
+ *
+ * Aborts do not wait for the event loop: the main thread posts the job id on
+ * a dedicated port and bumps a shared counter, so `this.aborted` in a busy
+ * synchronous loop costs one atomic read until something was aborted, and
+ * then drains the port with `receiveMessageOnPort`.
+ * @module
+ */
+import { CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, serializeError } from "./_protocol.ts";
+
+export const WORKER_SOURCE = `"use strict";
+const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { performance } = require("node:perf_hooks");
+// Functions sent as source are compiled in the global scope: give them require().
+globalThis.require = require;
+const serializeError = ${serializeError.toString()};
+const functions = new Map();
+const modules = new Map();
+/** Async jobs not settled yet, by id. */
+const running = new Map();
+/** The synchronous job running now. */
+let current = null;
+/** Aborts of jobs not started yet (queued behind a long job). */
+const aborted = new Set();
+const abortPort = workerData.abortPort;
+const abortCount = new Int32Array(workerData.abortBuffer);
+let abortsSeen = 0;
+const pendingCalls = new Map();
+let nextCallId = 1;
+let outbox = [];
+let transfers = [];
+let flushQueued = false;
+const backlog = [];
+
+function applyAbort(jobId) {
+  abortsSeen++;
+  if (current !== null && current.jobId === jobId) current.abort();
+  else if (running.has(jobId)) running.get(jobId).abort();
+  else aborted.add(jobId);
+}
+function pollAborts() {
+  if (Atomics.load(abortCount, 0) <= abortsSeen) return;
+  let entry;
+  while ((entry = receiveMessageOnPort(abortPort)) !== undefined) applyAbort(entry.message);
+}
+abortPort.on("message", applyAbort);
+
+class Transfer {
+  constructor(value, list) { this.value = value; this.list = list; }
+}
+function transferList(value) {
+  if (value instanceof ArrayBuffer) return [value];
+  if (ArrayBuffer.isView(value)) return [value.buffer];
+  return [value];
+}
+class ThreadContext {
+  constructor(jobId) { this.jobId = jobId; this.controller = undefined; this.isAborted = false; }
+  get aborted() {
+    pollAborts();
+    return this.isAborted;
+  }
+  get signal() {
+    pollAborts();
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.isAborted) this.controller.abort(new Error("the job was cancelled"));
+    }
+    return this.controller.signal;
+  }
+  abort() {
+    this.isAborted = true;
+    if (this.controller !== undefined) this.controller.abort(new Error("the job was cancelled"));
+  }
+  callFromThread(name, ...args) { return callMain(this.jobId, name, args); }
+  transfer(value, list) { return new Transfer(value, list === undefined ? transferList(value) : list); }
+}
+function callMain(jobId, name, args) {
+  const callId = nextCallId++;
+  return new Promise((resolve, reject) => {
+    pendingCalls.set(callId, { resolve, reject });
+    outbox.push(${CALL}, callId, jobId, name, args);
+    flushSoon();
+  });
+}
+globalThis[Symbol.for("corio.thread")] = {
+  callFromThread(name, ...args) { return callMain(0, name, args); },
+};
+
+function finish(jobId, value) {
+  if (value instanceof Transfer) {
+    for (const item of value.list) transfers.push(item);
+    value = value.value;
+  }
+  outbox.push(${DONE}, jobId, value);
+}
+function fail(jobId, error) {
+  outbox.push(${FAILED}, jobId, serializeError(error));
+}
+function flush() {
+  flushQueued = false;
+  if (outbox.length === 0) return;
+  const batch = outbox;
+  const list = transfers;
+  outbox = [];
+  transfers = [];
+  try {
+    parentPort.postMessage(batch, list);
+  } catch {
+    postOneByOne(batch);
+  }
+}
+function flushSoon() {
+  if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+}
+/** A batch that would not clone: send record by record, failing the ones at fault. */
+function postOneByOne(batch) {
+  for (let i = 0; i < batch.length; ) {
+    const size = batch[i] === ${CALL} ? 5 : 3;
+    const record = batch.slice(i, i + size);
+    i += size;
+    try {
+      parentPort.postMessage(record);
+    } catch (error) {
+      const message = "the value cannot be copied to the main thread: " + error.message;
+      if (record[0] === ${CALL}) {
+        const call = pendingCalls.get(record[1]);
+        pendingCalls.delete(record[1]);
+        call.reject(new TypeError("callFromThread: " + message));
+      } else {
+        parentPort.postMessage([${FAILED}, record[1], serializeError(new TypeError("Cannot return the job's result: " + message))]);
+      }
+    }
+  }
+}
+function settle(jobId, context, result) {
+  if (result !== null && (typeof result === "object" || typeof result === "function") && typeof result.then === "function") {
+    running.set(jobId, context);
+    result.then(
+      (value) => { running.delete(jobId); finish(jobId, value); flushSoon(); },
+      (error) => { running.delete(jobId); fail(jobId, error); flushSoon(); },
+    );
+  } else {
+    finish(jobId, result);
+  }
+}
+function skipIfAborted(jobId) {
+  pollAborts();
+  if (!aborted.delete(jobId)) return false;
+  fail(jobId, new Error("the job was cancelled before it started"));
+  return true;
+}
+function runFunction(jobId, fnId, args) {
+  if (skipIfAborted(jobId)) return;
+  const fn = functions.get(fnId);
+  const context = new ThreadContext(jobId);
+  current = context;
+  let result;
+  try {
+    result = fn.apply(context, args);
+  } catch (error) {
+    current = null;
+    fail(jobId, error);
+    return;
+  }
+  current = null;
+  settle(jobId, context, result);
+}
+/** Under tsx, workers do not inherit its loader: register it here before the first TypeScript module. */
+let typescriptReady = null;
+function loadModule(url) {
+  let loading = modules.get(url);
+  if (loading === undefined) {
+    if (workerData.tsxApi !== null && /.[mc]?tsx?$/.test(url)) {
+      typescriptReady ??= import(workerData.tsxApi).then((api) => api.register());
+      loading = typescriptReady.then(() => import(url));
+    } else {
+      loading = import(url);
+    }
+    modules.set(url, loading);
+  }
+  return loading;
+}
+function runExport(jobId, url, name, args) {
+  if (skipIfAborted(jobId)) return;
+  const context = new ThreadContext(jobId);
+  const result = loadModule(url).then((module) => {
+    const fn = module[name];
+    if (typeof fn !== "function") throw new TypeError("Cannot run " + name + " from " + url + ": it exports no function of that name");
+    current = context;
+    try {
+      return fn.apply(context, args);
+    } finally {
+      current = null;
+    }
+  });
+  settle(jobId, context, result);
+}
+function compile(fnId, source) {
+  let fn;
+  try {
+    fn = (0, eval)("(" + source + ")");
+  } catch (error) {
+    try {
+      // A method written in shorthand ("name(a) { ... }") is not an expression on its own.
+      fn = (0, eval)("({" + source + "})")[source.slice(0, source.indexOf("(")).replace(/^async\\s+|\\*/g, "").trim()];
+    } catch {
+      fn = undefined;
+    }
+    if (typeof fn !== "function") {
+      const message = "Cannot compile the function for the thread: " + error.message;
+      fn = () => { throw new SyntaxError(message); };
+    }
+  }
+  functions.set(fnId, fn);
+}
+/** Runs records from \`start\`; returns false if it stopped after a long job (the rest is in the backlog). */
+function handle(batch, start) {
+  let last = performance.now();
+  for (let i = start; i < batch.length; ) {
+    const tag = batch[i];
+    if (tag === ${RUN_FUNCTION}) {
+      runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
+      i += 4;
+      const now = performance.now();
+      if (now - last > 1) {
+        // A long job: send its result now, and let replies in before the next.
+        flush();
+        if (i < batch.length) {
+          backlog.unshift([batch, i]);
+          setImmediate(drain);
+          return false;
+        }
+        last = now;
+      }
+    } else if (tag === ${DEFINE}) {
+      compile(batch[i + 1], batch[i + 2]);
+      i += 3;
+    } else if (tag === ${RUN_EXPORT}) {
+      runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+      i += 5;
+    } else if (tag === ${CALL_RESULT}) {
+      const call = pendingCalls.get(batch[i + 1]);
+      pendingCalls.delete(batch[i + 1]);
+      if (call !== undefined) {
+        if (batch[i + 2]) call.resolve(batch[i + 3]);
+        else call.reject(batch[i + 3]);
+      }
+      i += 4;
+    } else {
+      throw new Error("corio thread: unknown record " + tag);
+    }
+  }
+  return true;
+}
+function drain() {
+  while (backlog.length > 0) {
+    const [batch, start] = backlog.shift();
+    if (!handle(batch, start)) return;
+  }
+  // Every job sent so far has started: aborts still remembered were for jobs that had ended.
+  aborted.clear();
+  flush();
+}
+parentPort.on("message", (batch) => {
+  if (backlog.length > 0) {
+    // Replies go first; jobs wait behind the ones already queued.
+    const jobs = [];
+    for (let i = 0; i < batch.length; ) {
+      const tag = batch[i];
+      const size = tag === ${CALL_RESULT} ? 4 : tag === ${DEFINE} ? 3 : tag === ${RUN_FUNCTION} ? 4 : 5;
+      if (tag === ${CALL_RESULT}) handle(batch.slice(i, i + size), 0);
+      else for (let j = i; j < i + size; j++) jobs.push(batch[j]);
+      i += size;
+    }
+    if (jobs.length > 0) backlog.push([jobs, 0]);
+    flush();
+    return;
+  }
+  if (handle(batch, 0)) {
+    aborted.clear();
+    flush();
+  }
+});
+`;

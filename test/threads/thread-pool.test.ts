@@ -1,0 +1,479 @@
+import assert from "node:assert/strict";
+import { describe, it, mock } from "node:test";
+import { threadId as mainThreadId } from "node:worker_threads";
+import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import {
+  callFromThread,
+  callInThread,
+  exposeToThreads,
+  type ThreadContext,
+  ThreadPool,
+  toThread,
+  transfer,
+  WorkerCrashedError,
+} from "../../src/threads/index.ts";
+import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+const MODULE = new URL("../fixtures/thread-module.ts", import.meta.url);
+
+/** Shared memory a job can write to, so the test sees what ran even when its result is dropped. */
+function counter(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(8));
+}
+
+/** A job that spins until the test lets it go (or it is aborted, if it checks). */
+function spin(this: ThreadContext, gate: Int32Array, checkAbort: boolean): string {
+  Atomics.add(gate, 1, 1);
+  for (;;) {
+    if (Atomics.load(gate, 0) === 1) return "released";
+    if (checkAbort && this.aborted) return "aborted";
+  }
+}
+
+/** The worker's thread id: tells whether a worker was replaced. */
+function threadId(): number {
+  return require("node:worker_threads").threadId;
+}
+
+/** Waits until the spinning job has started in its worker. */
+function* started(gate: Int32Array, count = 1): Operation<void> {
+  while (Atomics.load(gate, 1) < count) yield* sleep(1);
+}
+
+describe("ThreadPool: results and errors", () => {
+  it("runs a function in a worker and gives its result", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      assert.equal(yield* pool.call((a: number, b: number) => a * b, 6, 7), 42);
+      assert.deepEqual(yield* pool.call((o: { xs: number[] }) => ({ sum: o.xs.reduce((a, b) => a + b, 0) }), { xs: [1, 2, 3] }), { sum: 6 });
+      assert.equal(yield* pool.call(async (n: number) => n + 1, 1), 2);
+      assert.notEqual(yield* pool.call(threadId), mainThreadId);
+    });
+  });
+
+  it("gives results in order for many concurrent jobs, on at most `size` workers", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      const results = yield* all(Array.from({ length: 500 }, (_, i) => pool.call((n: number) => n * 2, i)));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 500 }, (_, i) => i * 2),
+      );
+      assert.ok(pool.threads <= 2);
+      assert.equal(pool.completed, 500);
+    });
+  });
+
+  it("a job that throws gives the task its error, with the class, the code and the worker's stack", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(
+        pool.call(function failing() {
+          throw new RangeError("out of range");
+        }),
+        RangeError,
+      );
+      assert.equal(error.message, "out of range");
+      assert.match(error.stack ?? "", /failing/);
+      const coded = yield* rejectsOp(pool.run(MODULE, "throwsWithCode"), Error);
+      assert.equal((coded as Error & { code?: string }).code, "ENOTHING");
+      assert.match(coded.stack ?? "", /thread-module/);
+      // A thrown value that is not an Error arrives as it was.
+      try {
+        yield* pool.call(() => {
+          throw "plain";
+        });
+        assert.fail("should throw");
+      } catch (thrown) {
+        assert.equal(thrown, "plain");
+      }
+      // The pool still serves.
+      assert.equal(yield* pool.call(() => "ok"), "ok");
+    });
+  });
+
+  it("arguments or results that cannot be copied fail that job only", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const bad = yield* rejectsOp(
+        pool.call(
+          (f: unknown) => typeof f,
+          () => 1,
+        ),
+        TypeError,
+      );
+      assert.match(bad.message, /cannot be copied/);
+      const badResult = yield* rejectsOp(
+        pool.call(() => () => 1),
+        TypeError,
+      );
+      assert.match(badResult.message, /cannot be copied/);
+      assert.equal(yield* pool.call(() => 5), 5);
+    });
+  });
+
+  it("runs exported functions of a module, and says clearly when the export is missing", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      assert.equal(yield* pool.run<number>(MODULE, "add", 2, 3), 5);
+      const missing = yield* rejectsOp(pool.run(MODULE, "nothing"), TypeError);
+      assert.match(missing.message, /exports no function of that name/);
+    });
+  });
+
+  it("transfers moved buffers instead of copying them, both ways", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const bytes = new Uint8Array(1 << 16).fill(3);
+      const back = yield* pool.call(function (this: ThreadContext, data: Uint8Array) {
+        for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) + 1;
+        return this.transfer(data);
+      }, transfer(bytes));
+      assert.equal(bytes.byteLength, 0, "moved, so detached here");
+      assert.equal(back.length, 1 << 16);
+      assert.equal(back[100], 4);
+      assert.throws(() => transfer(42), /Cannot transfer number/);
+    });
+  });
+
+  it("compiles shorthand methods and says clearly what cannot be sent", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const methods = {
+        triple(n: number) {
+          return n * 3;
+        },
+      };
+      assert.equal(yield* pool.call(methods.triple, 3), 9);
+      const native = yield* rejectsOp(pool.call(Math.max as never), TypeError);
+      assert.match(native.message, /only functions written in JavaScript/);
+    });
+  });
+});
+
+describe("ThreadPool: cancellation", () => {
+  it("a queued job that is cancelled never runs", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const gate = counter();
+      const ran = counter();
+      const first = yield* spawn(() => pool.call(spin, gate, false));
+      yield* started(gate);
+      const queued = yield* spawn(() => pool.call((c: Int32Array) => Atomics.add(c, 0, 1), ran));
+      yield* sleep(1);
+      assert.equal(pool.queued, 1);
+      queued.cancel();
+      yield* sleep(1);
+      assert.equal(pool.queued, 0);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* first, "released");
+      // Another job after it proves the worker is idle and the cancelled one did not run.
+      yield* pool.call(() => 0);
+      assert.equal(Atomics.load(ran, 0), 0);
+    });
+  });
+
+  it("a running job sees this.aborted (even in a busy loop) and the worker is kept", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const job = yield* spawn(() => pool.call(spin, gate, true));
+      yield* started(gate);
+      job.cancel();
+      yield* sleep(1);
+      // The job returned "aborted" in its worker: the same worker serves the next job.
+      assert.equal(yield* pool.call(threadId), before);
+    });
+  });
+
+  it("an async job gets its signal aborted", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
+      const job = yield* spawn(() => pool.run(MODULE, "waitForAbort"));
+      yield* sleep(20);
+      job.cancel();
+      yield* sleep(1);
+      assert.equal(yield* pool.call(() => "next"), "next");
+      assert.equal(pool.running, 0);
+    });
+  });
+
+  it("a running job that ignores the abort has its worker terminated after the grace; the other jobs on it run again", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const stuck = yield* spawn(() => pool.call(spin, gate, false));
+      // Sent to the same worker, behind the stuck job.
+      const innocent = yield* spawn(() => pool.call((n: number) => n + 1, 41));
+      yield* started(gate);
+      stuck.cancel();
+      assert.equal(yield* innocent, 42);
+      assert.notEqual(yield* pool.call(threadId), before, "the worker was replaced");
+    });
+  });
+
+  it("timeout() over a thread job interrupts the wait", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 10 });
+      const gate = counter();
+      yield* rejectsOp(timeout(30, pool.call(spin, gate, false)), TimeoutError);
+      assert.equal(yield* pool.call(() => 1), 1);
+    });
+  });
+});
+
+describe("ThreadPool: crashes", () => {
+  it("a worker that calls process.exit fails its jobs with WorkerCrashedError and is replaced", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(
+        pool.call(() => process.exit(7)),
+        WorkerCrashedError,
+      );
+      assert.equal((error as WorkerCrashedError).exitCode, 7);
+      assert.match(error.message, /exited with code 7/);
+      assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("a worker that runs out of memory is replaced and the pool keeps serving", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
+      const error = yield* rejectsOp(
+        pool.call(() => {
+          const hoard: number[][] = [];
+          for (;;) hoard.push(new Array(100_000).fill(1));
+        }),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /memory/i);
+      assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("an error thrown outside any job (in a timer) crashes the worker; its job fails and the pool goes on", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(
+        pool.call(
+          () =>
+            new Promise(() => {
+              setTimeout(() => {
+                throw new Error("stray");
+              }, 1);
+            }),
+        ),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /stray/);
+      assert.equal(yield* pool.call(() => 2), 2);
+    });
+  });
+});
+
+describe("ThreadPool: callFromThread", () => {
+  it("a job calls exposed main-thread functions: values, promises, operations and errors", async () => {
+    const removers = [
+      exposeToThreads("double", (n: number) => n * 2),
+      exposeToThreads("later", async (s: string) => `${s}!`),
+      exposeToThreads("slowly", function* (n: number) {
+        yield* sleep(5);
+        return n + 1;
+      }),
+      exposeToThreads("broken", () => {
+        throw new Error("main-side failure");
+      }),
+    ];
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const results = yield* pool.call(async function (this: ThreadContext) {
+          const out: unknown[] = [await this.callFromThread("double", 21), await this.callFromThread("later", "hi"), await this.callFromThread("slowly", 1)];
+          try {
+            await this.callFromThread("broken");
+          } catch (error) {
+            out.push((error as Error).message);
+          }
+          try {
+            await this.callFromThread("missing");
+          } catch (error) {
+            out.push((error as Error).message);
+          }
+          return out;
+        });
+        assert.deepEqual(results.slice(0, 4), [42, "hi!", 2, "main-side failure"]);
+        assert.match(String(results[4]), /no function named "missing" is exposed/);
+        // The module-level callFromThread works in module code too.
+        assert.equal(yield* pool.run(MODULE, "askMain", "double", 5), 10);
+      });
+    } finally {
+      for (const remove of removers) remove();
+    }
+  });
+
+  it("on the main thread, callFromThread schedules the function on the loop", async () => {
+    await runVirtual(function* () {
+      const calls: number[] = [];
+      callFromThread((n: number) => calls.push(n), 1);
+      assert.deepEqual(calls, []);
+      yield* sleep(0);
+      assert.deepEqual(calls, [1]);
+      assert.throws(() => callFromThread("double" as never), /only workers call/);
+    });
+  });
+
+  it("exposeToThreads refuses a name in use and bad arguments", () => {
+    const remove = exposeToThreads("taken", () => 1);
+    try {
+      assert.throws(() => exposeToThreads("taken", () => 2), /already exposed/);
+      assert.throws(() => exposeToThreads("", () => 2), /non-empty string/);
+      assert.throws(() => exposeToThreads("x", 3 as never), /expected a function/);
+    } finally {
+      remove();
+    }
+  });
+});
+
+describe("ThreadPool: limits and closing", () => {
+  it("maxQueue: one job too many throws QueueFull", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1, maxQueue: 1 });
+      const gate = counter();
+      const first = yield* spawn(() => pool.call(spin, gate, false));
+      yield* started(gate);
+      const second = yield* spawn(() => pool.call(() => 2));
+      yield* sleep(1);
+      const error = yield* rejectsOp(
+        pool.call(() => 3),
+        QueueFull,
+      );
+      assert.match(error.message, /maxQueue 1/);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* first, "released");
+      assert.equal(yield* second, 2);
+    });
+  });
+
+  it("close() fails queued jobs with ClosedResourceError, stops the workers, and refuses new jobs", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const gate = counter();
+      const running = yield* spawn(() => rejectsOp(pool.call(spin, gate, false), ClosedResourceError));
+      yield* started(gate);
+      const queued = yield* spawn(() =>
+        rejectsOp(
+          pool.call(() => 2),
+          ClosedResourceError,
+        ),
+      );
+      yield* sleep(1);
+      yield* pool.close();
+      assert.equal(pool.threads, 0);
+      yield* queued;
+      yield* running;
+      yield* rejectsOp(
+        pool.call(() => 1),
+        ClosedResourceError,
+      );
+    });
+  });
+
+  it("the pool closes with its owner task, which ends only after the workers exited", async () => {
+    let pool: ThreadPool | undefined;
+    await run(function* () {
+      pool = yield* ThreadPool.start({ size: 2 });
+      yield* all([pool.call(() => 1), pool.call(() => 2)]);
+    });
+    assert.equal(pool?.threads, 0);
+    assert.equal(pool?.closed, true);
+  });
+
+  it("a pool started by a task that returns at once is still closed", async () => {
+    let pool: ThreadPool | undefined;
+    await run(function* () {
+      pool = yield* ThreadPool.start({ size: 1 });
+    });
+    assert.equal(pool?.closed, true);
+  });
+
+  it("an idle worker stops after idleTimeout", async () => {
+    mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1, idleTimeout: 1000 });
+        const before = yield* pool.call(threadId);
+        mock.timers.tick(999);
+        assert.equal(yield* pool.call(threadId), before, "not idle long enough yet");
+        mock.timers.tick(1000);
+        // The idle worker is stopping: the next job starts a new one.
+        assert.notEqual(yield* pool.call(threadId), before);
+        assert.equal(pool.threads, 1);
+      });
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it("rejects bad options", async () => {
+    await run(function* () {
+      yield* rejectsOp(ThreadPool.start({ size: 0 }), RangeError);
+      yield* rejectsOp(ThreadPool.start({ size: Infinity }), RangeError);
+      yield* rejectsOp(ThreadPool.start({ jobsPerWorker: 1.5 }), RangeError);
+      yield* rejectsOp(ThreadPool.start({ idleTimeout: -1 }), RangeError);
+    });
+  });
+});
+
+describe("toThread and callInThread (the default pool)", () => {
+  it("toThread runs on the default pool of the root task, which closes with it", async () => {
+    const first = await run(function* () {
+      return yield* toThread((n: number) => n + 1, 1);
+    });
+    const second = await run(function* () {
+      return yield* all([toThread(() => "a"), toThread(() => "b")]);
+    });
+    assert.equal(first, 2);
+    assert.deepEqual(second, ["a", "b"]);
+  });
+
+  it("callInThread runs without being awaited; its caller ends after it; errors are reported, not thrown", async () => {
+    const { reports, onError } = collectReports();
+    const seen = counter();
+    await runVirtual(
+      function* () {
+        void callInThread((c: Int32Array) => Atomics.add(c, 0, 1), seen);
+        void callInThread(function broken() {
+          throw new Error("in the thread");
+        });
+      },
+      { onError },
+    );
+    assert.equal(Atomics.load(seen, 0), 1);
+    assert.equal(reports.length, 1);
+    assert.match(String(reports[0]?.error), /in the thread/);
+    assert.match(reports[0]?.path ?? "", /callInThread broken/);
+  });
+
+  it("on the virtual clock, time stands still while a thread works", async () => {
+    await runVirtual(function* () {
+      const winner = yield* race([
+        toThread(() => {
+          const end = Date.now() + 30;
+          while (Date.now() < end);
+          return "thread";
+        }),
+        function* () {
+          yield* sleep(1);
+          return "timer";
+        },
+      ]);
+      assert.equal(winner, "thread");
+      yield* waitAllTasksBlocked();
+    });
+  });
+});
