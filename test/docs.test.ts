@@ -1,9 +1,9 @@
 // Examples are tests: every fenced ```ts block in the TSDoc of a public export
-// (and in the README) is written to tmp/doc-examples/ with its imports of
+// (and in the README and docs/*.md) is written to tmp/doc-examples/ with its imports of
 // "corio" pointed at src/, and run. `console.assert` inside them throws.
 // Blocks marked ```ts ignore are skipped (they need a terminal, a network...).
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
@@ -44,6 +44,12 @@ for (const doc of exportedDocs()) {
 examplesIn(readFileSync(resolve(root, "README.md"), "utf8")).forEach((code, index) => {
   examples.push({ name: `README example ${index + 1}`, code });
 });
+// The walk-throughs in docs/ are programs too.
+for (const file of readdirSync(resolve(root, "docs")).filter((name) => name.endsWith(".md"))) {
+  examplesIn(readFileSync(resolve(root, "docs", file), "utf8")).forEach((code, index) => {
+    examples.push({ name: `docs/${file} example ${index + 1}`, code });
+  });
+}
 
 describe("documentation examples", () => {
   it("there are examples to run", () => {
