@@ -7,8 +7,8 @@ import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
-import { spawn } from "../core/spawn.ts";
-import type { Task } from "../core/task.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { TaskImpl } from "../core/task.ts";
 import { sleep } from "../time/sleep.ts";
 import { timeout } from "../time/timeout.ts";
 
@@ -66,7 +66,9 @@ export function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, opt
     throw new RangeError(`Cannot limitGather: taskTimeout must be a non-negative number of ms, received ${String(taskTimeout)}`);
   const settle = options.settle ?? false;
   return yield* scope(function* () {
-    const tasks: Task<T | Settled<T>>[] = [];
+    // Results are stored as each operation ends, so finished tasks are garbage at once
+    // (holding 100k finished tasks until the end made the collector the main cost).
+    const results = new Array<T | Settled<T>>(ops.length);
     // Counted, not scanned, so a long list stays linear.
     let running = 0;
     let changed: Future<void> | null = null;
@@ -82,12 +84,26 @@ export function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, opt
         yield* changed;
       }
     }
-    for (const op of ops) {
-      const task = yield* spawn<T | Settled<T>>(settle ? settled(op) : () => run(op));
+    const parent = requireCurrentTask("limitGather");
+    for (let index = 0; index < ops.length; index++) {
+      const op = ops[index] as OperationLike<T>;
+      // Started at once (its first step runs now): an operation that ends without
+      // waiting costs no trip through the ready queue.
+      const task = new TaskImpl<void>(
+        parent.loop,
+        parent,
+        settle ? settleInto(op, results, index) : runInto(op, results, index),
+        undefined,
+        parent.priority,
+        0,
+      );
       running++;
       task.addDoneCallback(finished);
-      tasks.push(task);
-      if (taskTimeout > 0) {
+      task.runStep();
+      if (task.done && taskTimeout === 0) {
+        // Nothing to wait for: the seed's zero wait would only let the others run a turn,
+        // which they get whenever this loop waits below.
+      } else if (taskTimeout > 0) {
         // Up to taskTimeout for everything started so far to finish (a timeout here is not an error).
         try {
           yield* timeout(taskTimeout, untilRunningAtMost(0));
@@ -97,24 +113,25 @@ export function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, opt
       } else yield* sleep(0);
       yield* untilRunningAtMost(n - 1);
     }
-    const results: (T | Settled<T>)[] = [];
-    for (const task of tasks) results.push(yield* task);
+    yield* untilRunningAtMost(0);
     return results as T[] | Settled<T>[];
   });
 }
 
-function* run<T>(op: OperationLike<T>): Operation<T> {
+function operationOf<T>(op: OperationLike<T>): Operation<T> {
   const it = iterate(op, "limitGather");
-  return yield* { [Symbol.iterator]: () => it };
+  return { [Symbol.iterator]: () => it } as Operation<T>;
 }
 
-function settled<T>(op: OperationLike<T>): () => Operation<Settled<T>> {
-  return function* () {
-    try {
-      return { status: "fulfilled", value: yield* run(op) };
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      return { status: "rejected", reason: error };
-    }
-  };
+function* runInto<T>(op: OperationLike<T>, results: (T | Settled<T>)[], index: number): Operation<void> {
+  results[index] = yield* operationOf(op);
+}
+
+function* settleInto<T>(op: OperationLike<T>, results: (T | Settled<T>)[], index: number): Operation<void> {
+  try {
+    results[index] = { status: "fulfilled", value: yield* operationOf(op) };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    results[index] = { status: "rejected", reason: error };
+  }
 }
