@@ -5,9 +5,10 @@
  */
 import { LRUCache } from "lru-cache";
 import { Future } from "../core/future.ts";
+import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
-import { currentLoop, run } from "../core/run.ts";
-import type { Task } from "../core/task.ts";
+import { currentLoop, startRoot } from "../core/run.ts";
+import type { Task, TaskImpl } from "../core/task.ts";
 
 /** Options of `asyncCache`. */
 export interface AsyncCacheOptions<A extends unknown[]> {
@@ -78,41 +79,59 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
     throw new RangeError(`Cannot create an async cache: maxSize must be a positive integer, received ${String(maxSize)}`);
   if (options.ttl !== undefined && !(options.ttl > 0))
     throw new RangeError(`Cannot create an async cache: ttl must be a positive number of ms, received ${String(options.ttl)}`);
-  const cache = new LRUCache<NonNullable<unknown>, { value: R }>({
+  const cache = new LRUCache<NonNullable<unknown>, Resolved<R>>({
     max: maxSize,
-    ...(options.ttl !== undefined && { ttl: options.ttl, ttlResolution: 0, perf: { now: () => currentLoop().now() } }),
+    ...(options.ttl !== undefined && { ttl: options.ttl, ttlResolution: 0, perf: { now: () => (settingOn ?? currentLoop()).now() + 1 } }),
   });
   const makeKey = options.key ?? defaultKey;
+  // The loop whose clock stamps an entry being stored (from a done callback, outside any task).
+  // (The +1 on the clock above: lru-cache takes a start time of 0 to mean "no ttl", and a virtual clock starts at 0.)
+  let settingOn: Loop | undefined;
   const inFlight = new Map<unknown, InFlight<R>>();
   let hits = 0;
   let misses = 0;
 
-  function* cached(...args: A): Operation<R> {
+  // A plain function, not a generator: a hit returns the entry itself, an
+  // operation that is already done, so it allocates nothing.
+  function cached(...args: A): Operation<R> {
     const key = (makeKey as (...a: A) => unknown)(...args) ?? NULL_KEY;
     const entry = cache.get(key);
     if (entry !== undefined) {
       hits++;
-      return entry.value;
+      return entry;
     }
     misses++;
+    return miss(key, args);
+  }
+
+  function* miss(key: NonNullable<unknown>, args: A): Operation<R> {
     let flight = inFlight.get(key);
     if (flight === undefined) {
       const result = new Future<R>();
-      const task = run(() => fn(...args), { name: `asyncCache ${fn.name || "fn"}` });
+      // A root task: no caller owns the run, so cancelling one caller does not cancel it for the others.
+      const loop = currentLoop();
+      const task = startRoot(loop, () => fn(...args), { name: `asyncCache ${fn.name || "fn"}` }) as TaskImpl<R>;
+      // Its outcome is handled here (a failure goes to the callers): not an unhandled root failure.
+      task.markObserved();
       const created: InFlight<R> = { task, result, waiters: 0 };
       flight = created;
       inFlight.set(key, created);
-      task.then(
-        (value) => {
-          if (inFlight.get(key) === created) inFlight.delete(key);
-          if (value !== undefined || options.cacheUndefined) cache.set(key, { value });
-          result.resolve(value);
-        },
-        (error: unknown) => {
-          if (inFlight.get(key) === created) inFlight.delete(key);
+      task.addDoneCallback(() => {
+        if (inFlight.get(key) === created) inFlight.delete(key);
+        let value: R;
+        try {
+          value = task.result();
+        } catch (error) {
           result.reject(error);
-        },
-      );
+          return;
+        }
+        if (value !== undefined || options.cacheUndefined) {
+          settingOn = loop;
+          cache.set(key, new Resolved(value));
+          settingOn = undefined;
+        }
+        result.resolve(value);
+      });
     }
     flight.waiters++;
     try {
@@ -138,6 +157,20 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
 }
 
 const NULL_KEY = Symbol("null key");
+
+/** An operation that is already done with `value`: `yield*` on it returns at once. Stateless, so shared by every caller. */
+class Resolved<T> implements Operation<T>, Iterator<never, T, unknown> {
+  readonly #result: IteratorReturnResult<T>;
+  constructor(value: T) {
+    this.#result = { done: true, value };
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+  next(): IteratorReturnResult<T> {
+    return this.#result;
+  }
+}
 
 /** One primitive argument is its own key (so `f(1)` and `f("1")` differ); anything else: JSON of the argument list. */
 function defaultKey(...args: unknown[]): unknown {
