@@ -1,0 +1,186 @@
+// Issue 6 benchmarks (threads): 10k trivial jobs on 2 workers, 1k CPU-heavy
+// jobs (sha256 of 1 MiB), and the round trip of one call, for corio's pool,
+// piscina (default and tuned), and raw worker_threads messages (the floor).
+// Run alone: node --import tsx --expose-gc bench/threads.bench.ts
+import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import { Piscina } from "piscina";
+import { all, type Operation, run } from "../src/index.ts";
+import { ThreadPool } from "../src/threads/index.ts";
+import { formatNs, printCase } from "./_report.ts";
+
+const RUNS = 5;
+const TRIVIAL = 10_000;
+const HEAVY = 1_000;
+const ROUND_TRIPS = 2_000;
+
+function median(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+}
+
+function trivial(n: number): number {
+  return n;
+}
+function hash(n: number): string {
+  const cache = globalThis as { hashInput?: Buffer };
+  cache.hashInput ??= Buffer.alloc(1 << 20, 7);
+  cache.hashInput[0] = n & 255;
+  return require("node:crypto").createHash("sha256").update(cache.hashInput).digest("hex");
+}
+
+/** Times `batch` RUNS times (after a warm-up) and gives the median ns per job. */
+async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise<number> {
+  await batch();
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const start = process.hrtime.bigint();
+    await batch();
+    samples.push(Number(process.hrtime.bigint() - start) / jobs);
+  }
+  return median(samples);
+}
+
+interface CorioFigures {
+  trivial: number;
+  heavy: number;
+  roundTrips: number[];
+}
+
+async function corioFigures(): Promise<CorioFigures> {
+  return await run(function* () {
+    const pool = yield* ThreadPool.start({ size: 2 });
+    const time = function* (jobs: number, op: () => Operation<unknown>): Operation<number> {
+      yield* op();
+      const samples: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        (globalThis as { gc?: () => void }).gc?.();
+        const start = process.hrtime.bigint();
+        yield* op();
+        samples.push(Number(process.hrtime.bigint() - start) / jobs);
+      }
+      return median(samples);
+    };
+    const trivialTime = yield* time(TRIVIAL, () => all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i))));
+    const heavyTime = yield* time(HEAVY, () => all(Array.from({ length: HEAVY }, (_, i) => pool.call(hash, i))));
+    const roundTrips: number[] = [];
+    for (let i = 0; i < 200; i++) yield* pool.call(trivial, i);
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      const start = process.hrtime.bigint();
+      yield* pool.call(trivial, i);
+      roundTrips.push(Number(process.hrtime.bigint() - start));
+    }
+    return { trivial: trivialTime, heavy: heavyTime, roundTrips };
+  });
+}
+
+async function piscinaFigures(concurrentTasksPerWorker: number): Promise<CorioFigures> {
+  const pool = new Piscina({ filename: new URL("./_piscina-worker.mjs", import.meta.url).href, minThreads: 2, maxThreads: 2, concurrentTasksPerWorker });
+  try {
+    const trivialTime = await timeBatches(TRIVIAL, () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))));
+    const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));
+    const roundTrips: number[] = [];
+    for (let i = 0; i < 200; i++) await pool.run(i, { name: "trivial" });
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      const start = process.hrtime.bigint();
+      await pool.run(i, { name: "trivial" });
+      roundTrips.push(Number(process.hrtime.bigint() - start));
+    }
+    return { trivial: trivialTime, heavy: heavyTime, roundTrips };
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** The floor: two workers echoing messages, every job its own postMessage, all in flight. */
+async function rawFigures(): Promise<{ trivial: number; roundTrips: number[] }> {
+  const source = `const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));`;
+  const workers = [new Worker(source, { eval: true }), new Worker(source, { eval: true })];
+  try {
+    const trivialTime = await timeBatches(
+      TRIVIAL,
+      () =>
+        new Promise<void>((resolve) => {
+          let left = TRIVIAL;
+          const onMessage = (): void => {
+            if (--left === 0) {
+              for (const worker of workers) worker.off("message", onMessage);
+              resolve();
+            }
+          };
+          for (const worker of workers) worker.on("message", onMessage);
+          for (let i = 0; i < TRIVIAL; i++) (workers[i & 1] as Worker).postMessage(i);
+        }),
+    );
+    const worker = workers[0] as Worker;
+    const roundTrips: number[] = [];
+    for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
+      const start = process.hrtime.bigint();
+      await new Promise((resolve) => {
+        worker.once("message", resolve);
+        worker.postMessage(i);
+      });
+      if (i >= 200) roundTrips.push(Number(process.hrtime.bigint() - start));
+    }
+    return { trivial: trivialTime, roundTrips };
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+function singleThreadHash(): number {
+  const input = Buffer.alloc(1 << 20, 7);
+  const samples: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < HEAVY; i++) {
+      input[0] = i & 255;
+      createHash("sha256").update(input).digest("hex");
+    }
+    samples.push(Number(process.hrtime.bigint() - start) / HEAVY);
+  }
+  return median(samples);
+}
+
+const raw = await rawFigures();
+const corio = await corioFigures();
+const piscina = await piscinaFigures(1);
+const piscinaTuned = await piscinaFigures(16);
+const single = singleThreadHash();
+
+printCase(
+  "10k trivial jobs on 2 workers, per job",
+  [
+    { name: "corio ThreadPool", value: corio.trivial },
+    { name: "raw postMessage, all in flight (floor)", value: raw.trivial },
+    { name: "piscina", value: piscina.trivial },
+    { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.trivial },
+  ],
+  "corio ThreadPool",
+  "≤ 5 µs per job, ≥ 6x faster than piscina",
+);
+printCase(
+  "1k CPU-heavy jobs (sha256 of 1 MiB) on 2 workers, per job",
+  [
+    { name: "corio ThreadPool", value: corio.heavy },
+    { name: "ideal (single thread / 2)", value: single / 2 },
+    { name: "single thread", value: single },
+    { name: "piscina", value: piscina.heavy },
+    { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.heavy },
+  ],
+  "ideal (single thread / 2)",
+  "≥ 0.95x of the ideal (a ratio ≤ 1.05)",
+);
+const latencies = [
+  { name: "corio ThreadPool.call", samples: corio.roundTrips },
+  { name: "raw worker_threads round trip", samples: raw.roundTrips },
+  { name: "piscina", samples: piscina.roundTrips },
+];
+console.log("\n## Round trip of one call (sequential), p50 and p99\ngoal: within 1.1x of the better of raw worker_threads and piscina");
+console.log("| implementation | p50 | p99 |\n| --- | --- | --- |");
+for (const { name, samples } of latencies) console.log(`| ${name} | ${formatNs(percentile(samples, 0.5))} | ${formatNs(percentile(samples, 0.99))} |`);
