@@ -44,9 +44,18 @@ class SocketTransport implements ReadTransport, WriteTransport {
     this.#socket.end(() => this.#socket.destroy());
   }
   abort(): void {
-    if (typeof this.#socket.resetAndDestroy === "function" && !this.#socket.destroyed && this.#socket.remoteAddress !== undefined)
-      this.#socket.resetAndDestroy();
-    else this.#socket.destroy();
+    const socket = this.#socket;
+    // A reset only for a plain TCP socket still writing: on a socket whose end() is pending,
+    // Node fails with EINVAL and keeps the handle open; on TLS it throws.
+    if (
+      typeof socket.resetAndDestroy === "function" &&
+      !socket.destroyed &&
+      !socket.writableEnded &&
+      socket.remoteAddress !== undefined &&
+      !("encrypted" in socket)
+    )
+      socket.resetAndDestroy();
+    else socket.destroy();
   }
   pauseReading(): void {
     this.#socket.pause();

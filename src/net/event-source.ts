@@ -75,6 +75,8 @@ export class EventSource {
   readonly #heartbeatMs: number;
   #heartbeat: DelayedCall | null = null;
   #nextId = 1;
+  /** Ids for clients attached without one (separate from event ids, so each client gets its own). */
+  #nextClientId = 1;
   #sent = 0;
   #droppedSlow = 0;
   /** Called when a client is dropped for reading too slowly (a hook for logs). */
@@ -105,7 +107,7 @@ export class EventSource {
    *
    * **Cancellation:** the stream is closed and the client removed.
    */
-  *attach(request: HttpRequest, response: HttpResponse, clientId: string = String(this.#nextId)): Operation<void> {
+  *attach(request: HttpRequest, response: HttpResponse, clientId: string = `client-${this.#nextClientId++}`): Operation<void> {
     const raw = response.raw;
     raw.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",

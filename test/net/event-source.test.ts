@@ -115,6 +115,17 @@ describe("EventSource", () => {
     });
   });
 
+  it("clients attached without an id each get their own, and all receive a broadcast", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const clients = [new SseClient(`${server.url}/`), new SseClient(`${server.url}/`), new SseClient(`${server.url}/`)];
+      await clientsConnected(events, 3);
+      assert.equal(new Set(events.clients).size, 3);
+      assert.equal(events.broadcast("hello"), 3);
+      for (const client of clients) assert.deepEqual(await client.next(1), [{ id: "1", data: "hello" }]);
+      for (const client of clients) await client.close();
+    });
+  });
+
   it("removes a client that disconnects at once", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
       const client = new SseClient(`${server.url}/?id=gone`);
