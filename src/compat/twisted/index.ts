@@ -1,14 +1,32 @@
 /**
  * The Twisted porting layer: `reactor`, `Deferred`, `Failure`,
- * `LoopingCall`, and (with `corio/net`) protocols, factories and transports.
- * A thin layer over native corio, so that code written against Twisted runs
- * with mechanical changes; `docs/porting-from-twisted.md` shows how to move
- * on to native operations.
+ * `LoopingCall`, and protocols, factories and transports over corio's
+ * TCP and UDP (`listenTCP`, `connectTCP`, `listenUDP`, `Protocol`,
+ * `LineReceiver`, `DatagramProtocol`). A thin layer over native corio, so
+ * that code written against Twisted runs with mechanical changes;
+ * `docs/porting-from-twisted.md` shows how to move on to native operations.
  * @module
  */
+export { type Address, IPv4Address, IPv6Address } from "./address.ts";
 export { AlreadyCalledError, Deferred, fail, succeed } from "./deferred.ts";
+export {
+  CannotListenError,
+  ConnectError,
+  ConnectionAborted,
+  ConnectionClosed,
+  ConnectionDone,
+  ConnectionLost,
+  ConnectionRefusedError,
+  DNSLookupError,
+  NotConnectingError,
+  TimeoutError,
+  UserError,
+} from "./errors.ts";
 export { type ErrorClass, Failure } from "./failure.ts";
+export type { IConnector, IListeningPort, ITransport, IUDPTransport } from "./interfaces.ts";
+export { LineReceiver } from "./line-receiver.ts";
 export { LoopingCall } from "./looping-call.ts";
+export { ClientFactory, Factory, Protocol, type ProtocolClass, ServerFactory } from "./protocol.ts";
 export {
   AlreadyCalled,
   AlreadyCancelled,
@@ -20,3 +38,5 @@ export {
   type ReactorOptions,
   reactor,
 } from "./reactor.ts";
+export type { ConnectTCPOptions, ListenTCPOptions } from "./tcp.ts";
+export { DatagramProtocol, type ListenUDPOptions } from "./udp.ts";

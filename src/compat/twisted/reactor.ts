@@ -1,14 +1,20 @@
 /**
  * Twisted's reactor, on a corio loop: `run`, `stop`, `callLater`,
- * `callWhenRunning` (network methods are added by `./network.ts`).
+ * `callWhenRunning`, and the network: `listenTCP`, `connectTCP`,
+ * `listenUDP` (implemented in `./tcp.ts` and `./udp.ts`).
  * @module
  */
 import { type ErrorHandler, Loop } from "../../core/loop.ts";
+import type { Operation } from "../../core/operation.ts";
 import { startRoot } from "../../core/run.ts";
 import { suspend } from "../../core/suspend.ts";
 import type { Task } from "../../core/task.ts";
 import type { Clock } from "../../time/clock.ts";
 import { DelayedCall } from "../../time/delayed-call.ts";
+import type { IConnector, IListeningPort } from "./interfaces.ts";
+import type { ClientFactory, Factory } from "./protocol.ts";
+import { type ConnectTCPOptions, connectTCP, type ListenTCPOptions, listenTCP } from "./tcp.ts";
+import { type DatagramProtocol, type ListenUDPOptions, listenUDP } from "./udp.ts";
 
 /**
  * Raised by `reactor.stop()` when the reactor is not running.
@@ -150,6 +156,19 @@ export class IDelayedCall {
   }
 }
 
+/** @internal A task the reactor runs for a port or a connection, started when the reactor runs. */
+export class ReactorTask {
+  /** The task, once started. */
+  task: Task<void> | null = null;
+  /** True once cancelled (a queued task then never starts). */
+  cancelled = false;
+
+  cancel(reason: string): void {
+    this.cancelled = true;
+    this.task?.cancel(reason);
+  }
+}
+
 /** Options of `createReactor`. */
 export interface ReactorOptions {
   /** The clock (a `VirtualClock` in tests). @default the real clock */
@@ -166,6 +185,12 @@ export interface ReactorOptions {
  * reported and the reactor keeps running (Twisted's rule). Times are seconds.
  * Inside the reactor, corio operations run on the same loop: `run(op)` from a
  * callback, or `Deferred.fromOperation(op)`.
+ *
+ * The network: `listenTCP`, `connectTCP` and `listenUDP` drive `Protocol`s
+ * and `DatagramProtocol`s (one corio task per port and per connection,
+ * reading corio streams). Ports opened before `run()` are bound before
+ * anything runs; shutdown is over (every port and connection closed) when
+ * `run()` resolves.
  *
  * @example The countdown of Twisted's tutorial
  * ```ts
@@ -190,6 +215,8 @@ export class Reactor {
   #main: Task<void> | null = null;
   #beforeRun: IDelayedCall[] = [];
   #whenRunning: (() => void)[] = [];
+  #tasks: { name: string; op: () => Operation<void>; handle: ReactorTask }[] = [];
+  #startup: Promise<unknown>[] = [];
 
   constructor(options: ReactorOptions = {}) {
     this.loop = new Loop({ ...(options.clock !== undefined && { clock: options.clock }), ...(options.onError !== undefined && { onError: options.onError }) });
@@ -212,14 +239,20 @@ export class Reactor {
   async run(): Promise<void> {
     if (this.#state !== "new") throw new ReactorNotRestartable("Cannot run the reactor: it has already run; create a new one with createReactor()");
     this.#state = "running";
+    // Twisted binds in listenTCP: ports opened before run() are bound before anything runs.
+    while (this.#startup.length > 0) await Promise.all(this.#startup.splice(0));
     this.#main = startRoot(this.loop, suspend, { name: "reactor" });
+    for (const { name, op, handle } of this.#tasks.splice(0)) if (!handle.cancelled) handle.task = startRoot(this.loop, op, { name });
     for (const call of this.#beforeRun.splice(0)) call.arm(this.loop);
     for (const fn of this.#whenRunning.splice(0)) this.loop.callSoon(fn, []);
+    if (!this.running) this.loop.stop("reactor.stop()"); // stop() was called while the ports were binding
     try {
       await this.#main;
     } catch {
       // stop() cancels the reactor's main task: that is how it ends.
     }
+    // Ports and connections close (their tasks were cancelled too) before run() returns.
+    await new Promise<void>((resolve) => this.loop.whenRootsDone(resolve));
   }
 
   /** Stops the reactor. @throws {ReactorNotRunning} if it is not running. */
@@ -246,6 +279,61 @@ export class Reactor {
   /** Schedules `fn(...args)` on the reactor's loop at its next turn (Twisted's `callFromThread`, from the main thread). */
   callFromThread<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
     this.loop.callSoon(() => fn(...args), []);
+  }
+
+  /**
+   * Listens for TCP connections on `port` (0: a free one), building a
+   * protocol with `factory` for each (Twisted's `reactor.listenTCP`).
+   * Connections stay open after `stopListening()`; stopping the reactor
+   * closes everything (open connections get `ConnectionLost`).
+   *
+   * @param port The port, 0 to 65535.
+   * @param factory Builds the protocols; `doStart()` once listening, `doStop()` once closed.
+   * @param options `interface`: the address to listen on (default `""`: all interfaces), `backlog`.
+   * @returns The port: `getHost()`, `stopListening()`, `whenListening()`.
+   * @throws {RangeError} for a port outside 0..65535. A bind error fails `whenListening()` with `CannotListenError`.
+   */
+  listenTCP(port: number, factory: Factory, options: ListenTCPOptions = {}): IListeningPort {
+    return listenTCP(this, port, factory, options);
+  }
+
+  /**
+   * Connects to `host:port`, building the connection's protocol with
+   * `factory` (Twisted's `reactor.connectTCP`). The attempt starts when the
+   * reactor runs; `factory.clientConnectionFailed` hears of a failure, or
+   * `clientConnectionLost` of the end of the connection.
+   *
+   * @param options `timeout`: seconds to give up connecting after (default 30; `TimeoutError`).
+   * @returns The connector: `disconnect()`, `stopConnecting()`, `getDestination()`, `connect()` to reconnect.
+   */
+  connectTCP(host: string, port: number, factory: ClientFactory, options: ConnectTCPOptions = {}): IConnector {
+    return connectTCP(this, host, port, factory, options);
+  }
+
+  /**
+   * Opens a UDP port on `port` (0: a free one) for a datagram protocol
+   * (Twisted's `reactor.listenUDP`): `protocol.datagramReceived(data, [host, port])`
+   * for each datagram, `protocol.transport.write(data, [host, port])` to send.
+   *
+   * @param options `interface` (default `""`: all interfaces), `maxPacketSize` (default 8192: longer datagrams are truncated, as Twisted's `recvfrom` does).
+   * @throws {RangeError} for a port outside 0..65535.
+   */
+  listenUDP(port: number, protocol: DatagramProtocol, options: ListenUDPOptions = {}): IListeningPort {
+    return listenUDP(this, port, protocol, options);
+  }
+
+  /** @internal Starts `op` as a root task on the reactor's loop: now if it runs, when it starts if not yet, never once stopped. */
+  startTask(name: string, op: () => Operation<void>): ReactorTask {
+    const handle = new ReactorTask();
+    if (this.#state === "running") handle.task = startRoot(this.loop, op, { name });
+    else if (this.#state === "new") this.#tasks.push({ name, op, handle });
+    else handle.cancelled = true;
+    return handle;
+  }
+
+  /** @internal Holds the start of `run()` until `promise` settles (a port binding before the reactor runs). */
+  holdStartUntil(promise: Promise<unknown>): void {
+    if (this.#state === "new") this.#startup.push(promise);
   }
 
   /** @internal */

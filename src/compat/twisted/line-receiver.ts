@@ -1,0 +1,193 @@
+/**
+ * Twisted's `LineReceiver` (`twisted.protocols.basic`): a protocol that
+ * splits the incoming bytes into lines.
+ * @module
+ */
+import { Protocol } from "./protocol.ts";
+import { toBytes } from "./transport.ts";
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0] as number;
+  const last = haystack.length - needle.length;
+  for (let i = haystack.indexOf(first); i !== -1 && i <= last; i = haystack.indexOf(first, i + 1)) {
+    let match = true;
+    for (let j = 1; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return i;
+  }
+  return -1;
+}
+
+/**
+ * Twisted's `LineReceiver`: calls `lineReceived(line)` for each line of
+ * the input, however it was chunked, without its `delimiter` (default
+ * `"\r\n"`), decoded as UTF-8. `sendLine(line)` writes a line and the
+ * delimiter. A line longer than `MAX_LENGTH` bytes (default 16384) calls
+ * `lineLengthExceeded(line)`, which by default closes the connection.
+ * `setRawMode()` switches to `rawDataReceived(data)` for the bytes that
+ * follow (a body after headers), `setLineMode(extra)` back to lines. As in
+ * Twisted, lines stop being delivered once the transport is disconnecting,
+ * and while `pauseProducing()` holds the protocol.
+ *
+ * @example A line-based chat-style server talking to a client
+ * ```ts
+ * import { ClientFactory, createReactor, Factory, LineReceiver } from "corio/compat/twisted";
+ * class Shout extends LineReceiver {
+ *   override lineReceived(line: string) { this.sendLine(line.toUpperCase()); }
+ * }
+ * const replies: string[] = [];
+ * class Client extends LineReceiver {
+ *   override connectionMade() { this.transport.write("hello\r\nwor"); this.transport.write("ld\r\n"); }
+ *   override lineReceived(line: string) { replies.push(line); if (replies.length === 2) this.transport.loseConnection(); }
+ *   override connectionLost() { reactor.stop(); }
+ * }
+ * const reactor = createReactor();
+ * const port = reactor.listenTCP(0, Factory.forProtocol(Shout), { interface: "127.0.0.1" });
+ * reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client)));
+ * await reactor.run();
+ * console.assert(replies.join() === "HELLO,WORLD");
+ * ```
+ */
+export class LineReceiver extends Protocol {
+  /** What ends a line. @default "\r\n" */
+  delimiter = "\r\n";
+  /** The longest line accepted, in bytes, delimiter excluded. @default 16384 */
+  MAX_LENGTH = 16384;
+  /** True while `pauseProducing()` holds the protocol (Twisted's `paused`). */
+  paused = false;
+  #lineMode = true;
+  #buffer: Uint8Array = EMPTY;
+  #busy = false;
+  #delimiterText = "";
+  #delimiterBytes: Uint8Array = EMPTY;
+
+  /** True in line mode, false in raw mode (Twisted's `line_mode`). */
+  get lineMode(): boolean {
+    return this.#lineMode;
+  }
+
+  /** Splits the data into lines (or passes it on raw); do not override it (override `lineReceived`). */
+  override dataReceived(data: Uint8Array): void {
+    this.#buffer = concat(this.#buffer, data);
+    if (this.#busy) return; // called again from a callback: the running loop picks the data up
+    this.#busy = true;
+    try {
+      while (this.#buffer.length > 0 && !this.paused) {
+        if (!this.#lineMode) {
+          const raw = this.#buffer;
+          this.#buffer = EMPTY;
+          this.rawDataReceived(raw);
+          continue;
+        }
+        const delimiter = this.#delimiter();
+        const at = indexOf(this.#buffer, delimiter);
+        if (at < 0) {
+          if (this.#buffer.length >= this.MAX_LENGTH + delimiter.length) {
+            const line = this.#buffer;
+            this.#buffer = EMPTY;
+            this.lineLengthExceeded(decoder.decode(line));
+          }
+          return;
+        }
+        if (at > this.MAX_LENGTH) {
+          // Twisted passes the long line with everything buffered after it.
+          const exceeded = this.#buffer;
+          this.#buffer = EMPTY;
+          this.lineLengthExceeded(decoder.decode(exceeded));
+          return;
+        }
+        const line = this.#buffer.subarray(0, at);
+        this.#buffer = this.#buffer.subarray(at + delimiter.length);
+        this.lineReceived(decoder.decode(line));
+        if (this.transport?.disconnecting) return;
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Called with each line, without its delimiter. */
+  lineReceived(_line: string): void {
+    throw new Error(`Cannot receive a line: ${this.constructor.name} does not override lineReceived`);
+  }
+
+  /** Called with the bytes that arrive in raw mode. */
+  rawDataReceived(_data: Uint8Array): void {
+    throw new Error(`Cannot receive raw data: ${this.constructor.name} does not override rawDataReceived`);
+  }
+
+  /** Writes `line` and the delimiter. */
+  sendLine(line: string | Uint8Array): void {
+    this.transport.write(concat(toBytes(line, "send a line"), this.#delimiter()));
+  }
+
+  /** Called with a line over `MAX_LENGTH` (and what was buffered after it); closes the connection by default. */
+  lineLengthExceeded(_line: string): void {
+    this.transport.loseConnection();
+  }
+
+  /** Switches to raw mode: the bytes that follow go to `rawDataReceived`. */
+  setRawMode(): void {
+    this.#lineMode = false;
+  }
+
+  /** Switches back to line mode; `extra` (bytes that belong to the lines) is processed at once. */
+  setLineMode(extra: string | Uint8Array = EMPTY): void {
+    this.#lineMode = true;
+    const bytes = toBytes(extra, "set line mode");
+    if (bytes.length > 0) this.dataReceived(bytes);
+  }
+
+  /** Empties the buffer and returns what was in it. */
+  clearLineBuffer(): Uint8Array {
+    const buffered = this.#buffer;
+    this.#buffer = EMPTY;
+    return buffered;
+  }
+
+  /** Stops delivering lines (and pauses the transport). */
+  pauseProducing(): void {
+    this.paused = true;
+    this.transport.pauseProducing();
+  }
+
+  /** Delivers lines again, starting with the buffered ones. */
+  resumeProducing(): void {
+    this.paused = false;
+    this.transport.resumeProducing();
+    this.dataReceived(EMPTY);
+  }
+
+  /** Stops delivering lines and closes the connection. */
+  stopProducing(): void {
+    this.paused = true;
+    this.transport.stopProducing();
+  }
+
+  #delimiter(): Uint8Array {
+    if (this.#delimiterText !== this.delimiter) {
+      if (typeof this.delimiter !== "string" || this.delimiter === "")
+        throw new TypeError(`Cannot split lines: delimiter must be a non-empty string, received ${JSON.stringify(this.delimiter)}`);
+      this.#delimiterText = this.delimiter;
+      this.#delimiterBytes = encoder.encode(this.delimiter);
+    }
+    return this.#delimiterBytes;
+  }
+}

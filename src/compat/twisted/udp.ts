@@ -1,0 +1,276 @@
+/**
+ * `reactor.listenUDP` and Twisted's `DatagramProtocol`, over a corio
+ * `DatagramSocket`: the port is a corio task that receives datagrams and
+ * calls `datagramReceived`.
+ * @module
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { isIP } from "node:net";
+import { until } from "../../core/call.ts";
+import { ClosedResourceError, isCancellation } from "../../core/errors.ts";
+import type { Operation } from "../../core/operation.ts";
+import { requireCurrentTask } from "../../core/spawn.ts";
+import type { TaskImpl } from "../../core/task.ts";
+import { type Datagram, DatagramSocket } from "../../net/udp.ts";
+import { type Address, IPv4Address, IPv6Address, toAddress } from "./address.ts";
+import { Deferred } from "./deferred.ts";
+import { CannotListenError } from "./errors.ts";
+import type { IListeningPort, IUDPTransport } from "./interfaces.ts";
+import type { Reactor, ReactorTask } from "./reactor.ts";
+import { checkPort } from "./tcp.ts";
+import { callback, reportCallbackError, toBytes } from "./transport.ts";
+
+/** Options of `reactor.listenUDP`. */
+export interface ListenUDPOptions {
+  /** The address to listen on. @default "" (all IPv4 interfaces) */
+  interface?: string;
+  /** Longer datagrams are truncated to this many bytes (as Twisted's `recvfrom`). @default 8192 */
+  maxPacketSize?: number;
+}
+
+const MAX_DATAGRAM = 65507;
+
+/**
+ * Twisted's `DatagramProtocol`: the code of a UDP port, as callbacks.
+ * `startProtocol()` when the port is open (`this.transport` is set),
+ * `datagramReceived(data, [host, port])` for each datagram,
+ * `stopProtocol()` once the port is closed. Send with
+ * `this.transport.write(data, [host, port])`. An error thrown by a callback
+ * is reported to the reactor's `onError` and the port keeps going.
+ *
+ * @example A UDP echo server and a client
+ * ```ts
+ * import { createReactor, DatagramProtocol } from "corio/compat/twisted";
+ * class Echo extends DatagramProtocol {
+ *   override datagramReceived(data: Uint8Array, addr: [string, number]) { this.transport.write(data, addr); }
+ * }
+ * let reply = "";
+ * class Ping extends DatagramProtocol {
+ *   constructor(readonly server: number) { super(); }
+ *   override startProtocol() { this.transport.write("ping", ["127.0.0.1", this.server]); }
+ *   override datagramReceived(data: Uint8Array) { reply = new TextDecoder().decode(data); reactor.stop(); }
+ * }
+ * const reactor = createReactor();
+ * const server = reactor.listenUDP(0, new Echo(), { interface: "127.0.0.1" });
+ * reactor.callWhenRunning(() => reactor.listenUDP(0, new Ping(server.getHost().port), { interface: "127.0.0.1" }));
+ * await reactor.run();
+ * console.assert(reply === "ping");
+ * ```
+ */
+export class DatagramProtocol {
+  /** The port, from `makeConnection` on. */
+  transport!: IUDPTransport;
+  /** How many ports use this protocol. */
+  numPorts = 0;
+  /** Twisted logs starts and stops when true; kept for ported code. */
+  noisy = true;
+
+  /** Called by the port once open: sets `transport`, then `doStart()`. */
+  makeConnection(transport: IUDPTransport): void {
+    this.transport = transport;
+    this.doStart();
+  }
+
+  /** Calls `startProtocol()` for the first port. */
+  doStart(): void {
+    if (this.numPorts === 0) this.startProtocol();
+    this.numPorts++;
+  }
+
+  /** Calls `stopProtocol()` after the last port closed. */
+  doStop(): void {
+    if (this.numPorts === 0) return;
+    this.numPorts--;
+    if (this.numPorts === 0) this.stopProtocol();
+  }
+
+  /** Called when the port is open. */
+  startProtocol(): void {}
+
+  /** Called when the port has closed. */
+  stopProtocol(): void {}
+
+  /** Called with each datagram and its sender, `[host, port]`. */
+  datagramReceived(_data: Uint8Array, _addr: [string, number]): void {}
+
+  /** Twisted calls it for an ICMP "port unreachable" on a connected port; connected UDP is not supported here, so it is never called. */
+  connectionRefused(): void {}
+
+  /** The prefix Twisted puts on log lines: the class name. */
+  logPrefix(): string {
+    return this.constructor.name;
+  }
+}
+
+/** @internal `reactor.listenUDP`. */
+export function listenUDP(reactor: Reactor, port: number, protocol: DatagramProtocol, options: ListenUDPOptions): IListeningPort {
+  checkPort(port, "listen on a UDP port");
+  if (typeof protocol?.makeConnection !== "function") throw new TypeError("Cannot listen on a UDP port: protocol must be a DatagramProtocol");
+  const maxPacketSize = options.maxPacketSize ?? 8192;
+  if (!(Number.isInteger(maxPacketSize) && maxPacketSize > 0))
+    throw new RangeError(`Cannot listen on a UDP port: maxPacketSize must be a positive integer, received ${String(maxPacketSize)}`);
+  const udp = new UDPPort(reactor, port, protocol, options.interface ?? "", maxPacketSize);
+  udp.startListening();
+  return udp;
+}
+
+/** A UDP port (Twisted's `udp.Port`): the listening port and the protocol's transport. */
+class UDPPort implements IListeningPort, IUDPTransport {
+  readonly #reactor: Reactor;
+  readonly #port: number;
+  readonly #protocol: DatagramProtocol;
+  readonly #interface: string;
+  readonly #maxPacketSize: number;
+  readonly #socket: Socket;
+  readonly #datagrams: DatagramSocket;
+  #state: "binding" | "listening" | "failed" | "closed" = "binding";
+  #bound: Promise<void> = Promise.resolve();
+  #closed: Promise<void>;
+  #failure: CannotListenError | null = null;
+  #address: Address | null = null;
+  #whenListening: Deferred<IListeningPort> | null = null;
+  #stopped: Deferred<void> | null = null;
+  #task: TaskImpl<void> | null = null;
+  #handle: ReactorTask | null = null;
+
+  constructor(reactor: Reactor, port: number, protocol: DatagramProtocol, iface: string, maxPacketSize: number) {
+    this.#reactor = reactor;
+    this.#port = port;
+    this.#protocol = protocol;
+    this.#interface = iface;
+    this.#maxPacketSize = maxPacketSize;
+    this.#socket = createSocket({ type: isIP(iface) === 6 ? "udp6" : "udp4" });
+    this.#datagrams = new DatagramSocket(this.#socket, { maxSize: MAX_DATAGRAM, maxQueue: 1024, connected: false });
+    const socket = this.#socket;
+    this.#closed = new Promise<void>((resolve) => socket.once("close", resolve));
+  }
+
+  startListening(): void {
+    const socket = this.#socket;
+    this.#bound = new Promise<void>((resolve) => {
+      const onError = (error: Error): void => {
+        this.#state = "failed";
+        this.#failure = new CannotListenError(this.#interface, this.#port, error);
+        this.#datagrams.close();
+        this.#settleListening();
+        resolve();
+      };
+      socket.once("error", onError);
+      socket.once("listening", () => {
+        socket.off("error", onError);
+        if (this.#state === "binding") this.#state = "listening";
+        this.#address = toAddress("UDP", socket.address());
+        resolve();
+      });
+    });
+    if (this.#interface === "") socket.bind(this.#port);
+    else socket.bind(this.#port, this.#interface);
+    this.#reactor.holdStartUntil(this.#bound);
+    this.#handle = this.#reactor.startTask(`udp port ${this.#interface || "*"}:${this.#port}`, () => this.#serve());
+  }
+
+  getHost(): Address {
+    if (this.#address !== null) return this.#address;
+    if (this.#port !== 0)
+      return isIP(this.#interface) === 6
+        ? new IPv6Address("UDP", this.#interface, this.#port)
+        : new IPv4Address("UDP", this.#interface || "0.0.0.0", this.#port);
+    if (this.#state === "failed") throw this.#failure as CannotListenError;
+    throw new Error("Cannot get the port's address: port 0 was asked for and the port is not bound yet; wait for port.whenListening()");
+  }
+
+  whenListening(): Deferred<IListeningPort> {
+    if (this.#whenListening === null) {
+      this.#whenListening = new Deferred<IListeningPort>();
+      void this.#bound.then(() => this.#settleListening());
+    }
+    return this.#whenListening;
+  }
+
+  write(data: string | Uint8Array, addr: readonly [string, number]): void {
+    const bytes = toBytes(data, "write a datagram");
+    if (bytes.length > MAX_DATAGRAM) throw new RangeError(`Cannot write a datagram of ${bytes.length} bytes: the limit is ${MAX_DATAGRAM} bytes`);
+    if (!Array.isArray(addr) || typeof addr[0] !== "string" || typeof addr[1] !== "number")
+      throw new TypeError(`Cannot write a datagram: addr must be [host, port], received ${String(addr)}`);
+    if (this.#state === "closed" || this.#state === "failed") return;
+    const [host, port] = addr;
+    this.#socket.send(bytes, port, host, (error) => {
+      // As Twisted, a refused datagram on an unconnected port is not an error.
+      if (error !== null && error !== undefined && (error as NodeJS.ErrnoException).code !== "ECONNREFUSED")
+        reportCallbackError(this.#reactor, error, `${this.#protocol.logPrefix()} (UDP write to ${host}:${port})`);
+    });
+  }
+
+  stopListening(): Deferred<void> {
+    if (this.#stopped !== null) return this.#stopped;
+    const stopped = new Deferred<void>();
+    this.#stopped = stopped;
+    if (this.#task !== null && !this.#task.done) {
+      // The receiving task sees the socket closed, calls protocol.doStop() and fires `stopped`.
+      this.#datagrams.close();
+    } else {
+      this.#state = "closed";
+      this.#handle?.cancel("the port was closed");
+      this.#datagrams.close();
+      if (this.#reactor.running) this.#reactor.callFromThread(() => stopped.callback(undefined));
+      else stopped.callback(undefined);
+    }
+    return stopped;
+  }
+
+  loseConnection(): Deferred<void> {
+    return this.stopListening();
+  }
+
+  toString(): string {
+    return `<${this.#protocol.constructor.name} on ${this.#port}>`;
+  }
+
+  #settleListening(): void {
+    const deferred = this.#whenListening;
+    if (this.#state === "failed") {
+      if (deferred === null) reportCallbackError(this.#reactor, this.#failure, `listenUDP(${this.#port})`);
+      else if (!deferred.called) deferred.errback(this.#failure);
+    } else if (deferred !== null && !deferred.called && this.#state !== "binding") deferred.callback(this);
+  }
+
+  /** The port's task: waits until bound, then receives until closed or the reactor stops. */
+  *#serve(): Operation<void> {
+    if (this.#state === "binding") {
+      try {
+        yield* until(this.#bound);
+      } catch (error) {
+        this.#state = "closed";
+        this.#datagrams.close();
+        throw error;
+      }
+    }
+    if (this.#state !== "listening") return;
+    this.#task = requireCurrentTask("listen on a UDP port") as TaskImpl<void>;
+    const protocol = this.#protocol;
+    const name = protocol.logPrefix();
+    const started = callback(this.#reactor, `${name}.startProtocol`, () => protocol.makeConnection(this)) === undefined;
+    try {
+      for (;;) {
+        let datagram: Datagram;
+        try {
+          datagram = yield* this.#datagrams.receive();
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          if (error instanceof RangeError) continue; // an oversized datagram was dropped
+          if (!(error instanceof ClosedResourceError)) reportCallbackError(this.#reactor, error, `${name} (UDP port)`);
+          break;
+        }
+        const data = datagram.data.length > this.#maxPacketSize ? datagram.data.subarray(0, this.#maxPacketSize) : datagram.data;
+        callback(this.#reactor, `${name}.datagramReceived`, () => protocol.datagramReceived(data, [datagram.address, datagram.port]));
+      }
+    } finally {
+      this.#state = "closed";
+      this.#datagrams.close();
+      if (started) callback(this.#reactor, `${name}.stopProtocol`, () => protocol.doStop());
+      const stopped = this.#stopped ?? (this.#stopped = new Deferred<void>());
+      if (!stopped.called) stopped.callback(undefined);
+      yield* until(this.#closed);
+    }
+  }
+}
