@@ -1,6 +1,7 @@
 // The public names are the contract: a change here is a change of API.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as calvin from "../src/compat/calvin/index.ts";
 import * as fs from "../src/fs/index.ts";
 import * as corio from "../src/index.ts";
 import * as process from "../src/process/index.ts";
@@ -79,6 +80,27 @@ describe("exports", () => {
   it("corio exports the core and time API", () => {
     const names = Object.keys(corio);
     for (const name of CORE) assert.ok(names.includes(name), `corio should export ${name}`);
+  });
+
+  it("corio/compat/calvin exports the seed's classes", () => {
+    assert.deepEqual(
+      Object.keys(calvin).sort(),
+      [
+        "DelayedCall",
+        "EventSource",
+        "GenericFileDescriptor",
+        "HTTPServer",
+        "ServerConnection",
+        "StdInFileDescriptor",
+        "TCPClient",
+        "TCPServer",
+        "UDPClient",
+        "UDPServer",
+        "callFromThread",
+        "callInThread",
+        "deferToThread",
+      ].sort(),
+    );
   });
 
   it("corio/fs exports openFile, FileStream and stdin", () => {

@@ -1,0 +1,115 @@
+/**
+ * The Calvin trigger: a data-less "schedule me" call, made from the loop
+ * (never from inside a call of the class), several events collapsing into
+ * one call. And the internal task each class runs.
+ * @module
+ */
+
+import { startDaemon } from "../../core/_resource.ts";
+import { isCancellation } from "../../core/errors.ts";
+import type { Operation } from "../../core/operation.ts";
+import { requireCurrentTask } from "../../core/spawn.ts";
+import type { TaskImpl } from "../../core/task.ts";
+
+/**
+ * What a Calvin class calls when it has something for the actor ("data is
+ * ready, schedule me"): a function, called with the actor (or actor id)
+ * given to the class, or an object with a `trigger(actor)` or
+ * `schedule(actor)` method (a scheduler). It carries no data: the actor then
+ * polls (`hasData()`, `dataAvailable`, `haveData()`) and pulls (`read()`,
+ * `dataGet()`), as with the original `calvinsys.scheduler_wakeup`.
+ *
+ * It is called from the loop, never from inside a method of the class, and
+ * several events in a row may give a single call.
+ *
+ * @typeParam A The actor (or actor id) it is called with.
+ */
+export type Trigger<A = unknown> = ((actor: A) => void) | { trigger(actor: A): void } | { schedule(actor: A): void };
+
+/** Turns a `Trigger` into a plain call, or throws a `TypeError` naming `what`. */
+function toCall<A>(trigger: Trigger<A>, actor: A, what: string): () => void {
+  if (typeof trigger === "function") return () => trigger(actor);
+  if (trigger !== null && typeof trigger === "object") {
+    if ("trigger" in trigger && typeof trigger.trigger === "function") return () => trigger.trigger(actor);
+    if ("schedule" in trigger && typeof trigger.schedule === "function") return () => trigger.schedule(actor);
+  }
+  throw new TypeError(
+    `Cannot create ${named(what)}: trigger must be a function or an object with a trigger(actor) or schedule(actor) method, received ${trigger === null ? "null" : typeof trigger}`,
+  );
+}
+
+/**
+ * Calls a trigger from the loop: `fire()` queues one call unless one is
+ * already queued (so a burst of events gives one wake-up), and `stop()`
+ * silences it for good. An error the trigger throws is reported to the
+ * loop's `onError`; the class goes on.
+ */
+export class Waker {
+  readonly #owner: TaskImpl<unknown>;
+  readonly #call: (() => void) | null;
+  #queued = false;
+  #stopped = false;
+
+  /** Silent once `owner` (the task that created the object) has finished: nobody is left to wake. */
+  constructor(owner: TaskImpl<unknown>, trigger: unknown, actor: unknown, what: string) {
+    this.#owner = owner;
+    this.#call = trigger === undefined ? null : toCall(trigger as Trigger<unknown>, actor, what);
+  }
+
+  fire(): void {
+    if (this.#queued || this.#stopped || this.#call === null) return;
+    this.#queued = true;
+    this.#owner.loop.callSoon(trigger, [this]);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** @internal Runs the queued call. */
+  run(): void {
+    this.#queued = false;
+    if (!this.#stopped && !this.#owner.done) (this.#call as () => void)();
+  }
+}
+
+/** Named so that an error it throws is reported as coming from "callback trigger". */
+function trigger(waker: Waker): void {
+  waker.run();
+}
+
+/**
+ * The task that is creating a Calvin object: it will own the object's
+ * internal task. Throws a clear error outside a corio task.
+ */
+export function ownerTask(what: string): TaskImpl<unknown> {
+  return requireCurrentTask(`create ${named(what)}`);
+}
+
+/** "a TCPServer", "an HTTPServer", "an EventSource". */
+export function named(what: string): string {
+  return /^(?:[AEIO]|HTTP)/.test(what) ? `an ${what}` : `a ${what}`;
+}
+
+/**
+ * Starts the internal task of a Calvin object: a daemon child of `owner`
+ * (so it ends, and its resources close, when the owner has finished), whose
+ * unexpected errors are reported to the loop instead of failing the owner.
+ * Its first step runs now, inside the caller's step, so that work handed to
+ * it before the owner ends (a write, a close) is never skipped.
+ */
+export function startService(owner: TaskImpl<unknown>, name: string, body: () => Operation<void>, action: string): TaskImpl<void> {
+  if (owner.done) throw new Error(`Cannot ${action}: the task that created it (${owner.path}) has finished`);
+  return startDaemon(owner, name, function* service() {
+    const self = requireCurrentTask(action);
+    try {
+      yield* body();
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      owner.loop.report(error, { kind: "task", path: self.path });
+    }
+    // `waitClosed()` of a server this task owns swallows a cancellation that reaches this task while
+    // it waits (the server shares its CancelledError): end cancelled all the same.
+    if (self.cancelError !== null) throw self.cancelError;
+  });
+}

@@ -1,0 +1,406 @@
+/**
+ * Calvin's `GenericFileDescriptor` and `StdInFileDescriptor`: non-blocking
+ * text files and standard input for actors, over corio's `openFile` and
+ * `stdin()`.
+ * @module
+ */
+import { accessSync, constants, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { BrokenResourceError, ClosedResourceError, isCancellation } from "../../core/errors.ts";
+import { Future } from "../../core/future.ts";
+import type { Loop } from "../../core/loop.ts";
+import type { Operation } from "../../core/operation.ts";
+import type { TaskImpl } from "../../core/task.ts";
+import { type FileMode, isDirectoryError, notReadableError, notWritableError, openError } from "../../fs/_file-errors.ts";
+import type { FileStream } from "../../fs/open-file.ts";
+import { stdin } from "../../fs/stdin.ts";
+import { openFileWhole } from "./_open-file.ts";
+import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
+
+/** Read this much at a time, and stop reading while this many characters wait for the actor. */
+const CHUNK = 64 * 1024;
+const STDIN: unique symbol = Symbol("stdin");
+
+function parseMode(mode: unknown): FileMode {
+  const plain = typeof mode === "string" ? mode.replace(/[bt]/g, "") : "";
+  if (plain === "r" || plain === "w" || plain === "a") return plain;
+  throw new TypeError(`Cannot open a GenericFileDescriptor: mode must be "r", "w" or "a" (optionally with "b" or "t"), received ${JSON.stringify(mode)}`);
+}
+
+/** Python's `open()` fails at once; so does the constructor, for the usual reasons (missing, a directory, no permission). */
+function checkOpenable(path: string, mode: FileMode): void {
+  try {
+    if (mode === "r") {
+      if (statSync(path).isDirectory()) throw isDirectoryError(path);
+      accessSync(path, constants.R_OK);
+      return;
+    }
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(path).isDirectory();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      accessSync(dirname(path), constants.W_OK);
+      return;
+    }
+    if (isDirectory) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    accessSync(path, constants.W_OK);
+  } catch (error) {
+    throw (error as { path?: unknown }).path === path && (error as Error).message.startsWith("Cannot open") ? error : openError(error, path, mode);
+  }
+}
+
+/**
+ * Calvin's `GenericFileDescriptor(actor, trigger, fname, mode)`: a file read
+ * or written without blocking the actor. Native corio: `openFile(path,
+ * mode)` (`corio/fs`), whose `readLine()`/`read()` an operation simply waits on.
+ *
+ * **Reading (`"r"`):** the file is read in the background; each chunk that
+ * arrives, and the end of the file, calls `trigger(actor)`. The actor then
+ * polls `hasData()` and pulls with `read()` (everything buffered) or
+ * `readLine()`. `endOfFile()` is true once everything was read. Reading
+ * pauses while 64 KiB wait unread (the original buffered the whole file).
+ *
+ * **Writing (`"w"`, `"a"`):** `write(data)` and `writeLine(text)` queue
+ * and never block; `close()` writes what is queued, then closes the file.
+ *
+ * It must be created inside a corio task, which owns it: when that task
+ * finishes, the file is closed (queued writes are written first). Opening
+ * errors are thrown by the constructor, as Python's `open()` did. A read
+ * error makes `hasData()` true and is thrown by `read()`; a write error is
+ * reported to the loop's `onError`, and later writes throw
+ * `BrokenResourceError`.
+ *
+ * @typeParam A The actor (or actor id) the trigger is called with.
+ * @example An actor that copies a file line by line
+ * ```ts
+ * import { Event, run } from "corio";
+ * import { GenericFileDescriptor } from "corio/compat/calvin";
+ * import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * const dir = mkdtempSync(join(tmpdir(), "calvin-doc-"));
+ * try {
+ *   writeFileSync(join(dir, "in.txt"), "one\ntwo\n");
+ *   await run(function* () {
+ *     const wakeup = new Event();
+ *     const input = new GenericFileDescriptor("copier", () => wakeup.set(), join(dir, "in.txt"), "r");
+ *     const output = new GenericFileDescriptor("copier", () => {}, join(dir, "out.txt"), "w");
+ *     while (!input.endOfFile()) {
+ *       yield* wakeup.wait();
+ *       wakeup.clear();
+ *       for (let line = input.readLine(); line !== undefined; line = input.readLine()) output.writeLine(line.toUpperCase());
+ *     }
+ *     input.close();
+ *     output.close();
+ *   });
+ *   console.assert(readFileSync(join(dir, "out.txt"), "utf8") === "ONE\nTWO\n");
+ * } finally {
+ *   rmSync(dir, { recursive: true, force: true });
+ * }
+ * ```
+ */
+export class GenericFileDescriptor<A = unknown> {
+  readonly #path: string;
+  readonly #mode: FileMode;
+  readonly #loop: Loop;
+  readonly #waker: Waker;
+  readonly #task: TaskImpl<void>;
+  readonly #owner: TaskImpl<unknown>;
+  readonly #what: string;
+  /** Received text; `#text.slice(#pos)` is what the actor has not taken yet. */
+  #text = "";
+  #pos = 0;
+  readonly #closeRequested = new Future<void>();
+  #room: Future<void> | null = null;
+  #eof = false;
+  #error: unknown;
+  #closed = false;
+  #file: FileStream | null = null;
+  #queued: (string | Uint8Array)[] = [];
+
+  /**
+   * @param actor What `trigger` is called with.
+   * @param trigger Called when data is ready (see `Trigger`).
+   * @param fname The file's path.
+   * @param mode `"r"`, `"w"` or `"a"` (a `"b"` or `"t"` is ignored).
+   * @throws {Error} with the OS `code` (`ENOENT`, `EISDIR`, `EACCES`...) if the file cannot be opened so.
+   * @throws {TypeError} for a bad trigger or mode.
+   */
+  constructor(actor: A, trigger: Trigger<A>, fname: string, mode: string) {
+    const isStdin = (fname as unknown) === STDIN;
+    const what = isStdin ? "StdInFileDescriptor" : "GenericFileDescriptor";
+    const owner = ownerTask(what);
+    this.#owner = owner;
+    this.#what = what;
+    this.#mode = parseMode(mode);
+    if (!isStdin) {
+      if (typeof fname !== "string" || fname === "")
+        throw new TypeError(`Cannot open a ${what}: fname must be a non-empty string, received ${JSON.stringify(fname)}`);
+      checkOpenable(fname, this.#mode);
+    }
+    this.#path = isStdin ? "<stdin>" : fname;
+    this.#loop = owner.loop;
+    this.#waker = new Waker(owner, trigger, actor, what);
+    const body = isStdin ? () => this.#readStdin() : this.#mode === "r" ? () => this.#readFile() : () => this.#writeFile();
+    this.#task = startService(owner, `${what} ${this.#path}`, body, `open a ${what}`);
+  }
+
+  /**
+   * True if `read()` would return something: text is buffered, or an I/O
+   * error is waiting to be thrown by `read()`. Always false for modes "w", "a".
+   */
+  hasData(): boolean {
+    return this.#mode === "r" && (this.#pos < this.#text.length || this.#error !== undefined);
+  }
+
+  /**
+   * Takes everything buffered, as text (UTF-8; a character cut between two
+   * chunks comes whole with the next one); `""` if nothing is buffered.
+   * @throws {Error} with `code` `"EBADF"` for modes "w", "a".
+   * @throws {BrokenResourceError} (or the open error) if reading failed, once the buffered text was taken.
+   */
+  read(): string {
+    this.#checkReadable();
+    const text = this.#pos === 0 ? this.#text : this.#text.slice(this.#pos);
+    if (text === "" && this.#error !== undefined) this.#throwError();
+    this.#text = "";
+    this.#pos = 0;
+    this.#makeRoom();
+    return text;
+  }
+
+  /**
+   * Takes the next whole line, without its `"\n"`; at the end of the file,
+   * the last line even without one. `undefined` if no whole line is
+   * buffered yet (the original gave the partial line).
+   * @throws as `read()`.
+   */
+  readLine(): string | undefined {
+    this.#checkReadable();
+    const text = this.#text;
+    const start = this.#pos;
+    const end = text.indexOf("\n", start);
+    if (end < 0 && !(this.#eof && start < text.length)) {
+      if (start === text.length && this.#error !== undefined) this.#throwError();
+      return undefined;
+    }
+    const line = text.slice(start, end < 0 ? text.length : end);
+    this.#pos = end < 0 ? text.length : end + 1;
+    if (this.#pos === text.length) {
+      this.#text = "";
+      this.#pos = 0;
+    }
+    this.#makeRoom();
+    return line;
+  }
+
+  /** True once the whole file was read and taken (mode "r"); for stdin, once it ended. Always false for modes "w", "a". */
+  endOfFile(): boolean {
+    return this.#mode === "r" && this.#eof && this.#pos === this.#text.length;
+  }
+
+  /**
+   * Queues `data` (a string is UTF-8 encoded) to be written; never blocks.
+   * @throws {Error} with `code` `"EBADF"` for mode "r".
+   * @throws {ClosedResourceError} after `close()`.
+   * @throws {BrokenResourceError} if an earlier write failed.
+   */
+  write(data: string | Uint8Array): void {
+    if (this.#mode === "r") throw notWritableError(this.#path);
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      throw new TypeError(`Cannot write to ${JSON.stringify(this.#path)}: data must be a string or a Uint8Array, received ${typeof data}`);
+    }
+    if (this.#error !== undefined) this.#throwError();
+    if (this.#closed) throw new ClosedResourceError(`Cannot write to ${JSON.stringify(this.#path)}: the file descriptor is closed`);
+    const file = this.#file;
+    if (file === null) this.#queued.push(data);
+    else if (file.closed) {
+      // The file closed itself after a write failed; that error went to the loop's onError.
+      throw new BrokenResourceError(`Cannot write to ${JSON.stringify(this.#path)}: an earlier write failed and the file was closed`);
+    } else file.write(data);
+  }
+
+  /** Queues `data` and a `"\n"`. @throws as `write()`. */
+  writeLine(data: string): void {
+    this.write(`${data}\n`);
+  }
+
+  /**
+   * Closes it: for writing, what is queued is written first; for reading,
+   * reading stops. The trigger is not called again. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waker.stop();
+    if (this.#mode === "r") this.#task.cancel("the file descriptor was closed");
+    else this.#closeRequested.resolve();
+  }
+
+  #checkReadable(): void {
+    if (this.#mode !== "r") throw notReadableError(this.#path, this.#mode);
+  }
+
+  #throwError(): never {
+    throw this.#error;
+  }
+
+  /**
+   * Full: a chunk's worth waits unread, and it holds a whole line (so an
+   * actor reading lines can make progress; a longer line is let in whole).
+   */
+  #full(): boolean {
+    return this.#text.length - this.#pos >= CHUNK && this.#text.indexOf("\n", this.#pos) >= 0;
+  }
+
+  #makeRoom(): void {
+    if (this.#room !== null && !this.#full()) {
+      this.#room.resolve();
+      this.#room = null;
+    }
+  }
+
+  *#waitForRoom(): Operation<void> {
+    while (this.#full()) {
+      this.#room ??= new Future<void>();
+      yield* this.#room;
+    }
+  }
+
+  #received(text: string): void {
+    if (text === "") return;
+    if (this.#pos > 0) {
+      this.#text = this.#text.slice(this.#pos);
+      this.#pos = 0;
+    }
+    this.#text += text;
+    this.#waker.fire();
+  }
+
+  #failed(error: unknown): void {
+    if (isCancellation(error)) throw error;
+    this.#error = error;
+    this.#waker.fire();
+    // Nobody will call write() again once it was closed: report the error instead of losing it.
+    if (this.#mode !== "r" && this.#closed) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/${this.#what} ${this.#path}` });
+  }
+
+  *#readFile(): Operation<void> {
+    try {
+      const file = yield* openFileWhole(this.#path, "r", CHUNK);
+      for (;;) {
+        yield* this.#waitForRoom();
+        const text = yield* file.read(CHUNK);
+        if (text === "") break;
+        this.#received(text);
+      }
+      this.#eof = true;
+      this.#waker.fire();
+      yield* file.close();
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  *#readStdin(): Operation<void> {
+    try {
+      const input = stdin();
+      const decoder = new TextDecoder();
+      for (;;) {
+        yield* this.#waitForRoom();
+        const bytes = yield* input.read(CHUNK);
+        if (bytes.length === 0) break;
+        this.#received(decoder.decode(bytes, { stream: true }));
+      }
+      this.#received(decoder.decode());
+      this.#eof = true;
+      this.#waker.fire();
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  /**
+   * Opens the file, writes what was queued meanwhile, and closes it when
+   * asked to. Cancelled because its owner finished, it still writes what was
+   * queued (the open is not interrupted), then closes the file.
+   */
+  *#writeFile(): Operation<void> {
+    let cancellation: unknown;
+    try {
+      yield* this.#open();
+      yield* this.#closeRequested;
+    } catch (error) {
+      if (!isCancellation(error)) return this.#failed(error);
+      cancellation = error;
+    }
+    try {
+      // After a cancellation, this wait is not interrupted again.
+      this.#closed = true;
+      if (this.#file !== null) yield* this.#file.close();
+    } catch (error) {
+      this.#failed(error);
+    }
+    if (cancellation !== undefined) throw cancellation;
+  }
+
+  *#open(): Operation<void> {
+    const file = yield* openFileWhole(this.#path, this.#mode, CHUNK);
+    for (const data of this.#queued) file.write(data);
+    this.#queued = [];
+    this.#file = file;
+  }
+}
+
+/**
+ * Calvin's `StdInFileDescriptor(actor, trigger)`: the process's standard
+ * input, read without blocking the actor, as a `GenericFileDescriptor` in
+ * mode "r". Native corio: `stdin()` (`corio/fs`), a `StreamReader`.
+ *
+ * Each chunk of input calls `trigger(actor)`; the actor pulls with `read()`
+ * or `readLine()`. Unlike the original (whose `endOfFile()` was always
+ * false), `endOfFile()` becomes true once stdin has ended and all was read.
+ * `close()` stops reading (stdin is paused when no task reads it, so it does
+ * not keep the process alive). The process has one stdin: two of these
+ * would share its input.
+ *
+ * It must be created inside a corio task, which owns it.
+ *
+ * @typeParam A The actor (or actor id) the trigger is called with.
+ * @example An actor echoing its input (a program run with input on a pipe)
+ * ```ts ignore
+ * import { Event, main } from "corio";
+ * import { StdInFileDescriptor } from "corio/compat/calvin";
+ * await main(function* () {
+ *   const wakeup = new Event();
+ *   const input = new StdInFileDescriptor("echo", () => wakeup.set());
+ *   while (!input.endOfFile()) {
+ *     yield* wakeup.wait();
+ *     wakeup.clear();
+ *     for (let line = input.readLine(); line !== undefined; line = input.readLine()) console.log(`got: ${line}`);
+ *   }
+ *   input.close();
+ * });
+ * ```
+ * @example Created inside a task
+ * ```ts
+ * import { run } from "corio";
+ * import { StdInFileDescriptor } from "corio/compat/calvin";
+ * await run(function* () {
+ *   const input = new StdInFileDescriptor("actor-1", () => {});
+ *   console.assert(!input.hasData());
+ *   input.close();
+ * });
+ * ```
+ */
+export class StdInFileDescriptor<A = unknown> extends GenericFileDescriptor<A> {
+  /**
+   * @param actor What `trigger` is called with.
+   * @param trigger Called when input is ready (see `Trigger`).
+   * @throws {Error} outside a corio task.
+   */
+  constructor(actor: A, trigger: Trigger<A>) {
+    super(actor, trigger, STDIN as unknown as string, "r");
+  }
+}
