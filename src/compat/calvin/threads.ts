@@ -3,79 +3,26 @@
  * `corio/threads`.
  * @module
  */
-import { isCancellation } from "../../core/errors.ts";
-import { createTask, requireCurrentTask } from "../../core/spawn.ts";
 import { callFromThread as nativeCallFromThread } from "../../threads/call-from-thread.ts";
-import { callInThread as nativeCallInThread, toThread } from "../../threads/default-pool.ts";
+import { callInThread as nativeCallInThread } from "../../threads/default-pool.ts";
 import type { ThreadFunction } from "../../threads/thread-pool.ts";
-import { Deferred } from "../twisted/deferred.ts";
+import { deferToThread as twistedDeferToThread } from "../twisted/threads.ts";
 
 /**
- * Calvin's `defer_to_thread(func, *args)`: runs `func(...args)` in a worker
- * thread and gives a Twisted `Deferred` that fires with its result (or
- * errbacks with its error) on the loop, so the original chains
- * (`addCallback`, `addErrback`, `addBoth(wakeup)`) port unchanged. Native
- * corio: `yield* toThread(fn, ...args)` (`corio/threads`), which just
- * returns the result or throws.
+ * Calvin's `defer_to_thread(func, *args)`: Twisted's `deferToThread` (see
+ * `corio/compat/twisted`), a worker-thread job as a `Deferred`.
  *
- * `func` runs in another thread: it must be self-contained (it is sent as
- * source, so it sees no variables of the caller), and its arguments and
- * result are copied (structured clone). Python threads shared the caller's
- * memory; here, pass what it needs as arguments.
- *
- * The job belongs to the calling task (which must be a corio task): that
- * task finishes only after the job. `deferred.cancel()` aborts the job (its
- * `this.signal`) and errbacks with `CancelledError`; in the original the
- * thread ran on and its result was dropped.
- *
- * @param func A self-contained function.
- * @param args Its arguments.
- * @returns A Deferred of its result.
- * @throws {Error} outside a corio task.
  * @example
  * ```ts
  * import { run } from "corio";
  * import { deferToThread } from "corio/compat/calvin";
  * await run(function* () {
- *   const seen: unknown[] = [];
  *   const d = deferToThread((n: number) => n * 2, 21);
- *   d.addCallback((value: number) => seen.push(value));
- *   const failed = deferToThread(() => { throw new RangeError("too big"); });
- *   failed.addErrback((failure) => seen.push(failure.getErrorMessage()));
- *   yield* d;
- *   yield* failed.addBoth(() => undefined);
- *   console.assert(seen.join() === "42,too big");
+ *   console.assert((yield* d) === 42);
  * });
  * ```
  */
-export function deferToThread<A extends unknown[], R>(func: ThreadFunction<A, R>, ...args: A): Deferred<Awaited<R>> {
-  const parent = requireCurrentTask("defer to a thread");
-  if (typeof func !== "function") throw new TypeError(`Cannot defer to a thread: func must be a function, received ${typeof func}`);
-  let deferred: Deferred<Awaited<R>> | undefined;
-  const task = createTask(
-    parent.loop,
-    parent,
-    function* deferToThread() {
-      let result: Awaited<R>;
-      try {
-        result = yield* toThread(func, ...args);
-      } catch (error) {
-        // Cancelled with its task (the caller was cancelled): the Deferred errbacks with the CancelledError.
-        if (!deferred?.called) deferred?.errback(error);
-        if (isCancellation(error)) throw error;
-        return;
-      }
-      if (!deferred?.called) deferred?.callback(result);
-    },
-    { name: `deferToThread ${func.name || "(anonymous)"}` },
-    0,
-    "defer to a thread",
-  );
-  deferred = new Deferred<Awaited<R>>(() => {
-    task.cancel("the Deferred was cancelled");
-  });
-  return deferred;
-}
+export const deferToThread: typeof twistedDeferToThread = twistedDeferToThread;
 
 /**
  * Calvin's `call_in_thread(func, *args)`: runs `func(...args)` in a worker

@@ -39,4 +39,5 @@ export {
   reactor,
 } from "./reactor.ts";
 export type { ConnectTCPOptions, ListenTCPOptions } from "./tcp.ts";
+export { deferToThread } from "./threads.ts";
 export { DatagramProtocol, type ListenUDPOptions } from "./udp.ts";
