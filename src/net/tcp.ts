@@ -14,6 +14,7 @@ import type { StreamEnd } from "../streams/memory-pair.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { sleep } from "../time/sleep.ts";
+import { waitForConnect } from "./_connect.ts";
 import { ExternalPark } from "./_external-park.ts";
 import { wrapSocket } from "./_socket-transport.ts";
 import { type Framing, type MessageReader, readMessages } from "./framing.ts";
@@ -73,7 +74,7 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * ```
  */
 export function* openConnection(options: OpenConnectionOptions): Operation<StreamEnd> {
-  const task = requireCurrentTask("open a connection");
+  requireCurrentTask("open a connection");
   const target = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port}`;
   if (options.path === undefined && !(typeof options.port === "number" && options.port > 0 && options.port < 65536)) {
     throw new RangeError(`Cannot open a connection: port must be an integer from 1 to 65535, received ${String(options.port)}`);
@@ -87,20 +88,7 @@ export function* openConnection(options: OpenConnectionOptions): Operation<Strea
         ...(options.host !== undefined && typeof tls === "object" && tls.servername === undefined && { servername: options.host }),
       })
     : netConnect({ ...endpoint, allowHalfOpen: true });
-  const connected = new ExternalPark<void>(task, "io");
-  const onError = (error: NodeJS.ErrnoException): void => {
-    connected.reject(Object.assign(new Error(`Cannot connect to ${target}: ${error.message}`, { cause: error }), { code: error.code }));
-  };
-  socket.once("error", onError);
-  socket.once(tls ? "secureConnect" : "connect", () => connected.resolve());
-  try {
-    yield connected;
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  } finally {
-    socket.off("error", onError);
-  }
+  yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect");
   const end = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !tls });
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());

@@ -12,7 +12,7 @@ import { Future } from "../../core/future.ts";
 import type { Operation } from "../../core/operation.ts";
 import { createTask, requireCurrentTask } from "../../core/spawn.ts";
 import type { TaskImpl } from "../../core/task.ts";
-import { ExternalPark } from "../../net/_external-park.ts";
+import { waitForConnect } from "../../net/_connect.ts";
 import { wrapSocket } from "../../net/_socket-transport.ts";
 import type { StreamEnd } from "../../streams/memory-pair.ts";
 import { timeout } from "../../time/timeout.ts";
@@ -382,20 +382,7 @@ class TCPConnector implements IConnector {
  */
 function* connectSocket(host: string, port: number): Operation<Socket> {
   const socket = netConnect({ host, port, allowHalfOpen: true });
-  const connected = new ExternalPark<void>(requireCurrentTask("connect"), "io");
-  const onError = (error: NodeJS.ErrnoException): void => {
-    connected.reject(Object.assign(new Error(`Cannot connect to ${host}:${port}: ${error.message}`, { cause: error }), { code: error.code }));
-  };
-  socket.once("error", onError);
-  socket.once("connect", () => connected.resolve());
-  try {
-    yield connected;
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  } finally {
-    socket.off("error", onError);
-  }
+  yield* waitForConnect(socket, `${host}:${port}`);
   return socket;
 }
 
