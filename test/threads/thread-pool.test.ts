@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId } from "node:worker_threads";
-import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import {
   callFromThread,
@@ -27,6 +27,7 @@ function counter(): Int32Array {
 /** A job that spins until the test lets it go (or it is aborted, if it checks). */
 function spin(this: ThreadContext, gate: Int32Array, checkAbort: boolean): string {
   Atomics.add(gate, 1, 1);
+  Atomics.notify(gate, 1);
   for (;;) {
     if (Atomics.load(gate, 0) === 1) return "released";
     if (checkAbort && this.aborted) return "aborted";
@@ -38,9 +39,17 @@ function threadId(): number {
   return require("node:worker_threads").threadId;
 }
 
-/** Waits until the spinning job has started in its worker. */
+/** Waits until the spinning job has started in its worker (woken by its Atomics.notify, no polling). */
 function* started(gate: Int32Array, count = 1): Operation<void> {
-  while (Atomics.load(gate, 1) < count) yield* sleep(1);
+  for (let seen = Atomics.load(gate, 1); seen < count; seen = Atomics.load(gate, 1)) {
+    // Atomics.waitAsync is in Node 20, not in the ES2023 lib this project compiles against.
+    const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> } }).waitAsync(
+      gate,
+      1,
+      seen,
+    );
+    if (wait.async) yield* until(wait.value);
+  }
 }
 
 describe("ThreadPool: results and errors", () => {
