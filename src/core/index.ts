@@ -13,14 +13,8 @@ export { call, until } from "./call.ts";
 export {
   BrokenResourceError,
   CancelledError,
-  ChannelClosedError,
   ClosedResourceError,
-  IncompleteReadError,
   isCancellation,
-  LimitOverrunError,
-  QueueEmpty,
-  QueueFull,
-  QueueShutDown,
   TaskGroupError,
   TimeoutError,
 } from "./errors.ts";

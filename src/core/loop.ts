@@ -8,14 +8,14 @@
  * @module
  */
 
-import { type TimerEntry, TimerHeap } from "../time/_timer-heap.ts";
-import { type Clock, RealClock } from "../time/clock.ts";
-import type { VirtualClock } from "../time/virtual-clock.ts";
 import { clearHostTimeout, type HostTimer, hostConsole, monotonicNow, queueMicrotask, setHostTimeout, setMacrotask } from "./_host.ts";
 import type { Park } from "./_park.ts";
 import { ReadyQueue, type Runnable } from "./_ready-queue.ts";
+import { type TimerEntry, TimerHeap } from "./_timer-heap.ts";
+import { type Clock, RealClock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import type { Task, TaskImpl } from "./task.ts";
+import type { VirtualClock } from "./virtual-clock.ts";
 
 /** Where a reported error came from. */
 export interface ErrorContext {
@@ -39,6 +39,9 @@ export interface LoopOptions {
   /** Stop the loop (cancel every root task) on the first reported error. @default false */
   stopOnError?: boolean;
 }
+
+/** The longest delay a host timer takes (2^31 - 1 ms, about 24.8 days). */
+export const MAX_HOST_DELAY = 2 ** 31 - 1;
 
 /** How long one flush may run before it lets the host handle I/O. */
 const SLICE_MS = 8;
@@ -283,8 +286,12 @@ export class Loop {
     }
     if (this.#hostTimer !== null && this.#hostTimerAt <= next.deadline) return;
     if (this.#hostTimer !== null) clearHostTimeout(this.#hostTimer);
-    this.#hostTimerAt = next.deadline;
-    this.#hostTimer = setHostTimeout(this.#onHostTimer, Math.max(0, Math.ceil(next.deadline - this.clock.now())));
+    // Hosts keep delays in a signed 32-bit number (Node turns a longer one into 1 ms):
+    // clamp, and the flush that the early wake-up runs finds nothing due and re-arms.
+    const now = this.clock.now();
+    const delay = Math.min(MAX_HOST_DELAY, Math.max(0, Math.ceil(next.deadline - now)));
+    this.#hostTimerAt = delay === MAX_HOST_DELAY ? now + delay : next.deadline;
+    this.#hostTimer = setHostTimeout(this.#onHostTimer, delay);
   }
 }
 

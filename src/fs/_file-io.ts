@@ -5,9 +5,9 @@
  * @module
  */
 import { type FileHandle, open } from "node:fs/promises";
+import { ExternalPark } from "../core/_external-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "../net/_external-park.ts";
 
 /**
  * Waits for `promise`. A `shielded` wait is not interrupted by cancellation

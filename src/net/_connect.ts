@@ -3,9 +3,9 @@
  * @module
  */
 import type { Socket } from "node:net";
+import { ExternalPark } from "../core/_external-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "./_external-park.ts";
 
 /**
  * Waits for `socket` to emit `event` (`connect`, or `secureConnect` for TLS).

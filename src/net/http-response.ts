@@ -3,10 +3,10 @@
  * @module
  */
 import type { ServerResponse } from "node:http";
+import { ExternalPark } from "../core/_external-park.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "./_external-park.ts";
 
 /**
  * What a handler writes its answer to: status and headers, then a body that

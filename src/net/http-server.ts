@@ -6,13 +6,13 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { ExternalPark } from "../core/_external-park.ts";
 import { isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
 import { createTask, requireCurrentTask } from "../core/spawn.ts";
 import type { Task, TaskImpl } from "../core/task.ts";
 import { sleep } from "../time/sleep.ts";
-import { ExternalPark } from "./_external-park.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
 import { HttpResponse } from "./http-response.ts";
 

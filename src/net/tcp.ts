@@ -4,6 +4,7 @@
  */
 import { type AddressInfo, createServer, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
+import { ExternalPark } from "../core/_external-park.ts";
 import { adoptResource } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
@@ -15,7 +16,6 @@ import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { sleep } from "../time/sleep.ts";
 import { waitForConnect } from "./_connect.ts";
-import { ExternalPark } from "./_external-park.ts";
 import { wrapSocket } from "./_socket-transport.ts";
 import { type Framing, type MessageReader, readMessages } from "./framing.ts";
 

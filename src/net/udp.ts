@@ -4,12 +4,12 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
+import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "./_external-park.ts";
 
 /** A host and port. */
 export interface DatagramAddress {

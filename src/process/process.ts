@@ -6,12 +6,12 @@
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
+import { ExternalPark } from "../core/_external-park.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
 import { all } from "../core/all.ts";
 import { BrokenResourceError, isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "../net/_external-park.ts";
 import { wrapSocket } from "../net/_socket-transport.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";

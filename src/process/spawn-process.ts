@@ -3,9 +3,9 @@
  * @module
  */
 import { type ChildProcess, spawn as nodeSpawn } from "node:child_process";
+import { ExternalPark } from "../core/_external-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { ExternalPark } from "../net/_external-park.ts";
 import { checkSignal, Process } from "./process.ts";
 
 /**

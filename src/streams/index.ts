@@ -4,6 +4,7 @@
  * an in-memory pair. Pure: no Node import, so they sit on any transport.
  * @module
  */
+export { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 export { createMemoryStreamPair, type StreamEnd } from "./memory-pair.ts";
 export { StreamReader } from "./stream-reader.ts";
 export { StreamWriter } from "./stream-writer.ts";

@@ -3,10 +3,10 @@
  * @module
  */
 import { Park } from "../core/_park.ts";
-import { IncompleteReadError, LimitOverrunError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
 const EMPTY = new Uint8Array(0);

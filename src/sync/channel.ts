@@ -2,8 +2,9 @@
  * Channels: many producers, many consumers, closable; and a broadcast form.
  * @module
  */
-import { ChannelClosedError, QueueShutDown } from "../core/errors.ts";
+
 import type { Operation } from "../core/operation.ts";
+import { ChannelClosedError, QueueShutDown } from "./errors.ts";
 import { Queue } from "./queue.ts";
 
 /** The outcome of a non-blocking receive. */

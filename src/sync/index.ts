@@ -12,6 +12,7 @@
  */
 export { Broadcast, Channel, type Overflow, Subscription, type TryReceive } from "./channel.ts";
 export { Condition } from "./condition.ts";
+export { ChannelClosedError, QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 export { Event } from "./event.ts";
 export { Lock } from "./lock.ts";
 export { Request, receive, reply, request, send } from "./mailbox.ts";

@@ -5,10 +5,10 @@
  */
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
-import { QueueEmpty, QueueFull, QueueShutDown } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
+import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 
 /** Where a queue keeps its items: the ordering policy. */
 interface Store<T> {

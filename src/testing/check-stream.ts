@@ -3,9 +3,10 @@
  * transport (TCP, TLS, Unix sockets, pipes, in-memory pairs).
  * @module
  */
-import { ClosedResourceError, IncompleteReadError } from "../core/errors.ts";
+import { ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { spawn } from "../core/spawn.ts";
+import { IncompleteReadError } from "../streams/errors.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
 
 /** One named check: run it inside a corio task. */

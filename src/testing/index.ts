@@ -3,7 +3,7 @@
  * detection and interleaving control.
  * @module
  */
-export { VirtualClock } from "../time/virtual-clock.ts";
+export { VirtualClock } from "../core/virtual-clock.ts";
 export { checkStream, type StreamCheck } from "./check-stream.ts";
 export { type RunVirtualOptions, runVirtual, VirtualTestError } from "./run-virtual.ts";
 export { waitAllTasksBlocked } from "./wait-all-tasks-blocked.ts";

@@ -11,7 +11,7 @@ import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
 import type { OperationLike } from "../core/operation.ts";
 import { startRoot } from "../core/run.ts";
 import type { Task } from "../core/task.ts";
-import { VirtualClock } from "../time/virtual-clock.ts";
+import { VirtualClock } from "../core/virtual-clock.ts";
 
 /** Options of `runVirtual`. */
 export interface RunVirtualOptions {

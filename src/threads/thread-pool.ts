@@ -9,14 +9,15 @@
  */
 import { availableParallelism } from "node:os";
 import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
+import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { startDaemon } from "../core/_resource.ts";
-import { ClosedResourceError, QueueFull } from "../core/errors.ts";
+import { ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import type { TaskImpl } from "../core/task.ts";
-import { ExternalPark } from "../net/_external-park.ts";
+import { QueueFull } from "../sync/errors.ts";
 import { CALL, CALL_RESULT, DEFINE, DONE, deserializeError, RUN_EXPORT, RUN_FUNCTION, type SerializedError } from "./_protocol.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
 import { WorkerCrashedError } from "./errors.ts";

@@ -2,9 +2,10 @@
  * Plain callbacks on the loop: soon, later, or when it starts.
  * @module
  */
+
+import type { TimerEntry } from "../core/_timer-heap.ts";
 import type { Loop } from "../core/loop.ts";
 import { currentLoop } from "../core/run.ts";
-import type { TimerEntry } from "./_timer-heap.ts";
 
 /**
  * A callback scheduled with `callLater` (Twisted's `IDelayedCall`, the Calvin

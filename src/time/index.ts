@@ -9,9 +9,9 @@
  * - Repeat: `every(ms, fn)`, or `spawn(op, { period })` with `yield* nextPeriod()`.
  * @module
  */
-export { type Clock, RealClock } from "./clock.ts";
+export { type Clock, RealClock } from "../core/clock.ts";
+export { VirtualClock } from "../core/virtual-clock.ts";
 export { callLater, callSoon, callWhenRunning, DelayedCall } from "./delayed-call.ts";
 export { every, nextPeriod } from "./periodic.ts";
 export { currentTime, sleep, sleepUntil } from "./sleep.ts";
 export { deadline, timeout } from "./timeout.ts";
-export { VirtualClock } from "./virtual-clock.ts";

@@ -3,11 +3,11 @@
  * @module
  */
 import { joinBoundary, startBoundary } from "../core/_boundary.ts";
+import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
-import type { TimerEntry } from "./_timer-heap.ts";
 
 /** The timer of one `timeout`: when it fires, it cancels the operation's task. */
 class LimitTimer implements TimerEntry {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { currentTime, sleep, sleepUntil, spawn } from "../../src/index.ts";
+import { currentTime, run, sleep, sleepUntil, spawn } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, start } from "../_helpers.ts";
 
@@ -55,5 +55,33 @@ describe("sleep", () => {
       }
     });
     assert.deepEqual(order, [1, 2, 3, 4]);
+  });
+  it("a delay longer than the host timer allows is clamped, never fired early (decided case 15)", async () => {
+    // Node turns a delay over 2^31 - 1 ms into 1 ms (with a TimeoutOverflowWarning): record what the loop asks for.
+    const delays: number[] = [];
+    const hostSetTimeout = globalThis.setTimeout;
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      delays.push(ms ?? 0);
+      return hostSetTimeout(fn, ms);
+    }) as typeof setTimeout;
+    const fortyDays = 40 * 24 * 3600 * 1000;
+    let woke = false;
+    try {
+      const task = run(function* () {
+        yield* sleep(fortyDays);
+        woke = true;
+      });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      task.cancel();
+      await task.then(
+        () => {},
+        () => {},
+      );
+    } finally {
+      globalThis.setTimeout = hostSetTimeout;
+    }
+    assert.equal(woke, false);
+    assert.ok(delays.length > 0 && delays.every((ms) => ms <= 2 ** 31 - 1), `host delays: ${delays.join()}`);
+    assert.ok(delays.includes(2 ** 31 - 1));
   });
 });

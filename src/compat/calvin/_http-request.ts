@@ -4,8 +4,9 @@
  * stripped) and a body of exactly `Content-Length` bytes.
  * @module
  */
-import { IncompleteReadError } from "../../core/errors.ts";
+
 import type { Operation } from "../../core/operation.ts";
+import { IncompleteReadError } from "../../streams/errors.ts";
 import type { StreamReader } from "../../streams/stream-reader.ts";
 
 /**

@@ -5,11 +5,12 @@
  * @module
  */
 import type { ConnectionOptions } from "node:tls";
-import { IncompleteReadError, isCancellation, LimitOverrunError } from "../../core/errors.ts";
+import { isCancellation } from "../../core/errors.ts";
 import type { Loop } from "../../core/loop.ts";
 import type { Operation } from "../../core/operation.ts";
 import type { TaskImpl } from "../../core/task.ts";
 import { openConnection } from "../../net/tcp.ts";
+import { IncompleteReadError, LimitOverrunError } from "../../streams/errors.ts";
 import type { StreamEnd } from "../../streams/memory-pair.ts";
 import type { StreamReader } from "../../streams/stream-reader.ts";
 import type { StreamWriter } from "../../streams/stream-writer.ts";

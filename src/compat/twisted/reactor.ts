@@ -4,12 +4,13 @@
  * `listenUDP` (implemented in `./tcp.ts` and `./udp.ts`).
  * @module
  */
+
+import type { Clock } from "../../core/clock.ts";
 import { type ErrorHandler, Loop } from "../../core/loop.ts";
 import type { Operation } from "../../core/operation.ts";
 import { startRoot } from "../../core/run.ts";
 import { suspend } from "../../core/suspend.ts";
 import type { Task } from "../../core/task.ts";
-import type { Clock } from "../../time/clock.ts";
 import { DelayedCall } from "../../time/delayed-call.ts";
 import type { IConnector, IListeningPort } from "./interfaces.ts";
 import type { ClientFactory, Factory } from "./protocol.ts";

@@ -3,8 +3,8 @@
  * (time must not jump ahead of real I/O) while it is pending.
  * @module
  */
-import { Park, type WaitKind } from "../core/_park.ts";
-import type { TaskImpl } from "../core/task.ts";
+import { Park, type WaitKind } from "./_park.ts";
+import type { TaskImpl } from "./task.ts";
 
 export class ExternalPark<T> extends Park {
   #pending = true;

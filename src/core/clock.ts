@@ -2,7 +2,7 @@
  * Clocks: where a loop reads the time.
  * @module
  */
-import { monotonicNow } from "../core/_host.ts";
+import { monotonicNow } from "./_host.ts";
 
 /**
  * A source of time in milliseconds. A loop runs on one clock: the real one by

@@ -1,0 +1,61 @@
+/**
+ * The errors of stream reads.
+ * @module
+ */
+
+/**
+ * Thrown by `readExactly` and `readUntil` when the stream ended first. It
+ * carries the bytes that were read (`partial`), which are consumed, so
+ * nothing is lost.
+ *
+ * @example
+ * ```ts
+ * import { IncompleteReadError, run, StreamReader } from "corio";
+ * await run(function* () {
+ *   const reader = new StreamReader();
+ *   reader.feed(new Uint8Array([1, 2]));
+ *   reader.feedEof();
+ *   try { yield* reader.readExactly(4); } catch (e) {
+ *     console.assert(e instanceof IncompleteReadError && e.partial.length === 2 && e.expected === 4);
+ *   }
+ * });
+ * ```
+ */
+export class IncompleteReadError extends Error {
+  override name = "IncompleteReadError";
+  /** The bytes read before the end. */
+  readonly partial: Uint8Array;
+  /** How many bytes were expected; `undefined` for a separator that never came. */
+  readonly expected: number | undefined;
+  constructor(partial: Uint8Array, expected: number | undefined) {
+    super(`Cannot read ${expected === undefined ? "up to the separator" : `${expected} bytes`}: the stream ended after ${partial.length} bytes`);
+    this.partial = partial;
+    this.expected = expected;
+  }
+}
+
+/**
+ * Thrown by `readUntil` and `readLine` when the separator is not within the
+ * reader's `limit`. For `readUntil`, nothing is consumed (`consumed` tells how
+ * far it looked, asyncio's rule); `readLine` discards the whole over-long
+ * line through its separator, so the next `readLine` returns the next line.
+ *
+ * @example
+ * ```ts
+ * import { LimitOverrunError, run, StreamReader } from "corio";
+ * await run(function* () {
+ *   const reader = new StreamReader({ limit: 4 });
+ *   reader.feed(new TextEncoder().encode("far too long\n"));
+ *   try { yield* reader.readLine(); } catch (e) { console.assert(e instanceof LimitOverrunError); }
+ * });
+ * ```
+ */
+export class LimitOverrunError extends Error {
+  override name = "LimitOverrunError";
+  /** How many bytes were looked at (to be consumed by the caller, asyncio's rule). */
+  readonly consumed: number;
+  constructor(message: string, consumed: number) {
+    super(message);
+    this.consumed = consumed;
+  }
+}

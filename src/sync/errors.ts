@@ -1,0 +1,71 @@
+/**
+ * The errors of queues and channels.
+ * @module
+ */
+import { describe } from "../core/errors.ts";
+
+/**
+ * Thrown by `getNowait()` on an empty queue.
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueEmpty } from "corio";
+ * try { new Queue<number>().getNowait(); } catch (e) { console.assert(e instanceof QueueEmpty); }
+ * ```
+ */
+export class QueueEmpty extends Error {
+  override name = "QueueEmpty";
+}
+
+/**
+ * Thrown by `putNowait()` on a full queue.
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueFull } from "corio";
+ * const queue = new Queue<number>({ maxsize: 1 });
+ * queue.putNowait(1);
+ * try { queue.putNowait(2); } catch (e) { console.assert(e instanceof QueueFull); }
+ * ```
+ */
+export class QueueFull extends Error {
+  override name = "QueueFull";
+}
+
+/**
+ * Thrown by a queue after `shutdown()`: by any put, and by gets once the
+ * queue is empty (at once after `shutdown(true)`).
+ *
+ * @example
+ * ```ts
+ * import { Queue, QueueShutDown } from "corio";
+ * const queue = new Queue<number>();
+ * queue.shutdown();
+ * try { queue.putNowait(1); } catch (e) { console.assert(e instanceof QueueShutDown); }
+ * ```
+ */
+export class QueueShutDown extends Error {
+  override name = "QueueShutDown";
+}
+
+/**
+ * Thrown when sending to, or receiving from a drained, closed channel. It
+ * carries the reason given to `close(reason)`.
+ *
+ * @example
+ * ```ts
+ * import { Channel, ChannelClosedError } from "corio";
+ * const channel = new Channel<number>();
+ * channel.close("done");
+ * try { channel.trySend(1); } catch (e) { console.assert(e instanceof ChannelClosedError && e.reason === "done"); }
+ * ```
+ */
+export class ChannelClosedError extends Error {
+  override name = "ChannelClosedError";
+  /** What was given to `close(reason)`. */
+  readonly reason: unknown;
+  constructor(message: string, reason?: unknown) {
+    super(reason === undefined ? message : `${message} (reason: ${describe(reason)})`);
+    this.reason = reason;
+  }
+}
