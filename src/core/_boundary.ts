@@ -38,7 +38,14 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
     try {
       return (yield park) as T;
     } catch (error) {
-      if (error === caller.cancelError) yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
+      if (error === caller.cancelError) {
+        yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
+        // An error is never replaced by the cancellation (decided case 12).
+        if (child.state === "failed") {
+          caller.redeliverCancel();
+          throw child.error;
+        }
+      }
       throw error;
     }
   }

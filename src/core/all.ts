@@ -4,7 +4,7 @@
  */
 import { startBoundary } from "./_boundary.ts";
 import { Park } from "./_park.ts";
-import { CancelledError, createCancelledError } from "./errors.ts";
+import { CancelledError, createCancelledError, TaskGroupError } from "./errors.ts";
 import type { Instruction, Operation, OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "./task.ts";
@@ -133,6 +133,12 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
         wait.remaining = group.remaining;
         group.forward = wait;
         yield wait;
+      }
+      // An error is never replaced by the cancellation (decided case 12).
+      const errors = tasks.filter((task) => task.state === "failed").map((task) => task.error);
+      if (errors.length > 0 && error === caller.cancelError) {
+        caller.redeliverCancel();
+        throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
       }
       throw error;
     }

@@ -89,13 +89,12 @@ export class TimeoutError extends Error {
  * });
  * ```
  */
-export class TaskGroupError extends Error {
+export class TaskGroupError extends AggregateError {
   override name = "TaskGroupError";
   /** Every failure, first one first. */
-  readonly errors: readonly unknown[];
+  declare readonly errors: unknown[];
   constructor(errors: readonly unknown[], message?: string) {
-    super(message ?? `${errors.length} tasks failed; first: ${describe(errors[0])}`);
-    this.errors = errors;
+    super(errors, message ?? `${errors.length} tasks failed; first: ${describe(errors[0])}`);
   }
 }
 

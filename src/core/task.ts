@@ -93,6 +93,8 @@ const QUEUED = 128;
 const OBSERVED = 256;
 const DAEMONS_CANCELLED = 512;
 const BODY_CANCELLED = 1024;
+/** Started by the runtime before it inherits a pending cancel (see `startDaemon`). */
+export const INHERIT_LATER = 2048;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
@@ -138,6 +140,8 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   /** One watcher, or an array of them once there are several (most tasks have one joiner). */
   #watchers: Watcher | Watcher[] | null = null;
   periodic: Periodic | null = null;
+  /** Destructors of the resources this task owns, run in reverse order once everything else has ended. */
+  #destructors: Set<Destructor> | null = null;
   /** Loop time at creation, for the inspector. */
   readonly createdAt: number;
 
@@ -292,7 +296,37 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
       if ((child.flags & SHIELDED) === 0) child.requestCancel(error);
     }
     if ((this.flags & BODY_DONE) === 0) this.#deliverCancel();
+    else {
+      // The body has returned and children still run: the task now ends cancelled, its value dropped
+      // (decided case 13, CPython's TaskGroup): a timeout around it must not see a value.
+      this.flags |= BODY_CANCELLED;
+      if (this.#failures === null) this.#result = error;
+    }
     return true;
+  }
+
+  /**
+   * True while a cancel has been requested but not yet thrown into the body:
+   * children spawned now inherit it (decided case 11, Trio's cancel status).
+   */
+  get cancelPending(): boolean {
+    return this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0;
+  }
+
+  /**
+   * Called by a boundary that throws an error in place of the cancel that was
+   * delivered to this task (decided case 12): the cancel is due again at the
+   * next suspension, so catching that error does not cancel the cancellation.
+   */
+  redeliverCancel(): void {
+    if (this.cancelError !== null && (this.flags & BODY_DONE) === 0) this.flags &= ~CANCEL_DELIVERED;
+  }
+
+  /** Applies the parent's pending cancel to a child started with `INHERIT_LATER`, once its first step has run. */
+  inheritCancel(): void {
+    this.flags &= ~INHERIT_LATER;
+    const parent = this.#parent;
+    if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
   }
 
   /** Throws the pending cancellation at the body's suspension point, if it is suspended. */
@@ -437,7 +471,7 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   }
 
   #tryFinish(): void {
-    if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0) return;
+    if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0 || this.#state >= DONE) return;
     if (this.#childCount > 0) {
       // Only daemons are left: they are cancelled when the rest is done.
       if ((this.flags & DAEMONS_CANCELLED) === 0) {
@@ -447,7 +481,50 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
       }
       return;
     }
+    if (this.#destructors !== null) {
+      this.#runDestructors();
+      if (this.#childCount > 0) return;
+    }
     this.#finish();
+  }
+
+  /**
+   * Registers a resource's destructor: it runs when the task's body, children
+   * and daemons have all ended, in reverse order of registration (Effection's
+   * `ensure`, Trio's exit stack).
+   */
+  ensure(destructor: Destructor): void {
+    if (this.#destructors === null) this.#destructors = new Set();
+    this.#destructors.add(destructor);
+  }
+
+  /** The names of the resources this task will close when it ends, oldest first (for the inspector). */
+  resourceNames(): string[] {
+    return this.#destructors === null ? [] : [...this.#destructors].map((d) => d.name);
+  }
+
+  /** Forgets a destructor (its resource was closed by hand). */
+  unensure(destructor: Destructor): void {
+    this.#destructors?.delete(destructor);
+  }
+
+  #runDestructors(): void {
+    const list = [...(this.#destructors as Set<Destructor>)].reverse();
+    this.#destructors = null;
+    if (list.every((d) => d.cleanup === undefined)) {
+      for (const destructor of list) {
+        try {
+          destructor.close?.();
+        } catch (error) {
+          this.#addFailure(error);
+        }
+      }
+      return;
+    }
+    // Some cleanup suspends (stop a process, wait for its exit): run them all, in order, in a
+    // shielded child, so a second cancel does not interrupt it (decided case 4).
+    const finalizer = new TaskImpl<void>(this.loop, this as TaskImpl<unknown>, () => runAll(list), "cleanup", this.priority, SHIELDED);
+    finalizer.runStep();
   }
 
   #finish(): void {
@@ -487,6 +564,10 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     this.#lastChild = child;
     this.#childCount++;
     if ((child.flags & DAEMON) === 0) this.#liveChildren++;
+    // A child spawned while this task's cancel is pending is cancelled before its first step.
+    if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
+      child.requestCancel(this.cancelError);
+    }
   }
 
   #childFinished(child: TaskImpl<unknown>): void {
@@ -518,6 +599,28 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     if (this.park !== null) return this.park.describe();
     return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "ready" : "running";
   }
+}
+
+/** How one resource is closed: a plain `close()`, or a `cleanup` operation that may suspend. */
+export interface Destructor {
+  readonly name: string;
+  readonly close?: () => unknown;
+  readonly cleanup?: () => Operation<void>;
+}
+
+/** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */
+function* runAll(list: Destructor[]): Generator<Instruction, void, unknown> {
+  const errors: unknown[] = [];
+  for (const destructor of list) {
+    try {
+      if (destructor.cleanup !== undefined) yield* destructor.cleanup();
+      else destructor.close?.();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new TaskGroupError(errors);
 }
 
 /** Throws `error` into an iterator, falling back to `return` for iterators without `throw`. */

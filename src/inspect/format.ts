@@ -27,7 +27,7 @@ export function formatTaskTree(tree: TreeSnapshot): string {
   const visit = (task: TaskSnapshot, prefix: string, last: boolean, top: boolean): void => {
     const branch = top ? "" : last ? "└─ " : "├─ ";
     lines.push(
-      `${prefix}${branch}${task.name} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${task.waitingOn}`,
+      `${prefix}${branch}${task.name} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${task.waitingOn}${task.resources.length > 0 ? `, owns ${task.resources.join(", ")}` : ""}`,
     );
     const childPrefix = top ? prefix : `${prefix}${last ? "   " : "│  "}`;
     task.children.forEach((child, index) => {

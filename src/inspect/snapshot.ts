@@ -19,6 +19,8 @@ export interface TaskSnapshot {
   waitKind: string;
   /** A precise description: `sleep until 1500 ms`, `task main/worker`, `lock`... */
   waitingOn: string;
+  /** The resources the task owns and will close when it ends (`connection`, `process 1234`...), oldest first. */
+  resources: string[];
   children: TaskSnapshot[];
 }
 
@@ -68,6 +70,7 @@ export function snapshotTasks(root?: Task<unknown>): TreeSnapshot {
       daemon: task.isDaemon,
       waitKind: task.waitKind(),
       waitingOn: task.waitDescription(),
+      resources: task.resourceNames(),
       children: task.children.map((child) => visit(child as TaskImpl<unknown>)),
     };
   };

@@ -17,6 +17,7 @@ import {
   TimeoutError,
   timeout,
 } from "../../src/index.ts";
+import { snapshotTasks } from "../../src/inspect/index.ts";
 import { type Process, type SpawnProcessOptions, spawnProcess } from "../../src/process/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
@@ -339,12 +340,12 @@ describe("spawnProcess: ownership and cancellation", () => {
         yield* node(IGNORES_SIGTERM, { killGrace: 20 });
         started = true;
       });
-      // The owner is parked in spawnProcess(), waiting for Node's 'spawn' event; its keeper names the pid.
+      // The owner is parked in spawnProcess(), waiting for Node's 'spawn' event; the resource it owns names the pid.
       yield* waitAllTasksBlocked();
       assert.equal(started, false);
-      const keeper = owner.children.find((child) => child.name.startsWith("process "));
-      assert.ok(keeper !== undefined, "the process already belongs to the owner");
-      const pid = Number(keeper.name.slice("process ".length));
+      const resource = snapshotTasks(owner).roots[0]?.resources.find((name) => name.startsWith("process "));
+      assert.ok(resource !== undefined, "the process already belongs to the owner");
+      const pid = Number(resource.slice("process ".length));
       owner.cancel();
       yield* rejectsOp(owner, Error);
       assert.equal(started, false);

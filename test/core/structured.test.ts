@@ -1,0 +1,309 @@
+// Regressions of issue 11 (items 1-3): the structured rules shared by every
+// construct built on the one Scope. Scenarios after CPython's
+// test_asyncio/test_taskgroups.py and Trio's test_run.py / test_cancel.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  all,
+  allSettled,
+  CancelledError,
+  currentTask,
+  currentTime,
+  type Operation,
+  race,
+  scope,
+  shield,
+  sleep,
+  spawn,
+  stop,
+  suspend,
+  type Task,
+  TaskGroupError,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, collectReports } from "../_helpers.ts";
+
+checkLeaks();
+
+/** The outcome of a finished task as a value, for assertions. */
+function* outcome(task: Task<unknown>): Operation<{ value?: unknown; error?: unknown }> {
+  try {
+    return { value: yield* task };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** The error `op` throws (`undefined` if it returns). */
+function* caught(op: Operation<unknown>): Operation<unknown> {
+  try {
+    yield* op;
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/**
+ * Spawns `body` (inside a scope, so that its failure comes back here instead
+ * of failing the test's root), cancels it once everything is blocked, and
+ * returns the error that the scope throws with the task.
+ */
+function* cancelWhenBlocked(body: () => Operation<unknown>, cancelAfter?: number): Operation<{ error: unknown; task: Task<unknown> }> {
+  let task: Task<unknown> | undefined;
+  const error = yield* caught(
+    scope(function* () {
+      task = yield* spawn(body);
+      if (cancelAfter === undefined) yield* waitAllTasksBlocked();
+      else yield* sleep(cancelAfter);
+      task.cancel();
+    }),
+  );
+  return { error, task: task as Task<unknown> };
+}
+
+/** A body that waits forever and fails in the `finally` its cancellation runs. */
+function failsOnCancel(message: string): () => Operation<never> {
+  return function* failing() {
+    try {
+      yield* suspend();
+    } finally {
+      // biome-ignore lint/correctness/noUnsafeFinally: the point of the test: cleanup that fails
+      throw new Error(message);
+    }
+  };
+}
+
+describe("a pending cancel reaches children spawned later (decided case 11)", () => {
+  it("a task that cancelled itself: a child spawned before its next suspension never runs", async () => {
+    const ran: string[] = [];
+    await runVirtual(function* () {
+      const parent = yield* spawn(function* () {
+        currentTask().cancel("self");
+        yield* spawn(function* () {
+          ran.push("child");
+          yield* sleep(3000);
+        });
+        yield* sleep(1);
+        ran.push("BUG: parent resumed");
+      });
+      const result = yield* outcome(parent);
+      assert.ok(result.error instanceof CancelledError);
+      assert.equal(parent.state, "cancelled");
+      assert.equal(currentTime(), 0, "the cancelled child must not keep the parent alive");
+    });
+    assert.deepEqual(ran, []);
+  });
+
+  it("stop() during a step: the root ends cancelled at once instead of waiting for a 3 s child", async () => {
+    const ran: string[] = [];
+    await assert.rejects(
+      runVirtual(function* () {
+        stop();
+        yield* spawn(function* () {
+          ran.push("child");
+          yield* sleep(3000);
+        });
+        yield* timeout(50, sleep(10));
+        ran.push("BUG: root resumed");
+      }),
+      CancelledError,
+    );
+    assert.deepEqual(ran, []);
+  });
+
+  it("after a shield returned holding the cancel back, a child spawned before the next suspension never runs", async () => {
+    const ran: string[] = [];
+    await runVirtual(function* () {
+      const parent = yield* spawn(function* () {
+        yield* shield(sleep(10));
+        ran.push("shield returned");
+        yield* spawn(function* () {
+          ran.push("BUG: child ran");
+        });
+        yield* sleep(1);
+      });
+      yield* sleep(5);
+      parent.cancel();
+      const result = yield* outcome(parent);
+      assert.ok(result.error instanceof CancelledError);
+      assert.equal(currentTime(), 10);
+    });
+    assert.deepEqual(ran, ["shield returned"]);
+  });
+
+  it("a child spawned under shield while the cancel is pending runs to its end", async () => {
+    const ran: string[] = [];
+    await runVirtual(function* () {
+      const parent = yield* spawn(function* () {
+        currentTask().cancel();
+        yield* shield(function* () {
+          const child = yield* spawn(function* () {
+            yield* sleep(5);
+            ran.push("shielded child");
+          });
+          yield* child;
+        });
+        yield* sleep(1);
+      });
+      assert.ok((yield* outcome(parent)).error instanceof CancelledError);
+    });
+    assert.deepEqual(ran, ["shielded child"]);
+  });
+
+  it("a child spawned in the finally that the delivered cancel runs is not cancelled (cleanup may spawn)", async () => {
+    const ran: string[] = [];
+    await runVirtual(function* () {
+      const parent = yield* spawn(function* () {
+        try {
+          yield* suspend();
+        } finally {
+          const helper = yield* spawn(function* () {
+            yield* sleep(5);
+            ran.push("cleanup helper");
+          });
+          yield* helper;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      parent.cancel();
+      assert.ok((yield* outcome(parent)).error instanceof CancelledError);
+    });
+    assert.deepEqual(ran, ["cleanup helper"]);
+  });
+});
+
+describe("an error is never replaced by a cancellation (decided case 12)", () => {
+  const boundaries: [string, (body: () => Operation<never>) => Operation<unknown>][] = [
+    ["scope", (body) => scope(body)],
+    ["all", (body) => all([body, suspend])],
+    ["allSettled", (body) => allSettled([body, suspend])],
+    ["race", (body) => race([body, suspend])],
+    ["timeout", (body) => timeout(1000, body)],
+  ];
+  for (const [name, wrap] of boundaries) {
+    it(`${name}: the caller is cancelled and the operation fails in its cleanup: the caller fails with that error`, async () => {
+      await runVirtual(function* () {
+        const { error, task } = yield* cancelWhenBlocked(function* () {
+          yield* wrap(failsOnCancel(`${name} cleanup failed`));
+        });
+        assert.ok(error instanceof Error && !(error instanceof CancelledError), `got ${String(error)}`);
+        assert.equal(error.message, `${name} cleanup failed`);
+        assert.equal(task.state, "failed");
+      });
+    });
+  }
+
+  it("shield: the caller is cancelled while the shielded body fails: the caller gets the error", async () => {
+    await runVirtual(function* () {
+      const { error } = yield* cancelWhenBlocked(function* () {
+        yield* shield(function* () {
+          yield* sleep(10);
+          throw new Error("shielded failed");
+        });
+      }, 5);
+      assert.equal((error as Error).message, "shielded failed");
+    });
+  });
+
+  it("a caller that catches the error still ends cancelled: the cancel is due again at its next suspension", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        const caller = yield* spawn(function* () {
+          try {
+            yield* scope(failsOnCancel("cleanup failed"));
+          } catch (error) {
+            return (error as Error).message;
+          }
+          return "BUG";
+        });
+        const second = yield* spawn(function* () {
+          try {
+            yield* scope(failsOnCancel("cleanup failed"));
+          } catch {
+            yield* sleep(10);
+            return "BUG: ran on after its cancel";
+          }
+          return "BUG: the scope returned";
+        });
+        yield* waitAllTasksBlocked();
+        caller.cancel();
+        second.cancel();
+        assert.ok((yield* outcome(caller)).error instanceof CancelledError);
+        assert.ok((yield* outcome(second)).error instanceof CancelledError);
+        assert.equal(currentTime(), 0);
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("several failures in the cleanup become one TaskGroupError (an AggregateError) holding each", async () => {
+    await runVirtual(function* () {
+      const { error } = yield* cancelWhenBlocked(function* () {
+        yield* all([failsOnCancel("first"), failsOnCancel("second")]);
+      });
+      assert.ok(error instanceof TaskGroupError);
+      assert.ok(error instanceof AggregateError);
+      assert.deepEqual(
+        error.errors.map((e) => (e as Error).message),
+        ["first", "second"],
+      );
+    });
+  });
+
+  it("a plain child failing in its cleanup fails its cancelled parent too (the reference behaviour)", async () => {
+    await runVirtual(function* () {
+      const { error } = yield* cancelWhenBlocked(function* () {
+        yield* spawn(failsOnCancel("child cleanup failed"));
+        yield* suspend();
+      });
+      assert.equal((error as Error).message, "child cleanup failed");
+    });
+  });
+});
+
+describe("cancel() after the body returned (decided case 13)", () => {
+  it("ends the task cancelled and cancels its children (CPython test_taskgroups::test_cancellation)", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        yield* spawn(function* () {
+          try {
+            yield* sleep(100);
+            log.push("BUG: child finished");
+          } finally {
+            log.push(`child cleanup at ${currentTime()}`);
+          }
+        });
+        return "value";
+      });
+      yield* sleep(10);
+      assert.equal(task.state, "running");
+      assert.equal(task.cancel(), true);
+      const result = yield* outcome(task);
+      assert.ok(result.error instanceof CancelledError, `got ${JSON.stringify(result)}`);
+      assert.equal(task.state, "cancelled");
+      assert.equal(task.cancel(), false);
+    });
+    assert.deepEqual(log, ["child cleanup at 10"]);
+  });
+
+  it("timeout() whose body returned while its children run past the limit throws TimeoutError", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* timeout(50, function* () {
+          yield* spawn(sleep(100));
+          return "value";
+        });
+        assert.fail("expected a TimeoutError");
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError, `got ${String(error)}`);
+      }
+      assert.equal(currentTime(), 50);
+    });
+  });
+});
