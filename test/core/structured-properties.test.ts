@@ -105,6 +105,7 @@ function* runNode(node: TreeNode, id: string, trace: Trace): Operation<void> {
         // cancellation replaces the error that was on its way out (use shield for cleanup that must finish).
         const replaced = trace.errors.indexOf(bodyError);
         if (replaced >= 0) trace.errors.splice(replaced, 1);
+        // biome-ignore lint/correctness/noUnsafeFinally: the cancellation goes on, as it would without the catch
         throw error;
       }
     }
@@ -125,7 +126,7 @@ function* runNode(node: TreeNode, id: string, trace: Trace): Operation<void> {
 /** All the cancels from outside, in the tree. */
 function cancels(node: TreeNode, id: string, list: { id: string; at: number }[] = []): { id: string; at: number }[] {
   if (node.cancelAt !== null) list.push({ id, at: node.cancelAt });
-  node.children.forEach((child, index) => cancels(child, `${id}.${index}`, list));
+  for (const [index, child] of node.children.entries()) cancels(child, `${id}.${index}`, list);
   return list;
 }
 
