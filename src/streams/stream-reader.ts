@@ -274,9 +274,20 @@ export class StreamReader {
     if (this.#exception !== undefined) throw this.#exception;
   }
 
+  /**
+   * Waits until data, EOF or an error is fed, or returns at once if resuming
+   * the transport fed something: the caller looks at the buffer again.
+   */
   *#waitForData(action: string): Operation<void> {
     if (this.#waiter !== null) throw new Error(`Cannot ${action}: another task is already waiting on this StreamReader`);
-    this.#resumeTransport();
+    if (this.#paused) {
+      // Waiting while paused would wait forever, so resume. A transport may deliver as it resumes (the
+      // memory pipe does), before we wait: that wake would be missed, so check for it instead of parking.
+      // (Registering the waiter first would not help: a park can only be woken once it is yielded.)
+      const before = this.buffered;
+      this.#resumeTransport();
+      if (this.buffered !== before || this.#eof || this.#exception !== undefined) return;
+    }
     const park = new DataPark(requireCurrentTask(action), this, this.#transport?.external ?? false);
     this.#waiter = park;
     yield park;

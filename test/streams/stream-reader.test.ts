@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { IncompleteReadError, LimitOverrunError, StreamReader, spawn } from "../../src/index.ts";
+import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -263,5 +263,55 @@ describe("StreamReader", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+/** Runs `read` in a task and returns what it gave, failing (instead of hanging) if it is still waiting once every task is blocked. */
+function* readNow<T>(read: () => Operation<T>): Operation<T> {
+  const task = yield* spawn(read);
+  yield* waitAllTasksBlocked();
+  if (!task.done) {
+    task.cancel();
+    try {
+      yield* task;
+    } catch {}
+    assert.fail("the read is still waiting, though every byte was written");
+  }
+  return yield* task;
+}
+
+describe("StreamReader over a paused transport that delivers as it resumes (the memory pair)", () => {
+  // The reader pauses its transport above 2 * limit bytes; what is written meanwhile waits in the pipe,
+  // and the pipe hands it over synchronously when the reader resumes it, before the reader waits.
+
+  it("readExactly past the pause threshold gets the bytes queued in the pipe", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 4 });
+      a.writer.write("0123456789"); // delivered: 10 > 8 bytes buffered, the pipe is paused
+      a.writer.write("abcdefghij"); // queued in the pipe
+      assert.equal(b.reader.buffered, 10);
+      assert.equal(dec(yield* readNow(() => b.reader.readExactly(20))), "0123456789abcdefghij");
+    });
+  });
+
+  it("read() to EOF gets the bytes and the EOF queued in the pipe", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 4 });
+      a.writer.write("0123456789");
+      a.writer.write("abcdefghij");
+      a.writer.close();
+      assert.equal(dec(yield* readNow(() => b.reader.read())), "0123456789abcdefghij");
+    });
+  });
+
+  it("readUntil and readLine with a separator longer than the limit get the separator queued in the pipe", async () => {
+    await runVirtual(function* () {
+      for (const read of ["readUntil", "readLine"] as const) {
+        const [a, b] = createMemoryStreamPair({ limit: 1 });
+        a.writer.write("abc"); // 3 > 2 bytes buffered: paused
+        a.writer.write("d");
+        assert.equal(dec(yield* readNow(() => b.reader[read]("abcd"))), "abcd", read);
+      }
+    });
   });
 });
