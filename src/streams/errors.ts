@@ -38,7 +38,9 @@ export class IncompleteReadError extends Error {
  * Thrown by `readUntil` and `readLine` when the separator is not within the
  * reader's `limit`. For `readUntil`, nothing is consumed (`consumed` tells how
  * far it looked, asyncio's rule); `readLine` discards the whole over-long
- * line through its separator, so the next `readLine` returns the next line.
+ * line through its separator, even one still to come, so the next read of
+ * any kind returns what follows the line (asyncio's `readline` raises
+ * `ValueError` and may return the line's tail as data).
  *
  * @example
  * ```ts

@@ -83,8 +83,14 @@ export class StreamReader {
   #waiter: DataPark | null = null;
   #transport: ReadTransport | null = null;
   #paused = false;
-  /** Dropping the tail of a line that was over the limit. */
-  #discarding = false;
+  /**
+   * While the rest of an over-long line is being dropped (see `readLine`):
+   * its separator, and its last bytes seen (fewer than the separator's
+   * length: they may be the separator's beginning). `feed` drops the line's
+   * bytes as they arrive, so no read ever sees them.
+   */
+  #dropSep: Uint8Array | null = null;
+  #dropTail: Uint8Array = EMPTY;
 
   /**
    * @param options.limit Separator search limit, and half the pause threshold. @default 65536
@@ -117,9 +123,15 @@ export class StreamReader {
     this.#transport = transport;
   }
 
-  /** Adds bytes to the buffer (what a transport calls on incoming data). */
+  /**
+   * Adds bytes to the buffer (what a transport calls on incoming data).
+   * After `readLine` threw `LimitOverrunError` for a line whose separator
+   * had not arrived yet, the rest of that line is dropped here as it comes,
+   * through its separator.
+   */
   feed(data: Uint8Array): void {
     if (this.#eof) throw new Error("Cannot feed the StreamReader: EOF was already fed");
+    if (this.#dropSep !== null) data = this.#dropLineTail(data);
     if (data.length === 0) return;
     this.#append(data);
     if (!this.#paused && this.#transport !== null && this.buffered > 2 * this.limit) {
@@ -132,6 +144,9 @@ export class StreamReader {
   /** Marks the end of the stream. */
   feedEof(): void {
     this.#eof = true;
+    // A line being dropped ends here.
+    this.#dropSep = null;
+    this.#dropTail = EMPTY;
     this.#wake();
   }
 
@@ -213,56 +228,85 @@ export class StreamReader {
    * returns what is left, possibly without a separator, then empty arrays
    * (asyncio's rule).
    *
+   * A line longer than `limit` (not counting its separator) is dropped whole,
+   * through its separator, even when the separator arrives later: the bytes
+   * still to come are dropped as they are fed, without being buffered, and
+   * the next read of any kind (`read`, `readExactly`, `readUntil`,
+   * `readLine`) returns only bytes after that separator, or EOF if the
+   * stream ends first. asyncio's `readline` instead clears its buffer (and
+   * raises `ValueError`), so the tail of a long line that arrived in pieces
+   * comes back from the next read as if it were data; corio drops it, so the
+   * lines and errors do not depend on how the input was chunked.
+   *
    * **Cancellation:** nothing is lost.
    *
-   * @throws {LimitOverrunError} for a line longer than `limit`; the whole
-   * line is discarded through its separator (also the part still to come),
-   * so the next `readLine` returns the next line.
+   * @throws {LimitOverrunError} for a line longer than `limit` (dropped, as
+   * above), including a last line without separator at EOF.
    */
   *readLine(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
     const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
-    if (this.#discarding) yield* this.#discardLine(sep);
     try {
       return yield* this.readUntil(sep);
     } catch (error) {
-      if (error instanceof IncompleteReadError) return error.partial;
-      if (error instanceof LimitOverrunError) {
-        const found = this.#indexOf(sep, error.consumed);
-        if (found >= 0) this.#take(found + sep.length);
-        else {
-          // The rest of the over-long line has not arrived yet: drop it as it comes (see #discardLine).
-          this.#take(this.buffered);
-          this.#discarding = true;
-        }
+      if (error instanceof IncompleteReadError) {
+        const length = error.partial.length;
+        // readUntil keeps up to `sep.length - 1` bytes past the limit in case they begin the
+        // separator; at EOF they are part of the line, which is then over the limit too.
+        if (length <= this.limit) return error.partial;
+        throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${length} bytes, over the limit of ${this.limit}`, length);
       }
+      if (error instanceof LimitOverrunError) this.#dropLine(sep, error.consumed);
       throw error;
     }
   }
 
-  /**
-   * Drops the rest of an over-long line, through its separator. asyncio
-   * clears the buffer and lets the line's tail come back as a short bogus
-   * line; corio drops the whole line, so the lines read and the errors
-   * raised are the same however the input was chunked.
-   */
-  *#discardLine(sep: Uint8Array): Operation<void> {
-    for (;;) {
-      const found = this.#indexOf(sep, 0);
-      if (found >= 0) {
-        this.#take(found + sep.length);
-        this.#discarding = false;
-        return;
-      }
-      // Keep a possible partial separator at the end; drop the rest.
-      this.#take(Math.max(0, this.buffered - (sep.length - 1)));
-      if (this.#eof) {
-        this.#take(this.buffered);
-        this.#discarding = false;
-        return;
-      }
-      this.#throwIfFailed();
-      yield* this.#waitForData("readLine");
+  /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */
+  #dropLine(sep: Uint8Array, from: number): void {
+    const found = this.#indexOf(sep, from);
+    if (found >= 0) {
+      this.#take(found + sep.length);
+      return;
     }
+    if (!this.#eof) {
+      const keep = Math.min(sep.length - 1, this.buffered);
+      this.#dropTail = keep === 0 ? EMPTY : this.#buf.slice(this.#end - keep, this.#end);
+      this.#dropSep = sep;
+    }
+    // Set before taking: taking may resume a transport that feeds us at once.
+    this.#take(this.buffered);
+  }
+
+  /** Drops `data` through the separator of the line being dropped; returns what follows it (empty if it has not come). */
+  #dropLineTail(data: Uint8Array): Uint8Array {
+    const sep = this.#dropSep as Uint8Array;
+    const tail = this.#dropTail;
+    let end = -1;
+    if (tail.length > 0) {
+      // A separator that starts in the bytes already dropped: look in them plus this chunk's first bytes.
+      const head = new Uint8Array(tail.length + Math.min(data.length, sep.length - 1));
+      head.set(tail);
+      head.set(data.subarray(0, head.length - tail.length), tail.length);
+      const at = find(head, sep, 0, head.length);
+      if (at >= 0) end = at + sep.length - tail.length;
+    }
+    if (end < 0) {
+      const at = find(data, sep, 0, data.length);
+      if (at >= 0) end = at + sep.length;
+    }
+    if (end >= 0) {
+      this.#dropSep = null;
+      this.#dropTail = EMPTY;
+      return data.subarray(end);
+    }
+    if (sep.length > 1) {
+      // Keep the last bytes seen (tail, then data), fewer than the separator: it may start there.
+      const next = new Uint8Array(Math.min(sep.length - 1, tail.length + data.length));
+      const fromData = Math.min(data.length, next.length);
+      next.set(tail.subarray(tail.length - (next.length - fromData)));
+      next.set(data.subarray(data.length - fromData), next.length - fromData);
+      this.#dropTail = next;
+    }
+    return EMPTY;
   }
 
   /** @internal The waiting read was woken or cancelled. */
@@ -274,9 +318,20 @@ export class StreamReader {
     if (this.#exception !== undefined) throw this.#exception;
   }
 
+  /**
+   * Waits until data, EOF or an error is fed, or returns at once if resuming
+   * the transport fed something: the caller looks at the buffer again.
+   */
   *#waitForData(action: string): Operation<void> {
     if (this.#waiter !== null) throw new Error(`Cannot ${action}: another task is already waiting on this StreamReader`);
-    this.#resumeTransport();
+    if (this.#paused) {
+      // Waiting while paused would wait forever, so resume. A transport may deliver as it resumes (the
+      // memory pipe does), before we wait: that wake would be missed, so check for it instead of parking.
+      // (Registering the waiter first would not help: a park can only be woken once it is yielded.)
+      const before = this.buffered;
+      this.#resumeTransport();
+      if (this.buffered !== before || this.#eof || this.#exception !== undefined) return;
+    }
     const park = new DataPark(requireCurrentTask(action), this, this.#transport?.external ?? false);
     this.#waiter = park;
     yield park;
@@ -332,20 +387,25 @@ export class StreamReader {
 
   /** Position of `sep` in the buffered bytes at or after `from`, or -1. */
   #indexOf(sep: Uint8Array, from: number): number {
-    const buf = this.#buf;
     const start = this.#start;
-    const last = this.#end - sep.length;
-    const first = sep[0] as number;
-    for (let i = buf.indexOf(first, start + from); i !== -1 && i <= last; i = buf.indexOf(first, i + 1)) {
-      let match = true;
-      for (let j = 1; j < sep.length; j++) {
-        if (buf[i + j] !== sep[j]) {
-          match = false;
-          break;
-        }
-      }
-      if (match) return i - start;
-    }
-    return -1;
+    const at = find(this.#buf, sep, start + from, this.#end);
+    return at < 0 ? -1 : at - start;
   }
+}
+
+/** Index of the first `sep` in `buf[from..end)`, or -1. */
+function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {
+  const last = end - sep.length;
+  const first = sep[0] as number;
+  for (let i = buf.indexOf(first, from); i !== -1 && i <= last; i = buf.indexOf(first, i + 1)) {
+    let match = true;
+    for (let j = 1; j < sep.length; j++) {
+      if (buf[i + j] !== sep[j]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return i;
+  }
+  return -1;
 }

@@ -14,7 +14,10 @@
 export interface ReadTransport {
   /** Stop delivering data until `resumeReading` (the reader's buffer is full). */
   pauseReading(): void;
-  /** Deliver data again. */
+  /**
+   * Deliver data again. It may `feed` the reader synchronously, from inside
+   * this call (the in-memory pipe does); the reader allows for it.
+   */
   resumeReading(): void;
   /**
    * True if the data comes from outside the corio loop (a socket, a file):

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { IncompleteReadError, LimitOverrunError, StreamReader, spawn } from "../../src/index.ts";
+import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -262,6 +262,240 @@ describe("StreamReader", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+/** Runs `read` in a task and returns what it gave, failing (instead of hanging) if it is still waiting once every task is blocked. */
+function* readNow<T>(read: () => Operation<T>): Operation<T> {
+  const task = yield* spawn(read);
+  yield* waitAllTasksBlocked();
+  if (!task.done) {
+    task.cancel();
+    try {
+      yield* task;
+    } catch {}
+    assert.fail("the read is still waiting, though every byte was written");
+  }
+  return yield* task;
+}
+
+describe("StreamReader over a paused transport that delivers as it resumes (the memory pair)", () => {
+  // The reader pauses its transport above 2 * limit bytes; what is written meanwhile waits in the pipe,
+  // and the pipe hands it over synchronously when the reader resumes it, before the reader waits.
+
+  it("readExactly past the pause threshold gets the bytes queued in the pipe", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 4 });
+      a.writer.write("0123456789"); // delivered: 10 > 8 bytes buffered, the pipe is paused
+      a.writer.write("abcdefghij"); // queued in the pipe
+      assert.equal(b.reader.buffered, 10);
+      assert.equal(dec(yield* readNow(() => b.reader.readExactly(20))), "0123456789abcdefghij");
+    });
+  });
+
+  it("read() to EOF gets the bytes and the EOF queued in the pipe", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 4 });
+      a.writer.write("0123456789");
+      a.writer.write("abcdefghij");
+      a.writer.close();
+      assert.equal(dec(yield* readNow(() => b.reader.read())), "0123456789abcdefghij");
+    });
+  });
+
+  it("readUntil and readLine with a separator longer than the limit get the separator queued in the pipe", async () => {
+    await runVirtual(function* () {
+      for (const read of ["readUntil", "readLine"] as const) {
+        const [a, b] = createMemoryStreamPair({ limit: 1 });
+        a.writer.write("abc"); // 3 > 2 bytes buffered: paused
+        a.writer.write("d");
+        assert.equal(dec(yield* readNow(() => b.reader[read]("abcd"))), "abcd", read);
+      }
+    });
+  });
+
+  it("an over-long line whose end is queued in the pipe with EOF: the next line survives", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 3 });
+      a.writer.write("xxxxxxx"); // 7 > 6: paused
+      yield* rejectsOp(b.reader.readLine(), LimitOverrunError);
+      a.writer.write("xxxxxxx"); // the line goes on: paused again
+      a.writer.write("x\nok\n"); // queued, with the EOF
+      a.writer.close();
+      assert.equal(dec(yield* readNow(() => b.reader.readLine())), "ok\n");
+      assert.equal((yield* readNow(() => b.reader.readLine())).length, 0);
+    });
+  });
+});
+
+describe("StreamReader: a line over the limit is dropped through its separator, for every kind of read", () => {
+  function* overrun(reader: StreamReader, separator?: string): Operation<void> {
+    yield* rejectsOp(separator === undefined ? reader.readLine() : reader.readLine(separator), LimitOverrunError);
+  }
+
+  it("the tail that arrives after the error is not returned by read, readExactly, readUntil or readLine", async () => {
+    await runVirtual(function* () {
+      const reads: [string, (reader: StreamReader) => Operation<Uint8Array>][] = [
+        ["read", (reader) => reader.read(100)],
+        ["readExactly", (reader) => reader.readExactly(4)],
+        ["readUntil", (reader) => reader.readUntil("t")],
+        ["readLine", (reader) => reader.readLine()],
+      ];
+      for (const [name, read] of reads) {
+        const reader = readerOf(["0123456"], false, 4);
+        yield* overrun(reader);
+        reader.feed(enc("78"));
+        reader.feed(enc("9\nnext"));
+        reader.feedEof();
+        assert.equal(dec(yield* read(reader)), "next", name);
+      }
+    });
+  });
+
+  it("a read waiting after the error is not woken by the tail, only by what follows the separator", async () => {
+    await runVirtual(function* () {
+      const reader = readerOf(["0123456"], false, 4);
+      yield* overrun(reader);
+      const waiting = yield* spawn(() => reader.read(100));
+      reader.feed(enc("789"));
+      yield* waitAllTasksBlocked();
+      assert.equal(waiting.done, false, "the tail of the line is not data");
+      assert.equal(reader.buffered, 0);
+      reader.feed(enc("\nok"));
+      assert.equal(dec(yield* waiting), "ok");
+    });
+  });
+
+  it("a stream that ends before the separator: the next read sees EOF", async () => {
+    await runVirtual(function* () {
+      const reader = readerOf(["0123456"], false, 4);
+      yield* overrun(reader);
+      reader.feed(enc("789"));
+      reader.feedEof();
+      assert.equal((yield* reader.read()).length, 0);
+      assert.equal(reader.atEof, true);
+    });
+  });
+
+  it("a separator of several bytes split between the error and what follows", async () => {
+    await runVirtual(function* () {
+      const reader = readerOf(["0123456\r"], false, 4);
+      yield* overrun(reader, "\r\n");
+      reader.feed(enc("\nok\r\n"));
+      reader.feedEof();
+      assert.equal(dec(yield* reader.readLine("\r\n")), "ok\r\n");
+      // Split over three chunks after the error.
+      const three = readerOf(["0123456"], false, 4);
+      yield* overrun(three, "<->");
+      three.feed(enc("89<"));
+      three.feed(enc("-"));
+      three.feed(enc(">ok<->"));
+      assert.equal(dec(yield* three.readLine("<->")), "ok<->");
+    });
+  });
+
+  it("a last line without separator, over the limit by less than a separator, is an error too", async () => {
+    await runVirtual(function* () {
+      // readUntil cannot tell the line is too long until EOF: its last byte might begin "\r\n".
+      const reader = readerOf(["0123", "4"], true, 4);
+      const error = yield* rejectsOp(reader.readLine("\r\n"), LimitOverrunError);
+      assert.equal(error.message, "Cannot read a line: it ended at EOF after 5 bytes, over the limit of 4");
+      assert.equal(reader.atEof, true);
+      assert.equal(dec(yield* readerOf(["0123"], true, 4).readLine("\r\n")), "0123", "at the limit it is a line");
+    });
+  });
+
+  it("property: over any chunking, readLine gives the short lines and one error per long line, and no read returns a dropped line's bytes", async () => {
+    type After = "line" | "read" | "readExactly" | "readUntil";
+    type Event = { kind: "line"; text: string } | { kind: "error" } | { kind: "after"; how: After; n: number; text: string | null };
+    const latin1 = new TextDecoder("latin1");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("\n", "\r\n", "<->"),
+        fc.array(fc.array(fc.constantFrom("a", "b", "\n", "\r", "<", "-", ">"), { maxLength: 20 }), { maxLength: 12 }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 9 }), fc.boolean()), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.tuple(fc.constantFrom<After>("line", "read", "readExactly", "readUntil"), fc.integer({ min: 1, max: 12 })), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom("fed", "memory pair"),
+        async (sep, pieces, trailing, limit, cuts, afterError, transport) => {
+          const text = pieces.map((chars) => chars.join("")).join(sep) + (trailing ? sep : "");
+          const bytes = enc(text);
+          const events = await runVirtual(function* () {
+            const [a, b] = createMemoryStreamPair({ limit, highWaterMark: 4 });
+            const reader = transport === "fed" ? new StreamReader({ limit }) : b.reader;
+            const events: Event[] = [];
+            const consumer = yield* spawn(function* () {
+              for (let k = 0; ; ) {
+                try {
+                  const got = yield* reader.readLine(sep);
+                  if (got.length === 0) return events;
+                  events.push({ kind: "line", text: latin1.decode(got) });
+                } catch (error) {
+                  if (!(error instanceof LimitOverrunError)) throw error;
+                  events.push({ kind: "error" });
+                  const [how, n] = afterError[k++ % afterError.length] as [After, number];
+                  let got: Uint8Array | null = null;
+                  try {
+                    if (how === "read") got = yield* reader.read(n);
+                    else if (how === "readExactly") got = yield* reader.readExactly(n);
+                    else if (how === "readUntil") got = yield* reader.readUntil(sep);
+                    else continue;
+                  } catch (error) {
+                    if (error instanceof IncompleteReadError) got = error.partial;
+                    else if (!(error instanceof LimitOverrunError && how === "readUntil")) throw error;
+                  }
+                  events.push({ kind: "after", how, n, text: got === null ? null : latin1.decode(got) });
+                }
+              }
+            });
+            let at = 0;
+            for (let i = 0; at < bytes.length; i++) {
+              const [size, settle] = cuts[i % cuts.length] as [number, boolean];
+              const chunk = bytes.subarray(at, at + size);
+              at += size;
+              if (transport === "fed") reader.feed(chunk);
+              else {
+                a.writer.write(chunk);
+                if (settle) yield* a.writer.drain();
+              }
+              if (settle) yield* waitAllTasksBlocked();
+            }
+            if (transport === "fed") reader.feedEof();
+            a.writer.close();
+            b.writer.close();
+            return yield* consumer;
+          });
+          // The model: the text cut at each separator, from wherever the reads left off.
+          const lineAt = (pos: number): { length: number; end: number } => {
+            const found = text.indexOf(sep, pos);
+            return found >= 0 ? { length: found - pos, end: found + sep.length } : { length: text.length - pos, end: text.length };
+          };
+          let pos = 0;
+          for (const event of events) {
+            const line = lineAt(pos);
+            if (event.kind === "line") {
+              assert.ok(line.length <= limit, `a line of ${line.length} bytes was returned, over the limit of ${limit}`);
+              assert.equal(event.text, text.slice(pos, line.end));
+              pos = line.end;
+            } else if (event.kind === "error") {
+              assert.ok(line.length > limit, `a line of ${line.length} bytes raised LimitOverrunError, limit ${limit}`);
+              pos = line.end;
+            } else {
+              // The first read after an error starts right after the dropped line's separator.
+              if (event.how === "readExactly") assert.equal(event.text, text.slice(pos, pos + event.n));
+              else if (event.how === "readUntil") {
+                const overrun = text.includes(sep, pos) ? line.length > limit : line.length + 1 - sep.length > limit;
+                assert.equal(event.text, overrun ? null : text.slice(pos, line.end));
+              } else assert.equal(event.text, text.slice(pos, pos + (event.text?.length ?? 0)));
+              pos += event.text?.length ?? 0;
+            }
+          }
+          assert.equal(pos, text.length, "every byte was read or dropped as part of a long line");
+        },
+      ),
+      { numRuns: 400, seed: 0x5eed11 },
     );
   });
 });
