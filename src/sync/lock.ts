@@ -10,6 +10,14 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**
+ * Acquires `lock` in a wait that cancellation does not interrupt: a cancel
+ * that arrives meanwhile stays pending (the task keeps its place in the
+ * queue) and is thrown at the task's next suspension. For `Condition.wait()`,
+ * which must return or throw holding the lock; kept off the public API.
+ */
+export let acquireUninterrupted: (lock: Lock) => Operation<void>;
+
+/**
  * A mutual-exclusion lock (asyncio's `Lock`): one holder at a time, waiters
  * served in priority order, FIFO within a priority, with a direct hand-off
  * (a newcomer cannot barge past a waiter). Like asyncio's, it has no owner:
@@ -46,6 +54,20 @@ export class Lock implements Disposable {
     // gave back this hold; then the lock is free or another waiter's, and passing it on would give it twice.
     else if (this.#handedTo === waiter) this.#handOff();
   };
+
+  static {
+    acquireUninterrupted = function* reacquire(lock: Lock): Operation<void> {
+      if (!lock.#locked && lock.#waiters.size === 0) {
+        lock.#locked = true;
+        return;
+      }
+      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel);
+      waiter.shielded = true;
+      lock.#waiters.push(waiter);
+      yield waiter;
+      if (lock.#handedTo === waiter) lock.#handedTo = null;
+    };
+  }
 
   /** True while held. */
   get locked(): boolean {
