@@ -2,11 +2,11 @@
  * Condition variables.
  * @module
  */
-import { resume } from "../core/_park.ts";
+import { RESCHEDULE, resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
-import { Lock } from "./lock.ts";
+import { acquireUninterrupted, Lock } from "./lock.ts";
 
 /**
  * A condition variable (asyncio's `Condition`): a lock (its own, or one
@@ -66,29 +66,49 @@ export class Condition implements Disposable {
 
   /**
    * Releases the lock, waits until notified, then re-acquires the lock.
+   * It returns or throws holding the lock, always (DESIGN edge case 14).
    *
-   * **Cancellation:** the lock is re-acquired before the `CancelledError`
-   * propagates, so the caller's `finally` runs holding it, as it expects; a
-   * notification already given to this task passes on to the next waiter.
+   * **Cancellation:** `wait()` throws the task's `CancelledError` only once
+   * it holds the lock again, so the caller's `finally` (or `using`) runs
+   * holding it, as it expects. Cancelled while waiting for a notification,
+   * it leaves the queue (a notification already given to it passes on to the
+   * next waiter), then waits for the lock. Cancelled while re-acquiring the
+   * lock after a notification, it keeps its place in the lock's queue, gets
+   * the lock, passes the notification on to the next waiter (which may see a
+   * spurious wake-up: recheck the state, or use `waitFor`) and throws.
+   * Unlike asyncio, which re-queues at the back, the task does not lose its
+   * place for the lock.
    *
    * @throws {Error} if the lock is not held.
    */
   *wait(): Operation<void> {
     if (!this.#lock.locked) throw new Error("Cannot wait on a condition: its lock is not held; acquire() it first");
-    const waiter = new Waiter<undefined>(requireCurrentTask("wait on a condition"), "signal", undefined, this.#onCancel);
+    const task = requireCurrentTask("wait on a condition");
+    const waiter = new Waiter<undefined>(task, "signal", undefined, this.#onCancel);
     this.#waiters.push(waiter);
     this.#lock.release();
     try {
       yield waiter;
     } finally {
-      // Also when cancelled: the cancellation has been delivered, so this wait is not interrupted.
-      yield* this.#lock.acquire();
+      // However the wait ended, take the lock back before going on, in a wait cancellation does not
+      // interrupt: a cancel delivered above has been thrown already, and one arriving now is held back.
+      const cancelBefore = task.cancelError;
+      yield* acquireUninterrupted(this.#lock);
+      if (task.cancelError !== cancelBefore) {
+        // Cancelled while re-acquiring, after a notification: pass it on, then throw the held-back cancel
+        // here (a pending cancel is thrown at the next suspension, so this yield does not give up the turn).
+        this.#wake(1);
+        yield RESCHEDULE;
+      }
     }
   }
 
   /**
    * Waits until `predicate()` is truthy, checking it now and after each
-   * notification; returns its value. **Cancellation:** as for `wait`.
+   * notification; returns its value.
+   *
+   * **Cancellation:** as for `wait`: `waitFor()` throws holding the lock,
+   * and the predicate is not checked again.
    */
   *waitFor<T>(predicate: () => T): Operation<T> {
     let result = predicate();

@@ -10,6 +10,14 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**
+ * Acquires `lock` in a wait that cancellation does not interrupt: a cancel
+ * that arrives meanwhile stays pending (the task keeps its place in the
+ * queue) and is thrown at the task's next suspension. For `Condition.wait()`,
+ * which must return or throw holding the lock; kept off the public API.
+ */
+export let acquireUninterrupted: (lock: Lock) => Operation<void>;
+
+/**
  * A mutual-exclusion lock (asyncio's `Lock`): one holder at a time, waiters
  * served in priority order, FIFO within a priority, with a direct hand-off
  * (a newcomer cannot barge past a waiter). Like asyncio's, it has no owner:
@@ -38,11 +46,28 @@ import { Waiter, WaitQueue } from "./_wait-queue.ts";
 export class Lock implements Disposable {
   #locked = false;
   readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  /** The waiter the lock was last handed to, until it runs: its hold may still be given back by cancellation. */
+  #handedTo: Waiter<undefined> | null = null;
   readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
-    if (woken)
-      this.release(); // it was handed the lock: pass it on
-    else this.#waiters.remove(waiter);
+    if (!woken) this.#waiters.remove(waiter);
+    // It was handed the lock: pass it on. Unless a release() since then (any task may release) already
+    // gave back this hold; then the lock is free or another waiter's, and passing it on would give it twice.
+    else if (this.#handedTo === waiter) this.#handOff();
   };
+
+  static {
+    acquireUninterrupted = function* reacquire(lock: Lock): Operation<void> {
+      if (!lock.#locked && lock.#waiters.size === 0) {
+        lock.#locked = true;
+        return;
+      }
+      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel);
+      waiter.shielded = true;
+      lock.#waiters.push(waiter);
+      yield waiter;
+      if (lock.#handedTo === waiter) lock.#handedTo = null;
+    };
+  }
 
   /** True while held. */
   get locked(): boolean {
@@ -58,8 +83,13 @@ export class Lock implements Disposable {
    * Acquires the lock, waiting if it is held; returns the lock (for `using`).
    * Completes without suspending when the lock is free.
    *
-   * **Cancellation:** the task leaves the queue; if the lock had already been
-   * handed to it, it passes on to the next waiter. Nothing is held afterwards.
+   * **Cancellation:** `acquire()` throws `CancelledError` and the task holds
+   * nothing: it leaves the queue (losing its place), and if the lock had
+   * already been handed to it (released while it waited, but cancelled
+   * before it ran), the lock passes on to the next waiter, or becomes free.
+   * If some task released the lock again meanwhile, that release already gave
+   * back this waiter's hold, and nothing more is passed on. Cancelling never
+   * throws.
    */
   *acquire(): Operation<this> {
     if (!this.#locked && this.#waiters.size === 0) {
@@ -69,6 +99,7 @@ export class Lock implements Disposable {
     const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel);
     this.#waiters.push(waiter);
     yield waiter;
+    if (this.#handedTo === waiter) this.#handedTo = null;
     return this;
   }
 
@@ -80,14 +111,25 @@ export class Lock implements Disposable {
   }
 
   /**
-   * Releases the lock, handing it to the next waiter if there is one.
+   * Releases the lock, handing it to the next waiter if there is one. Any
+   * task may release a held lock (it has no owner); released again while it
+   * is handed to a waiter that has not run yet, it releases that waiter's
+   * hold.
    * @throws {Error} if the lock is not held.
    */
   release(): void {
     if (!this.#locked) throw new Error("Cannot release the lock: it is not held");
+    this.#handOff();
+  }
+
+  #handOff(): void {
     for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
-      if (resume(waiter, undefined)) return; // still locked: ownership passed on
+      if (resume(waiter, undefined)) {
+        this.#handedTo = waiter; // still locked: ownership passed on
+        return;
+      }
     }
+    this.#handedTo = null;
     this.#locked = false;
   }
 

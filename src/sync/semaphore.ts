@@ -7,6 +7,9 @@ import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
+/** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */
+let setBound: (semaphore: Semaphore, bound: number) => void;
+
 /**
  * A counting semaphore (asyncio's `Semaphore`): `acquire()` takes a token,
  * waiting while there is none; `release()` gives one back (directly to the
@@ -32,12 +35,20 @@ import { Waiter, WaitQueue } from "./_wait-queue.ts";
  */
 export class Semaphore implements Disposable {
   #value: number;
+  #bound = Number.POSITIVE_INFINITY;
   readonly #waiters = new WaitQueue<Waiter<undefined>>();
   readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
-    if (woken)
-      this.release(); // it was handed a token: pass it on
-    else this.#waiters.remove(waiter);
+    if (!woken) this.#waiters.remove(waiter);
+    // It was handed a token: pass it on. A bounded semaphore already full got this token back from
+    // an extra release() meanwhile: counting it again would exceed the bound, and cancel must not throw.
+    else if (!this.#wakeNext() && this.#value < this.#bound) this.#value++;
   };
+
+  static {
+    setBound = (semaphore, bound) => {
+      semaphore.#bound = bound;
+    };
+  }
 
   /**
    * @param value The number of tokens. @default 1
@@ -68,8 +79,12 @@ export class Semaphore implements Disposable {
    * Takes a token, waiting while there is none; returns the semaphore (for
    * `using`). Completes without suspending when a token is free.
    *
-   * **Cancellation:** the task leaves the queue; a token already handed to
-   * it passes on to the next waiter.
+   * **Cancellation:** `acquire()` throws `CancelledError` and the task holds
+   * no token: it leaves the queue (losing its place), and a token already
+   * handed to it (released while it waited, but cancelled before it ran)
+   * passes on to the next waiter, or back to the semaphore. A
+   * `BoundedSemaphore` that some extra `release()` filled up meanwhile is not
+   * pushed past its initial value. Cancelling never throws.
    */
   *acquire(): Operation<this> {
     if (this.#value > 0 && this.#waiters.size === 0) {
@@ -91,10 +106,15 @@ export class Semaphore implements Disposable {
 
   /** Gives a token back, to the next waiter if there is one. */
   release(): void {
+    if (!this.#wakeNext()) this.#value++;
+  }
+
+  /** Hands a token to the next waiter; false if none is left. */
+  #wakeNext(): boolean {
     for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
-      if (resume(waiter, undefined)) return;
+      if (resume(waiter, undefined)) return true;
     }
-    this.#value++;
+    return false;
   }
 
   /** Releases a token (for `using`). */
@@ -120,6 +140,7 @@ export class BoundedSemaphore extends Semaphore {
   constructor(value = 1) {
     super(value);
     this.#initial = value;
+    setBound(this, value);
   }
 
   /**

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Condition, Event, Lock, sleep, spawn } from "../../src/index.ts";
+import { CancelledError, Condition, Event, Lock, type Operation, sleep, spawn, type Task, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -177,6 +177,246 @@ describe("Condition", () => {
       } catch (error) {
         assert.equal((error as Error).message, "Cannot wait on a condition: its lock is not held; acquire() it first");
       }
+    });
+  });
+});
+
+// DESIGN edge cases 10 and 14, with ports of CPython's test_asyncio/test_locks.py ConditionTests.
+describe("Condition under cancellation", () => {
+  it("wait() cancelled while re-acquiring the lock after notify() waits for the lock, then throws holding it (CPython test_wait_cancel_after_notify)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      let notifierHolds = false;
+      const seenInFinally: string[] = [];
+      const waiter = yield* spawn(function* () {
+        using _ = yield* cond.acquire();
+        try {
+          yield* cond.wait();
+        } finally {
+          seenInFinally.push(`locked=${cond.locked}, notifier holds=${notifierHolds}`);
+        }
+      });
+      yield* waitAllTasksBlocked(); // waiting for a notification
+      yield* cond.acquire();
+      notifierHolds = true;
+      cond.notify();
+      yield* waitAllTasksBlocked(); // notified: now waiting for the lock the notifier holds
+      waiter.cancel();
+      yield* waitAllTasksBlocked();
+      assert.equal(waiter.done, false, "the cancel is held back until the waiter has the lock");
+      assert.deepEqual(seenInFinally, []);
+      assert.equal(cond.locked, true);
+      notifierHolds = false;
+      cond.release(); // the notifier's own release must not throw
+      const error = yield* rejectsOp(waiter, CancelledError);
+      assert.equal(error, waiter.error);
+      assert.deepEqual(seenInFinally, ["locked=true, notifier holds=false"]);
+      assert.equal(cond.locked, false);
+    });
+  });
+
+  it("waitFor() cancelled while re-acquiring throws the task's own CancelledError, holding the lock (CPython test_cancelled_error_re_aquire)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      let wake = false;
+      let raised: unknown;
+      let lockedWhenRaised: boolean | undefined;
+      const task = yield* spawn(function* () {
+        using _ = yield* cond.acquire();
+        try {
+          yield* cond.waitFor(() => wake);
+        } catch (error) {
+          raised = error;
+          lockedWhenRaised = cond.locked;
+          throw error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      yield* cond.acquire();
+      wake = true;
+      cond.notify();
+      yield* waitAllTasksBlocked(); // re-acquiring the lock
+      task.cancel("foo");
+      cond.release();
+      const error = yield* rejectsOp(task, CancelledError);
+      assert.equal(error, raised, "the same error object, not a copy");
+      assert.equal((error as CancelledError).reason, "foo");
+      assert.equal(lockedWhenRaised, true);
+      assert.equal(cond.locked, false);
+    });
+  });
+
+  it("waitFor() cancelled while waiting for a notification throws the task's own CancelledError, holding the lock (CPython test_cancelled_error_wakeup)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      let raised: unknown;
+      let lockedWhenRaised: boolean | undefined;
+      const task = yield* spawn(function* () {
+        using _ = yield* cond.acquire();
+        try {
+          yield* cond.waitFor(() => false);
+        } catch (error) {
+          raised = error;
+          lockedWhenRaised = cond.locked;
+          throw error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      task.cancel("foo");
+      const error = yield* rejectsOp(task, CancelledError);
+      assert.equal(error, raised);
+      assert.equal((error as CancelledError).reason, "foo");
+      assert.equal(lockedWhenRaised, true);
+      assert.equal(cond.locked, false);
+    });
+  });
+
+  // Two consumers take items under the lock; one is notified and cancelled at once. The item must still be taken.
+  function* consumer(cond: Condition, stock: { n: number }): Operation<void> {
+    using _ = yield* cond.acquire();
+    for (;;) {
+      yield* cond.waitFor(() => stock.n !== 0);
+      if (stock.n < 0) return;
+      stock.n--;
+    }
+  }
+
+  it("a waiter notified and cancelled before it ran passes the notification on (CPython test_cancelled_wakeup)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      const stock = { n: 0 };
+      const c = [yield* spawn(() => consumer(cond, stock)), yield* spawn(() => consumer(cond, stock))];
+      yield* waitAllTasksBlocked();
+      {
+        using _ = yield* cond.acquire();
+        stock.n++;
+        cond.notify(1);
+        c[0]?.cancel();
+        try {
+          yield* timeout(10, () => cond.waitFor(() => stock.n === 0));
+        } catch (error) {
+          if (!(error instanceof TimeoutError)) throw error;
+        }
+        assert.equal(stock.n, 0, "the notification reached the other consumer");
+        stock.n = -1;
+        cond.notifyAll();
+      }
+      yield* c[1] as Task<void>;
+      assert.equal(c[0]?.state, "cancelled");
+    });
+  });
+
+  it("a waiter notified and cancelled while re-acquiring the lock passes the notification on (CPython test_cancelled_wakeup_relock)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      const stock = { n: 0 };
+      const c = [yield* spawn(() => consumer(cond, stock)), yield* spawn(() => consumer(cond, stock))];
+      yield* waitAllTasksBlocked();
+      {
+        using _ = yield* cond.acquire();
+        stock.n++;
+        cond.notify(1);
+        yield* waitAllTasksBlocked(); // c[0] now waits for the lock
+        c[0]?.cancel();
+        try {
+          yield* timeout(10, () => cond.waitFor(() => stock.n === 0));
+        } catch (error) {
+          if (!(error instanceof TimeoutError)) throw error;
+        }
+        assert.equal(stock.n, 0, "the notification reached the other consumer");
+        stock.n = -1;
+        cond.notifyAll();
+      }
+      yield* c[1] as Task<void>;
+      assert.equal(c[0]?.state, "cancelled");
+    });
+  });
+
+  it("a wait cancelled after the lock was handed back to it, before it ran, throws holding the lock and passes the notification on", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      const log: string[] = [];
+      const spawnWaiter = (name: string) =>
+        spawn(function* () {
+          using _ = yield* cond.acquire();
+          try {
+            yield* cond.wait();
+            log.push(`${name} notified`);
+          } finally {
+            log.push(`${name} ends, locked=${cond.locked}`);
+          }
+        });
+      const first = yield* spawnWaiter("first");
+      yield* spawnWaiter("second");
+      yield* waitAllTasksBlocked();
+      yield* cond.acquire();
+      cond.notify();
+      yield* waitAllTasksBlocked(); // `first` waits for the lock
+      cond.release(); // handed to `first`...
+      first.cancel(); // ...which is cancelled before it ran: it keeps the lock until its cleanup is over
+      yield* rejectsOp(first, CancelledError);
+      yield* waitAllTasksBlocked();
+      assert.deepEqual(log, ["first ends, locked=true", "second notified", "second ends, locked=true"]);
+      assert.equal(cond.locked, false);
+    });
+  });
+
+  it("a wait cancelled while re-acquiring keeps its place in the lock's queue (CPython re-queues it at the back)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      const log: string[] = [];
+      const waiter = yield* spawn(function* () {
+        using _ = yield* cond.acquire();
+        try {
+          yield* cond.wait();
+        } finally {
+          log.push(`waiter, locked=${cond.locked}`);
+        }
+      });
+      yield* waitAllTasksBlocked();
+      yield* cond.acquire();
+      cond.notify();
+      yield* waitAllTasksBlocked(); // the waiter queues for the lock...
+      const later = yield* spawn(function* () {
+        using _ = yield* cond.acquire();
+        log.push("later");
+      });
+      yield* waitAllTasksBlocked(); // ...and so does `later`, behind it
+      waiter.cancel();
+      log.push("notifier releases");
+      cond.release();
+      yield* rejectsOp(waiter, CancelledError);
+      yield* later;
+      assert.deepEqual(log, ["notifier releases", "waiter, locked=true", "later"]);
+    });
+  });
+
+  it("a wait notified and cancelled while the notifier still holds the lock ends holding the lock (CPython test_wait_cancel_contested)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      yield* cond.acquire();
+      const waiter = yield* spawn(() => cond.wait());
+      yield* waitAllTasksBlocked();
+      assert.equal(cond.locked, false);
+      yield* cond.acquire();
+      cond.notify();
+      waiter.cancel();
+      cond.release();
+      yield* rejectsOp(waiter, CancelledError);
+      assert.equal(cond.locked, true, "the cancelled wait() returned holding the lock");
+      cond.release();
+    });
+  });
+
+  it("a timeout around wait() leaves the lock held (CPython test_timeout_in_block)", async () => {
+    await runVirtual(function* () {
+      const cond = new Condition();
+      using _ = yield* cond.acquire();
+      yield* rejectsOp(
+        timeout(500, () => cond.wait()),
+        TimeoutError,
+      );
+      assert.equal(cond.locked, true);
     });
   });
 });

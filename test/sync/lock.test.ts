@@ -2,9 +2,23 @@
 // Semaphore(1) and BoundedSemaphore(1) must behave the same.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BoundedSemaphore, currentTask, Lock, type Operation, Semaphore, sleep, spawn, suspend } from "../../src/index.ts";
+import {
+  allSettled,
+  BoundedSemaphore,
+  CancelledError,
+  currentTask,
+  Future,
+  Lock,
+  type Operation,
+  Semaphore,
+  sleep,
+  spawn,
+  suspend,
+  type Task,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -138,6 +152,107 @@ for (const [name, make] of factories) {
       });
     });
 
+    it("a waiter cancelled while waiting leaves the queue empty (CPython test_acquire_cancel)", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        yield* lock.acquire();
+        const waiter = yield* spawn(() => lock.acquire());
+        yield* waitAllTasksBlocked();
+        waiter.cancel();
+        yield* rejectsOp(waiter, CancelledError);
+        lock.release();
+        assert.equal(lock.locked, false, "no waiter was left to hand the lock to");
+      });
+    });
+
+    it("a waiter cancelled while the holder's release is on its way: the next waiter gets the lock (CPython test_cancel_race)", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        function* lockIt(blocker?: Future<void>): Operation<void> {
+          yield* lock.acquire();
+          try {
+            if (blocker !== undefined) yield* blocker;
+          } finally {
+            lock.release();
+          }
+        }
+        const fa = new Future<void>();
+        const ta = yield* spawn(() => lockIt(fa));
+        yield* waitAllTasksBlocked();
+        assert.equal(lock.locked, true);
+        const tb = yield* spawn(() => lockIt());
+        const tc = yield* spawn(() => lockIt());
+        yield* waitAllTasksBlocked();
+        fa.resolve(); // A will release...
+        tb.cancel(); // ...while B, first in line, is cancelled
+        yield* ta;
+        yield* rejectsOp(tb, CancelledError);
+        yield* tc;
+        assert.equal(lock.locked, false);
+      });
+    });
+
+    it("a cancel and a release in the same turn hand the lock to one waiter only (CPython test_cancel_release_race)", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        let lockCount = 0;
+        let callCount = 0;
+        function* lockIt(): Operation<void> {
+          callCount++;
+          yield* lock.acquire();
+          lockCount++;
+        }
+        yield* lock.acquire();
+        const t1 = yield* spawn(lockIt);
+        const t2 = yield* spawn(lockIt);
+        const t3 = yield* spawn(lockIt);
+        yield* waitAllTasksBlocked();
+        t1.cancel();
+        lock.release();
+        yield* rejectsOp(t1, CancelledError);
+        yield* t2;
+        yield* waitAllTasksBlocked();
+        assert.equal(lockCount, 1, "only one waiter took the lock");
+        assert.equal(callCount, 3);
+        assert.equal(t3.done, false);
+        t3.cancel();
+        yield* rejectsOp(t3, CancelledError);
+      });
+    });
+
+    it("a waiter handed the lock and cancelled before it ran passes it on (CPython test_finished_waiter_cancelled)", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        yield* lock.acquire();
+        const tb = yield* spawn(() => lock.acquire());
+        yield* waitAllTasksBlocked();
+        const tc = yield* spawn(() => lock.acquire());
+        yield* waitAllTasksBlocked();
+        lock.release(); // handed to tb...
+        tb.cancel(); // ...which passes it to tc
+        yield* rejectsOp(tb, CancelledError);
+        yield* tc;
+        assert.equal(lock.locked, true, "tc holds it");
+        lock.release();
+      });
+    });
+
+    it("a waiter handed the lock, cancelled after another task released it in its stead, neither throws nor releases it again", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        yield* lock.acquire();
+        const handed = yield* spawn(() => lock.acquire());
+        yield* waitAllTasksBlocked();
+        lock.release(); // handed to `handed`...
+        lock.release(); // ...whose hold another task (any may) releases before it ran
+        handed.cancel(); // must not throw
+        yield* rejectsOp(handed, CancelledError);
+        assert.equal(lock.locked, false);
+        assert.equal(lock.tryAcquire(), true);
+        lock.release();
+      });
+    });
+
     it("using releases the lock when the block ends by error or cancellation", async () => {
       await runVirtual(function* () {
         const lock = make();
@@ -199,6 +314,34 @@ describe("Lock", () => {
     });
   });
 
+  it("a waiter handed the lock, cancelled after another release gave it to the next waiter, passes nothing on", async () => {
+    await runVirtual(function* () {
+      const lock = new Lock();
+      yield* lock.acquire();
+      const log: string[] = [];
+      const spawnWaiter = (name: string) =>
+        spawn(function* () {
+          yield* lock.acquire();
+          log.push(name);
+        });
+      const b = yield* spawnWaiter("b");
+      yield* spawnWaiter("c");
+      const d = yield* spawnWaiter("d");
+      yield* waitAllTasksBlocked();
+      lock.release(); // handed to b...
+      lock.release(); // ...whose hold is released before it ran: handed to c
+      b.cancel(); // b's hand-off is void: d must keep waiting
+      yield* rejectsOp(b, CancelledError);
+      yield* waitAllTasksBlocked();
+      assert.deepEqual(log, ["c"]);
+      assert.equal(lock.waiting, 1);
+      lock.release();
+      yield* d;
+      assert.deepEqual(log, ["c", "d"]);
+      lock.release();
+    });
+  });
+
   it("withLock runs the operation holding the lock and releases it on error", async () => {
     await runVirtual(function* () {
       const lock = new Lock();
@@ -240,6 +383,121 @@ describe("Semaphore", () => {
       assert.equal(peak, 2);
       assert.equal(sem.value, 2);
     });
+  });
+
+  it("tokens go to the waiters that were not cancelled, in order (CPython test_acquire_cancel_before_awoken)", async () => {
+    await runVirtual(function* () {
+      const sem = new Semaphore(0);
+      const t = [];
+      for (let i = 0; i < 4; i++) t.push(yield* spawn(() => sem.acquire()));
+      const [t1, t2, t3, t4] = t as [Task<Semaphore>, Task<Semaphore>, Task<Semaphore>, Task<Semaphore>];
+      yield* waitAllTasksBlocked();
+      t1.cancel();
+      t2.cancel();
+      sem.release();
+      yield* waitAllTasksBlocked();
+      assert.equal(t3.state, "done");
+      assert.equal(t4.done, false);
+      t4.cancel();
+      yield* rejectsOp(t4, CancelledError);
+      assert.equal(sem.value, 0);
+    });
+  });
+
+  it("a release after a waiter was cancelled reaches the next waiter (CPython test_acquire_hang)", async () => {
+    await runVirtual(function* () {
+      const sem = new Semaphore(0);
+      const t1 = yield* spawn(() => sem.acquire());
+      const t2 = yield* spawn(() => sem.acquire());
+      yield* waitAllTasksBlocked();
+      t1.cancel();
+      sem.release();
+      yield* waitAllTasksBlocked();
+      assert.equal(sem.locked, true);
+      assert.equal(t2.state, "done");
+      yield* rejectsOp(t1, CancelledError);
+    });
+  });
+
+  it("a waiter handed a token and cancelled before it ran gives it back (CPython test_acquire_no_hang)", async () => {
+    await runVirtual(function* () {
+      const sem = new Semaphore(1);
+      let inside = false;
+      const t2: { task?: Task<void> } = {};
+      const t1 = yield* spawn(function* () {
+        {
+          using _ = yield* sem.acquire();
+          yield* sleep(0);
+        } // the token is handed to t2 here...
+        t2.task?.cancel(); // ...which is cancelled before it ran
+      });
+      t2.task = yield* spawn(function* () {
+        using _ = yield* sem.acquire();
+        inside = true;
+      });
+      yield* t1;
+      yield* rejectsOp(t2.task, CancelledError);
+      assert.equal(inside, false);
+      assert.equal(sem.value, 1);
+      yield* timeout(1000, () => sem.acquire());
+    });
+  });
+
+  it("release() without waiters frees a token (CPython test_release_no_waiters)", async () => {
+    await runVirtual(function* () {
+      const sem = new Semaphore();
+      yield* sem.acquire();
+      assert.equal(sem.locked, true);
+      sem.release();
+      assert.equal(sem.locked, false);
+    });
+  });
+
+  it("a waiter cancelled before any release is skipped (CPython test_acquire_fifo_order_3)", async () => {
+    const result: number[] = [];
+    await runVirtual(function* () {
+      const sem = new Semaphore(0);
+      const tasks = [];
+      for (const i of [1, 2, 3]) {
+        tasks.push(
+          yield* spawn(function* () {
+            yield* sem.acquire();
+            result.push(i);
+          }),
+        );
+      }
+      yield* waitAllTasksBlocked();
+      tasks[0]?.cancel();
+      yield* sleep(0);
+      sem.release();
+      sem.release();
+      yield* allSettled(tasks);
+    });
+    assert.deepEqual(result, [2, 3]);
+  });
+
+  it("tokens handed to waiters cancelled before they ran pass on to the next waiters", async () => {
+    const result: number[] = [];
+    await runVirtual(function* () {
+      const sem = new Semaphore(0);
+      const tasks = [];
+      for (const i of [1, 2, 3, 4]) {
+        tasks.push(
+          yield* spawn(function* () {
+            yield* sem.acquire();
+            result.push(i);
+          }),
+        );
+      }
+      yield* waitAllTasksBlocked();
+      sem.release(); // to 1
+      sem.release(); // to 2
+      tasks[0]?.cancel(); // 1's token goes to 3
+      tasks[1]?.cancel(); // 2's token goes to 4
+      yield* allSettled(tasks);
+      assert.equal(sem.value, 0);
+    });
+    assert.deepEqual(result, [3, 4]);
   });
 
   it("rejects a negative or fractional value", () => {
