@@ -9,11 +9,13 @@
  * @module
  */
 
+import { JoinPark } from "./_join.ts";
+import { BOUNDARY, SHIELDED } from "./_scope.ts";
 import { CancelledError } from "./errors.ts";
 import type { Instruction, OperationLike } from "./operation.ts";
 import { assertOperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import { BOUNDARY, JoinPark, SHIELDED, TaskImpl } from "./task.ts";
+import { TaskImpl } from "./task.ts";
 
 /** Starts `op` as a boundary child of the current task and runs its first step now. */
 export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false): TaskImpl<T> {

@@ -5,9 +5,11 @@
  * reverse order once its body, children and daemons have ended.
  * @module
  */
+
+import { DAEMON, type Destructor, INHERIT_LATER } from "./_scope.ts";
 import type { Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import { DAEMON, type Destructor, INHERIT_LATER, TaskImpl } from "./task.ts";
+import { TaskImpl } from "./task.ts";
 
 /** The registration of one resource; `release()` when the resource was closed by hand. */
 export interface ResourceKeeper {

@@ -2,9 +2,12 @@
  * Spawning tasks, and finding them.
  * @module
  */
+
+import { DAEMON } from "./_scope.ts";
+import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
 import { assertOperationLike, type Operation, type OperationLike } from "./operation.ts";
-import { DAEMON, getCurrentTask, parkUntil, type Task, TaskImpl } from "./task.ts";
+import { getCurrentTask, type Task, TaskImpl } from "./task.ts";
 
 /** How a task is spawned. */
 export interface SpawnOptions {

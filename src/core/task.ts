@@ -7,8 +7,11 @@
  */
 
 import { setMacrotask } from "./_host.ts";
+import { DoneCallback, join, toPromise } from "./_join.ts";
 import { Park, RESCHEDULE } from "./_park.ts";
 import type { Runnable } from "./_ready-queue.ts";
+import { BODY_CANCELLED, BODY_DONE, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
+import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import type { Loop } from "./loop.ts";
 import { type Instruction, iterate, type Operation, type OperationLike } from "./operation.ts";
@@ -81,20 +84,11 @@ const FAILED = 3;
 const CANCELLED = 4;
 const STATE_NAMES: readonly TaskState[] = ["pending", "running", "done", "failed", "cancelled"];
 
-// Flags, packed into one number to keep a parked task small.
-export const DAEMON = 1;
-export const BOUNDARY = 2; // its failure goes to whoever joins it, not to its parent
-export const SHIELDED = 4; // a parent's cancellation does not reach it
-const BODY_DONE = 8;
-const CANCEL_DELIVERED = 16;
+// Task-only flags, packed into the scope's flag number (see _scope.ts for the others).
 const WOKEN = 32;
 const RESUME_THROW = 64;
 const QUEUED = 128;
 const OBSERVED = 256;
-const DAEMONS_CANCELLED = 512;
-const BODY_CANCELLED = 1024;
-/** Started by the runtime before it inherits a pending cancel (see `startDaemon`). */
-export const INHERIT_LATER = 2048;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
@@ -104,29 +98,18 @@ export function getCurrentTask(): TaskImpl<unknown> | null {
   return current;
 }
 
-/** Where each failure first happened, so `main` can print the task path of its origin. */
-export const errorOrigins = new WeakMap<object, string>();
-
 /** Periodic schedule of a task spawned with `period`. */
-interface Periodic {
+export interface Periodic {
   period: number;
   lastTick: number;
 }
 
-export class TaskImpl<T = unknown> implements Task<T>, Runnable {
+export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   readonly id = nextId++;
   readonly loop: Loop;
   readonly priority: number;
   readonly #name: string | undefined;
-  #parent: TaskImpl<unknown> | null;
-  #firstChild: TaskImpl<unknown> | null = null;
-  #lastChild: TaskImpl<unknown> | null = null;
-  #prevSibling: TaskImpl<unknown> | null = null;
-  #nextSibling: TaskImpl<unknown> | null = null;
-  #childCount = 0;
-  #liveChildren = 0;
   #state = PENDING;
-  flags: number;
   /** The operation before the first step, then `null`. */
   #body: OperationLike<T> | null;
   #iterator: Iterator<Instruction, T, unknown> | null = null;
@@ -135,25 +118,20 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   #resumeValue: unknown;
   /** The body's value, then the final value or error. */
   #result: unknown;
-  #failures: unknown[] | null = null;
-  cancelError: CancelledError | null = null;
   /** One watcher, or an array of them once there are several (most tasks have one joiner). */
   #watchers: Watcher | Watcher[] | null = null;
   periodic: Periodic | null = null;
-  /** Destructors of the resources this task owns, run in reverse order once everything else has ended. */
-  #destructors: Set<Destructor> | null = null;
   /** Loop time at creation, for the inspector. */
   readonly createdAt: number;
 
   constructor(loop: Loop, parent: TaskImpl<unknown> | null, body: OperationLike<T>, name: string | undefined, priority: number, flags: number) {
+    super(parent, flags);
     this.loop = loop;
-    this.#parent = parent;
     this.#body = body;
     this.#name = name;
     this.priority = priority;
-    this.flags = flags;
     this.createdAt = loop.time;
-    if (parent !== null) parent.#link(this);
+    this.attach();
   }
 
   // ---- public API -------------------------------------------------------
@@ -174,15 +152,18 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     return this.#state >= FAILED ? this.#result : undefined;
   }
   get parent(): Task<unknown> | undefined {
-    return this.#parent ?? undefined;
+    return (this.parentScope as TaskImpl<unknown> | null) ?? undefined;
   }
   get children(): Task<unknown>[] {
-    const list: Task<unknown>[] = [];
-    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) list.push(child);
-    return list;
+    return this.childList() as TaskImpl<unknown>[];
   }
-  get path(): string {
-    return this.#parent === null ? this.name : `${this.#parent.path}/${this.name}`;
+  /** True once finished (the scope's view of `done`). */
+  get finished(): boolean {
+    return this.#state >= DONE;
+  }
+  /** True if the task ended failed; its failure is `error`. */
+  get failed(): boolean {
+    return this.#state === FAILED;
   }
   /** True once the task has been handed a value or error and waits only for its turn. */
   get woken(): boolean {
@@ -234,7 +215,7 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     return toPromise(this).then(onFulfilled, onRejected);
   }
 
-  toString(): string {
+  override toString(): string {
     return `Task(${this.path}, ${this.state})`;
   }
 
@@ -285,52 +266,17 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   }
 
   /**
-   * Records a cancellation and passes it down to the children (except
-   * shielded ones) and into the body. Returns `true` if this request was the
-   * one taken (no earlier cancel was pending).
+   * Throws the pending cancellation at the body's suspension point, if it is
+   * suspended; once the body has returned, the task ends cancelled instead,
+   * its value dropped (decided case 13, CPython's TaskGroup): a timeout around
+   * it must not see a value.
    */
-  requestCancel(error: CancelledError): boolean {
-    if (this.#state >= DONE || this.cancelError !== null) return false;
-    this.cancelError = error;
-    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) {
-      if ((child.flags & SHIELDED) === 0) child.requestCancel(error);
-    }
-    if ((this.flags & BODY_DONE) === 0) this.#deliverCancel();
-    else {
-      // The body has returned and children still run: the task now ends cancelled, its value dropped
-      // (decided case 13, CPython's TaskGroup): a timeout around it must not see a value.
+  protected deliverCancel(): void {
+    if ((this.flags & BODY_DONE) !== 0) {
       this.flags |= BODY_CANCELLED;
-      if (this.#failures === null) this.#result = error;
+      this.#result = this.cancelError;
+      return;
     }
-    return true;
-  }
-
-  /**
-   * True while a cancel has been requested but not yet thrown into the body:
-   * children spawned now inherit it (decided case 11, Trio's cancel status).
-   */
-  get cancelPending(): boolean {
-    return this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0;
-  }
-
-  /**
-   * Called by a boundary that throws an error in place of the cancel that was
-   * delivered to this task (decided case 12): the cancel is due again at the
-   * next suspension, so catching that error does not cancel the cancellation.
-   */
-  redeliverCancel(): void {
-    if (this.cancelError !== null && (this.flags & BODY_DONE) === 0) this.flags &= ~CANCEL_DELIVERED;
-  }
-
-  /** Applies the parent's pending cancel to a child started with `INHERIT_LATER`, once its first step has run. */
-  inheritCancel(): void {
-    this.flags &= ~INHERIT_LATER;
-    const parent = this.#parent;
-    if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
-  }
-
-  /** Throws the pending cancellation at the body's suspension point, if it is suspended. */
-  #deliverCancel(): void {
     const park = this.park;
     if (park === null) {
       // Queued after a bare `yield`: that is a suspension point too.
@@ -441,7 +387,7 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
         this.#result = this.cancelError;
       } else {
         this.#result = value;
-        if (this.cancelError !== null && this.#failures === null) {
+        if (this.cancelError !== null && !this.hasFailures) {
           this.loop.report(
             new Error(
               `Task ${this.path} caught its cancellation and returned a value: rethrow cancellation from catch blocks (if (isCancellation(e)) throw e)`,
@@ -455,84 +401,15 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
       this.flags |= BODY_CANCELLED;
       this.#result = value;
     } else {
-      this.#addFailure(value);
+      this.addFailure(value);
     }
-    this.#tryFinish();
+    this.tryFinish();
   }
 
-  #addFailure(error: unknown): void {
-    if (error !== null && typeof error === "object" && !errorOrigins.has(error)) errorOrigins.set(error, this.path);
-    if (this.#failures === null) {
-      this.#failures = [error];
-      this.requestCancel(createCancelledError(`task ${this.path} failed: ${describe(error)}`));
-    } else {
-      this.#failures.push(error);
-    }
-  }
-
-  #tryFinish(): void {
-    if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0 || this.#state >= DONE) return;
-    if (this.#childCount > 0) {
-      // Only daemons are left: they are cancelled when the rest is done.
-      if ((this.flags & DAEMONS_CANCELLED) === 0) {
-        this.flags |= DAEMONS_CANCELLED;
-        const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
-        for (let child = this.#firstChild; child !== null; child = child.#nextSibling) child.requestCancel(reason);
-      }
-      return;
-    }
-    if (this.#destructors !== null) {
-      this.#runDestructors();
-      if (this.#childCount > 0) return;
-    }
-    this.#finish();
-  }
-
-  /**
-   * Registers a resource's destructor: it runs when the task's body, children
-   * and daemons have all ended, in reverse order of registration (Effection's
-   * `ensure`, Trio's exit stack).
-   */
-  ensure(destructor: Destructor): void {
-    if (this.#destructors === null) this.#destructors = new Set();
-    this.#destructors.add(destructor);
-  }
-
-  /** The names of the resources this task will close when it ends, oldest first (for the inspector). */
-  resourceNames(): string[] {
-    return this.#destructors === null ? [] : [...this.#destructors].map((d) => d.name);
-  }
-
-  /** Forgets a destructor (its resource was closed by hand). */
-  unensure(destructor: Destructor): void {
-    this.#destructors?.delete(destructor);
-  }
-
-  #runDestructors(): void {
-    const list = [...(this.#destructors as Set<Destructor>)].reverse();
-    this.#destructors = null;
-    if (list.every((d) => d.cleanup === undefined)) {
-      for (const destructor of list) {
-        try {
-          destructor.close?.();
-        } catch (error) {
-          this.#addFailure(error);
-        }
-      }
-      return;
-    }
-    // Some cleanup suspends (stop a process, wait for its exit): run them all, in order, in a
-    // shielded child, so a second cancel does not interrupt it (decided case 4).
-    const finalizer = new TaskImpl<void>(this.loop, this as TaskImpl<unknown>, () => runAll(list), "cleanup", this.priority, SHIELDED);
-    finalizer.runStep();
-  }
-
-  #finish(): void {
-    const failures = this.#failures;
+  protected finish(failures: unknown[] | null): void {
     if (failures !== null) {
       this.#state = FAILED;
       this.#result = failures.length === 1 ? failures[0] : new TaskGroupError(failures);
-      this.#failures = null;
     } else {
       this.#state = (this.flags & BODY_CANCELLED) !== 0 ? CANCELLED : DONE;
     }
@@ -542,9 +419,9 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
       if (Array.isArray(watchers)) for (const watcher of watchers) watcher.taskFinished(this as TaskImpl<unknown>);
       else watchers.taskFinished(this as TaskImpl<unknown>);
     }
-    const parent = this.#parent;
+    const parent = this.parentScope;
     if (parent !== null) {
-      parent.#childFinished(this as TaskImpl<unknown>);
+      parent.childEnded(this);
     } else {
       this.loop.rootFinished(this as TaskImpl<unknown>);
       // `await task` subscribes in a later microtask: decide "unhandled" only after they have run.
@@ -556,32 +433,8 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
     if ((this.flags & OBSERVED) === 0) this.loop.report(this.#result, { kind: "task", task: this, path: errorOriginOf(this.#result, this.path) });
   }
 
-  #link(child: TaskImpl<unknown>): void {
-    const last = this.#lastChild;
-    child.#prevSibling = last;
-    if (last === null) this.#firstChild = child;
-    else last.#nextSibling = child;
-    this.#lastChild = child;
-    this.#childCount++;
-    if ((child.flags & DAEMON) === 0) this.#liveChildren++;
-    // A child spawned while this task's cancel is pending is cancelled before its first step.
-    if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
-      child.requestCancel(this.cancelError);
-    }
-  }
-
-  #childFinished(child: TaskImpl<unknown>): void {
-    const prev = child.#prevSibling;
-    const next = child.#nextSibling;
-    if (prev === null) this.#firstChild = next;
-    else prev.#nextSibling = next;
-    if (next === null) this.#lastChild = prev;
-    else next.#prevSibling = prev;
-    child.#prevSibling = child.#nextSibling = null;
-    this.#childCount--;
-    if ((child.flags & DAEMON) === 0) this.#liveChildren--;
-    if (child.#state === FAILED && (child.flags & BOUNDARY) === 0) this.#addFailure(child.#result);
-    this.#tryFinish();
+  protected startFinalizer(run: () => Operation<void>): void {
+    new TaskImpl<void>(this.loop, this as TaskImpl<unknown>, run, "cleanup", this.priority, SHIELDED).runStep();
   }
 
   /** What kind of thing the task waits on, for the inspector. */
@@ -601,28 +454,6 @@ export class TaskImpl<T = unknown> implements Task<T>, Runnable {
   }
 }
 
-/** How one resource is closed: a plain `close()`, or a `cleanup` operation that may suspend. */
-export interface Destructor {
-  readonly name: string;
-  readonly close?: () => unknown;
-  readonly cleanup?: () => Operation<void>;
-}
-
-/** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */
-function* runAll(list: Destructor[]): Generator<Instruction, void, unknown> {
-  const errors: unknown[] = [];
-  for (const destructor of list) {
-    try {
-      if (destructor.cleanup !== undefined) yield* destructor.cleanup();
-      else destructor.close?.();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new TaskGroupError(errors);
-}
-
 /** Throws `error` into an iterator, falling back to `return` for iterators without `throw`. */
 function throwInto<T>(it: Iterator<Instruction, T, unknown>, error: unknown): IteratorResult<Instruction, T> {
   if (it.throw !== undefined) return it.throw(error);
@@ -633,107 +464,4 @@ function throwInto<T>(it: Iterator<Instruction, T, unknown>, error: unknown): It
 /** The task path where `error` first happened, or `fallback`. */
 export function errorOriginOf(error: unknown, fallback: string): string {
   return (error !== null && typeof error === "object" && errorOrigins.get(error)) || fallback;
-}
-
-/** Parks the current task until `target` finishes. */
-export class JoinPark extends Park implements Watcher {
-  readonly target: TaskImpl<unknown>;
-  constructor(task: TaskImpl<unknown>, target: TaskImpl<unknown>) {
-    super(task, "child");
-    this.target = target;
-  }
-  taskFinished(): void {
-    const task = this.task;
-    if (task === null || task.park !== this || task.woken) return;
-    const target = this.target;
-    if (target.state === "done") task.wake(false, target.result());
-    else task.wake(true, target.error);
-  }
-  override cancelled(woken: boolean): void {
-    if (!woken) this.target.removeWatcher(this);
-  }
-  override describe(): string {
-    return `task ${this.target.path}`;
-  }
-}
-
-/** `yield* task`: waits for the task and gives its value, or throws its error. */
-export function* join<T>(target: TaskImpl<T>): Generator<Instruction, T, unknown> {
-  if (!target.done) {
-    const waiter = current;
-    if (waiter === null) throw new Error(`Cannot wait for task ${target.path} outside a task: use await instead of yield*`);
-    if (waiter === target) throw new Error(`Cannot wait for task ${target.path} from inside itself: it would never finish`);
-    const park = new JoinPark(waiter, target as TaskImpl<unknown>);
-    target.addWatcher(park);
-    return (yield park) as T;
-  }
-  return target.outcome();
-}
-
-class DoneCallback implements Watcher {
-  readonly task: TaskImpl<unknown>;
-  readonly callback: (task: Task<unknown>) => void;
-  constructor(task: TaskImpl<unknown>, callback: (task: Task<unknown>) => void) {
-    this.task = task;
-    this.callback = callback;
-  }
-  taskFinished(task: TaskImpl<unknown>): void {
-    task.loop.callSoon(this.callback, [task]);
-  }
-}
-
-const promises = new WeakMap<TaskImpl<unknown>, Promise<unknown>>();
-
-function toPromise<T>(task: TaskImpl<T>): Promise<T> {
-  let promise = promises.get(task as TaskImpl<unknown>) as Promise<T> | undefined;
-  if (promise === undefined) {
-    promise = new Promise<T>((resolve, reject) => {
-      const settle = (): void => {
-        try {
-          resolve(task.outcome());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      if (task.done) settle();
-      else task.addWatcher({ taskFinished: settle });
-    });
-    promises.set(task as TaskImpl<unknown>, promise);
-  }
-  return promise;
-}
-
-/** A periodic task's bare `yield`: park until the next tick (missed ticks are skipped). */
-function nextRound(task: TaskImpl<unknown>): Park {
-  const periodic = task.periodic as Periodic;
-  const now = task.loop.now();
-  const period = periodic.period;
-  let tick = periodic.lastTick + period;
-  if (tick < now) tick = periodic.lastTick + Math.ceil((now - periodic.lastTick) / period) * period;
-  periodic.lastTick = tick;
-  return parkUntil(task, tick, "sleep");
-}
-
-/** Parks `task` until the loop's clock reaches `deadline`. */
-export function parkUntil(task: TaskImpl<unknown>, deadline: number, kind: "sleep" | "idle"): TimerPark {
-  const park = new TimerPark(task, kind);
-  task.loop.addTimer(park, deadline);
-  return park;
-}
-
-/** A park that a timer wakes: sleeps, delayed starts and periodic rounds. */
-export class TimerPark extends Park {
-  deadline = 0;
-  seq = 0;
-  heapIndex = -1;
-  fire(): void {
-    const task = this.task as TaskImpl<unknown>;
-    if (task.park === this && !task.woken) task.wake(false, undefined);
-  }
-  override cancelled(woken: boolean): void {
-    if (!woken) (this.task as TaskImpl<unknown>).loop.removeTimer(this);
-  }
-  override describe(): string {
-    return `${this.kind} until ${this.deadline} ms`;
-  }
 }

@@ -4,10 +4,11 @@
  */
 
 import { resume } from "../core/_park.ts";
+import { BOUNDARY } from "../core/_scope.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { BOUNDARY, type Task, type TaskImpl } from "../core/task.ts";
+import type { Task, TaskImpl } from "../core/task.ts";
 import { Waiter } from "./_wait-queue.ts";
 
 /**

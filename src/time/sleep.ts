@@ -3,10 +3,10 @@
  * @module
  */
 import { FOREVER, RESCHEDULE } from "../core/_park.ts";
+import { parkUntil } from "../core/_timer-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop } from "../core/run.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { parkUntil } from "../core/task.ts";
 
 /**
  * Reads the current loop's clock, in milliseconds (the default loop's outside

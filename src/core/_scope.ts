@@ -1,0 +1,256 @@
+/**
+ * The one Scope under every structured construct (Trio's nursery and cancel
+ * status, Effection's scope). A scope holds:
+ * - its children, and waits for the non-daemon ones before it ends, then
+ *   cancels its daemons;
+ * - a cancel status: a cancel reaches every child, and a child spawned while
+ *   the cancel is pending (requested, not yet thrown into the body) is
+ *   cancelled before its first step (decided case 11);
+ * - the failures of its body and children, which its boundary turns into the
+ *   error or a `TaskGroupError`, never dropping one (decided case 12);
+ * - the destructors of the resources it owns (`ensure`), run in reverse order
+ *   once everything else has ended.
+ *
+ * A task (`task.ts`) is a scope with a body; `scope`, `timeout`,
+ * `all`/`race`/`allSettled` and `shield` are child tasks flagged as
+ * boundaries (`_boundary.ts`), and resources are destructors on their
+ * owner's scope (`_resource.ts`).
+ * @module
+ */
+import { type CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
+import type { Instruction, Operation } from "./operation.ts";
+
+// Flags, packed into one number (shared with the task's own flags) to keep a parked task small.
+export const DAEMON = 1;
+/** Its failure goes to whoever joins it, not to its parent. */
+export const BOUNDARY = 2;
+/** A parent's cancellation does not reach it. */
+export const SHIELDED = 4;
+export const BODY_DONE = 8;
+export const CANCEL_DELIVERED = 16;
+export const DAEMONS_CANCELLED = 512;
+export const BODY_CANCELLED = 1024;
+/** Started by the runtime before it inherits a pending cancel (see `startDaemon`). */
+export const INHERIT_LATER = 2048;
+
+/** Where each failure first happened, so `main` can print the task path of its origin. */
+export const errorOrigins = new WeakMap<object, string>();
+
+/** How one resource is closed: a plain `close()`, or a `cleanup` operation that may suspend. */
+export interface Destructor {
+  readonly name: string;
+  readonly close?: () => unknown;
+  readonly cleanup?: () => Operation<void>;
+}
+
+export abstract class Scope {
+  flags: number;
+  /** The cancellation requested for this scope, once one is. */
+  cancelError: CancelledError | null = null;
+  #parent: Scope | null;
+  #firstChild: Scope | null = null;
+  #lastChild: Scope | null = null;
+  #prevSibling: Scope | null = null;
+  #nextSibling: Scope | null = null;
+  #childCount = 0;
+  #liveChildren = 0;
+  #failures: unknown[] | null = null;
+  /** Destructors of the resources this scope owns, run in reverse order once everything else has ended. */
+  #destructors: Set<Destructor> | null = null;
+
+  constructor(parent: Scope | null, flags: number) {
+    this.#parent = parent;
+    this.flags = flags;
+  }
+
+  abstract get name(): string;
+  /** True once the scope has ended, in any way. */
+  abstract get finished(): boolean;
+  /** True if it ended with a failure (then `error` holds it). */
+  abstract get failed(): boolean;
+  abstract get error(): unknown;
+  /** Delivers `cancelError` into the body (at its suspension point, or as its outcome if it has returned). */
+  protected abstract deliverCancel(): void;
+  /** Everything has ended: settle with the failures (`null` for none). */
+  protected abstract finish(failures: unknown[] | null): void;
+  /** Runs `run` as a shielded child whose end finishes this scope. */
+  protected abstract startFinalizer(run: () => Operation<void>): void;
+
+  get parentScope(): Scope | null {
+    return this.#parent;
+  }
+
+  get path(): string {
+    return this.#parent === null ? this.name : `${this.#parent.path}/${this.name}`;
+  }
+
+  /** The unfinished children, oldest first. */
+  childList(): Scope[] {
+    const list: Scope[] = [];
+    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) list.push(child);
+    return list;
+  }
+
+  /** Joins the parent's children; called once the subclass is fully built. */
+  protected attach(): void {
+    if (this.#parent !== null) this.#parent.#link(this);
+  }
+
+  #link(child: Scope): void {
+    const last = this.#lastChild;
+    child.#prevSibling = last;
+    if (last === null) this.#firstChild = child;
+    else last.#nextSibling = child;
+    this.#lastChild = child;
+    this.#childCount++;
+    if ((child.flags & DAEMON) === 0) this.#liveChildren++;
+    // A child spawned while this scope's cancel is pending is cancelled before its first step.
+    if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
+      child.requestCancel(this.cancelError);
+    }
+  }
+
+  /**
+   * Records a cancellation and passes it down to the children (except
+   * shielded ones) and into the body. Returns `true` if this request was the
+   * one taken (no earlier cancel was pending).
+   */
+  requestCancel(error: CancelledError): boolean {
+    if (this.finished || this.cancelError !== null) return false;
+    this.cancelError = error;
+    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) {
+      if ((child.flags & SHIELDED) === 0) child.requestCancel(error);
+    }
+    this.deliverCancel();
+    return true;
+  }
+
+  /**
+   * True while a cancel has been requested but not yet thrown into the body:
+   * children spawned now inherit it (decided case 11, Trio's cancel status).
+   */
+  get cancelPending(): boolean {
+    return this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0;
+  }
+
+  /**
+   * Called by a boundary that throws an error in place of the cancel that was
+   * delivered here (decided case 12): the cancel is due again at the next
+   * suspension, so catching that error does not cancel the cancellation.
+   */
+  redeliverCancel(): void {
+    if (this.cancelError !== null && (this.flags & BODY_DONE) === 0) this.flags &= ~CANCEL_DELIVERED;
+  }
+
+  /** Applies the parent's pending cancel to a child started with `INHERIT_LATER`, once its first step has run. */
+  inheritCancel(): void {
+    this.flags &= ~INHERIT_LATER;
+    const parent = this.#parent;
+    if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
+  }
+
+  /** True if a failure has been recorded. */
+  get hasFailures(): boolean {
+    return this.#failures !== null;
+  }
+
+  /** Records a failure (of the body, a child or a destructor); the first one cancels the rest of the scope. */
+  protected addFailure(error: unknown): void {
+    if (error !== null && typeof error === "object" && !errorOrigins.has(error)) errorOrigins.set(error, this.path);
+    if (this.#failures === null) {
+      this.#failures = [error];
+      this.requestCancel(createCancelledError(`task ${this.path} failed: ${describe(error)}`));
+    } else {
+      this.#failures.push(error);
+    }
+  }
+
+  /** A child has ended: unlink it, take its failure unless it is a boundary's, and see whether this scope is done. */
+  childEnded(child: Scope): void {
+    const prev = child.#prevSibling;
+    const next = child.#nextSibling;
+    if (prev === null) this.#firstChild = next;
+    else prev.#nextSibling = next;
+    if (next === null) this.#lastChild = prev;
+    else next.#prevSibling = prev;
+    child.#prevSibling = child.#nextSibling = null;
+    this.#childCount--;
+    if ((child.flags & DAEMON) === 0) this.#liveChildren--;
+    if (child.failed && (child.flags & BOUNDARY) === 0) this.addFailure(child.error);
+    this.tryFinish();
+  }
+
+  /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
+  protected tryFinish(): void {
+    if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0 || this.finished) return;
+    if (this.#childCount > 0) {
+      // Only daemons are left: they are cancelled when the rest is done.
+      if ((this.flags & DAEMONS_CANCELLED) === 0) {
+        this.flags |= DAEMONS_CANCELLED;
+        const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
+        for (let child = this.#firstChild; child !== null; child = child.#nextSibling) child.requestCancel(reason);
+      }
+      return;
+    }
+    if (this.#destructors !== null) {
+      this.#runDestructors();
+      if (this.#childCount > 0 || this.finished) return;
+    }
+    const failures = this.#failures;
+    this.#failures = null;
+    this.finish(failures);
+  }
+
+  /**
+   * Registers a resource's destructor: it runs when the scope's body,
+   * children and daemons have all ended, in reverse order of registration
+   * (Effection's `ensure`, Trio's exit stack).
+   */
+  ensure(destructor: Destructor): void {
+    if (this.#destructors === null) this.#destructors = new Set();
+    this.#destructors.add(destructor);
+  }
+
+  /** Forgets a destructor (its resource was closed by hand). */
+  unensure(destructor: Destructor): void {
+    this.#destructors?.delete(destructor);
+  }
+
+  /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */
+  resourceNames(): string[] {
+    return this.#destructors === null ? [] : [...this.#destructors].map((d) => d.name);
+  }
+
+  #runDestructors(): void {
+    const list = [...(this.#destructors as Set<Destructor>)].reverse();
+    this.#destructors = null;
+    if (list.every((d) => d.cleanup === undefined)) {
+      for (const destructor of list) {
+        try {
+          destructor.close?.();
+        } catch (error) {
+          this.addFailure(error);
+        }
+      }
+      return;
+    }
+    // Some cleanup suspends (stop a process, wait for its exit): run them all, in order, in a
+    // shielded child, so a second cancel does not interrupt it (decided case 4).
+    this.startFinalizer(() => runAll(list));
+  }
+}
+
+/** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */
+function* runAll(list: Destructor[]): Generator<Instruction, void, unknown> {
+  const errors: unknown[] = [];
+  for (const destructor of list) {
+    try {
+      if (destructor.cleanup !== undefined) yield* destructor.cleanup();
+      else destructor.close?.();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new TaskGroupError(errors);
+}

@@ -1,0 +1,41 @@
+/**
+ * Waiting on the loop's clock: sleeps, delayed starts and periodic rounds.
+ * @module
+ */
+import { Park } from "./_park.ts";
+import type { Periodic, TaskImpl } from "./task.ts";
+
+/** A periodic task's bare `yield`: park until the next tick (missed ticks are skipped). */
+export function nextRound(task: TaskImpl<unknown>): Park {
+  const periodic = task.periodic as Periodic;
+  const now = task.loop.now();
+  const period = periodic.period;
+  let tick = periodic.lastTick + period;
+  if (tick < now) tick = periodic.lastTick + Math.ceil((now - periodic.lastTick) / period) * period;
+  periodic.lastTick = tick;
+  return parkUntil(task, tick, "sleep");
+}
+
+/** Parks `task` until the loop's clock reaches `deadline`. */
+export function parkUntil(task: TaskImpl<unknown>, deadline: number, kind: "sleep" | "idle"): TimerPark {
+  const park = new TimerPark(task, kind);
+  task.loop.addTimer(park, deadline);
+  return park;
+}
+
+/** A park that a timer wakes: sleeps, delayed starts and periodic rounds. */
+export class TimerPark extends Park {
+  deadline = 0;
+  seq = 0;
+  heapIndex = -1;
+  fire(): void {
+    const task = this.task as TaskImpl<unknown>;
+    if (task.park === this && !task.woken) task.wake(false, undefined);
+  }
+  override cancelled(woken: boolean): void {
+    if (!woken) (this.task as TaskImpl<unknown>).loop.removeTimer(this);
+  }
+  override describe(): string {
+    return `${this.kind} until ${this.deadline} ms`;
+  }
+}
