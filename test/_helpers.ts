@@ -2,6 +2,8 @@
 // level: after each test, no timer, socket, worker or child process may be
 // left open, and the default loop must have no task left.
 import assert from "node:assert/strict";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
 import { allTasks, type Operation } from "../src/index.ts";
 
@@ -69,4 +71,24 @@ export function promiseWithResolvers<T>(): { promise: Promise<T>; resolve: (valu
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * `false` when every command is on PATH, else the reason to skip a test that
+ * runs them: `it("...", { skip: needsCommands("curl") }, ...)`. CI installs
+ * them with scripts/install-system-deps.sh.
+ */
+export function needsCommands(...commands: string[]): string | false {
+  const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "");
+  const missing = commands.filter((command) =>
+    dirs.every((dir) => {
+      try {
+        accessSync(join(dir, command), constants.X_OK);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
+  );
+  return missing.length === 0 ? false : `needs ${missing.join(", ")} on PATH (scripts/install-system-deps.sh installs them)`;
 }
