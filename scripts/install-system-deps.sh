@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests and benchmarks use, when missing:
-# real peer clients (nc, socat, curl, Python asyncio with uvloop), the HTTP
-# load generator (wrk) and a browser for the SSE page tests (chromium).
+# real peer clients (nc, socat, curl, Python asyncio with uvloop), openssl for
+# the test certificates, the HTTP load generator (wrk) and a browser for the
+# SSE page tests (chromium). Tests skip, saying which is missing, without them.
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 need=()
 command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v socat >/dev/null || need+=(socat)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 command -v wrk >/dev/null || need+=(wrk)
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c "import uvloop" 2>/dev/null || need+=(python3-uvloop)

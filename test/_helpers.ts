@@ -2,6 +2,10 @@
 // level: after each test, no timer, socket, worker or child process may be
 // left open, and the default loop must have no task left.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { networkInterfaces } from "node:os";
+import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
 import { allTasks, type Operation } from "../src/index.ts";
 
@@ -69,4 +73,38 @@ export function promiseWithResolvers<T>(): { promise: Promise<T>; resolve: (valu
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/**
+ * `false` when every command is on PATH, else the reason to skip a test that
+ * runs them: `it("...", { skip: needsCommands("curl") }, ...)`. CI installs
+ * them with scripts/install-system-deps.sh.
+ */
+export function needsCommands(...commands: string[]): string | false {
+  const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "");
+  const missing = commands.filter((command) =>
+    dirs.every((dir) => {
+      try {
+        accessSync(join(dir, command), constants.X_OK);
+        return false;
+      } catch {
+        return true;
+      }
+    }),
+  );
+  return missing.length === 0 ? false : `needs ${missing.join(", ")} on PATH (scripts/install-system-deps.sh installs them)`;
+}
+
+/** `false` when `nc` is OpenBSD's (the tests use its `-N`, to shut the connection down at the end of stdin), else why to skip. */
+export function needsOpenBsdNc(): string | false {
+  const missing = needsCommands("nc");
+  if (missing) return missing;
+  const help = spawnSync("nc", ["-h"], { encoding: "utf8" });
+  return `${help.stdout}${help.stderr}`.includes("-N") ? false : "needs OpenBSD's nc (for -N); scripts/install-system-deps.sh installs netcat-openbsd";
+}
+
+/** `false` when the loopback interface has an IPv6 address (`::1`; containers often have none), else why to skip. */
+export function needsIpv6Loopback(): string | false {
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  return addresses.some((address) => address.address === "::1") ? false : "needs IPv6 on the loopback interface (::1)";
 }

@@ -7,6 +7,7 @@ import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import type { ReadTransport } from "../streams/transport.ts";
+import { bodyOverLimitMessage } from "./_body-limit.ts";
 
 /**
  * An HTTP error a handler can throw to answer with that status (the server
@@ -74,9 +75,11 @@ export class HttpRequest {
   readonly maxBodySize: number;
   /** The body, as a stream. */
   readonly body: StreamReader;
+  readonly #refuseBody: () => void;
+  #failed = false;
 
-  /** @internal */
-  constructor(raw: IncomingMessage, maxBodySize: number) {
+  /** @internal `refuseBody` stops reading the body and makes the connection close after the response. */
+  constructor(raw: IncomingMessage, maxBodySize: number, refuseBody: () => void = () => raw.pause()) {
     this.raw = raw;
     this.method = raw.method ?? "GET";
     this.url = raw.url ?? "/";
@@ -87,30 +90,35 @@ export class HttpRequest {
     const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(maxBodySize, 256 * 1024)) });
     this.body = body;
     body.setTransport(new BodyTransport(raw));
+    this.#refuseBody = refuseBody;
     let received = 0;
-    let failed = false;
     raw.on("data", (chunk: Uint8Array) => {
-      if (failed) return;
+      if (this.#failed) return;
       received += chunk.length;
-      if (received > maxBodySize) {
-        failed = true;
-        body.setException(new HttpError(413, `Cannot read the request body: it is over the limit of ${maxBodySize} bytes`));
-        raw.pause();
-        return;
-      }
-      body.feed(chunk);
+      if (received > maxBodySize) this.#refuse(new HttpError(413, `Cannot read the request body: it is over the limit of ${maxBodySize} bytes`));
+      else body.feed(chunk);
     });
     raw.on("end", () => {
-      if (!failed) body.feedEof();
+      if (!this.#failed) body.feedEof();
     });
     raw.on("aborted", () => {
-      failed = true;
+      this.#failed = true;
       body.setException(new BrokenResourceError("Cannot read the request body: the client closed the connection"));
     });
     raw.on("error", (error) => {
-      failed = true;
+      this.#failed = true;
       body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
     });
+  }
+
+  /** Gives up on the body: reads throw `error`, and the rest of the body is never read. */
+  #refuse(error: HttpError): HttpError {
+    if (!this.#failed) {
+      this.#failed = true;
+      this.body.setException(error);
+      this.#refuseBody();
+    }
+    return error;
   }
 
   /** The request headers, names in lower case. */
@@ -139,8 +147,7 @@ export class HttpRequest {
   /** The whole body as bytes. **Cancellation:** as for `read`. @throws {HttpError} 413 over the limit. */
   *bytes(): Operation<Uint8Array> {
     const declared = Number(this.raw.headers["content-length"] ?? Number.NaN);
-    if (declared > this.maxBodySize)
-      throw new HttpError(413, `Cannot read the request body: its ${declared} bytes are over the limit of ${this.maxBodySize} bytes`);
+    if (declared > this.maxBodySize) throw this.#refuse(new HttpError(413, bodyOverLimitMessage(declared, this.maxBodySize)));
     return yield* this.body.read();
   }
 

@@ -13,6 +13,7 @@ import type { Operation } from "../core/operation.ts";
 import { createTask, requireCurrentTask } from "../core/spawn.ts";
 import type { Task, TaskImpl } from "../core/task.ts";
 import { sleep } from "../time/sleep.ts";
+import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
 import { HttpResponse } from "./http-response.ts";
 
@@ -23,7 +24,10 @@ export type HttpHandler = (request: HttpRequest, response: HttpResponse) => Oper
 export interface HttpLimits {
   /** Largest request head (request line and headers), in bytes; over it: 431. @default 16384 */
   maxHeaderSize?: number;
-  /** Largest request body, in bytes; over it: 413. @default 1048576 */
+  /**
+   * Largest request body, in bytes; over it: 413, before `100 Continue` for a request that expects it,
+   * and the connection closes once the client could read the answer. @default 1048576
+   */
   maxBodySize?: number;
   /** Time to receive the request head, in ms; over it: 408. @default 10000 */
   headersTimeout?: number;
@@ -235,7 +239,7 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
       if (!res.headersSent && !res.destroyed) {
         const status = error instanceof HttpError ? error.status : 500;
         const message = error instanceof HttpError ? error.message : "Internal Server Error";
-        if (status === 413) res.setHeader("connection", "close");
+        if (status === 413) refuseBody(request.raw, res);
         yield* response.send(status, message);
       } else res.destroy();
     } finally {
@@ -244,9 +248,9 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     }
   }
 
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight++;
-    const request = new HttpRequest(req, limits.maxBodySize);
+    const request = new HttpRequest(req, limits.maxBodySize, () => refuseBody(req, res));
     const response = new HttpResponse(res);
     const task = createTask(
       owner.loop,
@@ -259,7 +263,10 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     res.on("close", () => {
       if (!res.writableFinished) task.cancel("the client disconnected");
     });
-  });
+  };
+  server.on("request", onRequest);
+  // `Expect: 100-continue` with a declared body over the limit: 413 before the client sends it.
+  server.on("checkContinue", continueWithinLimit(limits.maxBodySize, onRequest));
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     // Node answers 431 / 408 / 400 itself when it can; make sure the socket goes.
     if (!socket.destroyed && !socket.writableEnded) {

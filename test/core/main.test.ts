@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -8,7 +9,8 @@ checkLeaks();
 
 /** Runs a fixture program under tsx; `onLine` sees its stdout lines as they come. */
 async function runFixture(name: string, onLine: (line: string, child: ReturnType<typeof spawn>) => void = () => {}) {
-  const child = spawn(process.execPath, ["--import", "tsx", `test/fixtures/${name}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const root = resolve(import.meta.dirname, "../..");
+  const child = spawn(process.execPath, ["--import", "tsx", resolve(root, "test/fixtures", name)], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {

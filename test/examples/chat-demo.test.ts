@@ -4,8 +4,9 @@
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { resolve } from "node:path";
 import { describe, it } from "node:test";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, needsOpenBsdNc } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -36,8 +37,11 @@ function nc(port: string): { child: ChildProcessWithoutNullStreams; out: Output 
 }
 
 describe("npm start: the chat demo", () => {
-  it("relays messages between nc clients and the web, and stops cleanly on Ctrl-C", async () => {
-    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts"], { env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" } });
+  it("relays messages between nc clients and the web, and stops cleanly on Ctrl-C", { skip: needsOpenBsdNc() }, async () => {
+    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts"], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
+    });
     const out = new Output(demo.stdout);
     let stderr = "";
     demo.stderr.on("data", (chunk: Buffer) => {

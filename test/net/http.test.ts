@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Future, type Operation, run, sleep, suspend, until } from "../../src/index.ts";
 import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
-import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
+import { checkLeaks, needsCommands, promiseWithResolvers } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -248,7 +248,7 @@ describe("serveHttp", () => {
     assert.deepEqual(log, ["cancelled by close"]);
   });
 
-  it("serves curl, a real client", async () => {
+  it("serves curl, a real client", { skip: needsCommands("curl") }, async () => {
     await withServer(
       function* (request, response) {
         const body = yield* request.text();
@@ -275,5 +275,154 @@ describe("serveHttp", () => {
       });
     });
     await assert.rejects(fetch(url));
+  });
+});
+
+/** Runs curl with `input` on its stdin (for `--data-binary @-`); resolves with how it exited, even when it failed. */
+function curl(args: string[], input: Uint8Array): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("curl", args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/**
+ * Writes a request head and its body at once, as a client that does not look
+ * at the answer before it has sent everything, and returns what the server
+ * answers until the connection closes, with the socket error if there is one.
+ */
+function sendWholeRequest(port: number, head: string, body: Uint8Array[] = []): Promise<{ answer: string; error: string | undefined }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    let answer = "";
+    let error: string | undefined;
+    socket.setEncoding("latin1").on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      error = e.code ?? e.message;
+    });
+    socket.on("close", () => resolve({ answer, error }));
+    socket.write(head);
+    for (const part of body) socket.write(part);
+  });
+}
+
+describe("serveHttp: a request body over maxBodySize", () => {
+  const big = new Uint8Array(2 * 1024 * 1024).fill(97); // over the default limit of 1 MiB
+  const refusal = `Cannot read the request body: its ${big.length} bytes are over the limit of 1048576 bytes`;
+  /** Reads the body, and answers with what it saw. */
+  function* echoSize(request: Parameters<HttpHandler>[0], response: Parameters<HttpHandler>[1]): Operation<void> {
+    const body = yield* request.bytes();
+    yield* response.json({ method: request.method, expect: request.headers.expect ?? null, size: body.length });
+  }
+
+  it("with Expect: 100-continue and a Content-Length over the limit, curl gets 413 and no 100 Continue", { skip: needsCommands("curl") }, async () => {
+    let handled = 0;
+    await withServer(
+      function* (request, response) {
+        handled++;
+        yield* echoSize(request, response);
+      },
+      async (server) => {
+        // A long expect100-timeout: curl waits for the server's word instead of sending the body after 1 s anyway.
+        const args = ["-sS", "-i", "-H", "Expect: 100-continue", "--expect100-timeout", "60", "--data-binary", "@-", server.url];
+        const { code, stdout, stderr } = await curl(args, big);
+        assert.equal(code, 0, stderr);
+        assert.match(stdout, /^HTTP\/1\.1 413 Payload Too Large\r\n/);
+        assert.doesNotMatch(stdout, /100 Continue/);
+        assert.match(stdout, /\r\nconnection: close\r\n/i);
+        assert.ok(stdout.endsWith(`\r\n\r\n${refusal}`), stdout);
+      },
+    );
+    assert.equal(handled, 0, "the handler never saw the request");
+  });
+
+  it("with Expect: 100-continue and a Content-Length over the limit, a raw client gets 413 without 100 Continue", async () => {
+    await withServer(echoSize, async (server) => {
+      const head = `POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ${big.length}\r\nexpect: 100-continue\r\n\r\n`;
+      const { answer, error } = await sendWholeRequest(server.address.port, head);
+      assert.equal(error, undefined);
+      assert.match(answer, /^HTTP\/1\.1 413 /);
+      assert.doesNotMatch(answer, /100 Continue/);
+      assert.ok(answer.endsWith(refusal), answer);
+    });
+  });
+
+  it("with Expect: 100-continue within the limit, curl gets 100 Continue and the handler sees the request as before", {
+    skip: needsCommands("curl"),
+  }, async () => {
+    await withServer(echoSize, async (server) => {
+      const small = big.subarray(0, 100_000);
+      const { code, stdout, stderr } = await curl(
+        ["-sS", "-i", "-H", "Expect: 100-continue", "--expect100-timeout", "60", "--data-binary", "@-", server.url],
+        small,
+      );
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      const body = stdout.slice(stdout.lastIndexOf("\r\n\r\n") + 4);
+      assert.deepEqual(JSON.parse(body), { method: "POST", expect: "100-continue", size: small.length });
+    });
+  });
+
+  it("with Expect: 100-continue and a chunked body that grows over the limit, curl reads the 413", { skip: needsCommands("curl") }, async () => {
+    await withServer(echoSize, async (server) => {
+      const args = [
+        "-sS",
+        "-i",
+        "-H",
+        "Expect: 100-continue",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--expect100-timeout",
+        "60",
+        "--data-binary",
+        "@-",
+        server.url,
+      ];
+      const { code, stdout, stderr } = await curl(args, big);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 413 /);
+      assert.ok(stdout.endsWith("Cannot read the request body: it is over the limit of 1048576 bytes"), stdout);
+    });
+  });
+
+  it("without Expect, curl still sending a body over the limit reads the 413 (no broken pipe)", { skip: needsCommands("curl") }, async () => {
+    await withServer(echoSize, async (server) => {
+      const { code, stdout, stderr } = await curl(["-sS", "-i", "-H", "Expect:", "--data-binary", "@-", server.url], big);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^HTTP\/1\.1 413 /);
+      assert.ok(stdout.endsWith(refusal), stdout);
+    });
+  });
+
+  it("a raw client that writes a whole body over the limit before reading reads the 413, with Content-Length or chunked", async () => {
+    // 4 MiB: more than the socket buffers hold, so the client is still writing when the server answers.
+    const huge = new Uint8Array(4 * 1024 * 1024).fill(98);
+    await withServer(echoSize, async (server) => {
+      const sized = await sendWholeRequest(server.address.port, `POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ${huge.length}\r\n\r\n`, [huge]);
+      assert.equal(sized.error, undefined, "no EPIPE or ECONNRESET");
+      assert.match(sized.answer, /^HTTP\/1\.1 413 /);
+      assert.match(sized.answer, /\r\nconnection: close\r\n/i);
+      assert.ok(sized.answer.endsWith(`Cannot read the request body: its ${huge.length} bytes are over the limit of 1048576 bytes`), sized.answer);
+      const chunk = huge.subarray(0, 64 * 1024);
+      const chunks: Uint8Array[] = [];
+      for (let sent = 0; sent < huge.length; sent += chunk.length) chunks.push(Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n"));
+      chunks.push(Buffer.from("0\r\n\r\n"));
+      const chunked = await sendWholeRequest(server.address.port, "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n", chunks);
+      assert.equal(chunked.error, undefined, "no EPIPE or ECONNRESET");
+      assert.match(chunked.answer, /^HTTP\/1\.1 413 /);
+      assert.ok(chunked.answer.endsWith("Cannot read the request body: it is over the limit of 1048576 bytes"), chunked.answer);
+    });
   });
 });

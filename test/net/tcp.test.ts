@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { BrokenResourceError, LimitOverrunError, type Operation, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { openConnection, readMessages, type Server, startServer } from "../../src/net/index.ts";
 import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, needsCommands, needsIpv6Loopback, needsOpenBsdNc } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -98,7 +98,7 @@ function runClient(command: string, args: string[], input: string): Promise<stri
 }
 
 describe("startServer / openConnection", () => {
-  it("serves nc, a real client (line framing)", async () => {
+  it("serves nc, a real client (line framing)", { skip: needsOpenBsdNc() }, async () => {
     await runVirtual(function* () {
       const server = yield* lineEchoServer();
       const out = yield* until(runClient("nc", ["-N", "127.0.0.1", String(server.address.port)], "hello\nworld\n"));
@@ -108,7 +108,7 @@ describe("startServer / openConnection", () => {
     });
   });
 
-  it("serves socat, with a CRLF delimiter", async () => {
+  it("serves socat, with a CRLF delimiter", { skip: needsCommands("socat") }, async () => {
     await runVirtual(function* () {
       const server = yield* lineEchoServer({ delimiter: "\r\n" });
       const out = yield* until(runClient("socat", ["-t", "2", "-", `TCP:127.0.0.1:${server.address.port}`], "one\r\ntwo\r\n"));
@@ -118,7 +118,7 @@ describe("startServer / openConnection", () => {
     });
   });
 
-  it("serves a Python asyncio client", async () => {
+  it("serves a Python asyncio client", { skip: needsCommands("python3") }, async () => {
     const script = `
 import asyncio, sys
 async def main():
@@ -140,7 +140,7 @@ asyncio.run(main())
     });
   });
 
-  it("works over IPv6 loopback", async () => {
+  it("works over IPv6 loopback", { skip: needsIpv6Loopback() }, async () => {
     await runVirtual(function* () {
       const server = yield* lineEchoServer({ host: "::1" });
       assert.equal(server.address.family, "IPv6");

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { type DatagramSocket, openDatagram } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, needsCommands, needsIpv6Loopback } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -36,7 +36,7 @@ describe("openDatagram", () => {
     });
   });
 
-  it("works over IPv6 loopback", async () => {
+  it("works over IPv6 loopback", { skip: needsIpv6Loopback() }, async () => {
     await runVirtual(function* () {
       const server = yield* openDatagram({ bind: { host: "::1", port: 0 } });
       assert.equal(server.address.family, "IPv6");
@@ -48,7 +48,7 @@ describe("openDatagram", () => {
     });
   });
 
-  it("answers a Python asyncio client", async () => {
+  it("answers a Python asyncio client", { skip: needsCommands("python3") }, async () => {
     const script = `
 import asyncio, sys
 class Client(asyncio.DatagramProtocol):

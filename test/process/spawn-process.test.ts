@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { realpathSync } from "node:fs";
+import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   all,
   BrokenResourceError,
@@ -385,12 +385,20 @@ describe("spawnProcess: errors", () => {
   });
 
   it("a file that is not executable throws EACCES", async () => {
-    const file = fileURLToPath(import.meta.url);
-    await runVirtual(function* () {
-      const error = (yield* rejectsOp(spawnProcess(file), Error)) as NodeJS.ErrnoException;
-      assert.equal(error.code, "EACCES");
-      assert.ok(error.message.includes(JSON.stringify(file)));
-    });
+    // A file of our own with mode 0644: the checkout's files may be executable (or on a noexec mount).
+    const dir = mkdtempSync(join(tmpdir(), "corio-spawn-"));
+    const file = join(dir, "not-executable");
+    writeFileSync(file, "#!/bin/sh\n");
+    chmodSync(file, 0o644);
+    try {
+      await runVirtual(function* () {
+        const error = (yield* rejectsOp(spawnProcess(file), Error)) as NodeJS.ErrnoException;
+        assert.equal(error.code, "EACCES");
+        assert.ok(error.message.includes(JSON.stringify(file)));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a missing cwd throws ENOENT", async () => {

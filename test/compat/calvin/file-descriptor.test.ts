@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GenericFileDescriptor } from "../../../src/compat/calvin/index.ts";
-import { ClosedResourceError, run, sleep, spawn } from "../../../src/index.ts";
+import { ClosedResourceError, Future, run, sleep, spawn } from "../../../src/index.ts";
 import { checkLeaks, collectReports } from "../../_helpers.ts";
 import { reported, TestActor } from "./_actor.ts";
 
@@ -237,15 +237,21 @@ describe("GenericFileDescriptor, mode r", () => {
     const full = "/dev/full"; // every write fails with ENOSPC
     if (!existsSync(full)) return;
     const { reports, onError } = collectReports();
+    const wasReported = new Future<void>();
     await run(
       function* () {
         const fd = new GenericFileDescriptor(null, () => {}, full, "w");
         fd.write("x");
         yield* sleep(20);
         fd.close();
-        yield* sleep(20);
+        yield* wasReported;
       },
-      { onError },
+      {
+        onError: (error, context) => {
+          onError(error, context);
+          wasReported.resolve();
+        },
+      },
     );
     assert.equal(reports.length, 1);
     assert.equal(reported(reports).code, "ENOSPC");
@@ -255,18 +261,24 @@ describe("GenericFileDescriptor, mode r", () => {
     const full = "/dev/full";
     if (!existsSync(full)) return;
     const { reports, onError } = collectReports();
+    const wasReported = new Future<void>();
     await run(
       function* () {
         const fd = new GenericFileDescriptor(null, () => {}, full, "w");
         fd.write("x");
-        yield* sleep(50);
+        yield* wasReported;
         assert.throws(() => fd.write("more"), {
           name: "BrokenResourceError",
           message: 'Cannot write to "/dev/full": an earlier write failed and the file was closed',
         });
         fd.close();
       },
-      { onError },
+      {
+        onError: (error, context) => {
+          onError(error, context);
+          wasReported.resolve();
+        },
+      },
     );
     assert.equal(reports.length, 1);
     assert.equal(reported(reports).code, "ENOSPC");
@@ -277,8 +289,9 @@ describe("GenericFileDescriptor, mode r", () => {
     writeFileSync(path, "z\n".repeat(150_000));
     await run(function* () {
       const child = yield* spawn(function* () {
-        const fd = new GenericFileDescriptor(null, () => {}, path, "r");
-        yield* sleep(20);
+        const dataCame = new Future<void>();
+        const fd = new GenericFileDescriptor(null, () => dataCame.resolve(), path, "r");
+        yield* dataCame;
         return fd;
       });
       const fd = yield* child;

@@ -4,7 +4,7 @@ import { type ServerConnection, TCPServer } from "../../../src/compat/calvin/ind
 import { type Operation, run, sleep, spawn } from "../../../src/index.ts";
 import { openConnection } from "../../../src/net/index.ts";
 import type { StreamEnd } from "../../../src/streams/index.ts";
-import { checkLeaks, start } from "../../_helpers.ts";
+import { checkLeaks, needsCommands, start } from "../../_helpers.ts";
 import { TestActor, text } from "./_actor.ts";
 import { makeSecurityDir, type SecurityDir } from "./_certs.ts";
 
@@ -426,7 +426,7 @@ describe("TCPServer, http mode", () => {
   });
 });
 
-describe("TCPServer with TLS", () => {
+describe("TCPServer with TLS", { skip: needsCommands("openssl") }, () => {
   let security: SecurityDir;
   before(() => {
     security = makeSecurityDir("node-1");
