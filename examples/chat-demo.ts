@@ -4,7 +4,7 @@
 // live task inspector shows every task of the program. Ctrl-C stops it.
 //
 // Ports: CORIO_HTTP_PORT (default 7000) and CORIO_TCP_PORT (default 7001); 0 picks free ones.
-import { Broadcast, main, spawn } from "../src/index.ts";
+import { Broadcast, main, spawn, suspend } from "../src/index.ts";
 import { createInspector } from "../src/inspect/index.ts";
 import { EventSource, serveHttp, startServer } from "../src/net/index.ts";
 
@@ -106,13 +106,15 @@ await main(function* chatDemo() {
   TCP chat:   nc 127.0.0.1 ${tcp.address.port}
 Ctrl-C stops it.`);
   try {
-    yield* http.serveForever();
+    yield* suspend(); // until Ctrl-C
   } finally {
+    // The servers give in-flight requests and handlers a grace (5 s) when their owner ends: end the
+    // event streams now, and the chat connections too (they last as long as their client stays).
     web.close();
-    room.close();
+    inspector.events.close();
     tcp.close(0);
-    http.close(0);
-    yield* tcp.waitClosed();
+    yield* tcp.waitClosed(); // each chat connection says it left before the room closes
+    room.close();
     yield* http.waitClosed();
     console.log("chat hub stopped");
   }

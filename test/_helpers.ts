@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { connect, Server as NetServer, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
@@ -107,4 +108,54 @@ export function needsOpenBsdNc(): string | false {
 export function needsIpv6Loopback(): string | false {
   const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
   return addresses.some((address) => address.address === "::1") ? false : "needs IPv6 on the loopback interface (::1)";
+}
+
+/**
+ * Records the Node servers (`net`, `tls` and `http` servers) that start
+ * listening until `restore()`, so a test can reach the object under a corio
+ * server, e.g. to emit an accept error on it.
+ */
+export function captureNodeServers(): { servers: NetServer[]; restore(): void } {
+  const servers: NetServer[] = [];
+  const listen = NetServer.prototype.listen;
+  NetServer.prototype.listen = function (this: NetServer, ...args: unknown[]) {
+    servers.push(this);
+    return (listen as (...a: unknown[]) => NetServer).apply(this, args);
+  } as typeof listen;
+  return {
+    servers,
+    restore() {
+      NetServer.prototype.listen = listen;
+    },
+  };
+}
+
+/** What a plain Node client socket saw: the text it read, then how it ended. */
+export interface RawClient {
+  socket: Socket;
+  text: string;
+  /** True once the peer's FIN arrived. */
+  ended: boolean;
+  /** The socket's error code, if it had one (`ECONNRESET`). */
+  error: string | undefined;
+  /** Resolves once the socket is closed. */
+  closed: Promise<void>;
+}
+
+/** Connects a plain Node socket (outside corio) that sends `data` and records what comes back. */
+export function rawClient(port: number, data = ""): RawClient {
+  const socket = connect(port, "127.0.0.1", () => {
+    if (data !== "") socket.write(data);
+  });
+  const client: RawClient = { socket, text: "", ended: false, error: undefined, closed: new Promise((resolve) => socket.once("close", () => resolve())) };
+  socket.setEncoding("utf8").on("data", (chunk: string) => {
+    client.text += chunk;
+  });
+  socket.on("end", () => {
+    client.ended = true;
+  });
+  socket.on("error", (error: NodeJS.ErrnoException) => {
+    client.error = error.code ?? error.message;
+  });
+  return client;
 }

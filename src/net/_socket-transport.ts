@@ -44,18 +44,7 @@ class SocketTransport implements ReadTransport, WriteTransport {
     this.#socket.end(() => this.#socket.destroy());
   }
   abort(): void {
-    const socket = this.#socket;
-    // A reset only for a plain TCP socket still writing: on a socket whose end() is pending,
-    // Node fails with EINVAL and keeps the handle open; on TLS it throws.
-    if (
-      typeof socket.resetAndDestroy === "function" &&
-      !socket.destroyed &&
-      !socket.writableEnded &&
-      socket.remoteAddress !== undefined &&
-      !("encrypted" in socket)
-    )
-      socket.resetAndDestroy();
-    else socket.destroy();
+    resetSocket(this.#socket);
   }
   pauseReading(): void {
     this.#socket.pause();
@@ -63,6 +52,24 @@ class SocketTransport implements ReadTransport, WriteTransport {
   resumeReading(): void {
     this.#socket.resume();
   }
+}
+
+/**
+ * Closes a socket at once with a reset (RST), so the peer knows the data was
+ * cut short. Only a plain TCP socket still writing can be reset: on a socket
+ * whose end() is pending, Node fails with EINVAL and keeps the handle open,
+ * and on TLS it throws; those are destroyed instead.
+ */
+export function resetSocket(socket: Socket): void {
+  if (
+    typeof socket.resetAndDestroy === "function" &&
+    !socket.destroyed &&
+    !socket.writableEnded &&
+    socket.remoteAddress !== undefined &&
+    !("encrypted" in socket)
+  )
+    socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 /** Connects a socket to a new reader/writer pair. */

@@ -5,15 +5,13 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import { ExternalPark } from "../core/_external-park.ts";
+import type { AddressInfo, Socket } from "node:net";
 import { isCancellation } from "../core/errors.ts";
-import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
-import { createTask, requireCurrentTask } from "../core/spawn.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
-import { sleep } from "../time/sleep.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
+import { describeAddress } from "./_listen.ts";
+import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
 import { HttpResponse } from "./http-response.ts";
 
@@ -47,6 +45,8 @@ export interface ServeHttpOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** Size and time limits. */
   limits?: HttpLimits;
+  /** How long in-flight requests may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
+  grace?: number;
 }
 
 const DEFAULT_LIMITS: Required<HttpLimits> = {
@@ -59,7 +59,7 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
 
 /**
  * A running HTTP server. It belongs to the task that started it: when that
- * task finishes, the server closes (with the default grace).
+ * task finishes (or is cancelled), the server closes as `close()` does.
  *
  * @example
  * ```ts
@@ -77,15 +77,13 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
  */
 export class HttpServer {
   readonly #server: Server;
-  readonly #task: TaskImpl<void>;
-  readonly #closeRequested: Future<number>;
+  readonly #core: ServerCore;
   readonly #secure: boolean;
 
   /** @internal */
-  constructor(server: Server, task: TaskImpl<void>, closeRequested: Future<number>, secure: boolean) {
+  constructor(server: Server, core: ServerCore, secure: boolean) {
     this.#server = server;
-    this.#task = task;
-    this.#closeRequested = closeRequested;
+    this.#core = core;
     this.#secure = secure;
   }
 
@@ -103,16 +101,22 @@ export class HttpServer {
 
   /** Requests being handled right now. */
   get activeRequests(): number {
-    return this.#task.children.length;
+    return this.#core.size;
   }
 
   /**
-   * Stops accepting connections and lets in-flight requests finish for up
-   * to `grace` ms; then they are cancelled (their `finally` blocks run) and
-   * the connections closed. Returns at once; `waitClosed()` waits for the end.
+   * Stops accepting connections at once and closes the idle keep-alive
+   * ones (each busy one closes after its response); in-flight requests may
+   * finish for up to `grace` ms, then they are cancelled (their `finally`
+   * blocks run) and their connections closed (reset if their bytes cannot
+   * be flushed in time). Returns at once; `waitClosed()` waits for the end.
+   * A second call can only shorten the grace.
+   *
+   * @param grace Milliseconds. @default the `grace` option (5000)
+   * @throws {RangeError} for a negative or non-numeric grace.
    */
-  close(grace = 5000): void {
-    this.#closeRequested.resolve(grace);
+  close(grace?: number): void {
+    this.#core.close(grace);
   }
 
   /**
@@ -121,13 +125,7 @@ export class HttpServer {
    * **Cancellation:** stops waiting; the server is unaffected.
    */
   *waitClosed(): Operation<void> {
-    if (this.#task.done) return;
-    try {
-      yield* this.#task as Task<void>;
-    } catch (error) {
-      // The server task ends cancelled when it is closed: that is not an error. A cancellation of the caller is.
-      if (!isCancellation(error) || error !== this.#task.error) throw error;
-    }
+    yield* this.#core.waitClosed();
   }
 
   /**
@@ -136,14 +134,7 @@ export class HttpServer {
    * **Cancellation:** closes the server (with the default grace) and waits for it.
    */
   *serveForever(): Operation<void> {
-    try {
-      yield* this.waitClosed();
-    } finally {
-      if (!this.#task.done) {
-        this.close();
-        yield* this.waitClosed();
-      }
-    }
+    yield* this.#core.serveForever();
   }
 }
 
@@ -155,14 +146,18 @@ export class HttpServer {
  * `HttpError`), and the error is reported to the loop's `onError`; the
  * server goes on. Limits (`limits`) have safe defaults: a head over
  * `maxHeaderSize` gets 431, a body over `maxBodySize` 413, a slow request 408.
+ * An error accepting a connection (`EMFILE`...) is reported to `onError`.
  *
  * **Cancellation:** the task that called `serveHttp` owns the server; when
- * it finishes, the server closes.
+ * it ends or is cancelled, the server closes gracefully, as `close()` does:
+ * it stops listening at once, in-flight requests get the `grace`, then are
+ * cancelled.
  *
  * @param handler Runs once per request.
- * @param options `host`, `port`, `tls`, `limits`.
+ * @param options `host`, `port`, `tls`, `limits`, `grace`.
  * @returns The running server.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
+ * @throws {RangeError} for a negative or non-numeric `grace`.
  * @example
  * ```ts
  * import { run, until } from "corio";
@@ -180,6 +175,7 @@ export class HttpServer {
 export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {
   if (typeof handler !== "function") throw new TypeError(`Cannot serve HTTP: the handler must be a function, received ${typeof handler}`);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
   const serverOptions = {
     maxHeaderSize: limits.maxHeaderSize,
@@ -189,41 +185,18 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
   };
   const server: Server = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
-  const closeRequested = new Future<number>();
-  const closed = new Future<void>();
-  server.once("close", () => closed.resolve());
-  let inFlight = 0;
-  let allDone: Future<void> | null = null;
-
-  const serverTask = createTask<void>(
-    owner.loop,
-    owner,
-    function* httpServer() {
-      let grace = 5000;
-      try {
-        grace = yield* closeRequested;
-      } finally {
-        server.close();
-        server.closeIdleConnections();
-        if (inFlight > 0) {
-          // Let in-flight requests finish for up to `grace` ms, then cancel them.
-          allDone = new Future<void>();
-          const done = allDone;
-          const deadline = yield* createTaskOp(function* () {
-            yield* sleep(grace);
-            for (const child of serverTask.children) if (child.name !== "grace") child.cancel("the HTTP server closed");
-          });
-          yield* done;
-          deadline.cancel();
-        }
-        server.closeAllConnections();
-        if (server.listening || !closed.done) yield* waitForClose(server, closed);
-      }
-    },
-    { name: `http server`, daemon: true },
-    0,
-    "serve HTTP",
-  ) as TaskImpl<void>;
+  const where = `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
+  const core = new ServerCore({
+    loop: owner.loop,
+    listener: server,
+    name: "http server",
+    where: () => describeAddress(server.address(), where),
+    grace,
+    // Node's close() also closes the idle keep-alive connections now, and each busy one after its response.
+    stopListening: () => server.close(),
+  });
+  const serverTask = core.start(owner);
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => core.track(socket));
 
   // Declared once per server, not per request: on Node 20 the first call of each new
   // generator function is slow and its objects were promoted, making the collector the main cost.
@@ -242,26 +215,16 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
         if (status === 413) refuseBody(request.raw, res);
         yield* response.send(status, message);
       } else res.destroy();
-    } finally {
-      inFlight--;
-      if (inFlight === 0 && allDone !== null) allDone.resolve();
     }
   }
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    inFlight++;
     const request = new HttpRequest(req, limits.maxBodySize, () => refuseBody(req, res));
     const response = new HttpResponse(res);
-    const task = createTask(
-      owner.loop,
-      serverTask as TaskImpl<unknown>,
-      httpRequest(request, response, res),
-      { name: `${request.method} ${request.path}` },
-      0,
-      "serve HTTP",
-    );
+    // Counted in flight from here to the task's end, even if it never takes a step.
+    const task = core.spawn(`${request.method} ${request.path}`, httpRequest(request, response, res));
     res.on("close", () => {
-      if (!res.writableFinished) task.cancel("the client disconnected");
+      if (!res.writableFinished) task?.cancel("the client disconnected");
     });
   };
   server.on("request", onRequest);
@@ -277,37 +240,14 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     }
   });
 
-  const listening = new ExternalPark<void>(owner, "io");
-  const onError = (error: NodeJS.ErrnoException): void => {
-    listening.reject(
-      Object.assign(new Error(`Cannot serve HTTP on ${options.host ?? "127.0.0.1"}:${options.port ?? 0}: ${error.message}`, { cause: error }), {
-        code: error.code,
-      }),
-    );
-  };
-  server.once("error", onError);
-  server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => listening.resolve());
   try {
-    yield listening;
+    yield* core.listen(
+      () => server.listen(options.port ?? 0, options.host ?? "127.0.0.1"),
+      (error) => Object.assign(new Error(`Cannot serve HTTP on ${where}: ${error.message}`, { cause: error }), { code: error.code }),
+    );
   } catch (error) {
-    closeRequested.resolve(0);
+    core.close(0);
     throw error;
-  } finally {
-    server.off("error", onError);
   }
-  return new HttpServer(server, serverTask, closeRequested, options.tls !== undefined);
-}
-
-/** Spawns a helper child of the current task (used for the grace timer). */
-function* createTaskOp(op: () => Operation<void>): Operation<Task<void>> {
-  const task = requireCurrentTask("serve HTTP");
-  return createTask(task.loop, task, op, { name: "grace" }, 0, "serve HTTP");
-}
-
-/** Waits for the server's 'close' event (every connection gone); counts as I/O for the virtual clock. */
-function* waitForClose(server: Server, closed: Future<void>): Operation<void> {
-  if (closed.done) return;
-  const park = new ExternalPark<void>(requireCurrentTask("close the HTTP server"), "io");
-  server.once("close", () => park.resolve());
-  yield park;
+  return new HttpServer(server, core, options.tls !== undefined);
 }

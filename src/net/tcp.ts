@@ -4,18 +4,16 @@
  */
 import { type AddressInfo, createServer, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
-import { ExternalPark } from "../core/_external-park.ts";
 import { adoptResource } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
-import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
-import { createTask, requireCurrentTask } from "../core/spawn.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
-import { sleep } from "../time/sleep.ts";
 import { waitForConnect } from "./_connect.ts";
+import { describeAddress } from "./_listen.ts";
+import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { wrapSocket } from "./_socket-transport.ts";
 import { type Framing, type MessageReader, readMessages } from "./framing.ts";
 
@@ -45,6 +43,8 @@ export interface StartServerOptions extends Endpoint {
   limit?: number;
   /** Also give the handler a message iterator in this framing (`line` or `raw`). */
   framing?: Framing;
+  /** How long handlers may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
+  grace?: number;
 }
 
 /** Handles one connection; runs as its own task in the server's scope. */
@@ -97,7 +97,7 @@ export function* openConnection(options: OpenConnectionOptions): Operation<Strea
 
 /**
  * A listening server. It belongs to the task that started it: when that
- * task finishes, the server closes.
+ * task finishes (or is cancelled), the server closes as `close()` does.
  *
  * @example
  * ```ts
@@ -113,14 +113,12 @@ export function* openConnection(options: OpenConnectionOptions): Operation<Strea
  */
 export class Server {
   readonly #server: NetServer;
-  readonly #task: TaskImpl<void>;
-  readonly #closeRequested: Future<number>;
+  readonly #core: ServerCore;
 
   /** @internal */
-  constructor(server: NetServer, task: TaskImpl<void>, closeRequested: Future<number>) {
+  constructor(server: NetServer, core: ServerCore) {
     this.#server = server;
-    this.#task = task;
-    this.#closeRequested = closeRequested;
+    this.#core = core;
   }
 
   /** The address it listens on (host, port, family). For a Unix socket, see `path`. */
@@ -131,38 +129,32 @@ export class Server {
 
   /** Open connections being handled. */
   get connections(): number {
-    return this.#task.children.filter((child) => child.name.startsWith("connection")).length;
+    return this.#core.size;
   }
 
   /**
-   * Stops accepting connections; handlers still running after `grace` ms are
-   * cancelled (their `finally` blocks run) and their connections closed.
+   * Stops accepting connections at once; handlers still running after
+   * `grace` ms are cancelled (their `finally` blocks run). Each connection
+   * then closes cleanly (what was written is flushed, then a FIN), or with
+   * a reset if its bytes cannot be flushed within the grace. Returns at
+   * once; `waitClosed()` waits for the end. A second call can only shorten
+   * the grace.
+   *
+   * @param grace Milliseconds. @default the `grace` option (5000)
+   * @throws {RangeError} for a negative or non-numeric grace.
    */
-  close(grace = 0): void {
-    this.#closeRequested.resolve(grace);
+  close(grace?: number): void {
+    this.#core.close(grace);
   }
 
   /** Waits until the server and every connection task have finished. **Cancellation:** only the wait stops. */
   *waitClosed(): Operation<void> {
-    if (this.#task.done) return;
-    try {
-      yield* this.#task as Task<void>;
-    } catch (error) {
-      // The server task ends cancelled when it is closed: that is not an error. A cancellation of the caller is.
-      if (!isCancellation(error) || error !== this.#task.error) throw error;
-    }
+    yield* this.#core.waitClosed();
   }
 
-  /** Serves until closed (asyncio's `serve_forever`). **Cancellation:** closes the server and waits for it. */
+  /** Serves until closed (asyncio's `serve_forever`). **Cancellation:** closes the server (with the default grace) and waits for it. */
   *serveForever(): Operation<void> {
-    try {
-      yield* this.waitClosed();
-    } finally {
-      if (!this.#task.done) {
-        this.close();
-        yield* this.waitClosed();
-      }
-    }
+    yield* this.#core.serveForever();
   }
 }
 
@@ -170,15 +162,18 @@ export class Server {
  * Starts a TCP (or TLS, or Unix-socket) server that runs
  * `handler(reader, writer, messages)` as one task per connection, in the
  * server's scope (asyncio's `start_server`). When the handler returns, the
- * connection is closed; if it throws, the error is reported to the loop's
- * `onError` and only that connection is closed. With `framing`, `messages`
- * gives the connection's messages as lines or raw chunks (the Calvin
- * seed's server modes).
+ * connection is closed (flushed, then a FIN); if it throws, the error is
+ * reported to the loop's `onError` and only that connection is reset. With
+ * `framing`, `messages` gives the connection's messages as lines or raw
+ * chunks (the Calvin seed's server modes). An error accepting a connection
+ * (`EMFILE`...) is reported to `onError` too; the server goes on.
  *
- * **Cancellation:** the server belongs to the calling task and closes when
- * it finishes; closing cancels the handlers after the grace period.
+ * **Cancellation:** the server belongs to the calling task. When that task
+ * ends or is cancelled, the server closes gracefully, as `close()` does:
+ * it stops listening at once, handlers get the `grace`, then are cancelled.
  *
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
+ * @throws {RangeError} for a negative or non-numeric `grace`.
  * @example A line-framed echo server
  * ```ts
  * import { run } from "corio";
@@ -196,108 +191,56 @@ export class Server {
  */
 export function* startServer(handler: ConnectionHandler, options: StartServerOptions = {}): Operation<Server> {
   if (typeof handler !== "function") throw new TypeError(`Cannot start a server: the handler must be a function, received ${typeof handler}`);
+  const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
   const owner = requireCurrentTask("start a server");
   const server: NetServer = options.tls ? createTlsServer(options.tls) : createServer({ allowHalfOpen: true });
-  const sockets = new Set<Socket>();
-  const closeRequested = new Future<number>();
-  const closed = new Future<void>();
-  server.once("close", () => closed.resolve());
-  let connectionId = 0;
-
-  const serverTask = createTask<void>(
-    owner.loop,
-    owner,
-    function* tcpServer() {
-      let grace = 0;
-      try {
-        grace = yield* closeRequested;
-      } finally {
-        server.close();
-        if (serverTask.children.length > 0) {
-          if (grace > 0) {
-            const deadline = createTask(owner.loop, serverTask as TaskImpl<unknown>, () => sleep(grace), { name: "grace" }, 0, "close a server");
-            while (serverTask.children.some((child) => child !== deadline)) {
-              try {
-                yield* firstToFinish(serverTask);
-              } catch {}
-              if (deadline.done) break;
-            }
-            deadline.cancel();
-          }
-          for (const child of serverTask.children) child.cancel("the server closed");
-        }
-        for (const socket of sockets) socket.destroy();
-        if (!closed.done) yield* waitForClose(server, closed);
-      }
-    },
-    { name: "tcp server", daemon: true },
-    0,
-    "start a server",
-  ) as TaskImpl<void>;
-
+  const where = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
+  const core = new ServerCore({
+    loop: owner.loop,
+    listener: server,
+    name: "tcp server",
+    where: () => describeAddress(server.address(), where),
+    grace,
+    stopListening: () => server.close(),
+  });
+  core.start(owner);
+  let accepted = 0;
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    // A TLS handshake can end after the close began: the listener is stopped, so is this connection.
+    if (core.closing) {
+      socket.destroy();
+      return;
+    }
+    core.track(socket);
     const { reader, writer } = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !options.tls });
     const messages = readMessages(reader, options.framing ?? { mode: "raw" });
-    createTask(
-      owner.loop,
-      serverTask as TaskImpl<unknown>,
-      function* connection() {
-        try {
-          yield* handler(reader, writer, messages);
-        } catch (error) {
-          if (isCancellation(error)) throw error;
-          owner.loop.report(error, { kind: "task", path: `${serverTask.path}/connection ${connectionId}` });
-          writer.abort();
-          return;
-        } finally {
-          if (isCancelled(serverTask)) writer.abort();
-        }
-        writer.close();
-        yield* writer.waitClosed();
-      },
-      { name: `connection ${++connectionId}` },
-      0,
-      "start a server",
-    );
+    core.spawn(`connection ${++accepted}`, serveConnection(core, handler, reader, writer, messages));
   });
   server.on("tlsClientError", () => {});
-
-  const listening = new ExternalPark<void>(owner, "io");
-  const where = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
-  const onError = (error: NodeJS.ErrnoException): void => {
-    listening.reject(Object.assign(new Error(`Cannot start a server on ${where}: ${error.message}`, { cause: error }), { code: error.code }));
-  };
-  server.once("error", onError);
-  if (options.path !== undefined) server.listen(options.path, () => listening.resolve());
-  else server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => listening.resolve());
   try {
-    yield listening;
+    yield* core.listen(
+      () => (options.path !== undefined ? server.listen(options.path) : server.listen(options.port ?? 0, options.host ?? "127.0.0.1")),
+      (error) => Object.assign(new Error(`Cannot start a server on ${where}: ${error.message}`, { cause: error }), { code: error.code }),
+    );
   } catch (error) {
-    closeRequested.resolve(0);
+    core.close(0);
     throw error;
-  } finally {
-    server.off("error", onError);
   }
-  return new Server(server, serverTask, closeRequested);
+  return new Server(server, core);
 }
 
-function isCancelled(task: TaskImpl<unknown>): boolean {
-  return task.cancelError !== null;
-}
-
-/** Waits until one of the children (connections, or the grace timer) finishes. */
-function* firstToFinish(parent: TaskImpl<void>): Operation<void> {
-  const done = new Future<void>();
-  for (const child of parent.children) child.addDoneCallback(() => done.resolve());
-  yield* done;
-}
-
-/** Waits for the server's 'close' event (all connections gone), as I/O for the virtual clock. */
-function* waitForClose(server: NetServer, closed: Future<void>): Operation<void> {
-  if (closed.done) return;
-  const park = new ExternalPark<void>(requireCurrentTask("close a server"), "io");
-  server.once("close", () => park.resolve());
-  yield park;
+/** One connection's task: the handler, then a clean close; a handler that fails is reported and its connection reset. */
+function* serveConnection(core: ServerCore, handler: ConnectionHandler, reader: StreamReader, writer: StreamWriter, messages: MessageReader): Operation<void> {
+  let failed = false;
+  try {
+    yield* handler(reader, writer, messages);
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    failed = true;
+    const task = requireCurrentTask("serve a connection");
+    task.loop.report(error, { kind: "task", task, path: task.path });
+  } finally {
+    if (failed) writer.abort();
+    else yield* core.closeConnection(writer);
+  }
 }

@@ -10,6 +10,7 @@ import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { waitListening } from "./_listen.ts";
 
 /** A host and port. */
 export interface DatagramAddress {
@@ -240,11 +241,11 @@ export function* openDatagram(options: OpenDatagramOptions = {}): Operation<Data
   const task = requireCurrentTask("open a datagram socket");
   let wrapper: DatagramSocket | undefined;
   try {
-    const bound = new ExternalPark<void>(task, "io");
-    socket.once("error", (error) => bound.reject(withCode(`Cannot bind a UDP socket to ${host}:${options.bind?.port ?? 0}`, error)));
-    socket.bind(options.bind?.port ?? 0, host, () => bound.resolve());
-    yield bound;
-    socket.removeAllListeners("error");
+    yield* waitListening(
+      socket,
+      () => socket.bind(options.bind?.port ?? 0, host),
+      (error) => withCode(`Cannot bind a UDP socket to ${host}:${options.bind?.port ?? 0}`, error),
+    );
     wrapper = new DatagramSocket(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
       const connected = new ExternalPark<void>(task, "io");

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn as spawnChild } from "node:child_process";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { Future, type Operation, run, sleep, suspend, until } from "../../src/index.ts";
+import { currentTime, Future, type Operation, run, sleep, spawn, stop, suspend, until } from "../../src/index.ts";
 import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
-import { checkLeaks, needsCommands, promiseWithResolvers } from "../_helpers.ts";
+import { openConnection } from "../../src/net/tcp.ts";
+import { runVirtual } from "../../src/testing/index.ts";
+import { checkLeaks, needsCommands, promiseWithResolvers, rawClient, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -278,10 +280,94 @@ describe("serveHttp", () => {
   });
 });
 
+describe("serveHttp: closing (issue 11, edge case 16)", () => {
+  it("stop() while a request task is still queued: the requests finish and the server closes (#11)", { timeout: 20_000 }, async () => {
+    const served: string[] = [];
+    let port = 0;
+    const client = promiseWithResolvers<ReturnType<typeof rawClient>>();
+    const root = run(function* () {
+      const bStarted = new Future<void>();
+      const server = yield* serveHttp(function* (request, response) {
+        served.push(request.path);
+        // Both pipelined requests arrive in one read: /b's task is still queued when /a's handler stops the loop.
+        if (request.path === "/a") {
+          stop("stopped by the test");
+          yield* bStarted; // /a stays in flight until /b ran (Node drops a pipelined connection whose response has ended)
+        } else bStarted.resolve();
+        yield* response.send(200, `answer ${request.path}`);
+      });
+      port = server.address.port;
+      client.resolve(rawClient(port, "GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n"));
+      yield* server.serveForever();
+    });
+    await assert.rejects(Promise.resolve(root), { name: "CancelledError" });
+    const raw = await client.promise;
+    await raw.closed;
+    assert.deepEqual(served, ["/a", "/b"]);
+    assert.match(raw.text, /answer \/a[\s\S]*answer \/b$/);
+    assert.equal(raw.error, undefined);
+  });
+
+  for (const ending of ["is cancelled", "returns"] as const) {
+    it(`the owner ${ending}: the listener and idle connections close at once, in-flight requests get the grace (#11, edge case 16)`, async () => {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const listening = new Future<number>();
+        const gate = new Future<void>();
+        const entered = new Future<void>();
+        const end = new Future<void>();
+        let inFlight = 0;
+        const owner = yield* spawn(function* () {
+          const server = yield* serveHttp(function* (request, response) {
+            if (request.path === "/idle") return yield* response.send(200, "idle ok");
+            const ms = Number(request.query.get("ms"));
+            if (++inFlight === 2) entered.resolve();
+            try {
+              yield* gate; // opened once the owner has ended: the sleeps start at 0
+              yield* sleep(ms);
+              log.push(`${ms} ms done at ${currentTime()}`);
+              yield* response.send(200, `slept ${ms}`);
+            } finally {
+              if (!response.finished) log.push(`${ms} ms cancelled at ${currentTime()}`);
+            }
+          });
+          listening.resolve(server.address.port);
+          if (ending === "returns") yield* end;
+          else yield* server.serveForever();
+        });
+        const port = yield* listening;
+        const idle = rawClient(port, "GET /idle HTTP/1.1\r\nhost: x\r\n\r\n");
+        yield* until(new Promise<void>((resolve) => idle.socket.on("data", () => idle.text.endsWith("idle ok") && resolve())));
+        const short = rawClient(port, "GET /sleep?ms=1000 HTTP/1.1\r\nhost: x\r\n\r\n");
+        const long = rawClient(port, "GET /sleep?ms=10000 HTTP/1.1\r\nhost: x\r\n\r\n");
+        yield* entered;
+        if (ending === "returns") end.resolve();
+        else owner.cancel();
+        yield* sleep(0); // the server task takes its step: it stops listening
+        const refused = yield* rejectsOp(openConnection({ port }), Error);
+        assert.equal((refused as Error & { code?: string }).code, "ECONNREFUSED");
+        yield* until(idle.closed);
+        assert.equal(idle.ended, true, "the idle keep-alive connection got a FIN");
+        assert.equal(idle.error, undefined);
+        gate.resolve();
+        try {
+          yield* owner; // it ends once the server has closed
+        } catch (error) {
+          assert.equal(ending, "is cancelled", String(error));
+        }
+        yield* until(Promise.all([short.closed, long.closed]));
+        assert.match(short.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*slept 1000$/);
+        assert.equal(long.text, "");
+      });
+      assert.deepEqual(log, ["1000 ms done at 1000", "10000 ms cancelled at 5000"]);
+    });
+  }
+});
+
 /** Runs curl with `input` on its stdin (for `--data-binary @-`); resolves with how it exited, even when it failed. */
 function curl(args: string[], input: Uint8Array): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("curl", args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawnChild("curl", args, { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {

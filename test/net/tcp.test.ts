@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { BrokenResourceError, LimitOverrunError, type Operation, sleep, spawn, suspend, until } from "../../src/index.ts";
+import { TaskImpl } from "../../src/core/task.ts";
+import { BrokenResourceError, currentTime, Future, LimitOverrunError, type Operation, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { openConnection, readMessages, type Server, startServer } from "../../src/net/index.ts";
 import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, needsCommands, needsIpv6Loopback, needsOpenBsdNc } from "../_helpers.ts";
+import { captureNodeServers, checkLeaks, collectReports, needsCommands, needsIpv6Loopback, needsOpenBsdNc, rawClient, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -322,5 +323,249 @@ asyncio.run(main())
       assert.deepEqual(log, ["handler cancelled"]);
       assert.equal((yield* client.reader.read()).length, 0, "the client sees the connection closed");
     });
+  });
+});
+
+/** Lets the host run I/O callbacks until `done()` (a few turns of its event loop at most). */
+function* untilTrue(done: () => boolean): Operation<void> {
+  for (let i = 0; i < 1000 && !done(); i++) yield* until(new Promise((resolve) => setImmediate(resolve)));
+  assert.ok(done(), "the condition never became true");
+}
+
+describe("startServer: closing (issue 11, edge case 16)", () => {
+  it("a handler's failure is reported under its own connection's task path (#11)", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        const second = new Future<void>();
+        let accepted = 0;
+        const server = yield* startServer(function* () {
+          const n = ++accepted;
+          if (n === 2) {
+            second.resolve();
+            return;
+          }
+          yield* second; // the first fails once a second connection was accepted
+          throw new Error(`handler ${n} broke`);
+        });
+        const first = yield* openConnection({ port: server.address.port });
+        yield* untilTrue(() => server.connections === 1);
+        const other = yield* openConnection({ port: server.address.port });
+        yield* untilTrue(() => reports.length === 1);
+        first.writer.close();
+        other.writer.close();
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(
+      reports.map((report) => [(report.error as Error).message, report.path]),
+      [["handler 1 broke", "test/tcp server/connection 1"]],
+    );
+  });
+
+  it("the owner ending while close(grace) waits: the server ends cancelled, no swallowed cancellation, the grace holds (#11)", async () => {
+    const { reports, onError } = collectReports();
+    const log: string[] = [];
+    await runVirtual(
+      function* () {
+        const owner = yield* spawn(function* () {
+          const server = yield* startServer(function* () {
+            try {
+              yield* suspend();
+            } finally {
+              log.push(`handler cancelled at ${currentTime()}`);
+            }
+          });
+          yield* openConnection({ port: server.address.port });
+          yield* untilTrue(() => server.connections === 1);
+          server.close(1000);
+          yield* sleep(10); // the close is under way; returning cancels the server task (a daemon)
+        });
+        yield* owner;
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+    assert.deepEqual(log, ["handler cancelled at 1000"]);
+  });
+
+  it("a close waits for N connections with one watcher each, not one per connection per pass (#11)", async () => {
+    await runVirtual(function* () {
+      const n = 30;
+      const releases: Future<void>[] = [];
+      const server = yield* startServer(function* () {
+        const release = new Future<void>();
+        releases.push(release);
+        yield* release;
+      });
+      const clients = [];
+      for (let i = 0; i < n; i++) clients.push(yield* openConnection({ port: server.address.port }));
+      yield* untilTrue(() => server.connections === n);
+      let watchers = 0;
+      const addWatcher = TaskImpl.prototype.addWatcher;
+      TaskImpl.prototype.addWatcher = function (this: TaskImpl, watcher) {
+        watchers++;
+        addWatcher.call(this, watcher);
+      };
+      try {
+        server.close(60_000);
+        for (let left = n; left > 0; left--) {
+          releases[n - left]?.resolve();
+          yield* untilTrue(() => server.connections === left - 1);
+        }
+        yield* server.waitClosed();
+      } finally {
+        TaskImpl.prototype.addWatcher = addWatcher;
+      }
+      assert.ok(watchers <= n, `${watchers} watchers were added while ${n} connections closed`);
+      for (const client of clients) client.writer.close();
+    });
+  });
+
+  it("an accept error is reported through onError with back-off, never thrown, and the server keeps serving (#11)", async () => {
+    const { reports, onError } = collectReports();
+    const capture = captureNodeServers();
+    try {
+      await runVirtual(
+        function* () {
+          const server = yield* lineEchoServer();
+          const node = capture.servers[0];
+          assert.ok(node !== undefined);
+          for (let i = 0; i < 3; i++) node.emit("error", Object.assign(new Error("accept EMFILE"), { code: "EMFILE", syscall: "accept" }));
+          assert.equal(reports.length, 1, "later errors within the back-off are counted, not reported one by one");
+          const { reader, writer } = yield* openConnection({ port: server.address.port });
+          writer.write("still serving\n");
+          assert.equal(text(yield* reader.readLine()), "echo: still serving\n");
+          writer.close();
+          server.close();
+          yield* server.waitClosed();
+        },
+        { onError },
+      );
+    } finally {
+      capture.restore();
+    }
+    assert.equal(reports.length, 2);
+    const [first, summary] = reports.map((report) => report.error as Error & { code?: string });
+    assert.match(first?.message ?? "", /^Cannot accept a connection on 127\.0\.0\.1:\d+: accept EMFILE$/);
+    assert.equal(first?.code, "EMFILE");
+    assert.equal(reports[0]?.path, "test/tcp server");
+    assert.match(
+      summary?.message ?? "",
+      /^Cannot accept a connection on 127\.0\.0\.1:\d+: 2 more accept errors were not reported \(the last: accept EMFILE\)$/,
+    );
+  });
+
+  for (const ending of ["is cancelled", "returns"] as const) {
+    it(`the owner ${ending}: the listener closes at once, the handler gets the grace, the client reads what was written then a clean EOF (#12, edge case 16)`, async () => {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const listening = new Future<number>();
+        const wrote = new Future<void>();
+        const end = new Future<void>();
+        const owner = yield* spawn(function* () {
+          const server = yield* startServer(function* (_reader, writer) {
+            writer.write("hello\n");
+            wrote.resolve();
+            try {
+              yield* suspend();
+            } finally {
+              log.push(`handler cancelled at ${currentTime()}`);
+            }
+          });
+          listening.resolve(server.address.port);
+          if (ending === "returns") yield* end;
+          else yield* server.serveForever();
+        });
+        const port = yield* listening;
+        const client = rawClient(port);
+        yield* wrote;
+        if (ending === "returns") end.resolve();
+        else owner.cancel();
+        yield* sleep(0); // the server task takes its step: the listener closes
+        const refused = yield* rejectsOp(openConnection({ port }), Error);
+        assert.equal((refused as Error & { code?: string }).code, "ECONNREFUSED");
+        try {
+          yield* owner; // it ends once the server has closed (the grace runs on the virtual clock)
+        } catch (error) {
+          assert.equal(ending, "is cancelled", String(error));
+        }
+        yield* until(client.closed);
+        assert.equal(client.text, "hello\n");
+        assert.equal(client.ended, true, "the client saw a FIN");
+        assert.equal(client.error, undefined);
+      });
+      assert.deepEqual(log, ["handler cancelled at 5000"]);
+    });
+  }
+
+  it("a task cancelled while it waits in waitClosed() gets its cancellation, even when the server ends in the same turn", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const ready = new Future<void>();
+      const owner = yield* spawn(function* () {
+        const server = yield* startServer(function* () {});
+        ready.resolve();
+        server.close();
+        yield* server.waitClosed(); // the server task waits for the listener's 'close' when the owner is cancelled
+        log.push("went on after waitClosed()");
+      });
+      yield* ready;
+      yield* sleep(0);
+      yield* sleep(0);
+      owner.cancel();
+      yield* rejectsOp(owner, Error);
+      assert.equal(owner.state, "cancelled");
+    });
+    assert.deepEqual(log, []);
+  });
+
+  it("a bad grace is a RangeError", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        startServer(function* () {}, { grace: -1 }),
+        RangeError,
+      );
+      assert.equal(error.message, "Cannot start a server: grace must be a non-negative number of ms, received -1");
+      const server = yield* startServer(function* () {});
+      assert.throws(() => server.close(Number.NaN), {
+        name: "RangeError",
+        message: "Cannot close the server: grace must be a non-negative number of ms, received NaN",
+      });
+      server.close(0);
+      yield* server.waitClosed();
+    });
+  });
+
+  it("close(grace): a connection that cannot flush within the grace is reset", async () => {
+    // (A client with unread data sees a reset as an EOF on Linux, so watch the server's side.)
+    const resets: Socket[] = [];
+    const resetAndDestroy = Socket.prototype.resetAndDestroy;
+    Socket.prototype.resetAndDestroy = function (this: Socket) {
+      resets.push(this);
+      return resetAndDestroy.call(this);
+    };
+    try {
+      await runVirtual(function* () {
+        const size = 32 * 1024 * 1024; // far more than the socket buffers take
+        const server = yield* startServer(function* (_reader, writer) {
+          writer.write(new Uint8Array(size));
+          yield* suspend();
+        });
+        const client = rawClient(server.address.port);
+        client.socket.pause(); // never reads
+        yield* untilTrue(() => server.connections === 1);
+        server.close(100);
+        yield* server.waitClosed();
+        assert.equal(resets.length, 1);
+        client.socket.resume();
+        yield* until(client.closed);
+        assert.ok(client.text.length < size);
+      });
+    } finally {
+      Socket.prototype.resetAndDestroy = resetAndDestroy;
+    }
   });
 });

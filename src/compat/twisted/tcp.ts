@@ -2,23 +2,18 @@
  * `reactor.listenTCP` and `reactor.connectTCP`: Twisted's listening port and
  * connector, over Node sockets wrapped as corio streams. Each port and each
  * connection attempt is a corio task on the reactor's loop; each accepted
- * connection is a child task of its port.
+ * connection is a child task of its port (corio's server skeleton).
  * @module
  */
 import { createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
-import { until } from "../../core/call.ts";
 import { TimeoutError as CorioTimeoutError, isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
 import type { Operation } from "../../core/operation.ts";
-import { createTask, requireCurrentTask } from "../../core/spawn.ts";
-import type { TaskImpl } from "../../core/task.ts";
 import { waitForConnect } from "../../net/_connect.ts";
 import { wrapSocket } from "../../net/_socket-transport.ts";
-import type { StreamEnd } from "../../streams/memory-pair.ts";
 import { timeout } from "../../time/timeout.ts";
-import { type Address, IPv4Address, IPv6Address, toAddress } from "./address.ts";
-import { Deferred } from "./deferred.ts";
-import { CannotListenError, ConnectError, ConnectionRefusedError, DNSLookupError, NotConnectingError, TimeoutError, UserError } from "./errors.ts";
+import { type BoundAddress, ListeningPort } from "./_port.ts";
+import { type Address, IPv4Address, IPv6Address } from "./address.ts";
+import { ConnectError, ConnectionRefusedError, DNSLookupError, NotConnectingError, TimeoutError, UserError } from "./errors.ts";
 import { Failure } from "./failure.ts";
 import type { IConnector, IListeningPort, ITransport } from "./interfaces.ts";
 import type { ClientFactory, Factory, Protocol } from "./protocol.ts";
@@ -68,192 +63,80 @@ export function connectTCP(reactor: Reactor, host: string, port: number, factory
   return connector;
 }
 
-/** A TCP listening port (Twisted's `tcp.Port`). */
-class TCPPort implements IListeningPort {
+/** A TCP listening port (Twisted's `tcp.Port`); each accepted connection is a task of the port's task. */
+class TCPPort extends ListeningPort {
   /** True while listening (Twisted's attribute). */
   connected = false;
-  readonly #reactor: Reactor;
   readonly #port: number;
   readonly #factory: Factory;
   readonly #interface: string;
   readonly #backlog: number;
   readonly #server: NetServer;
-  #state: "binding" | "listening" | "failed" | "closed" = "binding";
-  #bound: Promise<void> = Promise.resolve();
-  #closed: Promise<void>;
-  #failure: CannotListenError | null = null;
-  #address: Address | null = null;
-  #whenListening: Deferred<IListeningPort> | null = null;
-  #stopped: Deferred<void> | null = null;
-  #closeRequested = new Future<void>();
-  #task: TaskImpl<void> | null = null;
-  #handle: ReactorTask | null = null;
   #factoryStarted = false;
-  #accepted: [Socket, StreamEnd][] = [];
   #connections = 0;
 
   constructor(reactor: Reactor, port: number, factory: Factory, options: ListenTCPOptions) {
-    this.#reactor = reactor;
+    const server = createServer({ allowHalfOpen: true });
+    super(reactor, "TCP", port, options.interface ?? "", server, () => server.close());
+    this.#server = server;
     this.#port = port;
     this.#factory = factory;
     this.#interface = options.interface ?? "";
     this.#backlog = options.backlog ?? 50;
-    this.#server = createServer({ allowHalfOpen: true });
-    const server = this.#server;
-    this.#closed = new Promise<void>((resolve) => server.once("close", resolve));
+    server.on("connection", (socket: Socket) => this.#accept(socket));
   }
 
   startListening(): void {
-    const server = this.#server;
-    server.on("connection", (socket: Socket) => this.#accept(socket));
-    this.#bound = new Promise<void>((resolve) => {
-      const onError = (error: Error): void => {
-        this.#state = "failed";
-        this.#failure = new CannotListenError(this.#interface, this.#port, error);
-        server.close();
-        this.#settleListening();
-        resolve();
-      };
-      server.once("error", onError);
-      server.once("listening", () => {
-        server.off("error", onError);
-        server.on("error", () => {}); // after listening, errors belong to the connections
-        if (this.#state === "binding") this.#state = "listening";
-        this.getHost();
-        resolve();
-      });
-    });
     // Without an interface, Node binds at once (Twisted's listenTCP does), so getHost() works right away.
-    if (this.#interface === "") server.listen(this.#port, undefined, this.#backlog);
-    else server.listen(this.#port, this.#interface, this.#backlog);
-    this.#reactor.holdStartUntil(this.#bound);
-    this.#handle = this.#reactor.startTask(`tcp port ${this.#interface || "*"}:${this.#port}`, () => this.#serve());
+    this.listen(() =>
+      this.#interface === "" ? this.#server.listen(this.#port, undefined, this.#backlog) : this.#server.listen(this.#port, this.#interface, this.#backlog),
+    );
   }
 
-  getHost(): Address {
-    if (this.#address !== null) return this.#address;
-    const info = this.#server.address();
-    if (info !== null && typeof info === "object") {
-      // Listening on all interfaces: Node's dual-stack "::" is Twisted's "0.0.0.0". Kept for after the port closes.
-      this.#address = this.#interface === "" ? new IPv4Address("TCP", "0.0.0.0", info.port) : toAddress("TCP", info);
-      return this.#address;
-    }
-    if (this.#port !== 0)
-      return isIP(this.#interface) === 6
-        ? new IPv6Address("TCP", this.#interface, this.#port)
-        : new IPv4Address("TCP", this.#interface || "0.0.0.0", this.#port);
-    if (this.#state === "failed") throw this.#failure as CannotListenError;
-    throw new Error("Cannot get the port's address: port 0 was asked for and the port is not bound yet; wait for port.whenListening()");
-  }
-
-  whenListening(): Deferred<IListeningPort> {
-    if (this.#whenListening === null) {
-      this.#whenListening = new Deferred<IListeningPort>();
-      void this.#bound.then(() => this.#settleListening());
-    }
-    return this.#whenListening;
-  }
-
-  stopListening(): Deferred<void> {
-    if (this.#stopped !== null) return this.#stopped;
-    const stopped = new Deferred<void>();
-    this.#stopped = stopped;
-    if (this.#task !== null && !this.#task.done) {
-      // The port's task closes it, calls factory.doStop() and fires `stopped`.
-      this.#closeRequested.resolve();
-    } else {
-      // Not serving (yet, or any more): close here.
-      this.#state = "closed";
-      this.#handle?.cancel("the port was closed");
-      this.#server.close();
-      for (const [socket] of this.#accepted.splice(0)) socket.destroy();
-      if (this.#reactor.running) this.#reactor.callFromThread(() => stopped.callback(undefined));
-      else stopped.callback(undefined);
-    }
-    return stopped;
-  }
-
-  loseConnection(): Deferred<void> {
-    return this.stopListening();
-  }
-
-  toString(): string {
+  override toString(): string {
     return `<${this.#factory.constructor.name} on ${this.#port}>`;
   }
 
-  #settleListening(): void {
-    const deferred = this.#whenListening;
-    if (this.#state === "failed") {
-      if (deferred === null) reportCallbackError(this.#reactor, this.#failure, `listenTCP(${this.#port})`);
-      else if (!deferred.called) deferred.errback(this.#failure);
-    } else if (deferred !== null && !deferred.called && this.#state !== "binding") deferred.callback(this);
+  protected override boundAddress(): BoundAddress | null {
+    const info = this.#server.address();
+    return info !== null && typeof info === "object" ? info : null;
   }
 
-  /** The port's task: waits until bound, then until stopListening() or the reactor stops. */
-  *#serve(): Operation<void> {
-    if (this.#state === "binding") {
-      try {
-        yield* until(this.#bound);
-      } catch (error) {
-        this.#state = "closed";
-        this.#server.close();
-        throw error;
-      }
-    }
-    if (this.#state !== "listening") return;
-    this.#task = requireCurrentTask("listen on a TCP port") as TaskImpl<void>;
+  protected override startServing(): void {
     this.connected = true;
-    this.#factoryStarted = callback(this.#reactor, `${this.#factory.logPrefix()}.doStart`, () => this.#factory.doStart()) === undefined;
-    for (const [socket, end] of this.#accepted.splice(0)) this.#serveConnection(socket, end);
-    try {
-      yield* this.#closeRequested;
-    } finally {
-      this.#state = "closed";
-      this.connected = false;
-      this.#server.close();
-      for (const [socket] of this.#accepted.splice(0)) socket.destroy();
-      if (this.#factoryStarted) callback(this.#reactor, `${this.#factory.logPrefix()}.doStop`, () => this.#factory.doStop());
-      const stopped = this.#stopped ?? (this.#stopped = new Deferred<void>());
-      if (!stopped.called) stopped.callback(undefined);
-      // Node's 'close' comes once the listening socket and the connections are closed.
-      yield* until(this.#closed);
-    }
+    this.#factoryStarted = callback(this.reactor, `${this.#factory.logPrefix()}.doStart`, () => this.#factory.doStart()) === undefined;
   }
 
+  protected override stopServing(): void {
+    this.connected = false;
+    if (this.#factoryStarted) callback(this.reactor, `${this.#factory.logPrefix()}.doStop`, () => this.#factory.doStop());
+    this.fireStopped();
+  }
+
+  /** Runs a connection as a task of the port's task (once it runs, if it does not yet). */
   #accept(socket: Socket): void {
+    if (this.core.closing) {
+      socket.destroy();
+      return;
+    }
     const end = wrapSocket(socket);
-    const task = this.#task;
-    if (this.#state === "closed" || this.#state === "failed" || task?.done) socket.destroy();
-    // Accepted before the reactor runs: served once the port's task starts.
-    else if (task === null) this.#accepted.push([socket, end]);
-    else this.#serveConnection(socket, end);
-  }
-
-  /** Runs a connection as a child task of the port's task. */
-  #serveConnection(socket: Socket, end: StreamEnd): void {
-    const reactor = this.#reactor;
+    this.core.track(socket);
+    const reactor = this.reactor;
     const factory = this.#factory;
-    createTask(
-      reactor.loop,
-      this.#task as TaskImpl<unknown>,
-      function* connection() {
-        let protocol: Protocol | null;
-        try {
-          protocol = factory.buildProtocol(peerAddress(socket));
-        } catch (error) {
-          reportCallbackError(reactor, error, `${factory.logPrefix()}.buildProtocol`);
-          protocol = null;
-        }
-        if (protocol === null) {
-          socket.destroy();
-          return;
-        }
-        yield* runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
-      },
-      { name: `connection ${++this.#connections}` },
-      0,
-      "accept a connection",
-    );
+    this.core.spawn(`connection ${++this.#connections}`, function* connection() {
+      let protocol: Protocol | null;
+      try {
+        protocol = factory.buildProtocol(peerAddress(socket));
+      } catch (error) {
+        reportCallbackError(reactor, error, `${factory.logPrefix()}.buildProtocol`);
+        protocol = null;
+      }
+      if (protocol === null) {
+        socket.destroy();
+        return;
+      }
+      yield* runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
+    });
   }
 }
 

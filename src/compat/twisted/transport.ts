@@ -181,8 +181,9 @@ export function* runProtocol(
     cancellation = error;
     reason = new ConnectionLost("the reactor stopped", { cause: error });
   }
-  // A callback error closes the connection cleanly, as Twisted does; a stop or an abort resets it.
-  if (cancellation !== undefined || transport.aborted) transport.abort();
+  // A callback error closes the connection cleanly, as Twisted does, and so does a stop (Twisted's disconnectAll
+  // shuts the socket down) unless bytes are still queued: they cannot be flushed now, so a reset. An abort resets.
+  if (transport.aborted || (cancellation !== undefined && writer.bufferSize > 0)) transport.abort();
   else writer.close();
   transport.connected = false;
   transport.disconnecting = true;

@@ -1,22 +1,17 @@
 /**
  * `reactor.listenUDP` and Twisted's `DatagramProtocol`, over a corio
- * `DatagramSocket`: the port is a corio task that receives datagrams and
- * calls `datagramReceived`.
+ * `DatagramSocket`: the port is a corio task (on the server skeleton) whose
+ * one child receives datagrams and calls `datagramReceived`.
  * @module
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
-import { until } from "../../core/call.ts";
 import { ClosedResourceError, isCancellation } from "../../core/errors.ts";
 import type { Operation } from "../../core/operation.ts";
-import { requireCurrentTask } from "../../core/spawn.ts";
-import type { TaskImpl } from "../../core/task.ts";
 import { type Datagram, DatagramSocket } from "../../net/udp.ts";
-import { type Address, IPv4Address, IPv6Address, toAddress } from "./address.ts";
-import { Deferred } from "./deferred.ts";
-import { CannotListenError } from "./errors.ts";
+import { type BoundAddress, ListeningPort } from "./_port.ts";
 import type { IListeningPort, IUDPTransport } from "./interfaces.ts";
-import type { Reactor, ReactorTask } from "./reactor.ts";
+import type { Reactor } from "./reactor.ts";
 import { checkPort } from "./tcp.ts";
 import { callback, reportCallbackError, toBytes } from "./transport.ts";
 
@@ -115,76 +110,29 @@ export function listenUDP(reactor: Reactor, port: number, protocol: DatagramProt
 }
 
 /** A UDP port (Twisted's `udp.Port`): the listening port and the protocol's transport. */
-class UDPPort implements IListeningPort, IUDPTransport {
-  readonly #reactor: Reactor;
+class UDPPort extends ListeningPort implements IUDPTransport {
   readonly #port: number;
   readonly #protocol: DatagramProtocol;
   readonly #interface: string;
   readonly #maxPacketSize: number;
   readonly #socket: Socket;
   readonly #datagrams: DatagramSocket;
-  #state: "binding" | "listening" | "failed" | "closed" = "binding";
-  #bound: Promise<void> = Promise.resolve();
-  #closed: Promise<void>;
-  #failure: CannotListenError | null = null;
-  #address: Address | null = null;
-  #whenListening: Deferred<IListeningPort> | null = null;
-  #stopped: Deferred<void> | null = null;
-  #task: TaskImpl<void> | null = null;
-  #handle: ReactorTask | null = null;
 
   constructor(reactor: Reactor, port: number, protocol: DatagramProtocol, iface: string, maxPacketSize: number) {
-    this.#reactor = reactor;
+    const socket = createSocket({ type: isIP(iface) === 6 ? "udp6" : "udp4" });
+    const datagrams = new DatagramSocket(socket, { maxSize: MAX_DATAGRAM, maxQueue: 1024, connected: false });
+    // Closing it fails the waiting receive: the receiving task ends.
+    super(reactor, "UDP", port, iface, socket, () => datagrams.close());
     this.#port = port;
     this.#protocol = protocol;
     this.#interface = iface;
     this.#maxPacketSize = maxPacketSize;
-    this.#socket = createSocket({ type: isIP(iface) === 6 ? "udp6" : "udp4" });
-    this.#datagrams = new DatagramSocket(this.#socket, { maxSize: MAX_DATAGRAM, maxQueue: 1024, connected: false });
-    const socket = this.#socket;
-    this.#closed = new Promise<void>((resolve) => socket.once("close", resolve));
+    this.#socket = socket;
+    this.#datagrams = datagrams;
   }
 
   startListening(): void {
-    const socket = this.#socket;
-    this.#bound = new Promise<void>((resolve) => {
-      const onError = (error: Error): void => {
-        this.#state = "failed";
-        this.#failure = new CannotListenError(this.#interface, this.#port, error);
-        this.#datagrams.close();
-        this.#settleListening();
-        resolve();
-      };
-      socket.once("error", onError);
-      socket.once("listening", () => {
-        socket.off("error", onError);
-        if (this.#state === "binding") this.#state = "listening";
-        this.#address = toAddress("UDP", socket.address());
-        resolve();
-      });
-    });
-    if (this.#interface === "") socket.bind(this.#port);
-    else socket.bind(this.#port, this.#interface);
-    this.#reactor.holdStartUntil(this.#bound);
-    this.#handle = this.#reactor.startTask(`udp port ${this.#interface || "*"}:${this.#port}`, () => this.#serve());
-  }
-
-  getHost(): Address {
-    if (this.#address !== null) return this.#address;
-    if (this.#port !== 0)
-      return isIP(this.#interface) === 6
-        ? new IPv6Address("UDP", this.#interface, this.#port)
-        : new IPv4Address("UDP", this.#interface || "0.0.0.0", this.#port);
-    if (this.#state === "failed") throw this.#failure as CannotListenError;
-    throw new Error("Cannot get the port's address: port 0 was asked for and the port is not bound yet; wait for port.whenListening()");
-  }
-
-  whenListening(): Deferred<IListeningPort> {
-    if (this.#whenListening === null) {
-      this.#whenListening = new Deferred<IListeningPort>();
-      void this.#bound.then(() => this.#settleListening());
-    }
-    return this.#whenListening;
+    this.listen(() => (this.#interface === "" ? this.#socket.bind(this.#port) : this.#socket.bind(this.#port, this.#interface)));
   }
 
   write(data: string | Uint8Array, addr: readonly [string, number]): void {
@@ -192,64 +140,40 @@ class UDPPort implements IListeningPort, IUDPTransport {
     if (bytes.length > MAX_DATAGRAM) throw new RangeError(`Cannot write a datagram of ${bytes.length} bytes: the limit is ${MAX_DATAGRAM} bytes`);
     if (!Array.isArray(addr) || typeof addr[0] !== "string" || typeof addr[1] !== "number")
       throw new TypeError(`Cannot write a datagram: addr must be [host, port], received ${String(addr)}`);
-    if (this.#state === "closed" || this.#state === "failed") return;
+    if (this.core.closing) return;
     const [host, port] = addr;
     this.#socket.send(bytes, port, host, (error) => {
       // As Twisted, a refused datagram on an unconnected port is not an error.
       if (error !== null && error !== undefined && (error as NodeJS.ErrnoException).code !== "ECONNREFUSED")
-        reportCallbackError(this.#reactor, error, `${this.#protocol.logPrefix()} (UDP write to ${host}:${port})`);
+        reportCallbackError(this.reactor, error, `${this.#protocol.logPrefix()} (UDP write to ${host}:${port})`);
     });
   }
 
-  stopListening(): Deferred<void> {
-    if (this.#stopped !== null) return this.#stopped;
-    const stopped = new Deferred<void>();
-    this.#stopped = stopped;
-    if (this.#task !== null && !this.#task.done) {
-      // The receiving task sees the socket closed, calls protocol.doStop() and fires `stopped`.
-      this.#datagrams.close();
-    } else {
-      this.#state = "closed";
-      this.#handle?.cancel("the port was closed");
-      this.#datagrams.close();
-      if (this.#reactor.running) this.#reactor.callFromThread(() => stopped.callback(undefined));
-      else stopped.callback(undefined);
-    }
-    return stopped;
-  }
-
-  loseConnection(): Deferred<void> {
-    return this.stopListening();
-  }
-
-  toString(): string {
+  override toString(): string {
     return `<${this.#protocol.constructor.name} on ${this.#port}>`;
   }
 
-  #settleListening(): void {
-    const deferred = this.#whenListening;
-    if (this.#state === "failed") {
-      if (deferred === null) reportCallbackError(this.#reactor, this.#failure, `listenUDP(${this.#port})`);
-      else if (!deferred.called) deferred.errback(this.#failure);
-    } else if (deferred !== null && !deferred.called && this.#state !== "binding") deferred.callback(this);
+  protected override boundAddress(): BoundAddress | null {
+    try {
+      return this.#socket.address();
+    } catch {
+      return null; // not bound (yet, or any more)
+    }
   }
 
-  /** The port's task: waits until bound, then receives until closed or the reactor stops. */
-  *#serve(): Operation<void> {
-    if (this.#state === "binding") {
-      try {
-        yield* until(this.#bound);
-      } catch (error) {
-        this.#state = "closed";
-        this.#datagrams.close();
-        throw error;
-      }
-    }
-    if (this.#state !== "listening") return;
-    this.#task = requireCurrentTask("listen on a UDP port") as TaskImpl<void>;
+  protected override startServing(): void {
+    const name = this.#protocol.logPrefix();
+    const started = callback(this.reactor, `${name}.startProtocol`, () => this.#protocol.makeConnection(this)) === undefined;
+    this.core.spawn("datagrams", this.#receive(started));
+  }
+
+  /** The protocol stops once its receiving has ended (datagrams already queued are still delivered). */
+  protected override stopServing(): void {}
+
+  /** Receives until the port is closed or the reactor stops, then stops the protocol. */
+  *#receive(started: boolean): Operation<void> {
     const protocol = this.#protocol;
     const name = protocol.logPrefix();
-    const started = callback(this.#reactor, `${name}.startProtocol`, () => protocol.makeConnection(this)) === undefined;
     try {
       for (;;) {
         let datagram: Datagram;
@@ -258,19 +182,16 @@ class UDPPort implements IListeningPort, IUDPTransport {
         } catch (error) {
           if (isCancellation(error)) throw error;
           if (error instanceof RangeError) continue; // an oversized datagram was dropped
-          if (!(error instanceof ClosedResourceError)) reportCallbackError(this.#reactor, error, `${name} (UDP port)`);
+          if (!(error instanceof ClosedResourceError)) reportCallbackError(this.reactor, error, `${name} (UDP port)`);
           break;
         }
         const data = datagram.data.length > this.#maxPacketSize ? datagram.data.subarray(0, this.#maxPacketSize) : datagram.data;
-        callback(this.#reactor, `${name}.datagramReceived`, () => protocol.datagramReceived(data, [datagram.address, datagram.port]));
+        callback(this.reactor, `${name}.datagramReceived`, () => protocol.datagramReceived(data, [datagram.address, datagram.port]));
       }
     } finally {
-      this.#state = "closed";
       this.#datagrams.close();
-      if (started) callback(this.#reactor, `${name}.stopProtocol`, () => protocol.doStop());
-      const stopped = this.#stopped ?? (this.#stopped = new Deferred<void>());
-      if (!stopped.called) stopped.callback(undefined);
-      yield* until(this.#closed);
+      if (started) callback(this.reactor, `${name}.stopProtocol`, () => protocol.doStop());
+      this.fireStopped();
     }
   }
 }

@@ -18,7 +18,7 @@ import {
   Protocol,
   UserError,
 } from "../../../src/compat/twisted/index.ts";
-import { checkLeaks } from "../../_helpers.ts";
+import { captureNodeServers, checkLeaks, rawClient } from "../../_helpers.ts";
 import { after, testReactor, text } from "./_reactor.ts";
 
 checkLeaks();
@@ -526,6 +526,62 @@ describe("connectTCP", () => {
     });
     await run();
     assert.ok(reason?.check(ConnectionDone));
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe("listenTCP: errors and shutdown (issue 11, edge case 16)", () => {
+  it("an accept error on a listening port is reported to onError, and the port keeps accepting (#11)", async () => {
+    const { reactor, errors, run } = testReactor();
+    const capture = captureNodeServers();
+    let port: IListeningPort;
+    try {
+      port = reactor.listenTCP(0, Factory.forProtocol(Echo), LOOPBACK);
+    } finally {
+      capture.restore();
+    }
+    const log: string[] = [];
+    class Ping extends Protocol {
+      override connectionMade(): void {
+        this.transport.write("ping");
+      }
+      override dataReceived(data: Uint8Array): void {
+        log.push(text(data));
+        reactor.stop();
+      }
+    }
+    class Client extends ClientFactory {
+      override protocol = Ping;
+    }
+    reactor.callWhenRunning(() => {
+      capture.servers[0]?.emit("error", Object.assign(new Error("accept EMFILE"), { code: "EMFILE", syscall: "accept" }));
+      reactor.connectTCP("127.0.0.1", port.getHost().port, new Client());
+    });
+    await run();
+    assert.deepEqual(log, ["ping"]);
+    assert.equal(errors.length, 1);
+    assert.match((errors[0] as Error).message, /^Cannot accept a connection on 127\.0\.0\.1:\d+: accept EMFILE$/);
+    assert.equal((errors[0] as { code?: string }).code, "EMFILE");
+  });
+
+  it("reactor.stop(): the peer reads what the protocol wrote, then a clean EOF, not a reset (#12)", async () => {
+    const { reactor, errors, run } = testReactor();
+    class Hello extends Protocol {
+      override connectionMade(): void {
+        this.transport.write("hello\n");
+      }
+    }
+    const port = reactor.listenTCP(0, Factory.forProtocol(Hello), LOOPBACK);
+    let client: ReturnType<typeof rawClient> | undefined;
+    reactor.callWhenRunning(() => {
+      client = rawClient(port.getHost().port);
+      client.socket.once("data", () => reactor.callFromThread(() => reactor.stop()));
+    });
+    await run();
+    await client?.closed;
+    assert.equal(client?.text, "hello\n");
+    assert.equal(client?.ended, true);
+    assert.equal(client?.error, undefined);
     assert.deepEqual(errors, []);
   });
 });
