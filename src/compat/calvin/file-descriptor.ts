@@ -6,16 +6,9 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { BrokenResourceError, ClosedResourceError, isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { type FileMode, isDirectoryError, notReadableError, notWritableError, openError } from "../../fs/_file-errors.ts";
-import type { FileStream } from "../../fs/open-file.ts";
-import { stdin } from "../../fs/stdin.ts";
-import { openFileWhole } from "./_open-file.ts";
-import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
+import { type FileMode, type FileStream, openFile, stdin } from "../../fs/index.ts";
+import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type Operation, type Task } from "../../index.ts";
+import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
 /** Read this much at a time, and stop reading while this many characters wait for the actor. */
 const CHUNK = 64 * 1024;
@@ -27,11 +20,30 @@ function parseMode(mode: unknown): FileMode {
   throw new TypeError(`Cannot open a GenericFileDescriptor: mode must be "r", "w" or "a" (optionally with "b" or "t"), received ${JSON.stringify(mode)}`);
 }
 
+const PURPOSE: Record<FileMode, string> = { r: "reading", w: "writing", a: "appending" };
+const REASONS: Record<string, string> = { EISDIR: "it is a directory", ENOTDIR: "a part of its path is not a directory", EACCES: "permission denied" };
+
+/** The error `openFile` would throw (same message and `code`), for the checks made at once. */
+function openError(error: unknown, path: string, mode: FileMode): Error {
+  const code = (error as { code?: string }).code ?? "EIO";
+  const missing = mode === "r" ? "it does not exist" : "a directory on its path does not exist";
+  const reason = code === "ENOENT" ? missing : (REASONS[code] ?? (error as Error).message);
+  return Object.assign(new Error(`Cannot open ${JSON.stringify(path)} for ${PURPOSE[mode]} (mode "${mode}"): ${reason} (${code})`, { cause: error }), {
+    code,
+    path,
+  });
+}
+
+/** Reading a file opened for writing, or the reverse. */
+function badModeError(message: string, path: string): Error {
+  return Object.assign(new Error(message), { code: "EBADF", path });
+}
+
 /** Python's `open()` fails at once; so does the constructor, for the usual reasons (missing, a directory, no permission). */
 function checkOpenable(path: string, mode: FileMode): void {
   try {
     if (mode === "r") {
-      if (statSync(path).isDirectory()) throw isDirectoryError(path);
+      if (statSync(path).isDirectory()) throw { code: "EISDIR" };
       accessSync(path, constants.R_OK);
       return;
     }
@@ -43,10 +55,10 @@ function checkOpenable(path: string, mode: FileMode): void {
       accessSync(dirname(path), constants.W_OK);
       return;
     }
-    if (isDirectory) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    if (isDirectory) throw { code: "EISDIR" };
     accessSync(path, constants.W_OK);
   } catch (error) {
-    throw (error as { path?: unknown }).path === path && (error as Error).message.startsWith("Cannot open") ? error : openError(error, path, mode);
+    throw openError(error, path, mode);
   }
 }
 
@@ -103,10 +115,9 @@ function checkOpenable(path: string, mode: FileMode): void {
 export class GenericFileDescriptor<A = unknown> {
   readonly #path: string;
   readonly #mode: FileMode;
-  readonly #loop: Loop;
   readonly #waker: Waker;
-  readonly #task: TaskImpl<void>;
-  readonly #owner: TaskImpl<unknown>;
+  readonly #task: Task<void>;
+  readonly #owner: Task<unknown>;
   readonly #what: string;
   /** Received text; `#text.slice(#pos)` is what the actor has not taken yet. */
   #text = "";
@@ -140,7 +151,6 @@ export class GenericFileDescriptor<A = unknown> {
       checkOpenable(fname, this.#mode);
     }
     this.#path = isStdin ? "<stdin>" : fname;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, trigger, actor, what);
     const body = isStdin ? () => this.#readStdin() : this.#mode === "r" ? () => this.#readFile() : () => this.#writeFile();
     this.#task = startService(owner, `${what} ${this.#path}`, body, `open a ${what}`);
@@ -207,7 +217,12 @@ export class GenericFileDescriptor<A = unknown> {
    * @throws {BrokenResourceError} if an earlier write failed.
    */
   write(data: string | Uint8Array): void {
-    if (this.#mode === "r") throw notWritableError(this.#path);
+    if (this.#mode === "r") {
+      throw badModeError(
+        `Cannot write to ${JSON.stringify(this.#path)}: it was opened for reading (mode "r"); open it with mode "w" or "a" to write`,
+        this.#path,
+      );
+    }
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
       throw new TypeError(`Cannot write to ${JSON.stringify(this.#path)}: data must be a string or a Uint8Array, received ${typeof data}`);
     }
@@ -239,7 +254,10 @@ export class GenericFileDescriptor<A = unknown> {
   }
 
   #checkReadable(): void {
-    if (this.#mode !== "r") throw notReadableError(this.#path, this.#mode);
+    if (this.#mode !== "r") {
+      const message = `Cannot read ${JSON.stringify(this.#path)}: it was opened for ${PURPOSE[this.#mode]} (mode "${this.#mode}"); open it with mode "r" to read`;
+      throw badModeError(message, this.#path);
+    }
   }
 
   #throwError(): never {
@@ -283,12 +301,12 @@ export class GenericFileDescriptor<A = unknown> {
     this.#error = error;
     this.#waker.fire();
     // Nobody will call write() again once it was closed: report the error instead of losing it.
-    if (this.#mode !== "r" && this.#closed) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/${this.#what} ${this.#path}` });
+    if (this.#mode !== "r" && this.#closed) report(error, `${this.#owner.path}/${this.#what} ${this.#path}`);
   }
 
   *#readFile(): Operation<void> {
     try {
-      const file = yield* openFileWhole(this.#path, "r", CHUNK);
+      const file = yield* openFile(this.#path, "r", { chunkSize: CHUNK });
       for (;;) {
         yield* this.#waitForRoom();
         const text = yield* file.read(CHUNK);
@@ -324,7 +342,8 @@ export class GenericFileDescriptor<A = unknown> {
   /**
    * Opens the file, writes what was queued meanwhile, and closes it when
    * asked to. Cancelled because its owner finished, it still writes what was
-   * queued (the open is not interrupted), then closes the file.
+   * queued (opening the file again if the cancellation cut the open), then
+   * closes the file.
    */
   *#writeFile(): Operation<void> {
     let cancellation: unknown;
@@ -336,8 +355,9 @@ export class GenericFileDescriptor<A = unknown> {
       cancellation = error;
     }
     try {
-      // After a cancellation, this wait is not interrupted again.
+      // After a cancellation, these waits are not interrupted again.
       this.#closed = true;
+      if (this.#file === null) yield* this.#open();
       if (this.#file !== null) yield* this.#file.close();
     } catch (error) {
       this.#failed(error);
@@ -346,7 +366,7 @@ export class GenericFileDescriptor<A = unknown> {
   }
 
   *#open(): Operation<void> {
-    const file = yield* openFileWhole(this.#path, this.#mode, CHUNK);
+    const file = yield* openFile(this.#path, this.#mode, { chunkSize: CHUNK });
     for (const data of this.#queued) file.write(data);
     this.#queued = [];
     this.#file = file;

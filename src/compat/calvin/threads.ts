@@ -3,10 +3,8 @@
  * `corio/threads`.
  * @module
  */
-import { callFromThread as nativeCallFromThread } from "../../threads/call-from-thread.ts";
-import { callInThread as nativeCallInThread } from "../../threads/default-pool.ts";
-import type { ThreadFunction } from "../../threads/thread-pool.ts";
-import { deferToThread as twistedDeferToThread } from "../twisted/threads.ts";
+import { callFromThread as nativeCallFromThread, callInThread as nativeCallInThread, type ThreadFunction } from "../../threads/index.ts";
+import { deferToThread as twistedDeferToThread } from "../twisted/index.ts"; // compat-internal: Calvin's defer_to_thread is Twisted's, a Deferred
 
 /**
  * Calvin's `defer_to_thread(func, *args)`: Twisted's `deferToThread` (see
