@@ -52,8 +52,9 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
   #delay: number;
   #owner: Task<unknown>;
   #watching = false;
-  /** Called when the owner finishes: a pending call goes with it. */
-  readonly #ownerDone = (): void => {
+  /** Called soon after the owner finishes: a pending call goes with it (unless another task has re-armed it since). */
+  readonly #ownerDone = (owner: Task<unknown>): void => {
+    if (owner !== this.#owner) return;
     this.#watching = false;
     this.#call.cancel();
   };
@@ -101,7 +102,7 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
   /** True until the function starts running or the call is cancelled. */
   active(): boolean {
     // The owner's done callback runs soon after it finishes: until then, act as if it had.
-    if (this.#watching && this.#owner.done) this.#ownerDone();
+    if (this.#watching && this.#owner.done) this.#ownerDone(this.#owner);
     return this.#call.active;
   }
 
