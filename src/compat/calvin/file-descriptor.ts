@@ -152,7 +152,7 @@ export class GenericFileDescriptor<A = unknown> {
     }
     this.#path = isStdin ? "<stdin>" : fname;
     this.#waker = new Waker(owner, trigger, actor, what);
-    const body = isStdin ? () => this.#readStdin() : this.#mode === "r" ? () => this.#readFile() : () => this.#writeFile();
+    const body = this.#mode === "r" ? () => this.#read(isStdin) : () => this.#writeFile();
     this.#task = startService(owner, `${what} ${this.#path}`, body, `open a ${what}`);
   }
 
@@ -304,26 +304,11 @@ export class GenericFileDescriptor<A = unknown> {
     if (this.#mode !== "r" && this.#closed) report(error, `${this.#owner.path}/${this.#what} ${this.#path}`);
   }
 
-  *#readFile(): Operation<void> {
+  /** Reads the file, or stdin, into the buffer, pausing while it is full. */
+  *#read(isStdin: boolean): Operation<void> {
     try {
-      const file = yield* openFile(this.#path, "r", { chunkSize: CHUNK });
-      for (;;) {
-        yield* this.#waitForRoom();
-        const text = yield* file.read(CHUNK);
-        if (text === "") break;
-        this.#received(text);
-      }
-      this.#eof = true;
-      this.#waker.fire();
-      yield* file.close();
-    } catch (error) {
-      this.#failed(error);
-    }
-  }
-
-  *#readStdin(): Operation<void> {
-    try {
-      const input = stdin();
+      const file = isStdin ? null : yield* openFile(this.#path, "r", { chunkSize: CHUNK });
+      const input = file?.reader ?? stdin();
       const decoder = new TextDecoder();
       for (;;) {
         yield* this.#waitForRoom();
@@ -334,6 +319,7 @@ export class GenericFileDescriptor<A = unknown> {
       this.#received(decoder.decode());
       this.#eof = true;
       this.#waker.fire();
+      if (file !== null) yield* file.close();
     } catch (error) {
       this.#failed(error);
     }
