@@ -43,7 +43,7 @@ function badModeError(message: string, path: string): Error {
 function checkOpenable(path: string, mode: FileMode): void {
   try {
     if (mode === "r") {
-      if (statSync(path).isDirectory()) throw { code: "EISDIR" };
+      if (statSync(path).isDirectory()) throw Object.assign(new Error("it is a directory"), { code: "EISDIR" });
       accessSync(path, constants.R_OK);
       return;
     }
@@ -55,7 +55,7 @@ function checkOpenable(path: string, mode: FileMode): void {
       accessSync(dirname(path), constants.W_OK);
       return;
     }
-    if (isDirectory) throw { code: "EISDIR" };
+    if (isDirectory) throw Object.assign(new Error("it is a directory"), { code: "EISDIR" });
     accessSync(path, constants.W_OK);
   } catch (error) {
     throw openError(error, path, mode);
