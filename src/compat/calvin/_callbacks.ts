@@ -63,6 +63,6 @@ export function invoke(fn: (...args: never[]) => unknown, args: unknown[]): void
   try {
     fn(...(args as never[]));
   } catch (error) {
-    report(error, fn.name);
+    report(error, fn.name ? `callback ${fn.name}` : "callback", "callback");
   }
 }

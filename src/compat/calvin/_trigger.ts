@@ -6,7 +6,9 @@
  */
 
 import { startDaemon } from "../../core/_resource.ts"; // compat-internal: no public way to start a service task at once (see startService)
-import { callSoon, currentTask, isCancellation, type Operation, type Task } from "../../index.ts";
+import { currentLoop } from "../../core/run.ts"; // compat-internal: no public way to report an error to the loop's onError (see report)
+import type { TaskImpl } from "../../core/task.ts"; // compat-internal: no public way to see the current task's pending cancellation (see startService)
+import { callSoon, currentTask, type ErrorContext, isCancellation, type Operation, type Task } from "../../index.ts";
 
 /**
  * What a Calvin class calls when it has something for the actor ("data is
@@ -88,19 +90,12 @@ export function ownerTask(what: string, action = `create ${named(what)}`): Task<
 }
 
 /**
- * Reports `error` to the loop's `onError` (context path `callback <label>`),
- * through a callback that throws: corio has no public `report()`.
+ * Reports `error` to the loop's `onError` at once. (A callback that throws,
+ * queued with the public `callSoon`, is lost when the loop is ending, which
+ * is when a service's last error comes.)
  */
-export function report(error: unknown, label: string): void {
-  callSoon(
-    Object.defineProperty(
-      () => {
-        throw error;
-      },
-      "name",
-      { value: label },
-    ),
-  );
+export function report(error: unknown, path: string, kind: ErrorContext["kind"] = "task"): void {
+  currentLoop().report(error, { kind, path });
 }
 
 /** "a TCPServer", "an HTTPServer", "an EventSource". */
@@ -119,12 +114,16 @@ export function named(what: string): string {
  */
 export function startService(owner: Task<unknown>, name: string, body: () => Operation<void>, action: string): Task<void> {
   if (owner.done) throw new Error(`Cannot ${action}: the task that created it (${owner.path}) has finished`);
-  return startDaemon(owner as Parameters<typeof startDaemon>[0], name, function* service() {
+  return startDaemon(owner as TaskImpl<unknown>, name, function* service() {
+    const self = currentTask() as TaskImpl<void>;
     try {
       yield* body();
     } catch (error) {
       if (isCancellation(error)) throw error;
-      report(error, `${owner.path}/${name}`);
+      report(error, self.path);
     }
+    // `waitClosed()` of a server this task owns swallows a cancellation that reaches this task while
+    // it waits (the server shares its CancelledError): end cancelled all the same.
+    if (self.cancelError !== null) throw self.cancelError;
   });
 }

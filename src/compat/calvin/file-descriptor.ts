@@ -6,8 +6,9 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { type FileMode, type FileStream, openFile, stdin } from "../../fs/index.ts";
+import { type FileMode, type FileStream, stdin } from "../../fs/index.ts";
 import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type Operation, type Task } from "../../index.ts";
+import { openError, openFileWhole, purpose } from "./_open-file.ts";
 import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
 /** Read this much at a time, and stop reading while this many characters wait for the actor. */
@@ -18,20 +19,6 @@ function parseMode(mode: unknown): FileMode {
   const plain = typeof mode === "string" ? mode.replace(/[bt]/g, "") : "";
   if (plain === "r" || plain === "w" || plain === "a") return plain;
   throw new TypeError(`Cannot open a GenericFileDescriptor: mode must be "r", "w" or "a" (optionally with "b" or "t"), received ${JSON.stringify(mode)}`);
-}
-
-const PURPOSE: Record<FileMode, string> = { r: "reading", w: "writing", a: "appending" };
-const REASONS: Record<string, string> = { EISDIR: "it is a directory", ENOTDIR: "a part of its path is not a directory", EACCES: "permission denied" };
-
-/** The error `openFile` would throw (same message and `code`), for the checks made at once. */
-function openError(error: unknown, path: string, mode: FileMode): Error {
-  const code = (error as { code?: string }).code ?? "EIO";
-  const missing = mode === "r" ? "it does not exist" : "a directory on its path does not exist";
-  const reason = code === "ENOENT" ? missing : (REASONS[code] ?? (error as Error).message);
-  return Object.assign(new Error(`Cannot open ${JSON.stringify(path)} for ${PURPOSE[mode]} (mode "${mode}"): ${reason} (${code})`, { cause: error }), {
-    code,
-    path,
-  });
 }
 
 /** Reading a file opened for writing, or the reverse. */
@@ -255,7 +242,7 @@ export class GenericFileDescriptor<A = unknown> {
 
   #checkReadable(): void {
     if (this.#mode !== "r") {
-      const message = `Cannot read ${JSON.stringify(this.#path)}: it was opened for ${PURPOSE[this.#mode]} (mode "${this.#mode}"); open it with mode "r" to read`;
+      const message = `Cannot read ${JSON.stringify(this.#path)}: it was opened for ${purpose(this.#mode)} (mode "${this.#mode}"); open it with mode "r" to read`;
       throw badModeError(message, this.#path);
     }
   }
@@ -307,7 +294,7 @@ export class GenericFileDescriptor<A = unknown> {
   /** Reads the file, or stdin, into the buffer, pausing while it is full. */
   *#read(isStdin: boolean): Operation<void> {
     try {
-      const file = isStdin ? null : yield* openFile(this.#path, "r", { chunkSize: CHUNK });
+      const file = isStdin ? null : yield* openFileWhole(this.#path, "r", CHUNK);
       const input = file?.reader ?? stdin();
       const decoder = new TextDecoder();
       for (;;) {
@@ -328,8 +315,7 @@ export class GenericFileDescriptor<A = unknown> {
   /**
    * Opens the file, writes what was queued meanwhile, and closes it when
    * asked to. Cancelled because its owner finished, it still writes what was
-   * queued (opening the file again if the cancellation cut the open), then
-   * closes the file.
+   * queued (the open is not interrupted), then closes the file.
    */
   *#writeFile(): Operation<void> {
     let cancellation: unknown;
@@ -341,9 +327,8 @@ export class GenericFileDescriptor<A = unknown> {
       cancellation = error;
     }
     try {
-      // After a cancellation, these waits are not interrupted again.
+      // After a cancellation, this wait is not interrupted again.
       this.#closed = true;
-      if (this.#file === null) yield* this.#open();
       if (this.#file !== null) yield* this.#file.close();
     } catch (error) {
       this.#failed(error);
@@ -352,7 +337,7 @@ export class GenericFileDescriptor<A = unknown> {
   }
 
   *#open(): Operation<void> {
-    const file = yield* openFile(this.#path, this.#mode, { chunkSize: CHUNK });
+    const file = yield* openFileWhole(this.#path, this.#mode, CHUNK);
     for (const data of this.#queued) file.write(data);
     this.#queued = [];
     this.#file = file;
