@@ -4,9 +4,8 @@
  * reported to the loop's `onError`, as the original logged and swallowed it.
  * @module
  */
-import type { Loop } from "../../core/loop.ts";
 import type { Address } from "./_address.ts";
-import { named } from "./_trigger.ts";
+import { named, report } from "./_trigger.ts";
 
 /** One callback, or a list of them (the original's lists of `CalvinCB`). */
 export type OneOrMany<F> = F | readonly F[];
@@ -53,8 +52,17 @@ export function has(callbacks: ClientCallbacks<never> | undefined, event: (typeo
 }
 
 /** Calls every callback of `event`, each on its own: one that throws is reported and the others still run. */
-export function emit(loop: Loop, callbacks: object | undefined, event: (typeof NAMES)[number], args: unknown[]): void {
+export function emit(callbacks: object | undefined, event: (typeof NAMES)[number], args: unknown[]): void {
   const value = (callbacks as Record<string, unknown> | undefined)?.[event];
   if (value === undefined) return;
-  for (const fn of Array.isArray(value) ? value : [value]) loop.invoke(fn as (...args: never[]) => unknown, args);
+  for (const fn of Array.isArray(value) ? value : [value]) invoke(fn, args);
+}
+
+/** Calls `fn(...args)`; what it throws is reported to the loop's `onError`. */
+export function invoke(fn: (...args: never[]) => unknown, args: unknown[]): void {
+  try {
+    fn(...(args as never[]));
+  } catch (error) {
+    report(error, fn.name ? `callback ${fn.name}` : "callback", "callback");
+  }
 }

@@ -5,9 +5,7 @@
  * @module
  */
 
-import type { Operation } from "../../core/operation.ts";
-import { IncompleteReadError } from "../../streams/errors.ts";
-import type { StreamReader } from "../../streams/stream-reader.ts";
+import { IncompleteReadError, type Operation, type StreamReader } from "../../index.ts";
 
 /**
  * One request of a `TCPServer` in `http` mode (Calvin's `(command, headers,

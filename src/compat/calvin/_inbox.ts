@@ -5,12 +5,10 @@
  * of letting memory grow (the original buffered without limit).
  * @module
  */
-import { Fifo } from "../../core/_fifo.ts";
-import { Future } from "../../core/future.ts";
-import type { Operation } from "../../core/operation.ts";
+import { Future, type Operation } from "../../index.ts";
 
 export class Inbox<T> {
-  readonly #items = new Fifo<T>();
+  readonly #items: T[] = [];
   readonly #sizeOf: (item: T) => number;
   readonly #limit: number;
   #size = 0;
@@ -24,7 +22,7 @@ export class Inbox<T> {
   }
 
   get length(): number {
-    return this.#items.size;
+    return this.#items.length;
   }
 
   push(item: T): void {

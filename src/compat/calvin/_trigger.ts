@@ -5,11 +5,10 @@
  * @module
  */
 
-import { startDaemon } from "../../core/_resource.ts";
-import { isCancellation } from "../../core/errors.ts";
-import type { Operation } from "../../core/operation.ts";
-import { requireCurrentTask } from "../../core/spawn.ts";
-import type { TaskImpl } from "../../core/task.ts";
+import { startDaemon } from "../../core/_resource.ts"; // compat-internal: no public way to start a service task at once (see startService)
+import { currentLoop } from "../../core/run.ts"; // compat-internal: no public way to report an error to the loop's onError (see report)
+import type { TaskImpl } from "../../core/task.ts"; // compat-internal: no public way to see the current task's pending cancellation (see startService)
+import { callSoon, currentTask, type ErrorContext, isCancellation, type Operation, type Task } from "../../index.ts";
 
 /**
  * What a Calvin class calls when it has something for the actor ("data is
@@ -45,13 +44,13 @@ function toCall<A>(trigger: Trigger<A>, actor: A, what: string): () => void {
  * loop's `onError`; the class goes on.
  */
 export class Waker {
-  readonly #owner: TaskImpl<unknown>;
+  readonly #owner: Task<unknown>;
   readonly #call: (() => void) | null;
   #queued = false;
   #stopped = false;
 
   /** Silent once `owner` (the task that created the object) has finished: nobody is left to wake. */
-  constructor(owner: TaskImpl<unknown>, trigger: unknown, actor: unknown, what: string) {
+  constructor(owner: Task<unknown>, trigger: unknown, actor: unknown, what: string) {
     this.#owner = owner;
     this.#call = trigger === undefined ? null : toCall(trigger as Trigger<unknown>, actor, what);
   }
@@ -59,7 +58,7 @@ export class Waker {
   fire(): void {
     if (this.#queued || this.#stopped || this.#call === null) return;
     this.#queued = true;
-    this.#owner.loop.callSoon(trigger, [this]);
+    callSoon(trigger, this);
   }
 
   stop(): void {
@@ -82,8 +81,21 @@ function trigger(waker: Waker): void {
  * The task that is creating a Calvin object: it will own the object's
  * internal task. Throws a clear error outside a corio task.
  */
-export function ownerTask(what: string): TaskImpl<unknown> {
-  return requireCurrentTask(`create ${named(what)}`);
+export function ownerTask(what: string, action = `create ${named(what)}`): Task<unknown> {
+  try {
+    return currentTask();
+  } catch {
+    throw new Error(`Cannot ${action}: no corio task is running; call it inside an operation started with run() or spawn()`);
+  }
+}
+
+/**
+ * Reports `error` to the loop's `onError` at once. (A callback that throws,
+ * queued with the public `callSoon`, is lost when the loop is ending, which
+ * is when a service's last error comes.)
+ */
+export function report(error: unknown, path: string, kind: ErrorContext["kind"] = "task"): void {
+  currentLoop().report(error, { kind, path });
 }
 
 /** "a TCPServer", "an HTTPServer", "an EventSource". */
@@ -96,17 +108,19 @@ export function named(what: string): string {
  * (so it ends, and its resources close, when the owner has finished), whose
  * unexpected errors are reported to the loop instead of failing the owner.
  * Its first step runs now, inside the caller's step, so that work handed to
- * it before the owner ends (a write, a close) is never skipped.
+ * it before the owner ends (a write, a close) is never skipped: a daemon
+ * from the public `spawn` would be cancelled before its first step when the
+ * owner ends (or is cancelled) first, and never reach its `finally`.
  */
-export function startService(owner: TaskImpl<unknown>, name: string, body: () => Operation<void>, action: string): TaskImpl<void> {
+export function startService(owner: Task<unknown>, name: string, body: () => Operation<void>, action: string): Task<void> {
   if (owner.done) throw new Error(`Cannot ${action}: the task that created it (${owner.path}) has finished`);
-  return startDaemon(owner, name, function* service() {
-    const self = requireCurrentTask(action);
+  return startDaemon(owner as TaskImpl<unknown>, name, function* service() {
+    const self = currentTask() as TaskImpl<void>;
     try {
       yield* body();
     } catch (error) {
       if (isCancellation(error)) throw error;
-      owner.loop.report(error, { kind: "task", path: self.path });
+      report(error, self.path);
     }
     // `waitClosed()` of a server this task owns swallows a cancellation that reaches this task while
     // it waits (the server shares its CancelledError): end cancelled all the same.

@@ -2,9 +2,8 @@
  * Calvin's `DelayedCall(delay, func, *args)`, over corio's `callLater`.
  * @module
  */
-import { requireCurrentTask } from "../../core/spawn.ts";
-import type { TaskImpl, Watcher } from "../../core/task.ts";
-import { callLater, type DelayedCall as NativeDelayedCall } from "../../time/delayed-call.ts";
+import { callLater, type DelayedCall as NativeDelayedCall, type Task } from "../../index.ts";
+import { ownerTask } from "./_trigger.ts";
 
 function checkSeconds(seconds: unknown, action: string): number {
   if (!(typeof seconds === "number" && seconds >= 0 && Number.isFinite(seconds))) {
@@ -51,14 +50,13 @@ function checkSeconds(seconds: unknown, action: string): number {
 export class DelayedCall<A extends unknown[] = unknown[]> {
   readonly #call: NativeDelayedCall;
   #delay: number;
-  #owner: TaskImpl<unknown>;
+  #owner: Task<unknown>;
   #watching = false;
-  /** Told (synchronously) when the owner finishes: a pending call goes with it. */
-  readonly #watcher: Watcher = {
-    taskFinished: () => {
-      this.#watching = false;
-      this.#call.cancel();
-    },
+  /** Called soon after the owner finishes: a pending call goes with it (unless another task has re-armed it since). */
+  readonly #ownerDone = (owner: Task<unknown>): void => {
+    if (owner !== this.#owner) return;
+    this.#watching = false;
+    this.#call.cancel();
   };
 
   /**
@@ -71,8 +69,9 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
   constructor(delay: number, func: (...args: A) => unknown, ...args: A) {
     this.#delay = checkSeconds(delay, "create a DelayedCall");
     if (typeof func !== "function") throw new TypeError(`Cannot create a DelayedCall: func must be a function, received ${typeof func}`);
-    this.#owner = requireCurrentTask("create a DelayedCall");
+    this.#owner = ownerTask("DelayedCall");
     const run = (...callArgs: A): unknown => {
+      if (this.#owner.done) return; // due before the owner's done callback ran
       this.#unwatch();
       return func(...callArgs);
     };
@@ -94,7 +93,7 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
     if (newDelay !== undefined) this.#delay = checkSeconds(newDelay, "reset a DelayedCall");
     if (this.#owner.done) {
       this.#watching = false;
-      this.#owner = requireCurrentTask("reset a DelayedCall");
+      this.#owner = ownerTask("DelayedCall", "reset a DelayedCall");
     }
     this.#call.reset(this.#delay * 1000);
     this.#watch();
@@ -102,6 +101,8 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
 
   /** True until the function starts running or the call is cancelled. */
   active(): boolean {
+    // The owner's done callback runs soon after it finishes: until then, act as if it had.
+    if (this.#watching && this.#owner.done) this.#ownerDone(this.#owner);
     return this.#call.active;
   }
 
@@ -113,18 +114,18 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
 
   /** When a pending call will run, in seconds of the loop's clock (absolute), or `null` if it is not pending. */
   nextcall(): number | null {
-    return this.#call.active ? this.#call.time / 1000 : null;
+    return this.active() ? this.#call.time / 1000 : null;
   }
 
   #watch(): void {
     if (this.#watching) return;
     this.#watching = true;
-    this.#owner.addWatcher(this.#watcher);
+    this.#owner.addDoneCallback(this.#ownerDone);
   }
 
   #unwatch(): void {
     if (!this.#watching) return;
     this.#watching = false;
-    this.#owner.removeWatcher(this.#watcher);
+    this.#owner.removeDoneCallback(this.#ownerDone);
   }
 }

@@ -3,13 +3,8 @@
  * of its own, over corio's `serveHttp` and `EventSource`.
  * @module
  */
-import { isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { EventSource as NativeEventSource } from "../../net/event-source.ts";
-import { type HttpServer, serveHttp } from "../../net/http-server.ts";
+import { Future, isCancellation, type Operation } from "../../index.ts";
+import { type HttpServer, EventSource as NativeEventSource, serveHttp } from "../../net/index.ts";
 import { type Address, makeAddress } from "./_address.ts";
 import { ownerTask, startService } from "./_trigger.ts";
 
@@ -55,8 +50,6 @@ export interface EventSourceOptions {
  * ```
  */
 export class EventSource {
-  readonly #owner: TaskImpl<unknown>;
-  readonly #loop: Loop;
   readonly #source = new NativeEventSource();
   readonly #listening = new Future<Address>();
   readonly #stopRequested = new Future<void>();
@@ -74,10 +67,8 @@ export class EventSource {
     if (!(Number.isInteger(port) && port >= 0 && port < 65536)) {
       throw new RangeError(`Cannot create an EventSource: port must be an integer from 0 to 65535, received ${String(port)}`);
     }
-    this.#owner = owner;
-    this.#loop = owner.loop;
     const host = options.host ?? "127.0.0.1";
-    startService(owner, `EventSource ${host}:${port}`, () => this.#serve(host, port), "create an EventSource");
+    void startService(owner, `EventSource ${host}:${port}`, () => this.#serve(host, port), "create an EventSource");
   }
 
   /** The address it listens on, once listening. */
@@ -133,7 +124,7 @@ export class EventSource {
     } catch (error) {
       if (isCancellation(error)) throw error;
       this.#listening.reject(error);
-      if (!this.#readyAsked) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/EventSource ${host}:${port}` });
+      if (!this.#readyAsked) throw error; // reported by startService
       return;
     }
     this.#address = makeAddress(server.address.address, server.address.port);

@@ -6,16 +6,10 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { BrokenResourceError, ClosedResourceError, isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { type FileMode, isDirectoryError, notReadableError, notWritableError, openError } from "../../fs/_file-errors.ts";
-import type { FileStream } from "../../fs/open-file.ts";
-import { stdin } from "../../fs/stdin.ts";
-import { openFileWhole } from "./_open-file.ts";
-import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
+import { type FileMode, type FileStream, stdin } from "../../fs/index.ts";
+import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type Operation, type Task } from "../../index.ts";
+import { openError, openFileWhole, purpose } from "./_open-file.ts";
+import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
 /** Read this much at a time, and stop reading while this many characters wait for the actor. */
 const CHUNK = 64 * 1024;
@@ -27,11 +21,16 @@ function parseMode(mode: unknown): FileMode {
   throw new TypeError(`Cannot open a GenericFileDescriptor: mode must be "r", "w" or "a" (optionally with "b" or "t"), received ${JSON.stringify(mode)}`);
 }
 
+/** Reading a file opened for writing, or the reverse. */
+function badModeError(message: string, path: string): Error {
+  return Object.assign(new Error(message), { code: "EBADF", path });
+}
+
 /** Python's `open()` fails at once; so does the constructor, for the usual reasons (missing, a directory, no permission). */
 function checkOpenable(path: string, mode: FileMode): void {
   try {
     if (mode === "r") {
-      if (statSync(path).isDirectory()) throw isDirectoryError(path);
+      if (statSync(path).isDirectory()) throw Object.assign(new Error("it is a directory"), { code: "EISDIR" });
       accessSync(path, constants.R_OK);
       return;
     }
@@ -43,10 +42,10 @@ function checkOpenable(path: string, mode: FileMode): void {
       accessSync(dirname(path), constants.W_OK);
       return;
     }
-    if (isDirectory) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    if (isDirectory) throw Object.assign(new Error("it is a directory"), { code: "EISDIR" });
     accessSync(path, constants.W_OK);
   } catch (error) {
-    throw (error as { path?: unknown }).path === path && (error as Error).message.startsWith("Cannot open") ? error : openError(error, path, mode);
+    throw openError(error, path, mode);
   }
 }
 
@@ -103,10 +102,9 @@ function checkOpenable(path: string, mode: FileMode): void {
 export class GenericFileDescriptor<A = unknown> {
   readonly #path: string;
   readonly #mode: FileMode;
-  readonly #loop: Loop;
   readonly #waker: Waker;
-  readonly #task: TaskImpl<void>;
-  readonly #owner: TaskImpl<unknown>;
+  readonly #task: Task<void>;
+  readonly #owner: Task<unknown>;
   readonly #what: string;
   /** Received text; `#text.slice(#pos)` is what the actor has not taken yet. */
   #text = "";
@@ -140,9 +138,8 @@ export class GenericFileDescriptor<A = unknown> {
       checkOpenable(fname, this.#mode);
     }
     this.#path = isStdin ? "<stdin>" : fname;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, trigger, actor, what);
-    const body = isStdin ? () => this.#readStdin() : this.#mode === "r" ? () => this.#readFile() : () => this.#writeFile();
+    const body = this.#mode === "r" ? () => this.#read(isStdin) : () => this.#writeFile();
     this.#task = startService(owner, `${what} ${this.#path}`, body, `open a ${what}`);
   }
 
@@ -207,7 +204,12 @@ export class GenericFileDescriptor<A = unknown> {
    * @throws {BrokenResourceError} if an earlier write failed.
    */
   write(data: string | Uint8Array): void {
-    if (this.#mode === "r") throw notWritableError(this.#path);
+    if (this.#mode === "r") {
+      throw badModeError(
+        `Cannot write to ${JSON.stringify(this.#path)}: it was opened for reading (mode "r"); open it with mode "w" or "a" to write`,
+        this.#path,
+      );
+    }
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
       throw new TypeError(`Cannot write to ${JSON.stringify(this.#path)}: data must be a string or a Uint8Array, received ${typeof data}`);
     }
@@ -239,7 +241,10 @@ export class GenericFileDescriptor<A = unknown> {
   }
 
   #checkReadable(): void {
-    if (this.#mode !== "r") throw notReadableError(this.#path, this.#mode);
+    if (this.#mode !== "r") {
+      const message = `Cannot read ${JSON.stringify(this.#path)}: it was opened for ${purpose(this.#mode)} (mode "${this.#mode}"); open it with mode "r" to read`;
+      throw badModeError(message, this.#path);
+    }
   }
 
   #throwError(): never {
@@ -283,29 +288,14 @@ export class GenericFileDescriptor<A = unknown> {
     this.#error = error;
     this.#waker.fire();
     // Nobody will call write() again once it was closed: report the error instead of losing it.
-    if (this.#mode !== "r" && this.#closed) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/${this.#what} ${this.#path}` });
+    if (this.#mode !== "r" && this.#closed) report(error, `${this.#owner.path}/${this.#what} ${this.#path}`);
   }
 
-  *#readFile(): Operation<void> {
+  /** Reads the file, or stdin, into the buffer, pausing while it is full. */
+  *#read(isStdin: boolean): Operation<void> {
     try {
-      const file = yield* openFileWhole(this.#path, "r", CHUNK);
-      for (;;) {
-        yield* this.#waitForRoom();
-        const text = yield* file.read(CHUNK);
-        if (text === "") break;
-        this.#received(text);
-      }
-      this.#eof = true;
-      this.#waker.fire();
-      yield* file.close();
-    } catch (error) {
-      this.#failed(error);
-    }
-  }
-
-  *#readStdin(): Operation<void> {
-    try {
-      const input = stdin();
+      const file = isStdin ? null : yield* openFileWhole(this.#path, "r", CHUNK);
+      const input = file?.reader ?? stdin();
       const decoder = new TextDecoder();
       for (;;) {
         yield* this.#waitForRoom();
@@ -316,6 +306,7 @@ export class GenericFileDescriptor<A = unknown> {
       this.#received(decoder.decode());
       this.#eof = true;
       this.#waker.fire();
+      if (file !== null) yield* file.close();
     } catch (error) {
       this.#failed(error);
     }

@@ -4,9 +4,9 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
+import type { Operation } from "../../index.ts";
 import type { Address } from "./_address.ts";
+import { invoke } from "./_callbacks.ts";
 import { ownerTask } from "./_trigger.ts";
 import { type ServerConnection, TCPServer } from "./tcp-server.ts";
 
@@ -63,7 +63,6 @@ export class HTTPServer {
   readonly #callback: HTTPRequestCallback;
   readonly #host: string;
   readonly #port: number;
-  readonly #loop: Loop;
   readonly #server: TCPServer<"http">;
   readonly #handles = new Map<string, ServerConnection<"http">>();
 
@@ -76,7 +75,7 @@ export class HTTPServer {
    */
   constructor(callback: HTTPRequestCallback, host: string, port: number, options: HTTPServerOptions = {}) {
     if (typeof callback !== "function") throw new TypeError(`Cannot create an HTTPServer: callback must be a function, received ${typeof callback}`);
-    this.#loop = ownerTask("HTTPServer").loop;
+    void ownerTask("HTTPServer"); // throws outside a task, naming this class
     this.#callback = callback;
     this.#host = host;
     this.#port = port;
@@ -135,7 +134,7 @@ export class HTTPServer {
     for (const [handle, connection] of [...this.#handles]) {
       if (connection.dataAvailable) {
         const [command, headers, data] = connection.dataGet();
-        this.#loop.invoke(this.#callback, [handle, command, headers, data]);
+        invoke(this.#callback, [handle, command, headers, data]);
       } else if (connection.connectionLost) this.#handles.delete(handle);
     }
   }

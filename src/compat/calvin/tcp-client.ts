@@ -5,15 +5,17 @@
  * @module
  */
 import type { ConnectionOptions } from "node:tls";
-import { isCancellation } from "../../core/errors.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { openConnection } from "../../net/tcp.ts";
-import { IncompleteReadError, LimitOverrunError } from "../../streams/errors.ts";
-import type { StreamEnd } from "../../streams/memory-pair.ts";
-import type { StreamReader } from "../../streams/stream-reader.ts";
-import type { StreamWriter } from "../../streams/stream-writer.ts";
+import {
+  IncompleteReadError,
+  isCancellation,
+  LimitOverrunError,
+  type Operation,
+  type StreamEnd,
+  type StreamReader,
+  type StreamWriter,
+  type Task,
+} from "../../index.ts";
+import { openConnection } from "../../net/index.ts";
 import { makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
 import { Inbox } from "./_inbox.ts";
@@ -96,12 +98,11 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   readonly #mode: M;
   readonly #delimiter: Uint8Array;
   readonly #options: TCPClientOptions<M, A>;
-  readonly #owner: TaskImpl<unknown>;
-  readonly #loop: Loop;
+  readonly #owner: Task<unknown>;
   readonly #waker: Waker;
   readonly #pull: boolean;
   readonly #inbox = new Inbox<TCPClientData<M>>(INBOX_BYTES, (item) => item.length);
-  #task: TaskImpl<void> | null = null;
+  #task: Task<void> | null = null;
   #writer: StreamWriter | null = null;
   #disconnecting = false;
 
@@ -123,7 +124,6 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
     this.#delimiter = delimiter;
     this.#options = options;
     this.#owner = owner;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, options.trigger, options.actorId, "TCPClient");
     this.#pull = !has(options.callbacks, "dataReceived");
   }
@@ -190,7 +190,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   }
 
   #event(event: "connected" | "connectionLost" | "connectionFailed", args: unknown[]): void {
-    emit(this.#loop, this.#options.callbacks, event, args);
+    emit(this.#options.callbacks, event, args);
     this.#waker.fire();
   }
 
@@ -227,7 +227,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
         if (this.#pull) {
           this.#inbox.push(message);
           this.#waker.fire();
-        } else emit(this.#loop, this.#options.callbacks, "dataReceived", [message]);
+        } else emit(this.#options.callbacks, "dataReceived", [message]);
       }
     } catch (error) {
       // The owner has finished: the socket is destroyed with this task, without callbacks.

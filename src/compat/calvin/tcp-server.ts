@@ -6,17 +6,8 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import { spawn } from "../../core/spawn.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { readMessages } from "../../net/framing.ts";
-import { loadNodeCredentials } from "../../net/node-certificates.ts";
-import { type Server, startServer } from "../../net/tcp.ts";
-import type { StreamReader } from "../../streams/stream-reader.ts";
-import type { StreamWriter } from "../../streams/stream-writer.ts";
+import { Future, isCancellation, type Operation, type StreamReader, type StreamWriter, spawn, type Task } from "../../index.ts";
+import { loadNodeCredentials, readMessages, type Server, startServer } from "../../net/index.ts";
 import { type Address, makeAddress } from "./_address.ts";
 import { type HttpRequestData, readHttpRequest } from "./_http-request.ts";
 import { Inbox } from "./_inbox.ts";
@@ -229,14 +220,13 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
   readonly #maxLength: number;
   readonly #maxBodySize: number;
   readonly #options: TCPServerOptions<M, A>;
-  readonly #owner: TaskImpl<unknown>;
-  readonly #loop: Loop;
+  readonly #owner: Task<unknown>;
   readonly #waker: Waker;
   readonly #pending: [Address, ServerConnection<M>][] = [];
   readonly #live = new Set<ServerConnection<M>>();
   readonly #listening = new Future<Address>();
   readonly #stopRequested = new Future<void>();
-  #task: TaskImpl<void> | null = null;
+  #task: Task<void> | null = null;
   #address: Address | undefined;
   #readyAsked = false;
   #stopped = false;
@@ -272,7 +262,6 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
     this.#maxBodySize = maxBodySize;
     this.#options = options;
     this.#owner = owner;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, trigger, options.actorId, "TCPServer");
   }
 
@@ -353,7 +342,7 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
     } catch (error) {
       if (isCancellation(error)) throw error;
       this.#listening.reject(error);
-      if (!this.#readyAsked) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/TCPServer ${host}:${port}` });
+      if (!this.#readyAsked) throw error; // reported by startService
       return;
     }
     const bound = server.address;

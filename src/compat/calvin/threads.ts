@@ -3,10 +3,8 @@
  * `corio/threads`.
  * @module
  */
-import { callFromThread as nativeCallFromThread } from "../../threads/call-from-thread.ts";
-import { callInThread as nativeCallInThread } from "../../threads/default-pool.ts";
-import type { ThreadFunction } from "../../threads/thread-pool.ts";
-import { deferToThread as twistedDeferToThread } from "../twisted/threads.ts";
+import { callFromThread as nativeCallFromThread, callInThread as nativeCallInThread } from "../../threads/index.ts";
+import { deferToThread as twistedDeferToThread } from "../twisted/index.ts"; // compat-internal: corio/compat/twisted (a package export, not a core entry point): Calvin's defer_to_thread is Twisted's, a Deferred
 
 /**
  * Calvin's `defer_to_thread(func, *args)`: Twisted's `deferToThread` (see
@@ -33,9 +31,6 @@ export const deferToThread: typeof twistedDeferToThread = twistedDeferToThread;
  * The job belongs to the calling task, which finishes only after it; the
  * returned task can be cancelled to abort it (the original returned nothing).
  *
- * @param func A self-contained function.
- * @param args Its arguments.
- * @returns The job's task.
  * @throws {Error} outside a corio task.
  * @example
  * ```ts
@@ -48,9 +43,7 @@ export const deferToThread: typeof twistedDeferToThread = twistedDeferToThread;
  * });
  * ```
  */
-export function callInThread<A extends unknown[]>(func: ThreadFunction<A, unknown>, ...args: A): ReturnType<typeof nativeCallInThread> {
-  return nativeCallInThread(func, ...args);
-}
+export const callInThread: typeof nativeCallInThread = nativeCallInThread;
 
 /**
  * Calvin's `call_from_thread(func, *args)`: has `func(...args)` called on

@@ -3,17 +3,12 @@
  * `UDPServer` and `UDPClient`, over corio's `openDatagram`.
  * @module
  */
-import { ClosedResourceError, isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import { spawn } from "../../core/spawn.ts";
-import type { TaskImpl } from "../../core/task.ts";
-import { type DatagramSocket, openDatagram } from "../../net/udp.ts";
+import { ClosedResourceError, Future, isCancellation, type Operation, spawn, type Task } from "../../index.ts";
+import { type DatagramSocket, openDatagram } from "../../net/index.ts";
 import { type Address, makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
 import { Inbox } from "./_inbox.ts";
-import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
+import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
 /** One datagram received by a `UDPServer` (the original's dict): the sender's host and port, and the bytes. */
 export interface UDPMessage {
@@ -60,12 +55,11 @@ const INBOX_DATAGRAMS = 1024;
  * ```
  */
 export class UDPServer<A = unknown> {
-  readonly #owner: TaskImpl<unknown>;
-  readonly #loop: Loop;
+  readonly #owner: Task<unknown>;
   readonly #waker: Waker;
   readonly #inbox = new Inbox<UDPMessage>(INBOX_DATAGRAMS, () => 1);
   readonly #bound = new Future<Address>();
-  #task: TaskImpl<void> | null = null;
+  #task: Task<void> | null = null;
   #address: Address | undefined;
   #readyAsked = false;
   #stopped = false;
@@ -78,7 +72,6 @@ export class UDPServer<A = unknown> {
   constructor(trigger: Trigger<A>, actorId?: A) {
     const owner = ownerTask("UDPServer");
     this.#owner = owner;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, trigger, actorId, "UDPServer");
   }
 
@@ -139,7 +132,7 @@ export class UDPServer<A = unknown> {
     } catch (error) {
       if (isCancellation(error)) throw error;
       this.#bound.reject(error);
-      if (!this.#readyAsked) this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/UDPServer ${host}:${port}` });
+      if (!this.#readyAsked) throw error; // reported by startService
       return;
     }
     this.#address = makeAddress(socket.address.address, socket.address.port);
@@ -215,14 +208,13 @@ export interface UDPClientOptions<A> {
  */
 export class UDPClient<A = unknown> {
   readonly #options: UDPClientOptions<A>;
-  readonly #owner: TaskImpl<unknown>;
-  readonly #loop: Loop;
+  readonly #owner: Task<unknown>;
   readonly #waker: Waker;
   readonly #pull: boolean;
   readonly #inbox = new Inbox<Uint8Array>(INBOX_DATAGRAMS, () => 1);
   #outbox: Uint8Array[] = [];
   #outboxReady: Future<void> | null = null;
-  #task: TaskImpl<void> | null = null;
+  #task: Task<void> | null = null;
   #socket: DatagramSocket | null = null;
   #disconnecting = false;
 
@@ -236,7 +228,6 @@ export class UDPClient<A = unknown> {
     checkCallbacks(options.callbacks, "UDPClient");
     this.#options = options;
     this.#owner = owner;
-    this.#loop = owner.loop;
     this.#waker = new Waker(owner, options.trigger, options.actorId, "UDPClient");
     this.#pull = !has(options.callbacks, "dataReceived");
   }
@@ -296,13 +287,13 @@ export class UDPClient<A = unknown> {
       socket = yield* openDatagram({ connect: { host: addr, port } });
     } catch (error) {
       if (isCancellation(error) && !this.#disconnecting) throw error;
-      emit(this.#loop, this.#options.callbacks, "connectionFailed", [target, isCancellation(error) ? "disconnected" : (error as Error).message]);
+      emit(this.#options.callbacks, "connectionFailed", [target, isCancellation(error) ? "disconnected" : (error as Error).message]);
       this.#waker.fire();
       if (isCancellation(error)) throw error;
       return;
     }
     this.#socket = socket;
-    emit(this.#loop, this.#options.callbacks, "connected", [target]);
+    emit(this.#options.callbacks, "connected", [target]);
     this.#waker.fire();
     let reason = "disconnected";
     let cancellation: unknown;
@@ -320,7 +311,7 @@ export class UDPClient<A = unknown> {
         if (this.#pull) {
           this.#inbox.push(data);
           this.#waker.fire();
-        } else emit(this.#loop, this.#options.callbacks, "dataReceived", [data]);
+        } else emit(this.#options.callbacks, "dataReceived", [data]);
       }
     } catch (error) {
       if (!isCancellation(error)) reason = (error as Error).message;
@@ -330,7 +321,7 @@ export class UDPClient<A = unknown> {
     } finally {
       socket.close();
     }
-    emit(this.#loop, this.#options.callbacks, "connectionLost", [target, reason]);
+    emit(this.#options.callbacks, "connectionLost", [target, reason]);
     this.#waker.fire();
     if (cancellation !== undefined) throw cancellation;
   }
@@ -349,7 +340,7 @@ export class UDPClient<A = unknown> {
         yield* socket.send(data);
       } catch (error) {
         if (isCancellation(error) || error instanceof ClosedResourceError) throw error;
-        this.#loop.report(error, { kind: "task", path: `${this.#owner.path}/UDPClient send` });
+        report(error, `${this.#owner.path}/UDPClient send`);
       }
     }
   }

@@ -125,6 +125,22 @@ describe("DelayedCall", () => {
     });
   });
 
+  it("re-armed by another task just after its owner ended, it stays armed", async () => {
+    await runVirtual(function* () {
+      let fired = false;
+      const child = yield* spawn(function* () {
+        return new DelayedCall(10, () => {
+          fired = true;
+        });
+      });
+      const call = yield* child;
+      // The old owner's done callback may still be queued: it must not cancel the re-armed call.
+      call.reset(1);
+      yield* sleep(2000);
+      assert.equal(fired, true);
+    });
+  });
+
   it("checks its arguments and needs a corio task", async () => {
     assert.throws(() => new DelayedCall(1, () => {}), { message: /^Cannot create a DelayedCall: no corio task is running/ });
     await run(function* () {
