@@ -5,7 +5,7 @@
  */
 import { callFromThread as nativeCallFromThread } from "../../threads/call-from-thread.ts";
 import { callInThread as nativeCallInThread } from "../../threads/default-pool.ts";
-import type { ThreadFunction } from "../../threads/thread-pool.ts";
+import type { ThreadFunction } from "../../threads/thread-context.ts";
 import { deferToThread as twistedDeferToThread } from "../twisted/threads.ts";
 
 /**
