@@ -8,6 +8,7 @@
  */
 import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
 import { ClosedResourceError } from "../core/errors.ts";
+import { MAX_HOST_DELAY } from "../core/loop.ts";
 import type { Job } from "./_job.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
 import { WorkerCrashedError } from "./errors.ts";
@@ -18,7 +19,7 @@ export interface WorkerSettings {
   readonly resourceLimits: ResourceLimits | undefined;
   /** Real ms, or `Infinity`. */
   readonly idleTimeout: number;
-  /** Real ms. */
+  /** Real ms, or `Infinity`. */
   readonly abortGrace: number;
 }
 
@@ -133,11 +134,16 @@ export class WorkerSlot {
     if (this.#stopping !== undefined || !this.inFlight.has(job.id)) return;
     this.#abortPort.postMessage(job.id);
     Atomics.add(this.#abortCount, 0, 1);
-    if (this.#graceTimer === undefined) {
-      this.#graceTimer = setTimeout(() => {
-        this.#graceTimer = undefined;
-        if (this.#holdsAbandoned()) this.stop("abort");
-      }, this.#settings.abortGrace);
+    const grace = this.#settings.abortGrace;
+    if (this.#graceTimer === undefined && grace !== Infinity) {
+      // Node fires a longer delay after 1 ms; a grace of 24.8 days is as good as a longer one.
+      this.#graceTimer = setTimeout(
+        () => {
+          this.#graceTimer = undefined;
+          if (this.#holdsAbandoned()) this.stop("abort");
+        },
+        Math.min(grace, MAX_HOST_DELAY),
+      );
     }
   }
 
@@ -164,13 +170,17 @@ export class WorkerSlot {
   }
 
   #armIdleTimer(ms: number): void {
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.inFlight.size > 0 || this.#stopping !== undefined) return;
-      const idleFor = Date.now() - this.#idleSince;
-      if (idleFor >= this.#settings.idleTimeout) this.stop("idle");
-      else this.#armIdleTimer(this.#settings.idleTimeout - idleFor);
-    }, ms);
+    this.#idleTimer = setTimeout(
+      () => {
+        this.#idleTimer = undefined;
+        if (this.inFlight.size > 0 || this.#stopping !== undefined) return;
+        const idleFor = Date.now() - this.#idleSince;
+        if (idleFor >= this.#settings.idleTimeout) this.stop("idle");
+        else this.#armIdleTimer(this.#settings.idleTimeout - idleFor);
+      },
+      // Node fires a longer delay after 1 ms: wait at most that long, then check again.
+      Math.min(ms, MAX_HOST_DELAY),
+    );
     this.#idleTimer.unref();
   }
 

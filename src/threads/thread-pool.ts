@@ -44,7 +44,11 @@ export interface ThreadPoolOptions {
    * not hold jobs another one could run. @default 64
    */
   jobsPerWorker?: number;
-  /** After a running job is cancelled, how long (real ms) its worker gets to stop before it is terminated and replaced. @default 1000 */
+  /**
+   * After a running job is cancelled, how long (real ms) its worker gets to
+   * stop before it is terminated and replaced; `Infinity` never terminates
+   * it. @default 1000
+   */
   abortGrace?: number;
   /** Node's worker `resourceLimits` (heap sizes), e.g. to contain a job that leaks. */
   resourceLimits?: ResourceLimits;

@@ -428,6 +428,35 @@ describe("ThreadPool: limits and closing", () => {
     }
   });
 
+  it("idleTimeout and abortGrace beyond 2^31-1 ms (or Infinity) are not cut to 1 ms", async () => {
+    // Node turns a longer setTimeout delay into 1 ms, and warns.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on("warning", onWarning);
+    try {
+      for (const long of [2 ** 32, Infinity]) {
+        await run(function* () {
+          const pool = yield* ThreadPool.start({ size: 1, idleTimeout: long, abortGrace: long });
+          // Idle after this job: the idle timer is armed.
+          const before = yield* pool.call(threadId);
+          const gate = counter();
+          const job = yield* spawn(() => pool.call(spin, gate, true));
+          yield* started(gate);
+          // The grace timer is armed.
+          job.cancel();
+          assert.equal(yield* pool.call(threadId), before, "the worker was kept");
+          // Warnings are emitted on the next tick.
+          yield* until(new Promise((resolve) => setImmediate(resolve)));
+        });
+      }
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("rejects bad options", async () => {
     await run(function* () {
       yield* rejectsOp(ThreadPool.start({ size: 0 }), RangeError);
