@@ -5,12 +5,13 @@
 import type { TransferListItem } from "node:worker_threads";
 import { ExternalPark } from "../core/_external-park.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { functionName } from "./_function-sources.ts";
+import { RUN_FUNCTION } from "./_protocol.ts";
 import type { WorkerSlot } from "./_workers.ts";
 
-let nextJobId = 1;
-
 export class Job extends ExternalPark<unknown> {
-  readonly id = nextJobId++;
+  /** Its id on the worker it was sent to (ids grow in the order that worker begins its jobs). */
+  id = 0;
   /** `RUN_FUNCTION` or `RUN_EXPORT`. */
   readonly tag: number;
   /** The fields of the RUN record after its tag and id. */
@@ -20,6 +21,8 @@ export class Job extends ExternalPark<unknown> {
   slot: WorkerSlot | undefined = undefined;
   /** The waiting task is gone: drop the job if it has not started, abort it if it has. */
   abandoned = false;
+  /** When (`Date.now()`) the worker was told to abort it. */
+  abortedAt = 0;
   /** The pool's handler for `abandoned` (one function per pool, not a closure per job). */
   readonly #onAbandon: (job: Job) => void;
 
@@ -41,5 +44,11 @@ export class Job extends ExternalPark<unknown> {
 
   override describe(): string {
     return this.slot === undefined ? "thread (queued)" : `thread ${this.slot.worker.threadId}`;
+  }
+
+  /** What it runs and for whom, for messages: `function hash (awaited by task main/1)`. */
+  get work(): string {
+    const what = this.tag === RUN_FUNCTION ? `function ${functionName(this.fields[0] as number)}` : `${String(this.fields[1])} from ${String(this.fields[0])}`;
+    return `${what} (awaited by task ${(this.task as TaskImpl<unknown>).path})`;
   }
 }

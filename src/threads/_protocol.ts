@@ -16,6 +16,15 @@ export const RUN_EXPORT = 2;
 /** Main → worker: `CALL_RESULT callId ok value` answers a `callFromThread`. */
 export const CALL_RESULT = 4;
 
+/** In the `Int32Array` a worker shares with the pool: how many aborts the pool sent (see `_worker-source.ts`). */
+export const ABORTS = 0;
+/**
+ * In the shared `Int32Array`: the id of the last job the worker began. Ids
+ * grow in the order a worker begins its jobs, so the pool knows which jobs
+ * of a dead worker had started (it stores `id | 0`; compare with wrap-around).
+ */
+export const STARTED = 1;
+
 /** Worker → main: `DONE jobId value`. */
 export const DONE = 0;
 /** Worker → main: `FAILED jobId error` (a `SerializedError`). */

@@ -2,16 +2,19 @@
  * The life of one pool worker (`WorkerSlot`): started on demand, unref'd
  * while idle and stopped after the idle timeout, given `abortGrace` to end
  * a cancelled job before it is terminated, and, when it exits for whatever
- * reason, deciding what becomes of the jobs it held. What is sent to it and
- * what it answers is the pool's business (`thread-pool.ts`).
+ * reason, deciding what becomes of the jobs it held: those it had not begun
+ * run on another worker, those it had begun fail (running them again could
+ * repeat their side effects). What is sent to it and what it answers is the
+ * pool's business (`thread-pool.ts`).
  * @module
  */
 import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
 import { ClosedResourceError } from "../core/errors.ts";
 import { MAX_HOST_DELAY } from "../core/loop.ts";
 import type { Job } from "./_job.ts";
+import { ABORTS, STARTED } from "./_protocol.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
-import { WorkerCrashedError } from "./errors.ts";
+import { WorkerCrashedError, WorkerTerminatedError } from "./errors.ts";
 
 /** What a pool's workers are started with. */
 export interface WorkerSettings {
@@ -27,7 +30,7 @@ export interface WorkerSettings {
 export interface WorkerHost {
   /** A batch of records from the worker. */
   received(slot: WorkerSlot, batch: unknown[]): void;
-  /** The worker exited: `requeue` are its jobs to run on another worker, in order. */
+  /** The worker exited: `requeue` are the jobs it had not begun, to run on another worker, in order. */
   exited(slot: WorkerSlot, requeue: Job[]): void;
 }
 
@@ -67,29 +70,35 @@ export class WorkerSlot {
   readonly exited: Promise<number>;
   readonly #settings: WorkerSettings;
   readonly #host: WorkerHost;
-  /** Where aborts go (the worker reads them even in a busy loop), and how many were sent. */
+  /** Where aborts go (the worker reads them even in a busy loop). */
   readonly #abortPort: MessagePort;
-  readonly #abortCount: Int32Array;
+  /** Shared with the worker: `[ABORTS]` aborts sent, `[STARTED]` the id of the job it began last. */
+  readonly #shared: Int32Array;
+  #nextJobId = 1;
   #stopping: StopReason | undefined = undefined;
   #crash: Error | undefined = undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #idleSince = 0;
+  /** Cancelled jobs still in flight, first cancelled first: the grace of the first one ends first. */
+  readonly #aborting: Job[] = [];
   #graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The cancelled job that outlived its grace, once there is one. */
+  #stuck: Job | undefined = undefined;
 
   constructor(settings: WorkerSettings, host: WorkerHost) {
     this.#settings = settings;
     this.#host = host;
     const aborts = new MessageChannel();
-    const abortBuffer = new SharedArrayBuffer(4);
+    const shared = new SharedArrayBuffer(8);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       name: settings.name,
-      workerData: { abortPort: aborts.port2, abortBuffer, tsxApi: tsxApi() },
+      workerData: { abortPort: aborts.port2, shared, tsxApi: tsxApi() },
       transferList: [aborts.port2],
       ...(settings.resourceLimits !== undefined && { resourceLimits: settings.resourceLimits }),
     });
     this.#abortPort = aborts.port1;
-    this.#abortCount = new Int32Array(abortBuffer);
+    this.#shared = new Int32Array(shared);
     this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
     this.worker.on("message", (batch: unknown[]) => host.received(this, batch));
     this.worker.on("error", (error: Error) => {
@@ -103,9 +112,10 @@ export class WorkerSlot {
     return this.#stopping;
   }
 
-  /** Records `job` as sent to this worker. */
+  /** Records `job` as sent to this worker, under the next id (the worker begins jobs in the order they are sent). */
   add(job: Job): void {
     job.slot = this;
+    job.id = this.#nextJobId++;
     // A worker with work keeps the process alive.
     if (this.inFlight.size === 0) this.worker.ref();
     this.inFlight.set(job.id, job);
@@ -114,37 +124,21 @@ export class WorkerSlot {
   /** Removes a job that ended (answered, or could not be sent); `undefined` if it is not in flight here. */
   finished(id: number): Job | undefined {
     const job = this.inFlight.get(id);
-    if (job !== undefined) {
-      this.inFlight.delete(id);
-      if (this.inFlight.size === 0 && this.#stopping === undefined) this.#idle();
-    }
+    if (job === undefined) return undefined;
+    this.inFlight.delete(id);
+    if (job.abandoned) this.#abortEnded(job);
+    if (this.inFlight.size === 0 && this.#stopping === undefined) this.#idle();
     return job;
-  }
-
-  /** After a batch of answers: if the cancelled jobs ended within the grace, the worker stays. */
-  checkGrace(): void {
-    if (this.#graceTimer !== undefined && !this.#holdsAbandoned()) {
-      clearTimeout(this.#graceTimer);
-      this.#graceTimer = undefined;
-    }
   }
 
   /** Tells the worker that `job` was cancelled, and terminates it if the job has not ended after the grace. */
   abort(job: Job): void {
-    if (this.#stopping !== undefined || !this.inFlight.has(job.id)) return;
+    if (this.#stopping !== undefined || this.inFlight.get(job.id) !== job) return;
     this.#abortPort.postMessage(job.id);
-    Atomics.add(this.#abortCount, 0, 1);
-    const grace = this.#settings.abortGrace;
-    if (this.#graceTimer === undefined && grace !== Infinity) {
-      // Node fires a longer delay after 1 ms; a grace of 24.8 days is as good as a longer one.
-      this.#graceTimer = setTimeout(
-        () => {
-          this.#graceTimer = undefined;
-          if (this.#holdsAbandoned()) this.stop("abort");
-        },
-        Math.min(grace, MAX_HOST_DELAY),
-      );
-    }
+    Atomics.add(this.#shared, ABORTS, 1);
+    job.abortedAt = Date.now();
+    this.#aborting.push(job);
+    if (this.#graceTimer === undefined) this.#armGrace(this.#settings.abortGrace);
   }
 
   /** Terminates the worker; `#onExit` follows. */
@@ -156,10 +150,35 @@ export class WorkerSlot {
     void this.worker.terminate();
   }
 
-  #holdsAbandoned(): boolean {
-    for (const job of this.inFlight.values()) if (job.abandoned) return true;
-    return false;
+  /** A cancelled job ended: if it was the last one, the worker stays. */
+  #abortEnded(job: Job): void {
+    const index = this.#aborting.indexOf(job);
+    if (index >= 0) this.#aborting.splice(index, 1);
+    if (this.#aborting.length === 0 && this.#graceTimer !== undefined) {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+    }
   }
+
+  #armGrace(ms: number): void {
+    if (ms === Infinity) return;
+    // Node fires a longer delay after 1 ms; a grace of 24.8 days is as good as a longer one.
+    this.#graceTimer = setTimeout(this.#graceEnded, Math.min(ms, MAX_HOST_DELAY));
+  }
+
+  /** The grace of the first cancelled job still running is over, or, if it was cancelled later than the timer's, not yet. */
+  readonly #graceEnded = (): void => {
+    this.#graceTimer = undefined;
+    const first = this.#aborting[0];
+    if (first === undefined || this.#stopping !== undefined) return;
+    const left = first.abortedAt + this.#settings.abortGrace - Date.now();
+    if (left > 0) {
+      this.#armGrace(left);
+    } else {
+      this.#stuck = first;
+      this.stop("abort");
+    }
+  };
 
   #idle(): void {
     // An idle worker must not keep the process alive.
@@ -188,29 +207,34 @@ export class WorkerSlot {
     this.#abortPort.close();
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#graceTimer);
-    const jobs = [...this.inFlight.values()];
-    this.inFlight.clear();
+    const started = Atomics.load(this.#shared, STARTED);
     const requeue: Job[] = [];
-    if (this.#stopping === "abort") {
-      // Terminated to stop a cancelled job: the others did nothing wrong, so they run again.
-      for (const job of jobs) {
-        if (job.abandoned) continue;
+    for (const job of this.inFlight.values()) {
+      if (job.abandoned) continue;
+      // Ids wrap around in the shared Int32: compare their difference.
+      if (this.#stopping !== "close" && ((started - job.id) | 0) < 0) {
         job.slot = undefined;
         requeue.push(job);
-      }
-    } else {
-      const crash = this.#crash;
-      const why =
-        crash !== undefined ? `it failed: ${crash.message}` : this.#stopping === "close" ? "the thread pool was closed" : `it exited with code ${code}`;
-      for (const job of jobs) {
-        if (job.abandoned) continue;
-        job.reject(
-          this.#stopping === "close"
-            ? new ClosedResourceError(`Cannot run in a thread: ${why}`)
-            : new WorkerCrashedError(`The worker thread running this job died: ${why}`, code, crash === undefined ? undefined : { cause: crash }),
-        );
+      } else {
+        job.reject(this.#failure(code));
       }
     }
+    this.inFlight.clear();
+    this.#aborting.length = 0;
     this.#host.exited(this, requeue);
+  }
+
+  /** Why a job that had begun on this worker cannot finish. */
+  #failure(code: number): Error {
+    if (this.#stopping === "close") return new ClosedResourceError("Cannot run in a thread: the thread pool was closed");
+    const stuck = this.#stuck;
+    if (this.#stopping === "abort" && stuck !== undefined) {
+      return new WorkerTerminatedError(
+        `Cannot finish this job: its worker thread was terminated because another job on it, ${stuck.work}, did not stop within abortGrace (${this.#settings.abortGrace} ms) after it was cancelled; this job had already begun, so it is not run again (its side effects could happen twice)`,
+      );
+    }
+    const crash = this.#crash;
+    const why = crash !== undefined ? `it failed: ${crash.message}` : `it exited with code ${code}`;
+    return new WorkerCrashedError(`The worker thread running this job died: ${why}`, code, crash === undefined ? undefined : { cause: crash });
   }
 }

@@ -175,10 +175,13 @@ export class ThreadPool {
    *
    * **Cancellation:** a queued job is dropped; a running one has its
    * `this.signal` aborted, and if it has not ended after `abortGrace` its
-   * worker is terminated and replaced (other jobs on it are sent again).
+   * worker is terminated and replaced. The other jobs sent to that worker
+   * run on another one if they had not begun, and fail with
+   * `WorkerTerminatedError` if they had (they are never run twice).
    *
    * @throws {QueueFull} when `maxQueue` jobs already wait.
    * @throws {WorkerCrashedError} when the worker died running it.
+   * @throws {WorkerTerminatedError} when the pool terminated its worker to stop another job that was cancelled.
    * @example
    * ```ts
    * import { run } from "corio";
@@ -318,7 +321,6 @@ export class ThreadPool {
       }
       i += 3;
     }
-    slot.checkGrace();
     this.#pump();
   }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { threadId as mainThreadId } from "node:worker_threads";
+import { threadId as mainThreadId, Worker } from "node:worker_threads";
 import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import {
@@ -12,6 +12,7 @@ import {
   toThread,
   transfer,
   WorkerCrashedError,
+  WorkerTerminatedError,
 } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
 
@@ -21,7 +22,7 @@ const MODULE = new URL("../fixtures/thread-module.ts", import.meta.url);
 
 /** Shared memory a job can write to, so the test sees what ran even when its result is dropped. */
 function counter(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(8));
+  return new Int32Array(new SharedArrayBuffer(12));
 }
 
 /** A job that spins until the test lets it go (or it is aborted, if it checks). */
@@ -39,17 +40,36 @@ function threadId(): number {
   return require("node:worker_threads").threadId;
 }
 
+/** Atomics.waitAsync is in Node 20, not in the ES2023 lib this project compiles against. */
+type WaitAsync = { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> } };
+
 /** Waits until the spinning job has started in its worker (woken by its Atomics.notify, no polling). */
 function* started(gate: Int32Array, count = 1): Operation<void> {
   for (let seen = Atomics.load(gate, 1); seen < count; seen = Atomics.load(gate, 1)) {
-    // Atomics.waitAsync is in Node 20, not in the ES2023 lib this project compiles against.
-    const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> } }).waitAsync(
-      gate,
-      1,
-      seen,
-    );
+    const wait = (Atomics as unknown as WaitAsync).waitAsync(gate, 1, seen);
     if (wait.async) yield* until(wait.value);
   }
+}
+
+/**
+ * An async job: counts its runs in `runs[0]`, says it started like `spin`,
+ * and ends when the test releases `gate[0]`, saying so in `gate[2]`.
+ */
+async function waitForRelease(gate: Int32Array, runs: Int32Array): Promise<string> {
+  Atomics.add(runs, 0, 1);
+  Atomics.add(gate, 1, 1);
+  Atomics.notify(gate, 1);
+  // Waits without blocking the worker.
+  await (Atomics as unknown as WaitAsync).waitAsync(gate, 0, 0).value;
+  Atomics.store(gate, 2, 1);
+  Atomics.notify(gate, 2);
+  return "released";
+}
+
+/** A job that ends once `waitForRelease` on the same worker has ended, and a turn later, so that its answer comes after that job's. */
+async function afterRelease(gate: Int32Array): Promise<void> {
+  while (Atomics.load(gate, 2) === 0) await (Atomics as unknown as WaitAsync).waitAsync(gate, 2, 0).value;
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 describe("ThreadPool: results and errors", () => {
@@ -211,7 +231,7 @@ describe("ThreadPool: cancellation", () => {
     });
   });
 
-  it("a running job that ignores the abort has its worker terminated after the grace; the other jobs on it run again", async () => {
+  it("a running job that ignores the abort has its worker terminated after the grace; a job sent behind it runs on the new worker", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
       const before = yield* pool.call(threadId);
@@ -224,6 +244,69 @@ describe("ThreadPool: cancellation", () => {
       assert.equal(yield* innocent, 42);
       assert.notEqual(yield* pool.call(threadId), before, "the worker was replaced");
     });
+  });
+
+  it("a worker terminated for a cancelled job: jobs begun on it fail with WorkerTerminatedError and are not run again; those not begun run once elsewhere", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const runs = counter();
+      // Sent in one batch: `waiting` begins (and waits, async), `stuck` spins and ignores the abort, `behind` never begins.
+      const waiting = yield* spawn(() => rejectsOp(pool.call(waitForRelease, gate, runs), WorkerTerminatedError));
+      const stuck = yield* spawn(() => pool.call(spin, gate, false));
+      const behind = yield* spawn(() =>
+        pool.call((counts: Int32Array) => {
+          Atomics.add(counts, 1, 1);
+          return require("node:worker_threads").threadId as number;
+        }, runs),
+      );
+      yield* started(gate, 2);
+      assert.equal(pool.running, 3);
+      stuck.cancel();
+      assert.notEqual(yield* behind, before, "the job not begun ran on the new worker");
+      // Had `waiting` been sent again, this would let its second run finish.
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      const error = yield* waiting;
+      assert.match(error.message, /another job on it, function spin \(awaited by task [^)]+\), did not stop within abortGrace \(20 ms\)/);
+      assert.match(error.message, /had already begun, so it is not run again/);
+      assert.deepEqual([Atomics.load(runs, 0), Atomics.load(runs, 1)], [1, 1], "each job ran once");
+    });
+  });
+
+  it("each cancelled job gets its whole abortGrace, even when another's grace began earlier", async () => {
+    mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const terminate = mock.method(Worker.prototype, "terminate");
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+        const first = counter();
+        const second = counter();
+        const runs = counter();
+        // Two async jobs that ignore the abort and end when released.
+        const a = yield* spawn(() => pool.call(waitForRelease, first, runs));
+        const b = yield* spawn(() => pool.call(waitForRelease, second, runs));
+        yield* started(first);
+        yield* started(second);
+        a.cancel();
+        mock.timers.tick(900);
+        b.cancel();
+        Atomics.store(first, 0, 1);
+        Atomics.notify(first, 0);
+        yield* pool.call(afterRelease, first);
+        assert.equal(pool.running, 1, "only b is left");
+        mock.timers.tick(100);
+        assert.equal(terminate.mock.callCount(), 0, "a's grace is over, b's is not");
+        mock.timers.tick(899);
+        assert.equal(terminate.mock.callCount(), 0);
+        mock.timers.tick(1);
+        assert.equal(terminate.mock.callCount(), 1, "b's grace is over");
+      });
+    } finally {
+      terminate.mock.restore();
+      mock.timers.reset();
+    }
   });
 
   it("timeout() over a thread job interrupts the wait", async () => {
@@ -247,6 +330,24 @@ describe("ThreadPool: crashes", () => {
       assert.equal((error as WorkerCrashedError).exitCode, 7);
       assert.match(error.message, /exited with code 7/);
       assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("a job sent to a worker that dies, but not begun there, runs on the new worker", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4 });
+      const runs = counter();
+      // Sent in one batch: the first kills the worker before the second begins.
+      const crash = yield* spawn(() =>
+        rejectsOp(
+          pool.call(() => process.exit(7)),
+          WorkerCrashedError,
+        ),
+      );
+      const next = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1) + 1, runs));
+      yield* crash;
+      assert.equal(yield* next, 1);
+      assert.equal(Atomics.load(runs, 0), 1);
     });
   });
 
