@@ -26,6 +26,8 @@ const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_th
 const { performance } = require("node:perf_hooks");
 // Functions sent as source are compiled in the global scope: give them require().
 globalThis.require = require;
+// Under tsx (esbuild's keepNames), the source of a function calls __name() for each named function or class inside it.
+globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
 const serializeError = ${serializeError.toString()};
 const functions = new Map();
 const modules = new Map();

@@ -168,6 +168,21 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("runs functions with named functions and classes inside (tsx wraps them in __name calls)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const names = yield* pool.call(() => {
+        class Inner {}
+        function helper(): string {
+          return "helper";
+        }
+        const arrow = (): number => 1;
+        return [Inner.name, helper(), helper.name, arrow.name];
+      });
+      assert.deepEqual(names, ["Inner", "helper", "helper", "arrow"]);
+    });
+  });
+
   it("compiles shorthand methods and says clearly what cannot be sent", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
