@@ -5,6 +5,7 @@
  * @module
  */
 import { CALL_RESULT, DEFINE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { serializeError } from "./_serialize-error.ts";
 import type { WorkerSlot } from "./_workers.ts";
 
 /** The batches of a pool: records are pushed on `slot.outbox`, then `flushSoon(slot)`. */
@@ -61,7 +62,7 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
           CALL_RESULT,
           record[1],
           false,
-          new TypeError(`callFromThread: the result cannot be copied to the worker (${(error as Error).message})`),
+          serializeError(new TypeError(`callFromThread: the result cannot be copied to the worker (${(error as Error).message})`)),
         ]);
         continue;
       }

@@ -3,7 +3,8 @@
  * arrays of records, many records per `postMessage` (one structured clone
  * per batch instead of one per job is most of the pool's speed). Each
  * record is a tag followed by a fixed number of fields. Aborts travel on a
- * port of their own (see `_worker-source.ts`).
+ * port of their own (see `_worker-source.ts`); errors as a `SerializedError`
+ * (see `_serialize-error.ts`).
  * @module
  */
 
@@ -31,43 +32,3 @@ export const DONE = 0;
 export const FAILED = 1;
 /** Worker → main: `CALL callId jobId name args` asks the main thread to run a function. */
 export const CALL = 2;
-
-/** An error as it crosses a thread: enough to rebuild it with its worker stack. */
-export interface SerializedError {
-  name: string;
-  message: string;
-  stack?: string | undefined;
-  code?: unknown;
-  /** Set when the thrown value was not an Error. */
-  thrown?: unknown;
-}
-
-const ERROR_CLASSES: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
-/** Rebuilds an error sent by `serializeError`, keeping the other side's stack and `code`. */
-export function deserializeError(record: SerializedError): unknown {
-  if ("thrown" in record) return record.thrown;
-  const ErrorClass = ERROR_CLASSES[record.name] ?? Error;
-  const error = new ErrorClass(record.message) as Error & { code?: unknown };
-  if (error.name !== record.name) Object.defineProperty(error, "name", { value: record.name, configurable: true, writable: true });
-  if (record.stack !== undefined) error.stack = record.stack;
-  if (record.code !== undefined) error.code = record.code;
-  return error;
-}
-
-/** Turns a thrown value into something `postMessage` can carry. */
-export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, stack: error.stack, ...(code !== undefined && { code }) };
-  }
-  return { name: "Error", message: String(error), thrown: error };
-}

@@ -19,7 +19,8 @@
  * started and can run elsewhere.
  * @module
  */
-import { ABORTS, CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED, serializeError } from "./_protocol.ts";
+import { ABORTS, CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
+import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
 
 export const WORKER_SOURCE = `"use strict";
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
@@ -28,7 +29,9 @@ const { performance } = require("node:perf_hooks");
 globalThis.require = require;
 // Under tsx (esbuild's keepNames), the source of a function calls __name() for each named function or class inside it.
 globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
+const isCloneable = ${isCloneable.toString()};
 const serializeError = ${serializeError.toString()};
+const deserializeError = ${deserializeError.toString()};
 const functions = new Map();
 const modules = new Map();
 /** Async jobs not settled yet, by id. */
@@ -273,7 +276,7 @@ function handle(batch, start) {
       pendingCalls.delete(batch[i + 1]);
       if (call !== undefined) {
         if (batch[i + 2]) call.resolve(batch[i + 3]);
-        else call.reject(batch[i + 3]);
+        else call.reject(deserializeError(batch[i + 3]));
       }
       i += 4;
     } else {

@@ -2,6 +2,7 @@
  * Errors of the thread pool.
  * @module
  */
+import { registerErrorClasses } from "../core/_error-registry.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 
 /**
@@ -69,3 +70,6 @@ export class WorkerCrashedError extends BrokenResourceError {
 export class WorkerTerminatedError extends BrokenResourceError {
   override name = "WorkerTerminatedError";
 }
+
+// An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
+registerErrorClasses({ WorkerCrashedError, WorkerTerminatedError });

@@ -30,7 +30,13 @@ export interface ThreadContext {
   readonly aborted: boolean;
   /** Aborted when the task waiting for this job is cancelled, for async code and APIs that take a signal. */
   readonly signal: AbortSignal;
-  /** Calls a function the main thread registered with `exposeToThreads`, and gives its result. */
+  /**
+   * Calls a function the main thread registered with `exposeToThreads`, and
+   * gives its result. Its error arrives with its class, so a cancel can be
+   * told from a failure: built-in error classes always, corio's
+   * (`CancelledError`, `TimeoutError`...) when the worker's code loaded
+   * corio, and any other error as an `Error` with the same `name`.
+   */
   callFromThread(name: string, ...args: unknown[]): Promise<unknown>;
   /** Marks a result (an `ArrayBuffer`, a typed array, a `MessagePort`) to be moved to the main thread, not copied. */
   transfer<T>(value: T, list?: readonly TransferListItem[]): T;

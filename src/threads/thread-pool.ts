@@ -24,7 +24,8 @@ import { QueueFull } from "../sync/errors.ts";
 import { Batches } from "./_batches.ts";
 import { functionId, functionSource } from "./_function-sources.ts";
 import { Job } from "./_job.ts";
-import { CALL, CALL_RESULT, DEFINE, DONE, deserializeError, RUN_EXPORT, RUN_FUNCTION, type SerializedError } from "./_protocol.ts";
+import { CALL, CALL_RESULT, DEFINE, DONE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { deserializeError, type SerializedError, serializeError } from "./_serialize-error.ts";
 import { type WorkerHost, type WorkerSettings, WorkerSlot } from "./_workers.ts";
 import { runExposed } from "./expose.ts";
 import type { ThreadFunction } from "./thread-context.ts";
@@ -71,7 +72,12 @@ function checkCount(value: unknown, what: string, min: number): number {
  *
  * A job's function runs with a `ThreadContext` as `this` (its `signal`,
  * `callFromThread`, `transfer`). Errors thrown in the worker reach the
- * waiting task with the worker's stack; a worker that dies is replaced.
+ * waiting task with the worker's stack and their class (built-in error
+ * classes, and corio's when the job's code loaded corio; other errors keep
+ * their `name`), with `cause` and fields such as `code` when they can be
+ * copied. A job that lets a `CancelledError` through (one a
+ * `callFromThread` gave it) ends its task cancelled, as awaiting a
+ * cancelled task does. A worker that dies is replaced.
  *
  * @example
  * ```ts
@@ -327,7 +333,8 @@ export class ThreadPool {
   #callFromThread(slot: WorkerSlot, callId: number, name: string, args: unknown[]): void {
     const reply = (ok: boolean, value: unknown): void => {
       if (slot.stopping === "close") return;
-      slot.outbox.push(CALL_RESULT, callId, ok, value);
+      // An error goes with its class (a CancelledError must not arrive as a plain Error).
+      slot.outbox.push(CALL_RESULT, callId, ok, ok ? value : serializeError(value));
       this.#batches.flushSoon(slot);
     };
     runExposed(this.#keeper, name, args, reply);

@@ -1,7 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId, Worker } from "node:worker_threads";
-import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
+import {
+  all,
+  CancelledError,
+  ClosedResourceError,
+  type Operation,
+  QueueFull,
+  race,
+  run,
+  sleep,
+  spawn,
+  suspend,
+  TimeoutError,
+  timeout,
+  until,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import {
   callFromThread,
@@ -438,6 +452,139 @@ describe("ThreadPool: callFromThread", () => {
       });
     } finally {
       for (const remove of removers) remove();
+    }
+  });
+
+  it("an exposed function's error reaches the worker with its class: corio's where the worker loaded corio, built-in ones always, else its name", async () => {
+    class PaymentError extends Error {
+      override name = "PaymentError";
+      status = 402;
+    }
+    const removers = [
+      exposeToThreads("cancelled", () => {
+        throw new CancelledError("stop");
+      }),
+      exposeToThreads("timedOut", function* () {
+        yield* timeout(1, suspend());
+      }),
+      exposeToThreads("full", () => {
+        throw new QueueFull("no room");
+      }),
+      exposeToThreads("coded", () => {
+        throw Object.assign(new RangeError("bad range", { cause: new TypeError("inner") }), { code: "EBAD" });
+      }),
+      exposeToThreads("custom", () => {
+        throw new PaymentError("no money");
+      }),
+    ];
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        // The module imports corio: the worker has its classes.
+        assert.deepEqual(yield* pool.run(MODULE, "catchFromMain", "cancelled"), {
+          instanceOf: "CancelledError",
+          name: "CancelledError",
+          message: 'Task was cancelled: "stop"',
+          code: undefined,
+          reason: "stop",
+          ms: undefined,
+          status: undefined,
+          cause: undefined,
+        });
+        assert.deepEqual(yield* pool.run(MODULE, "catchFromMain", "timedOut"), {
+          instanceOf: "TimeoutError",
+          name: "TimeoutError",
+          message: "Operation timed out after 1 ms",
+          code: undefined,
+          reason: undefined,
+          ms: 1,
+          status: undefined,
+          cause: undefined,
+        });
+        assert.equal((yield* pool.run<{ instanceOf: string }>(MODULE, "catchFromMain", "full")).instanceOf, "QueueFull");
+        assert.deepEqual(yield* pool.run(MODULE, "catchFromMain", "coded"), {
+          instanceOf: "RangeError",
+          name: "RangeError",
+          message: "bad range",
+          code: "EBAD",
+          reason: undefined,
+          ms: undefined,
+          status: undefined,
+          cause: { instanceOf: "TypeError", message: "inner" },
+        });
+        assert.deepEqual(yield* pool.run(MODULE, "catchFromMain", "custom"), {
+          instanceOf: "Error",
+          name: "PaymentError",
+          message: "no money",
+          code: undefined,
+          reason: undefined,
+          ms: undefined,
+          status: 402,
+          cause: undefined,
+        });
+      });
+      await run(function* () {
+        // A fresh worker that never loaded corio: the error keeps its name.
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const seen = yield* pool.call(async function (this: ThreadContext) {
+          try {
+            await this.callFromThread("cancelled");
+          } catch (error) {
+            return [error instanceof Error, (error as Error).name, (error as Error).message];
+          }
+          return ["did not fail"];
+        });
+        assert.deepEqual(seen, [true, "CancelledError", 'Task was cancelled: "stop"']);
+      });
+    } finally {
+      for (const remove of removers) remove();
+    }
+  });
+
+  it("a job's error reaches its task with its class: corio's error made in the worker, and a main-thread error the job let through", async () => {
+    const remove = exposeToThreads("cancelled", () => {
+      throw new CancelledError("stop");
+    });
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        // Made in a worker that never loaded corio: it comes back as what it was.
+        const roundTrip = yield* rejectsOp(
+          pool.call(async function (this: ThreadContext) {
+            await this.callFromThread("cancelled");
+          }),
+          CancelledError,
+        );
+        assert.equal((roundTrip as CancelledError).reason, "stop");
+        // An Error that only has a corio name is not taken for the class.
+        const named = yield* rejectsOp(
+          pool.call(() => {
+            throw Object.assign(new Error("only a name"), { name: "CancelledError" });
+          }),
+          Error,
+        );
+        assert.ok(!(named instanceof CancelledError));
+        assert.equal(named.name, "CancelledError");
+        // A subclass of a built-in class arrives as that class, with its name.
+        const subclass = yield* rejectsOp(
+          pool.call(() => {
+            class ParseError extends SyntaxError {
+              override name = "ParseError";
+            }
+            throw new ParseError("unexpected token");
+          }),
+          SyntaxError,
+        );
+        assert.equal(subclass.name, "ParseError");
+        // Made in a worker that loaded corio.
+        const made = yield* rejectsOp(pool.run(MODULE, "throwsTimeout"), TimeoutError);
+        assert.equal((made as TimeoutError).ms, 5);
+        assert.equal(made.message, "too slow in the worker");
+        assert.match(made.stack ?? "", /thread-module/);
+        yield* rejectsOp(pool.run(MODULE, "rethrowFromMain", "cancelled"), CancelledError);
+      });
+    } finally {
+      remove();
     }
   });
 
