@@ -208,11 +208,13 @@ export class WorkerSlot {
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#graceTimer);
     const started = Atomics.load(this.#shared, STARTED);
+    // A worker that died before it began any job cannot start at all (resourceLimits too small...): sending its jobs to the next one would loop.
+    const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && started !== 0);
     const requeue: Job[] = [];
     for (const job of this.inFlight.values()) {
       if (job.abandoned) continue;
       // Ids wrap around in the shared Int32: compare their difference.
-      if (this.#stopping !== "close" && ((started - job.id) | 0) < 0) {
+      if (moveOn && ((started - job.id) | 0) < 0) {
         job.slot = undefined;
         requeue.push(job);
       } else {

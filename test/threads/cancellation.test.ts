@@ -177,6 +177,18 @@ describe("ThreadPool: crashes", () => {
     });
   });
 
+  it("a worker that dies before it begins any job fails its jobs rather than passing them on to the next one forever", async () => {
+    await run(function* () {
+      // Too little heap for the worker to start at all.
+      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } });
+      const error = yield* rejectsOp(
+        pool.call(() => 1),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /memory/i);
+    });
+  });
+
   it("a worker that runs out of memory is replaced and the pool keeps serving", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
