@@ -115,6 +115,7 @@ describe("exports", () => {
     assert.deepEqual(Object.keys(threads).sort(), [
       "ThreadPool",
       "WorkerCrashedError",
+      "WorkerTerminatedError",
       "callFromThread",
       "callInThread",
       "configureDefaultThreadPool",

@@ -3,6 +3,7 @@
  * `err.name` both work, and every message says what happened and what to do.
  * @module
  */
+import { registerErrorClasses } from "./_error-registry.ts";
 
 /**
  * Thrown into a task at its suspension point when the task is cancelled, and
@@ -154,3 +155,6 @@ export function describe(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+// An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
+registerErrorClasses({ CancelledError, TimeoutError, TaskGroupError, ClosedResourceError, BrokenResourceError });

@@ -2,6 +2,7 @@
  * The errors of stream reads.
  * @module
  */
+import { registerErrorClasses } from "../core/_error-registry.ts";
 
 /**
  * Thrown by `readExactly` and `readUntil` when the stream ended first. It
@@ -61,3 +62,6 @@ export class LimitOverrunError extends Error {
     this.consumed = consumed;
   }
 }
+
+// An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
+registerErrorClasses({ IncompleteReadError, LimitOverrunError });

@@ -2,6 +2,7 @@
  * The errors of queues and channels.
  * @module
  */
+import { registerErrorClasses } from "../core/_error-registry.ts";
 import { describe } from "../core/errors.ts";
 
 /**
@@ -69,3 +70,6 @@ export class ChannelClosedError extends Error {
     this.reason = reason;
   }
 }
+
+// An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
+registerErrorClasses({ QueueEmpty, QueueFull, QueueShutDown, ChannelClosedError });

@@ -13,16 +13,25 @@
  * a dedicated port and bumps a shared counter, so `this.aborted` in a busy
  * synchronous loop costs one atomic read until something was aborted, and
  * then drains the port with `receiveMessageOnPort`.
+ *
+ * The same shared array tells the pool which job the worker began last (one
+ * atomic store per job): if the worker dies, the jobs after it had not
+ * started and can run elsewhere.
  * @module
  */
-import { CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, serializeError } from "./_protocol.ts";
+import { ABORTS, CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
+import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
 
 export const WORKER_SOURCE = `"use strict";
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const { performance } = require("node:perf_hooks");
 // Functions sent as source are compiled in the global scope: give them require().
 globalThis.require = require;
+// Under tsx (esbuild's keepNames), the source of a function calls __name() for each named function or class inside it.
+globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", { value, configurable: true });
+const isCloneable = ${isCloneable.toString()};
 const serializeError = ${serializeError.toString()};
+const deserializeError = ${deserializeError.toString()};
 const functions = new Map();
 const modules = new Map();
 /** Async jobs not settled yet, by id. */
@@ -31,8 +40,10 @@ const running = new Map();
 let current = null;
 /** Aborts of jobs not started yet (queued behind a long job). */
 const aborted = new Set();
+/** The id of the job begun last; ids grow in the order jobs begin. */
+let lastStarted = 0;
 const abortPort = workerData.abortPort;
-const abortCount = new Int32Array(workerData.abortBuffer);
+const shared = new Int32Array(workerData.shared);
 let abortsSeen = 0;
 const pendingCalls = new Map();
 let nextCallId = 1;
@@ -45,10 +56,11 @@ function applyAbort(jobId) {
   abortsSeen++;
   if (current !== null && current.jobId === jobId) current.abort();
   else if (running.has(jobId)) running.get(jobId).abort();
-  else aborted.add(jobId);
+  // A job begun before the last one has ended: the abort came too late.
+  else if (jobId > lastStarted) aborted.add(jobId);
 }
 function pollAborts() {
-  if (Atomics.load(abortCount, 0) <= abortsSeen) return;
+  if (Atomics.load(shared, ${ABORTS}) <= abortsSeen) return;
   let entry;
   while ((entry = receiveMessageOnPort(abortPort)) !== undefined) applyAbort(entry.message);
 }
@@ -155,14 +167,22 @@ function settle(jobId, context, result) {
     finish(jobId, result);
   }
 }
-function skipIfAborted(jobId) {
+/** Marks the job begun (the pool reads that if this worker dies); false if it was cancelled before. */
+function begin(jobId) {
   pollAborts();
-  if (!aborted.delete(jobId)) return false;
-  fail(jobId, new Error("the job was cancelled before it started"));
-  return true;
+  let cancelled = false;
+  if (aborted.size > 0) {
+    cancelled = aborted.delete(jobId);
+    // Ids grow in the order jobs begin: an abort for a smaller id was for a job that never came (it could not be sent).
+    for (const id of aborted) if (id < jobId) aborted.delete(id);
+  }
+  lastStarted = jobId;
+  Atomics.store(shared, ${STARTED}, jobId);
+  if (cancelled) fail(jobId, new Error("the job was cancelled before it started"));
+  return !cancelled;
 }
 function runFunction(jobId, fnId, args) {
-  if (skipIfAborted(jobId)) return;
+  if (!begin(jobId)) return;
   const fn = functions.get(fnId);
   const context = new ThreadContext(jobId);
   current = context;
@@ -193,7 +213,8 @@ function loadModule(url) {
   return loading;
 }
 function runExport(jobId, url, name, args) {
-  if (skipIfAborted(jobId)) return;
+  // Begun now, before its module loads: a module that kills the worker must not be sent to the next one.
+  if (!begin(jobId)) return;
   const context = new ThreadContext(jobId);
   const result = loadModule(url).then((module) => {
     const fn = module[name];
@@ -255,7 +276,7 @@ function handle(batch, start) {
       pendingCalls.delete(batch[i + 1]);
       if (call !== undefined) {
         if (batch[i + 2]) call.resolve(batch[i + 3]);
-        else call.reject(batch[i + 3]);
+        else call.reject(deserializeError(batch[i + 3]));
       }
       i += 4;
     } else {
@@ -269,8 +290,6 @@ function drain() {
     const [batch, start] = backlog.shift();
     if (!handle(batch, start)) return;
   }
-  // Every job sent so far has started: aborts still remembered were for jobs that had ended.
-  aborted.clear();
   flush();
 }
 parentPort.on("message", (batch) => {
@@ -288,9 +307,6 @@ parentPort.on("message", (batch) => {
     flush();
     return;
   }
-  if (handle(batch, 0)) {
-    aborted.clear();
-    flush();
-  }
+  if (handle(batch, 0)) flush();
 });
 `;

@@ -11,7 +11,8 @@ interface ThreadHook {
 /**
  * From a worker thread of a corio pool, calls the main-thread function
  * exposed under `name` (see `exposeToThreads`) and gives a promise of its
- * result. On the main thread, schedules `fn(...args)` on the running loop
+ * result; its error arrives with its class where the worker has it (see
+ * `ThreadContext.callFromThread`). On the main thread, schedules `fn(...args)` on the running loop
  * (like `callSoon`), which is what the seed's `call_from_thread` did there.
  *
  * @example

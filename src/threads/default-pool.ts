@@ -7,7 +7,8 @@ import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { createTask, requireCurrentTask } from "../core/spawn.ts";
 import type { Task, TaskImpl } from "../core/task.ts";
-import { type ThreadFunction, ThreadPool, type ThreadPoolOptions } from "./thread-pool.ts";
+import type { ThreadFunction } from "./thread-context.ts";
+import { ThreadPool, type ThreadPoolOptions } from "./thread-pool.ts";
 
 const pools = new WeakMap<Task<unknown>, ThreadPool>();
 let defaultOptions: ThreadPoolOptions = {};

@@ -15,8 +15,10 @@ const exposed = new Map<string, Exposed>();
  * `callFromThread(name, ...args)` (or `this.callFromThread` in a job): the
  * call runs on the main thread's loop and its result goes back to the
  * worker. `fn` may return a value, a promise, or an operation (a generator),
- * which runs as a task of the thread pool. Returns a function that removes
- * it again.
+ * which runs as a task of the thread pool. An error it throws reaches the
+ * worker with its class where the worker has it (a `CancelledError` stays
+ * one), else with its `name`; see `ThreadContext.callFromThread`. Returns
+ * a function that removes it again.
  *
  * @example
  * ```ts

@@ -6,7 +6,8 @@
  */
 export { callFromThread } from "./call-from-thread.ts";
 export { callInThread, configureDefaultThreadPool, toThread } from "./default-pool.ts";
-export { WorkerCrashedError } from "./errors.ts";
+export { WorkerCrashedError, WorkerTerminatedError } from "./errors.ts";
 export { exposeToThreads } from "./expose.ts";
-export { type ThreadContext, type ThreadFunction, ThreadPool, type ThreadPoolOptions } from "./thread-pool.ts";
+export type { ThreadContext, ThreadFunction } from "./thread-context.ts";
+export { ThreadPool, type ThreadPoolOptions } from "./thread-pool.ts";
 export { transfer } from "./transfer.ts";

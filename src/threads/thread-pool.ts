@@ -1,5 +1,8 @@
 /**
- * A pool of worker threads running jobs for tasks: `ThreadPool`.
+ * A pool of worker threads running jobs for tasks: `ThreadPool`. This file
+ * is the queue and the dispatch (which job goes to which worker, what comes
+ * back); a worker's life is in `_workers.ts`, a job in `_job.ts`, batching
+ * in `_batches.ts`.
  *
  * Speed comes from batching: the jobs a loop turn submits travel to a worker
  * in one `postMessage`, many jobs are in flight per worker, and results come
@@ -8,7 +11,7 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
+import type { ResourceLimits } from "node:worker_threads";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { startDaemon } from "../core/_resource.ts";
@@ -18,10 +21,14 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { QueueFull } from "../sync/errors.ts";
-import { CALL, CALL_RESULT, DEFINE, DONE, deserializeError, RUN_EXPORT, RUN_FUNCTION, type SerializedError } from "./_protocol.ts";
-import { WORKER_SOURCE } from "./_worker-source.ts";
-import { WorkerCrashedError } from "./errors.ts";
+import { Batches } from "./_batches.ts";
+import { functionId, functionSource } from "./_function-sources.ts";
+import { Job } from "./_job.ts";
+import { CALL, CALL_RESULT, DEFINE, DONE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { deserializeError, type SerializedError, serializeError } from "./_serialize-error.ts";
+import { type WorkerHost, type WorkerSettings, WorkerSlot } from "./_workers.ts";
 import { runExposed } from "./expose.ts";
+import type { ThreadFunction } from "./thread-context.ts";
 import { unwrapTransfers } from "./transfer.ts";
 
 /** Options of `ThreadPool.start`. */
@@ -38,149 +45,16 @@ export interface ThreadPoolOptions {
    * not hold jobs another one could run. @default 64
    */
   jobsPerWorker?: number;
-  /** After a running job is cancelled, how long (real ms) its worker gets to stop before it is terminated and replaced. @default 1000 */
+  /**
+   * After a running job is cancelled, how long (real ms) its worker gets to
+   * stop before it is terminated and replaced; `Infinity` never terminates
+   * it. @default 1000
+   */
   abortGrace?: number;
   /** Node's worker `resourceLimits` (heap sizes), e.g. to contain a job that leaks. */
   resourceLimits?: ResourceLimits;
   /** Names the workers (shown in the inspector and in errors). @default "corio thread" */
   name?: string;
-}
-
-/**
- * What a job's function gets as `this` inside the worker.
- *
- * @example
- * ```ts
- * import { run } from "corio";
- * import { type ThreadContext, toThread } from "corio/threads";
- * await run(function* () {
- *   const steps = yield* toThread(function (this: ThreadContext, n: number) {
- *     let i = 0;
- *     while (i < n && !this.signal.aborted) i++;
- *     return i;
- *   }, 1000);
- *   console.assert(steps === 1000);
- * });
- * ```
- */
-export interface ThreadContext {
-  /**
-   * True once the task waiting for this job was cancelled. Cheap (one atomic
-   * read) and up to date even in a busy synchronous loop: check it there.
-   */
-  readonly aborted: boolean;
-  /** Aborted when the task waiting for this job is cancelled, for async code and APIs that take a signal. */
-  readonly signal: AbortSignal;
-  /** Calls a function the main thread registered with `exposeToThreads`, and gives its result. */
-  callFromThread(name: string, ...args: unknown[]): Promise<unknown>;
-  /** Marks a result (an `ArrayBuffer`, a typed array, a `MessagePort`) to be moved to the main thread, not copied. */
-  transfer<T>(value: T, list?: readonly TransferListItem[]): T;
-}
-
-/** A function runnable in a worker: self-contained (no closure), arguments and result structured-cloneable. */
-export type ThreadFunction<A extends unknown[], R> = (this: ThreadContext, ...args: A) => R;
-
-/** One job: the park its task waits on, and what to send. */
-class Job extends ExternalPark<unknown> {
-  readonly id: number;
-  readonly pool: ThreadPool;
-  /** The fields of the RUN record after its tag and id. */
-  readonly fields: unknown[];
-  readonly tag: number;
-  readonly transfers: TransferListItem[];
-  slot: WorkerSlot | undefined = undefined;
-  /** The waiting task is gone: drop the job if it has not started, abort it if it has. */
-  abandoned = false;
-
-  constructor(task: TaskImpl<unknown>, pool: ThreadPool, id: number, tag: number, fields: unknown[], transfers: TransferListItem[]) {
-    super(task, "thread");
-    this.pool = pool;
-    this.id = id;
-    this.tag = tag;
-    this.fields = fields;
-    this.transfers = transfers;
-  }
-
-  override cancelled(woken: boolean, value: unknown): void {
-    super.cancelled(woken, value);
-    this.pool[abandon](this);
-  }
-
-  override describe(): string {
-    return this.slot === undefined ? "thread (queued)" : `thread ${this.slot.worker.threadId}`;
-  }
-}
-
-const abandon = Symbol("abandon");
-
-/** One worker and what is in flight on it. */
-class WorkerSlot {
-  readonly worker: Worker;
-  /** Where aborts go (the worker reads them even in a busy loop), and how many were sent. */
-  readonly abortPort: MessagePort;
-  readonly abortCount: Int32Array;
-  readonly inFlight = new Map<number, Job>();
-  /** Function ids this worker has compiled. */
-  readonly known = new Set<number>();
-  outbox: unknown[] = [];
-  transfers: TransferListItem[] = [];
-  dirty = false;
-  /** Why we are stopping it, once we are. */
-  stopping: "abort" | "idle" | "close" | undefined = undefined;
-  crash: Error | undefined = undefined;
-  idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-  idleSince = 0;
-  graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-  readonly exited: Promise<number>;
-
-  constructor(worker: Worker, abortPort: MessagePort, abortCount: Int32Array) {
-    this.worker = worker;
-    this.abortPort = abortPort;
-    this.abortCount = abortCount;
-    this.exited = new Promise((resolve) => worker.once("exit", resolve));
-  }
-}
-
-let nextJobId = 1;
-
-let tsxApiUrl: string | null | undefined;
-/**
- * When this process runs under tsx, where its API is: a worker registers it
- * before importing a TypeScript module (workers do not inherit loaders).
- */
-function tsxApi(): string | null {
-  if (tsxApiUrl === undefined) {
-    tsxApiUrl = null;
-    if (process.execArgv.some((arg) => /(^|[=/])tsx(\/|$)/.test(arg))) {
-      try {
-        tsxApiUrl = import.meta.resolve("tsx/esm/api");
-      } catch {
-        // tsx is not resolvable from here: TypeScript modules will fail to load with Node's own error.
-      }
-    }
-  }
-  return tsxApiUrl;
-}
-const functionIds = new WeakMap<object, number>();
-const sourceIds = new Map<string, number>();
-const sources: string[] = [];
-
-/** The id of `fn`'s source, the same for equal sources (an arrow written inline is a new object at every call). */
-function functionId(fn: (...args: never[]) => unknown): number {
-  let id = functionIds.get(fn);
-  if (id === undefined) {
-    const source = Function.prototype.toString.call(fn);
-    if (source.endsWith("{ [native code] }"))
-      throw new TypeError(`Cannot run ${fn.name || "a native function"} in a thread: only functions written in JavaScript can be sent`);
-    id = sourceIds.get(source);
-    if (id === undefined) {
-      id = sources.length;
-      sources.push(source);
-      sourceIds.set(source, id);
-    }
-    functionIds.set(fn, id);
-  }
-  return id;
 }
 
 function checkCount(value: unknown, what: string, min: number): number {
@@ -198,7 +72,12 @@ function checkCount(value: unknown, what: string, min: number): number {
  *
  * A job's function runs with a `ThreadContext` as `this` (its `signal`,
  * `callFromThread`, `transfer`). Errors thrown in the worker reach the
- * waiting task with the worker's stack; a worker that dies is replaced.
+ * waiting task with the worker's stack and their class (built-in error
+ * classes, and corio's when the job's code loaded corio; other errors keep
+ * their `name`), with `cause` and fields such as `code` when they can be
+ * copied. A job that lets a `CancelledError` through (one a
+ * `callFromThread` gave it) ends its task cancelled, as awaiting a
+ * cancelled task does. A worker that dies is replaced.
  *
  * @example
  * ```ts
@@ -214,18 +93,14 @@ function checkCount(value: unknown, what: string, min: number): number {
  */
 export class ThreadPool {
   readonly #size: number;
-  readonly #idleTimeout: number;
   readonly #maxQueue: number;
   readonly #jobsPerWorker: number;
-  readonly #abortGrace: number;
-  readonly #resourceLimits: ResourceLimits | undefined;
-  readonly #name: string;
+  readonly #settings: WorkerSettings;
   readonly #keeper: TaskImpl<void>;
   readonly #slots: WorkerSlot[] = [];
   readonly #queue = new Fifo<Job>();
   #queued = 0;
-  #dirty: WorkerSlot[] = [];
-  #flushQueued = false;
+  readonly #batches = new Batches();
   #closed = false;
   #completed = 0;
 
@@ -251,14 +126,17 @@ export class ThreadPool {
   constructor(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}) {
     this.#size = checkCount(options.size ?? availableParallelism(), "size", 1);
     if (this.#size === Infinity) throw new RangeError("Cannot start a thread pool: size must be finite");
-    this.#idleTimeout = checkCount(options.idleTimeout ?? 30_000, "idleTimeout", 0);
     this.#maxQueue = checkCount(options.maxQueue ?? Infinity, "maxQueue", 0);
     this.#jobsPerWorker = checkCount(options.jobsPerWorker ?? 64, "jobsPerWorker", 1);
-    this.#abortGrace = checkCount(options.abortGrace ?? 1000, "abortGrace", 0);
-    this.#resourceLimits = options.resourceLimits;
-    this.#name = options.name ?? "corio thread";
+    const name = options.name ?? "corio thread";
+    this.#settings = {
+      name,
+      resourceLimits: options.resourceLimits,
+      idleTimeout: checkCount(options.idleTimeout ?? 30_000, "idleTimeout", 0),
+      abortGrace: checkCount(options.abortGrace ?? 1000, "abortGrace", 0),
+    };
     const pool = this;
-    this.#keeper = startDaemon(owner, this.#name === "corio thread" ? "thread pool" : this.#name, function* threadPool() {
+    this.#keeper = startDaemon(owner, name === "corio thread" ? "thread pool" : name, function* threadPool() {
       try {
         yield* suspend();
       } finally {
@@ -303,10 +181,13 @@ export class ThreadPool {
    *
    * **Cancellation:** a queued job is dropped; a running one has its
    * `this.signal` aborted, and if it has not ended after `abortGrace` its
-   * worker is terminated and replaced (other jobs on it are sent again).
+   * worker is terminated and replaced. The other jobs sent to that worker
+   * run on another one if they had not begun, and fail with
+   * `WorkerTerminatedError` if they had (they are never run twice).
    *
    * @throws {QueueFull} when `maxQueue` jobs already wait.
    * @throws {WorkerCrashedError} when the worker died running it.
+   * @throws {WorkerTerminatedError} when the pool terminated its worker to stop another job that was cancelled.
    * @example
    * ```ts
    * import { run } from "corio";
@@ -375,7 +256,7 @@ export class ThreadPool {
     const task = requireCurrentTask("run in a thread");
     const args = fields[fields.length - 1] as unknown[];
     const transfers = unwrapTransfers(args);
-    const job = new Job(task, this, nextJobId++, tag, fields, transfers);
+    const job = new Job(task, tag, fields, transfers, this.#abandon);
     this.#queue.push(job);
     this.#queued++;
     this.#pump();
@@ -403,107 +284,29 @@ export class ThreadPool {
       if (best === undefined || slot.inFlight.size < best.inFlight.size) best = slot;
     }
     if (best !== undefined && best.inFlight.size === 0) return best;
-    if (this.#slots.length < this.#size) return this.#startWorker();
+    if (this.#slots.length < this.#size) {
+      const slot = new WorkerSlot(this.#settings, this.#host);
+      this.#slots.push(slot);
+      return slot;
+    }
     return best !== undefined && best.inFlight.size < this.#jobsPerWorker ? best : undefined;
   }
 
   #send(slot: WorkerSlot, job: Job): void {
-    job.slot = slot;
-    if (slot.inFlight.size === 0) this.#busy(slot);
-    slot.inFlight.set(job.id, job);
+    slot.add(job);
     const outbox = slot.outbox;
     if (job.tag === RUN_FUNCTION) {
       const fnId = job.fields[0] as number;
       if (!slot.known.has(fnId)) {
         slot.known.add(fnId);
-        outbox.push(DEFINE, fnId, sources[fnId]);
+        outbox.push(DEFINE, fnId, functionSource(fnId));
       }
       outbox.push(RUN_FUNCTION, job.id, fnId, job.fields[1]);
     } else {
       outbox.push(RUN_EXPORT, job.id, job.fields[0], job.fields[1], job.fields[2]);
     }
     for (const item of job.transfers) slot.transfers.push(item);
-    this.#markDirty(slot);
-  }
-
-  #markDirty(slot: WorkerSlot): void {
-    if (!slot.dirty) {
-      slot.dirty = true;
-      this.#dirty.push(slot);
-    }
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      // Everything this loop turn sends goes in one message per worker.
-      queueMicrotask(this.#flush);
-    }
-  }
-
-  readonly #flush = (): void => {
-    this.#flushQueued = false;
-    const dirty = this.#dirty;
-    this.#dirty = [];
-    for (const slot of dirty) {
-      slot.dirty = false;
-      if (slot.outbox.length === 0 || slot.stopping === "close") continue;
-      const batch = slot.outbox;
-      const transfers = slot.transfers;
-      slot.outbox = [];
-      slot.transfers = [];
-      try {
-        slot.worker.postMessage(batch, transfers);
-      } catch (error) {
-        this.#postOneByOne(slot, batch, error);
-      }
-    }
-  };
-
-  /** A batch that would not clone: find the jobs at fault, fail them, send the rest. */
-  #postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): void {
-    for (let i = 0; i < batch.length; ) {
-      const tag = batch[i];
-      const size = tag === DEFINE ? 3 : tag === RUN_FUNCTION ? 4 : tag === RUN_EXPORT ? 5 : 4;
-      const record = batch.slice(i, i + size);
-      i += size;
-      const isJob = tag === RUN_FUNCTION || tag === RUN_EXPORT;
-      const job = isJob ? slot.inFlight.get(record[1] as number) : undefined;
-      try {
-        slot.worker.postMessage(record, job?.transfers ?? []);
-      } catch (error) {
-        if (tag === CALL_RESULT) {
-          slot.worker.postMessage([
-            CALL_RESULT,
-            record[1],
-            false,
-            new TypeError(`callFromThread: the result cannot be copied to the worker (${(error as Error).message})`),
-          ]);
-          continue;
-        }
-        if (job === undefined) throw batchError;
-        slot.inFlight.delete(job.id);
-        job.reject(new TypeError(`Cannot run in a thread: the arguments cannot be copied to a worker (${(error as Error).message})`, { cause: error }));
-        if (slot.inFlight.size === 0) this.#idle(slot);
-      }
-    }
-  }
-
-  #startWorker(): WorkerSlot {
-    const aborts = new MessageChannel();
-    const abortBuffer = new SharedArrayBuffer(4);
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      name: this.#name,
-      workerData: { abortPort: aborts.port2, abortBuffer, tsxApi: tsxApi() },
-      transferList: [aborts.port2],
-      ...(this.#resourceLimits !== undefined && { resourceLimits: this.#resourceLimits }),
-    });
-    const slot = new WorkerSlot(worker, aborts.port1, new Int32Array(abortBuffer));
-    this.#slots.push(slot);
-    worker.on("message", (batch: unknown[]) => this.#receive(slot, batch));
-    worker.on("error", (error: Error) => {
-      slot.crash = error;
-    });
-    worker.once("exit", (code: number) => this.#exited(slot, code));
-    return slot;
+    this.#batches.flushSoon(slot);
   }
 
   #receive(slot: WorkerSlot, batch: unknown[]): void {
@@ -514,9 +317,8 @@ export class ThreadPool {
         i += 5;
         continue;
       }
-      const job = slot.inFlight.get(batch[i + 1] as number);
+      const job = slot.finished(batch[i + 1] as number);
       if (job !== undefined) {
-        slot.inFlight.delete(job.id);
         this.#completed++;
         if (!job.abandoned) {
           if (tag === DONE) job.resolve(batch[i + 2]);
@@ -525,110 +327,36 @@ export class ThreadPool {
       }
       i += 3;
     }
-    if (slot.graceTimer !== undefined && ![...slot.inFlight.values()].some((job) => job.abandoned)) {
-      // The cancelled jobs ended within the grace: the worker stays.
-      clearTimeout(slot.graceTimer);
-      slot.graceTimer = undefined;
-    }
-    if (slot.inFlight.size === 0 && slot.stopping === undefined) this.#idle(slot);
     this.#pump();
   }
 
   #callFromThread(slot: WorkerSlot, callId: number, name: string, args: unknown[]): void {
     const reply = (ok: boolean, value: unknown): void => {
       if (slot.stopping === "close") return;
-      slot.outbox.push(CALL_RESULT, callId, ok, value);
-      this.#markDirty(slot);
+      // An error goes with its class (a CancelledError must not arrive as a plain Error).
+      slot.outbox.push(CALL_RESULT, callId, ok, ok ? value : serializeError(value));
+      this.#batches.flushSoon(slot);
     };
     runExposed(this.#keeper, name, args, reply);
   }
 
-  #busy(slot: WorkerSlot): void {
-    slot.worker.ref();
-  }
-
-  #idle(slot: WorkerSlot): void {
-    // An idle worker must not keep the process alive.
-    slot.worker.unref();
-    slot.idleSince = Date.now();
-    // One timer per idle spell, not one per job: when it fires, it checks how long the worker has really been idle.
-    if (this.#idleTimeout !== Infinity && slot.idleTimer === undefined) this.#armIdleTimer(slot, this.#idleTimeout);
-  }
-
-  #armIdleTimer(slot: WorkerSlot, ms: number): void {
-    slot.idleTimer = setTimeout(() => {
-      slot.idleTimer = undefined;
-      if (slot.inFlight.size > 0 || slot.stopping !== undefined) return;
-      const idleFor = Date.now() - slot.idleSince;
-      if (idleFor >= this.#idleTimeout) this.#stop(slot, "idle");
-      else this.#armIdleTimer(slot, this.#idleTimeout - idleFor);
-    }, ms);
-    slot.idleTimer.unref();
-  }
-
-  #stop(slot: WorkerSlot, why: "abort" | "idle" | "close"): void {
-    slot.stopping = why;
-    clearTimeout(slot.idleTimer);
-    clearTimeout(slot.graceTimer);
-    slot.idleTimer = slot.graceTimer = undefined;
-    void slot.worker.terminate();
-  }
-
-  [abandon](job: Job): void {
-    if (job.abandoned) return;
-    job.abandoned = true;
+  readonly #abandon = (job: Job): void => {
     const slot = job.slot;
-    if (slot === undefined) {
-      // Still queued: it will be skipped.
-      this.#queued--;
-      return;
-    }
-    if (slot.stopping !== undefined || !slot.inFlight.has(job.id)) return;
-    slot.abortPort.postMessage(job.id);
-    Atomics.add(slot.abortCount, 0, 1);
-    if (slot.graceTimer === undefined) {
-      slot.graceTimer = setTimeout(() => {
-        slot.graceTimer = undefined;
-        if ([...slot.inFlight.values()].some((inFlight) => inFlight.abandoned)) this.#stop(slot, "abort");
-      }, this.#abortGrace);
-    }
-  }
+    // Still queued: #pump skips it.
+    if (slot === undefined) this.#queued--;
+    else slot.abort(job);
+  };
 
-  #exited(slot: WorkerSlot, code: number): void {
-    slot.abortPort.close();
-    clearTimeout(slot.idleTimer);
-    clearTimeout(slot.graceTimer);
-    const index = this.#slots.indexOf(slot);
-    if (index >= 0) this.#slots.splice(index, 1);
-    const jobs = [...slot.inFlight.values()];
-    slot.inFlight.clear();
-    if (slot.stopping === "abort") {
-      // Terminated to stop a cancelled job: the others did nothing wrong, so they run again.
-      for (let i = jobs.length - 1; i >= 0; i--) {
-        const job = jobs[i] as Job;
-        if (job.abandoned) continue;
-        job.slot = undefined;
-        this.#queue.unshift(job);
-        this.#queued++;
-      }
-    } else {
-      const why =
-        slot.crash !== undefined
-          ? `it failed: ${slot.crash.message}`
-          : slot.stopping === "close"
-            ? "the thread pool was closed"
-            : `it exited with code ${code}`;
-      for (const job of jobs) {
-        if (job.abandoned) continue;
-        const error =
-          slot.stopping === "close"
-            ? new ClosedResourceError(`Cannot run in a thread: ${why}`)
-            : new WorkerCrashedError(`The worker thread running this job died: ${why}`, code, slot.crash === undefined ? undefined : { cause: slot.crash });
-        job.reject(error);
-      }
-    }
-    if (!this.#closed) this.#pump();
-  }
+  readonly #host: WorkerHost = {
+    received: (slot, batch) => this.#receive(slot, batch),
+    exited: (slot, requeue) => {
+      const index = this.#slots.indexOf(slot);
+      if (index >= 0) this.#slots.splice(index, 1);
+      for (let i = requeue.length - 1; i >= 0; i--) this.#queue.unshift(requeue[i] as Job);
+      this.#queued += requeue.length;
+      if (!this.#closed) this.#pump();
+    },
+  };
 
   *#shutdown(): Operation<void> {
     if (!this.#closed) {
@@ -638,7 +366,7 @@ export class ThreadPool {
         if (!job.abandoned) job.reject(new ClosedResourceError("Cannot run in a thread: the thread pool was closed"));
       }
       this.#queued = 0;
-      for (const slot of this.#slots) this.#stop(slot, "close");
+      for (const slot of this.#slots) slot.stop("close");
     }
     const exits = this.#slots.map((slot) => slot.exited);
     if (exits.length === 0) return;

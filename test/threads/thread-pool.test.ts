@@ -1,56 +1,14 @@
+// ThreadPool: running jobs and their results, limits and closing, and the default pool (toThread, callInThread).
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId } from "node:worker_threads";
-import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
+import { all, ClosedResourceError, QueueFull, race, run, sleep, spawn, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import {
-  callFromThread,
-  callInThread,
-  exposeToThreads,
-  type ThreadContext,
-  ThreadPool,
-  toThread,
-  transfer,
-  WorkerCrashedError,
-} from "../../src/threads/index.ts";
+import { callInThread, type ThreadContext, ThreadPool, toThread, transfer } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
+import { counter, MODULE, spin, started, threadId } from "./_helpers.ts";
 
 checkLeaks();
-
-const MODULE = new URL("../fixtures/thread-module.ts", import.meta.url);
-
-/** Shared memory a job can write to, so the test sees what ran even when its result is dropped. */
-function counter(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(8));
-}
-
-/** A job that spins until the test lets it go (or it is aborted, if it checks). */
-function spin(this: ThreadContext, gate: Int32Array, checkAbort: boolean): string {
-  Atomics.add(gate, 1, 1);
-  Atomics.notify(gate, 1);
-  for (;;) {
-    if (Atomics.load(gate, 0) === 1) return "released";
-    if (checkAbort && this.aborted) return "aborted";
-  }
-}
-
-/** The worker's thread id: tells whether a worker was replaced. */
-function threadId(): number {
-  return require("node:worker_threads").threadId;
-}
-
-/** Waits until the spinning job has started in its worker (woken by its Atomics.notify, no polling). */
-function* started(gate: Int32Array, count = 1): Operation<void> {
-  for (let seen = Atomics.load(gate, 1); seen < count; seen = Atomics.load(gate, 1)) {
-    // Atomics.waitAsync is in Node 20, not in the ES2023 lib this project compiles against.
-    const wait = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { async: boolean; value: Promise<unknown> } }).waitAsync(
-      gate,
-      1,
-      seen,
-    );
-    if (wait.async) yield* until(wait.value);
-  }
-}
 
 describe("ThreadPool: results and errors", () => {
   it("runs a function in a worker and gives its result", async () => {
@@ -148,6 +106,21 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("runs functions with named functions and classes inside (tsx wraps them in __name calls)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const names = yield* pool.call(() => {
+        class Inner {}
+        function helper(): string {
+          return "helper";
+        }
+        const arrow = (): number => 1;
+        return [Inner.name, helper(), helper.name, arrow.name];
+      });
+      assert.deepEqual(names, ["Inner", "helper", "helper", "arrow"]);
+    });
+  });
+
   it("compiles shorthand methods and says clearly what cannot be sent", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
@@ -160,191 +133,6 @@ describe("ThreadPool: results and errors", () => {
       const native = yield* rejectsOp(pool.call(Math.max as never), TypeError);
       assert.match(native.message, /only functions written in JavaScript/);
     });
-  });
-});
-
-describe("ThreadPool: cancellation", () => {
-  it("a queued job that is cancelled never runs", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
-      const gate = counter();
-      const ran = counter();
-      const first = yield* spawn(() => pool.call(spin, gate, false));
-      yield* started(gate);
-      const queued = yield* spawn(() => pool.call((c: Int32Array) => Atomics.add(c, 0, 1), ran));
-      yield* sleep(1);
-      assert.equal(pool.queued, 1);
-      queued.cancel();
-      yield* sleep(1);
-      assert.equal(pool.queued, 0);
-      Atomics.store(gate, 0, 1);
-      assert.equal(yield* first, "released");
-      // Another job after it proves the worker is idle and the cancelled one did not run.
-      yield* pool.call(() => 0);
-      assert.equal(Atomics.load(ran, 0), 0);
-    });
-  });
-
-  it("a running job sees this.aborted (even in a busy loop) and the worker is kept", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
-      const before = yield* pool.call(threadId);
-      const gate = counter();
-      const job = yield* spawn(() => pool.call(spin, gate, true));
-      yield* started(gate);
-      job.cancel();
-      yield* sleep(1);
-      // The job returned "aborted" in its worker: the same worker serves the next job.
-      assert.equal(yield* pool.call(threadId), before);
-    });
-  });
-
-  it("an async job gets its signal aborted", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
-      const job = yield* spawn(() => pool.run(MODULE, "waitForAbort"));
-      yield* sleep(20);
-      job.cancel();
-      yield* sleep(1);
-      assert.equal(yield* pool.call(() => "next"), "next");
-      assert.equal(pool.running, 0);
-    });
-  });
-
-  it("a running job that ignores the abort has its worker terminated after the grace; the other jobs on it run again", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
-      const before = yield* pool.call(threadId);
-      const gate = counter();
-      const stuck = yield* spawn(() => pool.call(spin, gate, false));
-      // Sent to the same worker, behind the stuck job.
-      const innocent = yield* spawn(() => pool.call((n: number) => n + 1, 41));
-      yield* started(gate);
-      stuck.cancel();
-      assert.equal(yield* innocent, 42);
-      assert.notEqual(yield* pool.call(threadId), before, "the worker was replaced");
-    });
-  });
-
-  it("timeout() over a thread job interrupts the wait", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 10 });
-      const gate = counter();
-      yield* rejectsOp(timeout(30, pool.call(spin, gate, false)), TimeoutError);
-      assert.equal(yield* pool.call(() => 1), 1);
-    });
-  });
-});
-
-describe("ThreadPool: crashes", () => {
-  it("a worker that calls process.exit fails its jobs with WorkerCrashedError and is replaced", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1 });
-      const error = yield* rejectsOp(
-        pool.call(() => process.exit(7)),
-        WorkerCrashedError,
-      );
-      assert.equal((error as WorkerCrashedError).exitCode, 7);
-      assert.match(error.message, /exited with code 7/);
-      assert.equal(yield* pool.call(() => "alive"), "alive");
-    });
-  });
-
-  it("a worker that runs out of memory is replaced and the pool keeps serving", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
-      const error = yield* rejectsOp(
-        pool.call(() => {
-          const hoard: number[][] = [];
-          for (;;) hoard.push(new Array(100_000).fill(1));
-        }),
-        WorkerCrashedError,
-      );
-      assert.match(error.message, /memory/i);
-      assert.equal(yield* pool.call(() => "alive"), "alive");
-    });
-  });
-
-  it("an error thrown outside any job (in a timer) crashes the worker; its job fails and the pool goes on", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 1 });
-      const error = yield* rejectsOp(
-        pool.call(
-          () =>
-            new Promise(() => {
-              setTimeout(() => {
-                throw new Error("stray");
-              }, 1);
-            }),
-        ),
-        WorkerCrashedError,
-      );
-      assert.match(error.message, /stray/);
-      assert.equal(yield* pool.call(() => 2), 2);
-    });
-  });
-});
-
-describe("ThreadPool: callFromThread", () => {
-  it("a job calls exposed main-thread functions: values, promises, operations and errors", async () => {
-    const removers = [
-      exposeToThreads("double", (n: number) => n * 2),
-      exposeToThreads("later", async (s: string) => `${s}!`),
-      exposeToThreads("slowly", function* (n: number) {
-        yield* sleep(5);
-        return n + 1;
-      }),
-      exposeToThreads("broken", () => {
-        throw new Error("main-side failure");
-      }),
-    ];
-    try {
-      await run(function* () {
-        const pool = yield* ThreadPool.start({ size: 1 });
-        const results = yield* pool.call(async function (this: ThreadContext) {
-          const out: unknown[] = [await this.callFromThread("double", 21), await this.callFromThread("later", "hi"), await this.callFromThread("slowly", 1)];
-          try {
-            await this.callFromThread("broken");
-          } catch (error) {
-            out.push((error as Error).message);
-          }
-          try {
-            await this.callFromThread("missing");
-          } catch (error) {
-            out.push((error as Error).message);
-          }
-          return out;
-        });
-        assert.deepEqual(results.slice(0, 4), [42, "hi!", 2, "main-side failure"]);
-        assert.match(String(results[4]), /no function named "missing" is exposed/);
-        // The module-level callFromThread works in module code too.
-        assert.equal(yield* pool.run(MODULE, "askMain", "double", 5), 10);
-      });
-    } finally {
-      for (const remove of removers) remove();
-    }
-  });
-
-  it("on the main thread, callFromThread schedules the function on the loop", async () => {
-    await runVirtual(function* () {
-      const calls: number[] = [];
-      callFromThread((n: number) => calls.push(n), 1);
-      assert.deepEqual(calls, []);
-      yield* sleep(0);
-      assert.deepEqual(calls, [1]);
-      assert.throws(() => callFromThread("double" as never), /only workers call/);
-    });
-  });
-
-  it("exposeToThreads refuses a name in use and bad arguments", () => {
-    const remove = exposeToThreads("taken", () => 1);
-    try {
-      assert.throws(() => exposeToThreads("taken", () => 2), /already exposed/);
-      assert.throws(() => exposeToThreads("", () => 2), /non-empty string/);
-      assert.throws(() => exposeToThreads("x", 3 as never), /expected a function/);
-    } finally {
-      remove();
-    }
   });
 });
 
@@ -425,6 +213,35 @@ describe("ThreadPool: limits and closing", () => {
       });
     } finally {
       mock.timers.reset();
+    }
+  });
+
+  it("idleTimeout and abortGrace beyond 2^31-1 ms (or Infinity) are not cut to 1 ms", async () => {
+    // Node turns a longer setTimeout delay into 1 ms, and warns.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on("warning", onWarning);
+    try {
+      for (const long of [2 ** 32, Infinity]) {
+        await run(function* () {
+          const pool = yield* ThreadPool.start({ size: 1, idleTimeout: long, abortGrace: long });
+          // Idle after this job: the idle timer is armed.
+          const before = yield* pool.call(threadId);
+          const gate = counter();
+          const job = yield* spawn(() => pool.call(spin, gate, true));
+          yield* started(gate);
+          // The grace timer is armed.
+          job.cancel();
+          assert.equal(yield* pool.call(threadId), before, "the worker was kept");
+          // Warnings are emitted on the next tick.
+          yield* until(new Promise((resolve) => setImmediate(resolve)));
+        });
+      }
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off("warning", onWarning);
     }
   });
 

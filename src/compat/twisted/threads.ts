@@ -5,7 +5,7 @@
 import { isCancellation } from "../../core/errors.ts";
 import { createTask, requireCurrentTask } from "../../core/spawn.ts";
 import { toThread } from "../../threads/default-pool.ts";
-import type { ThreadFunction } from "../../threads/thread-pool.ts";
+import type { ThreadFunction } from "../../threads/thread-context.ts";
 import { Deferred } from "./deferred.ts";
 
 /**

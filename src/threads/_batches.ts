@@ -1,0 +1,74 @@
+/**
+ * Sending records to workers in batches: everything a loop turn sends to a
+ * worker goes in one `postMessage` (one structured clone per batch instead
+ * of one per job is most of the pool's speed).
+ * @module
+ */
+import { CALL_RESULT, DEFINE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { serializeError } from "./_serialize-error.ts";
+import type { WorkerSlot } from "./_workers.ts";
+
+/** The batches of a pool: records are pushed on `slot.outbox`, then `flushSoon(slot)`. */
+export class Batches {
+  #dirty: WorkerSlot[] = [];
+  #flushQueued = false;
+
+  /** Sends what `slot.outbox` holds at the end of this loop turn (on a microtask). */
+  flushSoon(slot: WorkerSlot): void {
+    if (!slot.dirty) {
+      slot.dirty = true;
+      this.#dirty.push(slot);
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const slot of dirty) {
+      slot.dirty = false;
+      if (slot.outbox.length === 0 || slot.stopping === "close") continue;
+      const batch = slot.outbox;
+      const transfers = slot.transfers;
+      slot.outbox = [];
+      slot.transfers = [];
+      try {
+        slot.worker.postMessage(batch, transfers);
+      } catch (error) {
+        postOneByOne(slot, batch, error);
+      }
+    }
+  };
+}
+
+/** A batch that would not clone: find the jobs at fault, fail them, send the rest. */
+function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): void {
+  for (let i = 0; i < batch.length; ) {
+    const tag = batch[i];
+    const size = tag === DEFINE ? 3 : tag === RUN_FUNCTION ? 4 : tag === RUN_EXPORT ? 5 : 4;
+    const record = batch.slice(i, i + size);
+    i += size;
+    const isJob = tag === RUN_FUNCTION || tag === RUN_EXPORT;
+    const job = isJob ? slot.inFlight.get(record[1] as number) : undefined;
+    try {
+      slot.worker.postMessage(record, job?.transfers ?? []);
+    } catch (error) {
+      if (tag === CALL_RESULT) {
+        slot.worker.postMessage([
+          CALL_RESULT,
+          record[1],
+          false,
+          serializeError(new TypeError(`callFromThread: the result cannot be copied to the worker (${(error as Error).message})`)),
+        ]);
+        continue;
+      }
+      if (job === undefined) throw batchError;
+      slot.finished(job.id);
+      job.reject(new TypeError(`Cannot run in a thread: the arguments cannot be copied to a worker (${(error as Error).message})`, { cause: error }));
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * One job of a thread pool: the park its task waits on, and what to send.
+ * @module
+ */
+import type { TransferListItem } from "node:worker_threads";
+import { ExternalPark } from "../core/_external-park.ts";
+import type { TaskImpl } from "../core/task.ts";
+import { functionName } from "./_function-sources.ts";
+import { RUN_FUNCTION } from "./_protocol.ts";
+import type { WorkerSlot } from "./_workers.ts";
+
+export class Job extends ExternalPark<unknown> {
+  /** Its id on the worker it was sent to (ids grow in the order that worker begins its jobs). */
+  id = 0;
+  /** `RUN_FUNCTION` or `RUN_EXPORT`. */
+  readonly tag: number;
+  /** The fields of the RUN record after its tag and id. */
+  readonly fields: unknown[];
+  readonly transfers: TransferListItem[];
+  /** The worker it was sent to; `undefined` while it is queued. */
+  slot: WorkerSlot | undefined = undefined;
+  /** The waiting task is gone: drop the job if it has not started, abort it if it has. */
+  abandoned = false;
+  /** When (`Date.now()`) the worker was told to abort it. */
+  abortedAt = 0;
+  /** The pool's handler for `abandoned` (one function per pool, not a closure per job). */
+  readonly #onAbandon: (job: Job) => void;
+
+  constructor(task: TaskImpl<unknown>, tag: number, fields: unknown[], transfers: TransferListItem[], onAbandon: (job: Job) => void) {
+    super(task, "thread");
+    this.tag = tag;
+    this.fields = fields;
+    this.transfers = transfers;
+    this.#onAbandon = onAbandon;
+  }
+
+  override cancelled(woken: boolean, value: unknown): void {
+    super.cancelled(woken, value);
+    if (!this.abandoned) {
+      this.abandoned = true;
+      this.#onAbandon(this);
+    }
+  }
+
+  override describe(): string {
+    return this.slot === undefined ? "thread (queued)" : `thread ${this.slot.worker.threadId}`;
+  }
+
+  /** What it runs and for whom, for messages: `function hash (awaited by task main/1)`. */
+  get work(): string {
+    const what = this.tag === RUN_FUNCTION ? `function ${functionName(this.fields[0] as number)}` : `${String(this.fields[1])} from ${String(this.fields[0])}`;
+    return `${what} (awaited by task ${(this.task as TaskImpl<unknown>).path})`;
+  }
+}

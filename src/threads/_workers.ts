@@ -1,0 +1,242 @@
+/**
+ * The life of one pool worker (`WorkerSlot`): started on demand, unref'd
+ * while idle and stopped after the idle timeout, given `abortGrace` to end
+ * a cancelled job before it is terminated, and, when it exits for whatever
+ * reason, deciding what becomes of the jobs it held: those it had not begun
+ * run on another worker, those it had begun fail (running them again could
+ * repeat their side effects). What is sent to it and what it answers is the
+ * pool's business (`thread-pool.ts`).
+ * @module
+ */
+import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
+import { ClosedResourceError } from "../core/errors.ts";
+import { MAX_HOST_DELAY } from "../core/loop.ts";
+import type { Job } from "./_job.ts";
+import { ABORTS, STARTED } from "./_protocol.ts";
+import { WORKER_SOURCE } from "./_worker-source.ts";
+import { WorkerCrashedError, WorkerTerminatedError } from "./errors.ts";
+
+/** What a pool's workers are started with. */
+export interface WorkerSettings {
+  readonly name: string;
+  readonly resourceLimits: ResourceLimits | undefined;
+  /** Real ms, or `Infinity`. */
+  readonly idleTimeout: number;
+  /** Real ms, or `Infinity`. */
+  readonly abortGrace: number;
+}
+
+/** What a worker tells its pool. */
+export interface WorkerHost {
+  /** A batch of records from the worker. */
+  received(slot: WorkerSlot, batch: unknown[]): void;
+  /** The worker exited: `requeue` are the jobs it had not begun, to run on another worker, in order. */
+  exited(slot: WorkerSlot, requeue: Job[]): void;
+}
+
+/** Why a worker is being stopped. */
+export type StopReason = "abort" | "idle" | "close";
+
+let tsxApiUrl: string | null | undefined;
+/**
+ * When this process runs under tsx, where its API is: a worker registers it
+ * before importing a TypeScript module (workers do not inherit loaders).
+ */
+function tsxApi(): string | null {
+  if (tsxApiUrl === undefined) {
+    tsxApiUrl = null;
+    if (process.execArgv.some((arg) => /(^|[=/])tsx(\/|$)/.test(arg))) {
+      try {
+        tsxApiUrl = import.meta.resolve("tsx/esm/api");
+      } catch {
+        // tsx is not resolvable from here: TypeScript modules will fail to load with Node's own error.
+      }
+    }
+  }
+  return tsxApiUrl;
+}
+
+/** One worker and what is in flight on it. */
+export class WorkerSlot {
+  readonly worker: Worker;
+  readonly inFlight = new Map<number, Job>();
+  /** Function ids this worker has compiled. */
+  readonly known = new Set<number>();
+  /** Records waiting for the pool's next flush. */
+  outbox: unknown[] = [];
+  transfers: TransferListItem[] = [];
+  dirty = false;
+  /** Resolved with the exit code once the worker has exited. */
+  readonly exited: Promise<number>;
+  readonly #settings: WorkerSettings;
+  readonly #host: WorkerHost;
+  /** Where aborts go (the worker reads them even in a busy loop). */
+  readonly #abortPort: MessagePort;
+  /** Shared with the worker: `[ABORTS]` aborts sent, `[STARTED]` the id of the job it began last. */
+  readonly #shared: Int32Array;
+  #nextJobId = 1;
+  #stopping: StopReason | undefined = undefined;
+  #crash: Error | undefined = undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #idleSince = 0;
+  /** Cancelled jobs still in flight, first cancelled first: the grace of the first one ends first. */
+  readonly #aborting: Job[] = [];
+  #graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The cancelled job that outlived its grace, once there is one. */
+  #stuck: Job | undefined = undefined;
+
+  constructor(settings: WorkerSettings, host: WorkerHost) {
+    this.#settings = settings;
+    this.#host = host;
+    const aborts = new MessageChannel();
+    const shared = new SharedArrayBuffer(8);
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      name: settings.name,
+      workerData: { abortPort: aborts.port2, shared, tsxApi: tsxApi() },
+      transferList: [aborts.port2],
+      ...(settings.resourceLimits !== undefined && { resourceLimits: settings.resourceLimits }),
+    });
+    this.#abortPort = aborts.port1;
+    this.#shared = new Int32Array(shared);
+    this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
+    this.worker.on("message", (batch: unknown[]) => host.received(this, batch));
+    this.worker.on("error", (error: Error) => {
+      this.#crash = error;
+    });
+    this.worker.once("exit", (code: number) => this.#onExit(code));
+  }
+
+  /** Why it is being stopped, once it is. */
+  get stopping(): StopReason | undefined {
+    return this.#stopping;
+  }
+
+  /** Records `job` as sent to this worker, under the next id (the worker begins jobs in the order they are sent). */
+  add(job: Job): void {
+    job.slot = this;
+    job.id = this.#nextJobId++;
+    // A worker with work keeps the process alive.
+    if (this.inFlight.size === 0) this.worker.ref();
+    this.inFlight.set(job.id, job);
+  }
+
+  /** Removes a job that ended (answered, or could not be sent); `undefined` if it is not in flight here. */
+  finished(id: number): Job | undefined {
+    const job = this.inFlight.get(id);
+    if (job === undefined) return undefined;
+    this.inFlight.delete(id);
+    if (job.abandoned) this.#abortEnded(job);
+    if (this.inFlight.size === 0 && this.#stopping === undefined) this.#idle();
+    return job;
+  }
+
+  /** Tells the worker that `job` was cancelled, and terminates it if the job has not ended after the grace. */
+  abort(job: Job): void {
+    if (this.#stopping !== undefined || this.inFlight.get(job.id) !== job) return;
+    this.#abortPort.postMessage(job.id);
+    Atomics.add(this.#shared, ABORTS, 1);
+    job.abortedAt = Date.now();
+    this.#aborting.push(job);
+    if (this.#graceTimer === undefined) this.#armGrace(this.#settings.abortGrace);
+  }
+
+  /** Terminates the worker; `#onExit` follows. */
+  stop(why: StopReason): void {
+    this.#stopping = why;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#graceTimer);
+    this.#idleTimer = this.#graceTimer = undefined;
+    void this.worker.terminate();
+  }
+
+  /** A cancelled job ended: if it was the last one, the worker stays. */
+  #abortEnded(job: Job): void {
+    const index = this.#aborting.indexOf(job);
+    if (index >= 0) this.#aborting.splice(index, 1);
+    if (this.#aborting.length === 0 && this.#graceTimer !== undefined) {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+    }
+  }
+
+  #armGrace(ms: number): void {
+    if (ms === Infinity) return;
+    // Node fires a longer delay after 1 ms; a grace of 24.8 days is as good as a longer one.
+    this.#graceTimer = setTimeout(this.#graceEnded, Math.min(ms, MAX_HOST_DELAY));
+  }
+
+  /** The grace of the first cancelled job still running is over, or, if it was cancelled later than the timer's, not yet. */
+  readonly #graceEnded = (): void => {
+    this.#graceTimer = undefined;
+    const first = this.#aborting[0];
+    if (first === undefined || this.#stopping !== undefined) return;
+    const left = first.abortedAt + this.#settings.abortGrace - Date.now();
+    if (left > 0) {
+      this.#armGrace(left);
+    } else {
+      this.#stuck = first;
+      this.stop("abort");
+    }
+  };
+
+  #idle(): void {
+    // An idle worker must not keep the process alive.
+    this.worker.unref();
+    this.#idleSince = Date.now();
+    // One timer per idle spell, not one per job: when it fires, it checks how long the worker has really been idle.
+    if (this.#settings.idleTimeout !== Infinity && this.#idleTimer === undefined) this.#armIdleTimer(this.#settings.idleTimeout);
+  }
+
+  #armIdleTimer(ms: number): void {
+    this.#idleTimer = setTimeout(
+      () => {
+        this.#idleTimer = undefined;
+        if (this.inFlight.size > 0 || this.#stopping !== undefined) return;
+        const idleFor = Date.now() - this.#idleSince;
+        if (idleFor >= this.#settings.idleTimeout) this.stop("idle");
+        else this.#armIdleTimer(this.#settings.idleTimeout - idleFor);
+      },
+      // Node fires a longer delay after 1 ms: wait at most that long, then check again.
+      Math.min(ms, MAX_HOST_DELAY),
+    );
+    this.#idleTimer.unref();
+  }
+
+  #onExit(code: number): void {
+    this.#abortPort.close();
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#graceTimer);
+    const started = Atomics.load(this.#shared, STARTED);
+    // A worker that died before it began any job cannot start at all (resourceLimits too small...): sending its jobs to the next one would loop.
+    const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && started !== 0);
+    const requeue: Job[] = [];
+    for (const job of this.inFlight.values()) {
+      if (job.abandoned) continue;
+      // Ids wrap around in the shared Int32: compare their difference.
+      if (moveOn && ((started - job.id) | 0) < 0) {
+        job.slot = undefined;
+        requeue.push(job);
+      } else {
+        job.reject(this.#failure(code));
+      }
+    }
+    this.inFlight.clear();
+    this.#aborting.length = 0;
+    this.#host.exited(this, requeue);
+  }
+
+  /** Why a job that had begun on this worker cannot finish. */
+  #failure(code: number): Error {
+    if (this.#stopping === "close") return new ClosedResourceError("Cannot run in a thread: the thread pool was closed");
+    const stuck = this.#stuck;
+    if (this.#stopping === "abort" && stuck !== undefined) {
+      return new WorkerTerminatedError(
+        `Cannot finish this job: its worker thread was terminated because another job on it, ${stuck.work}, did not stop within abortGrace (${this.#settings.abortGrace} ms) after it was cancelled; this job had already begun, so it is not run again (its side effects could happen twice)`,
+      );
+    }
+    const crash = this.#crash;
+    const why = crash !== undefined ? `it failed: ${crash.message}` : `it exited with code ${code}`;
+    return new WorkerCrashedError(`The worker thread running this job died: ${why}`, code, crash === undefined ? undefined : { cause: crash });
+  }
+}

@@ -1,0 +1,225 @@
+// Cancelling thread jobs, and what happens to the jobs of a worker that is terminated or dies.
+import assert from "node:assert/strict";
+import { describe, it, mock } from "node:test";
+import { Worker } from "node:worker_threads";
+import { run, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { ThreadPool, WorkerCrashedError, WorkerTerminatedError } from "../../src/threads/index.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { afterRelease, counter, MODULE, spin, started, threadId, waitForRelease } from "./_helpers.ts";
+
+checkLeaks();
+
+describe("ThreadPool: cancellation", () => {
+  it("a queued job that is cancelled never runs", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const gate = counter();
+      const ran = counter();
+      const first = yield* spawn(() => pool.call(spin, gate, false));
+      yield* started(gate);
+      const queued = yield* spawn(() => pool.call((c: Int32Array) => Atomics.add(c, 0, 1), ran));
+      yield* sleep(1);
+      assert.equal(pool.queued, 1);
+      queued.cancel();
+      yield* sleep(1);
+      assert.equal(pool.queued, 0);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* first, "released");
+      // Another job after it proves the worker is idle and the cancelled one did not run.
+      yield* pool.call(() => 0);
+      assert.equal(Atomics.load(ran, 0), 0);
+    });
+  });
+
+  it("a running job sees this.aborted (even in a busy loop) and the worker is kept", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const job = yield* spawn(() => pool.call(spin, gate, true));
+      yield* started(gate);
+      job.cancel();
+      yield* sleep(1);
+      // The job returned "aborted" in its worker: the same worker serves the next job.
+      assert.equal(yield* pool.call(threadId), before);
+    });
+  });
+
+  it("an async job gets its signal aborted", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 60_000 });
+      const job = yield* spawn(() => pool.run(MODULE, "waitForAbort"));
+      yield* sleep(20);
+      job.cancel();
+      yield* sleep(1);
+      assert.equal(yield* pool.call(() => "next"), "next");
+      assert.equal(pool.running, 0);
+    });
+  });
+
+  it("a running job that ignores the abort has its worker terminated after the grace; a job sent behind it runs on the new worker", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const stuck = yield* spawn(() => pool.call(spin, gate, false));
+      // Sent to the same worker, behind the stuck job.
+      const innocent = yield* spawn(() => pool.call((n: number) => n + 1, 41));
+      yield* started(gate);
+      stuck.cancel();
+      assert.equal(yield* innocent, 42);
+      assert.notEqual(yield* pool.call(threadId), before, "the worker was replaced");
+    });
+  });
+
+  it("a worker terminated for a cancelled job: jobs begun on it fail with WorkerTerminatedError and are not run again; those not begun run once elsewhere", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 20 });
+      const before = yield* pool.call(threadId);
+      const gate = counter();
+      const runs = counter();
+      // Sent in one batch: `waiting` begins (and waits, async), `stuck` spins and ignores the abort, `behind` never begins.
+      const waiting = yield* spawn(() => rejectsOp(pool.call(waitForRelease, gate, runs), WorkerTerminatedError));
+      const stuck = yield* spawn(() => pool.call(spin, gate, false));
+      const behind = yield* spawn(() =>
+        pool.call((counts: Int32Array) => {
+          Atomics.add(counts, 1, 1);
+          return require("node:worker_threads").threadId as number;
+        }, runs),
+      );
+      yield* started(gate, 2);
+      assert.equal(pool.running, 3);
+      stuck.cancel();
+      assert.notEqual(yield* behind, before, "the job not begun ran on the new worker");
+      // Had `waiting` been sent again, this would let its second run finish.
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      const error = yield* waiting;
+      assert.match(error.message, /another job on it, function spin \(awaited by task [^)]+\), did not stop within abortGrace \(20 ms\)/);
+      assert.match(error.message, /had already begun, so it is not run again/);
+      assert.deepEqual([Atomics.load(runs, 0), Atomics.load(runs, 1)], [1, 1], "each job ran once");
+    });
+  });
+
+  it("each cancelled job gets its whole abortGrace, even when another's grace began earlier", async () => {
+    mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const terminate = mock.method(Worker.prototype, "terminate");
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+        const first = counter();
+        const second = counter();
+        const runs = counter();
+        // Two async jobs that ignore the abort and end when released.
+        const a = yield* spawn(() => pool.call(waitForRelease, first, runs));
+        const b = yield* spawn(() => pool.call(waitForRelease, second, runs));
+        yield* started(first);
+        yield* started(second);
+        a.cancel();
+        mock.timers.tick(900);
+        b.cancel();
+        Atomics.store(first, 0, 1);
+        Atomics.notify(first, 0);
+        yield* pool.call(afterRelease, first);
+        assert.equal(pool.running, 1, "only b is left");
+        mock.timers.tick(100);
+        assert.equal(terminate.mock.callCount(), 0, "a's grace is over, b's is not");
+        mock.timers.tick(899);
+        assert.equal(terminate.mock.callCount(), 0);
+        mock.timers.tick(1);
+        assert.equal(terminate.mock.callCount(), 1, "b's grace is over");
+      });
+    } finally {
+      terminate.mock.restore();
+      mock.timers.reset();
+    }
+  });
+
+  it("timeout() over a thread job interrupts the wait", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, abortGrace: 10 });
+      const gate = counter();
+      yield* rejectsOp(timeout(30, pool.call(spin, gate, false)), TimeoutError);
+      assert.equal(yield* pool.call(() => 1), 1);
+    });
+  });
+});
+
+describe("ThreadPool: crashes", () => {
+  it("a worker that calls process.exit fails its jobs with WorkerCrashedError and is replaced", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(
+        pool.call(() => process.exit(7)),
+        WorkerCrashedError,
+      );
+      assert.equal((error as WorkerCrashedError).exitCode, 7);
+      assert.match(error.message, /exited with code 7/);
+      assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("a job sent to a worker that dies, but not begun there, runs on the new worker", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4 });
+      const runs = counter();
+      // Sent in one batch: the first kills the worker before the second begins.
+      const crash = yield* spawn(() =>
+        rejectsOp(
+          pool.call(() => process.exit(7)),
+          WorkerCrashedError,
+        ),
+      );
+      const next = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1) + 1, runs));
+      yield* crash;
+      assert.equal(yield* next, 1);
+      assert.equal(Atomics.load(runs, 0), 1);
+    });
+  });
+
+  it("a worker that dies before it begins any job fails its jobs rather than passing them on to the next one forever", async () => {
+    await run(function* () {
+      // Too little heap for the worker to start at all.
+      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 } });
+      const error = yield* rejectsOp(
+        pool.call(() => 1),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /memory/i);
+    });
+  });
+
+  it("a worker that runs out of memory is replaced and the pool keeps serving", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 } });
+      const error = yield* rejectsOp(
+        pool.call(() => {
+          const hoard: number[][] = [];
+          for (;;) hoard.push(new Array(100_000).fill(1));
+        }),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /memory/i);
+      assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("an error thrown outside any job (in a timer) crashes the worker; its job fails and the pool goes on", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(
+        pool.call(
+          () =>
+            new Promise(() => {
+              setTimeout(() => {
+                throw new Error("stray");
+              }, 1);
+            }),
+        ),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /stray/);
+      assert.equal(yield* pool.call(() => 2), 2);
+    });
+  });
+});
