@@ -7,24 +7,43 @@ import { ExternalPark } from "../core/_external-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 
+/** The longest delay a host timer takes; a longer limit is as good as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Waits for `socket` to emit `event` (`connect`, or `secureConnect` for TLS).
  * A connect error is thrown as an Error naming `target`, with the OS `code`
- * and the original as `cause`. **Cancellation** (or an error) destroys the socket.
+ * and the original as `cause`. After `limitMs` of real time (the TLS
+ * handshake timeout) it gives up with code `ETIMEDOUT`. **Cancellation** (or
+ * an error) destroys the socket.
  */
-export function* waitForConnect(socket: Socket, target: string, event: "connect" | "secureConnect" = "connect"): Operation<void> {
+export function* waitForConnect(
+  socket: Socket,
+  target: string,
+  event: "connect" | "secureConnect" = "connect",
+  limitMs = Number.POSITIVE_INFINITY,
+): Operation<void> {
   const connected = new ExternalPark<void>(requireCurrentTask("connect"), "io");
   const onError = (error: NodeJS.ErrnoException): void => {
     connected.reject(Object.assign(new Error(`Cannot connect to ${target}: ${error.message}`, { cause: error }), { code: error.code }));
   };
   socket.once("error", onError);
   socket.once(event, () => connected.resolve());
+  // Real time: a silent peer is I/O, which holds a virtual clock still.
+  const timer =
+    limitMs < MAX_TIMER_MS
+      ? setTimeout(() => {
+          const error = new Error(`Cannot connect to ${target}: the TLS handshake did not finish within ${limitMs} ms (set handshakeTimeout to wait longer)`);
+          connected.reject(Object.assign(error, { code: "ETIMEDOUT" }));
+        }, limitMs)
+      : undefined;
   try {
     yield connected;
   } catch (error) {
     socket.destroy();
     throw error;
   } finally {
+    if (timer !== undefined) clearTimeout(timer);
     socket.off("error", onError);
   }
 }

@@ -2,7 +2,7 @@
  * TCP (and TLS, and Unix-socket) streams: `openConnection` and `startServer`.
  * @module
  */
-import { type AddressInfo, createServer, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
+import { type AddressInfo, createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
 import { adoptResource } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -27,12 +27,22 @@ export interface Endpoint {
   path?: string;
 }
 
+/** asyncio's default TLS handshake timeout. */
+const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
+
 /** Options of `openConnection`. */
 export interface OpenConnectionOptions extends Endpoint {
   /** Use TLS: `true` for the system's CAs, or Node's TLS client options (`ca`, `servername`, `cert`, `key`, ...). */
   tls?: boolean | ConnectionOptions;
   /** The reader's limit. @default 65536 */
   limit?: number;
+  /**
+   * How long the TLS handshake may take, in ms of real time, before the
+   * connection is given up with an `ETIMEDOUT` error (asyncio's
+   * `ssl_handshake_timeout`); `Infinity` for none. Only for `tls`.
+   * @default 60000
+   */
+  handshakeTimeout?: number;
 }
 
 /** Options of `startServer`. */
@@ -81,14 +91,21 @@ export function* openConnection(options: OpenConnectionOptions): Operation<Strea
   }
   const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port: options.port as number };
   const tls = options.tls;
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  if (!(typeof handshakeTimeout === "number" && handshakeTimeout > 0)) {
+    throw new RangeError(`Cannot open a connection: handshakeTimeout must be a positive number of ms (or Infinity), received ${String(handshakeTimeout)}`);
+  }
+  // SNI carries host names only: an IP address as servername is invalid (and Node warns, DEP0123).
+  const servername =
+    typeof tls === "object" && tls.servername !== undefined
+      ? tls.servername
+      : options.host !== undefined && isIP(options.host) === 0
+        ? options.host
+        : undefined;
   const socket: Socket = tls
-    ? tlsConnect({
-        ...endpoint,
-        ...(typeof tls === "object" ? tls : {}),
-        ...(options.host !== undefined && typeof tls === "object" && tls.servername === undefined && { servername: options.host }),
-      })
+    ? tlsConnect({ ...endpoint, ...(typeof tls === "object" ? tls : {}), ...(servername !== undefined && { servername }) })
     : netConnect({ ...endpoint, allowHalfOpen: true });
-  yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect");
+  yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect", tls ? handshakeTimeout : Number.POSITIVE_INFINITY);
   const end = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !tls });
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -142,5 +143,66 @@ describe("TLS by node name", { skip }, () => {
       server.close();
       yield* server.waitClosed();
     });
+  });
+});
+
+describe("TLS client handshake (issue 12 item 6)", () => {
+  it("gives up on a silent server after handshakeTimeout with ETIMEDOUT, and leaves nothing open", async () => {
+    // A plain TCP server that accepts and never answers: the handshake can never finish.
+    const accepted: Socket[] = [];
+    const silent = createNetServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      await runVirtual(function* () {
+        try {
+          yield* openConnection({ port, tls: true, handshakeTimeout: 50 });
+          assert.fail("the handshake cannot finish");
+        } catch (error) {
+          assert.equal((error as { code?: string }).code, "ETIMEDOUT");
+          assert.match((error as Error).message, /^Cannot connect to 127\.0\.0\.1:\d+: the TLS handshake did not finish within 50 ms/);
+        }
+      });
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("rejects a handshakeTimeout that is not a positive number", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* openConnection({ port: 1, tls: true, handshakeTimeout: 0 });
+        assert.fail("expected a RangeError");
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+      }
+    });
+  });
+
+  it("connecting to an IP address does not send it as the server name (no DEP0123 warning)", { skip }, async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }): void => {
+      warnings.push(warning.code ?? warning.name);
+    };
+    process.on("warning", onWarning);
+    try {
+      await runVirtual(function* () {
+        const server = yield* startServer(
+          function* (_reader, writer) {
+            writer.write("hi\n");
+          },
+          { tls: { SNICallback: nodeCertificateResolver(securityDir), ...loadNodeCredentials(securityDir, "node-a") } },
+        );
+        const { reader } = yield* openConnection({ host: "127.0.0.1", port: server.address.port, tls: { ca: caPem } });
+        assert.equal(new TextDecoder().decode(yield* reader.readLine()), "hi\n");
+        server.close();
+        yield* server.waitClosed();
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.deepEqual(warnings, []);
   });
 });
