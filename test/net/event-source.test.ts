@@ -12,7 +12,89 @@ interface Frame {
   data?: string;
 }
 
-/** A minimal SSE client over fetch: reads frames as they come. */
+/** An event as a browser dispatches it. */
+interface DispatchedEvent {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
+
+/**
+ * A parser of `text/event-stream` that follows the WHATWG HTML spec's
+ * "interpreting an event stream" (9.2.6) to the letter, so the tests see
+ * what a browser sees: lines end at CRLF, LF or CR (a CR at the end of a
+ * chunk may pair with an LF at the start of the next), one space after the
+ * colon is dropped, an `id` holding NUL is ignored, a blank line dispatches,
+ * a block without data dispatches nothing. Feed it decoded text (the
+ * caller's streaming `TextDecoder` does the UTF-8 decode and BOM strip).
+ */
+class EventStreamParser {
+  readonly events: DispatchedEvent[] = [];
+  /** Called at every blank line with the event dispatched, if any (heartbeats and `retry` blocks dispatch none). */
+  onBlock: ((event: DispatchedEvent | undefined) => void) | undefined;
+  retry: number | undefined;
+  #line = "";
+  #afterCr = false;
+  #data = "";
+  #type = "";
+  #lastEventId = "";
+
+  feed(text: string): void {
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (this.#afterCr) {
+        this.#afterCr = false;
+        if (c === "\n") {
+          start = i + 1;
+          continue;
+        }
+      }
+      if (c === "\r" || c === "\n") {
+        this.#processLine(this.#line + text.slice(start, i));
+        this.#line = "";
+        this.#afterCr = c === "\r";
+        start = i + 1;
+      }
+    }
+    this.#line += text.slice(start);
+  }
+
+  #processLine(line: string): void {
+    if (line === "") {
+      this.#dispatch();
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.#type = value;
+    else if (field === "data") this.#data += `${value}\n`;
+    else if (field === "id") {
+      if (!value.includes("\0")) this.#lastEventId = value;
+    } else if (field === "retry") {
+      if (/^[0-9]+$/.test(value)) this.retry = Number(value);
+    }
+  }
+
+  #dispatch(): void {
+    const lastEventId = this.#lastEventId;
+    if (this.#data === "") {
+      this.#type = "";
+      this.onBlock?.(undefined);
+      return;
+    }
+    const event = { type: this.#type === "" ? "message" : this.#type, data: this.#data.slice(0, -1), lastEventId };
+    this.#data = "";
+    this.#type = "";
+    this.events.push(event);
+    this.onBlock?.(event);
+  }
+}
+
+/** A minimal SSE client over fetch: reads frames (blocks up to a blank line) as they come, parsed as a browser would. */
 class SseClient {
   readonly frames: Frame[] = [];
   readonly controller = new AbortController();
@@ -41,23 +123,18 @@ class SseClient {
   async #read(url: string, headers: Record<string, string>): Promise<void> {
     const response = await fetch(url, { headers, signal: this.controller.signal });
     const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-        const frame: Frame = {};
-        for (const line of buffer.slice(0, end).split("\n")) {
-          const [field, ...rest] = line.split(": ");
-          const value = rest.join(": ");
-          if (field === "id") frame.id = value;
-          else if (field === "event") frame.event = value;
-          else if (field === "data") frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`;
-        }
-        buffer = buffer.slice(end + 2);
-        this.frames.push(frame);
-        for (const wake of this.#waiters.splice(0)) wake();
+    const parser = new EventStreamParser();
+    parser.onBlock = (event) => {
+      const frame: Frame = {};
+      if (event !== undefined) {
+        frame.id = event.lastEventId;
+        if (event.type !== "message") frame.event = event.type;
+        frame.data = event.data;
       }
-    }
+      this.frames.push(frame);
+      for (const wake of this.#waiters.splice(0)) wake();
+    };
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   }
 }
 
