@@ -52,6 +52,11 @@ interface Client {
  * reads too slowly is dropped (counted in `stats.droppedSlow`) instead of
  * making the server buffer without bound.
  *
+ * Data is sent as one `data:` line per line, so it cannot forge fields or
+ * events: it is split at every line end a browser knows (CRLF, LF and CR),
+ * and the browser joins the lines with LF, so a CRLF or CR in data arrives
+ * as LF.
+ *
  * @example
  * ```ts ignore
  * import { main } from "corio";
@@ -184,7 +189,8 @@ export class EventSource {
     }
     let frame = `id: ${event.id}\n`;
     if (event.event !== undefined) frame += `event: ${event.event}\n`;
-    for (const line of event.data.split("\n")) frame += `data: ${line}\n`;
+    // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
+    for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
     raw.write(`${frame}\n`);
     this.#sent++;
     return true;

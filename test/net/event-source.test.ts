@@ -231,6 +231,24 @@ describe("EventSource", () => {
     });
   });
 
+  it("splits data on CR and CRLF as well as LF, so data cannot forge fields or events (they arrive as LF)", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const client = new SseClient(`${server.url}/?id=c`);
+      await clientsConnected(events, 1);
+      events.broadcast("hello\rid: 999\rdata: forged");
+      events.broadcast("two\r\revent: forged\r\ndata: events?");
+      events.broadcast("crlf\r\nlf\ncr\rend");
+      const frames = await client.next(3);
+      await client.close();
+      assert.deepEqual(client.frames.slice(1), [
+        { id: "1", data: "hello\nid: 999\ndata: forged" },
+        { id: "2", data: "two\n\nevent: forged\ndata: events?" },
+        { id: "3", data: "crlf\nlf\ncr\nend" },
+      ]);
+      assert.equal(frames.length, 3);
+    });
+  });
+
   it("sends heartbeats to keep the stream open", async () => {
     await withEvents({ heartbeat: 20 }, async (events, server) => {
       const client = new SseClient(`${server.url}/?id=h`);
