@@ -17,7 +17,7 @@ export interface EventSourceOptions {
   historySize?: number;
   /** Bytes a client may have waiting in its socket before it is dropped as too slow. @default 1048576 */
   maxBuffered?: number;
-  /** The reconnection delay sent to browsers (`retry:`), in ms. @default 1000 */
+  /** The reconnection delay sent to browsers (`retry:`), in ms: an integer from 0 (browsers read only digits). @default 1000 */
   retry?: number;
 }
 
@@ -55,7 +55,7 @@ interface Client {
  * Data is sent as one `data:` line per line, so it cannot forge fields or
  * events: it is split at every line end a browser knows (CRLF, LF and CR),
  * and the browser joins the lines with LF, so a CRLF or CR in data arrives
- * as LF.
+ * as LF. An event type holding a line break is rejected.
  *
  * @example
  * ```ts ignore
@@ -87,11 +87,25 @@ export class EventSource {
   /** Called when a client is dropped for reading too slowly (a hook for logs). */
   onSlowClient: ((clientId: string) => void) | undefined;
 
+  /**
+   * @throws {TypeError} if `retry` is not a number.
+   * @throws {RangeError} if `retry` is not an integer from 0 to 2^53 - 1.
+   */
   constructor(options: EventSourceOptions = {}) {
+    const retry = options.retry ?? 1000;
+    // Browsers take `retry:` only if it is all ASCII digits; anything else (a line break above all) must not reach the stream.
+    if (typeof retry !== "number") {
+      throw new TypeError(`Cannot create an EventSource: retry must be a number of ms, received ${typeof retry}; pass e.g. { retry: 1000 }`);
+    }
+    if (!(Number.isSafeInteger(retry) && retry >= 0)) {
+      throw new RangeError(
+        `Cannot create an EventSource: retry must be an integer number of ms from 0, received ${String(retry)}; round it, e.g. Math.round(ms)`,
+      );
+    }
     this.#heartbeatMs = options.heartbeat ?? 15_000;
     this.#historySize = options.historySize ?? 100;
     this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
-    this.#retry = options.retry ?? 1000;
+    this.#retry = retry;
   }
 
   /** The ids of the connected clients. */
@@ -143,7 +157,12 @@ export class EventSource {
     }
   }
 
-  /** Sends `data` (JSON-encoded unless a string) to one client; returns `false` if it is not connected. */
+  /**
+   * Sends `data` (JSON-encoded unless a string) to one client; returns `false`
+   * if it is not connected.
+   *
+   * @throws {TypeError} if `options.event` holds a CR or LF.
+   */
   send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
     const event = this.#record(data, options.event);
     const client = this.#clients.get(clientId);
@@ -152,7 +171,11 @@ export class EventSource {
     return true;
   }
 
-  /** Sends `data` to every connected client; returns how many got it. */
+  /**
+   * Sends `data` to every connected client; returns how many got it.
+   *
+   * @throws {TypeError} if `options.event` holds a CR or LF.
+   */
   broadcast(data: unknown, options: { event?: string } = {}): number {
     const event = this.#record(data, options.event);
     let count = 0;
@@ -168,6 +191,12 @@ export class EventSource {
   }
 
   #record(data: unknown, event: string | undefined): SentEvent {
+    // A line break in the type would end the `event:` line and let the rest forge fields (an `id:`, a `data:`, a new event).
+    if (event !== undefined && /[\r\n]/.test(event)) {
+      throw new TypeError(
+        `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
+      );
+    }
     const sent: SentEvent = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data) };
     this.#history.push(sent);
     if (this.#history.length > this.#historySize) this.#history.shift();

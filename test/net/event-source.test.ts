@@ -249,6 +249,29 @@ describe("EventSource", () => {
     });
   });
 
+  it("rejects an event name holding CR or LF, before sending or recording anything", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const client = new SseClient(`${server.url}/?id=c`);
+      await clientsConnected(events, 1);
+      for (const event of ["news\ndata: forged", "news\r", "\r\nid: 7"]) {
+        assert.throws(() => events.broadcast("x", { event }), { name: "TypeError", message: /^Cannot send an event: .*line break.*received/ });
+        assert.throws(() => events.send("c", "x", { event }), TypeError);
+      }
+      assert.equal(events.stats.sent, 0);
+      events.broadcast("ok", { event: "news" });
+      assert.deepEqual(await client.next(1), [{ id: "1", event: "news", data: "ok" }]);
+      await client.close();
+    });
+  });
+
+  it("rejects a retry that a browser would not read as a delay (not digits only)", () => {
+    for (const retry of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1e21]) {
+      assert.throws(() => new EventSource({ retry }), { name: "RangeError", message: /^Cannot create an EventSource: retry .*received/ });
+    }
+    assert.throws(() => new EventSource({ retry: "1000\ndata: forged" as unknown as number }), TypeError);
+    new EventSource({ retry: 0 }).close();
+  });
+
   it("sends heartbeats to keep the stream open", async () => {
     await withEvents({ heartbeat: 20 }, async (events, server) => {
       const client = new SseClient(`${server.url}/?id=h`);
