@@ -36,6 +36,12 @@ export interface EventSourceStats {
   droppedSlow: number;
 }
 
+/** An event in the history, with whom it was for. */
+interface Recorded extends SentEvent {
+  /** The client it was sent to; `undefined` for a broadcast. */
+  to: string | undefined;
+}
+
 interface Client {
   id: string;
   response: ServerResponse;
@@ -55,7 +61,10 @@ interface Client {
  * Data is sent as one `data:` line per line, so it cannot forge fields or
  * events: it is split at every line end a browser knows (CRLF, LF and CR),
  * and the browser joins the lines with LF, so a CRLF or CR in data arrives
- * as LF. An event type holding a line break is rejected.
+ * as LF. An event type holding a line break is rejected. A replay gives a
+ * client only broadcasts and events sent to its own id, never another
+ * client's (ids are not secrets, though: authenticate in the handler before
+ * attaching a client under an id).
  *
  * @example
  * ```ts ignore
@@ -73,7 +82,7 @@ interface Client {
  */
 export class EventSource {
   readonly #clients = new Map<string, Client>();
-  readonly #history: SentEvent[] = [];
+  readonly #history: Recorded[] = [];
   readonly #historySize: number;
   readonly #maxBuffered: number;
   readonly #retry: number;
@@ -122,7 +131,8 @@ export class EventSource {
    * Turns the request into an event stream for `clientId` and keeps it open
    * until the client disconnects (or is dropped, or `close()` is called). A
    * client that reconnects with the same id replaces the old stream; one that
-   * sends `Last-Event-ID` first gets the events it missed.
+   * sends `Last-Event-ID` first gets the events it missed: the broadcasts and
+   * those sent to `clientId`.
    *
    * **Cancellation:** the stream is closed and the client removed.
    */
@@ -142,7 +152,9 @@ export class EventSource {
     this.#armHeartbeat();
     const lastId = Number(request.headers["last-event-id"] ?? Number.NaN);
     if (Number.isFinite(lastId)) {
-      for (const event of this.#history) if (event.id > lastId) this.#write(client, event);
+      for (const event of this.#history) {
+        if (event.id > lastId && (event.to === undefined || event.to === clientId)) this.#write(client, event);
+      }
     }
     const onClose = (): void => {
       this.#remove(client);
@@ -159,12 +171,12 @@ export class EventSource {
 
   /**
    * Sends `data` (JSON-encoded unless a string) to one client; returns `false`
-   * if it is not connected.
+   * if it is not connected (the event is still kept for its replay).
    *
    * @throws {TypeError} if `options.event` holds a CR or LF.
    */
   send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
-    const event = this.#record(data, options.event);
+    const event = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
     this.#write(client, event);
@@ -177,7 +189,7 @@ export class EventSource {
    * @throws {TypeError} if `options.event` holds a CR or LF.
    */
   broadcast(data: unknown, options: { event?: string } = {}): number {
-    const event = this.#record(data, options.event);
+    const event = this.#record(data, options.event, undefined);
     let count = 0;
     for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
     return count;
@@ -190,14 +202,14 @@ export class EventSource {
     this.#heartbeat = null;
   }
 
-  #record(data: unknown, event: string | undefined): SentEvent {
+  #record(data: unknown, event: string | undefined, to: string | undefined): Recorded {
     // A line break in the type would end the `event:` line and let the rest forge fields (an `id:`, a `data:`, a new event).
     if (event !== undefined && /[\r\n]/.test(event)) {
       throw new TypeError(
         `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
       );
     }
-    const sent: SentEvent = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data) };
+    const sent: Recorded = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data), to };
     this.#history.push(sent);
     if (this.#history.length > this.#historySize) this.#history.shift();
     return sent;

@@ -272,6 +272,25 @@ describe("EventSource", () => {
     new EventSource({ retry: 0 }).close();
   });
 
+  it("replays to a client only the broadcasts and the events sent to it, never another client's", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      events.send("alice", "for alice"); // 1: alice is not connected: recorded for her replay
+      events.broadcast("for all"); // 2
+      events.send("bob", "for bob"); // 3
+      events.send("alice", "for alice again"); // 4
+      const alice = new SseClient(`${server.url}/?id=alice`, { "last-event-id": "0" });
+      const bob = new SseClient(`${server.url}/?id=bob`, { "last-event-id": "1" });
+      const anonymous = new SseClient(`${server.url}/`, { "last-event-id": "0" });
+      await clientsConnected(events, 3);
+      events.broadcast("done"); // 5: everyone's last frame, so each replay is complete once it arrives
+      const data = async (client: SseClient, n: number): Promise<string[]> => (await client.next(n)).map((f) => `${f.id} ${f.data}`);
+      assert.deepEqual(await data(alice, 4), ["1 for alice", "2 for all", "4 for alice again", "5 done"]);
+      assert.deepEqual(await data(bob, 3), ["2 for all", "3 for bob", "5 done"]);
+      assert.deepEqual(await data(anonymous, 2), ["2 for all", "5 done"]);
+      for (const client of [alice, bob, anonymous]) await client.close();
+    });
+  });
+
   it("sends heartbeats to keep the stream open", async () => {
     await withEvents({ heartbeat: 20 }, async (events, server) => {
       const client = new SseClient(`${server.url}/?id=h`);
