@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Future, run, sleep, until } from "../../src/index.ts";
-import { EventSource, type HttpServer, serveHttp } from "../../src/net/index.ts";
+import fc from "fast-check";
+import { Future, run, sleep, spawn, until } from "../../src/index.ts";
+import { EventSource, type HttpRequest, type HttpResponse, type HttpServer, serveHttp } from "../../src/net/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
@@ -173,6 +174,58 @@ async function clientsConnected(events: EventSource, n: number): Promise<void> {
   });
 }
 
+/**
+ * Runs `body` with one client of `events` attached to an in-memory response
+ * (no socket, so a property can run it hundreds of times) and gives the
+ * bytes of the stream, as Node would have encoded them.
+ */
+async function streamBytes(events: EventSource, body: () => void): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const raw = {
+    destroyed: false,
+    writableEnded: false,
+    writableLength: 0,
+    writeHead: () => raw,
+    write: (chunk: string) => chunks.push(Buffer.from(chunk, "utf8")) > 0,
+    end: () => {
+      raw.writableEnded = true;
+    },
+    once: () => raw,
+    off: () => raw,
+  };
+  const request = { headers: {} } as unknown as HttpRequest;
+  const response = { raw } as unknown as HttpResponse;
+  await run(function* () {
+    const attached = yield* spawn(() => events.attach(request, response, "p"));
+    while (events.clients.length === 0) yield* sleep(0);
+    try {
+      body();
+    } finally {
+      events.close();
+      yield* attached;
+    }
+  });
+  return Buffer.concat(chunks);
+}
+
+/** `s` with each lone surrogate replaced by U+FFFD, as UTF-8 encoding does it (`String.prototype.toWellFormed`, ES2024). */
+function wellFormed(s: string): string {
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+/** Parses `bytes` cut at `cuts` (byte offsets, in any order), each piece decoded as it comes, as a browser would. */
+function parseInChunks(bytes: Buffer, cuts: number[]): EventStreamParser {
+  const parser = new EventStreamParser();
+  const decoder = new TextDecoder();
+  let start = 0;
+  for (const cut of [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)) {
+    parser.feed(decoder.decode(bytes.subarray(start, cut), { stream: true }));
+    start = cut;
+  }
+  parser.feed(decoder.decode(bytes.subarray(start)));
+  return parser;
+}
+
 describe("EventSource", () => {
   it("sends to one client, broadcasts to all, with ids and event types", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
@@ -289,6 +342,56 @@ describe("EventSource", () => {
       assert.deepEqual(await data(anonymous, 2), ["2 for all", "5 done"]);
       for (const client of [alice, bob, anonymous]) await client.close();
     });
+  });
+
+  it("the tests' parser reads the spec's examples as a browser does, wherever the stream is cut (even inside a CRLF)", () => {
+    const stream =
+      ": comment\r\ndata: first\r\ndata:second\r\rid: 7\nevent: add\ndata\n\nid: bad\0id\ndata:  two spaces\r\n\r\nevent: lost\n\ndata: x\nretry: 12\nretry: 1e3\n\ndata: unfinished";
+    const expected: DispatchedEvent[] = [
+      { type: "message", data: "first\nsecond", lastEventId: "" },
+      { type: "add", data: "", lastEventId: "7" },
+      { type: "message", data: " two spaces", lastEventId: "7" },
+      { type: "message", data: "x", lastEventId: "7" },
+    ];
+    const bytes = Buffer.from(stream, "utf8");
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const parser = parseInChunks(bytes, [cut]);
+      assert.deepEqual(parser.events, expected, `cut at ${cut}`);
+      assert.equal(parser.retry, 12);
+    }
+  });
+
+  it("property: any data and any event type without a line break reach a browser intact, however the stream is cut; a type with one is rejected", async () => {
+    // Characters that matter to the format, mixed with any code point and lone surrogates (which Node's UTF-8 encoder writes as U+FFFD).
+    const unit = fc.oneof(
+      fc.constantFrom("\r", "\n", "\r\n", "\0", ":", " ", "data:", "id: 9", "event: x", "retry: 1", "\uFEFF", "\uD800", "\uDC00"),
+      fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+    );
+    const text = fc.string({ unit, maxLength: 12 });
+    const message = fc.record({ data: text, event: fc.option(text, { nil: undefined }), broadcast: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), async (messages, cuts) => {
+        const events = new EventSource({ heartbeat: 0, retry: 5 });
+        const expected: DispatchedEvent[] = [];
+        const bytes = await streamBytes(events, () => {
+          for (const { data, event, broadcast } of messages) {
+            const options = event === undefined ? {} : { event };
+            const send = (): unknown => (broadcast ? events.broadcast(data, options) : events.send("p", data, options));
+            if (event !== undefined && /[\r\n]/.test(event)) {
+              assert.throws(send, TypeError);
+              continue;
+            }
+            send();
+            const type = event === undefined || event === "" ? "message" : event;
+            expected.push({ type: wellFormed(type), data: wellFormed(data.replace(/\r\n?/g, "\n")), lastEventId: String(expected.length + 1) });
+          }
+        });
+        const parser = parseInChunks(bytes, cuts);
+        assert.deepEqual(parser.events, expected);
+        assert.equal(parser.retry, 5);
+      }),
+      { seed: 0x55e12, numRuns: 400 },
+    );
   });
 
   it("sends heartbeats to keep the stream open", async () => {
