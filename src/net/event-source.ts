@@ -173,7 +173,7 @@ export class EventSource {
    * Sends `data` (JSON-encoded unless a string) to one client; returns `false`
    * if it is not connected (the event is still kept for its replay).
    *
-   * @throws {TypeError} if `options.event` holds a CR or LF.
+   * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
    */
   send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
     const event = this.#record(data, options.event, clientId);
@@ -186,7 +186,7 @@ export class EventSource {
   /**
    * Sends `data` to every connected client; returns how many got it.
    *
-   * @throws {TypeError} if `options.event` holds a CR or LF.
+   * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
    */
   broadcast(data: unknown, options: { event?: string } = {}): number {
     const event = this.#record(data, options.event, undefined);
@@ -209,7 +209,12 @@ export class EventSource {
         `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
       );
     }
-    const sent: Recorded = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data), to };
+    const text: unknown = typeof data === "string" ? data : JSON.stringify(data);
+    // JSON.stringify gives undefined for undefined, functions and symbols: recorded, such an event would throw at every replay.
+    if (typeof text !== "string") {
+      throw new TypeError(`Cannot send an event: data must be a string or JSON-encodable, received ${typeof data}; send null or a value instead`);
+    }
+    const sent: Recorded = { id: this.#nextId++, event, data: text, to };
     this.#history.push(sent);
     if (this.#history.length > this.#historySize) this.#history.shift();
     return sent;

@@ -325,6 +325,24 @@ describe("EventSource", () => {
     new EventSource({ retry: 0 }).close();
   });
 
+  it("rejects data JSON cannot encode (undefined, a function) before recording it, so it cannot break later replays", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      events.broadcast("before");
+      for (const data of [undefined, () => 1, Symbol("s")]) {
+        assert.throws(() => events.broadcast(data), { name: "TypeError", message: /^Cannot send an event: .*received/ });
+        assert.throws(() => events.send("r", data), TypeError);
+      }
+      const client = new SseClient(`${server.url}/?id=r`, { "last-event-id": "0" });
+      await clientsConnected(events, 1);
+      events.broadcast("after");
+      assert.deepEqual(await client.next(2), [
+        { id: "1", data: "before" },
+        { id: "2", data: "after" },
+      ]);
+      await client.close();
+    });
+  });
+
   it("replays to a client only the broadcasts and the events sent to it, never another client's", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
       events.send("alice", "for alice"); // 1: alice is not connected: recorded for her replay
