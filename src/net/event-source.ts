@@ -17,7 +17,7 @@ export interface EventSourceOptions {
   historySize?: number;
   /** Bytes a client may have waiting in its socket before it is dropped as too slow. @default 1048576 */
   maxBuffered?: number;
-  /** The reconnection delay sent to browsers (`retry:`), in ms. @default 1000 */
+  /** The reconnection delay sent to browsers (`retry:`), in ms: an integer from 0 (browsers read only digits). @default 1000 */
   retry?: number;
 }
 
@@ -36,6 +36,12 @@ export interface EventSourceStats {
   droppedSlow: number;
 }
 
+/** An event in the history, with whom it was for. */
+interface Recorded extends SentEvent {
+  /** The client it was sent to; `undefined` for a broadcast. */
+  to: string | undefined;
+}
+
 interface Client {
   id: string;
   response: ServerResponse;
@@ -51,6 +57,14 @@ interface Client {
  * that reconnects with `Last-Event-ID` gets what it missed. A client that
  * reads too slowly is dropped (counted in `stats.droppedSlow`) instead of
  * making the server buffer without bound.
+ *
+ * Data is sent as one `data:` line per line, so it cannot forge fields or
+ * events: it is split at every line end a browser knows (CRLF, LF and CR),
+ * and the browser joins the lines with LF, so a CRLF or CR in data arrives
+ * as LF. An event type holding a line break is rejected. A replay gives a
+ * client only broadcasts and events sent to its own id, never another
+ * client's (ids are not secrets, though: authenticate in the handler before
+ * attaching a client under an id).
  *
  * @example
  * ```ts ignore
@@ -68,7 +82,7 @@ interface Client {
  */
 export class EventSource {
   readonly #clients = new Map<string, Client>();
-  readonly #history: SentEvent[] = [];
+  readonly #history: Recorded[] = [];
   readonly #historySize: number;
   readonly #maxBuffered: number;
   readonly #retry: number;
@@ -82,11 +96,25 @@ export class EventSource {
   /** Called when a client is dropped for reading too slowly (a hook for logs). */
   onSlowClient: ((clientId: string) => void) | undefined;
 
+  /**
+   * @throws {TypeError} if `retry` is not a number.
+   * @throws {RangeError} if `retry` is not an integer from 0 to 2^53 - 1.
+   */
   constructor(options: EventSourceOptions = {}) {
+    const retry = options.retry ?? 1000;
+    // Browsers take `retry:` only if it is all ASCII digits; anything else (a line break above all) must not reach the stream.
+    if (typeof retry !== "number") {
+      throw new TypeError(`Cannot create an EventSource: retry must be a number of ms, received ${typeof retry}; pass e.g. { retry: 1000 }`);
+    }
+    if (!(Number.isSafeInteger(retry) && retry >= 0)) {
+      throw new RangeError(
+        `Cannot create an EventSource: retry must be an integer number of ms from 0, received ${String(retry)}; round it, e.g. Math.round(ms)`,
+      );
+    }
     this.#heartbeatMs = options.heartbeat ?? 15_000;
     this.#historySize = options.historySize ?? 100;
     this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
-    this.#retry = options.retry ?? 1000;
+    this.#retry = retry;
   }
 
   /** The ids of the connected clients. */
@@ -103,7 +131,8 @@ export class EventSource {
    * Turns the request into an event stream for `clientId` and keeps it open
    * until the client disconnects (or is dropped, or `close()` is called). A
    * client that reconnects with the same id replaces the old stream; one that
-   * sends `Last-Event-ID` first gets the events it missed.
+   * sends `Last-Event-ID` first gets the events it missed: the broadcasts and
+   * those sent to `clientId`.
    *
    * **Cancellation:** the stream is closed and the client removed.
    */
@@ -123,7 +152,9 @@ export class EventSource {
     this.#armHeartbeat();
     const lastId = Number(request.headers["last-event-id"] ?? Number.NaN);
     if (Number.isFinite(lastId)) {
-      for (const event of this.#history) if (event.id > lastId) this.#write(client, event);
+      for (const event of this.#history) {
+        if (event.id > lastId && (event.to === undefined || event.to === clientId)) this.#write(client, event);
+      }
     }
     const onClose = (): void => {
       this.#remove(client);
@@ -138,18 +169,27 @@ export class EventSource {
     }
   }
 
-  /** Sends `data` (JSON-encoded unless a string) to one client; returns `false` if it is not connected. */
+  /**
+   * Sends `data` (JSON-encoded unless a string) to one client; returns `false`
+   * if it is not connected (the event is still kept for its replay).
+   *
+   * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
+   */
   send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
-    const event = this.#record(data, options.event);
+    const event = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
     this.#write(client, event);
     return true;
   }
 
-  /** Sends `data` to every connected client; returns how many got it. */
+  /**
+   * Sends `data` to every connected client; returns how many got it.
+   *
+   * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
+   */
   broadcast(data: unknown, options: { event?: string } = {}): number {
-    const event = this.#record(data, options.event);
+    const event = this.#record(data, options.event, undefined);
     let count = 0;
     for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
     return count;
@@ -162,8 +202,19 @@ export class EventSource {
     this.#heartbeat = null;
   }
 
-  #record(data: unknown, event: string | undefined): SentEvent {
-    const sent: SentEvent = { id: this.#nextId++, event, data: typeof data === "string" ? data : JSON.stringify(data) };
+  #record(data: unknown, event: string | undefined, to: string | undefined): Recorded {
+    // A line break in the type would end the `event:` line and let the rest forge fields (an `id:`, a `data:`, a new event).
+    if (event !== undefined && /[\r\n]/.test(event)) {
+      throw new TypeError(
+        `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
+      );
+    }
+    const text: unknown = typeof data === "string" ? data : JSON.stringify(data);
+    // JSON.stringify gives undefined for undefined, functions and symbols: recorded, such an event would throw at every replay.
+    if (typeof text !== "string") {
+      throw new TypeError(`Cannot send an event: data must be a string or JSON-encodable, received ${typeof data}; send null or a value instead`);
+    }
+    const sent: Recorded = { id: this.#nextId++, event, data: text, to };
     this.#history.push(sent);
     if (this.#history.length > this.#historySize) this.#history.shift();
     return sent;
@@ -184,7 +235,8 @@ export class EventSource {
     }
     let frame = `id: ${event.id}\n`;
     if (event.event !== undefined) frame += `event: ${event.event}\n`;
-    for (const line of event.data.split("\n")) frame += `data: ${line}\n`;
+    // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
+    for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
     raw.write(`${frame}\n`);
     this.#sent++;
     return true;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Future, run, sleep, until } from "../../src/index.ts";
-import { EventSource, type HttpServer, serveHttp } from "../../src/net/index.ts";
+import fc from "fast-check";
+import { Future, run, sleep, spawn, until } from "../../src/index.ts";
+import { EventSource, type HttpRequest, type HttpResponse, type HttpServer, serveHttp } from "../../src/net/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
@@ -12,7 +13,89 @@ interface Frame {
   data?: string;
 }
 
-/** A minimal SSE client over fetch: reads frames as they come. */
+/** An event as a browser dispatches it. */
+interface DispatchedEvent {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
+
+/**
+ * A parser of `text/event-stream` that follows the WHATWG HTML spec's
+ * "interpreting an event stream" (9.2.6) to the letter, so the tests see
+ * what a browser sees: lines end at CRLF, LF or CR (a CR at the end of a
+ * chunk may pair with an LF at the start of the next), one space after the
+ * colon is dropped, an `id` holding NUL is ignored, a blank line dispatches,
+ * a block without data dispatches nothing. Feed it decoded text (the
+ * caller's streaming `TextDecoder` does the UTF-8 decode and BOM strip).
+ */
+class EventStreamParser {
+  readonly events: DispatchedEvent[] = [];
+  /** Called at every blank line with the event dispatched, if any (heartbeats and `retry` blocks dispatch none). */
+  onBlock: ((event: DispatchedEvent | undefined) => void) | undefined;
+  retry: number | undefined;
+  #line = "";
+  #afterCr = false;
+  #data = "";
+  #type = "";
+  #lastEventId = "";
+
+  feed(text: string): void {
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (this.#afterCr) {
+        this.#afterCr = false;
+        if (c === "\n") {
+          start = i + 1;
+          continue;
+        }
+      }
+      if (c === "\r" || c === "\n") {
+        this.#processLine(this.#line + text.slice(start, i));
+        this.#line = "";
+        this.#afterCr = c === "\r";
+        start = i + 1;
+      }
+    }
+    this.#line += text.slice(start);
+  }
+
+  #processLine(line: string): void {
+    if (line === "") {
+      this.#dispatch();
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.#type = value;
+    else if (field === "data") this.#data += `${value}\n`;
+    else if (field === "id") {
+      if (!value.includes("\0")) this.#lastEventId = value;
+    } else if (field === "retry") {
+      if (/^[0-9]+$/.test(value)) this.retry = Number(value);
+    }
+  }
+
+  #dispatch(): void {
+    const lastEventId = this.#lastEventId;
+    if (this.#data === "") {
+      this.#type = "";
+      this.onBlock?.(undefined);
+      return;
+    }
+    const event = { type: this.#type === "" ? "message" : this.#type, data: this.#data.slice(0, -1), lastEventId };
+    this.#data = "";
+    this.#type = "";
+    this.events.push(event);
+    this.onBlock?.(event);
+  }
+}
+
+/** A minimal SSE client over fetch: reads frames (blocks up to a blank line) as they come, parsed as a browser would. */
 class SseClient {
   readonly frames: Frame[] = [];
   readonly controller = new AbortController();
@@ -41,23 +124,18 @@ class SseClient {
   async #read(url: string, headers: Record<string, string>): Promise<void> {
     const response = await fetch(url, { headers, signal: this.controller.signal });
     const decoder = new TextDecoder();
-    let buffer = "";
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-        const frame: Frame = {};
-        for (const line of buffer.slice(0, end).split("\n")) {
-          const [field, ...rest] = line.split(": ");
-          const value = rest.join(": ");
-          if (field === "id") frame.id = value;
-          else if (field === "event") frame.event = value;
-          else if (field === "data") frame.data = frame.data === undefined ? value : `${frame.data}\n${value}`;
-        }
-        buffer = buffer.slice(end + 2);
-        this.frames.push(frame);
-        for (const wake of this.#waiters.splice(0)) wake();
+    const parser = new EventStreamParser();
+    parser.onBlock = (event) => {
+      const frame: Frame = {};
+      if (event !== undefined) {
+        frame.id = event.lastEventId;
+        if (event.type !== "message") frame.event = event.type;
+        frame.data = event.data;
       }
-    }
+      this.frames.push(frame);
+      for (const wake of this.#waiters.splice(0)) wake();
+    };
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   }
 }
 
@@ -94,6 +172,58 @@ async function clientsConnected(events: EventSource, n: number): Promise<void> {
   await run(function* () {
     while (events.clients.length < n) yield* sleep(1);
   });
+}
+
+/**
+ * Runs `body` with one client of `events` attached to an in-memory response
+ * (no socket, so a property can run it hundreds of times) and gives the
+ * bytes of the stream, as Node would have encoded them.
+ */
+async function streamBytes(events: EventSource, body: () => void): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const raw = {
+    destroyed: false,
+    writableEnded: false,
+    writableLength: 0,
+    writeHead: () => raw,
+    write: (chunk: string) => chunks.push(Buffer.from(chunk, "utf8")) > 0,
+    end: () => {
+      raw.writableEnded = true;
+    },
+    once: () => raw,
+    off: () => raw,
+  };
+  const request = { headers: {} } as unknown as HttpRequest;
+  const response = { raw } as unknown as HttpResponse;
+  await run(function* () {
+    const attached = yield* spawn(() => events.attach(request, response, "p"));
+    while (events.clients.length === 0) yield* sleep(0);
+    try {
+      body();
+    } finally {
+      events.close();
+      yield* attached;
+    }
+  });
+  return Buffer.concat(chunks);
+}
+
+/** `s` with each lone surrogate replaced by U+FFFD, as UTF-8 encoding does it (`String.prototype.toWellFormed`, ES2024). */
+function wellFormed(s: string): string {
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+/** Parses `bytes` cut at `cuts` (byte offsets, in any order), each piece decoded as it comes, as a browser would. */
+function parseInChunks(bytes: Buffer, cuts: number[]): EventStreamParser {
+  const parser = new EventStreamParser();
+  const decoder = new TextDecoder();
+  let start = 0;
+  for (const cut of [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)) {
+    parser.feed(decoder.decode(bytes.subarray(start, cut), { stream: true }));
+    start = cut;
+  }
+  parser.feed(decoder.decode(bytes.subarray(start)));
+  return parser;
 }
 
 describe("EventSource", () => {
@@ -152,6 +282,134 @@ describe("EventSource", () => {
       );
       await client.close();
     });
+  });
+
+  it("splits data on CR and CRLF as well as LF, so data cannot forge fields or events (they arrive as LF)", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const client = new SseClient(`${server.url}/?id=c`);
+      await clientsConnected(events, 1);
+      events.broadcast("hello\rid: 999\rdata: forged");
+      events.broadcast("two\r\revent: forged\r\ndata: events?");
+      events.broadcast("crlf\r\nlf\ncr\rend");
+      const frames = await client.next(3);
+      await client.close();
+      assert.deepEqual(client.frames.slice(1), [
+        { id: "1", data: "hello\nid: 999\ndata: forged" },
+        { id: "2", data: "two\n\nevent: forged\ndata: events?" },
+        { id: "3", data: "crlf\nlf\ncr\nend" },
+      ]);
+      assert.equal(frames.length, 3);
+    });
+  });
+
+  it("rejects an event name holding CR or LF, before sending or recording anything", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const client = new SseClient(`${server.url}/?id=c`);
+      await clientsConnected(events, 1);
+      for (const event of ["news\ndata: forged", "news\r", "\r\nid: 7"]) {
+        assert.throws(() => events.broadcast("x", { event }), { name: "TypeError", message: /^Cannot send an event: .*line break.*received/ });
+        assert.throws(() => events.send("c", "x", { event }), TypeError);
+      }
+      assert.equal(events.stats.sent, 0);
+      events.broadcast("ok", { event: "news" });
+      assert.deepEqual(await client.next(1), [{ id: "1", event: "news", data: "ok" }]);
+      await client.close();
+    });
+  });
+
+  it("rejects a retry that a browser would not read as a delay (not digits only)", () => {
+    for (const retry of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1e21]) {
+      assert.throws(() => new EventSource({ retry }), { name: "RangeError", message: /^Cannot create an EventSource: retry .*received/ });
+    }
+    assert.throws(() => new EventSource({ retry: "1000\ndata: forged" as unknown as number }), TypeError);
+    new EventSource({ retry: 0 }).close();
+  });
+
+  it("rejects data JSON cannot encode (undefined, a function) before recording it, so it cannot break later replays", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      events.broadcast("before");
+      for (const data of [undefined, () => 1, Symbol("s")]) {
+        assert.throws(() => events.broadcast(data), { name: "TypeError", message: /^Cannot send an event: .*received/ });
+        assert.throws(() => events.send("r", data), TypeError);
+      }
+      const client = new SseClient(`${server.url}/?id=r`, { "last-event-id": "0" });
+      await clientsConnected(events, 1);
+      events.broadcast("after");
+      assert.deepEqual(await client.next(2), [
+        { id: "1", data: "before" },
+        { id: "2", data: "after" },
+      ]);
+      await client.close();
+    });
+  });
+
+  it("replays to a client only the broadcasts and the events sent to it, never another client's", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      events.send("alice", "for alice"); // 1: alice is not connected: recorded for her replay
+      events.broadcast("for all"); // 2
+      events.send("bob", "for bob"); // 3
+      events.send("alice", "for alice again"); // 4
+      const alice = new SseClient(`${server.url}/?id=alice`, { "last-event-id": "0" });
+      const bob = new SseClient(`${server.url}/?id=bob`, { "last-event-id": "1" });
+      const anonymous = new SseClient(`${server.url}/`, { "last-event-id": "0" });
+      await clientsConnected(events, 3);
+      events.broadcast("done"); // 5: everyone's last frame, so each replay is complete once it arrives
+      const data = async (client: SseClient, n: number): Promise<string[]> => (await client.next(n)).map((f) => `${f.id} ${f.data}`);
+      assert.deepEqual(await data(alice, 4), ["1 for alice", "2 for all", "4 for alice again", "5 done"]);
+      assert.deepEqual(await data(bob, 3), ["2 for all", "3 for bob", "5 done"]);
+      assert.deepEqual(await data(anonymous, 2), ["2 for all", "5 done"]);
+      for (const client of [alice, bob, anonymous]) await client.close();
+    });
+  });
+
+  it("the tests' parser reads the spec's examples as a browser does, wherever the stream is cut (even inside a CRLF)", () => {
+    const stream =
+      ": comment\r\ndata: first\r\ndata:second\r\rid: 7\nevent: add\ndata\n\nid: bad\0id\ndata:  two spaces\r\n\r\nevent: lost\n\ndata: x\nretry: 12\nretry: 1e3\n\ndata: unfinished";
+    const expected: DispatchedEvent[] = [
+      { type: "message", data: "first\nsecond", lastEventId: "" },
+      { type: "add", data: "", lastEventId: "7" },
+      { type: "message", data: " two spaces", lastEventId: "7" },
+      { type: "message", data: "x", lastEventId: "7" },
+    ];
+    const bytes = Buffer.from(stream, "utf8");
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const parser = parseInChunks(bytes, [cut]);
+      assert.deepEqual(parser.events, expected, `cut at ${cut}`);
+      assert.equal(parser.retry, 12);
+    }
+  });
+
+  it("property: any data and any event type without a line break reach a browser intact, however the stream is cut; a type with one is rejected", async () => {
+    // Characters that matter to the format, mixed with any code point and lone surrogates (which Node's UTF-8 encoder writes as U+FFFD).
+    const unit = fc.oneof(
+      fc.constantFrom("\r", "\n", "\r\n", "\0", ":", " ", "data:", "id: 9", "event: x", "retry: 1", "\uFEFF", "\uD800", "\uDC00"),
+      fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+    );
+    const text = fc.string({ unit, maxLength: 12 });
+    const message = fc.record({ data: text, event: fc.option(text, { nil: undefined }), broadcast: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), async (messages, cuts) => {
+        const events = new EventSource({ heartbeat: 0, retry: 5 });
+        const expected: DispatchedEvent[] = [];
+        const bytes = await streamBytes(events, () => {
+          for (const { data, event, broadcast } of messages) {
+            const options = event === undefined ? {} : { event };
+            const send = (): unknown => (broadcast ? events.broadcast(data, options) : events.send("p", data, options));
+            if (event !== undefined && /[\r\n]/.test(event)) {
+              assert.throws(send, TypeError);
+              continue;
+            }
+            send();
+            const type = event === undefined || event === "" ? "message" : event;
+            expected.push({ type: wellFormed(type), data: wellFormed(data.replace(/\r\n?/g, "\n")), lastEventId: String(expected.length + 1) });
+          }
+        });
+        const parser = parseInChunks(bytes, cuts);
+        assert.deepEqual(parser.events, expected);
+        assert.equal(parser.retry, 5);
+      }),
+      { seed: 0x55e12, numRuns: 400 },
+    );
   });
 
   it("sends heartbeats to keep the stream open", async () => {
