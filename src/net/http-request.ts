@@ -67,25 +67,20 @@ export class HttpRequest {
   readonly method: string;
   /** The request target as sent (`/chat?room=1`). */
   readonly url: string;
-  /** The path part of the URL, decoded. */
-  readonly path: string;
-  /** The query string's parameters. */
-  readonly query: URLSearchParams;
   /** The body size limit in bytes. */
   readonly maxBodySize: number;
   /** The body, as a stream. */
   readonly body: StreamReader;
   readonly #refuseBody: () => void;
   #failed = false;
+  /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
+  #target: { path: string; query: URLSearchParams } | HttpError | undefined;
 
   /** @internal `refuseBody` stops reading the body and makes the connection close after the response. */
   constructor(raw: IncomingMessage, maxBodySize: number, refuseBody: () => void = () => raw.pause()) {
     this.raw = raw;
     this.method = raw.method ?? "GET";
     this.url = raw.url ?? "/";
-    const parsed = new URL(this.url, "http://localhost");
-    this.path = decodeURIComponent(parsed.pathname);
-    this.query = parsed.searchParams;
     this.maxBodySize = maxBodySize;
     const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(maxBodySize, 256 * 1024)) });
     this.body = body;
@@ -119,6 +114,50 @@ export class HttpRequest {
       this.#refuseBody();
     }
     return error;
+  }
+
+  /**
+   * The path part of the URL, percent-decoded, with `.` and `..` segments
+   * resolved (`/a/../b%20c` gives `/b c`).
+   *
+   * @throws {HttpError} 400 for a target that is not a valid URL or whose
+   * escapes are not UTF-8 (`/%ZZ`): thrown out of a handler, the client gets 400.
+   */
+  get path(): string {
+    return this.#parseTarget().path;
+  }
+
+  /** The query string's parameters. @throws {HttpError} 400 as for `path`. */
+  get query(): URLSearchParams {
+    return this.#parseTarget().query;
+  }
+
+  /** Parses the target once; anything a client sends gives a value or a 400, never another exception. */
+  #parseTarget(): { path: string; query: URLSearchParams } {
+    let target = this.#target;
+    if (target === undefined) {
+      const url = this.url;
+      try {
+        let parsed: URL;
+        if (url.startsWith("/")) {
+          // Brackets belong in a host (RFC 3986); the URL parser would keep them in a path.
+          const pathEnd = url.search(/[?#]/);
+          if (/[[\]]/.test(pathEnd < 0 ? url : url.slice(0, pathEnd))) throw new URIError("'[' and ']' are not allowed in a path");
+          // An origin-form target is a path even when it starts with `//`, which as a relative URL would name a host.
+          parsed = new URL(`http://localhost${url}`);
+        } else parsed = new URL(url, "http://localhost");
+        target = { path: decodeURIComponent(parsed.pathname), query: parsed.searchParams };
+      } catch (error) {
+        const shown = JSON.stringify(url.length > 200 ? `${url.slice(0, 200)}...` : url);
+        target = new HttpError(
+          400,
+          `Cannot parse the request target: it must be a URL whose path has no '[' or ']' and whose %-escapes encode UTF-8 (${(error as Error).message}), received ${shown}; percent-encode the path as UTF-8`,
+        );
+      }
+      this.#target = target;
+    }
+    if (target instanceof HttpError) throw target;
+    return target;
   }
 
   /** The request headers, names in lower case. */

@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
@@ -200,14 +201,14 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
 
   // Declared once per server, not per request: on Node 20 the first call of each new
   // generator function is slow and its objects were promoted, making the collector the main cost.
-  function* httpRequest(request: HttpRequest, response: HttpResponse, res: ServerResponse): Operation<void> {
+  function* httpRequest(request: HttpRequest, response: HttpResponse, res: ServerResponse, name: string): Operation<void> {
     try {
       yield* handler(request, response);
       if (!response.finished && !res.destroyed) yield* response.end();
     } catch (error) {
       if (isCancellation(error)) throw error;
       if (!(error instanceof HttpError) || error.status >= 500) {
-        owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${request.method} ${request.path}` });
+        owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${name}` });
       }
       if (!res.headersSent && !res.destroyed) {
         const status = error instanceof HttpError ? error.status : 500;
@@ -218,15 +219,40 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     }
   }
 
+  // The request tasks of each connection: Node emits 'close' only for the response being
+  // written, so queued pipelined requests of a client that went away would wait forever.
+  const connections = new WeakMap<Socket, ConnectionRequests>();
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const request = new HttpRequest(req, limits.maxBodySize, () => refuseBody(req, res));
-    const response = new HttpResponse(res);
-    // Counted in flight from here to the task's end, even if it never takes a step.
-    const task = core.spawn(`${request.method} ${request.path}`, httpRequest(request, response, res));
-    res.on("close", () => {
-      if (!res.writableFinished) task?.cancel("the client disconnected");
-    });
+    // Nothing a client sends may escape from here: an exception in a Node listener ends the process.
+    try {
+      const request = new HttpRequest(req, limits.maxBodySize, () => refuseBody(req, res));
+      const response = new HttpResponse(res);
+      const name = requestName(request);
+      // Counted in flight from here to the task's end, even if it never takes a step.
+      const task = core.spawn(name, httpRequest(request, response, res, name));
+      if (task === undefined) return;
+      res.on("close", () => {
+        if (!res.writableFinished) task.cancel("the client disconnected");
+      });
+      const socket = req.socket;
+      let requests = connections.get(socket);
+      if (requests === undefined) {
+        requests = new ConnectionRequests();
+        connections.set(socket, requests);
+        const ended = requests;
+        socket.once("close", () => ended.cancelAll());
+      }
+      requests.add(task);
+      if (socket.destroyed) requests.cancelAll();
+    } catch (error) {
+      owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(req)}` });
+      res.destroy();
+    }
   };
+  // Node's graceful close closes the connections it sees as idle, which includes one whose current
+  // response has ended while pipelined requests wait behind it: keep those until they are answered.
+  const closeIdleConnections = server.closeIdleConnections;
+  server.closeIdleConnections = () => closeIdle(server, closeIdleConnections, (socket) => (connections.get(socket)?.size ?? 0) > 0);
   server.on("request", onRequest);
   // `Expect: 100-continue` with a declared body over the limit: 413 before the client sends it.
   server.on("checkContinue", continueWithinLimit(limits.maxBodySize, onRequest));
@@ -250,4 +276,53 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     throw error;
   }
   return new HttpServer(server, core, options.tls !== undefined);
+}
+
+/** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
+function requestName(request: { method?: string | undefined; url?: string | undefined }): string {
+  const url = String(request.url ?? "");
+  const shown = url.length > 100 ? `${url.slice(0, 100)}...` : url;
+  return `${String(request.method ?? "?")} ${JSON.stringify(shown).slice(1, -1)}`;
+}
+
+/** The request tasks of one connection, until each ends; all cancelled when the connection closes. */
+class ConnectionRequests implements Watcher {
+  readonly #tasks = new Set<TaskImpl<unknown>>();
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  add(task: TaskImpl<void>): void {
+    if (task.done) return;
+    this.#tasks.add(task as TaskImpl<unknown>);
+    task.addWatcher(this);
+  }
+
+  taskFinished(task: TaskImpl<unknown>): void {
+    this.#tasks.delete(task);
+  }
+
+  cancelAll(): void {
+    for (const task of [...this.#tasks]) task.cancel("the client disconnected");
+  }
+}
+
+/**
+ * `server.closeIdleConnections()` but keeping the connections for which `busy`
+ * is true. Node's own list of idle connections is internal; without it, fall
+ * back to Node's method.
+ */
+function closeIdle(server: Server, nodeCloseIdle: () => void, busy: (socket: Socket) => boolean): void {
+  const symbol = Object.getOwnPropertySymbols(server).find((key) => key.description === "http.server.connections");
+  const list = symbol === undefined ? undefined : (server as unknown as Record<symbol, { idle?: () => { socket: Socket }[] } | undefined>)[symbol];
+  if (typeof list?.idle !== "function") {
+    nodeCloseIdle.call(server);
+    return;
+  }
+  for (const { socket } of list.idle()) {
+    const message = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if ((message && !message.finished) || busy(socket)) continue;
+    socket.destroy();
+  }
 }

@@ -3,7 +3,8 @@ import { execFile, spawn as spawnChild } from "node:child_process";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { currentTime, Future, type Operation, run, sleep, spawn, stop, suspend, until } from "../../src/index.ts";
+import fc from "fast-check";
+import { currentTask, currentTime, Future, type Operation, run, sleep, spawn, stop, suspend, until } from "../../src/index.ts";
 import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
 import { openConnection } from "../../src/net/tcp.ts";
 import { runVirtual } from "../../src/testing/index.ts";
@@ -510,5 +511,199 @@ describe("serveHttp: a request body over maxBodySize", () => {
       assert.match(chunked.answer, /^HTTP\/1\.1 413 /);
       assert.ok(chunked.answer.endsWith("Cannot read the request body: it is over the limit of 1048576 bytes"), chunked.answer);
     });
+  });
+});
+
+/** Sends `data` on a raw connection; resolves with what came back once the server closed it or sent a whole response head. */
+function rawExchange(port: number, data: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(data));
+    let answer = "";
+    socket.setEncoding("latin1").on("data", (chunk: string) => {
+      answer += chunk;
+      // A head is enough: a response the server keeps alive would otherwise wait for the idle timeout.
+      if (answer.includes("\r\n\r\n")) socket.destroy();
+    });
+    socket.on("close", () => resolve(answer));
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ECONNRESET" || error.code === "EPIPE") return;
+      reject(error);
+    });
+  });
+}
+
+/** Fails the test if anything escapes as an uncaught exception while `body` runs. */
+async function withoutUncaughtExceptions(body: () => Promise<void>): Promise<void> {
+  const escaped: unknown[] = [];
+  const guard = (error: unknown): void => {
+    escaped.push(error);
+  };
+  process.on("uncaughtException", guard);
+  try {
+    await body();
+  } finally {
+    process.off("uncaughtException", guard);
+  }
+  assert.deepEqual(escaped, [], "an exception escaped from the server");
+}
+
+describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
+  const echoTarget: HttpHandler = function* (request, response) {
+    yield* response.json({ path: request.path, query: request.query.toString() });
+  };
+
+  for (const target of ["/%ZZ", "/%C0%80", "/abc%", "//[/", "http://[/"]) {
+    it(`answers 400 to the target ${target} and goes on serving`, async () => {
+      await withoutUncaughtExceptions(async () => {
+        const reports = await withServer(echoTarget, async (server) => {
+          const client = rawClient(server.address.port, `GET ${target} HTTP/1.1\r\nhost: x\r\n\r\n`);
+          for (let i = 0; i < 1000 && !client.text.includes("\r\n\r\n") && !client.ended; i++) await new Promise((resolve) => setImmediate(resolve));
+          assert.match(client.text, /^HTTP\/1\.1 400 /);
+          // The same connection goes on too.
+          client.socket.end("GET /ok?a=1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+          await client.closed;
+          assert.match(client.text, /HTTP\/1\.1 200 [\s\S]*\{"path":"\/ok","query":"a=1"\}$/);
+          const answer = await fetch(`${server.url}/next%20one`).then((r) => r.json());
+          assert.deepEqual(answer, { path: "/next one", query: "" });
+        });
+        assert.deepEqual(reports, []);
+      });
+    });
+  }
+
+  it("reads an origin-form target starting with // as a path, not a host; the task is named after the target as sent", async () => {
+    await withServer(
+      function* (request, response) {
+        yield* response.json({ path: request.path, task: currentTask()?.name });
+      },
+      async (server) => {
+        const answer = await rawExchange(server.address.port, "GET //evil.example/%0d%0a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert.match(answer, /^HTTP\/1\.1 200 /);
+        const full = await rawRequest(server.address.port, "GET //evil.example/a?b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        assert.match(full, /\{"path":"\/\/evil.example\/a","task":"GET \/\/evil.example\/a\?b"\}$/);
+      },
+    );
+  });
+
+  it("property: any request line, target and headers gets a status line or a closed connection, never a crash (seeded)", { timeout: 120_000 }, async () => {
+    const byte = fc.integer({ min: 0, max: 255 }).map((code) => String.fromCharCode(code));
+    const bytes = fc.string({ unit: byte, maxLength: 40 });
+    const printable = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 30 });
+    const urlSafe = fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,12}$/);
+    const token = fc.stringMatching(/^[a-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
+    const piece = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom("/", "%", "%Z", "%ZZ", "%C0%80", "%E2%82", "%FF", "%00", "%2F", "[", "]", "//", "?", "#", "@", ":", "..", "a") },
+      { weight: 1, arbitrary: urlSafe },
+    );
+    const hostile = fc.oneof(piece, printable, fc.constantFrom("\u00e9", " ", "\r\n", "\t", "http://", "*", "\u0000"), bytes);
+    const target = fc.oneof(
+      { weight: 4, arbitrary: fc.array(piece, { maxLength: 8 }).map((parts) => `/${parts.join("")}`) },
+      { weight: 1, arbitrary: fc.array(hostile, { maxLength: 8 }).map((parts) => parts.join("")) },
+      { weight: 1, arbitrary: bytes },
+      { weight: 1, arbitrary: fc.webPath() },
+    );
+    const method = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom("GET", "POST", "HEAD", "OPTIONS", "DELETE") },
+      { weight: 1, arbitrary: fc.constantFrom("CONNECT", "PRI", "get", "G\u00c9T", "") },
+      { weight: 1, arbitrary: bytes },
+    );
+    const header = fc.oneof(
+      { weight: 4, arbitrary: fc.tuple(fc.oneof(fc.constantFrom("x-a", "content-type", "expect", "upgrade", "cookie", "host", "accept"), token), printable) },
+      { weight: 1, arbitrary: fc.tuple(fc.oneof(token, bytes, fc.constant("")), fc.oneof(printable, bytes)) },
+    );
+    const request = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ method, target, headers: fc.array(header, { maxLength: 3 }) }) },
+      { weight: 1, arbitrary: bytes.map((line) => ({ raw: line })) },
+    );
+    let handled = 0;
+    let badTargets = 0;
+    await withoutUncaughtExceptions(async () => {
+      const reports = await withServer(
+        function* (request, response) {
+          if (request.url !== "/ok") handled++;
+          try {
+            void request.path;
+          } catch (error) {
+            badTargets++;
+            throw error;
+          }
+          yield* response.json({ method: request.method, path: request.path, query: request.query.toString(), headers: request.headers });
+        },
+        async (server) => {
+          const port = server.address.port;
+          await fc.assert(
+            fc.asyncProperty(request, async (sent) => {
+              const head =
+                "raw" in sent
+                  ? `${sent.raw}\r\n\r\n`
+                  : `${sent.method} ${sent.target} HTTP/1.1\r\nhost: x\r\n${sent.headers.map(([name, value]) => `${name}: ${value}\r\n`).join("")}connection: close\r\n\r\n`;
+              const answer = await rawExchange(port, Buffer.from(head, "latin1"));
+              assert.ok(answer === "" || /^HTTP\/1\.[01] [1-5]\d\d /.test(answer), `not a status line: ${JSON.stringify(answer.slice(0, 80))}`);
+              const normal = await rawExchange(port, "GET /ok HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+              assert.match(normal, /^HTTP\/1\.1 200 /);
+            }),
+            { seed: 1212, numRuns: 200 },
+          );
+        },
+        // A request that declares a body it never sends is cut by the server's own timeout.
+        { limits: { headersTimeout: 1000, requestTimeout: 1000 } },
+      );
+      // The cases reach the handler, and some of them with a target it cannot parse.
+      assert.ok(handled >= 50 && badTargets >= 10, `${handled} requests handled, ${badTargets} with a bad target`);
+      // A client that leaves in the middle of an answer may be reported; nothing else may.
+      for (const report of reports) assert.equal((report as Error).name, "BrokenResourceError", String(report));
+    });
+  });
+});
+
+describe("serveHttp: pipelined requests (issue 12)", () => {
+  it("a client that pipelines 10 requests and goes away: all 10 request tasks end, and close(0) returns", { timeout: 20_000 }, async () => {
+    let ended = 0;
+    let started = 0;
+    const allStarted = promiseWithResolvers<void>();
+    const allEnded = promiseWithResolvers<void>();
+    const reports = await withServer(
+      function* () {
+        if (++started === 10) allStarted.resolve();
+        try {
+          yield* suspend();
+        } finally {
+          if (++ended === 10) allEnded.resolve();
+        }
+      },
+      async (server) => {
+        const client = rawClient(server.address.port, "GET /wait HTTP/1.1\r\nhost: x\r\n\r\n".repeat(10));
+        await allStarted.promise;
+        assert.equal(server.activeRequests, 10);
+        client.socket.destroy();
+        await allEnded.promise;
+        assert.equal(server.activeRequests, 0);
+        server.close(0);
+      },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("close() while pipelined requests wait behind an answered one: each is answered within the grace, then the connection closes", async () => {
+    let closeServer: (() => void) | undefined;
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/a") {
+          // The first answer has ended but is not flushed yet when the close begins: Node sees the connection as idle.
+          response.raw.end("answer /a\n");
+          closeServer?.();
+          return;
+        }
+        yield* response.send(200, `answer ${request.path}\n`);
+      },
+      async (server) => {
+        closeServer = () => server.close(5000);
+        const client = rawClient(server.address.port, ["/a", "/b", "/c"].map((path) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`).join(""));
+        await client.closed;
+        assert.match(client.text, /answer \/a\n[\s\S]*answer \/b\n[\s\S]*answer \/c\n$/);
+        assert.equal(client.error, undefined);
+      },
+    );
+    assert.deepEqual(reports, []);
   });
 });
