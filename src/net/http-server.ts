@@ -193,8 +193,12 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     name: "http server",
     where: () => describeAddress(server.address(), where),
     grace,
-    // Node's close() also closes the idle keep-alive connections now, and each busy one after its response.
+    // Node's close() also closes the idle keep-alive connections now; each busy one closes after its
+    // response (Node 20 would keep it alive until the sweep: it is told not to).
     stopListening: () => server.close(),
+    onClose: () => {
+      for (const requests of live) requests.closeAfterLast();
+    },
   });
   const serverTask = core.start(owner);
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => core.track(socket));
@@ -222,6 +226,8 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
   // The request tasks of each connection: Node emits 'close' only for the response being
   // written, so queued pipelined requests of a client that went away would wait forever.
   const connections = new WeakMap<Socket, ConnectionRequests>();
+  /** The connections with requests, for the close. */
+  const live = new Set<ConnectionRequests>();
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Nothing a client sends may escape from here: an exception in a Node listener ends the process.
     try {
@@ -239,10 +245,15 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
       if (requests === undefined) {
         requests = new ConnectionRequests();
         connections.set(socket, requests);
+        live.add(requests);
         const ended = requests;
-        socket.once("close", () => ended.cancelAll());
+        socket.once("close", () => {
+          live.delete(ended);
+          ended.cancelAll();
+        });
       }
-      requests.add(task);
+      requests.add(task, res);
+      if (core.closing) closeWhenLast(res, requests);
       if (socket.destroyed) requests.cancelAll();
     } catch (error) {
       owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(req)}` });
@@ -287,16 +298,29 @@ function requestName(request: { method?: string | undefined; url?: string | unde
 
 /** The request tasks of one connection, until each ends; all cancelled when the connection closes. */
 class ConnectionRequests implements Watcher {
-  readonly #tasks = new Set<TaskImpl<unknown>>();
+  /** Each request task with its response, in the order the requests came. */
+  readonly #tasks = new Map<TaskImpl<unknown>, ServerResponse>();
 
   get size(): number {
     return this.#tasks.size;
   }
 
-  add(task: TaskImpl<void>): void {
+  add(task: TaskImpl<void>, res: ServerResponse): void {
     if (task.done) return;
-    this.#tasks.add(task as TaskImpl<unknown>);
+    this.#tasks.set(task as TaskImpl<unknown>, res);
     task.addWatcher(this);
+  }
+
+  /** True if no request of this connection waits behind `res`. */
+  isLast(res: ServerResponse): boolean {
+    let last: ServerResponse | undefined;
+    for (const value of this.#tasks.values()) last = value;
+    return last === res;
+  }
+
+  /** The close began: each response not started yet ends the connection if it is the last one then. */
+  closeAfterLast(): void {
+    for (const res of this.#tasks.values()) if (!res.headersSent) closeWhenLast(res, this);
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
@@ -304,8 +328,22 @@ class ConnectionRequests implements Watcher {
   }
 
   cancelAll(): void {
-    for (const task of [...this.#tasks]) task.cancel("the client disconnected");
+    for (const task of [...this.#tasks.keys()]) task.cancel("the client disconnected");
   }
+}
+
+/**
+ * Makes `res` end its connection (`Connection: close`) if, when its head is
+ * written, no pipelined request waits behind it: Node 20 keeps a busy
+ * connection alive after `server.close()` until the close's sweep. Only for
+ * a closing server, so the usual path pays nothing.
+ */
+function closeWhenLast(res: ServerResponse, requests: ConnectionRequests): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (requests.isLast(this)) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
 }
 
 /**

@@ -282,6 +282,32 @@ describe("serveHttp", () => {
 });
 
 describe("serveHttp: closing (issue 11, edge case 16)", () => {
+  it("a keep-alive request in flight when the close begins gets its answer with Connection: close, then the connection ends", async () => {
+    let raw: ReturnType<typeof rawClient> | undefined;
+    await runVirtual(function* () {
+      const entered = new Future<void>();
+      const proceed = new Future<void>();
+      const server = yield* serveHttp(function* (_request, response) {
+        entered.resolve();
+        yield* proceed;
+        yield* response.send(200, "late answer");
+      });
+      raw = rawClient(server.address.port, "GET /slow HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n\r\n");
+      yield* entered;
+      server.close(60_000);
+      proceed.resolve();
+      yield* server.waitClosed();
+      // The connection ended right after the answer, long before the grace.
+      assert.ok(currentTime() < 60_000, `closed at ${currentTime()} ms`);
+    });
+    const client = raw as ReturnType<typeof rawClient>;
+    await client.closed;
+    assert.match(client.text, /^HTTP\/1\.1 200 /);
+    assert.match(client.text, /\r\nconnection: close\r\n/i);
+    assert.match(client.text, /late answer$/);
+    assert.equal(client.error, undefined);
+  });
+
   it("stop() while a request task is still queued: the requests finish and the server closes (#11)", { timeout: 20_000 }, async () => {
     const served: string[] = [];
     let port = 0;
