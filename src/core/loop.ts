@@ -19,12 +19,22 @@ import type { VirtualClock } from "./virtual-clock.ts";
 
 /** Where a reported error came from. */
 export interface ErrorContext {
-  /** `task`: a root task failed with nobody awaiting it; `callback`: a plain callback threw; `swallowed-cancel`: a task caught its own cancellation and returned. */
-  kind: "task" | "callback" | "swallowed-cancel";
+  /**
+   * `task`: a root task failed with nobody awaiting it; `callback`: a plain
+   * callback threw; `swallowed-cancel`: a task caught its own cancellation
+   * and returned; `peer-gone`: a server connection's peer reset it or went
+   * away (a `BrokenResourceError` whose cause is `ECONNRESET`, `EPIPE` or
+   * `ECONNABORTED`) while its handler ran or while it was being closed.
+   * That is ordinary for a server: the default printer gives it one line
+   * without a stack, and it never stops a `stopOnError` loop.
+   */
+  kind: "task" | "callback" | "swallowed-cancel" | "peer-gone";
   /** The task involved, if any. */
   task?: Task<unknown>;
   /** The task path (`main/server/conn-3`) or the callback's name. */
   path: string;
+  /** For `peer-gone`: the peer's address (`127.0.0.1:50312`), when it had one. */
+  peer?: string;
 }
 
 /** Receives the errors the loop reports instead of crashing. */
@@ -34,9 +44,9 @@ export type ErrorHandler = (error: unknown, context: ErrorContext) => void;
 export interface LoopOptions {
   /** The clock to run on. @default a new `RealClock` */
   clock?: Clock;
-  /** Where reported errors go. @default print to stderr with the task path */
+  /** Where reported errors go. @default print to stderr with the task path (a stack, except for a `peer-gone` report: one line) */
   onError?: ErrorHandler;
-  /** Stop the loop (cancel every root task) on the first reported error. @default false */
+  /** Stop the loop (cancel every root task) on the first reported error (a peer going away, `peer-gone`, is not one). @default false */
   stopOnError?: boolean;
 }
 
@@ -174,7 +184,7 @@ export class Loop {
     } else {
       printReport(error, context);
     }
-    if (this.stopOnError && this.stopError === undefined) {
+    if (this.stopOnError && this.stopError === undefined && context.kind !== "peer-gone") {
       this.stopError = error ?? new Error("stopOnError");
       this.stop(`stopOnError: ${describe(error)}`);
     }
@@ -296,6 +306,12 @@ export class Loop {
 }
 
 function printReport(error: unknown, context: ErrorContext): void {
+  if (context.kind === "peer-gone") {
+    // A peer going away is not a bug: no stack to read.
+    const code = ((error as Error).cause as { code?: unknown } | undefined)?.code;
+    hostConsole.error(`corio: ${context.path}: the peer${context.peer === undefined ? "" : ` ${context.peer}`} went away (${String(code)})`);
+    return;
+  }
   const what =
     context.kind === "task"
       ? `Uncaught error in task ${context.path}`

@@ -72,6 +72,21 @@ export function resetSocket(socket: Socket): void {
   else socket.destroy();
 }
 
+/** OS codes that mean the peer reset the connection or went away. */
+const PEER_GONE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
+
+/** Tells whether `error` is a connection's peer going away (a `BrokenResourceError` caused by a reset or `EPIPE`), ordinary for a server. */
+export function isPeerGone(error: unknown): boolean {
+  return error instanceof BrokenResourceError && PEER_GONE.has((error.cause as { code?: string } | undefined)?.code ?? "");
+}
+
+/** A socket's peer as `host:port` (`[::1]:port` for IPv6), or undefined (a Unix socket, or one already closed). */
+export function describePeer(socket: Socket): string | undefined {
+  const { remoteAddress: host, remotePort: port } = socket;
+  if (host === undefined || port === undefined) return undefined;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Connects a socket to a new reader/writer pair. */
 export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEof?: boolean } = {}): StreamEnd {
   const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });

@@ -14,7 +14,7 @@ import type { StreamWriter } from "../streams/stream-writer.ts";
 import { waitForConnect } from "./_connect.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
-import { wrapSocket } from "./_socket-transport.ts";
+import { describePeer, isPeerGone, wrapSocket } from "./_socket-transport.ts";
 import { type Framing, type MessageReader, readMessages } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
@@ -180,7 +180,10 @@ export class Server {
  * `handler(reader, writer, messages)` as one task per connection, in the
  * server's scope (asyncio's `start_server`). When the handler returns, the
  * connection is closed (flushed, then a FIN); if it throws, the error is
- * reported to the loop's `onError` and only that connection is reset. With
+ * reported to the loop's `onError` and only that connection is reset (the
+ * peer resetting it or going away, a `BrokenResourceError` from `ECONNRESET`
+ * or `EPIPE`, is reported as kind `peer-gone`, which the default printer
+ * gives as one line without a stack). With
  * `framing`, `messages` gives the connection's messages as lines or raw
  * chunks (the Calvin seed's server modes). An error accepting a connection
  * (`EMFILE`...) is reported to `onError` too; the server goes on.
@@ -231,7 +234,7 @@ export function* startServer(handler: ConnectionHandler, options: StartServerOpt
     core.track(socket);
     const { reader, writer } = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !options.tls });
     const messages = readMessages(reader, options.framing ?? { mode: "raw" });
-    core.spawn(`connection ${++accepted}`, serveConnection(core, handler, reader, writer, messages));
+    core.spawn(`connection ${++accepted}`, serveConnection(core, handler, reader, writer, messages, describePeer(socket)));
   });
   server.on("tlsClientError", () => {});
   try {
@@ -246,18 +249,44 @@ export function* startServer(handler: ConnectionHandler, options: StartServerOpt
   return new Server(server, core);
 }
 
-/** One connection's task: the handler, then a clean close; a handler that fails is reported and its connection reset. */
-function* serveConnection(core: ServerCore, handler: ConnectionHandler, reader: StreamReader, writer: StreamWriter, messages: MessageReader): Operation<void> {
+/**
+ * One connection's task: the handler, then a clean close; a handler that
+ * fails is reported and its connection reset. The peer going away (in the
+ * handler or during the close) is reported as `peer-gone`: one line.
+ */
+function* serveConnection(
+  core: ServerCore,
+  handler: ConnectionHandler,
+  reader: StreamReader,
+  writer: StreamWriter,
+  messages: MessageReader,
+  peer: string | undefined,
+): Operation<void> {
   let failed = false;
   try {
     yield* handler(reader, writer, messages);
   } catch (error) {
     if (isCancellation(error)) throw error;
     failed = true;
-    const task = requireCurrentTask("serve a connection");
-    task.loop.report(error, { kind: "task", task, path: task.path });
+    reportConnectionError(error, peer);
   } finally {
     if (failed) writer.abort();
-    else yield* core.closeConnection(writer);
+    else yield* closeConnection(core, writer, peer);
   }
+}
+
+/** The clean close after the handler; a client that leaves while its last bytes are flushed is no bug of ours. */
+function* closeConnection(core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
+  try {
+    yield* core.closeConnection(writer);
+  } catch (error) {
+    if (!isPeerGone(error)) throw error;
+    reportConnectionError(error, peer);
+  }
+}
+
+function reportConnectionError(error: unknown, peer: string | undefined): void {
+  const task = requireCurrentTask("serve a connection");
+  if (isPeerGone(error)) task.loop.report(error, { kind: "peer-gone", task, path: task.path, ...(peer !== undefined && { peer }) });
+  else task.loop.report(error, { kind: "task", task, path: task.path });
 }

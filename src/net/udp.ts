@@ -37,6 +37,15 @@ export interface OpenDatagramOptions {
   maxSize?: number;
   /** Received datagrams buffered while nobody receives; past it the oldest are dropped (and counted in `dropped`). @default 1024 */
   maxQueue?: number;
+  /**
+   * The kernel's receive buffer (`SO_RCVBUF`), in bytes. Datagrams that
+   * arrive while it is full are dropped by the kernel, and the application
+   * never learns of it (`dropped` counts only corio's own queue): raise it
+   * for bursts. @default the OS default
+   */
+  recvBufferSize?: number;
+  /** The kernel's send buffer (`SO_SNDBUF`), in bytes. @default the OS default */
+  sendBufferSize?: number;
 }
 
 const DEFAULT_MAX_SIZE = 65507;
@@ -45,6 +54,15 @@ const DEFAULT_MAX_SIZE = 65507;
  * A UDP socket (asyncio's datagram endpoint, the Calvin seed's `UDPServer` /
  * `UDPClient`). It belongs to the task that opened it and is closed when
  * that task finishes.
+ *
+ * Errors the OS reports on the socket do not break it (asyncio's
+ * `error_received`): the typical one is a connected socket whose peer has
+ * nothing listening, which answers with an ICMP port-unreachable. The next
+ * `receive()` throws it once, as a `BrokenResourceError` with the OS `code`
+ * (`ECONNREFUSED`); the receives after it go on, and datagrams flow again
+ * once the peer listens. UDP promises nothing else: a datagram lost on the
+ * way or dropped by a full kernel buffer (see `recvBufferSize`) is never
+ * reported.
  *
  * @example An echo server and a client
  * ```ts
@@ -73,7 +91,6 @@ export class DatagramSocket {
   #keeper: ResourceKeeper | null = null;
   #connected: boolean;
   #closed = false;
-  #failure: Error | null = null;
   #dropped = 0;
 
   /** @internal Use `openDatagram`. */
@@ -91,10 +108,8 @@ export class DatagramSocket {
         this.#deliver({ data, address: info.address, port: info.port });
       }
     });
-    socket.on("error", (error) => {
-      this.#failure = new BrokenResourceError(`Cannot use the UDP socket: ${error.message}`, { cause: error });
-      this.#failReceivers(this.#failure);
-    });
+    // Node keeps reading after a receive error, and so does the socket: each is thrown once, in order.
+    socket.on("error", (error: NodeJS.ErrnoException) => this.#deliver(this.#receiveError(error)));
   }
 
   /** The local address. */
@@ -107,7 +122,17 @@ export class DatagramSocket {
     return this.#connected && !this.#closed ? this.#socket.remoteAddress() : undefined;
   }
 
-  /** Datagrams dropped because `maxQueue` were already waiting. */
+  /** The kernel's receive buffer size in bytes (Linux reports twice what was asked: it counts its bookkeeping). */
+  get recvBufferSize(): number {
+    return this.#socket.getRecvBufferSize();
+  }
+
+  /** The kernel's send buffer size in bytes. */
+  get sendBufferSize(): number {
+    return this.#socket.getSendBufferSize();
+  }
+
+  /** Datagrams dropped because `maxQueue` were already waiting (the kernel's own drops are not seen). */
   get dropped(): number {
     return this.#dropped;
   }
@@ -124,6 +149,7 @@ export class DatagramSocket {
    * **Cancellation:** the datagram may still be sent; nothing else happens.
    *
    * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
+   * @throws {Error} with the OS `code` when the OS refuses it (`ECONNREFUSED` for a refusal pending on a connected socket); the socket still works.
    * @throws {ClosedResourceError} after `close()`.
    */
   *send(data: Uint8Array | string, target?: DatagramAddress): Operation<void> {
@@ -149,12 +175,11 @@ export class DatagramSocket {
    *
    * @throws {RangeError} for a datagram that was over `maxSize` (it is dropped; the next call goes on).
    * @throws {ClosedResourceError} once closed and drained.
-   * @throws {BrokenResourceError} if the socket failed.
+   * @throws {BrokenResourceError} once for each error the OS reported, with its `code` (`ECONNREFUSED`: the connected peer has nothing listening); the next call goes on.
    */
   *receive(): Operation<Datagram> {
     const ready = this.tryReceive();
     if (ready !== undefined) return ready;
-    if (this.#failure !== null) throw this.#failure;
     if (this.#closed) throw new ClosedResourceError("Cannot receive: the UDP socket is closed");
     const park = new ExternalPark<Datagram>(requireCurrentTask("receive a datagram"), "io", (woken, value) => {
       if (woken) this.#queue.unshift(value as Datagram);
@@ -167,6 +192,7 @@ export class DatagramSocket {
   /**
    * The next buffered datagram, or `undefined` if none is waiting (never suspends).
    * @throws {RangeError} for a datagram that was over `maxSize`.
+   * @throws {BrokenResourceError} for an error the OS reported, as `receive()` does.
    */
   tryReceive(): Datagram | undefined {
     const entry = this.#queue.shift();
@@ -200,6 +226,16 @@ export class DatagramSocket {
     this.#queue.push(entry);
   }
 
+  #receiveError(error: NodeJS.ErrnoException): BrokenResourceError {
+    const peer = this.remoteAddress;
+    const from = peer === undefined ? "" : ` from ${peer.address}:${peer.port}`;
+    const message =
+      error.code === "ECONNREFUSED"
+        ? `Cannot receive${from}: the peer refused a datagram sent earlier (ECONNREFUSED: nothing listens on that port); the socket still works, receive again`
+        : `Cannot receive${from}: ${error.message}; the socket still works, receive again`;
+    return Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code });
+  }
+
   #failReceivers(error: Error): void {
     for (let park = this.#receivers.shift(); park !== undefined; park = this.#receivers.shift()) park.reject(error);
   }
@@ -212,7 +248,7 @@ export class DatagramSocket {
  *
  * **Cancellation:** a socket being opened is closed.
  *
- * @param options `bind`, `connect`, `maxSize`, `maxQueue`.
+ * @param options `bind`, `connect`, `maxSize`, `maxQueue`, `recvBufferSize`, `sendBufferSize`.
  * @returns The open socket.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened.
  * @example
@@ -234,10 +270,19 @@ export function* openDatagram(options: OpenDatagramOptions = {}): Operation<Data
   const maxQueue = options.maxQueue ?? 1024;
   if (!Number.isInteger(maxQueue) || maxQueue < 1)
     throw new RangeError(`Cannot open a datagram socket: maxQueue must be a positive integer, received ${String(maxQueue)}`);
+  for (const name of ["recvBufferSize", "sendBufferSize"] as const) {
+    const size = options[name];
+    if (size !== undefined && (!Number.isInteger(size) || size < 1))
+      throw new RangeError(`Cannot open a datagram socket: ${name} must be a positive integer of bytes, received ${String(size)}`);
+  }
   const connect = options.connect;
   const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
-  const socket = createSocket({ type: ipv6 ? "udp6" : "udp4" });
+  const socket = createSocket({
+    type: ipv6 ? "udp6" : "udp4",
+    ...(options.recvBufferSize !== undefined && { recvBufferSize: options.recvBufferSize }),
+    ...(options.sendBufferSize !== undefined && { sendBufferSize: options.sendBufferSize }),
+  });
   const task = requireCurrentTask("open a datagram socket");
   let wrapper: DatagramSocket | undefined;
   try {

@@ -32,3 +32,10 @@ export const DONE = 0;
 export const FAILED = 1;
 /** Worker → main: `CALL callId jobId name args` asks the main thread to run a function. */
 export const CALL = 2;
+/**
+ * Worker → main: `CRASHED 0 error`, an error thrown outside any job (a
+ * timer, an unhandled rejection), sent on the results' port just before the
+ * worker exits: it comes after the results sent before it, so the pool knows
+ * which jobs had returned.
+ */
+export const CRASHED = 3;

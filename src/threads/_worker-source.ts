@@ -19,7 +19,7 @@
  * started and can run elsewhere.
  * @module
  */
-import { ABORTS, CALL, CALL_RESULT, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
+import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
 import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
 
 export const WORKER_SOURCE = `"use strict";
@@ -292,6 +292,13 @@ function drain() {
   }
   flush();
 }
+// An error thrown outside any job still ends the worker (the jobs running may be broken), but the pool
+// hears it after the results sent before it: Node's own 'error' event may overtake them.
+process.on("uncaughtException", (error) => {
+  outbox.push(${CRASHED}, 0, serializeError(error));
+  flush();
+  process.exit(1);
+});
 parentPort.on("message", (batch) => {
   if (backlog.length > 0) {
     // Replies go first; jobs wait behind the ones already queued.

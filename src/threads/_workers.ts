@@ -32,6 +32,8 @@ export interface WorkerHost {
   received(slot: WorkerSlot, batch: unknown[]): void;
   /** The worker exited: `requeue` are the jobs it had not begun, to run on another worker, in order. */
   exited(slot: WorkerSlot, requeue: Job[]): void;
+  /** The worker died of an error that no job fails with (its jobs had returned): for the owner's `onError`. */
+  unreported(slot: WorkerSlot, error: WorkerCrashedError): void;
 }
 
 /** Why a worker is being stopped. */
@@ -66,6 +68,8 @@ export class WorkerSlot {
   outbox: unknown[] = [];
   transfers: TransferListItem[] = [];
   dirty = false;
+  /** The worker's thread id (Node's `worker.threadId` is -1 once it has exited). */
+  readonly threadId: number;
   /** Resolved with the exit code once the worker has exited. */
   readonly exited: Promise<number>;
   readonly #settings: WorkerSettings;
@@ -97,12 +101,13 @@ export class WorkerSlot {
       transferList: [aborts.port2],
       ...(settings.resourceLimits !== undefined && { resourceLimits: settings.resourceLimits }),
     });
+    this.threadId = this.worker.threadId;
     this.#abortPort = aborts.port1;
     this.#shared = new Int32Array(shared);
     this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
     this.worker.on("message", (batch: unknown[]) => host.received(this, batch));
     this.worker.on("error", (error: Error) => {
-      this.#crash = error;
+      this.#crash ??= error;
     });
     this.worker.once("exit", (code: number) => this.#onExit(code));
   }
@@ -119,6 +124,11 @@ export class WorkerSlot {
     // A worker with work keeps the process alive.
     if (this.inFlight.size === 0) this.worker.ref();
     this.inFlight.set(job.id, job);
+  }
+
+  /** The worker said what kills it: an error thrown outside any job (see `CRASHED`). */
+  crashed(error: unknown): void {
+    this.#crash ??= error instanceof Error ? error : new Error(String(error));
   }
 
   /** Removes a job that ended (answered, or could not be sent); `undefined` if it is not in flight here. */
@@ -211,6 +221,7 @@ export class WorkerSlot {
     // A worker that died before it began any job cannot start at all (resourceLimits too small...): sending its jobs to the next one would loop.
     const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && started !== 0);
     const requeue: Job[] = [];
+    let told = false;
     for (const job of this.inFlight.values()) {
       if (job.abandoned) continue;
       // Ids wrap around in the shared Int32: compare their difference.
@@ -219,11 +230,25 @@ export class WorkerSlot {
         requeue.push(job);
       } else {
         job.reject(this.#failure(code));
+        told = true;
       }
     }
     this.inFlight.clear();
     this.#aborting.length = 0;
+    // Thrown after its jobs returned (a timer, an unhandled rejection): no job fails with it, so it is reported, not dropped.
+    if (!told && this.#stopping === undefined && (this.#crash !== undefined || code !== 0)) this.#host.unreported(this, this.#unreported(code));
     this.#host.exited(this, requeue);
+  }
+
+  /** A death no job fails with. */
+  #unreported(code: number): WorkerCrashedError {
+    const crash = this.#crash;
+    const why = crash !== undefined ? `it failed: ${crash.message}` : `it exited with code ${code}`;
+    return new WorkerCrashedError(
+      `A worker thread of the pool died with no job running: ${why}. An error thrown outside a job (in a timer, an unhandled rejection, after the job returned) kills its worker: catch it inside the job, or await what it starts`,
+      code,
+      crash === undefined ? undefined : { cause: crash },
+    );
   }
 
   /** Why a job that had begun on this worker cannot finish. */

@@ -24,7 +24,7 @@ import { QueueFull } from "../sync/errors.ts";
 import { Batches } from "./_batches.ts";
 import { functionId, functionSource } from "./_function-sources.ts";
 import { Job } from "./_job.ts";
-import { CALL, CALL_RESULT, DEFINE, DONE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { CALL, CALL_RESULT, CRASHED, DEFINE, DONE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
 import { deserializeError, type SerializedError, serializeError } from "./_serialize-error.ts";
 import { type WorkerHost, type WorkerSettings, WorkerSlot } from "./_workers.ts";
 import { runExposed } from "./expose.ts";
@@ -77,7 +77,11 @@ function checkCount(value: unknown, what: string, min: number): number {
  * their `name`), with `cause` and fields such as `code` when they can be
  * copied. A job that lets a `CancelledError` through (one a
  * `callFromThread` gave it) ends its task cancelled, as awaiting a
- * cancelled task does. A worker that dies is replaced.
+ * cancelled task does. A worker that dies is replaced. An error thrown
+ * outside a job (in its timer, an unhandled rejection, after it returned)
+ * kills its worker too: the jobs running there fail with
+ * `WorkerCrashedError`, or, if none was, the error is reported to the
+ * owner loop's `onError` (kind `callback`), never dropped.
  *
  * @example
  * ```ts
@@ -317,6 +321,11 @@ export class ThreadPool {
         i += 5;
         continue;
       }
+      if (tag === CRASHED) {
+        slot.crashed(deserializeError(batch[i + 2] as SerializedError));
+        i += 3;
+        continue;
+      }
       const job = slot.finished(batch[i + 1] as number);
       if (job !== undefined) {
         this.#completed++;
@@ -355,6 +364,9 @@ export class ThreadPool {
       for (let i = requeue.length - 1; i >= 0; i--) this.#queue.unshift(requeue[i] as Job);
       this.#queued += requeue.length;
       if (!this.#closed) this.#pump();
+    },
+    unreported: (slot, error) => {
+      this.#keeper.loop.report(error, { kind: "callback", path: `${this.#keeper.path} (worker thread ${slot.threadId})` });
     },
   };
 

@@ -6,8 +6,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
+import { Loop } from "../../src/core/loop.ts";
 import { TaskImpl } from "../../src/core/task.ts";
-import { BrokenResourceError, currentTime, Future, LimitOverrunError, type Operation, sleep, spawn, suspend, until } from "../../src/index.ts";
+import {
+  BrokenResourceError,
+  currentTime,
+  type ErrorContext,
+  Future,
+  LimitOverrunError,
+  type Operation,
+  sleep,
+  spawn,
+  suspend,
+  until,
+} from "../../src/index.ts";
 import { openConnection, readMessages, type Server, startServer } from "../../src/net/index.ts";
 import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { captureNodeServers, checkLeaks, collectReports, needsCommands, needsIpv6Loopback, needsOpenBsdNc, rawClient, rejectsOp } from "../_helpers.ts";
@@ -219,6 +231,48 @@ asyncio.run(main())
       server.close();
       yield* server.waitClosed();
     });
+  });
+
+  it("a peer that resets mid-read is reported as peer-gone with its address, and printed on one line without a stack", async () => {
+    const reports: { error: unknown; context: ErrorContext }[] = [];
+    let peer = "";
+    await runVirtual(
+      function* () {
+        const firstPartRead = new Future<void>();
+        const server = yield* startServer(function* (reader) {
+          yield* reader.readExactly(7);
+          firstPartRead.resolve();
+          yield* reader.readExactly(100); // the reset fails this, and the handler lets it go
+        });
+        const socket = connect(server.address.port, "127.0.0.1", () => socket.write("partial"));
+        socket.on("error", () => {});
+        yield* firstPartRead;
+        peer = `127.0.0.1:${socket.localPort}`;
+        socket.resetAndDestroy();
+        yield* untilTrue(() => reports.length === 1);
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError: (error, context) => reports.push({ error, context }) },
+    );
+    assert.equal(reports.length, 1);
+    const { error, context } = reports[0] as { error: unknown; context: ErrorContext };
+    assert.ok(error instanceof BrokenResourceError, String(error));
+    assert.deepEqual([context.kind, context.path, context.peer], ["peer-gone", "test/tcp server/connection 1", peer]);
+    // What the default printer (a loop without onError) writes for it.
+    const printed: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => printed.push(args);
+    try {
+      new Loop().report(error, context);
+      new Loop().report(new Error("our bug"), { kind: "task", path: "test/tcp server/connection 2" });
+    } finally {
+      console.error = original;
+    }
+    assert.deepEqual(printed[0], [`corio: test/tcp server/connection 1: the peer ${peer} went away (ECONNRESET)`]);
+    // A bug keeps its stack: the error itself is printed.
+    assert.equal(printed[1]?.[0], "corio: Uncaught error in task test/tcp server/connection 2:");
+    assert.ok(printed[1]?.[1] instanceof Error);
   });
 
   it("a peer that stops reading: drain waits and the writer's memory stays bounded", async () => {

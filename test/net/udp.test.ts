@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn as spawnProcess } from "node:child_process";
 import { once } from "node:events";
 import { describe, it } from "node:test";
-import { ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
+import { BrokenResourceError, ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { type DatagramSocket, openDatagram } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, needsCommands, needsIpv6Loopback } from "../_helpers.ts";
@@ -151,6 +151,49 @@ asyncio.run(main())
       });
     });
     assert.equal(socket?.closed, true);
+  });
+
+  it("a connected socket reports a refused datagram once and goes on working once the peer is there", async () => {
+    await runVirtual(function* () {
+      // A port with nothing listening: bound, then closed.
+      const gone = yield* openDatagram({ bind: { port: 0 } });
+      const port = gone.address.port;
+      gone.close();
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port } });
+      yield* client.send("anyone?");
+      try {
+        yield* timeout(5000, client.receive());
+        assert.fail("expected the refusal");
+      } catch (error) {
+        assert.ok(error instanceof BrokenResourceError, String(error));
+        assert.equal((error as { code?: string }).code, "ECONNREFUSED");
+        assert.match(error.message, /^Cannot receive from 127\.0\.0\.1:\d+: the peer refused a datagram/);
+      }
+      assert.equal(client.closed, false);
+      const server = yield* openDatagram({ bind: { port } });
+      const echo = yield* spawn(() => echoServer(server));
+      yield* client.send("back");
+      assert.equal(text((yield* timeout(5000, client.receive())).data), "BACK");
+      echo.cancel();
+    });
+  });
+
+  it("takes the kernel's receive and send buffer sizes", async () => {
+    await runVirtual(function* () {
+      const socket = yield* openDatagram({ bind: { port: 0 }, recvBufferSize: 65536, sendBufferSize: 32768 });
+      // Linux doubles what it is given; no kernel gives less.
+      assert.ok(socket.recvBufferSize >= 65536, String(socket.recvBufferSize));
+      assert.ok(socket.sendBufferSize >= 32768, String(socket.sendBufferSize));
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        try {
+          yield* openDatagram({ recvBufferSize: bad });
+          assert.fail("expected a RangeError");
+        } catch (error) {
+          assert.ok(error instanceof RangeError);
+          assert.equal(error.message, `Cannot open a datagram socket: recvBufferSize must be a positive integer of bytes, received ${bad}`);
+        }
+      }
+    });
   });
 
   it("a port in use gives an error with its code", async () => {

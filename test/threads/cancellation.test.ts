@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { Worker } from "node:worker_threads";
-import { run, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { type ErrorContext, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { ThreadPool, WorkerCrashedError, WorkerTerminatedError } from "../../src/threads/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 import { afterRelease, counter, MODULE, spin, started, threadId, waitForRelease } from "./_helpers.ts";
@@ -221,5 +221,44 @@ describe("ThreadPool: crashes", () => {
       assert.match(error.message, /stray/);
       assert.equal(yield* pool.call(() => 2), 2);
     });
+  });
+});
+
+describe("ThreadPool: errors after a job returned", () => {
+  it("an error a job's timer throws after the job returned is reported through the owner's onError, and the pool goes on", async () => {
+    const reports: { error: unknown; context: ErrorContext }[] = [];
+    let reported: () => void = () => {};
+    const firstReport = new Promise<void>((resolve) => {
+      reported = resolve;
+    });
+    await run(
+      function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const value = yield* pool.call(() => {
+          setTimeout(() => {
+            throw new Error("late");
+          });
+          return 1;
+        });
+        assert.equal(value, 1);
+        // The idle worker is unref'd: the timeout's timer keeps the process alive until the report comes.
+        yield* timeout(10_000, until(firstReport));
+        assert.equal(yield* pool.call(() => 2), 2);
+      },
+      {
+        onError: (error, context) => {
+          reports.push({ error, context });
+          reported();
+        },
+        name: "main",
+      },
+    );
+    assert.equal(reports.length, 1);
+    const { error, context } = reports[0] as { error: unknown; context: ErrorContext };
+    assert.ok(error instanceof WorkerCrashedError, String(error));
+    assert.match(error.message, /^A worker thread of the pool died with no job running: it failed: late\. /);
+    assert.equal((error.cause as Error).message, "late");
+    assert.equal(context.kind, "callback");
+    assert.match(context.path, /^main\/thread pool \(worker thread \d+\)$/);
   });
 });
