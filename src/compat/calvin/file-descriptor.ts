@@ -11,7 +11,7 @@ import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type 
 import { openError, openFileWhole, purpose } from "./_open-file.ts";
 import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
-/** Read this much at a time, and stop reading while this many characters wait for the actor. */
+/** Read at most this much at a time, and never hold more than this many unread characters. */
 const CHUNK = 64 * 1024;
 const STDIN: unique symbol = Symbol("stdin");
 
@@ -57,8 +57,10 @@ function checkOpenable(path: string, mode: FileMode): void {
  * **Reading (`"r"`):** the file is read in the background; each chunk that
  * arrives, and the end of the file, calls `trigger(actor)`. The actor then
  * polls `hasData()` and pulls with `read()` (everything buffered) or
- * `readLine()`. `endOfFile()` is true once everything was read. Reading
- * pauses while 64 KiB wait unread (the original buffered the whole file).
+ * `readLine()`. `endOfFile()` is true once everything was read. At most
+ * 64 Ki characters wait unread: reading pauses until the actor takes some
+ * (the original buffered the whole file), so a line longer than that comes
+ * from `readLine()` in pieces.
  *
  * **Writing (`"w"`, `"a"`):** `write(data)` and `writeLine(text)` queue
  * and never block; `close()` writes what is queued, then closes the file.
@@ -109,6 +111,8 @@ export class GenericFileDescriptor<A = unknown> {
   /** Received text; `#text.slice(#pos)` is what the actor has not taken yet. */
   #text = "";
   #pos = 0;
+  /** `readLine()` gave a piece of a line longer than the buffer: the line goes on. */
+  #inLongLine = false;
   readonly #closeRequested = new Future<void>();
   #room: Future<void> | null = null;
   #eof = false;
@@ -163,6 +167,7 @@ export class GenericFileDescriptor<A = unknown> {
     if (text === "" && this.#error !== undefined) this.#throwError();
     this.#text = "";
     this.#pos = 0;
+    this.#inLongLine = false;
     this.#makeRoom();
     return text;
   }
@@ -170,19 +175,29 @@ export class GenericFileDescriptor<A = unknown> {
   /**
    * Takes the next whole line, without its `"\n"`; at the end of the file,
    * the last line even without one. `undefined` if no whole line is
-   * buffered yet (the original gave the partial line).
+   * buffered yet (the original gave the partial line). A line longer than
+   * the 64 Ki characters that can wait unread comes in pieces of that size
+   * (the last one is the rest of the line, without its `"\n"`).
    * @throws as `read()`.
    */
   readLine(): string | undefined {
     this.#checkReadable();
     const text = this.#text;
-    const start = this.#pos;
+    let start = this.#pos;
+    if (this.#inLongLine && text[start] === "\n") {
+      // The long line ended exactly where the last piece did: that "\n" is not an empty line.
+      start++;
+      this.#pos = start;
+      this.#inLongLine = false;
+    }
     const end = text.indexOf("\n", start);
-    if (end < 0 && !(this.#eof && start < text.length)) {
+    // A full buffer with no "\n" gives its text as a piece: reading is paused, so the line could never end.
+    if (end < 0 && !(this.#eof && start < text.length) && !this.#full()) {
       if (start === text.length && this.#error !== undefined) this.#throwError();
       return undefined;
     }
     const line = text.slice(start, end < 0 ? text.length : end);
+    this.#inLongLine = end < 0 && !this.#eof;
     this.#pos = end < 0 ? text.length : end + 1;
     if (this.#pos === text.length) {
       this.#text = "";
@@ -251,12 +266,14 @@ export class GenericFileDescriptor<A = unknown> {
     throw this.#error;
   }
 
-  /**
-   * Full: a chunk's worth waits unread, and it holds a whole line (so an
-   * actor reading lines can make progress; a longer line is let in whole).
-   */
+  /** @internal How many characters wait unread (for tests of the bound). */
+  get bufferedLength(): number {
+    return this.#text.length - this.#pos;
+  }
+
+  /** Full: the limit's worth waits unread (whether or not it holds a whole line). */
   #full(): boolean {
-    return this.#text.length - this.#pos >= CHUNK && this.#text.indexOf("\n", this.#pos) >= 0;
+    return this.#text.length - this.#pos >= CHUNK;
   }
 
   #makeRoom(): void {
@@ -299,7 +316,8 @@ export class GenericFileDescriptor<A = unknown> {
       const decoder = new TextDecoder();
       for (;;) {
         yield* this.#waitForRoom();
-        const bytes = yield* input.read(CHUNK);
+        // Only what fits: the buffer then never holds more than CHUNK characters (one more if a 4-byte character completes).
+        const bytes = yield* input.read(CHUNK - (this.#text.length - this.#pos));
         if (bytes.length === 0) break;
         this.#received(decoder.decode(bytes, { stream: true }));
       }

@@ -10,8 +10,12 @@ import { invoke } from "./_callbacks.ts";
 import { ownerTask } from "./_trigger.ts";
 import { type ServerConnection, TCPServer } from "./tcp-server.ts";
 
-/** Called once per request with its handle (for `sendResponse`), request line, headers (lower-cased names) and data. */
-export type HTTPRequestCallback = (handle: string, command: string, headers: Record<string, string>, data: Uint8Array | null) => void;
+/**
+ * Called once per request with its handle (for `sendResponse`), request
+ * line, headers (lower-cased names; repeated ones combined as Node does,
+ * `set-cookie` as an array) and data.
+ */
+export type HTTPRequestCallback = (handle: string, command: string, headers: Record<string, string | string[]>, data: Uint8Array | null) => void;
 
 /** Options of an `HTTPServer` (the original's keyword arguments, in camelCase). */
 export interface HTTPServerOptions {

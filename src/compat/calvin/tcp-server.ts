@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Future, isCancellation, type Operation, type StreamReader, type StreamWriter, spawn, type Task } from "../../index.ts";
 import { loadNodeCredentials, readMessages, type Server, startServer } from "../../net/index.ts";
 import { type Address, makeAddress } from "./_address.ts";
-import { type HttpRequestData, readHttpRequest } from "./_http-request.ts";
+import { BadRequest, badRequestResponse, type HttpRequestData, readHttpRequest } from "./_http-request.ts";
 import { Inbox } from "./_inbox.ts";
 import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
 
@@ -180,7 +180,10 @@ export class ServerConnection<M extends ServerMode = ServerMode> {
  * Modes: `line` gives strings without the delimiter; `raw` gives chunks of
  * at most `maxLength` bytes; `http` gives `[command, headers, data]`, one
  * request at a time per connection, and `send` writes raw bytes (the actor
- * formats the whole response, then `close()`s).
+ * formats the whole response, then `close()`s). A chunked request body is
+ * decoded; a malformed first request is answered with 400 (413 for a body
+ * over `maxBodySize`, 501 for a transfer coding other than chunked) and
+ * the connection closed.
  *
  * It must be created inside a corio task, which owns it: when that task
  * finishes, the server and its connections close; `stop()` closes them
@@ -378,6 +381,7 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
     const waker = this.#waker;
     const pump = yield* spawn(
       function* receive() {
+        let received = 0;
         try {
           for (;;) {
             // A request fills the inbox: in http mode the next one is read once the actor has taken the last.
@@ -385,11 +389,20 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
             const message = yield* next();
             if (message === undefined) break;
             inbox.push(message);
+            received++;
             waker.fire();
           }
         } catch (error) {
           // A line over the limit (LineReceiver drops the connection), a malformed request, a reset: the connection ends.
           if (isCancellation(error)) throw error;
+          // A bad first request is answered (400, 413, 501); after one the actor has, its answer may still be coming, so none is.
+          if (error instanceof BadRequest && received === 0 && !writer.isClosing) {
+            try {
+              writer.write(encoder.encode(badRequestResponse(error)));
+            } catch {
+              // The peer has gone: nobody to tell.
+            }
+          }
         } finally {
           connection.closeRequested.resolve();
         }

@@ -35,6 +35,11 @@ interface ChainLink {
   errbackArgs: unknown[];
 }
 
+/** Put at the end of a chained Deferred's links: hand its result to `waiting` (Twisted's `_CONTINUE`). */
+interface Continuation {
+  waiting: Deferred<unknown>;
+}
+
 const passthru: Step = (result) => result;
 
 /** Logs failures left at the end of a chain when their Deferred is garbage collected (as Twisted does). */
@@ -74,7 +79,7 @@ export class Deferred<T = unknown> implements Operation<T> {
   paused = 0;
   /** The current result: the value, or a `Failure` on the errback track. */
   result: unknown;
-  readonly #links: ChainLink[] = [];
+  readonly #links: (ChainLink | Continuation)[] = [];
   readonly #canceller: ((deferred: Deferred<T>) => void) | undefined;
   #suppressAlreadyCalled = false;
   #running = false;
@@ -235,35 +240,74 @@ export class Deferred<T = unknown> implements Operation<T> {
     this.#runCallbacks();
   }
 
+  /**
+   * Runs the links of this Deferred, and of those waiting on it, in one loop
+   * with an explicit stack of Deferreds (as Twisted's `_runCallbacks`): a
+   * chain of any length fires at a constant stack depth.
+   */
   #runCallbacks(): void {
     if (this.#running) return; // a callback added a callback: the running loop picks it up
+    const chain: Deferred<unknown>[] = [this as Deferred<unknown>];
+    this.#enter();
+    while (chain.length > 0) {
+      const current = chain[chain.length - 1] as Deferred<unknown>;
+      const next = current.#advance();
+      if (next !== null) {
+        chain.push(next);
+        next.#enter();
+      } else {
+        chain.pop();
+        current.#leave();
+      }
+    }
+  }
+
+  #enter(): void {
     if (this.#registered) {
       unhandled.unregister(this);
       this.#registered = false;
     }
     this.#running = true;
-    try {
-      while (this.#links.length > 0 && this.paused === 0) {
-        const link = this.#links.shift() as ChainLink;
-        const failed = this.result instanceof Failure;
-        const step = failed ? link.errback : link.callback;
-        const args = failed ? link.errbackArgs : link.callbackArgs;
-        try {
-          this.result = step(this.result, ...args);
-        } catch (error) {
-          this.result = error instanceof Failure ? error : new Failure(error);
-          continue;
-        }
-        const inner = this.result;
-        if (inner instanceof Deferred) this.#chain(inner as Deferred<unknown>);
-      }
-    } finally {
-      this.#running = false;
-    }
+  }
+
+  #leave(): void {
+    this.#running = false;
     if (this.result instanceof Failure && this.#links.length === 0 && this.paused === 0) {
       unhandled.register(this, this.result.getTraceback(), this);
       this.#registered = true;
     }
+  }
+
+  /**
+   * Runs links until there are none left or the Deferred is paused; gives
+   * the Deferred that was waiting on this one when it is its turn (the
+   * caller's loop then runs it), else `null`.
+   */
+  #advance(): Deferred<unknown> | null {
+    while (this.#links.length > 0 && this.paused === 0) {
+      const link = this.#links.shift() as ChainLink | Continuation;
+      if ("waiting" in link) {
+        const waiting = link.waiting;
+        waiting.#chainedTo = null;
+        waiting.result = this.result;
+        this.result = undefined;
+        waiting.paused--;
+        if (waiting.paused === 0 && !waiting.#running) return waiting;
+        continue;
+      }
+      const failed = this.result instanceof Failure;
+      const step = failed ? link.errback : link.callback;
+      const args = failed ? link.errbackArgs : link.callbackArgs;
+      try {
+        this.result = step(this.result, ...args);
+      } catch (error) {
+        this.result = error instanceof Failure ? error : new Failure(error);
+        continue;
+      }
+      const inner = this.result;
+      if (inner instanceof Deferred) this.#chain(inner as Deferred<unknown>);
+    }
+    return null;
   }
 
   /** A callback returned `inner`: continue with its result, waiting for it if need be. */
@@ -283,12 +327,9 @@ export class Deferred<T = unknown> implements Operation<T> {
     }
     this.paused++;
     this.#chainedTo = inner;
-    inner.addBoth((result) => {
-      this.#chainedTo = null;
-      this.result = result;
-      this.unpause();
-      return undefined;
-    });
+    inner.#links.push({ waiting: this as Deferred<unknown> });
+    // Not reached in practice (a fired, unpaused, idle Deferred has no links left), but then nothing else would run it.
+    if (inner.called && inner.paused === 0 && !inner.#running) inner.#runCallbacks();
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type ServerConnection, TCPServer } from "../../../src/compat/calvin/index.ts";
-import { type Operation, run, sleep, spawn } from "../../../src/index.ts";
+import { type HttpRequestData, type ServerConnection, TCPServer } from "../../../src/compat/calvin/index.ts";
+import { type Operation, run, sleep, spawn, timeout } from "../../../src/index.ts";
 import { openConnection } from "../../../src/net/index.ts";
 import type { StreamEnd } from "../../../src/streams/index.ts";
 import { checkLeaks, needsCommands, start } from "../../_helpers.ts";
@@ -13,6 +13,11 @@ checkLeaks();
 /** Reads from a client until EOF. */
 function* readAll(client: StreamEnd): Operation<string> {
   return text(yield* client.reader.read());
+}
+
+/** Reads a server's answer until EOF (failing after 5 real seconds if the server never closes). */
+function* readAnswer(client: StreamEnd): Operation<string> {
+  return yield* timeout(5000, readAll(client));
 }
 
 describe("TCPServer, line mode", () => {
@@ -306,14 +311,14 @@ describe("TCPServer, http mode", () => {
       client.writer.write("POST /actor/1 HTTP/1.1\r\nHost: runtime\r\nX-Mixed-Case:   spaced value  \r\nContent-Length: 11\r\n\r\nhello");
       yield* sleep(10);
       client.writer.write(" world");
-      let request: [string, Record<string, string>, Uint8Array | null] | undefined;
+      let request: HttpRequestData | undefined;
       let connection: ServerConnection<"http"> | undefined;
       yield* actor.until(() => {
         if (server.pendingConnections.length > 0) connection = server.accept()[1];
         if (connection?.dataAvailable) request = connection.dataGet();
         return request !== undefined;
       });
-      const [command, headers, data] = request as [string, Record<string, string>, Uint8Array | null];
+      const [command, headers, data] = request as HttpRequestData;
       assert.equal(command, "POST /actor/1 HTTP/1.1");
       assert.deepEqual({ ...headers }, { host: "runtime", "x-mixed-case": "spaced value", "content-length": "11" });
       assert.equal(text(data), "hello world");
@@ -404,25 +409,197 @@ describe("TCPServer, http mode", () => {
     assert.equal(reply, 'POST /state?x=1 HTTP/1.1 text/plain;charset=UTF-8 {"v":1}');
   });
 
-  it("a malformed request closes the connection", async () => {
+  it("a malformed first request gets 400 (a body over maxBodySize 413), and the connection closes", async () => {
     const actor = new TestActor();
     await run(function* () {
       const server = new TCPServer(actor.trigger, { mode: "http", maxBodySize: 10 });
       server.start("127.0.0.1", 0);
       const { port } = yield* server.ready();
+      const answers: string[] = [];
       for (const request of [
         "GET / HTTP/1.1\r\nno colon here\r\n\r\n",
         "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
         "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n",
       ]) {
         const client = yield* openConnection({ port });
         client.writer.write(request);
-        assert.equal(yield* readAll(client), "");
+        answers.push((yield* readAnswer(client)).split("\r\n")[0] as string);
       }
-      yield* actor.until(() => server.pendingConnections.length === 3 && server.pendingConnections.every(([, c]) => c.connectionLost));
+      assert.deepEqual(answers, ["HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 413 Content Too Large"]);
+      yield* actor.until(() => server.pendingConnections.length === 4 && server.pendingConnections.every(([, c]) => c.connectionLost));
       assert.ok(server.pendingConnections.every(([, c]) => !c.dataAvailable));
       server.stop();
     });
+  });
+
+  it("decodes a chunked body sent in pieces, with extensions and trailers; the next request follows", async () => {
+    const actor = new TestActor();
+    const got = await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http" });
+      server.start("127.0.0.1", 0);
+      const client = yield* openConnection({ port: (yield* server.ready()).port });
+      const parts = [
+        "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "5\r\nhello\r\n",
+        "1;name=value\r\n \r\n",
+        "A \r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n",
+        "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      ];
+      yield* spawn(function* () {
+        for (const part of parts) {
+          client.writer.write(part);
+          yield* client.writer.drain(); // flushed before the next: the server reads it in pieces
+        }
+      });
+      yield* actor.until(() => server.pendingConnections.length > 0);
+      const [, connection] = server.accept();
+      const got: string[] = [];
+      yield* actor.until(() => {
+        while (connection.dataAvailable) {
+          const [command, headers, data] = connection.dataGet();
+          got.push(`${command} ${String(headers["transfer-encoding"])} ${text(data)}`);
+        }
+        return got.length === 2;
+      });
+      server.stop();
+      return got;
+    });
+    assert.deepEqual(got, ["POST /a HTTP/1.1 chunked hello 0123456789", "POST /b HTTP/1.1 chunked <null>"]);
+  });
+
+  it("decodes the chunked body of a real HTTP client streaming its request", async () => {
+    const actor = new TestActor();
+    const { until } = await import("../../../src/index.ts");
+    const reply = await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http" });
+      server.start("127.0.0.1", 0);
+      const { port } = yield* server.ready();
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const piece of ["stream", "ed ", "body"]) controller.enqueue(new TextEncoder().encode(piece));
+          controller.close();
+        },
+      });
+      const fetching = yield* spawn(function* () {
+        const init = { method: "POST", body, duplex: "half" } as RequestInit;
+        return yield* until(fetch(`http://127.0.0.1:${port}/`, init).then((r) => r.text()));
+      });
+      yield* actor.until(() => {
+        while (server.pendingConnections.length > 0) server.accept();
+        for (const connection of server.connections) {
+          if (!connection.dataAvailable) continue;
+          const [, headers, data] = connection.dataGet();
+          const answer = `${String(headers["transfer-encoding"])}: ${text(data)}`;
+          connection.send(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\nConnection: close\r\n\r\n${answer}`);
+          connection.close();
+          return true;
+        }
+        return false;
+      });
+      const reply = yield* fetching;
+      server.stop();
+      return reply;
+    });
+    assert.equal(reply, "chunked: streamed body");
+  });
+
+  it("a malformed chunk gets 400, a transfer coding other than chunked 501, and nothing reaches the actor", async () => {
+    const actor = new TestActor();
+    await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http", maxBodySize: 8 });
+      server.start("127.0.0.1", 0);
+      const { port } = yield* server.ready();
+      const te = "POST / HTTP/1.1\r\nTransfer-Encoding:";
+      const cases: [string, string][] = [
+        [`${te} chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`, "400"], // not a hex size
+        [`${te} chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n`, "400"], // more data than the size
+        [`${te} chunked\r\n\r\n5\r\nhello`, "400"], // ends inside a chunk
+        [`${te} chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, "400"], // both framings
+        [`${te} gzip\r\n\r\n`, "400"], // chunked must come last
+        [`${te} chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n`, "413"], // over maxBodySize
+        [`${te} gzip, chunked\r\n\r\n0\r\n\r\n`, "501"],
+      ];
+      const answers: string[] = [];
+      for (const [request] of cases) {
+        const client = yield* openConnection({ port });
+        client.writer.write(request);
+        if (!request.endsWith("\r\n")) client.writer.writeEof();
+        answers.push((yield* readAnswer(client)).split(" ")[1] as string);
+      }
+      assert.deepEqual(
+        answers,
+        cases.map(([, status]) => status),
+      );
+      yield* actor.until(() => server.pendingConnections.length === cases.length && server.pendingConnections.every(([, c]) => c.connectionLost));
+      assert.ok(server.pendingConnections.every(([, c]) => !c.dataAvailable));
+      server.stop();
+    });
+  });
+
+  it("combines repeated headers as Node's IncomingMessage.headers does", async () => {
+    const actor = new TestActor();
+    const headers = await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http" });
+      server.start("127.0.0.1", 0);
+      const client = yield* openConnection({ port: (yield* server.ready()).port });
+      client.writer.write(
+        [
+          "GET / HTTP/1.1",
+          "Host: first",
+          "Host: second",
+          "Accept: text/html",
+          "accept: application/json",
+          "Cookie: a=1",
+          "Cookie: b=2",
+          "Set-Cookie: s=1",
+          "Set-Cookie: t=2",
+          "Set-Cookie: u=3",
+          "Content-Length: 0",
+          "Content-Length: 0",
+          "X-Once: alone",
+          "",
+          "",
+        ].join("\r\n"),
+      );
+      let request: HttpRequestData | undefined;
+      yield* actor.until(() => {
+        if (server.pendingConnections.length > 0) {
+          const connection = server.pendingConnections[0]?.[1];
+          if (connection?.dataAvailable) request = connection.dataGet();
+        }
+        return request !== undefined;
+      });
+      server.stop();
+      return { ...(request as HttpRequestData)[1] };
+    });
+    assert.deepEqual(headers, {
+      host: "first",
+      accept: "text/html, application/json",
+      cookie: "a=1; b=2",
+      "set-cookie": ["s=1", "t=2", "u=3"],
+      "content-length": "0",
+      "x-once": "alone",
+    });
+  });
+
+  it("a single set-cookie header is an array too, as in Node", async () => {
+    const actor = new TestActor();
+    const cookie = await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http" });
+      server.start("127.0.0.1", 0);
+      const client = yield* openConnection({ port: (yield* server.ready()).port });
+      client.writer.write("GET / HTTP/1.1\r\nSet-Cookie: s=1\r\n\r\n");
+      let request: HttpRequestData | undefined;
+      yield* actor.until(() => {
+        const connection = server.pendingConnections[0]?.[1];
+        if (connection?.dataAvailable) request = connection.dataGet();
+        return request !== undefined;
+      });
+      server.stop();
+      return (request as HttpRequestData)[1]["set-cookie"];
+    });
+    assert.deepEqual(cookie, ["s=1"]);
   });
 });
 

@@ -190,3 +190,76 @@ describe("Deferred and operations", () => {
     });
   });
 });
+
+describe("Deferred chains (iterative, as Twisted's _runCallbacks)", () => {
+  /** The number of frames on the stack where it is called. */
+  function stackDepth(): number {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = Number.POSITIVE_INFINITY;
+    try {
+      return (new Error().stack ?? "").split("\n").length;
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
+
+  /** Twisted's test_boundedStackDepth: `top` waits on `howMany` Deferreds, each waiting on the next, the last on `last`. */
+  function chainDeferreds(howMany: number): { depth: number | undefined; result: unknown } {
+    let depth: number | undefined;
+    let result: unknown;
+    const top = new Deferred<null>();
+    const inners = Array.from({ length: howMany }, () => new Deferred<null>());
+    const last = new Deferred<string>();
+    top
+      .addCallback(() => inners[0])
+      .addCallback((value: unknown) => {
+        depth = stackDepth();
+        result = value;
+      });
+    for (let i = 0; i < howMany - 1; i++) inners[i]?.addCallback(() => inners[i + 1]);
+    inners[howMany - 1]?.addCallback(() => last);
+    top.callback(null);
+    // Fired innermost first, so that each one waits on a fired but paused one.
+    for (let i = howMany - 1; i >= 0; i--) inners[i]?.callback(null);
+    assert.equal(depth, undefined, "nothing fires before last does");
+    last.callback("done");
+    return { depth, result };
+  }
+
+  it("calls the outer callbacks at the same stack depth however many Deferreds are chained (test_boundedStackDepth)", () => {
+    const one = chainDeferreds(1);
+    assert.equal(one.result, "done");
+    assert.equal(chainDeferreds(2).depth, one.depth);
+    assert.equal(chainDeferreds(50).depth, one.depth);
+  });
+
+  it("a chain of 100,000 Deferreds, each waiting on the next, fires the outer one with the innermost result", () => {
+    assert.equal(chainDeferreds(100_000).result, "done");
+  });
+
+  it("a chain of 100,000 Deferreds each returning the next, unfired, fires the outer one once the innermost fires", () => {
+    const n = 100_000;
+    const deferreds = Array.from({ length: n }, () => new Deferred<number>());
+    for (let i = 0; i < n - 1; i++) deferreds[i]?.addCallback(() => deferreds[i + 1]);
+    const seen: unknown[] = [];
+    deferreds[0]?.addCallbacks(
+      (value: unknown) => seen.push(value),
+      (failure: Failure) => seen.push(failure.getErrorMessage()),
+    );
+    for (let i = 0; i < n - 1; i++) deferreds[i]?.callback(i);
+    assert.deepEqual(seen, []);
+    deferreds[n - 1]?.callback(42);
+    assert.deepEqual(seen, [42]);
+  });
+
+  it("a failure travels down a long chain to the outer errback", () => {
+    const n = 20_000;
+    const deferreds = Array.from({ length: n }, () => new Deferred<number>());
+    for (let i = 0; i < n - 1; i++) deferreds[i]?.addCallback(() => deferreds[i + 1]);
+    const seen: unknown[] = [];
+    deferreds[0]?.addErrback((failure: Failure) => seen.push(failure.getErrorMessage()));
+    for (let i = 0; i < n - 1; i++) deferreds[i]?.callback(i);
+    deferreds[n - 1]?.errback(new Error("deep"));
+    assert.deepEqual(seen, ["deep"]);
+  });
+});
