@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import { Deferred, Effect, Fiber } from "effect";
 import * as effection from "effection";
 import { measure } from "mitata";
-import { Future, type Operation, run, spawn, suspend, type Task, timeout } from "../src/index.ts";
+import { createContext, Future, type Operation, run, spawn, suspend, type Task, timeout } from "../src/index.ts";
 import { medianPerOp, printCase } from "./_report.ts";
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -443,6 +443,62 @@ function* noop(): Operation<number> {
       ],
       "corio (1M tasks)",
       "≤ 500 B per task (stretch 300)",
+    ),
+  );
+}
+
+// 8. Task-local context (issue 16): spawn with and without a value set, and get/set themselves.
+{
+  const N = 100_000;
+  const requestId = createContext<number>("request id", 0);
+  const without = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* yield* spawn(noop);
+    }),
+  );
+  const withValue = await medianPerOp(N, () =>
+    run(function* () {
+      requestId.set(7);
+      for (let i = 0; i < N; i++) yield* yield* spawn(noop);
+    }),
+  );
+  const INNER = 1000;
+  let getNs = 0;
+  let setNs = 0;
+  await run(function* () {
+    requestId.set(1);
+    let sum = 0;
+    const gets = (): void => {
+      for (let i = 0; i < INNER; i++) sum += requestId.get();
+    };
+    const sets = (): void => {
+      for (let i = 0; i < INNER; i++) requestId.set(i);
+    };
+    // mitata runs outside the task, so measure inside it with a plain loop: medians of 21 batches.
+    const batches = (fn: () => void): number => {
+      const samples: number[] = [];
+      for (let b = 0; b < 21; b++) {
+        const start = process.hrtime.bigint();
+        for (let r = 0; r < 100; r++) fn();
+        samples.push(Number(process.hrtime.bigint() - start) / (100 * INNER));
+      }
+      return samples.sort((x, y) => x - y)[10] ?? Number.NaN;
+    };
+    getNs = batches(gets);
+    setNs = batches(sets);
+    if (sum < 0) console.log(sum);
+  });
+  record(
+    printCase(
+      "task-local context: spawn + join with and without a value set, and get/set",
+      [
+        { name: "spawn + join, no context", value: without },
+        { name: "spawn + join, a context value set", value: withValue },
+        { name: "context.get()", value: getNs },
+        { name: "context.set() (its own map)", value: setNs },
+      ],
+      "spawn + join, no context",
+      "an unused context costs nothing on spawn",
     ),
   );
 }

@@ -56,6 +56,7 @@ const CORE = [
   "callLater",
   "callSoon",
   "callWhenRunning",
+  "createContext",
   "currentTask",
   "currentTime",
   "deadline",

@@ -10,6 +10,7 @@
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
 export { call, until } from "./call.ts";
+export { type Context, createContext } from "./context.ts";
 export {
   BrokenResourceError,
   CancelledError,

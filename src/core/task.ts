@@ -89,6 +89,8 @@ const WOKEN = 32;
 const RESUME_THROW = 64;
 const QUEUED = 128;
 const OBSERVED = 256;
+/** The task's context map is its own (no child shares it): a set may change it in place. */
+export const OWN_CONTEXT = 4096;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
@@ -123,6 +125,12 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   periodic: Periodic | null = null;
   /** Loop time at creation, for the inspector. */
   readonly createdAt: number;
+  /**
+   * Task-local values (`createContext`), copied at spawn as asyncio copies
+   * its context: the child gets the parent's map, and whichever of them sets
+   * a value next copies it first (`OWN_CONTEXT` says the map is this task's alone).
+   */
+  context: Map<object, unknown> | null;
 
   constructor(loop: Loop, parent: TaskImpl<unknown> | null, body: OperationLike<T>, name: string | undefined, priority: number, flags: number) {
     super(parent, flags);
@@ -131,6 +139,10 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     this.#name = name;
     this.priority = priority;
     this.createdAt = loop.time;
+    if (parent !== null && parent.context !== null) {
+      this.context = parent.context;
+      parent.flags &= ~OWN_CONTEXT;
+    } else this.context = null;
     this.attach();
   }
 
