@@ -9,8 +9,10 @@ import * as testing from "../src/testing/index.ts";
 import * as threads from "../src/threads/index.ts";
 
 const CORE = [
+  "Barrier",
   "BoundedSemaphore",
   "Broadcast",
+  "BrokenBarrierError",
   "BrokenResourceError",
   "CancelledError",
   "Channel",
