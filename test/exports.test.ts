@@ -15,6 +15,7 @@ const CORE = [
   "BrokenBarrierError",
   "BrokenResourceError",
   "CancelledError",
+  "CapacityLimiter",
   "Channel",
   "ChannelClosedError",
   "Condition",
