@@ -9,10 +9,13 @@ import * as testing from "../src/testing/index.ts";
 import * as threads from "../src/threads/index.ts";
 
 const CORE = [
+  "Barrier",
   "BoundedSemaphore",
   "Broadcast",
+  "BrokenBarrierError",
   "BrokenResourceError",
   "CancelledError",
+  "CapacityLimiter",
   "Channel",
   "ChannelClosedError",
   "Condition",

@@ -1,5 +1,5 @@
 /**
- * The errors of queues and channels.
+ * The errors of queues, channels and barriers.
  * @module
  */
 import { registerErrorClasses } from "../core/_error-registry.ts";
@@ -71,5 +71,24 @@ export class ChannelClosedError extends Error {
   }
 }
 
+/**
+ * Thrown by `Barrier.wait()` when the barrier is broken (`abort()`), or is
+ * broken or `reset()` while the task waits.
+ *
+ * @example
+ * ```ts
+ * import { Barrier, BrokenBarrierError } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const barrier = new Barrier(2);
+ *   barrier.abort();
+ *   try { yield* barrier.wait(); } catch (e) { console.assert(e instanceof BrokenBarrierError); }
+ * });
+ * ```
+ */
+export class BrokenBarrierError extends Error {
+  override name = "BrokenBarrierError";
+}
+
 // An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
-registerErrorClasses({ QueueEmpty, QueueFull, QueueShutDown, ChannelClosedError });
+registerErrorClasses({ QueueEmpty, QueueFull, QueueShutDown, ChannelClosedError, BrokenBarrierError });
