@@ -60,6 +60,8 @@ const CORE = [
   "currentTime",
   "deadline",
   "every",
+  "moveOnAfter",
+  "moveOnAt",
   "isCancellation",
   "main",
   "nextPeriod",
