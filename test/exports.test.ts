@@ -33,6 +33,7 @@ const CORE = [
   "Subscription",
   "ProcessingFailure",
   "any",
+  "asCompleted",
   "asyncCache",
   "createMemoryStreamPair",
   "limitGather",
