@@ -39,6 +39,7 @@ const CORE = [
   "limitGather",
   "processQueueWithLimit",
   "retry",
+  "wait",
   "receive",
   "reply",
   "request",

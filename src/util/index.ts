@@ -9,3 +9,4 @@ export { type AsyncCacheOptions, asyncCache, type CachedFunction, type CacheInfo
 export { type LimitGatherOptions, limitGather } from "./limit-gather.ts";
 export { ProcessingFailure, processQueueWithLimit } from "./process-queue-with-limit.ts";
 export { type RetryOptions, retry } from "./retry.ts";
+export { type WaitOptions, type WaitResult, wait } from "./wait.ts";
