@@ -8,7 +8,7 @@ import type { Awaitable } from "../core/all.ts";
 import { Future } from "../core/future.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { type Task, TaskImpl } from "../core/task.ts";
+import { type Task, TaskImpl, type Watcher } from "../core/task.ts";
 import { moveOnAfter } from "../time/move-on.ts";
 
 /** Options of `wait`. */
@@ -50,7 +50,8 @@ const MODES = ["first-completed", "first-error", "all"];
  *
  * **Cancellation:** cancelling the caller throws here at once; the
  * operations `wait` started are cancelled with it (they are its children) and
- * their cleanup is awaited when the caller's task ends.
+ * their cleanup is awaited when the caller's task ends. An error thrown by
+ * that cleanup fails the caller (an error is never replaced by a cancellation).
  *
  * @param ops Operations, functions returning them, or tasks.
  * @param options `return` (default `"all"`) and `timeout` in ms.
@@ -79,12 +80,20 @@ export function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}
   const ms = options.timeout ?? Number.POSITIVE_INFINITY;
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot wait: timeout must be a non-negative number of ms, received ${typeof ms === "number" ? ms : typeof ms}`);
-  requireCurrentTask("wait");
-  const started = new Set<TaskImpl<unknown>>();
+  const caller = requireCurrentTask("wait");
+  let returned = false;
+  // Told synchronously as a started task finishes, before its parent sees it: once `wait` has
+  // returned or the caller is cancelled, a failure is no longer ours to hand back, so it fails
+  // the caller as an ordinary child's would (never dropped).
+  const release: Watcher = {
+    taskFinished(task) {
+      if (task.state === "failed" && (returned || caller.cancelError !== null)) task.flags &= ~BOUNDARY;
+    },
+  };
   const tasks = ops.map((op): Task<T> => {
     if (op instanceof TaskImpl) return op as Task<T>;
     const task = startBoundary(op as OperationLike<T>, "wait");
-    started.add(task as TaskImpl<unknown>);
+    if (!task.done) task.addWatcher(release);
     return task;
   });
   const satisfied = (): boolean => {
@@ -92,23 +101,19 @@ export function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}
     if (mode === "first-error" && tasks.some((task) => task.state === "failed")) return true;
     return tasks.every((task) => task.done);
   };
-  try {
-    if (!satisfied()) {
-      const changed = new Future<void>();
-      const check = (): void => {
-        if (satisfied()) changed.resolve();
-      };
-      for (const task of tasks) if (!task.done) task.addDoneCallback(check);
-      try {
-        yield* moveOnAfter(ms, changed);
-      } finally {
-        for (const task of tasks) task.removeDoneCallback(check);
-      }
+  if (!satisfied()) {
+    const changed = new Future<void>();
+    const check = (): void => {
+      if (satisfied()) changed.resolve();
+    };
+    for (const task of tasks) if (!task.done) task.addDoneCallback(check);
+    try {
+      yield* moveOnAfter(ms, changed);
+    } finally {
+      for (const task of tasks) task.removeDoneCallback(check);
     }
-  } finally {
-    // Those still running become ordinary children: a failure (even in the cleanup after a cancel) fails the caller.
-    for (const task of started) if (!task.done) task.flags &= ~BOUNDARY;
   }
+  returned = true;
   const done: Task<T>[] = [];
   const pending: Task<T>[] = [];
   for (const task of tasks) {

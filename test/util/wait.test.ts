@@ -188,6 +188,30 @@ describe("wait", () => {
     assert.deepEqual(log, ["cleanup at 15", "owner joined at 15"]);
   });
 
+  it("an error from the cleanup after the caller was cancelled is not dropped", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(
+        scope(function* () {
+          const owner = yield* spawn(function* () {
+            yield* wait([
+              function* () {
+                try {
+                  yield* suspend();
+                } finally {
+                  // biome-ignore lint/correctness/noUnsafeFinally: an error is never replaced by a cancellation
+                  throw new SyntaxError("cleanup failed");
+                }
+              },
+            ]);
+          });
+          yield* waitAllTasksBlocked();
+          owner.cancel();
+        }),
+        SyntaxError,
+      );
+    });
+  });
+
   it("rejects an empty list, an unknown return and a bad timeout", async () => {
     await runVirtual(function* () {
       yield* rejectsOp(wait([]), RangeError);
