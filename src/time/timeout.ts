@@ -2,30 +2,10 @@
  * Time limits that really interrupt.
  * @module
  */
-import { joinBoundary, startBoundary } from "../core/_boundary.ts";
-import type { TimerEntry } from "../core/_timer-heap.ts";
-import { createCancelledError, TimeoutError } from "../core/errors.ts";
+import { TimeoutError } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import type { TaskImpl } from "../core/task.ts";
-
-/** The timer of one `timeout`: when it fires, it cancels the operation's task. */
-class LimitTimer implements TimerEntry {
-  deadline = 0;
-  seq = 0;
-  heapIndex = -1;
-  /** True if this timer's cancel was the one taken (no other cancel came first). */
-  fired = false;
-  child: TaskImpl<unknown> | null = null;
-  readonly ms: number;
-  constructor(ms: number) {
-    this.ms = ms;
-  }
-  fire(): void {
-    const child = this.child;
-    if (!this.fired && child !== null && !child.done) this.fired = child.requestCancel(createCancelledError(new TimeoutError(this.ms)));
-  }
-}
+import { limited } from "./_limit.ts";
 
 /**
  * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
@@ -87,21 +67,7 @@ export function* deadline<T>(time: number, op: OperationLike<T>): Operation<T> {
 }
 
 function* limit<T>(time: number, ms: number, op: OperationLike<T>): Operation<T> {
-  const caller = requireCurrentTask("set a timeout");
-  const loop = caller.loop;
-  const timer = new LimitTimer(ms);
-  // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
-  const armed = time !== Number.POSITIVE_INFINITY;
-  if (armed) loop.addTimer(timer, time);
-  try {
-    const child = startBoundary(op, "timeout");
-    timer.child = child as TaskImpl<unknown>;
-    if (armed && time <= loop.now() && !child.done) timer.fire();
-    return yield* joinBoundary(child);
-  } catch (error) {
-    if (timer.fired && timer.child?.cancelled === true && error !== caller.cancelError) throw new TimeoutError(ms);
-    throw error;
-  } finally {
-    if (armed) loop.removeTimer(timer);
-  }
+  const outcome = yield* limited(time, ms, op, "timeout");
+  if (outcome.cancelled) throw new TimeoutError(ms);
+  return outcome.value;
 }

@@ -1,0 +1,139 @@
+/**
+ * Results in the order they finish (asyncio's `as_completed`).
+ * @module
+ */
+import { Future } from "../core/future.ts";
+import { assertOperationLike, iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { requireCurrentTask, spawn } from "../core/spawn.ts";
+import type { Task } from "../core/task.ts";
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/**
+ * Starts the operations concurrently and returns an iterator of operations,
+ * one per input, that give the results in the order the operations finish
+ * (asyncio's `as_completed`):
+ * `for (const next of yield* asCompleted(ops)) { const value = yield* next; }`,
+ * where each `yield* next` gives the value of the next one to finish, or
+ * throws its error.
+ *
+ * The exact shape: `yield* asCompleted(ops)` spawns every operation as a
+ * child task of the caller and returns an `IterableIterator` of
+ * `ops.length` operations. The first `next` pulled and run waits for, and
+ * gives, the first operation to finish; the second the second, and so on
+ * (each takes the oldest finished result not yet taken when it runs). Running
+ * the same `next` again gives the same outcome. The nexts may be pulled ahead
+ * (`[...iterator]`): the operations keep running until their results are
+ * taken.
+ *
+ * It is structured: if the consumer stops early (`break`, a `throw` out of
+ * the loop, or a cancellation; anything that calls the iterator's `return()`),
+ * the operations still running are cancelled. Being children of the caller,
+ * their cleanup is awaited when the caller's task (or the enclosing `scope`)
+ * ends; wrap the loop in `scope(...)` to wait for it right there. Results
+ * not taken by then, values and errors alike, are discarded (as `race`
+ * discards the losers'); a `next` run after the stop throws. An error
+ * thrown by an operation's cleanup once it was cancelled is not dropped: it
+ * fails the caller's task, as a spawned task's error does.
+ *
+ * **Cancellation:** cancelling the caller cancels every operation; a `next`
+ * being awaited throws the `CancelledError` and loses no result.
+ *
+ * @param ops The operations, or functions returning them.
+ * @returns An iterator of operations giving the results in completion order.
+ * @throws {TypeError} if `ops` is not an array of operations.
+ * @example
+ * ```ts
+ * import { asCompleted, sleep } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const order: string[] = [];
+ *   for (const next of yield* asCompleted([
+ *     function* () { yield* sleep(30); return "slow"; },
+ *     function* () { yield* sleep(10); return "fast"; },
+ *     function* () { yield* sleep(20); throw new Error("broken"); },
+ *   ])) {
+ *     try { order.push(yield* next); } catch (e) { order.push((e as Error).message); }
+ *   }
+ *   console.assert(order.join() === "fast,broken,slow");
+ * });
+ * ```
+ */
+export function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<IterableIterator<Operation<T>>> {
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot run asCompleted: expected an array of operations, received ${typeof ops}`);
+  for (const op of ops) assertOperationLike(op, "run asCompleted");
+  const finished: (Outcome<T> | undefined)[] = [];
+  let taken = 0;
+  let changed: Future<void> | null = null;
+  let stopped = false;
+  const tasks: Task<void>[] = [];
+  for (const op of ops) {
+    const task = yield* spawn(
+      function* () {
+        const self = requireCurrentTask("run asCompleted");
+        let outcome: Outcome<T>;
+        try {
+          const it = iterate(op, "run asCompleted");
+          outcome = { ok: true, value: yield* { [Symbol.iterator]: () => it } as Operation<T> };
+        } catch (error) {
+          // Once cancelled, the cancellation goes on, and so does an error from the cleanup (never dropped);
+          // a CancelledError the operation threw by itself is its outcome.
+          if (self.cancelError !== null) throw error;
+          outcome = { ok: false, error };
+        }
+        if (stopped) return;
+        finished.push(outcome);
+        const waiter = changed;
+        changed = null;
+        waiter?.resolve();
+      },
+      { name: "asCompleted" },
+    );
+    tasks.push(task);
+  }
+  function* take(): Operation<Outcome<T>> {
+    while (taken === finished.length) {
+      if (stopped) throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
+      changed ??= new Future<void>();
+      yield* changed;
+    }
+    const outcome = finished[taken] as Outcome<T>;
+    // Freed as taken, so a long list does not keep every result.
+    finished[taken++] = undefined;
+    return outcome;
+  }
+  function nextOperation(): Operation<T> {
+    let outcome: Outcome<T> | undefined;
+    return {
+      *[Symbol.iterator]() {
+        outcome ??= yield* take();
+        if (outcome.ok) return outcome.value;
+        throw outcome.error;
+      },
+    };
+  }
+  let issued = 0;
+  const iterator: IterableIterator<Operation<T>> = {
+    next(): IteratorResult<Operation<T>> {
+      if (stopped || issued === ops.length) return { done: true, value: undefined };
+      issued++;
+      return { done: false, value: nextOperation() };
+    },
+    return(): IteratorResult<Operation<T>> {
+      if (!stopped) {
+        stopped = true;
+        for (const task of tasks) if (!task.done) task.cancel();
+        finished.length = 0;
+        taken = 0;
+        const waiter = changed;
+        changed = null;
+        waiter?.resolve();
+      }
+      return { done: true, value: undefined };
+    },
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
+  return iterator;
+}

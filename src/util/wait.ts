@@ -1,0 +1,128 @@
+/**
+ * Waiting for some of several tasks (asyncio's `wait`).
+ * @module
+ */
+import { startBoundary } from "../core/_boundary.ts";
+import { BOUNDARY } from "../core/_scope.ts";
+import type { Awaitable } from "../core/all.ts";
+import { Future } from "../core/future.ts";
+import type { Operation, OperationLike } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { type Task, TaskImpl, type Watcher } from "../core/task.ts";
+import { moveOnAfter } from "../time/move-on.ts";
+
+/** Options of `wait`. */
+export interface WaitOptions {
+  /**
+   * When to return (asyncio's `return_when`): as soon as one task has
+   * finished (`"first-completed"`), as soon as one has failed or all have
+   * finished (`"first-error"`), or once all have finished (`"all"`).
+   * @default "all"
+   */
+  return?: "first-completed" | "first-error" | "all";
+  /** Return after this many ms even if the condition is not met (not an error). @default Infinity */
+  timeout?: number;
+}
+
+/** What `wait` gives: the finished tasks and those still running, each in input order. */
+export interface WaitResult<T> {
+  done: Task<T>[];
+  pending: Task<T>[];
+}
+
+const MODES = ["first-completed", "first-error", "all"];
+
+/**
+ * Starts the operations concurrently (tasks may be passed too) and waits
+ * until the `return` condition holds or `timeout` ms have passed, then
+ * returns the tasks split into `done` and `pending` (asyncio's `wait`).
+ * Nothing is thrown for a failed task: read its outcome from the task
+ * (`task.state`, `task.error`, `yield* task`). A cancelled task counts as
+ * finished, not as an error.
+ *
+ * Unlike asyncio, it is structured: the operations run as child tasks of the
+ * caller, and the `pending` ones keep running after `wait` returns. The
+ * caller's task does not finish before them (it waits for them at its end,
+ * unless it is cancelled, which cancels them), so cancel those you no longer
+ * need. From then on they are ordinary children: one that fails fails the
+ * caller, as a spawned task does. Tasks passed in are only watched, never
+ * cancelled or adopted.
+ *
+ * **Cancellation:** cancelling the caller throws here at once; the
+ * operations `wait` started are cancelled with it (they are its children) and
+ * their cleanup is awaited when the caller's task ends. An error thrown by
+ * that cleanup fails the caller (an error is never replaced by a cancellation).
+ *
+ * @param ops Operations, functions returning them, or tasks.
+ * @param options `return` (default `"all"`) and `timeout` in ms.
+ * @returns `{ done, pending }`, each in input order.
+ * @throws {RangeError} for an empty list, an unknown `return` or a bad `timeout`.
+ * @throws {TypeError} if `ops` is not an array of operations or tasks.
+ * @example
+ * ```ts
+ * import { sleep, wait } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const { done, pending } = yield* wait([
+ *     function* () { yield* sleep(10); return "fast"; },
+ *     function* () { yield* sleep(100); return "slow"; },
+ *   ], { return: "first-completed" });
+ *   console.assert(done.length === 1 && done[0]?.result() === "fast");
+ *   for (const task of pending) task.cancel(); // else the caller waits for it at its end
+ * });
+ * ```
+ */
+export function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}): Operation<WaitResult<T>> {
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot wait: expected an array of operations or tasks, received ${typeof ops}`);
+  if (ops.length === 0) throw new RangeError("Cannot wait: at least one operation or task is needed, received an empty list");
+  const mode = options.return ?? "all";
+  if (!MODES.includes(mode)) throw new RangeError(`Cannot wait: return must be "first-completed", "first-error" or "all", received ${String(mode)}`);
+  const ms = options.timeout ?? Number.POSITIVE_INFINITY;
+  if (!(typeof ms === "number" && ms >= 0))
+    throw new RangeError(`Cannot wait: timeout must be a non-negative number of ms, received ${typeof ms === "number" ? ms : typeof ms}`);
+  const caller = requireCurrentTask("wait");
+  let returned = false;
+  // Told synchronously as a started task finishes, before its parent sees it: once `wait` has
+  // returned or the caller is cancelled, a failure is no longer ours to hand back, so it fails
+  // the caller as an ordinary child's would (never dropped).
+  const release: Watcher = {
+    taskFinished(task) {
+      if (task.state === "failed" && (returned || caller.cancelError !== null)) task.flags &= ~BOUNDARY;
+    },
+  };
+  const tasks = ops.map((op): Task<T> => {
+    if (op instanceof TaskImpl) return op as Task<T>;
+    const task = startBoundary(op as OperationLike<T>, "wait");
+    if (!task.done) task.addWatcher(release);
+    return task;
+  });
+  const satisfied = (): boolean => {
+    if (mode === "first-completed" && tasks.some((task) => task.done)) return true;
+    if (mode === "first-error" && tasks.some((task) => task.state === "failed")) return true;
+    return tasks.every((task) => task.done);
+  };
+  if (!satisfied()) {
+    const changed = new Future<void>();
+    const check = (): void => {
+      if (satisfied()) changed.resolve();
+    };
+    for (const task of tasks) if (!task.done) task.addDoneCallback(check);
+    try {
+      yield* moveOnAfter(ms, changed);
+    } finally {
+      for (const task of tasks) task.removeDoneCallback(check);
+    }
+  }
+  returned = true;
+  const done: Task<T>[] = [];
+  const pending: Task<T>[] = [];
+  for (const task of tasks) {
+    if (task.done) {
+      (task as TaskImpl<unknown>).markObserved();
+      done.push(task);
+    } else {
+      pending.push(task);
+    }
+  }
+  return { done, pending };
+}

@@ -1,0 +1,191 @@
+// After Trio's test_timeouts.py (move_on_after / move_on_at basics, nesting, cancel from outside).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { CancelledError, currentTime, moveOnAfter, moveOnAt, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+describe("moveOnAfter", () => {
+  it("returns the value of an operation that finishes in time", async () => {
+    const outcome = await runVirtual(function* () {
+      return yield* moveOnAfter(100, function* () {
+        yield* sleep(99);
+        return "ok";
+      });
+    });
+    assert.deepEqual(outcome, { value: "ok", cancelled: false });
+  });
+
+  it("cancels a slow operation, waits for its cleanup, and moves on", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(100, function* () {
+        try {
+          yield* sleep(1000);
+          log.push("not reached");
+        } finally {
+          yield* sleep(30);
+          log.push(`cleanup done at ${currentTime()}`);
+        }
+      });
+      assert.deepEqual(outcome, { value: undefined, cancelled: true });
+      log.push(`moved on at ${currentTime()}`);
+    });
+    assert.deepEqual(log, ["cleanup done at 130", "moved on at 130"]);
+  });
+
+  it("moveOnAfter(0) on an operation that does not suspend returns its value", async () => {
+    await runVirtual(function* () {
+      assert.deepEqual(
+        yield* moveOnAfter(0, function* () {
+          return 1;
+        }),
+        { value: 1, cancelled: false },
+      );
+      assert.deepEqual(yield* moveOnAfter(0, sleep(1)), { value: undefined, cancelled: true });
+      assert.equal(currentTime(), 0);
+    });
+  });
+
+  it("an error inside is thrown, also one from the cleanup after the time ran out", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(
+        moveOnAfter(100, function* () {
+          yield* sleep(10);
+          throw new TypeError("inside");
+        }),
+        TypeError,
+      );
+      yield* rejectsOp(
+        moveOnAfter(10, function* () {
+          try {
+            yield* sleep(100);
+          } finally {
+            // biome-ignore lint/correctness/noUnsafeFinally: the error wins over the cancellation (decided case 12)
+            throw new RangeError("cleanup failed");
+          }
+        }),
+        RangeError,
+      );
+    });
+  });
+
+  it("an inner timeout's TimeoutError is not taken for this limit", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(moveOnAfter(100, timeout(10, sleep(50))), TimeoutError);
+    });
+  });
+
+  it("nested: the inner limit moves on, the outer one goes on", async () => {
+    await runVirtual(function* () {
+      const outer = yield* moveOnAfter(100, function* () {
+        const inner = yield* moveOnAfter(10, sleep(50));
+        assert.equal(inner.cancelled, true);
+        assert.equal(currentTime(), 10);
+        return "outer done";
+      });
+      assert.deepEqual(outer, { value: "outer done", cancelled: false });
+    });
+  });
+
+  it("nested: an outer limit that expires first owns the cancellation", async () => {
+    await runVirtual(function* () {
+      let inner: unknown = "not returned";
+      const outer = yield* moveOnAfter(10, function* () {
+        inner = yield* moveOnAfter(100, sleep(1000));
+      });
+      assert.deepEqual(outer, { value: undefined, cancelled: true });
+      assert.equal(inner, "not returned");
+    });
+  });
+
+  it("nested: limits expiring together are owned by the outermost", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(timeout(20, moveOnAfter(20, sleep(100))), TimeoutError);
+      const outer = yield* moveOnAfter(20, timeout(20, sleep(100)));
+      assert.deepEqual(outer, { value: undefined, cancelled: true });
+    });
+  });
+
+  it("an outer timeout passes through", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(timeout(10, moveOnAfter(100, sleep(1000))), TimeoutError);
+    });
+  });
+
+  it("a cancel from outside passes through after the cleanup", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        yield* moveOnAfter(100, function* () {
+          try {
+            yield* suspend();
+          } finally {
+            yield* sleep(5);
+            log.push("cleanup");
+          }
+        });
+        log.push("not reached");
+      });
+      yield* waitAllTasksBlocked();
+      task.cancel();
+      yield* rejectsOp(task, CancelledError);
+      assert.equal(task.cancelled, true);
+    });
+    assert.deepEqual(log, ["cleanup"]);
+  });
+
+  it("a cancel from outside during the cleanup after the time ran out passes through", async () => {
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        return yield* moveOnAfter(10, function* () {
+          try {
+            yield* sleep(100);
+          } finally {
+            yield* sleep(50);
+          }
+        });
+      });
+      yield* sleep(20);
+      task.cancel();
+      yield* rejectsOp(task, CancelledError);
+    });
+  });
+
+  it("rejects a bad ms", async () => {
+    await runVirtual(function* () {
+      for (const ms of [Number.NaN, -1, "5" as unknown as number]) yield* rejectsOp(moveOnAfter(ms, sleep(1)), RangeError);
+    });
+  });
+});
+
+describe("moveOnAt", () => {
+  it("moves on at the given clock time", async () => {
+    await runVirtual(function* () {
+      yield* sleep(5);
+      assert.deepEqual(yield* moveOnAt(currentTime() + 20, sleep(100)), { value: undefined, cancelled: true });
+      assert.equal(currentTime(), 25);
+      assert.deepEqual(
+        yield* moveOnAt(currentTime() + 20, function* () {
+          return "x";
+        }),
+        { value: "x", cancelled: false },
+      );
+    });
+  });
+
+  it("a time in the past cancels an operation that suspends", async () => {
+    await runVirtual(function* () {
+      yield* sleep(10);
+      assert.deepEqual(yield* moveOnAt(0, sleep(1)), { value: undefined, cancelled: true });
+    });
+  });
+
+  it("rejects NaN", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(moveOnAt(Number.NaN, sleep(1)), RangeError);
+    });
+  });
+});

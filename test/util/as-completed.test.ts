@@ -1,0 +1,213 @@
+// After CPython's test_asyncio/test_tasks.py as_completed tests (completion order,
+// errors, empty input, results pulled ahead), plus corio's structured early stop.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { asCompleted, CancelledError, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+function after<T>(ms: number, value: T, log?: string[]): () => Operation<T> {
+  return function* () {
+    try {
+      yield* sleep(ms);
+      return value;
+    } finally {
+      if (currentTime() < ms) {
+        yield* sleep(5);
+        log?.push(`${String(value)} cleaned up at ${currentTime()}`);
+      }
+    }
+  };
+}
+
+describe("asCompleted", () => {
+  it("gives the results in completion order", async () => {
+    const order = await runVirtual(function* () {
+      const order: string[] = [];
+      for (const next of yield* asCompleted([after(30, "c"), after(10, "a"), after(20, "b")])) {
+        order.push(`${yield* next}@${currentTime()}`);
+      }
+      return order;
+    });
+    assert.deepEqual(order, ["a@10", "b@20", "c@30"]);
+  });
+
+  it("a failed operation's next throws its error; the others go on", async () => {
+    await runVirtual(function* () {
+      const seen: string[] = [];
+      for (const next of yield* asCompleted<string>([
+        after(20, "ok"),
+        function* () {
+          yield* sleep(10);
+          throw new TypeError("bad");
+        },
+      ])) {
+        try {
+          seen.push(yield* next);
+        } catch (error) {
+          assert.ok(error instanceof TypeError);
+          seen.push("error");
+        }
+      }
+      assert.deepEqual(seen, ["error", "ok"]);
+    });
+  });
+
+  it("an empty list gives nothing", async () => {
+    await runVirtual(function* () {
+      assert.deepEqual([...(yield* asCompleted([]))], []);
+    });
+  });
+
+  it("operations that finish at once are given in start order", async () => {
+    await runVirtual(function* () {
+      const values: number[] = [];
+      for (const next of yield* asCompleted(
+        [1, 2, 3].map(
+          (n) =>
+            function* () {
+              return n;
+            },
+        ),
+      ))
+        values.push(yield* next);
+      assert.deepEqual(values, [1, 2, 3]);
+    });
+  });
+
+  it("nexts may be pulled ahead; each gives the next to finish, and running one again gives the same", async () => {
+    await runVirtual(function* () {
+      const nexts = [...(yield* asCompleted([after(20, "slow"), after(10, "fast")]))];
+      assert.equal(nexts.length, 2);
+      const [first, second] = nexts as [Operation<string>, Operation<string>];
+      assert.equal(yield* second, "fast");
+      assert.equal(yield* first, "slow");
+      assert.equal(yield* second, "fast");
+    });
+  });
+
+  it("breaking out cancels the rest; an enclosing scope waits for their cleanup", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* scope(function* () {
+        for (const next of yield* asCompleted([after(10, "a", log), after(50, "b", log), after(60, "c", log)])) {
+          log.push(`got ${yield* next}`);
+          break;
+        }
+      });
+      log.push(`scope done at ${currentTime()}`);
+    });
+    assert.deepEqual(log, ["got a", "b cleaned up at 15", "c cleaned up at 15", "scope done at 15"]);
+  });
+
+  it("without a scope, the caller's task waits for the cleanup at its end", async () => {
+    const log: string[] = [];
+    let state = "";
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        for (const next of yield* asCompleted([after(10, "a", log), after(50, "b", log)])) {
+          yield* next;
+          break;
+        }
+        log.push("body done");
+      });
+      yield* task;
+      log.push(`task done at ${currentTime()}`);
+      state = task.state;
+    });
+    assert.equal(state, "done");
+    assert.deepEqual(log, ["body done", "b cleaned up at 15", "task done at 15"]);
+  });
+
+  it("throwing out of the loop cancels the rest, and the error goes on", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* rejectsOp(
+        scope(function* () {
+          for (const next of yield* asCompleted([after(10, "a", log), after(50, "b", log)])) {
+            yield* next;
+            throw new RangeError("consumer gave up");
+          }
+        }),
+        RangeError,
+      );
+    });
+    assert.deepEqual(log, ["b cleaned up at 15"]);
+  });
+
+  it("cancelling the caller cancels every operation and waits for the cleanup", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        for (const next of yield* asCompleted([after(50, "a", log), after(60, "b", log)])) yield* next;
+        log.push("not reached");
+      });
+      yield* sleep(20);
+      task.cancel();
+      yield* rejectsOp(task, CancelledError);
+      log.push(`joined at ${currentTime()}`);
+    });
+    assert.deepEqual(log, ["a cleaned up at 25", "b cleaned up at 25", "joined at 25"]);
+  });
+
+  it("a waiting next that is cancelled loses no result", async () => {
+    await runVirtual(function* () {
+      const nexts = [...(yield* asCompleted([after(10, "x")]))];
+      const next = nexts[0] as Operation<string>;
+      const waiter = yield* spawn(function* () {
+        yield* next;
+      });
+      yield* waitAllTasksBlocked();
+      waiter.cancel();
+      yield* rejectsOp(waiter, CancelledError);
+      assert.equal(yield* next, "x");
+    });
+  });
+
+  it("a next run after the loop stopped throws", async () => {
+    await runVirtual(function* () {
+      const iterator = yield* asCompleted<unknown>([
+        after(10, "a"),
+        function* () {
+          yield* suspend();
+        },
+      ]);
+      const next = iterator.next().value as Operation<unknown>;
+      iterator.return?.();
+      yield* rejectsOp(next, Error);
+    });
+  });
+
+  it("an error from a cancelled operation's cleanup fails the caller", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(
+        scope(function* () {
+          for (const next of yield* asCompleted<unknown>([
+            after(10, "a"),
+            function* () {
+              try {
+                yield* suspend();
+              } finally {
+                // biome-ignore lint/correctness/noUnsafeFinally: an error is never replaced by a cancellation
+                throw new SyntaxError("cleanup failed");
+              }
+            },
+          ])) {
+            yield* next;
+            break;
+          }
+        }),
+        SyntaxError,
+      );
+    });
+  });
+
+  it("rejects what is not an array of operations", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(asCompleted("x" as never), TypeError);
+      yield* rejectsOp(asCompleted([5 as never]), TypeError);
+    });
+  });
+});
