@@ -45,7 +45,8 @@ export function* limited<T>(time: number, ms: number, op: OperationLike<T>, api:
   try {
     const child = startBoundary(op, api);
     timer.child = child as TaskImpl<unknown>;
-    if (armed && time <= loop.now() && !child.done) timer.fire();
+    // Read the clock only for an operation still running (most finish without suspending).
+    if (armed && !child.done && time <= loop.now()) timer.fire();
     return { value: yield* joinBoundary(child), cancelled: false };
   } catch (error) {
     if (timer.fired && timer.child?.cancelled === true && error !== caller.cancelError) return { value: undefined, cancelled: true };
