@@ -23,6 +23,7 @@ const MODULES: Record<string, string> = {
   "corio/inspect": "src/inspect/index.ts",
   "corio/compat/twisted": "src/compat/twisted/index.ts",
   "corio/compat/calvin": "src/compat/calvin/index.ts",
+  "corio/otel": "src/otel/index.ts",
 };
 
 const PRELUDE = `const console = { ...globalThis.console, assert(condition: unknown, ...message: unknown[]) { if (!condition) throw new Error(\`example assertion failed\${message.length ? ": " + message.join(" ") : ""}\`); } };\n`;

@@ -67,6 +67,9 @@ describe("in a real browser", { skip }, () => {
       const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
       const [, tcpPort] = (await out.waitFor(/nc 127\.0\.0\.1 (\d+)/)) as RegExpMatchArray;
       await page.goto(`${url}/`);
+      // The page's EventSource connects after the load: a broadcast before it is open would not reach
+      // it (a first connection gets no history). The page's script declares it as \`source\`.
+      await page.waitForFunction("source.readyState === EventSource.OPEN");
       nc = spawn("nc", ["-N", "127.0.0.1", tcpPort as string]);
       const ncOut = collectOutput(nc);
       await ncOut.waitFor(/welcome, nc-\d+/);

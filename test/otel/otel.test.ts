@@ -1,0 +1,140 @@
+// corio/otel (issue 16): OpenTelemetry's active span follows corio tasks.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { context, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { CancelledError, Future, run, sleep, spawn, suspend } from "../../src/index.ts";
+import { TaskContextManager, withSpan } from "../../src/otel/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const tracer = provider.getTracer("corio-test");
+
+function activeName(): string | undefined {
+  const span = trace.getActiveSpan() as unknown as { name?: string } | undefined;
+  return span?.name;
+}
+
+describe("corio/otel", () => {
+  before(() => {
+    trace.setGlobalTracerProvider(provider);
+  });
+  after(async () => {
+    trace.disable();
+    context.disable();
+    await provider.shutdown();
+  });
+
+  it("the AsyncLocalStorage context manager loses the active span at a corio suspension", async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    try {
+      const seen: (string | undefined)[] = [];
+      const wake = new Future<void>();
+      const span = tracer.startSpan("request");
+      const task = context.with(trace.setSpan(context.active(), span), () =>
+        run(function* () {
+          seen.push(activeName());
+          yield* wake;
+          seen.push(activeName());
+        }),
+      );
+      setImmediate(() => wake.resolve());
+      await task;
+      span.end();
+      assert.deepEqual(seen, ["request", undefined]);
+    } finally {
+      context.disable();
+    }
+  });
+
+  it("with TaskContextManager, withSpan's span is active after suspensions and parents the spans of children", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    try {
+      const seen: string[] = [];
+      await runVirtual(function* () {
+        yield* withSpan(tracer, "request", function* () {
+          yield* sleep(5);
+          seen.push(`after sleep: ${activeName()}`);
+          const children = [];
+          for (const name of ["db", "cache"]) {
+            children.push(
+              yield* spawn(
+                withSpan(tracer, name, function* () {
+                  yield* sleep(name === "db" ? 3 : 1);
+                  seen.push(`${name}: ${activeName()}`);
+                }),
+              ),
+            );
+          }
+          for (const child of children) yield* child;
+          seen.push(`end: ${activeName()}`);
+        });
+        seen.push(`outside: ${activeName()}`);
+      });
+      assert.deepEqual(seen, ["after sleep: request", "cache: cache", "db: db", "end: request", "outside: undefined"]);
+      const spans = exporter.getFinishedSpans();
+      const request = spans.find((s) => s.name === "request");
+      assert.ok(request !== undefined);
+      for (const name of ["db", "cache"]) {
+        const child = spans.find((s) => s.name === name);
+        assert.equal(child?.parentSpanContext?.spanId, request.spanContext().spanId, `${name} is a child of request`);
+        assert.equal(child?.spanContext().traceId, request.spanContext().traceId);
+      }
+      assert.equal(request.attributes["corio.task"], "test");
+    } finally {
+      context.disable();
+    }
+  });
+
+  it("records a failure as an error status, and a cancellation as corio.cancelled", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    try {
+      await runVirtual(function* () {
+        try {
+          yield* withSpan(tracer, "failing", function* () {
+            yield* sleep(1);
+            throw new Error("boom");
+          });
+        } catch {}
+        const task = yield* spawn(withSpan(tracer, "cancelled", suspend));
+        yield* waitAllTasksBlocked();
+        task.cancel();
+        try {
+          yield* task;
+        } catch (error) {
+          assert.ok(error instanceof CancelledError);
+        }
+      });
+      const failing = exporter.getFinishedSpans().find((s) => s.name === "failing");
+      assert.equal(failing?.status.code, 2);
+      assert.equal(failing?.status.message, "boom");
+      assert.equal(failing?.events[0]?.name, "exception");
+      const cancelled = exporter.getFinishedSpans().find((s) => s.name === "cancelled");
+      assert.equal(cancelled?.attributes["corio.cancelled"], true);
+      assert.equal(cancelled?.status.code, 0);
+    } finally {
+      context.disable();
+    }
+  });
+
+  it("context.with and bind work outside tasks too", () => {
+    const manager = new TaskContextManager();
+    const span = tracer.startSpan("outside");
+    const ctx = trace.setSpan(manager.active(), span);
+    const bound = manager.bind(ctx, () => trace.getSpan(manager.active()));
+    assert.equal(
+      manager.with(ctx, () => trace.getSpan(manager.active())),
+      span,
+    );
+    assert.equal(bound(), span);
+    assert.equal(trace.getSpan(manager.active()), undefined);
+    span.end();
+  });
+});
