@@ -35,7 +35,7 @@ if (problems.length > 0) {
 console.log(`check-portable: ${PORTABLE.join(", ")} import nothing from Node`);
 
 // The compatibility layers checked so far (src/compat/twisted joins once it is rewritten).
-const COMPAT = ["src/compat/calvin"];
+const COMPAT = ["src/compat/calvin", "src/compat/twisted"];
 const PUBLIC = [
   "src/index.ts",
   "src/net/index.ts",

@@ -9,10 +9,10 @@
  */
 import type { EventEmitter } from "node:events";
 import { isIP } from "node:net";
-import { until } from "../../core/call.ts";
-import type { Operation } from "../../core/operation.ts";
-import { describeAddress } from "../../net/_listen.ts";
-import { ServerCore } from "../../net/_server.ts";
+import type { Operation } from "../../index.ts";
+import { until } from "../../index.ts";
+import { describeAddress } from "../../net/_listen.ts"; // compat-internal: formats addresses as the native servers do
+import { ServerCore } from "../../net/_server.ts"; // compat-internal: Twisted ports run on the one server skeleton, which has no public API
 import { type Address, IPv4Address, IPv6Address, toAddress } from "./address.ts";
 import { Deferred } from "./deferred.ts";
 import { CannotListenError } from "./errors.ts";

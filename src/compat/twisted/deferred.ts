@@ -4,10 +4,9 @@
  * operations and promises.
  * @module
  */
-import { CancelledError } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Operation, OperationLike } from "../../core/operation.ts";
-import { run } from "../../core/run.ts";
+
+import type { Instruction, Operation, OperationLike } from "../../index.ts";
+import { CancelledError, Future, run } from "../../index.ts";
 import { Failure } from "./failure.ts";
 
 /**
@@ -177,7 +176,7 @@ export class Deferred<T = unknown> implements Operation<T> {
   }
 
   /** `yield* deferred`: waits for the result; a failure is thrown as its original error. */
-  *[Symbol.iterator](): Iterator<import("../../core/operation.ts").Instruction, T, unknown> {
+  *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
     const future = new Future<T>();
     this.addCallbacks(
       (value) => {

@@ -5,13 +5,10 @@
  * @module
  */
 
-import type { Clock } from "../../core/clock.ts";
-import { type ErrorHandler, Loop } from "../../core/loop.ts";
-import type { Operation } from "../../core/operation.ts";
-import { startRoot } from "../../core/run.ts";
-import { suspend } from "../../core/suspend.ts";
-import type { Task } from "../../core/task.ts";
-import { DelayedCall } from "../../time/delayed-call.ts";
+import { type ErrorHandler, Loop } from "../../core/loop.ts"; // compat-internal: the reactor is a loop of its own; the public API has no loop handle
+import { startRoot } from "../../core/run.ts"; // compat-internal: starts root tasks on the reactor's own loop
+import type { Clock, Operation, Task } from "../../index.ts";
+import { DelayedCall, suspend } from "../../index.ts";
 import type { IConnector, IListeningPort } from "./interfaces.ts";
 import type { ClientFactory, Factory } from "./protocol.ts";
 import { type ConnectTCPOptions, connectTCP, type ListenTCPOptions, listenTCP } from "./tcp.ts";

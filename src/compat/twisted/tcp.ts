@@ -6,11 +6,10 @@
  * @module
  */
 import { createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
-import { TimeoutError as CorioTimeoutError, isCancellation } from "../../core/errors.ts";
-import type { Operation } from "../../core/operation.ts";
-import { waitForConnect } from "../../net/_connect.ts";
-import { wrapSocket } from "../../net/_socket-transport.ts";
-import { timeout } from "../../time/timeout.ts";
+import type { Operation } from "../../index.ts";
+import { TimeoutError as CorioTimeoutError, isCancellation, timeout } from "../../index.ts";
+import { waitForConnect } from "../../net/_connect.ts"; // compat-internal: waits for a socket the Twisted connector opened itself (openConnection opens its own)
+import { wrapSocket } from "../../net/_socket-transport.ts"; // compat-internal: turns the connector's own socket into a reader/writer pair
 import { type BoundAddress, ListeningPort } from "./_port.ts";
 import { type Address, IPv4Address, IPv6Address } from "./address.ts";
 import { ConnectError, ConnectionRefusedError, DNSLookupError, NotConnectingError, TimeoutError, UserError } from "./errors.ts";

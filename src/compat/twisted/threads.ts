@@ -2,10 +2,11 @@
  * Twisted's `threads.deferToThread`: a worker-thread job as a `Deferred`.
  * @module
  */
-import { isCancellation } from "../../core/errors.ts";
-import { createTask, requireCurrentTask } from "../../core/spawn.ts";
-import { toThread } from "../../threads/default-pool.ts";
-import type { ThreadFunction } from "../../threads/thread-context.ts";
+
+import { createTask, requireCurrentTask } from "../../core/spawn.ts"; // compat-internal: deferToThread starts a task from plain code, outside any operation
+import { isCancellation } from "../../index.ts";
+import type { ThreadFunction } from "../../threads/index.ts";
+import { toThread } from "../../threads/index.ts";
 import { Deferred } from "./deferred.ts";
 
 /**

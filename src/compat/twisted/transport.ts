@@ -5,11 +5,8 @@
  * @module
  */
 import type { Socket } from "node:net";
-import { isCancellation } from "../../core/errors.ts";
-import { Future } from "../../core/future.ts";
-import type { Operation } from "../../core/operation.ts";
-import type { StreamEnd } from "../../streams/memory-pair.ts";
-import type { StreamWriter } from "../../streams/stream-writer.ts";
+import type { Operation, StreamEnd, StreamWriter } from "../../index.ts";
+import { Future, isCancellation } from "../../index.ts";
 import { type Address, toAddress } from "./address.ts";
 import { ConnectionAborted, ConnectionDone, ConnectionLost } from "./errors.ts";
 import { Failure } from "./failure.ts";

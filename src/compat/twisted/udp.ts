@@ -6,9 +6,9 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
-import { ClosedResourceError, isCancellation } from "../../core/errors.ts";
-import type { Operation } from "../../core/operation.ts";
-import { type Datagram, DatagramSocket } from "../../net/udp.ts";
+import type { Operation } from "../../index.ts";
+import { ClosedResourceError, isCancellation } from "../../index.ts";
+import { type Datagram, DatagramSocket } from "../../net/index.ts";
 import { type BoundAddress, ListeningPort } from "./_port.ts";
 import type { IListeningPort, IUDPTransport } from "./interfaces.ts";
 import type { Reactor } from "./reactor.ts";
