@@ -11,7 +11,7 @@
 
 import { JoinPark } from "./_join.ts";
 import { BOUNDARY, SHIELDED } from "./_scope.ts";
-import { CancelledError } from "./errors.ts";
+import { CancelledError, TaskGroupError } from "./errors.ts";
 import type { Instruction, OperationLike } from "./operation.ts";
 import { assertOperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
@@ -42,16 +42,25 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
     } catch (error) {
       if (error === caller.cancelError) {
         yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
-        // An error is never replaced by the cancellation (decided case 12).
-        if (child.state === "failed") {
-          caller.redeliverCancel();
-          throw child.error;
-        }
+        throwFailuresOverCancel(caller, [child as TaskImpl<unknown>]);
       }
       throw error;
     }
   }
   return child.outcome();
+}
+
+/**
+ * After the caller's cancel was delivered and the operations it waited on
+ * have ended: an error is never replaced by the cancellation (decided case
+ * 12), so their failures are thrown instead (several: a `TaskGroupError`),
+ * and the caller's cancel is due again at its next suspension.
+ */
+export function throwFailuresOverCancel(caller: TaskImpl<unknown>, tasks: readonly TaskImpl<unknown>[]): void {
+  const errors = tasks.filter((task) => task.state === "failed").map((task) => task.error);
+  if (errors.length === 0) return;
+  caller.redeliverCancel();
+  throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
 }
 
 /** After the caller was cancelled: make sure `child` is cancelled too, and wait for its cleanup. */

@@ -32,6 +32,9 @@ export interface HostProcess {
 
 const host = globalThis as unknown as HostGlobals;
 
+/** The longest delay a host timer takes (2^31 - 1 ms, about 24.8 days): Node turns a longer one into 1 ms. */
+export const MAX_HOST_DELAY = 2 ** 31 - 1;
+
 export const setHostTimeout = (fn: () => void, ms: number): HostTimer => host.setTimeout(fn, ms);
 export const clearHostTimeout = (timer: HostTimer): void => host.clearTimeout(timer);
 export const queueMicrotask = (fn: () => void): void => host.queueMicrotask(fn);

@@ -2,9 +2,9 @@
  * Running several operations at once and combining their outcomes.
  * @module
  */
-import { startBoundary } from "./_boundary.ts";
+import { startBoundary, throwFailuresOverCancel } from "./_boundary.ts";
 import { Park } from "./_park.ts";
-import { CancelledError, createCancelledError, TaskGroupError } from "./errors.ts";
+import { CancelledError, createCancelledError } from "./errors.ts";
 import type { Instruction, Operation, OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "./task.ts";
@@ -134,12 +134,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
         group.forward = wait;
         yield wait;
       }
-      // An error is never replaced by the cancellation (decided case 12).
-      const errors = tasks.filter((task) => task.state === "failed").map((task) => task.error);
-      if (errors.length > 0 && error === caller.cancelError) {
-        caller.redeliverCancel();
-        throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
-      }
+      if (error === caller.cancelError) throwFailuresOverCancel(caller, tasks);
       throw error;
     }
   }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { clearHostTimeout, type HostTimer, hostConsole, monotonicNow, queueMicrotask, setHostTimeout, setMacrotask } from "./_host.ts";
+import { clearHostTimeout, type HostTimer, hostConsole, MAX_HOST_DELAY, monotonicNow, queueMicrotask, setHostTimeout, setMacrotask } from "./_host.ts";
 import type { Park } from "./_park.ts";
 import { ReadyQueue, type Runnable } from "./_ready-queue.ts";
 import { type TimerEntry, TimerHeap } from "./_timer-heap.ts";
@@ -49,9 +49,6 @@ export interface LoopOptions {
   /** Stop the loop (cancel every root task) on the first reported error (a peer going away, `peer-gone`, is not one). @default false */
   stopOnError?: boolean;
 }
-
-/** The longest delay a host timer takes (2^31 - 1 ms, about 24.8 days). */
-export const MAX_HOST_DELAY = 2 ** 31 - 1;
 
 /** How long one flush may run before it lets the host handle I/O. */
 const SLICE_MS = 8;

@@ -4,11 +4,9 @@
  */
 import type { Socket } from "node:net";
 import { ExternalPark } from "../core/_external-park.ts";
+import { MAX_HOST_DELAY } from "../core/_host.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-
-/** The longest delay a host timer takes; a longer limit is as good as none. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Waits for `socket` to emit `event` (`connect`, or `secureConnect` for TLS).
@@ -31,7 +29,7 @@ export function* waitForConnect(
   socket.once(event, () => connected.resolve());
   // Real time: a silent peer is I/O, which holds a virtual clock still.
   const timer =
-    limitMs < MAX_TIMER_MS
+    limitMs < MAX_HOST_DELAY
       ? setTimeout(() => {
           const error = new Error(`Cannot connect to ${target}: the TLS handshake did not finish within ${limitMs} ms (set handshakeTimeout to wait longer)`);
           connected.reject(Object.assign(error, { code: "ETIMEDOUT" }));

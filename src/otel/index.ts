@@ -110,8 +110,8 @@ export class TaskContextManager implements ContextManager {
  * ```
  */
 export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
-  const parent = getCurrentTask() === null ? ROOT_CONTEXT : (taskContext.get() ?? ROOT_CONTEXT);
   const task = getCurrentTask();
+  const parent = task === null ? ROOT_CONTEXT : (taskContext.get() ?? ROOT_CONTEXT);
   const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, ...(task !== null && { "corio.task": task.path }) } }, parent);
   try {
     return yield* taskContext.with(trace.setSpan(parent, span), op);

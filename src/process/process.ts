@@ -7,6 +7,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
 import { ExternalPark } from "../core/_external-park.ts";
+import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
 import { all } from "../core/all.ts";
 import { BrokenResourceError, isCancellation } from "../core/errors.ts";
@@ -17,8 +18,6 @@ import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 
 const EMPTY = new Uint8Array(0);
-/** setTimeout's largest delay; a longer grace is as good as none. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * How a process ended: its exit `code`, or the `signal` that killed it (the
@@ -230,7 +229,7 @@ export class Process {
       const { signal, killGrace } = this.#settings;
       this.#send(signal);
       if (signal !== "SIGKILL" && killGrace !== Number.POSITIVE_INFINITY) {
-        this.#killTimer = setTimeout(() => this.#send("SIGKILL"), Math.min(killGrace, MAX_TIMER_MS));
+        this.#killTimer = setTimeout(() => this.#send("SIGKILL"), Math.min(killGrace, MAX_HOST_DELAY));
       }
     }
     yield* this.#waitForExit();

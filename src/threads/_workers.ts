@@ -9,8 +9,8 @@
  * @module
  */
 import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
+import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { ClosedResourceError } from "../core/errors.ts";
-import { MAX_HOST_DELAY } from "../core/loop.ts";
 import type { Job } from "./_job.ts";
 import { ABORTS, STARTED } from "./_protocol.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
