@@ -2,9 +2,9 @@
  * Time limits that give up quietly (Trio's `move_on_after` and `move_on_at`).
  * @module
  */
-import type { Operation, OperationLike } from "../core/operation.ts";
+import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { type Limited, limited } from "./_limit.ts";
+import { type Limited, limited, type TimeLimit } from "./_limit.ts";
 
 /** What `moveOnAfter` and `moveOnAt` give: `op`'s value, or `{ value: undefined, cancelled: true }` when the time ran out. */
 export type MovedOn<T> = Limited<T>;
@@ -25,7 +25,7 @@ export type MovedOn<T> = Limited<T>;
  * turned into `cancelled: true`.
  *
  * @param ms The limit in ms (`Infinity` for none).
- * @param op The operation, or a function returning one.
+ * @param op The operation, or a function returning one; a function taking an argument is given the `TimeLimit`, to read or move the deadline.
  * @returns `{ value, cancelled: false }`, or `{ value: undefined, cancelled: true }` when the time ran out.
  * @throws {RangeError} if `ms` is NaN, negative or not a number.
  * @example
@@ -40,7 +40,7 @@ export type MovedOn<T> = Limited<T>;
  * });
  * ```
  */
-export function* moveOnAfter<T>(ms: number, op: OperationLike<T>): Operation<MovedOn<T>> {
+export function* moveOnAfter<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot move on after a delay: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("move on after a delay");
@@ -55,7 +55,7 @@ export function* moveOnAfter<T>(ms: number, op: OperationLike<T>): Operation<Mov
  * **Cancellation:** as for `moveOnAfter`.
  *
  * @param time The clock time (as `currentTime()` reads it) at which to give up.
- * @param op The operation, or a function returning one.
+ * @param op The operation, or a function returning one; a function taking an argument is given the `TimeLimit`, to read or move the deadline.
  * @returns `{ value, cancelled: false }`, or `{ value: undefined, cancelled: true }` when the deadline passed.
  * @throws {RangeError} if `time` is NaN or not a number.
  * @example
@@ -68,7 +68,7 @@ export function* moveOnAfter<T>(ms: number, op: OperationLike<T>): Operation<Mov
  * });
  * ```
  */
-export function* moveOnAt<T>(time: number, op: OperationLike<T>): Operation<MovedOn<T>> {
+export function* moveOnAt<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot move on at a time: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("move on at a time");

@@ -2,10 +2,9 @@
  * Time limits that really interrupt.
  * @module
  */
-import { TimeoutError } from "../core/errors.ts";
-import type { Operation, OperationLike } from "../core/operation.ts";
+import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { limited } from "./_limit.ts";
+import { limited, type TimeLimit } from "./_limit.ts";
 
 /**
  * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
@@ -20,7 +19,7 @@ import { limited } from "./_limit.ts";
  * cleanup has finished.
  *
  * @param ms The limit in ms (`Infinity` for none).
- * @param op The operation, or a function returning one.
+ * @param op The operation, or a function returning one; a function taking an argument is given the `TimeLimit`, to read or move the deadline.
  * @returns What `op` returns.
  * @throws {TimeoutError} when the time ran out.
  * @throws {RangeError} if `ms` is NaN, negative or not a number.
@@ -34,7 +33,7 @@ import { limited } from "./_limit.ts";
  * });
  * ```
  */
-export function* timeout<T>(ms: number, op: OperationLike<T>): Operation<T> {
+export function* timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot set a timeout: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("set a timeout");
@@ -48,7 +47,7 @@ export function* timeout<T>(ms: number, op: OperationLike<T>): Operation<T> {
  * **Cancellation:** as for `timeout`.
  *
  * @param time The clock time (as `currentTime()` reads it) at which to give up.
- * @param op The operation, or a function returning one.
+ * @param op The operation, or a function returning one; a function taking an argument is given the `TimeLimit`, to read or move the deadline.
  * @throws {TimeoutError} when the deadline passed.
  * @example
  * ```ts
@@ -59,15 +58,13 @@ export function* timeout<T>(ms: number, op: OperationLike<T>): Operation<T> {
  * });
  * ```
  */
-export function* deadline<T>(time: number, op: OperationLike<T>): Operation<T> {
+export function* deadline<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot set a deadline: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("set a deadline");
   return yield* limit(time, Math.max(0, time - task.loop.now()), op);
 }
 
-function* limit<T>(time: number, ms: number, op: OperationLike<T>): Operation<T> {
-  const outcome = yield* limited(time, ms, op, "timeout");
-  if (outcome.cancelled) throw new TimeoutError(ms);
-  return outcome.value;
+function* limit<T>(time: number, ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
+  return ((yield* limited(time, ms, op, "timeout", true)) as { value: T }).value;
 }

@@ -189,3 +189,152 @@ describe("moveOnAt", () => {
     });
   });
 });
+
+// After Trio's CancelScope.deadline behaviour (test_timeouts.py, test_run.py's cancel scope tests):
+// the deadline can be read and moved while the scope runs, a past deadline cancels at the next
+// checkpoint, and an expired scope is not un-cancelled by moving it.
+describe("TimeLimit (a movable deadline)", () => {
+  it("gives the operation its deadline, and moving it later lets a slow operation finish", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(100, function* (limit) {
+        assert.equal(limit.deadline, 100);
+        yield* sleep(50);
+        limit.deadline += 100;
+        yield* sleep(120);
+        return currentTime();
+      });
+      assert.deepEqual(outcome, { value: 170, cancelled: false });
+    });
+  });
+
+  it("moving it earlier cancels sooner", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(1000, function* (limit) {
+        limit.deadline = currentTime() + 10;
+        yield* sleep(500);
+      });
+      assert.equal(outcome.cancelled, true);
+      assert.equal(currentTime(), 10);
+    });
+  });
+
+  it("a deadline moved into the past cancels at the next suspension, even in the first step", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const outcome = yield* moveOnAfter(1000, function* (limit) {
+        limit.deadline = -1;
+        assert.equal(limit.expired, true);
+        log.push("still running until it suspends");
+        yield* sleep(1);
+        log.push("not reached");
+      });
+      assert.equal(outcome.cancelled, true);
+      assert.deepEqual(log, ["still running until it suspends"]);
+      assert.equal(currentTime(), 0);
+    });
+  });
+
+  it("can be moved from another task", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(100, function* (limit) {
+        yield* spawn(function* () {
+          yield* sleep(90);
+          limit.deadline = 300;
+        });
+        yield* sleep(200);
+        return "extended";
+      });
+      assert.deepEqual(outcome, { value: "extended", cancelled: false });
+      assert.equal(currentTime(), 200);
+    });
+  });
+
+  it("an Infinity deadline sets no timer until it is moved", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAt(Number.POSITIVE_INFINITY, function* (limit) {
+        yield* sleep(10);
+        assert.equal(limit.deadline, Number.POSITIVE_INFINITY);
+        limit.deadline = currentTime() + 5;
+        yield* sleep(100);
+      });
+      assert.equal(outcome.cancelled, true);
+      assert.equal(currentTime(), 15);
+    });
+  });
+
+  it("cancel() gives up at once; timeout then throws TimeoutError", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(100, function* (limit) {
+        yield* sleep(5);
+        limit.cancel();
+        yield* sleep(1);
+      });
+      assert.equal(outcome.cancelled, true);
+      assert.equal(currentTime(), 5);
+      yield* rejectsOp(
+        timeout(100, function* (limit) {
+          limit.cancel();
+          yield* sleep(1);
+        }),
+        TimeoutError,
+      );
+    });
+  });
+
+  it("an expired limit stays expired: moving it later does not take the cancellation back", async () => {
+    await runVirtual(function* () {
+      const outcome = yield* moveOnAfter(10, function* (limit) {
+        try {
+          yield* sleep(100);
+        } finally {
+          assert.equal(limit.expired, true);
+          limit.deadline = 1000;
+          assert.equal(limit.deadline, 10);
+          yield* sleep(5); // cleanup may still suspend
+        }
+      });
+      assert.equal(outcome.cancelled, true);
+      assert.equal(currentTime(), 15);
+    });
+  });
+
+  it("the TimeoutError says how long the moved limit was", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* timeout(100, function* (limit) {
+          limit.deadline += 150;
+          yield* sleep(1000);
+        });
+        assert.fail("expected a timeout");
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError);
+        assert.match(error.message, /250/);
+        assert.equal(currentTime(), 250);
+      }
+    });
+  });
+
+  it("once the operation has ended the handle does nothing and leaves no timer", async () => {
+    await runVirtual(function* () {
+      let kept: { deadline: number; cancel(): void } | undefined;
+      const outcome = yield* moveOnAfter(100, function* (limit) {
+        kept = limit;
+        return 1;
+      });
+      assert.deepEqual(outcome, { value: 1, cancelled: false });
+      kept?.cancel();
+      if (kept) kept.deadline = 5;
+      yield* sleep(1000);
+    });
+  });
+
+  it("rejects a NaN deadline", async () => {
+    await runVirtual(function* () {
+      yield* moveOnAfter(100, function* (limit) {
+        assert.throws(() => {
+          limit.deadline = Number.NaN;
+        }, RangeError);
+      });
+    });
+  });
+});
