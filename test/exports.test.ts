@@ -62,6 +62,8 @@ const CORE = [
   "callSoon",
   "callWhenRunning",
   "createContext",
+  "addInstrument",
+  "ensure",
   "currentTask",
   "currentTime",
   "deadline",

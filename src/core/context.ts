@@ -26,6 +26,24 @@ export interface Context<T> {
 
 const ABSENT: unique symbol = Symbol("absent");
 
+/** Reads and writes a context on a given task, for corio's own instruments (`corio/otel`). */
+interface TaskAccess {
+  read(task: TaskImpl<unknown>): unknown;
+  write(task: TaskImpl<unknown>, value: unknown): void;
+}
+const access = new WeakMap<Context<unknown>, TaskAccess>();
+
+/** The value of `context` in `task` (not the current task), or `undefined`. */
+export function contextValueOf<T>(context: Context<T>, task: TaskImpl<unknown>): T | undefined {
+  const value = access.get(context as Context<unknown>)?.read(task);
+  return value === ABSENT ? undefined : (value as T);
+}
+
+/** Sets `context` in `task` (not the current task), as `set` would inside it. */
+export function setContextValueOf<T>(context: Context<T>, task: TaskImpl<unknown>, value: T): void {
+  access.get(context as Context<unknown>)?.write(task, value);
+}
+
 /**
  * Creates a task-local context. Each task sees its own value; a child gets a
  * copy of its parent's values at spawn (asyncio copies the context when a
@@ -81,7 +99,7 @@ export function createContext<T>(name: string, ...defaultValue: [] | [T]): Conte
     else map.set(key, value);
   }
 
-  return {
+  const context: Context<T> = {
     name,
     get(): T {
       const value = read(getCurrentTask());
@@ -106,4 +124,6 @@ export function createContext<T>(name: string, ...defaultValue: [] | [T]): Conte
       }
     },
   };
+  access.set(context as Context<unknown>, { read, write: write as TaskAccess["write"] });
+  return context;
 }

@@ -4,13 +4,15 @@
  * Which tool do I need?
  * - Start a program: `main` (signals, exit code) or `run` (a root task you can await).
  * - Run things at once: `spawn` (a child you may join), `all`/`allSettled`/`race` (combine results).
- * - Contain failures: `scope`. Protect cleanup from cancellation: `shield`.
+ * - Contain failures: `scope`. Protect cleanup from cancellation: `shield`. Clean up when the task ends: `ensure`.
+ * - Watch tasks start and end (tracing, metrics): `addInstrument`.
  * - Talk to promises: `until(promise)`, `call(signal => ...)`. Wake a task from a callback: `Future`.
  * @module
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
 export { call, until } from "./call.ts";
 export { type Context, createContext } from "./context.ts";
+export { ensure } from "./ensure.ts";
 export {
   BrokenResourceError,
   CancelledError,
@@ -20,6 +22,7 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export { Future } from "./future.ts";
+export { addInstrument, type Instrument } from "./instruments.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";
 export type { Instruction, Operation, OperationLike } from "./operation.ts";

@@ -13,6 +13,7 @@ import type { Runnable } from "./_ready-queue.ts";
 import { BODY_CANCELLED, BODY_DONE, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
 import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
+import { instruments, notifyInstruments } from "./instruments.ts";
 import type { Loop } from "./loop.ts";
 import { type Instruction, iterate, type Operation, type OperationLike } from "./operation.ts";
 
@@ -144,6 +145,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
       parent.flags &= ~OWN_CONTEXT;
     } else this.context = null;
     this.attach();
+    if (instruments.length !== 0) notifyInstruments("taskSpawned", this as TaskImpl<unknown>);
   }
 
   // ---- public API -------------------------------------------------------
@@ -425,6 +427,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     } else {
       this.#state = (this.flags & BODY_CANCELLED) !== 0 ? CANCELLED : DONE;
     }
+    if (instruments.length !== 0) notifyInstruments("taskExited", this as TaskImpl<unknown>);
     const watchers = this.#watchers;
     this.#watchers = null;
     if (watchers !== null) {

@@ -5,15 +5,17 @@
  * scheduler). `TaskContextManager` keeps OpenTelemetry's context in the
  * task-local context instead, so `trace.getActiveSpan()` is right after any
  * `yield*`, in children and in `serveHttp` handlers; `withSpan` runs an
- * operation in a span. Needs `@opentelemetry/api` (an optional peer
+ * operation in a span; `instrumentTasks` gives every task a span. Needs `@opentelemetry/api` (an optional peer
  * dependency of corio).
  * @module
  */
 import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
-import { createContext } from "../core/context.ts";
+import { BOUNDARY } from "../core/_scope.ts";
+import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
+import { addInstrument } from "../core/instruments.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
-import { getCurrentTask } from "../core/task.ts";
+import { getCurrentTask, type Task, type TaskImpl } from "../core/task.ts";
 
 /** OpenTelemetry's context of each task, copied to children at spawn. */
 const taskContext = createContext<Context | undefined>("OpenTelemetry context", undefined);
@@ -117,12 +119,79 @@ export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>,
     return yield* taskContext.with(trace.setSpan(parent, span), op);
   } catch (error) {
     if (isCancellation(error)) span.setAttribute("corio.cancelled", true);
-    else {
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-    }
+    else recordFailure(span, error);
     throw error;
   } finally {
     span.end();
   }
+}
+
+/** Options of `instrumentTasks`. */
+export interface InstrumentTasksOptions {
+  /** Which tasks get a span. @default every task except the internal children of `timeout`, `all`, `race`, `scope`, `shield` and the like */
+  filter?: (task: Task<unknown>) => boolean;
+  /** The span's name. @default the task's name */
+  spanName?: (task: Task<unknown>) => string;
+}
+
+/**
+ * Starts a span for every task (optional span-per-task instrumentation):
+ * named after the task, child of the span active where the task was spawned,
+ * with the attributes `corio.task.name`, `corio.task.path` and
+ * `corio.task.id`. The span is active in the task (its children's spans nest
+ * under it) and ends when the task has ended: a failure is recorded (status
+ * error and an exception event), a cancellation sets `corio.cancelled`.
+ * Returns the function that stops the instrumentation (spans already
+ * started still end with their tasks).
+ *
+ * Use it with `TaskContextManager` registered, so spans started by other
+ * code inside tasks nest too. A span per task is cheap but not free (one
+ * span object per task): narrow it with `filter` on a busy server.
+ *
+ * @param tracer From `trace.getTracer(name)`.
+ * @param options Which tasks, and how to name their spans.
+ * @returns A function that stops starting spans.
+ * @example
+ * ```ts
+ * import { trace } from "@opentelemetry/api";
+ * import { run, spawn } from "corio";
+ * import { instrumentTasks } from "corio/otel";
+ * const stop = instrumentTasks(trace.getTracer("example"), { filter: (task) => task.name.startsWith("job") });
+ * await run(function* () {
+ *   yield* spawn(function* () {}, { name: "job 1" }); // with a tracer provider registered, a span "job 1"
+ * });
+ * stop();
+ * ```
+ */
+export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions = {}): () => void {
+  const filter = options.filter ?? ((task: Task<unknown>) => ((task as TaskImpl<unknown>).flags & BOUNDARY) === 0);
+  const spanName = options.spanName ?? ((task: Task<unknown>) => task.name);
+  const spans = new WeakMap<Task<unknown>, Span>();
+  return addInstrument({
+    taskSpawned(task) {
+      if (!filter(task)) return;
+      const impl = task as TaskImpl<unknown>;
+      const parent = contextValueOf(taskContext, impl) ?? ROOT_CONTEXT;
+      const span = tracer.startSpan(
+        spanName(task),
+        { attributes: { "corio.task.name": task.name, "corio.task.path": task.path, "corio.task.id": impl.id } },
+        parent,
+      );
+      spans.set(task, span);
+      setContextValueOf(taskContext, impl, trace.setSpan(parent, span));
+    },
+    taskExited(task) {
+      const span = spans.get(task);
+      if (span === undefined) return;
+      spans.delete(task);
+      if (task.cancelled) span.setAttribute("corio.cancelled", true);
+      else if (task.state === "failed") recordFailure(span, task.error);
+      span.end();
+    },
+  });
+}
+
+function recordFailure(span: Span, error: unknown): void {
+  span.recordException(error instanceof Error ? error : String(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
 }

@@ -4,8 +4,8 @@ import { after, before, describe, it } from "node:test";
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { CancelledError, Future, run, sleep, spawn, suspend } from "../../src/index.ts";
-import { TaskContextManager, withSpan } from "../../src/otel/index.ts";
+import { CancelledError, Future, run, sleep, spawn, suspend, timeout } from "../../src/index.ts";
+import { instrumentTasks, TaskContextManager, withSpan } from "../../src/otel/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -136,5 +136,78 @@ describe("corio/otel", () => {
     assert.equal(bound(), span);
     assert.equal(trace.getSpan(manager.active()), undefined);
     span.end();
+  });
+
+  it("instrumentTasks gives every task a span, nested as the tasks are, with outcomes recorded", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    const stop = instrumentTasks(tracer);
+    const seen: (string | undefined)[] = [];
+    try {
+      await runVirtual(
+        function* () {
+          const worker = yield* spawn(
+            function* () {
+              yield* timeout(100, sleep(5)); // the timeout's internal child gets no span
+              seen.push(activeName());
+              yield* withSpan(tracer, "query", sleep(1));
+            },
+            { name: "worker" },
+          );
+          yield* spawn(suspend, { name: "stuck" }); // cancelled when "failing" fails the root
+          yield* worker;
+          yield* spawn(
+            function* () {
+              yield* sleep(2);
+              throw new Error("bad job");
+            },
+            { name: "failing" },
+          );
+        },
+        { name: "root" },
+      );
+      assert.fail("expected the failure");
+    } catch (error) {
+      assert.match(String(error), /bad job/);
+    } finally {
+      stop();
+      context.disable();
+    }
+    assert.deepEqual(seen, ["worker"]);
+    const spans = exporter.getFinishedSpans();
+    const byName = new Map(spans.map((span) => [span.name, span]));
+    assert.deepEqual([...byName.keys()].sort(), ["failing", "query", "root", "stuck", "worker"]);
+    const root = byName.get("root");
+    for (const name of ["worker", "failing", "stuck"])
+      assert.equal(byName.get(name)?.parentSpanContext?.spanId, root?.spanContext().spanId, `${name} under root`);
+    assert.equal(byName.get("query")?.parentSpanContext?.spanId, byName.get("worker")?.spanContext().spanId);
+    assert.equal(byName.get("worker")?.attributes["corio.task.path"], "root/worker");
+    assert.equal(byName.get("failing")?.status.code, 2);
+    assert.equal(byName.get("stuck")?.attributes["corio.cancelled"], true);
+    // Children end before their parent.
+    assert.ok(spans.indexOf(byName.get("worker") as never) < spans.indexOf(root as never));
+  });
+
+  it("instrumentTasks: stopping it starts no more spans; a filter narrows it", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    const stop = instrumentTasks(tracer, { filter: (task) => task.name.startsWith("job"), spanName: (task) => `run ${task.name}` });
+    try {
+      await runVirtual(function* () {
+        yield* spawn(function* () {}, { name: "job 1" });
+        yield* spawn(function* () {}, { name: "other" });
+      });
+      stop();
+      await runVirtual(function* () {
+        yield* spawn(function* () {}, { name: "job 2" });
+      });
+    } finally {
+      stop();
+      context.disable();
+    }
+    assert.deepEqual(
+      exporter.getFinishedSpans().map((span) => span.name),
+      ["run job 1"],
+    );
   });
 });
