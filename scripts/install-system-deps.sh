@@ -2,7 +2,7 @@
 # Installs the system tools the tests and benchmarks use, when missing:
 # real peer clients (nc, socat, curl, Python asyncio with uvloop), openssl for
 # the test certificates, the HTTP load generator (wrk) and a browser for the
-# SSE page tests (chromium). Tests skip, saying which is missing, without them.
+# SSE page tests (chromium), and a Redis server for corio/redis. Tests skip, saying which is missing, without them.
 # Safe to run repeatedly; does nothing when everything is there.
 set -euo pipefail
 need=()
@@ -14,6 +14,7 @@ command -v wrk >/dev/null || need+=(wrk)
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c "import uvloop" 2>/dev/null || need+=(python3-uvloop)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "install-system-deps: installing ${need[*]}"

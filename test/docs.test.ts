@@ -5,9 +5,10 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { examplesIn, exportedDocs } from "../scripts/_exports.ts";
+import { haveRedisServer, type RedisServer, startRedisServer } from "./_redis.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const outDir = resolve(root, "tmp/doc-examples");
@@ -24,6 +25,7 @@ const MODULES: Record<string, string> = {
   "corio/compat/twisted": "src/compat/twisted/index.ts",
   "corio/compat/calvin": "src/compat/calvin/index.ts",
   "corio/otel": "src/otel/index.ts",
+  "corio/redis": "src/redis/index.ts",
 };
 
 const PRELUDE = `const console = { ...globalThis.console, assert(condition: unknown, ...message: unknown[]) { if (!condition) throw new Error(\`example assertion failed\${message.length ? ": " + message.join(" ") : ""}\`); } };\n`;
@@ -52,12 +54,25 @@ for (const file of readdirSync(resolve(root, "docs")).filter((name) => name.ends
   });
 }
 
+const redisMissing = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+
 describe("documentation examples", () => {
+  // Examples of corio/redis read REDIS_URL: a real server, started for them.
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (redisMissing === false && examples.some(({ code }) => code.includes("corio/redis"))) {
+      redis = await startRedisServer();
+      process.env["REDIS_URL"] = redis.url;
+    }
+  });
+  after(async () => {
+    await redis?.stop();
+  });
   it("there are examples to run", () => {
     assert.ok(examples.length > 20, `found only ${examples.length}`);
   });
   examples.forEach(({ name, code }, index) => {
-    it(`runs the example of ${name}`, async () => {
+    it(`runs the example of ${name}`, { skip: code.includes("corio/redis") && redisMissing }, async () => {
       const file = resolve(outDir, `example-${index}.ts`);
       writeFileSync(file, prepare(code));
       await import(pathToFileURL(file).href);

@@ -1,0 +1,91 @@
+// A real redis-server for the corio/redis tests: persistence off, listening only on a unix
+// socket in a temp folder (no port to collide with), stopped and removed by `stop()`.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** True if `redis-server` can be started here (`bash scripts/install-system-deps.sh` installs it). */
+export function haveRedisServer(): boolean {
+  return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+export interface RedisServer {
+  /** The unix socket path (ioredis option `path`). */
+  readonly path: string;
+  /** A `redis+unix` address for code that takes a URL. */
+  readonly url: string;
+  /** Kills the server (SIGKILL) and starts it again on the same socket, empty. */
+  restart(): Promise<void>;
+  /** Kills the server without starting it again (until `restart`). */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts redis-server on a unix socket in a fresh temp folder and waits until it answers. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), "corio-redis-"));
+  const path = join(dir, "redis.sock");
+  let child: ChildProcess | null = null;
+
+  async function launch(): Promise<void> {
+    const proc = spawn("redis-server", ["--port", "0", "--unixsocket", path, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", dir], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    child = proc;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
+      if (await answersPing(path)) return;
+      if (Date.now() > deadline) throw new Error("redis-server did not answer within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async function kill(): Promise<void> {
+    const proc = child;
+    child = null;
+    if (proc === null || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGKILL");
+    await exited;
+    rmSync(path, { force: true });
+  }
+
+  await launch();
+  return {
+    path,
+    url: `redis+unix://${path}`,
+    async restart() {
+      await kill();
+      await launch();
+    },
+    kill,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function answersPing(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let answer = "";
+    socket.setTimeout(1000);
+    socket.on("connect", () => socket.write("PING\r\n"));
+    socket.on("data", (data) => {
+      answer += data.toString();
+      if (answer.includes("\r\n")) {
+        socket.destroy();
+        resolve(answer.startsWith("+PONG"));
+      }
+    });
+    socket.on("error", () => resolve(false));
+    socket.on("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
