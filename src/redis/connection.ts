@@ -62,6 +62,11 @@ export type RedisClient = Redis;
  * ```
  */
 export function* connectRedis(address: RedisAddress = {}): Operation<RedisClient> {
+  return yield* openClient(address, {}, "redis");
+}
+
+/** `connectRedis` with more ioredis options (BullMQ wants `maxRetriesPerRequest: null`), the resource named `purpose`. */
+export function* openClient(address: RedisAddress, extra: IoRedisOptions, purpose: string): Operation<RedisClient> {
   const options = typeof address === "string" ? { url: address } : address;
   if (options === null || typeof options !== "object")
     throw new TypeError(`Cannot connect to Redis: expected a URL or options, received ${options === null ? "null" : typeof options}`);
@@ -71,12 +76,12 @@ export function* connectRedis(address: RedisAddress = {}): Operation<RedisClient
   const where = describeAddress(options);
   const giveUpAt = currentTime() + connectTimeout;
   for (;;) {
-    const attempt = createClient(options);
+    const attempt = createClient(options, extra);
     try {
       // A connect that hangs (a dropped SYN) is bounded by the deadline too.
       yield* timeout(Math.max(1, giveUpAt - currentTime()), until(attempt.ready));
       const client = attempt.client;
-      adoptResourceWithCleanup(`redis ${where}`, () => closeClient(client), "connect to Redis");
+      adoptResourceWithCleanup(`${purpose} ${where}`, () => closeClient(client), "connect to Redis");
       attempt.connected();
       return client;
     } catch (error) {
@@ -144,7 +149,7 @@ function describeAddress(options: RedisConnectOptions): string {
 }
 
 /** Closes politely (QUIT waits for replies in flight), or drops the connection if that fails or the server is gone. */
-function* closeClient(client: Redis): Operation<void> {
+export function* closeClient(client: Redis): Operation<void> {
   if (client.status === "end") return;
   // Resolved once the socket is really closed, so nothing is left open when the owner ends.
   const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));

@@ -32,6 +32,23 @@ export class ProcessingFailure<I = unknown> {
 }
 
 /**
+ * The method by which another kind of queue (a BullMQ `JobQueue` of
+ * `corio/redis`) takes over `processQueueWithLimit(queue, …)`: the same call
+ * then processes that queue its own way.
+ */
+export const PROCESS_WITH_LIMIT: unique symbol = Symbol.for("corio.processWithLimit");
+
+/** A queue that processes itself under `processQueueWithLimit` (see `PROCESS_WITH_LIMIT`). */
+export interface ProcessSource<I, R, O> {
+  [PROCESS_WITH_LIMIT](
+    doneQueue: Queue<R | ProcessingFailure<I>> | null,
+    n: number,
+    worker: ((item: I) => Operation<R>) | undefined,
+    options?: O,
+  ): Operation<never>;
+}
+
+/**
  * Takes items from `queue` forever and processes up to `n` at once, with
  * the `limitGather` start rule (`taskTimeout`). Each result is put on
  * `doneQueue` (in completion order) and each item is marked with
@@ -44,6 +61,11 @@ export class ProcessingFailure<I = unknown> {
  * It never returns by itself. **Cancellation:** stops taking items and
  * cancels the ones in flight (each is still marked done; a cancelled item
  * puts nothing on `doneQueue`).
+ *
+ * `queue` may also be a `JobQueue` of `corio/redis` (a BullMQ queue shared
+ * by many processes): then `n` jobs run at once in this process, `doneQueue`
+ * (or `null`) gets this process's outcomes, and cancelling puts the jobs in
+ * flight back after a grace (see `JobQueue.process`).
  *
  * @example The seed's docstring example
  * ```ts
@@ -62,12 +84,38 @@ export class ProcessingFailure<I = unknown> {
  * });
  * ```
  */
-export function* processQueueWithLimit<I, R>(
+export function processQueueWithLimit<I, R, O>(
+  queue: ProcessSource<I, R, O>,
+  doneQueue: Queue<R | ProcessingFailure<I>> | null,
+  n: number,
+  worker: (item: I, ...rest: never[]) => Operation<R>,
+  options?: O,
+): Operation<never>;
+export function processQueueWithLimit<I, R>(
   queue: Queue<I>,
   doneQueue: Queue<R | ProcessingFailure<I>>,
   n: number,
   worker?: (item: I) => Operation<R>,
+  options?: { taskTimeout?: number },
+): Operation<never>;
+export function processQueueWithLimit<I, R>(
+  queue: Queue<I> | ProcessSource<I, R, unknown>,
+  doneQueue: Queue<R | ProcessingFailure<I>> | null,
+  n: number,
+  worker?: (item: I) => Operation<R>,
   options: { taskTimeout?: number } = {},
+): Operation<never> {
+  if (queue !== null && typeof queue === "object" && PROCESS_WITH_LIMIT in queue) return queue[PROCESS_WITH_LIMIT](doneQueue, n, worker, options);
+  if (doneQueue === null) throw new TypeError("Cannot processQueueWithLimit: doneQueue is required for an in-memory queue");
+  return processInMemory(queue, doneQueue, n, worker, options);
+}
+
+function* processInMemory<I, R>(
+  queue: Queue<I>,
+  doneQueue: Queue<R | ProcessingFailure<I>>,
+  n: number,
+  worker: ((item: I) => Operation<R>) | undefined,
+  options: { taskTimeout?: number },
 ): Operation<never> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot processQueueWithLimit: n must be a positive integer, received ${String(n)}`);
   const taskTimeout = options.taskTimeout ?? 0;

@@ -1,0 +1,86 @@
+/**
+ * The outcomes of a BullMQ queue's jobs, as a corio iterator.
+ * @module
+ */
+import type { QueueEvents } from "bullmq";
+import { until } from "../core/call.ts";
+import type { Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { QueueShutDown } from "../sync/errors.ts";
+import { Queue } from "../sync/queue.ts";
+import type { RedisClient } from "./connection.ts";
+
+/** One job's outcome: its value, or its failure reason (a message: errors cross processes as text). */
+export type JobOutcome<R> =
+  | { readonly id: string; readonly status: "completed"; readonly value: R }
+  | { readonly id: string; readonly status: "failed"; readonly error: string };
+
+/**
+ * Outcomes of a job queue's jobs from every process, in the order Redis
+ * recorded them (`JobQueue.completions()`). Read with `yield* next()`; ends
+ * (`done: true`) after `close()` or when the owning task ends. A job that
+ * is retried reports once, when it completes or finally fails; a job put
+ * back by a stopping worker reports nothing until another worker ends it.
+ */
+export class JobCompletions<R> {
+  readonly #outcomes = new Queue<JobOutcome<R>>();
+  readonly #events: QueueEvents;
+
+  private constructor(events: QueueEvents) {
+    this.#events = events;
+  }
+
+  /** @internal Starts listening from the current end of the queue's event stream. */
+  static *start<R>(events: QueueEvents, client: RedisClient, streamKey: string): Operation<JobCompletions<R>> {
+    const completions = new JobCompletions<R>(events);
+    const outcomes = completions.#outcomes;
+    events.on("completed", ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
+      if (!outcomes.isShutdown) outcomes.putNowait({ id: jobId, status: "completed", value: parseValue(returnvalue) as R });
+    });
+    events.on("failed", ({ jobId, failedReason }: { jobId: string; failedReason: string }) => {
+      if (!outcomes.isShutdown) outcomes.putNowait({ id: jobId, status: "failed", error: failedReason });
+    });
+    events.on("error", () => {
+      // Connection errors: ioredis reconnects and BullMQ resumes reading where it stopped.
+    });
+    // Start at the stream's current end, read now: BullMQ's default ("$") would miss what happens before its first read.
+    const last = (yield* until(client.xrevrange(streamKey, "+", "-", "COUNT", 1))) as [string, string[]][];
+    const from = last[0]?.[0] ?? "0-0";
+    const owner = requireCurrentTask("watch job outcomes");
+    owner.ensure({ name: "job outcomes", cleanup: () => completions.#stop() });
+    (events.opts as { lastEventId?: string }).lastEventId = from;
+    events.run().catch(() => {});
+    yield* until(events.waitUntilReady());
+    return completions;
+  }
+
+  /** The next outcome, waiting for one; `done: true` once closed. */
+  *next(): Operation<IteratorResult<JobOutcome<R>, undefined>> {
+    try {
+      return { done: false, value: yield* this.#outcomes.get() };
+    } catch (error) {
+      if (error instanceof QueueShutDown) return { done: true, value: undefined };
+      throw error;
+    }
+  }
+
+  /** Stops listening; outcomes already received can still be read. */
+  close(): void {
+    this.#outcomes.shutdown();
+  }
+
+  *#stop(): Operation<void> {
+    this.close();
+    yield* until(this.#events.close());
+  }
+}
+
+/** BullMQ's events carry return values as JSON text. */
+function parseValue(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,282 @@
+// corio/redis job queues on BullMQ against a real redis-server (issue 15).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { CancelledError, type Operation, ProcessingFailure, processQueueWithLimit, Queue, run, sleep, spawn, suspend, until } from "../../src/index.ts";
+import { type JobOutcome, type JobQueue, openJobQueue } from "../../src/redis/index.ts";
+import { checkLeaks } from "../_helpers.ts";
+import { haveRedisServer, type RedisServer, startRedisServer } from "../_redis.ts";
+
+const skip = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+
+let queueCount = 0;
+/** A fresh queue name per test: tests share one server. */
+function freshName(): string {
+  return `test-${process.pid}-${++queueCount}`;
+}
+
+/** Reads outcomes until `count` have arrived (bounded by the test runner's timeout). */
+function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>, undefined>> }, count: number): Operation<JobOutcome<R>[]> {
+  const seen: JobOutcome<R>[] = [];
+  while (seen.length < count) {
+    const next = yield* outcomes.next();
+    if (next.done) break;
+    seen.push(next.value);
+  }
+  return seen;
+}
+
+describe("openJobQueue", { skip, timeout: 60_000 }, () => {
+  checkLeaks();
+  let server: RedisServer;
+  before(async () => {
+    server = await startRedisServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it("processes jobs n at a time as corio tasks; outcomes are seen through completions()", async () => {
+    const name = freshName();
+    let inFlight = 0;
+    let most = 0;
+    const result = await run(function* () {
+      const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+      const outcomes = yield* jobs.completions();
+      const workers = yield* spawn(() =>
+        jobs.process(3, function* (n) {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          try {
+            yield* sleep(20);
+            return n * 10;
+          } finally {
+            inFlight--;
+          }
+        }),
+      );
+      for (let n = 1; n <= 9; n++) yield* jobs.add(n);
+      const seen = yield* collect(outcomes, 9);
+      workers.cancel();
+      try {
+        yield* workers;
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+      return { seen, counts: yield* jobs.counts() };
+    });
+    assert.deepEqual(
+      result.seen.map((o) => (o.status === "completed" ? o.value : o.error)).sort((a, b) => Number(a) - Number(b)),
+      [10, 20, 30, 40, 50, 60, 70, 80, 90],
+    );
+    assert.equal(most, 3);
+    assert.equal(result.counts["completed"], 9);
+    assert.equal(result.counts["active"], 0);
+  });
+
+  it("processQueueWithLimit takes a JobQueue: the same call, local outcomes on the done queue, failures as ProcessingFailure", async () => {
+    const name = freshName();
+    const done = await run(function* () {
+      const jobs = yield* openJobQueue<number, number>(name, { redis: server.url });
+      const doneQueue = new Queue<number | ProcessingFailure<number>>();
+      const pool = yield* spawn(() =>
+        processQueueWithLimit(jobs, doneQueue, 2, function* (n: number) {
+          yield* sleep(1);
+          if (n === 3) throw new Error("three is bad");
+          return n + 100;
+        }),
+      );
+      for (const n of [1, 2, 3, 4]) yield* jobs.add(n);
+      const got: (number | string)[] = [];
+      while (got.length < 4) {
+        const item = yield* doneQueue.get();
+        got.push(item instanceof ProcessingFailure ? `${item.item}: ${(item.error as Error).message}` : item);
+      }
+      pool.cancel();
+      return got;
+    });
+    assert.deepEqual(done.map(String).sort(), ["101", "102", "104", "3: three is bad"]);
+  });
+
+  it("a job failing past its retries lands in the failed set with its error, reported once", async () => {
+    const name = freshName();
+    let attempts = 0;
+    const outcomes = await run(function* () {
+      const jobs = yield* openJobQueue<string, string>(name, { redis: { path: server.path } });
+      const completions = yield* jobs.completions();
+      const pool = yield* spawn(() =>
+        jobs.process(1, function* (_data, info) {
+          attempts++;
+          yield* sleep(1);
+          throw new Error(`attempt ${info.attemptsMade + 1} failed`);
+        }),
+      );
+      const id = yield* jobs.add("doomed", { attempts: 3, backoff: { type: "fixed", delay: 10 } });
+      const seen = yield* collect(completions, 1);
+      pool.cancel();
+      const counts = yield* jobs.counts();
+      return { id, seen, counts };
+    });
+    assert.equal(attempts, 3);
+    assert.deepEqual(
+      outcomes.seen.map((o) => (o.status === "failed" ? o.error : "completed")),
+      ["attempt 3 failed"],
+    );
+    assert.ok(outcomes.seen.every((o) => o.id === outcomes.id));
+    assert.equal(outcomes.counts["failed"], 1);
+  });
+
+  it("stopping a worker gives jobs a grace, then cancels them at their suspension point and puts them back; a later worker completes them", async () => {
+    const name = freshName();
+    const log: string[] = [];
+    await run(function* () {
+      const jobs = yield* openJobQueue<string, string>(name, { redis: { path: server.path } });
+      const completions = yield* jobs.completions();
+      const started = new Queue<string>();
+      const first = yield* spawn(() =>
+        jobs.process(
+          2,
+          function* (data) {
+            started.putNowait(data);
+            try {
+              yield* sleep(data === "quick" ? 50 : 60_000);
+              return `first worker: ${data}`;
+            } catch (error) {
+              log.push(`${data}: ${error instanceof CancelledError ? "CancelledError" : String(error)}`);
+              throw error;
+            }
+          },
+          { grace: 300 },
+        ),
+      );
+      yield* jobs.add("quick");
+      yield* jobs.add("slow");
+      yield* started.get();
+      yield* started.get();
+      first.cancel();
+      try {
+        yield* first;
+      } catch {}
+      const counts = yield* jobs.counts();
+      log.push(`after stop: waiting=${counts["waiting"]} failed=${counts["failed"]} completed=${counts["completed"]}`);
+      const second = yield* spawn(() =>
+        jobs.process(2, (data) =>
+          (function* () {
+            return `second worker: ${data}`;
+          })(),
+        ),
+      );
+      const seen = yield* collect(completions, 2);
+      second.cancel();
+      for (const outcome of seen) log.push(outcome.status === "completed" ? String(outcome.value) : `failed: ${outcome.error}`);
+    });
+    assert.deepEqual(log, ["slow: CancelledError", "after stop: waiting=1 failed=0 completed=1", "first worker: quick", "second worker: slow"]);
+  });
+
+  it("cancel(id) from another process's queue handle: a running job gets CancelledError and fails as cancelled; a waiting job is removed", async () => {
+    const name = freshName();
+    const log: string[] = [];
+    let running: (() => void) | undefined;
+    const isRunning = new Promise<void>((resolve) => {
+      running = resolve;
+    });
+    const workerSide = run(function* () {
+      const jobs = yield* openJobQueue<string, string>(name, { redis: { path: server.path } });
+      yield* jobs.process(1, function* (data) {
+        running?.();
+        try {
+          yield* suspend();
+        } catch (error) {
+          log.push(`${data} got ${(error as Error).name}`);
+          throw error;
+        }
+        return "never";
+      });
+    });
+    const outcome = await run(function* () {
+      // Another root with its own connections stands for another process.
+      const jobs = yield* openJobQueue<string, string>(name, { redis: { path: server.path } });
+      const completions = yield* jobs.completions();
+      const active = yield* jobs.add("long job");
+      const waiting = yield* jobs.add("queued job");
+      yield* untilPromise(isRunning);
+      assert.equal(yield* jobs.cancel(waiting), true);
+      assert.equal(yield* jobs.cancel(active, "user asked"), true);
+      const [seen] = yield* collect(completions, 1);
+      assert.equal(yield* jobs.cancel("no-such-job"), false);
+      assert.equal(yield* jobs.cancel(active), false); // already ended
+      const counts = yield* jobs.counts();
+      return { seen, counts };
+    });
+    workerSide.cancel();
+    await workerSide.then(
+      () => {},
+      () => {},
+    );
+    assert.deepEqual(log, ["long job got CancelledError"]);
+    assert.equal(outcome.seen?.status, "failed");
+    assert.equal(outcome.seen?.status === "failed" && outcome.seen.error, "cancelled: user asked");
+    assert.equal(outcome.counts["waiting"], 0);
+    assert.equal(outcome.counts["failed"], 1);
+  });
+
+  it("malformed job data fails that job with a clear error (validate) and the worker goes on", async () => {
+    const name = freshName();
+    const seen = await run(function* () {
+      const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+      const completions = yield* jobs.completions();
+      const isNumber = (data: unknown): data is number => typeof data === "number";
+      const pool = yield* spawn(() =>
+        jobs.process(
+          1,
+          (n: number) =>
+            (function* () {
+              return n * 2;
+            })(),
+          { validate: isNumber },
+        ),
+      );
+      yield* jobs.add({ not: "a number" } as never, { attempts: 5 }); // as another program might
+      yield* jobs.add(21);
+      const outcomes = yield* collect(completions, 2);
+      pool.cancel();
+      return outcomes;
+    });
+    assert.equal(seen.length, 2);
+    const failed = seen.find((o) => o.status === "failed");
+    assert.match(
+      failed?.status === "failed" ? failed.error : "",
+      /Malformed job data for test-\d+-\d+ job \d+: the validate option refused \{"not":"a number"\}/,
+    );
+    assert.deepEqual(
+      seen.filter((o) => o.status === "completed").map((o) => (o.status === "completed" ? o.value : 0)),
+      [42],
+    );
+  });
+
+  it("rejects bad arguments with clear errors", async () => {
+    await run(function* () {
+      yield* assertThrows(openJobQueue("a:b", { redis: server.url }), /without ':'/);
+      yield* assertThrows(openJobQueue("x", {} as never), /options.redis/);
+      const jobs = yield* openJobQueue(freshName(), { redis: { path: server.path } });
+      yield* assertThrows(
+        jobs.process(0, function* () {}),
+        /n must be a positive integer/,
+      );
+      yield* assertThrows(processQueueWithLimit(jobs as JobQueue<unknown, unknown>, null, 1, undefined as never), /a worker function is needed/);
+    });
+  });
+});
+
+function* untilPromise(promise: Promise<void>): Operation<void> {
+  yield* until(promise);
+}
+
+function* assertThrows(op: Operation<unknown>, pattern: RegExp): Operation<void> {
+  try {
+    yield* op;
+  } catch (error) {
+    assert.match(String(error), pattern);
+    return;
+  }
+  assert.fail(`expected an error matching ${pattern}`);
+}
