@@ -20,6 +20,8 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Kills the server without starting it again (until `restart`). */
   kill(): Promise<void>;
+  /** Writes the data to disk (SAVE): a `restart` after it starts with that data. */
+  save(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,10 @@ export async function startRedisServer(): Promise<RedisServer> {
       await launch();
     },
     kill,
+    async save() {
+      const answer = await command(path, "SAVE");
+      if (!answer.startsWith("+OK")) throw new Error(`redis SAVE failed: ${answer}`);
+    },
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
@@ -69,23 +75,28 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 }
 
-function answersPing(path: string): Promise<boolean> {
+async function answersPing(path: string): Promise<boolean> {
+  return (await command(path, "PING")).startsWith("+PONG");
+}
+
+/** Sends one inline command and gives the first line of the answer ("" if the server cannot be reached). */
+function command(path: string, line: string): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(path);
     let answer = "";
-    socket.setTimeout(1000);
-    socket.on("connect", () => socket.write("PING\r\n"));
+    socket.setTimeout(5000);
+    socket.on("connect", () => socket.write(`${line}\r\n`));
     socket.on("data", (data) => {
       answer += data.toString();
       if (answer.includes("\r\n")) {
         socket.destroy();
-        resolve(answer.startsWith("+PONG"));
+        resolve(answer.slice(0, answer.indexOf("\r\n")));
       }
     });
-    socket.on("error", () => resolve(false));
+    socket.on("error", () => resolve(""));
     socket.on("timeout", () => {
       socket.destroy();
-      resolve(false);
+      resolve("");
     });
   });
 }

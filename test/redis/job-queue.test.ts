@@ -1,5 +1,7 @@
 // corio/redis job queues on BullMQ against a real redis-server (issue 15).
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn as spawnChild } from "node:child_process";
+import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CancelledError, type Operation, ProcessingFailure, processQueueWithLimit, Queue, run, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { type JobOutcome, type JobQueue, openJobQueue } from "../../src/redis/index.ts";
@@ -265,6 +267,78 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
       yield* assertThrows(processQueueWithLimit(jobs as JobQueue<unknown, unknown>, null, 1, undefined as never), /a worker function is needed/);
     });
   });
+
+  it("a worker process killed (SIGKILL) mid-job: its job is recovered when the lock expires and completed by another worker", async () => {
+    const name = freshName();
+    const victim = spawnChild(process.execPath, ["--import", "tsx", fixture("redis-job-worker.ts"), server.path, name], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const result = await run(function* () {
+        const jobs = yield* openJobQueue<{ ms: number }, number>(name, { redis: { path: server.path } });
+        const completions = yield* jobs.completions();
+        const id = yield* jobs.add({ ms: 60_000 });
+        yield* until(lineFrom(victim, `started ${id}`));
+        victim.kill("SIGKILL");
+        yield* until(new Promise((resolve) => victim.once("exit", resolve)));
+        // Another worker (here, in this process) with a fast stalled-job check takes it over.
+        const rescuer = yield* spawn(() =>
+          jobs.process(
+            1,
+            (data) =>
+              (function* () {
+                yield* sleep(Math.min(data.ms, 1));
+                return process.pid;
+              })(),
+            { lockDuration: 1000, stalledInterval: 300 },
+          ),
+        );
+        const [outcome] = yield* collect(completions, 1);
+        rescuer.cancel();
+        return { id, outcome };
+      });
+      assert.equal(result.outcome?.id, result.id);
+      assert.deepEqual(result.outcome?.status === "completed" && result.outcome.value, process.pid);
+    } finally {
+      if (victim.exitCode === null && victim.signalCode === null) victim.kill("SIGKILL");
+    }
+  });
+
+  it("redis-server restarted mid-run (with its data): workers reconnect and every job completes", async () => {
+    const name = freshName();
+    const total = 30;
+    const counts = await run(function* () {
+      const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+      const pool = yield* spawn(() =>
+        jobs.process(
+          3,
+          (n) =>
+            (function* () {
+              yield* sleep(20);
+              return n;
+            })(),
+          { lockDuration: 1000, stalledInterval: 300 },
+        ),
+      );
+      for (let n = 0; n < total; n++) yield* jobs.add(n);
+      for (let i = 0; i < 200; i++) {
+        if (((yield* jobs.counts())["completed"] ?? 0) >= 5) break;
+        yield* sleep(10);
+      }
+      yield* until(server.save());
+      yield* until(server.restart());
+      let last: Record<string, number> = {};
+      for (let i = 0; i < 1500; i++) {
+        last = yield* jobs.counts();
+        if (last["completed"] === total) break;
+        yield* sleep(20);
+      }
+      pool.cancel();
+      return last;
+    });
+    assert.equal(counts["completed"], total);
+    assert.equal(counts["failed"], 0);
+  });
 });
 
 function* untilPromise(promise: Promise<void>): Operation<void> {
@@ -279,4 +353,24 @@ function* assertThrows(op: Operation<unknown>, pattern: RegExp): Operation<void>
     return;
   }
   assert.fail(`expected an error matching ${pattern}`);
+}
+
+function fixture(name: string): string {
+  return resolve(import.meta.dirname, "../fixtures", name);
+}
+
+/** Resolves when the child prints `line` (rejects if it exits first). */
+function lineFrom(child: ChildProcess, line: string): Promise<void> {
+  return new Promise((resolveLine, reject) => {
+    let buffered = "";
+    const onData = (data: Buffer): void => {
+      buffered += data.toString();
+      if (buffered.split("\n").includes(line)) {
+        child.stdout?.off("data", onData);
+        resolveLine();
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code, signal) => reject(new Error(`the worker exited (${code ?? signal}) before printing ${line}`)));
+  });
 }
