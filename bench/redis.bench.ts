@@ -1,0 +1,202 @@
+// Issue 15 benchmarks (corio/redis): job throughput of corio's processing (n = 8) against a
+// plain BullMQ Worker with concurrency 8 on the same jobs, enqueue-to-start latency of both,
+// and scaling from 1 to 2 worker processes. Starts its own redis-server (unix socket, no
+// persistence). Run alone: node --import tsx --expose-gc bench/redis.bench.ts
+import { type ChildProcess, spawn as spawnChild } from "node:child_process";
+import { resolve } from "node:path";
+import { Queue as BullQueue, Worker as BullWorker } from "bullmq";
+import { Redis } from "ioredis";
+import { type Operation, run, sleep, spawn, until } from "../src/index.ts";
+import { openJobQueue } from "../src/redis/index.ts";
+import { haveRedisServer, startRedisServer } from "../test/_redis.ts";
+
+const JOBS = 2000;
+const ROUNDS = 5;
+const LATENCY_SAMPLES = 200;
+
+if (!haveRedisServer()) {
+  console.log("redis.bench: redis-server is not installed (bash scripts/install-system-deps.sh installs it); skipped");
+  process.exit(0);
+}
+const server = await startRedisServer();
+const connection = { path: server.path, maxRetriesPerRequest: null };
+let queueCount = 0;
+const freshName = (): string => `bench-${++queueCount}`;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+}
+
+async function addJobs(name: string, count: number): Promise<void> {
+  const queue = new BullQueue(name, { connection });
+  for (let i = 0; i < count; i += 500) {
+    await queue.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ name: "job", data: { n: i + k }, opts: { removeOnComplete: true } })));
+  }
+  await queue.close();
+}
+
+/** Waits until every job was processed, the same way for every implementation: polling Redis every 5 ms. */
+async function waitDrained(name: string): Promise<void> {
+  const client = new Redis(connection);
+  const queue = new BullQueue(name, { connection: client });
+  // Completed jobs are removed (removeOnComplete): done when nothing waits or runs.
+  for (;;) {
+    const counts = await queue.getJobCounts("waiting", "active", "prioritized", "delayed");
+    if ((counts["waiting"] ?? 0) + (counts["active"] ?? 0) + (counts["prioritized"] ?? 0) + (counts["delayed"] ?? 0) === 0) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await queue.close();
+  client.disconnect();
+}
+
+/** Jobs per second of a plain BullMQ Worker (concurrency 8) over JOBS queued jobs. */
+async function bullThroughput(): Promise<number> {
+  const name = freshName();
+  await addJobs(name, JOBS);
+  const start = performance.now();
+  const worker = new BullWorker(name, async (job) => job.data.n, { connection, concurrency: 8 });
+  await waitDrained(name);
+  const elapsed = performance.now() - start;
+  await worker.close();
+  return JOBS / (elapsed / 1000);
+}
+
+/** Jobs per second of corio's `JobQueue.process(8, …)` over JOBS queued jobs. */
+async function corioThroughput(): Promise<number> {
+  const name = freshName();
+  await addJobs(name, JOBS);
+  return await run(function* () {
+    const jobs = yield* openJobQueue<{ n: number }, number>(name, { redis: { path: server.path } });
+    const start = performance.now();
+    const pool = yield* spawn(() =>
+      jobs.process(8, function* (data) {
+        return data.n;
+      }),
+    );
+    yield* until(waitDrained(name));
+    const elapsed = performance.now() - start;
+    pool.cancel();
+    return JOBS / (elapsed / 1000);
+  });
+}
+
+/** Enqueue-to-start latency (ms), one job at a time into an idle worker. */
+async function bullLatency(): Promise<number[]> {
+  const name = freshName();
+  const queue = new BullQueue(name, { connection });
+  const samples: number[] = [];
+  let started: (() => void) | null = null;
+  const worker = new BullWorker(
+    name,
+    async (job) => {
+      samples.push(performance.now() - job.data.t);
+      started?.();
+    },
+    { connection, concurrency: 8 },
+  );
+  await worker.waitUntilReady();
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const startedNow = new Promise<void>((r) => {
+      started = r;
+    });
+    await queue.add("job", { t: performance.now() }, { removeOnComplete: true });
+    await startedNow;
+  }
+  await worker.close();
+  await queue.close();
+  return samples;
+}
+
+function* corioLatencyOp(): Operation<number[]> {
+  const name = freshName();
+  const jobs = yield* openJobQueue<{ t: number }, void>(name, { redis: { path: server.path } });
+  const samples: number[] = [];
+  let started: (() => void) | null = null;
+  const pool = yield* spawn(() =>
+    jobs.process(8, function* (data) {
+      samples.push(performance.now() - data.t);
+      started?.();
+    }),
+  );
+  yield* sleep(200); // the worker's first fetch is under way
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const startedNow = new Promise<void>((r) => {
+      started = r;
+    });
+    yield* jobs.add({ t: performance.now() }, { removeOnComplete: true });
+    yield* until(startedNow);
+  }
+  pool.cancel();
+  return samples;
+}
+
+/** Time for `processes` worker processes (2 jobs at a time each) to process JOBS jobs. */
+async function processScaling(processes: number): Promise<number> {
+  const name = freshName();
+  const children: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      const child = spawnChild(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../test/fixtures/redis-job-worker.ts"), server.path, name], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      children.push(child);
+      await new Promise<void>((r) => {
+        let text = "";
+        child.stdout?.on("data", (data: Buffer) => {
+          text += data.toString();
+          if (text.includes("ready\n")) r();
+        });
+      });
+    }
+    const queue = new BullQueue(name, { connection });
+    const start = performance.now();
+    for (let i = 0; i < JOBS; i += 500) {
+      await queue.addBulk(Array.from({ length: Math.min(500, JOBS - i) }, () => ({ name: "job", data: { ms: 1 }, opts: { removeOnComplete: true } })));
+    }
+    await queue.close();
+    await waitDrained(name);
+    return JOBS / ((performance.now() - start) / 1000);
+  } finally {
+    for (const child of children) {
+      child.kill("SIGINT");
+      await new Promise((r) => child.once("exit", r));
+    }
+  }
+}
+
+try {
+  const bull: number[] = [];
+  const corio: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    bull.push(await bullThroughput());
+    corio.push(await corioThroughput());
+  }
+  const bullRate = median(bull);
+  const corioRate = median(corio);
+  console.log("\n## Job throughput, 2000 trivial jobs, 8 at a time (median of 5, interleaved)");
+  console.log("goal: corio ≥ 0.9x plain BullMQ");
+  console.log("| implementation | jobs/s | ratio to plain BullMQ |\n| --- | --- | --- |");
+  console.log(`| plain BullMQ Worker (concurrency 8) | ${bullRate.toFixed(0)} | 1.00x |`);
+  console.log(`| corio JobQueue.process(8) | ${corioRate.toFixed(0)} | ${(corioRate / bullRate).toFixed(2)}x |`);
+
+  const bullLat = await bullLatency();
+  const corioLat = await run(corioLatencyOp);
+  console.log(`\n## Enqueue-to-start latency, ${LATENCY_SAMPLES} jobs one at a time into an idle worker`);
+  console.log("| implementation | p50 | p99 |\n| --- | --- | --- |");
+  console.log(`| plain BullMQ Worker | ${percentile(bullLat, 0.5).toFixed(2)} ms | ${percentile(bullLat, 0.99).toFixed(2)} ms |`);
+  console.log(`| corio JobQueue.process | ${percentile(corioLat, 0.5).toFixed(2)} ms | ${percentile(corioLat, 0.99).toFixed(2)} ms |`);
+
+  const one = await processScaling(1);
+  const two = await processScaling(2);
+  console.log(`\n## Scaling: ${JOBS} jobs of 1 ms, worker processes running 2 jobs each (this machine: 2 cores shared with Redis)`);
+  console.log("| worker processes | jobs/s | ratio to 1 |\n| --- | --- | --- |");
+  console.log(`| 1 | ${one.toFixed(0)} | 1.00x |`);
+  console.log(`| 2 | ${two.toFixed(0)} | ${(two / one).toFixed(2)}x |`);
+} finally {
+  await server.stop();
+}
