@@ -7,13 +7,14 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 
-const bin = (name) => join("node_modules", ".bin", process.platform === "win32" ? `${name}.cmd` : name);
+// The project's tools first, as `npm run` does (also when this runs as `node scripts/check-dist.mjs`).
+const env = { ...process.env, PATH: `${resolve("node_modules", ".bin")}${delimiter}${process.env.PATH ?? ""}` };
 
 function run(command, args) {
   const started = performance.now();
-  const result = spawnSync(command, args, { stdio: "inherit", shell: process.platform === "win32" });
+  const result = spawnSync(command, args, { stdio: "inherit", env, shell: process.platform === "win32" });
   if (result.status !== 0) {
     console.error(`check-dist: \`${[command, ...args].join(" ")}\` failed`);
     process.exit(result.status ?? 1);
@@ -30,8 +31,8 @@ try {
     readdirSync(dir).find((name) => name.endsWith(".tgz")),
   );
   timings.push(`smoke ${run(process.execPath, ["scripts/smoke-dist.mjs"])} ms`);
-  timings.push(`publint ${run(bin("publint"), ["run", "--strict", tarball])} ms`);
-  timings.push(`attw ${run(bin("attw"), ["--profile", "esm-only", "--format", "table-flipped", "--no-emoji", tarball])} ms`);
+  timings.push(`publint ${run("publint", ["run", "--strict", tarball])} ms`);
+  timings.push(`attw ${run("attw", ["--profile", "esm-only", "--format", "table-flipped", "--no-emoji", tarball])} ms`);
   console.log(`check-dist: ${tarball.slice(dir.length + 1)} is publishable (${timings.join(", ")})`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
