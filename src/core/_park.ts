@@ -9,13 +9,16 @@
  * knows to hand its item to the next waiter instead.
  * @module
  */
+import type { Suspension, suspensionBrand } from "./operation.ts";
 import type { TaskImpl } from "./task.ts";
 
 /** What a parked task waits on, as the inspector shows it. */
 export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | "suspend" | "thread" | "process" | "idle" | "signal";
 
 /** The record of one suspension. Subclasses override `cancelled` to unregister. */
-export class Park {
+export class Park implements Suspension {
+  // Type-only (no field at run time): makes a park the public, opaque `Suspension`.
+  declare readonly [suspensionBrand]: true;
   /** The parked task, or `null` for a shared park that is never woken. */
   readonly task: TaskImpl | null;
   /** What it waits on (for the inspector and deadlock reports). */

@@ -2,7 +2,21 @@
  * Operations: corio's unit of asynchronous work.
  * @module
  */
-import type { Park } from "./_park.ts";
+/**
+ * Brands {@link Suspension}. Type-only: nothing exists at run time, so no
+ * object outside corio can pass for one.
+ */
+export declare const suspensionBrand: unique symbol;
+
+/**
+ * An opaque request to suspend the running task, made only by corio's own
+ * operations (a sleep, a lock's wait...). Its shape is private: the runtime's
+ * internal park records carry the brand, nothing else does.
+ */
+export interface Suspension {
+  /** Type-only brand; not present at run time. */
+  readonly [suspensionBrand]: true;
+}
 
 /**
  * What an operation yields to the runtime. User code never builds one: it
@@ -10,7 +24,7 @@ import type { Park } from "./_park.ts";
  * `yield` to end the current round (anywhere else a bare `yield` lets the
  * other ready tasks run first).
  */
-export type Instruction = Park | undefined;
+export type Instruction = Suspension | undefined;
 
 /**
  * A piece of asynchronous work that corio can run, suspend and cancel: any

@@ -2,7 +2,7 @@
  * Networking: TCP, TLS and Unix-socket streams and servers (with the Calvin
  * seed's line and raw framings), UDP sockets, an HTTP server on Node's
  * parser, and server-sent events.
- * @module
+ * @module corio/net
  */
 export { EventSource, type EventSourceOptions, type EventSourceStats, type SentEvent } from "./event-source.ts";
 export { type Framing, type MessageReader, readMessages } from "./framing.ts";

@@ -7,7 +7,7 @@
  * `yield*`, in children and in `serveHttp` handlers; `withSpan` runs an
  * operation in a span; `instrumentTasks` gives every task a span. Needs `@opentelemetry/api` (an optional peer
  * dependency of corio).
- * @module
+ * @module corio/otel
  */
 import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { BOUNDARY } from "../core/_scope.ts";

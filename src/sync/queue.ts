@@ -76,6 +76,10 @@ export class Queue<T> {
     if (!woken) this.#joiners.remove(waiter);
   };
 
+  /** @param options `maxsize`. */
+  constructor(options?: QueueOptions);
+  /** @internal `LifoQueue` and `PriorityQueue` pass the store that orders their items. */
+  constructor(options: QueueOptions, store: Store<T>);
   constructor(options: QueueOptions = {}, store?: Store<T>) {
     const maxsize = options.maxsize ?? 0;
     if (!Number.isInteger(maxsize) || maxsize < 0)

@@ -4,10 +4,10 @@
  */
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { type Limited, limited, type TimeLimit } from "./_limit.ts";
+import { limited, type TimeLimit } from "./_limit.ts";
 
 /** What `moveOnAfter` and `moveOnAt` give: `op`'s value, or `{ value: undefined, cancelled: true }` when the time ran out. */
-export type MovedOn<T> = Limited<T>;
+export type MovedOn<T> = { value: T; cancelled: false } | { value: undefined; cancelled: true };
 
 /**
  * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
