@@ -6,11 +6,13 @@
  * - Run things at once: `spawn` (a child you may join), `all`/`allSettled`/`race` (combine results).
  * - Contain failures: `scope`. Protect cleanup from cancellation: `shield`.
  * - Talk to promises: `until(promise)`, `call(signal => ...)`. Wake a task from a callback: `Future`.
+ * - Iterate async iterables, Node and Web streams, queues and channels: `forEach(source, function* (item) {...})`, `each(source)`.
  * @module
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
 export { call, until } from "./call.ts";
 export { type Context, createContext } from "./context.ts";
+export { type EachIterator, type EachSource, each, forEach, type WebReadableStreamLike } from "./each.ts";
 export {
   BrokenResourceError,
   CancelledError,
@@ -23,6 +25,7 @@ export { Future } from "./future.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";
 export type { Instruction, Operation, OperationLike } from "./operation.ts";
+export type { IterableOperationIterator, OperationIterator } from "./operation-iterator.ts";
 export { type RunOptions, run, stop } from "./run.ts";
 export { scope } from "./scope.ts";
 export { shield } from "./shield.ts";
