@@ -28,3 +28,6 @@ interface TextDecoder {
   decode(input?: Uint8Array, options?: { stream?: boolean }): string;
 }
 declare var TextDecoder: { prototype: TextDecoder; new (label?: string): TextDecoder };
+interface Event {
+  readonly type: string;
+}

@@ -32,7 +32,8 @@ export type EachSource<T, TReturn = undefined> = OperationIterator<T, TReturn> |
 export interface EachIterator<T, TReturn = undefined> extends OperationIterator<T, TReturn> {
   /**
    * Stops iterating and releases the source (see `each`); later `next()`
-   * calls give `{ done: true }`. Idempotent.
+   * calls give `{ done: true }` (for `on`, after the events already
+   * buffered). Idempotent.
    */
   return(): Operation<void>;
 }

@@ -7,6 +7,7 @@
  * - Contain failures: `scope`. Protect cleanup from cancellation: `shield`.
  * - Talk to promises: `until(promise)`, `call(signal => ...)`. Wake a task from a callback: `Future`.
  * - Iterate async iterables, Node and Web streams, queues and channels: `forEach(source, function* (item) {...})`, `each(source)`.
+ * - Wait for events of an `EventTarget` or `EventEmitter`: `once(target, name)`, `on(target, name)`.
  * @module
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
@@ -21,6 +22,7 @@ export {
   TaskGroupError,
   TimeoutError,
 } from "./errors.ts";
+export { type EventEmitterLike, type EventTargetLike, on, once } from "./events.ts";
 export { Future } from "./future.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";
