@@ -31,3 +31,11 @@ declare var TextDecoder: { prototype: TextDecoder; new (label?: string): TextDec
 interface Event {
   readonly type: string;
 }
+// biome-ignore lint/suspicious/noExplicitAny: the same parameters as the host's declaration, to merge with it
+interface ReadableStream<R = any> {
+  readonly locked: boolean;
+}
+// biome-ignore lint/suspicious/noExplicitAny: the same parameters as the host's declaration, to merge with it
+interface WritableStream<W = any> {
+  readonly locked: boolean;
+}

@@ -15,7 +15,7 @@ import { isBrandedOperationIterator, markOperationIterator, type OperationIterat
  */
 export interface WebReadableStreamLike<T> {
   getReader(): {
-    read(): Promise<{ done: true; value?: undefined } | { done: false; value: T }>;
+    read(): Promise<{ done: true; value?: T | undefined } | { done: false; value: T }>;
     cancel(reason?: unknown): Promise<void>;
     releaseLock(): void;
   };
@@ -304,7 +304,7 @@ class AsyncIterableSource<T, TReturn> implements Source<T, TReturn> {
 class WebStreamSource<T> implements Source<T, undefined> {
   readonly endsOnError = true;
   readonly #reader: ReturnType<WebReadableStreamLike<T>["getReader"]>;
-  #pending: Promise<{ done: true; value?: undefined } | { done: false; value: T }> | null = null;
+  #pending: Promise<{ done: true; value?: T | undefined } | { done: false; value: T }> | null = null;
   #ended = false;
 
   constructor(reader: ReturnType<WebReadableStreamLike<T>["getReader"]>) {
@@ -313,7 +313,7 @@ class WebStreamSource<T> implements Source<T, undefined> {
 
   *next(): Operation<IteratorResult<T, undefined>> {
     this.#pending ??= this.#reader.read();
-    let result: { done: true; value?: undefined } | { done: false; value: T };
+    let result: { done: true; value?: T | undefined } | { done: false; value: T };
     try {
       result = yield* until(this.#pending);
     } catch (error) {
