@@ -4,6 +4,7 @@
  */
 import { Park } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
+import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
@@ -258,6 +259,45 @@ export class StreamReader {
       if (error instanceof LimitOverrunError) this.#dropLine(sep, error.consumed);
       throw error;
     }
+  }
+
+  /**
+   * The stream's lines, as strings (UTF-8) without their separator, until
+   * EOF (a last line without separator included): for `each`, `forEach`,
+   * a `next()` loop, or `for await` in plain async code. Each line is read
+   * with `readLine(separator)`, so its limit and rules apply.
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @param separator What ends a line. @default "\n"
+   * @returns A corio iterator over the lines.
+   * @throws {LimitOverrunError} from `next()` for a line longer than `limit`
+   * (dropped; the next call goes on with the following line).
+   * @example
+   * ```ts
+   * import { forEach, run, StreamReader } from "corio";
+   * const lines = await run(function* () {
+   *   const reader = new StreamReader();
+   *   reader.feed(new TextEncoder().encode("one\ntwo\nthree"));
+   *   reader.feedEof();
+   *   const out: string[] = [];
+   *   yield* forEach(reader.lines(), function* (line) { out.push(line); });
+   *   return out;
+   * });
+   * console.assert(lines.join() === "one,two,three");
+   * ```
+   */
+  lines(separator: Uint8Array | string = NEWLINE): IterableOperationIterator<string, undefined> {
+    const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
+    if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
+    const decoder = new TextDecoder();
+    const reader = this;
+    return operationIterator<string, undefined>(function* () {
+      const line = yield* reader.readLine(sep);
+      if (line.length === 0) return { done: true, value: undefined };
+      const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);
+      return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - sep.length) : line) };
+    });
   }
 
   /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */

@@ -6,6 +6,7 @@
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
+import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
@@ -161,6 +162,45 @@ export class Queue<T> {
   }
 
   /**
+   * The next item as an iterator result: `{ done: true }` once the queue is
+   * shut down and empty. `each(queue)` and `forEach(queue, ...)` iterate
+   * with it, and `for await (const item of queue)` works in plain async
+   * code. Iterating does not call `taskDone()`: call it after each item if
+   * something `join()`s the queue.
+   *
+   * **Cancellation:** as for `get`: no item is lost.
+   *
+   * @example
+   * ```ts
+   * import { forEach, Queue, run } from "corio";
+   * const seen = await run(function* () {
+   *   const queue = new Queue<number>();
+   *   queue.putNowait(1);
+   *   queue.putNowait(2);
+   *   queue.shutdown();
+   *   const out: number[] = [];
+   *   yield* forEach(queue, function* (n) { out.push(n); });
+   *   return out;
+   * });
+   * console.assert(seen.join() === "1,2");
+   * ```
+   */
+  *next(): Operation<IteratorResult<T, undefined>> {
+    if (this.#store.size > 0) return { done: false, value: this.#take() };
+    try {
+      return { done: false, value: yield* this.get() };
+    } catch (error) {
+      if (error instanceof QueueShutDown) return { done: true, value: undefined };
+      throw error;
+    }
+  }
+
+  /** The items until the queue is shut down, for `for await` in plain async code (each one waits in a root task). */
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
+    return toAsyncIterator(this);
+  }
+
+  /**
    * Takes the next item without waiting.
    * @throws {QueueEmpty} if there is none.
    * @throws {QueueShutDown} if it is shut down and empty.
@@ -246,6 +286,8 @@ export class Queue<T> {
     }
   }
 }
+
+markOperationIterator(Queue.prototype);
 
 class FifoStore<T> implements Store<T> {
   readonly #items = new Fifo<T>();
