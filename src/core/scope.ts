@@ -2,7 +2,9 @@
  * The error boundary.
  * @module
  */
+
 import { joinBoundary, startBoundary } from "./_boundary.ts";
+import { defineOperation } from "./_dev.ts";
 import type { Operation, OperationLike } from "./operation.ts";
 
 /**
@@ -30,6 +32,6 @@ import type { Operation, OperationLike } from "./operation.ts";
  * console.assert(caught === "worker failed");
  * ```
  */
-export function* scope<T>(op: OperationLike<T>): Operation<T> {
+export const scope = defineOperation(function* scope<T>(op: OperationLike<T>): Operation<T> {
   return yield* joinBoundary(startBoundary(op, "scope"));
-}
+});

@@ -2,7 +2,9 @@
  * The response side of an HTTP exchange.
  * @module
  */
+
 import type { ServerResponse } from "node:http";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -118,9 +120,10 @@ export class HttpResponse {
     yield* this.send(status, JSON.stringify(value), { "content-type": "application/json; charset=utf-8" });
   }
 }
+defineOperationMethods(HttpResponse);
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */
-export function* waitForDrain(
+export const waitForDrain = defineOperation(function* waitForDrain(
   stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
 ): Operation<void> {
   const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io");
@@ -138,4 +141,4 @@ export function* waitForDrain(
     stream.off("drain", onDrain);
     stream.off("close", onClose);
   }
-}
+});

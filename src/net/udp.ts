@@ -2,8 +2,10 @@
  * UDP sockets (`node:dgram`) as corio resources.
  * @module
  */
+
 import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
@@ -240,6 +242,7 @@ export class DatagramSocket {
     for (let park = this.#receivers.shift(); park !== undefined; park = this.#receivers.shift()) park.reject(error);
   }
 }
+defineOperationMethods(DatagramSocket);
 
 /**
  * Opens a UDP socket: bound (`{ bind }`, a server) or connected to a peer
@@ -262,7 +265,7 @@ export class DatagramSocket {
  * });
  * ```
  */
-export function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
+export const openDatagram = defineOperation(function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
   const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
   if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > DEFAULT_MAX_SIZE) {
     throw new RangeError(`Cannot open a datagram socket: maxSize must be an integer from 1 to ${DEFAULT_MAX_SIZE}, received ${String(maxSize)}`);
@@ -310,7 +313,7 @@ export function* openDatagram(options: OpenDatagramOptions = {}): Operation<Data
     connect !== undefined,
   );
   return open;
-}
+});
 
 function withCode(message: string, error: Error): Error {
   return Object.assign(new Error(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });

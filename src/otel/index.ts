@@ -9,7 +9,9 @@
  * dependency of corio).
  * @module
  */
+
 import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { defineOperation } from "../core/_dev.ts";
 import { createContext } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
@@ -109,7 +111,7 @@ export class TaskContextManager implements ContextManager {
  * console.assert(value === 42);
  * ```
  */
-export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
+export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
   const task = getCurrentTask();
   const parent = task === null ? ROOT_CONTEXT : (taskContext.get() ?? ROOT_CONTEXT);
   const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, ...(task !== null && { "corio.task": task.path }) } }, parent);
@@ -125,4 +127,4 @@ export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>,
   } finally {
     span.end();
   }
-}
+});

@@ -3,9 +3,11 @@
  * signals, and `communicate`.
  * @module
  */
+
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
@@ -259,6 +261,7 @@ export class Process {
     for (const park of waiters) park.resolve(exit);
   }
 }
+defineOperationMethods(Process);
 
 /** Throws a RangeError for a signal the OS does not know. */
 export function checkSignal(signal: unknown, action: string): void {

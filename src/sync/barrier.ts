@@ -2,6 +2,7 @@
  * A meeting point for a fixed number of tasks.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -160,6 +161,7 @@ export class Barrier {
     return `Barrier(${this.#broken ? "broken" : `${this.#waiters.size}/${this.#parties} waiting`})`;
   }
 }
+defineOperationMethods(Barrier);
 
 function brokenError(): BrokenBarrierError {
   return new BrokenBarrierError("Cannot wait on the barrier: it is broken, received a wait() after abort(); reset() it to use it again");

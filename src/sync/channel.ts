@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperationMethods } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
 import { Queue } from "./queue.ts";
@@ -136,6 +137,7 @@ export class Channel<T> {
     );
   }
 }
+defineOperationMethods(Channel);
 
 /** How a broadcast subscriber that falls behind is handled. */
 export type Overflow = "drop-oldest" | "error";
@@ -205,6 +207,7 @@ export class Subscription<T> {
     this.#channel.trySend(message);
   }
 }
+defineOperationMethods(Subscription);
 
 /**
  * A broadcast channel: every subscriber sees every message published after

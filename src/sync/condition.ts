@@ -2,6 +2,7 @@
  * Condition variables.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { RESCHEDULE, resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -147,3 +148,4 @@ export class Condition implements Disposable {
     this.release();
   }
 }
+defineOperationMethods(Condition);

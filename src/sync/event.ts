@@ -2,6 +2,7 @@
  * A flag tasks can wait for.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -60,3 +61,4 @@ export class Event {
     this.#set = false;
   }
 }
+defineOperationMethods(Event);

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
@@ -159,3 +160,4 @@ export class Lock implements Disposable {
     return `Lock(${this.#locked ? "locked" : "unlocked"}, ${this.#waiters.size} waiting)`;
   }
 }
+defineOperationMethods(Lock);

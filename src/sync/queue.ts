@@ -3,6 +3,7 @@
  * `join`/`taskDone` and `shutdown`.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
@@ -242,6 +243,7 @@ export class Queue<T> {
     }
   }
 }
+defineOperationMethods(Queue);
 
 class FifoStore<T> implements Store<T> {
   readonly #items = new Fifo<T>();

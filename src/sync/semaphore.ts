@@ -2,6 +2,7 @@
  * Counting semaphores.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -122,6 +123,7 @@ export class Semaphore implements Disposable {
     this.release();
   }
 }
+defineOperationMethods(Semaphore);
 
 /**
  * A semaphore that refuses to be released more often than acquired

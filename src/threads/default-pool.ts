@@ -3,6 +3,7 @@
  * task, started on first use and closed when that root ends.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { createTask, requireCurrentTask } from "../core/spawn.ts";
@@ -62,9 +63,9 @@ export function defaultThreadPool(api: string): ThreadPool {
  * });
  * ```
  */
-export function* toThread<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
+export const toThread = defineOperation(function* toThread<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
   return yield* defaultThreadPool("run in a thread").call(fn, ...args);
-}
+});
 
 /**
  * Runs `fn(...args)` in a worker thread without waiting for it (the seed's
