@@ -16,6 +16,8 @@ export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | 
 
 /** The record of one suspension. Subclasses override `cancelled` to unregister. */
 export class Park {
+  /** Types a park as an `Instruction` (nothing at run time). */
+  declare readonly "write yield* (with the star) to run an operation": never;
   /** The parked task, or `null` for a shared park that is never woken. */
   readonly task: TaskImpl | null;
   /** What it waits on (for the inspector and deadlock reports). */

@@ -22,7 +22,7 @@ export {
 export { Future } from "./future.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";
-export type { Instruction, Operation, OperationLike } from "./operation.ts";
+export type { Instruction, Operation, OperationLike, Suspension } from "./operation.ts";
 export { type RunOptions, run, stop } from "./run.ts";
 export { scope } from "./scope.ts";
 export { shield } from "./shield.ts";

@@ -2,15 +2,16 @@
  * Operations: corio's unit of asynchronous work.
  * @module
  */
-import type { Park } from "./_park.ts";
+export type Instruction = Suspension | undefined;
 
 /**
- * What an operation yields to the runtime. User code never builds one: it
- * either `yield*`s another operation or, inside a periodic task, uses a bare
- * `yield` to end the current round (anywhere else a bare `yield` lets the
- * other ready tasks run first).
+ * What an operation yields when it suspends (a runtime record). Opaque: its
+ * one member is named after the fix for the mistake that makes TypeScript
+ * mention it, `yield op` where `yield* op` was meant.
  */
-export type Instruction = Park | undefined;
+export interface Suspension {
+  readonly "write yield* (with the star) to run an operation": never;
+}
 
 /**
  * A piece of asynchronous work that corio can run, suspend and cancel: any

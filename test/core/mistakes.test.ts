@@ -1,8 +1,10 @@
 // Mistakes are loud, and their messages name the fix (issue #14, section 1).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
+import ts from "typescript";
 import { call, Lock, nextPeriod, run, StreamReader, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { toThread } from "../../src/threads/index.ts";
@@ -178,5 +180,43 @@ describe("development mode (CORIO_DEV=1)", () => {
       Object.getPrototypeOf(sleep),
       Object.getPrototypeOf(function* () {}),
     );
+  });
+});
+
+describe("the TypeScript error for yield without the star", () => {
+  it("is short, names the fix, and mentions no internal type", () => {
+    const root = resolve(import.meta.dirname, "../..");
+    const dir = resolve(root, "tmp/type-fixtures");
+    mkdirSync(dir, { recursive: true });
+    const file = resolve(dir, "yield-without-star.ts");
+    writeFileSync(
+      file,
+      `import { type Operation, run, sleep } from "../../src/index.ts";\n` +
+        "export function* annotated(): Operation<void> {\n  yield sleep(1);\n}\n" +
+        "export const inline = run(function* () {\n  yield sleep(1);\n});\n",
+    );
+    const program = ts.createProgram([file], {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      allowImportingTsExtensions: true,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2023,
+      types: ["node"],
+    });
+    const messages = ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file?.fileName === file)
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    assert.equal(messages.length, 2, messages.join("\n\n"));
+    // A generator with a declared type: one line, at the yield.
+    assert.equal(
+      messages[0],
+      `Property '"write yield* (with the star) to run an operation"' is missing in type 'Operation<void>' but required in type 'Suspension'.`,
+    );
+    // An inline generator: TypeScript explains the argument, and ends with the same line.
+    assert.ok(messages[1]?.endsWith(messages[0] as string), messages[1]);
+    for (const message of messages) assert.doesNotMatch(message, /\bPark\b|TaskImpl|_park/);
   });
 });
