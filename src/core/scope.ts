@@ -28,6 +28,7 @@ import type { Operation, OperationLike } from "./operation.ts";
  *       yield* spawn(function* () { throw new Error("worker failed"); });
  *     });
  *   } catch (e) { return (e as Error).message; }
+ *   return "no error";
  * });
  * console.assert(caught === "worker failed");
  * ```

@@ -170,7 +170,7 @@ defineOperationMethods(HttpServer);
  *   const server = yield* serveHttp(function* (request, response) {
  *     yield* response.json({ method: request.method });
  *   });
- *   const body = yield* until(fetch(server.url).then((r) => r.json()));
+ *   const body = (yield* until(fetch(server.url).then((r) => r.json()))) as { method: string };
  *   console.assert(body.method === "GET");
  *   server.close();
  * });

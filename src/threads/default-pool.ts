@@ -58,7 +58,10 @@ export function defaultThreadPool(api: string): ThreadPool {
  * import { run } from "corio";
  * import { toThread } from "corio/threads";
  * await run(function* () {
- *   const fib = yield* toThread(function fib(n: number): number { return n < 2 ? n : fib(n - 1) + fib(n - 2); }, 20);
+ *   const fib = yield* toThread((n: number) => {
+ *     const f = (k: number): number => (k < 2 ? k : f(k - 1) + f(k - 2));
+ *     return f(n);
+ *   }, 20);
  *   console.assert(fib === 6765);
  * });
  * ```
