@@ -188,6 +188,6 @@ class GroupPark extends Park implements Watcher {
   }
 
   override describe(): string {
-    return `${this.remaining} of ${this.#tasks.length} tasks`;
+    return `${this.remaining} of ${this.#tasks.length} tasks to finish`;
   }
 }

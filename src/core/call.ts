@@ -31,7 +31,7 @@ class PromisePark extends Park {
     }
   }
   override describe(): string {
-    return "promise";
+    return "a promise to settle (until)";
   }
 }
 

@@ -467,9 +467,9 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   /** What the task waits on, for the inspector. */
   waitDescription(): string {
     if (this.#state >= DONE) return "";
-    if ((this.flags & BODY_DONE) !== 0) return "children";
+    if ((this.flags & BODY_DONE) !== 0) return "its children to finish";
     if (this.park !== null) return this.park.describe();
-    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "ready" : "running";
+    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "its turn to run (ready)" : "nothing: it is running now";
   }
 }
 

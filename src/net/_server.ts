@@ -328,7 +328,7 @@ export class ServerCore implements Watcher {
 
   /** Waits for the listener's 'close' event (for a `net` server: once every connection is closed); busy for the virtual clock. */
   *#waitListenerClosed(): Operation<void> {
-    const park = new ExternalPark<void>(this.#task as TaskImpl<unknown>, "io");
+    const park = new ExternalPark<void>(this.#task as TaskImpl<unknown>, "io", undefined, "the listening socket to close");
     this.#options.listener.once("close", () => park.resolve());
     yield park;
   }

@@ -89,7 +89,7 @@ export class HttpResponse {
     if (raw.writableEnded) return;
     if (!raw.headersSent) raw.statusCode = this.status;
     if (raw.destroyed) throw new BrokenResourceError("Cannot end the response: the client closed the connection");
-    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io");
+    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
     const onClose = (): void => {
       park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
     };
@@ -126,7 +126,7 @@ defineOperationMethods(HttpResponse);
 export const waitForDrain = defineOperation(function* waitForDrain(
   stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
 ): Operation<void> {
-  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io");
+  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io", undefined, "the HTTP client to read (drain)");
   const onDrain = (): void => {
     park.resolve();
   };

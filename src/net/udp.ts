@@ -159,7 +159,7 @@ export class DatagramSocket {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
     if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
-    const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io");
+    const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const done = (error: Error | null): void => {
       if (error === null) park.resolve();
       else park.reject(Object.assign(new Error(`Cannot send a datagram: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
@@ -183,10 +183,15 @@ export class DatagramSocket {
     const ready = this.tryReceive();
     if (ready !== undefined) return ready;
     if (this.#closed) throw new ClosedResourceError("Cannot receive: the UDP socket is closed");
-    const park = new ExternalPark<Datagram>(requireCurrentTask("receive a datagram"), "io", (woken, value) => {
-      if (woken) this.#queue.unshift(value as Datagram);
-      else this.#receivers.remove(park);
-    });
+    const park = new ExternalPark<Datagram>(
+      requireCurrentTask("receive a datagram"),
+      "io",
+      (woken, value) => {
+        if (woken) this.#queue.unshift(value as Datagram);
+        else this.#receivers.remove(park);
+      },
+      "a datagram to arrive (receive)",
+    );
     this.#receivers.push(park);
     return (yield park) as Datagram;
   }
@@ -296,7 +301,7 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     );
     wrapper = new DatagramSocket(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
-      const connected = new ExternalPark<void>(task, "io");
+      const connected = new ExternalPark<void>(task, "io", undefined, "a UDP socket to connect");
       socket.connect(connect.port, connect.host, (error?: Error) =>
         error ? connected.reject(withCode(`Cannot connect a UDP socket to ${connect.host}:${connect.port}`, error)) : connected.resolve(),
       );

@@ -218,7 +218,12 @@ export class Process {
 
   *#waitForExit(): Operation<ProcessExit> {
     if (this.#exit !== null) return this.#exit;
-    const park: ExternalPark<ProcessExit> = new ExternalPark(requireCurrentTask("wait for a process"), "process", () => this.#waiters.delete(park));
+    const park: ExternalPark<ProcessExit> = new ExternalPark(
+      requireCurrentTask("wait for a process"),
+      "process",
+      () => this.#waiters.delete(park),
+      `child process ${this.#pid} to exit (wait)`,
+    );
     this.#waiters.add(park);
     return (yield park) as ProcessExit;
   }

@@ -154,7 +154,7 @@ export const spawnProcess = defineOperation(function* spawnProcess(
   if (child.pid === undefined) {
     // Not started (ENOENT, EACCES...): Node tells why in an 'error' event on the next tick.
     for (const stream of child.stdio) stream?.destroy();
-    const failed = new ExternalPark<NodeJS.ErrnoException>(owner, "process");
+    const failed = new ExternalPark<NodeJS.ErrnoException>(owner, "process", undefined, "a child process to start");
     child.once("error", (error: NodeJS.ErrnoException) => failed.resolve(error));
     throw spawnError(command, (yield failed) as NodeJS.ErrnoException);
   }

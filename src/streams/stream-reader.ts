@@ -19,7 +19,7 @@ class DataPark extends Park {
   readonly #reader: StreamReader;
   readonly #external: boolean;
   constructor(task: TaskImpl<unknown>, reader: StreamReader, external: boolean) {
-    super(task, "io");
+    super(task, "io", external ? "data to read from its connection or file (a read)" : "data to read from its stream (a read)");
     this.#reader = reader;
     this.#external = external;
     if (external) task.loop.busy++;

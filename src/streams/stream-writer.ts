@@ -17,7 +17,7 @@ class WriterPark extends Park {
   readonly #waiters: Set<WriterPark>;
   readonly #external: boolean;
   constructor(task: TaskImpl<unknown>, waiters: Set<WriterPark>, external: boolean) {
-    super(task, "io");
+    super(task, "io", "its writes to drain (drain)");
     this.#waiters = waiters;
     this.#external = external;
     waiters.add(this);

@@ -100,7 +100,7 @@ export class Barrier {
   *wait(): Operation<number> {
     if (this.#broken) throw brokenError();
     while (this.#draining > 0) {
-      const blocked = new Waiter<undefined>(requireCurrentTask("wait on a barrier"), "signal", undefined, this.#onBlockedCancel);
+      const blocked = new Waiter<undefined>(requireCurrentTask("wait on a barrier"), "signal", undefined, this.#onBlockedCancel, "a barrier to be reset");
       this.#blocked.push(blocked);
       yield blocked;
       if (this.#broken) throw brokenError();
@@ -112,7 +112,7 @@ export class Barrier {
       for (const waiter of waiters) resume(waiter, waiter.value);
       return index;
     }
-    const waiter = new Waiter<number>(requireCurrentTask("wait on a barrier"), "signal", index, this.#onCancel);
+    const waiter = new Waiter<number>(requireCurrentTask("wait on a barrier"), "signal", index, this.#onCancel, "the other parties of a barrier (wait)");
     this.#waiters.push(waiter);
     yield waiter; // throws BrokenBarrierError after reset() or abort()
     this.#exited();

@@ -139,7 +139,13 @@ export class CapacityLimiter implements Disposable {
    */
   *acquireOnBehalfOf(borrower: unknown): Operation<this> {
     if (this.#tryAcquire(borrower, "acquire a capacity limiter")) return this;
-    const waiter = new Waiter<unknown>(requireCurrentTask("acquire a capacity limiter"), "lock", borrower, this.#onCancel);
+    const waiter = new Waiter<unknown>(
+      requireCurrentTask("acquire a capacity limiter"),
+      "lock",
+      borrower,
+      this.#onCancel,
+      "a capacity limiter token (acquire)",
+    );
     this.#pending.add(borrower);
     this.#waiters.push(waiter);
     yield waiter;

@@ -44,7 +44,7 @@ export class Event {
    */
   *wait(): Operation<void> {
     if (this.#set) return;
-    const waiter = new Waiter<undefined>(requireCurrentTask("wait for an event"), "signal", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("wait for an event"), "signal", undefined, this.#onCancel, "an event to be set (wait)");
     this.#waiters.push(waiter);
     yield waiter;
   }

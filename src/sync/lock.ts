@@ -62,7 +62,7 @@ export class Lock implements Disposable {
         lock.#locked = true;
         return;
       }
-      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel);
+      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel, "a lock held by another task (acquire)");
       waiter.shielded = true;
       lock.#waiters.push(waiter);
       yield waiter;
@@ -97,7 +97,7 @@ export class Lock implements Disposable {
       this.#locked = true;
       return this;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel, "a lock held by another task (acquire)");
     this.#waiters.push(waiter);
     yield waiter;
     if (this.#handedTo === waiter) this.#handedTo = null;

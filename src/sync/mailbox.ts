@@ -127,11 +127,17 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
   const index = filter === undefined ? (mailbox.messages.length > 0 ? 0 : -1) : mailbox.messages.findIndex(filter);
   if (index >= 0) return mailbox.messages.splice(index, 1)[0] as T;
   if (mailbox.waiter !== null) throw new Error(`Cannot receive in task ${owner.path}: another receive is already waiting on its mailbox`);
-  const waiter = new Waiter<((message: unknown) => boolean) | undefined>(task, "signal", filter, (w, woken, handed) => {
-    if (!woken) {
-      if (mailbox.waiter === w) mailbox.waiter = null;
-    } else mailbox.messages.unshift(handed);
-  });
+  const waiter = new Waiter<((message: unknown) => boolean) | undefined>(
+    task,
+    "signal",
+    filter,
+    (w, woken, handed) => {
+      if (!woken) {
+        if (mailbox.waiter === w) mailbox.waiter = null;
+      } else mailbox.messages.unshift(handed);
+    },
+    "a message in its mailbox (receive)",
+  );
   mailbox.waiter = waiter;
   return (yield waiter) as T;
 });

@@ -119,7 +119,7 @@ export class Queue<T> {
       this.putNowait(item);
       return;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel, "room in a full queue (put)");
     this.#putters.push(waiter);
     yield waiter;
     // Woken with a reserved slot.
@@ -152,7 +152,7 @@ export class Queue<T> {
   *get(): Operation<T> {
     if (this.#store.size > 0) return this.#take();
     if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
-    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel, "an item from an empty queue (get)");
     this.#getters.push(waiter);
     return (yield waiter) as T;
   }
@@ -185,7 +185,7 @@ export class Queue<T> {
    */
   *join(): Operation<void> {
     if (this.#unfinished === 0) return;
-    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel, "every queued item to be done (join)");
     this.#joiners.push(waiter);
     yield waiter;
   }

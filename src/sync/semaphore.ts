@@ -92,7 +92,7 @@ export class Semaphore implements Disposable {
       this.#value--;
       return this;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel, "a semaphore (acquire)");
     this.#waiters.push(waiter);
     yield waiter;
     return this;

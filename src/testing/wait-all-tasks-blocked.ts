@@ -41,7 +41,7 @@ class IdlePark extends Park {
  */
 export const waitAllTasksBlocked = defineOperation(function* waitAllTasksBlocked(): Operation<void> {
   const task = requireCurrentTask("wait until all tasks are blocked");
-  const park = new IdlePark(task, "idle");
+  const park = new IdlePark(task, "idle", "every other task to block (waitAllTasksBlocked)");
   task.loop.idleWaiters.push(park);
   yield park;
 });
