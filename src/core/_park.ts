@@ -9,16 +9,15 @@
  * knows to hand its item to the next waiter instead.
  * @module
  */
-import type { Suspension, suspensionBrand } from "./operation.ts";
 import type { TaskImpl } from "./task.ts";
 
 /** What a parked task waits on, as the inspector shows it. */
 export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | "suspend" | "thread" | "process" | "idle" | "signal";
 
 /** The record of one suspension. Subclasses override `cancelled` to unregister. */
-export class Park implements Suspension {
-  // Type-only (no field at run time): makes a park the public, opaque `Suspension`.
-  declare readonly [suspensionBrand]: true;
+export class Park {
+  /** Types a park as an `Instruction` (nothing at run time). */
+  declare readonly "write yield* (with the star) to run an operation": never;
   /** The parked task, or `null` for a shared park that is never woken. */
   readonly task: TaskImpl | null;
   /** What it waits on (for the inspector and deadlock reports). */
@@ -29,9 +28,13 @@ export class Park implements Suspension {
    */
   shielded = false;
 
-  constructor(task: TaskImpl | null, kind: WaitKind) {
+  /** What exactly is awaited, in words (`an item from an empty queue (get)`); else the kind's words. */
+  readonly what: string | undefined;
+
+  constructor(task: TaskImpl | null, kind: WaitKind, what?: string) {
     this.task = task;
     this.kind = kind;
+    this.what = what;
   }
 
   /**
@@ -43,12 +46,27 @@ export class Park implements Suspension {
 
   /** A short description for the inspector: what exactly is awaited. */
   describe(): string {
-    return this.kind;
+    return this.what ?? KIND_WORDS[this.kind];
   }
 }
 
+/** What each kind of wait is, in words, for a park that says nothing more. */
+const KIND_WORDS: Record<WaitKind, string> = {
+  sleep: "a sleep",
+  lock: "a lock",
+  queue: "a queue",
+  io: "the network or a file",
+  child: "a child task",
+  future: "a Future to be set",
+  suspend: "nothing: suspended until cancelled",
+  thread: "a worker thread",
+  process: "a child process",
+  idle: "every other task to block",
+  signal: "a signal",
+};
+
 /** The park of `suspend()`: never woken, only cancelled. */
-export const FOREVER = new Park(null, "suspend");
+export const FOREVER = new Park(null, "suspend", "nothing: suspended until cancelled (suspend())");
 
 /** Not a wait: puts the task at the back of the ready queue (`sleep(0)`). */
 export const RESCHEDULE = new Park(null, "sleep");

@@ -3,6 +3,7 @@
  * `Readable`s, Web `ReadableStream`s and corio's own sources, cancellably.
  * @module
  */
+import { defineOperation } from "./_dev.ts";
 import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
 import { until } from "./call.ts";
 import { isCancellation } from "./errors.ts";
@@ -98,15 +99,16 @@ const ACCEPTED =
  * console.assert(total === 6);
  * ```
  */
-export function each<T, TReturn = undefined>(source: OperationIterator<T, TReturn>): Operation<EachIterator<T, TReturn>>;
-export function each<T>(source: WebReadableStreamLike<T>): Operation<EachIterator<T, undefined>>;
-export function each<T, TReturn = undefined>(source: AsyncIterable<T, TReturn>): Operation<EachIterator<T, TReturn>>;
-export function* each<T, TReturn>(source: EachSource<T, TReturn>): Operation<EachIterator<T, TReturn>> {
+export const each: {
+  <T, TReturn = undefined>(source: OperationIterator<T, TReturn>): Operation<EachIterator<T, TReturn>>;
+  <T>(source: WebReadableStreamLike<T>): Operation<EachIterator<T, undefined>>;
+  <T, TReturn = undefined>(source: AsyncIterable<T, TReturn>): Operation<EachIterator<T, TReturn>>;
+} = defineOperation(function* each<T, TReturn>(source: EachSource<T, TReturn>): Operation<EachIterator<T, TReturn>> {
   const opened = open<T, TReturn>(source);
   const iterator = new Each<T, TReturn>(opened);
   iterator.keeper = adoptResourceWithCleanup("each", () => iterator.return(), "iterate with each()");
   return iterator;
-}
+}) as unknown as never;
 
 /**
  * Runs `body` for each item of `source` (anything `each` accepts), one
@@ -142,10 +144,11 @@ export function* each<T, TReturn>(source: EachSource<T, TReturn>): Operation<Eac
  * });
  * ```
  */
-export function forEach<T, TReturn = undefined>(source: OperationIterator<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
-export function forEach<T>(source: WebReadableStreamLike<T>, body: (item: T) => Operation<unknown>): Operation<undefined>;
-export function forEach<T, TReturn = undefined>(source: AsyncIterable<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
-export function* forEach<T, TReturn>(source: EachSource<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn> {
+export const forEach: {
+  <T, TReturn = undefined>(source: OperationIterator<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
+  <T>(source: WebReadableStreamLike<T>, body: (item: T) => Operation<unknown>): Operation<undefined>;
+  <T, TReturn = undefined>(source: AsyncIterable<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
+} = defineOperation(function* forEach<T, TReturn>(source: EachSource<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn> {
   if (typeof body !== "function") throw new TypeError(`Cannot iterate with forEach: expected a function (item) => operation as body, received ${typeof body}`);
   const iterator = yield* each(source as AsyncIterable<T, TReturn>);
   try {
@@ -157,7 +160,7 @@ export function* forEach<T, TReturn>(source: EachSource<T, TReturn>, body: (item
   } finally {
     yield* iterator.return();
   }
-}
+}) as unknown as never;
 
 class Each<T, TReturn> implements EachIterator<T, TReturn> {
   readonly #source: Source<T, TReturn>;

@@ -3,6 +3,7 @@
  * listener left behind.
  * @module
  */
+import { defineOperation } from "./_dev.ts";
 import { Fifo } from "./_fifo.ts";
 import { adoptResource, type ResourceKeeper } from "./_resource.ts";
 import type { EachIterator } from "./each.ts";
@@ -90,9 +91,10 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
  * console.assert(type === "ready");
  * ```
  */
-export function once<E = Event>(target: EventTargetLike<E>, name: string): Operation<E>;
-export function once<A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<A>;
-export function* once(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<unknown> {
+export const once: {
+  <E = Event>(target: EventTargetLike<E>, name: string): Operation<E>;
+  <A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<A>;
+} = defineOperation(function* once(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<unknown> {
   const future = new Future<unknown>();
   const listening = listen(
     target,
@@ -106,7 +108,7 @@ export function* once(target: EventTargetLike<unknown> | EventEmitterLike, name:
   } finally {
     listening.unlisten();
   }
-}
+}) as unknown as never;
 
 /**
  * Listens to every `name` event of `target` and gives them as an
@@ -146,13 +148,14 @@ export function* once(target: EventTargetLike<unknown> | EventEmitterLike, name:
  * console.assert(seen === 3);
  * ```
  */
-export function on<E = Event>(target: EventTargetLike<E>, name: string): Operation<EachIterator<E>>;
-export function on<A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<EachIterator<A>>;
-export function* on(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<EachIterator<unknown>> {
+export const on: {
+  <E = Event>(target: EventTargetLike<E>, name: string): Operation<EachIterator<E>>;
+  <A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<EachIterator<A>>;
+} = defineOperation(function* on(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<EachIterator<unknown>> {
   const events = new EventIterator(target, name);
   events.keeper = adoptResource(`listener of ${String(name)}`, () => events.stop(), "listen to events");
   return events;
-}
+}) as unknown as never;
 
 class EventIterator implements EachIterator<unknown> {
   keeper: ResourceKeeper | null = null;

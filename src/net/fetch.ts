@@ -3,6 +3,7 @@
  * body as a `StreamReader`.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { adoptResource } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -76,7 +77,7 @@ export interface FetchResponse {
  * console.assert(text === "hello from http");
  * ```
  */
-export function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
+export const fetch = defineOperation(function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
   const { limit, signal: userSignal, ...rest } = init;
   const controller = new AbortController();
   const abort = (reason?: unknown): void => {
@@ -139,4 +140,4 @@ export function* fetch(input: string | URL | Request, init: FetchOptions = {}): 
       release();
     },
   };
-}
+});

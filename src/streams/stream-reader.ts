@@ -2,6 +2,7 @@
  * Reading bytes from a stream, asyncio-style.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
@@ -19,7 +20,7 @@ class DataPark extends Park {
   readonly #reader: StreamReader;
   readonly #external: boolean;
   constructor(task: TaskImpl<unknown>, reader: StreamReader, external: boolean) {
-    super(task, "io");
+    super(task, "io", external ? "data to read from its connection or file (a read)" : "data to read from its stream (a read)");
     this.#reader = reader;
     this.#external = external;
     if (external) task.loop.busy++;
@@ -131,6 +132,11 @@ export class StreamReader {
    * through its separator.
    */
   feed(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot feed the StreamReader: expected bytes (a Uint8Array), received ${typeof data === "string" ? "a string; encode it first: reader.feed(new TextEncoder().encode(text))" : data === null ? "null" : typeof data}`,
+      );
+    }
     if (this.#eof) throw new Error("Cannot feed the StreamReader: EOF was already fed");
     if (this.#dropSep !== null) data = this.#dropLineTail(data);
     if (data.length === 0) return;
@@ -432,6 +438,7 @@ export class StreamReader {
     return at < 0 ? -1 : at - start;
   }
 }
+defineOperationMethods(StreamReader);
 
 /** Index of the first `sep` in `buf[from..end)`, or -1. */
 function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperationMethods } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
@@ -144,6 +145,7 @@ export class Channel<T> {
     );
   }
 }
+defineOperationMethods(Channel);
 
 /** How a broadcast subscriber that falls behind is handled. */
 export type Overflow = "drop-oldest" | "error";
@@ -218,6 +220,7 @@ export class Subscription<T> {
     this.#channel.trySend(message);
   }
 }
+defineOperationMethods(Subscription);
 
 /**
  * A broadcast channel: every subscriber sees every message published after

@@ -3,6 +3,7 @@
  * `join`/`taskDone` and `shutdown`.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
@@ -123,7 +124,7 @@ export class Queue<T> {
       this.putNowait(item);
       return;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel, "room in a full queue (put)");
     this.#putters.push(waiter);
     yield waiter;
     // Woken with a reserved slot.
@@ -156,7 +157,7 @@ export class Queue<T> {
   *get(): Operation<T> {
     if (this.#store.size > 0) return this.#take();
     if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
-    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel, "an item from an empty queue (get)");
     this.#getters.push(waiter);
     return (yield waiter) as T;
   }
@@ -228,7 +229,7 @@ export class Queue<T> {
    */
   *join(): Operation<void> {
     if (this.#unfinished === 0) return;
-    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel, "every queued item to be done (join)");
     this.#joiners.push(waiter);
     yield waiter;
   }
@@ -286,6 +287,7 @@ export class Queue<T> {
     }
   }
 }
+defineOperationMethods(Queue);
 
 markOperationIterator(Queue.prototype);
 

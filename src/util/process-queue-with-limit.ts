@@ -3,6 +3,7 @@
  * `process_queue_with_limit`).
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
@@ -62,7 +63,7 @@ export class ProcessingFailure<I = unknown> {
  * });
  * ```
  */
-export function* processQueueWithLimit<I, R>(
+export const processQueueWithLimit = defineOperation(function* processQueueWithLimit<I, R>(
   queue: Queue<I>,
   doneQueue: Queue<R | ProcessingFailure<I>>,
   n: number,
@@ -112,4 +113,4 @@ export function* processQueueWithLimit<I, R>(
       }
     }
   });
-}
+});
