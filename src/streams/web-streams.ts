@@ -13,11 +13,13 @@ import { StreamReader } from "./stream-reader.ts";
 import { StreamWriter } from "./stream-writer.ts";
 import type { ReadTransport, WriteTransport } from "./transport.ts";
 
-type ReadResult<T> = { done: true; value?: T | undefined } | { done: false; value: T };
-
 /** The part of a Web `ReadableStream` that `readerFromWebStream` uses. */
 export interface WebByteReadable {
-  getReader(): { read(): Promise<ReadResult<Uint8Array>>; cancel(reason?: unknown): Promise<void>; releaseLock(): void };
+  getReader(): {
+    read(): Promise<{ done: true; value?: Uint8Array | undefined } | { done: false; value: Uint8Array }>;
+    cancel(reason?: unknown): Promise<void>;
+    releaseLock(): void;
+  };
 }
 
 /** The part of a Web `WritableStream` that `writerToWebStream` uses. */
