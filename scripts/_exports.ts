@@ -1,6 +1,7 @@
 // Shared by check-docs and the doc-example test: the public entry points and
 // the TSDoc of everything they export.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
 import ts from "typescript";
 
 export interface ExportedDoc {
@@ -78,4 +79,69 @@ export function examplesIn(text: string): string[] {
     if (!(match[1] ?? "").includes("ignore")) blocks.push(match[2] ?? "");
   }
   return blocks;
+}
+
+/** The package's entry points, as examples import them, and the source file each stands for. */
+export const MODULES: Record<string, string> = {
+  corio: "src/index.ts",
+  "corio/testing": "src/testing/index.ts",
+  "corio/net": "src/net/index.ts",
+  "corio/fs": "src/fs/index.ts",
+  "corio/process": "src/process/index.ts",
+  "corio/threads": "src/threads/index.ts",
+  "corio/inspect": "src/inspect/index.ts",
+  "corio/compat/twisted": "src/compat/twisted/index.ts",
+  "corio/compat/calvin": "src/compat/calvin/index.ts",
+  "corio/otel": "src/otel/index.ts",
+  "corio/redis": "src/redis/index.ts",
+  "corio/eslint-plugin": "src/eslint-plugin/index.ts",
+};
+
+/** Every example of the documentation: the TSDoc of public exports, the README, and docs/*.md. */
+export function docExamples(root: string): { name: string; code: string }[] {
+  const examples: { name: string; code: string }[] = [];
+  for (const doc of exportedDocs()) {
+    examplesIn(doc.docs).forEach((code, index) => {
+      examples.push({ name: `${doc.name}${index > 0 ? ` #${index + 1}` : ""} (${doc.file.replace(`${root}/`, "")})`, code });
+    });
+  }
+  examplesIn(readFileSync(resolve(root, "README.md"), "utf8")).forEach((code, index) => {
+    examples.push({ name: `README example ${index + 1}`, code });
+  });
+  // The walk-throughs in docs/ are programs too.
+  for (const file of readdirSync(resolve(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .sort()) {
+    examplesIn(readFileSync(resolve(root, "docs", file), "utf8")).forEach((code, index) => {
+      examples.push({ name: `docs/${file} example ${index + 1}`, code });
+    });
+  }
+  return examples;
+}
+
+const PRELUDE = `const console = { ...globalThis.console, assert(condition: unknown, ...message: unknown[]) { if (!condition) throw new Error(\`example assertion failed\${message.length ? ": " + message.join(" ") : ""}\`); } };\n`;
+
+/**
+ * An example as a module in `dir`: its imports of "corio" point at src/
+ * (relative, so that both tsx and tsc resolve them), and `console.assert` throws.
+ */
+export function prepareExample(root: string, dir: string, code: string): string {
+  const rewritten = code.replace(/from\s+"(corio(?:\/[a-z/-]+)?)"/g, (match, name: string) => {
+    const target = MODULES[name];
+    if (target === undefined) return match;
+    const path = relative(dir, resolve(root, target));
+    return `from ${JSON.stringify(path.startsWith(".") ? path : `./${path}`)}`;
+  });
+  return `${PRELUDE}${rewritten}\nexport {};\n`;
+}
+
+/** Writes every documentation example to `tmp/doc-examples/example-<n>.ts`; returns them with their files. */
+export function writeDocExamples(root: string): { name: string; code: string; file: string }[] {
+  const dir = resolve(root, "tmp/doc-examples");
+  mkdirSync(dir, { recursive: true });
+  return docExamples(root).map((example, index) => {
+    const file = resolve(dir, `example-${index}.ts`);
+    writeFileSync(file, prepareExample(root, dir, example.code));
+    return { ...example, file };
+  });
 }

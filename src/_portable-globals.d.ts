@@ -28,3 +28,14 @@ interface TextDecoder {
   decode(input?: Uint8Array, options?: { stream?: boolean }): string;
 }
 declare var TextDecoder: { prototype: TextDecoder; new (label?: string): TextDecoder };
+interface Event {
+  readonly type: string;
+}
+// biome-ignore lint/suspicious/noExplicitAny: the same parameters as the host's declaration, to merge with it
+interface ReadableStream<R = any> {
+  readonly locked: boolean;
+}
+// biome-ignore lint/suspicious/noExplicitAny: the same parameters as the host's declaration, to merge with it
+interface WritableStream<W = any> {
+  readonly locked: boolean;
+}

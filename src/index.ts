@@ -2,7 +2,7 @@
  * corio: asyncio's model for TypeScript. Structured, cancellable tasks on a
  * priority scheduler with a virtual clock, synchronization primitives,
  * byte streams and concurrency utilities.
- * @module
+ * @module corio
  */
 export * from "./core/index.ts";
 export * from "./streams/index.ts";

@@ -3,7 +3,7 @@
 // left open, and the default loop must have no task left.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { connect, Server as NetServer, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { delimiter, join } from "node:path";
@@ -76,10 +76,24 @@ export function promiseWithResolvers<T>(): { promise: Promise<T>; resolve: (valu
   return { promise, resolve, reject };
 }
 
+/** The one command that installs every system tool the tests use (as root). */
+export const INSTALL_SYSTEM_DEPS = "bash scripts/install-system-deps.sh";
+
+/**
+ * The reason to skip a test whose system tool is missing, naming the command
+ * that installs it. Under `CI=true` a missing tool is a failure instead: this
+ * throws, so the test file fails at once rather than passing with skips.
+ */
+export function missingTool(what: string): string {
+  const reason = `needs ${what}; install the test tools with \`${INSTALL_SYSTEM_DEPS}\` (as root)`;
+  if (process.env["CI"] === "true") throw new Error(`CI=true and a test tool is missing: ${reason}`);
+  return reason;
+}
+
 /**
  * `false` when every command is on PATH, else the reason to skip a test that
- * runs them: `it("...", { skip: needsCommands("curl") }, ...)`. CI installs
- * them with scripts/install-system-deps.sh.
+ * runs them: `it("...", { skip: needsCommands("curl") }, ...)`. Under
+ * `CI=true` a missing command fails instead (see `missingTool`).
  */
 export function needsCommands(...commands: string[]): string | false {
   const dirs = (process.env["PATH"] ?? "").split(delimiter).filter((dir) => dir !== "");
@@ -93,7 +107,7 @@ export function needsCommands(...commands: string[]): string | false {
       }
     }),
   );
-  return missing.length === 0 ? false : `needs ${missing.join(", ")} on PATH (scripts/install-system-deps.sh installs them)`;
+  return missing.length === 0 ? false : missingTool(`${missing.join(", ")} on PATH`);
 }
 
 /** `false` when `nc` is OpenBSD's (the tests use its `-N`, to shut the connection down at the end of stdin), else why to skip. */
@@ -101,10 +115,19 @@ export function needsOpenBsdNc(): string | false {
   const missing = needsCommands("nc");
   if (missing) return missing;
   const help = spawnSync("nc", ["-h"], { encoding: "utf8" });
-  return `${help.stdout}${help.stderr}`.includes("-N") ? false : "needs OpenBSD's nc (for -N); scripts/install-system-deps.sh installs netcat-openbsd";
+  return `${help.stdout}${help.stderr}`.includes("-N") ? false : missingTool("OpenBSD's nc (for -N, package netcat-openbsd)");
 }
 
-/** `false` when the loopback interface has an IPv6 address (`::1`; containers often have none), else why to skip. */
+/** `false` when Chromium is at `path` (the browser tests drive it), else why to skip. */
+export function needsChromium(path: string): string | false {
+  return existsSync(path) ? false : missingTool(`Chromium at ${path}`);
+}
+
+/**
+ * `false` when the loopback interface has an IPv6 address (`::1`), else why
+ * to skip. Not a tool: containers often have no IPv6, so this skips even
+ * under `CI=true`.
+ */
 export function needsIpv6Loopback(): string | false {
   const addresses = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
   return addresses.some((address) => address.address === "::1") ? false : "needs IPv6 on the loopback interface (::1)";

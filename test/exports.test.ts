@@ -84,6 +84,16 @@ const CORE = [
   "suspend",
   "timeout",
   "until",
+  "each",
+  "forEach",
+  "on",
+  "once",
+  "readerFromNodeStream",
+  "writerToNodeStream",
+  "readerFromWebStream",
+  "writerToWebStream",
+  "toWebReadableStream",
+  "toWebWritableStream",
 ];
 
 describe("exports", () => {

@@ -10,8 +10,8 @@ export class ExternalPark<T> extends Park {
   #pending = true;
   readonly #onCancel: ((woken: boolean, value: unknown) => void) | undefined;
 
-  constructor(task: TaskImpl<unknown>, kind: WaitKind, onCancel?: (woken: boolean, value: unknown) => void) {
-    super(task, kind);
+  constructor(task: TaskImpl<unknown>, kind: WaitKind, onCancel?: (woken: boolean, value: unknown) => void, what?: string) {
+    super(task, kind, what);
     task.loop.busy++;
     this.#onCancel = onCancel;
   }

@@ -18,7 +18,8 @@ interface HostGlobals {
   queueMicrotask(fn: () => void): void;
   performance?: { now(): number };
   console: { error(...args: unknown[]): void };
-  process?: HostProcess;
+  process?: HostProcess & { env?: Record<string, string | undefined> };
+  CORIO_DEV?: unknown;
 }
 
 /** The part of Node's `process` that `main` uses, when it exists. */
@@ -53,3 +54,9 @@ export const monotonicNow: () => number = host.performance ? () => (host.perform
 
 export const hostConsole = host.console;
 export const hostProcess: HostProcess | undefined = host.process;
+
+/**
+ * Development mode: `CORIO_DEV=1` in the environment (or `globalThis.CORIO_DEV = true`
+ * set before corio is imported, where there is no environment). Read once, at load.
+ */
+export const DEV_MODE: boolean = host.CORIO_DEV === true || /^(1|true|yes|on)$/i.test(host.process?.env?.["CORIO_DEV"] ?? "");

@@ -25,7 +25,7 @@ export class JoinPark extends Park implements Watcher {
     if (!woken) this.target.removeWatcher(this);
   }
   override describe(): string {
-    return `task ${this.target.path}`;
+    return `task ${this.target.path} to finish`;
   }
 }
 

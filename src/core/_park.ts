@@ -16,6 +16,8 @@ export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | 
 
 /** The record of one suspension. Subclasses override `cancelled` to unregister. */
 export class Park {
+  /** Types a park as an `Instruction` (nothing at run time). */
+  declare readonly "write yield* (with the star) to run an operation": never;
   /** The parked task, or `null` for a shared park that is never woken. */
   readonly task: TaskImpl | null;
   /** What it waits on (for the inspector and deadlock reports). */
@@ -26,9 +28,13 @@ export class Park {
    */
   shielded = false;
 
-  constructor(task: TaskImpl | null, kind: WaitKind) {
+  /** What exactly is awaited, in words (`an item from an empty queue (get)`); else the kind's words. */
+  readonly what: string | undefined;
+
+  constructor(task: TaskImpl | null, kind: WaitKind, what?: string) {
     this.task = task;
     this.kind = kind;
+    this.what = what;
   }
 
   /**
@@ -40,12 +46,27 @@ export class Park {
 
   /** A short description for the inspector: what exactly is awaited. */
   describe(): string {
-    return this.kind;
+    return this.what ?? KIND_WORDS[this.kind];
   }
 }
 
+/** What each kind of wait is, in words, for a park that says nothing more. */
+const KIND_WORDS: Record<WaitKind, string> = {
+  sleep: "a sleep",
+  lock: "a lock",
+  queue: "a queue",
+  io: "the network or a file",
+  child: "a child task",
+  future: "a Future to be set",
+  suspend: "nothing: suspended until cancelled",
+  thread: "a worker thread",
+  process: "a child process",
+  idle: "every other task to block",
+  signal: "a signal",
+};
+
 /** The park of `suspend()`: never woken, only cancelled. */
-export const FOREVER = new Park(null, "suspend");
+export const FOREVER = new Park(null, "suspend", "nothing: suspended until cancelled (suspend())");
 
 /** Not a wait: puts the task at the back of the ready queue (`sleep(0)`). */
 export const RESCHEDULE = new Park(null, "sleep");

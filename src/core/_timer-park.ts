@@ -36,6 +36,7 @@ export class TimerPark extends Park {
     if (!woken) (this.task as TaskImpl<unknown>).loop.removeTimer(this);
   }
   override describe(): string {
-    return `${this.kind} until ${this.deadline} ms`;
+    const task = this.task as TaskImpl<unknown>;
+    return `a sleep until ${this.deadline} ms (${Math.max(0, Math.round(this.deadline - task.loop.now()))} ms from now)`;
   }
 }

@@ -2,7 +2,9 @@
  * Running several operations at once and combining their outcomes.
  * @module
  */
+
 import { startBoundary, throwFailuresOverCancel } from "./_boundary.ts";
+import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CancelledError, createCancelledError } from "./errors.ts";
 import type { Instruction, Operation, OperationLike } from "./operation.ts";
@@ -40,11 +42,11 @@ export type Settled<T> = { status: "fulfilled"; value: T } | { status: "rejected
  * console.assert(values.join() === "a,b");
  * ```
  */
-export function* all<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>> {
+export const all = defineOperation(function* all<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>> {
   const group = yield* gather(ops, "all", FIRST_FAILURE);
   if (group.failure !== undefined) throw group.failure.error;
   return group.tasks.map((task) => task.result()) as Results<T>;
-}
+});
 
 /**
  * Runs the operations concurrently and waits for every one of them, never
@@ -64,14 +66,16 @@ export function* all<const T extends readonly Awaitable<unknown>[]>(ops: T): Ope
  * console.assert(ok.status === "fulfilled" && bad.status === "rejected");
  * ```
  */
-export function* allSettled<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<{ -readonly [K in keyof T]: Settled<Results<T>[K]> }> {
+export const allSettled = defineOperation(function* allSettled<const T extends readonly Awaitable<unknown>[]>(
+  ops: T,
+): Operation<{ -readonly [K in keyof T]: Settled<Results<T>[K]> }> {
   const group = yield* gather(ops, "allSettled", NEVER);
   return group.tasks.map(
     (task): Settled<unknown> => (task.state === "done" ? { status: "fulfilled", value: task.result() } : { status: "rejected", reason: task.error }),
   ) as {
     -readonly [K in keyof T]: Settled<Results<T>[K]>;
   };
-}
+});
 
 /**
  * Runs the operations concurrently; the first to finish with a value or an
@@ -92,12 +96,12 @@ export function* allSettled<const T extends readonly Awaitable<unknown>[]>(ops: 
  * console.assert(winner === "fast");
  * ```
  */
-export function* race<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
+export const race = defineOperation(function* race<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
   if (ops.length === 0) throw new RangeError("Cannot race: at least one operation is needed, received an empty list");
   const group = yield* gather(ops, "race", FIRST_SETTLED);
   const winner = group.failure?.task ?? group.tasks.find((task) => task.state === "cancelled");
   return (winner as TaskImpl<Results<T>[number]>).result();
-}
+});
 
 const NEVER = 0;
 const FIRST_FAILURE = 1;
@@ -184,6 +188,6 @@ class GroupPark extends Park implements Watcher {
   }
 
   override describe(): string {
-    return `${this.remaining} of ${this.#tasks.length} tasks`;
+    return `${this.remaining} of ${this.#tasks.length} tasks to finish`;
   }
 }

@@ -2,9 +2,10 @@
  * Interop with promises and plain functions.
  * @module
  */
+import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { isCancellation } from "./errors.ts";
-import type { Instruction, Operation } from "./operation.ts";
+import { type Instruction, isOperationThen, type Operation, operationLabel } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import type { TaskImpl } from "./task.ts";
 
@@ -30,7 +31,7 @@ class PromisePark extends Park {
     }
   }
   override describe(): string {
-    return "promise";
+    return "a promise to settle (until)";
   }
 }
 
@@ -52,7 +53,10 @@ class PromisePark extends Park {
  * console.assert(v === 7);
  * ```
  */
-export function* until<T>(promise: PromiseLike<T>): Operation<T> {
+export const until = defineOperation(function* until<T>(promise: PromiseLike<T>): Operation<T> {
+  if (promise !== null && typeof promise === "object" && isOperationThen((promise as PromiseLike<T>).then)) {
+    throw new TypeError(`Cannot wait until: ${operationLabel(promise)} is an operation, not a promise; run it with yield* ${operationLabel(promise)}`);
+  }
   if (promise === null || typeof promise !== "object" || typeof (promise as PromiseLike<T>).then !== "function") {
     if (promise !== null && typeof promise === "function") {
       throw new TypeError("Cannot wait until: expected a promise, received a function (call it first, or use call())");
@@ -65,7 +69,7 @@ export function* until<T>(promise: PromiseLike<T>): Operation<T> {
     (error: unknown) => park.settle(true, error),
   );
   return (yield park) as T;
-}
+});
 
 /**
  * Calls `fn` with an `AbortSignal` and waits for what it returns: a promise
@@ -86,13 +90,14 @@ export function* until<T>(promise: PromiseLike<T>): Operation<T> {
  * console.assert(n === 42);
  * ```
  */
-export function* call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T> | Operation<T>): Operation<T> {
+export const call = defineOperation(function* call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T> | Operation<T>): Operation<T> {
   if (typeof fn !== "function") throw new TypeError(`Cannot call: expected a function, received ${typeof fn}`);
   const controller = new AbortController();
   try {
     const result = fn(controller.signal);
     if (result !== null && typeof result === "object") {
-      if (typeof (result as PromiseLike<T>).then === "function") return yield* until(result as PromiseLike<T>);
+      const then = (result as PromiseLike<T>).then;
+      if (typeof then === "function" && !isOperationThen(then)) return yield* until(result as PromiseLike<T>);
       if (typeof (result as Operation<T>)[Symbol.iterator] === "function") return yield* result as Operation<T>;
     }
     return result as T;
@@ -100,7 +105,7 @@ export function* call<T>(fn: (signal: AbortSignal) => T | PromiseLike<T> | Opera
     if (isCancellation(error)) controller.abort(error);
     throw error;
   }
-}
+});
 
 /** Re-exported for operations that build their own parks. */
 export type { Instruction };

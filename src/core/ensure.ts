@@ -2,6 +2,7 @@
  * Cleanup tied to the current task (Effection's `ensure`, Trio's exit stack).
  * @module
  */
+import { defineOperation } from "./_dev.ts";
 import type { Destructor } from "./_scope.ts";
 import type { Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
@@ -41,7 +42,7 @@ import { requireCurrentTask } from "./spawn.ts";
  * console.assert(log.join() === "open a,open b,body done,close b,close a");
  * ```
  */
-export function* ensure(cleanup: () => void | Operation<unknown>, name = "ensure"): Operation<() => void> {
+export const ensure = defineOperation(function* ensure(cleanup: () => void | Operation<unknown>, name = "ensure"): Operation<() => void> {
   if (typeof cleanup !== "function")
     throw new TypeError(`Cannot ensure a cleanup: expected a function, received ${cleanup === null ? "null" : typeof cleanup}`);
   const task = requireCurrentTask("ensure a cleanup");
@@ -55,4 +56,4 @@ export function* ensure(cleanup: () => void | Operation<unknown>, name = "ensure
   };
   task.ensure(destructor);
   return () => task.unensure(destructor);
-}
+});

@@ -14,7 +14,7 @@ const REJECTED = 2;
 class FuturePark extends Park {
   readonly future: Future<unknown>;
   constructor(task: TaskImpl<unknown>, future: Future<unknown>) {
-    super(task, "future");
+    super(task, "future", "a Future to be set");
     this.future = future;
   }
   override cancelled(woken: boolean): void {

@@ -7,11 +7,14 @@
  * - Contain failures: `scope`. Protect cleanup from cancellation: `shield`. Clean up when the task ends: `ensure`.
  * - Watch tasks start and end (tracing, metrics): `addInstrument`.
  * - Talk to promises: `until(promise)`, `call(signal => ...)`. Wake a task from a callback: `Future`.
+ * - Iterate async iterables, Node and Web streams, queues and channels: `forEach(source, function* (item) {...})`, `each(source)`.
+ * - Wait for events of an `EventTarget` or `EventEmitter`: `once(target, name)`, `on(target, name)`.
  * @module
  */
 export { type Awaitable, all, allSettled, type Results, race, type Settled } from "./all.ts";
 export { call, until } from "./call.ts";
 export { type Context, createContext } from "./context.ts";
+export { type EachIterator, type EachSource, each, forEach, type WebReadableStreamLike } from "./each.ts";
 export { ensure } from "./ensure.ts";
 export {
   BrokenResourceError,
@@ -21,11 +24,13 @@ export {
   TaskGroupError,
   TimeoutError,
 } from "./errors.ts";
+export { type EventEmitterLike, type EventTargetLike, on, once } from "./events.ts";
 export { Future } from "./future.ts";
 export { addInstrument, type Instrument } from "./instruments.ts";
 export type { ErrorContext, ErrorHandler, LoopOptions } from "./loop.ts";
 export { type MainOptions, main } from "./main.ts";
-export type { Instruction, Operation, OperationLike } from "./operation.ts";
+export type { Instruction, Operation, OperationLike, Suspension } from "./operation.ts";
+export type { IterableOperationIterator, OperationIterator } from "./operation-iterator.ts";
 export { type RunOptions, run, stop } from "./run.ts";
 export { scope } from "./scope.ts";
 export { shield } from "./shield.ts";

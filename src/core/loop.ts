@@ -27,8 +27,11 @@ export interface ErrorContext {
    * `ECONNABORTED`) while its handler ran or while it was being closed.
    * That is ordinary for a server: the default printer gives it one line
    * without a stack, and it never stops a `stopOnError` loop.
+   * `floating-operation` (development mode, `CORIO_DEV=1`): an operation was
+   * created and never run (`sleep(10)` without `yield*`); the error's stack
+   * is where it was created.
    */
-  kind: "task" | "callback" | "swallowed-cancel" | "peer-gone";
+  kind: "task" | "callback" | "swallowed-cancel" | "peer-gone" | "floating-operation";
   /** The task involved, if any. */
   task?: Task<unknown>;
   /** The task path (`main/server/conn-3`) or the callback's name. */
@@ -314,7 +317,9 @@ function printReport(error: unknown, context: ErrorContext): void {
       ? `Uncaught error in task ${context.path}`
       : context.kind === "callback"
         ? `Error in ${context.path}`
-        : `Task ${context.path} swallowed its cancellation`;
+        : context.kind === "floating-operation"
+          ? `An operation was created and never run in ${context.path}`
+          : `Task ${context.path} swallowed its cancellation`;
   hostConsole.error(`corio: ${what}:`, error);
 }
 

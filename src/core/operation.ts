@@ -2,7 +2,6 @@
  * Operations: corio's unit of asynchronous work.
  * @module
  */
-import type { Park } from "./_park.ts";
 
 /**
  * What an operation yields to the runtime. User code never builds one: it
@@ -10,7 +9,16 @@ import type { Park } from "./_park.ts";
  * `yield` to end the current round (anywhere else a bare `yield` lets the
  * other ready tasks run first).
  */
-export type Instruction = Park | undefined;
+export type Instruction = Suspension | undefined;
+
+/**
+ * What an operation yields when it suspends (a runtime record). Opaque: its
+ * one member is named after the fix for the mistake that makes TypeScript
+ * mention it, `yield op` where `yield* op` was meant.
+ */
+export interface Suspension {
+  readonly "write yield* (with the star) to run an operation": never;
+}
 
 /**
  * A piece of asynchronous work that corio can run, suspend and cancel: any
@@ -51,9 +59,7 @@ export type OperationLike<T> = Operation<T> | (() => Operation<T>);
 export function iterate<T>(op: OperationLike<T>, api: string): Iterator<Instruction, T, unknown> {
   const operation = typeof op === "function" ? op() : op;
   if (operation === null || typeof operation !== "object" || typeof operation[Symbol.iterator] !== "function") {
-    throw new TypeError(
-      `Cannot ${api}: expected an operation (a generator) or a function returning one, received ${typeof operation === "object" ? String(operation) : typeof operation}`,
-    );
+    throw new TypeError(`Cannot ${api}: ${notAnOperation(operation, typeof op === "function")}`);
   }
   return operation[Symbol.iterator]();
 }
@@ -61,6 +67,70 @@ export function iterate<T>(op: OperationLike<T>, api: string): Iterator<Instruct
 /** Checks eagerly that `op` can be run, so a bad argument fails where it was passed. */
 export function assertOperationLike(op: unknown, api: string): void {
   if (typeof op === "function") return;
-  if (op !== null && typeof op === "object" && typeof (op as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function") return;
-  throw new TypeError(`Cannot ${api}: expected an operation (a generator) or a function returning one, received ${op === null ? "null" : typeof op}`);
+  if (op !== null && typeof op === "object" && typeof (op as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function") {
+    devHooks.handedOver?.(op);
+    return;
+  }
+  throw new TypeError(`Cannot ${api}: ${notAnOperation(op, false)}`);
+}
+
+/** Why `value` is not an operation, and what to write instead. */
+function notAnOperation(value: unknown, returned: boolean): string {
+  const what = returned ? "a function returning an operation, but it returned" : "an operation (a generator) or a function returning one, but received";
+  if (value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function") {
+    return `expected ${what} a promise; wait for a promise with until(promise) or call(() => promise), or pass a generator function (function* () { ... })`;
+  }
+  if (value === undefined && returned) {
+    return `expected ${what} undefined; write the function as a generator (function* () { ... }), or use call(fn) to call a plain or async function`;
+  }
+  const received = value === null ? "null" : typeof value === "object" ? String(value) : typeof value;
+  return `expected ${what} ${received}; pass a generator function (function* () { ... }) or an operation such as sleep(10)`;
+}
+
+// ---- marking corio's own operations -------------------------------------
+
+const LABEL = Symbol("corio.operation");
+
+/**
+ * The `then` of corio's own operation objects. An operation is not a
+ * promise: `await sleep(300)` would otherwise return at once with the
+ * generator, and the sleep would never happen.
+ */
+function operationThen(this: object, _onFulfilled?: unknown, onRejected?: unknown): void {
+  const label = operationLabel(this);
+  const error = new TypeError(
+    `Cannot await ${label}: a corio operation is not a promise. Inside an operation write yield* ${label}; from async code run it: await run(function* () { yield* ${label}; })`,
+  );
+  if (typeof onRejected === "function") onRejected(error);
+  else throw error;
+}
+
+/** `sleep(…)`, `Lock.acquire(…)`: how messages name an operation object. */
+export function operationLabel(op: object): string {
+  const label = (op as { [LABEL]?: string })[LABEL];
+  return label === undefined ? "the operation" : `${label}(…)`;
+}
+
+/** True for the rejecting `then` that corio's operation objects carry (they are not promises). */
+export function isOperationThen(then: unknown): boolean {
+  return then === operationThen;
+}
+
+/** Set by development mode (`_dev.ts`): called when an operation object is handed to the runtime. */
+export const devHooks: { handedOver: ((op: object) => void) | null } = { handedOver: null };
+
+const GeneratorFunction = Object.getPrototypeOf(function* () {}) as object;
+
+/** True for a generator function (whose calls make operation objects). */
+export function isGeneratorFunction(fn: unknown): fn is (...args: never[]) => Generator {
+  return typeof fn === "function" && Object.getPrototypeOf(fn) === GeneratorFunction;
+}
+
+/**
+ * Gives the objects a generator function makes a label and the rejecting
+ * `then` (they share `fn.prototype`): nothing is added per call.
+ */
+export function markOperationPrototype(proto: object, label: string): void {
+  Object.defineProperty(proto, LABEL, { value: label });
+  Object.defineProperty(proto, "then", { value: operationThen, writable: true, configurable: true });
 }

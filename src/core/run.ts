@@ -13,6 +13,12 @@ export interface RunOptions extends LoopOptions {
   name?: string;
   /** The root task's priority, 1..100. @default 10 */
   priority?: number;
+  /**
+   * Cancels the task when it aborts, with `signal.reason` as the cancel
+   * reason; a signal already aborted cancels the task before its first
+   * step (its body never runs). The listener is removed when the task ends.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -25,8 +31,12 @@ export interface RunOptions extends LoopOptions {
  * A root task that fails while nobody awaits it is reported to the loop's
  * `onError` (by default printed with its task path).
  *
+ * With `signal`, aborting it cancels the task (the way promise-based code
+ * stops corio work): the `CancelledError` carries `signal.reason`.
+ *
  * @param op The operation, or a function returning one.
- * @param options Name, priority, and loop options.
+ * @param options Name, priority, an `AbortSignal`, and loop options.
+ * @throws {TypeError} for a `signal` that is not an `AbortSignal`.
  * @returns The root task.
  * @example
  * ```ts
@@ -34,11 +44,41 @@ export interface RunOptions extends LoopOptions {
  * const value = await run(function* () { yield* sleep(5); return "ok"; });
  * console.assert(value === "ok");
  * ```
+ * @example Cancelled by an AbortSignal
+ * ```ts
+ * import { isCancellation, run, suspend } from "corio";
+ * const controller = new AbortController();
+ * const task = run(suspend, { signal: controller.signal });
+ * controller.abort("user went away");
+ * await task.then(
+ *   () => console.assert(false),
+ *   (e) => console.assert(isCancellation(e) && e.reason === "user went away"),
+ * );
+ * ```
  */
 export function run<T>(op: OperationLike<T>, options: RunOptions = {}): Task<T> {
+  const signal = options.signal;
+  if (signal !== undefined && (signal === null || typeof signal !== "object" || typeof signal.addEventListener !== "function")) {
+    throw new TypeError(`Cannot run: signal must be an AbortSignal, received ${signal === null ? "null" : typeof signal}`);
+  }
   const ownLoop = options.clock !== undefined || options.onError !== undefined || options.stopOnError !== undefined;
   const loop = ownLoop ? new Loop(options) : currentLoop();
-  return startRoot(loop, op, options);
+  const task = startRoot(loop, op, options);
+  if (signal !== undefined) cancelOnAbort(task, signal);
+  return task;
+}
+
+/** Cancels `task` when `signal` aborts (at once if it has), until the task ends. */
+function cancelOnAbort(task: Task<unknown>, signal: AbortSignal): void {
+  if (signal.aborted) {
+    task.cancel(signal.reason);
+    return;
+  }
+  const onAbort = (): void => {
+    task.cancel(signal.reason);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  task.addDoneCallback(() => signal.removeEventListener("abort", onAbort));
 }
 
 /** Starts a root task on `loop`. */

@@ -2,7 +2,9 @@
  * The error boundary.
  * @module
  */
+
 import { joinBoundary, startBoundary } from "./_boundary.ts";
+import { defineOperation } from "./_dev.ts";
 import type { Operation, OperationLike } from "./operation.ts";
 
 /**
@@ -26,10 +28,11 @@ import type { Operation, OperationLike } from "./operation.ts";
  *       yield* spawn(function* () { throw new Error("worker failed"); });
  *     });
  *   } catch (e) { return (e as Error).message; }
+ *   return "no error";
  * });
  * console.assert(caught === "worker failed");
  * ```
  */
-export function* scope<T>(op: OperationLike<T>): Operation<T> {
+export const scope = defineOperation(function* scope<T>(op: OperationLike<T>): Operation<T> {
   return yield* joinBoundary(startBoundary(op, "scope"));
-}
+});

@@ -2,7 +2,9 @@
  * Shielding work from cancellation.
  * @module
  */
+
 import { joinBoundary, startBoundary } from "./_boundary.ts";
+import { defineOperation } from "./_dev.ts";
 import type { Operation, OperationLike } from "./operation.ts";
 
 /**
@@ -30,6 +32,6 @@ import type { Operation, OperationLike } from "./operation.ts";
  * console.assert(saved[0] === "state");
  * ```
  */
-export function* shield<T>(op: OperationLike<T>): Operation<T> {
+export const shield = defineOperation(function* shield<T>(op: OperationLike<T>): Operation<T> {
   return yield* joinBoundary(startBoundary(op, "shield", true), true);
-}
+});

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperation } from "./_dev.ts";
 import { DAEMON } from "./_scope.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
@@ -51,9 +52,9 @@ export interface SpawnOptions {
  * console.assert(order.join() === "fast,slow");
  * ```
  */
-export function* spawn<T>(op: OperationLike<T>, options?: SpawnOptions): Operation<Task<T>> {
+export const spawn = defineOperation(function* spawn<T>(op: OperationLike<T>, options?: SpawnOptions): Operation<Task<T>> {
   return spawnChild(requireCurrentTask("spawn"), op, options, 0);
-}
+});
 
 /** Creates a task under `parent` (or a root of `loop`) with checked options, and schedules it. */
 export function createTask<T>(

@@ -3,7 +3,8 @@
  * @module
  */
 import { FOREVER } from "./_park.ts";
-import type { Instruction, Operation } from "./operation.ts";
+import { type Instruction, markOperationPrototype, type Operation } from "./operation.ts";
+import { requireCurrentTask } from "./spawn.ts";
 
 /**
  * The iterator of `suspend()`: yields the never-woken park once. A plain
@@ -16,6 +17,7 @@ class SuspendIterator implements Iterator<Instruction, never, unknown> {
   next(): IteratorResult<Instruction, never> {
     if (this.#started) throw new Error("unreachable: suspend() was resumed without being cancelled");
     this.#started = true;
+    requireCurrentTask("suspend");
     return { done: false, value: FOREVER };
   }
   throw(error: unknown): IteratorResult<Instruction, never> {
@@ -27,6 +29,7 @@ class SuspendIterator implements Iterator<Instruction, never, unknown> {
 }
 
 const SUSPEND: Operation<never> = { [Symbol.iterator]: () => new SuspendIterator() };
+markOperationPrototype(SUSPEND, "suspend");
 
 /**
  * Suspends the current task until it is cancelled: the body of a server that

@@ -15,7 +15,7 @@ import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import { instruments, notifyInstruments } from "./instruments.ts";
 import type { Loop } from "./loop.ts";
-import { type Instruction, iterate, type Operation, type OperationLike } from "./operation.ts";
+import { type Instruction, isOperationThen, iterate, type Operation, type OperationLike, operationLabel } from "./operation.ts";
 
 /** The life of a task: `pending` until its first step, `running` until it has finished, then one of the three outcomes. */
 export type TaskState = "pending" | "running" | "done" | "failed" | "cancelled";
@@ -95,6 +95,14 @@ export const OWN_CONTEXT = 4096;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
+
+/** Development mode's check on a finished task (see `_dev.ts`); `null` otherwise. */
+let finishHook: ((task: TaskImpl<unknown>) => void) | null = null;
+
+/** Installs development mode's check, called as each task finishes. */
+export function setFinishHook(hook: (task: TaskImpl<unknown>) => void): void {
+  finishHook = hook;
+}
 
 /** The task whose step is running, if any. */
 export function getCurrentTask(): TaskImpl<unknown> | null {
@@ -381,9 +389,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         break;
       }
       isThrow = true;
-      value = new TypeError(
-        `Cannot yield ${describe(instruction)} in task ${this.path}: an operation suspends only through yield* on another operation; use a bare yield only to end a periodic round`,
-      );
+      value = new TypeError(yieldMistake(instruction, this.path));
     }
     current = prev;
   }
@@ -421,6 +427,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   }
 
   protected finish(failures: unknown[] | null): void {
+    if (finishHook !== null) finishHook(this as TaskImpl<unknown>);
     if (failures !== null) {
       this.#state = FAILED;
       this.#result = failures.length === 1 ? failures[0] : new TaskGroupError(failures);
@@ -463,10 +470,24 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   /** What the task waits on, for the inspector. */
   waitDescription(): string {
     if (this.#state >= DONE) return "";
-    if ((this.flags & BODY_DONE) !== 0) return "children";
+    if ((this.flags & BODY_DONE) !== 0) return "its children to finish";
     if (this.park !== null) return this.park.describe();
-    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "ready" : "running";
+    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "its turn to run (ready)" : "nothing: it is running now";
   }
+}
+
+/** The message for a value yielded without `*`: what to write instead. */
+function yieldMistake(value: unknown, path: string): string {
+  if (value !== null && typeof value === "object") {
+    if (typeof (value as { then?: unknown }).then === "function" && !isOperationThen((value as { then?: unknown }).then)) {
+      return `Cannot yield a promise in task ${path}: wait for it with yield* until(promise); a bare yield only ends a periodic round`;
+    }
+    if (Symbol.iterator in value) {
+      const label = operationLabel(value);
+      return `Cannot yield ${label} in task ${path}: write yield* ${label} (with the star) to run an operation; a bare yield only ends a periodic round`;
+    }
+  }
+  return `Cannot yield ${describe(value)} in task ${path}: an operation suspends only through yield* on another operation; a bare yield only ends a periodic round`;
 }
 
 /** Throws `error` into an iterator, falling back to `return` for iterators without `throw`. */

@@ -16,7 +16,9 @@
  * must let virtual time move on.
  * @module
  */
+
 import type { FileHandle } from "node:fs/promises";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
@@ -352,3 +354,4 @@ export class FileTransport implements ReadTransport, WriteTransport {
     }
   }
 }
+defineOperationMethods(FileTransport);

@@ -10,7 +10,7 @@
  *
  * Both belong to the task that opened them: a file is flushed and closed
  * when that task ends; stdin is paused when every task using it has ended.
- * @module
+ * @module corio/fs
  */
 export { type FileMode, FileStream, type OpenFileOptions, openFile } from "./open-file.ts";
 export { type StdinOptions, stdin } from "./stdin.ts";

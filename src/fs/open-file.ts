@@ -3,7 +3,9 @@
  * `GenericFileDescriptor`, asyncio-style).
  * @module
  */
+
 import type { FileHandle } from "node:fs/promises";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { startDaemon } from "../core/_resource.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -252,6 +254,7 @@ export class FileStream {
     return this.#transport.reader.atEof ? this.#decoder.decode(bytes) : this.#decoder.decode(bytes, { stream: true });
   }
 }
+defineOperationMethods(FileStream);
 
 /**
  * Opens a file for reading (`"r"`), writing (`"w"`: created or truncated)
@@ -295,7 +298,7 @@ export class FileStream {
  * }
  * ```
  */
-export function* openFile(path: string, mode: FileMode, options: OpenFileOptions = {}): Operation<FileStream> {
+export const openFile = defineOperation(function* openFile(path: string, mode: FileMode, options: OpenFileOptions = {}): Operation<FileStream> {
   if (typeof path !== "string" || path === "") throw new TypeError(`Cannot open a file: path must be a non-empty string, received ${JSON.stringify(path)}`);
   if (!Object.hasOwn(FLAGS, mode)) throw new TypeError(`Cannot open ${JSON.stringify(path)}: mode must be "r", "w" or "a", received ${JSON.stringify(mode)}`);
   const follow = options.follow ?? false;
@@ -332,4 +335,4 @@ export function* openFile(path: string, mode: FileMode, options: OpenFileOptions
   }
   startDaemon(owner, `file ${path}`, () => transport.run());
   return new FileStream(path, mode, transport);
-}
+});

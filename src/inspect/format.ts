@@ -6,7 +6,7 @@ import type { TaskSnapshot, TreeSnapshot } from "./snapshot.ts";
 
 /**
  * Renders a snapshot as an indented tree, one task per line:
- * `name [state] p10 3.2s waits on sleep until 1500 ms`.
+ * `name [state] p10 3.2s waits on a sleep until 1500 ms (400 ms from now)`.
  *
  * @example
  * ```ts

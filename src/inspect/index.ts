@@ -1,7 +1,7 @@
 /**
  * Looking inside a running program: snapshots of the task tree as JSON, and
  * text renderings of them (a tree, or a `ps`-style table).
- * @module
+ * @module corio/inspect
  */
 export { formatTaskTable, formatTaskTree } from "./format.ts";
 export { createInspector } from "./page.ts";

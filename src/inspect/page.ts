@@ -2,6 +2,7 @@
  * The live inspector page: the task tree, updated over server-sent events.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
 import { spawn } from "../core/spawn.ts";
 import { EventSource } from "../net/event-source.ts";
@@ -44,7 +45,7 @@ source.onerror = () => { document.getElementById("status").textContent = "reconn
  * });
  * ```
  */
-export function* createInspector(
+export const createInspector = defineOperation(function* createInspector(
   options: { intervalMs?: number } = {},
 ): Operation<{ handle(request: HttpRequest, response: HttpResponse): Operation<void>; events: EventSource }> {
   const events = new EventSource({ heartbeat: 15_000, historySize: 1 });
@@ -68,4 +69,4 @@ export function* createInspector(
       else yield* response.send(200, PAGE, { "content-type": "text/html; charset=utf-8" });
     },
   };
-}
+});

@@ -15,9 +15,9 @@ export interface TaskSnapshot {
   /** Milliseconds of loop time since the task was created. */
   ageMs: number;
   daemon: boolean;
-  /** What it waits on: `sleep`, `lock`, `queue`, `io`, `child`, `future`, `suspend`, `thread`, `process`, `idle`, `signal`, `children` (body done, children running), `ready` or `running`. */
+  /** The kind of wait, for filtering: `sleep`, `lock`, `queue`, `io`, `child`, `future`, `suspend`, `thread`, `process`, `idle`, `signal`, `children` (body done, children running), `ready` or `running`. */
   waitKind: string;
-  /** A precise description: `sleep until 1500 ms`, `task main/worker`, `lock`... */
+  /** What it waits on, in words: `a sleep until 1500 ms (400 ms from now)`, `task main/worker to finish`, `a lock held by another task (acquire)`, `an item from an empty queue (get)`... */
   waitingOn: string;
   /** The resources the task owns and will close when it ends (`connection`, `process 1234`...), oldest first. */
   resources: string[];

@@ -21,7 +21,7 @@ export function* waitForConnect(
   event: "connect" | "secureConnect" = "connect",
   limitMs = Number.POSITIVE_INFINITY,
 ): Operation<void> {
-  const connected = new ExternalPark<void>(requireCurrentTask("connect"), "io");
+  const connected = new ExternalPark<void>(requireCurrentTask("connect"), "io", undefined, "a connection to open (connect)");
   const onError = (error: NodeJS.ErrnoException): void => {
     connected.reject(Object.assign(new Error(`Cannot connect to ${target}: ${error.message}`, { cause: error }), { code: error.code }));
   };

@@ -39,7 +39,7 @@ export function onceListening(listener: EventEmitter, start: () => void, done: (
  * closes the listener.
  */
 export function* waitListening(listener: EventEmitter, start: () => void, fail: (error: NodeJS.ErrnoException) => Error): Operation<void> {
-  const park = new ExternalPark<void>(requireCurrentTask("listen"), "io");
+  const park = new ExternalPark<void>(requireCurrentTask("listen"), "io", undefined, "a server socket to listen");
   try {
     onceListening(listener, start, (error) => (error === undefined ? park.resolve() : park.reject(fail(error))));
   } catch (error) {

@@ -13,8 +13,10 @@
  * shielded): it is a close with the default grace.
  * @module
  */
+
 import type { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Park, resume, resumeThrow } from "../core/_park.ts";
 import { startDaemon } from "../core/_resource.ts";
@@ -326,7 +328,7 @@ export class ServerCore implements Watcher {
 
   /** Waits for the listener's 'close' event (for a `net` server: once every connection is closed); busy for the virtual clock. */
   *#waitListenerClosed(): Operation<void> {
-    const park = new ExternalPark<void>(this.#task as TaskImpl<unknown>, "io");
+    const park = new ExternalPark<void>(this.#task as TaskImpl<unknown>, "io", undefined, "the listening socket to close");
     this.#options.listener.once("close", () => park.resolve());
     yield park;
   }
@@ -342,6 +344,7 @@ export class ServerCore implements Watcher {
     this.#loop.report(error, task === null ? { kind: "task", path: this.#options.name } : { kind: "task", task, path: task.path });
   }
 }
+defineOperationMethods(ServerCore);
 
 /**
  * A wait for the server task's end, which resumes the waiter (throwing only

@@ -2,7 +2,9 @@
  * Server-sent events: pushing messages to browsers over `serveHttp`.
  * @module
  */
+
 import type { ServerResponse } from "node:http";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
 import { callLater, type DelayedCall } from "../time/delayed-call.ts";
@@ -262,3 +264,4 @@ export class EventSource {
     this.#heartbeat = callLater(this.#heartbeatMs, beat);
   }
 }
+defineOperationMethods(EventSource);

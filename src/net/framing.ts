@@ -4,6 +4,7 @@
  * @module
  */
 import type { Operation } from "../core/operation.ts";
+import { operationIterator } from "../core/operation-iterator.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 
 /**
@@ -26,10 +27,14 @@ export interface MessageReader {
    * @throws {LimitOverrunError} in `line` mode for a line over the reader's limit (it is dropped; the next call goes on).
    */
   next(): Operation<IteratorResult<string | Uint8Array, undefined>>;
+  /** The messages, for `for await` in plain async code (each one waits in a root task). */
+  [Symbol.asyncIterator](): AsyncIterator<string | Uint8Array, undefined, undefined>;
 }
 
 /**
- * Reads a stream as messages in the given framing.
+ * Reads a stream as messages in the given framing. The result is a corio
+ * iterator: `forEach(messages, function* (m) {...})`, a `next()` loop, or
+ * `for await` in plain async code.
  *
  * @example
  * ```ts
@@ -53,25 +58,21 @@ export function readMessages(reader: StreamReader, framing: Framing): MessageRea
       typeof framing.delimiter === "string" ? new TextEncoder().encode(framing.delimiter) : (framing.delimiter ?? new TextEncoder().encode("\r\n"));
     if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
     const decoder = new TextDecoder();
-    return {
-      *next() {
-        const line = yield* reader.readLine(delimiter);
-        if (line.length === 0) return { done: true, value: undefined };
-        const ends = line.length >= delimiter.length && delimiter.every((byte, i) => line[line.length - delimiter.length + i] === byte);
-        return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - delimiter.length) : line) };
-      },
-    };
+    return operationIterator<string | Uint8Array, undefined>(function* () {
+      const line = yield* reader.readLine(delimiter);
+      if (line.length === 0) return { done: true, value: undefined };
+      const ends = line.length >= delimiter.length && delimiter.every((byte, i) => line[line.length - delimiter.length + i] === byte);
+      return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - delimiter.length) : line) };
+    });
   }
   if (framing.mode === "raw") {
     const maxLength = framing.maxLength ?? 8192;
     if (!Number.isInteger(maxLength) || maxLength <= 0)
       throw new RangeError(`Cannot frame raw chunks: maxLength must be a positive integer, received ${String(maxLength)}`);
-    return {
-      *next() {
-        const chunk = yield* reader.read(maxLength);
-        return chunk.length === 0 ? { done: true, value: undefined } : { done: false, value: chunk };
-      },
-    };
+    return operationIterator<string | Uint8Array, undefined>(function* () {
+      const chunk = yield* reader.read(maxLength);
+      return chunk.length === 0 ? { done: true, value: undefined } : { done: false, value: chunk };
+    });
   }
   throw new TypeError(`Cannot frame messages: mode must be "line" or "raw", received ${String((framing as { mode: unknown }).mode)}`);
 }

@@ -2,7 +2,9 @@
  * The request side of an HTTP exchange.
  * @module
  */
+
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
@@ -205,3 +207,4 @@ export class HttpRequest {
     }
   }
 }
+defineOperationMethods(HttpRequest);

@@ -2,7 +2,9 @@
  * The response side of an HTTP exchange.
  * @module
  */
+
 import type { ServerResponse } from "node:http";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -87,7 +89,7 @@ export class HttpResponse {
     if (raw.writableEnded) return;
     if (!raw.headersSent) raw.statusCode = this.status;
     if (raw.destroyed) throw new BrokenResourceError("Cannot end the response: the client closed the connection");
-    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io");
+    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
     const onClose = (): void => {
       park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
     };
@@ -118,12 +120,13 @@ export class HttpResponse {
     yield* this.send(status, JSON.stringify(value), { "content-type": "application/json; charset=utf-8" });
   }
 }
+defineOperationMethods(HttpResponse);
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */
-export function* waitForDrain(
+export const waitForDrain = defineOperation(function* waitForDrain(
   stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
 ): Operation<void> {
-  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io");
+  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io", undefined, "the HTTP client to read (drain)");
   const onDrain = (): void => {
     park.resolve();
   };
@@ -138,4 +141,4 @@ export function* waitForDrain(
     stream.off("drain", onDrain);
     stream.off("close", onClose);
   }
-}
+});

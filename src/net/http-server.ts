@@ -3,9 +3,11 @@
  * request runs as a corio task.
  * @module
  */
+
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -138,6 +140,7 @@ export class HttpServer {
     yield* this.#core.serveForever();
   }
 }
+defineOperationMethods(HttpServer);
 
 /**
  * Starts an HTTP (or HTTPS) server on Node's `http` parser. Each request runs
@@ -167,13 +170,13 @@ export class HttpServer {
  *   const server = yield* serveHttp(function* (request, response) {
  *     yield* response.json({ method: request.method });
  *   });
- *   const body = yield* until(fetch(server.url).then((r) => r.json()));
+ *   const body = (yield* until(fetch(server.url).then((r) => r.json()))) as { method: string };
  *   console.assert(body.method === "GET");
  *   server.close();
  * });
  * ```
  */
-export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {
+export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {
   if (typeof handler !== "function") throw new TypeError(`Cannot serve HTTP: the handler must be a function, received ${typeof handler}`);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
@@ -287,7 +290,7 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     throw error;
   }
   return new HttpServer(server, core, options.tls !== undefined);
-}
+});
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
 function requestName(request: { method?: string | undefined; url?: string | undefined }): string {

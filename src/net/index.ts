@@ -1,10 +1,11 @@
 /**
  * Networking: TCP, TLS and Unix-socket streams and servers (with the Calvin
  * seed's line and raw framings), UDP sockets, an HTTP server on Node's
- * parser, and server-sent events.
- * @module
+ * parser, server-sent events, and an HTTP client (`fetch`).
+ * @module corio/net
  */
 export { EventSource, type EventSourceOptions, type EventSourceStats, type SentEvent } from "./event-source.ts";
+export { type FetchOptions, type FetchResponse, fetch } from "./fetch.ts";
 export { type Framing, type MessageReader, readMessages } from "./framing.ts";
 export { HttpError, HttpRequest } from "./http-request.ts";
 export { HttpResponse } from "./http-response.ts";

@@ -2,8 +2,10 @@
  * TCP (and TLS, and Unix-socket) streams: `openConnection` and `startServer`.
  * @module
  */
+
 import { type AddressInfo, createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { adoptResource } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -83,7 +85,7 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * });
  * ```
  */
-export function* openConnection(options: OpenConnectionOptions): Operation<StreamEnd> {
+export const openConnection = defineOperation(function* openConnection(options: OpenConnectionOptions): Operation<StreamEnd> {
   requireCurrentTask("open a connection");
   const target = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port}`;
   if (options.path === undefined && !(typeof options.port === "number" && options.port > 0 && options.port < 65536)) {
@@ -110,7 +112,7 @@ export function* openConnection(options: OpenConnectionOptions): Operation<Strea
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());
   return end;
-}
+});
 
 /**
  * A listening server. It belongs to the task that started it: when that
@@ -174,6 +176,7 @@ export class Server {
     yield* this.#core.serveForever();
   }
 }
+defineOperationMethods(Server);
 
 /**
  * Starts a TCP (or TLS, or Unix-socket) server that runs
@@ -209,7 +212,7 @@ export class Server {
  * });
  * ```
  */
-export function* startServer(handler: ConnectionHandler, options: StartServerOptions = {}): Operation<Server> {
+export const startServer = defineOperation(function* startServer(handler: ConnectionHandler, options: StartServerOptions = {}): Operation<Server> {
   if (typeof handler !== "function") throw new TypeError(`Cannot start a server: the handler must be a function, received ${typeof handler}`);
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
   const owner = requireCurrentTask("start a server");
@@ -247,7 +250,7 @@ export function* startServer(handler: ConnectionHandler, options: StartServerOpt
     throw error;
   }
   return new Server(server, core);
-}
+});
 
 /**
  * One connection's task: the handler, then a clean close; a handler that

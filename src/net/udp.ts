@@ -2,8 +2,10 @@
  * UDP sockets (`node:dgram`) as corio resources.
  * @module
  */
+
 import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
@@ -157,7 +159,7 @@ export class DatagramSocket {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
     if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
-    const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io");
+    const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const done = (error: Error | null): void => {
       if (error === null) park.resolve();
       else park.reject(Object.assign(new Error(`Cannot send a datagram: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
@@ -181,10 +183,15 @@ export class DatagramSocket {
     const ready = this.tryReceive();
     if (ready !== undefined) return ready;
     if (this.#closed) throw new ClosedResourceError("Cannot receive: the UDP socket is closed");
-    const park = new ExternalPark<Datagram>(requireCurrentTask("receive a datagram"), "io", (woken, value) => {
-      if (woken) this.#queue.unshift(value as Datagram);
-      else this.#receivers.remove(park);
-    });
+    const park = new ExternalPark<Datagram>(
+      requireCurrentTask("receive a datagram"),
+      "io",
+      (woken, value) => {
+        if (woken) this.#queue.unshift(value as Datagram);
+        else this.#receivers.remove(park);
+      },
+      "a datagram to arrive (receive)",
+    );
     this.#receivers.push(park);
     return (yield park) as Datagram;
   }
@@ -240,6 +247,7 @@ export class DatagramSocket {
     for (let park = this.#receivers.shift(); park !== undefined; park = this.#receivers.shift()) park.reject(error);
   }
 }
+defineOperationMethods(DatagramSocket);
 
 /**
  * Opens a UDP socket: bound (`{ bind }`, a server) or connected to a peer
@@ -262,7 +270,7 @@ export class DatagramSocket {
  * });
  * ```
  */
-export function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
+export const openDatagram = defineOperation(function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
   const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
   if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > DEFAULT_MAX_SIZE) {
     throw new RangeError(`Cannot open a datagram socket: maxSize must be an integer from 1 to ${DEFAULT_MAX_SIZE}, received ${String(maxSize)}`);
@@ -293,7 +301,7 @@ export function* openDatagram(options: OpenDatagramOptions = {}): Operation<Data
     );
     wrapper = new DatagramSocket(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
-      const connected = new ExternalPark<void>(task, "io");
+      const connected = new ExternalPark<void>(task, "io", undefined, "a UDP socket to connect");
       socket.connect(connect.port, connect.host, (error?: Error) =>
         error ? connected.reject(withCode(`Cannot connect a UDP socket to ${connect.host}:${connect.port}`, error)) : connected.resolve(),
       );
@@ -310,7 +318,7 @@ export function* openDatagram(options: OpenDatagramOptions = {}): Operation<Data
     connect !== undefined,
   );
   return open;
-}
+});
 
 function withCode(message: string, error: Error): Error {
   return Object.assign(new Error(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });

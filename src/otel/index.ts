@@ -7,9 +7,11 @@
  * `yield*`, in children and in `serveHttp` handlers; `withSpan` runs an
  * operation in a span; `instrumentTasks` gives every task a span. Needs `@opentelemetry/api` (an optional peer
  * dependency of corio).
- * @module
+ * @module corio/otel
  */
+
 import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -111,7 +113,7 @@ export class TaskContextManager implements ContextManager {
  * console.assert(value === 42);
  * ```
  */
-export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
+export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
   const task = getCurrentTask();
   const parent = task === null ? ROOT_CONTEXT : (taskContext.get() ?? ROOT_CONTEXT);
   const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, ...(task !== null && { "corio.task": task.path }) } }, parent);
@@ -124,7 +126,7 @@ export function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>,
   } finally {
     span.end();
   }
-}
+});
 
 /** Options of `instrumentTasks`. */
 export interface InstrumentTasksOptions {

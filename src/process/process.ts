@@ -3,9 +3,11 @@
  * signals, and `communicate`.
  * @module
  */
+
 import type { ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
@@ -216,7 +218,12 @@ export class Process {
 
   *#waitForExit(): Operation<ProcessExit> {
     if (this.#exit !== null) return this.#exit;
-    const park: ExternalPark<ProcessExit> = new ExternalPark(requireCurrentTask("wait for a process"), "process", () => this.#waiters.delete(park));
+    const park: ExternalPark<ProcessExit> = new ExternalPark(
+      requireCurrentTask("wait for a process"),
+      "process",
+      () => this.#waiters.delete(park),
+      `child process ${this.#pid} to exit (wait)`,
+    );
     this.#waiters.add(park);
     return (yield park) as ProcessExit;
   }
@@ -259,6 +266,7 @@ export class Process {
     for (const park of waiters) park.resolve(exit);
   }
 }
+defineOperationMethods(Process);
 
 /** Throws a RangeError for a signal the OS does not know. */
 export function checkSignal(signal: unknown, action: string): void {

@@ -2,7 +2,9 @@
  * Starting child processes: `spawnProcess`, asyncio's `create_subprocess_exec`.
  * @module
  */
+
 import { type ChildProcess, spawn as nodeSpawn } from "node:child_process";
+import { defineOperation } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -108,7 +110,11 @@ const MODES: readonly string[] = ["pipe", "inherit", "ignore"];
  * });
  * ```
  */
-export function* spawnProcess(command: string, args: readonly string[] = [], options: SpawnProcessOptions = {}): Operation<Process> {
+export const spawnProcess = defineOperation(function* spawnProcess(
+  command: string,
+  args: readonly string[] = [],
+  options: SpawnProcessOptions = {},
+): Operation<Process> {
   const owner = requireCurrentTask("spawn a process");
   if (typeof command !== "string" || command === "") {
     throw new TypeError(`Cannot spawn a process: the command must be a non-empty string, received ${command === "" ? '""' : typeof command}`);
@@ -148,7 +154,7 @@ export function* spawnProcess(command: string, args: readonly string[] = [], opt
   if (child.pid === undefined) {
     // Not started (ENOENT, EACCES...): Node tells why in an 'error' event on the next tick.
     for (const stream of child.stdio) stream?.destroy();
-    const failed = new ExternalPark<NodeJS.ErrnoException>(owner, "process");
+    const failed = new ExternalPark<NodeJS.ErrnoException>(owner, "process", undefined, "a child process to start");
     child.once("error", (error: NodeJS.ErrnoException) => failed.resolve(error));
     throw spawnError(command, (yield failed) as NodeJS.ErrnoException);
   }
@@ -167,7 +173,7 @@ export function* spawnProcess(command: string, args: readonly string[] = [], opt
     child.off("error", onError);
   }
   return started;
-}
+});
 
 const REASONS: Record<string, string> = {
   ENOENT: "no such file or directory (check the command, PATH and cwd)",

@@ -2,8 +2,10 @@
  * Reading bytes from a stream, asyncio-style.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
+import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
@@ -18,7 +20,7 @@ class DataPark extends Park {
   readonly #reader: StreamReader;
   readonly #external: boolean;
   constructor(task: TaskImpl<unknown>, reader: StreamReader, external: boolean) {
-    super(task, "io");
+    super(task, "io", external ? "data to read from its connection or file (a read)" : "data to read from its stream (a read)");
     this.#reader = reader;
     this.#external = external;
     if (external) task.loop.busy++;
@@ -130,6 +132,11 @@ export class StreamReader {
    * through its separator.
    */
   feed(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot feed the StreamReader: expected bytes (a Uint8Array), received ${typeof data === "string" ? "a string; encode it first: reader.feed(new TextEncoder().encode(text))" : data === null ? "null" : typeof data}`,
+      );
+    }
     if (this.#eof) throw new Error("Cannot feed the StreamReader: EOF was already fed");
     if (this.#dropSep !== null) data = this.#dropLineTail(data);
     if (data.length === 0) return;
@@ -258,6 +265,45 @@ export class StreamReader {
       if (error instanceof LimitOverrunError) this.#dropLine(sep, error.consumed);
       throw error;
     }
+  }
+
+  /**
+   * The stream's lines, as strings (UTF-8) without their separator, until
+   * EOF (a last line without separator included): for `each`, `forEach`,
+   * a `next()` loop, or `for await` in plain async code. Each line is read
+   * with `readLine(separator)`, so its limit and rules apply.
+   *
+   * **Cancellation:** nothing is lost.
+   *
+   * @param separator What ends a line. @default "\n"
+   * @returns A corio iterator over the lines.
+   * @throws {LimitOverrunError} from `next()` for a line longer than `limit`
+   * (dropped; the next call goes on with the following line).
+   * @example
+   * ```ts
+   * import { forEach, run, StreamReader } from "corio";
+   * const lines = await run(function* () {
+   *   const reader = new StreamReader();
+   *   reader.feed(new TextEncoder().encode("one\ntwo\nthree"));
+   *   reader.feedEof();
+   *   const out: string[] = [];
+   *   yield* forEach(reader.lines(), function* (line) { out.push(line); });
+   *   return out;
+   * });
+   * console.assert(lines.join() === "one,two,three");
+   * ```
+   */
+  lines(separator: Uint8Array | string = NEWLINE): IterableOperationIterator<string, undefined> {
+    const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
+    if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
+    const decoder = new TextDecoder();
+    const reader = this;
+    return operationIterator<string, undefined>(function* () {
+      const line = yield* reader.readLine(sep);
+      if (line.length === 0) return { done: true, value: undefined };
+      const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);
+      return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - sep.length) : line) };
+    });
   }
 
   /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */
@@ -392,6 +438,7 @@ export class StreamReader {
     return at < 0 ? -1 : at - start;
   }
 }
+defineOperationMethods(StreamReader);
 
 /** Index of the first `sep` in `buf[from..end)`, or -1. */
 function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {

@@ -2,6 +2,7 @@
  * Writing bytes to a stream, asyncio-style.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -16,7 +17,7 @@ class WriterPark extends Park {
   readonly #waiters: Set<WriterPark>;
   readonly #external: boolean;
   constructor(task: TaskImpl<unknown>, waiters: Set<WriterPark>, external: boolean) {
-    super(task, "io");
+    super(task, "io", "its writes to drain (drain)");
     this.#waiters = waiters;
     this.#external = external;
     waiters.add(this);
@@ -180,3 +181,4 @@ export class StreamWriter {
     if (this.#closing || this.#closed) throw new ClosedResourceError(`Cannot ${action}: the stream writer is closed`);
   }
 }
+defineOperationMethods(StreamWriter);

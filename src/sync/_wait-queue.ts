@@ -16,8 +16,8 @@ import type { TaskImpl } from "../core/task.ts";
 export class Waiter<T = unknown> extends Park {
   value: T;
   readonly #onCancel: (waiter: Waiter<T>, woken: boolean, handed: unknown) => void;
-  constructor(task: TaskImpl<unknown>, kind: WaitKind, value: T, onCancel: (waiter: Waiter<T>, woken: boolean, handed: unknown) => void) {
-    super(task, kind);
+  constructor(task: TaskImpl<unknown>, kind: WaitKind, value: T, onCancel: (waiter: Waiter<T>, woken: boolean, handed: unknown) => void, what?: string) {
+    super(task, kind, what);
     this.value = value;
     this.#onCancel = onCancel;
   }

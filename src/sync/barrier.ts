@@ -2,6 +2,7 @@
  * A meeting point for a fixed number of tasks.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -99,7 +100,7 @@ export class Barrier {
   *wait(): Operation<number> {
     if (this.#broken) throw brokenError();
     while (this.#draining > 0) {
-      const blocked = new Waiter<undefined>(requireCurrentTask("wait on a barrier"), "signal", undefined, this.#onBlockedCancel);
+      const blocked = new Waiter<undefined>(requireCurrentTask("wait on a barrier"), "signal", undefined, this.#onBlockedCancel, "a barrier to be reset");
       this.#blocked.push(blocked);
       yield blocked;
       if (this.#broken) throw brokenError();
@@ -111,7 +112,7 @@ export class Barrier {
       for (const waiter of waiters) resume(waiter, waiter.value);
       return index;
     }
-    const waiter = new Waiter<number>(requireCurrentTask("wait on a barrier"), "signal", index, this.#onCancel);
+    const waiter = new Waiter<number>(requireCurrentTask("wait on a barrier"), "signal", index, this.#onCancel, "the other parties of a barrier (wait)");
     this.#waiters.push(waiter);
     yield waiter; // throws BrokenBarrierError after reset() or abort()
     this.#exited();
@@ -160,6 +161,7 @@ export class Barrier {
     return `Barrier(${this.#broken ? "broken" : `${this.#waiters.size}/${this.#parties} waiting`})`;
   }
 }
+defineOperationMethods(Barrier);
 
 function brokenError(): BrokenBarrierError {
   return new BrokenBarrierError("Cannot wait on the barrier: it is broken, received a wait() after abort(); reset() it to use it again");

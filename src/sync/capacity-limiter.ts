@@ -2,6 +2,7 @@
  * A limit on how many tasks use a resource at once, by borrower.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import { describe } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
@@ -138,7 +139,13 @@ export class CapacityLimiter implements Disposable {
    */
   *acquireOnBehalfOf(borrower: unknown): Operation<this> {
     if (this.#tryAcquire(borrower, "acquire a capacity limiter")) return this;
-    const waiter = new Waiter<unknown>(requireCurrentTask("acquire a capacity limiter"), "lock", borrower, this.#onCancel);
+    const waiter = new Waiter<unknown>(
+      requireCurrentTask("acquire a capacity limiter"),
+      "lock",
+      borrower,
+      this.#onCancel,
+      "a capacity limiter token (acquire)",
+    );
     this.#pending.add(borrower);
     this.#waiters.push(waiter);
     yield waiter;
@@ -234,6 +241,7 @@ export class CapacityLimiter implements Disposable {
     return `CapacityLimiter(${this.#borrowers.size}/${this.#total} borrowed, ${this.#waiters.size} waiting)`;
   }
 }
+defineOperationMethods(CapacityLimiter);
 
 function checkTotal(value: number, action: string): number {
   if (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)

@@ -3,7 +3,9 @@
  * @module
  */
 
+import { defineOperationMethods } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
+import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
 import { Queue } from "./queue.ts";
 
@@ -15,7 +17,9 @@ export type TryReceive<T> = { state: "ok"; value: T } | { state: "empty" } | { s
  * each message to exactly one consumer, in order. `close(reason)` stops it:
  * sends fail at once, receivers get what is buffered, then
  * `ChannelClosedError` carrying the reason. `yield* channel.next()` gives
- * iterator-style results for loops.
+ * iterator-style results for loops; `forEach(channel, function* (m) {...})`
+ * is that loop, and `for await (const m of channel)` works in plain async
+ * code.
  *
  * @typeParam T The messages.
  * @example
@@ -120,6 +124,11 @@ export class Channel<T> {
     }
   }
 
+  /** The messages until the channel is closed and drained, for `for await` in plain async code (each one waits in a root task). */
+  [Symbol.asyncIterator](): AsyncIterator<T, unknown, undefined> {
+    return toAsyncIterator(this);
+  }
+
   /** Closes the channel; buffered messages can still be received. Idempotent. */
   close(reason?: unknown): void {
     if (this.#closed) return;
@@ -136,6 +145,7 @@ export class Channel<T> {
     );
   }
 }
+defineOperationMethods(Channel);
 
 /** How a broadcast subscriber that falls behind is handled. */
 export type Overflow = "drop-oldest" | "error";
@@ -185,6 +195,11 @@ export class Subscription<T> {
     return yield* this.#channel.next();
   }
 
+  /** The messages until the subscription is closed and drained, for `for await` in plain async code (leaving the loop does not unsubscribe: `close()` does). */
+  [Symbol.asyncIterator](): AsyncIterator<T, unknown, undefined> {
+    return toAsyncIterator(this);
+  }
+
   /** Stops receiving (unsubscribes). */
   close(reason?: unknown): void {
     this.#channel.close(reason);
@@ -205,6 +220,7 @@ export class Subscription<T> {
     this.#channel.trySend(message);
   }
 }
+defineOperationMethods(Subscription);
 
 /**
  * A broadcast channel: every subscriber sees every message published after
@@ -267,3 +283,6 @@ export class Broadcast<T> {
     for (const subscription of [...this.#subscribers]) subscription.close(reason);
   }
 }
+
+markOperationIterator(Channel.prototype);
+markOperationIterator(Subscription.prototype);

@@ -2,6 +2,7 @@
  * Condition variables.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { RESCHEDULE, resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -84,7 +85,7 @@ export class Condition implements Disposable {
   *wait(): Operation<void> {
     if (!this.#lock.locked) throw new Error("Cannot wait on a condition: its lock is not held; acquire() it first");
     const task = requireCurrentTask("wait on a condition");
-    const waiter = new Waiter<undefined>(task, "signal", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(task, "signal", undefined, this.#onCancel, "a condition to be notified (wait)");
     this.#waiters.push(waiter);
     this.#lock.release();
     try {
@@ -147,3 +148,4 @@ export class Condition implements Disposable {
     this.release();
   }
 }
+defineOperationMethods(Condition);

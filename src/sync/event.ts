@@ -2,6 +2,7 @@
  * A flag tasks can wait for.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -43,7 +44,7 @@ export class Event {
    */
   *wait(): Operation<void> {
     if (this.#set) return;
-    const waiter = new Waiter<undefined>(requireCurrentTask("wait for an event"), "signal", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("wait for an event"), "signal", undefined, this.#onCancel, "an event to be set (wait)");
     this.#waiters.push(waiter);
     yield waiter;
   }
@@ -60,3 +61,4 @@ export class Event {
     this.#set = false;
   }
 }
+defineOperationMethods(Event);

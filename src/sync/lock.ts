@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
@@ -61,7 +62,7 @@ export class Lock implements Disposable {
         lock.#locked = true;
         return;
       }
-      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel);
+      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel, "a lock held by another task (acquire)");
       waiter.shielded = true;
       lock.#waiters.push(waiter);
       yield waiter;
@@ -96,7 +97,7 @@ export class Lock implements Disposable {
       this.#locked = true;
       return this;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel, "a lock held by another task (acquire)");
     this.#waiters.push(waiter);
     yield waiter;
     if (this.#handedTo === waiter) this.#handedTo = null;
@@ -159,3 +160,4 @@ export class Lock implements Disposable {
     return `Lock(${this.#locked ? "locked" : "unlocked"}, ${this.#waiters.size} waiting)`;
   }
 }
+defineOperationMethods(Lock);

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { defineOperation } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { Future } from "../core/future.ts";
@@ -118,7 +119,7 @@ export function send(task: Task<unknown>, message: unknown): boolean {
  * });
  * ```
  */
-export function* receive<T = unknown>(filter?: (message: unknown) => boolean): Operation<T> {
+export const receive = defineOperation(function* receive<T = unknown>(filter?: (message: unknown) => boolean): Operation<T> {
   const task = requireCurrentTask("receive a message");
   // A `receive` inside timeout() runs in a child task: read the mailbox of the task that owns the code.
   const owner = ownerOf(task);
@@ -126,14 +127,20 @@ export function* receive<T = unknown>(filter?: (message: unknown) => boolean): O
   const index = filter === undefined ? (mailbox.messages.length > 0 ? 0 : -1) : mailbox.messages.findIndex(filter);
   if (index >= 0) return mailbox.messages.splice(index, 1)[0] as T;
   if (mailbox.waiter !== null) throw new Error(`Cannot receive in task ${owner.path}: another receive is already waiting on its mailbox`);
-  const waiter = new Waiter<((message: unknown) => boolean) | undefined>(task, "signal", filter, (w, woken, handed) => {
-    if (!woken) {
-      if (mailbox.waiter === w) mailbox.waiter = null;
-    } else mailbox.messages.unshift(handed);
-  });
+  const waiter = new Waiter<((message: unknown) => boolean) | undefined>(
+    task,
+    "signal",
+    filter,
+    (w, woken, handed) => {
+      if (!woken) {
+        if (mailbox.waiter === w) mailbox.waiter = null;
+      } else mailbox.messages.unshift(handed);
+    },
+    "a message in its mailbox (receive)",
+  );
   mailbox.waiter = waiter;
   return (yield waiter) as T;
-}
+});
 
 /**
  * Sends `message` to `task` as a `Request` and waits for its reply (the
@@ -157,12 +164,12 @@ export function* receive<T = unknown>(filter?: (message: unknown) => boolean): O
  * });
  * ```
  */
-export function* request<R = unknown, M = unknown>(task: Task<unknown>, message: M): Operation<R> {
+export const request = defineOperation(function* request<R = unknown, M = unknown>(task: Task<unknown>, message: M): Operation<R> {
   const from = ownerOf(requireCurrentTask("send a request"));
   const envelope = new Request<M, R>(message, from);
   if (!send(task, envelope)) throw new Error(`Cannot send a request to task ${task.path}: it has finished`);
   return yield* envelope.answer;
-}
+});
 
 /**
  * Answers a `Request` received from the mailbox; returns whether this

@@ -3,9 +3,11 @@
  * `join`/`taskDone` and `shutdown`.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
+import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
@@ -76,6 +78,10 @@ export class Queue<T> {
     if (!woken) this.#joiners.remove(waiter);
   };
 
+  /** @param options `maxsize`. */
+  constructor(options?: QueueOptions);
+  /** @internal `LifoQueue` and `PriorityQueue` pass the store that orders their items. */
+  constructor(options: QueueOptions, store: Store<T>);
   constructor(options: QueueOptions = {}, store?: Store<T>) {
     const maxsize = options.maxsize ?? 0;
     if (!Number.isInteger(maxsize) || maxsize < 0)
@@ -118,7 +124,7 @@ export class Queue<T> {
       this.putNowait(item);
       return;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel, "room in a full queue (put)");
     this.#putters.push(waiter);
     yield waiter;
     // Woken with a reserved slot.
@@ -151,9 +157,48 @@ export class Queue<T> {
   *get(): Operation<T> {
     if (this.#store.size > 0) return this.#take();
     if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
-    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel, "an item from an empty queue (get)");
     this.#getters.push(waiter);
     return (yield waiter) as T;
+  }
+
+  /**
+   * The next item as an iterator result: `{ done: true }` once the queue is
+   * shut down and empty. `each(queue)` and `forEach(queue, ...)` iterate
+   * with it, and `for await (const item of queue)` works in plain async
+   * code. Iterating does not call `taskDone()`: call it after each item if
+   * something `join()`s the queue.
+   *
+   * **Cancellation:** as for `get`: no item is lost.
+   *
+   * @example
+   * ```ts
+   * import { forEach, Queue, run } from "corio";
+   * const seen = await run(function* () {
+   *   const queue = new Queue<number>();
+   *   queue.putNowait(1);
+   *   queue.putNowait(2);
+   *   queue.shutdown();
+   *   const out: number[] = [];
+   *   yield* forEach(queue, function* (n) { out.push(n); });
+   *   return out;
+   * });
+   * console.assert(seen.join() === "1,2");
+   * ```
+   */
+  *next(): Operation<IteratorResult<T, undefined>> {
+    if (this.#store.size > 0) return { done: false, value: this.#take() };
+    try {
+      return { done: false, value: yield* this.get() };
+    } catch (error) {
+      if (error instanceof QueueShutDown) return { done: true, value: undefined };
+      throw error;
+    }
+  }
+
+  /** The items until the queue is shut down, for `for await` in plain async code (each one waits in a root task). */
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
+    return toAsyncIterator(this);
   }
 
   /**
@@ -184,7 +229,7 @@ export class Queue<T> {
    */
   *join(): Operation<void> {
     if (this.#unfinished === 0) return;
-    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("join a queue"), "queue", undefined, this.#onJoinerCancel, "every queued item to be done (join)");
     this.#joiners.push(waiter);
     yield waiter;
   }
@@ -242,6 +287,9 @@ export class Queue<T> {
     }
   }
 }
+defineOperationMethods(Queue);
+
+markOperationIterator(Queue.prototype);
 
 class FifoStore<T> implements Store<T> {
   readonly #items = new Fifo<T>();

@@ -2,6 +2,7 @@
  * Counting semaphores.
  * @module
  */
+import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -91,7 +92,7 @@ export class Semaphore implements Disposable {
       this.#value--;
       return this;
     }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel);
+    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel, "a semaphore (acquire)");
     this.#waiters.push(waiter);
     yield waiter;
     return this;
@@ -122,6 +123,7 @@ export class Semaphore implements Disposable {
     this.release();
   }
 }
+defineOperationMethods(Semaphore);
 
 /**
  * A semaphore that refuses to be released more often than acquired

@@ -12,6 +12,10 @@ import type { StreamEnd } from "../streams/memory-pair.ts";
 /** One named check: run it inside a corio task. */
 export interface StreamCheck {
   name: string;
+  /**
+   * Runs the check.
+   * @param makePair Opens two connected ends; the check closes them.
+   */
   run(makePair: () => Operation<[StreamEnd, StreamEnd]>): Operation<void>;
 }
 
@@ -27,7 +31,6 @@ function assert(condition: unknown, message: string): asserts condition {
  * with your test runner; each must run inside a corio task (for example in
  * `runVirtual`), and must leave nothing open.
  *
- * @param makePair Opens two connected ends; the checks close them.
  * @returns The checks, each with a name.
  * @example
  * ```ts

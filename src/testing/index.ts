@@ -1,7 +1,7 @@
 /**
  * Helpers for testing code written with corio: virtual time, deadlock
  * detection and interleaving control.
- * @module
+ * @module corio/testing
  */
 export { VirtualClock } from "../core/virtual-clock.ts";
 export { checkStream, type StreamCheck } from "./check-stream.ts";

@@ -2,6 +2,7 @@
  * Waiting until everything else is stuck.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -38,9 +39,9 @@ class IdlePark extends Park {
  * });
  * ```
  */
-export function* waitAllTasksBlocked(): Operation<void> {
+export const waitAllTasksBlocked = defineOperation(function* waitAllTasksBlocked(): Operation<void> {
   const task = requireCurrentTask("wait until all tasks are blocked");
-  const park = new IdlePark(task, "idle");
+  const park = new IdlePark(task, "idle", "every other task to block (waitAllTasksBlocked)");
   task.loop.idleWaiters.push(park);
   yield park;
-}
+});

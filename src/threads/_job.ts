@@ -43,7 +43,7 @@ export class Job extends ExternalPark<unknown> {
   }
 
   override describe(): string {
-    return this.slot === undefined ? "thread (queued)" : `thread ${this.slot.worker.threadId}`;
+    return this.slot === undefined ? "a thread job, queued for a free worker" : `a thread job on worker thread ${this.slot.worker.threadId}`;
   }
 
   /** What it runs and for whom, for messages: `function hash (awaited by task main/1)`. */

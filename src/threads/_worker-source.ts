@@ -156,12 +156,12 @@ function postOneByOne(batch) {
     }
   }
 }
-function settle(jobId, context, result) {
+function settle(jobId, context, result, explain = (error) => error) {
   if (result !== null && (typeof result === "object" || typeof result === "function") && typeof result.then === "function") {
     running.set(jobId, context);
     result.then(
       (value) => { running.delete(jobId); finish(jobId, value); flushSoon(); },
-      (error) => { running.delete(jobId); fail(jobId, error); flushSoon(); },
+      (error) => { running.delete(jobId); fail(jobId, explain(error)); flushSoon(); },
     );
   } else {
     finish(jobId, result);
@@ -191,11 +191,19 @@ function runFunction(jobId, fnId, args) {
     result = fn.apply(context, args);
   } catch (error) {
     current = null;
-    fail(jobId, error);
+    fail(jobId, explainSourceScope(error));
     return;
   }
   current = null;
-  settle(jobId, context, result);
+  settle(jobId, context, result, explainSourceScope);
+}
+/** A ReferenceError in a function sent as source: say why, and what to do instead. */
+function explainSourceScope(error) {
+  if (error instanceof ReferenceError && !error.message.includes("sent as source")) {
+    error.message += " (a function run in a thread is sent as source text and compiled in the worker, so it cannot use variables, functions or imports from where it was written: pass what it needs as arguments, import modules inside it with await import(), or export it from a module and run it with pool.run(moduleUrl, exportName, ...args))";
+    if (typeof error.stack === "string") error.stack = error.name + ": " + error.message + error.stack.slice(error.stack.indexOf("\\n"));
+  }
+  return error;
 }
 /** Under tsx, workers do not inherit its loader: register it here before the first TypeScript module. */
 let typescriptReady = null;

@@ -3,6 +3,7 @@
  * task, started on first use and closed when that root ends.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { createTask, requireCurrentTask } from "../core/spawn.ts";
@@ -57,14 +58,17 @@ export function defaultThreadPool(api: string): ThreadPool {
  * import { run } from "corio";
  * import { toThread } from "corio/threads";
  * await run(function* () {
- *   const fib = yield* toThread(function fib(n: number): number { return n < 2 ? n : fib(n - 1) + fib(n - 2); }, 20);
+ *   const fib = yield* toThread((n: number) => {
+ *     const f = (k: number): number => (k < 2 ? k : f(k - 1) + f(k - 2));
+ *     return f(n);
+ *   }, 20);
  *   console.assert(fib === 6765);
  * });
  * ```
  */
-export function* toThread<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
+export const toThread = defineOperation(function* toThread<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
   return yield* defaultThreadPool("run in a thread").call(fn, ...args);
-}
+});
 
 /**
  * Runs `fn(...args)` in a worker thread without waiting for it (the seed's

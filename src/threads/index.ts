@@ -2,7 +2,7 @@
  * `corio/threads`: CPU-bound work on worker threads, awaited by tasks.
  * `toThread` and `callInThread` use a default pool per root task;
  * `ThreadPool.start` gives a pool of your own.
- * @module
+ * @module corio/threads
  */
 export { callFromThread } from "./call-from-thread.ts";
 export { callInThread, configureDefaultThreadPool, toThread } from "./default-pool.ts";

@@ -10,8 +10,10 @@
  * compiled there.
  * @module
  */
+
 import { availableParallelism } from "node:os";
 import type { ResourceLimits } from "node:worker_threads";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { startDaemon } from "../core/_resource.ts";
@@ -387,3 +389,4 @@ export class ThreadPool {
     yield park;
   }
 }
+defineOperationMethods(ThreadPool);

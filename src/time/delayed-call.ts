@@ -3,7 +3,6 @@
  * @module
  */
 
-import type { TimerEntry } from "../core/_timer-heap.ts";
 import type { Loop } from "../core/loop.ts";
 import { currentLoop } from "../core/run.ts";
 
@@ -26,7 +25,10 @@ import { currentLoop } from "../core/run.ts";
  * });
  * ```
  */
-export class DelayedCall implements TimerEntry {
+// A timer entry of the loop (structurally: `loop.addTimer(this, ...)` checks
+// it); not declared `implements TimerEntry`, which is internal and stripped
+// from the published types.
+export class DelayedCall {
   /** @internal */ deadline = 0;
   /** @internal */ seq = 0;
   /** @internal */ heapIndex = -1;

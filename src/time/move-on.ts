@@ -2,12 +2,13 @@
  * Time limits that give up quietly (Trio's `move_on_after` and `move_on_at`).
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { type Limited, limited, type TimeLimit } from "./_limit.ts";
+import { limited, type TimeLimit } from "./_limit.ts";
 
 /** What `moveOnAfter` and `moveOnAt` give: `op`'s value, or `{ value: undefined, cancelled: true }` when the time ran out. */
-export type MovedOn<T> = Limited<T>;
+export type MovedOn<T> = { value: T; cancelled: false } | { value: undefined; cancelled: true };
 
 /**
  * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
@@ -40,12 +41,15 @@ export type MovedOn<T> = Limited<T>;
  * });
  * ```
  */
-export function* moveOnAfter<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
+export const moveOnAfter = defineOperation(function* moveOnAfter<T>(
+  ms: number,
+  op: Operation<T> | ((limit: TimeLimit) => Operation<T>),
+): Operation<MovedOn<T>> {
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot move on after a delay: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("move on after a delay");
   return yield* limited(task.loop.now() + ms, ms, op, "moveOnAfter");
-}
+});
 
 /**
  * Like `moveOnAfter`, with an absolute limit: cancels `op` when the loop's
@@ -68,9 +72,9 @@ export function* moveOnAfter<T>(ms: number, op: Operation<T> | ((limit: TimeLimi
  * });
  * ```
  */
-export function* moveOnAt<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
+export const moveOnAt = defineOperation(function* moveOnAt<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot move on at a time: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("move on at a time");
   return yield* limited(time, Math.max(0, time - task.loop.now()), op, "moveOnAt");
-}
+});

@@ -2,8 +2,9 @@
  * Periodic work.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
-import { type SpawnOptions, spawn } from "../core/spawn.ts";
+import { requireCurrentTask, type SpawnOptions, spawn } from "../core/spawn.ts";
 import type { Task } from "../core/task.ts";
 
 /**
@@ -27,9 +28,10 @@ import type { Task } from "../core/task.ts";
  * });
  * ```
  */
-export function* nextPeriod(): Operation<void> {
+export const nextPeriod = defineOperation(function* nextPeriod(): Operation<void> {
+  requireCurrentTask("end a periodic round");
   yield;
-}
+});
 
 /**
  * Runs `fn()` every `ms` milliseconds in a new periodic child task, first
@@ -55,7 +57,11 @@ export function* nextPeriod(): Operation<void> {
  * });
  * ```
  */
-export function* every(ms: number, fn: () => Operation<unknown>, options: Omit<SpawnOptions, "period"> = {}): Operation<Task<never>> {
+export const every = defineOperation(function* every(
+  ms: number,
+  fn: () => Operation<unknown>,
+  options: Omit<SpawnOptions, "period"> = {},
+): Operation<Task<never>> {
   if (!(typeof ms === "number" && ms > 0 && Number.isFinite(ms)))
     throw new RangeError(`Cannot run every ms: the period must be a positive number of ms, received ${String(ms)}`);
   if (typeof fn !== "function") {
@@ -70,4 +76,4 @@ export function* every(ms: number, fn: () => Operation<unknown>, options: Omit<S
     },
     { name: `every ${ms} ms`, ...options, period: ms },
   );
-}
+});

@@ -2,6 +2,7 @@
  * Sleeping on the loop's clock.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { FOREVER, RESCHEDULE } from "../core/_park.ts";
 import { parkUntil } from "../core/_timer-park.ts";
 import type { Operation } from "../core/operation.ts";
@@ -43,14 +44,14 @@ export function currentTime(): number {
  * await runVirtual(function* () { yield* sleep(1000); console.assert(currentTime() === 1000); });
  * ```
  */
-export function* sleep(ms: number): Operation<void> {
+export const sleep = defineOperation(function* sleep(ms: number): Operation<void> {
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot sleep: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("sleep");
   if (ms === 0) yield RESCHEDULE;
   else if (ms === Number.POSITIVE_INFINITY) yield FOREVER;
   else yield parkUntil(task, task.loop.now() + ms, "sleep");
-}
+});
 
 /**
  * Suspends the current task until the loop's clock reads `time` (ms, as
@@ -67,11 +68,11 @@ export function* sleep(ms: number): Operation<void> {
  * await runVirtual(function* () { yield* sleepUntil(250); console.assert(currentTime() === 250); });
  * ```
  */
-export function* sleepUntil(time: number): Operation<void> {
+export const sleepUntil = defineOperation(function* sleepUntil(time: number): Operation<void> {
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot sleep until: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("sleep until");
   if (time <= task.loop.now()) yield RESCHEDULE;
   else if (time === Number.POSITIVE_INFINITY) yield FOREVER;
   else yield parkUntil(task, time, "sleep");
-}
+});

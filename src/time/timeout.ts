@@ -2,6 +2,7 @@
  * Time limits that really interrupt.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { limited, type TimeLimit } from "./_limit.ts";
@@ -33,12 +34,12 @@ import { limited, type TimeLimit } from "./_limit.ts";
  * });
  * ```
  */
-export function* timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
+export const timeout = defineOperation(function* timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot set a timeout: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("set a timeout");
   return yield* limit(task.loop.now() + ms, ms, op);
-}
+});
 
 /**
  * Like `timeout`, with an absolute limit: cancels `op` when the loop's clock
@@ -58,12 +59,12 @@ export function* timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) =
  * });
  * ```
  */
-export function* deadline<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
+export const deadline = defineOperation(function* deadline<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot set a deadline: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("set a deadline");
   return yield* limit(time, Math.max(0, time - task.loop.now()), op);
-}
+});
 
 function* limit<T>(time: number, ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
   return ((yield* limited(time, ms, op, "timeout", true)) as { value: T }).value;

@@ -2,6 +2,7 @@
  * The first success among several operations.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -31,7 +32,7 @@ import type { Task } from "../core/task.ts";
  * });
  * ```
  */
-export function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
+export const any = defineOperation(function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
   if (ops.length === 0) throw new RangeError("Cannot run any: at least one operation is needed, received an empty list");
   const errors: unknown[] = new Array(ops.length);
   let failed = 0;
@@ -50,4 +51,4 @@ export function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Ope
       },
   );
   return (yield* race(wrapped)) as Results<T>[number];
-}
+});

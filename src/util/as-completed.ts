@@ -2,6 +2,7 @@
  * Results in the order they finish (asyncio's `as_completed`).
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { Future } from "../core/future.ts";
 import { assertOperationLike, iterate, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
@@ -59,7 +60,7 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * });
  * ```
  */
-export function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<IterableIterator<Operation<T>>> {
+export const asCompleted = defineOperation(function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<IterableIterator<Operation<T>>> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run asCompleted: expected an array of operations, received ${typeof ops}`);
   for (const op of ops) assertOperationLike(op, "run asCompleted");
   const finished: (Outcome<T> | undefined)[] = [];
@@ -136,4 +137,4 @@ export function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<Ite
     },
   };
   return iterator;
-}
+});

@@ -2,6 +2,7 @@
  * Bounded concurrent gather (the file-sync seed's `limit_gather`).
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
@@ -57,9 +58,10 @@ export interface LimitGatherOptions {
  * });
  * ```
  */
-export function limitGather<T>(ops: readonly OperationLike<T>[], n: number, options?: LimitGatherOptions & { settle?: false }): Operation<T[]>;
-export function limitGather<T>(ops: readonly OperationLike<T>[], n: number, options: LimitGatherOptions & { settle: true }): Operation<Settled<T>[]>;
-export function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, options: LimitGatherOptions = {}): Operation<T[] | Settled<T>[]> {
+export const limitGather: {
+  <T>(ops: readonly OperationLike<T>[], n: number, options?: LimitGatherOptions & { settle?: false }): Operation<T[]>;
+  <T>(ops: readonly OperationLike<T>[], n: number, options: LimitGatherOptions & { settle: true }): Operation<Settled<T>[]>;
+} = defineOperation(function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, options: LimitGatherOptions = {}): Operation<T[] | Settled<T>[]> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot limitGather: n must be a positive integer, received ${String(n)}`);
   const taskTimeout = options.taskTimeout ?? 0;
   if (!(typeof taskTimeout === "number" && taskTimeout >= 0))
@@ -116,7 +118,7 @@ export function* limitGather<T>(ops: readonly OperationLike<T>[], n: number, opt
     yield* untilRunningAtMost(0);
     return results as T[] | Settled<T>[];
   });
-}
+}) as never;
 
 function operationOf<T>(op: OperationLike<T>): Operation<T> {
   const it = iterate(op, "limitGather");

@@ -3,6 +3,7 @@
  * `process_queue_with_limit`).
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
@@ -84,31 +85,32 @@ export interface ProcessSource<I, R, O> {
  * });
  * ```
  */
-export function processQueueWithLimit<I, R, O>(
-  queue: ProcessSource<I, R, O>,
-  doneQueue: Queue<R | ProcessingFailure<I>> | null,
-  n: number,
-  worker: (item: I, ...rest: never[]) => Operation<R>,
-  options?: O,
-): Operation<never>;
-export function processQueueWithLimit<I, R>(
-  queue: Queue<I>,
-  doneQueue: Queue<R | ProcessingFailure<I>>,
-  n: number,
-  worker?: (item: I) => Operation<R>,
-  options?: { taskTimeout?: number },
-): Operation<never>;
-export function processQueueWithLimit<I, R>(
+export const processQueueWithLimit: {
+  <I, R, O>(
+    queue: ProcessSource<I, R, O>,
+    doneQueue: Queue<R | ProcessingFailure<I>> | null,
+    n: number,
+    worker: (item: I, ...rest: never[]) => Operation<R>,
+    options?: O,
+  ): Operation<never>;
+  <I, R>(
+    queue: Queue<I>,
+    doneQueue: Queue<R | ProcessingFailure<I>>,
+    n: number,
+    worker?: (item: I) => Operation<R>,
+    options?: { taskTimeout?: number },
+  ): Operation<never>;
+} = defineOperation(function* processQueueWithLimit<I, R>(
   queue: Queue<I> | ProcessSource<I, R, unknown>,
   doneQueue: Queue<R | ProcessingFailure<I>> | null,
   n: number,
   worker?: (item: I) => Operation<R>,
   options: { taskTimeout?: number } = {},
 ): Operation<never> {
-  if (queue !== null && typeof queue === "object" && PROCESS_WITH_LIMIT in queue) return queue[PROCESS_WITH_LIMIT](doneQueue, n, worker, options);
+  if (queue !== null && typeof queue === "object" && PROCESS_WITH_LIMIT in queue) return yield* queue[PROCESS_WITH_LIMIT](doneQueue, n, worker, options);
   if (doneQueue === null) throw new TypeError("Cannot processQueueWithLimit: doneQueue is required for an in-memory queue");
-  return processInMemory(queue, doneQueue, n, worker, options);
-}
+  return yield* processInMemory(queue, doneQueue, n, worker, options);
+}) as unknown as never;
 
 function* processInMemory<I, R>(
   queue: Queue<I>,

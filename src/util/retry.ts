@@ -2,6 +2,7 @@
  * Retrying an operation with backoff.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { sleep } from "../time/sleep.ts";
@@ -44,7 +45,7 @@ export interface RetryOptions {
  * });
  * ```
  */
-export function* retry<T>(fn: (attempt: number) => Operation<T>, options: RetryOptions = {}): Operation<T> {
+export const retry = defineOperation(function* retry<T>(fn: (attempt: number) => Operation<T>, options: RetryOptions = {}): Operation<T> {
   if (typeof fn !== "function") throw new TypeError(`Cannot retry: expected a function returning an operation (one per attempt), received ${typeof fn}`);
   const attempts = options.attempts ?? 3;
   if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`Cannot retry: attempts must be a positive integer, received ${String(attempts)}`);
@@ -61,4 +62,4 @@ export function* retry<T>(fn: (attempt: number) => Operation<T>, options: RetryO
       yield* sleep(jitter ? random() * delay : delay);
     }
   }
-}
+});

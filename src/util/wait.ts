@@ -2,7 +2,9 @@
  * Waiting for some of several tasks (asyncio's `wait`).
  * @module
  */
+
 import { startBoundary } from "../core/_boundary.ts";
+import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
 import { Future } from "../core/future.ts";
@@ -72,7 +74,7 @@ const MODES = ["first-completed", "first-error", "all"];
  * });
  * ```
  */
-export function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}): Operation<WaitResult<T>> {
+export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}): Operation<WaitResult<T>> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot wait: expected an array of operations or tasks, received ${typeof ops}`);
   if (ops.length === 0) throw new RangeError("Cannot wait: at least one operation or task is needed, received an empty list");
   const mode = options.return ?? "all";
@@ -125,4 +127,4 @@ export function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}
     }
   }
   return { done, pending };
-}
+});

@@ -71,4 +71,86 @@ describe("run / stop", () => {
     assert.equal(await task, 1000);
     assert.throws(() => clock.advance(-1), { name: "RangeError", message: "Cannot advance the clock: ms must be a non-negative number, received -1" });
   });
+
+  it("run(op, { signal }): aborting cancels the task with signal.reason, and its cleanup runs", async () => {
+    const controller = new AbortController();
+    const log: string[] = [];
+    const task = run(
+      function* () {
+        try {
+          yield* suspend();
+        } finally {
+          log.push("cleanup");
+        }
+      },
+      { signal: controller.signal, clock: new VirtualClock() },
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort("user went away");
+    const error = await task.then(
+      () => assert.fail("should be cancelled"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof CancelledError);
+    assert.equal(error.reason, "user went away");
+    assert.deepEqual(log, ["cleanup"]);
+  });
+
+  it("an already-aborted signal cancels the task before its body runs", async () => {
+    let ran = false;
+    const reason = new Error("too late");
+    const task = run(
+      function* () {
+        ran = true;
+      },
+      { signal: aborted(reason) },
+    );
+    await assert.rejects(Promise.resolve(task), (e: unknown) => e instanceof CancelledError && e.reason === reason);
+    assert.equal(ran, false);
+  });
+
+  it("the abort listener is removed when the task ends; a later abort does nothing", async () => {
+    const controller = new AbortController();
+    const added: unknown[] = [];
+    const removed: unknown[] = [];
+    const signal = controller.signal;
+    const spy = signal as unknown as { addEventListener(...args: unknown[]): void; removeEventListener(...args: unknown[]): void };
+    const add = spy.addEventListener.bind(signal);
+    const remove = spy.removeEventListener.bind(signal);
+    spy.addEventListener = (...args: unknown[]) => {
+      added.push(args[1]);
+      add(...args);
+    };
+    spy.removeEventListener = (...args: unknown[]) => {
+      removed.push(args[1]);
+      remove(...args);
+    };
+    assert.equal(
+      await run(
+        function* () {
+          yield* sleep(1);
+          return 5;
+        },
+        { signal },
+      ),
+      5,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(added.length, 1);
+    assert.deepEqual(removed, added);
+    controller.abort();
+  });
+
+  it("a signal that is not an AbortSignal is a TypeError", () => {
+    assert.throws(() => run(suspend, { signal: {} as AbortSignal }), {
+      name: "TypeError",
+      message: "Cannot run: signal must be an AbortSignal, received object",
+    });
+  });
 });
+
+function aborted(reason: unknown): AbortSignal {
+  const controller = new AbortController();
+  controller.abort(reason);
+  return controller.signal;
+}

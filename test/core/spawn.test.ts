@@ -150,7 +150,8 @@ describe("spawn", () => {
       }
       assert.throws(() => start(spawn(42 as never)), {
         name: "TypeError",
-        message: "Cannot spawn: expected an operation (a generator) or a function returning one, received number",
+        message:
+          "Cannot spawn: expected an operation (a generator) or a function returning one, but received number; pass a generator function (function* () { ... }) or an operation such as sleep(10)",
       });
     });
   });

@@ -5,18 +5,18 @@
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { Future, run } from "../../src/index.ts";
 import { EventSource, serveHttp } from "../../src/net/index.ts";
-import { checkLeaks, needsOpenBsdNc } from "../_helpers.ts";
+import { checkLeaks, needsChromium, needsOpenBsdNc } from "../_helpers.ts";
 
 checkLeaks();
 
 const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `needs Chromium at ${CHROMIUM} (scripts/install-system-deps.sh installs it)`;
+const skip = needsChromium(CHROMIUM);
 const root = resolve(import.meta.dirname, "../..");
 const OUTPUT = resolve(root, "test-output");
 let browser: Browser | undefined;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Future, sleep, spawn, suspend } from "../../src/index.ts";
+import { Event, Future, Lock, Queue, StreamReader, sleep, spawn, suspend } from "../../src/index.ts";
 import { formatTaskTable, formatTaskTree, snapshotTasks } from "../../src/inspect/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -8,6 +8,39 @@ import { checkLeaks } from "../_helpers.ts";
 checkLeaks();
 
 describe("snapshotTasks", () => {
+  it("says what each task waits on in words: a lock, a queue get, a read, an event, a child", async () => {
+    await runVirtual(
+      function* () {
+        const lock = new Lock();
+        const queue = new Queue<number>();
+        const reader = new StreamReader();
+        const event = new Event();
+        yield* lock.acquire();
+        const child = yield* spawn(() => sleep(50), { name: "child" });
+        const tasks = [
+          yield* spawn(() => lock.acquire(), { name: "locker" }),
+          yield* spawn(() => queue.get(), { name: "getter" }),
+          yield* spawn(() => reader.read(1), { name: "reader" }),
+          yield* spawn(() => event.wait(), { name: "eventWaiter" }),
+          yield* spawn(() => child, { name: "joiner" }),
+        ];
+        yield* waitAllTasksBlocked();
+        const waits = Object.fromEntries((snapshotTasks().roots[0]?.children ?? []).map((task) => [task.name, task.waitingOn]));
+        assert.deepEqual(waits, {
+          child: "a sleep until 50 ms (50 ms from now)",
+          locker: "a lock held by another task (acquire)",
+          getter: "an item from an empty queue (get)",
+          reader: "data to read from its stream (a read)",
+          eventWaiter: "an event to be set (wait)",
+          joiner: "task app/child to finish",
+        });
+        for (const task of tasks) task.cancel();
+        lock.release();
+      },
+      { name: "app" },
+    );
+  });
+
   it("shows the tree with what each task waits on", async () => {
     await runVirtual(
       function* () {
@@ -31,7 +64,7 @@ describe("snapshotTasks", () => {
         const [s, w] = root?.children ?? [];
         assert.deepEqual(
           { name: s?.name, state: s?.state, priority: s?.priority, ageMs: s?.ageMs, waitKind: s?.waitKind, waitingOn: s?.waitingOn },
-          { name: "sleeper", state: "running", priority: 5, ageMs: 100, waitKind: "sleep", waitingOn: "sleep until 1500 ms" },
+          { name: "sleeper", state: "running", priority: 5, ageMs: 100, waitKind: "sleep", waitingOn: "a sleep until 1500 ms (1400 ms from now)" },
         );
         assert.equal(w?.daemon, true);
         assert.equal(w?.waitKind, "suspend");
@@ -41,10 +74,10 @@ describe("snapshotTasks", () => {
         assert.equal(
           formatTaskTree(tree),
           [
-            "app [running] p10 100ms waits on running",
-            "├─ sleeper [running] p5 100ms waits on sleep until 1500 ms",
-            "└─ worker [running] p10 100ms daemon waits on suspend",
-            "   └─ waiter [running] p10 100ms waits on future",
+            "app [running] p10 100ms waits on nothing: it is running now",
+            "├─ sleeper [running] p5 100ms waits on a sleep until 1500 ms (1400 ms from now)",
+            "└─ worker [running] p10 100ms daemon waits on nothing: suspended until cancelled (suspend())",
+            "   └─ waiter [running] p10 100ms waits on a Future to be set",
           ].join("\n"),
         );
         const table = formatTaskTable(tree).split("\n");

@@ -19,7 +19,7 @@ describe("runVirtual", () => {
         assert.ok(error instanceof VirtualTestError);
         assert.match(
           error.message,
-          /^Deadlock: every task is blocked and nothing can wake them:\n {2}test \[running\] waits on future\n {4}stuck \[running\] waits on future$/,
+          /^Deadlock: every task is blocked and nothing can wake them:\n {2}test \[running\] waits on a Future to be set\n {4}stuck \[running\] waits on a Future to be set$/,
         );
         return true;
       },

@@ -13,7 +13,7 @@
  * Names are the original's, in camelCase (`data_get` → `dataGet`).
  * `docs/porting-from-calvin.md` maps each one to this layer and to the
  * native corio API, and lists every difference from the original.
- * @module
+ * @module corio/compat/calvin
  */
 export type { Address } from "./_address.ts";
 export type { ClientCallbacks, OneOrMany } from "./_callbacks.ts";

@@ -24,13 +24,18 @@ export class AlreadyCalledError extends Error {
   override name = "AlreadyCalledError";
 }
 
+/**
+ * A callback or errback of a `Deferred` chain: it gets the current result (a
+ * `Failure` for an errback) and the extra arguments given with it, and returns
+ * the next result (a `Deferred` to wait on, a `Failure`, or a value).
+ */
 // biome-ignore lint/suspicious/noExplicitAny: a Deferred chain passes results of any type from step to step, as in Twisted
-type Step = (result: any, ...args: any[]) => unknown;
+export type DeferredCallback = (result: any, ...args: any[]) => unknown;
 
 interface ChainLink {
-  callback: Step;
+  callback: DeferredCallback;
   callbackArgs: unknown[];
-  errback: Step;
+  errback: DeferredCallback;
   errbackArgs: unknown[];
 }
 
@@ -39,7 +44,7 @@ interface Continuation {
   waiting: Deferred<unknown>;
 }
 
-const passthru: Step = (result) => result;
+const passthru: DeferredCallback = (result) => result;
 
 /** Logs failures left at the end of a chain when their Deferred is garbage collected (as Twisted does). */
 const unhandled = new FinalizationRegistry<string>((description) => {
@@ -91,7 +96,7 @@ export class Deferred<T = unknown> implements Operation<T> {
   }
 
   /** Adds a callback/errback pair. Both get the result first, then their extra arguments. */
-  addCallbacks(callback: Step, errback?: Step | null, options: { callbackArgs?: unknown[]; errbackArgs?: unknown[] } = {}): this {
+  addCallbacks(callback: DeferredCallback, errback?: DeferredCallback | null, options: { callbackArgs?: unknown[]; errbackArgs?: unknown[] } = {}): this {
     if (typeof callback !== "function") throw new TypeError(`Cannot add callbacks: the callback must be a function, received ${typeof callback}`);
     this.#links.push({ callback, callbackArgs: options.callbackArgs ?? [], errback: errback ?? passthru, errbackArgs: options.errbackArgs ?? [] });
     if (this.called) this.#runCallbacks();
@@ -99,18 +104,18 @@ export class Deferred<T = unknown> implements Operation<T> {
   }
 
   /** Adds a callback (errors pass by it). */
-  addCallback(callback: Step, ...args: unknown[]): this {
+  addCallback(callback: DeferredCallback, ...args: unknown[]): this {
     return this.addCallbacks(callback, passthru, { callbackArgs: args });
   }
 
   /** Adds an errback (results pass by it); it receives a `Failure`. */
-  addErrback(errback: Step, ...args: unknown[]): this {
+  addErrback(errback: DeferredCallback, ...args: unknown[]): this {
     if (typeof errback !== "function") throw new TypeError(`Cannot add an errback: expected a function, received ${typeof errback}`);
     return this.addCallbacks(passthru, errback, { errbackArgs: args });
   }
 
   /** Adds the same function as callback and errback. */
-  addBoth(fn: Step, ...args: unknown[]): this {
+  addBoth(fn: DeferredCallback, ...args: unknown[]): this {
     return this.addCallbacks(fn, fn, { callbackArgs: args, errbackArgs: args });
   }
 

@@ -5,10 +5,10 @@
  * `LineReceiver`, `DatagramProtocol`). A thin layer over native corio, so
  * that code written against Twisted runs with mechanical changes;
  * `docs/porting-from-twisted.md` shows how to move on to native operations.
- * @module
+ * @module corio/compat/twisted
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
-export { AlreadyCalledError, Deferred, fail, succeed } from "./deferred.ts";
+export { AlreadyCalledError, Deferred, type DeferredCallback, fail, succeed } from "./deferred.ts";
 export {
   CannotListenError,
   ConnectError,

@@ -207,7 +207,7 @@ export interface ReactorOptions {
  * ```
  */
 export class Reactor {
-  /** The corio loop the reactor runs on. */
+  /** @internal The corio loop the reactor runs on, for the porting layer's own modules (corio's public API has no loop handle). */
   readonly loop: Loop;
   #state: "new" | "running" | "stopped" = "new";
   #main: Task<void> | null = null;

@@ -41,7 +41,8 @@ const MAX_DATAGRAM = 65507;
  * }
  * let reply = "";
  * class Ping extends DatagramProtocol {
- *   constructor(readonly server: number) { super(); }
+ *   readonly server: number;
+ *   constructor(server: number) { super(); this.server = server; }
  *   override startProtocol() { this.transport.write("ping", ["127.0.0.1", this.server]); }
  *   override datagramReceived(data: Uint8Array) { reply = new TextDecoder().decode(data); reactor.stop(); }
  * }

@@ -1,0 +1,348 @@
+/**
+ * Iterating any source of items inside an operation: async iterables, Node
+ * `Readable`s, Web `ReadableStream`s and corio's own sources, cancellably.
+ * @module
+ */
+import { defineOperation } from "./_dev.ts";
+import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
+import { until } from "./call.ts";
+import { isCancellation } from "./errors.ts";
+import type { Operation } from "./operation.ts";
+import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
+
+/**
+ * The part of a Web `ReadableStream` that `each` uses (structural, so any
+ * implementation of the standard fits).
+ */
+export interface WebReadableStreamLike<T> {
+  getReader(): {
+    read(): Promise<{ done: true; value?: T | undefined } | { done: false; value: T }>;
+    cancel(reason?: unknown): Promise<void>;
+    releaseLock(): void;
+  };
+}
+
+/** Everything `each` and `forEach` accept. */
+export type EachSource<T, TReturn = undefined> = OperationIterator<T, TReturn> | WebReadableStreamLike<T> | AsyncIterable<T, TReturn>;
+
+/**
+ * The iterator `each` gives: a corio iterator (`yield* it.next()`) over the
+ * source, which `return()` releases early. It is also released when the
+ * task that called `each` ends, whatever the way.
+ */
+export interface EachIterator<T, TReturn = undefined> extends OperationIterator<T, TReturn> {
+  /**
+   * Stops iterating and releases the source (see `each`); later `next()`
+   * calls give `{ done: true }` (for `on`, after the events already
+   * buffered). Idempotent.
+   */
+  return(): Operation<void>;
+}
+
+/** One kind of source, opened: pull an item, or let it go. */
+interface Source<T, TReturn> {
+  next(): Operation<IteratorResult<T, TReturn>>;
+  /** True if an error from `next` ends the source (a JS iterator that threw is finished). */
+  readonly endsOnError: boolean;
+  release(): Operation<void>;
+}
+
+const ACCEPTED =
+  "an async iterable, a Node Readable, a Web ReadableStream, or a corio iterator (a Queue, Channel, Subscription, reader.lines(), readMessages(...), on(...))";
+
+/**
+ * Opens `source` for iteration inside an operation and gives an
+ * `EachIterator`: `yield* it.next()` waits for the next item, and the source
+ * is released when the loop is left early (`yield* it.return()`), when the
+ * task is cancelled, and at the latest when the task that called `each`
+ * ends. Generators cannot `for...of` over items that need waiting, so the
+ * loop is written with `next()`; `forEach(source, function* (item) {...})`
+ * is the same loop with the release built in.
+ *
+ * Sources, all iterated the same way:
+ * - corio iterators (`Queue`, `Channel`, `Subscription`, `reader.lines()`,
+ *   `readMessages(...)`, `on(...)`, any `{ next(): Operation<IteratorResult> }`):
+ *   `next()` is theirs; releasing calls their `return()` if they have one
+ *   (the `on` listener is removed), but never closes a queue or channel you
+ *   passed (other tasks may use it);
+ * - a Web `ReadableStream`: read through a reader; releasing cancels the
+ *   stream (`reader.cancel()`), unless it ended;
+ * - a Node `Readable`: its async iterator; releasing destroys the stream,
+ *   unless it ended;
+ * - any other async iterable (an async generator...): releasing calls the
+ *   iterator's `return()` and waits for it, unless a `next()` is still in
+ *   flight (an async generator queues `return()` behind it, so waiting could
+ *   last forever): then `return()` is called without waiting.
+ *
+ * **Cancellation:** of a `next()`, loses nothing: an item that arrives after
+ * the cancel is given by the next `next()` (a corio source keeps it; for the
+ * others the read in flight is kept). The source is released when the task
+ * ends (or at `return()`).
+ *
+ * Unlike Effection's `each` (`for (const x of yield* each(stream)) { ...;
+ * yield* each.next(); }`), there is no hidden per-loop state: the iterator is
+ * a value, and forgetting to advance it cannot hang the loop.
+ *
+ * @param source What to iterate.
+ * @returns An iterator tied to the current task.
+ * @throws {TypeError} for a source of another kind, naming those accepted.
+ * @example
+ * ```ts
+ * import { each, run } from "corio";
+ * async function* numbers() { yield 1; yield 2; yield 3; }
+ * const total = await run(function* () {
+ *   const it = yield* each(numbers());
+ *   let sum = 0;
+ *   for (let r = yield* it.next(); !r.done; r = yield* it.next()) sum += r.value;
+ *   return sum;
+ * });
+ * console.assert(total === 6);
+ * ```
+ */
+export const each: {
+  <T, TReturn = undefined>(source: OperationIterator<T, TReturn>): Operation<EachIterator<T, TReturn>>;
+  <T>(source: WebReadableStreamLike<T>): Operation<EachIterator<T, undefined>>;
+  <T, TReturn = undefined>(source: AsyncIterable<T, TReturn>): Operation<EachIterator<T, TReturn>>;
+} = defineOperation(function* each<T, TReturn>(source: EachSource<T, TReturn>): Operation<EachIterator<T, TReturn>> {
+  const opened = open<T, TReturn>(source);
+  const iterator = new Each<T, TReturn>(opened);
+  iterator.keeper = adoptResourceWithCleanup("each", () => iterator.return(), "iterate with each()");
+  return iterator;
+}) as unknown as never;
+
+/**
+ * Runs `body` for each item of `source` (anything `each` accepts), one
+ * after the other, and returns the source's final value. The source is
+ * released however the loop ends: its end, an error from `body` or the
+ * source, or cancellation. To stop early, use `each` and leave its loop, or
+ * throw.
+ *
+ * Effection writes this loop as `for (const x of yield* each(s)) { ...;
+ * yield* each.next(); }`; corio takes the body as an operation instead, so
+ * there is nothing to forget at the end of it.
+ *
+ * @param source What to iterate.
+ * @param body Called with each item; the next item is read once it returns.
+ * @returns The value that came with `done` (for a `Channel`, its close reason).
+ * @throws {TypeError} for a source `each` does not accept.
+ * @example
+ * ```ts
+ * import { Channel, forEach, spawn } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * await runVirtual(function* () {
+ *   const channel = new Channel<string>();
+ *   yield* spawn(function* () {
+ *     yield* channel.send("a");
+ *     yield* channel.send("b");
+ *     channel.close();
+ *   });
+ *   const got: string[] = [];
+ *   yield* forEach(channel, function* (message) {
+ *     got.push(message);
+ *   });
+ *   console.assert(got.join() === "a,b");
+ * });
+ * ```
+ */
+export const forEach: {
+  <T, TReturn = undefined>(source: OperationIterator<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
+  <T>(source: WebReadableStreamLike<T>, body: (item: T) => Operation<unknown>): Operation<undefined>;
+  <T, TReturn = undefined>(source: AsyncIterable<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn>;
+} = defineOperation(function* forEach<T, TReturn>(source: EachSource<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn> {
+  if (typeof body !== "function") throw new TypeError(`Cannot iterate with forEach: expected a function (item) => operation as body, received ${typeof body}`);
+  const iterator = yield* each(source as AsyncIterable<T, TReturn>);
+  try {
+    for (;;) {
+      const result = yield* iterator.next();
+      if (result.done) return result.value;
+      yield* body(result.value);
+    }
+  } finally {
+    yield* iterator.return();
+  }
+}) as unknown as never;
+
+class Each<T, TReturn> implements EachIterator<T, TReturn> {
+  readonly #source: Source<T, TReturn>;
+  keeper: ResourceKeeper | null = null;
+  #finished = false;
+  #final: IteratorResult<T, TReturn> | null = null;
+
+  constructor(source: Source<T, TReturn>) {
+    this.#source = source;
+  }
+
+  *next(): Operation<IteratorResult<T, TReturn>> {
+    if (this.#final !== null) return this.#final;
+    if (this.#finished) return { done: true, value: undefined as TReturn };
+    let result: IteratorResult<T, TReturn>;
+    try {
+      result = yield* this.#source.next();
+    } catch (error) {
+      // A cancelled wait keeps the source (its read in flight included) for the next call.
+      if (this.#source.endsOnError && !isCancellation(error)) this.#end();
+      throw error;
+    }
+    if (result.done) {
+      this.#final = result;
+      this.#end();
+    }
+    return result;
+  }
+
+  *return(): Operation<void> {
+    if (this.#finished) return;
+    this.#end();
+    yield* this.#source.release();
+  }
+
+  /** The source is finished or released: nothing left for the task to clean up. */
+  #end(): void {
+    this.#finished = true;
+    this.keeper?.release();
+    this.keeper = null;
+  }
+}
+markOperationIterator(Each.prototype);
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "Object" ? `a ${name}` : "an object";
+}
+
+function open<T, TReturn>(source: unknown): Source<T, TReturn> {
+  if (source !== null && (typeof source === "object" || typeof source === "function")) {
+    const s = source as {
+      getReader?: unknown;
+      pipe?: unknown;
+      destroy?: unknown;
+      read?: unknown;
+      next?: unknown;
+      [Symbol.asyncIterator]?: unknown;
+      [Symbol.iterator]?: unknown;
+    };
+    if (isBrandedOperationIterator(source)) return new NativeSource(source as OperationIterator<T, TReturn>);
+    if (typeof s.getReader === "function") return new WebStreamSource((source as WebReadableStreamLike<T>).getReader()) as Source<T, TReturn>;
+    if (typeof s[Symbol.asyncIterator] === "function") {
+      const iterator = (source as AsyncIterable<T, TReturn>)[Symbol.asyncIterator]();
+      const isNodeReadable = typeof s.pipe === "function" && typeof s.destroy === "function" && typeof s.read === "function";
+      return new AsyncIterableSource(iterator, isNodeReadable ? (source as { destroy(): void; readableEnded?: boolean }) : null);
+    }
+    if (typeof s.next === "function" && typeof s[Symbol.iterator] !== "function") return new NativeSource(source as OperationIterator<T, TReturn>);
+  }
+  const hint =
+    source !== null && typeof source === "object" && typeof (source as Record<symbol, unknown>)[Symbol.iterator] === "function"
+      ? " (a plain iterable or an operation is not a source: loop over an array with for...of)"
+      : "";
+  throw new TypeError(`Cannot iterate with each: expected ${ACCEPTED}, received ${describe(source)}${hint}`);
+}
+
+/** A corio iterator: `next()` is an operation already. */
+class NativeSource<T, TReturn> implements Source<T, TReturn> {
+  readonly endsOnError = false;
+  readonly #iterator: OperationIterator<T, TReturn>;
+  constructor(iterator: OperationIterator<T, TReturn>) {
+    this.#iterator = iterator;
+  }
+  *next(): Operation<IteratorResult<T, TReturn>> {
+    const op = this.#iterator.next() as unknown;
+    if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || "then" in op) {
+      throw new TypeError(
+        `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${describe(op)}; pass an async iterable as such`,
+      );
+    }
+    return yield* op as Operation<IteratorResult<T, TReturn>>;
+  }
+  *release(): Operation<void> {
+    const close = (this.#iterator as { return?: () => unknown }).return;
+    if (typeof close !== "function") return;
+    const result = close.call(this.#iterator);
+    if (result !== null && typeof result === "object" && typeof (result as Record<symbol, unknown>)[Symbol.iterator] === "function") {
+      yield* result as Operation<unknown>;
+    }
+  }
+}
+
+/** A JS async iterator; a read in flight is kept across a cancel. */
+class AsyncIterableSource<T, TReturn> implements Source<T, TReturn> {
+  readonly endsOnError = true;
+  readonly #iterator: AsyncIterator<T, TReturn>;
+  readonly #readable: { destroy(): void; readableEnded?: boolean } | null;
+  #pending: Promise<IteratorResult<T, TReturn>> | null = null;
+
+  constructor(iterator: AsyncIterator<T, TReturn>, readable: { destroy(): void; readableEnded?: boolean } | null) {
+    this.#iterator = iterator;
+    this.#readable = readable;
+  }
+
+  *next(): Operation<IteratorResult<T, TReturn>> {
+    this.#pending ??= Promise.resolve(this.#iterator.next());
+    const result = yield* until(this.#pending);
+    this.#pending = null;
+    return result;
+  }
+
+  *release(): Operation<void> {
+    if (this.#readable !== null) {
+      // A Node stream: destroying it also settles a read in flight.
+      if (this.#readable.readableEnded !== true) this.#readable.destroy();
+      return;
+    }
+    const close = this.#iterator.return;
+    if (typeof close !== "function") return;
+    const closing = Promise.resolve(close.call(this.#iterator));
+    if (this.#pending !== null) {
+      // A read is in flight: an async generator answers `return()` only after it, which may be never.
+      closing.catch(() => undefined);
+      this.#pending.catch(() => undefined);
+      return;
+    }
+    yield* until(closing);
+  }
+}
+
+/** A Web stream's reader; a read in flight is kept across a cancel. */
+class WebStreamSource<T> implements Source<T, undefined> {
+  readonly endsOnError = true;
+  readonly #reader: ReturnType<WebReadableStreamLike<T>["getReader"]>;
+  #pending: Promise<{ done: true; value?: T | undefined } | { done: false; value: T }> | null = null;
+  #ended = false;
+
+  constructor(reader: ReturnType<WebReadableStreamLike<T>["getReader"]>) {
+    this.#reader = reader;
+  }
+
+  *next(): Operation<IteratorResult<T, undefined>> {
+    this.#pending ??= this.#reader.read();
+    let result: { done: true; value?: T | undefined } | { done: false; value: T };
+    try {
+      result = yield* until(this.#pending);
+    } catch (error) {
+      if (isCancellation(error)) throw error; // the read in flight is kept
+      this.#pending = null;
+      this.#end();
+      throw error;
+    }
+    this.#pending = null;
+    if (result.done) {
+      this.#end();
+      return { done: true, value: undefined };
+    }
+    return { done: false, value: result.value };
+  }
+
+  *release(): Operation<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#pending?.catch(() => undefined);
+    yield* until(this.#reader.cancel("the iteration was stopped"));
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#reader.releaseLock();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * An ESLint plugin for code that uses corio, with one type-aware rule,
+ * `no-floating-operation`: an operation created and never run does nothing
+ * (`sleep(200);` without `yield*`, `await sleep(300)`, `yield sleep(1)`), the
+ * analogue of typescript-eslint's `no-floating-promises`. It needs ESLint 9
+ * or later and typescript-eslint's parser with type information (optional
+ * peer dependencies: corio itself does not need them).
+ *
+ * ```js ignore
+ * // eslint.config.js
+ * import tsParser from "@typescript-eslint/parser";
+ * import corio from "corio/eslint-plugin";
+ *
+ * export default [
+ *   {
+ *     files: ["**\/*.ts"],
+ *     languageOptions: { parser: tsParser, parserOptions: { projectService: true } },
+ *     plugins: { corio },
+ *     rules: { "corio/no-floating-operation": "error" },
+ *   },
+ * ];
+ * ```
+ * @module
+ */
+import type { ESLint, Linter } from "eslint";
+import { noFloatingOperation } from "./no-floating-operation.ts";
+
+/**
+ * The plugin: register it under the name `corio` (`plugins: { corio }`) and
+ * turn on `corio/no-floating-operation`, or spread `configs.recommended`.
+ *
+ * @example
+ * ```ts
+ * import corio from "corio/eslint-plugin";
+ * console.assert(typeof corio.rules["no-floating-operation"].create === "function");
+ * console.assert(corio.configs.recommended.rules["corio/no-floating-operation"] === "error");
+ * ```
+ */
+const plugin = {
+  meta: { name: "corio", version: "0.1.0" },
+  rules: { "no-floating-operation": noFloatingOperation },
+  configs: {
+    /** The rule as an error; add `languageOptions` with typescript-eslint's parser and type information. */
+    recommended: { plugins: {} as Record<string, ESLint.Plugin>, rules: { "corio/no-floating-operation": "error" } } satisfies Linter.Config,
+  },
+} satisfies ESLint.Plugin;
+plugin.configs.recommended.plugins = { corio: plugin };
+
+export default plugin;
+export { noFloatingOperation };

@@ -1,0 +1,143 @@
+/**
+ * An HTTP client operation over the host's `fetch`, cancellable, with the
+ * body as a `StreamReader`.
+ * @module
+ */
+import { defineOperation } from "../core/_dev.ts";
+import { adoptResource } from "../core/_resource.ts";
+import { until } from "../core/call.ts";
+import { isCancellation } from "../core/errors.ts";
+import type { Operation } from "../core/operation.ts";
+import { StreamReader } from "../streams/stream-reader.ts";
+import { readerFromWebStream } from "../streams/web-streams.ts";
+
+/** Options of `fetch`: those of the standard `fetch`, and the body reader's `limit`. */
+export interface FetchOptions extends RequestInit {
+  /** The body reader's `limit` (see `StreamReader`). @default 65536 */
+  limit?: number;
+}
+
+/** A response whose body is read in operations. */
+export interface FetchResponse {
+  /** The status code. */
+  readonly status: number;
+  /** The status text. */
+  readonly statusText: string;
+  /** True for a 2xx status. */
+  readonly ok: boolean;
+  /** The response headers. */
+  readonly headers: Headers;
+  /** The final URL (after redirects). */
+  readonly url: string;
+  /**
+   * The body, read as it arrives (a slow reader slows the download). Ends
+   * (EOF) with the body; reads throw `BrokenResourceError` if the
+   * connection breaks or the request is aborted.
+   */
+  readonly body: StreamReader;
+  /** The whole body as bytes. **Cancellation:** aborts the request. */
+  bytes(): Operation<Uint8Array>;
+  /** The whole body as UTF-8 text. **Cancellation:** aborts the request. */
+  text(): Operation<string>;
+  /** The whole body parsed as JSON. @throws {SyntaxError} for a body that is not JSON. */
+  json<T = unknown>(): Operation<T>;
+  /** Aborts the request: the rest of the body is not downloaded. Idempotent. */
+  abort(): void;
+}
+
+/**
+ * Makes an HTTP request with the host's `fetch` (Node 18+) and gives the
+ * response once its head has arrived; the body is a `StreamReader` read as
+ * it arrives. The request belongs to the calling task: cancelling the task,
+ * or its end, aborts the request (the connection is closed, even in the
+ * middle of the body), and so does `response.abort()`. An `init.signal` of
+ * your own aborts it too.
+ *
+ * **Cancellation:** aborts the request (whether the head or the body was
+ * awaited) and throws `CancelledError`.
+ *
+ * @param input A URL or a `Request`.
+ * @param init The standard `fetch` options, and `limit` for the body reader.
+ * @returns The response, with its body as a `StreamReader`.
+ * @throws {TypeError} as `fetch` does, for a network failure (the cause in `cause`).
+ * @example
+ * ```ts
+ * import { createServer } from "node:http";
+ * import { run } from "corio";
+ * import { fetch } from "corio/net";
+ * const server = createServer((_req, res) => res.end("hello from http")).listen(0, "127.0.0.1");
+ * await new Promise((resolve) => server.once("listening", resolve));
+ * const { port } = server.address() as { port: number };
+ * const text = await run(function* () {
+ *   const response = yield* fetch(`http://127.0.0.1:${port}/`);
+ *   return response.status === 200 ? yield* response.text() : "";
+ * });
+ * server.close();
+ * server.closeAllConnections();
+ * console.assert(text === "hello from http");
+ * ```
+ */
+export const fetch = defineOperation(function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
+  const { limit, signal: userSignal, ...rest } = init;
+  const controller = new AbortController();
+  const abort = (reason?: unknown): void => {
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  const onUserAbort = (): void => abort(userSignal?.reason);
+  if (userSignal?.aborted) abort(userSignal.reason);
+  else userSignal?.addEventListener("abort", onUserAbort, { once: true });
+  const keeper = adoptResource(`fetch ${String(input instanceof Request ? input.url : input)}`, () => abort("the task that made the request ended"), "fetch");
+  const release = (): void => {
+    userSignal?.removeEventListener("abort", onUserAbort);
+    keeper.release();
+  };
+  let response: Response;
+  try {
+    response = yield* until(globalThis.fetch(input, { ...rest, signal: controller.signal }));
+  } catch (error) {
+    abort(error);
+    release();
+    throw error;
+  }
+  const readerOptions = { ...(limit !== undefined && { limit }), signal: controller.signal };
+  let body: StreamReader;
+  if (response.body === null) {
+    body = new StreamReader(limit === undefined ? {} : { limit });
+    body.feedEof();
+  } else body = readerFromWebStream(response.body as ReadableStream<Uint8Array>, readerOptions);
+
+  function* readAll(): Operation<Uint8Array> {
+    try {
+      const data = yield* body.read(-1);
+      release();
+      return data;
+    } catch (error) {
+      if (isCancellation(error)) {
+        abort(error);
+        release();
+      }
+      throw error;
+    }
+  }
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    ok: response.ok,
+    headers: response.headers,
+    url: response.url,
+    body,
+    bytes: readAll,
+    *text() {
+      return new TextDecoder().decode(yield* readAll());
+    },
+    json<T>(): Operation<T> {
+      return (function* () {
+        return JSON.parse(new TextDecoder().decode(yield* readAll())) as T;
+      })();
+    },
+    abort() {
+      abort("response.abort() was called");
+      release();
+    },
+  };
+});

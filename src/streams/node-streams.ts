@@ -1,0 +1,184 @@
+/**
+ * `StreamReader` and `StreamWriter` over Node streams (a `Readable`, a
+ * `Writable`, a socket or a pipe made elsewhere), with backpressure both
+ * ways. Structural types only: this module imports nothing from Node.
+ * @module
+ */
+import { BrokenResourceError } from "../core/errors.ts";
+import { StreamReader } from "./stream-reader.ts";
+import { StreamWriter } from "./stream-writer.ts";
+import type { ReadTransport, WriteTransport } from "./transport.ts";
+
+const encoder = new TextEncoder();
+
+/** The part of a Node `Readable` that `readerFromNodeStream` uses. */
+export interface NodeReadableLike {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(error?: Error): unknown;
+}
+
+/** The part of a Node `Writable` that `writerToNodeStream` uses. */
+export interface NodeWritableLike {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  destroy(error?: Error): unknown;
+  readonly writableLength: number;
+  readonly writableHighWaterMark: number;
+}
+
+function broken(action: string, error: unknown): BrokenResourceError {
+  return new BrokenResourceError(`Cannot ${action}: the stream failed (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+}
+
+/**
+ * A `StreamReader` fed by a Node `Readable` (bytes or strings, encoded as
+ * UTF-8). The stream is paused while the reader holds more than twice its
+ * `limit` unread, and resumed as the reader is read: a slow reader slows
+ * the source. Its end is the reader's EOF; an error, or a destroy before
+ * the end, makes the next reads throw `BrokenResourceError` (the stream's
+ * error as `cause`). The stream stays yours: destroy it if you stop
+ * reading early (or iterate it with `each`, which does).
+ *
+ * @param stream A Node `Readable` (not in object mode).
+ * @param options `limit` of the reader. @default 65536
+ * @returns The reader.
+ * @throws {TypeError} for something that is not a readable stream.
+ * @example
+ * ```ts
+ * import { Readable } from "node:stream";
+ * import { readerFromNodeStream, run } from "corio";
+ * const text = await run(function* () {
+ *   const reader = readerFromNodeStream(Readable.from(["line one\n", "line two\n"]));
+ *   return new TextDecoder().decode(yield* reader.readLine());
+ * });
+ * console.assert(text === "line one\n");
+ * ```
+ */
+export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?: number } = {}): StreamReader {
+  if (stream === null || typeof stream !== "object" || typeof stream.on !== "function" || typeof stream.pause !== "function") {
+    throw new TypeError(`Cannot read a Node stream: expected a Readable (on/pause/resume), received ${stream === null ? "null" : typeof stream}`);
+  }
+  const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });
+  let finished = false;
+  const finish = (): boolean => {
+    if (finished) return false;
+    finished = true;
+    stream.removeListener("data", onData);
+    stream.removeListener("end", onEnd);
+    stream.removeListener("error", onError);
+    stream.removeListener("close", onClose);
+    return true;
+  };
+  const onData = (chunk: unknown): void => {
+    if (finished) return;
+    if (typeof chunk === "string") reader.feed(encoder.encode(chunk));
+    else if (chunk instanceof Uint8Array) reader.feed(chunk);
+    else {
+      finish();
+      reader.setException(
+        new TypeError(`Cannot read a Node stream: it gave ${typeof chunk} chunks, not bytes (an object-mode stream? iterate it with each())`),
+      );
+      stream.destroy();
+    }
+  };
+  const onEnd = (): void => {
+    if (finish()) reader.feedEof();
+  };
+  const onError = (error: unknown): void => {
+    if (finish()) reader.setException(broken("read", error));
+  };
+  const onClose = (): void => {
+    if (finish()) reader.setException(new BrokenResourceError("Cannot read: the stream was destroyed before its end"));
+  };
+  const transport: ReadTransport = {
+    external: true,
+    pauseReading: () => stream.pause(),
+    resumeReading: () => stream.resume(),
+  };
+  reader.setTransport(transport);
+  stream.on("end", onEnd);
+  stream.on("error", onError);
+  stream.on("close", onClose);
+  stream.on("data", onData as (...args: unknown[]) => void);
+  return reader;
+}
+
+/**
+ * A `StreamWriter` that writes to a Node `Writable`. `drain()` waits while
+ * the stream holds more than its `writableHighWaterMark` (its `drain`
+ * event ends the wait); `close()` ends the stream (`end()`), `abort()`
+ * destroys it, and `waitClosed()` waits for its `finish`. A stream error
+ * makes `drain` and later writes throw `BrokenResourceError`.
+ *
+ * @param stream A Node `Writable`.
+ * @returns The writer.
+ * @throws {TypeError} for something that is not a writable stream.
+ * @example
+ * ```ts
+ * import { Writable } from "node:stream";
+ * import { run, writerToNodeStream } from "corio";
+ * const chunks: string[] = [];
+ * const sink = new Writable({ write(chunk, _encoding, done) { chunks.push(String(chunk)); done(); } });
+ * await run(function* () {
+ *   const writer = writerToNodeStream(sink);
+ *   writer.write("hello ");
+ *   writer.write("world");
+ *   yield* writer.drain();
+ *   writer.close();
+ *   yield* writer.waitClosed();
+ * });
+ * console.assert(chunks.join("") === "hello world");
+ * ```
+ */
+export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
+  if (stream === null || typeof stream !== "object" || typeof stream.write !== "function" || typeof stream.end !== "function") {
+    throw new TypeError(`Cannot write to a Node stream: expected a Writable (write/end), received ${stream === null ? "null" : typeof stream}`);
+  }
+  let closed = false;
+  const transport: WriteTransport = {
+    external: true,
+    canWriteEof: false,
+    get writeBufferSize() {
+      return stream.writableLength;
+    },
+    get highWaterMark() {
+      return stream.writableHighWaterMark;
+    },
+    write: (data) => {
+      stream.write(data);
+    },
+    writeEof() {
+      throw new Error("Cannot write EOF: a Node Writable cannot half-close; use close()");
+    },
+    close: () => {
+      stream.end();
+    },
+    abort: () => {
+      stream.destroy();
+      onClosed(undefined);
+    },
+  };
+  const writer = new StreamWriter(transport);
+  const onClosed = (error: unknown): void => {
+    if (closed) return;
+    closed = true;
+    stream.removeListener("drain", onDrain);
+    stream.removeListener("finish", onFinish);
+    stream.removeListener("close", onFinish);
+    stream.removeListener("error", onError);
+    writer.transportClosed(error);
+  };
+  const onDrain = (): void => writer.transportDrained();
+  const onFinish = (): void => onClosed(undefined);
+  const onError = (error: unknown): void => onClosed(error);
+  stream.on("drain", onDrain);
+  stream.on("finish", onFinish);
+  stream.on("close", onFinish);
+  stream.on("error", onError);
+  return writer;
+}

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { EventEmitter, getEventListeners } from "node:events";
+import { describe, it } from "node:test";
+import { CancelledError, each, forEach, type Operation, on, once, sleep, spawn } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+function* emitLater(ms: number, emit: () => void): Operation<void> {
+  yield* spawn(function* () {
+    yield* sleep(ms);
+    emit();
+  });
+}
+
+describe("once", () => {
+  it("gives the listener's arguments of an EventEmitter, and removes its listeners", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      yield* emitLater(10, () => emitter.emit("exit", 0, "SIGTERM"));
+      const args = yield* once<[number, string]>(emitter, "exit");
+      assert.deepEqual(args, [0, "SIGTERM"]);
+      assert.equal(emitter.listenerCount("exit"), 0);
+      assert.equal(emitter.listenerCount("error"), 0);
+    });
+  });
+
+  it("gives the Event of an EventTarget", async () => {
+    await runVirtual(function* () {
+      const target = new EventTarget();
+      yield* emitLater(5, () => target.dispatchEvent(new Event("ready")));
+      const event = yield* once(target, "ready");
+      assert.equal(event.type, "ready");
+      assert.equal(getEventListeners(target, "ready").length, 0);
+    });
+  });
+
+  it("throws an emitter's error event, and cleans up", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const boom = new Error("boom");
+      yield* emitLater(1, () => emitter.emit("error", boom));
+      const error = yield* rejectsOp(once(emitter, "data"), Error);
+      assert.equal(error, boom);
+      assert.equal(emitter.listenerCount("data") + emitter.listenerCount("error"), 0);
+      // Waiting for "error" itself gives it.
+      yield* emitLater(1, () => emitter.emit("error", boom));
+      assert.deepEqual(yield* once(emitter, "error"), [boom]);
+    });
+  });
+
+  it("cancelled, it leaves no listener behind", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const target = new EventTarget();
+      const a = yield* spawn(() => once(emitter, "never"));
+      const b = yield* spawn(() => once(target, "never"));
+      yield* waitAllTasksBlocked();
+      assert.equal(emitter.listenerCount("never"), 1);
+      assert.equal(getEventListeners(target, "never").length, 1);
+      a.cancel();
+      b.cancel();
+      yield* rejectsOp(a, CancelledError);
+      yield* rejectsOp(b, CancelledError);
+      assert.equal(emitter.listenerCount("never"), 0);
+      assert.equal(emitter.listenerCount("error"), 0);
+      assert.equal(getEventListeners(target, "never").length, 0);
+    });
+  });
+
+  it("rejects a target that is neither kind with a TypeError", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(once({} as EventTarget, "x"), TypeError);
+      assert.match(error.message, /expected an EventTarget \(addEventListener\/removeEventListener\) or an EventEmitter/);
+    });
+  });
+});
+
+describe("on", () => {
+  it("buffers every event from the call on, in order; return() removes the listeners", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const data = yield* on<[string]>(emitter, "data");
+      emitter.emit("data", "a");
+      emitter.emit("data", "b");
+      yield* emitLater(10, () => emitter.emit("data", "c"));
+      const seen: string[] = [];
+      for (let r = yield* data.next(); !r.done; r = yield* data.next()) {
+        seen.push(r.value[0]);
+        if (seen.length === 3) break;
+      }
+      assert.deepEqual(seen, ["a", "b", "c"]);
+      assert.equal(emitter.listenerCount("data"), 1);
+      yield* data.return();
+      assert.equal(emitter.listenerCount("data"), 0);
+      assert.equal(emitter.listenerCount("error"), 0);
+      assert.deepEqual(yield* data.next(), { done: true, value: undefined });
+    });
+  });
+
+  it("forEach over on(EventTarget) cancelled leaves no listener", async () => {
+    await runVirtual(function* () {
+      const target = new EventTarget();
+      let count = 0;
+      const task = yield* spawn(function* () {
+        yield* forEach(yield* on(target, "tick"), function* () {
+          count++;
+        });
+      });
+      yield* waitAllTasksBlocked();
+      target.dispatchEvent(new Event("tick"));
+      target.dispatchEvent(new Event("tick"));
+      yield* waitAllTasksBlocked();
+      assert.equal(count, 2);
+      task.cancel();
+      yield* rejectsOp(task, CancelledError);
+      assert.equal(getEventListeners(target, "tick").length, 0);
+    });
+  });
+
+  it("the listeners go when the task that called on() ends, even without return()", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      yield* spawn(function* () {
+        const it = yield* on(emitter, "data");
+        emitter.emit("data", 1);
+        assert.deepEqual((yield* it.next()).value, [1]);
+      });
+      yield* waitAllTasksBlocked();
+      assert.equal(emitter.listenerCount("data"), 0);
+      assert.equal(emitter.listenerCount("error"), 0);
+    });
+  });
+
+  it("an error event is thrown after the events before it, and removes the listeners", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const it = yield* each(yield* on(emitter, "data"));
+      emitter.emit("data", 1);
+      emitter.emit("error", new Error("broken"));
+      assert.deepEqual((yield* it.next()).value, [1]);
+      const error = yield* rejectsOp(it.next(), Error);
+      assert.equal(error.message, "broken");
+      assert.equal(emitter.listenerCount("data") + emitter.listenerCount("error"), 0);
+    });
+  });
+
+  it("a cancelled next() loses no event", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const it = yield* on(emitter, "data");
+      const reader = yield* spawn(() => it.next());
+      yield* waitAllTasksBlocked();
+      reader.cancel();
+      emitter.emit("data", "kept");
+      yield* rejectsOp(reader, CancelledError);
+      assert.deepEqual((yield* it.next()).value, ["kept"]);
+      yield* it.return();
+    });
+  });
+});

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import { BrokenResourceError, CancelledError, forEach, spawn, until } from "../../src/index.ts";
+import { fetch } from "../../src/net/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+/** A node:http server on 127.0.0.1 for one test; `close()` also drops keep-alive connections. */
+async function withServer(handler: (req: IncomingMessage, res: ServerResponse) => void, body: (url: string) => Promise<void>): Promise<void> {
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    await body(`http://127.0.0.1:${port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+describe("fetch", () => {
+  it("gives status, headers and the body (text, json)", async () => {
+    await withServer(
+      (req, res) => {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ path: req.url, method: req.method }));
+      },
+      (url) =>
+        runVirtual(function* () {
+          const response = yield* fetch(`${url}/hello`, { method: "POST", body: "x" });
+          assert.equal(response.status, 200);
+          assert.equal(response.ok, true);
+          assert.equal(response.headers.get("content-type"), "application/json");
+          assert.deepEqual(yield* response.json(), { path: "/hello", method: "POST" });
+        }),
+    );
+  });
+
+  it("the body is a StreamReader, read as it arrives", async () => {
+    await withServer(
+      (_req, res) => {
+        res.write("line 1\n");
+        setTimeout(() => res.end("line 2\n"), 20);
+      },
+      (url) =>
+        runVirtual(function* () {
+          const response = yield* fetch(url);
+          const lines: string[] = [];
+          yield* forEach(response.body.lines(), function* (line) {
+            lines.push(line);
+          });
+          assert.deepEqual(lines, ["line 1", "line 2"]);
+        }),
+    );
+  });
+
+  it("cancelling the task mid-body aborts the request: the server sees the connection close", async () => {
+    const closed = promiseWithResolvers<boolean>();
+    const firstLine = promiseWithResolvers<void>();
+    await withServer(
+      (_req, res) => {
+        res.write("first chunk\n"); // and never the rest
+        res.on("close", () => closed.resolve(res.writableFinished));
+      },
+      (url) =>
+        runVirtual(function* () {
+          const task = yield* spawn(function* () {
+            const response = yield* fetch(url);
+            yield* response.body.readLine();
+            firstLine.resolve();
+            yield* response.body.readLine(); // waits for a line that never comes
+          });
+          yield* until(firstLine.promise);
+          yield* waitAllTasksBlocked();
+          task.cancel();
+          yield* rejectsOp(task, CancelledError);
+          assert.equal(yield* until(closed.promise), false, "closed before the response finished");
+        }),
+    );
+  });
+
+  it("cancelling while waiting for the head aborts too", async () => {
+    const gone = promiseWithResolvers<void>();
+    const received = promiseWithResolvers<void>();
+    await withServer(
+      (req) => {
+        req.socket.on("close", () => gone.resolve());
+        received.resolve();
+      },
+      (url) =>
+        runVirtual(function* () {
+          const task = yield* spawn(() => fetch(url));
+          yield* until(received.promise);
+          task.cancel();
+          yield* rejectsOp(task, CancelledError);
+          yield* until(gone.promise);
+        }),
+    );
+  });
+
+  it("response.abort() and the caller's own signal stop the body", async () => {
+    await withServer(
+      (_req, res) => {
+        res.write("part");
+      },
+      (url) =>
+        runVirtual(function* () {
+          const response = yield* fetch(url);
+          assert.equal(new TextDecoder().decode(yield* response.body.read(100)), "part");
+          response.abort();
+          yield* rejectsOp(response.body.read(100), BrokenResourceError);
+
+          const controller = new AbortController();
+          const second = yield* fetch(url, { signal: controller.signal });
+          yield* second.body.read(100);
+          controller.abort("caller gave up");
+          yield* rejectsOp(second.body.read(100), BrokenResourceError);
+        }),
+    );
+  });
+
+  it("a connection refused is the fetch TypeError", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    await runVirtual(function* () {
+      yield* rejectsOp(fetch(`http://127.0.0.1:${port}/`), TypeError);
+    });
+  });
+});

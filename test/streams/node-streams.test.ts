@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { PassThrough, Readable, Writable } from "node:stream";
+import { describe, it } from "node:test";
+import { BrokenResourceError, readerFromNodeStream, spawn, writerToNodeStream } from "../../src/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
+
+checkLeaks();
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+describe("readerFromNodeStream", () => {
+  it("reads a Readable's bytes and strings to EOF", async () => {
+    await runVirtual(function* () {
+      const reader = readerFromNodeStream(Readable.from([Buffer.from("one\n"), "two\n"], { objectMode: false }));
+      assert.equal(text(yield* reader.readLine()), "one\n");
+      assert.equal(text(yield* reader.read()), "two\n");
+      assert.equal((yield* reader.read()).length, 0);
+      assert.equal(reader.atEof, true);
+    });
+  });
+
+  it("pauses the stream while the reader is full, and resumes it as it is read (backpressure)", async () => {
+    await runVirtual(function* () {
+      const stream = new PassThrough();
+      const reader = readerFromNodeStream(stream, { limit: 16 });
+      stream.write(Buffer.alloc(40, 97));
+      yield* reader.readExactly(1); // lets the data arrive
+      assert.equal(stream.isPaused(), true, "over 2 * limit buffered: paused");
+      yield* reader.readExactly(30);
+      assert.equal(stream.isPaused(), false, "read below the limit: resumed");
+      stream.end();
+      assert.equal((yield* reader.read()).length, 9);
+      assert.equal((yield* reader.read()).length, 0);
+    });
+  });
+
+  it("a stream error, or a destroy before the end, is a BrokenResourceError on the next read", async () => {
+    await runVirtual(function* () {
+      const failing = new PassThrough();
+      const reader = readerFromNodeStream(failing);
+      yield* spawn(function* () {
+        yield* waitAllTasksBlocked(); // the reader waits
+        failing.destroy(new Error("disk on fire"));
+      });
+      const error = yield* rejectsOp(reader.read(), BrokenResourceError);
+      assert.equal((error.cause as Error).message, "disk on fire");
+
+      const destroyed = new PassThrough();
+      const second = readerFromNodeStream(destroyed);
+      destroyed.destroy();
+      yield* rejectsOp(second.read(), BrokenResourceError);
+      assert.equal(destroyed.listenerCount("data"), 0, "listeners removed");
+    });
+  });
+
+  it("rejects what is not a Readable", () => {
+    assert.throws(() => readerFromNodeStream({} as never), { name: "TypeError", message: /expected a Readable/ });
+  });
+});
+
+describe("writerToNodeStream", () => {
+  it("drain() waits while the Writable is over its highWaterMark, until its drain event", async () => {
+    await runVirtual(function* () {
+      const written: string[] = [];
+      const callbacks: (() => void)[] = [];
+      const sink = new Writable({
+        highWaterMark: 4,
+        write(chunk, _encoding, done) {
+          written.push(String(chunk));
+          callbacks.push(done);
+        },
+      });
+      const writer = writerToNodeStream(sink);
+      writer.write("12345678");
+      assert.equal(writer.bufferSize, 8);
+      const draining = yield* spawn(() => writer.drain());
+      yield* waitAllTasksBlocked();
+      assert.equal(draining.done, false, "a slow sink holds the writer back");
+      callbacks.shift()?.();
+      yield* draining;
+      writer.write("9");
+      writer.close();
+      const closing = yield* spawn(() => writer.waitClosed());
+      yield* waitAllTasksBlocked();
+      callbacks.shift()?.();
+      yield* closing;
+      assert.deepEqual(written, ["12345678", "9"]);
+      assert.equal(sink.writableFinished, true);
+    });
+  });
+
+  it("a stream error breaks the writer", async () => {
+    await runVirtual(function* () {
+      const sink = new Writable({
+        write(_chunk, _encoding, done) {
+          done(new Error("EPIPE-ish"));
+        },
+      });
+      const writer = writerToNodeStream(sink);
+      writer.write("x");
+      yield* writer.waitClosed();
+      yield* rejectsOp(writer.drain(), BrokenResourceError);
+      assert.throws(() => writer.write("y"), BrokenResourceError);
+    });
+  });
+
+  it("abort() destroys the stream", async () => {
+    await runVirtual(function* () {
+      const sink = new PassThrough();
+      const writer = writerToNodeStream(sink);
+      writer.abort();
+      assert.equal(sink.destroyed, true);
+      yield* writer.waitClosed();
+      sink.resume();
+    });
+  });
+
+  it("rejects what is not a Writable", () => {
+    assert.throws(() => writerToNodeStream({} as never), { name: "TypeError", message: /expected a Writable/ });
+  });
+});
+
+describe("Node streams from corio streams (through Web streams)", () => {
+  it("Readable.fromWeb(toWebReadableStream(reader)) is a Node Readable of the reader's bytes", async () => {
+    const { StreamReader, toWebReadableStream } = await import("../../src/index.ts");
+    const reader = new StreamReader();
+    reader.feed(bytes("from corio "));
+    reader.feed(bytes("to node"));
+    reader.feedEof();
+    const chunks: Buffer[] = [];
+    for await (const chunk of Readable.fromWeb(toWebReadableStream(reader) as never)) chunks.push(chunk as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), "from corio to node");
+  });
+});
