@@ -2,7 +2,9 @@
  * A Redis connection owned by a corio task.
  * @module
  */
+
 import { type RedisOptions as IoRedisOptions, Redis } from "ioredis";
+import { defineOperation } from "../core/_dev.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -61,9 +63,9 @@ export type RedisClient = Redis;
  * console.assert(greeting === "hello");
  * ```
  */
-export function* connectRedis(address: RedisAddress = {}): Operation<RedisClient> {
+export const connectRedis = defineOperation(function* connectRedis(address: RedisAddress = {}): Operation<RedisClient> {
   return yield* openClient(address, {}, "redis");
-}
+});
 
 /** `connectRedis` with more ioredis options (BullMQ wants `maxRetriesPerRequest: null`), the resource named `purpose`. */
 export function* openClient(address: RedisAddress, extra: IoRedisOptions, purpose: string): Operation<RedisClient> {

@@ -2,7 +2,9 @@
  * The outcomes of a BullMQ queue's jobs, as a corio iterator.
  * @module
  */
+
 import type { QueueEvents } from "bullmq";
+import { defineOperationMethods } from "../core/_dev.ts";
 import { until } from "../core/call.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -84,3 +86,5 @@ function parseValue(value: unknown): unknown {
     return value;
   }
 }
+
+defineOperationMethods(JobCompletions);

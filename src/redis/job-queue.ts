@@ -13,7 +13,9 @@
  * stopping a worker puts its jobs back instead of failing them.
  * @module
  */
+
 import { Queue as BullQueue, Worker as BullWorker, type Job, type JobsOptions, QueueEvents, UnrecoverableError, WaitingError } from "bullmq";
+import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { SHIELDED } from "../core/_scope.ts";
 import { until } from "../core/call.ts";
 import { createCancelledError, isCancellation } from "../core/errors.ts";
@@ -228,7 +230,10 @@ export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, P
  * console.assert(squares.join() === "1,4,9");
  * ```
  */
-export function* openJobQueue<D = unknown, R = unknown>(name: string, options: JobQueueOptions): Operation<JobQueue<D, R>> {
+export const openJobQueue = defineOperation(function* openJobQueue<D = unknown, R = unknown>(
+  name: string,
+  options: JobQueueOptions,
+): Operation<JobQueue<D, R>> {
   if (typeof name !== "string" || name === "" || name.includes(":"))
     throw new TypeError(
       `Cannot open a job queue: the name must be a non-empty string without ':', received ${typeof name === "string" ? JSON.stringify(name) : typeof name}`,
@@ -248,7 +253,7 @@ export function* openJobQueue<D = unknown, R = unknown>(name: string, options: J
   const owner = requireCurrentTask("open a job queue");
   owner.ensure({ name: `bullmq queue ${name}`, cleanup: () => until(queue.close()) });
   return new JobQueue<D, R>(name, options.redis, prefix, queue, client);
-}
+});
 
 function cancelChannel(prefix: string, name: string): string {
   return `${prefix}:${name}:corio-cancel`;
@@ -406,3 +411,5 @@ function preview(data: unknown): string {
 function ownedConnection(client: RedisClient): Record<string, unknown> {
   return { ...client.options, lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(times * 100, 2000) };
 }
+
+defineOperationMethods(JobQueue);
