@@ -197,8 +197,8 @@ describe("redisCache", { skip }, () => {
         function* (kind: string): Operation<unknown> {
           if (kind === "bigint") return 10n;
           if (kind === "cycle") {
-            const cycle: Record<string, unknown> = {};
-            cycle["self"] = cycle;
+            const cycle: { self?: unknown } = {};
+            cycle.self = cycle;
             return cycle;
           }
           if (kind === "function") return () => 1;
