@@ -14,7 +14,7 @@ import type { HttpRequest } from "../net/http-request.ts";
 import type { HttpResponse } from "../net/http-response.ts";
 import { sleep } from "../time/sleep.ts";
 import { timeout } from "../time/timeout.ts";
-import type { RedisClient } from "./connection.ts";
+import { dropClient, type RedisClient } from "./connection.ts";
 
 /** Options of `redisEventSource`: those of `EventSource`, plus where the events go in Redis. */
 export interface RedisEventSourceOptions extends EventSourceOptions {
@@ -129,14 +129,12 @@ export function* redisEventSource(options: RedisEventSourceOptions): Operation<R
   reader.on("error", (error: unknown) => {
     lastError = error;
   });
-  yield* ensure(function* () {
+  function* shutDown(): Operation<void> {
     local.close();
-    if (reader.status === "end") return;
-    const ended = new Promise<void>((resolve) => reader.once("end", () => resolve()));
     // Not QUIT: the server answers it only after the blocking XREAD in flight.
-    reader.disconnect();
-    if ((reader.status as string) !== "end") yield* until(ended);
-  }, label);
+    yield* dropClient(reader);
+  }
+  const forget = yield* ensure(shutDown, label);
 
   function deliver(id: string, fields: string[]): void {
     let data: string | undefined;
@@ -161,17 +159,24 @@ export function* redisEventSource(options: RedisEventSourceOptions): Operation<R
 
   // The history so far, oldest first: replays work at once, and reading resumes right after it.
   let lastId = "0-0";
-  const newest = yield* until(redis.xrevrange(channel, "+", "-", "COUNT", historySize));
-  for (const [id, fields] of newest.reverse()) {
-    deliver(id, fields);
-    lastId = id;
-  }
   try {
-    yield* timeout(connectTimeout, until(reader.connect()));
+    const newest = yield* until(redis.xrevrange(channel, "+", "-", "COUNT", historySize));
+    for (const [id, fields] of newest.reverse()) {
+      deliver(id, fields);
+      lastId = id;
+    }
+    try {
+      yield* timeout(connectTimeout, until(reader.connect()));
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const cause = lastError ?? error;
+      throw new Error(`${what}: the reading connection failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
   } catch (error) {
-    if (isCancellation(error)) throw error;
-    const cause = lastError ?? error;
-    throw new Error(`${what}: the reading connection failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    // Nothing is left open for the caller's task to hold until it ends.
+    forget();
+    yield* shutDown();
+    throw error;
   }
 
   yield* spawn(

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type ClientRequest, get } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { Event, type Operation, run, spawn, until } from "../../src/index.ts";
+import { CancelledError, Event, type Operation, run, sleep, spawn, until } from "../../src/index.ts";
 import { serveHttp } from "../../src/net/index.ts";
 import { connectRedis, type RedisClient, type RedisEventSource, redisEventSource } from "../../src/redis/index.ts";
 import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
@@ -341,6 +341,26 @@ describe("redisEventSource", { skip }, () => {
       await a.stop();
       await b.stop();
     }
+  });
+
+  it("cancelled while it starts (Redis down): throws CancelledError and leaves no connection open", async () => {
+    await run(function* () {
+      const redis = yield* connectRedis({ path: server.path });
+      yield* until(server.kill());
+      try {
+        const starting = yield* spawn(() => redisEventSource({ redis, channel: "sse7" }));
+        yield* sleep(100); // it waits for Redis (cancelled wherever it is, the outcome is the same)
+        starting.cancel();
+        try {
+          yield* starting;
+          assert.fail("expected a cancellation");
+        } catch (error) {
+          assert.ok(error instanceof CancelledError, String(error));
+        }
+      } finally {
+        yield* until(server.restart());
+      }
+    });
   });
 
   it("rejects bad options, and closes its reading connection with its owner", async () => {
