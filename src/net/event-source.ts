@@ -39,9 +39,60 @@ export interface EventSourceStats {
 }
 
 /** An event in the history, with whom it was for. */
-interface Recorded extends SentEvent {
+interface Recorded {
+  /** A number of this source's, or an id given from outside (`corio/redis`: a stream id); `undefined` sends no `id:` line. */
+  id: number | string | undefined;
+  event: string | undefined;
+  data: string;
   /** The client it was sent to; `undefined` for a broadcast. */
   to: string | undefined;
+}
+
+/** Whether the event `id` comes after a client's `Last-Event-ID` (false for anything unreadable). */
+type IdOrder = (id: number | string | undefined, lastEventId: string) => boolean;
+
+const numericOrder: IdOrder = (id, lastEventId) => {
+  const last = Number(lastEventId);
+  return typeof id === "number" && Number.isFinite(last) && id > last;
+};
+
+/**
+ * Hooks for sources whose events are numbered elsewhere (`corio/redis`'s
+ * `redisEventSource`): not part of the public API.
+ */
+export interface ExternalEvents {
+  /** Records and sends to every client an event with the given id (already encoded by `encodeEvent`); returns how many got it. */
+  deliver(id: string, data: string, event: string | undefined): number;
+  /** Sends to one connected client an event without an id, not recorded; false if the client is not connected here. */
+  sendUnrecorded(clientId: string, data: unknown, event: string | undefined): boolean;
+}
+
+let externalHooks: (source: EventSource, order: IdOrder) => ExternalEvents;
+
+/** Gives `source` the order of outside ids (for `Last-Event-ID` replays) and returns its hooks. @internal */
+export function externalEvents(source: EventSource, order: IdOrder): ExternalEvents {
+  return externalHooks(source, order);
+}
+
+/**
+ * The checks and encoding of an event (shared with `corio/redis`): data as a
+ * string, JSON-encoded unless it is one. @internal
+ *
+ * @throws {TypeError} if `event` holds a CR or LF, or if JSON cannot encode `data`.
+ */
+export function encodeEvent(data: unknown, event: string | undefined): string {
+  // A line break in the type would end the `event:` line and let the rest forge fields (an `id:`, a `data:`, a new event).
+  if (event !== undefined && /[\r\n]/.test(event)) {
+    throw new TypeError(
+      `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
+    );
+  }
+  const text: unknown = typeof data === "string" ? data : JSON.stringify(data);
+  // JSON.stringify gives undefined for undefined, functions and symbols: recorded, such an event would throw at every replay.
+  if (typeof text !== "string") {
+    throw new TypeError(`Cannot send an event: data must be a string or JSON-encodable, received ${typeof data}; send null or a value instead`);
+  }
+  return text;
 }
 
 interface Client {
@@ -95,6 +146,7 @@ export class EventSource {
   #nextClientId = 1;
   #sent = 0;
   #droppedSlow = 0;
+  #order: IdOrder = numericOrder;
   /** Called when a client is dropped for reading too slowly (a hook for logs). */
   onSlowClient: ((clientId: string) => void) | undefined;
 
@@ -152,10 +204,10 @@ export class EventSource {
     const client: Client = { id: clientId, response: raw, closed: new Future<void>() };
     this.#clients.set(clientId, client);
     this.#armHeartbeat();
-    const lastId = Number(request.headers["last-event-id"] ?? Number.NaN);
-    if (Number.isFinite(lastId)) {
+    const lastId = request.headers["last-event-id"];
+    if (typeof lastId === "string") {
       for (const event of this.#history) {
-        if (event.id > lastId && (event.to === undefined || event.to === clientId)) this.#write(client, event);
+        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, event);
       }
     }
     const onClose = (): void => {
@@ -191,10 +243,7 @@ export class EventSource {
    * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
    */
   broadcast(data: unknown, options: { event?: string } = {}): number {
-    const event = this.#record(data, options.event, undefined);
-    let count = 0;
-    for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
-    return count;
+    return this.#sendAll(this.#record(data, options.event, undefined));
   }
 
   /** Ends every stream. */
@@ -205,24 +254,37 @@ export class EventSource {
   }
 
   #record(data: unknown, event: string | undefined, to: string | undefined): Recorded {
-    // A line break in the type would end the `event:` line and let the rest forge fields (an `id:`, a `data:`, a new event).
-    if (event !== undefined && /[\r\n]/.test(event)) {
-      throw new TypeError(
-        `Cannot send an event: its type must not hold a line break (CR or LF), received ${JSON.stringify(event)}; send the text in the data instead`,
-      );
-    }
-    const text: unknown = typeof data === "string" ? data : JSON.stringify(data);
-    // JSON.stringify gives undefined for undefined, functions and symbols: recorded, such an event would throw at every replay.
-    if (typeof text !== "string") {
-      throw new TypeError(`Cannot send an event: data must be a string or JSON-encodable, received ${typeof data}; send null or a value instead`);
-    }
-    const sent: Recorded = { id: this.#nextId++, event, data: text, to };
+    const text = encodeEvent(data, event);
+    return this.#keep({ id: this.#nextId++, event, data: text, to });
+  }
+
+  #keep(sent: Recorded): Recorded {
     this.#history.push(sent);
     if (this.#history.length > this.#historySize) this.#history.shift();
     return sent;
   }
 
-  #write(client: Client, event: SentEvent): boolean {
+  #sendAll(event: Recorded): number {
+    let count = 0;
+    for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
+    return count;
+  }
+
+  static {
+    externalHooks = (source, order) => {
+      source.#order = order;
+      return {
+        deliver: (id, data, event) => source.#sendAll(source.#keep({ id, event, data, to: undefined })),
+        sendUnrecorded: (clientId, data, event) => {
+          const text = encodeEvent(data, event);
+          const client = source.#clients.get(clientId);
+          return client !== undefined && source.#write(client, { id: undefined, event, data: text, to: clientId });
+        },
+      };
+    };
+  }
+
+  #write(client: Client, event: Recorded): boolean {
     const raw = client.response;
     if (raw.destroyed || raw.writableEnded) {
       this.#remove(client);
@@ -235,7 +297,7 @@ export class EventSource {
       this.#remove(client);
       return false;
     }
-    let frame = `id: ${event.id}\n`;
+    let frame = event.id === undefined ? "" : `id: ${event.id}\n`;
     if (event.event !== undefined) frame += `event: ${event.event}\n`;
     // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
     for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;

@@ -152,15 +152,30 @@ function describeAddress(options: RedisConnectOptions): string {
 
 /** Closes politely (QUIT waits for replies in flight), or drops the connection if that fails or the server is gone. */
 export function* closeClient(client: Redis): Operation<void> {
-  if (client.status === "end") return;
-  // Resolved once the socket is really closed, so nothing is left open when the owner ends.
-  const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
   try {
     if (client.status === "ready") yield* until(client.quit());
   } catch {
     // The server went away meanwhile: nothing left to flush.
-  } finally {
-    client.disconnect();
   }
-  yield* until(ended);
+  yield* dropClient(client);
+}
+
+/**
+ * Drops the connection at once and waits until its socket is closed, so
+ * nothing is left open when the owner ends (also for connections that must
+ * not QUIT, such as one blocked in a read).
+ */
+export function* dropClient(client: Redis): Operation<void> {
+  if (client.status === "end") return;
+  if (client.status === "reconnecting") {
+    // Between two attempts there is no socket, and ioredis emits no "end": disconnect() only clears the reconnect timer. It
+    // would also arm a 2 s timer to destroy the socket already closed (whose close event has passed): forget that socket first.
+    const connector = (client as unknown as { connector?: { stream?: { destroyed?: boolean } | undefined } }).connector;
+    if (connector?.stream?.destroyed === true) connector.stream = undefined;
+    client.disconnect();
+    return;
+  }
+  const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
+  client.disconnect();
+  if ((client.status as string) !== "end") yield* until(ended);
 }

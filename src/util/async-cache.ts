@@ -4,11 +4,10 @@
  * @module
  */
 import { LRUCache } from "lru-cache";
-import { Future } from "../core/future.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
-import { currentLoop, startRoot } from "../core/run.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
+import { currentLoop } from "../core/run.ts";
+import { SingleFlight } from "./_single-flight.ts";
 
 /** Options of `asyncCache`. */
 export interface AsyncCacheOptions<A extends unknown[]> {
@@ -37,12 +36,6 @@ export interface CachedFunction<A extends unknown[], R> {
   cacheInfo(): CacheInfo;
   /** Empties the cache and resets the counters. */
   cacheClear(): void;
-}
-
-interface InFlight<R> {
-  task: Task<R>;
-  result: Future<R>;
-  waiters: number;
 }
 
 /**
@@ -87,7 +80,7 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   // The loop whose clock stamps an entry being stored (from a done callback, outside any task).
   // (The +1 on the clock above: lru-cache takes a start time of 0 to mean "no ttl", and a virtual clock starts at 0.)
   let settingOn: Loop | undefined;
-  const inFlight = new Map<unknown, InFlight<R>>();
+  const flights = new SingleFlight<R>(`asyncCache ${fn.name || "fn"}`, "asyncCache: every caller was cancelled");
   let hits = 0;
   let misses = 0;
 
@@ -104,46 +97,17 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
     return miss(key, args);
   }
 
-  function* miss(key: NonNullable<unknown>, args: A): Operation<R> {
-    let flight = inFlight.get(key);
-    if (flight === undefined) {
-      const result = new Future<R>();
-      // A root task: no caller owns the run, so cancelling one caller does not cancel it for the others.
-      const loop = currentLoop();
-      const task = startRoot(loop, () => fn(...args), { name: `asyncCache ${fn.name || "fn"}` }) as TaskImpl<R>;
-      // Its outcome is handled here (a failure goes to the callers): not an unhandled root failure.
-      task.markObserved();
-      const created: InFlight<R> = { task, result, waiters: 0 };
-      flight = created;
-      inFlight.set(key, created);
-      task.addDoneCallback(() => {
-        if (inFlight.get(key) === created) inFlight.delete(key);
-        let value: R;
-        try {
-          value = task.result();
-        } catch (error) {
-          result.reject(error);
-          return;
-        }
-        if (value !== undefined || options.cacheUndefined) {
-          settingOn = loop;
-          cache.set(key, new Resolved(value));
-          settingOn = undefined;
-        }
-        result.resolve(value);
-      });
-    }
-    flight.waiters++;
-    try {
-      return yield* flight.result;
-    } finally {
-      flight.waiters--;
-      if (flight.waiters === 0 && !flight.result.done) {
-        // The last caller left: nobody wants this run any more.
-        if (inFlight.get(key) === flight) inFlight.delete(key);
-        flight.task.cancel("asyncCache: every caller was cancelled");
-      }
-    }
+  function miss(key: NonNullable<unknown>, args: A): Operation<R> {
+    return flights.join(
+      key,
+      () => fn(...args),
+      (value, loop) => {
+        if (value === undefined && !options.cacheUndefined) return;
+        settingOn = loop;
+        cache.set(key, new Resolved(value));
+        settingOn = undefined;
+      },
+    );
   }
 
   const wrapper = cached as CachedFunction<A, R>;

@@ -89,6 +89,18 @@ describe("connectRedis", { skip }, () => {
     }
   });
 
+  it("an owner that ends while the client waits to reconnect (server down) ends at once and leaves nothing open", async () => {
+    try {
+      await run(function* () {
+        const redis = yield* connectRedis({ path: server.path });
+        yield* until(server.kill());
+        while (redis.status !== "reconnecting") yield* sleep(5);
+      });
+    } finally {
+      await server.restart();
+    }
+  });
+
   it("rejects bad arguments", async () => {
     await run(function* () {
       yield* assertRejects(connectRedis(42 as never), TypeError);

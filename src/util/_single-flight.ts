@@ -1,0 +1,72 @@
+// Single-flight: concurrent callers with one key share one run of the work
+// (asyncCache and corio/redis' redisCache). The run is a root task, so
+// cancelling one caller does not cancel it for the others; it is cancelled
+// when the last caller leaves.
+import { Future } from "../core/future.ts";
+import type { Loop } from "../core/loop.ts";
+import type { Operation } from "../core/operation.ts";
+import { currentLoop, startRoot } from "../core/run.ts";
+import type { Task, TaskImpl } from "../core/task.ts";
+
+interface InFlight<R> {
+  task: Task<R>;
+  result: Future<R>;
+  waiters: number;
+}
+
+/** The runs in flight, by key. */
+export class SingleFlight<R> {
+  readonly #inFlight = new Map<unknown, InFlight<R>>();
+  readonly #name: string;
+  readonly #why: string;
+
+  /** `name`: the run tasks' name; `why`: the cancel reason when every caller has left. */
+  constructor(name: string, why: string) {
+    this.#name = name;
+    this.#why = why;
+  }
+
+  /**
+   * Joins the run for `key`, starting `work()` if none is in flight, and
+   * returns its result. `stored(value, loop)` is called once with a
+   * successful result, before any caller wakes (so a later call can find it
+   * in a cache at once).
+   */
+  *join(key: unknown, work: () => Operation<R>, stored?: (value: R, loop: Loop) => void): Operation<R> {
+    let flight = this.#inFlight.get(key);
+    if (flight === undefined) {
+      const result = new Future<R>();
+      // A root task: no caller owns the run, so cancelling one caller does not cancel it for the others.
+      const loop = currentLoop();
+      const task = startRoot(loop, work, { name: this.#name }) as TaskImpl<R>;
+      // Its outcome is handled here (a failure goes to the callers): not an unhandled root failure.
+      task.markObserved();
+      const created: InFlight<R> = { task, result, waiters: 0 };
+      flight = created;
+      this.#inFlight.set(key, created);
+      task.addDoneCallback(() => {
+        if (this.#inFlight.get(key) === created) this.#inFlight.delete(key);
+        let value: R;
+        try {
+          value = task.result();
+        } catch (error) {
+          result.reject(error);
+          return;
+        }
+        stored?.(value, loop);
+        result.resolve(value);
+      });
+    }
+    flight.waiters++;
+    try {
+      return yield* flight.result;
+    } finally {
+      flight.waiters--;
+      if (flight.waiters === 0 && !flight.result.done) {
+        // The last caller left: nobody wants this run any more.
+        if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
+        flight.task.cancel(this.#why);
+      }
+    }
+  }
+}
