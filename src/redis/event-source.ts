@@ -3,6 +3,7 @@
  * broadcasts and its history in a Redis stream.
  * @module
  */
+import { defineOperation } from "../core/_dev.ts";
 import { until } from "../core/call.ts";
 import { ensure } from "../core/ensure.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -110,7 +111,7 @@ export interface RedisEventSource {
  * });
  * ```
  */
-export function* redisEventSource(options: RedisEventSourceOptions): Operation<RedisEventSource> {
+export const redisEventSource = defineOperation(function* redisEventSource(options: RedisEventSourceOptions): Operation<RedisEventSource> {
   const what = "Cannot start a Redis event source";
   if (options === null || typeof options !== "object") throw new TypeError(`${what}: expected options { redis, channel }`);
   const { redis, channel, connectTimeout = 5000, ...sourceOptions } = options;
@@ -230,7 +231,7 @@ export function* redisEventSource(options: RedisEventSourceOptions): Operation<R
     },
     close: () => local.close(),
   };
-}
+});
 
 /** Stream ids (`<ms>-<seq>`, or `<ms>`) in stream order; a `Last-Event-ID` that is not one replays nothing. */
 function streamOrder(id: number | string | undefined, lastEventId: string): boolean {
