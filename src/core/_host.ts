@@ -53,3 +53,10 @@ export const monotonicNow: () => number = host.performance ? () => (host.perform
 
 export const hostConsole = host.console;
 export const hostProcess: HostProcess | undefined = host.process;
+
+/**
+ * Run by `main` once the program has ended, after the exit code is set: a
+ * `node:cluster` worker (`net/_cluster.ts`) lets go of its IPC channel
+ * there, which would otherwise keep the process alive.
+ */
+export const programEndHooks: (() => void)[] = [];

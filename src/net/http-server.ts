@@ -11,6 +11,7 @@ import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
+import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
@@ -48,6 +49,15 @@ export interface ServeHttpOptions {
   limits?: HttpLimits;
   /** How long in-flight requests may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
   grace?: number;
+  /**
+   * Serve from this many worker processes on `node:cluster`, sharing the
+   * port. The primary forks them at its first server call with `workers`
+   * (later ones reuse them) and supervises them: a crashed worker is
+   * reported and restarted; the owner ending (Ctrl-C under `main`) or
+   * `close()` closes every worker with its grace. In a worker the call just
+   * listens. See `docs/scaling.md`.
+   */
+  workers?: number;
 }
 
 const DEFAULT_LIMITS: Required<HttpLimits> = {
@@ -77,20 +87,20 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
  * ```
  */
 export class HttpServer {
-  readonly #server: Server;
-  readonly #core: ServerCore;
+  readonly #address: () => AddressInfo;
+  readonly #core: ServerBackend;
   readonly #secure: boolean;
 
   /** @internal */
-  constructor(server: Server, core: ServerCore, secure: boolean) {
-    this.#server = server;
+  constructor(address: () => AddressInfo, core: ServerBackend, secure: boolean) {
+    this.#address = address;
     this.#core = core;
     this.#secure = secure;
   }
 
-  /** The address the server listens on. */
+  /** The address the server listens on (in a cluster's primary, the one its workers share). */
   get address(): AddressInfo {
-    return this.#server.address() as AddressInfo;
+    return this.#address();
   }
 
   /** `http://host:port` (or `https://`), ready for a client. */
@@ -100,7 +110,7 @@ export class HttpServer {
     return `${this.#secure ? "https" : "http"}://${host}:${port}`;
   }
 
-  /** Requests being handled right now. */
+  /** Requests being handled right now, in this process (0 in a cluster's primary: they run in the workers). */
   get activeRequests(): number {
     return this.#core.size;
   }
@@ -177,7 +187,13 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
   if (typeof handler !== "function") throw new TypeError(`Cannot serve HTTP: the handler must be a function, received ${typeof handler}`);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
+  const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
+  if (workers !== undefined && isClusterPrimary()) {
+    const { address, backend } = yield* primaryServer(owner, workers, grace, "serve HTTP");
+    return new HttpServer(() => address as AddressInfo, backend, options.tls !== undefined);
+  }
+  const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const serverOptions = {
     maxHeaderSize: limits.maxHeaderSize,
     headersTimeout: limits.headersTimeout,
@@ -284,9 +300,11 @@ export function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {})
     );
   } catch (error) {
     core.close(0);
+    slot?.failed(error);
     throw error;
   }
-  return new HttpServer(server, core, options.tls !== undefined);
+  slot?.listening(server.address(), (grace) => core.close(grace));
+  return new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined);
 }
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
