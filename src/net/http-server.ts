@@ -164,11 +164,21 @@ export class HttpServer {
  * it stops listening at once, in-flight requests get the `grace`, then are
  * cancelled.
  *
+ * **Every core:** with `workers: n` the server runs in n worker processes
+ * on `node:cluster`, which run the program's main script again. In the
+ * primary, the first call with `workers` forks them and supervises them
+ * (a crash is reported to `onError` and the worker restarted; more than 5
+ * crashes in 60 s fail the owner), later ones reuse them; each call returns
+ * once every worker listens, with the shared address, and never listens
+ * itself. In a worker, the call listens as usual (on the port the primary
+ * shares). The owner ending in the primary (Ctrl-C under `main`), or
+ * `close()` there, closes every worker with its grace. See `docs/scaling.md`.
+ *
  * @param handler Runs once per request.
- * @param options `host`, `port`, `tls`, `limits`, `grace`.
+ * @param options `host`, `port`, `tls`, `limits`, `grace`, `workers`.
  * @returns The running server.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`.
+ * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
  * @example
  * ```ts
  * import { run, until } from "corio";
@@ -180,6 +190,20 @@ export class HttpServer {
  *   const body = yield* until(fetch(server.url).then((r) => r.json()));
  *   console.assert(body.method === "GET");
  *   server.close();
+ * });
+ * ```
+ * @example On every core: this whole script runs in the primary and in each worker
+ * ```ts ignore
+ * import { availableParallelism } from "node:os";
+ * import cluster from "node:cluster";
+ * import { main, suspend } from "corio";
+ * import { serveHttp } from "corio/net";
+ * await main(function* () {
+ *   const server = yield* serveHttp(function* (_request, response) {
+ *     yield* response.send(200, `hello from ${process.pid}`);
+ *   }, { port: 8080, workers: availableParallelism() });
+ *   if (cluster.isPrimary) console.log(`serving on ${server.url}`);
+ *   yield* suspend(); // Ctrl-C: every worker closes gracefully, then the primary exits
  * });
  * ```
  */

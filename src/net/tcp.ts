@@ -202,8 +202,13 @@ export class Server {
  * ends or is cancelled, the server closes gracefully, as `close()` does:
  * it stops listening at once, handlers get the `grace`, then are cancelled.
  *
+ * **Every core:** with `workers: n` the server runs in n worker processes on
+ * `node:cluster`, exactly as `serveHttp` does (the primary forks, supervises
+ * and closes them, and shares the port; in a worker the call listens). See
+ * `docs/scaling.md`.
+ *
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`.
+ * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
  * @example A line-framed echo server
  * ```ts
  * import { run } from "corio";
@@ -216,6 +221,17 @@ export class Server {
  *   client.writer.write("one\n");
  *   console.assert(new TextDecoder().decode(yield* client.reader.readLine()) === "echo: one\n");
  *   server.close();
+ * });
+ * ```
+ * @example The same echo from 4 worker processes (the script runs in each)
+ * ```ts ignore
+ * import { main, suspend } from "corio";
+ * import { startServer } from "corio/net";
+ * await main(function* () {
+ *   yield* startServer(function* (_reader, writer, messages) {
+ *     for (let m = yield* messages.next(); !m.done; m = yield* messages.next()) writer.write(`${process.pid}: ${m.value}\n`);
+ *   }, { port: 7001, framing: { mode: "line", delimiter: "\n" }, workers: 4 });
+ *   yield* suspend();
  * });
  * ```
  */
