@@ -38,7 +38,7 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
-import { programEndHooks } from "../core/_host.ts";
+import { MAX_HOST_DELAY, programEndHooks } from "../core/_host.ts";
 import { startDaemon } from "../core/_resource.ts";
 import { type CancelledError, isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
@@ -363,16 +363,19 @@ class Supervisor implements ServerBackend {
     if (this.#workers.size === 0) this.#allExited.resolve();
     for (const { worker } of this.#workers.values()) this.#tellClose(worker);
     const bound = (this.#closeGrace ?? this.#maxGrace) + KILL_MARGIN;
-    const killer = setTimeout(() => {
-      for (const { worker, pid } of this.#workers.values()) {
-        this.#loop.report(new Error(`Cluster worker ${pid} did not exit within ${bound} ms of the close: killing it`), {
-          kind: "task",
-          task: this.#task,
-          path: this.#task.path,
-        });
-        worker.process.kill("SIGKILL");
-      }
-    }, bound);
+    // An infinite grace waits for the workers as long as they take (a host timer clamps longer delays to 1 ms).
+    const killer = !(bound <= MAX_HOST_DELAY)
+      ? undefined
+      : setTimeout(() => {
+          for (const { worker, pid } of this.#workers.values()) {
+            this.#loop.report(new Error(`Cluster worker ${pid} did not exit within ${bound} ms of the close: killing it`), {
+              kind: "task",
+              task: this.#task,
+              path: this.#task.path,
+            });
+            worker.process.kill("SIGKILL");
+          }
+        }, bound);
     // A cancellation is delivered once: this wait runs to its end.
     try {
       yield* this.#allExited;
@@ -381,7 +384,7 @@ class Supervisor implements ServerBackend {
       cancellation ??= error;
       yield* this.#allExited;
     } finally {
-      clearTimeout(killer);
+      if (killer !== undefined) clearTimeout(killer);
     }
     if (supervisor === this) supervisor = undefined;
     if (this.#failure !== undefined) throw this.#failure;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
 import { get } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { resolve } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { checkLeaks } from "../_helpers.ts";
@@ -202,5 +202,22 @@ describe("servers with workers (node:cluster)", () => {
     assert.match(program.err, /restarting it in 100 ms/);
     const workers = [...program.err.matchAll(/Cluster worker (\d+) exited/g)].map((match) => Number(match[1]));
     await allGone(workers);
+  });
+
+  it("a port in use: the primary's server call throws the workers' EADDRINUSE, and every process exits", { timeout: 60_000 }, async () => {
+    const blocker = createServer();
+    await new Promise<void>((listening) => blocker.listen(0, "127.0.0.1", listening));
+    try {
+      const { port } = blocker.address() as { port: number };
+      program = new Program({ WORKERS: "2", HTTP_PORT: String(port) });
+      assert.equal(await program.exited(), 1);
+      assert.match(
+        program.err,
+        new RegExp(`uncaught error in task main: Error: Cannot serve HTTP on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.* \\(in worker \\d+\\)`),
+      );
+      await allGone([...program.err.matchAll(/worker (\d+)/g)].map((match) => Number(match[1])));
+    } finally {
+      blocker.close();
+    }
   });
 });
