@@ -4,7 +4,16 @@
 // live task inspector shows every task of the program. Ctrl-C stops it.
 //
 // Ports: CORIO_HTTP_PORT (default 7000) and CORIO_TCP_PORT (default 7001); 0 picks free ones.
-import { Broadcast, main, spawn, suspend } from "../src/index.ts";
+//
+// `npm start -- --workers 2` serves both ports from 2 worker processes
+// (node:cluster): this script runs again in each worker, where the servers
+// listen; the primary forks and supervises them, and Ctrl-C closes them all.
+// Each worker has its own room in memory, so people connected to different
+// workers do not hear each other unless the room is shared between processes:
+// that is `createRoom`'s job.
+import cluster from "node:cluster";
+import { parseArgs } from "node:util";
+import { Broadcast, main, type Operation, type Subscription, spawn, suspend } from "../src/index.ts";
 import { createInspector } from "../src/inspect/index.ts";
 import { EventSource, serveHttp, startServer } from "../src/net/index.ts";
 
@@ -12,6 +21,26 @@ interface ChatMessage {
   from: string;
   text: string;
 }
+
+/** The chat room: everything said is published there, and each listener subscribes. */
+interface Room {
+  publish(message: ChatMessage): void;
+  subscribe(options: { capacity: number }): Subscription<ChatMessage>;
+  close(): void;
+}
+
+/**
+ * Makes the room's publish/subscribe. By default it lives in this process's
+ * memory (a `Broadcast`); a backend shared between processes (a Redis
+ * channel, say) plugs in here, so that every worker hears the same room.
+ */
+function* createRoom(): Operation<Room> {
+  return new Broadcast<ChatMessage>();
+}
+
+const { values: flags } = parseArgs({ options: { workers: { type: "string" } } });
+/** `--workers n`: serve from n worker processes; without it, from this process alone. */
+const workers = flags.workers === undefined ? undefined : Number(flags.workers);
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>corio chat</title>
@@ -42,7 +71,7 @@ document.getElementById("send").addEventListener("submit", async (event) => {
 </script></body></html>`;
 
 await main(function* chatDemo() {
-  const room = new Broadcast<ChatMessage>();
+  const room = yield* createRoom();
   const web = new EventSource({ heartbeat: 15_000, historySize: 100 });
   const inspector = yield* createInspector();
 
@@ -83,7 +112,12 @@ await main(function* chatDemo() {
         room.publish({ from: "hub", text: `${name} left` });
       }
     },
-    { port: Number(process.env["CORIO_TCP_PORT"] ?? 7001), host: "127.0.0.1", framing: { mode: "line", delimiter: "\n" } },
+    {
+      port: Number(process.env["CORIO_TCP_PORT"] ?? 7001),
+      host: "127.0.0.1",
+      framing: { mode: "line", delimiter: "\n" },
+      ...(workers !== undefined && { workers }),
+    },
   );
 
   const http = yield* serveHttp(
@@ -97,14 +131,17 @@ await main(function* chatDemo() {
       } else if (request.path.startsWith("/inspect")) yield* inspector.handle(request, response);
       else yield* response.send(404, "not found");
     },
-    { port: Number(process.env["CORIO_HTTP_PORT"] ?? 7000), host: "127.0.0.1" },
+    { port: Number(process.env["CORIO_HTTP_PORT"] ?? 7000), host: "127.0.0.1", ...(workers !== undefined && { workers }) },
   );
 
-  console.log(`corio chat hub
+  // With --workers this runs in every process: the primary speaks for them all.
+  if (cluster.isPrimary) {
+    console.log(`corio chat hub${workers === undefined ? "" : ` (served by ${workers} worker processes)`}
   web page:   ${http.url}/
-  inspector:  ${http.url}/inspect
+  inspector:  ${http.url}/inspect${workers === undefined ? "" : " (of the worker that answers)"}
   TCP chat:   nc 127.0.0.1 ${tcp.address.port}
 Ctrl-C stops it.`);
+  }
   try {
     yield* suspend(); // until Ctrl-C
   } finally {
@@ -116,7 +153,7 @@ Ctrl-C stops it.`);
     yield* tcp.waitClosed(); // each chat connection says it left before the room closes
     room.close();
     yield* http.waitClosed();
-    console.log("chat hub stopped");
+    if (cluster.isPrimary) console.log("chat hub stopped");
   }
 });
 // Ctrl-C is how the demo is meant to end: not an error.

@@ -60,3 +60,10 @@ export const hostProcess: HostProcess | undefined = host.process;
  * set before corio is imported, where there is no environment). Read once, at load.
  */
 export const DEV_MODE: boolean = host.CORIO_DEV === true || /^(1|true|yes|on)$/i.test(host.process?.env?.["CORIO_DEV"] ?? "");
+
+/**
+ * Run by `main` once the program has ended, after the exit code is set: a
+ * `node:cluster` worker (`net/_cluster.ts`) lets go of its IPC channel
+ * there, which would otherwise keep the process alive.
+ */
+export const programEndHooks: (() => void)[] = [];

@@ -8,6 +8,7 @@ import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
 import { until } from "./call.ts";
 import { isCancellation } from "./errors.ts";
 import type { Operation } from "./operation.ts";
+import { isOperationThen } from "./operation.ts";
 import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
 
 /**
@@ -248,7 +249,7 @@ class NativeSource<T, TReturn> implements Source<T, TReturn> {
   }
   *next(): Operation<IteratorResult<T, TReturn>> {
     const op = this.#iterator.next() as unknown;
-    if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || "then" in op) {
+    if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || isPromiseLike(op)) {
       throw new TypeError(
         `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${describe(op)}; pass an async iterable as such`,
       );
@@ -345,4 +346,10 @@ class WebStreamSource<T> implements Source<T, undefined> {
     this.#ended = true;
     this.#reader.releaseLock();
   }
+}
+
+/** A promise-like (not one of corio's operations, whose `then` only says they are not promises). */
+function isPromiseLike(value: object): boolean {
+  const then = (value as { then?: unknown }).then;
+  return typeof then === "function" && !isOperationThen(then);
 }

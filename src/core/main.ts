@@ -2,7 +2,7 @@
  * The program entry point.
  * @module
  */
-import { clearHostTimeout, type HostTimer, hostConsole, hostProcess, setHostTimeout } from "./_host.ts";
+import { clearHostTimeout, type HostTimer, hostConsole, hostProcess, programEndHooks, setHostTimeout } from "./_host.ts";
 import type { ErrorHandler } from "./loop.ts";
 import { getDefaultLoop } from "./loop.ts";
 import type { OperationLike } from "./operation.ts";
@@ -27,7 +27,8 @@ const KEEP_ALIVE_MS = 2 ** 31 - 1;
  * SIGINT and SIGTERM into cancellation (a second signal exits at once),
  * prints an uncaught error with the path of the task it came from, sets
  * `process.exitCode` (0, 1 for an error, 130 after SIGINT, 143 after SIGTERM)
- * and resolves when every task on the loop has ended.
+ * and resolves when every task on the loop has ended. In a `node:cluster`
+ * worker it then disconnects from the primary, so the worker can exit.
  *
  * @param op The program, or a function returning it.
  * @param options Name, `stopOnError` and `onError`.
@@ -82,4 +83,5 @@ export async function main(op: OperationLike<unknown>, options: MainOptions = {}
     if (signalled !== undefined) proc.exitCode = EXIT_CODES[signalled] ?? 1;
     else if (failed || loop.stopError !== undefined) proc.exitCode = 1;
   }
+  for (const hook of programEndHooks) hook();
 }

@@ -236,13 +236,7 @@ export class ServerCore implements Watcher {
    * a cleanup goes on). **Cancellation:** only the wait stops.
    */
   *waitClosed(): Operation<void> {
-    const task = this.#task;
-    if (task === null) return;
-    if (!task.done) {
-      const park = new ClosedPark(requireCurrentTask("wait for a server to close"), task);
-      task.addWatcher(park);
-      yield park;
-    } else if (task.state === "failed") throw task.error;
+    if (this.#task !== null) yield* waitTaskClosed(this.#task, "wait for a server to close");
   }
 
   /** Waits until closed; if the caller is cancelled, closes (with the default grace) and waits for the end. */
@@ -345,6 +339,18 @@ export class ServerCore implements Watcher {
   }
 }
 defineOperationMethods(ServerCore);
+
+/**
+ * Waits until a server's task has finished; throws only its failure (see
+ * `ClosedPark`). **Cancellation:** only the wait stops.
+ */
+export function* waitTaskClosed(task: TaskImpl<unknown>, api: string): Operation<void> {
+  if (!task.done) {
+    const park = new ClosedPark(requireCurrentTask(api), task);
+    task.addWatcher(park);
+    yield park;
+  } else if (task.state === "failed") throw task.error;
+}
 
 /**
  * A wait for the server task's end, which resumes the waiter (throwing only

@@ -13,6 +13,7 @@ import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
+import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
@@ -50,6 +51,15 @@ export interface ServeHttpOptions {
   limits?: HttpLimits;
   /** How long in-flight requests may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
   grace?: number;
+  /**
+   * Serve from this many worker processes on `node:cluster`, sharing the
+   * port. The primary forks them at its first server call with `workers`
+   * (later ones reuse them) and supervises them: a crashed worker is
+   * reported and restarted; the owner ending (Ctrl-C under `main`) or
+   * `close()` closes every worker with its grace. In a worker the call just
+   * listens. See `docs/scaling.md`.
+   */
+  workers?: number;
 }
 
 const DEFAULT_LIMITS: Required<HttpLimits> = {
@@ -79,20 +89,20 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
  * ```
  */
 export class HttpServer {
-  readonly #server: Server;
-  readonly #core: ServerCore;
+  readonly #address: () => AddressInfo;
+  readonly #core: ServerBackend;
   readonly #secure: boolean;
 
   /** @internal */
-  constructor(server: Server, core: ServerCore, secure: boolean) {
-    this.#server = server;
+  constructor(address: () => AddressInfo, core: ServerBackend, secure: boolean) {
+    this.#address = address;
     this.#core = core;
     this.#secure = secure;
   }
 
-  /** The address the server listens on. */
+  /** The address the server listens on (in a cluster's primary, the one its workers share). */
   get address(): AddressInfo {
-    return this.#server.address() as AddressInfo;
+    return this.#address();
   }
 
   /** `http://host:port` (or `https://`), ready for a client. */
@@ -102,7 +112,7 @@ export class HttpServer {
     return `${this.#secure ? "https" : "http"}://${host}:${port}`;
   }
 
-  /** Requests being handled right now. */
+  /** Requests being handled right now, in this process (0 in a cluster's primary: they run in the workers). */
   get activeRequests(): number {
     return this.#core.size;
   }
@@ -157,11 +167,21 @@ defineOperationMethods(HttpServer);
  * it stops listening at once, in-flight requests get the `grace`, then are
  * cancelled.
  *
+ * **Every core:** with `workers: n` the server runs in n worker processes
+ * on `node:cluster`, which run the program's main script again. In the
+ * primary, the first call with `workers` forks them and supervises them
+ * (a crash is reported to `onError` and the worker restarted; more than 5
+ * crashes in 60 s fail the owner), later ones reuse them; each call returns
+ * once every worker listens, with the shared address, and never listens
+ * itself. In a worker, the call listens as usual (on the port the primary
+ * shares). The owner ending in the primary (Ctrl-C under `main`), or
+ * `close()` there, closes every worker with its grace. See `docs/scaling.md`.
+ *
  * @param handler Runs once per request.
- * @param options `host`, `port`, `tls`, `limits`, `grace`.
+ * @param options `host`, `port`, `tls`, `limits`, `grace`, `workers`.
  * @returns The running server.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`.
+ * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
  * @example
  * ```ts
  * import { run, until } from "corio";
@@ -175,12 +195,32 @@ defineOperationMethods(HttpServer);
  *   server.close();
  * });
  * ```
+ * @example On every core: this whole script runs in the primary and in each worker
+ * ```ts ignore
+ * import { availableParallelism } from "node:os";
+ * import cluster from "node:cluster";
+ * import { main, suspend } from "corio";
+ * import { serveHttp } from "corio/net";
+ * await main(function* () {
+ *   const server = yield* serveHttp(function* (_request, response) {
+ *     yield* response.send(200, `hello from ${process.pid}`);
+ *   }, { port: 8080, workers: availableParallelism() });
+ *   if (cluster.isPrimary) console.log(`serving on ${server.url}`);
+ *   yield* suspend(); // Ctrl-C: every worker closes gracefully, then the primary exits
+ * });
+ * ```
  */
 export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {
   if (typeof handler !== "function") throw new TypeError(`Cannot serve HTTP: the handler must be a function, received ${typeof handler}`);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
+  const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
+  if (workers !== undefined && isClusterPrimary()) {
+    const { address, backend } = yield* primaryServer(owner, workers, grace, "serve HTTP");
+    return new HttpServer(() => address as AddressInfo, backend, options.tls !== undefined);
+  }
+  const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const serverOptions = {
     maxHeaderSize: limits.maxHeaderSize,
     headersTimeout: limits.headersTimeout,
@@ -287,9 +327,11 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     );
   } catch (error) {
     core.close(0);
+    slot?.failed(error);
     throw error;
   }
-  return new HttpServer(server, core, options.tls !== undefined);
+  slot?.listening(server.address(), (grace) => core.close(grace));
+  return new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined);
 });
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */

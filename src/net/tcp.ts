@@ -13,6 +13,7 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
+import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
@@ -57,6 +58,15 @@ export interface StartServerOptions extends Endpoint {
   framing?: Framing;
   /** How long handlers may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
   grace?: number;
+  /**
+   * Serve from this many worker processes on `node:cluster`, sharing the
+   * port. The primary forks them at its first server call with `workers`
+   * (later ones reuse them) and supervises them: a crashed worker is
+   * reported and restarted; the owner ending (Ctrl-C under `main`) or
+   * `close()` closes every worker with its grace. In a worker the call just
+   * listens. See `docs/scaling.md`.
+   */
+  workers?: number;
 }
 
 /** Handles one connection; runs as its own task in the server's scope. */
@@ -131,22 +141,22 @@ export const openConnection = defineOperation(function* openConnection(options: 
  * ```
  */
 export class Server {
-  readonly #server: NetServer;
-  readonly #core: ServerCore;
+  readonly #address: () => AddressInfo | string | null;
+  readonly #core: ServerBackend;
 
   /** @internal */
-  constructor(server: NetServer, core: ServerCore) {
-    this.#server = server;
+  constructor(address: () => AddressInfo | string | null, core: ServerBackend) {
+    this.#address = address;
     this.#core = core;
   }
 
-  /** The address it listens on (host, port, family). For a Unix socket, see `path`. */
+  /** The address it listens on (host, port, family; in a cluster's primary, the one its workers share). For a Unix socket, `address` is its path and `port` 0. */
   get address(): AddressInfo {
-    const address = this.#server.address();
+    const address = this.#address();
     return typeof address === "object" && address !== null ? address : { address: String(address), port: 0, family: "unix" };
   }
 
-  /** Open connections being handled. */
+  /** Open connections being handled, in this process (0 in a cluster's primary: they run in the workers). */
   get connections(): number {
     return this.#core.size;
   }
@@ -195,8 +205,13 @@ defineOperationMethods(Server);
  * ends or is cancelled, the server closes gracefully, as `close()` does:
  * it stops listening at once, handlers get the `grace`, then are cancelled.
  *
+ * **Every core:** with `workers: n` the server runs in n worker processes on
+ * `node:cluster`, exactly as `serveHttp` does (the primary forks, supervises
+ * and closes them, and shares the port; in a worker the call listens). See
+ * `docs/scaling.md`.
+ *
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`.
+ * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
  * @example A line-framed echo server
  * ```ts
  * import { run } from "corio";
@@ -211,11 +226,28 @@ defineOperationMethods(Server);
  *   server.close();
  * });
  * ```
+ * @example The same echo from 4 worker processes (the script runs in each)
+ * ```ts ignore
+ * import { main, suspend } from "corio";
+ * import { startServer } from "corio/net";
+ * await main(function* () {
+ *   yield* startServer(function* (_reader, writer, messages) {
+ *     for (let m = yield* messages.next(); !m.done; m = yield* messages.next()) writer.write(`${process.pid}: ${m.value}\n`);
+ *   }, { port: 7001, framing: { mode: "line", delimiter: "\n" }, workers: 4 });
+ *   yield* suspend();
+ * });
+ * ```
  */
 export const startServer = defineOperation(function* startServer(handler: ConnectionHandler, options: StartServerOptions = {}): Operation<Server> {
   if (typeof handler !== "function") throw new TypeError(`Cannot start a server: the handler must be a function, received ${typeof handler}`);
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
+  const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "start a server");
   const owner = requireCurrentTask("start a server");
+  if (workers !== undefined && isClusterPrimary()) {
+    const { address, backend } = yield* primaryServer(owner, workers, grace, "start a server");
+    return new Server(() => address, backend);
+  }
+  const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const server: NetServer = options.tls ? createTlsServer(options.tls) : createServer({ allowHalfOpen: true });
   const where = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
   const core = new ServerCore({
@@ -247,9 +279,11 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     );
   } catch (error) {
     core.close(0);
+    slot?.failed(error);
     throw error;
   }
-  return new Server(server, core);
+  slot?.listening(server.address(), (grace) => core.close(grace));
+  return new Server(() => server.address(), core);
 });
 
 /**

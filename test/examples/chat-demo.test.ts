@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
+import { connect } from "node:net";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { checkLeaks, needsOpenBsdNc } from "../_helpers.ts";
@@ -88,6 +89,40 @@ describe("npm start: the chat demo", () => {
       const [code] = (await once(demo, "exit")) as [number | null];
       assert.equal(code, 0, stderr);
       assert.match(out.text, /chat hub stopped/);
+      assert.equal(stderr, "");
+    } finally {
+      if (demo.exitCode === null) demo.kill("SIGKILL");
+    }
+  });
+
+  it("--workers 2 serves the page and the TCP chat from worker processes, and Ctrl-C stops them all", { timeout: 60_000 }, async () => {
+    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts", "--workers", "2"], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
+    });
+    const out = new Output(demo.stdout);
+    let stderr = "";
+    demo.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      await out.waitFor(/served by 2 worker processes/);
+      const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
+      const [, tcpPort] = (await out.waitFor(/nc 127\.0\.0\.1 (\d+)/)) as RegExpMatchArray;
+      const page = await fetch(`${url}/`, { headers: { connection: "close" } });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /corio chat/);
+      // A TCP client is welcomed by one of the workers.
+      const socket = connect(Number(tcpPort), "127.0.0.1");
+      const welcome = new Output(socket);
+      await welcome.waitFor(/welcome, nc-1/);
+      socket.end();
+      await once(socket, "close");
+
+      demo.kill("SIGINT");
+      const [code] = (await once(demo, "exit")) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(out.text.match(/chat hub stopped/g)?.length, 1, "only the primary says it");
       assert.equal(stderr, "");
     } finally {
       if (demo.exitCode === null) demo.kill("SIGKILL");

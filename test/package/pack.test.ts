@@ -7,14 +7,18 @@
 // from this repository's node_modules and installed `--offline` beside it.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, unknown>; dependencies: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  exports: Record<string, unknown>;
+  dependencies: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+};
 const specifiers = Object.keys(pkg.exports)
   .filter((subpath) => subpath !== "./package.json")
   .map((subpath) => (subpath === "." ? "corio" : `corio/${subpath.slice(2)}`));
@@ -133,6 +137,14 @@ describe("the packed package", { timeout: 240_000 }, () => {
     const otel = tarballs(join(work, "deps")).find((file) => file.includes("opentelemetry"));
     assert.ok(otel !== undefined);
     await exec(npm, ["install", "--offline", "--no-audit", "--no-fund", "--prefix", project, otel], project);
+    // The other optional peers (eslint for corio/eslint-plugin, ioredis and bullmq for corio/redis) have
+    // many dependencies of their own: linked from this project's node_modules, as a user's install would provide them.
+    for (const peer of Object.keys(pkg.peerDependencies ?? {})) {
+      const target = join(project, "node_modules", peer);
+      if (existsSync(target)) continue;
+      mkdirSync(dirname(target), { recursive: true });
+      symlinkSync(join(root, "node_modules", peer), target, "dir");
+    }
     writeFileSync(join(project, "main.ts"), CONSUMER);
     writeFileSync(join(project, "tsconfig.json"), tsconfig({ module: "NodeNext", moduleResolution: "NodeNext", outDir: "out" }));
     writeFileSync(join(project, "tsconfig.bundler.json"), tsconfig({ module: "Preserve", moduleResolution: "Bundler", noEmit: true }));

@@ -1,0 +1,223 @@
+// Servers on every core: test/fixtures/cluster-servers.ts runs an HTTP server
+// and a TCP line echo with `workers: 2` in a child process; the test talks to
+// both, kills a worker (it is reported and restarted), Ctrl-Cs the primary
+// (every process exits, a request in flight finishes), and checks that a
+// worker crashing at start makes the primary give up with a clear error.
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { once } from "node:events";
+import { get } from "node:http";
+import { connect, createServer } from "node:net";
+import { resolve } from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { checkLeaks } from "../_helpers.ts";
+
+checkLeaks();
+
+const root = resolve(import.meta.dirname, "../..");
+/** Bounds every wait: generous for a loaded machine; a normal run takes a few seconds. */
+const BOUND = 20_000;
+
+/** A child's stdout and stderr, with waits for a pattern (bounded). */
+class Program {
+  readonly child: ChildProcessWithoutNullStreams;
+  out = "";
+  err = "";
+  readonly #waiters = new Set<() => void>();
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ["--import", "tsx", resolve(root, "test/fixtures/cluster-servers.ts")], {
+      cwd: root,
+      env: { ...process.env, ...env },
+    });
+    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      this.out += chunk;
+      this.#wake();
+    });
+    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      this.err += chunk;
+      this.#wake();
+    });
+    this.child.once("exit", () => this.#wake());
+  }
+
+  /** Every pid the program printed: the primary's and each worker's. */
+  get pids(): number[] {
+    return [...this.out.matchAll(/(?:worker |primary=)(\d+)/g)].map((match) => Number(match[1]));
+  }
+
+  async waitFor(pattern: RegExp, stream: "out" | "err" = "out"): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + BOUND;
+    for (;;) {
+      const match = this[stream].match(pattern);
+      if (match) return match;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in:\n${this.out}\n--- stderr:\n${this.err}`);
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(wake, 500);
+        this.#waiters.add(() => {
+          clearTimeout(timer);
+          wake();
+        });
+      });
+    }
+  }
+
+  async exited(): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    const [code] = (await once(this.child, "exit")) as [number | null];
+    return code;
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#waiters]) wake();
+    this.#waiters.clear();
+  }
+}
+
+/** A GET on a new connection each time (so the cluster's round-robin picks a worker for each). */
+function fetchText(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const request = get(url, { agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => {
+        body += chunk;
+      });
+      response.once("end", () => resolvePromise({ status: response.statusCode ?? 0, body }));
+      response.once("error", reject);
+    });
+    request.once("error", reject);
+    request.setTimeout(BOUND, () => request.destroy(new Error(`no answer from ${url}`)));
+  });
+}
+
+/** One line to the TCP echo and its answer, on a new connection. */
+function echo(port: number, line: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(`${line}\n`));
+    let text = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => {
+      text += chunk;
+      if (text.endsWith("\n")) socket.end();
+    });
+    socket.once("close", () => resolvePromise(text));
+    socket.once("error", reject);
+    socket.setTimeout(BOUND, () => socket.destroy(new Error("no echo")));
+  });
+}
+
+/** Asks until answers came from `count` different pids (bounded), and returns them. */
+async function pidsAnswering(ask: () => Promise<number>, count: number): Promise<Set<number>> {
+  const pids = new Set<number>();
+  const deadline = Date.now() + BOUND;
+  while (pids.size < count) {
+    if (Date.now() > deadline) throw new Error(`only ${pids.size} worker(s) answered`);
+    pids.add(await ask());
+  }
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until none of `pids` is running (bounded). */
+async function allGone(pids: number[]): Promise<void> {
+  const deadline = Date.now() + BOUND;
+  while (pids.some(alive)) {
+    if (Date.now() > deadline) assert.fail(`processes still running: ${pids.filter(alive).join(", ")}`);
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
+}
+
+let program: Program | undefined;
+afterEach(async () => {
+  // Even after a failure: no process may outlive the test.
+  if (program === undefined) return;
+  const pids = program.pids;
+  if (program.child.exitCode === null && program.child.signalCode === null) {
+    program.child.kill("SIGKILL");
+    await program.exited();
+  }
+  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
+  program = undefined;
+});
+
+describe("servers with workers (node:cluster)", () => {
+  it("serve HTTP and TCP from 2 workers; a killed worker is reported and restarted; Ctrl-C closes every process, a request in flight finishes", {
+    timeout: 60_000,
+  }, async () => {
+    program = new Program({ WORKERS: "2" });
+    const [, url, tcpPort] = (await program.waitFor(/ready http=(\S+) tcp=(\d+)/)) as RegExpMatchArray;
+    const port = Number(tcpPort);
+
+    // Both workers answer, on HTTP and on TCP (one shared port each).
+    const httpPids = await pidsAnswering(async () => {
+      const { status, body } = await fetchText(`${url}/`);
+      assert.equal(status, 200);
+      return Number(body);
+    }, 2);
+    const tcpPids = await pidsAnswering(async () => {
+      const answer = await echo(port, "hello");
+      assert.match(answer, /^\d+: hello\n$/);
+      return Number.parseInt(answer, 10);
+    }, 2);
+    assert.deepEqual([...tcpPids].sort(), [...httpPids].sort());
+    const primary = Number((program.out.match(/primary=(\d+)/) as RegExpMatchArray)[1]);
+    assert.ok(!httpPids.has(primary), "the primary does not serve");
+
+    // kill -9 a worker: reported on stderr by the primary, and forked again.
+    const [victim, survivor] = [...httpPids] as [number, number];
+    process.kill(victim, "SIGKILL");
+    await program.waitFor(new RegExp(`Cluster worker ${victim} was killed by SIGKILL; restarting it`), "err");
+    const serving = () => [...program!.out.matchAll(/worker (\d+) serving/g)].map((match) => Number(match[1]));
+    await program.waitFor(/worker \d+ serving[\s\S]*worker \d+ serving[\s\S]*worker \d+ serving/);
+    const replacement = serving().find((pid) => pid !== victim && pid !== survivor) as number;
+    const after = await pidsAnswering(async () => Number((await fetchText(`${url}/`)).body), 2);
+    assert.deepEqual([...after].sort(), [replacement, survivor].sort());
+
+    // A slow request in flight, then Ctrl-C: it finishes within the grace, and every process exits.
+    const slow = fetchText(`${url}/slow`);
+    await program.waitFor(/slow request in \d+/);
+    program.child.kill("SIGINT");
+    const answer = await slow;
+    assert.equal(answer.status, 200);
+    assert.ok([replacement, survivor].includes(Number(answer.body)));
+    assert.equal(await program.exited(), 130);
+    await allGone(program.pids);
+    assert.match(program.out, new RegExp(`worker ${survivor} closed`));
+    assert.match(program.out, new RegExp(`worker ${replacement} closed`));
+    // The kill is the only thing reported.
+    assert.doesNotMatch(program.err.replace(/^corio: .*Cluster worker \d+ was killed by SIGKILL[\s\S]*?(?=^corio:|$(?![\s\S]))/gm, ""), /corio:/);
+  });
+
+  it("a worker crashing at start is restarted with a back-off, then the primary gives up with a clear error", { timeout: 120_000 }, async () => {
+    program = new Program({ WORKERS: "2", CRASH_AT_START: "1" });
+    assert.equal(await program.exited(), 1);
+    assert.match(program.err, /Cluster workers keep crashing: 6 unexpected exits within 60 s \(the last: worker \d+ exited with code 1\); giving up/);
+    assert.match(program.err, /restarting it in 100 ms/);
+    const workers = [...program.err.matchAll(/Cluster worker (\d+) exited/g)].map((match) => Number(match[1]));
+    await allGone(workers);
+  });
+
+  it("a port in use: the primary's server call throws the workers' EADDRINUSE, and every process exits", { timeout: 60_000 }, async () => {
+    const blocker = createServer();
+    await new Promise<void>((listening) => blocker.listen(0, "127.0.0.1", listening));
+    try {
+      const { port } = blocker.address() as { port: number };
+      program = new Program({ WORKERS: "2", HTTP_PORT: String(port) });
+      assert.equal(await program.exited(), 1);
+      assert.match(
+        program.err,
+        new RegExp(`uncaught error in task main: Error: Cannot serve HTTP on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.* \\(in worker \\d+\\)`),
+      );
+      await allGone([...program.err.matchAll(/worker (\d+)/g)].map((match) => Number(match[1])));
+    } finally {
+      blocker.close();
+    }
+  });
+});
