@@ -10,10 +10,13 @@
 // listen; the primary forks and supervises them, and Ctrl-C closes them all.
 // Each worker has its own room in memory, so people connected to different
 // workers do not hear each other unless the room is shared between processes:
-// that is `createRoom`'s job.
+// that is `createRoom`'s job. `--redis <url>` shares it through Redis
+// pub/sub (`npm start -- --workers 2 --redis redis://127.0.0.1:6379`): a line
+// typed in an nc client served by one worker reaches the web page served by
+// another. corio/redis is loaded only then (it needs ioredis).
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
-import { Broadcast, main, type Operation, type Subscription, spawn, suspend } from "../src/index.ts";
+import { Broadcast, main, type Operation, type Subscription, spawn, suspend, until } from "../src/index.ts";
 import { createInspector } from "../src/inspect/index.ts";
 import { EventSource, serveHttp, startServer } from "../src/net/index.ts";
 
@@ -34,11 +37,31 @@ interface Room {
  * memory (a `Broadcast`); a backend shared between processes (a Redis
  * channel, say) plugs in here, so that every worker hears the same room.
  */
-function* createRoom(): Operation<Room> {
-  return new Broadcast<ChatMessage>();
+function* createRoom(redisUrl: string | undefined): Operation<Room> {
+  const local = new Broadcast<ChatMessage>();
+  if (redisUrl === undefined) return local;
+  // Shared through Redis: every message is published there, and every process delivers what Redis sends to its own members.
+  const { connectRedis } = yield* until(import("../src/redis/index.ts"));
+  const publisher = yield* connectRedis(redisUrl);
+  const subscriber = yield* connectRedis(redisUrl); // a subscribed connection can do nothing else
+  subscriber.on("message", (_channel: string, text: string) => {
+    try {
+      local.publish(JSON.parse(text) as ChatMessage);
+    } catch {
+      // Not one of ours: ignore it.
+    }
+  });
+  yield* until(subscriber.subscribe(ROOM_CHANNEL));
+  return {
+    publish: (message) => void publisher.publish(ROOM_CHANNEL, JSON.stringify(message)).catch(() => {}),
+    subscribe: (options) => local.subscribe(options),
+    close: () => local.close(),
+  };
 }
 
-const { values: flags } = parseArgs({ options: { workers: { type: "string" } } });
+const ROOM_CHANNEL = "corio-chat-demo";
+
+const { values: flags } = parseArgs({ options: { workers: { type: "string" }, redis: { type: "string" } } });
 /** `--workers n`: serve from n worker processes; without it, from this process alone. */
 const workers = flags.workers === undefined ? undefined : Number(flags.workers);
 
@@ -71,7 +94,7 @@ document.getElementById("send").addEventListener("submit", async (event) => {
 </script></body></html>`;
 
 await main(function* chatDemo() {
-  const room = yield* createRoom();
+  const room = yield* createRoom(flags.redis);
   const web = new EventSource({ heartbeat: 15_000, historySize: 100 });
   const inspector = yield* createInspector();
 
@@ -136,7 +159,7 @@ await main(function* chatDemo() {
 
   // With --workers this runs in every process: the primary speaks for them all.
   if (cluster.isPrimary) {
-    console.log(`corio chat hub${workers === undefined ? "" : ` (served by ${workers} worker processes)`}
+    console.log(`corio chat hub${workers === undefined ? "" : ` (served by ${workers} worker processes)`}${flags.redis === undefined ? "" : " (room shared through Redis)"}
   web page:   ${http.url}/
   inspector:  ${http.url}/inspect${workers === undefined ? "" : " (of the worker that answers)"}
   TCP chat:   nc 127.0.0.1 ${tcp.address.port}

@@ -8,6 +8,9 @@ import { connect } from "node:net";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { checkLeaks, needsOpenBsdNc } from "../_helpers.ts";
+import { haveRedisServer, startRedisServer } from "../_redis.ts";
+
+const redisMissing = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
 
 checkLeaks();
 
@@ -126,6 +129,52 @@ describe("npm start: the chat demo", () => {
       assert.equal(stderr, "");
     } finally {
       if (demo.exitCode === null) demo.kill("SIGKILL");
+    }
+  });
+
+  it("--workers 2 --redis: a line sent over TCP to one worker reaches web pages served by every worker", { skip: redisMissing, timeout: 60_000 }, async () => {
+    const redis = await startRedisServer();
+    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts", "--workers", "2", "--redis", redis.url], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
+    });
+    const out = new Output(demo.stdout);
+    let stderr = "";
+    demo.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const controller = new AbortController();
+    try {
+      const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
+      const [, tcpPort] = (await out.waitFor(/nc 127\.0\.0\.1 (\d+)/)) as RegExpMatchArray;
+      // Four event streams: the cluster hands connections to the workers in turn, so both serve some.
+      const pages = await Promise.all(
+        [1, 2, 3, 4].map(async () => {
+          const events = await fetch(`${url}/events`, { signal: controller.signal });
+          const reader = (events.body as ReadableStream<Uint8Array>).getReader();
+          const page = { text: "", pid: events.headers.get("x-worker-pid") };
+          const sees = async (needle: string): Promise<void> => {
+            while (!page.text.includes(needle)) page.text += new TextDecoder().decode((await reader.read()).value);
+          };
+          return { page, sees };
+        }),
+      );
+      const socket = connect(Number(tcpPort), "127.0.0.1");
+      const chat = new Output(socket);
+      await chat.waitFor(/welcome, nc-\d+/);
+      socket.write("hello across processes\n");
+      await Promise.all(pages.map(({ sees }) => sees('"text":"hello across processes"')));
+      socket.end();
+      await once(socket, "close");
+      controller.abort();
+      demo.kill("SIGINT");
+      const [code] = (await once(demo, "exit")) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, "");
+    } finally {
+      controller.abort();
+      if (demo.exitCode === null) demo.kill("SIGKILL");
+      await redis.stop();
     }
   });
 });
