@@ -5,6 +5,7 @@ import * as calvin from "../src/compat/calvin/index.ts";
 import * as fs from "../src/fs/index.ts";
 import * as corio from "../src/index.ts";
 import * as process from "../src/process/index.ts";
+import * as redis from "../src/redis/index.ts";
 import * as testing from "../src/testing/index.ts";
 import * as threads from "../src/threads/index.ts";
 
@@ -151,5 +152,9 @@ describe("exports", () => {
       ["VirtualClock", "VirtualTestError", "checkStream", "runVirtual", "waitAllTasksBlocked"].filter((name) => name in testing).sort(),
     );
     for (const name of ["VirtualClock", "VirtualTestError", "runVirtual", "waitAllTasksBlocked"]) assert.ok(name in testing);
+  });
+
+  it("corio/redis exports its connection, job queue, cache and event source", () => {
+    assert.deepEqual(Object.keys(redis).sort(), ["JobCompletions", "JobQueue", "connectRedis", "openJobQueue", "redisCache", "redisEventSource"]);
   });
 });
