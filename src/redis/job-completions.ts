@@ -23,6 +23,26 @@ export type JobOutcome<R> =
  * (`done: true`) after `close()` or when the owning task ends. A job that
  * is retried reports once, when it completes or finally fails; a job put
  * back by a stopping worker reports nothing until another worker ends it.
+ *
+ * @example Wait for one job's outcome, from any process
+ * ```ts
+ * import { run, spawn } from "corio";
+ * import { openJobQueue } from "corio/redis";
+ * const outcome = await run(function* () {
+ *   const jobs = yield* openJobQueue<number, number>(`double-${process.pid}`, { redis: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
+ *   const completions = yield* jobs.completions(); // before adding, so nothing is missed
+ *   const workers = yield* spawn(() => jobs.process(1, function* (n) { return n * 2; }));
+ *   const id = yield* jobs.add(21);
+ *   for (;;) {
+ *     const next = yield* completions.next();
+ *     if (next.done || next.value.id === id) {
+ *       workers.cancel();
+ *       return next.value;
+ *     }
+ *   }
+ * });
+ * console.assert(outcome?.status === "completed" && outcome.value === 42);
+ * ```
  */
 export class JobCompletions<R> {
   readonly #outcomes = new Queue<JobOutcome<R>>();

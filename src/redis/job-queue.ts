@@ -84,6 +84,19 @@ interface JobRequest {
  * A BullMQ queue seen from corio: add jobs, cancel them by id, watch their
  * outcomes, and process them as corio tasks. Opened with `openJobQueue`,
  * owned by the task that opened it.
+ *
+ * @example Cancel a waiting job by id
+ * ```ts
+ * import { run } from "corio";
+ * import { openJobQueue } from "corio/redis";
+ * await run(function* () {
+ *   const jobs = yield* openJobQueue<string>(`reports-${process.pid}`, { redis: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
+ *   const id = yield* jobs.add("monthly", { delay: 60_000 });
+ *   console.assert((yield* jobs.counts())["delayed"] === 1);
+ *   console.assert((yield* jobs.cancel(id)) === true); // removed before it ran
+ *   console.assert((yield* jobs.counts())["delayed"] === 0);
+ * });
+ * ```
  */
 export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, ProcessJobsOptions<D>> {
   /** The queue's name (shared by every process using it). */
