@@ -35,6 +35,7 @@ const CORE = [
   "StreamReader",
   "StreamWriter",
   "Subscription",
+  "PROCESS_WITH_LIMIT",
   "ProcessingFailure",
   "any",
   "asCompleted",

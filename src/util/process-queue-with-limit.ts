@@ -36,10 +36,36 @@ export class ProcessingFailure<I = unknown> {
  * The method by which another kind of queue (a BullMQ `JobQueue` of
  * `corio/redis`) takes over `processQueueWithLimit(queue, …)`: the same call
  * then processes that queue its own way.
+ *
+ * @example A queue type of your own that `processQueueWithLimit` accepts
+ * ```ts
+ * import { type Operation, PROCESS_WITH_LIMIT, type ProcessSource, processQueueWithLimit, run } from "corio";
+ * class Numbers implements ProcessSource<number, number, undefined> {
+ *   *[PROCESS_WITH_LIMIT](_done: unknown, n: number, worker?: (item: number) => Operation<number>): Operation<never> {
+ *     for (let i = 0; i < n; i++) yield* worker!(i);
+ *     throw new Error("done");
+ *   }
+ * }
+ * await run(() => processQueueWithLimit(new Numbers(), null, 2, function* (n: number) { return n; })).then(
+ *   () => console.assert(false),
+ *   (error: Error) => console.assert(error.message === "done"),
+ * );
+ * ```
  */
 export const PROCESS_WITH_LIMIT: unique symbol = Symbol.for("corio.processWithLimit");
 
-/** A queue that processes itself under `processQueueWithLimit` (see `PROCESS_WITH_LIMIT`). */
+/**
+ * A queue that processes itself under `processQueueWithLimit` (see
+ * `PROCESS_WITH_LIMIT`): the `JobQueue` of `corio/redis` is one.
+ *
+ * @example
+ * ```ts
+ * import type { ProcessSource } from "corio";
+ * import type { JobQueue } from "corio/redis";
+ * const accepts = (queue: JobQueue<string, number>): ProcessSource<string, number, unknown> => queue;
+ * console.assert(typeof accepts === "function");
+ * ```
+ */
 export interface ProcessSource<I, R, O> {
   [PROCESS_WITH_LIMIT](
     doneQueue: Queue<R | ProcessingFailure<I>> | null,
