@@ -3,11 +3,12 @@
 // and scaling from 1 to 2 worker processes. Starts its own redis-server (unix socket, no
 // persistence). Run alone: node --import tsx --expose-gc bench/redis.bench.ts
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
+import { get } from "node:http";
 import { resolve } from "node:path";
 import { Queue as BullQueue, Worker as BullWorker } from "bullmq";
 import { Redis } from "ioredis";
 import { type Operation, run, sleep, spawn, until } from "../src/index.ts";
-import { openJobQueue } from "../src/redis/index.ts";
+import { connectRedis, openJobQueue, redisEventSource } from "../src/redis/index.ts";
 import { haveRedisServer, startRedisServer } from "../test/_redis.ts";
 
 const JOBS = 2000;
@@ -169,6 +170,77 @@ async function processScaling(processes: number): Promise<number> {
   }
 }
 
+/** Starts `processes` event-stream servers on one Redis stream; `clients` raw clients spread over them; times `events` broadcasts reaching every client. */
+async function sseFanOut(processes: number, clients: number, events: number): Promise<{ deliveriesPerSecond: number; ms: number }> {
+  const channel = `sse-${++queueCount}`;
+  const servers: ChildProcess[] = [];
+  const ports: number[] = [];
+  const requests: ReturnType<typeof get>[] = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      const child = spawnChild(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "_sse-redis-server.ts"), server.path, channel], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      servers.push(child);
+      ports.push(
+        await new Promise<number>((r) => {
+          child.stdout?.setEncoding("utf8");
+          child.stdout?.on("data", (line: string) => {
+            if (/^\d+\s*$/.test(line)) r(Number(line));
+          });
+        }),
+      );
+    }
+    let complete = 0;
+    let allDone: () => void = () => {};
+    const done = new Promise<void>((r) => {
+      allDone = r;
+    });
+    await Promise.all(
+      Array.from(
+        { length: clients },
+        (_, i) =>
+          new Promise<void>((connected) => {
+            let frames = 0;
+            let tail = "";
+            let finished = false;
+            const request = get(`http://127.0.0.1:${ports[i % processes]}/events`, (response) => {
+              connected();
+              response.setEncoding("utf8");
+              response.on("data", (chunk: string) => {
+                // One frame per event: count the "data:" lines, also one split between two chunks.
+                const text = tail + chunk;
+                for (let at = text.indexOf("data:"); at !== -1; at = text.indexOf("data:", at + 5)) if (at + 5 > tail.length) frames++;
+                tail = text.slice(-4);
+                if (!finished && frames >= events) {
+                  finished = true;
+                  if (++complete === clients) allDone();
+                }
+              });
+            });
+            request.on("error", () => {});
+            requests.push(request);
+          }),
+      ),
+    );
+    const start = performance.now();
+    await run(function* () {
+      const redis = yield* connectRedis({ path: server.path });
+      const source = yield* redisEventSource({ redis, channel, heartbeat: 0, historySize: 10 });
+      for (let n = 0; n < events; n++) yield* source.broadcast(n);
+      yield* until(done);
+    });
+    const ms = performance.now() - start;
+    return { deliveriesPerSecond: (clients * events) / (ms / 1000), ms };
+  } finally {
+    for (const request of requests) request.destroy();
+    for (const child of servers) {
+      child.stdin?.end();
+      await new Promise((r) => child.once("exit", r));
+    }
+  }
+}
+
 try {
   const bull: number[] = [];
   const corio: number[] = [];
@@ -197,6 +269,19 @@ try {
   console.log("| worker processes | jobs/s | ratio to 1 |\n| --- | --- | --- |");
   console.log(`| 1 | ${one.toFixed(0)} | 1.00x |`);
   console.log(`| 2 | ${two.toFixed(0)} | ${(two / one).toFixed(2)}x |`);
+
+  const CLIENTS = 200;
+  const EVENTS = 500;
+  const sse1: number[] = [];
+  const sse2: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    sse1.push((await sseFanOut(1, CLIENTS, EVENTS)).deliveriesPerSecond);
+    sse2.push((await sseFanOut(2, CLIENTS, EVENTS)).deliveriesPerSecond);
+  }
+  console.log(`\n## Server-sent events through Redis: ${EVENTS} broadcasts to ${CLIENTS} clients (every client gets every event), median of 3, interleaved`);
+  console.log("| server processes | deliveries/s | ratio to 1 |\n| --- | --- | --- |");
+  console.log(`| 1 (${CLIENTS} clients) | ${median(sse1).toFixed(0)} | 1.00x |`);
+  console.log(`| 2 (${CLIENTS / 2} clients each) | ${median(sse2).toFixed(0)} | ${(median(sse2) / median(sse1)).toFixed(2)}x |`);
 } finally {
   await server.stop();
 }

@@ -37,7 +37,7 @@ export class ProcessingFailure<I = unknown> {
  * `corio/redis`) takes over `processQueueWithLimit(queue, …)`: the same call
  * then processes that queue its own way.
  *
- * @example A queue type of your own that `processQueueWithLimit` accepts
+ * @example A queue type of your own, taken by processQueueWithLimit
  * ```ts
  * import { type Operation, PROCESS_WITH_LIMIT, type ProcessSource, processQueueWithLimit, run } from "corio";
  * class Numbers implements ProcessSource<number, number, undefined> {
