@@ -11,7 +11,7 @@ process.stdin.on("end", () => stop.resolve());
 process.stdin.resume();
 await run(function* () {
   const redis = yield* connectRedis({ path });
-  const source = yield* redisEventSource({ redis, channel, heartbeat: 0, historySize: 10, maxBuffered: 64 * 1024 * 1024 });
+  const source = yield* redisEventSource({ redis, channel, heartbeat: 0, historySize: 1000, maxBuffered: 64 * 1024 * 1024 });
   const server = yield* serveHttp((request, response) => source.attach(request, response));
   console.log(server.address.port);
   yield* stop;

@@ -226,7 +226,7 @@ async function sseFanOut(processes: number, clients: number, events: number): Pr
     const start = performance.now();
     await run(function* () {
       const redis = yield* connectRedis({ path: server.path });
-      const source = yield* redisEventSource({ redis, channel, heartbeat: 0, historySize: 10 });
+      const source = yield* redisEventSource({ redis, channel, heartbeat: 0, historySize: 1000 });
       for (let n = 0; n < events; n++) yield* source.broadcast(n);
       yield* until(done);
     });
