@@ -78,8 +78,8 @@ function stackAbove(fn: Function): string {
   return firstFrame < 0 ? "" : stack.slice(firstFrame + 1);
 }
 
-function track<T extends object>(op: T, label: string, wrapper: Function): T {
-  const record: Created = { label, stack: stackAbove(wrapper), used: false };
+function track<T extends object>(op: T, label: string, stack: string): T {
+  const record: Created = { label, stack, used: false };
   created.set(op, record);
   const task = getCurrentTask();
   if (task === null) outside?.register(op, record, record);
@@ -116,12 +116,15 @@ export function defineOperation<F extends (...args: never[]) => Operation<unknow
   mark(fn, label);
   if (!DEV_MODE) return fn;
   const wrapper = function (this: unknown, ...args: never[]): Operation<unknown> {
+    // Captured here, where this frame is surely on the stack: JavaScriptCore (Bun, Safari) drops the
+    // frame of a strict-mode tail call, so from inside `track` the wrapper's frame may be gone.
+    const stack = stackAbove(wrapper);
     // An operation passed to another one is in corio's hands, even if that one fails its checks.
     for (const arg of args as unknown[]) {
       if (Array.isArray(arg)) for (const item of arg) handOver(item);
       else handOver(arg);
     }
-    return track(fn.apply(this, args), label, wrapper);
+    return track(fn.apply(this, args), label, stack);
   };
   Object.defineProperty(wrapper, "name", { value: fn.name });
   Object.defineProperty(wrapper, "length", { value: fn.length });
