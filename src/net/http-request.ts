@@ -71,9 +71,9 @@ export class HttpRequest {
   readonly url: string;
   /** The body size limit in bytes. */
   readonly maxBodySize: number;
-  /** The body, as a stream. */
-  readonly body: StreamReader;
   readonly #refuseBody: () => void;
+  /** The body reader, made on first use: a request whose body is never read costs no reader and no listeners. */
+  #body: StreamReader | undefined;
   #failed = false;
   /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
   #target: { path: string; query: URLSearchParams } | HttpError | undefined;
@@ -84,10 +84,47 @@ export class HttpRequest {
     this.method = raw.method ?? "GET";
     this.url = raw.url ?? "/";
     this.maxBodySize = maxBodySize;
-    const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(maxBodySize, 256 * 1024)) });
-    this.body = body;
-    body.setTransport(new BodyTransport(raw));
     this.#refuseBody = refuseBody;
+  }
+
+  /**
+   * The body, as a stream. Until it is first used, Node holds the body back
+   * (the socket is paused once its buffer is full); a body never read is
+   * discarded by Node after the response.
+   */
+  get body(): StreamReader {
+    return this.#body ?? this.#openBody();
+  }
+
+  /** A reader with nothing feeding it yet. */
+  #newReader(): StreamReader {
+    const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(this.maxBodySize, 256 * 1024)) });
+    body.setTransport(new BodyTransport(this.raw));
+    this.#body = body;
+    return body;
+  }
+
+  /** Makes the reader and starts feeding it (the request flows from here). */
+  #openBody(): StreamReader {
+    const raw = this.raw;
+    const maxBodySize = this.maxBodySize;
+    const body = this.#newReader();
+    // What happened before the first use: the events are gone, the request's state tells.
+    if (raw.aborted || (raw.destroyed && !raw.complete)) {
+      this.#failed = true;
+      body.setException(new BrokenResourceError("Cannot read the request body: the client closed the connection"));
+      return body;
+    }
+    if (raw.errored) {
+      this.#failed = true;
+      const error = raw.errored;
+      body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
+      return body;
+    }
+    if (raw.readableEnded) {
+      body.feedEof();
+      return body;
+    }
     let received = 0;
     raw.on("data", (chunk: Uint8Array) => {
       if (this.#failed) return;
@@ -106,13 +143,14 @@ export class HttpRequest {
       this.#failed = true;
       body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
     });
+    return body;
   }
 
   /** Gives up on the body: reads throw `error`, and the rest of the body is never read. */
   #refuse(error: HttpError): HttpError {
     if (!this.#failed) {
       this.#failed = true;
-      this.body.setException(error);
+      (this.#body ?? this.#newReader()).setException(error);
       this.#refuseBody();
     }
     return error;
