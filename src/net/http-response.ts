@@ -109,16 +109,30 @@ export class HttpResponse {
    * **Cancellation:** as for `end`.
    */
   *send(status: number, body: string | Uint8Array = "", headers?: Record<string, string>): Operation<void> {
-    this.status = status;
-    if (headers !== undefined) for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
-    if (!this.raw.hasHeader("content-type") && typeof body === "string") this.setHeader("content-type", "text/plain; charset=utf-8");
-    this.setHeader("content-length", typeof body === "string" ? Buffer.byteLength(body) : body.length);
-    if (!this.#end(body)) yield* waitSent(this.raw);
+    if (!this.#send(status, body, headers, undefined)) yield* waitSent(this.raw);
   }
 
   /** Sends `value` as JSON with `status`. **Cancellation:** as for `end`. */
   *json(value: unknown, status = 200): Operation<void> {
-    yield* this.send(status, JSON.stringify(value), { "content-type": "application/json; charset=utf-8" });
+    if (!this.#send(status, JSON.stringify(value), undefined, "application/json; charset=utf-8")) yield* waitSent(this.raw);
+  }
+
+  /** `send` up to the wait: true if there is nothing to wait for. `type` is a content-type that overrides any set. */
+  #send(status: number, body: string | Uint8Array, headers: Record<string, string> | undefined, type: string | undefined): boolean {
+    this.status = status;
+    const raw = this.raw;
+    const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
+    if (headers === undefined && !raw.headersSent && !raw.destroyed) {
+      // One header object for writeHead: Node then skips its header map (it merges with headers set before, if any).
+      if (type === undefined && typeof body === "string" && !raw.hasHeader("content-type")) type = "text/plain; charset=utf-8";
+      raw.writeHead(status, type === undefined ? { "content-length": length } : { "content-type": type, "content-length": length });
+      return this.#end(body);
+    }
+    if (headers !== undefined) for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
+    if (type !== undefined) this.setHeader("content-type", type);
+    else if (!raw.hasHeader("content-type") && typeof body === "string") this.setHeader("content-type", "text/plain; charset=utf-8");
+    this.setHeader("content-length", length);
+    return this.#end(body);
   }
 }
 defineOperationMethods(HttpResponse);
