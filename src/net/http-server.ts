@@ -341,39 +341,56 @@ function requestName(request: { method?: string | undefined; url?: string | unde
   return `${String(request.method ?? "?")} ${JSON.stringify(shown).slice(1, -1)}`;
 }
 
-/** The request tasks of one connection, until each ends; all cancelled when the connection closes. */
+/**
+ * The request tasks of one connection, until each ends; all cancelled when
+ * the connection closes. Two arrays, not a Map: a keep-alive connection
+ * holds one request at a time, and a Map emptied on every request
+ * reallocated its table each time.
+ */
 class ConnectionRequests implements Watcher {
-  /** Each request task with its response, in the order the requests came. */
-  readonly #tasks = new Map<TaskImpl<unknown>, ServerResponse>();
+  /** Each request task, in the order the requests came... */
+  readonly #tasks: TaskImpl<unknown>[] = [];
+  /** ...and its response, at the same index. */
+  readonly #responses: ServerResponse[] = [];
 
   get size(): number {
-    return this.#tasks.size;
+    return this.#tasks.length;
   }
 
   add(task: TaskImpl<void>, res: ServerResponse): void {
     if (task.done) return;
-    this.#tasks.set(task as TaskImpl<unknown>, res);
+    this.#tasks.push(task as TaskImpl<unknown>);
+    this.#responses.push(res);
     task.addWatcher(this);
   }
 
   /** True if no request of this connection waits behind `res`. */
   isLast(res: ServerResponse): boolean {
-    let last: ServerResponse | undefined;
-    for (const value of this.#tasks.values()) last = value;
-    return last === res;
+    return this.#responses.at(-1) === res;
   }
 
   /** The close began: each response not started yet ends the connection if it is the last one then. */
   closeAfterLast(): void {
-    for (const res of this.#tasks.values()) if (!res.headersSent) closeWhenLast(res, this);
+    for (const res of this.#responses) if (!res.headersSent) closeWhenLast(res, this);
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
-    this.#tasks.delete(task);
+    const tasks = this.#tasks;
+    const index = tasks.indexOf(task);
+    if (index < 0) return;
+    const responses = this.#responses;
+    if (index === 0) {
+      // The usual case: the oldest request ends first.
+      tasks.shift();
+      responses.shift();
+    } else {
+      tasks.splice(index, 1);
+      responses.splice(index, 1);
+    }
   }
 
   cancelAll(): void {
-    for (const task of [...this.#tasks.keys()]) task.cancel("the client disconnected");
+    for (const task of [...this.#tasks]) task.cancel("the client disconnected");
   }
 }
 
