@@ -3,13 +3,13 @@
  * @module
  */
 
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import type { ReadTransport } from "../streams/transport.ts";
-import { bodyOverLimitMessage } from "./_body-limit.ts";
+import { bodyOverLimitMessage, refuseBody } from "./_body-limit.ts";
 
 /**
  * An HTTP error a handler can throw to answer with that status (the server
@@ -71,20 +71,21 @@ export class HttpRequest {
   readonly url: string;
   /** The body size limit in bytes. */
   readonly maxBodySize: number;
-  readonly #refuseBody: () => void;
+  /** The response, for a refused body (`refuseBody`); without one, a refusal only pauses the request. */
+  readonly #res: ServerResponse | undefined;
   /** The body reader, made on first use: a request whose body is never read costs no reader and no listeners. */
   #body: StreamReader | undefined;
   #failed = false;
   /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
   #target: { path: string; query: URLSearchParams } | HttpError | undefined;
 
-  /** @internal `refuseBody` stops reading the body and makes the connection close after the response. */
-  constructor(raw: IncomingMessage, maxBodySize: number, refuseBody: () => void = () => raw.pause()) {
+  /** @internal A refused body stops being read, and the connection of `res` closes after the response. */
+  constructor(raw: IncomingMessage, maxBodySize: number, res?: ServerResponse) {
     this.raw = raw;
     this.method = raw.method ?? "GET";
     this.url = raw.url ?? "/";
     this.maxBodySize = maxBodySize;
-    this.#refuseBody = refuseBody;
+    this.#res = res;
   }
 
   /**
@@ -151,7 +152,8 @@ export class HttpRequest {
     if (!this.#failed) {
       this.#failed = true;
       (this.#body ?? this.#newReader()).setException(error);
-      this.#refuseBody();
+      if (this.#res === undefined) this.raw.pause();
+      else refuseBody(this.raw, this.#res);
     }
     return error;
   }
