@@ -74,14 +74,7 @@ export class ServerCore implements Watcher {
   readonly #options: ServerCoreOptions;
   readonly #loop: Loop;
   readonly #closeRequested = new Future<void>();
-  /**
-   * The connection tasks, finished ones included until the next prune: a
-   * Set emptied and refilled on every request (HTTP keep-alive) reallocated
-   * its table each time it became empty.
-   */
   readonly #tasks = new Set<TaskImpl<unknown>>();
-  /** How many of `#tasks` have not finished. */
-  #live = 0;
   readonly #sockets = new Set<Socket>();
   #task: TaskImpl<unknown> | null = null;
   #pending: [string, OperationLike<void>][] = [];
@@ -113,7 +106,7 @@ export class ServerCore implements Watcher {
 
   /** Connection tasks not finished yet. */
   get size(): number {
-    return this.#live;
+    return this.#tasks.size;
   }
 
   /** Listens (`start` calls `listen`); a failure is thrown as `fail(error)`. Later errors are accept errors. */
@@ -189,15 +182,15 @@ export class ServerCore implements Watcher {
     }
     this.#beginClose();
     // A cancellation is delivered once (edge case 4): after it, these waits run to their end.
-    while (this.#live > 0 && this.#loop.now() < this.#deadline) {
+    while (this.#tasks.size > 0 && this.#loop.now() < this.#deadline) {
       try {
         yield* this.#pause(this.#deadline);
       } catch (error) {
         cancellation = this.#absorb(error, cancellation);
       }
     }
-    if (this.#live > 0) this.#expire();
-    while (this.#live > 0) {
+    if (this.#tasks.size > 0) this.#expire();
+    while (this.#tasks.size > 0) {
       try {
         yield* this.#pause(Number.POSITIVE_INFINITY);
       } catch (error) {
@@ -259,23 +252,20 @@ export class ServerCore implements Watcher {
   }
 
   /** @internal A connection task has finished. */
-  taskFinished(_task: TaskImpl<unknown>): void {
-    this.#live--;
-    // Finished tasks are dropped in batches, which keeps the Set from shrinking and growing on every request.
-    if (this.#tasks.size > 2 * this.#live + 64) for (const each of this.#tasks) if (each.done) this.#tasks.delete(each);
-    if (this.#live === 0) this.#park?.wake();
+  taskFinished(task: TaskImpl<unknown>): void {
+    this.#tasks.delete(task);
+    if (this.#tasks.size === 0) this.#park?.wake();
   }
 
   /** @internal What the closing server task waits on, for the inspector. */
   describeWait(): string {
     const until = Number.isFinite(this.#deadline) && !this.#expired ? `, grace until ${this.#deadline} ms` : "";
-    return `${this.#live} connection task(s) to finish${until}`;
+    return `${this.#tasks.size} connection task(s) to finish${until}`;
   }
 
   #start(name: string, op: OperationLike<void>): TaskImpl<void> {
     const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED, "accept a connection");
     this.#tasks.add(task as TaskImpl<unknown>);
-    this.#live++;
     task.addWatcher(this);
     if (this.#expired) task.cancel("the server closed");
     return task;
@@ -307,7 +297,7 @@ export class ServerCore implements Watcher {
   #expire(): void {
     this.#expired = true;
     for (const socket of this.#sockets) if (socket.writableLength > 0) resetSocket(socket);
-    for (const task of [...this.#tasks]) if (!task.done) task.cancel("the server closed");
+    for (const task of [...this.#tasks]) task.cancel("the server closed");
   }
 
   /** The end of a close: the sockets still open go (reset if they still hold unsent bytes). */
