@@ -3,13 +3,13 @@
  * @module
  */
 
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import type { ReadTransport } from "../streams/transport.ts";
-import { bodyOverLimitMessage } from "./_body-limit.ts";
+import { bodyOverLimitMessage, refuseBody } from "./_body-limit.ts";
 
 /**
  * An HTTP error a handler can throw to answer with that status (the server
@@ -71,23 +71,61 @@ export class HttpRequest {
   readonly url: string;
   /** The body size limit in bytes. */
   readonly maxBodySize: number;
-  /** The body, as a stream. */
-  readonly body: StreamReader;
-  readonly #refuseBody: () => void;
+  /** The response, for a refused body (`refuseBody`); without one, a refusal only pauses the request. */
+  readonly #res: ServerResponse | undefined;
+  /** The body reader, made on first use: a request whose body is never read costs no reader and no listeners. */
+  #body: StreamReader | undefined;
   #failed = false;
   /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
   #target: { path: string; query: URLSearchParams } | HttpError | undefined;
 
-  /** @internal `refuseBody` stops reading the body and makes the connection close after the response. */
-  constructor(raw: IncomingMessage, maxBodySize: number, refuseBody: () => void = () => raw.pause()) {
+  /** @internal A refused body stops being read, and the connection of `res` closes after the response. */
+  constructor(raw: IncomingMessage, maxBodySize: number, res?: ServerResponse) {
     this.raw = raw;
     this.method = raw.method ?? "GET";
     this.url = raw.url ?? "/";
     this.maxBodySize = maxBodySize;
-    const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(maxBodySize, 256 * 1024)) });
-    this.body = body;
-    body.setTransport(new BodyTransport(raw));
-    this.#refuseBody = refuseBody;
+    this.#res = res;
+  }
+
+  /**
+   * The body, as a stream. Until it is first used, Node holds the body back
+   * (the socket is paused once its buffer is full); a body never read is
+   * discarded by Node after the response.
+   */
+  get body(): StreamReader {
+    return this.#body ?? this.#openBody();
+  }
+
+  /** A reader with nothing feeding it yet. */
+  #newReader(): StreamReader {
+    const body = new StreamReader({ limit: Math.max(16 * 1024, Math.min(this.maxBodySize, 256 * 1024)) });
+    body.setTransport(new BodyTransport(this.raw));
+    this.#body = body;
+    return body;
+  }
+
+  /** Makes the reader and starts feeding it (the request flows from here). */
+  #openBody(): StreamReader {
+    const raw = this.raw;
+    const maxBodySize = this.maxBodySize;
+    const body = this.#newReader();
+    // What happened before the first use: the events are gone, the request's state tells.
+    if (raw.aborted || (raw.destroyed && !raw.complete)) {
+      this.#failed = true;
+      body.setException(new BrokenResourceError("Cannot read the request body: the client closed the connection"));
+      return body;
+    }
+    if (raw.errored) {
+      this.#failed = true;
+      const error = raw.errored;
+      body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
+      return body;
+    }
+    if (raw.readableEnded) {
+      body.feedEof();
+      return body;
+    }
     let received = 0;
     raw.on("data", (chunk: Uint8Array) => {
       if (this.#failed) return;
@@ -106,14 +144,16 @@ export class HttpRequest {
       this.#failed = true;
       body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
     });
+    return body;
   }
 
   /** Gives up on the body: reads throw `error`, and the rest of the body is never read. */
   #refuse(error: HttpError): HttpError {
     if (!this.#failed) {
       this.#failed = true;
-      this.body.setException(error);
-      this.#refuseBody();
+      (this.#body ?? this.#newReader()).setException(error);
+      if (this.#res === undefined) this.raw.pause();
+      else refuseBody(this.raw, this.#res);
     }
     return error;
   }

@@ -85,21 +85,22 @@ export class HttpResponse {
    * **Cancellation:** the response is ended anyway; only the wait stops.
    */
   *end(chunk?: string | Uint8Array): Operation<void> {
+    if (!this.#end(chunk)) yield* waitSent(this.raw);
+  }
+
+  /**
+   * Ends the response; true if there is nothing to wait for (already ended,
+   * or every byte already handed to the OS, as a small answer usually is).
+   */
+  #end(chunk: string | Uint8Array | undefined): boolean {
     const raw = this.raw;
-    if (raw.writableEnded) return;
+    if (raw.writableEnded) return true;
     if (!raw.headersSent) raw.statusCode = this.status;
     if (raw.destroyed) throw new BrokenResourceError("Cannot end the response: the client closed the connection");
-    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
-    const onClose = (): void => {
-      park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
-    };
-    raw.once("close", onClose);
-    try {
-      raw.end(chunk ?? "", () => park.resolve());
-      yield park;
-    } finally {
-      raw.off("close", onClose);
-    }
+    raw.end(chunk ?? "");
+    // The socket took every byte at once (a write error is only reported later: then wait, and 'close' tells).
+    const socket = raw.socket;
+    return socket !== null && socket.errored === null && raw.writableFinished;
   }
 
   /**
@@ -107,20 +108,55 @@ export class HttpResponse {
    *
    * **Cancellation:** as for `end`.
    */
-  *send(status: number, body: string | Uint8Array = "", headers: Record<string, string> = {}): Operation<void> {
-    this.status = status;
-    for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
-    if (!this.raw.hasHeader("content-type") && typeof body === "string") this.setHeader("content-type", "text/plain; charset=utf-8");
-    this.setHeader("content-length", typeof body === "string" ? Buffer.byteLength(body) : body.length);
-    yield* this.end(body);
+  *send(status: number, body: string | Uint8Array = "", headers?: Record<string, string>): Operation<void> {
+    if (!this.#send(status, body, headers, undefined)) yield* waitSent(this.raw);
   }
 
   /** Sends `value` as JSON with `status`. **Cancellation:** as for `end`. */
   *json(value: unknown, status = 200): Operation<void> {
-    yield* this.send(status, JSON.stringify(value), { "content-type": "application/json; charset=utf-8" });
+    if (!this.#send(status, JSON.stringify(value), undefined, "application/json; charset=utf-8")) yield* waitSent(this.raw);
+  }
+
+  /** `send` up to the wait: true if there is nothing to wait for. `type` is a content-type that overrides any set. */
+  #send(status: number, body: string | Uint8Array, headers: Record<string, string> | undefined, type: string | undefined): boolean {
+    this.status = status;
+    const raw = this.raw;
+    const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
+    if (headers === undefined && !raw.headersSent && !raw.destroyed) {
+      // One header object for writeHead: Node then skips its header map (it merges with headers set before, if any).
+      if (type === undefined && typeof body === "string" && !raw.hasHeader("content-type")) type = "text/plain; charset=utf-8";
+      raw.writeHead(status, type === undefined ? { "content-length": length } : { "content-type": type, "content-length": length });
+      return this.#end(body);
+    }
+    if (headers !== undefined) for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
+    if (type !== undefined) this.setHeader("content-type", type);
+    else if (!raw.hasHeader("content-type") && typeof body === "string") this.setHeader("content-type", "text/plain; charset=utf-8");
+    this.setHeader("content-length", length);
+    return this.#end(body);
   }
 }
 defineOperationMethods(HttpResponse);
+
+/** Waits for an ended response's 'finish' (its bytes handed to the OS), or fails if it closes first. */
+function* waitSent(raw: ServerResponse): Operation<void> {
+  if (raw.writableFinished) return;
+  const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
+  const onFinish = (): void => {
+    park.resolve();
+  };
+  // Node emits 'close' after every response, 'finish' first: the error is built only if it is the answer.
+  const onClose = (): void => {
+    if (park.pending) park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
+  };
+  raw.once("finish", onFinish);
+  raw.once("close", onClose);
+  try {
+    yield park;
+  } finally {
+    raw.off("finish", onFinish);
+    raw.off("close", onClose);
+  }
+}
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */
 export const waitForDrain = defineOperation(function* waitForDrain(

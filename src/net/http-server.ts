@@ -248,22 +248,29 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
 
   // Declared once per server, not per request: on Node 20 the first call of each new
   // generator function is slow and its objects were promoted, making the collector the main cost.
-  function* httpRequest(request: HttpRequest, response: HttpResponse, res: ServerResponse, name: string): Operation<void> {
+  // Small, for a small generator object per request: the error path is its own generator.
+  function* httpRequest(request: HttpRequest, response: HttpResponse): Operation<void> {
     try {
       yield* handler(request, response);
-      if (!response.finished && !res.destroyed) yield* response.end();
+      if (!response.finished && !response.raw.destroyed) yield* response.end();
     } catch (error) {
-      if (isCancellation(error)) throw error;
-      if (!(error instanceof HttpError) || error.status >= 500) {
-        owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${name}` });
-      }
-      if (!res.headersSent && !res.destroyed) {
-        const status = error instanceof HttpError ? error.status : 500;
-        const message = error instanceof HttpError ? error.message : "Internal Server Error";
-        if (status === 413) refuseBody(request.raw, res);
-        yield* response.send(status, message);
-      } else res.destroy();
+      yield* answerError(request, response, error);
     }
+  }
+
+  /** Reports what a handler threw (not a cancellation, not an HttpError under 500) and answers with its status. */
+  function* answerError(request: HttpRequest, response: HttpResponse, error: unknown): Operation<void> {
+    if (isCancellation(error)) throw error;
+    const res = response.raw;
+    if (!(error instanceof HttpError) || error.status >= 500) {
+      owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(request)}` });
+    }
+    if (!res.headersSent && !res.destroyed) {
+      const status = error instanceof HttpError ? error.status : 500;
+      const message = error instanceof HttpError ? error.message : "Internal Server Error";
+      if (status === 413) refuseBody(request.raw, res);
+      yield* response.send(status, message);
+    } else res.destroy();
   }
 
   // The request tasks of each connection: Node emits 'close' only for the response being
@@ -271,30 +278,35 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   const connections = new WeakMap<Socket, ConnectionRequests>();
   /** The connections with requests, for the close. */
   const live = new Set<ConnectionRequests>();
+  const connectionOf = (socket: Socket): ConnectionRequests => {
+    let requests = connections.get(socket);
+    if (requests === undefined) {
+      const ended = new ConnectionRequests();
+      connections.set(socket, ended);
+      live.add(ended);
+      socket.once("close", () => {
+        live.delete(ended);
+        ended.cancelAll();
+      });
+      requests = ended;
+    }
+    return requests;
+  };
+  // One listener for every response (no closure per request): a response closed before it was
+  // all sent cancels its task.
+  function onResponseClose(this: ServerResponse): void {
+    if (!this.writableFinished && this.socket !== null) connections.get(this.socket)?.cancel(this);
+  }
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     // Nothing a client sends may escape from here: an exception in a Node listener ends the process.
     try {
-      const request = new HttpRequest(req, limits.maxBodySize, () => refuseBody(req, res));
-      const response = new HttpResponse(res);
-      const name = requestName(request);
+      const request = new HttpRequest(req, limits.maxBodySize, res);
       // Counted in flight from here to the task's end, even if it never takes a step.
-      const task = core.spawn(name, httpRequest(request, response, res, name));
+      const task = core.spawn(requestName(req), httpRequest(request, new HttpResponse(res)));
       if (task === undefined) return;
-      res.on("close", () => {
-        if (!res.writableFinished) task.cancel("the client disconnected");
-      });
+      res.on("close", onResponseClose);
       const socket = req.socket;
-      let requests = connections.get(socket);
-      if (requests === undefined) {
-        requests = new ConnectionRequests();
-        connections.set(socket, requests);
-        live.add(requests);
-        const ended = requests;
-        socket.once("close", () => {
-          live.delete(ended);
-          ended.cancelAll();
-        });
-      }
+      const requests = connectionOf(socket);
       requests.add(task, res);
       if (core.closing) closeWhenLast(res, requests);
       if (socket.destroyed) requests.cancelAll();
@@ -334,46 +346,73 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   return new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined);
 });
 
+/** Printable ASCII but `"` and `\\`: what JSON.stringify leaves as is. */
+const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
 function requestName(request: { method?: string | undefined; url?: string | undefined }): string {
   const url = String(request.url ?? "");
+  if (url.length <= 100 && PLAIN_TARGET.test(url)) return `${String(request.method ?? "?")} ${url}`;
   const shown = url.length > 100 ? `${url.slice(0, 100)}...` : url;
   return `${String(request.method ?? "?")} ${JSON.stringify(shown).slice(1, -1)}`;
 }
 
-/** The request tasks of one connection, until each ends; all cancelled when the connection closes. */
+/**
+ * The request tasks of one connection, until each ends; all cancelled when
+ * the connection closes. Two arrays, not a Map: a keep-alive connection
+ * holds one request at a time, and a Map emptied on every request
+ * reallocated its table each time.
+ */
 class ConnectionRequests implements Watcher {
-  /** Each request task with its response, in the order the requests came. */
-  readonly #tasks = new Map<TaskImpl<unknown>, ServerResponse>();
+  /** Each request task, in the order the requests came... */
+  readonly #tasks: TaskImpl<unknown>[] = [];
+  /** ...and its response, at the same index. */
+  readonly #responses: ServerResponse[] = [];
 
   get size(): number {
-    return this.#tasks.size;
+    return this.#tasks.length;
   }
 
   add(task: TaskImpl<void>, res: ServerResponse): void {
     if (task.done) return;
-    this.#tasks.set(task as TaskImpl<unknown>, res);
+    this.#tasks.push(task as TaskImpl<unknown>);
+    this.#responses.push(res);
     task.addWatcher(this);
   }
 
   /** True if no request of this connection waits behind `res`. */
   isLast(res: ServerResponse): boolean {
-    let last: ServerResponse | undefined;
-    for (const value of this.#tasks.values()) last = value;
-    return last === res;
+    return this.#responses.at(-1) === res;
   }
 
   /** The close began: each response not started yet ends the connection if it is the last one then. */
   closeAfterLast(): void {
-    for (const res of this.#tasks.values()) if (!res.headersSent) closeWhenLast(res, this);
+    for (const res of this.#responses) if (!res.headersSent) closeWhenLast(res, this);
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
-    this.#tasks.delete(task);
+    const tasks = this.#tasks;
+    const index = tasks.indexOf(task);
+    if (index < 0) return;
+    const responses = this.#responses;
+    if (index === 0) {
+      // The usual case: the oldest request ends first.
+      tasks.shift();
+      responses.shift();
+    } else {
+      tasks.splice(index, 1);
+      responses.splice(index, 1);
+    }
+  }
+
+  /** Cancels the task of `res`, if it has not ended. */
+  cancel(res: ServerResponse): void {
+    const index = this.#responses.indexOf(res);
+    if (index >= 0) this.#tasks[index]?.cancel("the client disconnected");
   }
 
   cancelAll(): void {
-    for (const task of [...this.#tasks.keys()]) task.cancel("the client disconnected");
+    for (const task of [...this.#tasks]) task.cancel("the client disconnected");
   }
 }
 
