@@ -59,7 +59,7 @@ export type OperationLike<T> = Operation<T> | (() => Operation<T>);
 export function iterate<T>(op: OperationLike<T>, api: string): Iterator<Instruction, T, unknown> {
   let operation: Operation<T>;
   if (typeof op === "function") {
-    if ((op as { [PREPARED]?: true })[PREPARED] === undefined) prepareFunction(op);
+    if ((op as { [PREPARED]?: true })[PREPARED] === undefined && isGeneratorFunction(op)) prepareGenerator(op);
     operation = op();
     // A generator object of a function that got the shared prototype is its own iterator.
     if (operation !== null && typeof operation === "object" && Object.getPrototypeOf(operation) === sharedGeneratorPrototype) {
@@ -96,17 +96,17 @@ export const sharedGeneratorPrototype: object = Object.create(GeneratorPrototype
   warm().next();
 }
 /**
- * Set on the functions corio has called (or marked as its operations): their
+ * Set on the generator functions corio has called (or marked as its operations): their
  * prototype is left alone from then on. A symbol property rather than a
  * `WeakSet`: adding each closure to a `WeakSet` cost more than it saved.
  */
 const PREPARED = Symbol("corio.called");
 
-function prepareFunction(fn: Function): void {
+function prepareGenerator(fn: Function): void {
   // A function that cannot take the mark (frozen, sealed) is left as it is.
   if (!Object.isExtensible(fn)) return;
   (fn as { [PREPARED]?: true })[PREPARED] = true;
-  if (isGeneratorFunction(fn)) (fn as { prototype: object }).prototype = sharedGeneratorPrototype;
+  (fn as { prototype: object }).prototype = sharedGeneratorPrototype;
 }
 
 /** Checks eagerly that `op` can be run, so a bad argument fails where it was passed. */
