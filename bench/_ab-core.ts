@@ -21,6 +21,27 @@ async function spawnJoin(c: C) {
   });
   return ((performance.now() - t) * 1e6) / N;
 }
+/** What users write: a new generator closure per task. */
+async function spawnJoinInline(c: C) {
+  const t = performance.now();
+  await c.run(function* () {
+    for (let i = 0; i < N; i++)
+      yield* yield* c.spawn(function* () {
+        return i;
+      });
+  });
+  return ((performance.now() - t) * 1e6) / N;
+}
+async function timeouts(c: C) {
+  const body = function* () {
+    return 1;
+  };
+  const t = performance.now();
+  await c.run(function* () {
+    for (let i = 0; i < N; i++) yield* c.timeout(10_000, body);
+  });
+  return ((performance.now() - t) * 1e6) / N;
+}
 async function spawnAllJoin(c: C) {
   const body = function* () {};
   const t = performance.now();
@@ -105,6 +126,8 @@ async function lockContended(c: C) {
 }
 const cases: [string, (c: C) => Promise<number>][] = [
   ["spawn+join", spawnJoin],
+  ["spawn+join, inline closure", spawnJoinInline],
+  ["100k timeouts", timeouts],
   ["spawn 100k then join", spawnAllJoin],
   ["ping-pong", pingPong],
   ["cancel 10k tree", cancelTree],

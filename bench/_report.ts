@@ -8,12 +8,25 @@ export interface Row {
   unit?: string;
 }
 
+/** A full garbage collection, if the runtime offers one (Node with --expose-gc, or Bun). */
+export function collectGarbage(): void {
+  const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (g.gc !== undefined) g.gc();
+  else g.Bun?.gc(true);
+}
+
+/** The runtime, for the line under the results: `node v20.20.2` or `bun 1.x`. */
+export function runtimeName(): string {
+  const bun = (globalThis as { Bun?: { version: string } }).Bun;
+  return bun === undefined ? `node ${process.version}` : `bun ${bun.version}`;
+}
+
 /** Runs `fn` (which does `count` operations) `runs` times after a warm-up; returns the median ns per operation. */
 export async function medianPerOp(count: number, fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
   await fn();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    (globalThis as { gc?: () => void }).gc?.();
+    collectGarbage();
     const start = process.hrtime.bigint();
     await fn();
     samples.push(Number(process.hrtime.bigint() - start) / count);

@@ -23,6 +23,22 @@ import { medianPerOp, printCase } from "./_report.ts";
       }),
     3,
   );
+  // What users write: a generator closure per item.
+  const corioInline = await medianPerOp(
+    N,
+    () =>
+      run(function* () {
+        const ops = Array.from(
+          { length: N },
+          (_, i) =>
+            function* (): Operation<number> {
+              return i;
+            },
+        );
+        yield* limitGather(ops, 8);
+      }),
+    3,
+  );
   const rawWorkers = await medianPerOp(N, async () => {
     const fn = async (i: number): Promise<number> => i;
     const results = new Array<number>(N);
@@ -50,7 +66,8 @@ import { medianPerOp, printCase } from "./_report.ts";
   printCase(
     "limitGather over 100k trivial operations, n = 8, per operation",
     [
-      { name: "corio limitGather", value: corio },
+      { name: "corio limitGather (hoisted generator)", value: corio },
+      { name: "corio limitGather (an inline closure per item)", value: corioInline },
       { name: "8 raw async workers (floor)", value: rawWorkers },
       { name: "p-limit", value: pLimitTime },
       { name: "p-map", value: pMapTime },

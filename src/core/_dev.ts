@@ -104,7 +104,7 @@ function iterateAndMark<T extends object>(this: T): T {
 function mark(fn: Function, label: string): void {
   const proto = (fn as { prototype?: object }).prototype;
   if (proto === undefined) return;
-  markOperationPrototype(proto, label);
+  markOperationPrototype(proto, label, fn);
   if (DEV_MODE) Object.defineProperty(proto, Symbol.iterator, { value: iterateAndMark, writable: true, configurable: true });
 }
 

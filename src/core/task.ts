@@ -15,7 +15,7 @@ import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import { instruments, notifyInstruments } from "./instruments.ts";
 import type { Loop } from "./loop.ts";
-import { type Instruction, isOperationThen, iterate, type Operation, type OperationLike, operationLabel } from "./operation.ts";
+import { type Instruction, isOperationThen, iterate, type Operation, type OperationLike, operationLabel, sharedGeneratorPrototype } from "./operation.ts";
 
 /** The life of a task: `pending` until its first step, `running` until it has finished, then one of the three outcomes. */
 export type TaskState = "pending" | "running" | "done" | "failed" | "cancelled";
@@ -92,6 +92,11 @@ const QUEUED = 128;
 const OBSERVED = 256;
 /** The task's context map is its own (no child shares it): a set may change it in place. */
 export const OWN_CONTEXT = 4096;
+/** The body is a plain generator with the shared prototype: resumed with %GeneratorPrototype%.next directly. */
+const NATIVE = 8192;
+
+/** `next` of every generator object (a direct call skips the lookup on each closure's own map). */
+const generatorNext = (sharedGeneratorPrototype as Generator).next;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
@@ -348,6 +353,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         this.#bodyEnded(false, error);
         return;
       }
+      if (Object.getPrototypeOf(it) === sharedGeneratorPrototype) this.flags |= NATIVE;
       this.#body = null;
       isThrow = false;
       value = undefined;
@@ -355,7 +361,11 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     for (;;) {
       let step: IteratorResult<Instruction, T>;
       try {
-        step = isThrow ? throwInto(it, value) : it.next(value);
+        step = isThrow
+          ? throwInto(it, value)
+          : (this.flags & NATIVE) !== 0
+            ? (generatorNext.call(it, value) as IteratorResult<Instruction, T>)
+            : it.next(value);
       } catch (error) {
         current = prev;
         this.#bodyEnded(false, error);

@@ -151,7 +151,8 @@ export function* limited<T>(
     timer.child = child as TaskImpl<unknown>;
     // Read the clock only for an operation still running (most finish without suspending).
     if (!child.done && (timer.early || timer.time <= loop.now())) timer.fire();
-    return { value: yield* joinBoundary(child), cancelled: false };
+    // An operation that finished in its first step needs no join (one generator fewer).
+    return { value: child.done ? child.outcome() : yield* joinBoundary(child), cancelled: false };
   } catch (error) {
     if (timer.taken && timer.child?.cancelled === true && error !== caller.cancelError) {
       if (throwTimeout) throw new TimeoutError(timer.ms);

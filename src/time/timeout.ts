@@ -38,7 +38,7 @@ export const timeout = defineOperation(function* timeout<T>(ms: number, op: Oper
   if (!(typeof ms === "number" && ms >= 0))
     throw new RangeError(`Cannot set a timeout: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
   const task = requireCurrentTask("set a timeout");
-  return yield* limit(task.loop.now() + ms, ms, op);
+  return ((yield* limited(task.loop.now() + ms, ms, op, "timeout", true)) as { value: T }).value;
 });
 
 /**
@@ -63,9 +63,5 @@ export const deadline = defineOperation(function* deadline<T>(time: number, op: 
   if (typeof time !== "number" || Number.isNaN(time))
     throw new RangeError(`Cannot set a deadline: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
   const task = requireCurrentTask("set a deadline");
-  return yield* limit(time, Math.max(0, time - task.loop.now()), op);
+  return ((yield* limited(time, Math.max(0, time - task.loop.now()), op, "timeout", true)) as { value: T }).value;
 });
-
-function* limit<T>(time: number, ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
-  return ((yield* limited(time, ms, op, "timeout", true)) as { value: T }).value;
-}

@@ -6,7 +6,7 @@ import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
-import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { type Instruction, iterate, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { TaskImpl } from "../core/task.ts";
@@ -120,9 +120,19 @@ export const limitGather: {
   });
 }) as never;
 
+/** An iterator already opened, as an operation (a class, not an object literal with a closure per item). */
+class Opened<T> implements Operation<T> {
+  readonly #it: Iterator<Instruction, T, unknown>;
+  constructor(it: Iterator<Instruction, T, unknown>) {
+    this.#it = it;
+  }
+  [Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    return this.#it;
+  }
+}
+
 function operationOf<T>(op: OperationLike<T>): Operation<T> {
-  const it = iterate(op, "limitGather");
-  return { [Symbol.iterator]: () => it } as Operation<T>;
+  return new Opened(iterate(op, "limitGather"));
 }
 
 function* runInto<T>(op: OperationLike<T>, results: (T | Settled<T>)[], index: number): Operation<void> {
