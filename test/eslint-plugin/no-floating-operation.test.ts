@@ -13,7 +13,8 @@ RuleTester.itOnly = it.only;
 const fixtures = resolve(import.meta.dirname, "../fixtures/eslint");
 const filename = resolve(fixtures, "rule-fixture.ts");
 const tester = new RuleTester({
-  languageOptions: { parser: tsParser, parserOptions: { project: "./tsconfig.json", tsconfigRootDir: fixtures } },
+  // Under CI=true typescript-eslint would assume one lint run and reuse one program for every case of the same file.
+  languageOptions: { parser: tsParser, parserOptions: { project: "./tsconfig.json", tsconfigRootDir: fixtures, disallowAutomaticSingleRunInference: true } },
 });
 
 const imports = `import { Lock, run, sleep, spawn, type Operation } from "../../../src/index.ts";\n`;
