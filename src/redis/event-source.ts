@@ -160,9 +160,21 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
 
   // The history so far, oldest first: replays work at once, and reading resumes right after it.
   let lastId = "0-0";
+  /**
+   * How many entries were ever added to the stream up to `lastId` (delivered,
+   * or known lost): with XINFO's `entries-added` and `length` it tells
+   * whether entries were trimmed before this process read them.
+   */
+  let position = 0;
   try {
-    const newest = yield* until(redis.xrevrange(channel, "+", "-", "COUNT", historySize));
-    for (const [id, fields] of newest.reverse()) {
+    // One snapshot: the newest entries, and how many were ever added up to them.
+    const [history, info] = ((yield* until(redis.multi().xrevrange(channel, "+", "-", "COUNT", historySize).xinfo("STREAM", channel).exec())) ?? []) as [
+      [Error | null, [string, string[]][]]?,
+      [Error | null, unknown[]]?,
+    ];
+    if (history?.[0]) throw history[0];
+    position = info?.[0] ? 0 : streamCounts(info?.[1]).added;
+    for (const [id, fields] of (history?.[1] ?? []).reverse()) {
       deliver(id, fields);
       lastId = id;
     }
@@ -178,6 +190,33 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     forget();
     yield* shutDown();
     throw error;
+  }
+
+  /**
+   * Reports broadcasts trimmed from the stream before this process read them:
+   * the entries trimmed so far (`entries-added` - `length`), less those of
+   * this batch already trimmed, less `position`, were never delivered here.
+   */
+  function* checkTrimmed(batch: [string, string[]][]): Operation<void> {
+    let counts: StreamCounts;
+    try {
+      counts = streamCounts((yield* until(redis.xinfo("STREAM", channel))) as unknown[]);
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return;
+    }
+    if (counts.firstEntry === undefined) return;
+    const first = counts.firstEntry;
+    const trimmedOfBatch = batch.filter(([id]) => compareStreamIds(id, first) < 0).length;
+    const lost = counts.added - counts.length - trimmedOfBatch - position;
+    if (lost <= 0) return;
+    position += lost;
+    currentLoop().report(
+      new Error(
+        `${label}: ${lost} broadcast(s) after ${lastId} were trimmed from the stream before this process read them (it fell more than historySize = ${historySize} events behind); its clients missed them`,
+      ),
+      { kind: "callback", path: label },
+    );
   }
 
   yield* spawn(
@@ -199,9 +238,12 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
         }
         failing = false;
         for (const [, entries] of reply ?? []) {
+          // A batch as long as the history: this process may have fallen further behind than the stream keeps.
+          if (entries.length >= Math.max(historySize, 2)) yield* checkTrimmed(entries);
           for (const [id, fields] of entries) {
             deliver(id, fields);
             lastId = id;
+            position++;
           }
         }
       }
@@ -245,4 +287,38 @@ function streamOrder(id: number | string | undefined, lastEventId: string): bool
 function parseStreamId(id: string): [bigint, bigint] | undefined {
   const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(id.trim());
   return match === null ? undefined : [BigInt(match[1] as string), BigInt(match[2] ?? "0")];
+}
+
+interface StreamCounts {
+  /** Entries ever added (XINFO `entries-added`, Redis 7+; 0 when unknown). */
+  added: number;
+  /** Entries in the stream now. */
+  length: number;
+  /** The id of the oldest entry still in the stream. */
+  firstEntry: string | undefined;
+}
+
+/** The counts of an XINFO STREAM reply (a flat list of names and values). */
+function streamCounts(info: unknown[] | undefined): StreamCounts {
+  const field = (name: string): unknown => {
+    const at = info?.indexOf(name) ?? -1;
+    return at < 0 ? undefined : info?.[at + 1];
+  };
+  const first = field("first-entry");
+  const added = Number(field("entries-added"));
+  return {
+    added: Number.isFinite(added) ? added : 0,
+    length: Number(field("length")) || 0,
+    firstEntry: Array.isArray(first) && typeof first[0] === "string" ? first[0] : undefined,
+  };
+}
+
+/** Orders two stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [aMs = "0", aSeq = "0"] = a.split("-");
+  const [bMs = "0", bSeq = "0"] = b.split("-");
+  const ms = BigInt(aMs) - BigInt(bMs);
+  if (ms !== 0n) return ms > 0n ? 1 : -1;
+  const seq = BigInt(aSeq) - BigInt(bSeq);
+  return seq === 0n ? 0 : seq > 0n ? 1 : -1;
 }

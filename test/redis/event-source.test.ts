@@ -3,6 +3,7 @@
 // own source and its own HTTP server on 127.0.0.1) share one channel; raw
 // HTTP clients read the event streams.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { type ClientRequest, get } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { CancelledError, Event, type Operation, run, sleep, spawn, until } from "../../src/index.ts";
@@ -314,6 +315,36 @@ describe("redisEventSource", { skip }, () => {
       assert.equal(reports.length, 2);
       assert.match(String(reports[0]), /redisEventSource sse5: skipped the stream entry \d+-\d+: the entry has no data field/);
       assert.match(String(reports[1]), /skipped the stream entry \d+-\d+: Cannot send an event: its type must not hold a line break/);
+      await client.close();
+    } finally {
+      await a.stop();
+    }
+  });
+
+  it("a process that falls more than historySize behind reports the broadcasts trimmed before it read them; one that keeps up reports nothing", async () => {
+    const reports: unknown[] = [];
+    const a = await startProcess("sse-trim", { historySize: 5, onError: (error) => reports.push(error) });
+    try {
+      const client = new RawSseClient(`${a.url}/events?id=t`);
+      await eventually(() => a.source.clients.includes("t"), "the client attached");
+      // Keeping up: a few broadcasts at a time, each read before the next, lose nothing.
+      for (let i = 0; i < 12; i++) await a.do(() => a.source.broadcast(`kept ${i}`));
+      await client.next(12);
+      assert.deepEqual(reports, []);
+      // redis-cli writes 1,000 broadcasts while this process (and so A's reader) is blocked in spawnSync:
+      // the stream keeps about 5 (whole blocks of 100), so A cannot read most of them.
+      const lines = Array.from({ length: 1000 }, (_, i) => `XADD sse-trim MAXLEN ~ 5 * data ${i}`).join("\n");
+      const written = spawnSync("redis-cli", ["-s", server.path], { input: `${lines}\n`, encoding: "utf8" });
+      assert.equal(written.status, 0, written.stderr);
+      await eventually(() => reports.length > 0, "the trim was reported");
+      const match =
+        /(\d+) broadcast\(s\) after \S+ were trimmed from the stream before this process read them \(it fell more than historySize = 5 events behind\)/.exec(
+          String(reports[0]),
+        );
+      assert.ok(match !== null, String(reports[0]));
+      // What was delivered and what was reported lost add up to what was written.
+      await eventually(() => client.frames.length - 12 + Number(match[1]) >= 1000, "every broadcast delivered or reported", 10_000);
+      assert.equal(client.frames.length - 12 + Number(match[1]), 1000);
       await client.close();
     } finally {
       await a.stop();
