@@ -5,10 +5,35 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
+import { needsCommands } from "./_helpers.ts";
 
 /** True if `redis-server` can be started here (`bash scripts/install-system-deps.sh` installs it). */
 export function haveRedisServer(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+/** `false`, or why to skip a test that needs `redis-server` (under `CI=true` a missing one fails instead). */
+export function needsRedisServer(): string | false {
+  return needsCommands("redis-server");
+}
+
+/**
+ * Inside a `describe`: starts one redis-server before its tests and stops it
+ * after them. Returns the way to reach it from a test.
+ */
+export function useRedisServer(): () => RedisServer {
+  let server: RedisServer | undefined;
+  before(async () => {
+    server = await startRedisServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error("the Redis server is not started: call useRedisServer() inside a describe");
+    return server;
+  };
 }
 
 export interface RedisServer {

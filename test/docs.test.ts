@@ -8,12 +8,12 @@ import { after, before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import ts from "typescript";
 import { writeDocExamples } from "../scripts/_exports.ts";
-import { haveRedisServer, type RedisServer, startRedisServer } from "./_redis.ts";
+import { needsRedisServer, type RedisServer, startRedisServer } from "./_redis.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const examples = writeDocExamples(root);
 
-const redisMissing = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+const redisMissing = needsRedisServer();
 
 describe("documentation examples", () => {
   // Examples of corio/redis read REDIS_URL: a real server, started for them.

@@ -140,41 +140,53 @@ defineOperationMethods(HttpResponse);
 /** Waits for an ended response's 'finish' (its bytes handed to the OS), or fails if it closes first. */
 function* waitSent(raw: ServerResponse): Operation<void> {
   if (raw.writableFinished) return;
-  const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
-  const onFinish = (): void => {
-    park.resolve();
-  };
-  // Node emits 'close' after every response, 'finish' first: the error is built only if it is the answer.
-  const onClose = (): void => {
-    if (park.pending) park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
-  };
-  raw.once("finish", onFinish);
-  raw.once("close", onClose);
-  try {
-    yield park;
-  } finally {
-    raw.off("finish", onFinish);
-    raw.off("close", onClose);
-  }
+  yield* waitEventUnlessClosed(
+    raw,
+    "finish",
+    "end an HTTP response",
+    "an HTTP response to be sent (end)",
+    "Cannot end the response: the client closed the connection",
+  );
 }
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */
 export const waitForDrain = defineOperation(function* waitForDrain(
   stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
 ): Operation<void> {
-  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io", undefined, "the HTTP client to read (drain)");
-  const onDrain = (): void => {
+  yield* waitEventUnlessClosed(
+    stream,
+    "drain",
+    "wait for the client to read",
+    "the HTTP client to read (drain)",
+    "Cannot write: the client closed the connection",
+  );
+});
+
+/**
+ * Waits for `event` on a response or writable; its 'close' first fails the
+ * wait with a `BrokenResourceError` (built only then: Node emits 'close'
+ * after every response, the awaited event first).
+ */
+function* waitEventUnlessClosed(
+  emitter: { once: ServerResponse["once"]; off: ServerResponse["off"] },
+  event: "finish" | "drain",
+  api: string,
+  description: string,
+  closedMessage: string,
+): Operation<void> {
+  const park = new ExternalPark<void>(requireCurrentTask(api), "io", undefined, description);
+  const onEvent = (): void => {
     park.resolve();
   };
   const onClose = (): void => {
-    park.reject(new BrokenResourceError("Cannot write: the client closed the connection"));
+    if (park.pending) park.reject(new BrokenResourceError(closedMessage));
   };
-  stream.once("drain", onDrain);
-  stream.once("close", onClose);
+  emitter.once(event, onEvent);
+  emitter.once("close", onClose);
   try {
     yield park;
   } finally {
-    stream.off("drain", onDrain);
-    stream.off("close", onClose);
+    emitter.off(event, onEvent);
+    emitter.off("close", onClose);
   }
-});
+}

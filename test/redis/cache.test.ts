@@ -4,23 +4,21 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { CancelledError, Event, type Operation, run, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { connectRedis, type RedisClient, redisCache } from "../../src/redis/index.ts";
 import { checkLeaks } from "../_helpers.ts";
-import { haveRedisServer, type RedisServer, startRedisServer } from "../_redis.ts";
+import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
-const skip = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+const skip = needsRedisServer();
 const FIXTURE = resolve(import.meta.dirname, "../fixtures/redis-cache-loader.ts");
 
 describe("redisCache", { skip }, () => {
   checkLeaks();
+  const redisServer = useRedisServer();
   let server: RedisServer;
-  before(async () => {
-    server = await startRedisServer();
-  });
-  after(async () => {
-    await server?.stop();
+  beforeEach(() => {
+    server = redisServer();
   });
 
   /** Runs `body` in a root of its own with a connection of its own: one corio "process". */

@@ -1,21 +1,19 @@
 // corio/redis connectRedis against a real redis-server (issue 15).
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { CancelledError, type Operation, run, sleep, spawn, until } from "../../src/index.ts";
 import { connectRedis, type RedisClient } from "../../src/redis/index.ts";
 import { checkLeaks } from "../_helpers.ts";
-import { haveRedisServer, type RedisServer, startRedisServer } from "../_redis.ts";
+import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
-const skip = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+const skip = needsRedisServer();
 
 describe("connectRedis", { skip }, () => {
   checkLeaks();
+  const redisServer = useRedisServer();
   let server: RedisServer;
-  before(async () => {
-    server = await startRedisServer();
-  });
-  after(async () => {
-    await server?.stop();
+  beforeEach(() => {
+    server = redisServer();
   });
 
   it("connects by socket path or by URL, and closes the connection when the task ends", async () => {

@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { type ClientRequest, get } from "node:http";
-import { after, before, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { CancelledError, Event, type Operation, run, sleep, spawn, until } from "../../src/index.ts";
 import { serveHttp } from "../../src/net/index.ts";
 import { connectRedis, type RedisClient, type RedisEventSource, redisEventSource } from "../../src/redis/index.ts";
 import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
-import { haveRedisServer, type RedisServer, startRedisServer } from "../_redis.ts";
+import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
-const skip = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+const skip = needsRedisServer();
 
 interface Frame {
   id: string | undefined;
@@ -109,12 +109,10 @@ function before_(a: string, b: string): boolean {
 
 describe("redisEventSource", { skip }, () => {
   checkLeaks();
+  const redisServer = useRedisServer();
   let server: RedisServer;
-  before(async () => {
-    server = await startRedisServer();
-  });
-  after(async () => {
-    await server?.stop();
+  beforeEach(() => {
+    server = redisServer();
   });
 
   async function startProcess(channel: string, options: { historySize?: number; onError?: (error: unknown) => void } = {}): Promise<Proc> {

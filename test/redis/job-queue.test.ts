@@ -2,13 +2,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { beforeEach, describe, it } from "node:test";
 import { CancelledError, type Operation, ProcessingFailure, processQueueWithLimit, Queue, run, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { type JobOutcome, type JobQueue, openJobQueue } from "../../src/redis/index.ts";
 import { checkLeaks } from "../_helpers.ts";
-import { haveRedisServer, type RedisServer, startRedisServer } from "../_redis.ts";
+import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
-const skip = haveRedisServer() ? false : "redis-server is not installed (bash scripts/install-system-deps.sh installs it)";
+const skip = needsRedisServer();
 
 let queueCount = 0;
 /** A fresh queue name per test: tests share one server. */
@@ -29,12 +29,10 @@ function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>,
 
 describe("openJobQueue", { skip, timeout: 60_000 }, () => {
   checkLeaks();
+  const redisServer = useRedisServer();
   let server: RedisServer;
-  before(async () => {
-    server = await startRedisServer();
-  });
-  after(async () => {
-    await server?.stop();
+  beforeEach(() => {
+    server = redisServer();
   });
 
   it("processes jobs n at a time as corio tasks; outcomes are seen through completions()", async () => {
