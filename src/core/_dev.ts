@@ -13,9 +13,10 @@
  * @module
  */
 import { DEV_MODE } from "./_host.ts";
+import { addInstrument } from "./instruments.ts";
 import { getDefaultLoop } from "./loop.ts";
 import { devHooks, isGeneratorFunction, markOperationPrototype, type Operation } from "./operation.ts";
-import { getCurrentTask, setFinishHook, type TaskImpl } from "./task.ts";
+import { getCurrentTask, type TaskImpl } from "./task.ts";
 
 /** One operation object made in development mode and not run yet. */
 interface Created {
@@ -48,11 +49,15 @@ function markUsed(op: object): void {
 
 if (DEV_MODE) {
   devHooks.handedOver = markUsed;
-  setFinishHook((task) => {
-    const records = byTask.get(task);
-    if (records === undefined) return;
-    byTask.delete(task);
-    for (const record of records) if (!record.used) task.loop.report(floatingError(record), { kind: "floating-operation", task, path: task.path });
+  // The check runs as each task ends, through the same hook tracing tools use.
+  addInstrument({
+    taskExited(exited) {
+      const task = exited as TaskImpl<unknown>;
+      const records = byTask.get(task);
+      if (records === undefined) return;
+      byTask.delete(task);
+      for (const record of records) if (!record.used) task.loop.report(floatingError(record), { kind: "floating-operation", task, path: task.path });
+    },
   });
 }
 

@@ -101,14 +101,6 @@ const generatorNext = (sharedGeneratorPrototype as Generator).next;
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
 
-/** Development mode's check on a finished task (see `_dev.ts`); `null` otherwise. */
-let finishHook: ((task: TaskImpl<unknown>) => void) | null = null;
-
-/** Installs development mode's check, called as each task finishes. */
-export function setFinishHook(hook: (task: TaskImpl<unknown>) => void): void {
-  finishHook = hook;
-}
-
 /** The task whose step is running, if any. */
 export function getCurrentTask(): TaskImpl<unknown> | null {
   return current;
@@ -437,7 +429,6 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   }
 
   protected finish(failures: unknown[] | null): void {
-    if (finishHook !== null) finishHook(this as TaskImpl<unknown>);
     if (failures !== null) {
       this.#state = FAILED;
       this.#result = failures.length === 1 ? failures[0] : new TaskGroupError(failures);
