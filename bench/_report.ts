@@ -21,12 +21,21 @@ export function runtimeName(): string {
   return bun === undefined ? `node ${process.version}` : `bun ${bun.version}`;
 }
 
-/** Runs `fn` (which does `count` operations) `runs` times after a warm-up; returns the median ns per operation. */
+/**
+ * Runs `fn` (which does `count` operations) `runs` times after a warm-up; returns the median ns per operation.
+ *
+ * One full collection before the warm-up, none between samples: a forced
+ * mark-compact deoptimizes every function whose optimized code embeds a map
+ * that died (here, the map of the previous batch's generator closure), so
+ * collecting before each sample measured the JIT re-optimizing the scheduler
+ * (a first batch after `gc()` took 2x as long as the next ones), not the
+ * steady state a running program is in.
+ */
 export async function medianPerOp(count: number, fn: () => unknown | Promise<unknown>, runs = 5): Promise<number> {
+  collectGarbage();
   await fn();
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
-    collectGarbage();
     const start = process.hrtime.bigint();
     await fn();
     samples.push(Number(process.hrtime.bigint() - start) / count);
