@@ -74,7 +74,8 @@ export class ServerCore implements Watcher {
   readonly #options: ServerCoreOptions;
   readonly #loop: Loop;
   readonly #closeRequested = new Future<void>();
-  readonly #tasks = new Set<TaskImpl<unknown>>();
+  /** Connection tasks started and not finished (they are the server task's children; a count, not a set: no table work per request). */
+  #inFlight = 0;
   readonly #sockets = new Set<Socket>();
   #task: TaskImpl<unknown> | null = null;
   #pending: [string, OperationLike<void>][] = [];
@@ -106,7 +107,7 @@ export class ServerCore implements Watcher {
 
   /** Connection tasks not finished yet. */
   get size(): number {
-    return this.#tasks.size;
+    return this.#inFlight;
   }
 
   /** Listens (`start` calls `listen`); a failure is thrown as `fail(error)`. Later errors are accept errors. */
@@ -182,15 +183,15 @@ export class ServerCore implements Watcher {
     }
     this.#beginClose();
     // A cancellation is delivered once (edge case 4): after it, these waits run to their end.
-    while (this.#tasks.size > 0 && this.#loop.now() < this.#deadline) {
+    while (this.#inFlight > 0 && this.#loop.now() < this.#deadline) {
       try {
         yield* this.#pause(this.#deadline);
       } catch (error) {
         cancellation = this.#absorb(error, cancellation);
       }
     }
-    if (this.#tasks.size > 0) this.#expire();
-    while (this.#tasks.size > 0) {
+    if (this.#inFlight > 0) this.#expire();
+    while (this.#inFlight > 0) {
       try {
         yield* this.#pause(Number.POSITIVE_INFINITY);
       } catch (error) {
@@ -252,20 +253,20 @@ export class ServerCore implements Watcher {
   }
 
   /** @internal A connection task has finished. */
-  taskFinished(task: TaskImpl<unknown>): void {
-    this.#tasks.delete(task);
-    if (this.#tasks.size === 0) this.#park?.wake();
+  taskFinished(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0) this.#park?.wake();
   }
 
   /** @internal What the closing server task waits on, for the inspector. */
   describeWait(): string {
     const until = Number.isFinite(this.#deadline) && !this.#expired ? `, grace until ${this.#deadline} ms` : "";
-    return `${this.#tasks.size} connection task(s) to finish${until}`;
+    return `${this.#inFlight} connection task(s) to finish${until}`;
   }
 
   #start(name: string, op: OperationLike<void>): TaskImpl<void> {
     const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED, "accept a connection");
-    this.#tasks.add(task as TaskImpl<unknown>);
+    this.#inFlight++;
     task.addWatcher(this);
     if (this.#expired) task.cancel("the server closed");
     return task;
@@ -297,7 +298,7 @@ export class ServerCore implements Watcher {
   #expire(): void {
     this.#expired = true;
     for (const socket of this.#sockets) if (socket.writableLength > 0) resetSocket(socket);
-    for (const task of [...this.#tasks]) task.cancel("the server closed");
+    for (const task of (this.#task as TaskImpl<unknown>).children) task.cancel("the server closed");
   }
 
   /** The end of a close: the sockets still open go (reset if they still hold unsent bytes). */

@@ -15,6 +15,7 @@ import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { describeAddress } from "./_listen.ts";
+import { type RequestHandling, RequestRun } from "./_request-run.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
 import { HttpResponse } from "./http-response.ts";
@@ -246,18 +247,6 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   const serverTask = core.start(owner);
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => core.track(socket));
 
-  // Declared once per server, not per request: on Node 20 the first call of each new
-  // generator function is slow and its objects were promoted, making the collector the main cost.
-  // Small, for a small generator object per request: the error path is its own generator.
-  function* httpRequest(request: HttpRequest, response: HttpResponse): Operation<void> {
-    try {
-      yield* handler(request, response);
-      if (!response.finished && !response.raw.destroyed) yield* response.end();
-    } catch (error) {
-      yield* answerError(request, response, error);
-    }
-  }
-
   /** Reports what a handler threw (not a cancellation, not an HttpError under 500) and answers with its status. */
   function* answerError(request: HttpRequest, response: HttpResponse, error: unknown): Operation<void> {
     if (isCancellation(error)) throw error;
@@ -272,6 +261,9 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
       yield* response.send(status, message);
     } else res.destroy();
   }
+
+  // One per server: each request's task body is a small `RequestRun` over it (no generator, no closure per request).
+  const handling: RequestHandling = { handler, answerError };
 
   // The request tasks of each connection: Node emits 'close' only for the response being
   // written, so queued pipelined requests of a client that went away would wait forever.
@@ -302,7 +294,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     try {
       const request = new HttpRequest(req, limits.maxBodySize, res);
       // Counted in flight from here to the task's end, even if it never takes a step.
-      const task = core.spawn(requestName(req), httpRequest(request, new HttpResponse(res)));
+      const task = core.spawn(requestName(req), new RequestRun(handling, request, new HttpResponse(res)));
       if (task === undefined) return;
       res.on("close", onResponseClose);
       const socket = req.socket;
