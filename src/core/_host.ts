@@ -46,7 +46,7 @@ const settled = Promise.resolve();
  * never throws, so the rejection path of the promise is never taken.
  */
 export const queueMicrotask = (fn: () => void): void => {
-  settled.then(fn);
+  void settled.then(fn);
 };
 
 /** Runs `fn` after pending I/O callbacks (a macrotask), so a busy loop never starves I/O. */
