@@ -95,8 +95,9 @@ export const OWN_CONTEXT = 4096;
 /** The body is a plain generator with the shared prototype: resumed with %GeneratorPrototype%.next directly. */
 const NATIVE = 8192;
 
-/** `next` of every generator object (a direct call skips the lookup on each closure's own map). */
+/** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
+const generatorThrow = (sharedGeneratorPrototype as Generator).throw;
 
 let nextId = 1;
 let current: TaskImpl<unknown> | null = null;
@@ -353,11 +354,12 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     for (;;) {
       let step: IteratorResult<Instruction, T>;
       try {
-        step = isThrow
-          ? throwInto(it, value)
-          : (this.flags & NATIVE) !== 0
-            ? (generatorNext.call(it, value) as IteratorResult<Instruction, T>)
-            : it.next(value);
+        step =
+          (this.flags & NATIVE) !== 0
+            ? ((isThrow ? generatorThrow.call(it, value) : generatorNext.call(it, value)) as IteratorResult<Instruction, T>)
+            : isThrow
+              ? throwInto(it, value)
+              : it.next(value);
       } catch (error) {
         current = prev;
         this.#bodyEnded(false, error);
