@@ -173,10 +173,18 @@ export function isGeneratorFunction(fn: unknown): fn is (...args: never[]) => Ge
 
 /**
  * Gives the objects a generator function makes a label and the rejecting
- * `then` (they share `fn.prototype`): nothing is added per call.
+ * `then` (they share `fn.prototype`): nothing is added per call. `label` may
+ * be a function of the object, for a class shared by several operations.
  */
-export function markOperationPrototype(proto: object, label: string, fn?: object): void {
+export function markOperationPrototype(proto: object, label: string | ((op: object) => string), fn?: object): void {
   if (fn !== undefined && Object.isExtensible(fn)) (fn as { [PREPARED]?: true })[PREPARED] = true;
-  Object.defineProperty(proto, LABEL, { value: label });
+  // A class shared by several operations names each object by what it is (`deadline`, `timeout`).
+  if (typeof label === "function")
+    Object.defineProperty(proto, LABEL, {
+      get(this: object) {
+        return label(this);
+      },
+    });
+  else Object.defineProperty(proto, LABEL, { value: label });
   Object.defineProperty(proto, "then", { value: operationThen, writable: true, configurable: true });
 }

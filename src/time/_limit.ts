@@ -6,12 +6,9 @@ import { joinBoundary, startBoundary } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
-import type { Operation, OperationLike } from "../core/operation.ts";
+import { devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
-
-/** What a time limit gives: the operation's value, or `cancelled: true` when the time ran out. */
-export type Limited<T> = { value: T; cancelled: false } | { value: undefined; cancelled: true };
 
 /**
  * The handle of a running time limit (Trio's `CancelScope` deadline): the
@@ -49,32 +46,75 @@ export interface TimeLimit {
   cancel(): void;
 }
 
-/** The timer of one limit: when it fires, it cancels the operation's task. */
-class LimitTimer implements TimerEntry {
+/** How each API built on a limit reads its number, names itself in errors, and ends when the time runs out. */
+interface LimitKind {
+  /** The number is a length in ms (else a clock time). */
+  readonly relative: boolean;
+  /** Throw `TimeoutError` when the time runs out (else return `{ cancelled: true }`). */
+  readonly throws: boolean;
+  /** For `requireCurrentTask` and the RangeError: "set a timeout". */
+  readonly action: string;
+  /** The boundary child's name: "timeout". */
+  readonly api: string;
+  /** How messages name the operation: "deadline" (as in "Cannot await deadline(…)"). */
+  readonly label: string;
+}
+
+export const TIMEOUT: LimitKind = { relative: true, throws: true, action: "set a timeout", api: "timeout", label: "timeout" };
+export const DEADLINE: LimitKind = { relative: false, throws: true, action: "set a deadline", api: "timeout", label: "deadline" };
+export const MOVE_ON_AFTER: LimitKind = { relative: true, throws: false, action: "move on after a delay", api: "moveOnAfter", label: "moveOnAfter" };
+export const MOVE_ON_AT: LimitKind = { relative: false, throws: false, action: "move on at a time", api: "moveOnAt", label: "moveOnAt" };
+
+const NOT_STARTED = 0;
+const JOINING = 1;
+const ENDED = 2;
+
+/**
+ * One time limit, started by `yield*`: the timer entry that cancels the
+ * operation's task when it fires, and the iterator that runs that task. An
+ * explicit iterator rather than a generator (`timeout` is on hot paths): an
+ * operation that finishes in its first step, the common case, costs no
+ * generator object; one that suspends is joined through `joinBoundary`.
+ *
+ * What it gives: `op`'s value (`timeout`, `deadline`), or `{ value, cancelled }`
+ * (`moveOnAfter`, `moveOnAt`). `TimeoutError` / `cancelled: true` come only
+ * from this limit's own cancel; the caller's cancellation and `op`'s errors
+ * are thrown as they are.
+ */
+export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, unknown> {
   deadline = 0;
   seq = 0;
   heapIndex = -1;
   /** True once the limit expired (fired, or cancelled by hand). */
   expired = false;
-  /** True if this timer's cancel was the one taken (no other cancel came first). */
+  /** True if this limit's cancel was the one taken (no other cancel came first). */
   taken = false;
   /** False once the operation has ended: the handle can no longer cancel. */
   active = true;
-  child: TaskImpl<unknown> | null = null;
-  readonly loop: Loop;
-  /** The limit's clock time; `deadline` is the heap's copy while armed. */
-  time: number;
-  /** The limit's length in ms, for the `TimeoutError` message (moving the limit changes it). */
-  ms: number;
-
-  constructor(loop: Loop, time: number, ms: number) {
-    this.loop = loop;
-    this.time = time;
-    this.ms = ms;
-  }
-
   /** Set when the limit expired during the operation's first step, before `child` was known. */
   early = false;
+  child: TaskImpl<unknown> | null = null;
+  loop: Loop | null = null;
+  /** The limit's clock time; `deadline` is the heap's copy while armed. */
+  time = 0;
+  /** The limit's length in ms, for the `TimeoutError` message (moving the limit changes it). */
+  ms = 0;
+  readonly #kind: LimitKind;
+  /** `ms` or a clock time, as the API was given it (checked when the limit starts). */
+  readonly #given: number;
+  readonly #op: Operation<T> | ((limit: TimeLimit) => Operation<T>);
+  #state = NOT_STARTED;
+  #caller: TaskImpl<unknown> | null = null;
+  /** The wait for an operation that suspended. */
+  #join: Iterator<Instruction, T, unknown> | null = null;
+
+  constructor(kind: LimitKind, given: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)) {
+    this.#kind = kind;
+    this.#given = given;
+    this.#op = op;
+  }
+
+  // ---- the timer ----------------------------------------------------------
 
   fire(): void {
     if (this.expired) return;
@@ -88,19 +128,114 @@ class LimitTimer implements TimerEntry {
   }
 
   arm(): void {
-    if (this.time !== Number.POSITIVE_INFINITY) this.loop.addTimer(this, this.time);
+    if (this.time !== Number.POSITIVE_INFINITY) (this.loop as Loop).addTimer(this, this.time);
   }
 
   disarm(): void {
     this.active = false;
-    if (this.heapIndex !== -1) this.loop.removeTimer(this);
+    if (this.heapIndex !== -1) (this.loop as Loop).removeTimer(this);
+  }
+
+  // ---- the operation ------------------------------------------------------
+
+  /** The API that made it, for messages. */
+  get label(): string {
+    return this.#kind.label;
+  }
+
+  [Symbol.iterator](): this {
+    devHooks.handedOver?.(this);
+    return this;
+  }
+
+  next(value?: unknown): IteratorResult<Instruction, unknown> {
+    if (this.#state === JOINING) return this.#resume(false, value);
+    if (this.#state === ENDED) return { value: undefined, done: true };
+    return this.#start();
+  }
+
+  throw(error: unknown): IteratorResult<Instruction, unknown> {
+    if (this.#state === JOINING) return this.#resume(true, error);
+    this.#state = ENDED;
+    throw error;
+  }
+
+  return(value?: unknown): IteratorResult<Instruction, unknown> {
+    if (this.#state === JOINING) this.#join?.return?.(undefined as T);
+    if (this.#state !== ENDED) this.#end();
+    return { value, done: true };
+  }
+
+  #start(): IteratorResult<Instruction, unknown> {
+    const kind = this.#kind;
+    const given = this.#given;
+    if (kind.relative ? !(typeof given === "number" && given >= 0) : typeof given !== "number" || Number.isNaN(given)) {
+      this.#state = ENDED;
+      const what = kind.relative ? "ms must be a non-negative number" : "time must be a number";
+      throw new RangeError(`Cannot ${kind.action}: ${what}, received ${typeof given === "number" ? given : typeof given}`);
+    }
+    const caller = (this.#caller = requireCurrentTask(kind.action));
+    const loop = (this.loop = caller.loop);
+    const now = loop.now();
+    this.time = kind.relative ? now + given : given;
+    this.ms = kind.relative ? given : Math.max(0, given - now);
+    // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
+    this.arm();
+    try {
+      const op = this.#op;
+      // A function that takes the handle gets it; others are left as they are (no closure per call).
+      const body = typeof op === "function" && op.length >= 1 ? () => op(new LimitHandle(this)) : (op as OperationLike<T>);
+      const child = startBoundary(body, kind.api);
+      this.child = child as TaskImpl<unknown>;
+      // Read the clock only for an operation still running (most finish without suspending).
+      if (!child.done && (this.early || this.time <= loop.now())) this.fire();
+      // An operation that finished in its first step needs no join.
+      if (child.done) return this.#finished(child.outcome());
+      this.#join = joinBoundary(child);
+      this.#state = JOINING;
+    } catch (error) {
+      return this.#failed(error);
+    }
+    return this.#resume(false, undefined);
+  }
+
+  #resume(isThrow: boolean, value: unknown): IteratorResult<Instruction, unknown> {
+    const join = this.#join as Iterator<Instruction, T, unknown>;
+    let step: IteratorResult<Instruction, T>;
+    try {
+      step = isThrow ? (join.throw as (e: unknown) => IteratorResult<Instruction, T>)(value) : join.next(value);
+    } catch (error) {
+      return this.#failed(error);
+    }
+    return step.done === true ? this.#finished(step.value) : step;
+  }
+
+  #end(): void {
+    this.#state = ENDED;
+    this.#join = null;
+    this.disarm();
+  }
+
+  #finished(value: T): IteratorResult<Instruction, unknown> {
+    this.#end();
+    return { value: this.#kind.throws ? value : { value, cancelled: false }, done: true };
+  }
+
+  #failed(error: unknown): IteratorResult<Instruction, unknown> {
+    this.#end();
+    if (this.taken && this.child?.cancelled === true && error !== this.#caller?.cancelError) {
+      if (this.#kind.throws) throw new TimeoutError(this.ms);
+      return { value: { value: undefined, cancelled: true }, done: true };
+    }
+    throw error;
   }
 }
+markOperationPrototype(LimitRun.prototype, (op) => (op as LimitRun<unknown>).label);
 
 /** The `TimeLimit` handed to an operation that asks for it. */
 class LimitHandle implements TimeLimit {
-  readonly #timer: LimitTimer;
-  constructor(timer: LimitTimer) {
+  readonly #timer: LimitRun<unknown>;
+  constructor(timer: LimitRun<unknown>) {
     this.#timer = timer;
   }
   get deadline(): number {
@@ -111,10 +246,10 @@ class LimitHandle implements TimeLimit {
       throw new RangeError(`Cannot move a time limit: the deadline must be a number, received ${typeof time === "number" ? time : typeof time}`);
     const timer = this.#timer;
     if (!timer.active || timer.expired || timer.early || time === timer.time) return;
-    if (timer.heapIndex !== -1) timer.loop.removeTimer(timer);
+    if (timer.heapIndex !== -1) (timer.loop as Loop).removeTimer(timer);
     timer.ms += time - timer.time;
     timer.time = time;
-    if (time <= timer.loop.now()) timer.fire();
+    if (time <= (timer.loop as Loop).now()) timer.fire();
     else timer.arm();
   }
   get expired(): boolean {
@@ -122,44 +257,5 @@ class LimitHandle implements TimeLimit {
   }
   cancel(): void {
     if (this.#timer.active) this.#timer.fire();
-  }
-}
-
-/**
- * Runs `op` as a boundary child and cancels it at `time`. Returns
- * `{ cancelled: true }` (or with `throwTimeout`, throws `TimeoutError`)
- * only if this limit's cancel is what ended `op`; the
- * caller's own cancellation and `op`'s errors are thrown.
- */
-export function* limited<T>(
-  time: number,
-  ms: number,
-  op: Operation<T> | ((limit: TimeLimit) => Operation<T>),
-  api: string,
-  throwTimeout = false,
-): Operation<Limited<T>> {
-  const caller = requireCurrentTask(api);
-  const loop = caller.loop;
-  const timer = new LimitTimer(loop, time, ms);
-  // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
-  timer.arm();
-  try {
-    // A function that takes the handle gets it; others are left as they are (no closure per call).
-    const body =
-      typeof op === "function" && op.length >= 1 ? () => (op as (limit: TimeLimit) => Operation<T>)(new LimitHandle(timer)) : (op as OperationLike<T>);
-    const child = startBoundary(body, api);
-    timer.child = child as TaskImpl<unknown>;
-    // Read the clock only for an operation still running (most finish without suspending).
-    if (!child.done && (timer.early || timer.time <= loop.now())) timer.fire();
-    // An operation that finished in its first step needs no join (one generator fewer).
-    return { value: child.done ? child.outcome() : yield* joinBoundary(child), cancelled: false };
-  } catch (error) {
-    if (timer.taken && timer.child?.cancelled === true && error !== caller.cancelError) {
-      if (throwTimeout) throw new TimeoutError(timer.ms);
-      return { value: undefined, cancelled: true };
-    }
-    throw error;
-  } finally {
-    timer.disarm();
   }
 }

@@ -4,8 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
-import { requireCurrentTask } from "../core/spawn.ts";
-import { limited, type TimeLimit } from "./_limit.ts";
+import { LimitRun, MOVE_ON_AFTER, MOVE_ON_AT, type TimeLimit } from "./_limit.ts";
 
 /** What `moveOnAfter` and `moveOnAt` give: `op`'s value, or `{ value: undefined, cancelled: true }` when the time ran out. */
 export type MovedOn<T> = { value: T; cancelled: false } | { value: undefined; cancelled: true };
@@ -41,14 +40,8 @@ export type MovedOn<T> = { value: T; cancelled: false } | { value: undefined; ca
  * });
  * ```
  */
-export const moveOnAfter = defineOperation(function* moveOnAfter<T>(
-  ms: number,
-  op: Operation<T> | ((limit: TimeLimit) => Operation<T>),
-): Operation<MovedOn<T>> {
-  if (!(typeof ms === "number" && ms >= 0))
-    throw new RangeError(`Cannot move on after a delay: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
-  const task = requireCurrentTask("move on after a delay");
-  return yield* limited(task.loop.now() + ms, ms, op, "moveOnAfter");
+export const moveOnAfter = defineOperation(function moveOnAfter<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
+  return new LimitRun(MOVE_ON_AFTER, ms, op) as Operation<unknown> as Operation<MovedOn<T>>;
 });
 
 /**
@@ -72,9 +65,6 @@ export const moveOnAfter = defineOperation(function* moveOnAfter<T>(
  * });
  * ```
  */
-export const moveOnAt = defineOperation(function* moveOnAt<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
-  if (typeof time !== "number" || Number.isNaN(time))
-    throw new RangeError(`Cannot move on at a time: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
-  const task = requireCurrentTask("move on at a time");
-  return yield* limited(time, Math.max(0, time - task.loop.now()), op, "moveOnAt");
+export const moveOnAt = defineOperation(function moveOnAt<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<MovedOn<T>> {
+  return new LimitRun(MOVE_ON_AT, time, op) as Operation<unknown> as Operation<MovedOn<T>>;
 });

@@ -4,8 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import type { Operation } from "../core/operation.ts";
-import { requireCurrentTask } from "../core/spawn.ts";
-import { limited, type TimeLimit } from "./_limit.ts";
+import { DEADLINE, LimitRun, TIMEOUT, type TimeLimit } from "./_limit.ts";
 
 /**
  * Runs `op`, and if it has not finished after `ms` milliseconds, cancels it,
@@ -34,11 +33,8 @@ import { limited, type TimeLimit } from "./_limit.ts";
  * });
  * ```
  */
-export const timeout = defineOperation(function* timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
-  if (!(typeof ms === "number" && ms >= 0))
-    throw new RangeError(`Cannot set a timeout: ms must be a non-negative number, received ${typeof ms === "number" ? ms : typeof ms}`);
-  const task = requireCurrentTask("set a timeout");
-  return ((yield* limited(task.loop.now() + ms, ms, op, "timeout", true)) as { value: T }).value;
+export const timeout = defineOperation(function timeout<T>(ms: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
+  return new LimitRun(TIMEOUT, ms, op) as Operation<unknown> as Operation<T>;
 });
 
 /**
@@ -59,9 +55,6 @@ export const timeout = defineOperation(function* timeout<T>(ms: number, op: Oper
  * });
  * ```
  */
-export const deadline = defineOperation(function* deadline<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
-  if (typeof time !== "number" || Number.isNaN(time))
-    throw new RangeError(`Cannot set a deadline: time must be a number, received ${typeof time === "number" ? time : typeof time}`);
-  const task = requireCurrentTask("set a deadline");
-  return ((yield* limited(time, Math.max(0, time - task.loop.now()), op, "timeout", true)) as { value: T }).value;
+export const deadline = defineOperation(function deadline<T>(time: number, op: Operation<T> | ((limit: TimeLimit) => Operation<T>)): Operation<T> {
+  return new LimitRun(DEADLINE, time, op) as Operation<unknown> as Operation<T>;
 });
