@@ -5,20 +5,59 @@
 import { Park } from "./_park.ts";
 import type { Instruction, Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import type { TaskImpl } from "./task.ts";
+import { getCurrentTask, type TaskImpl } from "./task.ts";
 
 const PENDING = 0;
 const RESOLVED = 1;
 const REJECTED = 2;
 
-class FuturePark extends Park {
+/**
+ * One `yield* future`: the iterator and, while the future is pending, the
+ * park (no generator: a hand-off between two tasks through a Future is the
+ * task switch every primitive pays, and a generator object was the biggest
+ * thing it allocated).
+ */
+class FutureWait extends Park implements Iterator<Instruction, unknown, unknown> {
   readonly future: Future<unknown>;
-  constructor(task: TaskImpl<unknown>, future: Future<unknown>) {
+  #parked = false;
+  constructor(task: TaskImpl<unknown> | null, future: Future<unknown>) {
     super(task, "future", "a Future to be set");
     this.future = future;
   }
+  next(): IteratorResult<Instruction, unknown> {
+    const future = this.future;
+    if (this.#parked || future.done) return { value: future.result(), done: true };
+    if (this.task === null) requireCurrentTask("wait for a Future");
+    this.#parked = true;
+    future.addWaiter(this);
+    return { value: this, done: false };
+  }
+  throw(error: unknown): IteratorResult<Instruction, unknown> {
+    // A cancellation: the runtime has already called `cancelled`, which unregistered it.
+    throw error;
+  }
+  return(value?: unknown): IteratorResult<Instruction, unknown> {
+    return { value, done: true };
+  }
   override cancelled(woken: boolean): void {
     if (!woken) this.future.removeWaiter(this);
+  }
+}
+
+/** The iterator of a settled future: gives its value (or throws its error) at once. */
+class SettledIterator implements Iterator<Instruction, unknown, unknown> {
+  readonly future: Future<unknown>;
+  constructor(future: Future<unknown>) {
+    this.future = future;
+  }
+  next(): IteratorResult<Instruction, unknown> {
+    return { value: this.future.result(), done: true };
+  }
+  throw(error: unknown): IteratorResult<Instruction, unknown> {
+    throw error;
+  }
+  return(value?: unknown): IteratorResult<Instruction, unknown> {
+    return { value, done: true };
   }
 }
 
@@ -46,7 +85,8 @@ class FuturePark extends Park {
 export class Future<T> implements Operation<T> {
   #state = PENDING;
   #value: unknown;
-  #waiters: FuturePark | FuturePark[] | null = null;
+  #waiters: FutureWait | FutureWait[] | null = null;
+  #settledIterator: SettledIterator | null = null;
 
   /** True once resolved or rejected. */
   get done(): boolean {
@@ -70,20 +110,25 @@ export class Future<T> implements Operation<T> {
     throw new Error("Cannot read the result of a Future: it is still pending");
   }
 
-  *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
-    if (this.#state === PENDING) {
-      const park = new FuturePark(requireCurrentTask("wait for a Future"), this as Future<unknown>);
-      const waiters = this.#waiters;
-      if (waiters === null) this.#waiters = park;
-      else if (Array.isArray(waiters)) waiters.push(park);
-      else this.#waiters = [waiters, park];
-      yield park;
+  [Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    if (this.#state !== PENDING) {
+      // Stateless, so one serves every later `yield*` of a settled future.
+      this.#settledIterator ??= new SettledIterator(this as Future<unknown>);
+      return this.#settledIterator as Iterator<Instruction, T, unknown>;
     }
-    return this.result();
+    return new FutureWait(getCurrentTask(), this as Future<unknown>) as Iterator<Instruction, T, unknown>;
   }
 
   /** @internal */
-  removeWaiter(park: FuturePark): void {
+  addWaiter(park: FutureWait): void {
+    const waiters = this.#waiters;
+    if (waiters === null) this.#waiters = park;
+    else if (Array.isArray(waiters)) waiters.push(park);
+    else this.#waiters = [waiters, park];
+  }
+
+  /** @internal */
+  removeWaiter(park: FutureWait): void {
     const waiters = this.#waiters;
     if (waiters === park) this.#waiters = null;
     else if (Array.isArray(waiters)) {
@@ -105,7 +150,7 @@ export class Future<T> implements Operation<T> {
   }
 }
 
-function wakeWaiter(park: FuturePark): void {
+function wakeWaiter(park: FutureWait): void {
   const task = park.task as TaskImpl<unknown>;
   if (task.park === park && !task.woken) task.wake(false, undefined);
 }
