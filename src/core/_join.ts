@@ -7,10 +7,16 @@ import { Park } from "./_park.ts";
 import type { Instruction } from "./operation.ts";
 import { getCurrentTask, type Task, type TaskImpl, type Watcher } from "./task.ts";
 
-/** Parks the current task until `target` finishes. */
-export class JoinPark extends Park implements Watcher {
+/**
+ * Parks the current task until `target` finishes. It is also the iterator of
+ * `yield* task` (no generator per join): the first step gives a finished
+ * task's outcome at once, or parks; the runtime resumes it with the value or
+ * throws the error in.
+ */
+export class JoinPark extends Park implements Watcher, Iterator<Instruction, unknown, unknown> {
   readonly target: TaskImpl<unknown>;
-  constructor(task: TaskImpl<unknown>, target: TaskImpl<unknown>) {
+  #parked = false;
+  constructor(task: TaskImpl<unknown> | null, target: TaskImpl<unknown>) {
     super(task, "child");
     this.target = target;
   }
@@ -27,19 +33,30 @@ export class JoinPark extends Park implements Watcher {
   override describe(): string {
     return `task ${this.target.path} to finish`;
   }
+
+  next(value?: unknown): IteratorResult<Instruction, unknown> {
+    if (this.#parked) return { value, done: true };
+    const target = this.target;
+    if (target.done) return { value: target.outcome(), done: true };
+    const waiter = this.task;
+    if (waiter === null) throw new Error(`Cannot wait for task ${target.path} outside a task: use await instead of yield*`);
+    if (waiter === target) throw new Error(`Cannot wait for task ${target.path} from inside itself: it would never finish`);
+    this.#parked = true;
+    target.addWatcher(this);
+    return { value: this, done: false };
+  }
+  throw(error: unknown): IteratorResult<Instruction, unknown> {
+    // The target's error, or a cancellation (then `cancelled` has already removed the watcher).
+    throw error;
+  }
+  return(value?: unknown): IteratorResult<Instruction, unknown> {
+    return { value, done: true };
+  }
 }
 
 /** `yield* task`: waits for the task and gives its value, or throws its error. */
-export function* join<T>(target: TaskImpl<T>): Generator<Instruction, T, unknown> {
-  if (!target.done) {
-    const waiter = getCurrentTask();
-    if (waiter === null) throw new Error(`Cannot wait for task ${target.path} outside a task: use await instead of yield*`);
-    if (waiter === target) throw new Error(`Cannot wait for task ${target.path} from inside itself: it would never finish`);
-    const park = new JoinPark(waiter, target as TaskImpl<unknown>);
-    target.addWatcher(park);
-    return (yield park) as T;
-  }
-  return target.outcome();
+export function join<T>(target: TaskImpl<T>): Iterator<Instruction, T, unknown> {
+  return new JoinPark(getCurrentTask(), target as TaskImpl<unknown>) as Iterator<Instruction, T, unknown>;
 }
 
 export class DoneCallback implements Watcher {

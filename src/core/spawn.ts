@@ -7,7 +7,7 @@ import { defineOperation } from "./_dev.ts";
 import { DAEMON } from "./_scope.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
-import { assertOperationLike, type Operation, type OperationLike } from "./operation.ts";
+import { assertOperationLike, devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "./operation.ts";
 import { getCurrentTask, type Task, TaskImpl } from "./task.ts";
 
 /** How a task is spawned. */
@@ -52,9 +52,43 @@ export interface SpawnOptions {
  * console.assert(order.join() === "fast,slow");
  * ```
  */
-export const spawn = defineOperation(function* spawn<T>(op: OperationLike<T>, options?: SpawnOptions): Operation<Task<T>> {
-  return spawnChild(requireCurrentTask("spawn"), op, options, 0);
+export const spawn = defineOperation(function spawn<T>(op: OperationLike<T>, options?: SpawnOptions): Operation<Task<T>> {
+  return new SpawnOperation(op, options) as Operation<unknown> as Operation<Task<T>>;
 });
+
+/**
+ * The operation `spawn` returns: spawns on its one step. Not a generator:
+ * spawning is the most common operation, and a generator object was most of
+ * what it allocated besides the task.
+ */
+class SpawnOperation<T> implements Iterator<Instruction, Task<T> | undefined, unknown> {
+  #op: OperationLike<T> | null;
+  readonly #options: SpawnOptions | undefined;
+  constructor(op: OperationLike<T>, options: SpawnOptions | undefined) {
+    this.#op = op;
+    this.#options = options;
+  }
+  [Symbol.iterator](): this {
+    devHooks.handedOver?.(this);
+    return this;
+  }
+  next(): IteratorResult<Instruction, Task<T> | undefined> {
+    const op = this.#op;
+    // Like a generator object, it runs once: a second `yield*` gives undefined.
+    if (op === null) return { value: undefined, done: true };
+    this.#op = null;
+    return { value: spawnChild(requireCurrentTask("spawn"), op, this.#options, 0), done: true };
+  }
+  throw(error: unknown): IteratorResult<Instruction, Task<T> | undefined> {
+    this.#op = null;
+    throw error;
+  }
+  return(value?: unknown): IteratorResult<Instruction, Task<T> | undefined> {
+    this.#op = null;
+    return { value: value as undefined, done: true };
+  }
+}
+markOperationPrototype(SpawnOperation.prototype, "spawn");
 
 /** Creates a task under `parent` (or a root of `loop`) with checked options, and schedules it. */
 export function createTask<T>(

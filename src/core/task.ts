@@ -224,7 +224,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
 
   [Symbol.iterator](): Iterator<Instruction, T, unknown> {
     this.flags |= OBSERVED;
-    return join(this)[Symbol.iterator]();
+    return join(this);
   }
 
   then<R1 = T, R2 = never>(
