@@ -4,12 +4,44 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */
 let setBound: (semaphore: Semaphore, bound: number) => void;
+
+/** Takes a token if one is free (`null`), else queues and returns a waiter for the current task. */
+let takeOrQueue: (semaphore: Semaphore) => Waiter<undefined> | null;
+/** `{ done: true, value: semaphore }`: one object per semaphore. */
+let acquiredResult: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
+
+/** `semaphore.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class SemaphoreAcquire extends StepOperation<Semaphore> {
+  readonly #semaphore: Semaphore;
+  constructor(semaphore: Semaphore) {
+    super();
+    this.#semaphore = semaphore;
+  }
+  next(): IteratorResult<Instruction, Semaphore> {
+    const state = this.state;
+    if (state === FRESH) {
+      const waiter = takeOrQueue(this.#semaphore);
+      if (waiter === null) {
+        this.state = FINISHED;
+        return acquiredResult(this.#semaphore);
+      }
+      this.state = PARKED;
+      return { done: false, value: waiter };
+    }
+    if (state === PARKED) {
+      this.state = FINISHED;
+      return acquiredResult(this.#semaphore);
+    }
+    return DONE as IteratorReturnResult<never>;
+  }
+}
 
 /**
  * A counting semaphore (asyncio's `Semaphore`): `acquire()` takes a token,
@@ -38,6 +70,7 @@ export class Semaphore implements Disposable {
   #value: number;
   #bound = Number.POSITIVE_INFINITY;
   readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #acquired: IteratorReturnResult<Semaphore> = { done: true, value: this };
   readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
     // It was handed a token: pass it on. A bounded semaphore already full got this token back from
@@ -49,6 +82,16 @@ export class Semaphore implements Disposable {
     setBound = (semaphore, bound) => {
       semaphore.#bound = bound;
     };
+    takeOrQueue = (semaphore) => {
+      if (semaphore.#value > 0 && semaphore.#waiters.size === 0) {
+        semaphore.#value--;
+        return null;
+      }
+      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, semaphore.#onCancel, "a semaphore (acquire)");
+      semaphore.#waiters.push(waiter);
+      return waiter;
+    };
+    acquiredResult = (semaphore) => semaphore.#acquired;
   }
 
   /**
@@ -87,15 +130,8 @@ export class Semaphore implements Disposable {
    * `BoundedSemaphore` that some extra `release()` filled up meanwhile is not
    * pushed past its initial value. Cancelling never throws.
    */
-  *acquire(): Operation<this> {
-    if (this.#value > 0 && this.#waiters.size === 0) {
-      this.#value--;
-      return this;
-    }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel, "a semaphore (acquire)");
-    this.#waiters.push(waiter);
-    yield waiter;
-    return this;
+  acquire(): Operation<this> {
+    return new SemaphoreAcquire(this) as Operation<Semaphore> as Operation<this>;
   }
 
   /** Takes a token if one is free; returns whether it did. Never suspends. */
@@ -124,6 +160,7 @@ export class Semaphore implements Disposable {
   }
 }
 defineOperationMethods(Semaphore);
+defineStepOperation(SemaphoreAcquire, "semaphore.acquire", Semaphore, "acquire");
 
 /**
  * A semaphore that refuses to be released more often than acquired
