@@ -11,7 +11,9 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import { DEV_MODE } from "../core/_host.ts";
+import { Park, type WaitKind } from "../core/_park.ts";
 import { devHooks, type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
+import type { TaskImpl } from "../core/task.ts";
 
 /** Not run yet. */
 export const FRESH = 0;
@@ -42,6 +44,49 @@ export abstract class StepOperation<T> implements Operation<T>, Iterator<Instruc
   return(value?: T): IteratorResult<Instruction, T> {
     this.state = FINISHED;
     return { done: true, value: value as T };
+  }
+}
+
+/**
+ * An operation that is its own iterator and, when it has to wait, its own
+ * park and the `{ done: false, value: park }` result that yields it: a wait
+ * allocates nothing more. The task is set when it parks (the operation may
+ * be made in one task and run in another); the primitive queues it then.
+ */
+export abstract class ParkingOperation<T> extends Park implements Operation<T>, Iterator<Instruction, T, unknown>, IteratorYieldResult<Instruction> {
+  /** As an iterator result: not done... */
+  readonly done = false;
+  /** ...and what it yields is itself, the park. */
+  readonly value: Instruction;
+  /** `FRESH`, `PARKED` or `FINISHED`. */
+  protected state = FRESH;
+
+  constructor(kind: WaitKind, what: string) {
+    super(null, kind, what);
+    this.value = this;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  abstract next(value?: unknown): IteratorResult<Instruction, T>;
+
+  throw(error: unknown): IteratorResult<Instruction, T> {
+    this.state = FINISHED;
+    throw error;
+  }
+
+  return(value?: T): IteratorResult<Instruction, T> {
+    this.state = FINISHED;
+    return { done: true, value: value as T };
+  }
+
+  /** Becomes the park of `task` (the one running it), to be queued and yielded. */
+  protected parkFor(task: TaskImpl<unknown>): this {
+    (this as { task: TaskImpl<unknown> | null }).task = task;
+    this.state = PARKED;
+    return this;
   }
 }
 

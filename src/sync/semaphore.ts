@@ -3,43 +3,49 @@
  * @module
  */
 import { defineOperationMethods } from "../core/_dev.ts";
-import { resume } from "../core/_park.ts";
+import { type Park, resume } from "../core/_park.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
-import { Waiter, WaitQueue } from "./_wait-queue.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ParkingOperation } from "./_step-operation.ts";
+import { WaitQueue } from "./_wait-queue.ts";
 
 /** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */
 let setBound: (semaphore: Semaphore, bound: number) => void;
 
-/** Takes a token if one is free (`null`), else queues and returns a waiter for the current task. */
-let takeOrQueue: (semaphore: Semaphore) => Waiter<undefined> | null;
+/** Takes a token if one is free (true), else returns false. */
+let take: (semaphore: Semaphore) => boolean;
+/** Queues a parked acquire. */
+let queue: (semaphore: Semaphore, park: Park) => void;
+/** A parked acquire's task was cancelled (see `Park.cancelled`). */
+let acquireCancelled: (semaphore: Semaphore, park: Park, woken: boolean) => void;
 /** `{ done: true, value: semaphore }`: one object per semaphore. */
 let acquiredResult: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
 
-/** `semaphore.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
-class SemaphoreAcquire extends StepOperation<Semaphore> {
+/** `semaphore.acquire()`: an operation object that is its own iterator and park (see `_step-operation.ts`). */
+class SemaphoreAcquire extends ParkingOperation<Semaphore> {
   readonly #semaphore: Semaphore;
   constructor(semaphore: Semaphore) {
-    super();
+    super("lock", "a semaphore (acquire)");
     this.#semaphore = semaphore;
   }
   next(): IteratorResult<Instruction, Semaphore> {
     const state = this.state;
     if (state === FRESH) {
-      const waiter = takeOrQueue(this.#semaphore);
-      if (waiter === null) {
+      if (take(this.#semaphore)) {
         this.state = FINISHED;
         return acquiredResult(this.#semaphore);
       }
-      this.state = PARKED;
-      return { done: false, value: waiter };
+      queue(this.#semaphore, this.parkFor(requireCurrentTask("acquire a semaphore")));
+      return this;
     }
     if (state === PARKED) {
       this.state = FINISHED;
       return acquiredResult(this.#semaphore);
     }
     return DONE as IteratorReturnResult<never>;
+  }
+  override cancelled(woken: boolean): void {
+    acquireCancelled(this.#semaphore, this, woken);
   }
 }
 
@@ -69,9 +75,9 @@ class SemaphoreAcquire extends StepOperation<Semaphore> {
 export class Semaphore implements Disposable {
   #value: number;
   #bound = Number.POSITIVE_INFINITY;
-  readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #waiters = new WaitQueue<Park>();
   readonly #acquired: IteratorReturnResult<Semaphore> = { done: true, value: this };
-  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+  readonly #onCancel = (waiter: Park, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
     // It was handed a token: pass it on. A bounded semaphore already full got this token back from
     // an extra release() meanwhile: counting it again would exceed the bound, and cancel must not throw.
@@ -82,15 +88,15 @@ export class Semaphore implements Disposable {
     setBound = (semaphore, bound) => {
       semaphore.#bound = bound;
     };
-    takeOrQueue = (semaphore) => {
+    take = (semaphore) => {
       if (semaphore.#value > 0 && semaphore.#waiters.size === 0) {
         semaphore.#value--;
-        return null;
+        return true;
       }
-      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, semaphore.#onCancel, "a semaphore (acquire)");
-      semaphore.#waiters.push(waiter);
-      return waiter;
+      return false;
     };
+    queue = (semaphore, park) => semaphore.#waiters.push(park);
+    acquireCancelled = (semaphore, park, woken) => semaphore.#onCancel(park, woken);
     acquiredResult = (semaphore) => semaphore.#acquired;
   }
 
