@@ -4,11 +4,11 @@
  */
 
 import { defineOperationMethods } from "../core/_dev.ts";
-import { resume } from "../core/_park.ts";
+import { type Park, resume } from "../core/_park.ts";
 import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ParkingOperation } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**
@@ -19,40 +19,43 @@ import { Waiter, WaitQueue } from "./_wait-queue.ts";
  */
 export let acquireUninterrupted: (lock: Lock) => Operation<void>;
 
-/** Takes `lock` if it is free (`null`), else queues and returns a waiter for the current task. */
-let takeOrQueue: (lock: Lock) => Waiter<undefined> | null;
-/** The waiter `lock` was handed to runs: its hold can no longer be given back by cancellation. */
-let resumed: (lock: Lock, waiter: Waiter<undefined>) => void;
+/** Takes `lock` if it is free (true), else returns false. */
+let take: (lock: Lock) => boolean;
+/** Queues a parked acquire. */
+let queue: (lock: Lock, park: Park) => void;
+/** The acquire `lock` was handed to runs: its hold can no longer be given back by cancellation. */
+let resumed: (lock: Lock, park: Park) => void;
+/** A parked acquire's task was cancelled (see `Park.cancelled`). */
+let acquireCancelled: (lock: Lock, park: Park, woken: boolean) => void;
 /** `{ done: true, value: lock }`: one object per lock. */
 let acquiredResult: (lock: Lock) => IteratorReturnResult<Lock>;
 
-/** `lock.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
-class LockAcquire extends StepOperation<Lock> {
+/** `lock.acquire()`: an operation object that is its own iterator and park (see `_step-operation.ts`). */
+class LockAcquire extends ParkingOperation<Lock> {
   readonly #lock: Lock;
-  #waiter: Waiter<undefined> | null = null;
   constructor(lock: Lock) {
-    super();
+    super("lock", "a lock held by another task (acquire)");
     this.#lock = lock;
   }
   next(): IteratorResult<Instruction, Lock> {
     const state = this.state;
     if (state === FRESH) {
-      const waiter = takeOrQueue(this.#lock);
-      if (waiter === null) {
+      if (take(this.#lock)) {
         this.state = FINISHED;
         return acquiredResult(this.#lock);
       }
-      this.state = PARKED;
-      this.#waiter = waiter;
-      return { done: false, value: waiter };
+      queue(this.#lock, this.parkFor(requireCurrentTask("acquire a lock")));
+      return this;
     }
     if (state === PARKED) {
       this.state = FINISHED;
-      resumed(this.#lock, this.#waiter as Waiter<undefined>);
-      this.#waiter = null;
+      resumed(this.#lock, this);
       return acquiredResult(this.#lock);
     }
     return DONE as IteratorReturnResult<never>;
+  }
+  override cancelled(woken: boolean): void {
+    acquireCancelled(this.#lock, this, woken);
   }
 }
 
@@ -84,11 +87,11 @@ class LockAcquire extends StepOperation<Lock> {
  */
 export class Lock implements Disposable {
   #locked = false;
-  readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #waiters = new WaitQueue<Park>();
   /** The waiter the lock was last handed to, until it runs: its hold may still be given back by cancellation. */
-  #handedTo: Waiter<undefined> | null = null;
+  #handedTo: Park | null = null;
   readonly #acquired: IteratorReturnResult<Lock> = { done: true, value: this };
-  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+  readonly #onCancel = (waiter: Park, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
     // It was handed the lock: pass it on. Unless a release() since then (any task may release) already
     // gave back this hold; then the lock is free or another waiter's, and passing it on would give it twice.
@@ -107,18 +110,18 @@ export class Lock implements Disposable {
       yield waiter;
       if (lock.#handedTo === waiter) lock.#handedTo = null;
     };
-    takeOrQueue = (lock) => {
+    take = (lock) => {
       if (!lock.#locked && lock.#waiters.size === 0) {
         lock.#locked = true;
-        return null;
+        return true;
       }
-      const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, lock.#onCancel, "a lock held by another task (acquire)");
-      lock.#waiters.push(waiter);
-      return waiter;
+      return false;
     };
-    resumed = (lock, waiter) => {
-      if (lock.#handedTo === waiter) lock.#handedTo = null;
+    queue = (lock, park) => lock.#waiters.push(park);
+    resumed = (lock, park) => {
+      if (lock.#handedTo === park) lock.#handedTo = null;
     };
+    acquireCancelled = (lock, park, woken) => lock.#onCancel(park, woken);
     acquiredResult = (lock) => lock.#acquired;
   }
 
