@@ -28,7 +28,7 @@ export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefi
 /** An operation that is its own iterator; subclasses write `next`. */
 export abstract class StepOperation<T> implements Operation<T>, Iterator<Instruction, T, unknown> {
   /** `FRESH`, `PARKED` or `FINISHED`. */
-  protected state = FRESH;
+  state = FRESH;
 
   [Symbol.iterator](): this {
     return this;
