@@ -26,8 +26,10 @@ interface Store<T> {
 let putOrQueue: <T>(queue: Queue<T>, item: T) => Waiter<undefined> | null;
 /** A waiting put was woken with a slot: puts its item. */
 let putWoken: <T>(queue: Queue<T>, item: T) => void;
-/** Takes an item if there is one (`true`, and the item is in `taken`)... */
-let tryTake: <T>(queue: Queue<T>, into: QueueGet<T>) => boolean;
+/** What `takeNow` returns from an empty queue. */
+const NOTHING: unique symbol = Symbol("nothing");
+/** Takes an item if there is one... */
+let takeNow: <T>(queue: Queue<T>) => T | typeof NOTHING;
 /** ...else queues and returns a waiter for the current task (or throws if shut down). */
 let queueGetter: <T>(queue: Queue<T>) => Waiter<undefined>;
 
@@ -57,8 +59,6 @@ class QueuePut<T> extends StepOperation<void> {
 /** `queue.get()`: an operation object that is its own iterator (see `_step-operation.ts`). */
 class QueueGet<T> extends StepOperation<T> {
   readonly #queue: Queue<T>;
-  /** The item `tryTake` took. */
-  taken: T | undefined = undefined;
   constructor(queue: Queue<T>) {
     super();
     this.#queue = queue;
@@ -67,11 +67,8 @@ class QueueGet<T> extends StepOperation<T> {
     const state = this.state;
     this.state = FINISHED;
     if (state === FRESH) {
-      if (tryTake(this.#queue, this)) {
-        const item = this.taken as T;
-        this.taken = undefined;
-        return { done: true, value: item };
-      }
+      const item = takeNow(this.#queue);
+      if (item !== NOTHING) return { done: true, value: item };
       const waiter = queueGetter(this.#queue);
       this.state = PARKED;
       return { done: false, value: waiter };
@@ -140,8 +137,9 @@ export class Queue<T> {
 
   static {
     putOrQueue = (queue, item) => {
-      if (!queue.full || queue.#shutdown) {
-        queue.putNowait(item);
+      if (queue.#shutdown) throw new QueueShutDown("Cannot put on the queue: it has been shut down");
+      if (!queue.full) {
+        queue.#add(item);
         return null;
       }
       const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, queue.#onPutterCancel, "room in a full queue (put)");
@@ -156,11 +154,7 @@ export class Queue<T> {
       // If the item went straight to a getter, the slot is still free: offer it on.
       queue.#wakePutter();
     };
-    tryTake = (queue, into) => {
-      if (queue.#store.size === 0) return false;
-      into.taken = queue.#take();
-      return true;
-    };
+    takeNow = (queue) => (queue.#store.size === 0 ? NOTHING : queue.#take());
     queueGetter = (queue) => {
       if (queue.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
       const waiter = new Waiter<undefined>(
