@@ -48,45 +48,23 @@ export abstract class StepOperation<T> implements Operation<T>, Iterator<Instruc
 }
 
 /**
- * An operation that is its own iterator and, when it has to wait, its own
- * park and the `{ done: false, value: park }` result that yields it: a wait
- * allocates nothing more. The task is set when it parks (the operation may
- * be made in one task and run in another); the primitive queues it then.
+ * The park of a step operation that has to wait, which is also the
+ * `{ done: false, value: park }` result that yields it: a wait allocates one
+ * object besides the operation. `onCancel` is the primitive's `cancelled`.
  */
-export abstract class ParkingOperation<T> extends Park implements Operation<T>, Iterator<Instruction, T, unknown>, IteratorYieldResult<Instruction> {
+export class YieldedPark extends Park implements IteratorYieldResult<Instruction> {
   /** As an iterator result: not done... */
   readonly done = false;
-  /** ...and what it yields is itself, the park. */
+  /** ...and what it yields is itself. */
   readonly value: Instruction;
-  /** `FRESH`, `PARKED` or `FINISHED`. */
-  protected state = FRESH;
-
-  constructor(kind: WaitKind, what: string) {
-    super(null, kind, what);
+  readonly #onCancel: (park: Park, woken: boolean, handed: unknown) => void;
+  constructor(task: TaskImpl<unknown>, kind: WaitKind, onCancel: (park: Park, woken: boolean, handed: unknown) => void, what: string) {
+    super(task, kind, what);
     this.value = this;
+    this.#onCancel = onCancel;
   }
-
-  [Symbol.iterator](): this {
-    return this;
-  }
-
-  abstract next(value?: unknown): IteratorResult<Instruction, T>;
-
-  throw(error: unknown): IteratorResult<Instruction, T> {
-    this.state = FINISHED;
-    throw error;
-  }
-
-  return(value?: T): IteratorResult<Instruction, T> {
-    this.state = FINISHED;
-    return { done: true, value: value as T };
-  }
-
-  /** Becomes the park of `task` (the one running it), to be queued and yielded. */
-  protected parkFor(task: TaskImpl<unknown>): this {
-    (this as { task: TaskImpl<unknown> | null }).task = task;
-    this.state = PARKED;
-    return this;
+  override cancelled(woken: boolean, handed: unknown): void {
+    this.#onCancel(this, woken, handed);
   }
 }
 

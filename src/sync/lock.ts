@@ -8,7 +8,7 @@ import { type Park, resume } from "../core/_park.ts";
 import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ParkingOperation } from "./_step-operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**
@@ -19,43 +19,40 @@ import { Waiter, WaitQueue } from "./_wait-queue.ts";
  */
 export let acquireUninterrupted: (lock: Lock) => Operation<void>;
 
-/** Takes `lock` if it is free (true), else returns false. */
-let take: (lock: Lock) => boolean;
-/** Queues a parked acquire. */
-let queue: (lock: Lock, park: Park) => void;
+/** Takes `lock` if it is free (`null`), else queues and returns a park for the current task. */
+let takeOrQueue: (lock: Lock) => YieldedPark | null;
 /** The acquire `lock` was handed to runs: its hold can no longer be given back by cancellation. */
 let resumed: (lock: Lock, park: Park) => void;
-/** A parked acquire's task was cancelled (see `Park.cancelled`). */
-let acquireCancelled: (lock: Lock, park: Park, woken: boolean) => void;
 /** `{ done: true, value: lock }`: one object per lock. */
 let acquiredResult: (lock: Lock) => IteratorReturnResult<Lock>;
 
-/** `lock.acquire()`: an operation object that is its own iterator and park (see `_step-operation.ts`). */
-class LockAcquire extends ParkingOperation<Lock> {
+/** `lock.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class LockAcquire extends StepOperation<Lock> {
   readonly #lock: Lock;
+  #park: YieldedPark | null = null;
   constructor(lock: Lock) {
-    super("lock", "a lock held by another task (acquire)");
+    super();
     this.#lock = lock;
   }
   next(): IteratorResult<Instruction, Lock> {
     const state = this.state;
     if (state === FRESH) {
-      if (take(this.#lock)) {
+      const park = takeOrQueue(this.#lock);
+      if (park === null) {
         this.state = FINISHED;
         return acquiredResult(this.#lock);
       }
-      queue(this.#lock, this.parkFor(requireCurrentTask("acquire a lock")));
-      return this;
+      this.state = PARKED;
+      this.#park = park;
+      return park;
     }
     if (state === PARKED) {
       this.state = FINISHED;
-      resumed(this.#lock, this);
+      resumed(this.#lock, this.#park as YieldedPark);
+      this.#park = null;
       return acquiredResult(this.#lock);
     }
     return DONE as IteratorReturnResult<never>;
-  }
-  override cancelled(woken: boolean): void {
-    acquireCancelled(this.#lock, this, woken);
   }
 }
 
@@ -110,18 +107,18 @@ export class Lock implements Disposable {
       yield waiter;
       if (lock.#handedTo === waiter) lock.#handedTo = null;
     };
-    take = (lock) => {
+    takeOrQueue = (lock) => {
       if (!lock.#locked && lock.#waiters.size === 0) {
         lock.#locked = true;
-        return true;
+        return null;
       }
-      return false;
+      const park = new YieldedPark(requireCurrentTask("acquire a lock"), "lock", lock.#onCancel, "a lock held by another task (acquire)");
+      lock.#waiters.push(park);
+      return park;
     };
-    queue = (lock, park) => lock.#waiters.push(park);
     resumed = (lock, park) => {
       if (lock.#handedTo === park) lock.#handedTo = null;
     };
-    acquireCancelled = (lock, park, woken) => lock.#onCancel(park, woken);
     acquiredResult = (lock) => lock.#acquired;
   }
 

@@ -6,46 +6,40 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ParkingOperation } from "./_step-operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
 import { WaitQueue } from "./_wait-queue.ts";
 
 /** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */
 let setBound: (semaphore: Semaphore, bound: number) => void;
 
-/** Takes a token if one is free (true), else returns false. */
-let take: (semaphore: Semaphore) => boolean;
-/** Queues a parked acquire. */
-let queue: (semaphore: Semaphore, park: Park) => void;
-/** A parked acquire's task was cancelled (see `Park.cancelled`). */
-let acquireCancelled: (semaphore: Semaphore, park: Park, woken: boolean) => void;
+/** Takes a token if one is free (`null`), else queues and returns a park for the current task. */
+let takeOrQueue: (semaphore: Semaphore) => YieldedPark | null;
 /** `{ done: true, value: semaphore }`: one object per semaphore. */
 let acquiredResult: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
 
-/** `semaphore.acquire()`: an operation object that is its own iterator and park (see `_step-operation.ts`). */
-class SemaphoreAcquire extends ParkingOperation<Semaphore> {
+/** `semaphore.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class SemaphoreAcquire extends StepOperation<Semaphore> {
   readonly #semaphore: Semaphore;
   constructor(semaphore: Semaphore) {
-    super("lock", "a semaphore (acquire)");
+    super();
     this.#semaphore = semaphore;
   }
   next(): IteratorResult<Instruction, Semaphore> {
     const state = this.state;
     if (state === FRESH) {
-      if (take(this.#semaphore)) {
+      const park = takeOrQueue(this.#semaphore);
+      if (park === null) {
         this.state = FINISHED;
         return acquiredResult(this.#semaphore);
       }
-      queue(this.#semaphore, this.parkFor(requireCurrentTask("acquire a semaphore")));
-      return this;
+      this.state = PARKED;
+      return park;
     }
     if (state === PARKED) {
       this.state = FINISHED;
       return acquiredResult(this.#semaphore);
     }
     return DONE as IteratorReturnResult<never>;
-  }
-  override cancelled(woken: boolean): void {
-    acquireCancelled(this.#semaphore, this, woken);
   }
 }
 
@@ -88,15 +82,15 @@ export class Semaphore implements Disposable {
     setBound = (semaphore, bound) => {
       semaphore.#bound = bound;
     };
-    take = (semaphore) => {
+    takeOrQueue = (semaphore) => {
       if (semaphore.#value > 0 && semaphore.#waiters.size === 0) {
         semaphore.#value--;
-        return true;
+        return null;
       }
-      return false;
+      const park = new YieldedPark(requireCurrentTask("acquire a semaphore"), "lock", semaphore.#onCancel, "a semaphore (acquire)");
+      semaphore.#waiters.push(park);
+      return park;
     };
-    queue = (semaphore, park) => semaphore.#waiters.push(park);
-    acquireCancelled = (semaphore, park, woken) => semaphore.#onCancel(park, woken);
     acquiredResult = (semaphore) => semaphore.#acquired;
   }
 
