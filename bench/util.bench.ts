@@ -39,6 +39,26 @@ import { medianPerOp, printCase } from "./_report.ts";
       }),
     3,
   );
+  // What the two rows above spend before limitGather starts: building the array of 100k closures.
+  const closuresOnly = await medianPerOp(
+    N,
+    () =>
+      run(function* () {
+        const ops = Array.from({ length: N }, (_, i) => () => trivial(i));
+        for (const op of ops) (op() as Generator<unknown, number>).next();
+      }),
+    3,
+  );
+  // The hoisting-friendly form: the items and one generator function, no closure per item.
+  const items = Array.from({ length: N }, (_, i) => i);
+  const corioItems = await medianPerOp(
+    N,
+    () =>
+      run(function* () {
+        yield* limitGather(items, 8, trivial);
+      }),
+    3,
+  );
   const rawWorkers = await medianPerOp(N, async () => {
     const fn = async (i: number): Promise<number> => i;
     const results = new Array<number>(N);
@@ -68,6 +88,8 @@ import { medianPerOp, printCase } from "./_report.ts";
     [
       { name: "corio limitGather (hoisted generator)", value: corio },
       { name: "corio limitGather (an inline closure per item)", value: corioInline },
+      { name: "corio limitGather (items and one generator function)", value: corioItems },
+      { name: "building and calling the 100k closures alone (no limitGather)", value: closuresOnly },
       { name: "8 raw async workers (floor)", value: rawWorkers },
       { name: "p-limit", value: pLimitTime },
       { name: "p-map", value: pMapTime },

@@ -27,9 +27,15 @@ export class Waiter<T = unknown> extends Park {
 }
 
 export class WaitQueue<W extends Park> {
-  readonly #byPriority = new Map<number, Fifo<W>>();
+  /** One ring buffer per priority in use (indexed by priority, 1..100). */
+  readonly #byPriority: (Fifo<W> | undefined)[] = [];
   /** Priorities with waiters, ascending. */
   readonly #active: number[] = [];
+  /**
+   * The ring buffer of the most urgent priority with waiters, or `null`
+   * when empty: the common case (one priority) touches only it.
+   */
+  #first: Fifo<W> | null = null;
   #size = 0;
 
   get size(): number {
@@ -38,38 +44,32 @@ export class WaitQueue<W extends Park> {
 
   push(waiter: W): void {
     const priority = waiter.task?.priority ?? 10;
-    let fifo = this.#byPriority.get(priority);
-    if (fifo === undefined) {
-      fifo = new Fifo<W>(4);
-      this.#byPriority.set(priority, fifo);
-    }
-    if (fifo.size === 0) {
-      const active = this.#active;
-      let i = active.length;
-      while (i > 0 && (active[i - 1] as number) > priority) i--;
-      active.splice(i, 0, priority);
-    }
+    let fifo = this.#byPriority[priority];
+    if (fifo === undefined) fifo = this.#byPriority[priority] = new Fifo<W>(4);
+    if (fifo.size === 0) this.#activate(priority, fifo);
     fifo.push(waiter);
     this.#size++;
   }
 
   /** The first waiter (most urgent, then oldest), removed. */
   shift(): W | undefined {
-    if (this.#size === 0) return undefined;
-    const priority = this.#active[0] as number;
-    const fifo = this.#byPriority.get(priority) as Fifo<W>;
+    const fifo = this.#first;
+    if (fifo === null) return undefined;
     const waiter = fifo.shift();
-    if (fifo.size === 0) this.#active.shift();
     this.#size--;
+    if (fifo.size === 0) this.#deactivateFirst();
     return waiter;
   }
 
   remove(waiter: W): boolean {
     const priority = waiter.task?.priority ?? 10;
-    const fifo = this.#byPriority.get(priority);
+    const fifo = this.#byPriority[priority];
     if (fifo === undefined || !fifo.remove(waiter)) return false;
-    if (fifo.size === 0) this.#active.splice(this.#active.indexOf(priority), 1);
     this.#size--;
+    if (fifo.size === 0) {
+      if (fifo === this.#first) this.#deactivateFirst();
+      else this.#active.splice(this.#active.indexOf(priority), 1);
+    }
     return true;
   }
 
@@ -78,5 +78,30 @@ export class WaitQueue<W extends Park> {
     const all: W[] = [];
     for (let waiter = this.shift(); waiter !== undefined; waiter = this.shift()) all.push(waiter);
     return all;
+  }
+
+  #activate(priority: number, fifo: Fifo<W>): void {
+    const active = this.#active;
+    if (active.length === 0) {
+      active.push(priority);
+      this.#first = fifo;
+      return;
+    }
+    let i = active.length;
+    while (i > 0 && (active[i - 1] as number) > priority) i--;
+    active.splice(i, 0, priority);
+    if (i === 0) this.#first = fifo;
+  }
+
+  /** The most urgent priority has no waiter left: the next one becomes first. */
+  #deactivateFirst(): void {
+    const active = this.#active;
+    if (active.length === 1) {
+      active.pop();
+      this.#first = null;
+    } else {
+      active.shift();
+      this.#first = this.#byPriority[active[0] as number] as Fifo<W>;
+    }
   }
 }

@@ -4,10 +4,11 @@
  */
 
 import { defineOperationMethods } from "../core/_dev.ts";
-import { resume } from "../core/_park.ts";
-import type { Operation, OperationLike } from "../core/operation.ts";
+import { type Park, resume } from "../core/_park.ts";
+import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**
@@ -17,6 +18,43 @@ import { Waiter, WaitQueue } from "./_wait-queue.ts";
  * which must return or throw holding the lock; kept off the public API.
  */
 export let acquireUninterrupted: (lock: Lock) => Operation<void>;
+
+/** Takes `lock` if it is free (`null`), else queues and returns a park for the current task. */
+let takeOrQueue: (lock: Lock) => YieldedPark | null;
+/** The acquire `lock` was handed to runs: its hold can no longer be given back by cancellation. */
+let resumed: (lock: Lock, park: Park) => void;
+/** `{ done: true, value: lock }`: one object per lock. */
+let acquiredResult: (lock: Lock) => IteratorReturnResult<Lock>;
+
+/** `lock.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class LockAcquire extends StepOperation<Lock> {
+  readonly #lock: Lock;
+  #park: YieldedPark | null = null;
+  constructor(lock: Lock) {
+    super();
+    this.#lock = lock;
+  }
+  next(): IteratorResult<Instruction, Lock> {
+    const state = this.state;
+    if (state === FRESH) {
+      const park = takeOrQueue(this.#lock);
+      if (park === null) {
+        this.state = FINISHED;
+        return acquiredResult(this.#lock);
+      }
+      this.state = PARKED;
+      this.#park = park;
+      return park;
+    }
+    if (state === PARKED) {
+      this.state = FINISHED;
+      resumed(this.#lock, this.#park as YieldedPark);
+      this.#park = null;
+      return acquiredResult(this.#lock);
+    }
+    return DONE as IteratorReturnResult<never>;
+  }
+}
 
 /**
  * A mutual-exclusion lock (asyncio's `Lock`): one holder at a time, waiters
@@ -46,10 +84,11 @@ export let acquireUninterrupted: (lock: Lock) => Operation<void>;
  */
 export class Lock implements Disposable {
   #locked = false;
-  readonly #waiters = new WaitQueue<Waiter<undefined>>();
+  readonly #waiters = new WaitQueue<Park>();
   /** The waiter the lock was last handed to, until it runs: its hold may still be given back by cancellation. */
-  #handedTo: Waiter<undefined> | null = null;
-  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+  #handedTo: Park | null = null;
+  readonly #acquired: IteratorReturnResult<Lock> = { done: true, value: this };
+  readonly #onCancel = (waiter: Park, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
     // It was handed the lock: pass it on. Unless a release() since then (any task may release) already
     // gave back this hold; then the lock is free or another waiter's, and passing it on would give it twice.
@@ -68,6 +107,19 @@ export class Lock implements Disposable {
       yield waiter;
       if (lock.#handedTo === waiter) lock.#handedTo = null;
     };
+    takeOrQueue = (lock) => {
+      if (!lock.#locked && lock.#waiters.size === 0) {
+        lock.#locked = true;
+        return null;
+      }
+      const park = new YieldedPark(requireCurrentTask("acquire a lock"), "lock", lock.#onCancel, "a lock held by another task (acquire)");
+      lock.#waiters.push(park);
+      return park;
+    };
+    resumed = (lock, park) => {
+      if (lock.#handedTo === park) lock.#handedTo = null;
+    };
+    acquiredResult = (lock) => lock.#acquired;
   }
 
   /** True while held. */
@@ -92,16 +144,8 @@ export class Lock implements Disposable {
    * back this waiter's hold, and nothing more is passed on. Cancelling never
    * throws.
    */
-  *acquire(): Operation<this> {
-    if (!this.#locked && this.#waiters.size === 0) {
-      this.#locked = true;
-      return this;
-    }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a lock"), "lock", undefined, this.#onCancel, "a lock held by another task (acquire)");
-    this.#waiters.push(waiter);
-    yield waiter;
-    if (this.#handedTo === waiter) this.#handedTo = null;
-    return this;
+  acquire(): Operation<this> {
+    return new LockAcquire(this) as Operation<Lock> as Operation<this>;
   }
 
   /** Acquires the lock if it is free; returns whether it did. Never suspends. */
@@ -161,3 +205,4 @@ export class Lock implements Disposable {
   }
 }
 defineOperationMethods(Lock);
+defineStepOperation(LockAcquire, "lock.acquire", Lock, "acquire");

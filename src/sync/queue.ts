@@ -6,9 +6,10 @@
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 
@@ -19,6 +20,62 @@ interface Store<T> {
   take(): T;
   /** Puts back an item a cancelled getter had been handed, so it is next. */
   restore(item: T): void;
+}
+
+/** Puts `item` now if there is room (`null`), else queues and returns a waiter for the current task. */
+let putOrQueue: <T>(queue: Queue<T>, item: T) => Waiter<undefined> | null;
+/** A waiting put was woken with a slot: puts its item. */
+let putWoken: <T>(queue: Queue<T>, item: T) => void;
+/** What `takeNow` returns from an empty queue. */
+const NOTHING: unique symbol = Symbol("nothing");
+/** Takes an item if there is one... */
+let takeNow: <T>(queue: Queue<T>) => T | typeof NOTHING;
+/** ...else queues and returns a waiter for the current task (or throws if shut down). */
+let queueGetter: <T>(queue: Queue<T>) => Waiter<undefined>;
+
+/** `queue.put(item)`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class QueuePut<T> extends StepOperation<void> {
+  readonly #queue: Queue<T>;
+  readonly #item: T;
+  constructor(queue: Queue<T>, item: T) {
+    super();
+    this.#queue = queue;
+    this.#item = item;
+  }
+  next(): IteratorResult<Instruction, void> {
+    const state = this.state;
+    this.state = FINISHED;
+    if (state === FRESH) {
+      const waiter = putOrQueue(this.#queue, this.#item);
+      if (waiter === null) return DONE;
+      this.state = PARKED;
+      return { done: false, value: waiter };
+    }
+    if (state === PARKED) putWoken(this.#queue, this.#item);
+    return DONE;
+  }
+}
+
+/** `queue.get()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class QueueGet<T> extends StepOperation<T> {
+  readonly #queue: Queue<T>;
+  constructor(queue: Queue<T>) {
+    super();
+    this.#queue = queue;
+  }
+  next(value?: unknown): IteratorResult<Instruction, T> {
+    const state = this.state;
+    this.state = FINISHED;
+    if (state === FRESH) {
+      const item = takeNow(this.#queue);
+      if (item !== NOTHING) return { done: true, value: item };
+      const waiter = queueGetter(this.#queue);
+      this.state = PARKED;
+      return { done: false, value: waiter };
+    }
+    if (state === PARKED) return { done: true, value: value as T };
+    return DONE as IteratorReturnResult<never>;
+  }
 }
 
 /** Options of a queue. */
@@ -78,6 +135,40 @@ export class Queue<T> {
     if (!woken) this.#joiners.remove(waiter);
   };
 
+  static {
+    putOrQueue = (queue, item) => {
+      if (queue.#shutdown) throw new QueueShutDown("Cannot put on the queue: it has been shut down");
+      if (!queue.full) {
+        queue.#add(item);
+        return null;
+      }
+      const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, queue.#onPutterCancel, "room in a full queue (put)");
+      queue.#putters.push(waiter);
+      return waiter;
+    };
+    putWoken = (queue, item) => {
+      // Woken with a reserved slot.
+      queue.#reserved--;
+      if (queue.#shutdown) throw new QueueShutDown("Cannot put on the queue: it was shut down while waiting");
+      queue.#add(item);
+      // If the item went straight to a getter, the slot is still free: offer it on.
+      queue.#wakePutter();
+    };
+    takeNow = (queue) => (queue.#store.size === 0 ? NOTHING : queue.#take());
+    queueGetter = (queue) => {
+      if (queue.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+      const waiter = new Waiter<undefined>(
+        requireCurrentTask("get from a queue"),
+        "queue",
+        undefined,
+        queue.#onGetterCancel,
+        "an item from an empty queue (get)",
+      );
+      queue.#getters.push(waiter);
+      return waiter;
+    };
+  }
+
   /** @param options `maxsize`. */
   constructor(options?: QueueOptions);
   /** @internal `LifoQueue` and `PriorityQueue` pass the store that orders their items. */
@@ -119,20 +210,8 @@ export class Queue<T> {
    *
    * @throws {QueueShutDown} if the queue is shut down (also while waiting).
    */
-  *put(item: T): Operation<void> {
-    if (!this.full || this.#shutdown) {
-      this.putNowait(item);
-      return;
-    }
-    const waiter = new Waiter<undefined>(requireCurrentTask("put on a queue"), "queue", undefined, this.#onPutterCancel, "room in a full queue (put)");
-    this.#putters.push(waiter);
-    yield waiter;
-    // Woken with a reserved slot.
-    this.#reserved--;
-    if (this.#shutdown) throw new QueueShutDown("Cannot put on the queue: it was shut down while waiting");
-    this.#add(item);
-    // If the item went straight to a getter, the slot is still free: offer it on.
-    this.#wakePutter();
+  put(item: T): Operation<void> {
+    return new QueuePut(this, item);
   }
 
   /**
@@ -154,12 +233,8 @@ export class Queue<T> {
    *
    * @throws {QueueShutDown} once the queue is shut down and empty.
    */
-  *get(): Operation<T> {
-    if (this.#store.size > 0) return this.#take();
-    if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
-    const waiter = new Waiter<undefined>(requireCurrentTask("get from a queue"), "queue", undefined, this.#onGetterCancel, "an item from an empty queue (get)");
-    this.#getters.push(waiter);
-    return (yield waiter) as T;
+  get(): Operation<T> {
+    return new QueueGet(this);
   }
 
   /**
@@ -288,6 +363,8 @@ export class Queue<T> {
   }
 }
 defineOperationMethods(Queue);
+defineStepOperation(QueuePut, "queue.put", Queue, "put");
+defineStepOperation(QueueGet, "queue.get", Queue, "get");
 
 markOperationIterator(Queue.prototype);
 

@@ -3,13 +3,45 @@
  * @module
  */
 import { defineOperationMethods } from "../core/_dev.ts";
-import { resume } from "../core/_park.ts";
-import type { Operation } from "../core/operation.ts";
+import { type Park, resume } from "../core/_park.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { Waiter, WaitQueue } from "./_wait-queue.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
+import { WaitQueue } from "./_wait-queue.ts";
 
 /** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */
 let setBound: (semaphore: Semaphore, bound: number) => void;
+
+/** Takes a token if one is free (`null`), else queues and returns a park for the current task. */
+let takeOrQueue: (semaphore: Semaphore) => YieldedPark | null;
+/** `{ done: true, value: semaphore }`: one object per semaphore. */
+let acquiredResult: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
+
+/** `semaphore.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
+class SemaphoreAcquire extends StepOperation<Semaphore> {
+  readonly #semaphore: Semaphore;
+  constructor(semaphore: Semaphore) {
+    super();
+    this.#semaphore = semaphore;
+  }
+  next(): IteratorResult<Instruction, Semaphore> {
+    const state = this.state;
+    if (state === FRESH) {
+      const park = takeOrQueue(this.#semaphore);
+      if (park === null) {
+        this.state = FINISHED;
+        return acquiredResult(this.#semaphore);
+      }
+      this.state = PARKED;
+      return park;
+    }
+    if (state === PARKED) {
+      this.state = FINISHED;
+      return acquiredResult(this.#semaphore);
+    }
+    return DONE as IteratorReturnResult<never>;
+  }
+}
 
 /**
  * A counting semaphore (asyncio's `Semaphore`): `acquire()` takes a token,
@@ -37,8 +69,9 @@ let setBound: (semaphore: Semaphore, bound: number) => void;
 export class Semaphore implements Disposable {
   #value: number;
   #bound = Number.POSITIVE_INFINITY;
-  readonly #waiters = new WaitQueue<Waiter<undefined>>();
-  readonly #onCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
+  readonly #waiters = new WaitQueue<Park>();
+  readonly #acquired: IteratorReturnResult<Semaphore> = { done: true, value: this };
+  readonly #onCancel = (waiter: Park, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
     // It was handed a token: pass it on. A bounded semaphore already full got this token back from
     // an extra release() meanwhile: counting it again would exceed the bound, and cancel must not throw.
@@ -49,6 +82,16 @@ export class Semaphore implements Disposable {
     setBound = (semaphore, bound) => {
       semaphore.#bound = bound;
     };
+    takeOrQueue = (semaphore) => {
+      if (semaphore.#value > 0 && semaphore.#waiters.size === 0) {
+        semaphore.#value--;
+        return null;
+      }
+      const park = new YieldedPark(requireCurrentTask("acquire a semaphore"), "lock", semaphore.#onCancel, "a semaphore (acquire)");
+      semaphore.#waiters.push(park);
+      return park;
+    };
+    acquiredResult = (semaphore) => semaphore.#acquired;
   }
 
   /**
@@ -87,15 +130,8 @@ export class Semaphore implements Disposable {
    * `BoundedSemaphore` that some extra `release()` filled up meanwhile is not
    * pushed past its initial value. Cancelling never throws.
    */
-  *acquire(): Operation<this> {
-    if (this.#value > 0 && this.#waiters.size === 0) {
-      this.#value--;
-      return this;
-    }
-    const waiter = new Waiter<undefined>(requireCurrentTask("acquire a semaphore"), "lock", undefined, this.#onCancel, "a semaphore (acquire)");
-    this.#waiters.push(waiter);
-    yield waiter;
-    return this;
+  acquire(): Operation<this> {
+    return new SemaphoreAcquire(this) as Operation<Semaphore> as Operation<this>;
   }
 
   /** Takes a token if one is free; returns whether it did. Never suspends. */
@@ -124,6 +160,7 @@ export class Semaphore implements Disposable {
   }
 }
 defineOperationMethods(Semaphore);
+defineStepOperation(SemaphoreAcquire, "semaphore.acquire", Semaphore, "acquire");
 
 /**
  * A semaphore that refuses to be released more often than acquired

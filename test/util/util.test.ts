@@ -121,6 +121,48 @@ describe("limitGather", () => {
     });
   });
 
+  it("over items with one function: fn(item, index) per item, results in input order, at most n at once", async () => {
+    await runVirtual(function* () {
+      let running = 0;
+      let peak = 0;
+      const results = yield* limitGather([30, 10, 20, 5], 2, function* (ms, index) {
+        running++;
+        peak = Math.max(peak, running);
+        yield* sleep(ms);
+        running--;
+        return `${index}:${ms}`;
+      });
+      assert.deepEqual(results, ["0:30", "1:10", "2:20", "3:5"]);
+      assert.equal(peak, 2);
+      const settled = yield* limitGather(
+        [1, 2],
+        1,
+        function* (item) {
+          if (item === 2) throw new Error("two");
+          return item;
+        },
+        { settle: true },
+      );
+      assert.deepEqual(settled[0], { status: "fulfilled", value: 1 });
+      assert.equal(settled[1]?.status, "rejected");
+    });
+  });
+
+  it("a bad operation fails as limitGather's; with settle it is a rejected result", async () => {
+    await runVirtual(function* () {
+      const bad = [42 as unknown as () => Generator<never, number>];
+      try {
+        yield* limitGather(bad, 1);
+        assert.fail("expected the error");
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /^Cannot limitGather: /);
+      }
+      const settled = yield* limitGather(bad, 1, { settle: true });
+      assert.equal(settled[0]?.status, "rejected");
+    });
+  });
+
   it("rejects a bad n", async () => {
     await runVirtual(function* () {
       try {

@@ -1,0 +1,90 @@
+/**
+ * The hot operations of the sync primitives (`Lock.acquire`, `Semaphore.acquire`,
+ * `Queue.get`/`put`) as small classes that are their own iterator, instead of
+ * generator methods: a generator object, its registers and a result object per
+ * call cost more than the work itself when the call completes at once (a
+ * queue's `put`/`get` nearly always does), and `yield*` calling a plain
+ * `next` is cheaper than resuming a generator. They behave as the generators
+ * did: nothing happens until the first `next()`, a finished one gives
+ * `{ done: true, value: undefined }`, `throw` and `return` finish it.
+ * @module
+ */
+import { defineOperation } from "../core/_dev.ts";
+import { DEV_MODE } from "../core/_host.ts";
+import { Park, type WaitKind } from "../core/_park.ts";
+import { devHooks, type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
+import type { TaskImpl } from "../core/task.ts";
+
+/** Not run yet. */
+export const FRESH = 0;
+/** Yielded its park, waiting to be resumed. */
+export const PARKED = 1;
+/** Finished. */
+export const FINISHED = 2;
+
+/** The result of a finished operation of no value (one object: nobody mutates results). */
+export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** An operation that is its own iterator; subclasses write `next`. */
+export abstract class StepOperation<T> implements Operation<T>, Iterator<Instruction, T, unknown> {
+  /** `FRESH`, `PARKED` or `FINISHED`. */
+  state = FRESH;
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  abstract next(value?: unknown): IteratorResult<Instruction, T>;
+
+  throw(error: unknown): IteratorResult<Instruction, T> {
+    this.state = FINISHED;
+    throw error;
+  }
+
+  return(value?: T): IteratorResult<Instruction, T> {
+    this.state = FINISHED;
+    return { done: true, value: value as T };
+  }
+}
+
+/**
+ * The park of a step operation that has to wait, which is also the
+ * `{ done: false, value: park }` result that yields it: a wait allocates one
+ * object besides the operation. `onCancel` is the primitive's `cancelled`.
+ */
+export class YieldedPark extends Park implements IteratorYieldResult<Instruction> {
+  /** As an iterator result: not done... */
+  readonly done = false;
+  /** ...and what it yields is itself. */
+  readonly value: Instruction;
+  readonly #onCancel: (park: Park, woken: boolean, handed: unknown) => void;
+  constructor(task: TaskImpl<unknown>, kind: WaitKind, onCancel: (park: Park, woken: boolean, handed: unknown) => void, what: string) {
+    super(task, kind, what);
+    this.value = this;
+    this.#onCancel = onCancel;
+  }
+  override cancelled(woken: boolean, handed: unknown): void {
+    this.#onCancel(this, woken, handed);
+  }
+}
+
+/**
+ * Marks `cls`'s objects as the operation `label` (the rejecting `then`, the
+ * name in messages), and replaces `owner.prototype[method]`, which returns
+ * them, with what `defineOperation` makes of it (in development mode, a
+ * wrapper that reports an object never run).
+ */
+export function defineStepOperation(cls: { prototype: object }, label: string, owner: { prototype: object }, method: string): void {
+  markOperationPrototype(cls.prototype, label);
+  if (!DEV_MODE) return;
+  Object.defineProperty(cls.prototype, Symbol.iterator, {
+    value: function iterateAndMark(this: object): object {
+      devHooks.handedOver?.(this);
+      return this;
+    },
+    writable: true,
+    configurable: true,
+  });
+  const descriptor = Object.getOwnPropertyDescriptor(owner.prototype, method) as PropertyDescriptor;
+  Object.defineProperty(owner.prototype, method, { ...descriptor, value: defineOperation(descriptor.value, label) });
+}
