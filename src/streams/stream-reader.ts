@@ -174,13 +174,15 @@ export class StreamReader {
     if (n < 0) {
       while (!this.#eof) {
         this.#throwIfFailed();
-        yield* this.#waitForData("read");
+        const park = this.#parkForData("read");
+        if (park !== null) yield park;
       }
       return this.#take(this.buffered);
     }
     while (this.buffered === 0 && !this.#eof) {
       this.#throwIfFailed();
-      yield* this.#waitForData("read");
+      const park = this.#parkForData("read");
+      if (park !== null) yield park;
     }
     return this.#take(Math.min(n, this.buffered));
   }
@@ -198,7 +200,8 @@ export class StreamReader {
     while (this.buffered < n) {
       if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), n);
       this.#throwIfFailed();
-      yield* this.#waitForData("readExactly");
+      const park = this.#parkForData("readExactly");
+      if (park !== null) yield park;
     }
     return this.#take(n);
   }
@@ -216,18 +219,31 @@ export class StreamReader {
     if (sep.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
     let offset = 0;
     for (;;) {
-      const found = this.#indexOf(sep, offset);
-      if (found >= 0) {
-        if (found > this.limit)
-          throw new LimitOverrunError(`Cannot read until the separator: it was found after ${found} bytes, over the limit of ${this.limit}`, found);
-        return this.#take(found + sep.length);
-      }
-      offset = Math.max(0, this.buffered + 1 - sep.length);
-      if (offset > this.limit) throw new LimitOverrunError(`Cannot read until the separator: not found within the limit of ${this.limit} bytes`, offset);
-      if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), undefined);
-      this.#throwIfFailed();
-      yield* this.#waitForData("readUntil");
+      const end = this.#scanUntil(sep, offset);
+      if (end >= 0) return this.#take(end);
+      offset = -1 - end;
+      const park = this.#parkForData("readUntil");
+      if (park !== null) yield park;
     }
+  }
+
+  /**
+   * One look at the buffer for `readUntil`/`readLine`: the end of the bytes
+   * through the separator, or `-1 - offset` to wait for more and look again
+   * from `offset`. Throws as `readUntil` documents.
+   */
+  #scanUntil(sep: Uint8Array, offset: number): number {
+    const found = this.#indexOf(sep, offset);
+    if (found >= 0) {
+      if (found > this.limit)
+        throw new LimitOverrunError(`Cannot read until the separator: it was found after ${found} bytes, over the limit of ${this.limit}`, found);
+      return found + sep.length;
+    }
+    const next = Math.max(0, this.buffered + 1 - sep.length);
+    if (next > this.limit) throw new LimitOverrunError(`Cannot read until the separator: not found within the limit of ${this.limit} bytes`, next);
+    if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), undefined);
+    this.#throwIfFailed();
+    return -1 - next;
   }
 
   /**
@@ -252,12 +268,28 @@ export class StreamReader {
    */
   *readLine(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
     const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
+    if (sep.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
+    // readUntil's loop, written out rather than delegated to, and its error handling in
+    // #scanLine: one small generator per line instead of two.
+    let offset = 0;
+    for (;;) {
+      const end = this.#scanLine(sep, offset);
+      if (typeof end !== "number") return end;
+      if (end >= 0) return this.#take(end);
+      offset = -1 - end;
+      const park = this.#parkForData("readLine");
+      if (park !== null) yield park;
+    }
+  }
+
+  /** `#scanUntil` with `readLine`'s rules for EOF and long lines: the last line at EOF is returned as it is. */
+  #scanLine(sep: Uint8Array, offset: number): number | Uint8Array {
     try {
-      return yield* this.readUntil(sep);
+      return this.#scanUntil(sep, offset);
     } catch (error) {
       if (error instanceof IncompleteReadError) {
         const length = error.partial.length;
-        // readUntil keeps up to `sep.length - 1` bytes past the limit in case they begin the
+        // The scan keeps up to `sep.length - 1` bytes past the limit in case they begin the
         // separator; at EOF they are part of the line, which is then over the limit too.
         if (length <= this.limit) return error.partial;
         throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${length} bytes, over the limit of ${this.limit}`, length);
@@ -365,10 +397,11 @@ export class StreamReader {
   }
 
   /**
-   * Waits until data, EOF or an error is fed, or returns at once if resuming
-   * the transport fed something: the caller looks at the buffer again.
+   * The park to wait on until data, EOF or an error is fed; `null` if
+   * resuming the transport fed something (the caller looks at the buffer
+   * again). The reading generator yields the park itself: no generator per wait.
    */
-  *#waitForData(action: string): Operation<void> {
+  #parkForData(action: string): DataPark | null {
     if (this.#waiter !== null) throw new Error(`Cannot ${action}: another task is already waiting on this StreamReader`);
     if (this.#paused) {
       // Waiting while paused would wait forever, so resume. A transport may deliver as it resumes (the
@@ -376,11 +409,11 @@ export class StreamReader {
       // (Registering the waiter first would not help: a park can only be woken once it is yielded.)
       const before = this.buffered;
       this.#resumeTransport();
-      if (this.buffered !== before || this.#eof || this.#exception !== undefined) return;
+      if (this.buffered !== before || this.#eof || this.#exception !== undefined) return null;
     }
     const park = new DataPark(requireCurrentTask(action), this, this.#transport?.external ?? false);
     this.#waiter = park;
-    yield park;
+    return park;
   }
 
   #wake(): void {
