@@ -5,6 +5,7 @@
 
 import { defineOperation } from "./_dev.ts";
 import { DAEMON } from "./_scope.ts";
+import { DONE, FINISHED, FRESH, StepOperation } from "./_step-operation.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
 import { assertOperationLike, devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "./operation.ts";
@@ -61,31 +62,23 @@ export const spawn = defineOperation(function spawn<T>(op: OperationLike<T>, opt
  * spawning is the most common operation, and a generator object was most of
  * what it allocated besides the task.
  */
-class SpawnOperation<T> implements Iterator<Instruction, Task<T> | undefined, unknown> {
-  #op: OperationLike<T> | null;
+class SpawnOperation<T> extends StepOperation<Task<T> | undefined> {
+  readonly #op: OperationLike<T>;
   readonly #options: SpawnOptions | undefined;
   constructor(op: OperationLike<T>, options: SpawnOptions | undefined) {
+    super();
     this.#op = op;
     this.#options = options;
   }
-  [Symbol.iterator](): this {
+  override [Symbol.iterator](): this {
     devHooks.handedOver?.(this);
     return this;
   }
   next(): IteratorResult<Instruction, Task<T> | undefined> {
-    const op = this.#op;
     // Like a generator object, it runs once: a second `yield*` gives undefined.
-    if (op === null) return { value: undefined, done: true };
-    this.#op = null;
-    return { value: spawnChild(requireCurrentTask("spawn"), op, this.#options, 0), done: true };
-  }
-  throw(error: unknown): IteratorResult<Instruction, Task<T> | undefined> {
-    this.#op = null;
-    throw error;
-  }
-  return(value?: unknown): IteratorResult<Instruction, Task<T> | undefined> {
-    this.#op = null;
-    return { value: value as undefined, done: true };
+    if (this.state !== FRESH) return DONE;
+    this.state = FINISHED;
+    return { value: spawnChild(requireCurrentTask("spawn"), this.#op, this.#options, 0), done: true };
   }
 }
 markOperationPrototype(SpawnOperation.prototype, "spawn");

@@ -5,10 +5,10 @@
 
 import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "../core/_step-operation.ts";
 import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
 import { iterate } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /**

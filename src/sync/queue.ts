@@ -6,10 +6,10 @@
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 

@@ -4,9 +4,9 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "./_step-operation.ts";
 import { WaitQueue } from "./_wait-queue.ts";
 
 /** Sets the most tokens a semaphore may hold (BoundedSemaphore's initial value). */

@@ -1,19 +1,20 @@
 /**
- * The hot operations of the sync primitives (`Lock.acquire`, `Semaphore.acquire`,
- * `Queue.get`/`put`) as small classes that are their own iterator, instead of
- * generator methods: a generator object, its registers and a result object per
- * call cost more than the work itself when the call completes at once (a
- * queue's `put`/`get` nearly always does), and `yield*` calling a plain
- * `next` is cheaper than resuming a generator. They behave as the generators
- * did: nothing happens until the first `next()`, a finished one gives
- * `{ done: true, value: undefined }`, `throw` and `return` finish it.
+ * Operations written as small classes that are their own iterator, instead
+ * of generator functions, for the hot paths (`spawn`, `Lock.acquire`,
+ * `Semaphore.acquire`, `Queue.get`/`put`): a generator object, its registers
+ * and a result object per call cost more than the work itself when the call
+ * completes at once (a queue's `put`/`get` nearly always does), and `yield*`
+ * calling a plain `next` is cheaper than resuming a generator. They behave
+ * as the generators did: nothing happens until the first `next()`, a
+ * finished one gives `{ done: true, value: undefined }`, `throw` and
+ * `return` finish it.
  * @module
  */
-import { defineOperation } from "../core/_dev.ts";
-import { DEV_MODE } from "../core/_host.ts";
-import { Park, type WaitKind } from "../core/_park.ts";
-import { devHooks, type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
-import type { TaskImpl } from "../core/task.ts";
+import { defineOperation } from "./_dev.ts";
+import { DEV_MODE } from "./_host.ts";
+import { Park, type WaitKind } from "./_park.ts";
+import { devHooks, type Instruction, markOperationPrototype, type Operation } from "./operation.ts";
+import type { TaskImpl } from "./task.ts";
 
 /** Not run yet. */
 export const FRESH = 0;
