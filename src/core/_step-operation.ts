@@ -76,7 +76,21 @@ export class YieldedPark extends Park implements IteratorYieldResult<Instruction
  * wrapper that reports an object never run).
  */
 export function defineStepOperation(cls: { prototype: object }, label: string, owner: { prototype: object }, method: string): void {
-  markOperationPrototype(cls.prototype, label);
+  defineStepOperations(cls, () => label, owner, { [method]: label });
+}
+
+/**
+ * `defineStepOperation` for a class that several methods of `owner` return
+ * (`send`, `json`, `end`): `labelOf` names each object, `methods` maps each
+ * method to its label.
+ */
+export function defineStepOperations(
+  cls: { prototype: object },
+  labelOf: (op: object) => string,
+  owner: { prototype: object },
+  methods: Record<string, string>,
+): void {
+  markOperationPrototype(cls.prototype, labelOf);
   if (!DEV_MODE) return;
   Object.defineProperty(cls.prototype, Symbol.iterator, {
     value: function iterateAndMark(this: object): object {
@@ -86,6 +100,8 @@ export function defineStepOperation(cls: { prototype: object }, label: string, o
     writable: true,
     configurable: true,
   });
-  const descriptor = Object.getOwnPropertyDescriptor(owner.prototype, method) as PropertyDescriptor;
-  Object.defineProperty(owner.prototype, method, { ...descriptor, value: defineOperation(descriptor.value, label) });
+  for (const [method, label] of Object.entries(methods)) {
+    const descriptor = Object.getOwnPropertyDescriptor(owner.prototype, method) as PropertyDescriptor;
+    Object.defineProperty(owner.prototype, method, { ...descriptor, value: defineOperation(descriptor.value, label) });
+  }
 }

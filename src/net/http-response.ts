@@ -6,10 +6,17 @@
 import type { ServerResponse } from "node:http";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
+import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 
+/** What a `ResponseEnd` does on its first step. */
+const END = 0;
+const SEND = 1;
+const JSON_BODY = 2;
+/** The key of `HttpResponse`'s first-step method, kept off its public names. */
+const START = Symbol("corio.httpResponse.start");
 /**
  * What a handler writes its answer to: status and headers, then a body that
  * may be streamed. `write` waits while the client is slow to read
@@ -84,8 +91,8 @@ export class HttpResponse {
    *
    * **Cancellation:** the response is ended anyway; only the wait stops.
    */
-  *end(chunk?: string | Uint8Array): Operation<void> {
-    if (!this.#end(chunk)) yield* waitSent(this.raw);
+  end(chunk?: string | Uint8Array): Operation<void> {
+    return new ResponseEnd(this, END, 0, chunk, undefined);
   }
 
   /**
@@ -108,13 +115,20 @@ export class HttpResponse {
    *
    * **Cancellation:** as for `end`.
    */
-  *send(status: number, body: string | Uint8Array = "", headers?: Record<string, string>): Operation<void> {
-    if (!this.#send(status, body, headers, undefined)) yield* waitSent(this.raw);
+  send(status: number, body: string | Uint8Array = "", headers?: Record<string, string>): Operation<void> {
+    return new ResponseEnd(this, SEND, status, body, headers);
   }
 
   /** Sends `value` as JSON with `status`. **Cancellation:** as for `end`. */
-  *json(value: unknown, status = 200): Operation<void> {
-    if (!this.#send(status, JSON.stringify(value), undefined, "application/json; charset=utf-8")) yield* waitSent(this.raw);
+  json(value: unknown, status = 200): Operation<void> {
+    return new ResponseEnd(this, JSON_BODY, status, value, undefined);
+  }
+
+  /** @internal The first step of `end`, `send` and `json` (see `ResponseEnd`): true if there is nothing to wait for. */
+  [START](kind: number, status: number, body: unknown, headers: Record<string, string> | undefined): boolean {
+    if (kind === END) return this.#end(body as string | Uint8Array | undefined);
+    if (kind === SEND) return this.#send(status, (body ?? "") as string | Uint8Array, headers, undefined);
+    return this.#send(status, JSON.stringify(body), undefined, "application/json; charset=utf-8");
   }
 
   /** `send` up to the wait: true if there is nothing to wait for. `type` is a content-type that overrides any set. */
@@ -137,8 +151,79 @@ export class HttpResponse {
 }
 defineOperationMethods(HttpResponse);
 
+/**
+ * `response.end(…)`, `send(…)`, `json(…)`: a step operation (see
+ * `core/_step-operation.ts`; one per request, and a generator was the biggest
+ * thing corio added to a response). Its first step ends the response; only
+ * when the socket did not take every byte at once does it wait, through
+ * the `waitSent` generator, for the bytes to reach the OS.
+ */
+class ResponseEnd extends StepOperation<void> {
+  readonly #response: HttpResponse;
+  readonly #kind: number;
+  readonly #status: number;
+  readonly #body: unknown;
+  readonly #headers: Record<string, string> | undefined;
+  #wait: Generator<Instruction, void, unknown> | null = null;
+
+  constructor(response: HttpResponse, kind: number, status: number, body: unknown, headers: Record<string, string> | undefined) {
+    super();
+    this.#response = response;
+    this.#kind = kind;
+    this.#status = status;
+    this.#body = body;
+    this.#headers = headers;
+  }
+
+  get label(): string {
+    return this.#kind === END ? "httpResponse.end" : this.#kind === SEND ? "httpResponse.send" : "httpResponse.json";
+  }
+
+  next(value?: unknown): IteratorResult<Instruction, void> {
+    if (this.state === FRESH) {
+      this.state = FINISHED;
+      if (this.#response[START](this.#kind, this.#status, this.#body, this.#headers)) return DONE;
+      this.#wait = waitSent(this.#response.raw);
+      this.state = PARKED;
+    }
+    return this.state === PARKED ? this.#resume(false, value) : DONE;
+  }
+
+  override throw(error: unknown): IteratorResult<Instruction, void> {
+    return this.state === PARKED ? this.#resume(true, error) : super.throw(error);
+  }
+
+  override return(value?: undefined): IteratorResult<Instruction, void> {
+    // Ends the wait's generator too, so its listeners are removed.
+    this.#wait?.return(undefined);
+    this.#wait = null;
+    return super.return(value);
+  }
+
+  #resume(isThrow: boolean, value: unknown): IteratorResult<Instruction, void> {
+    const wait = this.#wait as Generator<Instruction, void, unknown>;
+    let step: IteratorResult<Instruction, void>;
+    try {
+      step = isThrow ? wait.throw(value) : wait.next(value);
+    } catch (error) {
+      this.state = FINISHED;
+      this.#wait = null;
+      throw error;
+    }
+    if (step.done !== true) return step;
+    this.state = FINISHED;
+    this.#wait = null;
+    return DONE;
+  }
+}
+defineStepOperations(ResponseEnd, (op) => (op as ResponseEnd).label, HttpResponse, {
+  end: "httpResponse.end",
+  send: "httpResponse.send",
+  json: "httpResponse.json",
+});
+
 /** Waits for an ended response's 'finish' (its bytes handed to the OS), or fails if it closes first. */
-function* waitSent(raw: ServerResponse): Operation<void> {
+function* waitSent(raw: ServerResponse): Generator<Instruction, void, unknown> {
   if (raw.writableFinished) return;
   yield* waitEventUnlessClosed(
     raw,
