@@ -52,7 +52,6 @@ export abstract class Scope {
   #lastChild: Scope | null = null;
   #prevSibling: Scope | null = null;
   #nextSibling: Scope | null = null;
-  #childCount = 0;
   #liveChildren = 0;
   #failures: unknown[] | null = null;
   /** Destructors of the resources this scope owns, run in reverse order once everything else has ended. */
@@ -102,7 +101,6 @@ export abstract class Scope {
     if (last === null) this.#firstChild = child;
     else last.#nextSibling = child;
     this.#lastChild = child;
-    this.#childCount++;
     if ((child.flags & DAEMON) === 0) this.#liveChildren++;
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
@@ -174,7 +172,6 @@ export abstract class Scope {
     if (next === null) this.#lastChild = prev;
     else next.#prevSibling = prev;
     child.#prevSibling = child.#nextSibling = null;
-    this.#childCount--;
     if ((child.flags & DAEMON) === 0) this.#liveChildren--;
     if (child.failed && (child.flags & BOUNDARY) === 0) this.addFailure(child.error);
     this.tryFinish();
@@ -183,18 +180,18 @@ export abstract class Scope {
   /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
   protected tryFinish(): void {
     if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0 || this.finished) return;
-    if (this.#childCount > 0) {
+    if (this.#firstChild !== null) {
       // Only daemons are left: they are cancelled when the rest is done.
       if ((this.flags & DAEMONS_CANCELLED) === 0) {
         this.flags |= DAEMONS_CANCELLED;
         const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
-        for (let child = this.#firstChild; child !== null; child = child.#nextSibling) child.requestCancel(reason);
+        for (let child: Scope | null = this.#firstChild; child !== null; child = child.#nextSibling) child.requestCancel(reason);
       }
       return;
     }
     if (this.#destructors !== null) {
       this.#runDestructors();
-      if (this.#childCount > 0 || this.finished) return;
+      if (this.#firstChild !== null || this.finished) return;
     }
     const failures = this.#failures;
     this.#failures = null;

@@ -94,6 +94,8 @@ const OBSERVED = 256;
 export const OWN_CONTEXT = 4096;
 /** The body is a plain generator with the shared prototype: resumed with %GeneratorPrototype%.next directly. */
 const NATIVE = 8192;
+/** The first step has run: `#body` holds the iterator (or `null` once the body has ended). */
+const STARTED = 16384;
 
 /** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
@@ -119,9 +121,12 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   readonly priority: number;
   readonly #name: string | undefined;
   #state = PENDING;
-  /** The operation before the first step, then `null`. */
-  #body: OperationLike<T> | null;
-  #iterator: Iterator<Instruction, T, unknown> | null = null;
+  /**
+   * The operation before the first step (`STARTED` not set), then the
+   * iterator the task drives, then `null` once the body has ended (one field
+   * for both: a parked task is smaller).
+   */
+  #body: OperationLike<T> | Iterator<Instruction, T, unknown> | null;
   /** What the task is parked on; kept until it next runs so a cancel can undo a hand-off. */
   park: Park | null = null;
   #resumeValue: unknown;
@@ -300,7 +305,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     const park = this.park;
     if (park === null) {
       // Queued after a bare `yield`: that is a suspension point too.
-      if (this.#iterator !== null && (this.flags & QUEUED) !== 0) {
+      if ((this.flags & STARTED) !== 0 && this.#body !== null && (this.flags & QUEUED) !== 0) {
         this.flags |= CANCEL_DELIVERED | RESUME_THROW;
         this.#resumeValue = this.cancelError;
       }
@@ -323,7 +328,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     this.flags = flags & ~(WOKEN | RESUME_THROW);
     this.#resumeValue = undefined;
     this.park = null;
-    let it = this.#iterator;
+    let it = (flags & STARTED) !== 0 ? (this.#body as Iterator<Instruction, T, unknown> | null) : null;
     const prev = current;
     current = this as TaskImpl<unknown>;
     if (it === null) {
@@ -340,14 +345,14 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
       }
       this.#state = RUNNING;
       try {
-        it = this.#iterator = iterate(this.#body as OperationLike<T>, "run the task");
+        it = iterate(this.#body as OperationLike<T>, "run the task");
       } catch (error) {
         current = prev;
         this.#bodyEnded(false, error);
         return;
       }
-      if (Object.getPrototypeOf(it) === sharedGeneratorPrototype) this.flags |= NATIVE;
-      this.#body = null;
+      this.#body = it;
+      this.flags |= Object.getPrototypeOf(it) === sharedGeneratorPrototype ? STARTED | NATIVE : STARTED;
       isThrow = false;
       value = undefined;
     }
@@ -400,7 +405,6 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
 
   #bodyEnded(ok: boolean, value: unknown): void {
     this.flags |= BODY_DONE;
-    this.#iterator = null;
     this.#body = null;
     this.park = null;
     if (this.#state === PENDING) this.#state = RUNNING;
@@ -467,7 +471,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if (this.#state >= DONE) return "finished";
     if ((this.flags & BODY_DONE) !== 0) return "children";
     if (this.park !== null) return this.park.kind;
-    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "ready" : "running";
+    return (this.flags & QUEUED) !== 0 || (this.flags & STARTED) === 0 ? "ready" : "running";
   }
 
   /** What the task waits on, for the inspector. */
@@ -475,7 +479,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if (this.#state >= DONE) return "";
     if ((this.flags & BODY_DONE) !== 0) return "its children to finish";
     if (this.park !== null) return this.park.describe();
-    return (this.flags & QUEUED) !== 0 || this.#iterator === null ? "its turn to run (ready)" : "nothing: it is running now";
+    return (this.flags & QUEUED) !== 0 || (this.flags & STARTED) === 0 ? "its turn to run (ready)" : "nothing: it is running now";
   }
 }
 
