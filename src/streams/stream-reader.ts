@@ -4,7 +4,8 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
-import type { Operation } from "../core/operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
@@ -14,6 +15,8 @@ import type { ReadTransport } from "./transport.ts";
 const EMPTY = new Uint8Array(0);
 const NEWLINE = new Uint8Array([10]);
 const encoder = new TextEncoder();
+/** The key of `StreamReader`'s `readLine` step, kept off its public names. */
+const LINE_STEP = Symbol("corio.streamReader.lineStep");
 
 /** Waits for data; counts as busy (virtual clock) when the transport is external. */
 class DataPark extends Park {
@@ -266,19 +269,22 @@ export class StreamReader {
    * @throws {LimitOverrunError} for a line longer than `limit` (dropped, as
    * above), including a last line without separator at EOF.
    */
-  *readLine(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
-    const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
-    if (sep.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
-    // readUntil's loop, written out rather than delegated to, and its error handling in
-    // #scanLine: one small generator per line instead of two.
-    let offset = 0;
+  readLine(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
+    return new ReadLine(this, separator);
+  }
+
+  /**
+   * @internal One step of `readLine` (see `ReadLine`): the line, or the park
+   * to wait on (the scan goes on from `op.offset` next time).
+   */
+  [LINE_STEP](op: ReadLine): Uint8Array | DataPark {
     for (;;) {
-      const end = this.#scanLine(sep, offset);
+      const end = this.#scanLine(op.separator, op.offset);
       if (typeof end !== "number") return end;
       if (end >= 0) return this.#take(end);
-      offset = -1 - end;
+      op.offset = -1 - end;
       const park = this.#parkForData("readLine");
-      if (park !== null) yield park;
+      if (park !== null) return park;
     }
   }
 
@@ -472,6 +478,49 @@ export class StreamReader {
   }
 }
 defineOperationMethods(StreamReader);
+
+/**
+ * `reader.readLine()`: a step operation (see `core/_step-operation.ts`),
+ * as the read a line protocol makes per message: no generator per line,
+ * and a line already buffered is returned by its first step.
+ */
+class ReadLine extends StepOperation<Uint8Array> {
+  readonly #reader: StreamReader;
+  readonly #given: Uint8Array | string;
+  /** The separator as bytes, once the first step has checked it. */
+  separator: Uint8Array = NEWLINE;
+  /** Where the next scan of the buffer starts (the bytes before cannot begin the separator). */
+  offset = 0;
+
+  constructor(reader: StreamReader, separator: Uint8Array | string) {
+    super();
+    this.#reader = reader;
+    this.#given = separator;
+  }
+
+  next(): IteratorResult<Instruction, Uint8Array> {
+    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, Uint8Array>;
+    let found: Uint8Array | DataPark;
+    try {
+      if (this.state === FRESH) {
+        const given = this.#given;
+        this.separator = typeof given === "string" ? encoder.encode(given) : given;
+        if (this.separator.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
+      }
+      found = this.#reader[LINE_STEP](this);
+    } catch (error) {
+      this.state = FINISHED;
+      throw error;
+    }
+    if (found instanceof DataPark) {
+      this.state = PARKED;
+      return { value: found, done: false };
+    }
+    this.state = FINISHED;
+    return { value: found, done: true };
+  }
+}
+defineStepOperation(ReadLine, "streamReader.readLine", StreamReader, "readLine");
 
 /** Index of the first `sep` in `buf[from..end)`, or -1. */
 function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {

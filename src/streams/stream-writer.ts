@@ -4,8 +4,9 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
 import type { WriteTransport } from "./transport.ts";
@@ -13,6 +14,9 @@ import type { WriteTransport } from "./transport.ts";
 const encoder = new TextEncoder();
 
 /** Waits for the transport to drain or close; busy for the virtual clock when external. */
+/** The key of `StreamWriter`'s `drain` step, kept off its public names. */
+const DRAIN_STEP = Symbol("corio.streamWriter.drainStep");
+
 class WriterPark extends Park {
   readonly #waiters: Set<WriterPark>;
   readonly #external: boolean;
@@ -119,11 +123,16 @@ export class StreamWriter {
    *
    * @throws {BrokenResourceError} if the connection broke.
    */
-  *drain(): Operation<void> {
+  drain(): Operation<void> {
+    return new Drain(this);
+  }
+
+  /** @internal The step of `drain` (see `Drain`): the park to wait on, or `null` if there is room. */
+  [DRAIN_STEP](): WriterPark | null {
     if (this.#error !== undefined) throw this.#error;
-    if (this.#closed) return;
-    if (this.#transport.writeBufferSize <= this.#transport.highWaterMark) return;
-    yield new WriterPark(requireCurrentTask("drain a stream writer"), this.#drainWaiters, this.#transport.external);
+    if (this.#closed) return null;
+    if (this.#transport.writeBufferSize <= this.#transport.highWaterMark) return null;
+    return new WriterPark(requireCurrentTask("drain a stream writer"), this.#drainWaiters, this.#transport.external);
   }
 
   /** Sends end-of-file after the queued bytes (TCP half-close); reading goes on. @throws {Error} if unsupported. */
@@ -182,3 +191,28 @@ export class StreamWriter {
   }
 }
 defineOperationMethods(StreamWriter);
+
+/**
+ * `writer.drain()`: a step operation (see `core/_step-operation.ts`), as the
+ * call a write loop makes after every write: no generator when there is room,
+ * which is nearly always.
+ */
+class Drain extends StepOperation<void> {
+  readonly #writer: StreamWriter;
+  constructor(writer: StreamWriter) {
+    super();
+    this.#writer = writer;
+  }
+  next(): IteratorResult<Instruction, void> {
+    if (this.state !== FRESH) {
+      this.state = FINISHED;
+      return DONE;
+    }
+    this.state = FINISHED;
+    const park = this.#writer[DRAIN_STEP]();
+    if (park === null) return DONE;
+    this.state = PARKED;
+    return { value: park, done: false };
+  }
+}
+defineStepOperation(Drain, "streamWriter.drain", StreamWriter, "drain");
