@@ -4,8 +4,8 @@
  * cancelled. A waiter is a `Park`; the primitive decides what to hand it.
  * @module
  */
-import { Fifo } from "../core/_fifo.ts";
 import { Park, type WaitKind } from "../core/_park.ts";
+import { PriorityFifo } from "../core/_priority-fifo.ts";
 import type { TaskImpl } from "../core/task.ts";
 
 /**
@@ -26,51 +26,14 @@ export class Waiter<T = unknown> extends Park {
   }
 }
 
-export class WaitQueue<W extends Park> {
-  /** One ring buffer per priority in use (indexed by priority, 1..100). */
-  readonly #byPriority: (Fifo<W> | undefined)[] = [];
-  /** Priorities with waiters, ascending. */
-  readonly #active: number[] = [];
-  /**
-   * The ring buffer of the most urgent priority with waiters, or `null`
-   * when empty: the common case (one priority) touches only it.
-   */
-  #first: Fifo<W> | null = null;
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
+/** A sync primitive's waiters, in the order of their tasks' priorities, FIFO within one. */
+export class WaitQueue<W extends Park> extends PriorityFifo<W> {
   push(waiter: W): void {
-    const priority = waiter.task?.priority ?? 10;
-    let fifo = this.#byPriority[priority];
-    if (fifo === undefined) fifo = this.#byPriority[priority] = new Fifo<W>(4);
-    if (fifo.size === 0) this.#activate(priority, fifo);
-    fifo.push(waiter);
-    this.#size++;
-  }
-
-  /** The first waiter (most urgent, then oldest), removed. */
-  shift(): W | undefined {
-    const fifo = this.#first;
-    if (fifo === null) return undefined;
-    const waiter = fifo.shift();
-    this.#size--;
-    if (fifo.size === 0) this.#deactivateFirst();
-    return waiter;
+    this.pushAt(waiter, waiter.task?.priority ?? 10);
   }
 
   remove(waiter: W): boolean {
-    const priority = waiter.task?.priority ?? 10;
-    const fifo = this.#byPriority[priority];
-    if (fifo === undefined || !fifo.remove(waiter)) return false;
-    this.#size--;
-    if (fifo.size === 0) {
-      if (fifo === this.#first) this.#deactivateFirst();
-      else this.#active.splice(this.#active.indexOf(priority), 1);
-    }
-    return true;
+    return this.removeAt(waiter, waiter.task?.priority ?? 10);
   }
 
   /** Removes and returns every waiter, in order. */
@@ -78,30 +41,5 @@ export class WaitQueue<W extends Park> {
     const all: W[] = [];
     for (let waiter = this.shift(); waiter !== undefined; waiter = this.shift()) all.push(waiter);
     return all;
-  }
-
-  #activate(priority: number, fifo: Fifo<W>): void {
-    const active = this.#active;
-    if (active.length === 0) {
-      active.push(priority);
-      this.#first = fifo;
-      return;
-    }
-    let i = active.length;
-    while (i > 0 && (active[i - 1] as number) > priority) i--;
-    active.splice(i, 0, priority);
-    if (i === 0) this.#first = fifo;
-  }
-
-  /** The most urgent priority has no waiter left: the next one becomes first. */
-  #deactivateFirst(): void {
-    const active = this.#active;
-    if (active.length === 1) {
-      active.pop();
-      this.#first = null;
-    } else {
-      active.shift();
-      this.#first = this.#byPriority[active[0] as number] as Fifo<W>;
-    }
   }
 }
