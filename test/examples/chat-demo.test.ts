@@ -40,17 +40,22 @@ function nc(port: string): { child: ChildProcessWithoutNullStreams; out: Output 
   return { child, out: new Output(child.stdout) };
 }
 
+/** Starts `npm start`'s demo with `args` on free ports; its stdout and stderr are collected. */
+function startDemo(...args: string[]): { demo: ChildProcessWithoutNullStreams; out: Output; stderr: () => string } {
+  const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts", ...args], {
+    cwd: resolve(import.meta.dirname, "../.."),
+    env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
+  });
+  let stderr = "";
+  demo.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return { demo, out: new Output(demo.stdout), stderr: () => stderr };
+}
+
 describe("npm start: the chat demo", () => {
   it("relays messages between nc clients and the web, and stops cleanly on Ctrl-C", { skip: needsOpenBsdNc() }, async () => {
-    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts"], {
-      cwd: resolve(import.meta.dirname, "../.."),
-      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
-    });
-    const out = new Output(demo.stdout);
-    let stderr = "";
-    demo.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const { demo, out, stderr } = startDemo();
     try {
       const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
       const [, tcpPort] = (await out.waitFor(/nc 127\.0\.0\.1 (\d+)/)) as RegExpMatchArray;
@@ -90,24 +95,16 @@ describe("npm start: the chat demo", () => {
 
       demo.kill("SIGINT");
       const [code] = (await once(demo, "exit")) as [number | null];
-      assert.equal(code, 0, stderr);
+      assert.equal(code, 0, stderr());
       assert.match(out.text, /chat hub stopped/);
-      assert.equal(stderr, "");
+      assert.equal(stderr(), "");
     } finally {
       if (demo.exitCode === null) demo.kill("SIGKILL");
     }
   });
 
   it("--workers 2 serves the page and the TCP chat from worker processes, and Ctrl-C stops them all", { timeout: 60_000 }, async () => {
-    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts", "--workers", "2"], {
-      cwd: resolve(import.meta.dirname, "../.."),
-      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
-    });
-    const out = new Output(demo.stdout);
-    let stderr = "";
-    demo.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const { demo, out, stderr } = startDemo("--workers", "2");
     try {
       await out.waitFor(/served by 2 worker processes/);
       const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
@@ -124,9 +121,9 @@ describe("npm start: the chat demo", () => {
 
       demo.kill("SIGINT");
       const [code] = (await once(demo, "exit")) as [number | null];
-      assert.equal(code, 0, stderr);
+      assert.equal(code, 0, stderr());
       assert.equal(out.text.match(/chat hub stopped/g)?.length, 1, "only the primary says it");
-      assert.equal(stderr, "");
+      assert.equal(stderr(), "");
     } finally {
       if (demo.exitCode === null) demo.kill("SIGKILL");
     }
@@ -134,15 +131,7 @@ describe("npm start: the chat demo", () => {
 
   it("--workers 2 --redis: a line sent over TCP to one worker reaches web pages served by every worker", { skip: redisMissing, timeout: 60_000 }, async () => {
     const redis = await startRedisServer();
-    const demo = spawn(process.execPath, ["--import", "tsx", "examples/chat-demo.ts", "--workers", "2", "--redis", redis.url], {
-      cwd: resolve(import.meta.dirname, "../.."),
-      env: { ...process.env, CORIO_HTTP_PORT: "0", CORIO_TCP_PORT: "0" },
-    });
-    const out = new Output(demo.stdout);
-    let stderr = "";
-    demo.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const { demo, out, stderr } = startDemo("--workers", "2", "--redis", redis.url);
     const controller = new AbortController();
     try {
       const [, url] = (await out.waitFor(/web page: +(http:\/\/[\d.:]+)\//)) as RegExpMatchArray;
@@ -169,8 +158,8 @@ describe("npm start: the chat demo", () => {
       controller.abort();
       demo.kill("SIGINT");
       const [code] = (await once(demo, "exit")) as [number | null];
-      assert.equal(code, 0, stderr);
-      assert.equal(stderr, "");
+      assert.equal(code, 0, stderr());
+      assert.equal(stderr(), "");
     } finally {
       controller.abort();
       if (demo.exitCode === null) demo.kill("SIGKILL");
