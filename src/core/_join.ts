@@ -3,7 +3,7 @@
  * and done callbacks. They are the watchers a task tells when it finishes.
  * @module
  */
-import { Park } from "./_park.ts";
+import { IteratorPark } from "./_park.ts";
 import type { Instruction } from "./operation.ts";
 import { getCurrentTask, type Task, type TaskImpl, type Watcher } from "./task.ts";
 
@@ -13,7 +13,7 @@ import { getCurrentTask, type Task, type TaskImpl, type Watcher } from "./task.t
  * task's outcome at once, or parks; the runtime resumes it with the value or
  * throws the error in.
  */
-export class JoinPark extends Park implements Watcher, Iterator<Instruction, unknown, unknown> {
+export class JoinPark extends IteratorPark implements Watcher {
   readonly target: TaskImpl<unknown>;
   #parked = false;
   constructor(task: TaskImpl<unknown> | null, target: TaskImpl<unknown>) {
@@ -44,13 +44,6 @@ export class JoinPark extends Park implements Watcher, Iterator<Instruction, unk
     this.#parked = true;
     target.addWatcher(this);
     return { value: this, done: false };
-  }
-  throw(error: unknown): IteratorResult<Instruction, unknown> {
-    // The target's error, or a cancellation (then `cancelled` has already removed the watcher).
-    throw error;
-  }
-  return(value?: unknown): IteratorResult<Instruction, unknown> {
-    return { value, done: true };
   }
 }
 

@@ -9,6 +9,7 @@
  * knows to hand its item to the next waiter instead.
  * @module
  */
+import type { Instruction } from "./operation.ts";
 import type { TaskImpl } from "./task.ts";
 
 /** What a parked task waits on, as the inspector shows it. */
@@ -47,6 +48,21 @@ export class Park {
   /** A short description for the inspector: what exactly is awaited. */
   describe(): string {
     return this.what ?? KIND_WORDS[this.kind];
+  }
+}
+
+/**
+ * A park that is also the iterator of the `yield*` that waits on it (`yield* task`,
+ * `yield* future`: no generator per wait). Subclasses write `next`; an error or a
+ * cancellation is thrown in through `throw`, after `cancelled` has unregistered it.
+ */
+export abstract class IteratorPark extends Park implements Iterator<Instruction, unknown, unknown> {
+  abstract next(value?: unknown): IteratorResult<Instruction, unknown>;
+  throw(error: unknown): IteratorResult<Instruction, unknown> {
+    throw error;
+  }
+  return(value?: unknown): IteratorResult<Instruction, unknown> {
+    return { value, done: true };
   }
 }
 

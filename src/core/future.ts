@@ -2,7 +2,7 @@
  * One-shot values that tasks can wait for.
  * @module
  */
-import { Park } from "./_park.ts";
+import { IteratorPark } from "./_park.ts";
 import type { Instruction, Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { getCurrentTask, type TaskImpl } from "./task.ts";
@@ -17,7 +17,7 @@ const REJECTED = 2;
  * task switch every primitive pays, and a generator object was the biggest
  * thing it allocated).
  */
-class FutureWait extends Park implements Iterator<Instruction, unknown, unknown> {
+class FutureWait extends IteratorPark {
   readonly future: Future<unknown>;
   #parked = false;
   constructor(task: TaskImpl<unknown> | null, future: Future<unknown>) {
@@ -31,13 +31,6 @@ class FutureWait extends Park implements Iterator<Instruction, unknown, unknown>
     this.#parked = true;
     future.addWaiter(this);
     return { value: this, done: false };
-  }
-  throw(error: unknown): IteratorResult<Instruction, unknown> {
-    // A cancellation: the runtime has already called `cancelled`, which unregistered it.
-    throw error;
-  }
-  return(value?: unknown): IteratorResult<Instruction, unknown> {
-    return { value, done: true };
   }
   override cancelled(woken: boolean): void {
     if (!woken) this.future.removeWaiter(this);
