@@ -73,10 +73,37 @@ interface Load {
   requests: number;
   p99: number; // ms
   errors: number;
+  /** CPU time the server process used per request (µs, every thread: user + system), or NaN where /proc is missing. */
+  cpuPerRequest: number;
+}
+
+/** CPU seconds a process has used (user + system, all threads), from /proc/<pid>/stat; NaN where there is no /proc. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** The kernel's clock ticks per second for /proc times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/**
+ * Runs `load` against a server and adds the server's CPU time per request:
+ * on a shared machine requests/s moves with whatever else runs, while the CPU
+ * a request costs the server moves much less.
+ */
+async function measured(pid: number, load: () => Promise<Omit<Load, "cpuPerRequest">>): Promise<Load> {
+  const before = cpuSeconds(pid);
+  const result = await load();
+  return { ...result, cpuPerRequest: ((cpuSeconds(pid) - before) * 1e6) / result.requests };
 }
 
 /** `wrk -t1 -c100 -dNs --latency`: Requests/sec and the 99% line of the latency distribution. */
-async function wrk(port: number, seconds = SECONDS): Promise<Load> {
+async function wrk(port: number, seconds = SECONDS): Promise<Omit<Load, "cpuPerRequest">> {
   const { stdout } = await run(WRK, ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(stdout);
@@ -92,7 +119,7 @@ async function wrk(port: number, seconds = SECONDS): Promise<Load> {
 }
 
 /** autocannon -c 100 -d N --json, in its own process: average req/s and p99. */
-async function autocannon(port: number): Promise<Load> {
+async function autocannon(port: number): Promise<Omit<Load, "cpuPerRequest">> {
   const { stdout } = await run(
     process.execPath,
     ["node_modules/autocannon/autocannon.js", "-c", String(CONNECTIONS), "-d", String(SECONDS), "-j", `http://127.0.0.1:${port}/`],
@@ -206,18 +233,19 @@ try {
     const started: { name: string; child: Child; port: number; output: string[]; wrk: Load[]; autocannon: Load[]; warmup: Load | null }[] = [];
     for (const server of servers) started.push({ ...server, ...(await startServer(server.args)), wrk: [], autocannon: [], warmup: null });
     // Warm-up: 3 s of wrk (or autocannon) on each, so the JITs have settled.
-    for (const server of started) server.warmup = await (hasWrk ? wrk(server.port, 3) : autocannon(server.port));
+    for (const server of started) server.warmup = await measured(server.child.pid as number, () => (hasWrk ? wrk(server.port, 3) : autocannon(server.port)));
     console.log(`HTTP hello world, keep-alive, ${CONNECTIONS} connections, ${SECONDS} s per load run, ${ROUNDS} rounds (servers interleaved)`);
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round so no server always runs first.
       const order = started.map((_, i) => started[(i + round) % started.length] as (typeof started)[number]);
       for (const server of order) {
-        if (hasWrk) server.wrk.push(await wrk(server.port));
-        server.autocannon.push(await autocannon(server.port));
+        const pid = server.child.pid as number;
+        if (hasWrk) server.wrk.push(await measured(pid, () => wrk(server.port)));
+        server.autocannon.push(await measured(pid, () => autocannon(server.port)));
         const w = server.wrk.at(-1);
         const a = server.autocannon.at(-1) as Load;
         console.log(
-          `round ${round + 1} ${server.name}: ${w ? `wrk ${k(w.rps)} req/s p99 ${w.p99.toFixed(2)} ms${w.errors ? ` (${w.errors} errors)` : ""}; ` : ""}autocannon ${k(a.rps)} req/s p99 ${a.p99.toFixed(2)} ms${a.errors ? ` (${a.errors} errors)` : ""}`,
+          `round ${round + 1} ${server.name}: ${w ? `wrk ${k(w.rps)} req/s p99 ${w.p99.toFixed(2)} ms cpu ${w.cpuPerRequest.toFixed(1)} µs/req${w.errors ? ` (${w.errors} errors)` : ""}; ` : ""}autocannon ${k(a.rps)} req/s p99 ${a.p99.toFixed(2)} ms cpu ${a.cpuPerRequest.toFixed(1)} µs/req${a.errors ? ` (${a.errors} errors)` : ""}`,
         );
       }
     }
@@ -227,19 +255,24 @@ try {
     const lines = [
       `\n## HTTP hello world, keep-alive, ${CONNECTIONS} connections (medians of ${ROUNDS} rounds; ratio = median of same-round ratios to raw node:http)`,
       `goal: corio ≥ ${GOAL}x of raw node:http; p99 reported for all`,
-      "| server | wrk req/s | wrk ratio | wrk p99 | autocannon req/s | autocannon ratio | autocannon p99 |",
-      "| --- | --- | --- | --- | --- | --- | --- |",
+      "| server | wrk req/s | wrk ratio | wrk p99 | wrk server CPU/req | autocannon req/s | autocannon ratio | autocannon p99 | autocannon server CPU/req |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ];
     const ratios = (server: (typeof started)[number], tool: "wrk" | "autocannon"): number[] =>
       server[tool].map((load, i) => load.rps / (floor[tool][i] as Load).rps);
+    // Below 1 is cheaper than node:http: the floor's CPU per request over the server's, so it reads like the req/s ratio.
+    const cpuRatios = (server: (typeof started)[number], tool: "wrk" | "autocannon"): number[] =>
+      server[tool].map((load, i) => (floor[tool][i] as Load).cpuPerRequest / load.cpuPerRequest);
     for (const server of started) {
       const cells = (tool: "wrk" | "autocannon"): string =>
         server[tool].length === 0
-          ? "— | — | —"
+          ? "— | — | — | —"
           : `${k(median(server[tool].map((l) => l.rps)))} (${range(
               server[tool].map((l) => l.rps),
               k,
-            )}) | ${median(ratios(server, tool)).toFixed(2)}x | ${median(server[tool].map((l) => l.p99)).toFixed(2)} ms`;
+            )}) | ${median(ratios(server, tool)).toFixed(2)}x | ${median(server[tool].map((l) => l.p99)).toFixed(2)} ms | ${median(
+              server[tool].map((l) => l.cpuPerRequest),
+            ).toFixed(1)} µs (${median(cpuRatios(server, tool)).toFixed(2)}x)`;
       lines.push(`| ${server.name} | ${cells("wrk")} | ${cells("autocannon")} |`);
     }
     console.log(lines.join("\n"));
@@ -252,8 +285,15 @@ try {
           .map((r) => r.toFixed(2))
           .join(", ")}) — goal ${GOAL}x ${ratio >= GOAL ? "met" : "missed"}; fastify/node:http ${median(ratios(started[2] as typeof corio, tool)).toFixed(2)}x`,
       );
+      console.log(
+        `${tool}: server CPU per request, node:http/corio ${median(cpuRatios(corio, tool)).toFixed(2)}x (per round: ${cpuRatios(corio, tool)
+          .map((r) => r.toFixed(2))
+          .join(", ")}); node:http/fastify ${median(cpuRatios(started[2] as typeof corio, tool)).toFixed(2)}x`,
+      );
     }
-    console.log("(wrk and autocannon run on the same 2 cores as the server under test)");
+    console.log(
+      "(wrk and autocannon run on the same 2 cores as the server under test; CPU/req is the server process's user + system time over its requests, from /proc, and its ratio is node:http's over the server's: above 1 is cheaper than node:http)",
+    );
     if (PROFILE) {
       const profiles = readdirSync(PROFILE_DIR)
         .filter((file) => /\.0\.\d+\.cpuprofile$/.test(file)) // thread 0: the main thread (tsx's loader thread writes another)
