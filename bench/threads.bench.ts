@@ -98,7 +98,7 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<CorioFi
 }
 
 /** The floor: two workers echoing messages, every job its own postMessage, all in flight. */
-async function rawFigures(): Promise<{ trivial: number; roundTrips: number[] }> {
+async function rawFigures(): Promise<{ trivial: number; roundTrips: number[]; recordRoundTrips: number[] }> {
   const source = `const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));`;
   const workers = [new Worker(source, { eval: true }), new Worker(source, { eval: true })];
   try {
@@ -118,16 +118,18 @@ async function rawFigures(): Promise<{ trivial: number; roundTrips: number[] }> 
         }),
     );
     const worker = workers[0] as Worker;
+    // Interleaved: a bare number, and a record shaped like the pool's (tag, job id, function id, arguments).
     const roundTrips: number[] = [];
-    for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
+    const recordRoundTrips: number[] = [];
+    for (let i = 0; i < 200 + 2 * ROUND_TRIPS; i++) {
       const start = process.hrtime.bigint();
       await new Promise((resolve) => {
         worker.once("message", resolve);
-        worker.postMessage(i);
+        worker.postMessage(i % 2 === 0 ? i : [1, i, 1, [i]]);
       });
-      if (i >= 200) roundTrips.push(Number(process.hrtime.bigint() - start));
+      if (i >= 200) (i % 2 === 0 ? roundTrips : recordRoundTrips).push(Number(process.hrtime.bigint() - start));
     }
-    return { trivial: trivialTime, roundTrips };
+    return { trivial: trivialTime, roundTrips, recordRoundTrips };
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
@@ -179,6 +181,7 @@ printCase(
 const latencies = [
   { name: "corio ThreadPool.call", samples: corio.roundTrips },
   { name: "raw worker_threads round trip", samples: raw.roundTrips },
+  { name: "raw, a record shaped like the pool's ([tag, id, fn, [arg]])", samples: raw.recordRoundTrips },
   { name: "piscina", samples: piscina.roundTrips },
 ];
 console.log("\n## Round trip of one call (sequential), p50 and p99\ngoal: within 1.1x of the better of raw worker_threads and piscina");
