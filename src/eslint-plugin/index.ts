@@ -1,10 +1,13 @@
 /**
- * An ESLint plugin for code that uses corio, with one type-aware rule,
- * `no-floating-operation`: an operation created and never run does nothing
- * (`sleep(200);` without `yield*`, `await sleep(300)`, `yield sleep(1)`), the
- * analogue of typescript-eslint's `no-floating-promises`. It needs ESLint 9
- * or later and typescript-eslint's parser with type information (optional
- * peer dependencies: corio itself does not need them).
+ * An ESLint plugin for code that uses corio, with two rules.
+ * `no-floating-operation` (type-aware): an operation created and never run
+ * does nothing (`sleep(200);` without `yield*`, `await sleep(300)`,
+ * `yield sleep(1)`), the analogue of typescript-eslint's
+ * `no-floating-promises`. It needs ESLint 9 or later and typescript-eslint's
+ * parser with type information (optional peer dependencies: corio itself
+ * does not need them). `no-generator-in-loop` (syntactic, opt-in): a
+ * `function* () {…}` written in a loop or a `map`/`forEach` callback is a new
+ * function every round, and V8's first call of each costs microseconds.
  *
  * ```js ignore
  * // eslint.config.js
@@ -24,21 +27,24 @@
  */
 import type { ESLint, Linter } from "eslint";
 import { noFloatingOperation } from "./no-floating-operation.ts";
+import { noGeneratorInLoop } from "./no-generator-in-loop.ts";
 
 /**
  * The plugin: register it under the name `corio` (`plugins: { corio }`) and
- * turn on `corio/no-floating-operation`, or spread `configs.recommended`.
+ * turn on `corio/no-floating-operation`, or spread `configs.recommended`;
+ * `corio/no-generator-in-loop` is a performance hint, not in `recommended`.
  *
  * @example
  * ```ts
  * import corio from "corio/eslint-plugin";
  * console.assert(typeof corio.rules["no-floating-operation"].create === "function");
+ * console.assert(typeof corio.rules["no-generator-in-loop"].create === "function");
  * console.assert(corio.configs.recommended.rules["corio/no-floating-operation"] === "error");
  * ```
  */
 const plugin = {
   meta: { name: "corio", version: "0.1.0" },
-  rules: { "no-floating-operation": noFloatingOperation },
+  rules: { "no-floating-operation": noFloatingOperation, "no-generator-in-loop": noGeneratorInLoop },
   configs: {
     /** The rule as an error; add `languageOptions` with typescript-eslint's parser and type information. */
     recommended: { plugins: {} as Record<string, ESLint.Plugin>, rules: { "corio/no-floating-operation": "error" } } satisfies Linter.Config,
@@ -47,4 +53,4 @@ const plugin = {
 plugin.configs.recommended.plugins = { corio: plugin };
 
 export default plugin;
-export { noFloatingOperation };
+export { noFloatingOperation, noGeneratorInLoop };
