@@ -2,6 +2,7 @@
  * One-shot values that tasks can wait for.
  * @module
  */
+import { type OneOrMany, withItem, withoutItem } from "./_one-or-many.ts";
 import { IteratorPark } from "./_park.ts";
 import type { Instruction, Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
@@ -78,7 +79,7 @@ class SettledIterator implements Iterator<Instruction, unknown, unknown> {
 export class Future<T> implements Operation<T> {
   #state = PENDING;
   #value: unknown;
-  #waiters: FutureWait | FutureWait[] | null = null;
+  #waiters: OneOrMany<FutureWait> = null;
   #settledIterator: SettledIterator | null = null;
 
   /** True once resolved or rejected. */
@@ -114,20 +115,12 @@ export class Future<T> implements Operation<T> {
 
   /** @internal */
   addWaiter(park: FutureWait): void {
-    const waiters = this.#waiters;
-    if (waiters === null) this.#waiters = park;
-    else if (Array.isArray(waiters)) waiters.push(park);
-    else this.#waiters = [waiters, park];
+    this.#waiters = withItem(this.#waiters, park);
   }
 
   /** @internal */
   removeWaiter(park: FutureWait): void {
-    const waiters = this.#waiters;
-    if (waiters === park) this.#waiters = null;
-    else if (Array.isArray(waiters)) {
-      const index = waiters.indexOf(park);
-      if (index >= 0) waiters.splice(index, 1);
-    }
+    this.#waiters = withoutItem(this.#waiters, park);
   }
 
   #settle(state: number, value: unknown): boolean {

@@ -8,6 +8,7 @@
 
 import { setMacrotask } from "./_host.ts";
 import { DoneCallback, join, toPromise } from "./_join.ts";
+import { type OneOrMany, withItem, withoutItem } from "./_one-or-many.ts";
 import { Park, RESCHEDULE } from "./_park.ts";
 import type { Runnable } from "./_ready-queue.ts";
 import { BODY_CANCELLED, BODY_DONE, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
@@ -133,7 +134,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   /** The body's value, then the final value or error. */
   #result: unknown;
   /** One watcher, or an array of them once there are several (most tasks have one joiner). */
-  #watchers: Watcher | Watcher[] | null = null;
+  #watchers: OneOrMany<Watcher> = null;
   periodic: Periodic | null = null;
   /** Loop time at creation, for the inspector. */
   readonly createdAt: number;
@@ -252,19 +253,11 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   }
 
   addWatcher(watcher: Watcher): void {
-    const watchers = this.#watchers;
-    if (watchers === null) this.#watchers = watcher;
-    else if (Array.isArray(watchers)) watchers.push(watcher);
-    else this.#watchers = [watchers, watcher];
+    this.#watchers = withItem(this.#watchers, watcher);
   }
 
   removeWatcher(watcher: Watcher): void {
-    const watchers = this.#watchers;
-    if (watchers === watcher) this.#watchers = null;
-    else if (Array.isArray(watchers)) {
-      const index = watchers.lastIndexOf(watcher);
-      if (index >= 0) watchers.splice(index, 1);
-    }
+    this.#watchers = withoutItem(this.#watchers, watcher);
   }
 
   /** Marks the outcome as awaited, so a root failure is not reported as unhandled. */
