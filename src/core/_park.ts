@@ -15,26 +15,34 @@ import type { TaskImpl } from "./task.ts";
 /** What a parked task waits on, as the inspector shows it. */
 export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | "suspend" | "thread" | "process" | "idle" | "signal";
 
-/** The record of one suspension. Subclasses override `cancelled` to unregister. */
+/**
+ * The record of one suspension. Subclasses override `cancelled` to unregister.
+ *
+ * Its fields are `declare`d and set in the constructor, never written as
+ * class fields: V8 (Node 20–24) does not inline a base constructor that
+ * initializes instance fields or private members into `super()`, and every
+ * wait constructs a subclass (see docs/performance.md, "Base classes").
+ */
 export class Park {
   /** Types a park as an `Instruction` (nothing at run time). */
   declare readonly "write yield* (with the star) to run an operation": never;
   /** The parked task, or `null` for a shared park that is never woken. */
-  readonly task: TaskImpl | null;
+  declare readonly task: TaskImpl | null;
   /** What it waits on (for the inspector and deadlock reports). */
-  readonly kind: WaitKind;
+  declare readonly kind: WaitKind;
   /**
    * A shielded park is not interrupted by cancellation: the cancel stays
    * pending and is thrown at the task's next suspension (Trio's shield).
    */
-  shielded = false;
+  declare shielded: boolean;
 
   /** What exactly is awaited, in words (`an item from an empty queue (get)`); else the kind's words. */
-  readonly what: string | undefined;
+  declare readonly what: string | undefined;
 
   constructor(task: TaskImpl | null, kind: WaitKind, what?: string) {
     this.task = task;
     this.kind = kind;
+    this.shielded = false;
     this.what = what;
   }
 

@@ -43,23 +43,38 @@ export interface Destructor {
   readonly cleanup?: () => Operation<void>;
 }
 
+/**
+ * The base of every task. Its members are TypeScript-private and `declare`d,
+ * set in the constructor, not `#private` class fields or methods: V8 (Node
+ * 20–24) does not inline into `super()` a base constructor that initializes
+ * instance fields or private members, which made every spawn 25 ns slower
+ * (see docs/performance.md, "Base classes").
+ */
 export abstract class Scope {
-  flags: number;
+  declare flags: number;
   /** The cancellation requested for this scope, once one is. */
-  cancelError: CancelledError | null = null;
-  #parent: Scope | null;
-  #firstChild: Scope | null = null;
-  #lastChild: Scope | null = null;
-  #prevSibling: Scope | null = null;
-  #nextSibling: Scope | null = null;
-  #liveChildren = 0;
-  #failures: unknown[] | null = null;
+  declare cancelError: CancelledError | null;
+  declare readonly parentScope: Scope | null;
+  declare private firstChild: Scope | null;
+  declare private lastChild: Scope | null;
+  declare private prevSibling: Scope | null;
+  declare private nextSibling: Scope | null;
+  declare private liveChildren: number;
+  declare private failures: unknown[] | null;
   /** Destructors of the resources this scope owns, run in reverse order once everything else has ended. */
-  #destructors: Set<Destructor> | null = null;
+  declare private destructors: Set<Destructor> | null;
 
   constructor(parent: Scope | null, flags: number) {
-    this.#parent = parent;
     this.flags = flags;
+    this.cancelError = null;
+    this.parentScope = parent;
+    this.firstChild = null;
+    this.lastChild = null;
+    this.prevSibling = null;
+    this.nextSibling = null;
+    this.liveChildren = 0;
+    this.failures = null;
+    this.destructors = null;
   }
 
   abstract get name(): string;
@@ -75,33 +90,29 @@ export abstract class Scope {
   /** Runs `run` as a shielded child whose end finishes this scope. */
   protected abstract startFinalizer(run: () => Operation<void>): void;
 
-  get parentScope(): Scope | null {
-    return this.#parent;
-  }
-
   get path(): string {
-    return this.#parent === null ? this.name : `${this.#parent.path}/${this.name}`;
+    return this.parentScope === null ? this.name : `${this.parentScope.path}/${this.name}`;
   }
 
   /** The unfinished children, oldest first. */
   childList(): Scope[] {
     const list: Scope[] = [];
-    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) list.push(child);
+    for (let child = this.firstChild; child !== null; child = child.nextSibling) list.push(child);
     return list;
   }
 
   /** Joins the parent's children; called once the subclass is fully built. */
   protected attach(): void {
-    if (this.#parent !== null) this.#parent.#link(this);
+    if (this.parentScope !== null) this.parentScope.link(this);
   }
 
-  #link(child: Scope): void {
-    const last = this.#lastChild;
-    child.#prevSibling = last;
-    if (last === null) this.#firstChild = child;
-    else last.#nextSibling = child;
-    this.#lastChild = child;
-    if ((child.flags & DAEMON) === 0) this.#liveChildren++;
+  private link(child: Scope): void {
+    const last = this.lastChild;
+    child.prevSibling = last;
+    if (last === null) this.firstChild = child;
+    else last.nextSibling = child;
+    this.lastChild = child;
+    if ((child.flags & DAEMON) === 0) this.liveChildren++;
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -116,7 +127,7 @@ export abstract class Scope {
   requestCancel(error: CancelledError): boolean {
     if (this.finished || this.cancelError !== null) return false;
     this.cancelError = error;
-    for (let child = this.#firstChild; child !== null; child = child.#nextSibling) {
+    for (let child = this.firstChild; child !== null; child = child.nextSibling) {
       if ((child.flags & SHIELDED) === 0) child.requestCancel(error);
     }
     this.deliverCancel();
@@ -143,58 +154,58 @@ export abstract class Scope {
   /** Applies the parent's pending cancel to a child started with `INHERIT_LATER`, once its first step has run. */
   inheritCancel(): void {
     this.flags &= ~INHERIT_LATER;
-    const parent = this.#parent;
+    const parent = this.parentScope;
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
   }
 
   /** True if a failure has been recorded. */
   get hasFailures(): boolean {
-    return this.#failures !== null;
+    return this.failures !== null;
   }
 
   /** Records a failure (of the body, a child or a destructor); the first one cancels the rest of the scope. */
   protected addFailure(error: unknown): void {
     if (error !== null && typeof error === "object" && !errorOrigins.has(error)) errorOrigins.set(error, this.path);
-    if (this.#failures === null) {
-      this.#failures = [error];
+    if (this.failures === null) {
+      this.failures = [error];
       this.requestCancel(createCancelledError(`task ${this.path} failed: ${describe(error)}`));
     } else {
-      this.#failures.push(error);
+      this.failures.push(error);
     }
   }
 
   /** A child has ended: unlink it, take its failure unless it is a boundary's, and see whether this scope is done. */
   childEnded(child: Scope): void {
-    const prev = child.#prevSibling;
-    const next = child.#nextSibling;
-    if (prev === null) this.#firstChild = next;
-    else prev.#nextSibling = next;
-    if (next === null) this.#lastChild = prev;
-    else next.#prevSibling = prev;
-    child.#prevSibling = child.#nextSibling = null;
-    if ((child.flags & DAEMON) === 0) this.#liveChildren--;
+    const prev = child.prevSibling;
+    const next = child.nextSibling;
+    if (prev === null) this.firstChild = next;
+    else prev.nextSibling = next;
+    if (next === null) this.lastChild = prev;
+    else next.prevSibling = prev;
+    child.prevSibling = child.nextSibling = null;
+    if ((child.flags & DAEMON) === 0) this.liveChildren--;
     if (child.failed && (child.flags & BOUNDARY) === 0) this.addFailure(child.error);
     this.tryFinish();
   }
 
   /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
   protected tryFinish(): void {
-    if ((this.flags & BODY_DONE) === 0 || this.#liveChildren > 0 || this.finished) return;
-    if (this.#firstChild !== null) {
+    if ((this.flags & BODY_DONE) === 0 || this.liveChildren > 0 || this.finished) return;
+    if (this.firstChild !== null) {
       // Only daemons are left: they are cancelled when the rest is done.
       if ((this.flags & DAEMONS_CANCELLED) === 0) {
         this.flags |= DAEMONS_CANCELLED;
         const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
-        for (let child: Scope | null = this.#firstChild; child !== null; child = child.#nextSibling) child.requestCancel(reason);
+        for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
       }
       return;
     }
-    if (this.#destructors !== null) {
-      this.#runDestructors();
-      if (this.#firstChild !== null || this.finished) return;
+    if (this.destructors !== null) {
+      this.runDestructors();
+      if (this.firstChild !== null || this.finished) return;
     }
-    const failures = this.#failures;
-    this.#failures = null;
+    const failures = this.failures;
+    this.failures = null;
     this.finish(failures);
   }
 
@@ -204,23 +215,23 @@ export abstract class Scope {
    * (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    if (this.#destructors === null) this.#destructors = new Set();
-    this.#destructors.add(destructor);
+    if (this.destructors === null) this.destructors = new Set();
+    this.destructors.add(destructor);
   }
 
   /** Forgets a destructor (its resource was closed by hand). */
   unensure(destructor: Destructor): void {
-    this.#destructors?.delete(destructor);
+    this.destructors?.delete(destructor);
   }
 
   /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */
   resourceNames(): string[] {
-    return this.#destructors === null ? [] : [...this.#destructors].map((d) => d.name);
+    return this.destructors === null ? [] : [...this.destructors].map((d) => d.name);
   }
 
-  #runDestructors(): void {
-    const list = [...(this.#destructors as Set<Destructor>)].reverse();
-    this.#destructors = null;
+  private runDestructors(): void {
+    const list = [...(this.destructors as Set<Destructor>)].reverse();
+    this.destructors = null;
     if (list.every((d) => d.cleanup === undefined)) {
       for (const destructor of list) {
         try {

@@ -26,10 +26,18 @@ export const FINISHED = 2;
 /** The result of a finished operation of no value (one object: nobody mutates results). */
 export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-/** An operation that is its own iterator; subclasses write `next`. */
+/**
+ * An operation that is its own iterator; subclasses write `next`. Like
+ * `Park`, it declares its field and sets it in the constructor (a base class
+ * with class fields is not inlined into `super()` by V8).
+ */
 export abstract class StepOperation<T> implements Operation<T>, Iterator<Instruction, T, unknown> {
   /** `FRESH`, `PARKED` or `FINISHED`. */
-  state = FRESH;
+  declare state: number;
+
+  constructor() {
+    this.state = FRESH;
+  }
 
   [Symbol.iterator](): this {
     return this;
