@@ -40,6 +40,23 @@ describe("fetch", () => {
     );
   });
 
+  it("bytes, text and json read the whole body, also taken off the response; json of a body that is not JSON throws SyntaxError", async () => {
+    await withServer(
+      (req, res) => res.end(req.url === "/json" ? '{"a":[1,2]}' : "héllo"),
+      (url) =>
+        runVirtual(function* () {
+          const { bytes } = yield* fetch(`${url}/bytes`);
+          assert.deepEqual(yield* bytes(), new TextEncoder().encode("héllo"));
+          const { text } = yield* fetch(`${url}/text`);
+          assert.equal(yield* text(), "héllo");
+          const { json } = yield* fetch(`${url}/json`);
+          assert.deepEqual(yield* json(), { a: [1, 2] });
+          const notJson = yield* fetch(`${url}/text`);
+          yield* rejectsOp(notJson.json(), SyntaxError);
+        }),
+    );
+  });
+
   it("the body is a StreamReader, read as it arrives", async () => {
     await withServer(
       (_req, res) => {
