@@ -5,6 +5,7 @@
  */
 import type { Operation } from "../core/operation.ts";
 import { operationIterator } from "../core/operation-iterator.ts";
+import { nextChunk, nextLine } from "../streams/_message-reads.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 
 /**
@@ -58,21 +59,13 @@ export function readMessages(reader: StreamReader, framing: Framing): MessageRea
       typeof framing.delimiter === "string" ? new TextEncoder().encode(framing.delimiter) : (framing.delimiter ?? new TextEncoder().encode("\r\n"));
     if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
     const decoder = new TextDecoder();
-    return operationIterator<string | Uint8Array, undefined>(function* () {
-      const line = yield* reader.readLine(delimiter);
-      if (line.length === 0) return { done: true, value: undefined };
-      const ends = line.length >= delimiter.length && delimiter.every((byte, i) => line[line.length - delimiter.length + i] === byte);
-      return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - delimiter.length) : line) };
-    });
+    return operationIterator<string | Uint8Array, undefined>(() => nextLine(reader, delimiter, decoder));
   }
   if (framing.mode === "raw") {
     const maxLength = framing.maxLength ?? 8192;
     if (!Number.isInteger(maxLength) || maxLength <= 0)
       throw new RangeError(`Cannot frame raw chunks: maxLength must be a positive integer, received ${String(maxLength)}`);
-    return operationIterator<string | Uint8Array, undefined>(function* () {
-      const chunk = yield* reader.read(maxLength);
-      return chunk.length === 0 ? { done: true, value: undefined } : { done: false, value: chunk };
-    });
+    return operationIterator<string | Uint8Array, undefined>(() => nextChunk(reader, maxLength));
   }
   throw new TypeError(`Cannot frame messages: mode must be "line" or "raw", received ${String((framing as { mode: unknown }).mode)}`);
 }

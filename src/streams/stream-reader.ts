@@ -9,6 +9,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { nextLine } from "./_message-reads.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
@@ -41,6 +42,9 @@ class DataPark extends Park {
     if (this.#external) (this.task as TaskImpl<unknown>).loop.busy--;
   }
 }
+
+/** What `#scanUntil` returns when the stream ended before the separator: not an exception, as reaching EOF is how every line-reading connection ends. */
+const AT_EOF = Number.NEGATIVE_INFINITY;
 
 /**
  * A buffered byte reader (asyncio's `StreamReader`): a transport (or your
@@ -223,6 +227,7 @@ export class StreamReader {
     let offset = 0;
     for (;;) {
       const end = this.#scanUntil(sep, offset);
+      if (end === AT_EOF) throw new IncompleteReadError(this.#take(this.buffered), undefined);
       if (end >= 0) return this.#take(end);
       offset = -1 - end;
       const park = this.#parkForData("readUntil");
@@ -232,8 +237,10 @@ export class StreamReader {
 
   /**
    * One look at the buffer for `readUntil`/`readLine`: the end of the bytes
-   * through the separator, or `-1 - offset` to wait for more and look again
-   * from `offset`. Throws as `readUntil` documents.
+   * through the separator, `-1 - offset` to wait for more and look again
+   * from `offset`, or `AT_EOF` when the stream ended without it (each caller
+   * decides: `readUntil` throws, `readLine` returns the rest). Throws
+   * `LimitOverrunError` as `readUntil` documents.
    */
   #scanUntil(sep: Uint8Array, offset: number): number {
     const found = this.#indexOf(sep, offset);
@@ -244,7 +251,7 @@ export class StreamReader {
     }
     const next = Math.max(0, this.buffered + 1 - sep.length);
     if (next > this.limit) throw new LimitOverrunError(`Cannot read until the separator: not found within the limit of ${this.limit} bytes`, next);
-    if (this.#eof) throw new IncompleteReadError(this.#take(this.buffered), undefined);
+    if (this.#eof) return AT_EOF;
     this.#throwIfFailed();
     return -1 - next;
   }
@@ -290,19 +297,20 @@ export class StreamReader {
 
   /** `#scanUntil` with `readLine`'s rules for EOF and long lines: the last line at EOF is returned as it is. */
   #scanLine(sep: Uint8Array, offset: number): number | Uint8Array {
+    let end: number;
     try {
-      return this.#scanUntil(sep, offset);
+      end = this.#scanUntil(sep, offset);
     } catch (error) {
-      if (error instanceof IncompleteReadError) {
-        const length = error.partial.length;
-        // The scan keeps up to `sep.length - 1` bytes past the limit in case they begin the
-        // separator; at EOF they are part of the line, which is then over the limit too.
-        if (length <= this.limit) return error.partial;
-        throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${length} bytes, over the limit of ${this.limit}`, length);
-      }
       if (error instanceof LimitOverrunError) this.#dropLine(sep, error.consumed);
       throw error;
     }
+    if (end !== AT_EOF) return end;
+    // The last line, without separator (or nothing: then an empty array, asyncio's EOF).
+    const rest = this.#take(this.buffered);
+    // The scan keeps up to `sep.length - 1` bytes past the limit in case they begin the
+    // separator; at EOF they are part of the line, which is then over the limit too.
+    if (rest.length <= this.limit) return rest;
+    throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${rest.length} bytes, over the limit of ${this.limit}`, rest.length);
   }
 
   /**
@@ -335,13 +343,7 @@ export class StreamReader {
     const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
     if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
     const decoder = new TextDecoder();
-    const reader = this;
-    return operationIterator<string, undefined>(function* () {
-      const line = yield* reader.readLine(sep);
-      if (line.length === 0) return { done: true, value: undefined };
-      const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);
-      return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - sep.length) : line) };
-    });
+    return operationIterator<string, undefined>(() => nextLine(this, sep, decoder));
   }
 
   /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */

@@ -244,26 +244,36 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
     const decoder = new TextDecoder();
     switch (this.#mode) {
       case "raw":
-        return function* raw() {
-          const chunk = yield* reader.read(65536);
-          return chunk.length === 0 ? undefined : (chunk as TCPClientData<M>);
-        };
+        return () => readChunk(reader) as Operation<TCPClientData<M> | undefined>;
       case "string":
-        return function* string() {
-          try {
-            const prefix = yield* reader.readExactly(2);
-            return (yield* reader.readExactly(((prefix[0] as number) << 8) | (prefix[1] as number))) as TCPClientData<M>;
-          } catch (error) {
-            if (error instanceof IncompleteReadError) return undefined;
-            throw error;
-          }
-        };
+        return () => readPrefixed(reader) as Operation<TCPClientData<M> | undefined>;
       default:
-        return function* line() {
-          const bytes = yield* reader.readLine(delimiter);
-          const ends = bytes.length >= delimiter.length && delimiter.every((byte, i) => bytes[bytes.length - delimiter.length + i] === byte);
-          return ends ? (decoder.decode(bytes.subarray(0, bytes.length - delimiter.length)) as TCPClientData<M>) : undefined;
-        };
+        return () => readDelimited(reader, delimiter, decoder) as Operation<TCPClientData<M> | undefined>;
     }
   }
+}
+
+// One message per mode; declared once, not a generator closure per connection.
+
+function* readChunk(reader: StreamReader): Operation<Uint8Array | undefined> {
+  const chunk = yield* reader.read(65536);
+  return chunk.length === 0 ? undefined : chunk;
+}
+
+/** A message with a 2-byte big-endian length prefix. */
+function* readPrefixed(reader: StreamReader): Operation<Uint8Array | undefined> {
+  try {
+    const prefix = yield* reader.readExactly(2);
+    return yield* reader.readExactly(((prefix[0] as number) << 8) | (prefix[1] as number));
+  } catch (error) {
+    if (error instanceof IncompleteReadError) return undefined;
+    throw error;
+  }
+}
+
+/** A line without its delimiter; a last line without one is dropped (`undefined`). */
+function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: TextDecoder): Operation<string | undefined> {
+  const bytes = yield* reader.readLine(delimiter);
+  const ends = bytes.length >= delimiter.length && delimiter.every((byte, i) => bytes[bytes.length - delimiter.length + i] === byte);
+  return ends ? decoder.decode(bytes.subarray(0, bytes.length - delimiter.length)) : undefined;
 }

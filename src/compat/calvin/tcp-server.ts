@@ -7,7 +7,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Future, isCancellation, type Operation, type StreamReader, type StreamWriter, spawn, type Task } from "../../index.ts";
-import { loadNodeCredentials, readMessages, type Server, startServer } from "../../net/index.ts";
+import { loadNodeCredentials, type MessageReader, readMessages, type Server, startServer } from "../../net/index.ts";
 import { type Address, makeAddress } from "./_address.ts";
 import { BadRequest, badRequestResponse, type HttpRequestData, readHttpRequest } from "./_http-request.ts";
 import { Inbox } from "./_inbox.ts";
@@ -376,39 +376,7 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
     this.#pending.push([address, connection]);
     this.#live.add(connection);
     this.#waker.fire();
-    const next = this.#messages(reader);
-    const inbox = connection.inbox;
-    const waker = this.#waker;
-    const pump = yield* spawn(
-      function* receive() {
-        let received = 0;
-        try {
-          for (;;) {
-            // A request fills the inbox: in http mode the next one is read once the actor has taken the last.
-            yield* inbox.waitForRoom();
-            const message = yield* next();
-            if (message === undefined) break;
-            inbox.push(message);
-            received++;
-            waker.fire();
-          }
-        } catch (error) {
-          // A line over the limit (LineReceiver drops the connection), a malformed request, a reset: the connection ends.
-          if (isCancellation(error)) throw error;
-          // A bad first request is answered (400, 413, 501); after one the actor has, its answer may still be coming, so none is.
-          if (error instanceof BadRequest && received === 0 && !writer.isClosing) {
-            try {
-              writer.write(encoder.encode(badRequestResponse(error)));
-            } catch {
-              // The peer has gone: nobody to tell.
-            }
-          }
-        } finally {
-          connection.closeRequested.resolve();
-        }
-      },
-      { name: "receive" },
-    );
+    const pump = yield* spawn(receive(this.#messages(reader), connection, this.#waker, writer), { name: "receive" });
     try {
       yield* connection.closeRequested;
     } finally {
@@ -426,9 +394,50 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
       return () => readHttpRequest(reader, maxBodySize) as Operation<ServerData<M> | undefined>;
     }
     const messages = readMessages(reader, this.#mode === "line" ? { mode: "line", delimiter: this.#delimiter } : { mode: "raw", maxLength: this.#maxLength });
-    return function* next() {
-      const message = yield* messages.next();
-      return message.done ? undefined : (message.value as ServerData<M>);
-    };
+    return () => nextMessage(messages) as Operation<ServerData<M> | undefined>;
+  }
+}
+
+/** The next message of a framing reader, or `undefined` at its end. */
+function* nextMessage(messages: MessageReader): Operation<string | Uint8Array | undefined> {
+  const message = yield* messages.next();
+  return message.done ? undefined : message.value;
+}
+
+/**
+ * A connection's receiving task: reads its messages into its inbox until the end, an
+ * error, or its cancel (declared once, not a generator closure per connection).
+ */
+function* receive<M extends ServerMode>(
+  next: () => Operation<ServerData<M> | undefined>,
+  connection: ServerConnection<M>,
+  waker: Waker,
+  writer: StreamWriter,
+): Operation<void> {
+  const inbox = connection.inbox;
+  let received = 0;
+  try {
+    for (;;) {
+      // A request fills the inbox: in http mode the next one is read once the actor has taken the last.
+      yield* inbox.waitForRoom();
+      const message = yield* next();
+      if (message === undefined) break;
+      inbox.push(message);
+      received++;
+      waker.fire();
+    }
+  } catch (error) {
+    // A line over the limit (LineReceiver drops the connection), a malformed request, a reset: the connection ends.
+    if (isCancellation(error)) throw error;
+    // A bad first request is answered (400, 413, 501); after one the actor has, its answer may still be coming, so none is.
+    if (error instanceof BadRequest && received === 0 && !writer.isClosing) {
+      try {
+        writer.write(encoder.encode(badRequestResponse(error)));
+      } catch {
+        // The peer has gone: nobody to tell.
+      }
+    }
+  } finally {
+    connection.closeRequested.resolve();
   }
 }

@@ -120,23 +120,24 @@ class TCPPort extends ListeningPort {
     }
     const end = wrapSocket(socket);
     this.core.track(socket);
-    const reactor = this.reactor;
-    const factory = this.#factory;
-    this.core.spawn(`connection ${++this.#connections}`, function* connection() {
-      let protocol: Protocol | null;
-      try {
-        protocol = factory.buildProtocol(peerAddress(socket));
-      } catch (error) {
-        reportCallbackError(reactor, error, `${factory.logPrefix()}.buildProtocol`);
-        protocol = null;
-      }
-      if (protocol === null) {
-        socket.destroy();
-        return;
-      }
-      yield* runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
-    });
+    this.core.spawn(`connection ${++this.#connections}`, serveConnection(this.reactor, this.#factory, socket, end));
   }
+}
+
+/** One accepted connection: build its protocol and run it (declared once, not a generator closure per connection). */
+function* serveConnection(reactor: Reactor, factory: Factory, socket: Socket, end: ReturnType<typeof wrapSocket>): Operation<void> {
+  let protocol: Protocol | null;
+  try {
+    protocol = factory.buildProtocol(peerAddress(socket));
+  } catch (error) {
+    reportCallbackError(reactor, error, `${factory.logPrefix()}.buildProtocol`);
+    protocol = null;
+  }
+  if (protocol === null) {
+    socket.destroy();
+    return;
+  }
+  yield* runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
 }
 
 /** A connector (Twisted's `tcp.Connector`): one connection attempt at a time, and its connection. */

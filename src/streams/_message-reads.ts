@@ -1,0 +1,24 @@
+/**
+ * One message read from a `StreamReader`, as an iterator result: the steps
+ * behind `reader.lines()` and `readMessages`. They are generator functions
+ * declared once, and each iterator's `next` only calls one of them: a
+ * generator closure per iterator paid V8's first call of a new generator
+ * function (about a microsecond) on every connection.
+ * @module
+ */
+import type { Operation } from "../core/operation.ts";
+import type { StreamReader } from "./stream-reader.ts";
+
+/** The next line of `reader` without its separator `sep`, decoded; done at the end. */
+export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: TextDecoder): Operation<IteratorResult<string, undefined>> {
+  const line = yield* reader.readLine(sep);
+  if (line.length === 0) return { done: true, value: undefined };
+  const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);
+  return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - sep.length) : line) };
+}
+
+/** The next chunk of at most `maxLength` bytes; done at the end. */
+export function* nextChunk(reader: StreamReader, maxLength: number): Operation<IteratorResult<Uint8Array, undefined>> {
+  const chunk = yield* reader.read(maxLength);
+  return chunk.length === 0 ? { done: true, value: undefined } : { done: false, value: chunk };
+}
