@@ -9,8 +9,13 @@
 import type { Operation } from "../core/operation.ts";
 import type { StreamReader } from "./stream-reader.ts";
 
+/** A `TextDecoder`, as far as these reads need one (its type is not a global on every host's typings). */
+export interface Decoder {
+  decode(bytes: Uint8Array): string;
+}
+
 /** The next line of `reader` without its separator `sep`, decoded; done at the end. */
-export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: TextDecoder): Operation<IteratorResult<string, undefined>> {
+export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder): Operation<IteratorResult<string, undefined>> {
   const line = yield* reader.readLine(sep);
   if (line.length === 0) return { done: true, value: undefined };
   const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);

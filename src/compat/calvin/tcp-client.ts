@@ -272,7 +272,7 @@ function* readPrefixed(reader: StreamReader): Operation<Uint8Array | undefined> 
 }
 
 /** A line without its delimiter; a last line without one is dropped (`undefined`). */
-function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: TextDecoder): Operation<string | undefined> {
+function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: { decode(bytes: Uint8Array): string }): Operation<string | undefined> {
   const bytes = yield* reader.readLine(delimiter);
   const ends = bytes.length >= delimiter.length && delimiter.every((byte, i) => bytes[bytes.length - delimiter.length + i] === byte);
   return ends ? decoder.decode(bytes.subarray(0, bytes.length - delimiter.length)) : undefined;
