@@ -21,7 +21,7 @@ export type WaitKind = "sleep" | "lock" | "queue" | "io" | "child" | "future" | 
  * Its fields are `declare`d and set in the constructor, never written as
  * class fields: V8 (Node 20–24) does not inline a base constructor that
  * initializes instance fields or private members into `super()`, and every
- * wait constructs a subclass (see docs/performance.md, "Base classes").
+ * wait constructs a subclass (see docs/architecture.md, "Base classes declare their fields").
  */
 export class Park {
   /** Types a park as an `Instruction` (nothing at run time). */

@@ -48,7 +48,7 @@ export interface Destructor {
  * set in the constructor, not `#private` class fields or methods: V8 (Node
  * 20–24) does not inline into `super()` a base constructor that initializes
  * instance fields or private members, which made every spawn 25 ns slower
- * (see docs/performance.md, "Base classes").
+ * (see docs/architecture.md, "Base classes declare their fields").
  */
 export abstract class Scope {
   declare flags: number;

@@ -18,8 +18,15 @@ export interface Decoder {
 export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder): Operation<IteratorResult<string, undefined>> {
   const line = yield* reader.readLine(sep);
   if (line.length === 0) return { done: true, value: undefined };
-  const ends = line.length >= sep.length && sep.every((byte, i) => line[line.length - sep.length + i] === byte);
-  return { done: false, value: decoder.decode(ends ? line.subarray(0, line.length - sep.length) : line) };
+  return { done: false, value: decoder.decode(withoutSeparator(line, sep) ?? line) };
+}
+
+/** `line` without its trailing separator `sep`, or `undefined` if it does not end with one (a last line at EOF). */
+export function withoutSeparator(line: Uint8Array, sep: Uint8Array): Uint8Array | undefined {
+  const start = line.length - sep.length;
+  if (start < 0) return undefined;
+  for (let i = 0; i < sep.length; i++) if (line[start + i] !== sep[i]) return undefined;
+  return line.subarray(0, start);
 }
 
 /** The next chunk of at most `maxLength` bytes; done at the end. */

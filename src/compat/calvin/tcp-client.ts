@@ -16,6 +16,7 @@ import {
   type Task,
 } from "../../index.ts";
 import { openConnection } from "../../net/index.ts";
+import { type Decoder, withoutSeparator } from "../../streams/_message-reads.ts"; // compat-internal: the line step shared with StreamReader.lines()
 import { makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
 import { Inbox } from "./_inbox.ts";
@@ -272,8 +273,7 @@ function* readPrefixed(reader: StreamReader): Operation<Uint8Array | undefined> 
 }
 
 /** A line without its delimiter; a last line without one is dropped (`undefined`). */
-function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: { decode(bytes: Uint8Array): string }): Operation<string | undefined> {
-  const bytes = yield* reader.readLine(delimiter);
-  const ends = bytes.length >= delimiter.length && delimiter.every((byte, i) => bytes[bytes.length - delimiter.length + i] === byte);
-  return ends ? decoder.decode(bytes.subarray(0, bytes.length - delimiter.length)) : undefined;
+function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: Decoder): Operation<string | undefined> {
+  const line = withoutSeparator(yield* reader.readLine(delimiter), delimiter);
+  return line === undefined ? undefined : decoder.decode(line);
 }
