@@ -58,6 +58,17 @@ export const setMacrotask: (fn: () => void) => void = host.setImmediate
       host.setTimeout(fn, 0);
     };
 
+/**
+ * Runs `fn` once the host has run this turn's pending I/O callbacks (Node's
+ * check phase: `setImmediate`), or in a microtask where the host has no such
+ * phase (a `setTimeout(0)` would wait a millisecond or more).
+ */
+export const setAfterIo: (fn: () => void) => void = host.setImmediate
+  ? (fn) => {
+      host.setImmediate?.(fn);
+    }
+  : queueMicrotask;
+
 /** Monotonic milliseconds. */
 export const monotonicNow: () => number = host.performance ? () => (host.performance as { now(): number }).now() : () => Date.now();
 

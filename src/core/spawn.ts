@@ -83,7 +83,10 @@ class SpawnOperation<T> extends StepOperation<Task<T> | undefined> {
 }
 markOperationPrototype(SpawnOperation.prototype, "spawn");
 
-/** Creates a task under `parent` (or a root of `loop`) with checked options, and schedules it. */
+/**
+ * Creates a task under `parent` (or a root of `loop`) with checked options, and schedules it;
+ * `afterIo` makes its first step wait for this turn's other I/O callbacks (`Loop.scheduleAfterIo`).
+ */
 export function createTask<T>(
   loop: Loop,
   parent: TaskImpl<unknown> | null,
@@ -91,6 +94,7 @@ export function createTask<T>(
   options: SpawnOptions | undefined,
   flags: number,
   api: string,
+  afterIo = false,
 ): TaskImpl<T> {
   assertOperationLike(op, api);
   if (options === undefined) {
@@ -117,6 +121,7 @@ export function createTask<T>(
   const task = new TaskImpl<T>(loop, parent, op, name, priority, flags);
   if (period !== undefined && period > 0) task.periodic = { period, lastTick: loop.now() + delay };
   if (delay > 0) task.park = parkUntil(task as TaskImpl<unknown>, loop.now() + delay, "sleep");
+  else if (afterIo) task.enqueueAfterIo();
   else task.enqueue();
   return task;
 }

@@ -283,6 +283,14 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     }
   }
 
+  /** Queues a task that has not started, to run after this turn's I/O callbacks (`Loop.scheduleAfterIo`). */
+  enqueueAfterIo(): void {
+    if ((this.flags & QUEUED) === 0) {
+      this.flags |= QUEUED;
+      this.loop.scheduleAfterIo(this);
+    }
+  }
+
   /**
    * Throws the pending cancellation at the body's suspension point, if it is
    * suspended; once the body has returned, the task ends cancelled instead,

@@ -133,13 +133,15 @@ export class ServerCore implements Watcher {
    * Runs `op` as one of the server's tasks, named after its connection (or
    * request). The owner's cancellation does not reach it; the close cancels
    * it once the grace is over. Before `serve()` runs, it waits for it.
+   * With `afterIo`, its first step waits for this turn's other I/O callbacks
+   * (`Loop.scheduleAfterIo`); it is counted in flight from now either way.
    */
-  spawn(name: string, op: OperationLike<void>): TaskImpl<void> | undefined {
+  spawn(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> | undefined {
     if (this.#task === null) {
       this.#pending.push([name, op]);
       return undefined;
     }
-    return this.#start(name, op);
+    return this.#start(name, op, afterIo);
   }
 
   /** Tracks an accepted socket: the close resets it if it cannot flush in time, and destroys it at the end. */
@@ -264,8 +266,8 @@ export class ServerCore implements Watcher {
     return `${this.#inFlight} connection task(s) to finish${until}`;
   }
 
-  #start(name: string, op: OperationLike<void>): TaskImpl<void> {
-    const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED, "accept a connection");
+  #start(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> {
+    const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED, "accept a connection", afterIo);
     this.#inFlight++;
     task.addWatcher(this);
     if (this.#expired) task.cancel("the server closed");

@@ -293,8 +293,9 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     // Nothing a client sends may escape from here: an exception in a Node listener ends the process.
     try {
       const request = new HttpRequest(req, limits.maxBodySize, res);
-      // Counted in flight from here to the task's end, even if it never takes a step.
-      const task = core.spawn(requestName(req), new RequestRun(handling, request, new HttpResponse(res)));
+      // Counted in flight from here to the task's end, even if it never takes a step. It starts
+      // once this turn's reads are all parsed: the requests they carry are answered together after them.
+      const task = core.spawn(requestName(req), new RequestRun(handling, request, new HttpResponse(res)), true);
       if (task === undefined) return;
       res.on("close", onResponseClose);
       const socket = req.socket;

@@ -8,7 +8,7 @@ import { currentTask, currentTime, Future, type Operation, run, sleep, spawn, st
 import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
 import { openConnection } from "../../src/net/tcp.ts";
 import { runVirtual } from "../../src/testing/index.ts";
-import { checkLeaks, needsCommands, promiseWithResolvers, rawClient, rejectsOp } from "../_helpers.ts";
+import { captureNodeServers, checkLeaks, needsCommands, promiseWithResolvers, rawClient, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -68,6 +68,27 @@ describe("serveHttp", () => {
         assert.deepEqual((post as { body: unknown }).body, { n: 1 });
       },
     );
+  });
+
+  it("starts a request's handler once the turn's I/O callbacks have run, not in the microtask after Node's request event", async () => {
+    const capture = captureNodeServers();
+    const log: string[] = [];
+    try {
+      await withServer(
+        function* (_request, response) {
+          log.push("handler");
+          yield* response.send(200, "ok");
+        },
+        async (server) => {
+          // Added after corio's own listener: its microtask comes after the one a flush would take.
+          capture.servers[0]?.on("request", () => queueMicrotask(() => log.push("microtask after the request event")));
+          assert.equal(await fetch(server.url).then((r) => r.text()), "ok");
+        },
+      );
+    } finally {
+      capture.restore();
+    }
+    assert.deepEqual(log, ["microtask after the request event", "handler"]);
   });
 
   it("streams a response in chunks", async () => {
