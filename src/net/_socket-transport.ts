@@ -12,6 +12,7 @@ import type { ReadTransport, WriteTransport } from "../streams/transport.ts";
 
 class SocketTransport implements ReadTransport, WriteTransport {
   readonly external = true;
+  readonly afterIo = true;
   readonly canWriteEof: boolean;
   readonly #socket: Socket;
 
