@@ -20,7 +20,7 @@
 import { type CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import type { Instruction, Operation } from "./operation.ts";
 
-// Flags, packed into one number (shared with the task's own flags) to keep a parked task small.
+// Flags, packed into one number (shared with the task's own flags: 32-256, 4096-16384) to keep a parked task small.
 export const DAEMON = 1;
 /** Its failure goes to whoever joins it, not to its parent. */
 export const BOUNDARY = 2;
@@ -32,6 +32,8 @@ export const DAEMONS_CANCELLED = 512;
 export const BODY_CANCELLED = 1024;
 /** Started by the runtime before it inherits a pending cancel (see `startDaemon`). */
 export const INHERIT_LATER = 2048;
+/** Its failure is reported by whoever watches it (a server's connection task), not taken by its parent. */
+export const FAILS_ALONE = 32768;
 
 /** Where each failure first happened, so `main` can print the task path of its origin. */
 export const errorOrigins = new WeakMap<object, string>();
@@ -158,6 +160,11 @@ export abstract class Scope {
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
   }
 
+  /** True while some child (daemons included) has not ended. */
+  get hasChildren(): boolean {
+    return this.firstChild !== null;
+  }
+
   /** True if a failure has been recorded. */
   get hasFailures(): boolean {
     return this.failures !== null;
@@ -184,7 +191,7 @@ export abstract class Scope {
     else next.prevSibling = prev;
     child.prevSibling = child.nextSibling = null;
     if ((child.flags & DAEMON) === 0) this.liveChildren--;
-    if (child.failed && (child.flags & BOUNDARY) === 0) this.addFailure(child.error);
+    if (child.failed && (child.flags & (BOUNDARY | FAILS_ALONE)) === 0) this.addFailure(child.error);
     this.tryFinish();
   }
 

@@ -86,7 +86,7 @@ const FAILED = 3;
 const CANCELLED = 4;
 const STATE_NAMES: readonly TaskState[] = ["pending", "running", "done", "failed", "cancelled"];
 
-// Task-only flags, packed into the scope's flag number (see _scope.ts for the others).
+// Task-only flags, packed into the scope's flag number (see _scope.ts for the others: 1-16, 512-2048, 32768).
 const WOKEN = 32;
 const RESUME_THROW = 64;
 const QUEUED = 128;

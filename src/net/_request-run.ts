@@ -14,12 +14,18 @@
  * }
  * ```
  *
+ * except that a handler which leaves tasks running has its response ended
+ * once they have all ended (a destructor of the request task: what they
+ * write is sent first), or answered as a failure if one of them failed.
+ *
  * A generator object with a `try` and two delegations keeps a register file
  * of about 380 bytes per request; this object is about 50. The instructions
  * the handler yields pass through unchanged, as `yield*` passes them.
  * @module
  */
 import type { Instruction, Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
 import type { HttpRequest } from "./http-request.ts";
 import type { HttpResponse } from "./http-response.ts";
 
@@ -28,6 +34,8 @@ export interface RequestHandling {
   handler(request: HttpRequest, response: HttpResponse): Operation<void>;
   /** Answers (or reports) what the handler or the response's end threw; rethrows a cancellation. */
   answerError(request: HttpRequest, response: HttpResponse, error: unknown): Operation<void>;
+  /** The end of a response whose handler left tasks running, once they have ended (the task's failure, if any, is the server's to report). */
+  endAfterChildren(task: TaskImpl<unknown>, response: HttpResponse): Operation<void>;
 }
 
 const HANDLER = 0;
@@ -98,6 +106,13 @@ export class RequestRun implements Iterator<Instruction, void, unknown> {
       if (step.done !== true) return step as IteratorResult<Instruction, void>;
       const response = this.#response;
       if (this.#phase === HANDLER && !response.finished && !response.raw.destroyed) {
+        const task = requireCurrentTask("end a response");
+        if (task.hasChildren) {
+          task.ensure({ name: "response end", cleanup: () => this.#handling.endAfterChildren(task, response) });
+          this.#phase = FINISHED;
+          this.#inner = null;
+          return { value: undefined, done: true };
+        }
         this.#phase = ENDING;
         this.#inner = response.end()[Symbol.iterator]();
         isThrow = false;

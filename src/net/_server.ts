@@ -10,7 +10,9 @@
  * tasks get until the deadline, then are cancelled; a socket still holding
  * unsent bytes at the deadline cannot flush in time and is reset. The
  * owner's cancellation never reaches the connection tasks directly (they are
- * shielded): it is a close with the default grace.
+ * shielded): it is a close with the default grace. A connection task that
+ * fails (a task its handler started failed, or its close did) is reported
+ * under its own path and never fails the server (flag `FAILS_ALONE`).
  * @module
  */
 
@@ -20,7 +22,7 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Park, resume, resumeThrow } from "../core/_park.ts";
 import { startDaemon } from "../core/_resource.ts";
-import { SHIELDED } from "../core/_scope.ts";
+import { FAILS_ALONE, SHIELDED } from "../core/_scope.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { type CancelledError, isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
@@ -31,7 +33,7 @@ import type { TaskImpl, Watcher } from "../core/task.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { AcceptErrors } from "./_accept-errors.ts";
 import { onceListening, waitListening } from "./_listen.ts";
-import { resetSocket } from "./_socket-transport.ts";
+import { isPeerGone, resetSocket } from "./_socket-transport.ts";
 
 /** The grace of a close that names none: `close()`, and the owner ending or being cancelled. */
 export const DEFAULT_GRACE = 5000;
@@ -135,6 +137,8 @@ export class ServerCore implements Watcher {
    * it once the grace is over. Before `serve()` runs, it waits for it.
    * With `afterIo`, its first step waits for this turn's other I/O callbacks
    * (`Loop.scheduleAfterIo`); it is counted in flight from now either way.
+   * Its failure is reported (kind `task`, or `peer-gone` for a peer that
+   * went away), not thrown to the server task.
    */
   spawn(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> | undefined {
     if (this.#task === null) {
@@ -254,8 +258,12 @@ export class ServerCore implements Watcher {
     }
   }
 
-  /** @internal A connection task has finished. */
-  taskFinished(): void {
+  /** @internal A connection task has finished; its failure is reported here, as it does not reach the server task. */
+  taskFinished(task: TaskImpl<unknown>): void {
+    if (task.state === "failed") {
+      const error = task.error;
+      this.#loop.report(error, { kind: isPeerGone(error) ? "peer-gone" : "task", task, path: task.path });
+    }
     this.#inFlight--;
     if (this.#inFlight === 0) this.#park?.wake();
   }
@@ -267,7 +275,7 @@ export class ServerCore implements Watcher {
   }
 
   #start(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> {
-    const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED, "accept a connection", afterIo);
+    const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED | FAILS_ALONE, "accept a connection", afterIo);
     this.#inFlight++;
     task.addWatcher(this);
     if (this.#expired) task.cancel("the server closed");

@@ -159,7 +159,10 @@ defineOperationMethods(HttpServer);
  * client disconnects before the response is complete, that task is
  * cancelled. A handler that throws gets a 500 answer (or the status of an
  * `HttpError`), and the error is reported to the loop's `onError`; the
- * server goes on. Limits (`limits`) have safe defaults: a head over
+ * server goes on. Tasks the handler started belong to its request: a
+ * response the handler left open is ended once they have ended (its daemons
+ * cancelled), and one of them failing is answered and reported as a
+ * failing handler is (the response is cut off if it had begun). Limits (`limits`) have safe defaults: a head over
  * `maxHeaderSize` gets 431, a body over `maxBodySize` 413, a slow request 408.
  * An error accepting a connection (`EMFILE`...) is reported to `onError`.
  *
@@ -247,23 +250,31 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   const serverTask = core.start(owner);
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => core.track(socket));
 
-  /** Reports what a handler threw (not a cancellation, not an HttpError under 500) and answers with its status. */
+  /**
+   * Reports what a handler threw (not a cancellation, not an HttpError under 500) and answers with its
+   * status. A cancellation that comes from a failed child task is answered as a failure (the server
+   * reports the task's failure), then rethrown.
+   */
   function* answerError(request: HttpRequest, response: HttpResponse, error: unknown): Operation<void> {
-    if (isCancellation(error)) throw error;
-    const res = response.raw;
+    if (isCancellation(error)) {
+      if (requireCurrentTask("answer a request").hasFailures) yield* answerFailure(response);
+      throw error;
+    }
     if (!(error instanceof HttpError) || error.status >= 500) {
       owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(request)}` });
     }
-    if (!res.headersSent && !res.destroyed) {
-      const status = error instanceof HttpError ? error.status : 500;
-      const message = error instanceof HttpError ? error.message : "Internal Server Error";
-      if (status === 413) refuseBody(request.raw, res);
-      yield* response.send(status, message);
-    } else res.destroy();
+    if (error instanceof HttpError && error.status === 413 && !response.headersSent && !response.raw.destroyed) refuseBody(request.raw, response.raw);
+    yield* answerFailure(response, error instanceof HttpError ? error : undefined);
+  }
+
+  /** Ends a response once the tasks its handler left running have ended, or answers their failure. */
+  function* endAfterChildren(task: TaskImpl<unknown>, response: HttpResponse): Operation<void> {
+    if (task.hasFailures) yield* answerFailure(response);
+    else if (!response.finished && !response.raw.destroyed) yield* response.end();
   }
 
   // One per server: each request's task body is a small `RequestRun` over it (no generator, no closure per request).
-  const handling: RequestHandling = { handler, answerError };
+  const handling: RequestHandling = { handler, answerError, endAfterChildren };
 
   // The request tasks of each connection: Node emits 'close' only for the response being
   // written, so queued pipelined requests of a client that went away would wait forever.
@@ -343,6 +354,13 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
 const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
+/** Answers a failure: its status (500 unless an `HttpError` says otherwise) if nothing was sent yet, else the response is cut off. */
+function* answerFailure(response: HttpResponse, error?: HttpError): Operation<void> {
+  const res = response.raw;
+  if (!res.headersSent && !res.destroyed) yield* response.send(error?.status ?? 500, error?.message ?? "Internal Server Error");
+  else res.destroy();
+}
+
 function requestName(request: { method?: string | undefined; url?: string | undefined }): string {
   const url = String(request.url ?? "");
   if (url.length <= 100 && PLAIN_TARGET.test(url)) return `${String(request.method ?? "?")} ${url}`;

@@ -10,6 +10,7 @@ import { adoptResource } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
@@ -196,7 +197,10 @@ defineOperationMethods(Server);
  * reported to the loop's `onError` and only that connection is reset (the
  * peer resetting it or going away, a `BrokenResourceError` from `ECONNRESET`
  * or `EPIPE`, is reported as kind `peer-gone`, which the default printer
- * gives as one line without a stack). With
+ * gives as one line without a stack). Tasks the handler started belong to
+ * its connection: the close waits for them (then cancels its daemons), so
+ * what they write goes out before the FIN; one that fails is reported like a
+ * failing handler and resets the connection, never the server. With
  * `framing`, `messages` gives the connection's messages as lines or raw
  * chunks (the Calvin seed's server modes). An error accepting a connection
  * (`EMFILE`...) is reported to `onError` too; the server goes on.
@@ -290,6 +294,11 @@ export const startServer = defineOperation(function* startServer(handler: Connec
  * One connection's task: the handler, then a clean close; a handler that
  * fails is reported and its connection reset. The peer going away (in the
  * handler or during the close) is reported as `peer-gone`: one line.
+ *
+ * Tasks the handler started may outlive it: the close then waits until they
+ * have ended and its daemons have been cancelled (a destructor of the task),
+ * so what they write goes out before the FIN; if one of them failed, the
+ * connection is reset instead (the task's failure is reported by the server).
  */
 function* serveConnection(
   core: ServerCore,
@@ -299,31 +308,38 @@ function* serveConnection(
   messages: MessageReader,
   peer: string | undefined,
 ): Operation<void> {
+  const task = requireCurrentTask("serve a connection");
   let failed = false;
   try {
     yield* handler(reader, writer, messages);
   } catch (error) {
     if (isCancellation(error)) throw error;
     failed = true;
-    reportConnectionError(error, peer);
+    reportConnectionError(task, error, peer);
   } finally {
-    if (failed) writer.abort();
-    else yield* closeConnection(core, writer, peer);
+    if (failed || task.hasFailures) writer.abort();
+    else if (task.hasChildren) task.ensure({ name: "connection close", cleanup: () => closeAfterChildren(task, core, writer, peer) });
+    else yield* closeConnection(task, core, writer, peer);
   }
 }
 
+/** The close of a connection whose handler left tasks running: runs once they have all ended. */
+function* closeAfterChildren(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
+  if (task.hasFailures) writer.abort();
+  else yield* closeConnection(task, core, writer, peer);
+}
+
 /** The clean close after the handler; a client that leaves while its last bytes are flushed is no bug of ours. */
-function* closeConnection(core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
+function* closeConnection(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
   try {
     yield* core.closeConnection(writer);
   } catch (error) {
     if (!isPeerGone(error)) throw error;
-    reportConnectionError(error, peer);
+    reportConnectionError(task, error, peer);
   }
 }
 
-function reportConnectionError(error: unknown, peer: string | undefined): void {
-  const task = requireCurrentTask("serve a connection");
+function reportConnectionError(task: TaskImpl<unknown>, error: unknown, peer: string | undefined): void {
   if (isPeerGone(error)) task.loop.report(error, { kind: "peer-gone", task, path: task.path, ...(peer !== undefined && { peer }) });
   else task.loop.report(error, { kind: "task", task, path: task.path });
 }

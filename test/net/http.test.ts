@@ -230,6 +230,64 @@ describe("serveHttp", () => {
     assert.equal((reports[0] as Error).message, "handler broke");
   });
 
+  it("a handler's children, then its daemons, end before the response is ended for it", async () => {
+    const reports = await withServer(
+      function* (_request, response) {
+        yield* spawn(
+          function* () {
+            try {
+              yield* suspend();
+            } finally {
+              yield* response.write(" daemon"); // cancelled once the rest is done: the response is still open
+            }
+          },
+          { daemon: true },
+        );
+        yield* spawn(function* () {
+          yield* sleep(5);
+          yield* response.write(" child");
+        });
+        yield* response.write("handler"); // and returns at once
+      },
+      async (server) => {
+        assert.equal(await fetch(server.url).then((r) => r.text()), "handler child daemon");
+      },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("a task the handler started fails: 500 if nothing was sent, the response cut off if it was; reported once; the server keeps serving", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/ok") return yield* response.send(200, "fine");
+        if (request.path === "/after-headers") yield* response.write("partial");
+        yield* spawn(function* () {
+          yield* sleep(1);
+          throw new Error(`child of ${request.path} broke`);
+        });
+        if (request.path === "/while-waiting") yield* suspend(); // cancelled by the child's failure
+      },
+      async (server) => {
+        for (const path of ["/while-waiting", "/after-return"]) {
+          const answer = await fetch(`${server.url}${path}`);
+          assert.equal(answer.status, 500, path);
+          assert.equal(await answer.text(), "Internal Server Error");
+        }
+        // The reset may reach the client before it has read the head (Linux drops unread bytes on a reset): either way, no whole response.
+        await assert.rejects(
+          fetch(`${server.url}/after-headers`).then((answer) => answer.text()),
+          TypeError,
+          "the response is cut off",
+        );
+        assert.equal(await fetch(`${server.url}/ok`).then((r) => r.text()), "fine");
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => (error as Error).message),
+      ["child of /while-waiting broke", "child of /after-return broke", "child of /after-headers broke"],
+    );
+  });
+
   it("close() lets in-flight requests finish within the grace period", async () => {
     await run(function* () {
       const gate = new Future<void>();

@@ -593,6 +593,76 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
     });
   });
 
+  it("a handler's children, then its daemons, end before its connection closes: what they write reaches the client before the FIN", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        const release = new Future<void>();
+        const server = yield* startServer(function* (_reader, writer) {
+          yield* spawn(
+            function* () {
+              try {
+                yield* suspend();
+              } finally {
+                writer.write("daemon's goodbye\n"); // cancelled once the rest is done: the writer is still open
+              }
+            },
+            { daemon: true },
+          );
+          yield* spawn(function* () {
+            yield* release;
+            writer.write("child's late line\n");
+          });
+          writer.write("handler's line\n"); // the handler returns at once
+        });
+        const client = rawClient(server.address.port);
+        yield* untilTrue(() => client.text !== "");
+        assert.equal(client.ended, false, "no FIN while a child runs");
+        release.resolve();
+        yield* until(client.closed);
+        assert.equal(client.text, "handler's line\nchild's late line\ndaemon's goodbye\n");
+        assert.equal(client.ended, true, "the client saw a FIN");
+        assert.equal(client.error, undefined);
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("a task the handler started fails: reported under the connection's path, the connection is reset, the server goes on serving", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        let accepted = 0;
+        const server = yield* startServer(function* (_reader, writer) {
+          const n = ++accepted;
+          writer.write(`hello ${n}\n`);
+          if (n === 1)
+            yield* spawn(function* () {
+              yield* sleep(0);
+              throw new Error("child of connection 1 broke");
+            });
+        });
+        const first = rawClient(server.address.port);
+        yield* until(first.closed);
+        const second = rawClient(server.address.port);
+        yield* until(second.closed);
+        assert.equal(second.text, "hello 2\n");
+        assert.equal(second.ended, true);
+        assert.equal(first.error, "ECONNRESET", "the failed connection was reset");
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(
+      reports.map((report) => [(report.error as Error).message, report.kind, report.path]),
+      [["child of connection 1 broke", "task", "test/tcp server/connection 1"]],
+    );
+  });
+
   it("close(grace): a connection that cannot flush within the grace is reset", async () => {
     // (A client with unread data sees a reset as an EOF on Linux, so watch the server's side.)
     const resets: Socket[] = [];
