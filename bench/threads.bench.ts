@@ -135,6 +135,42 @@ async function rawFigures(): Promise<{ trivial: number; roundTrips: number[]; re
   }
 }
 
+/**
+ * The heavy case's floor on this machine: two raw workers each hash their half
+ * of the jobs in a loop, with one message to start and one to finish. Two
+ * threads hashing at once do not always run at twice the speed of one (shared
+ * caches, a VM's neighbours), so this is what a pool can reach at best.
+ */
+async function twoWorkersHashing(): Promise<number> {
+  const source = `
+    const { parentPort } = require("node:worker_threads");
+    const { createHash } = require("node:crypto");
+    const input = Buffer.alloc(1 << 20, 7);
+    parentPort.on("message", ([from, to]) => {
+      for (let i = from; i < to; i++) {
+        input[0] = i & 255;
+        createHash("sha256").update(input).digest("hex");
+      }
+      parentPort.postMessage(to);
+    });`;
+  const workers = [new Worker(source, { eval: true }), new Worker(source, { eval: true })];
+  try {
+    return await timeBatches(HEAVY, () =>
+      Promise.all(
+        workers.map(
+          (worker, w) =>
+            new Promise((resolve) => {
+              worker.once("message", resolve);
+              worker.postMessage([(w * HEAVY) / 2, ((w + 1) * HEAVY) / 2]);
+            }),
+        ),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
 function singleThreadHash(): number {
   const input = Buffer.alloc(1 << 20, 7);
   const samples: number[] = [];
@@ -154,6 +190,7 @@ const corio = await corioFigures();
 const piscina = await piscinaFigures(1);
 const piscinaTuned = await piscinaFigures(16);
 const single = singleThreadHash();
+const twoRaw = await twoWorkersHashing();
 
 printCase(
   "10k trivial jobs on 2 workers, per job",
@@ -172,6 +209,7 @@ printCase(
     { name: "corio ThreadPool", value: corio.heavy },
     { name: "ideal (single thread / 2)", value: single / 2 },
     { name: "single thread", value: single },
+    { name: "two raw workers, each hashing its half, no message per job (this machine's floor)", value: twoRaw },
     { name: "piscina", value: piscina.heavy },
     { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.heavy },
   ],
