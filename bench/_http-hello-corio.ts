@@ -1,6 +1,7 @@
 // Hello-world server for bench/http.bench.ts: corio's serveHttp, one task per
 // request. Prints its port, serves until its stdin closes. Started with
-// `node --import tsx` (and `--cpu-prof` when the bench profiles it).
+// its compiled form (bench/tsconfig.servers.json; `--cpu-prof` when the bench
+// profiles it).
 import { Future, run } from "../src/index.ts";
 import { serveHttp } from "../src/net/index.ts";
 

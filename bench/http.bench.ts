@@ -7,6 +7,11 @@
 // server under test. Servers are interleaved and measured ROUNDS times; the
 // tables give medians and the median of the ratios measured in the same round.
 //
+// corio's servers run from a build of src/ (tsc, into bench/results/corio-build),
+// as the package runs: through tsx, esbuild's transform wraps every named
+// closure in `__name(...)` (an Object.defineProperty per closure made), a cost
+// per request that the published JavaScript does not have.
+//
 // Run alone: node --import tsx --expose-gc bench/http.bench.ts
 // Environment: HTTP_BENCH_ROUNDS (default 3), HTTP_BENCH_SECONDS (per load
 // run, default 10), HTTP_BENCH_SKIP=hello|sse, HTTP_BENCH_PROFILE=1 (runs
@@ -15,7 +20,7 @@
 // --trace-gc-nvp and prints bytes allocated and promoted per request).
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
@@ -36,6 +41,14 @@ const GOAL = 0.92;
 const run = promisify(execFile);
 type Child = ChildProcessByStdio<Writable, Readable, null>;
 const children: Child[] = [];
+
+/** Compiles src/ and corio's bench servers (bench/tsconfig.servers.json) and gives the folder of the output. */
+async function buildCorioServers(): Promise<string> {
+  const out = "bench/results/corio-build";
+  await run(process.platform === "win32" ? "npx.cmd" : "npx", ["tsc", "-p", "bench/tsconfig.servers.json"]);
+  writeFileSync(join(out, "package.json"), '{ "type": "module" }\n');
+  return out;
+}
 
 /** Starts a server process; resolves with its port (the first line it prints that is a number) and what it prints (GC traces). */
 async function startServer(args: string[]): Promise<{ child: Child; port: number; output: string[] }> {
@@ -213,6 +226,8 @@ function summarizeGc(name: string, output: string[], loads: (Load | null)[]): vo
   );
 }
 
+const build = SKIP === "hello,sse" ? "" : await buildCorioServers();
+
 try {
   // ---- HTTP hello world ----
   if (SKIP !== "hello") {
@@ -226,7 +241,7 @@ try {
       { name: "raw node:http (floor)", args: [...gc, "bench/_http-hello-node.mjs"] },
       {
         name: "corio serveHttp",
-        args: [...gc, ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), "--import", "tsx", "bench/_http-hello-corio.ts"],
+        args: [...gc, ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(build, "bench/_http-hello-corio.js")],
       },
       { name: "fastify", args: [...gc, "bench/_http-hello-fastify.mjs"] },
     ];
@@ -301,7 +316,7 @@ try {
     );
     if (PROFILE) {
       const profiles = readdirSync(PROFILE_DIR)
-        .filter((file) => /\.0\.\d+\.cpuprofile$/.test(file)) // thread 0: the main thread (tsx's loader thread writes another)
+        .filter((file) => /\.0\.\d+\.cpuprofile$/.test(file)) // thread 0: the main thread
         .map((file) => join(PROFILE_DIR, file))
         .filter((file) => statSync(file).mtimeMs >= profileStart)
         .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
@@ -316,7 +331,7 @@ try {
   if (SKIP !== "sse") {
     const servers = [
       { name: "raw node:http fan-out (floor)", args: ["bench/_http-sse-node.mjs"] },
-      { name: "corio EventSource", args: ["--import", "tsx", "bench/_http-sse-corio.ts"] },
+      { name: "corio EventSource", args: [join(build, "bench/_http-sse-corio.js")] },
     ];
     interface FanOut {
       delivered: number;
