@@ -155,8 +155,12 @@ defineOperationMethods(HttpResponse);
  * `response.end(…)`, `send(…)`, `json(…)`: a step operation (see
  * `core/_step-operation.ts`; one per request, and a generator was the biggest
  * thing corio added to a response). Its first step ends the response; only
- * when the socket did not take every byte at once does it wait, through
- * the `waitSent` generator, for the bytes to reach the OS.
+ * when the socket did not take every byte at once (under load, most of the
+ * time: Node reports a write done on a later tick) does it park until the
+ * response's 'finish', or fail on a 'close' that comes first. The two
+ * listeners are functions shared by every response, and the park hangs on
+ * the Node response: no closure, no `once` wrapper, no listener removal per
+ * request (each event comes once per response).
  */
 class ResponseEnd extends StepOperation<void> {
   readonly #response: HttpResponse;
@@ -164,7 +168,6 @@ class ResponseEnd extends StepOperation<void> {
   readonly #status: number;
   readonly #body: unknown;
   readonly #headers: Record<string, string> | undefined;
-  #wait: Generator<Instruction, void, unknown> | null = null;
 
   constructor(response: HttpResponse, kind: number, status: number, body: unknown, headers: Record<string, string> | undefined) {
     super();
@@ -179,41 +182,37 @@ class ResponseEnd extends StepOperation<void> {
     return this.#kind === END ? "httpResponse.end" : this.#kind === SEND ? "httpResponse.send" : "httpResponse.json";
   }
 
-  next(value?: unknown): IteratorResult<Instruction, void> {
-    if (this.state === FRESH) {
+  next(): IteratorResult<Instruction, void> {
+    if (this.state !== FRESH) {
+      // Resumed by 'finish' (or already finished).
       this.state = FINISHED;
-      if (this.#response[START](this.#kind, this.#status, this.#body, this.#headers)) return DONE;
-      this.#wait = waitSent(this.#response.raw);
-      this.state = PARKED;
+      return DONE;
     }
-    return this.state === PARKED ? this.#resume(false, value) : DONE;
+    this.state = FINISHED;
+    if (this.#response[START](this.#kind, this.#status, this.#body, this.#headers)) return DONE;
+    const raw = this.#response.raw as AwaitedResponse;
+    if (raw.writableFinished) return DONE;
+    const park = new ExternalPark<void>(requireCurrentTask("end an HTTP response"), "io", undefined, "an HTTP response to be sent (end)");
+    raw[SENT_PARK] = park;
+    raw.on("finish", onResponseSent);
+    raw.on("close", onResponseClosed);
+    this.state = PARKED;
+    return { value: park, done: false };
   }
 
   override throw(error: unknown): IteratorResult<Instruction, void> {
-    return this.state === PARKED ? this.#resume(true, error) : super.throw(error);
+    this.#forget();
+    return super.throw(error);
   }
 
   override return(value?: undefined): IteratorResult<Instruction, void> {
-    // Ends the wait's generator too, so its listeners are removed.
-    this.#wait?.return(undefined);
-    this.#wait = null;
+    this.#forget();
     return super.return(value);
   }
 
-  #resume(isThrow: boolean, value: unknown): IteratorResult<Instruction, void> {
-    const wait = this.#wait as Generator<Instruction, void, unknown>;
-    let step: IteratorResult<Instruction, void>;
-    try {
-      step = isThrow ? wait.throw(value) : wait.next(value);
-    } catch (error) {
-      this.state = FINISHED;
-      this.#wait = null;
-      throw error;
-    }
-    if (step.done !== true) return step;
-    this.state = FINISHED;
-    this.#wait = null;
-    return DONE;
+  /** A wait that stops early: the listeners stay (they fire once), but find no park. */
+  #forget(): void {
+    if (this.state === PARKED) (this.#response.raw as AwaitedResponse)[SENT_PARK] = undefined;
   }
 }
 defineStepOperations(ResponseEnd, (op) => (op as ResponseEnd).label, HttpResponse, {
@@ -222,16 +221,30 @@ defineStepOperations(ResponseEnd, (op) => (op as ResponseEnd).label, HttpRespons
   json: "httpResponse.json",
 });
 
-/** Waits for an ended response's 'finish' (its bytes handed to the OS), or fails if it closes first. */
-function* waitSent(raw: ServerResponse): Generator<Instruction, void, unknown> {
-  if (raw.writableFinished) return;
-  yield* waitEventUnlessClosed(
-    raw,
-    "finish",
-    "end an HTTP response",
-    "an HTTP response to be sent (end)",
-    "Cannot end the response: the client closed the connection",
-  );
+/** Where a Node response holds the park of the `end` waiting for it to be sent. */
+const SENT_PARK = Symbol("corio.sentPark");
+type AwaitedResponse = ServerResponse & { [SENT_PARK]?: ExternalPark<void> | undefined };
+
+/**
+ * 'finish': the response's bytes have been handed to the OS, unless its
+ * socket failed first: Node also emits 'finish' when a reset (`ECONNRESET`)
+ * ends a write of it, once the socket is detached from the response.
+ */
+function onResponseSent(this: AwaitedResponse): void {
+  const socket = this.req.socket;
+  if (this.destroyed || (socket !== null && socket.errored !== null)) onResponseClosed.call(this);
+  const park = this[SENT_PARK];
+  if (park === undefined) return;
+  this[SENT_PARK] = undefined;
+  park.resolve();
+}
+
+/** 'close' before 'finish': the client went away before it could be sent. */
+function onResponseClosed(this: AwaitedResponse): void {
+  const park = this[SENT_PARK];
+  if (park === undefined) return;
+  this[SENT_PARK] = undefined;
+  park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
 }
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */

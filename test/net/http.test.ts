@@ -209,6 +209,53 @@ describe("serveHttp", () => {
     assert.deepEqual(log, ["handler cleaned up"]);
   });
 
+  it("send() returns once the whole response has been handed to the OS", async () => {
+    const size = 8 * 1024 * 1024; // more than a socket takes at once
+    const finished: boolean[] = [];
+    await withServer(
+      function* (_request, response) {
+        yield* response.send(200, new Uint8Array(size));
+        finished.push(response.raw.writableFinished);
+      },
+      async (server) => {
+        const body = await fetch(server.url).then((answer) => answer.arrayBuffer());
+        assert.equal(body.byteLength, size);
+      },
+    );
+    assert.deepEqual(finished, [true]);
+  });
+
+  it("a client that goes away while send() waits for its bytes to go out ends the handler; the server serves on", async () => {
+    const log: string[] = [];
+    const waiting = promiseWithResolvers<void>();
+    const ended = promiseWithResolvers<void>();
+    await withServer(
+      function* (request, response) {
+        if (request.path === "/ok") return yield* response.send(200, "fine");
+        try {
+          setImmediate(() => waiting.resolve());
+          yield* response.send(200, new Uint8Array(32 * 1024 * 1024)); // far more than the socket buffers take
+          log.push("sent");
+        } catch (error) {
+          log.push((error as Error).name); // the cancellation, or the broken response: whichever 'close' listener runs first
+          throw error;
+        } finally {
+          ended.resolve();
+        }
+      },
+      async (server) => {
+        const client = rawClient(server.address.port, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+        client.socket.pause(); // never reads
+        await waiting.promise;
+        client.socket.destroy();
+        await ended.promise;
+        assert.equal(await fetch(`${server.url}/ok`).then((answer) => answer.text()), "fine");
+      },
+    );
+    assert.equal(log.length, 1);
+    assert.match(log[0] ?? "", /^(CancelledError|BrokenResourceError)$/);
+  });
+
   it("answers 500 to a handler that throws, reports the error, and keeps serving", async () => {
     const reports = await withServer(
       function* (request, response) {
