@@ -79,6 +79,11 @@ function addHeader(headers: Record<string, string | string[]>, name: string, val
   } else if (!SINGLE.has(name)) headers[name] = `${previous as string}${name === "cookie" ? "; " : ", "}${value}`;
 }
 
+function endsWithHeadEnd(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  return n >= 4 && bytes[n - 4] === 13 && bytes[n - 3] === 10 && bytes[n - 2] === 13 && bytes[n - 1] === 10;
+}
+
 /**
  * Reads the next request, or gives `undefined` if the connection ended
  * between requests.
@@ -86,12 +91,11 @@ function addHeader(headers: Record<string, string | string[]>, name: string, val
  * @throws {LimitOverrunError} for a head (or a chunk-size line) over the reader's limit.
  */
 export function* readHttpRequest(reader: StreamReader, maxBodySize: number): Operation<HttpRequestData | undefined> {
-  let head: Uint8Array;
-  try {
-    head = yield* reader.readUntil(HEAD_END);
-  } catch (error) {
-    if (!(error instanceof IncompleteReadError)) throw error;
-    if (error.partial.every((byte) => byte === 13 || byte === 10)) return undefined;
+  // readLine, not readUntil: at the end of the connection it gives what is left instead of throwing
+  // (an exception per keep-alive connection was the usual way out of here).
+  const head = yield* reader.readLine(HEAD_END);
+  if (!endsWithHeadEnd(head)) {
+    if (head.every((byte) => byte === 13 || byte === 10)) return undefined;
     throw new BadRequest("Cannot read an HTTP request: the connection ended inside its head");
   }
   const lines = decoder.decode(head.subarray(0, head.length - HEAD_END.length)).split("\r\n");

@@ -261,11 +261,15 @@ function* readChunk(reader: StreamReader): Operation<Uint8Array | undefined> {
   return chunk.length === 0 ? undefined : chunk;
 }
 
-/** A message with a 2-byte big-endian length prefix. */
+/** A message with a 2-byte big-endian length prefix; `undefined` at the end (a message cut short is dropped). */
 function* readPrefixed(reader: StreamReader): Operation<Uint8Array | undefined> {
   try {
-    const prefix = yield* reader.readExactly(2);
-    return yield* reader.readExactly(((prefix[0] as number) << 8) | (prefix[1] as number));
+    // read, not readExactly, for the first byte: the usual end, between messages, then throws nothing.
+    const first = yield* reader.read(1);
+    if (first.length === 0) return undefined;
+    const high = first[0] as number;
+    const low = (yield* reader.readExactly(1))[0] as number;
+    return yield* reader.readExactly((high << 8) | low);
   } catch (error) {
     if (error instanceof IncompleteReadError) return undefined;
     throw error;

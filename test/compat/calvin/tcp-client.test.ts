@@ -86,6 +86,34 @@ describe("TCPClient", () => {
     assert.deepEqual(got, ["abc", ""]);
   });
 
+  it("string mode: a prefix split across chunks; at the end, a message cut short is dropped and connectionLost follows", async () => {
+    const events: string[] = [];
+    await run(function* () {
+      const { server, peer, done } = yield* peerServer();
+      const lost = new Future<void>();
+      const client = new TCPClient("string", {
+        callbacks: {
+          dataReceived: (data: Uint8Array) => events.push(`data ${text(data)}`),
+          connectionLost: () => {
+            events.push("lost");
+            lost.resolve();
+          },
+        },
+      });
+      client.connect("127.0.0.1", server.address.port);
+      const { writer } = yield* peer;
+      writer.write(new Uint8Array([0]));
+      yield* sleep(10);
+      writer.write(new Uint8Array([2, 0x61, 0x62]));
+      yield* sleep(10);
+      writer.write(new Uint8Array([0, 5, 0x63])); // 5 bytes announced, 1 sent
+      done.resolve(); // the server's handler returns: its connection closes
+      yield* lost;
+      server.close();
+    });
+    assert.deepEqual(events, ["data ab", "lost"]);
+  });
+
   it("delimiter mode: lines without the delimiter; send() adds it", async () => {
     const lines: string[] = [];
     await run(function* () {

@@ -433,6 +433,26 @@ describe("TCPServer, http mode", () => {
     });
   });
 
+  it("a head cut short by the end of the connection gets 400; an end between requests gets no answer and no request", async () => {
+    const actor = new TestActor();
+    await run(function* () {
+      const server = new TCPServer(actor.trigger, { mode: "http" });
+      server.start("127.0.0.1", 0);
+      const { port } = yield* server.ready();
+      const answers: string[] = [];
+      for (const sent of ["GET / HTTP/1.1\r\nHost: x\r\n", "\r\n", ""]) {
+        const client = yield* openConnection({ port });
+        if (sent !== "") client.writer.write(sent);
+        client.writer.writeEof();
+        answers.push((yield* readAnswer(client)).split("\r\n")[0] as string);
+      }
+      assert.deepEqual(answers, ["HTTP/1.1 400 Bad Request", "", ""]);
+      yield* actor.until(() => server.pendingConnections.length === 3 && server.pendingConnections.every(([, c]) => c.connectionLost));
+      assert.ok(server.pendingConnections.every(([, c]) => !c.dataAvailable));
+      server.stop();
+    });
+  });
+
   it("decodes a chunked body sent in pieces, with extensions and trailers; the next request follows", async () => {
     const actor = new TestActor();
     const got = await run(function* () {
