@@ -1,6 +1,6 @@
 // Hello-world server for bench/http.bench.ts: corio's serveHttp, one task per
 // request. Prints its port, serves until its stdin closes. Started with
-// its compiled form (bench/tsconfig.servers.json; `--cpu-prof` when the bench
+// its compiled form (bench/_build.ts; `--cpu-prof` when the bench
 // profiles it).
 import { Future, run } from "../src/index.ts";
 import { serveHttp } from "../src/net/index.ts";

@@ -2,12 +2,14 @@
 // `workers`), against raw node:http on node:cluster with the same number of workers,
 // loaded by wrk (Debian's /usr/bin/wrk). Interleaved rounds, medians. This machine has 2
 // cores shared by wrk and the servers: read the ratios, not the absolute figures.
-// Run alone: node --import tsx bench/cluster.bench.ts
+// Run alone: npm run bench -- cluster (compiled; through tsx it measures tsx's transform too)
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
+import { buildBenches } from "./_build.ts";
 
 const WRK = "/usr/bin/wrk";
 const SECONDS = 4;
@@ -55,11 +57,13 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
+// corio's server runs compiled, as the package does (bench/_build.ts; run.ts builds once).
+const corioServer = join(process.env["CORIO_BENCH_BUILD"] || buildBenches(), "bench/_http-hello-corio-workers.js");
 const servers = [
   { name: "node:http cluster, 1 worker", args: ["bench/_http-hello-node-cluster.mjs", "1"] },
   { name: "node:http cluster, 2 workers", args: ["bench/_http-hello-node-cluster.mjs", "2"] },
-  { name: "corio serveHttp, workers: 1", args: ["--import", "tsx", "bench/_http-hello-corio-workers.ts", "1"] },
-  { name: "corio serveHttp, workers: 2", args: ["--import", "tsx", "bench/_http-hello-corio-workers.ts", "2"] },
+  { name: "corio serveHttp, workers: 1", args: [corioServer, "1"] },
+  { name: "corio serveHttp, workers: 2", args: [corioServer, "2"] },
 ];
 const results = new Map<string, { rps: number[]; p99: number[] }>(servers.map((s) => [s.name, { rps: [], p99: [] }]));
 const started: { name: string; child: Child; port: number }[] = [];

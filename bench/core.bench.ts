@@ -1,6 +1,6 @@
 // Issue 2 benchmarks: the core runtime against its floors and its peers
 // (Effection 4, Effect 4), measured side by side in one run.
-// Run alone: node --import tsx --expose-gc bench/core.bench.ts
+// Run alone: npm run bench -- core (compiled; through tsx it measures tsx's transform too)
 
 import { setMaxListeners } from "node:events";
 import { Deferred, Effect, Fiber } from "effect";

@@ -7,12 +7,13 @@
 // server under test. Servers are interleaved and measured ROUNDS times; the
 // tables give medians and the median of the ratios measured in the same round.
 //
-// corio's servers run from a build of src/ (tsc, into bench/results/corio-build),
-// as the package runs: through tsx, esbuild's transform wraps every named
-// closure in `__name(...)` (an Object.defineProperty per closure made), a cost
-// per request that the published JavaScript does not have.
+// corio's servers run compiled (bench/_build.ts; run.ts builds once and says
+// where in CORIO_BENCH_BUILD), as the package runs: through tsx, esbuild's
+// transform wraps every named closure in `__name(...)` (an
+// Object.defineProperty per closure made), a cost per request that the
+// published JavaScript does not have.
 //
-// Run alone: node --import tsx --expose-gc bench/http.bench.ts
+// Run alone: npm run bench -- http (compiled; through tsx it measures tsx's transform too)
 // Environment: HTTP_BENCH_ROUNDS (default 3), HTTP_BENCH_SECONDS (per load
 // run, default 10), HTTP_BENCH_SKIP=hello|sse, HTTP_BENCH_PROFILE=1 (runs
 // the corio hello server with --cpu-prof into bench/results/http-profile/
@@ -20,10 +21,11 @@
 // --trace-gc-nvp and prints bytes allocated and promoted per request).
 import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
+import { buildBenches } from "./_build.ts";
 
 const { HTTP_BENCH_ROUNDS, HTTP_BENCH_SECONDS, HTTP_BENCH_SKIP, HTTP_BENCH_PROFILE } = process.env;
 const ROUNDS = Number(HTTP_BENCH_ROUNDS ?? 3);
@@ -41,14 +43,6 @@ const GOAL = 0.92;
 const run = promisify(execFile);
 type Child = ChildProcessByStdio<Writable, Readable, null>;
 const children: Child[] = [];
-
-/** Compiles src/ and corio's bench servers (bench/tsconfig.servers.json) and gives the folder of the output. */
-async function buildCorioServers(): Promise<string> {
-  const out = "bench/results/corio-build";
-  await run(process.platform === "win32" ? "npx.cmd" : "npx", ["tsc", "-p", "bench/tsconfig.servers.json"]);
-  writeFileSync(join(out, "package.json"), '{ "type": "module" }\n');
-  return out;
-}
 
 /** Starts a server process; resolves with its port (the first line it prints that is a number) and what it prints (GC traces). */
 async function startServer(args: string[]): Promise<{ child: Child; port: number; output: string[] }> {
@@ -226,7 +220,7 @@ function summarizeGc(name: string, output: string[], loads: (Load | null)[]): vo
   );
 }
 
-const build = SKIP === "hello,sse" ? "" : await buildCorioServers();
+const build = process.env["CORIO_BENCH_BUILD"] || buildBenches();
 
 try {
   // ---- HTTP hello world ----

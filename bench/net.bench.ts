@@ -2,7 +2,7 @@
 // corio (readLine/write) vs a raw node:net server splitting lines with
 // indexOf vs Python asyncio streams on uvloop — and memory per idle
 // connection. The load comes from a separate Node process (bench/_echo-client.mjs).
-// Run alone: node --import tsx --expose-gc bench/net.bench.ts
+// Run alone: npm run bench -- net (compiled; through tsx it measures tsx's transform too)
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";

@@ -1,7 +1,7 @@
 // Issue 15 benchmarks (corio/redis): job throughput of corio's processing (n = 8) against a
 // plain BullMQ Worker with concurrency 8 on the same jobs, enqueue-to-start latency of both,
 // and scaling from 1 to 2 worker processes. Starts its own redis-server (unix socket, no
-// persistence). Run alone: node --import tsx --expose-gc bench/redis.bench.ts
+// persistence). Run alone: npm run bench -- redis (compiled; through tsx it measures tsx's transform too)
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { get } from "node:http";
 import { resolve } from "node:path";
@@ -142,7 +142,7 @@ async function processScaling(processes: number): Promise<number> {
   const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < processes; i++) {
-      const child = spawnChild(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "../test/fixtures/redis-job-worker.ts"), server.path, name], {
+      const child = spawnChild(process.execPath, ["--import", "tsx", resolve("test/fixtures/redis-job-worker.ts"), server.path, name], {
         stdio: ["ignore", "pipe", "inherit"],
       });
       children.push(child);
@@ -178,7 +178,7 @@ async function sseFanOut(processes: number, clients: number, events: number): Pr
   const requests: ReturnType<typeof get>[] = [];
   try {
     for (let i = 0; i < processes; i++) {
-      const child = spawnChild(process.execPath, ["--import", "tsx", resolve(import.meta.dirname, "_sse-redis-server.ts"), server.path, channel], {
+      const child = spawnChild(process.execPath, ["--import", "tsx", resolve("bench/_sse-redis-server.ts"), server.path, channel], {
         stdio: ["pipe", "pipe", "inherit"],
       });
       servers.push(child);

@@ -1,7 +1,7 @@
 // Issue 6 benchmarks (threads): 10k trivial jobs on 2 workers, 1k CPU-heavy
 // jobs (sha256 of 1 MiB), and the round trip of one call, for corio's pool,
 // piscina (default and tuned), and raw worker_threads messages (the floor).
-// Run alone: node --import tsx --expose-gc bench/threads.bench.ts
+// Run alone: npm run bench -- threads (compiled; through tsx it measures tsx's transform too)
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
@@ -80,7 +80,12 @@ async function corioFigures(): Promise<CorioFigures> {
 }
 
 async function piscinaFigures(concurrentTasksPerWorker: number): Promise<CorioFigures> {
-  const pool = new Piscina({ filename: new URL("./_piscina-worker.mjs", import.meta.url).href, minThreads: 2, maxThreads: 2, concurrentTasksPerWorker });
+  const pool = new Piscina({
+    filename: new URL("./_piscina-worker.mjs", import.meta.url).href /* bench/_build.ts copies it next to the compiled bench */,
+    minThreads: 2,
+    maxThreads: 2,
+    concurrentTasksPerWorker,
+  });
   try {
     const trivialTime = await timeBatches(TRIVIAL, () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))));
     const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));

@@ -1,6 +1,6 @@
 // Issue 7 benchmarks (utilities): limitGather against 8 raw async workers,
 // p-limit and p-map; asyncCache against bare lru-cache.
-// Run alone: node --import tsx --expose-gc bench/util.bench.ts
+// Run alone: npm run bench -- util (compiled; through tsx it measures tsx's transform too)
 import { LRUCache } from "lru-cache";
 import { measure } from "mitata";
 import pLimit from "p-limit";
