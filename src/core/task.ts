@@ -275,16 +275,6 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     }
   }
 
-  /** `wake(false, undefined)`, run after this turn's I/O callbacks (`Loop.scheduleAfterIo`): for a wake from an I/O callback. */
-  wakeAfterIo(): void {
-    this.flags = (this.flags | WOKEN) & ~RESUME_THROW;
-    this.#resumeValue = undefined;
-    if ((this.flags & QUEUED) === 0) {
-      this.flags |= QUEUED;
-      this.loop.scheduleAfterIo(this);
-    }
-  }
-
   /** Queues a task that has not started (or that parks on nothing). */
   enqueue(): void {
     if ((this.flags & QUEUED) === 0) {

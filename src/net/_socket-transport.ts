@@ -12,7 +12,6 @@ import type { ReadTransport, WriteTransport } from "../streams/transport.ts";
 
 class SocketTransport implements ReadTransport, WriteTransport {
   readonly external = true;
-  readonly afterIo = true;
   readonly canWriteEof: boolean;
   readonly #socket: Socket;
 

@@ -19,32 +19,22 @@ const encoder = new TextEncoder();
 /** The key of `StreamReader`'s `readLine` step, kept off its public names. */
 const LINE_STEP = Symbol("corio.streamReader.lineStep");
 
-/**
- * Waits for data; counts as busy (virtual clock) when the transport is
- * external, and resumes after the turn's I/O when the transport says so
- * (`ReadTransport.afterIo`).
- */
+/** Waits for data; counts as busy (virtual clock) when the transport is external. */
 class DataPark extends Park {
   readonly #reader: StreamReader;
   readonly #external: boolean;
-  readonly #afterIo: boolean;
-  constructor(task: TaskImpl<unknown>, reader: StreamReader, transport: ReadTransport | null) {
-    const external = transport?.external ?? false;
+  constructor(task: TaskImpl<unknown>, reader: StreamReader, external: boolean) {
     super(task, "io", external ? "data to read from its connection or file (a read)" : "data to read from its stream (a read)");
     this.#reader = reader;
     this.#external = external;
-    this.#afterIo = transport?.afterIo === true;
     if (external) task.loop.busy++;
   }
-  /** Wakes the reader (data, EOF or an error arrived). */
+  /** Wakes the reader (data, EOF or an error arrived); returns false if it no longer waits. */
   settle(): void {
     this.#reader.forgetWaiter(this);
     const task = this.task as TaskImpl<unknown>;
     if (this.#external) task.loop.busy--;
-    if (task.park === this && !task.woken) {
-      if (this.#afterIo) task.wakeAfterIo();
-      else task.wake(false, undefined);
-    }
+    if (task.park === this && !task.woken) task.wake(false, undefined);
   }
   override cancelled(woken: boolean): void {
     if (woken) return;
@@ -429,7 +419,7 @@ export class StreamReader {
       this.#resumeTransport();
       if (this.buffered !== before || this.#eof || this.#exception !== undefined) return null;
     }
-    const park = new DataPark(requireCurrentTask(action), this, this.#transport);
+    const park = new DataPark(requireCurrentTask(action), this, this.#transport?.external ?? false);
     this.#waiter = park;
     return park;
   }

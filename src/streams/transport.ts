@@ -24,14 +24,6 @@ export interface ReadTransport {
    * a task waiting on it counts as busy, so a virtual clock holds still.
    */
   readonly external: boolean;
-  /**
-   * True if data is fed from the host's I/O callbacks (a socket's 'data'):
-   * a task woken by it resumes once the turn's other I/O callbacks have run
-   * (`Loop.scheduleAfterIo`), so the connections read in one turn are
-   * served together after all the reads. Leave it unset for data that
-   * arrives through promises (a Web stream), where it would only add a wait.
-   */
-  readonly afterIo?: boolean;
 }
 
 /**

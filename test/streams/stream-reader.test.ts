@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, run, StreamReader, spawn } from "../../src/index.ts";
+import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -17,31 +17,7 @@ function readerOf(chunks: string[], eof = true, limit?: number): StreamReader {
   return reader;
 }
 
-/** Where a reader woken by `feed` resumes, against a microtask and an immediate queued around the feed. */
-async function wakeOrder(afterIo: boolean): Promise<string[]> {
-  const log: string[] = [];
-  const reader = new StreamReader();
-  reader.setTransport({ external: true, afterIo, pauseReading() {}, resumeReading() {} });
-  const done = run(function* () {
-    const line = yield* reader.readLine();
-    log.push(`read ${new TextDecoder().decode(line).trim()}`);
-  });
-  await new Promise((resolve) => setImmediate(resolve)); // the task is parked on the reader now
-  setImmediate(() => log.push("earlier immediate")); // stands for another I/O callback of this turn
-  reader.feed(new TextEncoder().encode("hi\n"));
-  queueMicrotask(() => log.push("microtask"));
-  await done;
-  await new Promise((resolve) => setImmediate(resolve)); // after the earlier immediate
-  return log;
-}
-
 describe("StreamReader", () => {
-  it("a reader on a transport fed from I/O callbacks (afterIo) resumes after the turn's other callbacks", async () => {
-    assert.deepEqual(await wakeOrder(true), ["microtask", "earlier immediate", "read hi"]);
-    // Without it, in the microtask after the feed.
-    assert.deepEqual(await wakeOrder(false), ["read hi", "microtask", "earlier immediate"]);
-  });
-
   it("read(n) returns what is buffered without suspending; read() reads to EOF", async () => {
     await runVirtual(function* () {
       const reader = readerOf(["hello ", "world"]);
