@@ -10,7 +10,10 @@ import { Redis } from "ioredis";
 import { type Operation, run, sleep, spawn, until } from "../src/index.ts";
 import { connectRedis, openJobQueue, redisEventSource } from "../src/redis/index.ts";
 import { haveRedisServer, startRedisServer } from "../test/_redis.ts";
+import { buildBenches } from "./_build.ts";
 
+/** Where the compiled benches are (run.ts builds them; alone, this builds them). */
+const sseServerBuild = process.env["CORIO_BENCH_BUILD"] || buildBenches();
 const JOBS = 2000;
 const ROUNDS = 5;
 const LATENCY_SAMPLES = 200;
@@ -178,7 +181,8 @@ async function sseFanOut(processes: number, clients: number, events: number): Pr
   const requests: ReturnType<typeof get>[] = [];
   try {
     for (let i = 0; i < processes; i++) {
-      const child = spawnChild(process.execPath, ["--import", "tsx", resolve("bench/_sse-redis-server.ts"), server.path, channel], {
+      // corio's server compiled, as the package runs (bench/_build.ts; run.ts built it).
+      const child = spawnChild(process.execPath, [resolve(sseServerBuild, "bench/_sse-redis-server.js"), server.path, channel], {
         stdio: ["pipe", "pipe", "inherit"],
       });
       servers.push(child);
