@@ -118,9 +118,6 @@ await main(function* chatDemo() {
         function* deliver() {
           for (let m = yield* inbox.next(); !m.done; m = yield* inbox.next()) {
             if (m.value.from !== name) {
-              // The connection is ending (its handler returned and the server closed the writer): this
-              // daemon is cancelled next, but a message may have woken it first.
-              if (writer.isClosing) return;
               writer.write(`${m.value.from}: ${m.value.text}\n`);
               yield* writer.drain();
             }

@@ -232,19 +232,21 @@ type AwaitedResponse = ServerResponse & { [SENT_PARK]?: ExternalPark<void> | und
  */
 function onResponseSent(this: AwaitedResponse): void {
   const socket = this.req.socket;
-  if (this.destroyed || (socket !== null && socket.errored !== null)) onResponseClosed.call(this);
-  const park = this[SENT_PARK];
-  if (park === undefined) return;
-  this[SENT_PARK] = undefined;
-  park.resolve();
+  settleSent(this, !this.destroyed && (socket === null || socket.errored === null));
 }
 
 /** 'close' before 'finish': the client went away before it could be sent. */
 function onResponseClosed(this: AwaitedResponse): void {
-  const park = this[SENT_PARK];
+  settleSent(this, false);
+}
+
+/** Wakes the `end` waiting on `res`, if one still is: done, or a `BrokenResourceError`. */
+function settleSent(res: AwaitedResponse, sent: boolean): void {
+  const park = res[SENT_PARK];
   if (park === undefined) return;
-  this[SENT_PARK] = undefined;
-  park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
+  res[SENT_PARK] = undefined;
+  if (sent) park.resolve();
+  else park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
 }
 
 /** Waits for 'drain' on a writable, or fails if it closes first. */

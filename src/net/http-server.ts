@@ -162,8 +162,8 @@ defineOperationMethods(HttpServer);
  * server goes on. Tasks the handler started belong to its request: a
  * response the handler left open is ended once they have ended (its daemons
  * cancelled), and one of them failing is answered and reported as a
- * failing handler is (the response is cut off if it had begun). Limits (`limits`) have safe defaults: a head over
- * `maxHeaderSize` gets 431, a body over `maxBodySize` 413, a slow request 408.
+ * failing handler is (the response is cut off if it had begun). Limits
+ * (`limits`) have safe defaults: a head over `maxHeaderSize` gets 431, a body over `maxBodySize` 413, a slow request 408.
  * An error accepting a connection (`EMFILE`...) is reported to `onError`.
  *
  * **Cancellation:** the task that called `serveHttp` owns the server; when
@@ -353,7 +353,6 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
 /** Printable ASCII but `"` and `\\`: what JSON.stringify leaves as is. */
 const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-/** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
 /** Answers a failure: its status (500 unless an `HttpError` says otherwise) if nothing was sent yet, else the response is cut off. */
 function* answerFailure(response: HttpResponse, error?: HttpError): Operation<void> {
   const res = response.raw;
@@ -361,6 +360,7 @@ function* answerFailure(response: HttpResponse, error?: HttpError): Operation<vo
   else res.destroy();
 }
 
+/** The name of a request's task: method and target as sent, shortened, with control characters escaped. */
 function requestName(request: { method?: string | undefined; url?: string | undefined }): string {
   const url = String(request.url ?? "");
   if (url.length <= 100 && PLAIN_TARGET.test(url)) return `${String(request.method ?? "?")} ${url}`;

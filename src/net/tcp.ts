@@ -318,13 +318,13 @@ function* serveConnection(
     reportConnectionError(task, error, peer);
   } finally {
     if (failed || task.hasFailures) writer.abort();
-    else if (task.hasChildren) task.ensure({ name: "connection close", cleanup: () => closeAfterChildren(task, core, writer, peer) });
-    else yield* closeConnection(task, core, writer, peer);
+    else if (task.hasChildren) task.ensure({ name: "connection close", cleanup: () => closeOrReset(task, core, writer, peer) });
+    else yield* closeOrReset(task, core, writer, peer);
   }
 }
 
-/** The close of a connection whose handler left tasks running: runs once they have all ended. */
-function* closeAfterChildren(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
+/** The end of a connection whose handler returned (or was cancelled): reset if one of its tasks failed, else the clean close. */
+function* closeOrReset(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
   if (task.hasFailures) writer.abort();
   else yield* closeConnection(task, core, writer, peer);
 }

@@ -291,8 +291,7 @@ describe("serveHttp", () => {
           { daemon: true },
         );
         yield* spawn(function* () {
-          yield* sleep(5);
-          yield* response.write(" child");
+          yield* response.write(" child"); // its first step comes after the handler has returned
         });
         yield* response.write("handler"); // and returns at once
       },
@@ -308,10 +307,9 @@ describe("serveHttp", () => {
       function* (request, response) {
         if (request.path === "/ok") return yield* response.send(200, "fine");
         if (request.path === "/after-headers") yield* response.write("partial");
-        yield* spawn(function* () {
-          yield* sleep(1);
-          throw new Error(`child of ${request.path} broke`);
-        });
+        const broken = new Future<void>();
+        broken.reject(new Error(`child of ${request.path} broke`));
+        yield* spawn(() => broken); // fails on its first step, which comes after the handler's next suspension or its return
         if (request.path === "/while-waiting") yield* suspend(); // cancelled by the child's failure
       },
       async (server) => {
