@@ -5,9 +5,9 @@
  *
  * The worker reads batches of records (see `_protocol.ts`), runs each job
  * with a `ThreadContext` as `this`, and sends results back in batches: after
- * every batch, after any job that took over a millisecond, and when async
- * jobs settle. After a long job it yields to its event loop before the next
- * one, so that replies to `callFromThread` can arrive.
+ * every batch, after every `SLICE_MS` (4 ms) of synchronous jobs, and when
+ * async jobs settle. After such a slice it yields to its event loop before
+ * the next job, so that replies to `callFromThread` can arrive.
  *
  * Aborts do not wait for the event loop: the main thread posts the job id on
  * a dedicated port and bumps a shared counter, so `this.aborted` in a busy
@@ -21,6 +21,15 @@
  */
 import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
 import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
+
+/**
+ * How long (ms) a worker runs synchronous jobs before it sends their results
+ * and turns its event loop once. Each batch of results wakes the main
+ * thread, which on a machine with no spare core takes CPU from a worker: on
+ * 2 cores, 1k jobs of 0.65 ms ran 5% faster with 4 ms than with 1 ms (median
+ * of 12 interleaved runs each; 2 ms gained half of that).
+ */
+const SLICE_MS = 4;
 
 export const WORKER_SOURCE = `"use strict";
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
@@ -254,17 +263,22 @@ function compile(fnId, source) {
   }
   functions.set(fnId, fn);
 }
-/** Runs records from \`start\`; returns false if it stopped after a long job (the rest is in the backlog). */
+/** Runs records from \`start\`; returns false if it stopped after a slice of work (the rest is in the backlog). */
 function handle(batch, start) {
   let last = performance.now();
   for (let i = start; i < batch.length; ) {
     const tag = batch[i];
-    if (tag === ${RUN_FUNCTION}) {
-      runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
-      i += 4;
+    if (tag === ${RUN_FUNCTION} || tag === ${RUN_EXPORT}) {
+      if (tag === ${RUN_FUNCTION}) {
+        runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
+        i += 4;
+      } else {
+        runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+        i += 5;
+      }
       const now = performance.now();
-      if (now - last > 1) {
-        // A long job: send its result now, and let replies in before the next.
+      if (now - last > ${SLICE_MS}) {
+        // A slice of work done: send its results now, and let replies in before the next job.
         flush();
         if (i < batch.length) {
           backlog.unshift([batch, i]);
@@ -276,9 +290,6 @@ function handle(batch, start) {
     } else if (tag === ${DEFINE}) {
       compile(batch[i + 1], batch[i + 2]);
       i += 3;
-    } else if (tag === ${RUN_EXPORT}) {
-      runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
-      i += 5;
     } else if (tag === ${CALL_RESULT}) {
       const call = pendingCalls.get(batch[i + 1]);
       pendingCalls.delete(batch[i + 1]);

@@ -34,6 +34,33 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("a worker with jobs queued behind a long one sends that one's result before it goes on", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const gate = counter();
+      // Longer than the worker's slice (4 ms): its result goes out before the next job starts.
+      const long = (ms: number): string => {
+        const end = performance.now() + ms;
+        while (performance.now() < end);
+        return "long done";
+      };
+      // Runs behind it on the same worker, and ends only once the main thread has that result.
+      const next = (shared: Int32Array): string => {
+        const end = performance.now() + 10_000;
+        while (performance.now() < end) if (Atomics.load(shared, 0) === 1) return "saw the result";
+        return "the long job's result never came back while this one ran";
+      };
+      const first = yield* spawn(function* () {
+        const result = yield* pool.call(long, 20);
+        Atomics.store(gate, 0, 1);
+        return result;
+      });
+      const second = yield* spawn(pool.call(next, gate));
+      assert.equal(yield* first, "long done");
+      assert.equal(yield* second, "saw the result");
+    });
+  });
+
   it("a job that throws gives the task its error, with the class, the code and the worker's stack", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
