@@ -65,3 +65,33 @@ export function printCase(title: string, rows: Row[], reference: string, goal?: 
   console.log(text);
   return text;
 }
+
+/** The median of a list of numbers (NaN for none). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/**
+ * Measures each contestant once per round, after one warm-up each, rotating
+ * the order every round so none always runs first: on a shared machine the
+ * load moves between runs, and only figures from the same round compare.
+ * Gives each contestant's samples, round by round.
+ */
+export async function interleavedRounds(rounds: number, contestants: { name: string; measure: () => Promise<number> }[]): Promise<Map<string, number[]>> {
+  const samples = new Map(contestants.map(({ name }) => [name, [] as number[]]));
+  for (const contestant of contestants) await contestant.measure();
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < contestants.length; i++) {
+      const { name, measure } = contestants[(i + round) % contestants.length] as (typeof contestants)[number];
+      (samples.get(name) as number[]).push(await measure());
+    }
+  }
+  return samples;
+}
+
+/** `a[i] / b[i]` for each round. */
+export function roundRatios(a: readonly number[], b: readonly number[]): number[] {
+  return a.map((value, i) => value / (b[i] as number));
+}

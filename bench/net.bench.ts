@@ -4,12 +4,13 @@
 // connection. The load comes from a separate Node process (bench/_echo-client.mjs).
 // Run alone: npm run bench -- net (compiled; through tsx it measures tsx's transform too)
 import { execFile, spawn as spawnProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { promisify } from "node:util";
-import { Future, run, spawn } from "../src/index.ts";
-import { startServer } from "../src/net/index.ts";
-import { printCase } from "./_report.ts";
+import { Future, type Operation, run, spawn } from "../src/index.ts";
+import { type ConnectionHandler, openDatagram, startServer } from "../src/net/index.ts";
+import { interleavedRounds, median, printCase, roundRatios } from "./_report.ts";
 
 const CLIENTS = 64;
 const LINES = 3000;
@@ -78,43 +79,57 @@ function rawServer(): Promise<{ port: number; close: () => Promise<void> }> {
   );
 }
 
-const results: { name: string; result: LoadResult }[] = [];
+/** Rounds per case: every server is measured once per round, in turn (see interleavedRounds). */
+const ROUNDS = Number(process.env["NET_ROUNDS"] ?? 5);
 
-// corio: one task per connection, readLine + write.
-{
+/** A corio server run by its own root task until `close` is called. */
+async function corioServer(
+  start: () => Operation<{ port: number; close: () => void; waitClosed?: () => Operation<void> }>,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const ready = new Future<number>();
   const stop = new Future<void>();
-  const server = run(function* () {
-    const s = yield* startServer(function* (reader, writer) {
-      for (;;) {
-        const line = yield* reader.readLine();
-        if (line.length === 0) return;
-        writer.write(line);
-        yield* writer.drain();
-      }
-    });
-    ready.resolve(s.address.port);
+  const task = run(function* () {
+    const server = yield* start();
+    ready.resolve(server.port);
     yield* stop;
-    s.close();
-    yield* s.waitClosed();
+    server.close();
+    if (server.waitClosed !== undefined) yield* server.waitClosed();
   });
   const port = await run(() => ready);
-  await load(port); // warm-up
-  results.push({ name: "corio readLine/write", result: await load(port) });
-  stop.resolve();
-  await server;
+  return {
+    port,
+    close: async () => {
+      stop.resolve();
+      await task;
+    },
+  };
 }
 
-// Raw node:net with an indexOf line splitter (the floor).
+/** A corio TCP echo server whose connections run `handler`. */
+function corioTcpServer(handler: ConnectionHandler): Promise<{ port: number; close: () => Promise<void> }> {
+  return corioServer(function* () {
+    const server = yield* startServer(handler);
+    return { port: server.address.port, close: () => server.close(), waitClosed: () => server.waitClosed() };
+  });
+}
+
+/** Prints a per-round ratio line: "name/reference: median (per round: …)". */
+function printRatios(label: string, ratios: number[]): void {
+  console.log(`${label}: ${median(ratios).toFixed(2)}x (per round: ${ratios.map((r) => r.toFixed(2)).join(", ")})`);
+}
+
+// Line echo: corio (one task per connection, readLine + write), raw node:net
+// with an indexOf splitter (the floor), Python asyncio streams on uvloop.
 {
+  const corio = await corioTcpServer(function* (reader, writer) {
+    for (;;) {
+      const line = yield* reader.readLine();
+      if (line.length === 0) return;
+      writer.write(line);
+      yield* writer.drain();
+    }
+  });
   const raw = await rawServer();
-  await load(raw.port);
-  results.push({ name: "raw node:net + indexOf (floor)", result: await load(raw.port) });
-  await raw.close();
-}
-
-// Python asyncio streams on uvloop (Debian's python3-uvloop), if present.
-{
   const script = `
 import asyncio, sys
 try:
@@ -137,25 +152,44 @@ uvloop.run(main()) if hasattr(uvloop, "run") else (uvloop.install(), asyncio.run
   const python = spawnProcess("/usr/bin/python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"] });
   const [first] = (await once(python.stdout, "data")) as [Buffer];
   const answer = first.toString().trim();
-  if (answer !== "no-uvloop") {
-    const port = Number(answer);
-    await load(port);
-    results.push({ name: "Python asyncio streams + uvloop", result: await load(port) });
-  } else console.log("(python3-uvloop is not installed: skipped)");
-  python.kill();
-}
-
-const floor = results.find((r) => r.name.startsWith("raw"))?.result.linesPerSecond ?? Number.NaN;
-printCase(
-  `line echo, ${CLIENTS} concurrent clients (time per line, from lines/s)`,
-  results.map(({ name, result }) => ({ name, value: 1e9 / result.linesPerSecond })),
-  "raw node:net + indexOf (floor)",
-  "corio ≥ 1.0x the raw server's throughput, ≥ 1.2x Python on uvloop",
-);
-for (const { name, result } of results) {
-  console.log(
-    `${name}: ${result.linesPerSecond.toFixed(0)} lines/s (${(result.linesPerSecond / floor).toFixed(2)}x of raw), p50 ${result.p50.toFixed(3)} ms, p99 ${result.p99.toFixed(3)} ms`,
+  const servers = [
+    { name: "corio readLine/write", port: corio.port },
+    { name: "raw node:net + indexOf (floor)", port: raw.port },
+  ];
+  if (answer !== "no-uvloop") servers.push({ name: "Python asyncio streams + uvloop", port: Number(answer) });
+  else console.log("(python3-uvloop is not installed: skipped)");
+  const runs = new Map<string, LoadResult[]>(servers.map(({ name }) => [name, []]));
+  const rates = await interleavedRounds(
+    ROUNDS,
+    servers.map(({ name, port }) => ({
+      name,
+      measure: async () => {
+        const result = await load(port);
+        runs.get(name)?.push(result);
+        return result.linesPerSecond;
+      },
+    })),
   );
+  python.kill();
+  await corio.close();
+  await raw.close();
+  const floorName = "raw node:net + indexOf (floor)";
+  printCase(
+    `line echo, ${CLIENTS} concurrent clients (time per line, from the median lines/s of ${ROUNDS} interleaved rounds)`,
+    servers.map(({ name }) => ({ name, value: 1e9 / median(rates.get(name) as number[]) })),
+    floorName,
+    "corio ≥ 1.0x the raw server's throughput, ≥ 1.2x Python on uvloop",
+  );
+  for (const { name } of servers) {
+    const samples = (runs.get(name) as LoadResult[]).slice(1); // the first was the warm-up
+    console.log(
+      `${name}: ${median(rates.get(name) as number[]).toFixed(0)} lines/s, p50 ${median(samples.map((r) => r.p50)).toFixed(3)} ms, p99 ${median(samples.map((r) => r.p99)).toFixed(3)} ms (medians)`,
+    );
+  }
+  const corioRates = rates.get("corio readLine/write") as number[];
+  printRatios("corio / raw, same round", roundRatios(corioRates, rates.get(floorName) as number[]));
+  const uvloop = rates.get("Python asyncio streams + uvloop");
+  if (uvloop !== undefined) printRatios("corio / Python on uvloop, same round", roundRatios(corioRates, uvloop));
 }
 
 // Echo of 1 KiB and 100 KiB messages, 16 clients, corio vs raw node:net.
@@ -167,73 +201,68 @@ for (const size of [1024, 100 * 1024]) {
     });
     return (JSON.parse(stdout) as LoadResult).linesPerSecond;
   };
-  const ready = new Future<number>();
-  const stop = new Future<void>();
-  const server = run(function* () {
-    const s = yield* startServer(function* (reader, writer) {
-      for (;;) {
-        const data = yield* reader.read(256 * 1024);
-        if (data.length === 0) return;
-        writer.write(data);
-        yield* writer.drain();
-      }
-    });
-    ready.resolve(s.address.port);
-    yield* stop;
-    s.close();
-    yield* s.waitClosed();
+  const corio = await corioTcpServer(function* (reader, writer) {
+    for (;;) {
+      const data = yield* reader.read(256 * 1024);
+      if (data.length === 0) return;
+      writer.write(data);
+      yield* writer.drain();
+    }
   });
-  const corioPort = await run(() => ready);
-  await measure(corioPort);
-  const corioRate = await measure(corioPort);
-  stop.resolve();
-  await server;
   const raw = await rawEchoServer();
-  await measure(raw.port);
-  const rawRate = await measure(raw.port);
+  const rates = await interleavedRounds(ROUNDS, [
+    { name: "corio", measure: () => measure(corio.port) },
+    { name: "raw", measure: () => measure(raw.port) },
+  ]);
+  await corio.close();
   await raw.close();
   const mb = (rate: number): string => `${((rate * size) / 1e6).toFixed(1)} MB/s`;
+  const corioRates = rates.get("corio") as number[];
+  const rawRates = rates.get("raw") as number[];
   console.log(
-    `\necho of ${size / 1024} KiB messages, 16 clients: corio ${mb(corioRate)}, raw node:net ${mb(rawRate)} (${(corioRate / rawRate).toFixed(2)}x of raw; goal ${size === 1024 ? "0.9x" : "0.95x"})`,
+    `\necho of ${size / 1024} KiB messages, 16 clients, medians of ${ROUNDS} interleaved rounds: corio ${mb(median(corioRates))}, raw node:net ${mb(median(rawRates))} (goal ${size === 1024 ? "0.9x" : "0.95x"} of raw)`,
   );
+  printRatios("corio / raw, same round", roundRatios(corioRates, rawRates));
 }
 
 // UDP echo, corio vs raw dgram.
 {
-  const { openDatagram } = await import("../src/net/index.ts");
-  const { createSocket } = await import("node:dgram");
   const udpLoad = async (port: number): Promise<number> => {
     const { stdout } = await promisify(execFile)(process.execPath, ["bench/_udp-client.mjs", String(port), "20000"], { encoding: "utf8" });
     return Number(stdout.trim());
   };
-  const ready = new Future<number>();
-  const stop = new Future<void>();
-  const server = run(function* () {
+  const corio = await corioServer(function* () {
     const socket = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
-    ready.resolve(socket.address.port);
     const echo = yield* spawn(function* () {
       for (;;) {
         const { data, address, port } = yield* socket.receive();
         yield* socket.send(data, { host: address, port });
       }
     });
-    yield* stop;
-    echo.cancel();
+    return {
+      port: socket.address.port,
+      close: () => {
+        echo.cancel();
+        socket.close();
+      },
+    };
   });
-  const corioPort = await run(() => ready);
-  await udpLoad(corioPort);
-  const corioRate = await udpLoad(corioPort);
-  stop.resolve();
-  await server;
   const raw = createSocket("udp4");
   raw.on("message", (message, info) => raw.send(message, info.port, info.address));
   await new Promise<void>((resolve) => raw.bind(0, "127.0.0.1", resolve));
-  await udpLoad(raw.address().port);
-  const rawRate = await udpLoad(raw.address().port);
+  const rawPort = raw.address().port;
+  const rates = await interleavedRounds(ROUNDS, [
+    { name: "corio", measure: () => udpLoad(corio.port) },
+    { name: "raw", measure: () => udpLoad(rawPort) },
+  ]);
+  await corio.close();
   raw.close();
+  const corioRates = rates.get("corio") as number[];
+  const rawRates = rates.get("raw") as number[];
   console.log(
-    `\nUDP echo: corio ${corioRate.toFixed(0)} datagrams/s, raw dgram ${rawRate.toFixed(0)} datagrams/s (${(corioRate / rawRate).toFixed(2)}x of raw; goal 0.95x)`,
+    `\nUDP echo, medians of ${ROUNDS} interleaved rounds: corio ${median(corioRates).toFixed(0)} datagrams/s, raw dgram ${median(rawRates).toFixed(0)} datagrams/s (goal 0.95x of raw)`,
   );
+  printRatios("corio / raw, same round", roundRatios(corioRates, rawRates));
 }
 
 // Memory per idle connection: N connections held open by a client process.

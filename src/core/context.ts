@@ -83,7 +83,7 @@ export function createContext<T>(name: string, ...defaultValue: [] | [T]): Conte
 
   function read(task: TaskImpl<unknown> | null): T | typeof ABSENT {
     const map = task?.context;
-    if (map != null && map.has(key)) return map.get(key) as T;
+    if (map?.has(key)) return map.get(key) as T;
     return fallback;
   }
 
