@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
-import { all, type Operation, run } from "../src/index.ts";
+import { all, Future, type Operation, run, until } from "../src/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
 import { formatNs, printCase } from "./_report.ts";
 
@@ -46,10 +46,16 @@ async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise
   return median(samples);
 }
 
-interface CorioFigures {
+interface PoolFigures {
   trivial: number;
   heavy: number;
   roundTrips: number[];
+}
+
+interface CorioFigures extends PoolFigures {
+  /** Raw round trips interleaved with corio's (a bare number, and a record shaped like the pool's). */
+  rawRoundTrips: number[];
+  recordRoundTrips: number[];
 }
 
 async function corioFigures(): Promise<CorioFigures> {
@@ -68,18 +74,37 @@ async function corioFigures(): Promise<CorioFigures> {
     };
     const trivialTime = yield* time(TRIVIAL, () => all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i))));
     const heavyTime = yield* time(HEAVY, () => all(Array.from({ length: HEAVY }, (_, i) => pool.call(hash, i))));
-    const roundTrips: number[] = [];
-    for (let i = 0; i < 200; i++) yield* pool.call(trivial, i);
-    for (let i = 0; i < ROUND_TRIPS; i++) {
-      const start = process.hrtime.bigint();
-      yield* pool.call(trivial, i);
-      roundTrips.push(Number(process.hrtime.bigint() - start));
+    // Round trips interleaved with raw ones on a worker of the same process (the floor), so both
+    // see the same machine: the raw reply is timed in its 'message' listener, before corio runs.
+    const echo = new Worker(RAW_ECHO, { eval: true });
+    try {
+      const rawTrip = function* (message: unknown): Operation<number> {
+        const received = new Future<bigint>();
+        echo.once("message", () => received.resolve(process.hrtime.bigint()));
+        const start = process.hrtime.bigint();
+        echo.postMessage(message);
+        return Number((yield* received) - start);
+      };
+      const roundTrips: number[] = [];
+      const rawRoundTrips: number[] = [];
+      const recordRoundTrips: number[] = [];
+      for (let i = 0; i < 200 + 3 * ROUND_TRIPS; i++) {
+        let sample: number;
+        if (i % 3 === 0) {
+          const start = process.hrtime.bigint();
+          yield* pool.call(trivial, i);
+          sample = Number(process.hrtime.bigint() - start);
+        } else sample = yield* rawTrip(i % 3 === 1 ? i : [1, i, 1, [i]]);
+        if (i >= 200) [roundTrips, rawRoundTrips, recordRoundTrips][i % 3]?.push(sample);
+      }
+      return { trivial: trivialTime, heavy: heavyTime, roundTrips, rawRoundTrips, recordRoundTrips };
+    } finally {
+      yield* until(echo.terminate());
     }
-    return { trivial: trivialTime, heavy: heavyTime, roundTrips };
   });
 }
 
-async function piscinaFigures(concurrentTasksPerWorker: number): Promise<CorioFigures> {
+async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFigures> {
   const pool = new Piscina({
     filename: new URL("./_piscina-worker.mjs", import.meta.url).href /* bench/_build.ts copies it next to the compiled bench */,
     minThreads: 2,
@@ -102,10 +127,12 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<CorioFi
   }
 }
 
+/** A raw worker that echoes every message: the floor of the message cases. */
+const RAW_ECHO = `const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));`;
+
 /** The floor: two workers echoing messages, every job its own postMessage, all in flight. */
-async function rawFigures(): Promise<{ trivial: number; roundTrips: number[]; recordRoundTrips: number[] }> {
-  const source = `const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));`;
-  const workers = [new Worker(source, { eval: true }), new Worker(source, { eval: true })];
+async function rawTrivial(): Promise<number> {
+  const workers = [new Worker(RAW_ECHO, { eval: true }), new Worker(RAW_ECHO, { eval: true })];
   try {
     const trivialTime = await timeBatches(
       TRIVIAL,
@@ -122,19 +149,7 @@ async function rawFigures(): Promise<{ trivial: number; roundTrips: number[]; re
           for (let i = 0; i < TRIVIAL; i++) (workers[i & 1] as Worker).postMessage(i);
         }),
     );
-    const worker = workers[0] as Worker;
-    // Interleaved: a bare number, and a record shaped like the pool's (tag, job id, function id, arguments).
-    const roundTrips: number[] = [];
-    const recordRoundTrips: number[] = [];
-    for (let i = 0; i < 200 + 2 * ROUND_TRIPS; i++) {
-      const start = process.hrtime.bigint();
-      await new Promise((resolve) => {
-        worker.once("message", resolve);
-        worker.postMessage(i % 2 === 0 ? i : [1, i, 1, [i]]);
-      });
-      if (i >= 200) (i % 2 === 0 ? roundTrips : recordRoundTrips).push(Number(process.hrtime.bigint() - start));
-    }
-    return { trivial: trivialTime, roundTrips, recordRoundTrips };
+    return trivialTime;
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
@@ -190,7 +205,7 @@ function singleThreadHash(): number {
   return median(samples);
 }
 
-const raw = await rawFigures();
+const rawTrivialTime = await rawTrivial();
 const corio = await corioFigures();
 const piscina = await piscinaFigures(1);
 const piscinaTuned = await piscinaFigures(16);
@@ -201,7 +216,7 @@ printCase(
   "10k trivial jobs on 2 workers, per job",
   [
     { name: "corio ThreadPool", value: corio.trivial },
-    { name: "raw postMessage, all in flight (floor)", value: raw.trivial },
+    { name: "raw postMessage, all in flight (floor)", value: rawTrivialTime },
     { name: "piscina", value: piscina.trivial },
     { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.trivial },
   ],
@@ -223,10 +238,13 @@ printCase(
 );
 const latencies = [
   { name: "corio ThreadPool.call", samples: corio.roundTrips },
-  { name: "raw worker_threads round trip", samples: raw.roundTrips },
-  { name: "raw, a record shaped like the pool's ([tag, id, fn, [arg]])", samples: raw.recordRoundTrips },
+  { name: "raw worker_threads round trip (interleaved with corio's)", samples: corio.rawRoundTrips },
+  { name: "raw, a record shaped like the pool's ([tag, id, fn, [arg]])", samples: corio.recordRoundTrips },
   { name: "piscina", samples: piscina.roundTrips },
 ];
 console.log("\n## Round trip of one call (sequential), p50 and p99\ngoal: p50 ≤ 1.05x the raw worker_threads round trip");
 console.log("| implementation | p50 | p99 |\n| --- | --- | --- |");
 for (const { name, samples } of latencies) console.log(`| ${name} | ${formatNs(percentile(samples, 0.5))} | ${formatNs(percentile(samples, 0.99))} |`);
+console.log(
+  `corio / raw round trip, p50: ${(percentile(corio.roundTrips, 0.5) / percentile(corio.rawRoundTrips, 0.5)).toFixed(2)}x; corio / piscina: ${(percentile(corio.roundTrips, 0.5) / percentile(piscina.roundTrips, 0.5)).toFixed(2)}x`,
+);
