@@ -12,8 +12,8 @@ import { connectRedis, openJobQueue, redisEventSource } from "../src/redis/index
 import { haveRedisServer, startRedisServer } from "../test/_redis.ts";
 import { buildBenches } from "./_build.ts";
 
-/** Where the compiled benches are (run.ts builds them; alone, this builds them). */
-const sseServerBuild = process.env["CORIO_BENCH_BUILD"] || buildBenches();
+/** Where the compiled benches are, with the job-worker fixture (run.ts builds them; alone, this builds them). */
+const benchBuild = process.env["CORIO_BENCH_BUILD"] || buildBenches();
 const JOBS = 2000;
 const ROUNDS = 5;
 const LATENCY_SAMPLES = 200;
@@ -145,7 +145,7 @@ async function processScaling(processes: number): Promise<number> {
   const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < processes; i++) {
-      const child = spawnChild(process.execPath, ["--import", "tsx", resolve("test/fixtures/redis-job-worker.ts"), server.path, name], {
+      const child = spawnChild(process.execPath, [resolve(benchBuild, "test/fixtures/redis-job-worker.js"), server.path, name], {
         stdio: ["ignore", "pipe", "inherit"],
       });
       children.push(child);
@@ -182,7 +182,7 @@ async function sseFanOut(processes: number, clients: number, events: number): Pr
   try {
     for (let i = 0; i < processes; i++) {
       // corio's server compiled, as the package runs (bench/_build.ts; run.ts built it).
-      const child = spawnChild(process.execPath, [resolve(sseServerBuild, "bench/_sse-redis-server.js"), server.path, channel], {
+      const child = spawnChild(process.execPath, [resolve(benchBuild, "bench/_sse-redis-server.js"), server.path, channel], {
         stdio: ["pipe", "pipe", "inherit"],
       });
       servers.push(child);
