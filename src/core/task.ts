@@ -151,7 +151,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     this.#body = body;
     this.#name = name;
     this.priority = priority;
-    this.createdAt = loop.time;
+    this.createdAt = loop.recentTime();
     if (parent !== null && parent.context !== null) {
       this.context = parent.context;
       parent.flags &= ~OWN_CONTEXT;
