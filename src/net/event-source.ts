@@ -48,6 +48,15 @@ interface Recorded {
   to: string | undefined;
 }
 
+/** An event as it goes on the wire: its `id:`, `event:` and `data:` lines and the blank line that ends it. */
+function frameOf(event: Recorded): string {
+  let frame = event.id === undefined ? "" : `id: ${event.id}\n`;
+  if (event.event !== undefined) frame += `event: ${event.event}\n`;
+  // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
+  for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
+  return `${frame}\n`;
+}
+
 /** Whether the event `id` comes after a client's `Last-Event-ID` (false for anything unreadable). */
 type IdOrder = (id: number | string | undefined, lastEventId: string) => boolean;
 
@@ -207,7 +216,7 @@ export class EventSource {
     const lastId = request.headers["last-event-id"];
     if (typeof lastId === "string") {
       for (const event of this.#history) {
-        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, event);
+        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, frameOf(event));
       }
     }
     const onClose = (): void => {
@@ -233,7 +242,7 @@ export class EventSource {
     const event = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
-    this.#write(client, event);
+    this.#write(client, frameOf(event));
     return true;
   }
 
@@ -265,8 +274,11 @@ export class EventSource {
   }
 
   #sendAll(event: Recorded): number {
+    if (this.#clients.size === 0) return 0;
+    // One frame for every client: a broadcast to 1,000 clients encodes its event once.
+    const frame = frameOf(event);
     let count = 0;
-    for (const client of [...this.#clients.values()]) if (this.#write(client, event)) count++;
+    for (const client of [...this.#clients.values()]) if (this.#write(client, frame)) count++;
     return count;
   }
 
@@ -278,13 +290,14 @@ export class EventSource {
         sendUnrecorded: (clientId, data, event) => {
           const text = encodeEvent(data, event);
           const client = source.#clients.get(clientId);
-          return client !== undefined && source.#write(client, { id: undefined, event, data: text, to: clientId });
+          return client !== undefined && source.#write(client, frameOf({ id: undefined, event, data: text, to: clientId }));
         },
       };
     };
   }
 
-  #write(client: Client, event: Recorded): boolean {
+  /** Writes one event's frame (see `frameOf`) to a client; false if the client is gone or was dropped as slow. */
+  #write(client: Client, frame: string): boolean {
     const raw = client.response;
     if (raw.destroyed || raw.writableEnded) {
       this.#remove(client);
@@ -297,11 +310,7 @@ export class EventSource {
       this.#remove(client);
       return false;
     }
-    let frame = event.id === undefined ? "" : `id: ${event.id}\n`;
-    if (event.event !== undefined) frame += `event: ${event.event}\n`;
-    // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
-    for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
-    raw.write(`${frame}\n`);
+    raw.write(frame);
     this.#sent++;
     return true;
   }
