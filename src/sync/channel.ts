@@ -116,6 +116,14 @@ export class Channel<T> {
    * channel is closed and drained. **Cancellation:** as for `receive`.
    */
   *next(): Operation<IteratorResult<T, unknown>> {
+    // Without a wait when none is needed: a buffered message, or the end (no errors built for it).
+    const queue = this.#queue;
+    if (queue.size > 0) {
+      const value = queue.getNowait();
+      queue.taskDone();
+      return { done: false, value };
+    }
+    if (this.#closed) return { done: true, value: this.#reason };
     try {
       return { done: false, value: yield* this.receive() };
     } catch (error) {
@@ -181,8 +189,8 @@ export class Subscription<T> {
   }
 
   /** Receives the next message. **Cancellation:** nothing is lost. @throws {ChannelClosedError} once closed and drained. */
-  *receive(): Operation<T> {
-    return yield* this.#channel.receive();
+  receive(): Operation<T> {
+    return this.#channel.receive();
   }
 
   /** Receives without waiting. */
@@ -191,8 +199,8 @@ export class Subscription<T> {
   }
 
   /** The next message as an iterator result (`done` once closed and drained). **Cancellation:** nothing is lost. */
-  *next(): Operation<IteratorResult<T, unknown>> {
-    return yield* this.#channel.next();
+  next(): Operation<IteratorResult<T, unknown>> {
+    return this.#channel.next();
   }
 
   /** The messages until the subscription is closed and drained, for `for await` in plain async code (leaving the loop does not unsubscribe: `close()` does). */

@@ -66,6 +66,23 @@ describe("Channel", () => {
     });
   });
 
+  it("next(): buffered messages without waiting (a blocked sender gets the freed slot), then done with the close reason", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<number>({ capacity: 1 });
+      yield* channel.send(1);
+      const sender = yield* spawn(function* () {
+        yield* channel.send(2);
+        channel.close("bye");
+      });
+      yield* waitAllTasksBlocked();
+      assert.deepEqual(yield* channel.next(), { done: false, value: 1 });
+      yield* sender;
+      assert.deepEqual(yield* channel.next(), { done: false, value: 2 });
+      assert.deepEqual(yield* channel.next(), { done: true, value: "bye" });
+      assert.deepEqual(yield* channel.next(), { done: true, value: "bye" });
+    });
+  });
+
   it("a waiting receiver is woken by close()", async () => {
     await runVirtual(function* () {
       const channel = new Channel<number>();
