@@ -263,6 +263,8 @@ export class Queue<T> {
    */
   *next(): Operation<IteratorResult<T, undefined>> {
     if (this.#store.size > 0) return { done: false, value: this.#take() };
+    // Shut down and empty: the end, without building the error a get would throw.
+    if (this.#shutdown) return { done: true, value: undefined };
     try {
       return { done: false, value: yield* this.get() };
     } catch (error) {
