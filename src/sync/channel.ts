@@ -92,9 +92,16 @@ export class Channel<T> {
    * @throws {ChannelClosedError} once closed and drained.
    */
   *receive(): Operation<T> {
+    const queue = this.#queue;
+    if (queue.size > 0) {
+      // A buffered message: no wait, no queue operation.
+      const message = queue.getNowait();
+      queue.taskDone();
+      return message;
+    }
     try {
-      const message = yield* this.#queue.get();
-      this.#queue.taskDone();
+      const message = yield* queue.get();
+      queue.taskDone();
       return message;
     } catch (error) {
       throw this.#translate(error, "receive");
