@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { buildBenches } from "./_build.ts";
+import { median } from "./_report.ts";
 
 const WRK = "/usr/bin/wrk";
 const SECONDS = 4;
@@ -50,11 +51,6 @@ async function wrk(port: number, seconds = SECONDS): Promise<{ rps: number; p99:
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(stdout);
   const unit = p99?.[2] === "us" ? 1e-3 : p99?.[2] === "s" ? 1e3 : 1;
   return { rps, p99: Number(p99?.[1]) * unit };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 // corio's server runs compiled, as the package does (bench/_build.ts; run.ts builds once).

@@ -11,6 +11,7 @@ import { type Operation, run, sleep, spawn, until } from "../src/index.ts";
 import { connectRedis, openJobQueue, redisEventSource } from "../src/redis/index.ts";
 import { haveRedisServer, startRedisServer } from "../test/_redis.ts";
 import { buildBenches } from "./_build.ts";
+import { median } from "./_report.ts";
 
 /** Where the compiled benches are, with the job-worker fixture (run.ts builds them; alone, this builds them). */
 const benchBuild = process.env["CORIO_BENCH_BUILD"] || buildBenches();
@@ -27,10 +28,6 @@ const connection = { path: server.path, maxRetriesPerRequest: null };
 let queueCount = 0;
 const freshName = (): string => `bench-${++queueCount}`;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;

@@ -7,17 +7,13 @@ import { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { all, Future, type Operation, run, until } from "../src/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
-import { formatNs, printCase } from "./_report.ts";
+import { formatNs, median, printCase } from "./_report.ts";
 
 const RUNS = 5;
 const TRIVIAL = 10_000;
 const HEAVY = 1_000;
 const ROUND_TRIPS = 2_000;
 
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;

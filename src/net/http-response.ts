@@ -249,44 +249,27 @@ function settleSent(res: AwaitedResponse, sent: boolean): void {
   else park.reject(new BrokenResourceError("Cannot end the response: the client closed the connection"));
 }
 
-/** Waits for 'drain' on a writable, or fails if it closes first. */
+/**
+ * Waits for 'drain' on a writable, or fails with a `BrokenResourceError` if
+ * it closes first (built only then). Only a write over the high-water mark
+ * gets here, so its two closures are not on the per-request path.
+ */
 export const waitForDrain = defineOperation(function* waitForDrain(
   stream: NodeJS.WritableStream & { destroyed: boolean; once: ServerResponse["once"]; off: ServerResponse["off"] },
 ): Operation<void> {
-  yield* waitEventUnlessClosed(
-    stream,
-    "drain",
-    "wait for the client to read",
-    "the HTTP client to read (drain)",
-    "Cannot write: the client closed the connection",
-  );
-});
-
-/**
- * Waits for `event` on a response or writable; its 'close' first fails the
- * wait with a `BrokenResourceError` (built only then: Node emits 'close'
- * after every response, the awaited event first).
- */
-function* waitEventUnlessClosed(
-  emitter: { once: ServerResponse["once"]; off: ServerResponse["off"] },
-  event: "finish" | "drain",
-  api: string,
-  description: string,
-  closedMessage: string,
-): Operation<void> {
-  const park = new ExternalPark<void>(requireCurrentTask(api), "io", undefined, description);
-  const onEvent = (): void => {
+  const park = new ExternalPark<void>(requireCurrentTask("wait for the client to read"), "io", undefined, "the HTTP client to read (drain)");
+  const onDrain = (): void => {
     park.resolve();
   };
   const onClose = (): void => {
-    if (park.pending) park.reject(new BrokenResourceError(closedMessage));
+    if (park.pending) park.reject(new BrokenResourceError("Cannot write: the client closed the connection"));
   };
-  emitter.once(event, onEvent);
-  emitter.once("close", onClose);
+  stream.once("drain", onDrain);
+  stream.once("close", onClose);
   try {
     yield park;
   } finally {
-    emitter.off(event, onEvent);
-    emitter.off("close", onClose);
+    stream.off("drain", onDrain);
+    stream.off("close", onClose);
   }
-}
+});

@@ -319,7 +319,7 @@ function* serveConnection(
   } finally {
     if (failed || task.hasFailures) writer.abort();
     else if (task.hasChildren) task.ensure({ name: "connection close", cleanup: () => closeOrReset(task, core, writer, peer) });
-    else yield* closeOrReset(task, core, writer, peer);
+    else yield* closeConnection(task, core, writer, peer);
   }
 }
 

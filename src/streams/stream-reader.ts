@@ -29,7 +29,7 @@ class DataPark extends Park {
     this.#external = external;
     if (external) task.loop.busy++;
   }
-  /** Wakes the reader (data, EOF or an error arrived); returns false if it no longer waits. */
+  /** Wakes the reader (data, EOF or an error arrived), if it still waits. */
   settle(): void {
     this.#reader.forgetWaiter(this);
     const task = this.task as TaskImpl<unknown>;

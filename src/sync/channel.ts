@@ -92,16 +92,11 @@ export class Channel<T> {
    * @throws {ChannelClosedError} once closed and drained.
    */
   *receive(): Operation<T> {
-    const queue = this.#queue;
-    if (queue.size > 0) {
-      // A buffered message: no wait, no queue operation.
-      const message = queue.getNowait();
-      queue.taskDone();
-      return message;
-    }
+    // A buffered message: no wait, no queue operation.
+    if (this.#queue.size > 0) return this.#takeBuffered();
     try {
-      const message = yield* queue.get();
-      queue.taskDone();
+      const message = yield* this.#queue.get();
+      this.#queue.taskDone();
       return message;
     } catch (error) {
       throw this.#translate(error, "receive");
@@ -110,11 +105,7 @@ export class Channel<T> {
 
   /** Receives without waiting. */
   tryReceive(): TryReceive<T> {
-    if (this.#queue.size > 0) {
-      const value = this.#queue.getNowait();
-      this.#queue.taskDone();
-      return { state: "ok", value };
-    }
+    if (this.#queue.size > 0) return { state: "ok", value: this.#takeBuffered() };
     return this.#closed ? { state: "closed", reason: this.#reason } : { state: "empty" };
   }
 
@@ -124,12 +115,7 @@ export class Channel<T> {
    */
   *next(): Operation<IteratorResult<T, unknown>> {
     // Without a wait when none is needed: a buffered message, or the end (no errors built for it).
-    const queue = this.#queue;
-    if (queue.size > 0) {
-      const value = queue.getNowait();
-      queue.taskDone();
-      return { done: false, value };
-    }
+    if (this.#queue.size > 0) return { done: false, value: this.#takeBuffered() };
     if (this.#closed) return { done: true, value: this.#reason };
     try {
       return { done: false, value: yield* this.receive() };
@@ -150,6 +136,13 @@ export class Channel<T> {
     this.#closed = true;
     this.#reason = reason;
     this.#queue.shutdown(false);
+  }
+
+  /** Takes a buffered message (there is one) and marks it done in the queue. */
+  #takeBuffered(): T {
+    const message = this.#queue.getNowait();
+    this.#queue.taskDone();
+    return message;
   }
 
   #translate(error: unknown, action: string): unknown {
