@@ -36,6 +36,28 @@ function* noop(): Operation<number> {
         });
     }),
   );
+  // V8's part of the inline row, no corio: a new generator closure per iteration of a loop in
+  // a generator body (as in the corio row), given a shared prototype before its first call as
+  // corio does, called and run to its end. Where the closure is made matters: made in a plain
+  // function's loop it measured up to 2x cheaper on Node 24.
+  const sharedPrototype = Object.create((Object.getPrototypeOf(function* () {}) as { prototype: object }).prototype) as Generator<never, number>;
+  function* callInlineClosures(): Generator<never, void> {
+    for (let i = 0; i < N; i++) {
+      const body = function* (): Generator<never, number> {
+        return i;
+      };
+      body.prototype = sharedPrototype;
+      body().next();
+    }
+  }
+  function* hoistedBody(): Generator<never, number> {
+    return 1;
+  }
+  function* callHoisted(): Generator<never, void> {
+    for (let i = 0; i < N; i++) hoistedBody().next();
+  }
+  const v8Inline = await medianPerOp(N, () => callInlineClosures().next());
+  const v8Hoisted = await medianPerOp(N, () => callHoisted().next());
   const asyncFloor = await medianPerOp(N, async () => {
     const fn = async (): Promise<number> => 1;
     for (let i = 0; i < N; i++) await fn();
@@ -75,6 +97,8 @@ function* noop(): Operation<number> {
         { name: "corio (inline closure: spawn(function* () {…}))", value: corioInline },
         { name: "await asyncFn() (floor)", value: asyncFloor },
         { name: "await (async () => …)() inline", value: asyncInline },
+        { name: "no corio: call a hoisted generator function and run it", value: v8Hoisted },
+        { name: "no corio: make an inline generator closure, call it and run it", value: v8Inline },
         { name: "Effection 4 (10k)", value: effectionTime },
         { name: "Effect 4 fork+join", value: effectTime },
       ],
@@ -152,6 +176,72 @@ function* noop(): Operation<number> {
       "within 1.3x of a plain generator yield*, ≥ 1.4x faster than await",
     ),
   );
+}
+
+type SmallBody = Generator<SmallFuture, void, unknown>;
+/** The future of `smallestSchedulerPingPong`: set once, with at most one waiter. */
+class SmallFuture {
+  done = false;
+  waiter: SmallBody | null = null;
+  [Symbol.iterator](): Iterator<SmallFuture, void, unknown> {
+    return new SmallWait(this);
+  }
+}
+/** What `yield* future` runs: suspends once unless the future is set. */
+class SmallWait implements Iterator<SmallFuture, void, unknown> {
+  parked = false;
+  readonly future: SmallFuture;
+  constructor(future: SmallFuture) {
+    this.future = future;
+  }
+  next(): IteratorResult<SmallFuture, void> {
+    if (this.parked || this.future.done) return { value: undefined, done: true };
+    this.parked = true;
+    return { value: this.future, done: false };
+  }
+}
+
+/**
+ * The design floor of a ping-pong: twenty lines of scheduler (a ready array, a future with one
+ * waiter) and no cancellation, priorities or error handling. `delegating` waits the way corio's
+ * operations do, `yield* future` through an iterator object; otherwise the body yields the future
+ * itself. The difference between the two rows is what the `yield*` protocol costs per switch.
+ */
+function smallestSchedulerPingPong(n: number, delegating: boolean): void {
+  const ready: SmallBody[] = [];
+  let head = 0;
+  const resolve = (future: SmallFuture): void => {
+    future.done = true;
+    if (future.waiter !== null) ready.push(future.waiter);
+  };
+  let ping = new SmallFuture();
+  let pong = new SmallFuture();
+  function* a(): SmallBody {
+    for (let i = 0; i < n / 2; i++) {
+      if (delegating) yield* ping;
+      else if (!ping.done) yield ping;
+      ping = new SmallFuture();
+      resolve(pong);
+    }
+  }
+  function* b(): SmallBody {
+    for (let i = 0; i < n / 2; i++) {
+      resolve(ping);
+      if (delegating) yield* pong;
+      else if (!pong.done) yield pong;
+      pong = new SmallFuture();
+    }
+  }
+  ready.push(a(), b());
+  while (head < ready.length) {
+    const body = ready[head++] as SmallBody;
+    if (head > 1024) {
+      ready.splice(0, head);
+      head = 0;
+    }
+    const step = body.next();
+    if (step.done !== true) step.value.waiter = body;
+  }
 }
 
 // 4. suspend/resume ping-pong between two tasks.
@@ -236,12 +326,16 @@ function* noop(): Operation<number> {
   const microtask = await medianPerOp(N, async () => {
     for (let i = 0; i < N; i++) await null;
   });
+  const smallestBare = await medianPerOp(N, () => smallestSchedulerPingPong(N, false));
+  const smallestDelegating = await medianPerOp(N, () => smallestSchedulerPingPong(N, true));
   record(
     printCase(
       "ping-pong between two tasks, per switch",
       [
         { name: "corio (Future hand-off)", value: corio },
         { name: "a generator resumed through a microtask (floor)", value: microtask },
+        { name: "smallest generator scheduler, bare yield", value: smallestBare },
+        { name: "smallest generator scheduler, yield* of a wait (corio's operation shape)", value: smallestDelegating },
         { name: "Effection 4 (100k)", value: effectionTime },
         { name: "Effect 4 Deferred (100k)", value: effectTime },
       ],
