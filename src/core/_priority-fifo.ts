@@ -33,6 +33,11 @@ export class PriorityFifo<T> {
     return this.count;
   }
 
+  /** The most urgent priority that has an item (only meaningful while `size > 0`). */
+  get firstPriority(): number {
+    return this.active[0] as number;
+  }
+
   /** Adds `item` behind the others of its `priority`. */
   pushAt(item: T, priority: number): void {
     let fifo = this.byPriority[priority];
