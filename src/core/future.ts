@@ -17,28 +17,55 @@ const REJECTED = 2;
  * park (no generator: a hand-off between two tasks through a Future is the
  * task switch every primitive pays, and a generator object was the biggest
  * thing it allocated).
+ *
+ * A wait whose `next` has returned `done` is over for good: `yield*` (and
+ * corio's own hand-written drivers) never call it again, and it is on no
+ * future's waiter list and is no task's `park` any more (a task's `park` is
+ * cleared before its step resumes it). So it becomes the spare that the next
+ * `yield*` of a pending future, in any task, takes instead of a new one. A
+ * ping-pong then allocates no wait per switch, and storing the wait in the
+ * task's `park` no longer writes a young object into a long-lived one (V8's
+ * write barrier was 8% of its samples): 62-66 to 54-56 ns per switch
+ * (bench/RESULTS.md, "Issue 13, eighth pass"). A wait that ends by a throw
+ * (a cancellation, a rejected future's error thrown at it) is not reused.
  */
 class FutureWait extends IteratorPark {
-  readonly future: Future<unknown>;
+  declare task: TaskImpl<unknown> | null;
+  /** The future waited on; `null` once the wait is over (a spare keeps no value alive). */
+  future: Future<unknown> | null;
   #parked = false;
   constructor(task: TaskImpl<unknown> | null, future: Future<unknown>) {
     super(task, "future", "a Future to be set");
     this.future = future;
   }
+  /** Makes a spare the wait of `task` on `future`. */
+  reuse(task: TaskImpl<unknown> | null, future: Future<unknown>): this {
+    this.task = task;
+    this.future = future;
+    return this;
+  }
   next(): IteratorResult<Instruction, unknown> {
-    const future = this.future;
-    if (this.#parked || future.done) return { value: future.result(), done: true };
+    const future = this.future as Future<unknown>;
+    if (this.#parked || future.done) {
+      // Over (before `result()`, which throws for a rejected future): the spare for the next wait.
+      this.#parked = false;
+      this.future = null;
+      spareWait = this;
+      return { value: future.result(), done: true };
+    }
     if (this.task === null) requireCurrentTask("wait for a Future");
     this.#parked = true;
     future.addWaiter(this);
     return { value: this, done: false };
   }
   override cancelled(woken: boolean): void {
-    if (!woken) this.future.removeWaiter(this);
+    if (!woken) (this.future as Future<unknown>).removeWaiter(this);
   }
 }
 
-/** The iterator of a settled future: gives its value (or throws its error) at once. */
+/** A finished `FutureWait`, ready for the next wait (see `FutureWait`). */
+let spareWait: FutureWait | null = null;
+
 class SettledIterator implements Iterator<Instruction, unknown, unknown> {
   readonly future: Future<unknown>;
   constructor(future: Future<unknown>) {
@@ -109,6 +136,11 @@ export class Future<T> implements Operation<T> {
       // Stateless, so one serves every later `yield*` of a settled future.
       this.#settledIterator ??= new SettledIterator(this as Future<unknown>);
       return this.#settledIterator as Iterator<Instruction, T, unknown>;
+    }
+    const spare = spareWait;
+    if (spare !== null) {
+      spareWait = null;
+      return spare.reuse(getCurrentTask(), this as Future<unknown>) as Iterator<Instruction, T, unknown>;
     }
     return new FutureWait(getCurrentTask(), this as Future<unknown>) as Iterator<Instruction, T, unknown>;
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Future, run, spawn } from "../../src/index.ts";
+import fc from "fast-check";
+import { Future, isCancellation, type Operation, run, spawn, type Task } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -50,6 +51,94 @@ describe("Future", () => {
     });
     await task;
     assert.deepEqual(order, ["callback returned", "got x"]);
+  });
+
+  it("waits that follow one another get their own future's outcome, in one task and across tasks", async () => {
+    // A finished wait is reused by the next one (in any task): nothing of the old one may leak.
+    await runVirtual(function* () {
+      const a = new Future<string>();
+      const b = new Future<string>();
+      const c = new Future<string>();
+      const first = yield* spawn(function* () {
+        return [yield* a, yield* b];
+      });
+      const second = yield* spawn(function* () {
+        let failure = "";
+        try {
+          yield* c;
+        } catch (error) {
+          failure = (error as Error).message;
+        }
+        return [failure, yield* b];
+      });
+      yield* waitAllTasksBlocked();
+      c.reject(new Error("c failed"));
+      yield* waitAllTasksBlocked();
+      a.resolve("a");
+      yield* waitAllTasksBlocked();
+      b.resolve("b");
+      assert.deepEqual(yield* first, ["a", "b"]);
+      assert.deepEqual(yield* second, ["c failed", "b"]);
+    });
+  });
+
+  it("every wait gets its own future's outcome, whatever the order of settling and cancelling (property)", async () => {
+    const FUTURES = 6;
+    const plans = fc.array(fc.array(fc.nat(FUTURES - 1), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 5 });
+    const settles = fc.array(fc.record({ future: fc.nat(FUTURES - 1), reject: fc.boolean(), cancelTask: fc.option(fc.nat(4)) }), { maxLength: 10 });
+    await fc.assert(
+      fc.asyncProperty(plans, settles, async (plan, steps) => {
+        const outcome = new Map<number, string>();
+        const expected = (f: number): string => outcome.get(f) ?? `ok ${f * 10}`;
+        const seen: string[][] = plan.map(() => []);
+        const cancelled = new Set<number>();
+        await runVirtual(function* () {
+          const futures = Array.from({ length: FUTURES }, () => new Future<number>());
+          function* waiter(index: number, order: number[]): Operation<void> {
+            for (const f of order) {
+              try {
+                seen[index]?.push(`ok ${yield* futures[f] as Future<number>}`);
+              } catch (error) {
+                if (isCancellation(error)) throw error;
+                seen[index]?.push(`err ${(error as Error).message}`);
+              }
+            }
+          }
+          const tasks: Task<void>[] = [];
+          for (const [index, order] of plan.entries()) tasks.push(yield* spawn(waiter(index, order)));
+          yield* waitAllTasksBlocked();
+          for (const step of steps) {
+            const future = futures[step.future] as Future<number>;
+            if (!future.done) {
+              outcome.set(step.future, step.reject ? `err f${step.future}` : `ok ${step.future * 10}`);
+              if (step.reject) future.reject(new Error(`f${step.future}`));
+              else future.resolve(step.future * 10);
+            }
+            const victim = step.cancelTask === null ? undefined : tasks[step.cancelTask];
+            if (victim !== undefined && !victim.done) {
+              victim.cancel();
+              cancelled.add(step.cancelTask as number);
+            }
+            yield* waitAllTasksBlocked();
+          }
+          for (const [f, future] of futures.entries()) if (!future.done) future.resolve(f * 10);
+          for (const task of tasks) {
+            try {
+              yield* task;
+            } catch (error) {
+              if (!isCancellation(error)) throw error;
+            }
+          }
+        });
+        for (const [index, order] of plan.entries()) {
+          const want = order.map(expected);
+          const got = seen[index] as string[];
+          if (cancelled.has(index)) assert.deepEqual(got, want.slice(0, got.length));
+          else assert.deepEqual(got, want);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("result() of a pending future throws", () => {
