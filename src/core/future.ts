@@ -45,7 +45,9 @@ class FutureWait extends IteratorPark {
     return this;
   }
   next(): IteratorResult<Instruction, unknown> {
-    const future = this.future as Future<unknown>;
+    const future = this.future;
+    // Over, and not reused yet: as a finished generator does.
+    if (future === null) return { value: undefined, done: true };
     if (this.#parked || future.done) {
       // Over (before `result()`, which throws for a rejected future): the spare for the next wait.
       this.#parked = false;

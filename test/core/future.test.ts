@@ -141,6 +141,14 @@ describe("Future", () => {
     );
   });
 
+  it("an iterator driven by hand finishes as a generator does", () => {
+    const future = new Future<number>();
+    const it = future[Symbol.iterator]();
+    future.resolve(7);
+    assert.deepEqual(it.next(), { value: 7, done: true });
+    assert.deepEqual(it.next(), { value: undefined, done: true });
+  });
+
   it("result() of a pending future throws", () => {
     assert.throws(() => new Future().result(), { message: "Cannot read the result of a Future: it is still pending" });
   });
