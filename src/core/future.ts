@@ -34,9 +34,12 @@ class FutureWait extends IteratorPark {
   /** The future waited on; `null` once the wait is over (a spare keeps no value alive). */
   future: Future<unknown> | null;
   #parked = false;
+  /** What `next` yields to park: one object for every wait this one is used for. */
+  readonly #yielded: IteratorYieldResult<Instruction>;
   constructor(task: TaskImpl<unknown> | null, future: Future<unknown>) {
     super(task, "future", "a Future to be set");
     this.future = future;
+    this.#yielded = { value: this, done: false };
   }
   /** Makes a spare the wait of `task` on `future`. */
   reuse(task: TaskImpl<unknown> | null, future: Future<unknown>): this {
@@ -58,7 +61,7 @@ class FutureWait extends IteratorPark {
     if (this.task === null) requireCurrentTask("wait for a Future");
     this.#parked = true;
     future.addWaiter(this);
-    return { value: this, done: false };
+    return this.#yielded;
   }
   override cancelled(woken: boolean): void {
     if (!woken) (this.future as Future<unknown>).removeWaiter(this);
