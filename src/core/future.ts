@@ -71,6 +71,7 @@ class FutureWait extends IteratorPark {
 /** A finished `FutureWait`, ready for the next wait (see `FutureWait`). */
 let spareWait: FutureWait | null = null;
 
+/** The iterator of a settled future: gives its value (or throws its error) at once. */
 class SettledIterator implements Iterator<Instruction, unknown, unknown> {
   readonly future: Future<unknown>;
   constructor(future: Future<unknown>) {
