@@ -124,7 +124,7 @@ export class Loop {
    * ages (see `recentTime`). Use `now()` for timing decisions.
    */
   time = 0;
-  /** Set at the start and end of each flush: `time` is from an earlier turn. */
+  /** Set at the start of each flush (and when virtual time jumps): `time` is from before it. */
   #timeStale = true;
 
   /** The loop's time in ms. */
@@ -135,12 +135,12 @@ export class Loop {
   }
 
   /**
-   * The loop's time as of this flush, read on first use: a clock read costs
-   * 50-65 ns on a VM without a fast clock, and most flushes (a socket's data
-   * waking one task) need none.
+   * The loop's time as of this flush, read on first use (outside a flush:
+   * read now): a clock read costs 50-65 ns on a VM without a fast clock, and
+   * most flushes (a socket's data waking one task) need none.
    */
   recentTime(): number {
-    return this.#timeStale ? this.now() : this.time;
+    return this.#timeStale || !this.#flushing ? this.now() : this.time;
   }
 
   /** Queues a runnable and makes sure a flush will happen. */
@@ -298,7 +298,6 @@ export class Loop {
       }
     } finally {
       this.#flushing = false;
-      this.#timeStale = true;
       runningLoop = outer;
     }
     if (!this.clock.virtual) this.#armHostTimer();

@@ -268,41 +268,46 @@ function handle(batch, start) {
   let last = performance.now();
   for (let i = start; i < batch.length; ) {
     const tag = batch[i];
-    if (tag === ${RUN_FUNCTION} || tag === ${RUN_EXPORT}) {
-      if (tag === ${RUN_FUNCTION}) {
-        runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
-        i += 4;
-      } else {
-        runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
-        i += 5;
-      }
-      const now = performance.now();
-      if (now - last > ${SLICE_MS}) {
-        // A slice of work done: send its results now, and let replies in before the next job.
-        flush();
-        if (i < batch.length) {
-          backlog.unshift([batch, i]);
-          setImmediate(drain);
-          return false;
-        }
-        last = now;
-      }
-    } else if (tag === ${DEFINE}) {
-      compile(batch[i + 1], batch[i + 2]);
-      i += 3;
-    } else if (tag === ${CALL_RESULT}) {
-      const call = pendingCalls.get(batch[i + 1]);
-      pendingCalls.delete(batch[i + 1]);
-      if (call !== undefined) {
-        if (batch[i + 2]) call.resolve(batch[i + 3]);
-        else call.reject(deserializeError(batch[i + 3]));
-      }
+    if (tag === ${RUN_FUNCTION}) {
+      runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
       i += 4;
+    } else if (tag === ${RUN_EXPORT}) {
+      runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
+      i += 5;
     } else {
-      throw new Error("corio thread: unknown record " + tag);
+      i = handleControl(batch, i, tag);
+      continue;
+    }
+    const now = performance.now();
+    if (now - last > ${SLICE_MS}) {
+      // A slice of work done: send its results now, and let replies in before the next job.
+      flush();
+      if (i < batch.length) {
+        backlog.unshift([batch, i]);
+        setImmediate(drain);
+        return false;
+      }
+      last = now;
     }
   }
   return true;
+}
+/** Handles a record that is not a job (a function definition, a callFromThread answer); returns the next record's index. */
+function handleControl(batch, i, tag) {
+  if (tag === ${DEFINE}) {
+    compile(batch[i + 1], batch[i + 2]);
+    return i + 3;
+  }
+  if (tag === ${CALL_RESULT}) {
+    const call = pendingCalls.get(batch[i + 1]);
+    pendingCalls.delete(batch[i + 1]);
+    if (call !== undefined) {
+      if (batch[i + 2]) call.resolve(batch[i + 3]);
+      else call.reject(deserializeError(batch[i + 3]));
+    }
+    return i + 4;
+  }
+  throw new Error("corio thread: unknown record " + tag);
 }
 function drain() {
   while (backlog.length > 0) {
