@@ -155,10 +155,7 @@ export class DatagramSocket {
    * @throws {ClosedResourceError} after `close()`.
    */
   *send(data: Uint8Array | string, target?: DatagramAddress): Operation<void> {
-    if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-    if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
-    if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
+    const bytes = this.#toSend(data, target);
     const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const done = (error: Error | null): void => {
       if (error === null) park.resolve();
@@ -167,6 +164,54 @@ export class DatagramSocket {
     if (target === undefined) this.#socket.send(bytes, done);
     else this.#socket.send(bytes, target.port, target.host, done);
     yield park;
+  }
+
+  /**
+   * Sends one datagram without waiting (asyncio's `transport.sendto`): hands
+   * it to the OS and returns at once, from a task or from plain code. It
+   * saves the task switch that `send` spends to learn the outcome, which is
+   * a large part of a small datagram's cost: use it where no one acts on
+   * one datagram's fate (an echo, telemetry, a game's state updates).
+   *
+   * An error the OS reports for the datagram is not lost: the next
+   * `receive()` throws it once, as a `BrokenResourceError` with the OS
+   * `code` (asyncio's `error_received`, which gets send and receive errors
+   * alike), and the receives after it go on.
+   *
+   * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
+   * @throws {ClosedResourceError} after `close()`.
+   * @example
+   * ```ts
+   * import { run } from "corio";
+   * import { openDatagram } from "corio/net";
+   * await run(function* () {
+   *   const server = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+   *   const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+   *   for (const reading of ["21.5", "21.7"]) client.sendNowait(reading);
+   *   console.assert(new TextDecoder().decode((yield* server.receive()).data) === "21.5");
+   * });
+   * ```
+   */
+  sendNowait(data: Uint8Array | string, target?: DatagramAddress): void {
+    const bytes = this.#toSend(data, target);
+    if (target === undefined) this.#socket.send(bytes, this.#sentNowait);
+    else this.#socket.send(bytes, target.port, target.host, this.#sentNowait);
+  }
+
+  /** The outcome of a `sendNowait`: an error goes to the receivers (made once per socket, so a send allocates no callback). */
+  readonly #sentNowait = (error: Error | null): void => {
+    if (error === null || this.#closed) return;
+    const message = `A datagram sent with sendNowait failed: ${error.message}; the socket still works, receive again`;
+    this.#deliver(Object.assign(new BrokenResourceError(message, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
+  };
+
+  /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */
+  #toSend(data: Uint8Array | string, target: DatagramAddress | undefined): Uint8Array {
+    if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
+    if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
+    return bytes;
   }
 
   /**

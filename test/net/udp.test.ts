@@ -135,10 +135,84 @@ asyncio.run(main())
       assert.equal(error.message, "Cannot receive: the UDP socket was closed");
       try {
         yield* socket.send("x", { host: "127.0.0.1", port: 9 });
+        assert.fail("expected a ClosedResourceError");
       } catch (error) {
         assert.ok(error instanceof ClosedResourceError);
         assert.equal(error.message, "Cannot send: the UDP socket is closed");
       }
+      assert.throws(() => socket.sendNowait("x", { host: "127.0.0.1", port: 9 }), {
+        name: "ClosedResourceError",
+        message: "Cannot send: the UDP socket is closed",
+      });
+    });
+  });
+
+  it("send throws the error the OS gives for the datagram, and the socket goes on", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ bind: { port: 0 } });
+      try {
+        // A broadcast address on a socket without SO_BROADCAST: Linux refuses it at once, with no network.
+        yield* client.send("to everyone", { host: "255.255.255.255", port: 9 });
+        assert.fail("expected the OS error");
+      } catch (error) {
+        assert.ok(error instanceof Error);
+        assert.equal((error as { code?: string }).code, "EACCES");
+        assert.equal(error.message, "Cannot send a datagram: send EACCES 255.255.255.255:9");
+      }
+      yield* client.send("still here", { host: "127.0.0.1", port: server.address.port });
+      assert.equal(text((yield* timeout(5000, server.receive())).data), "still here");
+    });
+  });
+
+  it("sendNowait hands datagrams over without waiting, in order, from a task or from plain code", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      const words = ["one", "two", "three", "four"];
+      const sender = yield* spawn(function* () {
+        for (const word of words.slice(0, 2)) client.sendNowait(word);
+      });
+      yield* sender;
+      // From a plain callback, outside any task.
+      yield* until(
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            for (const word of words.slice(2)) server.sendNowait(word.toUpperCase(), { host: "127.0.0.1", port: client.address.port });
+            resolve();
+          }),
+        ),
+      );
+      const atServer = [text((yield* timeout(5000, server.receive())).data), text((yield* timeout(5000, server.receive())).data)];
+      const atClient = [text((yield* timeout(5000, client.receive())).data), text((yield* timeout(5000, client.receive())).data)];
+      assert.deepEqual(atServer, ["one", "two"]);
+      assert.deepEqual(atClient, ["THREE", "FOUR"]);
+      assert.throws(() => server.sendNowait(new Uint8Array(65508), { host: "127.0.0.1", port: 9 }), {
+        name: "RangeError",
+        message: "Cannot send a datagram of 65508 bytes: the limit is maxSize = 65507 bytes",
+      });
+      assert.throws(() => server.sendNowait("x"), {
+        name: "RangeError",
+        message: "Cannot send: the socket is not connected, so a target { host, port } is needed",
+      });
+    });
+  });
+
+  it("an OS error for a sendNowait datagram is thrown once by the next receive, and the socket goes on", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ bind: { port: 0 } });
+      client.sendNowait("to everyone", { host: "255.255.255.255", port: 9 });
+      try {
+        yield* timeout(5000, client.receive());
+        assert.fail("expected the OS error");
+      } catch (error) {
+        assert.ok(error instanceof BrokenResourceError, String(error));
+        assert.equal((error as { code?: string }).code, "EACCES");
+        assert.equal(error.message, "A datagram sent with sendNowait failed: send EACCES 255.255.255.255:9; the socket still works, receive again");
+      }
+      server.sendNowait("after", { host: "127.0.0.1", port: client.address.port });
+      assert.equal(text((yield* timeout(5000, client.receive())).data), "after");
     });
   });
 
