@@ -199,10 +199,13 @@ export class DatagramSocket {
   }
 
   /** The outcome of a `sendNowait`: an error goes to the receivers (made once per socket, so a send allocates no callback). */
-  readonly #sentNowait = (error: Error | null): void => {
+  readonly #sentNowait = (error: NodeJS.ErrnoException | null): void => {
     if (error === null || this.#closed) return;
+    // A refusal pending on a connected socket is reported by whichever system call comes next, a send or
+    // the receive: either way it is the same news, told the same way.
+    if (error.code === "ECONNREFUSED") return this.#deliver(this.#receiveError(error));
     const message = `A datagram sent with sendNowait failed: ${error.message}; the socket still works, receive again`;
-    this.#deliver(Object.assign(new BrokenResourceError(message, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
+    this.#deliver(Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code }));
   };
 
   /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */

@@ -252,6 +252,39 @@ asyncio.run(main())
     });
   });
 
+  it("a refusal after sendNowait is thrown by the next receive as the same refusal, whichever system call saw it", async () => {
+    await runVirtual(function* () {
+      const gone = yield* openDatagram({ bind: { port: 0 } });
+      const port = gone.address.port;
+      gone.close();
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port } });
+      // On Linux the refusal of "a" reaches the send of "b" (its callback reports it), and that of "b" the receive.
+      for (const word of ["a", "b", "c"]) client.sendNowait(word);
+      try {
+        yield* timeout(5000, client.receive());
+        assert.fail("expected the refusal");
+      } catch (error) {
+        assert.ok(error instanceof BrokenResourceError, String(error));
+        assert.equal((error as { code?: string }).code, "ECONNREFUSED");
+        assert.match(error.message, /^Cannot receive from 127\.0\.0\.1:\d+: the peer refused a datagram sent earlier/);
+      }
+      const server = yield* openDatagram({ bind: { port } });
+      const echo = yield* spawn(() => echoServer(server));
+      // Later refusals of the burst may still be queued: each is thrown once, then the echo comes.
+      let answer: string | undefined;
+      for (let attempt = 0; attempt < 5 && answer === undefined; attempt++) {
+        client.sendNowait("back");
+        try {
+          answer = text((yield* timeout(5000, client.receive())).data);
+        } catch (error) {
+          assert.equal((error as { code?: string }).code, "ECONNREFUSED", String(error));
+        }
+      }
+      assert.equal(answer, "BACK");
+      echo.cancel();
+    });
+  });
+
   it("takes the kernel's receive and send buffer sizes", async () => {
     await runVirtual(function* () {
       const socket = yield* openDatagram({ bind: { port: 0 }, recvBufferSize: 65536, sendBufferSize: 32768 });
