@@ -51,6 +51,7 @@ export interface OpenDatagramOptions {
 }
 
 const DEFAULT_MAX_SIZE = 65507;
+const encoder = new TextEncoder();
 
 /**
  * A UDP socket (asyncio's datagram endpoint, the Calvin seed's `UDPServer` /
@@ -134,6 +135,21 @@ export class DatagramSocket {
     return this.#socket.getSendBufferSize();
   }
 
+  /**
+   * Bytes of datagrams handed over (by `send` or `sendNowait`) that the OS
+   * has not taken yet: Node keeps them in memory while the kernel's send
+   * buffer is full. Always 0 on loopback, where the kernel takes a datagram
+   * at once.
+   */
+  get sendQueueSize(): number {
+    return this.#socket.getSendQueueSize();
+  }
+
+  /** Datagrams counted in `sendQueueSize`. */
+  get sendQueueCount(): number {
+    return this.#socket.getSendQueueCount();
+  }
+
   /** Datagrams dropped because `maxQueue` were already waiting (the kernel's own drops are not seen). */
   get dropped(): number {
     return this.#dropped;
@@ -178,6 +194,11 @@ export class DatagramSocket {
    * `code` (asyncio's `error_received`, which gets send and receive errors
    * alike), and the receives after it go on.
    *
+   * It never waits, so nothing slows a sender that outruns the network:
+   * datagrams the kernel cannot take yet wait in memory (`sendQueueSize`
+   * says how many bytes). Where that can happen (a fast sender to a remote
+   * host), check `sendQueueSize` or use `send`, which waits for each.
+   *
    * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
    * @throws {ClosedResourceError} after `close()`.
    * @example
@@ -211,7 +232,7 @@ export class DatagramSocket {
   /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */
   #toSend(data: Uint8Array | string, target: DatagramAddress | undefined): Uint8Array {
     if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
-    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
     if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
     return bytes;
