@@ -224,7 +224,10 @@ export class DatagramSocket {
     if (error === null || this.#closed) return;
     // A refusal pending on a connected socket is reported by whichever system call comes next, a send or
     // the receive: either way it is the same news, told the same way.
-    if (error.code === "ECONNREFUSED") return this.#deliver(this.#receiveError(error));
+    if (error.code === "ECONNREFUSED") {
+      this.#deliver(this.#receiveError(error));
+      return;
+    }
     const message = `A datagram sent with sendNowait failed: ${error.message}; the socket still works, receive again`;
     this.#deliver(Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code }));
   };
