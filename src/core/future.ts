@@ -26,8 +26,10 @@ const REJECTED = 2;
  * ping-pong then allocates no wait per switch, and storing the wait in the
  * task's `park` no longer writes a young object into a long-lived one (V8's
  * write barrier was 8% of its samples): 62-66 to 54-56 ns per switch
- * (bench/RESULTS.md, "Issue 13, eighth pass"). A wait that ends by a throw
- * (a cancellation, a rejected future's error thrown at it) is not reused.
+ * (bench/RESULTS.md, "Issue 13, eighth pass"). A wait for a rejected
+ * future is reused too: its `next` throws the error after it has become the
+ * spare. A wait that a cancellation ends (thrown at it, through `throw`) is
+ * not reused.
  */
 class FutureWait extends IteratorPark {
   declare task: TaskImpl<unknown> | null;

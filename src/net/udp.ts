@@ -175,7 +175,7 @@ export class DatagramSocket {
     const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const done = (error: Error | null): void => {
       if (error === null) park.resolve();
-      else park.reject(Object.assign(new Error(`Cannot send a datagram: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code }));
+      else park.reject(withCode("Cannot send a datagram", error));
     };
     if (target === undefined) this.#socket.send(bytes, done);
     else this.#socket.send(bytes, target.port, target.host, done);
@@ -229,7 +229,7 @@ export class DatagramSocket {
       return;
     }
     const message = `A datagram sent with sendNowait failed: ${error.message}; the socket still works, receive again`;
-    this.#deliver(Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code }));
+    this.#deliver(brokenWithCode(message, error));
   };
 
   /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */
@@ -312,7 +312,7 @@ export class DatagramSocket {
       error.code === "ECONNREFUSED"
         ? `Cannot receive${from}: the peer refused a datagram sent earlier (ECONNREFUSED: nothing listens on that port); the socket still works, receive again`
         : `Cannot receive${from}: ${error.message}; the socket still works, receive again`;
-    return Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code });
+    return brokenWithCode(message, error);
   }
 
   #failReceivers(error: Error): void {
@@ -391,6 +391,11 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   );
   return open;
 });
+
+/** A `BrokenResourceError` for an OS error the socket survives, with its `code`. */
+function brokenWithCode(message: string, error: NodeJS.ErrnoException): BrokenResourceError {
+  return Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code });
+}
 
 function withCode(message: string, error: Error): Error {
   return Object.assign(new Error(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });
