@@ -7,6 +7,7 @@
 import { CALL_RESULT, DEFINE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
 import { serializeError } from "./_serialize-error.ts";
 import type { WorkerSlot } from "./_workers.ts";
+import { DETACHED, isDetached } from "./transfer.ts";
 
 /** The batches of a pool: records are pushed on `slot.outbox`, then `flushSoon(slot)`. */
 export class Batches {
@@ -36,6 +37,11 @@ export class Batches {
       const transfers = slot.transfers;
       slot.outbox = [];
       slot.transfers = [];
+      // A buffer moved since its job was submitted (or by an earlier job of this batch) would make Node drop the whole batch.
+      if (transfers.some(isDetached)) {
+        postOneByOne(slot, batch, new TypeError(DETACHED));
+        continue;
+      }
       try {
         slot.worker.postMessage(batch, transfers);
       } catch (error) {
@@ -54,8 +60,13 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
     i += size;
     const isJob = tag === RUN_FUNCTION || tag === RUN_EXPORT;
     const job = isJob ? slot.inFlight.get(record[1] as number) : undefined;
+    // Taken back for another worker before this batch went out (see `WorkerSlot.takeBack`): not this worker's any more.
+    if (isJob && job === undefined) continue;
     try {
-      slot.worker.postMessage(record, job?.transfers ?? []);
+      const transfers = job?.transfers ?? [];
+      // Node would drop the record without a word.
+      if (transfers.some(isDetached)) throw new TypeError(DETACHED);
+      slot.worker.postMessage(record, transfers);
     } catch (error) {
       if (tag === CALL_RESULT) {
         slot.worker.postMessage([

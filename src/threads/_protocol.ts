@@ -20,9 +20,14 @@ export const CALL_RESULT = 4;
 /** In the `Int32Array` a worker shares with the pool: how many aborts the pool sent (see `_worker-source.ts`). */
 export const ABORTS = 0;
 /**
- * In the shared `Int32Array`: the id of the last job the worker began. Ids
- * grow in the order a worker begins its jobs, so the pool knows which jobs
- * of a dead worker had started (it stores `id | 0`; compare with wrap-around).
+ * In the shared `Int32Array`: the id of the last job the worker began. A
+ * worker's job ids grow in the order it is sent them (and begins them), so
+ * the pool knows which jobs of a dead worker had started. The worker claims
+ * each job by changing the value from the last one it saw to the job's id
+ * (`Atomics.compareExchange`); the pool takes back jobs a busy worker has not
+ * begun by changing it from the last one begun to the last one it takes, and
+ * the worker skips the jobs up to that one. So exactly one of them has each
+ * job (both store `id | 0`: compare with wrap-around).
  */
 export const STARTED = 1;
 

@@ -15,12 +15,15 @@
  * then drains the port with `receiveMessageOnPort`.
  *
  * The same shared array tells the pool which job the worker began last (one
- * atomic store per job): if the worker dies, the jobs after it had not
- * started and can run elsewhere.
+ * atomic compare-and-exchange per job): if the worker dies, the jobs after it
+ * had not started and can run elsewhere; and while it is busy, the pool can
+ * take back the jobs it has not begun for a worker that ran dry, which this
+ * worker then skips (see `STARTED`).
  * @module
  */
 import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
 import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
+import { DETACHED, isDetached } from "./transfer.ts";
 
 /**
  * How long (ms) a worker runs synchronous jobs before it sends their results
@@ -41,6 +44,7 @@ globalThis.__name ??= (target, value) => Object.defineProperty(target, "name", {
 const isCloneable = ${isCloneable.toString()};
 const serializeError = ${serializeError.toString()};
 const deserializeError = ${deserializeError.toString()};
+const isDetached = ${isDetached.toString()};
 const functions = new Map();
 const modules = new Map();
 /** Async jobs not settled yet, by id. */
@@ -118,6 +122,11 @@ globalThis[Symbol.for("corio.thread")] = {
 
 function finish(jobId, value) {
   if (value instanceof Transfer) {
+    // Node would drop the whole batch of results without a word.
+    if (value.list.some(isDetached)) {
+      fail(jobId, new TypeError("Cannot return the job's result: ${DETACHED.replace("transfer()", "this.transfer()")}"));
+      return;
+    }
     for (const item of value.list) transfers.push(item);
     value = value.value;
   }
@@ -176,9 +185,34 @@ function settle(jobId, context, result, explain = (error) => error) {
     finish(jobId, result);
   }
 }
-/** Marks the job begun (the pool reads that if this worker dies); false if it was cancelled before. */
+/** The last id this worker claimed, or that the pool stored when it took jobs back (an Int32 value). */
+let claimed = 0;
+/**
+ * Whether this worker runs the job \`id\` (an Int32 value): it claims it in the shared array,
+ * unless the pool took it back for another worker (then it stored an id at least as new).
+ */
+function claim(id) {
+  for (;;) {
+    // At or before the id the pool stored: taken back (the ids of one worker grow).
+    if (((id - claimed) | 0) <= 0) return false;
+    const seen = Atomics.compareExchange(shared, ${STARTED}, claimed, id);
+    if (seen === claimed) {
+      claimed = id;
+      return true;
+    }
+    claimed = seen;
+  }
+}
+/**
+ * Claims the job and marks it begun (the pool reads that if this worker dies); false if it
+ * was cancelled before (answered as such) or taken back by the pool (not answered: it runs elsewhere).
+ */
 function begin(jobId) {
   pollAborts();
+  if (!claim(jobId | 0)) {
+    aborted.delete(jobId);
+    return false;
+  }
   let cancelled = false;
   if (aborted.size > 0) {
     cancelled = aborted.delete(jobId);
@@ -186,7 +220,6 @@ function begin(jobId) {
     for (const id of aborted) if (id < jobId) aborted.delete(id);
   }
   lastStarted = jobId;
-  Atomics.store(shared, ${STARTED}, jobId);
   if (cancelled) fail(jobId, new Error("the job was cancelled before it started"));
   return !cancelled;
 }

@@ -126,6 +126,60 @@ export class WorkerSlot {
     this.inFlight.set(job.id, job);
   }
 
+  /** How many jobs sent to this worker it has not begun and `takeBack` would move. */
+  get movable(): number {
+    return this.#movable(Atomics.load(this.#shared, STARTED)).length;
+  }
+
+  /**
+   * Takes back the jobs sent to this worker that it has not begun, for the
+   * pool to run on a worker that ran dry (a long job must not hold up the
+   * jobs queued behind it). It stops before the first job that transferred
+   * something: its buffers are on this worker already. Returns them in the
+   * order they were sent, no longer in flight here; a cancelled one is
+   * dropped. The worker skips them (see `STARTED`).
+   */
+  takeBack(): Job[] {
+    for (;;) {
+      const begun = Atomics.load(this.#shared, STARTED);
+      const jobs = this.#movable(begun);
+      if (jobs.length === 0) return jobs;
+      const last = (jobs[jobs.length - 1] as Job).id | 0;
+      // Fails if the worker began another job meanwhile: look again.
+      if (Atomics.compareExchange(this.#shared, STARTED, begun, last) !== begun) continue;
+      const moved: Job[] = [];
+      for (const job of jobs) {
+        this.finished(job.id);
+        if (job.abandoned) continue;
+        job.slot = undefined;
+        moved.push(job);
+      }
+      return moved;
+    }
+  }
+
+  /**
+   * The jobs after `begun` (a value of `[STARTED]`), in order, up to the first
+   * one that transferred something; none unless a job it began is still in
+   * flight (a worker with nothing begun would be left idle in turn, and two of
+   * them would pass the same jobs back and forth).
+   */
+  #movable(begun: number): Job[] {
+    const jobs: Job[] = [];
+    if (this.#stopping !== undefined) return jobs;
+    let running = false;
+    for (const job of this.inFlight.values()) {
+      // Ids wrap around in the shared Int32: compare their difference.
+      if (((job.id - begun) | 0) <= 0) {
+        running = true;
+        continue;
+      }
+      if (!running || job.transfers.length > 0) break;
+      jobs.push(job);
+    }
+    return jobs;
+  }
+
   /** The worker said what kills it: an error thrown outside any job (see `CRASHED`). */
   crashed(error: unknown): void {
     this.#crash ??= error instanceof Error ? error : new Error(String(error));
@@ -217,6 +271,7 @@ export class WorkerSlot {
     this.#abortPort.close();
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#graceTimer);
+    // Not 0 once it began a job (jobs are taken back only from a worker running one).
     const started = Atomics.load(this.#shared, STARTED);
     // A worker that died before it began any job cannot start at all (resourceLimits too small...): sending its jobs to the next one would loop.
     const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && started !== 0);

@@ -43,8 +43,9 @@ export interface ThreadPoolOptions {
   maxQueue?: number;
   /**
    * Jobs sent to one worker ahead of its results. Many in flight make short
-   * jobs cheap; lower it when jobs are long and uneven, so that a worker does
-   * not hold jobs another one could run. @default 64
+   * jobs cheap. A worker that runs dry takes over the jobs another one has
+   * not begun, except those behind a job that transferred buffers: lower it
+   * when such jobs are long and uneven. @default 64
    */
   jobsPerWorker?: number;
   /**
@@ -192,6 +193,7 @@ export class ThreadPool {
    * `WorkerTerminatedError` if they had (they are never run twice).
    *
    * @throws {QueueFull} when `maxQueue` jobs already wait.
+   * @throws {TypeError} when the arguments cannot be copied, or a buffer given to `transfer()` was moved already.
    * @throws {WorkerCrashedError} when the worker died running it.
    * @throws {WorkerTerminatedError} when the pool terminated its worker to stop another job that was cancelled.
    * @example
@@ -269,18 +271,53 @@ export class ThreadPool {
     return yield job;
   }
 
-  /** Sends queued jobs to workers with room, starting workers as needed. */
+  /**
+   * Sends queued jobs to workers with room, starting workers as needed; then,
+   * if a worker has nothing to do, gives it jobs another worker has not begun.
+   */
   #pump(): void {
-    while (this.#queued > 0) {
-      const slot = this.#pickSlot();
-      if (slot === undefined) return;
-      const job = this.#queue.shift() as Job;
-      if (job.abandoned) continue;
-      this.#queued--;
-      this.#send(slot, job);
+    do {
+      while (this.#queued > 0) {
+        const slot = this.#pickSlot();
+        if (slot === undefined) return;
+        const job = this.#queue.shift() as Job;
+        if (job.abandoned) continue;
+        this.#queued--;
+        this.#send(slot, job);
+      }
+      // Skip over abandoned jobs left at the head.
+      while (this.#queue.size > 0 && (this.#queue.peek() as Job).abandoned) this.#queue.shift();
+    } while (this.#takeBackForIdle());
+  }
+
+  /**
+   * A worker ran dry while another still holds jobs it has not begun (behind
+   * a long job, or just sent): takes them back to the front of the queue, so
+   * that the next round of `#pump` shares them out, the idle worker first.
+   * Each round gives an idle worker a job, so `#pump` ends.
+   */
+  #takeBackForIdle(): boolean {
+    if (this.#closed || this.#slots.length < 2) return false;
+    let idle = false;
+    let busiest: WorkerSlot | undefined;
+    let most = 0;
+    for (const slot of this.#slots) {
+      if (slot.stopping !== undefined) continue;
+      if (slot.inFlight.size === 0) {
+        idle = true;
+        continue;
+      }
+      const movable = slot.movable;
+      if (movable > most) {
+        most = movable;
+        busiest = slot;
+      }
     }
-    // Skip over abandoned jobs left at the head.
-    while (this.#queue.size > 0 && (this.#queue.peek() as Job).abandoned) this.#queue.shift();
+    if (!idle || busiest === undefined) return false;
+    const jobs = busiest.takeBack();
+    for (let i = jobs.length - 1; i >= 0; i--) this.#queue.unshift(jobs[i] as Job);
+    this.#queued += jobs.length;
+    return jobs.length > 0;
   }
 
   #pickSlot(): WorkerSlot | undefined {

@@ -25,8 +25,10 @@ function defaultList(value: unknown): TransferListItem[] {
  * Marks an argument of a thread job to be moved, not copied: an
  * `ArrayBuffer`, a typed array (its buffer moves) or a `MessagePort`, or any
  * value with an explicit `list` of what to move. After the call the buffer
- * is detached on this side (its `byteLength` is 0). Inside a worker,
- * `this.transfer(value)` does the same for a result.
+ * is detached on this side (its `byteLength` is 0), and a job given a
+ * detached buffer fails with a `TypeError` (Node would drop its message
+ * silently). Inside a worker, `this.transfer(value)` does the same for a
+ * result.
  *
  * @example
  * ```ts
@@ -43,7 +45,10 @@ export function transfer<T>(value: T, list?: readonly TransferListItem[]): T {
   return new Transferred(value, list ?? defaultList(value)) as T;
 }
 
-/** Replaces `transfer(...)` wrappers in `args` by their values; returns what to move. */
+/**
+ * Replaces `transfer(...)` wrappers in `args` by their values; returns what to move.
+ * @throws {TypeError} for a buffer that was moved already (see `isDetached`).
+ */
 export function unwrapTransfers(args: unknown[]): TransferListItem[] {
   let list: TransferListItem[] | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -54,7 +59,27 @@ export function unwrapTransfers(args: unknown[]): TransferListItem[] {
       for (const item of arg.list) list.push(item);
     }
   }
+  if (list?.some(isDetached)) throw new TypeError(`Cannot run in a thread: ${DETACHED}`);
   return list ?? NONE;
+}
+
+/** Why a job whose buffer is detached cannot be sent. */
+export const DETACHED = "an ArrayBuffer given to transfer() is detached (it was moved to another thread already)";
+
+/**
+ * Whether `item` is an `ArrayBuffer` that was moved away already. Node drops
+ * a whole message whose transfer list holds one, without an error (Node
+ * 20-24), so the pool must not post it: every job in that batch would wait
+ * forever. (`ArrayBuffer.prototype.detached` is not in Node 20; a view on a
+ * detached buffer cannot be made.)
+ */
+export function isDetached(item: TransferListItem): boolean {
+  if (!(item instanceof ArrayBuffer) || item.byteLength !== 0) return false;
+  try {
+    return new Uint8Array(item, 0, 0).byteLength !== 0;
+  } catch {
+    return true;
+  }
 }
 
 const NONE: TransferListItem[] = [];

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId } from "node:worker_threads";
-import { all, ClosedResourceError, QueueFull, race, run, sleep, spawn, until } from "../../src/index.ts";
+import { all, ClosedResourceError, QueueFull, race, run, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
@@ -133,6 +133,45 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("a buffer moved already fails its own job with a clear error, not the jobs sent with it (Node drops such a message silently)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const length = (data: Uint8Array): number => data.length;
+      const moved = new Uint8Array(8);
+      structuredClone(moved, { transfer: [moved.buffer] });
+      const early = yield* rejectsOp(pool.call(length, transfer(moved)), TypeError);
+      assert.match(early.message, /^Cannot run in a thread: an ArrayBuffer given to transfer\(\) is detached/);
+      // The same buffer given to two jobs of one batch: the first takes it, the second fails, the rest run.
+      const shared = new Uint8Array(16);
+      const results = yield* all([
+        pool.call(length, transfer(shared)),
+        function* () {
+          return yield* rejectsOp(pool.call(length, transfer(shared)), TypeError);
+        },
+        pool.call((n: number) => n + 1, 1),
+      ]);
+      assert.equal(results[0], 16);
+      assert.match((results[1] as TypeError).message, /is detached/);
+      assert.equal(results[2], 2);
+      // A result the job moved away before returning it.
+      const back = yield* all([
+        function* () {
+          return yield* rejectsOp(
+            pool.call(function (this: ThreadContext) {
+              const bytes = new Uint8Array(4);
+              structuredClone(bytes, { transfer: [bytes.buffer] });
+              return this.transfer(bytes);
+            }),
+            TypeError,
+          );
+        },
+        pool.call(() => "sent with it"),
+      ]);
+      assert.match((back[0] as TypeError).message, /^Cannot return the job's result: an ArrayBuffer given to this\.transfer\(\) is detached/);
+      assert.equal(back[1], "sent with it");
+    });
+  });
+
   it("runs functions with named functions and classes inside (tsx wraps them in __name calls)", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
@@ -159,6 +198,94 @@ describe("ThreadPool: results and errors", () => {
       assert.equal(yield* pool.call(methods.triple, 3), 9);
       const native = yield* rejectsOp(pool.call(Math.max as never), TypeError);
       assert.match(native.message, /only functions written in JavaScript/);
+    });
+  });
+});
+
+describe("ThreadPool: a worker that runs dry takes jobs another has not begun", () => {
+  /** Counts its runs in `runs[index]` and spins for `ms`. */
+  const job = (index: number, ms: number, runs: Int32Array): number => {
+    Atomics.add(runs, index, 1);
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+    return index;
+  };
+
+  it("jobs queued behind a long one run on the worker that ran dry, each once", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      const gate = counter();
+      const long = yield* spawn(pool.call(spin, gate, false));
+      yield* started(gate);
+      const runs = new Int32Array(new SharedArrayBuffer(4 * 20));
+      try {
+        // Shared out between the busy worker and a second one; those on the busy worker wait behind the long job.
+        const quick = Array.from({ length: 20 }, (_, i) => pool.call(job, i, 0, runs));
+        // Without the move this waits until the long job ends, which is never (the test times out instead).
+        const results = yield* timeout(10_000, all(quick));
+        assert.deepEqual(
+          results,
+          Array.from({ length: 20 }, (_, i) => i),
+        );
+        assert.equal(Atomics.load(gate, 0), 0, "the long job still runs");
+      } finally {
+        Atomics.store(gate, 0, 1);
+      }
+      assert.equal(yield* long, "released");
+      assert.deepEqual([...runs], Array(20).fill(1), "every job ran exactly once");
+      assert.equal(pool.completed, 21);
+    });
+  });
+
+  it("a job that transferred buffers stays on its worker, and so do the jobs behind it", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      const gate = counter();
+      const long = yield* spawn(pool.call(spin, gate, false));
+      yield* started(gate);
+      const bytes = new Uint8Array(1024).fill(5);
+      // Shared out in turn: a new worker, the busy one, the new one, the busy one.
+      const first = yield* spawn(pool.call(threadId));
+      const moved = yield* spawn(
+        pool.call((data: Uint8Array) => [require("node:worker_threads").threadId as number, data.length, data[0] as number], transfer(bytes)),
+      );
+      const second = yield* spawn(pool.call(threadId));
+      const behind = yield* spawn(pool.call(threadId));
+      let idleWorker: number;
+      try {
+        idleWorker = yield* first;
+        assert.equal(yield* second, idleWorker);
+        // The idle worker's results have been handled (and the pool looked for jobs to move): none moved.
+        assert.equal(moved.done || behind.done, false);
+      } finally {
+        Atomics.store(gate, 0, 1);
+      }
+      assert.equal(yield* long, "released");
+      const [busyWorker, length, value] = yield* moved;
+      assert.notEqual(busyWorker, idleWorker);
+      assert.deepEqual([length, value], [1024, 5], "the buffer arrived whole");
+      assert.equal(bytes.byteLength, 0);
+      // Once the worker has begun the job that transferred, the one behind it may move: either worker is right.
+      assert.ok([busyWorker, idleWorker].includes(yield* behind));
+    });
+  });
+
+  it("with uneven jobs on three workers, every job runs exactly once and in its own task", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 3 });
+      const runs = new Int32Array(new SharedArrayBuffer(4 * 300));
+      // Mostly short jobs and some of 3 ms, so that workers run dry while others hold jobs.
+      const durations = Array.from({ length: 300 }, (_, i) => ((i * 7919) % 13 === 0 ? 3 : (i % 5) * 0.1));
+      for (let round = 0; round < 3; round++) {
+        runs.fill(0);
+        const results = yield* all(durations.map((ms, i) => pool.call(job, i, ms, runs)));
+        assert.deepEqual(
+          results,
+          durations.map((_, i) => i),
+        );
+        assert.deepEqual([...runs], Array(300).fill(1));
+      }
+      assert.equal(pool.completed, 900);
     });
   });
 });
