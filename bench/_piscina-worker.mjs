@@ -10,4 +10,9 @@ export function hash(n) {
   input[0] = n & 255;
   return createHash("sha256").update(input).digest("hex");
 }
+export function busyFor(ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+  return ms;
+}
 export default trivial;

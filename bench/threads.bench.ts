@@ -45,7 +45,19 @@ async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise
 interface PoolFigures {
   trivial: number;
   heavy: number;
+  /** ns per wave of uneven jobs (see WAVE). */
+  wave: number;
   roundTrips: number[];
+}
+
+/** One wave of uneven jobs: a long one first, then short ones that fit beside it on the other worker. */
+const WAVE = [50, ...Array<number>(63).fill(0.5)];
+
+/** Keeps its thread busy for `ms`. */
+function busyFor(ms: number): number {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+  return ms;
 }
 
 interface CorioFigures extends PoolFigures {
@@ -95,6 +107,7 @@ async function corioFigures(): Promise<CorioFigures> {
     } finally {
       yield* until(floor.close());
     }
+    const waveTime = yield* time(1, () => all(WAVE.map((ms) => pool.call(busyFor, ms))));
     const heavyTime = median(heavyRounds);
     const heavyFloor = median(floorRounds);
     const heavyRatios = heavyRounds.map((corioRound, i) => corioRound / (floorRounds[i] as number));
@@ -121,7 +134,7 @@ async function corioFigures(): Promise<CorioFigures> {
         } else sample = yield* rawTrip(i % 3 === 1 ? i : [1, i, 1, [i]]);
         if (i >= 200) [roundTrips, rawRoundTrips, recordRoundTrips][i % 3]?.push(sample);
       }
-      return { trivial: trivialTime, heavy: heavyTime, heavyFloor, heavyRatios, roundTrips, rawRoundTrips, recordRoundTrips };
+      return { trivial: trivialTime, heavy: heavyTime, heavyFloor, heavyRatios, wave: waveTime, roundTrips, rawRoundTrips, recordRoundTrips };
     } finally {
       yield* until(echo.terminate());
     }
@@ -138,6 +151,7 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
   try {
     const trivialTime = await timeBatches(TRIVIAL, () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))));
     const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));
+    const waveTime = await timeBatches(1, () => Promise.all(WAVE.map((ms) => pool.run(ms, { name: "busyFor" }))));
     const roundTrips: number[] = [];
     for (let i = 0; i < 200; i++) await pool.run(i, { name: "trivial" });
     for (let i = 0; i < ROUND_TRIPS; i++) {
@@ -145,7 +159,7 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
       await pool.run(i, { name: "trivial" });
       roundTrips.push(Number(process.hrtime.bigint() - start));
     }
-    return { trivial: trivialTime, heavy: heavyTime, roundTrips };
+    return { trivial: trivialTime, heavy: heavyTime, wave: waveTime, roundTrips };
   } finally {
     await pool.destroy();
   }
@@ -258,6 +272,17 @@ printCase(
   "≥ 0.92x of the ideal (a ratio ≤ 1.087)",
 );
 console.log(`corio / the floor, same rounds: ${median(corio.heavyRatios).toFixed(2)}x (per round: ${corio.heavyRatios.map((r) => r.toFixed(2)).join(", ")})`);
+printCase(
+  "a wave of uneven jobs on 2 workers (one of 50 ms, then 63 of 0.5 ms), per wave",
+  [
+    { name: "corio ThreadPool", value: corio.wave },
+    { name: "the long job alone (the short ones fit beside it)", value: 50e6 },
+    { name: "piscina", value: piscina.wave },
+    { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.wave },
+  ],
+  "the long job alone (the short ones fit beside it)",
+  "no goal in the issue: a long job must not hold up the short ones queued behind it",
+);
 const latencies = [
   { name: "corio ThreadPool.call", samples: corio.roundTrips },
   { name: "raw worker_threads round trip (interleaved with corio's)", samples: corio.rawRoundTrips },
