@@ -298,22 +298,19 @@ export class ThreadPool {
    */
   #takeBackForIdle(): boolean {
     if (this.#closed || this.#slots.length < 2) return false;
-    let idle = false;
+    // Most calls find every worker busy: that check first, it is cheap.
+    if (!this.#slots.some((slot) => slot.inFlight.size === 0 && slot.stopping === undefined)) return false;
     let busiest: WorkerSlot | undefined;
     let most = 0;
     for (const slot of this.#slots) {
-      if (slot.stopping !== undefined) continue;
-      if (slot.inFlight.size === 0) {
-        idle = true;
-        continue;
-      }
+      if (slot.inFlight.size === 0) continue;
       const movable = slot.movable;
       if (movable > most) {
         most = movable;
         busiest = slot;
       }
     }
-    if (!idle || busiest === undefined) return false;
+    if (busiest === undefined) return false;
     const jobs = busiest.takeBack();
     for (let i = jobs.length - 1; i >= 0; i--) this.#queue.unshift(jobs[i] as Job);
     this.#queued += jobs.length;
