@@ -83,7 +83,7 @@ export class WorkerSlot {
   #crash: Error | undefined = undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #idleSince = 0;
-  /** Cancelled jobs still in flight, first cancelled first: the grace of the first one ends first. */
+  /** Cancelled jobs still in flight, first cancelled first. */
   readonly #aborting: Job[] = [];
   #graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** The cancelled job that outlived its grace, once there is one. */
@@ -230,18 +230,31 @@ export class WorkerSlot {
     this.#graceTimer = setTimeout(this.#graceEnded, Math.min(ms, MAX_HOST_DELAY));
   }
 
-  /** The grace of the first cancelled job still running is over, or, if it was cancelled later than the timer's, not yet. */
+  /**
+   * A grace may be over: the worker is terminated if a cancelled job it has
+   * begun still runs after its grace. A cancelled job it has not begun
+   * (queued behind a long one) is not stuck: the worker drops it when it gets
+   * there, so its grace starts again. Terminating the worker for it would
+   * fail the job running there, which nobody cancelled.
+   */
   readonly #graceEnded = (): void => {
     this.#graceTimer = undefined;
-    const first = this.#aborting[0];
-    if (first === undefined || this.#stopping !== undefined) return;
-    const left = first.abortedAt + this.#settings.abortGrace - Date.now();
-    if (left > 0) {
-      this.#armGrace(left);
-    } else {
-      this.#stuck = first;
-      this.stop("abort");
+    if (this.#aborting.length === 0 || this.#stopping !== undefined) return;
+    const now = Date.now();
+    const grace = this.#settings.abortGrace;
+    const started = Atomics.load(this.#shared, STARTED);
+    let next = grace;
+    for (const job of this.#aborting) {
+      // Ids wrap around in the shared Int32: compare their difference.
+      if (((job.id - started) | 0) > 0) job.abortedAt = now;
+      else if (job.abortedAt + grace <= now) {
+        this.#stuck = job;
+        this.stop("abort");
+        return;
+      }
+      next = Math.min(next, job.abortedAt + grace - now);
     }
+    this.#armGrace(next);
   };
 
   #idle(): void {

@@ -186,9 +186,10 @@ export class ThreadPool {
    * (use `run` with a module for those). Arguments and the result are
    * copied (structured clone) unless wrapped in `transfer(...)`.
    *
-   * **Cancellation:** a queued job is dropped; a running one has its
-   * `this.signal` aborted, and if it has not ended after `abortGrace` its
-   * worker is terminated and replaced. The other jobs sent to that worker
+   * **Cancellation:** a queued job is dropped, and so is one sent to a
+   * worker that has not begun it (when the worker gets to it); a running one
+   * has its `this.signal` aborted, and if it has not ended after `abortGrace`
+   * its worker is terminated and replaced. The other jobs sent to that worker
    * run on another one if they had not begun, and fail with
    * `WorkerTerminatedError` if they had (they are never run twice).
    *

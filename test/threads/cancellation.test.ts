@@ -135,6 +135,35 @@ describe("ThreadPool: cancellation", () => {
     }
   });
 
+  it("a cancelled job the worker has not begun (queued behind a long one) gets its worker no grace: the long job runs on", async () => {
+    mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const terminate = mock.method(Worker.prototype, "terminate");
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+        const gate = counter();
+        const runs = counter();
+        // Sent in one batch: the long job begins and ignores aborts; the other waits behind it.
+        const long = yield* spawn(() => pool.call(spin, gate, false));
+        const queued = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1), runs));
+        yield* started(gate);
+        queued.cancel();
+        mock.timers.tick(1000);
+        assert.equal(terminate.mock.callCount(), 0, "the cancelled job has not begun: nothing to stop");
+        mock.timers.tick(5000);
+        assert.equal(terminate.mock.callCount(), 0);
+        Atomics.store(gate, 0, 1);
+        assert.equal(yield* long, "released");
+        assert.equal(yield* pool.call(() => "next"), "next");
+        assert.equal(Atomics.load(runs, 0), 0, "the cancelled job never ran");
+        assert.equal(pool.running, 0);
+      });
+    } finally {
+      terminate.mock.restore();
+      mock.timers.reset();
+    }
+  });
+
   it("timeout() over a thread job interrupts the wait", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, abortGrace: 10 });
