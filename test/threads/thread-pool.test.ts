@@ -246,7 +246,7 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
       const bytes = new Uint8Array(1024).fill(5);
       // Shared out in turn: a new worker, the busy one, the new one, the busy one.
       const first = yield* spawn(pool.call(threadId));
-      const moved = yield* spawn(
+      const transferring = yield* spawn(
         pool.call((data: Uint8Array) => [require("node:worker_threads").threadId as number, data.length, data[0] as number], transfer(bytes)),
       );
       const second = yield* spawn(pool.call(threadId));
@@ -256,12 +256,12 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
         idleWorker = yield* first;
         assert.equal(yield* second, idleWorker);
         // The idle worker's results have been handled (and the pool looked for jobs to move): none moved.
-        assert.equal(moved.done || behind.done, false);
+        assert.equal(transferring.done || behind.done, false);
       } finally {
         Atomics.store(gate, 0, 1);
       }
       assert.equal(yield* long, "released");
-      const [busyWorker, length, value] = yield* moved;
+      const [busyWorker, length, value] = yield* transferring;
       assert.notEqual(busyWorker, idleWorker);
       assert.deepEqual([length, value], [1024, 5], "the buffer arrived whole");
       assert.equal(bytes.byteLength, 0);
