@@ -300,7 +300,7 @@ export class ThreadPool {
   #takeBackForIdle(): boolean {
     if (this.#closed || this.#slots.length < 2) return false;
     // Most calls find every worker busy: that check first, it is cheap.
-    if (!this.#slots.some((slot) => slot.inFlight.size === 0 && slot.stopping === undefined)) return false;
+    if (!this.#slots.some(isIdle)) return false;
     let busiest: WorkerSlot | undefined;
     let most = 0;
     for (const slot of this.#slots) {
@@ -313,9 +313,14 @@ export class ThreadPool {
     }
     if (busiest === undefined) return false;
     const jobs = busiest.takeBack();
+    this.#putBack(jobs);
+    return jobs.length > 0;
+  }
+
+  /** Puts jobs that went to a worker and did not begin back at the front of the queue, in order. */
+  #putBack(jobs: Job[]): void {
     for (let i = jobs.length - 1; i >= 0; i--) this.#queue.unshift(jobs[i] as Job);
     this.#queued += jobs.length;
-    return jobs.length > 0;
   }
 
   #pickSlot(): WorkerSlot | undefined {
@@ -398,8 +403,7 @@ export class ThreadPool {
     exited: (slot, requeue) => {
       const index = this.#slots.indexOf(slot);
       if (index >= 0) this.#slots.splice(index, 1);
-      for (let i = requeue.length - 1; i >= 0; i--) this.#queue.unshift(requeue[i] as Job);
-      this.#queued += requeue.length;
+      this.#putBack(requeue);
       if (!this.#closed) this.#pump();
     },
     unreported: (slot, error) => {
@@ -425,3 +429,8 @@ export class ThreadPool {
   }
 }
 defineOperationMethods(ThreadPool);
+
+/** A worker with nothing in flight that is not being stopped. */
+function isIdle(slot: WorkerSlot): boolean {
+  return slot.inFlight.size === 0 && slot.stopping === undefined;
+}

@@ -2,12 +2,24 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { Worker } from "node:worker_threads";
-import { type ErrorContext, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
+import { type ErrorContext, type Operation, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { ThreadPool, WorkerCrashedError, WorkerTerminatedError } from "../../src/threads/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 import { afterRelease, counter, MODULE, spin, started, threadId, waitForRelease } from "./_helpers.ts";
 
 checkLeaks();
+
+/** Runs `body` with `setTimeout`/`Date` mocked and `Worker.prototype.terminate` counted, so a grace can end without waiting for it. */
+async function withGraceMocks(body: (terminate: { mock: { callCount(): number } }) => Operation<void>): Promise<void> {
+  mock.timers.enable({ apis: ["setTimeout", "Date"] });
+  const terminate = mock.method(Worker.prototype, "terminate");
+  try {
+    await run(() => body(terminate));
+  } finally {
+    terminate.mock.restore();
+    mock.timers.reset();
+  }
+}
 
 describe("ThreadPool: cancellation", () => {
   it("a queued job that is cancelled never runs", async () => {
@@ -102,66 +114,52 @@ describe("ThreadPool: cancellation", () => {
   });
 
   it("each cancelled job gets its whole abortGrace, even when another's grace began earlier", async () => {
-    mock.timers.enable({ apis: ["setTimeout", "Date"] });
-    const terminate = mock.method(Worker.prototype, "terminate");
-    try {
-      await run(function* () {
-        const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
-        const first = counter();
-        const second = counter();
-        const runs = counter();
-        // Two async jobs that ignore the abort and end when released.
-        const a = yield* spawn(() => pool.call(waitForRelease, first, runs));
-        const b = yield* spawn(() => pool.call(waitForRelease, second, runs));
-        yield* started(first);
-        yield* started(second);
-        a.cancel();
-        mock.timers.tick(900);
-        b.cancel();
-        Atomics.store(first, 0, 1);
-        Atomics.notify(first, 0);
-        yield* pool.call(afterRelease, first);
-        assert.equal(pool.running, 1, "only b is left");
-        mock.timers.tick(100);
-        assert.equal(terminate.mock.callCount(), 0, "a's grace is over, b's is not");
-        mock.timers.tick(899);
-        assert.equal(terminate.mock.callCount(), 0);
-        mock.timers.tick(1);
-        assert.equal(terminate.mock.callCount(), 1, "b's grace is over");
-      });
-    } finally {
-      terminate.mock.restore();
-      mock.timers.reset();
-    }
+    await withGraceMocks(function* (terminate) {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+      const first = counter();
+      const second = counter();
+      const runs = counter();
+      // Two async jobs that ignore the abort and end when released.
+      const a = yield* spawn(() => pool.call(waitForRelease, first, runs));
+      const b = yield* spawn(() => pool.call(waitForRelease, second, runs));
+      yield* started(first);
+      yield* started(second);
+      a.cancel();
+      mock.timers.tick(900);
+      b.cancel();
+      Atomics.store(first, 0, 1);
+      Atomics.notify(first, 0);
+      yield* pool.call(afterRelease, first);
+      assert.equal(pool.running, 1, "only b is left");
+      mock.timers.tick(100);
+      assert.equal(terminate.mock.callCount(), 0, "a's grace is over, b's is not");
+      mock.timers.tick(899);
+      assert.equal(terminate.mock.callCount(), 0);
+      mock.timers.tick(1);
+      assert.equal(terminate.mock.callCount(), 1, "b's grace is over");
+    });
   });
 
   it("a cancelled job the worker has not begun (queued behind a long one) gets its worker no grace: the long job runs on", async () => {
-    mock.timers.enable({ apis: ["setTimeout", "Date"] });
-    const terminate = mock.method(Worker.prototype, "terminate");
-    try {
-      await run(function* () {
-        const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
-        const gate = counter();
-        const runs = counter();
-        // Sent in one batch: the long job begins and ignores aborts; the other waits behind it.
-        const long = yield* spawn(() => pool.call(spin, gate, false));
-        const queued = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1), runs));
-        yield* started(gate);
-        queued.cancel();
-        mock.timers.tick(1000);
-        assert.equal(terminate.mock.callCount(), 0, "the cancelled job has not begun: nothing to stop");
-        mock.timers.tick(5000);
-        assert.equal(terminate.mock.callCount(), 0);
-        Atomics.store(gate, 0, 1);
-        assert.equal(yield* long, "released");
-        assert.equal(yield* pool.call(() => "next"), "next");
-        assert.equal(Atomics.load(runs, 0), 0, "the cancelled job never ran");
-        assert.equal(pool.running, 0);
-      });
-    } finally {
-      terminate.mock.restore();
-      mock.timers.reset();
-    }
+    await withGraceMocks(function* (terminate) {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+      const gate = counter();
+      const runs = counter();
+      // Sent in one batch: the long job begins and ignores aborts; the other waits behind it.
+      const long = yield* spawn(() => pool.call(spin, gate, false));
+      const queued = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1), runs));
+      yield* started(gate);
+      queued.cancel();
+      mock.timers.tick(1000);
+      assert.equal(terminate.mock.callCount(), 0, "the cancelled job has not begun: nothing to stop");
+      mock.timers.tick(5000);
+      assert.equal(terminate.mock.callCount(), 0);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* long, "released");
+      assert.equal(yield* pool.call(() => "next"), "next");
+      assert.equal(Atomics.load(runs, 0), 0, "the cancelled job never ran");
+      assert.equal(pool.running, 0);
+    });
   });
 
   it("timeout() over a thread job interrupts the wait", async () => {

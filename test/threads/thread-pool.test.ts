@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId } from "node:worker_threads";
-import { all, ClosedResourceError, QueueFull, race, run, sleep, spawn, timeout, until } from "../../src/index.ts";
+import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
@@ -211,12 +211,18 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
     return index;
   };
 
+  /** A pool of two workers, one of them busy with a long job that spins until `gate[0]` is set. */
+  function* withLongJob(): Operation<{ pool: ThreadPool; gate: Int32Array; long: Task<string> }> {
+    const pool = yield* ThreadPool.start({ size: 2 });
+    const gate = counter();
+    const long = yield* spawn(pool.call(spin, gate, false));
+    yield* started(gate);
+    return { pool, gate, long };
+  }
+
   it("jobs queued behind a long one run on the worker that ran dry, each once", async () => {
     await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 2 });
-      const gate = counter();
-      const long = yield* spawn(pool.call(spin, gate, false));
-      yield* started(gate);
+      const { pool, gate, long } = yield* withLongJob();
       const runs = new Int32Array(new SharedArrayBuffer(4 * 20));
       try {
         // Shared out between the busy worker and a second one; those on the busy worker wait behind the long job.
@@ -239,10 +245,7 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
 
   it("a job that transferred buffers stays on its worker, and so do the jobs behind it", async () => {
     await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 2 });
-      const gate = counter();
-      const long = yield* spawn(pool.call(spin, gate, false));
-      yield* started(gate);
+      const { pool, gate, long } = yield* withLongJob();
       const bytes = new Uint8Array(1024).fill(5);
       // Shared out in turn: a new worker, the busy one, the new one, the busy one.
       const first = yield* spawn(pool.call(threadId));
@@ -270,7 +273,7 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
     });
   });
 
-  it("with uneven jobs on three workers, every job runs exactly once and in its own task", async () => {
+  it("with uneven jobs on three workers, every job runs exactly once and its result reaches its own caller", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 3 });
       const runs = new Int32Array(new SharedArrayBuffer(4 * 300));
