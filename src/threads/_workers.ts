@@ -79,6 +79,7 @@ export class WorkerSlot {
   /** Shared with the worker: `[ABORTS]` aborts sent, `[STARTED]` the id of the job it began last. */
   readonly #shared: Int32Array;
   #nextJobId = 1;
+  #answered = false;
   #stopping: StopReason | undefined = undefined;
   #crash: Error | undefined = undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -105,11 +106,23 @@ export class WorkerSlot {
     this.#abortPort = aborts.port1;
     this.#shared = new Int32Array(shared);
     this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
-    this.worker.on("message", (batch: unknown[]) => host.received(this, batch));
+    this.worker.on("message", (batch: unknown[]) => {
+      this.#answered = true;
+      host.received(this, batch);
+    });
     this.worker.on("error", (error: Error) => {
       this.#crash ??= error;
     });
     this.worker.once("exit", (code: number) => this.#onExit(code));
+  }
+
+  /**
+   * Whether the worker has sent anything yet. Until then it may still be
+   * starting up (tens of ms), so the jobs sent to it may run sooner on a
+   * worker that is up and has run dry.
+   */
+  get answered(): boolean {
+    return this.#answered;
   }
 
   /** Why it is being stopped, once it is. */
@@ -160,21 +173,24 @@ export class WorkerSlot {
 
   /**
    * The jobs after `begun` (a value of `[STARTED]`), in order, up to the first
-   * one that transferred something; none unless a job it began is still in
-   * flight (a worker with nothing begun would be left idle in turn, and two of
-   * them would pass the same jobs back and forth).
+   * one that transferred something. From a worker that has answered, none
+   * unless a job it began is still in flight: it would be left idle in turn,
+   * and two idle workers would pass the same jobs back and forth. One that
+   * has not answered yet may still be starting up, and never takes jobs back
+   * itself (the pool's `#takeBackForIdle`), so all of its jobs may move.
    */
   #movable(begun: number): Job[] {
     const jobs: Job[] = [];
     if (this.#stopping !== undefined) return jobs;
-    let running = false;
+    let mayMove = !this.#answered;
     for (const job of this.inFlight.values()) {
       // Ids wrap around in the shared Int32: compare their difference.
       if (((job.id - begun) | 0) <= 0) {
-        running = true;
+        // Begun and still running: the jobs behind it may move.
+        mayMove = true;
         continue;
       }
-      if (!running || job.transfers.length > 0) break;
+      if (!mayMove || job.transfers.length > 0) break;
       jobs.push(job);
     }
     return jobs;

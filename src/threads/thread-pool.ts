@@ -300,7 +300,7 @@ export class ThreadPool {
   #takeBackForIdle(): boolean {
     if (this.#closed || this.#slots.length < 2) return false;
     // Most calls find every worker busy: that check first, it is cheap.
-    if (!this.#slots.some(isIdle)) return false;
+    if (!this.#slots.some(canTakeOver)) return false;
     let busiest: WorkerSlot | undefined;
     let most = 0;
     for (const slot of this.#slots) {
@@ -327,7 +327,10 @@ export class ThreadPool {
     let best: WorkerSlot | undefined;
     for (const slot of this.#slots) {
       if (slot.stopping !== undefined) continue;
-      if (best === undefined || slot.inFlight.size < best.inFlight.size) best = slot;
+      const size = slot.inFlight.size;
+      // Between workers as busy, one that is up first: jobs taken back from one still
+      // starting up must not go straight back to it (`#pump` would pass them round forever).
+      if (best === undefined || size < best.inFlight.size || (size === best.inFlight.size && slot.answered && !best.answered)) best = slot;
     }
     if (best !== undefined && best.inFlight.size === 0) return best;
     if (this.#slots.length < this.#size) {
@@ -430,7 +433,11 @@ export class ThreadPool {
 }
 defineOperationMethods(ThreadPool);
 
-/** A worker with nothing in flight that is not being stopped. */
-function isIdle(slot: WorkerSlot): boolean {
-  return slot.inFlight.size === 0 && slot.stopping === undefined;
+/**
+ * A worker with nothing in flight, not being stopped, that has answered (so
+ * it is up): it can run jobs taken back from another now. One still starting
+ * up would only hold them in turn.
+ */
+function canTakeOver(slot: WorkerSlot): boolean {
+  return slot.inFlight.size === 0 && slot.stopping === undefined && slot.answered;
 }

@@ -1,7 +1,7 @@
 // ThreadPool: running jobs and their results, limits and closing, and the default pool (toThread, callInThread).
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { threadId as mainThreadId } from "node:worker_threads";
+import { threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
 import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer } from "../../src/threads/index.ts";
@@ -270,6 +270,45 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
       assert.equal(bytes.byteLength, 0);
       // Once the worker has begun the job that transferred, the one behind it may move: either worker is right.
       assert.ok([busyWorker, idleWorker].includes(yield* behind));
+    });
+  });
+
+  it("jobs sent to a worker still starting up run on one that is up and ran dry", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      // The first worker started gets nothing until released: to the pool it is still starting up.
+      const post = Worker.prototype.postMessage;
+      let starting: Worker | undefined;
+      const held: [unknown, readonly TransferListItem[] | undefined][] = [];
+      const postMessage = mock.method(Worker.prototype, "postMessage", function (this: Worker, value: unknown, transfers?: readonly TransferListItem[]) {
+        // Only the pool's batches (arrays): under tsx, Node's module hooks thread is a Worker too.
+        if (Array.isArray(value)) starting ??= this;
+        if (this === starting) held.push([value, transfers]);
+        else post.call(this, value, transfers as never);
+      });
+      const runs = new Int32Array(new SharedArrayBuffer(4 * 20));
+      const ranOn = (index: number, counts: Int32Array): number => {
+        Atomics.add(counts, index, 1);
+        return require("node:worker_threads").threadId;
+      };
+      let threads: number[];
+      try {
+        // Shared out between the two workers. Without the move, the held worker's jobs wait until
+        // it starts, which is never here (the test times out instead). The last job moved is
+        // alone: it must go to the worker that is up, not back to the held one (that loops).
+        threads = yield* timeout(10_000, all(Array.from({ length: 20 }, (_, i) => pool.call(ranOn, i, runs))));
+      } finally {
+        postMessage.mock.restore();
+        for (const [value, transfers] of held) post.call(starting, value, transfers as never);
+      }
+      assert.ok(held.length > 0, "the held worker was sent jobs");
+      const up = threads[0] as number;
+      assert.notEqual(up, (starting as Worker).threadId);
+      assert.deepEqual(threads, Array(20).fill(up));
+      // The held worker gets its batch late and skips every job in it: each ran once.
+      yield* pool.close();
+      assert.deepEqual([...runs], Array(20).fill(1));
+      assert.equal(pool.completed, 20);
     });
   });
 
