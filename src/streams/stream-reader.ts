@@ -53,8 +53,9 @@ const AT_EOF = Number.NEGATIVE_INFINITY;
  * without suspending. `readLine` and `readUntil` never buffer more than
  * `limit` bytes looking for a separator, and the transport is paused while
  * the buffer holds more than `2 * limit`, so a peer cannot make it grow
- * without bound. Bytes are `Uint8Array`s (returned as views into the
- * received chunks where possible).
+ * without bound. Bytes are `Uint8Array`s: a read that takes a whole
+ * received chunk returns that chunk, one that takes part of it a view into
+ * it, and only bytes from several chunks are copied.
  *
  * **Cancellation** of any read loses nothing: the data stays buffered for the
  * next read.
@@ -286,6 +287,13 @@ export class StreamReader {
    */
   [LINE_STEP](op: ReadLine): Uint8Array | DataPark {
     for (;;) {
+      // Nothing buffered, no EOF, no error: the scan would only say to wait (from offset 0).
+      if (this.#end === this.#start && !this.#eof && this.#exception === undefined) {
+        op.offset = 0;
+        const park = this.#parkForData("readLine");
+        if (park !== null) return park;
+        continue;
+      }
       const end = this.#scanLine(op.separator, op.offset);
       if (typeof end !== "number") return end;
       if (end >= 0) return this.#take(end);
@@ -432,7 +440,11 @@ export class StreamReader {
   #take(n: number): Uint8Array {
     if (n === 0) return EMPTY;
     const start = this.#start;
-    const result = this.#owned ? this.#buf.slice(start, start + n) : this.#buf.subarray(start, start + n);
+    const buf = this.#buf;
+    // All of a chunk as it was fed (a line per read is the common case): the chunk itself, as a
+    // view would be the same bytes. A view of a Node Buffer is made through its species
+    // constructor, which is slow.
+    const result = this.#owned ? buf.slice(start, start + n) : start === 0 && n === buf.length ? buf : buf.subarray(start, start + n);
     this.#start = start + n;
     if (this.#start === this.#end) {
       this.#buf = EMPTY;

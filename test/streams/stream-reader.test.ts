@@ -78,6 +78,26 @@ describe("StreamReader", () => {
     });
   });
 
+  it("a read that takes a whole chunk as fed returns that chunk, not a copy or a new view", async () => {
+    await runVirtual(function* () {
+      const reader = new StreamReader();
+      const line = enc("one line\n");
+      // Waits on an empty buffer, then gets the chunk fed meanwhile.
+      const waiting = yield* spawn(() => reader.readLine());
+      yield* waitAllTasksBlocked();
+      reader.feed(line);
+      assert.equal(yield* waiting, line);
+      const chunk = enc("bytes");
+      reader.feed(chunk);
+      assert.equal(yield* reader.read(100), chunk);
+      // Part of a chunk is a view of it; two chunks are joined into the reader's own buffer.
+      reader.feed(enc("a\nb"));
+      assert.equal(dec(yield* reader.readLine()), "a\n");
+      reader.feed(enc("\n"));
+      assert.equal(dec(yield* reader.readLine()), "b\n");
+    });
+  });
+
   it("readLine returns a last line without separator at EOF, then empty arrays", async () => {
     await runVirtual(function* () {
       const reader = readerOf(["a\nb"]);
