@@ -67,6 +67,7 @@ class SpawnOperation<T> extends StepOperation<Task<T> | undefined> {
   readonly #options: SpawnOptions | undefined;
   constructor(op: OperationLike<T>, options: SpawnOptions | undefined) {
     super();
+    this.state = FRESH;
     this.#op = op;
     this.#options = options;
   }

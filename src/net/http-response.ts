@@ -171,6 +171,7 @@ class ResponseEnd extends StepOperation<void> {
 
   constructor(response: HttpResponse, kind: number, status: number, body: unknown, headers: Record<string, string> | undefined) {
     super();
+    this.state = FRESH;
     this.#response = response;
     this.#kind = kind;
     this.#status = status;

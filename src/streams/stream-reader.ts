@@ -508,6 +508,7 @@ class ReadLine extends StepOperation<Uint8Array> {
 
   constructor(reader: StreamReader, separator: Uint8Array | string) {
     super();
+    this.state = FRESH;
     this.#reader = reader;
     this.#given = separator;
   }

@@ -201,6 +201,7 @@ class Drain extends StepOperation<void> {
   readonly #writer: StreamWriter;
   constructor(writer: StreamWriter) {
     super();
+    this.state = FRESH;
     this.#writer = writer;
   }
   next(): IteratorResult<Instruction, void> {

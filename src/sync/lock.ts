@@ -37,6 +37,7 @@ class LockAcquire extends StepOperation<Lock> {
   #park: YieldedPark | null = null;
   constructor(lock: Lock) {
     super();
+    this.state = FRESH;
     this.#lock = lock;
   }
   next(): IteratorResult<Instruction, Lock> {

@@ -39,6 +39,7 @@ class QueuePut<T> extends StepOperation<void> {
   readonly #item: T;
   constructor(queue: Queue<T>, item: T) {
     super();
+    this.state = FRESH;
     this.#queue = queue;
     this.#item = item;
   }
@@ -61,6 +62,7 @@ class QueueGet<T> extends StepOperation<T> {
   readonly #queue: Queue<T>;
   constructor(queue: Queue<T>) {
     super();
+    this.state = FRESH;
     this.#queue = queue;
   }
   next(value?: unknown): IteratorResult<Instruction, T> {

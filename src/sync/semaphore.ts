@@ -22,6 +22,7 @@ class SemaphoreAcquire extends StepOperation<Semaphore> {
   readonly #semaphore: Semaphore;
   constructor(semaphore: Semaphore) {
     super();
+    this.state = FRESH;
     this.#semaphore = semaphore;
   }
   next(): IteratorResult<Instruction, Semaphore> {
