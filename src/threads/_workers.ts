@@ -80,6 +80,10 @@ export class WorkerSlot {
   readonly #shared: Int32Array;
   #nextJobId = 1;
   #answered = false;
+  /** The id the pool last stored in `[STARTED]` to take jobs back (0: never); the worker's own claims are other values. */
+  #takenTo = 0;
+  /** Whether the worker had begun a job before the pool last stored `#takenTo`. */
+  #begunBefore = false;
   #stopping: StopReason | undefined = undefined;
   #crash: Error | undefined = undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -160,6 +164,8 @@ export class WorkerSlot {
       const last = (jobs[jobs.length - 1] as Job).id | 0;
       // Fails if the worker began another job meanwhile: look again.
       if (Atomics.compareExchange(this.#shared, STARTED, begun, last) !== begun) continue;
+      if (begun !== this.#takenTo) this.#begunBefore = true;
+      this.#takenTo = last;
       const moved: Job[] = [];
       for (const job of jobs) {
         this.finished(job.id);
@@ -300,10 +306,11 @@ export class WorkerSlot {
     this.#abortPort.close();
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#graceTimer);
-    // Not 0 once it began a job (jobs are taken back only from a worker running one).
     const started = Atomics.load(this.#shared, STARTED);
+    // Whether the worker itself began a job: `[STARTED]` also holds what the pool stored to take jobs back.
+    const begunAny = this.#begunBefore || started !== this.#takenTo;
     // A worker that died before it began any job cannot start at all (resourceLimits too small...): sending its jobs to the next one would loop.
-    const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && started !== 0);
+    const moveOn = this.#stopping === "abort" || (this.#stopping === undefined && begunAny);
     const requeue: Job[] = [];
     let told = false;
     for (const job of this.inFlight.values()) {

@@ -4,7 +4,7 @@ import { describe, it, mock } from "node:test";
 import { threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
 import { all, ClosedResourceError, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { callInThread, type ThreadContext, ThreadPool, toThread, transfer } from "../../src/threads/index.ts";
+import { callInThread, type ThreadContext, ThreadPool, toThread, transfer, WorkerCrashedError } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
 import { counter, MODULE, spin, started, threadId } from "./_helpers.ts";
 
@@ -273,24 +273,41 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
     });
   });
 
+  /**
+   * Holds every batch the pool posts to the first worker it starts, so that to the pool it is still
+   * starting up; `release` restores `postMessage` and, unless told not to, posts what was held.
+   */
+  function holdFirstWorker(): { worker: () => Worker; held: unknown[]; release: (post?: boolean) => void } {
+    const post = Worker.prototype.postMessage;
+    let starting: Worker | undefined;
+    const held: [unknown, readonly TransferListItem[] | undefined][] = [];
+    const postMessage = mock.method(Worker.prototype, "postMessage", function (this: Worker, value: unknown, transfers?: readonly TransferListItem[]) {
+      // Only the pool's batches (arrays): under tsx, Node's module hooks thread is a Worker too.
+      if (Array.isArray(value)) starting ??= this;
+      if (this === starting) held.push([value, transfers]);
+      else post.call(this, value, transfers as never);
+    });
+    return {
+      worker: () => starting as Worker,
+      held,
+      release: (repost = true) => {
+        postMessage.mock.restore();
+        if (repost) for (const [value, transfers] of held) post.call(starting, value, transfers as never);
+      },
+    };
+  }
+
+  /** Counts its runs in `counts[index]`; returns the thread it ran on. */
+  const ranOn = (index: number, counts: Int32Array): number => {
+    Atomics.add(counts, index, 1);
+    return require("node:worker_threads").threadId;
+  };
+
   it("jobs sent to a worker still starting up run on one that is up and ran dry", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 2 });
-      // The first worker started gets nothing until released: to the pool it is still starting up.
-      const post = Worker.prototype.postMessage;
-      let starting: Worker | undefined;
-      const held: [unknown, readonly TransferListItem[] | undefined][] = [];
-      const postMessage = mock.method(Worker.prototype, "postMessage", function (this: Worker, value: unknown, transfers?: readonly TransferListItem[]) {
-        // Only the pool's batches (arrays): under tsx, Node's module hooks thread is a Worker too.
-        if (Array.isArray(value)) starting ??= this;
-        if (this === starting) held.push([value, transfers]);
-        else post.call(this, value, transfers as never);
-      });
+      const hold = holdFirstWorker();
       const runs = new Int32Array(new SharedArrayBuffer(4 * 20));
-      const ranOn = (index: number, counts: Int32Array): number => {
-        Atomics.add(counts, index, 1);
-        return require("node:worker_threads").threadId;
-      };
       let threads: number[];
       try {
         // Shared out between the two workers. Without the move, the held worker's jobs wait until
@@ -298,17 +315,45 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
         // alone: it must go to the worker that is up, not back to the held one (that loops).
         threads = yield* timeout(10_000, all(Array.from({ length: 20 }, (_, i) => pool.call(ranOn, i, runs))));
       } finally {
-        postMessage.mock.restore();
-        for (const [value, transfers] of held) post.call(starting, value, transfers as never);
+        hold.release();
       }
-      assert.ok(held.length > 0, "the held worker was sent jobs");
+      assert.ok(hold.held.length > 0, "the held worker was sent jobs");
       const up = threads[0] as number;
-      assert.notEqual(up, (starting as Worker).threadId);
+      assert.notEqual(up, hold.worker().threadId);
       assert.deepEqual(threads, Array(20).fill(up));
       // The held worker gets its batch late and skips every job in it: each ran once.
       yield* pool.close();
       assert.deepEqual([...runs], Array(20).fill(1));
       assert.equal(pool.completed, 20);
+    });
+  });
+
+  it("a worker that dies before it began any job fails its jobs, even after others took some of them back", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      const hold = holdFirstWorker();
+      const runs = new Int32Array(new SharedArrayBuffer(4 * 20));
+      const gate = counter();
+      try {
+        // The worker that is up takes back every job sent to the held one (as above).
+        yield* timeout(10_000, all(Array.from({ length: 20 }, (_, i) => pool.call(ranOn, i, runs))));
+        // Now the worker that is up is busy, and the next job goes to the held one, which dies.
+        const busy = yield* spawn(pool.call(spin, gate, false));
+        yield* started(gate);
+        const last = yield* spawn(rejectsOp(pool.call(ranOn, 0, runs), WorkerCrashedError));
+        // One step for that task: its job is on the held worker now.
+        yield;
+        yield* until(hold.worker().terminate());
+        // It never began a job: its job fails instead of going to the next worker (one that
+        // cannot start would pass it on forever), though the pool's take-backs wrote to its slot.
+        assert.match((yield* last).message, /exited with code 1/);
+        Atomics.store(gate, 0, 1);
+        assert.equal(yield* busy, "released");
+      } finally {
+        Atomics.store(gate, 0, 1);
+        hold.release(false);
+      }
+      assert.deepEqual([...runs], Array(20).fill(1));
     });
   });
 
