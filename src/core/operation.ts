@@ -57,19 +57,29 @@ export type OperationLike<T> = Operation<T> | (() => Operation<T>);
 
 /** Opens an operation-like value into the iterator the runtime drives. */
 export function iterate<T>(op: OperationLike<T>, api: string): Iterator<Instruction, T, unknown> {
-  let operation: Operation<T>;
-  if (typeof op === "function") {
-    if ((op as { [PREPARED]?: true })[PREPARED] === undefined && isGeneratorFunction(op)) prepareGenerator(op);
-    operation = op();
-    // A generator object of a function that got the shared prototype is its own iterator.
-    if (operation !== null && typeof operation === "object" && Object.getPrototypeOf(operation) === sharedGeneratorPrototype) {
-      return operation as unknown as Iterator<Instruction, T, unknown>;
-    }
-  } else operation = op;
+  if (typeof op !== "function") return iteratorOf(op, api, false);
+  prepareOperationFunction(op);
+  return iteratorOf(op(), api, true);
+}
+
+/**
+ * The iterator the runtime drives for `operation`; `returned` says a
+ * function returned it (for the error message). A generator object of a
+ * function that got the shared prototype is its own iterator.
+ */
+export function iteratorOf<T>(operation: Operation<T>, api: string, returned: boolean): Iterator<Instruction, T, unknown> {
+  if (operation !== null && typeof operation === "object" && Object.getPrototypeOf(operation) === sharedGeneratorPrototype) {
+    return operation as unknown as Iterator<Instruction, T, unknown>;
+  }
   if (operation === null || typeof operation !== "object" || typeof operation[Symbol.iterator] !== "function") {
-    throw new TypeError(`Cannot ${api}: ${notAnOperation(operation, typeof op === "function")}`);
+    throw new TypeError(`Cannot ${api}: ${notAnOperation(operation, returned)}`);
   }
   return operation[Symbol.iterator]();
+}
+
+/** Gives a generator function corio has not called before the shared prototype (see below); call it before the function's first call. */
+export function prepareOperationFunction(fn: Function): void {
+  if ((fn as { [PREPARED]?: true })[PREPARED] === undefined && isGeneratorFunction(fn)) prepareGenerator(fn);
 }
 
 // ---- a cheaper first call for generator functions written inline --------

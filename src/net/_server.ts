@@ -80,7 +80,7 @@ export class ServerCore implements Watcher {
   #inFlight = 0;
   readonly #sockets = new Set<Socket>();
   #task: TaskImpl<unknown> | null = null;
-  #pending: [string, OperationLike<void>][] = [];
+  #pending: [name: string, op: OperationLike<void>, peer: string | undefined][] = [];
   #listenerClosed = false;
   #closing = false;
   #expired = false;
@@ -138,14 +138,15 @@ export class ServerCore implements Watcher {
    * With `afterIo`, its first step waits for this turn's other I/O callbacks
    * (`Loop.scheduleAfterIo`); it is counted in flight from now either way.
    * Its failure is reported (kind `task`, or `peer-gone` for a peer that
-   * went away), not thrown to the server task.
+   * went away, with `peer`, its address, in the report), not thrown to the
+   * server task.
    */
-  spawn(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> | undefined {
+  spawn(name: string, op: OperationLike<void>, afterIo = false, peer?: string): TaskImpl<void> | undefined {
     if (this.#task === null) {
-      this.#pending.push([name, op]);
+      this.#pending.push([name, op, peer]);
       return undefined;
     }
-    return this.#start(name, op, afterIo);
+    return this.#start(name, op, afterIo, peer);
   }
 
   /** Tracks an accepted socket: the close resets it if it cannot flush in time, and destroys it at the end. */
@@ -180,7 +181,7 @@ export class ServerCore implements Watcher {
    */
   *serve(): Operation<void> {
     this.#task = requireCurrentTask("serve");
-    for (const [name, op] of this.#pending.splice(0)) this.#start(name, op);
+    for (const [name, op, peer] of this.#pending.splice(0)) this.#start(name, op, false, peer);
     let cancellation: CancelledError | null = null;
     try {
       yield* this.#closeRequested;
@@ -259,10 +260,11 @@ export class ServerCore implements Watcher {
   }
 
   /** @internal A connection task has finished; its failure is reported here, as it does not reach the server task. */
-  taskFinished(task: TaskImpl<unknown>): void {
+  taskFinished(task: TaskImpl<unknown>, peer?: string): void {
     if (task.state === "failed") {
       const error = task.error;
-      this.#loop.report(error, { kind: isPeerGone(error) ? "peer-gone" : "task", task, path: task.path });
+      if (isPeerGone(error)) this.#loop.report(error, { kind: "peer-gone", task, path: task.path, ...(peer !== undefined && { peer }) });
+      else this.#loop.report(error, { kind: "task", task, path: task.path });
     }
     this.#inFlight--;
     if (this.#inFlight === 0) this.#park?.wake();
@@ -274,10 +276,10 @@ export class ServerCore implements Watcher {
     return `${this.#inFlight} connection task(s) to finish${until}`;
   }
 
-  #start(name: string, op: OperationLike<void>, afterIo = false): TaskImpl<void> {
+  #start(name: string, op: OperationLike<void>, afterIo: boolean, peer: string | undefined): TaskImpl<void> {
     const task = createTask(this.#loop, this.#task, op, { name }, SHIELDED | FAILS_ALONE, "accept a connection", afterIo);
     this.#inFlight++;
-    task.addWatcher(this);
+    task.addWatcher(peer === undefined ? this : new PeerWatcher(this, peer));
     if (this.#expired) task.cancel("the server closed");
     return task;
   }
@@ -350,6 +352,21 @@ export class ServerCore implements Watcher {
   }
 }
 defineOperationMethods(ServerCore);
+
+/** Tells the server that a connection task finished, with the peer's address for its report. */
+class PeerWatcher implements Watcher {
+  readonly #core: ServerCore;
+  readonly #peer: string;
+
+  constructor(core: ServerCore, peer: string) {
+    this.#core = core;
+    this.#peer = peer;
+  }
+
+  taskFinished(task: TaskImpl<unknown>): void {
+    this.#core.taskFinished(task, this.#peer);
+  }
+}
 
 /**
  * Waits until a server's task has finished; throws only its failure (see

@@ -7,19 +7,16 @@ import { type AddressInfo, createServer, isIP, type Server as NetServer, connect
 import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { adoptResource } from "../core/_resource.ts";
-import { isCancellation } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import { type Operation, prepareOperationFunction } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import type { TaskImpl } from "../core/task.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
-import type { StreamReader } from "../streams/stream-reader.ts";
-import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
+import { type ConnectionHandler, ConnectionRun } from "./_connection-run.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
-import { describePeer, isPeerGone, wrapSocket } from "./_socket-transport.ts";
-import { type Framing, type MessageReader, readMessages } from "./framing.ts";
+import { describePeer, wrapSocket } from "./_socket-transport.ts";
+import { type Framing, readMessages } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
 export interface Endpoint {
@@ -70,8 +67,7 @@ export interface StartServerOptions extends Endpoint {
   workers?: number;
 }
 
-/** Handles one connection; runs as its own task in the server's scope. */
-export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, messages: MessageReader) => Operation<void>;
+export type { ConnectionHandler } from "./_connection-run.ts";
 
 /**
  * Opens a TCP connection (or a TLS one, or a Unix socket) and gives its
@@ -200,7 +196,9 @@ defineOperationMethods(Server);
  * gives as one line without a stack). Tasks the handler started belong to
  * its connection: the close waits for them (then cancels its daemons), so
  * what they write goes out before the FIN; one that fails is reported like a
- * failing handler and resets the connection, never the server. With
+ * failing handler and resets the connection, never the server. A handler
+ * that fails has the tasks it started cancelled before its connection is
+ * reset. With
  * `framing`, `messages` gives the connection's messages as lines or raw
  * chunks (the Calvin seed's server modes). An error accepting a connection
  * (`EMFILE`...) is reported to `onError` too; the server goes on.
@@ -247,6 +245,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "start a server");
   const owner = requireCurrentTask("start a server");
+  prepareOperationFunction(handler);
   if (workers !== undefined && isClusterPrimary()) {
     const { address, backend } = yield* primaryServer(owner, workers, grace, "start a server");
     return new Server(() => address, backend);
@@ -273,7 +272,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     core.track(socket);
     const { reader, writer } = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !options.tls });
     const messages = readMessages(reader, options.framing ?? { mode: "raw" });
-    core.spawn(`connection ${++accepted}`, serveConnection(core, handler, reader, writer, messages, describePeer(socket)));
+    core.spawn(`connection ${++accepted}`, new ConnectionRun(core, handler, reader, writer, messages), false, describePeer(socket));
   });
   server.on("tlsClientError", () => {});
   try {
@@ -289,57 +288,3 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   slot?.listening(server.address(), (grace) => core.close(grace));
   return new Server(() => server.address(), core);
 });
-
-/**
- * One connection's task: the handler, then a clean close; a handler that
- * fails is reported and its connection reset. The peer going away (in the
- * handler or during the close) is reported as `peer-gone`: one line.
- *
- * Tasks the handler started may outlive it: the close then waits until they
- * have ended and its daemons have been cancelled (a destructor of the task),
- * so what they write goes out before the FIN; if one of them failed, the
- * connection is reset instead (the task's failure is reported by the server).
- */
-function* serveConnection(
-  core: ServerCore,
-  handler: ConnectionHandler,
-  reader: StreamReader,
-  writer: StreamWriter,
-  messages: MessageReader,
-  peer: string | undefined,
-): Operation<void> {
-  const task = requireCurrentTask("serve a connection");
-  let failed = false;
-  try {
-    yield* handler(reader, writer, messages);
-  } catch (error) {
-    if (isCancellation(error)) throw error;
-    failed = true;
-    reportConnectionError(task, error, peer);
-  } finally {
-    if (failed || task.hasFailures) writer.abort();
-    else if (task.hasChildren) task.ensure({ name: "connection close", cleanup: () => closeOrReset(task, core, writer, peer) });
-    else yield* closeConnection(task, core, writer, peer);
-  }
-}
-
-/** The end of a connection whose handler returned (or was cancelled): reset if one of its tasks failed, else the clean close. */
-function* closeOrReset(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
-  if (task.hasFailures) writer.abort();
-  else yield* closeConnection(task, core, writer, peer);
-}
-
-/** The clean close after the handler; a client that leaves while its last bytes are flushed is no bug of ours. */
-function* closeConnection(task: TaskImpl<unknown>, core: ServerCore, writer: StreamWriter, peer: string | undefined): Operation<void> {
-  try {
-    yield* core.closeConnection(writer);
-  } catch (error) {
-    if (!isPeerGone(error)) throw error;
-    reportConnectionError(task, error, peer);
-  }
-}
-
-function reportConnectionError(task: TaskImpl<unknown>, error: unknown, peer: string | undefined): void {
-  if (isPeerGone(error)) task.loop.report(error, { kind: "peer-gone", task, path: task.path, ...(peer !== undefined && { peer }) });
-  else task.loop.report(error, { kind: "task", task, path: task.path });
-}

@@ -663,6 +663,63 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
     );
   });
 
+  it("the handler fails while a task it started runs: that task is cancelled and its cleanup runs before the connection is reset", async () => {
+    const { reports, onError } = collectReports();
+    const events: string[] = [];
+    await runVirtual(
+      function* () {
+        const server = yield* startServer(function* (_reader, writer) {
+          yield* spawn(function* () {
+            try {
+              yield* suspend();
+            } finally {
+              events.push(`child cleaned up, writer ${writer.isClosing ? "closed" : "open"}`);
+            }
+          });
+          writer.write("hello\n");
+          yield* sleep(0);
+          throw new Error("handler broke");
+        });
+        const client = rawClient(server.address.port);
+        yield* until(client.closed);
+        events.push(`client ${client.error ?? "closed cleanly"}`);
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(events, ["child cleaned up, writer open", "client ECONNRESET"]);
+    assert.deepEqual(
+      reports.map((report) => [(report.error as Error).message, report.kind, report.path]),
+      [["handler broke", "task", "test/tcp server/connection 1"]],
+    );
+  });
+
+  it("a handler that returns no operation: a TypeError that says so is reported and the connection is reset", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        const server = yield* startServer((() => 42) as never);
+        const client = rawClient(server.address.port);
+        yield* until(client.closed);
+        assert.equal(client.error, "ECONNRESET");
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(
+      reports.map((report) => [report.error instanceof TypeError, (report.error as Error).message, report.path]),
+      [
+        [
+          true,
+          "Cannot serve a connection: expected a function returning an operation, but it returned number; pass a generator function (function* () { ... }) or an operation such as sleep(10)",
+          "test/tcp server/connection 1",
+        ],
+      ],
+    );
+  });
+
   it("close(grace): a connection that cannot flush within the grace is reset", async () => {
     // (A client with unread data sees a reset as an EOF on Linux, so watch the server's side.)
     const resets: Socket[] = [];
