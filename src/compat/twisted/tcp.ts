@@ -120,12 +120,18 @@ class TCPPort extends ListeningPort {
     }
     const end = wrapSocket(socket);
     this.core.track(socket);
-    this.core.spawn(`connection ${++this.#connections}`, serveConnection(this.reactor, this.#factory, socket, end));
+    const reactor = this.reactor;
+    const factory = this.#factory;
+    this.core.spawn(`connection ${++this.#connections}`, () => serveConnection(reactor, factory, socket, end));
   }
 }
 
-/** One accepted connection: build its protocol and run it (declared once, not a generator closure per connection). */
-function* serveConnection(reactor: Reactor, factory: Factory, socket: Socket, end: ReturnType<typeof wrapSocket>): Operation<void> {
+/**
+ * One accepted connection, at its task's first step: builds its protocol and
+ * gives the operation that runs it. A plain function, not a generator that
+ * `yield*`s `runProtocol`: that level would be resumed at every chunk read.
+ */
+function serveConnection(reactor: Reactor, factory: Factory, socket: Socket, end: ReturnType<typeof wrapSocket>): Operation<void> {
   let protocol: Protocol | null;
   try {
     protocol = factory.buildProtocol(peerAddress(socket));
@@ -135,9 +141,9 @@ function* serveConnection(reactor: Reactor, factory: Factory, socket: Socket, en
   }
   if (protocol === null) {
     socket.destroy();
-    return;
+    return []; // an operation that ends at once
   }
-  yield* runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
+  return runProtocol(reactor, protocol, new TCPTransport(socket, end.writer), end);
 }
 
 /** A connector (Twisted's `tcp.Connector`): one connection attempt at a time, and its connection. */

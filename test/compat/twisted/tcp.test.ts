@@ -218,6 +218,46 @@ describe("Protocol over TCP", () => {
     assert.equal((errors[0] as Error).message, "protocol bug");
   });
 
+  it("buildProtocol giving null closes the connection; one that throws is reported and closes it too; the port goes on", async () => {
+    const { reactor, errors, run } = testReactor();
+    const log: string[] = [];
+    class Welcome extends Protocol {
+      override connectionMade(): void {
+        this.transport.write("welcome");
+        this.transport.loseConnection();
+      }
+    }
+    let built = 0;
+    class Picky extends Factory {
+      override protocol = Welcome;
+      override buildProtocol(addr: IPv4Address) {
+        built++;
+        if (built === 1) return null;
+        if (built === 2) throw new Error("no protocol today");
+        return super.buildProtocol(addr);
+      }
+    }
+    const port = reactor.listenTCP(0, new Picky(), LOOPBACK);
+    const connect = (n: number): void => {
+      class Client extends Protocol {
+        override dataReceived(data: Uint8Array): void {
+          log.push(`client ${n} got ${text(data)}`);
+        }
+        override connectionLost(reason: Failure): void {
+          log.push(`client ${n} lost: ${reason.check(ConnectionDone, ConnectionLost)?.name}`);
+          if (n < 3) connect(n + 1);
+          else reactor.stop();
+        }
+      }
+      reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client));
+    };
+    reactor.callWhenRunning(() => connect(1));
+    await run();
+    assert.deepEqual(log, ["client 1 lost: ConnectionDone", "client 2 lost: ConnectionDone", "client 3 got welcome", "client 3 lost: ConnectionDone"]);
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, "no protocol today");
+  });
+
   it("pauseProducing holds dataReceived until resumeProducing", async () => {
     const { reactor, errors, run } = testReactor();
     const log: string[] = [];
