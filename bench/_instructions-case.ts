@@ -1,0 +1,127 @@
+// One case of bench/instructions.ts, run under valgrind: `node _instructions-case.js <case> <n>`
+// runs the case once with n operations as a warm-up (so TurboFan has compiled it), then once
+// more; the driver takes the difference between a run of n and one of 2n, so start-up,
+// compilation and the warm-up cancel out. `echo-server <clients> <portFile>` serves a line echo
+// and exits once `clients` connections have come and gone twice (the warm-up and the measure).
+import { writeFileSync } from "node:fs";
+import { Future, Lock, type Operation, Queue, run, Semaphore, spawn, suspend } from "../src/index.ts";
+import { startServer } from "../src/net/index.ts";
+
+/** n task switches: two tasks hand a future back and forth. */
+function pingPong(n: number): PromiseLike<void> {
+  return run(function* () {
+    let ping = new Future<void>();
+    let pong = new Future<void>();
+    const a = yield* spawn(function* () {
+      for (let i = 0; i < n / 2; i++) {
+        yield* ping;
+        ping = new Future<void>();
+        pong.resolve();
+      }
+    });
+    const b = yield* spawn(function* () {
+      for (let i = 0; i < n / 2; i++) {
+        ping.resolve();
+        yield* pong;
+        pong = new Future<void>();
+      }
+    });
+    yield* a;
+    yield* b;
+  });
+}
+
+function* one(): Operation<number> {
+  return 1;
+}
+
+/** n spawns of a hoisted generator function, each joined at once. */
+function spawnJoin(n: number): PromiseLike<void> {
+  return run(function* () {
+    for (let i = 0; i < n; i++) yield* yield* spawn(one);
+  });
+}
+
+/** n uncontended acquire/release pairs. */
+function lockFast(n: number): PromiseLike<void> {
+  return run(function* () {
+    const lock = new Lock();
+    for (let i = 0; i < n; i++) {
+      yield* lock.acquire();
+      lock.release();
+    }
+  });
+}
+
+/** n acquire/release pairs among `workers` tasks, each holding its token across one suspension. */
+function contended(workers: number, tokens: number): (n: number) => PromiseLike<void> {
+  return (n) =>
+    run(function* () {
+      const lock = tokens === 1 ? new Lock() : new Semaphore(tokens);
+      const tasks = [];
+      for (let w = 0; w < workers; w++) {
+        tasks.push(
+          yield* spawn(function* () {
+            for (let i = 0; i < n / workers; i++) {
+              yield* lock.acquire();
+              yield;
+              lock.release();
+            }
+          }),
+        );
+      }
+      for (const task of tasks) yield* task;
+    });
+}
+
+/** n items from a producer task to a consumer through a Queue(16). */
+function queue(n: number): PromiseLike<void> {
+  return run(function* () {
+    const items = new Queue<number>({ maxsize: 16 });
+    const producer = yield* spawn(function* () {
+      for (let i = 0; i < n; i++) yield* items.put(i);
+    });
+    for (let i = 0; i < n; i++) yield* items.get();
+    yield* producer;
+  });
+}
+
+/** The line echo of net.bench.ts; the load comes from _echo-client.mjs in other processes. */
+function echoServer(clients: number, portFile: string): PromiseLike<void> {
+  return run(function* () {
+    let ended = 0;
+    const server = yield* startServer(function* (reader, writer) {
+      try {
+        for (;;) {
+          const line = yield* reader.readLine();
+          if (line.length === 0) return;
+          writer.write(line);
+          yield* writer.drain();
+        }
+      } finally {
+        if (++ended === 2 * clients) setImmediate(() => process.exit(0));
+      }
+    });
+    writeFileSync(portFile, `${server.address.port}\n`);
+    yield* suspend();
+  });
+}
+
+/** The cases, by name (bench/instructions.ts lists the same names): each runs n operations. */
+const CASES: Record<string, (n: number) => PromiseLike<void>> = {
+  "ping-pong": pingPong,
+  "spawn-join": spawnJoin,
+  "lock-uncontended": lockFast,
+  "lock-8-contenders": contended(8, 1),
+  "semaphore-8-of-64": contended(64, 8),
+  "queue-16": queue,
+};
+
+const [name = "", arg = "", portFile = ""] = process.argv.slice(2);
+if (name === "echo-server") await echoServer(Number(arg), portFile);
+else {
+  const body = CASES[name];
+  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server`);
+  await body(Number(arg));
+  await body(Number(arg));
+}
