@@ -36,20 +36,20 @@ import type { StreamWriter } from "../streams/stream-writer.ts";
 import type { ServerCore } from "./_server.ts";
 import type { MessageReader } from "./framing.ts";
 
-/** Handles one connection; runs as its own task in the server's scope. */
-export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, messages: MessageReader) => Operation<void>;
+/** `startServer`'s `ConnectionHandler`, restated (tcp.ts imports this file; its public types must not lead here). */
+type Handler = (reader: StreamReader, writer: StreamWriter, messages: MessageReader) => Operation<void>;
 
 /** One connection's task body and its close (see the module comment). */
 export class ConnectionRun implements Operation<void>, Destructor {
   readonly name = "connection close";
   readonly #core: ServerCore;
-  readonly #handler: ConnectionHandler;
+  readonly #handler: Handler;
   readonly #reader: StreamReader;
   readonly #writer: StreamWriter;
   readonly #messages: MessageReader;
   #task: TaskImpl<unknown> | null = null;
 
-  constructor(core: ServerCore, handler: ConnectionHandler, reader: StreamReader, writer: StreamWriter, messages: MessageReader) {
+  constructor(core: ServerCore, handler: Handler, reader: StreamReader, writer: StreamWriter, messages: MessageReader) {
     this.#core = core;
     this.#handler = handler;
     this.#reader = reader;

@@ -10,13 +10,15 @@ import { adoptResource } from "../core/_resource.ts";
 import { type Operation, prepareOperationFunction } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
+import type { StreamReader } from "../streams/stream-reader.ts";
+import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
-import { type ConnectionHandler, ConnectionRun } from "./_connection-run.ts";
+import { ConnectionRun } from "./_connection-run.ts";
 import { describeAddress } from "./_listen.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, wrapSocket } from "./_socket-transport.ts";
-import { type Framing, readMessages } from "./framing.ts";
+import { type Framing, type MessageReader, readMessages } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
 export interface Endpoint {
@@ -67,7 +69,8 @@ export interface StartServerOptions extends Endpoint {
   workers?: number;
 }
 
-export type { ConnectionHandler } from "./_connection-run.ts";
+/** Handles one connection; runs as its own task in the server's scope. */
+export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, messages: MessageReader) => Operation<void>;
 
 /**
  * Opens a TCP connection (or a TLS one, or a Unix socket) and gives its
