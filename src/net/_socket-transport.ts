@@ -36,6 +36,10 @@ class SocketTransport implements ReadTransport, WriteTransport {
   write(data: Uint8Array): void {
     this.#socket.write(data);
   }
+  writeString(data: string): void {
+    // Node encodes it into the send request itself: TextEncoder's copy cost ~3.9k instructions per line of a line echo.
+    this.#socket.write(data, "utf8");
+  }
   writeEof(): void {
     this.#socket.end();
   }

@@ -93,7 +93,11 @@ export class StreamWriter {
     return this.#transport.localAddress;
   }
 
-  /** Bytes queued in the transport. */
+  /**
+   * Bytes queued in the transport. A string that a socket could not send at
+   * once counts its length in UTF-16 code units until sent, as Node's
+   * `writableLength` counts it.
+   */
   get bufferSize(): number {
     return this.#transport.writeBufferSize;
   }
@@ -106,8 +110,10 @@ export class StreamWriter {
    */
   write(data: Uint8Array | string): void {
     this.#checkWritable("write");
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (bytes.length > 0) this.#transport.write(bytes);
+    if (data.length === 0) return;
+    if (typeof data !== "string") this.#transport.write(data);
+    else if (this.#transport.writeString !== undefined) this.#transport.writeString(data);
+    else this.#transport.write(encoder.encode(data));
   }
 
   /** Queues several chunks. @throws as `write`. */

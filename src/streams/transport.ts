@@ -35,6 +35,12 @@ export interface ReadTransport {
 export interface WriteTransport {
   /** Queues bytes to send. */
   write(data: Uint8Array): void;
+  /**
+   * Queues a string to send as UTF-8, for a transport that encodes on the
+   * way out (a Node socket writes it straight into its send request, with
+   * no buffer allocated per write). Without it, the writer encodes first.
+   */
+  writeString?(data: string): void;
   /** Bytes queued and not yet handed to the OS (or the peer). */
   readonly writeBufferSize: number;
   /** Above this many queued bytes, `drain()` waits. */

@@ -78,6 +78,19 @@ const CHECKS: StreamCheck[] = [
     },
   },
   {
+    name: "strings go as UTF-8, an unpaired surrogate as U+FFFD",
+    *run(makePair) {
+      const [a, b] = yield* makePair();
+      const text = "h\u00e9llo \u2713 \u{1F600} \ud800!";
+      a.writer.write(text);
+      a.writer.close();
+      const got = yield* b.reader.read();
+      const want = new TextEncoder().encode(text);
+      assert(got.length === want.length && got.every((byte, i) => byte === want[i]), `the bytes of ${JSON.stringify(text)} as TextEncoder encodes them`);
+      b.writer.close();
+    },
+  },
+  {
     name: "writeEof: the peer reads to EOF and can still answer",
     *run(makePair) {
       const [a, b] = yield* makePair();

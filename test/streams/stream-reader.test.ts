@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn } from "../../src/index.ts";
+import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { readMessages } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -44,6 +45,37 @@ describe("StreamReader", () => {
       yield* waitAllTasksBlocked();
       reader.feed(enc("cd"));
       assert.equal(dec(yield* waiting), "abcd");
+    });
+  });
+
+  it("lines() and readMessages: a next() cancelled while it waits loses nothing, and each message arrives once", async () => {
+    await runVirtual(function* () {
+      const reader = new StreamReader();
+      const lines = reader.lines();
+      reader.feed(enc("par"));
+      yield* rejectsOp(timeout(10, lines.next()), TimeoutError);
+      reader.feed(enc("tial\nnext\nlast"));
+      assert.deepEqual(yield* lines.next(), { done: false, value: "partial" });
+      assert.deepEqual(yield* lines.next(), { done: false, value: "next" });
+      yield* rejectsOp(timeout(10, lines.next()), TimeoutError); // the last line has no separator yet
+      reader.feedEof();
+      assert.deepEqual(yield* lines.next(), { done: false, value: "last" });
+      assert.deepEqual(yield* lines.next(), { done: true, value: undefined });
+
+      const chunks = new StreamReader();
+      const messages = readMessages(chunks, { mode: "raw", maxLength: 4 });
+      chunks.feed(enc("abcdef"));
+      assert.deepEqual(
+        [yield* messages.next(), yield* messages.next()].map((m) => (m.done ? "end" : dec(m.value as Uint8Array))),
+        ["abcd", "ef"],
+      );
+      yield* rejectsOp(timeout(10, messages.next()), TimeoutError);
+      chunks.feed(enc("g"));
+      chunks.feedEof();
+      assert.deepEqual(
+        [yield* messages.next(), yield* messages.next()].map((m) => (m.done ? "end" : dec(m.value as Uint8Array))),
+        ["g", "end"],
+      );
     });
   });
 
