@@ -2,6 +2,7 @@
 // runs the case once with n operations as a warm-up (so TurboFan has compiled it), then once
 // more; the driver takes the difference between a run of n and one of 2n, so start-up,
 // compilation and the warm-up cancel out. `echo-server <clients> <portFile>` serves a line echo
+// (or `echo-server-messages`, the same through `framing`)
 // and exits once `clients` connections have come and gone twice (the warm-up and the measure).
 import { writeFileSync } from "node:fs";
 import { Future, Lock, type Operation, Queue, run, Semaphore, spawn, suspend } from "../src/index.ts";
@@ -86,22 +87,43 @@ function queue(n: number): PromiseLike<void> {
   });
 }
 
-/** The line echo of net.bench.ts; the load comes from _echo-client.mjs in other processes. */
-function echoServer(clients: number, portFile: string): PromiseLike<void> {
+/**
+ * The line echo of net.bench.ts (`readLine` and `write`), or with `messages`
+ * the same through `framing: { mode: "line" }` (the Calvin seed's server
+ * mode); the load comes from _echo-client.mjs in other processes.
+ */
+function echoServer(clients: number, portFile: string, messages: boolean): PromiseLike<void> {
   return run(function* () {
     let ended = 0;
-    const server = yield* startServer(function* (reader, writer) {
-      try {
-        for (;;) {
-          const line = yield* reader.readLine();
-          if (line.length === 0) return;
-          writer.write(line);
-          yield* writer.drain();
-        }
-      } finally {
-        if (++ended === 2 * clients) setImmediate(() => process.exit(0));
-      }
-    });
+    const exitOnLast = (): void => {
+      if (++ended === 2 * clients) setImmediate(() => process.exit(0));
+    };
+    const server = messages
+      ? yield* startServer(
+          function* (_reader, writer, lines) {
+            try {
+              for (let line = yield* lines.next(); !line.done; line = yield* lines.next()) {
+                writer.write(`${line.value}\n`);
+                yield* writer.drain();
+              }
+            } finally {
+              exitOnLast();
+            }
+          },
+          { framing: { mode: "line", delimiter: "\n" } },
+        )
+      : yield* startServer(function* (reader, writer) {
+          try {
+            for (;;) {
+              const line = yield* reader.readLine();
+              if (line.length === 0) return;
+              writer.write(line);
+              yield* writer.drain();
+            }
+          } finally {
+            exitOnLast();
+          }
+        });
     writeFileSync(portFile, `${server.address.port}\n`);
     yield* suspend();
   });
@@ -118,7 +140,7 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
 };
 
 const [name = "", arg = "", portFile = ""] = process.argv.slice(2);
-if (name === "echo-server") await echoServer(Number(arg), portFile);
+if (name === "echo-server" || name === "echo-server-messages") await echoServer(Number(arg), portFile, name === "echo-server-messages");
 else {
   const body = CASES[name];
   if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server`);

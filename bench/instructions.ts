@@ -9,7 +9,7 @@
 // (`--random-seed`, `--hash-seed`, `--predictable-gc-schedule`, one thread); the process runs n
 // operations as a warm-up, then n more. The count per operation is the difference between a
 // process of n and one of 2n, divided by 2n: start-up, compilation and the warm-up cancel out.
-// The line echo counts the server process only: 16 clients (bench/_echo-client.mjs, outside
+// The line echo (and the same through `framing: line`, `line-echo-messages`) counts the server process only: 16 clients (bench/_echo-client.mjs, outside
 // valgrind) send a warm-up of 1,000 lines each, then L lines; the same difference over L and 2L.
 // Its runs still differ by a few hundred instructions per line (a GC or a late compile lands in
 // one run and not the other): compare it over several `--repeat`s, or by function in the
@@ -31,6 +31,7 @@ const CASES: Record<string, number> = {
   "semaphore-8-of-64": 100_000,
   "queue-16": 100_000,
   "line-echo": 500,
+  "line-echo-messages": 500,
 };
 const ECHO_CLIENTS = 16;
 const ECHO_WARM_UP = 1000;
@@ -118,7 +119,7 @@ async function count(file: string, nodeArgs: string[], whileRunning?: () => Prom
 async function perOp(name: string, dir: string, tag: string): Promise<number> {
   const n = CASES[name] as number;
   const script = join(dir, "bench", "_instructions-case.js");
-  if (name !== "line-echo") {
+  if (!name.startsWith("line-echo")) {
     const once = await count(join(OUT, `${tag}.${name}.${n}`), [script, name, String(n)]);
     const twice = await count(join(OUT, `${tag}.${name}.${2 * n}`), [script, name, String(2 * n)]);
     return (twice - once) / (2 * n);
@@ -126,12 +127,16 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
   const echo = async (lines: number): Promise<number> => {
     const portFile = join(OUT, `${tag}.port`);
     rmSync(portFile, { force: true });
-    return count(join(OUT, `${tag}.${name}.${lines}`), [script, "echo-server", String(ECHO_CLIENTS), portFile], async () => {
-      for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
-      const port = readFileSync(portFile, "utf8").trim();
-      const client = join(builds[0]?.[1] ?? "", "bench", "_echo-client.mjs");
-      for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
-    });
+    return count(
+      join(OUT, `${tag}.${name}.${lines}`),
+      [script, name === "line-echo" ? "echo-server" : "echo-server-messages", String(ECHO_CLIENTS), portFile],
+      async () => {
+        for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
+        const port = readFileSync(portFile, "utf8").trim();
+        const client = join(builds[0]?.[1] ?? "", "bench", "_echo-client.mjs");
+        for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
+      },
+    );
   };
   const once = await echo(n);
   const twice = await echo(2 * n);
