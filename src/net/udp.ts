@@ -51,7 +51,6 @@ export interface OpenDatagramOptions {
 }
 
 const DEFAULT_MAX_SIZE = 65507;
-const encoder = new TextEncoder();
 
 /**
  * A UDP socket (asyncio's datagram endpoint, the Calvin seed's `UDPServer` /
@@ -235,7 +234,8 @@ export class DatagramSocket {
   /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */
   #toSend(data: Uint8Array | string, target: DatagramAddress | undefined): Uint8Array {
     if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    // Buffer.from takes a small string's bytes from Node's shared pool; TextEncoder would allocate a buffer per datagram.
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
     if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
     return bytes;

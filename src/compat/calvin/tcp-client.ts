@@ -171,13 +171,14 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   send(data: string | Uint8Array): void {
     const writer = this.#writer;
     if (writer === null || writer.isClosing) throw new Error("Cannot send: the TCPClient is not connected");
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (!(bytes instanceof Uint8Array)) throw new TypeError(`Cannot send: data must be a string or a Uint8Array, received ${typeof data}`);
+    if (typeof data !== "string" && !(data instanceof Uint8Array))
+      throw new TypeError(`Cannot send: data must be a string or a Uint8Array, received ${typeof data}`);
     if (this.#mode === "string") {
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
       if (bytes.length > 0xffff) throw new RangeError(`Cannot send a string of ${bytes.length} bytes: the 2-byte length prefix allows at most 65535`);
       writer.write(new Uint8Array([bytes.length >> 8, bytes.length & 0xff]));
-    }
-    writer.write(bytes);
+      writer.write(bytes);
+    } else writer.write(data); // a string is encoded by the socket itself
     if (this.#mode === "delimiter") writer.write(this.#delimiter);
   }
 

@@ -143,7 +143,7 @@ export class ServerConnection<M extends ServerMode = ServerMode> {
     }
     if (this.#lost || this.#closing || this.#writer.isClosing) return false;
     try {
-      this.#writer.write(typeof data === "string" ? encoder.encode(data) : data);
+      this.#writer.write(data); // a string is encoded by the socket itself
       if (this.#mode === "line") this.#writer.write(this.#delimiter);
       return true;
     } catch {

@@ -65,10 +65,11 @@ export class TCPTransport implements ITransport {
   }
 
   write(data: string | Uint8Array): void {
-    const bytes = toBytes(data, "write to the transport");
-    if (!this.connected || this.disconnecting || bytes.length === 0) return;
+    // A string goes to the writer as it is: the socket encodes it (no TextEncoder copy per write).
+    if (typeof data !== "string") toBytes(data, "write to the transport");
+    if (!this.connected || this.disconnecting || data.length === 0) return;
     try {
-      this.#writer.write(bytes);
+      this.#writer.write(data);
     } catch {
       // The connection broke: the reading side sees it and calls connectionLost.
     }
