@@ -14,11 +14,41 @@ export interface Decoder {
   decode(bytes: Uint8Array): string;
 }
 
-/** The next line of `reader` without its separator `sep`, decoded; done at the end. */
-export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder): Operation<IteratorResult<string, undefined>> {
+/** The next line of `reader` without its separator `sep`, decoded; done at the end. `sepText`: see `separatorText`. */
+export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): Operation<IteratorResult<string, undefined>> {
   const line = yield* reader.readLine(sep);
   if (line.length === 0) return { done: true, value: undefined };
-  return { done: false, value: decoder.decode(withoutSeparator(line, sep) ?? line) };
+  return { done: false, value: decodeLine(line, sep, decoder, sepText) };
+}
+
+/**
+ * `sep` as text, if it is UTF-8 that decodes and encodes back to the same
+ * bytes; else `undefined`. Such a separator can be cut off a line after
+ * decoding: UTF-8 resynchronizes at its first byte, so the decoded line ends
+ * with exactly this text.
+ */
+export function separatorText(sep: Uint8Array, decoder: Decoder): string | undefined {
+  const text = decoder.decode(sep);
+  const back = new TextEncoder().encode(text);
+  return back.length === sep.length && back.every((byte, i) => byte === sep[i]) ? text : undefined;
+}
+
+/**
+ * A line decoded, without its separator. Decoding the whole line and then
+ * cutting the separator's text off the string spares a view of the bytes (a
+ * typed array made through `Buffer`'s species constructor, on each line).
+ */
+function decodeLine(line: Uint8Array, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): string {
+  if (!endsWith(line, sep)) return decoder.decode(line);
+  if (sepText !== undefined) return decoder.decode(line).slice(0, -sepText.length);
+  return decoder.decode(line.subarray(0, line.length - sep.length));
+}
+
+function endsWith(line: Uint8Array, sep: Uint8Array): boolean {
+  const start = line.length - sep.length;
+  if (start < 0) return false;
+  for (let i = 0; i < sep.length; i++) if (line[start + i] !== sep[i]) return false;
+  return true;
 }
 
 /** `line` without its trailing separator `sep`, or `undefined` if it does not end with one (a last line at EOF). */

@@ -9,7 +9,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
-import { nextLine } from "./_message-reads.ts";
+import { nextLine, separatorText } from "./_message-reads.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
@@ -351,7 +351,8 @@ export class StreamReader {
     const sep = typeof separator === "string" ? encoder.encode(separator) : separator;
     if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
     const decoder = new TextDecoder();
-    return operationIterator<string, undefined>(() => nextLine(this, sep, decoder));
+    const sepText = separatorText(sep, decoder);
+    return operationIterator<string, undefined>(() => nextLine(this, sep, decoder, sepText));
   }
 
   /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */

@@ -222,6 +222,44 @@ describe("StreamReader", () => {
     });
   });
 
+  it("property: lines() decodes each line's bytes without the separator, for any bytes and separators that are not UTF-8 too", async () => {
+    const separators = [
+      enc("\n"),
+      enc("\r\n"),
+      enc("\u2192"),
+      enc("\u{1F600}"),
+      new Uint8Array([0xff]),
+      new Uint8Array([0x80]),
+      new Uint8Array([0xef, 0xbb, 0xbf]),
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...separators),
+        fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 6 }),
+        fc.uint8Array({ maxLength: 4 }),
+        async (sep, lines, last) => {
+          const contains = (bytes: Uint8Array): boolean => Buffer.from(bytes).includes(Buffer.from(sep));
+          // A line holding its separator is several lines: keep the inputs whose lines are what was meant.
+          fc.pre(lines.every((line) => !contains(line) && !contains(Uint8Array.of(...line, ...sep).subarray(0, line.length + sep.length - 1))));
+          fc.pre(!contains(last) && lines.length + last.length > 0);
+          const input = Uint8Array.from([...lines.flatMap((line) => [...line, ...sep]), ...last]);
+          const got = await runVirtual(function* () {
+            const reader = new StreamReader();
+            reader.feed(input);
+            reader.feedEof();
+            const out: string[] = [];
+            const iterator = reader.lines(sep);
+            for (let next = yield* iterator.next(); !next.done; next = yield* iterator.next()) out.push(next.value);
+            return out;
+          });
+          const want = [...lines, ...(last.length > 0 ? [last] : [])].map((bytes) => new TextDecoder().decode(bytes));
+          assert.deepEqual(got, want);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it("property: any chunking of the input gives the same lines and the same limit errors", async () => {
     const line = fc.stringMatching(/^[a-z ]{0,12}$/);
     await fc.assert(
