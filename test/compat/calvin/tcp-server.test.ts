@@ -97,6 +97,33 @@ describe("TCPServer, line mode", () => {
     assert.deepEqual(lines, ["1234", "5678"]);
   });
 
+  it("send() in line mode: a string or bytes, with its delimiter (text or bytes that are not UTF-8) in one write", async () => {
+    for (const delimiter of ["\u2192", new Uint8Array([0xff, 0x0a])]) {
+      const actor = new TestActor();
+      const got = await run(function* () {
+        const server = new TCPServer(actor.trigger, { delimiter });
+        server.start("127.0.0.1", 0);
+        const client = yield* openConnection({ port: (yield* server.ready()).port });
+        client.writer.write(delimiter);
+        let connection: ServerConnection<"line"> | undefined;
+        yield* actor.until(() => {
+          if (server.pendingConnections.length > 0) connection = server.accept()[1];
+          return connection?.dataAvailable === true;
+        });
+        connection?.send("h\u00e9");
+        connection?.send(new Uint8Array([0x21]));
+        const answer = [yield* client.reader.readUntil(delimiter), yield* client.reader.readUntil(delimiter)];
+        server.stop();
+        return answer.map((bytes) => [...bytes]);
+      });
+      const sep = typeof delimiter === "string" ? [...new TextEncoder().encode(delimiter)] : [...delimiter];
+      assert.deepEqual(got, [
+        [0x68, 0xc3, 0xa9, ...sep],
+        [0x21, ...sep],
+      ]);
+    }
+  });
+
   it("a client that sends and leaves: connectionLost is set, its data can still be taken, send() returns false", async () => {
     const actor = new TestActor();
     await run(function* () {
