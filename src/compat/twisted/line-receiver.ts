@@ -135,7 +135,12 @@ export class LineReceiver extends Protocol {
 
   /** Writes `line` and the delimiter. */
   sendLine(line: string | Uint8Array): void {
-    this.transport.write(concat(toBytes(line, "send a line"), this.#delimiter()));
+    const delimiter = this.#delimiter();
+    // A string line goes as one string, which the socket encodes (no TextEncoder copy); not when the
+    // delimiter begins with a low surrogate, which would pair with a high one ending the line.
+    const first = this.delimiter.charCodeAt(0);
+    if (typeof line === "string" && !(first >= 0xdc00 && first <= 0xdfff)) this.transport.write(line + this.delimiter);
+    else this.transport.write(concat(toBytes(line, "send a line"), delimiter));
   }
 
   /** Called with a line over `MAX_LENGTH` (and what was buffered after it); closes the connection by default. */

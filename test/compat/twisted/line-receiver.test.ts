@@ -132,6 +132,13 @@ describe("LineReceiver", () => {
     assert.equal(protocol.transport.written, "hello\r\nbytes\n");
   });
 
+  it("sendLine encodes the line and the delimiter each on its own: a high surrogate ending the line does not pair with the delimiter", () => {
+    const protocol = connected(new Recorder());
+    protocol.delimiter = "\udc00|";
+    protocol.sendLine("a\ud800");
+    assert.equal(protocol.transport.written, "a\ufffd\ufffd|");
+  });
+
   it("a line longer than MAX_LENGTH closes the connection by default", () => {
     const protocol = connected(new Recorder());
     protocol.dataReceived(encoder.encode(`ok\r\n${"x".repeat(16385)}\r\nnever\r\n`));
