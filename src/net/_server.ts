@@ -11,7 +11,7 @@
  * unsent bytes at the deadline cannot flush in time and is reset. The
  * owner's cancellation never reaches the connection tasks directly (they are
  * shielded): it is a close with the default grace. A connection task that
- * fails (a task its handler started failed, or its close did) is reported
+ * fails (its handler, a task the handler started, or its close failed) is reported
  * under its own path and never fails the server (flag `FAILS_ALONE`).
  * @module
  */
