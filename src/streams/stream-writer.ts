@@ -107,13 +107,19 @@ export class StreamWriter {
    * `yield* drain()` to respect backpressure.
    * @throws {ClosedResourceError} after `close()` or `writeEof()`.
    * @throws {BrokenResourceError} if the connection broke.
+   * @throws {TypeError} for data that is neither a string nor a Uint8Array.
    */
   write(data: Uint8Array | string): void {
     this.#checkWritable("write");
-    if (data.length === 0) return;
-    if (typeof data !== "string") this.#transport.write(data);
-    else if (this.#transport.writeString !== undefined) this.#transport.writeString(data);
-    else this.#transport.write(encoder.encode(data));
+    if (typeof data === "string") {
+      if (data.length === 0) return;
+      if (this.#transport.writeString !== undefined) this.#transport.writeString(data);
+      else this.#transport.write(encoder.encode(data));
+    } else if (data instanceof Uint8Array) {
+      if (data.length > 0) this.#transport.write(data);
+    } else {
+      throw new TypeError(`Cannot write: data must be a string or a Uint8Array, received ${data === null ? "null" : typeof data}`);
+    }
   }
 
   /** Queues several chunks. @throws as `write`. */

@@ -38,6 +38,23 @@ describe("StreamWriter over an in-memory pair", () => {
     });
   });
 
+  it("write of anything but a string or a Uint8Array is a TypeError, and nothing is sent", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair();
+      for (const bad of [42, null, { length: 1 }, [1, 2]]) {
+        assert.throws(() => a.writer.write(bad as never), {
+          name: "TypeError",
+          message: /^Cannot write: data must be a string or a Uint8Array, received (number|null|object)$/,
+        });
+      }
+      a.writer.write("");
+      a.writer.write(new Uint8Array(0));
+      a.writer.write("ok");
+      a.writer.close();
+      assert.equal(new TextDecoder().decode(yield* b.reader.read()), "ok");
+    });
+  });
+
   it("write after close throws ClosedResourceError at once, naming the rule", async () => {
     await runVirtual(function* () {
       const [a] = createMemoryStreamPair();
