@@ -19,6 +19,7 @@ import { openConnection } from "../../net/index.ts";
 import { type Decoder, withoutSeparator } from "../../streams/_message-reads.ts"; // compat-internal: the line step shared with StreamReader.lines()
 import { makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
+import { type Delimiter, delimiterOf, joinBytes, withDelimiter } from "./_framed-write.ts";
 import { Inbox } from "./_inbox.ts";
 import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
 
@@ -97,7 +98,7 @@ const CLEAN = "Connection was closed cleanly.";
  */
 export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   readonly #mode: M;
-  readonly #delimiter: Uint8Array;
+  readonly #delimiter: Delimiter;
   readonly #options: TCPClientOptions<M, A>;
   readonly #owner: Task<unknown>;
   readonly #waker: Waker;
@@ -122,7 +123,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
     const delimiter = typeof options.delimiter === "string" ? encoder.encode(options.delimiter) : (options.delimiter ?? encoder.encode("\r\n"));
     if (!(delimiter instanceof Uint8Array) || delimiter.length === 0) throw new RangeError("Cannot create a TCPClient: the delimiter must not be empty");
     this.#mode = mode;
-    this.#delimiter = delimiter;
+    this.#delimiter = delimiterOf(delimiter);
     this.#options = options;
     this.#owner = owner;
     this.#waker = new Waker(owner, options.trigger, options.actorId, "TCPClient");
@@ -173,13 +174,12 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
     if (writer === null || writer.isClosing) throw new Error("Cannot send: the TCPClient is not connected");
     if (typeof data !== "string" && !(data instanceof Uint8Array))
       throw new TypeError(`Cannot send: data must be a string or a Uint8Array, received ${typeof data}`);
+    // One write per message (each is a send system call); a string is encoded by the socket itself.
     if (this.#mode === "string") {
       const bytes = typeof data === "string" ? encoder.encode(data) : data;
       if (bytes.length > 0xffff) throw new RangeError(`Cannot send a string of ${bytes.length} bytes: the 2-byte length prefix allows at most 65535`);
-      writer.write(new Uint8Array([bytes.length >> 8, bytes.length & 0xff]));
-      writer.write(bytes);
-    } else writer.write(data); // a string is encoded by the socket itself
-    if (this.#mode === "delimiter") writer.write(this.#delimiter);
+      writer.write(joinBytes(Uint8Array.of(bytes.length >> 8, bytes.length & 0xff), bytes));
+    } else writer.write(this.#mode === "delimiter" ? withDelimiter(data, this.#delimiter) : data);
   }
 
   /** Closes the connection after what was sent (or abandons a connection attempt); `connectionLost` follows. Idempotent. */
@@ -242,7 +242,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
 
   /** The next message in this client's mode, or `undefined` at the end (a partial last message is dropped, as Twisted did). */
   #messages(reader: StreamReader): () => Operation<TCPClientData<M> | undefined> {
-    const delimiter = this.#delimiter;
+    const delimiter = this.#delimiter.bytes;
     const decoder = new TextDecoder();
     switch (this.#mode) {
       case "raw":

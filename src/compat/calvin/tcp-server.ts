@@ -8,8 +8,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Future, isCancellation, type Operation, type StreamReader, type StreamWriter, spawn, type Task } from "../../index.ts";
 import { loadNodeCredentials, type MessageReader, readMessages, type Server, startServer } from "../../net/index.ts";
-import { separatorText } from "../../streams/_message-reads.ts"; // compat-internal: the delimiter as text, shared with StreamReader.lines()
 import { type Address, makeAddress } from "./_address.ts";
+import { type Delimiter, delimiterOf, withDelimiter } from "./_framed-write.ts";
 import { BadRequest, badRequestResponse, type HttpRequestData, readHttpRequest } from "./_http-request.ts";
 import { Inbox } from "./_inbox.ts";
 import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
@@ -91,9 +91,7 @@ function sizeOf(item: unknown): number {
 export class ServerConnection<M extends ServerMode = ServerMode> {
   readonly #address: Address;
   readonly #mode: M;
-  readonly #delimiter: Uint8Array;
-  /** The delimiter as text, if it is UTF-8 that round-trips (a string line is then sent with it in one write). */
-  readonly #delimiterText: string | undefined;
+  readonly #delimiter: Delimiter;
   readonly #writer: StreamWriter;
   /** @internal */ readonly inbox = new Inbox<ServerData<M>>(INBOX_BYTES, sizeOf);
   /** @internal Resolved by `close()`: the connection's task then returns, and the server closes the socket gracefully. */
@@ -102,11 +100,10 @@ export class ServerConnection<M extends ServerMode = ServerMode> {
   #closing = false;
 
   /** @internal Made by `TCPServer`. */
-  constructor(address: Address, mode: M, delimiter: Uint8Array, delimiterText: string | undefined, writer: StreamWriter) {
+  constructor(address: Address, mode: M, delimiter: Delimiter, writer: StreamWriter) {
     this.#address = address;
     this.#mode = mode;
     this.#delimiter = delimiter;
-    this.#delimiterText = delimiterText;
     this.#writer = writer;
   }
 
@@ -148,9 +145,7 @@ export class ServerConnection<M extends ServerMode = ServerMode> {
     if (this.#lost || this.#closing || this.#writer.isClosing) return false;
     try {
       // One write per message (each is a send system call); a string is encoded by the socket itself.
-      if (this.#mode !== "line") this.#writer.write(data);
-      else if (typeof data === "string" && this.#delimiterText !== undefined) this.#writer.write(data + this.#delimiterText);
-      else this.#writer.write(withDelimiter(typeof data === "string" ? encoder.encode(data) : data, this.#delimiter));
+      this.#writer.write(this.#mode === "line" ? withDelimiter(data, this.#delimiter) : data);
       return true;
     } catch {
       return false;
@@ -225,8 +220,7 @@ export class ServerConnection<M extends ServerMode = ServerMode> {
  */
 export class TCPServer<M extends ServerMode = "line", A = unknown> {
   readonly #mode: M;
-  readonly #delimiter: Uint8Array;
-  readonly #delimiterText: string | undefined;
+  readonly #delimiter: Delimiter;
   readonly #maxLength: number;
   readonly #maxBodySize: number;
   readonly #options: TCPServerOptions<M, A>;
@@ -267,8 +261,7 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
     if (options.tls && typeof options.nodeName !== "string")
       throw new TypeError("Cannot create a TCPServer: tls needs the nodeName whose certificate to serve");
     this.#mode = mode;
-    this.#delimiter = delimiter;
-    this.#delimiterText = separatorText(delimiter, new TextDecoder());
+    this.#delimiter = delimiterOf(delimiter);
     this.#maxLength = maxLength;
     this.#maxBodySize = maxBodySize;
     this.#options = options;
@@ -380,7 +373,7 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
   *#connection(reader: StreamReader, writer: StreamWriter): Operation<void> {
     const peer = writer.remoteAddress;
     const address = typeof peer === "object" && peer !== null ? makeAddress(peer.address, peer.port) : makeAddress(String(peer ?? ""), 0);
-    const connection = new ServerConnection<M>(address, this.#mode, this.#delimiter, this.#delimiterText, writer);
+    const connection = new ServerConnection<M>(address, this.#mode, this.#delimiter, writer);
     this.#pending.push([address, connection]);
     this.#live.add(connection);
     this.#waker.fire();
@@ -401,7 +394,10 @@ export class TCPServer<M extends ServerMode = "line", A = unknown> {
       const maxBodySize = this.#maxBodySize;
       return () => readHttpRequest(reader, maxBodySize) as Operation<ServerData<M> | undefined>;
     }
-    const messages = readMessages(reader, this.#mode === "line" ? { mode: "line", delimiter: this.#delimiter } : { mode: "raw", maxLength: this.#maxLength });
+    const messages = readMessages(
+      reader,
+      this.#mode === "line" ? { mode: "line", delimiter: this.#delimiter.bytes } : { mode: "raw", maxLength: this.#maxLength },
+    );
     return () => nextMessage(messages) as Operation<ServerData<M> | undefined>;
   }
 }
@@ -448,12 +444,4 @@ function* receive<M extends ServerMode>(
   } finally {
     connection.closeRequested.resolve();
   }
-}
-
-/** `data` followed by `delimiter`, in one buffer: one write instead of two. */
-function withDelimiter(data: Uint8Array, delimiter: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(data.length + delimiter.length);
-  joined.set(data);
-  joined.set(delimiter, data.length);
-  return joined;
 }
