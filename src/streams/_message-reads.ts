@@ -44,6 +44,7 @@ function decodeLine(line: Uint8Array, sep: Uint8Array, decoder: Decoder, sepText
   return decoder.decode(line.subarray(0, line.length - sep.length));
 }
 
+/** True if `line` ends with the bytes of `sep`. */
 function endsWith(line: Uint8Array, sep: Uint8Array): boolean {
   const start = line.length - sep.length;
   if (start < 0) return false;
@@ -53,10 +54,7 @@ function endsWith(line: Uint8Array, sep: Uint8Array): boolean {
 
 /** `line` without its trailing separator `sep`, or `undefined` if it does not end with one (a last line at EOF). */
 export function withoutSeparator(line: Uint8Array, sep: Uint8Array): Uint8Array | undefined {
-  const start = line.length - sep.length;
-  if (start < 0) return undefined;
-  for (let i = 0; i < sep.length; i++) if (line[start + i] !== sep[i]) return undefined;
-  return line.subarray(0, start);
+  return endsWith(line, sep) ? line.subarray(0, line.length - sep.length) : undefined;
 }
 
 /** The next chunk of at most `maxLength` bytes; done at the end. */

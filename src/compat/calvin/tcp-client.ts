@@ -16,10 +16,10 @@ import {
   type Task,
 } from "../../index.ts";
 import { openConnection } from "../../net/index.ts";
+import { concatBytes, type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per message, shared with the Twisted port
 import { type Decoder, withoutSeparator } from "../../streams/_message-reads.ts"; // compat-internal: the line step shared with StreamReader.lines()
 import { makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
-import { type Delimiter, delimiterOf, joinBytes, withDelimiter } from "./_framed-write.ts";
 import { Inbox } from "./_inbox.ts";
 import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";
 
@@ -178,7 +178,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
     if (this.#mode === "string") {
       const bytes = typeof data === "string" ? encoder.encode(data) : data;
       if (bytes.length > 0xffff) throw new RangeError(`Cannot send a string of ${bytes.length} bytes: the 2-byte length prefix allows at most 65535`);
-      writer.write(joinBytes(Uint8Array.of(bytes.length >> 8, bytes.length & 0xff), bytes));
+      writer.write(concatBytes(Uint8Array.of(bytes.length >> 8, bytes.length & 0xff), bytes));
     } else writer.write(this.#mode === "delimiter" ? withDelimiter(data, this.#delimiter) : data);
   }
 

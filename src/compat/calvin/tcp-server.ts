@@ -8,8 +8,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Future, isCancellation, type Operation, type StreamReader, type StreamWriter, spawn, type Task } from "../../index.ts";
 import { loadNodeCredentials, type MessageReader, readMessages, type Server, startServer } from "../../net/index.ts";
+import { type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per message, shared with the Twisted port
 import { type Address, makeAddress } from "./_address.ts";
-import { type Delimiter, delimiterOf, withDelimiter } from "./_framed-write.ts";
 import { BadRequest, badRequestResponse, type HttpRequestData, readHttpRequest } from "./_http-request.ts";
 import { Inbox } from "./_inbox.ts";
 import { ownerTask, startService, type Trigger, Waker } from "./_trigger.ts";

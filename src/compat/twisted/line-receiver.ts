@@ -3,21 +3,13 @@
  * splits the incoming bytes into lines.
  * @module
  */
+import { concatBytes, type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per line, shared with the Calvin port
 import { Protocol } from "./protocol.ts";
 import { toBytes } from "./transport.ts";
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
-}
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   const first = needle[0] as number;
@@ -75,8 +67,9 @@ export class LineReceiver extends Protocol {
   #lineMode = true;
   #buffer: Uint8Array = EMPTY;
   #busy = false;
-  #delimiterText = "";
-  #delimiterBytes: Uint8Array = EMPTY;
+  /** The `delimiter` string last checked, and it as bytes and text to send. */
+  #delimiterChecked = "";
+  #delimiterFraming: Delimiter | null = null;
 
   /** True in line mode, false in raw mode (Twisted's `line_mode`). */
   get lineMode(): boolean {
@@ -85,7 +78,7 @@ export class LineReceiver extends Protocol {
 
   /** Splits the data into lines (or passes it on raw); do not override it (override `lineReceived`). */
   override dataReceived(data: Uint8Array): void {
-    this.#buffer = concat(this.#buffer, data);
+    this.#buffer = concatBytes(this.#buffer, data);
     if (this.#busy) return; // called again from a callback: the running loop picks the data up
     this.#busy = true;
     try {
@@ -96,7 +89,7 @@ export class LineReceiver extends Protocol {
           this.rawDataReceived(raw);
           continue;
         }
-        const delimiter = this.#delimiter();
+        const delimiter = this.#delimiter().bytes;
         const at = indexOf(this.#buffer, delimiter);
         if (at < 0) {
           if (this.#buffer.length >= this.MAX_LENGTH + delimiter.length) {
@@ -135,12 +128,8 @@ export class LineReceiver extends Protocol {
 
   /** Writes `line` and the delimiter. */
   sendLine(line: string | Uint8Array): void {
-    const delimiter = this.#delimiter();
-    // A string line goes as one string, which the socket encodes (no TextEncoder copy); not when the
-    // delimiter begins with a low surrogate, which would pair with a high one ending the line.
-    const first = this.delimiter.charCodeAt(0);
-    if (typeof line === "string" && !(first >= 0xdc00 && first <= 0xdfff)) this.transport.write(line + this.delimiter);
-    else this.transport.write(concat(toBytes(line, "send a line"), delimiter));
+    // One write; a string line stays a string, which the socket encodes (no TextEncoder copy).
+    this.transport.write(withDelimiter(typeof line === "string" ? line : toBytes(line, "send a line"), this.#delimiter()));
   }
 
   /** Called with a line over `MAX_LENGTH` (and what was buffered after it); closes the connection by default. */
@@ -186,13 +175,13 @@ export class LineReceiver extends Protocol {
     this.transport.stopProducing();
   }
 
-  #delimiter(): Uint8Array {
-    if (this.#delimiterText !== this.delimiter) {
+  #delimiter(): Delimiter {
+    if (this.#delimiterChecked !== this.delimiter) {
       if (typeof this.delimiter !== "string" || this.delimiter === "")
         throw new TypeError(`Cannot split lines: delimiter must be a non-empty string, received ${JSON.stringify(this.delimiter)}`);
-      this.#delimiterText = this.delimiter;
-      this.#delimiterBytes = encoder.encode(this.delimiter);
+      this.#delimiterChecked = this.delimiter;
+      this.#delimiterFraming = delimiterOf(encoder.encode(this.delimiter));
     }
-    return this.#delimiterBytes;
+    return this.#delimiterFraming as Delimiter;
   }
 }

@@ -17,7 +17,8 @@ class FakeTransport implements ITransport {
   paused = false;
   written = "";
   write(data: string | Uint8Array): void {
-    this.written += typeof data === "string" ? data : new TextDecoder().decode(data);
+    // As a socket sends it: a string as UTF-8 (an unpaired surrogate as U+FFFD).
+    this.written += new TextDecoder().decode(typeof data === "string" ? encoder.encode(data) : data);
   }
   writeSequence(data: Iterable<string | Uint8Array>): void {
     for (const chunk of data) this.write(chunk);

@@ -1,10 +1,11 @@
 /**
  * A message and its framing as one write. Each `StreamWriter.write` on a
- * socket is a send system call, so the TCP classes join what the original
- * sent in pieces (the message, then its delimiter or after its length).
+ * socket is a send system call, so the ported TCP classes (Calvin's
+ * `TCPServer`/`TCPClient`, Twisted's `LineReceiver`) join what the originals
+ * sent in pieces: the message, then its delimiter or after its length.
  * @module
  */
-import { separatorText } from "../../streams/_message-reads.ts"; // compat-internal: the delimiter as text, shared with StreamReader.lines()
+import { separatorText } from "./_message-reads.ts";
 
 const encoder = new TextEncoder();
 
@@ -19,14 +20,20 @@ export function delimiterOf(bytes: Uint8Array): Delimiter {
   return { bytes, text: separatorText(bytes, new TextDecoder()) };
 }
 
-/** `data` followed by the delimiter, in one string or one buffer. */
+/**
+ * `data` followed by the delimiter, in one string or one buffer. A string
+ * is joined as a string only with the delimiter's round-tripped text, which
+ * never begins with a lone surrogate that could pair with one ending `data`.
+ */
 export function withDelimiter(data: string | Uint8Array, delimiter: Delimiter): string | Uint8Array {
   if (typeof data === "string" && delimiter.text !== undefined) return data + delimiter.text;
-  return joinBytes(typeof data === "string" ? encoder.encode(data) : data, delimiter.bytes);
+  return concatBytes(typeof data === "string" ? encoder.encode(data) : data, delimiter.bytes);
 }
 
-/** `head` then `tail`, in one buffer. */
-export function joinBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+/** `head` then `tail`, in one buffer (either one itself when the other is empty). */
+export function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  if (head.length === 0) return tail;
+  if (tail.length === 0) return head;
   const joined = new Uint8Array(head.length + tail.length);
   joined.set(head);
   joined.set(tail, head.length);
