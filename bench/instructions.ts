@@ -57,7 +57,8 @@ for (const tool of ["valgrind", "setarch"]) {
 }
 
 mkdirSync(OUT, { recursive: true });
-const builds: [label: string, dir: string][] = [["this tree", buildBenches()]];
+const treeBuild = buildBenches();
+const builds: [label: string, dir: string][] = [["this tree", treeBuild]];
 if (base !== undefined) builds.push([base, buildBase(base)]);
 
 /** Builds src/ of `ref` beside this tree's case file, so the same cases run on that commit's corio. */
@@ -90,7 +91,7 @@ function buildBase(ref: string): string {
     },
   );
   mkdirSync(join(dir, "bench"));
-  writeFileSync(join(dir, "bench", "_instructions-case.js"), readFileSync(join(builds[0]?.[1] ?? "", "bench", "_instructions-case.js")));
+  writeFileSync(join(dir, "bench", "_instructions-case.js"), readFileSync(join(treeBuild, "bench", "_instructions-case.js")));
   writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
   return dir;
 }
@@ -133,7 +134,7 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
       async () => {
         for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
         const port = readFileSync(portFile, "utf8").trim();
-        const client = join(builds[0]?.[1] ?? "", "bench", "_echo-client.mjs");
+        const client = join(treeBuild, "bench", "_echo-client.mjs");
         for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
       },
     );
@@ -141,6 +142,13 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
   const once = await echo(n);
   const twice = await echo(2 * n);
   return (twice - once) / (ECHO_CLIENTS * n);
+}
+
+/** The middle run, or the mean of the two middle ones. */
+function median(runs: number[]): number {
+  const sorted = [...runs].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 console.log(`instructions per operation (callgrind; ${repeat} run(s) each, interleaved)\n`);
@@ -151,7 +159,6 @@ for (const name of names) {
     for (const [i, [, dir]] of builds.entries()) figures[i]?.push(await perOp(name, dir, i === 0 ? "tree" : "base"));
   }
   const shown = figures.map((runs) => runs.map((x) => Math.round(x)).join(" / "));
-  const median = (runs: number[]): number => [...runs].sort((a, b) => a - b)[Math.floor(runs.length / 2)] as number;
   const change = builds.length > 1 ? [`${(((median(figures[0] ?? []) - median(figures[1] ?? [])) / median(figures[1] ?? [])) * 100).toFixed(1)}%`] : [];
   console.log([name, ...shown, ...change].join(" | "));
 }
