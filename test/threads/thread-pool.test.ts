@@ -346,7 +346,9 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
         yield* until(hold.worker().terminate());
         // It never began a job: its job fails instead of going to the next worker (one that
         // cannot start would pass it on forever), though the pool's take-backs wrote to its slot.
-        assert.match((yield* last).message, /exited with code 1/);
+        // Node gives exit code 1 to a terminated worker, but 0 when its thread had not finished
+        // starting (a loaded machine), so the code is not part of what is checked.
+        assert.match((yield* last).message, /died: it exited with code \d+/);
         Atomics.store(gate, 0, 1);
         assert.equal(yield* busy, "released");
       } finally {
