@@ -5,8 +5,9 @@
 // (or `echo-server-messages`, the same through `framing`)
 // and exits once `clients` connections have come and gone twice (the warm-up and the measure).
 import { writeFileSync } from "node:fs";
-import { Future, Lock, type Operation, Queue, run, Semaphore, spawn, suspend } from "../src/index.ts";
+import { all, Future, Lock, type Operation, Queue, run, Semaphore, spawn, suspend } from "../src/index.ts";
 import { startServer } from "../src/net/index.ts";
+import { ThreadPool } from "../src/threads/index.ts";
 
 /** n task switches: two tasks hand a future back and forth. */
 function pingPong(n: number): PromiseLike<void> {
@@ -87,6 +88,27 @@ function queue(n: number): PromiseLike<void> {
   });
 }
 
+const trivial = (i: number): number => i;
+
+/**
+ * n calls of a trivial function on a pool of one worker: one at a time (`batch` 1, a round trip
+ * each, both threads counted), or `batch` at once (one message each way per batch).
+ */
+function threadCalls(batch: number): (n: number) => PromiseLike<void> {
+  return (n) =>
+    run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      try {
+        for (let i = 0; i < n; i += batch) {
+          if (batch === 1) yield* pool.call(trivial, i);
+          else yield* all(Array.from({ length: batch }, (_, j) => pool.call(trivial, i + j)));
+        }
+      } finally {
+        yield* pool.close();
+      }
+    });
+}
+
 /**
  * The line echo of net.bench.ts (`readLine` and `write`), or with `messages`
  * the same through `framing: { mode: "line" }` (the Calvin seed's server
@@ -137,6 +159,8 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
   "lock-8-contenders": contended(8, 1),
   "semaphore-8-of-64": contended(64, 8),
   "queue-16": queue,
+  "thread-round-trip": threadCalls(1),
+  "thread-batch-64": threadCalls(64),
 };
 
 const [name = "", arg = "", portFile = ""] = process.argv.slice(2);

@@ -14,6 +14,8 @@
 // Its runs still differ by a few hundred instructions per line (a GC or a late compile lands in
 // one run and not the other): compare it over several `--repeat`s, or by function in the
 // callgrind files that are kept in bench/results/instructions/.
+// The thread-pool cases count both threads (valgrind runs them one at a time): `thread-round-trip`
+// is one call at a time to a pool of one worker, `thread-batch-64` calls 64 at once.
 //
 // Needs valgrind and setarch (Debian: `apt-get install valgrind util-linux`). Takes a few
 // minutes per case and build.
@@ -30,6 +32,8 @@ const CASES: Record<string, number> = {
   "lock-8-contenders": 100_000,
   "semaphore-8-of-64": 100_000,
   "queue-16": 100_000,
+  "thread-round-trip": 10_000,
+  "thread-batch-64": 64_000,
   "line-echo": 500,
   "line-echo-messages": 500,
 };
