@@ -238,7 +238,10 @@ describe("StreamReader", () => {
         fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 6 }),
         fc.uint8Array({ maxLength: 4 }),
         async (sep, lines, last) => {
-          const contains = (bytes: Uint8Array): boolean => Buffer.from(bytes).includes(Buffer.from(sep));
+          const contains = (bytes: Uint8Array): boolean => {
+            for (let at = 0; at + sep.length <= bytes.length; at++) if (sep.every((byte, i) => bytes[at + i] === byte)) return true;
+            return false;
+          };
           // A line holding its separator is several lines: keep the inputs whose lines are what was meant.
           fc.pre(lines.every((line) => !contains(line) && !contains(Uint8Array.of(...line, ...sep).subarray(0, line.length + sep.length - 1))));
           fc.pre(!contains(last) && lines.length + last.length > 0);
