@@ -46,6 +46,16 @@ export interface OpenConnectionOptions extends Endpoint {
    * @default 60000
    */
   handshakeTimeout?: number;
+  /**
+   * Send each write at once (`TCP_NODELAY`), as asyncio and Trio do. With
+   * `false` (Nagle's algorithm, a bare Node socket's default), a small write
+   * made while an earlier one is not yet acknowledged waits for the peer's
+   * ACK, which the peer may delay by 40 ms: a handler that answers each
+   * request with three writes took 44 ms per answer on loopback. No effect
+   * on a Unix socket.
+   * @default true
+   */
+  noDelay?: boolean;
 }
 
 /** Options of `startServer`. */
@@ -56,6 +66,8 @@ export interface StartServerOptions extends Endpoint {
   limit?: number;
   /** Also give the handler a message iterator in this framing (`line` or `raw`). */
   framing?: Framing;
+  /** Send each write at once (`TCP_NODELAY`) on every connection; see `OpenConnectionOptions.noDelay`. @default true */
+  noDelay?: boolean;
   /** How long handlers may run on once the server closes (`close()` without a grace, or the owner ending), in ms. @default 5000 */
   grace?: number;
   /**
@@ -118,6 +130,7 @@ export const openConnection = defineOperation(function* openConnection(options: 
     ? tlsConnect({ ...endpoint, ...(typeof tls === "object" ? tls : {}), ...(servername !== undefined && { servername }) })
     : netConnect({ ...endpoint, allowHalfOpen: true });
   yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect", tls ? handshakeTimeout : Number.POSITIVE_INFINITY);
+  if (options.noDelay !== false) socket.setNoDelay(true);
   const end = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !tls });
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());
@@ -266,6 +279,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   });
   core.start(owner);
   let accepted = 0;
+  const noDelay = options.noDelay !== false;
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     // A TLS handshake can end after the close began: the listener is stopped, so is this connection.
     if (core.closing) {
@@ -273,6 +287,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
       return;
     }
     core.track(socket);
+    if (noDelay) socket.setNoDelay(true);
     const { reader, writer } = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !options.tls });
     const messages = readMessages(reader, options.framing ?? { mode: "raw" });
     core.spawn(`connection ${++accepted}`, new ConnectionRun(core, handler, reader, writer, messages), false, describePeer(socket));

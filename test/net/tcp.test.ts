@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { promisify } from "node:util";
 import { Loop } from "../../src/core/loop.ts";
 import { TaskImpl } from "../../src/core/task.ts";
@@ -188,6 +188,37 @@ asyncio.run(main())
       server.close();
       yield* server.waitClosed();
     });
+  });
+
+  it("both ends send each write at once (TCP_NODELAY, as asyncio does), unless noDelay is false", async () => {
+    // With Nagle's algorithm a second small write waits for the peer's delayed ACK (40 ms).
+    const setNoDelay = mock.method(Socket.prototype, "setNoDelay");
+    try {
+      await runVirtual(function* () {
+        for (const noDelay of [undefined, true, false]) {
+          setNoDelay.mock.resetCalls();
+          const options = noDelay === undefined ? {} : { noDelay };
+          const served = new Future<void>();
+          const server = yield* startServer(function* (reader, writer) {
+            writer.write(yield* reader.readLine());
+            served.resolve();
+          }, options);
+          const { reader, writer } = yield* openConnection({ port: server.address.port, ...options });
+          writer.write("ping\n");
+          assert.equal(text(yield* reader.readLine()), "ping\n");
+          yield* served;
+          assert.deepEqual(
+            setNoDelay.mock.calls.map((call) => call.arguments),
+            noDelay === false ? [] : [[true], [true]],
+            `noDelay: ${noDelay}`,
+          );
+          server.close();
+          yield* server.waitClosed();
+        }
+      });
+    } finally {
+      setNoDelay.mock.restore();
+    }
   });
 
   it("connecting to a closed port keeps the error code", async () => {
