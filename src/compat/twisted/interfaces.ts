@@ -10,7 +10,9 @@ import type { ClientFactory } from "./protocol.ts";
 /**
  * A connection's transport (Twisted's `ITCPTransport`), what
  * `protocol.transport` is once connected. Writes never wait: the bytes are
- * queued and sent in order. Writes after `loseConnection()` or once the
+ * queued and sent in order, and the writes of one turn of the loop leave
+ * together, in one system call, as Twisted sends a transport's buffer when
+ * its reactor next turns. Writes after `loseConnection()` or once the
  * connection is lost are ignored, as in Twisted.
  */
 export interface ITransport {

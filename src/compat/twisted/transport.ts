@@ -55,6 +55,9 @@ export class TCPTransport implements ITransport {
   readonly #peer: Address;
   readonly #host: Address;
   #paused: Future<void> | null = null;
+  /** Whether the socket is corked until this turn's microtasks run (see `write`). */
+  #corked = false;
+  readonly #uncork = (): void => this.flushWrites();
 
   constructor(socket: Socket, writer: StreamWriter) {
     this.#socket = socket;
@@ -68,11 +71,28 @@ export class TCPTransport implements ITransport {
     // A string goes to the writer as it is: the socket encodes it (no TextEncoder copy per write).
     if (typeof data !== "string") toBytes(data, "write to the transport");
     if (!this.connected || this.disconnecting || data.length === 0) return;
+    // Twisted queues what a protocol writes and sends it when its reactor next turns, so the
+    // writes of one callback leave together. Here the socket is corked until this turn's
+    // microtasks have run: its writes go out in one system call (a writev). Without it, a
+    // protocol answering with two writes would also wait on Nagle's algorithm for the second
+    // (the peer delays its ACK by up to 40 ms). `loseConnection` ends the socket, which uncorks it.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      queueMicrotask(this.#uncork);
+    }
     try {
       this.#writer.write(data);
     } catch {
       // The connection broke: the reading side sees it and calls connectionLost.
     }
+  }
+
+  /** Sends the writes of this turn now instead of after its microtasks (see `write`). */
+  flushWrites(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
   }
 
   writeSequence(data: Iterable<string | Uint8Array>): void {
@@ -181,6 +201,8 @@ export function* runProtocol(
   }
   // A callback error closes the connection cleanly, as Twisted does, and so does a stop (Twisted's disconnectAll
   // shuts the socket down) unless bytes are still queued: they cannot be flushed now, so a reset. An abort resets.
+  // This turn's writes are not queued yet: they go to the socket first.
+  if (!transport.aborted) transport.flushWrites();
   if (transport.aborted || (cancellation !== undefined && writer.bufferSize > 0)) transport.abort();
   else writer.close();
   transport.connected = false;

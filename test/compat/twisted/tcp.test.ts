@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
-import { describe, it } from "node:test";
+import { createServer, Socket } from "node:net";
+import { describe, it, mock } from "node:test";
 import {
   CannotListenError,
   ClientFactory,
@@ -111,6 +111,40 @@ describe("Protocol over TCP", () => {
     reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Sender)));
     await run();
     assert.deepEqual(Buffer.concat(received), Buffer.from(sent));
+    assert.deepEqual(errors, []);
+  });
+
+  it("the writes of one callback leave together, in one writev, as Twisted sends its buffer when the reactor turns", async () => {
+    const { reactor, errors, run } = testReactor();
+    let answer = "";
+    class Answer extends Protocol {
+      override dataReceived(data: Uint8Array): void {
+        this.transport.write("first: ");
+        this.transport.write(data);
+        this.transport.writeSequence([" / ", "done\n"]);
+      }
+    }
+    class Ask extends Protocol {
+      override connectionMade(): void {
+        this.transport.write("question");
+      }
+      override dataReceived(data: Uint8Array): void {
+        answer += text(data);
+        if (answer.endsWith("\n")) reactor.stop();
+      }
+    }
+    // Node's Writable hands the chunks queued while a socket is corked to `_writev` at once.
+    const writev = mock.method(Socket.prototype as unknown as { _writev(chunks: unknown[], done: () => void): void }, "_writev");
+    try {
+      const port = reactor.listenTCP(0, Factory.forProtocol(Answer), LOOPBACK);
+      reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Ask)));
+      await run();
+      assert.equal(answer, "first: question / done\n");
+      assert.equal(writev.mock.callCount(), 1);
+      assert.equal((writev.mock.calls[0]?.arguments[0] as unknown[] | undefined)?.length, 4);
+    } finally {
+      writev.mock.restore();
+    }
     assert.deepEqual(errors, []);
   });
 
