@@ -31,7 +31,8 @@ async function load(port: number): Promise<LoadResult> {
 
 function rawEchoServer(): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  // TCP_NODELAY, as corio's and asyncio's servers set it: the floor is the same socket without corio.
+  const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("data", (chunk) => socket.write(chunk));
@@ -51,7 +52,8 @@ function rawEchoServer(): Promise<{ port: number; close: () => Promise<void> }> 
 
 function rawServer(): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  // TCP_NODELAY, as corio's and asyncio's servers set it: the floor is the same socket without corio.
+  const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     let buffer = "";
