@@ -201,7 +201,7 @@ export function* runProtocol(
   }
   // A callback error closes the connection cleanly, as Twisted does, and so does a stop (Twisted's disconnectAll
   // shuts the socket down) unless bytes are still queued: they cannot be flushed now, so a reset. An abort resets.
-  // This turn's writes are not queued yet: they go to the socket first.
+  // This turn's writes wait in the corked socket: send them first, so that a stop does not count them as stuck.
   if (!transport.aborted) transport.flushWrites();
   if (transport.aborted || (cancellation !== undefined && writer.bufferSize > 0)) transport.abort();
   else writer.close();
