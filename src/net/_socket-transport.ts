@@ -59,6 +59,17 @@ class SocketTransport implements ReadTransport, WriteTransport {
 }
 
 /**
+ * Whether `socket` still holds bytes it has not handed to the OS. A corked
+ * socket (the Twisted port corks one for the rest of a turn) is uncorked
+ * first: what it held goes out now, and only what the OS would not take
+ * counts.
+ */
+export function holdsUnsent(socket: Socket): boolean {
+  while (socket.writableCorked > 0) socket.uncork();
+  return socket.writableLength > 0;
+}
+
+/**
  * Closes a socket at once with a reset (RST), so the peer knows the data was
  * cut short. Only a plain TCP socket still writing can be reset: on a socket
  * whose end() is pending, Node fails with EINVAL and keeps the handle open,

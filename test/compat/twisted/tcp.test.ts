@@ -18,7 +18,7 @@ import {
   Protocol,
   UserError,
 } from "../../../src/compat/twisted/index.ts";
-import { captureNodeServers, checkLeaks, rawClient } from "../../_helpers.ts";
+import { captureNodeServers, checkLeaks, promiseWithResolvers, rawClient } from "../../_helpers.ts";
 import { after, testReactor, text } from "./_reactor.ts";
 
 checkLeaks();
@@ -656,6 +656,68 @@ describe("listenTCP: errors and shutdown (issue 11, edge case 16)", () => {
     assert.equal(client?.text, "hello\n");
     assert.equal(client?.ended, true);
     assert.equal(client?.error, undefined);
+    assert.deepEqual(errors, []);
+  });
+
+  it("reactor.stop() in the callback that wrote: the turn's writes still go out, then a clean EOF", async () => {
+    const { reactor, errors, run } = testReactor();
+    class ByeAndStop extends Protocol {
+      override dataReceived(): void {
+        this.transport.write("bye");
+        this.transport.write("\n");
+        reactor.stop();
+      }
+    }
+    const port = reactor.listenTCP(0, Factory.forProtocol(ByeAndStop), LOOPBACK);
+    let client: ReturnType<typeof rawClient> | undefined;
+    reactor.callWhenRunning(() => {
+      client = rawClient(port.getHost().port);
+      client.socket.write("ping\n");
+    });
+    await run();
+    await client?.closed;
+    assert.equal(client?.text, "bye\n");
+    assert.equal(client?.ended, true);
+    assert.equal(client?.error, undefined);
+    assert.deepEqual(errors, []);
+  });
+
+  it("the same on a connectTCP connection: the turn's writes go out before the stop closes it", async () => {
+    const { reactor, errors, run } = testReactor();
+    // A plain Node server that says hello and records what comes back.
+    const peer = { text: "", ended: false, error: undefined as string | undefined };
+    const closed = promiseWithResolvers<void>();
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      socket.write("hello\n");
+      socket.setEncoding("utf8").on("data", (chunk: string) => {
+        peer.text += chunk;
+      });
+      socket.on("end", () => {
+        peer.ended = true;
+        socket.end();
+      });
+      socket.on("error", (error: NodeJS.ErrnoException) => {
+        peer.error = error.code ?? error.message;
+      });
+      socket.on("close", () => closed.resolve());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      class ByeAndStop extends Protocol {
+        override dataReceived(): void {
+          this.transport.write("bye");
+          this.transport.write("\n");
+          reactor.stop();
+        }
+      }
+      const { port } = server.address() as { port: number };
+      reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port, ClientFactory.forProtocol(ByeAndStop)));
+      await run();
+      await closed.promise;
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.deepEqual(peer, { text: "bye\n", ended: true, error: undefined });
     assert.deepEqual(errors, []);
   });
 });
