@@ -32,6 +32,18 @@ export interface ITransport {
   getPeer(): Address;
   /** This end's address. */
   getHost(): Address;
+  /** Whether Nagle's algorithm is off for this connection (`TCP_NODELAY`); false unless set, as in Twisted. */
+  getTcpNoDelay(): boolean;
+  /**
+   * Turns Nagle's algorithm off (`true`) or back on. With it on, a small
+   * write made while an earlier one is unacknowledged waits for the peer's
+   * ACK (up to 40 ms); the writes of one turn leave together either way.
+   */
+  setTcpNoDelay(enabled: boolean): void;
+  /** Whether TCP keep-alive probes are on (`SO_KEEPALIVE`); false unless set, as in Twisted. */
+  getTcpKeepAlive(): boolean;
+  /** Turns TCP keep-alive probes on or off. */
+  setTcpKeepAlive(enabled: boolean): void;
   /** Stops delivering data to the protocol until `resumeProducing()` (the peer is slowed down by TCP flow control). */
   pauseProducing(): void;
   /** Delivers data again after `pauseProducing()`. */

@@ -55,6 +55,8 @@ export class TCPTransport implements ITransport {
   readonly #peer: Address;
   readonly #host: Address;
   #paused: Future<void> | null = null;
+  #noDelay = false;
+  #keepAlive = false;
   /** Whether the socket is corked until this turn's microtasks run (see `write`). */
   #corked = false;
   readonly #uncork = (): void => this.flushWrites();
@@ -130,6 +132,24 @@ export class TCPTransport implements ITransport {
 
   getHost(): Address {
     return this.#host;
+  }
+
+  getTcpNoDelay(): boolean {
+    return this.#noDelay;
+  }
+
+  setTcpNoDelay(enabled: boolean): void {
+    this.#noDelay = Boolean(enabled);
+    this.#socket.setNoDelay(this.#noDelay);
+  }
+
+  getTcpKeepAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  setTcpKeepAlive(enabled: boolean): void {
+    this.#keepAlive = Boolean(enabled);
+    this.#socket.setKeepAlive(this.#keepAlive);
   }
 
   pauseProducing(): void {

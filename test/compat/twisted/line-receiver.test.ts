@@ -35,6 +35,14 @@ class FakeTransport implements ITransport {
   getHost(): IPv4Address {
     return new IPv4Address("TCP", "127.0.0.1", 1);
   }
+  getTcpNoDelay(): boolean {
+    return false;
+  }
+  setTcpNoDelay(): void {}
+  getTcpKeepAlive(): boolean {
+    return false;
+  }
+  setTcpKeepAlive(): void {}
   pauseProducing(): void {
     this.paused = true;
   }

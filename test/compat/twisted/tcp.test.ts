@@ -148,6 +148,43 @@ describe("Protocol over TCP", () => {
     assert.deepEqual(errors, []);
   });
 
+  it("setTcpNoDelay and setTcpKeepAlive set the socket's options; both are off until set, as in Twisted", async () => {
+    const { reactor, errors, run } = testReactor();
+    const setNoDelay = mock.method(Socket.prototype, "setNoDelay");
+    const setKeepAlive = mock.method(Socket.prototype, "setKeepAlive");
+    const seen: boolean[] = [];
+    class Options extends Protocol {
+      override connectionMade(): void {
+        seen.push(this.transport.getTcpNoDelay(), this.transport.getTcpKeepAlive());
+        this.transport.setTcpNoDelay(true);
+        this.transport.setTcpKeepAlive(true);
+        seen.push(this.transport.getTcpNoDelay(), this.transport.getTcpKeepAlive());
+        this.transport.loseConnection();
+      }
+    }
+    class Closer extends Protocol {
+      override connectionLost(): void {
+        reactor.stop();
+      }
+    }
+    try {
+      const port = reactor.listenTCP(0, Factory.forProtocol(Options), LOOPBACK);
+      reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Closer)));
+      await run();
+      assert.deepEqual(seen, [false, false, true, true]);
+      assert.deepEqual(
+        setNoDelay.mock.calls.map((call) => call.arguments),
+        [[true]],
+      );
+      assert.equal(setKeepAlive.mock.calls.length, 1);
+      assert.equal(setKeepAlive.mock.calls[0]?.arguments[0], true);
+    } finally {
+      setNoDelay.mock.restore();
+      setKeepAlive.mock.restore();
+    }
+    assert.deepEqual(errors, []);
+  });
+
   it("loseConnection sends the queued data first; writes after it are ignored", async () => {
     const { reactor, errors, run } = testReactor();
     const size = 4 << 20;
