@@ -16,6 +16,7 @@ import {
   type ITransport,
   NotConnectingError,
   Protocol,
+  type Reactor,
   UserError,
 } from "../../../src/compat/twisted/index.ts";
 import { captureNodeServers, checkLeaks, promiseWithResolvers, rawClient } from "../../_helpers.ts";
@@ -696,26 +697,27 @@ describe("listenTCP: errors and shutdown (issue 11, edge case 16)", () => {
     assert.deepEqual(errors, []);
   });
 
-  it("reactor.stop() in the callback that wrote: the turn's writes still go out, then a clean EOF", async () => {
-    const { reactor, errors, run } = testReactor();
+  /** Answers the first data with two writes and stops the reactor in the same callback. */
+  const byeAndStop = (reactor: Reactor) =>
     class ByeAndStop extends Protocol {
       override dataReceived(): void {
         this.transport.write("bye");
         this.transport.write("\n");
         reactor.stop();
       }
-    }
-    const port = reactor.listenTCP(0, Factory.forProtocol(ByeAndStop), LOOPBACK);
+    };
+
+  it("reactor.stop() in the callback that wrote: the turn's writes still go out, then a clean EOF", async () => {
+    const { reactor, errors, run } = testReactor();
+    const port = reactor.listenTCP(0, Factory.forProtocol(byeAndStop(reactor)), LOOPBACK);
     let client: ReturnType<typeof rawClient> | undefined;
     reactor.callWhenRunning(() => {
-      client = rawClient(port.getHost().port);
-      client.socket.write("ping\n");
+      client = rawClient(port.getHost().port, "ping\n");
     });
     await run();
     await client?.closed;
-    assert.equal(client?.text, "bye\n");
-    assert.equal(client?.ended, true);
-    assert.equal(client?.error, undefined);
+    const { text: got, ended, error } = client as ReturnType<typeof rawClient>;
+    assert.deepEqual({ got, ended, error }, { got: "bye\n", ended: true, error: undefined });
     assert.deepEqual(errors, []);
   });
 
@@ -740,15 +742,8 @@ describe("listenTCP: errors and shutdown (issue 11, edge case 16)", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      class ByeAndStop extends Protocol {
-        override dataReceived(): void {
-          this.transport.write("bye");
-          this.transport.write("\n");
-          reactor.stop();
-        }
-      }
       const { port } = server.address() as { port: number };
-      reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port, ClientFactory.forProtocol(ByeAndStop)));
+      reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port, ClientFactory.forProtocol(byeAndStop(reactor))));
       await run();
       await closed.promise;
     } finally {
