@@ -33,7 +33,7 @@ import type { TaskImpl, Watcher } from "../core/task.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { AcceptErrors } from "./_accept-errors.ts";
 import { onceListening, waitListening } from "./_listen.ts";
-import { holdsUnsent, isPeerGone, resetSocket } from "./_socket-transport.ts";
+import { isPeerGone, resetSocket, uncorkedHoldsUnsent } from "./_socket-transport.ts";
 
 /** The grace of a close that names none: `close()`, and the owner ending or being cancelled. */
 export const DEFAULT_GRACE = 5000;
@@ -309,14 +309,14 @@ export class ServerCore implements Watcher {
   /** The grace is over: what is still queued in a socket cannot be flushed in time; every connection task is cancelled. */
   #expire(): void {
     this.#expired = true;
-    for (const socket of this.#sockets) if (holdsUnsent(socket)) resetSocket(socket);
+    for (const socket of this.#sockets) if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
     for (const task of (this.#task as TaskImpl<unknown>).children) task.cancel("the server closed");
   }
 
   /** The end of a close: the sockets still open go (reset if they still hold unsent bytes). */
   #sweep(): void {
     for (const socket of [...this.#sockets]) {
-      if (holdsUnsent(socket)) resetSocket(socket);
+      if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
       else socket.destroy();
     }
   }

@@ -59,12 +59,11 @@ class SocketTransport implements ReadTransport, WriteTransport {
 }
 
 /**
- * Whether `socket` still holds bytes it has not handed to the OS. A corked
- * socket (the Twisted port corks one for the rest of a turn) is uncorked
- * first: what it held goes out now, and only what the OS would not take
- * counts.
+ * Uncorks `socket` (the Twisted port corks one for the rest of a turn), so
+ * what it held goes out now, then says whether it still holds bytes the OS
+ * would not take.
  */
-export function holdsUnsent(socket: Socket): boolean {
+export function uncorkedHoldsUnsent(socket: Socket): boolean {
   while (socket.writableCorked > 0) socket.uncork();
   return socket.writableLength > 0;
 }
