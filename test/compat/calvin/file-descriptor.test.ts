@@ -149,7 +149,10 @@ describe("GenericFileDescriptor, mode r", () => {
     const actor = new TestActor();
     await run(function* () {
       const fd = new GenericFileDescriptor(null, actor.trigger, path, "r");
-      let most = 0;
+      // The first read's wake-up (the file's open and first read run on libuv's thread pool, which a
+      // loaded machine can hold up for more turns than the loop below); the actor reads nothing.
+      yield* actor.until(() => fd.bufferedLength > 0, 60_000);
+      let most = fd.bufferedLength;
       // The actor is busy: 500 turns of Node's event loop, file reads completing meanwhile.
       for (let turn = 0; turn < 500; turn++) {
         yield* until(new Promise<void>((resolve) => setImmediate(resolve)));
