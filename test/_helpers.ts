@@ -45,6 +45,20 @@ export function checkLeaks(): void {
   });
 }
 
+/**
+ * Lets Node's event loop turn until `done()` holds, for up to `ms` of real time (never fewer than 1,000
+ * turns). A bound in turns alone fails on a loaded machine when the awaited thing runs on another
+ * thread (libuv's pool, a worker) or process: a thousand idle turns can pass in a few milliseconds.
+ * It only bounds the wait; it never sleeps.
+ */
+export async function turnsUntil(done: () => boolean, ms = 10_000): Promise<boolean> {
+  const since = performance.now();
+  for (let i = 0; !done() && (i < 1000 || performance.now() - since < ms); i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return done();
+}
+
 /** Collects reported errors for `runVirtual(op, { onError })`. */
 export function collectReports(): {
   reports: { error: unknown; kind: string; path: string }[];

@@ -23,7 +23,7 @@ import fc from "fast-check";
 import { type FileStream, openFile } from "../../src/fs/index.ts";
 import { BrokenResourceError, CancelledError, ClosedResourceError, currentTime, LimitOverrunError, run, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
-import { checkLeaks, collectReports, rejectsOp, start } from "../_helpers.ts";
+import { checkLeaks, collectReports, rejectsOp, start, turnsUntil } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -58,7 +58,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   // A close runs on libuv's thread pool, which a loaded machine can hold up for many turns.
-  for (let i = 0; i < 1000 && openUnderRoot().length > 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  await turnsUntil(() => openUnderRoot().length === 0);
   assert.deepEqual(openUnderRoot(), [], "the test left files open");
   rmSync(dir, { recursive: true, force: true });
 });
@@ -644,13 +644,7 @@ describe("the owner task", () => {
     // Now let the abandoned open finish: it must be closed, not leaked.
     const writer = openSync(fifo, "w");
     closeSync(writer);
-    for (
-      let i = 0;
-      i < 1000 && (openUnderRoot().length > 0 || process.getActiveResourcesInfo().some((name) => name === "FSReqPromise" || name === "CloseReq"));
-      i++
-    ) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await turnsUntil(() => openUnderRoot().length === 0 && !process.getActiveResourcesInfo().some((name) => name === "FSReqPromise" || name === "CloseReq"));
     assert.deepEqual(openUnderRoot(), []);
   });
 });

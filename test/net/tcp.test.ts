@@ -22,7 +22,17 @@ import {
 } from "../../src/index.ts";
 import { openConnection, readMessages, type Server, startServer } from "../../src/net/index.ts";
 import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { captureNodeServers, checkLeaks, collectReports, needsCommands, needsIpv6Loopback, needsOpenBsdNc, rawClient, rejectsOp } from "../_helpers.ts";
+import {
+  captureNodeServers,
+  checkLeaks,
+  collectReports,
+  needsCommands,
+  needsIpv6Loopback,
+  needsOpenBsdNc,
+  rawClient,
+  rejectsOp,
+  turnsUntil,
+} from "../_helpers.ts";
 
 checkLeaks();
 
@@ -411,10 +421,9 @@ asyncio.run(main())
   });
 });
 
-/** Lets the host run I/O callbacks until `done()` (a few turns of its event loop at most). */
+/** Lets the host run I/O callbacks until `done()` (bounded: see `turnsUntil`). */
 function* untilTrue(done: () => boolean): Operation<void> {
-  for (let i = 0; i < 1000 && !done(); i++) yield* until(new Promise((resolve) => setImmediate(resolve)));
-  assert.ok(done(), "the condition never became true");
+  assert.ok(yield* until(turnsUntil(done)), "the condition never became true");
 }
 
 describe("startServer: closing (issue 11, edge case 16)", () => {
