@@ -40,6 +40,12 @@ class SocketTransport implements ReadTransport, WriteTransport {
     // Node encodes it into the send request itself: TextEncoder's copy cost ~3.9k instructions per line of a line echo.
     this.#socket.write(data, "utf8");
   }
+  cork(): void {
+    this.#socket.cork();
+  }
+  uncork(): void {
+    this.#socket.uncork();
+  }
   writeEof(): void {
     this.#socket.end();
   }

@@ -122,9 +122,29 @@ export class StreamWriter {
     }
   }
 
-  /** Queues several chunks. @throws as `write`. */
+  /**
+   * Queues several chunks, sent together: on a socket, in one system call
+   * (a `writev`) where a `write` per chunk makes one each, as asyncio's
+   * `writelines` does since Python 3.12.
+   *
+   * ```ts
+   * writer.writeLines([header, body, "\r\n"]);
+   * yield* writer.drain();
+   * ```
+   * @throws as `write`; the chunks before a bad one are still sent.
+   */
   writeLines(chunks: Iterable<Uint8Array | string>): void {
-    for (const chunk of chunks) this.write(chunk);
+    const transport = this.#transport;
+    if (transport.cork === undefined || transport.uncork === undefined) {
+      for (const chunk of chunks) this.write(chunk);
+      return;
+    }
+    transport.cork();
+    try {
+      for (const chunk of chunks) this.write(chunk);
+    } finally {
+      transport.uncork();
+    }
   }
 
   /**

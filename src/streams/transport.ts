@@ -41,6 +41,14 @@ export interface WriteTransport {
    * no buffer allocated per write). Without it, the writer encodes first.
    */
   writeString?(data: string): void;
+  /**
+   * Holds the writes that follow until `uncork()`, which sends them
+   * together (a Node socket: one `writev` system call). Optional: a
+   * transport without it sends each write as it comes.
+   */
+  cork?(): void;
+  /** Sends what `cork()` held. */
+  uncork?(): void;
   /** Bytes queued and not yet handed to the OS (or the peer). */
   readonly writeBufferSize: number;
   /** Above this many queued bytes, `drain()` waits. */

@@ -231,6 +231,33 @@ asyncio.run(main())
     }
   });
 
+  it("writeLines sends its chunks in one writev; a bad chunk throws, and the chunks before it still go out", async () => {
+    // Node's Writable hands the chunks queued while a socket is corked to `_writev` at once.
+    const writev = mock.method(Socket.prototype as unknown as { _writev(chunks: unknown[], done: () => void): void }, "_writev");
+    try {
+      await runVirtual(function* () {
+        const server = yield* startServer(function* (reader, writer) {
+          const line = yield* reader.readLine();
+          writer.writeLines(["first: ", line, "done\n"]);
+          assert.throws(() => writer.writeLines(["kept\n", 7 as unknown as string, "never\n"]), TypeError);
+          yield* writer.drain();
+        });
+        const { reader, writer } = yield* openConnection({ port: server.address.port });
+        writer.write("question\n");
+        assert.equal(text(yield* reader.readLine()), "first: question\n");
+        assert.equal(text(yield* reader.readLine()), "done\n");
+        assert.equal(text(yield* reader.readLine()), "kept\n");
+        assert.equal(text(yield* reader.read()), "", "the handler returned: EOF");
+        const batches = writev.mock.calls.map((call) => (call.arguments[0] as unknown[]).length);
+        assert.deepEqual(batches, [3], "one writev of three chunks (the lone chunk before the bad one goes by write)");
+        server.close();
+        yield* server.waitClosed();
+      });
+    } finally {
+      writev.mock.restore();
+    }
+  });
+
   it("connecting to a closed port keeps the error code", async () => {
     await runVirtual(function* () {
       const server = yield* lineEchoServer();
