@@ -277,13 +277,15 @@ describe("StreamReader", () => {
           const readAll = (chunked: boolean) =>
             runVirtual(function* () {
               const reader = new StreamReader({ limit });
-              const out: string[] = [];
+              // Lines are decoded only at the end: each is a view of the reader's buffer (no copy),
+              // which the chunks fed after it must not overwrite.
+              const out: (Uint8Array | string)[] = [];
               const consumer = yield* spawn(function* () {
                 for (;;) {
                   try {
                     const got = yield* reader.readLine();
                     if (got.length === 0) return;
-                    out.push(dec(got));
+                    out.push(got);
                   } catch (error) {
                     out.push(`<${(error as Error).name}>`);
                   }
@@ -300,7 +302,7 @@ describe("StreamReader", () => {
               } else reader.feed(bytes);
               reader.feedEof();
               yield* consumer;
-              return out;
+              return out.map((line) => (typeof line === "string" ? line : dec(line)));
             });
           const whole = await readAll(false);
           const pieces = await readAll(true);
