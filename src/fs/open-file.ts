@@ -7,8 +7,9 @@
 import type { FileHandle } from "node:fs/promises";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { startDaemon } from "../core/_resource.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
@@ -38,6 +39,16 @@ export interface OpenFileOptions {
 }
 
 const FLAGS: Record<FileMode, string> = { r: "r", w: "w", a: "a" };
+const READ_LINE = Symbol("corio.fileStream.readLine");
+const DECODE = Symbol("corio.fileStream.decode");
+const NEWLINE = 0x0a;
+const STREAM = { stream: true };
+/**
+ * Node's UTF-8 decoding of a byte range (also in Bun): the same text as a
+ * `TextDecoder` that ignores byte-order marks, replacement characters
+ * included (a property test checks it), without its argument checks.
+ */
+const utf8Slice = (Buffer.prototype as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 function positive(value: number | undefined, fallback: number, name: string, integer: boolean): number {
   if (value === undefined) return fallback;
@@ -92,6 +103,13 @@ export class FileStream {
   readonly #mode: FileMode;
   readonly #transport: FileTransport;
   readonly #decoder = new TextDecoder();
+  /**
+   * True while the decoder holds no partial character and has passed the
+   * start of the text (where it drops a byte-order mark): a line then
+   * decodes the same alone, and Node's own decoder does it in a third of
+   * the time.
+   */
+  #decoderIdle = false;
 
   /** @internal Use `openFile`. */
   constructor(path: string, mode: FileMode, transport: FileTransport) {
@@ -166,9 +184,19 @@ export class FileStream {
    * @throws {LimitOverrunError} for a line longer than the `limit` option (the line is skipped).
    * @throws {Error} with `code` `"EBADF"` for a file opened with "w" or "a".
    */
-  *readLine(): Operation<string> {
+  readLine(): Operation<string> {
+    return new ReadTextLine(this);
+  }
+
+  /** @internal The first step of `readLine` (see `ReadTextLine`): the reader's line read, once the file is known readable. */
+  [READ_LINE](): Iterator<Instruction, Uint8Array, unknown> {
     this.#checkReadable();
-    return this.#decode(yield* this.#transport.reader.readLine());
+    return this.#transport.reader.readLine()[Symbol.iterator]();
+  }
+
+  /** @internal The text of a line `readLine` read. */
+  [DECODE](bytes: Uint8Array): string {
+    return this.#decode(bytes);
   }
 
   /**
@@ -250,11 +278,52 @@ export class FileStream {
   }
 
   #decode(bytes: Uint8Array): string {
+    // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
+    const wholeLine = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
+    if (wholeLine && this.#decoderIdle && utf8Slice !== undefined) return utf8Slice.call(bytes, 0, bytes.length);
     // At the end, flush the decoder (a dangling partial character becomes U+FFFD).
-    return this.#transport.reader.atEof ? this.#decoder.decode(bytes) : this.#decoder.decode(bytes, { stream: true });
+    if (this.#transport.reader.atEof) return this.#decoder.decode(bytes);
+    const text = this.#decoder.decode(bytes, STREAM);
+    this.#decoderIdle = wholeLine;
+    return text;
   }
 }
 defineOperationMethods(FileStream);
+
+/**
+ * `file.readLine()`: a step operation (see `core/_step-operation.ts`) around
+ * the reader's, so a line costs no generator (6% of a profile of reading a
+ * file by lines).
+ */
+class ReadTextLine extends StepOperation<string> {
+  readonly #file: FileStream;
+  #line: Iterator<Instruction, Uint8Array, unknown> | undefined;
+
+  constructor(file: FileStream) {
+    super();
+    this.state = FRESH;
+    this.#file = file;
+  }
+
+  next(): IteratorResult<Instruction, string> {
+    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, string>;
+    let step: IteratorResult<Instruction, Uint8Array>;
+    try {
+      this.#line ??= this.#file[READ_LINE]();
+      step = this.#line.next();
+    } catch (error) {
+      this.state = FINISHED;
+      throw error;
+    }
+    if (step.done !== true) {
+      this.state = PARKED;
+      return step;
+    }
+    this.state = FINISHED;
+    return { done: true, value: this.#file[DECODE](step.value) };
+  }
+}
+defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine");
 
 /**
  * Opens a file for reading (`"r"`), writing (`"w"`: created or truncated)

@@ -239,6 +239,44 @@ describe("openFile: round trips", () => {
     );
   });
 
+  it("reads any bytes as TextDecoder decodes them whole, however readLine and read(n) take turns (property)", async () => {
+    // Bytes that are mostly newlines, ASCII, parts of multi-byte characters and invalid ones; a BOM first at times.
+    const byte = fc.oneof(
+      fc.constant(0x0a),
+      fc.constant(0x61),
+      fc.constantFrom(0xc3, 0xa9, 0xe2, 0x9c, 0x93, 0xf0, 0x9f, 0x98, 0x80),
+      fc.integer({ min: 0, max: 255 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.array(byte, { maxLength: 200 }),
+        fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 32 }),
+        async (bom, body, reads, chunkSize) => {
+          const bytes = Uint8Array.from(bom ? [0xef, 0xbb, 0xbf, ...body] : body);
+          const path = file(`b${++counter}.txt`);
+          writeFileSync(path, bytes);
+          const got = await runVirtual(function* () {
+            const input = yield* openFile(path, "r", { chunkSize });
+            let text = "";
+            // 0: a line; n > 0: read(n).
+            for (let i = 0; ; i++) {
+              const n = reads[i % reads.length] as number;
+              const part = n === 0 ? yield* input.readLine() : yield* input.read(n);
+              if (part === "") break;
+              text += part;
+            }
+            yield* input.close();
+            return text;
+          });
+          assert.equal(got, new TextDecoder().decode(bytes));
+        },
+      ),
+      { numRuns: 150, seed: 2412 },
+    );
+  });
+
   it("decodes a UTF-8 character split across reads whole", async () => {
     writeFileSync(file("u.txt"), "é✓😀");
     await runVirtual(function* () {
