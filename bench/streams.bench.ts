@@ -1,9 +1,15 @@
 // StreamReader fast paths: reads whose data is already buffered complete
 // without suspending, so they can be driven with a bare `.next()` and no loop.
-// These are the paths a change to the reader must not slow down.
+// These are the paths a change to the reader must not slow down. Then a file
+// read by lines, against Node's readline.
 // Run alone: npm run bench -- streams (compiled; through tsx it measures tsx's transform too)
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { measure } from "mitata";
-import { type Operation, StreamReader } from "../src/index.ts";
+import { openFile } from "../src/fs/index.ts";
+import { type Operation, run, StreamReader } from "../src/index.ts";
 import { printCase } from "./_report.ts";
 
 const INNER = 1000;
@@ -39,7 +45,7 @@ const rows = [
     }),
   },
   {
-    name: "readLine, joined chunks (copies)",
+    name: "readLine, joined chunks (views of a joined buffer)",
     value: await perOp(() => {
       const reader = new StreamReader({ limit: 1 << 20 });
       for (const chunk of smallChunks) reader.feed(chunk);
@@ -92,3 +98,53 @@ const rows = [
   },
 ];
 printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "readLine, one fed chunk (views)");
+
+// A log file read by lines: what a user porting `for line in file` or `async for line in reader` writes.
+{
+  const LINES = 200_000;
+  const dir = mkdtempSync(join(tmpdir(), "corio-bench-"));
+  const path = join(dir, "log.txt");
+  writeFileSync(
+    path,
+    Array.from({ length: LINES }, (_, i) => `2026-12-03T02:00:00Z INFO request ${i} served in ${i % 97} ms from 10.0.0.${i % 255}\n`).join(""),
+  );
+  const readers: Record<string, () => PromiseLike<number>> = {
+    "corio file.readLine() (text)": () =>
+      run(function* () {
+        const file = yield* openFile(path, "r");
+        let n = 0;
+        while ((yield* file.readLine()) !== "") n++;
+        yield* file.close();
+        return n;
+      }),
+    "corio file.reader.readLine() (bytes)": () =>
+      run(function* () {
+        const file = yield* openFile(path, "r");
+        let n = 0;
+        while ((yield* file.reader.readLine()).length > 0) n++;
+        yield* file.close();
+        return n;
+      }),
+    "node:readline over fs.createReadStream (for await)": async () => {
+      let n = 0;
+      for await (const _line of createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) n++;
+      return n;
+    },
+  };
+  // Interleaved rounds: this machine's speed drifts between minutes.
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(readers).map((name) => [name, []]));
+  for (let round = 0; round < 7; round++) {
+    for (const [name, read] of Object.entries(readers)) {
+      const start = performance.now();
+      if ((await read()) !== LINES) throw new Error(`${name} read a wrong number of lines`);
+      times[name]?.push(((performance.now() - start) * 1e6) / LINES);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+  printCase(
+    `A ${LINES / 1000}k-line log file read by lines (median of 7 interleaved rounds, per line)`,
+    Object.entries(times).map(([name, runs]) => ({ name, value: median(runs) })),
+    "node:readline over fs.createReadStream (for await)",
+  );
+}
