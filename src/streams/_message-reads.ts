@@ -14,6 +14,16 @@ export interface Decoder {
   decode(bytes: Uint8Array): string;
 }
 
+/**
+ * A decoder for lines, each decoded alone: it keeps U+FEFF at a line's
+ * start. A default `TextDecoder` drops it there as a byte-order mark, which
+ * decoding line by line made lose a character from any line that began with
+ * one; Node's `readline` and Python's `bytes.decode("utf-8")` keep it too.
+ */
+export function lineDecoder(): Decoder {
+  return new TextDecoder("utf-8", { ignoreBOM: true });
+}
+
 /** The next line of `reader` without its separator `sep`, decoded; done at the end. `sepText`: see `separatorText`. */
 export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): Operation<IteratorResult<string, undefined>> {
   const line = yield* reader.readLine(sep);

@@ -9,7 +9,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
-import { nextLine, separatorText } from "./_message-reads.ts";
+import { lineDecoder, nextLine, separatorText } from "./_message-reads.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
@@ -341,7 +341,9 @@ export class StreamReader {
    * The stream's lines, as strings (UTF-8) without their separator, until
    * EOF (a last line without separator included): for `each`, `forEach`,
    * a `next()` loop, or `for await` in plain async code. Each line is read
-   * with `readLine(separator)`, so its limit and rules apply.
+   * with `readLine(separator)`, so its limit and rules apply. Each line is
+   * decoded alone (invalid bytes become U+FFFD), and U+FEFF is kept where
+   * it is, also at the start of the stream: no byte-order mark is dropped.
    *
    * **Cancellation:** nothing is lost.
    *
@@ -366,7 +368,7 @@ export class StreamReader {
   lines(separator: Uint8Array | string = NEWLINE): IterableOperationIterator<string, undefined> {
     const sep = separatorBytes(separator);
     if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
-    const decoder = new TextDecoder();
+    const decoder = lineDecoder();
     const sepText = separatorText(sep, decoder);
     return operationIterator<string, undefined>(() => nextLine(this, sep, decoder, sepText));
   }

@@ -222,6 +222,27 @@ describe("StreamReader", () => {
     });
   });
 
+  it("lines() and line framing keep a U+FEFF that begins a line, the first one too", async () => {
+    const text = "\uFEFFfirst\n\uFEFFsecond\n";
+    const got = await runVirtual(function* () {
+      const out: string[][] = [];
+      for (const read of [(reader: StreamReader) => reader.lines(), (reader: StreamReader) => readMessages(reader, { mode: "line", delimiter: "\n" })]) {
+        const reader = new StreamReader();
+        reader.feed(enc(text));
+        reader.feedEof();
+        const lines: string[] = [];
+        const iterator = read(reader);
+        for (let next = yield* iterator.next(); !next.done; next = yield* iterator.next()) lines.push(next.value as string);
+        out.push(lines);
+      }
+      return out;
+    });
+    assert.deepEqual(got, [
+      ["\uFEFFfirst", "\uFEFFsecond"],
+      ["\uFEFFfirst", "\uFEFFsecond"],
+    ]);
+  });
+
   it("property: lines() decodes each line's bytes without the separator, for any bytes and separators that are not UTF-8 too", async () => {
     const separators = [
       enc("\n"),
@@ -255,7 +276,8 @@ describe("StreamReader", () => {
             for (let next = yield* iterator.next(); !next.done; next = yield* iterator.next()) out.push(next.value);
             return out;
           });
-          const want = [...lines, ...(last.length > 0 ? [last] : [])].map((bytes) => new TextDecoder().decode(bytes));
+          // Each line alone, U+FEFF kept (no byte-order mark dropped).
+          const want = [...lines, ...(last.length > 0 ? [last] : [])].map((bytes) => new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes));
           assert.deepEqual(got, want);
         },
       ),

@@ -243,7 +243,8 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   /** The next message in this client's mode, or `undefined` at the end (a partial last message is dropped, as Twisted did). */
   #messages(reader: StreamReader): () => Operation<TCPClientData<M> | undefined> {
     const delimiter = this.#delimiter.bytes;
-    const decoder = new TextDecoder();
+    // Each message decoded alone keeps a U+FEFF at its start (a default decoder drops it as a byte-order mark).
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
     switch (this.#mode) {
       case "raw":
         return () => readChunk(reader) as Operation<TCPClientData<M> | undefined>;

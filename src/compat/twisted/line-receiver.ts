@@ -9,7 +9,8 @@ import { toBytes } from "./transport.ts";
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// Each line decoded alone keeps a U+FEFF at its start (a default decoder drops it as a byte-order mark): Twisted gives the bytes.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   const first = needle[0] as number;

@@ -133,6 +133,12 @@ describe("LineReceiver", () => {
     );
   });
 
+  it("a line that begins with U+FEFF keeps it: each line is its bytes decoded, no byte-order mark dropped", () => {
+    const protocol = connected(new Recorder());
+    feed(protocol, [encoder.encode("\uFEFFfirst\r\n\uFEFFsecond\r\n")]);
+    assert.deepEqual(protocol.lines, ["\uFEFFfirst", "\uFEFFsecond"]);
+  });
+
   it("sendLine writes the line and the delimiter", () => {
     const protocol = connected(new Recorder());
     protocol.sendLine("hello");
