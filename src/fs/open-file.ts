@@ -62,8 +62,9 @@ function positive(value: number | undefined, fallback: number, name: string, int
  * An open file (from `openFile`): a `reader` fed from the file for mode
  * "r", a `writer` that writes to it in order for modes "w" and "a", and the
  * seed's text methods on top (`read`, `readLine`, `write`, `writeLine`,
- * `hasData`, `close`). Text is UTF-8; a character split across two reads is
- * decoded whole.
+ * `hasData`, `close`). Text is UTF-8, decoded as `TextDecoder` decodes the
+ * whole file: a character split across two reads comes whole, and a
+ * byte-order mark at the start of the file is dropped.
  *
  * The file belongs to the task that opened it: when that task ends, what is
  * still queued is written and the file is closed before the task finishes.
