@@ -247,14 +247,15 @@ class NativeSource<T, TReturn> implements Source<T, TReturn> {
   constructor(iterator: OperationIterator<T, TReturn>) {
     this.#iterator = iterator;
   }
-  *next(): Operation<IteratorResult<T, TReturn>> {
+  // The source's own operation, checked, with no generator around it (`Each.next` runs it at its first step).
+  next(): Operation<IteratorResult<T, TReturn>> {
     const op = this.#iterator.next() as unknown;
     if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || isPromiseLike(op)) {
       throw new TypeError(
         `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${describe(op)}; pass an async iterable as such`,
       );
     }
-    return yield* op as Operation<IteratorResult<T, TReturn>>;
+    return op as Operation<IteratorResult<T, TReturn>>;
   }
   *release(): Operation<void> {
     const close = (this.#iterator as { return?: () => unknown }).return;
