@@ -6,7 +6,8 @@
  * function (about a microsecond) on every connection.
  * @module
  */
-import type { Operation } from "../core/operation.ts";
+import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
 import type { StreamReader } from "./stream-reader.ts";
 
 /** A `TextDecoder`, as far as these reads need one (its type is not a global on every host's typings). */
@@ -25,11 +26,51 @@ export function lineDecoder(): Decoder {
 }
 
 /** The next line of `reader` without its separator `sep`, decoded; done at the end. `sepText`: see `separatorText`. */
-export function* nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): Operation<IteratorResult<string, undefined>> {
-  const line = yield* reader.readLine(sep);
-  if (line.length === 0) return { done: true, value: undefined };
-  return { done: false, value: decodeLine(line, sep, decoder, sepText) };
+export function nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): Operation<IteratorResult<string, undefined>> {
+  return new NextLine(reader.readLine(sep)[Symbol.iterator](), sep, decoder, sepText);
 }
+
+const END: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * `nextLine`: a step operation (see `core/_step-operation.ts`) around the
+ * reader's `readLine`, as `lines()` and line framing take a line per
+ * message: no generator per line.
+ */
+class NextLine extends StepOperation<IteratorResult<string, undefined>> {
+  readonly #line: Iterator<Instruction, Uint8Array, unknown>;
+  readonly #sep: Uint8Array;
+  readonly #decoder: Decoder;
+  readonly #sepText: string | undefined;
+
+  constructor(line: Iterator<Instruction, Uint8Array, unknown>, sep: Uint8Array, decoder: Decoder, sepText: string | undefined) {
+    super();
+    this.state = FRESH;
+    this.#line = line;
+    this.#sep = sep;
+    this.#decoder = decoder;
+    this.#sepText = sepText;
+  }
+
+  next(): IteratorResult<Instruction, IteratorResult<string, undefined>> {
+    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, IteratorResult<string, undefined>>;
+    let step: IteratorResult<Instruction, Uint8Array>;
+    try {
+      step = this.#line.next();
+    } catch (error) {
+      this.state = FINISHED;
+      throw error;
+    }
+    if (step.done !== true) {
+      this.state = PARKED;
+      return step;
+    }
+    this.state = FINISHED;
+    const line = step.value;
+    return { done: true, value: line.length === 0 ? END : { done: false, value: decodeLine(line, this.#sep, this.#decoder, this.#sepText) } };
+  }
+}
+markOperationPrototype(NextLine.prototype, "lines.next");
 
 /**
  * `sep` as text, if it is UTF-8 that decodes and encodes back to the same
