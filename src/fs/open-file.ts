@@ -6,6 +6,7 @@
 
 import type { FileHandle } from "node:fs/promises";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
+import { hostDecodeUtf8 } from "../core/_host.ts";
 import { startDaemon } from "../core/_resource.ts";
 import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
@@ -43,12 +44,6 @@ const READ_LINE = Symbol("corio.fileStream.readLine");
 const DECODE = Symbol("corio.fileStream.decode");
 const NEWLINE = 0x0a;
 const STREAM = { stream: true };
-/**
- * Node's UTF-8 decoding of a byte range (also in Bun): the same text as a
- * `TextDecoder` that ignores byte-order marks, replacement characters
- * included (a property test checks it), without its argument checks.
- */
-const utf8Slice = (Buffer.prototype as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
 
 function positive(value: number | undefined, fallback: number, name: string, integer: boolean): number {
   if (value === undefined) return fallback;
@@ -281,7 +276,7 @@ export class FileStream {
   #decode(bytes: Uint8Array): string {
     // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
     const wholeLine = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
-    if (wholeLine && this.#decoderIdle && utf8Slice !== undefined) return utf8Slice.call(bytes, 0, bytes.length);
+    if (wholeLine && this.#decoderIdle && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(bytes, 0, bytes.length);
     // At the end, flush the decoder (a dangling partial character becomes U+FFFD).
     if (this.#transport.reader.atEof) return this.#decoder.decode(bytes);
     const text = this.#decoder.decode(bytes, STREAM);

@@ -5,7 +5,7 @@
  */
 import type { Operation } from "../core/operation.ts";
 import { operationIterator } from "../core/operation-iterator.ts";
-import { lineDecoder, nextChunk, nextLine, separatorText } from "../streams/_message-reads.ts";
+import { lineDecoder, nextChunk, nextLine } from "../streams/_message-reads.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 
 /**
@@ -58,9 +58,8 @@ export function readMessages(reader: StreamReader, framing: Framing): MessageRea
     const delimiter =
       typeof framing.delimiter === "string" ? new TextEncoder().encode(framing.delimiter) : (framing.delimiter ?? new TextEncoder().encode("\r\n"));
     if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
-    const decoder = lineDecoder();
-    const sepText = separatorText(delimiter, decoder);
-    return operationIterator<string | Uint8Array, undefined>(() => nextLine(reader, delimiter, decoder, sepText));
+    const decode = lineDecoder();
+    return operationIterator<string | Uint8Array, undefined>(() => nextLine(reader, delimiter, decode));
   }
   if (framing.mode === "raw") {
     const maxLength = framing.maxLength ?? 8192;

@@ -1,11 +1,13 @@
 /**
  * One message read from a `StreamReader`, as an iterator result: the steps
- * behind `reader.lines()` and `readMessages`. They are generator functions
- * declared once, and each iterator's `next` only calls one of them: a
- * generator closure per iterator paid V8's first call of a new generator
- * function (about a microsecond) on every connection.
+ * behind `reader.lines()` and `readMessages`. They are declared once (a step
+ * operation for a line, a generator function for a chunk), and each
+ * iterator's `next` only calls one of them: a generator closure per
+ * iterator paid V8's first call of a new generator function (about a
+ * microsecond) on every connection.
  * @module
  */
+import { hostDecodeUtf8 } from "../core/_host.ts";
 import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
 import type { StreamReader } from "./stream-reader.ts";
@@ -15,59 +17,81 @@ export interface Decoder {
   decode(bytes: Uint8Array): string;
 }
 
+/** Decodes `bytes[start..end)` as UTF-8. */
+export type RangeDecoder = (bytes: Uint8Array, start: number, end: number) => string;
+
+/** What a line scan of the reader keeps between its steps: the separator, and where the next scan starts. */
+export interface LineScan {
+  readonly separator: Uint8Array;
+  offset: number;
+}
+
+/** The key of `StreamReader`'s step for a line read as text (see `NextLine`), kept off its public names. */
+export const LINE_TEXT_STEP = Symbol("corio.streamReader.lineTextStep");
+
+/** The reader's step for a line as text, as `NextLine` sees it (the reader's park is an `Instruction`). */
+interface LineTextReader {
+  [LINE_TEXT_STEP](op: LineScan, decode: RangeDecoder): string | null | Instruction;
+}
+
 /**
  * A decoder for lines, each decoded alone: it keeps U+FEFF at a line's
  * start. A default `TextDecoder` drops it there as a byte-order mark, which
  * decoding line by line made lose a character from any line that began with
  * one; Node's `readline` and Python's `bytes.decode("utf-8")` keep it too.
  */
-export function lineDecoder(): Decoder {
-  return new TextDecoder("utf-8", { ignoreBOM: true });
+export function lineDecoder(): RangeDecoder {
+  if (hostDecodeUtf8 !== undefined) return hostDecodeUtf8;
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  return (bytes, start, end) => decoder.decode(bytes.subarray(start, end));
 }
 
-/** The next line of `reader` without its separator `sep`, decoded; done at the end. `sepText`: see `separatorText`. */
-export function nextLine(reader: StreamReader, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): Operation<IteratorResult<string, undefined>> {
-  return new NextLine(reader.readLine(sep)[Symbol.iterator](), sep, decoder, sepText);
+/** The next line of `reader` without its separator `sep`, decoded; done at the end. */
+export function nextLine(reader: StreamReader, sep: Uint8Array, decode: RangeDecoder): Operation<IteratorResult<string, undefined>> {
+  return new NextLine(reader as unknown as LineTextReader, sep, decode);
 }
 
 const END: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
- * `nextLine`: a step operation (see `core/_step-operation.ts`) around the
- * reader's `readLine`, as `lines()` and line framing take a line per
- * message: no generator per line.
+ * `nextLine`: a step operation (see `core/_step-operation.ts`), as
+ * `lines()` and line framing take a line per message: no generator per
+ * line, and the reader decodes the line from its buffer (no view of it).
+ * The separator was checked when the iterator was made.
  */
-class NextLine extends StepOperation<IteratorResult<string, undefined>> {
-  readonly #line: Iterator<Instruction, Uint8Array, unknown>;
-  readonly #sep: Uint8Array;
-  readonly #decoder: Decoder;
-  readonly #sepText: string | undefined;
+class NextLine extends StepOperation<IteratorResult<string, undefined>> implements LineScan {
+  readonly separator: Uint8Array;
+  offset = 0;
+  readonly #reader: LineTextReader;
+  readonly #decode: RangeDecoder;
 
-  constructor(line: Iterator<Instruction, Uint8Array, unknown>, sep: Uint8Array, decoder: Decoder, sepText: string | undefined) {
+  constructor(reader: LineTextReader, separator: Uint8Array, decode: RangeDecoder) {
     super();
     this.state = FRESH;
-    this.#line = line;
-    this.#sep = sep;
-    this.#decoder = decoder;
-    this.#sepText = sepText;
+    this.#reader = reader;
+    this.separator = separator;
+    this.#decode = decode;
   }
 
   next(): IteratorResult<Instruction, IteratorResult<string, undefined>> {
     if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, IteratorResult<string, undefined>>;
-    let step: IteratorResult<Instruction, Uint8Array>;
+    let found: string | null | Instruction;
     try {
-      step = this.#line.next();
+      found = this.#reader[LINE_TEXT_STEP](this, this.#decode);
     } catch (error) {
       this.state = FINISHED;
       throw error;
     }
-    if (step.done !== true) {
-      this.state = PARKED;
-      return step;
+    if (typeof found === "string") {
+      this.state = FINISHED;
+      return { done: true, value: { done: false, value: found } };
     }
-    this.state = FINISHED;
-    const line = step.value;
-    return { done: true, value: line.length === 0 ? END : { done: false, value: decodeLine(line, this.#sep, this.#decoder, this.#sepText) } };
+    if (found === null) {
+      this.state = FINISHED;
+      return { done: true, value: END };
+    }
+    this.state = PARKED;
+    return { done: false, value: found };
   }
 }
 markOperationPrototype(NextLine.prototype, "lines.next");
@@ -82,17 +106,6 @@ export function separatorText(sep: Uint8Array, decoder: Decoder): string | undef
   const text = decoder.decode(sep);
   const back = new TextEncoder().encode(text);
   return back.length === sep.length && back.every((byte, i) => byte === sep[i]) ? text : undefined;
-}
-
-/**
- * A line decoded, without its separator. Decoding the whole line and then
- * cutting the separator's text off the string spares a view of the bytes (a
- * typed array made through `Buffer`'s species constructor, on each line).
- */
-function decodeLine(line: Uint8Array, sep: Uint8Array, decoder: Decoder, sepText: string | undefined): string {
-  if (!endsWith(line, sep)) return decoder.decode(line);
-  if (sepText !== undefined) return decoder.decode(line).slice(0, -sepText.length);
-  return decoder.decode(line.subarray(0, line.length - sep.length));
 }
 
 /** True if `line` ends with the bytes of `sep`. */

@@ -9,7 +9,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
-import { lineDecoder, nextLine, separatorText } from "./_message-reads.ts";
+import { LINE_TEXT_STEP, type LineScan, lineDecoder, nextLine, type RangeDecoder } from "./_message-reads.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
@@ -301,7 +301,27 @@ export class StreamReader {
    * @internal One step of `readLine` (see `ReadLine`): the line, or the park
    * to wait on (the scan goes on from `op.offset` next time).
    */
-  [LINE_STEP](op: ReadLine): Uint8Array | DataPark {
+  [LINE_STEP](op: LineScan): Uint8Array | DataPark {
+    const end = this.#lineEnd(op);
+    if (typeof end !== "number") return end;
+    return this.#take(end === AT_EOF ? this.buffered : end);
+  }
+
+  /**
+   * @internal One step of a line read as text (see `NextLine`): the line
+   * without its separator, decoded by `decode` straight from the buffer (no
+   * view of it is made), `null` at the end, or the park to wait on.
+   */
+  [LINE_TEXT_STEP](op: LineScan, decode: RangeDecoder): string | null | DataPark {
+    const end = this.#lineEnd(op);
+    if (typeof end !== "number") return end;
+    if (end !== AT_EOF) return this.#takeText(end, op.separator.length, decode);
+    const rest = this.buffered;
+    return rest === 0 ? null : this.#takeText(rest, 0, decode);
+  }
+
+  /** Where the next line ends (through its separator), `AT_EOF` for the rest as the last line, or the park to wait on. */
+  #lineEnd(op: LineScan): number | DataPark {
     for (;;) {
       // Nothing buffered, no EOF, no error: the scan would only say to wait (from offset 0).
       if (this.#end === this.#start && !this.#eof && this.#exception === undefined) {
@@ -311,16 +331,18 @@ export class StreamReader {
         continue;
       }
       const end = this.#scanLine(op.separator, op.offset);
-      if (typeof end !== "number") return end;
-      if (end >= 0) return this.#take(end);
+      if (end >= 0 || end === AT_EOF) return end;
       op.offset = -1 - end;
       const park = this.#parkForData("readLine");
       if (park !== null) return park;
     }
   }
 
-  /** `#scanUntil` with `readLine`'s rules for EOF and long lines: the last line at EOF is returned as it is. */
-  #scanLine(sep: Uint8Array, offset: number): number | Uint8Array {
+  /**
+   * `#scanUntil` with `readLine`'s rules for EOF and long lines: at EOF
+   * (`AT_EOF`), what is buffered is the last line, as it is.
+   */
+  #scanLine(sep: Uint8Array, offset: number): number {
     let end: number;
     try {
       end = this.#scanUntil(sep, offset);
@@ -328,13 +350,12 @@ export class StreamReader {
       if (error instanceof LimitOverrunError) this.#dropLine(sep, error.consumed);
       throw error;
     }
-    if (end !== AT_EOF) return end;
-    // The last line, without separator (or nothing: then an empty array, asyncio's EOF).
-    const rest = this.#take(this.buffered);
     // The scan keeps up to `sep.length - 1` bytes past the limit in case they begin the
-    // separator; at EOF they are part of the line, which is then over the limit too.
-    if (rest.length <= this.limit) return rest;
-    throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${rest.length} bytes, over the limit of ${this.limit}`, rest.length);
+    // separator; at EOF they are part of the last line, which is then over the limit too.
+    const rest = this.buffered;
+    if (end !== AT_EOF || rest <= this.limit) return end;
+    this.#take(rest);
+    throw new LimitOverrunError(`Cannot read a line: it ended at EOF after ${rest} bytes, over the limit of ${this.limit}`, rest);
   }
 
   /**
@@ -368,9 +389,8 @@ export class StreamReader {
   lines(separator: Uint8Array | string = NEWLINE): IterableOperationIterator<string, undefined> {
     const sep = separatorBytes(separator);
     if (sep.length === 0) throw new RangeError("Cannot read lines: the separator is empty");
-    const decoder = lineDecoder();
-    const sepText = separatorText(sep, decoder);
-    return operationIterator<string, undefined>(() => nextLine(this, sep, decoder, sepText));
+    const decode = lineDecoder();
+    return operationIterator<string, undefined>(() => nextLine(this, sep, decode));
   }
 
   /** Drops the buffered over-long line through its separator, or all of it and (see `feed`) the rest as it comes. */
@@ -464,14 +484,24 @@ export class StreamReader {
     // view would be the same bytes. A view of a Node Buffer is made through its species
     // constructor, which is slow.
     const result = start === 0 && n === buf.length ? buf : buf.subarray(start, start + n);
-    this.#start = start + n;
+    this.#consume(n);
+    return result;
+  }
+  /** The next `n` bytes (`n` > 0) decoded, without their last `drop` bytes; consumed. */
+  #takeText(n: number, drop: number, decode: RangeDecoder): string {
+    const start = this.#start;
+    const text = decode(this.#buf, start, start + n - drop);
+    this.#consume(n);
+    return text;
+  }
+  #consume(n: number): void {
+    this.#start += n;
     if (this.#start === this.#end) {
       this.#buf = EMPTY;
       this.#start = this.#end = 0;
       this.#owned = false;
     }
     if (this.#paused && this.buffered <= this.limit) this.#resumeTransport();
-    return result;
   }
 
   #append(data: Uint8Array): void {
@@ -517,7 +547,7 @@ defineOperationMethods(StreamReader);
  * as the read a line protocol makes per message: no generator per line,
  * and a line already buffered is returned by its first step.
  */
-class ReadLine extends StepOperation<Uint8Array> {
+class ReadLine extends StepOperation<Uint8Array> implements LineScan {
   readonly #reader: StreamReader;
   readonly #given: Uint8Array | string;
   /** The separator as bytes, once the first step has checked it. */
