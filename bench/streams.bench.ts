@@ -125,6 +125,15 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
         yield* file.close();
         return n;
       }),
+    "corio file.reader.lines() (text, a next() loop)": () =>
+      run(function* () {
+        const file = yield* openFile(path, "r");
+        let n = 0;
+        const lines = file.reader.lines();
+        for (let line = yield* lines.next(); !line.done; line = yield* lines.next()) n++;
+        yield* file.close();
+        return n;
+      }),
     "node:readline over fs.createReadStream (for await)": async () => {
       let n = 0;
       for await (const _line of createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) n++;
