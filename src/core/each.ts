@@ -5,10 +5,16 @@
  */
 import { defineOperation } from "./_dev.ts";
 import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
+import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { until } from "./call.ts";
 import { isCancellation } from "./errors.ts";
-import type { Operation } from "./operation.ts";
-import { isOperationThen } from "./operation.ts";
+import { type Instruction, isOperationThen, markOperationPrototype, type Operation } from "./operation.ts";
+
+const OVER = Symbol("corio.each.over");
+const SOURCE_NEXT = Symbol("corio.each.sourceNext");
+const SETTLED = Symbol("corio.each.settled");
+const FAILED = Symbol("corio.each.failed");
+
 import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
 
 /**
@@ -173,22 +179,33 @@ class Each<T, TReturn> implements EachIterator<T, TReturn> {
     this.#source = source;
   }
 
-  *next(): Operation<IteratorResult<T, TReturn>> {
+  next(): Operation<IteratorResult<T, TReturn>> {
+    return new EachNext(this);
+  }
+
+  /** @internal The first step of `next`: the result at once when the iteration is over, else `null`. */
+  [OVER](): IteratorResult<T, TReturn> | null {
     if (this.#final !== null) return this.#final;
     if (this.#finished) return { done: true, value: undefined as TReturn };
-    let result: IteratorResult<T, TReturn>;
-    try {
-      result = yield* this.#source.next();
-    } catch (error) {
-      // A cancelled wait keeps the source (its read in flight included) for the next call.
-      if (this.#source.endsOnError && !isCancellation(error)) this.#end();
-      throw error;
-    }
+    return null;
+  }
+
+  /** @internal The source's next item, as an operation to run. */
+  [SOURCE_NEXT](): Iterator<Instruction, IteratorResult<T, TReturn>, unknown> {
+    return this.#source.next()[Symbol.iterator]();
+  }
+
+  /** @internal What the source's `next` gave. */
+  [SETTLED](result: IteratorResult<T, TReturn>): void {
     if (result.done) {
       this.#final = result;
       this.#end();
     }
-    return result;
+  }
+
+  /** @internal What the source's `next` threw. A cancelled wait keeps the source (its read in flight included) for the next call. */
+  [FAILED](error: unknown): void {
+    if (this.#source.endsOnError && !isCancellation(error)) this.#end();
   }
 
   *return(): Operation<void> {
@@ -205,6 +222,76 @@ class Each<T, TReturn> implements EachIterator<T, TReturn> {
   }
 }
 markOperationIterator(Each.prototype);
+
+/**
+ * `each(...).next()`: a step operation (see `_step-operation.ts`) that runs
+ * the source's own `next` operation, passing on what the task sends it
+ * (`next`, `throw`, `return`), as `yield*` did in the generator it replaces:
+ * a `forEach` paid that generator on every item.
+ */
+class EachNext<T, TReturn> extends StepOperation<IteratorResult<T, TReturn>> {
+  readonly #each: Each<T, TReturn>;
+  #source: Iterator<Instruction, IteratorResult<T, TReturn>, unknown> | null = null;
+
+  constructor(each: Each<T, TReturn>) {
+    super();
+    this.state = FRESH;
+    this.#each = each;
+  }
+
+  next(value?: unknown): IteratorResult<Instruction, IteratorResult<T, TReturn>> {
+    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, IteratorResult<T, TReturn>>;
+    if (this.state === FRESH) {
+      const over = this.#each[OVER]();
+      if (over !== null) {
+        this.state = FINISHED;
+        return { done: true, value: over };
+      }
+    }
+    let step: IteratorResult<Instruction, IteratorResult<T, TReturn>>;
+    try {
+      this.#source ??= this.#each[SOURCE_NEXT]();
+      step = this.#source.next(value);
+    } catch (error) {
+      return this.#failed(error);
+    }
+    return this.#stepped(step);
+  }
+
+  override throw(error: unknown): IteratorResult<Instruction, IteratorResult<T, TReturn>> {
+    const source = this.#source;
+    if (this.state !== PARKED || source === null || source.throw === undefined) return this.#failed(error);
+    let step: IteratorResult<Instruction, IteratorResult<T, TReturn>>;
+    try {
+      step = source.throw(error);
+    } catch (thrown) {
+      return this.#failed(thrown);
+    }
+    return this.#stepped(step);
+  }
+
+  override return(value?: IteratorResult<T, TReturn>): IteratorResult<Instruction, IteratorResult<T, TReturn>> {
+    if (this.state === PARKED) this.#source?.return?.();
+    return super.return(value);
+  }
+
+  #failed(error: unknown): never {
+    this.state = FINISHED;
+    this.#each[FAILED](error);
+    throw error;
+  }
+
+  #stepped(step: IteratorResult<Instruction, IteratorResult<T, TReturn>>): IteratorResult<Instruction, IteratorResult<T, TReturn>> {
+    if (step.done !== true) {
+      this.state = PARKED;
+      return step;
+    }
+    this.state = FINISHED;
+    this.#each[SETTLED](step.value);
+    return step;
+  }
+}
+markOperationPrototype(EachNext.prototype, "each.next");
 
 function describe(value: unknown): string {
   if (value === null) return "null";

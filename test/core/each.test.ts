@@ -7,6 +7,7 @@ import {
   Channel,
   each,
   forEach,
+  isCancellation,
   type Operation,
   type OperationIterator,
   Queue,
@@ -290,6 +291,38 @@ describe("each and forEach", () => {
       assert.equal((yield* it.next()).value, 1);
       yield* it.return();
       assert.equal(closed, 1);
+    });
+  });
+
+  it("a hand-written iterator's next() sees what its wait throws: a cancel runs its finally, an error it catches becomes its item", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      let calls = 0;
+      const source: OperationIterator<string> = {
+        *next() {
+          const call = ++calls;
+          try {
+            // The first call is cancelled while it waits; the second fails and answers for itself.
+            if (call === 2) yield* until(Promise.reject(new Error("flaky")));
+            else yield* sleep(10);
+            return { done: false, value: `item ${call}` };
+          } catch (error) {
+            if (isCancellation(error)) throw error;
+            return { done: false, value: `recovered from ${(error as Error).message}` };
+          } finally {
+            log.push(`next ${call} ended`);
+          }
+        },
+      };
+      const it = yield* each(source);
+      const waiting = yield* spawn(() => it.next());
+      yield* sleep(1);
+      waiting.cancel();
+      yield* rejectsOp(waiting, CancelledError);
+      assert.deepEqual(log, ["next 1 ended"]);
+      assert.deepEqual(yield* it.next(), { done: false, value: "recovered from flaky" });
+      assert.deepEqual(yield* it.next(), { done: false, value: "item 3" });
+      yield* it.return();
     });
   });
 
