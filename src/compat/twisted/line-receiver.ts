@@ -3,6 +3,7 @@
  * splits the incoming bytes into lines.
  * @module
  */
+import { hostDecodeUtf8 } from "../../core/_host.ts"; // compat-internal: the host's UTF-8 decoder, as lines() uses it
 import { concatBytes, type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per line, shared with the Calvin port
 import { Protocol } from "./protocol.ts";
 import { toBytes } from "./transport.ts";
@@ -11,11 +12,15 @@ const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 // Each line decoded alone keeps a U+FEFF at its start (a default decoder drops it as a byte-order mark): Twisted gives the bytes.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+/** `bytes[start..end)` as text: the host's decoder where it has one (no view of the range), else `decoder`. */
+const decodeRange: (bytes: Uint8Array, start: number, end: number) => string =
+  hostDecodeUtf8 ?? ((bytes, start, end) => decoder.decode(bytes.subarray(start, end)));
 
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+/** Index of the first `needle` in `haystack` at or after `from`, or -1. */
+function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
   const first = needle[0] as number;
   const last = haystack.length - needle.length;
-  for (let i = haystack.indexOf(first); i !== -1 && i <= last; i = haystack.indexOf(first, i + 1)) {
+  for (let i = haystack.indexOf(first, from); i !== -1 && i <= last; i = haystack.indexOf(first, i + 1)) {
     let match = true;
     for (let j = 1; j < needle.length; j++) {
       if (haystack[i + j] !== needle[j]) {
@@ -66,7 +71,9 @@ export class LineReceiver extends Protocol {
   /** True while `pauseProducing()` holds the protocol (Twisted's `paused`). */
   paused = false;
   #lineMode = true;
+  /** The bytes not yet delivered are `#buffer[#start..]`: lines are taken by moving `#start`, not by slicing. */
   #buffer: Uint8Array = EMPTY;
+  #start = 0;
   #busy = false;
   /** The `delimiter` string last checked, and it as bytes and text to send. */
   #delimiterChecked = "";
@@ -79,41 +86,36 @@ export class LineReceiver extends Protocol {
 
   /** Splits the data into lines (or passes it on raw); do not override it (override `lineReceived`). */
   override dataReceived(data: Uint8Array): void {
-    this.#buffer = concatBytes(this.#buffer, data);
+    this.#buffer = concatBytes(this.#takeRest(), data);
     if (this.#busy) return; // called again from a callback: the running loop picks the data up
     this.#busy = true;
     try {
-      while (this.#buffer.length > 0 && !this.paused) {
+      while (this.#start < this.#buffer.length && !this.paused) {
         if (!this.#lineMode) {
-          const raw = this.#buffer;
-          this.#buffer = EMPTY;
-          this.rawDataReceived(raw);
+          this.rawDataReceived(this.#takeRest());
           continue;
         }
         const delimiter = this.#delimiter().bytes;
-        const at = indexOf(this.#buffer, delimiter);
+        const buffer = this.#buffer;
+        const start = this.#start;
+        const at = indexOf(buffer, delimiter, start);
         if (at < 0) {
-          if (this.#buffer.length >= this.MAX_LENGTH + delimiter.length) {
-            const line = this.#buffer;
-            this.#buffer = EMPTY;
-            this.lineLengthExceeded(decoder.decode(line));
-          }
+          if (buffer.length - start >= this.MAX_LENGTH + delimiter.length) this.lineLengthExceeded(decoder.decode(this.#takeRest()));
           return;
         }
-        if (at > this.MAX_LENGTH) {
+        if (at - start > this.MAX_LENGTH) {
           // Twisted passes the long line with everything buffered after it.
-          const exceeded = this.#buffer;
-          this.#buffer = EMPTY;
-          this.lineLengthExceeded(decoder.decode(exceeded));
+          this.lineLengthExceeded(decoder.decode(this.#takeRest()));
           return;
         }
-        const line = this.#buffer.subarray(0, at);
-        this.#buffer = this.#buffer.subarray(at + delimiter.length);
-        this.lineReceived(decoder.decode(line));
+        this.#start = at + delimiter.length;
+        this.lineReceived(decodeRange(buffer, start, at));
         if (this.transport?.disconnecting) return;
       }
     } finally {
       this.#busy = false;
+      // Everything delivered: let go of the chunk.
+      if (this.#start === this.#buffer.length) this.#takeRest();
     }
   }
 
@@ -152,9 +154,7 @@ export class LineReceiver extends Protocol {
 
   /** Empties the buffer and returns what was in it. */
   clearLineBuffer(): Uint8Array {
-    const buffered = this.#buffer;
-    this.#buffer = EMPTY;
-    return buffered;
+    return this.#takeRest();
   }
 
   /** Stops delivering lines (and pauses the transport). */
@@ -174,6 +174,14 @@ export class LineReceiver extends Protocol {
   stopProducing(): void {
     this.paused = true;
     this.transport.stopProducing();
+  }
+
+  /** Takes the bytes not yet delivered out of the buffer. */
+  #takeRest(): Uint8Array {
+    const rest = this.#start === 0 ? this.#buffer : this.#buffer.subarray(this.#start);
+    this.#buffer = EMPTY;
+    this.#start = 0;
+    return rest;
   }
 
   #delimiter(): Delimiter {
