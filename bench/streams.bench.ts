@@ -3,6 +3,7 @@
 // These are the paths a change to the reader must not slow down. Then a file
 // read by lines, against Node's readline.
 // Run alone: npm run bench -- streams (compiled; through tsx it measures tsx's transform too)
+import { spawn as spawnChild } from "node:child_process";
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { createInterface } from "node:readline";
 import { measure } from "mitata";
 import { openFile } from "../src/fs/index.ts";
 import { type Operation, run, StreamReader } from "../src/index.ts";
+import { spawnProcess } from "../src/process/index.ts";
 import { printCase } from "./_report.ts";
 
 const INNER = 1000;
@@ -99,7 +101,8 @@ const rows = [
 ];
 printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "readLine, one fed chunk (views)");
 
-// A log file read by lines: what a user porting `for line in file` or `async for line in reader` writes.
+// A log file read by lines, and the same from a child's output: what a user porting
+// `for line in file` or `async for line in reader` writes.
 {
   const LINES = 200_000;
   const dir = mkdtempSync(join(tmpdir(), "corio-bench-"));
@@ -140,20 +143,48 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
       return n;
     },
   };
-  // Interleaved rounds: this machine's speed drifts between minutes.
+  const pipeReaders: Record<string, () => PromiseLike<number>> = {
+    "corio child.stdout.lines() (text, a next() loop)": () =>
+      run(function* () {
+        const child = yield* spawnProcess("cat", [path], { stdout: "pipe" });
+        let n = 0;
+        const lines = (child.stdout as StreamReader).lines();
+        for (let line = yield* lines.next(); !line.done; line = yield* lines.next()) n++;
+        yield* child.wait();
+        return n;
+      }),
+    "node:readline over a child's stdout (for await)": async () => {
+      const child = spawnChild("cat", [path], { stdio: ["ignore", "pipe", "inherit"] });
+      let n = 0;
+      for await (const _line of createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY })) n++;
+      return n;
+    },
+  };
+  const fileTimes = await interleaved(readers, LINES);
+  const pipeTimes = await interleaved(pipeReaders, LINES);
+  rmSync(dir, { recursive: true, force: true });
+  printCase(
+    `A ${LINES / 1000}k-line log file read by lines (median of 7 interleaved rounds, per line)`,
+    fileTimes,
+    "node:readline over fs.createReadStream (for await)",
+  );
+  printCase(
+    `The same file from a child's stdout (cat), by lines (median of 7 interleaved rounds, per line)`,
+    pipeTimes,
+    "node:readline over a child's stdout (for await)",
+  );
+}
+
+/** Runs each reader 7 times, interleaved (this machine's speed drifts between minutes); the median time per line of each. */
+async function interleaved(readers: Record<string, () => PromiseLike<number>>, lines: number): Promise<{ name: string; value: number }[]> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(readers).map((name) => [name, []]));
   for (let round = 0; round < 7; round++) {
     for (const [name, read] of Object.entries(readers)) {
       const start = performance.now();
-      if ((await read()) !== LINES) throw new Error(`${name} read a wrong number of lines`);
-      times[name]?.push(((performance.now() - start) * 1e6) / LINES);
+      if ((await read()) !== lines) throw new Error(`${name} read a wrong number of lines`);
+      times[name]?.push(((performance.now() - start) * 1e6) / lines);
     }
   }
-  rmSync(dir, { recursive: true, force: true });
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
-  printCase(
-    `A ${LINES / 1000}k-line log file read by lines (median of 7 interleaved rounds, per line)`,
-    Object.entries(times).map(([name, runs]) => ({ name, value: median(runs) })),
-    "node:readline over fs.createReadStream (for await)",
-  );
+  return Object.entries(times).map(([name, runs]) => ({ name, value: median(runs) }));
 }
