@@ -12,6 +12,7 @@ import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } fro
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { LINE_TEXT_STEP, type LineScan, type LineTextReader } from "../streams/_message-reads.ts";
 import type { StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { type FileMode, isDirectoryError, notReadableError, notWritableError, openError } from "./_file-errors.ts";
@@ -40,8 +41,8 @@ export interface OpenFileOptions {
 }
 
 const FLAGS: Record<FileMode, string> = { r: "r", w: "w", a: "a" };
-const READ_LINE = Symbol("corio.fileStream.readLine");
-const DECODE = Symbol("corio.fileStream.decode");
+const LINE_STEP = Symbol("corio.fileStream.lineStep");
+const LINE_END = new Uint8Array([0x0a]);
 const NEWLINE = 0x0a;
 const STREAM = { stream: true };
 
@@ -184,15 +185,12 @@ export class FileStream {
     return new ReadTextLine(this);
   }
 
-  /** @internal The first step of `readLine` (see `ReadTextLine`): the reader's line read, once the file is known readable. */
-  [READ_LINE](): Iterator<Instruction, Uint8Array, unknown> {
+  /** @internal One step of `readLine` (see `ReadTextLine`): the line, `null` at the end, or the park to wait on. */
+  [LINE_STEP](op: LineScan): string | Instruction {
     this.#checkReadable();
-    return this.#transport.reader.readLine()[Symbol.iterator]();
-  }
-
-  /** @internal The text of a line `readLine` read. */
-  [DECODE](bytes: Uint8Array): string {
-    return this.#decode(bytes);
+    const found = (this.#transport.reader as unknown as LineTextReader)[LINE_TEXT_STEP](op, this.#decodeLine);
+    // At the end, flush the decoder: a character a read(n) left cut becomes U+FFFD (then "", the end).
+    return found === null ? this.#decoder.decode() : found;
   }
 
   /**
@@ -273,6 +271,23 @@ export class FileStream {
     if (this.#mode !== "r") throw notReadableError(this.#path, this.#mode);
   }
 
+  /**
+   * A line's text, from the reader's buffer: the host decodes it there when
+   * the decoder is idle; else the decoder takes it (the first line, where it
+   * drops a byte-order mark, or after a `read(n)` that cut a character). A
+   * line without its `"\n"` is the last one of the file: the decoder is
+   * flushed.
+   */
+  readonly #decodeLine = (buffer: Uint8Array, start: number, end: number): string => {
+    const wholeLine = buffer[end - 1] === NEWLINE;
+    if (wholeLine && this.#decoderIdle && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(buffer, start, end);
+    const bytes = buffer.subarray(start, end);
+    if (!wholeLine) return this.#decoder.decode(bytes);
+    const text = this.#decoder.decode(bytes, STREAM);
+    this.#decoderIdle = true;
+    return text;
+  };
+
   #decode(bytes: Uint8Array): string {
     // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
     const wholeLine = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
@@ -287,13 +302,15 @@ export class FileStream {
 defineOperationMethods(FileStream);
 
 /**
- * `file.readLine()`: a step operation (see `core/_step-operation.ts`) around
- * the reader's, so a line costs no generator (6% of a profile of reading a
- * file by lines).
+ * `file.readLine()`: a step operation (see `core/_step-operation.ts`), as
+ * `lines()` takes a line: no generator per line, and the line is decoded
+ * straight from the reader's buffer (no view of it).
  */
-class ReadTextLine extends StepOperation<string> {
+class ReadTextLine extends StepOperation<string> implements LineScan {
+  readonly separator = LINE_END;
+  offset = 0;
+  readonly keepsSeparator = true;
   readonly #file: FileStream;
-  #line: Iterator<Instruction, Uint8Array, unknown> | undefined;
 
   constructor(file: FileStream) {
     super();
@@ -303,20 +320,19 @@ class ReadTextLine extends StepOperation<string> {
 
   next(): IteratorResult<Instruction, string> {
     if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, string>;
-    let step: IteratorResult<Instruction, Uint8Array>;
+    let found: string | Instruction;
     try {
-      this.#line ??= this.#file[READ_LINE]();
-      step = this.#line.next();
+      found = this.#file[LINE_STEP](this);
     } catch (error) {
       this.state = FINISHED;
       throw error;
     }
-    if (step.done !== true) {
-      this.state = PARKED;
-      return step;
+    if (typeof found === "string") {
+      this.state = FINISHED;
+      return { done: true, value: found };
     }
-    this.state = FINISHED;
-    return { done: true, value: this.#file[DECODE](step.value) };
+    this.state = PARKED;
+    return { done: false, value: found };
   }
 }
 defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine");

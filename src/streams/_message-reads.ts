@@ -24,13 +24,15 @@ export type RangeDecoder = (bytes: Uint8Array, start: number, end: number) => st
 export interface LineScan {
   readonly separator: Uint8Array;
   offset: number;
+  /** A text line keeps its separator (a file's `readLine`); by default it is cut off. */
+  readonly keepsSeparator?: boolean;
 }
 
 /** The key of `StreamReader`'s step for a line read as text (see `NextLine`), kept off its public names. */
 export const LINE_TEXT_STEP = Symbol("corio.streamReader.lineTextStep");
 
 /** The reader's step for a line as text, as `NextLine` sees it (the reader's park is an `Instruction`). */
-interface LineTextReader {
+export interface LineTextReader {
   [LINE_TEXT_STEP](op: LineScan, decode: RangeDecoder): string | null | Instruction;
 }
 

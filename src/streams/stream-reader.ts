@@ -309,13 +309,14 @@ export class StreamReader {
 
   /**
    * @internal One step of a line read as text (see `NextLine`): the line
-   * without its separator, decoded by `decode` straight from the buffer (no
-   * view of it is made), `null` at the end, or the park to wait on.
+   * without its separator (with it, if `op.keepsSeparator`), decoded by
+   * `decode` straight from the buffer (no view of it is made), `null` at the
+   * end, or the park to wait on.
    */
   [LINE_TEXT_STEP](op: LineScan, decode: RangeDecoder): string | null | DataPark {
     const end = this.#lineEnd(op);
     if (typeof end !== "number") return end;
-    if (end !== AT_EOF) return this.#takeText(end, op.separator.length, decode);
+    if (end !== AT_EOF) return this.#takeText(end, op.keepsSeparator === true ? 0 : op.separator.length, decode);
     const rest = this.buffered;
     return rest === 0 ? null : this.#takeText(rest, 0, decode);
   }
