@@ -26,10 +26,7 @@ export function checkLeaks(): void {
     // Closed handles disappear on the next turns of the event loop, and a timer of a millisecond or
     // two (a library's setTimeout(0)) once that much real time has passed: twenty turns can take less
     // than that, which failed the otel tests about one run in thirty. A leak stays past the 100 ms.
-    const since = performance.now();
-    for (let i = 0; (i < 20 || performance.now() - since < 100) && openResources().length > before.length; i++) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await turnsUntil(() => openResources().length <= before.length, 100, 20);
     const after = openResources();
     const leaked = [...after];
     for (const name of before) {
@@ -46,14 +43,14 @@ export function checkLeaks(): void {
 }
 
 /**
- * Lets Node's event loop turn until `done()` holds, for up to `ms` of real time (never fewer than 1,000
- * turns). A bound in turns alone fails on a loaded machine when the awaited thing runs on another
- * thread (libuv's pool, a worker) or process: a thousand idle turns can pass in a few milliseconds.
- * It only bounds the wait; it never sleeps.
+ * Lets Node's event loop turn until `done()` holds, for up to `ms` of real time (never fewer than
+ * `minTurns` turns). A bound in turns alone fails on a loaded machine when the awaited thing runs on
+ * another thread (libuv's pool, a worker) or process: a thousand idle turns can pass in a few
+ * milliseconds. It only bounds the wait; it never sleeps.
  */
-export async function turnsUntil(done: () => boolean, ms = 10_000): Promise<boolean> {
+export async function turnsUntil(done: () => boolean, ms = 10_000, minTurns = 1000): Promise<boolean> {
   const since = performance.now();
-  for (let i = 0; !done() && (i < 1000 || performance.now() - since < ms); i++) {
+  for (let i = 0; !done() && (i < minTurns || performance.now() - since < ms); i++) {
     await new Promise((resolve) => setImmediate(resolve));
   }
   return done();

@@ -9,13 +9,13 @@ import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.
 import { until } from "./call.ts";
 import { isCancellation } from "./errors.ts";
 import { type Instruction, isOperationThen, markOperationPrototype, type Operation } from "./operation.ts";
+import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
 
+// The steps of `EachNext` on its `Each`, kept off the iterator's public names.
 const OVER = Symbol("corio.each.over");
 const SOURCE_NEXT = Symbol("corio.each.sourceNext");
 const SETTLED = Symbol("corio.each.settled");
 const FAILED = Symbol("corio.each.failed");
-
-import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
 
 /**
  * The part of a Web `ReadableStream` that `each` uses (structural, so any

@@ -185,7 +185,7 @@ export class FileStream {
     return new ReadTextLine(this);
   }
 
-  /** @internal One step of `readLine` (see `ReadTextLine`): the line, `null` at the end, or the park to wait on. */
+  /** @internal One step of `readLine` (see `ReadTextLine`): the line (`""` at the end), or the park to wait on. */
   [LINE_STEP](op: LineScan): string | Instruction {
     this.#checkReadable();
     const found = (this.#transport.reader as unknown as LineTextReader)[LINE_TEXT_STEP](op, this.#decodeLine);
@@ -288,14 +288,13 @@ export class FileStream {
     return text;
   };
 
+  /** The text of bytes `read(n)` took. */
   #decode(bytes: Uint8Array): string {
-    // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
-    const wholeLine = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
-    if (wholeLine && this.#decoderIdle && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(bytes, 0, bytes.length);
     // At the end, flush the decoder (a dangling partial character becomes U+FFFD).
     if (this.#transport.reader.atEof) return this.#decoder.decode(bytes);
     const text = this.#decoder.decode(bytes, STREAM);
-    this.#decoderIdle = wholeLine;
+    // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
+    this.#decoderIdle = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
     return text;
   }
 }

@@ -17,7 +17,7 @@ import {
 } from "../../index.ts";
 import { openConnection } from "../../net/index.ts";
 import { concatBytes, type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per message, shared with the Twisted port
-import { type Decoder, withoutSeparator } from "../../streams/_message-reads.ts"; // compat-internal: the line step shared with StreamReader.lines()
+import { lineDecoder, type RangeDecoder, withoutSeparator } from "../../streams/_message-reads.ts"; // compat-internal: the line step and decoder shared with StreamReader.lines()
 import { makeAddress } from "./_address.ts";
 import { type ClientCallbacks, checkCallbacks, emit, has } from "./_callbacks.ts";
 import { Inbox } from "./_inbox.ts";
@@ -243,15 +243,15 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   /** The next message in this client's mode, or `undefined` at the end (a partial last message is dropped, as Twisted did). */
   #messages(reader: StreamReader): () => Operation<TCPClientData<M> | undefined> {
     const delimiter = this.#delimiter.bytes;
-    // Each message decoded alone keeps a U+FEFF at its start (a default decoder drops it as a byte-order mark).
-    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+    // Each message decoded alone keeps a U+FEFF at its start, as lines() does.
+    const decode = lineDecoder();
     switch (this.#mode) {
       case "raw":
         return () => readChunk(reader) as Operation<TCPClientData<M> | undefined>;
       case "string":
         return () => readPrefixed(reader) as Operation<TCPClientData<M> | undefined>;
       default:
-        return () => readDelimited(reader, delimiter, decoder) as Operation<TCPClientData<M> | undefined>;
+        return () => readDelimited(reader, delimiter, decode) as Operation<TCPClientData<M> | undefined>;
     }
   }
 }
@@ -279,7 +279,7 @@ function* readPrefixed(reader: StreamReader): Operation<Uint8Array | undefined> 
 }
 
 /** A line without its delimiter; a last line without one is dropped (`undefined`). */
-function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decoder: Decoder): Operation<string | undefined> {
+function* readDelimited(reader: StreamReader, delimiter: Uint8Array, decode: RangeDecoder): Operation<string | undefined> {
   const line = withoutSeparator(yield* reader.readLine(delimiter), delimiter);
-  return line === undefined ? undefined : decoder.decode(line);
+  return line === undefined ? undefined : decode(line, 0, line.length);
 }

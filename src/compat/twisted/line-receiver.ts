@@ -3,18 +3,16 @@
  * splits the incoming bytes into lines.
  * @module
  */
-import { hostDecodeUtf8 } from "../../core/_host.ts"; // compat-internal: the host's UTF-8 decoder, as lines() uses it
 import { concatBytes, type Delimiter, delimiterOf, withDelimiter } from "../../streams/_framed-write.ts"; // compat-internal: one write per line, shared with the Calvin port
+import { lineDecoder } from "../../streams/_message-reads.ts"; // compat-internal: the line decoder of lines() (the host's, U+FEFF kept)
 import { Protocol } from "./protocol.ts";
 import { toBytes } from "./transport.ts";
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-// Each line decoded alone keeps a U+FEFF at its start (a default decoder drops it as a byte-order mark): Twisted gives the bytes.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-/** `bytes[start..end)` as text: the host's decoder where it has one (no view of the range), else `decoder`. */
-const decodeRange: (bytes: Uint8Array, start: number, end: number) => string =
-  hostDecodeUtf8 ?? ((bytes, start, end) => decoder.decode(bytes.subarray(start, end)));
+// Each line decoded alone keeps a U+FEFF at its start (Twisted gives the bytes), straight from the buffer.
+const decodeRange = lineDecoder();
+const decode = (bytes: Uint8Array): string => decodeRange(bytes, 0, bytes.length);
 
 /** Index of the first `needle` in `haystack` at or after `from`, or -1. */
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
@@ -100,12 +98,12 @@ export class LineReceiver extends Protocol {
         const start = this.#start;
         const at = indexOf(buffer, delimiter, start);
         if (at < 0) {
-          if (buffer.length - start >= this.MAX_LENGTH + delimiter.length) this.lineLengthExceeded(decoder.decode(this.#takeRest()));
+          if (buffer.length - start >= this.MAX_LENGTH + delimiter.length) this.lineLengthExceeded(decode(this.#takeRest()));
           return;
         }
         if (at - start > this.MAX_LENGTH) {
           // Twisted passes the long line with everything buffered after it.
-          this.lineLengthExceeded(decoder.decode(this.#takeRest()));
+          this.lineLengthExceeded(decode(this.#takeRest()));
           return;
         }
         this.#start = at + delimiter.length;
