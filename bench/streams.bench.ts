@@ -1,19 +1,21 @@
 // StreamReader fast paths: reads whose data is already buffered complete
 // without suspending, so they can be driven with a bare `.next()` and no loop.
 // These are the paths a change to the reader must not slow down. Then a file
-// read by lines, against Node's readline.
+// read by lines, against Node's readline, and a child's whole output against execFile.
 // Run alone: npm run bench -- streams (compiled; through tsx it measures tsx's transform too)
-import { spawn as spawnChild } from "node:child_process";
+import { execFile, spawn as spawnChild } from "node:child_process";
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { measure } from "mitata";
 import { openFile } from "../src/fs/index.ts";
 import { type Operation, run, StreamReader } from "../src/index.ts";
 import { spawnProcess } from "../src/process/index.ts";
 import { printCase } from "./_report.ts";
 
+const execFileAsync = promisify(execFile);
 const INNER = 1000;
 const perOp = async (fn: () => unknown): Promise<number> => (await measure(fn, { min_cpu_time: 500e6 })).p50 / INNER;
 
@@ -160,8 +162,25 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
       return n;
     },
   };
+  // A child's whole output at once: what `subprocess.run(..., capture_output=True)` ports to.
+  const bigPath = join(dir, "big.bin");
+  const BIG = 32 << 20;
+  writeFileSync(
+    bigPath,
+    new Uint8Array(BIG).map((_, i) => i * 31),
+  );
+  const wholeReaders: Record<string, () => PromiseLike<number>> = {
+    "corio child.communicate()": () =>
+      run(function* () {
+        const child = yield* spawnProcess("cat", [bigPath]);
+        return (yield* child.communicate()).stdout.length;
+      }),
+    "node:child_process execFile (a Buffer)": async () => (await execFileAsync("cat", [bigPath], { encoding: "buffer", maxBuffer: 2 * BIG })).stdout.length,
+  };
   const fileTimes = await interleaved(readers, LINES);
   const pipeTimes = await interleaved(pipeReaders, LINES);
+  // Per MiB, in ns.
+  const wholeTimes = await interleaved(wholeReaders, BIG, BIG >> 20);
   rmSync(dir, { recursive: true, force: true });
   printCase(
     `A ${LINES / 1000}k-line log file read by lines (median of 7 interleaved rounds, per line)`,
@@ -173,16 +192,20 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
     pipeTimes,
     "node:readline over a child's stdout (for await)",
   );
+  printCase(`A child's whole stdout, 32 MiB (cat) (median of 7 interleaved rounds, per MiB)`, wholeTimes, "node:child_process execFile (a Buffer)");
 }
 
-/** Runs each reader 7 times, interleaved (this machine's speed drifts between minutes); the median time per line of each. */
-async function interleaved(readers: Record<string, () => PromiseLike<number>>, lines: number): Promise<{ name: string; value: number }[]> {
+/**
+ * Runs each reader 7 times, interleaved (this machine's speed drifts between minutes); the median
+ * time per unit of each (`units` of them a run, a line by default). Each must give `expected`.
+ */
+async function interleaved(readers: Record<string, () => PromiseLike<number>>, expected: number, units = expected): Promise<{ name: string; value: number }[]> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(readers).map((name) => [name, []]));
   for (let round = 0; round < 7; round++) {
     for (const [name, read] of Object.entries(readers)) {
       const start = performance.now();
-      if ((await read()) !== lines) throw new Error(`${name} read a wrong number of lines`);
-      times[name]?.push(((performance.now() - start) * 1e6) / lines);
+      if ((await read()) !== expected) throw new Error(`${name} read a wrong count`);
+      times[name]?.push(((performance.now() - start) * 1e6) / units);
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;

@@ -196,12 +196,31 @@ export class StreamReader {
   *read(n = -1): Operation<Uint8Array> {
     if (n === 0) return EMPTY;
     if (n < 0) {
-      while (!this.#eof) {
-        this.#throwIfFailed();
-        const park = this.#parkForData("read");
-        if (park !== null) yield park;
+      // The bytes are taken chunk by chunk as they come and joined once at the end: left in the
+      // buffer, every doubling of it would copy them again (a 32 MiB body cost 1.4x Node's
+      // execFile) and the transport would pause at the limit. A read that throws puts them back.
+      let parts: Uint8Array[] | null = null;
+      let size = 0;
+      try {
+        while (!this.#eof) {
+          this.#throwIfFailed();
+          if (this.buffered > 0) {
+            size += this.buffered;
+            (parts ??= []).push(this.#take(this.buffered));
+          }
+          const park = this.#parkForData("read");
+          if (park !== null) yield park;
+        }
+      } catch (error) {
+        if (parts !== null) this.#putBack(parts, size);
+        throw error;
       }
-      return this.#take(this.buffered);
+      if (parts === null) return this.#take(this.buffered);
+      if (this.buffered > 0) {
+        size += this.buffered;
+        parts.push(this.#take(this.buffered));
+      }
+      return parts.length === 1 ? (parts[0] as Uint8Array) : joinParts(parts, size);
     }
     while (this.buffered === 0 && !this.#eof) {
       this.#throwIfFailed();
@@ -495,6 +514,21 @@ export class StreamReader {
     this.#consume(n);
     return text;
   }
+  /** Puts `parts` (`size` bytes in all) back in front of the buffered bytes, as they were before they were taken. */
+  #putBack(parts: Uint8Array[], size: number): void {
+    if (this.buffered > 0) {
+      size += this.buffered;
+      parts.push(this.#buf.subarray(this.#start, this.#end));
+    }
+    this.#buf = joinParts(parts, size);
+    this.#start = 0;
+    this.#end = size;
+    this.#owned = true;
+    if (!this.#paused && this.#transport !== null && size > 2 * this.limit) {
+      this.#paused = true;
+      this.#transport.pauseReading();
+    }
+  }
   #consume(n: number): void {
     this.#start += n;
     if (this.#start === this.#end) {
@@ -586,6 +620,17 @@ class ReadLine extends StepOperation<Uint8Array> implements LineScan {
   }
 }
 defineStepOperation(ReadLine, "streamReader.readLine", StreamReader, "readLine");
+
+/** The bytes of `parts`, `size` in all, in one array. */
+function joinParts(parts: Uint8Array[], size: number): Uint8Array {
+  const joined = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
+}
 
 /** Index of the first `sep` in `buf[from..end)`, or -1. */
 function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {

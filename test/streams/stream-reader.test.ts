@@ -48,6 +48,64 @@ describe("StreamReader", () => {
     });
   });
 
+  it("read() to EOF: a read cancelled or failed midway puts back every byte it had taken, in order", async () => {
+    await runVirtual(function* () {
+      const reader = new StreamReader();
+      const cancelled = yield* spawn(() => reader.read());
+      for (const chunk of ["ab", "cd"]) {
+        yield* waitAllTasksBlocked();
+        reader.feed(enc(chunk));
+      }
+      yield* waitAllTasksBlocked();
+      cancelled.cancel();
+      try {
+        yield* cancelled;
+      } catch {}
+      assert.equal(reader.buffered, 4);
+      reader.feed(enc("ef"));
+      reader.feedEof();
+      assert.equal(dec(yield* reader.read()), "abcdef");
+
+      const failing = new StreamReader();
+      // Caught in the task: a task that fails would fail this one too.
+      const failed = yield* spawn(() => rejectsOp(failing.read(), Error));
+      for (const chunk of ["gh", "ij"]) {
+        yield* waitAllTasksBlocked();
+        failing.feed(enc(chunk));
+      }
+      yield* waitAllTasksBlocked();
+      failing.feed(enc("k"));
+      failing.setException(new Error("reset"));
+      assert.equal((yield* failed).message, "reset");
+      // The bytes that came before the error are still there for plain reads, then the error.
+      assert.equal(dec(yield* failing.readExactly(5)), "ghijk");
+      assert.equal((yield* rejectsOp(failing.read(1), Error)).message, "reset");
+    });
+  });
+
+  it("read() to EOF gives every byte once, in order, however the chunks arrive", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }), fc.array(fc.boolean(), { maxLength: 12 }), async (chunks, waits) => {
+        await runVirtual(function* () {
+          const reader = new StreamReader({ limit: 8 });
+          const reading = yield* spawn(() => reader.read());
+          // Some chunks come while the read waits, others together in one turn.
+          for (const [i, chunk] of chunks.entries()) {
+            if (waits[i] === true) yield* waitAllTasksBlocked();
+            reader.feed(chunk);
+          }
+          reader.feedEof();
+          assert.deepEqual(
+            [...(yield* reading)],
+            chunks.flatMap((chunk) => [...chunk]),
+          );
+          assert.equal(reader.atEof, true);
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("lines() and readMessages: a next() cancelled while it waits loses nothing, and each message arrives once", async () => {
     await runVirtual(function* () {
       const reader = new StreamReader();
