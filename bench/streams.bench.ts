@@ -1,10 +1,11 @@
 // StreamReader fast paths: reads whose data is already buffered complete
 // without suspending, so they can be driven with a bare `.next()` and no loop.
 // These are the paths a change to the reader must not slow down. Then a file
-// read by lines, against Node's readline, and a child's whole output against execFile.
+// read by lines against Node's readline, written by lines against a WriteStream, and a child's
+// whole output against execFile.
 // Run alone: npm run bench -- streams (compiled; through tsx it measures tsx's transform too)
 import { execFile, spawn as spawnChild } from "node:child_process";
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -177,8 +178,30 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
       }),
     "node:child_process execFile (a Buffer)": async () => (await execFileAsync("cat", [bigPath], { encoding: "buffer", maxBuffer: 2 * BIG })).stdout.length,
   };
+  // The same log written a line at a time, waiting when the queue is full.
+  const logLine = (i: number): string => `2026-12-03T02:00:00Z INFO request ${i} served in ${i % 97} ms from 10.0.0.${i % 255}`;
+  const outPath = join(dir, "out.txt");
+  const writers: Record<string, () => PromiseLike<number>> = {
+    "corio file.writeLine() (a drain() every 256 lines)": () =>
+      run(function* () {
+        const file = yield* openFile(outPath, "w");
+        for (let i = 0; i < LINES; i++) {
+          file.writeLine(logLine(i));
+          if (i % 256 === 0) yield* file.drain();
+        }
+        yield* file.close();
+        return LINES;
+      }),
+    "node:fs createWriteStream, write() (waits for 'drain')": async () => {
+      const stream = createWriteStream(outPath);
+      for (let i = 0; i < LINES; i++) if (!stream.write(`${logLine(i)}\n`)) await new Promise<void>((resolve) => stream.once("drain", () => resolve()));
+      await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      return LINES;
+    },
+  };
   const fileTimes = await interleaved(readers, LINES);
   const pipeTimes = await interleaved(pipeReaders, LINES);
+  const writeTimes = await interleaved(writers, LINES);
   // Per MiB, in ns.
   const wholeTimes = await interleaved(wholeReaders, BIG, BIG >> 20);
   rmSync(dir, { recursive: true, force: true });
@@ -191,6 +214,11 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
     `The same file from a child's stdout (cat), by lines (median of 7 interleaved rounds, per line)`,
     pipeTimes,
     "node:readline over a child's stdout (for await)",
+  );
+  printCase(
+    `The same ${LINES / 1000}k lines written to a file a line at a time (median of 7 interleaved rounds, per line)`,
+    writeTimes,
+    "node:fs createWriteStream, write() (waits for 'drain')",
   );
   printCase(`A child's whole stdout, 32 MiB (cat) (median of 7 interleaved rounds, per MiB)`, wholeTimes, "node:child_process execFile (a Buffer)");
 }

@@ -31,6 +31,7 @@ import type { ReadTransport, WriteTransport } from "../streams/transport.ts";
 import { sleep } from "../time/sleep.ts";
 import { type FileMode, ioError, notReadableError, notWritableError } from "./_file-errors.ts";
 import { io } from "./_file-io.ts";
+import { WriteQueue } from "./_write-queue.ts";
 
 /** Most chunks handed to one `writev`. */
 const MAX_BATCH = 256;
@@ -55,9 +56,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
   readonly done = new Future<void>();
   readonly #handle: FileHandle;
   readonly #options: FileTransportOptions;
-  readonly #queue: Uint8Array[] = [];
   /** Bytes queued, not counting those being written. */
-  #queued = 0;
+  readonly #queue = new WriteQueue();
   #inFlight = 0;
   #paused = false;
   #closing = false;
@@ -94,21 +94,32 @@ export class FileTransport implements ReadTransport, WriteTransport {
   // ---- WriteTransport (driven by the StreamWriter) -----------------------
 
   get writeBufferSize(): number {
-    return this.#queued + this.#inFlight;
+    return this.#queue.size + this.#inFlight;
   }
 
   write(data: Uint8Array): void {
+    if (!this.#acceptsWrites()) return;
+    // Copied: the caller may reuse its buffer before the write happens.
+    this.#queue.pushBytes(data);
+    this.#accepted += data.length;
+    this.#signal();
+  }
+
+  /** A string is encoded straight into the queue (no buffer of its own per write). */
+  writeString(data: string): void {
+    if (!this.#acceptsWrites()) return;
+    this.#accepted += this.#queue.pushString(data);
+    this.#signal();
+  }
+
+  /** Whether a write is queued: throws for a file opened for reading and after a write failed; false once aborted. */
+  #acceptsWrites(): boolean {
     if (this.#options.mode === "r") throw notWritableError(this.#options.path);
     if (this.#error !== undefined) {
       this.#errorSeen = true;
       throw this.#error;
     }
-    if (this.#aborted) return;
-    // Copy: the caller may reuse its buffer before the write happens.
-    this.#queue.push(data.slice());
-    this.#queued += data.length;
-    this.#accepted += data.length;
-    this.#signal();
+    return !this.#aborted;
   }
 
   writeEof(): void {
@@ -259,7 +270,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
   *#pumpWrites(): Operation<void> {
     for (;;) {
       if (this.#aborted || this.#error !== undefined) return;
-      if (this.#queue.length > 0) yield* this.#writeBatch();
+      if (this.#queue.size > 0) yield* this.#writeBatch();
       else if (this.#closing) return;
       else yield* this.#waitForSignal();
     }
@@ -267,10 +278,9 @@ export class FileTransport implements ReadTransport, WriteTransport {
 
   /** Writes the chunks at the head of the queue, in one `writev`; a partial write puts the rest back first. */
   *#writeBatch(): Operation<void> {
-    const batch = this.#queue.splice(0, MAX_BATCH);
+    const batch = this.#queue.take(MAX_BATCH);
     let total = 0;
     for (const chunk of batch) total += chunk.length;
-    this.#queued -= total;
     this.#inFlight = total;
     let written: number;
     try {
@@ -293,8 +303,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
           skip = 0;
         }
       }
-      this.#queue.unshift(...rest);
-      this.#queued += total - written;
+      this.#queue.unshift(rest);
       this.#settled += written;
     } else this.#settled += total;
     if (this.writeBufferSize <= this.highWaterMark) this.writer.transportDrained();
@@ -308,8 +317,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
 
   /** Forgets the queued bytes (after an abort or a failure). */
   #drop(): void {
-    this.#queue.length = 0;
-    this.#queued = 0;
+    this.#queue.clear();
     this.#settled = this.#accepted - this.#inFlight;
     this.#settleFlushes(false);
   }
@@ -336,7 +344,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
   /** Writes what is still queued (unless aborted or failed), closes the handle, and tells the reader, the writer and the waiters. */
   *#shutdown(): Operation<void> {
     const { mode, path } = this.#options;
-    if (mode !== "r") while (this.#queue.length > 0 && this.#error === undefined && !this.#aborted) yield* this.#writeBatch();
+    if (mode !== "r") while (this.#queue.size > 0 && this.#error === undefined && !this.#aborted) yield* this.#writeBatch();
     try {
       yield* io(this.#handle.close(), true);
     } catch (error) {

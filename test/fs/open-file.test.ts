@@ -239,6 +239,38 @@ describe("openFile: round trips", () => {
     );
   });
 
+  it("writes strings and bytes in any mix and size in order, though the caller reuses its buffer (property)", async () => {
+    // Small writes share the queue's buffers and large ones go alone (8 KiB; a string counts 3 bytes per code unit).
+    const text = fc.oneof(
+      fc.string({ unit: fc.constantFrom("a", "é", "✓", "😀", "\n", "\ud800"), maxLength: 40 }),
+      fc.string({ unit: fc.constantFrom("b", "ß", "\udfff"), minLength: 2700, maxLength: 3000 }),
+    );
+    const bytes = fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.uint8Array({ minLength: 8000, maxLength: 9000 }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(text, text, bytes), { maxLength: 60 }), fc.array(fc.boolean(), { maxLength: 60 }), async (pieces, drains) => {
+        const path = file(`w${++counter}.bin`);
+        const scratch = new Uint8Array(9000);
+        await runVirtual(function* () {
+          const out = yield* openFile(path, "w", { highWaterMark: 4096 });
+          for (const [i, piece] of pieces.entries()) {
+            if (typeof piece === "string") out.write(piece);
+            else {
+              // Written from a buffer the caller overwrites at once.
+              scratch.set(piece);
+              out.write(scratch.subarray(0, piece.length));
+              scratch.fill(0xee);
+            }
+            if (drains[i] === true) yield* out.drain();
+          }
+          yield* out.close();
+        });
+        const expected = Buffer.concat(pieces.map((piece) => (typeof piece === "string" ? new TextEncoder().encode(piece) : piece)));
+        assert.ok(readFileSync(path).equals(expected));
+      }),
+      { numRuns: 60, endOnFailure: true },
+    );
+  });
+
   it("reads any bytes as TextDecoder decodes them whole, however readLine and read(n) take turns (property)", async () => {
     // Bytes that are mostly newlines, ASCII, parts of multi-byte characters and invalid ones; a BOM first at times.
     const byte = fc.oneof(
