@@ -33,6 +33,8 @@ import { type FileMode, ioError, notReadableError, notWritableError } from "./_f
 import { io } from "./_file-io.ts";
 import { WriteQueue } from "./_write-queue.ts";
 
+/** Bytes asked of the OS per read while a read waits for the end of the file (as `fs.readFile` asks). */
+const WHOLE_READ_SIZE = 512 * 1024;
 /** Most chunks handed to one `writev`. */
 const MAX_BATCH = 256;
 
@@ -74,6 +76,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
   readonly #flushWaiters: { target: number; done: Future<void> }[] = [];
   /** A read buffer that came back empty, kept for the next poll. */
   #spare: Uint8Array | null = null;
+  /** A read waits for the end of the file: read in large chunks. */
+  #toEnd = false;
   #task: TaskImpl<void> | null = null;
 
   constructor(handle: FileHandle, options: FileTransportOptions) {
@@ -153,6 +157,15 @@ export class FileTransport implements ReadTransport, WriteTransport {
   }
 
   // ---- for FileStream ----------------------------------------------------
+
+  /**
+   * A read waits for the whole rest of the file: read in chunks of 512 KiB
+   * at least from now on. A read costs a trip to libuv's thread pool, which
+   * is most of the time at 64 KiB a read.
+   */
+  readToEnd(): void {
+    this.#toEnd = true;
+  }
 
   /**
    * Starts closing: queued writes are written, then the handle is closed.
@@ -236,8 +249,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
 
   /** Reads one chunk into the reader: true if bytes came, false at EOF, undefined after an error (set on the reader). */
   *#readOnce(shielded: boolean): Operation<boolean | undefined> {
-    const size = this.#options.chunkSize;
-    const buffer = this.#spare ?? new Uint8Array(size);
+    const size = this.#toEnd ? Math.max(this.#options.chunkSize, WHOLE_READ_SIZE) : this.#options.chunkSize;
+    const buffer = this.#spare?.length === size ? this.#spare : new Uint8Array(size);
     this.#spare = null;
     let bytesRead: number;
     try {

@@ -34,7 +34,7 @@ export interface OpenFileOptions {
   pollInterval?: number;
   /** The reader's limit: the longest line `readLine` accepts (see `StreamReader`). @default 65536 */
   limit?: number;
-  /** Bytes asked of the OS per read. @default 65536 */
+  /** Bytes asked of the OS per read; once `read()` waits for the rest of the file, 512 KiB at least (as `fs.readFile` asks). @default 65536 */
   chunkSize?: number;
   /** Queued bytes above which `drain()` waits. @default 65536 */
   highWaterMark?: number;
@@ -107,6 +107,8 @@ export class FileStream {
    * the time.
    */
   #decoderIdle = false;
+  /** True once the decoder was given bytes (before, a byte-order mark at their start would be dropped). */
+  #decoderStarted = false;
 
   /** @internal Use `openFile`. */
   constructor(path: string, mode: FileMode, transport: FileTransport) {
@@ -162,6 +164,7 @@ export class FileStream {
    */
   *read(n = -1): Operation<string> {
     this.#checkReadable();
+    if (n < 0) this.#transport.readToEnd();
     for (;;) {
       const bytes = yield* this.#transport.reader.read(n);
       const text = this.#decode(bytes);
@@ -282,6 +285,7 @@ export class FileStream {
     const wholeLine = buffer[end - 1] === NEWLINE;
     if (wholeLine && this.#decoderIdle && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(buffer, start, end);
     const bytes = buffer.subarray(start, end);
+    this.#decoderStarted = true;
     if (!wholeLine) return this.#decoder.decode(bytes);
     const text = this.#decoder.decode(bytes, STREAM);
     this.#decoderIdle = true;
@@ -290,8 +294,18 @@ export class FileStream {
 
   /** The text of bytes `read(n)` took. */
   #decode(bytes: Uint8Array): string {
-    // At the end, flush the decoder (a dangling partial character becomes U+FFFD).
-    if (this.#transport.reader.atEof) return this.#decoder.decode(bytes);
+    if (this.#transport.reader.atEof) {
+      // The rest of the text, whole (read() of a whole file): the host decodes it in a quarter of
+      // the decoder's time, when the decoder holds nothing. It drops a byte-order mark at the start.
+      if (hostDecodeUtf8 !== undefined && (this.#decoderIdle || !this.#decoderStarted)) {
+        const start = !this.#decoderStarted && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+        this.#decoderStarted = this.#decoderIdle = true;
+        return hostDecodeUtf8(bytes, start, bytes.length);
+      }
+      // Flush the decoder: a dangling partial character becomes U+FFFD.
+      return this.#decoder.decode(bytes);
+    }
+    if (bytes.length > 0) this.#decoderStarted = true;
     const text = this.#decoder.decode(bytes, STREAM);
     // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
     this.#decoderIdle = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;

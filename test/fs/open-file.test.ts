@@ -192,6 +192,22 @@ describe("openFile: round trips", () => {
     assert.equal(readFileSync(file("big.bin")).length, data.length);
   });
 
+  it("read() gives the rest of a 5 MiB text file whole, after a line or from the start", async () => {
+    const text = "ligne é ✓ 😀 0123456789\n".repeat((5 * 1024 * 1024) / 30);
+    writeFileSync(file("whole.txt"), `\ufeff${text}`);
+    await runVirtual(function* () {
+      const first = yield* openFile(file("whole.txt"), "r");
+      assert.equal(yield* first.read(), text, "the byte-order mark at the start is dropped");
+      assert.equal(yield* first.read(), "");
+      yield* first.close();
+      const second = yield* openFile(file("whole.txt"), "r", { chunkSize: 1000 });
+      const line = yield* second.readLine();
+      assert.equal(line, "ligne é ✓ 😀 0123456789\n");
+      assert.equal((yield* second.read()).length, text.length - line.length);
+      yield* second.close();
+    });
+  });
+
   it("reads a 5 MiB file in small reads, in order", async () => {
     const text = "0123456789abcdef\n".repeat((5 * 1024 * 1024) / 17);
     writeFileSync(file("big.txt"), text);
@@ -271,7 +287,7 @@ describe("openFile: round trips", () => {
     );
   });
 
-  it("reads any bytes as TextDecoder decodes them whole, however readLine and read(n) take turns (property)", async () => {
+  it("reads any bytes as TextDecoder decodes them whole, however readLine, read(n) and read() take turns (property)", async () => {
     // Bytes that are mostly newlines, ASCII, parts of multi-byte characters and invalid ones; a BOM first at times.
     const byte = fc.oneof(
       fc.constant(0x0a),
@@ -283,7 +299,7 @@ describe("openFile: round trips", () => {
       fc.asyncProperty(
         fc.boolean(),
         fc.array(byte, { maxLength: 200 }),
-        fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: -1, max: 5 }), { minLength: 1, maxLength: 12 }),
         fc.integer({ min: 1, max: 32 }),
         async (bom, body, reads, chunkSize) => {
           const bytes = Uint8Array.from(bom ? [0xef, 0xbb, 0xbf, ...body] : body);
@@ -292,7 +308,7 @@ describe("openFile: round trips", () => {
           const got = await runVirtual(function* () {
             const input = yield* openFile(path, "r", { chunkSize });
             let text = "";
-            // 0: a line; n > 0: read(n).
+            // 0: a line; n > 0: read(n); -1: read(), the rest of the file.
             for (let i = 0; ; i++) {
               const n = reads[i % reads.length] as number;
               const part = n === 0 ? yield* input.readLine() : yield* input.read(n);
