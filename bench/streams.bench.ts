@@ -5,7 +5,8 @@
 // whole output against execFile.
 // Run alone: npm run bench -- streams (compiled; through tsx it measures tsx's transform too)
 import { execFile, spawn as spawnChild } from "node:child_process";
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -163,6 +164,18 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
       return n;
     },
   };
+  // The whole file as text at once: Python's `f.read()`.
+  const logSize = statSync(path).size;
+  const wholeFileReaders: Record<string, () => PromiseLike<number>> = {
+    "corio file.read()": () =>
+      run(function* () {
+        const file = yield* openFile(path, "r");
+        const text = yield* file.read();
+        yield* file.close();
+        return text.length;
+      }),
+    "node:fs/promises readFile(path, 'utf8')": async () => (await readFile(path, "utf8")).length,
+  };
   // A child's whole output at once: what `subprocess.run(..., capture_output=True)` ports to.
   const bigPath = join(dir, "big.bin");
   const BIG = 32 << 20;
@@ -202,6 +215,7 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
   const fileTimes = await interleaved(readers, LINES);
   const pipeTimes = await interleaved(pipeReaders, LINES);
   const writeTimes = await interleaved(writers, LINES);
+  const wholeFileTimes = await interleaved(wholeFileReaders, logSize, logSize / 2 ** 20);
   // Per MiB, in ns.
   const wholeTimes = await interleaved(wholeReaders, BIG, BIG >> 20);
   rmSync(dir, { recursive: true, force: true });
@@ -219,6 +233,11 @@ printCase("StreamReader, data already buffered (mitata p50 per read)", rows, "re
     `The same ${LINES / 1000}k lines written to a file a line at a time (median of 7 interleaved rounds, per line)`,
     writeTimes,
     "node:fs createWriteStream, write() (waits for 'drain')",
+  );
+  printCase(
+    `The same file read whole as text, ${(logSize / 2 ** 20).toFixed(1)} MiB (median of 7 interleaved rounds, per MiB)`,
+    wholeFileTimes,
+    "node:fs/promises readFile(path, 'utf8')",
   );
   printCase(`A child's whole stdout, 32 MiB (cat) (median of 7 interleaved rounds, per MiB)`, wholeTimes, "node:child_process execFile (a Buffer)");
 }
