@@ -15,4 +15,11 @@ export function busyFor(ms) {
   while (performance.now() < end);
   return ms;
 }
+export function lengthOf({ bytes }) {
+  return bytes.length;
+}
+export function busyWith({ ms, bytes }) {
+  busyFor(ms);
+  return bytes.length;
+}
 export default trivial;

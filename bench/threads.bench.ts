@@ -6,13 +6,15 @@ import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { all, Future, type Operation, run, until } from "../src/index.ts";
-import { ThreadPool } from "../src/threads/index.ts";
+import { ThreadPool, transfer } from "../src/threads/index.ts";
 import { formatNs, median, printCase } from "./_report.ts";
 
 const RUNS = 5;
 const TRIVIAL = 10_000;
 const HEAVY = 1_000;
 const ROUND_TRIPS = 2_000;
+/** Trivial jobs that each transfer a 1 KiB buffer. */
+const TRANSFERS = 2_000;
 
 function percentile(samples: number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -47,11 +49,27 @@ interface PoolFigures {
   heavy: number;
   /** ns per wave of uneven jobs (see WAVE). */
   wave: number;
+  /** The same wave, every job transferring a 1 KiB buffer. */
+  transferWave: number;
+  /** ns per trivial job that transfers a 1 KiB buffer. */
+  transferTrivial: number;
   roundTrips: number[];
 }
 
 /** One wave of uneven jobs: a long one first, then short ones that fit beside it on the other worker. */
 const WAVE = [50, ...Array<number>(63).fill(0.5)];
+
+/** The length of the buffer it was given. */
+function lengthOf(bytes: Uint8Array): number {
+  return bytes.length;
+}
+
+/** Keeps its thread busy for `ms`; the length of the buffer it was given. */
+function busyWith(ms: number, bytes: Uint8Array): number {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+  return bytes.length;
+}
 
 /** Keeps its thread busy for `ms`. */
 function busyFor(ms: number): number {
@@ -108,6 +126,8 @@ async function corioFigures(): Promise<CorioFigures> {
       yield* until(floor.close());
     }
     const waveTime = yield* time(1, () => all(WAVE.map((ms) => pool.call(busyFor, ms))));
+    const transferWave = yield* time(1, () => all(WAVE.map((ms) => pool.call(busyWith, ms, transfer(new Uint8Array(1024))))));
+    const transferTrivial = yield* time(TRANSFERS, () => all(Array.from({ length: TRANSFERS }, () => pool.call(lengthOf, transfer(new Uint8Array(1024))))));
     const heavyTime = median(heavyRounds);
     const heavyFloor = median(floorRounds);
     const heavyRatios = heavyRounds.map((corioRound, i) => corioRound / (floorRounds[i] as number));
@@ -134,7 +154,18 @@ async function corioFigures(): Promise<CorioFigures> {
         } else sample = yield* rawTrip(i % 3 === 1 ? i : [1, i, 1, [i]]);
         if (i >= 200) [roundTrips, rawRoundTrips, recordRoundTrips][i % 3]?.push(sample);
       }
-      return { trivial: trivialTime, heavy: heavyTime, heavyFloor, heavyRatios, wave: waveTime, roundTrips, rawRoundTrips, recordRoundTrips };
+      return {
+        trivial: trivialTime,
+        heavy: heavyTime,
+        heavyFloor,
+        heavyRatios,
+        wave: waveTime,
+        transferWave,
+        transferTrivial,
+        roundTrips,
+        rawRoundTrips,
+        recordRoundTrips,
+      };
     } finally {
       yield* until(echo.terminate());
     }
@@ -152,6 +183,12 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
     const trivialTime = await timeBatches(TRIVIAL, () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))));
     const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));
     const waveTime = await timeBatches(1, () => Promise.all(WAVE.map((ms) => pool.run(ms, { name: "busyFor" }))));
+    const withBuffer = (task: Record<string, unknown>, name: string) => {
+      const bytes = new Uint8Array(1024);
+      return pool.run({ ...task, bytes }, { name, transferList: [bytes.buffer] });
+    };
+    const transferWave = await timeBatches(1, () => Promise.all(WAVE.map((ms) => withBuffer({ ms }, "busyWith"))));
+    const transferTrivial = await timeBatches(TRANSFERS, () => Promise.all(Array.from({ length: TRANSFERS }, () => withBuffer({}, "lengthOf"))));
     const roundTrips: number[] = [];
     for (let i = 0; i < 200; i++) await pool.run(i, { name: "trivial" });
     for (let i = 0; i < ROUND_TRIPS; i++) {
@@ -159,7 +196,7 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
       await pool.run(i, { name: "trivial" });
       roundTrips.push(Number(process.hrtime.bigint() - start));
     }
-    return { trivial: trivialTime, heavy: heavyTime, wave: waveTime, roundTrips };
+    return { trivial: trivialTime, heavy: heavyTime, wave: waveTime, transferWave, transferTrivial, roundTrips };
   } finally {
     await pool.destroy();
   }
@@ -282,6 +319,28 @@ printCase(
   ],
   "the long job alone (the short ones fit beside it)",
   "no goal in the issue: a long job must not hold up the short ones queued behind it",
+);
+printCase(
+  "the same wave, every job transferring a 1 KiB buffer (transfer()), per wave",
+  [
+    { name: "corio ThreadPool", value: corio.transferWave },
+    { name: "the long job alone (the short ones fit beside it)", value: 50e6 },
+    { name: "piscina", value: piscina.transferWave },
+    { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.transferWave },
+  ],
+  "the long job alone (the short ones fit beside it)",
+  "no goal in the issue: a job whose buffers cannot follow it to another worker is sent only to an idle worker",
+);
+printCase(
+  `${TRANSFERS / 1000}k trivial jobs each transferring a 1 KiB buffer, on 2 workers, per job`,
+  [
+    { name: "corio ThreadPool", value: corio.transferTrivial },
+    { name: "corio ThreadPool, the same jobs without a buffer (10k trivial jobs above)", value: corio.trivial },
+    { name: "piscina", value: piscina.transferTrivial },
+    { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.transferTrivial },
+  ],
+  "corio ThreadPool",
+  "no goal in the issue: what sending jobs that transfer one at a time per worker costs",
 );
 const latencies = [
   { name: "corio ThreadPool.call", samples: corio.roundTrips },

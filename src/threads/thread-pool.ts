@@ -43,9 +43,11 @@ export interface ThreadPoolOptions {
   maxQueue?: number;
   /**
    * Jobs sent to one worker ahead of its results. Many in flight make short
-   * jobs cheap. A worker that runs dry takes over the jobs another one has
-   * not begun, except those behind a job that transferred buffers: lower it
-   * when such jobs are long and uneven. @default 64
+   * jobs cheap; a worker that runs dry takes over the jobs another one has
+   * not begun. A job that transfers buffers (`transfer()`) is the exception:
+   * its buffers cannot follow it to another worker, so it is sent only to a
+   * worker with at most one job in flight (a long job holds up one such job
+   * at most). @default 64
    */
   jobsPerWorker?: number;
   /**
@@ -279,10 +281,17 @@ export class ThreadPool {
   #pump(): void {
     do {
       while (this.#queued > 0) {
-        const slot = this.#pickSlot();
+        let job = this.#queue.peek() as Job;
+        while (job.abandoned) {
+          this.#queue.shift();
+          job = this.#queue.peek() as Job;
+        }
+        // A job that transfers buffers can never be taken back (they are on that worker): it goes
+        // only to a worker with at most one job in flight, so one long job can hold up one of
+        // them at most, and a worker still finds the next one waiting when it answers.
+        const slot = this.#pickSlot(job.transfers.length > 0);
         if (slot === undefined) return;
-        const job = this.#queue.shift() as Job;
-        if (job.abandoned) continue;
+        this.#queue.shift();
         this.#queued--;
         this.#send(slot, job);
       }
@@ -323,7 +332,11 @@ export class ThreadPool {
     this.#queued += jobs.length;
   }
 
-  #pickSlot(): WorkerSlot | undefined {
+  /**
+   * The worker to send the next job to (`transfers`: only one with at most one job in flight),
+   * starting one if there is room; `undefined` if none may take it now.
+   */
+  #pickSlot(transfers: boolean): WorkerSlot | undefined {
     let best: WorkerSlot | undefined;
     for (const slot of this.#slots) {
       if (slot.stopping !== undefined) continue;
@@ -338,7 +351,7 @@ export class ThreadPool {
       this.#slots.push(slot);
       return slot;
     }
-    return best !== undefined && best.inFlight.size < this.#jobsPerWorker ? best : undefined;
+    return best !== undefined && best.inFlight.size < (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker) ? best : undefined;
   }
 
   #send(slot: WorkerSlot, job: Job): void {
