@@ -207,6 +207,8 @@ export class StreamReader {
           if (this.buffered > 0) {
             size += this.buffered;
             (parts ??= []).push(this.#take(this.buffered));
+            // Look again: taking may resume the transport, which may deliver (or end) at once.
+            continue;
           }
           const park = this.#parkForData("read");
           if (park !== null) yield park;

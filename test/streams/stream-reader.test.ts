@@ -83,6 +83,21 @@ describe("StreamReader", () => {
     });
   });
 
+  it("read() to EOF over a transport that delivers as it resumes: the bytes and the end it delivers are not waited for", async () => {
+    await runVirtual(function* () {
+      // The in-memory pair pauses its reader at twice the limit and feeds it again, at once, when a read resumes it.
+      const [a, b] = createMemoryStreamPair({ limit: 1024 });
+      a.writer.write(new Uint8Array(10_000).fill(1));
+      a.writer.write(new Uint8Array(100).fill(2));
+      a.writer.close();
+      const got = yield* timeout(1000, b.reader.read());
+      assert.equal(got.length, 10_100);
+      assert.equal(got[9_999], 1);
+      assert.equal(got[10_000], 2);
+      b.writer.close();
+    });
+  });
+
   it("read() to EOF gives every byte once, in order, however the chunks arrive", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 12 }), fc.array(fc.boolean(), { maxLength: 12 }), async (chunks, waits) => {
