@@ -40,7 +40,8 @@ export class WriteQueue {
   pushBytes(data: Uint8Array): void {
     if (data.length > SMALL_WRITE) {
       this.#seal();
-      this.#chunks.push(data.slice());
+      // A copy (not slice(), which is a view of a Node Buffer).
+      this.#chunks.push(new Uint8Array(data));
     } else {
       const at = this.#room(data.length);
       this.#stage.set(data, at);

@@ -39,8 +39,8 @@ class MemoryPipe implements WriteTransport, ReadTransport {
 
   write(data: Uint8Array): void {
     if (this.#closed) return;
-    // Copy: the writer may reuse its buffer, as with a real socket.
-    this.#queue.push(data.slice());
+    // A copy (not slice(), which is a view of a Node Buffer): the writer may change its buffer at once.
+    this.#queue.push(new Uint8Array(data));
     this.#queued += data.length;
     this.#deliver();
   }

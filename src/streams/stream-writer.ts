@@ -105,6 +105,13 @@ export class StreamWriter {
   /**
    * Queues `data` (strings are UTF-8 encoded). Never waits: follow with
    * `yield* drain()` to respect backpressure.
+   *
+   * Bytes are handed over as they are where the transport allows it: a
+   * Node socket (TCP, TLS, Unix, a child's stdin) keeps what it cannot send
+   * at once by reference, as Node's own `socket.write` does, so do not
+   * change a `Uint8Array` after writing it (asyncio copies; here, write
+   * `bytes.slice()` if you will reuse the buffer). A file and the in-memory
+   * pair copy. Strings are always safe.
    * @throws {ClosedResourceError} after `close()` or `writeEof()`.
    * @throws {BrokenResourceError} if the connection broke.
    * @throws {TypeError} for data that is neither a string nor a Uint8Array.

@@ -192,6 +192,17 @@ describe("openFile: round trips", () => {
     assert.equal(readFileSync(file("big.bin")).length, data.length);
   });
 
+  it("a Node Buffer over 8 KiB written is copied too (a Buffer's slice() is a view)", async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile(file("buffer.bin"), "w");
+      const buffer = Buffer.alloc(10_000, 1);
+      out.write(buffer);
+      buffer.fill(2);
+      yield* out.close();
+    });
+    assert.ok(readFileSync(file("buffer.bin")).equals(Buffer.alloc(10_000, 1)));
+  });
+
   it("read() gives the rest of a 5 MiB text file whole, after a line or from the start", async () => {
     const text = "ligne é ✓ 😀 0123456789\n".repeat((5 * 1024 * 1024) / 30);
     writeFileSync(file("whole.txt"), `\ufeff${text}`);

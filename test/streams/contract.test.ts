@@ -38,6 +38,18 @@ describe("StreamWriter over an in-memory pair", () => {
     });
   });
 
+  it("a Node Buffer written is copied too (a Buffer's slice() is a view of it)", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair();
+      const buffer = Buffer.from("hello");
+      a.writer.write(buffer);
+      buffer.write("XXXXX");
+      assert.equal(new TextDecoder().decode(yield* b.reader.readExactly(5)), "hello");
+      a.writer.close();
+      b.writer.close();
+    });
+  });
+
   it("write of anything but a string or a Uint8Array is a TypeError, and nothing is sent", async () => {
     await runVirtual(function* () {
       const [a, b] = createMemoryStreamPair();
