@@ -28,13 +28,17 @@ const SMALL_WRITE = 8 * 1024;
  * ```
  */
 export class WriteQueue {
-  /** Bytes queued. */
-  size = 0;
+  #size = 0;
   readonly #chunks: Uint8Array[] = [];
   /** The open chunk: `#stage[#start..#end)`; the bytes before `#start` were taken already. */
   #stage: Buffer = Buffer.alloc(0);
   #start = 0;
   #end = 0;
+
+  /** Bytes queued. */
+  get size(): number {
+    return this.#size;
+  }
 
   /** Queues a copy of `data` (the caller may reuse its buffer at once). */
   pushBytes(data: Uint8Array): void {
@@ -47,7 +51,7 @@ export class WriteQueue {
       this.#stage.set(data, at);
       this.#end = at + data.length;
     }
-    this.size += data.length;
+    this.#size += data.length;
   }
 
   /** Queues `text` encoded as UTF-8; returns its size in bytes. */
@@ -64,7 +68,7 @@ export class WriteQueue {
       bytes = this.#stage.write(text, at, "utf8");
       this.#end = at + bytes;
     }
-    this.size += bytes;
+    this.#size += bytes;
     return bytes;
   }
 
@@ -72,21 +76,21 @@ export class WriteQueue {
   take(max: number): Uint8Array[] {
     this.#seal();
     const batch = this.#chunks.splice(0, max);
-    for (const chunk of batch) this.size -= chunk.length;
+    for (const chunk of batch) this.#size -= chunk.length;
     return batch;
   }
 
   /** Puts back the chunks of a batch that were not written, in front. */
   unshift(chunks: Uint8Array[]): void {
     this.#chunks.unshift(...chunks);
-    for (const chunk of chunks) this.size += chunk.length;
+    for (const chunk of chunks) this.#size += chunk.length;
   }
 
   /** Forgets every queued byte. */
   clear(): void {
     this.#chunks.length = 0;
     this.#start = this.#end;
-    this.size = 0;
+    this.#size = 0;
   }
 
   /** Where `n` bytes fit in the open chunk, after sealing it and opening a new one if they do not. */

@@ -45,6 +45,12 @@ const LINE_STEP = Symbol("corio.fileStream.lineStep");
 const LINE_END = new Uint8Array([0x0a]);
 const NEWLINE = 0x0a;
 const STREAM = { stream: true };
+/** The decoder has been given nothing yet: it would drop a byte-order mark. */
+const DECODER_AT_START = 0;
+/** Past the start, holding no partial character. */
+const DECODER_IDLE = 1;
+/** Past the start, and it may hold part of a character. */
+const DECODER_MID_TEXT = 2;
 
 function positive(value: number | undefined, fallback: number, name: string, integer: boolean): number {
   if (value === undefined) return fallback;
@@ -101,14 +107,11 @@ export class FileStream {
   readonly #transport: FileTransport;
   readonly #decoder = new TextDecoder();
   /**
-   * True while the decoder holds no partial character and has passed the
-   * start of the text (where it drops a byte-order mark): a line then
-   * decodes the same alone, and Node's own decoder does it in a third of
-   * the time.
+   * Where the decoder stands (see `DECODER_AT_START`). Once it is idle, a
+   * line decodes the same alone, and Node's own decoder does it in a third
+   * of the time.
    */
-  #decoderIdle = false;
-  /** True once the decoder was given bytes (before, a byte-order mark at their start would be dropped). */
-  #decoderStarted = false;
+  #decoderState = DECODER_AT_START;
 
   /** @internal Use `openFile`. */
   constructor(path: string, mode: FileMode, transport: FileTransport) {
@@ -283,12 +286,15 @@ export class FileStream {
    */
   readonly #decodeLine = (buffer: Uint8Array, start: number, end: number): string => {
     const wholeLine = buffer[end - 1] === NEWLINE;
-    if (wholeLine && this.#decoderIdle && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(buffer, start, end);
+    if (wholeLine && this.#decoderState === DECODER_IDLE && hostDecodeUtf8 !== undefined) return hostDecodeUtf8(buffer, start, end);
     const bytes = buffer.subarray(start, end);
-    this.#decoderStarted = true;
-    if (!wholeLine) return this.#decoder.decode(bytes);
+    // The last line of the file: flush the decoder.
+    if (!wholeLine) {
+      if (this.#decoderState === DECODER_AT_START) this.#decoderState = DECODER_MID_TEXT;
+      return this.#decoder.decode(bytes);
+    }
     const text = this.#decoder.decode(bytes, STREAM);
-    this.#decoderIdle = true;
+    this.#decoderState = DECODER_IDLE;
     return text;
   };
 
@@ -297,18 +303,17 @@ export class FileStream {
     if (this.#transport.reader.atEof) {
       // The rest of the text, whole (read() of a whole file): the host decodes it in a quarter of
       // the decoder's time, when the decoder holds nothing. It drops a byte-order mark at the start.
-      if (hostDecodeUtf8 !== undefined && (this.#decoderIdle || !this.#decoderStarted)) {
-        const start = !this.#decoderStarted && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-        this.#decoderStarted = this.#decoderIdle = true;
+      if (hostDecodeUtf8 !== undefined && this.#decoderState !== DECODER_MID_TEXT) {
+        const start = this.#decoderState === DECODER_AT_START && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+        this.#decoderState = DECODER_IDLE;
         return hostDecodeUtf8(bytes, start, bytes.length);
       }
       // Flush the decoder: a dangling partial character becomes U+FFFD.
       return this.#decoder.decode(bytes);
     }
-    if (bytes.length > 0) this.#decoderStarted = true;
     const text = this.#decoder.decode(bytes, STREAM);
     // Text that ends with a "\n" ends at a character's end: the decoder is idle after it.
-    this.#decoderIdle = bytes.length > 0 && bytes[bytes.length - 1] === NEWLINE;
+    if (bytes.length > 0) this.#decoderState = bytes[bytes.length - 1] === NEWLINE ? DECODER_IDLE : DECODER_MID_TEXT;
     return text;
   }
 }

@@ -5,8 +5,6 @@
  * sent in pieces: the message, then its delimiter or after its length.
  * @module
  */
-import { separatorText } from "./_message-reads.ts";
-
 const encoder = new TextEncoder();
 
 /** A delimiter's bytes, and its text when its UTF-8 round-trips (a string message is then joined as a string, which the socket encodes). */
@@ -17,7 +15,14 @@ export interface Delimiter {
 
 /** `bytes` as a `Delimiter`. */
 export function delimiterOf(bytes: Uint8Array): Delimiter {
-  return { bytes, text: separatorText(bytes, new TextDecoder()) };
+  return { bytes, text: roundTrippedText(bytes) };
+}
+
+/** `bytes` as text, if they are UTF-8 that decodes and encodes back to the same bytes; else `undefined`. */
+function roundTrippedText(bytes: Uint8Array): string | undefined {
+  const text = new TextDecoder().decode(bytes);
+  const back = encoder.encode(text);
+  return back.length === bytes.length && back.every((byte, i) => byte === bytes[i]) ? text : undefined;
 }
 
 /**

@@ -12,11 +12,6 @@ import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-oper
 import { type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
 import type { StreamReader } from "./stream-reader.ts";
 
-/** A `TextDecoder`, as far as these reads need one (its type is not a global on every host's typings). */
-export interface Decoder {
-  decode(bytes: Uint8Array): string;
-}
-
 /** Decodes `bytes[start..end)` as UTF-8. */
 export type RangeDecoder = (bytes: Uint8Array, start: number, end: number) => string;
 
@@ -97,18 +92,6 @@ class NextLine extends StepOperation<IteratorResult<string, undefined>> implemen
   }
 }
 markOperationPrototype(NextLine.prototype, "lines.next");
-
-/**
- * `sep` as text, if it is UTF-8 that decodes and encodes back to the same
- * bytes; else `undefined`. Such a separator can be cut off a line after
- * decoding: UTF-8 resynchronizes at its first byte, so the decoded line ends
- * with exactly this text.
- */
-export function separatorText(sep: Uint8Array, decoder: Decoder): string | undefined {
-  const text = decoder.decode(sep);
-  const back = new TextEncoder().encode(text);
-  return back.length === sep.length && back.every((byte, i) => byte === sep[i]) ? text : undefined;
-}
 
 /** True if `line` ends with the bytes of `sep`. */
 function endsWith(line: Uint8Array, sep: Uint8Array): boolean {

@@ -165,10 +165,7 @@ export class StreamReader {
     if (this.#dropSep !== null) data = this.#dropLineTail(data);
     if (data.length === 0) return;
     this.#append(data);
-    if (!this.#paused && this.#transport !== null && this.buffered > 2 * this.limit) {
-      this.#paused = true;
-      this.#transport.pauseReading();
-    }
+    if (!this.#paused && this.#transport !== null && this.buffered > 2 * this.limit) this.#pause();
     this.#wake();
   }
 
@@ -199,30 +196,26 @@ export class StreamReader {
       // The bytes are taken chunk by chunk as they come and joined once at the end: left in the
       // buffer, every doubling of it would copy them again (a 32 MiB body cost 1.4x Node's
       // execFile) and the transport would pause at the limit. A read that throws puts them back.
-      let parts: Uint8Array[] | null = null;
+      const parts: Uint8Array[] = [];
       let size = 0;
       try {
-        while (!this.#eof) {
-          this.#throwIfFailed();
+        for (;;) {
           if (this.buffered > 0) {
             size += this.buffered;
-            (parts ??= []).push(this.#take(this.buffered));
+            parts.push(this.#take(this.buffered));
             // Look again: taking may resume the transport, which may deliver (or end) at once.
             continue;
           }
+          if (this.#eof) break;
+          this.#throwIfFailed();
           const park = this.#parkForData("read");
           if (park !== null) yield park;
         }
       } catch (error) {
-        if (parts !== null) this.#putBack(parts, size);
+        if (parts.length > 0) this.#putBack(parts, size);
         throw error;
       }
-      if (parts === null) return this.#take(this.buffered);
-      if (this.buffered > 0) {
-        size += this.buffered;
-        parts.push(this.#take(this.buffered));
-      }
-      return parts.length === 1 ? (parts[0] as Uint8Array) : joinParts(parts, size);
+      return parts.length <= 1 ? (parts[0] ?? EMPTY) : joinParts(parts, size);
     }
     while (this.buffered === 0 && !this.#eof) {
       this.#throwIfFailed();
@@ -526,10 +519,7 @@ export class StreamReader {
     this.#start = 0;
     this.#end = size;
     this.#owned = true;
-    if (!this.#paused && this.#transport !== null && size > 2 * this.limit) {
-      this.#paused = true;
-      this.#transport.pauseReading();
-    }
+    if (!this.#paused && this.#transport !== null && size > 2 * this.limit) this.#pause();
   }
   #consume(n: number): void {
     this.#start += n;
@@ -561,6 +551,12 @@ export class StreamReader {
     }
     this.#buf.set(data, this.#end);
     this.#end += data.length;
+  }
+
+  /** Pauses the transport (the caller found more than twice the limit buffered). */
+  #pause(): void {
+    this.#paused = true;
+    this.#transport?.pauseReading();
   }
 
   #resumeTransport(): void {
