@@ -4,7 +4,8 @@
  * of one per job is most of the pool's speed).
  * @module
  */
-import { CALL_RESULT, DEFINE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { queueMicrotask } from "../core/_host.ts";
+import { CALL_RESULT, RUN_EXPORT, RUN_FUNCTION, toWorkerRecordSize } from "./_protocol.ts";
 import { serializeError } from "./_serialize-error.ts";
 import type { WorkerSlot } from "./_workers.ts";
 import { DETACHED, isDetached } from "./transfer.ts";
@@ -14,7 +15,7 @@ export class Batches {
   #dirty: WorkerSlot[] = [];
   #flushQueued = false;
 
-  /** Sends what `slot.outbox` holds at the end of this loop turn (on a microtask). */
+  /** Sends what `slot.outbox` holds at the end of this loop turn (on a microtask: the host's cheap one, see `_host.ts`). */
   flushSoon(slot: WorkerSlot): void {
     if (!slot.dirty) {
       slot.dirty = true;
@@ -55,7 +56,7 @@ export class Batches {
 function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): void {
   for (let i = 0; i < batch.length; ) {
     const tag = batch[i];
-    const size = tag === DEFINE ? 3 : tag === RUN_FUNCTION ? 4 : tag === RUN_EXPORT ? 5 : 4;
+    const size = toWorkerRecordSize(batch, i);
     const record = batch.slice(i, i + size);
     i += size;
     const isJob = tag === RUN_FUNCTION || tag === RUN_EXPORT;

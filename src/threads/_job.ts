@@ -14,8 +14,11 @@ export class Job extends ExternalPark<unknown> {
   id = 0;
   /** `RUN_FUNCTION` or `RUN_EXPORT`. */
   readonly tag: number;
-  /** The fields of the RUN record after its tag and id. */
-  readonly fields: unknown[];
+  /** What it runs: a function's id (`RUN_FUNCTION`) or a module's URL (`RUN_EXPORT`). */
+  readonly target: number | string;
+  /** The function a `RUN_EXPORT` job runs from its module. */
+  readonly exportName: string;
+  readonly args: unknown[];
   readonly transfers: TransferListItem[];
   /** The worker it was sent to; `undefined` while it is queued. */
   slot: WorkerSlot | undefined = undefined;
@@ -26,10 +29,20 @@ export class Job extends ExternalPark<unknown> {
   /** The pool's handler for `abandoned` (one function per pool, not a closure per job). */
   readonly #onAbandon: (job: Job) => void;
 
-  constructor(task: TaskImpl<unknown>, tag: number, fields: unknown[], transfers: TransferListItem[], onAbandon: (job: Job) => void) {
+  constructor(
+    task: TaskImpl<unknown>,
+    tag: number,
+    target: number | string,
+    exportName: string,
+    args: unknown[],
+    transfers: TransferListItem[],
+    onAbandon: (job: Job) => void,
+  ) {
     super(task, "thread");
     this.tag = tag;
-    this.fields = fields;
+    this.target = target;
+    this.exportName = exportName;
+    this.args = args;
     this.transfers = transfers;
     this.#onAbandon = onAbandon;
   }
@@ -48,7 +61,7 @@ export class Job extends ExternalPark<unknown> {
 
   /** What it runs and for whom, for messages: `function hash (awaited by task main/1)`. */
   get work(): string {
-    const what = this.tag === RUN_FUNCTION ? `function ${functionName(this.fields[0] as number)}` : `${String(this.fields[1])} from ${String(this.fields[0])}`;
+    const what = this.tag === RUN_FUNCTION ? `function ${functionName(this.target as number)}` : `${this.exportName} from ${String(this.target)}`;
     return `${what} (awaited by task ${(this.task as TaskImpl<unknown>).path})`;
   }
 }

@@ -63,6 +63,8 @@ let nextCallId = 1;
 let outbox = [];
 let transfers = [];
 let flushQueued = false;
+// A then on a settled promise: Node's queueMicrotask builds an AsyncResource and a bound function per call.
+const settled = Promise.resolve();
 const backlog = [];
 
 function applyAbort(jobId) {
@@ -151,7 +153,7 @@ function flush() {
 function flushSoon() {
   if (!flushQueued) {
     flushQueued = true;
-    queueMicrotask(flush);
+    settled.then(flush);
   }
 }
 /** A batch that would not clone: send record by record, failing the ones at fault. */
@@ -223,14 +225,19 @@ function begin(jobId) {
   if (cancelled) fail(jobId, new Error("the job was cancelled before it started"));
   return !cancelled;
 }
-function runFunction(jobId, fnId, args) {
+/** Runs function \`fnId\` on the \`argc\` arguments at \`batch[start]\` (a record holds them inline). */
+function runFunction(jobId, fnId, batch, start, argc) {
   if (!begin(jobId)) return;
   const fn = functions.get(fnId);
   const context = new ThreadContext(jobId);
   current = context;
   let result;
   try {
-    result = fn.apply(context, args);
+    result =
+      argc === 0 ? fn.call(context)
+      : argc === 1 ? fn.call(context, batch[start])
+      : argc === 2 ? fn.call(context, batch[start], batch[start + 1])
+      : fn.apply(context, batch.slice(start, start + argc));
   } catch (error) {
     current = null;
     fail(jobId, explainSourceScope(error));
@@ -302,11 +309,13 @@ function handle(batch, start) {
   for (let i = start; i < batch.length; ) {
     const tag = batch[i];
     if (tag === ${RUN_FUNCTION}) {
-      runFunction(batch[i + 1], batch[i + 2], batch[i + 3]);
-      i += 4;
+      const argc = batch[i + 3];
+      runFunction(batch[i + 1], batch[i + 2], batch, i + 4, argc);
+      i += 4 + argc;
     } else if (tag === ${RUN_EXPORT}) {
-      runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch[i + 4]);
-      i += 5;
+      const argc = batch[i + 4];
+      runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch.slice(i + 5, i + 5 + argc));
+      i += 5 + argc;
     } else {
       i = handleControl(batch, i, tag);
       continue;
@@ -362,7 +371,8 @@ parentPort.on("message", (batch) => {
     const jobs = [];
     for (let i = 0; i < batch.length; ) {
       const tag = batch[i];
-      const size = tag === ${CALL_RESULT} ? 4 : tag === ${DEFINE} ? 3 : tag === ${RUN_FUNCTION} ? 4 : 5;
+      // As toWorkerRecordSize in _protocol.ts.
+      const size = tag === ${RUN_FUNCTION} ? 4 + batch[i + 3] : tag === ${RUN_EXPORT} ? 5 + batch[i + 4] : tag === ${DEFINE} ? 3 : 4;
       if (tag === ${CALL_RESULT}) handle(batch.slice(i, i + size), 0);
       else for (let j = i; j < i + size; j++) jobs.push(batch[j]);
       i += size;

@@ -212,7 +212,7 @@ export class ThreadPool {
    */
   *call<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
     if (typeof fn !== "function") throw new TypeError(`Cannot run in a thread: expected a function, received ${typeof fn}`);
-    return (yield* this.#submit(RUN_FUNCTION, [functionId(fn), args])) as Awaited<R>;
+    return (yield* this.#submit(RUN_FUNCTION, functionId(fn), "", args)) as Awaited<R>;
   }
 
   /**
@@ -234,7 +234,7 @@ export class ThreadPool {
   *run<R = unknown>(moduleUrl: string | URL, exportName: string, ...args: unknown[]): Operation<Awaited<R>> {
     const url = String(moduleUrl);
     if (typeof exportName !== "string") throw new TypeError(`Cannot run in a thread: exportName must be a string, received ${typeof exportName}`);
-    return (yield* this.#submit(RUN_EXPORT, [url, exportName, args])) as Awaited<R>;
+    return (yield* this.#submit(RUN_EXPORT, url, exportName, args)) as Awaited<R>;
   }
 
   /**
@@ -259,15 +259,14 @@ export class ThreadPool {
     this.#keeper.cancel("closed");
   }
 
-  *#submit(tag: number, fields: unknown[]): Operation<unknown> {
+  *#submit(tag: number, target: number | string, exportName: string, args: unknown[]): Operation<unknown> {
     if (this.#closed) throw new ClosedResourceError("Cannot run in a thread: the thread pool is closed");
     if (this.#queued >= this.#maxQueue) {
       throw new QueueFull(`Cannot run in a thread: ${this.#queued} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
     }
     const task = requireCurrentTask("run in a thread");
-    const args = fields[fields.length - 1] as unknown[];
     const transfers = unwrapTransfers(args);
-    const job = new Job(task, tag, fields, transfers, this.#abandon);
+    const job = new Job(task, tag, target, exportName, args, transfers, this.#abandon);
     this.#queue.push(job);
     this.#queued++;
     this.#pump();
@@ -357,16 +356,18 @@ export class ThreadPool {
   #send(slot: WorkerSlot, job: Job): void {
     slot.add(job);
     const outbox = slot.outbox;
+    const args = job.args;
     if (job.tag === RUN_FUNCTION) {
-      const fnId = job.fields[0] as number;
+      const fnId = job.target as number;
       if (!slot.known.has(fnId)) {
         slot.known.add(fnId);
         outbox.push(DEFINE, fnId, functionSource(fnId));
       }
-      outbox.push(RUN_FUNCTION, job.id, fnId, job.fields[1]);
+      outbox.push(RUN_FUNCTION, job.id, fnId, args.length);
     } else {
-      outbox.push(RUN_EXPORT, job.id, job.fields[0], job.fields[1], job.fields[2]);
+      outbox.push(RUN_EXPORT, job.id, job.target, job.exportName, args.length);
     }
+    for (let i = 0; i < args.length; i++) outbox.push(args[i]);
     for (const item of job.transfers) slot.transfers.push(item);
     this.#batches.flushSoon(slot);
   }

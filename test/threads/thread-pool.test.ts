@@ -61,6 +61,55 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("passes each job exactly its arguments, whatever their number, also when a batch arrives while the worker works through an earlier one", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const gate = counter();
+      // Says it started, waits until the second batch has been sent, then works past the worker's
+      // slice (4 ms): the rest of its own batch waits in the worker's backlog when the second arrives.
+      const first = (shared: Int32Array): string => {
+        Atomics.add(shared, 1, 1);
+        Atomics.notify(shared, 1);
+        while (Atomics.load(shared, 0) === 0);
+        const end = performance.now() + 6;
+        while (performance.now() < end);
+        return "first";
+      };
+      const argsOf = (...xs: unknown[]): unknown[] => xs;
+      // Numbers that are also record tags (0–4) must not be read as records.
+      const lists: unknown[][] = [[], ["a"], [1, { b: 2 }], [1, 2, 3], [4, 4, 4, 4, 4, 4], [0, 3, 2, 1], [null, undefined, 3, [4], "5"]];
+      const batchA = yield* spawn(all([pool.call(first, gate), ...lists.map((xs) => pool.call(argsOf, ...xs))]));
+      yield* started(gate);
+      const batchB = yield* spawn(all([...lists.map((xs) => pool.call(argsOf, ...xs)), pool.run<number>(MODULE, "add", 2, 3)]));
+      // A turn later the second batch has been posted (at the end of the turn it was sent in).
+      yield* until(new Promise((resolve) => setImmediate(resolve)));
+      Atomics.store(gate, 0, 1);
+      assert.deepEqual(yield* batchA, ["first", ...lists]);
+      assert.deepEqual(yield* batchB, [...lists, 5]);
+    });
+  });
+
+  it("a job whose arguments cannot be copied fails alone; the jobs sent with it get exactly their arguments", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const argsOf = (...xs: unknown[]): unknown[] => xs;
+      const results = yield* all([
+        pool.call(argsOf),
+        pool.call(argsOf, 1, 2, 3),
+        rejectsOp(
+          pool.call(argsOf, 1, () => 1, 3),
+          TypeError,
+        ),
+        pool.call(argsOf, "x"),
+        pool.run<number>(MODULE, "add", 4, 5),
+        pool.call(argsOf, 1, 2),
+      ]);
+      assert.deepEqual(results.slice(0, 2), [[], [1, 2, 3]]);
+      assert.match((results[2] as Error).message, /cannot be copied/);
+      assert.deepEqual(results.slice(3), [["x"], 9, [1, 2]]);
+    });
+  });
+
   it("a job that throws gives the task its error, with the class, the code and the worker's stack", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
