@@ -4,12 +4,18 @@
  */
 import type { TransferListItem } from "node:worker_threads";
 import { ExternalPark } from "../core/_external-park.ts";
+import type { Instruction } from "../core/operation.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { functionName } from "./_function-sources.ts";
 import { RUN_FUNCTION } from "./_protocol.ts";
 import type { WorkerSlot } from "./_workers.ts";
 
-export class Job extends ExternalPark<unknown> {
+/** A park that is also the `{ done: false, value: park }` result that yields it (as `YieldedPark`). */
+export class Job extends ExternalPark<unknown> implements IteratorYieldResult<Instruction> {
+  /** As an iterator result: not done... */
+  readonly done = false;
+  /** ...and what it yields is itself. */
+  readonly value: Instruction;
   /** Its id on the worker it was sent to (ids grow in the order that worker begins its jobs). */
   id = 0;
   /** `RUN_FUNCTION` or `RUN_EXPORT`. */
@@ -39,6 +45,7 @@ export class Job extends ExternalPark<unknown> {
     onAbandon: (job: Job) => void,
   ) {
     super(task, "thread");
+    this.value = this;
     this.tag = tag;
     this.target = target;
     this.exportName = exportName;

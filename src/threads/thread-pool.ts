@@ -17,8 +17,9 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { startDaemon } from "../core/_resource.ts";
+import { defineStepOperations, FINISHED, FRESH, PARKED, DONE as STEP_DONE, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import type { TaskImpl } from "../core/task.ts";
@@ -32,6 +33,9 @@ import { type WorkerHost, type WorkerSettings, WorkerSlot } from "./_workers.ts"
 import { runExposed } from "./expose.ts";
 import type { ThreadFunction } from "./thread-context.ts";
 import { unwrapTransfers } from "./transfer.ts";
+
+/** Submits a job to `pool` for the current task (`ThreadPool#submit`). */
+let submitJob: (pool: ThreadPool, tag: number, target: unknown, exportName: string, args: unknown[]) => Job;
 
 /** Options of `ThreadPool.start`. */
 export interface ThreadPoolOptions {
@@ -210,9 +214,8 @@ export class ThreadPool {
    * });
    * ```
    */
-  *call<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
-    if (typeof fn !== "function") throw new TypeError(`Cannot run in a thread: expected a function, received ${typeof fn}`);
-    return (yield* this.#submit(RUN_FUNCTION, functionId(fn), "", args)) as Awaited<R>;
+  call<A extends unknown[], R>(fn: ThreadFunction<A, R>, ...args: A): Operation<Awaited<R>> {
+    return new ThreadJob(this, RUN_FUNCTION, fn, "", args) as Operation<Awaited<R>>;
   }
 
   /**
@@ -231,10 +234,8 @@ export class ThreadPool {
    * });
    * ```
    */
-  *run<R = unknown>(moduleUrl: string | URL, exportName: string, ...args: unknown[]): Operation<Awaited<R>> {
-    const url = String(moduleUrl);
-    if (typeof exportName !== "string") throw new TypeError(`Cannot run in a thread: exportName must be a string, received ${typeof exportName}`);
-    return (yield* this.#submit(RUN_EXPORT, url, exportName, args)) as Awaited<R>;
+  run<R = unknown>(moduleUrl: string | URL, exportName: string, ...args: unknown[]): Operation<Awaited<R>> {
+    return new ThreadJob(this, RUN_EXPORT, moduleUrl, exportName, args) as Operation<Awaited<R>>;
   }
 
   /**
@@ -259,18 +260,30 @@ export class ThreadPool {
     this.#keeper.cancel("closed");
   }
 
-  *#submit(tag: number, target: number | string, exportName: string, args: unknown[]): Operation<unknown> {
+  static {
+    submitJob = (pool, tag, target, exportName, args) => pool.#submit(tag, target, exportName, args);
+  }
+
+  /** Queues a job for the current task and sends what can go now; the job is the park to yield. */
+  #submit(tag: number, target: unknown, exportName: string, args: unknown[]): Job {
+    if (tag === RUN_FUNCTION) {
+      if (typeof target !== "function") throw new TypeError(`Cannot run in a thread: expected a function, received ${typeof target}`);
+      target = functionId(target as (...args: never[]) => unknown);
+    } else {
+      target = String(target);
+      if (typeof exportName !== "string") throw new TypeError(`Cannot run in a thread: exportName must be a string, received ${typeof exportName}`);
+    }
     if (this.#closed) throw new ClosedResourceError("Cannot run in a thread: the thread pool is closed");
     if (this.#queued >= this.#maxQueue) {
       throw new QueueFull(`Cannot run in a thread: ${this.#queued} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
     }
     const task = requireCurrentTask("run in a thread");
     const transfers = unwrapTransfers(args);
-    const job = new Job(task, tag, target, exportName, args, transfers, this.#abandon);
+    const job = new Job(task, tag, target as number | string, exportName, args, transfers, this.#abandon);
     this.#queue.push(job);
     this.#queued++;
     this.#pump();
-    return yield job;
+    return job;
   }
 
   /**
@@ -445,7 +458,50 @@ export class ThreadPool {
     yield park;
   }
 }
+
+/**
+ * `pool.call(...)` and `pool.run(...)`: an operation object that is its own
+ * iterator, where two generators were (see `_step-operation.ts`). The job is
+ * submitted at the first `next()`; the job is also the result that yields it.
+ */
+class ThreadJob extends StepOperation<unknown> {
+  readonly #pool: ThreadPool;
+  readonly #tag: number;
+  /** The function (`RUN_FUNCTION`) or the module's URL (`RUN_EXPORT`). */
+  readonly #target: unknown;
+  readonly #exportName: string;
+  readonly #args: unknown[];
+  constructor(pool: ThreadPool, tag: number, target: unknown, exportName: string, args: unknown[]) {
+    super();
+    this.state = FRESH;
+    this.#pool = pool;
+    this.#tag = tag;
+    this.#target = target;
+    this.#exportName = exportName;
+    this.#args = args;
+  }
+  get label(): string {
+    return this.#tag === RUN_FUNCTION ? "threadPool.call" : "threadPool.run";
+  }
+  next(value?: unknown): IteratorResult<Instruction, unknown> {
+    const state = this.state;
+    if (state === FRESH) {
+      // A job that cannot be submitted throws here, and the operation is over.
+      this.state = FINISHED;
+      const job = submitJob(this.#pool, this.#tag, this.#target, this.#exportName, this.#args);
+      this.state = PARKED;
+      return job;
+    }
+    if (state === PARKED) {
+      this.state = FINISHED;
+      return { done: true, value };
+    }
+    return STEP_DONE;
+  }
+}
+
 defineOperationMethods(ThreadPool);
+defineStepOperations(ThreadJob, (op) => (op as ThreadJob).label, ThreadPool, { call: "threadPool.call", run: "threadPool.run" });
 
 /**
  * A worker with nothing in flight, not being stopped, that has answered (so
