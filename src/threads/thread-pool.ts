@@ -51,7 +51,8 @@ export interface ThreadPoolOptions {
    * not begun. A job that transfers buffers (`transfer()`) is the exception:
    * its buffers cannot follow it to another worker, so it is sent only to a
    * worker with at most one job in flight (a long job holds up one such job
-   * at most). @default 64
+   * at most); the jobs without transfers go past it meanwhile, to the
+   * workers other than the one kept for it. @default 64
    */
   jobsPerWorker?: number;
   /**
@@ -111,8 +112,14 @@ export class ThreadPool {
   readonly #settings: WorkerSettings;
   readonly #keeper: TaskImpl<void>;
   readonly #slots: WorkerSlot[] = [];
+  /** Jobs waiting for a worker, but those that transfer buffers. */
   readonly #queue = new Fifo<Job>();
+  /** Jobs that transfer buffers, waiting for a worker with at most one job in flight (see `#pump`). */
+  readonly #transferQueue = new Fifo<Job>();
+  /** Jobs in either queue, not counting the abandoned ones still there. */
   #queued = 0;
+  /** The worker kept for the first job of `#transferQueue` while it waits: no other job is sent to it. */
+  #keptFor: WorkerSlot | undefined = undefined;
   readonly #batches = new Batches();
   #closed = false;
   #completed = 0;
@@ -280,7 +287,7 @@ export class ThreadPool {
     const task = requireCurrentTask("run in a thread");
     const transfers = unwrapTransfers(args);
     const job = new Job(task, tag, target as number | string, exportName, args, transfers, this.#abandon);
-    this.#queue.push(job);
+    (transfers.length > 0 ? this.#transferQueue : this.#queue).push(job);
     this.#queued++;
     this.#pump();
     return job;
@@ -292,23 +299,35 @@ export class ThreadPool {
    */
   #pump(): void {
     do {
-      while (this.#queued > 0) {
-        let job = this.#queue.peek() as Job;
-        while (job.abandoned) {
-          this.#queue.shift();
-          job = this.#queue.peek() as Job;
-        }
+      for (;;) {
         // A job that transfers buffers can never be taken back (they are on that worker): it goes
         // only to a worker with at most one job in flight, so one long job can hold up one of
         // them at most, and a worker still finds the next one waiting when it answers.
-        const slot = this.#pickSlot(job.transfers.length > 0);
+        const transferring = this.#transferQueue.size === 0 ? undefined : firstWaiting(this.#transferQueue);
+        if (transferring === undefined) {
+          if (this.#keptFor !== undefined) this.#keptFor = undefined;
+        } else {
+          const slot = this.#pickSlot(true);
+          if (slot !== undefined) {
+            this.#transferQueue.shift();
+            this.#queued--;
+            this.#keptFor = undefined;
+            this.#send(slot, transferring);
+            continue;
+          }
+          // While it waits, the other jobs go past it, but not to the worker kept for it: that one
+          // drains, so it cannot wait forever (with one worker, they wait behind it).
+          const kept = this.#keptFor;
+          if (kept === undefined || kept.stopping !== undefined || !this.#slots.includes(kept)) this.#keptFor = this.#leastLoaded();
+        }
+        const job = firstWaiting(this.#queue);
+        if (job === undefined) break;
+        const slot = this.#pickSlot(false, this.#keptFor);
         if (slot === undefined) return;
         this.#queue.shift();
         this.#queued--;
         this.#send(slot, job);
       }
-      // Skip over abandoned jobs left at the head.
-      while (this.#queue.size > 0 && (this.#queue.peek() as Job).abandoned) this.#queue.shift();
     } while (this.#takeBackForIdle());
   }
 
@@ -340,7 +359,10 @@ export class ThreadPool {
 
   /** Puts jobs that went to a worker and did not begin back at the front of the queue, in order. */
   #putBack(jobs: Job[]): void {
-    for (let i = jobs.length - 1; i >= 0; i--) this.#queue.unshift(jobs[i] as Job);
+    for (let i = jobs.length - 1; i >= 0; i--) {
+      const job = jobs[i] as Job;
+      (job.transfers.length > 0 ? this.#transferQueue : this.#queue).unshift(job);
+    }
     this.#queued += jobs.length;
   }
 
@@ -348,15 +370,8 @@ export class ThreadPool {
    * The worker to send the next job to (`transfers`: only one with at most one job in flight),
    * starting one if there is room; `undefined` if none may take it now.
    */
-  #pickSlot(transfers: boolean): WorkerSlot | undefined {
-    let best: WorkerSlot | undefined;
-    for (const slot of this.#slots) {
-      if (slot.stopping !== undefined) continue;
-      const size = slot.inFlight.size;
-      // Between workers as busy, one that is up first: jobs taken back from one still
-      // starting up must not go straight back to it (`#pump` would pass them round forever).
-      if (best === undefined || size < best.inFlight.size || (size === best.inFlight.size && slot.answered && !best.answered)) best = slot;
-    }
+  #pickSlot(transfers: boolean, except?: WorkerSlot): WorkerSlot | undefined {
+    const best = this.#leastLoaded(except);
     if (best !== undefined && best.inFlight.size === 0) return best;
     if (this.#slots.length < this.#size) {
       const slot = new WorkerSlot(this.#settings, this.#host);
@@ -364,6 +379,19 @@ export class ThreadPool {
       return slot;
     }
     return best !== undefined && best.inFlight.size < (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker) ? best : undefined;
+  }
+
+  /** The running worker (not `except`) with the fewest jobs in flight. */
+  #leastLoaded(except?: WorkerSlot): WorkerSlot | undefined {
+    let best: WorkerSlot | undefined;
+    for (const slot of this.#slots) {
+      if (slot.stopping !== undefined || slot === except) continue;
+      const size = slot.inFlight.size;
+      // Between workers as busy, one that is up first: jobs taken back from one still
+      // starting up must not go straight back to it (`#pump` would pass them round forever).
+      if (best === undefined || size < best.inFlight.size || (size === best.inFlight.size && slot.answered && !best.answered)) best = slot;
+    }
+    return best;
   }
 
   #send(slot: WorkerSlot, job: Job): void {
@@ -444,9 +472,11 @@ export class ThreadPool {
   *#shutdown(): Operation<void> {
     if (!this.#closed) {
       this.#closed = true;
-      while (this.#queue.size > 0) {
-        const job = this.#queue.shift() as Job;
-        if (!job.abandoned) job.reject(new ClosedResourceError("Cannot run in a thread: the thread pool was closed"));
+      for (const queue of [this.#transferQueue, this.#queue]) {
+        while (queue.size > 0) {
+          const job = queue.shift() as Job;
+          if (!job.abandoned) job.reject(new ClosedResourceError("Cannot run in a thread: the thread pool was closed"));
+        }
       }
       this.#queued = 0;
       for (const slot of this.#slots) slot.stop("close");
@@ -502,6 +532,16 @@ class ThreadJob extends StepOperation<unknown> {
 
 defineOperationMethods(ThreadPool);
 defineStepOperations(ThreadJob, (op) => (op as ThreadJob).label, ThreadPool, { call: "threadPool.call", run: "threadPool.run" });
+
+/** The first job of `queue` not abandoned (those before it are dropped), or `undefined`. */
+function firstWaiting(queue: Fifo<Job>): Job | undefined {
+  let job = queue.peek();
+  while (job !== undefined && job.abandoned) {
+    queue.shift();
+    job = queue.peek();
+  }
+  return job;
+}
 
 /**
  * A worker with nothing in flight, not being stopped, that has answered (so

@@ -6,7 +6,7 @@ import { all, ClosedResourceError, Future, type Operation, QueueFull, race, run,
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer, WorkerCrashedError } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
-import { counter, MODULE, spin, started, threadId } from "./_helpers.ts";
+import { counter, MODULE, spin, started, threadId, waitForRelease } from "./_helpers.ts";
 
 checkLeaks();
 
@@ -331,6 +331,33 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
         buffers.every((bytes) => bytes.byteLength === 0),
         "each buffer moved",
       );
+    });
+  });
+
+  it("jobs without transfers go past one that waits for a worker with at most one in flight, but not to the worker kept for it", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2 });
+      const gate = counter();
+      const runs = counter();
+      // Two jobs in flight on each worker (async: they keep their worker free to run others).
+      const long = yield* spawn(all(Array.from({ length: 4 }, () => pool.call(waitForRelease, gate, runs))));
+      yield* started(gate, 4);
+      const echo = (data: Uint8Array) => [require("node:worker_threads").threadId as number, data.length];
+      const transferring = yield* spawn(pool.call(echo, transfer(new Uint8Array(1024))));
+      // Let its task run (a bare yield goes to the back of the ready queue).
+      for (let turn = 0; turn < 10 && pool.queued === 0; turn++) yield;
+      assert.equal(pool.queued, 1, "the job that transfers waits");
+      try {
+        // Before, these waited behind the job that transfers, until a worker drained (never, here).
+        const quick = yield* timeout(10_000, all(Array.from({ length: 8 }, () => pool.call(threadId))));
+        assert.equal(new Set(quick).size, 1, "all on the worker not kept for the waiting job");
+        assert.equal(Atomics.load(gate, 0), 0, "the long jobs still run");
+      } finally {
+        Atomics.store(gate, 0, 1);
+        Atomics.notify(gate, 0);
+      }
+      assert.deepEqual(yield* long, Array(4).fill("released"));
+      assert.equal((yield* transferring)[1], 1024);
     });
   });
 
