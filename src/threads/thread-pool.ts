@@ -35,7 +35,7 @@ import type { ThreadFunction } from "./thread-context.ts";
 import { unwrapTransfers } from "./transfer.ts";
 
 /** Submits a job to `pool` for the current task (`ThreadPool#submit`). */
-let submitJob: (pool: ThreadPool, tag: number, target: unknown, exportName: string, args: unknown[]) => Job;
+let submitJob: (pool: ThreadPool, tag: number, fnOrUrl: unknown, exportName: string, args: unknown[]) => Job;
 
 /** Options of `ThreadPool.start`. */
 export interface ThreadPoolOptions {
@@ -268,16 +268,17 @@ export class ThreadPool {
   }
 
   static {
-    submitJob = (pool, tag, target, exportName, args) => pool.#submit(tag, target, exportName, args);
+    submitJob = (pool, tag, fnOrUrl, exportName, args) => pool.#submit(tag, fnOrUrl, exportName, args);
   }
 
   /** Queues a job for the current task and sends what can go now; the job is the park to yield. */
-  #submit(tag: number, target: unknown, exportName: string, args: unknown[]): Job {
+  #submit(tag: number, fnOrUrl: unknown, exportName: string, args: unknown[]): Job {
+    let target: number | string;
     if (tag === RUN_FUNCTION) {
-      if (typeof target !== "function") throw new TypeError(`Cannot run in a thread: expected a function, received ${typeof target}`);
-      target = functionId(target as (...args: never[]) => unknown);
+      if (typeof fnOrUrl !== "function") throw new TypeError(`Cannot run in a thread: expected a function, received ${typeof fnOrUrl}`);
+      target = functionId(fnOrUrl as (...args: never[]) => unknown);
     } else {
-      target = String(target);
+      target = String(fnOrUrl);
       if (typeof exportName !== "string") throw new TypeError(`Cannot run in a thread: exportName must be a string, received ${typeof exportName}`);
     }
     if (this.#closed) throw new ClosedResourceError("Cannot run in a thread: the thread pool is closed");
@@ -286,7 +287,7 @@ export class ThreadPool {
     }
     const task = requireCurrentTask("run in a thread");
     const transfers = unwrapTransfers(args);
-    const job = new Job(task, tag, target as number | string, exportName, args, transfers, this.#abandon);
+    const job = new Job(task, tag, target, exportName, args, transfers, this.#abandon);
     (transfers.length > 0 ? this.#transferQueue : this.#queue).push(job);
     this.#queued++;
     this.#pump();
@@ -303,10 +304,9 @@ export class ThreadPool {
         // A job that transfers buffers can never be taken back (they are on that worker): it goes
         // only to a worker with at most one job in flight, so one long job can hold up one of
         // them at most, and a worker still finds the next one waiting when it answers.
-        const transferring = this.#transferQueue.size === 0 ? undefined : firstWaiting(this.#transferQueue);
-        if (transferring === undefined) {
-          if (this.#keptFor !== undefined) this.#keptFor = undefined;
-        } else {
+        const transferring = firstWaiting(this.#transferQueue);
+        if (transferring === undefined) this.#keptFor = undefined;
+        else {
           const slot = this.#pickSlot(true);
           if (slot !== undefined) {
             this.#transferQueue.shift();

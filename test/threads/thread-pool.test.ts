@@ -247,6 +247,8 @@ describe("ThreadPool: results and errors", () => {
       assert.equal(yield* pool.call(methods.triple, 3), 9);
       const native = yield* rejectsOp(pool.call(Math.max as never), TypeError);
       assert.match(native.message, /only functions written in JavaScript/);
+      assert.match((yield* rejectsOp(pool.call(5 as never), TypeError)).message, /expected a function, received number/);
+      assert.match((yield* rejectsOp(pool.run(MODULE, 5 as never), TypeError)).message, /exportName must be a string/);
     });
   });
 });
