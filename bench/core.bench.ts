@@ -19,6 +19,10 @@ function* noop(): Operation<number> {
   return 1;
 }
 
+function* noopEffection(): effection.Operation<number> {
+  return 1;
+}
+
 // 1. spawn + join, in sequence.
 {
   const N = 100_000;
@@ -621,6 +625,44 @@ function smallestSchedulerPingPong(n: number, delegating: boolean): void {
       ],
       "spawn + join, no context",
       "an unused context costs nothing on spawn",
+    ),
+  );
+}
+
+// 9. `await run(op)` from promise code: how code that is not yet corio calls into it (a route
+// handler, a test, a callback), one root task per call on the default loop.
+{
+  const N = 100_000;
+  const corio = await medianPerOp(N, async () => {
+    for (let i = 0; i < N; i++) await run(noop);
+  });
+  const asyncFloor = await medianPerOp(N, async () => {
+    const fn = async (): Promise<number> => 1;
+    for (let i = 0; i < N; i++) await fn();
+  });
+  const E = 10_000;
+  const effectionTime = await medianPerOp(
+    E,
+    async () => {
+      for (let i = 0; i < E; i++) await effection.run(noopEffection);
+    },
+    3,
+  );
+  const succeed = Effect.succeed(1);
+  const effectTime = await medianPerOp(N, async () => {
+    for (let i = 0; i < N; i++) await Effect.runPromise(succeed);
+  });
+  record(
+    printCase(
+      "await run(op) from promise code, 100k in sequence",
+      [
+        { name: "corio await run(op)", value: corio },
+        { name: "await asyncFn() (floor)", value: asyncFloor },
+        { name: "Effection 4 await run(op) (10k)", value: effectionTime },
+        { name: "Effect 4 await Effect.runPromise(effect)", value: effectTime },
+      ],
+      "corio await run(op)",
+      "no goal in the issue: reported so a port that calls run() per request knows its cost",
     ),
   );
 }

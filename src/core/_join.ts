@@ -3,6 +3,7 @@
  * and done callbacks. They are the watchers a task tells when it finishes.
  * @module
  */
+import type { OneOrMany } from "./_one-or-many.ts";
 import { IteratorPark } from "./_park.ts";
 import type { Instruction } from "./operation.ts";
 import { getCurrentTask, type Task, type TaskImpl, type Watcher } from "./task.ts";
@@ -64,23 +65,39 @@ export class DoneCallback implements Watcher {
   }
 }
 
-const promises = new WeakMap<TaskImpl<unknown>, Promise<unknown>>();
-
-export function toPromise<T>(task: TaskImpl<T>): Promise<T> {
-  let promise = promises.get(task as TaskImpl<unknown>) as Promise<T> | undefined;
-  if (promise === undefined) {
-    promise = new Promise<T>((resolve, reject) => {
-      const settle = (): void => {
-        try {
-          resolve(task.outcome());
-        } catch (error) {
-          reject(error);
-        }
-      };
-      if (task.done) settle();
-      else task.addWatcher({ taskFinished: settle });
+/**
+ * `await task` on a task still running: the promise it settles when it
+ * finishes. One per task however many `then`s (found among its watchers), so
+ * no `WeakMap` from task to promise: its entries are ephemerons, which cost
+ * every collection, and `await run(op)` made one per call.
+ */
+export class PromiseWatcher implements Watcher {
+  readonly promise: Promise<unknown>;
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+  constructor() {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
     });
-    promises.set(task as TaskImpl<unknown>, promise);
   }
-  return promise;
+  taskFinished(task: TaskImpl<unknown>): void {
+    let value: unknown;
+    try {
+      value = task.outcome();
+    } catch (error) {
+      this.reject(error);
+      return;
+    }
+    this.resolve(value);
+  }
+}
+
+/** The promise of a pending task: its `PromiseWatcher`'s, or a new one's. */
+export function pendingPromise(task: TaskImpl<unknown>, watchers: OneOrMany<Watcher>): Promise<unknown> {
+  if (watchers instanceof PromiseWatcher) return watchers.promise;
+  if (Array.isArray(watchers)) for (const watcher of watchers) if (watcher instanceof PromiseWatcher) return watcher.promise;
+  const watcher = new PromiseWatcher();
+  task.addWatcher(watcher);
+  return watcher.promise;
 }

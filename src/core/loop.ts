@@ -21,6 +21,7 @@ import {
 } from "./_host.ts";
 import type { Park } from "./_park.ts";
 import { ReadyQueue, type Runnable } from "./_ready-queue.ts";
+import { RootList } from "./_scope.ts";
 import { type TimerEntry, TimerHeap } from "./_timer-heap.ts";
 import { type Clock, RealClock } from "./clock.ts";
 import { describe } from "./errors.ts";
@@ -87,7 +88,7 @@ export class Loop {
   readonly clock: Clock;
   readonly ready = new ReadyQueue();
   readonly timers = new TimerHeap();
-  readonly roots = new Set<TaskImpl>();
+  readonly roots = new RootList<TaskImpl>();
   /** Waits on the outside world (I/O, promises, workers): they hold a virtual clock still. */
   busy = 0;
   /** Tasks parked in `waitAllTasksBlocked`. */
@@ -231,7 +232,7 @@ export class Loop {
   /** Called by a root task when it has finished. */
   rootFinished(task: TaskImpl): void {
     this.roots.delete(task);
-    if (this.roots.size === 0) for (const fn of this.#onRootsDone.splice(0)) fn();
+    if (this.roots.size === 0 && this.#onRootsDone.length !== 0) for (const fn of this.#onRootsDone.splice(0)) fn();
   }
 
   /** Runs `fn` once no root task is left on this loop (at once if none is). */

@@ -83,7 +83,11 @@ function cancelOnAbort(task: Task<unknown>, signal: AbortSignal): void {
 
 /** Starts a root task on `loop`. */
 export function startRoot<T>(loop: Loop, op: OperationLike<T>, options: { name?: string; priority?: number }): Task<T> {
-  const task = createTask(loop, null, op, { ...(options.name !== undefined && { name: options.name }), priority: options.priority ?? 10 }, 0, "run");
+  const name = options.name;
+  const priority = options.priority;
+  // No name and no priority (most calls): createTask's short path, with no options to check.
+  const spawnOptions = name === undefined && priority === undefined ? undefined : { ...(name !== undefined && { name }), priority: priority ?? 10 };
+  const task = createTask(loop, null, op, spawnOptions, 0, "run");
   loop.roots.add(task as never);
   return task;
 }

@@ -7,7 +7,7 @@
  */
 
 import { setMacrotask } from "./_host.ts";
-import { DoneCallback, join, toPromise } from "./_join.ts";
+import { DoneCallback, join, pendingPromise } from "./_join.ts";
 import { type OneOrMany, withItem, withoutItem } from "./_one-or-many.ts";
 import { Park, RESCHEDULE } from "./_park.ts";
 import type { Runnable } from "./_ready-queue.ts";
@@ -238,7 +238,15 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     this.flags |= OBSERVED;
-    return toPromise(this).then(onFulfilled, onRejected);
+    const state = this.#state;
+    // A finished task needs no watcher: a settled promise gives the same outcome in the same microtask.
+    const promise =
+      state === DONE
+        ? Promise.resolve(this.#result as T)
+        : state >= FAILED
+          ? Promise.reject(this.#result)
+          : (pendingPromise(this as TaskImpl<unknown>, this.#watchers) as Promise<T>);
+    return promise.then(onFulfilled, onRejected);
   }
 
   override toString(): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, run, sleep, spawn, suspend, type Task } from "../../src/index.ts";
-import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { allTasks, CancelledError, Future, run, sleep, spawn, suspend, type Task } from "../../src/index.ts";
+import { runVirtual, VirtualClock, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
@@ -113,6 +113,93 @@ describe("Task", () => {
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(errors, [boom]);
+  });
+
+  it("a task is a thenable: every then of a pending or finished task gets its outcome", async () => {
+    const clock = new VirtualClock();
+    const boom = new Error("boom");
+    const release = new Future<void>();
+    const pending = run(
+      function* () {
+        yield* release;
+        return 7;
+      },
+      { clock },
+    );
+    const failing = run(
+      function* () {
+        yield* release;
+        throw boom;
+      },
+      { clock },
+    );
+    const cancelled = run(suspend, { clock });
+    // Several thens before the end (they share one watcher), one more after it.
+    const early = [
+      pending.then((v) => v * 2),
+      pending.then((v) => v + 1),
+      failing.then(
+        () => "no",
+        (e: unknown) => e,
+      ),
+      failing.then(
+        () => "no",
+        (e: unknown) => e,
+      ),
+    ];
+    await new Promise((resolve) => setImmediate(resolve));
+    cancelled.cancel("stop");
+    release.resolve();
+    assert.deepEqual(await Promise.all(early), [14, 8, boom, boom]);
+    assert.equal(await pending, 7);
+    await assert.rejects(Promise.resolve(failing), (e: unknown) => e === boom);
+    await assert.rejects(Promise.resolve(cancelled), (e: unknown) => e instanceof CancelledError && e.reason === "stop");
+    // A finished task's then, twice: the same outcome each time.
+    assert.deepEqual(await Promise.all([pending.then((v) => v), pending.then((v) => v)]), [7, 7]);
+    assert.equal(
+      await failing.then(
+        () => "no",
+        (e: unknown) => e,
+      ),
+      boom,
+    );
+  });
+
+  it("a task whose value is a promise resolves to what the promise resolves to, as before and after it ends", async () => {
+    const task = run(
+      function* () {
+        return Promise.resolve("inner");
+      },
+      { clock: new VirtualClock() },
+    );
+    assert.equal(await task, "inner");
+    assert.equal(await task, "inner");
+  });
+
+  it("the loop's roots: allTasks lists the live ones oldest first, and an ending root (first, middle or last) leaves the list", async () => {
+    const seen: string[][] = [];
+    await run(
+      function* () {
+        // run() inside a task starts roots on the same loop.
+        const roots = ["a", "b", "c", "d"].map((name) => run(suspend, { name }));
+        const live = (): string[] =>
+          allTasks()
+            .filter((task) => task.parent === undefined && task.name !== "probe")
+            .map((task) => task.name);
+        seen.push(live());
+        for (const index of [1, 0, 3, 4, 2, 5]) {
+          // A root started after the last one has ended joins the end of the list.
+          if (index === 4) roots.push(run(suspend, { name: "e" }), run(suspend, { name: "f" }));
+          const root = roots[index] as Task<unknown>;
+          root.cancel();
+          yield* sleep(0);
+          assert.equal(root.cancelled, true);
+          seen.push(live());
+        }
+      },
+      { clock: new VirtualClock(), name: "probe" },
+    );
+    assert.deepEqual(seen, [["a", "b", "c", "d"], ["a", "c", "d"], ["c", "d"], ["c"], ["c", "f"], ["f"], []]);
   });
 });
 
