@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import { Deferred, Effect, Fiber } from "effect";
 import * as effection from "effection";
 import { measure } from "mitata";
-import { createContext, Future, type Operation, run, spawn, suspend, type Task, timeout } from "../src/index.ts";
+import { call, createContext, Future, type Operation, run, spawn, suspend, type Task, timeout, until } from "../src/index.ts";
 import { collectGarbage, medianPerOp, printCase, runtimeName } from "./_report.ts";
 
 const gc = collectGarbage;
@@ -663,6 +663,70 @@ function smallestSchedulerPingPong(n: number, delegating: boolean): void {
       ],
       "corio await run(op)",
       "no goal in the issue: reported so a port that calls run() per request knows its cost",
+    ),
+  );
+}
+
+// 10. A task waits for a promise: `until(promise)`, `call(asyncFn)` (no signal made: the
+// function declares no parameter) and `call((signal) => …)` (Node 20 takes microseconds to
+// make an AbortSignal), against the same await in an async function and the peers' forms.
+{
+  const N = 100_000;
+  const value = async (): Promise<number> => 1;
+  const withSignal = async (signal: AbortSignal): Promise<number> => (signal.aborted ? 0 : 1);
+  const corioUntil = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* until(value());
+    }),
+  );
+  const corioCall = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* call(value);
+    }),
+  );
+  const corioCallSignal = await medianPerOp(N, () =>
+    run(function* () {
+      for (let i = 0; i < N; i++) yield* call(withSignal);
+    }),
+  );
+  const asyncFloor = await medianPerOp(N, async () => {
+    for (let i = 0; i < N; i++) await value();
+  });
+  const effectionTime = await medianPerOp(N, () =>
+    effection.run(function* () {
+      for (let i = 0; i < N; i++) yield* effection.until(value());
+    }),
+  );
+  const promiseEffect = Effect.promise(value);
+  const signalEffect = Effect.promise(withSignal);
+  const effectTime = await medianPerOp(N, () =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        for (let i = 0; i < N; i++) yield* promiseEffect;
+      }),
+    ),
+  );
+  const effectSignalTime = await medianPerOp(N, () =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        for (let i = 0; i < N; i++) yield* signalEffect;
+      }),
+    ),
+  );
+  record(
+    printCase(
+      "a task waits for a promise, 100k in sequence",
+      [
+        { name: "corio yield* until(asyncFn())", value: corioUntil },
+        { name: "corio yield* call(asyncFn)", value: corioCall },
+        { name: "corio yield* call((signal) => …)", value: corioCallSignal },
+        { name: "await asyncFn() in an async function (floor)", value: asyncFloor },
+        { name: "Effection 4 yield* until(asyncFn())", value: effectionTime },
+        { name: "Effect 4 yield* Effect.promise(asyncFn)", value: effectTime },
+        { name: "Effect 4 yield* Effect.promise((signal) => …)", value: effectSignalTime },
+      ],
+      "corio yield* until(asyncFn())",
+      "no goal in the issue: the bridge every port to corio crosses",
     ),
   );
 }

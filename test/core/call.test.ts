@@ -73,6 +73,24 @@ describe("call", () => {
     assert.equal(((seen as AbortSignal).reason as CancelledError).reason, "give up");
   });
 
+  it("makes a signal only for a function that declares a parameter, and calls the others with no argument", async () => {
+    const argumentCounts: number[] = [];
+    await runVirtual(function* () {
+      // Declared: a signal, not yet aborted.
+      assert.equal(yield* call((signal) => typeof signal.addEventListener === "function" && !signal.aborted), true);
+      // Not declared: called with no argument at all.
+      yield* call(function (this: unknown) {
+        // biome-ignore lint/complexity/noArguments: what the function was given is the point here
+        argumentCounts.push(arguments.length);
+      });
+      const rest = (...args: unknown[]): Promise<unknown[]> => Promise.resolve(args);
+      assert.deepEqual(yield* call(rest), []);
+      // A parameter with a default value does not count in fn.length either.
+      assert.equal(yield* call((signal: AbortSignal | undefined = undefined) => signal), undefined);
+    });
+    assert.deepEqual(argumentCounts, [0]);
+  });
+
   it("accepts functions returning operations and plain values", async () => {
     await runVirtual(function* () {
       assert.equal(yield* call(() => 5), 5);
