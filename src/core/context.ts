@@ -4,7 +4,7 @@
  * to siblings (asyncio's `contextvars`, Effection's `createContext`).
  * @module
  */
-import { iterate, type Operation, type OperationLike } from "./operation.ts";
+import { iterate, Opened, type Operation, type OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { getCurrentTask, OWN_CONTEXT, type TaskImpl } from "./task.ts";
 
@@ -118,7 +118,7 @@ export function createContext<T>(name: string, ...defaultValue: [] | [T]): Conte
       const previous = had ? (task.context?.get(key) as T) : ABSENT;
       write(task, value);
       try {
-        return yield* { [Symbol.iterator]: () => iterator };
+        return yield* new Opened(iterator);
       } finally {
         write(task, previous);
       }

@@ -63,6 +63,23 @@ export function iterate<T>(op: OperationLike<T>, api: string): Iterator<Instruct
 }
 
 /**
+ * An iterator already opened (by `iterate`), as an operation for `yield*`.
+ * A class, not `{ [Symbol.iterator]: () => it }`: V8 builds that literal
+ * with a computed key and a new closure each time, about 265 ns against
+ * 45 ns for this (Node 20), which every `withLock`, `context.with` and
+ * member of `any` or `asCompleted` paid.
+ */
+export class Opened<T> implements Operation<T> {
+  readonly #it: Iterator<Instruction, T, unknown>;
+  constructor(it: Iterator<Instruction, T, unknown>) {
+    this.#it = it;
+  }
+  [Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    return this.#it;
+  }
+}
+
+/**
  * The iterator the runtime drives for `operation`; `returned` says a
  * function returned it (for the error message). A generator object of a
  * function that got the shared prototype is its own iterator.

@@ -6,7 +6,7 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import { describe } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
-import { iterate } from "../core/operation.ts";
+import { iterate, Opened } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
@@ -226,7 +226,7 @@ export class CapacityLimiter implements Disposable {
     yield* this.acquireOnBehalfOf(borrower);
     try {
       const it = iterate(op, "run withLimit");
-      return yield* { [Symbol.iterator]: () => it };
+      return yield* new Opened(it);
     } finally {
       this.releaseOnBehalfOf(borrower);
     }

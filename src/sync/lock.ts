@@ -7,7 +7,7 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
 import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "../core/_step-operation.ts";
 import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
-import { iterate } from "../core/operation.ts";
+import { iterate, Opened } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
@@ -195,7 +195,7 @@ export class Lock implements Disposable {
     yield* this.acquire();
     try {
       const it = iterate(op, "run withLock");
-      return yield* { [Symbol.iterator]: () => it };
+      return yield* new Opened(it);
     } finally {
       this.release();
     }

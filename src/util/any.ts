@@ -6,7 +6,7 @@ import { defineOperation } from "../core/_dev.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
 import { isCancellation } from "../core/errors.ts";
-import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { suspend } from "../core/suspend.ts";
 import type { Task } from "../core/task.ts";
 
@@ -50,7 +50,7 @@ interface Failures {
 function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): Operation<unknown> {
   try {
     const it = iterate(typeof op === "function" || !("cancel" in op) ? (op as OperationLike<unknown>) : () => op as Task<unknown>, "run any");
-    return yield* { [Symbol.iterator]: () => it };
+    return yield* new Opened(it);
   } catch (error) {
     if (isCancellation(error)) throw error;
     const errors = failures.errors;

@@ -4,7 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import { Future } from "../core/future.ts";
-import { assertOperationLike, type Instruction, iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { assertOperationLike, type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
 import type { Task } from "../core/task.ts";
 
@@ -75,7 +75,7 @@ function* member<T>(op: OperationLike<T>, order: CompletionOrder<T>): Operation<
   let outcome: Outcome<T>;
   try {
     const it = iterate(op, "run asCompleted");
-    outcome = { ok: true, value: yield* { [Symbol.iterator]: () => it } as Operation<T> };
+    outcome = { ok: true, value: yield* new Opened(it) };
   } catch (error) {
     // Once cancelled, the cancellation goes on, and so does an error from the cleanup (never dropped);
     // a CancelledError the operation threw by itself is its outcome.

@@ -6,7 +6,7 @@ import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
-import { type Instruction, iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { TaskImpl, type Watcher } from "../core/task.ts";
@@ -185,17 +185,6 @@ class Slot<T> implements Operation<unknown>, Watcher {
     const gather = this.#gather;
     if (!gather.settle && !task.failed && !task.cancelled) gather.results[this.#index] = task.result() as T;
     gather.finished();
-  }
-}
-
-/** An iterator already opened, as an operation (a class, not an object literal with a closure per item). */
-class Opened<T> implements Operation<T> {
-  readonly #it: Iterator<Instruction, T, unknown>;
-  constructor(it: Iterator<Instruction, T, unknown>) {
-    this.#it = it;
-  }
-  [Symbol.iterator](): Iterator<Instruction, T, unknown> {
-    return this.#it;
   }
 }
 

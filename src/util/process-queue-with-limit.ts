@@ -6,7 +6,7 @@
 import { defineOperation } from "../core/_dev.ts";
 import { isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
-import { iterate, type Operation, type OperationLike } from "../core/operation.ts";
+import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
 import { spawn } from "../core/spawn.ts";
 import type { Queue } from "../sync/queue.ts";
@@ -147,7 +147,7 @@ function* processItem<I, R>(
 ): Operation<void> {
   try {
     const it = worker !== undefined ? worker(item)[Symbol.iterator]() : iterate(item as unknown as OperationLike<R>, "process a queue item");
-    const result: R = yield* { [Symbol.iterator]: () => it };
+    const result: R = yield* new Opened(it);
     yield* doneQueue.put(result);
   } catch (error) {
     if (isCancellation(error)) throw error;
