@@ -4,13 +4,80 @@
  */
 
 import { defineOperationMethods } from "../core/_dev.ts";
-import type { Operation } from "../core/operation.ts";
+import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
 import { Queue } from "./queue.ts";
 
 /** The outcome of a non-blocking receive. */
 export type TryReceive<T> = { state: "ok"; value: T } | { state: "empty" } | { state: "closed"; reason: unknown };
+
+let queueOf: <T>(channel: Channel<T>) => Queue<T>;
+let takeBuffered: <T>(channel: Channel<T>) => T;
+let translate: (channel: Channel<unknown>, error: unknown, action: "send" | "receive") => unknown;
+
+/**
+ * `channel.send(message)` and `channel.receive()`: the queue's own `put` or
+ * `get` run in place, with a shut-down queue's error turned into
+ * `ChannelClosedError`. Step operations, not generators around the queue's:
+ * a message through a channel cost twice one through the queue.
+ */
+class ChannelStep<T> extends StepOperation<T> {
+  readonly #channel: Channel<T>;
+  readonly #sending: boolean;
+  readonly #message: T | undefined;
+  #queueStep: Iterator<Instruction, unknown, unknown> | null;
+  constructor(channel: Channel<T>, sending: boolean, message: T | undefined) {
+    super();
+    this.state = FRESH;
+    this.#channel = channel;
+    this.#sending = sending;
+    this.#message = message;
+    this.#queueStep = null;
+  }
+  /** The operation's name in messages (`channel.send(…) was created but never run`). */
+  get label(): string {
+    return this.#sending ? "channel.send" : "channel.receive";
+  }
+  next(value?: unknown): IteratorResult<Instruction, T> {
+    const state = this.state;
+    if (state === FINISHED) return DONE as IteratorReturnResult<never>;
+    const channel = this.#channel;
+    const queue = queueOf(channel);
+    let step = this.#queueStep;
+    if (state === FRESH) {
+      // A buffered message: no wait, no queue operation.
+      if (!this.#sending && queue.size > 0) {
+        this.state = FINISHED;
+        return { done: true, value: takeBuffered(channel) };
+      }
+      step = this.#queueStep = (this.#sending ? queue.put(this.#message as T) : queue.get())[Symbol.iterator]();
+      this.state = PARKED;
+    }
+    try {
+      const result = (step as Iterator<Instruction, unknown, unknown>).next(value);
+      if (result.done !== true) return result as IteratorYieldResult<Instruction>;
+      this.state = FINISHED;
+      if (this.#sending) return DONE as IteratorReturnResult<never>;
+      queue.taskDone();
+      return result as IteratorReturnResult<T>;
+    } catch (error) {
+      this.state = FINISHED;
+      throw translate(channel as Channel<unknown>, error, this.#sending ? "send" : "receive");
+    }
+  }
+  override throw(error: unknown): IteratorResult<Instruction, T> {
+    this.state = FINISHED;
+    const step = this.#queueStep;
+    if (step === null) throw error;
+    try {
+      return (step.throw as (error: unknown) => IteratorResult<Instruction, T>).call(step, error);
+    } catch (thrown) {
+      throw translate(this.#channel as Channel<unknown>, thrown, this.#sending ? "send" : "receive");
+    }
+  }
+}
 
 /**
  * A channel between tasks: many producers `send`, many consumers `receive`,
@@ -67,12 +134,8 @@ export class Channel<T> {
    *
    * @throws {ChannelClosedError} once the channel is closed.
    */
-  *send(message: T): Operation<void> {
-    try {
-      yield* this.#queue.put(message);
-    } catch (error) {
-      throw this.#translate(error, "send");
-    }
+  send(message: T): Operation<void> {
+    return new ChannelStep<T>(this, true, message) as Operation<unknown> as Operation<void>;
   }
 
   /** Sends without waiting; returns `false` if the buffer is full. @throws {ChannelClosedError} once closed. */
@@ -91,16 +154,8 @@ export class Channel<T> {
    *
    * @throws {ChannelClosedError} once closed and drained.
    */
-  *receive(): Operation<T> {
-    // A buffered message: no wait, no queue operation.
-    if (this.#queue.size > 0) return this.#takeBuffered();
-    try {
-      const message = yield* this.#queue.get();
-      this.#queue.taskDone();
-      return message;
-    } catch (error) {
-      throw this.#translate(error, "receive");
-    }
+  receive(): Operation<T> {
+    return new ChannelStep<T>(this, false, undefined);
   }
 
   /** Receives without waiting. */
@@ -138,6 +193,12 @@ export class Channel<T> {
     this.#queue.shutdown(false);
   }
 
+  static {
+    queueOf = (channel) => channel.#queue;
+    takeBuffered = (channel) => channel.#takeBuffered();
+    translate = (channel, error, action) => channel.#translate(error, action);
+  }
+
   /** Takes a buffered message (there is one) and marks it done in the queue. */
   #takeBuffered(): T {
     const message = this.#queue.getNowait();
@@ -154,6 +215,7 @@ export class Channel<T> {
   }
 }
 defineOperationMethods(Channel);
+defineStepOperations(ChannelStep, (op) => (op as ChannelStep<unknown>).label, Channel, { send: "channel.send", receive: "channel.receive" });
 
 /** How a broadcast subscriber that falls behind is handled. */
 export type Overflow = "drop-oldest" | "error";

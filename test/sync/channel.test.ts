@@ -92,6 +92,56 @@ describe("Channel", () => {
       assert.deepEqual(yield* receiver, { done: true, value: "done" });
     });
   });
+
+  it("close() wakes a waiting receive() and a blocked send() with ChannelClosedError; a cancelled sender's message is not sent", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<number>({ capacity: 1 });
+      const empty = new Channel<number>();
+      const outcome = (error: unknown): string => (error instanceof ChannelClosedError ? `closed: ${String(error.reason)}` : `other: ${String(error)}`);
+      const receiver = yield* spawn(function* () {
+        try {
+          return `received ${yield* empty.receive()}`;
+        } catch (error) {
+          return outcome(error);
+        }
+      });
+      yield* channel.send(1);
+      const cancelledSender = yield* spawn(() => channel.send(2));
+      const sender = yield* spawn(function* () {
+        try {
+          yield* channel.send(3);
+          return "sent";
+        } catch (error) {
+          return outcome(error);
+        }
+      });
+      yield* waitAllTasksBlocked();
+      cancelledSender.cancel();
+      yield* waitAllTasksBlocked();
+      empty.close("no more");
+      channel.close("full");
+      assert.equal(yield* receiver, "closed: no more");
+      assert.equal(yield* sender, "closed: full");
+      assert.equal(cancelledSender.cancelled, true);
+      // Only the message sent before the close is there.
+      assert.equal(yield* channel.receive(), 1);
+      assert.deepEqual(channel.tryReceive(), { state: "closed", reason: "full" });
+    });
+  });
+
+  it("a receiver cancelled after it was handed a message passes it to the next receiver", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<string>();
+      const first = yield* spawn(() => channel.receive());
+      const second = yield* spawn(() => channel.receive());
+      yield* waitAllTasksBlocked();
+      // The send hands "m" to the first receiver, which is cancelled before it runs.
+      channel.trySend("m");
+      first.cancel();
+      assert.equal(yield* second, "m");
+      assert.equal(first.cancelled, true);
+    });
+  });
 });
 
 describe("Broadcast", () => {
