@@ -124,7 +124,7 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
       return;
     }
     this.expired = true;
-    if (!child.done) this.taken = child.requestCancel(createCancelledError(new TimeoutError(this.ms)));
+    if (!child.done) this.taken = child.requestCancel(createCancelledError(timeoutReason(this.ms)));
   }
 
   arm(): void {
@@ -231,6 +231,23 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
   }
 }
 markOperationPrototype(LimitRun.prototype, (op) => (op as LimitRun<unknown>).label);
+
+/**
+ * The `TimeoutError` a limit cancels its operation with (the reason of the
+ * `CancelledError`), made without a stack trace: it would only show the
+ * loop's timer, and capturing it was half of a fired `timeout`'s cost. The
+ * `TimeoutError` the caller gets is made where it is thrown, so its stack
+ * shows the caller's generators.
+ */
+function timeoutReason(ms: number): TimeoutError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new TimeoutError(ms);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 /** The `TimeLimit` handed to an operation that asks for it. */
 class LimitHandle implements TimeLimit {

@@ -40,6 +40,35 @@ describe("timeout", () => {
     assert.deepEqual(log, ["cleanup done at 130", "caught at 130"]);
   });
 
+  it("the operation is cancelled with a TimeoutError reason; the TimeoutError thrown shows the caller's generators in its stack", async () => {
+    let reason: unknown;
+    function* fetchPage() {
+      yield* timeout(5, function* () {
+        try {
+          yield* suspend();
+        } catch (error) {
+          reason = (error as CancelledError).reason;
+          throw error;
+        }
+      });
+    }
+    function* crawl() {
+      yield* fetchPage();
+    }
+    const error = await runVirtual(function* () {
+      try {
+        yield* crawl();
+      } catch (thrown) {
+        return thrown;
+      }
+      return undefined;
+    });
+    assert.ok(reason instanceof TimeoutError);
+    assert.equal(reason.ms, 5);
+    assert.ok(error instanceof TimeoutError);
+    assert.match(error.stack ?? "", /at fetchPage [^\n]*\n(.*\n)*\s+at crawl /);
+  });
+
   it("an operation that finishes without suspending never touches the clock", async () => {
     await runVirtual(function* () {
       assert.equal(
