@@ -1,12 +1,31 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { scope, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
+import { currentTime, ensure, scope, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
 
 describe("scope", () => {
+  it("a body that throws with no child left: the scope fails with that error, and a cleanup that suspends runs to its end", async () => {
+    const log: string[] = [];
+    const boom = new Error("boom");
+    await runVirtual(function* () {
+      try {
+        yield* scope(function* () {
+          yield* ensure(function* () {
+            yield* sleep(10);
+            log.push(`cleanup done at ${currentTime()}`);
+          });
+          throw boom;
+        });
+      } catch (error) {
+        log.push(error === boom ? "caught boom" : `caught ${String(error)}`);
+      }
+    });
+    assert.deepEqual(log, ["cleanup done at 10", "caught boom"]);
+  });
+
   it("waits for everything spawned inside it and returns the body's value", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
