@@ -38,10 +38,20 @@ export class CancelledError extends Error {
  * pay 10k stack captures.
  */
 export function createCancelledError(reason?: unknown): CancelledError {
+  return withoutStack(() => new CancelledError(reason));
+}
+
+/**
+ * Builds an error with no stack trace captured (`Error.stackTraceLimit` 0
+ * meanwhile), for errors whose stack would only show the scheduler: V8
+ * takes microseconds to capture one.
+ * @internal
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new CancelledError(reason);
+    return make();
   } finally {
     Error.stackTraceLimit = limit;
   }

@@ -4,7 +4,7 @@
  */
 import { joinBoundary, startBoundary } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
-import { createCancelledError, TimeoutError } from "../core/errors.ts";
+import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
 import { devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -240,13 +240,7 @@ markOperationPrototype(LimitRun.prototype, (op) => (op as LimitRun<unknown>).lab
  * shows the caller's generators.
  */
 function timeoutReason(ms: number): TimeoutError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new TimeoutError(ms);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return withoutStack(() => new TimeoutError(ms));
 }
 
 /** The `TimeLimit` handed to an operation that asks for it. */
