@@ -7,7 +7,7 @@ import { Mutex, Semaphore as MutexSemaphore } from "async-mutex";
 import { Sema } from "async-sema";
 import * as effection from "effection";
 import { measure } from "mitata";
-import { Broadcast, Lock, type Operation, Queue, run, Semaphore, spawn } from "../src/index.ts";
+import { Broadcast, Channel, Lock, type Operation, Queue, run, Semaphore, spawn } from "../src/index.ts";
 import { medianPerOp, printCase } from "./_report.ts";
 
 const INNER = 1000;
@@ -47,11 +47,21 @@ class PromiseSemaphore {
   const sema = new Sema(1);
   const promiseLock = new PromiseSemaphore();
   const corio = await perOp(() => corioLoop().next());
+  // The scoped form: the lock held around an operation, released however it ends.
+  function* nothing(): Operation<void> {}
+  function* corioWithLockLoop(): Generator<unknown, void, unknown> {
+    for (let i = 0; i < INNER; i++) yield* lock.withLock(nothing);
+  }
+  const corioWithLock = await perOp(() => corioWithLockLoop().next());
   const asyncMutex = await perOp(async () => {
     for (let i = 0; i < INNER; i++) {
       const release = await mutex.acquire();
       release();
     }
+  });
+  const nothingAsync = async (): Promise<void> => {};
+  const asyncMutexExclusive = await perOp(async () => {
+    for (let i = 0; i < INNER; i++) await mutex.runExclusive(nothingAsync);
   });
   const asyncSema = await perOp(async () => {
     for (let i = 0; i < INNER; i++) {
@@ -69,7 +79,9 @@ class PromiseSemaphore {
     "uncontended Lock acquire/release (mitata p50)",
     [
       { name: "corio Lock", value: corio },
+      { name: "corio lock.withLock(op)", value: corioWithLock },
       { name: "async-mutex", value: asyncMutex },
+      { name: "async-mutex runExclusive(asyncFn)", value: asyncMutexExclusive },
       { name: "async-sema", value: asyncSema },
       { name: "minimal promise lock", value: minimal },
     ],
@@ -169,6 +181,21 @@ await contended("Semaphore(8) with 64 contending workers, per acquire/release", 
       }),
     3,
   );
+  const channel = await medianPerOp(
+    N,
+    () =>
+      run(function* () {
+        const messages = new Channel<number>({ capacity: 64 });
+        const consumer = yield* spawn(function* () {
+          let sum = 0;
+          for (let i = 0; i < N; i++) sum += yield* messages.receive();
+          return sum;
+        });
+        for (let i = 0; i < N; i++) yield* messages.send(i);
+        yield* consumer;
+      }),
+    3,
+  );
   const M = 100_000;
   const effectionTime = await medianPerOp(
     M,
@@ -214,6 +241,7 @@ asyncio.run(main())
     "producer/consumer through a bounded queue (maxsize 64), per item",
     [
       { name: "corio Queue (1M items)", value: corio },
+      { name: "corio Channel, capacity 64 (1M messages)", value: channel },
       { name: "Effection createQueue (100k items)", value: effectionTime },
       { name: "Python asyncio.Queue (1M items)", value: pythonNs },
     ],

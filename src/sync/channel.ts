@@ -47,10 +47,16 @@ class ChannelStep<T> extends StepOperation<T> {
     const queue = queueOf(channel);
     let step = this.#queueStep;
     if (state === FRESH) {
-      // A buffered message: no wait, no queue operation.
-      if (!this.#sending && queue.size > 0) {
+      // Room for the message, or a buffered one: no wait, no queue operation object.
+      if (this.#sending ? !queue.full : queue.size > 0) {
         this.state = FINISHED;
-        return { done: true, value: takeBuffered(channel) };
+        if (!this.#sending) return { done: true, value: takeBuffered(channel) };
+        try {
+          queue.putNowait(this.#message as T);
+        } catch (error) {
+          throw translate(channel as Channel<unknown>, error, "send");
+        }
+        return DONE as IteratorReturnResult<never>;
       }
       step = this.#queueStep = (this.#sending ? queue.put(this.#message as T) : queue.get())[Symbol.iterator]();
       this.state = PARKED;

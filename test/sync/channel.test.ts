@@ -126,6 +126,14 @@ describe("Channel", () => {
       // Only the message sent before the close is there.
       assert.equal(yield* channel.receive(), 1);
       assert.deepEqual(channel.tryReceive(), { state: "closed", reason: "full" });
+      // A send with room in the buffer fails the same way once closed.
+      let late = "sent";
+      try {
+        yield* channel.send(4);
+      } catch (error) {
+        late = outcome(error);
+      }
+      assert.equal(late, "closed: full");
     });
   });
 
