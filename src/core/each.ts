@@ -293,7 +293,7 @@ class EachNext<T, TReturn> extends StepOperation<IteratorResult<T, TReturn>> {
 }
 markOperationPrototype(EachNext.prototype, "each.next");
 
-function describe(value: unknown): string {
+function kindOf(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
@@ -324,7 +324,7 @@ function open<T, TReturn>(source: unknown): Source<T, TReturn> {
     source !== null && typeof source === "object" && typeof (source as Record<symbol, unknown>)[Symbol.iterator] === "function"
       ? " (a plain iterable or an operation is not a source: loop over an array with for...of)"
       : "";
-  throw new TypeError(`Cannot iterate with each: expected ${ACCEPTED}, received ${describe(source)}${hint}`);
+  throw new TypeError(`Cannot iterate with each: expected ${ACCEPTED}, received ${kindOf(source)}${hint}`);
 }
 
 /** A corio iterator: `next()` is an operation already. */
@@ -339,7 +339,7 @@ class NativeSource<T, TReturn> implements Source<T, TReturn> {
     const op = this.#iterator.next() as unknown;
     if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || isPromiseLike(op)) {
       throw new TypeError(
-        `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${describe(op)}; pass an async iterable as such`,
+        `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${kindOf(op)}; pass an async iterable as such`,
       );
     }
     return op as Operation<IteratorResult<T, TReturn>>;

@@ -5,6 +5,7 @@
  * @module
  */
 import { BrokenResourceError } from "../core/errors.ts";
+import { streamFailed } from "./_stream-failed.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { StreamWriter } from "./stream-writer.ts";
 import type { ReadTransport, WriteTransport } from "./transport.ts";
@@ -29,10 +30,6 @@ export interface NodeWritableLike {
   destroy(error?: Error): unknown;
   readonly writableLength: number;
   readonly writableHighWaterMark: number;
-}
-
-function broken(action: string, error: unknown): BrokenResourceError {
-  return new BrokenResourceError(`Cannot ${action}: the stream failed (${error instanceof Error ? error.message : String(error)})`, { cause: error });
 }
 
 /**
@@ -90,7 +87,7 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
     if (finish()) reader.feedEof();
   };
   const onError = (error: unknown): void => {
-    if (finish()) reader.setException(broken("read", error));
+    if (finish()) reader.setException(streamFailed("read", error));
   };
   const onClose = (): void => {
     if (finish()) reader.setException(new BrokenResourceError("Cannot read: the stream was destroyed before its end"));

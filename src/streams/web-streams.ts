@@ -9,6 +9,7 @@ import { BrokenResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { run } from "../core/run.ts";
 import type { Task } from "../core/task.ts";
+import { streamFailed } from "./_stream-failed.ts";
 import { StreamReader } from "./stream-reader.ts";
 import { StreamWriter } from "./stream-writer.ts";
 import type { ReadTransport, WriteTransport } from "./transport.ts";
@@ -43,10 +44,6 @@ const WebStreams = globalThis as unknown as {
     strategy: { highWaterMark: number },
   ) => WritableStream<W>;
 };
-
-function broken(action: string, error: unknown): BrokenResourceError {
-  return new BrokenResourceError(`Cannot ${action}: the stream failed (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-}
 
 /**
  * A `StreamReader` fed by a Web `ReadableStream` of bytes (a `fetch`
@@ -117,7 +114,7 @@ export function readerFromWebStream(stream: WebByteReadable, options: { limit?: 
     } catch (error) {
       if (!finished) {
         end();
-        reader.setException(broken("read", error));
+        reader.setException(streamFailed("read", error));
       }
     } finally {
       pumping = false;
