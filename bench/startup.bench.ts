@@ -1,0 +1,69 @@
+// Startup: how long `import "corio"` takes in a fresh process, against Effection's and
+// Effect's main entry points and a process that imports nothing. Each sample is a new
+// process (bench/_import-time.mjs); rounds are interleaved and the medians compared.
+//
+// Two corio rows: the package as `npm run build` makes it (scripts/build.mjs: one file
+// per entry point and shared chunks), and tsc's file per module (the bench build, which is
+// how the package was laid out before), to keep the reason for the first in view.
+// Run alone: npm run bench -- startup
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { buildBenches } from "./_build.ts";
+import { interleavedRounds, median, printCase, runtimeName } from "./_report.ts";
+
+const ROUNDS = 15;
+const JOINED = "bench/results/startup";
+const isBun = "Bun" in globalThis;
+
+// The bench build holds tsc's file per module (on Bun, which runs TypeScript itself, src/).
+const build = isBun ? "" : process.env["CORIO_BENCH_BUILD"] || buildBenches();
+const perModule = isBun ? resolve("src/index.ts") : resolve(build, "src/index.js");
+const sampler = isBun ? "bench/_import-time.mjs" : join(build, "bench/_import-time.mjs");
+// The published layout, JavaScript only, built by the package's own build script.
+execFileSync(process.execPath, ["scripts/build.mjs", "--outdir", JOINED, "--no-types"], { stdio: "inherit" });
+const joined = resolve(JOINED, "index.js");
+for (const file of [perModule, joined]) if (!existsSync(file)) throw new Error(`startup.bench: ${file} was not built`);
+
+interface Sample {
+  importMs: number;
+  processMs: number;
+}
+const samples = new Map<string, Sample[]>();
+
+function contestant(name: string, specifier: string) {
+  samples.set(name, []);
+  return {
+    name,
+    measure: async () => {
+      const start = performance.now();
+      const out = execFileSync(process.execPath, [sampler, specifier], { encoding: "utf8" });
+      const sample = { importMs: Number(out.trim()), processMs: performance.now() - start };
+      samples.get(name)?.push(sample);
+      return sample.importMs;
+    },
+  };
+}
+
+await interleavedRounds(ROUNDS, [
+  contestant("nothing imported", ""),
+  contestant("corio, as published (joined)", pathToFileURL(joined).href),
+  contestant("corio, a file per module (tsc)", pathToFileURL(perModule).href),
+  contestant("effection", "effection"),
+  contestant("effect", "effect"),
+]);
+
+// interleavedRounds measures each contestant once to warm up: that first sample is left out.
+const rows = (pick: (sample: Sample) => number) => [...samples].map(([name, list]) => ({ name, value: median(list.slice(1).map(pick)) * 1e6 }));
+printCase(
+  `import of the main entry point, in a fresh process (${ROUNDS} rounds, medians)`,
+  rows((s) => s.importMs),
+  "effection",
+);
+printCase(
+  "the whole process: start, import, exit",
+  rows((s) => s.processMs),
+  "effection",
+);
+console.log(`\n${runtimeName()}`);
