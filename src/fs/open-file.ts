@@ -113,8 +113,12 @@ export class FileStream {
    */
   #decoderState = DECODER_AT_START;
 
-  /** @internal Use `openFile`. */
-  constructor(path: string, mode: FileMode, transport: FileTransport) {
+  /** @internal What `openFile` calls: the constructor is private, so that `new FileStream()` does not type-check. */
+  static create(path: string, mode: FileMode, transport: FileTransport): FileStream {
+    return new FileStream(path, mode, transport);
+  }
+
+  private constructor(path: string, mode: FileMode, transport: FileTransport) {
     this.#path = path;
     this.#mode = mode;
     this.#transport = transport;
@@ -433,5 +437,5 @@ export const openFile = defineOperation(function* openFile(path: string, mode: F
     }
   }
   startDaemon(owner, `file ${path}`, () => transport.run());
-  return new FileStream(path, mode, transport);
+  return FileStream.create(path, mode, transport);
 });

@@ -95,8 +95,12 @@ export class DatagramSocket {
   #closed = false;
   #dropped = 0;
 
-  /** @internal Use `openDatagram`. */
-  constructor(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }) {
+  /** @internal What `openDatagram` calls: the constructor is private, so that `new DatagramSocket()` does not type-check. */
+  static create(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }): DatagramSocket {
+    return new DatagramSocket(socket, options);
+  }
+
+  private constructor(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }) {
     this.#socket = socket;
     this.#maxSize = options.maxSize;
     this.#maxQueue = options.maxQueue;
@@ -371,7 +375,7 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
       () => socket.bind(options.bind?.port ?? 0, host),
       (error) => withCode(`Cannot bind a UDP socket to ${host}:${options.bind?.port ?? 0}`, error),
     );
-    wrapper = new DatagramSocket(socket, { maxSize, maxQueue, connected: false });
+    wrapper = DatagramSocket.create(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
       const connected = new ExternalPark<void>(task, "io", undefined, "a UDP socket to connect");
       socket.connect(connect.port, connect.host, (error?: Error) =>

@@ -106,8 +106,12 @@ export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, P
   readonly #queue: BullQueue;
   readonly #client: RedisClient;
 
-  /** @internal Use `openJobQueue`. */
-  constructor(name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient) {
+  /** @internal What `openJobQueue` calls: the constructor is private, so that `new JobQueue()` does not type-check. */
+  static create<D = unknown, R = unknown>(name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient): JobQueue<D, R> {
+    return new JobQueue<D, R>(name, address, prefix, queue, client);
+  }
+
+  private constructor(name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient) {
     this.name = name;
     this.#address = address;
     this.#prefix = prefix;
@@ -265,7 +269,7 @@ export const openJobQueue = defineOperation(function* openJobQueue<D = unknown, 
   });
   const owner = requireCurrentTask("open a job queue");
   owner.ensure({ name: `bullmq queue ${name}`, cleanup: () => until(queue.close()) });
-  return new JobQueue<D, R>(name, options.redis, prefix, queue, client);
+  return JobQueue.create<D, R>(name, options.redis, prefix, queue, client);
 });
 
 function cancelChannel(prefix: string, name: string): string {

@@ -244,8 +244,12 @@ export class Subscription<T> {
   readonly #onClose: (subscription: Subscription<T>) => void;
   #dropped = 0;
 
-  /** @internal Use `broadcast.subscribe()`. */
-  constructor(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void) {
+  /** @internal What `broadcast.subscribe()` calls: the constructor is private, so that `new Subscription()` does not type-check. */
+  static create<T>(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void): Subscription<T> {
+    return new Subscription<T>(capacity, overflow, onClose);
+  }
+
+  private constructor(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void) {
     this.#channel = new Channel<T>({ capacity });
     this.#overflow = overflow;
     this.#onClose = onClose;
@@ -335,7 +339,7 @@ export class Broadcast<T> {
    * @param options `capacity` of its buffer (default 64) and `overflow` policy (default `"drop-oldest"`).
    */
   subscribe(options: { capacity?: number; overflow?: Overflow } = {}): Subscription<T> {
-    const subscription = new Subscription<T>(options.capacity ?? 64, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
+    const subscription = Subscription.create<T>(options.capacity ?? 64, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
     if (this.#closed) subscription.close(this.#reason);
     else this.#subscribers.add(subscription);
     return subscription;

@@ -37,8 +37,12 @@ export class Request<M = unknown, R = unknown> {
   /** @internal */
   readonly answer = new Future<R>();
 
-  /** @internal Use `request()`. */
-  constructor(message: M, from: Task<unknown>) {
+  /** @internal What `request()` calls: the constructor is private, so that `new Request()` does not type-check. */
+  static create<M = unknown, R = unknown>(message: M, from: Task<unknown>): Request<M, R> {
+    return new Request<M, R>(message, from);
+  }
+
+  private constructor(message: M, from: Task<unknown>) {
     this.message = message;
     this.from = from;
   }
@@ -166,7 +170,7 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
  */
 export const request = defineOperation(function* request<R = unknown, M = unknown>(task: Task<unknown>, message: M): Operation<R> {
   const from = ownerOf(requireCurrentTask("send a request"));
-  const envelope = new Request<M, R>(message, from);
+  const envelope = Request.create<M, R>(message, from);
   if (!send(task, envelope)) throw new Error(`Cannot send a request to task ${task.path}: it has finished`);
   return yield* envelope.answer;
 });

@@ -36,7 +36,7 @@ export function defaultThreadPool(api: string): ThreadPool {
   while (root.parent !== undefined) root = root.parent;
   let pool = pools.get(root);
   if (pool === undefined || pool.closed) {
-    pool = new ThreadPool(root as TaskImpl<unknown>, { name: "corio thread", ...defaultOptions });
+    pool = ThreadPool.create(root as TaskImpl<unknown>, { name: "corio thread", ...defaultOptions });
     pools.set(root, pool);
   }
   return pool;

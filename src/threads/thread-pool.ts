@@ -22,7 +22,7 @@ import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
-import type { TaskImpl } from "../core/task.ts";
+import { TaskImpl } from "../core/task.ts";
 import { QueueFull } from "../sync/errors.ts";
 import { Batches } from "./_batches.ts";
 import { functionId, functionSource } from "./_function-sources.ts";
@@ -142,8 +142,14 @@ export class ThreadPool {
     return new ThreadPool(requireCurrentTask("start a thread pool"), options);
   }
 
-  /** @internal Use `ThreadPool.start`; `owner` is the task the pool belongs to. */
-  constructor(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}) {
+  /** @internal `ThreadPool.start` for another owner than the current task (the default pool's is the root): the constructor is private, so that `new ThreadPool()` does not type-check. */
+  static create(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}): ThreadPool {
+    return new ThreadPool(owner, options);
+  }
+
+  private constructor(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}) {
+    // The types forbid `new ThreadPool(options)`; plain JavaScript gets this instead of a failure deep inside.
+    if (!(owner instanceof TaskImpl)) throw new TypeError("Cannot create a ThreadPool with new: use yield* ThreadPool.start(options) inside a task");
     this.#size = checkCount(options.size ?? availableParallelism(), "size", 1);
     if (this.#size === Infinity) throw new RangeError("Cannot start a thread pool: size must be finite");
     this.#maxQueue = checkCount(options.maxQueue ?? Infinity, "maxQueue", 0);

@@ -36,8 +36,12 @@ export class DelayedCall {
   readonly #fn: (...args: never[]) => unknown;
   readonly #args: unknown[];
 
-  /** @internal Use `callLater`. */
-  constructor(loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]) {
+  /** @internal What `callLater` calls: the constructor is private, so that `new DelayedCall()` does not type-check. */
+  static create(loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]): DelayedCall {
+    return new DelayedCall(loop, ms, fn, args);
+  }
+
+  private constructor(loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]) {
     this.#loop = loop;
     this.#fn = fn;
     this.#args = args;
@@ -122,7 +126,7 @@ function checkDelay(ms: number, action: string): void {
 export function callLater<A extends unknown[]>(ms: number, fn: (...args: A) => unknown, ...args: A): DelayedCall {
   checkDelay(ms, "call later");
   if (typeof fn !== "function") throw new TypeError(`Cannot call later: expected a function, received ${typeof fn}`);
-  return new DelayedCall(currentLoop(), ms, fn as (...args: never[]) => unknown, args);
+  return DelayedCall.create(currentLoop(), ms, fn as (...args: never[]) => unknown, args);
 }
 
 /**

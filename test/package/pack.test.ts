@@ -56,8 +56,36 @@ function installed(project: string): string[] {
 }
 
 const CONSUMER = `${specifiers.map((specifier, i) => `import * as m${i} from "${specifier}";`).join("\n")}
-import { currentTime, moveOnAfter, type Operation, sleep, spawn } from "corio";
+import { currentTime, DelayedCall, moveOnAfter, type Operation, Request, sleep, Subscription, spawn } from "corio";
+import { IDelayedCall } from "corio/compat/twisted";
+import { FileStream } from "corio/fs";
+import { DatagramSocket } from "corio/net";
+import { JobQueue } from "corio/redis";
 import { runVirtual } from "corio/testing";
+import { ThreadPool } from "corio/threads";
+
+// What only corio's functions make has a private constructor in the published types (an
+// @internal one would vanish from them, leaving TypeScript's implicit public \`constructor()\`).
+export function privateConstructors(): unknown[] {
+  return [
+    // @ts-expect-error callLater makes it
+    new DelayedCall(),
+    // @ts-expect-error request() makes it
+    new Request(),
+    // @ts-expect-error broadcast.subscribe() makes it
+    new Subscription(),
+    // @ts-expect-error reactor.callLater makes it
+    new IDelayedCall(),
+    // @ts-expect-error openFile makes it
+    new FileStream(),
+    // @ts-expect-error openDatagram makes it
+    new DatagramSocket(),
+    // @ts-expect-error openJobQueue makes it
+    new JobQueue(),
+    // @ts-expect-error ThreadPool.start makes it
+    new ThreadPool(),
+  ];
+}
 
 const modules: Record<string, object> = { ${specifiers.map((specifier, i) => `"${specifier}": m${i}`).join(", ")} };
 for (const [specifier, module] of Object.entries(modules)) {

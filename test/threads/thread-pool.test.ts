@@ -586,6 +586,14 @@ describe("ThreadPool: limits and closing", () => {
       yield* rejectsOp(ThreadPool.start({ idleTimeout: -1 }), RangeError);
     });
   });
+
+  it("says to use ThreadPool.start when plain JavaScript constructs one with new (as piscina's users would)", () => {
+    const Constructor = ThreadPool as unknown as new (options: object) => ThreadPool;
+    assert.throws(() => new Constructor({ size: 2 }), {
+      name: "TypeError",
+      message: /^Cannot create a ThreadPool with new: use yield\* ThreadPool\.start\(options\)/,
+    });
+  });
 });
 
 describe("toThread and callInThread (the default pool)", () => {

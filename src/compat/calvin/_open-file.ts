@@ -43,5 +43,5 @@ export function* openFileWhole(path: string, mode: FileMode, chunkSize: number):
   }
   const transport = new FileTransport(handle, { path, mode, follow: false, pollInterval: 250, chunkSize, limit: 65536, highWaterMark: 65536 });
   startDaemon(owner as Parameters<typeof startDaemon>[0], `file ${path}`, () => transport.run());
-  return new FileStream(path, mode, transport);
+  return FileStream.create(path, mode, transport); // compat-internal: a FileStream over the transport above
 }

@@ -98,8 +98,12 @@ export class IDelayedCall {
   readonly #reactor: Reactor;
   readonly #fn: () => void;
 
-  /** @internal Use `reactor.callLater`. */
-  constructor(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]) {
+  /** @internal What `reactor.callLater` calls: the constructor is private, so that `new IDelayedCall()` does not type-check. */
+  static create(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]): IDelayedCall {
+    return new IDelayedCall(reactor, seconds, fn, args);
+  }
+
+  private constructor(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]) {
     this.#reactor = reactor;
     this.#fn = () => {
       this.#called = true;
@@ -114,7 +118,8 @@ export class IDelayedCall {
     if (this.#pending === null || this.#cancelled) return;
     const due = this.#pending.seconds;
     this.#pending = null;
-    this.#call = new DelayedCall(loop, Math.max(0, due * 1000 - loop.now()), this.#fn, []);
+    // compat-internal: DelayedCall.create arms the call on the reactor's own loop (callLater uses the current one).
+    this.#call = DelayedCall.create(loop, Math.max(0, due * 1000 - loop.now()), this.#fn, []);
   }
 
   /** When it will run, in reactor seconds. */
@@ -264,7 +269,7 @@ export class Reactor {
   callLater<A extends unknown[]>(seconds: number, fn: (...args: A) => unknown, ...args: A): IDelayedCall {
     if (!(typeof seconds === "number" && seconds >= 0))
       throw new RangeError(`Cannot call later: seconds must be a non-negative number, received ${String(seconds)}`);
-    return new IDelayedCall(this, seconds, fn as (...args: unknown[]) => unknown, args);
+    return IDelayedCall.create(this, seconds, fn as (...args: unknown[]) => unknown, args);
   }
 
   /** Calls `fn(...args)` when the reactor starts, or soon if it is running. */

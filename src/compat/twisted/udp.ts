@@ -121,7 +121,8 @@ class UDPPort extends ListeningPort implements IUDPTransport {
 
   constructor(reactor: Reactor, port: number, protocol: DatagramProtocol, iface: string, maxPacketSize: number) {
     const socket = createSocket({ type: isIP(iface) === 6 ? "udp6" : "udp4" });
-    const datagrams = new DatagramSocket(socket, { maxSize: MAX_DATAGRAM, maxQueue: 1024, connected: false });
+    // compat-internal: DatagramSocket.create wraps the socket this port bound itself (openDatagram binds its own).
+    const datagrams = DatagramSocket.create(socket, { maxSize: MAX_DATAGRAM, maxQueue: 1024, connected: false });
     // Closing it fails the waiting receive: the receiving task ends.
     super(reactor, "UDP", port, iface, socket, () => datagrams.close());
     this.#port = port;
