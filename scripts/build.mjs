@@ -22,29 +22,35 @@
 // body into `var X = class _X`, so `.name` changed for 49 exports, and
 // corio's dev-mode labels come from `.name`. rollup renames only a top-level
 // binding that two modules share, and the check below fails the build if
-// that ever lands on a class or a function.
+// that lands on a class or a function: declared with the `$n`, or a binding
+// given an anonymous class, function or arrow, whose `.name` it becomes.
 //
 // `node scripts/build.mjs --outdir <dir> --no-types` builds only the
-// JavaScript, somewhere else (the startup bench does).
+// JavaScript, somewhere else (the benches do); `--root <dir>` builds another
+// checkout's src/ (its package.json, tsconfig.json and tsconfig.build.json),
+// and `--allow-renames` lets an older commit, built only to be measured,
+// through the check on renamed declarations.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { rollup } from "rollup";
 
-const ROOT = resolve(import.meta.dirname, "..");
-const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
 const args = process.argv.slice(2);
+const rootAt = args.indexOf("--root");
+/** The tree to build: this repository, or another checkout of it (the instruction counts build a base commit). */
+const ROOT = rootAt >= 0 ? resolve(args[rootAt + 1]) : resolve(import.meta.dirname, "..");
+const TSC = join(import.meta.dirname, "..", "node_modules", "typescript", "bin", "tsc");
 const outdirAt = args.indexOf("--outdir");
-const outdir = resolve(ROOT, outdirAt >= 0 ? args[outdirAt + 1] : "dist");
+const outdir = outdirAt >= 0 ? resolve(args[outdirAt + 1]) : join(ROOT, "dist");
 const withTypes = !args.includes("--no-types");
-/**
- * A declaration whose name rollup suffixed with `$n`: `class Foo$1`, `function* bar$2`, or an
- * anonymous class or function that takes the name of the binding (`const Baz$1 = class {`).
- * (`let Foo$1 = class Foo {` keeps its name.)
- */
-const RENAMED_DECLARATION =
-  /\b(?:class|function\*?)\s+[\w$]*\$\d+\b|\b(?:const|let|var)\s+[\w$]*\$\d+\s*=\s*(?:class\s*(?:extends\b|\{)|function\s*\*?\s*\(|async\b|\([^)]*\)\s*=>)/g;
+// The output folder is deleted first: never the checkout, a folder above it, or one inside src/.
+if (relative(outdir, ROOT) === "" || !relative(outdir, ROOT).startsWith("..") || !relative(join(ROOT, "src"), outdir).startsWith("..")) {
+  console.error(`build: refusing to write to ${outdir}: it holds the checkout or is inside src/`);
+  process.exit(2);
+}
+/** A binding rollup renamed (`Foo$1`) declared or assigned: `class Foo$1`, `function* bar$2`, `baz$1 =`. */
+const RENAMED_BINDING = /\b(class|function\*?)\s+([\w$]*\$\d+)\b|([\w$]*\$\d+)\s*=(?![=>])\s*/g;
 
 /** Runs tsc on tsconfig.build.json with extra options; resolves when it succeeds. */
 function tsc(options) {
@@ -62,15 +68,18 @@ const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 const scratch = mkdtempSync(join(tmpdir(), "corio-build-"));
 try {
   rmSync(outdir, { recursive: true, force: true });
-  await Promise.all([
+  // Both at once; wait for both to end before a failure is thrown (and the scratch folder deleted under the other).
+  const compiled = await Promise.allSettled([
     withTypes ? tsc(["--emitDeclarationOnly", "--outDir", outdir]) : undefined,
     tsc(["--outDir", scratch, "--declaration", "false", "--declarationMap", "false", "--removeComments"]),
   ]);
+  for (const result of compiled) if (result.status === "rejected") throw result.reason;
 
   /** `{ "net/index": "<scratch>/net/index.js", … }` for every `./dist/…` the exports map names. */
   const input = {};
   for (const target of Object.values(pkg.exports)) {
     if (typeof target !== "object") continue;
+    if (typeof target.default !== "string") throw new Error(`every entry of package.json's exports needs a "default" path, received ${JSON.stringify(target)}`);
     const name = target.default.replace(/^\.\/dist\//, "").replace(/\.js$/, "");
     input[name] = join(scratch, `${name}.js`);
   }
@@ -104,9 +113,9 @@ try {
   const renamed = [];
   for (const file of output) {
     if (file.type !== "chunk") continue;
-    for (const match of file.code.matchAll(RENAMED_DECLARATION)) renamed.push(`${file.fileName}: ${match[0]}`);
+    for (const name of renamedFunctions(file.code)) renamed.push(`${file.fileName}: ${name}`);
   }
-  if (renamed.length > 0) {
+  if (renamed.length > 0 && !args.includes("--allow-renames")) {
     throw new Error(
       `two modules declare the same top-level name, and rollup renamed a class or function for it (its .name would change): give one of them another name\n  ${renamed.join("\n  ")}`,
     );
@@ -116,6 +125,8 @@ try {
   );
 } catch (error) {
   console.error(`build: ${error instanceof Error ? error.message : error}`);
+  // No half-built package: a pack after a failed build finds nothing rather than stale or partial files.
+  rmSync(outdir, { recursive: true, force: true });
   process.exitCode = 1;
 } finally {
   rmSync(scratch, { recursive: true, force: true });
@@ -137,4 +148,38 @@ function withInputSourceMaps() {
       return { code: code.replace(/\n\/\/# sourceMappingURL=.*$/, ""), map };
     },
   };
+}
+
+/**
+ * The renamed bindings in `code` whose value is a class or a function, so whose `.name` (and
+ * stack frames) would show the `$n`: a declaration (`class Foo$1`, `function bar$1`), or a
+ * binding declared or assigned an anonymous class, a function expression or an arrow
+ * (`const baz$1 = class {`, `qux$1 = (a = f()) => …`, `quux$1 = x => …`). A binding given a
+ * named class or function keeps that name (`let Foo$1 = class Foo`).
+ */
+function renamedFunctions(code) {
+  const found = [];
+  for (const match of code.matchAll(RENAMED_BINDING)) {
+    if (match[2] !== undefined) {
+      found.push(`${match[1]} ${match[2]}`);
+      continue;
+    }
+    const value = code.slice(match.index + match[0].length);
+    const anonymous =
+      /^(?:class\s*(?:extends\b|\{)|(?:async\s+)?function\s*\*?\s*\(|async\s*(?:\(|[\w$]+\s*=>)|[\w$]+\s*=>)/.test(value) ||
+      (value.startsWith("(") && isArrowAfterParens(value));
+    if (anonymous) found.push(`${match[3]} = ${value.slice(0, 30).split("\n")[0]}…`);
+  }
+  return found;
+}
+
+/** Whether `text`, which starts with `(`, is an arrow function's parameter list: `=>` follows its closing parenthesis. */
+function isArrowAfterParens(text) {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === "(") depth++;
+    else if (char === ")" && --depth === 0) return /^\s*=>/.test(text.slice(i + 1));
+  }
+  return false;
 }

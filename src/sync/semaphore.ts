@@ -13,9 +13,9 @@ import { WaitQueue } from "./_wait-queue.ts";
 let setBound: (semaphore: Semaphore, bound: number) => void;
 
 /** Takes a token if one is free (`null`), else queues and returns a park for the current task. */
-let takeOrQueue: (semaphore: Semaphore) => YieldedPark | null;
+let takePermitOrQueue: (semaphore: Semaphore) => YieldedPark | null;
 /** `{ done: true, value: semaphore }`: one object per semaphore. */
-let acquiredResult: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
+let acquiredPermit: (semaphore: Semaphore) => IteratorReturnResult<Semaphore>;
 
 /** `semaphore.acquire()`: an operation object that is its own iterator (see `_step-operation.ts`). */
 class SemaphoreAcquire extends StepOperation<Semaphore> {
@@ -28,17 +28,17 @@ class SemaphoreAcquire extends StepOperation<Semaphore> {
   next(): IteratorResult<Instruction, Semaphore> {
     const state = this.state;
     if (state === FRESH) {
-      const park = takeOrQueue(this.#semaphore);
+      const park = takePermitOrQueue(this.#semaphore);
       if (park === null) {
         this.state = FINISHED;
-        return acquiredResult(this.#semaphore);
+        return acquiredPermit(this.#semaphore);
       }
       this.state = PARKED;
       return park;
     }
     if (state === PARKED) {
       this.state = FINISHED;
-      return acquiredResult(this.#semaphore);
+      return acquiredPermit(this.#semaphore);
     }
     return DONE as IteratorReturnResult<never>;
   }
@@ -83,7 +83,7 @@ export class Semaphore implements Disposable {
     setBound = (semaphore, bound) => {
       semaphore.#bound = bound;
     };
-    takeOrQueue = (semaphore) => {
+    takePermitOrQueue = (semaphore) => {
       if (semaphore.#value > 0 && semaphore.#waiters.size === 0) {
         semaphore.#value--;
         return null;
@@ -92,7 +92,7 @@ export class Semaphore implements Disposable {
       semaphore.#waiters.push(park);
       return park;
     };
-    acquiredResult = (semaphore) => semaphore.#acquired;
+    acquiredPermit = (semaphore) => semaphore.#acquired;
   }
 
   /**
