@@ -71,29 +71,12 @@ function buildBase(ref: string): string {
   rmSync(dir, { recursive: true, force: true });
   const tree = join(dir, "tree");
   mkdirSync(tree, { recursive: true });
-  execFileSync("sh", ["-c", `git archive ${JSON.stringify(ref)} src tsconfig.json tsconfig.build.json | tar -x -C ${JSON.stringify(tree)}`], {
+  execFileSync("sh", ["-c", `git archive ${JSON.stringify(ref)} src package.json tsconfig.json tsconfig.build.json | tar -x -C ${JSON.stringify(tree)}`], {
     stdio: "inherit",
   });
   symlinkSync(resolve("node_modules"), join(tree, "node_modules"));
-  execFileSync(
-    "npx",
-    [
-      "tsc",
-      "-p",
-      join(tree, "tsconfig.build.json"),
-      "--outDir",
-      join(dir, "src"),
-      "--declaration",
-      "false",
-      "--declarationMap",
-      "false",
-      "--sourceMap",
-      "false",
-    ],
-    {
-      stdio: "inherit",
-    },
-  );
+  // Built as this tree is (buildBenches): joined by this tree's scripts/build.mjs, so both sides have one layout.
+  execFileSync(process.execPath, ["scripts/build.mjs", "--root", tree, "--outdir", join(dir, "src"), "--no-types", "--allow-renames"], { stdio: "inherit" });
   mkdirSync(join(dir, "bench"));
   writeFileSync(join(dir, "bench", "_instructions-case.js"), readFileSync(join(treeBuild, "bench", "_instructions-case.js")));
   writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');

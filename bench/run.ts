@@ -5,7 +5,8 @@
 // Node or Bun (`bun run`, which runs TypeScript itself).
 //
 // On Node the benches run compiled (`bench/_build.ts`: tsc into
-// bench/results/build), not through tsx: tsx's esbuild transform wraps each
+// bench/results/build, with corio itself built as the package is published),
+// not through tsx: tsx's esbuild transform wraps each
 // named closure in `__name(…)`, an Object.defineProperty every time the
 // closure is made, which cost the benches' own loops (and corio's closures)
 // time that the published JavaScript does not spend: 100k timeouts measured

@@ -2,28 +2,27 @@
 // Effect's main entry points and a process that imports nothing. Each sample is a new
 // process (bench/_import-time.mjs); rounds are interleaved and the medians compared.
 //
-// Two corio rows: the package as `npm run build` makes it (scripts/build.mjs: one file
-// per entry point and shared chunks), and tsc's file per module (the bench build, which is
-// how the package was laid out before), to keep the reason for the first in view.
+// Two corio rows: the package as `npm run build` makes it (scripts/build.mjs: one file per
+// entry point and shared chunks), which the bench build holds in build/src, and tsc's file
+// per module (build/src-per-module), the layout the package had before, to keep the reason
+// for the first in view.
 // Run alone: npm run bench -- startup
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { buildBenches } from "./_build.ts";
+import { buildBenches, PER_MODULE_DIR } from "./_build.ts";
 import { interleavedRounds, median, printCase, runtimeName } from "./_report.ts";
 
 const ROUNDS = 15;
-const JOINED = "bench/results/startup";
 const isBun = "Bun" in globalThis;
 
-// The bench build holds tsc's file per module (on Bun, which runs TypeScript itself, src/).
-const build = isBun ? "" : process.env["CORIO_BENCH_BUILD"] || buildBenches();
-const perModule = isBun ? resolve("src/index.ts") : resolve(build, "src/index.js");
-const sampler = isBun ? "bench/_import-time.mjs" : join(build, "bench/_import-time.mjs");
-// The published layout, JavaScript only, built by the package's own build script.
-execFileSync(process.execPath, ["scripts/build.mjs", "--outdir", JOINED, "--no-types"], { stdio: "inherit" });
-const joined = resolve(JOINED, "index.js");
+// On Bun, which runs TypeScript itself, the benches run from src/: build the package for the joined row.
+const build = isBun ? "bench/results/startup" : process.env["CORIO_BENCH_BUILD"] || buildBenches();
+if (isBun) execFileSync(process.execPath, ["scripts/build.mjs", "--outdir", join(build, "src"), "--no-types"], { stdio: "inherit" });
+const perModule = isBun ? resolve("src/index.ts") : resolve(build, PER_MODULE_DIR, "index.js");
+const joined = resolve(build, "src/index.js");
+const sampler = resolve("bench/_import-time.mjs");
 for (const file of [perModule, joined]) if (!existsSync(file)) throw new Error(`startup.bench: ${file} was not built`);
 
 interface Sample {
