@@ -1,5 +1,6 @@
 // Startup: how long `import "corio"` takes in a fresh process, against Effection's and
-// Effect's main entry points and a process that imports nothing. Each sample is a new
+// Effect's main entry points and a process that imports nothing; and `import "corio/net"`
+// against node:http alone and fastify. Each sample is a new
 // process (bench/_import-time.mjs); rounds are interleaved and the medians compared.
 //
 // Two corio rows: the package as `npm run build` makes it (scripts/build.mjs: one file per
@@ -54,15 +55,32 @@ await interleavedRounds(ROUNDS, [
 ]);
 
 // interleavedRounds measures each contestant once to warm up: that first sample is left out.
-const rows = (pick: (sample: Sample) => number) => [...samples].map(([name, list]) => ({ name, value: median(list.slice(1).map(pick)) * 1e6 }));
+const rows = (names: string[], pick: (sample: Sample) => number) =>
+  names.map((name) => ({ name, value: median((samples.get(name) ?? []).slice(1).map(pick)) * 1e6 }));
+const mainRows = [...samples.keys()];
 printCase(
   `import of the main entry point, in a fresh process (${ROUNDS} rounds, medians)`,
-  rows((s) => s.importMs),
+  rows(mainRows, (s) => s.importMs),
   "effection",
 );
 printCase(
   "the whole process: start, import, exit",
-  rows((s) => s.processMs),
+  rows(mainRows, (s) => s.processMs),
   "effection",
+);
+
+// A server's imports: corio/net (which brings corio's core) against node:http alone and fastify.
+const netJoined = resolve(build, "src/net/index.js");
+const netPerModule = isBun ? resolve("src/net/index.ts") : resolve(build, PER_MODULE_DIR, "net/index.js");
+await interleavedRounds(ROUNDS, [
+  contestant("node:http", "node:http"),
+  contestant("corio/net, as published (joined)", pathToFileURL(netJoined).href),
+  contestant("corio/net, a file per module (tsc)", pathToFileURL(netPerModule).href),
+  contestant("fastify", "fastify"),
+]);
+printCase(
+  `import of a server's entry point, in a fresh process (${ROUNDS} rounds, medians)`,
+  rows(["node:http", "corio/net, as published (joined)", "corio/net, a file per module (tsc)", "fastify"], (s) => s.importMs),
+  "fastify",
 );
 console.log(`\n${runtimeName()}`);

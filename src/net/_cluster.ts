@@ -36,7 +36,7 @@
  *   running are killed (SIGKILL) and that is reported.
  * @module
  */
-import cluster, { type Worker } from "node:cluster";
+import type { Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
 import { MAX_HOST_DELAY, programEndHooks } from "../core/_host.ts";
 import { startDaemon } from "../core/_resource.ts";
@@ -46,6 +46,7 @@ import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { nodeCluster } from "./_node-modules.ts";
 import { waitTaskClosed } from "./_server.ts";
 
 /** More crashes than this within `RESTART_WINDOW` ms: the supervisor gives up. */
@@ -80,7 +81,7 @@ export function checkWorkers(workers: unknown, action: string): number {
 
 /** True in the primary of a cluster (a process that was not forked by `node:cluster`). */
 export function isClusterPrimary(): boolean {
-  return cluster.isPrimary;
+  return nodeCluster().isPrimary;
 }
 
 /** The number the next server call with `workers` gets in this process. */
@@ -127,9 +128,10 @@ function send(message: WorkerMessage): void {
  * `process.disconnect()`, with which Node would end it at once with code 0.)
  */
 function leaveCluster(): void {
-  if (process.connected) cluster.worker?.disconnect();
+  // Only a process with an IPC channel can be a worker: node:cluster is not loaded for the others.
+  if (process.connected) nodeCluster().worker?.disconnect();
 }
-if (cluster.isWorker) programEndHooks.push(leaveCluster);
+programEndHooks.push(leaveCluster);
 
 /**
  * Once per worker process: the primary's close message stops the loop.
@@ -286,7 +288,7 @@ class Supervisor implements ServerBackend {
   }
 
   #fork(): void {
-    const worker = cluster.fork();
+    const worker = nodeCluster().fork();
     const state: WorkerState = { worker, pid: worker.process.pid ?? 0, listening: new Set() };
     this.#workers.set(worker, state);
     worker.on("message", (message: unknown) => {

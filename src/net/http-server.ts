@@ -5,7 +5,6 @@
  */
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
@@ -15,6 +14,7 @@ import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { describeAddress } from "./_listen.ts";
+import { nodeHttps } from "./_node-modules.ts";
 import { type RequestHandling, RequestRun } from "./_request-run.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { HttpError, HttpRequest } from "./http-request.ts";
@@ -232,7 +232,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     keepAliveTimeout: limits.idleTimeout,
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
   };
-  const server: Server = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
+  const server: Server = options.tls ? nodeHttps().createServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
   const where = `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
   const core = new ServerCore({
     loop: owner.loop,

@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createSecureContext, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
+import { nodeTls } from "./_node-modules.ts";
 
 /** A node's credentials, PEM-encoded. */
 export interface NodeCredentials {
@@ -65,7 +66,7 @@ export function nodeCertificateResolver(securityDir: string): (servername: strin
       let context = cache.get(servername);
       if (context === undefined) {
         const { cert, key } = loadNodeCredentials(securityDir, servername);
-        context = createSecureContext({ cert, key });
+        context = nodeTls().createSecureContext({ cert, key });
         cache.set(servername, context);
       }
       callback(null, context);

@@ -4,7 +4,7 @@
  */
 
 import { type AddressInfo, createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
-import { type ConnectionOptions, createServer as createTlsServer, type SecureContextOptions, type TlsOptions, connect as tlsConnect } from "node:tls";
+import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { adoptResource } from "../core/_resource.ts";
 import { type Operation, prepareOperationFunction } from "../core/operation.ts";
@@ -16,6 +16,7 @@ import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, work
 import { waitForConnect } from "./_connect.ts";
 import { ConnectionRun } from "./_connection-run.ts";
 import { describeAddress } from "./_listen.ts";
+import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, wrapSocket } from "./_socket-transport.ts";
 import { type Framing, type MessageReader, readMessages } from "./framing.ts";
@@ -127,7 +128,7 @@ export const openConnection = defineOperation(function* openConnection(options: 
         ? options.host
         : undefined;
   const socket: Socket = tls
-    ? tlsConnect({ ...endpoint, ...(typeof tls === "object" ? tls : {}), ...(servername !== undefined && { servername }) })
+    ? nodeTls().connect({ ...endpoint, ...(typeof tls === "object" ? tls : {}), ...(servername !== undefined && { servername }) })
     : netConnect({ ...endpoint, allowHalfOpen: true });
   yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect", tls ? handshakeTimeout : Number.POSITIVE_INFINITY);
   if (options.noDelay !== false) socket.setNoDelay(true);
@@ -267,7 +268,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     return new Server(() => address, backend);
   }
   const slot = workers === undefined ? undefined : workerSlot(owner.loop);
-  const server: NetServer = options.tls ? createTlsServer(options.tls) : createServer({ allowHalfOpen: true });
+  const server: NetServer = options.tls ? nodeTls().createServer(options.tls) : createServer({ allowHalfOpen: true });
   const where = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
   const core = new ServerCore({
     loop: owner.loop,
