@@ -15,7 +15,7 @@ import { getCurrentTask, type Task, TaskImpl } from "./task.ts";
 export interface SpawnOptions {
   /** Shown in errors, task paths and the inspector. @default `task-<id>` */
   name?: string;
-  /** 1 (most urgent) to 100 (background). Ready tasks run in priority order, FIFO within one. @default 10, or the parent's priority for `run` inside a task */
+  /** 1 (most urgent) to 100 (background). Ready tasks run in priority order, FIFO within one. @default the parent task's priority (a root started by `run` has 10, even from inside a task) */
   priority?: number;
   /** Milliseconds before the first step. @default 0, or `period` for a periodic task (as in the cooperative-scheduler seed) */
   delay?: number;
