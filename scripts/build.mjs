@@ -5,10 +5,9 @@
 //     and rollup joins it into one file per entry point of package.json's
 //     `exports`, the portable part in one shared chunk and the modules that
 //     several other entry points import in a few more (dist/_chunks/). A
-//     module still exists once however many
-//     entry points a program imports: `corio/net` and `corio` share one
-//     loop. Source maps go through both steps back to src/, which the
-//     package ships.
+//     module still exists once however many entry points a program
+//     imports: `corio/net` and `corio` share one loop. Source maps go
+//     through both steps back to src/, which the package ships.
 //
 // Why joined files: Node's ESM loader pays for each file it resolves, reads,
 // compiles and links. `import "corio"` loaded about 80 files in about 80 ms
