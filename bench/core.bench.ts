@@ -3,10 +3,10 @@
 // Run alone: npm run bench -- core (compiled; through tsx it measures tsx's transform too)
 
 import { setMaxListeners } from "node:events";
-import { Deferred, Effect, Fiber } from "effect";
+import { Deferred, Effect, Fiber, Stream } from "effect";
 import * as effection from "effection";
 import { measure } from "mitata";
-import { call, createContext, Future, type Operation, run, spawn, suspend, type Task, timeout, until } from "../src/index.ts";
+import { call, createContext, each, Future, forEach, type Operation, run, spawn, suspend, type Task, timeout, until } from "../src/index.ts";
 import { collectGarbage, medianPerOp, printCase, runtimeName } from "./_report.ts";
 
 const gc = collectGarbage;
@@ -727,6 +727,53 @@ function smallestSchedulerPingPong(n: number, delegating: boolean): void {
       ],
       "corio yield* until(asyncFn())",
       "no goal in the issue: the bridge every port to corio crosses",
+    ),
+  );
+}
+
+// 11. A task iterates an async generator (a port's `for await` loop): `each` with its pull loop
+// and `forEach` with a body, against `for await` in an async function and the peers' forms.
+{
+  const N = 100_000;
+  async function* numbers(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  function* nothing(_item: number): Operation<void> {}
+  const corioEach = await medianPerOp(N, () =>
+    run(function* () {
+      const it = yield* each(numbers(N));
+      for (let r = yield* it.next(); !r.done; r = yield* it.next());
+    }),
+  );
+  const corioForEach = await medianPerOp(N, () => run(() => forEach(numbers(N), nothing)));
+  const forAwait = await medianPerOp(N, async () => {
+    for await (const _item of numbers(N));
+  });
+  const effectionTime = await medianPerOp(N, () =>
+    effection.run(function* () {
+      for (const _item of yield* effection.each(effection.stream(numbers(N)))) yield* effection.each.next();
+    }),
+  );
+  const effectTime = await medianPerOp(N, () =>
+    Effect.runPromise(
+      Stream.runForEach(
+        Stream.fromAsyncIterable(numbers(N), (cause) => cause),
+        () => Effect.void,
+      ),
+    ),
+  );
+  record(
+    printCase(
+      "a task iterates an async generator, 100k items",
+      [
+        { name: "corio each(gen) with it.next()", value: corioEach },
+        { name: "corio forEach(gen, body)", value: corioForEach },
+        { name: "for await in an async function (floor)", value: forAwait },
+        { name: "Effection 4 each(stream(gen))", value: effectionTime },
+        { name: "Effect 4 Stream.runForEach(fromAsyncIterable(gen))", value: effectTime },
+      ],
+      "corio each(gen) with it.next()",
+      "no goal in the issue: how a port's for-await loop costs in a task",
     ),
   );
 }

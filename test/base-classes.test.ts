@@ -15,6 +15,7 @@ const root = resolve(import.meta.dirname, "..");
 const COLD = new Map<string, string>([
   ["Queue", "one per queue (LifoQueue, PriorityQueue)"],
   ["Semaphore", "one per semaphore (BoundedSemaphore)"],
+  ["PromisedRead", "one per each() over a promise-based source"],
   ["GenericFileDescriptor", "compat: one per open file"],
   ["Protocol", "compat: one per connection, subclassed by users"],
   ["Factory", "compat: one per server"],

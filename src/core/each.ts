@@ -4,6 +4,7 @@
  * @module
  */
 import { defineOperation } from "./_dev.ts";
+import { PromisedRead } from "./_promised-read.ts";
 import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
 import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { until } from "./call.ts";
@@ -16,6 +17,7 @@ const OVER = Symbol("corio.each.over");
 const SOURCE_NEXT = Symbol("corio.each.sourceNext");
 const SETTLED = Symbol("corio.each.settled");
 const FAILED = Symbol("corio.each.failed");
+const BUSY = Symbol("corio.each.busy");
 
 /**
  * The part of a Web `ReadableStream` that `each` uses (structural, so any
@@ -48,7 +50,10 @@ export interface EachIterator<T, TReturn = undefined> extends OperationIterator<
 
 /** One kind of source, opened: pull an item, or let it go. */
 interface Source<T, TReturn> {
-  next(): Operation<IteratorResult<T, TReturn>>;
+  /** The iterator of the operation that gives the next item. */
+  next(): Iterator<Instruction, IteratorResult<T, TReturn>, unknown>;
+  /** True while another task waits for the next item (a promise-based source reads one at a time). */
+  readonly waiting: boolean;
   /** True if an error from `next` ends the source (a JS iterator that threw is finished). */
   readonly endsOnError: boolean;
   release(): Operation<void>;
@@ -85,6 +90,11 @@ const ACCEPTED =
  * the cancel is given by the next `next()` (a corio source keeps it; for the
  * others the read in flight is kept). The source is released when the task
  * ends (or at `return()`).
+ *
+ * An async iterable or a Web stream is read one item at a time: a `next()`
+ * while another task's waits throws an `Error` saying so (the waiting one
+ * goes on), where an async generator would queue it and a plain async
+ * iterator could give one item twice.
  *
  * Unlike Effection's `each` (`for (const x of yield* each(stream)) { ...;
  * yield* each.next(); }`), there is no hidden per-loop state: the iterator is
@@ -190,9 +200,14 @@ class Each<T, TReturn> implements EachIterator<T, TReturn> {
     return null;
   }
 
-  /** @internal The source's next item, as an operation to run. */
+  /** @internal True while another task waits for the source's next item. */
+  [BUSY](): boolean {
+    return this.#source.waiting;
+  }
+
+  /** @internal The source's next item, as an operation's iterator to run. */
   [SOURCE_NEXT](): Iterator<Instruction, IteratorResult<T, TReturn>, unknown> {
-    return this.#source.next()[Symbol.iterator]();
+    return this.#source.next();
   }
 
   /** @internal What the source's `next` gave. */
@@ -246,6 +261,11 @@ class EachNext<T, TReturn> extends StepOperation<IteratorResult<T, TReturn>> {
       if (over !== null) {
         this.state = FINISHED;
         return { done: true, value: over };
+      }
+      if (this.#each[BUSY]()) {
+        // Not the source's failure: the waiting task's iteration goes on.
+        this.state = FINISHED;
+        throw new Error("Cannot iterate with each: another task is already waiting for this source's next item");
       }
     }
     let step: IteratorResult<Instruction, IteratorResult<T, TReturn>>;
@@ -330,19 +350,21 @@ function open<T, TReturn>(source: unknown): Source<T, TReturn> {
 /** A corio iterator: `next()` is an operation already. */
 class NativeSource<T, TReturn> implements Source<T, TReturn> {
   readonly endsOnError = false;
+  // Its own `next()` decides whether several tasks may wait (a Queue's may).
+  readonly waiting = false;
   readonly #iterator: OperationIterator<T, TReturn>;
   constructor(iterator: OperationIterator<T, TReturn>) {
     this.#iterator = iterator;
   }
   // The source's own operation, checked, with no generator around it (`Each.next` runs it at its first step).
-  next(): Operation<IteratorResult<T, TReturn>> {
+  next(): Iterator<Instruction, IteratorResult<T, TReturn>, unknown> {
     const op = this.#iterator.next() as unknown;
     if (op === null || typeof op !== "object" || typeof (op as Record<symbol, unknown>)[Symbol.iterator] !== "function" || isPromiseLike(op)) {
       throw new TypeError(
         `Cannot iterate with each: the source's next() must return an operation (as channel.next() does), received ${kindOf(op)}; pass an async iterable as such`,
       );
     }
-    return op as Operation<IteratorResult<T, TReturn>>;
+    return (op as Operation<IteratorResult<T, TReturn>>)[Symbol.iterator]();
   }
   *release(): Operation<void> {
     const close = (this.#iterator as { return?: () => unknown }).return;
@@ -355,22 +377,35 @@ class NativeSource<T, TReturn> implements Source<T, TReturn> {
 }
 
 /** A JS async iterator; a read in flight is kept across a cancel. */
-class AsyncIterableSource<T, TReturn> implements Source<T, TReturn> {
+class AsyncIterableSource<T, TReturn> extends PromisedRead<IteratorResult<T, TReturn>, IteratorResult<T, TReturn>> implements Source<T, TReturn> {
   readonly endsOnError = true;
   readonly #iterator: AsyncIterator<T, TReturn>;
   readonly #readable: { destroy(): void; readableEnded?: boolean } | null;
-  #pending: Promise<IteratorResult<T, TReturn>> | null = null;
 
   constructor(iterator: AsyncIterator<T, TReturn>, readable: { destroy(): void; readableEnded?: boolean } | null) {
+    super();
     this.#iterator = iterator;
     this.#readable = readable;
   }
 
-  *next(): Operation<IteratorResult<T, TReturn>> {
-    this.#pending ??= Promise.resolve(this.#iterator.next());
-    const result = yield* until(this.#pending);
-    this.#pending = null;
+  next(): Iterator<Instruction, IteratorResult<T, TReturn>, unknown> {
+    return this.wait();
+  }
+
+  protected read(): PromiseLike<IteratorResult<T, TReturn>> {
+    return this.#iterator.next();
+  }
+
+  protected finish(result: IteratorResult<T, TReturn>): IteratorResult<T, TReturn> {
+    // As `for await` does: anything else would fail later, far from its cause.
+    if (result === null || typeof result !== "object") {
+      throw new TypeError(`Cannot iterate with each: the async iterator's next() gave ${kindOf(result)}, not an iterator result ({ done, value })`);
+    }
     return result;
+  }
+
+  protected failed(): void {
+    // `Each` ends the iteration (`endsOnError`).
   }
 
   *release(): Operation<void> {
@@ -382,39 +417,37 @@ class AsyncIterableSource<T, TReturn> implements Source<T, TReturn> {
     const close = this.#iterator.return;
     if (typeof close !== "function") return;
     const closing = Promise.resolve(close.call(this.#iterator));
-    if (this.#pending !== null) {
+    if (this.inFlight) {
       // A read is in flight: an async generator answers `return()` only after it, which may be never.
       closing.catch(() => undefined);
-      this.#pending.catch(() => undefined);
       return;
     }
     yield* until(closing);
   }
 }
 
+type WebReadResult<T> = { done: true; value?: T | undefined } | { done: false; value: T };
+
 /** A Web stream's reader; a read in flight is kept across a cancel. */
-class WebStreamSource<T> implements Source<T, undefined> {
+class WebStreamSource<T> extends PromisedRead<WebReadResult<T>, IteratorResult<T, undefined>> implements Source<T, undefined> {
   readonly endsOnError = true;
   readonly #reader: ReturnType<WebReadableStreamLike<T>["getReader"]>;
-  #pending: Promise<{ done: true; value?: T | undefined } | { done: false; value: T }> | null = null;
   #ended = false;
 
   constructor(reader: ReturnType<WebReadableStreamLike<T>["getReader"]>) {
+    super();
     this.#reader = reader;
   }
 
-  *next(): Operation<IteratorResult<T, undefined>> {
-    this.#pending ??= this.#reader.read();
-    let result: { done: true; value?: T | undefined } | { done: false; value: T };
-    try {
-      result = yield* until(this.#pending);
-    } catch (error) {
-      if (isCancellation(error)) throw error; // the read in flight is kept
-      this.#pending = null;
-      this.#end();
-      throw error;
-    }
-    this.#pending = null;
+  next(): Iterator<Instruction, IteratorResult<T, undefined>, unknown> {
+    return this.wait();
+  }
+
+  protected read(): PromiseLike<WebReadResult<T>> {
+    return this.#reader.read();
+  }
+
+  protected finish(result: WebReadResult<T>): IteratorResult<T, undefined> {
     if (result.done) {
       this.#end();
       return { done: true, value: undefined };
@@ -422,10 +455,13 @@ class WebStreamSource<T> implements Source<T, undefined> {
     return { done: false, value: result.value };
   }
 
+  protected failed(): void {
+    this.#end();
+  }
+
   *release(): Operation<void> {
     if (this.#ended) return;
     this.#ended = true;
-    this.#pending?.catch(() => undefined);
     yield* until(this.#reader.cancel("the iteration was stopped"));
   }
 

@@ -134,6 +134,64 @@ describe("each and forEach", () => {
     });
   });
 
+  it("an item that arrives in the turn its wait is cancelled goes to the next next()", async () => {
+    await runVirtual(function* () {
+      let reads = 0;
+      let deliver: (result: IteratorResult<string>) => void = () => {};
+      let read: Promise<IteratorResult<string>> = Promise.resolve({ done: true, value: undefined });
+      const source: AsyncIterable<string> & AsyncIterator<string> = {
+        next() {
+          reads++;
+          read = new Promise((resolve) => {
+            deliver = resolve;
+          });
+          return read;
+        },
+        [Symbol.asyncIterator]() {
+          return source;
+        },
+      };
+      const it = yield* each(source);
+      const reader = yield* spawn(() => it.next());
+      yield* waitAllTasksBlocked();
+      // Runs after each's own callback on the same promise: the reader is woken with "x", not yet run.
+      void read.then(() => reader.cancel());
+      deliver({ done: false, value: "x" });
+      yield* rejectsOp(reader, CancelledError);
+      assert.deepEqual(yield* it.next(), { done: false, value: "x" });
+      assert.equal(reads, 1, "one read, not two");
+    });
+  });
+
+  it("a second task waiting on the same source gets a clear error, and the iteration goes on", async () => {
+    await runVirtual(function* () {
+      const source = manualIterator<string>();
+      const it = yield* each(source);
+      const first = yield* spawn(() => it.next());
+      yield* waitAllTasksBlocked();
+      const error = yield* rejectsOp(it.next(), Error);
+      assert.equal(error.message, "Cannot iterate with each: another task is already waiting for this source's next item");
+      source.push("a");
+      assert.deepEqual(yield* first, { done: false, value: "a" });
+      source.push("b");
+      assert.deepEqual(yield* it.next(), { done: false, value: "b" }, "the iteration goes on");
+      assert.equal(source.reads, 2);
+    });
+  });
+
+  it("an async iterator whose next() gives no iterator result fails with a TypeError naming it", async () => {
+    await runVirtual(function* () {
+      const source = {
+        next: () => Promise.resolve(42 as unknown as IteratorResult<number>),
+        [Symbol.asyncIterator]() {
+          return source;
+        },
+      };
+      const error = yield* rejectsOp(collect(source), TypeError);
+      assert.equal(error.message, "Cannot iterate with each: the async iterator's next() gave number, not an iterator result ({ done, value })");
+    });
+  });
+
   it("cancelled while a read is in flight, it calls return() without waiting behind the read", async () => {
     await runVirtual(function* () {
       const log: string[] = [];
@@ -232,6 +290,34 @@ describe("each and forEach", () => {
       task.cancel();
       assert.equal(yield* until(promise), "the iteration was stopped");
       yield* rejectsOp(task, CancelledError);
+    });
+  });
+
+  it("a Web ReadableStream keeps the read a cancelled next() left, and an error ends it with the lock released", async () => {
+    await runVirtual(function* () {
+      let control: ReadableStreamDefaultController<string> | undefined;
+      const stream = new ReadableStream<string>({
+        start(controller) {
+          control = controller;
+        },
+      });
+      const it = yield* each(stream);
+      const reader = yield* spawn(() => it.next());
+      yield* waitAllTasksBlocked();
+      reader.cancel();
+      yield* rejectsOp(reader, CancelledError);
+      control?.enqueue("kept");
+      control?.enqueue("second");
+      assert.deepEqual(yield* it.next(), { done: false, value: "kept" });
+      assert.deepEqual(yield* it.next(), { done: false, value: "second" });
+      // Runs once this task waits on its read.
+      yield* spawn(function* () {
+        control?.error(new RangeError("the peer went away"));
+      });
+      const error = yield* rejectsOp(it.next(), RangeError);
+      assert.equal(error.message, "the peer went away");
+      assert.equal(stream.locked, false, "the lock is released");
+      assert.deepEqual(yield* it.next(), { done: true, value: undefined }, "the iteration is over");
     });
   });
 
