@@ -7,6 +7,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { hostDecodeUtf8 } from "../core/_host.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { startDaemon } from "../core/_resource.ts";
 import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
@@ -115,10 +116,11 @@ export class FileStream {
 
   /** @internal What `openFile` calls: the constructor is private, so that `new FileStream()` does not type-check. */
   static create(path: string, mode: FileMode, transport: FileTransport): FileStream {
-    return new FileStream(path, mode, transport);
+    return new FileStream(MADE_BY_CORIO, path, mode, transport);
   }
 
-  private constructor(path: string, mode: FileMode, transport: FileTransport) {
+  private constructor(token: typeof MADE_BY_CORIO, path: string, mode: FileMode, transport: FileTransport) {
+    checkMadeByCorio(token, "a FileStream", "use yield* openFile(path, mode)");
     this.#path = path;
     this.#mode = mode;
     this.#transport = transport;

@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -97,10 +98,11 @@ export class DatagramSocket {
 
   /** @internal What `openDatagram` calls: the constructor is private, so that `new DatagramSocket()` does not type-check. */
   static create(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }): DatagramSocket {
-    return new DatagramSocket(socket, options);
+    return new DatagramSocket(MADE_BY_CORIO, socket, options);
   }
 
-  private constructor(socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }) {
+  private constructor(token: typeof MADE_BY_CORIO, socket: Socket, options: { maxSize: number; maxQueue: number; connected: boolean }) {
+    checkMadeByCorio(token, "a DatagramSocket", "use yield* openDatagram(options)");
     this.#socket = socket;
     this.#maxSize = options.maxSize;
     this.#maxQueue = options.maxQueue;

@@ -5,6 +5,7 @@
 
 import type { QueueEvents } from "bullmq";
 import { defineOperationMethods } from "../core/_dev.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { until } from "../core/call.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -48,13 +49,14 @@ export class JobCompletions<R> {
   readonly #outcomes = new Queue<JobOutcome<R>>();
   readonly #events: QueueEvents;
 
-  private constructor(events: QueueEvents) {
+  private constructor(token: typeof MADE_BY_CORIO, events: QueueEvents) {
+    checkMadeByCorio(token, "a JobCompletions", "use yield* queue.completions()");
     this.#events = events;
   }
 
   /** @internal Starts listening from the current end of the queue's event stream. */
   static *start<R>(events: QueueEvents, client: RedisClient, streamKey: string): Operation<JobCompletions<R>> {
-    const completions = new JobCompletions<R>(events);
+    const completions = new JobCompletions<R>(MADE_BY_CORIO, events);
     const outcomes = completions.#outcomes;
     events.on("completed", ({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => {
       if (!outcomes.isShutdown) outcomes.putNowait({ id: jobId, status: "completed", value: parseValue(returnvalue) as R });

@@ -16,6 +16,7 @@
 
 import { Queue as BullQueue, Worker as BullWorker, type Job, type JobsOptions, QueueEvents, UnrecoverableError, WaitingError } from "bullmq";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { SHIELDED } from "../core/_scope.ts";
 import { until } from "../core/call.ts";
 import { createCancelledError, isCancellation } from "../core/errors.ts";
@@ -108,10 +109,11 @@ export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, P
 
   /** @internal What `openJobQueue` calls: the constructor is private, so that `new JobQueue()` does not type-check. */
   static create<D = unknown, R = unknown>(name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient): JobQueue<D, R> {
-    return new JobQueue<D, R>(name, address, prefix, queue, client);
+    return new JobQueue<D, R>(MADE_BY_CORIO, name, address, prefix, queue, client);
   }
 
-  private constructor(name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient) {
+  private constructor(token: typeof MADE_BY_CORIO, name: string, address: RedisAddress, prefix: string, queue: BullQueue, client: RedisClient) {
+    checkMadeByCorio(token, "a JobQueue", "use yield* openJobQueue(name, options)");
     this.name = name;
     this.#address = address;
     this.#prefix = prefix;

@@ -4,6 +4,7 @@
  */
 
 import { defineOperationMethods } from "../core/_dev.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
@@ -246,10 +247,11 @@ export class Subscription<T> {
 
   /** @internal What `broadcast.subscribe()` calls: the constructor is private, so that `new Subscription()` does not type-check. */
   static create<T>(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void): Subscription<T> {
-    return new Subscription<T>(capacity, overflow, onClose);
+    return new Subscription<T>(MADE_BY_CORIO, capacity, overflow, onClose);
   }
 
-  private constructor(capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void) {
+  private constructor(token: typeof MADE_BY_CORIO, capacity: number, overflow: Overflow, onClose: (subscription: Subscription<T>) => void) {
+    checkMadeByCorio(token, "a Subscription", "use broadcast.subscribe()");
     this.#channel = new Channel<T>({ capacity });
     this.#overflow = overflow;
     this.#onClose = onClose;

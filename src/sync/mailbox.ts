@@ -4,6 +4,7 @@
  */
 
 import { defineOperation } from "../core/_dev.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { resume } from "../core/_park.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { Future } from "../core/future.ts";
@@ -39,10 +40,11 @@ export class Request<M = unknown, R = unknown> {
 
   /** @internal What `request()` calls: the constructor is private, so that `new Request()` does not type-check. */
   static create<M = unknown, R = unknown>(message: M, from: Task<unknown>): Request<M, R> {
-    return new Request<M, R>(message, from);
+    return new Request<M, R>(MADE_BY_CORIO, message, from);
   }
 
-  private constructor(message: M, from: Task<unknown>) {
+  private constructor(token: typeof MADE_BY_CORIO, message: M, from: Task<unknown>) {
+    checkMadeByCorio(token, "a Request", "a task gets one from yield* receive() after another calls request(task, message)");
     this.message = message;
     this.from = from;
   }

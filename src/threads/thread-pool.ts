@@ -16,13 +16,14 @@ import type { ResourceLimits } from "node:worker_threads";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { startDaemon } from "../core/_resource.ts";
 import { defineStepOperations, FINISHED, FRESH, PARKED, DONE as STEP_DONE, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
-import { TaskImpl } from "../core/task.ts";
+import type { TaskImpl } from "../core/task.ts";
 import { QueueFull } from "../sync/errors.ts";
 import { Batches } from "./_batches.ts";
 import { functionId, functionSource } from "./_function-sources.ts";
@@ -139,17 +140,16 @@ export class ThreadPool {
    * ```
    */
   static *start(options: ThreadPoolOptions = {}): Operation<ThreadPool> {
-    return new ThreadPool(requireCurrentTask("start a thread pool"), options);
+    return new ThreadPool(MADE_BY_CORIO, requireCurrentTask("start a thread pool"), options);
   }
 
   /** @internal `ThreadPool.start` for another owner than the current task (the default pool's is the root): the constructor is private, so that `new ThreadPool()` does not type-check. */
   static create(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}): ThreadPool {
-    return new ThreadPool(owner, options);
+    return new ThreadPool(MADE_BY_CORIO, owner, options);
   }
 
-  private constructor(owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}) {
-    // The types forbid `new ThreadPool(options)`; plain JavaScript gets this instead of a failure deep inside.
-    if (!(owner instanceof TaskImpl)) throw new TypeError("Cannot create a ThreadPool with new: use yield* ThreadPool.start(options) inside a task");
+  private constructor(token: typeof MADE_BY_CORIO, owner: TaskImpl<unknown>, options: ThreadPoolOptions = {}) {
+    checkMadeByCorio(token, "a ThreadPool", "use yield* ThreadPool.start(options) inside a task");
     this.#size = checkCount(options.size ?? availableParallelism(), "size", 1);
     if (this.#size === Infinity) throw new RangeError("Cannot start a thread pool: size must be finite");
     this.#maxQueue = checkCount(options.maxQueue ?? Infinity, "maxQueue", 0);

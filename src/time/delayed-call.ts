@@ -3,6 +3,7 @@
  * @module
  */
 
+import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import type { Loop } from "../core/loop.ts";
 import { currentLoop } from "../core/run.ts";
 
@@ -38,10 +39,11 @@ export class DelayedCall {
 
   /** @internal What `callLater` calls: the constructor is private, so that `new DelayedCall()` does not type-check. */
   static create(loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]): DelayedCall {
-    return new DelayedCall(loop, ms, fn, args);
+    return new DelayedCall(MADE_BY_CORIO, loop, ms, fn, args);
   }
 
-  private constructor(loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]) {
+  private constructor(token: typeof MADE_BY_CORIO, loop: Loop, ms: number, fn: (...args: never[]) => unknown, args: unknown[]) {
+    checkMadeByCorio(token, "a DelayedCall", "use callLater(ms, fn, ...args)");
     this.#loop = loop;
     this.#fn = fn;
     this.#args = args;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkMadeByCorio, MADE_BY_CORIO } from "../../core/_made-by-corio.ts"; // compat-internal: the guard of its private constructor
 import { type ErrorHandler, Loop } from "../../core/loop.ts"; // compat-internal: the reactor is a loop of its own; the public API has no loop handle
 import { startRoot } from "../../core/run.ts"; // compat-internal: starts root tasks on the reactor's own loop
 import type { Clock, Operation, Task } from "../../index.ts";
@@ -100,10 +101,11 @@ export class IDelayedCall {
 
   /** @internal What `reactor.callLater` calls: the constructor is private, so that `new IDelayedCall()` does not type-check. */
   static create(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]): IDelayedCall {
-    return new IDelayedCall(reactor, seconds, fn, args);
+    return new IDelayedCall(MADE_BY_CORIO, reactor, seconds, fn, args);
   }
 
-  private constructor(reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]) {
+  private constructor(token: typeof MADE_BY_CORIO, reactor: Reactor, seconds: number, fn: (...args: unknown[]) => unknown, args: unknown[]) {
+    checkMadeByCorio(token, "an IDelayedCall", "use reactor.callLater(seconds, fn, ...args)");
     this.#reactor = reactor;
     this.#fn = () => {
       this.#called = true;
