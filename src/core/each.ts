@@ -17,7 +17,6 @@ const OVER = Symbol("corio.each.over");
 const SOURCE_NEXT = Symbol("corio.each.sourceNext");
 const SETTLED = Symbol("corio.each.settled");
 const FAILED = Symbol("corio.each.failed");
-const BUSY = Symbol("corio.each.busy");
 
 /**
  * The part of a Web `ReadableStream` that `each` uses (structural, so any
@@ -52,8 +51,6 @@ export interface EachIterator<T, TReturn = undefined> extends OperationIterator<
 interface Source<T, TReturn> {
   /** The iterator of the operation that gives the next item. */
   next(): Iterator<Instruction, IteratorResult<T, TReturn>, unknown>;
-  /** True while another task waits for the next item (a promise-based source reads one at a time). */
-  readonly waiting: boolean;
   /** True if an error from `next` ends the source (a JS iterator that threw is finished). */
   readonly endsOnError: boolean;
   release(): Operation<void>;
@@ -91,10 +88,9 @@ const ACCEPTED =
  * others the read in flight is kept). The source is released when the task
  * ends (or at `return()`).
  *
- * An async iterable or a Web stream is read one item at a time: a `next()`
- * while another task's waits throws an `Error` saying so (the waiting one
- * goes on), where an async generator would queue it and a plain async
- * iterator could give one item twice.
+ * Several tasks may wait on one iterator: each gets an item of its own, in
+ * the order they asked (an async iterable or a Web stream is read one item
+ * at a time, as an async generator serves its `next()` calls).
  *
  * Unlike Effection's `each` (`for (const x of yield* each(stream)) { ...;
  * yield* each.next(); }`), there is no hidden per-loop state: the iterator is
@@ -200,11 +196,6 @@ class Each<T, TReturn> implements EachIterator<T, TReturn> {
     return null;
   }
 
-  /** @internal True while another task waits for the source's next item. */
-  [BUSY](): boolean {
-    return this.#source.waiting;
-  }
-
   /** @internal The source's next item, as an operation's iterator to run. */
   [SOURCE_NEXT](): Iterator<Instruction, IteratorResult<T, TReturn>, unknown> {
     return this.#source.next();
@@ -261,11 +252,6 @@ class EachNext<T, TReturn> extends StepOperation<IteratorResult<T, TReturn>> {
       if (over !== null) {
         this.state = FINISHED;
         return { done: true, value: over };
-      }
-      if (this.#each[BUSY]()) {
-        // Not the source's failure: the waiting task's iteration goes on.
-        this.state = FINISHED;
-        throw new Error("Cannot iterate with each: another task is already waiting for this source's next item");
       }
     }
     let step: IteratorResult<Instruction, IteratorResult<T, TReturn>>;
@@ -350,8 +336,6 @@ function open<T, TReturn>(source: unknown): Source<T, TReturn> {
 /** A corio iterator: `next()` is an operation already. */
 class NativeSource<T, TReturn> implements Source<T, TReturn> {
   readonly endsOnError = false;
-  // Its own `next()` decides whether several tasks may wait (a Queue's may).
-  readonly waiting = false;
   readonly #iterator: OperationIterator<T, TReturn>;
   constructor(iterator: OperationIterator<T, TReturn>) {
     this.#iterator = iterator;
@@ -444,6 +428,8 @@ class WebStreamSource<T> extends PromisedRead<WebReadResult<T>, IteratorResult<T
   }
 
   protected read(): PromiseLike<WebReadResult<T>> {
+    // A wait that queued behind the one that saw the end: the reader is released.
+    if (this.#ended) return Promise.resolve({ done: true });
     return this.#reader.read();
   }
 
