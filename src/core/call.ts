@@ -63,13 +63,18 @@ export const until = defineOperation(function* until<T>(promise: PromiseLike<T>)
     }
     return promise as T;
   }
+  return (yield parkOn(promise)) as T;
+});
+
+/** The park of the current task's wait for `promise` (`until`, and `call` without a generator of `until`'s). */
+function parkOn(promise: PromiseLike<unknown>): PromisePark {
   const park = new PromisePark(requireCurrentTask("wait until a promise settles"));
   promise.then(
     (value) => park.settle(false, value),
     (error: unknown) => park.settle(true, error),
   );
-  return (yield park) as T;
-});
+  return park;
+}
 
 /**
  * Calls `fn` with an `AbortSignal` and waits for what it returns: a promise
@@ -103,7 +108,7 @@ export const call = defineOperation(function* call<T>(fn: (signal: AbortSignal) 
     const result = controller !== null ? fn(controller.signal) : (fn as () => T | PromiseLike<T> | Operation<T>)();
     if (result !== null && typeof result === "object") {
       const then = (result as PromiseLike<T>).then;
-      if (typeof then === "function" && !isOperationThen(then)) return yield* until(result as PromiseLike<T>);
+      if (typeof then === "function" && !isOperationThen(then)) return (yield parkOn(result as PromiseLike<T>)) as T;
       if (typeof (result as Operation<T>)[Symbol.iterator] === "function") return yield* result as Operation<T>;
     }
     return result as T;
