@@ -55,6 +55,29 @@ function manualIterator<T>(): AsyncIterableIterator<T> & { push(value: T): void;
   return it;
 }
 
+/** An async iterator whose reads the test settles one by one: `last()` is the read in flight, `deliver` settles it. */
+function heldReads(): AsyncIterable<string> &
+  AsyncIterator<string> & { reads: number; last(): Promise<IteratorResult<string>>; deliver(result: IteratorResult<string>): void } {
+  let settle: (result: IteratorResult<string>) => void = () => {};
+  let read: Promise<IteratorResult<string>> = Promise.resolve({ done: true, value: undefined });
+  const source = {
+    reads: 0,
+    last: () => read,
+    deliver: (result: IteratorResult<string>) => settle(result),
+    next(): Promise<IteratorResult<string>> {
+      source.reads++;
+      read = new Promise((resolve) => {
+        settle = resolve;
+      });
+      return read;
+    },
+    [Symbol.asyncIterator]() {
+      return source;
+    },
+  };
+  return source;
+}
+
 function* collect<T>(source: OperationIterator<T> | AsyncIterable<T> | ReadableStream<T>): Operation<T[]> {
   const out: T[] = [];
   yield* forEach(source as AsyncIterable<T>, function* (item) {
@@ -136,30 +159,16 @@ describe("each and forEach", () => {
 
   it("an item that arrives in the turn its wait is cancelled goes to the next next()", async () => {
     await runVirtual(function* () {
-      let reads = 0;
-      let deliver: (result: IteratorResult<string>) => void = () => {};
-      let read: Promise<IteratorResult<string>> = Promise.resolve({ done: true, value: undefined });
-      const source: AsyncIterable<string> & AsyncIterator<string> = {
-        next() {
-          reads++;
-          read = new Promise((resolve) => {
-            deliver = resolve;
-          });
-          return read;
-        },
-        [Symbol.asyncIterator]() {
-          return source;
-        },
-      };
+      const source = heldReads();
       const it = yield* each(source);
       const reader = yield* spawn(() => it.next());
       yield* waitAllTasksBlocked();
       // Runs after each's own callback on the same promise: the reader is woken with "x", not yet run.
-      void read.then(() => reader.cancel());
-      deliver({ done: false, value: "x" });
+      void source.last().then(() => reader.cancel());
+      source.deliver({ done: false, value: "x" });
       yield* rejectsOp(reader, CancelledError);
       assert.deepEqual(yield* it.next(), { done: false, value: "x" });
-      assert.equal(reads, 1, "one read, not two");
+      assert.equal(source.reads, 1, "one read, not two");
     });
   });
 
@@ -181,30 +190,16 @@ describe("each and forEach", () => {
 
   it("an item whose task is cancelled before it runs goes to the task waiting behind it", async () => {
     await runVirtual(function* () {
-      let deliver: (result: IteratorResult<string>) => void = () => {};
-      let read: Promise<IteratorResult<string>> = Promise.resolve({ done: true, value: undefined });
-      let reads = 0;
-      const source: AsyncIterable<string> & AsyncIterator<string> = {
-        next() {
-          reads++;
-          read = new Promise((resolve) => {
-            deliver = resolve;
-          });
-          return read;
-        },
-        [Symbol.asyncIterator]() {
-          return source;
-        },
-      };
+      const source = heldReads();
       const it = yield* each(source);
       const first = yield* spawn(() => it.next());
       const second = yield* spawn(() => it.next());
       yield* waitAllTasksBlocked();
-      void read.then(() => first.cancel());
-      deliver({ done: false, value: "x" });
+      void source.last().then(() => first.cancel());
+      source.deliver({ done: false, value: "x" });
       yield* rejectsOp(first, CancelledError);
       assert.deepEqual(yield* second, { done: false, value: "x" });
-      assert.equal(reads, 1, "one read, not two");
+      assert.equal(source.reads, 1, "one read, not two");
     });
   });
 
