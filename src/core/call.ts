@@ -4,16 +4,24 @@
  */
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
+import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { isCancellation } from "./errors.ts";
-import { type Instruction, isOperationThen, type Operation, operationLabel } from "./operation.ts";
+import { devHooks, type Instruction, isOperationThen, markOperationPrototype, type Operation, operationLabel } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import type { TaskImpl } from "./task.ts";
 
-/** Parks a task on a foreign promise; counts as "busy" so a virtual clock holds still. */
-class PromisePark extends Park {
+/**
+ * Parks a task on a foreign promise; counts as "busy" so a virtual clock
+ * holds still. It is also the `{ done: false, value: park }` result that
+ * yields it (one object per wait).
+ */
+class PromisePark extends Park implements IteratorYieldResult<Instruction> {
+  readonly done = false;
+  readonly value: Instruction;
   #pending = true;
   constructor(task: TaskImpl<unknown>) {
     super(task, "future");
+    this.value = this;
     task.loop.busy++;
   }
   settle(isThrow: boolean, value: unknown): void {
@@ -53,18 +61,63 @@ class PromisePark extends Park {
  * console.assert(v === 7);
  * ```
  */
-export const until = defineOperation(function* until<T>(promise: PromiseLike<T>): Operation<T> {
-  if (promise !== null && typeof promise === "object" && isOperationThen((promise as PromiseLike<T>).then)) {
-    throw new TypeError(`Cannot wait until: ${operationLabel(promise)} is an operation, not a promise; run it with yield* ${operationLabel(promise)}`);
-  }
-  if (promise === null || typeof promise !== "object" || typeof (promise as PromiseLike<T>).then !== "function") {
-    if (promise !== null && typeof promise === "function") {
-      throw new TypeError("Cannot wait until: expected a promise, received a function (call it first, or use call())");
-    }
-    return promise as T;
-  }
-  return (yield parkOn(promise)) as T;
+export const until = defineOperation(function until<T>(promise: PromiseLike<T>): Operation<T> {
+  return new Until<T>(promise);
 });
+
+/**
+ * `until(promise)`: a step operation (see `_step-operation.ts`), checked at
+ * its first step as the generator it replaces was, which waits on the
+ * promise's park.
+ */
+class Until<T> extends StepOperation<T> {
+  readonly #promise: PromiseLike<T>;
+  #park: PromisePark | null = null;
+  constructor(promise: PromiseLike<T>) {
+    super();
+    this.state = FRESH;
+    this.#promise = promise;
+  }
+  override [Symbol.iterator](): this {
+    devHooks.handedOver?.(this);
+    return this;
+  }
+  next(value?: unknown): IteratorResult<Instruction, T> {
+    if (this.state === PARKED) {
+      // Resumed with the value (a rejection comes in through `throw`).
+      this.state = FINISHED;
+      this.#park = null;
+      return { value: value as T, done: true };
+    }
+    if (this.state !== FRESH) return DONE as IteratorResult<Instruction, T>;
+    this.state = FINISHED;
+    const promise = this.#promise;
+    if (promise !== null && typeof promise === "object" && isOperationThen(promise.then)) {
+      throw new TypeError(`Cannot wait until: ${operationLabel(promise)} is an operation, not a promise; run it with yield* ${operationLabel(promise)}`);
+    }
+    if (promise === null || typeof promise !== "object" || typeof promise.then !== "function") {
+      if (promise !== null && typeof promise === "function") {
+        throw new TypeError("Cannot wait until: expected a promise, received a function (call it first, or use call())");
+      }
+      return { value: promise as T, done: true };
+    }
+    const park = parkOn(promise);
+    this.#park = park;
+    this.state = PARKED;
+    return park;
+  }
+  override return(value?: T): IteratorResult<Instruction, T> {
+    // Closed while it waits (by code driving it by hand): the promise no longer counts as work.
+    this.#park?.cancelled();
+    this.#park = null;
+    return super.return(value);
+  }
+  override throw(error: unknown): IteratorResult<Instruction, T> {
+    this.#park = null;
+    return super.throw(error);
+  }
+}
+markOperationPrototype(Until.prototype, "until");
 
 /** The park of the current task's wait for `promise` (`until`, and `call` without a generator of `until`'s). */
 function parkOn(promise: PromiseLike<unknown>): PromisePark {

@@ -30,6 +30,32 @@ describe("until", () => {
     });
   });
 
+  it("checks what it is given when it runs, as a generator would, and gives back a value that is no promise", async () => {
+    await runVirtual(function* () {
+      const later = until(Promise.resolve(1));
+      assert.equal(yield* later, 1);
+      assert.equal(yield* later, undefined, "like a generator object, it runs once");
+      assert.equal(yield* until(5 as unknown as PromiseLike<number>), 5);
+      const notYet = until((() => Promise.resolve(1)) as unknown as PromiseLike<number>);
+      assert.throws(() => notYet[Symbol.iterator]().next(), {
+        name: "TypeError",
+        message: "Cannot wait until: expected a promise, received a function (call it first, or use call())",
+      });
+    });
+  });
+
+  it("closed with return() while it waits (driven by hand), it no longer holds the virtual clock", async () => {
+    await runVirtual(function* () {
+      // What a hand-written combinator driving operations itself may do: start a wait, then drop it.
+      const wait = until(new Promise<number>(() => {}))[Symbol.iterator]();
+      assert.equal(wait.next().done, false);
+      assert.deepEqual(wait.return?.(), { done: true, value: undefined });
+      // Still counted as work, the promise would hold the virtual clock still for ever: this sleep would not end.
+      yield* sleep(5);
+      assert.equal(currentTime(), 5);
+    });
+  });
+
   it("is abandoned on cancel, and a later rejection is not unhandled", async () => {
     let reject: (error: Error) => void = () => {};
     const pending = new Promise<void>((_, r) => {
