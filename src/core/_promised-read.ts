@@ -168,6 +168,8 @@ class ReadWait<V> extends IteratorPark {
   /** The outcome it was woken with, until it takes it or hands it on. */
   #isThrow = false;
   #value: unknown = undefined;
+  /** Closed from elsewhere while its task waits on it: the task still wakes, and the outcome goes on. */
+  #abandoned = false;
 
   constructor(read: PromisedRead<unknown, V>) {
     super(requireCurrentTask("wait for the next item"), "io", "the next item of the source (each)");
@@ -219,8 +221,10 @@ class ReadWait<V> extends IteratorPark {
     if (this.#state !== PARKED) return false;
     const task = this.task;
     task.loop.busy--;
-    if (task.park !== this || task.woken) {
+    if (task.park !== this || task.woken || this.#abandoned) {
       this.#state = OVER;
+      // Its task resumes the generators that were not closed (the closed one gives undefined, as it would have).
+      if (this.#abandoned && task.park === this && !task.woken) task.wake(false, undefined);
       return false;
     }
     this.#state = WOKEN;
@@ -235,7 +239,12 @@ class ReadWait<V> extends IteratorPark {
   }
 
   override return(value?: unknown): IteratorResult<Instruction, unknown> {
-    this.#giveUp();
+    const task = this.task;
+    if (this.#state === PARKED && task.park === this && !task.woken) {
+      // A generator around it was closed from elsewhere while its task waits here: the task
+      // must still wake when the read settles (else it would wait for ever), and the item is the next wait's.
+      this.#abandoned = true;
+    } else this.#giveUp();
     return { value, done: true };
   }
 

@@ -86,7 +86,7 @@ class Until<T> extends StepOperation<T> {
     if (this.state === PARKED) {
       // Resumed with the value (a rejection comes in through `throw`).
       this.state = FINISHED;
-      this.#park = null;
+      this.#leave();
       return { value: value as T, done: true };
     }
     if (this.state !== FRESH) return DONE as IteratorResult<Instruction, T>;
@@ -107,14 +107,23 @@ class Until<T> extends StepOperation<T> {
     return park;
   }
   override return(value?: T): IteratorResult<Instruction, T> {
-    // Closed while it waits (by code driving it by hand): the promise no longer counts as work.
-    this.#park?.cancelled();
-    this.#park = null;
+    this.#leave();
     return super.return(value);
   }
   override throw(error: unknown): IteratorResult<Instruction, T> {
-    this.#park = null;
+    this.#leave();
     return super.throw(error);
+  }
+  /**
+   * Done with the park. Resumed by its settle or a cancel, that changes
+   * nothing; left otherwise (code driving the operation by hand), the
+   * promise no longer counts as work. A task still parked on it (its
+   * generator closed from elsewhere) is left to wait for the promise.
+   */
+  #leave(): void {
+    const park = this.#park;
+    this.#park = null;
+    if (park !== null && (park.task as TaskImpl<unknown>).park !== park) park.cancelled();
   }
 }
 markOperationPrototype(Until.prototype, "until");
@@ -122,7 +131,9 @@ markOperationPrototype(Until.prototype, "until");
 /** The park of the current task's wait for `promise` (`until`, and `call` without a generator of `until`'s). */
 function parkOn(promise: PromiseLike<unknown>): PromisePark {
   const park = new PromisePark(requireCurrentTask("wait until a promise settles"));
-  promise.then(
+  // Through a native promise: a thenable that calls back at once, or whose `then` throws, would
+  // settle or fail before the task waits on the park, and the task would wait for ever.
+  Promise.resolve(promise).then(
     (value) => park.settle(false, value),
     (error: unknown) => park.settle(true, error),
   );

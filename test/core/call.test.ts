@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, call, currentTime, sleep, spawn, until } from "../../src/index.ts";
+import { CancelledError, call, currentTime, type Operation, sleep, spawn, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -51,6 +51,38 @@ describe("until", () => {
       assert.equal(wait.next().done, false);
       assert.deepEqual(wait.return?.(), { done: true, value: undefined });
       // Still counted as work, the promise would hold the virtual clock still for ever: this sleep would not end.
+      yield* sleep(5);
+      assert.equal(currentTime(), 5);
+    });
+  });
+
+  it("a generator around it closed from another task leaves its task waiting for the promise, not for ever", async () => {
+    await runVirtual(function* () {
+      const { promise, resolve } = promiseWithResolvers<string>();
+      const inner = (function* (): Generator<unknown, string, unknown> {
+        return yield* until(promise);
+      })();
+      const task = yield* spawn(() => inner as unknown as Operation<string>);
+      yield* waitAllTasksBlocked();
+      inner.return("closed");
+      setImmediate(() => resolve("late"));
+      assert.equal(yield* task, undefined, "the closed generator gives undefined to the task, as before");
+    });
+  });
+
+  it("a thenable that calls back at once, or whose then throws, is waited for like a promise", async () => {
+    await runVirtual(function* () {
+      const atOnce = { then: (onValue: (value: number) => void) => onValue(7) } as unknown as PromiseLike<number>;
+      assert.equal(yield* until(atOnce), 7);
+      assert.equal(yield* call(() => atOnce), 7);
+      const throwing = {
+        then: () => {
+          throw new RangeError("no then today");
+        },
+      };
+      const error = yield* rejectsOp(until(throwing as PromiseLike<number>), RangeError);
+      assert.equal(error.message, "no then today");
+      // Had the failed wait stayed counted as work, this sleep would never end.
       yield* sleep(5);
       assert.equal(currentTime(), 5);
     });

@@ -236,6 +236,23 @@ describe("each and forEach", () => {
     });
   });
 
+  it("a generator around next() closed from another task leaves its task to wake, and the item to the next next()", async () => {
+    await runVirtual(function* () {
+      const source = manualIterator<string>();
+      const it = yield* each(source);
+      const inner = (function* (): Generator<unknown, IteratorResult<string>, unknown> {
+        return yield* it.next();
+      })();
+      const task = yield* spawn(() => inner as unknown as Operation<IteratorResult<string>>);
+      yield* waitAllTasksBlocked();
+      inner.return({ done: true, value: undefined });
+      source.push("a");
+      assert.equal(yield* task, undefined, "the closed generator gives undefined to the task");
+      assert.deepEqual(yield* it.next(), { done: false, value: "a" }, "the item is not lost");
+      assert.equal(source.reads, 1);
+    });
+  });
+
   it("a Web stream whose failed read cannot release its lock gives that error to the task, not a hang", async () => {
     await runVirtual(function* () {
       const source = {
