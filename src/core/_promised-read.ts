@@ -9,6 +9,7 @@
  * @module
  */
 import { IteratorPark } from "./_park.ts";
+import { FINISHED, FRESH, PARKED } from "./_step-operation.ts";
 import type { Instruction } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import type { TaskImpl } from "./task.ts";
@@ -150,11 +151,8 @@ export abstract class PromisedRead<R, V> {
   }
 }
 
-// The states of a `ReadWait`.
-const FRESH = 0;
-const PARKED = 1;
-const WOKEN = 2;
-const OVER = 3;
+/** A `ReadWait`'s state between `PARKED` and `FINISHED`: settled, its task woken and not yet run. */
+const WOKEN = 3;
 
 /**
  * One wait for a result: the iterator its operation runs, and the park it
@@ -164,7 +162,8 @@ const OVER = 3;
 class ReadWait<V> extends IteratorPark {
   declare task: TaskImpl<unknown>;
   readonly #read: PromisedRead<unknown, V>;
-  #state: typeof FRESH | typeof PARKED | typeof WOKEN | typeof OVER = FRESH;
+  /** `FRESH`, `PARKED`, `WOKEN` or `FINISHED`. */
+  #state = FRESH;
   /** The outcome it was woken with, until it takes it or hands it on. */
   #isThrow = false;
   #value: unknown = undefined;
@@ -180,7 +179,7 @@ class ReadWait<V> extends IteratorPark {
     const state = this.#state;
     if (state === WOKEN) {
       // Resumed with the outcome (a failure comes in through `throw`).
-      this.#state = OVER;
+      this.#state = FINISHED;
       const value = this.#value;
       this.#value = undefined;
       try {
@@ -190,14 +189,14 @@ class ReadWait<V> extends IteratorPark {
         this.#read.leave(this);
       }
     }
-    if (state === OVER) return { value: undefined as V, done: true };
+    if (state === FINISHED) return { value: undefined as V, done: true };
     if (state === PARKED) return { value: this, done: false };
     if (this.#read.begin(this)) {
       this.#state = PARKED;
       this.task.loop.busy++;
       return { value: this, done: false };
     }
-    this.#state = OVER;
+    this.#state = FINISHED;
     const kept = this.#read.takeKept();
     return { value: this.#read.deliver(kept.isThrow, kept.value), done: true };
   }
@@ -205,7 +204,7 @@ class ReadWait<V> extends IteratorPark {
   override throw(error: unknown): IteratorResult<Instruction, unknown> {
     if (this.#state === WOKEN) {
       // The read failed (a cancel never interrupts a wait woken with an error).
-      this.#state = OVER;
+      this.#state = FINISHED;
       this.#value = undefined;
       try {
         this.#read.deliver(true, error);
@@ -222,7 +221,7 @@ class ReadWait<V> extends IteratorPark {
     const task = this.task;
     task.loop.busy--;
     if (task.park !== this || task.woken || this.#abandoned) {
-      this.#state = OVER;
+      this.#state = FINISHED;
       // Its task resumes the generators that were not closed (the closed one gives undefined, as it would have).
       if (this.#abandoned && task.park === this && !task.woken) task.wake(false, undefined);
       return false;
@@ -251,7 +250,7 @@ class ReadWait<V> extends IteratorPark {
   /** Leaves the line; an outcome it was woken with goes to the next wait. */
   #giveUp(): void {
     const state = this.#state;
-    this.#state = OVER;
+    this.#state = FINISHED;
     if (state === PARKED) {
       this.task.loop.busy--;
       this.#read.leave(this);

@@ -23,13 +23,18 @@ import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
-/** An async iterator driven by hand: `push` resolves the read in flight (or queues), and it records `return()`. */
-function manualIterator<T>(): AsyncIterableIterator<T> & { push(value: T): void; reads: number; returned: number } {
+/**
+ * An async iterator driven by hand: `push` resolves the read in flight (or queues), `last()` is the
+ * latest read's promise, and it records `return()`.
+ */
+function manualIterator<T>(): AsyncIterableIterator<T> & { push(value: T): void; last(): Promise<IteratorResult<T>>; reads: number; returned: number } {
   const queued: T[] = [];
   let waiting: ((result: IteratorResult<T>) => void) | null = null;
+  let latest: Promise<IteratorResult<T>> = Promise.resolve({ done: true, value: undefined });
   const it = {
     reads: 0,
     returned: 0,
+    last: () => latest,
     push(value: T) {
       if (waiting !== null) {
         const resolve = waiting;
@@ -39,10 +44,12 @@ function manualIterator<T>(): AsyncIterableIterator<T> & { push(value: T): void;
     },
     next(): Promise<IteratorResult<T>> {
       it.reads++;
-      if (queued.length > 0) return Promise.resolve({ done: false, value: queued.shift() as T });
-      return new Promise((resolve) => {
-        waiting = resolve;
-      });
+      if (queued.length > 0) latest = Promise.resolve({ done: false, value: queued.shift() as T });
+      else
+        latest = new Promise((resolve) => {
+          waiting = resolve;
+        });
+      return latest;
     },
     async return(): Promise<IteratorResult<T>> {
       it.returned++;
@@ -53,29 +60,6 @@ function manualIterator<T>(): AsyncIterableIterator<T> & { push(value: T): void;
     },
   };
   return it;
-}
-
-/** An async iterator whose reads the test settles one by one: `last()` is the read in flight, `deliver` settles it. */
-function heldReads(): AsyncIterable<string> &
-  AsyncIterator<string> & { reads: number; last(): Promise<IteratorResult<string>>; deliver(result: IteratorResult<string>): void } {
-  let settle: (result: IteratorResult<string>) => void = () => {};
-  let read: Promise<IteratorResult<string>> = Promise.resolve({ done: true, value: undefined });
-  const source = {
-    reads: 0,
-    last: () => read,
-    deliver: (result: IteratorResult<string>) => settle(result),
-    next(): Promise<IteratorResult<string>> {
-      source.reads++;
-      read = new Promise((resolve) => {
-        settle = resolve;
-      });
-      return read;
-    },
-    [Symbol.asyncIterator]() {
-      return source;
-    },
-  };
-  return source;
 }
 
 function* collect<T>(source: OperationIterator<T> | AsyncIterable<T> | ReadableStream<T>): Operation<T[]> {
@@ -159,13 +143,13 @@ describe("each and forEach", () => {
 
   it("an item that arrives in the turn its wait is cancelled goes to the next next()", async () => {
     await runVirtual(function* () {
-      const source = heldReads();
+      const source = manualIterator<string>();
       const it = yield* each(source);
       const reader = yield* spawn(() => it.next());
       yield* waitAllTasksBlocked();
       // Runs after each's own callback on the same promise: the reader is woken with "x", not yet run.
       void source.last().then(() => reader.cancel());
-      source.deliver({ done: false, value: "x" });
+      source.push("x");
       yield* rejectsOp(reader, CancelledError);
       assert.deepEqual(yield* it.next(), { done: false, value: "x" });
       assert.equal(source.reads, 1, "one read, not two");
@@ -190,13 +174,13 @@ describe("each and forEach", () => {
 
   it("an item whose task is cancelled before it runs goes to the task waiting behind it", async () => {
     await runVirtual(function* () {
-      const source = heldReads();
+      const source = manualIterator<string>();
       const it = yield* each(source);
       const first = yield* spawn(() => it.next());
       const second = yield* spawn(() => it.next());
       yield* waitAllTasksBlocked();
       void source.last().then(() => first.cancel());
-      source.deliver({ done: false, value: "x" });
+      source.push("x");
       yield* rejectsOp(first, CancelledError);
       assert.deepEqual(yield* second, { done: false, value: "x" });
       assert.equal(source.reads, 1, "one read, not two");
