@@ -5,7 +5,7 @@
  * @module
  */
 import { queueMicrotask } from "../core/_host.ts";
-import { CALL_RESULT, RUN_EXPORT, RUN_FUNCTION, toWorkerRecordSize } from "./_protocol.ts";
+import { CALL_RESULT, RUN_EXPORT, RUN_FUNCTION, SEND_BARE, toWorkerRecordSize } from "./_protocol.ts";
 import { serializeError } from "./_serialize-error.ts";
 import type { WorkerSlot } from "./_workers.ts";
 import { DETACHED, isDetached } from "./transfer.ts";
@@ -38,22 +38,50 @@ export class Batches {
       const transfers = slot.transfers;
       slot.outbox = [];
       slot.transfers = [];
+      const jobId = slot.outboxJobId;
+      const fnId = slot.outboxFnId;
+      slot.outboxJobId = 0;
+      slot.outboxFnId = -1;
       // A buffer moved since its job was submitted (or by an earlier job of this batch) would make Node drop the whole batch.
       if (transfers.some(isDetached)) {
         postOneByOne(slot, batch, new TypeError(DETACHED));
         continue;
       }
       try {
-        slot.worker.postMessage(batch, transfers);
+        slot.worker.postMessage(isBareJob(slot, batch) ? batch[4] : batch, transfers);
       } catch (error) {
         postOneByOne(slot, batch, error);
+        continue;
+      }
+      if (jobId !== 0) {
+        slot.sentJobId = jobId;
+        slot.sentFnId = fnId;
       }
     }
   };
 }
 
+/**
+ * Whether `batch` is one job of one argument (not an array), of the function
+ * of the job sent just before it, with the next id: then the worker is sent
+ * the argument alone, which it knows for that (see bare messages in `_protocol.ts`).
+ */
+function isBareJob(slot: WorkerSlot, batch: unknown[]): boolean {
+  return (
+    SEND_BARE &&
+    batch.length === 5 &&
+    batch[0] === RUN_FUNCTION &&
+    batch[3] === 1 &&
+    batch[1] === slot.sentJobId + 1 &&
+    batch[2] === slot.sentFnId &&
+    !Array.isArray(batch[4])
+  );
+}
+
 /** A batch that would not clone: find the jobs at fault, fail them, send the rest. */
 function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): void {
+  // Some records may not go: the next job goes in a record, whose id the worker notes.
+  slot.sentFnId = -1;
   for (let i = 0; i < batch.length; ) {
     const tag = batch[i];
     const size = toWorkerRecordSize(batch, i);

@@ -21,7 +21,7 @@
  * worker then skips (see `STARTED`).
  * @module
  */
-import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, STARTED } from "./_protocol.ts";
+import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, SEND_BARE, STARTED } from "./_protocol.ts";
 import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
 import { DETACHED, isDetached } from "./transfer.ts";
 
@@ -144,8 +144,10 @@ function flush() {
   const list = transfers;
   outbox = [];
   transfers = [];
+  // The result of the only job still open here goes alone, not in a record: the pool knows which job it answers (see bare messages in _protocol.ts).
+  const message = ${SEND_BARE} && batch.length === 3 && batch[0] === ${DONE} && running.size === 0 && !Array.isArray(batch[2]) ? batch[2] : batch;
   try {
-    parentPort.postMessage(batch, list);
+    parentPort.postMessage(message, list);
   } catch {
     postOneByOne(batch);
   }
@@ -365,7 +367,30 @@ process.on("uncaughtException", (error) => {
   flush();
   process.exit(1);
 });
-parentPort.on("message", (batch) => {
+/** The id and function of the last job record received (a function of -1: a run of an export): a bare message is the next job (see bare messages in _protocol.ts). */
+let lastJobId = 0;
+let lastFnId = -1;
+/** Notes the last job record of a batch received. */
+function noteJobs(batch) {
+  for (let i = 0; i < batch.length; ) {
+    const tag = batch[i];
+    if (tag === ${RUN_FUNCTION}) {
+      lastJobId = batch[i + 1];
+      lastFnId = batch[i + 2];
+      i += 4 + batch[i + 3];
+    } else if (tag === ${RUN_EXPORT}) {
+      lastJobId = batch[i + 1];
+      lastFnId = -1;
+      i += 5 + batch[i + 4];
+    } else i += tag === ${DEFINE} ? 3 : 4;
+  }
+}
+parentPort.on("message", (message) => {
+  let batch;
+  if (Array.isArray(message)) {
+    batch = message;
+    noteJobs(batch);
+  } else batch = [${RUN_FUNCTION}, ++lastJobId, lastFnId, 1, message];
   if (backlog.length > 0) {
     // Replies go first; jobs wait behind the ones already queued.
     const jobs = [];

@@ -28,8 +28,8 @@ export interface WorkerSettings {
 
 /** What a worker tells its pool. */
 export interface WorkerHost {
-  /** A batch of records from the worker. */
-  received(slot: WorkerSlot, batch: unknown[]): void;
+  /** A batch of records from the worker, or a bare result (see `_protocol.ts`). */
+  received(slot: WorkerSlot, batch: unknown): void;
   /** The worker exited: `requeue` are the jobs it had not begun, to run on another worker, in order. */
   exited(slot: WorkerSlot, requeue: Job[]): void;
   /** The worker died of an error that no job fails with (its jobs had returned): for the owner's `onError`. */
@@ -67,6 +67,12 @@ export class WorkerSlot {
   /** Records waiting for the pool's next flush. */
   outbox: unknown[] = [];
   transfers: TransferListItem[] = [];
+  /** The id and function (-1: a `run`, or not known) of the last job in `outbox`; an id of 0: none. */
+  outboxJobId = 0;
+  outboxFnId = -1;
+  /** The id and function of the last job record the worker was sent: a message of one more job of that function may go bare (see bare messages in `_protocol.ts`). */
+  sentJobId = 0;
+  sentFnId = -1;
   dirty = false;
   /** The worker's thread id (Node's `worker.threadId` is -1 once it has exited). */
   readonly threadId: number;
@@ -110,7 +116,7 @@ export class WorkerSlot {
     this.#abortPort = aborts.port1;
     this.#shared = new Int32Array(shared);
     this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
-    this.worker.on("message", (batch: unknown[]) => {
+    this.worker.on("message", (batch: unknown) => {
       this.#answered = true;
       host.received(this, batch);
     });
@@ -215,6 +221,12 @@ export class WorkerSlot {
     if (job.abandoned) this.#abortEnded(job);
     if (this.inFlight.size === 0 && this.#stopping === undefined) this.#idle();
     return job;
+  }
+
+  /** Removes the job sent first of those in flight: it is the one a bare result answers. */
+  finishedOldest(): Job | undefined {
+    for (const id of this.inFlight.keys()) return this.finished(id);
+    return undefined;
   }
 
   /** Tells the worker that `job` was cancelled, and terminates it if the job has not ended after the grace. */

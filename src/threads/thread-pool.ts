@@ -411,15 +411,23 @@ export class ThreadPool {
         outbox.push(DEFINE, fnId, functionSource(fnId));
       }
       outbox.push(RUN_FUNCTION, job.id, fnId, args.length);
+      slot.outboxFnId = fnId;
     } else {
       outbox.push(RUN_EXPORT, job.id, job.target, job.exportName, args.length);
+      slot.outboxFnId = -1;
     }
+    slot.outboxJobId = job.id;
     for (let i = 0; i < args.length; i++) outbox.push(args[i]);
     for (const item of job.transfers) slot.transfers.push(item);
     this.#batches.flushSoon(slot);
   }
 
-  #receive(slot: WorkerSlot, batch: unknown[]): void {
+  #receive(slot: WorkerSlot, batch: unknown): void {
+    if (!Array.isArray(batch)) {
+      this.#resolveOldest(slot, batch);
+      this.#pump();
+      return;
+    }
     for (let i = 0; i < batch.length; ) {
       const tag = batch[i];
       if (tag === CALL) {
@@ -443,6 +451,14 @@ export class ThreadPool {
       i += 3;
     }
     this.#pump();
+  }
+
+  /** A bare result (see `_protocol.ts`): it answers the job sent first of those in flight on `slot`. */
+  #resolveOldest(slot: WorkerSlot, value: unknown): void {
+    const job = slot.finishedOldest();
+    if (job === undefined) return;
+    this.#completed++;
+    if (!job.abandoned) job.resolve(value);
   }
 
   #callFromThread(slot: WorkerSlot, callId: number, name: string, args: unknown[]): void {

@@ -469,6 +469,111 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
   });
 });
 
+function echo(value: unknown): unknown {
+  return value;
+}
+function negate(n: number): number {
+  return -n;
+}
+async function later(value: unknown, hops: number): Promise<unknown> {
+  for (let i = 0; i < hops; i++) await null;
+  return value;
+}
+function pairOf(a: unknown, b: unknown): unknown[] {
+  return [a, b];
+}
+function none(): string {
+  return "none";
+}
+function lengthOf(bytes: Uint8Array): number {
+  return bytes.length;
+}
+
+/** A small seeded generator (mulberry32): the same jobs on every run. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("ThreadPool: a message of one job, or of one result, goes without its record", () => {
+  // A job of one argument, of the function sent just before it, goes as the argument alone; a result goes
+  // alone when no older job is still open on its worker. Both sides then know which job it is: these
+  // mixes make every wrong guess (an id off by one, an async job still running, a record that did not go) show.
+  for (const size of [1, 2]) {
+    it(`on ${size} worker(s), every result reaches its own caller through mixes of jobs, async ones finishing out of order, cancels and failures`, async () => {
+      const random = seeded(size * 7919);
+      const values = [0, 1, -2.5, "text", "", null, undefined, true, { a: [1, 2] }, [3, 4], [], new Uint8Array([5, 6])];
+      const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size });
+        let checked = 0;
+        for (let round = 0; round < 80; round++) {
+          const jobs: Array<{ op: () => Operation<unknown>; expected: unknown; fails?: boolean; cancel?: boolean }> = [];
+          for (let count = 1 + Math.floor(random() * 5); count > 0; count--) {
+            const value = pick(values);
+            const kind = pick(["same", "same", "same", "negate", "later", "later", "run", "pair", "none", "transfer", "uncloneable", "cancel"]);
+            const hops = Math.floor(random() * 4);
+            if (kind === "same") jobs.push({ op: () => pool.call(echo, value), expected: value });
+            else if (kind === "negate") jobs.push({ op: () => pool.call(negate, round), expected: -round });
+            else if (kind === "later") jobs.push({ op: () => pool.call(later, value, hops), expected: value });
+            else if (kind === "run") jobs.push({ op: () => pool.run(MODULE, "add", round, 1), expected: round + 1 });
+            else if (kind === "pair") jobs.push({ op: () => pool.call(pairOf, value, round), expected: [value, round] });
+            else if (kind === "none") jobs.push({ op: () => pool.call(none), expected: "none" });
+            else if (kind === "transfer") jobs.push({ op: () => pool.call(lengthOf, transfer(new Uint8Array(round))), expected: round });
+            else if (kind === "uncloneable") jobs.push({ op: () => pool.call(echo, () => round), expected: undefined, fails: true });
+            else jobs.push({ op: () => pool.call(later, value, hops + 1), expected: value, cancel: true });
+          }
+          // Sent together (one batch, results of several jobs at once), or one at a time (each message alone).
+          const together = random() < 0.5;
+          const tasks: Array<{ task: Task<{ value?: unknown; error?: unknown }>; ended: Future<void> }> = [];
+          for (const job of jobs) {
+            const submitted = new Future<void>();
+            const ended = new Future<void>();
+            const task = yield* spawn(function* () {
+              submitted.resolve();
+              try {
+                return { value: yield* job.op() };
+              } catch (error) {
+                if (job.cancel === true) throw error;
+                return { error };
+              } finally {
+                ended.resolve();
+              }
+            });
+            tasks.push({ task, ended });
+            if (!together || job.cancel === true) yield* submitted;
+            if (job.cancel === true) task.cancel();
+            else if (!together) yield* ended;
+          }
+          for (const [i, { task, ended }] of tasks.entries()) {
+            yield* ended;
+            const job = jobs[i] as (typeof jobs)[number];
+            const where = `round ${round}, job ${i} of ${jobs.length} (${together ? "together" : "one at a time"})`;
+            if (task.state === "cancelled") {
+              assert.equal(job.cancel, true, where);
+              continue;
+            }
+            const { value, error } = task.result();
+            if (job.fails === true) assert.match(String(error), /cannot be copied/, where);
+            else {
+              assert.equal(error, undefined, `${where}: ${String(error)}`);
+              assert.deepEqual(value, job.expected, where);
+            }
+            checked++;
+          }
+        }
+        // Most jobs were checked (a few were cancelled).
+        assert.ok(checked > 150, `checked ${checked}`);
+      });
+    });
+  }
+});
+
 describe("ThreadPool: limits and closing", () => {
   it("maxQueue: one job too many throws QueueFull", async () => {
     await run(function* () {
