@@ -2,7 +2,8 @@
 // part (core, time, sync, streams, util and corio/testing).
 //
 //   Node 22, 24: the portable test files (test/core, test/time, test/sync,
-//     test/streams, test/util, test/testing) under tsx, and the smoke suite
+//     test/streams, test/util, test/testing) and the thread pool's
+//     (test/threads: workers differ between Node versions) under tsx, and the smoke suite
 //     (test/runtimes/portable-smoke.ts). Node 20 (the node running this): the
 //     smoke suite; `npm test` runs every test file on it (name node20 to run
 //     the portable files here as well).
@@ -28,6 +29,12 @@ const CACHE = resolve(process.env.CORIO_RUNTIMES_CACHE ?? join(homedir(), ".cach
 const LOGS = join(ROOT, "tmp", "runtimes-logs");
 const CHROMIUM = "/usr/bin/chromium";
 const PORTABLE_TESTS = ["core", "time", "sync", "streams", "util", "testing"];
+/**
+ * Also run on Node 22 and 24: worker threads are where Node versions differ
+ * (with a small `resourceLimits`, Node 22 and 24 abort the process where
+ * Node 20 fails the worker).
+ */
+const NODE_ONLY_TESTS = ["threads"];
 
 const avx2 = existsSync("/proc/cpuinfo") && /\bavx2\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
 /** The pinned runtimes: an npm package holding the binary, and the binary's path inside it. */
@@ -91,9 +98,9 @@ function seconds(since) {
   return `${((performance.now() - since) / 1000).toFixed(1)} s`;
 }
 
-function portableTestFiles() {
+function portableTestFiles(dirs = PORTABLE_TESTS) {
   const files = [];
-  for (const dir of PORTABLE_TESTS) {
+  for (const dir of dirs) {
     for (const entry of readdirSync(join(ROOT, "test", dir)).sort()) if (entry.endsWith(".test.ts")) files.push(`test/${dir}/${entry}`);
   }
   return files;
@@ -185,9 +192,9 @@ async function runSmoke(label, command, args, env = {}) {
   return line ? `${line[1]}/${Number(line[1]) + Number(line[2])}` : "crashed";
 }
 
-/** Node: every portable test file in one `node --test` run, under tsx. */
+/** Node: every portable test file, and the thread pool's, in one `node --test` run, under tsx. */
 async function checkNode(label, binary, { files: runFiles = true } = {}) {
-  const files = portableTestFiles();
+  const files = portableTestFiles([...PORTABLE_TESTS, ...NODE_ONLY_TESTS]);
   const nodeVersion = version(binary);
   if (!runFiles) {
     log(`${label}: node ${nodeVersion}: the portable test files run in \`npm test\` on this node (name node20 to run them here too)`);
@@ -195,7 +202,7 @@ async function checkNode(label, binary, { files: runFiles = true } = {}) {
     summary.push({ runtime: `Node ${nodeVersion}`, tests: "in npm test", smoke });
     return;
   }
-  log(`${label}: node ${nodeVersion}: ${files.length} portable test files under tsx`);
+  log(`${label}: node ${nodeVersion}: ${files.length} test files under tsx (the portable ones and test/threads)`);
   const since = performance.now();
   // TSX_DISABLE_CACHE: tsx writes its transform cache with fs.promises, and on a cold cache
   // such a write can still be in flight when a test's leak check (test/_helpers.ts) looks.

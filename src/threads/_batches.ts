@@ -14,6 +14,12 @@ import { DETACHED, isDetached } from "./transfer.ts";
 export class Batches {
   #dirty: WorkerSlot[] = [];
   #flushQueued = false;
+  /** Called after a flush failed jobs that could not be sent: their room on the worker is free for the jobs queued behind. */
+  readonly #jobsFailed: () => void;
+
+  constructor(jobsFailed: () => void) {
+    this.#jobsFailed = jobsFailed;
+  }
 
   /** Sends what `slot.outbox` holds at the end of this loop turn (on a microtask: the host's cheap one, see `_host.ts`). */
   flushSoon(slot: WorkerSlot): void {
@@ -31,6 +37,7 @@ export class Batches {
     this.#flushQueued = false;
     const dirty = this.#dirty;
     this.#dirty = [];
+    let failed = false;
     for (const slot of dirty) {
       slot.dirty = false;
       if (slot.outbox.length === 0 || slot.stopping === "close") continue;
@@ -44,13 +51,13 @@ export class Batches {
       slot.outboxFnId = -1;
       // A buffer moved since its job was submitted (or by an earlier job of this batch) would make Node drop the whole batch.
       if (transfers.some(isDetached)) {
-        postOneByOne(slot, batch, new TypeError(DETACHED));
+        failed = postOneByOne(slot, batch, new TypeError(DETACHED)) || failed;
         continue;
       }
       try {
         slot.worker.postMessage(isBareJob(slot, batch) ? batch[4] : batch, transfers);
       } catch (error) {
-        postOneByOne(slot, batch, error);
+        failed = postOneByOne(slot, batch, error) || failed;
         continue;
       }
       if (jobId !== 0) {
@@ -58,6 +65,7 @@ export class Batches {
         slot.sentFnId = fnId;
       }
     }
+    if (failed) this.#jobsFailed();
   };
 }
 
@@ -78,10 +86,11 @@ function isBareJob(slot: WorkerSlot, batch: unknown[]): boolean {
   );
 }
 
-/** A batch that would not clone: find the jobs at fault, fail them, send the rest. */
-function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): void {
+/** A batch that would not clone: find the jobs at fault, fail them, send the rest; true if it failed any job. */
+function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): boolean {
   // Some records may not go: the next job goes in a record, whose id the worker notes.
   slot.sentFnId = -1;
+  let failed = false;
   for (let i = 0; i < batch.length; ) {
     const tag = batch[i];
     const size = toWorkerRecordSize(batch, i);
@@ -108,7 +117,9 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
       }
       if (job === undefined) throw batchError;
       slot.finished(job.id);
+      failed = true;
       job.reject(new TypeError(`Cannot run in a thread: the arguments cannot be copied to a worker (${(error as Error).message})`, { cause: error }));
     }
   }
+  return failed;
 }

@@ -15,6 +15,7 @@ import type { Job } from "./_job.ts";
 import { ABORTS, STARTED } from "./_protocol.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
 import { WorkerCrashedError, WorkerTerminatedError } from "./errors.ts";
+import { isDetached } from "./transfer.ts";
 
 /** What a pool's workers are started with. */
 export interface WorkerSettings {
@@ -328,11 +329,13 @@ export class WorkerSlot {
     for (const job of this.inFlight.values()) {
       if (job.abandoned) continue;
       // Ids wrap around in the shared Int32: compare their difference.
-      if (moveOn && ((started - job.id) | 0) < 0) {
+      const notBegun = moveOn && ((started - job.id) | 0) < 0;
+      // Not begun: it runs on another worker, unless the buffers it transferred were moved to this one (they died with it).
+      if (notBegun && !job.transfers.some(isDetached)) {
         job.slot = undefined;
         requeue.push(job);
       } else {
-        job.reject(this.#failure(code));
+        job.reject(this.#failure(code, notBegun));
         told = true;
       }
     }
@@ -354,17 +357,24 @@ export class WorkerSlot {
     );
   }
 
-  /** Why a job that had begun on this worker cannot finish. */
-  #failure(code: number): Error {
+  /**
+   * Why a job that had begun on this worker cannot finish; or, `transferredTo`,
+   * one that had not begun but whose transferred buffers were on this worker.
+   */
+  #failure(code: number, transferredTo = false): Error {
     if (this.#stopping === "close") return new ClosedResourceError("Cannot run in a thread: the thread pool was closed");
+    const fate = transferredTo
+      ? "this job had not begun, but the buffers it transferred (transfer()) were on that worker, so it cannot run on another"
+      : "this job had already begun, so it is not run again (its side effects could happen twice)";
     const stuck = this.#stuck;
     if (this.#stopping === "abort" && stuck !== undefined) {
       return new WorkerTerminatedError(
-        `Cannot finish this job: its worker thread was terminated because another job on it, ${stuck.work}, did not stop within abortGrace (${this.#settings.abortGrace} ms) after it was cancelled; this job had already begun, so it is not run again (its side effects could happen twice)`,
+        `Cannot finish this job: its worker thread was terminated because another job on it, ${stuck.work}, did not stop within abortGrace (${this.#settings.abortGrace} ms) after it was cancelled; ${fate}`,
       );
     }
     const crash = this.#crash;
     const why = crash !== undefined ? `it failed: ${crash.message}` : `it exited with code ${code}`;
-    return new WorkerCrashedError(`The worker thread running this job died: ${why}`, code, crash === undefined ? undefined : { cause: crash });
+    const what = transferredTo ? `The worker thread this job was sent to died (${fate})` : "The worker thread running this job died";
+    return new WorkerCrashedError(`${what}: ${why}`, code, crash === undefined ? undefined : { cause: crash });
   }
 }

@@ -62,7 +62,12 @@ export interface ThreadPoolOptions {
    * it. @default 1000
    */
   abortGrace?: number;
-  /** Node's worker `resourceLimits` (heap sizes), e.g. to contain a job that leaks. */
+  /**
+   * Node's worker `resourceLimits` (heap sizes), e.g. to contain a job that
+   * leaks. `maxOldGenerationSizeMb` must be at least 4 and `stackSizeMb` at
+   * least 0.5: with less, Node aborts the whole process instead of failing
+   * the worker (see `RESOURCE_MINIMUMS`).
+   */
   resourceLimits?: ResourceLimits;
   /** Names the workers (shown in the inspector and in errors). @default "corio thread" */
   name?: string;
@@ -74,6 +79,34 @@ function checkCount(value: unknown, what: string, min: number): number {
     throw new RangeError(`Cannot start a thread pool: ${what} must be an integer >= ${min}, received ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * The smallest `resourceLimits` a pool accepts. Below them Node does not
+ * fail the worker but aborts the whole process: with less than 3 MB of old
+ * generation, Node 22 and 24 stop with "Fatal JavaScript out of memory: GC
+ * during deserialization" while the worker loads its startup snapshot (Node
+ * 20 reports ERR_WORKER_OUT_OF_MEMORY); with a stack of 0.2 MB or less,
+ * every Node stops with a RangeError thrown before the worker can report
+ * it. A worker needs about 5 MB of old generation to start at all.
+ */
+const RESOURCE_MINIMUMS: Readonly<Record<string, number>> = { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 0, codeRangeSizeMb: 0, stackSizeMb: 0.5 };
+
+function checkResourceLimits(limits: unknown): ResourceLimits | undefined {
+  if (limits === undefined) return undefined;
+  if (limits === null || typeof limits !== "object") {
+    throw new TypeError(`Cannot start a thread pool: resourceLimits must be an object, received ${limits === null ? "null" : typeof limits}`);
+  }
+  for (const [key, value] of Object.entries(limits)) {
+    const min = RESOURCE_MINIMUMS[key];
+    // A limit this version does not know of is Node's to judge.
+    if (min === undefined || value === undefined) continue;
+    if (!(typeof value === "number" && Number.isFinite(value) && value >= min)) {
+      const why = min > 0 ? ` (with less, Node aborts the whole process instead of failing the worker)` : "";
+      throw new RangeError(`Cannot start a thread pool: resourceLimits.${key} must be a number >= ${min}${why}, received ${String(value)}`);
+    }
+  }
+  return { ...(limits as ResourceLimits) };
 }
 
 /**
@@ -121,7 +154,7 @@ export class ThreadPool {
   #queued = 0;
   /** The worker kept for the first job of `#transferQueue` while it waits: no other job is sent to it. */
   #keptFor: WorkerSlot | undefined = undefined;
-  readonly #batches = new Batches();
+  readonly #batches = new Batches(() => this.#pump());
   #closed = false;
   #completed = 0;
 
@@ -157,7 +190,7 @@ export class ThreadPool {
     const name = options.name ?? "corio thread";
     this.#settings = {
       name,
-      resourceLimits: options.resourceLimits,
+      resourceLimits: checkResourceLimits(options.resourceLimits),
       idleTimeout: checkCount(options.idleTimeout ?? 30_000, "idleTimeout", 0),
       abortGrace: checkCount(options.abortGrace ?? 1000, "abortGrace", 0),
     };

@@ -110,6 +110,22 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("a job whose arguments cannot be copied frees its place: the jobs queued behind it for a full worker still run", async () => {
+    await run(function* () {
+      // One job in flight per worker: the second job waits in the queue until the first one's place is free.
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const [failed, next] = yield* all([
+        rejectsOp(
+          pool.call(echo, () => 1),
+          TypeError,
+        ),
+        pool.call(echo, 42),
+      ]);
+      assert.match(failed.message, /cannot be copied/);
+      assert.equal(next, 42);
+    });
+  });
+
   it("a job that throws gives the task its error, with the class, the code and the worker's stack", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
@@ -689,6 +705,21 @@ describe("ThreadPool: limits and closing", () => {
       yield* rejectsOp(ThreadPool.start({ size: Infinity }), RangeError);
       yield* rejectsOp(ThreadPool.start({ jobsPerWorker: 1.5 }), RangeError);
       yield* rejectsOp(ThreadPool.start({ idleTimeout: -1 }), RangeError);
+    });
+  });
+
+  it("rejects resourceLimits with which Node would abort the whole process rather than fail the worker", async () => {
+    await run(function* () {
+      // Node 22 and 24 abort while the worker loads its snapshot; every Node aborts on a stack this small.
+      for (const limits of [{ maxOldGenerationSizeMb: 1 }, { maxOldGenerationSizeMb: 0 }, { stackSizeMb: 0.1 }]) {
+        const error = yield* rejectsOp(ThreadPool.start({ resourceLimits: limits }), RangeError);
+        assert.match(error.message, /resourceLimits\.\w+ must be a number >= [\d.]+ \(with less, Node aborts the whole process/);
+      }
+      yield* rejectsOp(ThreadPool.start({ resourceLimits: { maxYoungGenerationSizeMb: Number.NaN } }), RangeError);
+      yield* rejectsOp(ThreadPool.start({ resourceLimits: "small" as never }), TypeError);
+      // The smallest accepted values start the pool; what they cannot run fails as a crash of the worker.
+      const pool = yield* ThreadPool.start({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 16, stackSizeMb: 0.5 } });
+      assert.equal(yield* pool.call(() => "ran"), "ran");
     });
   });
 
