@@ -88,7 +88,8 @@ function checkCount(value: unknown, what: string, min: number): number {
  * during deserialization" while the worker loads its startup snapshot (Node
  * 20 reports ERR_WORKER_OUT_OF_MEMORY); with a stack of 0.2 MB or less,
  * every Node stops with a RangeError thrown before the worker can report
- * it. A worker needs about 5 MB of old generation to start at all.
+ * it. A worker needs 5 MB of old generation to start on Node 20, 6 on
+ * Node 22 and 8 on Node 24.
  */
 const RESOURCE_MINIMUMS: Readonly<Record<string, number>> = { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 0, codeRangeSizeMb: 0, stackSizeMb: 0.5 };
 
