@@ -99,7 +99,7 @@ function checkResourceLimits(limits: unknown): ResourceLimits | undefined {
     throw new TypeError(`Cannot start a thread pool: resourceLimits must be an object, received ${limits === null ? "null" : typeof limits}`);
   }
   for (const [key, value] of Object.entries(limits)) {
-    const min = RESOURCE_MINIMUMS[key];
+    const min = Object.hasOwn(RESOURCE_MINIMUMS, key) ? RESOURCE_MINIMUMS[key] : undefined;
     // A limit this version does not know of is Node's to judge.
     if (min === undefined || value === undefined) continue;
     if (!(typeof value === "number" && Number.isFinite(value) && value >= min)) {
