@@ -367,6 +367,11 @@ process.on("uncaughtException", (error) => {
   flush();
   process.exit(1);
 });
+// A message from the pool that could not be read held jobs, or was a bare job whose id comes from the
+// one before: the worker cannot go on. Thrown, it ends the worker as any uncaught error does (CRASHED).
+parentPort.on("messageerror", (error) => {
+  throw new Error("a message from the pool could not be read (" + error.message + ")", { cause: error });
+});
 /** The id and function of the last job record received (a function of -1: a run of an export): a bare message is the next job (see bare messages in _protocol.ts). */
 let lastJobId = 0;
 let lastFnId = -1;

@@ -124,6 +124,12 @@ export class WorkerSlot {
     this.worker.on("error", (error: Error) => {
       this.#crash ??= error;
     });
+    // A message from the worker that could not be read held results, or a bare result whose job the
+    // pool could no longer tell (see bare messages in `_protocol.ts`): the worker cannot go on.
+    this.worker.on("messageerror", (error: Error) => {
+      this.#crash ??= new Error(`a message it sent could not be read (${error.message})`, { cause: error });
+      void this.worker.terminate();
+    });
     this.worker.once("exit", (code: number) => this.#onExit(code));
   }
 

@@ -186,6 +186,49 @@ describe("ThreadPool: crashes", () => {
     });
   });
 
+  it("a message from the pool that the worker cannot read ends the worker as a crash; the next job runs on a new one", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const first = yield* pool.call(threadId);
+      // Node emits 'messageerror' when a message cannot be deserialized; no value we can send makes it fail, so the job emits one.
+      const error = yield* rejectsOp(
+        pool.call(() => {
+          require("node:worker_threads").parentPort.emit("messageerror", new Error("unreadable"));
+          return new Promise(() => {});
+        }),
+        WorkerCrashedError,
+      );
+      assert.match(error.message, /a message from the pool could not be read \(unreadable\)/);
+      assert.notEqual(yield* pool.call(threadId), first);
+    });
+  });
+
+  it("a message from the worker that the pool cannot read ends the worker as a crash: the jobs it had begun fail, the next runs on a new one", async () => {
+    const workers: Worker[] = [];
+    const on = Worker.prototype.on;
+    // The pool's workers are its own: find them as they get their listeners.
+    const spy = mock.method(Worker.prototype, "on", function (this: Worker, event: string, listener: (...args: unknown[]) => void) {
+      if (event === "messageerror") workers.push(this);
+      return on.call(this, event, listener);
+    });
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const gate = counter();
+        const running = yield* spawn(() => rejectsOp(pool.call(spin, gate, false), WorkerCrashedError));
+        yield* started(gate);
+        assert.equal(workers.length, 1);
+        (workers[0] as Worker).emit("messageerror", new Error("unreadable"));
+        const error = yield* running;
+        assert.match(error.message, /a message it sent could not be read \(unreadable\)/);
+        assert.equal(yield* pool.call(() => "alive"), "alive");
+        assert.equal(workers.length, 2);
+      });
+    } finally {
+      spy.mock.restore();
+    }
+  });
+
   it("a job sent to a worker that dies, but not begun there, runs on the new worker", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4 });
