@@ -45,10 +45,6 @@ export class Batches {
       const transfers = slot.transfers;
       slot.outbox = [];
       slot.transfers = [];
-      const jobId = slot.outboxJobId;
-      const fnId = slot.outboxFnId;
-      slot.outboxJobId = 0;
-      slot.outboxFnId = -1;
       // A buffer moved since its job was submitted (or by an earlier job of this batch) would make Node drop the whole batch.
       if (transfers.some(isDetached)) {
         failed = postOneByOne(slot, batch, new TypeError(DETACHED)) || failed;
@@ -60,10 +56,7 @@ export class Batches {
         failed = postOneByOne(slot, batch, error) || failed;
         continue;
       }
-      if (jobId !== 0) {
-        slot.sentJobId = jobId;
-        slot.sentFnId = fnId;
-      }
+      noteSent(slot, batch);
     }
     if (failed) this.#jobsFailed();
   };
@@ -86,9 +79,20 @@ function isBareJob(slot: WorkerSlot, batch: unknown[]): boolean {
   );
 }
 
+/**
+ * What the worker notes of each message it gets (`_worker-source.ts` does
+ * the same): the id and function of a lone job record; of anything else,
+ * none. So a bare job follows a message of one job, or another bare job.
+ */
+function noteSent(slot: WorkerSlot, batch: unknown[]): void {
+  const lone = batch[0] === RUN_FUNCTION && batch.length === 4 + (batch[3] as number);
+  slot.sentJobId = lone ? (batch[1] as number) : 0;
+  slot.sentFnId = lone ? (batch[2] as number) : -1;
+}
+
 /** A batch that would not clone: find the jobs at fault, fail them, send the rest; true if it failed any job. */
 function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): boolean {
-  // Some records may not go: the next job goes in a record, whose id the worker notes.
+  // Some records may not go: the next job goes in a record.
   slot.sentFnId = -1;
   let failed = false;
   for (let i = 0; i < batch.length; ) {

@@ -12,10 +12,11 @@
  * of one job took 33,900 instructions with a record each way, 26,400
  * without):
  * - Main → worker, a bare job: `RUN_FUNCTION` of the next job id, the
- *   function of the last job record the worker was sent, one argument (the
- *   message). The pool sends one only when the job before it went out in
- *   full (the worker notes the last job record of each batch), and only for
- *   an argument that is not an array.
+ *   function of the job before it, one argument (the message). The pool
+ *   sends one only right after a message of that one job (a lone record,
+ *   or bare: both sides note the id and function of a message that is one
+ *   job record, and nothing of any other), and only for an argument that
+ *   is not an array.
  * - Worker → main, a bare result: `DONE` of the job sent first of those
  *   still in flight on that worker. The worker sends one only when the
  *   batch holds that one record, the value is not an array, and no job it

@@ -372,29 +372,17 @@ process.on("uncaughtException", (error) => {
 parentPort.on("messageerror", (error) => {
   throw new Error("a message from the pool could not be read (" + error.message + ")", { cause: error });
 });
-/** The id and function of the last job record received (a function of -1: a run of an export): a bare message is the next job (see bare messages in _protocol.ts). */
+/** The id and function of the lone job of the last message (-1: none): a bare message is the next job (see bare messages in _protocol.ts). */
 let lastJobId = 0;
 let lastFnId = -1;
-/** Notes the last job record of a batch received. */
-function noteJobs(batch) {
-  for (let i = 0; i < batch.length; ) {
-    const tag = batch[i];
-    if (tag === ${RUN_FUNCTION}) {
-      lastJobId = batch[i + 1];
-      lastFnId = batch[i + 2];
-      i += 4 + batch[i + 3];
-    } else if (tag === ${RUN_EXPORT}) {
-      lastJobId = batch[i + 1];
-      lastFnId = -1;
-      i += 5 + batch[i + 4];
-    } else i += tag === ${DEFINE} ? 3 : 4;
-  }
-}
 parentPort.on("message", (message) => {
   let batch;
   if (Array.isArray(message)) {
     batch = message;
-    noteJobs(batch);
+    // As the pool notes what it sends (noteSent in _batches.ts).
+    const lone = batch[0] === ${RUN_FUNCTION} && batch.length === 4 + batch[3];
+    lastJobId = lone ? batch[1] : 0;
+    lastFnId = lone ? batch[2] : -1;
   } else batch = [${RUN_FUNCTION}, ++lastJobId, lastFnId, 1, message];
   if (backlog.length > 0) {
     // Replies go first; jobs wait behind the ones already queued.

@@ -68,10 +68,7 @@ export class WorkerSlot {
   /** Records waiting for the pool's next flush. */
   outbox: unknown[] = [];
   transfers: TransferListItem[] = [];
-  /** The id and function (-1: a `run`, or not known) of the last job in `outbox`; an id of 0: none. */
-  outboxJobId = 0;
-  outboxFnId = -1;
-  /** The id and function of the last job record the worker was sent: a message of one more job of that function may go bare (see bare messages in `_protocol.ts`). */
+  /** The id and function of the lone job the worker was last sent (-1: none): a message of the next job of that function may go bare (see bare messages in `_protocol.ts`). */
   sentJobId = 0;
   sentFnId = -1;
   dirty = false;

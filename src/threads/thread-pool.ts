@@ -445,12 +445,9 @@ export class ThreadPool {
         outbox.push(DEFINE, fnId, functionSource(fnId));
       }
       outbox.push(RUN_FUNCTION, job.id, fnId, args.length);
-      slot.outboxFnId = fnId;
     } else {
       outbox.push(RUN_EXPORT, job.id, job.target, job.exportName, args.length);
-      slot.outboxFnId = -1;
     }
-    slot.outboxJobId = job.id;
     for (let i = 0; i < args.length; i++) outbox.push(args[i]);
     for (const item of job.transfers) slot.transfers.push(item);
     this.#batches.flushSoon(slot);
