@@ -16,7 +16,16 @@ import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import { instruments, notifyInstruments } from "./instruments.ts";
 import type { Loop } from "./loop.ts";
-import { type Instruction, isOperationThen, iterate, type Operation, type OperationLike, operationLabel, sharedGeneratorPrototype } from "./operation.ts";
+import {
+  type Instruction,
+  isOperationThen,
+  iterate,
+  type Operation,
+  type OperationLike,
+  operationLabel,
+  SharedGenerator,
+  sharedGeneratorPrototype,
+} from "./operation.ts";
 
 /** The life of a task: `pending` until its first step, `running` until it has finished, then one of the three outcomes. */
 export type TaskState = "pending" | "running" | "done" | "failed" | "cancelled";
@@ -361,7 +370,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         return;
       }
       this.#body = it;
-      this.flags |= Object.getPrototypeOf(it) === sharedGeneratorPrototype ? STARTED | NATIVE : STARTED;
+      this.flags |= it instanceof SharedGenerator ? STARTED | NATIVE : STARTED;
       isThrow = false;
       value = undefined;
     }
