@@ -11,6 +11,7 @@
 import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
 import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { ClosedResourceError } from "../core/errors.ts";
+import { InFlight } from "./_in-flight.ts";
 import type { Job } from "./_job.ts";
 import { ABORTS, STARTED } from "./_protocol.ts";
 import { WORKER_SOURCE } from "./_worker-source.ts";
@@ -62,7 +63,7 @@ function tsxApi(): string | null {
 /** One worker and what is in flight on it. */
 export class WorkerSlot {
   readonly worker: Worker;
-  readonly inFlight = new Map<number, Job>();
+  readonly inFlight = new InFlight();
   /** Function ids this worker has compiled. */
   readonly known = new Set<number>();
   /** Records waiting for the pool's next flush. */
@@ -150,7 +151,7 @@ export class WorkerSlot {
     job.id = this.#nextJobId++;
     // A worker with work keeps the process alive.
     if (this.inFlight.size === 0) this.worker.ref();
-    this.inFlight.set(job.id, job);
+    this.inFlight.add(job);
   }
 
   /** How many jobs sent to this worker it has not begun and `takeBack` would move. */
@@ -229,8 +230,8 @@ export class WorkerSlot {
 
   /** Removes the job sent first of those in flight: it is the one a bare result answers. */
   finishedOldest(): Job | undefined {
-    for (const id of this.inFlight.keys()) return this.finished(id);
-    return undefined;
+    const job = this.inFlight.oldest();
+    return job === undefined ? undefined : this.finished(job.id);
   }
 
   /** Tells the worker that `job` was cancelled, and terminates it if the job has not ended after the grace. */
