@@ -45,13 +45,14 @@ export class Batches {
       const transfers = slot.transfers;
       slot.outbox = [];
       slot.transfers = [];
+      slot.seriesEnd = -1;
       // A buffer moved since its job was submitted (or by an earlier job of this batch) would make Node drop the whole batch.
       if (transfers.some(isDetached)) {
         failed = postOneByOne(slot, batch, new TypeError(DETACHED)) || failed;
         continue;
       }
       try {
-        slot.worker.postMessage(isBareJob(slot, batch) ? batch[4] : batch, transfers);
+        slot.worker.postMessage(isBareJob(slot, batch) ? batch[5] : batch, transfers);
       } catch (error) {
         failed = postOneByOne(slot, batch, error) || failed;
         continue;
@@ -70,12 +71,13 @@ export class Batches {
 function isBareJob(slot: WorkerSlot, batch: unknown[]): boolean {
   return (
     SEND_BARE &&
-    batch.length === 5 &&
+    batch.length === 6 &&
     batch[0] === RUN_FUNCTION &&
     batch[3] === 1 &&
+    batch[4] === 1 &&
     batch[1] === slot.sentJobId + 1 &&
     batch[2] === slot.sentFnId &&
-    !Array.isArray(batch[4])
+    !Array.isArray(batch[5])
   );
 }
 
@@ -85,7 +87,7 @@ function isBareJob(slot: WorkerSlot, batch: unknown[]): boolean {
  * none. So a bare job follows a message of one job, or another bare job.
  */
 function noteSent(slot: WorkerSlot, batch: unknown[]): void {
-  const lone = batch[0] === RUN_FUNCTION && batch.length === 4 + (batch[3] as number);
+  const lone = batch[0] === RUN_FUNCTION && batch[4] === 1 && batch.length === 5 + (batch[3] as number);
   slot.sentJobId = lone ? (batch[1] as number) : 0;
   slot.sentFnId = lone ? (batch[2] as number) : -1;
 }
@@ -95,11 +97,8 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
   // Some records may not go: the next job goes in a record.
   slot.sentFnId = -1;
   let failed = false;
-  for (let i = 0; i < batch.length; ) {
-    const tag = batch[i];
-    const size = toWorkerRecordSize(batch, i);
-    const record = batch.slice(i, i + size);
-    i += size;
+  for (const record of recordsOf(batch)) {
+    const tag = record[0];
     const isJob = tag === RUN_FUNCTION || tag === RUN_EXPORT;
     const job = isJob ? slot.inFlight.get(record[1] as number) : undefined;
     // Taken back for another worker before this batch went out (see `WorkerSlot.takeBack`): not this worker's any more.
@@ -126,4 +125,23 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
     }
   }
   return failed;
+}
+
+/** The records of `batch`, each a `RUN_FUNCTION` record of several jobs split into one record per job. */
+function* recordsOf(batch: unknown[]): Generator<unknown[], void, undefined> {
+  for (let i = 0; i < batch.length; ) {
+    const size = toWorkerRecordSize(batch, i);
+    if (batch[i] === RUN_FUNCTION) {
+      const first = batch[i + 1] as number;
+      const argc = batch[i + 3] as number;
+      const count = batch[i + 4] as number;
+      for (let k = 0; k < count; k++) {
+        const start = i + 5 + k * argc;
+        yield [RUN_FUNCTION, first + k, batch[i + 2], argc, 1, ...batch.slice(start, start + argc)];
+      }
+    } else {
+      yield batch.slice(i, i + size);
+    }
+    i += size;
+  }
 }

@@ -63,6 +63,9 @@ let nextCallId = 1;
 let outbox = [];
 let transfers = [];
 let flushQueued = false;
+/** Where in \`outbox\` the DONE record pushed last starts, and where it ends (-1: none since the last flush). */
+let doneAt = 0;
+let doneEnd = -1;
 // A then on a settled promise: Node's queueMicrotask builds an AsyncResource and a bound function per call.
 const settled = Promise.resolve();
 const backlog = [];
@@ -132,7 +135,15 @@ function finish(jobId, value) {
     for (const item of value.list) transfers.push(item);
     value = value.value;
   }
-  outbox.push(${DONE}, jobId, value);
+  // The result after the last one pushed, with nothing between: it joins that record (see DONE in _protocol.ts).
+  if (doneEnd === outbox.length && jobId === outbox[doneAt + 1] + outbox[doneAt + 2]) {
+    outbox[doneAt + 2]++;
+  } else {
+    doneAt = outbox.length;
+    outbox.push(${DONE}, jobId, 1);
+  }
+  outbox.push(value);
+  doneEnd = outbox.length;
 }
 function fail(jobId, error) {
   outbox.push(${FAILED}, jobId, serializeError(error));
@@ -144,8 +155,9 @@ function flush() {
   const list = transfers;
   outbox = [];
   transfers = [];
+  doneEnd = -1;
   // The result of the only job still open here goes alone, not in a record: the pool knows which job it answers (see bare messages in _protocol.ts).
-  const message = ${SEND_BARE} && batch.length === 3 && batch[0] === ${DONE} && running.size === 0 && !Array.isArray(batch[2]) ? batch[2] : batch;
+  const message = ${SEND_BARE} && batch.length === 4 && batch[0] === ${DONE} && running.size === 0 && !Array.isArray(batch[3]) ? batch[3] : batch;
   try {
     parentPort.postMessage(message, list);
   } catch {
@@ -158,12 +170,21 @@ function flushSoon() {
     settled.then(flush);
   }
 }
-/** A batch that would not clone: send record by record, failing the ones at fault. */
+/** A batch that would not clone: send record by record (a result per record), failing the ones at fault. */
 function postOneByOne(batch) {
+  const records = [];
   for (let i = 0; i < batch.length; ) {
-    const size = batch[i] === ${CALL} ? 5 : 3;
-    const record = batch.slice(i, i + size);
-    i += size;
+    const tag = batch[i];
+    if (tag === ${DONE}) {
+      for (let k = 0; k < batch[i + 2]; k++) records.push([${DONE}, batch[i + 1] + k, 1, batch[i + 3 + k]]);
+      i += 3 + batch[i + 2];
+    } else {
+      const size = tag === ${CALL} ? 5 : 3;
+      records.push(batch.slice(i, i + size));
+      i += size;
+    }
+  }
+  for (const record of records) {
     try {
       parentPort.postMessage(record);
     } catch (error) {
@@ -311,9 +332,21 @@ function handle(batch, start) {
   for (let i = start; i < batch.length; ) {
     const tag = batch[i];
     if (tag === ${RUN_FUNCTION}) {
+      const jobId = batch[i + 1];
+      const fnId = batch[i + 2];
       const argc = batch[i + 3];
-      runFunction(batch[i + 1], batch[i + 2], batch, i + 4, argc);
-      i += 4 + argc;
+      const count = batch[i + 4];
+      runFunction(jobId, fnId, batch, i + 5, argc);
+      if (count === 1) i += 5 + argc;
+      else {
+        // The jobs after it are a record of their own, written over this job's header and arguments.
+        i += argc;
+        batch[i] = ${RUN_FUNCTION};
+        batch[i + 1] = jobId + 1;
+        batch[i + 2] = fnId;
+        batch[i + 3] = argc;
+        batch[i + 4] = count - 1;
+      }
     } else if (tag === ${RUN_EXPORT}) {
       const argc = batch[i + 4];
       runExport(batch[i + 1], batch[i + 2], batch[i + 3], batch.slice(i + 5, i + 5 + argc));
@@ -380,17 +413,17 @@ parentPort.on("message", (message) => {
   if (Array.isArray(message)) {
     batch = message;
     // As the pool notes what it sends (noteSent in _batches.ts).
-    const lone = batch[0] === ${RUN_FUNCTION} && batch.length === 4 + batch[3];
+    const lone = batch[0] === ${RUN_FUNCTION} && batch[4] === 1 && batch.length === 5 + batch[3];
     lastJobId = lone ? batch[1] : 0;
     lastFnId = lone ? batch[2] : -1;
-  } else batch = [${RUN_FUNCTION}, ++lastJobId, lastFnId, 1, message];
+  } else batch = [${RUN_FUNCTION}, ++lastJobId, lastFnId, 1, 1, message];
   if (backlog.length > 0) {
     // Replies go first; jobs wait behind the ones already queued.
     const jobs = [];
     for (let i = 0; i < batch.length; ) {
       const tag = batch[i];
       // As toWorkerRecordSize in _protocol.ts.
-      const size = tag === ${RUN_FUNCTION} ? 4 + batch[i + 3] : tag === ${RUN_EXPORT} ? 5 + batch[i + 4] : tag === ${DEFINE} ? 3 : 4;
+      const size = tag === ${RUN_FUNCTION} ? 5 + batch[i + 3] * batch[i + 4] : tag === ${RUN_EXPORT} ? 5 + batch[i + 4] : tag === ${DEFINE} ? 3 : 4;
       if (tag === ${CALL_RESULT}) handle(batch.slice(i, i + size), 0);
       else for (let j = i; j < i + size; j++) jobs.push(batch[j]);
       i += size;

@@ -68,6 +68,9 @@ export class WorkerSlot {
   readonly known = new Set<number>();
   /** Records waiting for the pool's next flush. */
   outbox: unknown[] = [];
+  /** Where in `outbox` the `RUN_FUNCTION` record pushed last starts, and where it ends: a job may join it while nothing follows it (see `RUN_FUNCTION`). */
+  seriesAt = 0;
+  seriesEnd = -1;
   transfers: TransferListItem[] = [];
   /** The id and function of the lone job the worker was last sent (-1: none): a message of the next job of that function may go bare (see bare messages in `_protocol.ts`). */
   sentJobId = 0;

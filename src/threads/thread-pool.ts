@@ -444,11 +444,25 @@ export class ThreadPool {
         slot.known.add(fnId);
         outbox.push(DEFINE, fnId, functionSource(fnId));
       }
-      outbox.push(RUN_FUNCTION, job.id, fnId, args.length);
+      // The next job of the record last pushed, of its function and argument count: it joins that record.
+      const at = slot.seriesAt;
+      if (
+        slot.seriesEnd === outbox.length &&
+        outbox[at + 2] === fnId &&
+        outbox[at + 3] === args.length &&
+        (outbox[at + 1] as number) + (outbox[at + 4] as number) === job.id
+      ) {
+        outbox[at + 4] = (outbox[at + 4] as number) + 1;
+      } else {
+        slot.seriesAt = outbox.length;
+        outbox.push(RUN_FUNCTION, job.id, fnId, args.length, 1);
+      }
+      for (let i = 0; i < args.length; i++) outbox.push(args[i]);
+      slot.seriesEnd = outbox.length;
     } else {
       outbox.push(RUN_EXPORT, job.id, job.target, job.exportName, args.length);
+      for (let i = 0; i < args.length; i++) outbox.push(args[i]);
     }
-    for (let i = 0; i < args.length; i++) outbox.push(args[i]);
     for (const item of job.transfers) slot.transfers.push(item);
     this.#batches.flushSoon(slot);
   }
@@ -471,13 +485,22 @@ export class ThreadPool {
         i += 3;
         continue;
       }
+      if (tag === DONE) {
+        const first = batch[i + 1] as number;
+        const count = batch[i + 2] as number;
+        for (let k = 0; k < count; k++) {
+          const job = slot.finished(first + k);
+          if (job === undefined) continue;
+          this.#completed++;
+          if (!job.abandoned) job.resolve(batch[i + 3 + k]);
+        }
+        i += 3 + count;
+        continue;
+      }
       const job = slot.finished(batch[i + 1] as number);
       if (job !== undefined) {
         this.#completed++;
-        if (!job.abandoned) {
-          if (tag === DONE) job.resolve(batch[i + 2]);
-          else job.reject(deserializeError(batch[i + 2] as SerializedError));
-        }
+        if (!job.abandoned) job.reject(deserializeError(batch[i + 2] as SerializedError));
       }
       i += 3;
     }

@@ -498,6 +498,10 @@ async function later(value: unknown, hops: number): Promise<unknown> {
 function pairOf(a: unknown, b: unknown): unknown[] {
   return [a, b];
 }
+/** A result the structured clone refuses: a function. */
+function closureOf(value: unknown): () => unknown {
+  return () => value;
+}
 function none(): string {
   return "none";
 }
@@ -521,7 +525,7 @@ describe("ThreadPool: a message of one job, or of one result, goes without its r
   // alone when no older job is still open on its worker. Both sides then know which job it is: these
   // mixes make every wrong guess (an id off by one, an async job still running, a record that did not go) show.
   for (const size of [1, 2]) {
-    it(`on ${size} worker(s), every result reaches its own caller through mixes of jobs, async ones finishing out of order, cancels and failures`, async () => {
+    it(`on ${size} worker(s), every result reaches its own caller through mixes of jobs, async ones finishing out of order, cancels, failures and results that cannot be copied`, async () => {
       const random = seeded(size * 7919);
       const values = [0, 1, -2.5, "text", "", null, undefined, true, { a: [1, 2] }, [3, 4], [], new Uint8Array([5, 6])];
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -530,9 +534,10 @@ describe("ThreadPool: a message of one job, or of one result, goes without its r
         let checked = 0;
         for (let round = 0; round < 80; round++) {
           const jobs: Array<{ op: () => Operation<unknown>; expected: unknown; fails?: boolean; cancel?: boolean }> = [];
-          for (let count = 1 + Math.floor(random() * 5); count > 0; count--) {
+          // Up to 8 jobs: runs of calls of one function go in one record each way (see RUN_FUNCTION and DONE in _protocol.ts).
+          for (let count = 1 + Math.floor(random() * 8); count > 0; count--) {
             const value = pick(values);
-            const kind = pick(["same", "same", "same", "negate", "later", "later", "run", "pair", "none", "transfer", "uncloneable", "cancel"]);
+            const kind = pick(["same", "same", "same", "negate", "later", "later", "run", "pair", "none", "transfer", "uncloneable", "badResult", "cancel"]);
             const hops = Math.floor(random() * 4);
             if (kind === "same") jobs.push({ op: () => pool.call(echo, value), expected: value });
             else if (kind === "negate") jobs.push({ op: () => pool.call(negate, round), expected: -round });
@@ -542,6 +547,7 @@ describe("ThreadPool: a message of one job, or of one result, goes without its r
             else if (kind === "none") jobs.push({ op: () => pool.call(none), expected: "none" });
             else if (kind === "transfer") jobs.push({ op: () => pool.call(lengthOf, transfer(new Uint8Array(round))), expected: round });
             else if (kind === "uncloneable") jobs.push({ op: () => pool.call(echo, () => round), expected: undefined, fails: true });
+            else if (kind === "badResult") jobs.push({ op: () => pool.call(closureOf, value), expected: undefined, fails: true });
             else jobs.push({ op: () => pool.call(later, value, hops + 1), expected: value, cancel: true });
           }
           // Sent together (one batch, results of several jobs at once), or one at a time (each message alone).
