@@ -444,14 +444,10 @@ export class ThreadPool {
         slot.known.add(fnId);
         outbox.push(DEFINE, fnId, functionSource(fnId));
       }
-      // The next job of the record last pushed, of its function and argument count: it joins that record.
+      // A job of the function and argument count of the record pushed last, with nothing after it, joins that
+      // record: its id follows that record's last one (`slot.add` gives a worker's jobs consecutive ids).
       const at = slot.seriesAt;
-      if (
-        slot.seriesEnd === outbox.length &&
-        outbox[at + 2] === fnId &&
-        outbox[at + 3] === args.length &&
-        (outbox[at + 1] as number) + (outbox[at + 4] as number) === job.id
-      ) {
+      if (slot.seriesEnd === outbox.length && outbox[at + 2] === fnId && outbox[at + 3] === args.length) {
         outbox[at + 4] = (outbox[at + 4] as number) + 1;
       } else {
         slot.seriesAt = outbox.length;
@@ -469,7 +465,8 @@ export class ThreadPool {
 
   #receive(slot: WorkerSlot, batch: unknown): void {
     if (!Array.isArray(batch)) {
-      this.#resolveOldest(slot, batch);
+      // A bare result (see `_protocol.ts`): it answers the job sent first of those in flight on `slot`.
+      this.#answer(slot.finishedOldest(), false, batch);
       this.#pump();
       return;
     }
@@ -488,31 +485,23 @@ export class ThreadPool {
       if (tag === DONE) {
         const first = batch[i + 1] as number;
         const count = batch[i + 2] as number;
-        for (let k = 0; k < count; k++) {
-          const job = slot.finished(first + k);
-          if (job === undefined) continue;
-          this.#completed++;
-          if (!job.abandoned) job.resolve(batch[i + 3 + k]);
-        }
+        for (let k = 0; k < count; k++) this.#answer(slot.finished(first + k), false, batch[i + 3 + k]);
         i += 3 + count;
         continue;
       }
-      const job = slot.finished(batch[i + 1] as number);
-      if (job !== undefined) {
-        this.#completed++;
-        if (!job.abandoned) job.reject(deserializeError(batch[i + 2] as SerializedError));
-      }
+      this.#answer(slot.finished(batch[i + 1] as number), true, batch[i + 2]);
       i += 3;
     }
     this.#pump();
   }
 
-  /** A bare result (see `_protocol.ts`): it answers the job sent first of those in flight on `slot`. */
-  #resolveOldest(slot: WorkerSlot, value: unknown): void {
-    const job = slot.finishedOldest();
+  /** A job's result (or, `failed`, its `SerializedError`) came back; `job` is what `slot.finished` gave (`undefined`: it was not in flight there). */
+  #answer(job: Job | undefined, failed: boolean, value: unknown): void {
     if (job === undefined) return;
     this.#completed++;
-    if (!job.abandoned) job.resolve(value);
+    if (job.abandoned) return;
+    if (failed) job.reject(deserializeError(value as SerializedError));
+    else job.resolve(value);
   }
 
   #callFromThread(slot: WorkerSlot, callId: number, name: string, args: unknown[]): void {
