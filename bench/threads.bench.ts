@@ -10,6 +10,13 @@ import { ThreadPool, transfer } from "../src/threads/index.ts";
 import { formatNs, median, printCase } from "./_report.ts";
 
 const RUNS = 5;
+/**
+ * Batches run before the timed ones. V8 needs tens of thousands of trivial
+ * jobs to settle its optimized code on both sides (2–9 µs a job in the first
+ * batches of 10k on Node 20, 0.8–1.1 µs from the sixth on, in a scratch loop
+ * with `--trace-deopt`): with one warm-up batch the row measured that climb.
+ */
+const WARM_UP_BATCHES = 6;
 const TRIVIAL = 10_000;
 const HEAVY = 1_000;
 const ROUND_TRIPS = 5_000;
@@ -31,12 +38,28 @@ function hash(n: number): string {
   return require("node:crypto").createHash("sha256").update(cache.hashInput).digest("hex");
 }
 
+/**
+ * Whether the batch cases force a full collection (`gc()`) before every timed
+ * batch, or only once before the warm-up as `medianPerOp` does. A forced
+ * mark-compact between batches, with no job left alive, lets V8 collect the
+ * maps of the objects a batch makes (corio's `Job`, the `all` boundary, the
+ * bench's closures), and throws away the optimized code built on them: the
+ * next batch runs deoptimized until V8 optimizes again (`--trace-deopt`
+ * shows it). The trivial case is timed both ways, as a row each.
+ */
+type Collect = "once" | "before each batch";
+
+function collect(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** Times `batch` RUNS times (after a warm-up) and gives the median ns per job. */
-async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise<number> {
-  await batch();
+async function timeBatches(jobs: number, batch: () => Promise<unknown>, when: Collect = "once"): Promise<number> {
+  collect();
+  for (let i = 0; i < WARM_UP_BATCHES; i++) await batch();
   const samples: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    (globalThis as { gc?: () => void }).gc?.();
+    if (when === "before each batch") collect();
     const start = process.hrtime.bigint();
     await batch();
     samples.push(Number(process.hrtime.bigint() - start) / jobs);
@@ -46,6 +69,8 @@ async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise
 
 interface PoolFigures {
   trivial: number;
+  /** The same, with a full collection forced before each timed batch (see `Collect`). */
+  trivialCollected: number;
   heavy: number;
   /** ns per wave of uneven jobs (see WAVE). */
   wave: number;
@@ -90,18 +115,21 @@ interface CorioFigures extends PoolFigures {
 async function corioFigures(): Promise<CorioFigures> {
   return await run(function* () {
     const pool = yield* ThreadPool.start({ size: 2 });
-    const time = function* (jobs: number, op: () => Operation<unknown>): Operation<number> {
-      yield* op();
+    const time = function* (jobs: number, op: () => Operation<unknown>, when: Collect = "once"): Operation<number> {
+      collect();
+      for (let i = 0; i < WARM_UP_BATCHES; i++) yield* op();
       const samples: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        (globalThis as { gc?: () => void }).gc?.();
+        if (when === "before each batch") collect();
         const start = process.hrtime.bigint();
         yield* op();
         samples.push(Number(process.hrtime.bigint() - start) / jobs);
       }
       return median(samples);
     };
-    const trivialTime = yield* time(TRIVIAL, () => all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i))));
+    const trivialBatch = () => all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i)));
+    const trivialTime = yield* time(TRIVIAL, trivialBatch);
+    const trivialCollected = yield* time(TRIVIAL, trivialBatch, "before each batch");
     // Heavy rounds alternate with rounds of the floor, so that both see the same machine (its
     // neighbours move the floor itself by 30%): two raw workers beside the pool, idle meanwhile.
     const floor = twoWorkersHashing();
@@ -112,11 +140,11 @@ async function corioFigures(): Promise<CorioFigures> {
       yield* heavyBatch();
       yield* until(floor.batch());
       for (let i = 0; i < RUNS; i++) {
-        (globalThis as { gc?: () => void }).gc?.();
+        collect();
         let start = process.hrtime.bigint();
         yield* heavyBatch();
         heavyRounds.push(Number(process.hrtime.bigint() - start) / HEAVY);
-        (globalThis as { gc?: () => void }).gc?.();
+        collect();
         start = process.hrtime.bigint();
         yield* until(floor.batch());
         floorRounds.push(Number(process.hrtime.bigint() - start) / HEAVY);
@@ -161,6 +189,7 @@ async function corioFigures(): Promise<CorioFigures> {
       }
       return {
         trivial: trivialTime,
+        trivialCollected,
         heavy: heavyTime,
         heavyFloor,
         heavyRatios,
@@ -184,7 +213,9 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
     concurrentTasksPerWorker,
   });
   try {
-    const trivialTime = await timeBatches(TRIVIAL, () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))));
+    const trivialBatch = () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" })));
+    const trivialTime = await timeBatches(TRIVIAL, trivialBatch);
+    const trivialCollected = await timeBatches(TRIVIAL, trivialBatch, "before each batch");
     const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));
     const waveTime = await timeBatches(1, () => Promise.all(WAVE.map((ms) => pool.run(ms, { name: "busyFor" }))));
     const withBuffer = (task: Record<string, unknown>, name: string) => {
@@ -200,7 +231,7 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
       await pool.run(i, { name: "trivial" });
       roundTrips.push(Number(process.hrtime.bigint() - start));
     }
-    return { trivial: trivialTime, heavy: heavyTime, wave: waveTime, transferWave, transferTrivial, roundTrips };
+    return { trivial: trivialTime, trivialCollected, heavy: heavyTime, wave: waveTime, transferWave, transferTrivial, roundTrips };
   } finally {
     await pool.destroy();
   }
@@ -295,6 +326,8 @@ printCase(
     { name: "raw postMessage, all in flight (floor)", value: rawTrivialTime },
     { name: "piscina", value: piscina.trivial },
     { name: "piscina, concurrentTasksPerWorker 16", value: piscinaTuned.trivial },
+    { name: "corio ThreadPool, a full collection forced before each batch (V8 drops the code built on the maps that died)", value: corio.trivialCollected },
+    { name: "piscina, a full collection forced before each batch", value: piscina.trivialCollected },
   ],
   "corio ThreadPool",
   "≤ 5 µs per job, ≥ 6x faster than piscina",
