@@ -39,37 +39,46 @@ function hash(n: number): string {
 }
 
 /**
- * Whether the batch cases force a full collection (`gc()`) before every timed
- * batch, or only once before the warm-up as `medianPerOp` does. A forced
- * mark-compact between batches, with no job left alive, lets V8 collect the
- * maps of the objects a batch makes (corio's `Job`, the `all` boundary, the
- * bench's closures), and throws away the optimized code built on them: the
- * next batch runs deoptimized until V8 optimizes again (`--trace-deopt`
- * shows it). The trivial case is timed both ways, as a row each.
+ * The batch cases collect garbage once, before the warm-up, as `medianPerOp`
+ * does. The trivial case is also timed with a full collection (`gc()`)
+ * forced before each batch, in batches alternating with the others (so both
+ * rows have had the same warm-up): such a mark-compact, with no job left
+ * alive, lets V8 collect the maps of the objects a batch makes (corio's
+ * `Job`, the `all` boundary, the bench's closures) and throws away the
+ * optimized code built on them, so the next batch runs deoptimized until V8
+ * optimizes again (`--trace-deopt` shows it).
  */
-type Collect = "once" | "before each batch";
-
 function collect(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** Times `batch` RUNS times (after a warm-up) and gives the median ns per job. */
-async function timeBatches(jobs: number, batch: () => Promise<unknown>, when: Collect = "once"): Promise<number> {
+async function timeBatches(jobs: number, batch: () => Promise<unknown>): Promise<number> {
+  return (await timeBatchesBothWays(jobs, batch, false)).steady;
+}
+
+/** The median ns per job of RUNS batches, and (if `collected`) of RUNS more, each after a forced collection, alternating. */
+async function timeBatchesBothWays(jobs: number, batch: () => Promise<unknown>, collected = true): Promise<{ steady: number; collected: number }> {
   collect();
   for (let i = 0; i < WARM_UP_BATCHES; i++) await batch();
   const samples: number[] = [];
+  const collectedSamples: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    if (when === "before each batch") collect();
-    const start = process.hrtime.bigint();
+    let start = process.hrtime.bigint();
     await batch();
     samples.push(Number(process.hrtime.bigint() - start) / jobs);
+    if (!collected) continue;
+    collect();
+    start = process.hrtime.bigint();
+    await batch();
+    collectedSamples.push(Number(process.hrtime.bigint() - start) / jobs);
   }
-  return median(samples);
+  return { steady: median(samples), collected: collected ? median(collectedSamples) : Number.NaN };
 }
 
 interface PoolFigures {
   trivial: number;
-  /** The same, with a full collection forced before each timed batch (see `Collect`). */
+  /** The same, with a full collection forced before each timed batch (see `collect`). */
   trivialCollected: number;
   heavy: number;
   /** ns per wave of uneven jobs (see WAVE). */
@@ -115,21 +124,30 @@ interface CorioFigures extends PoolFigures {
 async function corioFigures(): Promise<CorioFigures> {
   return await run(function* () {
     const pool = yield* ThreadPool.start({ size: 2 });
-    const time = function* (jobs: number, op: () => Operation<unknown>, when: Collect = "once"): Operation<number> {
+    // As timeBatchesBothWays, for operations.
+    const timeBothWays = function* (jobs: number, op: () => Operation<unknown>, collected = true): Operation<{ steady: number; collected: number }> {
       collect();
       for (let i = 0; i < WARM_UP_BATCHES; i++) yield* op();
       const samples: number[] = [];
+      const collectedSamples: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        if (when === "before each batch") collect();
-        const start = process.hrtime.bigint();
+        let start = process.hrtime.bigint();
         yield* op();
         samples.push(Number(process.hrtime.bigint() - start) / jobs);
+        if (!collected) continue;
+        collect();
+        start = process.hrtime.bigint();
+        yield* op();
+        collectedSamples.push(Number(process.hrtime.bigint() - start) / jobs);
       }
-      return median(samples);
+      return { steady: median(samples), collected: collected ? median(collectedSamples) : Number.NaN };
     };
-    const trivialBatch = () => all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i)));
-    const trivialTime = yield* time(TRIVIAL, trivialBatch);
-    const trivialCollected = yield* time(TRIVIAL, trivialBatch, "before each batch");
+    const time = function* (jobs: number, op: () => Operation<unknown>): Operation<number> {
+      return (yield* timeBothWays(jobs, op, false)).steady;
+    };
+    const { steady: trivialTime, collected: trivialCollected } = yield* timeBothWays(TRIVIAL, () =>
+      all(Array.from({ length: TRIVIAL }, (_, i) => pool.call(trivial, i))),
+    );
     // Heavy rounds alternate with rounds of the floor, so that both see the same machine (its
     // neighbours move the floor itself by 30%): two raw workers beside the pool, idle meanwhile.
     const floor = twoWorkersHashing();
@@ -213,9 +231,9 @@ async function piscinaFigures(concurrentTasksPerWorker: number): Promise<PoolFig
     concurrentTasksPerWorker,
   });
   try {
-    const trivialBatch = () => Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" })));
-    const trivialTime = await timeBatches(TRIVIAL, trivialBatch);
-    const trivialCollected = await timeBatches(TRIVIAL, trivialBatch, "before each batch");
+    const { steady: trivialTime, collected: trivialCollected } = await timeBatchesBothWays(TRIVIAL, () =>
+      Promise.all(Array.from({ length: TRIVIAL }, (_, i) => pool.run(i, { name: "trivial" }))),
+    );
     const heavyTime = await timeBatches(HEAVY, () => Promise.all(Array.from({ length: HEAVY }, (_, i) => pool.run(i, { name: "hash" }))));
     const waveTime = await timeBatches(1, () => Promise.all(WAVE.map((ms) => pool.run(ms, { name: "busyFor" }))));
     const withBuffer = (task: Record<string, unknown>, name: string) => {
