@@ -22,9 +22,9 @@ import { until } from "../core/call.ts";
 import { createCancelledError, isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
-import { createTask, requireCurrentTask } from "../core/spawn.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
-import type { TaskImpl } from "../core/task.ts";
+import { TaskImpl, type Watcher } from "../core/task.ts";
 import type { Queue } from "../sync/queue.ts";
 import { moveOnAfter } from "../time/move-on.ts";
 import { PROCESS_WITH_LIMIT, ProcessingFailure, type ProcessSource } from "../util/process-queue-with-limit.ts";
@@ -293,7 +293,7 @@ function* processJobs<D, R>(
   if (!(grace >= 0)) throw new RangeError(`Cannot process the job queue ${queue.name}: grace must be a non-negative number of ms, received ${String(grace)}`);
   const owner = requireCurrentTask("process a job queue");
   const loop = owner.loop;
-  const running = new Map<string, { task: TaskImpl<void>; cancelledById: string | null }>();
+  const running = new Map<string, RunningJob>();
   let stopping = false;
 
   // BullMQ runs the processor in promise land: each job becomes a task under the owner at once
@@ -372,14 +372,13 @@ function* processJobs<D, R>(
 
   function start(request: JobRequest): void {
     const id = request.job.id as string;
-    const entry = { task: null as unknown as TaskImpl<void>, cancelledById: null as string | null };
+    const entry = new RunningJob(id, running, wake);
     // Shielded: the owner's cancellation reaches jobs only after the grace.
-    entry.task = createTask(loop, owner, runJob(request, entry), { name: `job ${id}` }, SHIELDED, "process a job");
+    const task = new TaskImpl<void>(loop, owner, runJob(request, entry), `job ${id}`, owner.priority, SHIELDED);
+    entry.task = task;
     running.set(id, entry);
-    entry.task.addDoneCallback(() => {
-      if (running.get(id) === entry) running.delete(id);
-      wake();
-    });
+    task.addWatcher(entry);
+    task.enqueue();
   }
 
   bull.run().catch((error: unknown) => loop.report(error, { kind: "callback", path: `job queue ${queue.name}` }));
@@ -403,6 +402,30 @@ function* processJobs<D, R>(
     yield* until(closed);
     yield* until(subscriber.unsubscribe());
     yield* closeClient(subscriber);
+  }
+}
+
+/**
+ * A job's task in `processJobs`, and the watcher that forgets it (told
+ * synchronously when the task ends: a done callback would cost a trip
+ * through the ready queue per job).
+ */
+class RunningJob implements Watcher {
+  /** Set right after construction (the task's body needs this entry first). */
+  task!: TaskImpl<void>;
+  /** Why it was cancelled by id (`JobQueue.cancel`), if it was. */
+  cancelledById: string | null = null;
+  readonly #id: string;
+  readonly #running: Map<string, RunningJob>;
+  readonly #ended: () => void;
+  constructor(id: string, running: Map<string, RunningJob>, ended: () => void) {
+    this.#id = id;
+    this.#running = running;
+    this.#ended = ended;
+  }
+  taskFinished(): void {
+    if (this.#running.get(this.#id) === this) this.#running.delete(this.#id);
+    this.#ended();
   }
 }
 
