@@ -303,7 +303,8 @@ function* processJobs<D, R>(
   const processor = (job: Job, token?: string): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const request: JobRequest = { job, token: token ?? "", resolve, reject };
-      if (stopping) putBack(request);
+      // Cancelled and not yet in its `finally` (a busy loop can be a flush behind): the stop has begun.
+      if (stopping || owner.cancelError !== null) putBack(request);
       else start(request);
     });
   const bull = new BullWorker(queue.name, processor, {
@@ -349,7 +350,9 @@ function* processJobs<D, R>(
     );
   }
 
-  function* runJob(request: JobRequest, entry: { cancelledById: string | null }): Operation<void> {
+  function* runJob(entry: RunningJob): Operation<void> {
+    entry.started = true;
+    const { request } = entry;
     const { job } = request;
     const data = job.data as D;
     try {
@@ -370,11 +373,20 @@ function* processJobs<D, R>(
     }
   }
 
+  /** A job's task ended; one cancelled before its first step never ran `runJob`, so its job is answered here. */
+  const ended = (entry: RunningJob): void => {
+    if (!entry.started) {
+      if (entry.cancelledById !== null) entry.request.reject(new UnrecoverableError(`cancelled: ${entry.cancelledById}`));
+      else putBack(entry.request);
+    }
+    wake();
+  };
+
   function start(request: JobRequest): void {
     const id = request.job.id as string;
-    const entry = new RunningJob(id, running, wake);
+    const entry = new RunningJob(id, request, running, ended);
     // Shielded: the owner's cancellation reaches jobs only after the grace.
-    const task = new TaskImpl<void>(loop, owner, runJob(request, entry), `job ${id}`, owner.priority, SHIELDED);
+    const task = new TaskImpl<void>(loop, owner, runJob(entry), `job ${id}`, owner.priority, SHIELDED);
     entry.task = task;
     running.set(id, entry);
     task.addWatcher(entry);
@@ -415,17 +427,26 @@ class RunningJob implements Watcher {
   task!: TaskImpl<void>;
   /** Why it was cancelled by id (`JobQueue.cancel`), if it was. */
   cancelledById: string | null = null;
+  /**
+   * Whether the task's body began. A task cancelled before its first step
+   * never runs it (a `jobs.cancel(id)`, or a stop with no grace, can come
+   * before that step when the loop is busy), and BullMQ would then wait for
+   * the job forever.
+   */
+  started = false;
+  readonly request: JobRequest;
   readonly #id: string;
   readonly #running: Map<string, RunningJob>;
-  readonly #ended: () => void;
-  constructor(id: string, running: Map<string, RunningJob>, ended: () => void) {
+  readonly #ended: (entry: RunningJob) => void;
+  constructor(id: string, request: JobRequest, running: Map<string, RunningJob>, ended: (entry: RunningJob) => void) {
     this.#id = id;
+    this.request = request;
     this.#running = running;
     this.#ended = ended;
   }
   taskFinished(): void {
     if (this.#running.get(this.#id) === this) this.#running.delete(this.#id);
-    this.#ended();
+    this.#ended(this);
   }
 }
 

@@ -3,7 +3,21 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
-import { CancelledError, type Operation, ProcessingFailure, processQueueWithLimit, Queue, run, sleep, spawn, suspend, until } from "../../src/index.ts";
+import { Worker as BullWorker } from "bullmq";
+import {
+  allTasks,
+  CancelledError,
+  type Operation,
+  ProcessingFailure,
+  processQueueWithLimit,
+  Queue,
+  run,
+  sleep,
+  spawn,
+  suspend,
+  timeout,
+  until,
+} from "../../src/index.ts";
 import { type JobOutcome, type JobQueue, openJobQueue } from "../../src/redis/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
@@ -16,6 +30,30 @@ function freshName(): string {
   return `test-${process.pid}-${++queueCount}`;
 }
 
+/**
+ * Runs `test` with BullMQ's `Worker.prototype.callProcessJob` (the call that
+ * hands a job to the processor, BullMQ 5/6) wrapped by `wrap`: the tests below
+ * time a cancel against a processor call with it, as a busy corio loop (its
+ * flushes sliced every few ms) can time one without any hook.
+ */
+async function withProcessorCallsWrapped(
+  wrap: (call: () => unknown, job: { id?: string }, count: number) => unknown,
+  test: () => PromiseLike<unknown>,
+): Promise<void> {
+  const prototype = BullWorker.prototype as unknown as { callProcessJob(this: unknown, job: { id?: string }, ...rest: unknown[]): unknown };
+  const original = prototype.callProcessJob;
+  assert.equal(typeof original, "function", "BullMQ's Worker has no callProcessJob: update these tests");
+  let count = 0;
+  prototype.callProcessJob = function (this: unknown, job, ...rest) {
+    return wrap(() => original.call(this, job, ...rest), job, ++count);
+  };
+  try {
+    await test();
+  } finally {
+    prototype.callProcessJob = original;
+  }
+}
+
 /** Reads outcomes until `count` have arrived (bounded by the test runner's timeout). */
 function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>, undefined>> }, count: number): Operation<JobOutcome<R>[]> {
   const seen: JobOutcome<R>[] = [];
@@ -26,6 +64,9 @@ function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>,
   }
   return seen;
 }
+
+/** Stops the first worker of the test that sets it (called from BullMQ's side). */
+let stopFirst: (() => void) | undefined;
 
 describe("openJobQueue", { skip, timeout: 60_000 }, () => {
   checkLeaks();
@@ -170,6 +211,84 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
       for (const outcome of seen) log.push(outcome.status === "completed" ? String(outcome.value) : `failed: ${outcome.error}`);
     });
     assert.deepEqual(log, ["slow: CancelledError", "after stop: waiting=1 failed=0 completed=1", "first worker: quick", "second worker: slow"]);
+  });
+
+  it("a job whose task is cancelled before its first step goes back to the queue, and the worker runs it again", async () => {
+    const name = freshName();
+    const ran: number[] = [];
+    await withProcessorCallsWrapped(
+      (call, job, count) => {
+        const handedOver = call();
+        // The job's task exists and waits for its first step: cancel it there (as a jobs.cancel(id) or a stop
+        // with no grace can, when the loop is a flush behind). Its body never runs; BullMQ must still hear of it.
+        if (count === 1) for (const task of allTasks()) if (task.name === `job ${job.id}`) task.cancel("before its first step");
+        return handedOver;
+      },
+      () =>
+        run(function* () {
+          const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+          const completions = yield* jobs.completions();
+          const pool = yield* spawn(() =>
+            jobs.process(1, function* (n) {
+              ran.push(n);
+              return n * 10;
+            }),
+          );
+          for (const n of [1, 2, 3]) yield* jobs.add(n);
+          // Bounded: without the fix the first job stays active (and BullMQ waits for it) until its lock expires.
+          const outcomes = yield* timeout(10_000, collect(completions, 3));
+          pool.cancel();
+          assert.deepEqual(outcomes.map((o) => (o.status === "completed" ? o.value : o.error)).sort(), [10, 20, 30]);
+        }),
+    );
+    assert.deepEqual([...ran].sort(), [1, 2, 3]);
+  });
+
+  it("a job handed over after the worker was told to stop, before its stop began, goes back without running", async () => {
+    const name = freshName();
+    const ran: number[] = [];
+    await withProcessorCallsWrapped(
+      (call, _job, count) => {
+        // The stop is asked for just before BullMQ hands over the second job: the owner's `finally` has not run yet.
+        if (count === 2) stopFirst?.();
+        return call();
+      },
+      () =>
+        run(function* () {
+          const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+          const completions = yield* jobs.completions();
+          const first = yield* spawn(() =>
+            jobs.process(
+              1,
+              function* (n) {
+                ran.push(n);
+                yield* sleep(1);
+                return n;
+              },
+              { grace: 0 },
+            ),
+          );
+          stopFirst = () => first.cancel();
+          for (const n of [1, 2, 3]) yield* jobs.add(n);
+          yield* timeout(10_000, function* () {
+            try {
+              yield* first;
+            } catch {}
+          });
+          assert.deepEqual(ran, [1], "the first worker ran only the job it had before the stop");
+          const second = yield* spawn(() =>
+            jobs.process(1, function* (n) {
+              ran.push(n);
+              return n;
+            }),
+          );
+          const outcomes = yield* timeout(10_000, collect(completions, 3));
+          second.cancel();
+          assert.deepEqual(outcomes.map((o) => (o.status === "completed" ? o.value : o.error)).sort(), [1, 2, 3]);
+        }),
+    );
+    stopFirst = undefined;
+    assert.deepEqual([...ran].sort(), [1, 2, 3]);
   });
 
   it("cancel(id) from another process's queue handle: a running job gets CancelledError and fails as cancelled; a waiting job is removed", async () => {
