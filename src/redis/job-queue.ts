@@ -307,18 +307,6 @@ function* processJobs<D, R>(
       if (stopping || owner.cancelError !== null) putBack(request);
       else start(request);
     });
-  const bull = new BullWorker(queue.name, processor, {
-    connection: ownedConnection(queue.client),
-    prefix: queue.prefix,
-    concurrency: n,
-    autorun: false,
-    lockDuration: options.lockDuration ?? 30_000,
-    stalledInterval: options.stalledInterval ?? 30_000,
-    maxStalledCount: options.maxStalledCount ?? 1,
-  });
-  bull.on("error", (error: Error) => {
-    if (!isConnectionError(error)) loop.report(error, { kind: "callback", path: `job queue ${queue.name}` });
-  });
 
   // Cancellation by id, from any process.
   const subscriber = yield* openClient(queue.address, {}, `job cancels ${queue.name}`);
@@ -393,6 +381,20 @@ function* processJobs<D, R>(
     task.enqueue();
   }
 
+  // Made last, after every step that can be cancelled: it opens its connections at once, and only the
+  // `finally` below closes them.
+  const bull = new BullWorker(queue.name, processor, {
+    connection: ownedConnection(queue.client),
+    prefix: queue.prefix,
+    concurrency: n,
+    autorun: false,
+    lockDuration: options.lockDuration ?? 30_000,
+    stalledInterval: options.stalledInterval ?? 30_000,
+    maxStalledCount: options.maxStalledCount ?? 1,
+  });
+  bull.on("error", (error: Error) => {
+    if (!isConnectionError(error)) loop.report(error, { kind: "callback", path: `job queue ${queue.name}` });
+  });
   bull.run().catch((error: unknown) => loop.report(error, { kind: "callback", path: `job queue ${queue.name}` }));
   try {
     return yield* suspend();

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
 import { Worker as BullWorker } from "bullmq";
+import { Redis } from "ioredis";
 import {
   allTasks,
   CancelledError,
@@ -289,6 +290,41 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     );
     stopFirst = undefined;
     assert.deepEqual([...ran].sort(), [1, 2, 3]);
+  });
+
+  it("a worker stopped while it still sets up leaves no connection open", async () => {
+    const name = freshName();
+    const probe = new Redis({ path: server.path });
+    try {
+      const connections = async (): Promise<number> =>
+        String(await probe.client("LIST"))
+          .trim()
+          .split("\n").length;
+      const before = await connections();
+      await run(function* () {
+        const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+        const pool = yield* spawn(() =>
+          jobs.process(1, function* (n) {
+            return n;
+          }),
+        );
+        // Its first step has run: it waits for its cancel subscription's connection.
+        yield* sleep(0);
+        pool.cancel();
+        try {
+          yield* pool;
+        } catch {}
+      });
+      // Connections closed from this side leave the server's list within a few turns.
+      let after = await connections();
+      for (let i = 0; i < 50 && after > before; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = await connections();
+      }
+      assert.equal(after, before, "connections left open by the stopped worker");
+    } finally {
+      probe.disconnect();
+    }
   });
 
   it("cancel(id) from another process's queue handle: a running job gets CancelledError and fails as cancelled; a waiting job is removed", async () => {
