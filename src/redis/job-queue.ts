@@ -146,15 +146,28 @@ export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, P
   *cancel(id: string, reason = "cancelled by id"): Operation<boolean> {
     const job = yield* until(this.#queue.getJob(id));
     if (job === undefined) return false;
-    const state = yield* until(job.getState());
-    if (state === "completed" || state === "failed" || state === "unknown") return false;
-    if (state !== "active") {
-      try {
-        yield* until(job.remove());
-        return true;
-      } catch {
-        // It became active meanwhile: cancel it where it runs.
+    // A state read and a removal are two steps: a waiting job can run and end between them (and a
+    // removal would then delete the finished job). So a waiting job is first taken out of the list
+    // or set it waits in, in one command, as a worker takes it from there: one of the two wins.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const state = yield* until(job.getState());
+      if (state === "completed" || state === "failed" || state === "unknown") return false;
+      if (state === "active") break;
+      if (state === "waiting-children") {
+        // It cannot run before its children end.
+        try {
+          yield* until(job.remove());
+          return true;
+        } catch {
+          continue;
+        }
       }
+      if (yield* until(takeOutOfWaiting(this.#client, this.#queue.keys, state, id))) {
+        // No worker can take it now; the rest of it (its data, its logs) goes too.
+        yield* until(job.remove().catch(() => undefined));
+        return true;
+      }
+      // It moved meanwhile (a delayed job became waiting, a waiting one active): look again.
     }
     yield* until(this.#client.publish(cancelChannel(this.#prefix, this.name), JSON.stringify({ id, reason })));
     return true;
@@ -274,6 +287,16 @@ export const openJobQueue = defineOperation(function* openJobQueue<D = unknown, 
   owner.ensure({ name: `bullmq queue ${name}`, cleanup: () => until(queue.close()) });
   return JobQueue.create<D, R>(name, options.redis, prefix, queue, client);
 });
+
+/** Takes job `id` out of the list or set of `state` (waiting, delayed, prioritized); true if it was there. */
+async function takeOutOfWaiting(client: RedisClient, keys: Record<string, string>, state: string, id: string): Promise<boolean> {
+  const key = (name: string): string => keys[name] as string;
+  if (state === "delayed") return (await client.zrem(key("delayed"), id)) > 0;
+  if (state === "prioritized") return (await client.zrem(key("prioritized"), id)) > 0;
+  // Waiting: in `wait`, or in `paused` while the queue is paused.
+  const [fromWait, fromPaused] = await Promise.all([client.lrem(key("wait"), 0, id), client.lrem(key("paused"), 0, id)]);
+  return fromWait + fromPaused > 0;
+}
 
 function cancelChannel(prefix: string, name: string): string {
   return `${prefix}:${name}:corio-cancel`;
