@@ -7,7 +7,7 @@ import { type RedisOptions as IoRedisOptions, Redis } from "ioredis";
 import { defineOperation } from "../core/_dev.ts";
 import { adoptResourceWithCleanup } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
-import { isCancellation } from "../core/errors.ts";
+import { isCancellation, TimeoutError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentTime, sleep } from "../time/sleep.ts";
 import { timeout } from "../time/timeout.ts";
@@ -77,6 +77,8 @@ export function* openClient(address: RedisAddress, extra: IoRedisOptions, purpos
     throw new RangeError(`Cannot connect to Redis: connectTimeout must be a non-negative number of ms, received ${String(connectTimeout)}`);
   const where = describeAddress(options);
   const giveUpAt = currentTime() + connectTimeout;
+  /** What made the last attempt fail: an attempt cut short by the deadline has no error of its own to tell. */
+  let previousCause: unknown;
   for (;;) {
     const attempt = createClient(options, extra);
     try {
@@ -90,7 +92,8 @@ export function* openClient(address: RedisAddress, extra: IoRedisOptions, purpos
       // A failed attempt is already closed; disconnecting it again would start ioredis' 2 s disconnect timer for nothing.
       if (attempt.client.status !== "end") attempt.client.disconnect();
       if (isCancellation(error)) throw error;
-      const cause = attempt.lastError() ?? error;
+      const cause = attempt.lastError() ?? (error instanceof TimeoutError && previousCause !== undefined ? previousCause : error);
+      previousCause = cause;
       if (currentTime() >= giveUpAt) {
         throw new Error(`Cannot connect to Redis at ${where} within ${connectTimeout} ms: ${cause instanceof Error ? cause.message : String(cause)}`, {
           cause,
