@@ -394,12 +394,11 @@ function* processJobs<D, R>(
   };
 
   function start(request: JobRequest): void {
-    const id = request.job.id as string;
-    const entry = new RunningJob(id, request, running, ended);
+    const entry = new RunningJob(request, running, ended);
     // Shielded: the owner's cancellation reaches jobs only after the grace.
-    const task = new TaskImpl<void>(loop, owner, runJob(entry), `job ${id}`, owner.priority, SHIELDED);
+    const task = new TaskImpl<void>(loop, owner, runJob(entry), `job ${entry.id}`, owner.priority, SHIELDED);
     entry.task = task;
-    running.set(id, entry);
+    running.set(entry.id, entry);
     task.addWatcher(entry);
     task.enqueue();
   }
@@ -460,17 +459,18 @@ class RunningJob implements Watcher {
    */
   started = false;
   readonly request: JobRequest;
-  readonly #id: string;
+  /** The job's id, its key in `running`. */
+  readonly id: string;
   readonly #running: Map<string, RunningJob>;
   readonly #ended: (entry: RunningJob) => void;
-  constructor(id: string, request: JobRequest, running: Map<string, RunningJob>, ended: (entry: RunningJob) => void) {
-    this.#id = id;
+  constructor(request: JobRequest, running: Map<string, RunningJob>, ended: (entry: RunningJob) => void) {
     this.request = request;
+    this.id = request.job.id as string;
     this.#running = running;
     this.#ended = ended;
   }
   taskFinished(): void {
-    if (this.#running.get(this.#id) === this) this.#running.delete(this.#id);
+    if (this.#running.get(this.id) === this) this.#running.delete(this.id);
     this.#ended(this);
   }
 }

@@ -66,9 +66,6 @@ function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>,
   return seen;
 }
 
-/** Stops the first worker of the test that sets it (called from BullMQ's side). */
-let stopFirst: (() => void) | undefined;
-
 describe("openJobQueue", { skip, timeout: 60_000 }, () => {
   checkLeaks();
   const redisServer = useRedisServer();
@@ -248,6 +245,8 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
   it("a job handed over after the worker was told to stop, before its stop began, goes back without running", async () => {
     const name = freshName();
     const ran: number[] = [];
+    /** Stops the first worker (called from BullMQ's side). */
+    let stopFirst: (() => void) | undefined;
     await withProcessorCallsWrapped(
       (call, _job, count) => {
         // The stop is asked for just before BullMQ hands over the second job: the owner's `finally` has not run yet.
@@ -288,7 +287,6 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
           assert.deepEqual(outcomes.map((o) => (o.status === "completed" ? o.value : o.error)).sort(), [1, 2, 3]);
         }),
     );
-    stopFirst = undefined;
     assert.deepEqual([...ran].sort(), [1, 2, 3]);
   });
 
