@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn as spawnChild } from "node:child_process";
 import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
-import { Worker as BullWorker } from "bullmq";
+import { Job as BullJob, Worker as BullWorker } from "bullmq";
 import { Redis } from "ioredis";
 import {
   allTasks,
@@ -370,6 +370,40 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     assert.equal(outcome.seen?.status === "failed" && outcome.seen.error, "cancelled: user asked");
     assert.equal(outcome.counts["waiting"], 0);
     assert.equal(outcome.counts["failed"], 1);
+  });
+
+  it("cancel(id) of a waiting job that a worker takes and completes between cancel's state read and its removal: false, and the result stays", async () => {
+    const name = freshName();
+    const prototype = BullJob.prototype as unknown as { getState(this: { id?: string }): Promise<string> };
+    const original = prototype.getState;
+    assert.equal(typeof original, "function", "BullMQ's Job has no getState: update this test");
+    let raced = false;
+    // The first state read of the job sees it waiting; before cancel acts on that, a plain BullMQ
+    // worker takes the job and completes it, as a worker in another process could.
+    prototype.getState = async function (this: { id?: string }) {
+      const state = await original.call(this);
+      if (raced || state !== "waiting") return state;
+      raced = true;
+      const worker = new BullWorker(name, async () => "done first", { connection: { path: server.path }, autorun: false });
+      const completed = new Promise<void>((resolve) => worker.once("completed", () => resolve()));
+      void worker.run();
+      await completed;
+      await worker.close();
+      return state;
+    };
+    try {
+      const outcome = await run(function* () {
+        const jobs = yield* openJobQueue<string, string>(name, { redis: { path: server.path } });
+        const id = yield* jobs.add("job");
+        const cancelled = yield* jobs.cancel(id);
+        return { cancelled, counts: yield* jobs.counts() };
+      });
+      assert.equal(raced, true, "the hook never saw the job waiting");
+      assert.equal(outcome.cancelled, false, "cancel reported a job that had already completed");
+      assert.equal(outcome.counts["completed"], 1, "the completed job was removed");
+    } finally {
+      prototype.getState = original;
+    }
   });
 
   it("malformed job data fails that job with a clear error (validate) and the worker goes on", async () => {
