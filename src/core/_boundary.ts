@@ -43,6 +43,12 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
       if (error === caller.cancelError) {
         yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
         throwFailuresOverCancel(caller, [child as TaskImpl<unknown>]);
+        // The operation completed all the same (its last wait could not be undone): its value is
+        // not dropped either; the cancel is due again at the caller's next suspension.
+        if (child.state === "done") {
+          caller.redeliverCancel();
+          return child.result();
+        }
       }
       throw error;
     }

@@ -138,7 +138,15 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
         group.forward = wait;
         yield wait;
       }
-      if (error === caller.cancelError) throwFailuresOverCancel(caller, tasks);
+      if (error === caller.cancelError) {
+        throwFailuresOverCancel(caller, tasks);
+        // Every operation completed all the same (race: the winner did): their values are not dropped
+        // either; the cancel is due again at the caller's next suspension.
+        if (mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done")) {
+          caller.redeliverCancel();
+          return { tasks, failure: group.decider };
+        }
+      }
       throw error;
     }
   }

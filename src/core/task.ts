@@ -11,7 +11,7 @@ import { DoneCallback, join, pendingPromise } from "./_join.ts";
 import { type OneOrMany, withItem, withoutItem } from "./_one-or-many.ts";
 import { Park, RESCHEDULE } from "./_park.ts";
 import type { Runnable } from "./_ready-queue.ts";
-import { BODY_CANCELLED, BODY_DONE, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
+import { BODY_CANCELLED, BODY_DONE, BOUNDARY, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
 import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import { instruments, notifyInstruments } from "./instruments.ts";
@@ -428,9 +428,16 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if (this.#state === PENDING) this.#state = RUNNING;
     if (ok) {
       if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0) {
-        // Cancelled but never suspended again: it ends cancelled and its value is dropped.
-        this.flags |= BODY_CANCELLED;
-        this.#result = this.cancelError;
+        if ((this.flags & BOUNDARY) !== 0 && !this.hasChildren) {
+          // A boundary's operation completed before any cancel reached it (it was woken with a
+          // finished child's outcome): as inline code would, it gives its caller the value, so
+          // nothing it took is lost; the caller's own cancel comes at its next suspension.
+          this.#result = value;
+        } else {
+          // Cancelled but never suspended again: it ends cancelled and its value is dropped.
+          this.flags |= BODY_CANCELLED;
+          this.#result = this.cancelError;
+        }
       } else {
         this.#result = value;
         if (this.cancelError !== null && !this.hasFailures) {

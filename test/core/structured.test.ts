@@ -9,8 +9,11 @@ import {
   CancelledError,
   currentTask,
   currentTime,
+  Lock,
   type Operation,
+  Queue,
   race,
+  Semaphore,
   scope,
   shield,
   sleep,
@@ -62,6 +65,18 @@ function* cancelWhenBlocked(body: () => Operation<unknown>, cancelAfter?: number
     }),
   );
   return { error, task: task as Task<unknown> };
+}
+
+/** The first value of a list `op` gives. */
+function* first<T>(op: Operation<readonly T[]>): Operation<T> {
+  return (yield* op)[0] as T;
+}
+
+/** The value of the first outcome of an `allSettled`, which must be fulfilled. */
+function* fulfilled<T>(op: Operation<PromiseSettledResult<T>[]>): Operation<T> {
+  const [settled] = yield* op;
+  assert.equal(settled?.status, "fulfilled");
+  return (settled as PromiseFulfilledResult<T>).value;
 }
 
 /** A body that waits forever and fails in the `finally` its cancellation runs. */
@@ -262,6 +277,101 @@ describe("an error is never replaced by a cancellation (decided case 12)", () =>
         yield* suspend();
       });
       assert.equal((error as Error).message, "child cleanup failed");
+    });
+  });
+});
+
+describe("a value is never dropped by a cancel that came after the operation completed (decided case 12)", () => {
+  // The operation inside a boundary finished (it took an item, acquired a lock), then its caller was
+  // cancelled before it ran again: the caller gets the value, and the cancel at its next suspension.
+  // asyncio's wait_for lost the value there until 3.12 ran it inline (gh-86296); Trio never does.
+  const boundaries: [string, (op: Operation<string>) => Operation<string>][] = [
+    ["timeout", (op) => timeout(1000, op)],
+    ["scope", (op) => scope(() => op)],
+    ["all", (op) => first(all([op]))],
+    ["race", (op) => race([op, suspend()]) as Operation<string>],
+    ["allSettled", (op) => fulfilled(allSettled([op]))],
+    ["scope(timeout(...))", (op) => scope(() => timeout(1000, op))],
+    [
+      "timeout(scope(...))",
+      (op) =>
+        timeout(
+          1000,
+          scope(() => op),
+        ),
+    ],
+    ["scope(all([...]))", (op) => scope(() => first(all([op])))],
+  ];
+  for (const [name, wrap] of boundaries) {
+    it(`${name}: an item taken from a queue reaches the caller, which ends cancelled at its next suspension`, async () => {
+      await runVirtual(function* () {
+        const queue = new Queue<string>();
+        const got: string[] = [];
+        const caller = yield* spawn(function* () {
+          got.push(yield* wrap(queue.get()));
+          yield* sleep(1);
+          got.push("BUG: ran on past its cancel");
+        });
+        yield* waitAllTasksBlocked();
+        queue.putNowait("item");
+        yield* sleep(0); // the operation takes the item and finishes; the caller is woken, not yet run
+        caller.cancel();
+        assert.ok((yield* outcome(caller)).error instanceof CancelledError);
+        assert.deepEqual(got, ["item"]);
+        assert.equal(queue.size, 0);
+      });
+    });
+  }
+
+  it("timeout around a lock's acquire: the caller holds the lock and its finally releases it", async () => {
+    await runVirtual(function* () {
+      const lock = new Lock();
+      yield* lock.acquire();
+      const caller = yield* spawn(function* () {
+        yield* timeout(1000, lock.acquire());
+        try {
+          yield* sleep(1);
+        } finally {
+          lock.release();
+        }
+      });
+      yield* waitAllTasksBlocked();
+      lock.release();
+      yield* sleep(0);
+      caller.cancel();
+      assert.ok((yield* outcome(caller)).error instanceof CancelledError);
+      assert.equal(lock.locked, false);
+    });
+  });
+
+  it("scope around a semaphore's acquire: no token leaks", async () => {
+    await runVirtual(function* () {
+      const semaphore = new Semaphore(1);
+      yield* semaphore.acquire();
+      const caller = yield* spawn(function* () {
+        yield* scope(() => semaphore.acquire());
+        semaphore.release();
+      });
+      yield* waitAllTasksBlocked();
+      semaphore.release();
+      yield* sleep(0);
+      caller.cancel();
+      yield* outcome(caller);
+      assert.equal(semaphore.value, 1);
+    });
+  });
+
+  it("an operation still waiting when the cancel comes is cancelled as before (its item goes to the next getter)", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const caller = yield* spawn(function* () {
+        return yield* timeout(1000, queue.get());
+      });
+      yield* waitAllTasksBlocked();
+      caller.cancel();
+      assert.ok((yield* outcome(caller)).error instanceof CancelledError);
+      queue.putNowait("item");
+      assert.equal(queue.size, 1);
     });
   });
 });
