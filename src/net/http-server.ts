@@ -6,6 +6,7 @@
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -326,15 +327,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   server.on("request", onRequest);
   // `Expect: 100-continue` with a declared body over the limit: 413 before the client sends it.
   server.on("checkContinue", continueWithinLimit(limits.maxBodySize, onRequest));
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    // Node answers 431 / 408 / 400 itself when it can; make sure the socket goes.
-    if (!socket.destroyed && !socket.writableEnded) {
-      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
-      );
-    }
-  });
+  server.on("clientError", answerClientError);
 
   try {
     yield* core.listen(
@@ -349,6 +342,30 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   slot?.listening(server.address(), (grace) => core.close(grace));
   return new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined);
 });
+
+/** The answer to a request Node's parser refused (or a client too slow to send one), by error code; 400 for the rest. */
+const CLIENT_ERROR_ANSWERS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: "431 Request Header Fields Too Large",
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: "413 Payload Too Large",
+  ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
+};
+
+/**
+ * A request Node's parser refused, or a client that did not send its head or
+ * body in time: as Node's own handler does, an error status if no response
+ * has begun on the connection (one written into a response under way would
+ * corrupt it), then the socket is destroyed. Ending it instead left it
+ * half-open: a client that never closed its side held the descriptor for
+ * good, and the parser went on running the requests it sent after a 408.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (socket.writable && (current === undefined || current === null || !current.headersSent)) {
+    const status = CLIENT_ERROR_ANSWERS[error.code ?? ""] ?? "400 Bad Request";
+    socket.write(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  }
+  socket.destroy();
+}
 
 /** Printable ASCII but `"` and `\\`: what JSON.stringify leaves as is. */
 const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
