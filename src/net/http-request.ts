@@ -160,10 +160,13 @@ export class HttpRequest {
 
   /**
    * The path part of the URL, percent-decoded, with `.` and `..` segments
-   * resolved (`/a/../b%20c` gives `/b c`).
+   * resolved (`/a/../b%20c` gives `/b c`), also those an escaped slash makes
+   * (`/static/..%2f..%2fetc` gives `/etc`): it never climbs above `/`, so
+   * joining it to a directory stays inside it. A `\` is not a separator.
    *
-   * @throws {HttpError} 400 for a target that is not a valid URL or whose
-   * escapes are not UTF-8 (`/%ZZ`): thrown out of a handler, the client gets 400.
+   * @throws {HttpError} 400 for a target that is not a valid URL, whose
+   * escapes are not UTF-8 (`/%ZZ`) or that holds a NUL (`%00`): thrown out
+   * of a handler, the client gets 400.
    */
   get path(): string {
     return this.#parseTarget().path;
@@ -188,7 +191,10 @@ export class HttpRequest {
           // An origin-form target is a path even when it starts with `//`, which as a relative URL would name a host.
           parsed = new URL(`http://localhost${url}`);
         } else parsed = new URL(url, "http://localhost");
-        target = { path: decodeURIComponent(parsed.pathname), query: parsed.searchParams };
+        const path = decodeURIComponent(parsed.pathname);
+        if (path.includes("\0")) throw new URIError("a NUL byte (%00) is not allowed in a path");
+        // The URL parser resolved `.` and `..` before decoding: an escaped `/` (`..%2f`) made new ones.
+        target = { path: path.includes("/.") ? withoutDotSegments(path) : path, query: parsed.searchParams };
       } catch (error) {
         const shown = JSON.stringify(url.length > 200 ? `${url.slice(0, 200)}...` : url);
         target = new HttpError(
@@ -248,3 +254,17 @@ export class HttpRequest {
   }
 }
 defineOperationMethods(HttpRequest);
+
+/** Resolves the `.` and `..` segments of an absolute path (RFC 3986's remove_dot_segments): `..` at the root stays at the root. */
+function withoutDotSegments(path: string): string {
+  const segments: string[] = [];
+  const parts = path.split("/");
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (part === "..") segments.pop();
+    else if (part !== ".") segments.push(part);
+    // A path ending in `.` or `..` names a directory: it keeps its trailing slash.
+    if ((part === "." || part === "..") && i === parts.length - 1) segments.push("");
+  }
+  return `/${segments.join("/")}`;
+}

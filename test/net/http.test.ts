@@ -814,7 +814,7 @@ describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
     yield* response.json({ path: request.path, query: request.query.toString() });
   };
 
-  for (const target of ["/%ZZ", "/%C0%80", "/abc%", "//[/", "http://[/"]) {
+  for (const target of ["/%ZZ", "/%C0%80", "/abc%", "//[/", "http://[/", "/a%00b"]) {
     it(`answers 400 to the target ${target} and goes on serving`, async () => {
       await withoutUncaughtExceptions(async () => {
         const reports = await withServer(echoTarget, async (server) => {
@@ -845,6 +845,25 @@ describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
         assert.match(full, /\{"path":"\/\/evil.example\/a","task":"GET \/\/evil.example\/a\?b"\}$/);
       },
     );
+  });
+
+  it("request.path resolves the dot segments that escaped slashes make: it never climbs above /", async () => {
+    const cases: [string, string][] = [
+      ["/a/../b%20c", "/b c"],
+      ["/static/..%2f..%2f..%2fetc%2fpasswd", "/etc/passwd"],
+      ["/%2e%2e%2fsecret", "/secret"],
+      ["/static/%2e%2e/%2e%2e/x", "/x"],
+      ["/a%2f.%2fb%2f..", "/a/"],
+      ["/a%2F..%2F..%2F..", "/"],
+      ["/files/a..b/.hidden", "/files/a..b/.hidden"],
+      ["/dir%5c..%5cx", "/dir\\..\\x"],
+    ];
+    await withServer(echoTarget, async (server) => {
+      for (const [target, path] of cases) {
+        const answer = await rawRequest(server.address.port, `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+        assert.equal(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).path, path, target);
+      }
+    });
   });
 
   it("property: any request line, target and headers gets a status line or a closed connection, never a crash (seeded)", { timeout: 120_000 }, async () => {
@@ -879,12 +898,14 @@ describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
     );
     let handled = 0;
     let badTargets = 0;
+    const climbing: string[] = [];
     await withoutUncaughtExceptions(async () => {
       const reports = await withServer(
         function* (request, response) {
           if (request.url !== "/ok") handled++;
           try {
-            void request.path;
+            const path = request.path;
+            if (!path.startsWith("/") || path.split("/").includes("..")) climbing.push(`${request.url} -> ${path}`);
           } catch (error) {
             badTargets++;
             throw error;
@@ -912,6 +933,7 @@ describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
       );
       // The cases reach the handler, and some of them with a target it cannot parse.
       assert.ok(handled >= 50 && badTargets >= 10, `${handled} requests handled, ${badTargets} with a bad target`);
+      assert.deepEqual(climbing, [], "a path with a '..' segment (or not absolute) reached the handler");
       // A client that leaves in the middle of an answer may be reported; nothing else may.
       for (const report of reports) assert.equal((report as Error).name, "BrokenResourceError", String(report));
     });
