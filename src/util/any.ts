@@ -7,6 +7,7 @@ import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
 import { isCancellation } from "../core/errors.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import type { Task } from "../core/task.ts";
 
@@ -48,11 +49,14 @@ interface Failures {
 
 /** One operation of `any`: its value wins the race; its error is kept, and it waits (unless it was the last to fail). */
 function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): Operation<unknown> {
+  const self = requireCurrentTask("run any");
   try {
     const it = iterate(typeof op === "function" || !("cancel" in op) ? (op as OperationLike<unknown>) : () => op as Task<unknown>, "run any");
     return yield* new Opened(it);
   } catch (error) {
-    if (isCancellation(error)) throw error;
+    // This member's own cancel (the race is decided, or the caller is cancelled) goes on; a
+    // CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
+    if (isCancellation(error) && self.cancelError !== null) throw error;
     const errors = failures.errors;
     errors[index] = error;
     if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);
