@@ -139,12 +139,7 @@ export const processQueueWithLimit: {
 }) as unknown as never;
 
 /** One item of an in-memory queue: run it, put its result (or failure) on `doneQueue`. */
-function* processItem<I, R>(
-  queue: Queue<I>,
-  doneQueue: Queue<R | ProcessingFailure<I>>,
-  worker: ((item: I) => Operation<R>) | undefined,
-  item: I,
-): Operation<void> {
+function* processItem<I, R>(doneQueue: Queue<R | ProcessingFailure<I>>, worker: ((item: I) => Operation<R>) | undefined, item: I): Operation<void> {
   try {
     const it = worker !== undefined ? worker(item)[Symbol.iterator]() : iterate(item as unknown as OperationLike<R>, "process a queue item");
     const result: R = yield* new Opened(it);
@@ -152,8 +147,6 @@ function* processItem<I, R>(
   } catch (error) {
     if (isCancellation(error)) throw error;
     yield* doneQueue.put(new ProcessingFailure(item, error));
-  } finally {
-    queue.taskDone();
   }
 }
 
@@ -169,7 +162,10 @@ function* processInMemory<I, R>(
   return yield* scope(function* (): Operation<never> {
     let running = 0;
     let changed: Future<void> | null = null;
+    // Marks the item done when its task ends in any way: one cancelled before its first step
+    // never enters a `finally` (and `queue.join()` would wait for it for good).
     const finished = (): void => {
+      queue.taskDone();
       running--;
       const waiter = changed;
       changed = null;
@@ -185,7 +181,7 @@ function* processInMemory<I, R>(
       yield* untilRunningAtMost(n - 1);
       const item = yield* queue.get();
       // A generator declared once, not a closure per item (a new closure's first call is slow in V8).
-      const task = yield* spawn(processItem(queue, doneQueue, worker, item));
+      const task = yield* spawn(processItem(doneQueue, worker, item));
       running++;
       task.addDoneCallback(finished);
       if (taskTimeout > 0) {

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   any,
   asyncCache,
+  CancelledError,
   currentTime,
   limitGather,
   ProcessingFailure,
@@ -13,6 +14,7 @@ import {
   spawn,
   suspend,
   type Task,
+  timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -233,6 +235,34 @@ describe("processQueueWithLimit", () => {
       assert.equal(done.size, 0);
     });
   });
+
+  it("items whose tasks are cancelled before their first step are marked done too (join returns)", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const done = new Queue<string>();
+      const ran: string[] = [];
+      const pool: Task<never> = yield* spawn(() =>
+        processQueueWithLimit(queue, done, 4, function* (item: string) {
+          ran.push(item);
+          yield* sleep(100);
+          return item;
+        }),
+      );
+      yield* waitAllTasksBlocked();
+      queue.putNowait("a");
+      queue.putNowait("b");
+      // Runs right after the pool's step that takes the items and spawns their tasks, before those run.
+      yield* spawn(function* () {
+        pool.cancel();
+      });
+      try {
+        yield* pool;
+      } catch {}
+      assert.deepEqual(ran, []);
+      yield* timeout(1000, queue.join());
+      assert.equal(done.size, 0);
+    });
+  });
 });
 
 describe("asyncCache", () => {
@@ -366,6 +396,32 @@ describe("asyncCache", () => {
 });
 
 describe("any and retry", () => {
+  it("any(): a CancelledError an operation throws by itself (it joined a task someone cancelled) is its failure, not a hang", async () => {
+    await runVirtual(function* () {
+      const other = yield* spawn(function* () {
+        yield* sleep(1000);
+      });
+      yield* sleep(1);
+      other.cancel();
+      try {
+        yield* any([
+          function* () {
+            yield* other;
+          },
+          function* () {
+            yield* sleep(5);
+            throw new Error("mirror down");
+          },
+        ]);
+        assert.fail("expected an AggregateError");
+      } catch (error) {
+        assert.ok(error instanceof AggregateError, String(error));
+        assert.ok(error.errors[0] instanceof CancelledError);
+        assert.equal((error.errors[1] as Error).message, "mirror down");
+      }
+    });
+  });
+
   it("any() gives the first success; if all fail, an AggregateError with every error", async () => {
     await runVirtual(function* () {
       const value = yield* any([
