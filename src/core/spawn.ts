@@ -121,7 +121,8 @@ export function createTask<T>(
   if (options?.daemon) flags |= DAEMON;
   const task = new TaskImpl<T>(loop, parent, op, name, priority, flags);
   if (period !== undefined && period > 0) task.periodic = { period, lastTick: loop.now() + delay };
-  if (delay > 0) task.park = parkUntil(task as TaskImpl<unknown>, loop.now() + delay, "sleep");
+  // A child that inherited a pending cancel (decided case 11) never runs: its first step ends it now, not after the delay.
+  if (delay > 0 && task.cancelError === null) task.park = parkUntil(task as TaskImpl<unknown>, loop.now() + delay, "sleep");
   else if (afterIo) task.enqueueAfterIo();
   else task.enqueue();
   return task;

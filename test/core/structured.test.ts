@@ -149,6 +149,31 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     assert.deepEqual(ran, ["shield returned"]);
   });
 
+  it("a child spawned with a delay or a period while the cancel is pending ends at once, not after its delay", async () => {
+    await runVirtual(function* () {
+      let ran = false;
+      const parent = yield* spawn(function* () {
+        currentTask()?.cancel();
+        yield* spawn(
+          function* () {
+            ran = true;
+          },
+          { delay: 10_000 },
+        );
+        yield* spawn(
+          function* () {
+            ran = true;
+          },
+          { period: 60_000 },
+        );
+        yield* sleep(1);
+      });
+      assert.ok((yield* outcome(parent)).error instanceof CancelledError);
+      assert.equal(ran, false);
+      assert.equal(currentTime(), 0);
+    });
+  });
+
   it("a child spawned under shield while the cancel is pending runs to its end", async () => {
     const ran: string[] = [];
     await runVirtual(function* () {
