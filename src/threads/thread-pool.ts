@@ -44,7 +44,7 @@ export interface ThreadPoolOptions {
   size?: number;
   /** A worker idle this long (real ms) is stopped; `Infinity` keeps it. @default 30000 */
   idleTimeout?: number;
-  /** Jobs waiting for a worker at most; one more throws `QueueFull`. @default Infinity */
+  /** Jobs waiting for a worker at most; one more throws `QueueFull` (0: a job runs only if a worker takes it at once). @default Infinity */
   maxQueue?: number;
   /**
    * Jobs sent to one worker ahead of its results. Many in flight make short
@@ -322,15 +322,19 @@ export class ThreadPool {
       if (typeof exportName !== "string") throw new TypeError(`Cannot run in a thread: exportName must be a string, received ${typeof exportName}`);
     }
     if (this.#closed) throw new ClosedResourceError("Cannot run in a thread: the thread pool is closed");
-    if (this.#queued >= this.#maxQueue) {
-      throw new QueueFull(`Cannot run in a thread: ${this.#queued} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
-    }
     const task = requireCurrentTask("run in a thread");
     const transfers = unwrapTransfers(args);
     const job = new Job(task, tag, target, exportName, args, transfers, this.#abandon);
-    (transfers.length > 0 ? this.#transferQueue : this.#queue).push(job);
+    const queue = transfers.length > 0 ? this.#transferQueue : this.#queue;
+    queue.push(job);
     this.#queued++;
     this.#pump();
+    // Counted once a worker has had its chance: `maxQueue: 0` still runs a job a free worker takes (as piscina).
+    if (job.slot === undefined && this.#queued > this.#maxQueue) {
+      queue.pop();
+      this.#queued--;
+      throw new QueueFull(`Cannot run in a thread: ${this.#queued} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
+    }
     return job;
   }
 

@@ -616,6 +616,24 @@ describe("ThreadPool: limits and closing", () => {
     });
   });
 
+  it("maxQueue: 0 runs a job a worker takes at once and refuses one that would wait (as piscina)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1, maxQueue: 0 });
+      const gate = counter();
+      const first = yield* spawn(() => pool.call(spin, gate, false));
+      yield* started(gate);
+      const error = yield* rejectsOp(
+        pool.call(() => 2),
+        QueueFull,
+      );
+      assert.match(error.message, /maxQueue 0/);
+      assert.equal(pool.queued, 0);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* first, "released");
+      assert.equal(yield* pool.call(() => 3), 3);
+    });
+  });
+
   it("close() fails queued jobs with ClosedResourceError, stops the workers, and refuses new jobs", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
