@@ -58,7 +58,8 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
       return yield* fn(attempt);
     } catch (error) {
       if (isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))) throw error;
-      const delay = Math.min(max, initial * factor ** (attempt - 1));
+      // 0 × an infinite factor is NaN: a zero initial delay stays zero.
+      const delay = initial === 0 ? 0 : Math.min(max, initial * factor ** (attempt - 1));
       yield* sleep(jitter ? random() * delay : delay);
     }
   }

@@ -123,6 +123,25 @@ describe("limitGather", () => {
     });
   });
 
+  it("rejects a list that is not an array (a Set, null) with a clear TypeError", async () => {
+    await runVirtual(function* () {
+      for (const [list, received] of [
+        [new Set([1]), "a Set"],
+        [null, "null"],
+      ] as const) {
+        try {
+          yield* limitGather(list as unknown as number[], 2, function* (item: number) {
+            return item;
+          });
+          assert.fail("expected a TypeError");
+        } catch (error) {
+          assert.ok(error instanceof TypeError);
+          assert.match(error.message, new RegExp(`^Cannot limitGather: expected an array of items, received ${received}$`));
+        }
+      }
+    });
+  });
+
   it("over items with one function: fn(item, index) per item, results in input order, at most n at once", async () => {
     await runVirtual(function* () {
       let running = 0;
@@ -486,6 +505,21 @@ describe("any and retry", () => {
         );
       } catch {}
       assert.equal(calls, 1);
+      // A zero first delay with an infinite factor stays zero (0 × Infinity is NaN).
+      const attempts: number[] = [];
+      const start = currentTime();
+      try {
+        yield* retry(
+          function* () {
+            attempts.push(currentTime() - start);
+            throw new Error("again");
+          },
+          { attempts: 3, backoff: { initial: 0, factor: Number.POSITIVE_INFINITY } },
+        );
+      } catch (error) {
+        assert.equal((error as Error).message, "again");
+      }
+      assert.deepEqual(attempts, [0, 0, 0]);
     });
   });
 });
