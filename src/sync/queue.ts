@@ -32,6 +32,8 @@ const NOTHING: unique symbol = Symbol("nothing");
 let takeNow: <T>(queue: Queue<T>) => T | typeof NOTHING;
 /** ...else queues and returns a waiter for the current task (or throws if shut down). */
 let queueGetter: <T>(queue: Queue<T>) => Waiter<undefined>;
+/** A woken getter has run and taken the item it was handed. */
+let handedItemTaken: <T>(queue: Queue<T>) => void;
 
 /** `queue.put(item)`: an operation object that is its own iterator (see `_step-operation.ts`). */
 class QueuePut<T> extends StepOperation<void> {
@@ -75,7 +77,10 @@ class QueueGet<T> extends StepOperation<T> {
       this.state = PARKED;
       return { done: false, value: waiter };
     }
-    if (state === PARKED) return { done: true, value: value as T };
+    if (state === PARKED) {
+      handedItemTaken(this.#queue);
+      return { done: true, value: value as T };
+    }
     return DONE as IteratorReturnResult<never>;
   }
 }
@@ -121,9 +126,16 @@ export class Queue<T> {
   #reserved = 0;
   #unfinished = 0;
   #shutdown = false;
+  #shutdownImmediately = false;
+  /** Items handed to woken getters that have not run yet: one may come back (a getter cancelled before it ran). */
+  #handed = 0;
   readonly #onGetterCancel = (waiter: Waiter<undefined>, woken: boolean, handed: unknown): void => {
     if (!woken) this.#getters.remove(waiter);
-    else this.#giveBack(handed as T); // it was handed an item: pass it on (a wake with an error is never undone)
+    else {
+      // It was handed an item: pass it on (a wake with an error is never undone).
+      this.#handed--;
+      this.#giveBack(handed as T);
+    }
   };
   readonly #onPutterCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
     if (!woken) this.#putters.remove(waiter);
@@ -158,7 +170,8 @@ export class Queue<T> {
     };
     takeNow = (queue) => (queue.#store.size === 0 ? NOTHING : queue.#take());
     queueGetter = (queue) => {
-      if (queue.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+      // While an item handed to another getter may still come back, a getter waits for it.
+      if (queue.#shutdown && queue.#handed === 0) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
       const waiter = new Waiter<undefined>(
         requireCurrentTask("get from a queue"),
         "queue",
@@ -168,6 +181,10 @@ export class Queue<T> {
       );
       queue.#getters.push(waiter);
       return waiter;
+    };
+    handedItemTaken = (queue) => {
+      queue.#handed--;
+      if (queue.#shutdown) queue.#failGettersIfDrained();
     };
   }
 
@@ -231,7 +248,9 @@ export class Queue<T> {
    * Takes the next item, waiting while the queue is empty.
    *
    * **Cancellation:** no item is lost: one already handed to this call goes
-   * back to the front of the queue (or to the next getter).
+   * to the next getter, or back to the front of the queue (a bounded queue
+   * then holds more than `maxsize` until drained, if puts filled it since;
+   * after `shutdown(true)` the item is dropped like the others).
    *
    * @throws {QueueShutDown} once the queue is shut down and empty.
    */
@@ -266,7 +285,7 @@ export class Queue<T> {
   *next(): Operation<IteratorResult<T, undefined>> {
     if (this.#store.size > 0) return { done: false, value: this.#take() };
     // Shut down and empty: the end, without building the error a get would throw.
-    if (this.#shutdown) return { done: true, value: undefined };
+    if (this.#shutdown && this.#handed === 0) return { done: true, value: undefined };
     try {
       return { done: false, value: yield* this.get() };
     } catch (error) {
@@ -322,6 +341,7 @@ export class Queue<T> {
   shutdown(immediate = false): void {
     this.#shutdown = true;
     if (immediate) {
+      this.#shutdownImmediately = true;
       while (this.#store.size > 0) {
         this.#store.take();
         if (this.#unfinished > 0) this.#unfinished--;
@@ -329,17 +349,34 @@ export class Queue<T> {
       if (this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
     }
     for (const waiter of this.#putters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot put on the queue: it was shut down while waiting"));
-    if (this.#store.size === 0) {
-      for (const waiter of this.#getters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot get from the queue: it was shut down while waiting"));
-    }
+    this.#failGettersIfDrained();
+  }
+
+  /**
+   * Once shut down, waiting getters fail when nothing is left for them: no
+   * item stored and, unless the shutdown is immediate, none handed to a
+   * getter that has not run yet (if that getter is cancelled, its item goes
+   * to the next one, as asyncio's getters all see an item left in the queue).
+   */
+  #failGettersIfDrained(): void {
+    if (this.#store.size > 0 || (this.#handed > 0 && !this.#shutdownImmediately)) return;
+    for (const waiter of this.#getters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot get from the queue: it was shut down while waiting"));
   }
 
   #add(item: T): void {
     this.#unfinished++;
+    if (!this.#handToGetter(item)) this.#store.add(item);
+  }
+
+  /** Gives `item` to the first waiting getter, if one is left. */
+  #handToGetter(item: T): boolean {
     for (let getter = this.#getters.shift(); getter !== undefined; getter = this.#getters.shift()) {
-      if (resume(getter, item)) return;
+      if (resume(getter, item)) {
+        this.#handed++;
+        return true;
+      }
     }
-    this.#store.add(item);
+    return false;
   }
 
   #take(): T {
@@ -348,10 +385,18 @@ export class Queue<T> {
     return item;
   }
 
+  /**
+   * An item a cancelled getter had been handed: to the next getter, else back
+   * to the front of the queue (which may then hold more than `maxsize` until
+   * it is drained: the puts since the hand-off took its place). After an
+   * immediate shutdown it is dropped, as the queue's other items were.
+   */
   #giveBack(item: T): void {
-    for (let getter = this.#getters.shift(); getter !== undefined; getter = this.#getters.shift()) {
-      if (resume(getter, item)) return;
+    if (this.#shutdownImmediately) {
+      if (this.#unfinished > 0 && --this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
+      return;
     }
+    if (this.#handToGetter(item)) return;
     this.#store.restore(item);
   }
 

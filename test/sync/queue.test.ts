@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown, sleep, spawn, type Task } from "../../src/index.ts";
+import { LifoQueue, type Operation, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown, sleep, spawn, type Task } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -121,6 +121,64 @@ describe("Queue", () => {
       yield* waitAllTasksBlocked();
       empty.shutdown(true);
       assert.ok((yield* getter) instanceof QueueShutDown);
+    });
+  });
+
+  it("shutdown() while a handed item may come back: the getter it was handed to is cancelled, the next getter gets it (asyncio 3.13)", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const processed: string[] = [];
+      function* consumer(name: string): Operation<string> {
+        for (;;) {
+          try {
+            processed.push(`${name}:${yield* queue.get()}`);
+          } catch (error) {
+            if (error instanceof QueueShutDown) return "saw shutdown";
+            throw error;
+          }
+        }
+      }
+      const first = yield* spawn(consumer("first"));
+      const second = yield* spawn(consumer("second"));
+      yield* waitAllTasksBlocked();
+      queue.putNowait("x"); // handed to the first consumer, which has not run yet
+      queue.shutdown();
+      first.cancel();
+      assert.equal(yield* second, "saw shutdown");
+      assert.deepEqual(processed, ["second:x"]);
+      assert.equal(queue.size, 0);
+      // And when the getter it was handed to does take it, the others end as usual.
+      const again = new Queue<string>();
+      const taker = yield* spawn(() => again.get());
+      const other = yield* spawn(function* () {
+        try {
+          return yield* again.get();
+        } catch (error) {
+          return error instanceof QueueShutDown ? "saw shutdown" : error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      again.putNowait("y");
+      again.shutdown();
+      assert.equal(yield* taker, "y");
+      assert.equal(yield* other, "saw shutdown");
+    });
+  });
+
+  it("shutdown(true): an item given back by a getter cancelled before it ran is dropped too, and join() returns", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const getter = yield* spawn(() => queue.get());
+      yield* waitAllTasksBlocked();
+      queue.putNowait("x");
+      queue.shutdown(true);
+      getter.cancel();
+      try {
+        yield* getter;
+      } catch {}
+      assert.equal(queue.size, 0);
+      yield* queue.join();
+      assert.throws(() => queue.getNowait(), QueueShutDown);
     });
   });
 
