@@ -58,16 +58,31 @@ export class Fifo<T> {
     return this.#size === 0 ? undefined : this.#items[this.#head];
   }
 
-  /** Removes the first occurrence of `item`; O(n), for cancelled waiters. */
+  /**
+   * Removes `item` (for a cancelled waiter). Looks from both ends and closes
+   * the gap from the nearer one, so removing from either end is O(1): many
+   * waiters cancelled oldest (or newest) first took quadratic time when the
+   * whole rest moved each time (80k waiters: 5.5 s).
+   */
   remove(item: T): boolean {
+    const items = this.#items;
     const mask = this.#mask;
-    for (let i = 0; i < this.#size; i++) {
-      if (this.#items[(this.#head + i) & mask] === item) {
-        for (let j = i; j < this.#size - 1; j++) {
-          this.#items[(this.#head + j) & mask] = this.#items[(this.#head + j + 1) & mask];
-        }
+    const head = this.#head;
+    const size = this.#size;
+    for (let front = 0, back = size - 1; front <= back; front++, back--) {
+      if (items[(head + front) & mask] === item) {
+        // Move the items before it one place back, and the head with them.
+        for (let j = front; j > 0; j--) items[(head + j) & mask] = items[(head + j - 1) & mask];
+        items[head] = undefined;
+        this.#head = (head + 1) & mask;
         this.#size--;
-        this.#items[(this.#head + this.#size) & mask] = undefined;
+        return true;
+      }
+      if (items[(head + back) & mask] === item) {
+        // Move the items after it one place forward.
+        for (let j = back; j < size - 1; j++) items[(head + j) & mask] = items[(head + j + 1) & mask];
+        items[(head + size - 1) & mask] = undefined;
+        this.#size--;
         return true;
       }
     }
