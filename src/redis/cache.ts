@@ -104,7 +104,7 @@ return 0`;
  *
  * **Cancellation:** the caller stops waiting; the shared run goes on for the
  * other callers in this process, or is cancelled when none is left, and then
- * frees its lock.
+ * frees its lock (the last caller waits for that cleanup).
  *
  * @param fn The function to cache.
  * @param options The client, the cache's name, the entries' `ttl`, and more.

@@ -1,7 +1,8 @@
 // Single-flight: concurrent callers with one key share one run of the work
 // (asyncCache and corio/redis' redisCache). The run is a root task, so
 // cancelling one caller does not cancel it for the others; it is cancelled
-// when the last caller leaves.
+// when the last caller leaves, which waits for its cleanup.
+import { isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
@@ -61,12 +62,25 @@ export class SingleFlight<R> {
     try {
       return yield* flight.result;
     } finally {
-      flight.waiters--;
-      if (flight.waiters === 0 && !flight.result.done) {
-        // The last caller left: nobody wants this run any more.
-        if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
-        flight.task.cancel(this.#why);
-      }
+      yield* this.#leave(key, flight);
+    }
+  }
+
+  /**
+   * A caller leaves. The last one, if the run is still going, cancels it and
+   * waits for its cleanup, so nothing outlives the last caller; an error from
+   * that cleanup is thrown to it rather than dropped (an error is never
+   * replaced by a cancel).
+   */
+  *#leave(key: unknown, flight: InFlight<R>): Operation<void> {
+    flight.waiters--;
+    if (flight.waiters > 0 || flight.result.done) return;
+    if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
+    flight.task.cancel(this.#why);
+    try {
+      yield* flight.task;
+    } catch (error) {
+      if (!isCancellation(error)) throw error;
     }
   }
 }

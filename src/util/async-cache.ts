@@ -51,7 +51,8 @@ export interface CachedFunction<A extends unknown[], R> {
  * Built on the `lru-cache` package (rather than an LRU of our own).
  *
  * **Cancellation:** the caller stops waiting; the shared run goes on for
- * the others, or is cancelled if no caller is left.
+ * the others, or, if no caller is left, is cancelled and the last caller
+ * waits for its cleanup (and throws an error that cleanup throws).
  *
  * @example
  * ```ts

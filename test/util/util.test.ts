@@ -412,6 +412,32 @@ describe("asyncCache", () => {
       assert.deepEqual(log, ["shared loaded", "alone cancelled"]);
     });
   });
+
+  it("the last caller leaving waits for the run's cleanup, and an error from that cleanup reaches it", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const load = asyncCache(function* (key: number) {
+        try {
+          yield* sleep(1000);
+          return key;
+        } finally {
+          yield* sleep(100);
+          log.push("cleanup over");
+          // biome-ignore lint/correctness/noUnsafeFinally: the point of the test: cleanup that fails
+          throw new Error("cleanup failed");
+        }
+      });
+      const start = currentTime();
+      try {
+        yield* timeout(20, load(1));
+        assert.fail("expected the cleanup's error");
+      } catch (error) {
+        assert.equal((error as Error).message, "cleanup failed");
+      }
+      assert.deepEqual(log, ["cleanup over"]);
+      assert.equal(currentTime() - start, 120);
+    });
+  });
 });
 
 describe("any and retry", () => {
