@@ -78,6 +78,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
   #spare: Uint8Array | null = null;
   /** A read waits for the end of the file: read in large chunks. */
   #toEnd = false;
+  /** In follow mode, where the next read starts (reads there are positioned, so a truncated file can be read from its start again). */
+  #position = 0;
   #task: TaskImpl<void> | null = null;
 
   constructor(handle: FileHandle, options: FileTransportOptions) {
@@ -243,6 +245,11 @@ export class FileTransport implements ReadTransport, WriteTransport {
         this.#feedEof();
         return;
       }
+      // Truncated under us (a log rotated by copytruncate): read on from its start, as `tail -f` does.
+      if ((yield* this.#sizeNow()) < this.#position) {
+        this.#position = 0;
+        continue;
+      }
       yield* sleep(this.#options.pollInterval);
     }
   }
@@ -254,7 +261,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
     this.#spare = null;
     let bytesRead: number;
     try {
-      ({ bytesRead } = yield* io(this.#handle.read(buffer, 0, size, null), shielded));
+      ({ bytesRead } = yield* io(this.#handle.read(buffer, 0, size, this.#options.follow ? this.#position : null), shielded));
     } catch (error) {
       if (isCancellation(error)) throw error;
       this.reader.setException(ioError("read", this.#options.path, error));
@@ -264,6 +271,7 @@ export class FileTransport implements ReadTransport, WriteTransport {
       this.#spare = buffer;
       return false;
     }
+    this.#position += bytesRead;
     if (bytesRead === size) this.reader.feed(buffer);
     else if (bytesRead > size / 4) this.reader.feed(buffer.subarray(0, bytesRead));
     else {
@@ -272,6 +280,16 @@ export class FileTransport implements ReadTransport, WriteTransport {
       this.#spare = buffer;
     }
     return true;
+  }
+
+  /** The file's size now; `Infinity` if it cannot be read (then nothing is taken for a truncation). */
+  *#sizeNow(): Operation<number> {
+    try {
+      return (yield* io(this.#handle.stat())).size;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return Number.POSITIVE_INFINITY;
+    }
   }
 
   #feedEof(): void {

@@ -369,7 +369,9 @@ defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine")
  *
  * With `{ follow: true }` (mode "r"), reads do not stop at the end of the
  * file: it is polled every `pollInterval` ms of the loop's clock for new
- * data, like `tail -f`, until the file is closed.
+ * data, like `tail -f`, until the file is closed. A file truncated under
+ * the reader (a log rotated by copytruncate) is read on from its start; a
+ * line cut by the truncation comes out joined to the next one, as in `tail`.
  *
  * **Cancellation:** the open is abandoned, and a handle that the OS gives
  * after it is closed.

@@ -13,6 +13,7 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
@@ -21,7 +22,18 @@ import { dirname, join, resolve } from "node:path";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import fc from "fast-check";
 import { type FileStream, openFile } from "../../src/fs/index.ts";
-import { BrokenResourceError, CancelledError, ClosedResourceError, currentTime, LimitOverrunError, run, sleep, spawn, suspend } from "../../src/index.ts";
+import {
+  BrokenResourceError,
+  CancelledError,
+  ClosedResourceError,
+  currentTime,
+  LimitOverrunError,
+  run,
+  sleep,
+  spawn,
+  suspend,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports, rejectsOp, start, turnsUntil } from "../_helpers.ts";
 
@@ -615,6 +627,22 @@ describe("FileStream.close", () => {
       assert.equal(input.closed, true);
       assert.equal(yield* input.readLine(), "second\n");
       assert.equal(yield* input.readLine(), "");
+    });
+  });
+
+  it("follow: a file truncated under the reader (copytruncate rotation) is read on from its start, as tail -f does", async () => {
+    const path = file("rotated.log");
+    writeFileSync(path, "a1\na2\na3\n");
+    await runVirtual(function* () {
+      const log = yield* openFile(path, "r", { follow: true, pollInterval: 10 });
+      for (const line of ["a1\n", "a2\n", "a3\n"]) assert.equal(yield* log.readLine(), line);
+      truncateSync(path, 0);
+      appendFileSync(path, "b1\n");
+      assert.equal(yield* timeout(1000, log.readLine()), "b1\n");
+      appendFileSync(path, "b2\nb3, longer than everything before it\n");
+      assert.equal(yield* timeout(1000, log.readLine()), "b2\n");
+      assert.equal(yield* timeout(1000, log.readLine()), "b3, longer than everything before it\n");
+      yield* log.close();
     });
   });
 
