@@ -11,11 +11,23 @@ import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import { readerFromWebStream } from "../streams/web-streams.ts";
 
-/** Options of `fetch`: those of the standard `fetch`, and the body reader's `limit`. */
+/** Options of `fetch`: those of the standard `fetch`, the body reader's `limit`, and `maxBodySize`. */
 export interface FetchOptions extends RequestInit {
-  /** The body reader's `limit` (see `StreamReader`). @default 65536 */
+  /** The body reader's `limit` (see `StreamReader`): the longest line `readLine` takes. @default 65536 */
   limit?: number;
+  /**
+   * The largest body `bytes()`, `text()` and `json()` read whole, in bytes;
+   * a longer one aborts the request and throws a `RangeError`, so a peer
+   * cannot fill memory. Read `response.body` in pieces for more.
+   * @default 67108864 (64 MiB)
+   */
+  maxBodySize?: number;
 }
+
+/** `maxBodySize` unless given: 64 MiB. */
+const DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024;
+/** How much `bytes()` asks the body reader for at a time. */
+const WHOLE_BODY_CHUNK = 1024 * 1024;
 
 /** A response whose body is read in operations. */
 export interface FetchResponse {
@@ -35,11 +47,11 @@ export interface FetchResponse {
    * connection breaks or the request is aborted.
    */
   readonly body: StreamReader;
-  /** The whole body as bytes. **Cancellation:** aborts the request. */
+  /** The whole body as bytes. **Cancellation:** aborts the request. @throws {RangeError} for a body over `maxBodySize`. */
   bytes(): Operation<Uint8Array>;
-  /** The whole body as UTF-8 text. **Cancellation:** aborts the request. */
+  /** The whole body as UTF-8 text. **Cancellation:** aborts the request. @throws {RangeError} for a body over `maxBodySize`. */
   text(): Operation<string>;
-  /** The whole body parsed as JSON. @throws {SyntaxError} for a body that is not JSON. */
+  /** The whole body parsed as JSON. @throws {SyntaxError} for a body that is not JSON. @throws {RangeError} for a body over `maxBodySize`. */
   json<T = unknown>(): Operation<T>;
   /** Aborts the request: the rest of the body is not downloaded. Idempotent. */
   abort(): void;
@@ -57,7 +69,7 @@ export interface FetchResponse {
  * awaited) and throws `CancelledError`.
  *
  * @param input A URL or a `Request`.
- * @param init The standard `fetch` options, and `limit` for the body reader.
+ * @param init The standard `fetch` options, `limit` for the body reader and `maxBodySize` for `bytes()`, `text()` and `json()`.
  * @returns The response, with its body as a `StreamReader`.
  * @throws {TypeError} as `fetch` does, for a network failure (the cause in `cause`).
  * @example
@@ -78,7 +90,9 @@ export interface FetchResponse {
  * ```
  */
 export const fetch = defineOperation(function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
-  const { limit, signal: userSignal, ...rest } = init;
+  const { limit, maxBodySize = DEFAULT_MAX_BODY_SIZE, signal: userSignal, ...rest } = init;
+  if (!(typeof maxBodySize === "number" && maxBodySize >= 0))
+    throw new RangeError(`Cannot fetch: maxBodySize must be a non-negative number of bytes, received ${String(maxBodySize)}`);
   const controller = new AbortController();
   const abort = (reason?: unknown): void => {
     if (!controller.signal.aborted) controller.abort(reason);
@@ -106,7 +120,7 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
     body.feedEof();
   } else body = readerFromWebStream(response.body as ReadableStream<Uint8Array>, readerOptions);
 
-  const request: BodyRequest = { abort, release };
+  const request: BodyRequest = { abort, release, maxBodySize };
   return {
     status: response.status,
     statusText: response.statusText,
@@ -128,6 +142,7 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
 interface BodyRequest {
   abort(reason?: unknown): void;
   release(): void;
+  readonly maxBodySize: number;
 }
 
 // The body readers are declared once, not per response: V8's first call of each new
@@ -135,10 +150,24 @@ interface BodyRequest {
 
 /** The whole body; the request is released once read, and aborted if the read is cancelled. */
 function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
   try {
-    const data = yield* body.read(-1);
+    for (;;) {
+      const chunk = yield* body.read(WHOLE_BODY_CHUNK);
+      if (chunk.length === 0) break;
+      total += chunk.length;
+      if (total > request.maxBodySize) {
+        const error = new RangeError(
+          `Cannot read the response body: it is over maxBodySize (${request.maxBodySize} bytes); pass a larger maxBodySize to fetch, or read response.body in pieces`,
+        );
+        request.abort(error);
+        request.release();
+        throw error;
+      }
+      chunks.push(chunk);
+    }
     request.release();
-    return data;
   } catch (error) {
     if (isCancellation(error)) {
       request.abort(error);
@@ -146,6 +175,14 @@ function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Arra
     }
     throw error;
   }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, at);
+    at += chunk.length;
+  }
+  return data;
 }
 
 function* readText(body: StreamReader, request: BodyRequest): Operation<string> {

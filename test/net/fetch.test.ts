@@ -57,6 +57,38 @@ describe("fetch", () => {
     );
   });
 
+  it("bytes(), text() and json() stop at maxBodySize: an endless body aborts the request with a RangeError", async () => {
+    const closed = promiseWithResolvers<void>();
+    await withServer(
+      (req, res) => {
+        if (req.url === "/small") {
+          res.end("x".repeat(3000));
+          return;
+        }
+        // An endless body, written as the client takes it.
+        const chunk = Buffer.alloc(64 * 1024, 120);
+        const more = (): void => {
+          while (!res.destroyed && res.write(chunk));
+        };
+        res.on("drain", more);
+        res.on("close", () => closed.resolve());
+        more();
+      },
+      (url) =>
+        runVirtual(function* () {
+          for (const read of ["bytes", "text", "json"] as const) {
+            const response = yield* fetch(`${url}/endless`, { maxBodySize: 1024 * 1024 });
+            const error = yield* rejectsOp(response[read](), RangeError);
+            assert.match(error.message, /^Cannot read the response body: it is over maxBodySize \(1048576 bytes\)/);
+          }
+          yield* until(closed.promise);
+          // A body within the limit, in several chunks, is read whole.
+          assert.equal((yield* (yield* fetch(`${url}/small`, { maxBodySize: 3000 })).text()).length, 3000);
+          yield* rejectsOp(fetch(url, { maxBodySize: -1 }), RangeError);
+        }),
+    );
+  });
+
   it("the body is a StreamReader, read as it arrives", async () => {
     await withServer(
       (_req, res) => {
