@@ -14,8 +14,14 @@ export function functionId(fn: (...args: never[]) => unknown): number {
   let id = functionIds.get(fn);
   if (id === undefined) {
     const source = Function.prototype.toString.call(fn);
-    if (source.endsWith("{ [native code] }"))
+    if (source.endsWith("{ [native code] }")) {
+      // `fn.bind(...)` has no source to send either; its name is "bound " and the target's.
+      if (fn.name.startsWith("bound "))
+        throw new TypeError(
+          `Cannot run a bound function${fn.name.length > 6 ? ` (${fn.name})` : ""} in a thread: it has no source to send; pass the function itself, and what you bound as arguments`,
+        );
       throw new TypeError(`Cannot run ${fn.name || "a native function"} in a thread: only functions written in JavaScript can be sent`);
+    }
     id = sourceIds.get(source);
     if (id === undefined) {
       id = sources.length;

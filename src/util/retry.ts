@@ -4,7 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
-import type { Operation } from "../core/operation.ts";
+import { type Instruction, iteratorOf, Opened, type Operation } from "../core/operation.ts";
 import { sleep } from "../time/sleep.ts";
 
 /** Options of `retry`. */
@@ -54,10 +54,21 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
     throw new RangeError(`Cannot retry: backoff needs initial >= 0, factor >= 1 and max >= 0, received ${JSON.stringify({ initial, factor, max })}`);
   const random = options.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
+    let misuse: unknown;
     try {
-      return yield* fn(attempt);
+      const op = fn(attempt);
+      let it: Iterator<Instruction, T, unknown>;
+      try {
+        it = iteratorOf(op, "retry", true);
+      } catch (error) {
+        // A function that returns a promise (or nothing) is a mistake in the code: not retried.
+        misuse = error;
+        throw error;
+      }
+      return yield* new Opened(it);
     } catch (error) {
-      if (isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))) throw error;
+      if (error === misuse || isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt)))
+        throw error;
       // 0 × an infinite factor is NaN: a zero initial delay stays zero.
       const delay = initial === 0 ? 0 : Math.min(max, initial * factor ** (attempt - 1));
       yield* sleep(jitter ? random() * delay : delay);

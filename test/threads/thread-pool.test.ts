@@ -263,6 +263,11 @@ describe("ThreadPool: results and errors", () => {
       assert.equal(yield* pool.call(methods.triple, 3), 9);
       const native = yield* rejectsOp(pool.call(Math.max as never), TypeError);
       assert.match(native.message, /only functions written in JavaScript/);
+      const bound = yield* rejectsOp(pool.call(methods.triple.bind(null) as never), TypeError);
+      assert.equal(
+        bound.message,
+        "Cannot run a bound function (bound triple) in a thread: it has no source to send; pass the function itself, and what you bound as arguments",
+      );
       assert.match((yield* rejectsOp(pool.call(5 as never), TypeError)).message, /expected a function, received number/);
       assert.match((yield* rejectsOp(pool.run(MODULE, 5 as never), TypeError)).message, /exportName must be a string/);
     });

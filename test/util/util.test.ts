@@ -531,6 +531,25 @@ describe("any and retry", () => {
         );
       } catch {}
       assert.equal(calls, 1);
+      // A function that returns a promise is a mistake, said once and not retried.
+      let promised = 0;
+      try {
+        yield* retry((() => {
+          promised++;
+          return Promise.resolve(1);
+        }) as never);
+        assert.fail("expected a TypeError");
+      } catch (error) {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /^Cannot retry: expected a function returning an operation, but it returned a promise/);
+      }
+      assert.equal(promised, 1);
+      try {
+        yield* any(new Set() as never);
+        assert.fail("expected a TypeError");
+      } catch (error) {
+        assert.equal((error as Error).message, "Cannot run any: expected an array of operations, received a Set");
+      }
       // A zero first delay with an infinite factor stays zero (0 × Infinity is NaN).
       const attempts: number[] = [];
       const start = currentTime();
