@@ -66,6 +66,11 @@ export class SingleFlight<R> {
     }
   }
 
+  /** Later joins start new runs; the runs under way go on for the callers they have. */
+  forgetAll(): void {
+    this.#inFlight.clear();
+  }
+
   /**
    * A caller leaves. The last one, if the run is still going, cancels it and
    * waits for its cleanup, so nothing outlives the last caller; an error from

@@ -34,7 +34,7 @@ export interface CachedFunction<A extends unknown[], R> {
   (...args: A): Operation<R>;
   /** Hits, misses, the maximum and the current size. */
   cacheInfo(): CacheInfo;
-  /** Empties the cache and resets the counters. */
+  /** Empties the cache and resets the counters. Loads under way finish for their callers but store nothing; later calls load afresh. */
   cacheClear(): void;
 }
 
@@ -84,6 +84,8 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   const flights = new SingleFlight<R>(`asyncCache ${fn.name || "fn"}`, "asyncCache: every caller was cancelled");
   let hits = 0;
   let misses = 0;
+  /** Bumped by `cacheClear()`: a load started before it stores nothing. */
+  let generation = 0;
 
   // A plain function, not a generator: a hit returns the entry itself, an
   // operation that is already done, so it allocates nothing.
@@ -99,11 +101,12 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   }
 
   function miss(key: NonNullable<unknown>, args: A): Operation<R> {
+    const startedIn = generation;
     return flights.join(
       key,
       () => fn(...args),
       (value, loop) => {
-        if (value === undefined && !options.cacheUndefined) return;
+        if ((value === undefined && !options.cacheUndefined) || generation !== startedIn) return;
         settingOn = loop;
         cache.set(key, new Resolved(value));
         settingOn = undefined;
@@ -114,6 +117,9 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   const wrapper = cached as CachedFunction<A, R>;
   wrapper.cacheInfo = () => ({ hits, misses, maxSize, size: cache.size });
   wrapper.cacheClear = () => {
+    // Loads under way finish for their callers, but store nothing, and later calls start afresh.
+    generation++;
+    flights.forgetAll();
     cache.clear();
     hits = 0;
     misses = 0;

@@ -413,6 +413,25 @@ describe("asyncCache", () => {
     });
   });
 
+  it("cacheClear() during a load: the load finishes for its callers but stores nothing, and later calls load afresh", async () => {
+    await runVirtual(function* () {
+      let loads = 0;
+      const load = asyncCache(function* (key: string) {
+        const version = ++loads;
+        yield* sleep(100);
+        return `${key} v${version}`;
+      });
+      const before = yield* spawn(() => load("k"));
+      yield* sleep(10);
+      load.cacheClear();
+      const after = yield* spawn(() => load("k"));
+      assert.equal(yield* before, "k v1");
+      assert.equal(yield* after, "k v2");
+      assert.equal(yield* load("k"), "k v2");
+      assert.equal(loads, 2);
+    });
+  });
+
   it("the last caller leaving waits for the run's cleanup, and an error from that cleanup reaches it", async () => {
     await runVirtual(function* () {
       const log: string[] = [];
