@@ -170,6 +170,12 @@ export class Process {
    * once if it has already exited; any number of calls, from any tasks, get
    * the same answer.
    *
+   * A child that writes more than a pipe holds (about 64 KiB on Linux) to a
+   * `stdout` or `stderr` nobody reads blocks on the write and never exits,
+   * so `wait()` never returns (asyncio warns of the same). Read its output
+   * in another task, use `communicate()`, or pass `"ignore"` or `"inherit"`
+   * for what you do not read.
+   *
    * **Cancellation:** the process is stopped: sent the `signal` option, then
    * `SIGKILL` after `killGrace` ms; the cancellation is thrown once it has
    * exited. So `timeout(ms, child.wait())` leaves nothing running.
