@@ -171,7 +171,8 @@ export class Queue<T> {
     takeNow = (queue) => (queue.#store.size === 0 ? NOTHING : queue.#take());
     queueGetter = (queue) => {
       // While an item handed to another getter may still come back, a getter waits for it.
-      if (queue.#shutdown && queue.#handed === 0) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+      if (queue.#shutdown && (queue.#handed === 0 || queue.#shutdownImmediately))
+        throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
       const waiter = new Waiter<undefined>(
         requireCurrentTask("get from a queue"),
         "queue",
@@ -285,7 +286,7 @@ export class Queue<T> {
   *next(): Operation<IteratorResult<T, undefined>> {
     if (this.#store.size > 0) return { done: false, value: this.#take() };
     // Shut down and empty: the end, without building the error a get would throw.
-    if (this.#shutdown && this.#handed === 0) return { done: true, value: undefined };
+    if (this.#shutdown && (this.#handed === 0 || this.#shutdownImmediately)) return { done: true, value: undefined };
     try {
       return { done: false, value: yield* this.get() };
     } catch (error) {
@@ -394,6 +395,7 @@ export class Queue<T> {
   #giveBack(item: T): void {
     if (this.#shutdownImmediately) {
       if (this.#unfinished > 0 && --this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
+      this.#failGettersIfDrained();
       return;
     }
     if (this.#handToGetter(item)) return;

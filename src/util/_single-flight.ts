@@ -2,11 +2,12 @@
 // (asyncCache and corio/redis' redisCache). The run is a root task, so
 // cancelling one caller does not cancel it for the others; it is cancelled
 // when the last caller leaves, which waits for its cleanup.
-import { isCancellation } from "../core/errors.ts";
+import { throwFailuresOverCancel } from "../core/_boundary.ts";
 import { Future } from "../core/future.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop, startRoot } from "../core/run.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import type { Task, TaskImpl } from "../core/task.ts";
 
 interface InFlight<R> {
@@ -81,11 +82,12 @@ export class SingleFlight<R> {
     flight.waiters--;
     if (flight.waiters > 0 || flight.result.done) return;
     if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
+    const caller = requireCurrentTask("leave a shared run");
     flight.task.cancel(this.#why);
     try {
       yield* flight.task;
-    } catch (error) {
-      if (!isCancellation(error)) throw error;
-    }
+    } catch {}
+    // Its failure is thrown, and the caller's cancel is due again at its next suspension.
+    throwFailuresOverCancel(caller, [flight.task as TaskImpl<unknown>]);
   }
 }

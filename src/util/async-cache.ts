@@ -52,7 +52,10 @@ export interface CachedFunction<A extends unknown[], R> {
  *
  * **Cancellation:** the caller stops waiting; the shared run goes on for
  * the others, or, if no caller is left, is cancelled and the last caller
- * waits for its cleanup (and throws an error that cleanup throws).
+ * waits for its cleanup (and throws an error that cleanup throws, its own
+ * cancel then due at its next suspension). So a run's cleanup must not
+ * wait for something its caller holds (a lock taken around the call), as
+ * with any child's cleanup.
  *
  * @example
  * ```ts

@@ -179,6 +179,22 @@ describe("Queue", () => {
       assert.equal(queue.size, 0);
       yield* queue.join();
       assert.throws(() => queue.getNowait(), QueueShutDown);
+      // A get after shutdown(true) fails at once, even while a handed item may still come back.
+      const again = new Queue<string>();
+      const first = yield* spawn(() => again.get());
+      yield* waitAllTasksBlocked();
+      // Queued before the first getter is woken: it is cancelled before it runs.
+      yield* spawn(function* () {
+        first.cancel();
+      });
+      again.putNowait("y");
+      again.shutdown(true);
+      try {
+        yield* again.get();
+        assert.fail("expected QueueShutDown");
+      } catch (error) {
+        assert.ok(error instanceof QueueShutDown, String(error));
+      }
     });
   });
 

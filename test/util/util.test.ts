@@ -5,6 +5,7 @@ import {
   asyncCache,
   CancelledError,
   currentTime,
+  isCancellation,
   limitGather,
   ProcessingFailure,
   processQueueWithLimit,
@@ -455,6 +456,24 @@ describe("asyncCache", () => {
       }
       assert.deepEqual(log, ["cleanup over"]);
       assert.equal(currentTime() - start, 120);
+      // A cancelled caller that catches that error still ends cancelled, at its next suspension.
+      const caller = yield* spawn(function* () {
+        try {
+          yield* load(2);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+        }
+        yield* sleep(10);
+        return "BUG: ran on past its cancel";
+      });
+      yield* waitAllTasksBlocked();
+      caller.cancel();
+      try {
+        yield* caller;
+        assert.fail("expected a CancelledError");
+      } catch (error) {
+        assert.ok(error instanceof CancelledError, String(error));
+      }
     });
   });
 });
