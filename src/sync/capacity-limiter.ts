@@ -57,14 +57,20 @@ export class CapacityLimiter implements Disposable {
   /** Borrowers whose acquire waits; each waiter's value is its borrower. */
   readonly #pending = new Set<unknown>();
   readonly #waiters = new WaitQueue<Waiter<unknown>>();
+  /** Borrowers handed a token by a release, by the waiter that has not run yet. */
+  readonly #handedTo = new Map<unknown, Waiter<unknown>>();
   readonly #onCancel = (waiter: Waiter<unknown>, woken: boolean): void => {
     if (!woken) {
       this.#waiters.remove(waiter);
       this.#pending.delete(waiter.value);
-    } else if (this.#borrowers.delete(waiter.value)) {
-      // It was handed a token: pass it on (unless its borrower already released it meanwhile).
-      this.#wakeWaiters();
+      return;
     }
+    // It was handed a token: pass it on, unless that token is gone (released on its borrower's
+    // behalf meanwhile, and perhaps taken again by the same borrower: that one is not this wait's).
+    if (this.#handedTo.get(waiter.value) !== waiter) return;
+    this.#handedTo.delete(waiter.value);
+    this.#borrowers.delete(waiter.value);
+    this.#wakeWaiters();
   };
 
   /**
@@ -149,6 +155,7 @@ export class CapacityLimiter implements Disposable {
     this.#pending.add(borrower);
     this.#waiters.push(waiter);
     yield waiter;
+    if (this.#handedTo.get(borrower) === waiter) this.#handedTo.delete(borrower);
     return this;
   }
 
@@ -196,6 +203,7 @@ export class CapacityLimiter implements Disposable {
    * @throws {Error} if `borrower` holds no token of this limiter.
    */
   releaseOnBehalfOf(borrower: unknown): void {
+    this.#handedTo.delete(borrower);
     if (!this.#borrowers.delete(borrower)) {
       throw new Error(
         `Cannot release a capacity limiter: only a borrower holding a token may release it, received ${describe(borrower)}, which holds none; release on behalf of the borrower that acquired it`,
@@ -210,7 +218,10 @@ export class CapacityLimiter implements Disposable {
       const waiter = this.#waiters.shift();
       if (waiter === undefined) return;
       this.#pending.delete(waiter.value);
-      if (resume(waiter, undefined)) this.#borrowers.add(waiter.value);
+      if (resume(waiter, undefined)) {
+        this.#borrowers.add(waiter.value);
+        this.#handedTo.set(waiter.value, waiter);
+      }
     }
   }
 

@@ -217,4 +217,24 @@ describe("CapacityLimiter", () => {
       c.releaseOnBehalfOf("second");
     });
   });
+
+  it("a waiter cancelled after its token was released and taken again by the same borrower leaves that new token alone", async () => {
+    await runVirtual(function* () {
+      const c = new CapacityLimiter(1);
+      const borrower = { name: "shared borrower" };
+      yield* c.acquireOnBehalfOf("x");
+      const waiting = yield* spawn(() => c.acquireOnBehalfOf(borrower));
+      yield* waitAllTasksBlocked();
+      // Queued before the waiter is woken, so it is cancelled before it runs.
+      yield* spawn(function* () {
+        waiting.cancel();
+      });
+      c.releaseOnBehalfOf("x"); // handed to the waiter
+      c.releaseOnBehalfOf(borrower); // given back on the borrower's behalf before the waiter ran
+      assert.equal(c.tryAcquireOnBehalfOf(borrower), true); // and taken again, by other code
+      yield* rejectsOp(waiting, CancelledError);
+      assert.deepEqual(c.statistics().borrowers, [borrower]);
+      c.releaseOnBehalfOf(borrower);
+    });
+  });
 });
