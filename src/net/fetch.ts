@@ -8,6 +8,7 @@ import { adoptResource } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
+import { joinBytes } from "../streams/_join-bytes.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import { readerFromWebStream } from "../streams/web-streams.ts";
 
@@ -175,14 +176,7 @@ function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Arra
     }
     throw error;
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const data = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
-  return data;
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : joinBytes(chunks, total);
 }
 
 function* readText(body: StreamReader, request: BodyRequest): Operation<string> {

@@ -9,6 +9,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { joinBytes } from "./_join-bytes.ts";
 import { LINE_TEXT_STEP, type LineScan, lineDecoder, nextLine, type RangeDecoder } from "./_message-reads.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
@@ -215,7 +216,7 @@ export class StreamReader {
         if (parts.length > 0) this.#putBack(parts, size);
         throw error;
       }
-      return parts.length <= 1 ? (parts[0] ?? EMPTY) : joinParts(parts, size);
+      return parts.length <= 1 ? (parts[0] ?? EMPTY) : joinBytes(parts, size);
     }
     while (this.buffered === 0 && !this.#eof) {
       this.#throwIfFailed();
@@ -515,7 +516,7 @@ export class StreamReader {
       size += this.buffered;
       parts.push(this.#buf.subarray(this.#start, this.#end));
     }
-    this.#buf = joinParts(parts, size);
+    this.#buf = joinBytes(parts, size);
     this.#start = 0;
     this.#end = size;
     this.#owned = true;
@@ -618,17 +619,6 @@ class ReadLine extends StepOperation<Uint8Array> implements LineScan {
   }
 }
 defineStepOperation(ReadLine, "streamReader.readLine", StreamReader, "readLine");
-
-/** The bytes of `parts`, `size` in all, in one array. */
-function joinParts(parts: Uint8Array[], size: number): Uint8Array {
-  const joined = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
-}
 
 /** Index of the first `sep` in `buf[from..end)`, or -1. */
 function find(buf: Uint8Array, sep: Uint8Array, from: number, end: number): number {

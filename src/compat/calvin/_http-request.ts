@@ -6,6 +6,7 @@
  */
 
 import { IncompleteReadError, type Operation, type StreamReader } from "../../index.ts";
+import { joinBytes } from "../../streams/_join-bytes.ts"; // compat-internal: the stream reader's own join
 
 /**
  * One request of a `TCPServer` in `http` mode (Calvin's `(command, headers,
@@ -156,14 +157,7 @@ function* readChunked(reader: StreamReader, maxBodySize: number): Operation<Uint
   }
   // The trailer section: header lines up to an empty one.
   while ((yield* readLine(reader)).length > 0);
-  if (total === 0) return null;
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+  return total === 0 ? null : joinBytes(chunks, total);
 }
 
 /** A line without its CRLF. */
