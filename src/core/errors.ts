@@ -153,6 +153,14 @@ export function isCancellation(error: unknown): error is CancelledError {
   return error instanceof CancelledError;
 }
 
+/** What kind of value a list argument was, for an error message: `null`, `a Set`, `number`... */
+export function describeKind(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  const name = (value as { constructor?: { name?: string } }).constructor?.name;
+  return name ? `a ${name}` : "an object";
+}
+
 /** Renders a value for an error message, short and safe. */
 export function describe(value: unknown): string {
   if (value instanceof Error) return `${value.name}: ${value.message}`;

@@ -5,7 +5,7 @@
 import { defineOperation } from "../core/_dev.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
-import { isCancellation } from "../core/errors.ts";
+import { describeKind, isCancellation } from "../core/errors.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
@@ -34,10 +34,7 @@ import type { Task } from "../core/task.ts";
  * ```
  */
 export const any = defineOperation(function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
-  if (!Array.isArray(ops))
-    throw new TypeError(
-      `Cannot run any: expected an array of operations, received ${ops === null ? "null" : typeof ops === "object" ? `a ${(ops as object).constructor?.name ?? "object"}` : typeof ops}`,
-    );
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot run any: expected an array of operations, received ${describeKind(ops)}`);
   if (ops.length === 0) throw new RangeError("Cannot run any: at least one operation is needed, received an empty list");
   const failures: Failures = { errors: new Array(ops.length), failed: 0 };
   // One generator function for every member (not a closure per operation: V8's first call of each new one costs microseconds).

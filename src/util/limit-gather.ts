@@ -4,7 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
-import { isCancellation, TimeoutError } from "../core/errors.ts";
+import { describeKind, isCancellation, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
@@ -85,7 +85,7 @@ export const limitGather: {
   const fn = typeof fnOrOptions === "function" ? fnOrOptions : null;
   const options = (fn === null ? (fnOrOptions as LimitGatherOptions | undefined) : maybeOptions) ?? {};
   if (!Array.isArray(ops))
-    throw new TypeError(`Cannot limitGather: expected an array of ${fn === null ? "operations" : "items"}, received ${describeValue(ops)}`);
+    throw new TypeError(`Cannot limitGather: expected an array of ${fn === null ? "operations" : "items"}, received ${describeKind(ops)}`);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot limitGather: n must be a positive integer, received ${String(n)}`);
   const taskTimeout = options.taskTimeout ?? 0;
   if (!(typeof taskTimeout === "number" && taskTimeout >= 0))
@@ -198,12 +198,4 @@ function* settleInto<T>(slot: Slot<T>, results: (T | Settled<T>)[], index: numbe
     results[index] = { status: "rejected", reason: error };
   }
   return undefined;
-}
-
-/** A value in an error message: its constructor's name for an object (`a Set`), else its type. */
-function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  const name = (value as { constructor?: { name?: string } }).constructor?.name;
-  return name ? `a ${name}` : "an object";
 }
