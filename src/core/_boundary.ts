@@ -42,13 +42,7 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
     } catch (error) {
       if (error === caller.cancelError) {
         yield* waitUntilDone(caller, child as TaskImpl<unknown>, error);
-        throwFailuresOverCancel(caller, [child as TaskImpl<unknown>]);
-        // The operation completed all the same (its last wait could not be undone): its value is
-        // not dropped either; the cancel is due again at the caller's next suspension.
-        if (child.state === "done") {
-          caller.redeliverCancel();
-          return child.result();
-        }
+        if (completedOverCancel(caller, [child as TaskImpl<unknown>], child.state === "done")) return child.result();
       }
       throw error;
     }
@@ -67,6 +61,19 @@ export function throwFailuresOverCancel(caller: TaskImpl<unknown>, tasks: readon
   if (errors.length === 0) return;
   caller.redeliverCancel();
   throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
+}
+
+/**
+ * After the caller's cancel was delivered and `tasks` have ended: their
+ * failures are thrown (`throwFailuresOverCancel`); otherwise, if they
+ * `completed` all the same (their last waits could not be undone), their
+ * values are not dropped either: the cancel is due again at the caller's
+ * next suspension, and `true` says to give them.
+ */
+export function completedOverCancel(caller: TaskImpl<unknown>, tasks: readonly TaskImpl<unknown>[], completed: boolean): boolean {
+  throwFailuresOverCancel(caller, tasks);
+  if (completed) caller.redeliverCancel();
+  return completed;
 }
 
 /** After the caller was cancelled: make sure `child` is cancelled too, and wait for its cleanup. */

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { startBoundary, throwFailuresOverCancel } from "./_boundary.ts";
+import { completedOverCancel, startBoundary } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CancelledError, createCancelledError } from "./errors.ts";
@@ -138,15 +138,9 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
         group.forward = wait;
         yield wait;
       }
-      if (error === caller.cancelError) {
-        throwFailuresOverCancel(caller, tasks);
-        // Every operation completed all the same (race: the winner did): their values are not dropped
-        // either; the cancel is due again at the caller's next suspension.
-        if (mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done")) {
-          caller.redeliverCancel();
-          return { tasks, failure: group.decider };
-        }
-      }
+      // Completed all the same: every operation (race: its winner).
+      const completed = mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done");
+      if (error === caller.cancelError && completedOverCancel(caller, tasks, completed)) return { tasks, failure: group.decider };
       throw error;
     }
   }
