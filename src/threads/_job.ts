@@ -30,8 +30,10 @@ export class Job extends ExternalPark<unknown> implements IteratorYieldResult<In
   slot: WorkerSlot | undefined = undefined;
   /** The waiting task is gone: drop the job if it has not started, abort it if it has. */
   abandoned = false;
-  /** When (`Date.now()`) the worker was told to abort it. */
+  /** When (`Date.now()`) its abort grace started: when the worker was told to abort it, or, if it had not begun then, when the pool first saw it begun. */
   abortedAt = 0;
+  /** Whether the pool has seen the worker begin it (set once it is aborted). */
+  seenBegun = false;
   /** The pool's handler for `abandoned` (one function per pool, not a closure per job). */
   readonly #onAbandon: (job: Job) => void;
 

@@ -245,7 +245,11 @@ function begin(jobId) {
     for (const id of aborted) if (id < jobId) aborted.delete(id);
   }
   lastStarted = jobId;
-  if (cancelled) fail(jobId, new Error("the job was cancelled before it started"));
+  if (cancelled) {
+    fail(jobId, new Error("the job was cancelled before it started"));
+    // Sent now, not after the batch: a long job next in it would hold the answer, and the pool would take the dropped job for stuck.
+    flush();
+  }
   return !cancelled;
 }
 /** Runs function \`fnId\` on the \`argc\` arguments at \`batch[start]\` (a record holds them inline). */

@@ -243,6 +243,7 @@ export class WorkerSlot {
     this.#abortPort.postMessage(job.id);
     Atomics.add(this.#shared, ABORTS, 1);
     job.abortedAt = Date.now();
+    job.seenBegun = ((job.id - Atomics.load(this.#shared, STARTED)) | 0) <= 0;
     this.#aborting.push(job);
     if (this.#graceTimer === undefined) this.#armGrace(this.#settings.abortGrace);
   }
@@ -277,7 +278,9 @@ export class WorkerSlot {
    * begun still runs after its grace. A cancelled job it has not begun
    * (queued behind a long one) is not stuck: the worker drops it when it gets
    * there, so its grace starts again. Terminating the worker for it would
-   * fail the job running there, which nobody cancelled.
+   * fail the job running there, which nobody cancelled. A job first seen
+   * begun now began since the last look, most likely to be dropped (its
+   * answer is on the way): its whole grace starts now.
    */
   readonly #graceEnded = (): void => {
     this.#graceTimer = undefined;
@@ -288,8 +291,11 @@ export class WorkerSlot {
     let next = grace;
     for (const job of this.#aborting) {
       // Ids wrap around in the shared Int32: compare their difference.
-      if (((job.id - started) | 0) > 0) job.abortedAt = now;
-      else if (job.abortedAt + grace <= now) {
+      const begun = ((job.id - started) | 0) <= 0;
+      if (!begun || !job.seenBegun) {
+        job.seenBegun = begun;
+        job.abortedAt = now;
+      } else if (job.abortedAt + grace <= now) {
         this.#stuck = job;
         this.stop("abort");
         return;

@@ -162,6 +162,35 @@ describe("ThreadPool: cancellation", () => {
     });
   });
 
+  it("a cancelled job the worker drops when it gets there is not taken for stuck while its answer is on the way", async () => {
+    await withGraceMocks(function* (terminate) {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 4, abortGrace: 1000 });
+      const gate = counter();
+      const second = counter();
+      const runs = counter();
+      // Sent in one batch: `long` begins; `dropped` waits behind it and is cancelled; `next` spins and ignores aborts.
+      const long = yield* spawn(() => pool.call(spin, gate, false));
+      const dropped = yield* spawn(() => pool.call((counts: Int32Array) => Atomics.add(counts, 0, 1), runs));
+      const next = yield* spawn(() => pool.call(spin, second, false));
+      yield* started(gate);
+      dropped.cancel();
+      yield* sleep(0);
+      Atomics.store(gate, 0, 1);
+      // The main thread blocks until the worker has dropped `dropped` and begun `next`, so the grace ends
+      // below before any answer from the worker is read: as when a grace timer fires while it is on the way.
+      assert.notEqual(Atomics.wait(second, 1, 0, 10_000), "timed-out");
+      mock.timers.tick(1000);
+      assert.equal(terminate.mock.callCount(), 0, "the dropped job never ran: the worker is not terminated");
+      // Its answer came with `long`'s, before `next` began (`next` would hold it in the worker's outbox).
+      assert.equal(yield* long, "released");
+      mock.timers.tick(5000);
+      assert.equal(terminate.mock.callCount(), 0);
+      Atomics.store(second, 0, 1);
+      assert.equal(yield* next, "released");
+      assert.equal(Atomics.load(runs, 0), 0, "the cancelled job never ran");
+    });
+  });
+
   it("timeout() over a thread job interrupts the wait", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, abortGrace: 10 });
