@@ -8,6 +8,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
+import { Fifo } from "../core/_fifo.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -39,6 +40,17 @@ export interface HttpLimits {
   requestTimeout?: number;
   /** How long an idle keep-alive connection stays open, in ms. @default 5000 */
   idleTimeout?: number;
+  /**
+   * Requests of one connection handled at once. The requests a client
+   * pipelines behind them wait, in order: the connection stops reading
+   * until one ends (those Node's parser had already read, at most one read
+   * of 64 KiB, are held). So a client pipelining tiny requests costs a
+   * bounded amount of memory, not a handler per 27 bytes it sends. While a
+   * connection does not read, a client that goes away is noticed when a
+   * response to it is written (as in Go's server), not at once.
+   * @default 16
+   */
+  maxPipelined?: number;
 }
 
 /** Options of `serveHttp`. */
@@ -70,6 +82,7 @@ const DEFAULT_LIMITS: Required<HttpLimits> = {
   headersTimeout: 10_000,
   requestTimeout: 30_000,
   idleTimeout: 5_000,
+  maxPipelined: 16,
 };
 
 /**
@@ -218,6 +231,10 @@ defineOperationMethods(HttpServer);
 export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandler, options: ServeHttpOptions = {}): Operation<HttpServer> {
   if (typeof handler !== "function") throw new TypeError(`Cannot serve HTTP: the handler must be a function, received ${typeof handler}`);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const maxPipelined = limits.maxPipelined;
+  if (!Number.isInteger(maxPipelined) || maxPipelined < 1) {
+    throw new RangeError(`Cannot serve HTTP: limits.maxPipelined must be a positive integer, received ${String(maxPipelined)}`);
+  }
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
@@ -285,7 +302,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   const connectionOf = (socket: Socket): ConnectionRequests => {
     let requests = connections.get(socket);
     if (requests === undefined) {
-      const ended = new ConnectionRequests();
+      const ended = new ConnectionRequests(socket, maxPipelined, startRequest);
       connections.set(socket, ended);
       live.add(ended);
       socket.once("close", () => {
@@ -301,7 +318,8 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   function onResponseClose(this: ServerResponse): void {
     if (!this.writableFinished && this.socket !== null) connections.get(this.socket)?.cancel(this);
   }
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  /** Runs a request's task, now or (pipelined behind `maxPipelined` others) once one of them ends. */
+  function startRequest(req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests): void {
     // Nothing a client sends may escape from here: an exception in a Node listener ends the process.
     try {
       const request = new HttpRequest(req, limits.maxBodySize, res);
@@ -310,15 +328,16 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
       const task = core.spawn(requestName(req), new RequestRun(handling, request, new HttpResponse(res)), true);
       if (task === undefined) return;
       res.on("close", onResponseClose);
-      const socket = req.socket;
-      const requests = connectionOf(socket);
       requests.add(task, res);
       if (core.closing) closeWhenLast(res, requests);
-      if (socket.destroyed) requests.cancelAll();
+      if (req.socket.destroyed) requests.cancelAll();
     } catch (error) {
       owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(req)}` });
       res.destroy();
     }
+  }
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    connectionOf(req.socket).request(req, res);
   };
   // Node's graceful close closes the connections it sees as idle, which includes one whose current
   // response has ended while pipelined requests wait behind it: keep those until they are answered.
@@ -390,15 +409,52 @@ function requestName(request: { method?: string | undefined; url?: string | unde
  * the connection closes. Two arrays, not a Map: a keep-alive connection
  * holds one request at a time, and a Map emptied on every request
  * reallocated its table each time.
+ *
+ * At most `max` tasks run at once. A request pipelined behind them is held
+ * and the socket paused: Node's parser goes through the rest of the read it
+ * is in (it cannot stop inside one), then reads no more until a task ends.
+ * So one connection holds at most one read's worth of requests, whatever
+ * it sends. Node resumes the socket after each request it parses, and when
+ * a response is written: while requests are held, its `resume` does
+ * nothing. (Node's own `_paused` is not for this: it clears it whenever a
+ * pipelined response is buffered.)
  */
 class ConnectionRequests implements Watcher {
+  readonly #socket: Socket;
+  readonly #max: number;
+  readonly #start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void;
   /** Each request task, in the order the requests came... */
   readonly #tasks: TaskImpl<unknown>[] = [];
   /** ...and its response, at the same index. */
   readonly #responses: ServerResponse[] = [];
+  /** Requests pipelined behind `max` running ones, in order, not started yet. */
+  readonly #held = new Fifo<[IncomingMessage, ServerResponse]>();
+  /** Whether this paused the socket (Node pauses it too, for its own reasons: those are its to undo). */
+  #paused = false;
 
+  constructor(socket: Socket, max: number, start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void) {
+    this.#socket = socket;
+    this.#max = max;
+    this.#start = start;
+  }
+
+  /** Requests running or held. */
   get size(): number {
-    return this.#tasks.length;
+    return this.#tasks.length + this.#held.size;
+  }
+
+  /** A request came: started, or held if `max` run already. */
+  request(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#tasks.length < this.#max && this.#held.size === 0) {
+      this.#start(req, res, this);
+      return;
+    }
+    this.#held.push([req, res]);
+    if (!this.#paused) {
+      this.#paused = true;
+      this.#socket.resume = keepPaused;
+      this.#socket.pause();
+    }
   }
 
   add(task: TaskImpl<void>, res: ServerResponse): void {
@@ -410,7 +466,7 @@ class ConnectionRequests implements Watcher {
 
   /** True if no request of this connection waits behind `res`. */
   isLast(res: ServerResponse): boolean {
-    return this.#responses.at(-1) === res;
+    return this.#held.size === 0 && this.#responses.at(-1) === res;
   }
 
   /** The close began: each response not started yet ends the connection if it is the last one then. */
@@ -431,6 +487,23 @@ class ConnectionRequests implements Watcher {
       tasks.splice(index, 1);
       responses.splice(index, 1);
     }
+    if (this.#paused) this.#startHeld();
+  }
+
+  /** Starts held requests while there is room; once none is left, reads again. */
+  #startHeld(): void {
+    while (this.#tasks.length < this.#max) {
+      const next = this.#held.shift();
+      if (next === undefined) {
+        this.#paused = false;
+        const socket = this.#socket as Socket & { _paused?: boolean };
+        Reflect.deleteProperty(socket, "resume");
+        // Node's own pause (`_paused`: its responses are not draining) stays.
+        if (!socket.destroyed && socket._paused !== true) socket.resume();
+        return;
+      }
+      this.#start(next[0], next[1], this);
+    }
   }
 
   /** Cancels the task of `res`, if it has not ended. */
@@ -440,8 +513,14 @@ class ConnectionRequests implements Watcher {
   }
 
   cancelAll(): void {
+    this.#held.clear();
     for (const task of [...this.#tasks]) task.cancel("the client disconnected");
   }
+}
+
+/** A socket's `resume` while its connection holds requests (see `ConnectionRequests`). */
+function keepPaused(this: Socket): Socket {
+  return this;
 }
 
 /**

@@ -968,26 +968,112 @@ describe("serveHttp: pipelined requests (issue 12)", () => {
     assert.deepEqual(reports, []);
   });
 
-  it("close() while pipelined requests wait behind an answered one: each is answered within the grace, then the connection closes", async () => {
-    let closeServer: (() => void) | undefined;
+  it("a flood of pipelined requests: at most maxPipelined run at once, the connection stops reading, and every request is answered in order", async () => {
+    const count = 20_000;
+    const one = (n: number): string => `GET /${n} HTTP/1.1\r\nhost: x\r\n\r\n`;
+    const capture = captureNodeServers();
+    let parsed = 0;
+    let running = 0;
+    let mostRunning = 0;
+    const sixteenRunning = promiseWithResolvers<void>();
+    const release = new Future<void>();
+    try {
+      const reports = await withServer(
+        function* (request, response) {
+          mostRunning = Math.max(mostRunning, ++running);
+          if (running === 16) sixteenRunning.resolve();
+          try {
+            yield* release;
+            yield* response.send(200, `${request.path}\n`);
+          } finally {
+            running--;
+          }
+        },
+        async (server) => {
+          capture.servers[0]?.on("request", () => parsed++);
+          // About 640 KB, ten reads of Node's at least.
+          const client = rawClient(server.address.port, Array.from({ length: count }, (_, n) => one(n)).join(""));
+          await sixteenRunning.promise;
+          // Time for Node to read on, had the socket not been paused.
+          await turnsUntil(() => false, 0, 50);
+          const perRead = Math.ceil((64 * 1024) / one(count).length);
+          assert.ok(parsed <= 16 + 2 * perRead, `${parsed} requests parsed: at most the reads that held the 17th`);
+          assert.equal(running, 16);
+          release.resolve();
+          assert.ok(await turnsUntil(() => (client.text.match(/\n\/\d+\n/g) ?? []).length === count));
+          const paths = (client.text.match(/\n\/(\d+)\n/g) ?? []).map((line) => Number(line.trim().slice(1)));
+          assert.deepEqual(
+            paths,
+            Array.from({ length: count }, (_, n) => n),
+            "each answered, in order",
+          );
+          assert.equal(mostRunning, 16);
+          client.socket.destroy();
+        },
+      );
+      assert.deepEqual(reports, []);
+    } finally {
+      capture.restore();
+    }
+  });
+
+  it("maxPipelined: 1 handles a connection's requests one at a time, in order", async () => {
+    const log: string[] = [];
     const reports = await withServer(
       function* (request, response) {
-        if (request.path === "/a") {
-          // The first answer has ended but is not flushed yet when the close begins: Node sees the connection as idle.
-          response.raw.end("answer /a\n");
-          closeServer?.();
-          return;
-        }
+        log.push(`start ${request.path}`);
+        // Turns in which another request of the connection would start, were it allowed to.
+        for (let i = 0; i < 3; i++) yield* sleep(0);
+        log.push(`end ${request.path}`);
         yield* response.send(200, `answer ${request.path}\n`);
       },
       async (server) => {
-        closeServer = () => server.close(5000);
         const client = rawClient(server.address.port, ["/a", "/b", "/c"].map((path) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`).join(""));
-        await client.closed;
+        assert.ok(await turnsUntil(() => client.text.includes("answer /c\n")));
         assert.match(client.text, /answer \/a\n[\s\S]*answer \/b\n[\s\S]*answer \/c\n$/);
-        assert.equal(client.error, undefined);
+        client.socket.destroy();
       },
+      { limits: { maxPipelined: 1 } },
     );
+    assert.deepEqual(log, ["start /a", "end /a", "start /b", "end /b", "start /c", "end /c"]);
     assert.deepEqual(reports, []);
   });
+
+  it("limits.maxPipelined must be a positive integer", async () => {
+    for (const maxPipelined of [0, 1.5, Number.NaN, "4" as unknown as number]) {
+      await run(function* () {
+        const error = yield* rejectsOp(
+          serveHttp(function* () {}, { limits: { maxPipelined } }),
+          RangeError,
+        );
+        assert.match(error.message, /limits\.maxPipelined must be a positive integer/);
+      });
+    }
+  });
+
+  for (const maxPipelined of [16, 1]) {
+    it(`close() while pipelined requests wait behind an answered one (maxPipelined ${maxPipelined}): each is answered within the grace, then the connection closes`, async () => {
+      let closeServer: (() => void) | undefined;
+      const reports = await withServer(
+        function* (request, response) {
+          if (request.path === "/a") {
+            // The first answer has ended but is not flushed yet when the close begins: Node sees the connection as idle.
+            response.raw.end("answer /a\n");
+            closeServer?.();
+            return;
+          }
+          yield* response.send(200, `answer ${request.path}\n`);
+        },
+        async (server) => {
+          closeServer = () => server.close(5000);
+          const client = rawClient(server.address.port, ["/a", "/b", "/c"].map((path) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`).join(""));
+          await client.closed;
+          assert.match(client.text, /answer \/a\n[\s\S]*answer \/b\n[\s\S]*answer \/c\n$/);
+          assert.equal(client.error, undefined);
+        },
+        { limits: { maxPipelined } },
+      );
+      assert.deepEqual(reports, []);
+    });
+  }
 });
