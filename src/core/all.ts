@@ -6,7 +6,7 @@
 import { completedOverCancel, startBoundary } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
-import { CancelledError, createCancelledError } from "./errors.ts";
+import { CancelledError, createCancelledError, describeKind } from "./errors.ts";
 import type { Instruction, Operation, OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "./task.ts";
@@ -115,7 +115,7 @@ interface Outcome {
 
 /** Starts (or adopts) every awaitable, waits until all have finished, cancelling the rest when `mode` says so. */
 function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number): Generator<Instruction, Outcome, unknown> {
-  if (!Array.isArray(ops)) throw new TypeError(`Cannot ${api}: expected an array of operations, received ${typeof ops}`);
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot run ${api}: expected an array of operations, received ${describeKind(ops)}`);
   const caller = requireCurrentTask(api);
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api)));
   const group = new GroupPark(caller, tasks, mode);

@@ -3,6 +3,7 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
+import { describeKind } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { assertOperationLike, type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
@@ -61,7 +62,7 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * ```
  */
 export const asCompleted = defineOperation(function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<IterableIterator<Operation<T>>> {
-  if (!Array.isArray(ops)) throw new TypeError(`Cannot run asCompleted: expected an array of operations, received ${typeof ops}`);
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot run asCompleted: expected an array of operations, received ${describeKind(ops)}`);
   for (const op of ops) assertOperationLike(op, "run asCompleted");
   const order = new CompletionOrder<T>(ops.length);
   // One generator function for every operation (not a closure per operation: V8's first call of each new one costs microseconds).

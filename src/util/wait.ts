@@ -7,6 +7,7 @@ import { startBoundary } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
+import { describeKind } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -75,7 +76,7 @@ const MODES = ["first-completed", "first-error", "all"];
  * ```
  */
 export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>[], options: WaitOptions = {}): Operation<WaitResult<T>> {
-  if (!Array.isArray(ops)) throw new TypeError(`Cannot wait: expected an array of operations or tasks, received ${typeof ops}`);
+  if (!Array.isArray(ops)) throw new TypeError(`Cannot wait: expected an array of operations or tasks, received ${describeKind(ops)}`);
   if (ops.length === 0) throw new RangeError("Cannot wait: at least one operation or task is needed, received an empty list");
   const mode = options.return ?? "all";
   if (!MODES.includes(mode)) throw new RangeError(`Cannot wait: return must be "first-completed", "first-error" or "all", received ${String(mode)}`);

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  all,
   any,
+  asCompleted,
   asyncCache,
   CancelledError,
   currentTime,
   isCancellation,
   limitGather,
+  type Operation,
   ProcessingFailure,
   processQueueWithLimit,
   Queue,
@@ -16,6 +19,7 @@ import {
   suspend,
   type Task,
   timeout,
+  wait,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -587,6 +591,20 @@ describe("any and retry", () => {
         assert.fail("expected a TypeError");
       } catch (error) {
         assert.equal((error as Error).message, "Cannot run any: expected an array of operations, received a Set");
+      }
+      // Every list-taking operation says what it got the same way.
+      const notLists: [string, () => Operation<unknown>][] = [
+        ["Cannot run all: expected an array of operations, received a Set", () => all(new Set() as never)],
+        ["Cannot run asCompleted: expected an array of operations, received a Map", () => asCompleted(new Map() as never)],
+        ["Cannot wait: expected an array of operations or tasks, received null", () => wait(null as never)],
+      ];
+      for (const [message, start] of notLists) {
+        try {
+          yield* start();
+          assert.fail("expected a TypeError");
+        } catch (error) {
+          assert.equal((error as Error).message, message);
+        }
       }
       // A zero first delay with an infinite factor stays zero (0 × Infinity is NaN).
       const attempts: number[] = [];
