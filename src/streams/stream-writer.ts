@@ -67,6 +67,8 @@ export class StreamWriter {
   #closeCalled = false;
   #closed = false;
   #error: Error | undefined;
+  /** Whether the transport broke with bytes still queued: `waitClosed` throws `#error`. */
+  #lost = false;
 
   /** @param transport What carries the bytes (see `WriteTransport`). */
   constructor(transport: WriteTransport) {
@@ -197,13 +199,16 @@ export class StreamWriter {
   }
 
   /**
-   * Waits until the transport has closed.
+   * Waits until the transport has closed (asyncio's `wait_closed`).
    *
    * **Cancellation:** only the wait stops.
+   *
+   * @throws {BrokenResourceError} if the connection broke before what was
+   * written had all gone out, after `close()` too: those bytes are lost.
    */
   *waitClosed(): Operation<void> {
-    if (this.#closed) return;
-    yield new WriterPark(requireCurrentTask("wait for a stream to close"), this.#closeWaiters, this.#transport.external);
+    if (!this.#closed) yield new WriterPark(requireCurrentTask("wait for a stream to close"), this.#closeWaiters, this.#transport.external);
+    if (this.#lost) throw this.#error;
   }
 
   /** For transports: the buffer fell back to the high-water mark or below. */
@@ -211,16 +216,25 @@ export class StreamWriter {
     for (const waiter of [...this.#drainWaiters]) waiter.settle(undefined);
   }
 
-  /** For transports: the transport closed; `error` if the peer or the OS broke it. */
+  /**
+   * For transports: the transport closed; `error` if the peer or the OS broke
+   * it. Call it while `writeBufferSize` still counts the bytes that did not
+   * go out: those are lost, and `waitClosed` says so.
+   */
   transportClosed(error?: unknown): void {
-    if (error !== undefined && this.#error === undefined && !this.#closing) {
-      this.#error =
-        error instanceof BrokenResourceError
-          ? error
-          : new BrokenResourceError(`Cannot write: the connection broke (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    if (error !== undefined && this.#error === undefined && !this.#closed) {
+      // Bytes still queued are lost, after close() too. Otherwise, once closing, nothing written is lost.
+      this.#lost = this.#transport.writeBufferSize > 0;
+      if (this.#lost || !this.#closing) {
+        this.#error =
+          error instanceof BrokenResourceError
+            ? error
+            : new BrokenResourceError(`Cannot write: the connection broke (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+      }
     }
     this.#closed = true;
     for (const waiter of [...this.#drainWaiters]) waiter.settle(this.#error);
+    // Woken without an error: `waitClosed` throws `#error` itself, also to one that comes later.
     for (const waiter of [...this.#closeWaiters]) waiter.settle(undefined);
   }
 

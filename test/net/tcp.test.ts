@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, Socket } from "node:net";
+import { type AddressInfo, connect, createServer as createNetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, mock } from "node:test";
@@ -15,6 +15,7 @@ import {
   Future,
   LimitOverrunError,
   type Operation,
+  run,
   sleep,
   spawn,
   suspend,
@@ -29,6 +30,7 @@ import {
   needsCommands,
   needsIpv6Loopback,
   needsOpenBsdNc,
+  promiseWithResolvers,
   rawClient,
   rejectsOp,
   turnsUntil,
@@ -454,6 +456,57 @@ function* untilTrue(done: () => boolean): Operation<void> {
 }
 
 describe("startServer: closing (issue 11, edge case 16)", () => {
+  it("waitClosed() throws when the peer resets before the bytes queued at close() went out (asyncio's wait_closed raises)", async () => {
+    const resetPeer = promiseWithResolvers<() => void>();
+    const peer = createNetServer((socket) => {
+      socket.on("error", () => {});
+      socket.pause(); // reads nothing: the client's bytes stay queued
+      resetPeer.resolve(() => socket.resetAndDestroy());
+    });
+    await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+    try {
+      await run(function* () {
+        const { writer } = yield* openConnection({ port: (peer.address() as AddressInfo).port });
+        writer.write(new Uint8Array(32 * 1024 * 1024));
+        writer.close();
+        assert.ok(writer.bufferSize > 0, "more than the kernel takes is queued");
+        (yield* until(resetPeer.promise))();
+        const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+        assert.match(error.message, /ECONNRESET|EPIPE/);
+        // Asked again, it says the same.
+        yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      });
+    } finally {
+      peer.close();
+    }
+  });
+
+  it("a peer that resets while the server flushes a handler's last bytes is reported as peer-gone", async () => {
+    const { reports, onError } = collectReports();
+    const handlerReturned = promiseWithResolvers<void>();
+    await run(
+      function* () {
+        const server = yield* startServer(function* (_reader, writer) {
+          writer.write(new Uint8Array(32 * 1024 * 1024));
+          handlerReturned.resolve(); // the server now flushes, sends a FIN and waits for the close
+        });
+        const client = connect(server.address.port, "127.0.0.1");
+        client.on("error", () => {});
+        client.pause();
+        yield* until(handlerReturned.promise);
+        client.resetAndDestroy();
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(
+      reports.map((report) => report.kind),
+      ["peer-gone"],
+    );
+    assert.ok(reports[0]?.error instanceof BrokenResourceError);
+  });
+
   it("a handler's failure is reported under its own connection's task path (#11)", async () => {
     const { reports, onError } = collectReports();
     await runVirtual(

@@ -119,7 +119,7 @@ describe("writerToWebStream", () => {
     assert.deepEqual(accepted, ["123456", "7"]);
   });
 
-  it("a failing sink breaks the writer", async () => {
+  it("a failing sink breaks the writer, and waitClosed() says the bytes it held were lost", async () => {
     const stream = new WritableStream<Uint8Array>({
       write() {
         throw new Error("sink broke");
@@ -128,7 +128,8 @@ describe("writerToWebStream", () => {
     await runVirtual(function* () {
       const writer = writerToWebStream(stream);
       writer.write("x");
-      yield* writer.waitClosed();
+      const lost = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      assert.equal((lost.cause as Error).message, "sink broke");
       const error = yield* rejectsOp(writer.drain(), BrokenResourceError);
       assert.equal((error.cause as Error).message, "sink broke");
     });

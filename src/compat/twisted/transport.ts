@@ -6,7 +6,7 @@
  */
 import type { Socket } from "node:net";
 import type { Operation, StreamEnd, StreamWriter } from "../../index.ts";
-import { Future, isCancellation } from "../../index.ts";
+import { BrokenResourceError, Future, isCancellation } from "../../index.ts";
 import { type Address, toAddress } from "./address.ts";
 import { ConnectionAborted, ConnectionDone, ConnectionLost } from "./errors.ts";
 import { Failure } from "./failure.ts";
@@ -212,8 +212,16 @@ export function* runProtocol(
       if (transport.disconnecting) continue;
       reason = callback(reactor, `${name}.dataReceived`, () => protocol.dataReceived(chunk));
     }
-    // After loseConnection(), connectionLost comes once the queued bytes are sent and the socket is closed.
-    if (transport.disconnecting && !transport.aborted) yield* writer.waitClosed();
+    // After loseConnection(), connectionLost comes once the queued bytes are sent and the socket is closed;
+    // a peer that breaks the connection before they are makes it a ConnectionLost.
+    if (transport.disconnecting && !transport.aborted) {
+      try {
+        yield* writer.waitClosed();
+      } catch (error) {
+        if (!(error instanceof BrokenResourceError)) throw error;
+        reason = lostReason(error);
+      }
+    }
   } catch (error) {
     // Only a cancellation gets here: the reactor stopped (Twisted's disconnectAll gives ConnectionLost).
     cancellation = error;
@@ -235,7 +243,8 @@ export function* runProtocol(
     yield* writer.waitClosed();
   } catch (error) {
     transport.abort();
-    throw error;
+    // The protocol was told already (connectionLost): bytes a reset cut off now are not news to it.
+    if (!(error instanceof BrokenResourceError)) throw error;
   }
   if (cancellation !== undefined) throw cancellation;
 }

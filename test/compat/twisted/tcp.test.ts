@@ -216,6 +216,38 @@ describe("Protocol over TCP", () => {
     assert.deepEqual(errors, []);
   });
 
+  it("loseConnection with bytes queued, then the peer resets: connectionLost gets ConnectionLost, not ConnectionDone", async () => {
+    const { reactor, errors, run } = testReactor();
+    const peerSocket = promiseWithResolvers<Socket>();
+    const peer = createServer((socket) => {
+      socket.on("error", () => {});
+      socket.pause(); // reads nothing: the bytes stay queued on our side
+      peerSocket.resolve(socket);
+    });
+    await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+    let lost: Failure | undefined;
+    class Writer extends Protocol {
+      override connectionMade(): void {
+        this.transport.write(new Uint8Array(32 * 1024 * 1024));
+        this.transport.loseConnection();
+        void peerSocket.promise.then((socket) => socket.resetAndDestroy());
+      }
+      override connectionLost(reason: Failure): void {
+        lost = reason;
+        reactor.stop();
+      }
+    }
+    reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", (peer.address() as { port: number }).port, ClientFactory.forProtocol(Writer)));
+    try {
+      await run();
+    } finally {
+      peer.close();
+    }
+    assert.ok(lost?.check(ConnectionLost), String(lost));
+    assert.match(String((lost?.value as Error).message), /ECONNRESET|EPIPE/);
+    assert.deepEqual(errors, []);
+  });
+
   it("abortConnection drops the connection: ConnectionAborted here, ConnectionLost at the peer", async () => {
     const { reactor, errors, run } = testReactor();
     const reasons: Partial<Record<"server" | "client", Failure>> = {};
