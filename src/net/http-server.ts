@@ -46,8 +46,15 @@ export interface HttpLimits {
    * until one ends (those Node's parser had already read, at most one read
    * of 64 KiB, are held). So a client pipelining tiny requests costs a
    * bounded amount of memory, not a handler per 27 bytes it sends. While a
-   * connection does not read, a client that goes away is noticed when a
-   * response to it is written (as in Go's server), not at once.
+   * connection does not read:
+   * - a client that goes away is noticed when a response to it is written
+   *   (as in Go's server), not at once;
+   * - the request Node's parser is part-way through still counts against
+   *   `headersTimeout` and `requestTimeout`, so handlers slower than those
+   *   get it a 408 (as `node:http` does when it pauses for a slow reader).
+   * A request never starts before `maxPipelined` earlier ones on its
+   * connection have ended, so a handler must not wait for a request
+   * pipelined after it on the same connection.
    * @default 16
    */
   maxPipelined?: number;
@@ -490,20 +497,22 @@ class ConnectionRequests implements Watcher {
     if (this.#paused) this.#startHeld();
   }
 
-  /** Starts held requests while there is room; once none is left, reads again. */
+  /**
+   * Starts held requests while there is room; once none is left, reads
+   * again, even with every slot taken: the request started last may have a
+   * body still to come, and the next request read is held again.
+   */
   #startHeld(): void {
-    while (this.#tasks.length < this.#max) {
-      const next = this.#held.shift();
-      if (next === undefined) {
-        this.#paused = false;
-        const socket = this.#socket as Socket & { _paused?: boolean };
-        Reflect.deleteProperty(socket, "resume");
-        // Node's own pause (`_paused`: its responses are not draining) stays.
-        if (!socket.destroyed && socket._paused !== true) socket.resume();
-        return;
-      }
-      this.#start(next[0], next[1], this);
+    while (this.#tasks.length < this.#max && this.#held.size > 0) {
+      const [req, res] = this.#held.shift() as [IncomingMessage, ServerResponse];
+      this.#start(req, res, this);
     }
+    if (this.#held.size > 0 || !this.#paused) return;
+    this.#paused = false;
+    const socket = this.#socket as Socket & { _paused?: boolean };
+    Reflect.deleteProperty(socket, "resume");
+    // Node's own pause (`_paused`: its responses are not draining) stays.
+    if (!socket.destroyed && socket._paused !== true) socket.resume();
   }
 
   /** Cancels the task of `res`, if it has not ended. */

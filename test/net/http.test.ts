@@ -1039,6 +1039,28 @@ describe("serveHttp: pipelined requests (issue 12)", () => {
     assert.deepEqual(reports, []);
   });
 
+  it("a request started from the hold gets its body: the connection reads again once nothing is held, even with every slot taken", async () => {
+    const body = "b".repeat(300_000);
+    const reports = await withServer(
+      function* (request, response) {
+        const got = request.method === "POST" ? (yield* request.text()).length : 0;
+        yield* response.send(200, `${request.path} got ${got}\n`);
+      },
+      async (server) => {
+        // /b is read behind /a and held; its body is more than one read.
+        const client = rawClient(
+          server.address.port,
+          `GET /a HTTP/1.1\r\nhost: x\r\n\r\nPOST /b HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+        );
+        assert.ok(await turnsUntil(() => client.text.includes("/b got") || client.ended));
+        assert.match(client.text, /\/a got 0\n[\s\S]*\/b got 300000\n$/);
+        client.socket.destroy();
+      },
+      { limits: { maxPipelined: 1, headersTimeout: 2000, requestTimeout: 2000 } },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("limits.maxPipelined must be a positive integer", async () => {
     for (const maxPipelined of [0, 1.5, Number.NaN, "4" as unknown as number]) {
       await run(function* () {
