@@ -53,10 +53,16 @@ export class TimerHeap {
     return true;
   }
 
-  /** Removes and returns the earliest entry if its deadline is at or before `now`. */
-  popDue(now: number): TimerEntry | undefined {
+  /** The sequence number the next entry inserted gets. */
+  get nextSeq(): number {
+    return this.#seq;
+  }
+
+  /** Removes and returns the earliest entry if its deadline is at or before `now` and it was inserted before `nextSeq` was `before`. */
+  popDue(now: number, before = Number.POSITIVE_INFINITY): TimerEntry | undefined {
     const first = this.#heap[0];
-    if (first === undefined || first.deadline > now) return undefined;
+    // Among entries due at the same time the older come first: a newer one first means no older one is due.
+    if (first === undefined || first.deadline > now || first.seq >= before) return undefined;
     this.remove(first);
     return first;
   }

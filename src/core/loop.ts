@@ -319,8 +319,11 @@ export class Loop {
     const timers = this.timers;
     if (timers.size === 0) return false;
     const now = this.now();
+    // A timer set by one that fires now waits for the next pass, after the tasks it made ready: on a virtual
+    // clock a delay of 0 is due at this very `now`, and a chain of them would starve every task.
+    const before = timers.nextSeq;
     let fired = false;
-    for (let entry = timers.popDue(now); entry !== undefined; entry = timers.popDue(now)) {
+    for (let entry = timers.popDue(now, before); entry !== undefined; entry = timers.popDue(now, before)) {
       entry.fire();
       fired = true;
     }

@@ -1,12 +1,37 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, callSoon, callWhenRunning, currentTime, run, sleep, spawn, suspend } from "../../src/index.ts";
+import { callLater, callSoon, callWhenRunning, currentTime, Event, run, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, VirtualClock } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports } from "../_helpers.ts";
 
 checkLeaks();
 
 describe("callLater / DelayedCall", () => {
+  it("a callLater(0) made by a firing call runs in the next pass, after the tasks made ready: on the virtual clock as on the real one", async () => {
+    function* poller() {
+      const request = new Event();
+      const done = new Event();
+      let answered = false;
+      let polls = 0;
+      yield* spawn(function* () {
+        yield* request.wait();
+        answered = true;
+      });
+      const poll = (): void => {
+        polls++;
+        request.set();
+        if (answered || polls >= 1000) done.set();
+        else callLater(0, poll);
+      };
+      callLater(0, poll);
+      yield* done.wait();
+      return polls;
+    }
+    assert.equal(await run(poller), 2);
+    // The same moment is due again at once on a virtual clock: the chain starved the task it polled for.
+    assert.equal(await runVirtual(poller), 2);
+  });
+
   it("calls the function with its arguments after the delay", async () => {
     const calls: [number, string][] = [];
     await runVirtual(function* () {
