@@ -99,6 +99,8 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
   time = 0;
   /** The limit's length in ms, for the `TimeoutError` message (moving the limit changes it). */
   ms = 0;
+  /** When (clock time) the limit started: `ms` is measured from it. */
+  startedAt = 0;
   readonly #kind: LimitKind;
   /** `ms` or a clock time, as the API was given it (checked when the limit starts). */
   readonly #given: number;
@@ -179,6 +181,7 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     const now = loop.now();
     this.time = kind.relative ? now + given : given;
     this.ms = kind.relative ? given : Math.max(0, given - now);
+    this.startedAt = now;
     // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
     this.arm();
     try {
@@ -258,7 +261,8 @@ class LimitHandle implements TimeLimit {
     const timer = this.#timer;
     if (!timer.active || timer.expired || timer.early || time === timer.time) return;
     if (timer.heapIndex !== -1) (timer.loop as Loop).removeTimer(timer);
-    timer.ms += time - timer.time;
+    // From the start, not by the move: a move from or to an infinite deadline would make it NaN.
+    timer.ms = Math.max(0, time - timer.startedAt);
     timer.time = time;
     if (time <= (timer.loop as Loop).now()) timer.fire();
     else timer.arm();

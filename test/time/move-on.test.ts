@@ -249,6 +249,30 @@ describe("TimeLimit (a movable deadline)", () => {
     });
   });
 
+  it("a TimeoutError after a deadline moved from or to Infinity gives the limit's length from its start, not NaN", async () => {
+    await runVirtual(function* () {
+      const fromInfinity = yield* rejectsOp(
+        timeout(Number.POSITIVE_INFINITY, function* (limit) {
+          limit.deadline = 50;
+          yield* sleep(500);
+        }),
+        TimeoutError,
+      );
+      assert.equal((fromInfinity as TimeoutError).ms, 50);
+      const start = currentTime();
+      const throughInfinity = yield* rejectsOp(
+        timeout(100, function* (limit) {
+          limit.deadline = Number.POSITIVE_INFINITY;
+          limit.deadline = start + 30;
+          yield* sleep(500);
+        }),
+        TimeoutError,
+      );
+      assert.equal((throughInfinity as TimeoutError).ms, 30);
+      assert.match(throughInfinity.message, /after 30 ms/);
+    });
+  });
+
   it("an Infinity deadline sets no timer until it is moved", async () => {
     await runVirtual(function* () {
       const outcome = yield* moveOnAt(Number.POSITIVE_INFINITY, function* (limit) {
