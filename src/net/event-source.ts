@@ -7,6 +7,7 @@ import type { ServerResponse } from "node:http";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
+import { currentLoop } from "../core/run.ts";
 import { callLater, type DelayedCall } from "../time/delayed-call.ts";
 import type { HttpRequest } from "./http-request.ts";
 import type { HttpResponse } from "./http-response.ts";
@@ -17,7 +18,11 @@ export interface EventSourceOptions {
   heartbeat?: number;
   /** Events kept for `Last-Event-ID` resumption. @default 100 */
   historySize?: number;
-  /** Bytes a client may have waiting in its socket before it is dropped as too slow. @default 1048576 */
+  /**
+   * Bytes a client may have waiting in its socket: a client an event would
+   * take past it is dropped as too slow, and an event larger than it is
+   * refused (`RangeError`). @default 1048576
+   */
   maxBuffered?: number;
   /** The reconnection delay sent to browsers (`retry:`), in ms: an integer from 0 (browsers read only digits). @default 1000 */
   retry?: number;
@@ -46,6 +51,15 @@ interface Recorded {
   data: string;
   /** The client it was sent to; `undefined` for a broadcast. */
   to: string | undefined;
+}
+
+/** An option that is an amount from 0 (ms, bytes, events), finite if `finite`. */
+function checkAmount(value: number, name: string, finite = false): number {
+  if (typeof value !== "number" || !(value >= 0) || (finite && value === Number.POSITIVE_INFINITY)) {
+    const what = finite ? "a finite number from 0" : "a number from 0";
+    throw new RangeError(`Cannot create an EventSource: ${name} must be ${what}, received ${typeof value === "number" ? value : typeof value}`);
+  }
+  return value;
 }
 
 /** An event as it goes on the wire: its `id:`, `event:` and `data:` lines and the blank line that ends it. */
@@ -156,12 +170,13 @@ export class EventSource {
   #sent = 0;
   #droppedSlow = 0;
   #order: IdOrder = numericOrder;
-  /** Called when a client is dropped for reading too slowly (a hook for logs). */
+  /** Called when a client is dropped for reading too slowly (a hook for logs); an error it throws is reported, not thrown. */
   onSlowClient: ((clientId: string) => void) | undefined;
 
   /**
    * @throws {TypeError} if `retry` is not a number.
-   * @throws {RangeError} if `retry` is not an integer from 0 to 2^53 - 1.
+   * @throws {RangeError} if `retry` is not an integer from 0 to 2^53 - 1,
+   * or `heartbeat` (finite), `historySize` or `maxBuffered` is not a number from 0.
    */
   constructor(options: EventSourceOptions = {}) {
     const retry = options.retry ?? 1000;
@@ -174,9 +189,9 @@ export class EventSource {
         `Cannot create an EventSource: retry must be an integer number of ms from 0, received ${String(retry)}; round it, e.g. Math.round(ms)`,
       );
     }
-    this.#heartbeatMs = options.heartbeat ?? 15_000;
-    this.#historySize = options.historySize ?? 100;
-    this.#maxBuffered = options.maxBuffered ?? 1024 * 1024;
+    this.#heartbeatMs = checkAmount(options.heartbeat ?? 15_000, "heartbeat", true);
+    this.#historySize = checkAmount(options.historySize ?? 100, "historySize");
+    this.#maxBuffered = checkAmount(options.maxBuffered ?? 1024 * 1024, "maxBuffered");
     this.#retry = retry;
   }
 
@@ -216,7 +231,10 @@ export class EventSource {
     const lastId = request.headers["last-event-id"];
     if (typeof lastId === "string") {
       for (const event of this.#history) {
-        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, frameOf(event));
+        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) {
+          const frame = frameOf(event);
+          this.#write(client, frame, Buffer.byteLength(frame));
+        }
       }
     }
     const onClose = (): void => {
@@ -239,10 +257,10 @@ export class EventSource {
    * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
    */
   send(clientId: string, data: unknown, options: { event?: string } = {}): boolean {
-    const event = this.#record(data, options.event, clientId);
+    const frame = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
-    this.#write(client, frameOf(event));
+    this.#write(client, frame, Buffer.byteLength(frame));
     return true;
   }
 
@@ -262,9 +280,17 @@ export class EventSource {
     this.#heartbeat = null;
   }
 
-  #record(data: unknown, event: string | undefined, to: string | undefined): Recorded {
-    const text = encodeEvent(data, event);
-    return this.#keep({ id: this.#nextId++, event, data: text, to });
+  /** Records an event for replay and gives its frame; one larger than `maxBuffered` could never be sent, and is refused. */
+  #record(data: unknown, event: string | undefined, to: string | undefined): string {
+    const recorded: Recorded = { id: this.#nextId, event, data: encodeEvent(data, event), to };
+    const frame = frameOf(recorded);
+    const bytes = Buffer.byteLength(frame);
+    if (bytes > this.#maxBuffered) {
+      throw new RangeError(`Cannot send the event: its ${bytes} bytes are over maxBuffered (${this.#maxBuffered}); raise maxBuffered above the largest event`);
+    }
+    this.#nextId++;
+    this.#keep(recorded);
+    return frame;
   }
 
   #keep(sent: Recorded): Recorded {
@@ -273,12 +299,12 @@ export class EventSource {
     return sent;
   }
 
-  #sendAll(event: Recorded): number {
+  /** Writes `frame` to every client (one frame for all: a broadcast to 1,000 clients encodes its event once). */
+  #sendAll(frame: string): number {
     if (this.#clients.size === 0) return 0;
-    // One frame for every client: a broadcast to 1,000 clients encodes its event once.
-    const frame = frameOf(event);
+    const bytes = Buffer.byteLength(frame);
     let count = 0;
-    for (const client of [...this.#clients.values()]) if (this.#write(client, frame)) count++;
+    for (const client of [...this.#clients.values()]) if (this.#write(client, frame, bytes)) count++;
     return count;
   }
 
@@ -286,28 +312,38 @@ export class EventSource {
     externalHooks = (source, order) => {
       source.#order = order;
       return {
-        deliver: (id, data, event) => source.#sendAll(source.#keep({ id, event, data, to: undefined })),
+        deliver: (id, data, event) => source.#sendAll(frameOf(source.#keep({ id, event, data, to: undefined }))),
         sendUnrecorded: (clientId, data, event) => {
           const text = encodeEvent(data, event);
           const client = source.#clients.get(clientId);
-          return client !== undefined && source.#write(client, frameOf({ id: undefined, event, data: text, to: clientId }));
+          if (client === undefined) return false;
+          const frame = frameOf({ id: undefined, event, data: text, to: clientId });
+          return source.#write(client, frame, Buffer.byteLength(frame));
         },
       };
     };
   }
 
-  /** Writes one event's frame (see `frameOf`) to a client; false if the client is gone or was dropped as slow. */
-  #write(client: Client, frame: string): boolean {
+  /**
+   * Writes one event's frame (see `frameOf`, `bytes` long) to a client; false if the client is gone, or
+   * was dropped as slow: the frame would take what it has waiting past `maxBuffered`.
+   */
+  #write(client: Client, frame: string, bytes: number): boolean {
     const raw = client.response;
     if (raw.destroyed || raw.writableEnded) {
       this.#remove(client);
       return false;
     }
-    if (raw.writableLength > this.#maxBuffered) {
+    if (raw.writableLength + bytes > this.#maxBuffered) {
       this.#droppedSlow++;
-      this.onSlowClient?.(client.id);
       raw.destroy();
       this.#remove(client);
+      // Dropped first: a hook that throws must not keep a slow client (every later broadcast would fail at it).
+      try {
+        this.onSlowClient?.(client.id);
+      } catch (error) {
+        currentLoop().report(error, { kind: "callback", path: "EventSource.onSlowClient" });
+      }
       return false;
     }
     raw.write(frame);

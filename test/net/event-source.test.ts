@@ -208,6 +208,31 @@ async function streamBytes(events: EventSource, body: () => void): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** A fake client response: each write waits in `writableLength` (a client that never reads) unless `reads`. */
+function fakeClient(reads = false): { raw: { writableLength: number; destroyed: boolean }; frames: string[]; request: HttpRequest; response: HttpResponse } {
+  const frames: string[] = [];
+  const raw = {
+    destroyed: false,
+    writableEnded: false,
+    writableLength: 0,
+    writeHead: () => raw,
+    write(chunk: string) {
+      frames.push(chunk);
+      if (!reads) raw.writableLength += Buffer.byteLength(chunk);
+      return true;
+    },
+    end() {
+      raw.writableEnded = true;
+    },
+    destroy() {
+      raw.destroyed = true;
+    },
+    once: () => raw,
+    off: () => raw,
+  };
+  return { raw, frames, request: { headers: {} } as unknown as HttpRequest, response: { raw } as unknown as HttpResponse };
+}
+
 /** `s` with each lone surrogate replaced by U+FFFD, as UTF-8 encoding does it (`String.prototype.toWellFormed`, ES2024). */
 function wellFormed(s: string): string {
   return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
@@ -422,6 +447,66 @@ describe("EventSource", () => {
     });
   });
 
+  it("a client never has more than maxBuffered waiting: the event that would take it past is not written, the client is dropped", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    const stalled = fakeClient();
+    const reading = fakeClient(true);
+    await run(function* () {
+      const a = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+      const b = yield* spawn(() => events.attach(reading.request, reading.response, "reading"));
+      while (events.clients.length < 2) yield* sleep(0);
+      for (let i = 0; i < 5; i++) events.broadcast("x".repeat(300));
+      assert.deepEqual(events.clients, ["reading"]);
+      assert.ok(stalled.raw.writableLength <= 1000, `${stalled.raw.writableLength} bytes waiting`);
+      assert.equal(events.stats.droppedSlow, 1);
+      // An event that could never fit is refused, and nobody is dropped for it.
+      assert.throws(() => events.broadcast("y".repeat(1000)), { name: "RangeError", message: /over maxBuffered \(1000\)/ });
+      assert.deepEqual(events.clients, ["reading"]);
+      events.close();
+      yield* a;
+      yield* b;
+    });
+  });
+
+  it("an onSlowClient hook that throws is reported; the slow client is dropped all the same and the others go on", async () => {
+    const reports: unknown[] = [];
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    events.onSlowClient = () => {
+      throw new Error("hook broke");
+    };
+    const stalled = fakeClient();
+    const reading = fakeClient(true);
+    await run(
+      function* () {
+        const a = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+        const b = yield* spawn(() => events.attach(reading.request, reading.response, "reading"));
+        while (events.clients.length < 2) yield* sleep(0);
+        for (let i = 0; i < 5; i++) assert.equal(events.broadcast("x".repeat(300)), i < 3 ? 2 : 1);
+        assert.deepEqual(events.clients, ["reading"]);
+        events.close();
+        yield* a;
+        yield* b;
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(
+      reports.map((error) => (error as Error).message),
+      ["hook broke"],
+    );
+    assert.equal(reading.frames.filter((frame) => frame.startsWith("id:")).length, 5);
+  });
+
+  it("rejects a heartbeat, historySize or maxBuffered that is not a number from 0 (and an infinite heartbeat)", () => {
+    for (const options of [
+      { heartbeat: Number.NaN },
+      { heartbeat: Number.POSITIVE_INFINITY },
+      { historySize: -1 },
+      { maxBuffered: "1" as unknown as number },
+    ]) {
+      assert.throws(() => new EventSource(options), { name: "RangeError", message: /^Cannot create an EventSource: \w+ must be a/ });
+    }
+  });
+
   it("drops a client that reads too slowly, and counts it", async () => {
     const dropped: string[] = [];
     await withEvents({ heartbeat: 0, maxBuffered: 64 * 1024 }, async (events, server) => {
@@ -430,7 +515,7 @@ describe("EventSource", () => {
       // A client that connects and never reads the body.
       const stalled = fetch(`${server.url}/?id=slow`, { signal: controller.signal }).catch(() => undefined);
       await clientsConnected(events, 1);
-      const big = "x".repeat(64 * 1024);
+      const big = "x".repeat(32 * 1024);
       for (let i = 0; i < 200 && events.clients.length > 0; i++) {
         events.broadcast(big);
         await new Promise((resolve) => setImmediate(resolve));
