@@ -295,6 +295,18 @@ describe("StreamReader", () => {
     });
   });
 
+  it("read(n) refuses an n that is not an integer, and loses nothing; a negative one reads until EOF (asyncio)", async () => {
+    await runVirtual(function* () {
+      const reader = readerOf(["hello\nabc"]);
+      for (const n of [1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const error = yield* rejectsOp(reader.read(n), RangeError);
+        assert.match(error.message, /^Cannot read n bytes: n must be an integer/);
+      }
+      assert.equal(reader.buffered, 9);
+      assert.equal(dec(yield* reader.read(-2)), "hello\nabc");
+    });
+  });
+
   it("lines() and line framing keep a U+FEFF that begins a line, the first one too", async () => {
     const text = "\uFEFFfirst\n\uFEFFsecond\n";
     const got = await runVirtual(function* () {
