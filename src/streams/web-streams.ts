@@ -266,7 +266,8 @@ export function toWebReadableStream(reader: StreamReader, options: { chunkSize?:
  * `writer.drain()`, so the stream's producer feels the backpressure;
  * closing the stream closes the writer and waits until it is closed;
  * aborting it aborts the writer. `Writable.fromWeb(stream)` makes a Node
- * `Writable` of it.
+ * `Writable` of it. Each chunk is copied: once a write resolves, its
+ * producer may reuse the buffer (a socket would still hold it).
  *
  * @param writer The destination.
  * @returns The stream.
@@ -286,7 +287,8 @@ export function toWebWritableStream(writer: StreamWriter): WritableStream<Uint8A
   return new WebStreams.WritableStream<Uint8Array>(
     {
       write(chunk) {
-        writer.write(chunk);
+        // The Web contract lets the producer refill `chunk` once the write resolves; a socket keeps it by reference.
+        writer.write(chunk instanceof Uint8Array ? chunk.slice() : chunk);
         return step(() => writer.drain(), "web stream write");
       },
       close() {

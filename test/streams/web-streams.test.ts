@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import {
   BrokenResourceError,
@@ -8,6 +9,7 @@ import {
   spawn,
   toWebReadableStream,
   toWebWritableStream,
+  writerToNodeStream,
   writerToWebStream,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
@@ -170,6 +172,33 @@ describe("toWebReadableStream", () => {
 });
 
 describe("toWebWritableStream", () => {
+  it("a producer may refill its buffer once a write resolved: a destination that keeps chunks by reference still sends what was written", async () => {
+    // A Node Writable keeps a Uint8Array it is given by reference, as a socket does.
+    const kept: Uint8Array[] = [];
+    const sink = new Writable({
+      highWaterMark: 1 << 20,
+      write(chunk: Uint8Array, _encoding, done) {
+        kept.push(chunk);
+        done();
+      },
+    });
+    const stream = toWebWritableStream(writerToNodeStream(sink)).getWriter();
+    const buffer = new Uint8Array(4);
+    for (let i = 0; i < 3; i++) {
+      buffer.fill(i);
+      await stream.write(buffer);
+    }
+    await stream.close();
+    assert.deepEqual(
+      kept.map((chunk) => [...chunk]),
+      [
+        [0, 0, 0, 0],
+        [1, 1, 1, 1],
+        [2, 2, 2, 2],
+      ],
+    );
+  });
+
   it("writes wait for the writer's drain (backpressure), then go through; close closes the writer", async () => {
     const [a, b] = createMemoryStreamPair({ limit: 4, highWaterMark: 4 });
     const stream = toWebWritableStream(a.writer);
