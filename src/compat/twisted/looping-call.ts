@@ -61,15 +61,20 @@ export class LoopingCall {
     return deferred;
   }
 
-  /** Stops the loop and fires the Deferred that `start` returned. */
+  /**
+   * Stops the loop and fires the Deferred that `start` returned: at once
+   * between calls; during a call (from inside `f`, or while the Deferred
+   * `f` returned is pending), once that call ends, with its error if it
+   * fails (as Twisted does).
+   */
   stop(): void {
     if (!this.running) throw new Error("Cannot stop the LoopingCall: it is not running");
     this.running = false;
-    if (this.#call?.active()) this.#call.cancel();
+    const call = this.#call;
+    if (call === null) return;
+    if (call.active()) call.cancel();
     this.#call = null;
-    const deferred = this.#deferred;
-    this.#deferred = null;
-    deferred?.callback(this);
+    this.#stopped();
   }
 
   #tick(): void {
@@ -84,7 +89,7 @@ export class LoopingCall {
     if (result instanceof Deferred) {
       result.addCallbacks(
         () => {
-          if (this.running) this.#scheduleNext();
+          this.#called();
           return undefined;
         },
         (failure) => {
@@ -92,7 +97,19 @@ export class LoopingCall {
           return undefined;
         },
       );
-    } else if (this.running) this.#scheduleNext();
+    } else this.#called();
+  }
+
+  /** A call ended well: the next one is scheduled, or, if `stop()` came during it, the Deferred fires now. */
+  #called(): void {
+    if (this.running) this.#scheduleNext();
+    else this.#stopped();
+  }
+
+  #stopped(): void {
+    const deferred = this.#deferred;
+    this.#deferred = null;
+    deferred?.callback(this);
   }
 
   #scheduleNext(): void {

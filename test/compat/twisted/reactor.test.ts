@@ -132,6 +132,43 @@ describe("LoopingCall", () => {
     assert.deepEqual(times, [0, 1, 4, 5]);
   });
 
+  it("stop() during a call fires the Deferred when the call ends, with its error if it fails (Twisted's testFailAndStop)", async () => {
+    class TestException extends Error {}
+    const reactor = virtualReactor();
+    const log: string[] = [];
+    // Stops itself, then fails: the failure is the outcome.
+    const failAndStop = new LoopingCall(() => {
+      failAndStop.stop();
+      throw new TestException("bar");
+    });
+    failAndStop.clock = reactor;
+    // Its call's Deferred is pending when stop() comes, and fails later.
+    let pending: Deferred<void> | undefined;
+    const slow = new LoopingCall(() => {
+      pending = new Deferred<void>();
+      return pending;
+    });
+    slow.clock = reactor;
+    reactor.callWhenRunning(() => {
+      failAndStop.start(0.1).addCallbacks(
+        () => log.push("failAndStop: callback"),
+        (failure) => log.push(`failAndStop: errback ${failure.check(TestException) ? "TestException" : "?"}`),
+      );
+      slow.start(1).addCallbacks(
+        () => log.push(`slow: callback at ${reactor.seconds()}`),
+        (failure) => log.push(`slow: errback ${failure.getErrorMessage()} at ${reactor.seconds()}`),
+      );
+      reactor.callLater(0.5, () => {
+        log.push("slow: stop() at 0.5");
+        slow.stop();
+      });
+      reactor.callLater(0.7, () => pending?.errback(new Error("boom")));
+      reactor.callLater(2, () => reactor.stop());
+    });
+    await reactor.run();
+    assert.deepEqual(log, ["failAndStop: errback TestException", "slow: stop() at 0.5", "slow: errback boom at 0.7"]);
+  });
+
   it("a failing call stops the loop and errbacks", async () => {
     const reactor = virtualReactor();
     const loop = new LoopingCall(() => {
