@@ -6,7 +6,7 @@
  */
 
 import { checkMadeByCorio, MADE_BY_CORIO } from "../../core/_made-by-corio.ts"; // compat-internal: the guard of its private constructor
-import { type ErrorHandler, Loop } from "../../core/loop.ts"; // compat-internal: the reactor is a loop of its own; the public API has no loop handle
+import { type ErrorHandler, getRunningLoop, Loop } from "../../core/loop.ts"; // compat-internal: the reactor is a loop of its own; the public API has no loop handle
 import { startRoot } from "../../core/run.ts"; // compat-internal: starts root tasks on the reactor's own loop
 import type { Clock, Operation, Task } from "../../index.ts";
 import { DelayedCall, suspend } from "../../index.ts";
@@ -14,6 +14,15 @@ import type { IConnector, IListeningPort } from "./interfaces.ts";
 import type { ClientFactory, Factory } from "./protocol.ts";
 import { type ConnectTCPOptions, connectTCP, type ListenTCPOptions, listenTCP } from "./tcp.ts";
 import { type DatagramProtocol, type ListenUDPOptions, listenUDP } from "./udp.ts";
+
+/** Each reactor by its loop: code its callbacks run has no task, but runs on that loop. */
+const reactorOfLoop = new WeakMap<Loop, Reactor>();
+
+/** @internal The task of the reactor whose loop is running now, if it runs (`deferToThread` from a reactor callback). */
+export function runningReactorTask(): Task<void> | null {
+  const loop = getRunningLoop();
+  return loop === undefined ? null : (reactorOfLoop.get(loop)?.mainTask ?? null);
+}
 
 /**
  * Raised by `reactor.stop()` when the reactor is not running.
@@ -225,6 +234,12 @@ export class Reactor {
 
   constructor(options: ReactorOptions = {}) {
     this.loop = new Loop({ ...(options.clock !== undefined && { clock: options.clock }), ...(options.onError !== undefined && { onError: options.onError }) });
+    reactorOfLoop.set(this.loop, this);
+  }
+
+  /** @internal The reactor's own task while it runs (what work started from its callbacks, outside any task, belongs to). */
+  get mainTask(): Task<void> | null {
+    return this.running ? this.#main : null;
   }
 
   /** True between `run()` and `stop()`. */

@@ -4,10 +4,12 @@
  */
 
 import { createTask, requireCurrentTask } from "../../core/spawn.ts"; // compat-internal: deferToThread starts a task from plain code, outside any operation
+import { getCurrentTask, type TaskImpl } from "../../core/task.ts"; // compat-internal: a reactor callback's job has no task of its own
 import { isCancellation, type Operation } from "../../index.ts";
 import type { ThreadFunction } from "../../threads/index.ts";
 import { toThread } from "../../threads/index.ts";
 import { Deferred } from "./deferred.ts";
+import { runningReactorTask } from "./reactor.ts";
 
 /**
  * Twisted's `deferToThread(func, *args)` (and Calvin's `defer_to_thread`): runs `func(...args)` in a worker
@@ -22,15 +24,17 @@ import { Deferred } from "./deferred.ts";
  * result are copied (structured clone). Python threads shared the caller's
  * memory; here, pass what it needs as arguments.
  *
- * The job belongs to the calling task (which must be a corio task): that
- * task finishes only after the job. `deferred.cancel()` aborts the job (its
+ * The job belongs to the calling task: that task finishes only after the
+ * job. Called from a reactor's own callbacks (`callWhenRunning`,
+ * `callLater`, a `LoopingCall`), where no task runs, it belongs to that
+ * reactor while it runs, as in Twisted. `deferred.cancel()` aborts the job (its
  * `this.signal`) and errbacks with `CancelledError`; in the original the
  * thread ran on and its result was dropped.
  *
  * @param func A self-contained function.
  * @param args Its arguments.
  * @returns A Deferred of its result.
- * @throws {Error} outside a corio task.
+ * @throws {Error} outside a corio task and a running reactor's callbacks.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -48,7 +52,8 @@ import { Deferred } from "./deferred.ts";
  * ```
  */
 export function deferToThread<A extends unknown[], R>(func: ThreadFunction<A, R>, ...args: A): Deferred<Awaited<R>> {
-  const parent = requireCurrentTask("defer to a thread");
+  // From a reactor callback (callWhenRunning, callLater, a LoopingCall) there is no task: the job is the reactor's.
+  const parent = getCurrentTask() ?? (runningReactorTask() as TaskImpl<unknown> | null) ?? requireCurrentTask("defer to a thread");
   if (typeof func !== "function") throw new TypeError(`Cannot defer to a thread: func must be a function, received ${typeof func}`);
   const answer: { deferred?: Deferred<Awaited<R>> } = {};
   // A generator object of one hoisted function, not a closure per call (V8's first call of each new one costs microseconds).

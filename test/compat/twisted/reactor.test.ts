@@ -5,6 +5,7 @@ import {
   AlreadyCancelled,
   createReactor,
   Deferred,
+  deferToThread,
   LoopingCall,
   ReactorNotRestartable,
   ReactorNotRunning,
@@ -185,5 +186,32 @@ describe("LoopingCall", () => {
     await reactor.run();
     assert.equal(message, "tick failed");
     assert.equal(loop.running, false);
+  });
+});
+
+describe("deferToThread from the reactor's own callbacks", () => {
+  it("works from callWhenRunning, callLater and a LoopingCall (no task runs there): the job belongs to the reactor", async () => {
+    const reactor = createReactor();
+    const log: string[] = [];
+    const done = (what: string) => (value: number) => {
+      log.push(`${what} ${value}`);
+      if (log.length === 3) reactor.stop();
+    };
+    const loop = new LoopingCall(() => {
+      loop.stop();
+      deferToThread((n: number) => n * 3, 7).addCallback(done("LoopingCall"));
+    });
+    loop.clock = reactor;
+    reactor.callWhenRunning(() => {
+      deferToThread((n: number) => n * 2, 21).addCallback(done("callWhenRunning"));
+      reactor.callLater(0, () => deferToThread((n: number) => n + 1, 1).addCallback(done("callLater")));
+      loop.start(1);
+    });
+    await reactor.run();
+    assert.deepEqual(log.sort(), ["LoopingCall 21", "callLater 2", "callWhenRunning 42"]);
+  });
+
+  it("outside a task and any running reactor, it still says so", () => {
+    assert.throws(() => deferToThread(() => 1), { message: /^Cannot defer to a thread: no corio task is running/ });
   });
 });
