@@ -63,6 +63,13 @@ export class BadRequest extends Error {
 
 const REASONS = { 400: "Bad Request", 413: "Content Too Large", 501: "Not Implemented" } as const;
 
+/** A request line: a method (a token), a target and an HTTP version (RFC 9112, 3). */
+const REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+ HTTP\/\d\.\d$/;
+/** A header name: a token (RFC 9110, 5.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters but the tab, which a header value cannot hold (RFC 9110, 5.5). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
 /** The response sent for a `BadRequest`, as Node's server sends for a request it cannot parse. */
 export function badRequestResponse(error: BadRequest): string {
   return `HTTP/1.1 ${error.status} ${REASONS[error.status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
@@ -103,11 +110,19 @@ export function* readHttpRequest(reader: StreamReader, maxBodySize: number): Ope
   // Empty lines before a request line are ignored (RFC 9112, 2.2).
   while (lines.length > 1 && lines[0]?.trim() === "") lines.shift();
   const command = (lines.shift() ?? "").trim();
+  if (!REQUEST_LINE.test(command))
+    throw new BadRequest(`Cannot read an HTTP request: ${JSON.stringify(command)} is not a request line (method, target, HTTP version)`);
   const headers: Record<string, string | string[]> = Object.create(null);
   for (const line of lines) {
     const colon = line.indexOf(":");
     if (colon < 0) throw new BadRequest(`Cannot read an HTTP request: the header line ${JSON.stringify(line)} has no ":"`);
-    addHeader(headers, line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    // A space before the colon or a folded line (RFC 9112, 5.1 and 5.2), or a bare CR or LF in a value: a proxy may frame
+    // the request otherwise than this server does (Node's parser refuses them too).
+    if (!TOKEN.test(name)) throw new BadRequest(`Cannot read an HTTP request: ${JSON.stringify(name)} is not a header name`);
+    if (CONTROL.test(value)) throw new BadRequest(`Cannot read an HTTP request: the value of ${name} holds a control character`);
+    addHeader(headers, name.toLowerCase(), value);
   }
   const body = yield* readBody(reader, headers, maxBodySize);
   return [command, headers, command.toLowerCase().startsWith("get ") ? EMPTY : body];

@@ -448,13 +448,25 @@ describe("TCPServer, http mode", () => {
         "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
         "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
         "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n",
+        // RFC 9112: a space before the colon (5.1), a folded line (5.2), a bare CR in a value, no request line (3).
+        "POST / HTTP/1.1\r\nContent-Length : 3\r\n\r\nabc",
+        "GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\nX-A: a\rContent-Length: 3\r\n\r\n",
+        "\r\n\r\n",
+        "garbage\r\nHost: a\r\n\r\n",
       ]) {
         const client = yield* openConnection({ port });
         client.writer.write(request);
         answers.push((yield* readAnswer(client)).split("\r\n")[0] as string);
       }
-      assert.deepEqual(answers, ["HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request", "HTTP/1.1 413 Content Too Large"]);
-      yield* actor.until(() => server.pendingConnections.length === 4 && server.pendingConnections.every(([, c]) => c.connectionLost));
+      assert.deepEqual(answers, [
+        "HTTP/1.1 400 Bad Request",
+        "HTTP/1.1 400 Bad Request",
+        "HTTP/1.1 400 Bad Request",
+        "HTTP/1.1 413 Content Too Large",
+        ...Array<string>(5).fill("HTTP/1.1 400 Bad Request"),
+      ]);
+      yield* actor.until(() => server.pendingConnections.length === 9 && server.pendingConnections.every(([, c]) => c.connectionLost));
       assert.ok(server.pendingConnections.every(([, c]) => !c.dataAvailable));
       server.stop();
     });
