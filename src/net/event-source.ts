@@ -62,6 +62,18 @@ function checkAmount(value: number, name: string, finite = false): number {
   return value;
 }
 
+/**
+ * What a response still has waiting once its socket has given the kernel
+ * what it takes: Node corks a response's socket for the rest of the turn,
+ * so several events written in one turn to a fast client all count as
+ * waiting until then.
+ */
+function waitingAfterFlush(raw: ServerResponse): number {
+  const socket = raw.socket;
+  if (socket !== null && socket !== undefined) while (socket.writableCorked > 0) socket.uncork();
+  return raw.writableLength;
+}
+
 /** An event as it goes on the wire: its `id:`, `event:` and `data:` lines and the blank line that ends it. */
 function frameOf(event: Recorded): string {
   let frame = event.id === undefined ? "" : `id: ${event.id}\n`;
@@ -86,8 +98,10 @@ const numericOrder: IdOrder = (id, lastEventId) => {
 export interface ExternalEvents {
   /** Records and sends to every client an event with the given id (already encoded by `encodeEvent`); returns how many got it. */
   deliver(id: string, data: string, event: string | undefined): number;
-  /** Sends to one connected client an event without an id, not recorded; false if the client is not connected here. */
+  /** Sends to one connected client an event without an id, not recorded; false if the client is not connected here. @throws {RangeError} as `send`. */
   sendUnrecorded(clientId: string, data: unknown, event: string | undefined): boolean;
+  /** Throws the `RangeError` of `broadcast` for an event (encoded) too large to send under an id of `idLength` characters. */
+  checkSize(data: string, event: string | undefined, idLength: number): void;
 }
 
 let externalHooks: (source: EventSource, order: IdOrder) => ExternalEvents;
@@ -284,13 +298,18 @@ export class EventSource {
   #record(data: unknown, event: string | undefined, to: string | undefined): string {
     const recorded: Recorded = { id: this.#nextId, event, data: encodeEvent(data, event), to };
     const frame = frameOf(recorded);
+    this.#refuseOversize(frame);
+    this.#nextId++;
+    this.#keep(recorded);
+    return frame;
+  }
+
+  /** Throws if `frame` is larger than `maxBuffered`: no client could ever be sent it. */
+  #refuseOversize(frame: string): void {
     const bytes = Buffer.byteLength(frame);
     if (bytes > this.#maxBuffered) {
       throw new RangeError(`Cannot send the event: its ${bytes} bytes are over maxBuffered (${this.#maxBuffered}); raise maxBuffered above the largest event`);
     }
-    this.#nextId++;
-    this.#keep(recorded);
-    return frame;
   }
 
   #keep(sent: Recorded): Recorded {
@@ -303,6 +322,14 @@ export class EventSource {
   #sendAll(frame: string): number {
     if (this.#clients.size === 0) return 0;
     const bytes = Buffer.byteLength(frame);
+    if (bytes > this.#maxBuffered) {
+      // From outside (another process' broadcast with a larger maxBuffered): skipped here, not a reason to drop every client.
+      currentLoop().report(new RangeError(`EventSource: skipped an event of ${bytes} bytes, over maxBuffered (${this.#maxBuffered})`), {
+        kind: "callback",
+        path: "EventSource",
+      });
+      return 0;
+    }
     let count = 0;
     for (const client of [...this.#clients.values()]) if (this.#write(client, frame, bytes)) count++;
     return count;
@@ -318,8 +345,10 @@ export class EventSource {
           const client = source.#clients.get(clientId);
           if (client === undefined) return false;
           const frame = frameOf({ id: undefined, event, data: text, to: clientId });
+          source.#refuseOversize(frame);
           return source.#write(client, frame, Buffer.byteLength(frame));
         },
+        checkSize: (data, event, idLength) => source.#refuseOversize(frameOf({ id: "0".repeat(idLength), event, data, to: undefined })),
       };
     };
   }
@@ -334,7 +363,9 @@ export class EventSource {
       this.#remove(client);
       return false;
     }
-    if (raw.writableLength + bytes > this.#maxBuffered) {
+    // An event no client could take (a replay of one from outside): skipped, the client kept.
+    if (bytes > this.#maxBuffered) return false;
+    if (raw.writableLength + bytes > this.#maxBuffered && waitingAfterFlush(raw) + bytes > this.#maxBuffered) {
       this.#droppedSlow++;
       raw.destroy();
       this.#remove(client);

@@ -17,6 +17,9 @@ import { sleep } from "../time/sleep.ts";
 import { timeout } from "../time/timeout.ts";
 import { dropClient, type RedisClient } from "./connection.ts";
 
+/** The longest stream id (`<ms>-<seq>`, two 64-bit numbers): what an event's `id:` line can take. */
+const STREAM_ID_LENGTH = 41;
+
 /** Options of `redisEventSource`: those of `EventSource`, plus where the events go in Redis. */
 export interface RedisEventSourceOptions extends EventSourceOptions {
   /** The client broadcasts are written with (from `connectRedis`); the source reads on a second connection of its own, made with `redis.duplicate()`. */
@@ -46,6 +49,8 @@ export interface RedisEventSource {
    * reads it from the stream, this one included.
    *
    * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data`.
+   * @throws {RangeError} if the event is larger than `maxBuffered` (no client could take it); one
+   * another process wrote anyway is skipped here and reported.
    */
   broadcast(data: unknown, options?: { event?: string }): Operation<string>;
   /**
@@ -255,6 +260,8 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     attach: (request, response, clientId) => local.attach(request, response, clientId),
     *broadcast(data, broadcastOptions = {}) {
       const text = encodeEvent(data, broadcastOptions.event);
+      // Refused before it reaches the stream: an event no client can take would be replayed to every one that reconnects.
+      hooks.checkSize(text, broadcastOptions.event, STREAM_ID_LENGTH);
       const fields = broadcastOptions.event === undefined ? ["data", text] : ["data", text, "event", broadcastOptions.event];
       return (yield* until(redis.xadd(channel, "MAXLEN", "~", historySize, "*", ...fields))) as string;
     },

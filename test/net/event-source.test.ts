@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Future, run, sleep, spawn, until } from "../../src/index.ts";
 import { EventSource, type HttpRequest, type HttpResponse, type HttpServer, serveHttp } from "../../src/net/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -505,6 +505,28 @@ describe("EventSource", () => {
     ]) {
       assert.throws(() => new EventSource(options), { name: "RangeError", message: /^Cannot create an EventSource: \w+ must be a/ });
     }
+  });
+
+  it("a fast client is not dropped for events written in one turn that come to more than maxBuffered (Node corks them until the next)", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      let received = 0;
+      const all = promiseWithResolvers<void>();
+      const reading = fetch(`${server.url}/?id=fast`).then(async (response) => {
+        for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          received += chunk.length;
+          if (received >= 1_200_000) all.resolve();
+        }
+      });
+      await clientsConnected(events, 1);
+      const event = "x".repeat(600_000);
+      assert.equal(events.broadcast(event), 1);
+      assert.equal(events.broadcast(event), 1);
+      assert.equal(events.stats.droppedSlow, 0);
+      await all.promise;
+      assert.deepEqual(events.clients, ["fast"]);
+      events.close();
+      await reading;
+    });
   });
 
   it("drops a client that reads too slowly, and counts it", async () => {

@@ -115,7 +115,10 @@ describe("redisEventSource", { skip }, () => {
     server = redisServer();
   });
 
-  async function startProcess(channel: string, options: { historySize?: number; onError?: (error: unknown) => void } = {}): Promise<Proc> {
+  async function startProcess(
+    channel: string,
+    options: { historySize?: number; maxBuffered?: number; onError?: (error: unknown) => void } = {},
+  ): Promise<Proc> {
     const ready = promiseWithResolvers<Proc>();
     const stopping = new Event();
     const root = run(
@@ -126,6 +129,7 @@ describe("redisEventSource", { skip }, () => {
           channel,
           heartbeat: 0,
           ...(options.historySize !== undefined && { historySize: options.historySize }),
+          ...(options.maxBuffered !== undefined && { maxBuffered: options.maxBuffered }),
         });
         const http = yield* serveHttp(function* (request, response) {
           yield* source.attach(request, response, request.query.get("id") ?? undefined);
@@ -314,6 +318,41 @@ describe("redisEventSource", { skip }, () => {
       assert.match(String(reports[0]), /redisEventSource sse5: skipped the stream entry \d+-\d+: the entry has no data field/);
       assert.match(String(reports[1]), /skipped the stream entry \d+-\d+: Cannot send an event: its type must not hold a line break/);
       await client.close();
+    } finally {
+      await a.stop();
+    }
+  });
+
+  it("an event larger than maxBuffered is refused before it reaches Redis; one written anyway is skipped and reported, and no client is dropped", async () => {
+    const reports: unknown[] = [];
+    const a = await startProcess("sse-big", { maxBuffered: 4096, onError: (error) => reports.push(error) });
+    try {
+      const client = new RawSseClient(`${a.url}/events?id=c`);
+      await eventually(() => a.source.clients.includes("c"), "attached");
+      await a.do(function* () {
+        try {
+          yield* a.source.broadcast("x".repeat(5000));
+          assert.fail("expected a RangeError");
+        } catch (error) {
+          assert.ok(error instanceof RangeError && /over maxBuffered \(4096\)/.test(error.message), String(error));
+        }
+        assert.throws(() => a.source.send("c", "y".repeat(5000)), RangeError);
+        assert.equal(yield* until(a.redis.exists("sse-big")), 0, "nothing was written");
+        // Written by a process with a larger maxBuffered.
+        yield* until(a.redis.xadd("sse-big", "*", "data", "z".repeat(5000)));
+      });
+      const id = await a.do(() => a.source.broadcast("fine"));
+      assert.deepEqual(await client.next(1), [{ id, event: undefined, data: "fine" }]);
+      assert.deepEqual(a.source.clients, ["c"]);
+      assert.equal(a.source.stats.droppedSlow, 0);
+      assert.equal(reports.length, 1);
+      assert.match(String(reports[0]), /skipped an event of \d+ bytes, over maxBuffered \(4096\)/);
+      await client.close();
+      // A client replaying the history skips it too, and stays.
+      const again = new RawSseClient(`${a.url}/events?id=d`, { "last-event-id": "0-1" });
+      assert.deepEqual(await again.next(1), [{ id, event: undefined, data: "fine" }]);
+      assert.ok(a.source.clients.includes("d"));
+      await again.close();
     } finally {
       await a.stop();
     }
