@@ -30,6 +30,9 @@ export interface NodeWritableLike {
   destroy(error?: Error): unknown;
   readonly writableLength: number;
   readonly writableHighWaterMark: number;
+  /** Node's `Writable` has them: an error after `end()` and before `'finish'` then counts the close as failed. */
+  readonly writableEnded?: boolean;
+  readonly writableFinished?: boolean;
 }
 
 /**
@@ -161,18 +164,19 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
     },
   };
   const writer = new StreamWriter(transport);
-  const onClosed = (error: unknown): void => {
+  const onClosed = (error: unknown, lost?: boolean): void => {
     if (closed) return;
     closed = true;
     stream.removeListener("drain", onDrain);
     stream.removeListener("finish", onFinish);
     stream.removeListener("close", onFinish);
     stream.removeListener("error", onError);
-    writer.transportClosed(error);
+    writer.transportClosed(error, lost);
   };
   const onDrain = (): void => writer.transportDrained();
   const onFinish = (): void => onClosed(undefined);
-  const onError = (error: unknown): void => onClosed(error);
+  // After end(), an error before 'finish' is the stream's own flush failing (its final()): what it took may not have gone out.
+  const onError = (error: unknown): void => onClosed(error, stream.writableLength > 0 || (stream.writableEnded === true && stream.writableFinished !== true));
   stream.on("drain", onDrain);
   stream.on("finish", onFinish);
   stream.on("close", onFinish);

@@ -191,12 +191,14 @@ export class StreamReader {
    *
    * **Cancellation:** nothing is lost.
    *
-   * @throws {RangeError} for an `n` that is not an integer (any negative one reads until EOF, as in asyncio).
+   * @throws {RangeError} for an `n` that is neither an integer nor Infinity (any negative one reads until EOF, as in asyncio).
    */
   *read(n = -1): Operation<Uint8Array> {
     if (n === 0) return EMPTY;
     // A fraction or NaN would reach the buffer's indices: they would lose bytes, or all of them.
-    if (!Number.isInteger(n)) throw new RangeError(`Cannot read n bytes: n must be an integer (-1: until EOF), received ${String(n)}`);
+    if (!Number.isInteger(n) && n !== Number.POSITIVE_INFINITY) {
+      throw new RangeError(`Cannot read n bytes: n must be an integer (-1: until EOF; Infinity: whatever is buffered), received ${String(n)}`);
+    }
     if (n < 0) {
       // The bytes are taken chunk by chunk as they come and joined once at the end: left in the
       // buffer, every doubling of it would copy them again (a 32 MiB body cost 1.4x Node's

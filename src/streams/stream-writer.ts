@@ -67,8 +67,10 @@ export class StreamWriter {
   #closeCalled = false;
   #closed = false;
   #error: Error | undefined;
-  /** Whether the transport broke with bytes still queued: `waitClosed` throws `#error`. */
+  /** Whether the transport broke with bytes still queued: `waitClosed` throws `#error`... */
   #lost = false;
+  /** ...unless a write or a drain has thrown it already (a handler that caught it need not hear it again). */
+  #errorSeen = false;
 
   /** @param transport What carries the bytes (see `WriteTransport`). */
   constructor(transport: WriteTransport) {
@@ -170,7 +172,7 @@ export class StreamWriter {
 
   /** @internal The step of `drain` (see `Drain`): the park to wait on, or `null` if there is room. */
   [DRAIN_STEP](): WriterPark | null {
-    if (this.#error !== undefined) throw this.#error;
+    if (this.#error !== undefined) throw this.#seenError();
     if (this.#closed) return null;
     if (this.#transport.writeBufferSize <= this.#transport.highWaterMark) return null;
     return new WriterPark(requireCurrentTask("drain a stream writer"), this.#drainWaiters, this.#transport.external);
@@ -203,12 +205,14 @@ export class StreamWriter {
    *
    * **Cancellation:** only the wait stops.
    *
-   * @throws {BrokenResourceError} if the connection broke before what was
-   * written had all gone out, after `close()` too: those bytes are lost.
+   * @throws {BrokenResourceError} if the connection broke after `close()`
+   * (or `writeEof()`) before what was written had all gone out: those bytes
+   * are lost (unless a `drain` has thrown that error already). A break
+   * before the close is thrown by the writes and drains after it.
    */
   *waitClosed(): Operation<void> {
     if (!this.#closed) yield new WriterPark(requireCurrentTask("wait for a stream to close"), this.#closeWaiters, this.#transport.external);
-    if (this.#lost) throw this.#error;
+    if (this.#lost && !this.#errorSeen) throw this.#error;
   }
 
   /** For transports: the buffer fell back to the high-water mark or below. */
@@ -219,12 +223,15 @@ export class StreamWriter {
   /**
    * For transports: the transport closed; `error` if the peer or the OS broke
    * it. Call it while `writeBufferSize` still counts the bytes that did not
-   * go out: those are lost, and `waitClosed` says so.
+   * go out: those are lost, and `waitClosed` says so; `lost` says it
+   * instead where the transport knows better (its own flush at the close
+   * failed).
    */
-  transportClosed(error?: unknown): void {
+  transportClosed(error?: unknown, lost = this.#transport.writeBufferSize > 0): void {
     if (error !== undefined && this.#error === undefined && !this.#closed) {
-      // Bytes still queued are lost, after close() too. Otherwise, once closing, nothing written is lost.
-      this.#lost = this.#transport.writeBufferSize > 0;
+      // Bytes still queued once closing are lost, and nobody will write or drain to hear it: `waitClosed` says so.
+      // Before the close, writes and drains throw it (a handler that caught it need not hear it again at its end).
+      this.#lost = this.#closing && lost;
       if (this.#lost || !this.#closing) {
         this.#error =
           error instanceof BrokenResourceError
@@ -233,13 +240,20 @@ export class StreamWriter {
       }
     }
     this.#closed = true;
+    if (this.#error !== undefined && this.#drainWaiters.size > 0) this.#errorSeen = true;
     for (const waiter of [...this.#drainWaiters]) waiter.settle(this.#error);
     // Woken without an error: `waitClosed` throws `#error` itself, also to one that comes later.
     for (const waiter of [...this.#closeWaiters]) waiter.settle(undefined);
   }
 
+  /** `#error`, now thrown to someone. */
+  #seenError(): Error {
+    this.#errorSeen = true;
+    return this.#error as Error;
+  }
+
   #checkWritable(action: string): void {
-    if (this.#error !== undefined) throw this.#error;
+    if (this.#error !== undefined) throw this.#seenError();
     if (this.#closing || this.#closed) throw new ClosedResourceError(`Cannot ${action}: the stream writer is closed`);
   }
 }

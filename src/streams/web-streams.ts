@@ -172,10 +172,10 @@ export function writerToWebStream(stream: WebByteWritable, options: { highWaterM
   const sink = stream.getWriter();
   let queued = 0;
   let closed = false;
-  const onClosed = (error: unknown): void => {
+  const onClosed = (error: unknown, lost?: boolean): void => {
     if (closed) return;
     closed = true;
-    writer.transportClosed(error);
+    writer.transportClosed(error, lost);
   };
   const transport: WriteTransport = {
     external: true,
@@ -201,7 +201,8 @@ export function writerToWebStream(stream: WebByteWritable, options: { highWaterM
     close() {
       sink.close().then(
         () => onClosed(undefined),
-        (error: unknown) => onClosed(error),
+        // The sink's own flush failed: what it took may not have gone out.
+        (error: unknown) => onClosed(error, true),
       );
     },
     abort() {
@@ -226,6 +227,7 @@ export function writerToWebStream(stream: WebByteWritable, options: { highWaterM
  * @param reader The source.
  * @param options `chunkSize`: the most bytes per chunk. @default 65536
  * @returns The stream.
+ * @throws {RangeError} for a `chunkSize` that is not a positive integer or Infinity.
  * @example
  * ```ts
  * import { StreamReader, toWebReadableStream } from "corio";
@@ -239,6 +241,11 @@ export function writerToWebStream(stream: WebByteWritable, options: { highWaterM
 export function toWebReadableStream(reader: StreamReader, options: { chunkSize?: number } = {}): ReadableStream<Uint8Array> {
   if (!(reader instanceof StreamReader)) throw new TypeError(`Cannot make a ReadableStream: expected a StreamReader, received ${typeof reader}`);
   const chunkSize = options.chunkSize ?? 65536;
+  if (!((Number.isInteger(chunkSize) && chunkSize > 0) || chunkSize === Number.POSITIVE_INFINITY)) {
+    throw new RangeError(
+      `Cannot make a ReadableStream: chunkSize must be a positive integer (or Infinity: whatever is buffered), received ${String(chunkSize)}`,
+    );
+  }
   let reading: Task<Uint8Array> | null = null;
   return new WebStreams.ReadableStream<Uint8Array>(
     {
@@ -288,7 +295,8 @@ export function toWebWritableStream(writer: StreamWriter): WritableStream<Uint8A
     {
       write(chunk) {
         // The Web contract lets the producer refill `chunk` once the write resolves; a socket keeps it by reference.
-        writer.write(chunk instanceof Uint8Array ? chunk.slice() : chunk);
+        // A copy: a Buffer's slice() (what Writable.fromWeb passes) is a view.
+        writer.write(chunk instanceof Uint8Array ? new Uint8Array(chunk) : chunk);
         return step(() => writer.drain(), "web stream write");
       },
       close() {

@@ -481,6 +481,35 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
     }
   });
 
+  it("a reset the handler caught (drain threw) and returned from is not reported again by the server's close", async () => {
+    const { reports, onError } = collectReports();
+    const caught = promiseWithResolvers<unknown>();
+    const draining = promiseWithResolvers<void>();
+    await run(
+      function* () {
+        const server = yield* startServer(function* (_reader, writer) {
+          writer.write(new Uint8Array(32 * 1024 * 1024));
+          draining.resolve(); // 32 MB do not fit in the kernel's buffers: the drain waits
+          try {
+            yield* writer.drain();
+          } catch (error) {
+            caught.resolve(error); // an ordinary client disconnect, handled
+          }
+        });
+        const client = connect(server.address.port, "127.0.0.1");
+        client.on("error", () => {});
+        client.pause();
+        yield* until(draining.promise);
+        client.resetAndDestroy();
+        assert.ok((yield* until(caught.promise)) instanceof BrokenResourceError);
+        server.close();
+        yield* server.waitClosed();
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("a peer that resets while the server flushes a handler's last bytes is reported as peer-gone", async () => {
     const { reports, onError } = collectReports();
     const handlerReturned = promiseWithResolvers<void>();

@@ -61,6 +61,24 @@ describe("readerFromNodeStream", () => {
 });
 
 describe("writerToNodeStream", () => {
+  it("a stream whose own flush fails at the close (its final()): waitClosed() throws, the bytes may be lost", async () => {
+    const stream = new Writable({
+      write(_chunk, _encoding, done) {
+        done();
+      },
+      final(done) {
+        done(new Error("flush failed (ENOSPC)"));
+      },
+    });
+    await runVirtual(function* () {
+      const writer = writerToNodeStream(stream);
+      writer.write("important data");
+      writer.close();
+      const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      assert.equal((error.cause as Error).message, "flush failed (ENOSPC)");
+    });
+  });
+
   it("drain() waits while the Writable is over its highWaterMark, until its drain event", async () => {
     await runVirtual(function* () {
       const written: string[] = [];

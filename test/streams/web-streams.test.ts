@@ -121,7 +121,23 @@ describe("writerToWebStream", () => {
     assert.deepEqual(accepted, ["123456", "7"]);
   });
 
-  it("a failing sink breaks the writer, and waitClosed() says the bytes it held were lost", async () => {
+  it("a sink whose close() fails: waitClosed() throws, what it took may not have gone out", async () => {
+    const stream = new WritableStream<Uint8Array>({
+      write() {},
+      close() {
+        throw new Error("flush failed");
+      },
+    });
+    await runVirtual(function* () {
+      const writer = writerToWebStream(stream);
+      writer.write("important data");
+      writer.close();
+      const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      assert.equal((error.cause as Error).message, "flush failed");
+    });
+  });
+
+  it("a failing sink breaks the writer", async () => {
     const stream = new WritableStream<Uint8Array>({
       write() {
         throw new Error("sink broke");
@@ -130,8 +146,7 @@ describe("writerToWebStream", () => {
     await runVirtual(function* () {
       const writer = writerToWebStream(stream);
       writer.write("x");
-      const lost = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
-      assert.equal((lost.cause as Error).message, "sink broke");
+      yield* writer.waitClosed();
       const error = yield* rejectsOp(writer.drain(), BrokenResourceError);
       assert.equal((error.cause as Error).message, "sink broke");
     });
@@ -139,6 +154,16 @@ describe("writerToWebStream", () => {
 });
 
 describe("toWebReadableStream", () => {
+  it("chunkSize: a positive integer, or Infinity (whatever is buffered); anything else is refused at once", async () => {
+    for (const chunkSize of [0, 1.5, Number.NaN, -1]) {
+      assert.throws(() => toWebReadableStream(new StreamReader(), { chunkSize }), { name: "RangeError", message: /chunkSize must be a positive integer/ });
+    }
+    const reader = new StreamReader();
+    reader.feed(bytes("abc"));
+    reader.feedEof();
+    assert.equal(await new Response(toWebReadableStream(reader, { chunkSize: Number.POSITIVE_INFINITY })).text(), "abc");
+  });
+
   it("gives the reader's bytes, reading only as the consumer pulls", async () => {
     const [a, b] = createMemoryStreamPair({ limit: 4, highWaterMark: 4 });
     const stream = toWebReadableStream(b.reader, { chunkSize: 3 });
@@ -184,10 +209,15 @@ describe("toWebWritableStream", () => {
     });
     const stream = toWebWritableStream(writerToNodeStream(sink)).getWriter();
     const buffer = new Uint8Array(4);
+    // A Buffer too (what Writable.fromWeb passes): its slice() is a view, not a copy.
+    const nodeBuffer = Buffer.alloc(4);
     for (let i = 0; i < 3; i++) {
       buffer.fill(i);
       await stream.write(buffer);
     }
+    nodeBuffer.fill(3);
+    await stream.write(nodeBuffer);
+    nodeBuffer.fill(4);
     await stream.close();
     assert.deepEqual(
       kept.map((chunk) => [...chunk]),
@@ -195,6 +225,7 @@ describe("toWebWritableStream", () => {
         [0, 0, 0, 0],
         [1, 1, 1, 1],
         [2, 2, 2, 2],
+        [3, 3, 3, 3],
       ],
     );
   });
