@@ -166,10 +166,18 @@ export function redisCache<A extends unknown[], R>(fn: (...args: A) => Operation
     let unreadable: string | undefined;
     let pause = Math.min(5, pollInterval);
     for (;;) {
-      const reply = (yield* until(redis.eval(ACQUIRE, 2, valueKey, lockKey, token, lockTtl, unreadable === undefined ? "0" : "1", unreadable ?? ""))) as [
-        number,
-        string | number,
-      ];
+      let reply: [number, string | number];
+      try {
+        reply = (yield* until(redis.eval(ACQUIRE, 2, valueKey, lockKey, token, lockTtl, unreadable === undefined ? "0" : "1", unreadable ?? ""))) as [
+          number,
+          string | number,
+        ];
+      } catch (error) {
+        // Cancelled (its last caller left) with the script in flight: Redis may have given it the lock all the same.
+        // Freed now, by its token (no one else's), or every other process would wait out lockTtl.
+        if (isCancellation(error)) yield* release(lockKey, token);
+        throw error;
+      }
       if (reply[0] === 1) {
         const text = String(reply[1]);
         try {

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
 import { CancelledError, Event, type Operation, run, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { connectRedis, type RedisClient, redisCache } from "../../src/redis/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
 import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
 const skip = needsRedisServer();
@@ -161,6 +161,47 @@ describe("redisCache", { skip }, () => {
         return (yield* until(redis.exists('t4:l:["k"]'))) === 0;
       }, 2000);
       assert.ok(cleanedUp);
+    });
+  });
+
+  it("cancelling the only caller while its lock request is in flight frees the lock Redis gave it", async () => {
+    await processWith(function* (redis) {
+      let loads = 0;
+      const cached = redisCache(
+        function* (key: string) {
+          loads++;
+          return key;
+        },
+        { redis, name: "t4b", ttl: 60_000, lockTtl: 60_000 },
+      );
+      // The first script (the lock request) runs in Redis, but its reply is held back until the caller is gone.
+      const evaluate = redis.eval.bind(redis) as (...args: unknown[]) => Promise<unknown>;
+      const held = promiseWithResolvers<void>();
+      let first = true;
+      (redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = (...args) => {
+        const reply = evaluate(...args);
+        if (!first) return reply;
+        first = false;
+        return reply.then(async (value) => {
+          await held.promise;
+          return value;
+        });
+      };
+      const caller = yield* spawn(() => cached("k"));
+      yield* eventually(function* () {
+        return (yield* until(redis.exists('t4b:l:["k"]'))) === 1;
+      }, 2000);
+      caller.cancel();
+      try {
+        yield* caller;
+        assert.fail("expected a cancellation");
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+      // The last caller waited for the run's cleanup: the lock is gone now, not after lockTtl.
+      assert.equal(yield* until(redis.exists('t4b:l:["k"]')), 0);
+      assert.equal(loads, 0);
+      held.resolve();
     });
   });
 
