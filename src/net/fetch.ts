@@ -10,7 +10,7 @@ import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { joinBytes } from "../streams/_join-bytes.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
-import { readerFromWebStream } from "../streams/web-streams.ts";
+import { readerFromWebStream, type WebByteReadable } from "../streams/web-streams.ts";
 
 /** Options of `fetch`: those of the standard `fetch`, the body reader's `limit`, and `maxBodySize`. */
 export interface FetchOptions extends RequestInit {
@@ -101,7 +101,15 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
   const onUserAbort = (): void => abort(userSignal?.reason);
   if (userSignal?.aborted) abort(userSignal.reason);
   else userSignal?.addEventListener("abort", onUserAbort, { once: true });
-  const keeper = adoptResource(`fetch ${String(input instanceof Request ? input.url : input)}`, () => abort("the task that made the request ended"), "fetch");
+  const keeper = adoptResource(
+    `fetch ${String(input instanceof Request ? input.url : input)}`,
+    () => {
+      abort("the task that made the request ended");
+      userSignal?.removeEventListener("abort", onUserAbort);
+    },
+    "fetch",
+  );
+  // Once the body has ended, nothing is left to abort: a long-lived signal must not keep a listener per request.
   const release = (): void => {
     userSignal?.removeEventListener("abort", onUserAbort);
     keeper.release();
@@ -119,7 +127,8 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
   if (response.body === null) {
     body = new StreamReader(limit === undefined ? {} : { limit });
     body.feedEof();
-  } else body = readerFromWebStream(response.body as ReadableStream<Uint8Array>, readerOptions);
+    release();
+  } else body = readerFromWebStream(releasedAtEnd(response.body as ReadableStream<Uint8Array>, release), readerOptions);
 
   const request: BodyRequest = { abort, release, maxBodySize };
   return {
@@ -138,6 +147,30 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
     },
   };
 });
+
+/** `stream`, calling `release` once it has ended or failed (read through `response.body` to its end too). */
+function releasedAtEnd(stream: ReadableStream<Uint8Array>, release: () => void): WebByteReadable {
+  return {
+    getReader() {
+      const source = stream.getReader();
+      return {
+        read: () =>
+          source.read().then(
+            (result) => {
+              if (result.done) release();
+              return result;
+            },
+            (error: unknown) => {
+              release();
+              throw error;
+            },
+          ),
+        cancel: (reason) => source.cancel(reason),
+        releaseLock: () => source.releaseLock(),
+      };
+    },
+  };
+}
 
 /** What reading a response's whole body needs of its request. */
 interface BodyRequest {

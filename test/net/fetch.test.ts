@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
@@ -85,6 +86,28 @@ describe("fetch", () => {
           // A body within the limit, in several chunks, is read whole.
           assert.equal((yield* (yield* fetch(`${url}/small`, { maxBodySize: 3000 })).text()).length, 3000);
           yield* rejectsOp(fetch(url, { maxBodySize: -1 }), RangeError);
+        }),
+    );
+  });
+
+  it("a request keeps no listener on the caller's signal once its body has ended: none, read whole, or read through response.body", async () => {
+    const shutdown = new AbortController();
+    await withServer(
+      (req, res) => {
+        if (req.url === "/empty") res.writeHead(204).end();
+        else res.end("some body");
+      },
+      (url) =>
+        runVirtual(function* () {
+          for (let i = 0; i < 20; i++) {
+            const empty = yield* fetch(`${url}/empty`, { signal: shutdown.signal });
+            assert.equal(empty.status, 204);
+            const whole = yield* fetch(`${url}/body`, { signal: shutdown.signal });
+            assert.equal(yield* whole.text(), "some body");
+            const streamed = yield* fetch(`${url}/body`, { signal: shutdown.signal });
+            while ((yield* streamed.body.read()).length > 0);
+          }
+          assert.equal(getEventListeners(shutdown.signal, "abort").length, 0);
         }),
     );
   });
