@@ -91,6 +91,8 @@ export class DatagramSocket {
   readonly #maxQueue: number;
   readonly #queue = new Fifo<Datagram | Error>();
   readonly #receivers = new Fifo<ExternalPark<Datagram>>();
+  /** Sends waiting for the OS, failed by `close()` (Node never calls back one still looking up its host). */
+  readonly #sending = new Set<ExternalPark<void>>();
   #keeper: ResourceKeeper | null = null;
   #connected: boolean;
   #closed = false;
@@ -178,7 +180,10 @@ export class DatagramSocket {
   *send(data: Uint8Array | string, target?: DatagramAddress): Operation<void> {
     const bytes = this.#toSend(data, target);
     const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
+    const sending = this.#sending;
+    sending.add(park);
     const done = (error: Error | null): void => {
+      sending.delete(park);
       if (error === null) park.resolve();
       else park.reject(withCode("Cannot send a datagram", error));
     };
@@ -285,13 +290,16 @@ export class DatagramSocket {
     return entry;
   }
 
-  /** Closes the socket; waiting receivers get `ClosedResourceError`. Idempotent. */
+  /** Closes the socket; waiting receivers and senders get `ClosedResourceError`. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#keeper?.release();
     this.#socket.close();
     this.#failReceivers(new ClosedResourceError("Cannot receive: the UDP socket was closed"));
+    // Node drops a send still waiting for its host name (or for the bind) without calling back.
+    for (const park of this.#sending) park.reject(new ClosedResourceError("Cannot send: the UDP socket was closed before the datagram went out"));
+    this.#sending.clear();
   }
 
   /** @internal Ties the socket to the task that opened it, once it is open. */

@@ -157,6 +157,28 @@ asyncio.run(main())
     });
   });
 
+  it("close() while a send waits for its host name to be looked up: the send ends (Node never calls it back)", async () => {
+    await runVirtual(function* () {
+      const socket = yield* openDatagram({ bind: { port: 0 } });
+      const sender = yield* spawn(function* () {
+        try {
+          yield* socket.send("hello", { host: "localhost", port: 9 });
+          return "sent";
+        } catch (error) {
+          return error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      socket.close();
+      const outcome = yield* sender;
+      // Sent if the lookup won the race; otherwise failed, never left waiting.
+      if (outcome !== "sent") {
+        assert.ok(outcome instanceof ClosedResourceError, String(outcome));
+        assert.equal(outcome.message, "Cannot send: the UDP socket was closed before the datagram went out");
+      }
+    });
+  });
+
   it("send throws the error the OS gives for the datagram, and the socket goes on", async () => {
     await runVirtual(function* () {
       const server = yield* openDatagram({ bind: { port: 0 } });
