@@ -48,6 +48,8 @@ export type JobOutcome<R> =
 export class JobCompletions<R> {
   readonly #outcomes = new Queue<JobOutcome<R>>();
   readonly #events: QueueEvents;
+  /** The close of BullMQ's listener (and its Redis connection), once begun. */
+  #closing: Promise<void> | null = null;
 
   private constructor(token: typeof MADE_BY_CORIO, events: QueueEvents) {
     checkMadeByCorio(token, "a JobCompletions", "use yield* queue.completions()");
@@ -88,14 +90,15 @@ export class JobCompletions<R> {
     }
   }
 
-  /** Stops listening; outcomes already received can still be read. */
+  /** Stops listening, and closes the Redis connection it listened on; outcomes already received can still be read. */
   close(): void {
     this.#outcomes.shutdown();
+    this.#closing ??= this.#events.close().catch(() => undefined);
   }
 
   *#stop(): Operation<void> {
     this.close();
-    yield* until(this.#events.close());
+    yield* until(this.#closing as Promise<void>);
   }
 }
 

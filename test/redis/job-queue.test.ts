@@ -290,6 +290,35 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     assert.deepEqual([...ran].sort(), [1, 2, 3]);
   });
 
+  it("completions().close() closes its Redis connection at once, not when its owner ends", async () => {
+    const name = freshName();
+    const probe = new Redis({ path: server.path });
+    try {
+      const connections = async (): Promise<number> =>
+        String(await probe.client("LIST"))
+          .trim()
+          .split("\n").length;
+      await run(function* () {
+        const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
+        const before = yield* until(connections());
+        for (let i = 0; i < 3; i++) {
+          const completions = yield* jobs.completions();
+          completions.close();
+          assert.equal((yield* completions.next()).done, true);
+        }
+        // Still inside the owner: connections closed from this side leave the server's list within a few turns.
+        let after = yield* until(connections());
+        for (let i = 0; i < 50 && after > before; i++) {
+          yield* sleep(20);
+          after = yield* until(connections());
+        }
+        assert.equal(after, before);
+      });
+    } finally {
+      probe.disconnect();
+    }
+  });
+
   it("a worker stopped while it still sets up leaves no connection open", async () => {
     const name = freshName();
     const probe = new Redis({ path: server.path });
