@@ -19,9 +19,10 @@ export interface EventSourceOptions {
   /** Events kept for `Last-Event-ID` resumption. @default 100 */
   historySize?: number;
   /**
-   * Bytes a client may have waiting in its socket: a client an event would
-   * take past it is dropped as too slow, and an event larger than it is
-   * refused (`RangeError`). @default 1048576
+   * Bytes a client may have waiting in its socket: a client with more
+   * waiting when an event comes is dropped as too slow, and an event larger
+   * than it is refused (`RangeError`), so a client never holds more than
+   * twice it. @default 1048576
    */
   maxBuffered?: number;
   /** The reconnection delay sent to browsers (`retry:`), in ms: an integer from 0 (browsers read only digits). @default 1000 */
@@ -355,7 +356,8 @@ export class EventSource {
 
   /**
    * Writes one event's frame (see `frameOf`, `bytes` long) to a client; false if the client is gone, or
-   * was dropped as slow: the frame would take what it has waiting past `maxBuffered`.
+   * was dropped as slow: it has more than `maxBuffered` waiting. A frame is at most `maxBuffered` (a larger
+   * one is refused), so a client never has more than twice that waiting.
    */
   #write(client: Client, frame: string, bytes: number): boolean {
     const raw = client.response;
@@ -365,7 +367,7 @@ export class EventSource {
     }
     // An event no client could take (a replay of one from outside): skipped, the client kept.
     if (bytes > this.#maxBuffered) return false;
-    if (raw.writableLength + bytes > this.#maxBuffered && waitingAfterFlush(raw) + bytes > this.#maxBuffered) {
+    if (raw.writableLength > this.#maxBuffered && waitingAfterFlush(raw) > this.#maxBuffered) {
       this.#droppedSlow++;
       raw.destroy();
       this.#remove(client);

@@ -298,7 +298,8 @@ export class DatagramSocket {
     this.#socket.close();
     this.#failReceivers(new ClosedResourceError("Cannot receive: the UDP socket was closed"));
     // Node drops a send still waiting for its host name (or for the bind) without calling back.
-    for (const park of this.#sending) park.reject(new ClosedResourceError("Cannot send: the UDP socket was closed before the datagram went out"));
+    for (const park of this.#sending)
+      park.reject(new ClosedResourceError("Cannot tell whether the datagram was sent: the UDP socket was closed before the OS answered"));
     this.#sending.clear();
   }
 

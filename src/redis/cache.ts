@@ -174,8 +174,9 @@ export function redisCache<A extends unknown[], R>(fn: (...args: A) => Operation
         ];
       } catch (error) {
         // Cancelled (its last caller left) with the script in flight: Redis may have given it the lock all the same.
-        // Freed now, by its token (no one else's), or every other process would wait out lockTtl.
-        if (isCancellation(error)) yield* release(lockKey, token);
+        // Freed by its token (no one else's), or every other process would wait out lockTtl. Not waited for: a
+        // stalled Redis is when a caller's timeout matters most (the lock expires by itself if this never lands).
+        if (isCancellation(error)) redis.eval(RELEASE, 1, lockKey, token).catch(() => undefined);
         throw error;
       }
       if (reply[0] === 1) {

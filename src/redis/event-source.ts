@@ -17,9 +17,6 @@ import { sleep } from "../time/sleep.ts";
 import { timeout } from "../time/timeout.ts";
 import { dropClient, type RedisClient } from "./connection.ts";
 
-/** The longest stream id (`<ms>-<seq>`, two 64-bit numbers): what an event's `id:` line can take. */
-const STREAM_ID_LENGTH = 41;
-
 /** Options of `redisEventSource`: those of `EventSource`, plus where the events go in Redis. */
 export interface RedisEventSourceOptions extends EventSourceOptions {
   /** The client broadcasts are written with (from `connectRedis`); the source reads on a second connection of its own, made with `redis.duplicate()`. */
@@ -261,7 +258,8 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     *broadcast(data, broadcastOptions = {}) {
       const text = encodeEvent(data, broadcastOptions.event);
       // Refused before it reaches the stream: an event no client can take would be replayed to every one that reconnects.
-      hooks.checkSize(text, broadcastOptions.event, STREAM_ID_LENGTH);
+      // The id Redis will give: `<ms>-<seq>`, a sequence number of a few digits at most in practice.
+      hooks.checkSize(text, broadcastOptions.event, `${Date.now()}-0000`.length);
       const fields = broadcastOptions.event === undefined ? ["data", text] : ["data", text, "event", broadcastOptions.event];
       return (yield* until(redis.xadd(channel, "MAXLEN", "~", historySize, "*", ...fields))) as string;
     },

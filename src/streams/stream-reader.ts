@@ -11,6 +11,7 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { joinBytes } from "./_join-bytes.ts";
 import { LINE_TEXT_STEP, type LineScan, lineDecoder, nextLine, type RangeDecoder } from "./_message-reads.ts";
+import { told } from "./_told-errors.ts";
 import { IncompleteReadError, LimitOverrunError } from "./errors.ts";
 import type { ReadTransport } from "./transport.ts";
 
@@ -470,7 +471,7 @@ export class StreamReader {
   }
 
   #throwIfFailed(): void {
-    if (this.#exception !== undefined) throw this.#exception;
+    if (this.#exception !== undefined) throw told(this.#exception);
   }
 
   /**

@@ -9,6 +9,7 @@ import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { told, wasTold } from "./_told-errors.ts";
 import type { WriteTransport } from "./transport.ts";
 
 const encoder = new TextEncoder();
@@ -67,10 +68,8 @@ export class StreamWriter {
   #closeCalled = false;
   #closed = false;
   #error: Error | undefined;
-  /** Whether the transport broke with bytes still queued: `waitClosed` throws `#error`... */
+  /** Whether the transport broke with bytes still queued: `waitClosed` throws `#error`, unless it was thrown already. */
   #lost = false;
-  /** ...unless a write or a drain has thrown it already (a handler that caught it need not hear it again). */
-  #errorSeen = false;
 
   /** @param transport What carries the bytes (see `WriteTransport`). */
   constructor(transport: WriteTransport) {
@@ -205,14 +204,14 @@ export class StreamWriter {
    *
    * **Cancellation:** only the wait stops.
    *
-   * @throws {BrokenResourceError} if the connection broke after `close()`
-   * (or `writeEof()`) before what was written had all gone out: those bytes
-   * are lost (unless a `drain` has thrown that error already). A break
-   * before the close is thrown by the writes and drains after it.
+   * @throws {BrokenResourceError} if the connection broke before what was
+   * written had all gone out (after `close()` too): those bytes are lost.
+   * Unless a write, a drain or a read of the same connection has thrown
+   * that error already: then it is not thrown again.
    */
   *waitClosed(): Operation<void> {
     if (!this.#closed) yield new WriterPark(requireCurrentTask("wait for a stream to close"), this.#closeWaiters, this.#transport.external);
-    if (this.#lost && !this.#errorSeen) throw this.#error;
+    if (this.#lost && !wasTold(this.#error)) throw this.#error;
   }
 
   /** For transports: the buffer fell back to the high-water mark or below. */
@@ -229,9 +228,9 @@ export class StreamWriter {
    */
   transportClosed(error?: unknown, lost = this.#transport.writeBufferSize > 0): void {
     if (error !== undefined && this.#error === undefined && !this.#closed) {
-      // Bytes still queued once closing are lost, and nobody will write or drain to hear it: `waitClosed` says so.
-      // Before the close, writes and drains throw it (a handler that caught it need not hear it again at its end).
-      this.#lost = this.#closing && lost;
+      // Bytes still queued are lost: `waitClosed` says so, unless a write, a drain or a read (a socket's reader
+      // shares its break) has thrown it already. After close() nothing else will.
+      this.#lost = lost;
       if (this.#lost || !this.#closing) {
         this.#error =
           error instanceof BrokenResourceError
@@ -240,7 +239,7 @@ export class StreamWriter {
       }
     }
     this.#closed = true;
-    if (this.#error !== undefined && this.#drainWaiters.size > 0) this.#errorSeen = true;
+    if (this.#error !== undefined && this.#drainWaiters.size > 0) told(this.#error);
     for (const waiter of [...this.#drainWaiters]) waiter.settle(this.#error);
     // Woken without an error: `waitClosed` throws `#error` itself, also to one that comes later.
     for (const waiter of [...this.#closeWaiters]) waiter.settle(undefined);
@@ -248,8 +247,7 @@ export class StreamWriter {
 
   /** `#error`, now thrown to someone. */
   #seenError(): Error {
-    this.#errorSeen = true;
-    return this.#error as Error;
+    return told(this.#error as Error);
   }
 
   #checkWritable(action: string): void {

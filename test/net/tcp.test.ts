@@ -481,6 +481,30 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
     }
   });
 
+  it("a reset before close() that no write, drain or read has thrown: waitClosed() throws it, the bytes were lost", async () => {
+    const resetPeer = promiseWithResolvers<() => void>();
+    const peer = createNetServer((socket) => {
+      socket.on("error", () => {});
+      socket.pause();
+      resetPeer.resolve(() => socket.resetAndDestroy());
+    });
+    await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+    try {
+      await run(function* () {
+        const { writer } = yield* openConnection({ port: (peer.address() as AddressInfo).port });
+        writer.write(new Uint8Array(32 * 1024 * 1024));
+        (yield* until(resetPeer.promise))();
+        // Nothing reads or writes until the break has come.
+        assert.ok(yield* until(turnsUntil(() => writer.isClosing)));
+        writer.close();
+        const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+        assert.match(error.message, /ECONNRESET|EPIPE/);
+      });
+    } finally {
+      peer.close();
+    }
+  });
+
   it("a reset the handler caught (drain threw) and returned from is not reported again by the server's close", async () => {
     const { reports, onError } = collectReports();
     const caught = promiseWithResolvers<unknown>();

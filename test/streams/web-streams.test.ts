@@ -137,7 +137,7 @@ describe("writerToWebStream", () => {
     });
   });
 
-  it("a failing sink breaks the writer", async () => {
+  it("a failing sink breaks the writer; waitClosed() says the bytes it held were lost, unless a drain said so first", async () => {
     const stream = new WritableStream<Uint8Array>({
       write() {
         throw new Error("sink broke");
@@ -146,9 +146,12 @@ describe("writerToWebStream", () => {
     await runVirtual(function* () {
       const writer = writerToWebStream(stream);
       writer.write("x");
-      yield* writer.waitClosed();
+      const lost = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      assert.equal((lost.cause as Error).message, "sink broke");
       const error = yield* rejectsOp(writer.drain(), BrokenResourceError);
       assert.equal((error.cause as Error).message, "sink broke");
+      // The drain told it: waitClosed() does not again.
+      yield* writer.waitClosed();
     });
   });
 });
