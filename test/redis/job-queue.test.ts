@@ -66,6 +66,13 @@ function* collect<R>(outcomes: { next(): Operation<IteratorResult<JobOutcome<R>,
   return seen;
 }
 
+/** How many clients the Redis server behind `probe` has connected (`probe` included). */
+async function connectionCount(probe: Redis): Promise<number> {
+  return String(await probe.client("LIST"))
+    .trim()
+    .split("\n").length;
+}
+
 describe("openJobQueue", { skip, timeout: 60_000 }, () => {
   checkLeaks();
   const redisServer = useRedisServer();
@@ -294,10 +301,7 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     const name = freshName();
     const probe = new Redis({ path: server.path });
     try {
-      const connections = async (): Promise<number> =>
-        String(await probe.client("LIST"))
-          .trim()
-          .split("\n").length;
+      const connections = () => connectionCount(probe);
       await run(function* () {
         const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });
         const before = yield* until(connections());
@@ -323,10 +327,7 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     const name = freshName();
     const probe = new Redis({ path: server.path });
     try {
-      const connections = async (): Promise<number> =>
-        String(await probe.client("LIST"))
-          .trim()
-          .split("\n").length;
+      const connections = () => connectionCount(probe);
       const before = await connections();
       await run(function* () {
         const jobs = yield* openJobQueue<number, number>(name, { redis: { path: server.path } });

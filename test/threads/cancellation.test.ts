@@ -4,7 +4,7 @@ import { describe, it, mock } from "node:test";
 import { Worker } from "node:worker_threads";
 import { all, type ErrorContext, type Operation, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { ThreadPool, transfer, WorkerCrashedError, WorkerTerminatedError } from "../../src/threads/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { checkLeaks, rejectsOp, turnsUntil } from "../_helpers.ts";
 import { afterRelease, counter, MODULE, spin, started, threadId, waitForRelease } from "./_helpers.ts";
 
 checkLeaks();
@@ -181,8 +181,10 @@ describe("ThreadPool: cancellation", () => {
       assert.notEqual(Atomics.wait(second, 1, 0, 10_000), "timed-out");
       mock.timers.tick(1000);
       assert.equal(terminate.mock.callCount(), 0, "the dropped job never ran: the worker is not terminated");
-      // Its answer came with `long`'s, before `next` began (`next` would hold it in the worker's outbox).
+      // Its answer was sent before `next` began (`next` would hold it in the worker's outbox), with `long`'s or
+      // just after it: once it is read, the job's grace is over for good.
       assert.equal(yield* long, "released");
+      assert.ok(yield* until(turnsUntil(() => pool.completed === 2)), "the dropped job's answer came");
       mock.timers.tick(5000);
       assert.equal(terminate.mock.callCount(), 0);
       Atomics.store(second, 0, 1);
