@@ -246,10 +246,7 @@ export class EventSource {
     const lastId = request.headers["last-event-id"];
     if (typeof lastId === "string") {
       for (const event of this.#history) {
-        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) {
-          const frame = frameOf(event);
-          this.#write(client, frame, Buffer.byteLength(frame));
-        }
+        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, frameOf(event));
       }
     }
     const onClose = (): void => {
@@ -275,7 +272,7 @@ export class EventSource {
     const frame = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
-    this.#write(client, frame, Buffer.byteLength(frame));
+    this.#write(client, frame);
     return true;
   }
 
@@ -322,32 +319,41 @@ export class EventSource {
   /** Writes `frame` to every client (one frame for all: a broadcast to 1,000 clients encodes its event once). */
   #sendAll(frame: string): number {
     if (this.#clients.size === 0) return 0;
+    let count = 0;
+    for (const client of [...this.#clients.values()]) if (this.#write(client, frame)) count++;
+    return count;
+  }
+
+  /**
+   * An event from outside (`corio/redis`), recorded and sent; one larger than `maxBuffered` (another
+   * process' broadcast with a larger one) is skipped and reported, neither kept nor a reason to drop clients.
+   */
+  #deliver(recorded: Recorded): number {
+    const frame = frameOf(recorded);
     const bytes = Buffer.byteLength(frame);
     if (bytes > this.#maxBuffered) {
-      // From outside (another process' broadcast with a larger maxBuffered): skipped here, not a reason to drop every client.
       currentLoop().report(new RangeError(`EventSource: skipped an event of ${bytes} bytes, over maxBuffered (${this.#maxBuffered})`), {
         kind: "callback",
         path: "EventSource",
       });
       return 0;
     }
-    let count = 0;
-    for (const client of [...this.#clients.values()]) if (this.#write(client, frame, bytes)) count++;
-    return count;
+    this.#keep(recorded);
+    return this.#sendAll(frame);
   }
 
   static {
     externalHooks = (source, order) => {
       source.#order = order;
       return {
-        deliver: (id, data, event) => source.#sendAll(frameOf(source.#keep({ id, event, data, to: undefined }))),
+        deliver: (id, data, event) => source.#deliver({ id, event, data, to: undefined }),
         sendUnrecorded: (clientId, data, event) => {
           const text = encodeEvent(data, event);
           const client = source.#clients.get(clientId);
           if (client === undefined) return false;
           const frame = frameOf({ id: undefined, event, data: text, to: clientId });
           source.#refuseOversize(frame);
-          return source.#write(client, frame, Buffer.byteLength(frame));
+          return source.#write(client, frame);
         },
         checkSize: (data, event, idLength) => source.#refuseOversize(frameOf({ id: "0".repeat(idLength), event, data, to: undefined })),
       };
@@ -355,18 +361,16 @@ export class EventSource {
   }
 
   /**
-   * Writes one event's frame (see `frameOf`, `bytes` long) to a client; false if the client is gone, or
-   * was dropped as slow: it has more than `maxBuffered` waiting. A frame is at most `maxBuffered` (a larger
-   * one is refused), so a client never has more than twice that waiting.
+   * Writes one event's frame (see `frameOf`) to a client; false if the client is gone, or was dropped as
+   * slow: it has more than `maxBuffered` waiting. Every frame is at most `maxBuffered` (a larger one is
+   * refused or skipped before it is kept), so a client never has more than twice that waiting.
    */
-  #write(client: Client, frame: string, bytes: number): boolean {
+  #write(client: Client, frame: string): boolean {
     const raw = client.response;
     if (raw.destroyed || raw.writableEnded) {
       this.#remove(client);
       return false;
     }
-    // An event no client could take (a replay of one from outside): skipped, the client kept.
-    if (bytes > this.#maxBuffered) return false;
     if (raw.writableLength > this.#maxBuffered && waitingAfterFlush(raw) > this.#maxBuffered) {
       this.#droppedSlow++;
       raw.destroy();
