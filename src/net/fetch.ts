@@ -201,7 +201,7 @@ function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Arra
       }
       chunks.push(chunk);
     }
-    request.release();
+    // At the end the body stream has released the request itself (`releasedAtEnd`).
   } catch (error) {
     if (isCancellation(error)) {
       request.abort(error);
