@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type AddressInfo, connect, createServer as createNetServer, Socket } from "node:net";
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, mock } from "node:test";
@@ -455,22 +455,28 @@ function* untilTrue(done: () => boolean): Operation<void> {
   assert.ok(yield* until(turnsUntil(done)), "the condition never became true");
 }
 
+/** A plain Node server that reads nothing (a client's bytes stay queued); `resetPeer` gives the reset of its one connection. */
+async function pausedPeer(): Promise<{ peer: NetServer; resetPeer: Promise<() => void> }> {
+  const reset = promiseWithResolvers<() => void>();
+  const peer = createNetServer((socket) => {
+    socket.on("error", () => {});
+    socket.pause();
+    reset.resolve(() => socket.resetAndDestroy());
+  });
+  await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+  return { peer, resetPeer: reset.promise };
+}
+
 describe("startServer: closing (issue 11, edge case 16)", () => {
   it("waitClosed() throws when the peer resets before the bytes queued at close() went out (asyncio's wait_closed raises)", async () => {
-    const resetPeer = promiseWithResolvers<() => void>();
-    const peer = createNetServer((socket) => {
-      socket.on("error", () => {});
-      socket.pause(); // reads nothing: the client's bytes stay queued
-      resetPeer.resolve(() => socket.resetAndDestroy());
-    });
-    await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+    const { peer, resetPeer } = await pausedPeer();
     try {
       await run(function* () {
         const { writer } = yield* openConnection({ port: (peer.address() as AddressInfo).port });
         writer.write(new Uint8Array(32 * 1024 * 1024));
         writer.close();
         assert.ok(writer.bufferSize > 0, "more than the kernel takes is queued");
-        (yield* until(resetPeer.promise))();
+        (yield* until(resetPeer))();
         const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
         assert.match(error.message, /ECONNRESET|EPIPE/);
         // Asked again, it says the same.
@@ -482,18 +488,12 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
   });
 
   it("a reset before close() that no write, drain or read has thrown: waitClosed() throws it, the bytes were lost", async () => {
-    const resetPeer = promiseWithResolvers<() => void>();
-    const peer = createNetServer((socket) => {
-      socket.on("error", () => {});
-      socket.pause();
-      resetPeer.resolve(() => socket.resetAndDestroy());
-    });
-    await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+    const { peer, resetPeer } = await pausedPeer();
     try {
       await run(function* () {
         const { writer } = yield* openConnection({ port: (peer.address() as AddressInfo).port });
         writer.write(new Uint8Array(32 * 1024 * 1024));
-        (yield* until(resetPeer.promise))();
+        (yield* until(resetPeer))();
         // Nothing reads or writes until the break has come.
         assert.ok(yield* until(turnsUntil(() => writer.isClosing)));
         writer.close();
