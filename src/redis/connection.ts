@@ -173,12 +173,25 @@ export function* dropClient(client: Redis): Operation<void> {
   if (client.status === "reconnecting") {
     // Between two attempts there is no socket, and ioredis emits no "end": disconnect() only clears the reconnect timer. It
     // would also arm a 2 s timer to destroy the socket already closed (whose close event has passed): forget that socket first.
-    const connector = (client as unknown as { connector?: { stream?: { destroyed?: boolean } | undefined } }).connector;
-    if (connector?.stream?.destroyed === true) connector.stream = undefined;
+    const internals = client as unknown as ReconnectingInternals;
+    if (internals.connector?.stream?.destroyed === true) internals.connector.stream = undefined;
     client.disconnect();
+    // Commands queued for the next connection would wait for ever (and a QUIT behind them): end the client as ioredis
+    // ends one whose socket closed while closing by hand (its close handler: status "end", queued commands failed).
+    if (typeof internals.setStatus === "function" && typeof internals.flushQueue === "function") {
+      internals.setStatus("end");
+      internals.flushQueue(new Error("Connection is closed."));
+    }
     return;
   }
   const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
   client.disconnect();
   if ((client.status as string) !== "end") yield* until(ended);
+}
+
+/** The parts of an ioredis client (5 and 6) that `dropClient` needs between two connection attempts. */
+interface ReconnectingInternals {
+  connector?: { stream?: { destroyed?: boolean } | undefined };
+  setStatus?: (status: "end") => void;
+  flushQueue?: (error: Error) => void;
 }

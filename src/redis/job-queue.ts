@@ -28,7 +28,7 @@ import { TaskImpl, type Watcher } from "../core/task.ts";
 import type { Queue } from "../sync/queue.ts";
 import { moveOnAfter } from "../time/move-on.ts";
 import { PROCESS_WITH_LIMIT, ProcessingFailure, type ProcessSource } from "../util/process-queue-with-limit.ts";
-import { closeClient, openClient, type RedisAddress, type RedisClient } from "./connection.ts";
+import { dropClient, openClient, type RedisAddress, type RedisClient } from "./connection.ts";
 import { JobCompletions } from "./job-completions.ts";
 
 /** Options of `openJobQueue`. */
@@ -200,7 +200,10 @@ export class JobQueue<D = unknown, R = unknown> implements ProcessSource<D, R, P
    * are fetched; the jobs in flight get `grace` ms to finish, then are
    * cancelled with `CancelledError` at their suspension point and put back
    * in the queue, for another worker (or a later one): never failed, never
-   * lost.
+   * lost. If Redis cannot be reached then, the stop waits up to 5 s for it
+   * and then drops the connections: a job it could not put back is taken up
+   * by another worker when its lock expires (`lockDuration`), as after a
+   * crash.
    */
   *process(
     n: number,
@@ -301,6 +304,9 @@ async function takeOutOfWaiting(client: RedisClient, keys: Record<string, string
 function cancelChannel(prefix: string, name: string): string {
   return `${prefix}:${name}:corio-cancel`;
 }
+
+/** How long a stopping worker waits for Redis to take its jobs back (during an outage, for ever) before it drops the connections, in ms. */
+const CLOSE_WAIT = 5000;
 
 /** The processing loop of `JobQueue.process`. */
 function* processJobs<D, R>(
@@ -435,9 +441,15 @@ function* processJobs<D, R>(
       changed = new Future<void>();
       yield* changed;
     }
-    yield* until(closed);
-    yield* until(subscriber.unsubscribe());
-    yield* closeClient(subscriber);
+    // BullMQ's close waits for the put-backs and its own commands, which wait for Redis; in an outage, for ever.
+    if ((yield* moveOnAfter(CLOSE_WAIT, until(closed))).cancelled) {
+      // Dropping the connections fails what waits on them, so the close ends; a job not put back is
+      // recovered by another worker when its lock expires, as after a crash.
+      for (const client of bullClients(bull)) yield* dropClient(client);
+      yield* until(closed);
+    }
+    // Nothing to flush on a subscriber: an UNSUBSCRIBE or QUIT would wait for Redis too.
+    yield* dropClient(subscriber);
   }
 }
 
@@ -473,6 +485,19 @@ class RunningJob implements Watcher {
     if (this.#running.get(this.id) === this) this.#running.delete(this.id);
     this.#ended(this);
   }
+}
+
+/**
+ * The ioredis clients a BullMQ worker opened. BullMQ gives them only as
+ * promises of a ready connection (never settled if Redis was down from the
+ * start), so they are read where BullMQ 5 (the worker) and 6 (its backend)
+ * keep them.
+ */
+function bullClients(bull: BullWorker): RedisClient[] {
+  type Holder = { connection?: { _client?: RedisClient }; blockingConnection?: { _client?: RedisClient } };
+  const withBackend = bull as unknown as { getBackend?: () => Holder };
+  const holder = typeof withBackend.getBackend === "function" ? withBackend.getBackend() : (bull as unknown as Holder);
+  return [holder.connection?._client, holder.blockingConnection?._client].filter((client) => client !== undefined);
 }
 
 /** Errors of a connection going away: ioredis reconnects by itself, nothing to report. */

@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import {
   allTasks,
   CancelledError,
+  Event,
   type Operation,
   ProcessingFailure,
   processQueueWithLimit,
@@ -553,6 +554,55 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     });
     assert.equal(counts["completed"], total);
     assert.equal(counts["failed"], 0);
+  });
+
+  it("a worker stopped while Redis is down stops (5 s for the put-back), and its job is taken up once Redis is back", async () => {
+    const name = freshName();
+    const outcome = await run(function* () {
+      const jobs = yield* openJobQueue<number, string>(name, { redis: { path: server.path } });
+      const started = new Event();
+      const fast = { lockDuration: 1000, stalledInterval: 300, grace: 0 };
+      const first = yield* spawn(() =>
+        jobs.process(
+          1,
+          () =>
+            (function* () {
+              started.set();
+              yield* sleep(60_000);
+              return "first";
+            })(),
+          fast,
+        ),
+      );
+      const id = yield* jobs.add(1);
+      yield* started.wait();
+      yield* until(server.save());
+      yield* until(server.kill());
+      // Before: the put-back (and BullMQ's close behind it) waited for Redis for ever.
+      first.cancel();
+      yield* assertThrows(first, /CancelledError/);
+      yield* until(server.restart());
+      const takenUp: string[] = [];
+      const second = yield* spawn(() =>
+        jobs.process(
+          1,
+          (_n, info) =>
+            (function* () {
+              takenUp.push(info.id);
+              return "second";
+            })(),
+          fast,
+        ),
+      );
+      let counts: Record<string, number> = {};
+      for (let i = 0; i < 500 && counts["completed"] !== 1; i++) {
+        yield* sleep(20);
+        counts = yield* jobs.counts();
+      }
+      second.cancel();
+      return { completed: counts["completed"], failed: counts["failed"], takenUp, id };
+    });
+    assert.deepEqual(outcome, { completed: 1, failed: 0, takenUp: [outcome.id], id: outcome.id });
   });
 });
 
