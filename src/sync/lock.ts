@@ -96,8 +96,7 @@ export class Lock implements Disposable {
   readonly #acquired: IteratorReturnResult<Lock> = { done: true, value: this };
   readonly #onCancel = (waiter: Park, woken: boolean): void => {
     if (!woken) this.#waiters.remove(waiter);
-    // It was handed the lock: pass it on. Unless a release() since then (any task may release) already
-    // gave back this hold; then the lock is free or another waiter's, and passing it on would give it twice.
+    // It was handed the lock (no release() can come between: see release()): pass it on.
     else if (this.#handedTo === waiter) this.#handOff();
   };
 
@@ -146,9 +145,7 @@ export class Lock implements Disposable {
    * nothing: it leaves the queue (losing its place), and if the lock had
    * already been handed to it (released while it waited, but cancelled
    * before it ran), the lock passes on to the next waiter, or becomes free.
-   * If some task released the lock again meanwhile, that release already gave
-   * back this waiter's hold, and nothing more is passed on. Cancelling never
-   * throws.
+   * Cancelling never throws.
    */
   acquire(): Operation<this> {
     return new LockAcquire(this) as Operation<Lock> as Operation<this>;
@@ -163,13 +160,15 @@ export class Lock implements Disposable {
 
   /**
    * Releases the lock, handing it to the next waiter if there is one. Any
-   * task may release a held lock (it has no owner); released again while it
-   * is handed to a waiter that has not run yet, it releases that waiter's
-   * hold.
-   * @throws {Error} if the lock is not held.
+   * task may release a held lock (it has no owner).
+   * @throws {Error} if the lock is not held, or is being handed to a waiter
+   * that has not run yet (as asyncio's, which is unlocked until the waiter
+   * runs): a second release would let two tasks in.
    */
   release(): void {
     if (!this.#locked) throw new Error("Cannot release the lock: it is not held");
+    if (this.#handedTo !== null)
+      throw new Error("Cannot release the lock: it is not held yet, only handed to a waiting task that has not run (released twice?)");
     this.#handOff();
   }
 

@@ -237,7 +237,9 @@ for (const [name, make] of factories) {
       });
     });
 
-    it("a waiter handed the lock, cancelled after another task released it in its stead, neither throws nor releases it again", async () => {
+    it("a waiter handed the lock, cancelled after another task released it in its stead, neither throws nor releases it again", {
+      skip: name === "Lock" && "a Lock throws on that release (below)",
+    }, async () => {
       await runVirtual(function* () {
         const lock = make();
         yield* lock.acquire();
@@ -314,31 +316,33 @@ describe("Lock", () => {
     });
   });
 
-  it("a waiter handed the lock, cancelled after another release gave it to the next waiter, passes nothing on", async () => {
+  it("a second release while the lock is handed to a waiter that has not run throws, and lets nobody else in (CPython test_release_not_acquired)", async () => {
     await runVirtual(function* () {
       const lock = new Lock();
       yield* lock.acquire();
+      let inside = 0;
+      let most = 0;
       const log: string[] = [];
       const spawnWaiter = (name: string) =>
         spawn(function* () {
           yield* lock.acquire();
+          inside++;
+          most = Math.max(most, inside);
           log.push(name);
+          yield* sleep(10);
+          inside--;
+          lock.release();
         });
       const b = yield* spawnWaiter("b");
-      yield* spawnWaiter("c");
-      const d = yield* spawnWaiter("d");
+      const c = yield* spawnWaiter("c");
       yield* waitAllTasksBlocked();
       lock.release(); // handed to b...
-      lock.release(); // ...whose hold is released before it ran: handed to c
-      b.cancel(); // b's hand-off is void: d must keep waiting
-      yield* rejectsOp(b, CancelledError);
-      yield* waitAllTasksBlocked();
-      assert.deepEqual(log, ["c"]);
-      assert.equal(lock.waiting, 1);
-      lock.release();
-      yield* d;
-      assert.deepEqual(log, ["c", "d"]);
-      lock.release();
+      assert.throws(() => lock.release(), { message: /Cannot release the lock: it is not held yet, only handed to a waiting task that has not run/ });
+      yield* b;
+      yield* c;
+      assert.deepEqual(log, ["b", "c"]);
+      assert.equal(most, 1);
+      assert.equal(lock.locked, false);
     });
   });
 
