@@ -10,20 +10,36 @@
  */
 
 import { JoinPark } from "./_join.ts";
-import { BOUNDARY, SHIELDED } from "./_scope.ts";
+import { BOUNDARY, CONCURRENT, RESOURCES_TO_PARENT, SHIELDED } from "./_scope.ts";
 import { CancelledError, TaskGroupError } from "./errors.ts";
 import type { Instruction, OperationLike } from "./operation.ts";
 import { assertOperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { TaskImpl } from "./task.ts";
 
-/** Starts `op` as a boundary child of the current task and runs its first step now. */
-export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false): TaskImpl<T> {
+/**
+ * Starts `op` as a boundary child of the current task and runs its first step now. Unless it is
+ * a `scope` (which owns what its body opens), what `op` opens goes to the caller when it ends done.
+ * `concurrent`: one of several operations run at once (`all`, `race`, ...).
+ */
+export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false, concurrent = false): TaskImpl<T> {
   assertOperationLike(op, api);
   const parent = requireCurrentTask(api);
-  const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, BOUNDARY | (shielded ? SHIELDED : 0));
+  const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (api === "scope" ? 0 : RESOURCES_TO_PARENT) | (concurrent ? CONCURRENT : 0);
+  const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
   child.runStep();
   return child;
+}
+
+/**
+ * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
+ * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,
+ * so look past them; one of the operations `all` or `race` runs at once is a task of its own.
+ */
+export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
+  let owner = task;
+  while ((owner.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  return owner;
 }
 
 /**

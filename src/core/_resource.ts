@@ -6,7 +6,9 @@
  * @module
  */
 
-import { DAEMON, type Destructor, INHERIT_LATER } from "./_scope.ts";
+import { waitUntilDone } from "./_boundary.ts";
+import { DAEMON, type Destructor, INHERIT_LATER, RESOURCES_TO_PARENT, SHIELDED } from "./_scope.ts";
+import { createCancelledError } from "./errors.ts";
 import type { Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { TaskImpl } from "./task.ts";
@@ -50,9 +52,26 @@ function keep(destructor: Destructor, api: string): ResourceKeeper {
  * its `finally`. For the same reason an owner's pending cancel reaches the
  * service only after that first step.
  */
-export function startDaemon(owner: TaskImpl<unknown>, name: string, body: () => Operation<void>): TaskImpl<void> {
+export function startDaemon(opener: TaskImpl<unknown>, name: string, body: () => Operation<void>): TaskImpl<void> {
+  // Opened inside `timeout(ms, openFile(...))` and the like: the service is the caller's, as a resource
+  // handed on would be, and the boundary stops it if it does not end done (see RESOURCES_TO_PARENT).
+  // A shield keeps its own: the caller's cancellation must not reach what runs inside it.
+  let owner = opener;
+  while ((owner.flags & (RESOURCES_TO_PARENT | SHIELDED)) === RESOURCES_TO_PARENT && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
   const task = new TaskImpl<void>(owner.loop, owner, body, name, owner.priority, DAEMON | INHERIT_LATER);
+  if (owner !== opener) stopWithOpener(opener, task);
   task.runStep();
   task.inheritCancel();
   return task;
+}
+
+/** `opener` (a boundary) stops `daemon` if it ends without handing it on; forgotten when the daemon ends first. */
+function stopWithOpener(opener: TaskImpl<unknown>, daemon: TaskImpl<void>): void {
+  const destructor: Destructor = {
+    name: daemon.name,
+    cleanup: () =>
+      waitUntilDone(requireCurrentTask("stop a service"), daemon, createCancelledError(`${daemon.name}: the operation that opened it did not complete`)),
+  };
+  opener.ensure(destructor);
+  daemon.addWatcher({ taskFinished: () => opener.unensure(destructor) });
 }

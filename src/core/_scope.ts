@@ -34,6 +34,14 @@ export const BODY_CANCELLED = 1024;
 export const INHERIT_LATER = 2048;
 /** Its failure is reported by whoever watches it (a server's connection task), not taken by its parent. */
 export const FAILS_ALONE = 32768;
+/**
+ * A boundary that runs an operation for its caller (`timeout`, `all`, `race`, `shield`, ...; not
+ * `scope`): when it ends done, the resources its operation opened go to its parent with the value,
+ * instead of closing as it ends.
+ */
+export const RESOURCES_TO_PARENT = 65536;
+/** One of several operations a boundary runs at once for its caller (`all`, `race`, `allSettled`, `wait`): a task in its own right, not its caller's code. */
+export const CONCURRENT = 131072;
 
 /** Where each failure first happened, so `main` can print the task path of its origin. */
 export const errorOrigins = new WeakMap<object, string>();
@@ -240,8 +248,14 @@ export abstract class Scope {
       return;
     }
     if (this.destructors !== null) {
-      this.runDestructors();
-      if (this.firstChild !== null || this.finished) return;
+      if ((this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null && this.parentScope !== null) {
+        // Ends done: what it opened (`timeout(ms, openConnection(...))`) is its caller's now.
+        for (const destructor of this.destructors) this.parentScope.ensure(destructor);
+        this.destructors = null;
+      } else {
+        this.runDestructors();
+        if (this.firstChild !== null || this.finished) return;
+      }
     }
     const failures = this.failures;
     this.failures = null;
@@ -258,9 +272,9 @@ export abstract class Scope {
     this.destructors.add(destructor);
   }
 
-  /** Forgets a destructor (its resource was closed by hand). */
+  /** Forgets a destructor (its resource was closed by hand), wherever a boundary handed it on to. */
   unensure(destructor: Destructor): void {
-    this.destructors?.delete(destructor);
+    if (this.destructors?.delete(destructor) !== true && (this.flags & RESOURCES_TO_PARENT) !== 0) this.parentScope?.unensure(destructor);
   }
 
   /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */

@@ -117,7 +117,7 @@ interface Outcome {
 function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number): Generator<Instruction, Outcome, unknown> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run ${api}: expected an array of operations, received ${describeKind(ops)}`);
   const caller = requireCurrentTask(api);
-  const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api)));
+  const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   for (const task of tasks) {
     if (task.done) group.taskFinished(task);

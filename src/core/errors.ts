@@ -167,11 +167,17 @@ export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
   try {
-    const text = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+    const text = typeof value === "object" && value !== null && !rendersItself(value) ? JSON.stringify(value) : String(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/** An object whose class says how to show it (a task: `Task(path, state)`), where JSON would not. */
+function rendersItself(value: object): boolean {
+  const own = (value as { toString?: unknown }).toString;
+  return typeof own === "function" && own !== Object.prototype.toString && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
 // An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).

@@ -2,12 +2,15 @@
  * A limit on how many tasks use a resource at once, by borrower.
  * @module
  */
+
+import { codeOwner } from "../core/_boundary.ts";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import { describe } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { iterate, Opened } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /** What `CapacityLimiter.statistics()` reports. */
@@ -128,7 +131,7 @@ export class CapacityLimiter implements Disposable {
    * @throws {Error} if the current task already holds a token of this limiter.
    */
   acquire(): Operation<this> {
-    return this.acquireOnBehalfOf(requireCurrentTask("acquire a capacity limiter"));
+    return this.acquireOnBehalfOf(currentBorrower("acquire a capacity limiter"));
   }
 
   /**
@@ -165,7 +168,7 @@ export class CapacityLimiter implements Disposable {
    * @throws {Error} if the current task already holds a token of this limiter.
    */
   tryAcquire(): boolean {
-    return this.#tryAcquire(requireCurrentTask("acquire a capacity limiter"), "acquire a capacity limiter");
+    return this.#tryAcquire(currentBorrower("acquire a capacity limiter"), "acquire a capacity limiter");
   }
 
   /**
@@ -194,7 +197,7 @@ export class CapacityLimiter implements Disposable {
    * @throws {Error} if the current task holds no token of this limiter.
    */
   release(): void {
-    this.releaseOnBehalfOf(requireCurrentTask("release a capacity limiter"));
+    this.releaseOnBehalfOf(currentBorrower("release a capacity limiter"));
   }
 
   /**
@@ -233,7 +236,7 @@ export class CapacityLimiter implements Disposable {
    * is cancelled and the token released after its cleanup.
    */
   *withLimit<T>(op: OperationLike<T>): Operation<T> {
-    const borrower = requireCurrentTask("acquire a capacity limiter");
+    const borrower = currentBorrower("acquire a capacity limiter");
     yield* this.acquireOnBehalfOf(borrower);
     try {
       const it = iterate(op, "run withLimit");
@@ -259,4 +262,12 @@ function checkTotal(value: number, action: string): number {
     throw new TypeError(`Cannot ${action}: totalTokens must be an integer or Infinity, received ${String(value)}`);
   if (value < 1) throw new RangeError(`Cannot ${action}: totalTokens must be at least 1, received ${String(value)}`);
   return value;
+}
+
+/**
+ * The current task as a borrower: inside `timeout(ms, function* () { ... })` or a `scope`, the task
+ * whose code that is (Trio's token belongs to the task; corio runs those bodies as helper tasks).
+ */
+function currentBorrower(action: string): TaskImpl<unknown> {
+  return codeOwner(requireCurrentTask(action));
 }

@@ -95,7 +95,7 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
   };
   const tasks = ops.map((op): Task<T> => {
     if (op instanceof TaskImpl) return op as Task<T>;
-    const task = startBoundary(op as OperationLike<T>, "wait");
+    const task = startBoundary(op as OperationLike<T>, "wait", false, true);
     if (!task.done) task.addWatcher(release);
     return task;
   });

@@ -19,6 +19,7 @@ import {
   sleep,
   spawn,
   suspend,
+  timeout,
   until,
 } from "../../src/index.ts";
 import { openConnection, readMessages, type Server, startServer } from "../../src/net/index.ts";
@@ -123,6 +124,18 @@ function runClient(command: string, args: string[], input: string): Promise<stri
 }
 
 describe("startServer / openConnection", () => {
+  it("a connection and a server opened inside timeout() stay open for the caller (asyncio's wait_for(open_connection()))", async () => {
+    await runVirtual(function* () {
+      const server = yield* timeout(1000, lineEchoServer());
+      const { reader, writer } = yield* timeout(1000, openConnection({ port: server.address.port }));
+      writer.write("still open\n");
+      assert.equal(new TextDecoder().decode(yield* reader.readLine()), "echo: still open\n");
+      writer.close();
+      server.close();
+      yield* server.waitClosed();
+    });
+  });
+
   it("serves nc, a real client (line framing)", { skip: needsOpenBsdNc() }, async () => {
     await runVirtual(function* () {
       const server = yield* lineEchoServer();

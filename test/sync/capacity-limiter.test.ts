@@ -1,7 +1,7 @@
 // CapacityLimiter, ported from Trio's trio/_tests/test_sync.py (test_CapacityLimiter*).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, CapacityLimiter, currentTask, type Operation, scope, sleep, spawn } from "../../src/index.ts";
+import { all, CancelledError, CapacityLimiter, currentTask, type Operation, scope, sleep, spawn, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -236,5 +236,35 @@ describe("CapacityLimiter", () => {
       assert.deepEqual(c.statistics().borrowers, [borrower]);
       c.releaseOnBehalfOf(borrower);
     });
+  });
+
+  it("a token taken inside timeout() or scope() is the calling task's (Trio: the token belongs to the task), and all() runs separate borrowers", async () => {
+    await runVirtual(
+      function* () {
+        const limiter = new CapacityLimiter(2);
+        yield* timeout(100, function* () {
+          yield* limiter.acquire();
+        });
+        assert.deepEqual(limiter.statistics().borrowers, [currentTask()]);
+        yield* scope(function* () {
+          limiter.release();
+        });
+        assert.equal(limiter.borrowedTokens, 0);
+        // Each operation of all() is a borrower of its own.
+        let most = 0;
+        yield* all(
+          [1, 2, 3].map(() =>
+            limiter.withLimit(function* () {
+              most = Math.max(most, limiter.borrowedTokens);
+              yield* sleep(10);
+            }),
+          ),
+        );
+        assert.equal(most, 2);
+        assert.equal(limiter.borrowedTokens, 0);
+        assert.throws(() => limiter.release(), /received Task\(test, running\), which holds none/);
+      },
+      { name: "test" },
+    );
   });
 });
