@@ -5,7 +5,7 @@
 
 import { defineOperation } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
-import { resume } from "../core/_park.ts";
+import { resume, resumeThrow } from "../core/_park.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
@@ -96,9 +96,22 @@ export function send(task: Task<unknown>, message: unknown): boolean {
   if (task.done) return false;
   const mailbox = mailboxOf(task);
   const waiter = mailbox.waiter;
-  if (waiter !== null && (waiter.value === undefined || waiter.value(message))) {
-    mailbox.waiter = null;
-    if (resume(waiter, message)) return true;
+  if (waiter !== null) {
+    let matches: boolean;
+    try {
+      matches = waiter.value === undefined || waiter.value(message);
+    } catch (error) {
+      // The receiver's filter failed: the receiver gets the error (as when it looks through queued
+      // messages itself), not the sender; the message stays.
+      mailbox.waiter = null;
+      mailbox.messages.push(message);
+      resumeThrow(waiter, error);
+      return true;
+    }
+    if (matches) {
+      mailbox.waiter = null;
+      if (resume(waiter, message)) return true;
+    }
   }
   mailbox.messages.push(message);
   return true;
@@ -110,7 +123,8 @@ export function send(task: Task<unknown>, message: unknown): boolean {
  * queued. Compose with `timeout` for a receive that gives up.
  *
  * **Cancellation:** no message is lost: one already handed to this call goes
- * back to the front of the mailbox.
+ * back to the front of the mailbox. A `filter` that throws fails this call
+ * (not a sender); the message it was looking at stays in the mailbox.
  *
  * @example
  * ```ts

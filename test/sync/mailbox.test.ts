@@ -81,4 +81,23 @@ describe("task mailboxes", () => {
       assert.equal(send(child, "after"), false, "a finished task takes no messages");
     });
   });
+
+  it("a receive filter that throws fails the receiver, not the sender, and the message stays", async () => {
+    await runVirtual(function* () {
+      const kindIsX = (m: unknown): boolean => (m as { kind: string }).kind === "x";
+      const receiver = yield* spawn(function* () {
+        try {
+          yield* receive(kindIsX);
+          return "received";
+        } catch (error) {
+          assert.ok(error instanceof TypeError);
+          // The message that broke the filter is still there.
+          return yield* receive();
+        }
+      });
+      yield* waitAllTasksBlocked();
+      assert.equal(send(receiver, null), true); // kindIsX(null) throws
+      assert.equal(yield* receiver, null);
+    });
+  });
 });
