@@ -157,7 +157,7 @@ export class Channel<T> {
    * Receives the next message, waiting for one.
    *
    * **Cancellation:** no message is lost: one already handed to this call
-   * goes back to the front for the next receiver.
+   * goes back, ahead of the messages sent after it, for the next receiver.
    *
    * @throws {ChannelClosedError} once closed and drained.
    */

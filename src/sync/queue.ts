@@ -13,13 +13,21 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 
-/** Where a queue keeps its items: the ordering policy. */
+/**
+ * Where a queue keeps its items: the ordering policy. `seq` numbers every
+ * item put on the queue, stored or handed to a getter, in put order.
+ */
 interface Store<T> {
   readonly size: number;
-  add(item: T): void;
+  add(item: T, seq: number): void;
   take(): T;
-  /** Puts back an item a cancelled getter had been handed, so it is next. */
-  restore(item: T): void;
+  /**
+   * Puts back an item a cancelled getter had been handed, where it would be
+   * had it been stored when it was put (its `seq`). Every item in the store
+   * that was added (not restored) was put after it: a getter waits, and so is
+   * handed an item, only while the store is empty.
+   */
+  restore(item: T, seq: number): void;
 }
 
 /** Puts `item` now if there is room (`null`), else queues and returns a waiter for the current task. */
@@ -31,7 +39,7 @@ const NOTHING: unique symbol = Symbol("nothing");
 /** Takes an item if there is one... */
 let takeNow: <T>(queue: Queue<T>) => T | typeof NOTHING;
 /** ...else queues and returns a waiter for the current task (or throws if shut down). */
-let queueGetter: <T>(queue: Queue<T>) => Waiter<undefined>;
+let queueGetter: <T>(queue: Queue<T>) => Waiter<number>;
 /** A woken getter has run and taken the item it was handed. */
 let handedItemTaken: <T>(queue: Queue<T>) => void;
 
@@ -119,7 +127,8 @@ export interface QueueOptions {
 export class Queue<T> {
   readonly #maxsize: number;
   readonly #store: Store<T>;
-  readonly #getters = new WaitQueue<Waiter<undefined>>();
+  /** Waiting getters; a woken one's `value` is the put sequence number of the item it was handed. */
+  readonly #getters = new WaitQueue<Waiter<number>>();
   readonly #putters = new WaitQueue<Waiter<undefined>>();
   readonly #joiners = new WaitQueue<Waiter<undefined>>();
   /** Slots promised to woken putters that have not run yet. */
@@ -129,12 +138,14 @@ export class Queue<T> {
   #shutdownImmediately = false;
   /** Items handed to woken getters that have not run yet: one may come back (a getter cancelled before it ran). */
   #handed = 0;
-  readonly #onGetterCancel = (waiter: Waiter<undefined>, woken: boolean, handed: unknown): void => {
+  /** Items put so far: the next item's sequence number, which orders it when a cancelled getter gives it back. */
+  #puts = 0;
+  readonly #onGetterCancel = (waiter: Waiter<number>, woken: boolean, handed: unknown): void => {
     if (!woken) this.#getters.remove(waiter);
     else {
       // It was handed an item: pass it on (a wake with an error is never undone).
       this.#handed--;
-      this.#giveBack(handed as T);
+      this.#giveBack(handed as T, waiter.value);
     }
   };
   readonly #onPutterCancel = (waiter: Waiter<undefined>, woken: boolean): void => {
@@ -173,13 +184,7 @@ export class Queue<T> {
       // While an item handed to another getter may still come back, a getter waits for it.
       if (queue.#shutdown && (queue.#handed === 0 || queue.#shutdownImmediately))
         throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
-      const waiter = new Waiter<undefined>(
-        requireCurrentTask("get from a queue"),
-        "queue",
-        undefined,
-        queue.#onGetterCancel,
-        "an item from an empty queue (get)",
-      );
+      const waiter = new Waiter<number>(requireCurrentTask("get from a queue"), "queue", -1, queue.#onGetterCancel, "an item from an empty queue (get)");
       queue.#getters.push(waiter);
       return waiter;
     };
@@ -249,9 +254,12 @@ export class Queue<T> {
    * Takes the next item, waiting while the queue is empty.
    *
    * **Cancellation:** no item is lost: one already handed to this call goes
-   * to the next getter, or back to the front of the queue (a bounded queue
-   * then holds more than `maxsize` until drained, if puts filled it since;
-   * after `shutdown(true)` the item is dropped like the others).
+   * to the next getter, or back into the queue where it would be had it been
+   * stored when it was put, so the queue's order holds (several given back
+   * keep their put order, and a `PriorityQueue` keeps equal items in put
+   * order). A bounded queue then holds more than `maxsize` until drained, if
+   * puts filled it since; after `shutdown(true)` the item is dropped like
+   * the others.
    *
    * @throws {QueueShutDown} once the queue is shut down and empty.
    */
@@ -365,14 +373,16 @@ export class Queue<T> {
   }
 
   #add(item: T): void {
+    const seq = this.#puts++;
     this.#unfinished++;
-    if (!this.#handToGetter(item)) this.#store.add(item);
+    if (!this.#handToGetter(item, seq)) this.#store.add(item, seq);
   }
 
-  /** Gives `item` to the first waiting getter, if one is left. */
-  #handToGetter(item: T): boolean {
+  /** Gives `item` (put as number `seq`) to the first waiting getter, if one is left. */
+  #handToGetter(item: T, seq: number): boolean {
     for (let getter = this.#getters.shift(); getter !== undefined; getter = this.#getters.shift()) {
       if (resume(getter, item)) {
+        getter.value = seq;
         this.#handed++;
         return true;
       }
@@ -387,19 +397,22 @@ export class Queue<T> {
   }
 
   /**
-   * An item a cancelled getter had been handed: to the next getter, else back
-   * to the front of the queue (which may then hold more than `maxsize` until
-   * it is drained: the puts since the hand-off took its place). After an
-   * immediate shutdown it is dropped, as the queue's other items were.
+   * An item a cancelled getter had been handed (put as number `seq`): to the
+   * next getter, else back into the queue where it would be had it been
+   * stored when put (in a FIFO queue: behind the items put before it and
+   * ahead of those put after it). The queue may then hold more than
+   * `maxsize` until it is drained: the puts since the hand-off took its
+   * place. After an immediate shutdown it is dropped, as the queue's other
+   * items were.
    */
-  #giveBack(item: T): void {
+  #giveBack(item: T, seq: number): void {
     if (this.#shutdownImmediately) {
       if (this.#unfinished > 0 && --this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
       this.#failGettersIfDrained();
       return;
     }
-    if (this.#handToGetter(item)) return;
-    this.#store.restore(item);
+    if (this.#handToGetter(item, seq)) return;
+    this.#store.restore(item, seq);
   }
 
   /** A slot freed up: promise it to the next waiting putter. */
@@ -419,8 +432,14 @@ defineStepOperation(QueueGet, "queue.get", Queue, "get");
 
 markOperationIterator(Queue.prototype);
 
+/**
+ * First in, first out. Items given back sit at the front, ahead of every
+ * added item (put after them), in put order among themselves.
+ */
 class FifoStore<T> implements Store<T> {
   readonly #items = new Fifo<T>();
+  /** The sequence numbers of the given-back items at the front, the frontmost last. */
+  readonly #restored: number[] = [];
   get size(): number {
     return this.#items.size;
   }
@@ -428,15 +447,31 @@ class FifoStore<T> implements Store<T> {
     this.#items.push(item);
   }
   take(): T {
+    if (this.#restored.length !== 0) this.#restored.pop();
     return this.#items.shift() as T;
   }
-  restore(item: T): void {
-    this.#items.unshift(item);
+  restore(item: T, seq: number): void {
+    const items = this.#items;
+    const restored = this.#restored;
+    // Behind the given-back items put before it: lift them off the front, then put them back.
+    let ahead = 0;
+    while (ahead < restored.length && (restored[restored.length - 1 - ahead] as number) < seq) ahead++;
+    const lifted: T[] = [];
+    for (let i = 0; i < ahead; i++) lifted.push(items.shift() as T);
+    items.unshift(item);
+    for (let i = ahead - 1; i >= 0; i--) items.unshift(lifted[i] as T);
+    restored.splice(restored.length - ahead, 0, seq);
   }
 }
 
+/**
+ * Last in, first out. Items given back sit at the bottom, under every added
+ * item (put after them), in put order among themselves.
+ */
 class LifoStore<T> implements Store<T> {
   readonly #items: T[] = [];
+  /** The sequence numbers of the given-back items at the bottom, the bottom one first. */
+  readonly #restored: number[] = [];
   get size(): number {
     return this.#items.length;
   }
@@ -444,10 +479,16 @@ class LifoStore<T> implements Store<T> {
     this.#items.push(item);
   }
   take(): T {
-    return this.#items.pop() as T;
+    const item = this.#items.pop() as T;
+    if (this.#items.length < this.#restored.length) this.#restored.pop();
+    return item;
   }
-  restore(item: T): void {
-    this.#items.push(item);
+  restore(item: T, seq: number): void {
+    const restored = this.#restored;
+    let below = 0;
+    while (below < restored.length && (restored[below] as number) < seq) below++;
+    this.#items.splice(below, 0, item);
+    restored.splice(below, 0, seq);
   }
 }
 
@@ -455,16 +496,15 @@ class LifoStore<T> implements Store<T> {
 class HeapStore<T> implements Store<T> {
   readonly #heap: { item: T; seq: number }[] = [];
   readonly #compare: (a: T, b: T) => number;
-  #seq = 0;
   constructor(compare: (a: T, b: T) => number) {
     this.#compare = compare;
   }
   get size(): number {
     return this.#heap.length;
   }
-  add(item: T): void {
+  add(item: T, seq: number): void {
     const heap = this.#heap;
-    heap.push({ item, seq: this.#seq++ });
+    heap.push({ item, seq });
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -493,8 +533,9 @@ class HeapStore<T> implements Store<T> {
     }
     return top.item;
   }
-  restore(item: T): void {
-    this.add(item);
+  /** In its place by `compare` and, among equal items, by its put sequence number `seq`. */
+  restore(item: T, seq: number): void {
+    this.add(item, seq);
   }
   #less(i: number, j: number): boolean {
     const a = this.#heap[i] as { item: T; seq: number };

@@ -1,7 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { LifoQueue, type Operation, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown, sleep, spawn, type Task } from "../../src/index.ts";
+import {
+  callLater,
+  LifoQueue,
+  type Operation,
+  PriorityQueue,
+  Queue,
+  QueueEmpty,
+  QueueFull,
+  QueueShutDown,
+  sleep,
+  spawn,
+  type Task,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -61,6 +75,63 @@ describe("Queue", () => {
       queue.putNowait("item"); // handed to `first`...
       first.cancel(); // ...cancelled before it ran
       assert.equal(yield* second, "item");
+    });
+  });
+
+  it("getters cancelled after they were handed items give them back in put order (asyncio test_get_cancelled_race)", async () => {
+    const cases: [string, () => Queue<string>, string][] = [
+      ["Queue", () => new Queue<string>(), "a,b,c"],
+      ["LifoQueue", () => new LifoQueue<string>(), "c,b,a"],
+      ["PriorityQueue with equal items", () => new PriorityQueue<string>({ compare: () => 0 }), "a,b,c"],
+    ];
+    for (const [name, make, expected] of cases) {
+      for (const firstCancelled of [0, 1]) {
+        await runVirtual(function* () {
+          const queue = make();
+          const getters = [yield* spawn(() => queue.get()), yield* spawn(() => queue.get())];
+          yield* waitAllTasksBlocked();
+          queue.putNowait("a"); // handed to the first getter
+          queue.putNowait("b"); // handed to the second
+          queue.putNowait("c"); // stored
+          getters[firstCancelled]?.cancel();
+          getters[1 - firstCancelled]?.cancel();
+          const order = [queue.getNowait(), queue.getNowait(), queue.getNowait()].join(",");
+          assert.equal(order, expected, `${name}, getter ${firstCancelled} cancelled first`);
+        });
+      }
+    }
+  });
+
+  it("PriorityQueue: an item given back by a cancelled getter stays ahead of equal items put after it", async () => {
+    await runVirtual(function* () {
+      const queue = new PriorityQueue<{ key: number; name: string }>({ compare: (x, y) => x.key - y.key });
+      const getter = yield* spawn(() => queue.get());
+      yield* waitAllTasksBlocked();
+      queue.putNowait({ key: 1, name: "first" }); // handed to the getter
+      queue.putNowait({ key: 1, name: "second" });
+      queue.putNowait({ key: 0, name: "smaller" });
+      getter.cancel();
+      assert.deepEqual([queue.getNowait().name, queue.getNowait().name, queue.getNowait().name], ["smaller", "first", "second"]);
+    });
+  });
+
+  it("consumers polling with timeout(): items put as the timeouts fire keep their order", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      callLater(5, () => {
+        for (const item of ["a", "b", "c"]) queue.putNowait(item);
+      });
+      function* poll(): Operation<string> {
+        try {
+          return yield* timeout(5, queue.get());
+        } catch (error) {
+          if (error instanceof TimeoutError) return "timed out";
+          throw error;
+        }
+      }
+      const consumers = [yield* spawn(poll), yield* spawn(poll)];
+      assert.deepEqual([yield* consumers[0] as Task<string>, yield* consumers[1] as Task<string>], ["timed out", "timed out"]);
+      assert.deepEqual([queue.getNowait(), queue.getNowait(), queue.getNowait()], ["a", "b", "c"]);
     });
   });
 
@@ -294,4 +365,76 @@ describe("Queue", () => {
       { numRuns: 200, seed: 1200 },
     );
   });
+
+  // A round: getters start waiting, then without a yield between them items are put (handed to
+  // the getters first), getters are cancelled (some after their hand-off), items taken; then every
+  // task runs, and the queue must give what is left in its order, as if no item had been handed.
+  const round = fc.record({
+    getters: fc.integer({ min: 0, max: 4 }),
+    burst: fc.array(
+      fc.oneof(
+        fc.record({ op: fc.constant("put" as const), key: fc.integer({ min: 0, max: 1 }) }),
+        fc.record({ op: fc.constant("cancel" as const), which: fc.nat(7) }),
+        fc.record({ op: fc.constant("take" as const) }),
+      ),
+      { maxLength: 10 },
+    ),
+    takes: fc.integer({ min: 0, max: 3 }),
+  });
+  type Item = { key: number; seq: number };
+  const kinds: [string, () => Queue<Item>, (a: Item, b: Item) => number, number][] = [
+    ["Queue", () => new Queue<Item>(), (a, b) => a.seq - b.seq, 3501],
+    ["LifoQueue", () => new LifoQueue<Item>(), (a, b) => b.seq - a.seq, 3502],
+    ["PriorityQueue", () => new PriorityQueue<Item>({ compare: (a, b) => a.key - b.key }), (a, b) => a.key - b.key || a.seq - b.seq, 3503],
+  ];
+  for (const [name, make, order, seed] of kinds) {
+    it(`property (${name}): items given back by getters cancelled after hand-offs keep the queue's order`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(round, { minLength: 1, maxLength: 5 }), async (rounds) => {
+          await runVirtual(function* () {
+            const queue = make();
+            /** Put and not yet taken by a getter that ran or by getNowait. */
+            const left = new Set<Item>();
+            let seq = 0;
+            const getters: Task<void>[] = [];
+            function* getter(): Operation<void> {
+              left.delete(yield* queue.get());
+            }
+            /** Takes an item and checks it is the first of what is left (no item is out with a getter). */
+            const takeChecked = (): void => {
+              const expected = [...left].sort(order)[0];
+              const item = queue.getNowait();
+              assert.equal(item, expected, `took ${JSON.stringify(item)} where ${JSON.stringify(expected)} was first`);
+              left.delete(item);
+            };
+            for (const { getters: count, burst, takes } of rounds) {
+              for (let i = 0; i < count; i++) getters.push(yield* spawn(getter));
+              yield* waitAllTasksBlocked();
+              for (const step of burst) {
+                if (step.op === "put") {
+                  const item = { key: step.key, seq: seq++ };
+                  left.add(item);
+                  queue.putNowait(item);
+                } else if (step.op === "cancel") {
+                  const live = getters.filter((task) => !task.done);
+                  live[step.which % Math.max(live.length, 1)]?.cancel();
+                } else if (!queue.empty) left.delete(queue.getNowait());
+              }
+              yield* waitAllTasksBlocked();
+              for (let i = 0; i < takes && !queue.empty; i++) takeChecked();
+            }
+            for (const task of getters) task.cancel();
+            for (const task of getters) {
+              try {
+                yield* task;
+              } catch {}
+            }
+            while (!queue.empty) takeChecked();
+            assert.equal(left.size, 0, "every item put was taken once");
+          });
+        }),
+        { numRuns: 300, seed },
+      );
+    });
+  }
 });
