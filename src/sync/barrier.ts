@@ -60,11 +60,12 @@ export class Barrier {
 
   /**
    * @param parties How many tasks must wait for the barrier to open.
-   * @throws {RangeError} unless `parties` is a positive integer.
+   * @throws {RangeError} unless `parties` is a positive integer no greater
+   * than `Number.MAX_SAFE_INTEGER`.
    */
   constructor(parties: number) {
-    if (!Number.isInteger(parties) || parties < 1)
-      throw new RangeError(`Cannot create a barrier: parties must be a positive integer, received ${String(parties)}`);
+    if (!Number.isSafeInteger(parties) || parties < 1)
+      throw new RangeError(`Cannot create a barrier: parties must be a positive safe integer, received ${String(parties)}`);
     this.#parties = parties;
   }
 

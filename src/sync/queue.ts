@@ -194,14 +194,18 @@ export class Queue<T> {
     };
   }
 
-  /** @param options `maxsize`. */
+  /**
+   * @param options `maxsize`.
+   * @throws {RangeError} unless `maxsize` is a non-negative integer no
+   * greater than `Number.MAX_SAFE_INTEGER`.
+   */
   constructor(options?: QueueOptions);
   /** @internal `LifoQueue` and `PriorityQueue` pass the store that orders their items. */
   constructor(options: QueueOptions, store: Store<T>);
   constructor(options: QueueOptions = {}, store?: Store<T>) {
     const maxsize = options.maxsize ?? 0;
-    if (!Number.isInteger(maxsize) || maxsize < 0)
-      throw new RangeError(`Cannot create a queue: maxsize must be a non-negative integer, received ${String(maxsize)}`);
+    if (!Number.isSafeInteger(maxsize) || maxsize < 0)
+      throw new RangeError(`Cannot create a queue: maxsize must be a non-negative safe integer, received ${String(maxsize)}`);
     this.#maxsize = maxsize;
     this.#store = store ?? new FifoStore<T>();
   }

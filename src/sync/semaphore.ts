@@ -97,11 +97,12 @@ export class Semaphore implements Disposable {
 
   /**
    * @param value The number of tokens. @default 1
-   * @throws {RangeError} for a negative or non-integer value.
+   * @throws {RangeError} for a negative or non-integer value, or one above
+   * `Number.MAX_SAFE_INTEGER` (counted inexactly).
    */
   constructor(value = 1) {
-    if (!Number.isInteger(value) || value < 0)
-      throw new RangeError(`Cannot create a semaphore: value must be a non-negative integer, received ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`Cannot create a semaphore: value must be a non-negative safe integer, received ${String(value)}`);
     this.#value = value;
   }
 
@@ -177,6 +178,11 @@ defineStepOperation(SemaphoreAcquire, "semaphore.acquire", Semaphore, "acquire")
 export class BoundedSemaphore extends Semaphore {
   readonly #initial: number;
 
+  /**
+   * @param value The number of tokens, and the most `release()` restores. @default 1
+   * @throws {RangeError} for a negative or non-integer value, or one above
+   * `Number.MAX_SAFE_INTEGER` (where an over-release would go unnoticed).
+   */
   constructor(value = 1) {
     super(value);
     this.#initial = value;

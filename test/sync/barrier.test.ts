@@ -16,7 +16,8 @@ function* gather<T>(n: number, body: (i: number) => Operation<T>): Operation<T[]
 
 describe("Barrier", () => {
   it("test_barrier_parties: parties must be a positive integer", () => {
-    assert.throws(() => new Barrier(0), /^RangeError: Cannot create a barrier: parties must be a positive integer, received 0/);
+    assert.throws(() => new Barrier(0), /^RangeError: Cannot create a barrier: parties must be a positive safe integer, received 0/);
+    assert.throws(() => new Barrier(2 ** 53 + 2), /^RangeError: Cannot create a barrier: parties must be a positive safe integer, received 9007199254740994$/);
     assert.throws(() => new Barrier(-5), RangeError);
     assert.throws(() => new Barrier(1.5), RangeError);
     const barrier = new Barrier(N);

@@ -504,8 +504,19 @@ describe("Semaphore", () => {
     assert.deepEqual(result, [3, 4]);
   });
 
-  it("rejects a negative or fractional value", () => {
-    assert.throws(() => new Semaphore(-1), { name: "RangeError", message: "Cannot create a semaphore: value must be a non-negative integer, received -1" });
+  it("rejects a negative, fractional or unsafe (above 2**53) value", () => {
+    assert.throws(() => new Semaphore(-1), {
+      name: "RangeError",
+      message: "Cannot create a semaphore: value must be a non-negative safe integer, received -1",
+    });
+    // Above 2**53 the count is inexact: tryAcquire() three times took 2**53 + 2 to ...990, and a
+    // BoundedSemaphore released more often than acquired did not notice.
+    assert.throws(() => new Semaphore(2 ** 53 + 2), {
+      name: "RangeError",
+      message: "Cannot create a semaphore: value must be a non-negative safe integer, received 9007199254740994",
+    });
+    assert.throws(() => new BoundedSemaphore(2 ** 53 + 2), RangeError);
+    assert.equal(new Semaphore(Number.MAX_SAFE_INTEGER).value, Number.MAX_SAFE_INTEGER);
     assert.throws(() => new Semaphore(1.5), RangeError);
   });
 

@@ -272,7 +272,12 @@ describe("Queue", () => {
   it("rejects a bad maxsize", () => {
     assert.throws(() => new Queue({ maxsize: -1 }), {
       name: "RangeError",
-      message: "Cannot create a queue: maxsize must be a non-negative integer, received -1",
+      message: "Cannot create a queue: maxsize must be a non-negative safe integer, received -1",
+    });
+    // Above 2**53 the size would be compared inexactly.
+    assert.throws(() => new Queue({ maxsize: 2 ** 53 + 2 }), {
+      name: "RangeError",
+      message: "Cannot create a queue: maxsize must be a non-negative safe integer, received 9007199254740994",
     });
   });
 
