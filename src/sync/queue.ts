@@ -95,7 +95,11 @@ class QueueGet<T> extends StepOperation<T> {
 
 /** Options of a queue. */
 export interface QueueOptions {
-  /** The most items it holds; `put` waits while it is full. 0 means unbounded. @default 0 */
+  /**
+   * The most items it holds; `put` waits while it is full. 0 or `Infinity`
+   * means unbounded. Unlike asyncio's, a negative `maxsize` throws rather
+   * than meaning unbounded. @default 0
+   */
   maxsize?: number;
 }
 
@@ -195,17 +199,22 @@ export class Queue<T> {
   }
 
   /**
-   * @param options `maxsize`.
-   * @throws {RangeError} unless `maxsize` is a non-negative integer no
-   * greater than `Number.MAX_SAFE_INTEGER`.
+   * @param options `maxsize` (0 or `Infinity`: unbounded).
+   * @throws {RangeError} unless `maxsize` is `Infinity` or a non-negative
+   * integer no greater than `Number.MAX_SAFE_INTEGER`. A negative `maxsize`
+   * throws too, where asyncio's `Queue` treats any `maxsize <= 0` as
+   * unbounded: pass 0 or leave it out.
    */
   constructor(options?: QueueOptions);
   /** @internal `LifoQueue` and `PriorityQueue` pass the store that orders their items. */
   constructor(options: QueueOptions, store: Store<T>);
   constructor(options: QueueOptions = {}, store?: Store<T>) {
     const maxsize = options.maxsize ?? 0;
-    if (!Number.isSafeInteger(maxsize) || maxsize < 0)
-      throw new RangeError(`Cannot create a queue: maxsize must be a non-negative safe integer, received ${String(maxsize)}`);
+    // Infinity needs no case of its own: `full` compares the size with it, and that is never true.
+    if (maxsize !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxsize) || maxsize < 0))
+      throw new RangeError(
+        `Cannot create a queue: maxsize must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received ${String(maxsize)}`,
+      );
     this.#maxsize = maxsize;
     this.#store = store ?? new FifoStore<T>();
   }
@@ -222,7 +231,7 @@ export class Queue<T> {
   get full(): boolean {
     return this.#maxsize > 0 && this.#store.size + this.#reserved >= this.#maxsize;
   }
-  /** The bound (0: unbounded). */
+  /** The bound (0 or `Infinity`: unbounded). */
   get maxsize(): number {
     return this.#maxsize;
   }

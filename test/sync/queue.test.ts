@@ -270,15 +270,26 @@ describe("Queue", () => {
   });
 
   it("rejects a bad maxsize", () => {
+    // asyncio treats maxsize <= 0 as unbounded; corio throws for a negative one (documented).
     assert.throws(() => new Queue({ maxsize: -1 }), {
       name: "RangeError",
-      message: "Cannot create a queue: maxsize must be a non-negative safe integer, received -1",
+      message: "Cannot create a queue: maxsize must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received -1",
     });
+    assert.throws(() => new Queue({ maxsize: Number.NEGATIVE_INFINITY }), RangeError);
+    assert.throws(() => new Queue({ maxsize: Number.NaN }), RangeError);
     // Above 2**53 the size would be compared inexactly.
     assert.throws(() => new Queue({ maxsize: 2 ** 53 + 2 }), {
       name: "RangeError",
-      message: "Cannot create a queue: maxsize must be a non-negative safe integer, received 9007199254740994",
+      message: "Cannot create a queue: maxsize must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received 9007199254740994",
     });
+  });
+
+  it("maxsize Infinity is unbounded, as 0 is", () => {
+    const queue = new Queue<number>({ maxsize: Number.POSITIVE_INFINITY });
+    assert.equal(queue.maxsize, Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 1000; i++) queue.putNowait(i);
+    assert.equal(queue.full, false);
+    assert.equal(queue.size, 1000);
   });
 
   it("LifoQueue gives the newest item; PriorityQueue the smallest, FIFO among equals", () => {
