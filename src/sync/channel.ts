@@ -119,9 +119,18 @@ export class Channel<T> {
   #closed = false;
   #reason: unknown;
 
-  /** @param options `capacity`: messages buffered before `send` waits (0: unbounded). @default 16 */
+  /**
+   * @param options `capacity`: messages buffered before `send` waits (0 or `Infinity`: unbounded). @default 16
+   * @throws {RangeError} unless `capacity` is `Infinity` or a non-negative
+   * integer no greater than `Number.MAX_SAFE_INTEGER`.
+   */
   constructor(options: { capacity?: number } = {}) {
-    this.#queue = new Queue<T>({ maxsize: options.capacity ?? 16 });
+    const capacity = options.capacity ?? 16;
+    if (capacity !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(capacity) || capacity < 0))
+      throw new RangeError(
+        `Cannot create a channel: capacity must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received ${String(capacity)}`,
+      );
+    this.#queue = new Queue<T>({ maxsize: capacity });
   }
 
   /** True once closed. */
@@ -339,9 +348,17 @@ export class Broadcast<T> {
   /**
    * Subscribes: the subscription gets every message published from now on.
    * @param options `capacity` of its buffer (default 64) and `overflow` policy (default `"drop-oldest"`).
+   * @throws {RangeError} unless `capacity` is a positive integer no greater
+   * than `Number.MAX_SAFE_INTEGER`: a subscription's buffer is always
+   * bounded (unlike a `Channel`'s, 0 does not mean unbounded).
    */
   subscribe(options: { capacity?: number; overflow?: Overflow } = {}): Subscription<T> {
-    const subscription = Subscription.create<T>(options.capacity ?? 64, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
+    const capacity = options.capacity ?? 64;
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError(
+        `Cannot subscribe to the broadcast: capacity must be a positive safe integer (a subscriber's buffer is bounded), received ${String(capacity)}`,
+      );
+    const subscription = Subscription.create<T>(capacity, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
     if (this.#closed) subscription.close(this.#reason);
     else this.#subscribers.add(subscription);
     return subscription;

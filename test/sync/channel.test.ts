@@ -152,6 +152,37 @@ describe("Channel", () => {
   });
 });
 
+describe("Channel and Broadcast capacity", () => {
+  it("a bad channel capacity is named in the error; 0 and Infinity are unbounded", () => {
+    assert.throws(() => new Channel({ capacity: -1 }), {
+      name: "RangeError",
+      message: "Cannot create a channel: capacity must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received -1",
+    });
+    assert.throws(() => new Channel({ capacity: 1.5 }), /^RangeError: Cannot create a channel: capacity must be/);
+    for (const capacity of [0, Number.POSITIVE_INFINITY]) {
+      const channel = new Channel<number>({ capacity });
+      for (let i = 0; i < 100; i++) assert.equal(channel.trySend(i), true);
+    }
+  });
+
+  it("subscribe({ capacity: 0 }) throws: a subscriber's buffer is bounded", () => {
+    const broadcast = new Broadcast<number>();
+    for (const capacity of [0, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 53 + 2]) {
+      assert.throws(() => broadcast.subscribe({ capacity }), {
+        name: "RangeError",
+        message: `Cannot subscribe to the broadcast: capacity must be a positive safe integer (a subscriber's buffer is bounded), received ${String(capacity)}`,
+      });
+    }
+    assert.equal(broadcast.subscribers, 0);
+    // The smallest buffer holds the latest message.
+    const latest = broadcast.subscribe({ capacity: 1 });
+    for (let i = 0; i < 5; i++) broadcast.publish(i);
+    assert.deepEqual(latest.tryReceive(), { state: "ok", value: 4 });
+    assert.equal(latest.dropped, 4);
+    latest.close();
+  });
+});
+
 describe("Broadcast", () => {
   it("every subscriber sees every message published after it subscribed", async () => {
     await runVirtual(function* () {
