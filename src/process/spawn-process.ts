@@ -82,8 +82,9 @@ const MODES: readonly string[] = ["pipe", "inherit", "ignore"];
  * @param options `cwd`, `env`, the three stdio modes, `limit`, `killGrace`, `signal`.
  * @returns The running process.
  * @throws {Error} naming the command, with the OS `code` (`ENOENT` for a
- * missing executable or cwd, `EACCES` for one that may not be run, ...) and
- * Node's error as `cause`, if it cannot be started.
+ * missing executable or cwd, `EACCES` for one that may not be run, `EMFILE`
+ * when this program is out of file descriptors, ...) and Node's error as
+ * `cause`, if it cannot be started.
  * @throws {TypeError} for a command or arguments that are not strings.
  * @throws {RangeError} for a bad option.
  * @example Running a command and collecting its output
@@ -152,10 +153,12 @@ export const spawnProcess = defineOperation(function* spawnProcess(
   }
 
   if (child.pid === undefined) {
-    // Not started (ENOENT, EACCES...): Node tells why in an 'error' event on the next tick.
-    for (const stream of child.stdio) stream?.destroy();
+    // Not started (ENOENT, EACCES, EMFILE...): Node tells why in an 'error' event on the next tick,
+    // so the listener goes on first (unheard, that event crashes the program). On EMFILE and ENFILE
+    // Node gives up before it makes the stdio streams: `child.stdio` is then null.
     const failed = new ExternalPark<NodeJS.ErrnoException>(owner, "process", undefined, "a child process to start");
     child.once("error", (error: NodeJS.ErrnoException) => failed.resolve(error));
+    for (const stream of child.stdio ?? []) stream?.destroy();
     throw spawnError(command, (yield failed) as NodeJS.ErrnoException);
   }
 
@@ -180,6 +183,7 @@ const REASONS: Record<string, string> = {
   EACCES: "permission denied (is it an executable file?)",
   ENOTDIR: "a path component is not a directory",
   EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
   EAGAIN: "too many processes",
 };
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import {
   all,
@@ -406,6 +407,36 @@ describe("spawnProcess: errors", () => {
       const error = (yield* rejectsOp(spawnProcess(process.execPath, ["-e", ""], { cwd: "/corio/no/such/dir" }), Error)) as NodeJS.ErrnoException;
       assert.equal(error.code, "ENOENT");
     });
+  });
+
+  it("out of file descriptors (EMFILE), it throws an error with that code and leaves nothing behind", {
+    skip: process.platform !== "linux" && "needs bash's ulimit and /proc/self/fd",
+  }, async () => {
+    // In a child with a low fd limit, so the test runner keeps its own fds. Node gives up on EMFILE
+    // before it makes the stdio streams and reports the error only in a later 'error' event: the
+    // caller got "child.stdio is not iterable", then that event, unheard, ended the program (exit 1).
+    const root = resolve(import.meta.dirname, "../..");
+    const fixture = resolve(root, "test/fixtures/process-emfile.ts");
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolveRun) => {
+      execFile("bash", ["-c", 'ulimit -n 64 && exec "$0" --import tsx "$1"', process.execPath, fixture], { cwd: root, encoding: "utf8" }, (error, out, err) => {
+        resolveRun({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout: out, stderr: err });
+      });
+    });
+    assert.equal(code, 0, stderr);
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const expected = { name: "Error", message: 'Cannot spawn "true": too many open files (EMFILE)', code: "EMFILE", causeCode: "EMFILE" };
+    assert.deepEqual(lines.slice(0, 3), [expected, expected, expected]);
+    // No fd and no process handle is left. (Node itself keeps the three unopened pipe handles it made,
+    // which hold no fd and do not keep the program alive: nothing here can reach them.)
+    const left = lines[3] as { fdsLeft: number; resources: string[] };
+    assert.equal(left.fdsLeft, 0);
+    assert.deepEqual(
+      left.resources.filter((name) => name !== "PipeWrap"),
+      [],
+    );
   });
 
   it("rejects bad arguments before starting anything", async () => {
