@@ -10,6 +10,13 @@
  * writes what is still queued and closes the handle, so the owner does not
  * finish before its file is flushed and closed.
  *
+ * A failed write (a full disk, a FIFO whose reader left) ends the writing:
+ * the queued bytes are dropped, the handle is closed at once and the
+ * writer is told, so the next `write`, `drain`, `flush` or `close` throws
+ * the error. The task itself waits for `close()` or the owner's end: only
+ * then is it known whether anyone was told, and an error nobody was told
+ * is reported to the loop rather than lost.
+ *
  * Busy accounting for the virtual clock is done by the task's I/O waits
  * (`io()`), not by the reader's or writer's waits (`external` is false):
  * a reader waiting in follow mode, while the task sleeps between polls,
@@ -25,6 +32,7 @@ import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { wasTold } from "../streams/_told-errors.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import { StreamWriter } from "../streams/stream-writer.ts";
 import type { ReadTransport, WriteTransport } from "../streams/transport.ts";
@@ -65,6 +73,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
   #closing = false;
   #aborted = false;
   #eofFed = false;
+  /** The handle's close has started (after a failed write, before `close()` or the owner's end). */
+  #handleClosed = false;
   #error: Error | undefined;
   #errorSeen = false;
   /** `close()` was called and will throw the write error, if any. */
@@ -178,12 +188,17 @@ export class FileTransport implements ReadTransport, WriteTransport {
     if (this.#options.mode === "r") {
       this.#closing = true;
       this.#task?.cancel("the file was closed");
-    } else this.writer.close();
+    } else {
+      this.writer.close();
+      // After a failed write the writer is closed already and does not pass the close on: wake the task here.
+      this.#closing = true;
+      this.#signal();
+    }
   }
 
-  /** The write error that nobody was told about yet (then forgets it). */
+  /** The write error that nobody was told about yet, by this file or by its writer (then forgets it). */
   takeError(): Error | undefined {
-    if (this.#error === undefined || this.#errorSeen) return undefined;
+    if (this.#error === undefined || this.#errorSeen || wasTold(this.#error)) return undefined;
     this.#errorSeen = true;
     return this.#error;
   }
@@ -223,7 +238,15 @@ export class FileTransport implements ReadTransport, WriteTransport {
       if (this.#options.mode === "r") {
         yield* this.#pumpReads();
         yield* suspend();
-      } else yield* this.#pumpWrites();
+      } else {
+        yield* this.#pumpWrites();
+        if (this.#error !== undefined) {
+          // A write failed: nothing more will be written. Close the handle and tell the writer now, and
+          // wait for `close()` or the owner's end to know whether the caller takes the error.
+          yield* this.#closeHandle();
+          while (!this.#closing) yield* this.#waitForSignal();
+        }
+      }
     } finally {
       this.#closing = true;
       yield* this.#shutdown();
@@ -372,10 +395,29 @@ export class FileTransport implements ReadTransport, WriteTransport {
     this.#wakeup?.resolve();
   }
 
-  /** Writes what is still queued (unless aborted or failed), closes the handle, and tells the reader, the writer and the waiters. */
+  /**
+   * Writes what is still queued (unless aborted or failed), closes the
+   * handle (unless a failed write closed it), and reports a write error
+   * that nobody was told about and no `close()` will throw.
+   */
   *#shutdown(): Operation<void> {
+    if (this.#options.mode !== "r") {
+      while (this.#queue.size > 0 && this.#error === undefined && !this.#aborted && !this.#handleClosed) yield* this.#writeBatch();
+    }
+    yield* this.#closeHandle();
+    const task = this.#task;
+    if (this.#error !== undefined && !this.#errorSeen && !wasTold(this.#error) && !this.#closeWillThrow && task !== null) {
+      // Closed because the owner ended (or without waiting), so no `close()` will throw it: report it rather than lose it.
+      this.#errorSeen = true;
+      task.loop.report(this.#error, { kind: "task", path: task.path });
+    }
+  }
+
+  /** Closes the handle (once), and tells the reader, the writer and the waiters. */
+  *#closeHandle(): Operation<void> {
+    if (this.#handleClosed) return;
+    this.#handleClosed = true;
     const { mode, path } = this.#options;
-    if (mode !== "r") while (this.#queue.size > 0 && this.#error === undefined && !this.#aborted) yield* this.#writeBatch();
     try {
       yield* io(this.#handle.close(), true);
     } catch (error) {
@@ -385,12 +427,6 @@ export class FileTransport implements ReadTransport, WriteTransport {
     this.writer.transportClosed(mode === "r" ? undefined : this.#error);
     this.#settleFlushes(true);
     this.done.resolve();
-    const task = this.#task;
-    if (this.#error !== undefined && !this.#errorSeen && !this.#closeWillThrow && task !== null) {
-      // Closed because the owner ended (or without waiting), so no `close()` will throw it: report it rather than lose it.
-      this.#errorSeen = true;
-      task.loop.report(this.#error, { kind: "task", path: task.path });
-    }
   }
 }
 defineOperationMethods(FileTransport);

@@ -74,6 +74,13 @@ function positive(value: number | undefined, fallback: number, name: string, int
  * Reading after `close()` gives what was buffered, then EOF; writing after
  * it throws `ClosedResourceError`.
  *
+ * A write the OS fails (a full disk, a FIFO whose reader left) stops the
+ * writing: what is queued is dropped and the handle is closed. The error is
+ * thrown by the next `write`, `drain`, `flush` or `close`; `flush` and
+ * `close` throw it once, and not after a `write` or `drain` threw it. An
+ * error that none of them threw by the time the owner task ends (or that a
+ * `using` close left) is reported to the loop's `onError`, never lost.
+ *
  * @example Write, append, read back
  * ```ts
  * import { run } from "corio";

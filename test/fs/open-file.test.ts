@@ -4,6 +4,7 @@ import {
   appendFileSync,
   chmodSync,
   closeSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -587,6 +588,93 @@ describe("openFile: errors", () => {
     assert.equal(reports.length, 1);
     assert.ok(reports[0]?.error instanceof BrokenResourceError);
     assert.equal(reports[0]?.path, "test/writer/file /dev/full");
+  });
+
+  // The file's task used to report a failed write as uncaught as soon as it failed, and flush() and
+  // close() then returned normally. runVirtual without onError fails the run on any report.
+  const noFull = !existsSync("/dev/full") && "needs /dev/full";
+
+  it("a write that failed while nobody waited is thrown by the next flush() or close(), once, and not reported", { skip: noFull }, async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile("/dev/full", "w");
+      out.write("important data\n");
+      // Until the file's task has tried the write, failed, and closed the handle.
+      yield* out.writer.waitClosed();
+      assert.equal(out.closed, false);
+      const error = (yield* rejectsOp(out.flush(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(error.code, "ENOSPC");
+      yield* out.flush();
+      yield* out.close();
+
+      const again = yield* openFile("/dev/full", "w");
+      again.write("more data\n");
+      yield* again.writer.waitClosed();
+      const closeError = (yield* rejectsOp(again.close(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(closeError.code, "ENOSPC");
+      yield* again.close();
+    });
+  });
+
+  it("after a failed write, later writes throw it, and a close() then does not throw it again", { skip: noFull }, async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile("/dev/full", "w");
+      out.write("x");
+      yield* out.writer.waitClosed();
+      assert.throws(() => out.write("y"), { name: "BrokenResourceError", code: "ENOSPC" } as object);
+      assert.throws(() => out.writeLine("z"), { name: "BrokenResourceError", code: "ENOSPC" } as object);
+      yield* out.close();
+    });
+  });
+
+  it("a drain() that throws the write error: the error is not reported as well", { skip: noFull }, async () => {
+    await runVirtual(function* () {
+      const out = yield* openFile("/dev/full", "w", { highWaterMark: 1 });
+      out.write("abcdef");
+      const error = (yield* rejectsOp(out.drain(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(error.code, "ENOSPC");
+      const viaWriter = yield* openFile("/dev/full", "w", { highWaterMark: 1 });
+      viaWriter.write("abcdef");
+      yield* rejectsOp(viaWriter.writer.drain(), BrokenResourceError);
+      // Both files close when this task ends, with no close() to throw the error.
+    });
+  });
+
+  it("with stopOnError, a write error the caller handles does not stop the program", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    const steps: string[] = [];
+    await run(
+      function* () {
+        const out = yield* openFile("/dev/full", "w");
+        out.write("log line\n");
+        yield* out.writer.waitClosed();
+        try {
+          yield* out.close();
+        } catch (error) {
+          steps.push(`close threw ${(error as { code?: string }).code}`);
+        }
+        yield* sleep(1);
+        steps.push("went on");
+      },
+      { stopOnError: true, onError },
+    );
+    assert.deepEqual(steps, ["close threw ENOSPC", "went on"]);
+    assert.deepEqual(reports, []);
+  });
+
+  it("a FIFO whose reader left (EPIPE): the next flush() throws it", { skip: process.platform === "win32" && "needs mkfifo" }, async () => {
+    const fifo = file("fifo");
+    execFileSync("mkfifo", [fifo]);
+    // A reader of our own, so the open for writing does not block; it leaves before the write.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    await runVirtual(function* () {
+      const out = yield* openFile(fifo, "w");
+      closeSync(reader);
+      out.write("nobody reads this\n");
+      yield* out.writer.waitClosed();
+      const error = (yield* rejectsOp(out.flush(), BrokenResourceError)) as BrokenResourceError & { code?: string };
+      assert.equal(error.code, "EPIPE");
+      yield* out.close();
+    });
   });
 });
 

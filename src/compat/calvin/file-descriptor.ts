@@ -7,7 +7,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { type FileMode, type FileStream, stdin } from "../../fs/index.ts";
-import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type Operation, type Task } from "../../index.ts";
+import { BrokenResourceError, ClosedResourceError, Future, isCancellation, type Operation, race, type Task } from "../../index.ts";
 import { openError, openFileWhole, purpose } from "./_open-file.ts";
 import { ownerTask, report, startService, type Trigger, Waker } from "./_trigger.ts";
 
@@ -333,13 +333,26 @@ export class GenericFileDescriptor<A = unknown> {
   /**
    * Opens the file, writes what was queued meanwhile, and closes it when
    * asked to. Cancelled because its owner finished, it still writes what was
-   * queued (the open is not interrupted), then closes the file.
+   * queued (the open is not interrupted), then closes the file. A write
+   * that fails closes the file at once: nobody waits on the writes, so the
+   * error is reported then, and later writes throw.
    */
   *#writeFile(): Operation<void> {
     let cancellation: unknown;
     try {
       yield* this.#open();
-      yield* this.#closeRequested;
+      const file = this.#file as FileStream;
+      yield* race([this.#closeRequested, file.writer.waitClosed()]);
+      if (!this.#closeRequested.done) {
+        // The file closed itself: a write failed. Its close() throws that error.
+        try {
+          yield* file.close();
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          report(error, `${this.#owner.path}/${this.#what} ${this.#path}`);
+        }
+        return;
+      }
     } catch (error) {
       if (!isCancellation(error)) return this.#failed(error);
       cancellation = error;
