@@ -152,7 +152,10 @@ export class Process {
    * Sends `signal` to the process. Returns `false` if it has already exited
    * (or could not be signalled), `true` if the signal was sent.
    *
-   * @throws {RangeError} for a signal name the OS does not know.
+   * @param signal A signal name, or a number: `0` (only checks that the
+   * process can be signalled) or the number of a signal Node knows
+   * (`os.constants.signals`).
+   * @throws {RangeError} for a signal name or number the OS does not know.
    */
   kill(signal: NodeJS.Signals | number = "SIGTERM"): boolean {
     checkSignal(signal, `send a signal to process ${this.#pid}`);
@@ -274,9 +277,16 @@ export class Process {
 }
 defineOperationMethods(Process);
 
-/** Throws a RangeError for a signal the OS does not know. */
+/** The signal numbers Node can send; it rejects any other number but 0 (the real-time signals too). */
+const SIGNAL_NUMBERS: ReadonlySet<number> = new Set(Object.values(constants.signals));
+
+/**
+ * Throws a RangeError for a signal the OS does not know: a name of
+ * `os.constants.signals` passes, and so does one of their numbers or `0`
+ * (what `kill` accepts).
+ */
 export function checkSignal(signal: unknown, action: string): void {
-  const known = typeof signal === "string" ? Object.hasOwn(constants.signals, signal) : typeof signal === "number" && Number.isInteger(signal) && signal >= 0;
+  const known = typeof signal === "string" ? Object.hasOwn(constants.signals, signal) : signal === 0 || SIGNAL_NUMBERS.has(signal as number);
   if (!known) throw new RangeError(`Cannot ${action}: unknown signal, received ${typeof signal === "string" ? JSON.stringify(signal) : String(signal)}`);
 }
 

@@ -59,7 +59,7 @@ export interface SpawnProcessOptions {
   limit?: number;
   /** Milliseconds between `signal` and `SIGKILL` when the process is stopped; `Infinity` never escalates. @default 5000 */
   killGrace?: number;
-  /** The signal sent first when the process is stopped (its owner finished, or `wait()` was cancelled). @default "SIGTERM" */
+  /** The signal sent first when the process is stopped (its owner finished, or `wait()` was cancelled): a name, as `"SIGINT"`. @default "SIGTERM" */
   signal?: NodeJS.Signals;
 }
 
@@ -136,6 +136,9 @@ export const spawnProcess = defineOperation(function* spawnProcess(
   }
   if (!(typeof killGrace === "number" && killGrace >= 0)) {
     throw new RangeError(`Cannot spawn ${JSON.stringify(command)}: killGrace must be a non-negative number of ms, received ${String(killGrace)}`);
+  }
+  if (typeof signal !== "string") {
+    throw new RangeError(`Cannot spawn ${JSON.stringify(command)}: signal must be a signal name such as "SIGTERM", received ${String(signal)}`);
   }
   checkSignal(signal, `spawn ${JSON.stringify(command)}`);
 

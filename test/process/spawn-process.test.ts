@@ -252,6 +252,14 @@ describe("spawnProcess: exit", () => {
         name: "RangeError",
         message: `Cannot send a signal to process ${child.pid}: unknown signal, received "SIGNOPE"`,
       });
+      // Numbers Node cannot send (it threw its own TypeError ERR_UNKNOWN_SIGNAL for them).
+      for (const number of [9999, 64, -1, 1.5]) {
+        assert.throws(() => child.kill(number), {
+          name: "RangeError",
+          message: `Cannot send a signal to process ${child.pid}: unknown signal, received ${number}`,
+        });
+      }
+      assert.equal(child.kill(0), true);
       child.stdin!.close();
       yield* child.wait();
     });
@@ -446,6 +454,9 @@ describe("spawnProcess: errors", () => {
       yield* rejectsOp(spawnProcess(process.execPath, [], { killGrace: -1 }), RangeError);
       yield* rejectsOp(spawnProcess(process.execPath, [], { limit: 0 }), RangeError);
       yield* rejectsOp(spawnProcess(process.execPath, [], { signal: "SIGNOPE" as NodeJS.Signals }), RangeError);
+      // A number was accepted, and stopping the process then sent nothing and waited the whole killGrace.
+      const number = yield* rejectsOp(spawnProcess(process.execPath, [], { signal: 9999 as unknown as NodeJS.Signals }), RangeError);
+      assert.equal(number.message, `Cannot spawn ${JSON.stringify(process.execPath)}: signal must be a signal name such as "SIGTERM", received 9999`);
       yield* rejectsOp(spawnProcess("", []), TypeError);
       yield* rejectsOp(spawnProcess(process.execPath, [1 as unknown as string]), TypeError);
     });
