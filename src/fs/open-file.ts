@@ -380,6 +380,17 @@ defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine")
  * the reader (a log rotated by copytruncate) is read on from its start; a
  * line cut by the truncation comes out joined to the next one, as in `tail`.
  *
+ * **FIFOs and devices** are read as regular files are, through libuv's
+ * thread pool (4 threads unless `UV_THREADPOOL_SIZE` says otherwise): the
+ * open of a FIFO blocks one of its threads until a writer opens the other
+ * end, and so does each read until the writer writes or closes its end.
+ * The file's task reads ahead as soon as the file is open, even when
+ * nobody reads, and `close()` (or the owner's end) waits for the read in
+ * progress: while the writer is silent, closing waits for it. If all the
+ * pool's threads are held so, every file operation of the program (and
+ * anything else on the pool, as `dns.lookup`) waits too. Read a pipe
+ * that may stay silent through `spawnProcess`'s pipes or a socket instead.
+ *
  * **Cancellation:** the open is abandoned, and a handle that the OS gives
  * after it is closed.
  *
