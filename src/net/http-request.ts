@@ -11,6 +11,9 @@ import { StreamReader } from "../streams/stream-reader.ts";
 import type { ReadTransport } from "../streams/transport.ts";
 import { bodyOverLimitMessage, refuseBody } from "./_body-limit.ts";
 
+/** @internal The key of `HttpRequest`'s method that discards what is left of a body once the request's task has ended (see `serveHttp`). */
+export const DISCARD_REST = Symbol("corio.httpRequest.discardRest");
+
 /**
  * An HTTP error a handler can throw to answer with that status (the server
  * answers 413 for a body over the limit this way).
@@ -76,6 +79,8 @@ export class HttpRequest {
   /** The body reader, made on first use: a request whose body is never read costs no reader and no listeners. */
   #body: StreamReader | undefined;
   #failed = false;
+  /** Set once the request's task has ended with the body part-read: what still comes is counted against the limit and dropped. */
+  #discarding = false;
   /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
   #target: { path: string; query: URLSearchParams } | HttpError | undefined;
 
@@ -91,7 +96,10 @@ export class HttpRequest {
   /**
    * The body, as a stream. Until it is first used, Node holds the body back
    * (the socket is paused once its buffer is full); a body never read is
-   * discarded by Node after the response.
+   * discarded by Node after the response. A body read in part is discarded
+   * once the request's task has ended, so the next request on the
+   * connection is read: up to `maxBodySize` in all, past which the
+   * connection closes after the response (as for a body over the limit).
    */
   get body(): StreamReader {
     return this.#body ?? this.#openBody();
@@ -131,7 +139,7 @@ export class HttpRequest {
       if (this.#failed) return;
       received += chunk.length;
       if (received > maxBodySize) this.#refuse(new HttpError(413, `Cannot read the request body: it is over the limit of ${maxBodySize} bytes`));
-      else body.feed(chunk);
+      else if (!this.#discarding) body.feed(chunk);
     });
     raw.on("end", () => {
       if (!this.#failed) body.feedEof();
@@ -145,6 +153,23 @@ export class HttpRequest {
       body.setException(new BrokenResourceError(`Cannot read the request body: ${error.message}`, { cause: error }));
     });
     return body;
+  }
+
+  /**
+   * @internal The request's task has ended (its handler and the tasks it
+   * started): the rest of a body it opened but did not read to the end is
+   * read and dropped, so the connection's next request can be parsed. The
+   * body reader paused the request when its buffer filled, and Node discards
+   * only a body nobody listened to: without this, the next request waited
+   * for `requestTimeout` and got a 408. Past `maxBodySize` in all, the body
+   * is refused as a read would have refused it: the connection closes after
+   * the response (a lingering close).
+   */
+  [DISCARD_REST](): void {
+    const raw = this.raw;
+    if (this.#body === undefined || this.#failed || this.#discarding || raw.complete || raw.destroyed) return;
+    this.#discarding = true;
+    raw.resume();
   }
 
   /** Gives up on the body: reads throw `error`, and the rest of the body is never read. */

@@ -19,7 +19,7 @@ import { describeAddress } from "./_listen.ts";
 import { nodeHttps } from "./_node-modules.ts";
 import { type RequestHandling, RequestRun } from "./_request-run.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
-import { HttpError, HttpRequest } from "./http-request.ts";
+import { DISCARD_REST, HttpError, HttpRequest } from "./http-request.ts";
 import { HttpResponse } from "./http-response.ts";
 
 /** Handles one request; runs as its own task, cancelled if the client disconnects. */
@@ -335,7 +335,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
       const task = core.spawn(requestName(req), new RequestRun(handling, request, new HttpResponse(res)), true);
       if (task === undefined) return;
       res.on("close", onResponseClose);
-      requests.add(task, res);
+      requests.add(task, res, request);
       if (core.closing) closeWhenLast(res, requests);
       if (req.socket.destroyed) requests.cancelAll();
     } catch (error) {
@@ -432,8 +432,10 @@ class ConnectionRequests implements Watcher {
   readonly #start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void;
   /** Each request task, in the order the requests came... */
   readonly #tasks: TaskImpl<unknown>[] = [];
-  /** ...and its response, at the same index. */
+  /** ...and its response, at the same index... */
   readonly #responses: ServerResponse[] = [];
+  /** ...and its request, whose unread body is discarded when the task ends. */
+  readonly #requests: HttpRequest[] = [];
   /** Requests pipelined behind `max` running ones, in order, not started yet. */
   readonly #held = new Fifo<[IncomingMessage, ServerResponse]>();
   /** Whether this paused the socket (Node pauses it too, for its own reasons: those are its to undo). */
@@ -464,10 +466,14 @@ class ConnectionRequests implements Watcher {
     }
   }
 
-  add(task: TaskImpl<void>, res: ServerResponse): void {
-    if (task.done) return;
+  add(task: TaskImpl<void>, res: ServerResponse, request: HttpRequest): void {
+    if (task.done) {
+      request[DISCARD_REST]();
+      return;
+    }
     this.#tasks.push(task as TaskImpl<unknown>);
     this.#responses.push(res);
+    this.#requests.push(request);
     task.addWatcher(this);
   }
 
@@ -486,13 +492,18 @@ class ConnectionRequests implements Watcher {
     const index = tasks.indexOf(task);
     if (index < 0) return;
     const responses = this.#responses;
+    const requests = this.#requests;
+    // Nothing reads the body any more: what is left of it is dropped, or the next request would never be read.
+    (requests[index] as HttpRequest)[DISCARD_REST]();
     if (index === 0) {
       // The usual case: the oldest request ends first.
       tasks.shift();
       responses.shift();
+      requests.shift();
     } else {
       tasks.splice(index, 1);
       responses.splice(index, 1);
+      requests.splice(index, 1);
     }
     if (this.#paused) this.#startHeld();
   }

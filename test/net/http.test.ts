@@ -1099,3 +1099,81 @@ describe("serveHttp: pipelined requests (issue 12)", () => {
     });
   }
 });
+
+describe("serveHttp: a request body the handler reads in part (review s35, finding 1)", () => {
+  // Over the 512 KiB the body reader buffers before it pauses the request, under the default maxBodySize of 1 MiB.
+  const partBody = Buffer.alloc(900 * 1024, 97);
+  // Short, so that a stalled connection shows as a 408 within the test's wait rather than as the wait running out.
+  const limits = { headersTimeout: 2000, requestTimeout: 3000 };
+
+  /** A handler that reads the first chunk of /upload's body, then throws or answers; /next answers "next ok". */
+  function partReader(finish: "throw" | "send"): HttpHandler {
+    return function* (request, response) {
+      if (request.path === "/upload") {
+        const first = yield* request.read();
+        if (finish === "throw") throw new HttpError(400, `not JSON (${first?.[0]})`);
+        return yield* response.send(200, `read ${first?.length}`);
+      }
+      yield* response.send(200, "next ok");
+    };
+  }
+
+  for (const [finish, framing] of [
+    ["throw", "content-length"],
+    ["send", "content-length"],
+    ["throw", "chunked"],
+  ] as const) {
+    it(`a handler that reads a chunk then ${finish === "throw" ? "throws HttpError" : "answers"} (${framing}): the rest is discarded and the next request on the connection is answered`, async () => {
+      const reports = await withServer(
+        partReader(finish),
+        async (server) => {
+          const client = rawClient(server.address.port);
+          if (framing === "content-length") {
+            client.socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: ${partBody.length}\r\n\r\n`);
+            client.socket.write(partBody);
+          } else {
+            client.socket.write("POST /upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n");
+            for (let sent = 0; sent < partBody.length; sent += 64 * 1024) {
+              const chunk = partBody.subarray(sent, sent + 64 * 1024);
+              client.socket.write(`${chunk.length.toString(16)}\r\n`);
+              client.socket.write(chunk);
+              client.socket.write("\r\n");
+            }
+            client.socket.write("0\r\n\r\n");
+          }
+          client.socket.write("GET /next HTTP/1.1\r\nhost: x\r\n\r\n");
+          // Bounded by the wait, not timed: before the fix the second answer was a 408 after requestTimeout.
+          assert.ok(await turnsUntil(() => client.text.endsWith("next ok") || client.ended), client.text);
+          const first =
+            finish === "throw" ? /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*?\r\n\r\nnot JSON \(97\)/ : /^HTTP\/1\.1 200 OK\r\n[\s\S]*?\r\n\r\nread \d+/;
+          assert.match(client.text, first);
+          assert.match(client.text, /HTTP\/1\.1 200 OK\r\n[\s\S]*?\r\n\r\nnext ok$/);
+          assert.doesNotMatch(client.text, /408/);
+          assert.equal(client.ended, false, "the connection stays open (keep-alive)");
+          client.socket.destroy();
+          await client.closed;
+        },
+        { limits },
+      );
+      assert.deepEqual(reports, []);
+    });
+  }
+
+  it("a part-read body that goes on past maxBodySize: the answer goes out, then the connection closes (lingering, no reset)", async () => {
+    const reports = await withServer(
+      partReader("send"),
+      async (server) => {
+        const client = rawClient(server.address.port);
+        const body = Buffer.alloc(1536 * 1024, 97); // declared and sent, over the 1 MiB limit: read() does not refuse it up front
+        client.socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n`);
+        client.socket.write(body);
+        await client.closed;
+        assert.match(client.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*?\r\n\r\nread \d+$/);
+        assert.equal(client.ended, true, "the server ended the connection with a FIN");
+        assert.equal(client.error, undefined, "no reset");
+      },
+      { limits },
+    );
+    assert.deepEqual(reports, []);
+  });
+});
