@@ -16,7 +16,9 @@ export const DISCARD_REST = Symbol("corio.httpRequest.discardRest");
 
 /**
  * An HTTP error a handler can throw to answer with that status (the server
- * answers 413 for a body over the limit this way).
+ * answers 413 for a body over the limit this way). The status is an error
+ * status, 400 to 599: anything else (a `NaN` from `Number(input)`, a 1xx, a
+ * 304) would not be an answer the client could read as the request's end.
  *
  * @example
  * ```ts
@@ -29,7 +31,15 @@ export class HttpError extends Error {
   override name = "HttpError";
   /** The status code to answer with. */
   readonly status: number;
+  /**
+   * @param status The status to answer with, an integer from 400 to 599.
+   * @param message The answer's body (text), and the error's message.
+   * @throws {RangeError} for a status that is not an integer from 400 to 599.
+   */
   constructor(status: number, message: string) {
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new RangeError(`Cannot make an HttpError: its status must be an integer from 400 to 599, received ${String(status)}`);
+    }
     super(message);
     this.status = status;
   }

@@ -180,7 +180,8 @@ defineOperationMethods(HttpServer);
  * client disconnects before the response is complete, that task is
  * cancelled. A handler that throws gets a 500 answer (or the status of an
  * `HttpError`), and the error is reported to the loop's `onError`; the
- * server goes on. Tasks the handler started belong to its request: a
+ * server goes on. An answer that cannot be written either is reported too,
+ * and its connection is cut. Tasks the handler started belong to its request: a
  * response the handler left open is ended once they have ended (its daemons
  * cancelled), and one of them failing is answered and reported as a
  * failing handler is (the response is cut off if it had begun). Limits
@@ -396,11 +397,27 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
 /** Printable ASCII but `"` and `\\`: what JSON.stringify leaves as is. */
 const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-/** Answers a failure: its status (500 unless an `HttpError` says otherwise) if nothing was sent yet, else the response is cut off. */
+/**
+ * Answers a failure: its status (500 unless an `HttpError` says otherwise)
+ * if nothing was sent yet, else the response is cut off. An answer that
+ * cannot be written cuts the response off too (then throws): left neither
+ * ended nor destroyed, it held its client, which no timeout of Node's
+ * covers once the request is in, and every request pipelined behind it.
+ */
 function* answerFailure(response: HttpResponse, error?: HttpError): Operation<void> {
   const res = response.raw;
-  if (!res.headersSent && !res.destroyed) yield* response.send(error?.status ?? 500, error?.message ?? "Internal Server Error");
-  else res.destroy();
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  // A status message the handler set was for its own status (and one Node refuses, which may be why it failed, would fail this too).
+  res.statusMessage = "";
+  try {
+    yield* response.send(error?.status ?? 500, error?.message ?? "Internal Server Error");
+  } catch (failure) {
+    if (!res.writableEnded) res.destroy();
+    throw failure;
+  }
 }
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */

@@ -1177,3 +1177,80 @@ describe("serveHttp: a request body the handler reads in part (review s35, findi
     assert.deepEqual(reports, []);
   });
 });
+
+describe("serveHttp: an answer to a failure that cannot be written (review s35, finding 2)", () => {
+  it("HttpError takes only an error status, an integer from 400 to 599", () => {
+    for (const status of [Number.NaN, 99, 101, 200, 304, 399, 600, 404.5, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new HttpError(status, "x"), {
+        name: "RangeError",
+        message: `Cannot make an HttpError: its status must be an integer from 400 to 599, received ${String(status)}`,
+      });
+    }
+    assert.equal(new HttpError(400, "x").status, 400);
+    assert.equal(new HttpError(599, "x").status, 599);
+  });
+
+  it("a handler that makes an HttpError from a bad status (NaN) gets 500, reported; a request pipelined behind it is answered", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/x") throw new HttpError(Number("oops"), "bad input");
+        yield* response.send(200, "next ok");
+      },
+      async (server) => {
+        const client = rawClient(server.address.port, "GET /x HTTP/1.1\r\nhost: x\r\n\r\nGET /y HTTP/1.1\r\nhost: x\r\n\r\n");
+        // Bounded by the wait: before the fix nothing ever came back.
+        assert.ok(await turnsUntil(() => client.text.endsWith("next ok") || client.ended, 3000), client.text);
+        assert.match(client.text, /^HTTP\/1\.1 500 Internal Server Error\r\n[\s\S]*?\r\n\r\nInternal Server ErrorHTTP\/1\.1 200 OK\r\n/);
+        client.socket.destroy();
+        await client.closed;
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => `${(error as Error).name}: ${(error as Error).message}`),
+      ["RangeError: Cannot make an HttpError: its status must be an integer from 400 to 599, received NaN"],
+    );
+  });
+
+  it("a status message Node refuses, left by the handler, does not fail the 500 that answers its failure", async () => {
+    const reports = await withServer(
+      function* (_request, response) {
+        response.raw.statusMessage = "Fine\r\nSet-Cookie: x=1";
+        yield* response.send(200, "ok"); // Node refuses the status line
+      },
+      async (server) => {
+        const client = rawClient(server.address.port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert.ok(await turnsUntil(() => client.text.endsWith("Internal Server Error") || client.ended, 3000), client.text);
+        assert.match(client.text, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+        assert.doesNotMatch(client.text, /set-cookie/i);
+        client.socket.destroy();
+        await client.closed;
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => (error as NodeJS.ErrnoException).code),
+      ["ERR_INVALID_CHAR"],
+    );
+  });
+
+  it("an answer to a failure that throws as it is written: the connection is cut, and both errors are reported", async () => {
+    const reports = await withServer(
+      function* (_request, response) {
+        response.raw.writeHead = () => {
+          throw new Error("writeHead broke");
+        };
+        throw new Error("handler broke");
+      },
+      async (server) => {
+        const client = rawClient(server.address.port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        // Bounded by the wait: before the fix the connection stayed open with nothing sent.
+        assert.ok(await turnsUntil(() => client.ended || client.error !== undefined, 3000), "the connection is cut");
+        await client.closed;
+        assert.equal(client.text, "");
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => (error as Error).message),
+      ["handler broke", "writeHead broke"],
+    );
+  });
+});
