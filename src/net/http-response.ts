@@ -32,7 +32,10 @@ const START = Symbol("corio.httpResponse.start");
  * ```
  */
 export class HttpResponse {
-  /** The status code to send. @default 200 */
+  /**
+   * The status code to send, an integer from 200 to 999 (checked when the
+   * head goes out: a 1xx is not a final answer). @default 200
+   */
   status = 200;
   /** The underlying Node response, for what this class does not cover. */
   readonly raw: ServerResponse;
@@ -59,10 +62,14 @@ export class HttpResponse {
     return this;
   }
 
-  /** Sends the status line and headers now (`write` does it too). */
+  /**
+   * Sends the status line and headers now (`write` does it too).
+   *
+   * @throws {RangeError} for a `status` that is not an integer from 200 to 999.
+   */
   flushHeaders(): void {
     if (!this.raw.headersSent) {
-      this.raw.statusCode = this.status;
+      this.raw.statusCode = finalStatus(this.status, "send the headers");
       this.raw.flushHeaders();
     }
   }
@@ -75,12 +82,13 @@ export class HttpResponse {
    *
    * @throws {ClosedResourceError} after `end()`.
    * @throws {BrokenResourceError} if the client went away.
+   * @throws {RangeError} for a `status` that is not an integer from 200 to 999.
    */
   *write(chunk: string | Uint8Array): Operation<void> {
     const raw = this.raw;
     if (raw.writableEnded) throw new ClosedResourceError("Cannot write: the response has already ended");
     if (raw.destroyed) throw new BrokenResourceError("Cannot write: the client closed the connection");
-    if (!raw.headersSent) raw.statusCode = this.status;
+    if (!raw.headersSent) raw.statusCode = finalStatus(this.status, "write");
     if (raw.write(chunk)) return;
     yield* waitForDrain(raw);
   }
@@ -90,6 +98,8 @@ export class HttpResponse {
    * been handed to the OS.
    *
    * **Cancellation:** the response is ended anyway; only the wait stops.
+   *
+   * @throws {RangeError} for a `status` that is not an integer from 200 to 999.
    */
   end(chunk?: string | Uint8Array): Operation<void> {
     return new ResponseEnd(this, END, 0, chunk, undefined);
@@ -102,7 +112,7 @@ export class HttpResponse {
   #end(chunk: string | Uint8Array | undefined): boolean {
     const raw = this.raw;
     if (raw.writableEnded) return true;
-    if (!raw.headersSent) raw.statusCode = this.status;
+    if (!raw.headersSent) raw.statusCode = finalStatus(this.status, "end the response");
     if (raw.destroyed) throw new BrokenResourceError("Cannot end the response: the client closed the connection");
     raw.end(chunk ?? "");
     // The socket took every byte at once (a write error is only reported later: then wait, and 'close' tells).
@@ -111,15 +121,29 @@ export class HttpResponse {
   }
 
   /**
-   * Sends a whole response: status, headers and body, then ends it.
+   * Sends a whole response: status, headers and body, then ends it. A 204
+   * or 304 has no body: `body` is dropped and no `content-length` or
+   * `content-type` is sent for it, as `node:http`'s `end(body)` does (a
+   * `content-type` given in `headers` or set before is kept).
    *
    * **Cancellation:** as for `end`.
+   *
+   * @param status An integer from 200 to 999: a 1xx is not a final answer
+   * (early hints are `response.raw.writeEarlyHints`).
+   * @throws {RangeError} for a `status` that is not an integer from 200 to 999.
    */
   send(status: number, body: string | Uint8Array = "", headers?: Record<string, string>): Operation<void> {
     return new ResponseEnd(this, SEND, status, body, headers);
   }
 
-  /** Sends `value` as JSON with `status`. **Cancellation:** as for `end`. */
+  /**
+   * Sends `value` as JSON with `status` (as `send` does).
+   *
+   * **Cancellation:** as for `end`.
+   *
+   * @throws {TypeError} for a value with no JSON text (`undefined`, a function, a symbol).
+   * @throws {RangeError} for a `status` that is not an integer from 200 to 999.
+   */
   json(value: unknown, status = 200): Operation<void> {
     return new ResponseEnd(this, JSON_BODY, status, value, undefined);
   }
@@ -128,13 +152,18 @@ export class HttpResponse {
   [START](kind: number, status: number, body: unknown, headers: Record<string, string> | undefined): boolean {
     if (kind === END) return this.#end(body as string | Uint8Array | undefined);
     if (kind === SEND) return this.#send(status, (body ?? "") as string | Uint8Array, headers, undefined);
-    return this.#send(status, JSON.stringify(body), undefined, "application/json; charset=utf-8");
+    const text = JSON.stringify(body) as string | undefined;
+    if (text === undefined) {
+      throw new TypeError(`Cannot send the value as JSON: JSON.stringify gives no text for it (undefined, a function or a symbol), received ${typeof body}`);
+    }
+    return this.#send(status, text, undefined, "application/json; charset=utf-8");
   }
 
   /** `send` up to the wait: true if there is nothing to wait for. `type` is a content-type that overrides any set. */
   #send(status: number, body: string | Uint8Array, headers: Record<string, string> | undefined, type: string | undefined): boolean {
-    this.status = status;
+    this.status = finalStatus(status, "send a response");
     const raw = this.raw;
+    if (status === 204 || status === 304) return this.#sendNoBody(status, headers);
     const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
     if (headers === undefined && !raw.headersSent && !raw.destroyed) {
       // One header object for writeHead: Node then skips its header map (it merges with headers set before, if any).
@@ -148,6 +177,31 @@ export class HttpResponse {
     this.setHeader("content-length", length);
     return this.#end(body);
   }
+
+  /**
+   * `send` for a 204 or 304: the head without a body's `content-length` or
+   * `content-type` (RFC 9110 §8.6: none in a 204; in a 304 only the length a
+   * 200 would have had, not the dropped body's), then the end.
+   */
+  #sendNoBody(status: number, headers: Record<string, string> | undefined): boolean {
+    const raw = this.raw;
+    if (headers !== undefined) for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
+    if (!raw.headersSent && !raw.destroyed) raw.writeHead(status);
+    return this.#end(undefined);
+  }
+}
+
+/**
+ * `status` if it can be a response's final status: an integer from 200 to
+ * 999 (Node's own bound is 100 to 999, but a 1xx written as the answer
+ * leaves the client waiting for the real one, and takes the next pipelined
+ * response for it).
+ */
+function finalStatus(status: number, action: string): number {
+  if (Number.isInteger(status) && status >= 200 && status <= 999) return status;
+  throw new RangeError(
+    `Cannot ${action}: the status must be an integer from 200 to 999 (a 1xx is not a final answer; early hints are response.raw.writeEarlyHints), received ${String(status)}`,
+  );
 }
 defineOperationMethods(HttpResponse);
 

@@ -1254,3 +1254,88 @@ describe("serveHttp: an answer to a failure that cannot be written (review s35, 
     );
   });
 });
+
+describe("serveHttp: statuses and bodies a response cannot have (review s35, findings 4 to 6)", () => {
+  /** Pipelines GETs of `paths` then `/last` on one raw connection; gives what came back once `/last` is answered. */
+  async function pipelined(server: HttpServer, paths: string[]): Promise<string> {
+    const client = rawClient(server.address.port, [...paths, "/last"].map((path) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`).join(""));
+    assert.ok(await turnsUntil(() => client.text.endsWith("last ok") || client.ended, 3000), client.text);
+    client.socket.destroy();
+    await client.closed;
+    return client.text.replace(/\r\ndate: [^\r]*/gi, "");
+  }
+
+  it("a 1xx as the final status (send, end, write, flushHeaders) is refused with a RangeError: 500, and the connection stays in sync", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/send") yield* response.send(103, "early");
+        else if (request.path === "/end") {
+          response.status = 100;
+          yield* response.end("x");
+        } else if (request.path === "/write") {
+          response.status = 101;
+          yield* response.write("x");
+        } else if (request.path === "/flush") {
+          response.status = 199;
+          response.flushHeaders();
+        } else yield* response.send(200, "last ok");
+      },
+      async (server) => {
+        const text = await pipelined(server, ["/send", "/end", "/write", "/flush"]);
+        const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((match) => match[1]);
+        assert.deepEqual(statuses, ["500", "500", "500", "500", "200"], text);
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => `${(error as Error).name}: ${(error as Error).message}`),
+      [
+        ["send a response", 103],
+        ["end the response", 100],
+        ["write", 101],
+        ["send the headers", 199],
+      ].map(
+        ([action, status]) =>
+          `RangeError: Cannot ${action}: the status must be an integer from 200 to 999 (a 1xx is not a final answer; early hints are response.raw.writeEarlyHints), received ${status}`,
+      ),
+    );
+  });
+
+  it("send(204 or 304, body) sends no body, no content-length and no content-type for it, as node:http does; headers given are kept", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/204") yield* response.send(204, "some body");
+        else if (request.path === "/304") yield* response.send(304, new Uint8Array(9), { etag: '"v1"' });
+        else yield* response.send(200, "last ok");
+      },
+      async (server) => {
+        const text = await pipelined(server, ["/204", "/304"]);
+        assert.equal(
+          text,
+          'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nHTTP/1.1 304 Not Modified\r\netag: "v1"\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 7\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nlast ok',
+        );
+      },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("json() of a value with no JSON text (undefined, a function, a symbol) fails with a TypeError that says so: 500", async () => {
+    const values: Record<string, unknown> = { "/undefined": undefined, "/function": () => 1, "/symbol": Symbol("s") };
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.path === "/last") yield* response.send(200, "last ok");
+        else yield* response.json(values[request.path]);
+      },
+      async (server) => {
+        const text = await pipelined(server, Object.keys(values));
+        const statuses = [...text.matchAll(/HTTP\/1\.1 (\d+)/g)].map((match) => match[1]);
+        assert.deepEqual(statuses, ["500", "500", "500", "200"], text);
+      },
+    );
+    assert.deepEqual(
+      reports.map((error) => `${(error as Error).name}: ${(error as Error).message}`),
+      ["undefined", "function", "symbol"].map(
+        (type) => `TypeError: Cannot send the value as JSON: JSON.stringify gives no text for it (undefined, a function or a symbol), received ${type}`,
+      ),
+    );
+  });
+});
