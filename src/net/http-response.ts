@@ -42,6 +42,9 @@ export class HttpResponse {
 
   /** @internal */
   constructor(raw: ServerResponse) {
+    // A handler's content-length that its bytes do not match would desync the connection: the rest of
+    // its body read as the next response (through a proxy's pool, another client's). Node fails the write.
+    raw.strictContentLength = true;
     this.raw = raw;
   }
 

@@ -941,6 +941,26 @@ describe("serveHttp: hostile input (issue 12, edge case 17)", () => {
 });
 
 describe("serveHttp: pipelined requests (issue 12)", () => {
+  it("a handler whose content-length does not match what it writes fails, and its extra bytes never reach the client as the next response", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.url === "/next") return yield* response.send(200, "next");
+        response.setHeader("content-length", 2);
+        yield* response.write("hello"); // 3 bytes more than announced
+        yield* response.end();
+      },
+      async (server) => {
+        const answer = await rawRequest(
+          server.address.port,
+          "GET /short HTTP/1.1\r\nhost: x\r\n\r\nGET /next HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        );
+        assert.doesNotMatch(answer, /hello|llo/, answer);
+      },
+    );
+    assert.equal(reports.length, 1);
+    assert.match(String(reports[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
+  });
+
   it("a client that pipelines 10 requests and goes away: all 10 request tasks end, and close(0) returns", async () => {
     let ended = 0;
     let started = 0;
