@@ -18,14 +18,15 @@ import { requireCurrentTask } from "./spawn.ts";
 import { TaskImpl } from "./task.ts";
 
 /**
- * Starts `op` as a boundary child of the current task and runs its first step now. Unless it is
- * a `scope` (which owns what its body opens), what `op` opens goes to the caller when it ends done.
- * `concurrent`: one of several operations run at once (`all`, `race`, ...).
+ * Starts `op` as a boundary child of the current task and runs its first step now. The resource
+ * `op` returns goes to the caller when it ends done, unless it is a `scope` (which owns what its
+ * body opens) or `concurrent`: one of several operations run at once (`all`, `race`, ...), whose
+ * values the caller may never get (a sibling failed), so nothing may outlive it.
  */
 export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false, concurrent = false): TaskImpl<T> {
   assertOperationLike(op, api);
   const parent = requireCurrentTask(api);
-  const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (api === "scope" ? 0 : RESOURCES_TO_PARENT) | (concurrent ? CONCURRENT : 0);
+  const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (concurrent ? CONCURRENT : api === "scope" ? 0 : RESOURCES_TO_PARENT);
   const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
   child.runStep();
   return child;

@@ -16,6 +16,12 @@ import { TaskImpl } from "./task.ts";
 /** The registration of one resource; `release()` when the resource was closed by hand. */
 export interface ResourceKeeper {
   release(): void;
+  /**
+   * Names what the opening operation returns for this resource: a boundary
+   * (`timeout`, `shield`, ...) that returns that value hands the resource to
+   * its caller instead of closing it. Returns `value`.
+   */
+  returnedAs<T extends object>(value: T): T;
 }
 
 /**
@@ -41,6 +47,10 @@ function keep(destructor: Destructor, api: string): ResourceKeeper {
     release() {
       owner.unensure(destructor);
     },
+    returnedAs(value) {
+      destructor.handle = value;
+      return value;
+    },
   };
 }
 
@@ -53,9 +63,9 @@ function keep(destructor: Destructor, api: string): ResourceKeeper {
  * service only after that first step.
  */
 export function startDaemon(opener: TaskImpl<unknown>, name: string, body: () => Operation<void>): TaskImpl<void> {
-  // Opened inside `timeout(ms, openFile(...))` and the like: the service is the caller's, as a resource
-  // handed on would be, and the boundary stops it if it does not end done (see RESOURCES_TO_PARENT).
-  // A shield keeps its own: the caller's cancellation must not reach what runs inside it.
+  // Opened inside `timeout(ms, openFile(...))` and the like: the service is a daemon of the caller,
+  // and the boundary stops it as it ends unless it returns the service's handle (`daemonReturnedAs`;
+  // see RESOURCES_TO_PARENT). A shield keeps its own: the caller's cancellation must not reach it.
   let owner = opener;
   while ((owner.flags & (RESOURCES_TO_PARENT | SHIELDED)) === RESOURCES_TO_PARENT && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
   const task = new TaskImpl<void>(owner.loop, owner, body, name, owner.priority, DAEMON | INHERIT_LATER);
@@ -65,13 +75,27 @@ export function startDaemon(opener: TaskImpl<unknown>, name: string, body: () =>
   return task;
 }
 
-/** `opener` (a boundary) stops `daemon` if it ends without handing it on; forgotten when the daemon ends first. */
+/** The destructor by which a boundary stops a daemon started inside it (see `startDaemon`). */
+const stoppers = new WeakMap<TaskImpl<void>, Destructor>();
+
+/** `opener` (a boundary) stops `daemon` as it ends, unless it hands it on; forgotten when the daemon ends first. */
 function stopWithOpener(opener: TaskImpl<unknown>, daemon: TaskImpl<void>): void {
   const destructor: Destructor = {
     name: daemon.name,
-    cleanup: () =>
-      waitUntilDone(requireCurrentTask("stop a service"), daemon, createCancelledError(`${daemon.name}: the operation that opened it did not complete`)),
+    cleanup: () => waitUntilDone(requireCurrentTask("stop a service"), daemon, createCancelledError(`${daemon.name}: the operation that opened it has ended`)),
   };
   opener.ensure(destructor);
+  stoppers.set(daemon, destructor);
   daemon.addWatcher({ taskFinished: () => opener.unensure(destructor) });
+}
+
+/**
+ * `ResourceKeeper.returnedAs` for a service started by `startDaemon`: a
+ * boundary that returns `value` (the server, the file) leaves the service
+ * running for its caller. Returns `value`.
+ */
+export function daemonReturnedAs<T extends object>(daemon: TaskImpl<void>, value: T): T {
+  const stopper = stoppers.get(daemon);
+  if (stopper !== undefined) stopper.handle = value;
+  return value;
 }

@@ -35,9 +35,9 @@ export const INHERIT_LATER = 2048;
 /** Its failure is reported by whoever watches it (a server's connection task), not taken by its parent. */
 export const FAILS_ALONE = 32768;
 /**
- * A boundary that runs an operation for its caller (`timeout`, `all`, `race`, `shield`, ...; not
- * `scope`): when it ends done, the resources its operation opened go to its parent with the value,
- * instead of closing as it ends.
+ * A boundary that runs one operation for its caller (`timeout`, `moveOnAfter`, `deadline`,
+ * `shield`): when it ends done, the resource its operation returns (`timeout(ms,
+ * openConnection(...))`) goes to its parent with the value, instead of closing as it ends.
  */
 export const RESOURCES_TO_PARENT = 65536;
 /** One of several operations a boundary runs at once for its caller (`all`, `race`, `allSettled`, `wait`): a task in its own right, not its caller's code. */
@@ -51,6 +51,8 @@ export interface Destructor {
   readonly name: string;
   readonly close?: () => unknown;
   readonly cleanup?: () => Operation<void>;
+  /** What the operation that opened it returns (a connection, a process, a file): a boundary that returns it hands it on. */
+  handle?: object;
 }
 
 /**
@@ -99,6 +101,8 @@ export abstract class Scope {
   protected abstract finish(failures: unknown[] | null): void;
   /** Runs `run` as a shielded child whose end finishes this scope. */
   protected abstract startFinalizer(run: () => Operation<void>): void;
+  /** What the body returned (once it has, and was not cancelled). */
+  protected abstract bodyValue(): unknown;
 
   get path(): string {
     return this.parentScope === null ? this.name : `${this.parentScope.path}/${this.name}`;
@@ -247,15 +251,12 @@ export abstract class Scope {
       }
       return;
     }
+    if (this.destructors !== null && (this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null) {
+      this.handOverReturned();
+    }
     if (this.destructors !== null) {
-      if ((this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null && this.parentScope !== null) {
-        // Ends done: what it opened (`timeout(ms, openConnection(...))`) is its caller's now.
-        for (const destructor of this.destructors) this.parentScope.ensure(destructor);
-        this.destructors = null;
-      } else {
-        this.runDestructors();
-        if (this.firstChild !== null || this.finished) return;
-      }
+      this.runDestructors();
+      if (this.firstChild !== null || this.finished) return;
     }
     const failures = this.failures;
     this.failures = null;
@@ -280,6 +281,24 @@ export abstract class Scope {
   /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */
   resourceNames(): string[] {
     return this.destructors === null ? [] : [...this.destructors].map((d) => d.name);
+  }
+
+  /**
+   * Ends done: the resource it returns (`timeout(ms, openConnection(...))`) is its caller's now.
+   * Only that one: what its operation opened for itself (`ensure`, a listener, a connection it
+   * used and did not return) still ends with it, as its operation expected.
+   */
+  private handOverReturned(): void {
+    const value = this.bodyValue();
+    const parent = this.parentScope;
+    const destructors = this.destructors as Set<Destructor>;
+    if (value === null || typeof value !== "object" || parent === null) return;
+    for (const destructor of destructors) {
+      if (destructor.handle !== value) continue;
+      destructors.delete(destructor);
+      parent.ensure(destructor);
+    }
+    if (destructors.size === 0) this.destructors = null;
   }
 
   private runDestructors(): void {

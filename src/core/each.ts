@@ -120,7 +120,7 @@ export const each: {
   const opened = open<T, TReturn>(source);
   const iterator = new Each<T, TReturn>(opened);
   iterator.keeper = adoptResourceWithCleanup("each", () => iterator.return(), "iterate with each()");
-  return iterator;
+  return iterator.keeper.returnedAs(iterator);
 }) as unknown as never;
 
 /**

@@ -154,7 +154,7 @@ export const on: {
 } = defineOperation(function* on(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<EachIterator<unknown>> {
   const events = new EventIterator(target, name);
   events.keeper = adoptResource(`listener of ${String(name)}`, () => events.stop(), "listen to events");
-  return events;
+  return events.keeper.returnedAs(events);
 }) as unknown as never;
 
 class EventIterator implements EachIterator<unknown> {

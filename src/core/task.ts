@@ -487,6 +487,10 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if ((this.flags & OBSERVED) === 0) this.loop.report(this.#result, { kind: "task", task: this, path: errorOriginOf(this.#result, this.path) });
   }
 
+  protected bodyValue(): unknown {
+    return this.#result;
+  }
+
   protected startFinalizer(run: () => Operation<void>): void {
     new TaskImpl<void>(this.loop, this as TaskImpl<unknown>, run, "cleanup", this.priority, SHIELDED).runStep();
   }

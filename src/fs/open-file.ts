@@ -8,7 +8,7 @@ import type { FileHandle } from "node:fs/promises";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { hostDecodeUtf8 } from "../core/_host.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
-import { startDaemon } from "../core/_resource.ts";
+import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
@@ -458,6 +458,6 @@ export const openFile = defineOperation(function* openFile(path: string, mode: F
       throw error;
     }
   }
-  startDaemon(owner, `file ${path}`, () => transport.run());
-  return FileStream.create(path, mode, transport);
+  const pump = startDaemon(owner, `file ${path}`, () => transport.run());
+  return daemonReturnedAs(pump, FileStream.create(path, mode, transport));
 });

@@ -131,7 +131,7 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
   } else body = readerFromWebStream(releasedAtEnd(response.body as ReadableStream<Uint8Array>, release), readerOptions);
 
   const request: BodyRequest = { abort, release, maxBodySize };
-  return {
+  return keeper.returnedAs({
     status: response.status,
     statusText: response.statusText,
     ok: response.ok,
@@ -145,7 +145,7 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
       abort("response.abort() was called");
       release();
     },
-  };
+  });
 });
 
 /** `stream`, calling `release` once it has ended or failed (read through `response.body` to its end too). */

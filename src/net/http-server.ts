@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
+import { daemonReturnedAs } from "../core/_resource.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -367,7 +368,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     throw error;
   }
   slot?.listening(server.address(), (grace) => core.close(grace));
-  return new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined);
+  return daemonReturnedAs(serverTask, new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined));
 });
 
 /** The answer to a request Node's parser refused (or a client too slow to send one), by error code; 400 for the rest. */

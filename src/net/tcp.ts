@@ -6,7 +6,7 @@
 import { type AddressInfo, createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
-import { adoptResource } from "../core/_resource.ts";
+import { adoptResource, daemonReturnedAs } from "../core/_resource.ts";
 import { type Operation, prepareOperationFunction } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
@@ -135,7 +135,7 @@ export const openConnection = defineOperation(function* openConnection(options: 
   const end = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !tls });
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());
-  return end;
+  return keeper.returnedAs(end);
 });
 
 /**
@@ -278,7 +278,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     grace,
     stopListening: () => server.close(),
   });
-  core.start(owner);
+  const serverTask = core.start(owner);
   let accepted = 0;
   const noDelay = options.noDelay !== false;
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
@@ -305,5 +305,5 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     throw error;
   }
   slot?.listening(server.address(), (grace) => core.close(grace));
-  return new Server(() => server.address(), core);
+  return daemonReturnedAs(serverTask, new Server(() => server.address(), core));
 });

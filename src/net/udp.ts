@@ -400,11 +400,9 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     throw error;
   }
   const open = wrapper;
-  open.adopt(
-    adoptResource("udp socket", () => open.close(), "open a datagram socket"),
-    connect !== undefined,
-  );
-  return open;
+  const keeper = adoptResource("udp socket", () => open.close(), "open a datagram socket");
+  open.adopt(keeper, connect !== undefined);
+  return keeper.returnedAs(open);
 });
 
 /** A `BrokenResourceError` for an OS error the socket survives, with its `code`. */

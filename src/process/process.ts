@@ -129,6 +129,7 @@ export class Process {
     child.on("error", () => {});
     child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => this.#exited({ code, signal }));
     const keeper = adoptResourceWithCleanup(`process ${this.#pid}`, () => this.#shutdown(), "spawn a process");
+    keeper.returnedAs(this);
     // Exited, and every pipe closed: nothing is left to clean up when the owner finishes.
     child.once("close", () => keeper.release());
   }

@@ -85,9 +85,9 @@ export function* openClient(address: RedisAddress, extra: IoRedisOptions, purpos
       // A connect that hangs (a dropped SYN) is bounded by the deadline too.
       yield* timeout(Math.max(1, giveUpAt - currentTime()), until(attempt.ready));
       const client = attempt.client;
-      adoptResourceWithCleanup(`${purpose} ${where}`, () => closeClient(client), "connect to Redis");
+      const keeper = adoptResourceWithCleanup(`${purpose} ${where}`, () => closeClient(client), "connect to Redis");
       attempt.connected();
-      return client;
+      return keeper.returnedAs(client);
     } catch (error) {
       // A failed attempt is already closed; disconnecting it again would start ioredis' 2 s disconnect timer for nothing.
       if (attempt.client.status !== "end") attempt.client.disconnect();

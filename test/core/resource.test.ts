@@ -2,12 +2,15 @@
 // when the task ends, whatever the way, even if it never suspended.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { adoptResource, adoptResourceWithCleanup, startDaemon } from "../../src/core/_resource.ts";
+import { adoptResource, adoptResourceWithCleanup, daemonReturnedAs, startDaemon } from "../../src/core/_resource.ts";
 import type { TaskImpl } from "../../src/core/task.ts";
 import {
   all,
   allSettled,
   currentTask,
+  currentTime,
+  deadline,
+  ensure,
   moveOnAfter,
   type Operation,
   race,
@@ -85,50 +88,54 @@ describe("adoptResource", () => {
 });
 
 describe("resources opened inside a boundary", () => {
-  /** Opens a resource named `name` in the current task; its closes are logged. */
-  function* open(name: string, log: string[]): Operation<string> {
-    adoptResource(name, () => log.push(`closed ${name}`), "test");
-    return name;
+  /** Opens a resource named `name` in the current task and returns its handle; its closes are logged. */
+  function* open(name: string, log: string[]): Operation<{ name: string }> {
+    return adoptResource(name, () => log.push(`closed ${name}`), "test").returnedAs({ name });
   }
 
-  it("go to the caller with the value of timeout, moveOnAfter, all, race, allSettled and shield (asyncio's wait_for(open_connection()))", async () => {
+  it("the one timeout, moveOnAfter, deadline and shield return goes to the caller (asyncio's wait_for(open_connection()))", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
       yield* timeout(100, open("timeout", log));
       yield* moveOnAfter(100, open("moveOnAfter", log));
-      yield* all([open("all", log)]);
-      yield* race([open("race", log), suspend()]);
-      yield* allSettled([open("allSettled", log)]);
+      yield* deadline(currentTime() + 100, open("deadline", log));
       yield* shield(open("shield", log));
+      // Handed on through nested boundaries.
+      yield* timeout(100, function* () {
+        return yield* shield(open("nested", log));
+      });
       yield* sleep(1);
       log.push("caller ends");
     });
-    assert.deepEqual(log, ["caller ends", "closed shield", "closed allSettled", "closed race", "closed all", "closed moveOnAfter", "closed timeout"]);
+    assert.deepEqual(log, ["caller ends", "closed nested", "closed shield", "closed deadline", "closed moveOnAfter", "closed timeout"]);
   });
 
-  it("of a scope are the scope's: closed as it ends", async () => {
+  it("what the operation opened and did not return, ensure() and listeners end with the boundary, as do a scope's", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
+      yield* timeout(100, function* () {
+        yield* open("used inside", log);
+        yield* ensure(() => {
+          log.push("ensure ran");
+        });
+        return "something else";
+      });
+      log.push("after the timeout");
       yield* scope(open("scope", log));
       log.push("after the scope");
     });
-    assert.deepEqual(log, ["closed scope", "after the scope"]);
+    assert.deepEqual(log, ["ensure ran", "closed used inside", "after the timeout", "closed scope", "after the scope"]);
   });
 
-  it("are closed when the boundary does not end done: timed out, lost the race, failed", async () => {
+  it("of all, race and allSettled end with each operation: a caller whose all() failed could not close them", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
-      const late = function* (name: string): Operation<void> {
-        yield* open(name, log);
-        yield* sleep(1000);
-      };
-      yield* assertThrowsOp(timeout(10, late("timed out")), TimeoutError);
-      log.push("timeout thrown");
-      yield* race([late("loser"), sleep(10)]);
-      log.push("race over");
+      yield* all([open("all", log)]);
+      yield* race([open("race", log), suspend()]);
+      yield* allSettled([open("allSettled", log)]);
       yield* assertThrowsOp(
         all([
-          late("sibling"),
+          open("sibling", log),
           (function* () {
             yield* sleep(10);
             throw new Error("boom");
@@ -136,17 +143,34 @@ describe("resources opened inside a boundary", () => {
         ]),
         Error,
       );
-      log.push("all failed");
+      log.push("caller ends");
     });
-    assert.deepEqual(log, ["closed timed out", "timeout thrown", "closed loser", "race over", "closed sibling", "all failed"]);
+    assert.deepEqual(log, ["closed all", "closed race", "closed allSettled", "closed sibling", "caller ends"]);
   });
 
-  it("released by hand after the hand-over, are forgotten by the caller (no entry left per call)", async () => {
+  it("is closed when the boundary does not end done (timed out), before the caller sees the error", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* assertThrowsOp(
+        timeout(10, function* () {
+          const handle = yield* open("timed out", log);
+          yield* sleep(1000);
+          return handle;
+        }),
+        TimeoutError,
+      );
+      log.push("timeout thrown");
+    });
+    assert.deepEqual(log, ["closed timed out", "timeout thrown"]);
+  });
+
+  it("released by hand after the hand-over, is forgotten by the caller (no entry left per call)", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
       for (let i = 0; i < 100; i++) {
         const keeper = yield* timeout(100, function* () {
-          return adoptResource(`r${i}`, () => log.push(`closed r${i}`), "test");
+          const kept = adoptResource(`r${i}`, () => log.push(`closed r${i}`), "test");
+          return kept.returnedAs(kept);
         });
         keeper.release();
       }
@@ -155,24 +179,28 @@ describe("resources opened inside a boundary", () => {
     assert.deepEqual(log, []);
   });
 
-  it("a service (daemon) started inside timeout() runs on for the caller, or is stopped with the boundary that did not end done", async () => {
+  it("a service (daemon) returned by timeout() runs on for the caller; one not returned is stopped as the boundary ends", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
       const caller = currentTask() as TaskImpl<unknown>;
-      const service = (name: string): Operation<TaskImpl<void>> =>
-        (function* () {
-          return startDaemon(currentTask() as TaskImpl<unknown>, name, function* () {
-            try {
-              yield* suspend();
-            } finally {
-              log.push(`stopped ${name}`);
-            }
-          });
-        })();
+      function* service(name: string): Operation<{ task: TaskImpl<void> }> {
+        const task = startDaemon(currentTask() as TaskImpl<unknown>, name, function* () {
+          try {
+            yield* suspend();
+          } finally {
+            log.push(`stopped ${name}`);
+          }
+        });
+        return daemonReturnedAs(task, { task });
+      }
       const kept = yield* timeout(100, service("kept"));
       yield* sleep(50);
-      assert.equal(kept.done, false, "the service outlives the timeout it was started in");
-      assert.equal(kept.parent, caller);
+      assert.equal(kept.task.done, false, "the service outlives the timeout it was started in");
+      assert.equal(kept.task.parent, caller);
+      yield* timeout(100, function* () {
+        yield* service("not returned");
+      });
+      assert.deepEqual(log, ["stopped not returned"], "stopped before timeout() returned");
       yield* assertThrowsOp(
         timeout(10, function* () {
           yield* service("abandoned");
@@ -180,11 +208,11 @@ describe("resources opened inside a boundary", () => {
         }),
         TimeoutError,
       );
-      assert.deepEqual(log, ["stopped abandoned"], "stopped before the TimeoutError was thrown");
+      assert.deepEqual(log, ["stopped not returned", "stopped abandoned"], "stopped before the TimeoutError was thrown");
       // A service that ends by itself leaves no stop entry behind.
       for (let i = 0; i < 50; i++) {
         const short = yield* timeout(100, service(`short ${i}`));
-        short.cancel();
+        short.task.cancel();
         yield* sleep(1);
       }
       assert.deepEqual(caller.resourceNames(), ["kept"], "only the stop entry of the service still running");
