@@ -6,7 +6,8 @@
 import { completedOverCancel, startBoundary } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
-import { CancelledError, createCancelledError, describeKind } from "./errors.ts";
+import { CONCURRENT } from "./_scope.ts";
+import { CancelledError, createCancelledError, describeKind, TaskGroupError } from "./errors.ts";
 import type { Instruction, Operation, OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "./task.ts";
@@ -83,6 +84,10 @@ export const allSettled = defineOperation(function* allSettled<const T extends r
  * winner's value is returned or its error thrown. An operation that ends
  * cancelled does not win; if all do, a `CancelledError` is thrown.
  *
+ * A loser whose cleanup fails makes the race throw that error (several: a
+ * `TaskGroupError`, the winner's error first if it failed): an error is
+ * never hidden by the cancellation that caused it.
+ *
  * **Cancellation:** cancelling the caller cancels every operation and
  * throws once all have finished their cleanup.
  *
@@ -100,6 +105,12 @@ export const race = defineOperation(function* race<const T extends readonly Awai
   if (ops.length === 0) throw new RangeError("Cannot race: at least one operation is needed, received an empty list");
   const group = yield* gather(ops, "race", FIRST_SETTLED);
   const winner = group.failure?.task ?? group.tasks.find((task) => task.state === "cancelled");
+  // A loser that failed after the race was decided failed in its cleanup: never hidden (decided case 12).
+  const errors = group.tasks.filter((task) => task !== winner && task.state === "failed" && (task.flags & CONCURRENT) !== 0).map((task) => task.error);
+  if (errors.length > 0) {
+    if (winner?.state === "failed") errors.unshift(winner.error);
+    throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
+  }
   return (winner as TaskImpl<Results<T>[number]>).result();
 });
 

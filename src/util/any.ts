@@ -5,7 +5,7 @@
 import { defineOperation } from "../core/_dev.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
-import { describeKind, isCancellation } from "../core/errors.ts";
+import { describeKind } from "../core/errors.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
@@ -55,9 +55,10 @@ function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): 
     const it = iterate(typeof op === "function" || !("cancel" in op) ? (op as OperationLike<unknown>) : () => op as Task<unknown>, "run any");
     return yield* new Opened(it);
   } catch (error) {
-    // This member's own cancel (the race is decided, or the caller is cancelled) goes on; a
-    // CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
-    if (isCancellation(error) && self.cancelError !== null) throw error;
+    // Once this member is cancelled (the race is decided, or the caller is cancelled) its error goes
+    // on: its cancel, or an error of its cleanup (waiting here for the others would never end). Before
+    // that, a CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
+    if (self.cancelError !== null) throw error;
     const errors = failures.errors;
     errors[index] = error;
     if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { all, allSettled, CancelledError, currentTime, race, sleep, spawn, suspend } from "../../src/index.ts";
+import { all, allSettled, CancelledError, currentTime, type Operation, race, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -109,6 +109,26 @@ describe("allSettled", () => {
 });
 
 describe("race", () => {
+  it("a loser whose cleanup fails makes the race throw that error, not return the winner's value (decided case 12)", async () => {
+    await runVirtual(function* () {
+      const loser = function* (): Operation<never> {
+        try {
+          yield* sleep(100);
+          throw new Error("unreachable");
+        } finally {
+          // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+          throw new Error("loser cleanup");
+        }
+      };
+      try {
+        yield* race([after(10, "win"), loser]);
+        assert.fail("race returned");
+      } catch (error) {
+        assert.equal((error as Error).message, "loser cleanup");
+      }
+    });
+  });
+
   it("the first to finish wins and the others are cancelled and cleaned up", async () => {
     const log: string[] = [];
     await runVirtual(function* () {

@@ -14,6 +14,7 @@ import {
   processQueueWithLimit,
   Queue,
   retry,
+  scope,
   sleep,
   spawn,
   suspend,
@@ -483,6 +484,50 @@ describe("asyncCache", () => {
 });
 
 describe("any and retry", () => {
+  it("any(): a cleanup that fails once the race is decided, or the caller is cancelled, fails the call instead of hanging", async () => {
+    await runVirtual(function* () {
+      const failingCleanup = (message: string) =>
+        function* (): Operation<never> {
+          try {
+            yield* sleep(100);
+            throw new Error("unreachable");
+          } finally {
+            // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+            throw new Error(message);
+          }
+        };
+      const winner = function* (): Operation<string> {
+        yield* sleep(10);
+        return "win";
+      };
+      try {
+        yield* any([winner, failingCleanup("loser cleanup")]);
+        assert.fail("any returned");
+      } catch (error) {
+        assert.equal((error as Error).message, "loser cleanup");
+      }
+      // The caller cancelled while any() waits: the member's cleanup error fails the caller, and reaches its scope.
+      try {
+        yield* scope(function* () {
+          const caller = yield* spawn(() =>
+            any([
+              failingCleanup("cleanup after the caller's cancel"),
+              function* () {
+                yield* sleep(200);
+                return "slow";
+              },
+            ]),
+          );
+          yield* sleep(10);
+          caller.cancel();
+        });
+        assert.fail("the scope returned");
+      } catch (error) {
+        assert.equal((error as Error).message, "cleanup after the caller's cancel");
+      }
+    });
+  });
+
   it("any(): a CancelledError an operation throws by itself (it joined a task someone cancelled) is its failure, not a hang", async () => {
     await runVirtual(function* () {
       const other = yield* spawn(function* () {
