@@ -4,7 +4,7 @@
  */
 import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
-import { describeKind, isCancellation, TimeoutError } from "../core/errors.ts";
+import { describeKind, TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
@@ -116,9 +116,11 @@ export const limitGather: {
           if (!(error instanceof TimeoutError)) throw error;
         }
       } else yield* sleep(0);
+      gather.throwIfFailed();
       if (gather.running >= n) yield* gather.untilRunningAtMost(n - 1);
     }
     if (gather.running > 0) yield* gather.untilRunningAtMost(0);
+    gather.throwIfFailed();
     return gather.results as T[] | Settled<T>[];
   });
 }) as never;
@@ -135,6 +137,8 @@ class Gather<T> {
   readonly fn: ((item: unknown, index: number) => Operation<T>) | null;
   /** Counted, not scanned, so a long list stays linear. */
   running = 0;
+  /** The first operation that ended with a CancelledError of its own (see `Slot.taskFinished`). */
+  failure: { error: unknown } | undefined;
   #changed: Future<void> | null = null;
 
   constructor(length: number, settle: boolean, fn: ((item: unknown, index: number) => Operation<T>) | null) {
@@ -154,7 +158,13 @@ class Gather<T> {
     while (this.running > limit) {
       this.#changed ??= new Future<void>();
       yield* this.#changed;
+      this.throwIfFailed();
     }
+  }
+
+  /** Throws the failure an operation gave as its own CancelledError: the scope then cancels the rest. */
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.error;
   }
 }
 
@@ -185,7 +195,12 @@ class Slot<T> implements Operation<unknown>, Watcher {
   }
   taskFinished(task: TaskImpl<unknown>): void {
     const gather = this.#gather;
-    if (!gather.settle && !task.failed && !task.cancelled) gather.results[this.#index] = task.result() as T;
+    if (!gather.settle) {
+      if (task.state === "done") gather.results[this.#index] = task.result() as T;
+      // Ended cancelled, but nobody cancelled it: the operation threw a CancelledError by itself (it
+      // joined a task someone cancelled). That is its failure, which a cancelled child is not to the scope.
+      else if (task.cancelled && task.cancelError === null) gather.failure ??= { error: task.error };
+    }
     gather.finished();
   }
 }
@@ -194,7 +209,9 @@ function* settleInto<T>(slot: Slot<T>, results: (T | Settled<T>)[], index: numbe
   try {
     results[index] = { status: "fulfilled", value: yield* new Opened(slot.open()) };
   } catch (error) {
-    if (isCancellation(error)) throw error;
+    // Its own cancel goes on, and so does an error of the cleanup it ran then (never hidden, as
+    // `allSettled`'s). A CancelledError the operation threw by itself is its outcome.
+    if (requireCurrentTask("limitGather").cancelError !== null) throw error;
     results[index] = { status: "rejected", reason: error };
   }
   return undefined;

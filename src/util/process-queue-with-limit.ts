@@ -4,11 +4,11 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
-import { isCancellation, TimeoutError } from "../core/errors.ts";
+import { TimeoutError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
-import { spawn } from "../core/spawn.ts";
+import { requireCurrentTask, spawn } from "../core/spawn.ts";
 import type { Queue } from "../sync/queue.ts";
 import { timeout } from "../time/timeout.ts";
 
@@ -145,7 +145,9 @@ function* processItem<I, R>(doneQueue: Queue<R | ProcessingFailure<I>>, worker: 
     const result: R = yield* new Opened(it);
     yield* doneQueue.put(result);
   } catch (error) {
-    if (isCancellation(error)) throw error;
+    // Its own cancel (the pool stops) goes on, and so does an error of the cleanup it ran then. A
+    // CancelledError the work threw by itself (it joined a task someone cancelled) is its failure.
+    if (requireCurrentTask("process a queue item").cancelError !== null) throw error;
     yield* doneQueue.put(new ProcessingFailure(item, error));
   }
 }
@@ -159,6 +161,8 @@ function* processInMemory<I, R>(
 ): Operation<never> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot processQueueWithLimit: n must be a positive integer, received ${String(n)}`);
   const taskTimeout = options.taskTimeout ?? 0;
+  if (!(typeof taskTimeout === "number" && taskTimeout >= 0))
+    throw new RangeError(`Cannot processQueueWithLimit: taskTimeout must be a non-negative number of ms, received ${String(taskTimeout)}`);
   return yield* scope(function* (): Operation<never> {
     let running = 0;
     let changed: Future<void> | null = null;

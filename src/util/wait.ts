@@ -3,7 +3,7 @@
  * @module
  */
 
-import { startBoundary } from "../core/_boundary.ts";
+import { startBoundary, throwFailuresOverCancel } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
@@ -112,6 +112,17 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
     for (const task of tasks) if (!task.done) task.addDoneCallback(check);
     try {
       yield* moveOnAfter(ms, changed);
+    } catch (error) {
+      // Cancelled: the failures of operations it started that it will never hand back (those from
+      // before the cancel: `release` gives the later ones to the caller) are thrown instead (decided
+      // case 12), and the cancel is due at the caller's next suspension.
+      if (error === caller.cancelError) {
+        const failed = tasks.filter(
+          (task, index) => task.state === "failed" && !(ops[index] instanceof TaskImpl) && ((task as TaskImpl<T>).flags & BOUNDARY) !== 0,
+        );
+        throwFailuresOverCancel(caller, failed as TaskImpl<unknown>[]);
+      }
+      throw error;
     } finally {
       for (const task of tasks) task.removeDoneCallback(check);
     }

@@ -23,11 +23,54 @@ import {
   wait,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
 describe("limitGather", () => {
+  it("an operation that throws a CancelledError of its own (it joined a cancelled task) fails the gather; with settle, it is rejected", async () => {
+    await runVirtual(function* () {
+      const cancelled = yield* spawn(suspend);
+      yield* sleep(1);
+      cancelled.cancel();
+      const joinsIt = function* (): Operation<number> {
+        yield* cancelled;
+        return 2;
+      };
+      const one = function* (): Operation<number> {
+        return 1;
+      };
+      yield* rejectsOp(limitGather([one, joinsIt], 2), CancelledError);
+      const settled = yield* limitGather([one, joinsIt], 2, { settle: true });
+      assert.equal(settled.length, 2);
+      assert.deepEqual(settled[0], { status: "fulfilled", value: 1 });
+      assert.equal(settled[1]?.status, "rejected");
+    });
+  });
+
+  it("with settle, a cleanup error after the caller's cancel reaches the caller, as allSettled's does", async () => {
+    await runVirtual(function* () {
+      const failsInCleanup = function* (): Operation<never> {
+        try {
+          return yield* suspend();
+        } finally {
+          // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+          throw new Error("cleanup failed");
+        }
+      };
+      try {
+        yield* scope(function* () {
+          const caller = yield* spawn(() => limitGather([failsInCleanup], 1, { settle: true }));
+          yield* sleep(10);
+          caller.cancel();
+        });
+        assert.fail("the scope returned");
+      } catch (error) {
+        assert.equal((error as Error).message, "cleanup failed");
+      }
+    });
+  });
+
   it("the seed's example: sleeps of 5, 3, 1, 2, 4 s with n=3 finish 1, 3, 2, 5, 4 and return in input order", async () => {
     await runVirtual(function* () {
       const finished: number[] = [];
@@ -203,6 +246,31 @@ describe("limitGather", () => {
 });
 
 describe("processQueueWithLimit", () => {
+  it("an item whose work throws a CancelledError of its own becomes a ProcessingFailure, not nothing", async () => {
+    await runVirtual(function* () {
+      const cancelled = yield* spawn(suspend);
+      yield* sleep(1);
+      cancelled.cancel();
+      const queue = new Queue<number>();
+      const done = new Queue<number | ProcessingFailure<number>>();
+      const pool = yield* spawn(() =>
+        processQueueWithLimit(queue, done, 2, function* (n: number): Operation<number> {
+          if (n === 2) yield* cancelled;
+          return n * 10;
+        }),
+      );
+      for (const n of [1, 2, 3]) queue.putNowait(n);
+      yield* queue.join();
+      pool.cancel();
+      const out: (number | string)[] = [];
+      while (done.size > 0) {
+        const next = done.getNowait();
+        out.push(next instanceof ProcessingFailure ? `failure(${next.item})` : next);
+      }
+      assert.deepEqual(out.sort(), [10, 30, "failure(2)"].sort());
+    });
+  });
+
   it("the seed's example, with operations as items, and failures recorded without stopping the pool", async () => {
     await runVirtual(function* () {
       const queue = new Queue<() => Generator<unknown, number, unknown>>();

@@ -24,6 +24,29 @@ function failAfter(ms: number, message: string): () => Operation<never> {
 }
 
 describe("wait", () => {
+  it("an operation that failed before the caller was cancelled: its error reaches the caller, not lost", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* scope(function* () {
+          const caller = yield* spawn(() =>
+            wait([
+              function* () {
+                yield* sleep(10);
+                throw new Error("failed at t=10");
+              },
+              after(100, 1),
+            ]),
+          );
+          yield* sleep(50);
+          caller.cancel();
+        });
+        assert.fail("the scope returned");
+      } catch (error) {
+        assert.equal((error as Error).message, "failed at t=10");
+      }
+    });
+  });
+
   it("waits for all by default", async () => {
     await runVirtual(function* () {
       const { done, pending } = yield* wait([after(10, "a"), after(20, "b")]);
