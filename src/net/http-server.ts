@@ -355,7 +355,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   server.on("request", onRequest);
   // `Expect: 100-continue` with a declared body over the limit: 413 before the client sends it.
   server.on("checkContinue", continueWithinLimit(limits.maxBodySize, onRequest));
-  server.on("clientError", answerClientError);
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, connections.get(socket as Socket)));
 
   try {
     yield* core.listen(
@@ -385,14 +385,34 @@ const CLIENT_ERROR_ANSWERS: Record<string, string> = {
  * corrupt it), then the socket is destroyed. Ending it instead left it
  * half-open: a client that never closed its side held the descriptor for
  * good, and the parser went on running the requests it sent after a 408.
+ *
+ * Requests parsed before the bad bytes whose answers have not begun are
+ * answered first: nothing more is read, and the status (none after a
+ * request that said `Connection: close`: RFC 9112 9.6, what follows it is
+ * not a request) goes out once they have been. Answered at once, the status
+ * went to the first of them, whose handler had not even run (corio starts
+ * handlers after the turn's reads). A response already under way is cut
+ * off, as before.
  */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, requests: ConnectionRequests | undefined): void {
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (socket.writable && (current === undefined || current === null || !current.headersSent)) {
-    const status = CLIENT_ERROR_ANSWERS[error.code ?? ""] ?? "400 Bad Request";
-    socket.write(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  const answering = current !== undefined && current !== null && current.headersSent;
+  // Deferred only when the bad bytes come after every request in flight (a body cut short is theirs: answered now).
+  if (!answering && requests !== undefined && requests.size > 0 && requests.allReceived()) {
+    requests.readNoMore(() => {
+      if (error.code !== "HPE_CLOSED_CONNECTION") writeClientErrorStatus(error, socket);
+      (socket as Socket).destroySoon();
+    });
+    return;
   }
+  if (!answering) writeClientErrorStatus(error, socket);
   socket.destroy();
+}
+
+function writeClientErrorStatus(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) return;
+  const status = CLIENT_ERROR_ANSWERS[error.code ?? ""] ?? "400 Bad Request";
+  socket.write(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 
 /** Printable ASCII but `"` and `\\`: what JSON.stringify leaves as is. */
@@ -458,6 +478,8 @@ class ConnectionRequests implements Watcher {
   readonly #held = new Fifo<[IncomingMessage, ServerResponse]>();
   /** Whether this paused the socket (Node pauses it too, for its own reasons: those are its to undo). */
   #paused = false;
+  /** Set by `readNoMore`: runs once no request is left. */
+  #afterLast: (() => void) | null = null;
 
   constructor(socket: Socket, max: number, start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void) {
     this.#socket = socket;
@@ -524,6 +546,11 @@ class ConnectionRequests implements Watcher {
       requests.splice(index, 1);
     }
     if (this.#paused) this.#startHeld();
+    if (this.#afterLast !== null && this.size === 0) {
+      const then = this.#afterLast;
+      this.#afterLast = null;
+      then();
+    }
   }
 
   /**
@@ -536,12 +563,30 @@ class ConnectionRequests implements Watcher {
       const [req, res] = this.#held.shift() as [IncomingMessage, ServerResponse];
       this.#start(req, res, this);
     }
-    if (this.#held.size > 0 || !this.#paused) return;
+    if (this.#held.size > 0 || !this.#paused || this.#afterLast !== null) return;
     this.#paused = false;
     const socket = this.#socket as Socket & { _paused?: boolean };
     Reflect.deleteProperty(socket, "resume");
     // Node's own pause (`_paused`: its responses are not draining) stays.
     if (!socket.destroyed && socket._paused !== true) socket.resume();
+  }
+
+  /** True if every request in flight or held has come in whole (its body too). */
+  allReceived(): boolean {
+    for (const request of this.#requests) if (!request.raw.complete) return false;
+    for (const [req] of this.#held) if (!req.complete) return false;
+    return true;
+  }
+
+  /**
+   * The parser failed after the requests in flight: read nothing more, and
+   * once they have all been answered (or cancelled), `then`.
+   */
+  readNoMore(then: () => void): void {
+    this.#afterLast = then;
+    this.#paused = true;
+    this.#socket.resume = keepPaused;
+    this.#socket.pause();
   }
 
   /** Cancels the task of `res`, if it has not ended. */

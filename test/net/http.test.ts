@@ -278,6 +278,20 @@ describe("serveHttp", () => {
     );
   });
 
+  it("bytes after a request that are no request: that request is answered first (RFC 9112 9.6), then 400, or nothing after Connection: close", async () => {
+    await withServer(
+      function* (request, response) {
+        yield* response.send(200, `answer for ${request.url}`);
+      },
+      async (server) => {
+        const afterClose = await rawRequest(server.address.port, "GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert.match(afterClose, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nanswer for \/a$/);
+        const garbage = await rawRequest(server.address.port, "GET /a HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n");
+        assert.match(garbage, /^HTTP\/1\.1 200 OK\r\n[\s\S]*answer for \/aHTTP\/1\.1 400 Bad Request\r\n/);
+      },
+    );
+  });
+
   it("answers 413 to a chunk extension over Node's limit, as node:http does", async () => {
     await withServer(
       function* (request, response) {
