@@ -15,7 +15,9 @@
  * writer is told, so the next `write`, `drain`, `flush` or `close` throws
  * the error. The task itself waits for `close()` or the owner's end: only
  * then is it known whether anyone was told, and an error nobody was told
- * is reported to the loop rather than lost.
+ * is reported to the loop rather than lost. A `close()` that stops waiting
+ * (cancelled) gives up its claim on the error: it is reported then, by the
+ * task's end or by that `close()` if the task ended while it waited.
  *
  * Busy accounting for the virtual clock is done by the task's I/O waits
  * (`io()`), not by the reader's or writer's waits (`external` is false):
@@ -77,8 +79,10 @@ export class FileTransport implements ReadTransport, WriteTransport {
   #handleClosed = false;
   #error: Error | undefined;
   #errorSeen = false;
-  /** `close()` was called and will throw the write error, if any. */
-  #closeWillThrow = false;
+  /** The `close()` calls waiting for the handle to close: each will throw the write error, if any, unless it stops waiting. */
+  #closesWaiting = 0;
+  /** The task has closed the handle and decided whether to report the write error (see `#shutdown`). */
+  #shutDown = false;
   #wakeup: Future<void> | null = null;
   /** Bytes ever accepted by `write`, and ever written (or dropped): what `flush` compares. */
   #accepted = 0;
@@ -179,12 +183,8 @@ export class FileTransport implements ReadTransport, WriteTransport {
     this.#toEnd = true;
   }
 
-  /**
-   * Starts closing: queued writes are written, then the handle is closed.
-   * With `willThrow`, the caller (`close()`) takes the write error, if any.
-   */
-  requestClose(willThrow: boolean): void {
-    if (willThrow) this.#closeWillThrow = true;
+  /** Starts closing: queued writes are written, then the handle is closed. */
+  requestClose(): void {
     if (this.#options.mode === "r") {
       this.#closing = true;
       this.#task?.cancel("the file was closed");
@@ -194,6 +194,30 @@ export class FileTransport implements ReadTransport, WriteTransport {
       this.#closing = true;
       this.#signal();
     }
+  }
+
+  /**
+   * Closes and waits for it (`FileStream.close()`).
+   * @throws the write error that nobody was told about yet (once). A wait
+   * that is cancelled throws nothing more: the error is then reported to
+   * the loop instead, unless another `close()` still waiting will throw it.
+   */
+  *closeAndWait(): Operation<void> {
+    this.requestClose();
+    if (!this.done.done) {
+      this.#closesWaiting++;
+      let waited = false;
+      try {
+        yield* this.done;
+        waited = true;
+      } finally {
+        this.#closesWaiting--;
+        // The task decided while this close was waiting, and left the error to it.
+        if (!waited && this.#closesWaiting === 0 && this.#shutDown) this.#reportUntold();
+      }
+    }
+    const error = this.takeError();
+    if (error !== undefined) throw error;
   }
 
   /** The write error that nobody was told about yet, by this file or by its writer (then forgets it). */
@@ -398,16 +422,22 @@ export class FileTransport implements ReadTransport, WriteTransport {
   /**
    * Writes what is still queued (unless aborted or failed), closes the
    * handle (unless a failed write closed it), and reports a write error
-   * that nobody was told about and no `close()` will throw.
+   * that nobody was told about and no waiting `close()` will throw.
    */
   *#shutdown(): Operation<void> {
     if (this.#options.mode !== "r") {
       while (this.#queue.size > 0 && this.#error === undefined && !this.#aborted && !this.#handleClosed) yield* this.#writeBatch();
     }
     yield* this.#closeHandle();
+    this.#shutDown = true;
+    // Closed because the owner ended (or without waiting), so no `close()` will throw it: report it rather than lose it.
+    if (this.#closesWaiting === 0) this.#reportUntold();
+  }
+
+  /** Reports the write error to the loop, if nobody was told about it. */
+  #reportUntold(): void {
     const task = this.#task;
-    if (this.#error !== undefined && !this.#errorSeen && !wasTold(this.#error) && !this.#closeWillThrow && task !== null) {
-      // Closed because the owner ended (or without waiting), so no `close()` will throw it: report it rather than lose it.
+    if (this.#error !== undefined && !this.#errorSeen && !wasTold(this.#error) && task !== null) {
       this.#errorSeen = true;
       task.loop.report(this.#error, { kind: "task", path: task.path });
     }

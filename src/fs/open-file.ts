@@ -79,7 +79,8 @@ function positive(value: number | undefined, fallback: number, name: string, int
  * thrown by the next `write`, `drain`, `flush` or `close`; `flush` and
  * `close` throw it once, and not after a `write` or `drain` threw it. An
  * error that none of them threw by the time the owner task ends (or that a
- * `using` close left) is reported to the loop's `onError`, never lost.
+ * `using` close, or a `close()` cancelled while it waited, left) is
+ * reported to the loop's `onError`, never lost.
  *
  * @example Write, append, read back
  * ```ts
@@ -266,15 +267,14 @@ export class FileStream {
    * Writes what is queued, closes the file and waits for it. Idempotent:
    * later calls wait for the same close and return.
    *
-   * **Cancellation:** only the wait stops; the file is still flushed and closed.
+   * **Cancellation:** only the wait stops; the file is still flushed and
+   * closed. A write error this `close()` would have thrown is then reported
+   * to the loop's `onError` (unless another `close()` still waiting throws it).
    *
    * @throws {BrokenResourceError} if a write or the close failed (once; with `code` and `cause`).
    */
   *close(): Operation<void> {
-    this.#transport.requestClose(true);
-    if (!this.#transport.done.done) yield* this.#transport.done;
-    const error = this.#transport.takeError();
-    if (error !== undefined) throw error;
+    yield* this.#transport.closeAndWait();
   }
 
   /**
@@ -283,7 +283,7 @@ export class FileStream {
    * error is then reported to the loop's `onError`.
    */
   [Symbol.dispose](): void {
-    this.#transport.requestClose(false);
+    this.#transport.requestClose();
   }
 
   #checkReadable(): void {

@@ -28,11 +28,14 @@ import {
   CancelledError,
   ClosedResourceError,
   currentTime,
+  Event,
   LimitOverrunError,
+  moveOnAfter,
   run,
   sleep,
   spawn,
   suspend,
+  TimeoutError,
   timeout,
 } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
@@ -659,6 +662,166 @@ describe("openFile: errors", () => {
     );
     assert.deepEqual(steps, ["close threw ENOSPC", "went on"]);
     assert.deepEqual(reports, []);
+  });
+
+  // close() used to take the error for itself as soon as it was called: cancelled while it waited, it
+  // threw nothing, and the file's task did not report the error either, so the error was lost.
+  it("a write error that a cancelled close() would have thrown is reported, once", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    const outcomes: string[] = [];
+    await runVirtual(
+      function* () {
+        const inClose = new Event();
+        const closer = yield* spawn(
+          function* () {
+            const out = yield* openFile("/dev/full", "w");
+            out.write("x".repeat(1 << 20));
+            inClose.set();
+            yield* out.close();
+            outcomes.push("close returned");
+          },
+          { name: "closer" },
+        );
+        yield* inClose.wait();
+        closer.cancel();
+        yield* rejectsOp(closer, CancelledError);
+      },
+      { onError },
+    );
+    assert.deepEqual(outcomes, []);
+    assert.deepEqual(
+      reports.map((report) => [report.path, (report.error as { code?: string }).code]),
+      [["test/closer/file /dev/full", "ENOSPC"]],
+    );
+  });
+
+  it("a close() under timeout(0) or moveOnAfter(0): the write error it did not wait for is reported, once", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        yield* spawn(
+          function* () {
+            const out = yield* openFile("/dev/full", "w");
+            out.write("x");
+            yield* rejectsOp(timeout(0, out.close()), TimeoutError);
+          },
+          { name: "timeout" },
+        );
+        yield* spawn(
+          function* () {
+            const out = yield* openFile("/dev/full", "w");
+            out.write("x");
+            assert.equal((yield* moveOnAfter(0, out.close())).cancelled, true);
+          },
+          { name: "moveOnAfter" },
+        );
+      },
+      { onError },
+    );
+    assert.deepEqual(reports.map((report) => [report.path, (report.error as { code?: string }).code]).sort(), [
+      ["test/moveOnAfter/file /dev/full", "ENOSPC"],
+      ["test/timeout/file /dev/full", "ENOSPC"],
+    ]);
+  });
+
+  it("a close() cancelled as the handle closes: the error is thrown or reported, exactly once", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    const outcomes: string[] = [];
+    await runVirtual(
+      function* () {
+        const out = yield* openFile("/dev/full", "w");
+        out.write("x");
+        const closer = yield* spawn(function* () {
+          try {
+            yield* out.close();
+            outcomes.push("close returned");
+          } catch (error) {
+            outcomes.push(`close threw ${(error as { code?: string }).code ?? (error as Error).name}`);
+            if (error instanceof CancelledError) throw error;
+          }
+        });
+        // Wakes as the handle closes, before the closer resumes: the file's task has left the error to it.
+        yield* out.writer.waitClosed();
+        closer.cancel();
+        try {
+          yield* closer;
+        } catch (error) {
+          assert.ok(error instanceof CancelledError);
+        }
+      },
+      { onError },
+    );
+    const thrown = outcomes.filter((outcome) => outcome === "close threw ENOSPC").length;
+    assert.equal(thrown + reports.length, 1, `outcomes ${outcomes.join(", ")}; ${reports.length} reports`);
+  });
+
+  it("of two close() calls, one cancelled: the other throws the write error, and it is not reported", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        const out = yield* openFile("/dev/full", "w");
+        out.write("x".repeat(1 << 20));
+        const closer = (waiting: Event) =>
+          spawn(function* () {
+            waiting.set();
+            try {
+              yield* out.close();
+              return "returned";
+            } catch (error) {
+              if (error instanceof CancelledError) throw error;
+              return `threw ${(error as { code?: string }).code}`;
+            }
+          });
+        const firstWaits = new Event();
+        const secondWaits = new Event();
+        const first = yield* closer(firstWaits);
+        const second = yield* closer(secondWaits);
+        yield* firstWaits.wait();
+        yield* secondWaits.wait();
+        first.cancel();
+        yield* rejectsOp(first, CancelledError);
+        assert.equal(yield* second, "threw ENOSPC");
+        yield* out.close();
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("using: a write error is reported once, unless a close() threw it; a cancelled close() does not hide it", { skip: noFull }, async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        yield* spawn(
+          function* () {
+            using out = yield* openFile("/dev/full", "w");
+            out.write("x");
+          },
+          { name: "disposed" },
+        );
+        yield* spawn(
+          function* () {
+            using out = yield* openFile("/dev/full", "w");
+            out.write("x");
+            yield* rejectsOp(out.close(), BrokenResourceError);
+          },
+          { name: "closed" },
+        );
+        yield* spawn(
+          function* () {
+            using out = yield* openFile("/dev/full", "w");
+            out.write("x");
+            yield* rejectsOp(timeout(0, out.close()), TimeoutError);
+          },
+          { name: "cancelled" },
+        );
+      },
+      { onError },
+    );
+    assert.deepEqual(reports.map((report) => [report.path, (report.error as { code?: string }).code]).sort(), [
+      ["test/cancelled/file /dev/full", "ENOSPC"],
+      ["test/disposed/file /dev/full", "ENOSPC"],
+    ]);
   });
 
   it("a FIFO whose reader left (EPIPE): the next flush() throws it", { skip: process.platform === "win32" && "needs mkfifo" }, async () => {
