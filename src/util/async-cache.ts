@@ -17,7 +17,16 @@ export interface AsyncCacheOptions<A extends unknown[]> {
   ttl?: number;
   /** Also cache results that are `undefined` (the seed's `cache_none`). @default false */
   cacheUndefined?: boolean;
-  /** Makes the cache key from the arguments. @default one primitive argument as it is; otherwise JSON of the argument list */
+  /**
+   * Makes the cache key from the arguments; keys are compared as `Map` keys
+   * are (`null` and `undefined` are keys too, and differ).
+   * @default one key per distinct argument list, compared by value: one
+   * primitive argument is its own key; otherwise a tagged encoding of the
+   * list, which takes primitives (not symbols), arrays, plain objects and
+   * `Date`s, nested. Two different lists never share an entry. A `Map`,
+   * `Set`, class instance, function or symbol throws a `TypeError` at the
+   * call: give a `key` for those.
+   */
   key?: (...args: A) => unknown;
 }
 
@@ -47,6 +56,17 @@ export interface CachedFunction<A extends unknown[], R> {
  * run of `fn`: it runs as a task of its own, cancelling one caller does not
  * cancel it, and it is cancelled only when the last caller leaves. A hit
  * returns without suspending.
+ *
+ * **Keys:** without a `key` option, two calls share an entry only if their
+ * argument lists are equal by value: the same number of arguments, equal
+ * primitives (compared as `Map` keys are: `NaN` equals `NaN`, `0` equals
+ * `-0`, `1` differs from `"1"` and `1n`, `null` from `undefined`), arrays
+ * with equal items, plain objects with equal own enumerable entries (in any
+ * order), `Date`s with equal times. `f(1)` and `f(1, undefined)` are
+ * different lists (a miss, never a wrong hit). Anything else (a `Map`,
+ * `Set`, class instance, function, symbol, an object that contains itself)
+ * throws a `TypeError` naming the `key` option when the cached function is
+ * called, rather than being keyed by a lossy rule.
  *
  * Built on the `lru-cache` package (rather than an LRU of our own).
  *
@@ -93,7 +113,8 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   // A plain function, not a generator: a hit returns the entry itself, an
   // operation that is already done, so it allocates nothing.
   function cached(...args: A): Operation<R> {
-    const key = (makeKey as (...a: A) => unknown)(...args) ?? NULL_KEY;
+    const made = (makeKey as (...a: A) => unknown)(...args);
+    const key = made ?? (made === null ? NULL_KEY : UNDEFINED_KEY);
     const entry = cache.get(key);
     if (entry !== undefined) {
       hits++;
@@ -130,8 +151,6 @@ export function asyncCache<A extends unknown[], R>(fn: (...args: A) => Operation
   return wrapper;
 }
 
-const NULL_KEY = Symbol("null key");
-
 /** An operation that is already done with `value`: `yield*` on it returns at once. Stateless, so shared by every caller. */
 class Resolved<T> implements Operation<T>, Iterator<never, T, unknown> {
   readonly #result: IteratorReturnResult<T>;
@@ -146,11 +165,97 @@ class Resolved<T> implements Operation<T>, Iterator<never, T, unknown> {
   }
 }
 
-/** One primitive argument is its own key (so `f(1)` and `f("1")` differ); anything else: JSON of the argument list. */
+/** The keys of a single `undefined` and `null` argument (lru-cache takes neither as a key). */
+const UNDEFINED_KEY = Symbol("undefined key");
+const NULL_KEY = Symbol("null key");
+
+/**
+ * The default key, one that two different argument lists never share.
+ * - One primitive argument (not a symbol) is its own key: it is compared as
+ *   a `Map` key is, so `f(1)`, `f("1")` and `f(1n)` differ, `f(NaN)` hits
+ *   `f(NaN)`, and `0` and `-0` share. `null` and `undefined` have keys of
+ *   their own. This path allocates nothing.
+ * - Anything else is keyed by a tagged encoding of the whole argument list,
+ *   a string starting with `"\0"`. (A single string argument that starts
+ *   with `"\0"` is encoded too, so no argument can pose as a list.)
+ */
 function defaultKey(...args: unknown[]): unknown {
   if (args.length === 1) {
-    const [only] = args;
-    if (only === null || (typeof only !== "object" && typeof only !== "function")) return only === undefined ? NULL_KEY : only;
+    const only = args[0];
+    // The common cases first, and kept short (this runs on every hit). ("".charCodeAt(0) is NaN.)
+    if (typeof only === "number") return only;
+    if (typeof only === "string") return only.charCodeAt(0) === 0 ? `\0${encodeKeyPart(only, 0, [])}` : only;
+    if (typeof only === "boolean" || typeof only === "bigint") return only;
+    if (only === undefined) return UNDEFINED_KEY;
+    if (only === null) return NULL_KEY;
   }
-  return `json:${JSON.stringify(args)}`;
+  return `\0${encodeKeyPart(args, -1, [])}`;
+}
+
+/**
+ * A prefix-free encoding of `value`, so that a list of encodings can be read
+ * back one way only: `u` undefined, `l` null, `t`/`f`, `n<number>;`,
+ * `b<bigint>;`, `s<length>:<chars>`, `d<time>;` a Date, `[...]` an array,
+ * `{<key><value>...}` a plain object (its own enumerable keys, sorted).
+ * `index` is the argument's position (-1 for the list itself), for the error;
+ * `open` holds the arrays and objects being encoded, to refuse a cycle.
+ */
+function encodeKeyPart(value: unknown, index: number, open: object[]): string {
+  switch (typeof value) {
+    case "undefined":
+      return "u";
+    case "boolean":
+      return value ? "t" : "f";
+    case "number":
+      return `n${String(value)};`;
+    case "bigint":
+      return `b${String(value)};`;
+    case "string":
+      return `s${value.length}:${value}`;
+    case "object": {
+      if (value === null) return "l";
+      if (value instanceof Date) return `d${String(value.getTime())};`;
+      const isArray = Array.isArray(value);
+      if (!isArray) {
+        const proto = Object.getPrototypeOf(value);
+        if (proto !== Object.prototype && proto !== null) throw keyError(index, describeInstance(value));
+        if (Object.getOwnPropertySymbols(value).length > 0) throw keyError(index, "an object with symbol keys");
+      }
+      if (open.includes(value)) throw keyError(index, "a structure that contains itself");
+      open.push(value);
+      let out: string;
+      if (isArray) {
+        out = "[";
+        for (let i = 0; i < value.length; i++) out += encodeKeyPart(value[i], index < 0 ? i : index, open);
+        out += "]";
+      } else {
+        out = "{";
+        for (const name of Object.keys(value).sort()) {
+          out += `s${name.length}:${name}${encodeKeyPart((value as Record<string, unknown>)[name], index, open)}`;
+        }
+        out += "}";
+      }
+      open.pop();
+      return out;
+    }
+  }
+  throw keyError(index, describeKeyless(value));
+}
+
+function describeKeyless(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return `a symbol (${String(value)})`;
+  return typeof value;
+}
+
+function describeInstance(value: object): string {
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" ? `an instance of ${name}` : "an object with a prototype";
+}
+
+function keyError(index: number, what: string): TypeError {
+  return new TypeError(
+    `Cannot make an asyncCache key${index >= 0 ? ` from argument ${index}` : ""}: the default key compares only ` +
+      `primitives, arrays, plain objects and Dates by value; pass a \`key\` option to key anything else, received ${what}`,
+  );
 }

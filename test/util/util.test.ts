@@ -549,6 +549,93 @@ describe("asyncCache", () => {
       }
     });
   });
+
+  it("by default, two different argument lists never share an entry", async () => {
+    await runVirtual(function* () {
+      const seen = asyncCache(function* (...args: unknown[]) {
+        return args;
+      });
+      // Each list must get back the very arguments it was called with, not another list's.
+      const lists: unknown[][] = [
+        [null],
+        [undefined],
+        [],
+        [1, 2],
+        ["json:[1,2]"],
+        ["\0[n1;n2;]"],
+        ["1"],
+        [1],
+        [1n],
+        [true],
+        ["true"],
+        [NaN, 1],
+        [null, 1],
+        [Infinity, 1],
+        [undefined, 1],
+        ["a", "b"],
+        ["a,b"],
+        [[1, 2]],
+        [{ a: 1 }],
+        [{ a: "1" }],
+        [{ a: undefined }],
+        [{}],
+        [new Date(0)],
+        [0],
+        [1n, 2],
+        ["1", 2],
+      ];
+      for (const list of lists) assert.deepEqual(yield* seen(...list), list, `call with ${String(list)}`);
+      assert.equal(seen.cacheInfo().misses, lists.length);
+      // Equal lists share one: NaN equals NaN, objects by value in any key order, dates by time.
+      assert.deepEqual(yield* seen(NaN), [NaN]);
+      assert.deepEqual(yield* seen(NaN), [NaN]);
+      assert.deepEqual(yield* seen({ b: [1, { c: 2 }], a: null }, 3), [{ b: [1, { c: 2 }], a: null }, 3]);
+      assert.deepEqual(yield* seen({ a: null, b: [1, { c: 2 }] }, 3), [{ b: [1, { c: 2 }], a: null }, 3]);
+      assert.deepEqual(yield* seen(new Date(5), 1), [new Date(5), 1]);
+      assert.deepEqual(yield* seen(new Date(5), 1), [new Date(5), 1]);
+      assert.equal(seen.cacheInfo().hits, 3);
+    });
+  });
+
+  it("by default, an argument it cannot compare by value throws a TypeError naming the key option", async () => {
+    await runVirtual(function* () {
+      const load = asyncCache(function* (...args: unknown[]) {
+        return args.length;
+      });
+      const cyclic: unknown[] = [];
+      cyclic.push(cyclic);
+      for (const [args, what] of [
+        [[new Map([[1, 2]])], "an instance of Map"],
+        [[1, new Set()], "an instance of Set"],
+        [[() => 1], "a function"],
+        [[Symbol("s")], "a symbol (Symbol(s))"],
+        [[{ [Symbol("s")]: 1 }], "an object with symbol keys"],
+        [[[new (class Point {})()]], "an instance of Point"],
+        [[cyclic], "a structure that contains itself"],
+      ] as [unknown[], string][]) {
+        assert.throws(
+          () => load(...args),
+          (error: unknown) =>
+            error instanceof TypeError &&
+            error.message.startsWith("Cannot make an asyncCache key from argument") &&
+            error.message.includes("pass a `key` option") &&
+            error.message.endsWith(`received ${what}`),
+          what,
+        );
+      }
+      assert.equal(load.cacheInfo().misses, 0);
+      // A `key` option keys them; its null and undefined keys differ.
+      const keyed = asyncCache(
+        function* (value: unknown) {
+          return value;
+        },
+        { key: (value) => (value instanceof Map ? null : undefined) },
+      );
+      assert.equal(yield* keyed(new Map()), yield* keyed(new Map()));
+      assert.equal(yield* keyed(1), 1);
+      assert.equal(keyed.cacheInfo().misses, 2);
+    });
+  });
 });
 
 describe("any and retry", () => {
