@@ -3,11 +3,12 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
-import { describeKind } from "../core/errors.ts";
+import type { Destructor } from "../core/_scope.ts";
+import { describeKind, TaskGroupError } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import { assertOperationLike, type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
-import type { Task } from "../core/task.ts";
+import type { Task, TaskImpl } from "../core/task.ts";
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -38,6 +39,13 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * thrown by an operation's cleanup once it was cancelled is not dropped: it
  * fails the caller's task, as a spawned task's error does.
  *
+ * Without a stop (the nexts run by hand, `it.next().value`, and the rest
+ * left), an error is never dropped either: the caller's task waits for the
+ * operations as it ends, and the errors of the results nobody took then fail
+ * it (several: a `TaskGroupError`), as a spawned task's error would; values
+ * not taken are dropped. Close the iterator (`it.return()`, or a `for` loop
+ * left early) to discard the rest on purpose.
+ *
  * **Cancellation:** cancelling the caller cancels every operation; a `next`
  * being awaited throws the `CancelledError` and loses no result.
  *
@@ -64,7 +72,7 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export const asCompleted = defineOperation(function* asCompleted<T>(ops: readonly OperationLike<T>[]): Operation<IterableIterator<Operation<T>>> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run asCompleted: expected an array of operations, received ${describeKind(ops)}`);
   for (const op of ops) assertOperationLike(op, "run asCompleted");
-  const order = new CompletionOrder<T>(ops.length);
+  const order = new CompletionOrder<T>(ops.length, requireCurrentTask("run asCompleted"));
   // One generator function for every operation (not a closure per operation: V8's first call of each new one costs microseconds).
   for (const op of ops) order.tasks.push(yield* spawn(member(op, order), { name: "asCompleted" }));
   return order;
@@ -90,6 +98,10 @@ function* member<T>(op: OperationLike<T>, order: CompletionOrder<T>): Operation<
 class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   readonly tasks: Task<void>[] = [];
   readonly #total: number;
+  /** The caller's task, the operations' parent: an error not taken fails it as it ends. */
+  readonly #owner: TaskImpl<unknown>;
+  /** Set once a failure is kept: the owner then checks, as it ends, that every kept error was taken. */
+  #guarded = false;
   /** Outcomes in the order they came; a taken one is cleared, so a long list does not keep every result. */
   readonly #outcomes: (Outcome<T> | undefined)[] = [];
   #taken = 0;
@@ -98,14 +110,22 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   /** Set while a `next` waits for the next outcome. */
   #changed: Future<void> | null = null;
 
-  constructor(total: number) {
+  constructor(total: number, owner: TaskImpl<unknown>) {
     this.#total = total;
+    this.#owner = owner;
   }
 
   /** An operation finished (nothing is kept once the loop has stopped). */
   finished(outcome: Outcome<T>): void {
     if (this.#stopped) return;
     this.#outcomes.push(outcome);
+    if (!outcome.ok && !this.#guarded) {
+      // Registered on the first failure only, so a run without one costs nothing more. It runs once the
+      // owner's body and children (these operations) have ended: by then nobody can take a result.
+      this.#guarded = true;
+      const destructor: Destructor = { name: "asCompleted: errors not taken", close: () => this.#throwUntaken() };
+      this.#owner.ensure(destructor);
+    }
     const waiter = this.#changed;
     this.#changed = null;
     waiter?.resolve();
@@ -144,6 +164,18 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
 
   [Symbol.iterator](): this {
     return this;
+  }
+
+  /** As the owner ends: the errors of the results nobody took (and no stop discarded) fail it, as a spawned task's error does. */
+  #throwUntaken(): void {
+    if (this.#stopped) return;
+    const errors: unknown[] = [];
+    for (let i = this.#taken; i < this.#outcomes.length; i++) {
+      const outcome = this.#outcomes[i];
+      if (outcome !== undefined && !outcome.ok) errors.push(outcome.error);
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new TaskGroupError(errors);
   }
 }
 

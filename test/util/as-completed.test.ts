@@ -204,6 +204,53 @@ describe("asCompleted", () => {
     });
   });
 
+  it("without a stop, the errors of the results nobody took fail the caller as it ends; values are dropped", async () => {
+    const fail = (ms: number, message: string) =>
+      function* (): Operation<string> {
+        yield* sleep(ms);
+        throw new Error(message);
+      };
+    // The first result taken by hand, the rest left: the iterator is never closed.
+    const error = await runVirtual(function* () {
+      const it = yield* asCompleted([after(10, "first"), fail(20, "later 1"), after(25, "value"), fail(30, "later 2")]);
+      const first = yield* it.next().value as Operation<string>;
+      assert.equal(first, "first");
+      return "returned";
+    }).then(
+      () => assert.fail("expected the errors not taken"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof AggregateError, String(error));
+    assert.deepEqual(
+      error.errors.map((e: Error) => e.message),
+      ["later 1", "later 2"],
+    );
+    // One error, taken by nobody, inside a scope: the scope throws it as it ends, at t=20.
+    await runVirtual(function* () {
+      try {
+        yield* scope(function* () {
+          const it = yield* asCompleted([after(10, "first"), fail(20, "later")]);
+          yield* it.next().value as Operation<string>;
+        });
+        assert.fail("expected the error not taken");
+      } catch (error) {
+        assert.equal((error as Error).message, "later");
+        assert.equal(currentTime(), 20);
+      }
+      // Taken, or discarded by a stop: nothing more is thrown.
+      yield* scope(function* () {
+        const it = yield* asCompleted([fail(5, "taken")]);
+        yield* rejectsOp(it.next().value as Operation<string>, Error);
+      });
+      yield* scope(function* () {
+        const it = yield* asCompleted([after(10, "first"), fail(20, "discarded")]);
+        yield* it.next().value as Operation<string>;
+        yield* sleep(15);
+        it.return?.();
+      });
+    });
+  });
+
   it("rejects what is not an array of operations", async () => {
     await runVirtual(function* () {
       yield* rejectsOp(asCompleted("x" as never), TypeError);
