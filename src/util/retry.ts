@@ -11,11 +11,16 @@ import { sleep } from "../time/sleep.ts";
 export interface RetryOptions {
   /** Attempts in all, the first included. @default 3 */
   attempts?: number;
-  /** Delay before the second attempt, then multiplied by `factor`, up to `max` (ms). */
+  /**
+   * Delay before the second attempt, then multiplied by `factor`, up to `max`
+   * (ms). `initial` >= 0, `factor` >= 1 (`Infinity` goes straight to `max`),
+   * and `max` a finite number >= 0.
+   * @default { initial: 100, factor: 2, max: 10_000, jitter: true }
+   */
   backoff?: { initial?: number; factor?: number; max?: number; jitter?: boolean };
   /** Retry only errors for which this returns true. @default every error except cancellation */
   shouldRetry?: (error: unknown, attempt: number) => boolean;
-  /** Random numbers in [0, 1) for the jitter (for tests). @default Math.random */
+  /** Random numbers in [0, 1) for the jitter (for tests); another number throws a `RangeError`. @default Math.random */
   random?: () => number;
 }
 
@@ -24,13 +29,19 @@ export interface RetryOptions {
  * attempts on the loop's clock: `initial` ms, then `factor` times longer each
  * time, up to `max`; with `jitter` (the default), each delay is a random
  * time between 0 and that ("full jitter", so retries of many clients spread
- * out). Cancellation is never retried.
+ * out). Whatever is thrown is retried (`throw undefined` included), except
+ * a cancellation, an error `shouldRetry` refuses, and a `fn` that returns no
+ * operation (a mistake in the code, thrown at once).
  *
  * **Cancellation:** stops at once (in the operation or in the sleep).
  *
  * @param fn Returns a fresh operation for each attempt.
  * @returns The first success.
  * @throws the last error once the attempts are used up.
+ * @throws {RangeError} for bad `attempts` or `backoff` (a `max` that is not
+ * finite: an attempt would wait for good), and, with the operation's error
+ * as its `cause`, if `random()` returns a number outside [0, 1).
+ * @throws {TypeError} if `fn` (or `shouldRetry`, `random`) is not a function.
  * @example
  * ```ts
  * import { retry } from "corio";
@@ -50,11 +61,17 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
   const attempts = options.attempts ?? 3;
   if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`Cannot retry: attempts must be a positive integer, received ${String(attempts)}`);
   const { initial = 100, factor = 2, max = 10_000, jitter = true } = options.backoff ?? {};
-  if (!(initial >= 0 && factor >= 1 && max >= 0))
-    throw new RangeError(`Cannot retry: backoff needs initial >= 0, factor >= 1 and max >= 0, received ${JSON.stringify({ initial, factor, max })}`);
+  if (!(typeof initial === "number" && initial >= 0 && typeof factor === "number" && factor >= 1 && typeof max === "number" && max >= 0 && max < Infinity))
+    throw new RangeError(
+      `Cannot retry: backoff needs initial >= 0, factor >= 1 and a finite max >= 0 (ms), received ${describeBackoff({ initial, factor, max })}`,
+    );
   const random = options.random ?? Math.random;
+  if (typeof random !== "function") throw new TypeError(`Cannot retry: random must be a function returning numbers in [0, 1), received ${typeof random}`);
+  if (options.shouldRetry !== undefined && typeof options.shouldRetry !== "function")
+    throw new TypeError(`Cannot retry: shouldRetry must be a function, received ${typeof options.shouldRetry}`);
   for (let attempt = 1; ; attempt++) {
-    let misuse: unknown;
+    // A flag, not the error itself: `throw undefined` from the operation must not pass for a misuse.
+    let misuse = false;
     try {
       const op = fn(attempt);
       let it: Iterator<Instruction, T, unknown>;
@@ -62,16 +79,29 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
         it = iteratorOf(op, "retry", true);
       } catch (error) {
         // A function that returns a promise (or nothing) is a mistake in the code: not retried.
-        misuse = error;
+        misuse = true;
         throw error;
       }
       return yield* new Opened(it);
     } catch (error) {
-      if (error === misuse || isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt)))
-        throw error;
+      if (misuse || isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))) throw error;
       // 0 × an infinite factor is NaN: a zero initial delay stays zero.
       const delay = initial === 0 ? 0 : Math.min(max, initial * factor ** (attempt - 1));
-      yield* sleep(jitter ? random() * delay : delay);
+      let wait = delay;
+      if (jitter) {
+        const r = random();
+        // Checked here, not left to sleep: its RangeError would replace the operation's error.
+        if (!(typeof r === "number" && r >= 0 && r < 1))
+          throw new RangeError(`Cannot retry: random() must return a number in [0, 1), received ${String(r)}`, { cause: error });
+        wait = r * delay;
+      }
+      yield* sleep(wait);
     }
   }
 });
+
+function describeBackoff(backoff: Record<string, unknown>): string {
+  return Object.entries(backoff)
+    .map(([name, value]) => `${name}: ${typeof value === "number" ? String(value) : typeof value}`)
+    .join(", ");
+}

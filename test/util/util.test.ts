@@ -823,4 +823,68 @@ describe("any and retry", () => {
       assert.deepEqual(attempts, [0, 0, 0]);
     });
   });
+
+  it("retry() retries whatever is thrown, undefined included", async () => {
+    await runVirtual(function* () {
+      for (const thrown of [undefined, null, 0, "text"]) {
+        let calls = 0;
+        try {
+          yield* retry(
+            function* () {
+              calls++;
+              throw thrown;
+            },
+            { attempts: 3, backoff: { initial: 1 } },
+          );
+          assert.fail("expected the thrown value");
+        } catch (error) {
+          assert.equal(error, thrown);
+        }
+        assert.equal(calls, 3, `throw ${String(thrown)}`);
+      }
+    });
+  });
+
+  it("retry() refuses a backoff with no finite max, and a random() outside [0, 1) keeps the operation's error as cause", async () => {
+    await runVirtual(function* () {
+      let calls = 0;
+      const flaky = function* (): Operation<string> {
+        if (++calls < 3) throw new Error("app error");
+        return "ok";
+      };
+      for (const backoff of [
+        { initial: 10, factor: Number.POSITIVE_INFINITY, max: Number.POSITIVE_INFINITY, jitter: false },
+        { initial: 10, max: Number.NaN },
+        { initial: "10" as never },
+      ]) {
+        calls = 0;
+        try {
+          yield* retry(flaky, { backoff });
+          assert.fail("expected a RangeError");
+        } catch (error) {
+          assert.ok(error instanceof RangeError, String(error));
+          assert.match(error.message, /^Cannot retry: backoff needs initial >= 0, factor >= 1 and a finite max >= 0 \(ms\), received initial: /);
+        }
+        assert.equal(calls, 0, "rejected at the call, before any attempt");
+      }
+      // An infinite factor with a finite max goes straight to max, with or without jitter.
+      calls = 0;
+      const start = currentTime();
+      assert.equal(yield* retry(flaky, { backoff: { initial: 10, factor: Number.POSITIVE_INFINITY, max: 50, jitter: false } }), "ok");
+      assert.equal(currentTime() - start, 10 + 50);
+      calls = 0;
+      assert.equal(yield* retry(flaky, { random: () => 0, backoff: { initial: 10, factor: Number.POSITIVE_INFINITY, max: 50 } }), "ok");
+      for (const bad of [1, -0.5, Number.NaN]) {
+        calls = 0;
+        try {
+          yield* retry(flaky, { random: () => bad });
+          assert.fail("expected a RangeError");
+        } catch (error) {
+          assert.ok(error instanceof RangeError, String(error));
+          assert.equal(error.message, `Cannot retry: random() must return a number in [0, 1), received ${String(bad)}`);
+          assert.equal((error.cause as Error).message, "app error");
+        }
+      }
+    });
+  });
 });
