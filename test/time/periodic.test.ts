@@ -81,4 +81,81 @@ describe("periodic tasks", () => {
       });
     });
   });
+
+  it("every() refuses an async function at the call, and a round whose fn returns no operation says so", async () => {
+    let beats = 0;
+    await runVirtual(function* () {
+      assert.throws(
+        () =>
+          start(
+            every(1000, (async () => {
+              beats++;
+            }) as never),
+          ),
+        {
+          name: "TypeError",
+          message:
+            "Cannot run every 1000 ms: expected a function returning an operation, received an async function; " +
+            "write it as a generator (function* () { ... }), or wrap the promise: () => call(fn)",
+        },
+      );
+      // A plain function that returns an operation is fine.
+      const slept = yield* every(1000, () => sleep(1));
+      yield* sleep(2500);
+      slept.cancel();
+    });
+    const error = await runVirtual(function* () {
+      yield* every(1000, (() => {
+        beats++;
+      }) as never);
+      yield* sleep(3500);
+    }).then(
+      () => assert.fail("expected a TypeError"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /^Cannot run every 1000 ms: expected a function returning an operation, but it returned undefined; /);
+    assert.equal(beats, 1, "the plain function ran once, at the first round");
+  });
+
+  it("every() refuses a period the clock cannot step by, at the call or when the clock outgrows it", async () => {
+    await runVirtual(function* () {
+      yield* sleep(1e9);
+      // At 1e9 ms a time is held to about 1.2e-7 ms: 1e-9 would not advance, 1e-7 would step by 1.19e-7.
+      for (const ms of [1e-9, 1e-7]) {
+        assert.throws(
+          () => start(every(ms, function* () {})),
+          (error: unknown) => {
+            assert.ok(error instanceof RangeError, String(error));
+            assert.match(
+              error.message,
+              new RegExp(`^Cannot run every ${ms} ms: the period is below what the clock can step by at 1000000000(\\.\\d+)? ms .*, received ${ms}$`),
+            );
+            return true;
+          },
+        );
+      }
+      const ticks: number[] = [];
+      const fine = yield* every(1e-3, function* () {
+        ticks.push(currentTime() - 1e9);
+      });
+      yield* sleep(0.0035);
+      fine.cancel();
+      assert.equal(ticks.length, 3);
+    });
+    // Fine at the start, until a round jumps the virtual clock to 1e14 ms (held to 0.016 ms there).
+    let rounds = 0;
+    const error = await runVirtual(function* () {
+      yield* every(1e-3, function* () {
+        if (++rounds === 1) yield* sleep(1e14);
+        if (rounds > 1000) throw new Error("spun: the clock did not advance");
+      });
+      yield* sleep(2e14);
+    }).then(
+      () => assert.fail("expected a RangeError"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof RangeError, String(error));
+    assert.match(error.message, /^Cannot run every 0.001 ms: the period is below what the clock can step by at 1000\d+(\.\d+)? ms /);
+  });
 });
