@@ -100,8 +100,10 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   readonly #total: number;
   /** The caller's task, the operations' parent: an error not taken fails it as it ends. */
   readonly #owner: TaskImpl<unknown>;
-  /** Set once a failure is kept: the owner then checks, as it ends, that every kept error was taken. */
-  #guarded = false;
+  /** Kept failures not taken yet; while there are some, the owner checks them as it ends (`#guard`). */
+  #untakenFailures = 0;
+  /** Registered on the owner while failures wait to be taken; taken off once none does (no entry left per call). */
+  #guard: Destructor | null = null;
   /** Outcomes in the order they came; a taken one is cleared, so a long list does not keep every result. */
   readonly #outcomes: (Outcome<T> | undefined)[] = [];
   #taken = 0;
@@ -119,12 +121,11 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   finished(outcome: Outcome<T>): void {
     if (this.#stopped) return;
     this.#outcomes.push(outcome);
-    if (!outcome.ok && !this.#guarded) {
-      // Registered on the first failure only, so a run without one costs nothing more. It runs once the
+    if (!outcome.ok && this.#untakenFailures++ === 0) {
+      // Registered while a failure waits, so a run without one costs nothing more. It runs once the
       // owner's body and children (these operations) have ended: by then nobody can take a result.
-      this.#guarded = true;
-      const destructor: Destructor = { name: "asCompleted: errors not taken", close: () => this.#throwUntaken() };
-      this.#owner.ensure(destructor);
+      this.#guard = { name: "asCompleted: errors not taken", close: () => this.#throwUntaken() };
+      this.#owner.ensure(this.#guard);
     }
     const waiter = this.#changed;
     this.#changed = null;
@@ -140,6 +141,7 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
     }
     const outcome = this.#outcomes[this.#taken] as Outcome<T>;
     this.#outcomes[this.#taken++] = undefined;
+    if (!outcome.ok && --this.#untakenFailures === 0) this.#unguard();
     return outcome;
   }
 
@@ -155,6 +157,8 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
       for (const task of this.tasks) if (!task.done) task.cancel();
       this.#outcomes.length = 0;
       this.#taken = 0;
+      this.#untakenFailures = 0;
+      this.#unguard();
       const waiter = this.#changed;
       this.#changed = null;
       waiter?.resolve();
@@ -164,6 +168,11 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
 
   [Symbol.iterator](): this {
     return this;
+  }
+
+  #unguard(): void {
+    if (this.#guard !== null) this.#owner.unensure(this.#guard);
+    this.#guard = null;
   }
 
   /** As the owner ends: the errors of the results nobody took (and no stop discarded) fail it, as a spawned task's error does. */

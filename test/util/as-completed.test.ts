@@ -2,7 +2,8 @@
 // errors, empty input, results pulled ahead), plus corio's structured early stop.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { asCompleted, CancelledError, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
+import type { TaskImpl } from "../../src/core/task.ts";
+import { asCompleted, CancelledError, currentTask, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -255,6 +256,28 @@ describe("asCompleted", () => {
     await runVirtual(function* () {
       yield* rejectsOp(asCompleted("x" as never), TypeError);
       yield* rejectsOp(asCompleted([5 as never]), TypeError);
+    });
+  });
+
+  it("in a long-lived task, calls whose failures were all taken, or whose loop stopped, leave no entry on it", async () => {
+    await runVirtual(function* () {
+      const ops = (): Operation<number>[] => [
+        (function* () {
+          return 1;
+        })(),
+        (function* (): Operation<number> {
+          throw new Error("taken");
+        })(),
+      ];
+      for (let i = 0; i < 200; i++) {
+        for (const next of yield* asCompleted(ops())) {
+          try {
+            yield* next;
+          } catch {}
+          if (i % 2 === 1) break;
+        }
+      }
+      assert.deepEqual((currentTask() as TaskImpl<unknown>).resourceNames(), []);
     });
   });
 });
