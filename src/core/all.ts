@@ -24,15 +24,18 @@ export type Settled<T> = { status: "fulfilled"; value: T } | { status: "rejected
 /**
  * Runs the operations concurrently and returns their values in input order.
  * It is structured: the first failure cancels the other operations, waits
- * for their cleanup, then throws that error. Tasks may be passed too; they
- * are joined (and cancelled on failure like the rest).
+ * for their cleanup, then throws that error; if others failed too (in their
+ * cleanup, or at the same moment), a `TaskGroupError` with the first failure
+ * first: an error is never hidden by the cancellation that caused it. Tasks
+ * may be passed too; they are joined (and cancelled on failure like the
+ * rest).
  *
  * **Cancellation:** cancelling the caller cancels every operation and
  * throws once all have finished their cleanup.
  *
  * @param ops Operations, functions returning them, or tasks.
  * @returns The values, in input order.
- * @throws the first failure.
+ * @throws the first failure (with others: a `TaskGroupError`).
  * @example
  * ```ts
  * import { all, run, sleep } from "corio";
@@ -45,7 +48,7 @@ export type Settled<T> = { status: "fulfilled"; value: T } | { status: "rejected
  */
 export const all = defineOperation(function* all<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>> {
   const group = yield* gather(ops, "all", FIRST_FAILURE);
-  if (group.failure !== undefined) throw group.failure.error;
+  if (group.failure !== undefined) throw withOtherFailures(group, group.failure.task, group.failure.error);
   return group.tasks.map((task) => task.result()) as Results<T>;
 });
 
@@ -84,9 +87,10 @@ export const allSettled = defineOperation(function* allSettled<const T extends r
  * winner's value is returned or its error thrown. An operation that ends
  * cancelled does not win; if all do, a `CancelledError` is thrown.
  *
- * A loser whose cleanup fails makes the race throw that error (several: a
- * `TaskGroupError`, the winner's error first if it failed): an error is
- * never hidden by the cancellation that caused it.
+ * A loser that fails too (its cleanup fails, or it fails at the same
+ * moment) makes the race throw that error (several: a `TaskGroupError`, the
+ * winner's error first if it failed): an error is never hidden by the
+ * cancellation that caused it.
  *
  * **Cancellation:** cancelling the caller cancels every operation and
  * throws once all have finished their cleanup.
@@ -105,14 +109,25 @@ export const race = defineOperation(function* race<const T extends readonly Awai
   if (ops.length === 0) throw new RangeError("Cannot race: at least one operation is needed, received an empty list");
   const group = yield* gather(ops, "race", FIRST_SETTLED);
   const winner = group.failure?.task ?? group.tasks.find((task) => task.state === "cancelled");
-  // A loser that failed after the race was decided failed in its cleanup: never hidden (decided case 12).
-  const errors = group.tasks.filter((task) => task !== winner && task.state === "failed" && (task.flags & CONCURRENT) !== 0).map((task) => task.error);
-  if (errors.length > 0) {
-    if (winner?.state === "failed") errors.unshift(winner.error);
-    throw errors.length === 1 ? errors[0] : new TaskGroupError(errors);
+  // A loser that failed too (in its cleanup, or at the same moment) is never hidden (decided case 12).
+  const others = otherFailures(group, winner);
+  if (others.length > 0) {
+    if (winner?.state === "failed") others.unshift(winner.error);
+    throw others.length === 1 ? others[0] : new TaskGroupError(others);
   }
   return (winner as TaskImpl<Results<T>[number]>).result();
 });
+
+/** The errors of the operations the group started, other than `decider`, that failed. */
+function otherFailures(group: Outcome, decider: TaskImpl<unknown> | undefined): unknown[] {
+  return group.tasks.filter((task) => task !== decider && task.state === "failed" && (task.flags & CONCURRENT) !== 0).map((task) => task.error);
+}
+
+/** `error` (the first failure), or a `TaskGroupError` with it first if other operations failed too. */
+function withOtherFailures(group: Outcome, decider: TaskImpl<unknown>, error: unknown): unknown {
+  const others = otherFailures(group, decider);
+  return others.length === 0 ? error : new TaskGroupError([error, ...others]);
+}
 
 const NEVER = 0;
 const FIRST_FAILURE = 1;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { all, allSettled, CancelledError, currentTime, type Operation, race, sleep, spawn, suspend } from "../../src/index.ts";
+import { all, allSettled, CancelledError, currentTime, type Operation, race, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -12,6 +12,34 @@ function* after<T>(ms: number, value: T) {
 }
 
 describe("all", () => {
+  it("a sibling whose cleanup fails while all() cancels it: a TaskGroupError with the first failure first (decided case 12)", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* all([
+          function* (): Operation<never> {
+            yield* sleep(10);
+            throw new Error("first");
+          },
+          function* (): Operation<never> {
+            try {
+              return yield* suspend();
+            } finally {
+              // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+              throw new Error("sibling cleanup");
+            }
+          },
+        ]);
+        assert.fail("all returned");
+      } catch (error) {
+        assert.ok(error instanceof TaskGroupError, String(error));
+        assert.deepEqual(
+          error.errors.map((e) => (e as Error).message),
+          ["first", "sibling cleanup"],
+        );
+      }
+    });
+  });
+
   it("runs concurrently and returns values in input order", async () => {
     await runVirtual(function* () {
       const values = yield* all([after(30, "a"), after(10, "b"), after(20, "c")]);
