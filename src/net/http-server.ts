@@ -387,7 +387,7 @@ const CLIENT_ERROR_ANSWERS: Record<string, string> = {
  * good, and the parser went on running the requests it sent after a 408.
  *
  * Requests parsed before the bad bytes whose answers have not begun are
- * answered first: nothing more is read, and the status (none after a
+ * answered first: no more requests are parsed, and the status (none after a
  * request that said `Connection: close`: RFC 9112 9.6, what follows it is
  * not a request) goes out once they have been. Answered at once, the status
  * went to the first of them, whose handler had not even run (corio starts
@@ -395,6 +395,8 @@ const CLIENT_ERROR_ANSWERS: Record<string, string> = {
  * off, as before.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, requests: ConnectionRequests | undefined): void {
+  // Already deferred: what the client sends after the bad bytes fails the parser again; nothing to add.
+  if (requests?.failing === true) return;
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   const answering = current !== undefined && current !== null && current.headersSent;
   // Deferred only when the bad bytes come after every request in flight (a body cut short is theirs: answered now).
@@ -563,7 +565,7 @@ class ConnectionRequests implements Watcher {
       const [req, res] = this.#held.shift() as [IncomingMessage, ServerResponse];
       this.#start(req, res, this);
     }
-    if (this.#held.size > 0 || !this.#paused || this.#afterLast !== null) return;
+    if (this.#held.size > 0 || !this.#paused) return;
     this.#paused = false;
     const socket = this.#socket as Socket & { _paused?: boolean };
     Reflect.deleteProperty(socket, "resume");
@@ -579,14 +581,19 @@ class ConnectionRequests implements Watcher {
   }
 
   /**
-   * The parser failed after the requests in flight: read nothing more, and
-   * once they have all been answered (or cancelled), `then`.
+   * The parser failed after the requests in flight: once they have all been
+   * answered (or cancelled: the client left), `then`. The socket goes on
+   * being read, so that a client that leaves is noticed; the parser, failed,
+   * makes no more requests of what comes (each read is another client error,
+   * which `failing` tells to ignore).
    */
   readNoMore(then: () => void): void {
     this.#afterLast = then;
-    this.#paused = true;
-    this.#socket.resume = keepPaused;
-    this.#socket.pause();
+  }
+
+  /** True once `readNoMore` was called and its `then` has not run yet. */
+  get failing(): boolean {
+    return this.#afterLast !== null;
   }
 
   /** Cancels the task of `res`, if it has not ended. */

@@ -292,6 +292,29 @@ describe("serveHttp", () => {
     );
   });
 
+  it("a client that sends a request, then garbage, then leaves: the request's handler is cancelled (the connection is still read)", async () => {
+    const started = promiseWithResolvers<void>();
+    const ended = promiseWithResolvers<void>();
+    await withServer(
+      function* () {
+        started.resolve();
+        try {
+          yield* suspend();
+        } finally {
+          ended.resolve();
+        }
+      },
+      async (server) => {
+        const socket = connect(server.address.port, "127.0.0.1", () => socket.write("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n"));
+        socket.on("error", () => {});
+        await started.promise;
+        socket.destroy();
+        await ended.promise;
+        assert.equal(server.activeRequests, 0);
+      },
+    );
+  });
+
   it("answers 413 to a chunk extension over Node's limit, as node:http does", async () => {
     await withServer(
       function* (request, response) {
