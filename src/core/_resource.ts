@@ -75,6 +75,17 @@ export function startDaemon(opener: TaskImpl<unknown>, name: string, body: () =>
   return task;
 }
 
+/**
+ * The resources of the current task returned as `from` (`keeper.returnedAs`)
+ * are returned as `to` now: an operation that wraps a resource it opened in
+ * the object it returns (a job queue around its Redis client) says so, so
+ * that a boundary returning `to` hands them on. Returns `to`.
+ */
+export function returnedWrapped<T extends object>(from: object, to: T): T {
+  requireCurrentTask("hand on a resource").rehandle(from, to);
+  return to;
+}
+
 /** The destructor by which a boundary stops a daemon started inside it (see `startDaemon`). */
 const stoppers = new WeakMap<TaskImpl<void>, Destructor>();
 

@@ -278,6 +278,11 @@ export abstract class Scope {
     if (this.destructors?.delete(destructor) !== true && (this.flags & RESOURCES_TO_PARENT) !== 0) this.parentScope?.unensure(destructor);
   }
 
+  /** Gives the destructors whose handle is `from` the handle `to` (a resource wrapped in what is returned). */
+  rehandle(from: object, to: object): void {
+    if (this.destructors !== null) for (const destructor of this.destructors) if (destructor.handle === from) destructor.handle = to;
+  }
+
   /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */
   resourceNames(): string[] {
     return this.destructors === null ? [] : [...this.destructors].map((d) => d.name);

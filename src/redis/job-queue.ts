@@ -17,6 +17,7 @@
 import { Queue as BullQueue, Worker as BullWorker, type Job, type JobsOptions, QueueEvents, UnrecoverableError, WaitingError } from "bullmq";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
+import { returnedWrapped } from "../core/_resource.ts";
 import { SHIELDED } from "../core/_scope.ts";
 import { until } from "../core/call.ts";
 import { createCancelledError, isCancellation } from "../core/errors.ts";
@@ -287,8 +288,9 @@ export const openJobQueue = defineOperation(function* openJobQueue<D = unknown, 
     // Connection errors: ioredis reconnects; commands report their own failures.
   });
   const owner = requireCurrentTask("open a job queue");
-  owner.ensure({ name: `bullmq queue ${name}`, cleanup: () => until(queue.close()) });
-  return JobQueue.create<D, R>(name, options.redis, prefix, queue, client);
+  const jobQueue = JobQueue.create<D, R>(name, options.redis, prefix, queue, client);
+  owner.ensure({ name: `bullmq queue ${name}`, cleanup: () => until(queue.close()), handle: jobQueue });
+  return returnedWrapped(client, jobQueue);
 });
 
 /** Takes job `id` out of the list or set of `state` (waiting, delayed, prioritized); true if it was there. */

@@ -17,7 +17,7 @@ import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
-import { startDaemon } from "../core/_resource.ts";
+import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { defineStepOperations, FINISHED, FRESH, PARKED, DONE as STEP_DONE, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
@@ -203,6 +203,7 @@ export class ThreadPool {
         yield* pool.#shutdown();
       }
     });
+    daemonReturnedAs(this.#keeper, this);
   }
 
   /** The most workers it runs at once. */

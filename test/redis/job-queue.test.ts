@@ -82,6 +82,16 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
     server = redisServer();
   });
 
+  it("a job queue opened inside timeout() is the caller's when timeout returns it (its client too)", async () => {
+    const name = freshName();
+    const counts = await run(function* () {
+      const jobs = yield* timeout(5000, openJobQueue<number, number>(name, { redis: { path: server.path } }));
+      yield* jobs.add(1);
+      return yield* jobs.counts();
+    });
+    assert.equal(counts["waiting"], 1);
+  });
+
   it("processes jobs n at a time as corio tasks; outcomes are seen through completions()", async () => {
     const name = freshName();
     let inFlight = 0;

@@ -11,6 +11,14 @@ import { counter, MODULE, spin, started, threadId, waitForRelease } from "./_hel
 checkLeaks();
 
 describe("ThreadPool: results and errors", () => {
+  it("a pool started inside timeout() is the caller's when timeout returns it", async () => {
+    await run(function* () {
+      const pool = yield* timeout(5000, ThreadPool.start({ size: 1 }));
+      assert.equal(pool.closed, false);
+      assert.equal(yield* pool.call((a: number) => a + 1, 1), 2);
+    });
+  });
+
   it("runs a function in a worker and gives its result", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 2 });
