@@ -94,32 +94,42 @@ export const limitGather: {
   return yield* scope(function* () {
     const parent = requireCurrentTask("limitGather");
     const gather = new Gather<T>(ops.length, settle, fn);
-    for (let index = 0; index < ops.length; index++) {
-      // One object per operation is the task's body and its watcher: told synchronously when the task
-      // finishes, it stores the value and frees the slot (a done callback would cost a trip through the
-      // ready queue per operation before the slot is free again).
-      const slot = new Slot<T>(gather, ops[index], index);
-      // Started at once (its first step runs now): an operation that ends without
-      // waiting costs no trip through the ready queue.
-      const task = new TaskImpl<unknown>(parent.loop, parent, slot, undefined, parent.priority, 0);
-      gather.running++;
-      task.addWatcher(slot);
-      task.runStep();
-      if (task.done && taskTimeout === 0) {
-        // Nothing to wait for: the seed's zero wait would only let the others run a turn,
-        // which they get whenever this loop waits below.
-      } else if (taskTimeout > 0) {
-        // Up to taskTimeout for everything started so far to finish (a timeout here is not an error).
-        try {
-          yield* timeout(taskTimeout, gather.untilRunningAtMost(0));
-        } catch (error) {
-          if (!(error instanceof TimeoutError)) throw error;
-        }
-      } else yield* sleep(0);
-      gather.throwIfFailed();
-      if (gather.running >= n) yield* gather.untilRunningAtMost(n - 1);
+    let started = 0;
+    try {
+      for (let index = 0; index < ops.length; index++) {
+        // One object per operation is the task's body and its watcher: told synchronously when the task
+        // finishes, it stores the value and frees the slot (a done callback would cost a trip through the
+        // ready queue per operation before the slot is free again).
+        const slot = new Slot<T>(gather, ops[index], index);
+        // Started at once (its first step runs now): an operation that ends without
+        // waiting costs no trip through the ready queue.
+        const task = new TaskImpl<unknown>(parent.loop, parent, slot, undefined, parent.priority, 0);
+        gather.running++;
+        started++;
+        task.addWatcher(slot);
+        task.runStep();
+        if (task.done && taskTimeout === 0) {
+          // Nothing to wait for: the seed's zero wait would only let the others run a turn,
+          // which they get whenever this loop waits below.
+        } else if (taskTimeout > 0) {
+          // Up to taskTimeout for everything started so far to finish (a timeout here is not an error).
+          try {
+            yield* timeout(taskTimeout, gather.untilRunningAtMost(0));
+          } catch (error) {
+            if (!(error instanceof TimeoutError)) throw error;
+          }
+        } else yield* sleep(0);
+        gather.throwIfFailed();
+        if (gather.running >= n) yield* gather.untilRunningAtMost(n - 1);
+      }
+      if (gather.running > 0) yield* gather.untilRunningAtMost(0);
+    } catch (error) {
+      // The last operation ended in the turn the caller's cancel came: the work is all done, so the values
+      // are given, as a boundary's (decided case 12); the cancel comes at the caller's next suspension.
+      const self = requireCurrentTask("limitGather");
+      if (!(started === ops.length && gather.running === 0 && gather.failure === undefined && error === self.cancelError)) throw error;
+      self.redeliverCancel();
     }
-    if (gather.running > 0) yield* gather.untilRunningAtMost(0);
     gather.throwIfFailed();
     return gather.results as T[] | Settled<T>[];
   });

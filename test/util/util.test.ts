@@ -28,6 +28,44 @@ import { checkLeaks, rejectsOp } from "../_helpers.ts";
 checkLeaks();
 
 describe("limitGather", () => {
+  it("the last operation ends in the turn its caller is cancelled: the caller gets the values, then its cancel (decided case 12)", async () => {
+    const reports: unknown[] = [];
+    await runVirtual(
+      function* () {
+        let got: unknown = "nothing";
+        let after = "not cancelled";
+        const caller = yield* spawn(function* () {
+          got = yield* limitGather(
+            [
+              function* () {
+                yield* sleep(10);
+                return "v";
+              },
+            ],
+            1,
+          );
+          try {
+            yield* sleep(1);
+          } catch (error) {
+            after = (error as Error).name;
+            throw error;
+          }
+        });
+        yield* sleep(0);
+        yield* sleep(0); // the operation's timer is set before the canceller's: it ends first at t=10
+        yield* spawn(function* () {
+          yield* sleep(10);
+          caller.cancel();
+        });
+        yield* rejectsOp(caller, CancelledError);
+        assert.deepEqual(got, ["v"]);
+        assert.equal(after, "CancelledError");
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("an operation that throws a CancelledError of its own (it joined a cancelled task) fails the gather; with settle, it is rejected", async () => {
     await runVirtual(function* () {
       const cancelled = yield* spawn(suspend);
