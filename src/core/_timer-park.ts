@@ -5,13 +5,19 @@
 import { Park } from "./_park.ts";
 import type { Periodic, TaskImpl } from "./task.ts";
 
-/** A periodic task's bare `yield`: park until the next tick (missed ticks are skipped). */
-export function nextRound(task: TaskImpl<unknown>): Park {
+/**
+ * A periodic task's bare `yield`: park until the next tick (missed ticks are
+ * skipped). `null` if the clock cannot step by the period at this time (a
+ * period below a double's resolution there): the tick would never move, and
+ * the task would run its rounds for ever at one instant.
+ */
+export function nextRound(task: TaskImpl<unknown>): Park | null {
   const periodic = task.periodic as Periodic;
   const now = task.loop.now();
   const period = periodic.period;
   let tick = periodic.lastTick + period;
   if (tick < now) tick = periodic.lastTick + Math.ceil((now - periodic.lastTick) / period) * period;
+  if (!(tick > periodic.lastTick)) return null;
   periodic.lastTick = tick;
   return parkUntil(task, tick, "sleep");
 }

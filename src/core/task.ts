@@ -411,9 +411,20 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         break;
       }
       if (instruction === undefined) {
-        if (this.periodic !== null) this.park = nextRound(this as TaskImpl<unknown>);
-        else this.enqueue();
-        break;
+        if (this.periodic === null) {
+          this.enqueue();
+          break;
+        }
+        const round = nextRound(this as TaskImpl<unknown>);
+        if (round !== null) {
+          this.park = round;
+          break;
+        }
+        isThrow = true;
+        value = new RangeError(
+          `Cannot start the next round of task ${this.path}: the clock, at ${this.loop.now()} ms, cannot step by its period of ${this.periodic.period} ms`,
+        );
+        continue;
       }
       isThrow = true;
       value = new TypeError(yieldMistake(instruction, this.path));

@@ -102,6 +102,8 @@ export const every = defineOperation(function* every(
       for (;;) {
         yield* new Opened(iterate(fn, api));
         const tick = periodic.lastTick;
+        // (One the clock cannot step by at all is refused by the runtime at the `yield`: say why here first.)
+        if (!(tick + ms > tick)) throw new RangeError(tooSmall(ms, tick));
         yield;
         // The round's tick and the next, as the clock holds them: a period it can no longer step by
         // (it read much less when this task started) would spin here without the clock advancing.

@@ -1,12 +1,37 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { currentTime, every, nextPeriod, sleep, spawn } from "../../src/index.ts";
+import { currentTime, every, nextPeriod, scope, sleep, spawn } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, start } from "../_helpers.ts";
 
 checkLeaks();
 
 describe("periodic tasks", () => {
+  it("spawn(op, { period }) with a period the clock cannot step by at this time fails the task with a RangeError, not a spin", async () => {
+    await runVirtual(function* () {
+      yield* sleep(1e9); // at 1e9 ms a double cannot step by 1e-9 ms
+      let rounds = 0;
+      try {
+        yield* scope(function* () {
+          yield* spawn(
+            function* () {
+              for (;;) {
+                rounds++;
+                yield* nextPeriod();
+              }
+            },
+            { period: 1e-9 },
+          );
+        });
+        assert.fail("the scope returned");
+      } catch (error) {
+        assert.ok(error instanceof RangeError, String(error));
+        assert.match(error.message, /cannot step by its period of 1e-9 ms/);
+      }
+      assert.equal(rounds, 1);
+    });
+  });
+
   it("a bare yield ends a round; the next starts at the next period tick, first after one period", async () => {
     const ticks: number[] = [];
     await runVirtual(function* () {
