@@ -6,9 +6,11 @@
 import type { QueueEvents } from "bullmq";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
+import type { Destructor } from "../core/_scope.ts";
 import { until } from "../core/call.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import type { TaskImpl } from "../core/task.ts";
 import { QueueShutDown } from "../sync/errors.ts";
 import { Queue } from "../sync/queue.ts";
 import type { RedisClient } from "./connection.ts";
@@ -50,6 +52,8 @@ export class JobCompletions<R> {
   readonly #events: QueueEvents;
   /** The close of BullMQ's listener (and its Redis connection), once begun. */
   #closing: Promise<void> | null = null;
+  /** The owner's cleanup of this listener, taken off once `close()` has closed it (no entry left per call). */
+  #registration: { owner: TaskImpl<unknown>; destructor: Destructor } | null = null;
 
   private constructor(token: typeof MADE_BY_CORIO, events: QueueEvents) {
     checkMadeByCorio(token, "a JobCompletions", "use yield* queue.completions()");
@@ -73,7 +77,9 @@ export class JobCompletions<R> {
     const last = (yield* until(client.xrevrange(streamKey, "+", "-", "COUNT", 1))) as [string, string[]][];
     const from = last[0]?.[0] ?? "0-0";
     const owner = requireCurrentTask("watch job outcomes");
-    owner.ensure({ name: "job outcomes", cleanup: () => completions.#stop() });
+    const destructor: Destructor = { name: "job outcomes", cleanup: () => completions.#stop(), handle: completions };
+    owner.ensure(destructor);
+    completions.#registration = { owner, destructor };
     (events.opts as { lastEventId?: string }).lastEventId = from;
     events.run().catch(() => {});
     yield* until(events.waitUntilReady());
@@ -93,7 +99,16 @@ export class JobCompletions<R> {
   /** Stops listening, and closes the Redis connection it listened on; outcomes already received can still be read. */
   close(): void {
     this.#outcomes.shutdown();
-    this.#closing ??= this.#events.close().catch(() => undefined);
+    // Taken off the owner once closed, not before: an owner that ends meanwhile still waits for the close.
+    // (While the owner runs its cleanups its list is already taken, so this is a no-op then.)
+    this.#closing ??= this.#events
+      .close()
+      .catch(() => undefined)
+      .then(() => {
+        const registration = this.#registration;
+        this.#registration = null;
+        registration?.owner.unensure(registration.destructor);
+      });
   }
 
   *#stop(): Operation<void> {

@@ -5,9 +5,11 @@ import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
 import { Job as BullJob, Worker as BullWorker } from "bullmq";
 import { Redis } from "ioredis";
+import type { TaskImpl } from "../../src/core/task.ts";
 import {
   allTasks,
   CancelledError,
+  currentTask,
   Event,
   type Operation,
   ProcessingFailure,
@@ -328,6 +330,11 @@ describe("openJobQueue", { skip, timeout: 60_000 }, () => {
           after = yield* until(connections());
         }
         assert.equal(after, before);
+        // And the owner keeps no cleanup entry per closed listener.
+        assert.deepEqual(
+          (currentTask() as TaskImpl<unknown>).resourceNames().filter((name) => name === "job outcomes"),
+          [],
+        );
       });
     } finally {
       probe.disconnect();
