@@ -94,7 +94,6 @@ export const limitGather: {
   return yield* scope(function* () {
     const parent = requireCurrentTask("limitGather");
     const gather = new Gather<T>(ops.length, settle, fn);
-    let started = 0;
     try {
       for (let index = 0; index < ops.length; index++) {
         // One object per operation is the task's body and its watcher: told synchronously when the task
@@ -105,7 +104,6 @@ export const limitGather: {
         // waiting costs no trip through the ready queue.
         const task = new TaskImpl<unknown>(parent.loop, parent, slot, undefined, parent.priority, 0);
         gather.running++;
-        started++;
         task.addWatcher(slot);
         task.runStep();
         if (task.done && taskTimeout === 0) {
@@ -127,7 +125,7 @@ export const limitGather: {
       // The last operation ended in the turn the caller's cancel came: the work is all done, so the values
       // are given, as a boundary's (decided case 12); the cancel comes at the caller's next suspension.
       const self = requireCurrentTask("limitGather");
-      if (!(started === ops.length && gather.running === 0 && gather.failure === undefined && error === self.cancelError)) throw error;
+      if (!(gather.completed === ops.length && gather.failure === undefined && error === self.cancelError)) throw error;
       self.redeliverCancel();
     }
     gather.throwIfFailed();
@@ -147,6 +145,8 @@ class Gather<T> {
   readonly fn: ((item: unknown, index: number) => Operation<T>) | null;
   /** Counted, not scanned, so a long list stays linear. */
   running = 0;
+  /** Operations that ended done (not failed, not cancelled). */
+  completed = 0;
   /** The first operation that ended with a CancelledError of its own (see `Slot.taskFinished`). */
   failure: { error: unknown } | undefined;
   #changed: Future<void> | null = null;
@@ -205,6 +205,7 @@ class Slot<T> implements Operation<unknown>, Watcher {
   }
   taskFinished(task: TaskImpl<unknown>): void {
     const gather = this.#gather;
+    if (task.state === "done") gather.completed++;
     if (!gather.settle) {
       if (task.state === "done") gather.results[this.#index] = task.result() as T;
       // Ended cancelled, but nobody cancelled it: the operation threw a CancelledError by itself (it

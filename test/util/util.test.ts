@@ -19,6 +19,7 @@ import {
   spawn,
   suspend,
   type Task,
+  TimeoutError,
   timeout,
   wait,
 } from "../../src/index.ts";
@@ -28,6 +29,17 @@ import { checkLeaks, rejectsOp } from "../_helpers.ts";
 checkLeaks();
 
 describe("limitGather", () => {
+  it("a caller timed out while operations still run gets the TimeoutError, never values with holes", async () => {
+    await runVirtual(function* () {
+      const slow = function* (): Operation<string> {
+        yield* sleep(10);
+        return "late";
+      };
+      yield* rejectsOp(timeout(5, limitGather([slow, slow], 2)), TimeoutError);
+      yield* rejectsOp(timeout(5, limitGather([slow], 1, { settle: true })), TimeoutError);
+    });
+  });
+
   it("the last operation ends in the turn its caller is cancelled: the caller gets the values, then its cancel (decided case 12)", async () => {
     const reports: unknown[] = [];
     await runVirtual(
