@@ -371,6 +371,9 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   return daemonReturnedAs(serverTask, new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined));
 });
 
+/** Bytes a connection may still send after its parser failed behind requests in flight, before it is cut. */
+const AFTER_FAILURE_LIMIT = 64 * 1024;
+
 /** The answer to a request Node's parser refused (or a client too slow to send one), by error code; 400 for the rest. */
 const CLIENT_ERROR_ANSWERS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: "431 Request Header Fields Too Large",
@@ -395,8 +398,12 @@ const CLIENT_ERROR_ANSWERS: Record<string, string> = {
  * off, as before.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, requests: ConnectionRequests | undefined): void {
-  // Already deferred: what the client sends after the bad bytes fails the parser again; nothing to add.
-  if (requests?.failing === true) return;
+  // Already deferred: what the client sends after the bad bytes fails the parser again (each read one
+  // more error). A little is let through, so a client that leaves is seen; more is hostile: cut.
+  if (requests?.failing === true) {
+    if ((socket as Socket).bytesRead - requests.failedAt > AFTER_FAILURE_LIMIT) socket.destroy();
+    return;
+  }
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   const answering = current !== undefined && current !== null && current.headersSent;
   // Deferred only when the bad bytes come after every request in flight (a body cut short is theirs: answered now).
@@ -589,7 +596,11 @@ class ConnectionRequests implements Watcher {
    */
   readNoMore(then: () => void): void {
     this.#afterLast = then;
+    this.failedAt = this.#socket.bytesRead;
   }
+
+  /** The bytes read from the connection when its parser failed (`readNoMore`). */
+  failedAt = 0;
 
   /** True once `readNoMore` was called and its `then` has not run yet. */
   get failing(): boolean {
