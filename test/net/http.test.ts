@@ -292,57 +292,53 @@ describe("serveHttp", () => {
     );
   });
 
-  it("a client that sends a request, then garbage, then leaves: the request's handler is cancelled (the connection is still read)", async () => {
+  /** A handler that waits for ever, and a client that sends it a request followed by garbage. */
+  function requestThenGarbage() {
     const started = promiseWithResolvers<void>();
     const ended = promiseWithResolvers<void>();
-    await withServer(
-      function* () {
-        started.resolve();
-        try {
-          yield* suspend();
-        } finally {
-          ended.resolve();
-        }
-      },
-      async (server) => {
-        const socket = connect(server.address.port, "127.0.0.1", () => socket.write("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n"));
-        socket.on("error", () => {});
-        await started.promise;
-        socket.destroy();
-        await ended.promise;
-        assert.equal(server.activeRequests, 0);
-      },
-    );
+    function* handler(): Operation<void> {
+      started.resolve();
+      try {
+        yield* suspend();
+      } finally {
+        ended.resolve();
+      }
+    }
+    const send = (port: number): Socket => {
+      const socket = connect(port, "127.0.0.1", () => socket.write("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n"));
+      socket.on("error", () => {});
+      return socket;
+    };
+    return { handler, send, started: started.promise, ended: ended.promise };
+  }
+
+  it("a client that sends a request, then garbage, then leaves: the request's handler is cancelled (the connection is still read)", async () => {
+    const { handler, send, started, ended } = requestThenGarbage();
+    await withServer(handler, async (server) => {
+      const socket = send(server.address.port);
+      await started;
+      socket.destroy();
+      await ended;
+      assert.equal(server.activeRequests, 0);
+    });
   });
 
   it("a client that goes on sending garbage after a request is cut off past 64 KiB, and the request's handler cancelled", async () => {
-    const started = promiseWithResolvers<void>();
-    const ended = promiseWithResolvers<void>();
-    await withServer(
-      function* () {
-        started.resolve();
-        try {
-          yield* suspend();
-        } finally {
-          ended.resolve();
-        }
-      },
-      async (server) => {
-        const socket = connect(server.address.port, "127.0.0.1", () => socket.write("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n"));
-        socket.on("error", () => {});
-        const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-        await started.promise;
-        // At most 1 MiB in 4 KiB writes, stopping once the server has cut the connection.
-        const junk = Buffer.alloc(4096, 0x41);
-        for (let i = 0; i < 256 && !socket.destroyed; i++) {
-          socket.write(junk);
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-        await closed;
-        await ended.promise;
-        assert.equal(server.activeRequests, 0);
-      },
-    );
+    const { handler, send, started, ended } = requestThenGarbage();
+    await withServer(handler, async (server) => {
+      const socket = send(server.address.port);
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      await started;
+      // At most 1 MiB in 4 KiB writes, stopping once the server has cut the connection.
+      const junk = Buffer.alloc(4096, 0x41);
+      for (let i = 0; i < 256 && !socket.destroyed; i++) {
+        socket.write(junk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await closed;
+      await ended;
+      assert.equal(server.activeRequests, 0);
+    });
   });
 
   it("answers 413 to a chunk extension over Node's limit, as node:http does", async () => {
