@@ -24,7 +24,7 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -133,7 +133,7 @@ describe("resources opened inside a boundary", () => {
       yield* all([open("all", log)]);
       yield* race([open("race", log), suspend()]);
       yield* allSettled([open("allSettled", log)]);
-      yield* assertThrowsOp(
+      yield* rejectsOp(
         all([
           open("sibling", log),
           (function* () {
@@ -151,7 +151,7 @@ describe("resources opened inside a boundary", () => {
   it("is closed when the boundary does not end done (timed out), before the caller sees the error", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
-      yield* assertThrowsOp(
+      yield* rejectsOp(
         timeout(10, function* () {
           const handle = yield* open("timed out", log);
           yield* sleep(1000);
@@ -201,7 +201,7 @@ describe("resources opened inside a boundary", () => {
         yield* service("not returned");
       });
       assert.deepEqual(log, ["stopped not returned"], "stopped before timeout() returned");
-      yield* assertThrowsOp(
+      yield* rejectsOp(
         timeout(10, function* () {
           yield* service("abandoned");
           yield* sleep(1000);
@@ -221,13 +221,3 @@ describe("resources opened inside a boundary", () => {
     assert.deepEqual(log, ["stopped kept"]);
   });
 });
-
-function* assertThrowsOp(op: Operation<unknown>, type: new (...args: never[]) => Error): Operation<void> {
-  try {
-    yield* op;
-  } catch (error) {
-    assert.ok(error instanceof type, `expected a ${type.name}, got ${String(error)}`);
-    return;
-  }
-  assert.fail(`expected a ${type.name}`);
-}

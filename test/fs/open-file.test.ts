@@ -556,7 +556,9 @@ describe("openFile: errors", () => {
     assert.throws(() => start(openFile(file("x"), "r")), { message: /^Cannot open a file: no corio task is running/ });
   });
 
-  it("a failing write is thrown by flush() and by close() once; later writes throw it", { skip: !existsSync("/dev/full") && "needs /dev/full" }, async () => {
+  const noFull = !existsSync("/dev/full") && "needs /dev/full";
+
+  it("a failing write is thrown by flush() and by close() once; later writes throw it", { skip: noFull }, async () => {
     await runVirtual(function* () {
       const out = yield* openFile("/dev/full", "w");
       out.write("x");
@@ -574,7 +576,7 @@ describe("openFile: errors", () => {
     });
   });
 
-  it("a failing write with no close() to throw it is reported to the loop", { skip: !existsSync("/dev/full") && "needs /dev/full" }, async () => {
+  it("a failing write with no close() to throw it is reported to the loop", { skip: noFull }, async () => {
     const { reports, onError } = collectReports();
     await runVirtual(
       function* () {
@@ -595,7 +597,6 @@ describe("openFile: errors", () => {
 
   // The file's task used to report a failed write as uncaught as soon as it failed, and flush() and
   // close() then returned normally. runVirtual without onError fails the run on any report.
-  const noFull = !existsSync("/dev/full") && "needs /dev/full";
 
   it("a write that failed while nobody waited is thrown by the next flush() or close(), once, and not reported", { skip: noFull }, async () => {
     await runVirtual(function* () {

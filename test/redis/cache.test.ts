@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { beforeEach, describe, it } from "node:test";
 import { CancelledError, Event, type Operation, run, sleep, spawn, suspend, until } from "../../src/index.ts";
 import { connectRedis, type RedisClient, redisCache } from "../../src/redis/index.ts";
-import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
+import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
 import { needsRedisServer, type RedisServer, useRedisServer } from "../_redis.ts";
 
 const skip = needsRedisServer();
@@ -151,12 +151,7 @@ describe("redisCache", { skip }, () => {
       yield* loading.wait();
       assert.equal(yield* until(redis.exists('t4:l:["k"]')), 1);
       caller.cancel();
-      try {
-        yield* caller;
-        assert.fail("expected a cancellation");
-      } catch (error) {
-        assert.ok(error instanceof CancelledError);
-      }
+      yield* rejectsOp(caller, CancelledError);
       yield* eventually(function* () {
         return (yield* until(redis.exists('t4:l:["k"]'))) === 0;
       }, 2000);
@@ -192,12 +187,7 @@ describe("redisCache", { skip }, () => {
         return (yield* until(redis.exists('t4b:l:["k"]'))) === 1;
       }, 2000);
       caller.cancel();
-      try {
-        yield* caller;
-        assert.fail("expected a cancellation");
-      } catch (error) {
-        assert.ok(error instanceof CancelledError);
-      }
+      yield* rejectsOp(caller, CancelledError);
       // Freed at once (its release is not waited for), not after lockTtl.
       yield* eventually(function* () {
         return (yield* until(redis.exists('t4b:l:["k"]'))) === 0;
