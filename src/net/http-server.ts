@@ -489,6 +489,8 @@ class ConnectionRequests implements Watcher {
   #paused = false;
   /** Set by `readNoMore`: runs once no request is left. */
   #afterLast: (() => void) | null = null;
+  /** The bytes read from the connection when its parser failed (`readNoMore`). */
+  failedAt = 0;
 
   constructor(socket: Socket, max: number, start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void) {
     this.#socket = socket;
@@ -598,9 +600,6 @@ class ConnectionRequests implements Watcher {
     this.#afterLast = then;
     this.failedAt = this.#socket.bytesRead;
   }
-
-  /** The bytes read from the connection when its parser failed (`readNoMore`). */
-  failedAt = 0;
 
   /** True once `readNoMore` was called and its `then` has not run yet. */
   get failing(): boolean {
