@@ -9,6 +9,7 @@ import type { Operation } from "../core/operation.ts";
 import { currentLoop } from "../core/run.ts";
 import { spawn } from "../core/spawn.ts";
 import { sleep } from "../time/sleep.ts";
+import { encodeArgumentsKey } from "../util/_argument-key.ts";
 import { SingleFlight } from "../util/_single-flight.ts";
 import type { RedisClient } from "./connection.ts";
 
@@ -24,7 +25,14 @@ export interface RedisCacheOptions<A extends unknown[], R> {
   lockTtl?: number;
   /** The longest pause between two looks at Redis while another process loads the same key, in ms. @default 50 */
   pollInterval?: number;
-  /** Makes the key (a string or a number) from the arguments. @default JSON of the argument list */
+  /**
+   * Makes the key (a string or a number) from the arguments.
+   * @default an encoding of the argument list that two different lists never
+   * share (`asyncCache`'s: primitives, arrays, plain objects and `Date`s,
+   * compared by value; `f(null)` and `f(undefined)` differ). A `Map`, `Set`,
+   * class instance, function or symbol throws a `TypeError` at the call: give
+   * a `key` for those.
+   */
   key?: (...args: A) => string | number;
   /** Encodes a result as a string. @default `JSON.stringify` */
   serialize?: (value: R) => string;
@@ -136,7 +144,7 @@ export function redisCache<A extends unknown[], R>(fn: (...args: A) => Operation
   const ttl = positive(what, "ttl", options.ttl);
   const lockTtl = positive(what, "lockTtl", options.lockTtl ?? 10_000);
   const pollInterval = positive(what, "pollInterval", options.pollInterval ?? 50);
-  const makeKey = options.key ?? ((...args: A) => JSON.stringify(args));
+  const makeKey = options.key ?? ((...args: A) => encodeArgumentsKey(args, "redisCache"));
   const serialize = options.serialize ?? ((value: R) => JSON.stringify(value));
   const deserialize = options.deserialize ?? ((text: string) => JSON.parse(text) as R);
   const label = `redisCache ${name}`;

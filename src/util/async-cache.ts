@@ -7,6 +7,7 @@ import { LRUCache } from "lru-cache";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop } from "../core/run.ts";
+import { encodeArgumentsKey } from "./_argument-key.ts";
 import { SingleFlight } from "./_single-flight.ts";
 
 /** Options of `asyncCache`. */
@@ -184,78 +185,10 @@ function defaultKey(...args: unknown[]): unknown {
     const only = args[0];
     // The common cases first, and kept short (this runs on every hit). ("".charCodeAt(0) is NaN.)
     if (typeof only === "number") return only;
-    if (typeof only === "string") return only.charCodeAt(0) === 0 ? `\0${encodeKeyPart(only, 0, [])}` : only;
+    if (typeof only === "string") return only.charCodeAt(0) === 0 ? `\0${encodeArgumentsKey([only], "asyncCache")}` : only;
     if (typeof only === "boolean" || typeof only === "bigint") return only;
     if (only === undefined) return UNDEFINED_KEY;
     if (only === null) return NULL_KEY;
   }
-  return `\0${encodeKeyPart(args, -1, [])}`;
-}
-
-/**
- * A prefix-free encoding of `value`, so that a list of encodings can be read
- * back one way only: `u` undefined, `l` null, `t`/`f`, `n<number>;`,
- * `b<bigint>;`, `s<length>:<chars>`, `d<time>;` a Date, `[...]` an array,
- * `{<key><value>...}` a plain object (its own enumerable keys, sorted).
- * `index` is the argument's position (-1 for the list itself), for the error;
- * `open` holds the arrays and objects being encoded, to refuse a cycle.
- */
-function encodeKeyPart(value: unknown, index: number, open: object[]): string {
-  switch (typeof value) {
-    case "undefined":
-      return "u";
-    case "boolean":
-      return value ? "t" : "f";
-    case "number":
-      return `n${String(value)};`;
-    case "bigint":
-      return `b${String(value)};`;
-    case "string":
-      return `s${value.length}:${value}`;
-    case "object": {
-      if (value === null) return "l";
-      if (value instanceof Date) return `d${String(value.getTime())};`;
-      const isArray = Array.isArray(value);
-      if (!isArray) {
-        const proto = Object.getPrototypeOf(value);
-        if (proto !== Object.prototype && proto !== null) throw keyError(index, describeInstance(value));
-        if (Object.getOwnPropertySymbols(value).length > 0) throw keyError(index, "an object with symbol keys");
-      }
-      if (open.includes(value)) throw keyError(index, "a structure that contains itself");
-      open.push(value);
-      let out: string;
-      if (isArray) {
-        out = "[";
-        for (let i = 0; i < value.length; i++) out += encodeKeyPart(value[i], index < 0 ? i : index, open);
-        out += "]";
-      } else {
-        out = "{";
-        for (const name of Object.keys(value).sort()) {
-          out += `s${name.length}:${name}${encodeKeyPart((value as Record<string, unknown>)[name], index, open)}`;
-        }
-        out += "}";
-      }
-      open.pop();
-      return out;
-    }
-  }
-  throw keyError(index, describeKeyless(value));
-}
-
-function describeKeyless(value: unknown): string {
-  if (typeof value === "function") return "a function";
-  if (typeof value === "symbol") return `a symbol (${String(value)})`;
-  return typeof value;
-}
-
-function describeInstance(value: object): string {
-  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name !== "" ? `an instance of ${name}` : "an object with a prototype";
-}
-
-function keyError(index: number, what: string): TypeError {
-  return new TypeError(
-    `Cannot make an asyncCache key${index >= 0 ? ` from argument ${index}` : ""}: the default key compares only ` +
-      `primitives, arrays, plain objects and Dates by value; pass a \`key\` option to key anything else, received ${what}`,
-  );
+  return `\0${encodeArgumentsKey(args, "asyncCache")}`;
 }

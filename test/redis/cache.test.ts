@@ -47,7 +47,7 @@ describe("redisCache", { skip }, () => {
     const first = await processWith(function* (redis) {
       const cached = redisCache(loader, { redis, name: "t1", ttl: 60_000 });
       const value = yield* cached(7);
-      const pttl = yield* until(redis.pttl("t1:v:[7]"));
+      const pttl = yield* until(redis.pttl("t1:v:[n7;]"));
       assert.ok(pttl > 55_000 && pttl <= 60_000, `pttl ${pttl}`);
       return { value, info: cached.cacheInfo() };
     });
@@ -149,11 +149,11 @@ describe("redisCache", { skip }, () => {
       );
       const caller = yield* spawn(() => cached("k"));
       yield* loading.wait();
-      assert.equal(yield* until(redis.exists('t4:l:["k"]')), 1);
+      assert.equal(yield* until(redis.exists("t4:l:[s1:k]")), 1);
       caller.cancel();
       yield* rejectsOp(caller, CancelledError);
       yield* eventually(function* () {
-        return (yield* until(redis.exists('t4:l:["k"]'))) === 0;
+        return (yield* until(redis.exists("t4:l:[s1:k]"))) === 0;
       }, 2000);
       assert.ok(cleanedUp);
     });
@@ -184,13 +184,13 @@ describe("redisCache", { skip }, () => {
       };
       const caller = yield* spawn(() => cached("k"));
       yield* eventually(function* () {
-        return (yield* until(redis.exists('t4b:l:["k"]'))) === 1;
+        return (yield* until(redis.exists("t4b:l:[s1:k]"))) === 1;
       }, 2000);
       caller.cancel();
       yield* rejectsOp(caller, CancelledError);
       // Freed at once (its release is not waited for), not after lockTtl.
       yield* eventually(function* () {
-        return (yield* until(redis.exists('t4b:l:["k"]'))) === 0;
+        return (yield* until(redis.exists("t4b:l:[s1:k]"))) === 0;
       }, 2000);
       assert.equal(loads, 0);
       held.resolve();
@@ -202,7 +202,7 @@ describe("redisCache", { skip }, () => {
     const value = await run(
       function* () {
         const redis = yield* connectRedis({ path: server.path });
-        yield* until(redis.set('t5:v:["k"]', "{not json", "PX", 60_000));
+        yield* until(redis.set("t5:v:[s1:k]", "{not json", "PX", 60_000));
         const cached = redisCache(
           function* (_key: string) {
             return { fresh: true };
@@ -211,14 +211,14 @@ describe("redisCache", { skip }, () => {
         );
         const value = yield* cached("k");
         assert.deepEqual(cached.cacheInfo(), { hits: 0, misses: 1, loads: 1, badEntries: 1 });
-        assert.equal(yield* until(redis.get('t5:v:["k"]')), '{"fresh":true}');
+        assert.equal(yield* until(redis.get("t5:v:[s1:k]")), '{"fresh":true}');
         return value;
       },
       { onError: (error) => reports.push(error) },
     );
     assert.deepEqual(value, { fresh: true });
     assert.equal(reports.length, 1);
-    assert.match((reports[0] as Error).message, /redisCache t5: the entry t5:v:\["k"\] cannot be decoded; loading it again/);
+    assert.match((reports[0] as Error).message, /redisCache t5: the entry t5:v:\[s1:k\] cannot be decoded; loading it again/);
     assert.ok((reports[0] as Error).cause instanceof SyntaxError);
   });
 
@@ -246,7 +246,7 @@ describe("redisCache", { skip }, () => {
           assert.match(
             error.message,
             new RegExp(
-              `^Cannot cache the result of redisCache t6 for key \\["${kind}"\\]: it cannot be encoded \\(.+\\); return JSON-compatible values or give serialize$`,
+              `^Cannot cache the result of redisCache t6 for key \\[s${kind.length}:${kind}\\]: it cannot be encoded \\(.+\\); return JSON-compatible values or give serialize$`,
               "s",
             ),
           );
@@ -280,7 +280,45 @@ describe("redisCache", { skip }, () => {
       assert.equal(loads, 4);
       assert.equal(yield* cached.cacheClear(), 3);
       assert.deepEqual(cached.cacheInfo(), { hits: 0, misses: 0, loads: 0, badEntries: 0 });
-      assert.deepEqual(yield* until(redis.keys("t7*")), ["t7other:v:[1]"]);
+      assert.deepEqual(yield* until(redis.keys("t7*")), ["t7other:v:[n1;]"]);
+    });
+  });
+
+  it('the default key: different argument lists never share an entry (null and undefined, 1 and "1"); a Map is refused', async () => {
+    await processWith(function* (redis) {
+      const cached = redisCache(
+        function* (...args: unknown[]) {
+          return args.map((arg) => (arg === undefined ? "undefined" : JSON.stringify(arg)));
+        },
+        { redis, name: "t10", ttl: 60_000 },
+      );
+      const lists: unknown[][] = [
+        [null],
+        [undefined],
+        [1],
+        ["1"],
+        [[1]],
+        [1, 2],
+        ["1,2"],
+        [{ a: 1 }],
+        [{}],
+        [new Date(5)],
+        ["1970-01-01T00:00:00.005Z"],
+        [Number.NaN],
+      ];
+      for (const args of lists) yield* cached(...args);
+      for (const args of lists)
+        assert.deepEqual(
+          yield* cached(...args),
+          args.map((arg) => (arg === undefined ? "undefined" : JSON.stringify(arg))),
+        );
+      assert.deepEqual(cached.cacheInfo(), { hits: lists.length, misses: lists.length, loads: lists.length, badEntries: 0 });
+      try {
+        yield* cached(new Map([[1, 2]]));
+        assert.fail("expected a TypeError");
+      } catch (error) {
+        assert.match(String(error), /^TypeError: Cannot make a redisCache key from argument 0: .*received an instance of Map$/);
+      }
     });
   });
 
@@ -344,7 +382,7 @@ describe("redisCache", { skip }, () => {
       try {
         const result = await processWith(function* (redis) {
           yield* waitForLine(loader.output, "loading");
-          assert.equal(yield* until(redis.exists('t9:l:["k"]')), 1, "the fixture holds the lock");
+          assert.equal(yield* until(redis.exists("t9:l:[s1:k]")), 1, "the fixture holds the lock");
           let loadedAt = 0;
           const cached = redisCache(
             function* (_key: string) {
