@@ -8,7 +8,7 @@ import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CONCURRENT } from "./_scope.ts";
 import { CancelledError, createCancelledError, describeKind, TaskGroupError } from "./errors.ts";
-import type { Instruction, Operation, OperationLike } from "./operation.ts";
+import { assertOperationLike, type Instruction, type Operation, type OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "./task.ts";
 
@@ -143,6 +143,8 @@ interface Outcome {
 function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number): Generator<Instruction, Outcome, unknown> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run ${api}: expected an array of operations, received ${describeKind(ops)}`);
   const caller = requireCurrentTask(api);
+  // Every element is checked before any starts: one started before a bad element would run on unowned.
+  for (const op of ops) if (!(op instanceof TaskImpl)) assertOperationLike(op, api);
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   for (const task of tasks) {

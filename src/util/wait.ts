@@ -9,7 +9,7 @@ import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
 import { describeKind } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
-import type { Operation, OperationLike } from "../core/operation.ts";
+import { assertOperationLike, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "../core/task.ts";
 import { moveOnAfter } from "../time/move-on.ts";
@@ -93,6 +93,8 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
       if (task.state === "failed" && (returned || caller.cancelError !== null)) task.flags &= ~BOUNDARY;
     },
   };
+  // Every element is checked before any starts: one started before a bad element would run on unowned.
+  for (const op of ops) if (!(op instanceof TaskImpl)) assertOperationLike(op, "wait");
   const tasks = ops.map((op): Task<T> => {
     if (op instanceof TaskImpl) return op as Task<T>;
     const task = startBoundary(op as OperationLike<T>, "wait", false, true);

@@ -117,6 +117,36 @@ describe("all", () => {
   });
 });
 
+describe("a bad element after good ones", () => {
+  for (const [name, combinator] of [
+    ["all", all],
+    ["race", race],
+    ["allSettled", allSettled],
+  ] as const) {
+    it(`${name}: throws the TypeError before starting any operation, so none runs on unowned`, async () => {
+      const events: string[] = [];
+      await runVirtual(function* () {
+        try {
+          yield* (combinator as (ops: unknown[]) => Operation<unknown>)([
+            function* () {
+              events.push("started");
+              yield* sleep(10);
+              throw new Error("ran on unowned");
+            },
+            42,
+          ]);
+          assert.fail("expected a TypeError");
+        } catch (error) {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, new RegExp(`^Cannot ${name}: `));
+        }
+        yield* sleep(20);
+      });
+      assert.deepEqual(events, []);
+    });
+  }
+});
+
 describe("allSettled", () => {
   it("never cancels and returns Promise.allSettled's shapes", async () => {
     const boom = new Error("boom");

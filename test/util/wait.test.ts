@@ -47,6 +47,26 @@ describe("wait", () => {
     });
   });
 
+  it("a bad element after good ones: the TypeError comes before any operation starts (test_wait_errors)", async () => {
+    const events: string[] = [];
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        wait([
+          function* () {
+            events.push("started");
+            yield* sleep(10);
+            throw new Error("ran on unowned");
+          },
+          42 as never,
+        ]),
+        TypeError,
+      );
+      assert.match(error.message, /^Cannot wait: /);
+      yield* sleep(20);
+    });
+    assert.deepEqual(events, []);
+  });
+
   it("waits for all by default", async () => {
     await runVirtual(function* () {
       const { done, pending } = yield* wait([after(10, "a"), after(20, "b")]);
