@@ -58,7 +58,10 @@ export const all = defineOperation(function* all<const T extends readonly Awaita
  * cancelled operation is `rejected` with its `CancelledError`.
  *
  * **Cancellation:** cancelling the caller cancels every operation and
- * throws once all have finished their cleanup.
+ * throws once all have finished their cleanup. An operation that fails in
+ * that cleanup has its error thrown instead (an error is never hidden by a
+ * cancellation); one that had failed before the cancel was a result, so its
+ * error is not thrown.
  *
  * @example
  * ```ts
@@ -147,6 +150,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
   for (const op of ops) if (!(op instanceof TaskImpl)) assertOperationLike(op, api);
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
+  if (mode === NEVER) group.settledBeforeCancel = new Set();
   for (const task of tasks) {
     if (task.done) group.taskFinished(task);
     else {
@@ -158,7 +162,10 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     try {
       yield group;
     } catch (error) {
-      // The caller was cancelled: cancel everything and wait for its cleanup.
+      // The caller was cancelled: cancel everything and wait for its cleanup. For `allSettled` a
+      // failure from before the cancel was a result, not an error to throw over it.
+      const settled = group.settledBeforeCancel;
+      const throwable = settled === undefined ? tasks : tasks.filter((task) => !settled.has(task));
       group.cancelAll(error instanceof CancelledError ? error : createCancelledError(error));
       if (group.remaining > 0) {
         const wait = new GroupPark(caller, [], NEVER);
@@ -168,7 +175,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
       }
       // Completed all the same: every operation (race: its winner).
       const completed = mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done");
-      if (error === caller.cancelError && completedOverCancel(caller, tasks, completed)) return { tasks, failure: group.decider };
+      if (error === caller.cancelError && completedOverCancel(caller, throwable, completed)) return { tasks, failure: group.decider };
       throw error;
     }
   }
@@ -180,6 +187,8 @@ class GroupPark extends Park implements Watcher {
   decider: { task: TaskImpl<unknown>; error: unknown } | undefined;
   /** After a cancel, completions are counted on a second park. */
   forward: GroupPark | undefined;
+  /** `allSettled`'s operations that ended before its caller was cancelled (their failures are results). */
+  settledBeforeCancel: Set<TaskImpl<unknown>> | undefined;
   readonly #tasks: TaskImpl<unknown>[];
   readonly #mode: number;
 
@@ -197,6 +206,8 @@ class GroupPark extends Park implements Watcher {
       return;
     }
     this.remaining--;
+    const settled = this.settledBeforeCancel;
+    if (settled !== undefined && (this.task as TaskImpl<unknown>).cancelError === null) settled.add(task);
     if (this.decider === undefined && this.#mode !== NEVER) {
       const state = task.state;
       const decides = this.#mode === FIRST_FAILURE ? state !== "done" : state !== "cancelled";

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { all, allSettled, CancelledError, currentTime, type Operation, race, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
+import {
+  all,
+  allSettled,
+  CancelledError,
+  currentTime,
+  type Operation,
+  race,
+  sleep,
+  spawn,
+  suspend,
+  TaskGroupError,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -148,6 +161,55 @@ describe("a bad element after good ones", () => {
 });
 
 describe("allSettled", () => {
+  it("cancelled after an operation failed: throws the cancel, not the failure it would have returned as rejected", async () => {
+    await runVirtual(function* () {
+      try {
+        yield* timeout(
+          50,
+          allSettled([
+            function* (): Operation<never> {
+              yield* sleep(1);
+              throw new Error("a result, not an error");
+            },
+            after(100, "late"),
+          ]),
+        );
+        assert.fail("expected a TimeoutError");
+      } catch (error) {
+        assert.ok(error instanceof TimeoutError, String(error));
+      }
+      assert.equal(currentTime(), 50);
+    });
+  });
+
+  it("cancelled: an operation that fails in the cleanup the cancel caused is still thrown (decided case 12)", async () => {
+    const cleanup = new Error("cleanup failed");
+    await runVirtual(function* () {
+      try {
+        yield* timeout(
+          50,
+          allSettled([
+            function* (): Operation<never> {
+              yield* sleep(1);
+              throw new Error("a result");
+            },
+            function* (): Operation<never> {
+              try {
+                return yield* suspend();
+              } finally {
+                // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+                throw cleanup;
+              }
+            },
+          ]),
+        );
+        assert.fail("expected the cleanup's error");
+      } catch (error) {
+        assert.equal(error, cleanup);
+      }
+    });
+  });
+
   it("never cancels and returns Promise.allSettled's shapes", async () => {
     const boom = new Error("boom");
     await runVirtual(function* () {
