@@ -81,8 +81,9 @@ export class TimeoutError extends Error {
 }
 
 /**
- * The failure of a task (or `scope`) in which several children failed: it
- * holds every error, in the order they happened.
+ * The failure of a task (or `scope`, `all`, `race`, ...) in which several
+ * things failed (its body, its children, its cleanups): it holds every
+ * error, in the order they happened, the first first.
  *
  * @example
  * ```ts
@@ -105,7 +106,8 @@ export class TaskGroupError extends AggregateError {
   /** Every failure, first one first. */
   declare readonly errors: unknown[];
   constructor(errors: readonly unknown[], message?: string) {
-    super(errors, message ?? `${errors.length} tasks failed; first: ${describe(errors[0])}`);
+    // "failures", not "tasks": a body, its children and its cleanups (`ensure`) can each fail.
+    super(errors, message ?? `${errors.length} failures; first: ${describe(errors[0])}`);
   }
 }
 

@@ -88,7 +88,7 @@ describe("scope", () => {
           error.errors.map((e) => (e as Error).message),
           ["body failed", "cleanup failed"],
         );
-        assert.equal(error.message, "2 tasks failed; first: Error: body failed");
+        assert.equal(error.message, "2 failures; first: Error: body failed");
         return;
       }
       assert.fail("expected a TaskGroupError");
