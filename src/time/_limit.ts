@@ -2,13 +2,13 @@
  * The time limit shared by `timeout`, `deadline`, `moveOnAfter` and `moveOnAt`.
  * @module
  */
-import { joinBoundary, startBoundary } from "../core/_boundary.ts";
+import { joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
 import { devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import type { TaskImpl } from "../core/task.ts";
+import { TaskImpl } from "../core/task.ts";
 
 /**
  * The handle of a running time limit (Trio's `CancelScope` deadline): the
@@ -187,7 +187,12 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     try {
       const op = this.#op;
       // A function that takes the handle gets it; others are left as they are (no closure per call).
-      const body = typeof op === "function" && op.length >= 1 ? () => op(new LimitHandle(this)) : (op as OperationLike<T>);
+      const body =
+        op instanceof TaskImpl
+          ? joinCancelling(op as TaskImpl<T>)
+          : typeof op === "function" && op.length >= 1
+            ? () => op(new LimitHandle(this))
+            : (op as OperationLike<T>);
       const child = startBoundary(body, kind.api);
       this.child = child as TaskImpl<unknown>;
       // Read the clock only for an operation still running (most finish without suspending).
@@ -272,5 +277,25 @@ class LimitHandle implements TimeLimit {
   }
   cancel(): void {
     if (this.#timer.active) this.#timer.fire();
+  }
+}
+
+/**
+ * Joins a task given to a time limit, and cancels it when the limit (or the
+ * caller's cancel) cancels the join, as `all` and `race` do with the tasks
+ * they are given and as asyncio's `wait_for(task)` does; then waits for its
+ * cleanup. A task that completes or fails all the same gives its outcome
+ * (decided case 12).
+ */
+function* joinCancelling<T>(task: TaskImpl<T>): Generator<Instruction, T, unknown> {
+  try {
+    return yield* task;
+  } catch (error) {
+    const joiner = requireCurrentTask("wait for a task");
+    if (error !== joiner.cancelError || task.done) throw error;
+    yield* waitUntilDone(joiner, task as TaskImpl<unknown>, error);
+    if (task.state === "done") return task.result();
+    if (task.state === "failed") throw task.error;
+    throw error;
   }
 }

@@ -20,6 +20,8 @@ export type MovedOn<T> = { value: T; cancelled: false } | { value: undefined; ca
  * Nested limits work as with `timeout`: when several expire together, the
  * outermost one owns the cancellation.
  *
+ * A `Task` given as `op` is cancelled with it, as `timeout` does.
+ *
  * **Cancellation:** cancelling the caller (or an outer `timeout`) cancels
  * `op` and throws once its cleanup has finished; that cancellation is not
  * turned into `cancelled: true`.

@@ -13,7 +13,10 @@ import { DEADLINE, LimitRun, TIMEOUT, type TimeLimit } from "./_limit.ts";
  * the outermost one owns the cancellation and the inner ones let it pass.
  *
  * `op` runs as a child task (a boundary): what it spawns is cancelled with
- * it, and its failure is thrown here.
+ * it, and its failure is thrown here. A `Task` given as `op` is joined, and
+ * cancelled (then waited for) when the time runs out or the caller is
+ * cancelled, as asyncio's `wait_for(task)` does and as `all` and `race` do
+ * with the tasks they are given.
  *
  * **Cancellation:** cancelling the caller cancels `op` and throws once its
  * cleanup has finished.

@@ -204,6 +204,38 @@ describe("timeout", () => {
     assert.deepEqual(log, ["op cleaned up"]);
   });
 
+  it("a task given as the operation is cancelled when the time runs out, as asyncio's wait_for(task) does", async () => {
+    await runVirtual(function* () {
+      const job = yield* spawn(function* () {
+        try {
+          yield* sleep(100);
+          return "late";
+        } finally {
+          yield* sleep(5); // its cleanup is waited for
+        }
+      });
+      yield* rejectsOp(timeout(10, job), TimeoutError);
+      assert.equal(job.state, "cancelled");
+      assert.equal(currentTime(), 15);
+    });
+  });
+
+  it("a task given as the operation is cancelled with the caller", async () => {
+    await runVirtual(function* () {
+      const job = yield* spawn(function* () {
+        yield* sleep(100);
+      });
+      const caller = yield* spawn(function* () {
+        yield* timeout(50, job);
+      });
+      yield* sleep(10);
+      caller.cancel();
+      yield* rejectsOp(caller, CancelledError);
+      assert.equal(job.state, "cancelled");
+      assert.equal(currentTime(), 10);
+    });
+  });
+
   it("errors of the operation pass through", async () => {
     const boom = new Error("boom");
     await runVirtual(function* () {
