@@ -82,7 +82,7 @@ function describeInstance(value: object): string {
 
 function keyError(api: string, index: number, what: string): TypeError {
   return new TypeError(
-    `Cannot make a ${api} key${index >= 0 ? ` from argument ${index}` : ""}: the default key compares only ` +
+    `Cannot make ${/^[aeiou]/i.test(api) ? "an" : "a"} ${api} key${index >= 0 ? ` from argument ${index}` : ""}: the default key compares only ` +
       `primitives, arrays, plain objects and Dates by value; pass a \`key\` option to key anything else, received ${what}`,
   );
 }
