@@ -36,6 +36,7 @@ export class LoopingCall {
   readonly #fn: () => unknown;
   #deferred: Deferred<LoopingCall> | null = null;
   #call: IDelayedCall | null = null;
+  /** When `start` was called, in clock microseconds. */
   #startTime = 0;
 
   constructor(f: (...args: never[]) => unknown, ...args: unknown[]) {
@@ -53,7 +54,7 @@ export class LoopingCall {
       throw new RangeError(`Cannot start the LoopingCall: interval must be a non-negative number, received ${String(interval)}`);
     this.running = true;
     this.interval = interval;
-    this.#startTime = this.clock.seconds();
+    this.#startTime = Math.round(this.clock.seconds() * 1e6);
     const deferred = new Deferred<LoopingCall>();
     this.#deferred = deferred;
     if (now) this.#tick();
@@ -113,12 +114,14 @@ export class LoopingCall {
   }
 
   #scheduleNext(): void {
-    const interval = this.interval ?? 0;
-    const now = this.clock.seconds();
-    // The next multiple of `interval` after `now`, counted from the start: missed ticks are skipped.
-    const elapsed = now - this.#startTime;
-    const next = interval === 0 ? now : this.#startTime + (Math.floor(elapsed / interval + 1e-9) + 1) * interval;
-    this.#call = this.clock.callLater(Math.max(0, next - now), () => this.#tick());
+    // In whole microseconds, as the reactor's callLater rounds (secondsToMs): the due times are then
+    // exactly start + k * interval, so a clock stepped by the interval reaches every one (in floats,
+    // 0.1 * 3 > 0.3 and that tick would be skipped). An interval under a microsecond counts as 0.
+    const interval = Math.round((this.interval ?? 0) * 1e6);
+    const elapsed = Math.round(this.clock.seconds() * 1e6) - this.#startTime;
+    // Twisted's howLong(): the time to the next multiple of `interval` after now, counted from the start (missed ticks are skipped).
+    const delay = interval === 0 ? 0 : interval - (elapsed % interval);
+    this.#call = this.clock.callLater(delay / 1e6, () => this.#tick());
   }
 
   #fail(error: unknown): void {

@@ -15,6 +15,20 @@ import type { ClientFactory, Factory } from "./protocol.ts";
 import { type ConnectTCPOptions, connectTCP, type ListenTCPOptions, listenTCP } from "./tcp.ts";
 import { type DatagramProtocol, type ListenUDPOptions, listenUDP } from "./udp.ts";
 
+/**
+ * @internal Seconds to the loop's milliseconds, on a microsecond grid. Twisted's
+ * `task.Clock` adds the same float to the due time and to the clock, so
+ * stepping it by a call's delay always reaches the call; the loop keeps time
+ * in ms, and `0.1 * 1000 + 2700` must be the 2800 that `advance(100)` reaches,
+ * not `(2.7 + 0.1) * 1000` = 2800.0000000000005. Rounding to the microsecond
+ * makes the conversion exact for every delay written in decimal seconds, and
+ * idempotent, so a delay computed in ms and passed back as seconds (as
+ * `LoopingCall` does) lands on the same ms.
+ */
+export function secondsToMs(seconds: number): number {
+  return Math.round(seconds * 1e6) / 1e3;
+}
+
 /** Each reactor by its loop: code its callbacks run has no task, but runs on that loop. */
 const reactorOfLoop = new WeakMap<Loop, Reactor>();
 
@@ -102,7 +116,8 @@ export class AlreadyCalled extends Error {
  */
 export class IDelayedCall {
   #call: DelayedCall | null = null;
-  #pending: { seconds: number } | null;
+  /** Before the reactor runs: the due time, in loop ms. */
+  #pending: { due: number } | null;
   #cancelled = false;
   #called = false;
   readonly #reactor: Reactor;
@@ -120,22 +135,22 @@ export class IDelayedCall {
       this.#called = true;
       fn(...args);
     };
-    this.#pending = { seconds: reactor.seconds() + seconds };
+    this.#pending = { due: reactor.loop.now() + secondsToMs(seconds) };
     reactor.schedule(this);
   }
 
   /** @internal Arms the call on the reactor's loop (at once if running, else when it starts). */
   arm(loop: Loop): void {
     if (this.#pending === null || this.#cancelled) return;
-    const due = this.#pending.seconds;
+    const due = this.#pending.due;
     this.#pending = null;
     // compat-internal: DelayedCall.create arms the call on the reactor's own loop (callLater uses the current one).
-    this.#call = DelayedCall.create(loop, Math.max(0, due * 1000 - loop.now()), this.#fn, []);
+    this.#call = DelayedCall.create(loop, Math.max(0, due - loop.now()), this.#fn, []);
   }
 
   /** When it will run, in reactor seconds. */
   getTime(): number {
-    return this.#pending !== null ? this.#pending.seconds : (this.#call as DelayedCall).time / 1000;
+    return (this.#pending !== null ? this.#pending.due : (this.#call as DelayedCall).time) / 1000;
   }
 
   /** True until it has run or been cancelled. */
@@ -153,15 +168,15 @@ export class IDelayedCall {
   /** Makes it run `seconds` from now. @throws {AlreadyCalled} @throws {AlreadyCancelled} */
   reset(seconds: number): void {
     this.#checkActive("reset");
-    if (this.#pending !== null) this.#pending.seconds = this.#reactor.seconds() + seconds;
-    else this.#call?.reset(seconds * 1000);
+    if (this.#pending !== null) this.#pending.due = this.#reactor.loop.now() + secondsToMs(seconds);
+    else this.#call?.reset(secondsToMs(seconds));
   }
 
   /** Pushes it `seconds` later. @throws {AlreadyCalled} @throws {AlreadyCancelled} */
   delay(seconds: number): void {
     this.#checkActive("delay");
-    if (this.#pending !== null) this.#pending.seconds += seconds;
-    else this.#call?.delay(seconds * 1000);
+    if (this.#pending !== null) this.#pending.due += secondsToMs(seconds);
+    else this.#call?.delay(secondsToMs(seconds));
   }
 
   #checkActive(action: string): void {

@@ -17,6 +17,32 @@ checkLeaks();
 
 const virtualReactor = (onError?: (error: unknown) => void) => createReactor({ clock: new VirtualClock(), ...(onError !== undefined && { onError }) });
 
+/**
+ * A running reactor on a clock that moves only when told (Twisted's
+ * `task.Clock`): `advance(seconds)` moves it and lets the reactor run what is
+ * due; `pump` advances by each of `timings` in turn, as `Clock.pump`.
+ */
+function steppedReactor(start = 0) {
+  const clock = new VirtualClock({ autoAdvance: false, start: start * 1000 });
+  const reactor = createReactor({ clock });
+  const done = reactor.run();
+  const advance = async (seconds: number): Promise<void> => {
+    clock.advance(seconds * 1000);
+    await new Promise((resolve) => setImmediate(resolve)); // the loop flushes what is due on a microtask
+  };
+  return {
+    reactor,
+    advance,
+    async pump(timings: number[]): Promise<void> {
+      for (const seconds of timings) await advance(seconds);
+    },
+    async stop(): Promise<void> {
+      reactor.stop();
+      await done;
+    },
+  };
+}
+
 describe("reactor (Twisted tutorial programs)", () => {
   it("the countdown: callWhenRunning, callLater, stop", async () => {
     // Peticolas, part 3: prints 5... 4... 3... 2... 1... then stops.
@@ -105,6 +131,20 @@ describe("IDelayedCall", () => {
     assert.equal(a.active(), false);
     assert.throws(() => a.cancel(), AlreadyCalled);
   });
+
+  it("a call is due when a clock stepped by its delay gets there, whatever the floats (callLater(0.1) at 2.7 s)", async () => {
+    // Twisted's Clock adds the same float to the due time and to the clock; in ms, (2.7 + 0.1) * 1000 was 2800.0000000000005.
+    const m = steppedReactor();
+    await m.advance(2.7);
+    const fired: number[] = [];
+    for (const delay of [0.1, 0.2, 0.3, 0.7]) m.reactor.callLater(delay, () => fired.push(delay));
+    await m.advance(0.1);
+    await m.advance(0.1);
+    await m.advance(0.1);
+    await m.advance(0.4);
+    assert.deepEqual(fired, [0.1, 0.2, 0.3, 0.7]);
+    await m.stop();
+  });
 });
 
 describe("LoopingCall", () => {
@@ -186,6 +226,66 @@ describe("LoopingCall", () => {
     await reactor.run();
     assert.equal(message, "tick failed");
     assert.equal(loop.running, false);
+  });
+});
+
+describe("LoopingCall on a stepped clock (Twisted's test_task.py, on task.Clock)", () => {
+  const ticks = (m: ReturnType<typeof steppedReactor>, interval: number, now = true, start = 0) => {
+    const times: number[] = [];
+    const loop = new LoopingCall(() => times.push(Math.round((m.reactor.seconds() - start) * 1e6) / 1e6));
+    loop.clock = m.reactor;
+    const stopped = loop.start(interval, now);
+    return { loop, times, stopped };
+  };
+
+  it("testBasicFunction and testDelayedStart: pump [0.05, 0.1, 0.1] at 0.1 makes 3 calls, 2 when not started now", async () => {
+    for (const [now, count] of [
+      [true, 3],
+      [false, 2],
+    ] as const) {
+      const m = steppedReactor();
+      const { loop, times, stopped } = ticks(m, 0.1, now);
+      await m.pump([0.05, 0.1, 0.1]);
+      assert.equal(times.length, count);
+      loop.stop();
+      assert.equal(await stopped.toPromise(), loop);
+      await m.stop();
+    }
+  });
+
+  it("test_reactorTimeSkips: ticks missed while the clock jumps are skipped", async () => {
+    const m = steppedReactor();
+    const { loop, times } = ticks(m, 0.5);
+    await m.advance(2);
+    await m.advance(1);
+    await m.advance(0);
+    assert.deepEqual(times, [0, 2, 3]);
+    loop.stop();
+    await m.stop();
+  });
+
+  it("a clock stepped by the interval, or a divisor of it, makes every call, over many steps", async () => {
+    // In floats start + k * interval drifts above the clock's own sum (0.1 * 3 > 0.1 + 0.1 + 0.1 in ms): ticks were skipped.
+    for (const [interval, step, steps, start] of [
+      [0.1, 0.1, 100, 0],
+      [0.1, 0.05, 200, 0],
+      [0.3, 0.1, 300, 0],
+      [0.01, 0.01, 1000, 0],
+      [1.1, 0.1, 110, 0],
+      [0.001, 0.001, 1000, 100_000], // a clock that has run for a day: the floats are coarser there
+    ] as const) {
+      const m = steppedReactor(start);
+      const { loop, times } = ticks(m, interval, true, start);
+      for (let i = 0; i < steps; i++) await m.advance(step);
+      const calls = Math.round((step * steps) / interval) + 1;
+      assert.deepEqual(
+        times,
+        Array.from({ length: calls }, (_, k) => Math.round(k * interval * 1e6) / 1e6),
+        `interval ${interval}, stepped by ${step}`,
+      );
+      loop.stop();
+      await m.stop();
+    }
   });
 });
 
