@@ -6,7 +6,7 @@
  */
 
 import type { Instruction, Operation, OperationLike } from "../../index.ts";
-import { CancelledError, Future, run } from "../../index.ts";
+import { Future, isCancellation, run } from "../../index.ts";
 import { Failure } from "./failure.ts";
 
 /**
@@ -22,6 +22,42 @@ import { Failure } from "./failure.ts";
  */
 export class AlreadyCalledError extends Error {
   override name = "AlreadyCalledError";
+}
+
+/**
+ * A cancelled Deferred's failure (Twisted's `defer.CancelledError`). It is an
+ * ordinary error, not corio's `CancelledError`: corio takes a thrown
+ * `CancelledError` for the cancellation of the task it reaches, so a task
+ * doing `yield* d` on a Deferred that someone else cancelled would end
+ * "cancelled" without a word. With this one it fails, as an
+ * `inlineCallbacks` function does in Twisted. When the waiting task itself
+ * is cancelled, `yield* d` throws corio's `CancelledError` (and cancels `d`).
+ * A Deferred that fails with corio's `CancelledError` (the task behind
+ * `Deferred.fromOperation` was cancelled) gives this one instead, with
+ * corio's as its `cause`.
+ *
+ * @example
+ * ```ts
+ * import { CancelledError, Deferred } from "corio/compat/twisted";
+ * const d = new Deferred<number>();
+ * d.addErrback((failure) => { failure.trap(CancelledError); return -1; });
+ * d.cancel();
+ * console.assert(d.result === -1);
+ * ```
+ */
+export class CancelledError extends Error {
+  override name = "CancelledError";
+  constructor(message = "Deferred was cancelled", options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/**
+ * @internal What a Deferred fails with for `error`: corio's `CancelledError`
+ * becomes Twisted's (see `CancelledError`), anything else stays.
+ */
+export function deferredError(error: unknown): unknown {
+  return isCancellation(error) ? new CancelledError(undefined, { cause: error }) : error;
 }
 
 /**
@@ -60,7 +96,9 @@ const unhandled = new FinalizationRegistry<string>((description) => {
  * until that one fires. Callbacks added after firing run at once.
  *
  * It is also a corio operation: `yield* deferred` waits for its result
- * (cancelling the waiting task cancels the Deferred).
+ * (cancelling the waiting task cancels the Deferred). A Deferred cancelled
+ * by anyone else throws Twisted's `CancelledError` there, an ordinary error
+ * that fails the waiting task, not a cancellation of it.
  *
  * @typeParam T The result it is fired with.
  * @example
@@ -149,7 +187,7 @@ export class Deferred<T = unknown> implements Operation<T> {
 
   /**
    * Cancels an unfired Deferred: its canceller runs, and if it did not fire
-   * the Deferred, it errbacks with `CancelledError` (a later `callback` from
+   * the Deferred, it errbacks with Twisted's `CancelledError` (a later `callback` from
    * the producer is then ignored once). A Deferred waiting on a chained one
    * cancels that one instead.
    */
@@ -157,7 +195,7 @@ export class Deferred<T = unknown> implements Operation<T> {
     if (!this.called) {
       if (this.#canceller !== undefined) this.#canceller(this);
       else this.#suppressAlreadyCalled = true;
-      if (!this.called) this.errback(new Failure(new CancelledError("Deferred was cancelled")));
+      if (!this.called) this.errback(new Failure(new CancelledError()));
     } else if (this.#chainedTo !== null) {
       this.#chainedTo.cancel();
     }
@@ -180,7 +218,11 @@ export class Deferred<T = unknown> implements Operation<T> {
     });
   }
 
-  /** `yield* deferred`: waits for the result; a failure is thrown as its original error. */
+  /**
+   * `yield* deferred`: waits for the result; a failure is thrown as its
+   * original error, except corio's `CancelledError`, which would cancel the
+   * waiting task: it is thrown as Twisted's `CancelledError`.
+   */
   *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
     const future = new Future<T>();
     this.addCallbacks(
@@ -188,7 +230,7 @@ export class Deferred<T = unknown> implements Operation<T> {
         future.resolve(value as T);
       },
       (failure: Failure) => {
-        future.reject(failure.value);
+        future.reject(deferredError(failure.value));
       },
     );
     try {
@@ -198,7 +240,7 @@ export class Deferred<T = unknown> implements Operation<T> {
     }
   }
 
-  /** A Deferred that fires with the promise's outcome. */
+  /** A Deferred that fires with the promise's outcome (corio's `CancelledError` becomes Twisted's). */
   static fromPromise<T>(promise: PromiseLike<T>): Deferred<T> {
     const deferred = new Deferred<T>();
     promise.then(
@@ -206,7 +248,7 @@ export class Deferred<T = unknown> implements Operation<T> {
         if (!deferred.called) deferred.callback(value);
       },
       (error: unknown) => {
-        if (!deferred.called) deferred.errback(error);
+        if (!deferred.called) deferred.errback(deferredError(error));
       },
     );
     return deferred;
@@ -215,7 +257,8 @@ export class Deferred<T = unknown> implements Operation<T> {
   /**
    * Runs `op` as a root task on the current loop and gives its outcome as a
    * Deferred (Twisted's `ensureDeferred`); cancelling the Deferred cancels
-   * the task.
+   * the task. A task cancelled otherwise fails the Deferred with Twisted's
+   * `CancelledError`.
    */
   static fromOperation<T>(op: OperationLike<T>): Deferred<T> {
     const task = run(op);
@@ -225,7 +268,7 @@ export class Deferred<T = unknown> implements Operation<T> {
         if (!deferred.called) deferred.callback(value);
       },
       (error: unknown) => {
-        if (!deferred.called) deferred.errback(error);
+        if (!deferred.called) deferred.errback(deferredError(error));
       },
     );
     return deferred;

@@ -8,7 +8,7 @@
  * @module corio/compat/twisted
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
-export { AlreadyCalledError, Deferred, type DeferredCallback, fail, succeed } from "./deferred.ts";
+export { AlreadyCalledError, CancelledError, Deferred, type DeferredCallback, fail, succeed } from "./deferred.ts";
 export {
   CannotListenError,
   ConnectError,

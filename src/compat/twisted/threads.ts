@@ -8,7 +8,7 @@ import { getCurrentTask, type TaskImpl } from "../../core/task.ts"; // compat-in
 import { isCancellation, type Operation } from "../../index.ts";
 import type { ThreadFunction } from "../../threads/index.ts";
 import { toThread } from "../../threads/index.ts";
-import { Deferred } from "./deferred.ts";
+import { Deferred, deferredError } from "./deferred.ts";
 import { runningReactorTask } from "./reactor.ts";
 
 /**
@@ -28,7 +28,7 @@ import { runningReactorTask } from "./reactor.ts";
  * job. Called from a reactor's own callbacks (`callWhenRunning`,
  * `callLater`, a `LoopingCall`), where no task runs, it belongs to that
  * reactor while it runs, as in Twisted. `deferred.cancel()` aborts the job (its
- * `this.signal`) and errbacks with `CancelledError`; in the original the
+ * `this.signal`) and errbacks with Twisted's `CancelledError`; in the original the
  * thread ran on and its result was dropped.
  *
  * @param func A self-contained function.
@@ -78,8 +78,8 @@ function* callThenFire<A extends unknown[], R>(func: ThreadFunction<A, R>, args:
   try {
     result = yield* toThread(func, ...args);
   } catch (error) {
-    // Cancelled with its task (the caller was cancelled): the Deferred errbacks with the CancelledError.
-    if (!answer.deferred?.called) answer.deferred?.errback(error);
+    // Cancelled with its task (the caller was cancelled): the Deferred errbacks with Twisted's CancelledError.
+    if (!answer.deferred?.called) answer.deferred?.errback(deferredError(error));
     if (isCancellation(error)) throw error;
     return;
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AlreadyCalledError, Deferred, Failure, fail, succeed } from "../../../src/compat/twisted/index.ts";
-import { CancelledError, sleep, spawn } from "../../../src/index.ts";
+import { AlreadyCalledError, CancelledError, Deferred, Failure, fail, succeed } from "../../../src/compat/twisted/index.ts";
+import { CancelledError as CorioCancelledError, isCancellation, run, sleep, spawn } from "../../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../../src/testing/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
 
@@ -95,6 +95,7 @@ describe("Deferred", () => {
     });
     d.cancel();
     assert.ok(failure?.check(CancelledError));
+    assert.ok(!failure?.check(CorioCancelledError), "Twisted's CancelledError, not corio's");
     d.callback(5); // ignored, not AlreadyCalledError
     assert.throws(() => d.callback(6), AlreadyCalledError);
   });
@@ -160,6 +161,76 @@ describe("Deferred and operations", () => {
       } catch {}
       assert.equal(cancelled, true);
     });
+  });
+
+  it("a Deferred cancelled by someone else fails the task waiting on it, with Twisted's CancelledError (Twisted's inlineCallbacks)", async () => {
+    // With corio's CancelledError the waiting task ended "cancelled" and its parent returned normally, nothing reported.
+    const outcome = await runVirtual(function* () {
+      const d = new Deferred<number>();
+      yield* spawn(() => d);
+      yield* waitAllTasksBlocked();
+      d.cancel(); // the producer's side: a timeout, say
+      yield* sleep(1);
+      return "the parent returned";
+    }).catch((error: unknown) => error);
+    assert.ok(outcome instanceof CancelledError, String(outcome));
+    assert.equal(isCancellation(outcome), false);
+    // Caught in the waiting task, it is an error like any other: the task goes on.
+    const caught = await runVirtual(function* () {
+      const d = new Deferred<number>();
+      yield* spawn(function* () {
+        yield* sleep(5);
+        d.cancel();
+      });
+      try {
+        yield* d;
+      } catch (error) {
+        assert.ok(error instanceof CancelledError);
+      }
+      yield* sleep(1);
+      return "went on";
+    });
+    assert.equal(caught, "went on");
+  });
+
+  it("the waiting task's own cancellation stays corio's, and the Deferred fails with Twisted's", async () => {
+    await runVirtual(function* () {
+      const d = new Deferred<number>();
+      let failure: Failure | undefined;
+      d.addErrback((f: Failure) => {
+        failure = f;
+        return null;
+      });
+      const waiter = yield* spawn(() => d);
+      yield* waitAllTasksBlocked();
+      waiter.cancel("no longer needed");
+      let error: unknown;
+      try {
+        yield* waiter;
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(isCancellation(error) && error.reason === "no longer needed", String(error));
+      assert.ok(failure?.check(CancelledError));
+    });
+  });
+
+  it("a Deferred failed with corio's CancelledError (a cancelled task's promise) gives Twisted's, corio's as its cause", async () => {
+    const task = run(function* () {
+      yield* sleep(1000);
+    });
+    task.cancel("shutting down");
+    const d = Deferred.fromPromise(task);
+    await assert.rejects(d.toPromise(), (error: unknown) => error instanceof CancelledError && isCancellation((error as Error).cause));
+    // An errback with corio's CancelledError by hand: yield* throws Twisted's, so the waiting task fails instead of ending cancelled.
+    await assert.rejects(
+      runVirtual(function* () {
+        const handmade = new Deferred<number>();
+        handmade.errback(new CorioCancelledError("by hand"));
+        yield* handmade;
+      }),
+      (error: unknown) => error instanceof CancelledError,
+    );
   });
 
   it("fromOperation runs the operation as a task; cancelling the Deferred cancels the task", async () => {
