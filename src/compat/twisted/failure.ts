@@ -39,10 +39,14 @@ export class Failure {
     return null;
   }
 
-  /** Returns the matching type, or rethrows this failure so the chain goes on with it (Twisted's `trap`). */
+  /**
+   * Returns the matching type, or throws the original error (`value`), so
+   * that in an errback the chain goes on with it (Twisted's `trap`, which
+   * re-raises the underlying exception on Python 3).
+   */
   trap(...types: ErrorClass[]): ErrorClass {
     const found = this.check(...types);
-    if (found === null) throw this;
+    if (found === null) this.raiseException();
     return found;
   }
 
