@@ -40,7 +40,9 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number
  * `setRawMode()` switches to `rawDataReceived(data)` for the bytes that
  * follow (a body after headers), `setLineMode(extra)` back to lines. As in
  * Twisted, lines stop being delivered once the transport is disconnecting,
- * and while `pauseProducing()` holds the protocol.
+ * while `pauseProducing()` holds the protocol, and after `lineReceived`
+ * returns a true value (the reactor then drops the connection with it as
+ * the reason).
  *
  * @example A line-based chat-style server talking to a client
  * ```ts
@@ -82,15 +84,23 @@ export class LineReceiver extends Protocol {
     return this.#lineMode;
   }
 
-  /** Splits the data into lines (or passes it on raw); do not override it (override `lineReceived`). */
-  override dataReceived(data: Uint8Array): void {
+  /**
+   * Splits the data into lines (or passes it on raw); do not override it
+   * (override `lineReceived`). As in Twisted, a true value returned by
+   * `lineReceived` or `rawDataReceived` (or the value of
+   * `lineLengthExceeded`) stops the processing and is returned: the
+   * reactor then closes the connection with it as the reason. The bytes
+   * after it stay buffered.
+   */
+  override dataReceived(data: Uint8Array): unknown {
     this.#buffer = concatBytes(this.#takeRest(), data);
-    if (this.#busy) return; // called again from a callback: the running loop picks the data up
+    if (this.#busy) return undefined; // called again from a callback: the running loop picks the data up
     this.#busy = true;
     try {
       while (this.#start < this.#buffer.length && !this.paused) {
         if (!this.#lineMode) {
-          this.rawDataReceived(this.#takeRest());
+          const why = this.rawDataReceived(this.#takeRest());
+          if (why) return why;
           continue;
         }
         const delimiter = this.#delimiter().bytes;
@@ -98,18 +108,18 @@ export class LineReceiver extends Protocol {
         const start = this.#start;
         const at = indexOf(buffer, delimiter, start);
         if (at < 0) {
-          if (buffer.length - start >= this.MAX_LENGTH + delimiter.length) this.lineLengthExceeded(decode(this.#takeRest()));
-          return;
+          if (buffer.length - start >= this.MAX_LENGTH + delimiter.length) return this.lineLengthExceeded(decode(this.#takeRest()));
+          return undefined;
         }
         if (at - start > this.MAX_LENGTH) {
           // Twisted passes the long line with everything buffered after it.
-          this.lineLengthExceeded(decode(this.#takeRest()));
-          return;
+          return this.lineLengthExceeded(decode(this.#takeRest()));
         }
         this.#start = at + delimiter.length;
-        this.lineReceived(decodeRange(buffer, start, at));
-        if (this.transport?.disconnecting) return;
+        const why = this.lineReceived(decodeRange(buffer, start, at));
+        if (why || this.transport?.disconnecting) return why;
       }
+      return undefined;
     } finally {
       this.#busy = false;
       // Everything delivered: let go of the chunk.
@@ -117,13 +127,13 @@ export class LineReceiver extends Protocol {
     }
   }
 
-  /** Called with each line, without its delimiter. */
-  lineReceived(_line: string): void {
+  /** Called with each line, without its delimiter; a true value returned stops the processing and drops the connection (see `dataReceived`). */
+  lineReceived(_line: string): unknown {
     throw new Error(`Cannot receive a line: ${this.constructor.name} does not override lineReceived`);
   }
 
-  /** Called with the bytes that arrive in raw mode. */
-  rawDataReceived(_data: Uint8Array): void {
+  /** Called with the bytes that arrive in raw mode; a true value returned drops the connection (see `dataReceived`). */
+  rawDataReceived(_data: Uint8Array): unknown {
     throw new Error(`Cannot receive raw data: ${this.constructor.name} does not override rawDataReceived`);
   }
 
@@ -133,9 +143,10 @@ export class LineReceiver extends Protocol {
     this.transport.write(withDelimiter(typeof line === "string" ? line : toBytes(line, "send a line"), this.#delimiter()));
   }
 
-  /** Called with a line over `MAX_LENGTH` (and what was buffered after it); closes the connection by default. */
-  lineLengthExceeded(_line: string): void {
+  /** Called with a line over `MAX_LENGTH` (and what was buffered after it); closes the connection by default. What it returns, `dataReceived` returns. */
+  lineLengthExceeded(_line: string): unknown {
     this.transport.loseConnection();
+    return undefined;
   }
 
   /** Switches to raw mode: the bytes that follow go to `rawDataReceived`. */
@@ -143,11 +154,11 @@ export class LineReceiver extends Protocol {
     this.#lineMode = false;
   }
 
-  /** Switches back to line mode; `extra` (bytes that belong to the lines) is processed at once. */
-  setLineMode(extra: string | Uint8Array = EMPTY): void {
+  /** Switches back to line mode; `extra` (bytes that belong to the lines) is processed at once, and what `dataReceived` returns for it is returned. */
+  setLineMode(extra: string | Uint8Array = EMPTY): unknown {
     this.#lineMode = true;
     const bytes = toBytes(extra, "set line mode");
-    if (bytes.length > 0) this.dataReceived(bytes);
+    return bytes.length > 0 ? this.dataReceived(bytes) : undefined;
   }
 
   /** Empties the buffer and returns what was in it. */

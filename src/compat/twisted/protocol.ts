@@ -18,7 +18,8 @@ export type ProtocolClass = new () => Protocol;
  * arrive split, or several in one chunk (see `LineReceiver` for lines).
  * `reason` is a `Failure` of `ConnectionDone` for a clean close,
  * `ConnectionAborted` after `abortConnection()`, `ConnectionLost`
- * otherwise, or the error a callback of the protocol threw.
+ * otherwise, or the error a callback of the protocol threw (or the true
+ * value `dataReceived` returned).
  *
  * An error thrown by a callback is reported to the reactor's `onError`
  * (Twisted logs it) and drops that connection; the reactor keeps running.
@@ -62,8 +63,15 @@ export class Protocol {
   /** Called once connected: `this.transport` is set. */
   connectionMade(): void {}
 
-  /** Called with each chunk of bytes received. */
-  dataReceived(_data: Uint8Array): void {}
+  /**
+   * Called with each chunk of bytes received. A true value it returns
+   * closes the connection, with that value as the reason, as Twisted's
+   * reactor does (a convention Twisted deprecates, but `LineReceiver` still
+   * returns what `lineReceived` returns).
+   */
+  dataReceived(_data: Uint8Array): unknown {
+    return undefined;
+  }
 
   /** Called once when the connection is over; `reason` says why (see the class). */
   connectionLost(_reason: Failure): void {}

@@ -210,7 +210,13 @@ export function* runProtocol(
       if (transport.disconnecting) continue;
       yield* transport.whilePaused();
       if (transport.disconnecting) continue;
-      reason = callback(reactor, `${name}.dataReceived`, () => protocol.dataReceived(chunk));
+      let why: unknown;
+      reason = callback(reactor, `${name}.dataReceived`, () => {
+        why = protocol.dataReceived(chunk);
+      });
+      // Twisted's reactor drops a connection whose dataReceived returns a true value, with it as the reason
+      // (as for an error, but not logged): LineReceiver returns what lineReceived returned.
+      if (reason === undefined && why) reason = why;
     }
     // After loseConnection(), connectionLost comes once the queued bytes are sent and the socket is closed;
     // a peer that breaks the connection before they are makes it a ConnectionLost.

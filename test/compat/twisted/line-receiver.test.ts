@@ -178,6 +178,31 @@ describe("LineReceiver", () => {
     assert.deepEqual(protocol.lines, ["a", "quit"]);
   });
 
+  it("a true value returned by lineReceived stops the processing and is returned by dataReceived (Twisted's `if why: return why`)", () => {
+    const quit = new Error("quit");
+    class Quitter extends Recorder {
+      override lineReceived(line: string): unknown {
+        super.lineReceived(line);
+        return line === "quit" ? quit : undefined;
+      }
+    }
+    const protocol = connected(new Quitter());
+    assert.equal(protocol.dataReceived(encoder.encode("a\r\n")), undefined);
+    assert.equal(protocol.dataReceived(encoder.encode("quit\r\nb\r\n")), quit);
+    assert.deepEqual(protocol.lines, ["a", "quit"]);
+  });
+
+  it("dataReceived returns what rawDataReceived returned (Twisted's test_rawDataError)", () => {
+    class Raw extends LineReceiver {
+      override rawDataReceived(): unknown {
+        return new RangeError("oops");
+      }
+    }
+    const protocol = connected(new Raw());
+    protocol.setRawMode();
+    assert.ok(protocol.dataReceived(encoder.encode("data")) instanceof RangeError);
+  });
+
   it("setRawMode hands the following bytes to rawDataReceived; setLineMode(extra) goes back to lines", () => {
     const log: string[] = [];
     class HeadersThenBody extends LineReceiver {
@@ -267,6 +292,42 @@ describe("LineReceiver", () => {
     await run();
     assert.deepEqual(received, ["first"]);
     assert.deepEqual(replies, ["ok first"]);
+    assert.ok(clientReason?.check(ConnectionDone));
+    assert.deepEqual(errors, []);
+  });
+
+  it("over TCP: a true value returned by lineReceived closes the connection with it as the reason, unreported", async () => {
+    const { reactor, errors, run } = testReactor();
+    const received: string[] = [];
+    const quit = new Error("the client said quit");
+    let serverReason: Failure | undefined;
+    let clientReason: Failure | undefined;
+    const done = after(2, () => reactor.stop());
+    class Server extends LineReceiver {
+      override lineReceived(line: string): unknown {
+        received.push(line);
+        return line === "quit" ? quit : undefined;
+      }
+      override connectionLost(reason: Failure): void {
+        serverReason = reason;
+        done();
+      }
+    }
+    class Client extends LineReceiver {
+      override connectionMade(): void {
+        this.transport.write("hello\r\nquit\r\nnever\r\n");
+      }
+      override lineReceived(): void {}
+      override connectionLost(reason: Failure): void {
+        clientReason = reason;
+        done();
+      }
+    }
+    const port = reactor.listenTCP(0, Factory.forProtocol(Server), { interface: "127.0.0.1" });
+    reactor.callWhenRunning(() => reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client)));
+    await run();
+    assert.deepEqual(received, ["hello", "quit"]);
+    assert.equal(serverReason?.value, quit);
     assert.ok(clientReason?.check(ConnectionDone));
     assert.deepEqual(errors, []);
   });
