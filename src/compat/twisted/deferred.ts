@@ -221,9 +221,23 @@ export class Deferred<T = unknown> implements Operation<T> {
   /**
    * `yield* deferred`: waits for the result; a failure is thrown as its
    * original error, except corio's `CancelledError`, which would cancel the
-   * waiting task: it is thrown as Twisted's `CancelledError`.
+   * waiting task: it is thrown as Twisted's `CancelledError`. As Twisted's
+   * `await`: a Deferred that has already fired keeps its result (callbacks
+   * added later see it, and a failure stays, though it is no longer
+   * reported as unhandled); a pending one is waited on with a callback that
+   * takes the result out of the chain (later callbacks see `undefined`).
    */
   *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    if (this.called && this.paused === 0 && !this.#running) {
+      // Twisted's Deferred.send: the result is given, not taken.
+      const result = this.result;
+      if (!(result instanceof Failure)) return result as T;
+      if (this.#registered) {
+        unhandled.unregister(this);
+        this.#registered = false;
+      }
+      throw deferredError(result.value);
+    }
     const future = new Future<T>();
     this.addCallbacks(
       (value) => {

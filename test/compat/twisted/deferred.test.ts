@@ -146,6 +146,42 @@ describe("Deferred and operations", () => {
     });
   });
 
+  it("yield* on a fired Deferred leaves its result for later callbacks; on a pending one takes it, as Twisted's await", async () => {
+    await runVirtual(function* () {
+      const seen: unknown[] = [];
+      const fired = succeed(5);
+      assert.equal(yield* fired, 5);
+      fired.addCallback((value: number) => seen.push(`fired: ${value}`));
+      const failed = fail(new RangeError("bad"));
+      try {
+        yield* failed;
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+      }
+      failed.addErrback((failure: Failure) => seen.push(`failed: ${failure.getErrorMessage()}`));
+      // Pending: the waiting callback returns nothing, so the chain goes on with undefined (Twisted: None).
+      const pending = new Deferred<number>();
+      yield* spawn(function* () {
+        yield* sleep(1);
+        pending.callback(7);
+      });
+      assert.equal(yield* pending, 7);
+      pending.addCallback((value: unknown) => seen.push(`pending: ${String(value)}`));
+      const pendingFailure = new Deferred<number>();
+      yield* spawn(function* () {
+        yield* sleep(1);
+        pendingFailure.errback(new RangeError("later"));
+      });
+      try {
+        yield* pendingFailure;
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+      }
+      pendingFailure.addBoth((value: unknown) => seen.push(`pending failure: ${String(value)}`));
+      assert.deepEqual(seen, ["fired: 5", "failed: bad", "pending: undefined", "pending failure: undefined"]);
+    });
+  });
+
   it("cancelling the task that waits on a Deferred cancels the Deferred", async () => {
     await runVirtual(function* () {
       let cancelled = false;
