@@ -9,6 +9,7 @@
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
 export { AlreadyCalledError, CancelledError, Deferred, type DeferredCallback, fail, succeed } from "./deferred.ts";
+export { DeferredList, type DeferredListOptions, type DeferredListResult, FirstError, gatherResults } from "./deferred-list.ts";
 export {
   CannotListenError,
   ConnectError,
