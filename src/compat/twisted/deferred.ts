@@ -423,3 +423,57 @@ export function fail<T = never>(error: unknown): Deferred<T> {
   deferred.errback(error);
   return deferred;
 }
+
+/**
+ * Calls `f(...args)` and gives its outcome as a Deferred (Twisted's
+ * `maybeDeferred`): a Deferred it returns as it is, a `Failure` it returns
+ * or an error it throws as a failed one, any other value as a fired one.
+ *
+ * @example
+ * ```ts
+ * import { Deferred, maybeDeferred } from "corio/compat/twisted";
+ * const seen: unknown[] = [];
+ * maybeDeferred((n: number) => n + 5, 10).addCallback((v: number) => seen.push(v));
+ * maybeDeferred(() => { throw new RangeError("bad"); }).addErrback((f) => seen.push(f.getErrorMessage()));
+ * const d = new Deferred<string>();
+ * console.assert(maybeDeferred(() => d) === d);
+ * console.assert(seen.join() === "15,bad");
+ * ```
+ */
+export function maybeDeferred<T, A extends unknown[]>(f: (...args: A) => T | Deferred<T> | Failure, ...args: A): Deferred<T> {
+  let result: T | Deferred<T> | Failure;
+  try {
+    result = f(...args);
+  } catch (error) {
+    return fail(error);
+  }
+  if (result instanceof Deferred) return result;
+  if (result instanceof Failure) return fail(result);
+  return succeed(result);
+}
+
+/**
+ * Twisted's `ensureDeferred`: a Deferred as it is, or an operation run as a
+ * root task on the current loop, its outcome as a Deferred (the same as
+ * `Deferred.fromOperation`, under Twisted's name; where Twisted runs a
+ * coroutine, corio runs a generator operation: `yield*` takes `await`'s
+ * place, and a Deferred can be `yield*`ed in it).
+ *
+ * @example
+ * ```ts
+ * import { Deferred, ensureDeferred } from "corio/compat/twisted";
+ * import { run } from "corio";
+ * await run(function* () {
+ *   const inner = new Deferred<number>();
+ *   const outer = ensureDeferred(function* () {
+ *     return (yield* inner) * 2;
+ *   });
+ *   inner.callback(21);
+ *   console.assert((yield* outer) === 42);
+ *   console.assert(ensureDeferred(inner) === inner);
+ * });
+ * ```
+ */
+export function ensureDeferred<T>(op: Deferred<T> | OperationLike<T>): Deferred<T> {
+  return op instanceof Deferred ? op : Deferred.fromOperation(op);
+}

@@ -8,7 +8,7 @@
  * @module corio/compat/twisted
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
-export { AlreadyCalledError, CancelledError, Deferred, type DeferredCallback, fail, succeed } from "./deferred.ts";
+export { AlreadyCalledError, CancelledError, Deferred, type DeferredCallback, ensureDeferred, fail, maybeDeferred, succeed } from "./deferred.ts";
 export { DeferredList, type DeferredListOptions, type DeferredListResult, FirstError, gatherResults } from "./deferred-list.ts";
 export {
   CannotListenError,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AlreadyCalledError, CancelledError, Deferred, Failure, fail, succeed } from "../../../src/compat/twisted/index.ts";
+import { AlreadyCalledError, CancelledError, Deferred, ensureDeferred, Failure, fail, maybeDeferred, succeed } from "../../../src/compat/twisted/index.ts";
 import { CancelledError as CorioCancelledError, isCancellation, run, sleep, spawn } from "../../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../../src/testing/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
@@ -368,5 +368,74 @@ describe("Deferred chains (iterative, as Twisted's _runCallbacks)", () => {
     for (let i = 0; i < n - 1; i++) deferreds[i]?.callback(i);
     deferreds[n - 1]?.errback(new Error("deep"));
     assert.deepEqual(seen, ["deep"]);
+  });
+});
+
+describe("maybeDeferred (Twisted's test_maybeDeferred*)", () => {
+  /** What the Deferred fired with: `["result", value]` or `["failure", failure]`. */
+  const outcome = <T>(deferred: Deferred<T>): [string, unknown] | undefined => {
+    let seen: [string, unknown] | undefined;
+    deferred.addCallbacks(
+      (value: T) => {
+        seen = ["result", value];
+      },
+      (failure: Failure) => {
+        seen = ["failure", failure];
+      },
+    );
+    return seen;
+  };
+
+  it("a value, with the arguments, becomes a fired Deferred", () => {
+    const result = {};
+    assert.equal(outcome(maybeDeferred(() => result))?.[1], result);
+    assert.deepEqual(outcome(maybeDeferred((x: number) => x + 5, 10)), ["result", 15]);
+  });
+
+  it("an error thrown becomes a failed Deferred; a Failure returned is the failure itself", () => {
+    const thrown = outcome(maybeDeferred(() => JSON.parse("{")));
+    assert.equal(thrown?.[0], "failure");
+    assert.ok((thrown?.[1] as Failure | undefined)?.value instanceof SyntaxError);
+    const expected = new Failure(new TypeError("returned"));
+    assert.deepEqual(outcome(maybeDeferred(() => expected)), ["failure", expected]);
+    assert.equal(outcome(maybeDeferred(() => expected))?.[1], expected);
+  });
+
+  it("a Deferred returned passes through, and its outcome with it", () => {
+    const d1 = new Deferred<string>();
+    const d2 = maybeDeferred(() => d1);
+    assert.equal(d2, d1);
+    d1.callback("Success");
+    assert.deepEqual(outcome(d2), ["result", "Success"]);
+    const failing = new Deferred<string>();
+    const passed = maybeDeferred(() => failing);
+    failing.errback(new RangeError("async"));
+    assert.ok((outcome(passed)?.[1] as Failure | undefined)?.check(RangeError));
+  });
+});
+
+describe("ensureDeferred (Twisted's EnsureDeferredTests)", () => {
+  it("passes a Deferred through", () => {
+    const d1 = new Deferred<void>();
+    assert.equal(ensureDeferred(d1), d1);
+  });
+
+  it("runs an operation (Twisted's coroutine) as a task, its outcome as a Deferred", async () => {
+    await runVirtual(function* () {
+      const d = ensureDeferred(function* () {
+        return yield* succeed("foo");
+      });
+      assert.ok(d instanceof Deferred);
+      assert.equal(yield* d, "foo");
+      const failing = ensureDeferred(function* (): Generator<never, never> {
+        throw new RangeError("in the operation");
+      });
+      try {
+        yield* failing;
+        assert.fail("expected the failure");
+      } catch (error) {
+        assert.ok(error instanceof RangeError);
+      }
+    });
   });
 });
