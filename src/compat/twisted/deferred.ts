@@ -8,6 +8,7 @@
 import type { Instruction, Operation, OperationLike } from "../../index.ts";
 import { Future, isCancellation, run } from "../../index.ts";
 import { Failure } from "./failure.ts";
+import type { IReactorTime } from "./interfaces.ts";
 
 /**
  * Thrown by `callback`/`errback` on a Deferred that has already fired (Twisted's `AlreadyCalledError`).
@@ -50,6 +51,37 @@ export class CancelledError extends Error {
   constructor(message = "Deferred was cancelled", options?: ErrorOptions) {
     super(message, options);
   }
+}
+
+/**
+ * What `addTimeout` fails a Deferred with when it times out (Twisted's
+ * `defer.TimeoutError`, which is not `twisted.internet.error.TimeoutError`:
+ * that one is this layer's `TimeoutError`, a connection attempt's).
+ *
+ * @example
+ * ```ts
+ * import { DeferredTimeoutError } from "corio/compat/twisted";
+ * const error = new DeferredTimeoutError(10);
+ * console.assert(error.timeout === 10 && error.message === "Deferred timed out after 10 s");
+ * ```
+ */
+export class DeferredTimeoutError extends Error {
+  override name = "DeferredTimeoutError";
+  /** The timeout, in seconds. */
+  readonly timeout: number;
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(`Deferred timed out after ${timeout} s`, options);
+    this.timeout = timeout;
+  }
+}
+
+/** Twisted's `_cancelledToTimedOutError`: the cancellation a timeout caused becomes a `DeferredTimeoutError`. */
+function cancelledToTimedOut(value: unknown, timeout: number): unknown {
+  if (value instanceof Failure) {
+    value.trap(CancelledError);
+    throw new DeferredTimeoutError(timeout, { cause: value.value });
+  }
+  return value;
 }
 
 /**
@@ -172,6 +204,49 @@ export class Deferred<T = unknown> implements Operation<T> {
    */
   errback(failure: unknown = new Error("Deferred.errback() called without a failure")): void {
     this.#fire(failure instanceof Failure ? failure : new Failure(failure));
+  }
+
+  /**
+   * Cancels this Deferred if it has not fired `seconds` from now on `clock`
+   * (Twisted's `addTimeout`); it then fails with `DeferredTimeoutError`,
+   * unless its canceller fired it, or `onTimeoutCancel` says otherwise:
+   * that one gets the result at that point in the chain (a `Failure` of
+   * `CancelledError`, usually) and the timeout, and its return value is the
+   * new result. The timeout covers the callbacks added before it, not those
+   * added after; it is called off once the Deferred fires.
+   *
+   * @param seconds The timeout, in seconds.
+   * @param clock What schedules it: the reactor (Twisted's `clock` argument).
+   * @param onTimeoutCancel Called only on a timeout, not on another cancel; by default a `CancelledError` becomes a `DeferredTimeoutError`.
+   * @returns This Deferred.
+   * @example
+   * ```ts
+   * import { createReactor, Deferred, DeferredTimeoutError, type Failure } from "corio/compat/twisted";
+   * import { VirtualClock } from "corio/testing";
+   * const reactor = createReactor({ clock: new VirtualClock() });
+   * let outcome = "";
+   * reactor.callWhenRunning(() => {
+   *   new Deferred<string>().addTimeout(5, reactor).addErrback((failure: Failure) => {
+   *     outcome = `${failure.check(DeferredTimeoutError)?.name} at ${reactor.seconds()}`;
+   *     reactor.stop();
+   *   });
+   * });
+   * await reactor.run();
+   * console.assert(outcome === "DeferredTimeoutError at 5", outcome);
+   * ```
+   */
+  addTimeout(seconds: number, clock: IReactorTime, onTimeoutCancel?: (result: unknown, timeout: number) => unknown): this {
+    let timedOut = false;
+    const delayedCall = clock.callLater(seconds, () => {
+      timedOut = true;
+      this.cancel();
+    });
+    this.addBoth((result: unknown) => (timedOut ? (onTimeoutCancel ?? cancelledToTimedOut)(result, seconds) : result));
+    this.addBoth((result: unknown) => {
+      if (delayedCall.active()) delayedCall.cancel();
+      return result;
+    });
+    return this;
   }
 
   /** Stops the chain from running until `unpause()`. */

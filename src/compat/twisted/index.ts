@@ -8,7 +8,17 @@
  * @module corio/compat/twisted
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
-export { AlreadyCalledError, CancelledError, Deferred, type DeferredCallback, ensureDeferred, fail, maybeDeferred, succeed } from "./deferred.ts";
+export {
+  AlreadyCalledError,
+  CancelledError,
+  Deferred,
+  type DeferredCallback,
+  DeferredTimeoutError,
+  ensureDeferred,
+  fail,
+  maybeDeferred,
+  succeed,
+} from "./deferred.ts";
 export { DeferredList, type DeferredListOptions, type DeferredListResult, FirstError, gatherResults } from "./deferred-list.ts";
 export {
   CannotListenError,
@@ -24,7 +34,7 @@ export {
   UserError,
 } from "./errors.ts";
 export { type ErrorClass, Failure } from "./failure.ts";
-export type { IConnector, IListeningPort, ITransport, IUDPTransport } from "./interfaces.ts";
+export type { IConnector, IListeningPort, IReactorTime, ITransport, IUDPTransport } from "./interfaces.ts";
 export { LineReceiver } from "./line-receiver.ts";
 export { LoopingCall } from "./looping-call.ts";
 export { ClientFactory, Factory, Protocol, type ProtocolClass, ServerFactory } from "./protocol.ts";

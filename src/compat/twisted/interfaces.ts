@@ -1,6 +1,7 @@
 /**
  * The shapes of Twisted's `twisted.internet.interfaces` that protocols and
- * factories see: transports, listening ports and connectors.
+ * factories see: transports, listening ports and connectors; and the clock
+ * that `addTimeout` and `deferLater` schedule on.
  * @module
  */
 import type { Address } from "./address.ts";
@@ -117,4 +118,15 @@ export interface IUDPTransport {
   stopListening(): Deferred<void>;
   /** Same as `stopListening()`. */
   loseConnection(): Deferred<void>;
+}
+
+/**
+ * What `Deferred.addTimeout` and `deferLater` schedule on (Twisted's
+ * `IReactorTime`, as far as they use it): a `Reactor`, or a test double.
+ */
+export interface IReactorTime {
+  /** The clock's time, in seconds. */
+  seconds(): number;
+  /** Calls `fn` after `seconds`; the handle can be cancelled while it is `active()`. */
+  callLater(seconds: number, fn: () => void): { active(): boolean; cancel(): void };
 }

@@ -1,8 +1,9 @@
-// Helpers for the Twisted network tests: a real-clock reactor that collects
-// reported errors, and a run with a safety stop so a broken test fails
-// instead of hanging.
+// Helpers for the Twisted tests: a real-clock reactor that collects reported
+// errors, and a run with a safety stop so a broken test fails instead of
+// hanging; a reactor on a clock stepped by hand, as Twisted's task.Clock.
 import assert from "node:assert/strict";
 import { createReactor, type Reactor } from "../../../src/compat/twisted/index.ts";
+import { VirtualClock } from "../../../src/testing/index.ts";
 
 export interface TestReactor {
   reactor: Reactor;
@@ -38,5 +39,31 @@ export function after(n: number, fn: () => void): () => void {
   let count = 0;
   return () => {
     if (++count === n) fn();
+  };
+}
+
+/**
+ * A running reactor on a clock that moves only when told (Twisted's
+ * `task.Clock`): `advance(seconds)` moves it and lets the reactor run what is
+ * due; `pump` advances by each of `timings` in turn, as `Clock.pump`.
+ */
+export function steppedReactor(start = 0) {
+  const clock = new VirtualClock({ autoAdvance: false, start: start * 1000 });
+  const reactor = createReactor({ clock });
+  const done = reactor.run();
+  const advance = async (seconds: number): Promise<void> => {
+    clock.advance(seconds * 1000);
+    await new Promise((resolve) => setImmediate(resolve)); // the loop flushes what is due on a microtask
+  };
+  return {
+    reactor,
+    advance,
+    async pump(timings: number[]): Promise<void> {
+      for (const seconds of timings) await advance(seconds);
+    },
+    async stop(): Promise<void> {
+      reactor.stop();
+      await done;
+    },
   };
 }

@@ -1,11 +1,37 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AlreadyCalledError, CancelledError, Deferred, ensureDeferred, Failure, fail, maybeDeferred, succeed } from "../../../src/compat/twisted/index.ts";
+import {
+  AlreadyCalledError,
+  CancelledError,
+  createReactor,
+  Deferred,
+  DeferredTimeoutError,
+  ensureDeferred,
+  Failure,
+  fail,
+  maybeDeferred,
+  succeed,
+} from "../../../src/compat/twisted/index.ts";
 import { CancelledError as CorioCancelledError, isCancellation, run, sleep, spawn } from "../../../src/index.ts";
-import { runVirtual, waitAllTasksBlocked } from "../../../src/testing/index.ts";
+import { runVirtual, VirtualClock, waitAllTasksBlocked } from "../../../src/testing/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
+import { steppedReactor } from "./_reactor.ts";
 
 checkLeaks();
+
+/** What the Deferred holds now, taken out of its chain: `["result", value]`, `["failure", failure]`, or undefined if it has not fired. */
+function outcome<T>(deferred: Deferred<T>): [string, unknown] | undefined {
+  let seen: [string, unknown] | undefined;
+  deferred.addCallbacks(
+    (value: T) => {
+      seen = ["result", value];
+    },
+    (failure: Failure) => {
+      seen = ["failure", failure];
+    },
+  );
+  return seen;
+}
 
 describe("Deferred", () => {
   it("passes each step's result to the next, switching tracks on errors and recoveries", () => {
@@ -372,20 +398,6 @@ describe("Deferred chains (iterative, as Twisted's _runCallbacks)", () => {
 });
 
 describe("maybeDeferred (Twisted's test_maybeDeferred*)", () => {
-  /** What the Deferred fired with: `["result", value]` or `["failure", failure]`. */
-  const outcome = <T>(deferred: Deferred<T>): [string, unknown] | undefined => {
-    let seen: [string, unknown] | undefined;
-    deferred.addCallbacks(
-      (value: T) => {
-        seen = ["result", value];
-      },
-      (failure: Failure) => {
-        seen = ["failure", failure];
-      },
-    );
-    return seen;
-  };
-
   it("a value, with the arguments, becomes a fired Deferred", () => {
     const result = {};
     assert.equal(outcome(maybeDeferred(() => result))?.[1], result);
@@ -436,6 +448,130 @@ describe("ensureDeferred (Twisted's EnsureDeferredTests)", () => {
       } catch (error) {
         assert.ok(error instanceof RangeError);
       }
+    });
+  });
+});
+
+describe("Deferred.addTimeout (Twisted's TimeoutErrorTests, on a stepped clock)", () => {
+  const overridden = (): string => "OVERRIDDEN"; // Twisted's _overrideFunc
+
+  /** Runs `body` with a reactor whose clock moves only by `advance`, and stops it after. */
+  async function withClock(body: (m: ReturnType<typeof steppedReactor>) => Promise<void>): Promise<void> {
+    const m = steppedReactor();
+    try {
+      await body(m);
+    } finally {
+      await m.stop();
+    }
+  }
+
+  it("test_timeoutChainable: returns the Deferred, chainable", () => {
+    const reactor = createReactor({ clock: new VirtualClock() });
+    const d = new Deferred<void>();
+    d.addTimeout(5, reactor).addCallback(() => "done");
+    d.callback();
+    assert.deepEqual(outcome(d), ["result", "done"]);
+  });
+
+  it("test_timedOut(Custom): fails with DeferredTimeoutError, or what onTimeoutCancel returns", async () => {
+    await withClock(async (m) => {
+      const d = new Deferred<void>().addTimeout(10, m.reactor);
+      const custom = new Deferred<void>().addTimeout(10, m.reactor, overridden);
+      await m.advance(9);
+      assert.equal(d.called, false);
+      await m.advance(6);
+      const [kind, failure] = outcome(d) ?? [];
+      assert.equal(kind, "failure");
+      assert.ok((failure as Failure).check(DeferredTimeoutError));
+      assert.equal(((failure as Failure).value as DeferredTimeoutError).timeout, 10);
+      assert.deepEqual(outcome(custom), ["result", "OVERRIDDEN"]);
+    });
+  });
+
+  it("test_timedOutProvidedCancelSuccess / Failure: a canceller that fires the Deferred decides the outcome", async () => {
+    await withClock(async (m) => {
+      const error = new RangeError("what!");
+      const succeeded = new Deferred<string>((self) => self.callback("I was cancelled!")).addTimeout(10, m.reactor);
+      const failed = new Deferred<string>((self) => self.errback(error)).addTimeout(10, m.reactor);
+      const custom = new Deferred<string>((self) => self.errback(error)).addTimeout(10, m.reactor, overridden);
+      await m.advance(15);
+      assert.deepEqual(outcome(succeeded), ["result", "I was cancelled!"]);
+      assert.equal((outcome(failed)?.[1] as Failure | undefined)?.value, error);
+      assert.deepEqual(outcome(custom), ["result", "OVERRIDDEN"]); // test_providedCancelCalledBeforeTimeoutCustom
+    });
+  });
+
+  it("test_successResultBeforeTimeout / test_failureBeforeTimeout: a Deferred that fired is never cancelled", async () => {
+    await withClock(async (m) => {
+      for (const fire of [(d: Deferred<string>) => d.callback("results"), (d: Deferred<string>) => d.errback(new RangeError("fail"))]) {
+        for (const onTimeoutCancel of [undefined, overridden]) {
+          const d = new Deferred<string>().addTimeout(10, m.reactor, onTimeoutCancel);
+          let innerCancelled = false;
+          const inner = new Deferred<void>(() => {
+            innerCancelled = true;
+          });
+          let seen: unknown;
+          d.addBoth((result: unknown) => {
+            seen = result;
+            return inner;
+          });
+          fire(d);
+          assert.notEqual(seen, undefined);
+          await m.advance(15);
+          assert.equal(innerCancelled, false);
+          assert.equal(inner.called, false);
+        }
+      }
+    });
+  });
+
+  it("test_cancelBeforeTimeout(Custom): a cancel before the timeout is a CancelledError, and the timeout is called off", async () => {
+    await withClock(async (m) => {
+      for (const onTimeoutCancel of [undefined, overridden]) {
+        const d = new Deferred<void>().addTimeout(10, m.reactor, onTimeoutCancel);
+        const inner = new Deferred<void>();
+        let cancelled: Failure | undefined;
+        d.addErrback((failure: Failure) => {
+          cancelled = failure;
+          return inner;
+        });
+        d.cancel();
+        assert.ok(cancelled?.check(CancelledError));
+        await m.advance(15);
+        assert.equal(inner.called, false);
+      }
+    });
+  });
+
+  it("test_errbackAddedBeforeTimeout(…): callbacks added before see the CancelledError; those after, the translation", async () => {
+    await withClock(async (m) => {
+      const seen: unknown[] = [];
+      const passOn = new Deferred<void>();
+      passOn.addErrback((failure: Failure) => {
+        seen.push(failure.check(CancelledError)?.name);
+        return failure;
+      });
+      passOn.addTimeout(10, m.reactor);
+      const suppress = new Deferred<void>();
+      suppress.addErrback((failure: Failure) => {
+        failure.trap(CancelledError);
+      });
+      suppress.addTimeout(10, m.reactor);
+      const passOnCustom = new Deferred<void>();
+      passOnCustom.addErrback((failure: Failure) => failure);
+      passOnCustom.addTimeout(10, m.reactor, overridden);
+      const canceller = new Deferred<string>((self) => self.callback("success"));
+      canceller.addCallback((value: string) => {
+        seen.push(value);
+        return value;
+      });
+      canceller.addTimeout(10, m.reactor);
+      await m.advance(15);
+      assert.deepEqual(seen, ["CancelledError", "success"]);
+      assert.ok((outcome(passOn)?.[1] as Failure | undefined)?.check(DeferredTimeoutError));
+      assert.deepEqual(outcome(suppress), ["result", undefined]);
+      assert.deepEqual(outcome(passOnCustom), ["result", "OVERRIDDEN"]);
+      assert.deepEqual(outcome(canceller), ["result", "success"]);
     });
   });
 });

@@ -12,36 +12,11 @@ import {
 } from "../../../src/compat/twisted/index.ts";
 import { VirtualClock } from "../../../src/testing/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
+import { steppedReactor } from "./_reactor.ts";
 
 checkLeaks();
 
 const virtualReactor = (onError?: (error: unknown) => void) => createReactor({ clock: new VirtualClock(), ...(onError !== undefined && { onError }) });
-
-/**
- * A running reactor on a clock that moves only when told (Twisted's
- * `task.Clock`): `advance(seconds)` moves it and lets the reactor run what is
- * due; `pump` advances by each of `timings` in turn, as `Clock.pump`.
- */
-function steppedReactor(start = 0) {
-  const clock = new VirtualClock({ autoAdvance: false, start: start * 1000 });
-  const reactor = createReactor({ clock });
-  const done = reactor.run();
-  const advance = async (seconds: number): Promise<void> => {
-    clock.advance(seconds * 1000);
-    await new Promise((resolve) => setImmediate(resolve)); // the loop flushes what is due on a microtask
-  };
-  return {
-    reactor,
-    advance,
-    async pump(timings: number[]): Promise<void> {
-      for (const seconds of timings) await advance(seconds);
-    },
-    async stop(): Promise<void> {
-      reactor.stop();
-      await done;
-    },
-  };
-}
 
 describe("reactor (Twisted tutorial programs)", () => {
   it("the countdown: callWhenRunning, callLater, stop", async () => {
