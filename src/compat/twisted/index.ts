@@ -1,13 +1,15 @@
 /**
- * The Twisted porting layer: `reactor`, `Deferred`, `Failure`,
- * `LoopingCall`, and protocols, factories and transports over corio's
- * TCP and UDP (`listenTCP`, `connectTCP`, `listenUDP`, `Protocol`,
+ * The Twisted porting layer: `reactor`, `Deferred` (with `DeferredList`,
+ * `gatherResults`, `maybeDeferred`, `addTimeout`), `Failure`,
+ * `LoopingCall`, `deferLater`, and protocols, factories and transports
+ * over corio's TCP and UDP (`listenTCP`, `connectTCP`, `listenUDP`, `Protocol`,
  * `LineReceiver`, `DatagramProtocol`). A thin layer over native corio, so
  * that code written against Twisted runs with mechanical changes;
  * `docs/porting-from-twisted.md` shows how to move on to native operations.
  * @module corio/compat/twisted
  */
 export { type Address, IPv4Address, IPv6Address } from "./address.ts";
+export { deferLater } from "./defer-later.ts";
 export {
   AlreadyCalledError,
   CancelledError,
