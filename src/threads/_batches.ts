@@ -52,7 +52,7 @@ export class Batches {
         continue;
       }
       try {
-        slot.worker.postMessage(isBareJob(slot, batch) ? batch[5] : batch, transfers);
+        slot.port.postMessage(isBareJob(slot, batch) ? batch[5] : batch, transfers);
       } catch (error) {
         failed = postOneByOne(slot, batch, error) || failed;
         continue;
@@ -107,10 +107,10 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
       const transfers = job?.transfers ?? [];
       // Node would drop the record without a word.
       if (transfers.some(isDetached)) throw new TypeError(DETACHED);
-      slot.worker.postMessage(record, transfers);
+      slot.port.postMessage(record, transfers);
     } catch (error) {
       if (tag === CALL_RESULT) {
-        slot.worker.postMessage([
+        slot.port.postMessage([
           CALL_RESULT,
           record[1],
           false,

@@ -1,5 +1,11 @@
 /**
- * The wire format between a `ThreadPool` and its workers. Messages are flat
+ * The wire format between a `ThreadPool` and its workers, on a
+ * `MessageChannel` of the pool's own handed to each worker at start
+ * (`workerData.port`), not on the worker's `parentPort`: that one is the
+ * jobs' (a job may post progress there, as with plain `worker_threads`), and
+ * a message of theirs read as records would answer the wrong job, or none.
+ * The pool does not read `parentPort`: what jobs post there is dropped.
+ * Messages are flat
  * arrays of records, many records per `postMessage` (one structured clone
  * per batch instead of one per job is most of the pool's speed). Each
  * record is a tag followed by a fixed number of fields. Aborts travel on a

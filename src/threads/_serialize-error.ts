@@ -82,6 +82,8 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
 
 /** Rebuilds an error sent by `serializeError`. */
 export function deserializeError(record: SerializedError): unknown {
+  // Not from `serializeError` (the other thread's code is broken): an error saying so, rather than a throw here.
+  if (record === null || typeof record !== "object") return new Error(`The other thread sent an error that cannot be read: ${String(record)}`);
   if ("thrown" in record) return record.thrown;
   const registry = (globalThis as unknown as Registry)[Symbol.for("corio.errorClasses")];
   const builtins: Record<string, ErrorConstructor> = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError };
@@ -100,7 +102,7 @@ export function deserializeError(record: SerializedError): unknown {
   }
   if (error.name !== record.name) error.name = record.name;
   if (record.stack !== undefined) error.stack = record.stack;
-  if (record.fields !== undefined) {
+  if (record.fields !== null && typeof record.fields === "object") {
     for (const name of Object.keys(record.fields)) {
       Object.defineProperty(error, name, { value: record.fields[name], writable: true, enumerable: true, configurable: true });
     }

@@ -8,7 +8,7 @@
  * pool's business (`thread-pool.ts`).
  * @module
  */
-import { MessageChannel, type MessagePort, type ResourceLimits, type TransferListItem, Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, type ResourceLimits, receiveMessageOnPort, type TransferListItem, Worker } from "node:worker_threads";
 import { MAX_HOST_DELAY } from "../core/_host.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import { InFlight } from "./_in-flight.ts";
@@ -82,6 +82,13 @@ export class WorkerSlot {
   readonly exited: Promise<number>;
   readonly #settings: WorkerSettings;
   readonly #host: WorkerHost;
+  /**
+   * The pool's end of the channel it talks to the worker on: jobs, results,
+   * `callFromThread` (see `_protocol.ts`). Not the worker's `parentPort`:
+   * that one is left to the jobs' own code, so nothing a job posts there can
+   * pass for a result (the pool does not read it).
+   */
+  readonly port: MessagePort;
   /** Where aborts go (the worker reads them even in a busy loop). */
   readonly #abortPort: MessagePort;
   /** Shared with the worker: `[ABORTS]` aborts sent, `[STARTED]` the id of the job it began last. */
@@ -106,32 +113,53 @@ export class WorkerSlot {
     this.#settings = settings;
     this.#host = host;
     const aborts = new MessageChannel();
+    const channel = new MessageChannel();
     const shared = new SharedArrayBuffer(8);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       name: settings.name,
-      workerData: { abortPort: aborts.port2, shared, tsxApi: tsxApi() },
-      transferList: [aborts.port2],
+      workerData: { port: channel.port2, abortPort: aborts.port2, shared, tsxApi: tsxApi() },
+      transferList: [channel.port2, aborts.port2],
       ...(settings.resourceLimits !== undefined && { resourceLimits: settings.resourceLimits }),
     });
     this.threadId = this.worker.threadId;
+    this.port = channel.port1;
     this.#abortPort = aborts.port1;
     this.#shared = new Int32Array(shared);
     this.exited = new Promise((resolve) => this.worker.once("exit", resolve));
-    this.worker.on("message", (batch: unknown) => {
-      this.#answered = true;
-      host.received(this, batch);
-    });
+    this.port.on("message", this.#onMessage);
+    // The worker keeps the process alive while it has jobs (`add`, `#idle`): its port must not keep it alive on its own.
+    this.port.unref();
     this.worker.on("error", (error: Error) => {
       this.#crash ??= error;
     });
     // A message from the worker that could not be read held results, or a bare result whose job the
     // pool could no longer tell (see bare messages in `_protocol.ts`): the worker cannot go on.
-    this.worker.on("messageerror", (error: Error) => {
-      this.#crash ??= new Error(`a message it sent could not be read (${error.message})`, { cause: error });
-      void this.worker.terminate();
+    this.port.on("messageerror", (error: Error) => {
+      this.#broken(new Error(`a message it sent could not be read (${error.message})`, { cause: error }));
     });
-    this.worker.once("exit", (code: number) => this.#onExit(code));
+    this.worker.once("exit", (code: number) => {
+      // What the worker sent just before it exited (its results, CRASHED) first: they tell which of its jobs had returned.
+      for (let entry = receiveMessageOnPort(this.port); entry !== undefined; entry = receiveMessageOnPort(this.port)) this.#onMessage(entry.message);
+      this.#onExit(code);
+    });
+  }
+
+  readonly #onMessage = (batch: unknown): void => {
+    this.#answered = true;
+    try {
+      this.#host.received(this, batch);
+    } catch (error) {
+      // Only the pool's worker code posts on this port, so this is a bug, not a job's doing: the worker cannot be trusted
+      // to go on, and an exception must not escape a message handler (it would end the process).
+      this.#broken(new Error(`a message it sent could not be handled (${error instanceof Error ? error.message : String(error)})`, { cause: error }));
+    }
+  };
+
+  /** The worker cannot go on: its jobs fail with `error` as the cause. */
+  #broken(error: Error): void {
+    this.#crash ??= error;
+    void this.worker.terminate();
   }
 
   /**
@@ -330,6 +358,7 @@ export class WorkerSlot {
 
   #onExit(code: number): void {
     this.#abortPort.close();
+    this.port.close();
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#graceTimer);
     const started = Atomics.load(this.#shared, STARTED);

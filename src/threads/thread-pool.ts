@@ -28,7 +28,7 @@ import { QueueFull } from "../sync/errors.ts";
 import { Batches } from "./_batches.ts";
 import { functionId, functionSource } from "./_function-sources.ts";
 import { Job } from "./_job.ts";
-import { CALL, CALL_RESULT, CRASHED, DEFINE, DONE, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
+import { CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION } from "./_protocol.ts";
 import { deserializeError, type SerializedError, serializeError } from "./_serialize-error.ts";
 import { type WorkerHost, type WorkerSettings, WorkerSlot } from "./_workers.ts";
 import { runExposed } from "./expose.ts";
@@ -127,6 +127,12 @@ function checkResourceLimits(limits: unknown): ResourceLimits | undefined {
  * kills its worker too: the jobs running there fail with
  * `WorkerCrashedError`, or, if none was, the error is reported to the
  * owner loop's `onError` (kind `callback`), never dropped.
+ *
+ * The pool talks to its workers on a channel of its own: the worker's
+ * `parentPort` is left to the jobs' code, and the pool does not read it
+ * (what a job posts there is dropped, and never taken for a result). To
+ * report progress to the main thread, call a function exposed with
+ * `exposeToThreads` (`this.callFromThread`).
  *
  * @example
  * ```ts
@@ -490,10 +496,14 @@ export class ThreadPool {
       if (tag === DONE) {
         const first = batch[i + 1] as number;
         const count = batch[i + 2] as number;
+        // Checked before any job is answered: a negative count would loop for ever (what the worker's code never sends
+        // throws, and the worker is ended as broken, its jobs failed; see `WorkerSlot`).
+        if (!(count >= 0 && count <= batch.length)) throw new Error(`a result record of ${String(count)} results`);
         for (let k = 0; k < count; k++) this.#answer(slot.finished(first + k), false, batch[i + 3 + k]);
         i += 3 + count;
         continue;
       }
+      if (tag !== FAILED) throw new Error(`an unknown record ${String(tag)}`);
       this.#answer(slot.finished(batch[i + 1] as number), true, batch[i + 2]);
       i += 3;
     }

@@ -1,7 +1,7 @@
 // Cancelling thread jobs, and what happens to the jobs of a worker that is terminated or dies.
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { Worker } from "node:worker_threads";
+import { MessagePort, type TransferListItem, Worker } from "node:worker_threads";
 import { all, type ErrorContext, type Operation, run, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { ThreadPool, transfer, WorkerCrashedError, WorkerTerminatedError } from "../../src/threads/index.ts";
 import { checkLeaks, rejectsOp, turnsUntil } from "../_helpers.ts";
@@ -224,7 +224,9 @@ describe("ThreadPool: crashes", () => {
       // Node emits 'messageerror' when a message cannot be deserialized; no value we can send makes it fail, so the job emits one.
       const error = yield* rejectsOp(
         pool.call(() => {
-          require("node:worker_threads").parentPort.emit("messageerror", new Error("unreadable"));
+          // The pool's channel, which the worker keeps under this symbol for such tests.
+          const hook = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("corio.thread")] as { port: MessagePort };
+          hook.port.emit("messageerror", new Error("unreadable"));
           return new Promise(() => {});
         }),
         WorkerCrashedError,
@@ -234,13 +236,38 @@ describe("ThreadPool: crashes", () => {
     });
   });
 
+  it("a message on the pool's channel that is no record of it fails a job or ends its worker, never the process", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const post = (message: unknown): Promise<never> => {
+        const hook = (globalThis as unknown as Record<symbol, unknown>)[Symbol.for("corio.thread")] as { port: MessagePort };
+        hook.port.postMessage(message);
+        return new Promise(() => {});
+      };
+      const first = yield* pool.call(threadId);
+      // Job 2 reads as failed with the error record 3: it fails, saying so.
+      const unreadable = yield* rejectsOp(pool.call(post, [1, 2, 3]), Error);
+      assert.match(unreadable.message, /an error that cannot be read: 3/);
+      assert.equal(yield* pool.call(threadId), first);
+      // An unknown record, and a count that would send the reading back: the worker is ended as broken.
+      for (const message of [
+        [9, 0, 0],
+        [0, 4, -3],
+      ]) {
+        const error = yield* rejectsOp(pool.call(post, message), WorkerCrashedError);
+        assert.match(error.message, /a message it sent could not be handled/);
+      }
+      assert.notEqual(yield* pool.call(threadId), first);
+    });
+  });
+
   it("a message from the worker that the pool cannot read ends the worker as a crash: the jobs it had begun fail, the next runs on a new one", async () => {
-    const workers: Worker[] = [];
-    const on = Worker.prototype.on;
-    // The pool's workers are its own: find them as they get their listeners.
-    const spy = mock.method(Worker.prototype, "on", function (this: Worker, event: string, listener: (...args: unknown[]) => void) {
-      if (event === "messageerror") workers.push(this);
-      return on.call(this, event, listener);
+    const ports: MessagePort[] = [];
+    const post = MessagePort.prototype.postMessage;
+    // The pool's channels to its workers are its own: find them by the batches (arrays) it posts on them.
+    const spy = mock.method(MessagePort.prototype, "postMessage", function (this: MessagePort, value: unknown, transfers?: readonly TransferListItem[]) {
+      if (Array.isArray(value) && !ports.includes(this)) ports.push(this);
+      return post.call(this, value, transfers as never);
     });
     try {
       await run(function* () {
@@ -248,12 +275,12 @@ describe("ThreadPool: crashes", () => {
         const gate = counter();
         const running = yield* spawn(() => rejectsOp(pool.call(spin, gate, false), WorkerCrashedError));
         yield* started(gate);
-        assert.equal(workers.length, 1);
-        (workers[0] as Worker).emit("messageerror", new Error("unreadable"));
+        assert.equal(ports.length, 1);
+        (ports[0] as MessagePort).emit("messageerror", new Error("unreadable"));
         const error = yield* running;
         assert.match(error.message, /a message it sent could not be read \(unreadable\)/);
         assert.equal(yield* pool.call(() => "alive"), "alive");
-        assert.equal(workers.length, 2);
+        assert.equal(ports.length, 2);
       });
     } finally {
       spy.mock.restore();

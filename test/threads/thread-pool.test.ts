@@ -1,7 +1,7 @@
 // ThreadPool: running jobs and their results, limits and closing, and the default pool (toThread, callInThread).
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
+import { MessagePort, threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
 import { all, ClosedResourceError, Future, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer, WorkerCrashedError } from "../../src/threads/index.ts";
@@ -131,6 +131,26 @@ describe("ThreadPool: results and errors", () => {
       ]);
       assert.match(failed.message, /cannot be copied/);
       assert.equal(next, 42);
+    });
+  });
+
+  it("what a job posts on the worker's parentPort is its own: never taken for a result, and nothing the pool reads", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const post = (message: unknown, value: string): string => {
+        require("node:worker_threads").parentPort.postMessage(message);
+        return value;
+      };
+      // Jobs in flight on one worker, with messages shaped like results, and like records of results and errors.
+      const results = yield* all([
+        pool.call(() => new Promise((resolve) => setImmediate(resolve, "A"))),
+        pool.call(post, { progress: 50 }, "B"),
+        pool.call(post, [1, 2, 3], "C"),
+        pool.call(post, [0, 1, 1, "stray"], "D"),
+        pool.call(post, 7, "E"),
+      ]);
+      assert.deepEqual(results, ["A", "B", "C", "D", "E"]);
+      for (let i = 0; i < 3; i++) assert.equal(yield* pool.call((n: number) => n, i), i);
     });
   });
 
@@ -397,19 +417,31 @@ describe("ThreadPool: a worker that runs dry takes jobs another has not begun", 
    * starting up; `release` restores `postMessage` and, unless told not to, posts what was held.
    */
   function holdFirstWorker(): { worker: () => Worker; held: unknown[]; release: (post?: boolean) => void } {
-    const post = Worker.prototype.postMessage;
-    let starting: Worker | undefined;
+    const post = MessagePort.prototype.postMessage;
+    const on = Worker.prototype.on;
+    let starting: MessagePort | undefined;
+    let first: Worker | undefined;
     const held: [unknown, readonly TransferListItem[] | undefined][] = [];
-    const postMessage = mock.method(Worker.prototype, "postMessage", function (this: Worker, value: unknown, transfers?: readonly TransferListItem[]) {
-      // Only the pool's batches (arrays): under tsx, Node's module hooks thread is a Worker too.
-      if (Array.isArray(value)) starting ??= this;
-      if (this === starting) held.push([value, transfers]);
-      else post.call(this, value, transfers as never);
+    // The first worker the pool starts is the first one sent a batch: find it as it gets its listeners.
+    const workers = mock.method(Worker.prototype, "on", function (this: Worker, event: string, listener: (...args: unknown[]) => void) {
+      if (event === "error") first ??= this;
+      return on.call(this, event, listener);
     });
+    // The pool's batches (arrays) go on a channel of its own to each worker (the abort port carries numbers).
+    const postMessage = mock.method(
+      MessagePort.prototype,
+      "postMessage",
+      function (this: MessagePort, value: unknown, transfers?: readonly TransferListItem[]) {
+        if (Array.isArray(value)) starting ??= this;
+        if (this === starting) held.push([value, transfers]);
+        else post.call(this, value, transfers as never);
+      },
+    );
     return {
-      worker: () => starting as Worker,
+      worker: () => first as Worker,
       held,
       release: (repost = true) => {
+        workers.mock.restore();
         postMessage.mock.restore();
         if (repost) for (const [value, transfers] of held) post.call(starting, value, transfers as never);
       },
