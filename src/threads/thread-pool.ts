@@ -73,6 +73,9 @@ export interface ThreadPoolOptions {
   name?: string;
 }
 
+/** After a worker could not start while others run, how long (ms) they run the jobs before the pool tries to start one again. */
+const START_RETRY_MS = 1000;
+
 function checkCount(value: unknown, what: string, min: number): number {
   if (value === Infinity) return Infinity;
   if (!(typeof value === "number" && Number.isInteger(value) && value >= min)) {
@@ -126,7 +129,10 @@ function checkResourceLimits(limits: unknown): ResourceLimits | undefined {
  * outside a job (in its timer, an unhandled rejection, after it returned)
  * kills its worker too: the jobs running there fail with
  * `WorkerCrashedError`, or, if none was, the error is reported to the
- * owner loop's `onError` (kind `callback`), never dropped.
+ * owner loop's `onError` (kind `callback`), never dropped. A worker that
+ * cannot start (the system gives no thread) leaves the jobs to the workers
+ * that run, and the pool tries again a second later; if none runs, the
+ * jobs waiting fail with Node's error (`ERR_WORKER_INIT_FAILED`).
  *
  * The pool talks to its workers on a channel of its own: the worker's
  * `parentPort` is left to the jobs' code, and the pool does not read it
@@ -162,6 +168,10 @@ export class ThreadPool {
   /** The worker kept for the first job of `#transferQueue` while it waits: no other job is sent to it. */
   #keptFor: WorkerSlot | undefined = undefined;
   readonly #batches = new Batches(() => this.#pump());
+  /** Why the last worker the pool tried to start could not start, until `#pump` has dealt with it. */
+  #startError: unknown = undefined;
+  /** After a worker could not start, when (`Date.now()`) to try again while other workers run the jobs. */
+  #retryStartAt = 0;
   #closed = false;
   #completed = 0;
 
@@ -195,6 +205,8 @@ export class ThreadPool {
     this.#maxQueue = checkCount(options.maxQueue ?? Infinity, "maxQueue", 0);
     this.#jobsPerWorker = checkCount(options.jobsPerWorker ?? 64, "jobsPerWorker", 1);
     const name = options.name ?? "corio thread";
+    // Node would refuse it only when the first worker starts, from within a job's call.
+    if (typeof name !== "string") throw new TypeError(`Cannot start a thread pool: name must be a string, received ${typeof name}`);
     this.#settings = {
       name,
       resourceLimits: checkResourceLimits(options.resourceLimits),
@@ -257,6 +269,7 @@ export class ThreadPool {
    * @throws {TypeError} when the arguments cannot be copied, or a buffer given to `transfer()` was moved already.
    * @throws {WorkerCrashedError} when the worker died running it.
    * @throws {WorkerTerminatedError} when the pool terminated its worker to stop another job that was cancelled.
+   * @throws the error of Node's `new Worker` (`ERR_WORKER_INIT_FAILED`: the system gave no thread) when no worker of the pool runs and none can start; while some run, the job waits for them instead.
    * @example
    * ```ts
    * import { run } from "corio";
@@ -335,7 +348,9 @@ export class ThreadPool {
     const queue = transfers.length > 0 ? this.#transferQueue : this.#queue;
     queue.push(job);
     this.#queued++;
-    this.#pump();
+    const startError = this.#pump();
+    // No worker could start for it, nor runs to take it later: it failed with the queue (nothing is left behind).
+    if (!job.pending) throw startError;
     // Counted once a worker has had its chance: `maxQueue: 0` still runs a job a free worker takes (as piscina).
     if (job.slot === undefined && this.#queued > this.#maxQueue) {
       queue.pop();
@@ -348,8 +363,29 @@ export class ThreadPool {
   /**
    * Sends queued jobs to workers with room, starting workers as needed; then,
    * if a worker has nothing to do, gives it jobs another worker has not begun.
+   * It never throws (it runs in the workers' event handlers too): when a
+   * worker cannot start (`new Worker` throws: no thread to be had, EAGAIN),
+   * the jobs wait for the workers that run, and if none does, every queued
+   * job fails with that error, which is returned.
    */
-  #pump(): void {
+  #pump(): unknown {
+    this.#dispatch();
+    const error = this.#startError;
+    if (error === undefined) return undefined;
+    this.#startError = undefined;
+    if (this.#slots.length > 0) return undefined;
+    for (const queue of [this.#transferQueue, this.#queue]) {
+      while (queue.size > 0) {
+        const job = queue.shift() as Job;
+        if (!job.abandoned) job.reject(error);
+      }
+    }
+    this.#queued = 0;
+    this.#keptFor = undefined;
+    return error;
+  }
+
+  #dispatch(): void {
     do {
       for (;;) {
         // A job that transfers buffers can never be taken back (they are on that worker): it goes
@@ -424,10 +460,16 @@ export class ThreadPool {
   #pickSlot(transfers: boolean, except?: WorkerSlot): WorkerSlot | undefined {
     const best = this.#leastLoaded(except);
     if (best !== undefined && best.inFlight.size === 0) return best;
-    if (this.#slots.length < this.#size) {
-      const slot = new WorkerSlot(this.#settings, this.#host);
-      this.#slots.push(slot);
-      return slot;
+    // After a worker could not start, the others run the jobs for a while: trying at every answer would cost each a failed start.
+    if (this.#startError === undefined && this.#slots.length < this.#size && (this.#slots.length === 0 || Date.now() >= this.#retryStartAt)) {
+      try {
+        const slot = new WorkerSlot(this.#settings, this.#host);
+        this.#slots.push(slot);
+        return slot;
+      } catch (error) {
+        this.#startError = error;
+        this.#retryStartAt = Date.now() + START_RETRY_MS;
+      }
     }
     return best !== undefined && best.inFlight.size < (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker) ? best : undefined;
   }

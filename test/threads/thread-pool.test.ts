@@ -774,6 +774,97 @@ describe("ThreadPool: limits and closing", () => {
       yield* rejectsOp(ThreadPool.start({ size: Infinity }), RangeError);
       yield* rejectsOp(ThreadPool.start({ jobsPerWorker: 1.5 }), RangeError);
       yield* rejectsOp(ThreadPool.start({ idleTimeout: -1 }), RangeError);
+      // Node would refuse it only when a job starts the first worker.
+      yield* rejectsOp(ThreadPool.start({ name: 123 as unknown as string }), TypeError);
+    });
+  });
+
+  it("a call no worker can start for throws Node's error and leaves nothing queued", async () => {
+    await run(function* () {
+      // A stack larger than any address space: the system gives no thread (as when it has none left, EAGAIN).
+      const pool = yield* ThreadPool.start({ size: 1, maxQueue: 1, resourceLimits: { stackSizeMb: 1e12 } });
+      for (let i = 0; i < 3; i++) {
+        const error = yield* rejectsOp(
+          pool.call(() => 1),
+          Error,
+        );
+        assert.equal((error as NodeJS.ErrnoException).code, "ERR_WORKER_INIT_FAILED");
+        assert.equal(pool.queued, 0);
+      }
+      assert.equal(pool.threads, 0);
+    });
+  });
+
+  /** Makes `new Worker` throw, as when the system has no thread left, until `restore`; `count` is how many it refused. */
+  function refuseWorkers(): { restore: () => void; count: () => number } {
+    const on = Worker.prototype.on;
+    let refused = 0;
+    // Node's Worker constructor listens to its own 'newListener' before it starts the thread (setupPortReferencing).
+    const spy = mock.method(Worker.prototype, "on", function (this: Worker, event: string, listener: (...args: unknown[]) => void) {
+      if (event !== "newListener") return on.call(this, event, listener);
+      refused++;
+      throw Object.assign(new Error("Worker initialization failure: EAGAIN"), { code: "ERR_WORKER_INIT_FAILED" });
+    });
+    return { restore: () => spy.mock.restore(), count: () => refused };
+  }
+
+  /** Says it started like `spin`, and calls process.exit(3) when the test releases `gate[0]`. */
+  const exitWhenReleased = (gate: Int32Array): void => {
+    Atomics.add(gate, 1, 1);
+    Atomics.notify(gate, 1);
+    Atomics.wait(gate, 0, 0);
+    process.exit(3);
+  };
+
+  it("when its worker died and no new one can start, the jobs queued fail with Node's error, not the process", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const gate = counter();
+      const dying = yield* spawn(() => rejectsOp(pool.call(exitWhenReleased, gate), WorkerCrashedError));
+      yield* started(gate);
+      const queued = yield* spawn(() =>
+        rejectsOp(
+          pool.call(() => 1),
+          Error,
+        ),
+      );
+      yield* waitAllTasksBlocked();
+      assert.equal(pool.queued, 1);
+      const refusing = refuseWorkers();
+      try {
+        Atomics.store(gate, 0, 1);
+        Atomics.notify(gate, 0);
+        yield* dying;
+        assert.equal(((yield* queued) as NodeJS.ErrnoException).code, "ERR_WORKER_INIT_FAILED");
+        assert.equal(refusing.count(), 1);
+        assert.equal(pool.queued, 0);
+      } finally {
+        refusing.restore();
+      }
+      assert.equal(yield* pool.call(() => "alive"), "alive");
+    });
+  });
+
+  it("while a worker cannot start, the jobs wait for those that run", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2, jobsPerWorker: 1 });
+      const gate = counter();
+      const long = yield* spawn(pool.call(spin, gate, false));
+      yield* started(gate);
+      const refusing = refuseWorkers();
+      let waiting: Task<number>;
+      try {
+        waiting = yield* spawn(pool.call((n: number) => n + 1, 1));
+        yield* waitAllTasksBlocked();
+        assert.equal(refusing.count(), 1);
+        assert.equal(pool.queued, 1);
+        assert.equal(pool.threads, 1);
+      } finally {
+        refusing.restore();
+        Atomics.store(gate, 0, 1);
+      }
+      assert.equal(yield* long, "released");
+      assert.equal(yield* waiting, 2);
     });
   });
 
