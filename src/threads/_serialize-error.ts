@@ -7,7 +7,7 @@
  * built-in error class or a corio class registered in that thread (see
  * `core/_error-registry.ts`), else as an `Error` with the same `name`.
  * Message, stack, `cause` and own fields (`code`, `reason`, `ms`...) come
- * along when they can be copied.
+ * along when they can be read and copied.
  *
  * `isCloneable`, `serializeError` and `deserializeError` also run in the
  * worker, as source text (`_worker-source.ts`): they use only globals and
@@ -46,38 +46,69 @@ export function isCloneable(value: unknown): boolean {
   }
 }
 
-/** Turns a thrown value into something `postMessage` can carry. */
+/**
+ * Turns a thrown value into something `postMessage` can carry. It never
+ * throws: a field whose getter throws is left out, like one that cannot be
+ * copied; an error whose class, name, message or stack cannot be read (a
+ * getter or a proxy that throws) becomes an `Error` saying so. Thrown here,
+ * it would end the worker (failing every job on it) or, in the main thread,
+ * escape the pool's message handler.
+ */
 export function serializeError(error: unknown, depth = 0): SerializedError {
-  if (!(error instanceof Error)) {
-    let message: string;
-    try {
-      message = String(error);
-    } catch {
-      message = Object.prototype.toString.call(error);
+  try {
+    if (!(error instanceof Error)) {
+      let message: string;
+      try {
+        message = String(error);
+      } catch {
+        message = Object.prototype.toString.call(error);
+      }
+      return { key: "Error", name: "Error", message, thrown: error };
     }
-    return { key: "Error", name: "Error", message, thrown: error };
+    const registry = (globalThis as unknown as Registry)[Symbol.for("corio.errorClasses")];
+    const builtins: unknown[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
+    // An error rebuilt where its class was missing keeps its key, so it comes back as what it was.
+    let key = (error as unknown as Record<symbol, string | undefined>)[Symbol.for("corio.errorKey")];
+    // The nearest registered or built-in class: a subclass of TypeError arrives as a TypeError with its own name.
+    for (let proto = Object.getPrototypeOf(error); key === undefined && proto !== null; proto = Object.getPrototypeOf(proto)) {
+      const errorClass = proto.constructor;
+      key = registry?.keys.get(errorClass) ?? (builtins.includes(errorClass) ? (errorClass as ErrorConstructor).name : undefined);
+    }
+    const record: SerializedError = { key: key ?? "Error", name: String(error.name), message: String(error.message) };
+    if (typeof error.stack === "string") record.stack = error.stack;
+    const own = error as unknown as Fields;
+    let fields: Fields | undefined;
+    for (const name of Object.keys(error)) {
+      if (name === "name" || name === "message" || name === "stack" || name === "cause") continue;
+      try {
+        const value = own[name];
+        if (isCloneable(value)) (fields ??= {})[name] = value;
+      } catch {
+        // A getter that throws: left out, as a value that cannot be copied is.
+      }
+    }
+    try {
+      if (fields?.code === undefined && own.code !== undefined && isCloneable(own.code)) (fields ??= {}).code = own.code;
+    } catch {
+      // As above.
+    }
+    if (fields !== undefined) record.fields = fields;
+    // A cause that cannot be copied (or a cycle of causes) is left out rather than failing the whole message.
+    try {
+      if ("cause" in error && depth < 8 && (error.cause instanceof Error || isCloneable(error.cause))) record.cause = serializeError(error.cause, depth + 1);
+    } catch {
+      // As above.
+    }
+    return record;
+  } catch (failure) {
+    let why: string;
+    try {
+      why = failure instanceof Error ? String(failure.message) : String(failure);
+    } catch {
+      why = "reading it threw";
+    }
+    return { key: "Error", name: "Error", message: `An error was thrown that cannot be read to send it across threads (${why})` };
   }
-  const registry = (globalThis as unknown as Registry)[Symbol.for("corio.errorClasses")];
-  const builtins: unknown[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
-  // An error rebuilt where its class was missing keeps its key, so it comes back as what it was.
-  let key = (error as unknown as Record<symbol, string | undefined>)[Symbol.for("corio.errorKey")];
-  // The nearest registered or built-in class: a subclass of TypeError arrives as a TypeError with its own name.
-  for (let proto = Object.getPrototypeOf(error); key === undefined && proto !== null; proto = Object.getPrototypeOf(proto)) {
-    const errorClass = proto.constructor;
-    key = registry?.keys.get(errorClass) ?? (builtins.includes(errorClass) ? (errorClass as ErrorConstructor).name : undefined);
-  }
-  const record: SerializedError = { key: key ?? "Error", name: String(error.name), message: String(error.message) };
-  if (typeof error.stack === "string") record.stack = error.stack;
-  const own = error as unknown as Fields;
-  let fields: Fields | undefined;
-  for (const name of Object.keys(error)) {
-    if (name !== "name" && name !== "message" && name !== "stack" && name !== "cause" && isCloneable(own[name])) (fields ??= {})[name] = own[name];
-  }
-  if (fields?.code === undefined && own.code !== undefined && isCloneable(own.code)) (fields ??= {}).code = own.code;
-  if (fields !== undefined) record.fields = fields;
-  // A cause that cannot be copied (or a cycle of causes) is left out rather than failing the whole message.
-  if ("cause" in error && depth < 8 && (error.cause instanceof Error || isCloneable(error.cause))) record.cause = serializeError(error.cause, depth + 1);
-  return record;
 }
 
 /** Rebuilds an error sent by `serializeError`. */

@@ -123,7 +123,8 @@ function checkResourceLimits(limits: unknown): ResourceLimits | undefined {
  * waiting task with the worker's stack and their class (built-in error
  * classes, and corio's when the job's code loaded corio; other errors keep
  * their `name`), with `cause` and fields such as `code` when they can be
- * copied. A job that lets a `CancelledError` through (one a
+ * read and copied (an error whose name or message cannot be read arrives
+ * as an `Error` saying so). A job that lets a `CancelledError` through (one a
  * `callFromThread` gave it) ends its task cancelled, as awaiting a
  * cancelled task does. A worker that dies is replaced. An error thrown
  * outside a job (in its timer, an unhandled rejection, after it returned)

@@ -1,7 +1,7 @@
 // Workers calling the main thread (callFromThread, exposeToThreads), and errors crossing between them.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, QueueFull, run, sleep, suspend, TimeoutError, timeout } from "../../src/index.ts";
+import { CancelledError, QueueFull, run, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { callFromThread, exposeToThreads, type ThreadContext, ThreadPool } from "../../src/threads/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
@@ -179,6 +179,65 @@ describe("ThreadPool: callFromThread", () => {
       });
     } finally {
       remove();
+    }
+  });
+
+  it("errors whose getters throw cross either way: a field left out, or an Error saying what could not be read", async () => {
+    /** An error whose `detail` getter throws, and one whose `name` getter does. */
+    const makeErrors = (): Error[] => {
+      const lazy = new RangeError("lazy");
+      Object.defineProperty(lazy, "detail", {
+        enumerable: true,
+        get: () => {
+          throw new Error("detail unavailable");
+        },
+      });
+      Object.defineProperty(lazy, "code", { enumerable: true, value: "E_LAZY" });
+      const nameless = new Error("nameless");
+      Object.defineProperty(nameless, "name", {
+        get: () => {
+          throw new Error("no name");
+        },
+      });
+      return [lazy, nameless];
+    };
+    const removes = [
+      exposeToThreads("lazy", () => {
+        throw makeErrors()[0];
+      }),
+      exposeToThreads("nameless", () => {
+        throw makeErrors()[1];
+      }),
+    ];
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        // A job's error, thrown in the worker (the other jobs there are not failed with it).
+        const bystander = yield* spawn(pool.call(() => new Promise((resolve) => setImmediate(resolve, "bystander"))));
+        const lazy = yield* rejectsOp(pool.call(new Function(`throw (${makeErrors.toString()})()[0];`) as () => never), RangeError);
+        assert.equal(lazy.message, "lazy");
+        assert.equal((lazy as Error & { code?: string }).code, "E_LAZY");
+        assert.equal("detail" in lazy, false);
+        const nameless = yield* rejectsOp(pool.call(new Function(`throw (${makeErrors.toString()})()[1];`) as () => never), Error);
+        assert.match(nameless.message, /cannot be read to send it across threads \(no name\)/);
+        assert.equal(yield* bystander, "bystander");
+        // An exposed function's error, serialized in the main thread's handler.
+        const seen = yield* pool.call(async function (this: ThreadContext) {
+          const messages: string[] = [];
+          for (const name of ["lazy", "nameless"]) {
+            try {
+              await this.callFromThread(name);
+            } catch (error) {
+              messages.push(`${(error as Error).constructor.name} ${(error as Error).message}`);
+            }
+          }
+          return messages;
+        });
+        assert.equal(seen[0], "RangeError lazy");
+        assert.match(seen[1] as string, /^Error .*cannot be read to send it across threads \(no name\)/);
+      });
+    } finally {
+      for (const remove of removes) remove();
     }
   });
 
