@@ -298,6 +298,10 @@ function loadModule(url) {
       loading = import(url);
     }
     modules.set(url, loading);
+    // A module that failed to load is tried again by the next job (as import() does: one not found may be there by then).
+    loading.catch(() => {
+      if (modules.get(url) === loading) modules.delete(url);
+    });
   }
   return loading;
 }

@@ -288,7 +288,8 @@ export class ThreadPool {
 
   /**
    * Runs the function `exportName` of the module at `moduleUrl` in a worker
-   * (the module is imported once per worker), for code that imports things.
+   * (the module is imported once per worker; one that failed to load is
+   * imported again by the next job), for code that imports things.
    * Cancellation and errors as for `call`.
    *
    * @example

@@ -1,6 +1,10 @@
 // ThreadPool: running jobs and their results, limits and closing, and the default pool (toThread, callInThread).
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it, mock } from "node:test";
+import { pathToFileURL } from "node:url";
 import { MessagePort, threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
 import { all, ClosedResourceError, Future, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
@@ -200,6 +204,23 @@ describe("ThreadPool: results and errors", () => {
       assert.match(badResult.message, /cannot be copied/);
       assert.equal(yield* pool.call(() => 5), 5);
     });
+  });
+
+  it("a module that failed to load is imported again by the next job on that worker", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-threads-"));
+    const url = pathToFileURL(join(dir, "late.mjs"));
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const first = yield* pool.call(threadId);
+        yield* rejectsOp(pool.run(url, "late"), Error);
+        writeFileSync(url, "export function late() { return 'here now'; }\n");
+        assert.equal(yield* pool.run(url, "late"), "here now");
+        assert.equal(yield* pool.call(threadId), first);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs exported functions of a module, and says clearly when the export is missing", async () => {
