@@ -5,7 +5,9 @@
  * as a plain `Error`), so errors travel as a `SerializedError` and are
  * rebuilt on the other side: as an instance of the same class when it is a
  * built-in error class or a corio class registered in that thread (see
- * `core/_error-registry.ts`), else as an `Error` with the same `name`.
+ * `core/_error-registry.ts`), else as an `Error` with the same `name`. An
+ * `AggregateError` keeps its errors (the first 100, each sent as an error
+ * is), a `DOMException` its name, message and code.
  * Message, stack, `cause` and own fields (`code`, `reason`, `ms`...) come
  * along when they can be read and copied.
  *
@@ -29,6 +31,8 @@ export interface SerializedError {
   cause?: SerializedError;
   /** Set when the thrown value was not an Error: it travels as it is. */
   thrown?: unknown;
+  /** An `AggregateError`'s errors (the first `MAX_ERRORS`), each as the error itself is. */
+  errors?: SerializedError[];
 }
 
 type Registry = { [key: symbol]: ErrorRegistry | undefined };
@@ -66,7 +70,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
       return { key: "Error", name: "Error", message, thrown: error };
     }
     const registry = (globalThis as unknown as Registry)[Symbol.for("corio.errorClasses")];
-    const builtins: unknown[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
+    const builtins: unknown[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError, DOMException];
     // An error rebuilt where its class was missing keeps its key, so it comes back as what it was.
     let key = (error as unknown as Record<symbol, string | undefined>)[Symbol.for("corio.errorKey")];
     // The nearest registered or built-in class: a subclass of TypeError arrives as a TypeError with its own name.
@@ -99,6 +103,22 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     } catch {
       // As above.
     }
+    // An AggregateError's errors, as deep as causes go and no more than 100 of them (the message must stay small);
+    // one that cannot be copied comes as an Error saying so.
+    try {
+      const errors = (error as { errors?: unknown }).errors;
+      if (key === "AggregateError" && Array.isArray(errors) && depth < 8) {
+        record.errors = errors
+          .slice(0, 100)
+          .map((item) =>
+            item instanceof Error || isCloneable(item)
+              ? serializeError(item, depth + 1)
+              : { key: "Error", name: "Error", message: `An error of the AggregateError cannot be copied across threads: ${typeof item}` },
+          );
+      }
+    } catch {
+      // As above.
+    }
     return record;
   } catch (failure) {
     let why: string;
@@ -124,6 +144,12 @@ export function deserializeError(record: SerializedError): unknown {
   let error: Error;
   if (builtin !== undefined) {
     error = new builtin(record.message, options);
+  } else if (record.key === "AggregateError") {
+    error = new AggregateError(Array.isArray(record.errors) ? record.errors.map((item) => deserializeError(item)) : [], record.message, options);
+  } else if (record.key === "DOMException") {
+    // Its name gives its code (a getter): only the name and message are its own.
+    error = new DOMException(record.message, record.name);
+    if (options !== undefined) Object.defineProperty(error, "cause", { value: options.cause, writable: true, configurable: true });
   } else if (registered !== undefined) {
     // A real Error whose prototype is the class's, made without running the class's constructor (each takes other arguments).
     error = Reflect.construct(Error, [record.message, options], registered as unknown as new () => Error);

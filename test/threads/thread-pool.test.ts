@@ -186,6 +186,40 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("an AggregateError arrives with its errors, a DOMException with its name and code", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const aggregate = yield* rejectsOp(
+        pool.call(() => {
+          throw new AggregateError([new TypeError("first"), "second", new AggregateError([new RangeError("inner")], "nested")], "all failed");
+        }),
+        AggregateError,
+      );
+      assert.equal(aggregate.message, "all failed");
+      const [first, second, nested] = (aggregate as AggregateError).errors;
+      assert.ok(first instanceof TypeError && first.message === "first");
+      assert.equal(second, "second");
+      assert.ok(nested instanceof AggregateError);
+      assert.ok(nested.errors[0] instanceof RangeError && nested.errors[0].message === "inner");
+      const many = yield* rejectsOp(
+        pool.call(() => {
+          throw new AggregateError(Array.from({ length: 1000 }, (_, i) => new Error(String(i))));
+        }),
+        AggregateError,
+      );
+      assert.equal((many as AggregateError).errors.length, 100);
+      const dom = yield* rejectsOp(
+        pool.call(() => {
+          throw new DOMException("stopped", "AbortError");
+        }),
+        DOMException,
+      );
+      assert.equal(dom.name, "AbortError");
+      assert.equal(dom.message, "stopped");
+      assert.equal((dom as DOMException).code, 20);
+    });
+  });
+
   it("arguments or results that cannot be copied fail that job only", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
