@@ -185,6 +185,25 @@ export class WorkerSlot {
     this.inFlight.add(job);
   }
 
+  /** Jobs sent to this worker that it has not begun, but cancelled ones (it drops those): they wait, as the pool's queue does. */
+  get waiting(): number {
+    if (this.inFlight.size === 0) return 0;
+    const begun = Atomics.load(this.#shared, STARTED);
+    let count = 0;
+    // Ids wrap around in the shared Int32: compare their difference.
+    for (const job of this.inFlight.values()) if (((job.id - begun) | 0) > 0 && !job.abandoned) count++;
+    return count;
+  }
+
+  /** Jobs sent to this worker that it has begun and not answered. */
+  get begun(): number {
+    if (this.inFlight.size === 0) return 0;
+    const begun = Atomics.load(this.#shared, STARTED);
+    let count = 0;
+    for (const job of this.inFlight.values()) if (((job.id - begun) | 0) <= 0) count++;
+    return count;
+  }
+
   /** How many jobs sent to this worker it has not begun and `takeBack` would move. */
   get movable(): number {
     return this.#movable(Atomics.load(this.#shared, STARTED)).length;

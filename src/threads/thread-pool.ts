@@ -44,7 +44,12 @@ export interface ThreadPoolOptions {
   size?: number;
   /** A worker idle this long (real ms) is stopped; `Infinity` keeps it. @default 30000 */
   idleTimeout?: number;
-  /** Jobs waiting for a worker at most; one more throws `QueueFull` (0: a job runs only if a worker takes it at once). @default Infinity */
+  /**
+   * Jobs waiting at most; one more throws `QueueFull` (0: a job runs only if
+   * a worker takes it at once). A job sent to a busy worker ahead of its
+   * results (see `jobsPerWorker`) waits there until the worker begins it, and
+   * counts: a worker is sent jobs ahead only within this limit. @default Infinity
+   */
   maxQueue?: number;
   /**
    * Jobs sent to one worker ahead of its results. Many in flight make short
@@ -233,14 +238,14 @@ export class ThreadPool {
   get threads(): number {
     return this.#slots.length;
   }
-  /** Jobs waiting for a worker. */
+  /** Jobs waiting: for a worker, or sent to a busy one that has not begun them (what `maxQueue` counts). */
   get queued(): number {
-    return this.#queued;
+    return this.#waiting();
   }
-  /** Jobs sent to workers and not finished. */
+  /** Jobs a worker has begun and not finished. */
   get running(): number {
     let count = 0;
-    for (const slot of this.#slots) count += slot.inFlight.size;
+    for (const slot of this.#slots) count += slot.begun;
     return count;
   }
   /** Jobs finished (with a result or an error) since the pool started. */
@@ -354,10 +359,10 @@ export class ThreadPool {
     // No worker could start for it, nor runs to take it later: it failed with the queue (nothing is left behind).
     if (!job.pending) throw startError;
     // Counted once a worker has had its chance: `maxQueue: 0` still runs a job a free worker takes (as piscina).
-    if (job.slot === undefined && this.#queued > this.#maxQueue) {
+    if (job.slot === undefined && this.#maxQueue !== Infinity && this.#waiting() > this.#maxQueue) {
       queue.pop();
       this.#queued--;
-      throw new QueueFull(`Cannot run in a thread: ${this.#queued} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
+      throw new QueueFull(`Cannot run in a thread: ${this.#waiting()} jobs already wait for a worker (maxQueue ${this.#maxQueue})`);
     }
     return job;
   }
@@ -473,7 +478,16 @@ export class ThreadPool {
         this.#retryStartAt = Date.now() + START_RETRY_MS;
       }
     }
-    return best !== undefined && best.inFlight.size < (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker) ? best : undefined;
+    if (best === undefined || best.inFlight.size >= (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker)) return undefined;
+    // A job sent to a busy worker waits there, and counts against `maxQueue` as it does in the queue (this job is one of `#waiting`).
+    return this.#maxQueue === Infinity || this.#waiting() <= this.#maxQueue ? best : undefined;
+  }
+
+  /** Jobs waiting: queued, or sent to a worker that has not begun them. */
+  #waiting(): number {
+    let count = this.#queued;
+    for (const slot of this.#slots) count += slot.waiting;
+    return count;
   }
 
   /** The running worker (not `except`) with the fewest jobs in flight. */

@@ -734,6 +734,37 @@ describe("ThreadPool: limits and closing", () => {
     });
   });
 
+  it("maxQueue counts the jobs sent ahead to a busy worker, and so do queued and running", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1, maxQueue: 2 });
+      const gate = counter();
+      const long = yield* spawn(pool.call(spin, gate, false));
+      yield* started(gate);
+      const calls: Task<string>[] = [];
+      for (let i = 0; i < 5; i++) {
+        calls.push(
+          yield* spawn(function* () {
+            try {
+              return yield* pool.call((n: number) => `ran ${n}`, i);
+            } catch (error) {
+              if (error instanceof QueueFull) return "refused";
+              throw error;
+            }
+          }),
+        );
+      }
+      yield* waitAllTasksBlocked();
+      assert.equal(pool.queued, 2);
+      assert.equal(pool.running, 1);
+      Atomics.store(gate, 0, 1);
+      assert.equal(yield* long, "released");
+      const outcomes: string[] = [];
+      for (const call of calls) outcomes.push(yield* call);
+      assert.deepEqual(outcomes, ["ran 0", "ran 1", "refused", "refused", "refused"]);
+      assert.equal(pool.queued, 0);
+    });
+  });
+
   it("close() fails queued jobs with ClosedResourceError, stops the workers, and refuses new jobs", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
