@@ -261,7 +261,10 @@ export class ThreadPool {
    * Runs `fn(...args)` in a worker and gives its result (asyncio's
    * `to_thread`, Twisted's `deferToThread`). `fn` is sent as source, so it
    * must be self-contained: no closure over outer variables, no imports
-   * (use `run` with a module for those). Arguments and the result are
+   * (use `run` with a module for those). Each distinct source is compiled
+   * once per worker and kept for the life of the process: make functions
+   * once, not a new source per call (`new Function` with data in its text),
+   * and pass the data as arguments. Arguments and the result are
    * copied (structured clone) unless wrapped in `transfer(...)`.
    *
    * **Cancellation:** a queued job is dropped, and so is one sent to a
