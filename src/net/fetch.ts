@@ -9,7 +9,7 @@ import { until } from "../core/call.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { joinBytes } from "../streams/_join-bytes.ts";
-import { StreamReader } from "../streams/stream-reader.ts";
+import { checkReaderLimit, StreamReader } from "../streams/stream-reader.ts";
 import { readerFromWebStream, type WebByteReadable } from "../streams/web-streams.ts";
 
 /** Options of `fetch`: those of the standard `fetch`, the body reader's `limit`, and `maxBodySize`. */
@@ -73,6 +73,7 @@ export interface FetchResponse {
  * @param init The standard `fetch` options, `limit` for the body reader and `maxBodySize` for `bytes()`, `text()` and `json()`.
  * @returns The response, with its body as a `StreamReader`.
  * @throws {TypeError} as `fetch` does, for a network failure (the cause in `cause`).
+ * @throws {RangeError} for a `limit` that is not a positive integer or a negative `maxBodySize`, before the request is sent.
  * @example
  * ```ts
  * import { createServer } from "node:http";
@@ -94,6 +95,8 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
   const { limit, maxBodySize = DEFAULT_MAX_BODY_SIZE, signal: userSignal, ...rest } = init;
   if (!(typeof maxBodySize === "number" && maxBodySize >= 0))
     throw new RangeError(`Cannot fetch: maxBodySize must be a non-negative number of bytes, received ${String(maxBodySize)}`);
+  // Checked before the request is sent: the body's reader is made once the response has come.
+  if (limit !== undefined) checkReaderLimit(limit, "fetch");
   const controller = new AbortController();
   const abort = (reason?: unknown): void => {
     if (!controller.signal.aborted) controller.abort(reason);

@@ -54,18 +54,48 @@ export interface MessageReader {
  * ```
  */
 export function readMessages(reader: StreamReader, framing: Framing): MessageReader {
-  if (framing.mode === "line") {
-    const delimiter =
-      typeof framing.delimiter === "string" ? new TextEncoder().encode(framing.delimiter) : (framing.delimiter ?? new TextEncoder().encode("\r\n"));
+  return framedMessages(reader, checkFraming(framing));
+}
+
+/** A framing that `checkFraming` accepted, its defaults filled in and its delimiter as bytes. */
+export type CheckedFraming = { readonly mode: "line"; readonly delimiter: Uint8Array } | { readonly mode: "raw"; readonly maxLength: number };
+
+/**
+ * Checks `framing` as `readMessages` does, with the same errors. A server
+ * checks its `framing` option with it before it listens: `readMessages`
+ * runs in Node's connection listener, where a throw is uncaught and ends the
+ * process at the first client.
+ * @throws {TypeError} for a mode other than `line` or `raw`, or a delimiter that is neither a string nor bytes.
+ * @throws {RangeError} for an empty delimiter, or a `maxLength` that is not a positive integer.
+ */
+export function checkFraming(framing: Framing): CheckedFraming {
+  const mode = framing === null || typeof framing !== "object" ? undefined : framing.mode;
+  if (mode === "line") {
+    const given = (framing as { delimiter?: unknown }).delimiter ?? "\r\n";
+    if (typeof given !== "string" && !(given instanceof Uint8Array)) {
+      throw new TypeError(`Cannot frame lines: the delimiter must be a string or a Uint8Array, received ${given === null ? "null" : typeof given}`);
+    }
+    // A copy: the caller's bytes could change under a server's connections.
+    const delimiter = typeof given === "string" ? new TextEncoder().encode(given) : given.slice();
     if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
+    return { mode, delimiter };
+  }
+  if (mode === "raw") {
+    const maxLength = (framing as { maxLength?: unknown }).maxLength ?? 8192;
+    if (!Number.isInteger(maxLength) || (maxLength as number) <= 0)
+      throw new RangeError(`Cannot frame raw chunks: maxLength must be a positive integer, received ${String(maxLength)}`);
+    return { mode, maxLength: maxLength as number };
+  }
+  throw new TypeError(`Cannot frame messages: mode must be "line" or "raw", received ${String(mode)}`);
+}
+
+/** `readMessages` for a framing already checked: it cannot throw. */
+export function framedMessages(reader: StreamReader, framing: CheckedFraming): MessageReader {
+  if (framing.mode === "line") {
+    const delimiter = framing.delimiter;
     const decode = lineDecoder();
     return operationIterator<string | Uint8Array, undefined>(() => nextLine(reader, delimiter, decode));
   }
-  if (framing.mode === "raw") {
-    const maxLength = framing.maxLength ?? 8192;
-    if (!Number.isInteger(maxLength) || maxLength <= 0)
-      throw new RangeError(`Cannot frame raw chunks: maxLength must be a positive integer, received ${String(maxLength)}`);
-    return operationIterator<string | Uint8Array, undefined>(() => nextChunk(reader, maxLength));
-  }
-  throw new TypeError(`Cannot frame messages: mode must be "line" or "raw", received ${String((framing as { mode: unknown }).mode)}`);
+  const maxLength = framing.maxLength;
+  return operationIterator<string | Uint8Array, undefined>(() => nextChunk(reader, maxLength));
 }

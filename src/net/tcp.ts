@@ -10,7 +10,7 @@ import { adoptResource, daemonReturnedAs } from "../core/_resource.ts";
 import { type Operation, prepareOperationFunction } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { StreamEnd } from "../streams/memory-pair.ts";
-import type { StreamReader } from "../streams/stream-reader.ts";
+import { checkReaderLimit, type StreamReader } from "../streams/stream-reader.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
@@ -19,7 +19,7 @@ import { describeAddress } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, wrapSocket } from "./_socket-transport.ts";
-import { type Framing, type MessageReader, readMessages } from "./framing.ts";
+import { checkFraming, type Framing, framedMessages, type MessageReader } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
 export interface Endpoint {
@@ -93,6 +93,7 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * **Cancellation:** a connection being opened is destroyed.
  *
  * @throws {Error} with the OS `code` (`ECONNREFUSED`, `ENOTFOUND`, ...) if it cannot connect.
+ * @throws {RangeError} for a bad `port`, `handshakeTimeout` or `limit` (not a positive integer), before connecting.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -115,6 +116,8 @@ export const openConnection = defineOperation(function* openConnection(options: 
     throw new RangeError(`Cannot open a connection: port must be an integer from 1 to 65535, received ${String(options.port)}`);
   }
   const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port: options.port as number };
+  // Checked before connecting: a throw once the socket is open would leave it open.
+  const limit = options.limit === undefined ? undefined : checkReaderLimit(options.limit, "open a connection");
   const tls = options.tls;
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   if (!(typeof handshakeTimeout === "number" && handshakeTimeout > 0)) {
@@ -132,7 +135,7 @@ export const openConnection = defineOperation(function* openConnection(options: 
     : netConnect({ ...endpoint, allowHalfOpen: true });
   yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect", tls ? handshakeTimeout : Number.POSITIVE_INFINITY);
   if (options.noDelay !== false) socket.setNoDelay(true);
-  const end = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !tls });
+  const end = wrapSocket(socket, { ...(limit !== undefined && { limit }), canWriteEof: !tls });
   const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
   socket.once("close", () => keeper.release());
   return keeper.returnedAs(end);
@@ -230,7 +233,8 @@ defineOperationMethods(Server);
  * `docs/scaling.md`.
  *
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
+ * @throws {RangeError} for a negative or non-numeric `grace`, `workers` or `limit` not a positive integer, or a bad `framing` (an empty delimiter, a `maxLength` that is not a positive integer), before listening.
+ * @throws {TypeError} for a `framing` mode other than `line` or `raw`.
  * @example A line-framed echo server
  * ```ts
  * import { run } from "corio";
@@ -261,6 +265,9 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   if (typeof handler !== "function") throw new TypeError(`Cannot start a server: the handler must be a function, received ${typeof handler}`);
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "start a server");
+  // Checked now: each connection's reader and messages are made in Node's connection listener, where a throw would end the process.
+  const limit = options.limit === undefined ? undefined : checkReaderLimit(options.limit, "start a server");
+  const framing = checkFraming(options.framing ?? { mode: "raw" });
   const owner = requireCurrentTask("start a server");
   prepareOperationFunction(handler);
   if (workers !== undefined && isClusterPrimary()) {
@@ -289,8 +296,8 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     }
     core.track(socket);
     if (noDelay) socket.setNoDelay(true);
-    const { reader, writer } = wrapSocket(socket, { ...(options.limit !== undefined && { limit: options.limit }), canWriteEof: !options.tls });
-    const messages = readMessages(reader, options.framing ?? { mode: "raw" });
+    const { reader, writer } = wrapSocket(socket, { ...(limit !== undefined && { limit }), canWriteEof: !options.tls });
+    const messages = framedMessages(reader, framing);
     core.spawn(`connection ${++accepted}`, new ConnectionRun(core, handler, reader, writer, messages), false, describePeer(socket));
   });
   server.on("tlsClientError", () => {});

@@ -36,6 +36,17 @@ function separatorBytes(given: Uint8Array | string): Uint8Array {
 /** The key of `StreamReader`'s `readLine` step, kept off its public names. */
 const LINE_STEP = Symbol("corio.streamReader.lineStep");
 
+/**
+ * A `StreamReader`'s `limit`, checked (a positive integer), with `action`
+ * in the error. What makes its reader only once something is open (a
+ * connection, a request) checks the option first, so that a bad one fails
+ * before anything needs closing.
+ */
+export function checkReaderLimit(limit: number, action: string): number {
+  if (!Number.isInteger(limit) || limit <= 0) throw new RangeError(`Cannot ${action}: limit must be a positive integer, received ${String(limit)}`);
+  return limit;
+}
+
 /** Waits for data; counts as busy (virtual clock) when the transport is external. */
 class DataPark extends Park {
   readonly #reader: StreamReader;
@@ -125,10 +136,7 @@ export class StreamReader {
    * @throws {RangeError} for a limit that is not a positive integer.
    */
   constructor(options: { limit?: number } = {}) {
-    const limit = options.limit ?? 65536;
-    if (!Number.isInteger(limit) || limit <= 0)
-      throw new RangeError(`Cannot create a StreamReader: limit must be a positive integer, received ${String(limit)}`);
-    this.limit = limit;
+    this.limit = options.limit === undefined ? 65536 : checkReaderLimit(options.limit, "create a StreamReader");
   }
 
   /** True once EOF was fed and every byte has been read. */

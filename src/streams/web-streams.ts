@@ -59,6 +59,7 @@ const WebStreams = globalThis as unknown as {
  * @param options `limit` of the reader (default 65536); `signal` to cancel the stream.
  * @returns The reader.
  * @throws {TypeError} for something that is not a readable stream.
+ * @throws {RangeError} for a `limit` that is not a positive integer (the stream is left unlocked).
  * @example
  * ```ts
  * import { readerFromWebStream, run } from "corio";
@@ -74,8 +75,9 @@ export function readerFromWebStream(stream: WebByteReadable, options: { limit?: 
   if (stream === null || typeof stream !== "object" || typeof stream.getReader !== "function") {
     throw new TypeError(`Cannot read a Web stream: expected a ReadableStream, received ${stream === null ? "null" : typeof stream}`);
   }
-  const source = stream.getReader();
+  // The reader first: a bad limit must throw before the stream is locked.
   const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });
+  const source = stream.getReader();
   let paused = false;
   let pumping = false;
   let finished = false;

@@ -90,6 +90,24 @@ describe("fetch", () => {
     );
   });
 
+  it("a bad limit is refused before the request is sent", async () => {
+    const requests: string[] = [];
+    await withServer(
+      (req, res) => {
+        requests.push(req.url ?? "");
+        res.end("ok");
+      },
+      (url) =>
+        runVirtual(function* () {
+          const error = yield* rejectsOp(fetch(`${url}/refused`, { limit: 0 }), RangeError);
+          assert.equal(error.message, "Cannot fetch: limit must be a positive integer, received 0");
+          // The server counts what reaches it: this request does, the refused one never did.
+          assert.equal(yield* (yield* fetch(`${url}/sent`)).text(), "ok");
+          assert.deepEqual(requests, ["/sent"]);
+        }),
+    );
+  });
+
   it("a request keeps no listener on the caller's signal once its body has ended: none, read whole, or read through response.body", async () => {
     const shutdown = new AbortController();
     await withServer(

@@ -289,6 +289,61 @@ asyncio.run(main())
     });
   });
 
+  it("a bad limit or framing is refused by the call itself, before it listens (a throw in Node's connection listener would end the process)", async () => {
+    const capture = captureNodeServers();
+    try {
+      await runVirtual(function* () {
+        const refused: [Parameters<typeof startServer>[1], new (...args: never[]) => Error, string][] = [
+          [{ limit: -5 }, RangeError, "Cannot start a server: limit must be a positive integer, received -5"],
+          [{ limit: Number.NaN }, RangeError, "Cannot start a server: limit must be a positive integer, received NaN"],
+          [{ framing: { mode: "line", delimiter: "" } }, RangeError, "Cannot frame lines: the delimiter is empty"],
+          [
+            { framing: { mode: "line", delimiter: 10 as never } },
+            TypeError,
+            "Cannot frame lines: the delimiter must be a string or a Uint8Array, received number",
+          ],
+          [{ framing: { mode: "raw", maxLength: 0 } }, RangeError, "Cannot frame raw chunks: maxLength must be a positive integer, received 0"],
+          [{ framing: { mode: "lines" } as never }, TypeError, 'Cannot frame messages: mode must be "line" or "raw", received lines'],
+        ];
+        for (const [options, expected, message] of refused) {
+          const error = yield* rejectsOp(
+            startServer(function* () {}, options),
+            expected,
+          );
+          assert.equal(error.message, message);
+        }
+        assert.equal(capture.servers.length, 0, "no server listened");
+      });
+    } finally {
+      capture.restore();
+    }
+  });
+
+  it("openConnection refuses a bad limit before it connects: no socket is left open", async () => {
+    const listener = createNetServer((socket) => {
+      accepted.push(socket);
+      connected.resolve();
+    });
+    const accepted: Socket[] = [];
+    const connected = promiseWithResolvers<void>();
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const port = (listener.address() as AddressInfo).port;
+    try {
+      await runVirtual(function* () {
+        const error = yield* rejectsOp(openConnection({ port, limit: 0 }), RangeError);
+        assert.equal(error.message, "Cannot open a connection: limit must be a positive integer, received 0");
+        // Accepted in order: once this one is, the refused call's connection would have been too.
+        const { writer } = yield* openConnection({ port });
+        yield* until(connected.promise);
+        assert.equal(accepted.length, 1, "the refused call never connected");
+        writer.abort();
+      });
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
   it("a peer that resets mid-read gives BrokenResourceError with the OS error as cause", async () => {
     await runVirtual(function* () {
       const { Future } = yield* until(import("../../src/index.ts"));

@@ -87,6 +87,15 @@ describe("readerFromWebStream", () => {
     });
   });
 
+  it("a bad limit is refused before the stream is locked", () => {
+    const stream = new Response("kept").body as ReadableStream<Uint8Array>;
+    assert.throws(() => readerFromWebStream(stream, { limit: 0 }), {
+      name: "RangeError",
+      message: "Cannot create a StreamReader: limit must be a positive integer, received 0",
+    });
+    assert.equal(stream.locked, false);
+  });
+
   it("rejects what is not a ReadableStream", () => {
     assert.throws(() => readerFromWebStream({} as never), { name: "TypeError", message: /expected a ReadableStream/ });
   });
