@@ -40,7 +40,12 @@ const WebStreams = globalThis as unknown as {
     strategy: { highWaterMark: number },
   ) => ReadableStream<R>;
   WritableStream: new <W>(
-    sink: { write(chunk: W): Promise<void>; close(): Promise<void>; abort(reason: unknown): void },
+    sink: {
+      start(controller: { readonly signal: AbortSignal }): void;
+      write(chunk: W): Promise<void>;
+      close(): Promise<void>;
+      abort(reason: unknown): void;
+    },
     strategy: { highWaterMark: number },
   ) => WritableStream<W>;
 };
@@ -274,9 +279,15 @@ export function toWebReadableStream(reader: StreamReader, options: { chunkSize?:
  * A Web `WritableStream` whose chunks go to `writer`: each write waits for
  * `writer.drain()`, so the stream's producer feels the backpressure;
  * closing the stream closes the writer and waits until it is closed;
- * aborting it aborts the writer. `Writable.fromWeb(stream)` makes a Node
- * `Writable` of it. Each chunk is copied: once a write resolves, its
- * producer may reuse the buffer (a socket would still hold it).
+ * aborting it aborts the writer at once, also while a write waits for the
+ * drain (that write then rejects with the abort's reason). A `pipeTo`
+ * stopped by its `signal` is different: the standard makes it wait for the
+ * write in flight before it aborts the stream, so against a peer that does
+ * not read it ends only once the writer drains or closes; abort the writer
+ * too (or end the task that owns the connection).
+ * `Writable.fromWeb(stream)` makes a Node `Writable` of it. Each chunk is
+ * copied: once a write resolves, its producer may reuse the buffer (a
+ * socket would still hold it).
  *
  * @param writer The destination.
  * @returns The stream.
@@ -293,13 +304,23 @@ export function toWebReadableStream(reader: StreamReader, options: { chunkSize?:
 export function toWebWritableStream(writer: StreamWriter): WritableStream<Uint8Array> {
   if (!(writer instanceof StreamWriter)) throw new TypeError(`Cannot make a WritableStream: expected a StreamWriter, received ${typeof writer}`);
   const step = (op: () => Operation<void>, name: string): Promise<void> => Promise.resolve(run(op, { name }));
+  let signal: AbortSignal | undefined;
   return new WebStreams.WritableStream<Uint8Array>(
     {
-      write(chunk) {
+      start(controller) {
+        // The stream calls abort() below only once the write in flight has settled, and that write waits for a
+        // drain that a peer that does not read never gives: the signal is aborted at once, so the writer is aborted
+        // then, which ends the drain.
+        signal = controller.signal;
+        signal.addEventListener("abort", () => writer.abort(), { once: true });
+      },
+      async write(chunk) {
         // The Web contract lets the producer refill `chunk` once the write resolves; a socket keeps it by reference.
         // A copy: a Buffer's slice() (what Writable.fromWeb passes) is a view.
         writer.write(chunk instanceof Uint8Array ? new Uint8Array(chunk) : chunk);
-        return step(() => writer.drain(), "web stream write");
+        await step(() => writer.drain(), "web stream write");
+        // Aborted while it waited: the chunk was dropped, so the write must not look done.
+        if (signal?.aborted) throw signal.reason;
       },
       close() {
         writer.close();

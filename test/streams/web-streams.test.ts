@@ -13,7 +13,7 @@ import {
   writerToWebStream,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
+import { checkLeaks, promiseWithResolvers, rejectsOp, turnsUntil } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -240,6 +240,22 @@ describe("toWebWritableStream", () => {
         [3, 3, 3, 3],
       ],
     );
+  });
+
+  it("abort() while a write waits for the drain (a peer that does not read) aborts the writer at once; that write rejects", async () => {
+    const [a] = createMemoryStreamPair({ limit: 16, highWaterMark: 16 }); // nobody reads the other end
+    const streamWriter = toWebWritableStream(a.writer).getWriter();
+    await streamWriter.write(new Uint8Array(1000)); // fills the reader, which pauses the pipe
+    const stuck = streamWriter.write(new Uint8Array(1000));
+    stuck.catch(() => undefined);
+    await turn();
+    assert.equal(a.writer.bufferSize, 1000, "the second write waits in the pipe");
+    const reason = new Error("give up");
+    const aborted = streamWriter.abort(reason);
+    assert.ok(await turnsUntil(() => a.writer.isClosing, 1000), "the writer was aborted");
+    await aborted;
+    assert.equal(a.writer.bufferSize, 0, "the queued bytes were dropped");
+    await assert.rejects(stuck, (error) => error === reason);
   });
 
   it("writes wait for the writer's drain (backpressure), then go through; close closes the writer", async () => {
