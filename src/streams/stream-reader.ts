@@ -33,6 +33,13 @@ function separatorBytes(given: Uint8Array | string): Uint8Array {
   }
   return lastSeparatorBytes;
 }
+/**
+ * The keys of `StreamReader`'s wait for something to read and its read that
+ * never waits: `toWebReadableStream` takes its chunk only once it is sure
+ * the Web stream still wants it (see there). Kept off its public names.
+ */
+export const WAIT_READABLE = Symbol("corio.streamReader.waitReadable");
+export const READ_NOW = Symbol("corio.streamReader.readNow");
 /** The key of `StreamReader`'s `readLine` step, kept off its public names. */
 const LINE_STEP = Symbol("corio.streamReader.lineStep");
 
@@ -239,6 +246,22 @@ export class StreamReader {
       if (park !== null) yield park;
     }
     return this.#take(Math.min(n, this.buffered));
+  }
+
+  /** @internal Waits until `read` would not wait: bytes are buffered, or EOF or an error was fed. Takes nothing. */
+  *[WAIT_READABLE](): Operation<void> {
+    while (this.#end === this.#start && !this.#eof && this.#exception === undefined) {
+      const park = this.#parkForData("read");
+      if (park !== null) yield park;
+    }
+  }
+
+  /** @internal `read(n)` (`n` > 0) if it would not wait; `null` if it would. Throws as `read` does. */
+  [READ_NOW](n: number): Uint8Array | null {
+    if (this.#end !== this.#start) return this.#take(Math.min(n, this.buffered));
+    if (this.#eof) return EMPTY;
+    this.#throwIfFailed();
+    return null;
   }
 
   /**

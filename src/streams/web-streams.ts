@@ -10,7 +10,7 @@ import type { Operation } from "../core/operation.ts";
 import { run } from "../core/run.ts";
 import type { Task } from "../core/task.ts";
 import { streamFailed } from "./_stream-failed.ts";
-import { StreamReader } from "./stream-reader.ts";
+import { READ_NOW, StreamReader, WAIT_READABLE } from "./stream-reader.ts";
 import { StreamWriter } from "./stream-writer.ts";
 import type { ReadTransport, WriteTransport } from "./transport.ts";
 
@@ -227,9 +227,10 @@ export function writerToWebStream(stream: WebByteWritable, options: { highWaterM
  * the stream's consumer asks (no read-ahead: a slow consumer leaves the
  * bytes in the reader, whose transport then pauses). The stream ends at the
  * reader's EOF and fails with its errors. Cancelling the stream cancels the
- * read in flight (nothing is lost from the reader). Each read runs as a
- * root task on the current loop. `Readable.fromWeb(stream)` makes a Node
- * `Readable` of it.
+ * read in flight: nothing is lost from the reader, as a chunk is taken
+ * only once it can be given to the stream. A pull that finds the reader
+ * empty waits in a root task on the current loop. `Readable.fromWeb(stream)`
+ * makes a Node `Readable` of it.
  *
  * @param reader The source.
  * @param options `chunkSize`: the most bytes per chunk. @default 65536
@@ -253,22 +254,33 @@ export function toWebReadableStream(reader: StreamReader, options: { chunkSize?:
       `Cannot make a ReadableStream: chunkSize must be a positive integer (or Infinity: whatever is buffered), received ${String(chunkSize)}`,
     );
   }
-  let reading: Task<Uint8Array> | null = null;
+  let waiting: Task<void> | null = null;
+  let cancelled = false;
   return new WebStreams.ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const task = run(reader.read(chunkSize), { name: "web stream read" });
-        reading = task;
-        try {
-          const chunk = await task;
-          if (chunk.length === 0) controller.close();
-          else controller.enqueue(chunk);
-        } finally {
-          reading = null;
+        // The task only waits; the bytes are taken here, in the same step as the look at `cancelled`. A task that
+        // took them could finish just before a cancel, and the chunk would then go to a cancelled stream: lost.
+        let chunk: Uint8Array | null;
+        while ((chunk = reader[READ_NOW](chunkSize)) === null) {
+          const task = run(reader[WAIT_READABLE](), { name: "web stream read" });
+          waiting = task;
+          try {
+            await task;
+          } catch (error) {
+            if (cancelled) return;
+            throw error;
+          } finally {
+            waiting = null;
+          }
+          if (cancelled) return;
         }
+        if (chunk.length === 0) controller.close();
+        else controller.enqueue(chunk);
       },
       cancel(reason) {
-        reading?.cancel(reason);
+        cancelled = true;
+        waiting?.cancel(reason);
       },
     },
     { highWaterMark: 0 },

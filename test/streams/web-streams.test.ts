@@ -206,6 +206,25 @@ describe("toWebReadableStream", () => {
       assert.equal(text(yield* reader.read()), "kept");
     });
   });
+
+  it("a cancel at any point after the bytes arrived loses nothing: they reach the consumer or stay in the reader", async () => {
+    // The read's task finishes, then the pull resumes some microtasks later: cancelling in between once dropped the chunk.
+    for (let k = 0; k <= 8; k++) {
+      const reader = new StreamReader();
+      const streamReader = toWebReadableStream(reader).getReader();
+      const read = streamReader.read();
+      await turn(); // the pull waits on the reader
+      reader.feed(bytes("precious"));
+      for (let i = 0; i < k; i++) await Promise.resolve();
+      await streamReader.cancel("stop");
+      const result = await read;
+      reader.feedEof();
+      const left = await runVirtual(function* () {
+        return text(yield* reader.read());
+      });
+      assert.equal(`${result.done ? "" : text(result.value)}${left}`, "precious", `cancelled ${k} microtasks after the bytes arrived`);
+    }
+  });
 });
 
 describe("toWebWritableStream", () => {
