@@ -19,6 +19,10 @@ export interface NodeReadableLike {
   pause(): unknown;
   resume(): unknown;
   destroy(error?: Error): unknown;
+  /** Node's `Readable` has them: a stream that has ended, failed or been destroyed already emits no event to wait for. */
+  readonly readableEnded?: boolean;
+  readonly destroyed?: boolean;
+  readonly errored?: unknown;
 }
 
 /** The part of a Node `Writable` that `writerToNodeStream` uses. */
@@ -33,6 +37,9 @@ export interface NodeWritableLike {
   /** Node's `Writable` has them: an error after `end()` and before `'finish'` then counts the close as failed. */
   readonly writableEnded?: boolean;
   readonly writableFinished?: boolean;
+  /** Node's `Writable` has them: a stream destroyed or failed already emits no event to wait for. */
+  readonly destroyed?: boolean;
+  readonly errored?: unknown;
 }
 
 /**
@@ -41,8 +48,9 @@ export interface NodeWritableLike {
  * `limit` unread, and resumed as the reader is read: a slow reader slows
  * the source. Its end is the reader's EOF; an error, or a destroy before
  * the end, makes the next reads throw `BrokenResourceError` (the stream's
- * error as `cause`). The stream stays yours: destroy it if you stop
- * reading early (or iterate it with `each`, which does).
+ * error as `cause`). A stream that has already ended, failed or been
+ * destroyed gives the same at once. The stream stays yours: destroy it if
+ * you stop reading early (or iterate it with `each`, which does).
  *
  * @param stream A Node `Readable` (not in object mode).
  * @param options `limit` of the reader. @default 65536
@@ -64,6 +72,19 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
     throw new TypeError(`Cannot read a Node stream: expected a Readable (on/pause/resume), received ${stream === null ? "null" : typeof stream}`);
   }
   const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });
+  // Its last event has been emitted already: waiting for one would wait for ever. Node's stream.finished() decides in this order.
+  if (stream.errored !== undefined && stream.errored !== null) {
+    reader.setException(streamFailed("read", stream.errored));
+    return reader;
+  }
+  if (stream.readableEnded === true) {
+    reader.feedEof();
+    return reader;
+  }
+  if (stream.destroyed === true) {
+    reader.setException(new BrokenResourceError("Cannot read: the stream was destroyed before its end"));
+    return reader;
+  }
   let finished = false;
   const finish = (): boolean => {
     if (finished) return false;
@@ -113,7 +134,9 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
  * the stream holds more than its `writableHighWaterMark` (its `drain`
  * event ends the wait); `close()` ends the stream (`end()`), `abort()`
  * destroys it, and `waitClosed()` waits for its `finish`. A stream error
- * makes `drain` and later writes throw `BrokenResourceError`.
+ * makes `drain` and later writes throw `BrokenResourceError`. A stream
+ * already ended makes writes throw `ClosedResourceError`; one already
+ * failed or destroyed, `BrokenResourceError`.
  *
  * @param stream A Node `Writable`.
  * @returns The writer.
@@ -177,9 +200,17 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
   const onFinish = (): void => onClosed(undefined);
   // After end(), an error before 'finish' is the stream's own flush failing (its final()): what it took may not have gone out.
   const onError = (error: unknown): void => onClosed(error, stream.writableLength > 0 || (stream.writableEnded === true && stream.writableFinished !== true));
-  stream.on("drain", onDrain);
-  stream.on("finish", onFinish);
-  stream.on("close", onFinish);
-  stream.on("error", onError);
+  // Its last event has been emitted already: nothing would close the writer.
+  if (stream.errored !== undefined && stream.errored !== null) onClosed(stream.errored);
+  else if (stream.writableFinished === true) onClosed(undefined);
+  else if (stream.destroyed === true) onClosed(new BrokenResourceError("Cannot write: the stream was destroyed"));
+  else {
+    stream.on("drain", onDrain);
+    stream.on("finish", onFinish);
+    stream.on("close", onFinish);
+    stream.on("error", onError);
+    // Ended by someone else, not finished yet: nothing more may be written ('finish' closes the writer).
+    if (stream.writableEnded === true) writer.close();
+  }
   return writer;
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { PassThrough, Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { describe, it } from "node:test";
-import { BrokenResourceError, readerFromNodeStream, spawn, writerToNodeStream } from "../../src/index.ts";
+import { BrokenResourceError, ClosedResourceError, readerFromNodeStream, spawn, writerToNodeStream } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -52,6 +53,31 @@ describe("readerFromNodeStream", () => {
       destroyed.destroy();
       yield* rejectsOp(second.read(), BrokenResourceError);
       assert.equal(destroyed.listenerCount("data"), 0, "listeners removed");
+    });
+  });
+
+  it("a stream that has already ended, failed or been destroyed: EOF or BrokenResourceError at once, not a wait for an event that has passed", async () => {
+    const ended = Readable.from([Buffer.from("taken by someone else")]);
+    ended.resume();
+    await finished(ended);
+    const failed = new PassThrough();
+    failed.on("error", () => undefined);
+    failed.destroy(new Error("disk on fire"));
+    const destroyed = new PassThrough();
+    destroyed.destroy();
+    await Promise.all([finished(failed).catch(() => undefined), finished(destroyed).catch(() => undefined)]);
+
+    const atEnd = readerFromNodeStream(ended);
+    assert.equal(atEnd.atEof, true);
+    const afterFailure = readerFromNodeStream(failed);
+    assert.ok(afterFailure.exception instanceof BrokenResourceError);
+    assert.equal((afterFailure.exception.cause as Error).message, "disk on fire");
+    const afterDestroy = readerFromNodeStream(destroyed);
+    assert.ok(afterDestroy.exception instanceof BrokenResourceError);
+    await runVirtual(function* () {
+      assert.equal((yield* atEnd.read()).length, 0);
+      yield* rejectsOp(afterFailure.read(), BrokenResourceError);
+      yield* rejectsOp(afterDestroy.readLine(), BrokenResourceError);
     });
   });
 
@@ -132,6 +158,63 @@ describe("writerToNodeStream", () => {
       assert.equal(sink.destroyed, true);
       yield* writer.waitClosed();
       sink.resume();
+    });
+  });
+
+  it("a stream already finished, failed or destroyed: writes throw at once, and waitClosed() returns", async () => {
+    const sink = (): Writable =>
+      new Writable({
+        write(_chunk, _encoding, done) {
+          done();
+        },
+      });
+    const done = sink();
+    done.end();
+    const failed = sink();
+    failed.on("error", () => undefined);
+    failed.destroy(new Error("disk on fire"));
+    const destroyed = sink();
+    destroyed.destroy();
+    await Promise.all([finished(done), finished(failed).catch(() => undefined), finished(destroyed).catch(() => undefined)]);
+
+    await runVirtual(function* () {
+      const afterFinish = writerToNodeStream(done);
+      assert.throws(() => afterFinish.write("x"), ClosedResourceError);
+      yield* afterFinish.drain();
+      yield* afterFinish.waitClosed();
+
+      const afterFailure = writerToNodeStream(failed);
+      assert.throws(
+        () => afterFailure.write("x"),
+        (error) => error instanceof BrokenResourceError && (error.cause as Error).message === "disk on fire",
+      );
+      yield* afterFailure.waitClosed();
+
+      const afterDestroy = writerToNodeStream(destroyed);
+      assert.throws(() => afterDestroy.write("x"), BrokenResourceError);
+      yield* rejectsOp(afterDestroy.drain(), BrokenResourceError);
+      yield* afterDestroy.waitClosed();
+    });
+  });
+
+  it("a stream ended by someone else and not finished yet: writes throw ClosedResourceError, waitClosed() waits for its finish", async () => {
+    const callbacks: (() => void)[] = [];
+    const stream = new Writable({
+      write(_chunk, _encoding, done) {
+        callbacks.push(done);
+      },
+    });
+    stream.write("theirs");
+    stream.end();
+    await runVirtual(function* () {
+      const writer = writerToNodeStream(stream);
+      assert.throws(() => writer.write("x"), ClosedResourceError);
+      const closing = yield* spawn(() => writer.waitClosed());
+      yield* waitAllTasksBlocked();
+      assert.equal(closing.done, false, "the stream has not finished");
+      callbacks.shift()?.();
+      yield* closing;
+      assert.equal(stream.writableFinished, true);
     });
   });
 
