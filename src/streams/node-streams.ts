@@ -29,7 +29,8 @@ export interface NodeReadableLike {
 export interface NodeWritableLike {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
-  write(chunk: Uint8Array): boolean;
+  /** Node calls `callback` once the chunk went out, or with an error if it never will (the stream was destroyed). */
+  write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean;
   end(): unknown;
   destroy(error?: Error): unknown;
   readonly writableLength: number;
@@ -133,8 +134,10 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
  * A `StreamWriter` that writes to a Node `Writable`. `drain()` waits while
  * the stream holds more than its `writableHighWaterMark` (its `drain`
  * event ends the wait); `close()` ends the stream (`end()`), `abort()`
- * destroys it, and `waitClosed()` waits for its `finish`. A stream error
- * makes `drain` and later writes throw `BrokenResourceError`. A stream
+ * destroys it, and `waitClosed()` waits for its `finish`. A stream error,
+ * or a destroy by someone else before its `finish`, makes `drain` and
+ * later writes throw `BrokenResourceError`, and `waitClosed()` too if
+ * bytes written (or the close) had not gone out. A stream
  * already ended makes writes throw `ClosedResourceError`; one already
  * failed or destroyed, `BrokenResourceError`.
  *
@@ -163,6 +166,8 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
     throw new TypeError(`Cannot write to a Node stream: expected a Writable (write/end), received ${stream === null ? "null" : typeof stream}`);
   }
   let closed = false;
+  // Bytes written that the stream has not yet said went out: a 'close' before 'finish' (a destroy) lost them.
+  let unconfirmed = 0;
   const transport: WriteTransport = {
     external: true,
     canWriteEof: false,
@@ -173,7 +178,10 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
       return stream.writableHighWaterMark;
     },
     write: (data) => {
-      stream.write(data);
+      unconfirmed += data.length;
+      stream.write(data, (error) => {
+        if (error === undefined || error === null) unconfirmed -= data.length;
+      });
     },
     writeEof() {
       throw new Error("Cannot write EOF: a Node Writable cannot half-close; use close()");
@@ -192,12 +200,18 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
     closed = true;
     stream.removeListener("drain", onDrain);
     stream.removeListener("finish", onFinish);
-    stream.removeListener("close", onFinish);
+    stream.removeListener("close", onClose);
     stream.removeListener("error", onError);
     writer.transportClosed(error, lost);
   };
   const onDrain = (): void => writer.transportDrained();
   const onFinish = (): void => onClosed(undefined);
+  // 'close' after 'finish' is the clean end (so is any 'close' of a stream that does not say). Before it, the stream was
+  // destroyed (a destroy with an error emits 'error' first): what was not confirmed, and an end() not flushed, are lost.
+  const onClose = (): void => {
+    if (stream.writableFinished !== false) onClosed(undefined);
+    else onClosed(new BrokenResourceError("Cannot write: the stream was destroyed before it finished"), unconfirmed > 0 || stream.writableEnded === true);
+  };
   // After end(), an error before 'finish' is the stream's own flush failing (its final()): what it took may not have gone out.
   const onError = (error: unknown): void => onClosed(error, stream.writableLength > 0 || (stream.writableEnded === true && stream.writableFinished !== true));
   // Its last event has been emitted already: nothing would close the writer.
@@ -207,7 +221,7 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
   else {
     stream.on("drain", onDrain);
     stream.on("finish", onFinish);
-    stream.on("close", onFinish);
+    stream.on("close", onClose);
     stream.on("error", onError);
     // Ended by someone else, not finished yet: nothing more may be written ('finish' closes the writer).
     if (stream.writableEnded === true) writer.close();

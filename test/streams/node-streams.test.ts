@@ -150,6 +150,36 @@ describe("writerToNodeStream", () => {
     });
   });
 
+  it("a destroy without an error before 'finish' breaks the writer: waitClosed() throws if bytes written or the close had not gone out", async () => {
+    const slowSink = (): Writable =>
+      new Writable({
+        highWaterMark: 4,
+        write(_chunk, _encoding, _done) {}, // never done: the bytes stay queued
+      });
+    await runVirtual(function* () {
+      const closing = slowSink();
+      const writer = writerToNodeStream(closing);
+      writer.write("one,");
+      writer.write("two,");
+      writer.close();
+      yield* spawn(function* () {
+        yield* waitAllTasksBlocked();
+        closing.destroy(); // a pipeline's teardown, a timeout...
+      });
+      const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+      assert.match(error.message, /destroyed before it finished/);
+
+      const writing = slowSink();
+      const second = writerToNodeStream(writing);
+      second.write("lost bytes"); // over the highWaterMark: drain() waits
+      const draining = yield* spawn(() => rejectsOp(second.drain(), BrokenResourceError));
+      yield* waitAllTasksBlocked();
+      writing.destroy();
+      yield* draining;
+      assert.throws(() => second.write("more"), BrokenResourceError);
+    });
+  });
+
   it("abort() destroys the stream", async () => {
     await runVirtual(function* () {
       const sink = new PassThrough();
