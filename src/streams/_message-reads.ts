@@ -18,6 +18,12 @@ export type RangeDecoder = (bytes: Uint8Array, start: number, end: number) => st
 /** What a line scan of the reader keeps between its steps: the separator, and where the next scan starts. */
 export interface LineScan {
   readonly separator: Uint8Array;
+  /**
+   * Where the next scan starts, as a position in the stream (bytes the
+   * reader had given out before it, plus the offset in its buffer), not an
+   * offset in the buffer: another read may take bytes while this one waits.
+   * 0 for a new scan.
+   */
   offset: number;
   /** A text line keeps its separator (a file's `readLine`); by default it is cut off. */
   readonly keepsSeparator?: boolean;

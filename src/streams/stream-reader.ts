@@ -124,6 +124,13 @@ export class StreamReader {
   #start = 0;
   #end = 0;
   #owned = false;
+  /**
+   * Bytes taken from the buffer so far: a scan for a separator that waits
+   * keeps where it stopped as a position in the stream (this count plus
+   * its offset), so bytes that another read takes while it waits, or
+   * between its wake and its turn, do not leave it past a separator.
+   */
+  #taken = 0;
   #eof = false;
   #exception: unknown;
   #waiter: DataPark | null = null;
@@ -294,12 +301,12 @@ export class StreamReader {
   *readUntil(separator: Uint8Array | string = NEWLINE): Operation<Uint8Array> {
     const sep = separatorBytes(separator);
     if (sep.length === 0) throw new RangeError("Cannot read until a separator: the separator is empty");
-    let offset = 0;
+    let position = 0;
     for (;;) {
-      const end = this.#scanUntil(sep, offset);
+      const end = this.#scanUntil(sep, Math.max(0, position - this.#taken));
       if (end === AT_EOF) throw new IncompleteReadError(this.#take(this.buffered), undefined);
       if (end >= 0) return this.#take(end);
-      offset = -1 - end;
+      position = this.#taken - 1 - end;
       const park = this.#parkForData("readUntil");
       if (park !== null) yield park;
     }
@@ -384,9 +391,9 @@ export class StreamReader {
         if (park !== null) return park;
         continue;
       }
-      const end = this.#scanLine(op.separator, op.offset);
+      const end = this.#scanLine(op.separator, Math.max(0, op.offset - this.#taken));
       if (end >= 0 || end === AT_EOF) return end;
-      op.offset = -1 - end;
+      op.offset = this.#taken - 1 - end;
       const park = this.#parkForData("readLine");
       if (park !== null) return park;
     }
@@ -554,6 +561,8 @@ export class StreamReader {
       size += this.buffered;
       parts.push(this.#buf.subarray(this.#start, this.#end));
     }
+    // The same bytes at the same places in the stream: a scan that waits may go on from where it was.
+    this.#taken -= size - this.buffered;
     this.#buf = joinBytes(parts, size);
     this.#start = 0;
     this.#end = size;
@@ -561,6 +570,7 @@ export class StreamReader {
     if (!this.#paused && this.#transport !== null && size > 2 * this.limit) this.#pause();
   }
   #consume(n: number): void {
+    this.#taken += n;
     this.#start += n;
     if (this.#start === this.#end) {
       this.#buf = EMPTY;
@@ -624,7 +634,7 @@ class ReadLine extends StepOperation<Uint8Array> implements LineScan {
   readonly #given: Uint8Array | string;
   /** The separator as bytes, once the first step has checked it. */
   separator: Uint8Array = NEWLINE;
-  /** Where the next scan of the buffer starts (the bytes before cannot begin the separator). */
+  /** Where the next scan starts, as a position in the stream (see `LineScan`). */
   offset = 0;
 
   constructor(reader: StreamReader, separator: Uint8Array | string) {

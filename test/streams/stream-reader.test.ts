@@ -183,6 +183,51 @@ describe("StreamReader", () => {
     });
   });
 
+  it("a line read that waits, while another read takes bytes, still stops at the first separator (readLine, readUntil, lines())", async () => {
+    type Read = (reader: StreamReader) => Operation<string>;
+    const reads: [string, Read][] = [
+      [
+        "readLine",
+        function* (reader) {
+          return dec(yield* reader.readLine());
+        },
+      ],
+      [
+        "readUntil",
+        function* (reader) {
+          return dec(yield* reader.readUntil("\n"));
+        },
+      ],
+      [
+        "lines().next()",
+        function* (reader) {
+          const line = yield* reader.lines().next();
+          return line.done ? "(done)" : `${line.value}\n`;
+        },
+      ],
+    ];
+    for (const [name, read] of reads) {
+      const got = await runVirtual(function* () {
+        // The other read takes its bytes after the data woke the line read, before its turn...
+        const woken = new StreamReader();
+        woken.feed(enc("abcde"));
+        const first = yield* spawn(() => read(woken));
+        yield* waitAllTasksBlocked(); // it has scanned "abcde"
+        woken.feed(enc("\nXYZ\n"));
+        const taken = dec(yield* woken.readExactly(3));
+        // ...or while it waits.
+        const waiting = new StreamReader();
+        waiting.feed(enc("abcde"));
+        const second = yield* spawn(() => read(waiting));
+        yield* waitAllTasksBlocked();
+        const takenWhileWaiting = dec(yield* waiting.readExactly(3));
+        waiting.feed(enc("\nXYZ\n"));
+        return [taken, yield* first, dec(yield* woken.read(100)), takenWhileWaiting, yield* second, dec(yield* waiting.read(100))];
+      });
+      assert.deepEqual(got, ["abc", "de\n", "XYZ\n", "abc", "de\n", "XYZ\n"], name);
+    }
+  });
+
   it("a read that takes a whole chunk as fed returns that chunk, not a copy or a new view", async () => {
     await runVirtual(function* () {
       const reader = new StreamReader();
