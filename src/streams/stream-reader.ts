@@ -90,7 +90,11 @@ const AT_EOF = Number.NEGATIVE_INFINITY;
  * the buffer holds more than `2 * limit`, so a peer cannot make it grow
  * without bound. Bytes are `Uint8Array`s: a read that takes a whole
  * received chunk returns that chunk, one that takes part of it a view into
- * it, and only bytes from several chunks are copied.
+ * it, and only bytes from several chunks are copied. So a result shares its
+ * `ArrayBuffer` with other bytes, unread ones too: it stays valid (the
+ * reader never writes over bytes it gave out), but write into it, or move
+ * its `buffer` (a `postMessage` transfer list), only after a `slice()`.
+ * corio's `transfer` copies such a view itself.
  *
  * **Cancellation** of any read loses nothing: the data stays buffered for the
  * next read.

@@ -95,6 +95,14 @@ function transferList(value) {
   if (ArrayBuffer.isView(value)) return [value.buffer];
   return [value];
 }
+// A view that is only part of its buffer is copied, as transfer() does (see ownedView in transfer.ts).
+function ownedView(view) {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer) || (view.byteOffset === 0 && view.byteLength === buffer.byteLength)) return view;
+  const bytes = buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
+  if (view instanceof DataView) return new DataView(bytes);
+  return new (Buffer.isBuffer(view) ? Uint8Array : view.constructor)(bytes);
+}
 class ThreadContext {
   constructor(jobId) { this.jobId = jobId; this.controller = undefined; this.isAborted = false; }
   get aborted() {
@@ -114,7 +122,11 @@ class ThreadContext {
     if (this.controller !== undefined) this.controller.abort(new Error("the job was cancelled"));
   }
   callFromThread(name, ...args) { return callMain(this.jobId, name, args); }
-  transfer(value, list) { return new Transfer(value, list === undefined ? transferList(value) : list); }
+  transfer(value, list) {
+    if (list !== undefined) return new Transfer(value, list);
+    const moved = ArrayBuffer.isView(value) ? ownedView(value) : value;
+    return new Transfer(moved, transferList(moved));
+  }
 }
 function callMain(jobId, name, args) {
   const callId = nextCallId++;

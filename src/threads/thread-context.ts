@@ -38,7 +38,11 @@ export interface ThreadContext {
    * corio, and any other error as an `Error` with the same `name`.
    */
   callFromThread(name: string, ...args: unknown[]): Promise<unknown>;
-  /** Marks a result (an `ArrayBuffer`, a typed array, a `MessagePort`) to be moved to the main thread, not copied. */
+  /**
+   * Marks a result (an `ArrayBuffer`, a typed array, a `MessagePort`) to be
+   * moved to the main thread, not copied; a view that is only part of its
+   * buffer is copied first, as `transfer` does.
+   */
   transfer<T>(value: T, list?: readonly TransferListItem[]): T;
 }
 

@@ -2,6 +2,7 @@
  * Moving buffers to a worker instead of copying them: `transfer`.
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { TransferListItem } from "node:worker_threads";
 
 /** The wrapper `transfer` puts around an argument (unwrapped before sending). */
@@ -22,13 +23,34 @@ function defaultList(value: unknown): TransferListItem[] {
 }
 
 /**
+ * `view` itself if it covers its whole `ArrayBuffer`, else a copy of its
+ * bytes in a buffer of its own (a `DataView` or a typed array of the same
+ * kind; a Node `Buffer`, which arrives as a `Uint8Array` anyway, as one).
+ * Moving a part's whole buffer would detach bytes that are not the
+ * argument's: a `StreamReader`'s line is a view of its buffer, whose
+ * unread bytes would be lost.
+ */
+function ownedView(view: ArrayBufferView): ArrayBufferView {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer) || (view.byteOffset === 0 && view.byteLength === buffer.byteLength)) return view;
+  const bytes = buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
+  if (view instanceof DataView) return new DataView(bytes);
+  const Kind = Buffer.isBuffer(view) ? Uint8Array : (view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView);
+  return new Kind(bytes);
+}
+
+/**
  * Marks an argument of a thread job to be moved, not copied: an
  * `ArrayBuffer`, a typed array (its buffer moves) or a `MessagePort`, or any
  * value with an explicit `list` of what to move. After the call the buffer
  * is detached on this side (its `byteLength` is 0), and a job given a
  * detached buffer fails with a `TypeError` (Node would drop its message
- * silently). Inside a worker, `this.transfer(value)` does the same for a
- * result.
+ * silently). A typed array or `DataView` that is only part of its buffer
+ * (a line `StreamReader.readLine` returned, a `subarray`) is copied first,
+ * and the copy moves: moving the whole buffer would detach the bytes
+ * around it, which are not yours to give (the reader's unread data). With
+ * an explicit `list` nothing is copied. Inside a worker,
+ * `this.transfer(value)` does the same for a result.
  *
  * @example
  * ```ts
@@ -42,7 +64,9 @@ function defaultList(value: unknown): TransferListItem[] {
  * ```
  */
 export function transfer<T>(value: T, list?: readonly TransferListItem[]): T {
-  return new Transferred(value, list ?? defaultList(value)) as T;
+  if (list !== undefined) return new Transferred(value, list) as T;
+  const moved = ArrayBuffer.isView(value) ? (ownedView(value) as T) : value;
+  return new Transferred(moved, defaultList(moved)) as T;
 }
 
 /**

@@ -6,7 +6,21 @@ import { join } from "node:path";
 import { describe, it, mock } from "node:test";
 import { pathToFileURL } from "node:url";
 import { MessagePort, threadId as mainThreadId, type TransferListItem, Worker } from "node:worker_threads";
-import { all, ClosedResourceError, Future, type Operation, QueueFull, race, run, sleep, spawn, type Task, timeout, until } from "../../src/index.ts";
+import {
+  all,
+  ClosedResourceError,
+  Future,
+  type Operation,
+  QueueFull,
+  race,
+  run,
+  StreamReader,
+  sleep,
+  spawn,
+  type Task,
+  timeout,
+  until,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { callInThread, type ThreadContext, ThreadPool, toThread, transfer, WorkerCrashedError } from "../../src/threads/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
@@ -278,6 +292,37 @@ describe("ThreadPool: results and errors", () => {
       assert.equal(back.length, 1 << 16);
       assert.equal(back[100], 4);
       assert.throws(() => transfer(42), /Cannot transfer number/);
+    });
+  });
+
+  it("a view that is only part of its buffer is copied, and the copy moved: the bytes around it stay (a StreamReader's line)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const reader = new StreamReader();
+      reader.feed(new TextEncoder().encode("first\nsec"));
+      reader.feed(new TextEncoder().encode("ond\nthird\n")); // joined in a buffer of the reader's own
+      const line = yield* reader.readLine(); // a view of that buffer
+      const decode = (data: Uint8Array): string => new TextDecoder().decode(data);
+      assert.equal(yield* pool.call(decode, transfer(line)), "first\n");
+      assert.equal(new TextDecoder().decode(yield* reader.readLine()), "second\n", "the reader's buffer was not moved");
+      assert.equal(new TextDecoder().decode(line), "first\n", "the line is still readable here");
+      const floats = new Float64Array([1, 2, 3, 4]);
+      assert.deepEqual(yield* pool.call((part: Float64Array) => [part.constructor.name, ...part], transfer(floats.subarray(1, 3))), ["Float64Array", 2, 3]);
+      const view = new DataView(new ArrayBuffer(8), 4, 2);
+      view.setUint16(0, 513);
+      assert.equal(yield* pool.call((data: DataView) => data.getUint16(0), transfer(view)), 513);
+      assert.equal(floats.length + view.byteLength, 6, "neither buffer detached");
+      // A whole buffer still moves.
+      const whole = new Uint8Array(4);
+      yield* pool.call((data: Uint8Array) => data.length, transfer(whole));
+      assert.equal(whole.byteLength, 0);
+      // In the worker, this.transfer() of a part leaves the worker's buffer whole too.
+      const part = yield* pool.call(function (this: ThreadContext) {
+        (globalThis as { kept?: Uint8Array }).kept = new Uint8Array([1, 2, 3, 4]);
+        return this.transfer((globalThis as unknown as { kept: Uint8Array }).kept.subarray(1, 3));
+      });
+      assert.deepEqual([...part], [2, 3]);
+      assert.equal(yield* pool.call(() => (globalThis as unknown as { kept: Uint8Array }).kept.byteLength), 4);
     });
   });
 
