@@ -3,6 +3,7 @@
  * @module
  */
 
+import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Future } from "../core/future.ts";
@@ -180,8 +181,6 @@ export class EventSource {
   readonly #heartbeatMs: number;
   #heartbeat: DelayedCall | null = null;
   #nextId = 1;
-  /** Ids for clients attached without one (separate from event ids, so each client gets its own). */
-  #nextClientId = 1;
   #sent = 0;
   #droppedSlow = 0;
   #order: IdOrder = numericOrder;
@@ -223,13 +222,19 @@ export class EventSource {
   /**
    * Turns the request into an event stream for `clientId` and keeps it open
    * until the client disconnects (or is dropped, or `close()` is called). A
-   * client that reconnects with the same id replaces the old stream; one that
-   * sends `Last-Event-ID` first gets the events it missed: the broadcasts and
-   * those sent to `clientId`.
+   * client that sends `Last-Event-ID` first gets the events it missed: the
+   * broadcasts and those sent to `clientId`.
+   *
+   * An explicit `clientId` already connected replaces that client's stream
+   * (the old one is ended): that is how a client reconnects, so attach under
+   * an id only a client that may have it can ask for. Without `clientId`, the
+   * client gets a random id (`anonymous:` and a UUID) that no connected client
+   * has: nobody can take its stream by guessing it, and it never takes the
+   * stream of a client whose id the application chose.
    *
    * **Cancellation:** the stream is closed and the client removed.
    */
-  *attach(request: HttpRequest, response: HttpResponse, clientId: string = `client-${this.#nextClientId++}`): Operation<void> {
+  *attach(request: HttpRequest, response: HttpResponse, clientId: string = this.#anonymousId()): Operation<void> {
     const raw = response.raw;
     raw.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -260,6 +265,18 @@ export class EventSource {
       this.#remove(client);
       if (!raw.writableEnded) raw.end();
     }
+  }
+
+  /**
+   * An id for a client attached without one. Random, not a counter: a
+   * counter's ids ("client-3") are names an application may give, or a
+   * visitor ask for, and attaching under a connected id takes its stream.
+   */
+  #anonymousId(): string {
+    let id: string;
+    do id = `anonymous:${randomUUID()}`;
+    while (this.#clients.has(id));
+    return id;
   }
 
   /**

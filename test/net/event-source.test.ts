@@ -281,6 +281,26 @@ describe("EventSource", () => {
     });
   });
 
+  it("a client attached without an id never takes the stream of a client whose id the application chose", async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      // Ids an application could give (a user named "client-1"), among them those of a counter's form.
+      const named = ["client-1", "client-2", "1", "anonymous"].map((id) => new SseClient(`${server.url}/?id=${id}`));
+      await clientsConnected(events, named.length);
+      const anonymous = new SseClient(`${server.url}/`);
+      await anonymous.frameCount(1); // the retry frame: it is attached
+      assert.deepEqual(events.clients.slice(0, named.length), ["client-1", "client-2", "1", "anonymous"]);
+      assert.equal(events.clients.length, named.length + 1);
+      assert.equal(events.send("client-1", "private"), true);
+      events.broadcast("all");
+      assert.deepEqual(await named[0]?.next(2), [
+        { id: "1", data: "private" },
+        { id: "2", data: "all" },
+      ]);
+      assert.deepEqual(await anonymous.next(1), [{ id: "2", data: "all" }]);
+      for (const client of [...named, anonymous]) await client.close();
+    });
+  });
+
   it("removes a client that disconnects at once", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
       const client = new SseClient(`${server.url}/?id=gone`);
