@@ -47,10 +47,15 @@ export interface EventSourceStats {
 
 /** An event in the history, with whom it was for. */
 interface Recorded {
-  /** A number of this source's, or an id given from outside (`corio/redis`: a stream id); `undefined` sends no `id:` line. */
-  id: number | string | undefined;
-  event: string | undefined;
-  data: string;
+  /** A number of this source's, or an id given from outside (`corio/redis`: a stream id). */
+  id: number | string;
+  /**
+   * The event as it goes on the wire (`frameOf`), encoded once when it is
+   * recorded: a replay writes these bytes as they are, however many clients
+   * ask for it (a replay that framed each event again cost a large history's
+   * worth of CPU per request of a few bytes).
+   */
+  frame: Buffer;
   /** The client it was sent to; `undefined` for a broadcast. */
   to: string | undefined;
 }
@@ -76,13 +81,16 @@ function waitingAfterFlush(raw: ServerResponse): number {
   return raw.writableLength;
 }
 
-/** An event as it goes on the wire: its `id:`, `event:` and `data:` lines and the blank line that ends it. */
-function frameOf(event: Recorded): string {
-  let frame = event.id === undefined ? "" : `id: ${event.id}\n`;
-  if (event.event !== undefined) frame += `event: ${event.event}\n`;
+/**
+ * An event as it goes on the wire, in UTF-8: its `id:` (none if `id` is
+ * `undefined`), `event:` and `data:` lines and the blank line that ends it.
+ */
+function frameOf(id: number | string | undefined, event: string | undefined, data: string): Buffer {
+  let frame = id === undefined ? "" : `id: ${id}\n`;
+  if (event !== undefined) frame += `event: ${event}\n`;
   // Browsers end lines at CRLF, LF and CR: split at all three, or a CR in data would forge fields.
-  for (const line of event.data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
-  return `${frame}\n`;
+  for (const line of data.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
+  return Buffer.from(`${frame}\n`, "utf8");
 }
 
 /** Whether the event `id` comes after a client's `Last-Event-ID` (false for anything unreadable). */
@@ -251,7 +259,8 @@ export class EventSource {
     const lastId = request.headers["last-event-id"];
     if (typeof lastId === "string") {
       for (const event of this.#history) {
-        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId)) this.#write(client, frameOf(event));
+        // Stopped once the client is gone (dropped as slow, above all): the rest would be written to nobody.
+        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId) && !this.#write(client, event.frame)) break;
       }
     }
     const onClose = (): void => {
@@ -310,18 +319,17 @@ export class EventSource {
   }
 
   /** Records an event for replay and gives its frame; one larger than `maxBuffered` could never be sent, and is refused. */
-  #record(data: unknown, event: string | undefined, to: string | undefined): string {
-    const recorded: Recorded = { id: this.#nextId, event, data: encodeEvent(data, event), to };
-    const frame = frameOf(recorded);
+  #record(data: unknown, event: string | undefined, to: string | undefined): Buffer {
+    const frame = frameOf(this.#nextId, event, encodeEvent(data, event));
     this.#refuseOversize(frame);
+    this.#keep({ id: this.#nextId, frame, to });
     this.#nextId++;
-    this.#keep(recorded);
     return frame;
   }
 
   /** Throws if `frame` is larger than `maxBuffered`: no client could ever be sent it. */
-  #refuseOversize(frame: string): void {
-    const bytes = Buffer.byteLength(frame);
+  #refuseOversize(frame: Buffer): void {
+    const bytes = frame.length;
     if (bytes > this.#maxBuffered) {
       throw new RangeError(`Cannot send the event: its ${bytes} bytes are over maxBuffered (${this.#maxBuffered}); raise maxBuffered above the largest event`);
     }
@@ -334,7 +342,7 @@ export class EventSource {
   }
 
   /** Writes `frame` to every client (one frame for all: a broadcast to 1,000 clients encodes its event once). */
-  #sendAll(frame: string): number {
+  #sendAll(frame: Buffer): number {
     if (this.#clients.size === 0) return 0;
     let count = 0;
     for (const client of [...this.#clients.values()]) if (this.#write(client, frame)) count++;
@@ -345,9 +353,9 @@ export class EventSource {
    * An event from outside (`corio/redis`), recorded and sent; one larger than `maxBuffered` (another
    * process' broadcast with a larger one) is skipped and reported, neither kept nor a reason to drop clients.
    */
-  #deliver(recorded: Recorded): number {
-    const frame = frameOf(recorded);
-    const bytes = Buffer.byteLength(frame);
+  #deliver(id: string, data: string, event: string | undefined): number {
+    const frame = frameOf(id, event, data);
+    const bytes = frame.length;
     if (bytes > this.#maxBuffered) {
       currentLoop().report(new RangeError(`EventSource: skipped an event of ${bytes} bytes, over maxBuffered (${this.#maxBuffered})`), {
         kind: "callback",
@@ -355,7 +363,7 @@ export class EventSource {
       });
       return 0;
     }
-    this.#keep(recorded);
+    this.#keep({ id, frame, to: undefined });
     return this.#sendAll(frame);
   }
 
@@ -363,16 +371,16 @@ export class EventSource {
     externalHooks = (source, order) => {
       source.#order = order;
       return {
-        deliver: (id, data, event) => source.#deliver({ id, event, data, to: undefined }),
+        deliver: (id, data, event) => source.#deliver(id, data, event),
         sendUnrecorded: (clientId, data, event) => {
           const text = encodeEvent(data, event);
           const client = source.#clients.get(clientId);
           if (client === undefined) return false;
-          const frame = frameOf({ id: undefined, event, data: text, to: clientId });
+          const frame = frameOf(undefined, event, text);
           source.#refuseOversize(frame);
           return source.#write(client, frame);
         },
-        checkSize: (data, event, idLength) => source.#refuseOversize(frameOf({ id: "0".repeat(idLength), event, data, to: undefined })),
+        checkSize: (data, event, idLength) => source.#refuseOversize(frameOf("0".repeat(idLength), event, data)),
       };
     };
   }
@@ -382,7 +390,7 @@ export class EventSource {
    * slow: it has more than `maxBuffered` waiting. Every frame is at most `maxBuffered` (a larger one is
    * refused or skipped before it is kept), so a client never has more than twice that waiting.
    */
-  #write(client: Client, frame: string): boolean {
+  #write(client: Client, frame: Buffer): boolean {
     const raw = client.response;
     if (raw.destroyed || raw.writableEnded) {
       this.#remove(client);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Future, run, sleep, spawn, until } from "../../src/index.ts";
+import { externalEvents } from "../../src/net/event-source.ts";
 import { EventSource, type HttpRequest, type HttpResponse, type HttpServer, serveHttp } from "../../src/net/index.ts";
 import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
 
@@ -208,16 +209,24 @@ async function streamBytes(events: EventSource, body: () => void): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-/** A fake client response: each write waits in `writableLength` (a client that never reads) unless `reads`. */
-function fakeClient(reads = false): { raw: { writableLength: number; destroyed: boolean }; frames: string[]; request: HttpRequest; response: HttpResponse } {
+/**
+ * A fake client response: each write waits in `writableLength` (a client that never reads) unless `reads`;
+ * `chunks` are the chunks written, as they were given, and `frames` the same as text.
+ */
+function fakeClient(
+  reads = false,
+  headers: Record<string, string> = {},
+): { raw: { writableLength: number; destroyed: boolean }; frames: string[]; chunks: (string | Buffer)[]; request: HttpRequest; response: HttpResponse } {
   const frames: string[] = [];
+  const chunks: (string | Buffer)[] = [];
   const raw = {
     destroyed: false,
     writableEnded: false,
     writableLength: 0,
     writeHead: () => raw,
-    write(chunk: string) {
-      frames.push(chunk);
+    write(chunk: string | Buffer) {
+      chunks.push(chunk);
+      frames.push(String(chunk));
       if (!reads) raw.writableLength += Buffer.byteLength(chunk);
       return true;
     },
@@ -230,7 +239,7 @@ function fakeClient(reads = false): { raw: { writableLength: number; destroyed: 
     once: () => raw,
     off: () => raw,
   };
-  return { raw, frames, request: { headers: {} } as unknown as HttpRequest, response: { raw } as unknown as HttpResponse };
+  return { raw, frames, chunks, request: { headers } as unknown as HttpRequest, response: { raw } as unknown as HttpResponse };
 }
 
 /** `s` with each lone surrogate replaced by U+FFFD, as UTF-8 encoding does it (`String.prototype.toWellFormed`, ES2024). */
@@ -486,6 +495,52 @@ describe("EventSource", () => {
       yield* a;
       yield* b;
     });
+  });
+
+  it("an event is encoded once: every client and every replay is written the same bytes", async () => {
+    const events = new EventSource({ heartbeat: 0 });
+    const live = fakeClient(true);
+    const replayed = [fakeClient(true, { "last-event-id": "0" }), fakeClient(true, { "last-event-id": "0" })];
+    await run(function* () {
+      const a = yield* spawn(() => events.attach(live.request, live.response, "live"));
+      while (events.clients.length < 1) yield* sleep(0);
+      events.broadcast("first");
+      events.broadcast({ second: true });
+      const b = yield* spawn(() => events.attach(replayed[0]?.request as HttpRequest, replayed[0]?.response as HttpResponse, "r1"));
+      const c = yield* spawn(() => events.attach(replayed[1]?.request as HttpRequest, replayed[1]?.response as HttpResponse, "r2"));
+      yield* sleep(0);
+      events.close();
+      yield* a;
+      yield* b;
+      yield* c;
+    });
+    const frames = live.chunks.slice(1); // after the retry block
+    assert.deepEqual(frames.map(String), ["id: 1\ndata: first\n\n", 'id: 2\ndata: {"second":true}\n\n']);
+    for (const client of replayed) {
+      const again = client.chunks.slice(1);
+      assert.equal(again.length, 2);
+      for (const [i, chunk] of again.entries()) assert.ok(Buffer.isBuffer(chunk) && chunk === frames[i], `replayed frame ${i} is the one written live`);
+    }
+  });
+
+  it("a replay stops at the event at which its client is dropped as slow: the rest of the history is not even looked at", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    let looked = 0;
+    // The hooks of corio/redis: an order of ids that counts what the replay looks at.
+    const hooks = externalEvents(events, () => {
+      looked++;
+      return true;
+    });
+    for (let i = 1; i <= 10; i++) hooks.deliver(`${i}`, "x".repeat(300), undefined);
+    const stalled = fakeClient(false, { "last-event-id": "0" });
+    await run(function* () {
+      yield* events.attach(stalled.request, stalled.response, "stalled"); // returns once dropped
+    });
+    assert.equal(events.stats.droppedSlow, 1);
+    assert.equal(stalled.raw.destroyed, true);
+    // Four frames of 314 bytes fit under maxBuffered (1000) with the retry block; the fifth finds too much waiting.
+    assert.equal(stalled.frames.length, 5);
+    assert.equal(looked, 5);
   });
 
   it("an onSlowClient hook that throws is reported; the slow client is dropped all the same and the others go on", async () => {
