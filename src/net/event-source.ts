@@ -231,7 +231,8 @@ export class EventSource {
    * Turns the request into an event stream for `clientId` and keeps it open
    * until the client disconnects (or is dropped, or `close()` is called). A
    * client that sends `Last-Event-ID` first gets the events it missed: the
-   * broadcasts and those sent to `clientId`.
+   * broadcasts and those sent to `clientId`. A `HEAD` request gets the
+   * headers of the stream and an empty answer at once, and is no client.
    *
    * An explicit `clientId` already connected replaces that client's stream
    * (the old one is ended): that is how a client reconnects, so attach under
@@ -251,6 +252,12 @@ export class EventSource {
       "access-control-allow-origin": "*",
       "x-accel-buffering": "no",
     });
+    if (request.method === "HEAD") {
+      // The GET's headers and no body (RFC 9110, 9.3.2), answered at once: Node sends nothing of a HEAD response
+      // until it ends, so a stream kept open would leave the request, and its keep-alive connection, unanswered.
+      raw.end();
+      return;
+    }
     raw.write(`retry: ${this.#retry}\n\n`);
     this.#clients.get(clientId)?.response.end();
     const client: Client = { id: clientId, response: raw, closed: new Future<void>() };

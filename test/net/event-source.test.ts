@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Future, run, sleep, spawn, until } from "../../src/index.ts";
@@ -307,6 +308,30 @@ describe("EventSource", () => {
       ]);
       assert.deepEqual(await anonymous.next(1), [{ id: "2", data: "all" }]);
       for (const client of [...named, anonymous]) await client.close();
+    });
+  });
+
+  it("a HEAD request gets the stream's headers and no body at once, is no client, and its keep-alive connection goes on", { timeout: 30_000 }, async () => {
+    await withEvents({ heartbeat: 0 }, async (events, server) => {
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), "127.0.0.1");
+      let received = "";
+      const streaming = promiseWithResolvers<void>();
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.includes("retry:")) streaming.resolve();
+      });
+      // The HEAD, then a GET on the same connection: it is answered only once the HEAD's answer is complete.
+      socket.write("HEAD /?id=head HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\nGET /?id=get HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+      await streaming.promise;
+      const [head, get] = received.split(/(?=HTTP\/1\.1 )/);
+      assert.match(head ?? "", /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(head ?? "", /\r\ncontent-type: text\/event-stream; charset=utf-8\r\n/i);
+      assert.ok(head?.endsWith("\r\n\r\n"), "no body after the HEAD's headers");
+      assert.match(get ?? "", /^HTTP\/1\.1 200 OK\r\n[\s\S]*retry: 1000\n\n/);
+      assert.deepEqual(events.clients, ["get"]);
+      socket.destroy();
     });
   });
 
