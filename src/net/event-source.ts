@@ -241,17 +241,28 @@ export class EventSource {
    * has: nobody can take its stream by guessing it, and it never takes the
    * stream of a client whose id the application chose.
    *
+   * The response is sent with `content-type: text/event-stream;
+   * charset=utf-8`, and these defaults, each left out if the handler has set
+   * that header (`response.setHeader`) before attaching:
+   * `cache-control: no-cache`, `x-accel-buffering: no` (so nginx does not
+   * hold events back) and `access-control-allow-origin: *` (any page may
+   * read the stream, as in the original; not added either when the handler
+   * has set `access-control-allow-credentials`, since browsers refuse `*`
+   * with credentials: set the origin allowed too).
+   *
    * **Cancellation:** the stream is closed and the client removed.
    */
   *attach(request: HttpRequest, response: HttpResponse, clientId: string = this.#anonymousId()): Operation<void> {
     const raw = response.raw;
-    raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "access-control-allow-origin": "*",
-      "x-accel-buffering": "no",
-    });
+    const headers: Record<string, string> = { "content-type": "text/event-stream; charset=utf-8", connection: "keep-alive" };
+    // Defaults only: writeHead's headers win over those set before, and the handler's (CORS for one origin) must stay.
+    const byDefault = (name: string, value: string): void => {
+      if (!raw.hasHeader(name)) headers[name] = value;
+    };
+    byDefault("cache-control", "no-cache");
+    byDefault("x-accel-buffering", "no");
+    if (!raw.hasHeader("access-control-allow-credentials")) byDefault("access-control-allow-origin", "*");
+    raw.writeHead(200, headers);
     if (request.method === "HEAD") {
       // The GET's headers and no body (RFC 9110, 9.3.2), answered at once: Node sends nothing of a HEAD response
       // until it ends, so a stream kept open would leave the request, and its keep-alive connection, unanswered.

@@ -141,16 +141,18 @@ class SseClient {
   }
 }
 
-/** Runs `body` with an SSE server whose handler attaches clients by `?id=`. */
+/** Runs `body` with an SSE server whose handler attaches clients by `?id=` (after calling `prepare`, if given). */
 async function withEvents(
   options: ConstructorParameters<typeof EventSource>[0],
   body: (events: EventSource, server: HttpServer) => Promise<void>,
+  prepare?: (request: HttpRequest, response: HttpResponse) => void,
 ): Promise<void> {
   const finished = new Future<void>();
   let failure: unknown;
   await run(function* () {
     const events = new EventSource(options);
     const server = yield* serveHttp(function* (request, response) {
+      prepare?.(request, response);
       yield* events.attach(request, response, request.query.get("id") ?? undefined);
     });
     const test = body(events, server).then(
@@ -187,6 +189,7 @@ async function streamBytes(events: EventSource, body: () => void): Promise<Buffe
     destroyed: false,
     writableEnded: false,
     writableLength: 0,
+    hasHeader: () => false,
     writeHead: () => raw,
     write: (chunk: string) => chunks.push(Buffer.from(chunk, "utf8")) > 0,
     end: () => {
@@ -224,6 +227,7 @@ function fakeClient(
     destroyed: false,
     writableEnded: false,
     writableLength: 0,
+    hasHeader: () => false,
     writeHead: () => raw,
     write(chunk: string | Buffer) {
       chunks.push(chunk);
@@ -333,6 +337,45 @@ describe("EventSource", () => {
       assert.deepEqual(events.clients, ["get"]);
       socket.destroy();
     });
+  });
+
+  it("sends cache-control, x-accel-buffering and access-control-allow-origin: * only if the handler has not set them (or credentials)", async () => {
+    const prepare = (request: HttpRequest, response: HttpResponse): void => {
+      // ?set=all: a handler that allows one origin with credentials and wants no caching at all.
+      if (request.query.get("set") === "all") {
+        response.setHeader("access-control-allow-origin", "https://app.example");
+        response.setHeader("access-control-allow-credentials", "true");
+        response.setHeader("cache-control", "no-store");
+        response.setHeader("x-accel-buffering", "yes");
+        response.setHeader("content-type", "text/plain");
+      } else if (request.query.get("set") === "credentials") response.setHeader("access-control-allow-credentials", "true");
+    };
+    await withEvents(
+      { heartbeat: 0 },
+      async (_events, server) => {
+        const headers = async (query: string): Promise<Headers> => {
+          const controller = new AbortController();
+          const response = await fetch(`${server.url}/${query}`, { signal: controller.signal, headers: { origin: "https://other.example" } });
+          controller.abort();
+          await response.body?.cancel().catch(() => {});
+          return response.headers;
+        };
+        const plain = await headers("");
+        assert.equal(plain.get("content-type"), "text/event-stream; charset=utf-8");
+        assert.equal(plain.get("cache-control"), "no-cache");
+        assert.equal(plain.get("x-accel-buffering"), "no");
+        assert.equal(plain.get("access-control-allow-origin"), "*");
+        const set = await headers("?set=all");
+        assert.equal(set.get("content-type"), "text/event-stream; charset=utf-8"); // a stream, whatever the handler said
+        assert.equal(set.get("cache-control"), "no-store");
+        assert.equal(set.get("x-accel-buffering"), "yes");
+        assert.equal(set.get("access-control-allow-origin"), "https://app.example");
+        assert.equal(set.get("access-control-allow-credentials"), "true");
+        const credentials = await headers("?set=credentials");
+        assert.equal(credentials.get("access-control-allow-origin"), null);
+      },
+      prepare,
+    );
   });
 
   it("removes a client that disconnects at once", async () => {
