@@ -192,7 +192,14 @@ export class EventSource {
   #sent = 0;
   #droppedSlow = 0;
   #order: IdOrder = numericOrder;
-  /** Called when a client is dropped for reading too slowly (a hook for logs); an error it throws is reported, not thrown. */
+  /** Clients dropped as slow whose `onSlowClient` is still to be called, once the writes in progress are over. */
+  readonly #droppedNotCalled: string[] = [];
+  /**
+   * Called when a client is dropped for reading too slowly (a hook for logs);
+   * an error it throws is reported, not thrown. It is called once the
+   * `broadcast` or `send` that dropped the client has written to all the
+   * others, so an event the hook sends comes after that one everywhere.
+   */
   onSlowClient: ((clientId: string) => void) | undefined;
 
   /**
@@ -280,6 +287,7 @@ export class EventSource {
         // Stopped once the client is gone (dropped as slow, above all): the rest would be written to nobody.
         if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId) && !this.#write(client, event.frame)) break;
       }
+      this.#callSlowHooks();
     }
     const onClose = (): void => {
       this.#remove(client);
@@ -317,6 +325,7 @@ export class EventSource {
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
     this.#write(client, frame);
+    this.#callSlowHooks();
     return true;
   }
 
@@ -364,6 +373,7 @@ export class EventSource {
     if (this.#clients.size === 0) return 0;
     let count = 0;
     for (const client of [...this.#clients.values()]) if (this.#write(client, frame)) count++;
+    this.#callSlowHooks();
     return count;
   }
 
@@ -396,7 +406,9 @@ export class EventSource {
           if (client === undefined) return false;
           const frame = frameOf(undefined, event, text);
           source.#refuseOversize(frame);
-          return source.#write(client, frame);
+          const written = source.#write(client, frame);
+          source.#callSlowHooks();
+          return written;
         },
         checkSize: (data, event, idLength) => source.#refuseOversize(frameOf("0".repeat(idLength), event, data)),
       };
@@ -406,7 +418,8 @@ export class EventSource {
   /**
    * Writes one event's frame (see `frameOf`) to a client; false if the client is gone, or was dropped as
    * slow: it has more than `maxBuffered` waiting. Every frame is at most `maxBuffered` (a larger one is
-   * refused or skipped before it is kept), so a client never has more than twice that waiting.
+   * refused or skipped before it is kept), so a client never has more than twice that waiting. The caller
+   * calls `#callSlowHooks` once its writes are over.
    */
   #write(client: Client, frame: Buffer): boolean {
     const raw = client.response;
@@ -417,18 +430,29 @@ export class EventSource {
     if (raw.writableLength > this.#maxBuffered && waitingAfterFlush(raw) > this.#maxBuffered) {
       this.#droppedSlow++;
       raw.destroy();
-      this.#remove(client);
       // Dropped first: a hook that throws must not keep a slow client (every later broadcast would fail at it).
-      try {
-        this.onSlowClient?.(client.id);
-      } catch (error) {
-        currentLoop().report(error, { kind: "callback", path: "EventSource.onSlowClient" });
-      }
+      this.#remove(client);
+      this.#droppedNotCalled.push(client.id);
       return false;
     }
     raw.write(frame);
     this.#sent++;
     return true;
+  }
+
+  /**
+   * Calls `onSlowClient` for the clients dropped so far. Not from `#write`: in the middle of a broadcast,
+   * an event the hook broadcast would reach the clients still to be written before the one being sent.
+   */
+  #callSlowHooks(): void {
+    // One at a time from the queue: a hook's own broadcast may drop others, and call their hooks itself.
+    for (let id = this.#droppedNotCalled.shift(); id !== undefined; id = this.#droppedNotCalled.shift()) {
+      try {
+        this.onSlowClient?.(id);
+      } catch (error) {
+        currentLoop().report(error, { kind: "callback", path: "EventSource.onSlowClient" });
+      }
+    }
   }
 
   #remove(client: Client): void {

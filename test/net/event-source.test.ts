@@ -639,6 +639,31 @@ describe("EventSource", () => {
     assert.equal(reading.frames.filter((frame) => frame.startsWith("id:")).length, 5);
   });
 
+  it("an onSlowClient hook that broadcasts is called after the event being sent has reached every client, so ids never go backwards", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    events.onSlowClient = (id) => {
+      events.broadcast({ left: id }, { event: "left" });
+    };
+    const stalled = fakeClient();
+    const reading = fakeClient(true);
+    await run(function* () {
+      // The slow client first: dropped while the broadcast has the other still to write.
+      const a = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+      const b = yield* spawn(() => events.attach(reading.request, reading.response, "reading"));
+      while (events.clients.length < 2) yield* sleep(0);
+      for (let i = 0; i < 5; i++) events.broadcast("x".repeat(300));
+      events.close();
+      yield* a;
+      yield* b;
+    });
+    assert.equal(events.stats.droppedSlow, 1);
+    // The fifth broadcast found the stalled client with too much waiting (over 1000 bytes); the hook's event is 6.
+    assert.deepEqual(
+      reading.frames.slice(1).map((frame) => /^id: (\d+)\n(?:event: (\w+))?/.exec(frame)?.slice(1, 3).join(" ").trim()),
+      ["1", "2", "3", "4", "5", "6 left"],
+    );
+  });
+
   it("rejects a heartbeat, historySize or maxBuffered that is not a number from 0 (and an infinite heartbeat)", () => {
     for (const options of [
       { heartbeat: Number.NaN },
