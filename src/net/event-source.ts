@@ -23,7 +23,11 @@ export interface EventSourceOptions {
    * Bytes a client may have waiting in its socket: a client with more
    * waiting when an event comes is dropped as too slow, and an event larger
    * than it is refused (`RangeError`), so a client never holds more than
-   * twice it. @default 1048576
+   * twice it. A client being replayed its history (`Last-Event-ID`) is
+   * written it as fast as it reads, not dropped for its size; the events
+   * that come meanwhile wait behind the replay, up to `maxBuffered` of them
+   * (more, and the client is dropped as too slow), so such a client may hold
+   * twice as much. @default 1048576
    */
   maxBuffered?: number;
   /** The reconnection delay sent to browsers (`retry:`), in ms: an integer from 0 (browsers read only digits). @default 1000 */
@@ -142,10 +146,25 @@ export function encodeEvent(data: unknown, event: string | undefined): string {
   return text;
 }
 
+/** Whether a client's stream is over: removed, disconnected, or ended (replaced by a reconnection). */
+function isGone(client: Client): boolean {
+  return client.closed.done || client.response.destroyed || client.response.writableEnded;
+}
+
 interface Client {
   id: string;
   response: ServerResponse;
   closed: Future<void>;
+  /**
+   * While the client is replayed its history (`Last-Event-ID`): the events
+   * sent meanwhile, written after the replay, in order; `null` once it is
+   * over (events are then written as they come).
+   */
+  queue: Buffer[] | null;
+  /** The bytes in `queue`. */
+  queued: number;
+  /** What the replay waits for (its last frame flushed), resolved as well when the client goes. */
+  flushed: Future<void> | undefined;
 }
 
 /**
@@ -238,7 +257,9 @@ export class EventSource {
    * Turns the request into an event stream for `clientId` and keeps it open
    * until the client disconnects (or is dropped, or `close()` is called). A
    * client that sends `Last-Event-ID` first gets the events it missed: the
-   * broadcasts and those sent to `clientId`. A `HEAD` request gets the
+   * broadcasts and those sent to `clientId`, written as fast as it reads
+   * them (however much larger than `maxBuffered` they are), with the events
+   * sent meanwhile after them, in order. A `HEAD` request gets the
    * headers of the stream and an empty answer at once, and is no client.
    *
    * An explicit `clientId` already connected replaces that client's stream
@@ -278,28 +299,59 @@ export class EventSource {
     }
     raw.write(`retry: ${this.#retry}\n\n`);
     this.#clients.get(clientId)?.response.end();
-    const client: Client = { id: clientId, response: raw, closed: new Future<void>() };
+    const lastId = request.headers["last-event-id"];
+    const replay = typeof lastId === "string" ? [...this.#history] : [];
+    const client: Client = { id: clientId, response: raw, closed: new Future<void>(), queue: replay.length > 0 ? [] : null, queued: 0, flushed: undefined };
     this.#clients.set(clientId, client);
     this.#armHeartbeat();
-    const lastId = request.headers["last-event-id"];
-    if (typeof lastId === "string") {
-      for (const event of this.#history) {
-        // Stopped once the client is gone (dropped as slow, above all): the rest would be written to nobody.
-        if ((event.to === undefined || event.to === clientId) && this.#order(event.id, lastId) && !this.#write(client, event.frame)) break;
-      }
-      this.#callSlowHooks();
-    }
     const onClose = (): void => {
       this.#remove(client);
     };
     raw.once("close", onClose);
     try {
+      if (typeof lastId === "string" && client.queue !== null) yield* this.#replay(client, replay, lastId);
       yield* client.closed;
     } finally {
       raw.off("close", onClose);
       this.#remove(client);
       if (!raw.writableEnded) raw.end();
     }
+  }
+
+  /**
+   * Writes a reconnecting client the events of `history` (the history when it attached) after
+   * `lastId`, then those sent since (in `client.queue`), in order; then the client is live. It is
+   * written as fast as it reads: when it has more than `maxBuffered` waiting, the replay waits until
+   * that is flushed instead of dropping it as the live path would (it holds at most `maxBuffered`
+   * and an event). Ends early once the client is gone.
+   */
+  *#replay(client: Client, history: readonly Recorded[], lastId: string): Operation<void> {
+    for (const event of history) {
+      // Looked at one by one: a client gone (disconnected, replaced) stops the replay, and the rest is not even read.
+      if (isGone(client)) return;
+      if ((event.to === undefined || event.to === client.id) && this.#order(event.id, lastId) && !(yield* this.#writeReplayed(client, event.frame))) return;
+    }
+    const queue = client.queue ?? [];
+    for (let frame = queue.shift(); frame !== undefined; frame = queue.shift()) {
+      client.queued -= frame.length;
+      if (!(yield* this.#writeReplayed(client, frame))) return;
+    }
+    // Nothing left queued, and no yield since the check: from here events are written as they come.
+    client.queue = null;
+    client.flushed = undefined;
+  }
+
+  /** Writes a frame of a replay once the client has at most `maxBuffered` waiting; false if it is gone. */
+  *#writeReplayed(client: Client, frame: Buffer): Operation<boolean> {
+    const raw = client.response;
+    // Once the last frame written is flushed, so is all that came before it.
+    if (client.flushed !== undefined && waitingAfterFlush(raw) > this.#maxBuffered) yield* client.flushed;
+    if (isGone(client)) return false;
+    const flushed = new Future<void>();
+    client.flushed = flushed;
+    raw.write(frame, () => flushed.resolve());
+    this.#sent++;
+    return true;
   }
 
   /**
@@ -416,10 +468,12 @@ export class EventSource {
   }
 
   /**
-   * Writes one event's frame (see `frameOf`) to a client; false if the client is gone, or was dropped as
-   * slow: it has more than `maxBuffered` waiting. Every frame is at most `maxBuffered` (a larger one is
-   * refused or skipped before it is kept), so a client never has more than twice that waiting. The caller
-   * calls `#callSlowHooks` once its writes are over.
+   * Writes one event's frame (see `frameOf`) to a client, or queues it behind the client's replay;
+   * false if the client is gone, or was dropped as slow: it has more than `maxBuffered` waiting (in
+   * its socket, or queued behind its replay). Every frame is at most `maxBuffered` (a larger one is
+   * refused or skipped before it is kept), so a client never has more than twice that waiting (and
+   * one being replayed, as much again in its socket). The caller calls `#callSlowHooks` once its
+   * writes are over.
    */
   #write(client: Client, frame: Buffer): boolean {
     const raw = client.response;
@@ -427,7 +481,7 @@ export class EventSource {
       this.#remove(client);
       return false;
     }
-    if (raw.writableLength > this.#maxBuffered && waitingAfterFlush(raw) > this.#maxBuffered) {
+    if (this.#tooSlow(client)) {
       this.#droppedSlow++;
       raw.destroy();
       // Dropped first: a hook that throws must not keep a slow client (every later broadcast would fail at it).
@@ -435,9 +489,22 @@ export class EventSource {
       this.#droppedNotCalled.push(client.id);
       return false;
     }
+    if (client.queue !== null) {
+      client.queue.push(frame);
+      client.queued += frame.length;
+      return true;
+    }
     raw.write(frame);
     this.#sent++;
     return true;
+  }
+
+  /** Whether the client has more than `maxBuffered` waiting. */
+  #tooSlow(client: Client): boolean {
+    // Being replayed, what waits is the queue behind the replay (the replay keeps the socket's share under maxBuffered itself).
+    if (client.queue !== null) return client.queued > this.#maxBuffered;
+    const raw = client.response;
+    return raw.writableLength > this.#maxBuffered && waitingAfterFlush(raw) > this.#maxBuffered;
   }
 
   /**
@@ -458,6 +525,7 @@ export class EventSource {
   #remove(client: Client): void {
     if (this.#clients.get(client.id) === client) this.#clients.delete(client.id);
     client.closed.resolve();
+    client.flushed?.resolve(); // a replay waiting for the client's socket ends
     if (this.#clients.size === 0) {
       this.#heartbeat?.cancel();
       this.#heartbeat = null;

@@ -214,25 +214,41 @@ async function streamBytes(events: EventSource, body: () => void): Promise<Buffe
 }
 
 /**
- * A fake client response: each write waits in `writableLength` (a client that never reads) unless `reads`;
- * `chunks` are the chunks written, as they were given, and `frames` the same as text.
+ * A fake client response: each write waits in `writableLength` (a client that never reads) unless `reads`,
+ * until `flush()` (the client reads all); `chunks` are the chunks written, as they were given, and `frames`
+ * the same as text.
  */
 function fakeClient(
   reads = false,
   headers: Record<string, string> = {},
-): { raw: { writableLength: number; destroyed: boolean }; frames: string[]; chunks: (string | Buffer)[]; request: HttpRequest; response: HttpResponse } {
+): {
+  raw: { writableLength: number; destroyed: boolean };
+  frames: string[];
+  chunks: (string | Buffer)[];
+  flush(): void;
+  request: HttpRequest;
+  response: HttpResponse;
+} {
   const frames: string[] = [];
   const chunks: (string | Buffer)[] = [];
+  /** The callbacks of the writes not flushed yet. */
+  const waiting: (() => void)[] = [];
+  const flush = (): void => {
+    raw.writableLength = 0;
+    for (const callback of waiting.splice(0)) callback();
+  };
   const raw = {
     destroyed: false,
     writableEnded: false,
     writableLength: 0,
     hasHeader: () => false,
     writeHead: () => raw,
-    write(chunk: string | Buffer) {
+    write(chunk: string | Buffer, callback?: () => void) {
       chunks.push(chunk);
       frames.push(String(chunk));
-      if (!reads) raw.writableLength += Buffer.byteLength(chunk);
+      if (callback !== undefined) waiting.push(callback);
+      if (reads) queueMicrotask(flush);
+      else raw.writableLength += Buffer.byteLength(chunk);
       return true;
     },
     end() {
@@ -244,7 +260,7 @@ function fakeClient(
     once: () => raw,
     off: () => raw,
   };
-  return { raw, frames, chunks, request: { headers } as unknown as HttpRequest, response: { raw } as unknown as HttpResponse };
+  return { raw, frames, chunks, flush, request: { headers } as unknown as HttpRequest, response: { raw } as unknown as HttpResponse };
 }
 
 /** `s` with each lone surrogate replaced by U+FFFD, as UTF-8 encoding does it (`String.prototype.toWellFormed`, ES2024). */
@@ -591,7 +607,7 @@ describe("EventSource", () => {
     }
   });
 
-  it("a replay stops at the event at which its client is dropped as slow: the rest of the history is not even looked at", async () => {
+  it("a replay stops once its client is gone: the rest of the history is not even looked at", async () => {
     const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
     let looked = 0;
     // The hooks of corio/redis: an order of ids that counts what the replay looks at.
@@ -602,13 +618,84 @@ describe("EventSource", () => {
     for (let i = 1; i <= 10; i++) hooks.deliver(`${i}`, "x".repeat(300), undefined);
     const stalled = fakeClient(false, { "last-event-id": "0" });
     await run(function* () {
-      yield* events.attach(stalled.request, stalled.response, "stalled"); // returns once dropped
+      const attached = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+      // Four frames of 314 bytes and the retry block: over maxBuffered (1000), the replay waits for the client to read.
+      while (stalled.frames.length < 5) yield* sleep(0);
+      yield* sleep(0);
+      assert.equal(looked, 5);
+      events.close();
+      yield* attached;
     });
-    assert.equal(events.stats.droppedSlow, 1);
-    assert.equal(stalled.raw.destroyed, true);
-    // Four frames of 314 bytes fit under maxBuffered (1000) with the retry block; the fifth finds too much waiting.
     assert.equal(stalled.frames.length, 5);
     assert.equal(looked, 5);
+    assert.equal(events.stats.droppedSlow, 0);
+  });
+
+  it("a replay larger than maxBuffered is written as the client reads, not dropped; events sent meanwhile come after it, in order", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    for (let i = 1; i <= 10; i++) events.broadcast(`${i}`.padEnd(300, "r"));
+    const client = fakeClient(false, { "last-event-id": "2" });
+    const ids = (): string[] => client.frames.slice(1).map((frame) => /^id: (\d+)/.exec(frame)?.[1] ?? frame);
+    await run(function* () {
+      const attached = yield* spawn(() => events.attach(client.request, client.response, "c"));
+      while (client.frames.length < 5) yield* sleep(0);
+      yield* sleep(0);
+      assert.deepEqual(ids(), ["3", "4", "5", "6"]); // then over maxBuffered: the replay waits
+      // Live events while it waits: queued behind the replay (it still counts as a client that got them).
+      assert.equal(events.broadcast("live 11"), 1);
+      assert.equal(events.send("c", "live 12"), true);
+      assert.deepEqual(ids(), ["3", "4", "5", "6"]);
+      while (ids().length < 10) {
+        client.flush(); // the client reads what it has
+        yield* sleep(0);
+      }
+      assert.deepEqual(ids(), ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]);
+      client.flush();
+      yield* sleep(0);
+      // The replay over, events are written as they come.
+      events.broadcast("live 13");
+      assert.equal(ids().at(-1), "13");
+      assert.deepEqual(events.clients, ["c"]);
+      assert.equal(events.stats.droppedSlow, 0);
+      events.close();
+      yield* attached;
+    });
+  });
+
+  it("a client being replayed is dropped as slow once more than maxBuffered of events wait behind the replay", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    const dropped: string[] = [];
+    events.onSlowClient = (id) => dropped.push(id);
+    for (let i = 1; i <= 10; i++) events.broadcast("x".repeat(300));
+    const stalled = fakeClient(false, { "last-event-id": "0" });
+    await run(function* () {
+      const attached = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+      while (stalled.frames.length < 5) yield* sleep(0);
+      // 314 bytes each: the fourth finds 942 queued (kept), the fifth 1256 (dropped).
+      const counts = [1, 2, 3, 4, 5].map(() => events.broadcast("y".repeat(300)));
+      assert.deepEqual(counts, [1, 1, 1, 1, 0]);
+      assert.deepEqual(dropped, ["stalled"]);
+      assert.equal(events.stats.droppedSlow, 1);
+      yield* attached; // the replay ends with the client
+    });
+    assert.equal(stalled.frames.length, 5);
+  });
+
+  it("a client reading as fast as it can gets the whole replay of a history many times maxBuffered, then live events", { timeout: 30_000 }, async () => {
+    await withEvents({ heartbeat: 0, maxBuffered: 256 * 1024, historySize: 100 }, async (events, server) => {
+      for (let i = 1; i <= 100; i++) events.broadcast(`${i} `.padEnd(60_000, "r"));
+      const client = new SseClient(`${server.url}/?id=reader`, { "last-event-id": "0" });
+      await clientsConnected(events, 1);
+      for (let i = 101; i <= 103; i++) events.broadcast(`${i} live`);
+      const frames = await client.next(103);
+      assert.deepEqual(
+        frames.map((frame) => frame.id),
+        Array.from({ length: 103 }, (_, i) => String(i + 1)),
+      );
+      assert.equal(frames.at(-1)?.data, "103 live");
+      assert.equal(events.stats.droppedSlow, 0);
+      await client.close();
+    });
   });
 
   it("an onSlowClient hook that throws is reported; the slow client is dropped all the same and the others go on", async () => {
