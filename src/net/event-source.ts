@@ -100,11 +100,6 @@ function frameOf(id: number | string | undefined, event: string | undefined, dat
 /** Whether the event `id` comes after a client's `Last-Event-ID` (false for anything unreadable). */
 type IdOrder = (id: number | string | undefined, lastEventId: string) => boolean;
 
-const numericOrder: IdOrder = (id, lastEventId) => {
-  const last = Number(lastEventId);
-  return typeof id === "number" && Number.isFinite(last) && id > last;
-};
-
 /**
  * Hooks for sources whose events are numbered elsewhere (`corio/redis`'s
  * `redisEventSource`): not part of the public API.
@@ -210,7 +205,8 @@ export class EventSource {
   #nextId = 1;
   #sent = 0;
   #droppedSlow = 0;
-  #order: IdOrder = numericOrder;
+  /** The order of ids given from outside (`corio/redis`); `undefined` for this source's numbers. */
+  #order: IdOrder | undefined;
   /** Clients dropped as slow whose `onSlowClient` is still to be called, once the writes in progress are over. */
   readonly #droppedNotCalled: string[] = [];
   /**
@@ -259,7 +255,13 @@ export class EventSource {
    * client that sends `Last-Event-ID` first gets the events it missed: the
    * broadcasts and those sent to `clientId`, written as fast as it reads
    * them (however much larger than `maxBuffered` they are), with the events
-   * sent meanwhile after them, in order. A `HEAD` request gets the
+   * sent meanwhile after them, in order. Event ids start at 1 in every
+   * `EventSource`, so a `Last-Event-ID` greater than the newest id given can
+   * only come from before a restart (or from another process): such a
+   * client gets the whole history. (One that came back after the new
+   * process has given as many ids cannot be told apart: it gets the events
+   * after its id. Use `corio/redis`' `redisEventSource`, whose ids outlive
+   * processes, where that matters.) A `HEAD` request gets the
    * headers of the stream and an empty answer at once, and is no client.
    *
    * An explicit `clientId` already connected replaces that client's stream
@@ -326,10 +328,11 @@ export class EventSource {
    * and an event). Ends early once the client is gone.
    */
   *#replay(client: Client, history: readonly Recorded[], lastId: string): Operation<void> {
+    const missed = this.#missedAfter(lastId);
     for (const event of history) {
       // Looked at one by one: a client gone (disconnected, replaced) stops the replay, and the rest is not even read.
       if (isGone(client)) return;
-      if ((event.to === undefined || event.to === client.id) && this.#order(event.id, lastId) && !(yield* this.#writeReplayed(client, event.frame))) return;
+      if ((event.to === undefined || event.to === client.id) && missed(event.id) && !(yield* this.#writeReplayed(client, event.frame))) return;
     }
     const queue = client.queue ?? [];
     for (let frame = queue.shift(); frame !== undefined; frame = queue.shift()) {
@@ -339,6 +342,18 @@ export class EventSource {
     // Nothing left queued, and no yield since the check: from here events are written as they come.
     client.queue = null;
     client.flushed = undefined;
+  }
+
+  /** Whether an event of id `id` comes after a client's `Last-Event-ID` (false for any, if it is unreadable). */
+  #missedAfter(lastId: string): (id: number | string) => boolean {
+    const order = this.#order;
+    if (order !== undefined) return (id) => order(id, lastId);
+    const last = Number(lastId);
+    if (!Number.isFinite(last)) return () => false;
+    // Ids start at 1 in every EventSource: one greater than any this source gave was given before a
+    // restart (or by another process), and all of the history may be news to the client.
+    if (last >= this.#nextId) return () => true;
+    return (id) => typeof id === "number" && id > last;
   }
 
   /** Writes a frame of a replay once the client has at most `maxBuffered` waiting; false if it is gone. */

@@ -481,6 +481,29 @@ describe("EventSource", () => {
     });
   });
 
+  it("a Last-Event-ID greater than any id given (from before a restart) replays the whole history", async () => {
+    // A new source, as in a restarted process: its ids start at 1 again, below the browser's.
+    const events = new EventSource({ heartbeat: 0 });
+    events.broadcast("new 1");
+    events.send("back", "new 2");
+    events.send("other", "not for back");
+    events.broadcast("new 4");
+    const replayed = async (lastEventId: string): Promise<string[]> => {
+      const client = fakeClient(true, { "last-event-id": lastEventId });
+      await run(function* () {
+        const attached = yield* spawn(() => events.attach(client.request, client.response, "back"));
+        yield* sleep(0);
+        events.close();
+        yield* attached;
+      });
+      return client.frames.slice(1).map((frame) => /^id: (\d+)/.exec(frame)?.[1] ?? frame);
+    };
+    assert.deepEqual(await replayed("10"), ["1", "2", "4"]);
+    assert.deepEqual(await replayed("5"), ["1", "2", "4"]); // the next id: not given either
+    assert.deepEqual(await replayed("4"), []);
+    assert.deepEqual(await replayed("1"), ["2", "4"]);
+  });
+
   it("replays to a client only the broadcasts and the events sent to it, never another client's", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
       events.send("alice", "for alice"); // 1: alice is not connected: recorded for her replay
