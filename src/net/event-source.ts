@@ -382,8 +382,11 @@ export class EventSource {
   }
 
   /**
-   * Sends `data` (JSON-encoded unless a string) to one client; returns `false`
-   * if it is not connected (the event is still kept for its replay).
+   * Sends `data` (JSON-encoded unless a string) to one client; returns
+   * whether it was written (or queued behind the client's replay): `false`
+   * if the client is not connected, its connection is gone, or this event
+   * found it too slow and it was dropped. The event is kept for its replay
+   * all the same.
    *
    * @throws {TypeError} if `options.event` holds a CR or LF, or if JSON cannot encode `data` (`undefined`, a function).
    */
@@ -391,9 +394,9 @@ export class EventSource {
     const frame = this.#record(data, options.event, clientId);
     const client = this.#clients.get(clientId);
     if (client === undefined) return false;
-    this.#write(client, frame);
+    const written = this.#write(client, frame);
     this.#callSlowHooks();
-    return true;
+    return written;
   }
 
   /**

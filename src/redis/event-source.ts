@@ -52,8 +52,9 @@ export interface RedisEventSource {
   broadcast(data: unknown, options?: { event?: string }): Operation<string>;
   /**
    * Sends `data` to one client connected to this process, without an id and
-   * without keeping it for replays; returns `false` if the client is not
-   * connected here.
+   * without keeping it for replays; returns whether it was written: `false`
+   * if the client is not connected here, or this event found it too slow and
+   * it was dropped.
    *
    * @throws {TypeError} as `broadcast` does.
    */

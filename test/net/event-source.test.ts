@@ -721,6 +721,26 @@ describe("EventSource", () => {
     });
   });
 
+  it("send returns false for the event at which the client is dropped as slow, and for a connection already gone", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    const stalled = fakeClient();
+    const destroyed = fakeClient();
+    await run(function* () {
+      const a = yield* spawn(() => events.attach(stalled.request, stalled.response, "stalled"));
+      const b = yield* spawn(() => events.attach(destroyed.request, destroyed.response, "destroyed"));
+      while (events.clients.length < 2) yield* sleep(0);
+      // 314 bytes each after the retry block: the fifth finds over 1000 waiting.
+      const results = [1, 2, 3, 4, 5, 6].map(() => events.send("stalled", "x".repeat(300)));
+      assert.deepEqual(results, [true, true, true, true, false, false]);
+      assert.equal(events.stats.droppedSlow, 1);
+      destroyed.raw.destroyed = true; // its "close" not seen yet
+      assert.equal(events.send("destroyed", "lost"), false);
+      assert.deepEqual(events.clients, []);
+      yield* a;
+      yield* b;
+    });
+  });
+
   it("an onSlowClient hook that throws is reported; the slow client is dropped all the same and the others go on", async () => {
     const reports: unknown[] = [];
     const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
