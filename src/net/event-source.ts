@@ -348,8 +348,9 @@ export class EventSource {
   #missedAfter(lastId: string): (id: number | string) => boolean {
     const order = this.#order;
     if (order !== undefined) return (id) => order(id, lastId);
+    // Only what this source sends, ASCII digits: Number() would read "" and " " as 0 (everything), "-1" too, "0x3" and "3e0" as 3.
+    if (!/^[0-9]+$/.test(lastId)) return () => false;
     const last = Number(lastId);
-    if (!Number.isFinite(last)) return () => false;
     // Ids start at 1 in every EventSource: one greater than any this source gave was given before a
     // restart (or by another process), and all of the history may be news to the client.
     if (last >= this.#nextId) return () => true;

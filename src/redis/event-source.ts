@@ -281,7 +281,10 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
   };
 });
 
-/** Stream ids (`<ms>-<seq>`, or `<ms>`) in stream order; a `Last-Event-ID` that is not one replays nothing. */
+/**
+ * Stream ids (`<ms>-<seq>`, or `<ms>`) in stream order; a `Last-Event-ID` that is not one (ASCII digits,
+ * nothing around them: not trimmed) replays nothing.
+ */
 function streamOrder(id: number | string | undefined, lastEventId: string): boolean {
   if (typeof id !== "string") return false;
   const last = parseStreamId(lastEventId);
@@ -291,7 +294,7 @@ function streamOrder(id: number | string | undefined, lastEventId: string): bool
 }
 
 function parseStreamId(id: string): [bigint, bigint] | undefined {
-  const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(id.trim());
+  const match = /^([0-9]{1,20})(?:-([0-9]{1,20}))?$/.exec(id);
   return match === null ? undefined : [BigInt(match[1] as string), BigInt(match[2] ?? "0")];
 }
 

@@ -504,6 +504,26 @@ describe("EventSource", () => {
     assert.deepEqual(await replayed("1"), ["2", "4"]);
   });
 
+  it("a Last-Event-ID that is not ASCII digits, as the ids sent, replays nothing", async () => {
+    const events = new EventSource({ heartbeat: 0 });
+    for (let i = 1; i <= 5; i++) events.broadcast(`e${i}`);
+    const replayed = async (lastEventId: string): Promise<string[]> => {
+      const client = fakeClient(true, { "last-event-id": lastEventId });
+      await run(function* () {
+        const attached = yield* spawn(() => events.attach(client.request, client.response));
+        yield* sleep(0);
+        events.close();
+        yield* attached;
+      });
+      return client.frames.slice(1).map((frame) => /^id: (\d+)/.exec(frame)?.[1] ?? frame);
+    };
+    for (const unreadable of ["", " ", "-1", "0x3", "3e0", "3.0", "+3", " 3", "３", "abc", "Infinity"]) {
+      assert.deepEqual(await replayed(unreadable), [], JSON.stringify(unreadable));
+    }
+    assert.deepEqual(await replayed("4"), ["5"]);
+    assert.deepEqual(await replayed("03"), ["4", "5"]);
+  });
+
   it("replays to a client only the broadcasts and the events sent to it, never another client's", async () => {
     await withEvents({ heartbeat: 0 }, async (events, server) => {
       events.send("alice", "for alice"); // 1: alice is not connected: recorded for her replay

@@ -245,12 +245,15 @@ describe("redisEventSource", { skip }, () => {
         { id: ids[4], event: undefined, data: "event 5" },
       ]);
       await client.close();
-      // An id that is not a stream id replays nothing.
-      const other = new RawSseClient(`${late.url}/events?id=s`, { "last-event-id": "yesterday" });
-      await eventually(() => late?.source.clients.includes("s") === true, "attached");
+      // An id that is not a stream id (ASCII digits, one dash between, nothing around) replays nothing.
+      const unreadable = ["yesterday", "", "-1", "0x1-0", "+1-0", "1-2-3", `\u00a0${ids[1]}`, `${ids[1]}\u00a0`];
+      const others = unreadable.map((id, i) => new RawSseClient(`${late?.url}/events?id=s${i}`, { "last-event-id": id }));
+      await eventually(() => late?.source.clients.length === unreadable.length, "attached");
       const next = await a.do(() => a.source.broadcast("event 6"));
-      assert.deepEqual(await other.next(1), [{ id: next, event: undefined, data: "event 6" }]);
-      await other.close();
+      for (const [i, other] of others.entries()) {
+        assert.deepEqual(await other.next(1), [{ id: next, event: undefined, data: "event 6" }], JSON.stringify(unreadable[i]));
+        await other.close();
+      }
     } finally {
       await a.stop();
       await late?.stop();
