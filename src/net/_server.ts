@@ -8,7 +8,8 @@
  * owner ended or was cancelled: the listener stops at once (Node's HTTP
  * server also closes its idle keep-alive connections then), the connection
  * tasks get until the deadline, then are cancelled; a socket still holding
- * unsent bytes at the deadline cannot flush in time and is reset. The
+ * unsent bytes at the deadline cannot flush in time and is reset, and a TLS
+ * connection still in its handshake is destroyed. The
  * owner's cancellation never reaches the connection tasks directly (they are
  * shielded): it is a close with the default grace. A connection task that
  * fails (its handler, a task the handler started, or its close failed) is reported
@@ -18,6 +19,7 @@
 
 import type { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
+import type { TLSSocket, Server as TlsServer } from "node:tls";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
 import { Park, resume, resumeThrow } from "../core/_park.ts";
@@ -79,6 +81,8 @@ export class ServerCore implements Watcher {
   /** Connection tasks started and not finished (they are the server task's children; a count, not a set: no table work per request). */
   #inFlight = 0;
   readonly #sockets = new Set<Socket>();
+  /** A TLS server's raw connections whose handshake has not finished: no task runs them, but Node's 'close' waits for them. */
+  readonly #handshaking = new Set<Socket>();
   #task: TaskImpl<unknown> | null = null;
   #pending: [name: string, op: OperationLike<void>, peer: string | undefined][] = [];
   #listenerClosed = false;
@@ -153,6 +157,28 @@ export class ServerCore implements Watcher {
   track(socket: Socket): void {
     this.#sockets.add(socket);
     socket.once("close", () => this.#sockets.delete(socket));
+  }
+
+  /**
+   * Tracks a TLS server's connections from their accept, while they
+   * handshake: the close destroys those still handshaking (once the grace is
+   * over, or at once when no connection task is left), since Node's 'close',
+   * which the close waits for, waits for them too: a client that never sends
+   * its ClientHello would hold the close until Node's handshake timeout
+   * (120 s). A handshake that ends is handed over to `track` (the server's
+   * 'secureConnection' listener).
+   */
+  trackHandshakes(server: TlsServer): void {
+    server.on("connection", (raw: Socket) => {
+      this.#handshaking.add(raw);
+      raw.once("close", () => this.#handshaking.delete(raw));
+    });
+    // Node links a server's TLS socket to its raw one by `_parent` (undocumented, there since Node 0.11);
+    // were it missing, a secured connection would only be destroyed at the grace's end, with the rest.
+    server.on("secureConnection", (socket: TLSSocket) => {
+      const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+      if (raw != null) this.#handshaking.delete(raw);
+    });
   }
 
   /**
@@ -309,12 +335,19 @@ export class ServerCore implements Watcher {
   /** The grace is over: what is still queued in a socket cannot be flushed in time; every connection task is cancelled. */
   #expire(): void {
     this.#expired = true;
+    this.#dropHandshakes();
     for (const socket of this.#sockets) if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
     for (const task of (this.#task as TaskImpl<unknown>).children) task.cancel("the server closed");
   }
 
-  /** The end of a close: the sockets still open go (reset if they still hold unsent bytes). */
+  /** The connections still in their TLS handshake go: no handler ever saw them. */
+  #dropHandshakes(): void {
+    for (const raw of [...this.#handshaking]) raw.destroy();
+  }
+
+  /** The end of a close: the sockets still open go (reset if they still hold unsent bytes), and those still handshaking. */
   #sweep(): void {
+    this.#dropHandshakes();
     for (const socket of [...this.#sockets]) {
       if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
       else socket.destroy();

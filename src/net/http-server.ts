@@ -7,6 +7,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { Server as TlsServer } from "node:tls";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { daemonReturnedAs } from "../core/_resource.ts";
@@ -275,6 +276,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     },
   });
   const serverTask = core.start(owner);
+  if (options.tls) core.trackHandshakes(server as unknown as TlsServer);
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => core.track(socket));
 
   /**

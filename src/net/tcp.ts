@@ -4,7 +4,7 @@
  */
 
 import { type AddressInfo, createServer, isIP, type Server as NetServer, connect as netConnect, type Socket } from "node:net";
-import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
+import type { ConnectionOptions, SecureContextOptions, TlsOptions, Server as TlsServer } from "node:tls";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { adoptResource, daemonReturnedAs } from "../core/_resource.ts";
 import { type Operation, prepareOperationFunction } from "../core/operation.ts";
@@ -286,6 +286,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     stopListening: () => server.close(),
   });
   const serverTask = core.start(owner);
+  if (options.tls) core.trackHandshakes(server as TlsServer);
   let accepted = 0;
   const noDelay = options.noDelay !== false;
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
