@@ -35,7 +35,7 @@ import type { TaskImpl, Watcher } from "../core/task.ts";
 import type { StreamWriter } from "../streams/stream-writer.ts";
 import { AcceptErrors } from "./_accept-errors.ts";
 import { onceListening, waitListening } from "./_listen.ts";
-import { isPeerGone, resetSocket, uncorkedHoldsUnsent } from "./_socket-transport.ts";
+import { dropSocket, isPeerGone, resetSocket, uncorkedHoldsUnsent } from "./_socket-transport.ts";
 
 /** The grace of a close that names none: `close()`, and the owner ending or being cancelled. */
 export const DEFAULT_GRACE = 5000;
@@ -348,10 +348,7 @@ export class ServerCore implements Watcher {
   /** The end of a close: the sockets still open go (reset if they still hold unsent bytes), and those still handshaking. */
   #sweep(): void {
     this.#dropHandshakes();
-    for (const socket of [...this.#sockets]) {
-      if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
-      else socket.destroy();
-    }
+    for (const socket of [...this.#sockets]) dropSocket(socket);
   }
 
   /** Parks the server task until a connection task ends, the deadline moves, or the clock reaches `deadline`. */

@@ -92,6 +92,17 @@ export function resetSocket(socket: Socket): void {
   else socket.destroy();
 }
 
+/**
+ * Closes a socket whose owner is done with it: destroyed, or reset when it
+ * still holds bytes it could not send, so the peer sees the data was cut
+ * short rather than a clean end (see `resetSocket` for when a reset is
+ * possible).
+ */
+export function dropSocket(socket: Socket): void {
+  if (uncorkedHoldsUnsent(socket)) resetSocket(socket);
+  else socket.destroy();
+}
+
 /** OS codes that mean the peer reset the connection or went away. */
 const PEER_GONE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
 

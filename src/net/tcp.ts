@@ -18,7 +18,7 @@ import { ConnectionRun } from "./_connection-run.ts";
 import { describeAddress } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
-import { describePeer, wrapSocket } from "./_socket-transport.ts";
+import { describePeer, dropSocket, wrapSocket } from "./_socket-transport.ts";
 import { checkFraming, type Framing, framedMessages, type MessageReader } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
@@ -88,7 +88,15 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
 /**
  * Opens a TCP connection (or a TLS one, or a Unix socket) and gives its
  * `{ reader, writer }` (asyncio's `open_connection`). The connection belongs
- * to the current task: it is closed when the task finishes.
+ * to the current task: it is closed when the task finishes. Bytes written
+ * and still queued then cannot go out: the connection is reset (RST)
+ * instead of ended with a FIN, so the peer sees an error, not a stream that
+ * looks complete (a TLS connection, which Node cannot reset, is destroyed).
+ * To have everything go out, close the writer and wait for it:
+ * `writer.close(); yield* writer.waitClosed();` (once `close()` was called,
+ * Node can no longer reset the socket: an end not waited for may be cut
+ * short silently). A Node peer may still see the reset as an EOF (libuv
+ * takes a hang-up after a partial read for one).
  *
  * **Cancellation:** a connection being opened is destroyed.
  *
@@ -136,7 +144,8 @@ export const openConnection = defineOperation(function* openConnection(options: 
   yield* waitForConnect(socket, target, tls ? "secureConnect" : "connect", tls ? handshakeTimeout : Number.POSITIVE_INFINITY);
   if (options.noDelay !== false) socket.setNoDelay(true);
   const end = wrapSocket(socket, { ...(limit !== undefined && { limit }), canWriteEof: !tls });
-  const keeper = adoptResource("connection", () => socket.destroy(), "open a connection");
+  // Bytes still queued when the owner ends would be lost: a reset, not a clean FIN, tells the peer so.
+  const keeper = adoptResource("connection", () => dropSocket(socket), "open a connection");
   socket.once("close", () => keeper.release());
   return keeper.returnedAs(end);
 });

@@ -495,6 +495,48 @@ asyncio.run(main())
     });
   });
 
+  it("a client task that ends with bytes still queued resets its connection; one with nothing queued ends it with a FIN", async () => {
+    // (Node's peer may see that reset as an EOF, as libuv takes a hang-up after a partial read for
+    // one: watch the client's side, and the bytes that never arrived.)
+    const resets: Socket[] = [];
+    const resetAndDestroy = Socket.prototype.resetAndDestroy;
+    Socket.prototype.resetAndDestroy = function (this: Socket) {
+      resets.push(this);
+      return resetAndDestroy.call(this);
+    };
+    try {
+      await runVirtual(function* () {
+        const received: number[] = [];
+        const server = yield* startServer(function* (reader) {
+          let total = 0;
+          for (let chunk = yield* reader.read(); chunk.length > 0; chunk = yield* reader.read()) total += chunk.length;
+          received.push(total);
+        });
+        const size = 32 * 1024 * 1024; // far more than the socket buffers take in one write
+        const cut = yield* spawn(function* () {
+          const { writer } = yield* openConnection({ port: server.address.port });
+          writer.write(new Uint8Array(size));
+        });
+        yield* cut;
+        assert.equal(resets.length, 1, "the connection with bytes queued is reset");
+        const whole = yield* spawn(function* () {
+          const { writer } = yield* openConnection({ port: server.address.port });
+          writer.write("all of it");
+          yield* writer.drain();
+        });
+        yield* whole;
+        assert.equal(resets.length, 1, "a connection with nothing queued is not reset");
+        while (received.length < 2) yield* until(new Promise((resolve) => setImmediate(resolve)));
+        assert.ok(received.includes(9), "the connection with nothing queued delivers everything");
+        assert.ok(Math.min(...received) < size);
+        server.close();
+        yield* server.waitClosed();
+      });
+    } finally {
+      Socket.prototype.resetAndDestroy = resetAndDestroy;
+    }
+  });
+
   it("close(grace) cancels handlers still running after the grace period", async () => {
     await runVirtual(function* () {
       const log: string[] = [];
