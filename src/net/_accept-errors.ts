@@ -1,8 +1,10 @@
 /**
  * Accept errors of a listening server, reported with back-off: Node emits
- * them on the server and keeps listening, and under load (out of memory,
- * out of descriptors) they can come once per connection attempt, so
- * reporting each would flood `onError`.
+ * them on the server and keeps listening, and under load (out of memory or
+ * buffers) they can come once per connection attempt, so reporting each
+ * would flood `onError`. Out of descriptors (`EMFILE`, `ENFILE`), libuv on
+ * Unix accepts and closes the waiting connections on a spare descriptor and
+ * Node emits nothing (only when it has no spare does `EMFILE` arrive here).
  * @module
  */
 import type { Loop } from "../core/loop.ts";

@@ -188,7 +188,9 @@ defineOperationMethods(HttpServer);
  * cancelled), and one of them failing is answered and reported as a
  * failing handler is (the response is cut off if it had begun). Limits
  * (`limits`) have safe defaults: a head over `maxHeaderSize` gets 431, a body over `maxBodySize` 413, a slow request 408.
- * An error accepting a connection (`EMFILE`...) is reported to `onError`.
+ * An accept error that Node reports is reported to `onError`; running out
+ * of descriptors (`EMFILE`) is not seen, as for `startServer`: libuv
+ * closes the waiting connections itself and Node emits nothing.
  *
  * **Cancellation:** the task that called `serveHttp` owns the server; when
  * it ends or is cancelled, the server closes gracefully, as `close()` does:

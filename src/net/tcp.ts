@@ -229,8 +229,12 @@ defineOperationMethods(Server);
  * that fails has the tasks it started cancelled before its connection is
  * reset. With
  * `framing`, `messages` gives the connection's messages as lines or raw
- * chunks (the Calvin seed's server modes). An error accepting a connection
- * (`EMFILE`...) is reported to `onError` too; the server goes on.
+ * chunks (the Calvin seed's server modes). An accept error that Node
+ * reports (`ENOBUFS`, `ENOMEM`...) goes to `onError` too, with back-off;
+ * the server goes on. Running out of descriptors (`EMFILE`) is not seen:
+ * on Unix, libuv then accepts each waiting connection on a spare descriptor
+ * and closes it at once (the client sees it closed before any byte) and
+ * Node emits nothing; watch the process's descriptor limit instead.
  *
  * **Cancellation:** the server belongs to the calling task. When that task
  * ends or is cancelled, the server closes gracefully, as `close()` does:
