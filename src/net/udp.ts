@@ -13,7 +13,7 @@ import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { waitListening } from "./_listen.ts";
+import { describeAddress, waitListening } from "./_listen.ts";
 
 /** A host and port. */
 export interface DatagramAddress {
@@ -173,7 +173,7 @@ export class DatagramSocket {
    *
    * **Cancellation:** the datagram may still be sent; nothing else happens.
    *
-   * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
+   * @throws {RangeError} for a datagram over `maxSize`, a missing target, a target on a connected socket, or a port not from 1 to 65535.
    * @throws {Error} with the OS `code` when the OS refuses it (`ECONNREFUSED` for a refusal pending on a connected socket); the socket still works.
    * @throws {ClosedResourceError} after `close()`.
    */
@@ -181,14 +181,21 @@ export class DatagramSocket {
     const bytes = this.#toSend(data, target);
     const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const sending = this.#sending;
-    sending.add(park);
     const done = (error: Error | null): void => {
       sending.delete(park);
       if (error === null) park.resolve();
       else park.reject(withCode("Cannot send a datagram", error));
     };
-    if (target === undefined) this.#socket.send(bytes, done);
-    else this.#socket.send(bytes, target.port, target.host, done);
+    try {
+      if (target === undefined) this.#socket.send(bytes, done);
+      else this.#socket.send(bytes, target.port, target.host, done);
+    } catch (error) {
+      // Node refused it before sending (the arguments are checked above, so rarely): the park was never
+      // yielded, and its busy count must be given back or the virtual clock would stop for good.
+      park.cancelled(false, undefined);
+      throw withCode("Cannot send a datagram", error as Error);
+    }
+    sending.add(park);
     yield park;
   }
 
@@ -209,7 +216,7 @@ export class DatagramSocket {
    * says how many bytes). Where that can happen (a fast sender to a remote
    * host), check `sendQueueSize` or use `send`, which waits for each.
    *
-   * @throws {RangeError} for a datagram over `maxSize`, or a missing target.
+   * @throws {RangeError} for a datagram over `maxSize`, a missing target, a target on a connected socket, or a port not from 1 to 65535.
    * @throws {ClosedResourceError} after `close()`.
    * @example
    * ```ts
@@ -248,7 +255,13 @@ export class DatagramSocket {
     // Buffer.from takes a small string's bytes from Node's shared pool; TextEncoder would allocate a buffer per datagram.
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
-    if (target === undefined && !this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
+    if (target === undefined) {
+      if (!this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
+    } else {
+      // Node would throw its own error for these, after `send` had begun its wait.
+      if (this.#connected) throw new RangeError("Cannot send to a target: the socket is connected to its peer, so send takes no target");
+      checkTarget(target, "send a datagram");
+    }
     return bytes;
   }
 
@@ -346,6 +359,7 @@ defineOperationMethods(DatagramSocket);
  * @param options `bind`, `connect`, `maxSize`, `maxQueue`, `recvBufferSize`, `sendBufferSize`.
  * @returns The open socket.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened.
+ * @throws {RangeError} for an option out of range (`maxSize`, `maxQueue`, a buffer size, `bind.port` not from 0 to 65535, `connect.port` not from 1 to 65535).
  * @example
  * ```ts
  * import { run } from "corio";
@@ -371,6 +385,10 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
       throw new RangeError(`Cannot open a datagram socket: ${name} must be a positive integer of bytes, received ${String(size)}`);
   }
   const connect = options.connect;
+  if (connect !== undefined) checkTarget(connect, "open a datagram socket", "connect.");
+  const bindPort = options.bind?.port ?? 0;
+  if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535)
+    throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(bindPort)}`);
   const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
   const socket = createSocket({
@@ -383,15 +401,22 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   try {
     yield* waitListening(
       socket,
-      () => socket.bind(options.bind?.port ?? 0, host),
-      (error) => withCode(`Cannot bind a UDP socket to ${host}:${options.bind?.port ?? 0}`, error),
+      () => socket.bind(bindPort, host),
+      (error) => withCode(`Cannot bind a UDP socket to ${describeAddress({ address: host, port: bindPort }, host)}`, error),
     );
     wrapper = DatagramSocket.create(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
+      const peer = describeAddress({ address: connect.host, port: connect.port }, connect.host);
       const connected = new ExternalPark<void>(task, "io", undefined, "a UDP socket to connect");
-      socket.connect(connect.port, connect.host, (error?: Error) =>
-        error ? connected.reject(withCode(`Cannot connect a UDP socket to ${connect.host}:${connect.port}`, error)) : connected.resolve(),
-      );
+      try {
+        socket.connect(connect.port, connect.host, (error?: Error) =>
+          error ? connected.reject(withCode(`Cannot connect a UDP socket to ${peer}`, error)) : connected.resolve(),
+        );
+      } catch (error) {
+        // Refused before connecting: the park was never yielded; give back its busy count (see `send`).
+        connected.cancelled(false, undefined);
+        throw withCode(`Cannot connect a UDP socket to ${peer}`, error as Error);
+      }
       yield connected;
     }
   } catch (error) {
@@ -404,6 +429,14 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   open.adopt(keeper, connect !== undefined);
   return keeper.returnedAs(open);
 });
+
+/** Checks a peer's address: a host name or address, and a port from 1 to 65535. */
+function checkTarget(target: DatagramAddress, action: string, field = ""): void {
+  if (typeof target.host !== "string" || target.host === "")
+    throw new RangeError(`Cannot ${action}: ${field}host must be a host name or an IP address, received ${String(target.host)}`);
+  if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535)
+    throw new RangeError(`Cannot ${action}: ${field}port must be an integer from 1 to 65535, received ${String(target.port)}`);
+}
 
 /** A `BrokenResourceError` for an OS error the socket survives, with its `code`. */
 function brokenWithCode(message: string, error: NodeJS.ErrnoException): BrokenResourceError {

@@ -321,6 +321,37 @@ asyncio.run(main())
     });
   });
 
+  it("what Node would refuse before sending is refused with corio's message, and the virtual clock goes on (its wait gave back its busy count)", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram();
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      const refusals: [Operation<unknown>, RegExp][] = [
+        [client.send("x", { host: "127.0.0.1", port: server.address.port }), /^Cannot send to a target: the socket is connected/],
+        [server.send("x", { host: "127.0.0.1", port: 0 }), /^Cannot send a datagram: port must be an integer from 1 to 65535, received 0$/],
+        [server.send("x", { host: "127.0.0.1", port: 65536 }), /^Cannot send a datagram: port must be an integer from 1 to 65535, received 65536$/],
+        [
+          openDatagram({ connect: { host: "127.0.0.1", port: 0 } }),
+          /^Cannot open a datagram socket: connect\.port must be an integer from 1 to 65535, received 0$/,
+        ],
+        [openDatagram({ bind: { port: -1 } }), /^Cannot open a datagram socket: bind\.port must be an integer from 0 to 65535, received -1$/],
+      ];
+      for (const [op, message] of refusals) {
+        const error = yield* thrownBy(op);
+        assert.ok(error instanceof RangeError, String(error));
+        assert.match(error.message, message);
+      }
+      assert.throws(() => server.sendNowait("x", { host: "127.0.0.1", port: 1.5 }), { name: "RangeError", message: /received 1\.5$/ });
+      // One Node still refuses itself (no check ahead of it): its error, with its code, and the wait given back.
+      const refused = yield* thrownBy(server.send(42 as unknown as string, { host: "127.0.0.1", port: client.address.port }));
+      assert.match(String(refused), /^Error: Cannot send a datagram: /);
+      assert.equal((refused as { code?: string }).code, "ERR_INVALID_ARG_TYPE");
+      client.close();
+      server.close();
+      // A wait left counted as busy would stop the virtual clock here for good.
+      yield* sleep(1000);
+    });
+  });
+
   it("a port in use gives an error with its code", async () => {
     await runVirtual(function* () {
       const first = yield* openDatagram({ bind: { port: 0 } });
