@@ -63,8 +63,9 @@ export interface FetchResponse {
  * response once its head has arrived; the body is a `StreamReader` read as
  * it arrives. The request belongs to the calling task: cancelling the task,
  * or its end, aborts the request (the connection is closed, even in the
- * middle of the body), and so does `response.abort()`. An `init.signal` of
- * your own aborts it too.
+ * middle of the body), and so does `response.abort()`. A signal of your
+ * own aborts it too: `init.signal`, or else the `Request`'s own signal (as
+ * in the standard `fetch`, an `init.signal` takes its place).
  *
  * **Cancellation:** aborts the request (whether the head or the body was
  * awaited) and throws `CancelledError`.
@@ -92,7 +93,10 @@ export interface FetchResponse {
  * ```
  */
 export const fetch = defineOperation(function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
-  const { limit, maxBodySize = DEFAULT_MAX_BODY_SIZE, signal: userSignal, ...rest } = init;
+  const { limit, maxBodySize = DEFAULT_MAX_BODY_SIZE, signal: initSignal, ...rest } = init;
+  // The request is made with corio's own signal, which replaces the caller's: that one is followed
+  // instead. As in the standard fetch, `init.signal` (even null) takes the place of a Request's own.
+  const userSignal = "signal" in init ? initSignal : input instanceof Request ? input.signal : undefined;
   if (!(typeof maxBodySize === "number" && maxBodySize >= 0))
     throw new RangeError(`Cannot fetch: maxBodySize must be a non-negative number of bytes, received ${String(maxBodySize)}`);
   // Checked before the request is sent: the body's reader is made once the response has come.

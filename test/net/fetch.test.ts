@@ -213,6 +213,34 @@ describe("fetch", () => {
     );
   });
 
+  it("a Request's own signal stops the body too; an init.signal takes its place, as in the standard fetch", async () => {
+    await withServer(
+      (_req, res) => {
+        res.write("part");
+      },
+      (url) =>
+        runVirtual(function* () {
+          const own = new AbortController();
+          const first = new Request(url, { signal: own.signal });
+          const response = yield* fetch(first);
+          assert.equal(new TextDecoder().decode(yield* response.body.read(100)), "part");
+          // (Checked before aborting: a body that is not aborted would wait forever.)
+          assert.equal(getEventListeners(first.signal, "abort").length, 1, "the Request's signal is followed");
+          own.abort("caller gave up");
+          yield* rejectsOp(response.body.read(100), BrokenResourceError);
+
+          const replaced = new AbortController();
+          const request = new Request(url, { signal: replaced.signal });
+          const init = new AbortController();
+          const second = yield* fetch(request, { signal: init.signal });
+          yield* second.body.read(100);
+          assert.equal(getEventListeners(request.signal, "abort").length, 0, "the Request's signal is not followed");
+          init.abort("caller gave up");
+          yield* rejectsOp(second.body.read(100), BrokenResourceError);
+        }),
+    );
+  });
+
   it("a connection refused is the fetch TypeError", async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
