@@ -23,7 +23,7 @@ export function* waitForConnect(
 ): Operation<void> {
   const connected = new ExternalPark<void>(requireCurrentTask("connect"), "io", undefined, "a connection to open (connect)");
   const onError = (error: NodeJS.ErrnoException): void => {
-    connected.reject(Object.assign(new Error(`Cannot connect to ${target}: ${error.message}`, { cause: error }), { code: error.code }));
+    connected.reject(Object.assign(new Error(`Cannot connect to ${target}: ${describeConnectError(error)}`, { cause: error }), { code: error.code }));
   };
   socket.once("error", onError);
   socket.once(event, () => connected.resolve());
@@ -44,4 +44,17 @@ export function* waitForConnect(
     if (timer !== undefined) clearTimeout(timer);
     socket.off("error", onError);
   }
+}
+
+/**
+ * What went wrong connecting. A name with several addresses, all of which
+ * failed (Node tries each, "happy eyeballs"), gives an `AggregateError`
+ * whose own message is empty: its inner errors say it, as asyncio's
+ * "Multiple exceptions: ..." does.
+ */
+function describeConnectError(error: Error): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return `Multiple exceptions: ${error.errors.map((inner: unknown) => (inner instanceof Error ? inner.message : String(inner))).join(", ")}`;
+  }
+  return error.message;
 }

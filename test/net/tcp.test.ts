@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
+import dns from "node:dns";
 import { mkdtempSync, rmSync } from "node:fs";
 import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -341,6 +342,37 @@ asyncio.run(main())
     } finally {
       for (const socket of accepted) socket.destroy();
       await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
+  it("a name whose addresses all refuse: the message gives each address's error (Node's AggregateError has none)", async () => {
+    // A name with two addresses, as a dual-stack "localhost" resolves; Node tries each (autoSelectFamily).
+    const lookup = dns.lookup;
+    const dual = mock.method(dns, "lookup", (host: string, options: unknown, callback: (...args: unknown[]) => void) => {
+      if (host !== "dual.test") return (lookup as (...args: unknown[]) => void)(host, options, callback);
+      const all = [
+        { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
+      ];
+      if ((options as { all?: boolean }).all) process.nextTick(callback, null, all);
+      else process.nextTick(callback, null, "::1", 6);
+    });
+    try {
+      await runVirtual(function* () {
+        const server = yield* lineEchoServer();
+        const port = server.address.port;
+        server.close();
+        yield* server.waitClosed();
+        const error = yield* rejectsOp(openConnection({ host: "dual.test", port }), Error);
+        assert.match(
+          error.message,
+          new RegExp(`^Cannot connect to dual\\.test:${port}: Multiple exceptions: connect E\\w+ ::1:${port}, connect ECONNREFUSED 127\\.0\\.0\\.1:${port}$`),
+        );
+        assert.ok(error.cause instanceof AggregateError);
+        assert.equal(typeof (error as { code?: string }).code, "string");
+      });
+    } finally {
+      dual.mock.restore();
     }
   });
 
