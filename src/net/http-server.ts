@@ -124,7 +124,7 @@ export class HttpServer {
     this.#secure = secure;
   }
 
-  /** The address the server listens on (in a cluster's primary, the one its workers share). */
+  /** The address the server listens on (in a cluster's primary, the one its workers share), and still the same once closed. */
   get address(): AddressInfo {
     return this.#address();
   }
@@ -371,8 +371,10 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     slot?.failed(error);
     throw error;
   }
-  slot?.listening(server.address(), (grace) => core.close(grace));
-  return daemonReturnedAs(serverTask, new HttpServer(() => server.address() as AddressInfo, core, options.tls !== undefined));
+  // Kept: once closed, Node gives null for the address, and `address` and `url` still name the one it had.
+  const address = server.address() as AddressInfo;
+  slot?.listening(address, (grace) => core.close(grace));
+  return daemonReturnedAs(serverTask, new HttpServer(() => address, core, options.tls !== undefined));
 });
 
 /** Bytes a connection may still send after its parser failed behind requests in flight, before it is cut. */

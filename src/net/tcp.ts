@@ -176,7 +176,7 @@ export class Server {
     this.#core = core;
   }
 
-  /** The address it listens on (host, port, family; in a cluster's primary, the one its workers share). For a Unix socket, `address` is its path and `port` 0. */
+  /** The address it listens on (host, port, family; in a cluster's primary, the one its workers share), and still the same once closed. For a Unix socket, `address` is its path and `port` 0. */
   get address(): AddressInfo {
     const address = this.#address();
     return typeof address === "object" && address !== null ? address : { address: String(address), port: 0, family: "unix" };
@@ -325,6 +325,8 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     slot?.failed(error);
     throw error;
   }
-  slot?.listening(server.address(), (grace) => core.close(grace));
-  return daemonReturnedAs(serverTask, new Server(() => server.address(), core));
+  // Kept: once closed, Node gives null for the address, and `Server.address` still names the one it had.
+  const address = server.address();
+  slot?.listening(address, (grace) => core.close(grace));
+  return daemonReturnedAs(serverTask, new Server(() => address, core));
 });

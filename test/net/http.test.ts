@@ -128,6 +128,19 @@ describe("serveHttp", () => {
     assert.deepEqual(log, ["microtask after the request event", "handler"]);
   });
 
+  it("address and url keep the address the server listened on once it is closed (Node gives null then)", async () => {
+    await runVirtual(function* () {
+      const server = yield* serveHttp(function* (_request, response) {
+        yield* response.end();
+      });
+      const { address, url } = server;
+      server.close();
+      yield* server.waitClosed();
+      assert.deepEqual(server.address, address);
+      assert.equal(server.url, url);
+    });
+  });
+
   it("streams a response in chunks", async () => {
     await withServer(
       function* (_request, response) {

@@ -891,6 +891,17 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
     assert.deepEqual(log, []);
   });
 
+  it("address keeps the address the server listened on once it is closed (Node gives null then)", async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(function* () {});
+      const open = server.address;
+      server.close();
+      yield* server.waitClosed();
+      assert.deepEqual(server.address, open);
+      assert.equal(server.address.family, "IPv4");
+    });
+  });
+
   it("a bad grace is a RangeError", async () => {
     await runVirtual(function* () {
       const error = yield* rejectsOp(
