@@ -53,5 +53,16 @@ export function* waitListening(listener: EventEmitter, start: () => void, fail: 
 export function describeAddress(address: { address: string; port: number } | string | null, fallback: string): string {
   if (typeof address === "string") return address;
   if (address === null) return fallback;
-  return address.address.includes(":") ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+  return hostPort(address.address, address.port);
+}
+
+/** `host:port`, or `[host]:port` for an IPv6 address (`[::1]:8080`, not the ambiguous `::1:8080`). */
+export function hostPort(host: string, port: unknown): string {
+  return host.includes(":") ? `[${host}]:${String(port)}` : `${host}:${String(port)}`;
+}
+
+/** Checks a port to listen on: an integer from 0 (any free port) to 65535; Node's own error would come from inside the listen. */
+export function checkListenPort(port: unknown, action: string): void {
+  if (!(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535))
+    throw new RangeError(`Cannot ${action}: port must be an integer from 0 to 65535, received ${String(port)}`);
 }

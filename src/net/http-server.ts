@@ -17,7 +17,7 @@ import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl, Watcher } from "../core/task.ts";
 import { continueWithinLimit, refuseBody } from "./_body-limit.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
-import { describeAddress } from "./_listen.ts";
+import { checkListenPort, describeAddress, hostPort } from "./_listen.ts";
 import { nodeHttps } from "./_node-modules.ts";
 import { type RequestHandling, RequestRun } from "./_request-run.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
@@ -211,7 +211,7 @@ defineOperationMethods(HttpServer);
  * @param options `host`, `port`, `tls`, `limits`, `grace`, `workers`.
  * @returns The running server.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`, or `workers` not a positive integer.
+ * @throws {RangeError} for a negative or non-numeric `grace`, a `port` not from 0 to 65535, or `workers` not a positive integer.
  * @example
  * ```ts
  * import { run, until } from "corio";
@@ -248,6 +248,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     throw new RangeError(`Cannot serve HTTP: limits.maxPipelined must be a positive integer, received ${String(maxPipelined)}`);
   }
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "serve HTTP");
+  checkListenPort(options.port ?? 0, "serve HTTP");
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
   if (workers !== undefined && isClusterPrimary()) {
@@ -263,7 +264,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
   };
   const server: Server = options.tls ? nodeHttps().createServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
-  const where = `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
+  const where = hostPort(options.host ?? "127.0.0.1", options.port ?? 0);
   const core = new ServerCore({
     loop: owner.loop,
     listener: server,

@@ -15,7 +15,7 @@ import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
 import { ConnectionRun } from "./_connection-run.ts";
-import { describeAddress } from "./_listen.ts";
+import { checkListenPort, describeAddress, hostPort } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, dropSocket, wrapSocket } from "./_socket-transport.ts";
@@ -101,7 +101,7 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * **Cancellation:** a connection being opened is destroyed.
  *
  * @throws {Error} with the OS `code` (`ECONNREFUSED`, `ENOTFOUND`, ...) if it cannot connect.
- * @throws {RangeError} for a bad `port`, `handshakeTimeout` or `limit` (not a positive integer), before connecting.
+ * @throws {RangeError} for a `port` not from 1 to 65535 (without `path`), a `handshakeTimeout` that is not a positive number, or a `limit` that is not a positive integer, before connecting.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -119,8 +119,8 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  */
 export const openConnection = defineOperation(function* openConnection(options: OpenConnectionOptions): Operation<StreamEnd> {
   requireCurrentTask("open a connection");
-  const target = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port}`;
-  if (options.path === undefined && !(typeof options.port === "number" && options.port > 0 && options.port < 65536)) {
+  const target = options.path ?? hostPort(options.host ?? "127.0.0.1", options.port);
+  if (options.path === undefined && !(Number.isInteger(options.port) && (options.port as number) > 0 && (options.port as number) < 65536)) {
     throw new RangeError(`Cannot open a connection: port must be an integer from 1 to 65535, received ${String(options.port)}`);
   }
   const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port: options.port as number };
@@ -246,7 +246,7 @@ defineOperationMethods(Server);
  * `docs/scaling.md`.
  *
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) if it cannot listen.
- * @throws {RangeError} for a negative or non-numeric `grace`, `workers` or `limit` not a positive integer, or a bad `framing` (an empty delimiter, a `maxLength` that is not a positive integer), before listening.
+ * @throws {RangeError} for a negative or non-numeric `grace`, a `port` not from 0 to 65535, `workers` or `limit` not a positive integer, or a bad `framing` (an empty delimiter, a `maxLength` that is not a positive integer), before listening.
  * @throws {TypeError} for a `framing` mode other than `line` or `raw`.
  * @example A line-framed echo server
  * ```ts
@@ -277,6 +277,7 @@ defineOperationMethods(Server);
 export const startServer = defineOperation(function* startServer(handler: ConnectionHandler, options: StartServerOptions = {}): Operation<Server> {
   if (typeof handler !== "function") throw new TypeError(`Cannot start a server: the handler must be a function, received ${typeof handler}`);
   const grace = checkGrace(options.grace ?? DEFAULT_GRACE, "start a server");
+  if (options.path === undefined) checkListenPort(options.port ?? 0, "start a server");
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "start a server");
   // Checked now: each connection's reader and messages are made in Node's connection listener, where a throw would end the process.
   const limit = options.limit === undefined ? undefined : checkReaderLimit(options.limit, "start a server");
@@ -289,7 +290,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   }
   const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const server: NetServer = options.tls ? nodeTls().createServer(options.tls) : createServer({ allowHalfOpen: true });
-  const where = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 0}`;
+  const where = options.path ?? hostPort(options.host ?? "127.0.0.1", options.port ?? 0);
   const core = new ServerCore({
     loop: owner.loop,
     listener: server,

@@ -13,7 +13,7 @@ import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { describeAddress, waitListening } from "./_listen.ts";
+import { hostPort, waitListening } from "./_listen.ts";
 
 /** A host and port. */
 export interface DatagramAddress {
@@ -112,7 +112,9 @@ export class DatagramSocket {
     socket.on("message", (data, info) => {
       if (data.length > this.#maxSize) {
         this.#deliver(
-          new RangeError(`Cannot receive a datagram of ${data.length} bytes from ${info.address}:${info.port}: the limit is maxSize = ${this.#maxSize} bytes`),
+          new RangeError(
+            `Cannot receive a datagram of ${data.length} bytes from ${hostPort(info.address, info.port)}: the limit is maxSize = ${this.#maxSize} bytes`,
+          ),
         );
       } else {
         this.#deliver({ data, address: info.address, port: info.port });
@@ -335,7 +337,7 @@ export class DatagramSocket {
 
   #receiveError(error: NodeJS.ErrnoException): BrokenResourceError {
     const peer = this.remoteAddress;
-    const from = peer === undefined ? "" : ` from ${peer.address}:${peer.port}`;
+    const from = peer === undefined ? "" : ` from ${hostPort(peer.address, peer.port)}`;
     const message =
       error.code === "ECONNREFUSED"
         ? `Cannot receive${from}: the peer refused a datagram sent earlier (ECONNREFUSED: nothing listens on that port); the socket still works, receive again`
@@ -402,11 +404,11 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     yield* waitListening(
       socket,
       () => socket.bind(bindPort, host),
-      (error) => withCode(`Cannot bind a UDP socket to ${describeAddress({ address: host, port: bindPort }, host)}`, error),
+      (error) => withCode(`Cannot bind a UDP socket to ${hostPort(host, bindPort)}`, error),
     );
     wrapper = DatagramSocket.create(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
-      const peer = describeAddress({ address: connect.host, port: connect.port }, connect.host);
+      const peer = hostPort(connect.host, connect.port);
       const connected = new ExternalPark<void>(task, "io", undefined, "a UDP socket to connect");
       try {
         socket.connect(connect.port, connect.host, (error?: Error) =>

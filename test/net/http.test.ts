@@ -141,6 +141,16 @@ describe("serveHttp", () => {
     });
   });
 
+  it("a port that is not an integer from 0 to 65535 is corio's RangeError, not Node's", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        serveHttp(function* () {}, { port: 1.5 }),
+        RangeError,
+      );
+      assert.equal(error.message, "Cannot serve HTTP: port must be an integer from 0 to 65535, received 1.5");
+    });
+  });
+
   it("streams a response in chunks", async () => {
     await withServer(
       function* (_request, response) {

@@ -345,6 +345,38 @@ asyncio.run(main())
     }
   });
 
+  it("an IPv6 address is bracketed in messages ([::1]:port, not ::1:port)", { skip: needsIpv6Loopback() }, async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(function* () {}, { host: "::1" });
+      const port = server.address.port;
+      const inUse = yield* rejectsOp(
+        startServer(function* () {}, { host: "::1", port }),
+        Error,
+      );
+      assert.match(inUse.message, new RegExp(`^Cannot start a server on \\[::1\\]:${port}: `));
+      server.close();
+      yield* server.waitClosed();
+      const refused = yield* rejectsOp(openConnection({ host: "::1", port }), Error);
+      assert.match(refused.message, new RegExp(`^Cannot connect to \\[::1\\]:${port}: `));
+    });
+  });
+
+  it("a port that is not an integer in range is corio's RangeError, not Node's", async () => {
+    await runVirtual(function* () {
+      for (const port of [1.5, 0, 65536]) {
+        const error = yield* rejectsOp(openConnection({ port }), RangeError);
+        assert.equal(error.message, `Cannot open a connection: port must be an integer from 1 to 65535, received ${port}`);
+      }
+      for (const port of [1.5, -1, 65536]) {
+        const error = yield* rejectsOp(
+          startServer(function* () {}, { port }),
+          RangeError,
+        );
+        assert.equal(error.message, `Cannot start a server: port must be an integer from 0 to 65535, received ${port}`);
+      }
+    });
+  });
+
   it("a name whose addresses all refuse: the message gives each address's error (Node's AggregateError has none)", async () => {
     // A name with two addresses, as a dual-stack "localhost" resolves; Node tries each (autoSelectFamily).
     const lookup = dns.lookup;
