@@ -20,6 +20,7 @@ const COLD = new Map<string, string>([
   ["Protocol", "compat: one per connection, subclassed by users"],
   ["Factory", "compat: one per server"],
   ["ListeningPort", "compat: one per listening port"],
+  ["Deferred", "compat: one per Deferred, a callback chain (DeferredList extends it)"],
   ["ConnectionClosed", "an error"],
   ["ConnectionLost", "an error"],
   ["ConnectError", "an error"],

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { callFromThread, callInThread, deferToThread } from "../../../src/compat/calvin/index.ts";
-import type { Failure } from "../../../src/compat/twisted/index.ts";
-import { CancelledError, Future, run, sleep, spawn } from "../../../src/index.ts";
+// Twisted's CancelledError (an ordinary error), which a cancelled Deferred fails with, not corio's.
+import { CancelledError, type Failure } from "../../../src/compat/twisted/index.ts";
+import { Future, run, sleep, spawn } from "../../../src/index.ts";
 import { exposeToThreads, type ThreadContext } from "../../../src/threads/index.ts";
 import { checkLeaks, collectReports } from "../../_helpers.ts";
 import { reported } from "./_actor.ts";
