@@ -22,8 +22,8 @@ export function encodeArgumentsKey(args: readonly unknown[], api: string): strin
 /**
  * A prefix-free encoding of `value`, so that a list of encodings can be read
  * back one way only: `u` undefined, `l` null, `t`/`f`, `n<number>;`,
- * `b<bigint>;`, `s<length>:<chars>`, `d<time>;` a Date, `[...]` an array,
- * `{<key><value>...}` a plain object (its own enumerable keys, sorted).
+ * `b<bigint>;`, a string (see `stringPart`), `d<time>;` a Date, `[...]` an
+ * array, `{<key><value>...}` a plain object (its own enumerable keys, sorted).
  * `index` is the argument's position (-1 for the list itself), for the error;
  * `open` holds the arrays and objects being encoded, to refuse a cycle.
  */
@@ -38,7 +38,7 @@ function encodeKeyPart(value: unknown, index: number, open: object[], api: strin
     case "bigint":
       return `b${String(value)};`;
     case "string":
-      return `s${value.length}:${value}`;
+      return stringPart(value);
     case "object": {
       if (value === null) return "l";
       if (value instanceof Date) return `d${String(value.getTime())};`;
@@ -58,7 +58,7 @@ function encodeKeyPart(value: unknown, index: number, open: object[], api: strin
       } else {
         out = "{";
         for (const name of Object.keys(value).sort()) {
-          out += `s${name.length}:${name}${encodeKeyPart((value as Record<string, unknown>)[name], index, open, api)}`;
+          out += `${stringPart(name)}${encodeKeyPart((value as Record<string, unknown>)[name], index, open, api)}`;
         }
         out += "}";
       }
@@ -67,6 +67,21 @@ function encodeKeyPart(value: unknown, index: number, open: object[], api: strin
     }
   }
   throw keyError(api, index, describeKeyless(value));
+}
+
+/** A lone surrogate (half of a UTF-16 pair without its other half). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * `s<length>:<chars>`; a string with a lone surrogate is `x<UTF-16 units in
+ * hex>;` instead: a Redis key goes out as UTF-8, where every lone surrogate
+ * becomes the same U+FFFD, so `"\uD800"` and `"\uDBFF"` would share a key.
+ */
+function stringPart(value: string): string {
+  if (!LONE_SURROGATE.test(value)) return `s${value.length}:${value}`;
+  let hex = "x";
+  for (let i = 0; i < value.length; i++) hex += value.charCodeAt(i).toString(16).padStart(4, "0");
+  return `${hex};`;
 }
 
 function describeKeyless(value: unknown): string {

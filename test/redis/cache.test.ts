@@ -292,6 +292,7 @@ describe("redisCache", { skip }, () => {
         },
         { redis, name: "t10", ttl: 60_000 },
       );
+      // Lone surrogates too: a key goes out as UTF-8, where each would become the same U+FFFD.
       const lists: unknown[][] = [
         [null],
         [undefined],
@@ -305,6 +306,11 @@ describe("redisCache", { skip }, () => {
         [new Date(5)],
         ["1970-01-01T00:00:00.005Z"],
         [Number.NaN],
+        ["\uD800"],
+        ["\uDBFF"],
+        ["\uFFFD"],
+        [{ "\uD800": 1 }],
+        [{ "\uDC00": 1 }],
       ];
       for (const args of lists) yield* cached(...args);
       for (const args of lists)
