@@ -285,17 +285,26 @@ class LimitHandle implements TimeLimit {
  * caller's cancel) cancels the join, as `all` and `race` do with the tasks
  * they are given and as asyncio's `wait_for(task)` does; then waits for its
  * cleanup. A task that completes or fails all the same gives its outcome
- * (decided case 12).
+ * (decided case 12). An ancestor of the joiner is not cancelled (it could
+ * only end after the joiner).
  */
 function* joinCancelling<T>(task: TaskImpl<T>): Generator<Instruction, T, unknown> {
   try {
     return yield* task;
   } catch (error) {
     const joiner = requireCurrentTask("wait for a task");
-    if (error !== joiner.cancelError || task.done) throw error;
+    // An ancestor (a task watching its parent with a limit) ends only after the joiner: cancelling it
+    // and waiting would wait for ever. As before, the limit just stops watching it.
+    if (error !== joiner.cancelError || task.done || isAncestor(task, joiner)) throw error;
     yield* waitUntilDone(joiner, task as TaskImpl<unknown>, error);
     if (task.state === "done") return task.result();
     if (task.state === "failed") throw task.error;
     throw error;
   }
+}
+
+/** Whether `task` is `of` or one of its ancestors. */
+function isAncestor(task: TaskImpl<unknown>, of: TaskImpl<unknown>): boolean {
+  for (let scope: TaskImpl<unknown> | null = of; scope !== null; scope = scope.parentScope as TaskImpl<unknown> | null) if (scope === task) return true;
+  return false;
 }

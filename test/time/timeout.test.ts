@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, currentTime, deadline, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
+import { CancelledError, currentTask, currentTime, deadline, moveOnAfter, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp, start } from "../_helpers.ts";
 
@@ -233,6 +233,24 @@ describe("timeout", () => {
       yield* rejectsOp(caller, CancelledError);
       assert.equal(job.state, "cancelled");
       assert.equal(currentTime(), 10);
+    });
+  });
+
+  it("a task watching its own ancestor with a limit is not deadlocked: the ancestor is not cancelled (it ends only after its children)", async () => {
+    await runVirtual(function* () {
+      const self = currentTask();
+      yield* rejectsOp(timeout(20, self), TimeoutError);
+      const watcher = yield* spawn(function* () {
+        assert.deepEqual(yield* moveOnAfter(20, self), { value: undefined, cancelled: true });
+        yield* rejectsOp(timeout(20, self), TimeoutError);
+        // At shutdown: the parent's cancel reaches the watcher, which ends.
+        yield* moveOnAfter(60_000, self);
+      });
+      yield* sleep(100);
+      assert.equal(watcher.state, "running");
+      watcher.cancel();
+      yield* rejectsOp(watcher, CancelledError);
+      assert.equal(currentTime(), 120);
     });
   });
 
