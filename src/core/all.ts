@@ -174,7 +174,8 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
         yield wait;
       }
       // Completed all the same: every operation (race: its winner).
-      const completed = mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done");
+      // (allSettled: what had failed before the cancel is settled too.)
+      const completed = mode === FIRST_SETTLED ? group.decider !== undefined : tasks.every((task) => task.state === "done" || settled?.has(task) === true);
       if (error === caller.cancelError && completedOverCancel(caller, throwable, completed)) return { tasks, failure: group.decider };
       throw error;
     }

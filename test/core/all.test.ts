@@ -7,6 +7,7 @@ import {
   currentTime,
   type Operation,
   race,
+  shield,
   sleep,
   spawn,
   suspend,
@@ -179,6 +180,27 @@ describe("allSettled", () => {
         assert.ok(error instanceof TimeoutError, String(error));
       }
       assert.equal(currentTime(), 50);
+    });
+  });
+
+  it("cancelled after an operation failed, the others completing all the same: the results, rejection included (decided case 12)", async () => {
+    const early = new Error("a result");
+    await runVirtual(function* () {
+      const results = yield* timeout(
+        50,
+        allSettled([
+          function* (): Operation<never> {
+            yield* sleep(1);
+            throw early;
+          },
+          shield(after(100, "completed all the same")),
+        ]),
+      );
+      assert.deepEqual(results, [
+        { status: "rejected", reason: early },
+        { status: "fulfilled", value: "completed all the same" },
+      ]);
+      assert.equal(currentTime(), 100);
     });
   });
 
