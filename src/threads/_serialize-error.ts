@@ -57,8 +57,13 @@ export function isCloneable(value: unknown): boolean {
  * getter or a proxy that throws) becomes an `Error` saying so. Thrown here,
  * it would end the worker (failing every job on it) or, in the main thread,
  * escape the pool's message handler.
+ *
+ * `budget` counts the errors one call may still write out (causes and an
+ * `AggregateError`'s errors included): an error listed many times, or
+ * listing itself, would otherwise be written out again at every mention,
+ * exponentially. Past it, an error comes as one saying it was left out.
  */
-export function serializeError(error: unknown, depth = 0): SerializedError {
+export function serializeError(error: unknown, depth = 0, budget = { left: 200 }): SerializedError {
   try {
     if (!(error instanceof Error)) {
       let message: string;
@@ -69,6 +74,8 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
       }
       return { key: "Error", name: "Error", message, thrown: error };
     }
+    if (budget.left <= 0) return { key: "Error", name: "Error", message: "An error left out: the error thrown holds more errors than are sent across threads" };
+    budget.left--;
     const registry = (globalThis as unknown as Registry)[Symbol.for("corio.errorClasses")];
     const builtins: unknown[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError, DOMException];
     // An error rebuilt where its class was missing keeps its key, so it comes back as what it was.
@@ -99,7 +106,8 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     if (fields !== undefined) record.fields = fields;
     // A cause that cannot be copied (or a cycle of causes) is left out rather than failing the whole message.
     try {
-      if ("cause" in error && depth < 8 && (error.cause instanceof Error || isCloneable(error.cause))) record.cause = serializeError(error.cause, depth + 1);
+      if ("cause" in error && depth < 8 && (error.cause instanceof Error || isCloneable(error.cause)))
+        record.cause = serializeError(error.cause, depth + 1, budget);
     } catch {
       // As above.
     }
@@ -108,13 +116,20 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     try {
       const errors = (error as { errors?: unknown }).errors;
       if (key === "AggregateError" && Array.isArray(errors) && depth < 8) {
-        record.errors = errors
-          .slice(0, 100)
-          .map((item) =>
+        const list: SerializedError[] = [];
+        for (const item of errors.slice(0, 100)) {
+          if (budget.left <= 0) {
+            // One record says the rest were left out (each would only say the same).
+            list.push(serializeError(item, depth + 1, budget));
+            break;
+          }
+          list.push(
             item instanceof Error || isCloneable(item)
-              ? serializeError(item, depth + 1)
+              ? serializeError(item, depth + 1, budget)
               : { key: "Error", name: "Error", message: `An error of the AggregateError cannot be copied across threads: ${typeof item}` },
           );
+        }
+        record.errors = list;
       }
     } catch {
       // As above.

@@ -222,6 +222,25 @@ describe("ThreadPool: results and errors", () => {
         AggregateError,
       );
       assert.equal((many as AggregateError).errors.length, 100);
+      // One that lists itself 30 times: written out at every mention it would take for ever (30^8 records).
+      const selfListing = yield* rejectsOp(
+        pool.call(() => {
+          const errors: unknown[] = [];
+          const aggregate = new AggregateError(errors, "self-listing");
+          for (let i = 0; i < 30; i++) errors.push(aggregate);
+          Object.defineProperty(aggregate, "errors", { value: errors });
+          throw aggregate;
+        }),
+        AggregateError,
+      );
+      assert.equal(selfListing.message, "self-listing");
+      let records = 0;
+      const count = (error: unknown): void => {
+        records++;
+        if (error instanceof AggregateError) for (const inner of error.errors) count(inner);
+      };
+      count(selfListing);
+      assert.ok(records <= 400, `${records} errors sent`); // 200, and one "left out" per AggregateError at most
       const dom = yield* rejectsOp(
         pool.call(() => {
           throw new DOMException("stopped", "AbortError");
