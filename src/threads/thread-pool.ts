@@ -178,6 +178,8 @@ export class ThreadPool {
   #startError: unknown = undefined;
   /** After a worker could not start, when (`Date.now()`) to try again while other workers run the jobs. */
   #retryStartAt = 0;
+  /** Pumps again at `#retryStartAt`: the workers that run may hold long jobs, and nothing else would. */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #closed = false;
   #completed = 0;
 
@@ -479,6 +481,12 @@ export class ThreadPool {
       } catch (error) {
         this.#startError = error;
         this.#retryStartAt = Date.now() + START_RETRY_MS;
+        this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = undefined;
+          if (!this.#closed) this.#pump();
+        }, START_RETRY_MS);
+        // The workers running keep the process alive while they have jobs; the retry need not.
+        this.#retryTimer.unref?.();
       }
     }
     if (best === undefined || best.inFlight.size >= (transfers ? Math.min(2, this.#jobsPerWorker) : this.#jobsPerWorker)) return undefined;
@@ -613,6 +621,8 @@ export class ThreadPool {
   *#shutdown(): Operation<void> {
     if (!this.#closed) {
       this.#closed = true;
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
       for (const queue of [this.#transferQueue, this.#queue]) {
         while (queue.size > 0) {
           const job = queue.shift() as Job;
