@@ -76,7 +76,7 @@ export function checkFraming(framing: Framing): CheckedFraming {
       throw new TypeError(`Cannot frame lines: the delimiter must be a string or a Uint8Array, received ${given === null ? "null" : typeof given}`);
     }
     // A copy: the caller's bytes could change under a server's connections.
-    const delimiter = typeof given === "string" ? new TextEncoder().encode(given) : given.slice();
+    const delimiter = typeof given === "string" ? new TextEncoder().encode(given) : new Uint8Array(given);
     if (delimiter.length === 0) throw new RangeError("Cannot frame lines: the delimiter is empty");
     return { mode, delimiter };
   }

@@ -121,6 +121,20 @@ describe("StreamReader", () => {
     );
   });
 
+  it("readMessages keeps a copy of a Buffer delimiter: changing the caller's bytes later changes nothing", async () => {
+    await runVirtual(function* () {
+      const reader = new StreamReader();
+      const delimiter = Buffer.from("\n");
+      const messages = readMessages(reader, { mode: "line", delimiter });
+      delimiter[0] = 0x7c; // "|"
+      reader.feed(new TextEncoder().encode("a|b\nc"));
+      reader.feedEof();
+      const got: unknown[] = [];
+      for (let next = yield* messages.next(); next.done !== true; next = yield* messages.next()) got.push(next.value);
+      assert.deepEqual(got, ["a|b", "c"]);
+    });
+  });
+
   it("lines() and readMessages: a next() cancelled while it waits loses nothing, and each message arrives once", async () => {
     await runVirtual(function* () {
       const reader = new StreamReader();
