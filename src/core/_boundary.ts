@@ -43,6 +43,12 @@ export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
   return owner;
 }
 
+/** Whether `task` is `of` or one of its ancestors: a task that can end only after `of` has. */
+export function isSelfOrAncestor(task: TaskImpl<unknown>, of: TaskImpl<unknown>): boolean {
+  for (let scope: TaskImpl<unknown> | null = of; scope !== null; scope = scope.parentScope as TaskImpl<unknown> | null) if (scope === task) return true;
+  return false;
+}
+
 /**
  * Waits for a boundary child and gives its outcome. If the caller is
  * cancelled meanwhile, the child (cancelled with it, being its child) is

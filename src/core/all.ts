@@ -3,7 +3,7 @@
  * @module
  */
 
-import { completedOverCancel, startBoundary } from "./_boundary.ts";
+import { completedOverCancel, isSelfOrAncestor, startBoundary } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CONCURRENT } from "./_scope.ts";
@@ -28,7 +28,8 @@ export type Settled<T> = { status: "fulfilled"; value: T } | { status: "rejected
  * cleanup, or at the same moment), a `TaskGroupError` with the first failure
  * first: an error is never hidden by the cancellation that caused it. Tasks
  * may be passed too; they are joined (and cancelled on failure like the
- * rest).
+ * rest), but not the calling task or one of its parents (a `TypeError`:
+ * they end only after it).
  *
  * **Cancellation:** cancelling the caller cancels every operation and
  * throws once all have finished their cleanup.
@@ -147,7 +148,12 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run ${api}: expected an array of operations, received ${describeKind(ops)}`);
   const caller = requireCurrentTask(api);
   // Every element is checked before any starts: one started before a bad element would run on unowned.
-  for (const op of ops) if (!(op instanceof TaskImpl)) assertOperationLike(op, api);
+  for (const op of ops) {
+    if (!(op instanceof TaskImpl)) assertOperationLike(op, api);
+    // Cancelled by the group (or with the caller), it would be waited for, and it ends only after the caller: for ever.
+    else if (isSelfOrAncestor(op as TaskImpl<unknown>, caller))
+      throw new TypeError(`Cannot ${api}: ${op.path} is this task or one of its parents, which ends only after it; wait for it with yield* or a time limit`);
+  }
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();

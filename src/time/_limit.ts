@@ -2,7 +2,7 @@
  * The time limit shared by `timeout`, `deadline`, `moveOnAfter` and `moveOnAt`.
  * @module
  */
-import { joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
+import { isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
@@ -295,16 +295,10 @@ function* joinCancelling<T>(task: TaskImpl<T>): Generator<Instruction, T, unknow
     const joiner = requireCurrentTask("wait for a task");
     // An ancestor (a task watching its parent with a limit) ends only after the joiner: cancelling it
     // and waiting would wait for ever. As before, the limit just stops watching it.
-    if (error !== joiner.cancelError || task.done || isAncestor(task, joiner)) throw error;
+    if (error !== joiner.cancelError || task.done || isSelfOrAncestor(task as TaskImpl<unknown>, joiner)) throw error;
     yield* waitUntilDone(joiner, task as TaskImpl<unknown>, error);
     if (task.state === "done") return task.result();
     if (task.state === "failed") throw task.error;
     throw error;
   }
-}
-
-/** Whether `task` is `of` or one of its ancestors. */
-function isAncestor(task: TaskImpl<unknown>, of: TaskImpl<unknown>): boolean {
-  for (let scope: TaskImpl<unknown> | null = of; scope !== null; scope = scope.parentScope as TaskImpl<unknown> | null) if (scope === task) return true;
-  return false;
 }

@@ -4,6 +4,7 @@ import {
   all,
   allSettled,
   CancelledError,
+  currentTask,
   currentTime,
   type Operation,
   race,
@@ -16,7 +17,7 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -159,6 +160,24 @@ describe("a bad element after good ones", () => {
       assert.deepEqual(events, []);
     });
   }
+});
+
+describe("a task's own ancestor given to all, race or allSettled", () => {
+  it("is refused with a TypeError: cancelled by the group it would be waited for, and it ends only after the caller", async () => {
+    await runVirtual(function* () {
+      const parent = currentTask();
+      const child = yield* spawn(function* () {
+        for (const combinator of [all, race, allSettled] as ((ops: unknown[]) => Operation<unknown>)[]) {
+          const error = yield* rejectsOp(combinator([parent, sleep(20)]), TypeError);
+          assert.match(error.message, /is this task or one of its parents, which ends only after it/);
+        }
+        yield* rejectsOp(all([currentTask()]), TypeError);
+        return "done";
+      });
+      assert.equal(yield* child, "done");
+      assert.equal(currentTime(), 0);
+    });
+  });
 });
 
 describe("allSettled", () => {
