@@ -5,13 +5,9 @@
  * @module
  */
 import type { EventEmitter } from "node:events";
-import { statSync, unlinkSync } from "node:fs";
-import { connect } from "node:net";
 import { ExternalPark } from "../core/_external-park.ts";
-import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { waitForConnect } from "./_connect.ts";
 
 /**
  * Starts listening (`start` calls `listen` or `bind`) and calls `done` once:
@@ -69,46 +65,4 @@ export function hostPort(host: string, port: unknown): string {
 export function checkListenPort(port: unknown, action: string): void {
   if (!(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535))
     throw new RangeError(`Cannot ${action}: port must be an integer from 0 to 65535, received ${String(port)}`);
-}
-
-/**
- * Removes a stale Unix socket file at `path`, as asyncio's
- * `start_unix_server` does: one left by a process that ended without
- * unlinking it would make the listen fail with `EADDRINUSE`. Unlike asyncio,
- * which removes any socket file, only one nobody listens on goes: a probe
- * connection must be refused (`ECONNREFUSED`), and the file must still be
- * the one probed (a server that bound the path meanwhile keeps it). A file
- * that is not a socket, or one a server answers on, is left for the listen
- * to report.
- */
-export function* removeStaleSocket(path: string): Operation<void> {
-  if (process.platform === "win32") return; // a named pipe, not a file
-  const probed = socketFile(path);
-  if (probed === undefined) return;
-  const probe = connect({ path });
-  try {
-    yield* waitForConnect(probe, path);
-  } catch (error) {
-    if (isCancellation(error)) throw error;
-    const now = socketFile(path);
-    if ((error as { code?: string }).code === "ECONNREFUSED" && now !== undefined && now.ino === probed.ino && now.dev === probed.dev) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // Not ours to remove: the listen says what is wrong.
-      }
-    }
-    return;
-  }
-  probe.destroy(); // someone listens: the listen fails with EADDRINUSE, as it should
-}
-
-/** The identity of the socket file at `path`, or undefined for none (no file, one we may not look at, or not a socket). */
-function socketFile(path: string): { ino: number; dev: number } | undefined {
-  try {
-    const stats = statSync(path);
-    return stats.isSocket() ? { ino: stats.ino, dev: stats.dev } : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -15,7 +15,7 @@ import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
 import { ConnectionRun } from "./_connection-run.ts";
-import { checkListenPort, describeAddress, hostPort, removeStaleSocket } from "./_listen.ts";
+import { checkListenPort, describeAddress, hostPort } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, dropSocket, wrapSocket } from "./_socket-transport.ts";
@@ -236,11 +236,6 @@ defineOperationMethods(Server);
  * and closes it at once (the client sees it closed before any byte) and
  * Node emits nothing; watch the process's descriptor limit instead.
  *
- * On a Unix socket `path`, a stale socket file (left by a process that
- * ended without removing it: a connection to it is refused) is removed
- * first, as asyncio's `start_unix_server` does; one a server listens on,
- * or a file that is not a socket, makes it fail with `EADDRINUSE`.
- *
  * **Cancellation:** the server belongs to the calling task. When that task
  * ends or is cancelled, the server closes gracefully, as `close()` does:
  * it stops listening at once, handlers get the `grace`, then are cancelled.
@@ -289,8 +284,6 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   const framing = checkFraming(options.framing ?? { mode: "raw" });
   const owner = requireCurrentTask("start a server");
   prepareOperationFunction(handler);
-  // In a cluster the primary does it, before its workers listen: a worker could remove the socket another just bound.
-  if (options.path !== undefined && (workers === undefined || isClusterPrimary())) yield* removeStaleSocket(options.path);
   if (workers !== undefined && isClusterPrimary()) {
     const { address, backend } = yield* primaryServer(owner, workers, grace, "start a server");
     return new Server(() => address, backend);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn as spawnProcess } from "node:child_process";
+import { execFile, spawn as spawnProcess } from "node:child_process";
 import dns from "node:dns";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -95,46 +95,6 @@ describe("stream contract over a Unix socket", () => {
       }
     });
   }
-});
-
-describe("startServer on a Unix socket path", { skip: process.platform === "win32" && "Windows pipes leave no file" }, () => {
-  it("a stale socket file (its process ended without removing it) is replaced; a live one or a plain file is left, and the listen fails", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
-    const path = join(dir, "socket");
-    try {
-      // A process that exits while listening leaves its socket file behind.
-      execFileSync(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`]);
-      assert.ok(statSync(path).isSocket());
-      await runVirtual(function* () {
-        const server = yield* startServer(
-          function* (_reader, writer) {
-            writer.write("hi\n");
-          },
-          { path },
-        );
-        const inUse = yield* rejectsOp(
-          startServer(function* () {}, { path }),
-          Error,
-        );
-        assert.equal((inUse as { code?: string }).code, "EADDRINUSE");
-        const { reader } = yield* openConnection({ path });
-        assert.equal(text(yield* reader.readLine()), "hi\n", "the live server keeps its socket");
-        server.close();
-        yield* server.waitClosed();
-      });
-      writeFileSync(path, "not a socket");
-      await runVirtual(function* () {
-        const error = yield* rejectsOp(
-          startServer(function* () {}, { path }),
-          Error,
-        );
-        assert.equal((error as { code?: string }).code, "EADDRINUSE");
-      });
-      assert.equal(readFileSync(path, "utf8"), "not a socket");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
 });
 
 /** A server that answers each line with `echo: <line>` (line framing, LF), until the client leaves. */
