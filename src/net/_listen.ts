@@ -63,6 +63,17 @@ export function hostPort(host: string, port: unknown): string {
 
 /** Checks a port to listen on: an integer from 0 (any free port) to 65535; Node's own error would come from inside the listen. */
 export function checkListenPort(port: unknown, action: string): void {
-  if (!(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535))
+  const value = portValue(port);
+  if (!(Number.isInteger(value) && value >= 0 && value <= 65535))
     throw new RangeError(`Cannot ${action}: port must be an integer from 0 to 65535, received ${String(port)}`);
+}
+
+/**
+ * A port as Node reads one: a number, or a string of digits (`"8080"` from
+ * an environment variable, which Node's `listen`, `bind` and `send` take);
+ * NaN for anything else.
+ */
+export function portValue(port: unknown): number {
+  if (typeof port === "number") return port;
+  return typeof port === "string" && /^[0-9]+$/.test(port) ? Number(port) : Number.NaN;
 }

@@ -13,7 +13,9 @@ import { checkReaderLimit, StreamReader } from "../streams/stream-reader.ts";
 import { readerFromWebStream, type WebByteReadable } from "../streams/web-streams.ts";
 
 /** Options of `fetch`: those of the standard `fetch`, the body reader's `limit`, and `maxBodySize`. */
-export interface FetchOptions extends RequestInit {
+export interface FetchOptions extends Omit<RequestInit, "signal"> {
+  /** Aborts the request and its body; `undefined` is none given, so a `Request`'s own signal still counts (`null`: none at all). */
+  signal?: AbortSignal | null | undefined;
   /** The body reader's `limit` (see `StreamReader`): the longest line `readLine` takes. @default 65536 */
   limit?: number;
   /**
@@ -95,8 +97,9 @@ export interface FetchResponse {
 export const fetch = defineOperation(function* fetch(input: string | URL | Request, init: FetchOptions = {}): Operation<FetchResponse> {
   const { limit, maxBodySize = DEFAULT_MAX_BODY_SIZE, signal: initSignal, ...rest } = init;
   // The request is made with corio's own signal, which replaces the caller's: that one is followed
-  // instead. As in the standard fetch, `init.signal` (even null) takes the place of a Request's own.
-  const userSignal = "signal" in init ? initSignal : input instanceof Request ? input.signal : undefined;
+  // instead. As in the standard fetch, `init.signal` (even null; undefined counts as absent, as WebIDL
+  // reads a dictionary) takes the place of a Request's own.
+  const userSignal = initSignal !== undefined ? initSignal : input instanceof Request ? input.signal : undefined;
   if (!(typeof maxBodySize === "number" && maxBodySize >= 0))
     throw new RangeError(`Cannot fetch: maxBodySize must be a non-negative number of bytes, received ${String(maxBodySize)}`);
   // Checked before the request is sent: the body's reader is made once the response has come.

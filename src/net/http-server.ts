@@ -375,7 +375,8 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   // Kept: once closed, Node gives null for the address, and `address` and `url` still name the one it had.
   const address = server.address() as AddressInfo;
   slot?.listening(address, (grace) => core.close(grace));
-  return daemonReturnedAs(serverTask, new HttpServer(() => address, core, options.tls !== undefined));
+  // A copy at each read, as Node's server.address() gives: a caller's change cannot reach `url` or the next reader.
+  return daemonReturnedAs(serverTask, new HttpServer(() => ({ ...address }), core, options.tls !== undefined));
 });
 
 /** Bytes a connection may still send after its parser failed behind requests in flight, before it is cut. */

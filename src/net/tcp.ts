@@ -329,5 +329,6 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   // Kept: once closed, Node gives null for the address, and `Server.address` still names the one it had.
   const address = server.address();
   slot?.listening(address, (grace) => core.close(grace));
-  return daemonReturnedAs(serverTask, new Server(() => address, core));
+  // A copy at each read, as Node's server.address() gives: a caller's change cannot reach the next reader.
+  return daemonReturnedAs(serverTask, new Server(() => (typeof address === "object" && address !== null ? { ...address } : address), core));
 });

@@ -13,7 +13,7 @@ import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import { hostPort, waitListening } from "./_listen.ts";
+import { hostPort, portValue, waitListening } from "./_listen.ts";
 
 /** A host and port. */
 export interface DatagramAddress {
@@ -388,9 +388,9 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   }
   const connect = options.connect;
   if (connect !== undefined) checkTarget(connect, "open a datagram socket", "connect.");
-  const bindPort = options.bind?.port ?? 0;
+  const bindPort = portValue(options.bind?.port ?? 0);
   if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535)
-    throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(bindPort)}`);
+    throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(options.bind?.port)}`);
   const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
   const socket = createSocket({
@@ -432,11 +432,12 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   return keeper.returnedAs(open);
 });
 
-/** Checks a peer's address: a host name or address, and a port from 1 to 65535. */
+/** Checks a peer's address: a host name or address (none: Node's localhost), and a port from 1 to 65535 (a number or digits, as Node takes). */
 function checkTarget(target: DatagramAddress, action: string, field = ""): void {
-  if (typeof target.host !== "string" || target.host === "")
+  if (target.host !== undefined && (typeof target.host !== "string" || target.host === ""))
     throw new RangeError(`Cannot ${action}: ${field}host must be a host name or an IP address, received ${String(target.host)}`);
-  if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535)
+  const port = portValue(target.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new RangeError(`Cannot ${action}: ${field}port must be an integer from 1 to 65535, received ${String(target.port)}`);
 }
 
@@ -446,5 +447,7 @@ function brokenWithCode(message: string, error: NodeJS.ErrnoException): BrokenRe
 }
 
 function withCode(message: string, error: Error): Error {
-  return Object.assign(new Error(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });
+  // Node's argument errors (thrown at once) keep their class: a TypeError for data of the wrong type.
+  const ErrorClass = error instanceof TypeError ? TypeError : error instanceof RangeError ? RangeError : Error;
+  return Object.assign(new ErrorClass(`${message}: ${error.message}`, { cause: error }), { code: (error as NodeJS.ErrnoException).code });
 }

@@ -237,6 +237,15 @@ describe("fetch", () => {
           assert.equal(getEventListeners(request.signal, "abort").length, 0, "the Request's signal is not followed");
           init.abort("caller gave up");
           yield* rejectsOp(second.body.read(100), BrokenResourceError);
+
+          // `{ signal: undefined }` is no signal given (WebIDL): the Request's own is followed (the `{ ...options, signal }` pattern).
+          const third = new AbortController();
+          const spread = new Request(url, { signal: third.signal });
+          const response3 = yield* fetch(spread, { signal: undefined });
+          yield* response3.body.read(100);
+          assert.equal(getEventListeners(spread.signal, "abort").length, 1, "the Request's signal is followed");
+          third.abort("caller gave up");
+          yield* rejectsOp(response3.body.read(100), BrokenResourceError);
         }),
     );
   });

@@ -361,6 +361,18 @@ asyncio.run(main())
     });
   });
 
+  it("address is a copy at each read, as Node's server.address() is, and a port string of digits is taken, as Node takes it", async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(function* () {}, { port: "0" as never });
+      const port = server.address.port;
+      server.address.port = 1;
+      assert.equal(server.address.port, port);
+      server.close();
+      yield* server.waitClosed();
+      assert.equal(server.address.port, port);
+    });
+  });
+
   it("a port that is not an integer in range is corio's RangeError, not Node's", async () => {
     await runVirtual(function* () {
       for (const port of [1.5, 0, 65536]) {

@@ -343,12 +343,28 @@ asyncio.run(main())
       assert.throws(() => server.sendNowait("x", { host: "127.0.0.1", port: 1.5 }), { name: "RangeError", message: /received 1\.5$/ });
       // One Node still refuses itself (no check ahead of it): its error, with its code, and the wait given back.
       const refused = yield* thrownBy(server.send(42 as unknown as string, { host: "127.0.0.1", port: client.address.port }));
-      assert.match(String(refused), /^Error: Cannot send a datagram: /);
+      assert.match(String(refused), /^TypeError: Cannot send a datagram: /, "Node's TypeError stays one");
       assert.equal((refused as { code?: string }).code, "ERR_INVALID_ARG_TYPE");
       client.close();
       server.close();
       // A wait left counted as busy would stop the virtual clock here for good.
       yield* sleep(1000);
+    });
+  });
+
+  it("takes what Node takes: a port as a string of digits, and no host (Node's localhost)", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: "0" as never } });
+      const port = String(server.address.port) as never;
+      const client = yield* openDatagram();
+      yield* client.send("one", { host: "127.0.0.1", port });
+      yield* client.send("two", { port } as never);
+      const connected = yield* openDatagram({ connect: { host: "127.0.0.1", port } });
+      yield* connected.send("three");
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push(new TextDecoder().decode((yield* server.receive()).data));
+      assert.deepEqual(got.sort(), ["one", "three", "two"]);
+      for (const socket of [server, client, connected]) socket.close();
     });
   });
 
