@@ -1,8 +1,9 @@
 // Helpers for the Twisted tests: a real-clock reactor that collects reported
 // errors, and a run with a safety stop so a broken test fails instead of
-// hanging; a reactor on a clock stepped by hand, as Twisted's task.Clock.
+// hanging; a reactor on a clock stepped by hand, as Twisted's task.Clock; what
+// a Deferred holds now.
 import assert from "node:assert/strict";
-import { createReactor, type Reactor } from "../../../src/compat/twisted/index.ts";
+import { createReactor, type Deferred, type Failure, type Reactor } from "../../../src/compat/twisted/index.ts";
 import { VirtualClock } from "../../../src/testing/index.ts";
 
 export interface TestReactor {
@@ -66,4 +67,18 @@ export function steppedReactor(start = 0) {
       await done;
     },
   };
+}
+
+/** What the Deferred holds now, taken out of its chain: `["result", value]`, `["failure", failure]`, or undefined if it has not fired. */
+export function outcome<T>(deferred: Deferred<T>): [string, unknown] | undefined {
+  let seen: [string, unknown] | undefined;
+  deferred.addCallbacks(
+    (value: T) => {
+      seen = ["result", value];
+    },
+    (failure: Failure) => {
+      seen = ["failure", failure];
+    },
+  );
+  return seen;
 }

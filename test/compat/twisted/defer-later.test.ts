@@ -3,23 +3,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CancelledError, Deferred, deferLater, type Failure } from "../../../src/compat/twisted/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
-import { steppedReactor } from "./_reactor.ts";
+import { outcome, steppedReactor } from "./_reactor.ts";
 
 checkLeaks();
-
-/** What the Deferred holds now, taken out of its chain: `["result", value]`, `["failure", failure]`, or undefined if it has not fired. */
-function outcome<T>(deferred: Deferred<T>): [string, unknown] | undefined {
-  let seen: [string, unknown] | undefined;
-  deferred.addCallbacks(
-    (value: T) => {
-      seen = ["result", value];
-    },
-    (failure: Failure) => {
-      seen = ["failure", failure];
-    },
-  );
-  return seen;
-}
 
 describe("deferLater", () => {
   it("test_callback: fires after the delay with what the function returns, given the arguments", async () => {

@@ -15,23 +15,9 @@ import {
 import { CancelledError as CorioCancelledError, isCancellation, run, sleep, spawn } from "../../../src/index.ts";
 import { runVirtual, VirtualClock, waitAllTasksBlocked } from "../../../src/testing/index.ts";
 import { checkLeaks } from "../../_helpers.ts";
-import { steppedReactor } from "./_reactor.ts";
+import { outcome, steppedReactor } from "./_reactor.ts";
 
 checkLeaks();
-
-/** What the Deferred holds now, taken out of its chain: `["result", value]`, `["failure", failure]`, or undefined if it has not fired. */
-function outcome<T>(deferred: Deferred<T>): [string, unknown] | undefined {
-  let seen: [string, unknown] | undefined;
-  deferred.addCallbacks(
-    (value: T) => {
-      seen = ["result", value];
-    },
-    (failure: Failure) => {
-      seen = ["failure", failure];
-    },
-  );
-  return seen;
-}
 
 describe("Deferred", () => {
   it("passes each step's result to the next, switching tracks on errors and recoveries", () => {
