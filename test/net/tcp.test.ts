@@ -574,12 +574,7 @@ asyncio.run(main())
   it("a client task that ends with bytes still queued resets its connection; one with nothing queued ends it with a FIN", async () => {
     // (Node's peer may see that reset as an EOF, as libuv takes a hang-up after a partial read for
     // one: watch the client's side, and the bytes that never arrived.)
-    const resets: Socket[] = [];
-    const resetAndDestroy = Socket.prototype.resetAndDestroy;
-    Socket.prototype.resetAndDestroy = function (this: Socket) {
-      resets.push(this);
-      return resetAndDestroy.call(this);
-    };
+    const resets = mock.method(Socket.prototype, "resetAndDestroy");
     try {
       await runVirtual(function* () {
         const received: number[] = [];
@@ -594,14 +589,14 @@ asyncio.run(main())
           writer.write(new Uint8Array(size));
         });
         yield* cut;
-        assert.equal(resets.length, 1, "the connection with bytes queued is reset");
+        assert.equal(resets.mock.callCount(), 1, "the connection with bytes queued is reset");
         const whole = yield* spawn(function* () {
           const { writer } = yield* openConnection({ port: server.address.port });
           writer.write("all of it");
           yield* writer.drain();
         });
         yield* whole;
-        assert.equal(resets.length, 1, "a connection with nothing queued is not reset");
+        assert.equal(resets.mock.callCount(), 1, "a connection with nothing queued is not reset");
         while (received.length < 2) yield* until(new Promise((resolve) => setImmediate(resolve)));
         assert.ok(received.includes(9), "the connection with nothing queued delivers everything");
         assert.ok(Math.min(...received) < size);
@@ -609,7 +604,7 @@ asyncio.run(main())
         yield* server.waitClosed();
       });
     } finally {
-      Socket.prototype.resetAndDestroy = resetAndDestroy;
+      resets.mock.restore();
     }
   });
 
@@ -1092,12 +1087,7 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
 
   it("close(grace): a connection that cannot flush within the grace is reset", async () => {
     // (A client with unread data sees a reset as an EOF on Linux, so watch the server's side.)
-    const resets: Socket[] = [];
-    const resetAndDestroy = Socket.prototype.resetAndDestroy;
-    Socket.prototype.resetAndDestroy = function (this: Socket) {
-      resets.push(this);
-      return resetAndDestroy.call(this);
-    };
+    const resets = mock.method(Socket.prototype, "resetAndDestroy");
     try {
       await runVirtual(function* () {
         const size = 32 * 1024 * 1024; // far more than the socket buffers take
@@ -1110,13 +1100,13 @@ describe("startServer: closing (issue 11, edge case 16)", () => {
         yield* untilTrue(() => server.connections === 1);
         server.close(100);
         yield* server.waitClosed();
-        assert.equal(resets.length, 1);
+        assert.equal(resets.mock.callCount(), 1);
         client.socket.resume();
         yield* until(client.closed);
         assert.ok(client.text.length < size);
       });
     } finally {
-      Socket.prototype.resetAndDestroy = resetAndDestroy;
+      resets.mock.restore();
     }
   });
 });
