@@ -2,7 +2,7 @@
  * The time limit shared by `timeout`, `deadline`, `moveOnAfter` and `moveOnAt`.
  * @module
  */
-import { isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
+import { completedOverCancel, isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
@@ -297,8 +297,7 @@ function* joinCancelling<T>(task: TaskImpl<T>): Generator<Instruction, T, unknow
     // and waiting would wait for ever. As before, the limit just stops watching it.
     if (error !== joiner.cancelError || task.done || isSelfOrAncestor(task as TaskImpl<unknown>, joiner)) throw error;
     yield* waitUntilDone(joiner, task as TaskImpl<unknown>, error);
-    if (task.state === "done") return task.result();
-    if (task.state === "failed") throw task.error;
+    if (completedOverCancel(joiner, [task as TaskImpl<unknown>], task.state === "done")) return task.result();
     throw error;
   }
 }
