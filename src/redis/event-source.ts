@@ -4,12 +4,12 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
+import { adoptResourceWithCleanup, daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
-import { ensure } from "../core/ensure.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop } from "../core/run.ts";
-import { spawn } from "../core/spawn.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { EventSource, type EventSourceOptions, type EventSourceStats, encodeEvent, externalEvents } from "../net/event-source.ts";
 import type { HttpRequest } from "../net/http-request.ts";
 import type { HttpResponse } from "../net/http-response.ts";
@@ -124,6 +124,7 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
   const historySize = sourceOptions.historySize ?? 100;
   if (!Number.isSafeInteger(historySize) || historySize < 1)
     throw new RangeError(`${what}: historySize must be a positive integer, received ${String(historySize)}`);
+  const owner = requireCurrentTask("start a Redis event source");
   const label = `redisEventSource ${channel}`;
   const local = new EventSource(sourceOptions);
   const hooks = externalEvents(local, streamOrder);
@@ -138,7 +139,8 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     // Not QUIT: the server answers it only after the blocking XREAD in flight.
     yield* dropClient(reader);
   }
-  const forget = yield* ensure(shutDown, label);
+  // A keeper rather than `ensure`: `timeout(ms, redisEventSource(...))` hands the source to its caller.
+  const keeper = adoptResourceWithCleanup(label, shutDown, "start a Redis event source");
 
   function deliver(id: string, fields: string[]): void {
     let data: string | undefined;
@@ -190,7 +192,7 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     }
   } catch (error) {
     // Nothing is left open for the caller's task to hold until it ends.
-    forget();
+    keeper.release();
     yield* shutDown();
     throw error;
   }
@@ -222,39 +224,37 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     );
   }
 
-  yield* spawn(
-    function* () {
-      let failing = false;
-      for (;;) {
-        let reply: [string, [string, string[]][]][] | null;
-        try {
-          // A bounded block, so a connection that died silently is noticed.
-          reply = (yield* until(reader.xread("COUNT", 1000, "BLOCK", 10_000, "STREAMS", channel, lastId))) as [string, [string, string[]][]][] | null;
-        } catch (error) {
-          if (isCancellation(error)) throw error;
-          if (!failing) {
-            failing = true;
-            currentLoop().report(new Error(`${label}: reading the stream failed; retrying`, { cause: error }), { kind: "callback", path: label });
-          }
-          yield* sleep(500);
-          continue;
+  // A service of the caller's (see startDaemon): inside `timeout` it outlives the boundary that returns the source.
+  const readerTask = startDaemon(owner, label, function* () {
+    let failing = false;
+    for (;;) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        // A bounded block, so a connection that died silently is noticed.
+        reply = (yield* until(reader.xread("COUNT", 1000, "BLOCK", 10_000, "STREAMS", channel, lastId))) as [string, [string, string[]][]][] | null;
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        if (!failing) {
+          failing = true;
+          currentLoop().report(new Error(`${label}: reading the stream failed; retrying`, { cause: error }), { kind: "callback", path: label });
         }
-        failing = false;
-        for (const [, entries] of reply ?? []) {
-          // A batch as long as the history: this process may have fallen further behind than the stream keeps.
-          if (entries.length >= Math.max(historySize, 2)) yield* checkTrimmed(entries);
-          for (const [id, fields] of entries) {
-            deliver(id, fields);
-            lastId = id;
-            position++;
-          }
+        yield* sleep(500);
+        continue;
+      }
+      failing = false;
+      for (const [, entries] of reply ?? []) {
+        // A batch as long as the history: this process may have fallen further behind than the stream keeps.
+        if (entries.length >= Math.max(historySize, 2)) yield* checkTrimmed(entries);
+        for (const [id, fields] of entries) {
+          deliver(id, fields);
+          lastId = id;
+          position++;
         }
       }
-    },
-    { name: label, daemon: true },
-  );
+    }
+  });
 
-  return {
+  const source: RedisEventSource = {
     attach: (request, response, clientId) => local.attach(request, response, clientId),
     *broadcast(data, broadcastOptions = {}) {
       const text = encodeEvent(data, broadcastOptions.event);
@@ -279,6 +279,8 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     },
     close: () => local.close(),
   };
+  keeper.returnedAs(source);
+  return daemonReturnedAs(readerTask, source);
 });
 
 /**

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { type ClientRequest, get } from "node:http";
 import { beforeEach, describe, it } from "node:test";
-import { CancelledError, Event, type Operation, run, sleep, spawn, until } from "../../src/index.ts";
+import { CancelledError, Event, type Operation, run, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { serveHttp } from "../../src/net/index.ts";
 import { connectRedis, type RedisClient, type RedisEventSource, redisEventSource } from "../../src/redis/index.ts";
 import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
@@ -461,6 +461,35 @@ describe("redisEventSource", { skip }, () => {
         const after = Number(/connected_clients:(\d+)/.exec(yield* until(redis.info("clients")))?.[1]);
         if (after === clientsBefore) break;
         assert.ok(Date.now() < giveUp, "the reading connection was closed");
+        yield* until(new Promise((resolve) => setTimeout(resolve, 5)));
+      }
+    });
+  });
+
+  it("a source started inside timeout() is the caller's when timeout returns it: its reader goes on until the caller ends", async () => {
+    const channel = "sse-timeout";
+    const counted = (redis: RedisClient) => until(redis.info("clients").then((info) => Number(/connected_clients:(\d+)/.exec(info)?.[1])));
+    await run(function* () {
+      const redis = yield* connectRedis({ path: server.path });
+      const clientsBefore = yield* counted(redis);
+      const delivered = yield* run(function* () {
+        const source = yield* timeout(5000, redisEventSource({ redis, channel, heartbeat: 0 }));
+        const http = yield* serveHttp(function* (request, response) {
+          yield* source.attach(request, response, "c");
+        });
+        const client = new RawSseClient(`${http.url}/events`);
+        yield* until(eventually(() => source.clients.includes("c"), "the client attached"));
+        yield* source.broadcast("after the timeout returned");
+        const frames = yield* until(client.next(1));
+        yield* until(client.close());
+        http.close(0);
+        return frames.map((frame) => frame.data);
+      });
+      assert.deepEqual(delivered, ["after the timeout returned"]);
+      // The caller has ended: its reading connection went with it.
+      const giveUp = Date.now() + 5000;
+      while ((yield* counted(redis)) !== clientsBefore) {
+        assert.ok(Date.now() < giveUp, "the reading connection was closed with the caller");
         yield* until(new Promise((resolve) => setTimeout(resolve, 5)));
       }
     });
