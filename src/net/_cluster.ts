@@ -39,7 +39,7 @@
 import type { Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
 import { MAX_HOST_DELAY, programEndHooks } from "../core/_host.ts";
-import { startDaemon } from "../core/_resource.ts";
+import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { type CancelledError, isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
 import type { Loop } from "../core/loop.ts";
@@ -170,23 +170,28 @@ let supervisor: Supervisor | undefined;
 /**
  * A server call with `workers` in the primary: forks the workers (first
  * call) or reuses them, waits until each has this server listening, and
- * returns the address with a backend that closes the cluster.
+ * returns the address with a backend that closes the cluster, and
+ * `returned(server)`, which names the server object the call returns (a
+ * boundary such as `timeout` that returns it hands the cluster on, see
+ * `daemonReturnedAs`).
  */
 export function* primaryServer(
   owner: TaskImpl<unknown>,
   workers: number,
   grace: number,
   action: string,
-): Operation<{ address: AddressInfo | string | null; backend: ServerBackend }> {
+): Operation<{ address: AddressInfo | string | null; backend: ServerBackend; returned<T extends object>(server: T): T }> {
   if (supervisor !== undefined && !supervisor.finished && supervisor.count !== workers) {
     throw new RangeError(`Cannot ${action} with ${workers} workers: this process already runs ${supervisor.count} (the servers share them)`);
   }
-  if (supervisor === undefined || supervisor.finished) supervisor = new Supervisor(owner, workers);
+  const started = supervisor === undefined || supervisor.finished;
+  if (started) supervisor = new Supervisor(owner, workers);
   const index = nextIndex++;
-  const current = supervisor;
+  const current = supervisor as Supervisor;
   current.noteGrace(grace);
   const address = yield* current.waitListening(index);
-  return { address, backend: current };
+  // Only the call that forked the workers names what hands them on: a later server shares them, it does not own them.
+  return { address, backend: current, returned: (server) => (started ? daemonReturnedAs(current.task, server) : server) };
 }
 
 interface WorkerState {
@@ -225,6 +230,11 @@ class Supervisor implements ServerBackend {
 
   get finished(): boolean {
     return this.#task.done;
+  }
+
+  /** The supervising daemon task. */
+  get task(): TaskImpl<void> {
+    return this.#task;
   }
 
   /** Requests and connections run in the workers, not here. */

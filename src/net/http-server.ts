@@ -252,8 +252,8 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   const workers = options.workers === undefined ? undefined : checkWorkers(options.workers, "serve HTTP");
   const owner = requireCurrentTask("serve HTTP");
   if (workers !== undefined && isClusterPrimary()) {
-    const { address, backend } = yield* primaryServer(owner, workers, grace, "serve HTTP");
-    return new HttpServer(() => address as AddressInfo, backend, options.tls !== undefined);
+    const { address, backend, returned } = yield* primaryServer(owner, workers, grace, "serve HTTP");
+    return returned(new HttpServer(() => address as AddressInfo, backend, options.tls !== undefined));
   }
   const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const serverOptions = {

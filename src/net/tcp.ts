@@ -285,8 +285,8 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   const owner = requireCurrentTask("start a server");
   prepareOperationFunction(handler);
   if (workers !== undefined && isClusterPrimary()) {
-    const { address, backend } = yield* primaryServer(owner, workers, grace, "start a server");
-    return new Server(() => address, backend);
+    const { address, backend, returned } = yield* primaryServer(owner, workers, grace, "start a server");
+    return returned(new Server(() => address, backend));
   }
   const slot = workers === undefined ? undefined : workerSlot(owner.loop);
   const server: NetServer = options.tls ? nodeTls().createServer(options.tls) : createServer({ allowHalfOpen: true });

@@ -195,6 +195,19 @@ describe("servers with workers (node:cluster)", () => {
     assert.doesNotMatch(program.err.replace(/^corio: .*Cluster worker \d+ was killed by SIGKILL[\s\S]*?(?=^corio:|$(?![\s\S]))/gm, ""), /corio:/);
   });
 
+  it("servers started inside timeout() are the caller's when it returns them: the workers go on serving until Ctrl-C", { timeout: 60_000 }, async () => {
+    program = new Program({ WORKERS: "2", IN_TIMEOUT: "1" });
+    const [, url, tcpPort] = (await program.waitFor(/ready http=(\S+) tcp=(\d+)/)) as RegExpMatchArray;
+    const { status, body } = await fetchText(`${url}/`);
+    assert.equal(status, 200);
+    assert.match(await echo(Number(tcpPort), "still here"), /^\d+: still here\n$/);
+    assert.ok(program.pids.includes(Number(body)), "a worker answered");
+    program.child.kill("SIGINT");
+    assert.equal(await program.exited(), 130);
+    await allGone(program.pids);
+    assert.doesNotMatch(program.err, /corio:/);
+  });
+
   it("a worker crashing at start is restarted with a back-off, then the primary gives up with a clear error", { timeout: 120_000 }, async () => {
     program = new Program({ WORKERS: "2", CRASH_AT_START: "1" });
     assert.equal(await program.exited(), 1);
