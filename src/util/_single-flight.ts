@@ -62,6 +62,13 @@ export class SingleFlight<R> {
     flight.waiters++;
     try {
       return yield* flight.result;
+    } catch (error) {
+      // The run ended in the turn this caller's cancel came: its outcome is given all the same, a value
+      // or a failure (decided case 12), and the cancel is due again at the caller's next suspension.
+      const caller = requireCurrentTask("join a shared run");
+      if (error !== caller.cancelError || !flight.result.done) throw error;
+      caller.redeliverCancel();
+      return flight.result.result();
     } finally {
       yield* this.#leave(key, flight);
     }

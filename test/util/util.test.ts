@@ -409,6 +409,49 @@ describe("processQueueWithLimit", () => {
 });
 
 describe("asyncCache", () => {
+  it("a load that ends in the turn its caller is cancelled gives that caller the value, then the cancel (decided case 12)", async () => {
+    const reports: unknown[] = [];
+    await runVirtual(
+      function* () {
+        for (const outcome of ["value", "failure"] as const) {
+          const load = asyncCache(function* (key: string) {
+            yield* sleep(10);
+            if (outcome === "failure") throw new TypeError(`no ${key}`);
+            return `loaded ${key}`;
+          });
+          let got: unknown = "nothing";
+          let later = "not cancelled";
+          const caller = yield* spawn(function* () {
+            try {
+              got = yield* load("k");
+            } catch (error) {
+              got = error;
+            }
+            try {
+              yield* sleep(1);
+            } catch (error) {
+              later = (error as Error).name;
+              throw error;
+            }
+          });
+          yield* sleep(0);
+          yield* sleep(0); // the load's timer is set before the canceller's: it ends first
+          yield* spawn(function* () {
+            yield* sleep(10);
+            caller.cancel();
+          });
+          yield* rejectsOp(caller, CancelledError);
+          // A failure is not replaced by the cancel either.
+          if (outcome === "value") assert.equal(got, "loaded k");
+          else assert.ok(got instanceof TypeError && got.message === "no k", String(got));
+          assert.equal(later, "CancelledError");
+        }
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("caches by arguments, counts hits and misses, and hits do not suspend", async () => {
     await runVirtual(function* () {
       let loads = 0;
