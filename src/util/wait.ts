@@ -111,22 +111,42 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
     const check = (): void => {
       if (satisfied()) changed.resolve();
     };
-    for (const task of tasks) if (!task.done) task.addDoneCallback(check);
+    // Told synchronously (a done callback comes a turn later): whether the condition was met before
+    // the caller's cancel came, so that a result complete by then is not dropped.
+    let metBeforeCancel = false;
+    const met: Watcher = {
+      taskFinished() {
+        if (caller.cancelError === null && satisfied()) metBeforeCancel = true;
+      },
+    };
+    for (const task of tasks) {
+      if (task.done) continue;
+      task.addDoneCallback(check);
+      (task as TaskImpl<T>).addWatcher(met);
+    }
     try {
       yield* moveOnAfter(ms, changed);
     } catch (error) {
-      // Cancelled: the failures of operations it started that it will never hand back (those from
-      // before the cancel: `release` gives the later ones to the caller) are thrown instead (decided
-      // case 12), and the cancel is due at the caller's next suspension.
-      if (error === caller.cancelError) {
+      if (error !== caller.cancelError) throw error;
+      if (metBeforeCancel) {
+        // The result was complete in the turn the cancel came: it is given (decided case 12), and the
+        // cancel is due again at the caller's next suspension.
+        caller.redeliverCancel();
+      } else {
+        // Cancelled: the failures of operations it started that it will never hand back (those from
+        // before the cancel: `release` gives the later ones to the caller) are thrown instead (decided
+        // case 12), and the cancel is due at the caller's next suspension.
         const failed = tasks.filter(
           (task, index) => task.state === "failed" && !(ops[index] instanceof TaskImpl) && ((task as TaskImpl<T>).flags & BOUNDARY) !== 0,
         );
         throwFailuresOverCancel(caller, failed as TaskImpl<unknown>[]);
+        throw error;
       }
-      throw error;
     } finally {
-      for (const task of tasks) task.removeDoneCallback(check);
+      for (const task of tasks) {
+        task.removeDoneCallback(check);
+        (task as TaskImpl<T>).removeWatcher(met);
+      }
     }
   }
   returned = true;

@@ -24,6 +24,60 @@ function failAfter(ms: number, message: string): () => Operation<never> {
 }
 
 describe("wait", () => {
+  it("the operations end in the turn the caller is cancelled: the caller gets the result, then its cancel (decided case 12)", async () => {
+    const reports: unknown[] = [];
+    await runVirtual(
+      function* () {
+        for (const mode of ["all", "first-completed", "first-error"] as const) {
+          let got: unknown = "nothing";
+          let later = "not cancelled";
+          const caller = yield* spawn(function* () {
+            const { done, pending } = yield* wait([after(10, "v")], { return: mode });
+            got = { done: done.map((task) => task.result()), pending: pending.length };
+            try {
+              yield* sleep(1);
+            } catch (error) {
+              later = (error as Error).name;
+              throw error;
+            }
+          });
+          yield* sleep(0);
+          yield* sleep(0); // the operation's timer is set before the canceller's: it ends first
+          yield* spawn(function* () {
+            yield* sleep(10);
+            caller.cancel();
+          });
+          yield* rejectsOp(caller, CancelledError);
+          assert.deepEqual(got, { done: ["v"], pending: 0 }, mode);
+          assert.equal(later, "CancelledError", mode);
+        }
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("cancelled while nothing had ended: CancelledError, and what it started is cancelled", async () => {
+    await runVirtual(function* () {
+      let cleaned = false;
+      const caller = yield* spawn(function* () {
+        yield* wait([
+          function* () {
+            try {
+              yield* sleep(100);
+            } finally {
+              cleaned = true;
+            }
+          },
+        ]);
+      });
+      yield* sleep(5);
+      caller.cancel();
+      yield* rejectsOp(caller, CancelledError);
+      assert.ok(cleaned);
+    });
+  });
+
   it("an operation that failed before the caller was cancelled: its error reaches the caller, not lost", async () => {
     await runVirtual(function* () {
       try {
