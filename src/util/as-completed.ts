@@ -137,7 +137,15 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
     while (this.#taken === this.#outcomes.length) {
       if (this.#stopped) throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
       this.#changed ??= new Future<void>();
-      yield* this.#changed;
+      try {
+        yield* this.#changed;
+      } catch (error) {
+        // An outcome came in the turn the caller's cancel did: it is given all the same (decided case 12),
+        // and the cancel is due again at the caller's next suspension.
+        const caller = requireCurrentTask("run asCompleted");
+        if (error !== caller.cancelError || this.#taken === this.#outcomes.length) throw error;
+        caller.redeliverCancel();
+      }
     }
     const outcome = this.#outcomes[this.#taken] as Outcome<T>;
     this.#outcomes[this.#taken++] = undefined;

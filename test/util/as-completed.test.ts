@@ -24,6 +24,38 @@ function after<T>(ms: number, value: T, log?: string[]): () => Operation<T> {
 }
 
 describe("asCompleted", () => {
+  it("a result that comes in the turn the caller is cancelled is given, then the cancel (decided case 12)", async () => {
+    const reports: unknown[] = [];
+    await runVirtual(
+      function* () {
+        let got: unknown = "nothing";
+        let later = "not cancelled";
+        const caller = yield* spawn(function* () {
+          for (const next of yield* asCompleted([after(10, "v"), after(50, "w")])) {
+            got = yield* next;
+            try {
+              yield* sleep(1);
+            } catch (error) {
+              later = (error as Error).name;
+              throw error;
+            }
+          }
+        });
+        yield* sleep(0);
+        yield* sleep(0); // the operation's timer is set before the canceller's: it ends first
+        yield* spawn(function* () {
+          yield* sleep(10);
+          caller.cancel();
+        });
+        yield* rejectsOp(caller, CancelledError);
+        assert.equal(got, "v");
+        assert.equal(later, "CancelledError");
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("gives the results in completion order", async () => {
     const order = await runVirtual(function* () {
       const order: string[] = [];
