@@ -28,9 +28,24 @@ export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = f
   const parent = requireCurrentTask(api);
   const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (concurrent ? CONCURRENT : api === "scope" ? 0 : RESOURCES_TO_PARENT);
   const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
-  child.runStep();
+  if (eagerDepth >= MAX_EAGER_DEPTH) {
+    // Boundaries nested this deep (a recursive `scope`): the first step goes through the ready queue, so
+    // the stack starts afresh instead of overflowing inside the scheduler.
+    child.enqueue();
+    return child;
+  }
+  eagerDepth++;
+  try {
+    child.runStep();
+  } finally {
+    eagerDepth--;
+  }
   return child;
 }
+
+/** How many boundary first steps run inside one another now, and how many may. */
+let eagerDepth = 0;
+const MAX_EAGER_DEPTH = 64;
 
 /**
  * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries

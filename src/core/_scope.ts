@@ -141,11 +141,37 @@ export abstract class Scope {
   requestCancel(error: CancelledError): boolean {
     if (this.finished || this.cancelError !== null) return false;
     this.cancelError = error;
-    for (let child = this.firstChild; child !== null; child = child.nextSibling) {
-      if ((child.flags & SHIELDED) === 0) child.requestCancel(error);
+    // Depth first, each scope's children before it, as a recursion would, but in a loop over the links:
+    // a chain of nested tasks may be thousands deep.
+    let scope: Scope = this;
+    for (;;) {
+      const child = Scope.takeCancel(scope.firstChild, error);
+      if (child !== null) {
+        scope = child;
+        continue;
+      }
+      for (;;) {
+        scope.deliverCancel();
+        if (scope === this) return true;
+        const sibling = Scope.takeCancel(scope.nextSibling, error);
+        if (sibling !== null) {
+          scope = sibling;
+          break;
+        }
+        scope = scope.parentScope as Scope;
+      }
     }
-    this.deliverCancel();
-    return true;
+  }
+
+  /** The first of `from` and its next siblings a cancel reaches (not shielded, not ended, not cancelled yet), now cancelled with `error`. */
+  private static takeCancel(from: Scope | null, error: CancelledError): Scope | null {
+    for (let scope = from; scope !== null; scope = scope.nextSibling) {
+      if ((scope.flags & SHIELDED) === 0 && !scope.finished && scope.cancelError === null) {
+        scope.cancelError = error;
+        return scope;
+      }
+    }
+    return null;
   }
 
   /**

@@ -95,6 +95,10 @@ const FAILED = 3;
 const CANCELLED = 4;
 const STATE_NAMES: readonly TaskState[] = ["pending", "running", "done", "failed", "cancelled"];
 
+/** True while a finished task tells its parent (see `finish`); tasks that end meanwhile wait in `childrenEnded`. */
+let tellingParents = false;
+const childrenEnded: TaskImpl<unknown>[] = [];
+
 // Task-only flags, packed into the scope's flag number (see _scope.ts for the others: 1-16, 512-2048, 32768).
 const WOKEN = 32;
 const RESUME_THROW = 64;
@@ -486,7 +490,23 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     }
     const parent = this.parentScope;
     if (parent !== null) {
-      parent.childEnded(this);
+      // Told in a loop, not by recursion: a parent that ends as its child does ends inside this call, and a
+      // chain of thousands of nested tasks ending at once would overflow the stack.
+      if (tellingParents) {
+        childrenEnded.push(this as TaskImpl<unknown>);
+        return;
+      }
+      tellingParents = true;
+      try {
+        parent.childEnded(this);
+        for (let i = 0; i < childrenEnded.length; i++) {
+          const child = childrenEnded[i] as TaskImpl<unknown>;
+          (child.parentScope as Scope).childEnded(child);
+        }
+      } finally {
+        tellingParents = false;
+        childrenEnded.length = 0;
+      }
     } else {
       this.loop.rootFinished(this as TaskImpl<unknown>);
       // `await task` subscribes in a later microtask: decide "unhandled" only after they have run.

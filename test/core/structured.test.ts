@@ -9,6 +9,7 @@ import {
   CancelledError,
   currentTask,
   currentTime,
+  Future,
   Lock,
   type Operation,
   Queue,
@@ -440,5 +441,66 @@ describe("cancel() after the body returned (decided case 13)", () => {
       }
       assert.equal(currentTime(), 50);
     });
+  });
+});
+
+describe("deep nesting: no recursion per level in the scheduler", () => {
+  const DEPTH = 20_000;
+
+  /** A chain of `depth` tasks, each the child of the one before (spawned, or a `scope`), all waiting on `stop`. */
+  function* chain(depth: number, nested: "spawn" | "scope", stop: Future<void>): Operation<void> {
+    if (depth === 0) return yield* stop;
+    if (nested === "scope") return yield* scope(() => chain(depth - 1, nested, stop));
+    yield* spawn(() => chain(depth - 1, nested, stop));
+    yield* stop;
+  }
+
+  for (const nested of ["spawn", "scope"] as const) {
+    it(`a chain of ${DEPTH} tasks (${nested}) ends at once, and is cancelled from its top, without overflowing the stack`, async () => {
+      await runVirtual(function* () {
+        for (const end of ["finish", "cancel"] as const) {
+          const stop = new Future<void>();
+          const top = yield* spawn(() => chain(DEPTH, nested, stop));
+          yield* waitAllTasksBlocked();
+          if (end === "finish") {
+            stop.resolve();
+            yield* top;
+            assert.equal(top.state, "done");
+          } else {
+            top.cancel();
+            try {
+              yield* top;
+            } catch {}
+            assert.equal(top.state, "cancelled");
+          }
+        }
+      });
+    });
+  }
+
+  it("a cancel still reaches a tree depth first, each task's children before it", async () => {
+    const order = await runVirtual(function* () {
+      const order: string[] = [];
+      function* node(name: string, children: string[]): Operation<void> {
+        for (const child of children) yield* spawn(() => node(child, []));
+        try {
+          yield* suspend();
+        } finally {
+          order.push(name);
+        }
+      }
+      const top = yield* spawn(function* () {
+        yield* spawn(() => node("A", ["A1", "A2"]));
+        yield* spawn(() => node("B", []));
+        yield* node("P", []);
+      });
+      yield* waitAllTasksBlocked();
+      top.cancel();
+      try {
+        yield* top;
+      } catch {}
+      return order;
+    });
+    assert.deepEqual(order, ["A1", "A2", "A", "B", "P"]);
   });
 });
