@@ -5,7 +5,7 @@
 // (or `echo-server-messages`, the same through `framing`)
 // and exits once `clients` connections have come and gone twice (the warm-up and the measure).
 import { writeFileSync } from "node:fs";
-import { all, Future, Lock, type Operation, Queue, run, Semaphore, spawn, suspend } from "../src/index.ts";
+import { all, Future, Lock, type Operation, Queue, run, Semaphore, scope, spawn, suspend } from "../src/index.ts";
 import { startServer } from "../src/net/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
 
@@ -41,6 +41,13 @@ function* one(): Operation<number> {
 function spawnJoin(n: number): PromiseLike<void> {
   return run(function* () {
     for (let i = 0; i < n; i++) yield* yield* spawn(one);
+  });
+}
+
+/** n `scope`s around a hoisted generator function that does not suspend: a boundary's eager first step and its end. */
+function scopeOne(n: number): PromiseLike<void> {
+  return run(function* () {
+    for (let i = 0; i < n; i++) yield* scope(one);
   });
 }
 
@@ -155,6 +162,7 @@ function echoServer(clients: number, portFile: string, messages: boolean): Promi
 const CASES: Record<string, (n: number) => PromiseLike<void>> = {
   "ping-pong": pingPong,
   "spawn-join": spawnJoin,
+  "scope-one": scopeOne,
   "lock-uncontended": lockFast,
   "lock-8-contenders": contended(8, 1),
   "semaphore-8-of-64": contended(64, 8),
