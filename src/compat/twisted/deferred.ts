@@ -379,10 +379,13 @@ export class Deferred<T = unknown> implements Operation<T> {
   /**
    * Runs the links of this Deferred, and of those waiting on it, in one loop
    * with an explicit stack of Deferreds (as Twisted's `_runCallbacks`): a
-   * chain of any length fires at a constant stack depth.
+   * chain of any length fires at a constant stack depth. Only a callback
+   * that is running marks its Deferred as running, as in Twisted: a
+   * Deferred lower on the stack, which has handed its result on and waits
+   * for the loop to come back to it, runs a callback added to it at once.
    */
   #runCallbacks(): void {
-    if (this.#running) return; // a callback added a callback: the running loop picks it up
+    if (this.#running) return; // called from one of its own callbacks: the loop running them picks up what was added
     const chain: Deferred<unknown>[] = [this as Deferred<unknown>];
     this.#enter();
     while (chain.length > 0) {
@@ -403,12 +406,11 @@ export class Deferred<T = unknown> implements Operation<T> {
       unhandled.unregister(this);
       this.#registered = false;
     }
-    this.#running = true;
   }
 
   #leave(): void {
-    this.#running = false;
-    if (this.result instanceof Failure && this.#links.length === 0 && this.paused === 0) {
+    // A nested run (a callback added while this one was lower on the stack) may have registered it already.
+    if (this.result instanceof Failure && this.#links.length === 0 && this.paused === 0 && !this.#registered) {
       unhandled.register(this, this.result.getTraceback(), this);
       this.#registered = true;
     }
@@ -428,17 +430,20 @@ export class Deferred<T = unknown> implements Operation<T> {
         waiting.result = this.result;
         this.result = undefined;
         waiting.paused--;
-        if (waiting.paused === 0 && !waiting.#running) return waiting;
+        if (waiting.paused === 0) return waiting;
         continue;
       }
       const failed = this.result instanceof Failure;
       const step = failed ? link.errback : link.callback;
       const args = failed ? link.errbackArgs : link.callbackArgs;
+      this.#running = true;
       try {
         this.result = step(this.result, ...args);
       } catch (error) {
         this.result = error instanceof Failure ? error : new Failure(error);
         continue;
+      } finally {
+        this.#running = false;
       }
       const inner = this.result;
       if (inner instanceof Deferred) this.#chain(inner as Deferred<unknown>);
@@ -464,7 +469,7 @@ export class Deferred<T = unknown> implements Operation<T> {
     this.paused++;
     this.#chainedTo = inner;
     inner.#links.push({ waiting: this as Deferred<unknown> });
-    // Not reached in practice (a fired, unpaused, idle Deferred has no links left), but then nothing else would run it.
+    // A fired Deferred lower on the loop's stack still has links: run them now, as for a callback added to it.
     if (inner.called && inner.paused === 0 && !inner.#running) inner.#runCallbacks();
   }
 }

@@ -383,6 +383,103 @@ describe("Deferred chains (iterative, as Twisted's _runCallbacks)", () => {
   });
 });
 
+describe("Deferred callbacks added while a chain runs (Twisted 22.4's order)", () => {
+  it("a callback added by a callback to the Deferred it waited on runs at once, not after the waiting chain (Twisted's _runningCallbacks)", () => {
+    // Twisted marks a Deferred as running only while one of its callbacks runs: `inner`, which has handed its
+    // result to `outer` and waits lower on the loop's stack, runs what `outer`'s callback adds to it there and then.
+    const log: unknown[] = [];
+    const inner = new Deferred<string>();
+    const outer = new Deferred<number>();
+    outer.addCallback(() => inner);
+    outer.addCallback((value: string) => {
+      log.push(["outer cb", value]);
+      inner.addCallback((result: unknown) => log.push(["added to inner", result]));
+      log.push("outer cb returns");
+      return value;
+    });
+    outer.addCallback((value: string) => log.push(["outer next", value]));
+    outer.callback(0);
+    inner.callback("v");
+    log.push("after");
+    assert.deepEqual(log, [["outer cb", "v"], ["added to inner", undefined], "outer cb returns", ["outer next", "v"], "after"]);
+  });
+
+  it("the same three Deferreds deep: what the outer one adds to the two it waited on runs at once, innermost first", () => {
+    const log: unknown[] = [];
+    const a = new Deferred<number>();
+    const b = new Deferred<number>();
+    const c = new Deferred<string>();
+    a.addCallback(() => b);
+    b.addCallback(() => c);
+    a.addCallback((value: string) => {
+      log.push(["a cb", value]);
+      c.addCallback((result: unknown) => {
+        log.push(["added to c", result]);
+        return "c2";
+      });
+      b.addCallback((result: unknown) => {
+        log.push(["added to b", result]);
+        return "b2";
+      });
+      log.push("a cb returns");
+      return value;
+    });
+    a.callback(0);
+    b.callback(0);
+    c.callback("cv");
+    assert.deepEqual(outcome(c), ["result", "c2"]);
+    assert.deepEqual(outcome(b), ["result", "b2"]);
+    assert.deepEqual(outcome(a), ["result", "cv"]);
+    assert.deepEqual(log, [["a cb", "cv"], ["added to c", undefined], ["added to b", undefined], "a cb returns"]);
+  });
+
+  it("test_reentrantRunCallbacks / test_nonReentrantCallbacks: a callback added by a callback of the same Deferred runs after it, at the end", () => {
+    const called: number[] = [];
+    const d = new Deferred<null>();
+    d.addCallback(() => {
+      called.push(1);
+      d.addCallback(() => called.push(3));
+      assert.deepEqual(called, [1]);
+    });
+    d.addCallback(() => called.push(2));
+    d.callback(null);
+    assert.deepEqual(called, [1, 2, 3]);
+  });
+
+  it("test_reentrantRunCallbacksWithFailure: an error from a callback added that way goes to the next errback", () => {
+    const d = new Deferred<null>();
+    d.addCallback(() => {
+      d.addCallback(() => {
+        throw new Error("callback raised exception");
+      });
+    });
+    d.callback(null);
+    const [kind, failure] = outcome(d) ?? [];
+    assert.equal(kind, "failure");
+    assert.equal((failure as Failure).getErrorMessage(), "callback raised exception");
+  });
+
+  it("test_innerCallbacksPreserved: a Deferred returned while it waits on a third runs its own callbacks before the outer one goes on", () => {
+    const results: unknown[] = [];
+    const inner = new Deferred<string>();
+    const outer = succeed("outer").addCallback((value: string) => {
+      results.push(["start-of-cb", value]);
+      return succeed("inner")
+        .addCallback(() => {
+          results.push(["firstCallback", "inner"]);
+          return inner;
+        })
+        .addCallback((value: string) => {
+          results.push(["secondCallback", value]);
+          return value.repeat(2);
+        });
+    });
+    inner.callback("orange");
+    outer.addCallback((value: string) => results.push(value));
+    assert.deepEqual(results, [["start-of-cb", "outer"], ["firstCallback", "inner"], ["secondCallback", "orange"], "orangeorange"]);
+  });
+});
+
 describe("maybeDeferred (Twisted's test_maybeDeferred*)", () => {
   it("a value, with the arguments, becomes a fired Deferred", () => {
     const result = {};
