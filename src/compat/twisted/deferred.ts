@@ -451,13 +451,20 @@ export class Deferred<T = unknown> implements Operation<T> {
     return null;
   }
 
-  /** A callback returned `inner`: continue with its result, waiting for it if need be. */
+  /**
+   * A callback returned `inner`: continue with its result, waiting for it if
+   * need be. As Twisted's `_runCallbacks`, a Deferred that has a result and
+   * is not paused gives it up at once, whatever it is doing: one that is
+   * running a callback gives the result that callback was called with (the
+   * callback's return value then becomes its own result), and one that has
+   * already handed its result on gives `undefined` (Twisted's `None`).
+   */
   #chain(inner: Deferred<unknown>): void {
     if (inner === (this as Deferred<unknown>)) {
       this.result = new Failure(new TypeError("Cannot chain a Deferred to itself: a callback returned its own Deferred"));
       return;
     }
-    if (inner.called && inner.paused === 0 && !inner.#running && inner.#links.length === 0) {
+    if (inner.called && inner.paused === 0) {
       this.result = inner.result;
       inner.result = undefined;
       if (inner.#registered) {
@@ -466,11 +473,10 @@ export class Deferred<T = unknown> implements Operation<T> {
       }
       return;
     }
+    // Not fired, or paused (waiting on another Deferred, say): its loop is not running, and its result comes through the continuation.
     this.paused++;
     this.#chainedTo = inner;
     inner.#links.push({ waiting: this as Deferred<unknown> });
-    // A fired Deferred lower on the loop's stack still has links: run them now, as for a callback added to it.
-    if (inner.called && inner.paused === 0 && !inner.#running) inner.#runCallbacks();
   }
 }
 

@@ -9,6 +9,7 @@ import {
   ensureDeferred,
   Failure,
   fail,
+  gatherResults,
   maybeDeferred,
   succeed,
 } from "../../../src/compat/twisted/index.ts";
@@ -477,6 +478,215 @@ describe("Deferred callbacks added while a chain runs (Twisted 22.4's order)", (
     inner.callback("orange");
     outer.addCallback((value: string) => results.push(value));
     assert.deepEqual(results, [["start-of-cb", "outer"], ["firstCallback", "inner"], ["secondCallback", "orange"], "orangeorange"]);
+  });
+});
+
+describe("a callback that returns a Deferred which has a result (Twisted 22.4's chaining)", () => {
+  it("takes the result of one running a callback at once: the result that callback was given, and the callback's own goes on in its chain", () => {
+    const log: unknown[] = [];
+    const d1 = new Deferred<string>();
+    const d2 = new Deferred<string>();
+    d1.addCallback((value: string) => {
+      log.push(["d1 cb1", value]);
+      return d2;
+    });
+    d1.addCallback((value: string) => {
+      log.push(["d1 cb2", value]);
+      return value;
+    });
+    d2.addCallback((value: string) => {
+      log.push(["d2 cb1 start", value]);
+      d1.callback("d1 value"); // d1's callback returns d2, in the middle of this callback
+      log.push("d2 cb1 returns");
+      return "d2 cb1 result";
+    });
+    d2.addCallback((value: string) => {
+      log.push(["d2 cb2", value]);
+      return "d2 cb2 result";
+    });
+    d2.callback("d2 value");
+    assert.deepEqual(log, [["d2 cb1 start", "d2 value"], ["d1 cb1", "d1 value"], ["d1 cb2", "d2 value"], "d2 cb1 returns", ["d2 cb2", "d2 cb1 result"]]);
+    assert.deepEqual(outcome(d1), ["result", "d2 value"]);
+    assert.deepEqual(outcome(d2), ["result", "d2 cb2 result"]);
+  });
+
+  it("takes a failure an errback is handling, while the errback recovers its own Deferred", () => {
+    const log: unknown[] = [];
+    const d1 = new Deferred<null>();
+    const d2 = new Deferred<string>();
+    d1.addCallback(() => d2);
+    d1.addCallbacks(
+      (value: unknown) => log.push(["d1 cb", value]),
+      (failure: Failure) => log.push(["d1 eb", failure.getErrorMessage()]),
+    );
+    d2.addErrback((failure: Failure) => {
+      log.push(["d2 eb start", failure.getErrorMessage()]);
+      d1.callback(null);
+      log.push("d2 eb returns");
+      return "recovered";
+    });
+    d2.addBoth((result: unknown) => log.push(["d2 next", result]));
+    d2.errback(new Error("boom"));
+    assert.deepEqual(log, [["d2 eb start", "boom"], ["d1 eb", "boom"], "d2 eb returns", ["d2 next", "recovered"]]);
+  });
+
+  it("takes undefined (Twisted's None) from one lower on the loop's stack, which has handed its result on; its later callbacks run after", () => {
+    const log: unknown[] = [];
+    const inner = new Deferred<string>();
+    const outer = new Deferred<number>();
+    const other = new Deferred<string>();
+    outer.addCallback(() => inner);
+    outer.addCallback((value: string) => {
+      log.push(["outer cb", value]);
+      other.callback("o");
+      log.push("outer cb returns");
+      return value;
+    });
+    other.addCallback((value: string) => {
+      log.push(["other cb", value]);
+      return inner;
+    });
+    other.addCallback((value: unknown) => log.push(["other next", value]));
+    outer.callback(0);
+    inner.addCallback((value: unknown) => {
+      log.push(["inner after continuation", value]);
+      return "i2";
+    });
+    inner.callback("v");
+    inner.addCallback((value: unknown) => log.push(["inner final", value]));
+    assert.deepEqual(log, [
+      ["outer cb", "v"],
+      ["other cb", "o"],
+      ["other next", undefined],
+      "outer cb returns",
+      ["inner after continuation", undefined],
+      ["inner final", "i2"],
+    ]);
+  });
+
+  it("test_synchronousImplicitChain / test_synchronousImplicitErrorChain: a fired one gives its result (or failure) and keeps undefined", () => {
+    const result = {};
+    const first = succeed(result);
+    const second = new Deferred<null>();
+    second.addCallback(() => first);
+    second.callback(null);
+    assert.deepEqual(outcome(first), ["result", undefined]);
+    assert.equal(outcome(second)?.[1], result);
+    const failed = fail(new RangeError("First Deferred's Failure"));
+    const waiting = new Deferred<null>();
+    waiting.addCallback(() => failed);
+    waiting.callback(null);
+    assert.deepEqual(outcome(failed), ["result", undefined]);
+    assert.ok((outcome(waiting)?.[1] as Failure | undefined)?.check(RangeError));
+  });
+
+  it("test_asynchronousImplicitChain / test_doubleAsynchronousImplicitChaining: an unfired one hands its result on when it fires", () => {
+    const first = new Deferred<object>();
+    const second = new Deferred<null>();
+    second.addCallback(() => first);
+    second.callback(null);
+    const firstResult: unknown[] = [];
+    const secondResult: unknown[] = [];
+    first.addCallback((value: unknown) => firstResult.push(value));
+    second.addCallback((value: unknown) => secondResult.push(value));
+    assert.deepEqual([firstResult, secondResult], [[], []]);
+    const result = {};
+    first.callback(result);
+    assert.deepEqual(firstResult, [undefined]);
+    assert.equal(secondResult[0], result);
+
+    const a = new Deferred<object>();
+    const b = new Deferred<null>();
+    const c = new Deferred<null>();
+    b.addCallback(() => a);
+    c.addCallback(() => b);
+    const cResult: unknown[] = [];
+    c.addCallback((value: unknown) => cResult.push(value));
+    b.callback(null);
+    c.callback(null);
+    assert.deepEqual(cResult, []);
+    a.callback(result);
+    assert.equal(cResult[0], result);
+  });
+
+  it("test_chainedPausedDeferredWithResult / test_pausedDeferredChained: a paused one is waited on until unpaused", () => {
+    const expected = {};
+    const paused = succeed(expected);
+    paused.pause();
+    const chained = new Deferred<null>();
+    chained.addCallback(() => paused);
+    chained.callback(null);
+    const result: unknown[] = [];
+    chained.addCallback((value: unknown) => result.push(value));
+    assert.deepEqual(result, []);
+    paused.unpause();
+    assert.equal(result[0], expected);
+
+    const first = new Deferred<null>();
+    const second = new Deferred<null>();
+    first.addCallback(() => second);
+    first.callback(null);
+    first.pause();
+    second.callback(null);
+    assert.deepEqual(outcome(second), ["result", undefined]);
+  });
+
+  it("a Deferred whose result goes to a waiting one that is still paused goes on with its own callbacks (deliberately unlike Twisted 22.4)", () => {
+    // Twisted 22.4 stops its loop at the paused Deferred: `second`'s later callback would wait for the next addCallbacks.
+    const log: unknown[] = [];
+    const first = new Deferred<null>();
+    const second = new Deferred<number>();
+    first.addCallback(() => second);
+    first.callback(null);
+    first.pause();
+    second.addCallback((value: unknown) => log.push(["second after continuation", value]));
+    second.callback(1);
+    log.push("fired second");
+    first.addCallback((value: unknown) => log.push(["first", value]));
+    first.unpause();
+    assert.deepEqual(log, [["second after continuation", undefined], "fired second", ["first", 1]]);
+  });
+
+  it("test_resultOfDeferredResultOfDeferredOfFiredDeferredCalled: callbacks added to the middle one run once the last fires", () => {
+    const first = new Deferred<null>();
+    const second = new Deferred<null>();
+    const third = new Deferred<null>();
+    first.addCallback(() => second);
+    second.addCallback(() => third);
+    second.callback(null);
+    first.callback(null);
+    third.callback(null);
+    assert.deepEqual(outcome(second), ["result", undefined]);
+  });
+
+  it("test_callbackOrderPreserved: a callback added after one that returned a waiting Deferred runs after that Deferred's callbacks", () => {
+    const results: unknown[] = [];
+    const a = new Deferred<string>();
+    const outer = new Deferred<string>();
+    outer.addCallback((value: string) => {
+      results.push(["cb", value]);
+      const d = new Deferred<null>();
+      d.addCallback((value: unknown) => {
+        results.push(["firstCallback", value]);
+        return gatherResults([a]);
+      });
+      d.addCallback((value: unknown) => results.push(["secondCallback", value]));
+      d.callback(null);
+      return d;
+    });
+    outer.addCallback(() => results.push(["final", null]));
+    outer.callback("outer");
+    assert.deepEqual(results, [
+      ["cb", "outer"],
+      ["firstCallback", null],
+    ]);
+    a.callback("withers");
+    assert.deepEqual(results, [
+      ["cb", "outer"],
+      ["firstCallback", null],
+      ["secondCallback", ["withers"]],
+      ["final", null],
+    ]);
   });
 });
 
