@@ -1,6 +1,6 @@
 /**
  * The Twisted porting layer: `reactor`, `Deferred` (with `DeferredList`,
- * `gatherResults`, `maybeDeferred`, `addTimeout`), `Failure`,
+ * `gatherResults`, `maybeDeferred`, `addTimeout`, `inlineCallbacks`), `Failure`,
  * `LoopingCall`, `deferLater`, and protocols, factories and transports
  * over corio's TCP and UDP (`listenTCP`, `connectTCP`, `listenUDP`, `Protocol`,
  * `LineReceiver`, `DatagramProtocol`). A thin layer over native corio, so
@@ -36,6 +36,7 @@ export {
   UserError,
 } from "./errors.ts";
 export { type ErrorClass, Failure } from "./failure.ts";
+export { inlineCallbacks } from "./inline-callbacks.ts";
 export type { IConnector, IListeningPort, IReactorTime, ITransport, IUDPTransport } from "./interfaces.ts";
 export { LineReceiver } from "./line-receiver.ts";
 export { LoopingCall } from "./looping-call.ts";
