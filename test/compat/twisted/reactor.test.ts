@@ -264,6 +264,221 @@ describe("LoopingCall on a stepped clock (Twisted's test_task.py, on task.Clock)
   });
 });
 
+describe("LoopingCall.reset and LoopingCall.withCount (Twisted's test_task.py, on task.Clock)", () => {
+  /** Runs `body` with a reactor on a stepped clock, and stops it after. */
+  async function withClock(body: (m: ReturnType<typeof steppedReactor>) => Promise<void>): Promise<void> {
+    const m = steppedReactor();
+    try {
+      await body(m);
+    } finally {
+      await m.stop();
+    }
+  }
+  const seconds = (m: ReturnType<typeof steppedReactor>): number => Math.round(m.reactor.seconds() * 1e6) / 1e6;
+
+  it("test_reset: reset() skips the next call and starts the schedule again from now", async () => {
+    await withClock(async (m) => {
+      const ran: number[] = [];
+      const loop = new LoopingCall(() => ran.push(seconds(m)));
+      loop.clock = m.reactor;
+      loop.start(2, false);
+      await m.advance(1);
+      loop.reset();
+      await m.advance(1);
+      assert.deepEqual(ran, []);
+      await m.advance(1);
+      assert.deepEqual(ran, [3]);
+      loop.stop();
+    });
+  });
+
+  it("reset() during a call, or while the Deferred a call returned is pending, does nothing (as Twisted 22.4); not running, it throws", async () => {
+    await withClock(async (m) => {
+      const log: unknown[] = [];
+      const pending = new Deferred<void>();
+      const loop = new LoopingCall(() => {
+        log.push(seconds(m));
+        if (log.length === 1) return pending;
+        if (log.length === 3) {
+          loop.reset();
+          log.push("reset during call");
+        }
+        return undefined;
+      });
+      loop.clock = m.reactor;
+      loop.start(2);
+      await m.advance(1);
+      loop.reset();
+      log.push("reset while pending");
+      await m.advance(2);
+      pending.callback();
+      await m.pump([1, 1, 1, 1]);
+      loop.reset();
+      log.push(["reset", seconds(m)]);
+      await m.pump([1.5, 0.5]);
+      assert.deepEqual(log, [0, "reset while pending", 4, "reset during call", 6, ["reset", 7], 9]);
+      loop.stop();
+      assert.throws(() => loop.reset(), { message: "Cannot reset the LoopingCall: it is not running" });
+    });
+  });
+
+  it("test_reactorTimeCountSkips: withCount passes the number of intervals since the last call, skipped ones included", async () => {
+    await withClock(async (m) => {
+      const times: [number, number][] = [];
+      const loop = LoopingCall.withCount((count: number) => times.push([seconds(m), count]));
+      loop.clock = m.reactor;
+      loop.start(0.5);
+      assert.deepEqual(times, [[0, 1]]);
+      await m.advance(0.51);
+      assert.deepEqual(times, [
+        [0, 1],
+        [0.51, 1],
+      ]);
+      await m.advance(1.51);
+      await m.advance(0);
+      assert.deepEqual(times, [
+        [0, 1],
+        [0.51, 1],
+        [2.02, 3],
+      ]);
+      loop.stop();
+    });
+  });
+
+  it("test_countLengthyIntervalCounts: only whole intervals from the start count, not the time since the last call", async () => {
+    await withClock(async (m) => {
+      const times: [number, number][] = [];
+      const loop = LoopingCall.withCount((count: number) => times.push([seconds(m), count]));
+      loop.clock = m.reactor;
+      loop.start(0.5);
+      await m.pump([0.51, 0.875, 0.125]);
+      assert.deepEqual(times, [
+        [0, 1],
+        [0.51, 1],
+        [1.385, 1],
+        [1.51, 1],
+      ]);
+      loop.stop();
+    });
+  });
+
+  it("test_withCountFloatingPointBoundary: an interval of 0.1 stepped ten times counts 10 in all, never 0", async () => {
+    await withClock(async (m) => {
+      const counts: number[] = [];
+      const loop = LoopingCall.withCount((count: number) => counts.push(count));
+      loop.clock = m.reactor;
+      loop.start(1 / 10, false);
+      // Twisted then advances by the float epsilon by which ten steps of 0.1 fall short of 1; the microsecond schedule needs none.
+      for (let i = 0; i < 10; i++) await m.advance(1 / 10);
+      assert.equal(
+        counts.reduce((a, b) => a + b, 0),
+        10,
+      );
+      assert.ok(!counts.includes(0));
+      loop.stop();
+    });
+  });
+
+  it("test_withCountIntervalZero / test_withCountIntervalZeroDelay: with an interval of 0 the count is always 1", async () => {
+    await withClock(async (m) => {
+      const counts: number[] = [];
+      const loop = LoopingCall.withCount((count: number) => {
+        counts.push(count);
+        if (counts.length > 4) loop.stop();
+      });
+      loop.clock = m.reactor;
+      const stopped = loop.start(0, false);
+      await m.advance(0);
+      assert.equal(await stopped.toPromise(), loop);
+      assert.deepEqual(counts, [1, 1, 1, 1, 1]);
+    });
+    await withClock(async (m) => {
+      const d = new Deferred<void>();
+      const counts: number[] = [];
+      const loop = LoopingCall.withCount((count: number) => {
+        counts.push(count);
+        if (counts.length === 2) return d;
+        if (counts.length > 4) loop.stop();
+        return undefined;
+      });
+      loop.clock = m.reactor;
+      loop.start(0, false);
+      await m.advance(0);
+      assert.deepEqual(counts, [1, 1]);
+      await m.advance(2);
+      assert.deepEqual(counts, [1, 1]);
+      d.callback();
+      await m.advance(0);
+      assert.deepEqual(counts, [1, 1, 1, 1, 1]);
+    });
+  });
+
+  it("test_withCountIntervalZeroDelayThenNonZeroInterval: calls at interval 0 count as the last call when the interval changes", async () => {
+    await withClock(async (m) => {
+      const d = new Deferred<void>();
+      const counts: number[] = [];
+      const loop = LoopingCall.withCount((count: number) => {
+        counts.push(count);
+        return counts.length === 2 ? d : undefined;
+      });
+      loop.clock = m.reactor;
+      loop.start(0, false);
+      await m.advance(10);
+      assert.deepEqual(counts, [1, 1]);
+      loop.interval = 2;
+      d.callback();
+      await m.advance(7);
+      assert.deepEqual(counts, [1, 1, 3]);
+      await m.advance(2);
+      assert.deepEqual(counts, [1, 1, 3, 1]);
+      await m.advance(4);
+      assert.deepEqual(counts, [1, 1, 3, 1, 2]);
+      loop.stop();
+    });
+  });
+
+  it("test_deferredWithCount: a call whose Deferred outlasts intervals is not repeated, and the next count includes them", async () => {
+    await withClock(async (m) => {
+      const d = new Deferred<void>();
+      const counts: number[] = [];
+      const loop = LoopingCall.withCount((count: number) => {
+        counts.push(count);
+        return counts.length === 1 ? d : undefined;
+      });
+      loop.clock = m.reactor;
+      loop.start(0.2, false);
+      assert.deepEqual(counts, []);
+      await m.pump([0.2, 0.4]);
+      assert.equal(counts.length, 1);
+      d.callback();
+      await m.pump([0.2]);
+      assert.deepEqual(counts, [1, 3]);
+      loop.stop();
+    });
+  });
+
+  it("withCount and reset together, in the order Twisted 22.4 gives (reset counts from the new start; a reset in a call does nothing)", async () => {
+    await withClock(async (m) => {
+      const log: unknown[] = [];
+      const loop = LoopingCall.withCount((count: number) => {
+        log.push([seconds(m), count]);
+        if (log.length === 6) {
+          loop.reset();
+          log.push("reset during call");
+        }
+      });
+      loop.clock = m.reactor;
+      loop.start(1);
+      await m.pump([1, 3.5]);
+      loop.reset();
+      log.push(["reset", seconds(m)]);
+      await m.pump([0.5, 0.5, 2.2, 0.3, 1, 0.9]);
+      assert.deepEqual(log, [[0, 1], [1, 1], [4.5, 3], ["reset", 4.5], [5.5, 1], [7.7, 2], "reset during call", [9, 1], [9.9, 1]]);
+      loop.stop();
+    });
+  });
+});
+
 describe("deferToThread from the reactor's own callbacks", () => {
   it("works from callWhenRunning, callLater and a LoopingCall (no task runs there): the job belongs to the reactor", async () => {
     const reactor = createReactor();
