@@ -65,6 +65,8 @@ const pendingCalls = new Map();
 let nextCallId = 1;
 let outbox = [];
 let transfers = [];
+/** What each result of the outbox moves (null: none does), for a batch that must go record by record. */
+let transfersOf = null;
 let flushQueued = false;
 /** Where in \`outbox\` the DONE record pushed last starts, and where it ends (-1: none since the last flush). */
 let doneAt = 0;
@@ -150,6 +152,7 @@ function finish(jobId, value) {
       return;
     }
     for (const item of value.list) transfers.push(item);
+    (transfersOf ??= new Map()).set(jobId, value.list);
     value = value.value;
   }
   // The result after the last one pushed, with nothing between: it joins that record (see DONE in _protocol.ts).
@@ -170,15 +173,17 @@ function flush() {
   if (outbox.length === 0) return;
   const batch = outbox;
   const list = transfers;
+  const lists = transfersOf;
   outbox = [];
   transfers = [];
+  transfersOf = null;
   doneEnd = -1;
   // The result of the only job still open here goes alone, not in a record: the pool knows which job it answers (see bare messages in _protocol.ts).
   const message = ${SEND_BARE} && batch.length === 4 && batch[0] === ${DONE} && running.size === 0 && !Array.isArray(batch[3]) ? batch[3] : batch;
   try {
     port.postMessage(message, list);
   } catch {
-    postOneByOne(batch);
+    postOneByOne(batch, lists);
   }
 }
 function flushSoon() {
@@ -187,8 +192,11 @@ function flushSoon() {
     settled.then(flush);
   }
 }
-/** A batch that would not clone: send record by record (a result per record), failing the ones at fault. */
-function postOneByOne(batch) {
+/**
+ * A batch that would not clone: send record by record (a result per record, with what it moves:
+ * a MessagePort not listed could not be sent at all), failing the ones at fault.
+ */
+function postOneByOne(batch, lists) {
   const records = [];
   for (let i = 0; i < batch.length; ) {
     const tag = batch[i];
@@ -203,7 +211,7 @@ function postOneByOne(batch) {
   }
   for (const record of records) {
     try {
-      port.postMessage(record);
+      port.postMessage(record, (record[0] === ${DONE} && lists !== null && lists.get(record[1])) || []);
     } catch (error) {
       const message = "the value cannot be copied to the main thread: " + error.message;
       if (record[0] === ${CALL}) {

@@ -384,6 +384,27 @@ describe("ThreadPool: results and errors", () => {
     });
   });
 
+  it("a result that cannot be copied does not stop a MessagePort result sent with it from moving", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const results = yield* all([
+        pool.call(function (this: ThreadContext) {
+          const { port1 } = new MessageChannel();
+          return this.transfer(port1);
+        }),
+        function* () {
+          return yield* rejectsOp(
+            pool.call(() => () => 1),
+            TypeError,
+          );
+        },
+      ]);
+      assert.ok(results[0] instanceof MessagePort);
+      (results[0] as MessagePort).close();
+      assert.match((results[1] as Error).message, /cannot be copied/);
+    });
+  });
+
   it("runs functions with named functions and classes inside (tsx wraps them in __name calls)", async () => {
     await run(function* () {
       const pool = yield* ThreadPool.start({ size: 1 });
