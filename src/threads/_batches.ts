@@ -8,7 +8,7 @@ import { queueMicrotask } from "../core/_host.ts";
 import { CALL_RESULT, RUN_EXPORT, RUN_FUNCTION, SEND_BARE, toWorkerRecordSize } from "./_protocol.ts";
 import { serializeError } from "./_serialize-error.ts";
 import type { WorkerSlot } from "./_workers.ts";
-import { DETACHED, isDetached } from "./transfer.ts";
+import { DETACHED, findTransferMarker, isDetached, nestedTransferError } from "./transfer.ts";
 
 /** The batches of a pool: records are pushed on `slot.outbox`, then `flushSoon(slot)`. */
 export class Batches {
@@ -110,21 +110,36 @@ function postOneByOne(slot: WorkerSlot, batch: unknown[], batchError: unknown): 
       slot.port.postMessage(record, transfers);
     } catch (error) {
       if (tag === CALL_RESULT) {
+        const marker = record[2] === true ? markerIn(record[3]) : undefined;
+        const why =
+          marker === undefined ? (error as Error).message : `transfer() does not apply to it, and ${marker} is one: it is copied, return the value itself`;
         slot.port.postMessage([
           CALL_RESULT,
           record[1],
           false,
-          serializeError(new TypeError(`callFromThread: the result cannot be copied to the worker (${(error as Error).message})`)),
+          serializeError(new TypeError(`callFromThread: the result cannot be copied to the worker (${why})`)),
         ]);
         continue;
       }
       if (job === undefined) throw batchError;
       slot.finished(job.id);
       failed = true;
-      job.reject(new TypeError(`Cannot run in a thread: the arguments cannot be copied to a worker (${(error as Error).message})`, { cause: error }));
+      job.reject(
+        nestedTransferError(job.args, error) ??
+          new TypeError(`Cannot run in a thread: the arguments cannot be copied to a worker (${(error as Error).message})`, { cause: error }),
+      );
     }
   }
   return failed;
+}
+
+/** Where a transfer marker is in a `callFromThread` result, if one is (a getter that throws: none found). */
+function markerIn(result: unknown): string | undefined {
+  try {
+    return findTransferMarker(result, "result");
+  } catch {
+    return undefined;
+  }
 }
 
 /** The records of `batch`, each a `RUN_FUNCTION` record of several jobs split into one record per job. */

@@ -23,7 +23,7 @@
  */
 import { ABORTS, CALL, CALL_RESULT, CRASHED, DEFINE, DONE, FAILED, RUN_EXPORT, RUN_FUNCTION, SEND_BARE, STARTED } from "./_protocol.ts";
 import { deserializeError, isCloneable, serializeError } from "./_serialize-error.ts";
-import { DETACHED, isDetached } from "./transfer.ts";
+import { DETACHED, findTransferMarker, isDetached } from "./transfer.ts";
 
 /**
  * How long (ms) a worker runs synchronous jobs before it sends their results
@@ -45,6 +45,7 @@ const isCloneable = ${isCloneable.toString()};
 const serializeError = ${serializeError.toString()};
 const deserializeError = ${deserializeError.toString()};
 const isDetached = ${isDetached.toString()};
+const findTransferMarker = ${findTransferMarker.toString()};
 const functions = new Map();
 const modules = new Map();
 /** Async jobs not settled yet, by id. */
@@ -89,8 +90,12 @@ function pollAborts() {
 }
 abortPort.on("message", applyAbort);
 
+// As transferMarker in transfer.ts: a marker nested in a result makes postMessage throw, instead of arriving as this wrapper.
+function transferMarker() {
+  throw new TypeError("a this.transfer() marker is not a value: return it as the job's whole result");
+}
 class Transfer {
-  constructor(value, list) { this.value = value; this.list = list; }
+  constructor(value, list) { this.value = value; this.list = list; this.cannotBeCopied = transferMarker; }
 }
 function transferList(value) {
   if (value instanceof ArrayBuffer) return [value];
@@ -213,7 +218,7 @@ function postOneByOne(batch, lists) {
     try {
       port.postMessage(record, (record[0] === ${DONE} && lists !== null && lists.get(record[1])) || []);
     } catch (error) {
-      const message = "the value cannot be copied to the main thread: " + error.message;
+      const message = nestedTransfer(record) ?? "the value cannot be copied to the main thread: " + error.message;
       if (record[0] === ${CALL}) {
         const call = pendingCalls.get(record[1]);
         pendingCalls.delete(record[1]);
@@ -223,6 +228,20 @@ function postOneByOne(batch, lists) {
       }
     }
   }
+}
+/** Why \`record\` (a result, or a callFromThread's arguments) would not clone, if a transfer marker inside it is the cause. */
+function nestedTransfer(record) {
+  let at;
+  try {
+    at = record[0] === ${DONE} ? findTransferMarker(record[3], "result") : findTransferMarker(record[4], "args");
+  } catch {
+    return undefined;
+  }
+  if (at === undefined) return undefined;
+  if (record[0] !== ${DONE}) return "this.transfer() does not apply to callFromThread's arguments, and " + at + " is one: they are copied, pass the value itself";
+  // The worker unwraps this.transfer() of the whole result: one there now is corio's main-thread transfer() (imported by the job's module), or a marker in a marker.
+  if (at === "result") return "the result is a transfer() marker of the main thread's kind; a job moves its result with this.transfer(value)";
+  return "this.transfer() marks the whole result only, and " + at + " is one inside it (nothing was moved). Return it as the result, or mark the whole result and list what to move: this.transfer({ data: bytes }, [bytes.buffer])";
 }
 function settle(jobId, context, result, explain = (error) => error) {
   if (result !== null && (typeof result === "object" || typeof result === "function") && typeof result.then === "function") {

@@ -41,7 +41,12 @@ export interface ThreadContext {
   /**
    * Marks a result (an `ArrayBuffer`, a typed array, a `MessagePort`) to be
    * moved to the main thread, not copied; a view that is only part of its
-   * buffer is copied first, as `transfer` does.
+   * buffer is copied first, as `transfer` does. Only the whole result can be
+   * marked: a marker inside it (`{ x: this.transfer(bytes) }`) fails the job
+   * with a `TypeError` saying where; to move buffers inside a result, mark
+   * the whole result and list them: `this.transfer({ x: bytes },
+   * [bytes.buffer])`. It does not apply to `callFromThread`'s arguments,
+   * which are copied (one there fails that call).
    */
   transfer<T>(value: T, list?: readonly TransferListItem[]): T;
 }

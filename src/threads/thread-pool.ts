@@ -267,7 +267,8 @@ export class ThreadPool {
    * once per worker and kept for the life of the process: make functions
    * once, not a new source per call (`new Function` with data in its text),
    * and pass the data as arguments. Arguments and the result are
-   * copied (structured clone) unless wrapped in `transfer(...)`.
+   * copied (structured clone) unless wrapped in `transfer(...)`, which
+   * marks a whole argument only (see `transfer` for a buffer inside one).
    *
    * **Cancellation:** a queued job is dropped, and so is one sent to a
    * worker that has not begun it (when the worker gets to it); a running one
@@ -277,7 +278,7 @@ export class ThreadPool {
    * `WorkerTerminatedError` if they had (they are never run twice).
    *
    * @throws {QueueFull} when `maxQueue` jobs already wait.
-   * @throws {TypeError} when the arguments cannot be copied, or a buffer given to `transfer()` was moved already.
+   * @throws {TypeError} when the arguments cannot be copied, a `transfer()` is inside an argument instead of around it, or a buffer given to `transfer()` was moved already.
    * @throws {WorkerCrashedError} when the worker died running it.
    * @throws {WorkerTerminatedError} when the pool terminated its worker to stop another job that was cancelled.
    * @throws the error of Node's `new Worker` (`ERR_WORKER_INIT_FAILED`: the system gave no thread) when no worker of the pool runs and none can start; while some run, the job waits for them instead.

@@ -5,10 +5,25 @@
 import { Buffer } from "node:buffer";
 import type { TransferListItem } from "node:worker_threads";
 
+/**
+ * The value of a marker's `cannotBeCopied` (the worker's `this.transfer()`
+ * marker has one too). Structured clone refuses a function, so a marker
+ * left inside an argument or result, where the pool does not look for one,
+ * makes `postMessage` throw instead of arriving as this wrapper; the pool
+ * turns that into a clear error for its job alone (`nestedTransferError`).
+ * Looking for markers in every argument would cost each job a walk of its
+ * arguments; this costs nothing: the clone walks them anyway.
+ */
+function transferMarker(): never {
+  throw new TypeError("a transfer() marker is not a value: give it to a thread job as a whole argument");
+}
+
 /** The wrapper `transfer` puts around an argument (unwrapped before sending). */
 class Transferred {
   readonly value: unknown;
   readonly list: readonly TransferListItem[];
+  /** Own and enumerable, so that structured clone meets it (see `transferMarker`). */
+  readonly cannotBeCopied = transferMarker;
   constructor(value: unknown, list: readonly TransferListItem[]) {
     this.value = value;
     this.list = list;
@@ -52,6 +67,17 @@ function ownedView(view: ArrayBufferView): ArrayBufferView {
  * an explicit `list` nothing is copied. Inside a worker,
  * `this.transfer(value)` does the same for a result.
  *
+ * Only a whole argument (or, in a worker, the whole result) can be marked,
+ * as with piscina's `move()`. A marker inside an object or array (`{ data:
+ * transfer(bytes) }`, `[transfer(a), transfer(b)]`) fails its job with a
+ * `TypeError` saying where it is, before anything moved: the buffer stays
+ * whole here, and the jobs sent with it run (piscina sends such a marker
+ * as its wrapper object, without a word). To move buffers inside an
+ * argument, mark the whole argument and list them, as below. The marker is
+ * no value of its own: `structuredClone` or `postMessage` refuse it
+ * (`DataCloneError`), which is how the pool finds one out of place at no
+ * cost to the jobs without one.
+ *
  * @example
  * ```ts
  * import { run } from "corio";
@@ -60,6 +86,10 @@ function ownedView(view: ArrayBufferView): ArrayBufferView {
  *   const bytes = new Uint8Array(1024).fill(1);
  *   const sum = yield* toThread((data: Uint8Array) => data.reduce((a, b) => a + b, 0), transfer(bytes));
  *   console.assert(sum === 1024 && bytes.byteLength === 0);
+ *   // A buffer inside an argument: the whole argument is marked, with the list of what to move.
+ *   const data = new Float64Array([1, 2]);
+ *   const length = yield* toThread((arg: { data: Float64Array }) => arg.data.length, transfer({ data }, [data.buffer]));
+ *   console.assert(length === 2 && data.byteLength === 0);
  * });
  * ```
  */
@@ -67,6 +97,62 @@ export function transfer<T>(value: T, list?: readonly TransferListItem[]): T {
   if (list !== undefined) return new Transferred(value, list) as T;
   const moved = ArrayBuffer.isView(value) ? (ownedView(value) as T) : value;
   return new Transferred(moved, defaultList(moved)) as T;
+}
+
+/**
+ * Where in `value` (named `path`) a transfer marker is, this side's or the
+ * worker's (`transferMarker`), as `args[0].data`; `undefined` if there is
+ * none. Only for a message that would not clone, so it may take its time.
+ * Self-contained: the worker has its source (`_worker-source.ts`).
+ */
+export function findTransferMarker(value: unknown, path: string, seen: Set<object> = new Set()): string | undefined {
+  if (value === null || typeof value !== "object" || seen.has(value)) return undefined;
+  if (typeof (value as { cannotBeCopied?: unknown }).cannotBeCopied === "function" && "list" in value) return path;
+  seen.add(value);
+  // Their bytes hold no marker (and a big one has millions of keys).
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
+  if (value instanceof Map) {
+    for (const [key, item] of value) {
+      const at =
+        findTransferMarker(key, `${path} (a key)`, seen) ??
+        findTransferMarker(item, `${path}.get(${typeof key === "string" ? JSON.stringify(key) : String(key)})`, seen);
+      if (at !== undefined) return at;
+    }
+    return undefined;
+  }
+  if (value instanceof Set) {
+    for (const item of value) {
+      const at = findTransferMarker(item, `${path} (an item)`, seen);
+      if (at !== undefined) return at;
+    }
+    return undefined;
+  }
+  const isArray = Array.isArray(value);
+  for (const key of Object.keys(value)) {
+    const name = isArray ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    const at = findTransferMarker((value as Record<string, unknown>)[key], path + name, seen);
+    if (at !== undefined) return at;
+  }
+  return undefined;
+}
+
+/**
+ * The error for a job whose arguments would not clone (`cause`) because of
+ * a marker inside one of them, or `undefined` if none is.
+ */
+export function nestedTransferError(args: readonly unknown[], cause: unknown): TypeError | undefined {
+  let at: string | undefined;
+  try {
+    at = findTransferMarker(args, "args");
+  } catch {
+    // A getter that throws, a structure too deep: the plain "cannot be copied" error says enough.
+    return undefined;
+  }
+  if (at === undefined) return undefined;
+  return new TypeError(
+    `Cannot run in a thread: transfer() marks a whole argument only, and ${at} is one inside an argument (it cannot be sent; nothing was moved). Pass it as an argument of its own, or mark the whole argument and list what to move: transfer({ data: bytes }, [bytes.buffer])`,
+    { cause },
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CancelledError, QueueFull, run, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
-import { callFromThread, exposeToThreads, type ThreadContext, ThreadPool } from "../../src/threads/index.ts";
+import { callFromThread, exposeToThreads, type ThreadContext, ThreadPool, transfer } from "../../src/threads/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 import { MODULE } from "./_helpers.ts";
 
@@ -235,6 +235,43 @@ describe("ThreadPool: callFromThread", () => {
         });
         assert.equal(seen[0], "RangeError lazy");
         assert.match(seen[1] as string, /^Error .*cannot be read to send it across threads \(no name\)/);
+      });
+    } finally {
+      for (const remove of removes) remove();
+    }
+  });
+
+  it("transfer() does not apply to a callFromThread's arguments or result: that call fails saying so, the others go through", async () => {
+    const removes = [
+      exposeToThreads("marked", () => ({ data: transfer(new Uint8Array(2)) })),
+      exposeToThreads("markedWhole", () => transfer(new Uint8Array(2))),
+      exposeToThreads("same", (value: unknown) => value),
+    ];
+    try {
+      await run(function* () {
+        const pool = yield* ThreadPool.start({ size: 1 });
+        const seen = yield* pool.call(async function (this: ThreadContext) {
+          const attempt = (call: Promise<unknown>): Promise<unknown> =>
+            call.then(
+              (value) => ({ value }),
+              (error: Error) => `${error.name}: ${error.message}`,
+            );
+          // Sent together: the calls that fail must not take the others with them.
+          return await Promise.all([
+            attempt(this.callFromThread("marked")),
+            attempt(this.callFromThread("same", 1)),
+            attempt(this.callFromThread("markedWhole")),
+            attempt(this.callFromThread("same", { bytes: this.transfer(new Uint8Array(2)) })),
+            attempt(this.callFromThread("same", 2)),
+          ]);
+        });
+        assert.deepEqual(seen, [
+          "TypeError: callFromThread: the result cannot be copied to the worker (transfer() does not apply to it, and result.data is one: it is copied, return the value itself)",
+          { value: 1 },
+          "TypeError: callFromThread: the result cannot be copied to the worker (transfer() does not apply to it, and result is one: it is copied, return the value itself)",
+          "TypeError: callFromThread: this.transfer() does not apply to callFromThread's arguments, and args[0].bytes is one: they are copied, pass the value itself",
+          { value: 2 },
+        ]);
       });
     } finally {
       for (const remove of removes) remove();

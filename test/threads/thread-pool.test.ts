@@ -442,6 +442,137 @@ describe("ThreadPool: results and errors", () => {
   });
 });
 
+describe("ThreadPool: transfer() inside an argument or a result", () => {
+  // transfer() marks a whole argument (this.transfer() a whole result). A marker deeper in was cloned as the
+  // wrapper object before: the job got { value, list } where it expected the buffer, without a word.
+  const NESTED = /^Cannot run in a thread: transfer\(\) marks a whole argument only, and (\S+) is one inside an argument/;
+  const argsOf = (...xs: unknown[]): unknown[] => xs;
+
+  it("in an object: its job fails with a TypeError saying where, and the buffer stays whole here", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const bytes = new Uint8Array([1, 2, 3]);
+      const error = yield* rejectsOp(pool.call(argsOf, 1, { data: transfer(bytes) }), TypeError);
+      assert.match(error.message, NESTED);
+      assert.equal(NESTED.exec(error.message)?.[1], "args[1].data");
+      assert.match(error.message, /transfer\(\{ data: bytes \}, \[bytes\.buffer\]\)/, "says what to do instead");
+      assert.equal((error.cause as Error).name, "DataCloneError");
+      assert.deepEqual([...bytes], [1, 2, 3], "nothing was moved");
+      // What the error suggests works: the whole argument marked, its buffer listed.
+      const whole = new Uint8Array([4, 5]);
+      assert.deepEqual(yield* pool.call((arg: { data: Uint8Array }) => [...arg.data], transfer({ data: whole }, [whole.buffer])), [4, 5]);
+      assert.equal(whole.byteLength, 0);
+    });
+  });
+
+  it("in an array, several in one job, beside a whole-argument transfer(): the job fails and nothing moves", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const [a, b, top] = [new Uint8Array(4), new Uint8Array(8), new Uint8Array(16)];
+      const inArray = yield* rejectsOp(pool.call(argsOf, [transfer(a), transfer(b)]), TypeError);
+      assert.equal(NESTED.exec(inArray.message)?.[1], "args[0][0]");
+      const several = yield* rejectsOp(pool.call(argsOf, transfer(top), { list: [1, { deep: transfer(a) }] }, new Map([["k", transfer(b)]])), TypeError);
+      assert.equal(NESTED.exec(several.message)?.[1], "args[1].list[1].deep");
+      const inMap = yield* rejectsOp(pool.call(argsOf, new Map([["k", transfer(b)]])), TypeError);
+      assert.equal(NESTED.exec(inMap.message)?.[1], 'args[0].get("k")');
+      assert.deepEqual([a.byteLength, b.byteLength, top.byteLength], [4, 8, 16], "none was moved, not even the whole argument's");
+      // run() takes the same arguments.
+      const viaRun = yield* rejectsOp(pool.run(MODULE, "add", 1, { n: transfer(a) }), TypeError);
+      assert.equal(NESTED.exec(viaRun.message)?.[1], "args[1].n");
+    });
+  });
+
+  it("in a batch with other jobs: only that job fails, the others get exactly their arguments (transfers too)", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const moved = new Uint8Array([7, 8, 9]);
+      const kept = new Uint8Array(2);
+      const results = yield* all([
+        pool.call(argsOf, 1, 2),
+        pool.call((bytes: Uint8Array) => [...bytes], transfer(moved)),
+        function* () {
+          return yield* rejectsOp(pool.call(argsOf, { data: transfer(kept) }), TypeError);
+        },
+        pool.call(argsOf, "x"),
+        pool.run<number>(MODULE, "add", 4, 5),
+        function* () {
+          return yield* rejectsOp(pool.call(argsOf, [transfer(kept)]), TypeError);
+        },
+        pool.call(argsOf, 3),
+      ]);
+      assert.deepEqual(results[0], [1, 2]);
+      assert.deepEqual(results[1], [7, 8, 9]);
+      assert.equal(moved.byteLength, 0, "the good transfer still moved");
+      assert.equal(NESTED.exec((results[2] as Error).message)?.[1], "args[0].data");
+      assert.deepEqual(results.slice(3, 5), [["x"], 9]);
+      assert.equal(NESTED.exec((results[5] as Error).message)?.[1], "args[0][0]");
+      assert.deepEqual(results[6], [3]);
+      assert.equal(kept.byteLength, 2);
+    });
+  });
+
+  it("leaves nothing counted or queued: the jobs behind it run, also one alone and one sent bare", async () => {
+    await run(function* () {
+      // One job per worker: a job behind the failed one waits for its place.
+      const pool = yield* ThreadPool.start({ size: 1, jobsPerWorker: 1 });
+      const bytes = new Uint8Array(4);
+      const [failed, next] = yield* all([rejectsOp(pool.call(echo, { data: transfer(bytes) }), TypeError), pool.call(echo, 42)]);
+      assert.match(failed.message, NESTED);
+      assert.equal(next, 42);
+      // After a job of one argument of the same function, the next goes as its argument alone (bare).
+      assert.equal(yield* pool.call(echo, 1), 1);
+      yield* rejectsOp(pool.call(echo, { data: transfer(bytes) }), TypeError);
+      assert.equal(yield* pool.call(echo, 2), 2);
+      assert.equal(yield* pool.call(echo, 3), 3);
+      assert.deepEqual([pool.queued, pool.running, pool.threads], [0, 0, 1]);
+      assert.equal(bytes.byteLength, 4);
+    });
+  });
+
+  it("a worker returning this.transfer() inside its result: that job fails saying where, the results sent with it arrive", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const nested = function (this: ThreadContext, how: string): unknown {
+        const bytes = new Uint8Array([1, 2]);
+        if (how === "object") return { x: this.transfer(bytes) };
+        if (how === "array") return [1, this.transfer(bytes)];
+        return this.transfer(bytes);
+      };
+      const results = yield* all([
+        pool.call(nested, "whole"),
+        function* () {
+          return yield* rejectsOp(pool.call(nested, "object"), TypeError);
+        },
+        pool.call(argsOf, "sent with it"),
+        function* () {
+          return yield* rejectsOp(pool.call(nested, "array"), TypeError);
+        },
+        pool.call(nested, "whole"),
+      ]);
+      assert.deepEqual([...(results[0] as Uint8Array)], [1, 2]);
+      assert.match(
+        (results[1] as Error).message,
+        /^Cannot return the job's result: this\.transfer\(\) marks the whole result only, and result\.x is one inside it .*this\.transfer\(\{ data: bytes \}, \[bytes\.buffer\]\)/,
+      );
+      assert.deepEqual(results[2], ["sent with it"]);
+      assert.match((results[3] as Error).message, /and result\[1\] is one inside it/);
+      assert.deepEqual([...(results[4] as Uint8Array)], [1, 2]);
+      assert.deepEqual([pool.queued, pool.running], [0, 0]);
+    });
+  });
+
+  it("a job of a module returning corio's transfer() (the main thread's) fails saying to use this.transfer()", async () => {
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 1 });
+      const error = yield* rejectsOp(pool.run(MODULE, "returnsTransfer"), TypeError);
+      assert.match(
+        error.message,
+        /^Cannot return the job's result: the result is a transfer\(\) marker of the main thread's kind; a job moves its result with this\.transfer\(value\)/,
+      );
+    });
+  });
+});
+
 describe("ThreadPool: a worker that runs dry takes jobs another has not begun", () => {
   /** Counts its runs in `runs[index]` and spins for `ms`. */
   const job = (index: number, ms: number, runs: Int32Array): number => {
