@@ -505,7 +505,8 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         }
       } finally {
         tellingParents = false;
-        childrenEnded.length = 0;
+        // Only when something was queued: setting an array's length goes through the runtime.
+        if (childrenEnded.length !== 0) childrenEnded.length = 0;
       }
     } else {
       this.loop.rootFinished(this as TaskImpl<unknown>);
