@@ -10,6 +10,8 @@ export interface ExportedDoc {
   kind: "function" | "class" | "type" | "variable";
   docs: string;
   file: string;
+  /** The TSDoc of a class's or interface's members (methods, properties, accessors), by name. */
+  members: { name: string; docs: string }[];
 }
 
 /** `src/index.ts` and every `src/<module>/index.ts` that a package export points at. */
@@ -58,14 +60,25 @@ export function exportedDocs(): ExportedDoc[] {
           : ts.isVariableDeclaration(declaration)
             ? "variable"
             : "type";
-      const docs = ts
-        .getJSDocCommentsAndTags(declaration)
-        .map((node) => node.getText())
-        .join("\n");
-      result.push({ entry, name: exported.name, kind, docs, file });
+      const docs = docsOf(declaration);
+      const members: { name: string; docs: string }[] = [];
+      if (ts.isClassDeclaration(declaration) || ts.isInterfaceDeclaration(declaration)) {
+        for (const member of declaration.members) {
+          if (member.name === undefined) continue;
+          members.push({ name: member.name.getText(), docs: docsOf(member) });
+        }
+      }
+      result.push({ entry, name: exported.name, kind, docs, file, members });
     }
   }
   return result;
+}
+
+function docsOf(node: ts.Node): string {
+  return ts
+    .getJSDocCommentsAndTags(node)
+    .map((comment) => comment.getText())
+    .join("\n");
 }
 
 /** The fenced ```ts blocks of a TSDoc comment or markdown text, without `ignore` ones. */
@@ -104,6 +117,12 @@ export function docExamples(root: string): { name: string; code: string }[] {
     examplesIn(doc.docs).forEach((code, index) => {
       examples.push({ name: `${doc.name}${index > 0 ? ` #${index + 1}` : ""} (${doc.file.replace(`${root}/`, "")})`, code });
     });
+    // A member's example (`LoopingCall.reset`) runs as well as the export's own.
+    for (const member of doc.members) {
+      examplesIn(member.docs).forEach((code, index) => {
+        examples.push({ name: `${doc.name}.${member.name}${index > 0 ? ` #${index + 1}` : ""} (${doc.file.replace(`${root}/`, "")})`, code });
+      });
+    }
   }
   examplesIn(readFileSync(resolve(root, "README.md"), "utf8")).forEach((code, index) => {
     examples.push({ name: `README example ${index + 1}`, code });

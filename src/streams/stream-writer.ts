@@ -137,9 +137,16 @@ export class StreamWriter {
    * (a `writev`) where a `write` per chunk makes one each, as asyncio's
    * `writelines` does since Python 3.12.
    *
+   * @example
    * ```ts
-   * writer.writeLines([header, body, "\r\n"]);
-   * yield* writer.drain();
+   * import { createMemoryStreamPair, run } from "corio";
+   * const got = await run(function* () {
+   *   const [left, right] = createMemoryStreamPair();
+   *   left.writer.writeLines(["HTTP/1.1 200 OK\r\n", new TextEncoder().encode("\r\n")]);
+   *   yield* left.writer.drain();
+   *   return new TextDecoder().decode(yield* right.reader.readExactly(19));
+   * });
+   * console.assert(got === "HTTP/1.1 200 OK\r\n\r\n");
    * ```
    * @throws as `write`; the chunks before a bad one are still sent.
    */
