@@ -50,7 +50,13 @@ export function setContextValueOf<T>(context: Context<T>, task: TaskImpl<unknown
  * task is created: a later `set` in the parent does not reach a child
  * already spawned, nor does a child's `set` reach its parent). Effection
  * differs: its children read the parent's current value through the scope
- * chain. Node's `AsyncLocalStorage` cannot serve corio tasks: they resume
+ * chain. The boundaries that run one operation in sequence (`scope`,
+ * `timeout`, `moveOnAfter`, `deadline`, `shield`) are their caller's code:
+ * a value set inside one is still set after it, as a `ContextVar` set
+ * inside asyncio's `async with timeout()` or `TaskGroup` body is (asyncio's
+ * `shield` runs its awaitable as a task of its own; corio's does not). The
+ * operations of `all`, `race`, `allSettled` and `wait` are tasks of their
+ * own, as `gather`'s are. Node's `AsyncLocalStorage` cannot serve corio tasks: they resume
  * from corio's scheduler, so after a suspension its store is whatever the
  * code that flushed the ready queue had.
  *

@@ -11,7 +11,7 @@ import { DoneCallback, join, pendingPromise } from "./_join.ts";
 import { type OneOrMany, withItem, withoutItem } from "./_one-or-many.ts";
 import { Park, RESCHEDULE } from "./_park.ts";
 import type { Runnable } from "./_ready-queue.ts";
-import { BODY_CANCELLED, BODY_DONE, BOUNDARY, CANCEL_DELIVERED, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
+import { BODY_CANCELLED, BODY_DONE, BOUNDARY, CANCEL_DELIVERED, CONCURRENT, DAEMON, errorOrigins, Scope, SHIELDED } from "./_scope.ts";
 import { nextRound } from "./_timer-park.ts";
 import { CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import { instruments, notifyInstruments } from "./instruments.ts";
@@ -489,6 +489,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
       else watchers.taskFinished(this as TaskImpl<unknown>);
     }
     const parent = this.parentScope;
+    if ((this.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY) this.#contextToCaller(parent as TaskImpl<unknown>);
     if (parent !== null) {
       // Told in a loop, not by recursion: a parent that ends as its child does ends inside this call, and a
       // chain of thousands of nested tasks ending at once would overflow the stack.
@@ -513,6 +514,18 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
       // `await task` subscribes in a later microtask: decide "unhandled" only after they have run.
       if (this.#state === FAILED && (this.flags & OBSERVED) === 0) setMacrotask(() => this.#reportIfUnobserved());
     }
+  }
+
+  /**
+   * A boundary that runs its operation in sequence (`scope`, `timeout`, `shield`) is its caller's code
+   * (see `codeOwner`): a context value it set is still set after it, as a `ContextVar` set inside
+   * asyncio's `async with timeout()` is. Its map goes to the caller, shared if a child took it since.
+   */
+  #contextToCaller(caller: TaskImpl<unknown>): void {
+    if (this.context === caller.context) return;
+    caller.context = this.context;
+    if ((this.flags & OWN_CONTEXT) !== 0) caller.flags |= OWN_CONTEXT;
+    else caller.flags &= ~OWN_CONTEXT;
   }
 
   #reportIfUnobserved(): void {

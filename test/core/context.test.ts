@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { describe, it } from "node:test";
-import { createContext, Future, run, scope, sleep, spawn, suspend, type Task } from "../../src/index.ts";
+import { all, createContext, Future, moveOnAfter, type Operation, run, scope, shield, sleep, spawn, suspend, type Task, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -82,6 +82,57 @@ describe("createContext", () => {
       });
       assert.equal(kept, "for the child");
     });
+  });
+
+  it("a value set inside scope, timeout, moveOnAfter or shield is still set after it: they are the caller's code", async () => {
+    const value = createContext<string>("value", "outer");
+    const seen = await runVirtual(function* () {
+      const seen: string[] = [];
+      const blocks: [string, (op: () => Operation<void>) => Operation<unknown>][] = [
+        ["scope", (op) => scope(op)],
+        ["timeout", (op) => timeout(100, op)],
+        ["moveOnAfter", (op) => moveOnAfter(100, op)],
+        ["shield", (op) => shield(op)],
+      ];
+      for (const [name, block] of blocks) {
+        value.set("outer");
+        let child: Task<string> | undefined;
+        yield* block(function* () {
+          child = yield* spawn(function* () {
+            yield* sleep(1);
+            return value.get();
+          });
+          value.set(`set in ${name}`);
+          yield* sleep(1);
+        });
+        seen.push(`${value.get()} (its child: ${yield* child as Task<string>})`);
+        // Timed out: what it set before is kept too, as in asyncio's `async with timeout()`.
+        if (name === "moveOnAfter") {
+          yield* moveOnAfter(1, function* () {
+            value.set("set before the limit");
+            yield* sleep(10);
+          });
+          seen.push(value.get());
+        }
+      }
+      // Operations run at once are tasks of their own (asyncio's gather): their sets stay theirs.
+      value.set("outer");
+      yield* all([
+        function* () {
+          value.set("set in all");
+        },
+      ]);
+      seen.push(value.get());
+      return seen;
+    });
+    assert.deepEqual(seen, [
+      "set in scope (its child: outer)",
+      "set in timeout (its child: outer)",
+      "set in moveOnAfter (its child: outer)",
+      "set before the limit",
+      "set in shield (its child: outer)",
+      "outer",
+    ]);
   });
 
   it("reaches grandchildren, and is the default outside any task", async () => {
