@@ -16,20 +16,83 @@ interface ParserServices {
 }
 
 const MAX_TEXT = 40;
+// ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
+const UNDEFINED = 32768;
+const NULL = 65536;
 
-/** Whether `type` is a corio operation (or any generator object) that is not also a promise (a `Task` is). */
-function isOperation(checker: ts.TypeChecker, type: ts.Type): boolean {
-  if (type.isUnion()) {
-    const parts = type.types.filter((part) => (part.flags & (32768 /* Undefined */ | 65536)) /* Null */ === 0);
-    return parts.length > 0 && parts.every((part) => isOperation(checker, part));
+/** Whether `symbol` is declared in corio's `core/operation` module (its sources or its built `.d.ts`). */
+function declaredByCorio(symbol: ts.Symbol | undefined): boolean {
+  return (symbol?.getDeclarations() ?? []).some((declaration) => /core[\\/]operation\.(d\.)?[cm]?[tj]s$/.test(declaration.getSourceFile().fileName));
+}
+
+/** The interface or class a type is an instance of: `Operation` for `Operation<void>`, `Job` for `Job`. */
+function declaredType(type: ts.Type): ts.InterfaceType | undefined {
+  // ts.ObjectFlags.Class | Interface (3) and Reference (4), by value.
+  const flags = (type as ts.ObjectType).objectFlags ?? 0;
+  if ((flags & 4) !== 0) return (type as ts.TypeReference).target;
+  return (flags & 3) !== 0 ? (type as ts.InterfaceType) : undefined;
+}
+
+/**
+ * What the rule asks of the type checker, cached per type. An operation is
+ * recognised by the type itself, not the name it is written with: an alias
+ * (`type Op<T> = Operation<T>`) names corio's `Operation` all the same, and
+ * an interface that extends it (`interface Job extends Operation<void>`) is
+ * one. A class that implements `Operation` is not counted: such a class is
+ * usually a handle on work that goes on without being run (Twisted's
+ * `Deferred` fires its callbacks by itself; dropping the one `addCallback`
+ * returns is how Twisted code reads).
+ */
+class OperationTypes {
+  readonly #checker: ts.TypeChecker;
+  readonly #operation = new Map<ts.Type, boolean>();
+  readonly #interfaces = new Map<ts.InterfaceType, boolean>();
+  constructor(checker: ts.TypeChecker) {
+    this.#checker = checker;
   }
-  if (checker.getPropertyOfType(type, "then") !== undefined) return false;
-  const symbol = type.aliasSymbol ?? type.getSymbol();
-  if (symbol === undefined) return false;
-  const name = symbol.getName();
-  if (name === "Generator") return true;
-  if (name !== "Operation") return false;
-  return (symbol.getDeclarations() ?? []).some((declaration) => /core[\\/]operation\.(d\.)?[cm]?[tj]s$/.test(declaration.getSourceFile().fileName));
+
+  /** Whether `type` is a corio operation (or any generator object) that is not also a promise (a `Task` is). */
+  isOperation(type: ts.Type): boolean {
+    let known = this.#operation.get(type);
+    if (known === undefined) {
+      // A recursive type comes back here through its own parts: not an operation until shown to be one.
+      this.#operation.set(type, false);
+      known = this.#compute(type);
+      this.#operation.set(type, known);
+    }
+    return known;
+  }
+
+  #compute(type: ts.Type): boolean {
+    if (type.isUnion()) {
+      const parts = type.types.filter((part) => (part.flags & (UNDEFINED | NULL)) === 0);
+      return parts.length > 0 && parts.every((part) => this.isOperation(part));
+    }
+    if (this.#checker.getPropertyOfType(type, "then") !== undefined) return false;
+    if (type.isIntersection()) return type.types.some((part) => this.isOperation(part));
+    if (type.getSymbol()?.getName() === "Generator") return true;
+    const declared = declaredType(type);
+    return declared !== undefined && this.#extendsOperation(declared);
+  }
+
+  /** Whether the interface is corio's `Operation` or extends it (classes do not count: see the class comment). */
+  #extendsOperation(declared: ts.InterfaceType): boolean {
+    let known = this.#interfaces.get(declared);
+    if (known === undefined) {
+      this.#interfaces.set(declared, false);
+      const symbol = declared.getSymbol();
+      if (symbol?.getName() === "Operation" && declaredByCorio(symbol)) known = true;
+      else if (((declared.objectFlags ?? 0) & 2) === 0) known = false;
+      else {
+        known = (this.#checker.getBaseTypes(declared) ?? []).some((base) => {
+          const baseDeclared = declaredType(base);
+          return baseDeclared !== undefined && this.#extendsOperation(baseDeclared);
+        });
+      }
+      this.#interfaces.set(declared, known);
+    }
+    return known;
+  }
 }
 
 function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): string {
@@ -64,8 +127,9 @@ export const noFloatingOperation: Rule.RuleModule = {
       throw new Error("corio/no-floating-operation needs type information: use typescript-eslint's parser with parserOptions.projectService (or project) set");
     }
     const checker = program.getTypeChecker();
+    const types = new OperationTypes(checker);
     const map = services.esTreeNodeToTSNodeMap;
-    const operation = (node: ESTree.Node): boolean => isOperation(checker, checker.getTypeAtLocation(map.get(node)));
+    const operation = (node: ESTree.Node): boolean => types.isOperation(checker.getTypeAtLocation(map.get(node)));
 
     /** The sub-expressions whose value is dropped by a statement made of `node`. */
     const dropped = (node: ESTree.Expression): ESTree.Expression[] => {

@@ -34,6 +34,11 @@ tester.run("no-floating-operation", rule, {
     // run() starts a task: a Task is a promise, not a floating operation (no-floating-promises covers it).
     { filename, code: `${imports}run(sleep(1));\nawait run(function* () { yield* sleep(1); });\n` },
     { filename, code: `${imports}const task = run(sleep(1)); await task;\n` },
+    // A type of another library named Operation is not corio's, and an iterable is not an operation.
+    { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
+    { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
+    // A class that implements Operation is a handle on work that goes on by itself (as Twisted's Deferred): dropping one is allowed.
+    { filename, code: `${imports}class Handle implements Operation<void> { *[Symbol.iterator]() { yield* sleep(1); } }\nexport const op = function* () { new Handle(); };\n` },
   ],
   invalid: [
     {
@@ -55,6 +60,22 @@ tester.run("no-floating-operation", rule, {
       filename,
       code: `${imports}function* mine() { yield* sleep(1); }\nexport const op = function* () { mine(); };\n`,
       errors: [{ messageId: "floating", data: { text: "mine()" } }],
+    },
+    // An alias of Operation and an interface that extends it are operations too.
+    {
+      filename,
+      code: `${imports}type Op<T> = Operation<T>;\nfunction aliased(): Op<void> { return sleep(1); }\nexport const op = function* () { aliased(); };\n`,
+      errors: [{ messageId: "floating", data: { text: "aliased()" } }],
+    },
+    {
+      filename,
+      code: `${imports}interface Job extends Operation<void> { id: number }\ndeclare function job(): Job;\nexport const op = function* () { job(); };\n`,
+      errors: [{ messageId: "floating", data: { text: "job()" } }],
+    },
+    {
+      filename,
+      code: `${imports}declare function tagged(): Operation<void> & { id: number };\nexport const op = function* () { tagged(); };\n`,
+      errors: [{ messageId: "floating", data: { text: "tagged()" } }],
     },
     {
       filename,
