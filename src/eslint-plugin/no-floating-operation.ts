@@ -17,8 +17,11 @@ interface ParserServices {
 
 const MAX_TEXT = 40;
 // ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
+const ANY = 1;
+const VOID = 16384;
 const UNDEFINED = 32768;
 const NULL = 65536;
+const NEVER = 131072;
 
 /** Whether `symbol` is declared in corio's `core/operation` module (its sources or its built `.d.ts`). */
 function declaredByCorio(symbol: ts.Symbol | undefined): boolean {
@@ -42,16 +45,25 @@ function declaredType(type: ts.Type): ts.InterfaceType | undefined {
  * usually a handle on work that goes on without being run (Twisted's
  * `Deferred` fires its callbacks by itself; dropping the one `addCallback`
  * returns is how Twisted code reads).
+ *
+ * A generator object counts when what it yields fits corio's instructions:
+ * `function* work() { yield* sleep(1); }` has the type
+ * `Generator<Suspension | undefined, void>`, not `Operation<void>`, and
+ * `work();` must still be flagged. A generator that yields values of its
+ * own (`Generator<number>`, a generator of generators) is a plain lazy
+ * sequence, not an operation.
  */
 class OperationTypes {
   readonly #checker: ts.TypeChecker;
+  readonly #program: ts.Program;
   readonly #operation = new Map<ts.Type, boolean>();
   readonly #interfaces = new Map<ts.InterfaceType, boolean>();
-  constructor(checker: ts.TypeChecker) {
-    this.#checker = checker;
+  constructor(program: ts.Program) {
+    this.#program = program;
+    this.#checker = program.getTypeChecker();
   }
 
-  /** Whether `type` is a corio operation (or any generator object) that is not also a promise (a `Task` is). */
+  /** Whether `type` is a corio operation (or a generator object that yields corio's instructions) that is not also a promise (a `Task` is). */
   isOperation(type: ts.Type): boolean {
     let known = this.#operation.get(type);
     if (known === undefined) {
@@ -70,9 +82,24 @@ class OperationTypes {
     }
     if (this.#checker.getPropertyOfType(type, "then") !== undefined) return false;
     if (type.isIntersection()) return type.types.some((part) => this.isOperation(part));
-    if (type.getSymbol()?.getName() === "Generator") return true;
+    if (this.#isGenerator(type)) {
+      // Generator<T, TReturn, TNext>: T is what it yields. `any` keeps untyped code flagged as before;
+      // never, undefined and void are what a generator that never suspends, or ends a round with a bare `yield`, yields.
+      const yielded = this.#checker.getTypeArguments(type as ts.TypeReference)[0];
+      if (yielded === undefined) return false;
+      return (yielded.isUnion() ? yielded.types : [yielded]).every(
+        (part) => (part.flags & (ANY | VOID | UNDEFINED | NEVER)) !== 0 || (part.getSymbol()?.getName() === "Suspension" && declaredByCorio(part.getSymbol())),
+      );
+    }
     const declared = declaredType(type);
     return declared !== undefined && this.#extendsOperation(declared);
+  }
+
+  /** Whether `type` is the standard library's `Generator`. */
+  #isGenerator(type: ts.Type): boolean {
+    const symbol = type.getSymbol();
+    if (symbol?.getName() !== "Generator") return false;
+    return (symbol.getDeclarations() ?? []).some((declaration) => this.#program.isSourceFileDefaultLibrary(declaration.getSourceFile()));
   }
 
   /** Whether the interface is corio's `Operation` or extends it (classes do not count: see the class comment). */
@@ -127,7 +154,7 @@ export const noFloatingOperation: Rule.RuleModule = {
       throw new Error("corio/no-floating-operation needs type information: use typescript-eslint's parser with parserOptions.projectService (or project) set");
     }
     const checker = program.getTypeChecker();
-    const types = new OperationTypes(checker);
+    const types = new OperationTypes(program);
     const map = services.esTreeNodeToTSNodeMap;
     const operation = (node: ESTree.Node): boolean => types.isOperation(checker.getTypeAtLocation(map.get(node)));
 

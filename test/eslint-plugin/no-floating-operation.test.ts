@@ -37,6 +37,9 @@ tester.run("no-floating-operation", rule, {
     // A type of another library named Operation is not corio's, and an iterable is not an operation.
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
+    // A generator that yields values of its own is a plain lazy sequence, not an operation: not this rule's business, even dropped.
+    { filename, code: `function* row(i: number) { yield i; }\nexport function* rows(): Generator<Generator<number>> { for (let i = 0; i < 3; i++) yield row(i); }\n` },
+    { filename, code: `function* counter() { yield 1; }\ncounter();\n` },
     // A class that implements Operation is a handle on work that goes on by itself (as Twisted's Deferred): dropping one is allowed.
     { filename, code: `${imports}class Handle implements Operation<void> { *[Symbol.iterator]() { yield* sleep(1); } }\nexport const op = function* () { new Handle(); };\n` },
   ],
@@ -60,6 +63,12 @@ tester.run("no-floating-operation", rule, {
       filename,
       code: `${imports}function* mine() { yield* sleep(1); }\nexport const op = function* () { mine(); };\n`,
       errors: [{ messageId: "floating", data: { text: "mine()" } }],
+    },
+    // One that never suspends, or ends its rounds with a bare `yield`, is one as well.
+    {
+      filename,
+      code: `${imports}function* quick() { return 1; }\nfunction* ticker() { yield; }\nexport const op = function* () { quick(); ticker(); };\n`,
+      errors: [{ messageId: "floating", data: { text: "quick()" } }, { messageId: "floating", data: { text: "ticker()" } }],
     },
     // An alias of Operation and an interface that extends it are operations too.
     {
