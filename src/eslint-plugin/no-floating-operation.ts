@@ -95,6 +95,39 @@ class OperationTypes {
     return declared !== undefined && this.#extendsOperation(declared);
   }
 
+  /**
+   * What the iterator of `type` yields and returns (`T` and `R` of
+   * `Iterator<T, R>`), each split into its union's parts: for
+   * `Operation<string>`, `[Suspension, undefined]` and `[string]`.
+   * `undefined` if `type` is neither an iterator nor an iterable.
+   */
+  iteration(type: ts.Type): { yields: ts.Type[]; returns: ts.Type[] } | undefined {
+    const checker = this.#checker;
+    let iterator: ts.Type | undefined = type;
+    if (checker.getPropertyOfType(type, "next") === undefined) {
+      // Symbol-keyed members are named __@iterator@<id> in the checker.
+      const method = checker.getPropertiesOfType(type).find((property) => String(property.escapedName).startsWith("__@iterator@"));
+      const signature = method === undefined ? undefined : checker.getTypeOfSymbol(method).getCallSignatures()[0];
+      iterator = signature === undefined ? undefined : checker.getReturnTypeOfSignature(signature);
+    }
+    const next = iterator === undefined ? undefined : checker.getPropertyOfType(iterator, "next");
+    const signature = next === undefined ? undefined : checker.getTypeOfSymbol(next).getCallSignatures()[0];
+    if (signature === undefined) return undefined;
+    // next() gives IteratorYieldResult<T> | IteratorReturnResult<R>: R is the value of the results marked `done: true`.
+    const results = checker.getReturnTypeOfSignature(signature);
+    const yields: ts.Type[] = [];
+    const returns: ts.Type[] = [];
+    for (const result of results.isUnion() ? results.types : [results]) {
+      const done = checker.getPropertyOfType(result, "done");
+      const value = checker.getPropertyOfType(result, "value");
+      if (value === undefined) continue;
+      const valueType = checker.getTypeOfSymbol(value);
+      const into = done !== undefined && checker.getTypeOfSymbol(done) === checker.getTrueType() ? returns : yields;
+      into.push(...(valueType.isUnion() ? valueType.types : [valueType]));
+    }
+    return { yields, returns };
+  }
+
   /** Whether `type` is the standard library's `Generator`. */
   #isGenerator(type: ts.Type): boolean {
     const symbol = type.getSymbol();
@@ -129,7 +162,9 @@ function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): stri
 
 /**
  * The rule: reports an expression statement that only creates an operation,
- * `await` on an operation, and `yield` (without `*`) of one.
+ * `await` on an operation, `yield` (without `*`) of one, and `return` of one
+ * from a generator function (a plain function that returns one is an
+ * operation factory, and is left alone).
  */
 export const noFloatingOperation: Rule.RuleModule = {
   meta: {
@@ -144,6 +179,8 @@ export const noFloatingOperation: Rule.RuleModule = {
       awaited:
         "`await` on an operation returns at once and runs nothing. Write `yield* {{text}}` inside an operation, or `await run(function* () { yield* {{text}}; })` from async code.",
       yieldWithoutStar: "`yield {{text}}` hands the operation to the runtime instead of running it. Write `yield* {{text}}` (with the star).",
+      returned:
+        "`return {{text}}` in a generator function makes the operation its result without running it. Write `return yield* {{text}}` to run it and return its value (or declare the return type, `Operation<Operation<T>>`, if returning it unrun is meant).",
     },
     schema: [],
   },
@@ -177,7 +214,57 @@ export const noFloatingOperation: Rule.RuleModule = {
       }
     };
 
+    /** The sub-expressions whose value `return node` may return. */
+    const returned = (node: ESTree.Expression): ESTree.Expression[] => {
+      switch (node.type) {
+        case "ConditionalExpression":
+          return [...returned(node.consequent), ...returned(node.alternate)];
+        case "LogicalExpression":
+          return [...returned(node.left), ...returned(node.right)];
+        case "SequenceExpression":
+          return returned(node.expressions.at(-1) as ESTree.Expression);
+        default:
+          return [node];
+      }
+    };
+
+    /**
+     * Whether a generator function says it returns an operation: its return
+     * type, written on it or on the variable it initialises
+     * (`const f: () => Operation<Operation<void>> = function* () {…}`), is an
+     * operation whose result is one (`Operation<Operation<T>>`,
+     * `Generator<never, Operation<T>>`). Inferred types do not count: they
+     * come from the very `return` being checked.
+     */
+    const returnsOperationOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension): boolean => {
+      const annotation = (node: ESTree.Node | undefined): ts.Type | undefined => {
+        const written = (node as { returnType?: { typeAnnotation: ESTree.Node } } | undefined)?.returnType?.typeAnnotation;
+        return written === undefined ? undefined : checker.getTypeFromTypeNode(map.get(written) as ts.TypeNode);
+      };
+      let declared = annotation(fn);
+      if (declared === undefined && fn.parent.type === "VariableDeclarator") {
+        const variable = (fn.parent.id as { typeAnnotation?: { typeAnnotation: ESTree.Node } }).typeAnnotation?.typeAnnotation;
+        const signature = variable === undefined ? undefined : checker.getTypeFromTypeNode(map.get(variable) as ts.TypeNode).getCallSignatures()[0];
+        declared = signature === undefined ? undefined : checker.getReturnTypeOfSignature(signature);
+      }
+      if (declared === undefined) return false;
+      return (types.iteration(declared)?.returns ?? []).some((part) => types.isOperation(part));
+    };
+
     return {
+      ReturnStatement(node) {
+        if (node.argument == null) return;
+        // The function the return belongs to; an operation factory (a plain function) returns operations by design.
+        const fn = context.sourceCode
+          .getAncestors(node)
+          .findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression");
+        if (fn === undefined || fn.type === "ArrowFunctionExpression" || !fn.generator) return;
+        for (const value of returned(node.argument)) {
+          if (operation(value) && !returnsOperationOnPurpose(fn as ESTree.Function & Rule.NodeParentExtension)) {
+            context.report({ node: value, messageId: "returned", data: { text: textOf(context.sourceCode, value) } });
+          }
+        }
+      },
       ExpressionStatement(node) {
         for (const expression of dropped(node.expression)) {
           if (expression.type === "AwaitExpression" || expression.type === "YieldExpression" || expression.type === "AssignmentExpression") continue;

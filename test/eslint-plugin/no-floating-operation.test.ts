@@ -26,7 +26,13 @@ tester.run("no-floating-operation", rule, {
   valid: [
     { filename, code: inOp("yield* sleep(1);") },
     { filename, code: inOp("const s = sleep(1); yield* s;") },
-    { filename, code: inOp("return sleep(1);") },
+    { filename, code: inOp("return yield* sleep(1);") },
+    // A plain function that returns an operation is an operation factory: correct and common.
+    { filename, code: `${imports}export function nap(ms: number) { return sleep(ms); }\nexport const op = function* () { const make = () => { return sleep(1); }; yield* make(); };\n` },
+    // A generator that says it returns an operation, on itself or on its variable, returns it on purpose.
+    { filename, code: `${imports}export function* pick(): Operation<Operation<void> | undefined> { return Math.random() > 0.5 ? sleep(1) : undefined; }\n` },
+    { filename, code: `${imports}export function* pick(): Generator<never, Operation<void>> { return sleep(1); }\n` },
+    { filename, code: `${imports}export const later: () => Operation<Operation<void>> = function* () { return sleep(1); };\n` },
     { filename, code: inOp("const ops: Operation<void>[] = []; ops.push(sleep(1));") },
     { filename, code: inOp("yield* spawn(sleep(1));") },
     { filename, code: inOp("void sleep(1);") },
@@ -58,6 +64,27 @@ tester.run("no-floating-operation", rule, {
     { filename, code: inOp("const lock = new Lock(); lock.acquire();"), errors: [{ messageId: "floating", data: { text: "lock.acquire()" } }] },
     { filename, code: inOp("if (Math.random() > 0.5) sleep(1); else sleep(2);"), errors: [{ messageId: "floating" }, { messageId: "floating" }] },
     { filename, code: inOp("Math.random() > 0.5 ? sleep(1) : sleep(2);"), errors: [{ messageId: "floating" }, { messageId: "floating" }] },
+    // A generator that returns an operation makes it its result, unrun.
+    {
+      filename,
+      code: inOp("return sleep(1);"),
+      errors: [
+        {
+          message:
+            "`return sleep(1)` in a generator function makes the operation its result without running it. Write `return yield* sleep(1)` to run it and return its value (or declare the return type, `Operation<Operation<T>>`, if returning it unrun is meant).",
+        },
+      ],
+    },
+    {
+      filename,
+      code: `${imports}function* fetchOne(id: number) { yield* sleep(id); return "x"; }\nexport function* first(ids: number[]) { if (ids.length === 0) return null; return ids[0] === 0 ? fetchOne(1) : sleep(2); }\n`,
+      errors: [{ messageId: "returned", data: { text: "fetchOne(1)" } }, { messageId: "returned", data: { text: "sleep(2)" } }],
+    },
+    {
+      filename,
+      code: `${imports}export class Svc { *save() { return sleep(1); } *load(): Operation<unknown> { return (0, sleep(2)); } }\n`,
+      errors: [{ messageId: "returned", data: { text: "sleep(1)" } }, { messageId: "returned", data: { text: "sleep(2)" } }],
+    },
     // A generator function of one's own makes an operation too.
     {
       filename,
