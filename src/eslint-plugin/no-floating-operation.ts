@@ -16,6 +16,8 @@ interface ParserServices {
 }
 
 const MAX_TEXT = 40;
+/** Array methods that take items out or reorder them in place: a statement of one is made for that, not for its value. */
+const EDITS_ARRAY = new Set(["pop", "shift", "splice", "sort", "reverse", "fill", "copyWithin"]);
 // ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
 const ANY = 1;
 const VOID = 16384;
@@ -128,6 +130,29 @@ class OperationTypes {
     return { yields, returns };
   }
 
+  /**
+   * Whether `type` is an array or a tuple with an operation among its items
+   * (`Operation<void>[]`, what `ids.map(fetchOne)` gives), or a union of
+   * such (typescript-eslint's `no-floating-promises` reports promise arrays
+   * the same way).
+   */
+  isOperationArray(type: ts.Type): boolean {
+    const parts = (type.isUnion() ? type.types : [type]).filter((part) => (part.flags & (UNDEFINED | NULL)) === 0);
+    return parts.some((part) => (this.items(part) ?? []).some((item) => this.isOperation(item)));
+  }
+
+  /** The item types of an array (`[T]`) or a tuple (each element's), or `undefined` for any other type. */
+  items(type: ts.Type): readonly ts.Type[] | undefined {
+    const declared = declaredType(type);
+    if (declared === undefined || declared === type) return undefined;
+    // ts.ObjectFlags.Tuple (8), by value.
+    if (((declared.objectFlags ?? 0) & 8) !== 0) return this.#checker.getTypeArguments(type as ts.TypeReference);
+    const name = declared.getSymbol()?.getName();
+    if (name !== "Array" && name !== "ReadonlyArray") return undefined;
+    if (!(declared.getSymbol()?.getDeclarations() ?? []).some((declaration) => this.#program.isSourceFileDefaultLibrary(declaration.getSourceFile()))) return undefined;
+    return this.#checker.getTypeArguments(type as ts.TypeReference).slice(0, 1);
+  }
+
   /** Whether `type` is the standard library's `Generator`. */
   #isGenerator(type: ts.Type): boolean {
     const symbol = type.getSymbol();
@@ -161,8 +186,9 @@ function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): stri
 }
 
 /**
- * The rule: reports an expression statement that only creates an operation,
- * `await` on an operation, `yield` (without `*`) of one, and `return` of one
+ * The rule: reports an expression statement that only creates an operation
+ * or an array of them, `await` on an operation, `yield` (without `*`) of one
+ * or of an array of them, and `return` of one
  * from a generator function (a plain function that returns one is an
  * operation factory, and is left alone).
  */
@@ -179,6 +205,10 @@ export const noFloatingOperation: Rule.RuleModule = {
       awaited:
         "`await` on an operation returns at once and runs nothing. Write `yield* {{text}}` inside an operation, or `await run(function* () { yield* {{text}}; })` from async code.",
       yieldWithoutStar: "`yield {{text}}` hands the operation to the runtime instead of running it. Write `yield* {{text}}` (with the star).",
+      floatingArray:
+        "`{{text}}` creates operations and never runs them, so they do nothing. Write `yield* all({{text}})` inside an operation to run them (prefix `void` to discard them on purpose).",
+      yieldArray:
+        "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
       returned:
         "`return {{text}}` in a generator function makes the operation its result without running it. Write `return yield* {{text}}` to run it and return its value (or declare the return type, `Operation<Operation<T>>`, if returning it unrun is meant).",
     },
@@ -251,6 +281,18 @@ export const noFloatingOperation: Rule.RuleModule = {
       return (types.iteration(declared)?.returns ?? []).some((part) => types.isOperation(part));
     };
 
+    /**
+     * Whether `node` is a call of an array's own method that takes items out
+     * or reorders them in place (`queue.shift()`, `ops.splice(i, 1)`): such a
+     * statement is made for what it does to the array, and what it returns
+     * is dropped on purpose.
+     */
+    const editsArray = (node: ESTree.Expression): boolean => {
+      if (node.type !== "CallExpression" || node.callee.type !== "MemberExpression" || node.callee.property.type !== "Identifier") return false;
+      if (!EDITS_ARRAY.has(node.callee.property.name)) return false;
+      return types.items(checker.getTypeAtLocation(map.get(node.callee.object))) !== undefined;
+    };
+
     return {
       ReturnStatement(node) {
         if (node.argument == null) return;
@@ -268,16 +310,20 @@ export const noFloatingOperation: Rule.RuleModule = {
       ExpressionStatement(node) {
         for (const expression of dropped(node.expression)) {
           if (expression.type === "AwaitExpression" || expression.type === "YieldExpression" || expression.type === "AssignmentExpression") continue;
-          if (operation(expression)) context.report({ node: expression, messageId: "floating", data: { text: textOf(context.sourceCode, expression) } });
+          if (editsArray(expression)) continue;
+          const type = checker.getTypeAtLocation(map.get(expression));
+          if (types.isOperation(type)) context.report({ node: expression, messageId: "floating", data: { text: textOf(context.sourceCode, expression) } });
+          else if (types.isOperationArray(type)) context.report({ node: expression, messageId: "floatingArray", data: { text: textOf(context.sourceCode, expression) } });
         }
       },
       AwaitExpression(node) {
         if (operation(node.argument)) context.report({ node, messageId: "awaited", data: { text: textOf(context.sourceCode, node.argument) } });
       },
       YieldExpression(node) {
-        if (!node.delegate && node.argument != null && operation(node.argument)) {
-          context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
-        }
+        if (node.delegate || node.argument == null) return;
+        const type = checker.getTypeAtLocation(map.get(node.argument));
+        if (types.isOperation(type)) context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
+        else if (types.isOperationArray(type)) context.report({ node, messageId: "yieldArray", data: { text: textOf(context.sourceCode, node.argument) } });
       },
     };
   },

@@ -17,7 +17,7 @@ const tester = new RuleTester({
   languageOptions: { parser: tsParser, parserOptions: { project: "./tsconfig.json", tsconfigRootDir: fixtures, disallowAutomaticSingleRunInference: true } },
 });
 
-const imports = `import { Lock, run, sleep, spawn, type Operation } from "../../../src/index.ts";\n`;
+const imports = `import { all, Lock, run, sleep, spawn, type Operation } from "../../../src/index.ts";\n`;
 /** A case: `body` inside an operation (or, with `top`, at the top level of a module). */
 const inOp = (body: string): string => `${imports}export const op = function* (): Operation<unknown> {\n${body}\n};\n`;
 const rule = plugin.rules["no-floating-operation"];
@@ -40,6 +40,9 @@ tester.run("no-floating-operation", rule, {
     // run() starts a task: a Task is a promise, not a floating operation (no-floating-promises covers it).
     { filename, code: `${imports}run(sleep(1));\nawait run(function* () { yield* sleep(1); });\n` },
     { filename, code: `${imports}const task = run(sleep(1)); await task;\n` },
+    // Arrays of operations run with all(), discarded with void, or edited in place.
+    { filename, code: inOp("const ids = [1, 2]; yield* all(ids.map((id) => sleep(id))); void ids.map((id) => sleep(id)); yield* all([sleep(1), sleep(2)]);") },
+    { filename, code: inOp("const ops = [sleep(1), sleep(2), sleep(3)]; ops.splice(0, 1); ops.reverse(); ops.shift(); yield* all(ops);") },
     // A type of another library named Operation is not corio's, and an iterable is not an operation.
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
@@ -84,6 +87,30 @@ tester.run("no-floating-operation", rule, {
       filename,
       code: `${imports}export class Svc { *save() { return sleep(1); } *load(): Operation<unknown> { return (0, sleep(2)); } }\n`,
       errors: [{ messageId: "returned", data: { text: "sleep(1)" } }, { messageId: "returned", data: { text: "sleep(2)" } }],
+    },
+    // An array of operations dropped, or yielded without *, runs none of them.
+    {
+      filename,
+      code: inOp("[sleep(1), sleep(2)];"),
+      errors: [
+        {
+          message:
+            "`[sleep(1), sleep(2)]` creates operations and never runs them, so they do nothing. Write `yield* all([sleep(1), sleep(2)])` inside an operation to run them (prefix `void` to discard them on purpose).",
+        },
+      ],
+    },
+    {
+      filename,
+      code: inOp("const ids = [1, 2]; ids.map((id) => sleep(id)); ids.length > 1 ? [sleep(1), 2] as const : [];"),
+      errors: [
+        { messageId: "floatingArray", data: { text: "ids.map((id) => sleep(id))" } },
+        { messageId: "floatingArray", data: { text: "[sleep(1), 2] as const" } },
+      ],
+    },
+    {
+      filename,
+      code: inOp("yield [sleep(1), sleep(2)];"),
+      errors: [{ message: "`yield [sleep(1), sleep(2)]` hands an array of operations to the runtime, which runs none of them. Write `yield* all([sleep(1), sleep(2)])` to run them together." }],
     },
     // A generator function of one's own makes an operation too.
     {
