@@ -188,9 +188,10 @@ function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): stri
 /**
  * The rule: reports an expression statement that only creates an operation
  * or an array of them, `await` on an operation, `yield` (without `*`) of one
- * or of an array of them, and `return` of one
- * from a generator function (a plain function that returns one is an
- * operation factory, and is left alone).
+ * or of an array of them, `return` of one from a generator function (a
+ * plain function that returns one is an operation factory, and is left
+ * alone), and one returned by a callback whose caller ignores its value
+ * (`ids.forEach((id) => fetchOne(id))`).
  */
 export const noFloatingOperation: Rule.RuleModule = {
   meta: {
@@ -209,6 +210,8 @@ export const noFloatingOperation: Rule.RuleModule = {
         "`{{text}}` creates operations and never runs them, so they do nothing. Write `yield* all({{text}})` inside an operation to run them (prefix `void` to discard them on purpose).",
       yieldArray:
         "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
+      discarded:
+        "The callback returns `{{text}}` to a caller that ignores its value (as forEach does), so the operation never runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
       returned:
         "`return {{text}}` in a generator function makes the operation its result without running it. Write `return yield* {{text}}` to run it and return its value (or declare the return type, `Operation<Operation<T>>`, if returning it unrun is meant).",
     },
@@ -293,19 +296,56 @@ export const noFloatingOperation: Rule.RuleModule = {
       return types.items(checker.getTypeAtLocation(map.get(node.callee.object))) !== undefined;
     };
 
+    /**
+     * Whether the caller of the callback `fn` ignores what it returns: the
+     * type it is passed as (`forEach`'s `(value, index, array) => void`, an
+     * event listener's) returns `void`.
+     */
+    const returnIgnored = (fn: ESTree.ArrowFunctionExpression | ESTree.FunctionExpression): boolean => {
+      const contextual = checker.getContextualType(map.get(fn) as ts.Expression);
+      if (contextual === undefined) return false;
+      const signatures = (contextual.isUnion() ? contextual.types : [contextual]).flatMap((part) => part.getCallSignatures());
+      return (
+        signatures.length > 0 &&
+        signatures.every((signature) => {
+          const result = checker.getReturnTypeOfSignature(signature);
+          const parts = result.isUnion() ? result.types : [result];
+          return parts.some((part) => (part.flags & VOID) !== 0) && parts.every((part) => (part.flags & (VOID | UNDEFINED)) !== 0);
+        })
+      );
+    };
+
+    /** Reports an operation (or an array of them) that the callback `fn` returns to a caller that ignores it. */
+    const checkDiscarded = (fn: ESTree.ArrowFunctionExpression | ESTree.FunctionExpression, value: ESTree.Expression): void => {
+      const values = returned(value).filter((part) => {
+        const type = checker.getTypeAtLocation(map.get(part));
+        return types.isOperation(type) || types.isOperationArray(type);
+      });
+      if (values.length === 0 || !returnIgnored(fn)) return;
+      for (const part of values) context.report({ node: part, messageId: "discarded", data: { text: textOf(context.sourceCode, part) } });
+    };
+
     return {
       ReturnStatement(node) {
         if (node.argument == null) return;
-        // The function the return belongs to; an operation factory (a plain function) returns operations by design.
+        // The function the return belongs to.
         const fn = context.sourceCode
           .getAncestors(node)
           .findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression");
-        if (fn === undefined || fn.type === "ArrowFunctionExpression" || !fn.generator) return;
-        for (const value of returned(node.argument)) {
-          if (operation(value) && !returnsOperationOnPurpose(fn as ESTree.Function & Rule.NodeParentExtension)) {
-            context.report({ node: value, messageId: "returned", data: { text: textOf(context.sourceCode, value) } });
+        if (fn === undefined) return;
+        if (fn.type !== "ArrowFunctionExpression" && fn.generator) {
+          for (const value of returned(node.argument)) {
+            if (operation(value) && !returnsOperationOnPurpose(fn as ESTree.Function & Rule.NodeParentExtension)) {
+              context.report({ node: value, messageId: "returned", data: { text: textOf(context.sourceCode, value) } });
+            }
           }
+        } else if (fn.type !== "FunctionDeclaration") {
+          // A plain function that returns an operation is an operation factory, unless its caller drops what it returns.
+          checkDiscarded(fn, node.argument);
         }
+      },
+      ArrowFunctionExpression(node) {
+        if (node.body.type !== "BlockStatement") checkDiscarded(node, node.body);
       },
       ExpressionStatement(node) {
         for (const expression of dropped(node.expression)) {

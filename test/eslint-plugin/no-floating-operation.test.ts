@@ -43,6 +43,9 @@ tester.run("no-floating-operation", rule, {
     // Arrays of operations run with all(), discarded with void, or edited in place.
     { filename, code: inOp("const ids = [1, 2]; yield* all(ids.map((id) => sleep(id))); void ids.map((id) => sleep(id)); yield* all([sleep(1), sleep(2)]);") },
     { filename, code: inOp("const ops = [sleep(1), sleep(2), sleep(3)]; ops.splice(0, 1); ops.reverse(); ops.shift(); yield* all(ops);") },
+    // A callback whose caller uses what it returns (map, spawn), or says nothing of it.
+    { filename, code: inOp("const make = () => sleep(1); yield* spawn(() => sleep(1)); yield* all([1, 2].map((id) => sleep(id))); yield* make();") },
+    { filename, code: `${imports}declare function later(f: () => unknown): void;\nlater(() => sleep(1));\n[1, 2].forEach((id) => id * 2);\n` },
     // A type of another library named Operation is not corio's, and an iterable is not an operation.
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
@@ -111,6 +114,25 @@ tester.run("no-floating-operation", rule, {
       filename,
       code: inOp("yield [sleep(1), sleep(2)];"),
       errors: [{ message: "`yield [sleep(1), sleep(2)]` hands an array of operations to the runtime, which runs none of them. Write `yield* all([sleep(1), sleep(2)])` to run them together." }],
+    },
+    // A callback whose caller ignores its value (forEach, a timer, a listener) drops the operation it returns.
+    {
+      filename,
+      code: inOp("[1, 2].forEach((id) => sleep(id));"),
+      errors: [
+        {
+          message:
+            "The callback returns `sleep(id)` to a caller that ignores its value (as forEach does), so the operation never runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
+        },
+      ],
+    },
+    {
+      filename,
+      code: inOp("[1, 2].forEach(function (id) { return [sleep(id)]; }); setTimeout(() => (Math.random() > 0.5 ? sleep(1) : undefined), 10);"),
+      errors: [
+        { messageId: "discarded", data: { text: "[sleep(id)]" } },
+        { messageId: "discarded", data: { text: "sleep(1)" } },
+      ],
     },
     // A generator function of one's own makes an operation too.
     {
