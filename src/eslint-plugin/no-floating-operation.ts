@@ -18,6 +18,13 @@ interface ParserServices {
 const MAX_TEXT = 40;
 /** Array methods that take items out or reorder them in place: a statement of one is made for that, not for its value. */
 const EDITS_ARRAY = new Set(["pop", "shift", "splice", "sort", "reverse", "fill", "copyWithin"]);
+/** Promise's combinators, each with corio's operation of the same meaning. */
+const COMBINATORS = new Map([
+  ["all", "all"],
+  ["allSettled", "allSettled"],
+  ["race", "race"],
+  ["any", "any"],
+]);
 // ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
 const ANY = 1;
 const VOID = 16384;
@@ -190,8 +197,9 @@ function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): stri
  * or an array of them, `await` on an operation, `yield` (without `*`) of one
  * or of an array of them, `return` of one from a generator function (a
  * plain function that returns one is an operation factory, and is left
- * alone), and one returned by a callback whose caller ignores its value
- * (`ids.forEach((id) => fetchOne(id))`).
+ * alone), one returned by a callback whose caller ignores its value
+ * (`ids.forEach((id) => fetchOne(id))`), and operations passed to
+ * `Promise.all` and the other combinators of `Promise`.
  */
 export const noFloatingOperation: Rule.RuleModule = {
   meta: {
@@ -212,6 +220,8 @@ export const noFloatingOperation: Rule.RuleModule = {
         "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
       discarded:
         "The callback returns `{{text}}` to a caller that ignores its value (as forEach does), so the operation never runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
+      promiseOfOperations:
+        "`Promise.{{method}}` waits for promises, and an operation is not one: those in `{{text}}` never run. Write `yield* {{corio}}({{text}})` inside an operation.",
       returned:
         "`return {{text}}` in a generator function makes the operation its result without running it. Write `return yield* {{text}}` to run it and return its value (or declare the return type, `Operation<Operation<T>>`, if returning it unrun is meant).",
     },
@@ -325,7 +335,28 @@ export const noFloatingOperation: Rule.RuleModule = {
       for (const part of values) context.report({ node: part, messageId: "discarded", data: { text: textOf(context.sourceCode, part) } });
     };
 
+    /** Whether `node` is the standard library's `Promise` (the constructor, with its combinators). */
+    const isPromiseConstructor = (node: ESTree.Node): boolean => {
+      const symbol = checker.getTypeAtLocation(map.get(node)).getSymbol();
+      return (
+        symbol?.getName() === "PromiseConstructor" &&
+        (symbol.getDeclarations() ?? []).some((declaration) => program.isSourceFileDefaultLibrary(declaration.getSourceFile()))
+      );
+    };
+
     return {
+      CallExpression(node) {
+        // Promise.all(ids.map(fetchOne)) resolves at once to the generator objects: until(Promise.all(…)) and await Promise.all(…) run nothing.
+        const callee = node.callee;
+        if (callee.type !== "MemberExpression" || callee.property.type !== "Identifier" || callee.computed) return;
+        const corio = COMBINATORS.get(callee.property.name);
+        const argument = node.arguments[0];
+        if (corio === undefined || argument === undefined || argument.type === "SpreadElement" || !isPromiseConstructor(callee.object)) return;
+        const items = types.iteration(checker.getTypeAtLocation(map.get(argument)))?.yields ?? [];
+        if (items.some((item) => types.isOperation(item))) {
+          context.report({ node, messageId: "promiseOfOperations", data: { method: callee.property.name, corio, text: textOf(context.sourceCode, argument) } });
+        }
+      },
       ReturnStatement(node) {
         if (node.argument == null) return;
         // The function the return belongs to.

@@ -17,7 +17,7 @@ const tester = new RuleTester({
   languageOptions: { parser: tsParser, parserOptions: { project: "./tsconfig.json", tsconfigRootDir: fixtures, disallowAutomaticSingleRunInference: true } },
 });
 
-const imports = `import { all, Lock, run, sleep, spawn, type Operation } from "../../../src/index.ts";\n`;
+const imports = `import { all, Lock, run, sleep, spawn, until, type Operation } from "../../../src/index.ts";\n`;
 /** A case: `body` inside an operation (or, with `top`, at the top level of a module). */
 const inOp = (body: string): string => `${imports}export const op = function* (): Operation<unknown> {\n${body}\n};\n`;
 const rule = plugin.rules["no-floating-operation"];
@@ -46,6 +46,9 @@ tester.run("no-floating-operation", rule, {
     // A callback whose caller uses what it returns (map, spawn), or says nothing of it.
     { filename, code: inOp("const make = () => sleep(1); yield* spawn(() => sleep(1)); yield* all([1, 2].map((id) => sleep(id))); yield* make();") },
     { filename, code: `${imports}declare function later(f: () => unknown): void;\nlater(() => sleep(1));\n[1, 2].forEach((id) => id * 2);\n` },
+    // Promise.all of promises, or of tasks (a task is a promise).
+    { filename, code: inOp("yield* until(Promise.all([1, 2].map(async (id) => id)));") },
+    { filename, code: `${imports}await Promise.all([run(sleep(1)), run(sleep(2))]);\n` },
     // A type of another library named Operation is not corio's, and an iterable is not an operation.
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
@@ -132,6 +135,25 @@ tester.run("no-floating-operation", rule, {
       errors: [
         { messageId: "discarded", data: { text: "[sleep(id)]" } },
         { messageId: "discarded", data: { text: "sleep(1)" } },
+      ],
+    },
+    // Promise's combinators take operations for plain values and run none of them.
+    {
+      filename,
+      code: `${imports}function* fetchOne(id: number) { yield* sleep(id); return "x"; }\nexport const op = function* () { return yield* until(Promise.all([1, 2].map((id) => fetchOne(id)))); };\n`,
+      errors: [
+        {
+          message:
+            "`Promise.all` waits for promises, and an operation is not one: those in `[1, 2].map((id) => fetchOne(id))` never run. Write `yield* all([1, 2].map((id) => fetchOne(id)))` inside an operation.",
+        },
+      ],
+    },
+    {
+      filename,
+      code: `${imports}export async function f() { await Promise.race([sleep(1), sleep(2)]); await Promise.allSettled(new Set([sleep(3)])); }\n`,
+      errors: [
+        { messageId: "promiseOfOperations", data: { method: "race", corio: "race", text: "[sleep(1), sleep(2)]" } },
+        { messageId: "promiseOfOperations", data: { method: "allSettled", corio: "allSettled", text: "new Set([sleep(3)])" } },
       ],
     },
     // A generator function of one's own makes an operation too.
