@@ -272,26 +272,38 @@ export const noFloatingOperation: Rule.RuleModule = {
     };
 
     /**
-     * Whether a generator function says it returns an operation: its return
-     * type, written on it or on the variable it initialises
-     * (`const f: () => Operation<Operation<void>> = function* () {…}`), is an
-     * operation whose result is one (`Operation<Operation<T>>`,
-     * `Generator<never, Operation<T>>`). Inferred types do not count: they
-     * come from the very `return` being checked.
+     * What a generator function says it yields and returns: the iteration
+     * types of its return type, written on it or on the variable it
+     * initialises (`const f: () => Operation<Operation<void>> = function* () {…}`).
+     * `undefined` when nothing is written: inferred types come from the very
+     * `yield` or `return` being checked, and say nothing of intent.
      */
-    const returnsOperationOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension): boolean => {
-      const annotation = (node: ESTree.Node | undefined): ts.Type | undefined => {
-        const written = (node as { returnType?: { typeAnnotation: ESTree.Node } } | undefined)?.returnType?.typeAnnotation;
-        return written === undefined ? undefined : checker.getTypeFromTypeNode(map.get(written) as ts.TypeNode);
-      };
-      let declared = annotation(fn);
+    const declaredIteration = (fn: ESTree.Function & Rule.NodeParentExtension): { yields: ts.Type[]; returns: ts.Type[] } | undefined => {
+      const written = (fn as { returnType?: { typeAnnotation: ESTree.Node } }).returnType?.typeAnnotation;
+      let declared = written === undefined ? undefined : checker.getTypeFromTypeNode(map.get(written) as ts.TypeNode);
       if (declared === undefined && fn.parent.type === "VariableDeclarator") {
         const variable = (fn.parent.id as { typeAnnotation?: { typeAnnotation: ESTree.Node } }).typeAnnotation?.typeAnnotation;
         const signature = variable === undefined ? undefined : checker.getTypeFromTypeNode(map.get(variable) as ts.TypeNode).getCallSignatures()[0];
         declared = signature === undefined ? undefined : checker.getReturnTypeOfSignature(signature);
       }
-      if (declared === undefined) return false;
-      return (types.iteration(declared)?.returns ?? []).some((part) => types.isOperation(part));
+      return declared === undefined ? undefined : types.iteration(declared);
+    };
+
+    /** Whether a generator function says it returns an operation (`Operation<Operation<T>>`, `Generator<never, Operation<T>>`). */
+    const returnsOperationOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension): boolean =>
+      (declaredIteration(fn)?.returns ?? []).some((part) => types.isOperation(part));
+
+    /**
+     * Whether the generator function around `node` says it yields operations
+     * (or arrays of them): `function* jobs(): Generator<Operation<string>>` is
+     * a lazy sequence of operations for its caller to run, not an operation.
+     */
+    const yieldsOperationsOnPurpose = (node: ESTree.Node, array: boolean): boolean => {
+      const fn = context.sourceCode.getAncestors(node).findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression");
+      if (fn === undefined) return false;
+      return (declaredIteration(fn as ESTree.Function & Rule.NodeParentExtension)?.yields ?? []).some((part) =>
+        array ? types.isOperationArray(part) : types.isOperation(part),
+      );
     };
 
     /**
@@ -393,8 +405,11 @@ export const noFloatingOperation: Rule.RuleModule = {
       YieldExpression(node) {
         if (node.delegate || node.argument == null) return;
         const type = checker.getTypeAtLocation(map.get(node.argument));
-        if (types.isOperation(type)) context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
-        else if (types.isOperationArray(type)) context.report({ node, messageId: "yieldArray", data: { text: textOf(context.sourceCode, node.argument) } });
+        if (types.isOperation(type)) {
+          if (!yieldsOperationsOnPurpose(node, false)) context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
+        } else if (types.isOperationArray(type) && !yieldsOperationsOnPurpose(node, true)) {
+          context.report({ node, messageId: "yieldArray", data: { text: textOf(context.sourceCode, node.argument) } });
+        }
       },
     };
   },

@@ -49,6 +49,9 @@ tester.run("no-floating-operation", rule, {
     // Promise.all of promises, or of tasks (a task is a promise).
     { filename, code: inOp("yield* until(Promise.all([1, 2].map(async (id) => id)));") },
     { filename, code: `${imports}await Promise.all([run(sleep(1)), run(sleep(2))]);\n` },
+    // A generator that says it yields operations is a lazy sequence of them, for its caller to run.
+    { filename, code: `${imports}export function* jobs(ids: number[]): Generator<Operation<void>> { for (const id of ids) yield sleep(id); }\n` },
+    { filename, code: `${imports}export function* batches(): Iterable<Operation<void>[]> { yield [sleep(1), sleep(2)]; }\n` },
     // A type of another library named Operation is not corio's, and an iterable is not an operation.
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
