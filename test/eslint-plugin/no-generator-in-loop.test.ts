@@ -30,6 +30,11 @@ tester.run("no-generator-in-loop", rule, {
     "for (const id of ids) spawn(call(() => fetch(id)));",
     // A callback run once (not per item).
     "for (;;) { break; }\npromise.then(() => function* () {});",
+    // A declaration inside a function is made once per call of that function, wherever the calls are.
+    "function outer() { function* inner() {} return inner; }\nfor (const id of ids) spawn(outer()(id));",
+    "for (const id of ids) { const start = function () { return function* () {}; }; }",
+    // A function called on the spot outside any loop runs once.
+    "(() => { spawn(function* () {}); })();",
   ],
   invalid: [
     { code: "for (const id of ids) spawn(function* () { yield* get(id); });", errors: [repeated("a loop")] },
@@ -43,5 +48,16 @@ tester.run("no-generator-in-loop", rule, {
     { code: "ids.forEach(function (id) { spawn(function* () { return id; }); });", errors: [repeated("a forEach() callback")] },
     { code: "const ops = Array.from(ids, (id) => function* () { return id; });", errors: [repeated("a from() callback")] },
     { code: "rows.flatMap((row) => row.map((id) => function* () { return id; }));", errors: [repeated("a map() callback")] },
+    // A declaration in a loop body or a per-item callback is a new function every round too.
+    { code: "for (const id of ids) { function* work() { yield id; } spawn(work); }", errors: [repeated("a loop")] },
+    { code: "while (more()) { function* w() {} spawn(w); }", errors: [repeated("a loop")] },
+    { code: "ids.forEach((id) => { function* work() { return id; } spawn(work); });", errors: [repeated("a forEach() callback")] },
+    // The other per-item array methods.
+    { code: "ids.filter((id) => { spawn(function* () { return id; }); return true; });", errors: [repeated("a filter() callback")] },
+    { code: "ids.reduce((ops, id) => ops.concat(function* () { return id; }), []);", errors: [repeated("a reduce() callback")] },
+    { code: "ids.some((id) => race([function* () { return id; }]));", errors: [repeated("a some() callback")] },
+    { code: "ids.find((id) => spawn(function* () { return id; }));", errors: [repeated("a find() callback")] },
+    // A function called on the spot in a loop runs every round, and so does what it makes.
+    { code: "for (const id of ids) (() => { spawn(function* () { yield id; }); })();", errors: [repeated("a loop")] },
   ],
 });
