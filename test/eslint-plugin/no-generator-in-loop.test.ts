@@ -1,5 +1,7 @@
-// The corio/no-generator-in-loop ESLint rule, with ESLint's RuleTester on node:test (no type information needed).
+// The corio/no-generator-in-loop ESLint rule, with ESLint's RuleTester on node:test: without type information (all it needs), then with it.
+import { resolve } from "node:path";
 import { after, describe, it } from "node:test";
+import tsParser from "@typescript-eslint/parser";
 import { RuleTester } from "eslint";
 import plugin from "../../src/eslint-plugin/index.ts";
 
@@ -59,5 +61,30 @@ tester.run("no-generator-in-loop", rule, {
     { code: "ids.find((id) => spawn(function* () { return id; }));", errors: [repeated("a find() callback")] },
     // A function called on the spot in a loop runs every round, and so does what it makes.
     { code: "for (const id of ids) (() => { spawn(function* () { yield id; }); })();", errors: [repeated("a loop")] },
+    // Without type information any map counts, even one that runs its callback once (with it, see below).
+    { code: "opt.map(() => function* () {});", errors: [repeated("a map() callback")] },
+  ],
+});
+
+// With type information, a per-item method counts only when it is the standard library's (or the type is unknown).
+const fixtures = resolve(import.meta.dirname, "../fixtures/eslint");
+const filename = resolve(fixtures, "rule-fixture.ts");
+const typed = new RuleTester({
+  languageOptions: { parser: tsParser, parserOptions: { project: "./tsconfig.json", tsconfigRootDir: fixtures, disallowAutomaticSingleRunInference: true } },
+});
+const declarations = "declare function spawn(op: unknown): void;\ndeclare const ids: number[];\n";
+typed.run("no-generator-in-loop (typed)", rule, {
+  valid: [
+    // An option's map, or a from() of one's own, runs its callback once.
+    { filename, code: `${declarations}declare const opt: { map(f: (value: number) => unknown): unknown };\nopt.map(() => function* () {});\n` },
+    { filename, code: `${declarations}declare const Obs: { from(a: unknown, f: () => unknown): void };\nObs.from(ids, () => function* () {});\n` },
+  ],
+  invalid: [
+    { filename, code: `${declarations}ids.map((id) => function* () { return id; });\n`, errors: [repeated("a map() callback")] },
+    { filename, code: `${declarations}Array.from(ids, (id) => function* () { return id; });\n`, errors: [repeated("a from() callback")] },
+    { filename, code: `${declarations}new Set(ids).forEach((id) => spawn(function* () { return id; }));\n`, errors: [repeated("a forEach() callback")] },
+    { filename, code: `${declarations}new Uint8Array(ids).some((id) => spawn(function* () { return id; }));\n`, errors: [repeated("a some() callback")] },
+    // A receiver of type any: as without type information.
+    { filename, code: `${declarations}declare const loose: any;\nloose.map(() => function* () {});\n`, errors: [repeated("a map() callback")] },
   ],
 });
