@@ -2,12 +2,14 @@
  * An ESLint plugin for code that uses corio, with two rules.
  * `no-floating-operation` (type-aware): an operation created and never run
  * does nothing (`sleep(200);` without `yield*`, `await sleep(300)`,
- * `yield sleep(1)`), the analogue of typescript-eslint's
- * `no-floating-promises`. It needs ESLint 9 or later and typescript-eslint's
+ * `yield sleep(1)`, `return sleep(1)` from a generator,
+ * `ids.forEach((id) => fetchOne(id))`, `Promise.all` of operations), the
+ * analogue of typescript-eslint's `no-floating-promises`. It needs ESLint 9 or later and typescript-eslint's
  * parser with type information (optional peer dependencies: corio itself
  * does not need them). `no-generator-in-loop` (syntactic, opt-in): a
- * `function* () {…}` written in a loop or a `map`/`forEach` callback is a new
- * function every round, and V8's first call of each costs microseconds.
+ * `function*` written in a loop or a per-item callback (`map`, `forEach`,
+ * `filter`, …) is a new function every round, and V8's first call of each
+ * costs microseconds.
  *
  * ```js ignore
  * // eslint.config.js
