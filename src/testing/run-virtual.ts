@@ -47,6 +47,11 @@ export class VirtualTestError extends Error {
  * task is left behind when `op` finishes, or if an error was reported (a
  * failing callback, a swallowed cancellation) and no `onError` was given.
  *
+ * A deadlock cancels every task; if they are still blocked after that (a
+ * `shield`, a cleanup that waits on something that never comes), the run
+ * rejects all the same, with the tasks as they were and as they are, and
+ * leaves them on the abandoned loop.
+ *
  * @param op The test body, or a function returning it.
  * @param options `onError`, `clock`, `name`.
  * @returns What `op` returns.
@@ -67,6 +72,13 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   const task = startRoot(loop, op, { name: options.name ?? "test" });
   (task as Task<T> & { markObserved(): void }).markObserved();
   let deadlock: VirtualTestError | undefined;
+  // Settles once every root task has ended (true), or (false) when the loop is stuck again after the
+  // deadlock's cancel: a task that blocks in a shield, or in a cleanup that waits on what never comes.
+  let giveUp: () => void = () => {};
+  const ended = new Promise<boolean>((resolve) => {
+    loop.whenRootsDone(() => resolve(true));
+    giveUp = () => resolve(false);
+  });
   const isStuck = (): boolean => loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && loop.timers.size === 0 && !loop.flushing;
   let idleSince = 0;
   let checking: HostTimer | undefined;
@@ -78,24 +90,35 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
     const seen = idleSince;
     checking = setHostTimeout(() => {
       checking = undefined;
-      if (!isStuck() || deadlock !== undefined) return;
+      if (!isStuck()) return;
       if (idleSince !== seen) {
         loop.onIdle?.();
         return;
       }
-      deadlock = new VirtualTestError(`Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`);
-      loop.stop(deadlock);
+      if (deadlock === undefined) {
+        deadlock = new VirtualTestError(`Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`);
+        loop.stop(deadlock);
+        // A task parked in a shield is not woken by the cancel: flush anyway, so that onIdle looks again.
+        loop.requestFlush();
+        return;
+      }
+      // Still stuck after the cancel: waiting on would never end; the deadlock is the answer.
+      deadlock = new VirtualTestError(
+        `${deadlock.message}\nThe tasks were cancelled and are still blocked (in a shield, or in a cleanup that waits on something that never comes):\n${describeTree(loop)}`,
+      );
+      giveUp();
     }, DEADLOCK_GRACE_MS);
   };
+  const allEnded = await ended;
+  loop.onIdle = undefined;
+  if (checking !== undefined) clearHostTimeout(checking);
+  if (!allEnded) throw deadlock;
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    outcome = { ok: true, value: await task };
+    outcome = { ok: true, value: task.result() };
   } catch (error) {
     outcome = { ok: false, error };
   }
-  await new Promise<void>((resolve) => loop.whenRootsDone(resolve));
-  loop.onIdle = undefined;
-  if (checking !== undefined) clearHostTimeout(checking);
   if (deadlock !== undefined) throw deadlock;
   const leftovers = loop.timers.size;
   if (leftovers > 0) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, Future, sleep, spawn } from "../../src/index.ts";
+import { callLater, Future, shield, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -21,6 +21,47 @@ describe("runVirtual", () => {
           error.message,
           /^Deadlock: every task is blocked and nothing can wake them:\n {2}test \[running\] waits on a Future to be set\n {4}stuck \[running\] waits on a Future to be set$/,
         );
+        return true;
+      },
+    );
+  });
+
+  it("rejects with the deadlock when the tasks stay blocked after its cancel (a shield), instead of never settling", async () => {
+    await assert.rejects(
+      runVirtual(function* () {
+        yield* shield(suspend());
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.equal(
+          error.message,
+          [
+            "Deadlock: every task is blocked and nothing can wake them:",
+            "  test [running] waits on task test/shield to finish",
+            "    shield [running] waits on nothing: suspended until cancelled (suspend())",
+            "The tasks were cancelled and are still blocked (in a shield, or in a cleanup that waits on something that never comes):",
+            "  test [running] waits on task test/shield to finish",
+            "    shield [running] waits on nothing: suspended until cancelled (suspend())",
+          ].join("\n"),
+        );
+        return true;
+      },
+    );
+  });
+
+  it("rejects with the deadlock when a cleanup blocks after its cancel", async () => {
+    await assert.rejects(
+      runVirtual(function* () {
+        try {
+          yield* suspend();
+        } finally {
+          yield* new Future<void>();
+        }
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.match(error.message, /^Deadlock: every task is blocked and nothing can wake them:\n {2}test \[running\] waits on nothing: suspended/);
+        assert.match(error.message, /\nThe tasks were cancelled and are still blocked \(.*\):\n {2}test \[running\] waits on a Future to be set$/);
         return true;
       },
     );
