@@ -7,6 +7,7 @@ import { clearHostTimeout, type HostTimer, setHostTimeout } from "../core/_host.
 /** Real time a stuck loop is given (for I/O still on its way) before it is called a deadlock. */
 const DEADLOCK_GRACE_MS = 100;
 
+import { describe, isCancellation } from "../core/errors.ts";
 import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
 import type { OperationLike } from "../core/operation.ts";
 import { startRoot } from "../core/run.ts";
@@ -25,7 +26,11 @@ export interface RunVirtualOptions {
 
 /**
  * Thrown by `runVirtual` when the loop can never make progress again, or
- * when the test left something behind or had errors reported.
+ * when the test left something behind or had errors reported. When there is
+ * more than one problem, the message gives each on its own line, the most
+ * telling first: the test's own error (`The test failed: ...`) or the
+ * deadlock, then the errors reported, then what the test left behind
+ * (`Also: ...`).
  *
  * @example
  * ```ts
@@ -36,7 +41,25 @@ export interface RunVirtualOptions {
  */
 export class VirtualTestError extends Error {
   override name = "VirtualTestError";
+  /**
+   * Errors reported during the test besides `cause`, in order (`cause` is
+   * the test's own error if it failed, else the first error reported).
+   * Empty when there are none.
+   */
+  declare readonly errors: readonly unknown[];
+
+  /**
+   * @param message What went wrong.
+   * @param options `cause`, and `errors`: the other errors behind it. @default no cause, no errors
+   */
+  constructor(message: string, options: { cause?: unknown; errors?: readonly unknown[] } = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
+    // An own property only when there are some, not enumerable (as AggregateError's): Node prints it
+    // (`[errors]`) with each stack, and not as an empty list under every deadlock.
+    if (options.errors !== undefined && options.errors.length > 0) Object.defineProperty(this, "errors", { value: options.errors, configurable: true });
+  }
 }
+Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.freeze([]), configurable: true });
 
 /**
  * Runs `op` on a fresh loop with an auto-advancing `VirtualClock` and returns
@@ -51,6 +74,13 @@ export class VirtualTestError extends Error {
  * `shield`, a cleanup that waits on something that never comes), the run
  * rejects all the same, with the tasks as they were and as they are, and
  * leaves them on the abandoned loop.
+ *
+ * A test whose `op` throws fails with that error, as it is, when nothing
+ * else went wrong. When something else did too, it fails with a
+ * `VirtualTestError` whose message starts with the test's own error (`The
+ * test failed: ...`) and goes on with the rest (`Also: ...`, one line
+ * each); its `cause` is the test's error, and `errors` holds the errors
+ * reported meanwhile.
  *
  * @param op The test body, or a function returning it.
  * @param options `onError`, `clock`, `name`.
@@ -112,30 +142,42 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   const allEnded = await ended;
   loop.onIdle = undefined;
   if (checking !== undefined) clearHostTimeout(checking);
-  if (!allEnded) throw deadlock;
-  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
-  try {
-    outcome = { ok: true, value: task.result() };
-  } catch (error) {
-    outcome = { ok: false, error };
-  }
-  if (deadlock !== undefined) throw deadlock;
-  const leftovers = loop.timers.size;
-  if (leftovers > 0) {
-    for (const timer of [...loop.timers]) loop.removeTimer(timer);
-    throw new VirtualTestError(`The test left ${leftovers} timer(s) pending (a callLater that was never cancelled?)`);
+  // What went wrong, the most telling first: the test's own error (or the deadlock that stopped it), then
+  // the errors reported, then what it left behind. A test that only failed fails with its own error, as is.
+  const problems: string[] = [];
+  const errors: unknown[] = [];
+  if (deadlock !== undefined) problems.push(deadlock.message);
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  if (allEnded) {
+    try {
+      outcome = { ok: true, value: task.result() };
+    } catch (error) {
+      outcome = { ok: false, error };
+      // Cancelled by the deadlock: nothing of its own to tell.
+      if (deadlock === undefined || !isCancellation(error)) {
+        problems.push(`The test failed: ${describe(error)}`);
+        errors.push(error);
+      }
+    }
   }
   if (reports.length > 0) {
     const first = reports[0] as { error: unknown; context: ErrorContext };
-    throw new VirtualTestError(
+    problems.push(
       `${reports.length} error(s) were reported during the test; first, from ${first.context.path} (${first.context.kind}): ${String(first.error)}`,
-      {
-        cause: first.error,
-      },
     );
+    for (const report of reports) errors.push(report.error);
   }
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
+  const leftovers = loop.timers.size;
+  if (leftovers > 0) {
+    for (const timer of [...loop.timers]) loop.removeTimer(timer);
+    problems.push(`The test left ${leftovers} timer(s) pending (a callLater that was never cancelled?)`);
+  }
+  if (outcome?.ok === false && problems.length === 1 && errors[0] === outcome.error) throw outcome.error;
+  if (problems.length > 0) {
+    const message = problems.map((problem, i) => (i === 0 ? problem : `Also: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}`)).join("\n");
+    throw new VirtualTestError(message, errors.length > 0 ? { cause: errors[0], errors: errors.slice(1) } : {});
+  }
+  return (outcome as { ok: true; value: T }).value;
 }
 
 function describeTree(loop: Loop): string {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, Future, shield, sleep, spawn, suspend } from "../../src/index.ts";
+import { callLater, callSoon, Future, shield, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -85,6 +85,74 @@ describe("runVirtual", () => {
         yield* sleep(2);
       }),
       { name: "VirtualTestError", message: "1 error(s) were reported during the test; first, from callback broken (callback): Error: oops" },
+    );
+  });
+
+  it("a test that fails and also leaves a timer fails with its own error first, the timer after it", async () => {
+    const failure = new Error("expected 3, got 4");
+    await assert.rejects(
+      runVirtual(function* () {
+        const call = callLater(1000, () => {});
+        throw failure; // the call.cancel() below is skipped
+        // biome-ignore lint/correctness/noUnreachable: what the test was meant to do
+        call.cancel();
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.equal(
+          error.message,
+          "The test failed: Error: expected 3, got 4\nAlso: the test left 1 timer(s) pending (a callLater that was never cancelled?)",
+        );
+        assert.equal(error.cause, failure);
+        assert.deepEqual(error.errors, []);
+        return true;
+      },
+    );
+  });
+
+  it("a test that fails while errors are reported fails with its own error first; the reported ones are in errors", async () => {
+    const failure = new Error("the assertion that failed");
+    const noise = [new Error("callback noise 1"), new Error("callback noise 2")];
+    await assert.rejects(
+      runVirtual(function* () {
+        for (const error of noise) {
+          callSoon(function noisy() {
+            throw error;
+          });
+        }
+        yield* sleep(0);
+        throw failure;
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.equal(
+          error.message,
+          "The test failed: Error: the assertion that failed\nAlso: 2 error(s) were reported during the test; first, from callback noisy (callback): Error: callback noise 1",
+        );
+        assert.equal(error.cause, failure);
+        assert.deepEqual(error.errors, noise);
+        return true;
+      },
+    );
+  });
+
+  it("a test that passes with two errors reported: the first is the cause, the second in errors", async () => {
+    const noise = [new Error("first"), new Error("second")];
+    await assert.rejects(
+      runVirtual(function* () {
+        for (const error of noise) {
+          callSoon(() => {
+            throw error;
+          });
+        }
+        yield* sleep(0);
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.equal(error.cause, noise[0]);
+        assert.deepEqual(error.errors, [noise[1]]);
+        return true;
+      },
     );
   });
 
