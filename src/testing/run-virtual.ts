@@ -2,7 +2,7 @@
  * Running a test on virtual time.
  * @module
  */
-import { clearHostTimeout, type HostTimer, setHostTimeout } from "../core/_host.ts";
+import { clearHostTimeout, type HostTimer, setHostTimeout, setMacrotask } from "../core/_host.ts";
 
 /** Real time a stuck loop is given (for I/O still on its way) before it is called a deadlock. */
 const DEADLOCK_GRACE_MS = 100;
@@ -70,6 +70,12 @@ Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.free
  * task is left behind when `op` finishes, or if an error was reported (a
  * failing callback, a swallowed cancellation) and no `onError` was given.
  *
+ * A root task that `op` started (`run()` inside the test) and that is
+ * still running when `op` ends is a task left behind: it is cancelled then,
+ * before virtual time moves on for it alone, and the run fails once it has
+ * ended (`The test left 1 task(s) running...`, with what each waited on).
+ * One that failed with nobody awaiting it fails the run as a reported error.
+ *
  * A deadlock cancels every task; if they are still blocked after that (a
  * `shield`, a cleanup that waits on something that never comes), the run
  * rejects all the same, with the tasks as they were and as they are, and
@@ -102,6 +108,14 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   const task = startRoot(loop, op, { name: options.name ?? "test" });
   (task as Task<T> & { markObserved(): void }).markObserved();
   let deadlock: VirtualTestError | undefined;
+  // A root task the test started (run() inside it) and did not wait for: a mistake, as a child a scope
+  // did not wait for would be. Cancelled when the test ends, before virtual time moves on for it alone.
+  let leftTasks: { count: number; tree: string } | undefined;
+  task.addDoneCallback(() => {
+    if (deadlock !== undefined || loop.roots.size === 0) return;
+    leftTasks = { count: loop.roots.size, tree: describeTree(loop) };
+    loop.stop("the test ended and left this task running");
+  });
   // Settles once every root task has ended (true), or (false) when the loop is stuck again after the
   // deadlock's cancel: a task that blocks in a shield, or in a cleanup that waits on what never comes.
   let giveUp: () => void = () => {};
@@ -140,6 +154,8 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
     }, DEADLOCK_GRACE_MS);
   };
   const allEnded = await ended;
+  // A root that failed with nobody awaiting it is reported a macrotask after it ended: let that come in.
+  if (allEnded) await new Promise<void>((resolve) => setMacrotask(resolve));
   loop.onIdle = undefined;
   if (checking !== undefined) clearHostTimeout(checking);
   // What went wrong, the most telling first: the test's own error (or the deadlock that stopped it), then
@@ -167,6 +183,7 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
     );
     for (const report of reports) errors.push(report.error);
   }
+  if (leftTasks !== undefined) problems.push(`The test left ${leftTasks.count} task(s) running when it ended; they were cancelled:\n${leftTasks.tree}`);
   const leftovers = loop.timers.size;
   if (leftovers > 0) {
     for (const timer of [...loop.timers]) loop.removeTimer(timer);

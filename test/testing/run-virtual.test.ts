@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, callSoon, Future, shield, sleep, spawn, suspend } from "../../src/index.ts";
+import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -73,6 +73,56 @@ describe("runVirtual", () => {
         callLater(1000, () => {});
       }),
       { name: "VirtualTestError", message: "The test left 1 timer(s) pending (a callLater that was never cancelled?)" },
+    );
+  });
+
+  it("fails a test that leaves a root task running, and cancels it when the test ends, before time moves on", async () => {
+    const log: string[] = [];
+    await assert.rejects(
+      runVirtual(function* () {
+        void run(
+          function* () {
+            try {
+              yield* sleep(86_400_000);
+              log.push("woke");
+              throw new Error("leftover failed");
+            } finally {
+              log.push(`cleanup at ${currentTime()}`);
+            }
+          },
+          { name: "leftover" },
+        );
+        yield* sleep(5);
+        return "the body passed";
+      }),
+      {
+        name: "VirtualTestError",
+        message:
+          "The test left 1 task(s) running when it ended; they were cancelled:\n  leftover [running] waits on a sleep until 86400000 ms (86399995 ms from now)",
+      },
+    );
+    assert.deepEqual(log, ["cleanup at 5"]);
+  });
+
+  it("a root task left behind that failed before the test ended is reported, not dropped", async () => {
+    const failure = new Error("leftover failed");
+    await assert.rejects(
+      runVirtual(function* () {
+        void run(
+          function* () {
+            yield* sleep(10);
+            throw failure;
+          },
+          { name: "leftover" },
+        );
+        yield* sleep(20);
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.equal(error.message, "1 error(s) were reported during the test; first, from leftover (task): Error: leftover failed");
+        assert.equal(error.cause, failure);
+        return true;
+      },
     );
   });
 
