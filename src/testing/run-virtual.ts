@@ -18,7 +18,13 @@ import { VirtualClock } from "../core/virtual-clock.ts";
 export interface RunVirtualOptions {
   /** Receives reported errors; without it, any report fails the run. @default undefined */
   onError?: ErrorHandler;
-  /** The clock to use. @default a new auto-advancing `VirtualClock` at 0 */
+  /**
+   * The clock to use. One with `autoAdvance: false` moves only when
+   * advanced, by the test or from outside while the run is pending; if every
+   * task waits on its timers and it is not advanced for 100 ms of real time,
+   * the run fails as a deadlock, naming the next timer (Trio's `MockClock`
+   * without autojump hangs instead). @default a new auto-advancing `VirtualClock` at 0
+   */
   clock?: VirtualClock;
   /** The root task's name. @default "test" */
   name?: string;
@@ -101,8 +107,9 @@ Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.free
  */
 export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOptions = {}): Promise<T> {
   const reports: { error: unknown; context: ErrorContext }[] = [];
+  const clock = options.clock ?? new VirtualClock();
   const loop = new Loop({
-    clock: options.clock ?? new VirtualClock(),
+    clock,
     onError: options.onError ?? ((error, context) => reports.push({ error, context })),
   });
   const task = startRoot(loop, op, { name: options.name ?? "test" });
@@ -123,7 +130,10 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
     loop.whenRootsDone(() => resolve(true));
     giveUp = () => resolve(false);
   });
-  const isStuck = (): boolean => loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && loop.timers.size === 0 && !loop.flushing;
+  // On a clock that does not advance by itself, timers wake nobody unless someone advances it: the
+  // same 100 ms rule applies (Trio's MockClock without autojump would hang instead).
+  const isStuck = (): boolean =>
+    loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && (loop.timers.size === 0 || !clock.autoAdvance) && !loop.flushing;
   let idleSince = 0;
   let checking: HostTimer | undefined;
   loop.onIdle = () => {
@@ -140,7 +150,12 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
         return;
       }
       if (deadlock === undefined) {
-        deadlock = new VirtualTestError(`Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`);
+        const next = loop.timers.peek();
+        deadlock = new VirtualTestError(
+          next === undefined
+            ? `Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`
+            : `Deadlock: every task is blocked and only the clock can wake them, but it does not advance by itself (autoAdvance: false) and was not advanced for ${DEADLOCK_GRACE_MS} ms of real time; its next timer is due at ${next.deadline} ms (now ${clock.now()} ms). Call clock.advance(ms), or use an auto-advancing clock:\n${describeTree(loop)}`,
+        );
         loop.stop(deadlock);
         // A task parked in a shield is not woken by the cancel: flush anyway, so that onIdle looks again.
         loop.requestFlush();

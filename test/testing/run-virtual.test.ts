@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend } from "../../src/index.ts";
-import { runVirtual, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { runVirtual, VirtualClock, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
@@ -65,6 +65,36 @@ describe("runVirtual", () => {
         return true;
       },
     );
+  });
+
+  it("on a clock that does not advance by itself, tasks that only wait on its timers are a deadlock once nobody advances it", async () => {
+    await assert.rejects(
+      runVirtual(
+        function* () {
+          yield* sleep(10);
+        },
+        { clock: new VirtualClock({ autoAdvance: false }) },
+      ),
+      {
+        name: "VirtualTestError",
+        message:
+          "Deadlock: every task is blocked and only the clock can wake them, but it does not advance by itself (autoAdvance: false) and was not advanced for 100 ms of real time; its next timer is due at 10 ms (now 0 ms). Call clock.advance(ms), or use an auto-advancing clock:\n  test [running] waits on a sleep until 10 ms (10 ms from now)",
+      },
+    );
+  });
+
+  it("a clock that does not advance by itself can be advanced from outside while the test waits on it", async () => {
+    const clock = new VirtualClock({ autoAdvance: false });
+    const test = runVirtual(
+      function* () {
+        yield* sleep(10);
+        return currentTime();
+      },
+      { clock },
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(10);
+    assert.equal(await test, 10);
   });
 
   it("fails a test that leaves a timer behind", async () => {
