@@ -107,6 +107,14 @@ export class Loop {
   #hostTimer: HostTimer | null = null;
   #hostTimerAt = Number.POSITIVE_INFINITY;
   readonly #flush = (): void => this.flush();
+  readonly #requestFlush = (): void => this.requestFlush();
+  /**
+   * On a virtual clock, while this loop uses it (it has a root task or a
+   * timer): stops listening to its `advance`. Only then: a clock that kept
+   * every loop that ever ran on it would keep them all alive, and flush
+   * each at every advance.
+   */
+  #stopListening: (() => void) | null = null;
   readonly #onHostTimer = (): void => {
     this.#hostTimer = null;
     this.#hostTimerAt = Number.POSITIVE_INFINITY;
@@ -117,7 +125,30 @@ export class Loop {
     this.clock = options.clock ?? new RealClock();
     this.onError = options.onError;
     this.stopOnError = options.stopOnError ?? false;
-    if (this.clock.virtual) (this.clock as VirtualClock).onAdvance(() => this.requestFlush());
+  }
+
+  /**
+   * Called before a root task or a timer is added: on a virtual clock, a
+   * manual `advance` must flush this loop from now on (to fire its timers).
+   */
+  useClock(): void {
+    if (this.#stopListening === null && this.clock.virtual) this.#stopListening = (this.clock as VirtualClock).onAdvance(this.#requestFlush);
+  }
+
+  /** Stops listening to a virtual clock once nothing is left that time could wake: no root task, no timer. */
+  releaseClockIfDone(): void {
+    if (this.#stopListening !== null && this.roots.size === 0 && this.timers.size === 0) this.releaseClock();
+  }
+
+  /**
+   * Stops listening to a virtual clock now, whatever is left (`runVirtual`
+   * gives up on a loop whose tasks never end); a root task or a timer added
+   * later listens again.
+   */
+  releaseClock(): void {
+    const stop = this.#stopListening;
+    this.#stopListening = null;
+    stop?.();
   }
 
   /**
@@ -200,6 +231,7 @@ export class Loop {
   }
 
   addTimer(entry: TimerEntry, deadline: number): void {
+    if (this.clock.virtual) this.useClock();
     this.timers.insert(entry, deadline);
     if (!this.#flushing) {
       if (this.clock.virtual) this.requestFlush();
@@ -209,7 +241,10 @@ export class Loop {
 
   removeTimer(entry: TimerEntry): void {
     // Outside a flush, drop the host timer with the last corio timer, so an idle process can exit.
-    if (this.timers.remove(entry) && !this.#flushing && this.timers.size === 0 && !this.clock.virtual) this.#armHostTimer();
+    if (this.timers.remove(entry) && !this.#flushing && this.timers.size === 0) {
+      if (this.clock.virtual) this.releaseClockIfDone();
+      else this.#armHostTimer();
+    }
   }
 
   /** Reports an error to `onError` (or stderr); with `stopOnError`, stops the loop. */
@@ -232,7 +267,11 @@ export class Loop {
   /** Called by a root task when it has finished. */
   rootFinished(task: TaskImpl): void {
     this.roots.delete(task);
-    if (this.roots.size === 0 && this.#onRootsDone.length !== 0) for (const fn of this.#onRootsDone.splice(0)) fn();
+    if (this.roots.size === 0) {
+      if (this.#onRootsDone.length !== 0) for (const fn of this.#onRootsDone.splice(0)) fn();
+      // Inside a flush, its end looks (a step later in it may start another root).
+      if (!this.#flushing) this.releaseClockIfDone();
+    }
   }
 
   /** Runs `fn` once no root task is left on this loop (at once if none is). */
@@ -302,6 +341,7 @@ export class Loop {
       runningLoop = outer;
     }
     if (!this.clock.virtual) this.#armHostTimer();
+    else this.releaseClockIfDone();
     this.onIdle?.();
   }
 

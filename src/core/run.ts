@@ -87,7 +87,15 @@ export function startRoot<T>(loop: Loop, op: OperationLike<T>, options: { name?:
   const priority = options.priority;
   // No name and no priority (most calls): createTask's short path, with no options to check.
   const spawnOptions = name === undefined && priority === undefined ? undefined : { ...(name !== undefined && { name }), priority: priority ?? 10 };
-  const task = createTask(loop, null, op, spawnOptions, 0, "run");
+  // Before the task exists: it is queued as it is created.
+  loop.useClock();
+  let task: Task<T>;
+  try {
+    task = createTask(loop, null, op, spawnOptions, 0, "run");
+  } catch (error) {
+    loop.releaseClockIfDone();
+    throw error;
+  }
   loop.roots.add(task as never);
   return task;
 }

@@ -50,7 +50,11 @@ export class VirtualClock implements Clock {
     for (const listener of this.#listeners) listener();
   }
 
-  /** @internal Loops listen so that a manual `advance` fires their timers. */
+  /**
+   * @internal A loop listens while it uses the clock (it has a root task or
+   * a timer), so that a manual `advance` fires its timers; it calls the
+   * function returned once it is done, so the clock does not keep it alive.
+   */
   onAdvance(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

@@ -173,6 +173,8 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   if (allEnded) await new Promise<void>((resolve) => setMacrotask(resolve));
   loop.onIdle = undefined;
   if (checking !== undefined) clearHostTimeout(checking);
+  // The clock may serve another run: an abandoned loop must not listen to it any more.
+  if (!allEnded) loop.releaseClock();
   // What went wrong, the most telling first: the test's own error (or the deadlock that stopped it), then
   // the errors reported, then what it left behind. A test that only failed fails with its own error, as is.
   const problems: string[] = [];
