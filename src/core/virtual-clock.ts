@@ -11,6 +11,14 @@ import type { Clock } from "./clock.ts";
  * promise counts as busy and holds time still. Tests of timeouts and periodic
  * tasks therefore run instantly and always in the same order.
  *
+ * A clock drives one loop at a time (as Trio's `MockClock` serves one
+ * `trio.run`): a loop uses it from its first root task or timer until it has
+ * neither left, and a root task or timer started meanwhile on another loop
+ * (a second `run(op, { clock })` or `runVirtual(op, { clock })` still
+ * running) throws an `Error`. Start such tasks from inside the first loop's
+ * tasks instead (`run()` there joins that loop), or give each run its own
+ * clock. Runs one after another may share a clock.
+ *
  * @example
  * ```ts
  * import { run, sleep, currentTime } from "corio";
@@ -25,7 +33,8 @@ export class VirtualClock implements Clock {
   /** Whether the loop advances this clock by itself when all tasks wait on time. */
   readonly autoAdvance: boolean;
   #now: number;
-  readonly #listeners = new Set<() => void>();
+  /** The loop using the clock: its flush request. */
+  #listener: (() => void) | undefined;
 
   /**
    * @param options.start The initial time in ms. @default 0
@@ -41,23 +50,33 @@ export class VirtualClock implements Clock {
   }
 
   /**
-   * Moves time forward by `ms` and lets the loops on this clock fire what is due.
+   * Moves time forward by `ms` and lets the loop on this clock fire what is due.
    * @throws {RangeError} if `ms` is negative or not a number.
    */
   advance(ms: number): void {
     if (!(ms >= 0)) throw new RangeError(`Cannot advance the clock: ms must be a non-negative number, received ${ms}`);
     this.#now += ms;
-    for (const listener of this.#listeners) listener();
+    this.#listener?.();
   }
 
   /**
    * @internal A loop listens while it uses the clock (it has a root task or
    * a timer), so that a manual `advance` fires its timers; it calls the
    * function returned once it is done, so the clock does not keep it alive.
+   * @throws {Error} while another loop uses the clock.
    */
   onAdvance(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    // One loop at a time: each jumps the clock to its own next timer when its tasks wait on time alone,
+    // so a second loop's timers would fire early, and its I/O would no longer hold time still.
+    if (this.#listener !== undefined && this.#listener !== listener) {
+      throw new Error(
+        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task or a timer on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+      );
+    }
+    this.#listener = listener;
+    return () => {
+      if (this.#listener === listener) this.#listener = undefined;
+    };
   }
 
   /** @internal Used by the loop when auto-advancing. */

@@ -23,7 +23,9 @@ export interface RunVirtualOptions {
    * advanced, by the test or from outside while the run is pending; if every
    * task waits on its timers and it is not advanced for 100 ms of real time,
    * the run fails as a deadlock, naming the next timer (Trio's `MockClock`
-   * without autojump hangs instead). @default a new auto-advancing `VirtualClock` at 0
+   * without autojump hangs instead). A clock serves one run at a time:
+   * runs one after another may share it, but a run started while another
+   * still uses it rejects. @default a new auto-advancing `VirtualClock` at 0
    */
   clock?: VirtualClock;
   /** The root task's name. @default "test" */

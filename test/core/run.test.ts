@@ -56,6 +56,31 @@ describe("run / stop", () => {
     assert.equal(inner, 100);
   });
 
+  it("a VirtualClock drives one loop at a time: a second run() on it while the first runs throws, and a run after it may use it", async () => {
+    const clock = new VirtualClock();
+    const first = run(
+      function* () {
+        yield* sleep(10);
+        return currentTime();
+      },
+      { clock },
+    );
+    assert.throws(() => run(function* () {}, { clock }), {
+      name: "Error",
+      message:
+        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task or a timer on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+    });
+    assert.equal(await first, 10);
+    const next = await run(
+      function* () {
+        yield* sleep(5);
+        return currentTime();
+      },
+      { clock },
+    );
+    assert.equal(next, 15);
+  });
+
   it("a virtual clock can be advanced by hand", async () => {
     const clock = new VirtualClock({ autoAdvance: false });
     const task = run(

@@ -116,7 +116,7 @@ describe("Task", () => {
   });
 
   it("a task is a thenable: every then of a pending or finished task gets its outcome", async () => {
-    const clock = new VirtualClock();
+    // Three roots, each on a loop of its own: a VirtualClock drives one loop at a time.
     const boom = new Error("boom");
     const release = new Future<void>();
     const pending = run(
@@ -124,16 +124,16 @@ describe("Task", () => {
         yield* release;
         return 7;
       },
-      { clock },
+      { clock: new VirtualClock() },
     );
     const failing = run(
       function* () {
         yield* release;
         throw boom;
       },
-      { clock },
+      { clock: new VirtualClock() },
     );
-    const cancelled = run(suspend, { clock });
+    const cancelled = run(suspend, { clock: new VirtualClock() });
     // Several thens before the end (they share one watcher), one more after it.
     const early = [
       pending.then((v) => v * 2),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend } from "../../src/index.ts";
+import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { runVirtual, VirtualClock, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -95,6 +95,32 @@ describe("runVirtual", () => {
     await new Promise((resolve) => setImmediate(resolve));
     clock.advance(10);
     assert.equal(await test, 10);
+  });
+
+  it("a second run on a clock still in use rejects, so the first one's wait on I/O still holds its time still", async () => {
+    const clock = new VirtualClock();
+    let answer!: () => void;
+    const io = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    const waitsOnIo = runVirtual(
+      function* () {
+        yield* timeout(1000, until(io));
+        return currentTime();
+      },
+      { clock },
+    );
+    await assert.rejects(
+      runVirtual(
+        function* () {
+          yield* sleep(3_600_000);
+        },
+        { clock },
+      ),
+      { name: "Error", message: /^Cannot use this VirtualClock in a second loop: another loop still uses it/ },
+    );
+    answer();
+    assert.equal(await waitsOnIo, 0);
   });
 
   it("fails a test that leaves a timer behind", async () => {
