@@ -39,10 +39,17 @@ export class VirtualClock implements Clock {
   /**
    * @param options.start The initial time in ms. @default 0
    * @param options.autoAdvance Jump to the next timer when idle. @default true
+   * @throws {TypeError} for options that are not an object, a `start` that is not a number, an `autoAdvance` that is not a boolean.
+   * @throws {RangeError} for a `start` that is negative, NaN or infinite.
    */
   constructor(options: { start?: number; autoAdvance?: boolean } = {}) {
-    this.#now = options.start ?? 0;
-    this.autoAdvance = options.autoAdvance ?? true;
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot create a VirtualClock: options must be an object, received ${options === null ? "null" : typeof options}`);
+    }
+    const { start = 0, autoAdvance = true } = options;
+    this.#now = checkMs(start, "create a VirtualClock", "start");
+    if (typeof autoAdvance !== "boolean") throw new TypeError(`Cannot create a VirtualClock: autoAdvance must be a boolean, received ${typeof autoAdvance}`);
+    this.autoAdvance = autoAdvance;
   }
 
   now(): number {
@@ -51,11 +58,11 @@ export class VirtualClock implements Clock {
 
   /**
    * Moves time forward by `ms` and lets the loop on this clock fire what is due.
-   * @throws {RangeError} if `ms` is negative or not a number.
+   * @throws {TypeError} if `ms` is not a number.
+   * @throws {RangeError} if `ms` is negative, NaN or infinite.
    */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`Cannot advance the clock: ms must be a non-negative number, received ${ms}`);
-    this.#now += ms;
+    this.#now += checkMs(ms, "advance the clock", "ms");
     this.#listener?.();
   }
 
@@ -83,4 +90,14 @@ export class VirtualClock implements Clock {
   jumpTo(time: number): void {
     if (time > this.#now) this.#now = time;
   }
+}
+
+/** `value` as a time in ms: a finite number, zero or more (a string would be concatenated to the time, NaN or Infinity would stick). */
+function checkMs(value: unknown, action: string, name: string): number {
+  const unit = name === "ms" ? "" : " of ms";
+  if (typeof value !== "number") throw new TypeError(`Cannot ${action}: ${name} must be a number${unit}, received ${value === null ? "null" : typeof value}`);
+  if (!(value >= 0 && value !== Number.POSITIVE_INFINITY)) {
+    throw new RangeError(`Cannot ${action}: ${name} must be a non-negative finite number${unit}, received ${value}`);
+  }
+  return value;
 }

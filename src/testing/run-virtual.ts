@@ -7,7 +7,7 @@ import { clearHostTimeout, type HostTimer, setHostTimeout, setMacrotask } from "
 /** Real time a stuck loop is given (for I/O still on its way) before it is called a deadlock. */
 const DEADLOCK_GRACE_MS = 100;
 
-import { describe, isCancellation } from "../core/errors.ts";
+import { describe, describeKind, isCancellation } from "../core/errors.ts";
 import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
 import type { OperationLike } from "../core/operation.ts";
 import { startRoot } from "../core/run.ts";
@@ -99,6 +99,7 @@ Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.free
  * @param op The test body, or a function returning it.
  * @param options `onError`, `clock`, `name`.
  * @returns What `op` returns.
+ * @throws {TypeError} (the promise rejects) for a `clock` that is not a `VirtualClock`, or an `onError` that is not a function.
  * @example
  * ```ts
  * import { sleep, currentTime } from "corio";
@@ -109,6 +110,12 @@ Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.free
  */
 export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOptions = {}): Promise<T> {
   const reports: { error: unknown; context: ErrorContext }[] = [];
+  if (options.clock !== undefined && !(options.clock instanceof VirtualClock)) {
+    throw new TypeError(`Cannot run the test: clock must be a VirtualClock, received ${kindOf(options.clock)}`);
+  }
+  if (options.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError(`Cannot run the test: onError must be a function, received ${kindOf(options.onError)}`);
+  }
   const clock = options.clock ?? new VirtualClock();
   const loop = new Loop({
     clock,
@@ -225,4 +232,9 @@ function describeTree(loop: Loop): string {
   };
   for (const root of loop.roots) visit(root, 1);
   return lines.join("\n");
+}
+
+/** What kind of value an option was, for an error message: `string`, `null`, `an object`, `a RealClock`. */
+function kindOf(value: unknown): string {
+  return typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype ? "an object" : describeKind(value);
 }

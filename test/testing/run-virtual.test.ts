@@ -274,6 +274,63 @@ describe("runVirtual", () => {
   });
 });
 
+describe("VirtualClock and runVirtual arguments", () => {
+  it("advance takes a non-negative finite number of ms: a string, NaN, Infinity or a negative number is refused and time stays put", () => {
+    const clock = new VirtualClock();
+    assert.throws(() => clock.advance("10" as never), { name: "TypeError", message: "Cannot advance the clock: ms must be a number, received string" });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
+      assert.throws(() => clock.advance(bad), {
+        name: "RangeError",
+        message: `Cannot advance the clock: ms must be a non-negative finite number, received ${bad}`,
+      });
+    }
+    assert.equal(clock.now(), 0);
+    clock.advance(2.5);
+    assert.equal(clock.now(), 2.5);
+  });
+
+  it("the constructor checks start and autoAdvance", () => {
+    assert.throws(() => new VirtualClock({ start: Number.NaN }), {
+      name: "RangeError",
+      message: "Cannot create a VirtualClock: start must be a non-negative finite number of ms, received NaN",
+    });
+    assert.throws(() => new VirtualClock({ start: -5 }), {
+      name: "RangeError",
+      message: "Cannot create a VirtualClock: start must be a non-negative finite number of ms, received -5",
+    });
+    assert.throws(() => new VirtualClock({ start: "5" as never }), {
+      name: "TypeError",
+      message: "Cannot create a VirtualClock: start must be a number of ms, received string",
+    });
+    assert.throws(() => new VirtualClock({ autoAdvance: "no" as never }), {
+      name: "TypeError",
+      message: "Cannot create a VirtualClock: autoAdvance must be a boolean, received string",
+    });
+    assert.throws(() => new VirtualClock(null as never), {
+      name: "TypeError",
+      message: "Cannot create a VirtualClock: options must be an object, received null",
+    });
+    assert.equal(new VirtualClock({ start: 1000 }).now(), 1000);
+  });
+
+  it("runVirtual refuses a clock that is not a VirtualClock and an onError that is not a function", async () => {
+    await assert.rejects(
+      runVirtual(function* () {}, { clock: { now: () => 0, virtual: true } as never }),
+      {
+        name: "TypeError",
+        message: "Cannot run the test: clock must be a VirtualClock, received an object",
+      },
+    );
+    await assert.rejects(
+      runVirtual(function* () {}, { onError: "log" as never }),
+      {
+        name: "TypeError",
+        message: "Cannot run the test: onError must be a function, received string",
+      },
+    );
+  });
+});
+
 describe("waitAllTasksBlocked", () => {
   it("returns once every other task is suspended, before time moves", async () => {
     await runVirtual(function* () {
