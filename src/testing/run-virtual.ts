@@ -54,7 +54,7 @@ export class VirtualTestError extends Error {
    * the test's own error if it failed, else the first error reported).
    * Empty when there are none.
    */
-  declare readonly errors: readonly unknown[];
+  readonly errors: readonly unknown[];
 
   /**
    * @param message What went wrong.
@@ -62,12 +62,9 @@ export class VirtualTestError extends Error {
    */
   constructor(message: string, options: { cause?: unknown; errors?: readonly unknown[] } = {}) {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
-    // An own property only when there are some, not enumerable (as AggregateError's): Node prints it
-    // (`[errors]`) with each stack, and not as an empty list under every deadlock.
-    if (options.errors !== undefined && options.errors.length > 0) Object.defineProperty(this, "errors", { value: options.errors, configurable: true });
+    this.errors = options.errors ?? [];
   }
 }
-Object.defineProperty(VirtualTestError.prototype, "errors", { value: Object.freeze([]), configurable: true });
 
 /**
  * Runs `op` on a fresh loop with an auto-advancing `VirtualClock` and returns
