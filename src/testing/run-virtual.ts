@@ -75,6 +75,12 @@ export class VirtualTestError extends Error {
  * task is left behind when `op` finishes, or if an error was reported (a
  * failing callback, a swallowed cancellation) and no `onError` was given.
  *
+ * A wait on I/O or a promise (`until`) counts as busy and is never a
+ * deadlock; a `Future` that only a host callback settles (a `setTimeout`, an
+ * event of a child process) is not seen as busy, so the loop gets 100 ms of
+ * real time without progress before it is called deadlocked: wait on such
+ * things through a promise and `until` if they may take longer.
+ *
  * A root task that `op` started (`run()` inside the test) and that is
  * still running when `op` ends is a task left behind: it is cancelled then,
  * before virtual time moves on for it alone, and the run fails once it has
@@ -149,29 +155,33 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
     // so give the host a moment of real time: a deadlock is a loop that stays stuck with no progress.
     const seen = idleSince;
     checking = setHostTimeout(() => {
-      checking = undefined;
-      if (!isStuck()) return;
-      if (idleSince !== seen) {
-        loop.onIdle?.();
-        return;
-      }
-      if (deadlock === undefined) {
-        const next = loop.timers.peek();
+      // Decide in a macrotask: what the host had ready when this fired (I/O that completed, or timers that
+      // came due, while a loaded machine kept it busy) runs first, and a task it wakes is no deadlock.
+      setMacrotask(() => {
+        checking = undefined;
+        if (loop.onIdle === undefined || !isStuck()) return;
+        if (idleSince !== seen) {
+          loop.onIdle?.();
+          return;
+        }
+        if (deadlock === undefined) {
+          const next = loop.timers.peek();
+          deadlock = new VirtualTestError(
+            next === undefined
+              ? `Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`
+              : `Deadlock: every task is blocked and only the clock can wake them, but it does not advance by itself (autoAdvance: false) and was not advanced for ${DEADLOCK_GRACE_MS} ms of real time; its next timer is due at ${next.deadline} ms (now ${clock.now()} ms). Call clock.advance(ms), or use an auto-advancing clock:\n${describeTree(loop)}`,
+          );
+          loop.stop(deadlock);
+          // A task parked in a shield is not woken by the cancel: flush anyway, so that onIdle looks again.
+          loop.requestFlush();
+          return;
+        }
+        // Still stuck after the cancel: waiting on would never end; the deadlock is the answer.
         deadlock = new VirtualTestError(
-          next === undefined
-            ? `Deadlock: every task is blocked and nothing can wake them:\n${describeTree(loop)}`
-            : `Deadlock: every task is blocked and only the clock can wake them, but it does not advance by itself (autoAdvance: false) and was not advanced for ${DEADLOCK_GRACE_MS} ms of real time; its next timer is due at ${next.deadline} ms (now ${clock.now()} ms). Call clock.advance(ms), or use an auto-advancing clock:\n${describeTree(loop)}`,
+          `${deadlock.message}\nThe tasks were cancelled and are still blocked (in a shield, or in a cleanup that waits on something that never comes):\n${describeTree(loop)}`,
         );
-        loop.stop(deadlock);
-        // A task parked in a shield is not woken by the cancel: flush anyway, so that onIdle looks again.
-        loop.requestFlush();
-        return;
-      }
-      // Still stuck after the cancel: waiting on would never end; the deadlock is the answer.
-      deadlock = new VirtualTestError(
-        `${deadlock.message}\nThe tasks were cancelled and are still blocked (in a shield, or in a cleanup that waits on something that never comes):\n${describeTree(loop)}`,
-      );
-      giveUp();
+        giveUp();
+      });
     }, DEADLOCK_GRACE_MS);
   };
   const allEnded = await ended;

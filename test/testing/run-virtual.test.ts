@@ -26,6 +26,24 @@ describe("runVirtual", () => {
     );
   });
 
+  it("a host callback that came due while the machine was busy past the deadlock check's 100 ms wakes its task: no deadlock", async () => {
+    const answer = await runVirtual(function* () {
+      const reply = new Future<string>();
+      // A host callback (a child's exit, a worker's message) due 120 ms from now...
+      setTimeout(() => reply.resolve("answer"), 120);
+      // ...and a loaded machine: the host is busy for 250 ms once the loop is idle, so that the check's
+      // 100 ms and the callback's 120 ms have both passed when it next looks at its timers.
+      setImmediate(() => {
+        const until = performance.now() + 250;
+        while (performance.now() < until) {
+          // busy
+        }
+      });
+      return yield* reply;
+    });
+    assert.equal(answer, "answer");
+  });
+
   it("rejects with the deadlock when the tasks stay blocked after its cancel (a shield), instead of never settling", async () => {
     await assert.rejects(
       runVirtual(function* () {
