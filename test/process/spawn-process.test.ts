@@ -439,8 +439,8 @@ describe("spawnProcess: errors", () => {
     assert.deepEqual(lines.slice(0, 3), [expected, expected, expected]);
     // No fd and no process handle is left. (Node itself keeps the three unopened pipe handles it made,
     // which hold no fd and do not keep the program alive: nothing here can reach them.)
-    const left = lines[3] as { fdsLeft: number; resources: string[] };
-    assert.equal(left.fdsLeft, 0);
+    const left = lines[3] as { fdsLeft: number; opened: string[]; resources: string[] };
+    assert.equal(left.fdsLeft, 0, `left open: ${left.opened.join(", ")}`);
     assert.deepEqual(
       left.resources.filter((name) => name !== "PipeWrap"),
       [],
