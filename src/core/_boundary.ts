@@ -15,7 +15,7 @@ import { CancelledError, TaskGroupError } from "./errors.ts";
 import type { Instruction, OperationLike } from "./operation.ts";
 import { assertOperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import { TaskImpl } from "./task.ts";
+import { FIRST_STEP_DUE, TaskImpl } from "./task.ts";
 
 /**
  * Starts `op` as a boundary child of the current task and runs its first step now. The resource
@@ -30,7 +30,9 @@ export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = f
   const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
   if (eagerDepth >= MAX_EAGER_DEPTH) {
     // Boundaries nested this deep (a recursive `scope`): the first step goes through the ready queue, so
-    // the stack starts afresh instead of overflowing inside the scheduler.
+    // the stack starts afresh instead of overflowing inside the scheduler; it runs even if a cancel (an
+    // expired `timeout(0, op)`) comes first, as the eager step would have.
+    child.flags |= FIRST_STEP_DUE;
     child.enqueue();
     return child;
   }

@@ -105,7 +105,11 @@ export abstract class Scope {
   protected abstract bodyValue(): unknown;
 
   get path(): string {
-    return this.parentScope === null ? this.name : `${this.parentScope.path}/${this.name}`;
+    if (this.parentScope === null) return this.name;
+    // A loop, not a recursion through the parents: a chain may be thousands of tasks deep.
+    const names: string[] = [];
+    for (let scope: Scope | null = this; scope !== null; scope = scope.parentScope) names.push(scope.name);
+    return names.reverse().join("/");
   }
 
   /** The unfinished children, oldest first. */

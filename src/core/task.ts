@@ -95,8 +95,12 @@ const FAILED = 3;
 const CANCELLED = 4;
 const STATE_NAMES: readonly TaskState[] = ["pending", "running", "done", "failed", "cancelled"];
 
-/** True while a finished task tells its parent (see `finish`); tasks that end meanwhile wait in `childrenEnded`. */
-let tellingParents = false;
+/**
+ * How many finished tasks are telling their parents inside one another now (see `finish`): past
+ * `MAX_TELL_DEPTH` a task waits in `childrenEnded`, and the outermost one tells its parent after.
+ */
+let tellDepth = 0;
+const MAX_TELL_DEPTH = 100;
 const childrenEnded: TaskImpl<unknown>[] = [];
 
 // Task-only flags, packed into the scope's flag number (see _scope.ts for the others: 1-16, 512-2048, 32768).
@@ -110,6 +114,11 @@ export const OWN_CONTEXT = 4096;
 const NATIVE = 8192;
 /** The first step has run: `#body` holds the iterator (or `null` once the body has ended). */
 const STARTED = 16384;
+/**
+ * A boundary whose eager first step was put off (`startBoundary`, past its depth): that step runs even if
+ * a cancel came first, as it would have run before any could, and the cancel is thrown at its first suspension.
+ */
+export const FIRST_STEP_DUE = 262144;
 
 /** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
@@ -358,7 +367,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         current = prev;
         return;
       }
-      if (this.cancelError !== null) {
+      if (this.cancelError !== null && (flags & FIRST_STEP_DUE) === 0) {
         // Cancelled before its first step: the body never runs.
         this.flags |= CANCEL_DELIVERED;
         current = prev;
@@ -491,23 +500,26 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     const parent = this.parentScope;
     if ((this.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY) this.#contextToCaller(parent as TaskImpl<unknown>);
     if (parent !== null) {
-      // Told in a loop, not by recursion: a parent that ends as its child does ends inside this call, and a
-      // chain of thousands of nested tasks ending at once would overflow the stack.
-      if (tellingParents) {
+      // A parent that ends as its child does ends inside this call. Past a depth (a chain of thousands of
+      // nested tasks ending at once would overflow the stack) the rest is told in a loop by the outermost
+      // call; below it, in place, so what runs as a parent ends (its cleanups) sees the same tree as ever.
+      if (tellDepth >= MAX_TELL_DEPTH) {
         childrenEnded.push(this as TaskImpl<unknown>);
         return;
       }
-      tellingParents = true;
+      tellDepth++;
       try {
         parent.childEnded(this);
-        for (let i = 0; i < childrenEnded.length; i++) {
-          const child = childrenEnded[i] as TaskImpl<unknown>;
-          (child.parentScope as Scope).childEnded(child);
+        if (tellDepth === 1) {
+          for (let i = 0; i < childrenEnded.length; i++) {
+            const child = childrenEnded[i] as TaskImpl<unknown>;
+            (child.parentScope as Scope).childEnded(child);
+          }
         }
       } finally {
-        tellingParents = false;
+        tellDepth--;
         // Only when something was queued: setting an array's length goes through the runtime.
-        if (childrenEnded.length !== 0) childrenEnded.length = 0;
+        if (tellDepth === 0 && childrenEnded.length !== 0) childrenEnded.length = 0;
       }
     } else {
       this.loop.rootFinished(this as TaskImpl<unknown>);

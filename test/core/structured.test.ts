@@ -9,6 +9,7 @@ import {
   CancelledError,
   currentTask,
   currentTime,
+  ensure,
   Future,
   Lock,
   type Operation,
@@ -27,7 +28,7 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, collectReports } from "../_helpers.ts";
+import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -477,6 +478,57 @@ describe("deep nesting: no recursion per level in the scheduler", () => {
       });
     });
   }
+
+  it("a failure at the bottom of 5,000 nested scopes reaches the top, thrown at once or after a wait", async () => {
+    await runVirtual(function* () {
+      for (const wait of [false, true]) {
+        function* nested(depth: number): Operation<number> {
+          if (depth === 0) {
+            if (wait) yield* sleep(1);
+            throw new TypeError("at the bottom");
+          }
+          return yield* scope(() => nested(depth - 1));
+        }
+        const error = yield* rejectsOp(nested(5000), TypeError);
+        assert.equal(error.message, "at the bottom");
+      }
+    });
+  });
+
+  it("timeout(0, op) of an op that does not suspend gives its value at any depth of nested boundaries", async () => {
+    await runVirtual(function* () {
+      for (const depth of [10, 63, 64, 65, 129, 200]) {
+        function* nested(level: number): Operation<string> {
+          if (level === 0)
+            return yield* timeout(
+              0,
+              (function* () {
+                return "value";
+              })(),
+            );
+          return yield* scope(() => nested(level - 1));
+        }
+        assert.equal(yield* nested(depth), "value", `at depth ${depth}`);
+      }
+    });
+  });
+
+  it("a cleanup started as a scope's last child ends runs its boundaries at once, as anywhere", async () => {
+    const got = await runVirtual(function* () {
+      let got = "nothing";
+      yield* scope(function* () {
+        yield* ensure(function* () {
+          got = yield* timeout(0, function* () {
+            yield* scope(function* () {}); // ends in its first step
+            return "value";
+          });
+        });
+        yield* spawn(() => sleep(1)); // its end, told to the scope, starts the cleanup
+      });
+      return got;
+    });
+    assert.equal(got, "value");
+  });
 
   it("a cancel still reaches a tree depth first, each task's children before it", async () => {
     const order = await runVirtual(function* () {
