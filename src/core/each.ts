@@ -8,9 +8,10 @@ import { PromisedRead } from "./_promised-read.ts";
 import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
 import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
 import { until } from "./call.ts";
-import { isCancellation } from "./errors.ts";
+import { describe, isCancellation } from "./errors.ts";
 import { type Instruction, isOperationThen, markOperationPrototype, type Operation } from "./operation.ts";
 import { isBrandedOperationIterator, markOperationIterator, type OperationIterator } from "./operation-iterator.ts";
+import { requireCurrentTask } from "./spawn.ts";
 
 // The steps of `EachNext` on its `Each`, kept off the iterator's public names.
 const OVER = Symbol("corio.each.over");
@@ -130,6 +131,15 @@ export const each: {
  * source, or cancellation. To stop early, use `each` and leave its loop, or
  * throw.
  *
+ * If releasing the source fails too (an async generator's `finally`
+ * throws, a Web stream's `cancel()` rejects) while an error from `body` or
+ * the source is thrown, that error is the one `forEach` throws, as with
+ * `for await`; the release's error is not dropped: it is reported to the
+ * loop's `onError` (kind `callback`, as the `cause` of an error naming the
+ * one thrown). While a cancellation is thrown, or after the loop ended
+ * well, the release's error is thrown (an error is never replaced by a
+ * cancellation).
+ *
  * Effection writes this loop as `for (const x of yield* each(s)) { ...;
  * yield* each.next(); }`; corio takes the body as an operation instead, so
  * there is nothing to forget at the end of it.
@@ -164,16 +174,46 @@ export const forEach: {
 } = defineOperation(function* forEach<T, TReturn>(source: EachSource<T, TReturn>, body: (item: T) => Operation<unknown>): Operation<TReturn> {
   if (typeof body !== "function") throw new TypeError(`Cannot iterate with forEach: expected a function (item) => operation as body, received ${typeof body}`);
   const iterator = yield* each(source as AsyncIterable<T, TReturn>);
+  let failure: unknown = NO_FAILURE;
   try {
     for (;;) {
       const result = yield* iterator.next();
       if (result.done) return result.value;
       yield* body(result.value);
     }
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
-    yield* iterator.return();
+    // A cleanup error must not replace the body's (or the source's) error in flight, as `for await`
+    // ignores return()'s; nor be dropped: it goes to the loop's onError. It still replaces a
+    // cancellation (an error is never replaced by a cancellation) and fails a loop that ended well.
+    if (failure === NO_FAILURE || isCancellation(failure)) yield* iterator.return();
+    else {
+      try {
+        yield* iterator.return();
+      } catch (cleanupError) {
+        reportReleaseError(cleanupError, failure);
+      }
+    }
   }
 }) as unknown as never;
+
+/** What `forEach` had in flight before its `finally`: nothing. */
+const NO_FAILURE: unique symbol = Symbol("no failure");
+
+/**
+ * Reports an error from releasing `forEach`'s source while `failure` was
+ * thrown: `failure` wins, and this one goes to the loop's `onError` (kind
+ * `callback`), as its `cause`.
+ */
+function reportReleaseError(cleanupError: unknown, failure: unknown): void {
+  const task = requireCurrentTask("iterate with forEach");
+  const error = new Error(`forEach could not release its source while it threw another error (the one thrown: ${describe(failure)})`, {
+    cause: cleanupError,
+  });
+  task.loop.report(error, { kind: "callback", task, path: task.path });
+}
 
 class Each<T, TReturn> implements EachIterator<T, TReturn> {
   readonly #source: Source<T, TReturn>;

@@ -15,11 +15,12 @@ import {
   StreamReader,
   sleep,
   spawn,
+  timeout,
   until,
 } from "../../src/index.ts";
 import { readMessages } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
+import { checkLeaks, collectReports, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -501,6 +502,67 @@ describe("each and forEach", () => {
         assert.equal(error, boom);
       }
       assert.equal(source.returned, 1);
+    });
+  });
+
+  it("an error from the body wins over one from releasing the source, which is reported, not dropped", async () => {
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        async function* gen() {
+          try {
+            yield 1;
+            yield 2;
+          } finally {
+            // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+            throw new Error("cleanup failed");
+          }
+        }
+        const failing = new ReadableStream<number>({
+          pull(controller) {
+            controller.enqueue(1);
+          },
+          cancel() {
+            throw new Error("cancel failed");
+          },
+        });
+        for (const source of [gen(), failing]) {
+          const error = yield* rejectsOp(
+            forEach(source, function* () {
+              throw new Error("body failed");
+            }),
+            Error,
+          );
+          assert.equal(error.message, "body failed", "as for await: the body's error");
+        }
+      },
+      { onError, name: "main" },
+    );
+    assert.deepEqual(
+      reports.map((r) => [r.kind, r.path, (r.error as Error).message, ((r.error as Error).cause as Error).message]),
+      [
+        ["callback", "main", "forEach could not release its source while it threw another error (the one thrown: Error: body failed)", "cleanup failed"],
+        ["callback", "main", "forEach could not release its source while it threw another error (the one thrown: Error: body failed)", "cancel failed"],
+      ],
+    );
+  });
+
+  it("an error from releasing the source wins over a cancellation", async () => {
+    await runVirtual(function* () {
+      async function* gen() {
+        try {
+          yield 1;
+          yield 2;
+        } finally {
+          // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+          throw new Error("cleanup failed");
+        }
+      }
+      const error = yield* rejectsOp(
+        timeout(1, () => forEach(gen(), () => sleep(10))),
+        Error,
+      );
+      assert.equal(error.message, "cleanup failed");
     });
   });
 
