@@ -69,8 +69,13 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
  * Waits for the next `name` event of `target` and gives it: the `Event`
  * for an `EventTarget`, the array of the listener's arguments for an
  * `EventEmitter` (as Node's `events.once`). For an emitter, an `error`
- * event while waiting is thrown (unless `name` is `"error"`). The
- * listeners are removed however the wait ends.
+ * event while waiting is thrown (unless `name` is `"error"`).
+ *
+ * The listeners are removed at the first event or error, as Node's
+ * `events.once` does, not when the task resumes: an `error` emitted right
+ * after the event reaches the emitter's other listeners (or, with none,
+ * throws from `emit()`) rather than vanishing. They are removed however
+ * the wait ends.
  *
  * **Cancellation:** the listeners are removed; an event that comes later is
  * not seen.
@@ -96,17 +101,34 @@ export const once: {
   <A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<A>;
 } = defineOperation(function* once(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<unknown> {
   const future = new Future<unknown>();
-  const listening = listen(
+  // The listeners go at the first event or error, as with Node's events.once, not when the task
+  // resumes: an 'error' emitted in between reaches the emitter's other listeners (or throws from
+  // emit() if there are none) instead of vanishing here.
+  let listening: Listening | null = null;
+  let settled = false;
+  const settle = (): void => {
+    settled = true;
+    listening?.unlisten();
+  };
+  listening = listen(
     target,
     name,
     "wait for an event",
-    (value) => future.resolve(value),
-    (error) => future.reject(error),
+    (value) => {
+      settle();
+      future.resolve(value);
+    },
+    (error) => {
+      settle();
+      future.reject(error);
+    },
   );
+  // Settled while the listeners were being added (once(emitter, "newListener")): remove those added after.
+  if (settled) listening.unlisten();
   try {
     return yield* future;
   } finally {
-    listening.unlisten();
+    if (!settled) listening.unlisten();
   }
 }) as unknown as never;
 

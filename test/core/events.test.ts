@@ -69,6 +69,50 @@ describe("once", () => {
     });
   });
 
+  it("removes its listeners at the first event, before its task resumes: an error emitted next is not swallowed", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const waiter = yield* spawn(() => once(emitter, "connect"));
+      yield* waitAllTasksBlocked();
+      emitter.emit("connect", 1);
+      assert.equal(emitter.listenerCount("connect") + emitter.listenerCount("error"), 0);
+      // As with Node's events.once: nobody listens any more, so emit() throws it.
+      assert.throws(() => emitter.emit("error", new Error("reset right after connect")), /reset right after connect/);
+      assert.deepEqual(yield* waiter, [1]);
+      const target = new EventTarget();
+      const eventWaiter = yield* spawn(() => once(target, "ready"));
+      yield* waitAllTasksBlocked();
+      const first = new Event("ready");
+      target.dispatchEvent(first);
+      assert.equal(getEventListeners(target, "ready").length, 0);
+      target.dispatchEvent(new Event("ready"));
+      assert.equal(yield* eventWaiter, first);
+    });
+  });
+
+  it("removes its listeners at the first error: a second error is not swallowed (Node's stopListeningAfterCatchingError)", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      yield* emitLater(1, () => {
+        emitter.emit("error", new Error("first"));
+        assert.equal(emitter.listenerCount("connect") + emitter.listenerCount("error"), 0);
+        assert.throws(() => emitter.emit("error", new Error("second")), /second/);
+        emitter.emit("connect", 1);
+      });
+      const error = yield* rejectsOp(once(emitter, "connect"), Error);
+      assert.equal(error.message, "first");
+    });
+  });
+
+  it("settled while its listeners are being added (once(emitter, 'newListener')), it leaves none behind", async () => {
+    await runVirtual(function* () {
+      const emitter = new EventEmitter();
+      const [added] = yield* once(emitter, "newListener");
+      assert.equal(added, "error", "adding its 'error' listener was the event");
+      assert.equal(emitter.listenerCount("newListener") + emitter.listenerCount("error"), 0);
+    });
+  });
+
   it("rejects a target that is neither kind with a TypeError", async () => {
     await runVirtual(function* () {
       const error = yield* rejectsOp(once({} as EventTarget, "x"), TypeError);
