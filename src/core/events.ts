@@ -28,6 +28,12 @@ interface Listening {
   unlisten(): void;
 }
 
+/**
+ * Adds the listeners. An object that has both APIs (Node's `MessagePort`
+ * and `BroadcastChannel`, the `ws` package's `WebSocket`) is taken as an
+ * `EventEmitter`, as Node's `events.once` and `events.on` do: it gives the
+ * listener's arguments, and its `error` events are thrown.
+ */
 function listen(target: unknown, name: string | symbol, api: string, onEvent: (value: unknown) => void, onError: (error: unknown) => void): Listening {
   if (target !== null && typeof target === "object") {
     const t = target as {
@@ -36,17 +42,8 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
       on?: unknown;
       removeListener?: unknown;
     };
-    if (typeof t.addEventListener === "function" && typeof t.removeEventListener === "function") {
-      if (typeof name !== "string") throw new TypeError(`Cannot ${api}: an EventTarget's event name must be a string, received ${typeof name}`);
-      const target_ = target as EventTargetLike<unknown>;
-      target_.addEventListener(name, onEvent);
-      return { unlisten: () => target_.removeEventListener(name, onEvent) };
-    }
     if (typeof t.on === "function" && typeof t.removeListener === "function") {
-      const emitter = target as {
-        on(name: string | symbol, listener: (...args: unknown[]) => void): unknown;
-        removeListener(name: string | symbol, listener: (...args: unknown[]) => void): unknown;
-      };
+      const emitter = target as EventEmitterLike;
       const listener = (...args: unknown[]): void => onEvent(args);
       // Node's rule (events.on, events.once): an 'error' event while waiting for another one is thrown.
       const errorListener = (error: unknown): void => onError(error);
@@ -59,6 +56,12 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
         },
       };
     }
+    if (typeof t.addEventListener === "function" && typeof t.removeEventListener === "function") {
+      if (typeof name !== "string") throw new TypeError(`Cannot ${api}: an EventTarget's event name must be a string, received ${typeof name}`);
+      const target_ = target as EventTargetLike<unknown>;
+      target_.addEventListener(name, onEvent);
+      return { unlisten: () => target_.removeEventListener(name, onEvent) };
+    }
   }
   throw new TypeError(
     `Cannot ${api}: expected an EventTarget (addEventListener/removeEventListener) or an EventEmitter (on/removeListener), received ${target === null ? "null" : typeof target}`,
@@ -69,7 +72,10 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
  * Waits for the next `name` event of `target` and gives it: the `Event`
  * for an `EventTarget`, the array of the listener's arguments for an
  * `EventEmitter` (as Node's `events.once`). For an emitter, an `error`
- * event while waiting is thrown (unless `name` is `"error"`).
+ * event while waiting is thrown (unless `name` is `"error"`). An object
+ * that is both (Node's `MessagePort` and `BroadcastChannel`, the `ws`
+ * package's `WebSocket`) is taken as an `EventEmitter`, as Node's
+ * `events.once` does.
  *
  * The listeners are removed at the first event or error, as Node's
  * `events.once` does, not when the task resumes: an `error` emitted right
@@ -97,8 +103,8 @@ function listen(target: unknown, name: string | symbol, api: string, onEvent: (v
  * ```
  */
 export const once: {
-  <E = Event>(target: EventTargetLike<E>, name: string): Operation<E>;
   <A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<A>;
+  <E = Event>(target: EventTargetLike<E>, name: string): Operation<E>;
 } = defineOperation(function* once(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<unknown> {
   const future = new Future<unknown>();
   // The listeners go at the first event or error, as with Node's events.once, not when the task
@@ -136,7 +142,8 @@ export const once: {
  * Listens to every `name` event of `target` and gives them as an
  * `EachIterator` (a `next()` loop, `each`, `forEach`): for an `EventTarget`
  * each item is the `Event`, for an `EventEmitter` the array of the
- * listener's arguments (as Node's `events.on`). Events are buffered, without
+ * listener's arguments (as Node's `events.on`; an object that is both is
+ * taken as an `EventEmitter`, as for `once`). Events are buffered, without
  * bound, from the call on, so none is missed between two `next()`s. For an
  * emitter an `error` event is thrown by `next()` once the events before it
  * are read, and ends the iteration. The iteration never ends otherwise:
@@ -171,8 +178,8 @@ export const once: {
  * ```
  */
 export const on: {
-  <E = Event>(target: EventTargetLike<E>, name: string): Operation<EachIterator<E>>;
   <A extends unknown[] = unknown[]>(target: EventEmitterLike, name: string | symbol): Operation<EachIterator<A>>;
+  <E = Event>(target: EventTargetLike<E>, name: string): Operation<EachIterator<E>>;
 } = defineOperation(function* on(target: EventTargetLike<unknown> | EventEmitterLike, name: string | symbol): Operation<EachIterator<unknown>> {
   const events = new EventIterator(target, name);
   events.keeper = adoptResource(`listener of ${String(name)}`, () => events.stop(), "listen to events");

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { EventEmitter, getEventListeners } from "node:events";
+import { EventEmitter, getEventListeners, once as nodeOnce } from "node:events";
 import { describe, it } from "node:test";
-import { CancelledError, each, forEach, type Operation, on, once, sleep, spawn } from "../../src/index.ts";
+import { MessageChannel } from "node:worker_threads";
+import { CancelledError, each, forEach, type Operation, on, once, run, sleep, spawn } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -111,6 +112,47 @@ describe("once", () => {
       assert.equal(added, "error", "adding its 'error' listener was the event");
       assert.equal(emitter.listenerCount("newListener") + emitter.listenerCount("error"), 0);
     });
+  });
+
+  it("takes an object that is both an EventEmitter and an EventTarget as an emitter, as Node's events.once does", async () => {
+    // Like the ws package's WebSocket: an emitter with addEventListener too (Node's prioritizesEventEmitter).
+    class Socket extends EventEmitter {
+      addEventListener(): void {
+        assert.fail("the EventTarget API was used");
+      }
+      removeEventListener(): void {
+        assert.fail("the EventTarget API was used");
+      }
+    }
+    await runVirtual(function* () {
+      const socket = new Socket();
+      yield* emitLater(1, () => socket.emit("open", "hello"));
+      assert.deepEqual(yield* once(socket, "open"), ["hello"], "the listener's arguments");
+      yield* emitLater(1, () => socket.emit("error", new Error("ECONNREFUSED")));
+      const error = yield* rejectsOp(once(socket, "open"), Error);
+      assert.equal(error.message, "ECONNREFUSED", "its error event is thrown");
+      assert.equal(socket.listenerCount("open") + socket.listenerCount("error"), 0);
+      const events = yield* on(socket, "data");
+      socket.emit("data", 1, 2);
+      assert.deepEqual(yield* events.next(), { done: false, value: [1, 2] });
+      socket.emit("error", new Error("reset"));
+      yield* rejectsOp(events.next(), Error);
+      assert.equal(socket.listenerCount("data") + socket.listenerCount("error"), 0);
+    });
+  });
+
+  it("gives what Node's events.once gives for a MessagePort (an emitter and an EventTarget)", async () => {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      port2.postMessage({ n: 1 });
+      const expected = await nodeOnce(port1, "message");
+      port2.postMessage({ n: 2 });
+      const got = await run(() => once(port1, "message"));
+      assert.deepEqual(expected, [{ n: 1 }]);
+      assert.deepEqual(got, [{ n: 2 }]);
+    } finally {
+      port1.close();
+    }
   });
 
   it("rejects a target that is neither kind with a TypeError", async () => {
