@@ -306,9 +306,12 @@ export class Subscription<T> {
       this.#onClose(this);
       return;
     }
-    this.#channel.tryReceive();
-    this.#dropped++;
-    this.#channel.trySend(message);
+    // Drop the oldest until the new message fits: more than one when a cancelled receiver gave a
+    // message back, leaving the buffer over capacity. The newest is always kept, and each loss counted.
+    while (this.#channel.tryReceive().state === "ok") {
+      this.#dropped++;
+      if (this.#channel.trySend(message)) return;
+    }
   }
 }
 defineOperationMethods(Subscription);

@@ -217,6 +217,27 @@ describe("Broadcast", () => {
     });
   });
 
+  it("drop-oldest over capacity (a cancelled receiver gave a message back) keeps the newest and counts every loss", async () => {
+    await runVirtual(function* () {
+      const updates = new Broadcast<string>();
+      const subscription = updates.subscribe({ capacity: 1 });
+      const receiver = yield* spawn(() => subscription.receive());
+      yield* waitAllTasksBlocked();
+      updates.publish("m1"); // handed to the receiver
+      updates.publish("m2"); // buffered: the buffer is full
+      receiver.cancel(); // before it runs: m1 comes back, ahead of m2 (2 messages, capacity 1)
+      yield* sleep(0);
+      assert.equal(receiver.cancelled, true);
+      assert.equal(subscription.dropped, 0, "nothing lost yet");
+      updates.publish("m3");
+      const got: string[] = [];
+      for (let r = subscription.tryReceive(); r.state === "ok"; r = subscription.tryReceive()) got.push(r.value);
+      assert.deepEqual(got, ["m3"], "the newest is kept");
+      assert.equal(subscription.dropped, 2, "m1 and m2 were dropped, and counted");
+      updates.close();
+    });
+  });
+
   it("fans out to 1,000 subscribers", async () => {
     await runVirtual(function* () {
       const updates = new Broadcast<number>();
