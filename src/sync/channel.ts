@@ -9,7 +9,7 @@ import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } fr
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
-import { Queue } from "./queue.ts";
+import { isDrained, Queue } from "./queue.ts";
 
 /** The outcome of a non-blocking receive. */
 export type TryReceive<T> = { state: "ok"; value: T } | { state: "empty" } | { state: "closed"; reason: unknown };
@@ -174,10 +174,14 @@ export class Channel<T> {
     return new ChannelStep<T>(this, false, undefined);
   }
 
-  /** Receives without waiting. */
+  /**
+   * Receives without waiting: `closed` once the channel is closed and
+   * drained, `empty` while a message handed to a receiver that has not run
+   * yet may still come back (if that receiver is cancelled).
+   */
   tryReceive(): TryReceive<T> {
     if (this.#queue.size > 0) return { state: "ok", value: this.#takeBuffered() };
-    return this.#closed ? { state: "closed", reason: this.#reason } : { state: "empty" };
+    return isDrained(this.#queue) ? { state: "closed", reason: this.#reason } : { state: "empty" };
   }
 
   /**
@@ -186,8 +190,9 @@ export class Channel<T> {
    */
   *next(): Operation<IteratorResult<T, unknown>> {
     // Without a wait when none is needed: a buffered message, or the end (no errors built for it).
+    // Closed is not the end while a message handed to a receiver may come back: receive() waits for it.
     if (this.#queue.size > 0) return { done: false, value: this.#takeBuffered() };
-    if (this.#closed) return { done: true, value: this.#reason };
+    if (isDrained(this.#queue)) return { done: true, value: this.#reason };
     try {
       return { done: false, value: yield* this.receive() };
     } catch (error) {

@@ -30,6 +30,15 @@ interface Store<T> {
   restore(item: T, seq: number): void;
 }
 
+/**
+ * True once `queue` is shut down and nothing is left to get: no item stored,
+ * and none handed to a getter that has not run yet (if that getter is
+ * cancelled, the item comes back), unless the shutdown was immediate. Until
+ * then a get waits. For `Channel`, which reports its end without waiting;
+ * kept off the public API.
+ */
+export let isDrained: <T>(queue: Queue<T>) => boolean;
+
 /** Puts `item` now if there is room (`null`), else queues and returns a waiter for the current task. */
 let putOrQueue: <T>(queue: Queue<T>, item: T) => Waiter<undefined> | null;
 /** A waiting put was woken with a slot: puts its item. */
@@ -165,6 +174,7 @@ export class Queue<T> {
   };
 
   static {
+    isDrained = (queue) => queue.#shutdown && queue.#store.size === 0 && (queue.#handed === 0 || queue.#shutdownImmediately);
     putOrQueue = (queue, item) => {
       if (queue.#shutdown) throw new QueueShutDown("Cannot put on the queue: it has been shut down");
       if (!queue.full) {

@@ -152,6 +152,45 @@ describe("Channel", () => {
   });
 });
 
+describe("Channel closed while a message is handed to a receiver that has not run yet", () => {
+  it("next() and tryReceive() do not report the end: the message comes back if that receiver is cancelled", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<string>({ capacity: 4 });
+      const first = yield* spawn(() => channel.receive());
+      yield* waitAllTasksBlocked();
+      channel.trySend("m"); // handed to first, which has not run yet
+      channel.close("end");
+      assert.deepEqual(channel.tryReceive(), { state: "empty" }, "not closed: m may come back");
+      // second asks before first runs; then first is cancelled before it runs, and gives m back.
+      const second = yield* spawn(() => channel.next(), { priority: 1 });
+      yield* spawn(
+        function* () {
+          first.cancel();
+        },
+        { priority: 2 },
+      );
+      assert.deepEqual(yield* second, { done: false, value: "m" });
+      assert.equal(first.cancelled, true);
+      assert.deepEqual(channel.tryReceive(), { state: "closed", reason: "end" });
+      assert.deepEqual(yield* channel.next(), { done: true, value: "end" });
+    });
+  });
+
+  it("next() gives the end once that receiver has run and taken the message", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<string>({ capacity: 4 });
+      const first = yield* spawn(() => channel.receive());
+      yield* waitAllTasksBlocked();
+      channel.trySend("m");
+      channel.close("end");
+      const second = yield* spawn(() => channel.next(), { priority: 1 });
+      assert.equal(yield* first, "m");
+      assert.deepEqual(yield* second, { done: true, value: "end" });
+      assert.deepEqual(channel.tryReceive(), { state: "closed", reason: "end" });
+    });
+  });
+});
+
 describe("Channel and Broadcast capacity", () => {
   it("a bad channel capacity is named in the error; 0 and Infinity are unbounded", () => {
     assert.throws(() => new Channel({ capacity: -1 }), {
