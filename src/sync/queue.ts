@@ -333,12 +333,16 @@ export class Queue<T> {
 
   /**
    * Takes the next item without waiting.
-   * @throws {QueueEmpty} if there is none.
+   * @throws {QueueEmpty} if there is none (also once shut down, while an
+   * item handed to a getter that has not run yet may come back: `get` would
+   * wait for it).
    * @throws {QueueShutDown} if it is shut down and empty.
    */
   getNowait(): T {
     if (this.#store.size > 0) return this.#take();
-    if (this.#shutdown) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+    if (isDrained(this)) throw new QueueShutDown("Cannot get from the queue: it has been shut down and is empty");
+    if (this.#shutdown)
+      throw new QueueEmpty("Cannot get from the queue: it is empty (shut down, but an item handed to a getter that has not run yet may come back)");
     throw new QueueEmpty("Cannot get from the queue: it is empty");
   }
 

@@ -214,6 +214,11 @@ describe("Queue", () => {
       yield* waitAllTasksBlocked();
       queue.putNowait("x"); // handed to the first consumer, which has not run yet
       queue.shutdown();
+      // Not the end yet: x may come back (get() and next() wait for it).
+      assert.throws(() => queue.getNowait(), {
+        name: "QueueEmpty",
+        message: "Cannot get from the queue: it is empty (shut down, but an item handed to a getter that has not run yet may come back)",
+      });
       first.cancel();
       assert.equal(yield* second, "saw shutdown");
       assert.deepEqual(processed, ["second:x"]);
