@@ -76,7 +76,8 @@ const ACCEPTED =
  *   (the `on` listener is removed), but never closes a queue or channel you
  *   passed (other tasks may use it);
  * - a Web `ReadableStream`: read through a reader; releasing cancels the
- *   stream (`reader.cancel()`), unless it ended;
+ *   stream (`reader.cancel()`), unless it ended, then releases the
+ *   reader's lock (as the stream's own async iterator does);
  * - a Node `Readable`: its async iterator; releasing destroys the stream,
  *   unless it ended;
  * - any other async iterable (an async generator...): releasing calls the
@@ -488,7 +489,13 @@ class WebStreamSource<T> extends PromisedRead<WebReadResult<T>, IteratorResult<T
   *release(): Operation<void> {
     if (this.#ended) return;
     this.#ended = true;
-    yield* until(this.#reader.cancel("the iteration was stopped"));
+    // As the stream's own async iterator's return(): cancel it, then release the lock (also when the
+    // cancel fails), so that the stream is not left locked for ever.
+    try {
+      yield* until(this.#reader.cancel("the iteration was stopped"));
+    } finally {
+      this.#reader.releaseLock();
+    }
   }
 
   #end(): void {

@@ -343,6 +343,7 @@ describe("each and forEach", () => {
       assert.deepEqual(yield* it.next(), { done: false, value: 1 });
       yield* it.return();
       assert.equal(cancelled, "the iteration was stopped");
+      assert.equal(stream.locked, false, "the reader's lock is released after the cancel");
       assert.ok(pulls <= 3);
 
       const finite = new ReadableStream<string>({
@@ -357,7 +358,7 @@ describe("each and forEach", () => {
     });
   });
 
-  it("a Web ReadableStream waiting for data is cancelled with the task", async () => {
+  it("a Web ReadableStream waiting for data is cancelled with the task (with its lock released)", async () => {
     await runVirtual(function* () {
       const { promise, resolve } = promiseWithResolvers<unknown>();
       const stream = new ReadableStream<number>({ cancel: (reason) => resolve(reason) });
@@ -366,6 +367,7 @@ describe("each and forEach", () => {
       task.cancel();
       assert.equal(yield* until(promise), "the iteration was stopped");
       yield* rejectsOp(task, CancelledError);
+      assert.equal(stream.locked, false, "the reader's lock is released after the cancel");
     });
   });
 
@@ -535,6 +537,7 @@ describe("each and forEach", () => {
           );
           assert.equal(error.message, "body failed", "as for await: the body's error");
         }
+        assert.equal(failing.locked, false, "the lock is released even though the cancel failed");
       },
       { onError, name: "main" },
     );
