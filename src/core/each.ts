@@ -37,7 +37,8 @@ export type EachSource<T, TReturn = undefined> = OperationIterator<T, TReturn> |
 /**
  * The iterator `each` gives: a corio iterator (`yield* it.next()`) over the
  * source, which `return()` releases early. It is also released when the
- * task that called `each` ends, whatever the way.
+ * task that called `each` ends, whatever the way; a `break` out of a `next()`
+ * loop does not release it (call `return()`).
  */
 export interface EachIterator<T, TReturn = undefined> extends OperationIterator<T, TReturn> {
   /**
@@ -62,12 +63,21 @@ const ACCEPTED =
 
 /**
  * Opens `source` for iteration inside an operation and gives an
- * `EachIterator`: `yield* it.next()` waits for the next item, and the source
- * is released when the loop is left early (`yield* it.return()`), when the
- * task is cancelled, and at the latest when the task that called `each`
- * ends. Generators cannot `for...of` over items that need waiting, so the
- * loop is written with `next()`; `forEach(source, function* (item) {...})`
- * is the same loop with the release built in.
+ * `EachIterator`: `yield* it.next()` waits for the next item. Generators
+ * cannot `for...of` over items that need waiting, so the loop is written
+ * with `next()`; `forEach(source, function* (item) {...})` is the same
+ * loop with the release built in.
+ *
+ * The source is released by `yield* it.return()`, and otherwise when the
+ * task that called `each` ends, however it ends (cancellation included).
+ * `break` alone does not release it: nothing tells `each` that a loop
+ * written by hand was left (`for await` calls the iterator's `return()` at
+ * a `break`; here nothing does). Until the task ends, the source stays
+ * open (an async generator suspended in its `try`, a stream and what it
+ * holds) and its release stays registered on the task, so a long-lived
+ * task that leaves many such loops holds them all. To release at once,
+ * call `yield* it.return()` after the loop (in a `finally`), or use
+ * `forEach`, or run the loop in `scope(...)`, whose end releases it.
  *
  * Sources, all iterated the same way:
  * - corio iterators (`Queue`, `Channel`, `Subscription`, `reader.lines()`,
@@ -101,6 +111,23 @@ const ACCEPTED =
  * @param source What to iterate.
  * @returns An iterator tied to the current task.
  * @throws {TypeError} for a source of another kind, naming those accepted.
+ * @example Leaving early: `break`, then `return()` releases the source
+ * ```ts
+ * import { each, run } from "corio";
+ * let closed = false;
+ * async function* naturals() {
+ *   try { for (let i = 0; ; i++) yield i; } finally { closed = true; }
+ * }
+ * await run(function* () {
+ *   const it = yield* each(naturals());
+ *   try {
+ *     for (let r = yield* it.next(); !r.done; r = yield* it.next()) if (r.value === 2) break;
+ *   } finally {
+ *     yield* it.return(); // without it, naturals() would stay open until this task ends
+ *   }
+ *   console.assert(closed);
+ * });
+ * ```
  * @example
  * ```ts
  * import { each, run } from "corio";
