@@ -95,6 +95,14 @@ class ChannelStep<T> extends StepOperation<T> {
  * is that loop, and `for await (const m of channel)` works in plain async
  * code.
  *
+ * Not a Trio memory channel: `capacity: 0` means unbounded (as asyncio's
+ * `Queue(maxsize=0)`), not a rendezvous where a send waits for a receiver;
+ * a `send` that has room completes without suspending (Trio's always
+ * yields), so a producer looping over sends into an unbounded channel lets
+ * no other task run until it waits on something; and there are no
+ * separate send and receive sides, no `clone()` (`close()` closes the
+ * channel for everyone at once) and no `statistics()`.
+ *
  * @typeParam T The messages.
  * @example
  * ```ts
@@ -120,7 +128,7 @@ export class Channel<T> {
   #reason: unknown;
 
   /**
-   * @param options `capacity`: messages buffered before `send` waits (0 or `Infinity`: unbounded). @default 16
+   * @param options `capacity`: messages buffered before `send` waits (0 or `Infinity`: unbounded, not a rendezvous as in Trio). @default 16
    * @throws {RangeError} unless `capacity` is `Infinity` or a non-negative
    * integer no greater than `Number.MAX_SAFE_INTEGER`.
    */
