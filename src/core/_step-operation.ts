@@ -5,15 +5,18 @@
  * and a result object per call cost more than the work itself when the call
  * completes at once (a queue's `put`/`get` nearly always does), and `yield*`
  * calling a plain `next` is cheaper than resuming a generator. They behave
- * as the generators did: nothing happens until the first `next()`, a
- * finished one gives `{ done: true, value: undefined }`, `throw` and
- * `return` finish it.
+ * as the generators did (nothing happens until the first `next()`, `throw`
+ * and `return` finish it), but one run again once finished throws
+ * `ranTwice` instead of giving `{ done: true, value: undefined }`: a second
+ * `yield* op` that silently received or sent nothing lost a message (asyncio
+ * raises on a coroutine awaited twice). The check sits on the branch of the
+ * finished state, which `next` takes anyway: it costs the first run nothing.
  * @module
  */
 import { defineOperation } from "./_dev.ts";
 import { DEV_MODE } from "./_host.ts";
 import { Park, type WaitKind } from "./_park.ts";
-import { devHooks, type Instruction, markOperationPrototype, type Operation } from "./operation.ts";
+import { devHooks, type Instruction, markOperationPrototype, type Operation, operationLabel } from "./operation.ts";
 import type { TaskImpl } from "./task.ts";
 
 /** Not run yet. */
@@ -25,6 +28,15 @@ export const FINISHED = 2;
 
 /** The result of a finished operation of no value (one object: nobody mutates results). */
 export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * The error of a step operation run again once finished (`const r =
+ * channel.receive(); yield* r; yield* r`): each operation object runs once.
+ */
+export function ranTwice(op: object): TypeError {
+  const label = operationLabel(op);
+  return new TypeError(`Cannot run ${label} twice: this operation object has already run (each runs once); call ${label} again for another`);
+}
 
 /**
  * An operation that is its own iterator; subclasses write `next`, and set

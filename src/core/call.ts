@@ -4,7 +4,7 @@
  */
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
-import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
+import { FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "./_step-operation.ts";
 import { isCancellation } from "./errors.ts";
 import { devHooks, type Instruction, isOperationThen, markOperationPrototype, type Operation, operationLabel } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
@@ -89,7 +89,7 @@ class Until<T> extends StepOperation<T> {
       this.#leave();
       return { value: value as T, done: true };
     }
-    if (this.state !== FRESH) return DONE as IteratorResult<Instruction, T>;
+    if (this.state !== FRESH) throw ranTwice(this);
     this.state = FINISHED;
     const promise = this.#promise;
     if (promise !== null && typeof promise === "object" && isOperationThen(promise.then)) {

@@ -6,7 +6,7 @@
 import { defineOperation } from "./_dev.ts";
 import { PromisedRead } from "./_promised-read.ts";
 import { adoptResourceWithCleanup, type ResourceKeeper } from "./_resource.ts";
-import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "./_step-operation.ts";
+import { FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "./_step-operation.ts";
 import { until } from "./call.ts";
 import { describe, isCancellation } from "./errors.ts";
 import { type Instruction, isOperationThen, markOperationPrototype, type Operation } from "./operation.ts";
@@ -314,7 +314,7 @@ class EachNext<T, TReturn> extends StepOperation<IteratorResult<T, TReturn>> {
   }
 
   next(value?: unknown): IteratorResult<Instruction, IteratorResult<T, TReturn>> {
-    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, IteratorResult<T, TReturn>>;
+    if (this.state === FINISHED) throw ranTwice(this);
     if (this.state === FRESH) {
       const over = this.#each[OVER]();
       if (over !== null) {

@@ -5,7 +5,7 @@
 
 import { defineOperation } from "./_dev.ts";
 import { DAEMON } from "./_scope.ts";
-import { DONE, FINISHED, FRESH, StepOperation } from "./_step-operation.ts";
+import { FINISHED, FRESH, ranTwice, StepOperation } from "./_step-operation.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
 import { assertOperationLike, devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "./operation.ts";
@@ -76,8 +76,8 @@ class SpawnOperation<T> extends StepOperation<Task<T> | undefined> {
     return this;
   }
   next(): IteratorResult<Instruction, Task<T> | undefined> {
-    // Like a generator object, it runs once: a second `yield*` gives undefined.
-    if (this.state !== FRESH) return DONE;
+    // It runs once: a second `yield*` throws, rather than give undefined and spawn nothing.
+    if (this.state !== FRESH) throw ranTwice(this);
     this.state = FINISHED;
     return { value: spawnChild(requireCurrentTask("spawn"), this.#op, this.#options, 0), done: true };
   }

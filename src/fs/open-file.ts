@@ -9,7 +9,7 @@ import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { hostDecodeUtf8 } from "../core/_host.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -350,7 +350,7 @@ class ReadTextLine extends StepOperation<string> implements LineScan {
   }
 
   next(): IteratorResult<Instruction, string> {
-    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, string>;
+    if (this.state === FINISHED) throw ranTwice(this);
     let found: string | Instruction;
     try {
       found = this.#file[LINE_STEP](this);

@@ -6,7 +6,7 @@
 import type { ServerResponse } from "node:http";
 import { defineOperation, defineOperationMethods } from "../core/_dev.ts";
 import { ExternalPark } from "../core/_external-park.ts";
-import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -242,7 +242,8 @@ class ResponseEnd extends StepOperation<void> {
 
   next(): IteratorResult<Instruction, void> {
     if (this.state !== FRESH) {
-      // Resumed by 'finish' (or already finished).
+      if (this.state !== PARKED) throw ranTwice(this);
+      // Resumed by 'finish'.
       this.state = FINISHED;
       return DONE;
     }

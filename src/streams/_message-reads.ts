@@ -8,7 +8,7 @@
  * @module
  */
 import { hostDecodeUtf8 } from "../core/_host.ts";
-import { DONE, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { type Instruction, markOperationPrototype, type Operation } from "../core/operation.ts";
 import type { StreamReader } from "./stream-reader.ts";
 
@@ -77,7 +77,7 @@ class NextLine extends StepOperation<IteratorResult<string, undefined>> implemen
   }
 
   next(): IteratorResult<Instruction, IteratorResult<string, undefined>> {
-    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, IteratorResult<string, undefined>>;
+    if (this.state === FINISHED) throw ranTwice(this);
     let found: string | null | Instruction;
     try {
       found = this.#reader[LINE_TEXT_STEP](this, this.#decode);

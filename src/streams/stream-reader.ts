@@ -4,7 +4,7 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { type IterableOperationIterator, operationIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -649,7 +649,7 @@ class ReadLine extends StepOperation<Uint8Array> implements LineScan {
   }
 
   next(): IteratorResult<Instruction, Uint8Array> {
-    if (this.state === FINISHED) return DONE as unknown as IteratorResult<Instruction, Uint8Array>;
+    if (this.state === FINISHED) throw ranTwice(this);
     let found: Uint8Array | DataPark;
     try {
       if (this.state === FRESH) {

@@ -4,7 +4,7 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Park } from "../core/_park.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -278,6 +278,7 @@ class Drain extends StepOperation<void> {
   }
   next(): IteratorResult<Instruction, void> {
     if (this.state !== FRESH) {
+      if (this.state !== PARKED) throw ranTwice(this);
       this.state = FINISHED;
       return DONE;
     }

@@ -5,7 +5,7 @@
 
 import { defineOperationMethods } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
-import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
@@ -43,7 +43,7 @@ class ChannelStep<T> extends StepOperation<T> {
   }
   next(value?: unknown): IteratorResult<Instruction, T> {
     const state = this.state;
-    if (state === FINISHED) return DONE as IteratorReturnResult<never>;
+    if (state === FINISHED) throw ranTwice(this);
     const channel = this.#channel;
     const queue = queueOf(channel);
     let step = this.#queueStep;

@@ -5,7 +5,7 @@
 
 import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "../core/_step-operation.ts";
+import { defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation, YieldedPark } from "../core/_step-operation.ts";
 import type { Instruction, Operation, OperationLike } from "../core/operation.ts";
 import { iterate, Opened } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -58,7 +58,7 @@ class LockAcquire extends StepOperation<Lock> {
       this.#park = null;
       return acquiredResult(this.#lock);
     }
-    return DONE as IteratorReturnResult<never>;
+    throw ranTwice(this);
   }
 }
 

@@ -6,7 +6,7 @@
 import { defineOperationMethods } from "../core/_dev.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation } from "../core/_step-operation.ts";
+import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -71,8 +71,11 @@ class QueuePut<T> extends StepOperation<void> {
       this.state = PARKED;
       return { done: false, value: waiter };
     }
-    if (state === PARKED) putWoken(this.#queue, this.#item);
-    return DONE;
+    if (state === PARKED) {
+      putWoken(this.#queue, this.#item);
+      return DONE;
+    }
+    throw ranTwice(this);
   }
 }
 
@@ -98,7 +101,7 @@ class QueueGet<T> extends StepOperation<T> {
       handedItemTaken(this.#queue);
       return { done: true, value: value as T };
     }
-    return DONE as IteratorReturnResult<never>;
+    throw ranTwice(this);
   }
 }
 

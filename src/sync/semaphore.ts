@@ -4,7 +4,7 @@
  */
 import { defineOperationMethods } from "../core/_dev.ts";
 import { type Park, resume } from "../core/_park.ts";
-import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, StepOperation, YieldedPark } from "../core/_step-operation.ts";
+import { defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation, YieldedPark } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { WaitQueue } from "./_wait-queue.ts";
@@ -40,7 +40,7 @@ class SemaphoreAcquire extends StepOperation<Semaphore> {
       this.state = FINISHED;
       return acquiredPermit(this.#semaphore);
     }
-    return DONE as IteratorReturnResult<never>;
+    throw ranTwice(this);
   }
 }
 

@@ -18,7 +18,7 @@ import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
-import { defineStepOperations, FINISHED, FRESH, PARKED, DONE as STEP_DONE, StepOperation } from "../core/_step-operation.ts";
+import { defineStepOperations, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { ClosedResourceError } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -678,7 +678,7 @@ class ThreadJob extends StepOperation<unknown> {
       this.state = FINISHED;
       return { done: true, value };
     }
-    return STEP_DONE;
+    throw ranTwice(this);
   }
 }
 

@@ -34,7 +34,8 @@ describe("until", () => {
     await runVirtual(function* () {
       const later = until(Promise.resolve(1));
       assert.equal(yield* later, 1);
-      assert.equal(yield* later, undefined, "like a generator object, it runs once");
+      const again = yield* rejectsOp(later, TypeError);
+      assert.match(again.message, /^Cannot run until\(…\) twice: /, "it runs once");
       assert.equal(yield* until(5 as unknown as PromiseLike<number>), 5);
       const notYet = until((() => Promise.resolve(1)) as unknown as PromiseLike<number>);
       assert.throws(() => notYet[Symbol.iterator]().next(), {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Future, moveOnAfter, run, StreamReader, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { each, Future, moveOnAfter, type Operation, run, StreamReader, sleep, spawn, TimeoutError, timeout, until } from "../../src/index.ts";
 import { createMemoryStreamPair } from "../../src/streams/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -24,11 +24,15 @@ describe("the step operations of core, time and streams", () => {
       const before = runs;
       const task = yield* op;
       yield* task;
-      // Iterated again after finishing: done at once, nothing spawned.
-      const again = yield* op;
+      // Run again once finished: a TypeError, nothing spawned.
+      const again = (yield* rejectsOp(op, TypeError)).message;
       return { before, runs, again };
     });
-    assert.deepEqual(seen, { before: 0, runs: 1, again: undefined });
+    assert.deepEqual(seen, {
+      before: 0,
+      runs: 1,
+      again: "Cannot run spawn(…) twice: this operation object has already run (each runs once); call spawn(…) again for another",
+    });
   });
 
   it("timeout checks its argument and starts its clock when run, not when made", async () => {
@@ -104,6 +108,34 @@ describe("the step operations of core, time and streams", () => {
       assert.equal(decode(yield* right.reader.readExactly(20)), "0123456789abcdefghij");
       yield* drained;
       yield* left.writer.drain(); // under the mark: done at once
+      left.writer.close();
+      right.writer.close();
+    });
+  });
+
+  it("run again once finished, each throws a TypeError naming it", async () => {
+    await runVirtual(function* () {
+      const [left, right] = createMemoryStreamPair();
+      const reader = new StreamReader();
+      reader.feed(encode("one\ntwo\n"));
+      async function* numbers() {
+        yield 1;
+        yield 2;
+      }
+      const items = yield* each(numbers());
+      const cases: [Operation<unknown>, string][] = [
+        [until(Promise.resolve(1)), "until"],
+        [reader.readLine(), "streamReader.readLine"],
+        [left.writer.drain(), "streamWriter.drain"],
+        [items.next(), "each.next"],
+      ];
+      for (const [op, label] of cases) {
+        yield* op;
+        const error = yield* rejectsOp(op, TypeError);
+        assert.equal(error.message, `Cannot run ${label}(…) twice: this operation object has already run (each runs once); call ${label}(…) again for another`);
+      }
+      assert.equal(decode(yield* reader.readLine()), "two\n", "the second run read nothing");
+      assert.deepEqual(yield* items.next(), { done: false, value: 2 }, "nor took an item");
       left.writer.close();
       right.writer.close();
     });

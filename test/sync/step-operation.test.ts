@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Lock, Queue, run, Semaphore, spawn } from "../../src/index.ts";
+import { Channel, Lock, Queue, run, Semaphore, spawn } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
-// Lock.acquire, Semaphore.acquire, Queue.get and Queue.put return objects that are their own
-// iterator instead of generators: they must behave as the generators did.
+// Lock.acquire, Semaphore.acquire, Queue.get, Queue.put and Channel.send/receive return objects that
+// are their own iterator instead of generators: they must behave as the generators did, except that
+// one run again once finished throws (a generator would give undefined and do nothing).
 describe("the operation objects of acquire, get and put", () => {
   it("do nothing until run, and may be made outside any task and run in one", async () => {
     const lock = new Lock();
@@ -28,31 +29,75 @@ describe("the operation objects of acquire, get and put", () => {
     assert.equal(semaphore.value, 0);
   });
 
-  it("run once: iterated again after finishing, they are done at once and take nothing", () => {
+  it("run once: run again once finished, they throw a TypeError naming the operation, and take nothing", () => {
     const lock = new Lock();
     const queue = new Queue<number>();
     queue.putNowait(1);
     queue.putNowait(2);
     const acquire = lock.acquire()[Symbol.iterator]();
     assert.deepEqual(acquire.next(), { done: true, value: lock });
-    assert.deepEqual(acquire.next(), { done: true, value: undefined });
+    assert.throws(() => acquire.next(), {
+      name: "TypeError",
+      message: "Cannot run lock.acquire(…) twice: this operation object has already run (each runs once); call lock.acquire(…) again for another",
+    });
     const get = queue.get()[Symbol.iterator]();
     assert.deepEqual(get.next(), { done: true, value: 1 });
-    assert.deepEqual(get.next(), { done: true, value: undefined });
+    assert.throws(() => get.next(), { name: "TypeError", message: /^Cannot run queue\.get\(…\) twice: .*; call queue\.get\(…\) again for another$/ });
     assert.equal(queue.size, 1);
+    const put = queue.put(3)[Symbol.iterator]();
+    assert.deepEqual(put.next(), { done: true, value: undefined });
+    assert.throws(() => put.next(), { name: "TypeError", message: /^Cannot run queue\.put\(…\) twice/ });
+    assert.equal(queue.size, 2);
+    const semaphore = new Semaphore(2);
+    const take = semaphore.acquire()[Symbol.iterator]();
+    assert.deepEqual(take.next(), { done: true, value: semaphore });
+    assert.throws(() => take.next(), { name: "TypeError", message: /^Cannot run semaphore\.acquire\(…\) twice/ });
+    assert.equal(semaphore.value, 1);
   });
 
-  it("throw and return finish them, as for a generator", () => {
+  it("a channel's receive or send run twice with yield* throws the second time: nothing is received or sent", async () => {
+    await runVirtual(function* () {
+      const channel = new Channel<number>();
+      channel.trySend(1);
+      channel.trySend(2);
+      const receive = channel.receive();
+      assert.equal(yield* receive, 1);
+      const error = yield* rejectsOp(receive, TypeError);
+      assert.equal(
+        error.message,
+        "Cannot run channel.receive(…) twice: this operation object has already run (each runs once); call channel.receive(…) again for another",
+      );
+      assert.equal(channel.size, 1, "2 is still there");
+      const send = channel.send(9);
+      yield* send;
+      yield* rejectsOp(send, TypeError);
+      assert.equal(channel.size, 2, "9 was sent once");
+      // A waiting receive, once it got its message, is finished too.
+      channel.tryReceive();
+      channel.tryReceive();
+      const waiting = channel.receive();
+      const receiver = yield* spawn(function* () {
+        const first = yield* waiting;
+        const again = yield* rejectsOp(waiting, TypeError);
+        return [first, again.message.slice(0, 40)];
+      });
+      yield* waitAllTasksBlocked();
+      channel.trySend(5);
+      assert.deepEqual(yield* receiver, [5, "Cannot run channel.receive(…) twice: thi"]);
+    });
+  });
+
+  it("throw and return finish them, as for a generator; run again, they throw", () => {
     const acquire = new Lock().acquire()[Symbol.iterator]();
     const boom = new Error("boom");
     assert.throws(
       () => acquire.throw?.(boom),
       (error) => error === boom,
     );
-    assert.deepEqual(acquire.next(), { done: true, value: undefined });
+    assert.throws(() => acquire.next(), { name: "TypeError", message: /^Cannot run lock\.acquire\(…\) twice/ });
     const put = new Queue<number>().put(1)[Symbol.iterator]();
     assert.deepEqual(put.return?.(), { done: true, value: undefined });
-    assert.deepEqual(put.next(), { done: true, value: undefined });
+    assert.throws(() => put.next(), { name: "TypeError", message: /^Cannot run queue\.put\(…\) twice/ });
   });
 
   it("a waiting acquire or get completes when handed the lock or an item", async () => {
