@@ -4,7 +4,7 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
-import { adoptResourceWithCleanup, daemonReturnedAs, startDaemon } from "../core/_resource.ts";
+import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { until } from "../core/call.ts";
 import { isCancellation } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
@@ -139,8 +139,6 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     // Not QUIT: the server answers it only after the blocking XREAD in flight.
     yield* dropClient(reader);
   }
-  // A keeper rather than `ensure`: `timeout(ms, redisEventSource(...))` hands the source to its caller.
-  const keeper = adoptResourceWithCleanup(label, shutDown, "start a Redis event source");
 
   function deliver(id: string, fields: string[]): void {
     let data: string | undefined;
@@ -192,7 +190,6 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     }
   } catch (error) {
     // Nothing is left open for the caller's task to hold until it ends.
-    keeper.release();
     yield* shutDown();
     throw error;
   }
@@ -224,8 +221,17 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     );
   }
 
-  // A service of the caller's (see startDaemon): inside `timeout` it outlives the boundary that returns the source.
+  // A service of the caller's (see startDaemon): inside `timeout` it outlives the boundary that returns the
+  // source; it closes the reading connection as it ends, so the two always end together (inside `shield`, too).
   const readerTask = startDaemon(owner, label, function* () {
+    try {
+      yield* readForever();
+    } finally {
+      yield* shutDown();
+    }
+  });
+
+  function* readForever(): Operation<never> {
     let failing = false;
     for (;;) {
       let reply: [string, [string, string[]][]][] | null;
@@ -252,7 +258,7 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
         }
       }
     }
-  });
+  }
 
   const source: RedisEventSource = {
     attach: (request, response, clientId) => local.attach(request, response, clientId),
@@ -279,7 +285,6 @@ export const redisEventSource = defineOperation(function* redisEventSource(optio
     },
     close: () => local.close(),
   };
-  keeper.returnedAs(source);
   return daemonReturnedAs(readerTask, source);
 });
 
