@@ -156,7 +156,8 @@ class OperationTypes {
     if (((declared.objectFlags ?? 0) & 8) !== 0) return this.#checker.getTypeArguments(type as ts.TypeReference);
     const name = declared.getSymbol()?.getName();
     if (name !== "Array" && name !== "ReadonlyArray") return undefined;
-    if (!(declared.getSymbol()?.getDeclarations() ?? []).some((declaration) => this.#program.isSourceFileDefaultLibrary(declaration.getSourceFile()))) return undefined;
+    if (!(declared.getSymbol()?.getDeclarations() ?? []).some((declaration) => this.#program.isSourceFileDefaultLibrary(declaration.getSourceFile())))
+      return undefined;
     return this.#checker.getTypeArguments(type as ts.TypeReference).slice(0, 1);
   }
 
@@ -216,8 +217,7 @@ export const noFloatingOperation: Rule.RuleModule = {
       yieldWithoutStar: "`yield {{text}}` hands the operation to the runtime instead of running it. Write `yield* {{text}}` (with the star).",
       floatingArray:
         "`{{text}}` creates operations and never runs them, so they do nothing. Write `yield* all({{text}})` inside an operation to run them (prefix `void` to discard them on purpose).",
-      yieldArray:
-        "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
+      yieldArray: "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
       discarded:
         "The callback returns `{{text}}` to a caller that ignores its value (as forEach does), so the operation never runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
       promiseOfOperations:
@@ -299,7 +299,9 @@ export const noFloatingOperation: Rule.RuleModule = {
      * a lazy sequence of operations for its caller to run, not an operation.
      */
     const yieldsOperationsOnPurpose = (node: ESTree.Node, array: boolean): boolean => {
-      const fn = context.sourceCode.getAncestors(node).findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression");
+      const fn = context.sourceCode
+        .getAncestors(node)
+        .findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression");
       if (fn === undefined) return false;
       return (declaredIteration(fn as ESTree.Function & Rule.NodeParentExtension)?.yields ?? []).some((part) =>
         array ? types.isOperationArray(part) : types.isOperation(part),
@@ -374,7 +376,9 @@ export const noFloatingOperation: Rule.RuleModule = {
         // The function the return belongs to.
         const fn = context.sourceCode
           .getAncestors(node)
-          .findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression");
+          .findLast(
+            (ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression",
+          );
         if (fn === undefined) return;
         if (fn.type !== "ArrowFunctionExpression" && fn.generator) {
           for (const value of returned(node.argument)) {
@@ -396,7 +400,8 @@ export const noFloatingOperation: Rule.RuleModule = {
           if (editsArray(expression)) continue;
           const type = checker.getTypeAtLocation(map.get(expression));
           if (types.isOperation(type)) context.report({ node: expression, messageId: "floating", data: { text: textOf(context.sourceCode, expression) } });
-          else if (types.isOperationArray(type)) context.report({ node: expression, messageId: "floatingArray", data: { text: textOf(context.sourceCode, expression) } });
+          else if (types.isOperationArray(type))
+            context.report({ node: expression, messageId: "floatingArray", data: { text: textOf(context.sourceCode, expression) } });
         }
       },
       AwaitExpression(node) {
@@ -406,7 +411,8 @@ export const noFloatingOperation: Rule.RuleModule = {
         if (node.delegate || node.argument == null) return;
         const type = checker.getTypeAtLocation(map.get(node.argument));
         if (types.isOperation(type)) {
-          if (!yieldsOperationsOnPurpose(node, false)) context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
+          if (!yieldsOperationsOnPurpose(node, false))
+            context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
         } else if (types.isOperationArray(type) && !yieldsOperationsOnPurpose(node, true)) {
           context.report({ node, messageId: "yieldArray", data: { text: textOf(context.sourceCode, node.argument) } });
         }

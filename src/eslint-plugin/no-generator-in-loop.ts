@@ -14,7 +14,21 @@ import type * as ESTree from "estree";
 import type * as ts from "typescript";
 
 /** Array methods whose callback runs once per item. */
-const PER_ITEM = new Set(["map", "flatMap", "forEach", "filter", "reduce", "reduceRight", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "from"]);
+const PER_ITEM = new Set([
+  "map",
+  "flatMap",
+  "forEach",
+  "filter",
+  "reduce",
+  "reduceRight",
+  "some",
+  "every",
+  "find",
+  "findIndex",
+  "findLast",
+  "findLastIndex",
+  "from",
+]);
 
 /** The parser services typescript-eslint's parser gives when it has type information. */
 interface ParserServices {

@@ -28,7 +28,10 @@ tester.run("no-floating-operation", rule, {
     { filename, code: inOp("const s = sleep(1); yield* s;") },
     { filename, code: inOp("return yield* sleep(1);") },
     // A plain function that returns an operation is an operation factory: correct and common.
-    { filename, code: `${imports}export function nap(ms: number) { return sleep(ms); }\nexport const op = function* () { const make = () => { return sleep(1); }; yield* make(); };\n` },
+    {
+      filename,
+      code: `${imports}export function nap(ms: number) { return sleep(ms); }\nexport const op = function* () { const make = () => { return sleep(1); }; yield* make(); };\n`,
+    },
     // A generator that says it returns an operation, on itself or on its variable, returns it on purpose.
     { filename, code: `${imports}export function* pick(): Operation<Operation<void> | undefined> { return Math.random() > 0.5 ? sleep(1) : undefined; }\n` },
     { filename, code: `${imports}export function* pick(): Generator<never, Operation<void>> { return sleep(1); }\n` },
@@ -56,10 +59,16 @@ tester.run("no-floating-operation", rule, {
     { filename, code: `declare function local(): Operation<number>;\ninterface Operation<T> { [Symbol.iterator](): Iterator<T> }\nlocal();\n` },
     { filename, code: `declare function values(): Iterable<number>;\nvalues();\n` },
     // A generator that yields values of its own is a plain lazy sequence, not an operation: not this rule's business, even dropped.
-    { filename, code: `function* row(i: number) { yield i; }\nexport function* rows(): Generator<Generator<number>> { for (let i = 0; i < 3; i++) yield row(i); }\n` },
+    {
+      filename,
+      code: `function* row(i: number) { yield i; }\nexport function* rows(): Generator<Generator<number>> { for (let i = 0; i < 3; i++) yield row(i); }\n`,
+    },
     { filename, code: `function* counter() { yield 1; }\ncounter();\n` },
     // A class that implements Operation is a handle on work that goes on by itself (as Twisted's Deferred): dropping one is allowed.
-    { filename, code: `${imports}class Handle implements Operation<void> { *[Symbol.iterator]() { yield* sleep(1); } }\nexport const op = function* () { new Handle(); };\n` },
+    {
+      filename,
+      code: `${imports}class Handle implements Operation<void> { *[Symbol.iterator]() { yield* sleep(1); } }\nexport const op = function* () { new Handle(); };\n`,
+    },
   ],
   invalid: [
     {
@@ -90,12 +99,18 @@ tester.run("no-floating-operation", rule, {
     {
       filename,
       code: `${imports}function* fetchOne(id: number) { yield* sleep(id); return "x"; }\nexport function* first(ids: number[]) { if (ids.length === 0) return null; return ids[0] === 0 ? fetchOne(1) : sleep(2); }\n`,
-      errors: [{ messageId: "returned", data: { text: "fetchOne(1)" } }, { messageId: "returned", data: { text: "sleep(2)" } }],
+      errors: [
+        { messageId: "returned", data: { text: "fetchOne(1)" } },
+        { messageId: "returned", data: { text: "sleep(2)" } },
+      ],
     },
     {
       filename,
       code: `${imports}export class Svc { *save() { return sleep(1); } *load(): Operation<unknown> { return (0, sleep(2)); } }\n`,
-      errors: [{ messageId: "returned", data: { text: "sleep(1)" } }, { messageId: "returned", data: { text: "sleep(2)" } }],
+      errors: [
+        { messageId: "returned", data: { text: "sleep(1)" } },
+        { messageId: "returned", data: { text: "sleep(2)" } },
+      ],
     },
     // An array of operations dropped, or yielded without *, runs none of them.
     {
@@ -119,7 +134,12 @@ tester.run("no-floating-operation", rule, {
     {
       filename,
       code: inOp("yield [sleep(1), sleep(2)];"),
-      errors: [{ message: "`yield [sleep(1), sleep(2)]` hands an array of operations to the runtime, which runs none of them. Write `yield* all([sleep(1), sleep(2)])` to run them together." }],
+      errors: [
+        {
+          message:
+            "`yield [sleep(1), sleep(2)]` hands an array of operations to the runtime, which runs none of them. Write `yield* all([sleep(1), sleep(2)])` to run them together.",
+        },
+      ],
     },
     // A callback whose caller ignores its value (forEach, a timer, a listener) drops the operation it returns.
     {
@@ -169,7 +189,10 @@ tester.run("no-floating-operation", rule, {
     {
       filename,
       code: `${imports}function* quick() { return 1; }\nfunction* ticker() { yield; }\nexport const op = function* () { quick(); ticker(); };\n`,
-      errors: [{ messageId: "floating", data: { text: "quick()" } }, { messageId: "floating", data: { text: "ticker()" } }],
+      errors: [
+        { messageId: "floating", data: { text: "quick()" } },
+        { messageId: "floating", data: { text: "ticker()" } },
+      ],
     },
     // An alias of Operation and an interface that extends it are operations too.
     {
