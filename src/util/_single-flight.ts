@@ -8,7 +8,7 @@ import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop, startRoot } from "../core/run.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
+import type { Task, TaskImpl, Watcher } from "../core/task.ts";
 
 interface InFlight<R> {
   task: Task<R>;
@@ -35,6 +35,7 @@ export class SingleFlight<R> {
    * in a cache at once).
    */
   *join(key: unknown, work: () => Operation<R>, stored?: (value: R, loop: Loop) => void): Operation<R> {
+    const caller = requireCurrentTask("join a shared run");
     let flight = this.#inFlight.get(key);
     if (flight === undefined) {
       const result = new Future<R>();
@@ -46,30 +47,47 @@ export class SingleFlight<R> {
       const created: InFlight<R> = { task, result, waiters: 0 };
       flight = created;
       this.#inFlight.set(key, created);
-      task.addDoneCallback(() => {
-        if (this.#inFlight.get(key) === created) this.#inFlight.delete(key);
-        let value: R;
-        try {
-          value = task.result();
-        } catch (error) {
-          result.reject(error);
-          return;
-        }
-        stored?.(value, loop);
-        result.resolve(value);
-      });
+      // Told synchronously as the run finishes (a done callback would come a turn later): the callers
+      // woken now, and what each recorded about its cancel, see the order things happened in.
+      const settle: Watcher = {
+        taskFinished: () => {
+          if (this.#inFlight.get(key) === created) this.#inFlight.delete(key);
+          let value: R;
+          try {
+            value = task.result();
+          } catch (error) {
+            result.reject(error);
+            return;
+          }
+          // Inside the run's end: an error of `stored` is reported, not thrown into the task machinery.
+          if (stored !== undefined) loop.invoke(stored, [value, loop]);
+          result.resolve(value);
+        },
+      };
+      task.addWatcher(settle);
     }
+    // Whether the run ended before this caller's cancel came (recorded as it ends, whatever the order the
+    // tasks then run in): only then is its outcome given to a cancelled caller.
+    let beforeCancel = false;
+    const met: Watcher = {
+      taskFinished() {
+        beforeCancel = caller.cancelError === null;
+      },
+    };
+    const task = flight.task as TaskImpl<R>;
+    task.addWatcher(met);
     flight.waiters++;
     try {
       return yield* flight.result;
     } catch (error) {
-      // The run ended in the turn this caller's cancel came: its outcome is given all the same, a value
-      // or a failure (decided case 12), and the cancel is due again at the caller's next suspension.
-      const caller = requireCurrentTask("join a shared run");
-      if (error !== caller.cancelError || !flight.result.done) throw error;
+      // The run ended before this caller's cancel came (in the same turn): its outcome is given all the
+      // same, a value or a failure (decided case 12), and the cancel is due again at the caller's next
+      // suspension.
+      if (error !== caller.cancelError || !beforeCancel) throw error;
       caller.redeliverCancel();
       return flight.result.result();
     } finally {
+      task.removeWatcher(met);
       yield* this.#leave(key, flight);
     }
   }

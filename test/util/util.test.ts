@@ -7,6 +7,7 @@ import {
   asyncCache,
   CancelledError,
   currentTime,
+  Future,
   isCancellation,
   limitGather,
   type Operation,
@@ -445,6 +446,51 @@ describe("asyncCache", () => {
           if (outcome === "value") assert.equal(got, "loaded k");
           else assert.ok(got instanceof TypeError && got.message === "no k", String(got));
           assert.equal(later, "CancelledError");
+        }
+      },
+      { onError: (error) => reports.push(error) },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("a load and its caller's cancel in one turn: the caller gets the value only if the load ended first, whatever its priority (decided case 12)", async () => {
+    const reports: unknown[] = [];
+    await runVirtual(
+      function* () {
+        for (const order of ["load first", "cancel first"] as const) {
+          for (const priority of [1, 50]) {
+            const gate = new Future<void>();
+            const cancelNow = new Future<void>();
+            const load = asyncCache(function* (key: string) {
+              yield* gate;
+              // The load's last step wakes the canceller (priority 1): it cancels the caller in this turn,
+              // after the load has ended and before the caller runs.
+              if (order === "load first") cancelNow.resolve();
+              return `loaded ${key}`;
+            });
+            let got: unknown = "nothing";
+            const caller = yield* spawn(
+              function* () {
+                got = yield* load("k");
+                yield* sleep(1);
+              },
+              { priority },
+            );
+            yield* spawn(
+              function* () {
+                yield* cancelNow;
+                caller.cancel();
+                // Cancelled first: the load ends later in this turn (before a caller of priority 50 runs).
+                if (order === "cancel first") gate.resolve();
+              },
+              { priority: 1 },
+            );
+            yield* sleep(1);
+            if (order === "load first") gate.resolve();
+            else cancelNow.resolve();
+            yield* rejectsOp(caller, CancelledError);
+            assert.equal(got, order === "load first" ? "loaded k" : "nothing", `${order}, caller of priority ${priority}`);
+          }
         }
       },
       { onError: (error) => reports.push(error) },
