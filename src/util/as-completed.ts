@@ -111,6 +111,8 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   #stopped = false;
   /** Set while a `next` waits for the next outcome. */
   #changed: Future<void> | null = null;
+  /** The `next`s waiting for an outcome (usually one): each learns, as an outcome comes, whether its task had a cancel yet. */
+  readonly #readers: Reader[] = [];
 
   constructor(total: number, owner: TaskImpl<unknown>) {
     this.#total = total;
@@ -121,6 +123,9 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   finished(outcome: Outcome<T>): void {
     if (this.#stopped) return;
     this.#outcomes.push(outcome);
+    // Recorded now, not when the readers run (their order depends on priorities): an outcome that came
+    // before a reader's cancel is given to it all the same (see `take`).
+    for (const reader of this.#readers) if (reader.task.cancelError === null) reader.beforeCancel = true;
     if (!outcome.ok && this.#untakenFailures++ === 0) {
       // Registered while a failure waits, so a run without one costs nothing more. It runs once the
       // owner's body and children (these operations) have ended: by then nobody can take a result.
@@ -134,17 +139,23 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
 
   /** The oldest outcome not taken yet, once there is one. */
   *take(): Operation<Outcome<T>> {
+    let reader: Reader | null = null;
     while (this.#taken === this.#outcomes.length) {
       if (this.#stopped) throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
       this.#changed ??= new Future<void>();
+      reader ??= { task: requireCurrentTask("run asCompleted"), beforeCancel: false };
+      // Only an outcome that comes during this wait counts (one that came before was taken by another next).
+      reader.beforeCancel = false;
+      this.#readers.push(reader);
       try {
         yield* this.#changed;
       } catch (error) {
-        // An outcome came in the turn the caller's cancel did: it is given all the same (decided case 12),
-        // and the cancel is due again at the caller's next suspension.
-        const caller = requireCurrentTask("run asCompleted");
-        if (error !== caller.cancelError || this.#taken === this.#outcomes.length) throw error;
-        caller.redeliverCancel();
+        // An outcome came before the caller's cancel, in the same turn: it is given all the same (decided
+        // case 12), and the cancel is due again at the caller's next suspension.
+        if (error !== reader.task.cancelError || !reader.beforeCancel || this.#taken === this.#outcomes.length) throw error;
+        reader.task.redeliverCancel();
+      } finally {
+        this.#readers.splice(this.#readers.indexOf(reader), 1);
       }
     }
     const outcome = this.#outcomes[this.#taken] as Outcome<T>;
@@ -194,6 +205,12 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new TaskGroupError(errors);
   }
+}
+
+/** A `next` waiting in `take`: its task, and whether an outcome came while it had no cancel yet. */
+interface Reader {
+  readonly task: TaskImpl<unknown>;
+  beforeCancel: boolean;
 }
 
 /** One `next` of `asCompleted`: takes an outcome the first time it runs, and gives the same one after. */
