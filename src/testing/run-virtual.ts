@@ -127,6 +127,8 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   const task = startRoot(loop, op, { name: options.name ?? "test" });
   (task as Task<T> & { markObserved(): void }).markObserved();
   let deadlock: VirtualTestError | undefined;
+  /** Whether the test's own task had ended when the deadlock was found: if so, its error is its own, even a cancellation. */
+  let endedBeforeDeadlock = false;
   // A root task the test started (run() inside it) and did not wait for: a mistake, as a child a scope
   // did not wait for would be. Cancelled when the test ends, before virtual time moves on for it alone.
   let leftTasks: { count: number; tree: string } | undefined;
@@ -165,6 +167,7 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
           return;
         }
         if (deadlock === undefined) {
+          endedBeforeDeadlock = task.done;
           const next = loop.timers.peek();
           deadlock = new VirtualTestError(
             next === undefined
@@ -195,20 +198,21 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   // the errors reported, then what it left behind. A test that only failed fails with its own error, as is.
   const problems: string[] = [];
   const errors: unknown[] = [];
-  if (deadlock !== undefined) problems.push(deadlock.message);
   let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-  if (allEnded) {
+  // The test's own task may have ended though others did not (a root it left behind, stuck in a shield).
+  if (task.done) {
     try {
       outcome = { ok: true, value: task.result() };
     } catch (error) {
       outcome = { ok: false, error };
       // Cancelled by the deadlock: nothing of its own to tell.
-      if (deadlock === undefined || !isCancellation(error)) {
+      if (deadlock === undefined || endedBeforeDeadlock || !isCancellation(error)) {
         problems.push(`The test failed: ${describe(error)}`);
         errors.push(error);
       }
     }
   }
+  if (deadlock !== undefined) problems.push(deadlock.message);
   if (reports.length > 0) {
     const first = reports[0] as { error: unknown; context: ErrorContext };
     problems.push(

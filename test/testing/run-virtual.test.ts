@@ -67,6 +67,66 @@ describe("runVirtual", () => {
     );
   });
 
+  it("a test that fails and leaves a root that survives its cancel (a shield) fails with its own error first, then the deadlock", async () => {
+    const failure = new Error("the test's own failure");
+    await assert.rejects(
+      runVirtual(function* () {
+        void run(
+          function* () {
+            yield* shield(suspend());
+          },
+          { name: "leftover" },
+        );
+        yield* sleep(1);
+        throw failure;
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        const tree = [
+          "  leftover [running] waits on task leftover/shield to finish",
+          "    shield [running] waits on nothing: suspended until cancelled (suspend())",
+        ];
+        assert.equal(
+          error.message,
+          [
+            "The test failed: Error: the test's own failure",
+            "Also: deadlock: every task is blocked and nothing can wake them:",
+            ...tree,
+            "The tasks were cancelled and are still blocked (in a shield, or in a cleanup that waits on something that never comes):",
+            ...tree,
+            "Also: the test left 1 task(s) running when it ended; they were cancelled:",
+            ...tree,
+          ].join("\n"),
+        );
+        assert.equal(error.cause, failure);
+        assert.deepEqual(error.errors, []);
+        return true;
+      },
+    );
+  });
+
+  it("a test that ends with a CancelledError of its own (it joined a cancelled task) before the deadlock keeps it as its error", async () => {
+    await assert.rejects(
+      runVirtual(function* () {
+        void run(
+          function* () {
+            yield* shield(suspend());
+          },
+          { name: "leftover" },
+        );
+        const other = yield* spawn(suspend);
+        other.cancel("cancelled by the test");
+        yield* other;
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.match(error.message, /^The test failed: CancelledError: .*cancelled by the test.*\nAlso: deadlock: /);
+        assert.equal((error.cause as Error).name, "CancelledError");
+        return true;
+      },
+    );
+  });
+
   it("rejects with the deadlock when a cleanup blocks after its cancel", async () => {
     await assert.rejects(
       runVirtual(function* () {
