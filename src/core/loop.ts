@@ -26,7 +26,7 @@ import { type TimerEntry, TimerHeap } from "./_timer-heap.ts";
 import { type Clock, RealClock } from "./clock.ts";
 import { describe } from "./errors.ts";
 import type { Task, TaskImpl } from "./task.ts";
-import type { VirtualClock } from "./virtual-clock.ts";
+import type { ClockListener, VirtualClock } from "./virtual-clock.ts";
 
 /** Where a reported error came from. */
 export interface ErrorContext {
@@ -115,6 +115,8 @@ export class Loop {
    * each at every advance.
    */
   #stopListening: (() => void) | null = null;
+  /** What the virtual clock is given: it flushes this loop at an `advance`, and asks whether this loop drives it. */
+  readonly #clockListener: ClockListener = { advanced: this.#requestFlush, drivesClock: () => this.roots.size > 0 };
   readonly #onHostTimer = (): void => {
     this.#hostTimer = null;
     this.#hostTimerAt = Number.POSITIVE_INFINITY;
@@ -128,11 +130,18 @@ export class Loop {
   }
 
   /**
-   * Called before a root task or a timer is added: on a virtual clock, a
-   * manual `advance` must flush this loop from now on (to fire its timers).
+   * Called before a root task (`forRoot`) or a timer is added: on a virtual
+   * clock, a manual `advance` must flush this loop from now on (to fire its
+   * timers). A loop with root tasks drives the clock (jumps it to its
+   * timers): it throws if another loop already does.
    */
-  useClock(): void {
-    if (this.#stopListening === null && this.clock.virtual) this.#stopListening = (this.clock as VirtualClock).onAdvance(this.#requestFlush);
+  useClock(forRoot: boolean): void {
+    if (!this.clock.virtual) return;
+    const clock = this.clock as VirtualClock;
+    const listening = this.#stopListening !== null;
+    // About to drive it: its first root, or listening again with roots (a loop runVirtual gave up on).
+    if ((forRoot && this.roots.size === 0) || (!listening && this.roots.size > 0)) clock.claim(this.#clockListener);
+    if (!listening) this.#stopListening = clock.onAdvance(this.#clockListener);
   }
 
   /** Stops listening to a virtual clock once nothing is left that time could wake: no root task, no timer. */
@@ -231,7 +240,7 @@ export class Loop {
   }
 
   addTimer(entry: TimerEntry, deadline: number): void {
-    if (this.clock.virtual) this.useClock();
+    if (this.clock.virtual) this.useClock(false);
     this.timers.insert(entry, deadline);
     if (!this.#flushing) {
       if (this.clock.virtual) this.requestFlush();

@@ -88,7 +88,7 @@ export function startRoot<T>(loop: Loop, op: OperationLike<T>, options: { name?:
   // No name and no priority (most calls): createTask's short path, with no options to check.
   const spawnOptions = name === undefined && priority === undefined ? undefined : { ...(name !== undefined && { name }), priority: priority ?? 10 };
   // Before the task exists: it is queued as it is created.
-  loop.useClock();
+  loop.useClock(true);
   let task: Task<T>;
   try {
     task = createTask(loop, null, op, spawnOptions, 0, "run");

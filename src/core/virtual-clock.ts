@@ -12,12 +12,14 @@ import type { Clock } from "./clock.ts";
  * tasks therefore run instantly and always in the same order.
  *
  * A clock drives one loop at a time (as Trio's `MockClock` serves one
- * `trio.run`): a loop uses it from its first root task or timer until it has
- * neither left, and a root task or timer started meanwhile on another loop
- * (a second `run(op, { clock })` or `runVirtual(op, { clock })` still
- * running) throws an `Error`. Start such tasks from inside the first loop's
- * tasks instead (`run()` there joins that loop), or give each run its own
- * clock. Runs one after another may share a clock.
+ * `trio.run`): a loop drives it while it has root tasks (only then does it
+ * jump the clock to its timers), and a root task started meanwhile on
+ * another loop (a second `run(op, { clock })` or `runVirtual(op, { clock })`
+ * still running) throws an `Error`. Start such tasks from inside the first
+ * loop's tasks instead (`run()` there joins that loop), or give each run its
+ * own clock. Runs one after another may share a clock. A loop with no root
+ * task left does not drive it, even with a timer left behind: that timer
+ * fires once `advance` moves the clock past it.
  *
  * @example
  * ```ts
@@ -33,8 +35,8 @@ export class VirtualClock implements Clock {
   /** Whether the loop advances this clock by itself when all tasks wait on time. */
   readonly autoAdvance: boolean;
   #now: number;
-  /** The loop using the clock: its flush request. */
-  #listener: (() => void) | undefined;
+  /** The loops listening to the clock: those that use it (a root task or a timer on it). */
+  readonly #listeners = new Set<ClockListener>();
 
   /**
    * @param options.start The initial time in ms. @default 0
@@ -63,33 +65,50 @@ export class VirtualClock implements Clock {
    */
   advance(ms: number): void {
     this.#now += checkMs(ms, "advance the clock", "ms");
-    this.#listener?.();
+    for (const listener of this.#listeners) listener.advanced();
   }
 
   /**
    * @internal A loop listens while it uses the clock (it has a root task or
    * a timer), so that a manual `advance` fires its timers; it calls the
    * function returned once it is done, so the clock does not keep it alive.
-   * @throws {Error} while another loop uses the clock.
    */
-  onAdvance(listener: () => void): () => void {
-    // One loop at a time: each jumps the clock to its own next timer when its tasks wait on time alone,
-    // so a second loop's timers would fire early, and its I/O would no longer hold time still.
-    if (this.#listener !== undefined && this.#listener !== listener) {
-      throw new Error(
-        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task or a timer on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
-      );
-    }
-    this.#listener = listener;
+  onAdvance(listener: ClockListener): () => void {
+    this.#listeners.add(listener);
     return () => {
-      if (this.#listener === listener) this.#listener = undefined;
+      this.#listeners.delete(listener);
     };
+  }
+
+  /**
+   * @internal Called by a loop about to drive the clock (its first root task).
+   * @throws {Error} while another loop listening to it drives it (has a root task).
+   */
+  claim(listener: ClockListener): void {
+    // One loop at a time: each jumps the clock to its own next timer when its tasks wait on time alone,
+    // so a second loop's timers would fire early, and its I/O would no longer hold time still. A loop
+    // with no root task never jumps it, so it is no obstacle.
+    for (const other of this.#listeners) {
+      if (other !== listener && other.drivesClock()) {
+        throw new Error(
+          "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+        );
+      }
+    }
   }
 
   /** @internal Used by the loop when auto-advancing. */
   jumpTo(time: number): void {
     if (time > this.#now) this.#now = time;
   }
+}
+
+/** @internal What a loop gives the clock it listens to. */
+export interface ClockListener {
+  /** The clock was advanced by hand: fire what is due. */
+  advanced(): void;
+  /** Whether the loop has root tasks, so jumps the clock to its own timers when they wait on time alone. */
+  drivesClock(): boolean;
 }
 
 /** `value` as a time in ms: a finite number, zero or more (a string would be concatenated to the time, NaN or Infinity would stick). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, currentTime, run, sleep, stop, suspend } from "../../src/index.ts";
+import { CancelledError, callLater, currentTime, run, sleep, stop, suspend, type Task } from "../../src/index.ts";
 import { VirtualClock } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -68,7 +68,7 @@ describe("run / stop", () => {
     assert.throws(() => run(function* () {}, { clock }), {
       name: "Error",
       message:
-        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task or a timer on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
     });
     assert.equal(await first, 10);
     const next = await run(
@@ -79,6 +79,59 @@ describe("run / stop", () => {
       { clock },
     );
     assert.equal(next, 15);
+  });
+
+  it("a finished run that left a timer does not hold its clock: a later run may use it, and the timer fires once advance moves the clock past it", async () => {
+    const clock = new VirtualClock();
+    let firedAt = -1;
+    await run(
+      function* () {
+        callLater(1000, () => {
+          firedAt = currentTime();
+        });
+      },
+      { clock },
+    );
+    const next = await run(
+      function* () {
+        yield* sleep(5);
+        return currentTime();
+      },
+      { clock },
+    );
+    assert.equal(next, 5);
+    assert.equal(firedAt, -1); // a loop with no task left never moves the clock for its timer
+    clock.advance(995);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(firedAt, 1000);
+  });
+
+  it("a run started on the clock from a done callback of the last task of the run before it (inside that loop's flush) may use it", async () => {
+    const clock = new VirtualClock();
+    const first = run(
+      function* () {
+        yield* sleep(1);
+      },
+      { clock },
+    );
+    // A task is a thenable: wrapped, so that the promise gives the task, not its value.
+    const second = await new Promise<{ task: Task<number> }>((resolve, reject) => {
+      first.addDoneCallback(() => {
+        try {
+          const task = run(
+            function* () {
+              yield* sleep(3);
+              return currentTime();
+            },
+            { clock },
+          );
+          resolve({ task });
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    assert.equal(await second.task, 4);
   });
 
   it("a virtual clock can be advanced by hand", async () => {
