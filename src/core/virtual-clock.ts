@@ -15,9 +15,11 @@ import type { Clock } from "./clock.ts";
  * `trio.run`): a loop drives it while it has root tasks (only then does it
  * jump the clock to its timers), and a root task started meanwhile on
  * another loop (a second `run(op, { clock })` or `runVirtual(op, { clock })`
- * still running) throws an `Error`. Start such tasks from inside the first
- * loop's tasks instead (`run()` there joins that loop), or give each run its
- * own clock. Runs one after another may share a clock. A loop with no root
+ * still running) throws an `Error`. Give each such run a `VirtualClock` of
+ * its own, or start the work from the first loop's tasks: with `spawn`, or
+ * with `run` without loop options, which starts a root on the loop it is
+ * called in (`run` given a `clock`, and `runVirtual`, always make a new
+ * loop). Runs one after another may share a clock. A loop with no root
  * task left does not drive it, even with a timer left behind: that timer
  * fires once `advance` moves the clock past it.
  *
@@ -91,7 +93,7 @@ export class VirtualClock implements Clock {
     for (const other of this.#listeners) {
       if (other !== listener && other.drivesClock()) {
         throw new Error(
-          "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+          "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give this run() or runVirtual() a VirtualClock of its own, or start the work from a task of the other loop with spawn(), or with run() without loop options (a run() given a clock, and every runVirtual(), makes a new loop)",
         );
       }
     }

@@ -68,7 +68,7 @@ describe("run / stop", () => {
     assert.throws(() => run(function* () {}, { clock }), {
       name: "Error",
       message:
-        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give each run() or runVirtual() a clock of its own, or start the task from inside the other loop's tasks (run() there joins that loop)",
+        "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give this run() or runVirtual() a VirtualClock of its own, or start the work from a task of the other loop with spawn(), or with run() without loop options (a run() given a clock, and every runVirtual(), makes a new loop)",
     });
     assert.equal(await first, 10);
     const next = await run(

@@ -201,6 +201,25 @@ describe("runVirtual", () => {
     assert.equal(await waitsOnIo, 0);
   });
 
+  it("runVirtual inside a test on the test's own clock rejects, and the message says what to do instead", async () => {
+    const clock = new VirtualClock();
+    const message = await runVirtual(
+      function* () {
+        try {
+          yield* until(runVirtual(sleep(1), { clock }));
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return "no error";
+      },
+      { clock },
+    );
+    assert.equal(
+      message,
+      "Cannot use this VirtualClock in a second loop: another loop still uses it (it has a task running on it). A VirtualClock drives one loop at a time: give this run() or runVirtual() a VirtualClock of its own, or start the work from a task of the other loop with spawn(), or with run() without loop options (a run() given a clock, and every runVirtual(), makes a new loop)",
+    );
+  });
+
   it("fails a test that leaves a timer behind", async () => {
     await assert.rejects(
       runVirtual(function* () {
