@@ -112,11 +112,33 @@ export abstract class Scope {
     return names.reverse().join("/");
   }
 
-  /** The unfinished children, oldest first. */
-  childList(): Scope[] {
+  /** The unfinished children, oldest first (the first `limit` of them). */
+  childList(limit = Number.POSITIVE_INFINITY): Scope[] {
     const list: Scope[] = [];
-    for (let child = this.firstChild; child !== null; child = child.nextSibling) list.push(child);
+    for (let child = this.firstChild; child !== null && list.length < limit; child = child.nextSibling) list.push(child);
     return list;
+  }
+
+  /**
+   * How many scopes the subtree holds, this one included: a walk along the
+   * links that allocates nothing (the inspector counts the tasks of a huge
+   * tree it does not describe, on every tick) and does not recurse (a chain
+   * of nested tasks can be deep).
+   */
+  subtreeSize(): number {
+    let count = 1;
+    let node: Scope = this;
+    for (;;) {
+      if (node.firstChild !== null) {
+        node = node.firstChild;
+        count++;
+        continue;
+      }
+      while (node !== this && node.nextSibling === null) node = node.parentScope as Scope;
+      if (node === this) return count;
+      node = node.nextSibling as Scope;
+      count++;
+    }
   }
 
   /** Joins the parent's children; called once the subclass is fully built. */

@@ -7,6 +7,8 @@ import type { TaskSnapshot, TreeSnapshot } from "./snapshot.ts";
 /**
  * Renders a snapshot as an indented tree, one task per line:
  * `name [state] p10 3.2s waits on a sleep until 1500 ms (400 ms from now)`.
+ * The tasks a snapshot taken with `maxTasks` left out are summed up in a
+ * last line: `… 7000 more tasks not shown`.
  *
  * @example
  * ```ts
@@ -23,23 +25,64 @@ import type { TaskSnapshot, TreeSnapshot } from "./snapshot.ts";
  * ```
  */
 export function formatTaskTree(tree: TreeSnapshot): string {
+  return renderTaskTree(tree, NO_LIMITS).text;
+}
+
+/** Bounds on a rendering, for the live inspector: a frame must stay small whatever the tree holds. */
+export interface RenderLimits {
+  /** Task lines at most. */
+  maxLines: number;
+  /** Characters at most in all (the task lines; the closing "more tasks" line is extra). */
+  maxChars: number;
+  /** Characters at most in one task line: a longer one is cut, ending in "…". */
+  maxLineChars: number;
+}
+
+const NO_LIMITS: RenderLimits = { maxLines: Number.POSITIVE_INFINITY, maxChars: Number.POSITIVE_INFINITY, maxLineChars: Number.POSITIVE_INFINITY };
+
+/**
+ * `formatTaskTree` within limits: the tasks past them (and those the
+ * snapshot left out) are summed up in a last line, `… 7000 more tasks not
+ * shown`. Gives the text and how many task lines it holds.
+ */
+export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text: string; shown: number } {
   const lines: string[] = [];
+  let chars = 0;
+  let full = false;
   const visit = (task: TaskSnapshot, prefix: string, last: boolean, top: boolean): void => {
+    if (lines.length >= limits.maxLines) {
+      full = true;
+      return;
+    }
     const branch = top ? "" : last ? "└─ " : "├─ ";
-    lines.push(
-      `${prefix}${branch}${task.name} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${task.waitingOn}${task.resources.length > 0 ? `, owns ${task.resources.join(", ")}` : ""}`,
-    );
+    let line = `${prefix}${branch}${task.name} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${task.waitingOn}${task.resources.length > 0 ? `, owns ${task.resources.join(", ")}` : ""}`;
+    if (line.length > limits.maxLineChars) line = `${line.slice(0, Math.max(0, limits.maxLineChars - 1))}…`;
+    if (chars + line.length > limits.maxChars) {
+      full = true;
+      return;
+    }
+    lines.push(line);
+    chars += line.length + 1;
     const childPrefix = top ? prefix : `${prefix}${last ? "   " : "│  "}`;
-    task.children.forEach((child, index) => {
-      visit(child, childPrefix, index === task.children.length - 1, false);
-    });
+    const children = task.children;
+    for (let index = 0; index < children.length && !full; index++) {
+      visit(children[index] as TaskSnapshot, childPrefix, index === children.length - 1, false);
+    }
   };
-  for (const root of tree.roots) visit(root, "", true, true);
-  return lines.join("\n");
+  for (const root of tree.roots) {
+    if (full) break;
+    visit(root, "", true, true);
+  }
+  const shown = lines.length;
+  const more = tree.count - shown;
+  if (more > 0) lines.push(`… ${more} more task${more === 1 ? "" : "s"} not shown`);
+  return { text: lines.join("\n"), shown };
 }
 
 /**
  * Renders a snapshot as a `ps`-style table: one row per task, with its path.
+ * The tasks a snapshot taken with `maxTasks` left out are summed up in a
+ * last line, as in `formatTaskTree`.
  *
  * @example
  * ```ts
@@ -62,7 +105,10 @@ export function formatTaskTable(tree: TreeSnapshot): string {
   };
   for (const root of tree.roots) visit(root);
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join("  ")).join("\n");
+  const lines = rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join("  "));
+  const more = tree.count - (rows.length - 1);
+  if (more > 0) lines.push(`… ${more} more task${more === 1 ? "" : "s"} not shown`);
+  return lines.join("\n");
 }
 
 function formatAge(ms: number): string {

@@ -4,5 +4,5 @@
  * @module corio/inspect
  */
 export { formatTaskTable, formatTaskTree } from "./format.ts";
-export { createInspector } from "./page.ts";
-export { snapshotTasks, type TaskSnapshot, type TreeSnapshot } from "./snapshot.ts";
+export { createInspector, type InspectorOptions } from "./page.ts";
+export { type SnapshotOptions, snapshotTasks, type TaskSnapshot, type TreeSnapshot } from "./snapshot.ts";

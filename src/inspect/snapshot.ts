@@ -28,18 +28,35 @@ export interface TaskSnapshot {
 export interface TreeSnapshot {
   /** The loop's clock when the snapshot was taken. */
   time: number;
-  /** How many tasks the tree holds. */
+  /** How many tasks the tree holds: all of them, even those `maxTasks` left out of `roots`. */
   count: number;
+  /** How many tasks `roots` holds: `count`, unless `maxTasks` cut the snapshot short. */
+  shown: number;
   roots: TaskSnapshot[];
+}
+
+/** Options of `snapshotTasks`. */
+export interface SnapshotOptions {
+  /**
+   * Describe at most this many tasks, the first ones depth-first (each
+   * task before its children, oldest first): the others are only counted.
+   * Bounds the work on a huge tree (the live inspector takes 1000).
+   * @default no limit
+   */
+  maxTasks?: number;
 }
 
 /**
  * Takes a snapshot of the task tree of the current loop (or of one task's
  * subtree): name, state, priority, age and what each task waits on, as plain
- * JSON-ready data.
+ * JSON-ready data. With `maxTasks`, the tasks past the limit are left out
+ * (their parents' `children` lists are cut short) and only counted: `count`
+ * is every task, `shown` those described.
  *
  * @param root A task whose subtree to take; by default every root of the current loop.
+ * @param options A limit on the tasks described.
  * @returns The snapshot.
+ * @throws {RangeError} if `maxTasks` is not a number from 0.
  * @example
  * ```ts
  * import { sleep, spawn } from "corio";
@@ -50,16 +67,27 @@ export interface TreeSnapshot {
  *   yield* waitAllTasksBlocked();
  *   const tree = snapshotTasks();
  *   console.assert(tree.roots[0]?.children[0]?.waitKind === "sleep");
+ *   console.assert(snapshotTasks(undefined, { maxTasks: 1 }).shown === 1);
  *   sleeper.cancel();
  * });
  * ```
  */
-export function snapshotTasks(root?: Task<unknown>): TreeSnapshot {
+export function snapshotTasks(root?: Task<unknown>, options: SnapshotOptions = {}): TreeSnapshot {
+  const maxTasks = options.maxTasks ?? Number.POSITIVE_INFINITY;
+  if (!(typeof maxTasks === "number" && maxTasks >= 0)) {
+    throw new RangeError(`Cannot take a snapshot of the tasks: maxTasks must be a number from 0, received ${String(maxTasks)}`);
+  }
   const loop = root === undefined ? currentLoop() : (root as TaskImpl<unknown>).loop;
   const now = loop.now();
-  let count = 0;
+  let shown = 0;
   const visit = (task: TaskImpl<unknown>): TaskSnapshot => {
-    count++;
+    shown++;
+    const children: TaskSnapshot[] = [];
+    // Only the children to describe are listed: a task with 100,000 children costs no array of them all.
+    for (const child of task.childList(maxTasks - shown) as TaskImpl<unknown>[]) {
+      if (shown >= maxTasks) break;
+      children.push(visit(child));
+    }
     return {
       id: task.id,
       name: task.name,
@@ -71,10 +99,16 @@ export function snapshotTasks(root?: Task<unknown>): TreeSnapshot {
       waitKind: task.waitKind(),
       waitingOn: task.waitDescription(),
       resources: task.resourceNames(),
-      children: task.children.map((child) => visit(child as TaskImpl<unknown>)),
+      children,
     };
   };
   const roots = root === undefined ? [...loop.roots] : [root as TaskImpl<unknown>];
-  const snapshots = roots.map(visit);
-  return { time: now, count, roots: snapshots };
+  const snapshots: TaskSnapshot[] = [];
+  let count = 0;
+  for (const task of roots) {
+    // Every task is counted, by a walk that allocates nothing; only the first maxTasks are described.
+    count += task.subtreeSize();
+    if (shown < maxTasks) snapshots.push(visit(task));
+  }
+  return { time: now, count, shown, roots: snapshots };
 }

@@ -91,4 +91,36 @@ describe("snapshotTasks", () => {
       { name: "app" },
     );
   });
+
+  it("with maxTasks, describes the first tasks depth-first and counts the others (H1)", async () => {
+    await runVirtual(
+      function* () {
+        const stop = new Future<void>();
+        const a = yield* spawn(
+          function* () {
+            yield* spawn(() => stop, { name: "a1" });
+            yield* spawn(() => stop, { name: "a2" });
+            yield* stop;
+          },
+          { name: "a" },
+        );
+        for (let i = 0; i < 3; i++) yield* spawn(() => stop, { name: `b${i}` });
+        yield* waitAllTasksBlocked();
+        const tree = snapshotTasks(undefined, { maxTasks: 3 });
+        assert.equal(tree.count, 7);
+        assert.equal(tree.shown, 3);
+        assert.deepEqual(
+          tree.roots[0]?.children.map((task) => [task.name, task.children.map((child) => child.name)]),
+          [["a", ["a1"]]],
+        );
+        assert.equal(formatTaskTree(tree).split("\n").at(-1), "… 4 more tasks not shown");
+        assert.equal(formatTaskTable(tree).split("\n").length, 5, "a header, 3 rows and the count of the others");
+        assert.equal(snapshotTasks(a, { maxTasks: 0 }).count, 3);
+        assert.equal(snapshotTasks().shown, 7);
+        assert.throws(() => snapshotTasks(undefined, { maxTasks: -1 }), /maxTasks must be a number from 0, received -1/);
+        stop.resolve();
+      },
+      { name: "app" },
+    );
+  });
 });
