@@ -569,6 +569,29 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   }
 }
 
+/** How a step is run once `wrapTaskSteps` has installed a wrapper: the plain step, for the wrapper to call. */
+export type TaskStepWrapper = (task: TaskImpl<unknown>, step: (task: TaskImpl<unknown>) => void) => void;
+
+const plainRunStep = TaskImpl.prototype.runStep;
+const callPlainStep = (task: TaskImpl<unknown>): void => plainRunStep.call(task);
+
+/**
+ * Runs every task step through `wrapper` from now on (`null`: plainly again).
+ * `corio/otel`'s `TaskContextManager` enters the task's OpenTelemetry
+ * context into `AsyncLocalStorage` around each step, so promise code a step
+ * starts inherits it. The wrapper replaces `runStep` on the prototype instead
+ * of being tested inside it: the step is the scheduler's hottest path, and a
+ * program that installs none pays nothing for it. One wrapper at a time.
+ */
+export function wrapTaskSteps(wrapper: TaskStepWrapper | null): void {
+  TaskImpl.prototype.runStep =
+    wrapper === null
+      ? plainRunStep
+      : function runStep(this: TaskImpl<unknown>): void {
+          wrapper(this, callPlainStep);
+        };
+}
+
 /** The message for a value yielded without `*`: what to write instead. */
 function yieldMistake(value: unknown, path: string): string {
   if (value !== null && typeof value === "object") {

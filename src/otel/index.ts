@@ -1,32 +1,62 @@
 /**
- * `corio/otel`: OpenTelemetry tracing that follows corio tasks. The API's
- * default context manager is built on `AsyncLocalStorage`, which loses the
- * active span at the first corio suspension (tasks resume from corio's
- * scheduler). `TaskContextManager` keeps OpenTelemetry's context in the
- * task-local context instead, so `trace.getActiveSpan()` is right after any
- * `yield*`, in children and in `serveHttp` handlers; `withSpan` runs an
- * operation in a span; `instrumentTasks` gives every task a span. Needs `@opentelemetry/api` (an optional peer
- * dependency of corio).
+ * `corio/otel`: OpenTelemetry tracing that follows corio tasks. The usual
+ * Node context manager (`AsyncLocalStorageContextManager`) loses the active
+ * span at the first corio suspension: tasks resume from corio's scheduler.
+ * `TaskContextManager` keeps OpenTelemetry's context in the task-local
+ * context instead, so `trace.getActiveSpan()` is right after any `yield*`,
+ * in children and in `serveHttp` handlers, and it enters that context into
+ * `AsyncLocalStorage` while a task step runs, so promise code the step
+ * starts (a driver awaited with `until`) inherits it; outside task steps it
+ * is an `AsyncLocalStorage` context manager like the usual one. `withSpan`
+ * runs an operation in a span; `instrumentTasks` gives every task a span.
+ * Needs `@opentelemetry/api` (an optional peer dependency of corio).
  * @module corio/otel
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
+import { EventEmitter } from "node:events";
 import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
 import { addInstrument } from "../core/instruments.ts";
-import type { Operation, OperationLike } from "../core/operation.ts";
-import { getCurrentTask, type Task, type TaskImpl } from "../core/task.ts";
+import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
+import { getCurrentTask, type Task, type TaskImpl, wrapTaskSteps } from "../core/task.ts";
+import { callbackContext } from "../time/delayed-call.ts";
 
 /** OpenTelemetry's context of each task, copied to children at spawn. */
 const taskContext = createContext<Context | undefined>("OpenTelemetry context", undefined);
 
+/** The enabled manager whose storage task steps enter (the one registered globally, in practice), and that storage. */
+let stepping: { manager: TaskContextManager; storage: AsyncLocalStorage<Context> } | null = null;
+
+/** The methods of an `EventEmitter` that add a listener, and those that remove some. */
+const ADD_LISTENER = ["addListener", "on", "once", "prependListener", "prependOnceListener"] as const;
+const REMOVE_LISTENER = ["removeListener", "off"] as const;
+
 /**
- * An OpenTelemetry `ContextManager` backed by corio's task-local context:
- * inside a task the active context is the task's (set by `with`, by
- * `withSpan`, or copied from its parent at spawn); outside any task it is a
- * plain stack, as for synchronous code.
+ * An OpenTelemetry `ContextManager` for programs that use corio: inside a
+ * task step the active context is the task's (set by `with`, by `withSpan`,
+ * or copied from its parent at spawn), and everywhere else (promise code,
+ * host callbacks, code before `run()`) it behaves as the usual
+ * `AsyncLocalStorageContextManager`: `with` runs a function in a context
+ * of an `AsyncLocalStorage`, and `bind` binds a function or an
+ * `EventEmitter`'s listeners to one.
+ *
+ * Once enabled, the two meet: every task step runs inside its task's
+ * context in the storage, so promise code a step starts (an instrumented
+ * database driver awaited with `until`, a `setTimeout`) continues in that
+ * context after its awaits, and its spans nest under the task's; callbacks
+ * given to `callLater`, `callSoon` and `callWhenRunning` run in the context
+ * of the code that scheduled them. Register one manager, enabled, for the
+ * whole program (`context.setGlobalContextManager(new
+ * TaskContextManager().enable())`); `context.disable()` disables it.
+ *
+ * Cost: while enabled, each task step enters and leaves the storage (about
+ * the price of an `AsyncLocalStorage.run`); a program that never enables
+ * one pays nothing.
  *
  * @example
  * ```ts
@@ -44,51 +74,131 @@ const taskContext = createContext<Context | undefined>("OpenTelemetry context", 
  * ```
  */
 export class TaskContextManager implements ContextManager {
-  #outside: Context[] = [];
+  readonly #storage = new AsyncLocalStorage<Context>();
+  /** Keys of the listeners bound on each emitter: per event, from the listener given to the one added. */
+  readonly #patched = Symbol("corio/otel bound listeners");
+  /** Set while a patched `addListener` runs: `once` adds through `on`, whose listener is bound already. */
+  #adding = false;
 
-  /** The active context: the current task's, else the innermost `with` outside tasks, else the root. */
+  /** Runs a task step inside its task's context in the storage. */
+  readonly #step = (task: TaskImpl<unknown>, step: (task: TaskImpl<unknown>) => void): void => {
+    const storage = this.#storage;
+    const previous = storage.getStore();
+    // enterWith, not run: `withSpan` enters its span mid-step (enterInStep), and run would not undo
+    // that when the store was already this context; the step's end restores the caller's exactly.
+    storage.enterWith(contextValueOf(taskContext, task) ?? ROOT_CONTEXT);
+    try {
+      step(task);
+    } finally {
+      storage.enterWith(previous as Context);
+    }
+  };
+
+  /** The active context: the current task's in a task step, else the storage's, else the root. */
   active(): Context {
     if (getCurrentTask() !== null) return taskContext.get() ?? ROOT_CONTEXT;
-    return this.#outside.at(-1) ?? ROOT_CONTEXT;
+    return this.#storage.getStore() ?? ROOT_CONTEXT;
   }
 
-  /** Calls `fn` with `ctx` active, then restores the previous one (in the current task, or outside tasks). */
+  /** Calls `fn` with `ctx` active (in the current task too, inside a task step), then restores the previous one. */
   with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
-    if (getCurrentTask() === null) {
-      this.#outside.push(ctx);
-      try {
-        return fn.call(thisArg, ...args);
-      } finally {
-        this.#outside.pop();
-      }
-    }
+    const call = thisArg == null ? fn : (fn.bind(thisArg) as F);
+    if (getCurrentTask() === null) return this.#storage.run(ctx, call, ...args);
+    // In a step: the task's context for what it spawns meanwhile, the storage's for the promises it starts.
     const previous = taskContext.get();
     taskContext.set(ctx);
     try {
-      return fn.call(thisArg, ...args);
+      return this.#storage.run(ctx, call, ...args);
     } finally {
       taskContext.set(previous);
     }
   }
 
-  /** Binds a function to `ctx` (other targets are returned as they are). */
+  /** Binds a function, or the listeners of an `EventEmitter`, to `ctx`; other targets are returned as they are. */
   bind<T>(ctx: Context, target: T): T {
+    if (target instanceof EventEmitter) return this.#bindEmitter(ctx, target) as T;
     if (typeof target !== "function") return target;
     const manager = this;
     const fn = target as unknown as (...args: unknown[]) => unknown;
-    return function (this: unknown, ...args: unknown[]) {
-      return manager.with(ctx, fn, this, ...args);
-    } as unknown as T;
+    const bound = function (this: unknown, ...args: unknown[]) {
+      return manager.with(ctx, () => fn.apply(this, args));
+    };
+    Object.defineProperty(bound, "length", { value: fn.length, configurable: true });
+    return bound as unknown as T;
   }
 
+  /**
+   * Makes every listener added to `emitter` from now on run in `ctx`, as the
+   * usual manager does (instrumentations bind requests and responses so);
+   * removing the listener given removes the bound one.
+   */
+  #bindEmitter(ctx: Context, emitter: EventEmitter): EventEmitter {
+    const target = emitter as unknown as Record<string | symbol, unknown>;
+    if (target[this.#patched] !== undefined) return emitter;
+    let byEvent: Map<string | symbol, WeakMap<object, unknown>> = new Map();
+    target[this.#patched] = byEvent;
+    const manager = this;
+    for (const name of ADD_LISTENER) {
+      const original = target[name] as ((event: string | symbol, listener: unknown) => unknown) | undefined;
+      if (typeof original !== "function") continue;
+      target[name] = function (this: unknown, event: string | symbol, listener: (...args: unknown[]) => unknown) {
+        if (manager.#adding) return original.call(this, event, listener);
+        let bound = byEvent.get(event);
+        if (bound === undefined) byEvent.set(event, (bound = new WeakMap()));
+        const wrapped = manager.bind(ctx, listener);
+        bound.set(listener, wrapped);
+        manager.#adding = true;
+        try {
+          return original.call(this, event, wrapped);
+        } finally {
+          manager.#adding = false;
+        }
+      };
+    }
+    for (const name of REMOVE_LISTENER) {
+      const original = target[name] as ((event: string | symbol, listener: unknown) => unknown) | undefined;
+      if (typeof original !== "function") continue;
+      target[name] = function (this: unknown, event: string | symbol, listener: object) {
+        return original.call(this, event, byEvent.get(event)?.get(listener) ?? listener);
+      };
+    }
+    const removeAll = target["removeAllListeners"] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof removeAll === "function") {
+      target["removeAllListeners"] = function (this: unknown, ...args: unknown[]) {
+        if (args.length === 0) byEvent = new Map();
+        else byEvent.delete(args[0] as string | symbol);
+        target[manager.#patched] = byEvent;
+        return removeAll.apply(this, args);
+      };
+    }
+    return emitter;
+  }
+
+  /** Starts entering task contexts into the storage around task steps, and binding scheduled callbacks. */
   enable(): this {
+    if (stepping?.manager !== this) {
+      stepping = { manager: this, storage: this.#storage };
+      wrapTaskSteps(this.#step);
+      callbackContext.bind = (fn) => this.bind(this.active(), fn);
+    }
     return this;
   }
 
+  /** Stops that, and empties the storage (as the usual manager's `disable`). */
   disable(): this {
-    this.#outside = [];
+    if (stepping?.manager === this) {
+      stepping = null;
+      wrapTaskSteps(null);
+      callbackContext.bind = null;
+    }
+    this.#storage.disable();
     return this;
   }
+}
+
+/** Makes `ctx` the storage's context for the rest of the current task step (the step's end restores the caller's). */
+function enterInStep(ctx: Context): void {
+  stepping?.storage.enterWith(ctx);
 }
 
 /**
@@ -114,16 +224,25 @@ export class TaskContextManager implements ContextManager {
  * ```
  */
 export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
-  const task = getCurrentTask();
-  const parent = task === null ? ROOT_CONTEXT : (taskContext.get() ?? ROOT_CONTEXT);
-  const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, ...(task !== null && { "corio.task": task.path }) } }, parent);
+  const task = requireCurrentTask("run an operation in a span");
+  const previous = taskContext.get();
+  const parent = previous ?? ROOT_CONTEXT;
+  const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task": task.path } }, parent);
+  const inside = trace.setSpan(parent, span);
+  // The span's context is the task's while `op` runs (what it spawns copies it), and the storage's
+  // from now to the end of this step (the promises `op` starts before it first suspends inherit it).
+  taskContext.set(inside);
+  enterInStep(inside);
   try {
-    return yield* taskContext.with(trace.setSpan(parent, span), op);
+    return yield* new Opened(iterate(op, "run an operation in a span"));
   } catch (error) {
     if (isCancellation(error)) span.setAttribute("corio.cancelled", true);
     else recordFailure(span, error);
     throw error;
   } finally {
+    // Back to the caller's context, for the rest of the step that ends the span too.
+    taskContext.set(previous);
+    enterInStep(parent);
     span.end();
   }
 });

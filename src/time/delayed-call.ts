@@ -8,6 +8,16 @@ import type { Loop } from "../core/loop.ts";
 import { currentLoop } from "../core/run.ts";
 
 /**
+ * Set by `corio/otel`'s `TaskContextManager` while it is enabled: binds a
+ * callback given to `callLater`, `callSoon` or `callWhenRunning` to the
+ * OpenTelemetry context of the code that scheduled it, as asyncio's
+ * `call_later` runs a callback in a copy of the caller's context (else the
+ * callback would see whatever context the loop's flush happened to run in).
+ * `null`, the default: callbacks run as given.
+ */
+export const callbackContext: { bind: (<F extends (...args: never[]) => unknown>(fn: F) => F) | null } = { bind: null };
+
+/**
  * A callback scheduled with `callLater` (Twisted's `IDelayedCall`, the Calvin
  * seed's `DelayedCall`). It fires once; `reset` or `delay` can move it, and
  * `reset` re-arms it after it has fired.
@@ -128,7 +138,8 @@ function checkDelay(ms: number, action: string): void {
 export function callLater<A extends unknown[]>(ms: number, fn: (...args: A) => unknown, ...args: A): DelayedCall {
   checkDelay(ms, "call later");
   if (typeof fn !== "function") throw new TypeError(`Cannot call later: expected a function, received ${typeof fn}`);
-  return DelayedCall.create(currentLoop(), ms, fn as (...args: never[]) => unknown, args);
+  const bound = callbackContext.bind === null ? fn : callbackContext.bind(fn);
+  return DelayedCall.create(currentLoop(), ms, bound as (...args: never[]) => unknown, args);
 }
 
 /**
@@ -151,7 +162,8 @@ export function callLater<A extends unknown[]>(ms: number, fn: (...args: A) => u
  */
 export function callSoon<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): void {
   if (typeof fn !== "function") throw new TypeError(`Cannot call soon: expected a function, received ${typeof fn}`);
-  currentLoop().callSoon(fn as (...args: never[]) => unknown, args);
+  const bound = callbackContext.bind === null ? fn : callbackContext.bind(fn);
+  currentLoop().callSoon(bound as (...args: never[]) => unknown, args);
 }
 
 /**
@@ -168,5 +180,5 @@ export function callSoon<A extends unknown[]>(fn: (...args: A) => unknown, ...ar
  */
 export function callWhenRunning(fn: () => unknown): void {
   if (typeof fn !== "function") throw new TypeError(`Cannot call when running: expected a function, received ${typeof fn}`);
-  currentLoop().whenRunning(fn);
+  currentLoop().whenRunning(callbackContext.bind === null ? fn : callbackContext.bind(fn));
 }

@@ -1,10 +1,12 @@
 // corio/otel (issue 16): OpenTelemetry's active span follows corio tasks.
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { CancelledError, Future, run, sleep, spawn, suspend, timeout } from "../../src/index.ts";
+import { TaskImpl } from "../../src/core/task.ts";
+import { CancelledError, callLater, callSoon, Future, run, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { instrumentTasks, TaskContextManager, withSpan } from "../../src/otel/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -209,5 +211,110 @@ describe("corio/otel", () => {
       exporter.getFinishedSpans().map((span) => span.name),
       ["run job 1"],
     );
+  });
+
+  describe("TaskContextManager and promise code (H2)", () => {
+    /** What an instrumented driver does: some async work, then a span under the active one. */
+    async function query(name: string): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      tracer.startSpan(name).end();
+      await new Promise((resolve) => setImmediate(resolve));
+      tracer.startSpan(`${name} (after a second await)`).end();
+    }
+
+    function parentOf(name: string): string | undefined {
+      const spans = exporter.getFinishedSpans();
+      const span = spans.find((s) => s.name === name);
+      assert.ok(span !== undefined, `no span ${name}; spans: ${spans.map((s) => s.name).join(", ")}`);
+      const parentId = span.parentSpanContext?.spanId;
+      return parentId === undefined ? undefined : (spans.find((s) => s.spanContext().spanId === parentId)?.name ?? `outside ${parentId}`);
+    }
+
+    it("promise code a step starts (until) keeps the task's span after its awaits, whichever step starts it", async () => {
+      context.setGlobalContextManager(new TaskContextManager().enable());
+      exporter.reset();
+      try {
+        await runVirtual(function* () {
+          yield* withSpan(tracer, "request", function* () {
+            yield* until(query("first step"));
+            yield* sleep(5);
+            yield* until(query("after a sleep"));
+            yield* withSpan(tracer, "inner", function* () {
+              yield* until(query("in inner"));
+            });
+            // The same step as inner's end: its span is over, the promise code is request's.
+            yield* until(query("after inner"));
+          });
+          yield* until(query("outside every span"));
+        });
+        for (const name of ["first step", "after a sleep", "after inner"]) {
+          assert.equal(parentOf(name), "request", name);
+          assert.equal(parentOf(`${name} (after a second await)`), "request", name);
+        }
+        assert.equal(parentOf("in inner (after a second await)"), "inner");
+        assert.equal(parentOf("outside every span (after a second await)"), undefined);
+      } finally {
+        context.disable();
+      }
+    });
+
+    it("callLater and callSoon callbacks run in the context of the code that scheduled them", async () => {
+      context.setGlobalContextManager(new TaskContextManager().enable());
+      try {
+        const seen: (string | undefined)[] = [];
+        await runVirtual(function* () {
+          yield* withSpan(tracer, "request", function* () {
+            callLater(1, () => seen.push(`later: ${activeName()}`));
+            callSoon(() => seen.push(`soon: ${activeName()}`));
+            yield* sleep(5);
+          });
+          callSoon(() => seen.push(`outside: ${activeName()}`));
+          yield* sleep(1);
+        });
+        assert.deepEqual(seen, ["soon: request", "later: request", "outside: undefined"]);
+      } finally {
+        context.disable();
+      }
+    });
+
+    it("outside tasks it is an AsyncLocalStorage manager: async functions, timers and bound emitters keep their context", async () => {
+      const manager = new TaskContextManager().enable();
+      context.setGlobalContextManager(manager);
+      try {
+        const span = tracer.startSpan("plain request");
+        const ctx = trace.setSpan(context.active(), span);
+        const seen = await context.with(ctx, async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+          const afterAwait = activeName();
+          const inTimer = await new Promise((resolve) => setTimeout(() => resolve(activeName()), 0));
+          return [afterAwait, inTimer];
+        });
+        assert.deepEqual(seen, ["plain request", "plain request"]);
+        assert.equal(activeName(), undefined);
+
+        const emitter = context.bind(ctx, new EventEmitter());
+        const heard: (string | undefined)[] = [];
+        const listener = (): void => void heard.push(activeName());
+        emitter.on("ping", listener);
+        emitter.once("ping", () => void heard.push(`once: ${activeName()}`));
+        emitter.emit("ping");
+        emitter.emit("ping");
+        emitter.off("ping", listener);
+        emitter.emit("ping");
+        span.end();
+        assert.deepEqual(heard, ["plain request", "once: plain request", "plain request"]);
+        assert.equal(emitter.listenerCount("ping"), 0);
+      } finally {
+        context.disable();
+      }
+    });
+
+    it("enable() wraps task steps and disable() unwraps them: without a manager, the step is corio's own", () => {
+      const plain = TaskImpl.prototype.runStep;
+      const manager = new TaskContextManager().enable();
+      assert.notEqual(TaskImpl.prototype.runStep, plain);
+      manager.disable();
+      assert.equal(TaskImpl.prototype.runStep, plain);
+    });
   });
 });
