@@ -15,12 +15,12 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
-import { type Context, type ContextManager, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { type Context, type ContextManager, context, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
-import { addInstrument } from "../core/instruments.ts";
+import { addInstrument, type Instrument } from "../core/instruments.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { getCurrentTask, type Task, type TaskImpl, wrapTaskSteps } from "../core/task.ts";
@@ -31,6 +31,8 @@ const taskContext = createContext<Context | undefined>("OpenTelemetry context", 
 
 /** The enabled manager whose storage task steps enter (the one registered globally, in practice), and that storage. */
 let stepping: { manager: TaskContextManager; storage: AsyncLocalStorage<Context> } | null = null;
+/** Removes `startInActiveContext`, installed with the stepping manager. */
+let removeStartInstrument: (() => void) | null = null;
 
 /** The methods of an `EventEmitter` that add a listener, and those that remove some. */
 const ADD_LISTENER = ["addListener", "on", "once", "prependListener", "prependOnceListener"] as const;
@@ -50,7 +52,10 @@ const REMOVE_LISTENER = ["removeListener", "off"] as const;
  * database driver awaited with `until`, a `setTimeout`) continues in that
  * context after its awaits, and its spans nest under the task's; callbacks
  * given to `callLater`, `callSoon` and `callWhenRunning` run in the context
- * of the code that scheduled them. Register one manager, enabled, for the
+ * of the code that scheduled them; and a task spawned outside any task step
+ * (`run()` inside `context.with(requestContext, ...)`, a request task of
+ * `serveHttp` started by an instrumented server) starts in the context
+ * active there, and keeps it across its suspensions. Register one manager, enabled, for the
  * whole program (`context.setGlobalContextManager(new
  * TaskContextManager().enable())`); `context.disable()` disables it.
  *
@@ -180,6 +185,7 @@ export class TaskContextManager implements ContextManager {
       stepping = { manager: this, storage: this.#storage };
       wrapTaskSteps(this.#step);
       callbackContext.bind = (fn) => this.bind(this.active(), fn);
+      removeStartInstrument ??= addInstrument(startInActiveContext);
     }
     return this;
   }
@@ -190,11 +196,43 @@ export class TaskContextManager implements ContextManager {
       stepping = null;
       wrapTaskSteps(null);
       callbackContext.bind = null;
+      removeStartInstrument?.();
+      removeStartInstrument = null;
     }
     this.#storage.disable();
     return this;
   }
 }
+
+/**
+ * The context a new task starts in: spawned from outside any task step
+ * (`run()` in promise code, a server's request listener), the context
+ * active there, if one is; otherwise the one copied from its parent.
+ */
+function startContext(task: TaskImpl<unknown>): Context | undefined {
+  const inherited = contextValueOf(taskContext, task);
+  if (getCurrentTask() !== null) return inherited;
+  const active = context.active();
+  return active === ROOT_CONTEXT ? inherited : active;
+}
+
+/**
+ * Gives a task spawned outside any task step the context active there (a
+ * root run inside `context.with(requestContext, ...)` keeps that request's
+ * span after its suspensions). A task whose context an instrument has set
+ * already (`instrumentTasks`, to its own span) keeps it.
+ */
+const startInActiveContext: Instrument = {
+  taskSpawned(task) {
+    if (getCurrentTask() !== null) return;
+    const impl = task as TaskImpl<unknown>;
+    const current = contextValueOf(taskContext, impl);
+    const parent = impl.parent === undefined ? undefined : contextValueOf(taskContext, impl.parent as TaskImpl<unknown>);
+    if (current !== parent) return;
+    const start = startContext(impl);
+    if (start !== current) setContextValueOf(taskContext, impl, start);
+  },
+};
 
 /** Makes `ctx` the storage's context for the rest of the current task step (the step's end restores the caller's). */
 function enterInStep(ctx: Context): void {
@@ -202,8 +240,10 @@ function enterInStep(ctx: Context): void {
 }
 
 /**
- * Runs `op` in a new span, child of the active one: the span is active in
- * `op` and in everything it spawns, across suspensions. A failure is
+ * Runs `op` in a new span, child of the active one (the task's context;
+ * for a task that has none, such as a root started by `run()` in promise
+ * code without `TaskContextManager`, the context active there): the span
+ * is active in `op` and in everything it spawns, across suspensions. A failure is
  * recorded on the span (status error); a cancellation sets the attribute
  * `corio.cancelled` and leaves the status unset. The span ends when `op`
  * has finished, cleanup included.
@@ -226,7 +266,8 @@ function enterInStep(ctx: Context): void {
 export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
   const task = requireCurrentTask("run an operation in a span");
   const previous = taskContext.get();
-  const parent = previous ?? ROOT_CONTEXT;
+  // A task with no context of its own (a root run without TaskContextManager) takes the active one.
+  const parent = previous ?? context.active();
   const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task": task.path } }, parent);
   const inside = trace.setSpan(parent, span);
   // The span's context is the task's while `op` runs (what it spawns copies it), and the storage's
@@ -257,7 +298,9 @@ export interface InstrumentTasksOptions {
 
 /**
  * Starts a span for every task (optional span-per-task instrumentation):
- * named after the task, child of the span active where the task was spawned,
+ * named after the task, child of the span active where the task was spawned
+ * (for a task spawned outside any task step, such as a root started by
+ * `run()` in promise code, the context active there),
  * with the attributes `corio.task.name`, `corio.task.path` and
  * `corio.task.id`. The span is active in the task (its children's spans nest
  * under it) and ends when the task has ended: a failure is recorded (status
@@ -292,7 +335,7 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
     taskSpawned(task) {
       if (!filter(task)) return;
       const impl = task as TaskImpl<unknown>;
-      const parent = contextValueOf(taskContext, impl) ?? ROOT_CONTEXT;
+      const parent = startContext(impl) ?? context.active();
       const span = tracer.startSpan(
         spanName(task),
         { attributes: { "corio.task.name": task.name, "corio.task.path": task.path, "corio.task.id": impl.id } },

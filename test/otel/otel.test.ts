@@ -317,4 +317,86 @@ describe("corio/otel", () => {
       assert.equal(TaskImpl.prototype.runStep, plain);
     });
   });
+
+  describe("the context active where run() is called (H3)", () => {
+    function parentName(name: string): string | undefined {
+      const spans = exporter.getFinishedSpans();
+      const span = spans.find((s) => s.name === name);
+      assert.ok(span !== undefined, `no span ${name}`);
+      const parentId = span.parentSpanContext?.spanId;
+      return parentId === undefined ? undefined : spans.find((s) => s.spanContext().spanId === parentId)?.name;
+    }
+
+    it("with TaskContextManager, a root task keeps it after its suspensions: withSpan and instrumentTasks nest under it", async () => {
+      context.setGlobalContextManager(new TaskContextManager().enable());
+      exporter.reset();
+      const request = tracer.startSpan("http request");
+      const seen: (string | undefined)[] = [];
+      try {
+        await context.with(trace.setSpan(context.active(), request), () =>
+          run(function* () {
+            seen.push(activeName());
+            yield* withSpan(tracer, "handler work", sleep(1));
+            yield* sleep(1);
+            seen.push(activeName());
+            yield* withSpan(tracer, "after a suspension", sleep(1));
+          }),
+        );
+        const stop = instrumentTasks(tracer, { filter: (task) => task.name === "job" });
+        try {
+          await context.with(trace.setSpan(context.active(), request), () => run(sleep(1), { name: "job" }));
+        } finally {
+          stop();
+        }
+      } finally {
+        request.end();
+        context.disable();
+      }
+      assert.deepEqual(seen, ["http request", "http request"]);
+      assert.equal(parentName("handler work"), "http request");
+      assert.equal(parentName("after a suspension"), "http request");
+      assert.equal(parentName("job"), "http request");
+    });
+
+    it("with the usual AsyncLocalStorage manager, withSpan and instrumentTasks take the active span as parent", async () => {
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      exporter.reset();
+      const request = tracer.startSpan("http request");
+      const stop = instrumentTasks(tracer, { filter: (task) => task.name === "job" });
+      try {
+        await context.with(trace.setSpan(context.active(), request), () => run(withSpan(tracer, "handler work", sleep(1))));
+        await context.with(trace.setSpan(context.active(), request), () => run(sleep(1), { name: "job" }));
+      } finally {
+        stop();
+        request.end();
+        context.disable();
+      }
+      assert.equal(parentName("handler work"), "http request");
+      assert.equal(parentName("job"), "http request");
+    });
+
+    it("instrumentTasks nests under a root's span whichever of it and the manager was installed first", async () => {
+      exporter.reset();
+      const stop = instrumentTasks(tracer, { filter: (task) => task.name !== "test" });
+      context.setGlobalContextManager(new TaskContextManager().enable());
+      const request = tracer.startSpan("http request");
+      try {
+        await context.with(trace.setSpan(context.active(), request), () =>
+          run(
+            function* () {
+              yield* sleep(1);
+              yield* spawn(sleep(1), { name: "child" });
+            },
+            { name: "root" },
+          ),
+        );
+      } finally {
+        stop();
+        request.end();
+        context.disable();
+      }
+      assert.equal(parentName("root"), "http request");
+      assert.equal(parentName("child"), "root");
+    });
+  });
 });
