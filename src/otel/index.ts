@@ -305,8 +305,9 @@ export interface InstrumentTasksOptions {
  * `corio.task.id`. The span is active in the task (its children's spans nest
  * under it) and ends when the task has ended: a failure is recorded (status
  * error and an exception event), a cancellation sets `corio.cancelled`.
- * Returns the function that stops the instrumentation (spans already
- * started still end with their tasks).
+ * Returns the function that stops the instrumentation: no task gets a span
+ * from then on, and the spans already started still end with their tasks
+ * (the instrument stays installed until the last of them has ended).
  *
  * Use it with `TaskContextManager` registered, so spans started by other
  * code inside tasks nest too. A span per task is cheap but not free (one
@@ -314,7 +315,7 @@ export interface InstrumentTasksOptions {
  *
  * @param tracer From `trace.getTracer(name)`.
  * @param options Which tasks, and how to name their spans.
- * @returns A function that stops starting spans.
+ * @returns A function that stops starting spans (those started still end with their tasks).
  * @example
  * ```ts
  * import { trace } from "@opentelemetry/api";
@@ -331,9 +332,12 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
   const filter = options.filter ?? ((task: Task<unknown>) => ((task as TaskImpl<unknown>).flags & BOUNDARY) === 0);
   const spanName = options.spanName ?? ((task: Task<unknown>) => task.name);
   const spans = new WeakMap<Task<unknown>, Span>();
-  return addInstrument({
+  /** Spans started and not ended yet: once stopped, the instrument stays until the last one has ended. */
+  let open = 0;
+  let stopped = false;
+  const remove = addInstrument({
     taskSpawned(task) {
-      if (!filter(task)) return;
+      if (stopped || !filter(task)) return;
       const impl = task as TaskImpl<unknown>;
       const parent = startContext(impl) ?? context.active();
       const span = tracer.startSpan(
@@ -342,17 +346,25 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
         parent,
       );
       spans.set(task, span);
+      open++;
       setContextValueOf(taskContext, impl, trace.setSpan(parent, span));
     },
     taskExited(task) {
       const span = spans.get(task);
       if (span === undefined) return;
       spans.delete(task);
+      open--;
+      if (stopped && open === 0) remove();
       if (task.cancelled) span.setAttribute("corio.cancelled", true);
       else if (task.state === "failed") recordFailure(span, task.error);
       span.end();
     },
   });
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    if (open === 0) remove();
+  };
 }
 
 function recordFailure(span: Span, error: unknown): void {

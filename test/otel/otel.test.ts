@@ -399,4 +399,33 @@ describe("corio/otel", () => {
       assert.equal(parentName("child"), "root");
     });
   });
+
+  it("instrumentTasks: the spans started before stop() still end with their tasks (M4)", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    const stop = instrumentTasks(tracer);
+    try {
+      await runVirtual(
+        function* () {
+          const gate = new Future<void>();
+          yield* spawn(() => gate, { name: "worker" });
+          yield* waitAllTasksBlocked();
+          stop();
+          yield* spawn(sleep(1), { name: "after stop" });
+          gate.resolve();
+        },
+        { name: "server" },
+      );
+    } finally {
+      stop();
+      context.disable();
+    }
+    assert.deepEqual(
+      exporter
+        .getFinishedSpans()
+        .map((span) => span.name)
+        .sort(),
+      ["server", "worker"],
+    );
+  });
 });
