@@ -41,8 +41,11 @@ export interface ErrorContext {
    * `floating-operation` (development mode, `CORIO_DEV=1`): an operation was
    * created and never run (`sleep(10)` without `yield*`); the error's stack
    * is where it was created.
+   * `telemetry`: `corio/otel` could not record a span (the tracer, a span
+   * processor or an exporter threw); reported once per tracer, and it never
+   * stops a `stopOnError` loop: tracing must not take the application down.
    */
-  kind: "task" | "callback" | "swallowed-cancel" | "peer-gone" | "floating-operation";
+  kind: "task" | "callback" | "swallowed-cancel" | "peer-gone" | "floating-operation" | "telemetry";
   /** The task involved, if any. */
   task?: Task<unknown>;
   /** The task path (`main/server/conn-3`) or the callback's name. */
@@ -60,7 +63,7 @@ export interface LoopOptions {
   clock?: Clock;
   /** Where reported errors go. @default print to stderr with the task path (a stack, except for a `peer-gone` report: one line) */
   onError?: ErrorHandler;
-  /** Stop the loop (cancel every root task) on the first reported error (a peer going away, `peer-gone`, is not one). @default false */
+  /** Stop the loop (cancel every root task) on the first reported error (a peer going away, `peer-gone`, is not one, nor a tracer's failure, `telemetry`). @default false */
   stopOnError?: boolean;
 }
 
@@ -267,7 +270,7 @@ export class Loop {
     } else {
       printReport(error, context);
     }
-    if (this.stopOnError && this.stopError === undefined && context.kind !== "peer-gone") {
+    if (this.stopOnError && this.stopError === undefined && context.kind !== "peer-gone" && context.kind !== "telemetry") {
       this.stopError = error ?? new Error("stopOnError");
       this.stop(`stopOnError: ${describe(error)}`);
     }
@@ -415,7 +418,9 @@ function printReport(error: unknown, context: ErrorContext): void {
         ? `Error in ${context.path}`
         : context.kind === "floating-operation"
           ? `An operation was created and never run in ${context.path}`
-          : `Task ${context.path} swallowed its cancellation`;
+          : context.kind === "telemetry"
+            ? `Tracing failed for ${context.path} (said once per tracer; the program goes on)`
+            : `Task ${context.path} swallowed its cancellation`;
   hostConsole.error(`corio: ${what}:`, error);
 }
 

@@ -248,6 +248,12 @@ function enterInStep(ctx: Context): void {
  * `corio.cancelled` and leaves the status unset. The span ends when `op`
  * has finished, cleanup included.
  *
+ * A tracer that throws (a span processor, an exporter) costs the trace,
+ * never the operation: `op` runs (without a span if none could start), its
+ * value or its own error is what `withSpan` gives, and the tracer's failure
+ * is reported once per tracer to the loop's `onError` (kind `telemetry`,
+ * which never stops a `stopOnError` loop).
+ *
  * **Cancellation:** `op` is cancelled with the caller; the span still ends.
  *
  * @param tracer From `trace.getTracer(name)`.
@@ -268,7 +274,14 @@ export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, na
   const previous = taskContext.get();
   // A task with no context of its own (a root run without TaskContextManager) takes the active one.
   const parent = previous ?? context.active();
-  const span: Span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task": task.path } }, parent);
+  let span: Span;
+  try {
+    span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task": task.path } }, parent);
+  } catch (error) {
+    // A tracer that cannot start a span costs the trace, never the operation.
+    reportTelemetry(tracer, task, `span "${name}" of ${task.path} (start)`, error);
+    return yield* new Opened(iterate(op, "run an operation in a span"));
+  }
   const inside = trace.setSpan(parent, span);
   // The span's context is the task's while `op` runs (what it spawns copies it), and the storage's
   // from now to the end of this step (the promises `op` starts before it first suspends inherit it).
@@ -277,14 +290,23 @@ export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, na
   try {
     return yield* new Opened(iterate(op, "run an operation in a span"));
   } catch (error) {
-    if (isCancellation(error)) span.setAttribute("corio.cancelled", true);
-    else recordFailure(span, error);
+    // The operation's own error goes on, whatever recording it does.
+    try {
+      if (isCancellation(error)) span.setAttribute("corio.cancelled", true);
+      else recordFailure(span, error);
+    } catch (telemetryError) {
+      reportTelemetry(tracer, task, `span "${name}" of ${task.path} (recording the failure)`, telemetryError);
+    }
     throw error;
   } finally {
     // Back to the caller's context, for the rest of the step that ends the span too.
     taskContext.set(previous);
     enterInStep(parent);
-    span.end();
+    try {
+      span.end();
+    } catch (telemetryError) {
+      reportTelemetry(tracer, task, `span "${name}" of ${task.path} (end)`, telemetryError);
+    }
   }
 });
 
@@ -308,6 +330,11 @@ export interface InstrumentTasksOptions {
  * Returns the function that stops the instrumentation: no task gets a span
  * from then on, and the spans already started still end with their tasks
  * (the instrument stays installed until the last of them has ended).
+ *
+ * A tracer (or a `filter` or `spanName`) that throws costs a task its span,
+ * never the task: the failure is reported once per tracer to the loop's
+ * `onError` (kind `telemetry`, which never stops a `stopOnError` loop) and
+ * the instrumentation goes on.
  *
  * Use it with `TaskContextManager` registered, so spans started by other
  * code inside tasks nest too. A span per task is cheap but not free (one
@@ -337,14 +364,24 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
   let stopped = false;
   const remove = addInstrument({
     taskSpawned(task) {
-      if (stopped || !filter(task)) return;
+      if (stopped) return;
       const impl = task as TaskImpl<unknown>;
-      const parent = startContext(impl) ?? context.active();
-      const span = tracer.startSpan(
-        spanName(task),
-        { attributes: { "corio.task.name": task.name, "corio.task.path": task.path, "corio.task.id": impl.id } },
-        parent,
-      );
+      let span: Span;
+      let parent: Context;
+      // A failure here (the tracer, its processors, or the options' functions) costs the task its span,
+      // never the task: reported once, and the instrument stays.
+      try {
+        if (!filter(task)) return;
+        parent = startContext(impl) ?? context.active();
+        span = tracer.startSpan(
+          spanName(task),
+          { attributes: { "corio.task.name": task.name, "corio.task.path": task.path, "corio.task.id": impl.id } },
+          parent,
+        );
+      } catch (error) {
+        reportTelemetry(tracer, impl, `span of task ${task.path} (start)`, error);
+        return;
+      }
       spans.set(task, span);
       open++;
       setContextValueOf(taskContext, impl, trace.setSpan(parent, span));
@@ -355,9 +392,13 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
       spans.delete(task);
       open--;
       if (stopped && open === 0) remove();
-      if (task.cancelled) span.setAttribute("corio.cancelled", true);
-      else if (task.state === "failed") recordFailure(span, task.error);
-      span.end();
+      try {
+        if (task.cancelled) span.setAttribute("corio.cancelled", true);
+        else if (task.state === "failed") recordFailure(span, task.error);
+        span.end();
+      } catch (error) {
+        reportTelemetry(tracer, task as TaskImpl<unknown>, `span of task ${task.path} (end)`, error);
+      }
     },
   });
   return () => {
@@ -365,6 +406,16 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
     stopped = true;
     if (open === 0) remove();
   };
+}
+
+/** Tracers whose failure has been reported: a broken exporter is said once, not at every span. */
+const reportedTracers = new WeakSet<Tracer>();
+
+/** Reports a tracer's failure to the task's loop (kind `telemetry`: it never stops a `stopOnError` loop), once per tracer. */
+function reportTelemetry(tracer: Tracer, task: TaskImpl<unknown>, span: string, error: unknown): void {
+  if (reportedTracers.has(tracer)) return;
+  reportedTracers.add(tracer);
+  task.loop.report(error, { kind: "telemetry", task, path: span });
 }
 
 function recordFailure(span: Span, error: unknown): void {

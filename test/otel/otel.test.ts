@@ -4,12 +4,12 @@ import { EventEmitter } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { TaskImpl } from "../../src/core/task.ts";
 import { CancelledError, callLater, callSoon, Future, run, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { instrumentTasks, TaskContextManager, withSpan } from "../../src/otel/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, collectReports } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -427,5 +427,92 @@ describe("corio/otel", () => {
         .sort(),
       ["server", "worker"],
     );
+  });
+
+  describe("a broken tracer never reaches the application (M5)", () => {
+    /** A tracer whose span processor throws in `onStart` or `onEnd`; `ended` counts the spans it was told about. */
+    function brokenTracer(throwIn: "onStart" | "onEnd"): { tracer: ReturnType<BasicTracerProvider["getTracer"]>; ended: string[] } {
+      const ended: string[] = [];
+      const processor: SpanProcessor = {
+        onStart() {
+          if (throwIn === "onStart") throw new Error("processor exploded in onStart");
+        },
+        onEnd(span: ReadableSpan) {
+          ended.push(span.name);
+          if (throwIn === "onEnd") throw new Error("processor exploded in onEnd");
+        },
+        forceFlush: async () => {},
+        shutdown: async () => {},
+      };
+      return { tracer: new BasicTracerProvider({ spanProcessors: [processor] }).getTracer("broken"), ended };
+    }
+
+    it("withSpan keeps the operation's value and its own error, and the failure is reported once", async () => {
+      const { tracer: broken } = brokenTracer("onEnd");
+      const { reports, onError } = collectReports();
+      const outcome = await runVirtual(
+        function* () {
+          const value = yield* withSpan(broken, "work", function* () {
+            yield* sleep(1);
+            return "the value";
+          });
+          try {
+            yield* withSpan(broken, "failing", function* () {
+              throw new TypeError("the operation's own error");
+            });
+          } catch (error) {
+            return [value, String(error)];
+          }
+          return [value, "no error"];
+        },
+        { name: "app", onError },
+      );
+      assert.deepEqual(outcome, ["the value", "TypeError: the operation's own error"]);
+      // The second span's failure is not said again.
+      assert.deepEqual(
+        reports.map((report) => [report.kind, report.path, String(report.error)]),
+        [["telemetry", 'span "work" of app (end)', "Error: processor exploded in onEnd"]],
+      );
+    });
+
+    it("withSpan runs the operation when the span cannot start", async () => {
+      const { tracer: broken } = brokenTracer("onStart");
+      const { reports, onError } = collectReports();
+      const value = await runVirtual(
+        withSpan(broken, "work", function* () {
+          yield* sleep(1);
+          return 7;
+        }),
+        { name: "app", onError },
+      );
+      assert.equal(value, 7);
+      assert.deepEqual(
+        reports.map((report) => [report.kind, report.path, String(report.error)]),
+        [["telemetry", 'span "work" of app (start)', "Error: processor exploded in onStart"]],
+      );
+    });
+
+    it("instrumentTasks on a stopOnError loop: the program runs to its end, every task still gets its span", async () => {
+      const { tracer: broken, ended } = brokenTracer("onEnd");
+      const { reports, onError } = collectReports();
+      const stop = instrumentTasks(broken, { filter: (task) => task.name.startsWith("job") });
+      try {
+        const result = await run(
+          function* () {
+            for (let i = 1; i <= 3; i++) yield* yield* spawn(sleep(1), { name: `job ${i}` });
+            return "ran to its end";
+          },
+          { name: "app", stopOnError: true, onError },
+        );
+        assert.equal(result, "ran to its end");
+      } finally {
+        stop();
+      }
+      assert.deepEqual(ended, ["job 1", "job 2", "job 3"]);
+      assert.deepEqual(
+        reports.map((report) => [report.kind, report.path]),
+        [["telemetry", "span of task app/job 1 (end)"]],
+      );
+    });
   });
 });
