@@ -102,7 +102,8 @@ export function snapshotTasks(root?: Task<unknown>, options: SnapshotOptions = {
       children,
     };
   };
-  const roots = root === undefined ? [...loop.roots] : [root as TaskImpl<unknown>];
+  // The root list's iterator is a copy already (a root ending meanwhile changes nothing).
+  const roots: Iterable<TaskImpl<unknown>> = root === undefined ? loop.roots : [root as TaskImpl<unknown>];
   const snapshots: TaskSnapshot[] = [];
   let count = 0;
   for (const task of roots) {

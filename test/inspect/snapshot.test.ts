@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Event, Future, Lock, Queue, StreamReader, sleep, spawn, suspend } from "../../src/index.ts";
-import { formatTaskTable, formatTaskTree, snapshotTasks } from "../../src/inspect/index.ts";
+import { formatTaskTable, formatTaskTree, snapshotTasks, type TaskSnapshot } from "../../src/inspect/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -122,5 +122,26 @@ describe("snapshotTasks", () => {
       },
       { name: "app" },
     );
+  });
+
+  it("formatTaskTable renders a tree of 200,000 tasks (M9)", () => {
+    const task = (id: number, children: TaskSnapshot[] = []): TaskSnapshot => ({
+      id,
+      name: `t${id}`,
+      path: id === 0 ? "t0" : `t0/t${id}`,
+      state: "running",
+      priority: 10,
+      ageMs: 5,
+      daemon: false,
+      waitKind: "future",
+      waitingOn: "a Future to be set",
+      resources: [],
+      children,
+    });
+    const children = Array.from({ length: 200_000 }, (_, index) => task(index + 1));
+    const table = formatTaskTable({ time: 0, count: 200_001, shown: 200_001, roots: [task(0, children)] });
+    const lines = table.split("\n");
+    assert.equal(lines.length, 200_002);
+    assert.match(lines.at(-1) ?? "", /^200000\s+running\s+10\s+5ms\s+future\s+t0\/t200000$/);
   });
 });
