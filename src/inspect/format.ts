@@ -8,7 +8,9 @@ import type { TaskSnapshot, TreeSnapshot } from "./snapshot.ts";
  * Renders a snapshot as an indented tree, one task per line:
  * `name [state] p10 3.2s waits on a sleep until 1500 ms (400 ms from now)`.
  * The tasks a snapshot taken with `maxTasks` left out are summed up in a
- * last line: `… 7000 more tasks not shown`.
+ * last line: `… 7000 more tasks not shown`. Control characters in names
+ * and descriptions are escaped as JSON writes them (`\n`, `\u001b`), so a
+ * name cannot forge a line or send a terminal escape.
  *
  * @example
  * ```ts
@@ -55,7 +57,7 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
       return;
     }
     const branch = top ? "" : last ? "└─ " : "├─ ";
-    let line = `${prefix}${branch}${task.name} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${task.waitingOn}${task.resources.length > 0 ? `, owns ${task.resources.join(", ")}` : ""}`;
+    let line = `${prefix}${branch}${printable(task.name)} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${printable(task.waitingOn)}${task.resources.length > 0 ? `, owns ${printable(task.resources.join(", "))}` : ""}`;
     if (line.length > limits.maxLineChars) line = `${line.slice(0, Math.max(0, limits.maxLineChars - 1))}…`;
     if (chars + line.length > limits.maxChars) {
       full = true;
@@ -82,7 +84,7 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
 /**
  * Renders a snapshot as a `ps`-style table: one row per task, with its path.
  * The tasks a snapshot taken with `maxTasks` left out are summed up in a
- * last line, as in `formatTaskTree`.
+ * last line, and control characters are escaped, as in `formatTaskTree`.
  *
  * @example
  * ```ts
@@ -100,7 +102,7 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
 export function formatTaskTable(tree: TreeSnapshot): string {
   const rows: string[][] = [["ID", "STATE", "PRIO", "AGE", "WAIT", "PATH"]];
   const visit = (task: TaskSnapshot): void => {
-    rows.push([String(task.id), task.state, String(task.priority), formatAge(task.ageMs), task.waitKind, task.path]);
+    rows.push([String(task.id), task.state, String(task.priority), formatAge(task.ageMs), task.waitKind, printable(task.path)]);
     for (const child of task.children) visit(child);
   };
   for (const root of tree.roots) visit(root);
@@ -113,6 +115,25 @@ export function formatTaskTable(tree: TreeSnapshot): string {
   const more = tree.count - (rows.length - 1);
   if (more > 0) lines.push(`… ${more} more task${more === 1 ? "" : "s"} not shown`);
   return lines.join("\n");
+}
+
+/**
+ * Characters that would let a task name (often made of what a client sent:
+ * a request's target, a peer's name) forge the text: line breaks and other
+ * control characters (a newline starts a fake task line, an ANSI escape
+ * repaints the terminal), and the Unicode controls that reorder what
+ * follows them (bidirectional overrides and isolates).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNPRINTABLE_ALL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const SHORT_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** `text` with those characters escaped as JSON writes them (`\n`, `\u001b`), as request task names are. */
+function printable(text: string): string {
+  if (!UNPRINTABLE.test(text)) return text;
+  return text.replace(UNPRINTABLE_ALL, (char) => SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function formatAge(ms: number): string {

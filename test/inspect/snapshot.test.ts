@@ -144,4 +144,24 @@ describe("snapshotTasks", () => {
     assert.equal(lines.length, 200_002);
     assert.match(lines.at(-1) ?? "", /^200000\s+running\s+10\s+5ms\s+future\s+t0\/t200000$/);
   });
+
+  it("escapes control characters in names: a name cannot forge a line or send a terminal escape (L7)", async () => {
+    await runVirtual(
+      function* () {
+        const forged = yield* spawn(suspend, { name: "GET /x\n├─ admin [running] p10 0ms waits on nothing" });
+        const ansi = yield* spawn(suspend, { name: "peer \x1b[2J\u202eevil\t1" });
+        yield* waitAllTasksBlocked();
+        const tree = formatTaskTree(snapshotTasks()).split("\n");
+        assert.equal(tree.length, 3);
+        assert.match(tree[1] ?? "", /^├─ GET \/x\\n├─ admin \[running\] p10 0ms waits on nothing \[running\]/);
+        assert.match(tree[2] ?? "", /^└─ peer \\u001b\[2J\\u202eevil\\t1 \[running\]/);
+        const table = formatTaskTable(snapshotTasks()).split("\n");
+        assert.equal(table.length, 4);
+        assert.match(table[3] ?? "", /app\/peer \\u001b\[2J\\u202eevil\\t1$/);
+        forged.cancel();
+        ansi.cancel();
+      },
+      { name: "app" },
+    );
+  });
 });
