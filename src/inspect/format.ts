@@ -136,8 +136,17 @@ function printable(text: string): string {
   return text.replace(UNPRINTABLE_ALL, (char) => SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/**
+ * An age as `850ms`, `12.3s`, `4m7s` or `2h5m`. Each unit is rounded before
+ * it is split, so a carry goes up (59,960 ms is `1m0s`, never `60.0s`;
+ * 119,700 ms `2m0s`, never `1m60s`).
+ */
 function formatAge(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  const whole = Math.round(ms);
+  if (whole < 1000) return `${whole}ms`;
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+  return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
 }

@@ -164,4 +164,31 @@ describe("snapshotTasks", () => {
       { name: "app" },
     );
   });
+
+  it("ages carry into the next unit: never 1000ms, 60.0s, 1m60s or 59m60s (L8)", () => {
+    const ages = [0, 999.4, 999.6, 1049, 59_940, 59_960, 60_000, 119_700, 3_599_499, 3_599_999, 7_530_000];
+    const tree = {
+      time: 0,
+      count: ages.length,
+      shown: ages.length,
+      roots: ages.map((ageMs, id) => ({
+        id,
+        name: "t",
+        path: "t",
+        state: "running" as const,
+        priority: 10,
+        ageMs,
+        daemon: false,
+        waitKind: "sleep",
+        waitingOn: "x",
+        resources: [],
+        children: [],
+      })),
+    };
+    const shown = formatTaskTable(tree)
+      .split("\n")
+      .slice(1)
+      .map((row) => row.split(/\s+/)[3]);
+    assert.deepEqual(shown, ["0ms", "999ms", "1.0s", "1.0s", "59.9s", "1m0s", "1m0s", "2m0s", "59m59s", "1h0m", "2h5m"]);
+  });
 });
