@@ -31,6 +31,8 @@ const taskContext = createContext<Context | undefined>("OpenTelemetry context", 
 
 /** The enabled manager whose storage task steps enter (the one registered globally, in practice), and that storage. */
 let stepping: { manager: TaskContextManager; storage: AsyncLocalStorage<Context> } | null = null;
+/** Counts the contexts entered in the middle of a step (`enterInStep`): a step that entered one restores the store. */
+let midStepEntries = 0;
 /** Removes `startInActiveContext`, installed with the stepping manager. */
 let removeStartInstrument: (() => void) | null = null;
 
@@ -89,13 +91,17 @@ export class TaskContextManager implements ContextManager {
   readonly #step = (task: TaskImpl<unknown>, step: (task: TaskImpl<unknown>) => void): void => {
     const storage = this.#storage;
     const previous = storage.getStore();
+    const ctx = contextValueOf(taskContext, task) ?? ROOT_CONTEXT;
     // enterWith, not run: `withSpan` enters its span mid-step (enterInStep), and run would not undo
     // that when the store was already this context; the step's end restores the caller's exactly.
-    storage.enterWith(contextValueOf(taskContext, task) ?? ROOT_CONTEXT);
+    // Most steps find the store holding their context already (a flush of tasks without spans, or
+    // of one request's tasks): they enter nothing, and restore only if the step entered something.
+    const entries = midStepEntries;
+    if (previous !== ctx) storage.enterWith(ctx);
     try {
       step(task);
     } finally {
-      storage.enterWith(previous as Context);
+      if (previous !== ctx || midStepEntries !== entries) storage.enterWith(previous as Context);
     }
   };
 
@@ -236,7 +242,9 @@ const startInActiveContext: Instrument = {
 
 /** Makes `ctx` the storage's context for the rest of the current task step (the step's end restores the caller's). */
 function enterInStep(ctx: Context): void {
-  stepping?.storage.enterWith(ctx);
+  if (stepping === null) return;
+  midStepEntries++;
+  stepping.storage.enterWith(ctx);
 }
 
 /**
