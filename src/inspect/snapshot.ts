@@ -15,7 +15,13 @@ export interface TaskSnapshot {
   /** Milliseconds of loop time since the task was created. */
   ageMs: number;
   daemon: boolean;
-  /** The kind of wait, for filtering: `sleep`, `lock`, `queue`, `io`, `child`, `future`, `suspend`, `thread`, `process`, `idle`, `signal`, `children` (body done, children running), `ready` or `running`. */
+  /**
+   * The kind of wait, for filtering: `sleep`, `lock`, `queue`, `io`, `child`,
+   * `future`, `suspend`, `thread`, `process`, `idle`, `signal`, `children`
+   * (body done, children running), `ready` or `running`; `finished` for a
+   * task that has ended (a snapshot of a task given to `snapshotTasks` after
+   * its end: the tree itself holds unfinished tasks only).
+   */
   waitKind: string;
   /** What it waits on, in words: `a sleep until 1500 ms (400 ms from now)`, `task main/worker to finish`, `a lock held by another task (acquire)`, `an item from an empty queue (get)`... */
   waitingOn: string;
@@ -80,18 +86,20 @@ export function snapshotTasks(root?: Task<unknown>, options: SnapshotOptions = {
   const loop = root === undefined ? currentLoop() : (root as TaskImpl<unknown>).loop;
   const now = loop.now();
   let shown = 0;
-  const visit = (task: TaskImpl<unknown>): TaskSnapshot => {
+  // Each path is its parent's and a name: `task.path` climbs to the root, which cost a chain of
+  // d nested tasks d²/2 steps (2,000 deep: 0.8 s). Joined here, the strings share their prefix.
+  const visit = (task: TaskImpl<unknown>, path: string): TaskSnapshot => {
     shown++;
     const children: TaskSnapshot[] = [];
     // Only the children to describe are listed: a task with 100,000 children costs no array of them all.
     for (const child of task.childList(maxTasks - shown) as TaskImpl<unknown>[]) {
       if (shown >= maxTasks) break;
-      children.push(visit(child));
+      children.push(visit(child, `${path}/${child.name}`));
     }
     return {
       id: task.id,
       name: task.name,
-      path: task.path,
+      path,
       state: task.state,
       priority: task.priority,
       ageMs: Math.max(0, now - task.createdAt),
@@ -109,7 +117,7 @@ export function snapshotTasks(root?: Task<unknown>, options: SnapshotOptions = {
   for (const task of roots) {
     // Every task is counted, by a walk that allocates nothing; only the first maxTasks are described.
     count += task.subtreeSize();
-    if (shown < maxTasks) snapshots.push(visit(task));
+    if (shown < maxTasks) snapshots.push(visit(task, task.path));
   }
   return { time: now, count, shown, roots: snapshots };
 }

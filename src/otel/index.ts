@@ -251,7 +251,9 @@ function enterInStep(ctx: Context): void {
  * Runs `op` in a new span, child of the active one (the task's context;
  * for a task that has none, such as a root started by `run()` in promise
  * code without `TaskContextManager`, the context active there): the span
- * is active in `op` and in everything it spawns, across suspensions. A failure is
+ * is active in `op` and in everything it spawns, across suspensions. The
+ * span has the attribute `corio.task.path`: the path of the task running
+ * `op` (as `instrumentTasks` names it). A failure is
  * recorded on the span (status error); a cancellation sets the attribute
  * `corio.cancelled` and leaves the status unset. The span ends when `op`
  * has finished, cleanup included.
@@ -284,7 +286,7 @@ export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, na
   const parent = previous ?? context.active();
   let span: Span;
   try {
-    span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task": task.path } }, parent);
+    span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task.path": task.path } }, parent);
   } catch (error) {
     // A tracer that cannot start a span costs the trace, never the operation.
     reportTelemetry(tracer, task, `span "${name}" of ${task.path} (start)`, error);

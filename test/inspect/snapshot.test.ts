@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Event, Future, Lock, Queue, StreamReader, sleep, spawn, suspend } from "../../src/index.ts";
+import { Scope } from "../../src/core/_scope.ts";
+import { Event, Future, Lock, type Operation, Queue, StreamReader, sleep, spawn, suspend } from "../../src/index.ts";
 import { formatTaskTable, formatTaskTree, snapshotTasks, type TaskSnapshot } from "../../src/inspect/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -190,5 +191,51 @@ describe("snapshotTasks", () => {
       .slice(1)
       .map((row) => row.split(/\s+/)[3]);
     assert.deepEqual(shown, ["0ms", "999ms", "1.0s", "1.0s", "59.9s", "1m0s", "1m0s", "2m0s", "59m59s", "1h0m", "2h5m"]);
+  });
+
+  it("a chain of nested tasks costs a path step per task, not one per ancestor (L9)", async () => {
+    const depth = 300;
+    await runVirtual(
+      function* () {
+        const stop = new Future<void>();
+        function* nest(level: number): Operation<void> {
+          if (level > 0) yield* spawn(() => nest(level - 1), { name: "n" });
+          yield* stop;
+        }
+        yield* spawn(() => nest(depth), { name: "chain" });
+        yield* waitAllTasksBlocked();
+        // Count the steps of the path getter (each climbs one level): d²/2 of them made a deep chain slow.
+        const getter = Object.getOwnPropertyDescriptor(Scope.prototype, "path")?.get as () => string;
+        let steps = 0;
+        Object.defineProperty(Scope.prototype, "path", {
+          configurable: true,
+          get(this: Scope) {
+            steps++;
+            return getter.call(this);
+          },
+        });
+        let tree: ReturnType<typeof snapshotTasks>;
+        try {
+          tree = snapshotTasks();
+        } finally {
+          Object.defineProperty(Scope.prototype, "path", { configurable: true, get: getter });
+        }
+        assert.ok(steps < depth, `${steps} steps of the path getter for ${depth + 2} tasks`);
+        let deepest = tree.roots[0];
+        while (deepest !== undefined && deepest.children.length > 0) deepest = deepest.children[0];
+        assert.equal(deepest?.path, `app/chain${"/n".repeat(depth)}`);
+        stop.resolve();
+      },
+      { name: "app" },
+    );
+  });
+
+  it("a task given to snapshotTasks after its end waits on nothing, of kind finished (L9)", async () => {
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {}, { name: "quick" });
+      yield* task;
+      const [snapshot] = snapshotTasks(task).roots;
+      assert.deepEqual([snapshot?.state, snapshot?.waitKind, snapshot?.waitingOn], ["done", "finished", ""]);
+    });
   });
 });

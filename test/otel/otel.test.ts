@@ -88,7 +88,8 @@ describe("corio/otel", () => {
         assert.equal(child?.parentSpanContext?.spanId, request.spanContext().spanId, `${name} is a child of request`);
         assert.equal(child?.spanContext().traceId, request.spanContext().traceId);
       }
-      assert.equal(request.attributes["corio.task"], "test");
+      assert.equal(request.attributes["corio.task.path"], "test");
+      assert.equal(request.attributes["corio.task"], undefined, "one name for the attribute, as instrumentTasks");
     } finally {
       context.disable();
     }
