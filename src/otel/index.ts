@@ -95,13 +95,15 @@ export class TaskContextManager implements ContextManager {
     // enterWith, not run: `withSpan` enters its span mid-step (enterInStep), and run would not undo
     // that when the store was already this context; the step's end restores the caller's exactly.
     // Most steps find the store holding their context already (a flush of tasks without spans, or
-    // of one request's tasks): they enter nothing, and restore only if the step entered something.
+    // of one request's tasks; an empty store reads as the root context): they enter nothing, and
+    // restore only if the step entered something.
+    const same = (previous ?? ROOT_CONTEXT) === ctx;
     const entries = midStepEntries;
-    if (previous !== ctx) storage.enterWith(ctx);
+    if (!same) storage.enterWith(ctx);
     try {
       step(task);
     } finally {
-      if (previous !== ctx || midStepEntries !== entries) storage.enterWith(previous as Context);
+      if (!same || midStepEntries !== entries) storage.enterWith(previous as Context);
     }
   };
 
