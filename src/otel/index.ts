@@ -314,9 +314,10 @@ export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, na
     }
     throw error;
   } finally {
-    // Back to the caller's context, for the rest of the step that ends the span too.
-    taskContext.set(previous);
-    enterInStep(parent);
+    // Back to the caller's context, for the rest of the step that ends the span too (on the task
+    // itself: a generator's finally may run outside any step, when it is closed from outside).
+    setContextValueOf(taskContext, task, previous);
+    if (getCurrentTask() === task) enterInStep(parent);
     try {
       span.end();
     } catch (telemetryError) {

@@ -516,4 +516,34 @@ describe("corio/otel", () => {
       );
     });
   });
+
+  it("withSpan's generator closed from outside any step ends its span and restores its task's context", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    try {
+      const closed = await runVirtual(function* () {
+        // Driven by hand (as a combinator might): started in this step, closed from a callback.
+        const it = withSpan(tracer, "by hand", suspend)[Symbol.iterator]();
+        it.next();
+        const outcome = new Future<string>();
+        callSoon(() => {
+          try {
+            it.return?.(undefined);
+            outcome.resolve("closed");
+          } catch (error) {
+            outcome.resolve(String(error));
+          }
+        });
+        const result = yield* outcome;
+        return [result, activeName()];
+      });
+      assert.deepEqual(closed, ["closed", undefined]);
+      assert.deepEqual(
+        exporter.getFinishedSpans().map((span) => span.name),
+        ["by hand"],
+      );
+    } finally {
+      context.disable();
+    }
+  });
 });
