@@ -17,7 +17,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import { type Context, type ContextManager, context, ROOT_CONTEXT, type Span, type SpanOptions, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { defineOperation } from "../core/_dev.ts";
-import { BOUNDARY } from "../core/_scope.ts";
+import { BOUNDARY, CONCURRENT } from "../core/_scope.ts";
 import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
 import { addInstrument, type Instrument } from "../core/instruments.ts";
@@ -407,6 +407,12 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
       if (span === undefined) return;
       spans.delete(task);
       open--;
+      // A boundary run in sequence (`scope`, `timeout`) hands its context to its caller as it ends (it is
+      // the caller's code): its caller's span goes back in first, so its own ended one does not follow.
+      const impl = task as TaskImpl<unknown>;
+      if ((impl.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && impl.parentScope !== null) {
+        setContextValueOf(taskContext, impl, contextValueOf(taskContext, impl.parentScope as TaskImpl<unknown>));
+      }
       if (stopped && open === 0) remove();
       try {
         if (task.cancelled) span.setAttribute("corio.cancelled", true);

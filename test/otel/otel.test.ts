@@ -6,7 +6,7 @@ import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { TaskImpl } from "../../src/core/task.ts";
-import { CancelledError, callLater, callSoon, Future, run, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
+import { CancelledError, callLater, callSoon, Future, run, scope, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { instrumentTasks, TaskContextManager, withSpan } from "../../src/otel/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports } from "../_helpers.ts";
@@ -189,6 +189,33 @@ describe("corio/otel", () => {
     assert.equal(byName.get("stuck")?.attributes["corio.cancelled"], true);
     // Children end before their parent.
     assert.ok(spans.indexOf(byName.get("worker") as never) < spans.indexOf(root as never));
+  });
+
+  it("instrumentTasks over boundaries too: a scope's or timeout's span does not stay active in its caller after it", async () => {
+    context.setGlobalContextManager(new TaskContextManager().enable());
+    exporter.reset();
+    const stop = instrumentTasks(tracer, { filter: () => true });
+    const seen: (string | undefined)[] = [];
+    try {
+      await runVirtual(
+        function* () {
+          yield* scope(function* () {});
+          seen.push(activeName());
+          yield* timeout(10, function* () {});
+          seen.push(activeName());
+          yield* yield* spawn(function* () {}, { name: "job" });
+        },
+        { name: "main" },
+      );
+    } finally {
+      stop();
+      context.disable();
+    }
+    assert.deepEqual(seen, ["main", "main"]);
+    const spans = exporter.getFinishedSpans();
+    const byName = new Map(spans.map((span) => [span.name, span]));
+    const main = byName.get("main")?.spanContext().spanId;
+    for (const name of ["scope", "timeout", "job"]) assert.equal(byName.get(name)?.parentSpanContext?.spanId, main, `${name} under main`);
   });
 
   it("instrumentTasks: stopping it starts no more spans; a filter narrows it", async () => {
