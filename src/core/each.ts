@@ -111,7 +111,7 @@ const ACCEPTED =
  * @param source What to iterate.
  * @returns An iterator tied to the current task.
  * @throws {TypeError} for a source of another kind, naming those accepted.
- * @example Leaving early: `break`, then `return()` releases the source
+ * @example Leaving early: break, then return() releases the source
  * ```ts
  * import { each, run } from "corio";
  * let closed = false;
