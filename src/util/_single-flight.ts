@@ -88,7 +88,7 @@ export class SingleFlight<R> {
       return flight.result.result();
     } finally {
       task.removeWatcher(met);
-      yield* this.#leave(key, flight);
+      yield* this.#leave(key, flight, caller);
     }
   }
 
@@ -103,11 +103,10 @@ export class SingleFlight<R> {
    * that cleanup is thrown to it rather than dropped (an error is never
    * replaced by a cancel).
    */
-  *#leave(key: unknown, flight: InFlight<R>): Operation<void> {
+  *#leave(key: unknown, flight: InFlight<R>, caller: TaskImpl<unknown>): Operation<void> {
     flight.waiters--;
     if (flight.waiters > 0 || flight.result.done) return;
     if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
-    const caller = requireCurrentTask("leave a shared run");
     flight.task.cancel(this.#why);
     try {
       yield* flight.task;
