@@ -8,7 +8,7 @@ import { connect, Server as NetServer, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
-import { allTasks, type Operation } from "../src/index.ts";
+import { allTasks, CancelledError, isCancellation, type Operation, sleep, spawn } from "../src/index.ts";
 
 const IGNORED = new Set(["TTYWRAP", "PipeWrap", "ProcessWrap", "FSReqCallback", "TTYWrap", "SignalWrap"]);
 
@@ -79,6 +79,41 @@ export function* rejectsOp(op: Operation<unknown>, expected: new (...args: never
     return error;
   }
   assert.fail(`expected ${expected.name}, but the operation succeeded`);
+}
+
+/**
+ * Decided case 12's race, on the virtual clock: runs `body` in a task and
+ * cancels that task in the turn the operation `body` starts at once ends,
+ * when that operation sleeps 10 ms (its timer is set before the
+ * canceller's). The task must end cancelled. Returns what `body` gave (or
+ * threw, other than a cancel) and the name of the error the task's next
+ * suspension threw: `"CancelledError"` when the cancel was due again.
+ */
+export function* cancelledAsItEnds(body: () => Operation<unknown>): Operation<{ got: unknown; later: string }> {
+  let got: unknown = "nothing";
+  let later = "not cancelled";
+  const caller = yield* spawn(function* () {
+    try {
+      got = yield* body();
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      got = error;
+    }
+    try {
+      yield* sleep(1);
+    } catch (error) {
+      later = (error as Error).name;
+      throw error;
+    }
+  });
+  yield* sleep(0);
+  yield* sleep(0); // the operation's timer is set before the canceller's: it ends first, at 10 ms
+  yield* spawn(function* () {
+    yield* sleep(10);
+    caller.cancel();
+  });
+  yield* rejectsOp(caller, CancelledError);
+  return { got, later };
 }
 
 /** `Promise.withResolvers()`, which Node 20 lacks. */

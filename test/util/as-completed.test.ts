@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import type { TaskImpl } from "../../src/core/task.ts";
 import { asCompleted, CancelledError, currentTask, currentTime, Future, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -28,26 +28,10 @@ describe("asCompleted", () => {
     const reports: unknown[] = [];
     await runVirtual(
       function* () {
-        let got: unknown = "nothing";
-        let later = "not cancelled";
-        const caller = yield* spawn(function* () {
-          for (const next of yield* asCompleted([after(10, "v"), after(50, "w")])) {
-            got = yield* next;
-            try {
-              yield* sleep(1);
-            } catch (error) {
-              later = (error as Error).name;
-              throw error;
-            }
-          }
+        const { got, later } = yield* cancelledAsItEnds(function* () {
+          const results = yield* asCompleted([after(10, "v"), after(50, "w")]);
+          return yield* results.next().value as Operation<string>;
         });
-        yield* sleep(0);
-        yield* sleep(0); // the operation's timer is set before the canceller's: it ends first
-        yield* spawn(function* () {
-          yield* sleep(10);
-          caller.cancel();
-        });
-        yield* rejectsOp(caller, CancelledError);
         assert.equal(got, "v");
         assert.equal(later, "CancelledError");
       },

@@ -25,7 +25,7 @@ import {
   wait,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -45,10 +45,8 @@ describe("limitGather", () => {
     const reports: unknown[] = [];
     await runVirtual(
       function* () {
-        let got: unknown = "nothing";
-        let after = "not cancelled";
-        const caller = yield* spawn(function* () {
-          got = yield* limitGather(
+        const { got, later } = yield* cancelledAsItEnds(() =>
+          limitGather(
             [
               function* () {
                 yield* sleep(10);
@@ -56,23 +54,10 @@ describe("limitGather", () => {
               },
             ],
             1,
-          );
-          try {
-            yield* sleep(1);
-          } catch (error) {
-            after = (error as Error).name;
-            throw error;
-          }
-        });
-        yield* sleep(0);
-        yield* sleep(0); // the operation's timer is set before the canceller's: it ends first at t=10
-        yield* spawn(function* () {
-          yield* sleep(10);
-          caller.cancel();
-        });
-        yield* rejectsOp(caller, CancelledError);
+          ),
+        );
         assert.deepEqual(got, ["v"]);
-        assert.equal(after, "CancelledError");
+        assert.equal(later, "CancelledError");
       },
       { onError: (error) => reports.push(error) },
     );
@@ -420,28 +405,7 @@ describe("asyncCache", () => {
             if (outcome === "failure") throw new TypeError(`no ${key}`);
             return `loaded ${key}`;
           });
-          let got: unknown = "nothing";
-          let later = "not cancelled";
-          const caller = yield* spawn(function* () {
-            try {
-              got = yield* load("k");
-            } catch (error) {
-              got = error;
-            }
-            try {
-              yield* sleep(1);
-            } catch (error) {
-              later = (error as Error).name;
-              throw error;
-            }
-          });
-          yield* sleep(0);
-          yield* sleep(0); // the load's timer is set before the canceller's: it ends first
-          yield* spawn(function* () {
-            yield* sleep(10);
-            caller.cancel();
-          });
-          yield* rejectsOp(caller, CancelledError);
+          const { got, later } = yield* cancelledAsItEnds(() => load("k"));
           // A failure is not replaced by the cancel either.
           if (outcome === "value") assert.equal(got, "loaded k");
           else assert.ok(got instanceof TypeError && got.message === "no k", String(got));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CancelledError, currentTime, type Operation, scope, sleep, spawn, suspend, wait } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -29,25 +29,10 @@ describe("wait", () => {
     await runVirtual(
       function* () {
         for (const mode of ["all", "first-completed", "first-error"] as const) {
-          let got: unknown = "nothing";
-          let later = "not cancelled";
-          const caller = yield* spawn(function* () {
+          const { got, later } = yield* cancelledAsItEnds(function* () {
             const { done, pending } = yield* wait([after(10, "v")], { return: mode });
-            got = { done: done.map((task) => task.result()), pending: pending.length };
-            try {
-              yield* sleep(1);
-            } catch (error) {
-              later = (error as Error).name;
-              throw error;
-            }
+            return { done: done.map((task) => task.result()), pending: pending.length };
           });
-          yield* sleep(0);
-          yield* sleep(0); // the operation's timer is set before the canceller's: it ends first
-          yield* spawn(function* () {
-            yield* sleep(10);
-            caller.cancel();
-          });
-          yield* rejectsOp(caller, CancelledError);
           assert.deepEqual(got, { done: ["v"], pending: 0 }, mode);
           assert.equal(later, "CancelledError", mode);
         }
