@@ -8,7 +8,8 @@ import { connect, Server as NetServer, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
-import { allTasks, CancelledError, isCancellation, type Operation, sleep, spawn } from "../src/index.ts";
+import { allTasks, CancelledError, Future, isCancellation, type Operation, sleep, spawn } from "../src/index.ts";
+import { waitAllTasksBlocked } from "../src/testing/index.ts";
 
 const IGNORED = new Set(["TTYWRAP", "PipeWrap", "ProcessWrap", "FSReqCallback", "TTYWrap", "SignalWrap"]);
 
@@ -114,6 +115,54 @@ export function* cancelledAsItEnds(body: () => Operation<unknown>): Operation<{ 
   });
   yield* rejectsOp(caller, CancelledError);
   return { got, later };
+}
+
+/**
+ * Decided case 12's race in both orders, on the virtual clock: a result and
+ * its caller's cancel come in one turn, the result first or the cancel
+ * first, to a caller of a high (1) and a low (50) priority. `setup` is given
+ * the operation that makes the result (`"v"`, once released) and returns
+ * what the caller runs to get it; `setup` itself runs in the test's task
+ * (where `asCompleted` or a cache is made). The caller must get `"v"` only
+ * when the result came first, then its cancel at its next suspension,
+ * whatever its priority: its scheduling order must not decide.
+ */
+export function* resultAndCancelInOneTurn(setup: (makeResult: () => Operation<string>) => Operation<() => Operation<unknown>>): Operation<void> {
+  for (const order of ["result first", "cancel first"] as const) {
+    for (const priority of [1, 50]) {
+      const gate = new Future<void>();
+      const cancelNow = new Future<void>();
+      const get = yield* setup(function* () {
+        yield* gate;
+        // The result's last step wakes the canceller (priority 1): it cancels the caller in this turn,
+        // after the result came and before the caller runs.
+        if (order === "result first") cancelNow.resolve();
+        return "v";
+      });
+      let got: unknown = "nothing";
+      const caller = yield* spawn(
+        function* () {
+          got = yield* get();
+          yield* sleep(1);
+        },
+        { priority },
+      );
+      yield* spawn(
+        function* () {
+          yield* cancelNow;
+          caller.cancel();
+          // Cancelled first: the result comes later in this turn (before a caller of priority 50 runs).
+          if (order === "cancel first") gate.resolve();
+        },
+        { priority: 1 },
+      );
+      yield* waitAllTasksBlocked();
+      if (order === "result first") gate.resolve();
+      else cancelNow.resolve();
+      yield* rejectsOp(caller, CancelledError);
+      assert.equal(got, order === "result first" ? "v" : "nothing", `${order}, caller of priority ${priority}`);
+    }
+  }
 }
 
 /** `Promise.withResolvers()`, which Node 20 lacks. */

@@ -14,6 +14,7 @@ const root = resolve(import.meta.dirname, "..");
 
 const COLD = new Map<string, string>([
   ["Queue", "one per queue (LifoQueue, PriorityQueue)"],
+  ["Future", "HandOffFuture: one per wait(), per load shared by a cache, per asCompleted result waited for (each beside a task)"],
   ["Semaphore", "one per semaphore (BoundedSemaphore)"],
   ["PromisedRead", "one per each() over a promise-based source"],
   ["GenericFileDescriptor", "compat: one per open file"],

@@ -53,6 +53,16 @@ export class Park {
    */
   cancelled(_woken: boolean, _value: unknown): void {}
 
+  /**
+   * Whether a wake that came before the task's cancel is given to the task
+   * all the same, the cancel then thrown at its next suspension (decided case
+   * 12); by default the cancel wins and `cancelled(true, value)` gives the
+   * value back. A method, not a field: only a cancel asks, never a wait.
+   */
+  givesWakeOverCancel(): boolean {
+    return false;
+  }
+
   /** A short description for the inspector: what exactly is awaited. */
   describe(): string {
     return this.what ?? KIND_WORDS[this.kind];

@@ -68,6 +68,9 @@ class FutureWait extends IteratorPark {
   override cancelled(woken: boolean): void {
     if (!woken) (this.future as Future<unknown>).removeWaiter(this);
   }
+  override givesWakeOverCancel(): boolean {
+    return this.future instanceof HandOffFuture;
+  }
 }
 
 /** A finished `FutureWait`, ready for the next wait (see `FutureWait`). */
@@ -180,3 +183,15 @@ function wakeWaiter(park: FutureWait): void {
   const task = park.task as TaskImpl<unknown>;
   if (task.park === park && !task.woken) task.wake(false, undefined);
 }
+
+/**
+ * A Future whose outcome is handed to every waiter it woke, even when that
+ * waiter's cancel comes before the waiter runs again (in the same turn): the
+ * waiter gets the value (or the error), and its cancel is thrown at its next
+ * suspension (decided case 12). A plain Future's waiter throws the cancel
+ * instead, as asyncio's task does (the value stays in the future). corio's
+ * utilities use it where a result completed before the caller's cancel must
+ * not be dropped: `wait`, `asCompleted`, a shared cache load. Internal: the
+ * `HandOffFuture` name is not exported from the package.
+ */
+export class HandOffFuture<T> extends Future<T> {}

@@ -344,8 +344,10 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
       return;
     }
     // A shielded wait holds the cancel back; so does an error already on its way to this
-    // suspension point (cancel must not hide a failure): both see it at the next suspension.
-    if (park.shielded || (this.flags & (WOKEN | RESUME_THROW)) === (WOKEN | RESUME_THROW)) return;
+    // suspension point (cancel must not hide a failure), and a wake its park says is to be given
+    // over a later cancel: all see the cancel at the next suspension.
+    if (park.shielded) return;
+    if ((this.flags & WOKEN) !== 0 && ((this.flags & RESUME_THROW) !== 0 || park.givesWakeOverCancel())) return;
     park.cancelled((this.flags & WOKEN) !== 0, this.#resumeValue);
     this.flags |= CANCEL_DELIVERED;
     this.wake(true, this.cancelError);

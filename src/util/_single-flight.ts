@@ -3,7 +3,7 @@
 // cancelling one caller does not cancel it for the others; it is cancelled
 // when the last caller leaves, which waits for its cleanup.
 import { throwFailuresOverCancel } from "../core/_boundary.ts";
-import { Future } from "../core/future.ts";
+import { type Future, HandOffFuture } from "../core/future.ts";
 import type { Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop, startRoot } from "../core/run.ts";
@@ -38,7 +38,7 @@ export class SingleFlight<R> {
     const caller = requireCurrentTask("join a shared run");
     let flight = this.#inFlight.get(key);
     if (flight === undefined) {
-      const result = new Future<R>();
+      const result = new HandOffFuture<R>();
       // A root task: no caller owns the run, so cancelling one caller does not cancel it for the others.
       const loop = currentLoop();
       const task = startRoot(loop, work, { name: this.#name }) as TaskImpl<R>;
@@ -47,8 +47,8 @@ export class SingleFlight<R> {
       const created: InFlight<R> = { task, result, waiters: 0 };
       flight = created;
       this.#inFlight.set(key, created);
-      // Told synchronously as the run finishes (a done callback would come a turn later): the callers
-      // woken now, and what each recorded about its cancel, see the order things happened in.
+      // Told synchronously as the run finishes (a done callback would come a turn later): a caller is
+      // woken now, before any cancel that comes later in the turn, so it is given the outcome.
       const settle: Watcher = {
         taskFinished: () => {
           if (this.#inFlight.get(key) === created) this.#inFlight.delete(key);
@@ -66,28 +66,13 @@ export class SingleFlight<R> {
       };
       task.addWatcher(settle);
     }
-    // Whether the run ended before this caller's cancel came (recorded as it ends, whatever the order the
-    // tasks then run in): only then is its outcome given to a cancelled caller.
-    let beforeCancel = false;
-    const met: Watcher = {
-      taskFinished() {
-        beforeCancel = caller.cancelError === null;
-      },
-    };
-    const task = flight.task as TaskImpl<R>;
-    task.addWatcher(met);
     flight.waiters++;
     try {
+      // A hand-off future: a run that ended before this caller's cancel came (in the same turn) gives
+      // its outcome all the same, a value or a failure (decided case 12), and the cancel is thrown at
+      // the caller's next suspension.
       return yield* flight.result;
-    } catch (error) {
-      // The run ended before this caller's cancel came (in the same turn): its outcome is given all the
-      // same, a value or a failure (decided case 12), and the cancel is due again at the caller's next
-      // suspension.
-      if (error !== caller.cancelError || !beforeCancel) throw error;
-      caller.redeliverCancel();
-      return flight.result.result();
     } finally {
-      task.removeWatcher(met);
       yield* this.#leave(key, flight, caller);
     }
   }

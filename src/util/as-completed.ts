@@ -5,7 +5,7 @@
 import { defineOperation } from "../core/_dev.ts";
 import type { Destructor } from "../core/_scope.ts";
 import { describeKind, TaskGroupError } from "../core/errors.ts";
-import { Future } from "../core/future.ts";
+import { HandOffFuture } from "../core/future.ts";
 import { assertOperationLike, type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
 import type { Task, TaskImpl } from "../core/task.ts";
@@ -109,10 +109,12 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   #taken = 0;
   #issued = 0;
   #stopped = false;
-  /** Set while a `next` waits for the next outcome. */
-  #changed: Future<void> | null = null;
-  /** The `next`s waiting for an outcome (usually one): each learns, as an outcome comes, whether its task had a cancel yet. */
-  readonly #readers: Reader[] = [];
+  /**
+   * Set while a `next` waits for the next outcome. A hand-off future: an outcome that came before a
+   * waiting `next`'s cancel (in the same turn) is given to it all the same (decided case 12), and the
+   * cancel is thrown at its task's next suspension.
+   */
+  #changed: HandOffFuture<void> | null = null;
 
   constructor(total: number, owner: TaskImpl<unknown>) {
     this.#total = total;
@@ -123,9 +125,6 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   finished(outcome: Outcome<T>): void {
     if (this.#stopped) return;
     this.#outcomes.push(outcome);
-    // Recorded now, not when the readers run (their order depends on priorities): an outcome that came
-    // before a reader's cancel is given to it all the same (see `take`).
-    for (const reader of this.#readers) if (reader.task.cancelError === null) reader.beforeCancel = true;
     if (!outcome.ok && this.#untakenFailures++ === 0) {
       // Registered while a failure waits, so a run without one costs nothing more. It runs once the
       // owner's body and children (these operations) have ended: by then nobody can take a result.
@@ -139,24 +138,10 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
 
   /** The oldest outcome not taken yet, once there is one. */
   *take(): Operation<Outcome<T>> {
-    let reader: Reader | null = null;
     while (this.#taken === this.#outcomes.length) {
       if (this.#stopped) throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
-      this.#changed ??= new Future<void>();
-      reader ??= { task: requireCurrentTask("run asCompleted"), beforeCancel: false };
-      // Only an outcome that comes during this wait counts (one that came before was taken by another next).
-      reader.beforeCancel = false;
-      this.#readers.push(reader);
-      try {
-        yield* this.#changed;
-      } catch (error) {
-        // An outcome came before the caller's cancel, in the same turn: it is given all the same (decided
-        // case 12), and the cancel is due again at the caller's next suspension.
-        if (error !== reader.task.cancelError || !reader.beforeCancel || this.#taken === this.#outcomes.length) throw error;
-        reader.task.redeliverCancel();
-      } finally {
-        this.#readers.splice(this.#readers.indexOf(reader), 1);
-      }
+      this.#changed ??= new HandOffFuture<void>();
+      yield* this.#changed;
     }
     const outcome = this.#outcomes[this.#taken] as Outcome<T>;
     this.#outcomes[this.#taken++] = undefined;
@@ -205,12 +190,6 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new TaskGroupError(errors);
   }
-}
-
-/** A `next` waiting in `take`: its task, and whether an outcome came while it had no cancel yet. */
-interface Reader {
-  readonly task: TaskImpl<unknown>;
-  beforeCancel: boolean;
 }
 
 /** One `next` of `asCompleted`: takes an outcome the first time it runs, and gives the same one after. */

@@ -8,7 +8,7 @@ import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
 import { describeKind } from "../core/errors.ts";
-import { Future } from "../core/future.ts";
+import { HandOffFuture } from "../core/future.ts";
 import { assertOperationLike, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { type Task, TaskImpl, type Watcher } from "../core/task.ts";
@@ -107,46 +107,30 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
     return tasks.every((task) => task.done);
   };
   if (!satisfied()) {
-    const changed = new Future<void>();
-    const check = (): void => {
-      if (satisfied()) changed.resolve();
-    };
-    // Told synchronously (a done callback comes a turn later): whether the condition was met before
-    // the caller's cancel came, so that a result complete by then is not dropped.
-    let metBeforeCancel = false;
-    const met: Watcher = {
+    // Told synchronously as a task finishes (a done callback comes a turn later), and a hand-off
+    // future: a condition met before the caller's cancel came (in the same turn) gives the result all
+    // the same (decided case 12), and the cancel is thrown at the caller's next suspension.
+    const changed = new HandOffFuture<void>();
+    const check: Watcher = {
       taskFinished() {
-        if (caller.cancelError === null && satisfied()) metBeforeCancel = true;
+        if (satisfied()) changed.resolve();
       },
     };
-    for (const task of tasks) {
-      if (task.done) continue;
-      task.addDoneCallback(check);
-      (task as TaskImpl<T>).addWatcher(met);
-    }
+    for (const task of tasks) if (!task.done) (task as TaskImpl<T>).addWatcher(check);
     try {
       yield* moveOnAfter(ms, changed);
     } catch (error) {
       if (error !== caller.cancelError) throw error;
-      if (metBeforeCancel) {
-        // The result was complete in the turn the cancel came: it is given (decided case 12), and the
-        // cancel is due again at the caller's next suspension.
-        caller.redeliverCancel();
-      } else {
-        // Cancelled: the failures of operations it started that it will never hand back (those from
-        // before the cancel: `release` gives the later ones to the caller) are thrown instead (decided
-        // case 12), and the cancel is due at the caller's next suspension.
-        const failed = tasks.filter(
-          (task, index) => task.state === "failed" && !(ops[index] instanceof TaskImpl) && ((task as TaskImpl<T>).flags & BOUNDARY) !== 0,
-        );
-        throwFailuresOverCancel(caller, failed as TaskImpl<unknown>[]);
-        throw error;
-      }
+      // Cancelled: the failures of operations it started that it will never hand back (those from
+      // before the cancel: `release` gives the later ones to the caller) are thrown instead (decided
+      // case 12), and the cancel is due at the caller's next suspension.
+      const failed = tasks.filter(
+        (task, index) => task.state === "failed" && !(ops[index] instanceof TaskImpl) && ((task as TaskImpl<T>).flags & BOUNDARY) !== 0,
+      );
+      throwFailuresOverCancel(caller, failed as TaskImpl<unknown>[]);
+      throw error;
     } finally {
-      for (const task of tasks) {
-        task.removeDoneCallback(check);
-        (task as TaskImpl<T>).removeWatcher(met);
-      }
+      for (const task of tasks) (task as TaskImpl<T>).removeWatcher(check);
     }
   }
   returned = true;

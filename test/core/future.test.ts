@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { Future, isCancellation, type Operation, run, spawn, type Task } from "../../src/index.ts";
+import { HandOffFuture } from "../../src/core/future.ts";
+import { CancelledError, Future, isCancellation, type Operation, run, sleep, spawn, type Task } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -139,6 +140,56 @@ describe("Future", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("a waiter woken and then cancelled in one turn throws the cancel, as asyncio's task does; a hand-off future gives it the outcome, then the cancel, whatever the waiter's priority", async () => {
+    await runVirtual(function* () {
+      const boom = new Error("boom");
+      for (const kind of ["plain", "hand-off"] as const) {
+        for (const settle of ["resolve", "reject"] as const) {
+          for (const order of ["settled first", "cancelled first"] as const) {
+            for (const priority of [1, 50]) {
+              const future = kind === "plain" ? new Future<string>() : new HandOffFuture<string>();
+              let got: unknown = "nothing";
+              let later = "not cancelled";
+              const waiter = yield* spawn(
+                function* () {
+                  try {
+                    got = yield* future;
+                  } catch (error) {
+                    got = error instanceof CancelledError ? "cancel" : error;
+                    if (isCancellation(error)) throw error;
+                  }
+                  try {
+                    yield* sleep(1);
+                  } catch (error) {
+                    later = (error as Error).name;
+                    throw error;
+                  }
+                },
+                { priority },
+              );
+              yield* waitAllTasksBlocked();
+              // One step (priority 1, before a waiter of priority 50 runs) does both, in this order.
+              yield* spawn(
+                function* () {
+                  if (order === "cancelled first") waiter.cancel();
+                  if (settle === "resolve") future.resolve("v");
+                  else future.reject(boom);
+                  if (order === "settled first") waiter.cancel();
+                },
+                { priority: 1 },
+              );
+              yield* rejectsOp(waiter, CancelledError);
+              const what = `${kind}, ${settle}, ${order}, priority ${priority}`;
+              const given = kind === "hand-off" && order === "settled first";
+              assert.equal(got, given ? (settle === "resolve" ? "v" : boom) : "cancel", what);
+              assert.equal(later, given ? "CancelledError" : "not cancelled", what);
+            }
+          }
+        }
+      }
+    });
   });
 
   it("an iterator driven by hand finishes as a generator does", () => {

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { TaskImpl } from "../../src/core/task.ts";
-import { asCompleted, CancelledError, currentTask, currentTime, Future, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
+import { asCompleted, CancelledError, currentTask, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -44,46 +44,13 @@ describe("asCompleted", () => {
     const reports: unknown[] = [];
     await runVirtual(
       function* () {
-        for (const order of ["outcome first", "cancel first"] as const) {
-          for (const priority of [1, 50]) {
-            const gate = new Future<void>();
-            const cancelNow = new Future<void>();
-            const results = yield* asCompleted([
-              function* () {
-                yield* gate;
-                // The operation's last step wakes the canceller (priority 1): it cancels the reader in this
-                // turn, after the outcome came and before the reader runs.
-                if (order === "outcome first") cancelNow.resolve();
-                return "v";
-              },
-            ]);
-            let got: unknown = "nothing";
-            // The reader is not the operations' parent: cancelling it leaves them running.
-            const reader = yield* spawn(
-              function* () {
-                for (const next of results) {
-                  got = yield* next;
-                  yield* sleep(1);
-                }
-              },
-              { priority },
-            );
-            yield* spawn(
-              function* () {
-                yield* cancelNow;
-                reader.cancel();
-                // Cancelled first: the outcome comes later in this turn (before a reader of priority 50 runs).
-                if (order === "cancel first") gate.resolve();
-              },
-              { priority: 1 },
-            );
-            yield* sleep(1);
-            if (order === "outcome first") gate.resolve();
-            else cancelNow.resolve();
-            yield* rejectsOp(reader, CancelledError);
-            assert.equal(got, order === "outcome first" ? "v" : "nothing", `${order}, reader of priority ${priority}`);
-          }
-        }
+        yield* resultAndCancelInOneTurn(function* (makeResult) {
+          const results = yield* asCompleted([makeResult]);
+          // The reader is not the operations' parent: cancelling it leaves them running.
+          return function* () {
+            return yield* results.next().value as Operation<string>;
+          };
+        });
       },
       { onError: (error) => reports.push(error) },
     );

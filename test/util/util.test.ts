@@ -7,7 +7,6 @@ import {
   asyncCache,
   CancelledError,
   currentTime,
-  Future,
   isCancellation,
   limitGather,
   type Operation,
@@ -25,7 +24,7 @@ import {
   wait,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -421,41 +420,12 @@ describe("asyncCache", () => {
     const reports: unknown[] = [];
     await runVirtual(
       function* () {
-        for (const order of ["load first", "cancel first"] as const) {
-          for (const priority of [1, 50]) {
-            const gate = new Future<void>();
-            const cancelNow = new Future<void>();
-            const load = asyncCache(function* (key: string) {
-              yield* gate;
-              // The load's last step wakes the canceller (priority 1): it cancels the caller in this turn,
-              // after the load has ended and before the caller runs.
-              if (order === "load first") cancelNow.resolve();
-              return `loaded ${key}`;
-            });
-            let got: unknown = "nothing";
-            const caller = yield* spawn(
-              function* () {
-                got = yield* load("k");
-                yield* sleep(1);
-              },
-              { priority },
-            );
-            yield* spawn(
-              function* () {
-                yield* cancelNow;
-                caller.cancel();
-                // Cancelled first: the load ends later in this turn (before a caller of priority 50 runs).
-                if (order === "cancel first") gate.resolve();
-              },
-              { priority: 1 },
-            );
-            yield* sleep(1);
-            if (order === "load first") gate.resolve();
-            else cancelNow.resolve();
-            yield* rejectsOp(caller, CancelledError);
-            assert.equal(got, order === "load first" ? "loaded k" : "nothing", `${order}, caller of priority ${priority}`);
-          }
-        }
+        yield* resultAndCancelInOneTurn(function* (makeResult) {
+          const load = asyncCache(function* (_key: string) {
+            return yield* makeResult();
+          });
+          return () => load("k");
+        });
       },
       { onError: (error) => reports.push(error) },
     );

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CancelledError, currentTime, type Operation, scope, sleep, spawn, suspend, wait } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { cancelledAsItEnds, checkLeaks, rejectsOp } from "../_helpers.ts";
+import { cancelledAsItEnds, checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -40,6 +40,17 @@ describe("wait", () => {
       { onError: (error) => reports.push(error) },
     );
     assert.deepEqual(reports, []);
+  });
+
+  it("the condition met and the caller's cancel in one turn: the caller gets the result only if it came first, whatever its priority (decided case 12)", async () => {
+    await runVirtual(function* () {
+      yield* resultAndCancelInOneTurn(function* (makeResult) {
+        return function* () {
+          const { done } = yield* wait([makeResult]);
+          return done[0]?.result();
+        };
+      });
+    });
   });
 
   it("cancelled while nothing had ended: CancelledError, and what it started is cancelled", async () => {
