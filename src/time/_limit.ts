@@ -182,6 +182,10 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     this.time = kind.relative ? now + given : given;
     this.ms = kind.relative ? given : Math.max(0, given - now);
     this.startedAt = now;
+    // A limit already past has expired before the operation starts (Trio's cancel_called): an operation
+    // that moves the deadline in its first step cannot revive it. It still gives its value if it ends
+    // without suspending (asyncio's timeout(0)).
+    if (this.time <= now) this.early = true;
     // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
     this.arm();
     try {

@@ -1,7 +1,19 @@
 // After Trio's test_timeouts.py (move_on_after / move_on_at basics, nesting, cancel from outside).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, currentTime, moveOnAfter, moveOnAt, sleep, spawn, suspend, TimeoutError, timeout } from "../../src/index.ts";
+import {
+  CancelledError,
+  currentTime,
+  moveOnAfter,
+  moveOnAt,
+  type Operation,
+  sleep,
+  spawn,
+  suspend,
+  type TimeLimit,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
 
@@ -231,6 +243,39 @@ describe("TimeLimit (a movable deadline)", () => {
       assert.equal(outcome.cancelled, true);
       assert.deepEqual(log, ["still running until it suspends"]);
       assert.equal(currentTime(), 0);
+    });
+  });
+
+  it("a limit already past as it starts has expired: moving its deadline in the first step does not revive it (Trio's cancel_called)", async () => {
+    await runVirtual(function* () {
+      const pastLimits = [
+        (body: (limit: TimeLimit) => Operation<string>) => moveOnAfter(0, body),
+        (body: (limit: TimeLimit) => Operation<string>) => moveOnAt(currentTime() - 3, body),
+      ];
+      for (const limited of pastLimits) {
+        const seen: boolean[] = [];
+        const outcome = yield* limited(function* (limit) {
+          seen.push(limit.expired);
+          limit.deadline = currentTime() + 10;
+          yield* sleep(5);
+          return "ran";
+        });
+        assert.deepEqual(outcome, { value: undefined, cancelled: true });
+        assert.deepEqual(seen, [true]);
+      }
+      yield* rejectsOp(
+        timeout(0, function* (limit) {
+          limit.deadline = Number.POSITIVE_INFINITY;
+          yield* sleep(5);
+        }),
+        TimeoutError,
+      );
+      assert.equal(currentTime(), 0);
+      // One that ends without suspending still gives its value, as asyncio's timeout(0) does.
+      const atOnce = yield* moveOnAfter(0, function* (_limit: TimeLimit) {
+        return "at once";
+      });
+      assert.deepEqual(atOnce, { value: "at once", cancelled: false });
     });
   });
 
