@@ -277,6 +277,15 @@ export abstract class Scope {
     }
   }
 
+  /** Cancels the children (not shielded ones) but not this scope, whose body has ended. */
+  protected cancelChildren(reason: CancelledError): void {
+    for (let child = this.firstChild; child !== null; ) {
+      const next = child.nextSibling;
+      if ((child.flags & SHIELDED) === 0) child.requestCancel(reason);
+      child = next;
+    }
+  }
+
   /** A child has ended: unlink it, take its failure unless it is a boundary's, and see whether this scope is done. */
   childEnded(child: Scope): void {
     const prev = child.prevSibling;

@@ -479,6 +479,12 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     } else if (value instanceof CancelledError) {
       this.flags |= BODY_CANCELLED;
       this.#result = value;
+      // Not its own cancel (it let out the CancelledError of a task it waited for): nobody cancelled its
+      // children, and a body that ended cancelled does not wait for them (asyncio's TaskGroup aborts them).
+      // The task's own cancelError stays null: it was not cancelled, it ended so.
+      if (this.cancelError === null && this.hasChildren) {
+        this.cancelChildren(createCancelledError(`task ${this.path} ended with a CancelledError of another task`));
+      }
     } else {
       this.addFailure(value);
     }

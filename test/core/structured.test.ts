@@ -556,3 +556,49 @@ describe("deep nesting: no recursion per level in the scheduler", () => {
     assert.deepEqual(order, ["A1", "A2", "A", "B", "P"]);
   });
 });
+
+describe("a body that ends with another task's CancelledError", () => {
+  // asyncio: a TaskGroup whose body lets a CancelledError out (it awaited a task someone cancelled) aborts
+  // its other tasks (CPython's TaskGroup.__aexit__). A corio body ends cancelled then: its children are
+  // cancelled too, instead of being waited for (forever, for one that never ends).
+  for (const where of ["a task", "a scope"] as const) {
+    it(`in ${where}: its other children are cancelled at once and it ends cancelled`, async () => {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const body = function* (): Operation<void> {
+          const cancelled = yield* spawn(() => sleep(100));
+          yield* spawn(function* () {
+            try {
+              yield* suspend();
+            } finally {
+              log.push(`sibling cleaned up at ${currentTime()}`);
+            }
+          });
+          yield* sleep(1);
+          cancelled.cancel();
+          yield* cancelled;
+          log.push("not reached");
+        };
+        const task = yield* spawn(where === "a task" ? body : () => scope(body));
+        yield* rejectsOp(task, CancelledError);
+        log.push(`ended at ${currentTime()}`);
+      });
+      assert.deepEqual(log, ["sibling cleaned up at 1", "ended at 1"]);
+    });
+  }
+
+  it("the cancel of its children does not make the task look cancelled by someone (cancelError stays null)", async () => {
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        const cancelled = yield* spawn(suspend);
+        yield* spawn(suspend);
+        yield* sleep(1);
+        cancelled.cancel();
+        yield* cancelled;
+      });
+      yield* rejectsOp(task, CancelledError);
+      assert.equal(task.state, "cancelled");
+      assert.equal((task as unknown as { cancelError: unknown }).cancelError, null);
+    });
+  });
+});
