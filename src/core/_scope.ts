@@ -272,7 +272,8 @@ export abstract class Scope {
       if ((this.flags & BODY_DONE) === 0 || this.firstChild !== null) {
         this.requestCancel(createCancelledError(`task ${this.path} failed: ${describe(error)}`));
       }
-    } else {
+    } else if (!this.failures.includes(error)) {
+      // Once: a body that lets out the error of a failed child it waited for fails with that same error.
       this.failures.push(error);
     }
   }

@@ -602,3 +602,61 @@ describe("a body that ends with another task's CancelledError", () => {
     });
   });
 });
+
+describe("one failure is one error, however it reaches the scope", () => {
+  // The body awaits a failing child and lets its error out (README's `(yield* a) + (yield* b)`): the
+  // child's failure and the body's are the same error, recorded once, so the caller gets it as it is
+  // (not a TaskGroupError holding it twice).
+  function* failingChild(boom: Error): Operation<Task<void>> {
+    return yield* spawn(function* () {
+      yield* sleep(10);
+      throw boom;
+    });
+  }
+  for (const how of ["lets it out", "catches and rethrows it"] as const) {
+    it(`a task or a scope whose body awaits a failing child and ${how} fails with that error`, async () => {
+      const boom = new Error("boom");
+      await runVirtual(function* () {
+        const body = function* (): Operation<void> {
+          const child = yield* failingChild(boom);
+          if (how === "lets it out") yield* child;
+          else {
+            try {
+              yield* child;
+            } catch (error) {
+              throw error;
+            }
+          }
+        };
+        let task: Task<void> | undefined;
+        const fromTask = yield* caught(
+          scope(function* () {
+            task = yield* spawn(body);
+          }),
+        );
+        assert.equal(task?.error, boom);
+        assert.equal(fromTask, boom);
+        assert.equal(yield* caught(scope(body)), boom);
+      });
+    });
+  }
+
+  it("a new error that wraps the child's is a second failure (both kept)", async () => {
+    const boom = new Error("boom");
+    await runVirtual(function* () {
+      const error = yield* caught(
+        scope(function* () {
+          const child = yield* failingChild(boom);
+          try {
+            yield* child;
+          } catch (cause) {
+            throw new Error("wrapped", { cause });
+          }
+        }),
+      );
+      assert.ok(error instanceof TaskGroupError);
+      assert.equal(error.errors[0], boom);
+      assert.equal((error.errors[1] as Error).message, "wrapped");
+    });
+  });
+});
