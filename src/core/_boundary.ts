@@ -26,6 +26,10 @@ import { FIRST_STEP_DUE, TaskImpl } from "./task.ts";
 export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false, concurrent = false): TaskImpl<T> {
   assertOperationLike(op, api);
   const parent = requireCurrentTask(api);
+  // Entered while the caller's cancel is pending (it cancelled itself, `stop()` ran): a checkpoint. The
+  // cancel is thrown here, delivered, rather than through a child that would never run (decided case
+  // 11): that child's CancelledError left the caller's cancel pending, thrown again in its cleanup.
+  if (!shielded && parent.cancelPending) throw parent.takePendingCancel();
   const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (concurrent ? CONCURRENT : api === "scope" ? 0 : RESOURCES_TO_PARENT);
   const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
   if (eagerDepth >= MAX_EAGER_DEPTH) {

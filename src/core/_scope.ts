@@ -208,6 +208,12 @@ export abstract class Scope {
     return this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0;
   }
 
+  /** The pending cancel, now counted as delivered: for code that throws it into the body itself. */
+  takePendingCancel(): CancelledError {
+    this.flags |= CANCEL_DELIVERED;
+    return this.cancelError as CancelledError;
+  }
+
   /**
    * Called by a boundary that throws an error in place of the cancel that was
    * delivered here (decided case 12): the cancel is due again at the next

@@ -12,6 +12,7 @@ import {
   ensure,
   Future,
   Lock,
+  moveOnAfter,
   type Operation,
   Queue,
   race,
@@ -26,6 +27,7 @@ import {
   TaskGroupError,
   TimeoutError,
   timeout,
+  wait,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports, rejectsOp } from "../_helpers.ts";
@@ -129,6 +131,35 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
       CancelledError,
     );
     assert.deepEqual(ran, []);
+  });
+
+  it("a boundary entered while the cancel is pending throws it, delivered: the cleanup that follows is not cancelled again (asyncio's TaskGroup)", async () => {
+    const ops: Record<string, () => Operation<unknown>> = {
+      scope: () => scope(() => sleep(1)),
+      timeout: () => timeout(10, sleep(1)),
+      moveOnAfter: () => moveOnAfter(10, sleep(1)),
+      all: () => all([() => sleep(1)]),
+      allSettled: () => allSettled([() => sleep(1)]),
+      race: () => race([() => sleep(1)]),
+      wait: () => wait([() => sleep(1)]),
+    };
+    for (const [name, op] of Object.entries(ops)) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const task = yield* spawn(function* () {
+          try {
+            currentTask().cancel();
+            yield* op();
+            log.push("after the boundary");
+          } finally {
+            yield* sleep(1000);
+            log.push(`cleanup done at ${currentTime()}`);
+          }
+        });
+        yield* rejectsOp(task, CancelledError);
+      });
+      assert.deepEqual(log, ["cleanup done at 1000"], name);
+    }
   });
 
   it("after a shield returned holding the cancel back, a child spawned before the next suspension never runs", async () => {
