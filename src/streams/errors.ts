@@ -55,7 +55,11 @@ export class IncompleteReadError extends Error {
  */
 export class LimitOverrunError extends Error {
   override name = "LimitOverrunError";
-  /** How many bytes were looked at (to be consumed by the caller, asyncio's rule). */
+  /**
+   * How many bytes were looked at. After `readUntil` they are still buffered,
+   * for the caller to consume (asyncio's rule); after `readLine` the line is
+   * already dropped, so consuming them again would lose data.
+   */
   readonly consumed: number;
   constructor(message: string, consumed: number) {
     super(message);

@@ -206,7 +206,11 @@ export class StreamReader {
     this.#wake();
   }
 
-  /** Makes the next reads throw `error` (after the buffered data, for plain reads). */
+  /**
+   * Makes the next reads throw `error`, once the buffer cannot satisfy them:
+   * a read, `readExactly`, `readLine` or `readUntil` that the bytes already
+   * buffered can complete still returns them (asyncio raises at once).
+   */
   setException(error: unknown): void {
     this.#exception = error;
     this.#wake();
