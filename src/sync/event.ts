@@ -40,7 +40,9 @@ export class Event {
   /**
    * Waits until the event is set; returns at once if it is.
    *
-   * **Cancellation:** the task stops waiting; the event is unaffected.
+   * **Cancellation:** the task stops waiting; the event is unaffected. A
+   * waiter cancelled in the turn the event was set, before it ran, throws
+   * the cancel (asyncio's rule; Trio's wait would return).
    */
   *wait(): Operation<void> {
     if (this.#set) return;

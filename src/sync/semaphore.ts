@@ -167,6 +167,10 @@ defineStepOperation(SemaphoreAcquire, "semaphore.acquire", Semaphore, "acquire")
 /**
  * A semaphore that refuses to be released more often than acquired
  * (asyncio's `BoundedSemaphore`): its value never exceeds the initial one.
+ * Trio's `Semaphore(initial, max_value=n)` with a bound above the initial
+ * value (one that starts empty and may be released up to `n`) has no
+ * counterpart: make a `BoundedSemaphore(n)` and take the difference with
+ * `tryAcquire()`.
  *
  * @example
  * ```ts
