@@ -26,10 +26,9 @@ import { FIRST_STEP_DUE, TaskImpl } from "./task.ts";
 export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = false, concurrent = false): TaskImpl<T> {
   assertOperationLike(op, api);
   const parent = requireCurrentTask(api);
-  // Entered while the caller's cancel is pending (it cancelled itself, `stop()` ran): a checkpoint. The
-  // cancel is thrown here, delivered, rather than through a child that would never run (decided case
-  // 11): that child's CancelledError left the caller's cancel pending, thrown again in its cleanup.
-  if (!shielded && parent.cancelPending) throw parent.takePendingCancel();
+  // A sequential boundary entered while the caller's cancel is pending is a checkpoint (concurrent ones
+  // check once, before their first operation starts: `throwPendingCancel`).
+  if (!shielded && !concurrent) throwPendingCancel(parent);
   const flags = BOUNDARY | (shielded ? SHIELDED : 0) | (concurrent ? CONCURRENT : api === "scope" ? 0 : RESOURCES_TO_PARENT);
   const child = new TaskImpl<T>(parent.loop, parent, op, shielded ? "shield" : api, parent.priority, flags);
   if (eagerDepth >= MAX_EAGER_DEPTH) {
@@ -47,6 +46,17 @@ export function startBoundary<T>(op: OperationLike<T>, api: string, shielded = f
     eagerDepth--;
   }
   return child;
+}
+
+/**
+ * Entering a boundary while the caller's cancel is pending (it cancelled
+ * itself, `stop()` ran) throws that cancel, as delivered, rather than
+ * through a child that would never run (decided case 11): that child's
+ * `CancelledError` left the caller's own cancel pending, to be thrown
+ * again in its cleanup.
+ */
+export function throwPendingCancel(caller: TaskImpl<unknown>): void {
+  if (caller.cancelPending) throw caller.takePendingCancel();
 }
 
 /** How many boundary first steps run inside one another now, and how many may. */

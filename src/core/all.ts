@@ -3,7 +3,7 @@
  * @module
  */
 
-import { completedOverCancel, isSelfOrAncestor, startBoundary } from "./_boundary.ts";
+import { completedOverCancel, isSelfOrAncestor, startBoundary, throwPendingCancel } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CONCURRENT } from "./_scope.ts";
@@ -154,6 +154,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     else if (isSelfOrAncestor(op as TaskImpl<unknown>, caller))
       throw new TypeError(`Cannot ${api}: ${op.path} is this task or one of its parents, which ends only after it; wait for it with yield* or a time limit`);
   }
+  throwPendingCancel(caller);
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();
@@ -164,7 +165,9 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
       task.addWatcher(group);
     }
   }
-  if (group.remaining > 0) {
+  // An operation's first step may have cancelled the caller (the later ones then never ran): the park is
+  // a checkpoint, so that cancel is thrown here, delivered, even if every operation has ended.
+  if (group.remaining > 0 || caller.cancelPending) {
     try {
       yield group;
     } catch (error) {

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { startBoundary, throwFailuresOverCancel } from "../core/_boundary.ts";
+import { startBoundary, throwFailuresOverCancel, throwPendingCancel } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import { BOUNDARY } from "../core/_scope.ts";
 import type { Awaitable } from "../core/all.ts";
@@ -95,6 +95,7 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
   };
   // Every element is checked before any starts: one started before a bad element would run on unowned.
   for (const op of ops) if (!(op instanceof TaskImpl)) assertOperationLike(op, "wait");
+  throwPendingCancel(caller);
   const tasks = ops.map((op): Task<T> => {
     if (op instanceof TaskImpl) return op as Task<T>;
     const task = startBoundary(op as OperationLike<T>, "wait", false, true);
@@ -106,7 +107,9 @@ export const wait = defineOperation(function* wait<T>(ops: readonly Awaitable<T>
     if (mode === "first-error" && tasks.some((task) => task.state === "failed")) return true;
     return tasks.every((task) => task.done);
   };
-  if (!satisfied()) {
+  // An operation's first step may have cancelled the caller: the time limit below then throws that
+  // cancel, delivered, even if the condition holds.
+  if (!satisfied() || caller.cancelPending) {
     // Told synchronously as a task finishes (a done callback comes a turn later), and a hand-off
     // future: a condition met before the caller's cancel came (in the same turn) gives the result all
     // the same (decided case 12), and the cancel is thrown at the caller's next suspension.

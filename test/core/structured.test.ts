@@ -162,6 +162,58 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
+  it("an operation of all/allSettled/race/wait that cancels the caller in its first step: the caller still waits for its cleanup, and its own cleanup is not cancelled again", async () => {
+    const groups: Record<string, (ops: (() => Operation<void>)[]) => Operation<unknown>> = {
+      all: (ops) => all(ops),
+      allSettled: (ops) => allSettled(ops),
+      race: (ops) => race(ops),
+      wait: (ops) => wait(ops),
+    };
+    for (const [name, group] of Object.entries(groups)) {
+      for (const first of ["suspends", "returns at once"] as const) {
+        const log: string[] = [];
+        await runVirtual(function* () {
+          const task = yield* spawn(function* () {
+            const caller = currentTask();
+            try {
+              yield* group([
+                function* () {
+                  caller.cancel();
+                  if (first === "returns at once") return;
+                  try {
+                    yield* sleep(100);
+                  } finally {
+                    yield* sleep(50);
+                    log.push(`operation cleaned up at ${currentTime()}`);
+                  }
+                },
+                () => sleep(10),
+              ]);
+              log.push("after the group");
+            } finally {
+              log.push(`caller's finally at ${currentTime()}`);
+              yield* sleep(1000);
+              log.push(`caller's cleanup done at ${currentTime()}`);
+            }
+          });
+          yield* rejectsOp(task, CancelledError);
+        });
+        const expected =
+          first === "suspends"
+            ? name === "wait"
+              ? // wait throws the cancel at once; its operations' cleanup is awaited as the caller ends.
+                ["caller's finally at 0", "operation cleaned up at 50", "caller's cleanup done at 1000"]
+              : ["operation cleaned up at 50", "caller's finally at 50", "caller's cleanup done at 1050"]
+            : name === "race"
+              ? // The first operation won before the cancel reached the caller: its value is given, and the
+                // cancel is thrown at the caller's next suspension, its first (decided case 12).
+                ["after the group", "caller's finally at 0"]
+              : ["caller's finally at 0", "caller's cleanup done at 1000"];
+        assert.deepEqual(log, expected, `${name}, the first operation ${first}`);
+      }
+    }
+  });
+
   it("after a shield returned holding the cancel back, a child spawned before the next suspension never runs", async () => {
     const ran: string[] = [];
     await runVirtual(function* () {
