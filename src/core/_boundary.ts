@@ -101,6 +101,18 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
       throw error;
     }
   }
+  return boundaryOutcome(requireCurrentTask("wait for a child"), child);
+}
+
+/**
+ * The outcome of a boundary child that has ended, for its caller. One that
+ * ended cancelled while the caller's own cancel is pending (it inherited
+ * that cancel, or its first step cancelled the caller) gives the caller its
+ * cancel, as delivered: thrown again at the caller's next suspension, it
+ * would cut short the cleanup that catching it runs.
+ */
+export function boundaryOutcome<T>(caller: TaskImpl<unknown>, child: TaskImpl<T>): T {
+  if (child.cancelled && caller.cancelPending) throw caller.takePendingCancel();
   return child.outcome();
 }
 

@@ -278,10 +278,20 @@ export abstract class Scope {
       if ((this.flags & BODY_DONE) === 0 || this.firstChild !== null) {
         this.requestCancel(createCancelledError(`task ${this.path} failed: ${describe(error)}`));
       }
-    } else if (!this.failures.includes(error)) {
-      // Once: a body that lets out the error of a failed child it waited for fails with that same error.
+    } else {
       this.failures.push(error);
     }
+  }
+
+  /**
+   * Records the body's failure, unless it is the very error object a failed child of this scope
+   * already recorded: a body that lets out (or rethrows) the error of a child it waited for fails
+   * once with it, not as a `TaskGroupError` holding it twice. Only objects: two failures that are
+   * equal primitives (`throw "boom"` twice) are two failures.
+   */
+  protected addBodyFailure(error: unknown): void {
+    if (error !== null && typeof error === "object" && this.failures?.includes(error)) return;
+    this.addFailure(error);
   }
 
   /** Cancels the children (not shielded ones) but not this scope, whose body has ended. */

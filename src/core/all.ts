@@ -3,7 +3,7 @@
  * @module
  */
 
-import { completedOverCancel, isSelfOrAncestor, startBoundary, throwPendingCancel } from "./_boundary.ts";
+import { completedOverCancel, isSelfOrAncestor, startBoundary, throwFailuresOverCancel, waitUntilDone } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CONCURRENT } from "./_scope.ts";
@@ -154,7 +154,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     else if (isSelfOrAncestor(op as TaskImpl<unknown>, caller))
       throw new TypeError(`Cannot ${api}: ${op.path} is this task or one of its parents, which ends only after it; wait for it with yield* or a time limit`);
   }
-  throwPendingCancel(caller);
+  if (caller.cancelPending) yield* cancelGiven(caller, ops);
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();
@@ -190,6 +190,20 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     }
   }
   return { tasks, failure: group.decider };
+}
+
+/**
+ * Entered while the caller's cancel is pending: a checkpoint (`throwPendingCancel`). No operation
+ * starts; the tasks given are cancelled and waited for, as when the caller is cancelled while the
+ * group waits, and their failures are thrown over the cancel (decided case 12).
+ */
+function* cancelGiven(caller: TaskImpl<unknown>, ops: readonly Awaitable<unknown>[]): Generator<Instruction, never, unknown> {
+  const error = caller.takePendingCancel();
+  const given = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl);
+  for (const task of given) if (!task.done) task.requestCancel(error);
+  for (const task of given) yield* waitUntilDone(caller, task, error);
+  throwFailuresOverCancel(caller, given);
+  throw error;
 }
 
 class GroupPark extends Park implements Watcher {

@@ -486,7 +486,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         this.cancelChildren(createCancelledError(`task ${this.path} ended with a CancelledError of another task`));
       }
     } else {
-      this.addFailure(value);
+      this.addBodyFailure(value);
     }
     this.tryFinish();
   }

@@ -2,7 +2,7 @@
  * The time limit shared by `timeout`, `deadline`, `moveOnAfter` and `moveOnAt`.
  * @module
  */
-import { completedOverCancel, isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
+import { boundaryOutcome, completedOverCancel, isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
@@ -202,7 +202,7 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
       // Read the clock only for an operation still running (most finish without suspending).
       if (!child.done && (this.early || this.time <= loop.now())) this.fire();
       // An operation that finished in its first step needs no join.
-      if (child.done) return this.#finished(child.outcome());
+      if (child.done) return this.#finished(boundaryOutcome(caller, child as TaskImpl<T>));
       this.#join = joinBoundary(child);
       this.#state = JOINING;
     } catch (error) {

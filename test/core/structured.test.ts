@@ -214,6 +214,65 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
+  it("all/allSettled/race entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
+    const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
+      all: (tasks) => all(tasks),
+      allSettled: (tasks) => allSettled(tasks),
+      race: (tasks) => race(tasks),
+    };
+    for (const [name, group] of Object.entries(groups)) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const given = yield* spawn(function* () {
+          try {
+            yield* sleep(100);
+          } finally {
+            yield* sleep(5);
+            log.push(`given task cleaned up at ${currentTime()}`);
+          }
+        });
+        const caller = yield* spawn(function* () {
+          try {
+            currentTask().cancel();
+            yield* group([given]);
+          } finally {
+            log.push(`caller's finally at ${currentTime()}`);
+          }
+        });
+        yield* rejectsOp(caller, CancelledError);
+        assert.equal(given.state, "cancelled", name);
+      });
+      assert.deepEqual(log, ["given task cleaned up at 5", "caller's finally at 5"], name);
+    }
+  });
+
+  it("a scope or time limit whose operation cancels the caller and ends at once gives the caller its cancel, delivered: the caller's cleanup is not cancelled again", async () => {
+    const boundaries: Record<string, (body: () => Operation<void>) => Operation<unknown>> = {
+      scope: (body) => scope(body),
+      timeout: (body) => timeout(100, body),
+      moveOnAfter: (body) => moveOnAfter(100, body),
+    };
+    for (const [name, boundary] of Object.entries(boundaries)) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const task = yield* spawn(function* () {
+          const caller = currentTask();
+          try {
+            yield* boundary(function* () {
+              caller.cancel();
+              yield* sleep(1);
+            });
+          } finally {
+            yield* sleep(1000);
+            log.push(`cleanup done at ${currentTime()}`);
+          }
+        });
+        yield* rejectsOp(task, CancelledError);
+      });
+      assert.deepEqual(log, ["cleanup done at 1000"], name);
+    }
+  });
+
   it("after a shield returned holding the cancel back, a child spawned before the next suspension never runs", async () => {
     const ran: string[] = [];
     await runVirtual(function* () {
@@ -723,6 +782,29 @@ describe("one failure is one error, however it reaches the scope", () => {
       });
     });
   }
+
+  it("two children failing with equal primitives are two failures (only the same error object is one)", async () => {
+    await runVirtual(function* () {
+      const error = yield* caught(
+        scope(function* () {
+          yield* spawn(function* () {
+            yield* sleep(1);
+            throw "boom";
+          });
+          yield* spawn(function* () {
+            try {
+              yield* suspend();
+            } finally {
+              // biome-ignore lint/correctness/noUnsafeFinally: the point of the test: a cleanup that fails alike
+              throw "boom";
+            }
+          });
+        }),
+      );
+      assert.ok(error instanceof TaskGroupError);
+      assert.deepEqual(error.errors, ["boom", "boom"]);
+    });
+  });
 
   it("a new error that wraps the child's is a second failure (both kept)", async () => {
     const boom = new Error("boom");
