@@ -2,6 +2,7 @@
  * Results in the order they finish (asyncio's `as_completed`).
  * @module
  */
+import { throwPendingCancel } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import type { Destructor } from "../core/_scope.ts";
 import { describeKind, TaskGroupError } from "../core/errors.ts";
@@ -139,7 +140,11 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   /** The oldest outcome not taken yet, once there is one. */
   *take(): Operation<Outcome<T>> {
     while (this.#taken === this.#outcomes.length) {
-      if (this.#stopped) throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
+      if (this.#stopped) {
+        // Woken by the stop, not by an outcome: a cancel that came since is thrown, delivered, not this error.
+        throwPendingCancel(requireCurrentTask("run asCompleted"));
+        throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
+      }
       this.#changed ??= new HandOffFuture<void>();
       yield* this.#changed;
     }

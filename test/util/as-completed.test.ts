@@ -57,6 +57,28 @@ describe("asCompleted", () => {
     assert.deepEqual(reports, []);
   });
 
+  it("a reader cancelled in the turn the loop is stopped gets its cancel, not the stopped loop's error", async () => {
+    await runVirtual(function* () {
+      let got: unknown;
+      yield* scope(function* () {
+        const results = yield* asCompleted([() => suspend()]);
+        const next = results.next().value as Operation<void>;
+        const reader = yield* spawn(function* () {
+          try {
+            yield* next;
+          } catch (error) {
+            got = error;
+            throw error;
+          }
+        });
+        yield* sleep(1);
+        results.return?.();
+        reader.cancel();
+      });
+      assert.ok(got instanceof CancelledError);
+    });
+  });
+
   it("gives the results in completion order", async () => {
     const order = await runVirtual(function* () {
       const order: string[] = [];
