@@ -2,6 +2,7 @@
  * Bounded concurrent gather (the file-sync seed's `limit_gather`).
  * @module
  */
+import { throwPendingCancel } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import type { Settled } from "../core/all.ts";
 import { describeKind, TimeoutError } from "../core/errors.ts";
@@ -129,6 +130,9 @@ export const limitGather: {
       self.redeliverCancel();
     }
     gather.throwIfFailed();
+    // An operation's first step cancelled the caller: the later ones never ran (decided case 11), so there
+    // are no values to give; the cancel is thrown, delivered, rather than a list with holes.
+    if (gather.completed < ops.length) throwPendingCancel(requireCurrentTask("limitGather"));
     return gather.results as T[] | Settled<T>[];
   });
 }) as never;

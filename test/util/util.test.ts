@@ -6,6 +6,7 @@ import {
   asCompleted,
   asyncCache,
   CancelledError,
+  currentTask,
   currentTime,
   isCancellation,
   limitGather,
@@ -277,6 +278,40 @@ describe("limitGather", () => {
         assert.equal(error.message, "Cannot limitGather: n must be a positive integer, received 0");
       }
     });
+  });
+
+  it("an operation whose first step cancels the caller: the later ones never run and the cancel is thrown, not a list with holes", async () => {
+    for (const settle of [false, true]) {
+      let got: unknown;
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const task = yield* spawn(function* () {
+          const caller = currentTask();
+          try {
+            got = yield* limitGather(
+              [
+                function* () {
+                  caller.cancel();
+                  return "a";
+                },
+                function* () {
+                  log.push("second ran");
+                  return "b";
+                },
+              ],
+              2,
+              { settle: settle as true },
+            );
+          } finally {
+            yield* sleep(10);
+            log.push(`cleanup done at ${currentTime()}`);
+          }
+        });
+        yield* rejectsOp(task, CancelledError);
+      });
+      assert.equal(got, undefined, `settle: ${settle}`);
+      assert.deepEqual(log, ["cleanup done at 10"], `settle: ${settle}`);
+    }
   });
 });
 
