@@ -41,7 +41,10 @@ const MODES = ["first-completed", "first-error", "all"];
  * returns the tasks split into `done` and `pending` (asyncio's `wait`).
  * Nothing is thrown for a failed task: read its outcome from the task
  * (`task.state`, `task.error`, `yield* task`). A cancelled task counts as
- * finished, not as an error.
+ * finished, not as an error. It returns in the turn its condition is met
+ * (asyncio's `wait` learns it a turn later, through done callbacks), so a
+ * task that finishes a turn after the first is still in `pending` with
+ * `"first-completed"`.
  *
  * Unlike asyncio, it is structured: the operations run as child tasks of the
  * caller, and the `pending` ones keep running after `wait` returns. The
