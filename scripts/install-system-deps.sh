@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests and benchmarks use, when missing:
-# real peer clients (nc, socat, curl, Python asyncio with uvloop), openssl for
+# real peer clients (nc, socat, curl, Python asyncio with uvloop), Trio (the
+# upstream comparison in test/upstream), openssl for
 # the test certificates, the HTTP load generator (wrk) and a browser for the
 # SSE page tests (chromium), and a Redis server for corio/redis. Tests skip, saying which is missing, without them.
 # Safe to run repeatedly; does nothing when everything is there.
@@ -13,6 +14,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v wrk >/dev/null || need+=(wrk)
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c "import uvloop" 2>/dev/null || need+=(python3-uvloop)
+/usr/bin/python3 -c "import trio" 2>/dev/null || need+=(python3-trio)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
