@@ -28,6 +28,11 @@ const ROOT = resolve(import.meta.dirname, "..");
 const CACHE = resolve(process.env.CORIO_RUNTIMES_CACHE ?? join(homedir(), ".cache", "corio-runtimes"));
 const LOGS = join(ROOT, "tmp", "runtimes-logs");
 const CHROMIUM = "/usr/bin/chromium";
+/**
+ * Not test/upstream: it spawns /usr/bin/python3 to run CPython asyncio and
+ * Trio, which checks corio's semantics (the same on every runtime), not the
+ * runtime; `npm test` runs it on Node 20.
+ */
 const PORTABLE_TESTS = ["core", "time", "sync", "streams", "util", "testing"];
 /**
  * Also run on Node 22 and 24: worker threads are where Node versions differ
