@@ -101,18 +101,23 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
       throw error;
     }
   }
-  return boundaryOutcome(requireCurrentTask("wait for a child"), child);
+  return boundaryOutcome(child);
 }
 
 /**
  * The outcome of a boundary child that has ended, for its caller. One that
- * ended cancelled while the caller's own cancel is pending (it inherited
- * that cancel, or its first step cancelled the caller) gives the caller its
- * cancel, as delivered: thrown again at the caller's next suspension, it
- * would cut short the cleanup that catching it runs.
+ * ended cancelled by the caller's own cancel while it is still pending (the
+ * child inherited it, or its first step cancelled the caller) gives the
+ * caller that cancel, as delivered: thrown again at the caller's next
+ * suspension, it would cut short the cleanup that catching it runs. A
+ * shielded child never takes the caller's cancel, so its outcome is its own.
  */
-export function boundaryOutcome<T>(caller: TaskImpl<unknown>, child: TaskImpl<T>): T {
-  if (child.cancelled && caller.cancelPending) throw caller.takePendingCancel();
+export function boundaryOutcome<T>(child: TaskImpl<T>): T {
+  if (child.cancelled) {
+    // A boundary child's parent is the code that started it.
+    const caller = child.parentScope as TaskImpl<unknown>;
+    if (child.cancelError === caller.cancelError && caller.cancelPending) throw caller.takePendingCancel();
+  }
   return child.outcome();
 }
 

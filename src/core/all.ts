@@ -194,15 +194,16 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
 
 /**
  * Entered while the caller's cancel is pending: a checkpoint (`throwPendingCancel`). No operation
- * starts; the tasks given are cancelled and waited for, as when the caller is cancelled while the
- * group waits, and their failures are thrown over the cancel (decided case 12).
+ * starts; the tasks given that still run are cancelled and waited for, as when the caller is
+ * cancelled while the group waits, and the failures of their cleanup are thrown over the cancel
+ * (decided case 12). One that had already failed before the call is no error of this cancel.
  */
 function* cancelGiven(caller: TaskImpl<unknown>, ops: readonly Awaitable<unknown>[]): Generator<Instruction, never, unknown> {
   const error = caller.takePendingCancel();
-  const given = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl);
-  for (const task of given) if (!task.done) task.requestCancel(error);
-  for (const task of given) yield* waitUntilDone(caller, task, error);
-  throwFailuresOverCancel(caller, given);
+  const running = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl && !op.done);
+  for (const task of running) task.requestCancel(error);
+  for (const task of running) yield* waitUntilDone(caller, task, error);
+  throwFailuresOverCancel(caller, running);
   throw error;
 }
 

@@ -202,7 +202,7 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
       // Read the clock only for an operation still running (most finish without suspending).
       if (!child.done && (this.early || this.time <= loop.now())) this.fire();
       // An operation that finished in its first step needs no join.
-      if (child.done) return this.#finished(boundaryOutcome(caller, child as TaskImpl<T>));
+      if (child.done) return this.#finished(boundaryOutcome(child as TaskImpl<T>));
       this.#join = joinBoundary(child);
       this.#state = JOINING;
     } catch (error) {

@@ -141,7 +141,8 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
   *take(): Operation<Outcome<T>> {
     while (this.#taken === this.#outcomes.length) {
       if (this.#stopped) {
-        // Woken by the stop, not by an outcome: a cancel that came since is thrown, delivered, not this error.
+        // Stopped (this reader may have been woken by the stop, not by an outcome): a pending cancel is
+        // thrown, delivered, rather than this error.
         throwPendingCancel(requireCurrentTask("run asCompleted"));
         throw new Error("Cannot take the next result: the asCompleted loop was stopped, received a next after it");
       }

@@ -273,6 +273,69 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
+  it("a shield entered while the cancel is pending gives its operation's own outcome, ended at once or not, and the cancel comes after", async () => {
+    for (const atOnce of [true, false]) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        const task = yield* spawn(function* () {
+          currentTask().cancel("caller");
+          try {
+            yield* shield(function* () {
+              if (!atOnce) yield* sleep(1);
+              currentTask().cancel("own");
+              yield* sleep(0);
+            });
+          } catch (error) {
+            log.push(`shield threw ${(error as CancelledError).message}`);
+          }
+          try {
+            yield* sleep(10);
+          } catch (error) {
+            log.push(`next suspension threw ${(error as CancelledError).message}`);
+            throw error;
+          }
+        });
+        yield* rejectsOp(task, CancelledError);
+      });
+      assert.deepEqual(log, ['shield threw Task was cancelled: "own"', 'next suspension threw Task was cancelled: "caller"'], `at once: ${atOnce}`);
+    }
+  });
+
+  it("a task given to allSettled/all/race that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
+    const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
+      all: (tasks) => all(tasks),
+      allSettled: (tasks) => allSettled(tasks),
+      race: (tasks) => race(tasks),
+    };
+    for (const [name, group] of Object.entries(groups)) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        let failed: Task<void> | undefined;
+        yield* caught(
+          scope(function* () {
+            failed = yield* spawn(function* () {
+              throw new Error("failed before");
+            });
+          }),
+        );
+        const caller = yield* spawn(function* () {
+          try {
+            currentTask().cancel();
+            yield* group([failed as Task<void>]);
+          } catch (error) {
+            log.push(`group threw ${(error as Error).name}`);
+            throw error;
+          } finally {
+            yield* sleep(10);
+            log.push(`cleanup done at ${currentTime()}`);
+          }
+        });
+        yield* rejectsOp(caller, CancelledError);
+      });
+      assert.deepEqual(log, ["group threw CancelledError", "cleanup done at 10"], name);
+    }
+  });
+
   it("after a shield returned holding the cancel back, a child spawned before the next suspension never runs", async () => {
     const ran: string[] = [];
     await runVirtual(function* () {
