@@ -106,17 +106,18 @@ export function* joinBoundary<T>(child: TaskImpl<T>, shielded = false): Generato
 
 /**
  * The outcome of a boundary child that has ended, for its caller. One that
- * ended cancelled by the caller's own cancel while it is still pending (the
- * child inherited it, or its first step cancelled the caller) gives the
- * caller that cancel, as delivered: thrown again at the caller's next
- * suspension, it would cut short the cleanup that catching it runs. A
- * shielded child never takes the caller's cancel, so its outcome is its own.
+ * ended cancelled while the caller's own cancel is pending (the child
+ * inherited it, or its first step cancelled the caller) gives the caller
+ * that cancel, as delivered, as the same child joined after a suspension
+ * does: thrown again at the caller's next suspension, it would cut short
+ * the cleanup that catching it runs. A shielded child is not the caller's
+ * to cancel, so its outcome is its own and the caller's cancel comes after.
  */
 export function boundaryOutcome<T>(child: TaskImpl<T>): T {
-  if (child.cancelled) {
+  if (child.cancelled && (child.flags & SHIELDED) === 0) {
     // A boundary child's parent is the code that started it.
     const caller = child.parentScope as TaskImpl<unknown>;
-    if (child.cancelError === caller.cancelError && caller.cancelPending) throw caller.takePendingCancel();
+    if (caller.cancelPending) throw caller.takePendingCancel();
   }
   return child.outcome();
 }

@@ -273,6 +273,39 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
+  it("a scope or timeout whose operation cancels itself, then the caller: the caller gets its own cancel, delivered, whether the operation ended at once or not", async () => {
+    const boundaries: Record<string, (body: () => Operation<void>) => Operation<unknown>> = {
+      scope: (body) => scope(body),
+      timeout: (body) => timeout(10, body),
+    };
+    for (const [name, boundary] of Object.entries(boundaries)) {
+      for (const atOnce of [true, false]) {
+        const log: string[] = [];
+        await runVirtual(function* () {
+          const task = yield* spawn(function* () {
+            const caller = currentTask();
+            try {
+              yield* boundary(function* () {
+                if (!atOnce) yield* sleep(1);
+                currentTask().cancel("own");
+                caller.cancel("caller");
+                yield* sleep(0);
+              });
+            } catch (error) {
+              log.push(`threw ${(error as CancelledError).message}`);
+              throw error;
+            } finally {
+              yield* sleep(1);
+              log.push("cleanup done");
+            }
+          });
+          yield* rejectsOp(task, CancelledError);
+        });
+        assert.deepEqual(log, ['threw Task was cancelled: "caller"', "cleanup done"], `${name}, at once: ${atOnce}`);
+      }
+    }
+  });
+
   it("a shield entered while the cancel is pending gives its operation's own outcome, ended at once or not, and the cancel comes after", async () => {
     for (const atOnce of [true, false]) {
       const log: string[] = [];
