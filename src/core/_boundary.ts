@@ -59,6 +59,25 @@ export function throwPendingCancel(caller: TaskImpl<unknown>): void {
   if (caller.cancelPending) throw caller.takePendingCancel();
 }
 
+/**
+ * For an operation given tasks and entered while the caller's cancel is
+ * pending (`all`, `race`, `allSettled`, `timeout(ms, task)`): the cancel is
+ * taken as delivered, the given tasks that still run are cancelled and
+ * waited for, as when the caller is cancelled while it waits for them, and
+ * the failures of their cleanup are thrown over the cancel (decided case
+ * 12); otherwise the cancel is thrown. A task that had already failed
+ * before is no error of this cancel. An ancestor of the caller is left
+ * alone: it ends only after the caller.
+ */
+export function* cancelAndJoin(caller: TaskImpl<unknown>, tasks: readonly TaskImpl<unknown>[]): Generator<Instruction, never, unknown> {
+  const error = caller.takePendingCancel();
+  const running = tasks.filter((task) => !task.done && !isSelfOrAncestor(task, caller));
+  for (const task of running) task.requestCancel(error);
+  for (const task of running) yield* waitUntilDone(caller, task, error);
+  throwFailuresOverCancel(caller, running);
+  throw error;
+}
+
 /** How many boundary first steps run inside one another now, and how many may. */
 let eagerDepth = 0;
 const MAX_EAGER_DEPTH = 64;

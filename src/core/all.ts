@@ -3,7 +3,7 @@
  * @module
  */
 
-import { completedOverCancel, isSelfOrAncestor, startBoundary, throwFailuresOverCancel, waitUntilDone } from "./_boundary.ts";
+import { cancelAndJoin, completedOverCancel, isSelfOrAncestor, startBoundary } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { Park } from "./_park.ts";
 import { CONCURRENT } from "./_scope.ts";
@@ -154,7 +154,12 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     else if (isSelfOrAncestor(op as TaskImpl<unknown>, caller))
       throw new TypeError(`Cannot ${api}: ${op.path} is this task or one of its parents, which ends only after it; wait for it with yield* or a time limit`);
   }
-  if (caller.cancelPending) yield* cancelGiven(caller, ops);
+  // Entered while the caller's cancel is pending: a checkpoint. No operation starts; the tasks given are
+  // cancelled and waited for, as when the caller is cancelled while the group waits.
+  if (caller.cancelPending) {
+    const given = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl);
+    yield* cancelAndJoin(caller, given);
+  }
   const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();
@@ -190,21 +195,6 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     }
   }
   return { tasks, failure: group.decider };
-}
-
-/**
- * Entered while the caller's cancel is pending: a checkpoint (`throwPendingCancel`). No operation
- * starts; the tasks given that still run are cancelled and waited for, as when the caller is
- * cancelled while the group waits, and the failures of their cleanup are thrown over the cancel
- * (decided case 12). One that had already failed before the call is no error of this cancel.
- */
-function* cancelGiven(caller: TaskImpl<unknown>, ops: readonly Awaitable<unknown>[]): Generator<Instruction, never, unknown> {
-  const error = caller.takePendingCancel();
-  const running = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl && !op.done);
-  for (const task of running) task.requestCancel(error);
-  for (const task of running) yield* waitUntilDone(caller, task, error);
-  throwFailuresOverCancel(caller, running);
-  throw error;
 }
 
 class GroupPark extends Park implements Watcher {

@@ -2,7 +2,7 @@
  * The time limit shared by `timeout`, `deadline`, `moveOnAfter` and `moveOnAt`.
  * @module
  */
-import { boundaryOutcome, completedOverCancel, isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
+import { boundaryOutcome, cancelAndJoin, completedOverCancel, isSelfOrAncestor, joinBoundary, startBoundary, waitUntilDone } from "../core/_boundary.ts";
 import type { TimerEntry } from "../core/_timer-heap.ts";
 import { createCancelledError, TimeoutError, withoutStack } from "../core/errors.ts";
 import type { Loop } from "../core/loop.ts";
@@ -190,6 +190,12 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     this.arm();
     try {
       const op = this.#op;
+      if (op instanceof TaskImpl && caller.cancelPending) {
+        // A task given while the caller's cancel is pending is cancelled and waited for, as `all` does.
+        this.#join = cancelAndJoin(caller, [op as TaskImpl<unknown>]);
+        this.#state = JOINING;
+        return this.#resume(false, undefined);
+      }
       // A function that takes the handle gets it; others are left as they are (no closure per call).
       const body =
         op instanceof TaskImpl

@@ -214,11 +214,12 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
-  it("all/allSettled/race entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
+  it("all/allSettled/race/timeout entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
     const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
       all: (tasks) => all(tasks),
       allSettled: (tasks) => allSettled(tasks),
       race: (tasks) => race(tasks),
+      timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
     };
     for (const [name, group] of Object.entries(groups)) {
       const log: string[] = [];
@@ -334,11 +335,12 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
-  it("a task given to allSettled/all/race that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
+  it("a task given to allSettled/all/race/timeout that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
     const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
       all: (tasks) => all(tasks),
       allSettled: (tasks) => allSettled(tasks),
       race: (tasks) => race(tasks),
+      timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
     };
     for (const [name, group] of Object.entries(groups)) {
       const log: string[] = [];
