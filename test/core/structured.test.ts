@@ -71,6 +71,34 @@ function* cancelWhenBlocked(body: () => Operation<unknown>, cancelAfter?: number
   return { error, task: task as Task<unknown> };
 }
 
+/**
+ * Runs `body` in a task whose `finally` sleeps 1000 ms, on the virtual clock; the task must end
+ * cancelled. Returns when that cleanup finished, or `undefined` if a second cancel cut it short.
+ */
+async function cleanupEnd(body: (caller: Task<unknown>) => Operation<unknown>): Promise<number | undefined> {
+  let done: number | undefined;
+  await runVirtual(function* () {
+    const task = yield* spawn(function* () {
+      try {
+        yield* body(currentTask());
+      } finally {
+        yield* sleep(1000);
+        done = currentTime();
+      }
+    });
+    yield* rejectsOp(task, CancelledError);
+  });
+  return done;
+}
+
+/** The operations that take tasks to wait for (and cancel with their caller), by name. */
+const GIVEN_TASK_GROUPS: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
+  all: (tasks) => all(tasks),
+  allSettled: (tasks) => allSettled(tasks),
+  race: (tasks) => race(tasks),
+  timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
+};
+
 /** The first value of a list `op` gives. */
 function* first<T>(op: Operation<readonly T[]>): Operation<T> {
   return (yield* op)[0] as T;
@@ -144,21 +172,14 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
       wait: () => wait([() => sleep(1)]),
     };
     for (const [name, op] of Object.entries(ops)) {
-      const log: string[] = [];
-      await runVirtual(function* () {
-        const task = yield* spawn(function* () {
-          try {
-            currentTask().cancel();
-            yield* op();
-            log.push("after the boundary");
-          } finally {
-            yield* sleep(1000);
-            log.push(`cleanup done at ${currentTime()}`);
-          }
-        });
-        yield* rejectsOp(task, CancelledError);
+      let after = false;
+      const cleanupDone = await cleanupEnd(function* () {
+        currentTask().cancel();
+        yield* op();
+        after = true;
       });
-      assert.deepEqual(log, ["cleanup done at 1000"], name);
+      assert.equal(cleanupDone, 1000, name);
+      assert.equal(after, false, name);
     }
   });
 
@@ -215,13 +236,7 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
   });
 
   it("all/allSettled/race/timeout entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
-    const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
-      all: (tasks) => all(tasks),
-      allSettled: (tasks) => allSettled(tasks),
-      race: (tasks) => race(tasks),
-      timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
-    };
-    for (const [name, group] of Object.entries(groups)) {
+    for (const [name, group] of Object.entries(GIVEN_TASK_GROUPS)) {
       const log: string[] = [];
       await runVirtual(function* () {
         const given = yield* spawn(function* () {
@@ -254,23 +269,13 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
       moveOnAfter: (body) => moveOnAfter(100, body),
     };
     for (const [name, boundary] of Object.entries(boundaries)) {
-      const log: string[] = [];
-      await runVirtual(function* () {
-        const task = yield* spawn(function* () {
-          const caller = currentTask();
-          try {
-            yield* boundary(function* () {
-              caller.cancel();
-              yield* sleep(1);
-            });
-          } finally {
-            yield* sleep(1000);
-            log.push(`cleanup done at ${currentTime()}`);
-          }
+      const cleanupDone = await cleanupEnd(function* (caller) {
+        yield* boundary(function* () {
+          caller.cancel();
+          yield* sleep(1);
         });
-        yield* rejectsOp(task, CancelledError);
       });
-      assert.deepEqual(log, ["cleanup done at 1000"], name);
+      assert.equal(cleanupDone, 1000, name);
     }
   });
 
@@ -336,13 +341,7 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
   });
 
   it("a task given to allSettled/all/race/timeout that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
-    const groups: Record<string, (tasks: Task<void>[]) => Operation<unknown>> = {
-      all: (tasks) => all(tasks),
-      allSettled: (tasks) => allSettled(tasks),
-      race: (tasks) => race(tasks),
-      timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
-    };
-    for (const [name, group] of Object.entries(groups)) {
+    for (const [name, group] of Object.entries(GIVEN_TASK_GROUPS)) {
       const log: string[] = [];
       await runVirtual(function* () {
         let failed: Task<void> | undefined;
