@@ -13,9 +13,9 @@ runVirtual does).
 """
 import asyncio
 import gc
-import json
 import selectors
-import sys
+
+from _program import leaves, prim, serve
 
 
 class Deadlock(Exception):
@@ -51,12 +51,6 @@ def user_error(name):
     if name not in _errors:
         _errors[name] = type(name, (Exception,), {})
     return _errors[name]()
-
-
-def leaves(e):
-    if isinstance(e, BaseExceptionGroup):
-        return [leaf for x in e.exceptions for leaf in leaves(x)]
-    return [e]
 
 
 def err_name(e):
@@ -130,14 +124,7 @@ class Run:
         self.trace.append(f"{t} {who} {what}")
 
     def prim(self, name, kind):
-        if name not in self.prims:
-            if kind not in (asyncio.Lock, asyncio.Event, asyncio.Condition):
-                raise user_error("HARNESS")
-            self.prims[name] = kind()
-        p = self.prims[name]
-        if not isinstance(p, kind):
-            raise user_error("HARNESS")
-        return p
+        return prim(self, name, kind, (asyncio.Lock, asyncio.Event, asyncio.Condition), user_error)
 
     def make_prims(self):
         for name, spec in self.program.get("prims", {}).items():
@@ -468,14 +455,5 @@ def run_program(program):
     return run.trace
 
 
-def programs(source):
-    text = source.read()
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 if __name__ == "__main__":
-    with open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin as source:
-        for program in programs(source):
-            print(json.dumps(run_program(program)), flush=True)
+    serve(run_program)

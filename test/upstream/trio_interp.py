@@ -10,15 +10,13 @@ next deadline as soon as every task is blocked. The program runs under a
 move_on_after(DEADLOCK_AFTER): reaching it means every task waited on
 something that never came (corio's runVirtual reports that as a deadlock).
 """
-import json
 import math
-import os
-import signal
-import sys
 
 import trio
 import trio.testing
 from trio._core import _run as trio_run
+
+from _program import leaves, prim, serve
 
 # Deterministic Trio, so a trace is the same on every run, as corio's:
 # 1. Trio runs each batch of runnable tasks in FIFO order or reversed, at
@@ -85,12 +83,6 @@ def user_error(name):
     return e
 
 
-def leaves(e):
-    if isinstance(e, BaseExceptionGroup):
-        return [leaf for x in e.exceptions for leaf in leaves(x)]
-    return [e]
-
-
 def err_name(e):
     """As _interp.ts's errorName. Trio puts the Cancelled of each cancelled child in a
     MultiError beside the errors; corio never replaces an error by a cancel and does not
@@ -142,14 +134,7 @@ class Run:
         self.trace.append(f"{int(round(trio.current_time()))} {who} {what}")
 
     def prim(self, name, kind):
-        if name not in self.prims:
-            if kind not in (trio.Lock, trio.Event, trio.Condition):
-                raise user_error("HARNESS")
-            self.prims[name] = kind()
-        p = self.prims[name]
-        if not isinstance(p, kind):
-            raise user_error("HARNESS")
-        return p
+        return prim(self, name, kind, (trio.Lock, trio.Event, trio.Condition), user_error)
 
     def make_prims(self):
         for name, spec in self.program.get("prims", {}).items():
@@ -346,23 +331,5 @@ def run_program(program):
     return run.trace
 
 
-def _hang(*_):
-    sys.stdout.write(json.dumps(["HANG: a program ran for %d real seconds" % HANG_SECONDS]) + "\n")
-    sys.stdout.flush()
-    os._exit(1)
-
-
-def programs(source):
-    text = source.read()
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGALRM, _hang)
-    with open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin as source:
-        for program in programs(source):
-            signal.alarm(HANG_SECONDS)
-            print(json.dumps(run_program(program)), flush=True)
-            signal.alarm(0)
+    serve(run_program, HANG_SECONDS)
