@@ -190,19 +190,16 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     this.arm();
     try {
       const op = this.#op;
-      if (op instanceof TaskImpl && caller.cancelPending) {
+      const given = op instanceof TaskImpl ? (op as TaskImpl<T>) : null;
+      if (given !== null && caller.cancelPending) {
         // A task given while the caller's cancel is pending is cancelled and waited for, as `all` does.
-        this.#join = cancelAndJoin(caller, [op as TaskImpl<unknown>]);
+        this.#join = cancelAndJoin(caller, [given as TaskImpl<unknown>]);
         this.#state = JOINING;
         return this.#resume(false, undefined);
       }
       // A function that takes the handle gets it; others are left as they are (no closure per call).
       const body =
-        op instanceof TaskImpl
-          ? joinCancelling(op as TaskImpl<T>)
-          : typeof op === "function" && op.length >= 1
-            ? () => op(new LimitHandle(this))
-            : (op as OperationLike<T>);
+        given !== null ? joinCancelling(given) : typeof op === "function" && op.length >= 1 ? () => op(new LimitHandle(this)) : (op as OperationLike<T>);
       const child = startBoundary(body, kind.api);
       this.child = child as TaskImpl<unknown>;
       // Read the clock only for an operation still running (most finish without suspending).
