@@ -95,13 +95,12 @@ class ChannelStep<T> extends StepOperation<T> {
  * is that loop, and `for await (const m of channel)` works in plain async
  * code.
  *
- * Not a Trio memory channel: `capacity: 0` means unbounded (as asyncio's
- * `Queue(maxsize=0)`), not a rendezvous where a send waits for a receiver;
- * a `send` that has room completes without suspending (Trio's always
- * yields), so a producer looping over sends into an unbounded channel lets
- * no other task run until it waits on something; and there are no
- * separate send and receive sides, no `clone()` (`close()` closes the
- * channel for everyone at once) and no `statistics()`.
+ * Not a Trio memory channel (that is `openMemoryChannel`, with separate
+ * sides, clones, `statistics()` and a rendezvous at 0): `capacity: 0`
+ * means unbounded here (as asyncio's `Queue(maxsize=0)`), and `close()`
+ * closes the channel for everyone at once. A `send` that has room
+ * completes without suspending, so a producer looping over sends into an
+ * unbounded channel lets no other task run until it waits on something.
  *
  * @typeParam T The messages.
  * @example
@@ -128,7 +127,7 @@ export class Channel<T> {
   #reason: unknown;
 
   /**
-   * @param options `capacity`: messages buffered before `send` waits (0 or `Infinity`: unbounded, not a rendezvous as in Trio). @default 16
+   * @param options `capacity`: messages buffered before `send` waits (0 or `Infinity`: unbounded; for a rendezvous, use `openMemoryChannel(0)`). @default 16
    * @throws {RangeError} unless `capacity` is `Infinity` or a non-negative
    * integer no greater than `Number.MAX_SAFE_INTEGER`.
    */

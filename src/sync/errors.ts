@@ -72,6 +72,39 @@ export class ChannelClosedError extends Error {
 }
 
 /**
+ * Thrown by a memory channel's `sendNowait()` when the buffer is full and no
+ * receiver waits, and by `receiveNowait()` when nothing is there to take
+ * (Trio's `WouldBlock`).
+ *
+ * @example
+ * ```ts
+ * import { openMemoryChannel, WouldBlock } from "corio";
+ * const [, receiveSide] = openMemoryChannel<number>(1);
+ * try { receiveSide.receiveNowait(); } catch (e) { console.assert(e instanceof WouldBlock); }
+ * ```
+ */
+export class WouldBlock extends Error {
+  override name = "WouldBlock";
+}
+
+/**
+ * Thrown by a memory channel's `receive()` once every send side is closed
+ * and the buffer is empty: the normal end of the stream (Trio's
+ * `EndOfChannel`). `next()` gives `{ done: true }` instead.
+ *
+ * @example
+ * ```ts
+ * import { EndOfChannel, openMemoryChannel } from "corio";
+ * const [sendSide, receiveSide] = openMemoryChannel<number>(1);
+ * sendSide.close();
+ * try { receiveSide.receiveNowait(); } catch (e) { console.assert(e instanceof EndOfChannel); }
+ * ```
+ */
+export class EndOfChannel extends Error {
+  override name = "EndOfChannel";
+}
+
+/**
  * Thrown by `Barrier.wait()` when the barrier is broken (`abort()`), or is
  * broken or `reset()` while the task waits.
  *
@@ -91,4 +124,4 @@ export class BrokenBarrierError extends Error {
 }
 
 // An error crossing to or from a worker thread is rebuilt as its class there (see threads/_serialize-error.ts).
-registerErrorClasses({ QueueEmpty, QueueFull, QueueShutDown, ChannelClosedError, BrokenBarrierError });
+registerErrorClasses({ QueueEmpty, QueueFull, QueueShutDown, ChannelClosedError, BrokenBarrierError, WouldBlock, EndOfChannel });

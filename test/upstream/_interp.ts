@@ -26,12 +26,16 @@ import {
   Condition,
   currentTask,
   currentTime,
+  EndOfChannel,
   Event,
   isCancellation,
   LifoQueue,
   Lock,
+  type MemoryReceiveChannel,
+  type MemorySendChannel,
   moveOnAfter,
   type Operation,
+  openMemoryChannel,
   PriorityQueue,
   Queue,
   QueueEmpty,
@@ -46,6 +50,7 @@ import {
   type TimeLimit,
   TimeoutError,
   timeout,
+  WouldBlock,
   wait,
 } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
@@ -83,6 +88,9 @@ export interface Step {
   ch?: string;
   scope?: string;
   who?: string;
+  /** `clone`: which side (`s` or `r`) and the name of the new pair. */
+  side?: string;
+  as?: string;
   mode?: string;
   then?: string;
   timeout?: number | null;
@@ -91,12 +99,12 @@ export interface Step {
 
 /** A primitive a program declares (`Lock`, `Event` and `Condition` are made on first use when not declared). */
 export interface PrimSpec {
-  type: "lock" | "event" | "cond" | "sem" | "limiter" | "chan" | "queue" | "lifo" | "prio" | "barrier";
+  type: "lock" | "event" | "cond" | "sem" | "limiter" | "chan" | "mchan" | "queue" | "lifo" | "prio" | "barrier";
   /** Semaphore value, limiter tokens, barrier parties. */
   n?: number;
   /** A bounded semaphore (asyncio's BoundedSemaphore; Trio's Semaphore(n, max_value=n)). */
   bounded?: boolean;
-  /** Queue maxsize, channel capacity. */
+  /** Queue maxsize, channel capacity (`chan`: 0 is unbounded; `mchan`: 0 is a rendezvous). */
   max?: number;
 }
 
@@ -142,6 +150,8 @@ export function errorName(error: unknown): string {
   if (error instanceof ProgramError) return error.name;
   if (error instanceof ChannelClosedError) return error.message.startsWith("Cannot send") ? "SendClosed" : "RecvEnd";
   if (error instanceof ClosedResourceError) return "SendClosed";
+  if (error instanceof EndOfChannel) return "RecvEnd";
+  if (error instanceof WouldBlock) return "WouldBlock";
   if (error instanceof BrokenResourceError) return "Broken";
   if (error instanceof BrokenBarrierError) return "BrokenBarrier";
   // A misuse (a release too many, a borrower acquiring twice): Python's RuntimeError or ValueError.
@@ -161,7 +171,17 @@ function matches(error: unknown, match: string): boolean {
 const fmt = (v: unknown): string => (v === undefined || v === null ? "None" : Array.isArray(v) ? `[${v.map(fmt).join(",")}]` : String(v));
 const bool = (b: boolean): string => (b ? "True" : "False");
 
-type Prim = Lock | Event | Condition | Semaphore | CapacityLimiter | Channel<number> | Queue<number> | Barrier;
+/** A memory channel as a program names it: a send side and a receive side (`clone` replaces one by its clone). */
+class MemoryPair {
+  readonly send: MemorySendChannel<number>;
+  readonly receive: MemoryReceiveChannel<number>;
+  constructor(send: MemorySendChannel<number>, receive: MemoryReceiveChannel<number>) {
+    this.send = send;
+    this.receive = receive;
+  }
+}
+
+type Prim = Lock | Event | Condition | Semaphore | CapacityLimiter | Channel<number> | MemoryPair | Queue<number> | Barrier;
 
 /** One run's state: the trace, the named tasks, limits and primitives, the counters `cwaitFor` reads. */
 class Run {
@@ -218,6 +238,11 @@ class Run {
         case "chan":
           p = new Channel<number>({ capacity: maxsize });
           break;
+        case "mchan": {
+          const [send, receive] = openMemoryChannel<number>(spec.max ?? 0);
+          p = new MemoryPair(send, receive);
+          break;
+        }
         case "queue":
           p = new Queue<number>({ maxsize });
           break;
@@ -248,6 +273,12 @@ class Run {
     return p as Channel<number>;
   }
 
+  memoryChannel(name: string): MemoryPair {
+    const p = this.prims.get(name);
+    if (!(p instanceof MemoryPair)) throw userError("HARNESS");
+    return p;
+  }
+
   /** The `final` lines: what limiters, semaphores and channels hold once the program ended. */
   finals(): void {
     for (const [name, spec] of Object.entries(this.program.prims ?? {})) {
@@ -255,6 +286,7 @@ class Run {
       if (spec.type === "limiter" && p instanceof CapacityLimiter) this.log("main", `final ${name} borrowed=${p.borrowedTokens} total=${p.totalTokens}`);
       else if (spec.type === "sem" && p instanceof Semaphore) this.log("main", `final ${name} value=${p.value}`);
       else if (spec.type === "chan" && p instanceof Channel) this.log("main", `final ${name} buffered=${p.size}`);
+      else if (spec.type === "mchan" && p instanceof MemoryPair) this.log("main", `final ${name} buffered=${p.send.statistics().currentBufferUsed}`);
     }
   }
 }
@@ -529,17 +561,36 @@ function* step(run: Run, who: string, s: Step): Operation<unknown> {
       return undefined;
     }
     case "send":
-      yield* run.chan(s.ch!).send(s.v!);
+      if (run.prims.get(s.ch!) instanceof MemoryPair) yield* run.memoryChannel(s.ch!).send.send(s.v!);
+      else yield* run.chan(s.ch!).send(s.v!);
       run.log(who, `sent ${s.ch} ${s.v}`);
       return undefined;
     case "recv":
-      run.log(who, `got ${s.ch} ${yield* run.chan(s.ch!).receive()}`);
+      run.log(
+        who,
+        `got ${s.ch} ${run.prims.get(s.ch!) instanceof MemoryPair ? yield* run.memoryChannel(s.ch!).receive.receive() : yield* run.chan(s.ch!).receive()}`,
+      );
       return undefined;
+    case "sendNw":
+      run.memoryChannel(s.ch!).send.sendNowait(s.v!);
+      run.log(who, `sent ${s.ch} ${s.v}`);
+      return undefined;
+    case "recvNw":
+      run.log(who, `got ${s.ch} ${run.memoryChannel(s.ch!).receive.receiveNowait()}`);
+      return undefined;
+    case "clone": {
+      const pair = run.memoryChannel(s.ch!);
+      run.prims.set(s.as!, s.side === "s" ? new MemoryPair(pair.send.clone(), pair.receive) : new MemoryPair(pair.send, pair.receive.clone()));
+      return undefined;
+    }
     case "close":
-    case "rclose":
+    case "rclose": {
+      const p = run.prims.get(s.ch!);
+      if (p instanceof MemoryPair) (s.op === "close" ? p.send : p.receive).close();
       // corio's Channel is one object: closing it closes both sides (README's Trio paragraph).
-      run.chan(s.ch!).close();
+      else run.chan(s.ch!).close();
       return undefined;
+    }
     case "setTotal":
       run.prim(s.p!, CapacityLimiter).totalTokens = s.n!;
       return undefined;
@@ -556,7 +607,13 @@ function* step(run: Run, who: string, s: Step): Operation<unknown> {
       if (p instanceof CapacityLimiter) run.log(who, `stats ${s.p} borrowed=${p.borrowedTokens} total=${p.totalTokens} waiting=${p.statistics().tasksWaiting}`);
       else if (p instanceof Semaphore) run.log(who, `stats ${s.p} value=${p.value}`);
       else if (p instanceof Channel) run.log(who, `stats ${s.p} buffered=${p.size}`);
-      else throw userError("HARNESS");
+      else if (p instanceof MemoryPair) {
+        const st = p.send.statistics();
+        run.log(
+          who,
+          `stats ${s.p} buffered=${st.currentBufferUsed} senders=${st.openSendChannels} receivers=${st.openReceiveChannels} sending=${st.tasksWaitingSend} receiving=${st.tasksWaitingReceive}`,
+        );
+      } else throw userError("HARNESS");
       return undefined;
     }
     default:

@@ -105,6 +105,8 @@ def err_name(e):
         return "RecvEnd"
     if isinstance(e, trio.BrokenResourceError):
         return "Broken"
+    if isinstance(e, trio.WouldBlock):
+        return "WouldBlock"
     if type(e) in (ValueError, RuntimeError):
         return "RtErr"
     return "?" + repr(e)
@@ -149,7 +151,7 @@ class Run:
                 p = trio.Semaphore(n, max_value=n if spec.get("bounded") else None)
             elif t == "limiter":
                 p = trio.CapacityLimiter(n)
-            elif t == "chan":
+            elif t in ("chan", "mchan"):
                 p = trio.open_memory_channel(spec.get("max", 0))
             else:
                 raise user_error("HARNESS")
@@ -168,7 +170,7 @@ class Run:
                 self.log("main", f"final {name} borrowed={p.borrowed_tokens} total={p.total_tokens}")
             elif spec["type"] == "sem":
                 self.log("main", f"final {name} value={p.value}")
-            elif spec["type"] == "chan":
+            elif spec["type"] in ("chan", "mchan"):
                 self.log("main", f"final {name} buffered={p[0].statistics().current_buffer_used}")
 
 
@@ -284,6 +286,14 @@ async def step(run, who, s, nursery):
         run.log(who, f"sent {s['ch']} {s['v']}")
     elif op == "recv":
         run.log(who, f"got {s['ch']} {await run.chan(s['ch'])[1].receive()}")
+    elif op == "sendNw":
+        run.chan(s["ch"])[0].send_nowait(s["v"])
+        run.log(who, f"sent {s['ch']} {s['v']}")
+    elif op == "recvNw":
+        run.log(who, f"got {s['ch']} {run.chan(s['ch'])[1].receive_nowait()}")
+    elif op == "clone":
+        send, receive = run.chan(s["ch"])
+        run.prims[s["as"]] = (send.clone(), receive) if s["side"] == "s" else (send, receive.clone())
     elif op == "close":
         run.chan(s["ch"])[0].close()
     elif op == "rclose":
@@ -302,8 +312,16 @@ async def step(run, who, s, nursery):
             run.log(who, f"stats {s['p']} borrowed={p.borrowed_tokens} total={p.total_tokens} waiting={p.statistics().tasks_waiting}")
         elif isinstance(p, trio.Semaphore):
             run.log(who, f"stats {s['p']} value={p.value}")
-        else:
+        elif run.program.get("prims", {}).get(s["p"], {}).get("type") == "chan":
             run.log(who, f"stats {s['p']} buffered={p[0].statistics().current_buffer_used}")
+        else:
+            # A memory channel (`mchan`, or a clone of one): all its counts.
+            st = p[0].statistics()
+            run.log(
+                who,
+                f"stats {s['p']} buffered={st.current_buffer_used} senders={st.open_send_channels} receivers={st.open_receive_channels}"
+                f" sending={st.tasks_waiting_send} receiving={st.tasks_waiting_receive}",
+            )
     else:
         # asyncio's ops (task handles, gather, wait, queues, barriers) have no Trio counterpart here.
         raise user_error("HARNESS")
