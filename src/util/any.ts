@@ -2,6 +2,7 @@
  * The first success among several operations.
  * @module
  */
+import { cancelAndJoin, isSelfOrAncestor, waitUntilDone } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
@@ -9,7 +10,7 @@ import { describeKind } from "../core/errors.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
-import type { Task } from "../core/task.ts";
+import { type Task, TaskImpl } from "../core/task.ts";
 
 /**
  * Runs the operations concurrently and returns the first value to arrive
@@ -18,7 +19,10 @@ import type { Task } from "../core/task.ts";
  * holding all the errors (in input order) is thrown.
  *
  * **Cancellation:** cancels every operation and throws once their cleanup is over.
+ * A task given in the list is cancelled too (once the race is decided, or
+ * with the caller), as `race` does: `any` stands for its outcome.
  *
+ * @throws {TypeError} for a task given that is the caller or one of its parents.
  * @example
  * ```ts
  * import { any, sleep } from "corio";
@@ -36,6 +40,15 @@ import type { Task } from "../core/task.ts";
 export const any = defineOperation(function* any<const T extends readonly Awaitable<unknown>[]>(ops: T): Operation<Results<T>[number]> {
   if (!Array.isArray(ops)) throw new TypeError(`Cannot run any: expected an array of operations, received ${describeKind(ops)}`);
   if (ops.length === 0) throw new RangeError("Cannot run any: at least one operation is needed, received an empty list");
+  const caller = requireCurrentTask("run any");
+  const given = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl);
+  for (const task of given) {
+    // Cancelled by `any`, it would be waited for, and it ends only after the caller: for ever (as `race` says).
+    if (isSelfOrAncestor(task, caller))
+      throw new TypeError(`Cannot run any: ${task.path} is this task or one of its parents, which ends only after it; wait for it with yield* or a time limit`);
+  }
+  // Entered while the caller's cancel is pending: no operation starts, the tasks given are cancelled and waited for (as in `race`).
+  if (caller.cancelPending) yield* cancelAndJoin(caller, given);
   const failures: Failures = { errors: new Array(ops.length), failed: 0 };
   // One generator function for every member (not a closure per operation: V8's first call of each new one costs microseconds).
   const members = ops.map((op, index) => anyMember(op, index, failures));
@@ -58,7 +71,11 @@ function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): 
     // Once this member is cancelled (the race is decided, or the caller is cancelled) its error goes
     // on: its cancel, or an error of its cleanup (waiting here for the others would never end). Before
     // that, a CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
-    if (self.cancelError !== null) throw error;
+    // A task given in the list is cancelled with its member, and its cleanup awaited, as `race` does.
+    if (self.cancelError !== null) {
+      if (op instanceof TaskImpl) yield* waitUntilDone(self, op as TaskImpl<unknown>, self.cancelError);
+      throw error;
+    }
     const errors = failures.errors;
     errors[index] = error;
     if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);

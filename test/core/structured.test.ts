@@ -6,13 +6,16 @@ import { describe, it } from "node:test";
 import {
   all,
   allSettled,
+  any,
   CancelledError,
   currentTask,
   currentTime,
+  deadline,
   ensure,
   Future,
   Lock,
   moveOnAfter,
+  moveOnAt,
   type Operation,
   Queue,
   race,
@@ -96,7 +99,11 @@ const GIVEN_TASK_GROUPS: Record<string, (tasks: Task<void>[]) => Operation<unkno
   all: (tasks) => all(tasks),
   allSettled: (tasks) => allSettled(tasks),
   race: (tasks) => race(tasks),
+  any: (tasks) => any(tasks),
   timeout: (tasks) => timeout(1000, tasks[0] as Task<void>),
+  deadline: (tasks) => deadline(1000, tasks[0] as Task<void>),
+  moveOnAfter: (tasks) => moveOnAfter(1000, tasks[0] as Task<void>),
+  moveOnAt: (tasks) => moveOnAt(1000, tasks[0] as Task<void>),
 };
 
 /** The first value of a list `op` gives. */
@@ -235,7 +242,7 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
-  it("all/allSettled/race/timeout entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
+  it("all/allSettled/race/any and the time limits entered while the cancel is pending cancel the tasks they are given and wait for their cleanup", async () => {
     for (const [name, group] of Object.entries(GIVEN_TASK_GROUPS)) {
       const log: string[] = [];
       await runVirtual(function* () {
@@ -340,7 +347,7 @@ describe("a pending cancel reaches children spawned later (decided case 11)", ()
     }
   });
 
-  it("a task given to allSettled/all/race/timeout that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
+  it("a task given to allSettled/all/race/any or a time limit that failed before the call is no error of the pending cancel: the cancel is thrown, delivered", async () => {
     for (const [name, group] of Object.entries(GIVEN_TASK_GROUPS)) {
       const log: string[] = [];
       await runVirtual(function* () {

@@ -747,6 +747,35 @@ describe("asyncCache", () => {
 });
 
 describe("any and retry", () => {
+  it("any(): a task given in the list is cancelled once another operation wins, and its cleanup awaited (as race does)", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const given = yield* spawn(function* () {
+        try {
+          yield* sleep(100);
+          log.push("given ran to its end");
+        } finally {
+          yield* sleep(2);
+          log.push(`given cleaned up at ${currentTime()}`);
+        }
+        return "given";
+      });
+      const winner = yield* any([
+        given,
+        function* () {
+          yield* sleep(5);
+          return "other";
+        },
+      ]);
+      log.push(`any gave ${winner} at ${currentTime()}`);
+      assert.equal(given.state, "cancelled");
+      assert.deepEqual(log, ["given cleaned up at 7", "any gave other at 7"]);
+      // A task that is the caller or one of its parents cannot be given: it would be waited for, for ever.
+      const error = yield* rejectsOp(any([currentTask()]), TypeError);
+      assert.match(error.message, /Cannot run any: .* is this task or one of its parents/);
+    });
+  });
+
   it("any(): a cleanup that fails once the race is decided, or the caller is cancelled, fails the call instead of hanging", async () => {
     await runVirtual(function* () {
       const failingCleanup = (message: string) =>
