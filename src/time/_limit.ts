@@ -186,20 +186,21 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
     // that moves the deadline in its first step cannot revive it. It still gives its value if it ends
     // without suspending (asyncio's timeout(0)).
     if (this.time <= now) this.early = true;
+    const op = this.#op;
+    const task = op instanceof TaskImpl ? (op as TaskImpl<T>) : null;
+    if (task !== null && caller.cancelPending) {
+      // A task given while the caller's cancel is pending is cancelled and waited for, as `all` does;
+      // then the cancel is thrown, whatever the time: no timer is needed.
+      this.#join = cancelAndJoin(caller, [task as TaskImpl<unknown>]);
+      this.#state = JOINING;
+      return this.#resume(false, undefined);
+    }
     // Armed before the operation starts, so an outer limit fires before an inner one set for the same time.
     this.arm();
     try {
-      const op = this.#op;
-      const given = op instanceof TaskImpl ? (op as TaskImpl<T>) : null;
-      if (given !== null && caller.cancelPending) {
-        // A task given while the caller's cancel is pending is cancelled and waited for, as `all` does.
-        this.#join = cancelAndJoin(caller, [given as TaskImpl<unknown>]);
-        this.#state = JOINING;
-        return this.#resume(false, undefined);
-      }
       // A function that takes the handle gets it; others are left as they are (no closure per call).
       const body =
-        given !== null ? joinCancelling(given) : typeof op === "function" && op.length >= 1 ? () => op(new LimitHandle(this)) : (op as OperationLike<T>);
+        task !== null ? joinCancelling(task) : typeof op === "function" && op.length >= 1 ? () => op(new LimitHandle(this)) : (op as OperationLike<T>);
       const child = startBoundary(body, kind.api);
       this.child = child as TaskImpl<unknown>;
       // Read the clock only for an operation still running (most finish without suspending).
