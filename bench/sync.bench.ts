@@ -1,13 +1,14 @@
 // Issue 3 benchmarks: locks, semaphores, queues and broadcast against
 // async-mutex, async-sema, a minimal promise lock, Effection and Python's
-// asyncio.Queue, measured side by side in one run.
+// asyncio.Queue, measured side by side in one run; memory channels against
+// Trio's (when the system Python has Trio: scripts/install-system-deps.sh).
 // Run alone: npm run bench -- sync (compiled; through tsx it measures tsx's transform too)
 import { execFileSync } from "node:child_process";
 import { Mutex, Semaphore as MutexSemaphore } from "async-mutex";
 import { Sema } from "async-sema";
 import * as effection from "effection";
 import { measure } from "mitata";
-import { Broadcast, Channel, Lock, type Operation, Queue, run, Semaphore, spawn } from "../src/index.ts";
+import { Broadcast, Channel, Lock, type Operation, openMemoryChannel, Queue, run, Semaphore, spawn } from "../src/index.ts";
 import { medianPerOp, printCase } from "./_report.ts";
 
 const INNER = 1000;
@@ -249,6 +250,66 @@ asyncio.run(main())
     "≤ 75 ns per item, ≥ 2x Effection and Python",
   );
   console.log(`items per second: corio ${(1e9 / corio).toFixed(0)}, Effection ${(1e9 / effectionTime).toFixed(0)}, Python ${(1e9 / pythonNs).toFixed(0)}`);
+}
+
+// 3b. Trio's memory channels: a producer and a consumer, buffered and as a rendezvous.
+{
+  const N = 1_000_000;
+  const throughMemoryChannel = (maxBufferSize: number) =>
+    medianPerOp(
+      N,
+      () =>
+        run(function* () {
+          const [sendSide, receiveSide] = openMemoryChannel<number>(maxBufferSize);
+          const consumer = yield* spawn(function* () {
+            let sum = 0;
+            for (let i = 0; i < N; i++) sum += yield* receiveSide.receive();
+            return sum;
+          });
+          for (let i = 0; i < N; i++) yield* sendSide.send(i);
+          yield* consumer;
+        }),
+      3,
+    );
+  const buffered = await throughMemoryChannel(64);
+  const rendezvous = await throughMemoryChannel(0);
+  const trio = (maxBufferSize: number): number | undefined => {
+    const script = `
+import time, trio
+N = 100_000
+async def main():
+    s, r = trio.open_memory_channel(${maxBufferSize})
+    async def consumer():
+        total = 0
+        for _ in range(N):
+            total += await r.receive()
+    t = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(consumer)
+        for i in range(N):
+            await s.send(i)
+    print((time.perf_counter() - t) / N * 1e9)
+trio.run(main)
+`;
+    try {
+      return Number(execFileSync("/usr/bin/python3", ["-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    } catch {
+      return undefined; // no Trio on this machine
+    }
+  };
+  const trioBuffered = trio(64);
+  const trioRendezvous = trio(0);
+  printCase(
+    "producer/consumer through a memory channel, per message",
+    [
+      { name: "corio openMemoryChannel(64) (1M messages)", value: buffered },
+      { name: "corio openMemoryChannel(0), a rendezvous (1M messages)", value: rendezvous },
+      ...(trioBuffered === undefined ? [] : [{ name: "Trio open_memory_channel(64) (100k messages)", value: trioBuffered }]),
+      ...(trioRendezvous === undefined ? [] : [{ name: "Trio open_memory_channel(0) (100k messages)", value: trioRendezvous }]),
+    ],
+    "corio openMemoryChannel(64) (1M messages)",
+    "about the cost of a Channel; far below Trio's",
+  );
 }
 
 // 4. Broadcast to 1,000 subscribers.
