@@ -35,5 +35,6 @@ export { type RunOptions, run, stop } from "./run.ts";
 export { scope } from "./scope.ts";
 export { shield } from "./shield.ts";
 export { allTasks, currentTask, type SpawnOptions, spawn } from "./spawn.ts";
+export { type Started, start } from "./start.ts";
 export { suspend } from "./suspend.ts";
 export type { Task, TaskState } from "./task.ts";

@@ -1,0 +1,137 @@
+/**
+ * Starting a child task and waiting until it says it is ready (Trio's
+ * `nursery.start`).
+ * @module
+ */
+import { throwFailuresOverCancel, throwPendingCancel, waitUntilDone } from "./_boundary.ts";
+import { defineOperation } from "./_dev.ts";
+import { FAILS_ALONE } from "./_scope.ts";
+import { HandOffFuture } from "./future.ts";
+import type { Operation } from "./operation.ts";
+import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
+import type { Task, TaskImpl, Watcher } from "./task.ts";
+
+/** What `start` gives: the value the task passed to `started`, and the task, which runs on. */
+export interface Started<T, S> {
+  /** What the task passed to `started(value)`. */
+  readonly value: S;
+  /** The task, a child of the caller like any spawned one. */
+  readonly task: Task<T>;
+}
+
+/**
+ * Starts `fn(started)` as a child task of the current task, as `spawn` does,
+ * and waits until the task calls `started(value)`: then returns that value
+ * and the task, which runs on (Trio's `nursery.start` and
+ * `task_status.started`). The usual use is a service that must be ready
+ * before the caller goes on: a server that listens, then serves.
+ *
+ * Until it calls `started`, the task belongs to the `start` call: if it
+ * fails, its error is thrown by `start` (and does not fail the caller as a
+ * child's error would); if it ends without calling `started`, `start` throws
+ * an `Error` saying so; if it is cancelled, `start` throws an `Error` whose
+ * `cause` is the cancellation. From `started` on, it is an ordinary child:
+ * its failure fails the caller, and the caller ends only after it (unless
+ * it is a `daemon`).
+ *
+ * **Cancellation:** before `started`, cancels the task and waits for its
+ * cleanup, then throws the cancel, or the cleanup's error (an error is never
+ * replaced by a cancellation, decided case 12); a `started` called during
+ * that cleanup does nothing (as in Trio). A task that called `started`
+ * before the cancel came gives its value, and the cancel is thrown at the
+ * caller's next suspension. Entered with a cancel pending, `start` throws
+ * it before the task is made (decided case 11).
+ *
+ * Unlike Trio's, the task is always a child of the caller: Trio can start a
+ * task in another nursery, corio has no handle on another task's children.
+ *
+ * @param fn Makes the task's operation; called in the task, with `started`.
+ * `started(value)` may be called once; a second call throws.
+ * @param options As for `spawn`: name, priority, delay, daemon.
+ * @returns The value given to `started`, and the task.
+ * @throws what the task threw before calling `started`, or an `Error` if it
+ * ended or was cancelled without calling it.
+ * @example A server that is ready once it listens
+ * ```ts
+ * import { type Operation, sleep, start } from "corio";
+ * import { runVirtual } from "corio/testing";
+ * function* serve(started: (port: number) => void): Operation<void> {
+ *   const port = 8080; // listen here, then:
+ *   started(port);
+ *   yield* sleep(1000); // serve
+ * }
+ * await runVirtual(function* () {
+ *   const { value: port, task } = yield* start(serve);
+ *   console.assert(port === 8080 && task.state !== "done");
+ *   task.cancel();
+ * });
+ * ```
+ */
+export const start = defineOperation(function* start<T, S = void>(
+  fn: (started: (value: S) => void) => Operation<T>,
+  options?: SpawnOptions,
+): Operation<Started<T, S>> {
+  if (typeof fn !== "function") throw new TypeError(`Cannot start: expected a function that takes started and returns an operation, received ${typeof fn}`);
+  const caller = requireCurrentTask("start");
+  throwPendingCancel(caller);
+  const ready = new HandOffFuture<S>();
+  const run = new StartedCall<T, S>(fn, ready);
+  const task = createTask(caller.loop, caller, run.body, options, FAILS_ALONE, "start");
+  run.task = task;
+  task.addWatcher(run);
+  try {
+    return { value: yield* ready, task };
+  } catch (error) {
+    // Cancelled while waiting: the task is cancelled and its cleanup awaited, still belonging to this
+    // call (a `started` meanwhile does nothing); an error of that cleanup is thrown over the cancel.
+    if (!ready.done) {
+      run.abandon();
+      yield* waitUntilDone(caller, task as TaskImpl<unknown>, error);
+      throwFailuresOverCancel(caller, [task as TaskImpl<unknown>]);
+    }
+    throw error;
+  }
+});
+
+/** One `start` call: the task's body, its `started`, and what ends the wait if it ends first. */
+class StartedCall<T, S> implements Watcher {
+  task: TaskImpl<T> | null = null;
+  readonly #fn: (started: (value: S) => void) => Operation<T>;
+  readonly #ready: HandOffFuture<S>;
+  #startedCalled = false;
+  /** The caller stopped waiting (it was cancelled): `started` does nothing, the task stays this call's. */
+  #abandoned = false;
+  constructor(fn: (started: (value: S) => void) => Operation<T>, ready: HandOffFuture<S>) {
+    this.#fn = fn;
+    this.#ready = ready;
+  }
+
+  /** The task's operation, made in the task (a function, so `fn` runs at the task's first step). */
+  readonly body = (): Operation<T> => this.#fn(this.started);
+
+  readonly started = (value: S): void => {
+    if (this.#startedCalled) throw new Error("Cannot call started() twice: a task started with start() says it is ready once");
+    this.#startedCalled = true;
+    if (this.#abandoned) return;
+    const task = this.task as TaskImpl<T>;
+    task.flags &= ~FAILS_ALONE;
+    task.removeWatcher(this);
+    this.#ready.resolve(value);
+  };
+
+  abandon(): void {
+    this.#abandoned = true;
+    (this.task as TaskImpl<T>).removeWatcher(this);
+  }
+
+  taskFinished(task: TaskImpl<unknown>): void {
+    const ready = this.#ready;
+    if (ready.done) return;
+    if (task.state === "failed") {
+      task.markObserved();
+      ready.reject(task.error);
+    } else if (task.state === "cancelled")
+      ready.reject(new Error(`Cannot start: ${task.path} was cancelled before it called started()`, { cause: task.error }));
+    else ready.reject(new Error(`Cannot start: ${task.path} ended without calling started()`));
+  }
+}

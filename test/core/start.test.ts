@@ -1,0 +1,208 @@
+// start(fn): Trio's nursery.start / task_status.started, following Trio's test_nursery_start
+// (trio/_core/tests/test_run.py) where corio has the same construct.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { CancelledError, currentTask, currentTime, moveOnAfter, type Operation, scope, sleep, spawn, start, suspend } from "../../src/index.ts";
+import { runVirtual } from "../../src/testing/index.ts";
+import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
+
+checkLeaks();
+
+function* sleepThenStart(seconds: number, started: (value: number) => void): Operation<void> {
+  yield* sleep(seconds);
+  started(seconds);
+  yield* sleep(seconds);
+}
+
+describe("start", () => {
+  it("waits until the task calls started(), returns its value, and the caller then waits for the task as for any child", async () => {
+    await runVirtual(function* () {
+      for (const seconds of [1, 2]) {
+        const t0 = currentTime();
+        yield* scope(function* () {
+          const { value, task } = yield* start((started: (value: number) => void) => sleepThenStart(seconds, started));
+          assert.equal(value, seconds);
+          assert.equal(currentTime() - t0, seconds);
+          assert.equal(task.state, "running");
+        });
+        assert.equal(currentTime() - t0, 2 * seconds);
+      }
+    });
+  });
+
+  it("rejects a function that is not one, before making a task", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(start(42 as never), TypeError);
+    });
+  });
+
+  it("started() twice throws in the task; the first call counts", async () => {
+    await runVirtual(function* () {
+      let second: unknown;
+      const { value } = yield* start(function* (started: (value: string) => void) {
+        started("first");
+        try {
+          started("second");
+        } catch (error) {
+          second = error;
+        }
+      });
+      assert.equal(value, "first");
+      assert.match((second as Error).message, /Cannot call started\(\) twice/);
+    });
+  });
+
+  it("a task that fails before started(): start throws its error, and the caller's other children go on", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      yield* scope(function* () {
+        yield* spawn(function* () {
+          yield* sleep(10);
+          log.push("sibling finished");
+        });
+        const error = yield* rejectsOp(
+          start(function* (_started: () => void) {
+            yield* sleep(1);
+            throw new Error("bind failed");
+          }),
+          Error,
+        );
+        log.push(`start threw ${error.message} at ${currentTime()}`);
+      });
+      assert.deepEqual(log, ["start threw bind failed at 1", "sibling finished"]);
+    });
+  });
+
+  it("a task that ends without calling started(): start throws an Error saying so", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        start(function* (_started: () => void) {
+          yield* sleep(1);
+        }),
+        Error,
+      );
+      assert.match(error.message, /ended without calling started\(\)/);
+      const cancelled = yield* rejectsOp(
+        start(function* (_started: () => void) {
+          currentTask().cancel();
+          yield* sleep(1);
+        }),
+        Error,
+      );
+      assert.match(cancelled.message, /was cancelled before it called started\(\)/);
+      assert.ok(cancelled.cause instanceof CancelledError);
+    });
+  });
+
+  it("entered with a cancel pending, throws it before the task is made (decided case 11; Trio runs the task to started())", async () => {
+    await runVirtual(function* () {
+      let made = false;
+      const caller = yield* spawn(function* () {
+        currentTask().cancel();
+        yield* start(function* (started: () => void) {
+          made = true;
+          started();
+        });
+      });
+      yield* rejectsOp(caller, CancelledError);
+      assert.equal(made, false);
+    });
+  });
+
+  it("cancelled while it waits: the task is cancelled and its cleanup awaited; a started() in that cleanup does nothing; the cleanup's error is thrown over the cancel", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const limited = yield* moveOnAfter(
+        5,
+        start(function* (started: (value: string) => void) {
+          try {
+            yield* sleep(100);
+          } finally {
+            yield* sleep(3);
+            started("too late");
+            log.push(`cleanup done at ${currentTime()}`);
+          }
+        }),
+      );
+      assert.equal(limited.cancelled, true);
+      assert.equal(currentTime(), 8);
+      assert.deepEqual(log, ["cleanup done at 8"]);
+
+      let callerGot: unknown;
+      const error = yield* rejectsOp(
+        scope(function* () {
+          const caller = yield* spawn(function* () {
+            try {
+              yield* start(function* (_started: () => void) {
+                try {
+                  yield* suspend();
+                } finally {
+                  yield* sleep(1);
+                  // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+                  throw new Error("cleanup failed");
+                }
+              });
+            } catch (thrown) {
+              callerGot = thrown;
+              throw thrown;
+            }
+          });
+          yield* sleep(1);
+          caller.cancel();
+        }),
+        Error,
+      );
+      assert.equal(error.message, "cleanup failed");
+      assert.equal(callerGot, error, "start threw the cleanup's error, not the cancel");
+    });
+  });
+
+  it("after started(), the task is an ordinary child: its failure fails the caller", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        scope(function* () {
+          yield* start(function* (started: () => void) {
+            started();
+            yield* sleep(1);
+            throw new Error("later failure");
+          });
+          yield* sleep(10);
+          assert.fail("the caller's body should have been cancelled");
+        }),
+        Error,
+      );
+      assert.equal(error.message, "later failure");
+      assert.equal(currentTime(), 1);
+    });
+  });
+
+  it("a started() that comes in the turn the caller is cancelled gives its value; the cancel comes at the next suspension", async () => {
+    await runVirtual(function* () {
+      yield* resultAndCancelInOneTurn(function* (makeResult) {
+        return function* () {
+          const { value } = yield* start(function* (started: (value: string) => void) {
+            started(yield* makeResult());
+            yield* suspend();
+          });
+          return value;
+        };
+      });
+    });
+  });
+
+  it("options reach the task: a daemon does not keep the caller alive, and the name is in its path", async () => {
+    await runVirtual(function* () {
+      const { task } = yield* scope(function* () {
+        return yield* start(
+          function* (started: () => void) {
+            started();
+            yield* suspend();
+          },
+          { daemon: true, name: "service" },
+        );
+      });
+      assert.equal(task.state, "cancelled");
+      assert.match(task.path, /\/service$/);
+    });
+  });
+});
