@@ -38,6 +38,12 @@ class Core<T> {
   openReceiveSides = 0;
   readonly senders = new WaitQueue<SideWait<T>>();
   readonly receivers = new WaitQueue<SideWait<T>>();
+  /** Messages handed to receivers that have not run yet: one may come back (its receiver cancelled). */
+  handed = 0;
+  /** Hand-offs so far: the next one's number, which orders a message given back among others. */
+  handOffs = 0;
+  /** The hand-off numbers of the messages given back, which sit at the buffer's head, in order. */
+  readonly givenBack: number[] = [];
   constructor(maxBufferSize: number) {
     this.maxBufferSize = maxBufferSize;
   }
@@ -60,32 +66,84 @@ class End<T> {
 
 /**
  * A task waiting in `send` (with its message) or `receive`, through one side.
- * A wake that came first is given over a cancel that follows in the same
- * turn (a receiver keeps the message it was handed, a sender's message
- * stays sent), as Trio's waits are not aborted once rescheduled: a channel
- * operation either completes or leaves the channel as it was.
+ * A sender whose message a receiver took keeps that wake over a cancel that
+ * follows in the same turn: the message was delivered, so the send happened
+ * (as in Trio). A receiver handed a message and cancelled before it ran
+ * gives the message back instead, to the next receiver or the buffer's head
+ * (decided case 10): a task that ends right after its receive (a `race`
+ * loser, a `for await` left early) would otherwise drop it.
  */
 class SideWait<T> extends Park implements IteratorYieldResult<Instruction> {
   declare readonly done: false;
   declare readonly value: Instruction;
   declare readonly end: End<T>;
   declare readonly message: T;
+  /** A receiver's hand-off number, once handed a message. */
+  declare seq: number;
   constructor(task: TaskImpl<unknown>, end: End<T>, message: T) {
     super(task, "queue", end.sending ? "room in a memory channel (send)" : "a message on a memory channel (receive)");
     this.done = false;
     this.value = this;
     this.end = end;
     this.message = message;
+    this.seq = -1;
   }
-  override cancelled(woken: boolean): void {
-    if (woken) return;
+  override cancelled(woken: boolean, handed: unknown): void {
     const end = this.end;
-    (end.sending ? end.core.senders : end.core.receivers).remove(this);
-    end.waiting?.delete(this);
+    if (!woken) {
+      (end.sending ? end.core.senders : end.core.receivers).remove(this);
+      end.waiting?.delete(this);
+      return;
+    }
+    // A receiver handed a message (a sender's wake is never undone): the message goes on.
+    end.core.handed--;
+    giveBack(end.core, handed as T, this.seq);
   }
   override givesWakeOverCancel(): boolean {
-    return true;
+    return this.end.sending;
   }
+}
+
+/** Hands `message` to the first waiting receiver that can take it; `false` if none. */
+function handToReceiver<T>(core: Core<T>, message: T, seq: number): boolean {
+  for (let receiver = firstWaiter(core.receivers); receiver !== undefined; receiver = firstWaiter(core.receivers)) {
+    if (resume(receiver, message)) {
+      receiver.seq = seq;
+      core.handed++;
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * A message handed to a receiver that was cancelled before it ran: to the
+ * next receiver, else back into the buffer before every message sent after
+ * it (those in the buffer, and those given back with a later number). The
+ * buffer may then hold more than its size until drained. Dropped once every
+ * receive side is closed, with the buffer.
+ */
+function giveBack<T>(core: Core<T>, message: T, seq: number): void {
+  if (core.openReceiveSides === 0 || handToReceiver(core, message, seq)) return;
+  const givenBack = core.givenBack;
+  let at = 0;
+  while (at < givenBack.length && (givenBack[at] as number) < seq) at++;
+  const ahead: T[] = [];
+  for (let i = 0; i < at; i++) ahead.push(core.buffer.shift() as T);
+  core.buffer.unshift(message);
+  for (let i = ahead.length - 1; i >= 0; i--) core.buffer.unshift(ahead[i] as T);
+  givenBack.splice(at, 0, seq);
+}
+
+/** A receiver that was handed a message has run and taken it; the end may now be due. */
+function handedTaken<T>(core: Core<T>): void {
+  if (--core.handed === 0 && core.openSendSides === 0 && core.buffer.size === 0) endWaitingReceivers(core);
+}
+
+/** Every send side is closed and nothing is left to receive: the waiting receivers get `EndOfChannel`. */
+function endWaitingReceivers<T>(core: Core<T>): void {
+  const failed = core.receivers;
+  for (let receiver = firstWaiter(failed); receiver !== undefined; receiver = firstWaiter(failed)) resumeThrow(receiver, endOfChannel());
 }
 
 function waitThrough<T>(end: End<T>, message: T, api: string): SideWait<T> {
@@ -107,9 +165,7 @@ function sendNow<T>(end: End<T>, message: T): boolean {
   if (end.closed) throw new ClosedResourceError("Cannot send: this memory channel send side is closed");
   const core = end.core;
   if (core.openReceiveSides === 0) throw new BrokenResourceError("Cannot send: every receive side of the memory channel is closed");
-  for (let receiver = firstWaiter(core.receivers); receiver !== undefined; receiver = firstWaiter(core.receivers)) {
-    if (resume(receiver, message)) return true;
-  }
+  if (handToReceiver(core, message, core.handOffs++)) return true;
   if (core.buffer.size < core.maxBufferSize) {
     core.buffer.push(message);
     return true;
@@ -119,7 +175,7 @@ function sendNow<T>(end: End<T>, message: T): boolean {
 
 /** What `receiveNow` gives when nothing is there. */
 const NOTHING: unique symbol = Symbol("nothing");
-/** What `receiveNow` gives at the end of the stream (every send side closed, the buffer empty). */
+/** What `receiveNow` gives at the end of the stream (every send side closed, the buffer empty, no message that may come back). */
 const ENDED: unique symbol = Symbol("ended");
 
 /** Receives without waiting if it can: a waiting sender's message goes through the buffer, so order holds. */
@@ -132,8 +188,11 @@ function receiveNow<T>(end: End<T>): T | typeof NOTHING | typeof ENDED {
       break;
     }
   }
-  if (core.buffer.size > 0) return core.buffer.shift() as T;
-  return core.openSendSides === 0 ? ENDED : NOTHING;
+  if (core.buffer.size > 0) {
+    if (core.givenBack.length > 0) core.givenBack.shift();
+    return core.buffer.shift() as T;
+  }
+  return core.openSendSides === 0 && core.handed === 0 ? ENDED : NOTHING;
 }
 
 function endOfChannel(): EndOfChannel {
@@ -155,8 +214,9 @@ class MemorySend<T> extends StepOperation<void> {
     this.state = FINISHED;
     if (state === FRESH) {
       if (sendNow(this.#end, this.#message)) return DONE;
+      const wait = waitThrough(this.#end, this.#message, "send on a memory channel");
       this.state = PARKED;
-      return waitThrough(this.#end, this.#message, "send on a memory channel");
+      return wait;
     }
     if (state === PARKED) return DONE;
     throw ranTwice(this);
@@ -185,8 +245,9 @@ class MemoryReceive<T> extends StepOperation<unknown> {
     if (state === FRESH) {
       const got = receiveNow(this.#end);
       if (got === NOTHING) {
+        const wait = waitThrough(this.#end, undefined as T, "receive from a memory channel");
         this.state = PARKED;
-        return waitThrough(this.#end, undefined as T, "receive from a memory channel");
+        return wait;
       }
       if (got === ENDED) {
         if (this.#asIteratorResult) return AT_END;
@@ -194,7 +255,10 @@ class MemoryReceive<T> extends StepOperation<unknown> {
       }
       return { done: true, value: this.#asIteratorResult ? { done: false, value: got } : got };
     }
-    if (state === PARKED) return { done: true, value: this.#asIteratorResult ? { done: false, value } : value };
+    if (state === PARKED) {
+      handedTaken(this.#end.core);
+      return { done: true, value: this.#asIteratorResult ? { done: false, value } : value };
+    }
     throw ranTwice(this);
   }
   override throw(error: unknown): IteratorResult<Instruction, unknown> {
@@ -220,10 +284,15 @@ class MemoryReceive<T> extends StepOperation<unknown> {
  * is then dropped). Give each producer its own clone and close it when
  * done, and the consumers end by themselves when the last producer does.
  *
- * **Cancellation:** a `send` or `receive` either completes or leaves the
- * channel as it was. A task woken with a message (or whose message was
- * taken) keeps that outcome even if its cancel arrives in the same turn;
- * the cancel is thrown at its next wait.
+ * **Cancellation:** no message is lost or sent twice. A `send` whose
+ * message a receiver took has happened, even if the sender's cancel
+ * arrives before it runs again (as in Trio): it completes, and the cancel
+ * is thrown at its next wait. A `receive` handed a message and cancelled
+ * before it ran throws the cancel, and the message goes to the next
+ * receiver, or back into the buffer ahead of the messages sent after it
+ * (corio's rule for every waiter, decided case 10; Trio's receive would
+ * return it, and a task that ended right after, a `race` loser, would
+ * drop it).
  *
  * Differences from Trio, as everywhere in corio: a `send` or `receive` that
  * need not wait completes without suspending (Trio's always yields once), so
@@ -267,7 +336,7 @@ export function openMemoryChannel<T>(maxBufferSize: number): [MemorySendChannel<
     throw new RangeError(
       `Cannot open a memory channel: maxBufferSize must be a non-negative safe integer or Infinity (0: no buffer, a rendezvous), received ${String(maxBufferSize)}`,
     );
-  const core = new Core<T>(maxBufferSize);
+  const core = new Core<T>(maxBufferSize + 0); // -0 is 0
   return [newSendSide(core), newReceiveSide(core)];
 }
 
@@ -378,9 +447,8 @@ export class MemorySendChannel<T> implements Disposable {
    */
   close(): void {
     const end = this.#end;
-    if (!closeEnd(end as End<unknown>)) return;
-    const failed = end.core.receivers;
-    for (let receiver = firstWaiter(failed); receiver !== undefined; receiver = firstWaiter(failed)) resumeThrow(receiver, endOfChannel());
+    // While a message handed to a receiver may come back, the receivers waiting wait for it.
+    if (closeEnd(end as End<unknown>) && end.core.handed === 0) endWaitingReceivers(end.core);
   }
 
   /** Closes this side (for `using`). */
@@ -440,11 +508,13 @@ export class MemoryReceiveChannel<T> implements Disposable {
    * Receives the next message, waiting for one. Messages come in the order
    * they were sent, each to one receiver.
    *
-   * **Cancellation:** no message is taken, unless one was handed to this
-   * call before the cancel arrived (then it is returned, and the cancel is
-   * thrown at the task's next wait).
+   * **Cancellation:** no message is taken: one already handed to this call
+   * goes to the next receiver, or back into the buffer ahead of those sent
+   * after it (the buffer may then hold more than its size until drained).
    *
-   * @throws {EndOfChannel} once every send side is closed and the buffer is drained.
+   * @throws {EndOfChannel} once every send side is closed and the buffer is
+   * drained (while a message handed to a receiver that has not run yet may
+   * come back, receivers wait for it).
    * @throws {ClosedResourceError} if this side is closed (also while waiting).
    */
   receive(): Operation<T> {
@@ -453,7 +523,8 @@ export class MemoryReceiveChannel<T> implements Disposable {
 
   /**
    * Receives without waiting.
-   * @throws {WouldBlock} if there is no message (and a send side is open).
+   * @throws {WouldBlock} if there is no message (and a send side is open, or
+   * a message handed to a receiver that has not run yet may come back).
    * @throws {EndOfChannel} once every send side is closed and the buffer is drained.
    * @throws {ClosedResourceError} if this side is closed.
    */
@@ -506,6 +577,7 @@ export class MemoryReceiveChannel<T> implements Disposable {
     for (let sender = firstWaiter(failed); sender !== undefined; sender = firstWaiter(failed))
       resumeThrow(sender, new BrokenResourceError("Cannot send: every receive side of the memory channel was closed while waiting"));
     while (core.buffer.size > 0) core.buffer.shift();
+    core.givenBack.length = 0;
   }
 
   /** Closes this side (for `using`). */

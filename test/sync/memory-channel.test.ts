@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   BrokenResourceError,
+  CancelledError,
   ClosedResourceError,
   EndOfChannel,
   forEach,
@@ -12,10 +13,12 @@ import {
   moveOnAfter,
   type Operation,
   openMemoryChannel,
+  race,
   run,
   scope,
   sleep,
   spawn,
+  type Task,
   WouldBlock,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
@@ -349,15 +352,73 @@ describe("openMemoryChannel (Trio's test_channel.py)", () => {
 });
 
 describe("openMemoryChannel: what corio adds", () => {
-  it("a receiver handed a message in the turn it is cancelled keeps the message; the cancel comes at its next wait", async () => {
+  it("a receiver handed a message and cancelled before it ran throws the cancel; the message goes to the next receiver (decided case 10)", async () => {
     await runVirtual(function* () {
-      yield* resultAndCancelInOneTurn(function* (makeResult) {
-        const [s, r] = openMemoryChannel<string>(1);
-        yield* spawn(function* () {
-          yield* s.send(yield* makeResult());
-        });
-        return () => r.receive();
-      });
+      const [s, r] = openMemoryChannel<string>(0);
+      const first = yield* spawn(() => r.receive());
+      const second = yield* spawn(() => r.receive());
+      yield* waitAllTasksBlocked();
+      s.sendNowait("m"); // handed to the first receiver...
+      first.cancel(); // ...cancelled before it ran
+      yield* rejectsOp(first, CancelledError);
+      assert.equal(yield* second, "m");
+      assert.equal(r.statistics().currentBufferUsed, 0);
+    });
+  });
+
+  it("messages given back by cancelled receivers go into the buffer in the order they were sent, ahead of later ones", async () => {
+    await runVirtual(function* () {
+      const [s, r] = openMemoryChannel<string>(1);
+      const receivers = [];
+      for (let i = 0; i < 3; i++) receivers.push(yield* spawn(() => r.receive()));
+      yield* waitAllTasksBlocked();
+      for (const message of ["a", "b", "c"]) s.sendNowait(message); // one to each receiver
+      s.sendNowait("d"); // nobody waits: into the buffer
+      for (const i of [1, 0, 2]) (receivers[i] as Task<string>).cancel();
+      for (const receiver of receivers) yield* rejectsOp(receiver, CancelledError);
+      assert.equal(r.statistics().currentBufferUsed, 4, "the buffer holds more than its size until drained");
+      s.close();
+      assert.deepEqual(yield* drain(r), ["a", "b", "c", "d"]);
+    });
+  });
+
+  it("a race of two receives loses no message: the loser's goes back (Trio's wake-is-final receive would drop it)", async () => {
+    await runVirtual(function* () {
+      const [s1, r1] = openMemoryChannel<string>(1);
+      const [s2, r2] = openMemoryChannel<string>(1);
+      const racer = yield* spawn(() => race([r1.receive(), r2.receive()]));
+      yield* waitAllTasksBlocked();
+      s1.sendNowait("a");
+      s2.sendNowait("b");
+      assert.equal(yield* racer, "a");
+      assert.equal(r2.receiveNowait(), "b");
+    });
+  });
+
+  it("for await left while its read was handed a message: the message stays in the channel", async () => {
+    const [s, r] = openMemoryChannel<number>(0);
+    const iterator = r[Symbol.asyncIterator]();
+    const read = iterator.next();
+    await new Promise((resolve) => setImmediate(resolve)); // the read waits in its root task
+    s.sendNowait(1);
+    await iterator.return?.();
+    assert.deepEqual(await read, { done: true, value: undefined });
+    assert.equal(r.receiveNowait(), 1);
+  });
+
+  it("the end waits for a message handed to a receiver that may come back", async () => {
+    await runVirtual(function* () {
+      const [s, r] = openMemoryChannel<string>(0);
+      const first = yield* spawn(() => r.receive());
+      const second = yield* spawn(() => drain(r));
+      yield* waitAllTasksBlocked();
+      s.sendNowait("m"); // handed to the first receiver
+      s.close(); // the second does not get EndOfChannel yet: "m" may come back
+      assert.throws(() => r.receiveNowait(), WouldBlock);
+      first.cancel();
+      yield* rejectsOp(first, CancelledError);
+      assert.deepEqual(yield* second, ["m"]);
+      yield* rejectsOp(r.receive(), EndOfChannel);
     });
   });
 
@@ -470,7 +531,10 @@ describe("openMemoryChannel: what corio adds", () => {
       assert.match(error.message, /Cannot run memoryReceiveChannel\.receive\(…\) twice/);
     });
     const [s] = openMemoryChannel<number>(0);
-    assert.throws(() => s.send(1)[Symbol.iterator]().next(), /send on a memory channel/);
+    const outside = s.send(1)[Symbol.iterator]();
+    assert.throws(() => outside.next(), /send on a memory channel/);
+    assert.throws(() => outside.next(), /twice/, "a send that failed is not reported as done when run again");
     assert.equal(s.statistics().tasksWaitingSend, 0);
+    assert.ok(Object.is(openMemoryChannel(-0)[0].statistics().maxBufferSize, 0));
   });
 });
