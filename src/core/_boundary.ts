@@ -82,17 +82,6 @@ export function* cancelAndJoin(caller: TaskImpl<unknown>, tasks: readonly TaskIm
 let eagerDepth = 0;
 const MAX_EAGER_DEPTH = 64;
 
-/**
- * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
- * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,
- * so look past them; one of the operations `all` or `race` runs at once is a task of its own.
- */
-export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
-  let owner = task;
-  while ((owner.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
-  return owner;
-}
-
 /** Whether `task` is `of` or one of its ancestors: a task that can end only after `of` has. */
 export function isSelfOrAncestor(task: TaskImpl<unknown>, of: TaskImpl<unknown>): boolean {
   for (let scope: TaskImpl<unknown> | null = of; scope !== null; scope = scope.parentScope as TaskImpl<unknown> | null) if (scope === task) return true;

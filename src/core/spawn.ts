@@ -4,7 +4,7 @@
  */
 
 import { defineOperation } from "./_dev.ts";
-import { DAEMON } from "./_scope.ts";
+import { BOUNDARY, CONCURRENT, DAEMON } from "./_scope.ts";
 import { FINISHED, FRESH, ranTwice, StepOperation } from "./_step-operation.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
@@ -140,7 +140,23 @@ export function requireCurrentTask(api: string): TaskImpl<unknown> {
 }
 
 /**
- * The task running the calling code (the seed scheduler's "get my task").
+ * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
+ * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,
+ * so look past them; one of the operations `all` or `race` runs at once is a task of its own.
+ */
+export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
+  let owner = task;
+  while ((owner.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  return owner;
+}
+
+/**
+ * The task running the calling code (the seed scheduler's "get my task"):
+ * inside `scope`, `shield` or a time limit, the task that entered it, as
+ * asyncio's `current_task()` inside a `TaskGroup` or `timeout` is the task
+ * that entered them (corio runs those bodies in a task of their own, which
+ * holds their children). Each operation of `all`, `race` and the like is a
+ * task of its own, as in asyncio's `gather`.
  *
  * @throws {Error} when called outside any task.
  * @example
@@ -151,7 +167,7 @@ export function requireCurrentTask(api: string): TaskImpl<unknown> {
  * ```
  */
 export function currentTask(): Task<unknown> {
-  return requireCurrentTask("get the current task");
+  return codeOwner(requireCurrentTask("get the current task"));
 }
 
 /**

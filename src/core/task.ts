@@ -119,6 +119,11 @@ const STARTED = 16384;
  * a cancel came first, as it would have run before any could, and the cancel is thrown at its first suspension.
  */
 export const FIRST_STEP_DUE = 262144;
+/**
+ * Its cancel came from its own code (`task.cancel()` while it ran): not its caller's, so a boundary
+ * that then completes without suspending must not keep its value over it (nothing else would throw it).
+ */
+const SELF_CANCELLED = 524288;
 
 /** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
@@ -223,7 +228,10 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
 
   cancel(reason?: unknown): boolean {
     if (this.#state >= DONE) return false;
-    if (this.cancelError === null) this.requestCancel(createCancelledError(reason));
+    if (this.cancelError === null) {
+      if (current === this) this.flags |= SELF_CANCELLED;
+      this.requestCancel(createCancelledError(reason));
+    }
     return true;
   }
 
@@ -454,10 +462,12 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if (this.#state === PENDING) this.#state = RUNNING;
     if (ok) {
       if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0) {
-        if ((this.flags & BOUNDARY) !== 0 && !this.hasChildren) {
+        if ((this.flags & (BOUNDARY | SELF_CANCELLED)) === BOUNDARY && !this.hasChildren) {
           // A boundary's operation completed before any cancel reached it (it was woken with a
           // finished child's outcome): as inline code would, it gives its caller the value, so
-          // nothing it took is lost; the caller's own cancel comes at its next suspension.
+          // nothing it took is lost; the caller's own cancel comes at its next suspension. Not
+          // when its own code cancelled it (an operation of `all` that cancels itself): that
+          // cancel is no one else's to throw, and asyncio's task ends cancelled.
           this.#result = value;
         } else {
           // Cancelled but never suspended again: it ends cancelled and its value is dropped.

@@ -3,13 +3,12 @@
  * @module
  */
 
-import { codeOwner } from "../core/_boundary.ts";
 import { defineOperationMethods } from "../core/_dev.ts";
 import { resume } from "../core/_park.ts";
 import { describe } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { iterate, Opened } from "../core/operation.ts";
-import { requireCurrentTask } from "../core/spawn.ts";
+import { codeOwner, requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 

@@ -57,7 +57,11 @@ const MODES = ["first-completed", "first-error", "all"];
  * **Cancellation:** cancelling the caller throws here at once; the
  * operations `wait` started are cancelled with it (they are its children) and
  * their cleanup is awaited when the caller's task ends. An error thrown by
- * that cleanup fails the caller (an error is never replaced by a cancellation).
+ * that cleanup fails the caller (an error is never replaced by a
+ * cancellation), and so does the error of an operation it started that had
+ * already failed: `wait` can no longer hand that task back, and once handed
+ * back it would have failed the caller as any child does (where a cancelled
+ * `allSettled` drops such a failure, a result nobody asked for any more).
  *
  * @param ops Operations, functions returning them, or tasks.
  * @param options `return` (default `"all"`) and `timeout` in ms.

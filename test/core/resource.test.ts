@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { adoptResource, adoptResourceWithCleanup, daemonReturnedAs, startDaemon } from "../../src/core/_resource.ts";
-import type { TaskImpl } from "../../src/core/task.ts";
+import { getCurrentTask, type TaskImpl } from "../../src/core/task.ts";
 import {
   all,
   allSettled,
@@ -184,7 +184,8 @@ describe("resources opened inside a boundary", () => {
     await runVirtual(function* () {
       const caller = currentTask() as TaskImpl<unknown>;
       function* service(name: string): Operation<{ task: TaskImpl<void> }> {
-        const task = startDaemon(currentTask() as TaskImpl<unknown>, name, function* () {
+        // The boundary's own task (currentTask() names the task that entered it).
+        const task = startDaemon(getCurrentTask() as TaskImpl<unknown>, name, function* () {
           try {
             yield* suspend();
           } finally {

@@ -1,8 +1,22 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { allTasks, currentTask, run, sleep, spawn, suspend, TaskGroupError } from "../../src/index.ts";
+import {
+  all,
+  allTasks,
+  CancelledError,
+  currentTask,
+  moveOnAfter,
+  run,
+  scope,
+  shield,
+  sleep,
+  spawn,
+  suspend,
+  TaskGroupError,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, start } from "../_helpers.ts";
+import { checkLeaks, rejectsOp, start } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -175,6 +189,73 @@ describe("spawn", () => {
 });
 
 describe("currentTask / allTasks", () => {
+  it("inside scope, shield and the time limits, currentTask() is the task that entered them (asyncio's current_task()); inside an operation of all, its own task", async () => {
+    await runVirtual(function* () {
+      const me = currentTask();
+      const seen: boolean[] = [];
+      yield* scope(function* () {
+        seen.push(currentTask() === me);
+        yield* shield(function* () {
+          seen.push(currentTask() === me);
+          yield* timeout(10, function* () {
+            seen.push(currentTask() === me);
+            yield* moveOnAfter(10, function* () {
+              seen.push(currentTask() === me);
+            });
+          });
+        });
+      });
+      const [inAll] = yield* all([
+        () =>
+          (function* () {
+            return currentTask();
+          })(),
+      ]);
+      assert.deepEqual(seen, [true, true, true, true]);
+      assert.notEqual(inAll, me);
+    });
+  });
+
+  it("currentTask().cancel() inside a boundary cancels the task that entered it, even when the body returns at once (the cancel is not lost)", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      const task = yield* spawn(function* () {
+        const value = yield* timeout(10, function* () {
+          currentTask().cancel();
+          return "v";
+        });
+        log.push(`timeout gave ${value}`);
+        try {
+          yield* sleep(1);
+          log.push("BUG: not cancelled");
+        } catch (error) {
+          log.push(`next suspension threw ${(error as Error).name}`);
+          throw error;
+        }
+      });
+      yield* rejectsOp(task, CancelledError);
+      assert.deepEqual(log, ["timeout gave v", "next suspension threw CancelledError"]);
+    });
+  });
+
+  it("an operation of all that cancels itself and returns at once ends cancelled, as an asyncio task does: all throws a CancelledError", async () => {
+    await runVirtual(function* () {
+      const error = yield* rejectsOp(
+        all([
+          function* () {
+            currentTask().cancel();
+            return 1;
+          },
+          function* () {
+            return 2;
+          },
+        ]),
+        CancelledError,
+      );
+      assert.ok(error instanceof CancelledError);
+    });
+  });
+
   it("give the running task and the live tree", async () => {
     await runVirtual(
       function* () {
