@@ -178,21 +178,36 @@ const NOTHING: unique symbol = Symbol("nothing");
 /** What `receiveNow` gives at the end of the stream (every send side closed, the buffer empty, no message that may come back). */
 const ENDED: unique symbol = Symbol("ended");
 
-/** Receives without waiting if it can: a waiting sender's message goes through the buffer, so order holds. */
+/**
+ * Receives without waiting if it can: the buffer's head, after which the
+ * first waiting sender's message takes the room that freed (if there is
+ * room: messages given back may hold the buffer over its size); with the
+ * buffer empty, a waiting sender's message directly (a rendezvous).
+ */
 function receiveNow<T>(end: End<T>): T | typeof NOTHING | typeof ENDED {
   if (end.closed) throw new ClosedResourceError("Cannot receive: this memory channel receive side is closed");
   const core = end.core;
-  for (let sender = firstWaiter(core.senders); sender !== undefined; sender = firstWaiter(core.senders)) {
-    if (resume(sender, undefined)) {
-      core.buffer.push(sender.message);
-      break;
-    }
-  }
-  if (core.buffer.size > 0) {
+  const buffer = core.buffer;
+  if (buffer.size > 0) {
     if (core.givenBack.length > 0) core.givenBack.shift();
-    return core.buffer.shift() as T;
+    const message = buffer.shift() as T;
+    if (buffer.size < core.maxBufferSize) {
+      const sender = firstSender(core);
+      if (sender !== undefined) buffer.push(sender.message);
+    }
+    return message;
   }
+  const sender = firstSender(core);
+  if (sender !== undefined) return sender.message;
   return core.openSendSides === 0 && core.handed === 0 ? ENDED : NOTHING;
+}
+
+/** Wakes the first waiting sender, whose message is then taken: its send has happened. */
+function firstSender<T>(core: Core<T>): SideWait<T> | undefined {
+  for (let sender = firstWaiter(core.senders); sender !== undefined; sender = firstWaiter(core.senders)) {
+    if (resume(sender, undefined)) return sender;
+  }
+  return undefined;
 }
 
 function endOfChannel(): EndOfChannel {
@@ -511,6 +526,8 @@ export class MemoryReceiveChannel<T> implements Disposable {
    * **Cancellation:** no message is taken: one already handed to this call
    * goes to the next receiver, or back into the buffer ahead of those sent
    * after it (the buffer may then hold more than its size until drained).
+   * Messages come in send order, except that one given back comes after
+   * those other receives took meanwhile (as with a `Queue`).
    *
    * @throws {EndOfChannel} once every send side is closed and the buffer is
    * drained (while a message handed to a receiver that has not run yet may

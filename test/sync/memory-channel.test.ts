@@ -382,6 +382,40 @@ describe("openMemoryChannel: what corio adds", () => {
     });
   });
 
+  it("after a message was given back, a receive lets a waiting sender in only when there is room: a rendezvous send still waits for its receiver", async () => {
+    await runVirtual(function* () {
+      const [s, r] = openMemoryChannel<number>(0);
+      const cancelled = yield* spawn(() => r.receive());
+      yield* waitAllTasksBlocked();
+      s.sendNowait(0);
+      cancelled.cancel();
+      yield* rejectsOp(cancelled, CancelledError); // 0 went back: the buffer holds 1 over its size 0
+      const log: string[] = [];
+      yield* scope(function* () {
+        yield* spawn(function* () {
+          for (let i = 1; i <= 3; i++) {
+            yield* s.send(i);
+            log.push(`sent ${i}`);
+          }
+        });
+        yield* waitAllTasksBlocked();
+        for (let i = 0; i <= 3; i++) {
+          log.push(`received ${yield* r.receive()} (buffered ${r.statistics().currentBufferUsed})`);
+          yield* sleep(1);
+        }
+      });
+      assert.deepEqual(log, [
+        "received 0 (buffered 0)",
+        "received 1 (buffered 0)",
+        "sent 1",
+        "received 2 (buffered 0)",
+        "sent 2",
+        "received 3 (buffered 0)",
+        "sent 3",
+      ]);
+    });
+  });
+
   it("a race of two receives loses no message: the loser's goes back (Trio's wake-is-final receive would drop it)", async () => {
     await runVirtual(function* () {
       const [s1, r1] = openMemoryChannel<string>(1);
