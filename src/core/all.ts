@@ -160,7 +160,19 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
     const given = ops.filter((op): op is TaskImpl<unknown> => op instanceof TaskImpl);
     yield* cancelAndJoin(caller, given);
   }
-  const tasks = ops.map((op) => (op instanceof TaskImpl ? (op as TaskImpl<unknown>) : startBoundary(op as OperationLike<unknown>, api, false, true)));
+  const tasks: TaskImpl<unknown>[] = [];
+  let decided = false;
+  for (const op of ops) {
+    if (op instanceof TaskImpl) tasks.push(op as TaskImpl<unknown>);
+    else if (!decided) {
+      const task = startBoundary(op as OperationLike<unknown>, api, false, true);
+      tasks.push(task);
+      // Decided in this operation's first step (all: it failed; race: it settled): the later operations
+      // never start, as tasks a TaskGroup cancels before they ran never run (decided case 2). A race
+      // loser that took a message in its first step would lose it.
+      if (task.done && mode !== NEVER) decided = mode === FIRST_FAILURE ? task.state !== "done" : task.state !== "cancelled";
+    }
+  }
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();
   for (const task of tasks) {

@@ -7,6 +7,7 @@ import {
   currentTask,
   currentTime,
   type Operation,
+  openMemoryChannel,
   race,
   shield,
   sleep,
@@ -128,6 +129,52 @@ describe("all", () => {
         assert.ok(error instanceof CancelledError);
       }
       assert.equal(cleaned, 3);
+    });
+  });
+});
+
+describe("decided in an operation's first step", () => {
+  it("all: once an operation failed in its first step, the later ones never start; a task given is still cancelled", async () => {
+    await runVirtual(function* () {
+      const started: string[] = [];
+      const given = yield* spawn(suspend);
+      const error = yield* rejectsOp(
+        all([
+          function* () {
+            started.push("first");
+            throw new Error("at once");
+          },
+          function* () {
+            started.push("BUG: second");
+            throw new Error("second");
+          },
+          given,
+        ]),
+        Error,
+      );
+      assert.equal(error.message, "at once", "the first failure alone, not a TaskGroupError with an operation that should not have run");
+      assert.deepEqual(started, ["first"]);
+      assert.equal(given.state, "cancelled");
+    });
+  });
+
+  it("race: once an operation settled in its first step, the later ones never start (a receive would take a message and lose it)", async () => {
+    await runVirtual(function* () {
+      const [sendSide, receiveSide] = openMemoryChannel<string>(3);
+      for (const message of ["a", "b", "c"]) sendSide.sendNowait(message);
+      assert.equal(yield* race([receiveSide.receive(), receiveSide.receive()]), "a");
+      assert.equal(receiveSide.statistics().currentBufferUsed, 2, "the second receive never ran");
+      // An operation cancelled in its first step does not settle a race: the next one starts.
+      const winner = yield* race([
+        function* () {
+          currentTask().cancel();
+          return "cancelled";
+        },
+        function* () {
+          return "next";
+        },
+      ]);
+      assert.equal(winner, "next");
     });
   });
 });
