@@ -45,6 +45,7 @@ import {
   shield,
   sleep,
   spawn,
+  start,
   type Task,
   TaskGroupError,
   type TimeLimit,
@@ -190,6 +191,8 @@ class Run {
   readonly limits = new Map<string, TimeLimit>();
   readonly prims = new Map<string, Prim>();
   readonly counters = new Map<string, number>();
+  /** The `started` of each task begun with `start`, by task name. */
+  readonly starters = new Map<string, (value: unknown) => void>();
 
   readonly program: Program;
 
@@ -342,6 +345,22 @@ function* step(run: Run, who: string, s: Step): Operation<unknown> {
     }
     case "spawn":
       run.tasks.set(s.name!, yield* spawn(() => runTask(run, s.name!, s.body!), { name: s.name! }));
+      return undefined;
+    case "start": {
+      const { value, task } = yield* start(
+        (started: (value: unknown) => void) => {
+          run.starters.set(s.name!, started);
+          return runTask(run, s.name!, s.body!);
+        },
+        { name: s.name! },
+      );
+      run.tasks.set(s.name!, task);
+      run.log(who, `start-> ${fmt(value)}`);
+      return undefined;
+    }
+    case "started":
+      run.log(who, `started ${fmt(s.v)}`);
+      (run.starters.get(who) as (value: unknown) => void)(s.v);
       return undefined;
     case "await": {
       const task = run.tasks.get(s.name!);

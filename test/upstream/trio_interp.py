@@ -131,6 +131,8 @@ class Run:
         self.trace = []
         self.limits = {}
         self.prims = {}
+        # The task_status.started of each task begun with `start`, by task name.
+        self.starters = {}
 
     def log(self, who, what):
         self.trace.append(f"{int(round(trio.current_time()))} {who} {what}")
@@ -214,6 +216,19 @@ async def step(run, who, s, nursery):
         if nursery is None:
             raise user_error("HARNESS")
         nursery.start_soon(run_task, run, s["name"], s["body"], name=s["name"])
+    elif op == "start":
+        if nursery is None:
+            raise user_error("HARNESS")
+
+        async def starter(task_status=trio.TASK_STATUS_IGNORED):
+            run.starters[s["name"]] = task_status.started
+            await run_task(run, s["name"], s["body"])
+
+        v = await nursery.start(starter, name=s["name"])
+        run.log(who, f"start-> {fmt(v)}")
+    elif op == "started":
+        run.log(who, f"started {fmt(s.get('v'))}")
+        run.starters[who](s.get("v"))
     elif op == "try":
         try:
             return await exec_steps(run, who, s["body"], nursery)
