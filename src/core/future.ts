@@ -31,7 +31,7 @@ const REJECTED = 2;
  * spare. A wait that a cancellation ends (thrown at it, through `throw`) is
  * not reused.
  */
-class FutureWait extends IteratorPark {
+export class FutureWait extends IteratorPark {
   declare task: TaskImpl<unknown> | null;
   /** The future waited on; `null` once the wait is over (a spare keeps no value alive). */
   future: Future<unknown> | null;

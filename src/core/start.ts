@@ -5,8 +5,8 @@
  */
 import { throwFailuresOverCancel, throwPendingCancel, waitUntilDone } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
-import { FAILS_ALONE } from "./_scope.ts";
-import { HandOffFuture } from "./future.ts";
+import { FAILS_ALONE, RESOURCES_TO_PARENT } from "./_scope.ts";
+import { type FutureWait, HandOffFuture } from "./future.ts";
 import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
 import type { Task, TaskImpl, Watcher } from "./task.ts";
@@ -24,7 +24,12 @@ export interface Started<T, S> {
  * and waits until the task calls `started(value)`: then returns that value
  * and the task, which runs on (Trio's `nursery.start` and
  * `task_status.started`). The usual use is a service that must be ready
- * before the caller goes on: a server that listens, then serves.
+ * before the caller goes on: a server that listens, then serves. Inside a
+ * time limit or `shield`, the task is a child of the task that entered
+ * them, so `timeout(ms, start(serve))` limits the start-up only (Trio's
+ * `fail_after` around `nursery.start`); inside a `scope` it is the scope's
+ * (a nursery), which waits for it. Each operation of `all` or `race` is a
+ * task of its own: a service started in one keeps it running.
  *
  * Until it calls `started`, the task belongs to the `start` call: if it
  * fails, its error is thrown by `start` (and does not fail the caller as a
@@ -47,7 +52,7 @@ export interface Started<T, S> {
  *
  * @param fn Makes the task's operation; called in the task, with `started`.
  * `started(value)` may be called once; a second call throws.
- * @param options As for `spawn`: name, priority, delay, daemon.
+ * @param options As for `spawn`: name, priority, delay, period, daemon.
  * @returns The value given to `started`, and the task.
  * @throws what the task threw before calling `started`, or an `Error` if it
  * ended or was cancelled without calling it.
@@ -74,17 +79,17 @@ export const start = defineOperation(function* start<T, S = void>(
   if (typeof fn !== "function") throw new TypeError(`Cannot start: expected a function that takes started and returns an operation, received ${typeof fn}`);
   const caller = requireCurrentTask("start");
   throwPendingCancel(caller);
-  const ready = new HandOffFuture<S>();
-  const run = new StartedCall<T, S>(fn, ready);
-  const task = createTask(caller.loop, caller, run.body, options, FAILS_ALONE, "start");
+  const run = new StartedCall<T, S>(fn);
+  const task = createTask(caller.loop, serviceOwner(caller), run.body, options, FAILS_ALONE, "start");
   run.task = task;
   task.addWatcher(run);
   try {
-    return { value: yield* ready, task };
+    return { value: yield* run.ready, task };
   } catch (error) {
-    // Cancelled while waiting: the task is cancelled and its cleanup awaited, still belonging to this
-    // call (a `started` meanwhile does nothing); an error of that cleanup is thrown over the cancel.
-    if (!ready.done) {
+    // Cancelled while waiting (the call was abandoned as the cancel came, before the task could run):
+    // the task is cancelled and its cleanup awaited, still belonging to this call (a `started` meanwhile
+    // does nothing); an error of that cleanup, or one it had already thrown, is thrown over the cancel.
+    if (error === caller.cancelError && (task.flags & FAILS_ALONE) !== 0) {
       run.abandon();
       yield* waitUntilDone(caller, task as TaskImpl<unknown>, error);
       throwFailuresOverCancel(caller, [task as TaskImpl<unknown>]);
@@ -93,17 +98,45 @@ export const start = defineOperation(function* start<T, S = void>(
   }
 });
 
+/**
+ * Whose child the started task is: the caller's, or past the time limits and `shield` it runs in
+ * (they run one operation for their caller, as a resource they return goes to it), so that a time
+ * limit around `start` limits the start-up only (Trio's `fail_after` around `nursery.start`). A
+ * `scope` is a nursery: a task started in it is its child, and it waits for it.
+ */
+function serviceOwner(caller: TaskImpl<unknown>): TaskImpl<unknown> {
+  let owner = caller;
+  while ((owner.flags & RESOURCES_TO_PARENT) !== 0 && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  return owner;
+}
+
+/**
+ * What the caller of `start` waits on. A wait on it that is cancelled (it has not been woken) abandons
+ * the call at once, in the turn of the cancel: the task, cancelled in that same turn, may run its
+ * cleanup before the caller runs again, and a `started` there must already do nothing.
+ */
+class StartGate<S> extends HandOffFuture<S> {
+  readonly #onAbandon: () => void;
+  constructor(onAbandon: () => void) {
+    super();
+    this.#onAbandon = onAbandon;
+  }
+  override removeWaiter(park: FutureWait): void {
+    super.removeWaiter(park);
+    if (!this.done) this.#onAbandon();
+  }
+}
+
 /** One `start` call: the task's body, its `started`, and what ends the wait if it ends first. */
 class StartedCall<T, S> implements Watcher {
   task: TaskImpl<T> | null = null;
+  readonly ready: StartGate<S> = new StartGate<S>(() => this.abandon());
   readonly #fn: (started: (value: S) => void) => Operation<T>;
-  readonly #ready: HandOffFuture<S>;
   #startedCalled = false;
   /** The caller stopped waiting (it was cancelled): `started` does nothing, the task stays this call's. */
   #abandoned = false;
-  constructor(fn: (started: (value: S) => void) => Operation<T>, ready: HandOffFuture<S>) {
+  constructor(fn: (started: (value: S) => void) => Operation<T>) {
     this.#fn = fn;
-    this.#ready = ready;
   }
 
   /** The task's operation, made in the task (a function, so `fn` runs at the task's first step). */
@@ -116,7 +149,7 @@ class StartedCall<T, S> implements Watcher {
     const task = this.task as TaskImpl<T>;
     task.flags &= ~FAILS_ALONE;
     task.removeWatcher(this);
-    this.#ready.resolve(value);
+    this.ready.resolve(value);
   };
 
   abandon(): void {
@@ -125,7 +158,7 @@ class StartedCall<T, S> implements Watcher {
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
-    const ready = this.#ready;
+    const ready = this.ready;
     if (ready.done) return;
     if (task.state === "failed") {
       task.markObserved();

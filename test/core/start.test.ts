@@ -2,7 +2,7 @@
 // (trio/_core/tests/test_run.py) where corio has the same construct.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, currentTask, currentTime, moveOnAfter, type Operation, scope, sleep, spawn, start, suspend } from "../../src/index.ts";
+import { CancelledError, currentTask, currentTime, moveOnAfter, type Operation, scope, sleep, spawn, start, suspend, timeout } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
@@ -154,6 +154,88 @@ describe("start", () => {
       );
       assert.equal(error.message, "cleanup failed");
       assert.equal(callerGot, error, "start threw the cleanup's error, not the cancel");
+    });
+  });
+
+  it("cancelled while it waits, with the task's cleanup running first: its error is thrown over the cancel, and a started() there does nothing", async () => {
+    await runVirtual(function* () {
+      // The cleanup throws without suspending: the task ends before the caller runs again.
+      const error = yield* rejectsOp(
+        moveOnAfter(
+          5,
+          start(function* (_started: () => void) {
+            try {
+              yield* suspend();
+            } finally {
+              // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+              throw new Error("cleanup failed at once");
+            }
+          }),
+        ),
+        Error,
+      );
+      assert.equal(error.message, "cleanup failed at once");
+      // started() in the cleanup, which then suspends and fails: start still waits for it and throws its error.
+      for (const priority of [1, 50]) {
+        const log: string[] = [];
+        const failure = yield* rejectsOp(
+          scope(function* () {
+            const caller = yield* spawn(function* () {
+              try {
+                yield* start(
+                  function* (started: () => void) {
+                    try {
+                      yield* suspend();
+                    } finally {
+                      started();
+                      yield* sleep(1);
+                      // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failure under test
+                      throw new Error("cleanup failed");
+                    }
+                  },
+                  { priority },
+                );
+              } catch (thrown) {
+                log.push(`start threw ${(thrown as Error).message} at ${currentTime()}`);
+                throw thrown;
+              }
+            });
+            yield* sleep(1);
+            caller.cancel();
+          }),
+          Error,
+        );
+        assert.equal(failure.message, "cleanup failed");
+        assert.deepEqual(log, [`start threw cleanup failed at ${currentTime()}`], `task priority ${priority}`);
+      }
+    });
+  });
+
+  it("a time limit around start limits the start-up only: the started task belongs to the task that entered the limit", async () => {
+    await runVirtual(function* () {
+      const me = currentTask();
+      const { value, task } = yield* timeout(
+        1000,
+        start(function* (started: (port: number) => void) {
+          yield* sleep(10);
+          started(8080);
+          yield* sleep(5000);
+        }),
+      );
+      assert.equal(value, 8080);
+      assert.equal(currentTime(), 10, "returned as the task was ready, not at the limit");
+      assert.equal(task.parent, me);
+      assert.equal(task.state, "running");
+      task.cancel();
+      // In a scope (a nursery), the task is the scope's: the scope waits for it.
+      const t0 = currentTime();
+      yield* scope(function* () {
+        yield* start(function* (started: () => void) {
+          started();
+          yield* sleep(7);
+        });
+      });
+      assert.equal(currentTime() - t0, 7);
     });
   });
 
