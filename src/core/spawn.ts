@@ -4,12 +4,12 @@
  */
 
 import { defineOperation } from "./_dev.ts";
-import { BOUNDARY, CONCURRENT, DAEMON } from "./_scope.ts";
+import { DAEMON } from "./_scope.ts";
 import { FINISHED, FRESH, ranTwice, StepOperation } from "./_step-operation.ts";
 import { parkUntil } from "./_timer-park.ts";
 import { getDefaultLoop, getRunningLoop, type Loop } from "./loop.ts";
 import { assertOperationLike, devHooks, type Instruction, markOperationPrototype, type Operation, type OperationLike } from "./operation.ts";
-import { getCurrentTask, type Task, TaskImpl } from "./task.ts";
+import { codeOwner, getCurrentTask, type Task, TaskImpl } from "./task.ts";
 
 /** How a task is spawned. */
 export interface SpawnOptions {
@@ -137,17 +137,6 @@ export function requireCurrentTask(api: string): TaskImpl<unknown> {
   const task = getCurrentTask();
   if (task === null) throw new Error(`Cannot ${api}: no corio task is running; call it inside an operation started with run() or spawn()`);
   return task;
-}
-
-/**
- * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
- * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,
- * so look past them; one of the operations `all` or `race` runs at once is a task of its own.
- */
-export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
-  let owner = task;
-  while ((owner.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
-  return owner;
 }
 
 /**

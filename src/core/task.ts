@@ -125,6 +125,17 @@ export const FIRST_STEP_DUE = 262144;
  */
 const SELF_CANCELLED = 524288;
 
+/**
+ * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
+ * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,
+ * so look past them; one of the operations `all` or `race` runs at once is a task of its own.
+ */
+export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
+  let owner = task;
+  while ((owner.flags & (BOUNDARY | CONCURRENT)) === BOUNDARY && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  return owner;
+}
+
 /** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
 const generatorThrow = (sharedGeneratorPrototype as Generator).throw;
@@ -229,7 +240,8 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   cancel(reason?: unknown): boolean {
     if (this.#state >= DONE) return false;
     if (this.cancelError === null) {
-      if (current === this) this.flags |= SELF_CANCELLED;
+      // Its own code: the task running, or a boundary running its code (`currentTask()` names this task there).
+      if (current !== null && codeOwner(current) === this) this.flags |= SELF_CANCELLED;
       this.requestCancel(createCancelledError(reason));
     }
     return true;

@@ -8,8 +8,9 @@ import { resume } from "../core/_park.ts";
 import { describe } from "../core/errors.ts";
 import type { Operation, OperationLike } from "../core/operation.ts";
 import { iterate, Opened } from "../core/operation.ts";
-import { codeOwner, requireCurrentTask } from "../core/spawn.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { codeOwner } from "../core/task.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 
 /** What `CapacityLimiter.statistics()` reports. */

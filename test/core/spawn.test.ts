@@ -6,6 +6,7 @@ import {
   CancelledError,
   currentTask,
   moveOnAfter,
+  type Operation,
   run,
   scope,
   shield,
@@ -253,6 +254,19 @@ describe("currentTask / allTasks", () => {
         CancelledError,
       );
       assert.ok(error instanceof CancelledError);
+      // The same from inside a boundary in the operation: currentTask() there is the operation's task.
+      for (const boundary of [(op: () => Operation<number>) => scope(op), (op: () => Operation<number>) => timeout(100, op)]) {
+        yield* rejectsOp(
+          all([
+            () =>
+              boundary(function* () {
+                currentTask().cancel();
+                return 7;
+              }),
+          ]),
+          CancelledError,
+        );
+      }
     });
   });
 
