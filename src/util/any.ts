@@ -52,8 +52,27 @@ export const any = defineOperation(function* any<const T extends readonly Awaita
   const failures: Failures = { errors: new Array(ops.length), failed: 0 };
   // One generator function for every member (not a closure per operation: V8's first call of each new one costs microseconds).
   const members = ops.map((op, index) => anyMember(op, index, failures));
-  return (yield* race(members)) as Results<T>[number];
+  try {
+    return (yield* race(members)) as Results<T>[number];
+  } finally {
+    // A given task whose member never started (the race was decided in an earlier operation's first
+    // step) is cancelled here, and its cleanup awaited, as `race` does with the tasks it is given.
+    yield* cancelGiven(caller, given);
+  }
 });
+
+function* cancelGiven(caller: TaskImpl<unknown>, given: readonly TaskImpl<unknown>[]): Operation<void> {
+  const running = given.filter((task) => !task.done);
+  for (const task of running) task.cancel("any() was decided");
+  for (const task of running) {
+    try {
+      yield* task;
+    } catch (error) {
+      // Its outcome is its owner's; only the caller's own cancel goes on.
+      if (error === caller.cancelError) throw error;
+    }
+  }
+}
 
 /** What the members of one `any` share: the errors so far, in input order. */
 interface Failures {

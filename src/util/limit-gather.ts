@@ -212,9 +212,10 @@ class Slot<T> implements Operation<unknown>, Watcher {
     if (task.state === "done") gather.completed++;
     if (!gather.settle) {
       if (task.state === "done") gather.results[this.#index] = task.result() as T;
-      // Ended cancelled, but nobody cancelled it: the operation threw a CancelledError by itself (it
-      // joined a task someone cancelled). That is its failure, which a cancelled child is not to the scope.
-      else if (task.cancelled && task.cancelError === null) gather.failure ??= { error: task.error };
+      // Ended cancelled, but not by this gather's scope (nor its caller): the operation threw a
+      // CancelledError by itself (it joined a task someone cancelled), or cancelled itself and ended at
+      // once. That is its failure, which a cancelled child is not to the scope; else its result would be a hole.
+      else if (task.cancelled && task.parentScope?.cancelError === null) gather.failure ??= { error: task.error };
     }
     gather.finished();
   }

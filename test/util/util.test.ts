@@ -30,6 +30,34 @@ import { cancelledAsItEnds, checkLeaks, rejectsOp, resultAndCancelInOneTurn } fr
 checkLeaks();
 
 describe("limitGather", () => {
+  it("an operation that cancels itself and ends at once fails the call with its CancelledError, as in all (not a hole in the list)", async () => {
+    await runVirtual(function* () {
+      for (const inScope of [false, true]) {
+        yield* rejectsOp(
+          limitGather(
+            [
+              function* () {
+                if (!inScope) {
+                  currentTask().cancel();
+                  return 7;
+                }
+                return yield* scope(function* () {
+                  currentTask().cancel();
+                  return 7;
+                });
+              },
+              function* () {
+                return 1;
+              },
+            ],
+            1,
+          ),
+          CancelledError,
+        );
+      }
+    });
+  });
+
   it("a caller timed out while operations still run gets the TimeoutError, never values with holes", async () => {
     await runVirtual(function* () {
       const slow = function* (): Operation<string> {
@@ -770,6 +798,21 @@ describe("any and retry", () => {
       log.push(`any gave ${winner} at ${currentTime()}`);
       assert.equal(given.state, "cancelled");
       assert.deepEqual(log, ["given cleaned up at 7", "any gave other at 7"]);
+      // Decided in the first operation's first step: the given task's member never starts, and it is cancelled all the same.
+      const given2 = yield* spawn(function* () {
+        yield* sleep(10);
+        return "given";
+      });
+      assert.equal(
+        yield* any([
+          function* () {
+            return "at once";
+          },
+          given2,
+        ]),
+        "at once",
+      );
+      assert.equal(given2.state, "cancelled");
       // A task that is the caller or one of its parents cannot be given: it would be waited for, for ever.
       const error = yield* rejectsOp(any([currentTask()]), TypeError);
       assert.match(error.message, /Cannot run any: .* is this task or one of its parents/);
