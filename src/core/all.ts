@@ -10,7 +10,7 @@ import { CONCURRENT } from "./_scope.ts";
 import { CancelledError, createCancelledError, describeKind, TaskGroupError } from "./errors.ts";
 import { assertOperationLike, type Instruction, type Operation, type OperationLike } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import { type Task, TaskImpl, type Watcher } from "./task.ts";
+import { FIRST_STEP_DUE, type Task, TaskImpl, type Watcher } from "./task.ts";
 
 /** An operation, a function returning one, or a task that is already running. */
 export type Awaitable<T> = OperationLike<T> | Task<T>;
@@ -163,15 +163,15 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
   const tasks: TaskImpl<unknown>[] = [];
   let decided = false;
   for (const op of ops) {
-    if (op instanceof TaskImpl) tasks.push(op as TaskImpl<unknown>);
-    else if (!decided) {
-      const task = startBoundary(op as OperationLike<unknown>, api, false, true);
-      tasks.push(task);
-      // Decided in this operation's first step (all: it failed; race: it settled): the later operations
-      // never start, as tasks a TaskGroup cancels before they ran never run (decided case 2). A race
-      // loser that took a message in its first step would lose it.
-      if (task.done && mode !== NEVER) decided = mode === FIRST_FAILURE ? task.state !== "done" : task.state !== "cancelled";
-    }
+    let task: TaskImpl<unknown>;
+    if (op instanceof TaskImpl) task = op as TaskImpl<unknown>;
+    else if (decided) continue;
+    else task = startBoundary(op as OperationLike<unknown>, api, false, true);
+    tasks.push(task);
+    // Decided by this operation's first step, or by a task given that had already ended (all: it failed;
+    // race: it settled): the later operations never start, as tasks a TaskGroup cancels before they ran
+    // never run (decided case 2). A race loser that took a message in its first step would lose it.
+    if (!decided && task.done && mode !== NEVER) decided = mode === FIRST_FAILURE ? task.state !== "done" : task.state !== "cancelled";
   }
   const group = new GroupPark(caller, tasks, mode);
   if (mode === NEVER) group.settledBeforeCancel = new Set();
@@ -240,6 +240,9 @@ class GroupPark extends Park implements Watcher {
       const decides = this.#mode === FIRST_FAILURE ? state !== "done" : state !== "cancelled";
       if (decides) {
         this.decider = { task, error: task.error };
+        // An operation whose first step was put off (past 64 nested boundaries) and has not run yet comes
+        // after the decider in the list: it never starts, as on the eager path (see `gather`).
+        for (const other of this.#tasks) if ((other.flags & CONCURRENT) !== 0) other.flags &= ~FIRST_STEP_DUE;
         this.cancelAll(createCancelledError(`${task.name} decided the group`));
       }
     }

@@ -9,6 +9,7 @@ import {
   type Operation,
   openMemoryChannel,
   race,
+  scope,
   shield,
   sleep,
   spawn,
@@ -175,6 +176,53 @@ describe("decided in an operation's first step", () => {
         },
       ]);
       assert.equal(winner, "next");
+    });
+  });
+});
+
+describe("decided before any operation runs, or past 64 nested boundaries", () => {
+  it("a task given that had already ended decides as an operation would: the later operations never start", async () => {
+    await runVirtual(function* () {
+      const [sendSide, receiveSide] = openMemoryChannel<string>(2);
+      sendSide.sendNowait("a");
+      const done = yield* spawn(function* () {
+        return "task";
+      });
+      yield* sleep(1);
+      assert.equal(yield* race([done, receiveSide.receive()]), "task");
+      assert.equal(receiveSide.receiveNowait(), "a", "the receive never ran");
+    });
+  });
+
+  it("past 64 nested boundaries (first steps put off), the later operations still never start", async () => {
+    function nest<T>(depth: number, op: () => Operation<T>): Operation<T> {
+      return depth === 0 ? op() : scope(() => nest(depth - 1, op));
+    }
+    await runVirtual(function* () {
+      for (const depth of [63, 64, 65, 128]) {
+        const [sendSide, receiveSide] = openMemoryChannel<string>(2);
+        sendSide.sendNowait("a");
+        sendSide.sendNowait("b");
+        assert.equal(yield* nest(depth, () => race([receiveSide.receive(), receiveSide.receive()])), "a", `depth ${depth}`);
+        assert.equal(receiveSide.receiveNowait(), "b", `depth ${depth}: the second receive never ran`);
+        const started: string[] = [];
+        const error = yield* rejectsOp(
+          nest(depth, () =>
+            all([
+              function* () {
+                throw new Error("first");
+              },
+              function* () {
+                started.push("BUG: second");
+                throw new Error("second");
+              },
+            ]),
+          ),
+          Error,
+        );
+        assert.equal(error.message, "first", `depth ${depth}`);
+        assert.deepEqual(started, [], `depth ${depth}`);
+      }
     });
   });
 });
