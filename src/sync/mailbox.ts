@@ -6,11 +6,10 @@
 import { defineOperation } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
-import { BOUNDARY } from "../core/_scope.ts";
 import { Future } from "../core/future.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
+import { codeOwner, type Task } from "../core/task.ts";
 import { Waiter } from "./_wait-queue.ts";
 
 /**
@@ -142,7 +141,7 @@ export function send(task: Task<unknown>, message: unknown): boolean {
 export const receive = defineOperation(function* receive<T = unknown>(filter?: (message: unknown) => boolean): Operation<T> {
   const task = requireCurrentTask("receive a message");
   // A `receive` inside timeout() runs in a child task: read the mailbox of the task that owns the code.
-  const owner = ownerOf(task);
+  const owner = codeOwner(task);
   const mailbox = mailboxOf(owner);
   const index = filter === undefined ? (mailbox.messages.length > 0 ? 0 : -1) : mailbox.messages.findIndex(filter);
   if (index >= 0) return mailbox.messages.splice(index, 1)[0] as T;
@@ -185,7 +184,7 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
  * ```
  */
 export const request = defineOperation(function* request<R = unknown, M = unknown>(task: Task<unknown>, message: M): Operation<R> {
-  const from = ownerOf(requireCurrentTask("send a request"));
+  const from = codeOwner(requireCurrentTask("send a request"));
   const envelope = Request.create<M, R>(message, from);
   if (!send(task, envelope)) throw new Error(`Cannot send a request to task ${task.path}: it has finished`);
   return yield* envelope.answer;
@@ -210,11 +209,4 @@ export const request = defineOperation(function* request<R = unknown, M = unknow
  */
 export function reply<R>(to: Request<unknown, R>, value: R): boolean {
   return to.reply(value);
-}
-
-/** The task whose mailbox code in `task` uses: boundaries (timeout, scope, ...) are helper tasks, so look past them. */
-function ownerOf(task: TaskImpl<unknown>): TaskImpl<unknown> {
-  let owner = task;
-  while ((owner.flags & BOUNDARY) !== 0 && owner.parent !== undefined) owner = owner.parent as TaskImpl<unknown>;
-  return owner;
 }

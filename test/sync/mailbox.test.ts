@@ -1,12 +1,29 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { currentTask, Request, receive, reply, request, send, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import { all, currentTask, Request, receive, reply, request, scope, send, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
 
 describe("task mailboxes", () => {
+  it("the mailbox is currentTask()'s: inside scope or a time limit, the task that entered it; inside an operation of all, the operation's own", async () => {
+    await runVirtual(function* () {
+      const fromScope = yield* scope(function* () {
+        send(currentTask(), "to the caller");
+        return yield* receive<string>();
+      });
+      assert.equal(fromScope, "to the caller");
+      const [fromOperation] = yield* all([
+        function* () {
+          send(currentTask(), "to the operation");
+          return yield* timeout(10, receive<string>());
+        },
+      ]);
+      assert.equal(fromOperation, "to the operation");
+    });
+  });
+
   it("send() queues messages even when nobody waits; receive() takes them in order", async () => {
     await runVirtual(function* () {
       const me = currentTask();

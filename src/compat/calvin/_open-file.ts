@@ -11,10 +11,11 @@
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
 import { startDaemon } from "../../core/_resource.ts"; // compat-internal: no public way to start a service task at once
+import { requireCurrentTask } from "../../core/spawn.ts"; // compat-internal: the task running the code owns the file, even inside a boundary (currentTask() names the task that entered it)
 import { io } from "../../fs/_file-io.ts"; // compat-internal: no public way to wait for a file's open without being interrupted
 import { FileTransport } from "../../fs/_file-transport.ts"; // compat-internal: no public FileStream over an opened handle
 import { type FileMode, FileStream } from "../../fs/index.ts";
-import { currentTask, type Operation } from "../../index.ts";
+import type { Operation } from "../../index.ts";
 
 const PURPOSE: Record<FileMode, string> = { r: "reading", w: "writing", a: "appending" };
 const REASONS: Record<string, string> = { EISDIR: "it is a directory", ENOTDIR: "a part of its path is not a directory", EACCES: "permission denied" };
@@ -34,7 +35,7 @@ export function openError(error: unknown, path: string, mode: FileMode): Error {
 }
 
 export function* openFileWhole(path: string, mode: FileMode, chunkSize: number): Operation<FileStream> {
-  const owner = currentTask();
+  const owner = requireCurrentTask("open a file");
   let handle: FileHandle;
   try {
     handle = yield* io(open(path, mode), true);

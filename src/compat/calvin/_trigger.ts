@@ -7,7 +7,7 @@
 
 import { startDaemon } from "../../core/_resource.ts"; // compat-internal: no public way to start a service task at once (see startService)
 import { currentLoop } from "../../core/run.ts"; // compat-internal: no public way to report an error to the loop's onError (see report)
-import type { TaskImpl } from "../../core/task.ts"; // compat-internal: no public way to see the current task's pending cancellation (see startService)
+import { getCurrentTask, type TaskImpl } from "../../core/task.ts"; // compat-internal: no public way to see the current task's pending cancellation (see startService), or the task running the code inside a boundary (see ownerTask)
 import { callSoon, currentTask, type ErrorContext, isCancellation, type Operation, type Task } from "../../index.ts";
 
 /**
@@ -79,14 +79,15 @@ function trigger(waker: Waker): void {
 
 /**
  * The task that is creating a Calvin object: it will own the object's
- * internal task. Throws a clear error outside a corio task.
+ * internal task. Inside a `scope`, `shield` or time limit, that is the
+ * boundary's own task, as for what corio's own APIs open there (the object
+ * closes as the boundary ends; `currentTask()` would name the task that
+ * entered it). Throws a clear error outside a corio task.
  */
 export function ownerTask(what: string, action = `create ${named(what)}`): Task<unknown> {
-  try {
-    return currentTask();
-  } catch {
-    throw new Error(`Cannot ${action}: no corio task is running; call it inside an operation started with run() or spawn()`);
-  }
+  const task = getCurrentTask();
+  if (task === null) throw new Error(`Cannot ${action}: no corio task is running; call it inside an operation started with run() or spawn()`);
+  return task;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GenericFileDescriptor } from "../../../src/compat/calvin/index.ts";
-import { ClosedResourceError, Future, run, sleep, spawn, until } from "../../../src/index.ts";
+import { CancelledError, ClosedResourceError, currentTask, Future, run, shield, sleep, spawn, until } from "../../../src/index.ts";
 import { checkLeaks, collectReports } from "../../_helpers.ts";
 import { reported, TestActor } from "./_actor.ts";
 
@@ -43,6 +43,25 @@ describe("GenericFileDescriptor, mode w", () => {
       fd.writeLine("kept");
     });
     assert.equal(readFileSync(path, "utf8"), "kept\n");
+  });
+
+  it("made inside a shield by a cancelled task, it belongs to the shield's work: it keeps writing until the shield returns", async () => {
+    const path = join(dir, "in-shield.txt");
+    await assert.rejects(
+      async () =>
+        run(function* () {
+          currentTask().cancel();
+          yield* shield(function* () {
+            const fd = new GenericFileDescriptor(null, () => {}, path, "w");
+            fd.writeLine("in shield");
+            yield* sleep(30);
+            fd.writeLine("after sleep");
+            fd.close();
+          });
+        }),
+      CancelledError,
+    );
+    assert.equal(readFileSync(path, "utf8"), "in shield\nafter sleep\n");
   });
 
   it("appends with mode a, and accepts Python's b flag", async () => {
