@@ -5,7 +5,7 @@
  */
 import { throwFailuresOverCancel, throwPendingCancel, waitUntilDone } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
-import { FAILS_ALONE, RESOURCES_TO_PARENT } from "./_scope.ts";
+import { FAILS_ALONE, RESOURCES_TO_PARENT, SHIELDED } from "./_scope.ts";
 import { type FutureWait, HandOffFuture } from "./future.ts";
 import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
@@ -25,10 +25,10 @@ export interface Started<T, S> {
  * and the task, which runs on (Trio's `nursery.start` and
  * `task_status.started`). The usual use is a service that must be ready
  * before the caller goes on: a server that listens, then serves. Inside a
- * time limit or `shield`, the task is a child of the task that entered
- * them, so `timeout(ms, start(serve))` limits the start-up only (Trio's
+ * time limit, the task is a child of the task that entered it, so
+ * `timeout(ms, start(serve))` limits the start-up only (Trio's
  * `fail_after` around `nursery.start`); inside a `scope` it is the scope's
- * (a nursery), which waits for it. Each operation of `all` or `race` is a
+ * (a nursery), which waits for it, and inside a `shield` the shield's. Each operation of `all` or `race` is a
  * task of its own: a service started in one keeps it running.
  *
  * Until it calls `started`, the task belongs to the `start` call: if it
@@ -99,14 +99,15 @@ export const start = defineOperation(function* start<T, S = void>(
 });
 
 /**
- * Whose child the started task is: the caller's, or past the time limits and `shield` it runs in
- * (they run one operation for their caller, as a resource they return goes to it), so that a time
- * limit around `start` limits the start-up only (Trio's `fail_after` around `nursery.start`). A
- * `scope` is a nursery: a task started in it is its child, and it waits for it.
+ * Whose child the started task is: the caller's, or past the time limits it runs in (they run one
+ * operation for their caller, as a resource they return goes to it), so that a time limit around
+ * `start` limits the start-up only (Trio's `fail_after` around `nursery.start`). A `scope` is a
+ * nursery: a task started in it is its child, and it waits for it. A `shield` keeps its own, as
+ * `startDaemon` does: the caller's cancel must not reach them.
  */
 function serviceOwner(caller: TaskImpl<unknown>): TaskImpl<unknown> {
   let owner = caller;
-  while ((owner.flags & RESOURCES_TO_PARENT) !== 0 && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  while ((owner.flags & (RESOURCES_TO_PARENT | SHIELDED)) === RESOURCES_TO_PARENT && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
   return owner;
 }
 

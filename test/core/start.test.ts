@@ -2,7 +2,20 @@
 // (trio/_core/tests/test_run.py) where corio has the same construct.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CancelledError, currentTask, currentTime, moveOnAfter, type Operation, scope, sleep, spawn, start, suspend, timeout } from "../../src/index.ts";
+import {
+  CancelledError,
+  currentTask,
+  currentTime,
+  moveOnAfter,
+  type Operation,
+  scope,
+  shield,
+  sleep,
+  spawn,
+  start,
+  suspend,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
@@ -236,6 +249,29 @@ describe("start", () => {
         });
       });
       assert.equal(currentTime() - t0, 7);
+    });
+  });
+
+  it("inside a shield, the task is the shield's: the caller's cancel does not reach it, pending or arriving", async () => {
+    await runVirtual(function* () {
+      for (const pending of [false, true]) {
+        const log: string[] = [];
+        const outer = yield* spawn(function* () {
+          if (pending) currentTask().cancel();
+          const { value } = yield* shield(
+            start(function* (started: (value: number) => void) {
+              yield* sleep(5);
+              started(1);
+              log.push(`started at ${currentTime()}`);
+            }),
+          );
+          log.push(`start gave ${value}`);
+        });
+        yield* sleep(2);
+        outer.cancel();
+        yield* rejectsOp(outer, CancelledError);
+        assert.deepEqual(log.slice(0, 2), [`started at ${currentTime()}`, "start gave 1"], `pending: ${pending}`);
+      }
     });
   });
 
