@@ -4,10 +4,11 @@
  */
 import { cancelAndJoin, isSelfOrAncestor, waitUntilDone } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
+import { JoinPark } from "../core/_join.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
 import { describeKind } from "../core/errors.ts";
-import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
+import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
 import { type Task, TaskImpl } from "../core/task.ts";
@@ -61,15 +62,23 @@ export const any = defineOperation(function* any<const T extends readonly Awaita
   }
 });
 
-function* cancelGiven(caller: TaskImpl<unknown>, given: readonly TaskImpl<unknown>[]): Operation<void> {
+/**
+ * Cancels the given tasks still running and waits for their cleanup, without being interrupted: a
+ * cancel of the caller that comes meanwhile stays pending, thrown at its next suspension, so it never
+ * replaces the outcome `race` gave (decided case 12). Their own outcome is their owner's.
+ */
+function* cancelGiven(caller: TaskImpl<unknown>, given: readonly TaskImpl<unknown>[]): Generator<Instruction, void, unknown> {
   const running = given.filter((task) => !task.done);
   for (const task of running) task.cancel("any() was decided");
   for (const task of running) {
+    if (task.done) continue;
+    const wait = new JoinPark(caller, task);
+    wait.shielded = true;
+    task.addWatcher(wait);
     try {
-      yield* task;
-    } catch (error) {
-      // Its outcome is its owner's; only the caller's own cancel goes on.
-      if (error === caller.cancelError) throw error;
+      yield wait;
+    } catch {
+      // The task's own outcome (shielded, the wait is never given the caller's cancel).
     }
   }
 }

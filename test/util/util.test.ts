@@ -813,6 +813,32 @@ describe("any and retry", () => {
         "at once",
       );
       assert.equal(given2.state, "cancelled");
+      // The caller cancelled while any waits for that task's cleanup: the value is still given, the cancel comes after.
+      const order: string[] = [];
+      const given3 = yield* spawn(function* () {
+        try {
+          yield* sleep(1000);
+        } finally {
+          yield* sleep(5);
+          order.push(`given cleaned up at ${currentTime()}`);
+        }
+      });
+      const t0 = currentTime();
+      const caller = yield* spawn(function* () {
+        const value = yield* any([
+          function* () {
+            return "win";
+          },
+          given3,
+        ]);
+        order.push(`any gave ${value} at ${currentTime() - t0}`);
+        yield* sleep(1);
+        order.push("BUG: not cancelled");
+      });
+      yield* sleep(2);
+      caller.cancel();
+      yield* rejectsOp(caller, CancelledError);
+      assert.deepEqual(order, [`given cleaned up at ${t0 + 5}`, "any gave win at 5"]);
       // A task that is the caller or one of its parents cannot be given: it would be waited for, for ever.
       const error = yield* rejectsOp(any([currentTask()]), TypeError);
       assert.match(error.message, /Cannot run any: .* is this task or one of its parents/);
