@@ -242,7 +242,9 @@ class GroupPark extends Park implements Watcher {
         this.decider = { task, error: task.error };
         // An operation whose first step was put off (past 64 nested boundaries) and has not run yet comes
         // after the decider in the list: it never starts, as on the eager path (see `gather`).
-        for (const other of this.#tasks) if ((other.flags & CONCURRENT) !== 0) other.flags &= ~FIRST_STEP_DUE;
+        const tasks = this.#tasks;
+        for (let i = tasks.indexOf(task) + 1; i < tasks.length; i++)
+          if (((tasks[i] as TaskImpl<unknown>).flags & CONCURRENT) !== 0) (tasks[i] as TaskImpl<unknown>).flags &= ~FIRST_STEP_DUE;
         this.cancelAll(createCancelledError(`${task.name} decided the group`));
       }
     }

@@ -120,10 +120,12 @@ const STARTED = 16384;
  */
 export const FIRST_STEP_DUE = 262144;
 /**
- * Its cancel came from its own code (`task.cancel()` while it ran): not its caller's, so a boundary
- * that then completes without suspending must not keep its value over it (nothing else would throw it).
+ * Its cancel came from code calling `task.cancel()` (its own, or another task's holding it), not from
+ * its caller, a time limit or a group: a boundary that then completes without suspending must not keep
+ * its value over it, for nobody else would throw that cancel (the caller's own comes at its next
+ * suspension only when the cancel is the caller's).
  */
-const SELF_CANCELLED = 524288;
+const CANCELLED_BY_HAND = 524288;
 
 /**
  * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
@@ -240,8 +242,7 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
   cancel(reason?: unknown): boolean {
     if (this.#state >= DONE) return false;
     if (this.cancelError === null) {
-      // Its own code: the task running, or a boundary running its code (`currentTask()` names this task there).
-      if (current !== null && codeOwner(current) === this) this.flags |= SELF_CANCELLED;
+      this.flags |= CANCELLED_BY_HAND;
       this.requestCancel(createCancelledError(reason));
     }
     return true;
@@ -474,12 +475,13 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     if (this.#state === PENDING) this.#state = RUNNING;
     if (ok) {
       if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0) {
-        if ((this.flags & (BOUNDARY | SELF_CANCELLED)) === BOUNDARY && !this.hasChildren) {
+        if ((this.flags & (BOUNDARY | CANCELLED_BY_HAND)) === BOUNDARY && !this.hasChildren) {
           // A boundary's operation completed before any cancel reached it (it was woken with a
           // finished child's outcome): as inline code would, it gives its caller the value, so
           // nothing it took is lost; the caller's own cancel comes at its next suspension. Not
-          // when its own code cancelled it (an operation of `all` that cancels itself): that
-          // cancel is no one else's to throw, and asyncio's task ends cancelled.
+          // when code cancelled it by hand (an operation of `all` that cancels itself, or that
+          // another operation cancels): that cancel is no one else's to throw, and asyncio's task
+          // ends cancelled.
           this.#result = value;
         } else {
           // Cancelled but never suspended again: it ends cancelled and its value is dropped.

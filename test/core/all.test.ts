@@ -222,7 +222,45 @@ describe("decided before any operation runs, or past 64 nested boundaries", () =
         );
         assert.equal(error.message, "first", `depth ${depth}`);
         assert.deepEqual(started, [], `depth ${depth}`);
+        // An operation before a decider (here a task given after it) still runs its first step, put off or not.
+        const ran: string[] = [];
+        yield* nest(depth, function* () {
+          const given = yield* spawn(
+            function* () {
+              return "given";
+            },
+            { priority: 1 },
+          );
+          return yield* race([
+            function* () {
+              ran.push("first");
+              yield* sleep(5);
+            },
+            given,
+          ]);
+        });
+        assert.deepEqual(ran, ["first"], `depth ${depth}`);
       }
+    });
+  });
+
+  it("an operation cancelled by another operation's code ends cancelled even if it returns at once: the cancel is not lost", async () => {
+    await runVirtual(function* () {
+      yield* rejectsOp(
+        all([
+          function* () {
+            const me = currentTask();
+            const [value] = yield* all([
+              function* () {
+                me.cancel();
+                return 1;
+              },
+            ]);
+            return value;
+          },
+        ]),
+        CancelledError,
+      );
     });
   });
 });
