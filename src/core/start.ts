@@ -6,6 +6,7 @@
 import { throwFailuresOverCancel, throwPendingCancel, waitUntilDone } from "./_boundary.ts";
 import { defineOperation } from "./_dev.ts";
 import { FAILS_ALONE, RESOURCES_TO_PARENT, SHIELDED } from "./_scope.ts";
+import type { CancelledError } from "./errors.ts";
 import { type FutureWait, HandOffFuture } from "./future.ts";
 import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
@@ -27,8 +28,10 @@ export interface Started<T, S> {
  * before the caller goes on: a server that listens, then serves. Inside a
  * time limit, the task is a child of the task that entered it, so
  * `timeout(ms, start(serve))` limits the start-up only (Trio's
- * `fail_after` around `nursery.start`); inside a `scope` it is the scope's
- * (a nursery), which waits for it, and inside a `shield` the shield's. Each operation of `all` or `race` is a
+ * `fail_after` around `nursery.start`); `shield(start(serve))` shields the
+ * start-up only, the caller's cancel reaching the task once it called
+ * `started`; inside a `scope` it is the scope's (a nursery), which waits
+ * for it. Each operation of `all` or `race` is a
  * task of its own: a service started in one keeps it running.
  *
  * Until it calls `started`, the task belongs to the `start` call: if it
@@ -80,8 +83,12 @@ export const start = defineOperation(function* start<T, S = void>(
   const caller = requireCurrentTask("start");
   throwPendingCancel(caller);
   const run = new StartedCall<T, S>(fn);
-  const task = createTask(caller.loop, serviceOwner(caller), run.body, options, FAILS_ALONE, "start");
+  const owner = serviceOwner(caller);
+  // Started inside a shield that the owner is outside of: the start-up is shielded too (the owner's
+  // cancel reaches the task only once it has called `started`).
+  const task = createTask(caller.loop, owner, run.body, options, shieldedBetween(caller, owner) ? FAILS_ALONE | SHIELDED : FAILS_ALONE, "start");
   run.task = task;
+  run.ownerCancelAtStart = owner.cancelError;
   task.addWatcher(run);
   try {
     return { value: yield* run.ready, task };
@@ -99,16 +106,22 @@ export const start = defineOperation(function* start<T, S = void>(
 });
 
 /**
- * Whose child the started task is: the caller's, or past the time limits it runs in (they run one
- * operation for their caller, as a resource they return goes to it), so that a time limit around
- * `start` limits the start-up only (Trio's `fail_after` around `nursery.start`). A `scope` is a
- * nursery: a task started in it is its child, and it waits for it. A `shield` keeps its own, as
- * `startDaemon` does: the caller's cancel must not reach them.
+ * Whose child the started task is: the caller's, or past the time limits and shields it runs in (they
+ * run one operation for their caller, as a resource they return goes to it), so that a time limit or
+ * shield around `start` covers the start-up only (Trio's `fail_after` or shielded scope around
+ * `nursery.start`) and does not wait for the task. A `scope` is a nursery: a task started in it is its
+ * child, and it waits for it.
  */
 function serviceOwner(caller: TaskImpl<unknown>): TaskImpl<unknown> {
   let owner = caller;
-  while ((owner.flags & (RESOURCES_TO_PARENT | SHIELDED)) === RESOURCES_TO_PARENT && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
+  while ((owner.flags & RESOURCES_TO_PARENT) !== 0 && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
   return owner;
+}
+
+/** Whether a shield lies between `caller` and `owner` (the caller itself included, the owner not). */
+function shieldedBetween(caller: TaskImpl<unknown>, owner: TaskImpl<unknown>): boolean {
+  for (let task = caller; task !== owner; task = task.parentScope as TaskImpl<unknown>) if ((task.flags & SHIELDED) !== 0) return true;
+  return false;
 }
 
 /**
@@ -131,6 +144,8 @@ class StartGate<S> extends HandOffFuture<S> {
 /** One `start` call: the task's body, its `started`, and what ends the wait if it ends first. */
 class StartedCall<T, S> implements Watcher {
   task: TaskImpl<T> | null = null;
+  /** The owner's cancel when the task was made (one the task did not inherit because it was shielded, or none). */
+  ownerCancelAtStart: CancelledError | null = null;
   readonly ready: StartGate<S> = new StartGate<S>(() => this.abandon());
   readonly #fn: (started: (value: S) => void) => Operation<T>;
   #startedCalled = false;
@@ -148,8 +163,13 @@ class StartedCall<T, S> implements Watcher {
     this.#startedCalled = true;
     if (this.#abandoned) return;
     const task = this.task as TaskImpl<T>;
-    task.flags &= ~FAILS_ALONE;
+    task.flags &= ~(FAILS_ALONE | SHIELDED);
     task.removeWatcher(this);
+    // Out of the shield of its start-up: the owner's cancel reaches it now if it would reach a child
+    // spawned now (pending), or if it came while the task was shielded.
+    const owner = task.parentScope as TaskImpl<unknown>;
+    const cancel = owner.cancelError;
+    if (cancel !== null && (owner.cancelPending || cancel !== this.ownerCancelAtStart)) task.requestCancel(cancel);
     this.ready.resolve(value);
   };
 

@@ -275,6 +275,40 @@ describe("start", () => {
     });
   });
 
+  it("shield(start(serve)) shields the start-up only: it returns as the task is ready, and the caller's cancel reaches the task from then on", async () => {
+    await runVirtual(function* () {
+      const log: string[] = [];
+      function serve(n: number) {
+        return function* (started: (value: number) => void): Operation<void> {
+          try {
+            yield* sleep(5);
+            started(n);
+            yield* sleep(100);
+          } finally {
+            log.push(`service ${n} ended at ${currentTime()}`);
+          }
+        };
+      }
+      const t0 = currentTime();
+      const { value, task } = yield* shield(start(serve(1)));
+      assert.equal(value, 1);
+      assert.equal(currentTime() - t0, 5, "returned as the task was ready, not as it ended");
+      assert.equal(task.state, "running");
+      task.cancel();
+      yield* rejectsOp(task, CancelledError);
+      // The caller cancelled during the shielded start-up: the task starts, then the cancel reaches it.
+      const outer = yield* spawn(function* () {
+        yield* shield(start(serve(2)));
+        yield* sleep(1); // the caller's cancel, held by the shield, is thrown here
+        log.push("BUG: the caller went on");
+      });
+      yield* sleep(2);
+      outer.cancel();
+      yield* rejectsOp(outer, CancelledError);
+      assert.deepEqual(log, [`service 1 ended at ${t0 + 5}`, `service 2 ended at ${t0 + 10}`]);
+    });
+  });
+
   it("after started(), the task is an ordinary child: its failure fails the caller", async () => {
     await runVirtual(function* () {
       const error = yield* rejectsOp(
