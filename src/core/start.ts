@@ -16,7 +16,7 @@ import type { Task, TaskImpl, Watcher } from "./task.ts";
 export interface Started<T, S> {
   /** What the task passed to `started(value)`. */
   readonly value: S;
-  /** The task, a child of the caller like any spawned one. */
+  /** The task: a child of the caller, or of the task that entered the time limits and shields around the call. */
   readonly task: Task<T>;
 }
 
@@ -50,8 +50,9 @@ export interface Started<T, S> {
  * caller's next suspension. Entered with a cancel pending, `start` throws
  * it before the task is made (decided case 11).
  *
- * Unlike Trio's, the task is always a child of the caller: Trio can start a
- * task in another nursery, corio has no handle on another task's children.
+ * Unlike Trio's, the task is always the caller's child (or that of the task
+ * that entered the time limits and shields around the call): Trio can start
+ * a task in another nursery, corio has no handle on another task's children.
  *
  * @param fn Makes the task's operation; called in the task, with `started`.
  * `started(value)` may be called once; a second call throws.
@@ -110,7 +111,8 @@ export const start = defineOperation(function* start<T, S = void>(
  * run one operation for their caller, as a resource they return goes to it), so that a time limit or
  * shield around `start` covers the start-up only (Trio's `fail_after` or shielded scope around
  * `nursery.start`) and does not wait for the task. A `scope` is a nursery: a task started in it is its
- * child, and it waits for it.
+ * child, and it waits for it. (`startDaemon` stops at shields on purpose: a resource opened in a shield
+ * is the shield's, closed as it ends; a started task is a service that outlives the call.)
  */
 function serviceOwner(caller: TaskImpl<unknown>): TaskImpl<unknown> {
   let owner = caller;

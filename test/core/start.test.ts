@@ -252,7 +252,7 @@ describe("start", () => {
     });
   });
 
-  it("inside a shield, the task is the shield's: the caller's cancel does not reach it, pending or arriving", async () => {
+  it("inside a shield, the start-up is shielded: the caller's cancel, pending or arriving, does not reach the task before started()", async () => {
     await runVirtual(function* () {
       for (const pending of [false, true]) {
         const log: string[] = [];
