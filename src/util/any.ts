@@ -2,7 +2,7 @@
  * The first success among several operations.
  * @module
  */
-import { cancelAndJoin, isSelfOrAncestor, waitUntilDone } from "../core/_boundary.ts";
+import { cancelAndJoin, isSelfOrAncestor } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import { JoinPark } from "../core/_join.ts";
 import type { Awaitable, Results } from "../core/all.ts";
@@ -56,8 +56,8 @@ export const any = defineOperation(function* any<const T extends readonly Awaita
   try {
     return (yield* race(members)) as Results<T>[number];
   } finally {
-    // A given task whose member never started (the race was decided in an earlier operation's first
-    // step) is cancelled here, and its cleanup awaited, as `race` does with the tasks it is given.
+    // The tasks given are cancelled here, and their cleanup awaited, as `race` does with the tasks it
+    // is given (a member only joins its task, and may never have started: decided in its first step).
     yield* cancelGiven(caller, given);
   }
 });
@@ -99,11 +99,8 @@ function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): 
     // Once this member is cancelled (the race is decided, or the caller is cancelled) its error goes
     // on: its cancel, or an error of its cleanup (waiting here for the others would never end). Before
     // that, a CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
-    // A task given in the list is cancelled with its member, and its cleanup awaited, as `race` does.
-    if (self.cancelError !== null) {
-      if (op instanceof TaskImpl) yield* waitUntilDone(self, op as TaskImpl<unknown>, self.cancelError);
-      throw error;
-    }
+    // (A task given in the list is cancelled and awaited by `any` itself, after the race: `cancelGiven`.)
+    if (self.cancelError !== null) throw error;
     const errors = failures.errors;
     errors[index] = error;
     if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);
