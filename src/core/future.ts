@@ -71,7 +71,17 @@ export class FutureWait extends IteratorPark {
   override givesWakeOverCancel(): boolean {
     return this.future instanceof HandOffFuture;
   }
+  override describe(): string {
+    const future = this.future as (Future<unknown> & { [WAIT_WORDS]?: string }) | null;
+    return future?.[WAIT_WORDS] ?? super.describe();
+  }
 }
+
+/**
+ * A future made for one purpose (`start`'s wait for `started()`) names that purpose under this key,
+ * for the inspector and deadlock reports; a plain `Future` reads "a Future to be set".
+ */
+export const WAIT_WORDS: unique symbol = Symbol("corio.waitWords");
 
 /** A finished `FutureWait`, ready for the next wait (see `FutureWait`). */
 let spareWait: FutureWait | null = null;

@@ -7,7 +7,7 @@ import { throwFailuresOverCancel, throwPendingCancel, waitUntilDone } from "./_b
 import { defineOperation } from "./_dev.ts";
 import { FAILS_ALONE, RESOURCES_TO_PARENT, SHIELDED } from "./_scope.ts";
 import type { CancelledError } from "./errors.ts";
-import { type FutureWait, HandOffFuture } from "./future.ts";
+import { type FutureWait, HandOffFuture, WAIT_WORDS } from "./future.ts";
 import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
 import type { Task, TaskImpl, Watcher } from "./task.ts";
@@ -133,9 +133,15 @@ function shieldedBetween(caller: TaskImpl<unknown>, owner: TaskImpl<unknown>): b
  */
 class StartGate<S> extends HandOffFuture<S> {
   readonly #onAbandon: () => void;
-  constructor(onAbandon: () => void) {
+  readonly #call: StartedCall<unknown, S>;
+  constructor(call: StartedCall<unknown, S>, onAbandon: () => void) {
     super();
+    this.#call = call;
     this.#onAbandon = onAbandon;
+  }
+  get [WAIT_WORDS](): string {
+    const task = this.#call.task;
+    return task === null ? "a task to start (start)" : `task ${task.path} to call started() (start)`;
   }
   override removeWaiter(park: FutureWait): void {
     super.removeWaiter(park);
@@ -148,7 +154,7 @@ class StartedCall<T, S> implements Watcher {
   task: TaskImpl<T> | null = null;
   /** The owner's cancel when the task was made (one the task did not inherit because it was shielded, or none). */
   ownerCancelAtStart: CancelledError | null = null;
-  readonly ready: StartGate<S> = new StartGate<S>(() => this.abandon());
+  readonly ready: StartGate<S> = new StartGate<S>(this as StartedCall<unknown, S>, () => this.abandon());
   readonly #fn: (started: (value: S) => void) => Operation<T>;
   #startedCalled = false;
   /** The caller stopped waiting (it was cancelled): `started` does nothing, the task stays this call's. */

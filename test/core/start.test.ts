@@ -16,7 +16,7 @@ import {
   suspend,
   timeout,
 } from "../../src/index.ts";
-import { runVirtual } from "../../src/testing/index.ts";
+import { runVirtual, VirtualTestError } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
 checkLeaks();
@@ -356,5 +356,23 @@ describe("start", () => {
       assert.equal(task.state, "cancelled");
       assert.match(task.path, /\/service$/);
     });
+  });
+
+  it("the wait for started() is named in deadlock reports and the inspector: the task and what it must call", async () => {
+    await assert.rejects(
+      runVirtual(function* () {
+        yield* start(
+          function* () {
+            yield* suspend();
+          },
+          { name: "never-ready" },
+        );
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        assert.match(error.message, /test \[running\] waits on task test\/never-ready to call started\(\) \(start\)\n/);
+        return true;
+      },
+    );
   });
 });
