@@ -15,7 +15,7 @@
 import { DEV_MODE } from "./_host.ts";
 import { addInstrument } from "./instruments.ts";
 import { getDefaultLoop } from "./loop.ts";
-import { devHooks, isGeneratorFunction, markOperationPrototype, type Operation } from "./operation.ts";
+import { devHooks, isGeneratorFunction, markOperationPrototype, type Operation, ranTwice } from "./operation.ts";
 import { getCurrentTask, type TaskImpl } from "./task.ts";
 
 /** One operation object made in development mode and not run yet. */
@@ -100,8 +100,19 @@ function handOver(value: unknown): void {
   if (value !== null && typeof value === "object") markUsed(value);
 }
 
-/** In development mode, iterating an operation object marks it as run. */
+/** Generator-written operation objects already run (`yield*` called their iterator), in development mode. */
+const iterated = new WeakSet<object>();
+
+/**
+ * In development mode, iterating an operation object marks it as run, and a
+ * second run throws `ranTwice`, as a step operation always does: a finished
+ * generator run again gives `undefined` at once (a second `sleep` that never
+ * sleeps). Not checked without `CORIO_DEV`: a mark per object would cost
+ * every `sleep`, `scope` and `timeout` an allocation.
+ */
 function iterateAndMark<T extends object>(this: T): T {
+  if (iterated.has(this)) throw ranTwice(this);
+  iterated.add(this);
   markUsed(this);
   return this;
 }

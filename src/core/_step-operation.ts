@@ -16,7 +16,7 @@
 import { defineOperation } from "./_dev.ts";
 import { DEV_MODE } from "./_host.ts";
 import { Park, type WaitKind } from "./_park.ts";
-import { devHooks, type Instruction, markOperationPrototype, type Operation, operationLabel } from "./operation.ts";
+import { devHooks, type Instruction, markOperationPrototype, type Operation } from "./operation.ts";
 import type { TaskImpl } from "./task.ts";
 
 /** Not run yet. */
@@ -29,14 +29,7 @@ export const FINISHED = 2;
 /** The result of a finished operation of no value (one object: nobody mutates results). */
 export const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-/**
- * The error of a step operation run again once finished (`const r =
- * channel.receive(); yield* r; yield* r`): each operation object runs once.
- */
-export function ranTwice(op: object): TypeError {
-  const label = operationLabel(op);
-  return new TypeError(`Cannot run ${label} twice: this operation object has already run (each runs once); call ${label} again for another`);
-}
+export { ranTwice } from "./operation.ts";
 
 /**
  * An operation that is its own iterator; subclasses write `next`, and set

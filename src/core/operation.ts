@@ -226,3 +226,13 @@ export function markOperationPrototype(proto: object, label: string | ((op: obje
   else Object.defineProperty(proto, LABEL, { value: label });
   Object.defineProperty(proto, "then", { value: operationThen, writable: true, configurable: true });
 }
+
+/**
+ * The error of an operation object run again once finished (`const r =
+ * channel.receive(); yield* r; yield* r`): each operation object runs once.
+ * Step operations always check; generator-written ones in development mode.
+ */
+export function ranTwice(op: object): TypeError {
+  const label = operationLabel(op);
+  return new TypeError(`Cannot run ${label} twice: this operation object has already run (each runs once); call ${label} again for another`);
+}

@@ -152,14 +152,23 @@ describe("toThread", () => {
 });
 
 describe("development mode (CORIO_DEV=1)", () => {
-  it("reports each operation created and never run, with where it was created", () => {
+  it("reports each operation created and never run, with where it was created; a generator-written operation run twice throws", () => {
     const fixture = resolve(import.meta.dirname, "../fixtures/dev-floating.ts");
     const result = spawnSync(process.execPath, ["--import", "tsx", fixture], { encoding: "utf8", env: { ...process.env, CORIO_DEV: "1" } });
     assert.equal(result.status, 0, result.stderr);
-    const reports = result.stdout
+    let reports: { kind: string; path: string; name: string; message: string; at: string }[] = result.stdout
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line));
+    const ranTwice = reports.filter((r) => r.kind === "ran-twice");
+    assert.deepEqual(
+      ranTwice.map((r) => [r.name, r.message]),
+      ["sleep", "scope"].map((label) => [
+        "TypeError",
+        `Cannot run ${label}(…) twice: this operation object has already run (each runs once); call ${label}(…) again for another`,
+      ]),
+    );
+    reports = reports.filter((r) => r.kind !== "ran-twice");
     assert.deepEqual(
       reports.map((r) => [r.kind, r.path, r.name, r.message]),
       ["sleep", "lock.acquire", "spawn"].map((label) => [
@@ -171,7 +180,7 @@ describe("development mode (CORIO_DEV=1)", () => {
     );
     assert.deepEqual(
       reports.map((r) => r.at.replace(/^at .*dev-floating\.ts:(\d+):\d+\)?$/, "line $1")),
-      ["line 13", "line 14", "line 15"],
+      ["line 14", "line 15", "line 16"],
     );
   });
 
