@@ -50,6 +50,11 @@ export class Inbox<T> {
     }
   }
 
+  /** Lets waits for room wait again (the object connects anew); what was received before stays. */
+  reopen(): void {
+    this.#closed = false;
+  }
+
   /** Stops any wait for room (the object is closing). */
   close(): void {
     this.#closed = true;

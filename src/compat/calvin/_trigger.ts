@@ -68,7 +68,7 @@ export class Waker {
   /** @internal Runs the queued call. */
   run(): void {
     this.#queued = false;
-    if (!this.#stopped && !this.#owner.done) (this.#call as () => void)();
+    if (!this.#stopped && !this.#owner.done) actingFor(this.#owner, this.#call as () => void);
   }
 }
 
@@ -82,11 +82,48 @@ function trigger(waker: Waker): void {
  * internal task. Inside a `scope`, `shield` or time limit, that is the
  * boundary's own task, as for what corio's own APIs open there (the object
  * closes as the boundary ends; `currentTask()` would name the task that
- * entered it). Throws a clear error outside a corio task.
+ * entered it). In a Calvin object's callback, trigger or `DelayedCall`
+ * function, the owner of that object. Throws a clear error anywhere else
+ * outside a corio task.
  */
 export function ownerTask(what: string, action = `create ${named(what)}`): Task<unknown> {
-  const task = getCurrentTask();
+  const task = ownerTaskOrNull();
   if (task === null) throw new Error(`Cannot ${action}: no corio task is running; call it inside an operation started with run() or spawn()`);
+  return task;
+}
+
+/** The internal tasks of Calvin objects: their callbacks run there, but what they create belongs to the object's owner. */
+const services = new WeakSet<Task<unknown>>();
+
+/** The owner of the trigger or `DelayedCall` function the loop is running outside any task, if any. */
+let callbackOwner: Task<unknown> | null = null;
+
+/**
+ * Runs `fn`, a callback the loop calls outside any task (a trigger, a
+ * `DelayedCall`'s function), as code of `owner`: what it creates belongs to
+ * `owner`, as in the original, where the scheduler's own `DelayedCall`
+ * re-armed itself from its function and from the trigger.
+ */
+export function actingFor<T>(owner: Task<unknown>, fn: () => T): T {
+  const outer = callbackOwner;
+  callbackOwner = owner;
+  try {
+    return fn();
+  } finally {
+    callbackOwner = outer;
+  }
+}
+
+/**
+ * The task that owns what code creates now, or `null`: the running task,
+ * past the internal tasks of Calvin objects (a client's callback acts for
+ * the client's owner); outside any task, the owner of the trigger or
+ * `DelayedCall` function being run.
+ */
+function ownerTaskOrNull(): Task<unknown> | null {
+  let task: Task<unknown> | null = getCurrentTask();
+  if (task === null) return callbackOwner;
+  while (services.has(task)) task = task.parent as Task<unknown>;
   return task;
 }
 
@@ -117,6 +154,7 @@ export function startService(owner: Task<unknown>, name: string, body: () => Ope
   if (owner.done) throw new Error(`Cannot ${action}: the task that created it (${owner.path}) has finished`);
   return startDaemon(owner as TaskImpl<unknown>, name, function* service() {
     const self = currentTask() as TaskImpl<void>;
+    services.add(self);
     try {
       yield* body();
     } catch (error) {

@@ -3,7 +3,7 @@
  * @module
  */
 import { callLater, type DelayedCall as NativeDelayedCall, type Task } from "../../index.ts";
-import { ownerTask } from "./_trigger.ts";
+import { actingFor, ownerTask } from "./_trigger.ts";
 
 function checkSeconds(seconds: unknown, action: string): number {
   if (!(typeof seconds === "number" && seconds >= 0 && Number.isFinite(seconds))) {
@@ -18,7 +18,10 @@ function checkSeconds(seconds: unknown, action: string): number {
  * `callLater(ms, fn, ...args)`.
  *
  * It must be created inside a corio task, which owns it: when that task
- * finishes, a call still pending is cancelled. An error `func` throws is
+ * finishes, a call still pending is cancelled. Created in a `DelayedCall`'s
+ * function, a trigger or a callback of a Calvin object, it belongs to the
+ * owner of that call or object, so a scheduler can re-arm itself from
+ * there, as Calvin's did. An error `func` throws is
  * reported to the loop's `onError` and the loop goes on; its return value
  * is ignored.
  *
@@ -71,9 +74,11 @@ export class DelayedCall<A extends unknown[] = unknown[]> {
     if (typeof func !== "function") throw new TypeError(`Cannot create a DelayedCall: func must be a function, received ${typeof func}`);
     this.#owner = ownerTask("DelayedCall");
     const run = (...callArgs: A): unknown => {
-      if (this.#owner.done) return; // due before the owner's done callback ran
+      const owner = this.#owner;
+      if (owner.done) return; // due before the owner's done callback ran
       this.#unwatch();
-      return func(...callArgs);
+      // Outside any task: what the function creates (the next DelayedCall of a scheduler) is the owner's.
+      return actingFor(owner, () => func(...callArgs));
     };
     this.#call = callLater(this.#delay * 1000, run, ...args);
     this.#watch();

@@ -115,6 +115,10 @@ export class HTTPServer {
    * or the handle is unknown (the original raised for an unknown handle).
    */
   sendResponse(handle: string, header: string | Uint8Array, data?: string | Uint8Array | null, closeConnection = true): boolean {
+    // Checked before anything is written or the handle forgotten: a bad call leaves the handle usable.
+    if (!isText(header) || !(data === undefined || data === null || isText(data))) {
+      throw new TypeError(`Cannot send a response: header and data must be strings or Uint8Arrays, received ${typeof header} and ${typeof data}`);
+    }
     const connection = this.#handles.get(handle);
     if (connection === undefined) return false;
     if (closeConnection) this.#handles.delete(handle);
@@ -142,4 +146,9 @@ export class HTTPServer {
       } else if (connection.connectionLost) this.#handles.delete(handle);
     }
   }
+}
+
+/** A string or bytes: what a response's header and data may be. */
+function isText(value: unknown): boolean {
+  return typeof value === "string" || value instanceof Uint8Array;
 }

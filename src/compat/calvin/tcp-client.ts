@@ -107,6 +107,13 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
   #task: Task<void> | null = null;
   #writer: StreamWriter | null = null;
   #disconnecting = false;
+  /** Between connect() and the connectionLost/connectionFailed callback: connect() may be called again from those. */
+  #active = false;
+
+  /** Connecting or connected: the task runs and has not reached its last callback (nor been cancelled with its owner). */
+  get #live(): boolean {
+    return this.#active && this.#task !== null && !this.#task.done;
+  }
 
   /**
    * @param mode `"raw"`, `"string"` or `"delimiter"`.
@@ -156,10 +163,13 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
    * @throws {Error} if it is already connecting or connected.
    */
   connect(addr: string, port: number): void {
-    if (this.#task !== null && !this.#task.done) throw new Error("Cannot connect the TCPClient: it is already connecting or connected; disconnect() first");
+    if (this.#live) throw new Error("Cannot connect the TCPClient: it is already connecting or connected; disconnect() first");
     if (typeof addr !== "string" || addr === "")
       throw new TypeError(`Cannot connect the TCPClient: addr must be a non-empty string, received ${JSON.stringify(addr)}`);
     this.#disconnecting = false;
+    this.#writer = null;
+    this.#inbox.reopen();
+    this.#active = true;
     this.#task = startService(this.#owner, `TCPClient ${addr}:${port}`, () => this.#run(addr, port), "connect a TCPClient");
   }
 
@@ -184,7 +194,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
 
   /** Closes the connection after what was sent (or abandons a connection attempt); `connectionLost` follows. Idempotent. */
   disconnect(): void {
-    if (this.#task === null || this.#task.done || this.#disconnecting) return;
+    if (this.#task === null || !this.#live || this.#disconnecting) return;
     this.#disconnecting = true;
     this.#inbox.close();
     if (this.#writer === null) this.#task.cancel("the TCPClient disconnected");
@@ -210,6 +220,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
       });
     } catch (error) {
       if (isCancellation(error) && !this.#disconnecting) throw error;
+      this.#active = false;
       this.#event("connectionFailed", [target, isCancellation(error) ? "Connection was aborted by disconnect()" : (error as Error).message]);
       if (isCancellation(error)) throw error;
       return;
@@ -237,6 +248,7 @@ export class TCPClient<M extends TCPClientMode = "raw", A = unknown> {
       reason = error instanceof LimitOverrunError ? `Line length exceeded (over ${MAX_LINE} bytes)` : (error as Error).message;
     }
     writer.close();
+    this.#active = false;
     this.#event("connectionLost", [target, reason]);
   }
 

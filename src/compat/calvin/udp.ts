@@ -95,7 +95,7 @@ export class UDPServer<A = unknown> {
    *
    * **Cancellation:** only the wait stops.
    *
-   * @throws {Error} with the OS `code` if it could not bind, or if `start()` was not called.
+   * @throws {Error} with the OS `code` if it could not bind, if `start()` was not called, or if `stop()` came before the socket was bound.
    */
   *ready(): Operation<Address> {
     if (this.#task === null) throw new Error("Cannot wait for the UDPServer: call start(host, port) first");
@@ -130,7 +130,10 @@ export class UDPServer<A = unknown> {
     try {
       socket = yield* openDatagram({ bind: { host, port } });
     } catch (error) {
-      if (isCancellation(error)) throw error;
+      if (isCancellation(error)) {
+        this.#bound.reject(new Error("Cannot wait for the UDPServer: it was stopped before it was bound"));
+        throw error;
+      }
       this.#bound.reject(error);
       if (!this.#readyAsked) throw error; // reported by startService
       return;
@@ -217,6 +220,13 @@ export class UDPClient<A = unknown> {
   #task: Task<void> | null = null;
   #socket: DatagramSocket | null = null;
   #disconnecting = false;
+  /** Between connect() and the connectionLost/connectionFailed callback: connect() may be called again from those. */
+  #active = false;
+
+  /** Connected: the task runs and has not reached its last callback (nor been cancelled with its owner). */
+  get #live(): boolean {
+    return this.#active && this.#task !== null && !this.#task.done;
+  }
 
   /**
    * @param options `callbacks`, `trigger`, `actorId`.
@@ -258,8 +268,10 @@ export class UDPClient<A = unknown> {
    * @throws {Error} if it is already connected.
    */
   connect(addr: string, port: number): void {
-    if (this.#task !== null && !this.#task.done) throw new Error("Cannot connect the UDPClient: it is already connected; disconnect() first");
+    if (this.#live) throw new Error("Cannot connect the UDPClient: it is already connected; disconnect() first");
+    this.#active = true;
     this.#disconnecting = false;
+    this.#outbox = [];
     this.#task = startService(this.#owner, `UDPClient ${addr}:${port}`, () => this.#run(addr, port), "connect a UDPClient");
   }
 
@@ -268,15 +280,18 @@ export class UDPClient<A = unknown> {
    * @throws {Error} if not connecting or connected.
    */
   send(data: string | Uint8Array): void {
-    if (this.#task === null || this.#task.done || this.#disconnecting) throw new Error("Cannot send: the UDPClient is not connected");
+    if (!this.#live || this.#disconnecting) throw new Error("Cannot send: the UDPClient is not connected");
+    if (typeof data !== "string" && !(data instanceof Uint8Array))
+      throw new TypeError(`Cannot send: data must be a string or a Uint8Array, received ${typeof data}`);
     this.#outbox.push(typeof data === "string" ? new TextEncoder().encode(data) : data);
     this.#outboxReady?.resolve();
   }
 
   /** Closes the socket; `connectionLost` follows. Idempotent. */
   disconnect(): void {
-    if (this.#task === null || this.#task.done || this.#disconnecting) return;
+    if (this.#task === null || !this.#live || this.#disconnecting) return;
     this.#disconnecting = true;
+    this.#outbox = [];
     this.#task.cancel("the UDPClient disconnected");
   }
 
@@ -287,6 +302,7 @@ export class UDPClient<A = unknown> {
       socket = yield* openDatagram({ connect: { host: addr, port } });
     } catch (error) {
       if (isCancellation(error) && !this.#disconnecting) throw error;
+      this.#active = false;
       emit(this.#options.callbacks, "connectionFailed", [target, isCancellation(error) ? "disconnected" : (error as Error).message]);
       this.#waker.fire();
       if (isCancellation(error)) throw error;
@@ -306,6 +322,9 @@ export class UDPClient<A = unknown> {
           data = (yield* socket.receive()).data;
         } catch (error) {
           if (error instanceof RangeError) continue; // over the size limit: dropped
+          // An ICMP port unreachable: Twisted called protocol.connectionRefused(), a no-op for Calvin's protocol; the socket goes on.
+          // The OS reports it to the next receive or send, whichever comes first (a send then drops its datagram).
+          if ((error as { code?: unknown }).code === "ECONNREFUSED") continue;
           throw error;
         }
         if (this.#pull) {
@@ -321,6 +340,7 @@ export class UDPClient<A = unknown> {
     } finally {
       socket.close();
     }
+    this.#active = false;
     emit(this.#options.callbacks, "connectionLost", [target, reason]);
     this.#waker.fire();
     if (cancellation !== undefined) throw cancellation;
@@ -340,6 +360,8 @@ export class UDPClient<A = unknown> {
         yield* socket.send(data);
       } catch (error) {
         if (isCancellation(error) || error instanceof ClosedResourceError) throw error;
+        // A refusal of an earlier datagram, reported by this send (and this datagram dropped): as on receive.
+        if ((error as { code?: unknown }).code === "ECONNREFUSED") continue;
         report(error, `${this.#owner.path}/UDPClient send`);
       }
     }

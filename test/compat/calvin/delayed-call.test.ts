@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DelayedCall } from "../../../src/compat/calvin/index.ts";
-import { run, sleep, spawn } from "../../../src/index.ts";
+import { DelayedCall, UDPServer } from "../../../src/compat/calvin/index.ts";
+import { currentTime, Future, run, sleep, spawn, timeout } from "../../../src/index.ts";
+import { openDatagram } from "../../../src/net/index.ts";
 import { runVirtual } from "../../../src/testing/index.ts";
 import { checkLeaks, collectReports } from "../../_helpers.ts";
 import { reported } from "./_actor.ts";
@@ -139,6 +140,57 @@ describe("DelayedCall", () => {
       yield* sleep(2000);
       assert.equal(fired, true);
     });
+  });
+
+  it("made in another DelayedCall's function, it belongs to that one's owner: a scheduler re-arms itself, and ends with its task", async () => {
+    const { reports, onError } = collectReports();
+    const steps: number[] = [];
+    await runVirtual(
+      function* () {
+        const actor = yield* spawn(function* () {
+          // Calvin's scheduler: `self._scheduled.cancel(); self._scheduled = DelayedCall(delay, what)` from inside `what`.
+          let scheduled: DelayedCall | null = null;
+          const step = (): void => {
+            steps.push(currentTime());
+            scheduled?.cancel();
+            scheduled = new DelayedCall(0.1, step);
+          };
+          scheduled = new DelayedCall(0, step);
+          yield* sleep(350);
+        });
+        yield* actor;
+        yield* sleep(1000);
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+    assert.deepEqual(steps, [0, 100, 200, 300]);
+  });
+
+  it("made in a trigger, it belongs to the owner of the object whose trigger it is", async () => {
+    const { reports, onError } = collectReports();
+    let fired = 0;
+    await run(
+      function* () {
+        const triggered = new Future<void>();
+        const server = new UDPServer(() => {
+          new DelayedCall(0, () => {
+            fired++;
+            triggered.resolve();
+          });
+        });
+        server.start("127.0.0.1", 0);
+        const { port } = yield* server.ready();
+        const client = yield* openDatagram({ connect: { host: "127.0.0.1", port } });
+        yield* client.send("wake up");
+        yield* timeout(5000, triggered);
+        client.close();
+        server.stop();
+      },
+      { onError },
+    );
+    assert.deepEqual(reports, []);
+    assert.equal(fired, 1);
   });
 
   it("checks its arguments and needs a corio task", async () => {

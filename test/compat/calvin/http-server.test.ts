@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { HTTPServer } from "../../../src/compat/calvin/index.ts";
-import { all, Future, run, sleep, until } from "../../../src/index.ts";
+import { all, Future, run, sleep, timeout, until } from "../../../src/index.ts";
 import { openConnection } from "../../../src/net/index.ts";
 import { checkLeaks, collectReports } from "../../_helpers.ts";
 import { reported, text } from "./_actor.ts";
@@ -121,6 +121,33 @@ describe("HTTPServer", () => {
     );
     assert.equal(reply, "fine");
     assert.equal(reported(reports).message, "handler bug");
+  });
+
+  it("sendResponse() checks header and data before it writes anything: after a bad call the handle still answers", async () => {
+    const reply = await run(function* () {
+      let second: boolean | undefined;
+      const server: HTTPServer = new HTTPServer(
+        (handle) => {
+          assert.throws(() => server.sendResponse(handle, "HTTP/1.0 200 OK\r\n\r\n", 42 as never), {
+            name: "TypeError",
+            message: "Cannot send a response: header and data must be strings or Uint8Arrays, received string and number",
+          });
+          second = server.sendResponse(handle, ...ok("ok"));
+        },
+        "127.0.0.1",
+        0,
+      );
+      server.start();
+      const client = yield* openConnection({ port: (yield* server.ready()).port });
+      client.writer.write("GET / HTTP/1.0\r\n\r\n");
+      // The response, then the end: the server closes the connection after it.
+      const reply = yield* timeout(5000, () => client.reader.read());
+      assert.equal(second, true);
+      client.writer.close();
+      server.stop();
+      return text(reply);
+    });
+    assert.equal(reply, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
   });
 
   it("needs a function and a corio task", async () => {

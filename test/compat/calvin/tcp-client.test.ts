@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type Address, TCPClient } from "../../../src/compat/calvin/index.ts";
-import { Future, type Operation, run, sleep, spawn } from "../../../src/index.ts";
+import { type Address, DelayedCall, TCPClient } from "../../../src/compat/calvin/index.ts";
+import { Future, type Operation, run, sleep, spawn, timeout } from "../../../src/index.ts";
 import { nodeCertificateResolver, type Server, startServer } from "../../../src/net/index.ts";
 import type { StreamReader, StreamWriter } from "../../../src/streams/index.ts";
 import { checkLeaks, collectReports, needsCommands } from "../../_helpers.ts";
@@ -284,6 +284,66 @@ describe("TCPClient", () => {
       server.close();
     });
     assert.deepEqual(events, []);
+  });
+
+  it("connect() called from connectionLost reconnects (Twisted's reconnecting pattern): the client is down by then", async () => {
+    const events: string[] = [];
+    let accepted = 0;
+    await run(function* () {
+      const done = new Future<void>();
+      const server = yield* startServer(function* (_reader, writer) {
+        accepted++;
+        if (accepted === 1)
+          writer.close(); // the first connection: the server hangs up
+        else yield* done;
+      });
+      const port = server.address.port;
+      const reconnected = new Future<void>();
+      const lostAgain = new Future<void>();
+      const client: TCPClient = new TCPClient("raw", {
+        callbacks: {
+          connected: () => {
+            events.push("connected");
+            if (accepted === 2) reconnected.resolve();
+          },
+          connectionLost: () => {
+            events.push(`lost, connected: ${client.isConnected}`);
+            if (events.length === 2) client.connect("127.0.0.1", port);
+            else lostAgain.resolve();
+          },
+        },
+      });
+      client.connect("127.0.0.1", port);
+      yield* timeout(5000, reconnected);
+      client.disconnect();
+      yield* lostAgain;
+      done.resolve();
+      server.close();
+    });
+    assert.deepEqual(events, ["connected", "lost, connected: false", "connected", "lost, connected: false"]);
+    assert.equal(accepted, 2);
+  });
+
+  it("what a callback creates belongs to the client's owner: a DelayedCall made in connectionLost outlives the connection", async () => {
+    await run(function* () {
+      const server = yield* startServer(function* (_reader, writer) {
+        writer.close();
+      });
+      const fired = new Future<void>();
+      let backOff: DelayedCall | undefined;
+      const client = new TCPClient("raw", {
+        callbacks: {
+          connectionLost: () => {
+            backOff = new DelayedCall(0.02, () => fired.resolve());
+          },
+        },
+      });
+      client.connect("127.0.0.1", server.address.port);
+      // Owned by the client's internal task, it was cancelled as that task ended, right after the callback.
+      yield* timeout(5000, fired);
+      assert.equal(backOff?.active(), false);
+      server.close();
+    });
   });
 
   it("checks its mode and callbacks", async () => {

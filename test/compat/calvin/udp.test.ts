@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type Address, UDPClient, type UDPMessage, UDPServer } from "../../../src/compat/calvin/index.ts";
-import { Future, run, sleep, spawn } from "../../../src/index.ts";
+import { Future, run, sleep, spawn, timeout } from "../../../src/index.ts";
 import { openDatagram } from "../../../src/net/index.ts";
-import { checkLeaks, start } from "../../_helpers.ts";
+import { checkLeaks, collectReports, start } from "../../_helpers.ts";
 import { TestActor, text } from "./_actor.ts";
 
 checkLeaks();
@@ -66,6 +66,21 @@ describe("UDPServer", () => {
       // The port is free again: binding it works.
       const again = yield* openDatagram({ bind: { host: "127.0.0.1", port: freed } });
       again.close();
+    });
+  });
+
+  it("ready() after a stop() that came before the socket was bound throws, instead of waiting for ever", async () => {
+    await run(function* () {
+      const server = new UDPServer(() => {});
+      server.start("127.0.0.1", 0);
+      server.stop();
+      let message = "";
+      try {
+        yield* timeout(5000, () => server.ready());
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      assert.equal(message, "Cannot wait for the UDPServer: it was stopped before it was bound");
     });
   });
 
@@ -170,6 +185,115 @@ describe("UDPClient", () => {
       peer.close();
     });
     assert.deepEqual(events, ["lost true disconnected"]);
+  });
+
+  it("connect() called from connectionLost connects again (Twisted's reconnecting pattern): the client is down by then", async () => {
+    const events: string[] = [];
+    await run(function* () {
+      const a = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const b = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const second = new Future<void>();
+      const lostAgain = new Future<void>();
+      let connections = 0;
+      const client: UDPClient = new UDPClient({
+        callbacks: {
+          connected: () => {
+            connections++;
+            events.push(`connected ${connections}`);
+            if (connections === 1) client.disconnect();
+            else second.resolve();
+          },
+          connectionLost: () => {
+            events.push(`lost, connected: ${client.isConnected}`);
+            if (connections === 1) client.connect("127.0.0.1", b.address.port);
+            else lostAgain.resolve();
+          },
+        },
+      });
+      client.connect("127.0.0.1", a.address.port);
+      yield* timeout(5000, second);
+      client.send("for b");
+      assert.equal(text((yield* b.receive()).data), "for b");
+      client.disconnect();
+      yield* lostAgain;
+      a.close();
+      b.close();
+    });
+    assert.deepEqual(events, ["connected 1", "lost, connected: false", "connected 2", "lost, connected: false"]);
+  });
+
+  it("a datagram queued before disconnect() is dropped, never sent to the peer of the next connect()", async () => {
+    await run(function* () {
+      const a = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const b = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const failed = new Future<void>();
+      const connected = new Future<void>();
+      const client = new UDPClient({ callbacks: { connectionFailed: () => failed.resolve(), connected: () => connected.resolve() } });
+      client.connect("127.0.0.1", a.address.port);
+      client.send("secret for a"); // queued: the socket is not open yet
+      client.disconnect();
+      yield* failed;
+      client.connect("127.0.0.1", b.address.port);
+      yield* connected;
+      client.send("for b");
+      assert.equal(text((yield* b.receive()).data), "for b");
+      assert.equal(a.tryReceive(), undefined);
+      client.disconnect();
+      a.close();
+      b.close();
+    });
+  });
+
+  it("a datagram the peer refused (nobody listens yet) neither ends the connection nor is reported, as Calvin's no-op connectionRefused", async () => {
+    const { reports, onError } = collectReports();
+    const events: string[] = [];
+    await run(
+      function* () {
+        const probe = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+        const port = probe.address.port;
+        probe.close();
+        const connected = new Future<void>();
+        const back = new Future<string>();
+        const client = new UDPClient({
+          callbacks: {
+            connected: () => connected.resolve(),
+            dataReceived: (data: Uint8Array) => back.resolve(text(data)),
+            connectionLost: (_address: Address, reason: string) => events.push(`lost: ${reason}`),
+          },
+        });
+        client.connect("127.0.0.1", port);
+        yield* connected;
+        client.send("anyone?"); // refused: an ICMP port unreachable comes back
+        yield* sleep(0);
+        const peer = yield* openDatagram({ bind: { host: "127.0.0.1", port } });
+        // The OS gives the refusal to the next receive or send: a send that gets it drops its datagram.
+        client.send("now?");
+        client.send("now?");
+        const asked = yield* timeout(5000, peer.receive());
+        assert.equal(text(asked.data), "now?");
+        yield* peer.send("yes", { host: asked.address, port: asked.port });
+        assert.equal(yield* timeout(5000, back), "yes");
+        assert.equal(client.isConnected, true);
+        client.disconnect();
+        peer.close();
+      },
+      { onError },
+    );
+    assert.deepEqual(events, ["lost: disconnected"]); // the disconnect() at the end only
+    assert.deepEqual(reports, []);
+  });
+
+  it("send() checks its data", async () => {
+    await run(function* () {
+      const peer = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const connected = new Future<void>();
+      const client = new UDPClient({ callbacks: { connected: () => connected.resolve() } });
+      client.connect("127.0.0.1", peer.address.port);
+      yield* connected;
+      assert.throws(() => client.send(123 as never), { name: "TypeError", message: "Cannot send: data must be a string or a Uint8Array, received number" });
+      client.disconnect();
+      peer.close();
+    });
   });
 
   it("connectionFailed for an address it cannot connect to", async () => {
