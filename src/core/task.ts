@@ -127,6 +127,11 @@ export const FIRST_STEP_DUE = 262144;
  */
 const CANCELLED_BY_HAND = 524288;
 
+/** The task's cancel came through `task.cancel()` (its own code's or another task's), not from its owner, a limit or a group. */
+export function cancelledByHand(task: TaskImpl<unknown>): boolean {
+  return task.cancelError !== null && (task.flags & CANCELLED_BY_HAND) !== 0;
+}
+
 /**
  * The task whose code `task` runs, for what belongs to a task (a limiter's token): the boundaries
  * that run one operation in sequence (`scope`, `shield`, `timeout`, ...) are their caller's code,

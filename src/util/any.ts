@@ -11,13 +11,15 @@ import { describeKind } from "../core/errors.ts";
 import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
-import { type Task, TaskImpl } from "../core/task.ts";
+import { cancelledByHand, type Task, TaskImpl } from "../core/task.ts";
 
 /**
  * Runs the operations concurrently and returns the first value to arrive
  * (`Promise.any` for operations); the others are cancelled and their cleanup
  * awaited. Failures do not win: if every operation fails, an `AggregateError`
- * holding all the errors (in input order) is thrown.
+ * holding all the errors (in input order) is thrown. An operation whose task
+ * is cancelled through `task.cancel()` (it cancelled itself, or another task
+ * did) has failed with that `CancelledError`.
  *
  * **Cancellation:** cancels every operation and throws once their cleanup is over.
  * A task given in the list is cancelled too (once the race is decided, or
@@ -92,18 +94,32 @@ interface Failures {
 /** One operation of `any`: its value wins the race; its error is kept, and it waits (unless it was the last to fail). */
 function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): Operation<unknown> {
   const self = requireCurrentTask("run any");
+  let value: unknown;
   try {
     const it = iterate(typeof op === "function" || !("cancel" in op) ? (op as OperationLike<unknown>) : () => op as Task<unknown>, "run any");
-    return yield* new Opened(it);
+    value = yield* new Opened(it);
   } catch (error) {
     // Once this member is cancelled (the race is decided, or the caller is cancelled) its error goes
     // on: its cancel, or an error of its cleanup (waiting here for the others would never end). Before
     // that, a CancelledError the operation threw by itself (it joined a task someone cancelled) is its failure.
     // (A task given in the list is cancelled and awaited by `any` itself, after the race: `cancelGiven`.)
-    if (self.cancelError !== null) throw error;
-    const errors = failures.errors;
-    errors[index] = error;
-    if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);
+    // So is a cancel that came through `task.cancel()` (the operation cancelled itself, or another task
+    // did), as `race` does not let it win: counted, then thrown on, else the members that failed first
+    // would wait for good.
+    const byHand = self.cancelError !== null && cancelledByHand(self);
+    if (self.cancelError !== null && !byHand) throw error;
+    keepFailure(failures, index, error);
+    if (byHand) throw error;
     return yield* suspend();
   }
+  // It cancelled itself and returned at once: its task ends cancelled, its value dropped, so it does not win.
+  if (self.cancelError !== null && cancelledByHand(self)) keepFailure(failures, index, self.cancelError);
+  return value;
+}
+
+/** Keeps a member's error; the last member to fail throws the `AggregateError` of them all. */
+function keepFailure(failures: Failures, index: number, error: unknown): void {
+  const errors = failures.errors;
+  errors[index] = error;
+  if (++failures.failed === errors.length) throw new AggregateError(errors, `All ${errors.length} operations failed`);
 }

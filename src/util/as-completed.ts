@@ -48,7 +48,9 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * left early) to discard the rest on purpose.
  *
  * **Cancellation:** cancelling the caller cancels every operation; a `next`
- * being awaited throws the `CancelledError` and loses no result.
+ * being awaited throws the `CancelledError` and loses no result. An
+ * operation whose task is cancelled through `task.cancel()` (it cancelled
+ * itself, or another task did) gives its `CancelledError` to its `next`.
  *
  * @param ops The operations, or functions returning them.
  * @returns An iterator of operations giving the results in completion order.
@@ -88,11 +90,23 @@ function* member<T>(op: OperationLike<T>, order: CompletionOrder<T>): Operation<
     outcome = { ok: true, value: yield* new Opened(it) };
   } catch (error) {
     // Once cancelled, the cancellation goes on, and so does an error from the cleanup (never dropped);
-    // a CancelledError the operation threw by itself is its outcome.
-    if (self.cancelError !== null) throw error;
+    // a CancelledError the operation threw by itself is its outcome. So is a cancel of its task that
+    // neither the stop nor the owner's cancel made (it cancelled itself, or another task did): given
+    // as its outcome, then thrown on (else its next would wait for good).
+    if (self.cancelError !== null) {
+      if (memberCancelledByHand(self, order)) order.finished({ ok: false, error });
+      throw error;
+    }
     outcome = { ok: false, error };
   }
+  // It cancelled itself and returned at once: its task ends cancelled, the value dropped (as in `allSettled`).
+  if (self.cancelError !== null && memberCancelledByHand(self, order)) outcome = { ok: false, error: self.cancelError };
   order.finished(outcome);
+}
+
+/** A member's task was cancelled neither by the loop's stop nor through its owner (its parent). */
+function memberCancelledByHand(self: TaskImpl<unknown>, order: CompletionOrder<unknown>): boolean {
+  return !order.stopped && (self.parentScope as TaskImpl<unknown> | null)?.cancelError === null;
 }
 
 /** The iterator `asCompleted` returns: the outcomes in the order they came, and the tasks to cancel if the loop stops. */
@@ -178,6 +192,10 @@ class CompletionOrder<T> implements IterableIterator<Operation<T>> {
 
   [Symbol.iterator](): this {
     return this;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   #unguard(): void {

@@ -56,7 +56,10 @@ export interface CachedFunction<A extends unknown[], R> {
  * cached. Unlike the original, concurrent calls with the same key share one
  * run of `fn`: it runs as a task of its own, cancelling one caller does not
  * cancel it, and it is cancelled only when the last caller leaves. A hit
- * returns without suspending.
+ * returns without suspending. A hit is decided when the cached function is
+ * called, not when its operation runs: an operation made before its entry
+ * expired (or before `cacheClear()`) and run later gives that entry, so call
+ * it where you run it (`yield* cached(x)`).
  *
  * **Keys:** without a `key` option, two calls share an entry only if their
  * argument lists are equal by value: the same number of arguments, equal

@@ -33,7 +33,9 @@ export interface LimitGatherOptions {
  *
  * corio's rule on top of the seed's: it is structured. The first error
  * cancels the operations still running and is rethrown, unless
- * `{ settle: true }` asks for `allSettled`-style results.
+ * `{ settle: true }` asks for `allSettled`-style results. An operation whose
+ * task is cancelled through `task.cancel()` (it cancelled itself, or another
+ * task did) has failed with that `CancelledError` (`rejected` with settle).
  *
  * **Cancellation:** cancels every operation still running, and throws once
  * their cleanup is over.
@@ -210,12 +212,17 @@ class Slot<T> implements Operation<unknown>, Watcher {
   taskFinished(task: TaskImpl<unknown>): void {
     const gather = this.#gather;
     if (task.state === "done") gather.completed++;
+    // Ended cancelled, but not by this gather's scope (nor its caller): the operation cancelled itself (it
+    // ended at once, its value dropped, or later), or someone else cancelled its task. That is its failure,
+    // which a cancelled child is not to the scope; else its result would be a hole (or, with settle, a
+    // value its task dropped): with settle, its outcome is rejected, as allSettled's.
+    const byHand = task.cancelled && task.parentScope?.cancelError === null;
     if (!gather.settle) {
       if (task.state === "done") gather.results[this.#index] = task.result() as T;
-      // Ended cancelled, but not by this gather's scope (nor its caller): the operation threw a
-      // CancelledError by itself (it joined a task someone cancelled), or cancelled itself and ended at
-      // once. That is its failure, which a cancelled child is not to the scope; else its result would be a hole.
-      else if (task.cancelled && task.parentScope?.cancelError === null) gather.failure ??= { error: task.error };
+      else if (byHand) gather.failure ??= { error: task.error };
+    } else if (byHand) {
+      gather.results[this.#index] = { status: "rejected", reason: task.error };
+      gather.completed++;
     }
     gather.finished();
   }

@@ -9,6 +9,7 @@ import { Future } from "../core/future.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { scope } from "../core/scope.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
+import { QueueShutDown } from "../sync/errors.ts";
 import type { Queue } from "../sync/queue.ts";
 import { timeout } from "../time/timeout.ts";
 
@@ -85,7 +86,9 @@ export interface ProcessSource<I, R, O> {
  * vanishes: a `ProcessingFailure { item, error }` goes on `doneQueue`, and
  * the item is still marked done.
  *
- * It never returns by itself. **Cancellation:** stops taking items and
+ * It never returns by itself. Once `queue` is shut down (not
+ * `immediate`) and empty, the items in flight finish and reach `doneQueue`,
+ * then the `QueueShutDown` is thrown. **Cancellation:** stops taking items and
  * cancels the ones in flight (each is still marked done; a cancelled item
  * puts nothing on `doneQueue`).
  *
@@ -183,7 +186,15 @@ function* processInMemory<I, R>(
     }
     for (;;) {
       yield* untilRunningAtMost(n - 1);
-      const item = yield* queue.get();
+      let item: I;
+      try {
+        item = yield* queue.get();
+      } catch (error) {
+        // Shut down and drained: the items in flight finish (their results reach doneQueue) before the
+        // QueueShutDown is thrown; ending the scope at once would cancel them and lose their results.
+        if (error instanceof QueueShutDown) yield* untilRunningAtMost(0);
+        throw error;
+      }
       // A generator declared once, not a closure per item (a new closure's first call is slow in V8).
       const task = yield* spawn(processItem(doneQueue, worker, item));
       running++;

@@ -5,6 +5,7 @@
 import { defineOperation } from "../core/_dev.ts";
 import { isCancellation } from "../core/errors.ts";
 import { type Instruction, iteratorOf, Opened, type Operation } from "../core/operation.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { sleep } from "../time/sleep.ts";
 
 /** Options of `retry`. */
@@ -33,7 +34,9 @@ export interface RetryOptions {
  * a cancellation, an error `shouldRetry` refuses, and a `fn` that returns no
  * operation (a mistake in the code, thrown at once).
  *
- * **Cancellation:** stops at once (in the operation or in the sleep).
+ * **Cancellation:** stops at once (in the operation or in the sleep). An
+ * error that the operation's cleanup throws over the cancel is thrown, not
+ * retried.
  *
  * @param fn Returns a fresh operation for each attempt.
  * @returns The first success.
@@ -84,7 +87,16 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
       }
       return yield* new Opened(it);
     } catch (error) {
-      if (misuse || isCancellation(error) || attempt >= attempts || (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))) throw error;
+      // Cancelled during the attempt: an error its cleanup threw replaces the CancelledError, but the
+      // task was cancelled all the same, and a cancel is delivered once: never retried, never slept on.
+      if (
+        misuse ||
+        isCancellation(error) ||
+        requireCurrentTask("retry").cancelError !== null ||
+        attempt >= attempts ||
+        (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))
+      )
+        throw error;
       // 0 × an infinite factor is NaN: a zero initial delay stays zero.
       const delay = initial === 0 ? 0 : Math.min(max, initial * factor ** (attempt - 1));
       let wait = delay;

@@ -24,6 +24,36 @@ function after<T>(ms: number, value: T, log?: string[]): () => Operation<T> {
 }
 
 describe("asCompleted", () => {
+  it("an operation cancelled by hand (by itself, at once or later) gives its CancelledError to its next, as allSettled reports it; the loop never hangs", async () => {
+    const ok = function* (): Operation<number> {
+      yield* sleep(5);
+      return 1;
+    };
+    await runVirtual(function* () {
+      for (const cancelsItself of [
+        function* (): Operation<number> {
+          currentTask().cancel();
+          return 7;
+        },
+        function* (): Operation<number> {
+          currentTask().cancel();
+          yield* sleep(1);
+          return 7;
+        },
+      ]) {
+        const outcomes: string[] = [];
+        for (const next of yield* asCompleted([cancelsItself, ok])) {
+          try {
+            outcomes.push(String(yield* next));
+          } catch (error) {
+            outcomes.push((error as Error).name);
+          }
+        }
+        assert.deepEqual(outcomes, ["CancelledError", "1"]);
+      }
+    });
+  });
+
   it("a result that comes in the turn the caller is cancelled is given, then the cancel (decided case 12)", async () => {
     const reports: unknown[] = [];
     await runVirtual(

@@ -14,6 +14,7 @@ import {
   ProcessingFailure,
   processQueueWithLimit,
   Queue,
+  QueueShutDown,
   retry,
   scope,
   sleep,
@@ -55,6 +56,43 @@ describe("limitGather", () => {
           CancelledError,
         );
       }
+    });
+  });
+
+  it("with settle, an operation cancelled by hand (by itself, at once or later, or by another task) is rejected with its CancelledError, as allSettled says", async () => {
+    await runVirtual(function* () {
+      let victim: Task<unknown> | undefined;
+      const results = yield* limitGather(
+        [
+          function* (): Operation<number> {
+            currentTask().cancel(); // and returns at once: the task ends cancelled, its value dropped
+            return 7;
+          },
+          function* (): Operation<number> {
+            currentTask().cancel();
+            yield* sleep(1);
+            return 8;
+          },
+          function* (): Operation<number> {
+            victim = currentTask();
+            yield* sleep(10);
+            return 9;
+          },
+          function* (): Operation<number> {
+            yield* sleep(1);
+            victim?.cancel();
+            return 10;
+          },
+        ],
+        4,
+        { settle: true },
+      );
+      assert.equal(results.length, 4);
+      assert.deepEqual(
+        results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).name)),
+        ["CancelledError", "CancelledError", "CancelledError", 10],
+      );
+      assert.deepEqual(Object.keys(results), ["0", "1", "2", "3"]); // no hole
     });
   });
 
@@ -366,6 +404,28 @@ describe("processQueueWithLimit", () => {
         out.push(next instanceof ProcessingFailure ? `failure(${next.item})` : next);
       }
       assert.deepEqual(out.sort(), [10, 30, "failure(2)"].sort());
+    });
+  });
+
+  it("a queue shut down (not immediately): the items in flight finish and reach doneQueue, then QueueShutDown is thrown", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<number>();
+      const done = new Queue<number | ProcessingFailure<number>>();
+      queue.putNowait(1);
+      queue.putNowait(2);
+      queue.putNowait(3);
+      queue.shutdown();
+      yield* rejectsOp(
+        processQueueWithLimit(queue, done, 2, function* (n: number) {
+          yield* sleep(10);
+          return n * 10;
+        }),
+        QueueShutDown,
+      );
+      assert.equal(currentTime(), 20);
+      const results: unknown[] = [];
+      while (!done.empty) results.push(done.getNowait());
+      assert.deepEqual(results, [10, 20, 30]);
     });
   });
 
@@ -913,6 +973,77 @@ describe("any and retry", () => {
         assert.equal((error.errors[1] as Error).message, "mirror down");
       }
     });
+  });
+
+  it("any(): an operation cancelled by hand (it cancelled itself, at once or later) counts as failed: all failing gives the AggregateError, not a hang", async () => {
+    const fails = function* (): Operation<number> {
+      yield* sleep(2);
+      throw new Error("boom");
+    };
+    const cancelsAtOnce = function* (): Operation<number> {
+      currentTask().cancel();
+      return 7;
+    };
+    const cancelsThenWaits = function* (): Operation<number> {
+      currentTask().cancel();
+      yield* sleep(1);
+      return 7;
+    };
+    await runVirtual(function* () {
+      for (const cancels of [cancelsAtOnce, cancelsThenWaits]) {
+        let error: unknown;
+        try {
+          yield* timeout(1000, any([cancels, fails]));
+        } catch (caught) {
+          error = caught;
+        }
+        assert.ok(error instanceof AggregateError, `${cancels.name}: ${String(error)}`);
+        assert.deepEqual(
+          error.errors.map((e: Error) => e.name),
+          ["CancelledError", "Error"],
+        );
+      }
+      // One that succeeds still wins over one cancelled by hand.
+      assert.equal(
+        yield* any([
+          cancelsThenWaits,
+          function* () {
+            yield* sleep(5);
+            return 1;
+          },
+        ]),
+        1,
+      );
+    });
+  });
+
+  it("retry(): cancelled during an attempt whose cleanup throws, it stops: no further attempt, the cleanup's error thrown (directly and under a timeout)", async () => {
+    for (const how of ["cancel", "timeout"] as const) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        function* attempt(n: number): Operation<never> {
+          log.push(`attempt ${n} at ${currentTime()}`);
+          try {
+            yield* sleep(100);
+          } finally {
+            // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
+            throw new Error(`cleanup failed ${n}`);
+          }
+        }
+        const options = { attempts: 3, backoff: { initial: 10, jitter: false } };
+        const run =
+          how === "timeout"
+            ? timeout(50, retry(attempt, options))
+            : scope(function* () {
+                const caller = yield* spawn(retry(attempt, options));
+                yield* sleep(50);
+                caller.cancel();
+              });
+        assert.equal((yield* rejectsOp(run, Error)).message, "cleanup failed 1");
+        yield* sleep(1000);
+      });
+      assert.deepEqual(log, ["attempt 1 at 0"], how);
+    }
   });
 
   it("any() gives the first success; if all fail, an AggregateError with every error", async () => {
