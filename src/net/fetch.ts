@@ -50,11 +50,29 @@ export interface FetchResponse {
    * connection breaks or the request is aborted.
    */
   readonly body: StreamReader;
-  /** The whole body as bytes. **Cancellation:** aborts the request. @throws {RangeError} for a body over `maxBodySize`. */
+  /**
+   * True once `bytes()`, `text()` or `json()` has been called: a second call throws a `TypeError`, as the
+   * standard's does. (Reads from `body` do not set it: `text()` after them gives the rest.)
+   */
+  readonly bodyUsed: boolean;
+  /**
+   * The whole body as bytes (what is left of it, after reads from `body`). **Cancellation:** aborts the request.
+   * @throws {RangeError} for a body over `maxBodySize`.
+   * @throws {TypeError} once `bytes()`, `text()` or `json()` has read the body.
+   */
   bytes(): Operation<Uint8Array>;
-  /** The whole body as UTF-8 text. **Cancellation:** aborts the request. @throws {RangeError} for a body over `maxBodySize`. */
+  /**
+   * The whole body as UTF-8 text (what is left of it, after reads from `body`). **Cancellation:** aborts the request.
+   * @throws {RangeError} for a body over `maxBodySize`.
+   * @throws {TypeError} once `bytes()`, `text()` or `json()` has read the body.
+   */
   text(): Operation<string>;
-  /** The whole body parsed as JSON. @throws {SyntaxError} for a body that is not JSON. @throws {RangeError} for a body over `maxBodySize`. */
+  /**
+   * The whole body parsed as JSON.
+   * @throws {SyntaxError} for a body that is not JSON.
+   * @throws {RangeError} for a body over `maxBodySize`.
+   * @throws {TypeError} once `bytes()`, `text()` or `json()` has read the body.
+   */
   json<T = unknown>(): Operation<T>;
   /** Aborts the request: the rest of the body is not downloaded. Idempotent. */
   abort(): void;
@@ -140,7 +158,7 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
     release();
   } else body = readerFromWebStream(releasedAtEnd(response.body as ReadableStream<Uint8Array>, release), readerOptions);
 
-  const request: BodyRequest = { abort, release, maxBodySize };
+  const request: BodyRequest = { abort, release, maxBodySize, used: false };
   return keeper.returnedAs({
     status: response.status,
     statusText: response.statusText,
@@ -148,6 +166,9 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
     headers: response.headers,
     url: response.url,
     body,
+    get bodyUsed() {
+      return request.used;
+    },
     bytes: () => readAll(body, request),
     text: () => readText(body, request),
     json: <T>() => readJson(body, request) as Operation<T>,
@@ -187,6 +208,8 @@ interface BodyRequest {
   abort(reason?: unknown): void;
   release(): void;
   readonly maxBodySize: number;
+  /** Set by the first `bytes()`, `text()` or `json()`: the body can be read whole once (the standard's "disturbed"). */
+  used: boolean;
 }
 
 // The body readers are declared once, not per response: V8's first call of each new
@@ -194,6 +217,8 @@ interface BodyRequest {
 
 /** The whole body; the request is released once read, and aborted if the read is cancelled. */
 function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Array> {
+  if (request.used) throw new TypeError("Cannot read the response body: it has already been read (bytes(), text() or json() read it whole once)");
+  request.used = true;
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {

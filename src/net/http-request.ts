@@ -110,6 +110,9 @@ export class HttpRequest {
    * once the request's task has ended, so the next request on the
    * connection is read: up to `maxBodySize` in all, past which the
    * connection closes after the response (as for a body over the limit).
+   * A task that reads on after that gets what was buffered, then a
+   * `BrokenResourceError`, never an end of body that would pass the part
+   * read off as whole.
    */
   get body(): StreamReader {
     return this.#body ?? this.#openBody();
@@ -152,7 +155,7 @@ export class HttpRequest {
       else if (!this.#discarding) body.feed(chunk);
     });
     raw.on("end", () => {
-      if (!this.#failed) body.feedEof();
+      if (!this.#failed && !this.#discarding) body.feedEof();
     });
     raw.on("aborted", () => {
       this.#failed = true;
@@ -179,6 +182,8 @@ export class HttpRequest {
     const raw = this.raw;
     if (this.#body === undefined || this.#failed || this.#discarding || raw.complete || raw.destroyed) return;
     this.#discarding = true;
+    // A reader that goes on (a task outside the request's) must not take the dropped rest for the body's end.
+    this.#body.setException(new BrokenResourceError("Cannot read the request body: its request's task has ended, and the rest of the body was discarded"));
     raw.resume();
   }
 

@@ -24,6 +24,36 @@ async function withServer(handler: (req: IncomingMessage, res: ServerResponse) =
 }
 
 describe("fetch", () => {
+  it("bytes(), text() and json() read the body once: a second call throws a TypeError (the standard's consume body), and bodyUsed says so", async () => {
+    await withServer(
+      (_req, res) => res.end('{"a":1}'),
+      (url) =>
+        runVirtual(function* () {
+          const response = yield* fetch(url);
+          assert.equal(response.bodyUsed, false);
+          assert.equal(yield* response.text(), '{"a":1}');
+          assert.equal(response.bodyUsed, true);
+          for (const again of [response.text(), response.json(), response.bytes()]) {
+            const error = yield* rejectsOp(again, TypeError);
+            assert.match(error.message, /^Cannot read the response body: it has already been read/);
+          }
+        }),
+    );
+  });
+
+  it("text() after reads from body gives the rest of it, as its TSDoc says", async () => {
+    await withServer(
+      (_req, res) => res.end("hello world"),
+      (url) =>
+        runVirtual(function* () {
+          const response = yield* fetch(url);
+          assert.equal(new TextDecoder().decode(yield* response.body.readExactly(6)), "hello ");
+          assert.equal(response.bodyUsed, false);
+          assert.equal(yield* response.text(), "world");
+        }),
+    );
+  });
+
   it("gives status, headers and the body (text, json)", async () => {
     await withServer(
       (req, res) => {

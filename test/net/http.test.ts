@@ -4,8 +4,8 @@ import { connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 import fc from "fast-check";
-import { currentTask, currentTime, Future, type Operation, run, sleep, spawn, stop, suspend, until } from "../../src/index.ts";
-import { HttpError, type HttpHandler, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
+import { BrokenResourceError, currentTask, currentTime, Future, type Operation, run, sleep, spawn, stop, suspend, until } from "../../src/index.ts";
+import { HttpError, type HttpHandler, type HttpRequest, type HttpServer, type ServeHttpOptions, serveHttp } from "../../src/net/index.ts";
 import { openConnection } from "../../src/net/tcp.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { captureNodeServers, checkLeaks, needsCommands, promiseWithResolvers, rawClient, rejectsOp, turnsUntil } from "../_helpers.ts";
@@ -1281,6 +1281,44 @@ describe("serveHttp: a request body the handler reads in part (review s35, findi
       { limits },
     );
     assert.deepEqual(reports, []);
+  });
+});
+
+describe("serveHttp: a request body read on after its task ended (review s40)", () => {
+  it("a task outside the request's that reads on gets what was buffered, then a BrokenResourceError, not the end of a body cut short", async () => {
+    let outcome: unknown;
+    let port = 0;
+    const handedOver = new Future<HttpRequest>();
+    const listening = promiseWithResolvers<void>();
+    const done = new Future<void>();
+    const root = run(function* () {
+      const server = yield* serveHttp(function* (request, response) {
+        yield* request.read(); // the first chunk ("hello")
+        handedOver.resolve(request); // a task outside the request's reads the rest
+        yield* response.send(202, "accepted");
+      });
+      port = server.address.port;
+      listening.resolve();
+      const request = yield* handedOver;
+      try {
+        outcome = new TextDecoder().decode(yield* request.body.read());
+      } catch (error) {
+        outcome = error;
+      }
+      yield* done;
+      server.close(0);
+      yield* server.waitClosed();
+    });
+    await listening.promise;
+    const client = rawClient(port, "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nhello");
+    assert.ok(await turnsUntil(() => client.text.includes("accepted")), client.text);
+    client.socket.write("world"); // the rest of the declared length: the body was not short, the server dropped it
+    assert.ok(await turnsUntil(() => outcome !== undefined));
+    client.socket.destroy();
+    done.resolve();
+    await root;
+    assert.ok(outcome instanceof BrokenResourceError, `got ${JSON.stringify(String(outcome))}`);
+    assert.match(outcome.message, /its request's task has ended, and the rest of the body was discarded/);
   });
 });
 
