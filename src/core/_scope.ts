@@ -228,6 +228,11 @@ export abstract class Scope {
     this.flags &= ~INHERIT_LATER;
     const parent = this.parentScope;
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
+    // A daemon started for a parent whose other work is over (its daemons were cancelled once, before this
+    // one came: a service opened from a callback as the owner returns) goes the way they went, or the
+    // parent would wait for it for good.
+    else if ((this.flags & DAEMON) !== 0 && parent !== null && (parent.flags & DAEMONS_CANCELLED) !== 0)
+      this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
   }
 
   /** Adds a scope with no parent to the end of a loop's roots (`RootList`), through its sibling links. */

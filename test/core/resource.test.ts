@@ -11,6 +11,7 @@ import {
   currentTime,
   deadline,
   ensure,
+  Future,
   moveOnAfter,
   type Operation,
   race,
@@ -220,5 +221,35 @@ describe("resources opened inside a boundary", () => {
       log.length = 0;
     });
     assert.deepEqual(log, ["stopped kept"]);
+  });
+
+  it("a service started for a task whose body has returned and whose daemons were cancelled is cancelled too, not waited for by that task for good", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      let owner: TaskImpl<unknown> | undefined;
+      const first = new Future<void>();
+      const task = yield* spawn(function* () {
+        owner = getCurrentTask() as TaskImpl<unknown>;
+        startDaemon(owner, "first", function* () {
+          try {
+            yield* suspend();
+          } finally {
+            log.push("first cancelled");
+            first.resolve(); // its owner ends now: a callback would start another service here
+          }
+        });
+      });
+      yield* first;
+      // The owner's body has returned and its daemons were cancelled; one started now must go the same way.
+      startDaemon(owner as TaskImpl<unknown>, "late", function* () {
+        try {
+          yield* suspend();
+        } finally {
+          log.push("late cancelled");
+        }
+      });
+      yield* timeout(1000, task);
+    });
+    assert.deepEqual(log, ["first cancelled", "late cancelled"]);
   });
 });

@@ -92,8 +92,12 @@ export function ownerTask(what: string, action = `create ${named(what)}`): Task<
   return task;
 }
 
-/** The internal tasks of Calvin objects: their callbacks run there, but what they create belongs to the object's owner. */
-const services = new WeakSet<Task<unknown>>();
+/**
+ * The internal task of each Calvin object → the object's owner: callbacks run in the internal task, but
+ * what they create belongs to the owner (the internal task may sit under another scope: `startDaemon`
+ * puts a service opened in a time limit under the limit's caller).
+ */
+const serviceOwners = new WeakMap<Task<unknown>, Task<unknown>>();
 
 /** The owner of the trigger or `DelayedCall` function the loop is running outside any task, if any. */
 let callbackOwner: Task<unknown> | null = null;
@@ -123,7 +127,7 @@ export function actingFor<T>(owner: Task<unknown>, fn: () => T): T {
 function ownerTaskOrNull(): Task<unknown> | null {
   let task: Task<unknown> | null = getCurrentTask();
   if (task === null) return callbackOwner;
-  while (services.has(task)) task = task.parent as Task<unknown>;
+  for (let owner = serviceOwners.get(task); owner !== undefined; owner = serviceOwners.get(task)) task = owner;
   return task;
 }
 
@@ -154,7 +158,7 @@ export function startService(owner: Task<unknown>, name: string, body: () => Ope
   if (owner.done) throw new Error(`Cannot ${action}: the task that created it (${owner.path}) has finished`);
   return startDaemon(owner as TaskImpl<unknown>, name, function* service() {
     const self = currentTask() as TaskImpl<void>;
-    services.add(self);
+    serviceOwners.set(self, owner);
     try {
       yield* body();
     } catch (error) {
