@@ -51,7 +51,7 @@ export interface FetchResponse {
    */
   readonly body: StreamReader;
   /**
-   * True once `bytes()`, `text()` or `json()` has been called: a second call throws a `TypeError`, as the
+   * True once `bytes()`, `text()` or `json()` has been called (even if its operation has not run yet): a second one throws a `TypeError`, as the
    * standard's does. (Reads from `body` do not set it: `text()` after them gives the rest.)
    */
   readonly bodyUsed: boolean;
@@ -169,9 +169,9 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
     get bodyUsed() {
       return request.used;
     },
-    bytes: () => readAll(body, request),
-    text: () => readText(body, request),
-    json: <T>() => readJson(body, request) as Operation<T>,
+    bytes: () => readAll(body, consume(request)),
+    text: () => readText(body, consume(request)),
+    json: <T>() => readJson(body, consume(request)) as Operation<T>,
     abort() {
       abort("response.abort() was called");
       release();
@@ -208,17 +208,23 @@ interface BodyRequest {
   abort(reason?: unknown): void;
   release(): void;
   readonly maxBodySize: number;
-  /** Set by the first `bytes()`, `text()` or `json()`: the body can be read whole once (the standard's "disturbed"). */
+  /** Set by the first call of `bytes()`, `text()` or `json()`: the body can be read whole once (the standard's "disturbed"). */
   used: boolean;
+}
+
+/** Marks the body as read whole when `bytes()`, `text()` or `json()` is called (not when it runs): `null` if it already was. */
+function consume(request: BodyRequest): BodyRequest | null {
+  if (request.used) return null;
+  request.used = true;
+  return request;
 }
 
 // The body readers are declared once, not per response: V8's first call of each new
 // generator function costs about a microsecond (see docs/performance.md).
 
-/** The whole body; the request is released once read, and aborted if the read is cancelled. */
-function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Array> {
-  if (request.used) throw new TypeError("Cannot read the response body: it has already been read (bytes(), text() or json() read it whole once)");
-  request.used = true;
+/** The whole body; the request is released once read, and aborted if the read is cancelled. `null`: a second read (`consume`). */
+function* readAll(body: StreamReader, request: BodyRequest | null): Operation<Uint8Array> {
+  if (request === null) throw new TypeError("Cannot read the response body: it has already been read (bytes(), text() or json() read it whole once)");
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
@@ -247,10 +253,10 @@ function* readAll(body: StreamReader, request: BodyRequest): Operation<Uint8Arra
   return chunks.length === 1 ? (chunks[0] as Uint8Array) : joinBytes(chunks, total);
 }
 
-function* readText(body: StreamReader, request: BodyRequest): Operation<string> {
+function* readText(body: StreamReader, request: BodyRequest | null): Operation<string> {
   return new TextDecoder().decode(yield* readAll(body, request));
 }
 
-function* readJson(body: StreamReader, request: BodyRequest): Operation<unknown> {
+function* readJson(body: StreamReader, request: BodyRequest | null): Operation<unknown> {
   return JSON.parse(new TextDecoder().decode(yield* readAll(body, request)));
 }

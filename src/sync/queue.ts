@@ -38,6 +38,8 @@ interface Store<T> {
  * kept off the public API.
  */
 export let isDrained: <T>(queue: Queue<T>) => boolean;
+/** Whether the queue was shut down with `shutdown(true)` (for `processQueueWithLimit`). @internal */
+export let wasShutDownImmediately: <T>(queue: Queue<T>) => boolean;
 
 /** Puts `item` now if there is room (`null`), else queues and returns a waiter for the current task. */
 let putOrQueue: <T>(queue: Queue<T>, item: T) => Waiter<undefined> | null;
@@ -178,6 +180,7 @@ export class Queue<T> {
 
   static {
     isDrained = (queue) => queue.#shutdown && queue.#store.size === 0 && (queue.#handed === 0 || queue.#shutdownImmediately);
+    wasShutDownImmediately = (queue) => queue.#shutdownImmediately;
     putOrQueue = (queue, item) => {
       if (queue.#shutdown) throw new QueueShutDown("Cannot put on the queue: it has been shut down");
       if (!queue.full) {

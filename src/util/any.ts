@@ -7,7 +7,7 @@ import { defineOperation } from "../core/_dev.ts";
 import { JoinPark } from "../core/_join.ts";
 import type { Awaitable, Results } from "../core/all.ts";
 import { race } from "../core/all.ts";
-import { describeKind } from "../core/errors.ts";
+import { describeKind, isCancellation } from "../core/errors.ts";
 import { type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { suspend } from "../core/suspend.ts";
@@ -106,14 +106,15 @@ function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): 
     // So is a cancel that came through `task.cancel()` (the operation cancelled itself, or another task
     // did), as `race` does not let it win: counted, then thrown on, else the members that failed first
     // would wait for good.
-    const byHand = self.cancelError !== null && cancelledByHand(self);
+    const byHand = self.cancelError !== null && isCancellation(error) && cancelledByHand(self);
     if (self.cancelError !== null && !byHand) throw error;
     keepFailure(failures, index, error);
     if (byHand) throw error;
     return yield* suspend();
   }
-  // It cancelled itself and returned at once: its task ends cancelled, its value dropped, so it does not win.
-  if (self.cancelError !== null && cancelledByHand(self)) keepFailure(failures, index, self.cancelError);
+  // It cancelled itself and returned at once (the cancel never delivered): its task ends cancelled, its value
+  // dropped, so it does not win. A task that caught its cancel and returned later ends with its value.
+  if (self.cancelPending && cancelledByHand(self)) keepFailure(failures, index, self.cancelError);
   return value;
 }
 

@@ -5,11 +5,11 @@
 import { throwPendingCancel } from "../core/_boundary.ts";
 import { defineOperation } from "../core/_dev.ts";
 import type { Destructor } from "../core/_scope.ts";
-import { describeKind, TaskGroupError } from "../core/errors.ts";
+import { describeKind, isCancellation, TaskGroupError } from "../core/errors.ts";
 import { HandOffFuture } from "../core/future.ts";
 import { assertOperationLike, type Instruction, iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
-import type { Task, TaskImpl } from "../core/task.ts";
+import { cancelledByHand, type Task, type TaskImpl } from "../core/task.ts";
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -89,24 +89,25 @@ function* member<T>(op: OperationLike<T>, order: CompletionOrder<T>): Operation<
     const it = iterate(op, "run asCompleted");
     outcome = { ok: true, value: yield* new Opened(it) };
   } catch (error) {
-    // Once cancelled, the cancellation goes on, and so does an error from the cleanup (never dropped);
-    // a CancelledError the operation threw by itself is its outcome. So is a cancel of its task that
-    // neither the stop nor the owner's cancel made (it cancelled itself, or another task did): given
-    // as its outcome, then thrown on (else its next would wait for good).
+    // Once cancelled, the cancellation goes on, and so does an error from the cleanup (never dropped:
+    // it fails the owner, as a child's error); a CancelledError the operation threw by itself is its
+    // outcome. So is the cancel of a task cancelled by hand (it cancelled itself, or another task did):
+    // given as its outcome, then thrown on (else its next would wait for good).
     if (self.cancelError !== null) {
-      if (memberCancelledByHand(self, order)) order.finished({ ok: false, error });
+      if (isCancellation(error) && memberCancelledByHand(self, order)) order.finished({ ok: false, error });
       throw error;
     }
     outcome = { ok: false, error };
   }
-  // It cancelled itself and returned at once: its task ends cancelled, the value dropped (as in `allSettled`).
-  if (self.cancelError !== null && memberCancelledByHand(self, order)) outcome = { ok: false, error: self.cancelError };
+  // It cancelled itself and returned at once (the cancel never delivered): its task ends cancelled, the
+  // value dropped (as in `allSettled`). A task that caught its cancel and returned later ends with its value.
+  if (self.cancelPending && memberCancelledByHand(self, order)) outcome = { ok: false, error: self.cancelError };
   order.finished(outcome);
 }
 
-/** A member's task was cancelled neither by the loop's stop nor through its owner (its parent). */
+/** A member's task was cancelled through `task.cancel()`, and not by the loop's stop (which cancels that way too). */
 function memberCancelledByHand(self: TaskImpl<unknown>, order: CompletionOrder<unknown>): boolean {
-  return !order.stopped && (self.parentScope as TaskImpl<unknown> | null)?.cancelError === null;
+  return !order.stopped && cancelledByHand(self);
 }
 
 /** The iterator `asCompleted` returns: the outcomes in the order they came, and the tasks to cancel if the loop stops. */

@@ -10,7 +10,7 @@ import { iterate, Opened, type Operation, type OperationLike } from "../core/ope
 import { scope } from "../core/scope.ts";
 import { requireCurrentTask, spawn } from "../core/spawn.ts";
 import { QueueShutDown } from "../sync/errors.ts";
-import type { Queue } from "../sync/queue.ts";
+import { type Queue, wasShutDownImmediately } from "../sync/queue.ts";
 import { timeout } from "../time/timeout.ts";
 
 /**
@@ -190,9 +190,9 @@ function* processInMemory<I, R>(
       try {
         item = yield* queue.get();
       } catch (error) {
-        // Shut down and drained: the items in flight finish (their results reach doneQueue) before the
-        // QueueShutDown is thrown; ending the scope at once would cancel them and lose their results.
-        if (error instanceof QueueShutDown) yield* untilRunningAtMost(0);
+        // Shut down (not immediately) and drained: the items in flight finish (their results reach doneQueue)
+        // before the QueueShutDown is thrown; ending the scope at once would cancel them and lose their results.
+        if (error instanceof QueueShutDown && !wasShutDownImmediately(queue)) yield* untilRunningAtMost(0);
         throw error;
       }
       // A generator declared once, not a closure per item (a new closure's first call is slow in V8).

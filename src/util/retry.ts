@@ -72,6 +72,9 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
   if (typeof random !== "function") throw new TypeError(`Cannot retry: random must be a function returning numbers in [0, 1), received ${typeof random}`);
   if (options.shouldRetry !== undefined && typeof options.shouldRetry !== "function")
     throw new TypeError(`Cannot retry: shouldRetry must be a function, received ${typeof options.shouldRetry}`);
+  const task = requireCurrentTask("retry");
+  // A cancel the task had already caught before (a retry in its cleanup) does not stop the retries.
+  const cancelBefore = task.cancelError;
   for (let attempt = 1; ; attempt++) {
     // A flag, not the error itself: `throw undefined` from the operation must not pass for a misuse.
     let misuse = false;
@@ -92,7 +95,7 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
       if (
         misuse ||
         isCancellation(error) ||
-        requireCurrentTask("retry").cancelError !== null ||
+        task.cancelError !== cancelBefore ||
         attempt >= attempts ||
         (options.shouldRetry !== undefined && !options.shouldRetry(error, attempt))
       )

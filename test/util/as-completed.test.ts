@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { TaskImpl } from "../../src/core/task.ts";
-import { asCompleted, CancelledError, currentTask, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
+import { allSettled, asCompleted, CancelledError, currentTask, currentTime, type Operation, scope, sleep, spawn, suspend } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { cancelledAsItEnds, checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
@@ -363,6 +363,114 @@ describe("asCompleted", () => {
         }
       }
       assert.deepEqual((currentTask() as TaskImpl<unknown>).resourceNames(), []);
+    });
+  });
+});
+
+describe("asCompleted: review of 51596fa", () => {
+  it("an operation cancelled by hand that catches its cancel and returns a value later gives that value (as allSettled)", async () => {
+    await runVirtual(
+      function* () {
+        const swallower = function* (): Operation<number> {
+          currentTask().cancel();
+          try {
+            yield* sleep(1);
+          } catch {}
+          yield* sleep(1);
+          return 7;
+        };
+        const settled = yield* allSettled([swallower]);
+        const outcomes: string[] = [];
+        for (const next of yield* asCompleted([swallower])) {
+          try {
+            outcomes.push(String(yield* next));
+          } catch (error) {
+            outcomes.push((error as Error).name);
+          }
+        }
+        assert.deepEqual(settled, [{ status: "fulfilled", value: 7 }]);
+        assert.deepEqual(outcomes, ["7"]);
+      },
+      { onError: () => {} },
+    );
+  });
+
+  it("the owner's body ending with another task's CancelledError (nexts pulled by hand) leaves the owner cancelled, as before", async () => {
+    await runVirtual(function* () {
+      const victim = yield* spawn(suspend);
+      const owner = yield* spawn(function* () {
+        const it = yield* asCompleted([
+          function* () {
+            yield* sleep(100);
+            return 1;
+          },
+        ]);
+        void it;
+        victim.cancel();
+        yield* victim; // throws victim's CancelledError: the owner's body ends with it, its children are cancelled
+      });
+      try {
+        yield* owner;
+      } catch {}
+      assert.equal(owner.state, "cancelled");
+    });
+  });
+
+  it("a member that cancels itself and whose cleanup fails, next not taken: the scope fails with that error once, not twice", async () => {
+    await runVirtual(function* () {
+      const cleanup = new Error("cleanup failed");
+      let error: unknown;
+      try {
+        yield* scope(function* () {
+          yield* asCompleted([
+            function* () {
+              currentTask().cancel();
+              try {
+                yield* sleep(1);
+              } finally {
+                // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
+                throw cleanup;
+              }
+            },
+          ]);
+        });
+      } catch (e) {
+        error = e;
+      }
+      assert.equal(error, cleanup, `got ${String(error)} ${(error as { errors?: unknown[] })?.errors?.length}`);
+    });
+  });
+
+  it("a member that cancels itself and whose cleanup fails, next taken: it is not both given to next and the scope's failure", async () => {
+    await runVirtual(function* () {
+      const cleanup = new Error("cleanup failed");
+      let error: unknown;
+      let taken: unknown;
+      try {
+        yield* scope(function* () {
+          for (const next of yield* asCompleted([
+            function* () {
+              currentTask().cancel();
+              try {
+                yield* sleep(1);
+              } finally {
+                // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
+                throw cleanup;
+              }
+            },
+          ])) {
+            try {
+              yield* next;
+            } catch (e) {
+              taken = e; // handled here...
+            }
+          }
+        });
+      } catch (e) {
+        error = e; // ...and failing the scope all the same
+      }
+      // Given to next (handled there) and failing the scope all the same: one error delivered twice.
+      assert.ok(!(taken === cleanup && error === cleanup), "the cleanup error was given to next and also failed the scope");
     });
   });
 });

@@ -1225,3 +1225,92 @@ describe("any and retry", () => {
     });
   });
 });
+
+describe("retry, processQueueWithLimit and any: review of 51596fa", () => {
+  it("retry in cleanup after a cancel was caught (delivered earlier) still retries a flaky operation", async () => {
+    await runVirtual(function* () {
+      let attempts = 0;
+      let flushed: unknown = "not flushed";
+      const task = yield* spawn(function* () {
+        try {
+          yield* sleep(100);
+        } catch (error) {
+          if (!isCancellation(error)) throw error;
+          try {
+            flushed = yield* retry(
+              function* () {
+                attempts++;
+                yield* sleep(1);
+                if (attempts < 3) throw new Error("flaky");
+                return "flushed";
+              },
+              { attempts: 5, backoff: { initial: 1, jitter: false } },
+            );
+          } catch (e) {
+            flushed = e;
+          }
+          throw error;
+        }
+      });
+      yield* sleep(10);
+      task.cancel();
+      try {
+        yield* task;
+      } catch {}
+      assert.equal(attempts, 3);
+      assert.equal(flushed, "flushed");
+    });
+  });
+  it("an immediate shutdown still stops at once (the item in flight is cancelled, not waited for)", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<number>();
+      const done = new Queue<unknown>();
+      let cancelled = false;
+      queue.putNowait(1);
+      yield* spawn(function* () {
+        yield* sleep(10);
+        queue.shutdown(true);
+      });
+      let error: unknown;
+      try {
+        yield* processQueueWithLimit(queue, done, 2, function* (n: number): Operation<number> {
+          try {
+            yield* sleep(10_000);
+          } catch (e) {
+            cancelled = isCancellation(e);
+            throw e;
+          }
+          return n;
+        });
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error instanceof QueueShutDown);
+      assert.equal(currentTime(), 10);
+      assert.equal(cancelled, true);
+      assert.equal(done.size, 0);
+    });
+  });
+  it("a member cancelled by hand that catches its cancel and returns a value later wins (as allSettled has it fulfilled)", async () => {
+    await runVirtual(
+      function* () {
+        const value = yield* any([
+          function* (): Operation<string> {
+            yield* sleep(1);
+            throw new Error("down");
+          },
+          function* (): Operation<string> {
+            currentTask().cancel();
+            try {
+              yield* sleep(1);
+            } catch {}
+            yield* sleep(5);
+            return "late but fine";
+          },
+        ]);
+        assert.equal(value, "late but fine");
+      },
+      { onError: () => {} },
+    );
+  });
+});
