@@ -6,17 +6,25 @@ import { Park } from "./_park.ts";
 import type { Periodic, TaskImpl } from "./task.ts";
 
 /**
- * A periodic task's bare `yield`: park until the next tick (missed ticks are
- * skipped). `null` if the clock cannot step by the period at this time (a
+ * A periodic task's bare `yield`: park `task` until the next tick of
+ * `periodic` (missed ticks are skipped). `task` is the periodic task, or a
+ * boundary it entered (`scope`, `shield`, a time limit), whose round is the
+ * periodic task's. `null` if the clock cannot step by the period at this time (a
  * period below a double's resolution there): the tick would never move, and
  * the task would run its rounds for ever at one instant.
  */
-export function nextRound(task: TaskImpl<unknown>): Park | null {
-  const periodic = task.periodic as Periodic;
+export function nextRound(task: TaskImpl<unknown>, periodic: Periodic): Park | null {
   const now = task.loop.now();
   const period = periodic.period;
   let tick = periodic.lastTick + period;
-  if (tick < now) tick = periodic.lastTick + Math.ceil((now - periodic.lastTick) / period) * period;
+  if (tick < now) {
+    // The first tick at or after now: rounding, then a correction, so a round that lasted an exact
+    // number of periods resumes on the tick it ended on (ceil of a quotient a rounding error above
+    // an integer would skip it).
+    let n = Math.max(1, Math.round((now - periodic.lastTick) / period));
+    if (periodic.lastTick + n * period < now) n++;
+    tick = periodic.lastTick + n * period;
+  }
   if (!(tick > periodic.lastTick)) return null;
   periodic.lastTick = tick;
   return parkUntil(task, tick, "sleep");

@@ -452,18 +452,21 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
         break;
       }
       if (instruction === undefined) {
-        if (this.periodic === null) {
+        let periodic = this.periodic;
+        // Inside scope/shield/a time limit, the round is that of the task that entered them.
+        if (periodic === null && (this.flags & BOUNDARY) !== 0) periodic = codeOwner(this as TaskImpl<unknown>).periodic;
+        if (periodic === null) {
           this.enqueue();
           break;
         }
-        const round = nextRound(this as TaskImpl<unknown>);
+        const round = nextRound(this as TaskImpl<unknown>, periodic);
         if (round !== null) {
           this.park = round;
           break;
         }
         isThrow = true;
         value = new RangeError(
-          `Cannot start the next round of task ${this.path}: the clock, at ${this.loop.now()} ms, cannot step by its period of ${this.periodic.period} ms`,
+          `Cannot start the next round of task ${this.path}: the clock, at ${this.loop.now()} ms, cannot step by its period of ${periodic.period} ms`,
         );
         continue;
       }

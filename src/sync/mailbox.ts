@@ -62,6 +62,10 @@ export class Request<M = unknown, R = unknown> {
 class Mailbox {
   readonly messages: unknown[] = [];
   waiter: Waiter<((message: unknown) => boolean) | undefined> | null = null;
+  /** Where the message handed to the waiter belongs, should its receive be cancelled: behind the older ones. */
+  handedAt = 0;
+  /** Whether a done callback fails the requests left here when the task finishes. */
+  watched = false;
 }
 
 const mailboxes = new WeakMap<Task<unknown>, Mailbox>();
@@ -94,6 +98,15 @@ function mailboxOf(task: Task<unknown>): Mailbox {
 export function send(task: Task<unknown>, message: unknown): boolean {
   if (task.done) return false;
   const mailbox = mailboxOf(task);
+  if (message instanceof Request && !mailbox.watched) {
+    // A request the task never takes is failed when it finishes, not left for its requester to wait on for ever.
+    mailbox.watched = true;
+    task.addDoneCallback(() => {
+      for (const left of mailbox.messages.splice(0)) {
+        if (left instanceof Request) left.fail(new Error(`Cannot get a reply from task ${task.path}: it finished without taking the request`));
+      }
+    });
+  }
   const waiter = mailbox.waiter;
   if (waiter !== null) {
     let matches: boolean;
@@ -109,6 +122,7 @@ export function send(task: Task<unknown>, message: unknown): boolean {
     }
     if (matches) {
       mailbox.waiter = null;
+      mailbox.handedAt = mailbox.messages.length;
       if (resume(waiter, message)) return true;
     }
   }
@@ -122,7 +136,7 @@ export function send(task: Task<unknown>, message: unknown): boolean {
  * queued. Compose with `timeout` for a receive that gives up.
  *
  * **Cancellation:** no message is lost: one already handed to this call goes
- * back to the front of the mailbox. A `filter` that throws fails this call
+ * back where it was sent, behind the older messages still queued. A `filter` that throws fails this call
  * (not a sender); the message it was looking at stays in the mailbox.
  *
  * @example
@@ -153,7 +167,7 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
     (w, woken, handed) => {
       if (!woken) {
         if (mailbox.waiter === w) mailbox.waiter = null;
-      } else mailbox.messages.unshift(handed);
+      } else mailbox.messages.splice(Math.min(mailbox.handedAt, mailbox.messages.length), 0, handed);
     },
     "a message in its mailbox (receive)",
   );
@@ -169,7 +183,9 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
  * is ignored.
  *
  * @throws whatever the receiver passes to `request.fail(error)`.
- * @throws {Error} if the task has already finished.
+ * @throws {Error} if the task has already finished, or finishes with the
+ * request still in its mailbox (never taken: nobody would answer it). A
+ * request taken and never answered still waits: use `timeout`.
  * @example
  * ```ts
  * import { receive, reply, request, Request, spawn } from "corio";

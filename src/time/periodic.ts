@@ -10,8 +10,9 @@ import type { Periodic, Task } from "../core/task.ts";
 
 /**
  * Ends the current round of a periodic task: it resumes at the next period
- * tick. The same as a bare `yield`, spelled out. In a task without a period
- * it lets the other ready tasks run first.
+ * tick. The same as a bare `yield`, spelled out; inside `scope`, `shield`
+ * or a time limit it ends the round of the task that entered them. In a
+ * task without a period it lets the other ready tasks run first.
  *
  * **Cancellation:** the wait is interrupted and `CancelledError` thrown here.
  *

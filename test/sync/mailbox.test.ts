@@ -1,6 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { all, currentTask, Request, receive, reply, request, scope, send, sleep, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import {
+  all,
+  currentTask,
+  currentTime,
+  isCancellation,
+  Request,
+  receive,
+  reply,
+  request,
+  scope,
+  send,
+  sleep,
+  spawn,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -115,6 +130,56 @@ describe("task mailboxes", () => {
       yield* waitAllTasksBlocked();
       assert.equal(send(receiver, null), true); // kindIsX(null) throws
       assert.equal(yield* receiver, null);
+    });
+  });
+});
+
+describe("mailbox: order after a cancelled filtered receive, and requests left unread (review, stop 40)", () => {
+  // receive's TSDoc: "Takes the oldest message ... that matches `filter`"; "Cancellation: no message is
+  // lost: one already handed to this call goes back to the front of the mailbox". The front is wrong
+  // when older, non-matching messages were waiting: the handed one jumps ahead of them.
+  it("a filtered receive cancelled after the hand-off keeps the mailbox in send order", async () => {
+    const order: unknown[] = [];
+    await runVirtual(function* () {
+      const receiver = yield* spawn(function* () {
+        try {
+          yield* receive((m) => m === "new");
+        } catch (error) {
+          if (!isCancellation(error)) throw error;
+          order.push(yield* receive()); // messages are queued: no suspension
+          order.push(yield* receive());
+          throw error;
+        }
+      });
+      send(receiver, "old");
+      yield* sleep(1); // the receiver now waits for "new"
+      send(receiver, "new"); // handed to the waiting receive
+      receiver.cancel(); // before it runs
+      try {
+        yield* receiver;
+      } catch {}
+    });
+    assert.deepEqual(order, ["old", "new"]);
+  });
+
+  // request's TSDoc: "@throws {Error} if the task has already finished". A task that finishes with the
+  // request still unread in its mailbox drops it (send's TSDoc: a finished task's messages are
+  // dropped), and the requester then waits for ever: only this test's timeout ends it.
+  it("request() to a task that finishes without reading it fails instead of hanging", async () => {
+    await runVirtual(function* () {
+      const me = currentTask();
+      const worker = yield* spawn(function* () {
+        yield* sleep(10);
+        send(me, "done"); // it ends without looking at its mailbox
+      });
+      try {
+        yield* timeout(1000, request(worker, "job"));
+        assert.fail("the request was answered");
+      } catch (error) {
+        assert.ok(!(error instanceof TimeoutError), `the requester hung until the timeout (worker done: ${worker.done})`);
+        assert.match((error as Error).message, /^Cannot get a reply from task .*: it finished without taking the request$/);
+        assert.equal(currentTime(), 10);
+      }
     });
   });
 });

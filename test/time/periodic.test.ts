@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { currentTime, every, nextPeriod, scope, sleep, spawn } from "../../src/index.ts";
+import { currentTime, every, moveOnAfter, nextPeriod, type Operation, scope, shield, sleep, spawn } from "../../src/index.ts";
 import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, start } from "../_helpers.ts";
 
@@ -182,5 +182,58 @@ describe("periodic tasks", () => {
     );
     assert.ok(error instanceof RangeError, String(error));
     assert.match(error.message, /^Cannot run every 0.001 ms: the period is below what the clock can step by at 1000\d+(\.\d+)? ms /);
+  });
+});
+
+describe("periodic rounds inside boundaries, and fractional periods (review, stop 40)", () => {
+  // nextPeriod's TSDoc: "Ends the current round of a periodic task: it resumes at the next period tick."
+  // currentTask()'s TSDoc: inside scope/shield/a time limit, the task is the one that entered it.
+  for (const [label, wrap] of [
+    ["scope", (op: () => Operation<void>) => scope(op)],
+    ["moveOnAfter", (op: () => Operation<void>) => moveOnAfter(10_000, op)],
+    ["shield", (op: () => Operation<void>) => shield(op)],
+  ] as const) {
+    it(`nextPeriod() inside ${label} in a periodic task ends the round (not a spin at one instant)`, async () => {
+      const ticks: number[] = [];
+      await runVirtual(function* () {
+        const task = yield* spawn(
+          function* () {
+            yield* wrap(function* () {
+              for (let i = 0; i < 3; i++) {
+                ticks.push(currentTime());
+                yield* nextPeriod();
+              }
+            });
+          },
+          { period: 100 },
+        );
+        yield* task;
+      });
+      assert.deepEqual(ticks, [100, 200, 300]);
+    });
+  }
+
+  // spawn's TSDoc: "the next round starts at the next multiple of `period` ms after the first run.
+  // Missed ticks are skipped". A round that lasts exactly two periods missed one tick and lands on
+  // the next: it must resume there, not one period later.
+  it("a round that lasts exactly two periods resumes at the tick it ends on (period 1000/60 ms)", async () => {
+    const period = 1000 / 60;
+    const starts: number[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(
+        function* () {
+          for (let i = 0; i < 4; i++) {
+            starts.push(currentTime());
+            if (i === 2) yield* sleep(2 * period);
+            yield;
+          }
+        },
+        { period },
+      );
+      yield* task;
+    });
+    // rounds at ticks 1, 2, 3 (lasting until tick 5), then 5: the tick it ended on.
+    assert.equal(starts.length, 4);
+    assert.ok(Math.abs((starts[3] as number) - 5 * period) < 1e-9, `fourth round at ${starts[3]} ms, expected ${5 * period} ms (tick 6 is ${6 * period})`);
   });
 });
