@@ -42,6 +42,8 @@ export const FAILS_ALONE = 32768;
 export const RESOURCES_TO_PARENT = 65536;
 /** One of several operations a boundary runs at once for its caller (`all`, `race`, `allSettled`, `wait`): a task in its own right, not its caller's code. */
 export const CONCURRENT = 131072;
+/** A daemon was started for this scope after its daemons were cancelled: it is cancelled in turn once only daemons are left again. */
+export const LATE_DAEMONS = 1048576;
 
 /** Where each failure first happened, so `main` can print the task path of its origin. */
 export const errorOrigins = new WeakMap<object, string>();
@@ -229,10 +231,13 @@ export abstract class Scope {
     const parent = this.parentScope;
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
     // A daemon started for a parent whose other work is over (its daemons were cancelled once, before this
-    // one came: a service opened from a callback as the owner returns) goes the way they went, or the
-    // parent would wait for it for good.
-    else if ((this.flags & DAEMON) !== 0 && parent !== null && (parent.flags & DAEMONS_CANCELLED) !== 0)
-      this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
+    // one came: a service opened from a callback as the owner returns, a thread pool a daemon's cleanup
+    // needs) is cancelled once only daemons are left again (the ones before it have ended, and no
+    // cleanup still runs), or the parent would wait for it for good.
+    else if ((this.flags & DAEMON) !== 0 && parent !== null && (parent.flags & DAEMONS_CANCELLED) !== 0) {
+      if (parent.finished) this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
+      else parent.flags |= LATE_DAEMONS;
+    }
   }
 
   /** Adds a scope with no parent to the end of a loop's roots (`RootList`), through its sibling links. */
@@ -326,9 +331,9 @@ export abstract class Scope {
   protected tryFinish(): void {
     if ((this.flags & BODY_DONE) === 0 || this.liveChildren > 0 || this.finished) return;
     if (this.firstChild !== null) {
-      // Only daemons are left: they are cancelled when the rest is done.
-      if ((this.flags & DAEMONS_CANCELLED) === 0) {
-        this.flags |= DAEMONS_CANCELLED;
+      // Only daemons are left: they are cancelled when the rest is done (again if one came since).
+      if ((this.flags & (DAEMONS_CANCELLED | LATE_DAEMONS)) !== DAEMONS_CANCELLED) {
+        this.flags = (this.flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
         const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
         for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
       }

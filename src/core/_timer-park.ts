@@ -26,8 +26,10 @@ export function nextRound(task: TaskImpl<unknown>, periodic: Periodic): Park | n
     tick = periodic.lastTick + n * period;
   }
   if (!(tick > periodic.lastTick)) return null;
+  const park = new RoundPark(task, periodic, periodic.lastTick);
   periodic.lastTick = tick;
-  return parkUntil(task, tick, "sleep");
+  task.loop.addTimer(park, tick);
+  return park;
 }
 
 /** Parks `task` until the loop's clock reaches `deadline`. */
@@ -52,5 +54,23 @@ export class TimerPark extends Park {
   override describe(): string {
     const task = this.task as TaskImpl<unknown>;
     return `a sleep until ${this.deadline} ms (${Math.max(0, Math.round(this.deadline - task.loop.now()))} ms from now)`;
+  }
+}
+
+/**
+ * The wait for a periodic round's tick. Given up before the tick (a time limit around `nextPeriod()`
+ * inside a boundary), it gives the tick back: the task's next round waits for that tick, not the one after.
+ */
+class RoundPark extends TimerPark {
+  readonly #periodic: Periodic;
+  readonly #tickBefore: number;
+  constructor(task: TaskImpl<unknown>, periodic: Periodic, tickBefore: number) {
+    super(task, "sleep");
+    this.#periodic = periodic;
+    this.#tickBefore = tickBefore;
+  }
+  override cancelled(woken: boolean): void {
+    super.cancelled(woken);
+    if (!woken && this.#periodic.lastTick === this.deadline) this.#periodic.lastTick = this.#tickBefore;
   }
 }

@@ -73,8 +73,9 @@ export const retry = defineOperation(function* retry<T>(fn: (attempt: number) =>
   if (options.shouldRetry !== undefined && typeof options.shouldRetry !== "function")
     throw new TypeError(`Cannot retry: shouldRetry must be a function, received ${typeof options.shouldRetry}`);
   const task = requireCurrentTask("retry");
-  // A cancel the task had already caught before (a retry in its cleanup) does not stop the retries.
-  const cancelBefore = task.cancelError;
+  // A cancel the task had already caught before (a retry in its cleanup) does not stop the retries; one
+  // still pending does (it is thrown at the first suspension, and must not replace an attempt's error).
+  const cancelBefore = task.cancelPending ? null : task.cancelError;
   for (let attempt = 1; ; attempt++) {
     // A flag, not the error itself: `throw undefined` from the operation must not pass for a misuse.
     let misuse = false;

@@ -223,11 +223,11 @@ describe("resources opened inside a boundary", () => {
     assert.deepEqual(log, ["stopped kept"]);
   });
 
-  it("a service started for a task whose body has returned and whose daemons were cancelled is cancelled too, not waited for by that task for good", async () => {
+  it("a service started for a task whose daemons were cancelled is cancelled in turn once only daemons are left again, not waited for by that task for good", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
       let owner: TaskImpl<unknown> | undefined;
-      const first = new Future<void>();
+      const cleaning = new Future<void>();
       const task = yield* spawn(function* () {
         owner = getCurrentTask() as TaskImpl<unknown>;
         startDaemon(owner, "first", function* () {
@@ -235,21 +235,31 @@ describe("resources opened inside a boundary", () => {
             yield* suspend();
           } finally {
             log.push("first cancelled");
-            first.resolve(); // its owner ends now: a callback would start another service here
+            cleaning.resolve(); // its owner is finishing: a callback would start another service now
+            yield* sleep(10); // a cleanup that takes a while, and might need that service
+            log.push("first ended");
           }
         });
       });
-      yield* first;
-      // The owner's body has returned and its daemons were cancelled; one started now must go the same way.
+      yield* cleaning;
       startDaemon(owner as TaskImpl<unknown>, "late", function* () {
         try {
           yield* suspend();
         } finally {
-          log.push("late cancelled");
+          log.push(`late cancelled at ${currentTime()}`);
         }
       });
       yield* timeout(1000, task);
+      // Started for a task that has finished: cancelled at once (nobody is left to do it later).
+      startDaemon(owner as TaskImpl<unknown>, "after", function* () {
+        try {
+          yield* suspend();
+        } finally {
+          log.push("after cancelled");
+        }
+      });
+      yield* sleep(1);
     });
-    assert.deepEqual(log, ["first cancelled", "late cancelled"]);
+    assert.deepEqual(log, ["first cancelled", "first ended", "late cancelled at 10", "after cancelled"]);
   });
 });

@@ -17,6 +17,7 @@ import {
   StreamReader,
   sleep,
   spawn,
+  suspend,
   type Task,
   timeout,
   until,
@@ -1200,6 +1201,30 @@ describe("ThreadPool: limits and closing", () => {
 });
 
 describe("toThread and callInThread (the default pool)", () => {
+  it("toThread in the cleanup of a root's daemon runs: the default pool started then lives until that cleanup ends (review, stop 40)", async () => {
+    let out: unknown = "not run";
+    await run(function* () {
+      yield* spawn(
+        function* () {
+          try {
+            yield* suspend();
+          } finally {
+            // A last flush on the way out: the root's default pool starts here, a daemon of the root
+            // after the root's daemons were cancelled (it was cancelled at once, or the root hung).
+            try {
+              out = yield* toThread((n: number) => n * 2, 21);
+            } catch (error) {
+              out = error;
+            }
+          }
+        },
+        { daemon: true },
+      );
+      yield* sleep(1);
+    });
+    assert.equal(out, 42);
+  });
+
   it("toThread runs on the default pool of the root task, which closes with it", async () => {
     const first = await run(function* () {
       return yield* toThread((n: number) => n + 1, 1);

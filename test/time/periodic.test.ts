@@ -216,6 +216,24 @@ describe("periodic rounds inside boundaries, and fractional periods (review, sto
   // spawn's TSDoc: "the next round starts at the next multiple of `period` ms after the first run.
   // Missed ticks are skipped". A round that lasts exactly two periods missed one tick and lands on
   // the next: it must resume there, not one period later.
+  it("a time limit that gives up on nextPeriod() gives the tick back: the next round is at that tick (review, stop 40)", async () => {
+    const starts: number[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(
+        function* () {
+          starts.push(currentTime()); // the round at 100
+          yield* moveOnAfter(30, nextPeriod()); // gives up at 130, before the tick at 200
+          starts.push(currentTime()); // 130, the same round
+          yield; // the end of the round: the next tick is 200
+          starts.push(currentTime());
+        },
+        { period: 100 },
+      );
+      yield* task;
+    });
+    assert.deepEqual(starts, [100, 130, 200]);
+  });
+
   it("a round that lasts exactly two periods resumes at the tick it ends on (period 1000/60 ms)", async () => {
     const period = 1000 / 60;
     const starts: number[] = [];

@@ -1227,6 +1227,31 @@ describe("any and retry", () => {
 });
 
 describe("retry, processQueueWithLimit and any: review of 51596fa", () => {
+  it("retry begun with a cancel pending: an attempt's error is thrown at once, not replaced by the cancel at the backoff sleep", async () => {
+    let caught: unknown;
+    let attempts = 0;
+    await runVirtual(function* () {
+      yield* scope(function* () {
+        yield* spawn(function* () {
+          currentTask().cancel(); // pending: delivered at the next suspension
+          try {
+            yield* retry(
+              function* () {
+                attempts++;
+                throw new Error("bad");
+              },
+              { attempts: 3, backoff: { initial: 10 } },
+            );
+          } catch (error) {
+            caught = error;
+          }
+        });
+      });
+    });
+    assert.equal((caught as Error).message, "bad");
+    assert.equal(attempts, 1);
+  });
+
   it("retry in cleanup after a cancel was caught (delivered earlier) still retries a flaky operation", async () => {
     await runVirtual(function* () {
       let attempts = 0;
