@@ -232,8 +232,8 @@ export abstract class Scope {
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
     // A daemon started for a parent whose other work is over (its daemons were cancelled once, before this
     // one came: a service opened from a callback as the owner returns, a thread pool a daemon's cleanup
-    // needs) is cancelled once only daemons are left again (the ones before it have ended, and no
-    // cleanup still runs), or the parent would wait for it for good.
+    // needs) is cancelled once the daemons cancelled before it have ended (`tryFinish`), or the parent
+    // would wait for it for good.
     else if ((this.flags & DAEMON) !== 0 && parent !== null && (parent.flags & DAEMONS_CANCELLED) !== 0) {
       if (parent.finished) this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
       else parent.flags |= LATE_DAEMONS;
@@ -327,13 +327,21 @@ export abstract class Scope {
     this.tryFinish();
   }
 
+  /** Whether a child has a cancel already (a daemon cancelled earlier, still running its cleanup). */
+  private hasCancelledChild(): boolean {
+    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) if (child.cancelError !== null) return true;
+    return false;
+  }
+
   /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
   protected tryFinish(): void {
     if ((this.flags & BODY_DONE) === 0 || this.liveChildren > 0 || this.finished) return;
     if (this.firstChild !== null) {
-      // Only daemons are left: they are cancelled when the rest is done (again if one came since).
-      if ((this.flags & (DAEMONS_CANCELLED | LATE_DAEMONS)) !== DAEMONS_CANCELLED) {
-        this.flags = (this.flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
+      // Only daemons are left: they are cancelled when the rest is done, and the ones started since (late)
+      // once the ones cancelled before them have ended (one of those may be the cleanup that needs them).
+      const flags = this.flags;
+      if ((flags & DAEMONS_CANCELLED) === 0 || ((flags & LATE_DAEMONS) !== 0 && !this.hasCancelledChild())) {
+        this.flags = (flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
         const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
         for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
       }
@@ -344,7 +352,12 @@ export abstract class Scope {
     }
     if (this.destructors !== null) {
       this.runDestructors();
-      if (this.firstChild !== null || this.finished) return;
+      if (this.finished) return;
+      if (this.firstChild !== null) {
+        // A destructor that started a daemon and no task of its own: no child's end will come to cancel it.
+        if (this.liveChildren === 0) this.tryFinish();
+        return;
+      }
     }
     const failures = this.failures;
     this.failures = null;

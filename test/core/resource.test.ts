@@ -262,4 +262,117 @@ describe("resources opened inside a boundary", () => {
     });
     assert.deepEqual(log, ["first cancelled", "first ended", "late cancelled at 10", "after cancelled"]);
   });
+  it("a late daemon is not cancelled while an earlier daemon's cleanup (that started it) still runs, when another earlier daemon ends first", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      let owner: TaskImpl<unknown> | undefined;
+      const cleaning = new Future<void>();
+      const task = yield* spawn(function* () {
+        owner = getCurrentTask() as TaskImpl<unknown>;
+        startDaemon(owner, "first", function* () {
+          try {
+            yield* suspend();
+          } finally {
+            cleaning.resolve();
+            yield* sleep(10); // uses the late service for 10 ms
+            log.push(`first ended at ${currentTime()}`);
+          }
+        });
+        startDaemon(owner, "second", function* () {
+          try {
+            yield* suspend();
+          } finally {
+            yield* sleep(1);
+            log.push(`second ended at ${currentTime()}`);
+          }
+        });
+      });
+      yield* cleaning;
+      startDaemon(owner as TaskImpl<unknown>, "late", function* () {
+        try {
+          yield* suspend();
+        } finally {
+          log.push(`late cancelled at ${currentTime()}`);
+        }
+      });
+      yield* timeout(1000, task);
+    });
+    assert.deepEqual(log, ["second ended at 1", "first ended at 10", "late cancelled at 10"]);
+  });
+
+  it("a daemon started by a synchronous destructor (close) after the owner's daemons were cancelled is cancelled, not waited for for good", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      const task = yield* spawn(function* () {
+        const owner = getCurrentTask() as TaskImpl<unknown>;
+        startDaemon(owner, "first", function* () {
+          try {
+            yield* suspend();
+          } finally {
+            log.push("first cancelled");
+          }
+        });
+        adoptResource(
+          "r",
+          () => {
+            startDaemon(owner, "late", function* () {
+              try {
+                yield* suspend();
+              } finally {
+                log.push(`late cancelled at ${currentTime()}`);
+              }
+            });
+          },
+          "test",
+        );
+      });
+      try {
+        yield* timeout(1000, task);
+        log.push("owner done");
+      } catch (e) {
+        log.push(`owner: ${(e as Error).name}`);
+      }
+    });
+    assert.deepEqual(log, ["first cancelled", "late cancelled at 0", "owner done"]);
+  });
+
+  it("a late daemon whose cleanup starts another: each is cancelled once the one before it has ended", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      let owner: TaskImpl<unknown> | undefined;
+      const cleaning = new Future<void>();
+      const task = yield* spawn(function* () {
+        owner = getCurrentTask() as TaskImpl<unknown>;
+        startDaemon(owner, "first", function* () {
+          try {
+            yield* suspend();
+          } finally {
+            cleaning.resolve();
+            yield* sleep(10);
+            log.push(`first ended at ${currentTime()}`);
+          }
+        });
+      });
+      yield* cleaning;
+      startDaemon(owner as TaskImpl<unknown>, "late1", function* () {
+        try {
+          yield* suspend();
+        } finally {
+          log.push(`late1 cancelled at ${currentTime()}`);
+          startDaemon(owner as TaskImpl<unknown>, "late2", function* () {
+            try {
+              yield* suspend();
+            } finally {
+              log.push(`late2 cancelled at ${currentTime()}`);
+            }
+          });
+          yield* sleep(5);
+          log.push(`late1 ended at ${currentTime()}`);
+        }
+      });
+      yield* timeout(1000, task);
+      log.push(`owner done at ${currentTime()}`);
+    });
+    assert.deepEqual(log, ["first ended at 10", "late1 cancelled at 10", "late1 ended at 15", "late2 cancelled at 15", "owner done at 15"]);
+  });
 });

@@ -1201,6 +1201,39 @@ describe("ThreadPool: limits and closing", () => {
 });
 
 describe("toThread and callInThread (the default pool)", () => {
+  it("toThread in a root daemon's cleanup runs when the root has another daemon that ends first (review, stop 40)", async () => {
+    let out: unknown = "not run";
+    await run(function* () {
+      yield* spawn(
+        function* () {
+          try {
+            yield* suspend();
+          } finally {
+            try {
+              out = yield* toThread((n: number) => {
+                const end = Date.now() + 100;
+                while (Date.now() < end);
+                return n * 2;
+              }, 21);
+            } catch (error) {
+              out = error;
+            }
+          }
+        },
+        { daemon: true },
+      );
+      // another service of the root, that stops at once when cancelled
+      yield* spawn(
+        function* () {
+          yield* suspend();
+        },
+        { daemon: true },
+      );
+      yield* sleep(1);
+    });
+    assert.equal(out, 42);
+  });
+
   it("toThread in the cleanup of a root's daemon runs: the default pool started then lives until that cleanup ends (review, stop 40)", async () => {
     let out: unknown = "not run";
     await run(function* () {
