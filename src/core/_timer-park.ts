@@ -39,11 +39,20 @@ export function parkUntil(task: TaskImpl<unknown>, deadline: number, kind: "slee
   return park;
 }
 
-/** A park that a timer wakes: sleeps, delayed starts and periodic rounds. */
+/**
+ * A park that a timer wakes: sleeps, delayed starts and periodic rounds. A base class (`RoundPark`):
+ * its fields are declared and set in its constructor (see docs/architecture.md, "Base classes declare their fields").
+ */
 export class TimerPark extends Park {
-  deadline = 0;
-  seq = 0;
-  heapIndex = -1;
+  declare deadline: number;
+  declare seq: number;
+  declare heapIndex: number;
+  constructor(task: TaskImpl<unknown>, kind: "sleep" | "idle") {
+    super(task, kind);
+    this.deadline = 0;
+    this.seq = 0;
+    this.heapIndex = -1;
+  }
   fire(): void {
     const task = this.task as TaskImpl<unknown>;
     if (task.park === this && !task.woken) task.wake(false, undefined);
