@@ -327,24 +327,11 @@ export abstract class Scope {
     this.tryFinish();
   }
 
-  /** Whether a child has a cancel already (a daemon cancelled earlier, still running its cleanup). */
-  private hasCancelledChild(): boolean {
-    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) if (child.cancelError !== null) return true;
-    return false;
-  }
-
   /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
   protected tryFinish(): void {
     if ((this.flags & BODY_DONE) === 0 || this.liveChildren > 0 || this.finished) return;
     if (this.firstChild !== null) {
-      // Only daemons are left: they are cancelled when the rest is done, and the ones started since (late)
-      // once the ones cancelled before them have ended (one of those may be the cleanup that needs them).
-      const flags = this.flags;
-      if ((flags & DAEMONS_CANCELLED) === 0 || ((flags & LATE_DAEMONS) !== 0 && !this.hasCancelledChild())) {
-        this.flags = (flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
-        const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
-        for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
-      }
+      this.cancelDaemons();
       return;
     }
     if (this.destructors !== null && (this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null) {
@@ -352,16 +339,32 @@ export abstract class Scope {
     }
     if (this.destructors !== null) {
       this.runDestructors();
-      if (this.finished) return;
-      if (this.firstChild !== null) {
-        // A destructor that started a daemon and no task of its own: no child's end will come to cancel it.
-        if (this.liveChildren === 0) this.tryFinish();
-        return;
-      }
+      // A destructor that started a daemon and no task of its own: no child's end will come to cancel it.
+      if (this.firstChild !== null && !this.finished && this.liveChildren === 0) this.cancelDaemons();
+      if (this.firstChild !== null || this.finished) return;
     }
     const failures = this.failures;
     this.failures = null;
     this.finish(failures);
+  }
+
+  /**
+   * Only daemons are left: they are cancelled, once; the ones started since (late, `LATE_DAEMONS`)
+   * once the ones cancelled before them have ended (one of those may be the cleanup that needs them).
+   * Out of `tryFinish`, which every task's end runs, to keep that one small.
+   */
+  private cancelDaemons(): void {
+    const flags = this.flags;
+    if ((flags & DAEMONS_CANCELLED) !== 0 && ((flags & LATE_DAEMONS) === 0 || this.hasCancelledChild())) return;
+    this.flags = (flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
+    const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
+    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
+  }
+
+  /** Whether a child has a cancel already (a daemon cancelled earlier, still running its cleanup). */
+  private hasCancelledChild(): boolean {
+    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) if (child.cancelError !== null) return true;
+    return false;
   }
 
   /**
