@@ -42,7 +42,7 @@ export const FAILS_ALONE = 32768;
 export const RESOURCES_TO_PARENT = 65536;
 /** One of several operations a boundary runs at once for its caller (`all`, `race`, `allSettled`, `wait`): a task in its own right, not its caller's code. */
 export const CONCURRENT = 131072;
-/** A daemon was started for this scope after its daemons were cancelled: it is cancelled in turn once only daemons are left again. */
+/** A daemon was started for this scope after its daemons were cancelled: it is cancelled in turn once those have ended (`cancelDaemons`). */
 export const LATE_DAEMONS = 1048576;
 
 /** Where each failure first happened, so `main` can print the task path of its origin. */
