@@ -106,7 +106,7 @@ function* anyMember(op: Awaitable<unknown>, index: number, failures: Failures): 
     // So is a cancel that came through `task.cancel()` (the operation cancelled itself, or another task
     // did), as `race` does not let it win: counted, then thrown on, else the members that failed first
     // would wait for good.
-    const byHand = self.cancelError !== null && isCancellation(error) && cancelledByHand(self);
+    const byHand = isCancellation(error) && cancelledByHand(self);
     if (self.cancelError !== null && !byHand) throw error;
     keepFailure(failures, index, error);
     if (byHand) throw error;
