@@ -230,38 +230,23 @@ describe("resources opened inside a boundary", () => {
       const cleaning = new Future<void>();
       const task = yield* spawn(function* () {
         owner = getCurrentTask() as TaskImpl<unknown>;
-        startDaemon(owner, "first", function* () {
-          try {
-            yield* suspend();
-          } finally {
-            log.push("first cancelled");
-            cleaning.resolve(); // its owner is finishing: a callback would start another service now
-            yield* sleep(10); // a cleanup that takes a while, and might need that service
-            log.push("first ended");
-          }
+        startParkedDaemon(owner, "first", function* () {
+          log.push("first cancelled");
+          cleaning.resolve(); // its owner is finishing: a callback would start another service now
+          yield* sleep(10); // a cleanup that takes a while, and might need that service
+          log.push("first ended");
         });
       });
       yield* cleaning;
-      startDaemon(owner as TaskImpl<unknown>, "late", function* () {
-        try {
-          yield* suspend();
-        } finally {
-          log.push(`late cancelled at ${currentTime()}`);
-        }
-      });
+      startParkedDaemon(owner as TaskImpl<unknown>, "late", logCancel(log, "late"));
       yield* timeout(1000, task);
       // Started for a task that has finished: cancelled at once (nobody is left to do it later).
-      startDaemon(owner as TaskImpl<unknown>, "after", function* () {
-        try {
-          yield* suspend();
-        } finally {
-          log.push("after cancelled");
-        }
-      });
+      startParkedDaemon(owner as TaskImpl<unknown>, "after", logCancel(log, "after"));
       yield* sleep(1);
     });
-    assert.deepEqual(log, ["first cancelled", "first ended", "late cancelled at 10", "after cancelled"]);
+    assert.deepEqual(log, ["first cancelled", "first ended", "late cancelled at 10", "after cancelled at 10"]);
   });
+
   it("a late daemon is not cancelled while an earlier daemon's cleanup (that started it) still runs, when another earlier daemon ends first", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
@@ -269,32 +254,18 @@ describe("resources opened inside a boundary", () => {
       const cleaning = new Future<void>();
       const task = yield* spawn(function* () {
         owner = getCurrentTask() as TaskImpl<unknown>;
-        startDaemon(owner, "first", function* () {
-          try {
-            yield* suspend();
-          } finally {
-            cleaning.resolve();
-            yield* sleep(10); // uses the late service for 10 ms
-            log.push(`first ended at ${currentTime()}`);
-          }
+        startParkedDaemon(owner, "first", function* () {
+          cleaning.resolve();
+          yield* sleep(10); // uses the late service for 10 ms
+          log.push(`first ended at ${currentTime()}`);
         });
-        startDaemon(owner, "second", function* () {
-          try {
-            yield* suspend();
-          } finally {
-            yield* sleep(1);
-            log.push(`second ended at ${currentTime()}`);
-          }
+        startParkedDaemon(owner, "second", function* () {
+          yield* sleep(1);
+          log.push(`second ended at ${currentTime()}`);
         });
       });
       yield* cleaning;
-      startDaemon(owner as TaskImpl<unknown>, "late", function* () {
-        try {
-          yield* suspend();
-        } finally {
-          log.push(`late cancelled at ${currentTime()}`);
-        }
-      });
+      startParkedDaemon(owner as TaskImpl<unknown>, "late", logCancel(log, "late"));
       yield* timeout(1000, task);
     });
     assert.deepEqual(log, ["second ended at 1", "first ended at 10", "late cancelled at 10"]);
@@ -305,26 +276,8 @@ describe("resources opened inside a boundary", () => {
     await runVirtual(function* () {
       const task = yield* spawn(function* () {
         const owner = getCurrentTask() as TaskImpl<unknown>;
-        startDaemon(owner, "first", function* () {
-          try {
-            yield* suspend();
-          } finally {
-            log.push("first cancelled");
-          }
-        });
-        adoptResource(
-          "r",
-          () => {
-            startDaemon(owner, "late", function* () {
-              try {
-                yield* suspend();
-              } finally {
-                log.push(`late cancelled at ${currentTime()}`);
-              }
-            });
-          },
-          "test",
-        );
+        startParkedDaemon(owner, "first", logCancel(log, "first"));
+        adoptResource("r", () => startParkedDaemon(owner, "late", logCancel(log, "late")), "test");
       });
       try {
         yield* timeout(1000, task);
@@ -333,7 +286,7 @@ describe("resources opened inside a boundary", () => {
         log.push(`owner: ${(e as Error).name}`);
       }
     });
-    assert.deepEqual(log, ["first cancelled", "late cancelled at 0", "owner done"]);
+    assert.deepEqual(log, ["first cancelled at 0", "late cancelled at 0", "owner done"]);
   });
 
   it("a late daemon whose cleanup starts another: each is cancelled once the one before it has ended", async () => {
@@ -343,32 +296,18 @@ describe("resources opened inside a boundary", () => {
       const cleaning = new Future<void>();
       const task = yield* spawn(function* () {
         owner = getCurrentTask() as TaskImpl<unknown>;
-        startDaemon(owner, "first", function* () {
-          try {
-            yield* suspend();
-          } finally {
-            cleaning.resolve();
-            yield* sleep(10);
-            log.push(`first ended at ${currentTime()}`);
-          }
+        startParkedDaemon(owner, "first", function* () {
+          cleaning.resolve();
+          yield* sleep(10);
+          log.push(`first ended at ${currentTime()}`);
         });
       });
       yield* cleaning;
-      startDaemon(owner as TaskImpl<unknown>, "late1", function* () {
-        try {
-          yield* suspend();
-        } finally {
-          log.push(`late1 cancelled at ${currentTime()}`);
-          startDaemon(owner as TaskImpl<unknown>, "late2", function* () {
-            try {
-              yield* suspend();
-            } finally {
-              log.push(`late2 cancelled at ${currentTime()}`);
-            }
-          });
-          yield* sleep(5);
-          log.push(`late1 ended at ${currentTime()}`);
-        }
+      startParkedDaemon(owner as TaskImpl<unknown>, "late1", function* () {
+        log.push(`late1 cancelled at ${currentTime()}`);
+        startParkedDaemon(owner as TaskImpl<unknown>, "late2", logCancel(log, "late2"));
+        yield* sleep(5);
+        log.push(`late1 ended at ${currentTime()}`);
       });
       yield* timeout(1000, task);
       log.push(`owner done at ${currentTime()}`);
@@ -376,3 +315,21 @@ describe("resources opened inside a boundary", () => {
     assert.deepEqual(log, ["first ended at 10", "late1 cancelled at 10", "late1 ended at 15", "late2 cancelled at 15", "owner done at 15"]);
   });
 });
+
+/** Starts a service of `owner` that waits until it is cancelled, then runs `cleanup`. */
+function startParkedDaemon(owner: TaskImpl<unknown>, name: string, cleanup: () => Operation<void>): void {
+  startDaemon(owner, name, function* () {
+    try {
+      yield* suspend();
+    } finally {
+      yield* cleanup();
+    }
+  });
+}
+
+/** A cleanup that logs "<name> cancelled at <time>". */
+function logCancel(log: string[], name: string): () => Operation<void> {
+  return function* () {
+    log.push(`${name} cancelled at ${currentTime()}`);
+  };
+}

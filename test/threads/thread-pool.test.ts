@@ -1201,62 +1201,33 @@ describe("ThreadPool: limits and closing", () => {
 });
 
 describe("toThread and callInThread (the default pool)", () => {
-  it("toThread in a root daemon's cleanup runs when the root has another daemon that ends first (review, stop 40)", async () => {
-    let out: unknown = "not run";
-    await run(function* () {
-      yield* spawn(
-        function* () {
-          try {
-            yield* suspend();
-          } finally {
+  for (const another of [false, true]) {
+    it(`toThread in the cleanup of a root's daemon runs: the default pool started then lives until that cleanup ends${another ? ", though another daemon of the root ends first" : ""} (review, stop 40)`, async () => {
+      let out: unknown = "not run";
+      await run(function* () {
+        yield* spawn(
+          function* () {
             try {
-              out = yield* toThread((n: number) => {
-                const end = Date.now() + 100;
-                while (Date.now() < end);
-                return n * 2;
-              }, 21);
-            } catch (error) {
-              out = error;
+              yield* suspend();
+            } finally {
+              // A last flush on the way out: the root's default pool starts here, a daemon of the root
+              // after the root's daemons were cancelled (it was cancelled at once, or the root hung).
+              try {
+                out = yield* toThread((n: number) => n * 2, 21);
+              } catch (error) {
+                out = error;
+              }
             }
-          }
-        },
-        { daemon: true },
-      );
-      // another service of the root, that stops at once when cancelled
-      yield* spawn(
-        function* () {
-          yield* suspend();
-        },
-        { daemon: true },
-      );
-      yield* sleep(1);
+          },
+          { daemon: true },
+        );
+        // Another service of the root, which ends at once when cancelled (while the job above runs).
+        if (another) yield* spawn(suspend, { daemon: true });
+        yield* sleep(1);
+      });
+      assert.equal(out, 42);
     });
-    assert.equal(out, 42);
-  });
-
-  it("toThread in the cleanup of a root's daemon runs: the default pool started then lives until that cleanup ends (review, stop 40)", async () => {
-    let out: unknown = "not run";
-    await run(function* () {
-      yield* spawn(
-        function* () {
-          try {
-            yield* suspend();
-          } finally {
-            // A last flush on the way out: the root's default pool starts here, a daemon of the root
-            // after the root's daemons were cancelled (it was cancelled at once, or the root hung).
-            try {
-              out = yield* toThread((n: number) => n * 2, 21);
-            } catch (error) {
-              out = error;
-            }
-          }
-        },
-        { daemon: true },
-      );
-      yield* sleep(1);
-    });
-    assert.equal(out, 42);
-  });
+  }
 
   it("toThread runs on the default pool of the root task, which closes with it", async () => {
     const first = await run(function* () {

@@ -422,17 +422,7 @@ describe("asCompleted: review of 51596fa", () => {
       let error: unknown;
       try {
         yield* scope(function* () {
-          yield* asCompleted([
-            function* () {
-              currentTask().cancel();
-              try {
-                yield* sleep(1);
-              } finally {
-                // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
-                throw cleanup;
-              }
-            },
-          ]);
+          yield* asCompleted([cancelsItselfThenCleanupFails(cleanup)]);
         });
       } catch (e) {
         error = e;
@@ -448,17 +438,7 @@ describe("asCompleted: review of 51596fa", () => {
       let taken: unknown;
       try {
         yield* scope(function* () {
-          for (const next of yield* asCompleted([
-            function* () {
-              currentTask().cancel();
-              try {
-                yield* sleep(1);
-              } finally {
-                // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
-                throw cleanup;
-              }
-            },
-          ])) {
+          for (const next of yield* asCompleted([cancelsItselfThenCleanupFails(cleanup)])) {
             try {
               yield* next;
             } catch (e) {
@@ -474,3 +454,14 @@ describe("asCompleted: review of 51596fa", () => {
     });
   });
 });
+
+/** An operation that cancels its own task, and whose cleanup then throws `cleanup`. */
+function* cancelsItselfThenCleanupFails(cleanup: Error): Operation<never> {
+  currentTask().cancel();
+  try {
+    yield* sleep(1);
+  } finally {
+    // biome-ignore lint/correctness/noUnsafeFinally: the cleanup failing is the case under test
+    throw cleanup;
+  }
+}
