@@ -107,6 +107,17 @@ export class Loop {
   #onRootsDone: (() => void)[] = [];
   #flushScheduled = false;
   #flushing = false;
+  /** Task steps run by every flush before the current one: tells `waitAllTasksBlocked` whether a host turn woke anyone. */
+  #stepsRun = 0;
+  /** `#stepsRun` when the loop last found itself idle with tasks in `waitAllTasksBlocked`, and the host turns since in which no task ran. */
+  #idleMark = -1;
+  #quietTurns = 0;
+  #idlePollPending = false;
+  readonly #idlePoll = (): void => {
+    this.#idlePollPending = false;
+    this.#quietTurns++;
+    this.flush();
+  };
   #hostTimer: HostTimer | null = null;
   #hostTimerAt = Number.POSITIVE_INFINITY;
   readonly #flush = (): void => this.flush();
@@ -331,11 +342,8 @@ export class Loop {
         }
         if (this.#fireDueTimers()) continue;
         if (this.idleWaiters.length > 0) {
-          for (const park of this.idleWaiters.splice(0)) {
-            const task = park.task;
-            if (task !== null && task.park === park && !task.woken) task.wake(false, undefined);
-          }
-          continue;
+          if (this.#idleLongEnough(this.#stepsRun + steps)) continue;
+          break;
         }
         // Time jumps only for a loop that still has work: leftovers after the last root stay visible.
         if (this.clock.virtual && this.busy === 0 && this.roots.size > 0 && (this.clock as VirtualClock).autoAdvance) {
@@ -349,6 +357,7 @@ export class Loop {
         break;
       }
     } finally {
+      this.#stepsRun += steps;
       this.#flushing = false;
       runningLoop = outer;
     }
@@ -365,6 +374,35 @@ export class Loop {
   #start(): void {
     this.started = true;
     for (const fn of this.#whenRunning.splice(0)) this.invoke(fn, []);
+  }
+
+  /**
+   * Wakes the tasks in `waitAllTasksBlocked` once the loop has been idle for
+   * two host turns in which no task ran; otherwise asks for another turn.
+   * Trio wakes them only after an I/O poll finds nothing: what the host
+   * already holds (a settled promise's callback, bytes a peer has sent) must
+   * reach its task first. Node polls I/O between two check phases, so the
+   * second `setImmediate` comes after a poll that began once the loop was idle.
+   */
+  #idleLongEnough(stepsRun: number): boolean {
+    if (stepsRun !== this.#idleMark) {
+      this.#idleMark = stepsRun;
+      this.#quietTurns = 0;
+    }
+    if (this.#quietTurns < 2) {
+      if (!this.#idlePollPending) {
+        this.#idlePollPending = true;
+        setMacrotask(this.#idlePoll);
+      }
+      return false;
+    }
+    this.#idleMark = -1;
+    this.#quietTurns = 0;
+    for (const park of this.idleWaiters.splice(0)) {
+      const task = park.task;
+      if (task !== null && task.park === park && !task.woken) task.wake(false, undefined);
+    }
+    return true;
   }
 
   #fireDueTimers(): boolean {

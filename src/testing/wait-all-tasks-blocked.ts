@@ -19,7 +19,12 @@ class IdlePark extends Park {
 
 /**
  * Returns once every other task on the loop is suspended (Trio's
- * `wait_all_tasks_blocked`): nothing is ready to run and no timer is due.
+ * `wait_all_tasks_blocked`): nothing is ready to run, no timer is due, and
+ * what the host already holds has been let in. Trio wakes its waiters after
+ * an I/O poll that finds nothing; corio after two host turns
+ * (`setImmediate`s, the second after Node's I/O poll) in which no task ran,
+ * so a task awaiting a settled promise, or bytes a peer has already sent,
+ * runs first. Time does not move meanwhile.
  * Tests use it to reach a known interleaving without sleeping: start some
  * tasks, wait until they are all blocked, then check their state.
  *

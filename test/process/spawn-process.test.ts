@@ -349,8 +349,9 @@ describe("spawnProcess: ownership and cancellation", () => {
         yield* node(IGNORES_SIGTERM, { killGrace: 20 });
         started = true;
       });
-      // The owner is parked in spawnProcess(), waiting for Node's 'spawn' event; the resource it owns names the pid.
-      yield* waitAllTasksBlocked();
+      // The owner is parked in spawnProcess(), waiting for Node's 'spawn' event, which the host delivers only once this
+      // flush is over (waitAllTasksBlocked would let it in); the resource it owns names the pid.
+      yield* sleep(0);
       assert.equal(started, false);
       const resource = snapshotTasks(owner).roots[0]?.resources.find((name) => name.startsWith("process "));
       assert.ok(resource !== undefined, "the process already belongs to the owner");

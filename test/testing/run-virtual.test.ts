@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
-import { runVirtual, VirtualClock, VirtualTestError, waitAllTasksBlocked } from "../../src/testing/index.ts";
+import { runVirtual, VirtualClock, VirtualTestError } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
@@ -425,23 +425,5 @@ describe("VirtualClock and runVirtual arguments", () => {
         message: "Cannot run the test: onError must be a function, received string",
       },
     );
-  });
-});
-
-describe("waitAllTasksBlocked", () => {
-  it("returns once every other task is suspended, before time moves", async () => {
-    await runVirtual(function* () {
-      const log: string[] = [];
-      for (const name of ["a", "b"]) {
-        yield* spawn(function* () {
-          log.push(`${name} step 1`);
-          yield* sleep(0);
-          log.push(`${name} step 2`);
-          yield* sleep(100);
-        });
-      }
-      yield* waitAllTasksBlocked();
-      assert.deepEqual(log, ["a step 1", "b step 1", "a step 2", "b step 2"]);
-    });
   });
 });
