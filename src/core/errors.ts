@@ -59,7 +59,9 @@ export function withoutStack<E extends Error>(make: () => E): E {
 
 /**
  * Thrown by `timeout` and `deadline` when the time ran out. The operation was
- * cancelled and its cleanup has finished by the time this is thrown.
+ * cancelled and its cleanup has finished by the time this is thrown; its
+ * `cause` is the `CancelledError` the operation ended with (asyncio's
+ * `raise TimeoutError from exc_val`).
  *
  * @example
  * ```ts
@@ -74,8 +76,8 @@ export class TimeoutError extends Error {
   override name = "TimeoutError";
   /** The limit that was exceeded, in milliseconds. */
   readonly ms: number;
-  constructor(ms: number, message = `Operation timed out after ${ms} ms`) {
-    super(message);
+  constructor(ms: number, message = `Operation timed out after ${ms} ms`, options?: ErrorOptions) {
+    super(message, options);
     this.ms = ms;
   }
 }

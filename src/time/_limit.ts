@@ -240,7 +240,7 @@ export class LimitRun<T> implements TimerEntry, Iterator<Instruction, unknown, u
   #failed(error: unknown): IteratorResult<Instruction, unknown> {
     this.#end();
     if (this.taken && this.child?.cancelled === true && error !== this.#caller?.cancelError) {
-      if (this.#kind.throws) throw new TimeoutError(this.ms);
+      if (this.#kind.throws) throw new TimeoutError(this.ms, undefined, { cause: error });
       return { value: { value: undefined, cancelled: true }, done: true };
     }
     throw error;

@@ -12,7 +12,8 @@ import type { Periodic, Task } from "../core/task.ts";
  * Ends the current round of a periodic task: it resumes at the next period
  * tick. The same as a bare `yield`, spelled out; inside `scope`, `shield`
  * or a time limit it ends the round of the task that entered them. In a
- * task without a period it lets the other ready tasks run first.
+ * task without a period it lets the other ready tasks of the same or a more
+ * urgent priority run first, as `sleep(0)` does.
  *
  * **Cancellation:** the wait is interrupted and `CancelledError` thrown here.
  *

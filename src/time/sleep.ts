@@ -30,7 +30,9 @@ export function currentTime(): number {
 
 /**
  * Suspends the current task for `ms` milliseconds of the loop's clock.
- * `sleep(0)` lets every other ready task run first, then returns.
+ * `sleep(0)` lets every other ready task of the same or a more urgent
+ * priority run first, then returns (priority is strict: a less urgent task
+ * waits until no more urgent one is ready).
  * `sleep(Infinity)` waits until cancelled.
  *
  * **Cancellation:** the timer is removed and `CancelledError` is thrown here.

@@ -93,7 +93,8 @@ describe("ThreadPool: callFromThread", () => {
           reason: undefined,
           ms: 1,
           status: undefined,
-          cause: undefined,
+          // The cancel the TimeoutError replaced, with its class too.
+          cause: { instanceOf: "CancelledError", message: "Task was cancelled: TimeoutError: Operation timed out after 1 ms" },
         });
         assert.equal((yield* pool.run<{ instanceOf: string }>(MODULE, "catchFromMain", "full")).instanceOf, "QueueFull");
         assert.deepEqual(yield* pool.run(MODULE, "catchFromMain", "coded"), {

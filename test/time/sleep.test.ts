@@ -44,6 +44,28 @@ describe("sleep", () => {
     assert.deepEqual(order, ["other", "after sleep(0)", "other 2", "after sleepUntil(past)"]);
   });
 
+  it("sleep(0) in a more urgent task does not let a less urgent ready task run first (priority is strict)", async () => {
+    const order = await runVirtual(function* () {
+      const order: string[] = [];
+      const urgent = yield* spawn(
+        function* () {
+          yield* spawn(
+            function* () {
+              order.push("less urgent");
+            },
+            { priority: 10 },
+          );
+          yield* sleep(0);
+          order.push("after sleep(0)");
+        },
+        { priority: 1 },
+      );
+      yield* urgent;
+      return order;
+    });
+    assert.deepEqual(order, ["after sleep(0)", "less urgent"]);
+  });
+
   it("sleepers with equal deadlines wake in the order they went to sleep", async () => {
     const order: number[] = [];
     await runVirtual(function* () {

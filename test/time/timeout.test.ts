@@ -40,14 +40,16 @@ describe("timeout", () => {
     assert.deepEqual(log, ["cleanup done at 130", "caught at 130"]);
   });
 
-  it("the operation is cancelled with a TimeoutError reason; the TimeoutError thrown shows the caller's generators in its stack", async () => {
+  it("the operation is cancelled with a TimeoutError reason; the TimeoutError thrown shows the caller's generators in its stack and has that cancel as its cause", async () => {
     let reason: unknown;
+    let cancel: unknown;
     function* fetchPage() {
       yield* timeout(5, function* () {
         try {
           yield* suspend();
         } catch (error) {
           reason = (error as CancelledError).reason;
+          cancel = error;
           throw error;
         }
       });
@@ -67,6 +69,8 @@ describe("timeout", () => {
     assert.equal(reason.ms, 5);
     assert.ok(error instanceof TimeoutError);
     assert.match(error.stack ?? "", /at fetchPage [^\n]*\n(.*\n)*\s+at crawl /);
+    // Chained to the cancel it replaces, as asyncio raises TimeoutError from the CancelledError (CPython's test_timeout_exception_cause).
+    assert.equal(error.cause, cancel);
   });
 
   it("an operation that finishes without suspending never touches the clock", async () => {
