@@ -11,7 +11,7 @@ import { DAEMON, type Destructor, INHERIT_LATER, RESOURCES_TO_PARENT, SHIELDED }
 import { createCancelledError } from "./errors.ts";
 import type { Operation } from "./operation.ts";
 import { requireCurrentTask } from "./spawn.ts";
-import { TaskImpl } from "./task.ts";
+import { TaskImpl, withContextOf } from "./task.ts";
 
 /** The registration of one resource; `release()` when the resource was closed by hand. */
 export interface ResourceKeeper {
@@ -68,7 +68,7 @@ export function startDaemon(opener: TaskImpl<unknown>, name: string, body: () =>
   // see RESOURCES_TO_PARENT). A shield keeps its own: the caller's cancellation must not reach it.
   let owner = opener;
   while ((owner.flags & (RESOURCES_TO_PARENT | SHIELDED)) === RESOURCES_TO_PARENT && owner.parentScope !== null) owner = owner.parentScope as TaskImpl<unknown>;
-  const task = new TaskImpl<void>(owner.loop, owner, body, name, owner.priority, DAEMON | INHERIT_LATER);
+  const task = withContextOf(opener, owner, () => new TaskImpl<void>(owner.loop, owner, body, name, owner.priority, DAEMON | INHERIT_LATER));
   if (owner !== opener) stopWithOpener(opener, task);
   task.runStep();
   task.inheritCancel();

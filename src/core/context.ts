@@ -54,7 +54,10 @@ export function setContextValueOf<T>(context: Context<T>, task: TaskImpl<unknown
  * `timeout`, `moveOnAfter`, `deadline`, `shield`) are their caller's code:
  * a value set inside one is still set after it, as a `ContextVar` set
  * inside asyncio's `async with timeout()` or `TaskGroup` body is (asyncio's
- * `shield` runs its awaitable as a task of its own; corio's does not). The
+ * `shield` runs its awaitable as a task of its own; corio's does not). A
+ * task that `start` or a server makes inside them belongs to the task
+ * outside, yet starts with the values set inside, as Trio's `nursery.start`
+ * copies the calling task's context. The
  * operations of `all`, `race`, `allSettled` and `wait` are tasks of their
  * own, as `gather`'s are. Node's `AsyncLocalStorage` cannot serve corio tasks: they resume
  * from corio's scheduler, so after a suspension its store is whatever the

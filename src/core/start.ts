@@ -10,7 +10,7 @@ import type { CancelledError } from "./errors.ts";
 import { type FutureWait, HandOffFuture, WAIT_WORDS } from "./future.ts";
 import type { Operation } from "./operation.ts";
 import { createTask, requireCurrentTask, type SpawnOptions } from "./spawn.ts";
-import type { Task, TaskImpl, Watcher } from "./task.ts";
+import { type Task, type TaskImpl, type Watcher, withContextOf } from "./task.ts";
 
 /** What `start` gives: the value the task passed to `started`, and the task, which runs on. */
 export interface Started<T, S> {
@@ -87,7 +87,8 @@ export const start = defineOperation(function* start<T, S = void>(
   const owner = serviceOwner(caller);
   // Started inside a shield that the owner is outside of: the start-up is shielded too (the owner's
   // cancel reaches the task only once it has called `started`).
-  const task = createTask(caller.loop, owner, run.body, options, shieldedBetween(caller, owner) ? FAILS_ALONE | SHIELDED : FAILS_ALONE, "start");
+  const flags = shieldedBetween(caller, owner) ? FAILS_ALONE | SHIELDED : FAILS_ALONE;
+  const task = withContextOf(caller, owner, () => createTask(caller.loop, owner, run.body, options, flags, "start"));
   run.task = task;
   run.ownerCancelAtStart = owner.cancelError;
   task.addWatcher(run);

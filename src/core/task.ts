@@ -143,6 +143,28 @@ export function codeOwner(task: TaskImpl<unknown>): TaskImpl<unknown> {
   return owner;
 }
 
+/**
+ * Runs `make` (which creates a child of `owner`) so that the child starts with `code`'s context, not
+ * `owner`'s: a task that `start` or a service makes for the task past the boundaries around its
+ * caller (`owner`) still runs in the context the caller's code set inside them, as Trio's
+ * `nursery.start` copies the calling task's context. The owner's map is lent for the constructor
+ * (which copies it and tells instruments), then given back, so spawning pays nothing for this.
+ */
+export function withContextOf<T>(code: TaskImpl<unknown>, owner: TaskImpl<unknown>, make: () => T): T {
+  if (code === owner || code.context === owner.context) return make();
+  const ownerContext = owner.context;
+  const ownerFlag = owner.flags & OWN_CONTEXT;
+  owner.context = code.context;
+  try {
+    return make();
+  } finally {
+    owner.context = ownerContext;
+    owner.flags = (owner.flags & ~OWN_CONTEXT) | ownerFlag;
+    // The child shares the caller's map now: the next set on either copies it first.
+    code.flags &= ~OWN_CONTEXT;
+  }
+}
+
 /** `next` and `throw` of every generator object (a direct call skips the lookup on each closure's own map). */
 const generatorNext = (sharedGeneratorPrototype as Generator).next;
 const generatorThrow = (sharedGeneratorPrototype as Generator).throw;

@@ -3,7 +3,22 @@
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { describe, it } from "node:test";
-import { all, createContext, Future, moveOnAfter, type Operation, run, scope, shield, sleep, spawn, suspend, type Task, timeout } from "../../src/index.ts";
+import {
+  all,
+  createContext,
+  Future,
+  moveOnAfter,
+  type Operation,
+  run,
+  scope,
+  shield,
+  sleep,
+  spawn,
+  start,
+  suspend,
+  type Task,
+  timeout,
+} from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -132,6 +147,42 @@ describe("createContext", () => {
       "set before the limit",
       "set in shield (its child: outer)",
       "outer",
+    ]);
+  });
+
+  it("a task started (start) inside timeout, moveOnAfter or shield starts with what the caller's code set there, though it is the outer task's child", async () => {
+    const value = createContext<string>("value", "default");
+    const seen = await runVirtual(function* () {
+      const seen: string[] = [];
+      const blocks: [string, (op: () => Operation<void>) => Operation<unknown>][] = [
+        ["timeout", (op) => timeout(100, op)],
+        ["moveOnAfter", (op) => moveOnAfter(100, op)],
+        ["shield", (op) => shield(op)],
+      ];
+      const outer: Task<void> = yield* spawn(function* (): Operation<void> {
+        value.set("outer");
+        for (const [name, block] of blocks) {
+          yield* block(function* () {
+            value.set(`set in ${name}`);
+            const { value: first, task } = yield* start<void, string>(function* (started): Operation<void> {
+              started(value.get());
+              value.set("set by the started task");
+              yield* suspend();
+            });
+            assert.equal(task.parent, outer, "the started task is the outer task's");
+            seen.push(`${first}, the caller then: ${value.get()}`);
+            task.cancel();
+          });
+          value.set("outer");
+        }
+      });
+      yield* outer;
+      return seen;
+    });
+    assert.deepEqual(seen, [
+      "set in timeout, the caller then: set in timeout",
+      "set in moveOnAfter, the caller then: set in moveOnAfter",
+      "set in shield, the caller then: set in shield",
     ]);
   });
 
