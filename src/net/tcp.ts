@@ -19,6 +19,7 @@ import { checkListenPort, describeAddress, hostPort } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, dropSocket, wrapSocket } from "./_socket-transport.ts";
+import { removeStaleSocket } from "./_stale-socket.ts";
 import { checkFraming, type Framing, framedMessages, type MessageReader } from "./framing.ts";
 
 /** Where to connect or listen: host and port, or a Unix socket path. */
@@ -27,7 +28,13 @@ export interface Endpoint {
   host?: string;
   /** @default 0 for a server (a free port) */
   port?: number;
-  /** A Unix socket (or Windows pipe) path instead of host and port. */
+  /**
+   * A Unix socket (or Windows pipe) path instead of host and port. To
+   * listen there, a socket file left by a server that is gone (connecting
+   * to it is refused: a process that crashed; Node removes the file at a
+   * clean close) is removed first, as asyncio's `create_unix_server`
+   * does; a live server's socket is left alone (`EADDRINUSE`).
+   */
   path?: string;
 }
 
@@ -316,11 +323,20 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     core.spawn(`connection ${++accepted}`, new ConnectionRun(core, handler, reader, writer, messages), false, describePeer(socket));
   });
   server.on("tlsClientError", () => {});
+  const listen = (): void => {
+    if (options.path !== undefined) server.listen(options.path);
+    else server.listen(options.port ?? 0, options.host ?? "127.0.0.1");
+  };
+  const failed = (error: NodeJS.ErrnoException): Error =>
+    Object.assign(new Error(`Cannot start a server on ${where}: ${error.message}`, { cause: error }), { code: error.code });
   try {
-    yield* core.listen(
-      () => (options.path !== undefined ? server.listen(options.path) : server.listen(options.port ?? 0, options.host ?? "127.0.0.1")),
-      (error) => Object.assign(new Error(`Cannot start a server on ${where}: ${error.message}`, { cause: error }), { code: error.code }),
-    );
+    try {
+      yield* core.listen(listen, failed);
+    } catch (error) {
+      // A socket file left by a server that crashed: listen again once it is removed.
+      if (options.path === undefined || (error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !(yield* removeStaleSocket(options.path))) throw error;
+      yield* core.listen(listen, failed);
+    }
   } catch (error) {
     core.close(0);
     slot?.failed(error);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import dns from "node:dns";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { Loop } from "../../src/core/loop.ts";
 import { TaskImpl } from "../../src/core/task.ts";
 import {
   BrokenResourceError,
+  createContext,
   currentTime,
   type ErrorContext,
   Future,
@@ -124,6 +125,70 @@ function runClient(command: string, args: string[], input: string): Promise<stri
   });
 }
 
+describe("startServer on a Unix socket path", () => {
+  /** Leaves a socket file at `path` that nothing listens on: a process that listened there was killed. */
+  async function staleSocketAt(path: string): Promise<void> {
+    const script = `require("node:net").createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, "SIGKILL"))`;
+    await new Promise<void>((resolve) => execFile(process.execPath, ["-e", script], () => resolve()));
+    assert.ok(statSync(path).isSocket(), "the killed server left its socket file");
+  }
+
+  it("removes a socket file left by a server that was killed, and listens (asyncio's create_unix_server does)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const path = join(dir, "socket");
+    try {
+      await staleSocketAt(path);
+      const echoed = await runVirtual(function* () {
+        const server = yield* startServer(
+          function* (_reader, writer, messages) {
+            for (let m = yield* messages.next(); !m.done; m = yield* messages.next()) writer.write(`echo: ${m.value}\n`);
+          },
+          { path, framing: { mode: "line", delimiter: "\n" } },
+        );
+        const { reader, writer } = yield* openConnection({ path });
+        writer.write("hello\n");
+        const echoed = text(yield* reader.readLine());
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return echoed;
+      });
+      assert.equal(echoed, "echo: hello\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves a live server's socket and a file that is not a socket alone: EADDRINUSE", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const live = join(dir, "live");
+    const regular = join(dir, "regular");
+    writeFileSync(regular, "keep me");
+    const other = createNetServer((socket) => {
+      socket.on("error", () => {}); // corio's probe connects and goes at once
+      socket.end("still mine\n");
+    });
+    await new Promise<void>((resolve) => other.listen(live, resolve));
+    try {
+      await runVirtual(function* () {
+        for (const path of [live, regular]) {
+          const error = yield* rejectsOp(
+            startServer(function* () {}, { path }),
+            Error,
+          );
+          assert.equal((error as NodeJS.ErrnoException).code, "EADDRINUSE", `${path}: ${error.message}`);
+        }
+        const { reader } = yield* openConnection({ path: live });
+        assert.equal(text(yield* reader.readLine()), "still mine\n");
+      });
+      assert.equal(readFileSync(regular, "utf8"), "keep me");
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("startServer / openConnection", () => {
   it("a connection and a server opened inside timeout() stay open for the caller (asyncio's wait_for(open_connection()))", async () => {
     await runVirtual(function* () {
@@ -135,6 +200,24 @@ describe("startServer / openConnection", () => {
       server.close();
       yield* server.waitClosed();
     });
+  });
+
+  it("a server opened inside timeout() runs its handlers in the context the caller's code set there (a trace id set for the block)", async () => {
+    const requestId = createContext<string>("request id", "none");
+    const seen = await runVirtual(function* () {
+      const server = yield* timeout(1000, function* () {
+        requestId.set("set inside timeout");
+        return yield* startServer(function* (_reader, writer) {
+          writer.write(`${requestId.get()}\n`);
+        });
+      });
+      const { reader } = yield* openConnection({ port: server.address.port });
+      const seen = new TextDecoder().decode(yield* reader.readLine());
+      server.close();
+      yield* server.waitClosed();
+      return seen;
+    });
+    assert.equal(seen, "set inside timeout\n");
   });
 
   it("serves nc, a real client (line framing)", { skip: needsOpenBsdNc() }, async () => {
