@@ -196,11 +196,16 @@ function textOf(source: Rule.RuleContext["sourceCode"], node: ESTree.Node): stri
 /**
  * The rule: reports an expression statement that only creates an operation
  * or an array of them, `await` on an operation, `yield` (without `*`) of one
- * or of an array of them, `return` of one from a generator function (a
- * plain function that returns one is an operation factory, and is left
- * alone), one returned by a callback whose caller ignores its value
- * (`ids.forEach((id) => fetchOne(id))`), and operations passed to
- * `Promise.all` and the other combinators of `Promise`.
+ * or of an array of them and `yield*` of an array of them, `return` of one
+ * from a generator function (a plain function that returns one is an
+ * operation factory, and is left alone), one returned by a callback whose
+ * caller ignores its value (`ids.forEach((id) => fetchOne(id))`), a
+ * generator function passed to such a caller (`ids.forEach(fetchOne)`),
+ * and operations passed to `Promise.all` and the other combinators of
+ * `Promise`. Storing an operation (`(ops[id] = fetchOne(id))`) is not
+ * dropping it; a generator declared (on itself, or by the type of what it
+ * initialises) to yield or return operations does so on purpose; an async
+ * generator hands what it yields to its consumer, not to corio.
  */
 export const noFloatingOperation: Rule.RuleModule = {
   meta: {
@@ -218,8 +223,12 @@ export const noFloatingOperation: Rule.RuleModule = {
       floatingArray:
         "`{{text}}` creates operations and never runs them, so they do nothing. Write `yield* all({{text}})` inside an operation to run them (prefix `void` to discard them on purpose).",
       yieldArray: "`yield {{text}}` hands an array of operations to the runtime, which runs none of them. Write `yield* all({{text}})` to run them together.",
+      delegatedArray:
+        "`yield* {{text}}` hands each operation in the array to the runtime, bare, as `yield` would, and none of them runs. Write `yield* all({{text}})` to run them together.",
       discarded:
         "The callback returns `{{text}}` to a caller that ignores its value (as forEach does), so the operation never runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
+      generatorDiscarded:
+        "`{{text}}` makes an operation each time it is called, and its caller ignores what it returns (as forEach does), so none of them runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
       promiseOfOperations:
         "`Promise.{{method}}` waits for promises, and an operation is not one: those in `{{text}}` never run. Write `yield* {{corio}}({{text}})` inside an operation.",
       returned:
@@ -266,24 +275,65 @@ export const noFloatingOperation: Rule.RuleModule = {
           return [...returned(node.left), ...returned(node.right)];
         case "SequenceExpression":
           return returned(node.expressions.at(-1) as ESTree.Expression);
+        case "AssignmentExpression":
+          // `(ops[id] = fetchOne(id))` stores the operation for later: not dropped (as a statement, an assignment is not either).
+          return [];
         default:
           return [node];
       }
     };
 
     /**
+     * The type a declaration gives the value `node` (a function or an object
+     * literal): the type written on the variable, class property or
+     * assignment target it initialises, on an `as`/`satisfies`, or, for a
+     * member of an object literal, that member of the object's declared type
+     * (`const jobs: Iterable<Operation<void>> = { *[Symbol.iterator]() {…} }`).
+     * An argument of a call has none here: its contextual type is inferred
+     * from the very function being checked (`spawn(function* () { return sleep(1); })`
+     * makes `T` an operation), so it says nothing of intent.
+     */
+    const declaredContext = (node: ESTree.Node & Rule.NodeParentExtension): ts.Type | undefined => {
+      const parent = node.parent;
+      switch (parent.type) {
+        case "VariableDeclarator":
+        case "PropertyDefinition":
+        case "AssignmentExpression":
+        case "AssignmentPattern":
+        case "TSAsExpression" as string:
+        case "TSSatisfiesExpression" as string:
+          return checker.getContextualType(map.get(node) as ts.Expression);
+        case "Property": {
+          if (parent.value !== node || parent.parent.type !== "ObjectExpression") return undefined;
+          const object = declaredContext(parent.parent as ESTree.ObjectExpression & Rule.NodeParentExtension);
+          if (object === undefined) return undefined;
+          // The member's own symbol gives its name, a symbol's too (`[Symbol.iterator]` is `__@iterator@<id>` in the checker).
+          const member = map.get(parent);
+          const own = checker
+            .getTypeAtLocation(map.get(parent.parent))
+            .getProperties()
+            .find((property) => property.getDeclarations()?.includes(member as ts.Declaration));
+          const declared = own === undefined ? undefined : checker.getPropertiesOfType(object).find((property) => property.escapedName === own.escapedName);
+          return declared === undefined ? undefined : checker.getTypeOfSymbol(declared);
+        }
+        default:
+          return undefined;
+      }
+    };
+
+    /**
      * What a generator function says it yields and returns: the iteration
-     * types of its return type, written on it or on the variable it
-     * initialises (`const f: () => Operation<Operation<void>> = function* () {…}`).
-     * `undefined` when nothing is written: inferred types come from the very
+     * types of its return type, written on it or given by a declaration
+     * (`declaredContext`: `const f: () => Operation<Operation<void>> = function* () {…}`).
+     * `undefined` when nothing is declared: inferred types come from the very
      * `yield` or `return` being checked, and say nothing of intent.
      */
     const declaredIteration = (fn: ESTree.Function & Rule.NodeParentExtension): { yields: ts.Type[]; returns: ts.Type[] } | undefined => {
       const written = (fn as { returnType?: { typeAnnotation: ESTree.Node } }).returnType?.typeAnnotation;
       let declared = written === undefined ? undefined : checker.getTypeFromTypeNode(map.get(written) as ts.TypeNode);
-      if (declared === undefined && fn.parent.type === "VariableDeclarator") {
-        const variable = (fn.parent.id as { typeAnnotation?: { typeAnnotation: ESTree.Node } }).typeAnnotation?.typeAnnotation;
-        const signature = variable === undefined ? undefined : checker.getTypeFromTypeNode(map.get(variable) as ts.TypeNode).getCallSignatures()[0];
+      if (declared === undefined) {
+        const context = declaredContext(fn);
+        const signature = context === undefined ? undefined : (context.isUnion() ? context.types : [context]).flatMap((part) => part.getCallSignatures())[0];
         declared = signature === undefined ? undefined : checker.getReturnTypeOfSignature(signature);
       }
       return declared === undefined ? undefined : types.iteration(declared);
@@ -293,20 +343,21 @@ export const noFloatingOperation: Rule.RuleModule = {
     const returnsOperationOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension): boolean =>
       (declaredIteration(fn)?.returns ?? []).some((part) => types.isOperation(part));
 
-    /**
-     * Whether the generator function around `node` says it yields operations
-     * (or arrays of them): `function* jobs(): Generator<Operation<string>>` is
-     * a lazy sequence of operations for its caller to run, not an operation.
-     */
-    const yieldsOperationsOnPurpose = (node: ESTree.Node, array: boolean): boolean => {
-      const fn = context.sourceCode
+    /** The innermost function around `node`, if any. */
+    const functionOf = (node: ESTree.Node): (ESTree.Function & Rule.NodeParentExtension) | undefined =>
+      context.sourceCode
         .getAncestors(node)
-        .findLast((ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression");
-      if (fn === undefined) return false;
-      return (declaredIteration(fn as ESTree.Function & Rule.NodeParentExtension)?.yields ?? []).some((part) =>
-        array ? types.isOperationArray(part) : types.isOperation(part),
-      );
-    };
+        .findLast(
+          (ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression",
+        ) as (ESTree.Function & Rule.NodeParentExtension) | undefined;
+
+    /**
+     * Whether the generator function `fn` says it yields operations (or
+     * arrays of them): `function* jobs(): Generator<Operation<string>>` is a
+     * lazy sequence of operations for its caller to run, not an operation.
+     */
+    const yieldsOperationsOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension, array: boolean): boolean =>
+      (declaredIteration(fn)?.yields ?? []).some((part) => (array ? types.isOperationArray(part) : types.isOperation(part)));
 
     /**
      * Whether `node` is a call of an array's own method that takes items out
@@ -321,11 +372,11 @@ export const noFloatingOperation: Rule.RuleModule = {
     };
 
     /**
-     * Whether the caller of the callback `fn` ignores what it returns: the
-     * type it is passed as (`forEach`'s `(value, index, array) => void`, an
-     * event listener's) returns `void`.
+     * Whether the caller of the callback `fn` (a function, or a reference to
+     * one) ignores what it returns: the type it is passed as (`forEach`'s
+     * `(value, index, array) => void`, an event listener's) returns `void`.
      */
-    const returnIgnored = (fn: ESTree.ArrowFunctionExpression | ESTree.FunctionExpression): boolean => {
+    const returnIgnored = (fn: ESTree.Expression): boolean => {
       const contextual = checker.getContextualType(map.get(fn) as ts.Expression);
       if (contextual === undefined) return false;
       const signatures = (contextual.isUnion() ? contextual.types : [contextual]).flatMap((part) => part.getCallSignatures());
@@ -349,6 +400,24 @@ export const noFloatingOperation: Rule.RuleModule = {
       for (const part of values) context.report({ node: part, messageId: "discarded", data: { text: textOf(context.sourceCode, part) } });
     };
 
+    /**
+     * Reports a function that makes an operation when called (a `function*`,
+     * or a reference to one: `ids.forEach(fetchOne)`) passed where its
+     * caller ignores what it returns. Arrows and plain function expressions
+     * are judged by what they return (`checkDiscarded`); corio's own
+     * functions that take one (`spawn`, `run`, `scope`) want an operation
+     * back, not `void`.
+     */
+    const checkCallbacks = (args: (ESTree.Expression | ESTree.SpreadElement)[]): void => {
+      for (const argument of args) {
+        if (argument.type === "SpreadElement" || argument.type === "ArrowFunctionExpression") continue;
+        if (argument.type === "FunctionExpression" && (!argument.generator || argument.async)) continue;
+        const signatures = checker.getTypeAtLocation(map.get(argument)).getCallSignatures();
+        if (signatures.length === 0 || !signatures.every((signature) => types.isOperation(checker.getReturnTypeOfSignature(signature)))) continue;
+        if (returnIgnored(argument)) context.report({ node: argument, messageId: "generatorDiscarded", data: { text: textOf(context.sourceCode, argument) } });
+      }
+    };
+
     /** Whether `node` is the standard library's `Promise` (the constructor, with its combinators). */
     const isPromiseConstructor = (node: ESTree.Node): boolean => {
       const symbol = checker.getTypeAtLocation(map.get(node)).getSymbol();
@@ -359,7 +428,11 @@ export const noFloatingOperation: Rule.RuleModule = {
     };
 
     return {
+      NewExpression(node) {
+        checkCallbacks(node.arguments);
+      },
       CallExpression(node) {
+        checkCallbacks(node.arguments);
         // Promise.all(ids.map(fetchOne)) resolves at once to the generator objects: until(Promise.all(…)) and await Promise.all(…) run nothing.
         const callee = node.callee;
         if (callee.type !== "MemberExpression" || callee.property.type !== "Identifier" || callee.computed) return;
@@ -373,16 +446,13 @@ export const noFloatingOperation: Rule.RuleModule = {
       },
       ReturnStatement(node) {
         if (node.argument == null) return;
-        // The function the return belongs to.
-        const fn = context.sourceCode
-          .getAncestors(node)
-          .findLast(
-            (ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression",
-          );
+        const fn = functionOf(node);
         if (fn === undefined) return;
         if (fn.type !== "ArrowFunctionExpression" && fn.generator) {
+          // An async generator returns its value to its consumer (`for await`), never to corio (see YieldExpression).
+          if (fn.async) return;
           for (const value of returned(node.argument)) {
-            if (operation(value) && !returnsOperationOnPurpose(fn as ESTree.Function & Rule.NodeParentExtension)) {
+            if (operation(value) && !returnsOperationOnPurpose(fn)) {
               context.report({ node: value, messageId: "returned", data: { text: textOf(context.sourceCode, value) } });
             }
           }
@@ -408,12 +478,22 @@ export const noFloatingOperation: Rule.RuleModule = {
         if (operation(node.argument)) context.report({ node, messageId: "awaited", data: { text: textOf(context.sourceCode, node.argument) } });
       },
       YieldExpression(node) {
-        if (node.delegate || node.argument == null) return;
+        const fn = functionOf(node);
+        // corio runs only sync generators: an async generator yields its values to its consumer (`for await`), so
+        // `yield op` there hands the operation on as a value (as a `Generator<Operation<T>>` does), and the
+        // `yield* op` this rule would advise would yield corio's instructions to that consumer instead.
+        if (node.argument == null || fn === undefined || fn.async) return;
         const type = checker.getTypeAtLocation(map.get(node.argument));
+        if (node.delegate) {
+          // yield* of an array yields each operation in it, bare, to the runtime (which throws on it).
+          if (!types.isOperation(type) && types.isOperationArray(type) && !yieldsOperationsOnPurpose(fn, false))
+            context.report({ node, messageId: "delegatedArray", data: { text: textOf(context.sourceCode, node.argument) } });
+          return;
+        }
         if (types.isOperation(type)) {
-          if (!yieldsOperationsOnPurpose(node, false))
+          if (!yieldsOperationsOnPurpose(fn, false))
             context.report({ node, messageId: "yieldWithoutStar", data: { text: textOf(context.sourceCode, node.argument) } });
-        } else if (types.isOperationArray(type) && !yieldsOperationsOnPurpose(node, true)) {
+        } else if (types.isOperationArray(type) && !yieldsOperationsOnPurpose(fn, true)) {
           context.report({ node, messageId: "yieldArray", data: { text: textOf(context.sourceCode, node.argument) } });
         }
       },

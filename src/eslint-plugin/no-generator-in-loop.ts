@@ -1,8 +1,8 @@
 /**
  * The `no-generator-in-loop` rule: a `function* () {…}` written where it is
  * evaluated again and again (in a loop, or in the callback of `map`,
- * `forEach`, `filter`, `reduce` and the other per-item array methods or
- * `Array.from`) is a new generator function each time, and in V8 the first
+ * `forEach`, `filter`, `reduce` and the other per-item array methods,
+ * `Array.from`/`Array.fromAsync`, or a `sort` comparator) is a new generator function each time, and in V8 the first
  * call of each new generator function builds a map for it: 1.5–3 µs,
  * against about 0.1 µs for a function declared once. Syntactic: it needs no
  * type information, and uses it when the parser gives it (a `map` that is
@@ -28,6 +28,10 @@ const PER_ITEM = new Set([
   "findLast",
   "findLastIndex",
   "from",
+  "fromAsync",
+  // A comparator runs once per comparison.
+  "sort",
+  "toSorted",
 ]);
 
 /** The parser services typescript-eslint's parser gives when it has type information. */
@@ -38,7 +42,8 @@ interface ParserServices {
 
 /**
  * Whether `node` is the callback of an array method that runs it once per
- * item (`items.map(cb)`, `Array.from(xs, cb)`). `standard` tells, when type
+ * item (`items.map(cb)`, `Array.from(xs, cb)`, `Array.fromAsync(xs, cb)`) or
+ * comparison (`items.sort(cb)`). `standard` tells, when type
  * information is there, whether the method called is the standard
  * library's (an array's, a typed array's, a Set's, an iterator's):
  * `false` for a `map` of one's own, which may run its callback once.
@@ -47,14 +52,28 @@ function isPerItemCallback(node: ESTree.Node, parent: ESTree.Node | undefined, s
   if (parent?.type !== "CallExpression" || parent.callee.type !== "MemberExpression") return false;
   const property = parent.callee.property;
   if (property.type !== "Identifier" || !PER_ITEM.has(property.name)) return false;
-  // Array.from(items, mapper): the mapper is the second argument; the others take the callback first.
-  if (property.name === "from" ? parent.arguments[1] !== node : parent.arguments[0] !== node) return false;
+  // Array.from(items, mapper) and Array.fromAsync: the mapper is the second argument; the others take the callback first.
+  const mapper = property.name === "from" || property.name === "fromAsync";
+  if (mapper ? parent.arguments[1] !== node : parent.arguments[0] !== node) return false;
   return standard(property);
 }
 
-/** Whether the function `node` is called where it is written: `(() => {…})()`, run once each time the code around it runs. */
-function isImmediatelyCalled(node: ESTree.Node, parent: ESTree.Node | undefined): boolean {
-  return parent?.type === "CallExpression" && parent.callee === node;
+/**
+ * Whether the function `node` is called where it is written, run once each
+ * time the code around it runs: `(() => {…})()`, or through its own `call`
+ * or `apply` (`(function () {…}).call(this)`).
+ */
+function isImmediatelyCalled(node: ESTree.Node, parent: ESTree.Node | undefined, grandparent: ESTree.Node | undefined): boolean {
+  if (parent?.type === "CallExpression") return parent.callee === node;
+  return (
+    parent?.type === "MemberExpression" &&
+    parent.object === node &&
+    !parent.computed &&
+    parent.property.type === "Identifier" &&
+    (parent.property.name === "call" || parent.property.name === "apply") &&
+    grandparent?.type === "CallExpression" &&
+    grandparent.callee === parent
+  );
 }
 
 /**
@@ -88,7 +107,7 @@ function repeatedBy(generator: ESTree.Node, ancestors: ESTree.Node[], standard: 
           const callee = (ancestors[i - 1] as ESTree.CallExpression).callee as ESTree.MemberExpression;
           return `a ${(callee.property as ESTree.Identifier).name}() callback`;
         }
-        if (isImmediatelyCalled(node, ancestors[i - 1])) break;
+        if (isImmediatelyCalled(node, ancestors[i - 1], ancestors[i - 2])) break;
         return undefined;
       case "FunctionDeclaration":
         return undefined;
@@ -102,7 +121,8 @@ function repeatedBy(generator: ESTree.Node, ancestors: ESTree.Node[], standard: 
 /**
  * The rule: reports a generator function (expression, declaration or
  * object method) that is created anew on every round of a loop or per-item
- * callback, including through a function called on the spot there.
+ * callback, including through a function called on the spot there
+ * (`(() => {…})()`, `(function () {…}).call(this)`).
  *
  * @example
  * ```ts

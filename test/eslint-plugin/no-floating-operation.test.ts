@@ -1,8 +1,10 @@
 // The corio/no-floating-operation ESLint rule, with ESLint's RuleTester on node:test.
+
+import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import tsParser from "@typescript-eslint/parser";
-import { RuleTester } from "eslint";
+import { Linter, RuleTester } from "eslint";
 import plugin from "../../src/eslint-plugin/index.ts";
 
 RuleTester.describe = describe;
@@ -69,6 +71,51 @@ tester.run("no-floating-operation", rule, {
       filename,
       code: `${imports}class Handle implements Operation<void> { *[Symbol.iterator]() { yield* sleep(1); } }\nexport const op = function* () { new Handle(); };\n`,
     },
+    // An operation stored by an assignment that a void callback returns is kept, not dropped.
+    {
+      name: "forEach((id) => (ops[id] = sleep(id))) stores each operation",
+      filename,
+      code: `${imports}const ops: Record<number, Operation<void>> = {};\nexport function* a() { [1, 2].forEach((id) => (ops[id] = sleep(id))); yield* all(Object.values(ops)); }\n`,
+    },
+    {
+      name: "setTimeout(() => (pending = sleep(1))) stores the operation",
+      filename,
+      code: `${imports}let pending: Operation<void> | undefined;\nsetTimeout(() => (pending = sleep(1)), 0);\nexport function* a() { if (pending) yield* pending; }\n`,
+    },
+    // corio's own functions that take a generator function want an operation back, not void.
+    {
+      name: "spawn, run and a callback typed () => Operation take generator functions",
+      filename,
+      code: `${imports}function* fetchOne() { yield* sleep(1); }\ndeclare function later(f: () => Operation<void>): void;\nlater(fetchOne);\nlater(function* () {});\nawait run(fetchOne);\nexport function* a() { yield* spawn(fetchOne); yield* spawn(function* () { yield* sleep(1); }); }\n`,
+    },
+    // Intent declared by the type of what the generator initialises: a class property, a member of a typed object literal.
+    {
+      name: "class property typed () => Operation<Operation<void>> returns an operation on purpose",
+      filename,
+      code: `${imports}export class P { later: () => Operation<Operation<void>> = function* () { return sleep(1); }; }\n`,
+    },
+    {
+      name: "object literal typed Iterable<Operation<void>> yields operations on purpose",
+      filename,
+      code: `${imports}export const jobs: Iterable<Operation<void>> = { *[Symbol.iterator]() { yield sleep(1); } };\n`,
+    },
+    {
+      name: "a member of a typed object literal returns an operation on purpose (satisfies)",
+      filename,
+      code: `${imports}export const jobs = { next: function* () { return sleep(1); } } satisfies { next: () => Operation<Operation<void>> };\n`,
+    },
+    // A generator that yield*s an array in a sequence of operations hands them on on purpose.
+    {
+      name: "yield* of an array in a generator declared Generator<Operation<void>>",
+      filename,
+      code: `${imports}export function* jobs(): Generator<Operation<void>> { yield* [sleep(1), sleep(2)]; }\n`,
+    },
+    // An async generator hands what it yields and returns to its consumer (for await), not to corio.
+    {
+      name: "async function* jobs(): AsyncGenerator<Operation<void>> { yield sleep(1) }",
+      filename,
+      code: `${imports}export async function* jobs(): AsyncGenerator<Operation<void>, Operation<void>> { yield sleep(1); yield [sleep(2)]; return sleep(3); }\n`,
+    },
   ],
   invalid: [
     {
@@ -131,6 +178,24 @@ tester.run("no-floating-operation", rule, {
         { messageId: "floatingArray", data: { text: "[sleep(1), 2] as const" } },
       ],
     },
+    // yield* of an array hands each operation to the runtime, bare.
+    {
+      name: "yield* [sleep(1), sleep(2)]",
+      filename,
+      code: inOp("yield* [sleep(1), sleep(2)];"),
+      errors: [
+        {
+          message:
+            "`yield* [sleep(1), sleep(2)]` hands each operation in the array to the runtime, bare, as `yield` would, and none of them runs. Write `yield* all([sleep(1), sleep(2)])` to run them together.",
+        },
+      ],
+    },
+    {
+      name: "yield* ids.map(fetchOne)",
+      filename,
+      code: `${imports}function* fetchOne(id: number) { yield* sleep(id); }\nexport function* a() { yield* [1, 2].map(fetchOne); }\n`,
+      errors: [{ messageId: "delegatedArray", data: { text: "[1, 2].map(fetchOne)" } }],
+    },
     {
       filename,
       code: inOp("yield [sleep(1), sleep(2)];"),
@@ -159,6 +224,30 @@ tester.run("no-floating-operation", rule, {
         { messageId: "discarded", data: { text: "[sleep(id)]" } },
         { messageId: "discarded", data: { text: "sleep(1)" } },
       ],
+    },
+    // A generator function (or a reference to one) passed to a caller that ignores what it returns.
+    {
+      name: "ids.forEach(function* (id) {…})",
+      filename,
+      code: `${imports}export function* a() { [1, 2].forEach(function* (id) { yield* sleep(id); }); }\n`,
+      errors: [
+        {
+          message:
+            "`function* (id) { yield* sleep(id); }` makes an operation each time it is called, and its caller ignores what it returns (as forEach does), so none of them runs. Inside an operation, loop with `for (… of …)` and `yield*` each one, or run them together with `yield* all(items.map(…))`.",
+        },
+      ],
+    },
+    {
+      name: "ids.forEach(fetchOne) with a generator function reference",
+      filename,
+      code: `${imports}function* fetchOne(id: number) { yield* sleep(id); }\nexport function* a() { [1, 2].forEach(fetchOne); }\n`,
+      errors: [{ messageId: "generatorDiscarded", data: { text: "fetchOne" } }],
+    },
+    {
+      name: "setTimeout(function* () {…}, 10) and new Promise(function* () {…})",
+      filename,
+      code: `${imports}setTimeout(function* () { yield* sleep(1); }, 10);\nexport const p = new Promise<void>(function* (resolve) { yield* sleep(1); resolve(); });\n`,
+      errors: [{ messageId: "generatorDiscarded" }, { messageId: "generatorDiscarded" }],
     },
     // Promise's combinators take operations for plain values and run none of them.
     {
@@ -226,4 +315,63 @@ tester.run("no-floating-operation", rule, {
       errors: [{ message: "`yield sleep(1)` hands the operation to the runtime instead of running it. Write `yield* sleep(1)` (with the star)." }],
     },
   ],
+});
+
+// Syntax variants (from an outside review, where they passed already): kept as regression checks.
+const variantImports = `import { all, race, run, sleep, spawn, type Operation } from "../../../src/index.ts";\nimport * as corio from "../../../src/index.ts";\nimport { sleep as nap } from "../../../src/index.ts";\n`;
+tester.run("no-floating-operation: syntax variants", rule, {
+  valid: [
+    {
+      name: "stored then yielded, all/race",
+      filename,
+      code: `${variantImports}export function* a() { const x = sleep(1); yield* x; yield* all([sleep(1), x]); yield* race([sleep(1), sleep(2)]); }\n`,
+    },
+    {
+      name: "a method named sleep",
+      filename,
+      code: `class S { sleep(ms: number) { return ms; } }\nconst s = new S();\nexport function* a() { s.sleep(1); }\n`,
+    },
+    {
+      name: "void, spawn of an arrow, a task dropped",
+      filename,
+      code: `${variantImports}export function* a() { void sleep(1); yield* spawn(() => sleep(1)); const t = yield* spawn(function* () {}); t; }\n`,
+    },
+    {
+      name: "class generator methods declared to yield or return operations",
+      filename,
+      code: `${variantImports}export class Q { *jobs(): Generator<Operation<void>> { yield sleep(1); } *later(): Operation<Operation<void>> { return sleep(1); } }\n`,
+    },
+    {
+      name: "unusual syntax does not throw",
+      filename,
+      code: `${variantImports}class A extends Array<Operation<void>> { f() { super.pop(); return super.at(0); } get g() { return sleep(1); } static { void 0; } accessor x = 1; }\nconst o = { m() { return sleep(1); }, get p() { return sleep(1); } };\nnamespace N { export const z = sleep(1); }\nenum E { X }\nexport function* a() { using d = { [Symbol.dispose]() {} }; import.meta; new.target; \`\${sleep(1)}\`; }\n`,
+    },
+  ],
+  invalid: [
+    { name: "an alias and a namespace import", filename, code: `${variantImports}export function* a() { corio.sleep(5); nap(5); }\n`, errors: 2 },
+    {
+      name: "&&, ||, sequence, ternary, as, satisfies, !, ?.",
+      filename,
+      code: `${variantImports}declare const ok: boolean;\ndeclare const obj: { op(): Operation<void> } | undefined;\nexport function* a() { ok && sleep(1); ok || sleep(2); (sleep(3), 1); ok ? sleep(4) : null; sleep(5) as Operation<void>; sleep(6) satisfies Operation<void>; sleep(7)!; obj?.op(); }\n`,
+      errors: 8,
+    },
+    { name: "class generator methods", filename, code: `${variantImports}export class C { *m() { sleep(1); } static *s() { sleep(2); } }\n`, errors: 2 },
+    {
+      name: "await (0, op) and yield inside an expression",
+      filename,
+      code: `${variantImports}export async function g() { await (0, sleep(1)); }\nexport function* h() { const v = yield sleep(1); }\n`,
+      errors: 2,
+    },
+  ],
+});
+
+// The recommended config, spread as documented, must leave the project's JS files (eslint.config.js) alone: the rule needs type information.
+describe("configs.recommended", () => {
+  it("is scoped to TypeScript files", () => {
+    assert.deepEqual(plugin.configs.recommended.files, ["**/*.ts", "**/*.tsx", "**/*.mts", "**/*.cts"]);
+  });
+  it("does not stop the lint run on eslint.config.js (a .js file without type information)", () => {
+    const linter = new Linter();
+    assert.doesNotThrow(() => linter.verify("export default [];\n", [plugin.configs.recommended], "eslint.config.js"));
+  });
 });

@@ -35,8 +35,10 @@ tester.run("no-generator-in-loop", rule, {
     // A declaration inside a function is made once per call of that function, wherever the calls are.
     "function outer() { function* inner() {} return inner; }\nfor (const id of ids) spawn(outer()(id));",
     "for (const id of ids) { const start = function () { return function* () {}; }; }",
-    // A function called on the spot outside any loop runs once.
+    // A function called on the spot outside any loop runs once; one only bound (not called) in a loop is a boundary.
     "(() => { spawn(function* () {}); })();",
+    "(function () { spawn(function* () {}); }).call(this);",
+    "for (const id of ids) handlers.push(function () { spawn(function* () { return id; }); }.bind(this));",
   ],
   invalid: [
     { code: "for (const id of ids) spawn(function* () { yield* get(id); });", errors: [repeated("a loop")] },
@@ -61,6 +63,17 @@ tester.run("no-generator-in-loop", rule, {
     { code: "ids.find((id) => spawn(function* () { return id; }));", errors: [repeated("a find() callback")] },
     // A function called on the spot in a loop runs every round, and so does what it makes.
     { code: "for (const id of ids) (() => { spawn(function* () { yield id; }); })();", errors: [repeated("a loop")] },
+    {
+      name: "(function () {…}).call(this) and .apply(this) in a loop",
+      code: "for (const id of ids) { (function () { spawn(function* () { yield id; }); }).call(this); (function () { spawn(function* () {}); }).apply(this, []); }",
+      errors: [repeated("a loop"), repeated("a loop")],
+    },
+    {
+      name: "Array.fromAsync(ids, (id) => function* () {…})",
+      code: "await Array.fromAsync(ids, (id) => function* () { return id; });",
+      errors: [repeated("a fromAsync() callback")],
+    },
+    { name: "a sort() comparator", code: "ids.sort((a, b) => spawn(function* () { return a - b; }));", errors: [repeated("a sort() callback")] },
     // Without type information any map counts, even one that runs its callback once (with it, see below).
     { code: "opt.map(() => function* () {});", errors: [repeated("a map() callback")] },
   ],
