@@ -10,6 +10,17 @@
  * is an `AsyncLocalStorage` context manager like the usual one. `withSpan`
  * runs an operation in a span; `instrumentTasks` gives every task a span.
  * Needs `@opentelemetry/api` (an optional peer dependency of corio).
+ *
+ * Which context a task's spans nest under, whatever the manager: the
+ * task's own (set by `withSpan` or `instrumentTasks`, or copied from its
+ * parent at spawn), else the context active where the task was spawned, if
+ * that was outside any task step and outside corio's scheduler (a `run()`
+ * in promise code, a server's request listener): recorded then, so it holds
+ * after every suspension; else the root context (a new trace). Never the
+ * context active when a step runs: with the usual manager that is whatever
+ * the scheduler's turn carries, often another request's, and a span in the
+ * wrong trace is worse than one in a trace of its own. Importing this module
+ * installs the instrument that records it (one call per spawn).
  * @module corio/otel
  */
 
@@ -21,6 +32,7 @@ import { BOUNDARY, CONCURRENT } from "../core/_scope.ts";
 import { contextValueOf, createContext, setContextValueOf } from "../core/context.ts";
 import { isCancellation } from "../core/errors.ts";
 import { addInstrument, type Instrument } from "../core/instruments.ts";
+import { getRunningLoop } from "../core/loop.ts";
 import { iterate, Opened, type Operation, type OperationLike } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { getCurrentTask, type Task, type TaskImpl, wrapTaskSteps } from "../core/task.ts";
@@ -33,8 +45,6 @@ const taskContext = createContext<Context | undefined>("OpenTelemetry context", 
 let stepping: { manager: TaskContextManager; storage: AsyncLocalStorage<Context> } | null = null;
 /** Counts the contexts entered in the middle of a step (`enterInStep`): a step that entered one restores the store. */
 let midStepEntries = 0;
-/** Removes `startInActiveContext`, installed with the stepping manager. */
-let removeStartInstrument: (() => void) | null = null;
 
 /** The methods of an `EventEmitter` that add a listener, and those that remove some. */
 const ADD_LISTENER = ["addListener", "on", "once", "prependListener", "prependOnceListener"] as const;
@@ -196,7 +206,6 @@ export class TaskContextManager implements ContextManager {
       stepping = { manager: this, storage: this.#storage };
       wrapTaskSteps(this.#step);
       callbackContext.bind = (fn) => this.bind(this.active(), fn);
-      removeStartInstrument ??= addInstrument(startInActiveContext);
     }
     return this;
   }
@@ -207,8 +216,6 @@ export class TaskContextManager implements ContextManager {
       stepping = null;
       wrapTaskSteps(null);
       callbackContext.bind = null;
-      removeStartInstrument?.();
-      removeStartInstrument = null;
     }
     this.#storage.disable();
     return this;
@@ -218,11 +225,14 @@ export class TaskContextManager implements ContextManager {
 /**
  * The context a new task starts in: spawned from outside any task step
  * (`run()` in promise code, a server's request listener), the context
- * active there, if one is; otherwise the one copied from its parent.
+ * active there, if one is; otherwise the one copied from its parent. In
+ * corio's scheduler (a `callSoon` callback) the active context is trusted
+ * only from `TaskContextManager`, which binds those callbacks: the usual
+ * manager's is whatever the scheduler's turn carries.
  */
 function startContext(task: TaskImpl<unknown>): Context | undefined {
   const inherited = contextValueOf(taskContext, task);
-  if (getCurrentTask() !== null) return inherited;
+  if (getCurrentTask() !== null || (stepping === null && getRunningLoop() !== undefined)) return inherited;
   const active = context.active();
   return active === ROOT_CONTEXT ? inherited : active;
 }
@@ -231,7 +241,9 @@ function startContext(task: TaskImpl<unknown>): Context | undefined {
  * Gives a task spawned outside any task step the context active there (a
  * root run inside `context.with(requestContext, ...)` keeps that request's
  * span after its suspensions). A task whose context an instrument has set
- * already (`instrumentTasks`, to its own span) keeps it.
+ * already (`instrumentTasks`, to its own span) keeps it. Installed at
+ * import, whichever manager is registered: a root's first step runs from
+ * the scheduler, where the active context may be another request's.
  */
 const startInActiveContext: Instrument = {
   taskSpawned(task) {
@@ -244,6 +256,7 @@ const startInActiveContext: Instrument = {
     if (start !== current) setContextValueOf(taskContext, impl, start);
   },
 };
+addInstrument(startInActiveContext);
 
 /** Makes `ctx` the storage's context for the rest of the current task step (the step's end restores the caller's). */
 function enterInStep(ctx: Context): void {
@@ -253,9 +266,10 @@ function enterInStep(ctx: Context): void {
 }
 
 /**
- * Runs `op` in a new span, child of the active one (the task's context;
- * for a task that has none, such as a root started by `run()` in promise
- * code without `TaskContextManager`, the context active there): the span
+ * Runs `op` in a new span, child of the active one: the task's context
+ * (for a root started by `run()` in promise code, the context active
+ * there, recorded at spawn; for a task with none, the root context, never
+ * the context the scheduler's turn happens to carry): the span
  * is active in `op` and in everything it spawns, across suspensions. The
  * span has the attribute `corio.task.path`: the path of the task running
  * `op` (as `instrumentTasks` names it). A failure is
@@ -287,8 +301,8 @@ function enterInStep(ctx: Context): void {
 export const withSpan = defineOperation(function* withSpan<T>(tracer: Tracer, name: string, op: OperationLike<T>, options: SpanOptions = {}): Operation<T> {
   const task = requireCurrentTask("run an operation in a span");
   const previous = taskContext.get();
-  // A task with no context of its own (a root run without TaskContextManager) takes the active one.
-  const parent = previous ?? context.active();
+  // No context recorded: a new trace. The active one here is the scheduler's turn's, not this task's.
+  const parent = previous ?? ROOT_CONTEXT;
   let span: Span;
   try {
     span = tracer.startSpan(name, { ...options, attributes: { ...options.attributes, "corio.task.path": task.path } }, parent);
@@ -338,7 +352,8 @@ export interface InstrumentTasksOptions {
  * Starts a span for every task (optional span-per-task instrumentation):
  * named after the task, child of the span active where the task was spawned
  * (for a task spawned outside any task step, such as a root started by
- * `run()` in promise code, the context active there),
+ * `run()` in promise code, the context active there; for a task with none,
+ * the root context),
  * with the attributes `corio.task.name`, `corio.task.path` and
  * `corio.task.id`. The span is active in the task (its children's spans nest
  * under it) and ends when the task has ended: a failure is recorded (status
@@ -388,7 +403,7 @@ export function instrumentTasks(tracer: Tracer, options: InstrumentTasksOptions 
       // never the task: reported once, and the instrument stays.
       try {
         if (!filter(task)) return;
-        parent = startContext(impl) ?? context.active();
+        parent = startContext(impl) ?? ROOT_CONTEXT;
         span = tracer.startSpan(
           spanName(task),
           { attributes: { "corio.task.name": task.name, "corio.task.path": task.path, "corio.task.id": impl.id } },

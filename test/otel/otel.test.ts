@@ -6,7 +6,7 @@ import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { TaskImpl } from "../../src/core/task.ts";
-import { CancelledError, callLater, callSoon, Future, run, scope, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
+import { CancelledError, callLater, callSoon, Future, type Operation, run, scope, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { instrumentTasks, TaskContextManager, withSpan } from "../../src/otel/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports } from "../_helpers.ts";
@@ -425,6 +425,73 @@ describe("corio/otel", () => {
       }
       assert.equal(parentName("root"), "http request");
       assert.equal(parentName("child"), "root");
+    });
+
+    describe("with the usual AsyncLocalStorage manager, never the span of the scheduler's turn (review)", () => {
+      // Request A's root waits on a gate that request B's root opens: A resumes in B's turn of the
+      // scheduler, where the usual manager's active context is B's.
+      async function twoRequests(workOfA: () => Operation<void>): Promise<void> {
+        context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+        const a = tracer.startSpan("request A");
+        const b = tracer.startSpan("request B");
+        try {
+          const gate = new Future<void>();
+          const first = context.with(trace.setSpan(context.active(), a), () =>
+            run(function* () {
+              yield* gate;
+              yield* workOfA();
+            }),
+          );
+          await new Promise((resolve) => setImmediate(resolve));
+          const second = context.with(trace.setSpan(context.active(), b), () =>
+            run(function* () {
+              yield* sleep(1);
+              gate.resolve();
+              yield* sleep(1);
+            }),
+          );
+          await Promise.all([first, second]);
+        } finally {
+          a.end();
+          b.end();
+          context.disable();
+        }
+      }
+
+      it("withSpan after a suspension nests under the span active where run() was called", async () => {
+        exporter.reset();
+        await twoRequests(function* () {
+          yield* withSpan(tracer, "work of A", function* () {});
+        });
+        assert.equal(parentName("work of A"), "request A");
+      });
+
+      it("instrumentTasks: a child spawned after a suspension nests under it too", async () => {
+        exporter.reset();
+        const stop = instrumentTasks(tracer, { filter: (task) => task.name === "child of A" });
+        try {
+          await twoRequests(function* () {
+            yield* yield* spawn(function* () {}, { name: "child of A" });
+          });
+        } finally {
+          stop();
+        }
+        assert.equal(parentName("child of A"), "request A");
+      });
+
+      it("a root run() from a corio callback starts a trace of its own", async () => {
+        exporter.reset();
+        let fromCallback: PromiseLike<void> | undefined;
+        await twoRequests(function* () {
+          callSoon(() => {
+            fromCallback = run(withSpan(tracer, "run from a callback of A", function* () {}));
+          });
+          yield* sleep(1);
+        });
+        await fromCallback;
+        const span = exporter.getFinishedSpans().find((s) => s.name === "run from a callback of A");
+        assert.equal(span?.parentSpanContext, undefined);
+      });
     });
   });
 
