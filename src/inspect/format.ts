@@ -8,7 +8,9 @@ import type { TaskSnapshot, TreeSnapshot } from "./snapshot.ts";
  * Renders a snapshot as an indented tree, one task per line:
  * `name [state] p10 3.2s waits on a sleep until 1500 ms (400 ms from now)`.
  * The tasks a snapshot taken with `maxTasks` left out are summed up in a
- * last line: `… 7000 more tasks not shown`. Control characters in names
+ * last line: `… 7000 more tasks not shown`. Indentation stops after 64
+ * levels: the tasks nested deeper share one column, each line starting
+ * with its depth (`└─ (depth 812) worker [running] ...`). Control characters in names
  * and descriptions are escaped as JSON writes them (`\n`, `\u001b`), so a
  * name cannot forge a line or send a terminal escape.
  *
@@ -50,30 +52,41 @@ const NO_LIMITS: RenderLimits = { maxLines: Number.POSITIVE_INFINITY, maxChars: 
 export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text: string; shown: number } {
   const lines: string[] = [];
   let chars = 0;
-  let full = false;
-  const visit = (task: TaskSnapshot, prefix: string, last: boolean, top: boolean): void => {
-    if (lines.length >= limits.maxLines) {
-      full = true;
-      return;
+  // Depth-first with a stack of its own, not recursion (a chain of nested tasks can be deep): per
+  // level, the tasks (the roots, then a task's children), the next one's index, and their prefix.
+  const lists = [tree.roots];
+  const next = [0];
+  const prefixes = [""];
+  const cut = limits.maxLineChars;
+  while (lists.length > 0 && lines.length < limits.maxLines) {
+    const level = lists.length - 1;
+    const list = lists[level] as TaskSnapshot[];
+    const index = next[level] as number;
+    if (index === list.length) {
+      lists.pop();
+      next.pop();
+      prefixes.pop();
+      continue;
     }
-    const branch = top ? "" : last ? "└─ " : "├─ ";
-    let line = `${prefix}${branch}${printable(task.name)} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${printable(task.waitingOn)}${task.resources.length > 0 ? `, owns ${printable(task.resources.join(", "))}` : ""}`;
-    if (line.length > limits.maxLineChars) line = `${line.slice(0, Math.max(0, limits.maxLineChars - 1))}…`;
-    if (chars + line.length > limits.maxChars) {
-      full = true;
-      return;
-    }
+    next[level] = index + 1;
+    const task = list[index] as TaskSnapshot;
+    const prefix = prefixes[level] as string;
+    const last = index === list.length - 1;
+    const branch = level === 0 ? "" : last ? "└─ " : "├─ ";
+    const depth = level > MAX_INDENT ? `(depth ${level}) ` : "";
+    // Each text is cut to the line's limit before it is escaped and joined: a name of millions of
+    // characters costs no line of millions (escaping only lengthens, so the line is cut as before).
+    let line = `${prefix}${branch}${depth}${printable(clip(task.name, cut))} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${printable(clip(task.waitingOn, cut))}${task.resources.length > 0 ? `, owns ${printable(clip(task.resources.join(", "), cut))}` : ""}`;
+    if (line.length > cut) line = `${line.slice(0, Math.max(0, cut - 1))}…`;
+    if (chars + line.length > limits.maxChars) break;
     lines.push(line);
     chars += line.length + 1;
-    const childPrefix = top ? prefix : `${prefix}${last ? "   " : "│  "}`;
-    const children = task.children;
-    for (let index = 0; index < children.length && !full; index++) {
-      visit(children[index] as TaskSnapshot, childPrefix, index === children.length - 1, false);
+    if (task.children.length > 0) {
+      lists.push(task.children);
+      next.push(0);
+      // Past MAX_INDENT levels the prefix stops growing: deeper tasks share one column.
+      prefixes.push(level === 0 || level > MAX_INDENT ? prefix : `${prefix}${last ? "   " : "│  "}`);
     }
-  };
-  for (const root of tree.roots) {
-    if (full) break;
-    visit(root, "", true, true);
   }
   const shown = lines.length;
   const more = tree.count - shown;
@@ -82,9 +95,25 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
 }
 
 /**
+ * Levels of indentation at most: a chain of 20,000 nested tasks indented
+ * in full would need 600 million characters (and a page's line of 1000
+ * would show only the guides of a task 333 levels deep).
+ */
+const MAX_INDENT = 64;
+
+/** A path longer than this is shown by its end in `formatTaskTable`, the part that names the task. */
+const MAX_PATH_CHARS = 1000;
+
+/** `text` cut to `max` characters, if longer. */
+function clip(text: string, max: number): string {
+  return text.length > max ? text.slice(0, max) : text;
+}
+
+/**
  * Renders a snapshot as a `ps`-style table: one row per task, with its path.
  * The tasks a snapshot taken with `maxTasks` left out are summed up in a
- * last line, and control characters are escaped, as in `formatTaskTree`.
+ * last line, and control characters are escaped, as in `formatTaskTree`; a
+ * path longer than 1000 characters is shown by its end (`…/worker/n/n`).
  *
  * @example
  * ```ts
@@ -101,11 +130,20 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
  */
 export function formatTaskTable(tree: TreeSnapshot): string {
   const rows: string[][] = [["ID", "STATE", "PRIO", "AGE", "WAIT", "PATH"]];
-  const visit = (task: TaskSnapshot): void => {
-    rows.push([String(task.id), task.state, String(task.priority), formatAge(task.ageMs), task.waitKind, printable(task.path)]);
-    for (const child of task.children) visit(child);
-  };
-  for (const root of tree.roots) visit(root);
+  // Depth-first with a stack of its own, not recursion (a chain of nested tasks can be deep).
+  const stack = tree.roots.slice().reverse();
+  while (stack.length > 0) {
+    const task = stack.pop() as TaskSnapshot;
+    rows.push([
+      String(task.id),
+      task.state,
+      String(task.priority),
+      formatAge(task.ageMs),
+      task.waitKind,
+      printable(task.path.length > MAX_PATH_CHARS ? `…${task.path.slice(1 - MAX_PATH_CHARS)}` : task.path),
+    ]);
+    for (let index = task.children.length - 1; index >= 0; index--) stack.push(task.children[index] as TaskSnapshot);
+  }
   // A loop, not Math.max(...lengths): spreading 200,000 rows into arguments overflows the stack.
   const widths = new Array<number>(rows[0]?.length ?? 0).fill(0);
   for (const row of rows) {

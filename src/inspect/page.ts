@@ -3,10 +3,11 @@
  * @module
  */
 import { defineOperation } from "../core/_dev.ts";
+import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { race } from "../core/all.ts";
 import type { Operation } from "../core/operation.ts";
 import { currentLoop } from "../core/run.ts";
-import { spawn } from "../core/spawn.ts";
+import { requireCurrentTask } from "../core/spawn.ts";
 import { EventSource } from "../net/event-source.ts";
 import type { HttpRequest } from "../net/http-request.ts";
 import type { HttpResponse } from "../net/http-response.ts";
@@ -74,6 +75,12 @@ const LINE_CHARS = 1000;
  * the loop's `onError` (kind `callback`, path `inspector feed`) and the
  * feed goes on.
  *
+ * The feed is a service of the caller, as `serveHttp`'s server is: a
+ * daemon that ends with it. Created inside `timeout` (or `moveOnAfter`,
+ * `deadline`), it keeps running when the boundary returns the inspector,
+ * and stops with the boundary otherwise; inside `scope`, `shield` or an
+ * operation of `all`, it ends with them, as a server opened there does.
+ *
  * @param options How often to push a snapshot, and how many tasks it shows at most.
  * @returns `handle` to mount in a `serveHttp` handler, and the `EventSource` of the feed.
  * @throws {RangeError} if `intervalMs` is not a finite number from 0, or `maxTasks` not a number from 0.
@@ -128,29 +135,28 @@ export const createInspector = defineOperation(function* createInspector(
       }
     }
   };
-  yield* spawn(
-    function* inspectorFeed() {
-      for (;;) {
-        if (events.clients.length > 0) {
-          send();
-          // At most one snapshot per interval, however often pages connect.
-          yield* sleep(interval);
-        } else {
-          // Idle: the first page to connect is sent a snapshot at once (the poll covers a client attached to `events` directly).
-          connected.clear();
-          yield* race([sleep(interval), connected.wait()]);
-        }
+  // A service of the caller's, as a server is (startDaemon): opened inside `timeout`, the feed outlives
+  // the boundary that returns the inspector, instead of ending with it while pages still connect.
+  const feed = startDaemon(requireCurrentTask("create the inspector"), "inspector feed", function* inspectorFeed() {
+    for (;;) {
+      if (events.clients.length > 0) {
+        send();
+        // At most one snapshot per interval, however often pages connect.
+        yield* sleep(interval);
+      } else {
+        // Idle: the first page to connect is sent a snapshot at once (the poll covers a client attached to `events` directly).
+        connected.clear();
+        yield* race([sleep(interval), connected.wait()]);
       }
-    },
-    { name: "inspector feed", daemon: true },
-  );
-  return {
+    }
+  });
+  return daemonReturnedAs(feed, {
     events,
-    *handle(request, response) {
+    *handle(request: HttpRequest, response: HttpResponse): Operation<void> {
       if (request.path.endsWith("/events")) {
         connected.set();
         yield* events.attach(request, response);
       } else yield* response.send(200, PAGE, { "content-type": "text/html; charset=utf-8" });
     },
-  };
+  });
 });

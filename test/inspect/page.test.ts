@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { get, type IncomingMessage } from "node:http";
 import { describe, it } from "node:test";
-import { Future, spawn, suspend, until } from "../../src/index.ts";
-import { createInspector } from "../../src/inspect/index.ts";
+import { Future, type Operation, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
+import { createInspector, snapshotTasks, type TaskSnapshot } from "../../src/inspect/index.ts";
 import { serveHttp } from "../../src/net/index.ts";
-import { runVirtual } from "../../src/testing/index.ts";
+import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, collectReports } from "../_helpers.ts";
 
 checkLeaks();
@@ -115,6 +115,89 @@ describe("createInspector", () => {
         for (const task of idle) task.cancel();
       },
       { onError },
+    );
+    assert.deepEqual(reports, []);
+  });
+
+  it("a chain of 9,000 nested tasks (maxTasks 10,000) gets a frame (review)", async () => {
+    // The feed's walk recursed: it overflowed the stack on every frame, and reported that once.
+    let failed!: (error: unknown) => void;
+    const reported = new Promise<never>((_, reject) => (failed = reject));
+    const frame = await runVirtual(
+      function* () {
+        const stop = new Future<void>();
+        function* nest(level: number): Operation<void> {
+          if (level > 0) yield* spawn(() => nest(level - 1), { name: "n" });
+          yield* stop;
+        }
+        const chain = yield* spawn(() => nest(9_000), { name: "chain" });
+        // The whole chain first: it grows one level per step.
+        yield* waitAllTasksBlocked();
+        const inspector = yield* createInspector({ maxTasks: 10_000 });
+        const server = yield* serveHttp(function* (request, response) {
+          yield* inspector.handle(request, response);
+        });
+        const client = firstTreeEvent(`${server.url}/inspect/events`);
+        try {
+          // A frame, or the feed's report: whichever comes first, nothing waits on a timer.
+          return yield* until(Promise.race([client.frame, reported]));
+        } finally {
+          client.close();
+          server.close();
+          yield* server.waitClosed();
+          stop.resolve();
+          yield* chain;
+        }
+      },
+      { onError: (error, context) => failed(new Error(`${context.kind} ${context.path}: ${String(error)}`)) },
+    );
+    assert.ok(frame.count > 9_001, `count: ${frame.count}`);
+    assert.equal(frame.note, "the tree is cut short to fit one event");
+    // Past 64 levels the lines share one column: the deep tasks' names are on the page, not only guides.
+    assert.match(frame.text, /\n│ {191}└─ \(depth 100\) n \[running\]/);
+  });
+
+  it("an inspector created inside timeout(), as services are, keeps its feed: a page connecting later gets a frame (review)", async () => {
+    // The feed was a daemon of the boundary's own task: it ended with the boundary, and pages got nothing.
+    const feeds = (): TaskSnapshot[] => {
+      const found: TaskSnapshot[] = [];
+      const stack = snapshotTasks().roots.slice();
+      for (let task = stack.pop(); task !== undefined; task = stack.pop()) {
+        if (task.name === "inspector feed") found.push(task);
+        stack.push(...task.children);
+      }
+      return found;
+    };
+    const { reports, onError } = collectReports();
+    await runVirtual(
+      function* () {
+        // Not returned by the boundary: stopped with it, as a server would be.
+        yield* timeout(1000, function* () {
+          yield* createInspector({ intervalMs: 10 });
+          return "something else";
+        });
+        assert.equal(feeds().length, 0);
+        const inspector = yield* timeout(1000, createInspector({ intervalMs: 10 }));
+        // Past the boundary's deadline too.
+        yield* sleep(2000);
+        assert.deepEqual(
+          feeds().map((feed) => feed.path),
+          ["app/inspector feed"],
+        );
+        const server = yield* serveHttp(function* (request, response) {
+          yield* inspector.handle(request, response);
+        });
+        const client = firstTreeEvent(`${server.url}/inspect/events`);
+        try {
+          const frame = yield* until(client.frame);
+          assert.ok(frame.count > 0);
+        } finally {
+          client.close();
+        }
+        server.close();
+        yield* server.waitClosed();
+      },
+      { name: "app", onError },
     );
     assert.deepEqual(reports, []);
   });

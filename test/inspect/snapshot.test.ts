@@ -230,6 +230,75 @@ describe("snapshotTasks", () => {
     );
   });
 
+  it("snapshotTasks, formatTaskTree and formatTaskTable take a chain of 20,000 nested tasks (review)", async () => {
+    // Walked by recursion, a chain 4,000 to 8,000 deep overflowed the stack (RangeError); the core runs such chains.
+    const depth = 20_000;
+    await runVirtual(
+      function* () {
+        const stop = new Future<void>();
+        // Each waits on a Future, not on its child: a join's description names the child's path, which
+        // climbs to the root (a chain of joins costs d²/2 steps to describe, in the core's join).
+        function* nest(level: number): Operation<void> {
+          if (level > 0) yield* spawn(() => nest(level - 1), { name: "n" });
+          yield* stop;
+        }
+        const chain = yield* spawn(() => nest(depth), { name: "chain" });
+        yield* waitAllTasksBlocked();
+        try {
+          const tree = snapshotTasks();
+          assert.deepEqual([tree.count, tree.shown], [depth + 2, depth + 2]);
+          let deepest = tree.roots[0];
+          for (let level = 0; level < depth + 1; level++) deepest = deepest?.children[0];
+          assert.equal(deepest?.path, `app/chain${"/n".repeat(depth)}`);
+          assert.equal(snapshotTasks(undefined, { maxTasks: 5000 }).shown, 5000);
+          // Indented in full, the tree would need 600 million characters: indentation stops at 64 levels.
+          const lines = formatTaskTree(tree).split("\n");
+          assert.equal(lines.length, depth + 2);
+          const rest = " n [running] p10 0ms waits on a Future to be set";
+          assert.equal(lines[64], `${" ".repeat(189)}└─${rest}`);
+          assert.equal(lines[65], `${" ".repeat(192)}└─ (depth 65)${rest}`);
+          assert.equal(lines.at(-1), `${" ".repeat(192)}└─ (depth 20001)${rest}`);
+          // A path is shown by its end, 1000 characters at most.
+          const rows = formatTaskTable(tree).split("\n");
+          assert.equal(rows.length, depth + 3);
+          assert.ok((rows.at(-1) ?? "").endsWith(`  …n${"/n".repeat(499)}`), rows.at(-1)?.slice(-40));
+        } finally {
+          stop.resolve();
+        }
+        yield* chain;
+      },
+      { name: "app" },
+    );
+  });
+
+  it("past 64 levels, tasks share one column and say their depth; the guides above stay (review)", () => {
+    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot => ({
+      id: 1,
+      name,
+      path: name,
+      state: "running",
+      priority: 10,
+      ageMs: 5,
+      daemon: false,
+      waitKind: "children",
+      waitingOn: "its children",
+      resources: [],
+      children,
+    });
+    // A chain of 66 levels whose task at level 65 has two children, and a sibling at level 1.
+    let deep = task("d65", [task("a66"), task("b66")]);
+    for (let level = 64; level >= 1; level--) deep = task(`d${level}`, [deep]);
+    const lines = formatTaskTree({ time: 0, count: 69, shown: 69, roots: [task("root", [deep, task("sibling")])] }).split("\n");
+    const rest = " [running] p10 5ms waits on its children";
+    assert.equal(lines[1], `├─ d1${rest}`);
+    assert.equal(lines[64], `│  ${"   ".repeat(62)}└─ d64${rest}`);
+    assert.equal(lines[65], `│  ${"   ".repeat(62)}   └─ (depth 65) d65${rest}`);
+    assert.equal(lines[66], `│  ${"   ".repeat(62)}   ├─ (depth 66) a66${rest}`);
+    assert.equal(lines[67], `│  ${"   ".repeat(62)}   └─ (depth 66) b66${rest}`);
+    assert.equal(lines[68], `└─ sibling${rest}`);
+    assert.equal(lines.length, 69);
+  });
+
   it("a task given to snapshotTasks after its end waits on nothing, of kind finished (L9)", async () => {
     await runVirtual(function* () {
       const task = yield* spawn(function* () {}, { name: "quick" });
