@@ -48,9 +48,20 @@ export function loadNodeCredentials(securityDir: string, nodeName: string): Node
 }
 
 /**
+ * A name a client may ask for: dot-separated labels of letters, digits,
+ * `-` and `_`, as in a host name. No `/`, `\`, `..` or NUL: the name
+ * becomes a path in the security directory.
+ */
+const NODE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+/**
  * An `SNICallback` for `startServer({ tls })` that serves, for each TLS
  * client, the certificate of the node it asked for by name (its SNI
  * server name), found with `loadNodeCredentials`. Contexts are cached.
+ * The name comes from the client: one that is not a plain host name (at
+ * most 253 characters of letters, digits, `-`, `_` and dots between them)
+ * fails the handshake, so it can never name a path outside
+ * `<dir>/runtimes`.
  *
  * @example
  * ```ts ignore
@@ -63,6 +74,9 @@ export function nodeCertificateResolver(securityDir: string): (servername: strin
   const cache = new Map<string, SecureContext>();
   return (servername, callback) => {
     try {
+      if (servername.length > 253 || !NODE_NAME.test(servername)) {
+        throw new Error(`Cannot serve a certificate for ${JSON.stringify(servername)}: not a node name (a host name)`);
+      }
       let context = cache.get(servername);
       if (context === undefined) {
         const { cert, key } = loadNodeCredentials(securityDir, servername);

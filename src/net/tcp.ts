@@ -43,7 +43,12 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 60_000;
 
 /** Options of `openConnection`. */
 export interface OpenConnectionOptions extends Endpoint {
-  /** Use TLS: `true` for the system's CAs, or Node's TLS client options (`ca`, `servername`, `cert`, `key`, ...). */
+  /**
+   * Use TLS: `true` for the system's CAs, or Node's TLS client options
+   * (`ca`, `servername`, `cert`, `key`, ...). A TLS connection does not
+   * half-close: once the server ends its side, Node ends this one too (and
+   * `writer.writeEof()` is refused), as asyncio over SSL does.
+   */
   tls?: boolean | ConnectionOptions;
   /** The reader's limit. @default 65536 */
   limit?: number;
@@ -68,7 +73,16 @@ export interface OpenConnectionOptions extends Endpoint {
 
 /** Options of `startServer`. */
 export interface StartServerOptions extends Endpoint {
-  /** Serve TLS with these options (`cert`, `key`, `ca`, `requestCert`, `SNICallback`...); see also `nodeCertificates`. */
+  /**
+   * Serve TLS with these options (`cert`, `key`, `ca`, `requestCert`,
+   * `SNICallback`, `handshakeTimeout`...); see also `nodeCertificateResolver`.
+   * A client whose handshake fails or takes longer than `handshakeTimeout`
+   * (Node's default: 120 s) is dropped. A TLS connection does not
+   * half-close: once the client ends its side (a Node TLS client's `end()`),
+   * Node ends this side too, so what the handler writes after reading EOF
+   * never reaches it (asyncio over SSL behaves the same), and
+   * `writer.writeEof()` is refused.
+   */
   tls?: TlsOptions & SecureContextOptions;
   /** The reader's limit per connection. @default 65536 */
   limit?: number;
@@ -322,7 +336,8 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     const messages = framedMessages(reader, framing);
     core.spawn(`connection ${++accepted}`, new ConnectionRun(core, handler, reader, writer, messages), false, describePeer(socket));
   });
-  server.on("tlsClientError", () => {});
+  // A tls.Server leaves a failed handshake's socket open to this listener (its `handshakeTimeout` included): drop it.
+  server.on("tlsClientError", (_error: Error, socket: Socket) => socket.destroy());
   const listen = (): void => {
     if (options.path !== undefined) server.listen(options.path);
     else server.listen(options.port ?? 0, options.host ?? "127.0.0.1");

@@ -32,8 +32,9 @@ function openssl(...args: string[]): void {
   execFileSync("openssl", args, { stdio: "ignore" });
 }
 
-function makeNode(name: string): void {
-  const nodeDir = join(securityDir, "runtimes", name);
+/** A node's certificate and key in `<base>/<name>` (by default the security directory's `runtimes`). */
+function makeNode(name: string, base = join(securityDir, "runtimes")): void {
+  const nodeDir = join(base, name);
   mkdirSync(join(nodeDir, "mine"), { recursive: true });
   mkdirSync(join(nodeDir, "private"), { recursive: true });
   const key = join(nodeDir, "private", "private.key");
@@ -83,6 +84,8 @@ before(() => {
   writeFileSync(join(securityDir, "runtimes", "truststore_for_transport", "ca.pem"), caPem);
   makeNode("node-a");
   makeNode("node-b");
+  // Outside `runtimes`: what the SNI name `../outside` would reach.
+  makeNode("outside", securityDir);
 });
 
 after(() => {
@@ -152,6 +155,43 @@ describe("TLS by node name", { skip }, () => {
       yield* server.waitClosed();
     });
   });
+
+  // The client's SNI name went into the path unchecked: `../outside` served the certificate of a
+  // directory outside `<dir>/runtimes`.
+  it("nodeCertificateResolver refuses an SNI name that is not a host name: the handshake fails", async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(
+        function* (_reader, writer) {
+          writer.write("served\n");
+        },
+        { tls: { SNICallback: nodeCertificateResolver(securityDir) } },
+      );
+      try {
+        yield* openConnection({ port: server.address.port, tls: { ca: caPem, servername: "../outside", checkServerIdentity: () => undefined } });
+        assert.fail("the handshake must fail");
+      } catch (error) {
+        assert.match((error as Error).message, /^Cannot connect to 127\.0\.0\.1:\d+: /);
+      }
+      server.close(0);
+      yield* server.waitClosed();
+    });
+  });
+
+  it("nodeCertificateResolver: which names it takes", () => {
+    const resolve = nodeCertificateResolver(securityDir);
+    const outcome = (name: string): string => {
+      let result = "no callback";
+      resolve(name, (error, context) => {
+        result = error !== null ? error.message : context !== undefined ? "context" : "nothing";
+      });
+      return result;
+    };
+    for (const name of ["../outside", "..", ".", "a/b", "a\\b", "node-a\0", "", ".node-a", "node-a.", "x".repeat(254)]) {
+      assert.match(outcome(name), /^Cannot serve a certificate for .*: not a node name \(a host name\)$/, JSON.stringify(name));
+    }
+    assert.equal(outcome("node-a"), "context");
+    assert.match(outcome("runtime.example_1-2"), /^Cannot find the certificate of node runtime\.example_1-2/);
+  });
 });
 
 /**
@@ -211,6 +251,41 @@ describe("a TLS server closing while a client is in its handshake", { skip }, ()
     });
     await client?.closed;
     assert.equal(client?.text, "");
+  });
+});
+
+// startServer's 'tlsClientError' listener did nothing, and a tls.Server leaves the socket to it: a client
+// that never sent its ClientHello kept its connection past `handshakeTimeout`, for good.
+describe("a TLS server and clients that never finish their handshake", { skip }, () => {
+  it("startServer: tls.handshakeTimeout drops a client that never sends its ClientHello (slowloris)", HANDSHAKE_CLOSE_TIMEOUT, async (t) => {
+    await runVirtual(function* () {
+      const { server, client } = yield* silentClientOf(
+        () => startServer(function* () {}, { tls: { ...loadNodeCredentials(securityDir, "node-a"), handshakeTimeout: 200 } }),
+        t.signal,
+      );
+      yield* until(client.closed);
+      assert.equal(client.text, "");
+      assert.equal(server.connections, 0);
+      server.close(0);
+      yield* server.waitClosed();
+    });
+  });
+
+  it("startServer: a client sending plain HTTP instead of a ClientHello is dropped, and the server goes on", async () => {
+    await runVirtual(function* () {
+      const server = yield* startServer(
+        function* (_reader, writer) {
+          writer.write("hello\n");
+        },
+        { tls: loadNodeCredentials(securityDir, "node-a") },
+      );
+      const plain = rawClient(server.address.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      yield* until(plain.closed);
+      const { reader } = yield* openConnection({ port: server.address.port, tls: { ca: caPem, servername: "node-a" } });
+      assert.equal(new TextDecoder().decode(yield* reader.readLine()), "hello\n");
+      server.close(0);
+      yield* server.waitClosed();
+    });
   });
 });
 
