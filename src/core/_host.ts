@@ -100,3 +100,10 @@ export const DEV_MODE: boolean = host.CORIO_DEV === true || /^(1|true|yes|on)$/i
  * there, which would otherwise keep the process alive.
  */
 export const programEndHooks: (() => void)[] = [];
+
+/**
+ * Run by `main` once its root task is started: a `node:cluster` worker
+ * whose primary asked it to close before its program started stops it
+ * there (`net/_cluster.ts`).
+ */
+export const programStartHooks: (() => void)[] = [];

@@ -2,7 +2,7 @@
  * The program entry point.
  * @module
  */
-import { clearHostTimeout, type HostTimer, hostConsole, hostProcess, programEndHooks, setHostTimeout } from "./_host.ts";
+import { clearHostTimeout, type HostTimer, hostConsole, hostProcess, programEndHooks, programStartHooks, setHostTimeout } from "./_host.ts";
 import type { ErrorHandler } from "./loop.ts";
 import { getDefaultLoop } from "./loop.ts";
 import type { OperationLike } from "./operation.ts";
@@ -28,7 +28,9 @@ const KEEP_ALIVE_MS = 2 ** 31 - 1;
  * prints an uncaught error with the path of the task it came from, sets
  * `process.exitCode` (0, 1 for an error, 130 after SIGINT, 143 after SIGTERM)
  * and resolves when every task on the loop has ended. In a `node:cluster`
- * worker it then disconnects from the primary, so the worker can exit.
+ * worker it then disconnects from the primary, so the worker can exit (and
+ * a worker that corio's primary asked to close before `main` was called
+ * is stopped as it starts).
  *
  * @param op The program, or a function returning it.
  * @param options Name, `stopOnError` and `onError`.
@@ -66,6 +68,7 @@ export async function main(op: OperationLike<unknown>, options: MainOptions = {}
   holdOpen();
   const task = startRoot(loop, op, { name: options.name ?? "main" });
   (task as typeof task & { markObserved(): void }).markObserved();
+  for (const hook of programStartHooks) hook();
   let failed = false;
   try {
     await task;

@@ -7,17 +7,23 @@
  * every worker. The n-th server call with `workers` in a process is its
  * server number n (its `index`), the same in every process.
  *
- * - **In a worker** the call listens as usual (the cluster shares the port:
- *   the primary holds the listening socket and hands connections round-robin
- *   to the workers; port 0 gives every worker the same free port), then
- *   tells the primary `{ corio: "listening", index, address }` (or
- *   `listen-failed`). The first such call installs the worker's side of the
- *   close: a `{ corio: "close", grace? }` message from the primary closes
- *   the servers with `grace` when one is given and stops the loop (every
- *   root task is cancelled: servers close with their grace, as on Ctrl-C
- *   under `main`); once no root task is left (or `main` has ended, even
- *   before any server call) the worker disconnects, so it can exit. If the
- *   primary dies, Node ends its workers at once.
+ * - **In a worker** this module, as it loads, listens for the primary's
+ *   messages and tells it `{ corio: "ready" }` (Node drops a message nobody
+ *   listens to, and loading a program can take a second). A server call
+ *   listens as usual (the cluster shares the port: the primary holds the
+ *   listening socket and hands connections round-robin to the workers;
+ *   port 0 gives every worker the same free port, and a worker forked once
+ *   the primary knows that port listens on it, see `WorkerSlot.listen`),
+ *   then tells the primary `{ corio: "listening", index, address }` (or
+ *   `listen-failed`, also for options Node refuses). A
+ *   `{ corio: "close", grace? }` message from the primary closes the
+ *   servers with `grace` when one is given, and once they have closed stops
+ *   the loop (every root task is cancelled: servers close with their own
+ *   grace, as on Ctrl-C under `main`); a close that comes before the first
+ *   server call stops the loop at once, or as `main` starts, or at that
+ *   call. Once no root task is left (or `main` has ended, even before any
+ *   server call) the worker disconnects, so it can exit. If the primary
+ *   dies, Node ends its workers at once.
  * - **In the primary** the first call forks the workers and starts the
  *   supervisor: a daemon task of the calling task that owns them. Later
  *   calls reuse it. Each call waits until every worker reports its server
@@ -30,22 +36,24 @@
  *   with an error saying so: the servers' waits throw it, and so does the
  *   owner.
  * - **Close.** The owner ending or being cancelled (Ctrl-C under `main`), or
- *   `close(grace)` on a handle, sends every worker the close message and
- *   waits for every worker to exit; past the largest `grace` of the servers
- *   (or the one given to `close`) plus `KILL_MARGIN` ms, the workers still
- *   running are killed (SIGKILL) and that is reported.
+ *   `close(grace)` on a handle, sends every worker the close message (a
+ *   worker still starting, once it is ready) and waits for every worker to
+ *   exit; past the largest `grace` of the servers (or the one given to
+ *   `close`) plus `KILL_MARGIN` ms, the workers still running are killed
+ *   (SIGKILL) and that is reported.
  * @module
  */
 import type { Worker } from "node:cluster";
 import type { AddressInfo } from "node:net";
-import { MAX_HOST_DELAY, programEndHooks } from "../core/_host.ts";
+import { MAX_HOST_DELAY, programEndHooks, programStartHooks } from "../core/_host.ts";
 import { daemonReturnedAs, startDaemon } from "../core/_resource.ts";
 import { type CancelledError, isCancellation } from "../core/errors.ts";
 import { Future } from "../core/future.ts";
-import type { Loop } from "../core/loop.ts";
+import { getDefaultLoop, type Loop } from "../core/loop.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { portValue } from "./_listen.ts";
 import { nodeCluster } from "./_node-modules.ts";
 import { waitTaskClosed } from "./_server.ts";
 
@@ -60,15 +68,13 @@ const MAX_BACKOFF = 5_000;
 
 /** What a worker tells the primary. */
 type WorkerMessage =
+  | { corio: "ready" }
   | { corio: "listening"; index: number; address: AddressInfo | string | null }
   | { corio: "listen-failed"; index: number; message: string; code: string | undefined };
 
 function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return (
-    typeof message === "object" &&
-    message !== null &&
-    ((message as { corio?: unknown }).corio === "listening" || (message as { corio?: unknown }).corio === "listen-failed")
-  );
+  const kind = typeof message === "object" && message !== null ? (message as { corio?: unknown }).corio : undefined;
+  return kind === "ready" || kind === "listening" || kind === "listen-failed";
 }
 
 /** The `workers` option: a positive integer. */
@@ -89,28 +95,89 @@ let nextIndex = 0;
 
 // ---------------------------------------------------------------- worker side
 
+/**
+ * Set by the primary in the environment of each worker it forks: JSON of
+ * `{ ports }`, the port it reported for each server number (once a worker
+ * told it). Removed once read, so a worker's own child processes do not
+ * take themselves for workers.
+ */
+const WORKER_ENV = "CORIO_CLUSTER_WORKER";
+const CLOSE_REASON = "the cluster primary is closing";
+
+/** A listening server of this worker process. */
+interface WorkerServer {
+  /** Closes it with a grace, in ms. */
+  close(grace: number): void;
+  /** Its task (the server's), done once it has closed. */
+  readonly task: TaskImpl<void>;
+}
+
 /** The servers with `workers` of this worker process, closed by the primary's close message. */
-const workerServers = new Set<(grace: number) => void>();
+const workerServers = new Set<WorkerServer>();
 let workerLoop: Loop | undefined;
+/** The ports the primary reported, by server number: a restarted worker serves these in place of port 0. */
+const primaryPorts = new Map<number, number>();
+/** The close the primary asked, once it came (the shortest grace it gave, or none: each server's own). */
+let closeAsked: { grace: number | undefined } | undefined;
 
 /** A server call with `workers` in a worker process: its number, and how it tells the primary the outcome. */
 export interface WorkerSlot {
-  /** It listens: `close(grace)` closes it when the primary asks with a grace. */
-  listening(address: AddressInfo | string | null, close: (grace: number) => void): void;
-  /** It could not listen. */
+  /**
+   * Listens with `listenOn(port)` (which gives the address it listens on).
+   * For `port` 0, a worker forked once the primary knows the server's port
+   * listens on that port: Node's cluster gives a new free port to `listen(0)`
+   * once every worker that shared the first one has exited. While one still
+   * does, Node's port-0 handle holds the port (`EADDRINUSE`): then it
+   * listens on 0, which joins that handle. Throws `EADDRINUSE` if that gives
+   * another port all the same (the port was taken meanwhile).
+   */
+  listen(port: unknown, listenOn: (port: unknown) => Operation<AddressInfo | string | null>): Operation<void>;
+  /** It listens: the primary's close closes it (with the primary's grace when it gives one). */
+  listening(address: AddressInfo | string | null, server: WorkerServer): void;
+  /** It could not listen (or could not even be made: a bad TLS option). */
   failed(error: unknown): void;
 }
 
 /** Starts a server call with `workers` in a worker process. */
 export function workerSlot(loop: Loop): WorkerSlot {
   const index = nextIndex++;
-  installWorkerClose(loop);
+  if (workerLoop === undefined) {
+    workerLoop = loop;
+    loop.whenRootsDone(() => {
+      workerServers.clear();
+      leaveCluster();
+    });
+  }
+  // A close that came before this call stops the loop (this call is cancelled); while servers close with
+  // the primary's grace, this one is closed with it once it listens.
+  if (closeAsked !== undefined) stopWorkerWhenServersClosed();
   return {
-    listening(address, close) {
-      workerServers.add(close);
+    *listen(port, listenOn) {
+      const shared = portValue(port) === 0 ? primaryPorts.get(index) : undefined;
+      if (shared === undefined) {
+        yield* listenOn(port);
+        return;
+      }
+      try {
+        yield* listenOn(shared);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+      }
+      const address = yield* listenOn(0);
+      if (typeof address === "object" && address !== null && address.port !== shared) {
+        throw Object.assign(new Error(`Cannot listen on port ${shared}, which this server's workers share: it is taken`), { code: "EADDRINUSE" });
+      }
+    },
+    listening(address, server) {
+      workerServers.add(server);
+      server.task.addDoneCallback(stopWorkerWhenServersClosed);
+      if (closeAsked?.grace !== undefined) server.close(closeAsked.grace);
       send({ corio: "listening", index, address });
     },
     failed(error) {
+      // Cancelled by the primary's close: it waits for the exit, not for this.
+      if (closeAsked !== undefined) return;
       const cause = error as NodeJS.ErrnoException;
       send({ corio: "listen-failed", index, message: String(cause?.message ?? error), code: cause?.code });
     },
@@ -134,25 +201,52 @@ function leaveCluster(): void {
 programEndHooks.push(leaveCluster);
 
 /**
- * Once per worker process: the primary's close message stops the loop.
- * (If the primary itself dies, Node ends its workers at once.)
+ * The primary's close message. Node drops a message nobody listens to, so
+ * the listener is installed when this module loads, and the worker tells the
+ * primary it is there (`ready`): the primary sends its close only then, and
+ * a close that comes before the worker's first server call is kept.
  */
-function installWorkerClose(loop: Loop): void {
-  if (workerLoop !== undefined) return;
-  workerLoop = loop;
-  const onMessage = (message: unknown): void => {
-    if (typeof message !== "object" || message === null || (message as { corio?: unknown }).corio !== "close") return;
-    const grace = (message as { grace?: unknown }).grace;
-    if (typeof grace === "number") for (const close of workerServers) close(grace);
-    loop.stop("the cluster primary is closing");
-  };
-  process.on("message", onMessage);
-  loop.whenRootsDone(() => {
-    process.off("message", onMessage);
-    workerServers.clear();
-    leaveCluster();
-  });
+function onPrimaryMessage(message: unknown): void {
+  if (typeof message !== "object" || message === null || (message as { corio?: unknown }).corio !== "close") return;
+  const grace = (message as { grace?: unknown }).grace;
+  const given = typeof grace === "number" ? grace : undefined;
+  const earlier = closeAsked?.grace;
+  closeAsked = { grace: earlier === undefined ? given : given === undefined ? earlier : Math.min(earlier, given) };
+  if (closeAsked.grace !== undefined) for (const server of workerServers) server.close(closeAsked.grace);
+  stopWorkerWhenServersClosed();
 }
+
+/**
+ * Once a close was asked: stops the loop, so every root task is cancelled
+ * (servers close with their own grace, `finally` blocks run). With a grace
+ * from the primary, only once the servers have closed with it: the loop
+ * stopping first would close them with their own, shorter grace.
+ */
+function stopWorkerWhenServersClosed(): void {
+  if (closeAsked === undefined) return;
+  if (closeAsked.grace !== undefined) for (const server of workerServers) if (!server.task.done) return;
+  // Before the first server call: the loop `main` and `run` use.
+  // (A program with no task yet is stopped as `main` starts it, or at its first server call.)
+  (workerLoop ?? getDefaultLoop()).stop(CLOSE_REASON);
+}
+
+/** In a worker forked by a corio primary: reads what the primary gave it, and listens for its close. */
+function joinAsWorker(): void {
+  const given = process.env[WORKER_ENV];
+  if (given === undefined) return;
+  delete process.env[WORKER_ENV];
+  if (!process.connected || !nodeCluster().isWorker) return;
+  try {
+    const { ports } = JSON.parse(given) as { ports?: Record<string, unknown> };
+    for (const [index, port] of Object.entries(ports ?? {})) if (typeof port === "number") primaryPorts.set(Number(index), port);
+  } catch {
+    // Not from a corio primary: serve as if none was given.
+  }
+  process.on("message", onPrimaryMessage);
+  programStartHooks.push(stopWorkerWhenServersClosed);
+  process.send?.({ corio: "ready" });
+}
+joinAsWorker();
 
 // --------------------------------------------------------------- primary side
 
@@ -199,6 +293,8 @@ interface WorkerState {
   readonly pid: number;
   /** The server numbers it reported listening. */
   readonly listening: Set<number>;
+  /** It listens for the close message (a message sent before would be lost). */
+  ready: boolean;
 }
 
 /** Forks the workers, restarts the ones that crash, and closes them all when its task ends. */
@@ -298,11 +394,19 @@ class Supervisor implements ServerBackend {
   }
 
   #fork(): void {
-    const worker = nodeCluster().fork();
-    const state: WorkerState = { worker, pid: worker.process.pid ?? 0, listening: new Set() };
+    // The ports reported so far: a worker restarted after every other one exited must serve the same (see `WorkerSlot.listen`).
+    const ports: Record<number, number> = {};
+    for (const [index, address] of this.#addresses) if (typeof address === "object" && address !== null) ports[index] = address.port;
+    const worker = nodeCluster().fork({ [WORKER_ENV]: JSON.stringify({ ports }) });
+    const state: WorkerState = { worker, pid: worker.process.pid ?? 0, listening: new Set(), ready: false };
     this.#workers.set(worker, state);
     worker.on("message", (message: unknown) => {
       if (!isWorkerMessage(message)) return;
+      if (message.corio === "ready") {
+        state.ready = true;
+        if (this.#closing) this.#tellClose(state);
+        return;
+      }
       if (message.corio === "listening") {
         state.listening.add(message.index);
         if (!this.#addresses.has(message.index)) this.#addresses.set(message.index, message.address);
@@ -314,7 +418,6 @@ class Supervisor implements ServerBackend {
     // Errors on the IPC channel (a worker gone while a message was sent) end in 'exit'.
     worker.on("error", () => {});
     worker.once("exit", (code: number | null, signal: NodeJS.Signals | null) => this.#exited(state, code, signal));
-    if (this.#closing) this.#tellClose(worker);
   }
 
   #exited(state: WorkerState, code: number | null, signal: NodeJS.Signals | null): void {
@@ -350,8 +453,9 @@ class Supervisor implements ServerBackend {
     this.#restartTimers.add(timer);
   }
 
-  #tellClose(worker: Worker): void {
-    if (!worker.isConnected()) return;
+  /** Sends the close message to a worker that listens for it (one still starting gets it when it says it is ready). */
+  #tellClose({ worker, ready }: WorkerState): void {
+    if (!ready || !worker.isConnected()) return;
     try {
       worker.send(this.#closeGrace === undefined ? { corio: "close" } : { corio: "close", grace: this.#closeGrace });
     } catch {
@@ -373,7 +477,7 @@ class Supervisor implements ServerBackend {
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
     if (this.#workers.size === 0) this.#allExited.resolve();
-    for (const { worker } of this.#workers.values()) this.#tellClose(worker);
+    for (const state of this.#workers.values()) this.#tellClose(state);
     const bound = (this.#closeGrace ?? this.#maxGrace) + KILL_MARGIN;
     // An infinite grace waits for the workers as long as they take (a host timer clamps longer delays to 1 ms).
     const killer = !(bound <= MAX_HOST_DELAY)

@@ -263,7 +263,14 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
     keepAliveTimeout: limits.idleTimeout,
     connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
   };
-  const server: Server = options.tls ? nodeHttps().createServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
+  let server: Server;
+  try {
+    server = options.tls ? nodeHttps().createServer({ ...serverOptions, ...options.tls }) : createHttpServer(serverOptions);
+  } catch (error) {
+    // A TLS option Node refuses (a bad PEM): in a worker the primary's call throws it, rather than the worker crash-looping.
+    slot?.failed(error);
+    throw error;
+  }
   const where = hostPort(options.host ?? "127.0.0.1", options.port ?? 0);
   const core = new ServerCore({
     loop: owner.loop,
@@ -362,11 +369,15 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   server.on("checkContinue", continueWithinLimit(limits.maxBodySize, onRequest));
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, connections.get(socket as Socket)));
 
-  try {
+  function* listenOn(port: unknown): Operation<AddressInfo | string | null> {
     yield* core.listen(
-      () => server.listen(options.port ?? 0, options.host ?? "127.0.0.1"),
+      () => server.listen(port as number, options.host ?? "127.0.0.1"),
       (error) => Object.assign(new Error(`Cannot serve HTTP on ${where}: ${error.message}`, { cause: error }), { code: error.code }),
     );
+    return server.address();
+  }
+  try {
+    yield* slot === undefined ? listenOn(options.port ?? 0) : slot.listen(options.port ?? 0, listenOn);
   } catch (error) {
     core.close(0);
     slot?.failed(error);
@@ -374,7 +385,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
   }
   // Kept: once closed, Node gives null for the address, and `address` and `url` still name the one it had.
   const address = server.address() as AddressInfo;
-  slot?.listening(address, (grace) => core.close(grace));
+  slot?.listening(address, { close: (grace) => core.close(grace), task: serverTask });
   // A copy at each read, as Node's server.address() gives: a caller's change cannot reach `url` or the next reader.
   return daemonReturnedAs(serverTask, new HttpServer(() => ({ ...address }), core, options.tls !== undefined));
 });

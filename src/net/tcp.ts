@@ -310,7 +310,14 @@ export const startServer = defineOperation(function* startServer(handler: Connec
     return returned(new Server(() => address, backend));
   }
   const slot = workers === undefined ? undefined : workerSlot(owner.loop);
-  const server: NetServer = options.tls ? nodeTls().createServer(options.tls) : createServer({ allowHalfOpen: true });
+  let server: NetServer;
+  try {
+    server = options.tls ? nodeTls().createServer(options.tls) : createServer({ allowHalfOpen: true });
+  } catch (error) {
+    // A TLS option Node refuses (a bad PEM): in a worker the primary's call throws it, rather than the worker crash-looping.
+    slot?.failed(error);
+    throw error;
+  }
   const where = options.path ?? hostPort(options.host ?? "127.0.0.1", options.port ?? 0);
   const core = new ServerCore({
     loop: owner.loop,
@@ -338,13 +345,13 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   });
   // A tls.Server leaves a failed handshake's socket open to this listener (its `handshakeTimeout` included): drop it.
   server.on("tlsClientError", (_error: Error, socket: Socket) => socket.destroy());
-  const listen = (): void => {
-    if (options.path !== undefined) server.listen(options.path);
-    else server.listen(options.port ?? 0, options.host ?? "127.0.0.1");
-  };
   const failed = (error: NodeJS.ErrnoException): Error =>
     Object.assign(new Error(`Cannot start a server on ${where}: ${error.message}`, { cause: error }), { code: error.code });
-  try {
+  function* listenOn(port: unknown): Operation<AddressInfo | string | null> {
+    const listen = (): void => {
+      if (options.path !== undefined) server.listen(options.path);
+      else server.listen(port as number, options.host ?? "127.0.0.1");
+    };
     try {
       yield* core.listen(listen, failed);
     } catch (error) {
@@ -352,6 +359,11 @@ export const startServer = defineOperation(function* startServer(handler: Connec
       if (options.path === undefined || (error as NodeJS.ErrnoException).code !== "EADDRINUSE" || !(yield* removeStaleSocket(options.path))) throw error;
       yield* core.listen(listen, failed);
     }
+    return server.address();
+  }
+  try {
+    const port = options.path === undefined ? (options.port ?? 0) : undefined;
+    yield* slot === undefined || port === undefined ? listenOn(port) : slot.listen(port, listenOn);
   } catch (error) {
     core.close(0);
     slot?.failed(error);
@@ -359,7 +371,7 @@ export const startServer = defineOperation(function* startServer(handler: Connec
   }
   // Kept: once closed, Node gives null for the address, and `Server.address` still names the one it had.
   const address = server.address();
-  slot?.listening(address, (grace) => core.close(grace));
+  slot?.listening(address, { close: (grace) => core.close(grace), task: serverTask });
   // A copy at each read, as Node's server.address() gives: a caller's change cannot reach the next reader.
   return daemonReturnedAs(serverTask, new Server(() => (typeof address === "object" && address !== null ? { ...address } : address), core));
 });

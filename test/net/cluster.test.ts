@@ -3,6 +3,8 @@
 // both, kills a worker (it is reported and restarted), Ctrl-Cs the primary
 // (every process exits, a request in flight finishes), and checks that a
 // worker crashing at start makes the primary give up with a clear error.
+// test/fixtures/cluster-scenarios.ts runs the closes, restarts and start
+// errors of the later tests.
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -25,8 +27,8 @@ class Program {
   err = "";
   readonly #waiters = new Set<() => void>();
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ["--import", "tsx", resolve(root, "test/fixtures/cluster-servers.ts")], {
+  constructor(env: Record<string, string>, fixture = "cluster-servers.ts") {
+    this.child = spawn(process.execPath, ["--import", "tsx", resolve(root, "test/fixtures", fixture)], {
       cwd: root,
       env: { ...process.env, ...env },
     });
@@ -43,7 +45,7 @@ class Program {
 
   /** Every pid the program printed: the primary's and each worker's. */
   get pids(): number[] {
-    return [...this.out.matchAll(/(?:worker |primary=)(\d+)/g)].map((match) => Number(match[1]));
+    return [...`${this.out}\n${this.err}`.matchAll(/(?:worker |primary[= ])(\d+)/g)].map((match) => Number(match[1]));
   }
 
   async waitFor(pattern: RegExp, stream: "out" | "err" = "out"): Promise<RegExpMatchArray> {
@@ -229,6 +231,131 @@ describe("servers with workers (node:cluster)", () => {
         new RegExp(`uncaught error in task main: Error: Cannot serve HTTP on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.* \\(in worker \\d+\\)`),
       );
       await allGone([...program.err.matchAll(/worker (\d+)/g)].map((match) => Number(match[1])));
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+/** A run of test/fixtures/cluster-scenarios.ts. */
+function scenario(name: string, env: Record<string, string> = {}): Program {
+  return new Program({ SCENARIO: name, ...env }, "cluster-scenarios.ts");
+}
+
+/** The pids of the workers that printed `serving`, in order. */
+function serving(run: Program): number[] {
+  return [...run.out.matchAll(/worker (\d+) serving/g)].map((match) => Number(match[1]));
+}
+
+/** The URL each worker printed as `serving url=...`, in order. */
+function servedUrls(run: Program): string[] {
+  return [...run.out.matchAll(/worker \d+ serving url=(\S+)/g)].map((match) => match[1] as string);
+}
+
+// A close the primary sends while a worker is still starting (loading with tsx takes hundreds of ms) was
+// dropped by Node, since the worker listened for it only at its first server call: the worker then ran
+// on until the primary killed it, grace + 5 s later, without running its `finally` blocks.
+describe("cluster: closes, restarts and start errors", () => {
+  it("cancelling the primary's server call while the workers start closes them at once: their finally blocks run, none is killed", {
+    timeout: 60_000,
+  }, async () => {
+    // The workers start slowly: the close reaches each one loading or in its first 20 s.
+    program = scenario("cancel-start", { INIT_MS: "20000" });
+    const started = Date.now();
+    assert.equal(await program.exited(), 0);
+    const elapsed = Date.now() - started;
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
+    assert.match(program.out, /primary \d+ timed out/);
+    // Lost, the close waited for the kill: 5 s (the grace) + 5 s after the timeout.
+    assert.ok(elapsed < 8000, `the program took ${elapsed} ms`);
+    await allGone(program.pids);
+  });
+
+  it("SIGTERM to the primary right after a worker crashed (its replacement still starting) closes every worker, none is killed", {
+    timeout: 60_000,
+  }, async () => {
+    // The replacement starts slowly: the close reaches it before its server call.
+    program = scenario("serve", { GRACE: "5000", RESTART_INIT_MS: "20000" });
+    await program.waitFor(/worker \d+ serving[\s\S]*worker \d+ serving/);
+    process.kill(serving(program)[0] as number, "SIGKILL");
+    await program.waitFor(/(?:worker \d+ starting[\s\S]*){3}/);
+    const signalled = Date.now();
+    program.child.kill("SIGTERM");
+    assert.equal(await program.exited(), 143);
+    const elapsed = Date.now() - signalled;
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    // The survivor's and the replacement's.
+    assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
+    // Lost, the close waited for the kill: 5 s (the grace) + 5 s.
+    assert.ok(elapsed < 8000, `the primary took ${elapsed} ms to exit`);
+    await allGone(program.pids);
+  });
+
+  // The primary's close(grace) closed the workers' servers with it, then stopped their loops, which
+  // closed the servers again with their own (shorter) grace.
+  it("close(4000) on the primary's server gives a request in flight 4000 ms though the servers' grace is 1000", { timeout: 60_000 }, async () => {
+    program = scenario("serve", { CLOSE_GRACE: "4000" });
+    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
+    const slow = fetchText(`${url}/slow`);
+    await program.waitFor(/worker \d+ slow request/);
+    program.child.kill("SIGUSR2");
+    const answer = await slow;
+    assert.equal(answer.status, 200);
+    assert.equal(await program.exited(), 0);
+    assert.doesNotMatch(program.err, /corio:/);
+    await allGone(program.pids);
+  });
+
+  // Node's cluster closes a port-0 server's shared handle once every worker that shared it has exited:
+  // the restarted workers' listen(0) got a new free port, while the primary still reported the old one.
+  it("port 0: after every worker crashed and was restarted, the workers serve the port the primary reported", { timeout: 60_000 }, async () => {
+    program = scenario("serve");
+    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
+    await program.waitFor(/worker \d+ serving[\s\S]*worker \d+ serving/);
+    for (const pid of serving(program)) process.kill(pid, "SIGKILL");
+    await program.waitFor(/(?:worker \d+ serving[\s\S]*){4}/);
+    assert.deepEqual(servedUrls(program), [url, url, url, url], program.out);
+    assert.equal((await fetchText(`${url}/`)).status, 200);
+  });
+
+  it("port 0 with one worker: its restart serves the port the primary reported", { timeout: 60_000 }, async () => {
+    program = scenario("serve", { WORKERS: "1" });
+    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
+    await program.waitFor(/worker \d+ serving/);
+    process.kill(serving(program)[0] as number, "SIGKILL");
+    await program.waitFor(/(?:worker \d+ serving[\s\S]*){2}/);
+    assert.deepEqual(servedUrls(program), [url, url], program.out);
+    assert.equal((await fetchText(`${url}/`)).status, 200);
+  });
+
+  // Node's TLS refusing the options threw before the worker could tell the primary: the workers crash-looped
+  // until the supervisor gave up ("keep crashing").
+  it("a TLS option the workers cannot use (not PEM): the primary's server call throws the workers' error", { timeout: 60_000 }, async () => {
+    program = scenario("bad-tls");
+    assert.equal(await program.exited(), 1);
+    const [line] = (await program.waitFor(/primary \d+ server call threw: .*/)) as RegExpMatchArray;
+    assert.match(line, /\(in worker \d+\)$/);
+    assert.doesNotMatch(program.err, /keep crashing/);
+    await allGone(program.pids);
+  });
+
+  it("a server call that fails in every process and is caught: the next server call is matched across processes", { timeout: 60_000 }, async () => {
+    const blocker = createServer();
+    await new Promise<void>((listening) => blocker.listen(0, "127.0.0.1", listening));
+    try {
+      const { port } = blocker.address() as { port: number };
+      program = scenario("catch-eaddrinuse", { BLOCKED_PORT: String(port) });
+      const [, shared] = (await program.waitFor(/primary \d+ serving port=(\d+)/)) as RegExpMatchArray;
+      await program.waitFor(/worker \d+ serving[\s\S]*worker \d+ serving/);
+      assert.deepEqual(
+        [...program.out.matchAll(/worker \d+ serving port=(\d+)/g)].map((match) => match[1]),
+        [shared, shared],
+      );
+      program.child.kill("SIGTERM");
+      assert.equal(await program.exited(), 143);
+      assert.doesNotMatch(program.err, /corio:/);
+      await allGone(program.pids);
     } finally {
       blocker.close();
     }
