@@ -119,6 +119,8 @@ let workerLoop: Loop | undefined;
 const primaryPorts = new Map<number, number>();
 /** The close the primary asked, once it came (the shortest grace it gave, or none: each server's own). */
 let closeAsked: { grace: number | undefined } | undefined;
+/** The worker leaves the cluster once the loop's root tasks have ended (set at the primary's close). */
+let leaveWhenDone = false;
 
 /** A server call with `workers` in a worker process: its number, and how it tells the primary the outcome. */
 export interface WorkerSlot {
@@ -209,7 +211,7 @@ programEndHooks.push(leaveCluster);
 function onPrimaryMessage(message: unknown): void {
   if (typeof message !== "object" || message === null || (message as { corio?: unknown }).corio !== "close") return;
   const grace = (message as { grace?: unknown }).grace;
-  const given = typeof grace === "number" ? grace : undefined;
+  const given = typeof grace === "number" ? grace : grace === "Infinity" ? Number.POSITIVE_INFINITY : undefined;
   const earlier = closeAsked?.grace;
   closeAsked = { grace: earlier === undefined ? given : given === undefined ? earlier : Math.min(earlier, given) };
   if (closeAsked.grace !== undefined) for (const server of workerServers) server.close(closeAsked.grace);
@@ -227,7 +229,15 @@ function stopWorkerWhenServersClosed(): void {
   if (closeAsked.grace !== undefined) for (const server of workerServers) if (!server.task.done) return;
   // Before the first server call: the loop `main` and `run` use.
   // (A program with no task yet is stopped as `main` starts it, or at its first server call.)
-  (workerLoop ?? getDefaultLoop()).stop(CLOSE_REASON);
+  const loop = workerLoop ?? getDefaultLoop();
+  loop.stop(CLOSE_REASON);
+  // Under `run()` (not `main`) nothing else leaves the cluster once the program has ended, and the IPC
+  // channel would keep the worker alive until the primary kills it. (No root yet: the program has not
+  // started; its first server call comes back here.)
+  if (!leaveWhenDone && loop.roots.size > 0) {
+    leaveWhenDone = true;
+    loop.whenRootsDone(leaveCluster);
+  }
 }
 
 /** In a worker forked by a corio primary: reads what the primary gave it, and listens for its close. */
@@ -457,7 +467,9 @@ class Supervisor implements ServerBackend {
   #tellClose({ worker, ready }: WorkerState): void {
     if (!ready || !worker.isConnected()) return;
     try {
-      worker.send(this.#closeGrace === undefined ? { corio: "close" } : { corio: "close", grace: this.#closeGrace });
+      // The channel speaks JSON, which has no Infinity (a grace that waits for the connections to end by themselves).
+      const grace = this.#closeGrace === Number.POSITIVE_INFINITY ? "Infinity" : this.#closeGrace;
+      worker.send(grace === undefined ? { corio: "close" } : { corio: "close", grace });
     } catch {
       // It is going away already: its 'exit' comes.
     }

@@ -48,20 +48,22 @@ export function loadNodeCredentials(securityDir: string, nodeName: string): Node
 }
 
 /**
- * A name a client may ask for: dot-separated labels of letters, digits,
- * `-` and `_`, as in a host name. No `/`, `\`, `..` or NUL: the name
- * becomes a path in the security directory.
+ * Whether a name a client asks for can name a runtime's directory: one path
+ * segment (no `/`, `\` or NUL, not `.` or `..`), at most 255 characters.
+ * Calvin's node names are not host names (`com.ericsson++++laptop`, parts
+ * with spaces), so nothing more is asked of them.
  */
-const NODE_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+function isNodeDirectoryName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && name !== "." && name !== ".." && !/[/\\\0]/.test(name);
+}
 
 /**
  * An `SNICallback` for `startServer({ tls })` that serves, for each TLS
  * client, the certificate of the node it asked for by name (its SNI
  * server name), found with `loadNodeCredentials`. Contexts are cached.
- * The name comes from the client: one that is not a plain host name (at
- * most 253 characters of letters, digits, `-`, `_` and dots between them)
- * fails the handshake, so it can never name a path outside
- * `<dir>/runtimes`.
+ * The name comes from the client: one that is not a single directory name
+ * (a `/`, `\` or NUL in it, or `.` or `..`) fails the handshake, so it can
+ * never name a path outside `<dir>/runtimes`.
  *
  * @example
  * ```ts ignore
@@ -74,8 +76,8 @@ export function nodeCertificateResolver(securityDir: string): (servername: strin
   const cache = new Map<string, SecureContext>();
   return (servername, callback) => {
     try {
-      if (servername.length > 253 || !NODE_NAME.test(servername)) {
-        throw new Error(`Cannot serve a certificate for ${JSON.stringify(servername)}: not a node name (a host name)`);
+      if (!isNodeDirectoryName(servername)) {
+        throw new Error(`Cannot serve a certificate for ${JSON.stringify(servername)}: a node name is one directory name (no /, \\, NUL, . or ..)`);
       }
       let context = cache.get(servername);
       if (context === undefined) {

@@ -272,6 +272,19 @@ describe("cluster: closes, restarts and start errors", () => {
     await allGone(program.pids);
   });
 
+  // Under run() nothing made the worker leave the cluster once its program had ended: its IPC channel kept
+  // it alive until the primary killed it.
+  it("the same under run() instead of main: the workers' finally blocks run and they leave, none is killed", { timeout: 60_000 }, async () => {
+    program = scenario("cancel-start", { INIT_MS: "20000", RUNNER: "run" });
+    const started = Date.now();
+    assert.equal(await program.exited(), 0);
+    const elapsed = Date.now() - started;
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
+    assert.ok(elapsed < 8000, `the program took ${elapsed} ms`);
+    await allGone(program.pids);
+  });
+
   it("SIGTERM to the primary right after a worker crashed (its replacement still starting) closes every worker, none is killed", {
     timeout: 60_000,
   }, async () => {
@@ -296,6 +309,21 @@ describe("cluster: closes, restarts and start errors", () => {
   // closed the servers again with their own (shorter) grace.
   it("close(4000) on the primary's server gives a request in flight 4000 ms though the servers' grace is 1000", { timeout: 60_000 }, async () => {
     program = scenario("serve", { CLOSE_GRACE: "4000" });
+    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
+    const slow = fetchText(`${url}/slow`);
+    await program.waitFor(/worker \d+ slow request/);
+    program.child.kill("SIGUSR2");
+    const answer = await slow;
+    assert.equal(answer.status, 200);
+    assert.equal(await program.exited(), 0);
+    assert.doesNotMatch(program.err, /corio:/);
+    await allGone(program.pids);
+  });
+
+  // JSON, the IPC channel's format, has no Infinity: the workers got null, took it for "no grace" and closed
+  // their servers with their own.
+  it("close(Infinity) on the primary's server lets a request in flight finish though the servers' grace is 1000", { timeout: 60_000 }, async () => {
+    program = scenario("serve", { CLOSE_GRACE: "Infinity" });
     const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
     const slow = fetchText(`${url}/slow`);
     await program.waitFor(/worker \d+ slow request/);
