@@ -33,7 +33,8 @@ export interface Endpoint {
    * listen there, a socket file left by a server that is gone (connecting
    * to it is refused: a process that crashed; Node removes the file at a
    * clean close) is removed first, as asyncio's `create_unix_server`
-   * does; a live server's socket is left alone (`EADDRINUSE`).
+   * does; a live server's socket is left alone (`EADDRINUSE`; that server
+   * sees one connection that sends nothing and ends).
    */
   path?: string;
 }

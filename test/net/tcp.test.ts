@@ -159,6 +159,81 @@ describe("startServer on a Unix socket path", () => {
     }
   });
 
+  it("two servers starting at once on one stale path: one listens, the other gets EADDRINUSE (never both, one cut off)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const path = join(dir, "socket");
+    try {
+      await staleSocketAt(path);
+      const outcome = await runVirtual(function* () {
+        const outcomes: string[] = [];
+        const decided = new Future<void>();
+        const done = new Future<void>();
+        const starters = [];
+        for (const name of ["A", "B"]) {
+          starters.push(
+            yield* spawn(function* () {
+              try {
+                yield* startServer(
+                  function* (_reader, writer) {
+                    writer.write(`${name}\n`);
+                  },
+                  { path },
+                );
+                outcomes.push("listening");
+              } catch (error) {
+                outcomes.push(String((error as NodeJS.ErrnoException).code));
+              }
+              if (outcomes.length === 2) decided.resolve();
+              if (outcomes.at(-1) !== "listening") return;
+              yield* done; // the server is this task's: it closes as the task ends
+            }),
+          );
+        }
+        yield* decided;
+        const { reader } = yield* openConnection({ path });
+        const answer = text(yield* reader.readLine());
+        done.resolve();
+        for (const starter of starters) yield* starter;
+        return { outcomes: outcomes.sort(), answer };
+      });
+      assert.deepEqual(outcome.outcomes, ["EADDRINUSE", "listening"]);
+      assert.match(outcome.answer, /^[AB]\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a live corio server on the path: EADDRINUSE, and the probe reaches its handler as a connection that ends, not one reset", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const path = join(dir, "socket");
+    try {
+      const seen = await runVirtual(function* () {
+        const seen: string[] = [];
+        const handled = new Future<void>();
+        const live = yield* startServer(
+          function* (reader, writer) {
+            writer.write("hello\n");
+            seen.push(`read ${(yield* reader.read(100)).length} bytes`);
+            handled.resolve();
+          },
+          { path },
+        );
+        const error = yield* rejectsOp(
+          startServer(function* () {}, { path }),
+          Error,
+        );
+        seen.push(String((error as NodeJS.ErrnoException).code));
+        yield* handled;
+        live.close();
+        yield* live.waitClosed();
+        return seen;
+      });
+      assert.deepEqual(seen.sort(), ["EADDRINUSE", "read 0 bytes"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leaves a live server's socket and a file that is not a socket alone: EADDRINUSE", async () => {
     const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
     const live = join(dir, "live");
