@@ -13,6 +13,7 @@ import type * as ts from "typescript";
 interface ParserServices {
   program: ts.Program | null;
   esTreeNodeToTSNodeMap: { get(node: ESTree.Node): ts.Node };
+  tsNodeToESTreeNodeMap?: { get(node: ts.Node): ESTree.Node | undefined };
 }
 
 const MAX_TEXT = 40;
@@ -25,12 +26,39 @@ const COMBINATORS = new Map([
   ["race", "race"],
   ["any", "any"],
 ]);
+/**
+ * The kinds of call argument that may be a function making an operation (a
+ * reference to one, a `function*`, a call that returns one): literals,
+ * object and array literals, `this`, `new`, `await`, unary and binary
+ * expressions and the rest cannot, and spreads and arrows are judged
+ * elsewhere, so checkCallbacks asks the type checker about none of them.
+ */
+const MAY_BE_FUNCTION = new Set([
+  "Identifier",
+  "MemberExpression",
+  "ChainExpression",
+  "CallExpression",
+  "FunctionExpression",
+  "ConditionalExpression",
+  "LogicalExpression",
+  "TSAsExpression",
+  "TSSatisfiesExpression",
+  "TSNonNullExpression",
+]);
+/** What else may initialise a variable that holds a function (besides MAY_BE_FUNCTION's kinds). */
+const MAYBE_INITIALISES_FUNCTION = new Set(["ArrowFunctionExpression", "YieldExpression", "SequenceExpression", "AssignmentExpression"]);
 // ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
 const ANY = 1;
 const VOID = 16384;
 const UNDEFINED = 32768;
 const NULL = 65536;
 const NEVER = 131072;
+// ts.SymbolFlags, by value: Variable (function- or block-scoped), Property, Function, Method, Alias (an import).
+const VARIABLE = 3;
+const PROPERTY = 4;
+const FUNCTION = 16;
+const METHOD = 8192;
+const ALIAS = 2097152;
 
 /** Whether `symbol` is declared in corio's `core/operation` module (its sources or its built `.d.ts`). */
 function declaredByCorio(symbol: ts.Symbol | undefined): boolean {
@@ -283,26 +311,51 @@ export const noFloatingOperation: Rule.RuleModule = {
       }
     };
 
+    /** The innermost function around `node`, if any. */
+    const functionOf = (node: ESTree.Node): (ESTree.Function & Rule.NodeParentExtension) | undefined =>
+      context.sourceCode
+        .getAncestors(node)
+        .findLast(
+          (ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression",
+        ) as (ESTree.Function & Rule.NodeParentExtension) | undefined;
+
     /**
      * The type a declaration gives the value `node` (a function or an object
      * literal): the type written on the variable, class property or
-     * assignment target it initialises, on an `as`/`satisfies`, or, for a
-     * member of an object literal, that member of the object's declared type
-     * (`const jobs: Iterable<Operation<void>> = { *[Symbol.iterator]() {…} }`).
+     * assignment target it initialises, on an `as`/`satisfies`, or on the
+     * function that returns it (`function jobs(): Iterable<Operation<void>> { return {…}; }`,
+     * an arrow's body too); for a member of an object literal, that member of
+     * the object's declared type (`const jobs: Iterable<Operation<void>> = { *[Symbol.iterator]() {…} }`);
+     * for a member of a class, that member of what the class implements or
+     * extends (`class Jobs implements Iterable<Operation<void>>`: TypeScript
+     * gives class members no contextual type).
      * An argument of a call has none here: its contextual type is inferred
      * from the very function being checked (`spawn(function* () { return sleep(1); })`
-     * makes `T` an operation), so it says nothing of intent.
+     * makes `T` an operation), so it says nothing of intent; nor has what a
+     * function returns if nothing declares that function's return type (it
+     * is inferred from the returned value itself, or from a call it is an
+     * argument of).
      */
     const declaredContext = (node: ESTree.Node & Rule.NodeParentExtension): ts.Type | undefined => {
       const parent = node.parent;
       switch (parent.type) {
         case "VariableDeclarator":
-        case "PropertyDefinition":
         case "AssignmentExpression":
         case "AssignmentPattern":
         case "TSAsExpression" as string:
         case "TSSatisfiesExpression" as string:
           return checker.getContextualType(map.get(node) as ts.Expression);
+        case "ReturnStatement": {
+          const fn = functionOf(parent);
+          return fn !== undefined && returnTypeDeclared(fn) ? checker.getContextualType(map.get(node) as ts.Expression) : undefined;
+        }
+        case "ArrowFunctionExpression":
+          return parent.body === node && returnTypeDeclared(parent) ? checker.getContextualType(map.get(node) as ts.Expression) : undefined;
+        case "PropertyDefinition":
+          if (parent.value !== node) return undefined;
+          return checker.getContextualType(map.get(node) as ts.Expression) ?? (parent.static ? undefined : inheritedMember(parent));
+        case "MethodDefinition":
+          return parent.value === node && parent.kind === "method" && !parent.static ? inheritedMember(parent) : undefined;
         case "Property": {
           if (parent.value !== node || parent.parent.type !== "ObjectExpression") return undefined;
           const object = declaredContext(parent.parent as ESTree.ObjectExpression & Rule.NodeParentExtension);
@@ -319,6 +372,30 @@ export const noFloatingOperation: Rule.RuleModule = {
         default:
           return undefined;
       }
+    };
+
+    /** Whether the return type of `fn` is declared: written on it, or given by a declaration (`declaredContext`). */
+    const returnTypeDeclared = (fn: ESTree.Function & Rule.NodeParentExtension): boolean =>
+      (fn as { returnType?: unknown }).returnType != null || declaredContext(fn) !== undefined;
+
+    /**
+     * The type of the member of the same name in the types a class
+     * implements or extends (`[Symbol.iterator]` matched by the checker's
+     * name for it, `__@iterator@<id>`), for an instance member of the class.
+     */
+    const inheritedMember = (member: ESTree.MethodDefinition | ESTree.PropertyDefinition): ts.Type | undefined => {
+      const name = checker.getSymbolAtLocation((map.get(member) as ts.ClassElement).name as ts.Node)?.escapedName;
+      // A member's parent is the class body, whose parent is the class.
+      const owner = map.get((member as ESTree.MethodDefinition & Rule.NodeParentExtension).parent.parent as ESTree.Node) as ts.ClassLikeDeclaration;
+      if (name === undefined) return undefined;
+      for (const clause of owner.heritageClauses ?? []) {
+        for (const heritage of clause.types) {
+          // An `extends` clause gives the base class's instance type, an `implements` clause the interface.
+          const declared = checker.getPropertiesOfType(checker.getTypeAtLocation(heritage)).find((property) => property.escapedName === name);
+          if (declared !== undefined) return checker.getTypeOfSymbol(declared);
+        }
+      }
+      return undefined;
     };
 
     /**
@@ -342,14 +419,6 @@ export const noFloatingOperation: Rule.RuleModule = {
     /** Whether a generator function says it returns an operation (`Operation<Operation<T>>`, `Generator<never, Operation<T>>`). */
     const returnsOperationOnPurpose = (fn: ESTree.Function & Rule.NodeParentExtension): boolean =>
       (declaredIteration(fn)?.returns ?? []).some((part) => types.isOperation(part));
-
-    /** The innermost function around `node`, if any. */
-    const functionOf = (node: ESTree.Node): (ESTree.Function & Rule.NodeParentExtension) | undefined =>
-      context.sourceCode
-        .getAncestors(node)
-        .findLast(
-          (ancestor) => ancestor.type === "FunctionDeclaration" || ancestor.type === "FunctionExpression" || ancestor.type === "ArrowFunctionExpression",
-        ) as (ESTree.Function & Rule.NodeParentExtension) | undefined;
 
     /**
      * Whether the generator function `fn` says it yields operations (or
@@ -410,12 +479,50 @@ export const noFloatingOperation: Rule.RuleModule = {
      */
     const checkCallbacks = (args: (ESTree.Expression | ESTree.SpreadElement)[]): void => {
       for (const argument of args) {
-        if (argument.type === "SpreadElement" || argument.type === "ArrowFunctionExpression") continue;
-        if (argument.type === "FunctionExpression" && (!argument.generator || argument.async)) continue;
-        const signatures = checker.getTypeAtLocation(map.get(argument)).getCallSignatures();
-        if (signatures.length === 0 || !signatures.every((signature) => types.isOperation(checker.getReturnTypeOfSignature(signature)))) continue;
-        if (returnIgnored(argument)) context.report({ node: argument, messageId: "generatorDiscarded", data: { text: textOf(context.sourceCode, argument) } });
+        if (argument.type === "SpreadElement") continue;
+        let discarded: boolean;
+        if (argument.type === "FunctionExpression") {
+          // corio's spawn and run take most of them, and their call is resolved already (the yield* or statement around
+          // it asked): what the caller wants is cheaper to learn than what the generator's body yields.
+          discarded =
+            argument.generator === true && !argument.async && returnIgnored(argument) && makesOperations(checker.getTypeAtLocation(map.get(argument)));
+        } else {
+          const type = callbackType(argument);
+          discarded = type !== undefined && makesOperations(type) && returnIgnored(argument);
+        }
+        if (discarded) context.report({ node: argument, messageId: "generatorDiscarded", data: { text: textOf(context.sourceCode, argument) } });
       }
+    };
+
+    /** Whether every call signature of `type` returns an operation (and it has one). */
+    const makesOperations = (type: ts.Type): boolean => {
+      const signatures = type.getCallSignatures();
+      return signatures.length > 0 && signatures.every((signature) => types.isOperation(checker.getReturnTypeOfSignature(signature)));
+    };
+
+    /**
+     * The type of a call argument other than a function expression, if it
+     * may be a function, found as cheaply as can be: the checker is not
+     * asked about an argument whose syntax cannot be a function (a literal,
+     * `this`, `new`, `await`, an operator's result), nor about a variable
+     * that such an expression initialises or a class; a variable or
+     * parameter gets its declared type (the type at its declaration), not
+     * the one narrowed at the argument, whose flow analysis made the rule
+     * half as slow again.
+     */
+    const callbackType = (argument: ESTree.Expression): ts.Type | undefined => {
+      if (!MAY_BE_FUNCTION.has(argument.type)) return undefined;
+      if (argument.type !== "Identifier") return checker.getTypeAtLocation(map.get(argument));
+      let symbol = checker.getSymbolAtLocation(map.get(argument));
+      if (symbol !== undefined && (symbol.flags & ALIAS) !== 0) symbol = checker.getAliasedSymbol(symbol);
+      if (symbol === undefined || (symbol.flags & (FUNCTION | METHOD | VARIABLE | PROPERTY)) === 0) return undefined;
+      const declaration = symbol.valueDeclaration === undefined ? undefined : services.tsNodeToESTreeNodeMap?.get(symbol.valueDeclaration);
+      if (declaration?.type === "VariableDeclarator" && (declaration.id as { typeAnnotation?: unknown }).typeAnnotation == null) {
+        const init = declaration.init;
+        if (init != null && !MAY_BE_FUNCTION.has(init.type) && !MAYBE_INITIALISES_FUNCTION.has(init.type)) return undefined;
+      }
+      // `f?: () => Operation<void>` passed inside `if (f)`: the declared type's undefined is no function's.
+      return checker.getNonNullableType(checker.getTypeOfSymbol(symbol));
     };
 
     /** Whether `node` is the standard library's `Promise` (the constructor, with its combinators). */

@@ -76,8 +76,9 @@ export function renderTaskTree(tree: TreeSnapshot, limits: RenderLimits): { text
     const depth = level > MAX_INDENT ? `(depth ${level}) ` : "";
     // Each text is cut to the line's limit before it is escaped and joined: a name of millions of
     // characters costs no line of millions (escaping only lengthens, so the line is cut as before).
+    // Every cut keeps surrogate pairs whole.
     let line = `${prefix}${branch}${depth}${printable(clip(task.name, cut))} [${task.state}] p${task.priority} ${formatAge(task.ageMs)}${task.daemon ? " daemon" : ""} waits on ${printable(clip(task.waitingOn, cut))}${task.resources.length > 0 ? `, owns ${printable(clip(task.resources.join(", "), cut))}` : ""}`;
-    if (line.length > cut) line = `${line.slice(0, Math.max(0, cut - 1))}…`;
+    if (line.length > cut) line = `${clip(line, Math.max(0, cut - 1))}…`;
     if (chars + line.length > limits.maxChars) break;
     lines.push(line);
     chars += line.length + 1;
@@ -104,9 +105,26 @@ const MAX_INDENT = 64;
 /** A path longer than this is shown by its end in `formatTaskTable`, the part that names the task. */
 const MAX_PATH_CHARS = 1000;
 
-/** `text` cut to `max` characters, if longer. */
+/**
+ * `text` cut to its first `max` characters (UTF-16 units), if longer: one
+ * fewer if the cut would split a surrogate pair (an emoji), whose first
+ * half alone is no character (a page shows it as �, `isWellFormed()` fails).
+ */
 function clip(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max) : text;
+  if (text.length <= max) return text;
+  return text.slice(0, isLowSurrogate(text.charCodeAt(max)) ? max - 1 : max);
+}
+
+/** `text` cut to its last `max` characters, if longer: one fewer if the cut would split a surrogate pair. */
+function clipStart(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const start = text.length - max;
+  return text.slice(isLowSurrogate(text.charCodeAt(start)) ? start + 1 : start);
+}
+
+/** Whether a UTF-16 unit is the second half of a surrogate pair. */
+function isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
 }
 
 /**
@@ -140,7 +158,7 @@ export function formatTaskTable(tree: TreeSnapshot): string {
       String(task.priority),
       formatAge(task.ageMs),
       task.waitKind,
-      printable(task.path.length > MAX_PATH_CHARS ? `…${task.path.slice(1 - MAX_PATH_CHARS)}` : task.path),
+      printable(task.path.length > MAX_PATH_CHARS ? `…${clipStart(task.path, MAX_PATH_CHARS - 1)}` : task.path),
     ]);
     for (let index = task.children.length - 1; index >= 0; index--) stack.push(task.children[index] as TaskSnapshot);
   }

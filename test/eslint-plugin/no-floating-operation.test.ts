@@ -244,6 +244,19 @@ tester.run("no-floating-operation", rule, {
       errors: [{ messageId: "generatorDiscarded", data: { text: "fetchOne" } }],
     },
     {
+      name: "references to generator functions: an import, aliases, a member, an optional parameter narrowed, a conditional",
+      filename,
+      code: `${imports}function* fetchOne(id: number) { yield* sleep(id); }\nconst alias = fetchOne;\nconst made = function* (id: number) { yield* sleep(id); };\nconst box = { fetchOne };\nexport function* a(maybe?: (id: number) => Operation<void>) { [1].forEach(sleep); [1].forEach(alias); [1].forEach(made); [1].forEach(box.fetchOne); if (maybe) [1].forEach(maybe); [1].forEach(Math.random() > 0.5 ? made : alias); }\n`,
+      errors: [
+        { messageId: "generatorDiscarded", data: { text: "sleep" } },
+        { messageId: "generatorDiscarded", data: { text: "alias" } },
+        { messageId: "generatorDiscarded", data: { text: "made" } },
+        { messageId: "generatorDiscarded", data: { text: "box.fetchOne" } },
+        { messageId: "generatorDiscarded", data: { text: "maybe" } },
+        { messageId: "generatorDiscarded", data: { text: "Math.random() > 0.5 ? made : alias" } },
+      ],
+    },
+    {
       name: "setTimeout(function* () {…}, 10) and new Promise(function* () {…})",
       filename,
       code: `${imports}setTimeout(function* () { yield* sleep(1); }, 10);\nexport const p = new Promise<void>(function* (resolve) { yield* sleep(1); resolve(); });\n`,
@@ -361,6 +374,79 @@ tester.run("no-floating-operation: syntax variants", rule, {
       filename,
       code: `${variantImports}export async function g() { await (0, sleep(1)); }\nexport function* h() { const v = yield sleep(1); }\n`,
       errors: 2,
+    },
+  ],
+});
+
+// From a second outside review: intent declared by a function's return type or a class's heritage, and callbacks of every
+// parameter type (corio's APIs, overloads, unions, any/unknown/Function, generics), which must not be reported.
+const reviewImports = `import { all, run, sleep, spawn, scope, start, every, limitGather, retry, shield, timeout, type Operation } from "../../../src/index.ts";\nfunction* work(): Operation<void> { yield* sleep(1); }\nfunction* item(n: number): Operation<number> { yield* sleep(n); return n; }\n`;
+const reviewCase = (name: string, body: string) => ({ name, filename, code: `${reviewImports}${body}\n` });
+tester.run("no-floating-operation: declared intent, callback types", rule, {
+  valid: [
+    reviewCase(
+      "class implements Iterable<Operation<void>>: yield* of its array, yield of one",
+      "export class Jobs implements Iterable<Operation<void>> { ops: Operation<void>[] = [sleep(1)]; *[Symbol.iterator]() { yield* this.ops; yield sleep(2); } }",
+    ),
+    reviewCase(
+      "a class member declared by its base class or interface",
+      "class Base { *jobs(): Generator<Operation<void>> {} }\ninterface Later { make: () => Operation<Operation<void>> }\nexport class Sub extends Base implements Later { *jobs() { yield sleep(1); } make = function* () { return sleep(1); }; }",
+    ),
+    reviewCase(
+      "object literal returned from a function typed Iterable<Operation<void>>",
+      "export function jobs(ids: number[], ops: Operation<void>[]): Iterable<Operation<void>> { if (ids.length === 0) return { *[Symbol.iterator]() { yield* ops; } }; return { *[Symbol.iterator]() { for (const id of ids) yield sleep(id); } }; }",
+    ),
+    reviewCase(
+      "arrow body typed Iterable<Operation<void>>, and an arrow declared by its variable",
+      "export const jobs = (ids: number[]): Iterable<Operation<void>> => ({ *[Symbol.iterator]() { for (const id of ids) yield sleep(id); } });\nexport const more: () => Iterable<Operation<void>> = () => ({ *[Symbol.iterator]() { yield* [sleep(1), sleep(2)]; } });",
+    ),
+    reviewCase(
+      "object literal typed Iterable<Operation<void>> yield*s an array",
+      "export const jobs: Iterable<Operation<void>> = { *[Symbol.iterator]() { yield* [sleep(1), sleep(2)]; } };",
+    ),
+    reviewCase(
+      "corio's APIs take generator functions and references to them",
+      "export function* op() { yield* spawn(work); yield* scope(work); yield* shield(work); yield* timeout(10, work); yield* retry(item); yield* every(10, work); yield* limitGather([1, 2], 1, item); yield* start(function* (started) { started(); yield* sleep(1); }); }\nawait run(work);\nimport { it } from 'node:test';\nit('x', () => run(work));",
+    ),
+    reviewCase(
+      "callback types that do not ignore an operation: generic, overloaded, union, any, unknown, Function, void | Operation",
+      [
+        "declare function traced<F extends (...args: any[]) => void>(f: F): F;\nexport const t = traced(work);\nexport const u = traced(function* () { yield* sleep(1); });",
+        "declare function call<T>(cb: () => T): T;\nexport const o = call(work);",
+        "declare function each<T, R>(xs: T[], f: (x: T) => R): R[];\nexport const r = each([1], item);",
+        "declare function on(e: 'tick', cb: () => void): void;\ndeclare function on(e: 'job', cb: () => Operation<void>): void;\non('job', work);\non('job', function* () { yield* sleep(1); });",
+        "declare function union(cb: (() => void) | (() => Operation<void>)): void;\nunion(work);",
+        "declare function anyCb(cb: any): void;\nanyCb(work);\nanyCb(function* () { yield* sleep(1); });",
+        "declare function unknownCb(cb: () => unknown): void;\nunknownCb(work);\nunknownCb(function* () { yield* sleep(1); });",
+        "declare function fn(cb: Function): void;\nfn(work);",
+        "declare function maybeVoid(cb: () => void | Operation<void>): void;\nmaybeVoid(work);",
+      ].join("\n"),
+    ),
+    // Odd syntax must never throw.
+    reviewCase(
+      "object literal with spread, computed keys, getters; nested typed object literal; destructuring defaults",
+      "const base = { a: 1 };\nconst k = 'x';\nexport const o: Record<string, unknown> = { ...base, [k]: function* () { yield* sleep(1); }, get g() { return sleep(1); }, *m() { yield* sleep(1); }, *[Symbol.iterator]() { yield* sleep(1); } };\nexport const n: { inner: { f: () => Operation<Operation<void>> } } = { inner: { f: function* () { return sleep(1); } } };\nexport function f({ g = function* () { yield* sleep(1); } }: { g?: () => Operation<void> } = {}) { return g; }\nexport const [h = function* () { return sleep(1); }] = [] as (() => Operation<Operation<void>>)[];",
+    ),
+    reviewCase(
+      "private, static, declare and abstract members; super(work); optional call; new without arguments; tagged template",
+      "export abstract class A { declare d: () => void; abstract m(): Operation<void>; *#p() { yield* sleep(1); } static *s() { yield* sleep(1); } run() { return this.#p(); } }\nclass B { constructor(public f: () => Operation<void>) {} }\nexport class C extends B { constructor() { super(work); } }\ndeclare const maybe: ((cb: () => Operation<void>) => void) | undefined;\nmaybe?.(work);\nclass D {}\nexport const d = new D;\nconst tag = (s: TemplateStringsArray) => s;\nexport const tt = tag`x`;",
+    ),
+  ],
+  invalid: [
+    // Without a declared return type, what a function returns has an inferred type, which says nothing of intent.
+    {
+      ...reviewCase(
+        "an iterable returned from a function, an arrow or a class with nothing declared",
+        "export function jobs(ids: number[]) { return { *[Symbol.iterator]() { for (const id of ids) yield sleep(id); } }; }\nexport const more = () => ({ *[Symbol.iterator]() { yield* [sleep(1)]; } });\nexport class Jobs { *[Symbol.iterator]() { yield sleep(1); } }\ndeclare function use(f: () => Iterable<Operation<void>>): void;\nuse(() => ({ *[Symbol.iterator]() { yield sleep(2); } }));",
+      ),
+      errors: [{ messageId: "yieldWithoutStar" }, { messageId: "delegatedArray" }, { messageId: "yieldWithoutStar" }, { messageId: "yieldWithoutStar" }],
+    },
+    {
+      ...reviewCase(
+        "a class whose heritage does not declare the member",
+        "interface Named { name: string }\nexport class Jobs implements Named { name = 'x'; *[Symbol.iterator]() { yield sleep(1); } static *s() { yield sleep(2); } }",
+      ),
+      errors: [{ messageId: "yieldWithoutStar" }, { messageId: "yieldWithoutStar" }],
     },
   ],
 });

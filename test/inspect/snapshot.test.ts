@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Scope } from "../../src/core/_scope.ts";
 import { Event, Future, Lock, type Operation, Queue, StreamReader, sleep, spawn, suspend } from "../../src/index.ts";
+import { renderTaskTree } from "../../src/inspect/format.ts";
 import { formatTaskTable, formatTaskTree, snapshotTasks, type TaskSnapshot } from "../../src/inspect/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
@@ -144,6 +145,34 @@ describe("snapshotTasks", () => {
     const lines = table.split("\n");
     assert.equal(lines.length, 200_002);
     assert.match(lines.at(-1) ?? "", /^200000\s+running\s+10\s+5ms\s+future\s+t0\/t200000$/);
+  });
+
+  it("cuts long paths, names and lines between characters, never inside a surrogate pair (review)", () => {
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot => ({
+      id: 1,
+      name,
+      path: name,
+      state: "running",
+      priority: 10,
+      ageMs: 5,
+      daemon: false,
+      waitKind: "future",
+      waitingOn: name,
+      resources: [name],
+      children,
+    });
+    // 600 emoji are 1200 UTF-16 units: the path's last 999 would start with the second half of a pair.
+    for (const name of ["😀".repeat(600), `a${"😀".repeat(600)}`]) {
+      const table = formatTaskTable({ time: 0, count: 1, shown: 1, roots: [task(name)] });
+      assert.doesNotMatch(table, lone);
+      assert.match(table.split("\n")[1] ?? "", /future {2}…😀+$/u);
+      for (const maxLineChars of [100, 101, 1000, 1001]) {
+        const { text } = renderTaskTree({ time: 0, count: 2, shown: 2, roots: [task(name, [task(name)])] }, { maxLines: 10, maxChars: 10_000, maxLineChars });
+        assert.doesNotMatch(text, lone, `maxLineChars ${maxLineChars}`);
+        for (const line of text.split("\n")) assert.ok(line.length <= maxLineChars && line.length >= maxLineChars - 1, `${line.length}`);
+      }
+    }
   });
 
   it("escapes control characters in names: a name cannot forge a line or send a terminal escape (L7)", async () => {
