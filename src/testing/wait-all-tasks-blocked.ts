@@ -24,7 +24,9 @@ class IdlePark extends Park {
  * an I/O poll that finds nothing; corio after two host turns
  * (`setImmediate`s, the second after Node's I/O poll) in which no task ran,
  * so a task awaiting a settled promise, or bytes a peer has already sent,
- * runs first. Time does not move meanwhile.
+ * runs first. Time does not move meanwhile. (Deno runs `setImmediate`
+ * callbacks without polling I/O between them: there, bytes already sent
+ * may reach their reader only after the waiters.)
  * Tests use it to reach a known interleaving without sleeping: start some
  * tasks, wait until they are all blocked, then check their state.
  *
