@@ -44,9 +44,13 @@ const MAY_BE_FUNCTION = new Set([
   "TSAsExpression",
   "TSSatisfiesExpression",
   "TSNonNullExpression",
+  "TSTypeAssertion",
+  // `forEach(yield* pick())`, `forEach(await pick())`: a value got from an operation or a promise.
+  "YieldExpression",
+  "AwaitExpression",
 ]);
 /** What else may initialise a variable that holds a function (besides MAY_BE_FUNCTION's kinds). */
-const MAYBE_INITIALISES_FUNCTION = new Set(["ArrowFunctionExpression", "YieldExpression", "SequenceExpression", "AssignmentExpression"]);
+const MAYBE_INITIALISES_FUNCTION = new Set(["ArrowFunctionExpression", "SequenceExpression", "AssignmentExpression"]);
 // ts.TypeFlags, by value: the rule imports only TypeScript's types (typescript is the parser's peer, not corio's).
 const ANY = 1;
 const VOID = 16384;
@@ -488,11 +492,20 @@ export const noFloatingOperation: Rule.RuleModule = {
             argument.generator === true && !argument.async && returnIgnored(argument) && makesOperations(checker.getTypeAtLocation(map.get(argument)));
         } else {
           const type = callbackType(argument);
-          discarded = type !== undefined && makesOperations(type) && returnIgnored(argument);
+          discarded = type !== undefined && (makesOperations(type) || (mayNarrow(type) && makesOperations(narrowedType(argument)))) && returnIgnored(argument);
         }
         if (discarded) context.report({ node: argument, messageId: "generatorDiscarded", data: { text: textOf(context.sourceCode, argument) } });
       }
     };
+
+    /**
+     * Whether the type at the argument may be a function where the declared
+     * one is not: an untyped `let` (`any`) assigned a `function*` later, or a
+     * union narrowed by a test (`let cb: (() => Operation<void>) | false`,
+     * passed inside `if (cb)`). Only then is the flow analysis paid for.
+     */
+    const mayNarrow = (type: ts.Type): boolean => (type.flags & ANY) !== 0 || type.isUnion();
+    const narrowedType = (argument: ESTree.Expression): ts.Type => checker.getTypeAtLocation(map.get(argument));
 
     /** Whether every call signature of `type` returns an operation (and it has one). */
     const makesOperations = (type: ts.Type): boolean => {

@@ -461,3 +461,84 @@ describe("configs.recommended", () => {
     assert.doesNotThrow(() => linter.verify("export default [];\n", [plugin.configs.recommended], "eslint.config.js"));
   });
 });
+
+const review3Imports = `import { all, Lock, run, sleep, spawn, until, type Operation } from "../../../src/index.ts";\n`;
+const generatorDiscarded = (text: string) => ({ messageId: "generatorDiscarded", data: { text } });
+tester.run("no-floating-operation: generator functions reached through a variable, a narrowing or a value got from an operation", rule, {
+  valid: [
+    {
+      name: "V1 arrow returning arrow returning object literal (no loop, no crash)",
+      filename,
+      code: `${review3Imports}export const f = () => () => ({ a: 1, *[Symbol.iterator]() { yield* sleep(1); } });\n`,
+    },
+    {
+      name: "V2 const f: F = () => ... self-referential",
+      filename,
+      code: `${review3Imports}type F = () => Iterable<Operation<void>>;\nexport const f: F = () => ({ *[Symbol.iterator]() { yield sleep(1); yield* f(); } });\n`,
+    },
+    {
+      name: "V3 class extends generic base whose member type depends on T",
+      filename,
+      code: `${review3Imports}class Base<T> { items: T[] = []; *[Symbol.iterator](): Iterator<T> { yield* this.items; } }\nexport class Jobs extends Base<Operation<void>> { override *[Symbol.iterator]() { yield* this.items; } }\n`,
+    },
+    {
+      name: "V4 override of a method returning Operation<Operation>",
+      filename,
+      code: `${review3Imports}class A { *make(): Operation<Operation<void>> { return sleep(1); } }\nexport class B extends A { override *make() { return sleep(2); } }\n`,
+    },
+    {
+      name: "V5 crash hunt: computed non-symbol key, private method, extends null-ish, implements unknown",
+      filename,
+      code: `${review3Imports}const key = "k" as string;\nexport class C extends (Object as any) implements Iterable<Operation<void>> { [key]() { return 1; } #p() { return 2; } *[Symbol.iterator]() { yield* [sleep(1)]; } }\n`,
+    },
+    {
+      name: "V6 crash hunt: class expression in return with declared type",
+      filename,
+      code: `${review3Imports}export function mk(): new () => Iterable<Operation<void>> { return class implements Iterable<Operation<void>> { *[Symbol.iterator]() { yield sleep(1); } }; }\n`,
+    },
+  ],
+  invalid: [
+    {
+      name: "I1 let with a false|function declared type, narrowed by if",
+      filename,
+      code: `${review3Imports}export function* a() { let cb: ((id: number) => Operation<void>) | false = false; if (Math.random() > 0.5) cb = function* (id: number) { yield* sleep(id); }; if (cb) [1].forEach(cb); }\n`,
+      errors: [generatorDiscarded("cb")],
+    },
+    {
+      name: "I2 let without a type, assigned a generator later",
+      filename,
+      code: `${review3Imports}export function* a() { let f; f = function* (id: number) { yield* sleep(id); }; [1].forEach(f); }\n`,
+      errors: [generatorDiscarded("f")],
+    },
+    {
+      name: "I3 const initialised by await",
+      filename,
+      code: `${review3Imports}export async function a() { const handler = await Promise.resolve(function* (id: number) { yield* sleep(id); }); [1].forEach(handler); }\n`,
+      errors: [generatorDiscarded("handler")],
+    },
+    {
+      name: "I4 const initialised by an angle-bracket assertion",
+      filename,
+      code: `${review3Imports}export function a() { const handler = <(id: number) => Operation<void>>(function* (id: number) { yield* sleep(id); }); [1].forEach(handler); }\n`,
+      errors: [generatorDiscarded("handler")],
+    },
+    {
+      name: "I5 argument is yield* of a factory",
+      filename,
+      code: `${review3Imports}function* pick(): Operation<(id: number) => Operation<void>> { return function* (id: number) { yield* sleep(id); }; }\nexport function* a(): Operation<void> { [1].forEach(yield* pick()); }\n`,
+      errors: [generatorDiscarded("yield* pick()")],
+    },
+    {
+      name: "I6 argument is await of a factory",
+      filename,
+      code: `${review3Imports}async function pick() { return function* (id: number) { yield* sleep(id); }; }\nexport async function a() { [1].forEach(await pick()); }\n`,
+      errors: [generatorDiscarded("await pick()")],
+    },
+    {
+      name: "I7 nothing declared: arrow returning object literal still reported",
+      filename,
+      code: `${review3Imports}export const f = () => ({ *[Symbol.iterator]() { yield sleep(1); } });\n`,
+      errors: [{ messageId: "yieldWithoutStar" }],
+    },
+  ],
+});
