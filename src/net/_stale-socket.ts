@@ -35,10 +35,13 @@ export function* removeStaleSocket(path: string): Operation<boolean> {
   probe.once("connect", () => {
     park.resolve(false);
     // A live server: end the connection as a client would (a reset would reach its handler as a peer that
-    // went away); what it sends is read and dropped, and a server that keeps it open is left after a while.
+    // went away); what it sends is read and dropped, and a server that keeps it open (a heartbeat would
+    // keep an idle timeout from firing) is left after PROBE_LINGER_MS.
     const socket = probe as Socket;
+    const linger = setTimeout(() => socket.destroy(), PROBE_LINGER_MS);
+    linger.unref();
+    socket.once("close", () => clearTimeout(linger));
     socket.on("data", () => {});
-    socket.setTimeout(PROBE_LINGER_MS, () => socket.destroy());
     socket.unref();
     socket.end();
   });

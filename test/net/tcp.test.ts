@@ -234,6 +234,40 @@ describe("startServer on a Unix socket path", () => {
     }
   });
 
+  it("the probe of a live server that keeps sending (a heartbeat) still goes: its connection closes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const path = join(dir, "socket");
+    const probeClosed = promiseWithResolvers<void>();
+    const heartbeats = new Set<NodeJS.Timeout>();
+    // Half-open allowed: the probe's end does not end this side, which sends on.
+    const other = createNetServer({ allowHalfOpen: true }, (socket) => {
+      const beat = setInterval(() => socket.writable && socket.write("ping\n"), 100);
+      heartbeats.add(beat);
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        clearInterval(beat);
+        probeClosed.resolve();
+      });
+    });
+    await new Promise<void>((resolve) => other.listen(path, resolve));
+    try {
+      await runVirtual(function* () {
+        const error = yield* rejectsOp(
+          startServer(function* () {}, { path }),
+          Error,
+        );
+        assert.equal((error as NodeJS.ErrnoException).code, "EADDRINUSE");
+      });
+      // An idle timeout, which every heartbeat put off, kept it open for good.
+      const bound = setTimeout(() => probeClosed.reject(new Error("the probe's connection is still open after 10 s")), 10_000);
+      await probeClosed.promise.finally(() => clearTimeout(bound));
+    } finally {
+      for (const beat of heartbeats) clearInterval(beat);
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leaves a live server's socket and a file that is not a socket alone: EADDRINUSE", async () => {
     const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
     const live = join(dir, "live");
