@@ -306,34 +306,22 @@ describe("cluster: closes, restarts and start errors", () => {
   });
 
   // The primary's close(grace) closed the workers' servers with it, then stopped their loops, which
-  // closed the servers again with their own (shorter) grace.
-  it("close(4000) on the primary's server gives a request in flight 4000 ms though the servers' grace is 1000", { timeout: 60_000 }, async () => {
-    program = scenario("serve", { CLOSE_GRACE: "4000" });
-    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
-    const slow = fetchText(`${url}/slow`);
-    await program.waitFor(/worker \d+ slow request/);
-    program.child.kill("SIGUSR2");
-    const answer = await slow;
-    assert.equal(answer.status, 200);
-    assert.equal(await program.exited(), 0);
-    assert.doesNotMatch(program.err, /corio:/);
-    await allGone(program.pids);
-  });
-
-  // JSON, the IPC channel's format, has no Infinity: the workers got null, took it for "no grace" and closed
-  // their servers with their own.
-  it("close(Infinity) on the primary's server lets a request in flight finish though the servers' grace is 1000", { timeout: 60_000 }, async () => {
-    program = scenario("serve", { CLOSE_GRACE: "Infinity" });
-    const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
-    const slow = fetchText(`${url}/slow`);
-    await program.waitFor(/worker \d+ slow request/);
-    program.child.kill("SIGUSR2");
-    const answer = await slow;
-    assert.equal(answer.status, 200);
-    assert.equal(await program.exited(), 0);
-    assert.doesNotMatch(program.err, /corio:/);
-    await allGone(program.pids);
-  });
+  // closed the servers again with their own (shorter) grace. And JSON, the IPC channel's format, has no
+  // Infinity: the workers got null for close(Infinity), took it for "no grace" and used their own.
+  for (const grace of ["4000", "Infinity"]) {
+    it(`close(${grace}) on the primary's server lets a request in flight finish though the servers' grace is 1000`, { timeout: 60_000 }, async () => {
+      program = scenario("serve", { CLOSE_GRACE: grace });
+      const [, url] = (await program.waitFor(/primary \d+ serving url=(\S+)/)) as RegExpMatchArray;
+      const slow = fetchText(`${url}/slow`);
+      await program.waitFor(/worker \d+ slow request/);
+      program.child.kill("SIGUSR2");
+      const answer = await slow;
+      assert.equal(answer.status, 200);
+      assert.equal(await program.exited(), 0);
+      assert.doesNotMatch(program.err, /corio:/);
+      await allGone(program.pids);
+    });
+  }
 
   // Node's cluster closes a port-0 server's shared handle once every worker that shared it has exited:
   // the restarted workers' listen(0) got a new free port, while the primary still reported the old one.
