@@ -49,12 +49,13 @@ export function loadNodeCredentials(securityDir: string, nodeName: string): Node
 
 /**
  * Whether a name a client asks for can name a runtime's directory: one path
- * segment (no `/`, `\` or NUL, not `.` or `..`), at most 255 characters.
+ * segment (no `/`, `\` or NUL, not `.` or `..`), at most 255 bytes in UTF-8.
  * Calvin's node names are not host names (`com.ericsson++++laptop`, parts
  * with spaces), so nothing more is asked of them.
  */
 function isNodeDirectoryName(name: string): boolean {
-  return name.length > 0 && name.length <= 255 && name !== "." && name !== ".." && !/[/\\\0]/.test(name);
+  // 255 bytes, as file systems count a name (a long non-ASCII name would fail there, less clearly).
+  return name.length > 0 && Buffer.byteLength(name) <= 255 && name !== "." && name !== ".." && !/[/\\\0]/.test(name);
 }
 
 /**

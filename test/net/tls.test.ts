@@ -186,12 +186,12 @@ describe("TLS by node name", { skip }, () => {
       });
       return result;
     };
-    for (const name of ["../outside", "..", ".", "a/b", "a\\b", "node-a\0", "", "x".repeat(256)]) {
+    for (const name of ["../outside", "..", ".", "a/b", "a\\b", "node-a\0", "", "x".repeat(256), "名".repeat(86)]) {
       assert.match(outcome(name), /^Cannot serve a certificate for .*: a node name is one directory name/, JSON.stringify(name));
     }
     assert.equal(outcome("node-a"), "context");
     // Calvin's node names are not host names (calvin-base's example runtime is `com.ericsson++++laptop`): looked up.
-    for (const name of ["runtime.example_1-2", "com.ericsson++++laptop", "Ericsson Research-alpha1", ".node-a", "node-a.", "x".repeat(255)]) {
+    for (const name of ["runtime.example_1-2", "com.ericsson++++laptop", "Ericsson Research-alpha1", ".node-a", "node-a.", "x".repeat(255), "名".repeat(85)]) {
       assert.match(outcome(name), /^Cannot find the certificate of node /, JSON.stringify(name));
     }
   });
