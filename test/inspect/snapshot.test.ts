@@ -9,6 +9,16 @@ import { checkLeaks } from "../_helpers.ts";
 
 checkLeaks();
 
+/**
+ * A chain of `depth` nested tasks named `n` below the caller, each waiting on `stop`, not on its child:
+ * a join's description names the child's path, which climbs to the root (a chain of joins costs d²/2
+ * steps to describe, in the core's join).
+ */
+function* nestedChain(depth: number, stop: Future<void>): Operation<void> {
+  if (depth > 0) yield* spawn(() => nestedChain(depth - 1, stop), { name: "n" });
+  yield* stop;
+}
+
 describe("snapshotTasks", () => {
   it("says what each task waits on in words: a lock, a queue get, a read, an event, a child", async () => {
     await runVirtual(
@@ -227,11 +237,7 @@ describe("snapshotTasks", () => {
     await runVirtual(
       function* () {
         const stop = new Future<void>();
-        function* nest(level: number): Operation<void> {
-          if (level > 0) yield* spawn(() => nest(level - 1), { name: "n" });
-          yield* stop;
-        }
-        yield* spawn(() => nest(depth), { name: "chain" });
+        yield* spawn(() => nestedChain(depth, stop), { name: "chain" });
         yield* waitAllTasksBlocked();
         // Count the steps of the path getter (each climbs one level): d²/2 of them made a deep chain slow.
         const getter = Object.getOwnPropertyDescriptor(Scope.prototype, "path")?.get as () => string;
@@ -265,13 +271,7 @@ describe("snapshotTasks", () => {
     await runVirtual(
       function* () {
         const stop = new Future<void>();
-        // Each waits on a Future, not on its child: a join's description names the child's path, which
-        // climbs to the root (a chain of joins costs d²/2 steps to describe, in the core's join).
-        function* nest(level: number): Operation<void> {
-          if (level > 0) yield* spawn(() => nest(level - 1), { name: "n" });
-          yield* stop;
-        }
-        const chain = yield* spawn(() => nest(depth), { name: "chain" });
+        const chain = yield* spawn(() => nestedChain(depth, stop), { name: "chain" });
         yield* waitAllTasksBlocked();
         try {
           const tree = snapshotTasks();
