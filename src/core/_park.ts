@@ -63,8 +63,13 @@ export class Park {
     return false;
   }
 
-  /** A short description for the inspector: what exactly is awaited. */
-  describe(): string {
+  /**
+   * A short description for the inspector: what exactly is awaited.
+   * `_taskPath` is the parked task's path when the caller has it at hand
+   * (a walk of the tree does), so a description that names a task below it
+   * need not climb to the root for every task of a deep chain.
+   */
+  describe(_taskPath?: string): string {
     return this.what ?? KIND_WORDS[this.kind];
   }
 }

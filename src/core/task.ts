@@ -622,11 +622,11 @@ export class TaskImpl<T = unknown> extends Scope implements Task<T>, Runnable {
     return (this.flags & QUEUED) !== 0 || (this.flags & STARTED) === 0 ? "ready" : "running";
   }
 
-  /** What the task waits on, for the inspector. */
-  waitDescription(): string {
+  /** What the task waits on, for the inspector; `path` is the task's own, if the caller has it (see `Park.describe`). */
+  waitDescription(path?: string): string {
     if (this.#state >= DONE) return "";
     if ((this.flags & BODY_DONE) !== 0) return "its children to finish";
-    if (this.park !== null) return this.park.describe();
+    if (this.park !== null) return this.park.describe(path);
     return (this.flags & QUEUED) !== 0 || (this.flags & STARTED) === 0 ? "its turn to run (ready)" : "nothing: it is running now";
   }
 }

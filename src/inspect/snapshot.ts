@@ -97,7 +97,7 @@ export function snapshotTasks(root?: Task<unknown>, options: SnapshotOptions = {
       ageMs: Math.max(0, now - task.createdAt),
       daemon: task.isDaemon,
       waitKind: task.waitKind(),
-      waitingOn: task.waitDescription(),
+      waitingOn: task.waitDescription(path),
       resources: task.resourceNames(),
       children: [],
     };

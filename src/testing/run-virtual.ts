@@ -11,7 +11,7 @@ import { describe, describeKind, isCancellation } from "../core/errors.ts";
 import { type ErrorContext, type ErrorHandler, Loop } from "../core/loop.ts";
 import type { OperationLike } from "../core/operation.ts";
 import { startRoot } from "../core/run.ts";
-import type { Task } from "../core/task.ts";
+import type { Task, TaskImpl } from "../core/task.ts";
 import { VirtualClock } from "../core/virtual-clock.ts";
 
 /** Options of `runVirtual`. */
@@ -234,16 +234,46 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   return (outcome as { ok: true; value: T }).value;
 }
 
+/**
+ * The unfinished tasks, one line each, for a deadlock or leftover report: at
+ * most `MAX_REPORTED_TASKS` lines, the indentation stopping at `MAX_INDENT`
+ * levels with the depth written out instead, as `corio/inspect`'s tree does.
+ */
 function describeTree(loop: Loop): string {
   const lines: string[] = [];
-  const visit = (task: Task<unknown>, depth: number): void => {
-    const impl = task as Task<unknown> & { waitDescription(): string };
-    lines.push(`${"  ".repeat(depth)}${task.name} [${task.state}] waits on ${impl.waitDescription()}`);
-    for (const child of task.children) visit(child, depth + 1);
-  };
-  for (const root of loop.roots) visit(root, 1);
+  let total = 0;
+  for (const root of loop.roots) {
+    total += root.subtreeSize();
+    // Depth-first, each task before its children, with a stack of its own: a chain of nested tasks
+    // can be thousands deep. Each path is its parent's and a name, handed to the wait's words so a
+    // join does not climb to the root again.
+    const stack: [TaskImpl<unknown>, number, string][] = [[root, 1, root.path]];
+    while (stack.length > 0 && lines.length < MAX_REPORTED_TASKS) {
+      const [task, depth, path] = stack.pop() as [TaskImpl<unknown>, number, string];
+      const deep = depth > MAX_INDENT ? `(depth ${depth}) ` : "";
+      lines.push(`${"  ".repeat(Math.min(depth, MAX_INDENT))}${deep}${task.name} [${task.state}] waits on ${clipMiddle(task.waitDescription(path))}`);
+      const children = task.childList(MAX_REPORTED_TASKS - lines.length) as TaskImpl<unknown>[];
+      for (let i = children.length - 1; i >= 0; i--) {
+        const child = children[i] as TaskImpl<unknown>;
+        stack.push([child, depth + 1, `${path}/${child.name}`]);
+      }
+    }
+  }
+  if (total > lines.length) lines.push(`  … ${total - lines.length} more task(s) not shown`);
   return lines.join("\n");
 }
+
+/** `text`, its middle cut out if it is long: the path of a task deep in a chain ends with the names that tell it apart. */
+function clipMiddle(text: string): string {
+  return text.length <= MAX_WAIT_WORDS ? text : `${text.slice(0, 80)}…${text.slice(text.length - (MAX_WAIT_WORDS - 81))}`;
+}
+
+/** How many characters of a wait's words a report line keeps. */
+const MAX_WAIT_WORDS = 240;
+/** How many tasks a report lists. */
+const MAX_REPORTED_TASKS = 1000;
+/** How many levels a report indents. */
+const MAX_INDENT = 64;
 
 /** What kind of value an option was, for an error message: `string`, `null`, `an object`, `a RealClock`. */
 function kindOf(value: unknown): string {

@@ -10,13 +10,13 @@ import { checkLeaks } from "../_helpers.ts";
 checkLeaks();
 
 /**
- * A chain of `depth` nested tasks named `n` below the caller, each waiting on `stop`, not on its child:
- * a join's description names the child's path, which climbs to the root (a chain of joins costs d²/2
- * steps to describe, in the core's join).
+ * A chain of `depth` nested tasks named `n` below the caller, each waiting on `stop`, or with `joined`
+ * on its child (whose description names the child's path), the last one on `stop`.
  */
-function* nestedChain(depth: number, stop: Future<void>): Operation<void> {
-  if (depth > 0) yield* spawn(() => nestedChain(depth - 1, stop), { name: "n" });
-  yield* stop;
+function* nestedChain(depth: number, stop: Future<void>, joined = false): Operation<void> {
+  if (depth === 0) return yield* stop;
+  const child = yield* spawn(() => nestedChain(depth - 1, stop, joined), { name: "n" });
+  yield* joined ? child : stop;
 }
 
 describe("snapshotTasks", () => {
@@ -232,38 +232,44 @@ describe("snapshotTasks", () => {
     assert.deepEqual(shown, ["0ms", "999ms", "1.0s", "1.0s", "59.9s", "1m0s", "1m0s", "2m0s", "59m59s", "1h0m", "2h5m"]);
   });
 
-  it("a chain of nested tasks costs a path step per task, not one per ancestor (L9)", async () => {
-    const depth = 300;
-    await runVirtual(
-      function* () {
-        const stop = new Future<void>();
-        yield* spawn(() => nestedChain(depth, stop), { name: "chain" });
-        yield* waitAllTasksBlocked();
-        // Count the steps of the path getter (each climbs one level): d²/2 of them made a deep chain slow.
-        const getter = Object.getOwnPropertyDescriptor(Scope.prototype, "path")?.get as () => string;
-        let steps = 0;
-        Object.defineProperty(Scope.prototype, "path", {
-          configurable: true,
-          get(this: Scope) {
-            steps++;
-            return getter.call(this);
-          },
-        });
-        let tree: ReturnType<typeof snapshotTasks>;
-        try {
-          tree = snapshotTasks();
-        } finally {
-          Object.defineProperty(Scope.prototype, "path", { configurable: true, get: getter });
-        }
-        assert.ok(steps < depth, `${steps} steps of the path getter for ${depth + 2} tasks`);
-        let deepest = tree.roots[0];
-        while (deepest !== undefined && deepest.children.length > 0) deepest = deepest.children[0];
-        assert.equal(deepest?.path, `app/chain${"/n".repeat(depth)}`);
-        stop.resolve();
-      },
-      { name: "app" },
-    );
-  });
+  for (const joined of [false, true]) {
+    it(`a chain of nested tasks${joined ? " that each join their child" : ""} costs a path step per task, not one per ancestor (L9)`, async () => {
+      const depth = 300;
+      await runVirtual(
+        function* () {
+          const stop = new Future<void>();
+          yield* spawn(() => nestedChain(depth, stop, joined), { name: "chain" });
+          yield* waitAllTasksBlocked();
+          // Count the steps of the path getter (each climbs one level): d²/2 of them made a deep chain slow.
+          const getter = Object.getOwnPropertyDescriptor(Scope.prototype, "path")?.get as () => string;
+          let steps = 0;
+          Object.defineProperty(Scope.prototype, "path", {
+            configurable: true,
+            get(this: Scope) {
+              steps++;
+              return getter.call(this);
+            },
+          });
+          let tree: ReturnType<typeof snapshotTasks>;
+          try {
+            tree = snapshotTasks();
+          } finally {
+            Object.defineProperty(Scope.prototype, "path", { configurable: true, get: getter });
+          }
+          assert.ok(steps < depth, `${steps} steps of the path getter for ${depth + 2} tasks`);
+          let deepest = tree.roots[0];
+          while (deepest !== undefined && deepest.children.length > 0) deepest = deepest.children[0];
+          assert.equal(deepest?.path, `app/chain${"/n".repeat(depth)}`);
+          if (joined) {
+            let task = tree.roots[0]?.children[0];
+            for (let level = 0; level < depth; level++, task = task?.children[0]) assert.equal(task?.waitingOn, `task ${task?.children[0]?.path} to finish`);
+          }
+          stop.resolve();
+        },
+        { name: "app" },
+      );
+    });
+  }
 
   it("snapshotTasks, formatTaskTree and formatTaskTable take a chain of 20,000 nested tasks (review)", async () => {
     // Walked by recursion, a chain 4,000 to 8,000 deep overflowed the stack (RangeError); the core runs such chains.

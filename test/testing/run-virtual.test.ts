@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { callLater, callSoon, currentTime, Future, run, shield, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
+import { callLater, callSoon, currentTime, Future, type Operation, run, shield, sleep, spawn, suspend, timeout, until } from "../../src/index.ts";
 import { runVirtual, VirtualClock, VirtualTestError } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -21,6 +21,35 @@ describe("runVirtual", () => {
           error.message,
           /^Deadlock: every task is blocked and nothing can wake them:\n {2}test \[running\] waits on a Future to be set\n {4}stuck \[running\] waits on a Future to be set$/,
         );
+        return true;
+      },
+    );
+  });
+
+  it("reports a deadlock in a chain of 20,000 tasks that each join their child: the first 1,000 tasks, indented at most 64 levels, long waits cut in the middle (review)", async () => {
+    // Described by recursion, the chain overflowed the stack; 3,000 deep, each line naming its child's whole path, the report was 51 MB.
+    const depth = 20_000;
+    function* chain(level: number, never: Future<void>): Operation<void> {
+      if (level === 0) return yield* never;
+      yield* yield* spawn(() => chain(level - 1, never), { name: `n${level}` });
+    }
+    await assert.rejects(
+      runVirtual(() => chain(depth, new Future<void>())),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        const lines = error.message.split("\n");
+        assert.equal(lines[0], "Deadlock: every task is blocked and nothing can wake them:");
+        assert.equal(lines[1], `  test [running] waits on task test/n${depth} to finish`);
+        assert.equal(lines[2], `    n${depth} [running] waits on task test/n${depth}/n${depth - 1} to finish`);
+        assert.match(
+          lines[65] as string,
+          new RegExp(
+            `^ {128}\\(depth 65\\) n${depth - 63} \\[running\\] waits on task test/n20000/n19999/.{40,}….{100,}/n${depth - 63}/n${depth - 64} to finish$`,
+          ),
+        );
+        assert.ok((lines[65] as string).length < 128 + 300);
+        assert.equal(lines[1001], `  … ${depth + 1 - 1000} more task(s) not shown`);
+        assert.equal(lines.length, 1002);
         return true;
       },
     );
