@@ -47,7 +47,9 @@ export interface FetchResponse {
   /**
    * The body, read as it arrives (a slow reader slows the download). Ends
    * (EOF) with the body; reads throw `BrokenResourceError` if the
-   * connection breaks or the request is aborted.
+   * connection breaks or the request is aborted, once they have given the
+   * bytes that had already arrived (at most twice `limit`; the standard's
+   * body stream drops those at an abort).
    */
   readonly body: StreamReader;
   /**
@@ -126,7 +128,12 @@ export const fetch = defineOperation(function* fetch(input: string | URL | Reque
   const abort = (reason?: unknown): void => {
     if (!controller.signal.aborted) controller.abort(reason);
   };
-  const onUserAbort = (): void => abort(userSignal?.reason);
+  // Aborted, the request is over, as after `response.abort()`: released at once, not at the task's end
+  // (a body waiting for its reader has no read in flight whose failure would release it).
+  const onUserAbort = (): void => {
+    abort(userSignal?.reason);
+    release();
+  };
   if (userSignal?.aborted) abort(userSignal.reason);
   else userSignal?.addEventListener("abort", onUserAbort, { once: true });
   const keeper = adoptResource(

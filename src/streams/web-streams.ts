@@ -57,8 +57,9 @@ const WebStreams = globalThis as unknown as {
  * Its end is the reader's EOF; an error makes the next reads throw
  * `BrokenResourceError` (the stream's error as `cause`). The stream is
  * locked to the reader: to stop early, abort `signal`, which cancels the
- * stream (with the signal's reason) and makes the next reads throw
- * `BrokenResourceError`.
+ * stream (with the signal's reason) and makes the reads throw
+ * `BrokenResourceError` once they have given what is buffered (at most
+ * twice `limit`).
  *
  * @param stream A `ReadableStream<Uint8Array>`.
  * @param options `limit` of the reader (default 65536); `signal` to cancel the stream.

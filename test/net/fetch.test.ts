@@ -3,7 +3,8 @@ import { getEventListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { BrokenResourceError, CancelledError, forEach, spawn, until } from "../../src/index.ts";
+import { BrokenResourceError, CancelledError, forEach, type Operation, spawn, type Task, until } from "../../src/index.ts";
+import { snapshotTasks } from "../../src/inspect/index.ts";
 import { fetch } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, promiseWithResolvers, rejectsOp } from "../_helpers.ts";
@@ -240,6 +241,33 @@ describe("fetch", () => {
           yield* second.body.read(100);
           controller.abort("caller gave up");
           yield* rejectsOp(second.body.read(100), BrokenResourceError);
+        }),
+    );
+  });
+
+  it("a request aborted by the caller's signal mid-body no longer belongs to the task, even while its body waits for a reader", async () => {
+    await withServer(
+      (_req, res) => {
+        res.write(Buffer.alloc(256 * 1024, 97)); // more than the reader takes before it stops reading; and never the end
+      },
+      (url) =>
+        runVirtual(function* () {
+          const owner: Task<void> = yield* spawn(function* (): Operation<void> {
+            const controller = new AbortController();
+            const response = yield* fetch(url, { signal: controller.signal, limit: 1024 });
+            yield* response.body.read(10);
+            controller.abort("caller gave up");
+            // As response.abort() does: the task that made the request has nothing left to close for it.
+            assert.deepEqual(snapshotTasks(owner).roots[0]?.resources, []);
+            // What had arrived is still given (see `body`), then the reads throw.
+            yield* rejectsOp(
+              (function* () {
+                for (let read = 0; read < 1000; read++) yield* response.body.read();
+              })(),
+              BrokenResourceError,
+            );
+          });
+          yield* owner;
         }),
     );
   });
