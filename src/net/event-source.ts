@@ -265,7 +265,8 @@ export class EventSource {
    * headers of the stream and an empty answer at once, and is no client.
    *
    * An explicit `clientId` already connected replaces that client's stream
-   * (the old one is ended): that is how a client reconnects, so attach under
+   * (the old one is ended and its `attach` returns, even one still being
+   * replayed its history): that is how a client reconnects, so attach under
    * an id only a client that may have it can ask for. Without `clientId`, the
    * client gets a random id (`anonymous:` and a UUID) that no connected client
    * has: nobody can take its stream by guessing it, and it never takes the
@@ -300,7 +301,13 @@ export class EventSource {
       return;
     }
     raw.write(`retry: ${this.#retry}\n\n`);
-    this.#clients.get(clientId)?.response.end();
+    const replaced = this.#clients.get(clientId);
+    if (replaced !== undefined) {
+      replaced.response.end();
+      // Let go at once, not at its socket's close: a replay waiting for it to read (it never will, the
+      // client is here again) would wait for good, out of reach of every later event, drop and close().
+      this.#remove(replaced);
+    }
     const lastId = request.headers["last-event-id"];
     const replay = typeof lastId === "string" ? [...this.#history] : [];
     const client: Client = { id: clientId, response: raw, closed: new Future<void>(), queue: replay.length > 0 ? [] : null, queued: 0, flushed: undefined };

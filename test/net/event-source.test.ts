@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { Future, run, sleep, spawn, until } from "../../src/index.ts";
+import { Future, run, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { externalEvents } from "../../src/net/event-source.ts";
 import { EventSource, type HttpRequest, type HttpResponse, type HttpServer, serveHttp } from "../../src/net/index.ts";
+import { runVirtual } from "../../src/testing/index.ts";
 import { checkLeaks, promiseWithResolvers } from "../_helpers.ts";
 
 checkLeaks();
@@ -702,6 +703,25 @@ describe("EventSource", () => {
       assert.equal(events.stats.droppedSlow, 0);
       events.close();
       yield* attached;
+    });
+  });
+
+  it("a client replaced (same id) while its replay waits for it to read is let go: its attach ends, though it never reads", async () => {
+    const events = new EventSource({ heartbeat: 0, maxBuffered: 1000 });
+    for (let i = 1; i <= 10; i++) events.broadcast("x".repeat(300));
+    const stalled = fakeClient(false, { "last-event-id": "0" });
+    const again = fakeClient(true);
+    await runVirtual(function* () {
+      const first = yield* spawn(() => events.attach(stalled.request, stalled.response, "c"));
+      while (stalled.frames.length < 5) yield* sleep(0);
+      const second = yield* spawn(() => events.attach(again.request, again.response, "c"));
+      // Out of the source's clients, no event, drop or close() would ever reach it: the replacement ends it.
+      yield* timeout(1000, first);
+      assert.equal((stalled.raw as { writableEnded?: boolean }).writableEnded, true);
+      assert.deepEqual(events.clients, ["c"]);
+      assert.equal(events.broadcast("live"), 1);
+      events.close();
+      yield* second;
     });
   });
 
