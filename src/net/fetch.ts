@@ -85,7 +85,10 @@ export interface FetchResponse {
  * response once its head has arrived; the body is a `StreamReader` read as
  * it arrives. The request belongs to the calling task: cancelling the task,
  * or its end, aborts the request (the connection is closed, even in the
- * middle of the body), and so does `response.abort()`. A signal of your
+ * middle of the body), and so does `response.abort()`. A `timeout` or
+ * `scope` that returns the response hands the request on to its caller;
+ * one that returns only `response.body` aborts it as it ends (the reads
+ * then throw `BrokenResourceError`). A signal of your
  * own aborts it too: `init.signal`, or else the `Request`'s own signal (as
  * in the standard `fetch`, an `init.signal` takes its place).
  *
