@@ -102,7 +102,8 @@ export const DEV_MODE: boolean = host.CORIO_DEV === true || /^(1|true|yes|on)$/i
 export const programEndHooks: (() => void)[] = [];
 
 /**
- * Run by `main` once its root task is started: a `node:cluster` worker
+ * Run by `main`, and by `run` on the default loop, once the root task is
+ * started: a `node:cluster` worker
  * whose primary asked it to close before its program started stops it
  * there (`net/_cluster.ts`).
  */

@@ -2,6 +2,7 @@
  * Starting root tasks from ordinary code, and stopping the loop.
  * @module
  */
+import { programStartHooks } from "./_host.ts";
 import { getDefaultLoop, getRunningLoop, Loop, type LoopOptions } from "./loop.ts";
 import type { OperationLike } from "./operation.ts";
 import { createTask } from "./spawn.ts";
@@ -65,6 +66,8 @@ export function run<T>(op: OperationLike<T>, options: RunOptions = {}): Task<T> 
   const loop = ownLoop ? new Loop(options) : currentLoop();
   const task = startRoot(loop, op, options);
   if (signal !== undefined) cancelOnAbort(task, signal);
+  // As `main` does: a cluster worker asked to close before this program started stops it here.
+  if (!ownLoop) for (const hook of programStartHooks) hook();
   return task;
 }
 

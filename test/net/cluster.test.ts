@@ -254,21 +254,19 @@ function servedUrls(run: Program): string[] {
 
 // A close the primary sends while a worker is still starting (loading with tsx takes hundreds of ms) was
 // dropped by Node, since the worker listened for it only at its first server call: the worker then ran
-// on until the primary killed it, grace + 5 s later, without running its `finally` blocks.
+// on until the primary killed it, grace + 5 s later, without running its `finally` blocks. The primary
+// says so ("killing it"), which these tests look for: a bound on the time taken would fail on a loaded
+// machine (load 7 on 2 cores made the run() case take 10.7 s with no kill).
 describe("cluster: closes, restarts and start errors", () => {
   it("cancelling the primary's server call while the workers start closes them at once: their finally blocks run, none is killed", {
     timeout: 60_000,
   }, async () => {
     // The workers start slowly: the close reaches each one loading or in its first 20 s.
     program = scenario("cancel-start", { INIT_MS: "20000" });
-    const started = Date.now();
     assert.equal(await program.exited(), 0);
-    const elapsed = Date.now() - started;
     assert.doesNotMatch(program.err, /killing it/, program.err);
     assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
     assert.match(program.out, /primary \d+ timed out/);
-    // Lost, the close waited for the kill: 5 s (the grace) + 5 s after the timeout.
-    assert.ok(elapsed < 8000, `the program took ${elapsed} ms`);
     await allGone(program.pids);
   });
 
@@ -276,12 +274,21 @@ describe("cluster: closes, restarts and start errors", () => {
   // it alive until the primary killed it.
   it("the same under run() instead of main: the workers' finally blocks run and they leave, none is killed", { timeout: 60_000 }, async () => {
     program = scenario("cancel-start", { INIT_MS: "20000", RUNNER: "run" });
-    const started = Date.now();
     assert.equal(await program.exited(), 0);
-    const elapsed = Date.now() - started;
     assert.doesNotMatch(program.err, /killing it/, program.err);
     assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
-    assert.ok(elapsed < 8000, `the program took ${elapsed} ms`);
+    await allGone(program.pids);
+  });
+
+  // run() had no start hook as main has: a close that came before the worker called run() stopped nothing,
+  // and the program, making no server call for 20 s, ran on until the primary killed it.
+  it("under run(), a close that comes before the worker calls run() stops the program run() starts: none is killed", { timeout: 60_000 }, async () => {
+    program = scenario("cancel-start", { INIT_MS: "20000", RUNNER: "run", PRE_RUN_MS: "2500" });
+    assert.equal(await program.exited(), 0);
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    assert.match(program.out, /primary \d+ timed out/);
+    // (The close is sent as a worker has loaded, 2.5 s before its run(): cancelled before its first step,
+    // the workers' program never begins. Not asserted: a loaded machine could deliver the close late.)
     await allGone(program.pids);
   });
 
@@ -293,15 +300,11 @@ describe("cluster: closes, restarts and start errors", () => {
     await program.waitFor(/worker \d+ serving[\s\S]*worker \d+ serving/);
     process.kill(serving(program)[0] as number, "SIGKILL");
     await program.waitFor(/(?:worker \d+ starting[\s\S]*){3}/);
-    const signalled = Date.now();
     program.child.kill("SIGTERM");
     assert.equal(await program.exited(), 143);
-    const elapsed = Date.now() - signalled;
     assert.doesNotMatch(program.err, /killing it/, program.err);
     // The survivor's and the replacement's.
     assert.equal([...program.out.matchAll(/worker \d+ finally/g)].length, 2, program.out);
-    // Lost, the close waited for the kill: 5 s (the grace) + 5 s.
-    assert.ok(elapsed < 8000, `the primary took ${elapsed} ms to exit`);
     await allGone(program.pids);
   });
 
