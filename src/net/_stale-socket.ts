@@ -24,6 +24,10 @@ const PROBE_LINGER_MS = 1000;
  * server removed the stale one and listens there now).
  *
  * **Cancellation:** the probe connection is closed, the file left as it is.
+ *
+ * @throws an `EADDRINUSE` error that says so (the failure as its `cause`)
+ * if the stale file cannot be removed (`EACCES`: a directory the process
+ * may not write).
  */
 export function* removeStaleSocket(path: string): Operation<boolean> {
   const probed = socketFileAt(path);
@@ -49,7 +53,21 @@ export function* removeStaleSocket(path: string): Operation<boolean> {
     probe?.destroy();
     if (error.code === "ENOENT") park.resolve(true);
     else if (error.code !== "ECONNREFUSED") park.resolve(false);
-    else park.resolve(removeIfSame(path, probed));
+    else {
+      try {
+        park.resolve(removeIfSame(path, probed));
+      } catch (unlinkError) {
+        park.reject(
+          Object.assign(
+            new Error(
+              `Cannot listen on ${path}: a socket file left by a server that is gone is there, and removing it failed (${(unlinkError as NodeJS.ErrnoException).code ?? String(unlinkError)}): remove it yourself`,
+              { cause: unlinkError },
+            ),
+            { code: "EADDRINUSE" },
+          ),
+        );
+      }
+    }
   });
   return (yield park) as boolean;
 }
@@ -79,7 +97,10 @@ function removeIfSame(path: string, probed: BigIntStats): boolean {
     unlinkSync(path);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ENOENT";
+    // Gone meanwhile (removed by another server's probe): the listen may be tried. Anything else (EACCES)
+    // leaves the file there, and the caller is told why.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return true;
+    throw error;
   }
 }
 

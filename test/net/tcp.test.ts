@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import dns from "node:dns";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import fs, { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,6 +156,38 @@ describe("startServer on a Unix socket path", () => {
       });
       assert.equal(echoed, "echo: hello\n");
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a stale socket file that cannot be removed (EACCES): EADDRINUSE says so, with the unlink's error as its cause", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "corio-unix-"));
+    const path = join(dir, "socket");
+    // As root, a directory's mode does not stop an unlink: the refusal is Node's unlinkSync's, replaced here.
+    const refuse = mock.method(fs, "unlinkSync", () => {
+      throw Object.assign(new Error(`EACCES: permission denied, unlink '${path}'`), { code: "EACCES" });
+    });
+    syncBuiltinESMExports();
+    try {
+      await staleSocketAt(path);
+      const error = await runVirtual(function* () {
+        try {
+          yield* startServer(function* () {}, { path });
+        } catch (error) {
+          return error as NodeJS.ErrnoException;
+        }
+        assert.fail("the server listened");
+      });
+      assert.equal(error.code, "EADDRINUSE");
+      assert.equal(
+        error.message,
+        `Cannot listen on ${path}: a socket file left by a server that is gone is there, and removing it failed (EACCES): remove it yourself`,
+      );
+      assert.equal((error.cause as NodeJS.ErrnoException).code, "EACCES");
+      assert.equal(refuse.mock.callCount(), 1);
+    } finally {
+      refuse.mock.restore();
+      syncBuiltinESMExports();
       rmSync(dir, { recursive: true, force: true });
     }
   });
