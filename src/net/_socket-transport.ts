@@ -14,6 +14,8 @@ class SocketTransport implements ReadTransport, WriteTransport {
   readonly external = true;
   readonly canWriteEof: boolean;
   readonly #socket: Socket;
+  /** The reader asked for a pause and has not asked to resume yet. */
+  #readingPaused = false;
 
   constructor(socket: Socket, canWriteEof: boolean) {
     this.#socket = socket;
@@ -56,10 +58,15 @@ class SocketTransport implements ReadTransport, WriteTransport {
   abort(): void {
     resetSocket(this.#socket);
   }
+  get readingPaused(): boolean {
+    return this.#readingPaused;
+  }
   pauseReading(): void {
+    this.#readingPaused = true;
     this.#socket.pause();
   }
   resumeReading(): void {
+    this.#readingPaused = false;
     this.#socket.resume();
   }
 }
@@ -118,8 +125,14 @@ export function describePeer(socket: Socket): string | undefined {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Connects a socket to a new reader/writer pair. */
-export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEof?: boolean } = {}): StreamEnd {
+/**
+ * Connects a socket to a new reader/writer pair. `holdPause`: when something
+ * other than the reader resumes the socket while the reader holds it paused
+ * (Node resumes a child process's stdout and stderr once the child has
+ * exited), it is paused again, so the reader's limit still bounds what it
+ * buffers.
+ */
+export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEof?: boolean; holdPause?: boolean } = {}): StreamEnd {
   const reader = new StreamReader(options.limit === undefined ? {} : { limit: options.limit });
   const transport = new SocketTransport(socket, options.canWriteEof ?? true);
   const writer = new StreamWriter(transport);
@@ -138,6 +151,11 @@ export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEo
     writer.transportClosed(broken);
   });
   socket.on("drain", () => writer.transportDrained());
+  if (options.holdPause === true) {
+    socket.on("resume", () => {
+      if (transport.readingPaused) socket.pause();
+    });
+  }
   socket.on("close", () => {
     if (!ended) {
       ended = true;

@@ -123,8 +123,11 @@ export class Process {
     this.#settings = settings;
     const limit = settings.limit === undefined ? {} : { limit: settings.limit };
     this.stdin = child.stdin === null ? undefined : wrapSocket(child.stdin as Socket, limit).writer;
-    this.stdout = child.stdout === null ? undefined : wrapSocket(child.stdout as Socket, limit).reader;
-    this.stderr = child.stderr === null ? undefined : wrapSocket(child.stderr as Socket, limit).reader;
+    // Node resumes the output pipes once the child has exited (so that output nobody reads drains): a
+    // grandchild that still writes to them would fill the reader without bound. `holdPause` keeps them paused.
+    const output = { ...limit, holdPause: true };
+    this.stdout = child.stdout === null ? undefined : wrapSocket(child.stdout as Socket, output).reader;
+    this.stderr = child.stderr === null ? undefined : wrapSocket(child.stderr as Socket, output).reader;
     // Node reports a failed kill (EPERM) as an 'error' event: it must never crash the program.
     child.on("error", () => {});
     child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => this.#exited({ code, signal }));

@@ -17,11 +17,12 @@ import {
   spawn,
   TimeoutError,
   timeout,
+  until,
 } from "../../src/index.ts";
 import { snapshotTasks } from "../../src/inspect/index.ts";
 import { type Process, type SpawnProcessOptions, spawnProcess } from "../../src/process/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { checkLeaks, rejectsOp, turnsUntil } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -187,6 +188,24 @@ describe("spawnProcess: pipes", () => {
       assert.equal(child.stdout!.limit, 16);
       assert.equal(child.stderr!.limit, 16);
       yield* child.communicate();
+    });
+  });
+
+  it("the readers' back-pressure holds after the child exits, while a grandchild still writes to the pipe", {
+    skip: process.platform === "win32" && "needs sh and head",
+  }, async () => {
+    // Node resumes a child's paused stdout and stderr once the child has exited (so that output nobody
+    // reads drains): the grandchild's 4 MiB all went into the reader, which was holding the pipe paused.
+    const limit = 1024;
+    const size = 4 * MiB;
+    await runVirtual(function* () {
+      const child = yield* spawnProcess("sh", ["-c", `head -c ${size} /dev/zero & exit 0`], { limit });
+      spawned.push(child.pid);
+      assert.deepEqual(yield* child.wait(), { code: 0, signal: null });
+      // Nothing reads for a while: the reader holds at most twice its limit and one chunk of the pipe.
+      const overflowed = yield* until(turnsUntil(() => child.stdout!.buffered > 2 * limit + 65536, 300, 200));
+      assert.equal(overflowed, false, `the reader took ${child.stdout!.buffered} bytes while paused`);
+      assert.equal(joined(yield* readToEnd(child.stdout!)).length, size, "and nothing is lost");
     });
   });
 
