@@ -82,10 +82,12 @@ const MODES: readonly string[] = ["pipe", "inherit", "ignore"];
  * @param options `cwd`, `env`, the three stdio modes, `limit`, `killGrace`, `signal`.
  * @returns The running process.
  * @throws {Error} naming the command, with the OS `code` (`ENOENT` for a
- * missing executable or cwd, `EACCES` for one that may not be run, `EMFILE`
- * when this program is out of file descriptors, ...) and Node's error as
- * `cause`, if it cannot be started.
- * @throws {TypeError} for a command or arguments that are not strings.
+ * missing executable or cwd, or a script whose `#!` interpreter is missing,
+ * `EACCES` for one that may not be run, `ENOTDIR` for a cwd that is a file,
+ * `E2BIG` for arguments too long, `EMFILE` when this program is out of file
+ * descriptors, ...) and Node's error as `cause`, if it cannot be started.
+ * @throws {TypeError} for a command or arguments that are not strings, or
+ * options that are not an object.
  * @throws {RangeError} for a bad option.
  * @example Running a command and collecting its output
  * ```ts
@@ -122,6 +124,9 @@ export const spawnProcess = defineOperation(function* spawnProcess(
   }
   if (!Array.isArray(args) || !args.every((arg) => typeof arg === "string")) {
     throw new TypeError(`Cannot spawn ${JSON.stringify(command)}: args must be an array of strings`);
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot spawn ${JSON.stringify(command)}: options must be an object, received ${options === null ? "null" : typeof options}`);
   }
   const stdio = (["stdin", "stdout", "stderr"] as const).map((name) => {
     const mode = options[name] ?? "pipe";
@@ -182,12 +187,13 @@ export const spawnProcess = defineOperation(function* spawnProcess(
 });
 
 const REASONS: Record<string, string> = {
-  ENOENT: "no such file or directory (check the command, PATH and cwd)",
+  ENOENT: "no such file or directory (check the command, PATH, cwd, and the interpreter a script's #! line names)",
   EACCES: "permission denied (is it an executable file?)",
   ENOTDIR: "a path component is not a directory",
   EMFILE: "too many open files",
   ENFILE: "too many open files in the system",
   EAGAIN: "too many processes",
+  E2BIG: "the arguments and environment are too long for the OS",
 };
 
 /** The error of a process that could not be started: names the command, keeps the OS code and Node's error. */

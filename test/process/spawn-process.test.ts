@@ -407,7 +407,10 @@ describe("spawnProcess: errors", () => {
     await runVirtual(function* () {
       const error = (yield* rejectsOp(spawnProcess("corio-no-such-command", ["x"]), Error)) as NodeJS.ErrnoException;
       assert.equal(error.code, "ENOENT");
-      assert.equal(error.message, 'Cannot spawn "corio-no-such-command": no such file or directory (check the command, PATH and cwd) (ENOENT)');
+      assert.equal(
+        error.message,
+        `Cannot spawn "corio-no-such-command": no such file or directory (check the command, PATH, cwd, and the interpreter a script's #! line names) (ENOENT)`,
+      );
       assert.ok(error.cause instanceof Error);
       assert.equal((error.cause as NodeJS.ErrnoException).code, "ENOENT");
     });
@@ -428,6 +431,14 @@ describe("spawnProcess: errors", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("an argument list longer than the OS takes throws E2BIG, with a message that says so", async () => {
+    await runVirtual(function* () {
+      const error = (yield* rejectsOp(spawnProcess(process.execPath, ["x".repeat(4 * MiB)]), Error)) as NodeJS.ErrnoException;
+      assert.equal(error.code, "E2BIG");
+      assert.equal(error.message, `Cannot spawn ${JSON.stringify(process.execPath)}: the arguments and environment are too long for the OS (E2BIG)`);
+    });
   });
 
   it("a missing cwd throws ENOENT", async () => {
@@ -479,6 +490,9 @@ describe("spawnProcess: errors", () => {
       assert.equal(number.message, `Cannot spawn ${JSON.stringify(process.execPath)}: signal must be a signal name such as "SIGTERM", received 9999`);
       yield* rejectsOp(spawnProcess("", []), TypeError);
       yield* rejectsOp(spawnProcess(process.execPath, [1 as unknown as string]), TypeError);
+      // null is not the default: it failed inside with "Cannot read properties of null".
+      const options = yield* rejectsOp(spawnProcess(process.execPath, [], null as unknown as SpawnProcessOptions), TypeError);
+      assert.equal(options.message, `Cannot spawn ${JSON.stringify(process.execPath)}: options must be an object, received null`);
     });
     assert.throws(() => spawnProcess(process.execPath)[Symbol.iterator]().next(), /Cannot spawn a process: no corio task is running/);
   });
