@@ -25,6 +25,11 @@ const EMPTY = new Uint8Array(0);
  * How a process ended: its exit `code`, or the `signal` that killed it (the
  * other one is `null`), as Node's `'exit'` event gives them.
  *
+ * Node names only the classic signals: a child killed by a real-time signal
+ * (Linux's `SIGRTMIN` to `SIGRTMAX`, 34 to 64) is reported as
+ * `{ code: 0, signal: null }`, as if it had succeeded (asyncio gives
+ * `returncode` -34 and so on). Node drops the number before corio sees it.
+ *
  * @example
  * ```ts
  * import { run } from "corio";
@@ -144,7 +149,8 @@ export class Process {
 
   /**
    * `null` while the process runs; then its exit code, or minus the number of
-   * the signal that killed it (`-9` for `SIGKILL`), as in asyncio.
+   * the signal that killed it (`-9` for `SIGKILL`), as in asyncio (but `0`
+   * for a real-time signal: see `ProcessExit`).
    */
   get returncode(): number | null {
     const exit = this.#exit;
@@ -154,7 +160,8 @@ export class Process {
 
   /**
    * Sends `signal` to the process. Returns `false` if it has already exited
-   * (or could not be signalled), `true` if the signal was sent.
+   * (or could not be signalled), `true` if the signal was sent. (asyncio's
+   * `send_signal` raises `ProcessLookupError` once the process has exited.)
    *
    * @param signal A signal name, or a number: `0` (only checks that the
    * process can be signalled) or the number of a signal Node knows
@@ -185,7 +192,9 @@ export class Process {
    *
    * **Cancellation:** the process is stopped: sent the `signal` option, then
    * `SIGKILL` after `killGrace` ms; the cancellation is thrown once it has
-   * exited. So `timeout(ms, child.wait())` leaves nothing running.
+   * exited. So `timeout(ms, child.wait())` leaves nothing running. (asyncio
+   * and Trio only stop waiting, and leave the process running; `returncode`
+   * says whether it has exited without waiting or stopping it.)
    */
   *wait(): Operation<ProcessExit> {
     if (this.#exit !== null) return this.#exit;
@@ -203,6 +212,13 @@ export class Process {
    * deadlocks), then waits for the process to exit (asyncio's
    * `communicate`). A process that exits without reading all its input is
    * not an error.
+   *
+   * All the output is held in memory, however much there is (as asyncio's
+   * and Trio's do): for output without a bound, read `stdout` as a stream.
+   * The output ends when every process holding the pipe has closed it: a
+   * grandchild the process left running in the background (`cmd &` in a
+   * shell) keeps `communicate()` waiting until it exits too, as in asyncio,
+   * while `wait()` returns at the process's own exit.
    *
    * **Cancellation:** like `wait()`, the process is stopped (signal, then
    * `SIGKILL` after the grace) and has exited when the cancellation is thrown.
