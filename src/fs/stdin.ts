@@ -36,24 +36,29 @@ class StdinTransport implements ReadTransport {
     input.on("data", (chunk: Uint8Array) => {
       if (!this.#ended) this.reader.feed(chunk);
     });
-    input.on("end", () => {
-      if (this.#ended) return;
-      this.#ended = true;
-      this.reader.feedEof();
-    });
-    input.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.#ended) return;
-      this.#ended = true;
-      this.reader.setException(
-        Object.assign(
-          new BrokenResourceError(`Cannot read stdin: ${error.code ?? error.message}${error.code ? ` (${error.message})` : ""}`, { cause: error }),
-          {
-            code: error.code,
-          },
-        ),
-      );
-    });
+    input.on("end", () => this.#end());
+    input.on("error", (error: NodeJS.ErrnoException) => this.#fail(error));
+    // Destroyed without an end or an error (process.stdin.destroy()): no more bytes will come (asyncio's
+    // connection_lost(None) feeds EOF too); 'close' follows 'end' and 'error', which ended it already.
+    input.on("close", () => this.#end());
+    // Other code may have read stdin to its end, or destroyed it, before the first call: Node emits
+    // 'end', 'error' and 'close' once, so the reader would wait for them forever.
+    if (input.errored !== null) this.#fail(input.errored as NodeJS.ErrnoException);
+    else if (input.readableEnded || input.destroyed) this.#end();
     this.update();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.reader.feedEof();
+  }
+
+  #fail(error: NodeJS.ErrnoException): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const message = `Cannot read stdin: ${error.code ?? error.message}${error.code ? ` (${error.message})` : ""}`;
+    this.reader.setException(Object.assign(new BrokenResourceError(message, { cause: error }), { code: error.code }));
   }
 
   pauseReading(): void {
@@ -86,6 +91,10 @@ let shared: StdinTransport | null = null;
  * than `2 * limit` bytes) as long as a task that called `stdin()` is
  * running; when all of them have finished, stdin is paused, so it does not
  * keep the process alive, and unread bytes wait for the next caller.
+ *
+ * stdin that ended, or that other code destroyed (`process.stdin.destroy()`),
+ * reads as EOF, also when that happened before the first call; a read
+ * error is thrown as a `BrokenResourceError` with the OS `code`.
  *
  * **Cancellation:** cancelling a read loses nothing (the bytes stay
  * buffered); the task that called `stdin()` ending only pauses stdin.

@@ -109,6 +109,22 @@ describe("stdin()", () => {
     assert.equal(child.out(), "true Cannot read stdin: its reader was created with limit 4096, received 10\n");
   });
 
+  it("sees EOF at once when other code read stdin to its end before the first call (Node emits 'end' only once)", async () => {
+    const child = startFixture("after-end");
+    await send(child, "read by Node\n");
+    child.process.stdin.end();
+    assert.equal(await child.exited(), 0);
+    assert.equal(child.out(), 'node: read by Node\ncorio: "" true\n');
+  });
+
+  it("sees EOF when process.stdin is destroyed while a read waits, though stdin stays open", async () => {
+    const child = startFixture("destroyed");
+    await send(child, "one\n");
+    assert.equal(await child.exited(), 0);
+    assert.equal(child.out(), 'first: one\nthen: ""\n');
+    child.process.stdin.destroy();
+  });
+
   it("needs a corio task", () => {
     assert.throws(() => stdin(), { message: /^Cannot read stdin: no corio task is running/ });
   });
