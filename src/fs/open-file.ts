@@ -398,7 +398,7 @@ defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine")
  * @param mode `"r"`, `"w"` or `"a"`.
  * @param options `follow`, `pollInterval`, `limit`, `chunkSize`, `highWaterMark`.
  * @throws {Error} naming the path and the mode, with the OS `code` (`ENOENT`, `EISDIR`, `EACCES`...) and Node's error as `cause`.
- * @throws {TypeError} for a bad path or mode, or `follow` with a mode other than "r".
+ * @throws {TypeError} for a bad path (empty, or with a NUL byte) or mode, or `follow` with a mode other than "r".
  * @throws {RangeError} for a bad numeric option.
  * @example Follow a file as it grows
  * ```ts
@@ -425,6 +425,8 @@ defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine")
  */
 export const openFile = defineOperation(function* openFile(path: string, mode: FileMode, options: OpenFileOptions = {}): Operation<FileStream> {
   if (typeof path !== "string" || path === "") throw new TypeError(`Cannot open a file: path must be a non-empty string, received ${JSON.stringify(path)}`);
+  // Node's open() rejects it with a TypeError, which would otherwise be wrapped as an OS error.
+  if (path.includes("\0")) throw new TypeError(`Cannot open ${JSON.stringify(path)}: path must not contain a NUL byte`);
   if (!Object.hasOwn(FLAGS, mode)) throw new TypeError(`Cannot open ${JSON.stringify(path)}: mode must be "r", "w" or "a", received ${JSON.stringify(mode)}`);
   const follow = options.follow ?? false;
   if (follow && mode !== "r") throw new TypeError(`Cannot open ${JSON.stringify(path)} with mode "${mode}": follow is only for mode "r"`);

@@ -550,6 +550,11 @@ describe("openFile: errors", () => {
       const pollError = yield* rejectsOp(openFile(file("x"), "r", { follow: true, pollInterval: 0 }), RangeError);
       assert.equal(pollError.message, "Cannot open a file: pollInterval must be a positive number, received 0");
       yield* rejectsOp(openFile("", "r"), TypeError);
+      // Node rejects a NUL byte with a TypeError (Python's open() with a ValueError): not an OS error.
+      for (const mode of ["r", "w", "a"] as const) {
+        const nulError = yield* rejectsOp(openFile(`${file("x")}\0.txt`, mode), TypeError);
+        assert.match(nulError.message, /^Cannot open ".*\\u0000\.txt": path must not contain a NUL byte/);
+      }
       yield* rejectsOp(openFile(file("x"), "r", { chunkSize: 1.5 }), RangeError);
     });
     assert.equal(existsSync(file("x")), false);
