@@ -386,13 +386,17 @@ defineStepOperation(ReadTextLine, "fileStream.readLine", FileStream, "readLine")
  * end, and so does each read until the writer writes or closes its end.
  * The file's task reads ahead as soon as the file is open, even when
  * nobody reads, and `close()` (or the owner's end) waits for the read in
- * progress: while the writer is silent, closing waits for it. If all the
+ * progress: while the writer is silent, closing waits for it. Writing is
+ * the same: a write to a FIFO whose reader does not read holds a thread
+ * until it does, and a write once started is finished, so the owner's end
+ * (also under `timeout` or `moveOnAfter`) waits for it. If all the
  * pool's threads are held so, every file operation of the program (and
  * anything else on the pool, as `dns.lookup`) waits too. Read a pipe
  * that may stay silent through `spawnProcess`'s pipes or a socket instead.
  *
- * **Cancellation:** the open is abandoned, and a handle that the OS gives
- * after it is closed.
+ * **Cancellation:** the open is abandoned (an open cannot be interrupted,
+ * and one of a FIFO may never end), and a handle that the OS gives after it
+ * is closed then: possibly after the cancelled task, or `run()`, finished.
  *
  * @param path The file's path.
  * @param mode `"r"`, `"w"` or `"a"`.
