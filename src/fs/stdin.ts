@@ -4,6 +4,7 @@
  * @module
  */
 
+import { fstatSync } from "node:fs";
 import { adoptResource } from "../core/_resource.ts";
 import { BrokenResourceError } from "../core/errors.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
@@ -15,6 +16,15 @@ import type { ReadTransport } from "../streams/transport.ts";
 export interface StdinOptions {
   /** The reader's limit (the longest line `readLine` accepts). Only the first call sets it. @default 65536 */
   limit?: number;
+}
+
+/** Whether descriptor 0 is a directory (`prog < some/dir`). */
+function stdinIsDirectory(): boolean {
+  try {
+    return fstatSync(0).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -45,6 +55,10 @@ class StdinTransport implements ReadTransport {
     // 'end', 'error' and 'close' once, so the reader would wait for them forever.
     if (input.errored !== null) this.#fail(input.errored as NodeJS.ErrnoException);
     else if (input.readableEnded || input.destroyed) this.#end();
+    else if (stdinIsDirectory()) {
+      // Node gives an empty stream for a descriptor it cannot read as a stream; reading a directory fails (cat, Python).
+      this.#fail(Object.assign(new Error("EISDIR: illegal operation on a directory, read"), { code: "EISDIR", syscall: "read" }));
+    }
     this.update();
   }
 
@@ -94,7 +108,8 @@ let shared: StdinTransport | null = null;
  *
  * stdin that ended, or that other code destroyed (`process.stdin.destroy()`),
  * reads as EOF, also when that happened before the first call; a read
- * error is thrown as a `BrokenResourceError` with the OS `code`.
+ * error (a directory given as stdin: `EISDIR`) is thrown as a
+ * `BrokenResourceError` with the OS `code`.
  *
  * **Cancellation:** cancelling a read loses nothing (the bytes stay
  * buffered); the task that called `stdin()` ending only pauses stdin.

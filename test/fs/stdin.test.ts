@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn as spawnProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { stdin } from "../../src/fs/index.ts";
@@ -19,9 +20,11 @@ interface Child {
   printed(text: string): Promise<void>;
 }
 
-/** Starts the fixture in `mode` with its stdin, stdout and stderr on pipes. */
-function startFixture(mode: string): Child {
-  const child = spawnProcess(process.execPath, ["--import", "tsx", FIXTURE, mode], { stdio: ["pipe", "pipe", "pipe"] });
+/** Starts the fixture in `mode` with its stdin (a pipe unless `input`, a descriptor, is given), stdout and stderr on pipes. */
+function startFixture(mode: string, input?: number): Child {
+  const child = spawnProcess(process.execPath, ["--import", "tsx", FIXTURE, mode], {
+    stdio: [input ?? "pipe", "pipe", "pipe"],
+  }) as ChildProcessWithoutNullStreams;
   let out = "";
   let err = "";
   const watchers: (() => void)[] = [];
@@ -123,6 +126,17 @@ describe("stdin()", () => {
     assert.equal(await child.exited(), 0);
     assert.equal(child.out(), 'first: one\nthen: ""\n');
     child.process.stdin.destroy();
+  });
+
+  it("a directory as stdin: the read throws EISDIR, as cat and Python do (Node gives an empty stream)", async () => {
+    const fd = openSync(import.meta.dirname, "r");
+    try {
+      const child = startFixture("read-error", fd);
+      assert.equal(await child.exited(), 0);
+      assert.equal(child.out(), "BrokenResourceError EISDIR\n");
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it("needs a corio task", () => {
