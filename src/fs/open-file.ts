@@ -253,7 +253,9 @@ export class FileStream {
 
   /**
    * Waits until every byte written so far has been handed to the OS (not
-   * `fsync`: the OS may still hold it in its cache).
+   * `fsync`: the OS may still hold it in its cache). After
+   * `writer.abort()` it returns without throwing, also to a `flush()` that
+   * was waiting: the bytes it dropped are not written, and not waited for.
    *
    * **Cancellation:** only the wait stops; the bytes are still written.
    *
