@@ -27,7 +27,9 @@ export interface OpenFileOptions {
   /**
    * Mode "r" only: at the end of the file, wait for more instead of ending
    * (like `tail -f`). The file is polled every `pollInterval` ms; reads
-   * then never see EOF until the file is closed.
+   * then never see EOF until the file is closed. Without it the end is
+   * final, as in asyncio's `StreamReader` (Python's and Node's reads of a
+   * file would see bytes appended later): reopen the file to read those.
    * @default false
    */
   follow?: boolean;
