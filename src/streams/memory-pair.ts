@@ -21,6 +21,8 @@ class MemoryPipe implements WriteTransport, ReadTransport {
   readonly highWaterMark: number;
   readonly reader: StreamReader;
   writer: StreamWriter | null = null;
+  /** The pipe the other way, between the same two ends: an abort cuts it too. */
+  reverse: MemoryPipe | null = null;
   readonly #queue: Uint8Array[] = [];
   #queued = 0;
   #paused = false;
@@ -55,11 +57,26 @@ class MemoryPipe implements WriteTransport, ReadTransport {
   }
 
   abort(): void {
+    const wasClosed = this.#closed;
     this.#queue.length = 0;
     this.#queued = 0;
     this.#closed = true;
-    this.reader.setException(new BrokenResourceError("Cannot read: the other end aborted the stream"));
+    if (!wasClosed) this.reader.setException(new BrokenResourceError("Cannot read: the other end aborted the stream"));
     this.writer?.transportClosed();
+    // An abort is a reset of the whole connection, as on a socket: the other end's writer, which may be waiting
+    // for a drain that this end will never give, breaks, and this end's reader sees the end.
+    if (this.reverse !== null) this.reverse.#cut();
+  }
+
+  /** The end this pipe delivers to was aborted: what is queued is lost, the reader sees the end, the writer breaks. */
+  #cut(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const lost = this.#queued > 0;
+    this.#queue.length = 0;
+    this.#queued = 0;
+    this.reader.feedEof();
+    this.writer?.transportClosed(new BrokenResourceError("Cannot write: the other end aborted the stream"), lost);
   }
 
   pauseReading(): void {
@@ -91,7 +108,13 @@ class MemoryPipe implements WriteTransport, ReadTransport {
  * Makes two connected stream ends: what one end's `writer` writes, the other
  * end's `reader` reads. Backpressure is real: a reader whose buffer is full
  * stops taking data, the bytes wait in the pipe, and the writer's `drain()`
- * waits once more than `highWaterMark` bytes are queued.
+ * waits once more than `highWaterMark` bytes are queued. `close()` is a
+ * half-close (the other end reads EOF and may still answer); `abort()` on
+ * either end is a reset of both ways, as on a socket: the other end's reads
+ * throw `BrokenResourceError` once its buffer is empty, its writes and a
+ * `drain()` waiting there throw it at once (its `waitClosed()` too if it
+ * had bytes queued, now lost), and the aborting end's reader reads what it
+ * had buffered, then EOF.
  *
  * @param options `limit` of each reader (default 65536) and `highWaterMark` of each writer (default 65536).
  * @example
@@ -116,6 +139,8 @@ export function createMemoryStreamPair(options: { limit?: number; highWaterMark?
   const bWriter = new StreamWriter(bToA);
   aToB.writer = aWriter;
   bToA.writer = bWriter;
+  aToB.reverse = bToA;
+  bToA.reverse = aToB;
   return [
     { reader: aReader, writer: aWriter },
     { reader: bReader, writer: bWriter },

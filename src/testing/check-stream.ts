@@ -38,7 +38,8 @@ function assert(condition: unknown, message: string): asserts condition {
  * Besides ordered delivery, lines, UTF-8, half-close and the errors of a
  * closed or ended stream, the checks cover: a read blocked on one end ends
  * when the other end closes (EOF) or aborts (EOF or `BrokenResourceError`,
- * never data); a cancelled read loses nothing; `close()` may be called
+ * never data), and a `drain()` blocked there ends too (with
+ * `BrokenResourceError`); a cancelled read loses nothing; `close()` may be called
  * twice; a second read waiting on the same end at once throws; a large
  * transfer to a reader that only reads once the writer is blocked keeps
  * the writer's queue, each time `drain()` returns, under 2 MiB (a transport
@@ -219,6 +220,28 @@ const CHECKS: readonly StreamCheck[] = Object.freeze([
     const ended = yield* reader;
     assert(ended !== "data", "the blocked read ended with data after an abort");
     b.writer.abort();
+  }),
+  check("a drain blocked on one end ends when the other end aborts, with BrokenResourceError", function* (a, b) {
+    const writer = yield* spawn(function* () {
+      const chunk = new Uint8Array(64 * 1024);
+      try {
+        // b never reads: the writes fill what the transport and the peer can hold, then drain() waits.
+        for (let i = 0; i < 4096; i++) {
+          a.writer.write(chunk);
+          yield* a.writer.drain();
+        }
+        return "wrote 256 MiB that nobody read";
+      } catch (error) {
+        if (error instanceof BrokenResourceError) return "BrokenResourceError";
+        throw error;
+      }
+    });
+    yield* waitAllTasksBlocked();
+    assert(!writer.done, "the writer waits in drain() while the other end does not read");
+    b.writer.abort();
+    const ended = yield* writer;
+    assert(ended === "BrokenResourceError", `the blocked drain after the other end aborted: ${ended}`);
+    a.writer.abort();
   }),
   check("a cancelled read loses nothing: the next read gets every byte", function* (a, b) {
     const line = yield* spawn(() => b.reader.readLine());

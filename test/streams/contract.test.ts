@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClosedResourceError, createMemoryStreamPair, spawn } from "../../src/index.ts";
+import { BrokenResourceError, ClosedResourceError, createMemoryStreamPair, spawn } from "../../src/index.ts";
 import { checkStream, runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks } from "../_helpers.ts";
 
@@ -75,6 +75,29 @@ describe("StreamWriter over an in-memory pair", () => {
         () => a.writer.write("x"),
         (error: unknown) => error instanceof ClosedResourceError && error.message === "Cannot write: the stream writer is closed",
       );
+    });
+  });
+
+  it("abort() on one end resets both ways: the other end's writer breaks (its queued bytes lost), the aborting end reads what it had, then EOF", async () => {
+    await runVirtual(function* () {
+      const [a, b] = createMemoryStreamPair({ limit: 4, highWaterMark: 4 });
+      b.writer.writeLines(["0123", "4567", "89ab", "cdef"]); // a's reader pauses past 8 bytes: the last waits in the pipe
+      b.writer.close();
+      assert.equal(b.writer.bufferSize, 4);
+      a.writer.abort();
+      assert.equal(new TextDecoder().decode(yield* a.reader.read(100)), "0123456789ab", "what a had buffered is still read");
+      assert.equal((yield* a.reader.read(100)).length, 0, "then EOF");
+      assert.equal(b.writer.bufferSize, 0);
+      let closed: unknown;
+      try {
+        yield* b.writer.waitClosed();
+      } catch (error) {
+        closed = error;
+      }
+      assert.ok(closed instanceof BrokenResourceError && /other end aborted/.test(closed.message), `b's waitClosed: ${String(closed)}`);
+      const [c, d] = createMemoryStreamPair();
+      c.writer.abort();
+      assert.throws(() => d.writer.write("late"), BrokenResourceError, "a write from the other end after the reset");
     });
   });
 });
