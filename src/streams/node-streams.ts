@@ -47,7 +47,8 @@ export interface NodeWritableLike {
  * A `StreamReader` fed by a Node `Readable` (bytes or strings, encoded as
  * UTF-8). The stream is paused while the reader holds more than twice its
  * `limit` unread, and resumed as the reader is read: a slow reader slows
- * the source. Its end is the reader's EOF; an error, or a destroy before
+ * the source. A stream paused by its owner (`stream.pause()`) is resumed:
+ * handing it over is asking for it to be read. Its end is the reader's EOF; an error, or a destroy before
  * the end, makes the next reads throw `BrokenResourceError` (the stream's
  * error as `cause`). A stream that has already ended, failed or been
  * destroyed gives the same at once. The stream stays yours: destroy it if
@@ -127,6 +128,9 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
   stream.on("error", onError);
   stream.on("close", onClose);
   stream.on("data", onData as (...args: unknown[]) => void);
+  // A 'data' listener starts the flow only if nobody paused the stream: one paused by its owner before it was handed
+  // over (a socket paused in its connection listener) would never deliver. The reader pauses it itself when full.
+  stream.resume();
   return reader;
 }
 

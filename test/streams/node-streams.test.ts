@@ -37,6 +37,18 @@ describe("readerFromNodeStream", () => {
     });
   });
 
+  it("a stream its owner paused is read all the same (a 'data' listener alone would not start it)", async () => {
+    await runVirtual(function* () {
+      const stream = new PassThrough();
+      stream.pause();
+      stream.end("paused before it was handed over");
+      const reader = readerFromNodeStream(stream);
+      assert.equal(stream.isPaused(), false, "the reader resumed it");
+      assert.equal(text(yield* reader.read()), "paused before it was handed over");
+      assert.equal(reader.atEof, true);
+    });
+  });
+
   it("a stream error, or a destroy before the end, is a BrokenResourceError on the next read", async () => {
     await runVirtual(function* () {
       const failing = new PassThrough();
