@@ -216,8 +216,11 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
     if (stream.writableFinished !== false) onClosed(undefined);
     else onClosed(new BrokenResourceError("Cannot write: the stream was destroyed before it finished"), unconfirmed > 0 || stream.writableEnded === true);
   };
-  // After end(), an error before 'finish' is the stream's own flush failing (its final()): what it took may not have gone out.
-  const onError = (error: unknown): void => onClosed(error, stream.writableLength > 0 || (stream.writableEnded === true && stream.writableFinished !== true));
+  // Bytes not confirmed are lost: a write that failed calls back with its error before 'error' (and one that fails at
+  // once leaves the stream errored, so the end() that follows is ignored and writableLength is 0). After end(), an
+  // error before 'finish' is the stream's own flush failing (its final()): what it took may not have gone out.
+  const onError = (error: unknown): void =>
+    onClosed(error, unconfirmed > 0 || stream.writableLength > 0 || (stream.writableEnded === true && stream.writableFinished !== true));
   // Its last event has been emitted already: nothing would close the writer.
   if (stream.errored !== undefined && stream.errored !== null) onClosed(stream.errored);
   else if (stream.writableFinished === true) onClosed(undefined);

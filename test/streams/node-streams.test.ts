@@ -156,10 +156,28 @@ describe("writerToNodeStream", () => {
       });
       const writer = writerToNodeStream(sink);
       writer.write("x");
-      yield* writer.waitClosed();
+      yield* rejectsOp(writer.waitClosed(), BrokenResourceError); // "x" was lost
       yield* rejectsOp(writer.drain(), BrokenResourceError);
       assert.throws(() => writer.write("y"), BrokenResourceError);
     });
+  });
+
+  it("a write that fails, then close(): waitClosed() says the bytes were lost, whether the write failed at once or later", async () => {
+    for (const failsAtOnce of [true, false]) {
+      await runVirtual(function* () {
+        const sink = new Writable({
+          write(_chunk, _encoding, done) {
+            if (failsAtOnce) done(new Error("disk full"));
+            else queueMicrotask(() => done(new Error("disk full")));
+          },
+        });
+        const writer = writerToNodeStream(sink);
+        writer.write("important");
+        writer.close(); // a stream that failed at once ignores this end(): it never counts as ended
+        const error = yield* rejectsOp(writer.waitClosed(), BrokenResourceError);
+        assert.equal((error.cause as Error).message, "disk full", `fails at once: ${failsAtOnce}`);
+      });
+    }
   });
 
   it("a destroy without an error before 'finish' breaks the writer: waitClosed() throws if bytes written or the close had not gone out", async () => {
