@@ -171,6 +171,7 @@ export class StreamWriter {
    * **Cancellation:** only the wait stops; queued bytes stay queued.
    *
    * @throws {BrokenResourceError} if the connection broke.
+   * @throws {ClosedResourceError} if `abort()` dropped the bytes it waited for.
    */
   drain(): Operation<void> {
     return new Drain(this);
@@ -200,9 +201,17 @@ export class StreamWriter {
     if (!this.#closed) this.#transport.close();
   }
 
-  /** Closes at once, dropping queued bytes. */
+  /**
+   * Closes at once, dropping queued bytes. A `drain()` waiting then throws
+   * `ClosedResourceError`: the bytes it waited for will never go out (as
+   * Trio's `send_all` does when its stream is closed under it).
+   */
   abort(): void {
     this.#closing = true;
+    if (this.#drainWaiters.size > 0) {
+      const dropped = new ClosedResourceError("Cannot drain: the stream writer was aborted, and the bytes queued were dropped");
+      for (const waiter of [...this.#drainWaiters]) waiter.settle(dropped);
+    }
     this.#transport.abort();
   }
 

@@ -331,7 +331,13 @@ export function toWebWritableStream(writer: StreamWriter): WritableStream<Uint8A
         // The Web contract lets the producer refill `chunk` once the write resolves; a socket keeps it by reference.
         // A copy: a Buffer's slice() (what Writable.fromWeb passes) is a view.
         writer.write(chunk instanceof Uint8Array ? new Uint8Array(chunk) : chunk);
-        await step(() => writer.drain(), "web stream write");
+        try {
+          await step(() => writer.drain(), "web stream write");
+        } catch (error) {
+          // The abort's reason, not the drain's ClosedResourceError: the producer aborted, and knows why.
+          if (signal?.aborted) throw signal.reason;
+          throw error;
+        }
         // Aborted while it waited: the chunk was dropped, so the write must not look done.
         if (signal?.aborted) throw signal.reason;
       },

@@ -100,4 +100,25 @@ describe("StreamWriter over an in-memory pair", () => {
       assert.throws(() => d.writer.write("late"), BrokenResourceError, "a write from the other end after the reset");
     });
   });
+
+  it("abort() while a drain() waits: that drain throws ClosedResourceError, as the bytes it waited for were dropped (Trio's send_all)", async () => {
+    await runVirtual(function* () {
+      const [a] = createMemoryStreamPair({ limit: 16, highWaterMark: 16 }); // nobody reads the other end
+      a.writer.write(new Uint8Array(100));
+      a.writer.write(new Uint8Array(100)); // waits in the pipe: drain() waits
+      const draining = yield* spawn(function* () {
+        try {
+          yield* a.writer.drain();
+          return "returned";
+        } catch (error) {
+          return error;
+        }
+      });
+      yield* waitAllTasksBlocked();
+      a.writer.abort();
+      const ended = yield* draining;
+      assert.ok(ended instanceof ClosedResourceError && /aborted/.test(ended.message), `the drain: ${String(ended)}`);
+      assert.equal(a.writer.bufferSize, 0);
+    });
+  });
 });
