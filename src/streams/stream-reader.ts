@@ -179,7 +179,9 @@ export class StreamReader {
 
   /**
    * Adds bytes to the buffer (what a transport calls on incoming data).
-   * After `readLine` threw `LimitOverrunError` for a line whose separator
+   * `data` is kept by reference, not copied, until it is read (and reads
+   * may return it or a view of it): do not change it afterwards; feed a
+   * copy (`data.slice()`) of a buffer you reuse. After `readLine` threw `LimitOverrunError` for a line whose separator
    * had not arrived yet, the rest of that line is dropped here as it comes,
    * through its separator.
    */

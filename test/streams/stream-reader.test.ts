@@ -1,7 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { createMemoryStreamPair, IncompleteReadError, LimitOverrunError, type Operation, StreamReader, spawn, TimeoutError, timeout } from "../../src/index.ts";
+import {
+  createMemoryStreamPair,
+  IncompleteReadError,
+  isCancellation,
+  LimitOverrunError,
+  type Operation,
+  StreamReader,
+  spawn,
+  type Task,
+  TimeoutError,
+  timeout,
+} from "../../src/index.ts";
 import { readMessages } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
@@ -524,6 +535,73 @@ describe("StreamReader", () => {
         },
       ),
       { numRuns: 300, seed: 9300 },
+    );
+  });
+});
+
+describe("StreamReader: reads cancelled between any two chunks", () => {
+  it("property: no byte is lost or repeated (readUntil and readLine with separators of 1 to 3 bytes split anywhere, readExactly, read)", async () => {
+    // A small alphabet, so that separators and their prefixes are frequent.
+    const small = (bytes: Uint8Array): Uint8Array => bytes.map((byte) => byte % 4);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 6 }).map(small), { maxLength: 12 }),
+        fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }),
+        fc.uint8Array({ minLength: 1, maxLength: 3 }).map(small),
+        async (chunks, cancelBefore, kinds, separator) => {
+          const got = await runVirtual(function* () {
+            const reader = new StreamReader();
+            const out: number[] = [];
+            let reads = 0;
+            /** One read of the next kind: its bytes, or `null` for none (EOF, or an empty read). */
+            const readOnce = function* (): Operation<Uint8Array | null> {
+              const kind = kinds[reads++ % kinds.length];
+              try {
+                if (kind === 0) return yield* reader.readUntil(separator);
+                if (kind === 2) return yield* reader.readExactly(3);
+                // At EOF, readLine and read give an empty array.
+                const bytes = kind === 1 ? yield* reader.readLine(separator) : yield* reader.read(2);
+                return bytes.length === 0 ? null : bytes;
+              } catch (error) {
+                if (error instanceof IncompleteReadError) return error.partial.length === 0 ? null : error.partial;
+                throw error;
+              }
+            };
+            let current: Task<Uint8Array | null> | null = null;
+            const consumer = yield* spawn(function* () {
+              for (;;) {
+                const read: Task<Uint8Array | null> = yield* spawn(readOnce);
+                current = read;
+                let bytes: Uint8Array | null;
+                try {
+                  bytes = yield* read;
+                } catch (error) {
+                  if (isCancellation(error)) continue;
+                  throw error;
+                }
+                if (bytes !== null) out.push(...bytes);
+                else if (reader.atEof) return;
+              }
+            });
+            for (const [i, chunk] of chunks.entries()) {
+              yield* waitAllTasksBlocked(); // the read waits, having scanned what came so far
+              if (cancelBefore[i] === true) (current as Task<unknown> | null)?.cancel();
+              yield* waitAllTasksBlocked();
+              reader.feed(chunk);
+            }
+            yield* waitAllTasksBlocked();
+            reader.feedEof();
+            yield* consumer;
+            return out;
+          });
+          assert.deepEqual(
+            got,
+            chunks.flatMap((chunk) => [...chunk]),
+          );
+        },
+      ),
+      { numRuns: 300, seed: 4242 },
     );
   });
 });
