@@ -48,8 +48,9 @@ export interface NodeWritableLike {
  * UTF-8). The stream is paused while the reader holds more than twice its
  * `limit` unread, and resumed as the reader is read: a slow reader slows
  * the source. A stream paused by its owner (`stream.pause()`) is resumed:
- * handing it over is asking for it to be read. Its end is the reader's EOF; an error, or a destroy before
- * the end, makes the next reads throw `BrokenResourceError` (the stream's
+ * handing it over is asking for it to be read. Its end is the reader's
+ * EOF; an error, or a destroy before the end, makes the next reads throw
+ * `BrokenResourceError` (the stream's
  * error as `cause`). A stream that has already ended, failed or been
  * destroyed gives the same at once. The stream stays yours: destroy it if
  * you stop reading early (or iterate it with `each`, which does).
