@@ -292,6 +292,20 @@ describe("cluster: closes, restarts and start errors", () => {
     await allGone(program.pids);
   });
 
+  // run() ran the start hooks at every call, and the close, already delivered, cancelled every later run()
+  // before its first step: a cleanup the program ran with run() once its stopped program had ended (and a
+  // web stream's read or an async iteration, which use run()) never ran (review).
+  it("under run(), a run() the worker makes after the close has stopped its program runs: only the program's start is stopped", {
+    timeout: 60_000,
+  }, async () => {
+    program = scenario("cancel-start", { INIT_MS: "20000", RUNNER: "run", PRE_RUN_MS: "2500", CLEANUP_RUN: "1" });
+    assert.equal(await program.exited(), 0);
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    assert.equal([...program.out.matchAll(/worker \d+ cleanup ran/g)].length, 2, program.out);
+    assert.doesNotMatch(program.out, /cleanup ended/, program.out);
+    await allGone(program.pids);
+  });
+
   it("SIGTERM to the primary right after a worker crashed (its replacement still starting) closes every worker, none is killed", {
     timeout: 60_000,
   }, async () => {
