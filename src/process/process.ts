@@ -89,7 +89,12 @@ export interface ProcessSettings {
  * or is cancelled while the process still runs, the process is sent the
  * `signal` option (`SIGTERM` by default), then `SIGKILL` after `killGrace`
  * ms, and the task finishes only once the process has exited; its pipes are
- * closed then.
+ * closed then. Output left unread keeps the reader's back-pressure after
+ * the exit too (the reader takes in what its `limit` allows, the rest
+ * waits in the pipe, as for a grandchild that still writes there): the pipe stays
+ * open, and the process among its task's resources, until it is read to
+ * its end or the task finishes (asyncio's transport, paused, holds its pipe
+ * the same way). Read it, or pass `"ignore"`, to let go of it sooner.
  *
  * @example Talking to a child over its pipes
  * ```ts
