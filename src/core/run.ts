@@ -2,7 +2,7 @@
  * Starting root tasks from ordinary code, and stopping the loop.
  * @module
  */
-import { programStartHooks, queueMicrotask } from "./_host.ts";
+import { programStartHooks } from "./_host.ts";
 import { getDefaultLoop, getRunningLoop, Loop, type LoopOptions } from "./loop.ts";
 import type { OperationLike } from "./operation.ts";
 import { createTask } from "./spawn.ts";
@@ -66,25 +66,9 @@ export function run<T>(op: OperationLike<T>, options: RunOptions = {}): Task<T> 
   const loop = ownLoop ? new Loop(options) : currentLoop();
   const task = startRoot(loop, op, options);
   if (signal !== undefined) cancelOnAbort(task, signal);
-  // As `main` does: a cluster worker asked to close before this program started stops it here. Only
-  // at the program's start: a later run() (a cleanup after the stopped program, a web stream's read or
-  // an async iteration inside a running program) is not the program starting, and the close, delivered
-  // already, would cancel it before its first step. The start is the first run() on a loop with no
-  // other task, and the run() calls made in the same turn (`Promise.all([run(a), run(b)])`).
-  if (!ownLoop && programStart !== "over") {
-    if (programStart === "not yet") {
-      programStart = loop.roots.size === 1 ? "now" : "over";
-      if (programStart === "now") queueMicrotask(endProgramStart);
-    }
-    if (programStart === "now") for (const hook of programStartHooks) hook();
-  }
+  // As `main` does: a cluster worker asked to close while no program ran stops the one starting here.
+  if (!ownLoop) for (const hook of programStartHooks) hook();
   return task;
-}
-
-/** Where the program is in its start, for the start hooks `run()` runs (see above). */
-let programStart: "not yet" | "now" | "over" = "not yet";
-function endProgramStart(): void {
-  programStart = "over";
 }
 
 /** Cancels `task` when `signal` aborts (at once if it has), until the task ends. */

@@ -121,6 +121,12 @@ const primaryPorts = new Map<number, number>();
 let closeAsked: { grace: number | undefined } | undefined;
 /** The worker leaves the cluster once the loop's root tasks have ended (set at the primary's close). */
 let leaveWhenDone = false;
+/**
+ * A close came while no program ran (no root task): the next one to start,
+ * by `main` or `run()`, is stopped. Once: a `run()` after the stopped
+ * program has ended (a cleanup) is not stopped again.
+ */
+let stopOwed = false;
 
 /** A server call with `workers` in a worker process: its number, and how it tells the primary the outcome. */
 export interface WorkerSlot {
@@ -215,6 +221,8 @@ function onPrimaryMessage(message: unknown): void {
   const earlier = closeAsked?.grace;
   closeAsked = { grace: earlier === undefined ? given : given === undefined ? earlier : Math.min(earlier, given) };
   if (closeAsked.grace !== undefined) for (const server of workerServers) server.close(closeAsked.grace);
+  // Not at a later call (a server's end): a program the worker runs once its stopped one has ended is not stopped.
+  if ((workerLoop ?? getDefaultLoop()).roots.size === 0) stopOwed = true;
   stopWorkerWhenServersClosed();
 }
 
@@ -228,16 +236,22 @@ function stopWorkerWhenServersClosed(): void {
   if (closeAsked === undefined) return;
   if (closeAsked.grace !== undefined) for (const server of workerServers) if (!server.task.done) return;
   // Before the first server call: the loop `main` and `run` use.
-  // (A program with no task yet is stopped as `main` starts it, or at its first server call.)
   const loop = workerLoop ?? getDefaultLoop();
+  // No program running: one the close came before is stopped as it starts (`stopOwed`).
+  if (loop.roots.size === 0) return;
+  stopOwed = false;
   loop.stop(CLOSE_REASON);
   // Under `run()` (not `main`) nothing else leaves the cluster once the program has ended, and the IPC
-  // channel would keep the worker alive until the primary kills it. (No root yet: the program has not
-  // started; its first server call comes back here.)
-  if (!leaveWhenDone && loop.roots.size > 0) {
+  // channel would keep the worker alive until the primary kills it.
+  if (!leaveWhenDone) {
     leaveWhenDone = true;
     loop.whenRootsDone(leaveCluster);
   }
+}
+
+/** A program starting (`main`, `run()`): stopped if a close came while none ran. */
+function stopOwedProgram(): void {
+  if (stopOwed) stopWorkerWhenServersClosed();
 }
 
 /** In a worker forked by a corio primary: reads what the primary gave it, and listens for its close. */
@@ -253,7 +267,7 @@ function joinAsWorker(): void {
     // Not from a corio primary: serve as if none was given.
   }
   process.on("message", onPrimaryMessage);
-  programStartHooks.push(stopWorkerWhenServersClosed);
+  programStartHooks.push(stopOwedProgram);
   process.send?.({ corio: "ready" });
 }
 joinAsWorker();
