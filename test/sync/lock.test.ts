@@ -2,6 +2,7 @@
 // Semaphore(1) and BoundedSemaphore(1) must behave the same.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Fifo } from "../../src/core/_fifo.ts";
 import {
   allSettled,
   BoundedSemaphore,
@@ -27,6 +28,7 @@ interface LockLike extends Disposable {
   tryAcquire(): boolean;
   release(): void;
   readonly locked: boolean;
+  readonly waiting: number;
 }
 
 const factories: [string, () => LockLike][] = [
@@ -274,6 +276,56 @@ for (const [name, make] of factories) {
           yield* holder;
         } catch {}
         assert.equal(lock.locked, false);
+      });
+    });
+
+    it("waiters cancelled in no particular order (each its own timeout) leave at a constant cost each; the others keep their order", async () => {
+      await runVirtual(function* () {
+        const lock = make();
+        yield* lock.acquire();
+        const n = 1000;
+        const served: number[] = [];
+        const waiters: Task<void>[] = [];
+        for (let i = 0; i < n; i++) {
+          waiters.push(
+            yield* spawn(function* () {
+              yield* lock.acquire();
+              served.push(i);
+              lock.release();
+            }),
+          );
+        }
+        yield* waitAllTasksBlocked();
+        // Waiters a removal from the middle of a ring buffer moves: a quarter of the queue per cancel, on average.
+        let moved = 0;
+        const remove = Fifo.prototype.remove;
+        Fifo.prototype.remove = function countMoves(this: Fifo<unknown>, item: unknown): boolean {
+          const items = [...this];
+          const at = items.indexOf(item);
+          if (at >= 0) moved += Math.min(at, items.length - 1 - at);
+          return remove.call(this, item);
+        };
+        const kept: number[] = [];
+        try {
+          // Every waiter but one in seven, in a scrambled order (389 is prime to n).
+          for (let k = 0; k < n; k++) {
+            const i = (k * 389) % n;
+            if (i % 7 === 0) kept.push(i);
+            else waiters[i]?.cancel();
+          }
+        } finally {
+          Fifo.prototype.remove = remove;
+        }
+        assert.ok(moved < n, `${moved} waiters moved for ${n} cancels`);
+        assert.equal(lock.waiting, kept.length);
+        lock.release();
+        yield* allSettled(waiters);
+        assert.deepEqual(
+          served,
+          kept.sort((a, b) => a - b),
+        );
+        assert.equal(lock.locked, false);
+        assert.equal(lock.waiting, 0);
       });
     });
 
