@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { Fifo } from "../../src/core/_fifo.ts";
 import {
+  allSettled,
   callLater,
   LifoQueue,
   type Operation,
@@ -97,6 +99,46 @@ describe("Queue", () => {
           getters[1 - firstCancelled]?.cancel();
           const order = [queue.getNowait(), queue.getNowait(), queue.getNowait()].join(",");
           assert.equal(order, expected, `${name}, getter ${firstCancelled} cancelled first`);
+        });
+      }
+    }
+  });
+
+  it("many getters cancelled after a burst of puts give their items back at a constant cost each, in put order", async () => {
+    const n = 2000;
+    const cases: [string, () => Queue<number>, (i: number) => number][] = [
+      ["Queue", () => new Queue<number>(), (i) => i],
+      ["LifoQueue", () => new LifoQueue<number>(), (i) => n - 1 - i],
+    ];
+    for (const [name, make, expected] of cases) {
+      for (const cancelOrder of ["oldest first", "newest first"]) {
+        await runVirtual(function* () {
+          const queue = make();
+          const getters: Task<number>[] = [];
+          for (let i = 0; i < n; i++) getters.push(yield* spawn(() => queue.get()));
+          yield* waitAllTasksBlocked();
+          for (let i = 0; i < n; i++) queue.putNowait(i); // each handed to a getter...
+          // ...cancelled before it ran. Giving an item back lifted the ones given back before it off the front.
+          let unshifted = 0;
+          const unshift = Fifo.prototype.unshift;
+          Fifo.prototype.unshift = function countUnshift(this: Fifo<unknown>, item: unknown): void {
+            unshifted++;
+            unshift.call(this, item);
+          };
+          try {
+            for (let k = 0; k < n; k++) getters[cancelOrder === "oldest first" ? k : n - 1 - k]?.cancel();
+          } finally {
+            Fifo.prototype.unshift = unshift;
+          }
+          assert.ok(unshifted < n, `${name}, ${cancelOrder}: ${unshifted} items put back at the front for ${n} cancels`);
+          const items: number[] = [];
+          while (!queue.empty) items.push(queue.getNowait());
+          assert.deepEqual(
+            items,
+            Array.from({ length: n }, (_, i) => expected(i)),
+            `${name}, ${cancelOrder}`,
+          );
+          yield* allSettled(getters);
         });
       }
     }
