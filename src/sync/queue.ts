@@ -210,6 +210,9 @@ export class Queue<T> {
     };
     handedItemTaken = (queue) => {
       queue.#handed--;
+      // Handed before an immediate shutdown, which dropped it (asyncio's getter, woken, finds the queue
+      // emptied and raises): this get fails like the other waiting ones.
+      if (queue.#shutdownImmediately) throw new QueueShutDown("Cannot get from the queue: it was shut down immediately while waiting");
       if (queue.#shutdown) queue.#failGettersIfDrained();
     };
   }
@@ -378,16 +381,20 @@ export class Queue<T> {
    * Shuts the queue down (Python 3.13's `Queue.shutdown`): puts fail with
    * `QueueShutDown` from now on, waiting putters too. Gets go on while items
    * remain, then fail. With `immediate`, the remaining items are dropped
-   * (and counted as done, releasing `join`) and waiting getters fail at once.
+   * (and counted as done, releasing `join`) and waiting getters fail at once,
+   * as asyncio's: an item already handed to a getter that has not run yet is
+   * dropped too, and that get fails.
    */
   shutdown(immediate = false): void {
     this.#shutdown = true;
-    if (immediate) {
+    if (immediate && !this.#shutdownImmediately) {
       this.#shutdownImmediately = true;
       while (this.#store.size > 0) {
         this.#store.take();
         if (this.#unfinished > 0) this.#unfinished--;
       }
+      // The items handed to getters that have not run yet are dropped too: those gets fail.
+      this.#unfinished = Math.max(0, this.#unfinished - this.#handed);
       if (this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
     }
     for (const waiter of this.#putters.drain()) resumeThrow(waiter, new QueueShutDown("Cannot put on the queue: it was shut down while waiting"));
@@ -440,7 +447,7 @@ export class Queue<T> {
    */
   #giveBack(item: T, seq: number): void {
     if (this.#shutdownImmediately) {
-      if (this.#unfinished > 0 && --this.#unfinished === 0) for (const waiter of this.#joiners.drain()) resume(waiter, undefined);
+      // Handed before the shutdown, which counted it as dropped.
       this.#failGettersIfDrained();
       return;
     }

@@ -316,6 +316,34 @@ describe("Queue", () => {
     });
   });
 
+  it("shutdown(true) also drops an item handed to a getter that has not run yet: that get fails and join() returns (asyncio 3.13)", async () => {
+    await runVirtual(function* () {
+      const queue = new Queue<string>();
+      const outcome = (op: Operation<string>) =>
+        function* (): Operation<string> {
+          try {
+            return yield* op;
+          } catch (error) {
+            return (error as Error).name;
+          }
+        };
+      const getter = yield* spawn(outcome(queue.get()));
+      const iterating = yield* spawn(function* () {
+        const step = yield* queue.next();
+        return step.done ? "done" : step.value;
+      });
+      yield* waitAllTasksBlocked();
+      queue.putNowait("x"); // handed to `getter`, which has not run yet
+      queue.putNowait("y"); // handed to `iterating`
+      queue.shutdown(true);
+      queue.shutdown(true); // twice: nothing more to drop
+      yield* queue.join(); // the dropped items count as done
+      assert.equal(yield* getter, "QueueShutDown");
+      assert.equal(yield* iterating, "done");
+      assert.throws(() => queue.taskDone(), { message: /more times than there were items put/ });
+    });
+  });
+
   it("rejects a bad maxsize", () => {
     // asyncio treats maxsize <= 0 as unbounded; corio throws for a negative one (documented).
     assert.throws(() => new Queue({ maxsize: -1 }), {
