@@ -3,7 +3,6 @@
  * with a bounded buffer that may be 0 (a rendezvous).
  * @module
  */
-import { Fifo } from "../core/_fifo.ts";
 import { Park, resume, resumeThrow } from "../core/_park.ts";
 import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
@@ -11,6 +10,7 @@ import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import type { TaskImpl } from "../core/task.ts";
+import { GivenBackFifo } from "./_given-back-fifo.ts";
 import { WaitQueue } from "./_wait-queue.ts";
 import { EndOfChannel, WouldBlock } from "./errors.ts";
 
@@ -33,7 +33,8 @@ export interface MemoryChannelStatistics {
 /** What every side of one channel shares. */
 class Core<T> {
   readonly maxBufferSize: number;
-  readonly buffer = new Fifo<T>();
+  /** The buffered messages, those given back by cancelled receivers first. */
+  readonly buffer = new GivenBackFifo<T>();
   openSendSides = 0;
   openReceiveSides = 0;
   readonly senders = new WaitQueue<SideWait<T>>();
@@ -42,8 +43,6 @@ class Core<T> {
   handed = 0;
   /** Hand-offs so far: the next one's number, which orders a message given back among others. */
   handOffs = 0;
-  /** The hand-off numbers of the messages given back, which sit at the buffer's head, in order. */
-  readonly givenBack: number[] = [];
   constructor(maxBufferSize: number) {
     this.maxBufferSize = maxBufferSize;
   }
@@ -125,14 +124,7 @@ function handToReceiver<T>(core: Core<T>, message: T, seq: number): boolean {
  */
 function giveBack<T>(core: Core<T>, message: T, seq: number): void {
   if (core.openReceiveSides === 0 || handToReceiver(core, message, seq)) return;
-  const givenBack = core.givenBack;
-  let at = 0;
-  while (at < givenBack.length && (givenBack[at] as number) < seq) at++;
-  const ahead: T[] = [];
-  for (let i = 0; i < at; i++) ahead.push(core.buffer.shift() as T);
-  core.buffer.unshift(message);
-  for (let i = ahead.length - 1; i >= 0; i--) core.buffer.unshift(ahead[i] as T);
-  givenBack.splice(at, 0, seq);
+  core.buffer.restore(message, seq);
 }
 
 /** A receiver that was handed a message has run and taken it; the end may now be due. */
@@ -189,7 +181,6 @@ function receiveNow<T>(end: End<T>): T | typeof NOTHING | typeof ENDED {
   const core = end.core;
   const buffer = core.buffer;
   if (buffer.size > 0) {
-    if (core.givenBack.length > 0) core.givenBack.shift();
     const message = buffer.shift() as T;
     if (buffer.size < core.maxBufferSize) {
       const sender = firstSender(core);
@@ -593,8 +584,7 @@ export class MemoryReceiveChannel<T> implements Disposable {
     const failed = core.senders;
     for (let sender = firstWaiter(failed); sender !== undefined; sender = firstWaiter(failed))
       resumeThrow(sender, new BrokenResourceError("Cannot send: every receive side of the memory channel was closed while waiting"));
-    while (core.buffer.size > 0) core.buffer.shift();
-    core.givenBack.length = 0;
+    core.buffer.clear();
   }
 
   /** Closes this side (for `using`). */

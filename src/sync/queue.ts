@@ -4,12 +4,12 @@
  * @module
  */
 import { defineOperationMethods } from "../core/_dev.ts";
-import { Fifo } from "../core/_fifo.ts";
 import { resume, resumeThrow } from "../core/_park.ts";
 import { DONE, defineStepOperation, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
+import { GivenBackFifo } from "./_given-back-fifo.ts";
 import { Waiter, WaitQueue } from "./_wait-queue.ts";
 import { QueueEmpty, QueueFull, QueueShutDown } from "./errors.ts";
 
@@ -472,31 +472,20 @@ defineStepOperation(QueueGet, "queue.get", Queue, "get");
 
 markOperationIterator(Queue.prototype);
 
-/**
- * First in, first out. Items given back sit at the front, ahead of every
- * added item (put after them), in put order among themselves: in a heap by
- * put number, so giving back n items costs n log n however their getters'
- * cancels are ordered (shifting the front items aside for each one cost
- * n²: 20,000 getters cancelled after a burst of puts took 8 s).
- */
+/** First in, first out; items given back sit at the front, in put order (see `GivenBackFifo`). */
 class FifoStore<T> implements Store<T> {
-  readonly #items = new Fifo<T>();
-  /** The given-back items, the earliest put first; `null` until one is given back. */
-  #restored: HeapStore<T> | null = null;
+  readonly #items = new GivenBackFifo<T>();
   get size(): number {
-    const restored = this.#restored;
-    return restored === null ? this.#items.size : this.#items.size + restored.size;
+    return this.#items.size;
   }
   add(item: T): void {
     this.#items.push(item);
   }
   take(): T {
-    const restored = this.#restored;
-    if (restored !== null && restored.size > 0) return restored.take();
     return this.#items.shift() as T;
   }
   restore(item: T, seq: number): void {
-    (this.#restored ??= new HeapStore<T>(inPutOrder)).add(item, seq);
+    this.#items.restore(item, seq);
   }
 }
 

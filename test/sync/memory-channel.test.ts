@@ -2,7 +2,9 @@
 // Trio's `await x.aclose()` is `x.close()` here (closing is not a wait), and its `with x:` is `using`.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Fifo } from "../../src/core/_fifo.ts";
 import {
+  allSettled,
   BrokenResourceError,
   CancelledError,
   ClosedResourceError,
@@ -380,6 +382,39 @@ describe("openMemoryChannel: what corio adds", () => {
       s.close();
       assert.deepEqual(yield* drain(r), ["a", "b", "c", "d"]);
     });
+  });
+
+  it("many receivers cancelled after a burst of sends give their messages back at a constant cost each, in send order", async () => {
+    const n = 2000;
+    for (const cancelOrder of ["oldest first", "newest first"]) {
+      await runVirtual(function* () {
+        const [s, r] = openMemoryChannel<number>(1);
+        const receivers: Task<number>[] = [];
+        for (let i = 0; i < n; i++) receivers.push(yield* spawn(() => r.receive()));
+        yield* waitAllTasksBlocked();
+        for (let i = 0; i < n; i++) s.sendNowait(i); // each handed to a receiver...
+        // ...cancelled before it ran. Giving a message back lifted the ones given back before it off the front.
+        let unshifted = 0;
+        const unshift = Fifo.prototype.unshift;
+        Fifo.prototype.unshift = function countUnshift(this: Fifo<unknown>, item: unknown): void {
+          unshifted++;
+          unshift.call(this, item);
+        };
+        try {
+          for (let k = 0; k < n; k++) receivers[cancelOrder === "oldest first" ? k : n - 1 - k]?.cancel();
+        } finally {
+          Fifo.prototype.unshift = unshift;
+        }
+        assert.ok(unshifted < n, `${cancelOrder}: ${unshifted} messages put back at the front for ${n} cancels`);
+        yield* allSettled(receivers);
+        s.close();
+        assert.deepEqual(
+          yield* drain(r),
+          Array.from({ length: n }, (_, i) => i),
+          cancelOrder,
+        );
+      });
+    }
   });
 
   it("after a message was given back, a receive lets a waiting sender in only when there is room: a rendezvous send still waits for its receiver", async () => {
