@@ -125,19 +125,25 @@ export class CapacityLimiter implements Disposable {
   /**
    * Takes a token for the current task, waiting while there is none;
    * returns the limiter (for `using`). Completes without suspending when a
-   * token is free.
+   * token is free. The borrower is the task that runs the operation, not
+   * the one that called `acquire()`: `all([limiter.acquire(), ...])` takes
+   * a token for each of its tasks.
    *
    * **Cancellation:** as for `acquireOnBehalfOf`.
    * @throws {Error} if the current task already holds a token of this limiter.
    */
-  acquire(): Operation<this> {
-    return this.acquireOnBehalfOf(currentBorrower("acquire a capacity limiter"));
+  *acquire(): Operation<this> {
+    yield* this.#acquireFor(currentBorrower("acquire a capacity limiter"));
+    return this;
   }
 
   /**
    * Takes a token for `borrower` (any value: a task, an id, an object),
-   * waiting while there is none; returns the limiter. Completes without
-   * suspending when a token is free.
+   * waiting while there is none; returns a `Disposable` that gives that
+   * token back (`releaseOnBehalfOf(borrower)`), so
+   * `using _ = yield* limiter.acquireOnBehalfOf(job)` releases the job's
+   * token, not the current task's. Completes without suspending when a
+   * token is free.
    *
    * **Cancellation:** `acquireOnBehalfOf()` throws `CancelledError` and
    * `borrower` holds nothing: it leaves the queue (losing its place), and a
@@ -145,9 +151,27 @@ export class CapacityLimiter implements Disposable {
    * before it ran) passes on to the next waiter, or back to the limiter.
    * Cancelling never throws.
    * @throws {Error} if `borrower` already holds, or waits for, a token of this limiter.
+   * @example
+   * ```ts
+   * import { CapacityLimiter } from "corio";
+   * import { runVirtual } from "corio/testing";
+   * await runVirtual(function* () {
+   *   const limiter = new CapacityLimiter(1);
+   *   {
+   *     using _ = yield* limiter.acquireOnBehalfOf("job 7");
+   *     console.assert(limiter.statistics().borrowers[0] === "job 7");
+   *   }
+   *   console.assert(limiter.borrowedTokens === 0);
+   * });
+   * ```
    */
-  *acquireOnBehalfOf(borrower: unknown): Operation<this> {
-    if (this.#tryAcquire(borrower, "acquire a capacity limiter")) return this;
+  *acquireOnBehalfOf(borrower: unknown): Operation<Disposable> {
+    yield* this.#acquireFor(borrower);
+    return { [Symbol.dispose]: () => this.releaseOnBehalfOf(borrower) };
+  }
+
+  *#acquireFor(borrower: unknown): Operation<void> {
+    if (this.#tryAcquire(borrower, "acquire a capacity limiter")) return;
     const waiter = new Waiter<unknown>(
       requireCurrentTask("acquire a capacity limiter"),
       "lock",
@@ -159,7 +183,6 @@ export class CapacityLimiter implements Disposable {
     this.#waiters.push(waiter);
     yield waiter;
     if (this.#handedTo.get(borrower) === waiter) this.#handedTo.delete(borrower);
-    return this;
   }
 
   /**
@@ -237,7 +260,7 @@ export class CapacityLimiter implements Disposable {
    */
   *withLimit<T>(op: OperationLike<T>): Operation<T> {
     const borrower = currentBorrower("acquire a capacity limiter");
-    yield* this.acquireOnBehalfOf(borrower);
+    yield* this.#acquireFor(borrower);
     try {
       const it = iterate(op, "run withLimit");
       return yield* new Opened(it);

@@ -267,4 +267,29 @@ describe("CapacityLimiter", () => {
       { name: "test" },
     );
   });
+  it("acquire() borrows for the task that runs it, not the one that made the operation: all([acquire(), acquire()]) takes two tokens", async () => {
+    await runVirtual(function* () {
+      const limiter = new CapacityLimiter(2);
+      const made = [limiter.acquire(), limiter.acquire()]; // made here, run by all()'s tasks
+      yield* all(made);
+      const borrowers = limiter.statistics().borrowers;
+      assert.equal(borrowers.length, 2);
+      assert.ok(!borrowers.includes(currentTask()), "the task that made the operations borrows nothing");
+      assert.equal(limiter.tryAcquire(), false, "both tokens are taken");
+    });
+  });
+
+  it("using the result of acquireOnBehalfOf(borrower) gives back that borrower's token, not the current task's", async () => {
+    await runVirtual(function* () {
+      const limiter = new CapacityLimiter(3);
+      yield* limiter.acquire();
+      {
+        using _ = yield* limiter.acquireOnBehalfOf("job");
+        assert.deepEqual(limiter.statistics().borrowers, [currentTask(), "job"]);
+      }
+      assert.deepEqual(limiter.statistics().borrowers, [currentTask()]);
+      limiter.release();
+      assert.equal(limiter.borrowedTokens, 0);
+    });
+  });
 });
