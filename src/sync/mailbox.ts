@@ -59,13 +59,76 @@ export class Request<M = unknown, R = unknown> {
   }
 }
 
+/** What `Mailbox.take` gives when no message matches. */
+const NONE: unique symbol = Symbol("none");
+
+/**
+ * A task's queued messages, oldest first. The oldest is taken without
+ * moving the others (an array's `splice(0, 1)` moved them all: draining
+ * 200,000 messages took 7 s); the slots taken at the front are reclaimed
+ * once they are half the array.
+ */
 class Mailbox {
-  readonly messages: unknown[] = [];
+  /** The messages from `#head` on; the slots before it are taken. */
+  readonly #items: unknown[] = [];
+  #head = 0;
   waiter: Waiter<((message: unknown) => boolean) | undefined> | null = null;
   /** Where the message handed to the waiter belongs, should its receive be cancelled: behind the older ones. */
   handedAt = 0;
   /** Whether a done callback fails the requests left here when the task finishes. */
   watched = false;
+
+  /** Messages queued. */
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(message: unknown): void {
+    this.#items.push(message);
+  }
+
+  /** Takes the oldest message that `filter` accepts (any without one); `NONE` if there is none. */
+  take(filter: ((message: unknown) => boolean) | undefined): unknown {
+    const items = this.#items;
+    for (let i = this.#head; i < items.length; i++) {
+      const message = items[i];
+      if (filter !== undefined && !filter(message)) continue;
+      if (i > this.#head) items.splice(i, 1);
+      else {
+        items[i] = undefined;
+        this.#head++;
+        this.#reclaim();
+      }
+      return message;
+    }
+    return NONE;
+  }
+
+  /** Puts `message` back `at` messages from the oldest (behind all of them if there are fewer). */
+  insert(at: number, message: unknown): void {
+    const position = Math.min(at, this.size);
+    if (position === 0 && this.#head > 0) this.#items[--this.#head] = message;
+    else this.#items.splice(this.#head + position, 0, message);
+  }
+
+  /** Takes every message, oldest first. */
+  takeAll(): unknown[] {
+    const all = this.#items.slice(this.#head);
+    this.#items.length = 0;
+    this.#head = 0;
+    return all;
+  }
+
+  #reclaim(): void {
+    const items = this.#items;
+    if (this.#head === items.length) {
+      items.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 64 && this.#head * 2 >= items.length) {
+      items.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
 }
 
 const mailboxes = new WeakMap<Task<unknown>, Mailbox>();
@@ -102,7 +165,7 @@ export function send(task: Task<unknown>, message: unknown): boolean {
     // A request the task never takes is failed when it finishes, not left for its requester to wait on for ever.
     mailbox.watched = true;
     task.addDoneCallback(() => {
-      for (const left of mailbox.messages.splice(0)) {
+      for (const left of mailbox.takeAll()) {
         if (left instanceof Request) left.fail(new Error(`Cannot get a reply from task ${task.path}: it finished without taking the request`));
       }
     });
@@ -116,17 +179,17 @@ export function send(task: Task<unknown>, message: unknown): boolean {
       // The receiver's filter failed: the receiver gets the error (as when it looks through queued
       // messages itself), not the sender; the message stays.
       mailbox.waiter = null;
-      mailbox.messages.push(message);
+      mailbox.push(message);
       resumeThrow(waiter, error);
       return true;
     }
     if (matches) {
       mailbox.waiter = null;
-      mailbox.handedAt = mailbox.messages.length;
+      mailbox.handedAt = mailbox.size;
       if (resume(waiter, message)) return true;
     }
   }
-  mailbox.messages.push(message);
+  mailbox.push(message);
   return true;
 }
 
@@ -157,8 +220,8 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
   // A `receive` inside timeout() runs in a child task: read the mailbox of the task that owns the code.
   const owner = codeOwner(task);
   const mailbox = mailboxOf(owner);
-  const index = filter === undefined ? (mailbox.messages.length > 0 ? 0 : -1) : mailbox.messages.findIndex(filter);
-  if (index >= 0) return mailbox.messages.splice(index, 1)[0] as T;
+  const found = mailbox.take(filter);
+  if (found !== NONE) return found as T;
   if (mailbox.waiter !== null) throw new Error(`Cannot receive in task ${owner.path}: another receive is already waiting on its mailbox`);
   const waiter = new Waiter<((message: unknown) => boolean) | undefined>(
     task,
@@ -167,7 +230,7 @@ export const receive = defineOperation(function* receive<T = unknown>(filter?: (
     (w, woken, handed) => {
       if (!woken) {
         if (mailbox.waiter === w) mailbox.waiter = null;
-      } else mailbox.messages.splice(Math.min(mailbox.handedAt, mailbox.messages.length), 0, handed);
+      } else mailbox.insert(mailbox.handedAt, handed);
     },
     "a message in its mailbox (receive)",
   );

@@ -49,6 +49,38 @@ describe("task mailboxes", () => {
     });
   });
 
+  it("draining a long mailbox moves each message a bounded number of times, and keeps the order", async () => {
+    await runVirtual(function* () {
+      const me = currentTask();
+      const n = 2000;
+      for (let i = 0; i < n; i++) send(me, i);
+      // Messages an array splice moves: taking the oldest with splice(0, 1) moved all the others.
+      let moved = 0;
+      const splice = Array.prototype.splice;
+      Array.prototype.splice = function countMoves(this: unknown[], start: number, deleteCount?: number, ...items: unknown[]): unknown[] {
+        const from = start < 0 ? Math.max(0, this.length + start) : Math.min(start, this.length);
+        moved += Math.max(0, this.length - from - (deleteCount ?? this.length));
+        return (splice as (this: unknown[], ...args: unknown[]) => unknown[]).call(this, start, deleteCount ?? this.length - from, ...items);
+      } as typeof splice;
+      const got: unknown[] = [];
+      try {
+        for (let i = 0; i < n; i++) got.push(yield* receive());
+      } finally {
+        Array.prototype.splice = splice;
+      }
+      assert.ok(moved < 4 * n, `${moved} messages moved to drain ${n}`);
+      assert.deepEqual(
+        got,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      // The order holds across taking from the front and from the middle.
+      for (const m of ["a", "b", "c", "d"]) send(me, m);
+      assert.equal(yield* receive(), "a");
+      assert.equal(yield* receive((m) => m === "c"), "c");
+      assert.deepEqual([yield* receive(), yield* receive()], ["b", "d"]);
+    });
+  });
+
   it("receive(filter) takes the first matching message and leaves the others", async () => {
     await runVirtual(function* () {
       const me = currentTask();
