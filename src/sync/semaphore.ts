@@ -195,6 +195,14 @@ export class BoundedSemaphore extends Semaphore {
 
   /**
    * Gives a token back.
+   *
+   * It counts, it does not know holders: while a token is handed to a
+   * waiter that has not run yet, one more `release()` counts as that
+   * waiter's, made in its stead (any task may release), and frees a token
+   * although the waiter will hold one: a `BoundedSemaphore(1)` then lets two
+   * tasks in, and the extra release shows as the next one throwing. asyncio's
+   * `BoundedSemaphore` and Trio's `Semaphore(max_value=)` count the same way;
+   * a `Lock` throws on that release instead.
    * @throws {Error} if that would exceed the initial value (released more often than acquired).
    */
   override release(): void {
