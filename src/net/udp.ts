@@ -44,14 +44,18 @@ export interface OpenDatagramOptions {
    * The kernel's receive buffer (`SO_RCVBUF`), in bytes. Datagrams that
    * arrive while it is full are dropped by the kernel, and the application
    * never learns of it (`dropped` counts only corio's own queue): raise it
-   * for bursts. @default the OS default
+   * for bursts. At most `2 ** 31 - 1`; the OS may cap it lower (Linux, at
+   * `net.core.rmem_max`) or refuse it (macOS, past `kern.ipc.maxsockbuf`:
+   * `openDatagram` then throws with the OS `code`). @default the OS default
    */
   recvBufferSize?: number;
-  /** The kernel's send buffer (`SO_SNDBUF`), in bytes. @default the OS default */
+  /** The kernel's send buffer (`SO_SNDBUF`), in bytes, at most `2 ** 31 - 1` (see `recvBufferSize`). @default the OS default */
   sendBufferSize?: number;
 }
 
 const DEFAULT_MAX_SIZE = 65507;
+/** The largest kernel buffer size that can be asked for: the OS takes an int. */
+const MAX_BUFFER_SIZE = 2 ** 31 - 1;
 
 /**
  * A UDP socket (asyncio's datagram endpoint, the Calvin seed's `UDPServer` /
@@ -360,8 +364,8 @@ defineOperationMethods(DatagramSocket);
  *
  * @param options `bind`, `connect`, `maxSize`, `maxQueue`, `recvBufferSize`, `sendBufferSize`.
  * @returns The open socket.
- * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened.
- * @throws {RangeError} for an option out of range (`maxSize`, `maxQueue`, a buffer size, `bind.port` not from 0 to 65535, `connect.port` not from 1 to 65535).
+ * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened, or when the OS refuses a buffer size (`ENOBUFS`).
+ * @throws {RangeError} for an option out of range (`maxSize`, `maxQueue`, a buffer size not from 1 to `2 ** 31 - 1`, `bind.port` not from 0 to 65535, `connect.port` not from 1 to 65535).
  * @example
  * ```ts
  * import { run } from "corio";
@@ -383,8 +387,9 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     throw new RangeError(`Cannot open a datagram socket: maxQueue must be a positive integer, received ${String(maxQueue)}`);
   for (const name of ["recvBufferSize", "sendBufferSize"] as const) {
     const size = options[name];
-    if (size !== undefined && (!Number.isInteger(size) || size < 1))
-      throw new RangeError(`Cannot open a datagram socket: ${name} must be a positive integer of bytes, received ${String(size)}`);
+    // The OS takes an int: libuv refuses 2 ** 31 and more (EINVAL), where Node's own check lets up to 2 ** 32 - 1 through.
+    if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > MAX_BUFFER_SIZE))
+      throw new RangeError(`Cannot open a datagram socket: ${name} must be an integer of bytes from 1 to ${MAX_BUFFER_SIZE}, received ${String(size)}`);
   }
   const connect = options.connect;
   if (connect !== undefined) checkTarget(connect, "open a datagram socket", "connect.");
@@ -393,11 +398,9 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(options.bind?.port)}`);
   const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
-  const socket = createSocket({
-    type: ipv6 ? "udp6" : "udp4",
-    ...(options.recvBufferSize !== undefined && { recvBufferSize: options.recvBufferSize }),
-    ...(options.sendBufferSize !== undefined && { sendBufferSize: options.sendBufferSize }),
-  });
+  // The buffer sizes are set here once bound, not by createSocket's options: Node sets those inside its bind
+  // callback, where the OS refusing one (macOS past kern.ipc.maxsockbuf, ENOBUFS) is an uncaught exception.
+  const socket = createSocket({ type: ipv6 ? "udp6" : "udp4" });
   const task = requireCurrentTask("open a datagram socket");
   let wrapper: DatagramSocket | undefined;
   try {
@@ -406,6 +409,7 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
       () => socket.bind(bindPort, host),
       (error) => withCode(`Cannot bind a UDP socket to ${hostPort(host, bindPort)}`, error),
     );
+    setBufferSizes(socket, options);
     wrapper = DatagramSocket.create(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
       const peer = hostPort(connect.host, connect.port);
@@ -431,6 +435,25 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
   open.adopt(keeper, connect !== undefined);
   return keeper.returnedAs(open);
 });
+
+/** Sets the kernel's buffer sizes asked for; the OS refusing one is thrown with its own code (`EINVAL`, `ENOBUFS`). */
+function setBufferSizes(socket: Socket, options: OpenDatagramOptions): void {
+  for (const [name, size, set] of [
+    ["recvBufferSize", options.recvBufferSize, (bytes: number) => socket.setRecvBufferSize(bytes)],
+    ["sendBufferSize", options.sendBufferSize, (bytes: number) => socket.setSendBufferSize(bytes)],
+  ] as const) {
+    if (size === undefined) continue;
+    try {
+      set(size);
+    } catch (error) {
+      // Node's ERR_SOCKET_BUFFER_SIZE keeps the OS's code in `info`.
+      const code = (error as { info?: { code?: string } }).info?.code ?? (error as NodeJS.ErrnoException).code;
+      throw Object.assign(new Error(`Cannot open a datagram socket: the OS refused ${name} = ${size}: ${(error as Error).message}`, { cause: error }), {
+        code,
+      });
+    }
+  }
+}
 
 /** Checks a peer's address: a host name or address (none: Node's localhost), and a port from 1 to 65535 (a number or digits, as Node takes). */
 function checkTarget(target: DatagramAddress, action: string, field = ""): void {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn as spawnProcess } from "node:child_process";
+import { Socket as DgramSocket } from "node:dgram";
 import { once } from "node:events";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { BrokenResourceError, ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
 import { type DatagramSocket, openDatagram } from "../../src/net/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
@@ -315,10 +316,44 @@ asyncio.run(main())
           assert.fail("expected a RangeError");
         } catch (error) {
           assert.ok(error instanceof RangeError);
-          assert.equal(error.message, `Cannot open a datagram socket: recvBufferSize must be a positive integer of bytes, received ${bad}`);
+          assert.equal(error.message, `Cannot open a datagram socket: recvBufferSize must be an integer of bytes from 1 to 2147483647, received ${bad}`);
         }
       }
     });
+  });
+
+  it("a buffer size the OS cannot take (2 ** 31 and more) is a RangeError, not an uncaught exception in Node's bind callback", async () => {
+    await runVirtual(function* () {
+      for (const name of ["recvBufferSize", "sendBufferSize"] as const) {
+        for (const bad of [2 ** 31, 2 ** 32 - 1, 2 ** 40]) {
+          const error = yield* thrownBy(openDatagram({ [name]: bad }));
+          assert.ok(error instanceof RangeError, String(error));
+          assert.equal(error.message, `Cannot open a datagram socket: ${name} must be an integer of bytes from 1 to 2147483647, received ${bad}`);
+        }
+      }
+      const largest = yield* openDatagram({ recvBufferSize: 2 ** 31 - 1, sendBufferSize: 2 ** 31 - 1 });
+      assert.ok(largest.recvBufferSize > 0);
+      largest.close();
+    });
+  });
+
+  it("the OS refusing a buffer size (macOS past kern.ipc.maxsockbuf) is thrown by openDatagram with its code, and the socket is closed", async () => {
+    const refused = mock.method(DgramSocket.prototype, "setRecvBufferSize", () => {
+      throw Object.assign(new Error("Could not get or set buffer size: uv_recv_buffer_size returned ENOBUFS (no buffer space available)"), {
+        code: "ERR_SOCKET_BUFFER_SIZE",
+        info: { code: "ENOBUFS" },
+      });
+    });
+    try {
+      await runVirtual(function* () {
+        const error = yield* thrownBy(openDatagram({ recvBufferSize: 8 * 1024 * 1024 }));
+        assert.ok(error instanceof Error);
+        assert.equal((error as NodeJS.ErrnoException).code, "ENOBUFS");
+        assert.match(error.message, /^Cannot open a datagram socket: the OS refused recvBufferSize = 8388608: .*ENOBUFS/);
+      });
+    } finally {
+      refused.mock.restore();
+    }
   });
 
   it("what Node would refuse before sending is refused with corio's message, and the virtual clock goes on (its wait gave back its busy count)", async () => {
