@@ -36,7 +36,11 @@ export interface OpenDatagramOptions {
   bind?: { host?: string; port?: number };
   /** Remote address: `send` needs no target and only datagrams from it are received. */
   connect?: DatagramAddress;
-  /** Largest datagram accepted, in bytes, both ways. @default 65507 */
+  /**
+   * Largest datagram accepted, in bytes, both ways; at most what the
+   * socket's family can carry: 65507 bytes over IPv4, 65527 over IPv6 (an
+   * IPv6 `bind` or `connect` address). @default that largest size
+   */
   maxSize?: number;
   /** Received datagrams buffered while nobody receives; past it the oldest are dropped (and counted in `dropped`). @default 1024 */
   maxQueue?: number;
@@ -53,7 +57,8 @@ export interface OpenDatagramOptions {
   sendBufferSize?: number;
 }
 
-const DEFAULT_MAX_SIZE = 65507;
+/** The largest UDP payload: 65535 bytes less the UDP header (8) and, over IPv4, the IP header (20); IPv6's length field leaves its header out. */
+const LARGEST_DATAGRAM = { ipv4: 65507, ipv6: 65527 } as const;
 /** The largest kernel buffer size that can be asked for: the OS takes an int. */
 const MAX_BUFFER_SIZE = 2 ** 31 - 1;
 
@@ -378,9 +383,14 @@ defineOperationMethods(DatagramSocket);
  * ```
  */
 export const openDatagram = defineOperation(function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
-  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
-  if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > DEFAULT_MAX_SIZE) {
-    throw new RangeError(`Cannot open a datagram socket: maxSize must be an integer from 1 to ${DEFAULT_MAX_SIZE}, received ${String(maxSize)}`);
+  const connect = options.connect;
+  const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
+  const largest = ipv6 ? LARGEST_DATAGRAM.ipv6 : LARGEST_DATAGRAM.ipv4;
+  const maxSize = options.maxSize ?? largest;
+  if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > largest) {
+    throw new RangeError(
+      `Cannot open a datagram socket: maxSize must be an integer from 1 to ${largest} (on an ${ipv6 ? "IPv6" : "IPv4"} socket), received ${String(maxSize)}`,
+    );
   }
   const maxQueue = options.maxQueue ?? 1024;
   if (!Number.isInteger(maxQueue) || maxQueue < 1)
@@ -391,12 +401,10 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
     if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > MAX_BUFFER_SIZE))
       throw new RangeError(`Cannot open a datagram socket: ${name} must be an integer of bytes from 1 to ${MAX_BUFFER_SIZE}, received ${String(size)}`);
   }
-  const connect = options.connect;
   if (connect !== undefined) checkTarget(connect, "open a datagram socket", "connect.");
   const bindPort = portValue(options.bind?.port ?? 0);
   if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535)
     throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(options.bind?.port)}`);
-  const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
   // The buffer sizes are set here once bound, not by createSocket's options: Node sets those inside its bind
   // callback, where the OS refusing one (macOS past kern.ipc.maxsockbuf, ENOBUFS) is an uncaught exception.

@@ -59,6 +59,28 @@ describe("openDatagram", () => {
     });
   });
 
+  it("carries IPv6's largest datagram (65527 bytes, 20 more than IPv4's), and maxSize stops at each family's largest", {
+    skip: needsIpv6Loopback(),
+  }, async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { host: "::1", port: 0 } });
+      const client = yield* openDatagram({ connect: { host: "::1", port: server.address.port } });
+      yield* client.send(new Uint8Array(65527));
+      assert.equal((yield* server.receive()).data.length, 65527);
+      for (const [options, largest, family] of [
+        [{ bind: { host: "::1" } }, 65527, "IPv6"],
+        [{}, 65507, "IPv4"],
+      ] as const) {
+        const error = yield* thrownBy(openDatagram({ ...options, maxSize: largest + 1 }));
+        assert.ok(error instanceof RangeError);
+        assert.equal(
+          error.message,
+          `Cannot open a datagram socket: maxSize must be an integer from 1 to ${largest} (on an ${family} socket), received ${largest + 1}`,
+        );
+      }
+    });
+  });
+
   it("answers a Python asyncio client", { skip: needsCommands("python3") }, async () => {
     const script = `
 import asyncio, sys
