@@ -15,7 +15,7 @@ import type { StreamWriter } from "../streams/stream-writer.ts";
 import { checkWorkers, isClusterPrimary, primaryServer, type ServerBackend, workerSlot } from "./_cluster.ts";
 import { waitForConnect } from "./_connect.ts";
 import { ConnectionRun } from "./_connection-run.ts";
-import { checkListenPort, describeAddress, hostPort } from "./_listen.ts";
+import { checkListenPort, describeAddress, hostPort, portValue } from "./_listen.ts";
 import { nodeTls } from "./_node-modules.ts";
 import { checkGrace, DEFAULT_GRACE, ServerCore } from "./_server.ts";
 import { describePeer, dropSocket, wrapSocket } from "./_socket-transport.ts";
@@ -123,7 +123,8 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * **Cancellation:** a connection being opened is destroyed.
  *
  * @throws {Error} with the OS `code` (`ECONNREFUSED`, `ENOTFOUND`, ...) if it cannot connect.
- * @throws {RangeError} for a `port` not from 1 to 65535 (without `path`), a `handshakeTimeout` that is not a positive number, or a `limit` that is not a positive integer, before connecting.
+ * @throws {TypeError} for options that are not an object.
+ * @throws {RangeError} for a `port` not from 1 to 65535 (without `path`; a string of digits is taken), a `host` that is not a non-empty string, a `handshakeTimeout` that is not a positive number, or a `limit` that is not a positive integer, before connecting.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -141,11 +142,17 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  */
 export const openConnection = defineOperation(function* openConnection(options: OpenConnectionOptions): Operation<StreamEnd> {
   requireCurrentTask("open a connection");
-  const target = options.path ?? hostPort(options.host ?? "127.0.0.1", options.port);
-  if (options.path === undefined && !(Number.isInteger(options.port) && (options.port as number) > 0 && (options.port as number) < 65536)) {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`Cannot open a connection: the options must be an object ({ host, port } or { path }), received ${String(options)}`);
+  if (options.host !== undefined && (typeof options.host !== "string" || options.host === ""))
+    throw new RangeError(`Cannot open a connection: host must be a host name or an IP address, received ${String(options.host)}`);
+  // A string of digits ("8080" from an environment variable) is a port, as Node, startServer and openDatagram take it.
+  const port = portValue(options.port);
+  if (options.path === undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
     throw new RangeError(`Cannot open a connection: port must be an integer from 1 to 65535, received ${String(options.port)}`);
   }
-  const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port: options.port as number };
+  const target = options.path ?? hostPort(options.host ?? "127.0.0.1", port);
+  const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port };
   // Checked before connecting: a throw once the socket is open would leave it open.
   const limit = options.limit === undefined ? undefined : checkReaderLimit(options.limit, "open a connection");
   const tls = options.tls;

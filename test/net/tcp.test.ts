@@ -614,6 +614,30 @@ asyncio.run(main())
     });
   });
 
+  it("openConnection takes a port as a string of digits, as Node, startServer and openDatagram do", async () => {
+    await runVirtual(function* () {
+      const server = yield* lineEchoServer();
+      const { reader, writer } = yield* openConnection({ port: String(server.address.port) as never });
+      writer.write("digits\n");
+      assert.equal(new TextDecoder().decode(yield* reader.readLine()), "echo: digits\n");
+      writer.close();
+      server.close();
+    });
+  });
+
+  it("openConnection refuses options that are not an object and a host that is not a non-empty string, with corio's message", async () => {
+    await runVirtual(function* () {
+      for (const options of [undefined, null]) {
+        const error = yield* rejectsOp(openConnection(options as never), TypeError);
+        assert.equal(error.message, `Cannot open a connection: the options must be an object ({ host, port } or { path }), received ${options}`);
+      }
+      for (const host of [5, ""]) {
+        const error = yield* rejectsOp(openConnection({ host: host as never, port: 1 }), RangeError);
+        assert.equal(error.message, `Cannot open a connection: host must be a host name or an IP address, received ${host}`);
+      }
+    });
+  });
+
   it("a name whose addresses all refuse: the message gives each address's error (Node's AggregateError has none)", async () => {
     // A name with two addresses, as a dual-stack "localhost" resolves; Node tries each (autoSelectFamily).
     const lookup = dns.lookup;
