@@ -105,6 +105,8 @@ export class DatagramSocket {
   #keeper: ResourceKeeper | null = null;
   #connected: boolean;
   #closed = false;
+  /** The local address, kept at `close()` for `address`. */
+  #closedAddress: { address: string; port: number; family: string } = { address: "", port: 0, family: "" };
   #dropped = 0;
 
   /** @internal What `openDatagram` calls: the constructor is private, so that `new DatagramSocket()` does not type-check. */
@@ -133,9 +135,9 @@ export class DatagramSocket {
     socket.on("error", (error: NodeJS.ErrnoException) => this.#deliver(this.#receiveError(error)));
   }
 
-  /** The local address. */
+  /** The local address; once closed, the one it had (Node then throws "Not running"), as `Server.address` keeps its own. */
   get address(): { address: string; port: number; family: string } {
-    return this.#socket.address();
+    return this.#closed ? { ...this.#closedAddress } : this.#socket.address();
   }
 
   /** The connected peer, for a socket opened with `connect`. */
@@ -143,13 +145,21 @@ export class DatagramSocket {
     return this.#connected && !this.#closed ? this.#socket.remoteAddress() : undefined;
   }
 
-  /** The kernel's receive buffer size in bytes (Linux reports twice what was asked: it counts its bookkeeping). */
+  /**
+   * The kernel's receive buffer size in bytes (Linux reports twice what was asked: it counts its bookkeeping).
+   * @throws {ClosedResourceError} once closed: the kernel's buffer is gone.
+   */
   get recvBufferSize(): number {
+    if (this.#closed) throw new ClosedResourceError("Cannot read recvBufferSize: the UDP socket is closed");
     return this.#socket.getRecvBufferSize();
   }
 
-  /** The kernel's send buffer size in bytes. */
+  /**
+   * The kernel's send buffer size in bytes.
+   * @throws {ClosedResourceError} once closed.
+   */
   get sendBufferSize(): number {
+    if (this.#closed) throw new ClosedResourceError("Cannot read sendBufferSize: the UDP socket is closed");
     return this.#socket.getSendBufferSize();
   }
 
@@ -157,15 +167,15 @@ export class DatagramSocket {
    * Bytes of datagrams handed over (by `send` or `sendNowait`) that the OS
    * has not taken yet: Node keeps them in memory while the kernel's send
    * buffer is full. Always 0 on loopback, where the kernel takes a datagram
-   * at once.
+   * at once. 0 once closed: the close drops them.
    */
   get sendQueueSize(): number {
-    return this.#socket.getSendQueueSize();
+    return this.#closed ? 0 : this.#socket.getSendQueueSize();
   }
 
   /** Datagrams counted in `sendQueueSize`. */
   get sendQueueCount(): number {
-    return this.#socket.getSendQueueCount();
+    return this.#closed ? 0 : this.#socket.getSendQueueCount();
   }
 
   /** Datagrams dropped because `maxQueue` were already waiting (the kernel's own drops are not seen). */
@@ -179,8 +189,8 @@ export class DatagramSocket {
   }
 
   /**
-   * Sends one datagram (to `target`, or to the connected peer) and returns
-   * once the OS has taken it.
+   * Sends one datagram (to `target`, or to the connected peer: no target,
+   * or `null` as asyncio's `addr=None`) and returns once the OS has taken it.
    *
    * **Cancellation:** the datagram may still be sent; nothing else happens.
    *
@@ -188,7 +198,7 @@ export class DatagramSocket {
    * @throws {Error} with the OS `code` when the OS refuses it (`ECONNREFUSED` for a refusal pending on a connected socket); the socket still works.
    * @throws {ClosedResourceError} after `close()`.
    */
-  *send(data: Uint8Array | string, target?: DatagramAddress): Operation<void> {
+  *send(data: Uint8Array | string, target?: DatagramAddress | null): Operation<void> {
     const bytes = this.#toSend(data, target);
     const park = new ExternalPark<void>(requireCurrentTask("send a datagram"), "io", undefined, "a datagram to be sent (send)");
     const sending = this.#sending;
@@ -198,7 +208,7 @@ export class DatagramSocket {
       else park.reject(withCode("Cannot send a datagram", error));
     };
     try {
-      if (target === undefined) this.#socket.send(bytes, done);
+      if (target == null) this.#socket.send(bytes, done);
       else this.#socket.send(bytes, target.port, target.host, done);
     } catch (error) {
       // Node refused it before sending (the arguments are checked above, so rarely): the park was never
@@ -241,9 +251,9 @@ export class DatagramSocket {
    * });
    * ```
    */
-  sendNowait(data: Uint8Array | string, target?: DatagramAddress): void {
+  sendNowait(data: Uint8Array | string, target?: DatagramAddress | null): void {
     const bytes = this.#toSend(data, target);
-    if (target === undefined) this.#socket.send(bytes, this.#sentNowait);
+    if (target == null) this.#socket.send(bytes, this.#sentNowait);
     else this.#socket.send(bytes, target.port, target.host, this.#sentNowait);
   }
 
@@ -261,12 +271,12 @@ export class DatagramSocket {
   };
 
   /** The bytes of a datagram to send, checked: the socket is open, the size is within `maxSize`, there is a target. */
-  #toSend(data: Uint8Array | string, target: DatagramAddress | undefined): Uint8Array {
+  #toSend(data: Uint8Array | string, target: DatagramAddress | null | undefined): Uint8Array {
     if (this.#closed) throw new ClosedResourceError("Cannot send: the UDP socket is closed");
     // Buffer.from takes a small string's bytes from Node's shared pool; TextEncoder would allocate a buffer per datagram.
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     if (bytes.length > this.#maxSize) throw new RangeError(`Cannot send a datagram of ${bytes.length} bytes: the limit is maxSize = ${this.#maxSize} bytes`);
-    if (target === undefined) {
+    if (target == null) {
       if (!this.#connected) throw new RangeError("Cannot send: the socket is not connected, so a target { host, port } is needed");
     } else {
       // Node would throw its own error for these, after `send` had begun its wait.
@@ -317,6 +327,7 @@ export class DatagramSocket {
   /** Closes the socket; waiting receivers and senders get `ClosedResourceError`. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.#closedAddress = this.#socket.address();
     this.#closed = true;
     this.#keeper?.release();
     this.#socket.close();
@@ -383,6 +394,8 @@ defineOperationMethods(DatagramSocket);
  * ```
  */
 export const openDatagram = defineOperation(function* openDatagram(options: OpenDatagramOptions = {}): Operation<DatagramSocket> {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`Cannot open a datagram socket: the options must be an object ({ bind } or { connect }), received ${String(options)}`);
   const connect = options.connect;
   const ipv6 = isIP(connect?.host ?? options.bind?.host ?? "") === 6;
   const largest = ipv6 ? LARGEST_DATAGRAM.ipv6 : LARGEST_DATAGRAM.ipv4;
@@ -465,6 +478,8 @@ function setBufferSizes(socket: Socket, options: OpenDatagramOptions): void {
 
 /** Checks a peer's address: a host name or address (none: Node's localhost), and a port from 1 to 65535 (a number or digits, as Node takes). */
 function checkTarget(target: DatagramAddress, action: string, field = ""): void {
+  if (typeof target !== "object" || target === null)
+    throw new RangeError(`Cannot ${action}: ${field === "" ? "the target" : "connect"} must be { host, port }, received ${String(target)}`);
   if (target.host !== undefined && (typeof target.host !== "string" || target.host === ""))
     throw new RangeError(`Cannot ${action}: ${field}host must be a host name or an IP address, received ${String(target.host)}`);
   const port = portValue(target.port);

@@ -425,6 +425,44 @@ asyncio.run(main())
     });
   });
 
+  it('once closed, address is the one it had, the send queue is empty and the buffer sizes are ClosedResourceError (Node threw "Not running" and TypeErrors)', async () => {
+    await runVirtual(function* () {
+      const socket = yield* openDatagram({ bind: { host: "127.0.0.1", port: 0 } });
+      const address = socket.address;
+      socket.close();
+      assert.deepEqual(socket.address, address);
+      socket.address.port = 1;
+      assert.equal(socket.address.port, address.port, "a copy at each read");
+      assert.equal(socket.sendQueueSize, 0);
+      assert.equal(socket.sendQueueCount, 0);
+      assert.throws(() => socket.recvBufferSize, ClosedResourceError);
+      assert.throws(() => socket.sendBufferSize, ClosedResourceError);
+    });
+  });
+
+  it("null options, connect or target: corio's errors, and a null target is the connected peer (asyncio's addr=None)", async () => {
+    await runVirtual(function* () {
+      const nullOptions = yield* thrownBy(openDatagram(null as never));
+      assert.ok(nullOptions instanceof TypeError);
+      assert.equal(nullOptions.message, "Cannot open a datagram socket: the options must be an object ({ bind } or { connect }), received null");
+      const nullConnect = yield* thrownBy(openDatagram({ connect: null as never }));
+      assert.ok(nullConnect instanceof RangeError);
+      assert.equal(nullConnect.message, "Cannot open a datagram socket: connect must be { host, port }, received null");
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      yield* client.send("to the peer", null);
+      client.sendNowait("again", null);
+      assert.equal(text((yield* server.receive()).data), "to the peer");
+      assert.equal(text((yield* server.receive()).data), "again");
+      const missing = yield* thrownBy(server.send("x", null));
+      assert.ok(missing instanceof RangeError);
+      assert.equal(missing.message, "Cannot send: the socket is not connected, so a target { host, port } is needed");
+      const notAnAddress = yield* thrownBy(server.send("x", "127.0.0.1:9" as never));
+      assert.ok(notAnAddress instanceof RangeError);
+      assert.equal(notAnAddress.message, "Cannot send a datagram: the target must be { host, port }, received 127.0.0.1:9");
+    });
+  });
+
   it("a port in use gives an error with its code", async () => {
     await runVirtual(function* () {
       const first = yield* openDatagram({ bind: { port: 0 } });
