@@ -120,7 +120,20 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  * short silently). A Node peer may still see the reset as an EOF (libuv
  * takes a hang-up after a partial read for one).
  *
- * **Cancellation:** a connection being opened is destroyed.
+ * A host name with several addresses (`localhost` as `::1` and
+ * `127.0.0.1`) is connected as Node's `autoSelectFamily` does ("happy
+ * eyeballs", RFC 8305 loosely): the addresses are tried one at a time,
+ * alternating families, and an attempt not connected after 250 ms of real
+ * time is abandoned for the next address (the last one waits for the OS's
+ * own timeout). Trio's `open_tcp_stream` keeps the earlier attempts running
+ * alongside the next, and asyncio's `open_connection` (without
+ * `happy_eyeballs_delay`) waits for each to fail; so a peer slower than
+ * 250 ms to answer is reached here only on its last address.
+ * When every address fails, the error names each failure ("Multiple
+ * exceptions: ...", as asyncio's), its `cause` Node's `AggregateError`.
+ *
+ * **Cancellation:** a connection being opened is destroyed, with every
+ * attempt of a name with several addresses.
  *
  * @throws {Error} with the OS `code` (`ECONNREFUSED`, `ENOTFOUND`, ...) if it cannot connect.
  * @throws {TypeError} for options that are not an object.
