@@ -194,7 +194,7 @@ export class DatagramSocket {
    *
    * **Cancellation:** the datagram may still be sent; nothing else happens.
    *
-   * @throws {RangeError} for a datagram over `maxSize`, a missing target, a target on a connected socket, or a port not from 1 to 65535.
+   * @throws {RangeError} for a datagram over `maxSize`, a missing target, a target on a connected socket (even its peer's own address, which asyncio's `sendto` takes: Node refuses any), or a port not from 1 to 65535.
    * @throws {Error} with the OS `code` when the OS refuses it (`ECONNREFUSED` for a refusal pending on a connected socket); the socket still works.
    * @throws {ClosedResourceError} after `close()`.
    */
