@@ -150,6 +150,32 @@ asyncio.run(main())
     });
   });
 
+  it("a receive cancelled just after a datagram woke it (before it ran) gives the datagram back: the next receive gets it, in order", async () => {
+    await runVirtual(function* () {
+      const server = yield* openDatagram({ bind: { port: 0 } });
+      const client = yield* openDatagram({ connect: { host: "127.0.0.1", port: server.address.port } });
+      const receiver = yield* spawn(() => server.receive());
+      yield* waitAllTasksBlocked();
+      // Cancels the receiver inside Node's 'message' event, right after the socket handed it the datagram.
+      const emit = DgramSocket.prototype.emit as (this: DgramSocket, ...args: unknown[]) => boolean;
+      const cancelling = mock.method(DgramSocket.prototype, "emit", function (this: DgramSocket, event: string, ...args: unknown[]) {
+        const result = emit.call(this, event, ...args);
+        if (event === "message") receiver.cancel();
+        return result;
+      });
+      try {
+        yield* client.send("first");
+        const error = yield* thrownBy(receiver);
+        assert.ok(error instanceof Error && error.name === "CancelledError", String(error));
+      } finally {
+        cancelling.mock.restore();
+      }
+      yield* client.send("second");
+      assert.equal(text((yield* timeout(5000, server.receive())).data), "first");
+      assert.equal(text((yield* timeout(5000, server.receive())).data), "second");
+    });
+  });
+
   it("close() wakes waiting receivers with ClosedResourceError, and sending after close throws it", async () => {
     await runVirtual(function* () {
       const socket = yield* openDatagram({ bind: { port: 0 } });
