@@ -70,6 +70,15 @@ export interface OpenConnectionOptions extends Endpoint {
    * @default true
    */
   noDelay?: boolean;
+  /**
+   * Connect from this local IP address (asyncio's `local_addr`, Trio's
+   * `local_address`), for a host with several interfaces; with a host name,
+   * only its addresses of the same family are tried. Not with `path`.
+   * @default the OS's choice
+   */
+  localAddress?: string;
+  /** Connect from this local port (the second half of asyncio's `local_addr`). @default a free port */
+  localPort?: number;
 }
 
 /** Options of `startServer`. */
@@ -137,7 +146,7 @@ export type ConnectionHandler = (reader: StreamReader, writer: StreamWriter, mes
  *
  * @throws {Error} with the OS `code` (`ECONNREFUSED`, `ENOTFOUND`, ...) if it cannot connect.
  * @throws {TypeError} for options that are not an object.
- * @throws {RangeError} for a `port` not from 1 to 65535 (without `path`; a string of digits is taken), a `host` that is not a non-empty string, a `handshakeTimeout` that is not a positive number, or a `limit` that is not a positive integer, before connecting.
+ * @throws {RangeError} for a `port` not from 1 to 65535 (without `path`; a string of digits is taken), a `host` that is not a non-empty string, a `localAddress` that is not an IP address, a `localPort` not from 0 to 65535, a `handshakeTimeout` that is not a positive number, or a `limit` that is not a positive integer, before connecting.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -164,8 +173,9 @@ export const openConnection = defineOperation(function* openConnection(options: 
   if (options.path === undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
     throw new RangeError(`Cannot open a connection: port must be an integer from 1 to 65535, received ${String(options.port)}`);
   }
+  const local = checkLocal(options);
   const target = options.path ?? hostPort(options.host ?? "127.0.0.1", port);
-  const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port };
+  const endpoint = options.path !== undefined ? { path: options.path } : { host: options.host ?? "127.0.0.1", port, ...local };
   // Checked before connecting: a throw once the socket is open would leave it open.
   const limit = options.limit === undefined ? undefined : checkReaderLimit(options.limit, "open a connection");
   const tls = options.tls;
@@ -191,6 +201,24 @@ export const openConnection = defineOperation(function* openConnection(options: 
   socket.once("close", () => keeper.release());
   return keeper.returnedAs(end);
 });
+
+/** The local end asked for (`localAddress`, `localPort`), checked: Node would throw its own error from inside the connect. */
+function checkLocal(options: OpenConnectionOptions): { localAddress?: string; family?: number; localPort?: number } {
+  const { localAddress, localPort } = options;
+  if (localAddress === undefined && localPort === undefined) return {};
+  if (options.path !== undefined) throw new RangeError("Cannot open a connection: localAddress and localPort are for TCP, not a Unix socket path");
+  if (localAddress !== undefined && (typeof localAddress !== "string" || isIP(localAddress) === 0))
+    throw new RangeError(`Cannot open a connection: localAddress must be an IP address, received ${String(localAddress)}`);
+  const portNumber = localPort === undefined ? undefined : portValue(localPort);
+  if (portNumber !== undefined && !(Number.isInteger(portNumber) && portNumber >= 0 && portNumber <= 65535))
+    throw new RangeError(`Cannot open a connection: localPort must be an integer from 0 to 65535, received ${String(localPort)}`);
+  return {
+    // Node binds every address of a name to localAddress and gives up at the first of the other family
+    // (bind EINVAL): only the same family is looked up, as asyncio filters the addresses by local_addr's.
+    ...(localAddress !== undefined && { localAddress, family: isIP(localAddress) }),
+    ...(portNumber !== undefined && { localPort: portNumber }),
+  };
+}
 
 /**
  * A listening server. It belongs to the task that started it: when that

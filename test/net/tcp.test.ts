@@ -638,6 +638,57 @@ asyncio.run(main())
     });
   });
 
+  it("localAddress and localPort (asyncio's local_addr): the connection comes from there, and a name's addresses of the other family are not tried (Node gave up with bind EINVAL)", {
+    skip: process.platform !== "linux" && "127.0.0.2 is a loopback address on Linux only",
+  }, async () => {
+    const lookup = dns.lookup;
+    const dual = mock.method(dns, "lookup", (host: string, options: { all?: boolean; family?: number }, callback: (...args: unknown[]) => void) => {
+      if (host !== "dual.test") return (lookup as (...args: unknown[]) => void)(host, options, callback);
+      const all = [
+        { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
+      ].filter((address) => !options.family || address.family === options.family);
+      if (options.all) process.nextTick(callback, null, all);
+      else process.nextTick(callback, null, all[0]?.address, all[0]?.family);
+    });
+    try {
+      await runVirtual(function* () {
+        const peers: string[] = [];
+        const server = yield* startServer(function* (_reader, writer) {
+          const peer = writer.remoteAddress;
+          peers.push(typeof peer === "object" ? peer.address : String(peer));
+        });
+        for (const host of ["127.0.0.1", "dual.test"]) {
+          const { writer } = yield* openConnection({ host, port: server.address.port, localAddress: "127.0.0.2", localPort: "0" as never });
+          const local = writer.localAddress;
+          assert.equal(typeof local === "object" ? local.address : local, "127.0.0.2");
+          writer.close();
+          yield* writer.waitClosed();
+        }
+        server.close();
+        yield* server.waitClosed();
+        assert.deepEqual(peers, ["127.0.0.2", "127.0.0.2"]);
+      });
+    } finally {
+      dual.mock.restore();
+    }
+  });
+
+  it("a bad localAddress or localPort is corio's RangeError, before connecting", async () => {
+    await runVirtual(function* () {
+      for (const [options, message] of [
+        [{ localAddress: "localhost" }, "localAddress must be an IP address, received localhost"],
+        [{ localAddress: 5 }, "localAddress must be an IP address, received 5"],
+        [{ localPort: 65536 }, "localPort must be an integer from 0 to 65535, received 65536"],
+        [{ localPort: -1 }, "localPort must be an integer from 0 to 65535, received -1"],
+        [{ path: "/tmp/x.sock", localPort: 1 }, "localAddress and localPort are for TCP, not a Unix socket path"],
+      ] as const) {
+        const error = yield* rejectsOp(openConnection({ port: 1, ...(options as object) }), RangeError);
+        assert.equal(error.message, `Cannot open a connection: ${message}`);
+      }
+    });
+  });
+
   it("a name whose addresses all refuse: the message gives each address's error (Node's AggregateError has none)", async () => {
     // A name with two addresses, as a dual-stack "localhost" resolves; Node tries each (autoSelectFamily).
     const lookup = dns.lookup;
