@@ -327,7 +327,10 @@ export class DatagramSocket {
   /** Closes the socket; waiting receivers and senders get `ClosedResourceError`. Idempotent. */
   close(): void {
     if (this.#closed) return;
-    this.#closedAddress = this.#socket.address();
+    // A socket wrapped before its bind finished (the Twisted port's) has no address yet: Node throws "Not running".
+    try {
+      this.#closedAddress = this.#socket.address();
+    } catch {}
     this.#closed = true;
     this.#keeper?.release();
     this.#socket.close();

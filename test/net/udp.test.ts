@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn as spawnProcess } from "node:child_process";
-import { Socket as DgramSocket } from "node:dgram";
+import { createSocket, Socket as DgramSocket } from "node:dgram";
 import { once } from "node:events";
 import { describe, it, mock } from "node:test";
 import { BrokenResourceError, ClosedResourceError, type Operation, sleep, spawn, timeout, until } from "../../src/index.ts";
-import { type DatagramSocket, openDatagram } from "../../src/net/index.ts";
+import { openDatagram } from "../../src/net/index.ts";
+import { DatagramSocket } from "../../src/net/udp.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, needsCommands, needsIpv6Loopback } from "../_helpers.ts";
 
@@ -464,6 +465,12 @@ asyncio.run(main())
       assert.throws(() => socket.recvBufferSize, ClosedResourceError);
       assert.throws(() => socket.sendBufferSize, ClosedResourceError);
     });
+  });
+
+  it("close() of a socket wrapped before its bind finished (the Twisted port wraps its own) does not throw, and address is then empty", () => {
+    const socket = DatagramSocket.create(createSocket("udp4"), { maxSize: 100, maxQueue: 1, connected: false });
+    socket.close();
+    assert.deepEqual(socket.address, { address: "", port: 0, family: "" });
   });
 
   it("null options, connect or target: corio's errors, and a null target is the connected peer (asyncio's addr=None)", async () => {
