@@ -689,6 +689,34 @@ asyncio.run(main())
     });
   });
 
+  it("a name whose first address refuses connects on the next (asyncio's and Trio's several addresses)", async () => {
+    const lookup = dns.lookup;
+    const dual = mock.method(dns, "lookup", (host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+      if (host !== "dual.test") return (lookup as (...args: unknown[]) => void)(host, options, callback);
+      const all = [
+        { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
+      ];
+      if (options.all) process.nextTick(callback, null, all);
+      else process.nextTick(callback, null, "::1", 6);
+    });
+    try {
+      await runVirtual(function* () {
+        // Listens on 127.0.0.1 only: ::1 refuses (or has no route), 127.0.0.1 answers.
+        const server = yield* lineEchoServer();
+        const { reader, writer } = yield* openConnection({ host: "dual.test", port: server.address.port });
+        writer.write("second\n");
+        assert.equal(new TextDecoder().decode(yield* reader.readLine()), "echo: second\n");
+        const peer = writer.remoteAddress;
+        assert.equal(typeof peer === "object" ? peer.address : peer, "127.0.0.1");
+        writer.close();
+        server.close();
+      });
+    } finally {
+      dual.mock.restore();
+    }
+  });
+
   it("a name whose addresses all refuse: the message gives each address's error (Node's AggregateError has none)", async () => {
     // A name with two addresses, as a dual-stack "localhost" resolves; Node tries each (autoSelectFamily).
     const lookup = dns.lookup;
