@@ -42,7 +42,16 @@ export interface OpenDatagramOptions {
    * IPv6 `bind` or `connect` address). @default that largest size
    */
   maxSize?: number;
-  /** Received datagrams buffered while nobody receives; past it the oldest are dropped (and counted in `dropped`). @default 1024 */
+  /**
+   * Received datagrams buffered while nobody receives; past it the oldest
+   * are dropped (and counted in `dropped`), so a flood to a slow receiver
+   * holds at most `maxQueue` datagrams of up to `maxSize` bytes (64 MiB at
+   * the defaults: lower either for many sockets). Node reads the kernel's
+   * buffer as fast as datagrams come, so this queue, not the kernel's, is
+   * where they wait; asyncio hands each to `datagram_received` at once and
+   * Trio leaves them in the kernel, which drops the newest instead.
+   * @default 1024
+   */
   maxQueue?: number;
   /**
    * The kernel's receive buffer (`SO_RCVBUF`), in bytes. Datagrams that
