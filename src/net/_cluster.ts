@@ -123,10 +123,13 @@ let closeAsked: { grace: number | undefined } | undefined;
 let leaveWhenDone = false;
 /**
  * A close came while no program ran (no root task): the next one to start,
- * by `main` or `run()`, is stopped. Once: a `run()` after the stopped
- * program has ended (a cleanup) is not stopped again.
+ * by `main` or `run()`, is stopped, with the `run()` calls made in the same
+ * turn (`Promise.all([run(a), run(b)])` starts one program). Then settled: a
+ * `run()` after the stopped program has ended (a cleanup) is not stopped.
  */
 let stopOwed = false;
+/** The owed stop was made: it is settled at the end of this turn. */
+let stopOwedSettling = false;
 
 /** A server call with `workers` in a worker process: its number, and how it tells the primary the outcome. */
 export interface WorkerSlot {
@@ -239,7 +242,12 @@ function stopWorkerWhenServersClosed(): void {
   const loop = workerLoop ?? getDefaultLoop();
   // No program running: one the close came before is stopped as it starts (`stopOwed`).
   if (loop.roots.size === 0) return;
-  stopOwed = false;
+  if (stopOwed && !stopOwedSettling) {
+    stopOwedSettling = true;
+    // Not at once: the run() calls of this turn are the same program's start. A root stopped here
+    // ends in a later microtask, so a run() that waits for it is not.
+    queueMicrotask(settleStopOwed);
+  }
   loop.stop(CLOSE_REASON);
   // Under `run()` (not `main`) nothing else leaves the cluster once the program has ended, and the IPC
   // channel would keep the worker alive until the primary kills it.
@@ -247,6 +255,11 @@ function stopWorkerWhenServersClosed(): void {
     leaveWhenDone = true;
     loop.whenRootsDone(leaveCluster);
   }
+}
+
+function settleStopOwed(): void {
+  stopOwed = false;
+  stopOwedSettling = false;
 }
 
 /** A program starting (`main`, `run()`): stopped if a close came while none ran. */

@@ -292,6 +292,19 @@ describe("cluster: closes, restarts and start errors", () => {
     await allGone(program.pids);
   });
 
+  // bb7bda9 settled the owed stop at the first run(): a second run() made in the same turn
+  // (`Promise.allSettled([run(a), run(b)])`, one program started as two roots) was not stopped, and
+  // slept its 20 s until the primary killed the worker.
+  it("under run(), a close that comes before the worker's program starts stops every run() of that start (one turn): none is killed", {
+    timeout: 60_000,
+  }, async () => {
+    program = scenario("cancel-start", { INIT_MS: "20000", RUNNER: "run", PRE_RUN_MS: "2500", RUN_TWICE: "1" });
+    assert.equal(await program.exited(), 0);
+    assert.doesNotMatch(program.err, /killing it/, program.err);
+    assert.match(program.out, /primary \d+ timed out/);
+    await allGone(program.pids);
+  });
+
   // run() ran the start hooks at every call, and the close, already delivered, cancelled every later run()
   // before its first step: a cleanup the program ran with run() once its stopped program had ended (and a
   // web stream's read or an async iteration, which use run()) never ran (review).
