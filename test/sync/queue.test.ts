@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { Fifo } from "../../src/core/_fifo.ts";
 import {
@@ -342,6 +344,36 @@ describe("Queue", () => {
       assert.equal(yield* iterating, "done");
       assert.throws(() => queue.taskDone(), { message: /more times than there were items put/ });
     });
+  });
+
+  // f6e8aa8 marks a cancelled waiter and skips it when it reaches the front: those behind the last
+  // waiter served stayed in the buffers of an idle queue, each holding its task (and through it the
+  // task tree) until the queue was used again. Old corio cut them out at once.
+  it("cancelled getters queued behind the served ones are not kept once the queue has no waiter left", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const queue = new Queue<number>();
+    const cancelled: WeakRef<object>[] = [];
+    await runVirtual(function* () {
+      const served: Task<number>[] = [];
+      for (let i = 0; i < 10; i++) served.push(yield* spawn(() => queue.get()));
+      yield* sleep(0);
+      // Fewer than the live getters: no rebuild of the buffers on the way.
+      for (let i = 0; i < 9; i++) {
+        const getter = yield* spawn(() => queue.get());
+        yield* sleep(0);
+        getter.cancel();
+        cancelled.push(new WeakRef(getter));
+      }
+      yield* sleep(0);
+      for (let i = 0; i < 10; i++) queue.putNowait(i);
+      yield* allSettled(served);
+    });
+    for (let round = 0; round < 2; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      gc();
+    }
+    assert.equal(cancelled.filter((task) => task.deref() !== undefined).length, 0);
   });
 
   it("rejects a bad maxsize", () => {
