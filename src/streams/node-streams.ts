@@ -44,6 +44,21 @@ export interface NodeWritableLike {
 }
 
 /**
+ * Left on a stream once an adapter is done with it, as Node's
+ * `stream.finished()` leaves its listeners: an `'error'` that comes later (a
+ * Duplex whose other side fails after this one ended, a stream destroyed with
+ * an error) would otherwise have no listener and end the process.
+ */
+function ignoreLateErrors(stream: { on(event: string, listener: (...args: unknown[]) => void): unknown }): void {
+  // One listener a stream, however many adapters it has had.
+  if (streamsIgnoringLateErrors.has(stream)) return;
+  streamsIgnoringLateErrors.add(stream);
+  stream.on("error", ignoreError);
+}
+const streamsIgnoringLateErrors = new WeakSet<object>();
+function ignoreError(): void {}
+
+/**
  * A `StreamReader` fed by a Node `Readable` (bytes or strings, encoded as
  * UTF-8). The stream is paused while the reader holds more than twice its
  * `limit` unread, and resumed as the reader is read: a slow reader slows
@@ -53,7 +68,10 @@ export interface NodeWritableLike {
  * `BrokenResourceError` (the stream's
  * error as `cause`). A stream that has already ended, failed or been
  * destroyed gives the same at once. The stream stays yours: destroy it if
- * you stop reading early (or iterate it with `each`, which does).
+ * you stop reading early (or iterate it with `each`, which does). Once its
+ * end or error has come, the reader's listeners go but a no-op `'error'`
+ * listener stays, as Node's `stream.finished()` leaves its own: a later
+ * error (a Duplex's other side) does not end the process.
  *
  * @param stream A Node `Readable` (not in object mode).
  * @param options `limit` of the reader. @default 65536
@@ -96,6 +114,7 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
     stream.removeListener("end", onEnd);
     stream.removeListener("error", onError);
     stream.removeListener("close", onClose);
+    ignoreLateErrors(stream);
     return true;
   };
   const onData = (chunk: unknown): void => {
@@ -144,7 +163,9 @@ export function readerFromNodeStream(stream: NodeReadableLike, options: { limit?
  * later writes throw `BrokenResourceError`, and `waitClosed()` too if
  * bytes written (or the close) had not gone out. A stream
  * already ended makes writes throw `ClosedResourceError`; one already
- * failed or destroyed, `BrokenResourceError`.
+ * failed or destroyed, `BrokenResourceError`. Once closed, the writer's
+ * listeners go but a no-op `'error'` listener stays (see
+ * `readerFromNodeStream`).
  *
  * @param stream A Node `Writable`.
  * @returns The writer.
@@ -207,6 +228,7 @@ export function writerToNodeStream(stream: NodeWritableLike): StreamWriter {
     stream.removeListener("finish", onFinish);
     stream.removeListener("close", onClose);
     stream.removeListener("error", onError);
+    ignoreLateErrors(stream);
     writer.transportClosed(error, lost);
   };
   const onDrain = (): void => writer.transportDrained();

@@ -93,6 +93,19 @@ describe("readerFromNodeStream", () => {
     });
   });
 
+  it("once the end has come, a later error on the stream (a Duplex's other side) does not end the process: a no-op 'error' listener stays (review)", async () => {
+    const duplex = new PassThrough();
+    await runVirtual(function* () {
+      const reader = readerFromNodeStream(duplex);
+      duplex.end("bye");
+      assert.equal(new TextDecoder().decode(yield* reader.read()), "bye");
+      assert.equal((yield* reader.read()).length, 0);
+    });
+    // With no 'error' listener left, emit() throws the error (and a destroy with one ends the process).
+    assert.equal(duplex.listenerCount("error"), 1);
+    assert.doesNotThrow(() => duplex.emit("error", new Error("the other side failed later")));
+  });
+
   it("rejects what is not a Readable", () => {
     assert.throws(() => readerFromNodeStream({} as never), { name: "TypeError", message: /expected a Readable/ });
   });
@@ -276,6 +289,19 @@ describe("writerToNodeStream", () => {
       yield* closing;
       assert.equal(stream.writableFinished, true);
     });
+  });
+
+  it("once closed, a later error on the stream does not end the process: a no-op 'error' listener stays (review)", async () => {
+    const duplex = new PassThrough();
+    duplex.resume();
+    await runVirtual(function* () {
+      const writer = writerToNodeStream(duplex);
+      writer.write("bye");
+      writer.close();
+      yield* writer.waitClosed();
+    });
+    assert.equal(duplex.listenerCount("error"), 1);
+    assert.doesNotThrow(() => duplex.emit("error", new Error("the other side failed later")));
   });
 
   it("rejects what is not a Writable", () => {
