@@ -194,7 +194,7 @@ function* gather(ops: readonly Awaitable<unknown>[], api: string, mode: number):
       const throwable = settled === undefined ? tasks : tasks.filter((task) => !settled.has(task));
       group.cancelAll(error instanceof CancelledError ? error : createCancelledError(error));
       if (group.remaining > 0) {
-        const wait = new GroupPark(caller, [], NEVER);
+        const wait = new GroupPark(caller, [], NEVER, tasks.length);
         wait.remaining = group.remaining;
         group.forward = wait;
         yield wait;
@@ -218,12 +218,15 @@ class GroupPark extends Park implements Watcher {
   settledBeforeCancel: Set<TaskImpl<unknown>> | undefined;
   readonly #tasks: TaskImpl<unknown>[];
   readonly #mode: number;
+  /** How many tasks the group has, for the wait's words (the wait after a cancel holds none of them). */
+  readonly #total: number;
 
-  constructor(task: TaskImpl<unknown>, tasks: TaskImpl<unknown>[], mode: number) {
+  constructor(task: TaskImpl<unknown>, tasks: TaskImpl<unknown>[], mode: number, total = tasks.length) {
     super(task, "child");
     this.#tasks = tasks;
     this.#mode = mode;
     this.remaining = tasks.length;
+    this.#total = total;
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
@@ -261,6 +264,6 @@ class GroupPark extends Park implements Watcher {
   }
 
   override describe(): string {
-    return `${this.remaining} of ${this.#tasks.length} tasks to finish`;
+    return `${this.remaining} of ${this.#total} tasks to finish`;
   }
 }

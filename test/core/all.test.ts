@@ -6,6 +6,7 @@ import {
   CancelledError,
   currentTask,
   currentTime,
+  Future,
   type Operation,
   openMemoryChannel,
   race,
@@ -130,6 +131,23 @@ describe("all", () => {
         assert.ok(error instanceof CancelledError);
       }
       assert.equal(cleaned, 3);
+    });
+  });
+});
+
+describe("all: what its caller waits on, in words", () => {
+  it("after the caller's cancel, while the operations finish their cleanup: 'N of M tasks', M the group's size (it read '1 of 0') (review)", async () => {
+    await runVirtual(function* () {
+      const release = new Future<void>();
+      const caller = yield* spawn(() => all([shield(release), shield(release), sleep(1)]));
+      yield* waitAllTasksBlocked();
+      const words = (): string => (caller as typeof caller & { waitDescription(): string }).waitDescription();
+      assert.equal(words(), "3 of 3 tasks to finish");
+      caller.cancel();
+      yield* waitAllTasksBlocked();
+      assert.equal(words(), "2 of 3 tasks to finish");
+      release.resolve();
+      yield* rejectsOp(caller, CancelledError);
     });
   });
 });
