@@ -159,7 +159,7 @@ function sendNow<T>(end: End<T>, message: T): boolean {
   if (core.openReceiveSides === 0) throw new BrokenResourceError("Cannot send: every receive side of the memory channel is closed");
   if (handToReceiver(core, message, core.handOffs++)) return true;
   if (core.buffer.size < core.maxBufferSize) {
-    core.buffer.push(message);
+    core.buffer.add(message);
     return true;
   }
   return false;
@@ -181,10 +181,10 @@ function receiveNow<T>(end: End<T>): T | typeof NOTHING | typeof ENDED {
   const core = end.core;
   const buffer = core.buffer;
   if (buffer.size > 0) {
-    const message = buffer.shift() as T;
+    const message = buffer.take();
     if (buffer.size < core.maxBufferSize) {
       const sender = firstSender(core);
-      if (sender !== undefined) buffer.push(sender.message);
+      if (sender !== undefined) buffer.add(sender.message);
     }
     return message;
   }

@@ -235,7 +235,7 @@ export class Queue<T> {
         `Cannot create a queue: maxsize must be a non-negative safe integer or Infinity (0 and Infinity mean unbounded), received ${String(maxsize)}`,
       );
     this.#maxsize = maxsize;
-    this.#store = store ?? new FifoStore<T>();
+    this.#store = store ?? new GivenBackFifo<T>();
   }
 
   /** Items in the queue. */
@@ -471,23 +471,6 @@ defineStepOperation(QueuePut, "queue.put", Queue, "put");
 defineStepOperation(QueueGet, "queue.get", Queue, "get");
 
 markOperationIterator(Queue.prototype);
-
-/** First in, first out; items given back sit at the front, in put order (see `GivenBackFifo`). */
-class FifoStore<T> implements Store<T> {
-  readonly #items = new GivenBackFifo<T>();
-  get size(): number {
-    return this.#items.size;
-  }
-  add(item: T): void {
-    this.#items.push(item);
-  }
-  take(): T {
-    return this.#items.shift() as T;
-  }
-  restore(item: T, seq: number): void {
-    this.#items.restore(item, seq);
-  }
-}
 
 /**
  * Last in, first out. Items given back sit at the bottom, under every added
