@@ -9,9 +9,10 @@
 import { Fifo } from "./_fifo.ts";
 
 /**
- * The base of the ready queue and of every primitive's wait queue: its
- * members are `declare`d and set in the constructor, not `#private` (V8 does
- * not inline a base constructor with class fields into `super()`).
+ * The base of the ready queue, and what every primitive's wait queue holds
+ * (`WaitQueue` keeps one, with a live count of its own): its members are
+ * `declare`d and set in the constructor, not `#private` (V8 does not inline
+ * a base constructor with class fields into `super()`).
  */
 export class PriorityFifo<T> {
   /** One ring buffer per priority in use (indexed by priority, 1..100). */
