@@ -2,7 +2,6 @@
 // Trio's `await x.aclose()` is `x.close()` here (closing is not a wait), and its `with x:` is `using`.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Fifo } from "../../src/core/_fifo.ts";
 import {
   allSettled,
   BrokenResourceError,
@@ -24,7 +23,7 @@ import {
   WouldBlock,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
+import { checkLeaks, countFifoUnshifts, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -394,17 +393,9 @@ describe("openMemoryChannel: what corio adds", () => {
         yield* waitAllTasksBlocked();
         for (let i = 0; i < n; i++) s.sendNowait(i); // each handed to a receiver...
         // ...cancelled before it ran. Giving a message back lifted the ones given back before it off the front.
-        let unshifted = 0;
-        const unshift = Fifo.prototype.unshift;
-        Fifo.prototype.unshift = function countUnshift(this: Fifo<unknown>, item: unknown): void {
-          unshifted++;
-          unshift.call(this, item);
-        };
-        try {
+        const unshifted = countFifoUnshifts(() => {
           for (let k = 0; k < n; k++) receivers[cancelOrder === "oldest first" ? k : n - 1 - k]?.cancel();
-        } finally {
-          Fifo.prototype.unshift = unshift;
-        }
+        });
         assert.ok(unshifted < n, `${cancelOrder}: ${unshifted} messages put back at the front for ${n} cancels`);
         yield* allSettled(receivers);
         s.close();

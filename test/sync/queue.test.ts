@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import fc from "fast-check";
-import { Fifo } from "../../src/core/_fifo.ts";
 import {
   allSettled,
   callLater,
@@ -21,7 +20,7 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks } from "../_helpers.ts";
+import { checkLeaks, countFifoUnshifts } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -121,17 +120,9 @@ describe("Queue", () => {
           yield* waitAllTasksBlocked();
           for (let i = 0; i < n; i++) queue.putNowait(i); // each handed to a getter...
           // ...cancelled before it ran. Giving an item back lifted the ones given back before it off the front.
-          let unshifted = 0;
-          const unshift = Fifo.prototype.unshift;
-          Fifo.prototype.unshift = function countUnshift(this: Fifo<unknown>, item: unknown): void {
-            unshifted++;
-            unshift.call(this, item);
-          };
-          try {
+          const unshifted = countFifoUnshifts(() => {
             for (let k = 0; k < n; k++) getters[cancelOrder === "oldest first" ? k : n - 1 - k]?.cancel();
-          } finally {
-            Fifo.prototype.unshift = unshift;
-          }
+          });
           assert.ok(unshifted < n, `${name}, ${cancelOrder}: ${unshifted} items put back at the front for ${n} cancels`);
           const items: number[] = [];
           while (!queue.empty) items.push(queue.getNowait());
