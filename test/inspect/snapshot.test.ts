@@ -19,6 +19,24 @@ function* nestedChain(depth: number, stop: Future<void>, joined = false): Operat
   yield* joined ? child : stop;
 }
 
+/** A snapshot of a running task named `name` (its path too) for the formatters, waiting on its `children`; `fields` change the rest. */
+function snapshotOf(name: string, children: TaskSnapshot[], fields: Partial<TaskSnapshot> = {}): TaskSnapshot {
+  return {
+    id: 1,
+    name,
+    path: name,
+    state: "running",
+    priority: 10,
+    ageMs: 5,
+    daemon: false,
+    waitKind: "children",
+    waitingOn: "its children",
+    resources: [],
+    children,
+    ...fields,
+  };
+}
+
 describe("snapshotTasks", () => {
   it("says what each task waits on in words: a lock, a queue get, a read, an event, a child", async () => {
     await runVirtual(
@@ -159,19 +177,8 @@ describe("snapshotTasks", () => {
 
   it("cuts long paths, names and lines between characters, never inside a surrogate pair (review)", () => {
     const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot => ({
-      id: 1,
-      name,
-      path: name,
-      state: "running",
-      priority: 10,
-      ageMs: 5,
-      daemon: false,
-      waitKind: "future",
-      waitingOn: name,
-      resources: [name],
-      children,
-    });
+    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot =>
+      snapshotOf(name, children, { waitKind: "future", waitingOn: name, resources: [name] });
     // 600 emoji are 1200 UTF-16 units: the path's last 999 would start with the second half of a pair.
     for (const name of ["😀".repeat(600), `a${"😀".repeat(600)}`]) {
       const table = formatTaskTable({ time: 0, count: 1, shown: 1, roots: [task(name)] });
@@ -307,19 +314,7 @@ describe("snapshotTasks", () => {
   });
 
   it("past 64 levels, tasks share one column and say their depth; the guides above stay (review)", () => {
-    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot => ({
-      id: 1,
-      name,
-      path: name,
-      state: "running",
-      priority: 10,
-      ageMs: 5,
-      daemon: false,
-      waitKind: "children",
-      waitingOn: "its children",
-      resources: [],
-      children,
-    });
+    const task = (name: string, children: TaskSnapshot[] = []): TaskSnapshot => snapshotOf(name, children);
     // A chain of 66 levels whose task at level 65 has two children, and a sibling at level 1.
     let deep = task("d65", [task("a66"), task("b66")]);
     for (let level = 64; level >= 1; level--) deep = task(`d${level}`, [deep]);
