@@ -1,8 +1,9 @@
 /**
  * Tying a resource (a socket, a server, a subprocess) to the task that
  * opened it: when that task finishes, for any reason, the resource is
- * closed. The owner's scope keeps a list of destructors (`ensure`), run in
- * reverse order once its body, children and daemons have ended.
+ * closed. The owner's scope keeps its destructors (`ensure`) and its
+ * daemons (a server, a file's pump) on one exit stack, unwound newest first
+ * once its body and non-daemon children have ended.
  * @module
  */
 

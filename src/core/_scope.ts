@@ -1,15 +1,18 @@
 /**
  * The one Scope under every structured construct (Trio's nursery and cancel
  * status, Effection's scope). A scope holds:
- * - its children, and waits for the non-daemon ones before it ends, then
- *   cancels its daemons;
+ * - its children, and waits for the non-daemon ones before it ends;
  * - a cancel status: a cancel reaches every child, and a child spawned while
  *   the cancel is pending (requested, not yet thrown into the body) is
  *   cancelled before its first step (decided case 11);
  * - the failures of its body and children, which its boundary turns into the
  *   error or a `TaskGroupError`, never dropping one (decided case 12);
- * - the destructors of the resources it owns (`ensure`), run in reverse order
- *   once everything else has ended.
+ * - an exit stack: the destructors of the resources it owns (`ensure`) and
+ *   its daemons, in the order they came. Once the body and the non-daemon
+ *   children are done it is unwound newest first: a resource opened after a
+ *   daemon is closed before that daemon is cancelled, and a daemon started
+ *   after a resource is stopped before that resource closes (Trio's exit
+ *   stack, asyncio's `AsyncExitStack`).
  *
  * A task (`task.ts`) is a scope with a body; `scope`, `timeout`,
  * `all`/`race`/`allSettled` and `shield` are child tasks flagged as
@@ -28,7 +31,10 @@ export const BOUNDARY = 2;
 export const SHIELDED = 4;
 export const BODY_DONE = 8;
 export const CANCEL_DELIVERED = 16;
-export const DAEMONS_CANCELLED = 512;
+/** Running the exit stack's plain `close()` destructors: a child that ends meanwhile does not start another unwind. */
+const UNWINDING = 512;
+/** A daemon its parent's unwind has stopped (cancelled, or found cancelled) and waits for. */
+const STOPPING = 1048576;
 export const BODY_CANCELLED = 1024;
 /** Started by the runtime before it inherits a pending cancel (see `startDaemon`). */
 export const INHERIT_LATER = 2048;
@@ -42,8 +48,6 @@ export const FAILS_ALONE = 32768;
 export const RESOURCES_TO_PARENT = 65536;
 /** One of several operations a boundary runs at once for its caller (`all`, `race`, `allSettled`, `wait`): a task in its own right, not its caller's code. */
 export const CONCURRENT = 131072;
-/** A daemon was started for this scope after its daemons were cancelled: it is cancelled in turn once those have ended (`cancelDaemons`). */
-export const LATE_DAEMONS = 1048576;
 
 /** Where each failure first happened, so `main` can print the task path of its origin. */
 export const errorOrigins = new WeakMap<object, string>();
@@ -75,8 +79,8 @@ export abstract class Scope {
   declare private nextSibling: Scope | null;
   declare private liveChildren: number;
   declare private failures: unknown[] | null;
-  /** Destructors of the resources this scope owns, run in reverse order once everything else has ended. */
-  declare private destructors: Set<Destructor> | null;
+  /** The destructors of the resources this scope owns and its live daemons, oldest first (see `unwind`). */
+  declare private exitStack: Set<Destructor | Scope> | null;
 
   constructor(parent: Scope | null, flags: number) {
     this.flags = flags;
@@ -88,7 +92,7 @@ export abstract class Scope {
     this.nextSibling = null;
     this.liveChildren = 0;
     this.failures = null;
-    this.destructors = null;
+    this.exitStack = null;
   }
 
   abstract get name(): string;
@@ -155,6 +159,7 @@ export abstract class Scope {
     else last.nextSibling = child;
     this.lastChild = child;
     if ((child.flags & DAEMON) === 0) this.liveChildren++;
+    else (this.exitStack ??= new Set()).add(child);
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -230,14 +235,11 @@ export abstract class Scope {
     this.flags &= ~INHERIT_LATER;
     const parent = this.parentScope;
     if (parent?.cancelPending && (this.flags & SHIELDED) === 0) this.requestCancel(parent.cancelError as CancelledError);
-    // A daemon started for a parent whose other work is over (its daemons were cancelled once, before this
-    // one came: a service opened from a callback as the owner returns, a thread pool a daemon's cleanup
-    // needs) is cancelled once the daemons cancelled before it have ended (`tryFinish`), or the parent
-    // would wait for it for good.
-    else if ((this.flags & DAEMON) !== 0 && parent !== null && (parent.flags & DAEMONS_CANCELLED) !== 0) {
-      if (parent.finished) this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
-      else parent.flags |= LATE_DAEMONS;
-    }
+    // A daemon started for a parent that has finished (a service opened from a callback after its owner ended)
+    // has nobody to stop it. One started while the parent unwinds (a thread pool a daemon's cleanup needs) is
+    // the newest entry of its exit stack: it is cancelled once what the unwind waits for has ended.
+    else if ((this.flags & DAEMON) !== 0 && parent?.finished === true)
+      this.requestCancel(createCancelledError(`daemon of ${parent.path}: its parent has finished`));
   }
 
   /** Adds a scope with no parent to the end of a loop's roots (`RootList`), through its sibling links. */
@@ -323,73 +325,119 @@ export abstract class Scope {
     else next.prevSibling = prev;
     child.prevSibling = child.nextSibling = null;
     if ((child.flags & DAEMON) === 0) this.liveChildren--;
+    else this.forgetDaemon(child);
     if (child.failed && (child.flags & (BOUNDARY | FAILS_ALONE)) === 0) this.addFailure(child.error);
     this.tryFinish();
   }
 
-  /** Ends the scope once its body and non-daemon children are done: daemons are cancelled, then destructors run. */
+  /** Ends the scope once its body and non-daemon children are done and its exit stack is unwound. */
   protected tryFinish(): void {
-    if ((this.flags & BODY_DONE) === 0 || this.liveChildren > 0 || this.finished) return;
-    if (this.firstChild !== null) {
-      this.cancelDaemons();
-      return;
-    }
-    if (this.destructors !== null && (this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null) {
-      this.handOverReturned();
-    }
-    if (this.destructors !== null) {
-      this.runDestructors();
-      // A destructor that started a daemon and no task of its own: no child's end will come to cancel it.
-      if (this.firstChild !== null && !this.finished && this.liveChildren === 0) this.cancelDaemons();
-      if (this.firstChild !== null || this.finished) return;
+    if ((this.flags & (BODY_DONE | UNWINDING)) !== BODY_DONE || this.liveChildren > 0 || this.finished) return;
+    if (this.exitStack !== null) {
+      if ((this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null) this.handOverReturned();
+      if (!this.unwind()) return;
     }
     const failures = this.failures;
     this.failures = null;
     this.finish(failures);
   }
 
+  /** A daemon has ended: it leaves the exit stack. */
+  private forgetDaemon(daemon: Scope): void {
+    const stack = this.exitStack;
+    if (stack?.delete(daemon) === true && stack.size === 0) this.exitStack = null;
+  }
+
   /**
-   * Only daemons are left: they are cancelled, once; the ones started since (late, `LATE_DAEMONS`)
-   * once the ones cancelled before them have ended (one of those may be the cleanup that needs them).
-   * Out of `tryFinish`, which every task's end runs, to keep that one small.
+   * Unwinds the exit stack from its newest entry, one run of entries of a
+   * kind at a time, and returns `true` once it is empty. Daemons on top are
+   * cancelled together (`daemon of …: its parent has finished`) and waited
+   * for: their ends call `tryFinish` again. Resources on top are closed,
+   * newest first: plain `close()`s inline; if one is an operation (stop a
+   * process and wait for its exit), the run goes to a shielded `cleanup`
+   * child, so a second cancel does not interrupt it (decided case 4), whose
+   * end calls `tryFinish` again. What a destructor starts (a daemon, a
+   * resource) is the newest entry then, and unwound next.
    */
-  private cancelDaemons(): void {
-    const flags = this.flags;
-    if ((flags & DAEMONS_CANCELLED) !== 0 && ((flags & LATE_DAEMONS) === 0 || this.hasCancelledChild())) return;
-    this.flags = (flags | DAEMONS_CANCELLED) & ~LATE_DAEMONS;
-    const reason = createCancelledError(`daemon of ${this.path}: its parent has finished`);
-    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) child.requestCancel(reason);
-  }
-
-  /** Whether a child has a cancel already (a daemon cancelled earlier, still running its cleanup). */
-  private hasCancelledChild(): boolean {
-    for (let child: Scope | null = this.firstChild; child !== null; child = child.nextSibling) if (child.cancelError !== null) return true;
-    return false;
+  private unwind(): boolean {
+    for (;;) {
+      const stack = this.exitStack;
+      if (stack === null) return true;
+      if (this.liveChildren > 0) return false;
+      const entries = [...stack];
+      // Daemons this unwind stopped and still running: what came after them (a late service their cleanup needs) waits.
+      for (const entry of entries) if (entry instanceof Scope && (entry.flags & STOPPING) !== 0) return false;
+      let i = entries.length - 1;
+      if (entries[i] instanceof Scope) {
+        while (i > 0 && entries[i - 1] instanceof Scope) i--;
+        let reason: CancelledError | null = null;
+        // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
+        for (let j = i; j < entries.length; j++) {
+          const daemon = entries[j] as Scope;
+          daemon.flags |= STOPPING;
+          if (daemon.cancelError === null) daemon.requestCancel((reason ??= createCancelledError(`daemon of ${this.path}: its parent has finished`)));
+        }
+        return false;
+      }
+      const run: Destructor[] = [];
+      for (; i >= 0; i--) {
+        const entry = entries[i] as Destructor | Scope;
+        if (entry instanceof Scope) break;
+        run.push(entry);
+        stack.delete(entry);
+      }
+      if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;
+      if (run.some((d) => d.cleanup !== undefined)) {
+        this.startFinalizer(() => runAll(run));
+        return false;
+      }
+      this.flags |= UNWINDING;
+      for (const destructor of run) {
+        try {
+          destructor.close?.();
+        } catch (error) {
+          this.addFailure(error);
+        }
+      }
+      this.flags &= ~UNWINDING;
+      if (this.finished) return false;
+    }
   }
 
   /**
-   * Registers a resource's destructor: it runs when the scope's body,
-   * children and daemons have all ended, in reverse order of registration
-   * (Effection's `ensure`, Trio's exit stack).
+   * Registers a resource's destructor: it runs once the scope's body and
+   * non-daemon children have ended, in reverse order of registration, its
+   * daemons' stops among them (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    if (this.destructors === null) this.destructors = new Set();
-    this.destructors.add(destructor);
+    (this.exitStack ??= new Set()).add(destructor);
+  }
+
+  /**
+   * Registers a destructor as the exit stack's oldest entry: it runs after
+   * everything else the scope holds, daemons included. For what a scope owns
+   * from its start but registers only when it must (an HTTP response ended
+   * after the tasks its handler left running: `_request-run.ts`).
+   */
+  ensureOutermost(destructor: Destructor): void {
+    this.exitStack = this.exitStack === null ? new Set([destructor]) : new Set([destructor, ...this.exitStack]);
   }
 
   /** Forgets a destructor (its resource was closed by hand), wherever a boundary handed it on to. */
   unensure(destructor: Destructor): void {
-    if (this.destructors?.delete(destructor) !== true && (this.flags & RESOURCES_TO_PARENT) !== 0) this.parentScope?.unensure(destructor);
+    if (this.exitStack?.delete(destructor) !== true && (this.flags & RESOURCES_TO_PARENT) !== 0) this.parentScope?.unensure(destructor);
   }
 
   /** Gives the destructors whose handle is `from` the handle `to` (a resource wrapped in what is returned). */
   rehandle(from: object, to: object): void {
-    if (this.destructors !== null) for (const destructor of this.destructors) if (destructor.handle === from) destructor.handle = to;
+    if (this.exitStack !== null) for (const entry of this.exitStack) if (!(entry instanceof Scope) && entry.handle === from) entry.handle = to;
   }
 
   /** The names of the resources this scope will close when it ends, oldest first (for the inspector). */
   resourceNames(): string[] {
-    return this.destructors === null ? [] : [...this.destructors].map((d) => d.name);
+    const names: string[] = [];
+    if (this.exitStack !== null) for (const entry of this.exitStack) if (!(entry instanceof Scope)) names.push(entry.name);
+    return names;
   }
 
   /**
@@ -400,32 +448,14 @@ export abstract class Scope {
   private handOverReturned(): void {
     const value = this.bodyValue();
     const parent = this.parentScope;
-    const destructors = this.destructors as Set<Destructor>;
+    const stack = this.exitStack as Set<Destructor | Scope>;
     if (value === null || typeof value !== "object" || parent === null) return;
-    for (const destructor of destructors) {
-      if (destructor.handle !== value) continue;
-      destructors.delete(destructor);
-      parent.ensure(destructor);
+    for (const entry of stack) {
+      if (entry instanceof Scope || entry.handle !== value) continue;
+      stack.delete(entry);
+      parent.ensure(entry);
     }
-    if (destructors.size === 0) this.destructors = null;
-  }
-
-  private runDestructors(): void {
-    const list = [...(this.destructors as Set<Destructor>)].reverse();
-    this.destructors = null;
-    if (list.every((d) => d.cleanup === undefined)) {
-      for (const destructor of list) {
-        try {
-          destructor.close?.();
-        } catch (error) {
-          this.addFailure(error);
-        }
-      }
-      return;
-    }
-    // Some cleanup suspends (stop a process, wait for its exit): run them all, in order, in a
-    // shielded child, so a second cancel does not interrupt it (decided case 4).
-    this.startFinalizer(() => runAll(list));
+    if (stack.size === 0) this.exitStack = null;
   }
 }
 

@@ -9,9 +9,11 @@ import { requireCurrentTask } from "./spawn.ts";
 
 /**
  * Registers `cleanup` to run when the current task ends, for any reason
- * (done, failed or cancelled): after its body, its children and its daemons
- * have ended, in reverse order of registration, and before the task's
- * joiners wake. `cleanup` may return an operation (close a connection
+ * (done, failed or cancelled): after its body and its children have ended,
+ * in reverse order of registration, and before the task's joiners wake.
+ * Its daemons and resources are on the same stack: a daemon spawned after
+ * this call has ended before `cleanup` runs, one spawned before it is
+ * cancelled after (Trio's exit stack). `cleanup` may return an operation (close a connection
  * politely, wait for a process to exit): it runs to its end, shielded from
  * cancellation. A failure in a cleanup fails the task (several: a
  * `TaskGroupError`); every cleanup runs even if an earlier one failed.

@@ -26,7 +26,11 @@ export interface SpawnOptions {
    * @default undefined (not periodic)
    */
   period?: number;
-  /** A daemon does not keep its parent alive: it is cancelled once the parent's body and other children are done. @default false */
+  /**
+   * A daemon does not keep its parent alive: it is cancelled once the parent's body and other children are done,
+   * in reverse order with the parent's resources (one opened after the daemon closes before it is cancelled).
+   * @default false
+   */
   daemon?: boolean;
 }
 

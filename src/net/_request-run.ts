@@ -108,7 +108,8 @@ export class RequestRun implements Iterator<Instruction, void, unknown> {
       if (this.#phase === HANDLER && !response.finished && !response.raw.destroyed) {
         const task = requireCurrentTask("end a response");
         if (task.hasChildren) {
-          task.ensure({ name: "response end", cleanup: () => this.#handling.endAfterChildren(task, response) });
+          // The response is the task's from its start: it ends after the handler's tasks, daemons too, and its resources.
+          task.ensureOutermost({ name: "response end", cleanup: () => this.#handling.endAfterChildren(task, response) });
           this.#phase = FINISHED;
           this.#inner = null;
           return { value: undefined, done: true };

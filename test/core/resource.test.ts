@@ -316,6 +316,96 @@ describe("resources opened inside a boundary", () => {
   });
 });
 
+describe("the exit stack: a task's daemons and resources end in one reverse order", () => {
+  it("a resource opened after a daemon closes before that daemon is cancelled; a daemon started after a resource ends before it closes", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const owner = getCurrentTask() as TaskImpl<unknown>;
+        adoptResource("oldest", () => log.push("oldest closed"), "test");
+        startParkedDaemon(owner, "service", function* () {
+          log.push("service cancelled");
+          yield* sleep(5);
+          log.push(`service ended at ${currentTime()}`);
+        });
+        yield* ensure(() => {
+          log.push("ensure ran");
+        }, "newest");
+      });
+    });
+    assert.deepEqual(log, ["ensure ran", "service cancelled", "service ended at 5", "oldest closed"]);
+  });
+
+  it("a daemon whose cleanup waits for a resource opened after it (a server waiting for its own client) ends: the resource closes first", async () => {
+    // The shape of a server and its client in one task: the server's close waits for its handler, which
+    // waits for the client's EOF. Daemons cancelled before any resource closed, this never ended.
+    for (const fails of [false, true]) {
+      const log: string[] = [];
+      const outcome = runVirtual(function* () {
+        const owner = getCurrentTask() as TaskImpl<unknown>;
+        const clientClosed = new Future<void>();
+        startParkedDaemon(owner, "server", function* () {
+          yield* clientClosed;
+          log.push("server ended");
+        });
+        adoptResource("client", () => clientClosed.resolve(), "test");
+        if (fails) throw new Error("the test's assertion");
+      });
+      if (fails) await assert.rejects(outcome, /the test's assertion/);
+      else await outcome;
+      assert.deepEqual(log, ["server ended"], fails ? "body failed" : "body done");
+    }
+  });
+
+  it("daemons next to each other on the stack are cancelled together, oldest first, and all end before what is under them closes", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const owner = getCurrentTask() as TaskImpl<unknown>;
+        adoptResource("r", () => log.push(`r closed at ${currentTime()}`), "test");
+        for (const [name, ms] of [
+          ["a", 3],
+          ["b", 1],
+        ] as const) {
+          startParkedDaemon(owner, name, function* () {
+            log.push(`${name} cancelled at ${currentTime()}`);
+            yield* sleep(ms);
+          });
+        }
+      });
+    });
+    assert.deepEqual(log, ["a cancelled at 0", "b cancelled at 0", "r closed at 3"]);
+  });
+
+  it("a spawned daemon (spawn's daemon option) is on the stack too; a failed body cancels it at once, and what is above it still closes first", async () => {
+    const log: string[] = [];
+    await assert.rejects(
+      runVirtual(function* () {
+        yield* spawn(
+          function* () {
+            try {
+              yield* suspend();
+            } finally {
+              log.push("heartbeat cancelled");
+              yield* sleep(2);
+              log.push(`heartbeat ended at ${currentTime()}`);
+            }
+          },
+          { daemon: true },
+        );
+        yield* sleep(0); // the heartbeat's first step: one cancelled before it never runs its body
+        yield* ensure(function* () {
+          yield* sleep(1);
+          log.push(`ensure ended at ${currentTime()}`);
+        });
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.deepEqual(log, ["heartbeat cancelled", "ensure ended at 1", "heartbeat ended at 2"]);
+  });
+});
+
 /** Starts a service of `owner` that waits until it is cancelled, then runs `cleanup`. */
 function startParkedDaemon(owner: TaskImpl<unknown>, name: string, cleanup: () => Operation<void>): void {
   startDaemon(owner, name, function* () {

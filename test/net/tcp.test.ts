@@ -977,6 +977,31 @@ async function pausedPeer(): Promise<{ peer: NetServer; resetPeer: Promise<() =>
 }
 
 describe("startServer: closing (issue 11, edge case 16)", () => {
+  // The order of the owner's exit stack: the client, opened after the server, closes first; the server's handler
+  // then reads EOF and the server ends at once. The server cancelled first, its grace waited for that handler:
+  // 5 s on the real clock, and for good under runVirtual (a socket read is I/O in flight: the clock never moves).
+  it("a server and its client in one task: the task ends without waiting for the grace, on the virtual clock too, also when its body fails", {
+    timeout: 60_000,
+  }, async () => {
+    for (const fails of [false, true]) {
+      const outcome = runVirtual(function* () {
+        const server = yield* startServer(
+          function* (reader, writer) {
+            for (let line = yield* reader.readLine(); line.length > 0; line = yield* reader.readLine()) writer.write(line);
+          },
+          { host: "127.0.0.1", port: 0 },
+        );
+        const { reader, writer } = yield* openConnection({ host: "127.0.0.1", port: server.address.port });
+        writer.write("ping\n");
+        assert.equal(new TextDecoder().decode(yield* reader.readLine()), "ping\n");
+        if (fails) throw new Error("the test's assertion");
+        return currentTime();
+      });
+      if (fails) await assert.rejects(outcome, /the test's assertion/);
+      else assert.equal(await outcome, 0);
+    }
+  });
+
   it("waitClosed() throws when the peer resets before the bytes queued at close() went out (asyncio's wait_closed raises)", async () => {
     const { peer, resetPeer } = await pausedPeer();
     try {
