@@ -86,8 +86,9 @@ export class Condition implements Disposable {
     if (!this.#lock.locked) throw new Error("Cannot wait on a condition: its lock is not held; acquire() it first");
     const task = requireCurrentTask("wait on a condition");
     const waiter = new Waiter<undefined>(task, "signal", undefined, this.#onCancel, "a condition to be notified (wait)");
-    this.#waiters.push(waiter);
+    // Released first, as asyncio does: a release that throws (the lock only handed to a waiter) leaves no waiter queued.
     this.#lock.release();
+    this.#waiters.push(waiter);
     try {
       yield waiter;
     } finally {

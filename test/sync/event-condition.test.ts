@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { CancelledError, Condition, Event, Lock, type Operation, sleep, spawn, type Task, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
 import { checkLeaks, rejectsOp } from "../_helpers.ts";
@@ -178,6 +180,32 @@ describe("Condition", () => {
         assert.equal((error as Error).message, "Cannot wait on a condition: its lock is not held; acquire() it first");
       }
     });
+  });
+
+  it("a wait() whose release of the lock throws (the lock only handed to a waiter) leaves no waiter queued", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const lock = new Lock();
+    const cond = new Condition(lock);
+    let misuser: WeakRef<object> | undefined;
+    await runVirtual(function* () {
+      yield* lock.acquire();
+      const next = yield* spawn(() => lock.withLock(function* () {}));
+      yield* sleep(0);
+      const task = yield* spawn(function* () {
+        const error = yield* rejectsOp(cond.wait(), Error);
+        assert.match(error.message, /^Cannot release the lock: it is not held yet/);
+      });
+      misuser = new WeakRef(task);
+      lock.release(); // handed to `next`, which runs after `task`: the lock stays locked till then
+      yield* next;
+      yield* task;
+    });
+    for (let round = 0; round < 2; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      gc();
+    }
+    assert.equal(misuser?.deref(), undefined, "the condition keeps no waiter of the task");
   });
 });
 
