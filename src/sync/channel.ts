@@ -6,6 +6,7 @@
 import { defineOperationMethods } from "../core/_dev.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { DONE, defineStepOperations, FINISHED, FRESH, PARKED, ranTwice, StepOperation } from "../core/_step-operation.ts";
+import { describe } from "../core/errors.ts";
 import type { Instruction, Operation } from "../core/operation.ts";
 import { markOperationIterator, toAsyncIterator } from "../core/operation-iterator.ts";
 import { ChannelClosedError, QueueShutDown } from "./errors.ts";
@@ -366,6 +367,8 @@ export class Broadcast<T> {
    * @throws {RangeError} unless `capacity` is a positive integer no greater
    * than `Number.MAX_SAFE_INTEGER`: a subscription's buffer is always
    * bounded (unlike a `Channel`'s, 0 does not mean unbounded).
+   * @throws {TypeError} for an `overflow` other than `"drop-oldest"` and
+   * `"error"` (a typo would otherwise drop messages where it meant to fail).
    */
   subscribe(options: { capacity?: number; overflow?: Overflow } = {}): Subscription<T> {
     const capacity = options.capacity ?? 64;
@@ -373,7 +376,10 @@ export class Broadcast<T> {
       throw new RangeError(
         `Cannot subscribe to the broadcast: capacity must be a positive safe integer (a subscriber's buffer is bounded), received ${String(capacity)}`,
       );
-    const subscription = Subscription.create<T>(capacity, options.overflow ?? "drop-oldest", (s) => this.#subscribers.delete(s));
+    const overflow = options.overflow ?? "drop-oldest";
+    if (overflow !== "drop-oldest" && overflow !== "error")
+      throw new TypeError(`Cannot subscribe to the broadcast: overflow must be "drop-oldest" or "error", received ${describe(overflow)}`);
+    const subscription = Subscription.create<T>(capacity, overflow, (s) => this.#subscribers.delete(s));
     if (this.#closed) subscription.close(this.#reason);
     else this.#subscribers.add(subscription);
     return subscription;

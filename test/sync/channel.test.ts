@@ -220,6 +220,20 @@ describe("Channel and Broadcast capacity", () => {
     assert.equal(latest.dropped, 4);
     latest.close();
   });
+
+  it("subscribe() refuses an overflow policy it does not know (a JavaScript caller's typo)", () => {
+    const broadcast = new Broadcast<number>();
+    for (const [overflow, shown] of [
+      ["drop-newest", '"drop-newest"'],
+      [42, "42"],
+    ] as const) {
+      assert.throws(() => broadcast.subscribe({ overflow: overflow as never }), {
+        name: "TypeError",
+        message: `Cannot subscribe to the broadcast: overflow must be "drop-oldest" or "error", received ${shown}`,
+      });
+    }
+    assert.equal(broadcast.subscribers, 0);
+  });
 });
 
 describe("Broadcast", () => {
