@@ -102,9 +102,10 @@ export const DEV_MODE: boolean = host.CORIO_DEV === true || /^(1|true|yes|on)$/i
 export const programEndHooks: (() => void)[] = [];
 
 /**
- * Run by `main`, and by `run` on the default loop, once the root task is
- * started: a `node:cluster` worker
- * whose primary asked it to close before its program started stops it
- * there (`net/_cluster.ts`).
+ * Run by `main`, and by every `run` on the running or default loop (not one
+ * with a loop of its own), once its root task is started: a `node:cluster`
+ * worker whose primary asked it to close while no program ran owes that
+ * stop, and pays it there, to the roots started in that turn of the event
+ * loop (`stopOwed` in `net/_cluster.ts`).
  */
 export const programStartHooks: (() => void)[] = [];
