@@ -148,7 +148,8 @@ export function wrapSocket(socket: Socket, options: { limit?: number; canWriteEo
       cause: error,
     });
     if (!ended) reader.setException(broken);
-    writer.transportClosed(broken);
+    // A failed write's bytes are lost, though Node takes them off writableLength before it emits the error.
+    writer.transportClosed(broken, error.syscall === "write" || transport.writeBufferSize > 0);
   });
   socket.on("drain", () => writer.transportDrained());
   if (options.holdPause === true) {
