@@ -64,6 +64,32 @@ export interface OpenDatagramOptions {
   recvBufferSize?: number;
   /** The kernel's send buffer (`SO_SNDBUF`), in bytes, at most `2 ** 31 - 1` (see `recvBufferSize`). @default the OS default */
   sendBufferSize?: number;
+  /**
+   * Allow sending to broadcast addresses (`SO_BROADCAST`, asyncio's
+   * `allow_broadcast`): without it the OS refuses them (`EACCES`).
+   * @default false
+   */
+  broadcast?: boolean;
+  /**
+   * Let other sockets bind the same address and port (`SO_REUSEADDR`,
+   * Node's `reuseAddr`): several receivers of one multicast group on one
+   * host, each of which gets every datagram sent to the group (which of
+   * them gets a unicast datagram is the OS's choice). Every socket sharing
+   * the port must ask for it; then any process of the same user may bind
+   * the port too and take unicast datagrams meant for this one (why asyncio
+   * dropped `reuse_address` for UDP): use it for multicast receivers.
+   * @default false
+   */
+  reuseAddress?: boolean;
+  /**
+   * How multicast datagrams this socket sends go out: `interface`, the
+   * address of the interface to send them from (`IP_MULTICAST_IF`; default:
+   * the OS's choice); `ttl`, how many routers they may cross
+   * (`IP_MULTICAST_TTL`, 0 to 255; default 1, the local network);
+   * `loopback`, whether members of the group on this host get them too
+   * (`IP_MULTICAST_LOOP`; default true). To receive, see `joinGroup`.
+   */
+  multicast?: { interface?: string; ttl?: number; loopback?: boolean };
 }
 
 /** The largest UDP payload: 65535 bytes less the UDP header (8) and, over IPv4, the IP header (20); IPv6's length field leaves its header out. */
@@ -214,7 +240,7 @@ export class DatagramSocket {
     const done = (error: Error | null): void => {
       sending.delete(park);
       if (error === null) park.resolve();
-      else park.reject(withCode("Cannot send a datagram", error));
+      else park.reject(withCode(sendFailure(error), error));
     };
     try {
       if (target == null) this.#socket.send(bytes, done);
@@ -223,7 +249,7 @@ export class DatagramSocket {
       // Node refused it before sending (the arguments are checked above, so rarely): the park was never
       // yielded, and its busy count must be given back or the virtual clock would stop for good.
       park.cancelled(false, undefined);
-      throw withCode("Cannot send a datagram", error as Error);
+      throw withCode(sendFailure(error as Error), error as Error);
     }
     sending.add(park);
     yield park;
@@ -275,7 +301,8 @@ export class DatagramSocket {
       this.#deliver(this.#receiveError(error));
       return;
     }
-    const message = `A datagram sent with sendNowait failed: ${error.message}; the socket still works, receive again`;
+    const hint = error.code === "EACCES" ? " (to a broadcast address, the socket needs openDatagram({ broadcast: true }))" : "";
+    const message = `A datagram sent with sendNowait failed: ${error.message}${hint}; the socket still works, receive again`;
     this.#deliver(brokenWithCode(message, error));
   };
 
@@ -331,6 +358,56 @@ export class DatagramSocket {
     const entry = this.#queue.shift();
     if (entry instanceof Error) throw entry;
     return entry;
+  }
+
+  /**
+   * Joins a multicast group (`IP_ADD_MEMBERSHIP`, Twisted's `joinGroup`):
+   * datagrams sent to `group` on this socket's port reach it. Bind it to
+   * that port on the group's address (only the group's datagrams) or on
+   * `0.0.0.0`; several receivers on one host need `reuseAddress`.
+   * `iface` is the address of the interface to join on (default: the OS's
+   * choice, the one its route to the group takes). The membership ends
+   * with `leaveGroup` or the socket's close.
+   *
+   * @throws {Error} with the OS `code` when the OS refuses (`EINVAL` for an address that is not a multicast group, `EADDRINUSE` when already joined, `ENODEV` for an interface it does not have).
+   * @throws {ClosedResourceError} after `close()`.
+   * @example A member of a group on this host's loopback interface
+   * ```ts
+   * import { run } from "corio";
+   * import { openDatagram } from "corio/net";
+   * await run(function* () {
+   *   const member = yield* openDatagram({ bind: { host: "239.1.2.3", port: 0 }, reuseAddress: true });
+   *   member.joinGroup("239.1.2.3", "127.0.0.1");
+   *   const sender = yield* openDatagram({ multicast: { interface: "127.0.0.1" } });
+   *   yield* sender.send("hello, group", { host: "239.1.2.3", port: member.address.port });
+   *   console.assert(new TextDecoder().decode((yield* member.receive()).data) === "hello, group");
+   * });
+   * ```
+   */
+  joinGroup(group: string, iface?: string): void {
+    this.#membership("join", group, iface);
+  }
+
+  /**
+   * Leaves a multicast group joined with `joinGroup` (`IP_DROP_MEMBERSHIP`), on the same interface.
+   * @throws {Error} with the OS `code` when the OS refuses (`EADDRNOTAVAIL`: not a member).
+   * @throws {ClosedResourceError} after `close()`.
+   */
+  leaveGroup(group: string, iface?: string): void {
+    this.#membership("leave", group, iface);
+  }
+
+  #membership(action: "join" | "leave", group: string, iface: string | undefined): void {
+    const what = `Cannot ${action} the multicast group ${String(group)}${iface === undefined ? "" : ` on ${String(iface)}`}`;
+    if (this.#closed) throw new ClosedResourceError(`${what}: the UDP socket is closed`);
+    if (typeof group !== "string" || isIP(group) === 0) throw new TypeError(`${what}: the group must be an IP address`);
+    if (iface !== undefined && typeof iface !== "string") throw new TypeError(`${what}: the interface must be given by its address`);
+    try {
+      if (action === "join") this.#socket.addMembership(group, iface);
+      else this.#socket.dropMembership(group, iface);
+    } catch (error) {
+      throw withCode(what, error as Error);
+    }
   }
 
   /** Closes the socket; waiting receivers and senders get `ClosedResourceError`. Idempotent. */
@@ -390,10 +467,11 @@ defineOperationMethods(DatagramSocket);
  *
  * **Cancellation:** a socket being opened is closed.
  *
- * @param options `bind`, `connect`, `maxSize`, `maxQueue`, `recvBufferSize`, `sendBufferSize`.
+ * @param options `bind`, `connect`, `maxSize`, `maxQueue`, `recvBufferSize`, `sendBufferSize`, `broadcast`, `reuseAddress`, `multicast`.
  * @returns The open socket.
  * @throws {Error} with the OS `code` (`EADDRINUSE`, ...) when it cannot be opened, or when the OS refuses a buffer size (`ENOBUFS`).
- * @throws {RangeError} for an option out of range (`maxSize`, `maxQueue`, a buffer size not from 1 to `2 ** 31 - 1`, `bind.port` not from 0 to 65535, `connect.port` not from 1 to 65535).
+ * @throws {RangeError} for an option out of range (`maxSize`, `maxQueue`, a buffer size not from 1 to `2 ** 31 - 1`, `bind.port` not from 0 to 65535, `connect.port` not from 1 to 65535, `multicast.ttl` not from 0 to 255).
+ * @throws {TypeError} for `broadcast` or `reuseAddress` not a boolean, a `multicast` that is not an object of the fields it takes.
  * @example
  * ```ts
  * import { run } from "corio";
@@ -427,13 +505,14 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
       throw new RangeError(`Cannot open a datagram socket: ${name} must be an integer of bytes from 1 to ${MAX_BUFFER_SIZE}, received ${String(size)}`);
   }
   if (connect !== undefined) checkTarget(connect, "open a datagram socket", "connect.");
+  checkSocketOptions(options);
   const bindPort = portValue(options.bind?.port ?? 0);
   if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535)
     throw new RangeError(`Cannot open a datagram socket: bind.port must be an integer from 0 to 65535, received ${String(options.bind?.port)}`);
   const host = options.bind?.host ?? (ipv6 ? "::1" : "127.0.0.1");
   // The buffer sizes are set here once bound, not by createSocket's options: Node sets those inside its bind
   // callback, where the OS refusing one (macOS past kern.ipc.maxsockbuf, ENOBUFS) is an uncaught exception.
-  const socket = createSocket({ type: ipv6 ? "udp6" : "udp4" });
+  const socket = createSocket({ type: ipv6 ? "udp6" : "udp4", reuseAddr: options.reuseAddress === true });
   const task = requireCurrentTask("open a datagram socket");
   let wrapper: DatagramSocket | undefined;
   try {
@@ -443,6 +522,7 @@ export const openDatagram = defineOperation(function* openDatagram(options: Open
       (error) => withCode(`Cannot bind a UDP socket to ${hostPort(host, bindPort)}`, error),
     );
     setBufferSizes(socket, options);
+    setSendingOptions(socket, options);
     wrapper = DatagramSocket.create(socket, { maxSize, maxQueue, connected: false });
     if (connect !== undefined) {
       const peer = hostPort(connect.host, connect.port);
@@ -486,6 +566,48 @@ function setBufferSizes(socket: Socket, options: OpenDatagramOptions): void {
       });
     }
   }
+}
+
+/** Checks `broadcast`, `reuseAddress` and `multicast` before anything is opened. */
+function checkSocketOptions(options: OpenDatagramOptions): void {
+  for (const name of ["broadcast", "reuseAddress"] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== "boolean")
+      throw new TypeError(
+        `Cannot open a datagram socket: ${name} must be true or false, received ${typeof value === "string" ? JSON.stringify(value) : String(value)}`,
+      );
+  }
+  const multicast = options.multicast;
+  if (multicast === undefined) return;
+  if (typeof multicast !== "object" || multicast === null)
+    throw new TypeError(`Cannot open a datagram socket: multicast must be { interface?, ttl?, loopback? }, received ${String(multicast)}`);
+  const { interface: iface, ttl, loopback } = multicast;
+  if (iface !== undefined && (typeof iface !== "string" || isIP(iface.split("%")[0] as string) === 0))
+    throw new TypeError(`Cannot open a datagram socket: multicast.interface must be the IP address of an interface, received ${String(iface)}`);
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 0 || ttl > 255))
+    throw new RangeError(`Cannot open a datagram socket: multicast.ttl must be an integer from 0 to 255, received ${String(ttl)}`);
+  if (loopback !== undefined && typeof loopback !== "boolean")
+    throw new TypeError(`Cannot open a datagram socket: multicast.loopback must be true or false, received ${String(loopback)}`);
+}
+
+/** Sets `broadcast` and `multicast` once bound (Node refuses them before); the OS refusing one is thrown with its code. */
+function setSendingOptions(socket: Socket, options: OpenDatagramOptions): void {
+  const multicast = options.multicast;
+  try {
+    if (options.broadcast === true) socket.setBroadcast(true);
+    if (multicast?.interface !== undefined) socket.setMulticastInterface(multicast.interface);
+    if (multicast?.ttl !== undefined) socket.setMulticastTTL(multicast.ttl);
+    if (multicast?.loopback !== undefined) socket.setMulticastLoopback(multicast.loopback);
+  } catch (error) {
+    throw withCode("Cannot open a datagram socket: the OS refused an option", error as Error);
+  }
+}
+
+/** What a failed send says; a refused broadcast says how to allow it. */
+function sendFailure(error: NodeJS.ErrnoException): string {
+  return error.code === "EACCES"
+    ? "Cannot send a datagram (to a broadcast address, the socket needs openDatagram({ broadcast: true }))"
+    : "Cannot send a datagram";
 }
 
 /** Checks a peer's address: a host name or address (none: Node's localhost), and a port from 1 to 65535 (a number or digits, as Node takes). */

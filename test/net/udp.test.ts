@@ -237,7 +237,10 @@ asyncio.run(main())
       const error = yield* thrownBy(client.send("to everyone", { host: "255.255.255.255", port: 9 }));
       assert.ok(error instanceof Error);
       assert.equal((error as { code?: string }).code, "EACCES");
-      assert.equal(error.message, "Cannot send a datagram: send EACCES 255.255.255.255:9");
+      assert.equal(
+        error.message,
+        "Cannot send a datagram (to a broadcast address, the socket needs openDatagram({ broadcast: true })): send EACCES 255.255.255.255:9",
+      );
       yield* client.send("still here", { host: "127.0.0.1", port: server.address.port });
       assert.equal(text((yield* timeout(5000, server.receive())).data), "still here");
     });
@@ -286,7 +289,10 @@ asyncio.run(main())
       const error = yield* thrownBy(timeout(5000, client.receive()));
       assert.ok(error instanceof BrokenResourceError, String(error));
       assert.equal((error as { code?: string }).code, "EACCES");
-      assert.equal(error.message, "A datagram sent with sendNowait failed: send EACCES 255.255.255.255:9; the socket still works, receive again");
+      assert.equal(
+        error.message,
+        "A datagram sent with sendNowait failed: send EACCES 255.255.255.255:9 (to a broadcast address, the socket needs openDatagram({ broadcast: true })); the socket still works, receive again",
+      );
       server.sendNowait("after", { host: "127.0.0.1", port: client.address.port });
       assert.equal(text((yield* timeout(5000, client.receive())).data), "after");
     });
@@ -493,6 +499,74 @@ asyncio.run(main())
       const notAnAddress = yield* thrownBy(server.send("x", "127.0.0.1:9" as never));
       assert.ok(notAnAddress instanceof RangeError);
       assert.equal(notAnAddress.message, "Cannot send a datagram: the target must be { host, port }, received 127.0.0.1:9");
+    });
+  });
+
+  it("broadcast: refused by the OS without the option (EACCES, with a hint), sent with it (asyncio's allow_broadcast)", async () => {
+    await runVirtual(function* () {
+      // Loopback's broadcast address: a socket bound to it gets what is broadcast there.
+      const receiver = yield* openDatagram({ bind: { host: "127.255.255.255", port: 0 } });
+      const target = { host: "127.255.255.255", port: receiver.address.port };
+      const plain = yield* openDatagram();
+      const refused = (yield* thrownBy(plain.send("to all", target))) as NodeJS.ErrnoException;
+      assert.equal(refused.code, "EACCES");
+      assert.match(refused.message, /^Cannot send a datagram \(to a broadcast address, the socket needs openDatagram\(\{ broadcast: true \}\)\): /);
+      const allowed = yield* openDatagram({ broadcast: true });
+      yield* allowed.send("to all", target);
+      assert.equal(text((yield* receiver.receive()).data), "to all");
+    });
+  });
+
+  it("multicast: members on one port (reuseAddress) all get what is sent to their group; leaveGroup ends a membership", async () => {
+    await runVirtual(function* () {
+      const group = "239.255.43.21";
+      const first = yield* openDatagram({ bind: { host: group, port: 0 }, reuseAddress: true });
+      const port = first.address.port;
+      const second = yield* openDatagram({ bind: { host: group, port }, reuseAddress: true });
+      for (const member of [first, second]) member.joinGroup(group, "127.0.0.1");
+      // Without reuseAddress the port is taken.
+      const taken = (yield* thrownBy(openDatagram({ bind: { host: group, port } }))) as NodeJS.ErrnoException;
+      assert.equal(taken.code, "EADDRINUSE");
+      const sender = yield* openDatagram({ multicast: { interface: "127.0.0.1", ttl: 0, loopback: true } });
+      yield* sender.send("hello, group", { host: group, port });
+      for (const member of [first, second]) assert.equal(text((yield* member.receive()).data), "hello, group");
+      second.leaveGroup(group, "127.0.0.1");
+      assert.throws(
+        () => second.leaveGroup(group, "127.0.0.1"),
+        (error: NodeJS.ErrnoException) => {
+          assert.equal(error.code, "EADDRNOTAVAIL");
+          assert.match(error.message, /^Cannot leave the multicast group 239\.255\.43\.21 on 127\.0\.0\.1: /);
+          return true;
+        },
+      );
+    });
+  });
+
+  it("broadcast, reuseAddress, multicast and group addresses are checked: corio's errors, nothing opened", async () => {
+    await runVirtual(function* () {
+      const cases: [Parameters<typeof openDatagram>[0], RegExp][] = [
+        [{ broadcast: "yes" as never }, /^TypeError: Cannot open a datagram socket: broadcast must be true or false, received "yes"$/],
+        [{ reuseAddress: 1 as never }, /^TypeError: Cannot open a datagram socket: reuseAddress must be true or false, received 1$/],
+        [{ multicast: null as never }, /^TypeError: Cannot open a datagram socket: multicast must be \{ interface\?, ttl\?, loopback\? \}, received null$/],
+        [{ multicast: { ttl: 256 } }, /^RangeError: Cannot open a datagram socket: multicast.ttl must be an integer from 0 to 255, received 256$/],
+        [
+          { multicast: { interface: "eth0" } },
+          /^TypeError: Cannot open a datagram socket: multicast.interface must be the IP address of an interface, received eth0$/,
+        ],
+        [{ multicast: { loopback: "no" as never } }, /^TypeError: Cannot open a datagram socket: multicast.loopback must be true or false, received no$/],
+      ];
+      for (const [options, message] of cases) assert.match(String(yield* thrownBy(openDatagram(options))), message);
+      const socket = yield* openDatagram();
+      assert.throws(() => socket.joinGroup("example.com"), {
+        name: "TypeError",
+        message: "Cannot join the multicast group example.com: the group must be an IP address",
+      });
+      assert.throws(
+        () => socket.joinGroup("127.0.0.1"),
+        (error: NodeJS.ErrnoException) => error.code === "EINVAL" && /^Cannot join the multicast group 127\.0\.0\.1: /.test(error.message),
+      );
+      socket.close();
+      assert.throws(() => socket.joinGroup("239.255.43.21"), ClosedResourceError);
     });
   });
 
