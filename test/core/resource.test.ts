@@ -357,6 +357,25 @@ describe("the exit stack: a task's daemons and resources end in one reverse orde
     }
   });
 
+  it("a close() that starts a daemon ending in its first step does not end the unwind early: a later close()'s failure is kept", async () => {
+    // The daemon's end, inside the first close(), used to finish the task before the second close() ran.
+    await assert.rejects(
+      async () =>
+        run(function* () {
+          const owner = getCurrentTask() as TaskImpl<unknown>;
+          adoptResource(
+            "fails",
+            () => {
+              throw new Error("the later close failed");
+            },
+            "test",
+          );
+          adoptResource("starts a quick daemon", () => startDaemon(owner, "quick", function* () {}), "test");
+        }),
+      /the later close failed/,
+    );
+  });
+
   it("daemons next to each other on the stack are cancelled together, oldest first, and all end before what is under them closes", async () => {
     const log: string[] = [];
     await runVirtual(function* () {
