@@ -100,6 +100,12 @@ export class Loop {
   stopOnError: boolean;
   /** Set by `runVirtual` to notice a loop that can never make progress again. */
   onIdle: (() => void) | undefined;
+  /**
+   * Set by `runVirtual` (its `timeLimit`): an auto-advancing virtual clock
+   * does not jump past this time without calling `onTimeLimit` first, once.
+   */
+  timeLimit = Number.POSITIVE_INFINITY;
+  onTimeLimit: ((nextTimer: number) => void) | undefined;
   /** The first error reported while `stopOnError` was set. */
   stopError: unknown;
   started = false;
@@ -348,6 +354,12 @@ export class Loop {
         // Time jumps only for a loop that still has work: leftovers after the last root stay visible.
         if (this.clock.virtual && this.busy === 0 && this.roots.size > 0 && (this.clock as VirtualClock).autoAdvance) {
           const next = this.timers.peek();
+          if (next !== undefined && next.deadline > this.timeLimit) {
+            // Once: the tasks it cancels may need time to end.
+            this.timeLimit = Number.POSITIVE_INFINITY;
+            this.onTimeLimit?.(next.deadline);
+            continue;
+          }
           if (next !== undefined) {
             (this.clock as VirtualClock).jumpTo(next.deadline);
             this.#timeStale = true;

@@ -30,6 +30,15 @@ export interface RunVirtualOptions {
   clock?: VirtualClock;
   /** The root task's name. @default "test" */
   name?: string;
+  /**
+   * How far virtual time may run, in ms from the run's start: a run whose
+   * clock would jump past it fails, with what each task waits on, as a
+   * deadlock does. For a test that can block beside a task that never
+   * stops (a periodic one): all its tasks are not blocked, so no deadlock
+   * is seen, and time would run on for good. Timers due at the limit
+   * itself still fire. @default no limit
+   */
+  timeLimit?: number;
 }
 
 /**
@@ -100,9 +109,10 @@ export class VirtualTestError extends Error {
  * reported meanwhile.
  *
  * @param op The test body, or a function returning it.
- * @param options `onError`, `clock`, `name`.
+ * @param options `onError`, `clock`, `name`, `timeLimit`.
  * @returns What `op` returns.
  * @throws {TypeError} (the promise rejects) for a `clock` that is not a `VirtualClock`, or an `onError` that is not a function.
+ * @throws {RangeError} (the promise rejects) for a `timeLimit` that is negative, NaN or infinite.
  * @example
  * ```ts
  * import { sleep, currentTime } from "corio";
@@ -118,6 +128,11 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   }
   if (options.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError(`Cannot run the test: onError must be a function, received ${kindOf(options.onError)}`);
+  }
+  const timeLimit = options.timeLimit;
+  if (timeLimit !== undefined && (typeof timeLimit !== "number" || !(timeLimit >= 0) || timeLimit === Number.POSITIVE_INFINITY)) {
+    const error = typeof timeLimit === "number" ? RangeError : TypeError;
+    throw new error(`Cannot run the test: timeLimit must be a non-negative finite number of ms, received ${describe(timeLimit)}`);
   }
   const clock = options.clock ?? new VirtualClock();
   const loop = new Loop({
@@ -148,6 +163,18 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   // same 100 ms rule applies (Trio's MockClock without autojump would hang instead).
   const isStuck = (): boolean =>
     loop.roots.size > 0 && loop.ready.size === 0 && loop.busy === 0 && (loop.timers.size === 0 || !clock.autoAdvance) && !loop.flushing;
+  if (timeLimit !== undefined) {
+    const start = clock.now();
+    loop.timeLimit = start + timeLimit;
+    loop.onTimeLimit = (nextTimer) => {
+      if (deadlock !== undefined) return;
+      endedBeforeDeadlock = task.done;
+      deadlock = new VirtualTestError(
+        `Time limit: the test would run past its timeLimit of ${timeLimit} ms of virtual time (its next timer is due at ${nextTimer - start} ms); its tasks:\n${describeTree(loop)}`,
+      );
+      loop.stop(deadlock);
+    };
+  }
   let idleSince = 0;
   let checking: HostTimer | undefined;
   loop.onIdle = () => {

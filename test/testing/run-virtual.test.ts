@@ -454,5 +454,73 @@ describe("VirtualClock and runVirtual arguments", () => {
         message: "Cannot run the test: onError must be a function, received string",
       },
     );
+    for (const [timeLimit, name, shown] of [
+      [-1, "RangeError", "-1"],
+      [Number.NaN, "RangeError", "NaN"],
+      [Number.POSITIVE_INFINITY, "RangeError", "Infinity"],
+      ["10", "TypeError", '"10"'],
+    ] as const) {
+      await assert.rejects(
+        runVirtual(function* () {}, { timeLimit: timeLimit as number }),
+        {
+          name,
+          message: `Cannot run the test: timeLimit must be a non-negative finite number of ms, received ${shown}`,
+        },
+      );
+    }
+  });
+});
+
+describe("runVirtual's timeLimit", () => {
+  it("a test blocked beside a task that never stops (a periodic heartbeat) fails at the limit with its tasks, instead of running for good", async () => {
+    let beats = 0;
+    await assert.rejects(
+      runVirtual(
+        function* () {
+          yield* spawn(
+            function* () {
+              for (;;) {
+                beats++;
+                yield; // the end of a round
+              }
+            },
+            { name: "heartbeat", period: 1000, daemon: true },
+          );
+          yield* spawn(() => new Future<void>(), { name: "waits for a reply that never comes" });
+        },
+        { timeLimit: 60_000 },
+      ),
+      (error: unknown) => {
+        assert.ok(error instanceof VirtualTestError);
+        const [first, ...tree] = (error as Error).message.split("\n");
+        assert.equal(first, "Time limit: the test would run past its timeLimit of 60000 ms of virtual time (its next timer is due at 61000 ms); its tasks:");
+        assert.deepEqual(tree, [
+          "  test [running] waits on its children to finish",
+          "    heartbeat [running] waits on a sleep until 61000 ms (1000 ms from now)",
+          "    waits for a reply that never comes [running] waits on a Future to be set",
+        ]);
+        return true;
+      },
+    );
+    assert.equal(beats, 60, "the beats up to the limit ran (at 1000, 2000, ..., 60000 ms)");
+  });
+
+  it("a test that ends within the limit passes; a timer due at the limit itself fires; the limit counts from the clock's start", async () => {
+    const clock = new VirtualClock({ start: 5000 });
+    const ended = await runVirtual(
+      function* () {
+        yield* sleep(100);
+        return currentTime();
+      },
+      { clock, timeLimit: 100 },
+    );
+    assert.equal(ended, 5100);
+  });
+
+  it("a real deadlock under a limit is still reported as a deadlock, before any time passes", async () => {
+    await assert.rejects(
+      runVirtual(() => new Future<void>(), { timeLimit: 1000 }),
+      /^VirtualTestError: Deadlock: every task is blocked and nothing can wake them:/,
+    );
   });
 });
