@@ -80,7 +80,7 @@ export abstract class Scope {
   declare private liveChildren: number;
   declare private failures: unknown[] | null;
   /** The destructors of the resources this scope owns and its live daemons, oldest first (see `unwind`). */
-  declare private exitStack: Set<Destructor | Scope> | null;
+  declare private exitStack: ExitStack | null;
 
   constructor(parent: Scope | null, flags: number) {
     this.flags = flags;
@@ -159,7 +159,7 @@ export abstract class Scope {
     else last.nextSibling = child;
     this.lastChild = child;
     if ((child.flags & DAEMON) === 0) this.liveChildren++;
-    else (this.exitStack ??= new Set()).add(child);
+    else (this.exitStack ??= new ExitStack()).add(child);
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -333,10 +333,7 @@ export abstract class Scope {
   /** Ends the scope once its body and non-daemon children are done and its exit stack is unwound. */
   protected tryFinish(): void {
     if ((this.flags & (BODY_DONE | UNWINDING)) !== BODY_DONE || this.liveChildren > 0 || this.finished) return;
-    if (this.exitStack !== null) {
-      if ((this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) === RESOURCES_TO_PARENT && this.failures === null) this.handOverReturned();
-      if (!this.unwind()) return;
-    }
+    if (this.exitStack !== null && !this.unwind()) return;
     const failures = this.failures;
     this.failures = null;
     this.finish(failures);
@@ -345,7 +342,20 @@ export abstract class Scope {
   /** A daemon has ended: it leaves the exit stack. */
   private forgetDaemon(daemon: Scope): void {
     const stack = this.exitStack;
-    if (stack?.delete(daemon) === true && stack.size === 0) this.exitStack = null;
+    if (stack?.delete(daemon) !== true) return;
+    if ((daemon.flags & STOPPING) !== 0) stack.stopping--;
+    if (stack.size === 0) this.exitStack = null;
+  }
+
+  /**
+   * What a boundary that runs one operation for its caller (RESOURCES_TO_PARENT) hands on with its value,
+   * as long as it may still do so (it has not been cancelled, nothing failed): its unwind leaves the
+   * resources returned as it on the stack, and they go to the parent once nothing else is left.
+   */
+  private returnedValue(): object | null {
+    if ((this.flags & (RESOURCES_TO_PARENT | BODY_CANCELLED)) !== RESOURCES_TO_PARENT || this.failures !== null || this.parentScope === null) return null;
+    const value = this.bodyValue();
+    return value !== null && typeof value === "object" ? value : null;
   }
 
   /**
@@ -363,10 +373,17 @@ export abstract class Scope {
     for (;;) {
       const stack = this.exitStack;
       if (stack === null) return true;
-      if (this.liveChildren > 0) return false;
-      const entries = [...stack];
       // Daemons this unwind stopped and still running: what came after them (a late service their cleanup needs) waits.
-      for (const entry of entries) if (entry instanceof Scope && (entry.flags & STOPPING) !== 0) return false;
+      // A count, not a look through the stack: each of a thousand daemons ending calls this.
+      if (this.liveChildren > 0 || stack.stopping > 0) return false;
+      const returned = this.returnedValue();
+      // The entries, oldest first, but for those that go to the parent with the value.
+      const entries: (Destructor | Scope)[] = [];
+      for (const entry of stack) if (returned === null || entry instanceof Scope || entry.handle !== returned) entries.push(entry);
+      if (entries.length === 0) {
+        this.handOver(stack);
+        return true;
+      }
       let i = entries.length - 1;
       if (entries[i] instanceof Scope) {
         while (i > 0 && entries[i - 1] instanceof Scope) i--;
@@ -374,7 +391,9 @@ export abstract class Scope {
         // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
         for (let j = i; j < entries.length; j++) {
           const daemon = entries[j] as Scope;
+          if (daemon.finished || (daemon.flags & STOPPING) !== 0) continue;
           daemon.flags |= STOPPING;
+          stack.stopping++;
           if (daemon.cancelError === null) daemon.requestCancel((reason ??= createCancelledError(`daemon of ${this.path}: its parent has finished`)));
         }
         return false;
@@ -410,7 +429,7 @@ export abstract class Scope {
    * daemons' stops among them (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    (this.exitStack ??= new Set()).add(destructor);
+    (this.exitStack ??= new ExitStack()).add(destructor);
   }
 
   /**
@@ -420,7 +439,13 @@ export abstract class Scope {
    * after the tasks its handler left running: `_request-run.ts`).
    */
   ensureOutermost(destructor: Destructor): void {
-    this.exitStack = this.exitStack === null ? new Set([destructor]) : new Set([destructor, ...this.exitStack]);
+    const stack = new ExitStack();
+    stack.add(destructor);
+    if (this.exitStack !== null) {
+      for (const entry of this.exitStack) stack.add(entry);
+      stack.stopping = this.exitStack.stopping;
+    }
+    this.exitStack = stack;
   }
 
   /** Forgets a destructor (its resource was closed by hand), wherever a boundary handed it on to. */
@@ -443,20 +468,20 @@ export abstract class Scope {
   /**
    * Ends done: the resource it returns (`timeout(ms, openConnection(...))`) is its caller's now.
    * Only that one: what its operation opened for itself (`ensure`, a listener, a connection it
-   * used and did not return) still ends with it, as its operation expected.
+   * used and did not return) still ends with it, as its operation expected. Called once the rest
+   * of the stack is unwound: a boundary cancelled (it timed out) or failed meanwhile (a daemon's
+   * cleanup) closes them instead, as it returns no value.
    */
-  private handOverReturned(): void {
-    const value = this.bodyValue();
-    const parent = this.parentScope;
-    const stack = this.exitStack as Set<Destructor | Scope>;
-    if (value === null || typeof value !== "object" || parent === null) return;
-    for (const entry of stack) {
-      if (entry instanceof Scope || entry.handle !== value) continue;
-      stack.delete(entry);
-      parent.ensure(entry);
-    }
-    if (stack.size === 0) this.exitStack = null;
+  private handOver(stack: ExitStack): void {
+    const parent = this.parentScope as Scope;
+    this.exitStack = null;
+    for (const entry of stack) parent.ensure(entry as Destructor);
   }
+}
+
+/** A scope's exit stack: its destructors and live daemons in the order they came, and how many of those daemons its unwind waits for. */
+class ExitStack extends Set<Destructor | Scope> {
+  stopping = 0;
 }
 
 /** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */

@@ -442,3 +442,100 @@ function logCancel(log: string[], name: string): () => Operation<void> {
     log.push(`${name} cancelled at ${currentTime()}`);
   };
 }
+
+describe("the exit stack under load and inside boundaries (review of the exit stack)", () => {
+  it("thousands of daemons ending together cost the unwind steps in proportion to their number, not to its square; inside a timeout too", async () => {
+    // Each daemon's end ran the unwind again, which copied and searched the whole stack (and a boundary
+    // looked through it for what it returns): 40,000 daemons took 29 s to end, against 0.2 s before the exit stack.
+    const count = 2000;
+    for (const inTimeout of [false, true]) {
+      const many = function* (): Operation<void> {
+        for (let i = 0; i < count; i++) yield* spawn(() => suspend(), { daemon: true });
+        yield* sleep(0);
+      };
+      const steps = await countSetIterationSteps(() => runVirtual(inTimeout ? () => timeout(1000, many) : many));
+      assert.ok(steps < 20 * count, `${steps} steps through sets for ${count} daemons${inTimeout ? " in a timeout" : ""}`);
+    }
+  });
+
+  it("a boundary cancelled while its daemons clean up (it timed out), or failed by one of them, closes the resource it returns: its caller never gets it", async () => {
+    // The resource returned went to the caller as soon as the body returned, before the daemons were stopped:
+    // the timeout then came, the caller got a TimeoutError and held a connection it never saw until it ended.
+    for (const daemonFails of [false, true]) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        try {
+          yield* timeout(10, function* () {
+            yield* spawn(
+              function* () {
+                try {
+                  yield* suspend();
+                } catch (cancel) {
+                  yield* sleep(daemonFails ? 5 : 20);
+                  throw daemonFails ? new Error("the service failed in its cleanup") : cancel;
+                }
+              },
+              { daemon: true },
+            );
+            yield* sleep(0);
+            const connection = {};
+            return adoptResource("connection", () => log.push(`connection closed at ${currentTime()}`), "test").returnedAs(connection);
+          });
+          log.push("got the connection");
+        } catch (error) {
+          log.push(`${(error as Error).name} at ${currentTime()}`);
+        }
+        yield* sleep(100);
+      });
+      assert.deepEqual(log, daemonFails ? ["connection closed at 5", "Error at 5"] : ["connection closed at 20", "TimeoutError at 20"]);
+    }
+  });
+
+  it("a boundary whose daemons end without trouble still hands the resource it returns to its caller, after them", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const connection = yield* timeout(100, function* () {
+          yield* spawn(
+            function* () {
+              try {
+                yield* suspend();
+              } finally {
+                yield* sleep(5);
+                log.push(`service ended at ${currentTime()}`);
+              }
+            },
+            { daemon: true },
+          );
+          yield* sleep(0);
+          return adoptResource("connection", () => log.push(`connection closed at ${currentTime()}`), "test").returnedAs({});
+        });
+        log.push(`got ${typeof connection} at ${currentTime()}`);
+        yield* sleep(10);
+      });
+    });
+    assert.deepEqual(log, ["service ended at 5", "got object at 5", "connection closed at 15"]);
+  });
+});
+
+/** How many values the iterators of every `Set` gave while `body` ran (an exit stack is one). */
+async function countSetIterationSteps(body: () => Promise<unknown>): Promise<number> {
+  let steps = 0;
+  const iterate = Set.prototype[Symbol.iterator];
+  Set.prototype[Symbol.iterator] = function countedIterator<T>(this: Set<T>): SetIterator<T> {
+    const inner = iterate.call(this) as SetIterator<T>;
+    const next = inner.next.bind(inner);
+    return Object.assign(inner, {
+      next: () => {
+        steps++;
+        return next();
+      },
+    });
+  };
+  try {
+    await body();
+  } finally {
+    Set.prototype[Symbol.iterator] = iterate;
+  }
+  return steps;
+}
