@@ -366,8 +366,10 @@ export abstract class Scope {
    * newest first: plain `close()`s inline; if one is an operation (stop a
    * process and wait for its exit), the run goes to a shielded `cleanup`
    * child, so a second cancel does not interrupt it (decided case 4), whose
-   * end calls `tryFinish` again. What a destructor starts (a daemon, a
-   * resource) is the newest entry then, and unwound next.
+   * end calls `tryFinish` again. What a `close()` starts (a daemon, a
+   * resource) is the newest entry then, and unwound next, before the rest of
+   * its run (asyncio's `ExitStack` pops one callback at a time); one it
+   * releases (`unensure`) is not closed again.
    */
   private unwind(): boolean {
     for (;;) {
@@ -403,23 +405,28 @@ export abstract class Scope {
         const entry = entries[i] as Destructor | Scope;
         if (entry instanceof Scope) break;
         run.push(entry);
-        stack.delete(entry);
       }
-      if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;
       if (run.some((d) => d.cleanup !== undefined)) {
+        for (const destructor of run) stack.delete(destructor);
+        if (stack.size === 0) this.exitStack = null;
         this.startFinalizer(() => runAll(run));
         return false;
       }
       this.flags |= UNWINDING;
       for (const destructor of run) {
+        stack.delete(destructor);
+        const size = stack.size;
         try {
           destructor.close?.();
         } catch (error) {
           this.addFailure(error);
         }
+        // The close changed the stack (registered a resource or started a daemon, now the newest entries, or
+        // released one of this run): the rest of the run waits on the stack for the next look at its top.
+        if (this.exitStack !== stack || stack.size !== size) break;
       }
       this.flags &= ~UNWINDING;
-      if (this.finished) return false;
+      if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;
     }
   }
 

@@ -539,3 +539,43 @@ async function countSetIterationSteps(body: () => Promise<unknown>): Promise<num
   }
   return steps;
 }
+
+describe("the exit stack: what a destructor does to it while it unwinds (review of the exit stack)", () => {
+  it("a resource and a daemon a close() registers are unwound next, before the older resources of its run (asyncio's ExitStack pops one at a time)", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const owner = getCurrentTask() as TaskImpl<unknown>;
+        adoptResource("older", () => log.push("older closed"), "test");
+        adoptResource(
+          "newer",
+          () => {
+            log.push("newer closed");
+            owner.ensure({ name: "registered by newer", close: () => log.push("registered by newer closed") });
+            startParkedDaemon(owner, "started by newer", logCancel(log, "started by newer"));
+          },
+          "test",
+        );
+      });
+    });
+    assert.deepEqual(log, ["newer closed", "started by newer cancelled at 0", "registered by newer closed", "older closed"]);
+  });
+
+  it("a close() that closes and releases an older resource by hand: that one is not closed a second time", async () => {
+    const log: string[] = [];
+    await runVirtual(function* () {
+      yield* spawn(function* () {
+        const inner = adoptResource("inner", () => log.push("inner closed"), "test");
+        adoptResource(
+          "wrapper",
+          () => {
+            log.push("wrapper closed, inner by hand");
+            inner.release();
+          },
+          "test",
+        );
+      });
+    });
+    assert.deepEqual(log, ["wrapper closed, inner by hand"]);
+  });
+});
