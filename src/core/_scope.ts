@@ -159,7 +159,11 @@ export abstract class Scope {
     else last.nextSibling = child;
     this.lastChild = child;
     if ((child.flags & DAEMON) === 0) this.liveChildren++;
-    else (this.exitStack ??= new ExitStack()).add(child);
+    else {
+      const stack = (this.exitStack ??= new ExitStack());
+      stack.add(child);
+      stack.order = null;
+    }
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -378,17 +382,16 @@ export abstract class Scope {
       // Daemons this unwind stopped and still running: what came after them (a late service their cleanup needs) waits.
       // A count, not a look through the stack: each of a thousand daemons ending calls this.
       if (this.liveChildren > 0 || stack.stopping > 0) return false;
-      const returned = this.returnedValue();
-      // The entries, oldest first, but for those that go to the parent with the value.
-      const entries: (Destructor | Scope)[] = [];
-      for (const entry of stack) if (returned === null || entry instanceof Scope || entry.handle !== returned) entries.push(entry);
+      const entries = this.unwindOrder(stack);
       if (entries.length === 0) {
+        // Only what a boundary returns is left (a stack holds nothing that is not in its unwind order otherwise).
         this.handOver(stack);
         return true;
       }
       let i = entries.length - 1;
       if (entries[i] instanceof Scope) {
-        while (i > 0 && entries[i - 1] instanceof Scope) i--;
+        // Down to the next resource still on the stack (one released since does not part two daemons).
+        while (i > 0 && (entries[i - 1] instanceof Scope || !stack.has(entries[i - 1] as Destructor))) i--;
         let reason: CancelledError | null = null;
         // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
         for (let j = i; j < entries.length; j++) {
@@ -403,6 +406,8 @@ export abstract class Scope {
       const run: Destructor[] = [];
       for (; i >= 0; i--) {
         const entry = entries[i] as Destructor | Scope;
+        // Skipped: a daemon that has ended, a resource released (by a close() of this unwind: not closed again).
+        if (!stack.has(entry)) continue;
         if (entry instanceof Scope) break;
         run.push(entry);
       }
@@ -431,12 +436,33 @@ export abstract class Scope {
   }
 
   /**
+   * The exit stack's entries, oldest first, the newest of them still on it, but for those a
+   * boundary hands over with its value (`returnedValue`). Kept between looks (`ExitStack.order`),
+   * only what has left the top since taken off, not copied again at each of a thousand runs: an
+   * entry added since (`ensure`, a daemon) or a boundary that can no longer hand over makes it anew.
+   */
+  private unwindOrder(stack: ExitStack): (Destructor | Scope)[] {
+    const returned = this.returnedValue();
+    let order = stack.order;
+    if (order === null || stack.orderKeeps !== returned) {
+      order = [];
+      for (const entry of stack) if (returned === null || entry instanceof Scope || entry.handle !== returned) order.push(entry);
+      stack.order = order;
+      stack.orderKeeps = returned;
+    }
+    while (order.length > 0 && !stack.has(order[order.length - 1] as Destructor | Scope)) order.pop();
+    return order;
+  }
+
+  /**
    * Registers a resource's destructor: it runs once the scope's body and
    * non-daemon children have ended, in reverse order of registration, its
    * daemons' stops among them (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    (this.exitStack ??= new ExitStack()).add(destructor);
+    const stack = (this.exitStack ??= new ExitStack());
+    stack.add(destructor);
+    stack.order = null;
   }
 
   /**
@@ -489,6 +515,10 @@ export abstract class Scope {
 /** A scope's exit stack: its destructors and live daemons in the order they came, and how many of those daemons its unwind waits for. */
 class ExitStack extends Set<Destructor | Scope> {
   stopping = 0;
+  /** Its unwind order as the unwind last saw it (`unwindOrder`); `null` once an entry was added since. */
+  order: (Destructor | Scope)[] | null = null;
+  /** The value whose resources `order` leaves out. */
+  orderKeeps: object | null = null;
 }
 
 /** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */

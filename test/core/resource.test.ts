@@ -458,6 +458,21 @@ describe("the exit stack under load and inside boundaries (review of the exit st
     }
   });
 
+  it("a thousand resources and daemons in turn on the stack cost the unwind steps in proportion to their number, not to its square", async () => {
+    // Each run of the unwind copied the whole stack to find its top: one copy per resource and per daemon here.
+    const count = 1000;
+    const steps = await countSetIterationSteps(() =>
+      runVirtual(function* () {
+        for (let i = 0; i < count; i++) {
+          adoptResource("resource", () => {}, "test");
+          yield* spawn(() => suspend(), { daemon: true });
+        }
+        yield* sleep(0);
+      }),
+    );
+    assert.ok(steps < 20 * count, `${steps} steps through sets for ${count} resources and ${count} daemons`);
+  });
+
   it("a boundary cancelled while its daemons clean up (it timed out), or failed by one of them, closes the resource it returns: its caller never gets it", async () => {
     // The resource returned went to the caller as soon as the body returned, before the daemons were stopped:
     // the timeout then came, the caller got a TimeoutError and held a connection it never saw until it ended.
