@@ -395,8 +395,10 @@ export abstract class Scope {
         let reason: CancelledError | null = null;
         // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
         for (let j = i; j < entries.length; j++) {
-          const daemon = entries[j] as Scope;
-          if (daemon.finished || (daemon.flags & STOPPING) !== 0) continue;
+          const daemon = entries[j];
+          // The run may hold what has left the stack since the order was kept: a daemon that has ended, and a
+          // resource released (counted as a daemon to wait for, it left the owner waiting for good).
+          if (!(daemon instanceof Scope) || daemon.finished || (daemon.flags & STOPPING) !== 0) continue;
           daemon.flags |= STOPPING;
           stack.stopping++;
           if (daemon.cancelError === null) daemon.requestCancel((reason ??= createCancelledError(`daemon of ${this.path}: its parent has finished`)));

@@ -594,3 +594,33 @@ describe("the exit stack: what a destructor does to it while it unwinds (review 
     assert.deepEqual(log, ["wrapper closed, inner by hand"]);
   });
 });
+
+describe("exit stack, second review", () => {
+  it("a resource released while the unwind runs, found between two daemons, is not waited for as a daemon: the owner ends", async () => {
+    // The kept unwind order still holds a released resource; the daemons' run counted it as a daemon to wait
+    // for, that never ended: the owner waited for good (a deadlock here), with its oldest resource never closed.
+    for (const releasedBy of ["a close()", "a daemon's cleanup"]) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        yield* spawn(function* () {
+          const owner = getCurrentTask() as TaskImpl<unknown>;
+          adoptResource("oldest", () => log.push("oldest closed"), "test");
+          startParkedDaemon(owner, "d1", logCancel(log, "d1"));
+          const inner = adoptResource("inner", () => log.push("inner closed"), "test");
+          startParkedDaemon(owner, "d2", logCancel(log, "d2"));
+          if (releasedBy === "a close()") {
+            adoptResource("wrapper", () => inner.release(), "test");
+          } else {
+            adoptResource("between", () => log.push("between closed"), "test");
+            startParkedDaemon(owner, "d3", function* () {
+              yield* sleep(1);
+              inner.release();
+            });
+          }
+        });
+      });
+      const expected = releasedBy === "a close()" ? [] : ["between closed"];
+      assert.deepEqual(log, [...expected, `d1 cancelled at ${expected.length}`, `d2 cancelled at ${expected.length}`, "oldest closed"], releasedBy);
+    }
+  });
+});
