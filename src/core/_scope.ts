@@ -414,9 +414,9 @@ export abstract class Scope {
         run.push(entry);
       }
       if (run.some((d) => d.cleanup !== undefined)) {
-        for (const destructor of run) stack.delete(destructor);
-        if (stack.size === 0) this.exitStack = null;
-        this.startFinalizer(() => runAll(run));
+        // The run stays on the stack: each destructor leaves it as its turn comes, so that one an earlier
+        // cleanup of the run closed by hand and released is not closed again (`runAll`).
+        this.startFinalizer(() => this.runAll(run));
         return false;
       }
       this.flags |= UNWINDING;
@@ -435,6 +435,28 @@ export abstract class Scope {
       this.flags &= ~UNWINDING;
       if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;
     }
+  }
+
+  /**
+   * Runs destructors in order, those still on the exit stack (one released meanwhile is skipped), each
+   * taken off it as it runs; each one runs even if an earlier one failed, and every failure is thrown.
+   */
+  private *runAll(list: Destructor[]): Generator<Instruction, void, unknown> {
+    const errors: unknown[] = [];
+    for (const destructor of list) {
+      // The current stack, not the one the run was taken from: `ensureOutermost` may have replaced it.
+      const stack = this.exitStack;
+      if (stack?.delete(destructor) !== true) continue;
+      if (stack.size === 0) this.exitStack = null;
+      try {
+        if (destructor.cleanup !== undefined) yield* destructor.cleanup();
+        else destructor.close?.();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new TaskGroupError(errors);
   }
 
   /**
@@ -521,21 +543,6 @@ class ExitStack extends Set<Destructor | Scope> {
   order: (Destructor | Scope)[] | null = null;
   /** The value whose resources `order` leaves out. */
   orderKeeps: object | null = null;
-}
-
-/** Runs destructors in order; each one runs even if an earlier one failed, and every failure is thrown. */
-function* runAll(list: Destructor[]): Generator<Instruction, void, unknown> {
-  const errors: unknown[] = [];
-  for (const destructor of list) {
-    try {
-      if (destructor.cleanup !== undefined) yield* destructor.cleanup();
-      else destructor.close?.();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new TaskGroupError(errors);
 }
 
 /**

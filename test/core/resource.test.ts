@@ -623,4 +623,28 @@ describe("exit stack, second review", () => {
       assert.deepEqual(log, [...expected, `d1 cancelled at ${expected.length}`, `d2 cancelled at ${expected.length}`, "oldest closed"], releasedBy);
     }
   });
+
+  it("a cleanup operation that closes and releases an older resource by hand: that one is not closed a second time", async () => {
+    // A run with a cleanup operation went to the shielded cleanup task as a fixed list, taken off the stack:
+    // a release from an earlier cleanup of that list found nothing to forget, and the list closed it again.
+    for (const wrapperSuspends of [false, true]) {
+      const log: string[] = [];
+      await runVirtual(function* () {
+        yield* spawn(function* () {
+          adoptResource("oldest", () => log.push("oldest closed"), "test");
+          const inner = adoptResource("inner", () => log.push("inner closed"), "test");
+          adoptResourceWithCleanup(
+            "wrapper",
+            function* () {
+              if (wrapperSuspends) yield* sleep(1);
+              log.push("wrapper closed, inner by hand");
+              inner.release();
+            },
+            "test",
+          );
+        });
+      });
+      assert.deepEqual(log, ["wrapper closed, inner by hand", "oldest closed"], `the wrapper's cleanup suspends: ${wrapperSuspends}`);
+    }
+  });
 });
