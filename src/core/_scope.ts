@@ -159,11 +159,7 @@ export abstract class Scope {
     else last.nextSibling = child;
     this.lastChild = child;
     if ((child.flags & DAEMON) === 0) this.liveChildren++;
-    else {
-      const stack = (this.exitStack ??= new ExitStack());
-      stack.add(child);
-      stack.order = null;
-    }
+    else (this.exitStack ??= new ExitStack()).push(child);
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -388,10 +384,11 @@ export abstract class Scope {
         this.handOver(stack);
         return true;
       }
+      const keeps = stack.orderKeeps;
       let i = entries.length - 1;
       if (entries[i] instanceof Scope) {
-        // Down to the next resource still on the stack (one released since does not part two daemons).
-        while (i > 0 && (entries[i - 1] instanceof Scope || !stack.has(entries[i - 1] as Destructor))) i--;
+        // Down to the next resource still to close (one released since, or handed over, does not part two daemons).
+        while (i > 0 && (entries[i - 1] instanceof Scope || !stack.closes(entries[i - 1] as Destructor, keeps))) i--;
         let reason: CancelledError | null = null;
         // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
         for (let j = i; j < entries.length; j++) {
@@ -405,22 +402,43 @@ export abstract class Scope {
         }
         return false;
       }
-      const run: Destructor[] = [];
-      for (; i >= 0; i--) {
-        const entry = entries[i] as Destructor | Scope;
-        // Skipped: a daemon that has ended, a resource released (by a close() of this unwind: not closed again).
-        if (!stack.has(entry)) continue;
-        if (entry instanceof Scope) break;
-        run.push(entry);
-      }
-      if (run.some((d) => d.cleanup !== undefined)) {
-        // The run stays on the stack: each destructor leaves it as its turn comes, so that one an earlier
-        // cleanup of the run closed by hand and released is not closed again (`runAll`).
-        this.startFinalizer(() => this.runAll(run));
-        return false;
+      // The run of resources on top, down to the next daemon: looked through once, not at each look a close()
+      // that changes the stack causes (a thousand wrappers that release what they wrap).
+      let bottom = stack.plainFrom;
+      if (bottom < 0 || bottom > i) {
+        const run: Destructor[] = [];
+        let cleanup = false;
+        for (bottom = i; bottom >= 0; bottom--) {
+          const entry = entries[bottom] as Destructor | Scope;
+          // Skipped: a daemon that has ended, a resource released (by a close() of this unwind: not closed
+          // again) or handed over with the boundary's value.
+          if (entry instanceof Scope) {
+            if (stack.has(entry)) break;
+          } else if (stack.closes(entry, keeps)) {
+            run.push(entry);
+            if (entry.cleanup !== undefined) cleanup = true;
+          }
+        }
+        if (cleanup) {
+          // The run stays on the stack: each destructor leaves it as its turn comes, so that one an earlier
+          // cleanup of the run closed by hand and released is not closed again (`runAll`).
+          this.startFinalizer(() => this.runAll(run));
+          return false;
+        }
+        stack.plainFrom = ++bottom;
       }
       this.flags |= UNWINDING;
-      for (const destructor of run) {
+      for (; i >= bottom; i--) {
+        const destructor = entries[i] as Destructor | Scope;
+        // Up to the next daemon still on the stack (one a close() started) and past what needs no closing.
+        if (destructor instanceof Scope) {
+          if (stack.has(destructor)) break;
+          continue;
+        }
+        if (!stack.closes(destructor, keeps)) continue;
+        // What lies above it in the order has left the stack or is handed over (a boundary that can no longer
+        // hand over makes the order anew): gone from it now, not passed over again after what this close() adds.
+        entries.length = i;
         stack.delete(destructor);
         const size = stack.size;
         try {
@@ -460,22 +478,27 @@ export abstract class Scope {
   }
 
   /**
-   * The exit stack's entries, oldest first, the newest of them still on it, but for those a
-   * boundary hands over with its value (`returnedValue`). Kept between looks (`ExitStack.order`),
-   * only what has left the top since taken off, not copied again at each of a thousand runs: an
-   * entry added since (`ensure`, a daemon) or a boundary that can no longer hand over makes it anew.
+   * The exit stack's entries, oldest first, down to the newest still to unwind: what has left the
+   * stack since (a daemon ended, a resource released) and what a boundary hands over with its value
+   * (`returnedValue`) are passed over where they are met. Kept between looks (`ExitStack.order`),
+   * not copied again at each of a thousand runs: an entry added since (`ensure`, a daemon, even from
+   * a `close()` of this unwind) is pushed on it; a boundary that can no longer hand over makes it
+   * anew (what it had taken off the top as handed over is to close now).
    */
   private unwindOrder(stack: ExitStack): (Destructor | Scope)[] {
     const returned = this.returnedValue();
     let order = stack.order;
     if (order === null || stack.orderKeeps !== returned) {
-      order = [];
-      for (const entry of stack) if (returned === null || entry instanceof Scope || entry.handle !== returned) order.push(entry);
+      order = [...stack];
       stack.order = order;
       stack.orderKeeps = returned;
+      stack.plainFrom = -1;
     }
-    while (order.length > 0 && !stack.has(order[order.length - 1] as Destructor | Scope)) order.pop();
-    return order;
+    for (;;) {
+      const top = order.at(-1);
+      if (top === undefined || (top instanceof Scope ? stack.has(top) : stack.closes(top, returned))) return order;
+      order.pop();
+    }
   }
 
   /**
@@ -484,9 +507,7 @@ export abstract class Scope {
    * daemons' stops among them (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    const stack = (this.exitStack ??= new ExitStack());
-    stack.add(destructor);
-    stack.order = null;
+    (this.exitStack ??= new ExitStack()).push(destructor);
   }
 
   /**
@@ -539,10 +560,27 @@ export abstract class Scope {
 /** A scope's exit stack: its destructors and live daemons in the order they came, and how many of those daemons its unwind waits for. */
 class ExitStack extends Set<Destructor | Scope> {
   stopping = 0;
-  /** Its unwind order as the unwind last saw it (`unwindOrder`); `null` once an entry was added since. */
+  /** Its unwind order as the unwind last saw it (`unwindOrder`), `null` until the unwind looks at it; it may hold entries that have left. */
   order: (Destructor | Scope)[] | null = null;
-  /** The value whose resources `order` leaves out. */
+  /** The value whose resources the unwind passes over, to hand them on (`returnedValue` when `order` was made). */
   orderKeeps: object | null = null;
+  /** Where in `order` the run of plain `close()`s the unwind closes inline begins (`-1`: not known); what lies above it has no cleanup operation. */
+  plainFrom = -1;
+
+  /** Adds an entry as the newest, in the unwind order too once there is one (an entry added while the stack unwinds). */
+  push(entry: Destructor | Scope): void {
+    if (this.has(entry)) return;
+    this.add(entry);
+    if (this.order === null) return;
+    this.order.push(entry);
+    // A cleanup operation on top: the run it joins goes to a cleanup task, as a whole.
+    if (!(entry instanceof Scope) && entry.cleanup !== undefined) this.plainFrom = -1;
+  }
+
+  /** Whether the unwind is to close `destructor`: it is still on the stack, and not handed on with `keeps`. */
+  closes(destructor: Destructor, keeps: object | null): boolean {
+    return this.has(destructor) && (keeps === null || destructor.handle !== keeps);
+  }
 }
 
 /**

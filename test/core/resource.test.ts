@@ -624,6 +624,30 @@ describe("exit stack, second review", () => {
     }
   });
 
+  it("a thousand close()s that each register a resource, start a daemon or release what they wrap cost the unwind steps in proportion to their number", async () => {
+    // Each close() that changed the stack made the unwind copy it anew, then look through the whole rest of
+    // the run again, and pass over the same closed entries again: 2000 of them took millions of steps.
+    const count = 1000;
+    for (const shape of ["registers a resource", "starts a daemon", "releases what it wraps"]) {
+      const steps = await countSetSteps(() =>
+        runVirtual(function* () {
+          yield* spawn(function* () {
+            const owner = getCurrentTask() as TaskImpl<unknown>;
+            for (let i = 0; i < count; i++) {
+              if (shape === "registers a resource") adoptResource("r", () => owner.ensure({ name: "late", close: () => {} }), "test");
+              else if (shape === "starts a daemon") adoptResource("r", () => startDaemon(owner, "late", () => suspend()), "test");
+              else {
+                const inner = adoptResource("inner", () => {}, "test");
+                adoptResource("wrapper", () => inner.release(), "test");
+              }
+            }
+          });
+        }),
+      );
+      assert.ok(steps < 20 * count, `${steps} steps through sets for ${count} close()s that each ${shape}`);
+    }
+  });
+
   it("a cleanup operation that closes and releases an older resource by hand: that one is not closed a second time", async () => {
     // A run with a cleanup operation went to the shielded cleanup task as a fixed list, taken off the stack:
     // a release from an earlier cleanup of that list found nothing to forget, and the list closed it again.
@@ -648,3 +672,18 @@ describe("exit stack, second review", () => {
     }
   });
 });
+
+/** How many values the iterators of every `Set` gave and how many `has` calls were made while `body` ran (an exit stack is a set). */
+async function countSetSteps(body: () => Promise<unknown>): Promise<number> {
+  let has = 0;
+  const setHas = Set.prototype.has;
+  Set.prototype.has = function countedHas<T>(this: Set<T>, value: T): boolean {
+    has++;
+    return setHas.call(this, value);
+  };
+  try {
+    return (await countSetIterationSteps(body)) + has;
+  } finally {
+    Set.prototype.has = setHas;
+  }
+}
