@@ -440,15 +440,17 @@ export abstract class Scope {
         // hand over makes the order anew): gone from it now, not passed over again after what this close() adds.
         entries.length = i;
         stack.delete(destructor);
-        const size = stack.size;
         try {
           destructor.close?.();
         } catch (error) {
           this.addFailure(error);
         }
-        // The close changed the stack (registered a resource or started a daemon, now the newest entries, or
-        // released one of this run): the rest of the run waits on the stack for the next look at its top.
-        if (this.exitStack !== stack || stack.size !== size) break;
+        // The close added to the stack (registered a resource or started a daemon: pushed on the order, now its
+        // newest entries): the rest of the run waits for the next look at its top. Not the stack's size: a close()
+        // that releases what it wraps and registers another leaves it as it was, and what it added, above `i`,
+        // would be cut from the order by the next close (handed to the parent, or to nobody). One it released
+        // is passed over below.
+        if (this.exitStack !== stack || entries.length !== i) break;
       }
       this.flags &= ~UNWINDING;
       if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;

@@ -687,3 +687,43 @@ async function countSetSteps(body: () => Promise<unknown>): Promise<number> {
     Set.prototype.has = setHas;
   }
 }
+
+describe("exit stack, third review", () => {
+  it("a close() that releases what it wraps and registers (or starts) another in its place: that one is closed next, by its owner", async () => {
+    // The unwind saw a close() change the stack by the stack's size: one released and one added left it as it
+    // was, the next close cut the new entry from the kept order, and the unwind found only it left and handed it
+    // over as a boundary's value: to the parent (closed after the parent's body), to nobody for a root task (a
+    // TypeError in the scheduler, run() never settled), a daemon as a destructor of the parent (never settled).
+    for (const inRoot of [false, true]) {
+      for (const adds of ["a resource", "a daemon"]) {
+        const log: string[] = [];
+        const owned = function* (): Operation<void> {
+          const owner = getCurrentTask() as TaskImpl<unknown>;
+          adoptResource("oldest", () => log.push("oldest closed"), "test");
+          const inner = adoptResource("inner", () => log.push("inner closed"), "test");
+          adoptResource(
+            "wrapper",
+            () => {
+              log.push("wrapper closed");
+              inner.release();
+              if (adds === "a resource") owner.ensure({ name: "replacement", close: () => log.push("replacement closed") });
+              else startParkedDaemon(owner, "replacement", logCancel(log, "replacement"));
+            },
+            "test",
+          );
+        };
+        await runVirtual(function* () {
+          if (inRoot) yield* owned();
+          else yield* spawn(owned);
+          yield* sleep(1);
+          log.push("parent body ends");
+        });
+        const replaced = adds === "a resource" ? "replacement closed" : `replacement cancelled at ${inRoot ? 1 : 0}`;
+        const expected = inRoot
+          ? ["parent body ends", "wrapper closed", replaced, "oldest closed"]
+          : ["wrapper closed", replaced, "oldest closed", "parent body ends"];
+        assert.deepEqual(log, expected, `${adds}, ${inRoot ? "in the root task" : "in a child task"}`);
+      }
+    }
+  });
+});
