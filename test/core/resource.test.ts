@@ -981,7 +981,8 @@ describe("exit stack, third review", () => {
         assert.deepEqual([...running], [], "daemons left running");
         if (outcome !== "timed out") assert.equal(outcome, threw ? "failed" : "done", log.join(" "));
       }),
-      { numRuns: 1500 },
+      // Seeded, as the project's other property tests: a CI run must not find a new case by chance (60,000 unseeded runs passed).
+      { numRuns: 1500, seed: 0x3e11a },
     );
   });
 });
