@@ -20,6 +20,7 @@
  * owner's scope (`_resource.ts`).
  * @module
  */
+import { ExitStack } from "./_exit-stack.ts";
 import { type CancelledError, createCancelledError, describe, TaskGroupError } from "./errors.ts";
 import type { Instruction, Operation } from "./operation.ts";
 
@@ -159,7 +160,7 @@ export abstract class Scope {
     else last.nextSibling = child;
     this.lastChild = child;
     if ((child.flags & DAEMON) === 0) this.liveChildren++;
-    else (this.exitStack ??= new ExitStack()).push(child);
+    else (this.exitStack ??= new ExitStack(isDaemonEntry)).push(child);
     // A child spawned while this scope's cancel is pending is cancelled before its first step.
     if (this.cancelError !== null && (this.flags & CANCEL_DELIVERED) === 0 && (child.flags & (SHIELDED | INHERIT_LATER)) === 0) {
       child.requestCancel(this.cancelError);
@@ -376,84 +377,63 @@ export abstract class Scope {
       const stack = this.exitStack;
       if (stack === null) return true;
       // Daemons this unwind stopped and still running: what came after them (a late service their cleanup needs) waits.
-      // A count, not a look through the stack: each of a thousand daemons ending calls this.
       if (this.liveChildren > 0 || stack.stopping > 0) return false;
-      const entries = this.unwindOrder(stack);
-      if (entries.length === 0) {
+      const order = stack.unwindOrder(this.returnedValue());
+      let i = order.length - 1;
+      if (i < 0) {
         // Only what a boundary returns is left (a stack holds nothing that is not in its unwind order otherwise).
         this.handOver(stack);
         return true;
       }
-      const keeps = stack.orderKeeps;
-      let i = entries.length - 1;
-      if (entries[i] instanceof Scope) {
-        // Down to the next resource still to close (one released since, or handed over, does not part two daemons).
-        while (i > 0 && (entries[i - 1] instanceof Scope || !stack.closes(entries[i - 1] as Destructor, keeps))) i--;
-        let reason: CancelledError | null = null;
-        // Oldest first, as they were spawned; one that ends at once leaves the stack, not this list.
-        for (let j = i; j < entries.length; j++) {
-          const daemon = entries[j];
-          // The run may hold what has left the stack since the order was kept: a daemon that has ended, and a
-          // resource released (counted as a daemon to wait for, it left the owner waiting for good).
-          if (!(daemon instanceof Scope) || daemon.finished || (daemon.flags & STOPPING) !== 0) continue;
-          daemon.flags |= STOPPING;
-          stack.stopping++;
-          if (daemon.cancelError === null) daemon.requestCancel((reason ??= createCancelledError(`daemon of ${this.path}: its parent has finished`)));
-        }
+      if (order[i] instanceof Scope) {
+        this.stopDaemons(stack, order, stack.daemonRunFrom(i));
         return false;
       }
-      // The run of resources on top, down to the next daemon: looked through once, not at each look a close()
-      // that changes the stack causes (a thousand wrappers that release what they wrap).
-      let bottom = stack.plainFrom;
-      if (bottom < 0 || bottom > i) {
-        const run: Destructor[] = [];
-        let cleanup = false;
-        for (bottom = i; bottom >= 0; bottom--) {
-          const entry = entries[bottom] as Destructor | Scope;
-          // Skipped: a daemon that has ended, a resource released (by a close() of this unwind: not closed
-          // again) or handed over with the boundary's value.
-          if (entry instanceof Scope) {
-            if (stack.has(entry)) break;
-          } else if (stack.closes(entry, keeps)) {
-            run.push(entry);
-            if (entry.cleanup !== undefined) cleanup = true;
-          }
-        }
-        if (cleanup) {
-          // The run stays on the stack: each destructor leaves it as its turn comes, so that one an earlier
-          // cleanup of the run closed by hand and released is not closed again (`runAll`).
-          this.startFinalizer(() => this.runAll(run));
-          return false;
-        }
-        stack.plainFrom = ++bottom;
+      const run = stack.runOnTop(i);
+      if (typeof run !== "number") {
+        // One of them is an operation: a shielded cleanup task closes the run, as a whole (decided case 4).
+        this.startFinalizer(() => this.runAll(run));
+        return false;
       }
+      // All plain close()s, from `bottom` up: closed here, newest first.
+      const bottom = run;
       this.flags |= UNWINDING;
       for (; i >= bottom; i--) {
-        const destructor = entries[i] as Destructor | Scope;
+        const destructor = order[i] as Destructor | Scope;
         // Up to the next daemon still on the stack (one a close() started) and past what needs no closing.
         if (destructor instanceof Scope) {
           if (stack.has(destructor)) break;
           continue;
         }
-        if (!stack.closes(destructor, keeps)) continue;
-        // What lies above it in the order has left the stack or is handed over (a boundary that can no longer
-        // hand over makes the order anew): gone from it now, not passed over again after what this close() adds.
-        entries.length = i;
-        stack.delete(destructor);
+        if (!stack.closes(destructor)) continue;
+        stack.closeAt(i);
         try {
           destructor.close?.();
         } catch (error) {
           this.addFailure(error);
         }
-        // The close added to the stack (registered a resource or started a daemon: pushed on the order, now its
-        // newest entries): the rest of the run waits for the next look at its top. Not the stack's size: a close()
-        // that releases what it wraps and registers another leaves it as it was, and what it added, above `i`,
-        // would be cut from the order by the next close (handed to the parent, or to nobody). One it released
-        // is passed over below.
-        if (this.exitStack !== stack || entries.length !== i) break;
+        // What the close() added (a resource, a daemon) waits for the next look at the top; one it released is passed over.
+        if (this.exitStack !== stack || stack.grewAbove(i)) break;
       }
       this.flags &= ~UNWINDING;
       if (stack.size === 0 && this.exitStack === stack) this.exitStack = null;
+    }
+  }
+
+  /**
+   * Cancels the daemons of the run on top of the unwind order, from `from`, oldest first as they were spawned,
+   * together (one reason) and counts them as waited for. The run may hold what has left the stack since the
+   * order was kept: a daemon that has ended (it left the stack, not this list) or is stopping already, and a
+   * resource released (counted as a daemon to wait for, it would leave the owner waiting for good).
+   */
+  private stopDaemons(stack: ExitStack, order: readonly (Destructor | Scope)[], from: number): void {
+    let reason: CancelledError | null = null;
+    for (let j = from; j < order.length; j++) {
+      const daemon = order[j];
+      if (!(daemon instanceof Scope) || daemon.finished || (daemon.flags & STOPPING) !== 0) continue;
+      daemon.flags |= STOPPING;
+      stack.stopping++;
+      if (daemon.cancelError === null) daemon.requestCancel((reason ??= createCancelledError(`daemon of ${this.path}: its parent has finished`)));
     }
   }
 
@@ -480,36 +460,12 @@ export abstract class Scope {
   }
 
   /**
-   * The exit stack's entries, oldest first, down to the newest still to unwind: what has left the
-   * stack since (a daemon ended, a resource released) and what a boundary hands over with its value
-   * (`returnedValue`) are passed over where they are met. Kept between looks (`ExitStack.order`),
-   * not copied again at each of a thousand runs: an entry added since (`ensure`, a daemon, even from
-   * a `close()` of this unwind) is pushed on it; a boundary that can no longer hand over makes it
-   * anew (what it had taken off the top as handed over is to close now).
-   */
-  private unwindOrder(stack: ExitStack): (Destructor | Scope)[] {
-    const returned = this.returnedValue();
-    let order = stack.order;
-    if (order === null || stack.orderKeeps !== returned) {
-      order = [...stack];
-      stack.order = order;
-      stack.orderKeeps = returned;
-      stack.plainFrom = -1;
-    }
-    for (;;) {
-      const top = order.at(-1);
-      if (top === undefined || (top instanceof Scope ? stack.has(top) : stack.closes(top, returned))) return order;
-      order.pop();
-    }
-  }
-
-  /**
    * Registers a resource's destructor: it runs once the scope's body and
    * non-daemon children have ended, in reverse order of registration, its
    * daemons' stops among them (Effection's `ensure`, Trio's exit stack).
    */
   ensure(destructor: Destructor): void {
-    (this.exitStack ??= new ExitStack()).push(destructor);
+    (this.exitStack ??= new ExitStack(isDaemonEntry)).push(destructor);
   }
 
   /**
@@ -519,7 +475,7 @@ export abstract class Scope {
    * after the tasks its handler left running: `_request-run.ts`).
    */
   ensureOutermost(destructor: Destructor): void {
-    const stack = new ExitStack();
+    const stack = new ExitStack(isDaemonEntry);
     stack.add(destructor);
     if (this.exitStack !== null) {
       for (const entry of this.exitStack) stack.add(entry);
@@ -559,30 +515,9 @@ export abstract class Scope {
   }
 }
 
-/** A scope's exit stack: its destructors and live daemons in the order they came, and how many of those daemons its unwind waits for. */
-class ExitStack extends Set<Destructor | Scope> {
-  stopping = 0;
-  /** Its unwind order as the unwind last saw it (`unwindOrder`), `null` until the unwind looks at it; it may hold entries that have left. */
-  order: (Destructor | Scope)[] | null = null;
-  /** The value whose resources the unwind passes over, to hand them on (`returnedValue` when `order` was made). */
-  orderKeeps: object | null = null;
-  /** Where in `order` the run of plain `close()`s the unwind closes inline begins (`-1`: not known); what lies above it has no cleanup operation. */
-  plainFrom = -1;
-
-  /** Adds an entry as the newest, in the unwind order too once there is one (an entry added while the stack unwinds). */
-  push(entry: Destructor | Scope): void {
-    if (this.has(entry)) return;
-    this.add(entry);
-    if (this.order === null) return;
-    this.order.push(entry);
-    // A cleanup operation on top: the run it joins goes to a cleanup task, as a whole.
-    if (!(entry instanceof Scope) && entry.cleanup !== undefined) this.plainFrom = -1;
-  }
-
-  /** Whether the unwind is to close `destructor`: it is still on the stack, and not handed on with `keeps`. */
-  closes(destructor: Destructor, keeps: object | null): boolean {
-    return this.has(destructor) && (keeps === null || destructor.handle !== keeps);
-  }
+/** Tells a daemon from a destructor on an exit stack, for `ExitStack`, which may import `Scope` only as a type. */
+function isDaemonEntry(entry: Destructor | Scope): entry is Scope {
+  return entry instanceof Scope;
 }
 
 /**
