@@ -20,9 +20,10 @@ export type IsDaemon = (entry: Destructor | Scope) => entry is Scope;
  *
  * @example
  * ```ts
- * const stack = new ExitStack(isDaemonEntry);
- * stack.push(destructor);
- * const order = stack.unwindOrder(null); // order.at(-1) is the entry to unwind first
+ * const stack = new ExitStack((entry): entry is Scope => entry instanceof Scope);
+ * const socket = { name: "socket", close: () => console.log("closed") };
+ * stack.push(socket);
+ * console.assert(stack.unwindOrder(null).at(-1) === socket); // the newest entry is unwound first
  * ```
  */
 export class ExitStack extends Set<Destructor | Scope> {
