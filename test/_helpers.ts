@@ -8,6 +8,8 @@ import { connect, Server as NetServer, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Fifo } from "../src/core/_fifo.ts";
 import { allTasks, CancelledError, Future, isCancellation, type Operation, sleep, spawn } from "../src/index.ts";
 import { waitAllTasksBlocked } from "../src/testing/index.ts";
@@ -298,4 +300,19 @@ export function countFifoUnshifts(body: () => void): number {
     Fifo.prototype.unshift = unshift;
   }
   return unshifted;
+}
+
+/**
+ * Runs V8's collector so that `WeakRef`s to what nothing else holds read
+ * `undefined`: a `WeakRef` keeps its target until the job that read it ends,
+ * so each round lets one turn of the event loop pass first (a check phase,
+ * not a timer). Node only (`--expose-gc` through `node:v8`).
+ */
+export async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let round = 0; round < 2; round++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
 }

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { CancelledError, Condition, Event, Lock, type Operation, sleep, spawn, type Task, TimeoutError, timeout } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, rejectsOp } from "../_helpers.ts";
+import { checkLeaks, collectGarbage, rejectsOp } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -183,8 +181,6 @@ describe("Condition", () => {
   });
 
   it("a wait() whose release of the lock throws (the lock only handed to a waiter) leaves no waiter queued", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const lock = new Lock();
     const cond = new Condition(lock);
     let misuser: WeakRef<object> | undefined;
@@ -201,10 +197,7 @@ describe("Condition", () => {
       yield* next;
       yield* task;
     });
-    for (let round = 0; round < 2; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      gc();
-    }
+    await collectGarbage();
     assert.equal(misuser?.deref(), undefined, "the condition keeps no waiter of the task");
   });
 });

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import {
   allSettled,
@@ -20,7 +18,7 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, countFifoUnshifts } from "../_helpers.ts";
+import { checkLeaks, collectGarbage, countFifoUnshifts } from "../_helpers.ts";
 
 checkLeaks();
 
@@ -341,8 +339,6 @@ describe("Queue", () => {
   // waiter served stayed in the buffers of an idle queue, each holding its task (and through it the
   // task tree) until the queue was used again. Old corio cut them out at once.
   it("cancelled getters queued behind the served ones are not kept once the queue has no waiter left", async () => {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const queue = new Queue<number>();
     const cancelled: WeakRef<object>[] = [];
     await runVirtual(function* () {
@@ -360,10 +356,7 @@ describe("Queue", () => {
       for (let i = 0; i < 10; i++) queue.putNowait(i);
       yield* allSettled(served);
     });
-    for (let round = 0; round < 2; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      gc();
-    }
+    await collectGarbage();
     assert.equal(cancelled.filter((task) => task.deref() !== undefined).length, 0);
   });
 
