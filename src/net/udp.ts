@@ -10,7 +10,7 @@ import { ExternalPark } from "../core/_external-park.ts";
 import { Fifo } from "../core/_fifo.ts";
 import { checkMadeByCorio, MADE_BY_CORIO } from "../core/_made-by-corio.ts";
 import { adoptResource, type ResourceKeeper } from "../core/_resource.ts";
-import { BrokenResourceError, ClosedResourceError } from "../core/errors.ts";
+import { BrokenResourceError, ClosedResourceError, describe } from "../core/errors.ts";
 import type { Operation } from "../core/operation.ts";
 import { requireCurrentTask } from "../core/spawn.ts";
 import { hostPort, portValue, waitListening } from "./_listen.ts";
@@ -301,7 +301,7 @@ export class DatagramSocket {
       this.#deliver(this.#receiveError(error));
       return;
     }
-    const hint = error.code === "EACCES" ? " (to a broadcast address, the socket needs openDatagram({ broadcast: true }))" : "";
+    const hint = error.code === "EACCES" ? ` (${BROADCAST_HINT})` : "";
     const message = `A datagram sent with sendNowait failed: ${error.message}${hint}; the socket still works, receive again`;
     this.#deliver(brokenWithCode(message, error));
   };
@@ -573,9 +573,7 @@ function checkSocketOptions(options: OpenDatagramOptions): void {
   for (const name of ["broadcast", "reuseAddress"] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== "boolean")
-      throw new TypeError(
-        `Cannot open a datagram socket: ${name} must be true or false, received ${typeof value === "string" ? JSON.stringify(value) : String(value)}`,
-      );
+      throw new TypeError(`Cannot open a datagram socket: ${name} must be true or false, received ${describe(value)}`);
   }
   const multicast = options.multicast;
   if (multicast === undefined) return;
@@ -603,11 +601,12 @@ function setSendingOptions(socket: Socket, options: OpenDatagramOptions): void {
   }
 }
 
+/** What a send the OS refused with `EACCES` (a broadcast address without `SO_BROADCAST`) says besides. */
+const BROADCAST_HINT = "to a broadcast address, the socket needs openDatagram({ broadcast: true })";
+
 /** What a failed send says; a refused broadcast says how to allow it. */
 function sendFailure(error: NodeJS.ErrnoException): string {
-  return error.code === "EACCES"
-    ? "Cannot send a datagram (to a broadcast address, the socket needs openDatagram({ broadcast: true }))"
-    : "Cannot send a datagram";
+  return error.code === "EACCES" ? `Cannot send a datagram (${BROADCAST_HINT})` : "Cannot send a datagram";
 }
 
 /** Checks a peer's address: a host name or address (none: Node's localhost), and a port from 1 to 65535 (a number or digits, as Node takes). */

@@ -141,6 +141,7 @@ export async function runVirtual<T>(op: OperationLike<T>, options: RunVirtualOpt
   });
   const task = startRoot(loop, op, { name: options.name ?? "test" });
   (task as Task<T> & { markObserved(): void }).markObserved();
+  /** Why the run stopped every task: a deadlock, or its time limit (`timeLimit`). */
   let deadlock: VirtualTestError | undefined;
   /** Whether the test's own task had ended when the deadlock was found: if so, its error is its own, even a cancellation. */
   let endedBeforeDeadlock = false;
