@@ -10,7 +10,6 @@ import { delimiter, join } from "node:path";
 import { afterEach, beforeEach } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { Fifo } from "../src/core/_fifo.ts";
 import { allTasks, CancelledError, Future, isCancellation, type Operation, sleep, spawn } from "../src/index.ts";
 import { waitAllTasksBlocked } from "../src/testing/index.ts";
 
@@ -284,22 +283,6 @@ export function rawClient(port: number, data = ""): RawClient {
     client.error = error.code ?? error.message;
   });
   return client;
-}
-
-/** Runs `body` and counts the items it puts back at the front of any ring buffer (`Fifo.unshift`): a give-back's cost. */
-export function countFifoUnshifts(body: () => void): number {
-  let unshifted = 0;
-  const unshift = Fifo.prototype.unshift;
-  Fifo.prototype.unshift = function countUnshift(this: Fifo<unknown>, item: unknown): void {
-    unshifted++;
-    unshift.call(this, item);
-  };
-  try {
-    body();
-  } finally {
-    Fifo.prototype.unshift = unshift;
-  }
-  return unshifted;
 }
 
 /**

@@ -23,7 +23,8 @@ import {
   WouldBlock,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, countFifoUnshifts, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
+import { checkLeaks, rejectsOp, resultAndCancelInOneTurn } from "../_helpers.ts";
+import { countFifoUnshifts } from "./_fifo-unshifts.ts";
 
 checkLeaks();
 

@@ -18,7 +18,8 @@ import {
   timeout,
 } from "../../src/index.ts";
 import { runVirtual, waitAllTasksBlocked } from "../../src/testing/index.ts";
-import { checkLeaks, collectGarbage, countFifoUnshifts } from "../_helpers.ts";
+import { checkLeaks, collectGarbage } from "../_helpers.ts";
+import { countFifoUnshifts } from "./_fifo-unshifts.ts";
 
 checkLeaks();
 
