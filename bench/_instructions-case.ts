@@ -51,6 +51,34 @@ function scopeOne(n: number): PromiseLike<void> {
   });
 }
 
+function* parkedChild(): Operation<void> {
+  try {
+    yield* suspend();
+  } finally {
+    cleaned++;
+  }
+}
+let cleaned = 0;
+
+/**
+ * core.bench.ts case 5 with n children: a parent spawns n children that park, then is cancelled
+ * and joined (each child's cleanup runs). Counts the spawns and parks as well as the cancel.
+ */
+function cancelTree(n: number): PromiseLike<void> {
+  return run(function* () {
+    const parent = yield* spawn(function* () {
+      for (let i = 0; i < n; i++) yield* spawn(parkedChild);
+      yield* suspend();
+    });
+    yield* yield* spawn(function* () {}); // by now every child has parked
+    parent.cancel();
+    try {
+      yield* parent;
+    } catch {}
+    if (cleaned % n !== 0) throw new Error(`${cleaned} cleanups for ${n} children`);
+  });
+}
+
 /** n uncontended acquire/release pairs. */
 function lockFast(n: number): PromiseLike<void> {
   return run(function* () {
@@ -163,6 +191,7 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
   "ping-pong": pingPong,
   "spawn-join": spawnJoin,
   "scope-one": scopeOne,
+  "cancel-tree": cancelTree,
   "lock-uncontended": lockFast,
   "lock-8-contenders": contended(8, 1),
   "semaphore-8-of-64": contended(64, 8),

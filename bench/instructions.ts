@@ -29,6 +29,7 @@ const CASES: Record<string, number> = {
   "ping-pong": 100_000,
   "spawn-join": 50_000,
   "scope-one": 50_000,
+  "cancel-tree": 10_000,
   "lock-uncontended": 200_000,
   "lock-8-contenders": 100_000,
   "semaphore-8-of-64": 100_000,
