@@ -5,8 +5,9 @@
 // (or `echo-server-messages`, the same through `framing`)
 // and exits once `clients` connections have come and gone twice (the warm-up and the measure).
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { all, Future, Lock, type Operation, Queue, run, Semaphore, scope, spawn, suspend } from "../src/index.ts";
-import { startServer } from "../src/net/index.ts";
+import { serveHttp, startServer } from "../src/net/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
 
 /** n task switches: two tasks hand a future back and forth. */
@@ -186,6 +187,37 @@ function echoServer(clients: number, portFile: string, messages: boolean): Promi
   });
 }
 
+const HELLO = "hello world";
+
+/**
+ * The hello-world servers of http.bench.ts: corio's `serveHttp` (`http-server`) or raw
+ * `node:http` (`http-server-node`, the floor). The load comes from _http-client.mjs, which
+ * ends with a GET /exit.
+ */
+function httpServer(portFile: string, node: boolean): PromiseLike<void> {
+  const exitSoon = (): void => {
+    setImmediate(() => process.exit(0));
+  };
+  if (node) {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(HELLO) });
+      res.end(HELLO);
+      if (req.url === "/exit") exitSoon();
+    });
+    return new Promise(() => {
+      server.listen(0, "127.0.0.1", () => writeFileSync(portFile, `${(server.address() as { port: number }).port}\n`));
+    });
+  }
+  return run(function* () {
+    const server = yield* serveHttp(function* (request, response) {
+      yield* response.send(200, HELLO);
+      if (request.path === "/exit") exitSoon();
+    });
+    writeFileSync(portFile, `${server.address.port}\n`);
+    yield* suspend();
+  });
+}
+
 /** The cases, by name (bench/instructions.ts lists the same names): each runs n operations. */
 const CASES: Record<string, (n: number) => PromiseLike<void>> = {
   "ping-pong": pingPong,
@@ -202,6 +234,7 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
 
 const [name = "", arg = "", portFile = ""] = process.argv.slice(2);
 if (name === "echo-server" || name === "echo-server-messages") await echoServer(Number(arg), portFile, name === "echo-server-messages");
+else if (name === "http-server" || name === "http-server-node") await httpServer(arg, name === "http-server-node");
 else {
   const body = CASES[name];
   if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server`);

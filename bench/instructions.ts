@@ -14,6 +14,11 @@
 // Its runs still differ by a few hundred instructions per line (a GC or a late compile lands in
 // one run and not the other): compare it over several `--repeat`s, or by function in the
 // callgrind files that are kept in bench/results/instructions/.
+// `http-hello` counts corio's hello-world HTTP server process per request (http.bench.ts's
+// server), `http-hello-node` the same on raw `node:http` (the floor): 16 keep-alive clients
+// (bench/_http-client.mjs, outside valgrind) send a warm-up of 500 requests each, then R; the
+// same difference over R and 2R. Their ratio is the server's CPU per request without the
+// load generator sharing the cores.
 // The thread-pool cases count both threads (valgrind runs them one at a time): `thread-round-trip`
 // is one call at a time to a pool of one worker, `thread-batch-64` calls 64 at once.
 //
@@ -38,9 +43,13 @@ const CASES: Record<string, number> = {
   "thread-batch-64": 64_000,
   "line-echo": 500,
   "line-echo-messages": 500,
+  "http-hello": 250,
+  "http-hello-node": 250,
 };
 const ECHO_CLIENTS = 16;
 const ECHO_WARM_UP = 1000;
+const HTTP_CLIENTS = 16;
+const HTTP_WARM_UP = 500;
 const OUT = resolve("bench/results/instructions");
 
 const args = process.argv.slice(2);
@@ -109,6 +118,22 @@ async function count(file: string, nodeArgs: string[], whileRunning?: () => Prom
 async function perOp(name: string, dir: string, tag: string): Promise<number> {
   const n = CASES[name] as number;
   const script = join(dir, "bench", "_instructions-case.js");
+  if (name.startsWith("http-hello")) {
+    const serve = async (requests: number): Promise<number> => {
+      const portFile = join(OUT, `${tag}.port`);
+      rmSync(portFile, { force: true });
+      return count(join(OUT, `${tag}.${name}.${requests}`), [script, name === "http-hello" ? "http-server" : "http-server-node", portFile], async () => {
+        for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
+        const port = readFileSync(portFile, "utf8").trim();
+        const client = join(treeBuild, "bench", "_http-client.mjs");
+        execFileSync(process.execPath, [client, port, String(HTTP_CLIENTS), String(HTTP_WARM_UP)], { stdio: "ignore" });
+        execFileSync(process.execPath, [client, port, String(HTTP_CLIENTS), String(requests), "exit"], { stdio: "ignore" });
+      });
+    };
+    const once = await serve(n);
+    const twice = await serve(2 * n);
+    return (twice - once) / (HTTP_CLIENTS * n);
+  }
   if (!name.startsWith("line-echo")) {
     const once = await count(join(OUT, `${tag}.${name}.${n}`), [script, name, String(n)]);
     const twice = await count(join(OUT, `${tag}.${name}.${2 * n}`), [script, name, String(2 * n)]);
