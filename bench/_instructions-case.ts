@@ -191,10 +191,11 @@ const HELLO = "hello world";
 
 /**
  * The hello-world servers of http.bench.ts: corio's `serveHttp` (`http-server`) or raw
- * `node:http` (`http-server-node`, the floor). The load comes from _http-client.mjs, which
- * ends with a GET /exit.
+ * `node:http` (`http-server-node`, the floor); `http-server-path` is corio's reading
+ * `request.path` as a router does. The load comes from _http-client.mjs, which ends with a
+ * GET /exit.
  */
-function httpServer(portFile: string, node: boolean): PromiseLike<void> {
+function httpServer(portFile: string, node: boolean, readPath: boolean): PromiseLike<void> {
   const exitSoon = (): void => {
     setImmediate(() => process.exit(0));
   };
@@ -211,7 +212,7 @@ function httpServer(portFile: string, node: boolean): PromiseLike<void> {
   return run(function* () {
     const server = yield* serveHttp(function* (request, response) {
       yield* response.send(200, HELLO);
-      if (request.path === "/exit") exitSoon();
+      if ((readPath ? request.path : request.raw.url) === "/exit") exitSoon();
     });
     writeFileSync(portFile, `${server.address.port}\n`);
     yield* suspend();
@@ -234,7 +235,7 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
 
 const [name = "", arg = "", portFile = ""] = process.argv.slice(2);
 if (name === "echo-server" || name === "echo-server-messages") await echoServer(Number(arg), portFile, name === "echo-server-messages");
-else if (name === "http-server" || name === "http-server-node") await httpServer(arg, name === "http-server-node");
+else if (name.startsWith("http-server")) await httpServer(arg, name === "http-server-node", name === "http-server-path");
 else {
   const body = CASES[name];
   if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server`);

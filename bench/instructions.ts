@@ -18,7 +18,10 @@
 // server), `http-hello-node` the same on raw `node:http` (the floor): 16 keep-alive clients
 // (bench/_http-client.mjs, outside valgrind) send a warm-up of 500 requests each, then R; the
 // same difference over R and 2R. Their ratio is the server's CPU per request without the
-// load generator sharing the cores.
+// load generator sharing the cores. `http-hello-path` is corio's server reading `request.path`.
+// These move by up to ±8% between runs of one build (how many requests a read brings, and so
+// how many a turn answers together, depends on timing; one client was worse, ±10%, its count
+// dominated by the loop's turns): compare medians of `--repeat 3` or more.
 // The thread-pool cases count both threads (valgrind runs them one at a time): `thread-round-trip`
 // is one call at a time to a pool of one worker, `thread-batch-64` calls 64 at once.
 //
@@ -45,6 +48,7 @@ const CASES: Record<string, number> = {
   "line-echo-messages": 500,
   "http-hello": 250,
   "http-hello-node": 250,
+  "http-hello-path": 250,
 };
 const ECHO_CLIENTS = 16;
 const ECHO_WARM_UP = 1000;
@@ -122,7 +126,7 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
     const serve = async (requests: number): Promise<number> => {
       const portFile = join(OUT, `${tag}.port`);
       rmSync(portFile, { force: true });
-      return count(join(OUT, `${tag}.${name}.${requests}`), [script, name === "http-hello" ? "http-server" : "http-server-node", portFile], async () => {
+      return count(join(OUT, `${tag}.${name}.${requests}`), [script, name.replace("hello", "server"), portFile], async () => {
         for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
         const port = readFileSync(portFile, "utf8").trim();
         const client = join(treeBuild, "bench", "_http-client.mjs");

@@ -10,6 +10,7 @@ import type { Operation } from "../core/operation.ts";
 import { StreamReader } from "../streams/stream-reader.ts";
 import type { ReadTransport } from "../streams/transport.ts";
 import { bodyOverLimitMessage, refuseBody } from "./_body-limit.ts";
+import { parseRequestTarget, type RequestTarget } from "./_request-target.ts";
 
 /** @internal The key of `HttpRequest`'s method that discards what is left of a body once the request's task has ended (see `serveHttp`). */
 export const DISCARD_REST = Symbol("corio.httpRequest.discardRest");
@@ -92,7 +93,7 @@ export class HttpRequest {
   /** Set once the request's task has ended with the body part-read: what still comes is counted against the limit and dropped. */
   #discarding = false;
   /** The parsed target, or the 400 it gives; parsed on first use (most handlers of a hot path never need it). */
-  #target: { path: string; query: URLSearchParams } | HttpError | undefined;
+  #target: RequestTarget | HttpError | undefined;
 
   /** @internal A refused body stops being read, and the connection of `res` closes after the response. */
   constructor(raw: IncomingMessage, maxBodySize: number, res?: ServerResponse) {
@@ -214,34 +215,17 @@ export class HttpRequest {
 
   /** The query string's parameters. @throws {HttpError} 400 as for `path`. */
   get query(): URLSearchParams {
-    return this.#parseTarget().query;
+    const target = this.#parseTarget();
+    if (typeof target.query === "string") target.query = new URLSearchParams(target.query);
+    return target.query;
   }
 
   /** Parses the target once; anything a client sends gives a value or a 400, never another exception. */
-  #parseTarget(): { path: string; query: URLSearchParams } {
+  #parseTarget(): RequestTarget {
     let target = this.#target;
     if (target === undefined) {
-      const url = this.url;
-      try {
-        let parsed: URL;
-        if (url.startsWith("/")) {
-          // Brackets belong in a host (RFC 3986); the URL parser would keep them in a path.
-          const pathEnd = url.search(/[?#]/);
-          if (/[[\]]/.test(pathEnd < 0 ? url : url.slice(0, pathEnd))) throw new URIError("'[' and ']' are not allowed in a path");
-          // An origin-form target is a path even when it starts with `//`, which as a relative URL would name a host.
-          parsed = new URL(`http://localhost${url}`);
-        } else parsed = new URL(url, "http://localhost");
-        const path = decodeURIComponent(parsed.pathname);
-        if (path.includes("\0")) throw new URIError("a NUL byte (%00) is not allowed in a path");
-        // The URL parser resolved `.` and `..` before decoding: an escaped `/` (`..%2f`) made new ones.
-        target = { path: path.includes("/.") ? withoutDotSegments(path) : path, query: parsed.searchParams };
-      } catch (error) {
-        const shown = JSON.stringify(url.length > 200 ? `${url.slice(0, 200)}...` : url);
-        target = new HttpError(
-          400,
-          `Cannot parse the request target: it must be a URL whose path has no '[' or ']' and whose %-escapes encode UTF-8 (${(error as Error).message}), received ${shown}; percent-encode the path as UTF-8`,
-        );
-      }
+      const parsed = parseRequestTarget(this.url);
+      target = typeof parsed === "string" ? new HttpError(400, parsed) : parsed;
       this.#target = target;
     }
     if (target instanceof HttpError) throw target;
@@ -294,17 +278,3 @@ export class HttpRequest {
   }
 }
 defineOperationMethods(HttpRequest);
-
-/** Resolves the `.` and `..` segments of an absolute path (RFC 3986's remove_dot_segments): `..` at the root stays at the root. */
-function withoutDotSegments(path: string): string {
-  const segments: string[] = [];
-  const parts = path.split("/");
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i] as string;
-    if (part === "..") segments.pop();
-    else if (part !== ".") segments.push(part);
-    // A path ending in `.` or `..` names a directory: it keeps its trailing slash.
-    if ((part === "." || part === "..") && i === parts.length - 1) segments.push("");
-  }
-  return `/${segments.join("/")}`;
-}
