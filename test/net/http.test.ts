@@ -407,6 +407,26 @@ describe("serveHttp", () => {
     assert.deepEqual(log, ["handler cleaned up"]);
   });
 
+  it("a task the handler leaves is cancelled when the handler destroys its response (the socket's close)", async () => {
+    const cleaned = promiseWithResolvers<void>();
+    await withServer(
+      function* (_request, response) {
+        yield* spawn(function* () {
+          try {
+            yield* suspend();
+          } finally {
+            cleaned.resolve();
+          }
+        });
+        response.raw.destroy();
+      },
+      async (server) => {
+        await assert.rejects(fetch(server.url));
+        await cleaned.promise;
+      },
+    );
+  });
+
   it("send() returns once the whole response has been handed to the OS", async () => {
     const size = 8 * 1024 * 1024; // more than a socket takes at once
     const finished: boolean[] = [];
