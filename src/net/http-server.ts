@@ -317,9 +317,9 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
 
   // The request tasks of each connection: Node emits 'close' only for the response being
   // written, so queued pipelined requests of a client that went away would wait forever. The
-  // socket's 'close' is also the only way a response closes before it is sent (Node's
-  // `res.destroy()` destroys the socket), so no response needs a listener of its own: one cost
-  // 1,200 instructions a request (about 2%).
+  // socket's 'close' is also the only way a response closes before it is sent (corio cuts a
+  // response off with its socket: `cutOff`), so no response needs a listener of its own: one
+  // cost 1,200 instructions a request (about 2%).
   const connections = new WeakMap<Socket, ConnectionRequests>();
   /** The connections with requests, for the close. */
   const live = new Set<ConnectionRequests>();
@@ -351,7 +351,7 @@ export const serveHttp = defineOperation(function* serveHttp(handler: HttpHandle
       if (req.socket.destroyed) requests.cancelAll();
     } catch (error) {
       owner.loop.report(error, { kind: "task", path: `${serverTask.path}/${requestName(req)}` });
-      res.destroy();
+      cutOff(res);
     }
   }
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -453,7 +453,7 @@ const PLAIN_TARGET = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 function* answerFailure(response: HttpResponse, error?: HttpError): Operation<void> {
   const res = response.raw;
   if (res.headersSent || res.destroyed) {
-    res.destroy();
+    cutOff(res);
     return;
   }
   // A status message the handler set was for its own status (and one Node refuses, which may be why it failed, would fail this too).
@@ -461,9 +461,25 @@ function* answerFailure(response: HttpResponse, error?: HttpError): Operation<vo
   try {
     yield* response.send(error?.status ?? 500, error?.message ?? "Internal Server Error");
   } catch (failure) {
-    if (!res.writableEnded) res.destroy();
+    if (!res.writableEnded) cutOff(res);
     throw failure;
   }
+}
+
+/**
+ * Cuts a response off: it and its connection are destroyed. A response queued behind pipelined
+ * ones has no socket yet: Node 20 destroys the socket when the response gets it, once those
+ * before it are sent, but Node 24 only closes the response, which left the connection open (and
+ * the request tasks on it, which its close cancels). Its socket is destroyed here when it comes.
+ */
+function cutOff(res: ServerResponse): void {
+  const queued = res.socket === null;
+  res.destroy();
+  if (queued) res.once("socket", destroySocket);
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 /** The name of a request's task: method and target as sent, shortened, with control characters escaped. */

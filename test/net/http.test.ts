@@ -1067,6 +1067,46 @@ describe("serveHttp: pipelined requests (issue 12)", () => {
     assert.match(String(reports[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
   });
 
+  it("a pipelined response that fails after its head, while it waits for its turn, is cut off with its connection once the ones before it are sent", {
+    timeout: 30_000,
+  }, async () => {
+    // Node 20 destroys the socket when such a response gets it; Node 24 only closed the response,
+    // which left the connection, and the task the handler left, open until the client hung up.
+    const cleaned = promiseWithResolvers<void>();
+    const firstMayAnswer = new Future<void>();
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.url === "/1") {
+          yield* firstMayAnswer;
+          return yield* response.send(200, "first");
+        }
+        yield* spawn(function* () {
+          try {
+            yield* suspend();
+          } finally {
+            cleaned.resolve();
+          }
+        });
+        response.raw.writeHead(200, { "content-length": "100" });
+        firstMayAnswer.resolve();
+        throw new Error("failed after its head");
+      },
+      async (server) => {
+        const socket = connect(server.address.port, "127.0.0.1", () => socket.write("GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\n"));
+        let answer = "";
+        socket.setEncoding("utf8").on("data", (chunk: string) => {
+          answer += chunk;
+        });
+        await new Promise((closed) => socket.on("close", closed));
+        await cleaned.promise;
+        assert.match(answer, /^HTTP\/1.1 200 OK\r\n[\s\S]*?\r\n\r\nfirst/);
+        assert.doesNotMatch(answer, /content-length: 100\r\n\r\n./i);
+      },
+    );
+    assert.equal(reports.length, 1);
+    assert.match(String(reports[0]), /failed after its head/);
+  });
+
   it("a client that pipelines 10 requests and goes away: all 10 request tasks end, and close(0) returns", async () => {
     let ended = 0;
     let started = 0;
