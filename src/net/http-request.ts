@@ -203,7 +203,8 @@ export class HttpRequest {
    * The path part of the URL, percent-decoded, with `.` and `..` segments
    * resolved (`/a/../b%20c` gives `/b c`), also those an escaped slash makes
    * (`/static/..%2f..%2fetc` gives `/etc`): it never climbs above `/`, so
-   * joining it to a directory stays inside it. A `\` is not a separator.
+   * joining it to a directory stays inside it. A `\` in the target is read as `/`, as
+   * browsers do; an escaped one (`%5C`) is a character of a segment, not a separator.
    *
    * @throws {HttpError} 400 for a target that is not a valid URL, whose
    * escapes are not UTF-8 (`/%ZZ`) or that holds a NUL (`%00`): thrown out
