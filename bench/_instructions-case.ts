@@ -4,6 +4,8 @@
 // compilation and the warm-up cancel out. `echo-server <clients> <portFile>` serves a line echo
 // (or `echo-server-messages`, the same through `framing`)
 // and exits once `clients` connections have come and gone twice (the warm-up and the measure).
+// `http-server <portFile>` (or `http-server-node`, `http-server-path`) serves a hello world
+// until a client asks for /exit.
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { all, Future, Lock, type Operation, Queue, run, Semaphore, scope, spawn, suspend } from "../src/index.ts";
@@ -52,6 +54,8 @@ function scopeOne(n: number): PromiseLike<void> {
   });
 }
 
+/** The cleanups `cancelTree`'s children have run, over every run of the process. */
+let cleaned = 0;
 function* parkedChild(): Operation<void> {
   try {
     yield* suspend();
@@ -59,7 +63,6 @@ function* parkedChild(): Operation<void> {
     cleaned++;
   }
 }
-let cleaned = 0;
 
 /**
  * core.bench.ts case 5 with n children: a parent spawns n children that park, then is cancelled
@@ -238,7 +241,7 @@ if (name === "echo-server" || name === "echo-server-messages") await echoServer(
 else if (name.startsWith("http-server")) await httpServer(arg, name === "http-server-node", name === "http-server-path");
 else {
   const body = CASES[name];
-  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server`);
+  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server, http-server`);
   await body(Number(arg));
   await body(Number(arg));
 }

@@ -123,17 +123,12 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
   const n = CASES[name] as number;
   const script = join(dir, "bench", "_instructions-case.js");
   if (name.startsWith("http-hello")) {
-    const serve = async (requests: number): Promise<number> => {
-      const portFile = join(OUT, `${tag}.port`);
-      rmSync(portFile, { force: true });
-      return count(join(OUT, `${tag}.${name}.${requests}`), [script, name.replace("hello", "server"), portFile], async () => {
-        for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
-        const port = readFileSync(portFile, "utf8").trim();
+    const serve = (requests: number): Promise<number> =>
+      countServer(tag, `${name}.${requests}`, [script, name.replace("hello", "server")], (port) => {
         const client = join(treeBuild, "bench", "_http-client.mjs");
         execFileSync(process.execPath, [client, port, String(HTTP_CLIENTS), String(HTTP_WARM_UP)], { stdio: "ignore" });
         execFileSync(process.execPath, [client, port, String(HTTP_CLIENTS), String(requests), "exit"], { stdio: "ignore" });
       });
-    };
     const once = await serve(n);
     const twice = await serve(2 * n);
     return (twice - once) / (HTTP_CLIENTS * n);
@@ -143,23 +138,27 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
     const twice = await count(join(OUT, `${tag}.${name}.${2 * n}`), [script, name, String(2 * n)]);
     return (twice - once) / (2 * n);
   }
-  const echo = async (lines: number): Promise<number> => {
-    const portFile = join(OUT, `${tag}.port`);
-    rmSync(portFile, { force: true });
-    return count(
-      join(OUT, `${tag}.${name}.${lines}`),
-      [script, name === "line-echo" ? "echo-server" : "echo-server-messages", String(ECHO_CLIENTS), portFile],
-      async () => {
-        for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
-        const port = readFileSync(portFile, "utf8").trim();
-        const client = join(treeBuild, "bench", "_echo-client.mjs");
-        for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
-      },
-    );
-  };
+  const echo = (lines: number): Promise<number> =>
+    countServer(tag, `${name}.${lines}`, [script, name === "line-echo" ? "echo-server" : "echo-server-messages", String(ECHO_CLIENTS)], (port) => {
+      const client = join(treeBuild, "bench", "_echo-client.mjs");
+      for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
+    });
   const once = await echo(n);
   const twice = await echo(2 * n);
   return (twice - once) / (ECHO_CLIENTS * n);
+}
+
+/**
+ * Counts a server process (`serverArgs`, then the file it writes its port to) while `load` runs
+ * clients against it from outside valgrind; the server exits once the load is over.
+ */
+function countServer(tag: string, label: string, serverArgs: string[], load: (port: string) => void): Promise<number> {
+  const portFile = join(OUT, `${tag}.port`);
+  rmSync(portFile, { force: true });
+  return count(join(OUT, `${tag}.${label}`), [...serverArgs, portFile], async () => {
+    for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
+    load(readFileSync(portFile, "utf8").trim());
+  });
 }
 
 /** The middle run, or the mean of the two middle ones. */
