@@ -3,9 +3,12 @@
 // (Debian's /usr/bin/wrk) and by autocannon; and SSE fan-out to 1,000
 // subscribers, corio `EventSource` vs a raw node:http fan-out (the floor).
 // Every server runs in its own child process (bench/_http-*.{ts,mjs}); the
-// load generators are processes too, and share the machine's cores with the
-// server under test. Servers are interleaved and measured ROUNDS times; the
-// tables give medians and the median of the ratios measured in the same round.
+// load generators are processes too. The servers run on core 0 and wrk and
+// autocannon on core 1 where taskset exists (bench/_pin.ts; BENCH_PIN=0 turns
+// it off). Servers are interleaved and measured ROUNDS times; the tables give
+// medians and the median of the ratios measured in the same round. The host
+// this was written on drifts by up to 1.5x within seconds, pinned or not, so
+// many short rounds tell more than a few long ones.
 //
 // corio's servers run compiled (bench/_build.ts; run.ts builds once and says
 // where in CORIO_BENCH_BUILD), as the package runs: through tsx, esbuild's
@@ -14,8 +17,8 @@
 // published JavaScript does not have.
 //
 // Run alone: npm run bench -- http (compiled; through tsx it measures tsx's transform too)
-// Environment: HTTP_BENCH_ROUNDS (default 3), HTTP_BENCH_SECONDS (per load
-// run, default 10), HTTP_BENCH_SKIP=hello|sse, HTTP_BENCH_PROFILE=1 (runs
+// Environment: HTTP_BENCH_ROUNDS (default 7), HTTP_BENCH_SECONDS (per load
+// run, default 4), HTTP_BENCH_SKIP=hello|sse, HTTP_BENCH_PROFILE=1 (runs
 // the corio hello server with --cpu-prof into bench/results/http-profile/
 // and prints its top self-time functions, and every hello server with
 // --trace-gc-nvp and prints bytes allocated and promoted per request).
@@ -26,10 +29,11 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { buildBenches } from "./_build.ts";
+import { onCore, PIN, PIN_NOTE } from "./_pin.ts";
 
 const { HTTP_BENCH_ROUNDS, HTTP_BENCH_SECONDS, HTTP_BENCH_SKIP, HTTP_BENCH_PROFILE } = process.env;
-const ROUNDS = Number(HTTP_BENCH_ROUNDS ?? 3);
-const SECONDS = Number(HTTP_BENCH_SECONDS ?? 10);
+const ROUNDS = Number(HTTP_BENCH_ROUNDS ?? 7);
+const SECONDS = Number(HTTP_BENCH_SECONDS ?? 4);
 const SKIP = HTTP_BENCH_SKIP ?? "";
 const PROFILE = HTTP_BENCH_PROFILE === "1";
 const PROFILE_DIR = "bench/results/http-profile";
@@ -45,8 +49,10 @@ type Child = ChildProcessByStdio<Writable, Readable, null>;
 const children: Child[] = [];
 
 /** Starts a server process; resolves with its port (the first line it prints that is a number) and what it prints (GC traces). */
-async function startServer(args: string[]): Promise<{ child: Child; port: number; output: string[] }> {
-  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+async function startServer(args: string[], core?: number): Promise<{ child: Child; port: number; output: string[] }> {
+  // taskset execs the server, so the child's pid is the server's (its /proc CPU times are read by pid).
+  const [command, commandArgs] = core === undefined ? [process.execPath, args] : onCore(core, process.execPath, args);
+  const child = spawn(command, commandArgs, { stdio: ["pipe", "pipe", "inherit"] });
   children.push(child);
   const output: string[] = [];
   let pending = "";
@@ -111,7 +117,7 @@ async function measured(pid: number, load: () => Promise<Omit<Load, "cpuPerReque
 
 /** `wrk -t1 -c100 -dNs --latency`: Requests/sec and the 99% line of the latency distribution. */
 async function wrk(port: number, seconds = SECONDS): Promise<Omit<Load, "cpuPerRequest">> {
-  const { stdout } = await run(WRK, ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`], { encoding: "utf8" });
+  const { stdout } = await run(...onCore(1, WRK, ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`]), { encoding: "utf8" });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(stdout);
   const unit = p99?.[2] === "us" ? 1e-3 : p99?.[2] === "s" ? 1e3 : 1;
@@ -128,8 +134,15 @@ async function wrk(port: number, seconds = SECONDS): Promise<Omit<Load, "cpuPerR
 /** autocannon -c 100 -d N --json, in its own process: average req/s and p99. */
 async function autocannon(port: number): Promise<Omit<Load, "cpuPerRequest">> {
   const { stdout } = await run(
-    process.execPath,
-    ["node_modules/autocannon/autocannon.js", "-c", String(CONNECTIONS), "-d", String(SECONDS), "-j", `http://127.0.0.1:${port}/`],
+    ...onCore(1, process.execPath, [
+      "node_modules/autocannon/autocannon.js",
+      "-c",
+      String(CONNECTIONS),
+      "-d",
+      String(SECONDS),
+      "-j",
+      `http://127.0.0.1:${port}/`,
+    ]),
     { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
   );
   const result = JSON.parse(stdout) as {
@@ -240,10 +253,10 @@ try {
       { name: "fastify", args: [...gc, "bench/_http-hello-fastify.mjs"] },
     ];
     const started: { name: string; child: Child; port: number; output: string[]; wrk: Load[]; autocannon: Load[]; warmup: Load | null }[] = [];
-    for (const server of servers) started.push({ ...server, ...(await startServer(server.args)), wrk: [], autocannon: [], warmup: null });
+    for (const server of servers) started.push({ ...server, ...(await startServer(server.args, 0)), wrk: [], autocannon: [], warmup: null });
     // Warm-up: 3 s of wrk (or autocannon) on each, so the JITs have settled.
     for (const server of started) server.warmup = await measured(server.child.pid as number, () => (hasWrk ? wrk(server.port, 3) : autocannon(server.port)));
-    console.log(`HTTP hello world, keep-alive, ${CONNECTIONS} connections, ${SECONDS} s per load run, ${ROUNDS} rounds (servers interleaved)`);
+    console.log(`HTTP hello world, keep-alive, ${CONNECTIONS} connections, ${SECONDS} s per load run, ${ROUNDS} rounds (servers interleaved; ${PIN_NOTE})`);
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round so no server always runs first.
       const order = started.map((_, i) => started[(i + round) % started.length] as (typeof started)[number]);
@@ -306,7 +319,7 @@ try {
       );
     }
     console.log(
-      "(wrk and autocannon run on the same 2 cores as the server under test; CPU/req is the server process's user + system time over its requests, from /proc, and its ratio is node:http's over the server's: above 1 is cheaper than node:http)",
+      `(${PIN ? "the server under test has core 0 to itself, wrk and autocannon run on core 1" : "wrk and autocannon run on the same cores as the server under test"}; CPU/req is the server process's user + system time over its requests, from /proc, and its ratio is node:http's over the server's: above 1 is cheaper than node:http)`,
     );
     if (PROFILE) {
       const profiles = readdirSync(PROFILE_DIR)

@@ -2,6 +2,8 @@
 // corio (readLine/write) vs a raw node:net server splitting lines with
 // indexOf vs Python asyncio streams on uvloop — and memory per idle
 // connection. The load comes from a separate Node process (bench/_echo-client.mjs).
+// The servers (this process, and Python's) run on core 0 and the load processes on
+// core 1 where taskset exists (bench/_pin.ts; BENCH_PIN=0 turns it off).
 // Run alone: npm run bench -- net (compiled; through tsx it measures tsx's transform too)
 import { execFile, spawn as spawnProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -10,7 +12,12 @@ import { createServer, type Socket } from "node:net";
 import { promisify } from "node:util";
 import { Future, type Operation, run, spawn } from "../src/index.ts";
 import { type ConnectionHandler, openDatagram, startServer } from "../src/net/index.ts";
+import { onCore, PIN_NOTE, pinThisProcess } from "./_pin.ts";
 import { interleavedRounds, median, printCase, roundRatios } from "./_report.ts";
+
+pinThisProcess(0);
+console.log(`(${PIN_NOTE})`);
+const execFileAsync = promisify(execFile);
 
 const CLIENTS = 64;
 const LINES = 3000;
@@ -23,7 +30,7 @@ interface LoadResult {
 
 /** Runs the load generator in its own process (asynchronously: the server under test lives in this one). */
 async function load(port: number): Promise<LoadResult> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["bench/_echo-client.mjs", String(port), String(CLIENTS), String(LINES)], {
+  const { stdout } = await execFileAsync(...onCore(1, process.execPath, ["bench/_echo-client.mjs", String(port), String(CLIENTS), String(LINES)]), {
     encoding: "utf8",
   });
   return JSON.parse(stdout) as LoadResult;
@@ -198,7 +205,7 @@ uvloop.run(main()) if hasattr(uvloop, "run") else (uvloop.install(), asyncio.run
 for (const size of [1024, 100 * 1024]) {
   const messages = size === 1024 ? 2000 : 200;
   const measure = async (port: number): Promise<number> => {
-    const { stdout } = await promisify(execFile)(process.execPath, ["bench/_echo-client.mjs", String(port), "16", String(messages), String(size)], {
+    const { stdout } = await execFileAsync(...onCore(1, process.execPath, ["bench/_echo-client.mjs", String(port), "16", String(messages), String(size)]), {
       encoding: "utf8",
     });
     return (JSON.parse(stdout) as LoadResult).linesPerSecond;
@@ -232,7 +239,7 @@ for (const size of [1024, 100 * 1024]) {
 // for the OS to report each datagram sent (one more task switch per datagram).
 {
   const udpLoad = async (port: number): Promise<number> => {
-    const { stdout } = await promisify(execFile)(process.execPath, ["bench/_udp-client.mjs", String(port), "20000"], { encoding: "utf8" });
+    const { stdout } = await execFileAsync(...onCore(1, process.execPath, ["bench/_udp-client.mjs", String(port), "20000"]), { encoding: "utf8" });
     return Number(stdout.trim());
   };
   const corioEcho = (waitForEachSend: boolean) =>
