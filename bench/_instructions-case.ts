@@ -2,12 +2,14 @@
 // runs the case once with n operations as a warm-up (so TurboFan has compiled it), then once
 // more; the driver takes the difference between a run of n and one of 2n, so start-up,
 // compilation and the warm-up cancel out. `echo-server <clients> <portFile>` serves a line echo
-// (or `echo-server-messages`, the same through `framing`)
-// and exits once `clients` connections have come and gone twice (the warm-up and the measure).
+// (or `echo-server-messages`, the same through `framing`; `echo-server-raw`, net.bench.ts's raw
+// node:net floor) and exits once `clients` connections have come and gone twice (the warm-up
+// and the measure).
 // `http-server <portFile>` (or `http-server-node`, `http-server-path`) serves a hello world
 // until a client asks for /exit.
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { all, Future, Lock, type Operation, Queue, run, Semaphore, scope, spawn, suspend } from "../src/index.ts";
 import { serveHttp, startServer } from "../src/net/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
@@ -190,6 +192,30 @@ function echoServer(clients: number, portFile: string, messages: boolean): Promi
   });
 }
 
+/** net.bench.ts's floor for the line echo: raw node:net, lines split with indexOf, one write per chunk. */
+function rawEchoServer(clients: number, portFile: string): Promise<void> {
+  let ended = 0;
+  const server = createNetServer({ noDelay: true }, (socket) => {
+    socket.on("close", () => {
+      if (++ended === 2 * clients) setImmediate(() => process.exit(0));
+    });
+    let buffer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      let out = "";
+      for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
+        out += buffer.slice(0, i + 1);
+        buffer = buffer.slice(i + 1);
+      }
+      if (out) socket.write(out);
+    });
+  });
+  return new Promise(() => {
+    server.listen(0, "127.0.0.1", () => writeFileSync(portFile, `${(server.address() as { port: number }).port}\n`));
+  });
+}
+
 const HELLO = "hello world";
 
 /**
@@ -237,11 +263,12 @@ const CASES: Record<string, (n: number) => PromiseLike<void>> = {
 };
 
 const [name = "", arg = "", portFile = ""] = process.argv.slice(2);
-if (name === "echo-server" || name === "echo-server-messages") await echoServer(Number(arg), portFile, name === "echo-server-messages");
+if (name === "echo-server-raw") await rawEchoServer(Number(arg), portFile);
+else if (name === "echo-server" || name === "echo-server-messages") await echoServer(Number(arg), portFile, name === "echo-server-messages");
 else if (name.startsWith("http-server")) await httpServer(arg, name === "http-server-node", name === "http-server-path");
 else {
   const body = CASES[name];
-  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server, http-server`);
+  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server[-messages|-raw], http-server[-node|-path]`);
   await body(Number(arg));
   await body(Number(arg));
 }

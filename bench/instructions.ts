@@ -9,7 +9,8 @@
 // (`--random-seed`, `--hash-seed`, `--predictable-gc-schedule`, one thread); the process runs n
 // operations as a warm-up, then n more. The count per operation is the difference between a
 // process of n and one of 2n, divided by 2n: start-up, compilation and the warm-up cancel out.
-// The line echo (and the same through `framing: line`, `line-echo-messages`) counts the server process only: 16 clients (bench/_echo-client.mjs, outside
+// The line echo (and the same through `framing: line`, `line-echo-messages`; net.bench.ts's raw
+// node:net floor, `line-echo-raw`) counts the server process only: 16 clients (bench/_echo-client.mjs, outside
 // valgrind) send a warm-up of 1,000 lines each, then L lines; the same difference over L and 2L.
 // Its runs still differ by a few hundred instructions per line (a GC or a late compile lands in
 // one run and not the other): compare it over several `--repeat`s, or by function in the
@@ -46,6 +47,7 @@ const CASES: Record<string, number> = {
   "thread-batch-64": 64_000,
   "line-echo": 500,
   "line-echo-messages": 500,
+  "line-echo-raw": 500,
   "http-hello": 250,
   "http-hello-node": 250,
   "http-hello-path": 250,
@@ -139,7 +141,7 @@ async function perOp(name: string, dir: string, tag: string): Promise<number> {
     return (twice - once) / (2 * n);
   }
   const echo = (lines: number): Promise<number> =>
-    countServer(tag, `${name}.${lines}`, [script, name === "line-echo" ? "echo-server" : "echo-server-messages", String(ECHO_CLIENTS)], (port) => {
+    countServer(tag, `${name}.${lines}`, [script, name.replace("line-echo", "echo-server"), String(ECHO_CLIENTS)], (port) => {
       const client = join(treeBuild, "bench", "_echo-client.mjs");
       for (const each of [ECHO_WARM_UP, lines]) execFileSync(process.execPath, [client, port, String(ECHO_CLIENTS), String(each)], { stdio: "ignore" });
     });
