@@ -158,8 +158,10 @@ function countServer(tag: string, label: string, serverArgs: string[], load: (po
   const portFile = join(OUT, `${tag}.port`);
   rmSync(portFile, { force: true });
   return count(join(OUT, `${tag}.${label}`), [...serverArgs, portFile], async () => {
-    for (let i = 0; i < 600 && !existsSync(portFile); i++) await new Promise((done) => setTimeout(done, 200));
-    load(readFileSync(portFile, "utf8").trim());
+    // The file can be seen created and still empty (the server's write not done yet): wait for the port itself.
+    const port = (): string => (existsSync(portFile) ? readFileSync(portFile, "utf8").trim() : "");
+    for (let i = 0; i < 600 && port() === ""; i++) await new Promise((done) => setTimeout(done, 200));
+    load(port());
   });
 }
 

@@ -1067,6 +1067,28 @@ describe("serveHttp: pipelined requests (issue 12)", () => {
     assert.match(String(reports[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
   });
 
+  it("send() answers with its body's own length over a content-length the handler set, also to a HEAD, and the next pipelined request is read right", async () => {
+    const reports = await withServer(
+      function* (request, response) {
+        if (request.url === "/next") return yield* response.send(200, "next");
+        response.setHeader("content-length", 2);
+        yield* response.send(200, "hello");
+      },
+      async (server) => {
+        const answer = await rawRequest(
+          server.address.port,
+          "GET /a HTTP/1.1\r\nhost: x\r\n\r\nHEAD /b HTTP/1.1\r\nhost: x\r\n\r\nGET /next HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        );
+        const heads = answer.split(/(?=HTTP\/1\.1 )/);
+        assert.equal(heads.length, 3, answer);
+        assert.match(heads[0] as string, /\r\ncontent-length: 5\r\n[\s\S]*\r\n\r\nhello$/);
+        assert.match(heads[1] as string, /\r\ncontent-length: 5\r\n[\s\S]*\r\n\r\n$/);
+        assert.match(heads[2] as string, /\r\ncontent-length: 4\r\n[\s\S]*\r\n\r\nnext$/);
+      },
+    );
+    assert.deepEqual(reports, []);
+  });
+
   it("a pipelined response that fails after its head, while it waits for its turn, is cut off with its connection once the ones before it are sent", {
     timeout: 30_000,
   }, async () => {
