@@ -492,9 +492,11 @@ function requestName(request: { method?: string | undefined; url?: string | unde
 
 /**
  * The request tasks of one connection, until each ends; all cancelled when
- * the connection closes. Two arrays, not a Map: a keep-alive connection
+ * the connection closes. Arrays, not a Map: a keep-alive connection
  * holds one request at a time, and a Map emptied on every request
- * reallocated its table each time.
+ * reallocated its table each time. The arrays never shrink (their first
+ * `#count` slots are in use): one emptied by `shift()` dropped its backing
+ * store, which the next request's `push` allocated again.
  *
  * At most `max` tasks run at once. A request pipelined behind them is held
  * and the socket paused: Node's parser goes through the rest of the read it
@@ -510,11 +512,13 @@ class ConnectionRequests implements Watcher {
   readonly #max: number;
   readonly #start: (req: IncomingMessage, res: ServerResponse, requests: ConnectionRequests) => void;
   /** Each request task, in the order the requests came... */
-  readonly #tasks: TaskImpl<unknown>[] = [];
+  readonly #tasks: (TaskImpl<unknown> | undefined)[] = [];
   /** ...and its response, at the same index... */
-  readonly #responses: ServerResponse[] = [];
+  readonly #responses: (ServerResponse | undefined)[] = [];
   /** ...and its request, whose unread body is discarded when the task ends. */
-  readonly #requests: HttpRequest[] = [];
+  readonly #requests: (HttpRequest | undefined)[] = [];
+  /** How many requests are running: the slots in use at the start of the three arrays. */
+  #count = 0;
   /** Requests pipelined behind `max` running ones, in order, not started yet. */
   readonly #held = new Fifo<[IncomingMessage, ServerResponse]>();
   /** Whether this paused the socket (Node pauses it too, for its own reasons: those are its to undo). */
@@ -532,12 +536,12 @@ class ConnectionRequests implements Watcher {
 
   /** Requests running or held. */
   get size(): number {
-    return this.#tasks.length + this.#held.size;
+    return this.#count + this.#held.size;
   }
 
   /** A request came: started, or held if `max` run already. */
   request(req: IncomingMessage, res: ServerResponse): void {
-    if (this.#tasks.length < this.#max && this.#held.size === 0) {
+    if (this.#count < this.#max && this.#held.size === 0) {
       this.#start(req, res, this);
       return;
     }
@@ -554,40 +558,48 @@ class ConnectionRequests implements Watcher {
       request[DISCARD_REST]();
       return;
     }
-    this.#tasks.push(task as TaskImpl<unknown>);
-    this.#responses.push(res);
-    this.#requests.push(request);
+    const slot = this.#count++;
+    this.#tasks[slot] = task as TaskImpl<unknown>;
+    this.#responses[slot] = res;
+    this.#requests[slot] = request;
     task.addWatcher(this);
   }
 
   /** True if no request of this connection waits behind `res`. */
   isLast(res: ServerResponse): boolean {
-    return this.#held.size === 0 && this.#responses.at(-1) === res;
+    return this.#held.size === 0 && this.#count > 0 && this.#responses[this.#count - 1] === res;
   }
 
   /** The close began: each response not started yet ends the connection if it is the last one then. */
   closeAfterLast(): void {
-    for (const res of this.#responses) if (!res.headersSent) closeWhenLast(res, this);
+    for (let i = 0; i < this.#count; i++) {
+      const res = this.#responses[i] as ServerResponse;
+      if (!res.headersSent) closeWhenLast(res, this);
+    }
   }
 
   taskFinished(task: TaskImpl<unknown>): void {
     const tasks = this.#tasks;
-    const index = tasks.indexOf(task);
-    if (index < 0) return;
+    let index = 0;
+    while (index < this.#count && tasks[index] !== task) index++;
+    if (index === this.#count) return;
     const responses = this.#responses;
     const requests = this.#requests;
     // Nothing reads the body any more: what is left of it is dropped, or the next request would never be read.
     (requests[index] as HttpRequest)[DISCARD_REST]();
-    if (index === 0) {
-      // The usual case: the oldest request ends first.
-      tasks.shift();
-      responses.shift();
-      requests.shift();
-    } else {
-      tasks.splice(index, 1);
-      responses.splice(index, 1);
-      requests.splice(index, 1);
+    // Read after the discard, which may resume the socket: a request it parses is added behind this one.
+    const count = this.#count;
+    // Those behind it move up (the usual case has none: one request at a time).
+    for (let i = index + 1; i < count; i++) {
+      tasks[i - 1] = tasks[i];
+      responses[i - 1] = responses[i];
+      requests[i - 1] = requests[i];
     }
+    const last = count - 1;
+    tasks[last] = undefined;
+    responses[last] = undefined;
+    requests[last] = undefined;
+    this.#count = last;
     if (this.#paused) this.#startHeld();
     if (this.#afterLast !== null && this.size === 0) {
       const then = this.#afterLast;
@@ -602,7 +614,7 @@ class ConnectionRequests implements Watcher {
    * body still to come, and the next request read is held again.
    */
   #startHeld(): void {
-    while (this.#tasks.length < this.#max && this.#held.size > 0) {
+    while (this.#count < this.#max && this.#held.size > 0) {
       const [req, res] = this.#held.shift() as [IncomingMessage, ServerResponse];
       this.#start(req, res, this);
     }
@@ -616,7 +628,7 @@ class ConnectionRequests implements Watcher {
 
   /** True if every request in flight or held has come in whole (its body too). */
   allReceived(): boolean {
-    for (const request of this.#requests) if (!request.raw.complete) return false;
+    for (let i = 0; i < this.#count; i++) if (!(this.#requests[i] as HttpRequest).raw.complete) return false;
     for (const [req] of this.#held) if (!req.complete) return false;
     return true;
   }
@@ -640,7 +652,7 @@ class ConnectionRequests implements Watcher {
 
   cancelAll(): void {
     this.#held.clear();
-    for (const task of [...this.#tasks]) task.cancel("the client disconnected");
+    for (const task of this.#tasks.slice(0, this.#count)) task?.cancel("the client disconnected");
   }
 }
 
