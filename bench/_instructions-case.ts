@@ -268,7 +268,8 @@ else if (name === "echo-server" || name === "echo-server-messages") await echoSe
 else if (name.startsWith("http-server")) await httpServer(arg, name === "http-server-node", name === "http-server-path");
 else {
   const body = CASES[name];
-  if (body === undefined) throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server[-messages|-raw], http-server[-node|-path]`);
+  if (body === undefined)
+    throw new Error(`unknown case ${name}; the cases: ${Object.keys(CASES).join(", ")}, echo-server[-messages|-raw], http-server[-node|-path]`);
   await body(Number(arg));
   await body(Number(arg));
 }
