@@ -484,6 +484,10 @@ export class ThreadPool {
         this.#retryStartAt = Date.now() + START_RETRY_MS;
         this.#retryTimer ??= setTimeout(() => {
           this.#retryTimer = undefined;
+          // The timer is the retry. It can fire before Date.now() reaches #retryStartAt (Node times it
+          // from the loop's cached time, which lags), and a pump that then declined to start a worker
+          // armed no new timer: the jobs waited behind the long ones for good.
+          this.#retryStartAt = 0;
           if (!this.#closed) this.#pump();
         }, START_RETRY_MS);
         // The workers running keep the process alive while they have jobs; the retry need not.

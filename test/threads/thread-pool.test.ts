@@ -1176,6 +1176,36 @@ describe("ThreadPool: limits and closing", () => {
     });
   });
 
+  it("the retry a second later starts the worker even if the wall clock has not reached that second when its timer fires", async () => {
+    // Node times a setTimeout from the loop's cached time, which lags behind Date.now() in a busy turn:
+    // here Date.now() lags by 200 ms instead, so the timer fires before the retry time it set is reached.
+    await run(function* () {
+      const pool = yield* ThreadPool.start({ size: 2, jobsPerWorker: 1 });
+      const gate = counter();
+      const long = yield* spawn(pool.call(spin, gate, false));
+      yield* started(gate);
+      const refusing = refuseWorkers();
+      let waiting: Task<number>;
+      try {
+        waiting = yield* spawn(pool.call((n: number) => n + 1, 1));
+        yield* waitAllTasksBlocked();
+        assert.equal(refusing.count(), 1);
+      } finally {
+        refusing.restore();
+      }
+      const now = Date.now;
+      const lagging = mock.method(Date, "now", () => now() - 200);
+      try {
+        assert.equal(yield* timeout(5_000, waiting), 2);
+        assert.equal(pool.threads, 2);
+      } finally {
+        lagging.mock.restore();
+        Atomics.store(gate, 0, 1);
+      }
+      assert.equal(yield* long, "released");
+    });
+  });
+
   it("rejects resourceLimits with which Node would abort the whole process rather than fail the worker", async () => {
     await run(function* () {
       // Node 22 and 24 abort while the worker loads its snapshot; every Node aborts on a stack this small.
