@@ -1148,62 +1148,47 @@ describe("ThreadPool: limits and closing", () => {
     });
   });
 
+  /**
+   * A pool of two whose first worker holds a long job while the second cannot start: the job queued
+   * behind it runs once the retry, a second later, starts the second worker (threads can be had again).
+   * With `lagMs`, Date.now() runs that far behind from the refusal on.
+   */
+  function* retryStartsTheSecondWorker(lagMs: number): Operation<void> {
+    const pool = yield* ThreadPool.start({ size: 2, jobsPerWorker: 1 });
+    const gate = counter();
+    const long = yield* spawn(pool.call(spin, gate, false));
+    yield* started(gate);
+    const refusing = refuseWorkers();
+    let waiting: Task<number>;
+    try {
+      waiting = yield* spawn(pool.call((n: number) => n + 1, 1));
+      yield* waitAllTasksBlocked();
+      assert.equal(refusing.count(), 1);
+      assert.equal(pool.queued, 1);
+      assert.equal(pool.threads, 1);
+    } finally {
+      refusing.restore();
+    }
+    const now = Date.now;
+    const lagging = lagMs > 0 ? mock.method(Date, "now", () => now() - lagMs) : undefined;
+    try {
+      assert.equal(yield* timeout(10_000, waiting), 2);
+      assert.equal(pool.threads, 2);
+    } finally {
+      lagging?.mock.restore();
+      Atomics.store(gate, 0, 1);
+    }
+    assert.equal(yield* long, "released");
+  }
+
   it("while a worker cannot start, the jobs wait for those that run, and the pool tries again a second later", async () => {
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 2, jobsPerWorker: 1 });
-      const gate = counter();
-      const long = yield* spawn(pool.call(spin, gate, false));
-      yield* started(gate);
-      const refusing = refuseWorkers();
-      let waiting: Task<number>;
-      try {
-        waiting = yield* spawn(pool.call((n: number) => n + 1, 1));
-        yield* waitAllTasksBlocked();
-        assert.equal(refusing.count(), 1);
-        assert.equal(pool.queued, 1);
-        assert.equal(pool.threads, 1);
-      } finally {
-        refusing.restore();
-      }
-      try {
-        // Threads can be had again: the retry starts a second worker while the long job still holds the first.
-        assert.equal(yield* timeout(10_000, waiting), 2);
-        assert.equal(pool.threads, 2);
-      } finally {
-        Atomics.store(gate, 0, 1);
-      }
-      assert.equal(yield* long, "released");
-    });
+    await run(() => retryStartsTheSecondWorker(0));
   });
 
   it("the retry a second later starts the worker even if the wall clock has not reached that second when its timer fires", async () => {
     // Node times a setTimeout from the loop's cached time, which lags behind Date.now() in a busy turn:
     // here Date.now() lags by 200 ms instead, so the timer fires before the retry time it set is reached.
-    await run(function* () {
-      const pool = yield* ThreadPool.start({ size: 2, jobsPerWorker: 1 });
-      const gate = counter();
-      const long = yield* spawn(pool.call(spin, gate, false));
-      yield* started(gate);
-      const refusing = refuseWorkers();
-      let waiting: Task<number>;
-      try {
-        waiting = yield* spawn(pool.call((n: number) => n + 1, 1));
-        yield* waitAllTasksBlocked();
-        assert.equal(refusing.count(), 1);
-      } finally {
-        refusing.restore();
-      }
-      const now = Date.now;
-      const lagging = mock.method(Date, "now", () => now() - 200);
-      try {
-        assert.equal(yield* timeout(5_000, waiting), 2);
-        assert.equal(pool.threads, 2);
-      } finally {
-        lagging.mock.restore();
-        Atomics.store(gate, 0, 1);
-      }
-      assert.equal(yield* long, "released");
-    });
+    await run(() => retryStartsTheSecondWorker(200));
   });
 
   it("rejects resourceLimits with which Node would abort the whole process rather than fail the worker", async () => {
