@@ -13,6 +13,7 @@ import { createServer as createNetServer } from "node:net";
 import { all, Future, Lock, type Operation, Queue, run, Semaphore, scope, spawn, suspend } from "../src/index.ts";
 import { serveHttp, startServer } from "../src/net/index.ts";
 import { ThreadPool } from "../src/threads/index.ts";
+import { echoLinesRaw } from "./_raw-line-echo.ts";
 
 /** n task switches: two tasks hand a future back and forth. */
 function pingPong(n: number): PromiseLike<void> {
@@ -199,17 +200,7 @@ function rawEchoServer(clients: number, portFile: string): Promise<void> {
     socket.on("close", () => {
       if (++ended === 2 * clients) setImmediate(() => process.exit(0));
     });
-    let buffer = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      buffer += chunk;
-      let out = "";
-      for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-        out += buffer.slice(0, i + 1);
-        buffer = buffer.slice(i + 1);
-      }
-      if (out) socket.write(out);
-    });
+    echoLinesRaw(socket);
   });
   return new Promise(() => {
     server.listen(0, "127.0.0.1", () => writeFileSync(portFile, `${(server.address() as { port: number }).port}\n`));

@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { Future, type Operation, run, spawn } from "../src/index.ts";
 import { type ConnectionHandler, openDatagram, startServer } from "../src/net/index.ts";
 import { onCore, PIN_NOTE, pinThisProcess } from "./_pin.ts";
+import { echoLinesRaw } from "./_raw-line-echo.ts";
 import { interleavedRounds, median, printCase, roundRatios } from "./_report.ts";
 
 pinThisProcess(0);
@@ -63,17 +64,7 @@ function rawServer(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    let buffer = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      buffer += chunk;
-      let out = "";
-      for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
-        out += buffer.slice(0, i + 1);
-        buffer = buffer.slice(i + 1);
-      }
-      if (out) socket.write(out);
-    });
+    echoLinesRaw(socket);
   });
   return new Promise((resolve) =>
     server.listen(0, "127.0.0.1", () =>
